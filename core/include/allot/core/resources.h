@@ -1,0 +1,147 @@
+#pragma once
+
+#include <Eigen/Core>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "allot/core/ranges.h"
+
+namespace allot {
+
+// Upper bound on distinct scalar resource names in one table. Fixed so that a
+// scalar vector is a fixed-size Eigen vector (one cache line, no heap).
+inline constexpr int kMaxScalarDims = 8;
+
+// Scalar quantities, indexed by a Dimensions table. Unused slots are zero.
+// Units are those of the resource names: cpus in cores, mem/disk in MB.
+using Scalars = Eigen::Matrix<double, kMaxScalarDims, 1>;
+
+// Returns true iff every component of `a` is <= the one of `b`, with a small
+// tolerance so that sums of fractional cpus compare as people expect.
+bool fitsIn(const Scalars& a, const Scalars& b);
+
+// The role name of unreserved resources, as in Mesos.
+inline constexpr std::string_view kUnreservedRole = "*";
+
+// An immutable, ordered table of scalar resource names. Tables only grow by
+// appending (`with`), so a vector indexed by a table is also valid for every
+// table that extends it. Shared by value through std::shared_ptr<const>.
+class Dimensions {
+ public:
+  // The standard table: cpus, mem, disk, gpus (indices 0..3).
+  static const std::shared_ptr<const Dimensions>& standard();
+
+  // Returns `base` if it has `name`, else a new table with `name` appended.
+  // Throws InvalidArgument when the table already has kMaxScalarDims names.
+  static std::shared_ptr<const Dimensions> with(const std::shared_ptr<const Dimensions>& base,
+                                                std::string_view name);
+
+  std::optional<int> find(std::string_view name) const;
+  int size() const { return static_cast<int>(names_.size()); }
+  const std::string& name(int index) const { return names_[static_cast<std::size_t>(index)]; }
+  const std::vector<std::string>& names() const { return names_; }
+  // Returns true iff this table's names are the first names of `other`.
+  bool isPrefixOf(const Dimensions& other) const;
+
+  explicit Dimensions(std::vector<std::string> names);
+
+ private:
+  std::vector<std::string> names_;
+};
+
+using DimensionsPtr = std::shared_ptr<const Dimensions>;
+
+// The resources of one role on one place: scalars, ranges (ports) and sets.
+struct Pool {
+  std::string role{kUnreservedRole};
+  Scalars scalars = Scalars::Zero();
+  std::vector<std::pair<std::string, Ranges>> ranges;                    // sorted by name
+  std::vector<std::pair<std::string, std::vector<std::string>>> sets;  // sorted by name, items sorted
+
+  bool empty() const;
+};
+
+// A bag of resources as Mesos models it: named scalars (cpus, mem, disk, gpus
+// or any other name), ranges (ports) and sets, each unreserved ("*") or
+// reserved for a role. A value type; arithmetic works pool by pool (role by
+// role), so reserved and unreserved resources never mix.
+//
+// Text syntax (Mesos'): "cpus:4;mem:8192;ports:[31000-32000];disks:{a,b}",
+// with an optional role: "cpus(analytics):2".
+class Resources {
+ public:
+  Resources();
+  explicit Resources(DimensionsPtr dims);
+
+  // Parses the text syntax. Names not in `dims` extend the table.
+  // Throws ParseError naming the bad token and its position.
+  static Resources parse(std::string_view text, DimensionsPtr dims = Dimensions::standard());
+
+  // Unreserved scalars given as a vector over `dims`.
+  static Resources fromScalars(const Scalars& scalars, DimensionsPtr dims = Dimensions::standard());
+
+  const DimensionsPtr& dimensions() const { return dims_; }
+  const std::vector<Pool>& pools() const { return pools_; }
+
+  // Scalar amount of `name` in `role`'s pool (0 when absent).
+  double scalar(std::string_view name, std::string_view role = kUnreservedRole) const;
+  // Sets a scalar amount; a new name extends the table.
+  void setScalar(std::string_view name, double value, std::string_view role = kUnreservedRole);
+  // The ranges of `name` in `role`'s pool (empty when absent).
+  const Ranges& ranges(std::string_view name, std::string_view role = kUnreservedRole) const;
+  void setRanges(std::string_view name, Ranges value, std::string_view role = kUnreservedRole);
+  void setItems(std::string_view name, std::vector<std::string> items,
+                std::string_view role = kUnreservedRole);
+
+  // The scalars of one pool; zero when the pool is absent.
+  Scalars scalars(std::string_view role = kUnreservedRole) const;
+  // Sum of scalars over all pools.
+  Scalars totalScalars() const;
+
+  // The pool of `role` only, as Resources (empty when absent).
+  Resources reserved(std::string_view role) const;
+  Resources unreserved() const { return reserved(kUnreservedRole); }
+  // Every pool moved to `role` ("*" to unreserve).
+  Resources withRole(std::string_view role) const;
+
+  bool empty() const;
+  // Returns true iff, pool by pool, every scalar, range and set item of
+  // `other` is present here.
+  bool contains(const Resources& other) const;
+
+  Resources& operator+=(const Resources& other);
+  // Subtracts pool by pool; scalars clamp at zero, ranges and sets drop the
+  // values they share. Empty pools disappear.
+  Resources& operator-=(const Resources& other);
+  friend Resources operator+(Resources a, const Resources& b) { return a += b; }
+  friend Resources operator-(Resources a, const Resources& b) { return a -= b; }
+  friend bool operator==(const Resources& a, const Resources& b);
+
+  // Same resources expressed over `dims`, which must contain every scalar name
+  // in use. Throws InvalidArgument otherwise.
+  Resources rebased(const DimensionsPtr& dims) const;
+
+ private:
+  Pool* findPool(std::string_view role);
+  const Pool* findPool(std::string_view role) const;
+  Pool& pool(std::string_view role);
+  int dimension(std::string_view name);  // extends dims_ when needed
+  // Makes dims_ cover other's names; returns `other` when its indices agree
+  // with ours, else a re-indexed copy kept in `storage`.
+  const Resources& aligned(const Resources& other, Resources& storage);
+  void dropEmptyPools();
+
+  DimensionsPtr dims_;
+  std::vector<Pool> pools_;  // sorted by role; "*" first when present
+};
+
+// Formats in the text syntax, e.g. "cpus:4;mem:8192;ports:[31000-32000]".
+std::string toString(const Resources& resources);
+std::string toString(const Scalars& scalars, const Dimensions& dims);
+std::ostream& operator<<(std::ostream& out, const Resources& resources);
+
+}  // namespace allot

@@ -1,0 +1,509 @@
+#include "allot/core/resources.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cctype>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <ostream>
+
+#include "allot/core/error.h"
+
+namespace allot {
+namespace {
+
+// Relative slack for comparing sums of fractional quantities (0.1 + 0.2 cpus).
+constexpr double kEpsilon = 1e-9;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+[[noreturn]] void fail(std::string_view text, std::size_t position, std::string_view token,
+                       std::string_view why) {
+  throw ParseError(fmt::format("bad resource '{}' at position {} of \"{}\": {}", token, position,
+                               text, why));
+}
+
+template <class T>
+bool parseNumber(std::string_view s, T& value) {
+  s = trim(s);
+  if (s.empty()) return false;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+bool validName(std::string_view name) {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+           c == '/';
+  });
+}
+
+template <class Entries>
+auto findNamed(Entries& entries, std::string_view name) {
+  return std::find_if(entries.begin(), entries.end(),
+                      [&](const auto& entry) { return entry.first == name; });
+}
+
+template <class Entries, class Value>
+Value& namedSlot(Entries& entries, std::string_view name) {
+  auto it = std::lower_bound(entries.begin(), entries.end(), name,
+                             [](const auto& entry, std::string_view n) { return entry.first < n; });
+  if (it == entries.end() || it->first != name) {
+    it = entries.insert(it, {std::string(name), Value{}});
+  }
+  return it->second;
+}
+
+void addItems(std::vector<std::string>& into, const std::vector<std::string>& items) {
+  std::vector<std::string> merged;
+  merged.reserve(into.size() + items.size());
+  std::set_union(into.begin(), into.end(), items.begin(), items.end(), std::back_inserter(merged));
+  into = std::move(merged);
+}
+
+void subtractItems(std::vector<std::string>& from, const std::vector<std::string>& items) {
+  std::vector<std::string> left;
+  std::set_difference(from.begin(), from.end(), items.begin(), items.end(),
+                      std::back_inserter(left));
+  from = std::move(left);
+}
+
+bool poolContains(const Pool& mine, const Pool& other) {
+  if (!fitsIn(other.scalars, mine.scalars)) return false;
+  for (const auto& [name, ranges] : other.ranges) {
+    if (ranges.empty()) continue;
+    auto it = findNamed(mine.ranges, name);
+    if (it == mine.ranges.end() || !it->second.contains(ranges)) return false;
+  }
+  for (const auto& [name, items] : other.sets) {
+    if (items.empty()) continue;
+    auto it = findNamed(mine.sets, name);
+    if (it == mine.sets.end() ||
+        !std::includes(it->second.begin(), it->second.end(), items.begin(), items.end())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool fitsIn(const Scalars& a, const Scalars& b) {
+  return ((a - b).array() <= kEpsilon * (1.0 + b.array().abs())).all();
+}
+
+// ---------------------------------------------------------------------------
+// Dimensions
+
+Dimensions::Dimensions(std::vector<std::string> names) : names_(std::move(names)) {
+  if (names_.size() > static_cast<std::size_t>(kMaxScalarDims)) {
+    throw InvalidArgument(fmt::format("too many scalar resource names ({}); allot supports at most {}",
+                                      names_.size(), kMaxScalarDims));
+  }
+}
+
+const std::shared_ptr<const Dimensions>& Dimensions::standard() {
+  // An immutable constant shared by all default-constructed resources.
+  static const std::shared_ptr<const Dimensions> table =
+      std::make_shared<const Dimensions>(std::vector<std::string>{"cpus", "mem", "disk", "gpus"});
+  return table;
+}
+
+std::shared_ptr<const Dimensions> Dimensions::with(const std::shared_ptr<const Dimensions>& base,
+                                                   std::string_view name) {
+  if (base->find(name)) return base;
+  if (base->size() >= kMaxScalarDims) {
+    throw InvalidArgument(fmt::format(
+        "cannot add scalar resource '{}': allot supports at most {} scalar names (have: {})", name,
+        kMaxScalarDims, fmt::join(base->names(), ", ")));
+  }
+  std::vector<std::string> names = base->names();
+  names.emplace_back(name);
+  return std::make_shared<const Dimensions>(std::move(names));
+}
+
+std::optional<int> Dimensions::find(std::string_view name) const {
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) return static_cast<int>(i);
+  }
+  return std::nullopt;
+}
+
+bool Dimensions::isPrefixOf(const Dimensions& other) const {
+  return names_.size() <= other.names_.size() &&
+         std::equal(names_.begin(), names_.end(), other.names_.begin());
+}
+
+// ---------------------------------------------------------------------------
+// Pool
+
+bool Pool::empty() const {
+  if ((scalars.array() > kEpsilon).any()) return false;
+  for (const auto& entry : ranges) {
+    if (!entry.second.empty()) return false;
+  }
+  for (const auto& entry : sets) {
+    if (!entry.second.empty()) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Resources
+
+Resources::Resources() : dims_(Dimensions::standard()) {}
+
+Resources::Resources(DimensionsPtr dims) : dims_(std::move(dims)) {
+  if (!dims_) dims_ = Dimensions::standard();
+}
+
+Resources Resources::fromScalars(const Scalars& scalars, DimensionsPtr dims) {
+  Resources result(std::move(dims));
+  Pool pool;
+  pool.scalars = scalars;
+  if (!pool.empty()) result.pools_.push_back(std::move(pool));
+  return result;
+}
+
+Resources Resources::parse(std::string_view text, DimensionsPtr dims) {
+  Resources result(std::move(dims));
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(';', start);
+    // Semicolons inside [] or {} do not occur in the syntax, so a plain split works.
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view token = trim(text.substr(start, end - start));
+    const std::size_t position = start;
+    start = end + 1;
+    if (token.empty()) {
+      if (end == text.size()) break;
+      continue;
+    }
+    const std::size_t colon = token.find(':');
+    if (colon == std::string_view::npos) {
+      fail(text, position, token, "expected 'name:value'");
+    }
+    std::string_view name = trim(token.substr(0, colon));
+    const std::string_view value = trim(token.substr(colon + 1));
+    std::string_view role = kUnreservedRole;
+    if (const std::size_t open = name.find('('); open != std::string_view::npos) {
+      if (name.back() != ')') fail(text, position, token, "role must be written as 'name(role)'");
+      role = trim(name.substr(open + 1, name.size() - open - 2));
+      name = trim(name.substr(0, open));
+      if (!validName(role) && role != kUnreservedRole) {
+        fail(text, position, token, fmt::format("invalid role '{}'", role));
+      }
+    }
+    if (!validName(name)) fail(text, position, token, fmt::format("invalid name '{}'", name));
+    if (value.empty()) fail(text, position, token, "missing value");
+
+    if (value.front() == '[') {
+      if (value.back() != ']') fail(text, position, token, "ranges must end with ']'");
+      Ranges ranges;
+      const std::string_view inner = value.substr(1, value.size() - 2);
+      std::size_t at = 0;
+      while (at < inner.size()) {
+        std::size_t comma = inner.find(',', at);
+        if (comma == std::string_view::npos) comma = inner.size();
+        const std::string_view piece = trim(inner.substr(at, comma - at));
+        at = comma + 1;
+        if (piece.empty()) continue;
+        const std::size_t dash = piece.find('-');
+        Interval interval;
+        if (dash == std::string_view::npos || !parseNumber(piece.substr(0, dash), interval.first) ||
+            !parseNumber(piece.substr(dash + 1), interval.last)) {
+          fail(text, position, token, fmt::format("range '{}' is not 'first-last'", piece));
+        }
+        if (interval.first > interval.last) {
+          fail(text, position, token, fmt::format("range '{}' ends before it starts", piece));
+        }
+        ranges.add(interval);
+      }
+      Pool& pool = result.pool(role);
+      namedSlot<decltype(pool.ranges), Ranges>(pool.ranges, name) += ranges;
+    } else if (value.front() == '{') {
+      if (value.back() != '}') fail(text, position, token, "sets must end with '}'");
+      std::vector<std::string> items;
+      const std::string_view inner = value.substr(1, value.size() - 2);
+      std::size_t at = 0;
+      while (at < inner.size()) {
+        std::size_t comma = inner.find(',', at);
+        if (comma == std::string_view::npos) comma = inner.size();
+        const std::string_view item = trim(inner.substr(at, comma - at));
+        at = comma + 1;
+        if (!item.empty()) items.emplace_back(item);
+      }
+      std::sort(items.begin(), items.end());
+      items.erase(std::unique(items.begin(), items.end()), items.end());
+      Pool& pool = result.pool(role);
+      addItems(namedSlot<decltype(pool.sets), std::vector<std::string>>(pool.sets, name), items);
+    } else {
+      double amount = 0;
+      if (!parseNumber(value, amount) || !std::isfinite(amount)) {
+        fail(text, position, token, fmt::format("value '{}' is not a number", value));
+      }
+      if (amount < 0) fail(text, position, token, "scalar values must not be negative");
+      const int index = result.dimension(name);
+      result.pool(role).scalars[index] += amount;
+    }
+  }
+  result.dropEmptyPools();
+  return result;
+}
+
+int Resources::dimension(std::string_view name) {
+  if (auto index = dims_->find(name)) return *index;
+  dims_ = Dimensions::with(dims_, name);
+  return *dims_->find(name);
+}
+
+Pool* Resources::findPool(std::string_view role) {
+  for (Pool& p : pools_) {
+    if (p.role == role) return &p;
+  }
+  return nullptr;
+}
+
+const Pool* Resources::findPool(std::string_view role) const {
+  for (const Pool& p : pools_) {
+    if (p.role == role) return &p;
+  }
+  return nullptr;
+}
+
+Pool& Resources::pool(std::string_view role) {
+  if (Pool* existing = findPool(role)) return *existing;
+  // "*" sorts before letters, so the unreserved pool comes first.
+  auto it = std::lower_bound(pools_.begin(), pools_.end(), role,
+                             [](const Pool& p, std::string_view r) { return p.role < r; });
+  Pool fresh;
+  fresh.role = std::string(role);
+  return *pools_.insert(it, std::move(fresh));
+}
+
+void Resources::dropEmptyPools() {
+  std::erase_if(pools_, [](const Pool& p) { return p.empty(); });
+}
+
+double Resources::scalar(std::string_view name, std::string_view role) const {
+  const auto index = dims_->find(name);
+  const Pool* p = findPool(role);
+  return index && p ? p->scalars[*index] : 0.0;
+}
+
+void Resources::setScalar(std::string_view name, double value, std::string_view role) {
+  if (!std::isfinite(value) || value < 0) {
+    throw InvalidArgument(fmt::format("resource '{}' must be a finite, non-negative number, not {}",
+                                      name, value));
+  }
+  const int index = dimension(name);
+  pool(role).scalars[index] = value;
+  dropEmptyPools();
+}
+
+const Ranges& Resources::ranges(std::string_view name, std::string_view role) const {
+  static const Ranges kEmpty;  // immutable
+  const Pool* p = findPool(role);
+  if (!p) return kEmpty;
+  auto it = findNamed(p->ranges, name);
+  return it == p->ranges.end() ? kEmpty : it->second;
+}
+
+void Resources::setRanges(std::string_view name, Ranges value, std::string_view role) {
+  Pool& p = pool(role);
+  namedSlot<decltype(p.ranges), Ranges>(p.ranges, name) = std::move(value);
+  dropEmptyPools();
+}
+
+void Resources::setItems(std::string_view name, std::vector<std::string> items,
+                         std::string_view role) {
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  Pool& p = pool(role);
+  namedSlot<decltype(p.sets), std::vector<std::string>>(p.sets, name) = std::move(items);
+  dropEmptyPools();
+}
+
+Scalars Resources::scalars(std::string_view role) const {
+  const Pool* p = findPool(role);
+  return p ? p->scalars : Scalars::Zero();
+}
+
+Scalars Resources::totalScalars() const {
+  Scalars total = Scalars::Zero();
+  for (const Pool& p : pools_) total += p.scalars;
+  return total;
+}
+
+Resources Resources::reserved(std::string_view role) const {
+  Resources result(dims_);
+  if (const Pool* p = findPool(role)) result.pools_.push_back(*p);
+  return result;
+}
+
+Resources Resources::withRole(std::string_view role) const {
+  Resources result(dims_);
+  for (const Pool& p : pools_) {
+    Resources one(dims_);
+    one.pools_.push_back(p);
+    one.pools_.back().role = std::string(role);
+    result += one;
+  }
+  return result;
+}
+
+bool Resources::empty() const { return pools_.empty(); }
+
+const Resources& Resources::aligned(const Resources& other, Resources& storage) {
+  if (other.dims_ == dims_ || other.dims_->isPrefixOf(*dims_)) return other;
+  if (dims_->isPrefixOf(*other.dims_)) {
+    dims_ = other.dims_;
+    return other;
+  }
+  // Rare: two tables that diverged. Extend ours with the other's names (our
+  // indices stay valid because tables only grow by appending) and re-index
+  // the other side.
+  DimensionsPtr merged = dims_;
+  for (const std::string& name : other.dims_->names()) merged = Dimensions::with(merged, name);
+  dims_ = std::move(merged);
+  storage = other.rebased(dims_);
+  return storage;
+}
+
+Resources Resources::rebased(const DimensionsPtr& dims) const {
+  if (dims == dims_ || dims_->isPrefixOf(*dims)) {
+    Resources result = *this;
+    result.dims_ = dims;
+    return result;
+  }
+  Resources result(dims);
+  result.pools_ = pools_;
+  for (Pool& p : result.pools_) {
+    p.scalars.setZero();
+  }
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    for (int d = 0; d < dims_->size(); ++d) {
+      const double value = pools_[i].scalars[d];
+      if (value == 0) continue;
+      const auto index = dims->find(dims_->name(d));
+      if (!index) {
+        throw InvalidArgument(fmt::format("resource '{}' is not known here (known: {})",
+                                          dims_->name(d), fmt::join(dims->names(), ", ")));
+      }
+      result.pools_[i].scalars[*index] = value;
+    }
+  }
+  return result;
+}
+
+bool Resources::contains(const Resources& other) const {
+  if (other.dims_ != dims_ && !other.dims_->isPrefixOf(*dims_)) {
+    Resources copy = *this;
+    Resources storage;
+    const Resources& rhs = copy.aligned(other, storage);
+    return copy.contains(rhs);
+  }
+  const Resources* rhs = &other;
+  for (const Pool& wanted : rhs->pools_) {
+    const Pool* mine = findPool(wanted.role);
+    if (mine == nullptr) {
+      if (!wanted.empty()) return false;
+      continue;
+    }
+    if (!poolContains(*mine, wanted)) return false;
+  }
+  return true;
+}
+
+Resources& Resources::operator+=(const Resources& other) {
+  if (other.pools_.empty()) return *this;
+  Resources storage;
+  const Resources& rhs = aligned(other, storage);
+  for (const Pool& add : rhs.pools_) {
+    Pool& into = pool(add.role);
+    into.scalars += add.scalars;
+    for (const auto& [name, ranges] : add.ranges) {
+      namedSlot<decltype(into.ranges), Ranges>(into.ranges, name) += ranges;
+    }
+    for (const auto& [name, items] : add.sets) {
+      addItems(namedSlot<decltype(into.sets), std::vector<std::string>>(into.sets, name), items);
+    }
+  }
+  return *this;
+}
+
+Resources& Resources::operator-=(const Resources& other) {
+  if (other.pools_.empty()) return *this;
+  Resources storage;
+  const Resources& rhs = aligned(other, storage);
+  for (const Pool& sub : rhs.pools_) {
+    Pool* from = findPool(sub.role);
+    if (from == nullptr) continue;
+    from->scalars = (from->scalars - sub.scalars).cwiseMax(0.0);
+    // Remove float dust so that "all used" compares as empty.
+    from->scalars = (from->scalars.array() <= kEpsilon * (1.0 + sub.scalars.array().abs()))
+                        .select(0.0, from->scalars);
+    for (const auto& [name, ranges] : sub.ranges) {
+      auto it = findNamed(from->ranges, name);
+      if (it != from->ranges.end()) it->second -= ranges;
+    }
+    for (const auto& [name, items] : sub.sets) {
+      auto it = findNamed(from->sets, name);
+      if (it != from->sets.end()) subtractItems(it->second, items);
+    }
+    std::erase_if(from->ranges, [](const auto& entry) { return entry.second.empty(); });
+    std::erase_if(from->sets, [](const auto& entry) { return entry.second.empty(); });
+  }
+  dropEmptyPools();
+  return *this;
+}
+
+bool operator==(const Resources& a, const Resources& b) { return a.contains(b) && b.contains(a); }
+
+std::string toString(const Scalars& scalars, const Dimensions& dims) {
+  std::string out;
+  for (int d = 0; d < dims.size(); ++d) {
+    if (scalars[d] == 0) continue;
+    if (!out.empty()) out += ';';
+    out += fmt::format("{}:{}", dims.name(d), scalars[d]);
+  }
+  return out;
+}
+
+std::string toString(const Resources& resources) {
+  std::string out;
+  const Dimensions& dims = *resources.dimensions();
+  for (const Pool& p : resources.pools()) {
+    const std::string suffix = p.role == kUnreservedRole ? "" : "(" + p.role + ")";
+    auto append = [&](const std::string& name, const std::string& value) {
+      if (!out.empty()) out += ';';
+      out += name + suffix + ":" + value;
+    };
+    for (int d = 0; d < dims.size(); ++d) {
+      if (p.scalars[d] != 0) append(dims.name(d), fmt::format("{}", p.scalars[d]));
+    }
+    for (const auto& [name, ranges] : p.ranges) {
+      if (!ranges.empty()) append(name, toString(ranges));
+    }
+    for (const auto& [name, items] : p.sets) {
+      if (!items.empty()) append(name, fmt::format("{{{}}}", fmt::join(items, ",")));
+    }
+  }
+  return out.empty() ? "{}" : out;
+}
+
+std::ostream& operator<<(std::ostream& out, const Resources& resources) {
+  return out << toString(resources);
+}
+
+}  // namespace allot

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "allot/core/cluster.h"
+#include "allot/core/resources.h"
+#include "allot/core/time.h"
+
+namespace allot::traces {
+
+// The normalized workload every reader produces and the simulator replays.
+// Plain data, struct-of-records; indexes (not pointers) link the tables so a
+// workload can be copied, compared and written column by column to HDF5.
+//
+// Units: time in microseconds from the trace's own origin (trace time 0);
+// demands and capacities in the units of their dimension names (cpus in
+// cores, mem and disk in MB). Traces that normalize demands (Google 2011)
+// keep their normalized units and say so in `Workload::meta["units"]`.
+
+inline constexpr std::int64_t kUnknown = -1;
+
+struct Machine {
+  std::int64_t traceId = kUnknown;  // id in the source trace
+  Scalars capacity = Scalars::Zero();
+  Attributes attributes;
+  friend bool operator==(const Machine&, const Machine&) = default;
+};
+
+struct MachineEvent {
+  enum class Kind : std::uint8_t { kAdd = 0, kRemove = 1, kUpdate = 2 };
+  TimePoint time;
+  std::uint32_t machine = 0;  // index into Workload::machines
+  Kind kind = Kind::kAdd;
+  Scalars capacity = Scalars::Zero();  // new capacity for kAdd and kUpdate
+  friend bool operator==(const MachineEvent&, const MachineEvent&) = default;
+};
+
+struct Job {
+  std::int64_t traceId = kUnknown;
+  TimePoint submit;
+  std::uint32_t user = 0;  // index into Workload::users
+  std::uint32_t role = 0;  // index into Workload::roles
+  std::int32_t priority = 0;
+  // A gang starts all of its tasks together or none (SWF parallel jobs).
+  bool gang = false;
+  // Tasks of this job are Workload::tasks[firstTask, firstTask + taskCount).
+  std::uint64_t firstTask = 0;
+  std::uint32_t taskCount = 0;
+  // Jobs that must finish before this one starts (indexes into jobs).
+  std::vector<std::uint32_t> dependsOn;
+  friend bool operator==(const Job&, const Job&) = default;
+};
+
+// What the source trace says happened to a task, so a replay can be compared
+// with history. kUnknown where the trace does not say.
+struct Outcome {
+  std::int64_t startUs = kUnknown;
+  std::int64_t endUs = kUnknown;
+  std::int64_t machine = kUnknown;  // trace machine id
+  std::int32_t status = -1;         // trace's own status code
+  friend bool operator==(const Outcome&, const Outcome&) = default;
+};
+
+struct Task {
+  std::uint32_t job = 0;    // index into Workload::jobs
+  std::uint32_t index = 0;  // position within its job (trace task index)
+  Scalars demand = Scalars::Zero();
+  Duration duration{0};
+  // Must not share a machine with another task of its job (Google's
+  // different-machine constraint).
+  bool differentMachine = false;
+  Outcome outcome;
+  friend bool operator==(const Task&, const Task&) = default;
+};
+
+struct Workload {
+  DimensionsPtr dims = Dimensions::standard();
+  std::vector<Machine> machines;
+  std::vector<MachineEvent> machineEvents;  // sorted by time
+  std::vector<Job> jobs;                    // sorted by submit time
+  std::vector<Task> tasks;                  // grouped by job, in job order
+  std::vector<std::string> users;
+  std::vector<std::string> roles;
+  // Trace header fields and reader notes, e.g. "MaxProcs" -> "100",
+  // "format" -> "swf", "units" -> "normalized".
+  std::map<std::string, std::string> meta;
+
+};
+
+// Field-by-field equality; the dimension tables compare by their names.
+bool operator==(const Workload& a, const Workload& b);
+
+}  // namespace allot::traces
