@@ -1,0 +1,187 @@
+#include "drf.h"
+
+#include "src/shuffle.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace allot {
+namespace {
+
+// Unreserved scalars of `candidate` capped by `cap` component-wise; reserved
+// pools and non-scalar resources pass unchanged.
+Resources capUnreserved(const Resources& candidate, const Scalars& cap) {
+  const Scalars have = candidate.scalars(kUnreservedRole);
+  const Scalars capped = have.cwiseMin(cap.cwiseMax(0.0));
+  if (capped == have) return candidate;
+  Resources result = candidate;
+  const Dimensions& dims = *candidate.dimensions();
+  for (int d = 0; d < dims.size(); ++d) {
+    if (capped[d] != have[d]) result.setScalar(dims.name(d), capped[d]);
+  }
+  return result;
+}
+
+}  // namespace
+
+PolicyInfo DrfAllocator::info() {
+  return {"drf",
+          "hierarchical Dominant Resource Fairness with weights, quota and reservations (Mesos' "
+          "default allocator)",
+          {{"seed", "0", "seed of the per-round agent shuffle"},
+           {"shuffle_agents", "true", "visit agents in a new random order each round, as Mesos does"}},
+          [](const Params& p) { return std::make_unique<DrfAllocator>(p); }};
+}
+
+DrfAllocator::DrfAllocator(const Params& params)
+    : Allocator(parseAllocatorOptions(params)),
+      rng_(static_cast<std::uint64_t>(params.getInt("seed", 0))),
+      shuffleAgents_(params.getBool("shuffle_agents", true)) {}
+
+double DrfAllocator::share(const Scalars& allocated, double weight) const {
+  return allocated.cwiseProduct(inverseTotal_).maxCoeff() / weight;
+}
+
+void DrfAllocator::decide(TimePoint /*now*/) {
+  const ClusterState& s = state();
+  const Scalars& total = s.totalScalars();
+  inverseTotal_ = (total.array() > 0).select(total.cwiseInverse(), 0.0);
+
+  agents_.clear();
+  for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
+    if (s.agent(a).alive && s.agent(a).active) agents_.push_back(a);
+  }
+  if (shuffleAgents_) shuffleSeeded(agents_, rng_);
+
+  // Frameworks that can take offers this round, per role, by weighted share.
+  frameworkSorters_.resize(s.roleCount());
+  eligibleInRole_.resize(s.roleCount());
+  for (RoleIndex r = 0; r < s.roleCount(); ++r) {
+    frameworkSorters_[r].clear();
+    eligibleInRole_[r].resize(s.frameworkSlots());
+    eligibleInRole_[r].reset();
+    for (FrameworkIndex fw : s.role(r).frameworks) {
+      const FrameworkState& f = s.framework(fw);
+      if (!f.active || f.suppressed) continue;
+      frameworkSorters_[r].add(fw, share(f.allocated, f.info.weight), f.registration);
+      eligibleInRole_[r].set(fw);
+    }
+  }
+  quotaStage();
+  fairShareStage();
+}
+
+bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate) {
+  const ClusterState& s = state();
+  ShareSorter& sorter = frameworkSorters_[role];
+  const bool filtered = s.hasFilters(agent);
+  if (filtered) {
+    s.filteredFrameworks(agent, candidate, blocked_);
+    eligibleInRole_[role].resize(blocked_.size());
+    // Nothing to do when every eligible framework of the role refused this.
+    if (eligibleInRole_[role].is_subset_of(blocked_)) return false;
+  }
+  for (const ShareSorter::Entry& entry : sorter.entries()) {
+    const FrameworkIndex fw = entry.client;
+    if (filtered && blocked_.test(fw)) continue;
+    if (!grant(fw, agent, candidate)) continue;
+    const FrameworkState& f = s.framework(fw);
+    sorter.update(fw, share(f.allocated, f.info.weight));
+    return true;
+  }
+  return false;
+}
+
+void DrfAllocator::quotaStage() {
+  const ClusterState& s = state();
+  roleSorter_.clear();
+  for (RoleIndex r = 0; r < s.roleCount(); ++r) {
+    const RoleState& role = s.role(r);
+    if (frameworkSorters_[r].empty()) continue;
+    if ((role.guarantee.array() > role.allocated.array() + 1e-9).any()) {
+      roleSorter_.add(r, share(role.allocated, role.weight), r);
+    }
+  }
+  if (roleSorter_.empty()) return;
+
+  for (AgentIndex agent : agents_) {
+    if (roleSorter_.empty()) break;
+    roleOrder_.clear();
+    for (const ShareSorter::Entry& e : roleSorter_.entries()) roleOrder_.push_back(e.client);
+    for (RoleIndex r : roleOrder_) {
+      const RoleState& role = s.role(r);
+      // Offer only what the guarantee still lacks, and only of the kinds it
+      // guarantees; reserved resources of the role come along whole.
+      Scalars lacking = (role.guarantee - role.allocated).cwiseMax(0.0);
+      lacking = (role.guarantee.array() > 0).select(lacking, 0.0);
+      lacking = lacking.cwiseMin(role.limit - role.allocated);
+      const Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
+      if (!allocatable(candidate)) continue;
+      if (!offerToRole(r, agent, candidate)) continue;
+      if ((role.guarantee.array() > role.allocated.array() + 1e-9).any()) {
+        roleSorter_.update(r, share(role.allocated, role.weight));
+      } else {
+        roleSorter_.remove(r);
+      }
+      if (!allocatable(s.agent(agent).available)) break;
+    }
+  }
+}
+
+void DrfAllocator::fairShareStage() {
+  const ClusterState& s = state();
+  // Unreserved resources that guarantees not yet met still need (Mesos'
+  // quota headroom): fair sharing must leave them on the table.
+  Scalars headroom = Scalars::Zero();
+  roleSorter_.clear();
+  for (RoleIndex r = 0; r < s.roleCount(); ++r) {
+    const RoleState& role = s.role(r);
+    headroom += (role.guarantee - role.allocated).cwiseMax(0.0);
+    if (frameworkSorters_[r].empty()) continue;
+    if ((role.allocated.array() >= role.limit.array() - 1e-9).any()) continue;
+    roleSorter_.add(r, share(role.allocated, role.weight), r);
+  }
+  if (roleSorter_.empty()) return;
+  Scalars spare = s.availableUnreserved();
+
+  for (AgentIndex agent : agents_) {
+    const Resources& available = s.agent(agent).available;
+    if (available.empty()) continue;
+    const bool unreservedLeft = allocatable(available.scalars(kUnreservedRole));
+    roleOrder_.clear();
+    if (unreservedLeft) {
+      for (const ShareSorter::Entry& e : roleSorter_.entries()) roleOrder_.push_back(e.client);
+    } else {
+      // Only roles with reservations here can still get something.
+      for (const Pool& p : available.pools()) {
+        if (p.role == kUnreservedRole) continue;
+        if (auto r = s.findRole(p.role); r && roleSorter_.contains(*r)) roleOrder_.push_back(*r);
+      }
+    }
+    for (RoleIndex r : roleOrder_) {
+      const RoleState& role = s.role(r);
+      Resources candidate = s.offerableToRole(r, agent);
+      const Scalars room = role.limit - role.allocated;
+      if ((room.array() < std::numeric_limits<double>::infinity()).any()) {
+        candidate = capUnreserved(candidate, room);
+      }
+      const Scalars unreserved = candidate.scalars(kUnreservedRole);
+      if (!fitsIn(headroom, spare - unreserved)) {
+        // Taking this agent's unreserved resources would eat into quota
+        // headroom: offer only the role's reservations.
+        candidate = candidate.reserved(role.name);
+      }
+      if (!allocatable(candidate)) continue;
+      if (!offerToRole(r, agent, candidate)) continue;
+      spare -= candidate.scalars(kUnreservedRole);
+      if ((role.allocated.array() >= role.limit.array() - 1e-9).any()) {
+        roleSorter_.remove(r);
+      } else {
+        roleSorter_.update(r, share(role.allocated, role.weight));
+      }
+      if (!allocatable(s.agent(agent).available)) break;
+    }
+  }
+}
+
+}  // namespace allot

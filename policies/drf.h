@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "allot/policies/allocator.h"
+#include "allot/policies/registry.h"
+#include "src/share_sorter.h"
+
+namespace allot {
+
+// Hierarchical Dominant Resource Fairness, as Mesos' HierarchicalDRF
+// allocator: roles sorted by weighted dominant share, then frameworks within
+// a role. Each round first meets quota guarantees (offering at most what the
+// guarantee still lacks), then shares the rest, keeping enough unreserved
+// resources as headroom for guarantees not yet met and capping roles at
+// their quota limits. Reserved resources go only to their role. Each offer is
+// everything on one agent the framework's role may use, as Mesos offers.
+class DrfAllocator final : public Allocator {
+ public:
+  explicit DrfAllocator(const Params& params);
+  std::string_view name() const override { return "drf"; }
+
+  static PolicyInfo info();
+
+ private:
+  void decide(TimePoint now) override;
+  void quotaStage();
+  void fairShareStage();
+  double share(const Scalars& allocated, double weight) const;
+  // Offers `candidate` on `agent` to the first eligible framework of `role`.
+  bool offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate);
+
+  std::mt19937_64 rng_;
+  bool shuffleAgents_;
+  Scalars inverseTotal_ = Scalars::Zero();
+  std::vector<AgentIndex> agents_;                 // this round's agent order
+  std::vector<ShareSorter> frameworkSorters_;      // by role: eligible frameworks
+  std::vector<FrameworkSet> eligibleInRole_;       // by role: same, as bits
+  ShareSorter roleSorter_;
+  std::vector<RoleIndex> roleOrder_;  // scratch
+  FrameworkSet blocked_;              // scratch
+};
+
+}  // namespace allot

@@ -1,0 +1,143 @@
+#pragma once
+
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "allot/core/cluster.h"
+#include "allot/core/resources.h"
+#include "allot/core/time.h"
+#include "allot/policies/cluster_state.h"
+
+namespace allot {
+
+// One decision of an allocation round: lend `resources` of `agent` to
+// `framework`. The host turns it into an offer (runtime) or hands it to the
+// simulated framework (simulator). A demand-aware policy may size it exactly
+// to a pending task; the host then expects the framework to accept it whole.
+struct Allocation {
+  FrameworkId framework;
+  AgentId agent;
+  Resources resources;
+  FrameworkIndex frameworkIndex = 0;
+  AgentIndex agentIndex = 0;
+};
+
+// Options every policy shares.
+struct AllocatorOptions {
+  // An offer is worth making only if it holds at least one of these amounts
+  // (Mesos' --min_allocatable_resources; default "cpus:0.01|mem:32").
+  std::vector<Scalars> minAllocatable;
+};
+
+// The allocation-policy interface, used unchanged by the simulator's master
+// and the runtime master.
+//
+// Split as Mesos splits its allocator: the event methods below keep the
+// shared bookkeeping (ClusterState: who holds what, what is free, roles,
+// quota, reservations, filters) in one place, then notify the policy through
+// the protected hooks. A policy implements only decide(), reading state() and
+// calling grant().
+//
+// Contract: synchronous, single-threaded, no I/O, no clock reads (time comes
+// in as `now`). Events naming unknown ids throw NotFound; events that break
+// the bookkeeping (recovering resources a framework does not hold, adding a
+// duplicate id) throw InvalidArgument and change nothing. Not copyable.
+class Allocator {
+ public:
+  explicit Allocator(AllocatorOptions options = {});
+  virtual ~Allocator();
+  Allocator(const Allocator&) = delete;
+  Allocator& operator=(const Allocator&) = delete;
+
+  // Short registry name, e.g. "drf".
+  virtual std::string_view name() const = 0;
+
+  // --- agents ------------------------------------------------------------
+  // Adds an agent; `used` is what frameworks already run there (an agent
+  // re-registering with a restarted master). REQUIRES: the frameworks exist.
+  void addAgent(const AgentInfo& info,
+                std::span<const std::pair<FrameworkId, Resources>> used = {});
+  // Removes an agent and everything allocated on it (a vanished agent).
+  void removeAgent(const AgentId& id);
+  // Deactivated agents keep their allocations but receive no offers. Idempotent.
+  void setAgentActive(const AgentId& id, bool active);
+  // Changes an agent's total; what frameworks hold there stays allocated.
+  void updateAgentTotal(const AgentId& id, const Resources& total);
+
+  // --- frameworks and roles ---------------------------------------------
+  void addFramework(const FrameworkInfo& info);
+  // Removes a framework and returns everything it held to the agents.
+  void removeFramework(const FrameworkId& id);
+  // Inactive (disconnected) frameworks keep their allocations but receive no offers. Idempotent.
+  void setFrameworkActive(const FrameworkId& id, bool active);
+  // Changes a framework's role, weight or name; its allocation moves with it.
+  void updateFramework(const FrameworkInfo& info);
+  // Suppress: no offers until revive. Revive also clears the framework's
+  // decline filters, as in Mesos. Both idempotent.
+  void suppress(const FrameworkId& id);
+  void revive(const FrameworkId& id);
+  // Replaces the framework's published pending task shapes.
+  void updateDemand(const FrameworkId& id, std::vector<Resources> pending);
+
+  // Role weight (default 1); weighted DRF divides shares by it. REQUIRES: weight > 0.
+  void setRoleWeight(std::string_view role, double weight);
+  // Sets or (with an empty Quota) clears a role's quota.
+  void setQuota(std::string_view role, const Quota& quota);
+
+  // --- resources ---------------------------------------------------------
+  // Dynamic reservation: `reservation` names pools by role ("cpus(web):2");
+  // the amounts move from the agent's available unreserved resources.
+  void reserve(const AgentId& agent, const Resources& reservation);
+  void unreserve(const AgentId& agent, const Resources& reservation);
+
+  // Gives back resources a framework held on an agent: a declined or
+  // rescinded offer, the unused part of an accepted one, a finished task.
+  // With `filters`, the framework is not offered these resources (or fewer)
+  // on that agent again before now + filters->refuseFor.
+  void recoverResources(const FrameworkId& framework, const AgentId& agent,
+                        const Resources& resources, std::optional<Filters> filters,
+                        TimePoint now);
+
+  // Runs one allocation round at time `now`: drops expired filters, lets the
+  // policy decide, and returns what it granted (already counted as allocated).
+  std::vector<Allocation> allocate(TimePoint now);
+
+  const ClusterState& state() const { return state_; }
+  const AllocatorOptions& options() const { return options_; }
+
+  // Returns true iff `resources` are worth offering (see AllocatorOptions).
+  bool allocatable(const Resources& resources) const;
+  bool allocatable(const Scalars& scalars) const;
+
+ protected:
+  // The policy: called by allocate(); calls grant() for each decision.
+  virtual void decide(TimePoint now) = 0;
+
+  // Lends `resources` on `agent` to `fw` within the current round. Returns
+  // false, granting nothing, when the framework may not get them (inactive,
+  // suppressed, filtered, resources reserved for another role). Throws
+  // std::logic_error when called outside decide() or when the resources are
+  // not available (a policy bug, not an expected outcome).
+  bool grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
+
+  // Notifications after the bookkeeping changed; default: nothing.
+  virtual void onAgentAdded(AgentIndex /*agent*/) {}
+  virtual void onAgentRemoved(AgentIndex /*agent*/) {}
+  virtual void onFrameworkAdded(FrameworkIndex /*fw*/) {}
+  virtual void onFrameworkRemoved(FrameworkIndex /*fw*/) {}
+
+ private:
+  AgentIndex agentIndex(const AgentId& id) const;
+  FrameworkIndex frameworkIndex(const FrameworkId& id) const;
+
+  AllocatorOptions options_;
+  ClusterState state_;
+  std::vector<Allocation>* round_ = nullptr;  // set while decide() runs
+  std::unordered_map<std::uint64_t, std::size_t> roundIndex_;  // (fw, agent) -> index in *round_
+};
+
+}  // namespace allot

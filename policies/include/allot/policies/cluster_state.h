@@ -1,0 +1,180 @@
+#pragma once
+
+#include <boost/dynamic_bitset.hpp>
+#include <cstdint>
+#include <optional>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "allot/core/cluster.h"
+#include "allot/core/resources.h"
+#include "allot/core/time.h"
+
+namespace allot {
+
+// Dense handles into ClusterState. Slots of removed agents and frameworks are
+// reused, so a handle is valid only while its entity is alive.
+using AgentIndex = std::uint32_t;
+using FrameworkIndex = std::uint32_t;
+using RoleIndex = std::uint32_t;
+
+// One bit per framework slot.
+using FrameworkSet = boost::dynamic_bitset<std::uint64_t>;
+
+struct AgentState {
+  AgentInfo info;  // info.resources is the agent's total, over the state's dimensions
+  bool alive = false;
+  bool active = false;  // deactivated (unreachable) agents receive no offers
+  Resources available;  // total minus everything allocated or offered
+  // What each framework holds on this agent (offered or used by tasks).
+  std::vector<std::pair<FrameworkIndex, Resources>> allocated;
+};
+
+struct FrameworkState {
+  FrameworkInfo info;
+  bool alive = false;
+  bool active = false;      // connected; inactive frameworks receive no offers
+  bool suppressed = false;  // asked for no offers until revive
+  RoleIndex role = 0;
+  std::uint64_t registration = 0;  // increasing with every addFramework
+  Scalars allocated = Scalars::Zero();
+  // Pending task shapes the framework published (Mesos resource requests).
+  std::vector<Resources> demand;
+};
+
+struct RoleState {
+  std::string name;
+  double weight = 1.0;
+  Quota quota;
+  Scalars guarantee = Scalars::Zero();
+  Scalars limit;  // +infinity where the quota sets no limit
+  Scalars allocated = Scalars::Zero();
+  std::vector<FrameworkIndex> frameworks;  // alive, in registration order
+};
+
+// The bookkeeping every policy shares: agents, frameworks, roles, who holds
+// what, and decline filters. Hosts change it only through Allocator's event
+// methods; policies get a const reference.
+//
+// All Resources stored here are expressed over dimensions(), which grows as
+// agents with new scalar names arrive. Not thread-safe.
+class ClusterState {
+ public:
+  ClusterState();
+
+  const DimensionsPtr& dimensions() const { return dims_; }
+
+  // --- reading -------------------------------------------------------------
+  std::size_t agentSlots() const { return agents_.size(); }
+  const AgentState& agent(AgentIndex index) const { return agents_[index]; }
+  std::optional<AgentIndex> findAgent(const AgentId& id) const;
+  std::size_t agentCount() const { return agentIndex_.size(); }
+
+  std::size_t frameworkSlots() const { return frameworks_.size(); }
+  const FrameworkState& framework(FrameworkIndex index) const { return frameworks_[index]; }
+  std::optional<FrameworkIndex> findFramework(const FrameworkId& id) const;
+  std::size_t frameworkCount() const { return frameworkIndex_.size(); }
+
+  std::size_t roleCount() const { return roles_.size(); }
+  const RoleState& role(RoleIndex index) const { return roles_[index]; }
+  std::optional<RoleIndex> findRole(std::string_view name) const;
+
+  // Sum of the totals of alive agents, all pools.
+  const Scalars& totalScalars() const { return total_; }
+  // Sum over alive agents of available unreserved scalars.
+  Scalars availableUnreserved() const;
+
+  // What framework `fw` may be offered on `agent`: the available unreserved
+  // pool plus the pool reserved for its role.
+  Resources offerable(FrameworkIndex fw, AgentIndex agent) const;
+  // Same, for any framework of `role`.
+  Resources offerableToRole(RoleIndex role, AgentIndex agent) const;
+  // What `fw` holds on `agent` (empty when nothing).
+  const Resources& allocatedOn(FrameworkIndex fw, AgentIndex agent) const;
+
+  // Returns true iff a live decline filter of `fw` on `agent` covers
+  // `candidate` (the refused resources contain it), as Mesos' filters do.
+  bool isFiltered(FrameworkIndex fw, AgentIndex agent, const Resources& candidate) const;
+  // Sets in `out` the frameworks whose filters on `agent` cover `candidate`.
+  // Cheap when the agent has no filters. `out` is resized to frameworkSlots().
+  void filteredFrameworks(AgentIndex agent, const Resources& candidate, FrameworkSet& out) const;
+  // Returns true iff `agent` has any live filter.
+  bool hasFilters(AgentIndex agent) const { return !filters_[agent].empty(); }
+
+  // --- changing (called by Allocator) -------------------------------------
+  AgentIndex addAgent(const AgentInfo& info);
+  void removeAgent(AgentIndex agent);
+  void setAgentActive(AgentIndex agent, bool active);
+  void updateAgentTotal(AgentIndex agent, const Resources& total);
+
+  FrameworkIndex addFramework(const FrameworkInfo& info);
+  void removeFramework(FrameworkIndex fw);
+  void setFrameworkActive(FrameworkIndex fw, bool active);
+  void updateFramework(FrameworkIndex fw, const FrameworkInfo& info);
+  void setSuppressed(FrameworkIndex fw, bool suppressed);
+  void setDemand(FrameworkIndex fw, std::vector<Resources> demand);
+
+  RoleIndex role(std::string_view name);  // creates the role when new
+  void setWeight(RoleIndex role, double weight);
+  void setQuota(RoleIndex role, const Quota& quota);
+
+  // Moves `resources` from available to `fw`'s allocation on `agent`.
+  // Throws InvalidArgument when they are not available or belong to another role.
+  void allocate(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
+  // Moves `resources` back from `fw`'s allocation to available.
+  // Throws InvalidArgument when `fw` does not hold them there.
+  void recover(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
+  // Turns available unreserved resources into reservations (pools with
+  // roles in `reservation`), or back when `unreserve` is true.
+  void reserve(AgentIndex agent, const Resources& reservation, bool unreserve);
+
+  void addFilter(FrameworkIndex fw, AgentIndex agent, const Resources& refused, TimePoint until);
+  void clearFilters(FrameworkIndex fw);
+  // Drops every filter whose time is up (until <= now).
+  void expireFilters(TimePoint now);
+
+  // Expresses `resources` over dimensions(), extending the table if needed.
+  Resources adopt(const Resources& resources);
+
+ private:
+  struct FilterGroup {
+    std::uint64_t id = 0;
+    Resources refused;
+    FrameworkSet frameworks;
+    std::vector<std::pair<FrameworkIndex, TimePoint>> until;  // latest expiry per framework
+  };
+  struct FilterExpiry {
+    TimePoint until;
+    AgentIndex agent;
+    FrameworkIndex fw;
+    std::uint64_t group;
+    bool operator>(const FilterExpiry& other) const { return until > other.until; }
+  };
+
+  void dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t group, TimePoint until);
+  void addScalars(FrameworkIndex fw, const Scalars& delta, double sign);
+  Resources& holding(FrameworkIndex fw, AgentIndex agent);
+  void refreshRoleLimits(RoleState& role) const;
+
+  DimensionsPtr dims_;
+  std::vector<AgentState> agents_;
+  std::vector<AgentIndex> freeAgentSlots_;
+  std::unordered_map<AgentId, AgentIndex> agentIndex_;
+  std::vector<FrameworkState> frameworks_;
+  std::vector<FrameworkIndex> freeFrameworkSlots_;
+  std::unordered_map<FrameworkId, FrameworkIndex> frameworkIndex_;
+  std::uint64_t registrations_ = 0;
+  std::vector<RoleState> roles_;
+  std::unordered_map<std::string, RoleIndex> roleIndex_;
+  Scalars total_ = Scalars::Zero();
+
+  std::vector<std::vector<FilterGroup>> filters_;  // by agent slot
+  std::priority_queue<FilterExpiry, std::vector<FilterExpiry>, std::greater<>> expiries_;
+  std::uint64_t nextFilterGroup_ = 1;
+};
+
+}  // namespace allot

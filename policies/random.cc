@@ -1,0 +1,44 @@
+#include "random.h"
+
+#include "src/shuffle.h"
+
+#include <algorithm>
+
+namespace allot {
+
+PolicyInfo RandomAllocator::info() {
+  return {"random",
+          "each agent offered whole to a framework drawn uniformly at random (seeded)",
+          {{"seed", "0", "random seed; the same seed gives the same allocations"}},
+          [](const Params& p) { return std::make_unique<RandomAllocator>(p); }};
+}
+
+RandomAllocator::RandomAllocator(const Params& params)
+    : Allocator(parseAllocatorOptions(params)),
+      rng_(static_cast<std::uint64_t>(params.getInt("seed", 0))) {}
+
+void RandomAllocator::decide(TimePoint /*now*/) {
+  const ClusterState& s = state();
+  agents_.clear();
+  for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
+    if (s.agent(a).alive && s.agent(a).active) agents_.push_back(a);
+  }
+  shuffleSeeded(agents_, rng_);
+  for (AgentIndex agent : agents_) {
+    candidates_.clear();
+    for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+      const FrameworkState& f = s.framework(fw);
+      if (!f.alive || !f.active || f.suppressed) continue;
+      const Resources offer = s.offerable(fw, agent);
+      if (!allocatable(offer) || (s.hasFilters(agent) && s.isFiltered(fw, agent, offer))) continue;
+      candidates_.push_back(fw);
+    }
+    if (candidates_.empty()) continue;
+    // Draw with our own reduction so results do not depend on the standard
+    // library's distribution implementation.
+    const FrameworkIndex fw = candidates_[rng_() % candidates_.size()];
+    grant(fw, agent, s.offerable(fw, agent));
+  }
+}
+
+}  // namespace allot

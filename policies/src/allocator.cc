@@ -1,0 +1,174 @@
+#include "allot/policies/allocator.h"
+
+#include <fmt/format.h>
+#include <stdexcept>
+
+#include "allot/core/error.h"
+
+namespace allot {
+
+Allocator::Allocator(AllocatorOptions options) : options_(std::move(options)) {
+  if (options_.minAllocatable.empty()) {
+    Scalars cpus = Scalars::Zero();
+    cpus[0] = 0.01;
+    Scalars mem = Scalars::Zero();
+    mem[1] = 32;
+    options_.minAllocatable = {cpus, mem};
+  }
+}
+
+Allocator::~Allocator() = default;
+
+AgentIndex Allocator::agentIndex(const AgentId& id) const {
+  if (auto index = state_.findAgent(id)) return *index;
+  throw NotFound(fmt::format("unknown agent '{}'", id.str()));
+}
+
+FrameworkIndex Allocator::frameworkIndex(const FrameworkId& id) const {
+  if (auto index = state_.findFramework(id)) return *index;
+  throw NotFound(fmt::format("unknown framework '{}'", id.str()));
+}
+
+bool Allocator::allocatable(const Scalars& scalars) const {
+  for (const Scalars& minimum : options_.minAllocatable) {
+    if (fitsIn(minimum, scalars)) return true;
+  }
+  return false;
+}
+
+bool Allocator::allocatable(const Resources& resources) const {
+  return allocatable(resources.totalScalars());
+}
+
+void Allocator::addAgent(const AgentInfo& info,
+                         std::span<const std::pair<FrameworkId, Resources>> used) {
+  // Check every holder first so that a bad request changes nothing.
+  std::vector<FrameworkIndex> holders;
+  for (const auto& entry : used) holders.push_back(frameworkIndex(entry.first));
+  const AgentIndex agent = state_.addAgent(info);
+  try {
+    for (std::size_t i = 0; i < used.size(); ++i) state_.allocate(holders[i], agent, used[i].second);
+  } catch (...) {
+    state_.removeAgent(agent);
+    throw;
+  }
+  onAgentAdded(agent);
+}
+
+void Allocator::removeAgent(const AgentId& id) {
+  const AgentIndex agent = agentIndex(id);
+  onAgentRemoved(agent);
+  state_.removeAgent(agent);
+}
+
+void Allocator::setAgentActive(const AgentId& id, bool active) {
+  state_.setAgentActive(agentIndex(id), active);
+}
+
+void Allocator::updateAgentTotal(const AgentId& id, const Resources& total) {
+  state_.updateAgentTotal(agentIndex(id), total);
+}
+
+void Allocator::addFramework(const FrameworkInfo& info) {
+  onFrameworkAdded(state_.addFramework(info));
+}
+
+void Allocator::removeFramework(const FrameworkId& id) {
+  const FrameworkIndex fw = frameworkIndex(id);
+  onFrameworkRemoved(fw);
+  state_.removeFramework(fw);
+}
+
+void Allocator::setFrameworkActive(const FrameworkId& id, bool active) {
+  state_.setFrameworkActive(frameworkIndex(id), active);
+}
+
+void Allocator::updateFramework(const FrameworkInfo& info) {
+  state_.updateFramework(frameworkIndex(info.id), info);
+}
+
+void Allocator::suppress(const FrameworkId& id) { state_.setSuppressed(frameworkIndex(id), true); }
+
+void Allocator::revive(const FrameworkId& id) {
+  const FrameworkIndex fw = frameworkIndex(id);
+  state_.setSuppressed(fw, false);
+  state_.clearFilters(fw);
+}
+
+void Allocator::updateDemand(const FrameworkId& id, std::vector<Resources> pending) {
+  state_.setDemand(frameworkIndex(id), std::move(pending));
+}
+
+void Allocator::setRoleWeight(std::string_view role, double weight) {
+  if (role.empty()) throw InvalidArgument("role name must not be empty");
+  state_.setWeight(state_.role(role), weight);
+}
+
+void Allocator::setQuota(std::string_view role, const Quota& quota) {
+  if (role.empty()) throw InvalidArgument("role name must not be empty");
+  state_.setQuota(state_.role(role), quota);
+}
+
+void Allocator::reserve(const AgentId& agent, const Resources& reservation) {
+  state_.reserve(agentIndex(agent), reservation, /*unreserve=*/false);
+}
+
+void Allocator::unreserve(const AgentId& agent, const Resources& reservation) {
+  state_.reserve(agentIndex(agent), reservation, /*unreserve=*/true);
+}
+
+void Allocator::recoverResources(const FrameworkId& framework, const AgentId& agent,
+                                 const Resources& resources, std::optional<Filters> filters,
+                                 TimePoint now) {
+  const AgentIndex a = agentIndex(agent);
+  const FrameworkIndex fw = frameworkIndex(framework);
+  state_.recover(fw, a, resources);
+  if (filters && filters->refuseFor > Duration::zero()) {
+    state_.addFilter(fw, a, resources, saturatingAdd(now, filters->refuseFor));
+  }
+}
+
+std::vector<Allocation> Allocator::allocate(TimePoint now) {
+  state_.expireFilters(now);
+  std::vector<Allocation> round;
+  roundIndex_.clear();
+  round_ = &round;
+  try {
+    decide(now);
+  } catch (...) {
+    round_ = nullptr;
+    throw;
+  }
+  round_ = nullptr;
+  return round;
+}
+
+bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
+  if (round_ == nullptr) throw std::logic_error("Allocator::grant called outside decide()");
+  const FrameworkState& f = state_.framework(fw);
+  const AgentState& a = state_.agent(agent);
+  if (!f.alive || !f.active || f.suppressed || !a.alive || !a.active) return false;
+  if (resources.empty()) return false;
+  const std::string& role = state_.role(f.role).name;
+  for (const Pool& p : resources.pools()) {
+    if (p.role != kUnreservedRole && p.role != role) return false;
+  }
+  if (state_.hasFilters(agent) && state_.isFiltered(fw, agent, resources)) return false;
+  if (!a.available.contains(resources)) {
+    throw std::logic_error(fmt::format("policy '{}' granted {} on agent '{}', which has only {}",
+                                       name(), toString(resources), a.info.id.str(),
+                                       toString(a.available)));
+  }
+  state_.allocate(fw, agent, resources);
+  // One offer per framework and agent per round, as Mesos makes them.
+  const std::uint64_t key = (std::uint64_t{fw} << 32) | agent;
+  auto [slot, fresh] = roundIndex_.try_emplace(key, round_->size());
+  if (!fresh) {
+    (*round_)[slot->second].resources += resources;
+    return true;
+  }
+  round_->push_back({f.info.id, a.info.id, resources, fw, agent});
+  return true;
+}
+
+}  // namespace allot

@@ -1,0 +1,451 @@
+#include "allot/policies/cluster_state.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <limits>
+
+#include "allot/core/error.h"
+
+namespace allot {
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+template <class T>
+void eraseValue(std::vector<T>& v, const T& value) {
+  v.erase(std::remove(v.begin(), v.end(), value), v.end());
+}
+
+}  // namespace
+
+ClusterState::ClusterState() : dims_(Dimensions::standard()) {}
+
+std::optional<AgentIndex> ClusterState::findAgent(const AgentId& id) const {
+  auto it = agentIndex_.find(id);
+  if (it == agentIndex_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<FrameworkIndex> ClusterState::findFramework(const FrameworkId& id) const {
+  auto it = frameworkIndex_.find(id);
+  if (it == frameworkIndex_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<RoleIndex> ClusterState::findRole(std::string_view name) const {
+  auto it = roleIndex_.find(std::string(name));
+  if (it == roleIndex_.end()) return std::nullopt;
+  return it->second;
+}
+
+Resources ClusterState::adopt(const Resources& resources) {
+  if (resources.dimensions() == dims_) return resources;
+  if (!resources.dimensions()->isPrefixOf(*dims_)) {
+    // Extend our table with the newcomer's names; indices of old names stay.
+    DimensionsPtr grown = dims_;
+    for (const std::string& name : resources.dimensions()->names()) {
+      grown = Dimensions::with(grown, name);
+    }
+    dims_ = std::move(grown);
+  }
+  return resources.rebased(dims_);
+}
+
+Scalars ClusterState::availableUnreserved() const {
+  Scalars sum = Scalars::Zero();
+  for (const AgentState& a : agents_) {
+    if (a.alive) sum += a.available.scalars(kUnreservedRole);
+  }
+  return sum;
+}
+
+Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const {
+  const Resources& available = agents_[agent].available;
+  Resources result = available.unreserved();
+  const std::string& name = roles_[role].name;
+  if (name != kUnreservedRole) result += available.reserved(name);
+  return result;
+}
+
+Resources ClusterState::offerable(FrameworkIndex fw, AgentIndex agent) const {
+  return offerableToRole(frameworks_[fw].role, agent);
+}
+
+const Resources& ClusterState::allocatedOn(FrameworkIndex fw, AgentIndex agent) const {
+  static const Resources kNone;  // immutable
+  for (const auto& [holder, resources] : agents_[agent].allocated) {
+    if (holder == fw) return resources;
+  }
+  return kNone;
+}
+
+bool ClusterState::isFiltered(FrameworkIndex fw, AgentIndex agent,
+                              const Resources& candidate) const {
+  for (const FilterGroup& group : filters_[agent]) {
+    if (fw < group.frameworks.size() && group.frameworks.test(fw) &&
+        group.refused.contains(candidate)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candidate,
+                                      FrameworkSet& out) const {
+  out.resize(frameworks_.size());
+  out.reset();
+  for (const FilterGroup& group : filters_[agent]) {
+    if (group.refused.contains(candidate)) out |= group.frameworks;
+  }
+}
+
+// --- agents ------------------------------------------------------------------
+
+AgentIndex ClusterState::addAgent(const AgentInfo& info) {
+  if (info.id.empty()) throw InvalidArgument("agent id must not be empty");
+  if (agentIndex_.count(info.id)) {
+    throw InvalidArgument(fmt::format("agent '{}' is already known", info.id.str()));
+  }
+  AgentIndex index;
+  if (!freeAgentSlots_.empty()) {
+    index = freeAgentSlots_.back();
+    freeAgentSlots_.pop_back();
+  } else {
+    index = static_cast<AgentIndex>(agents_.size());
+    agents_.emplace_back();
+    filters_.emplace_back();
+  }
+  AgentState& a = agents_[index];
+  a = AgentState{};
+  a.info = info;
+  a.info.resources = adopt(info.resources);
+  a.available = a.info.resources;
+  a.alive = true;
+  a.active = true;
+  total_ += a.info.resources.totalScalars();
+  agentIndex_.emplace(info.id, index);
+  return index;
+}
+
+void ClusterState::removeAgent(AgentIndex agent) {
+  AgentState& a = agents_[agent];
+  for (const auto& [fw, held] : a.allocated) addScalars(fw, held.totalScalars(), -1.0);
+  total_ -= a.info.resources.totalScalars();
+  total_ = total_.cwiseMax(0.0);
+  agentIndex_.erase(a.info.id);
+  filters_[agent].clear();  // stale heap entries are skipped when they expire
+  a = AgentState{};
+  freeAgentSlots_.push_back(agent);
+}
+
+void ClusterState::setAgentActive(AgentIndex agent, bool active) { agents_[agent].active = active; }
+
+void ClusterState::updateAgentTotal(AgentIndex agent, const Resources& total) {
+  AgentState& a = agents_[agent];
+  Resources next = adopt(total);
+  Resources held(dims_);
+  for (const auto& entry : a.allocated) held += entry.second;
+  if (!next.contains(held)) {
+    throw InvalidArgument(fmt::format("agent '{}': new total {} is smaller than what frameworks hold ({})",
+                                      a.info.id.str(), toString(next), toString(held)));
+  }
+  total_ += next.totalScalars() - a.info.resources.totalScalars();
+  a.info.resources = next;
+  a.available = next - held;
+}
+
+// --- frameworks and roles ----------------------------------------------------
+
+RoleIndex ClusterState::role(std::string_view name) {
+  if (auto found = findRole(name)) return *found;
+  const auto index = static_cast<RoleIndex>(roles_.size());
+  RoleState r;
+  r.name = std::string(name);
+  refreshRoleLimits(r);
+  roles_.push_back(std::move(r));
+  roleIndex_.emplace(std::string(name), index);
+  return index;
+}
+
+void ClusterState::refreshRoleLimits(RoleState& r) const {
+  const Resources guarantee = r.quota.guarantee.rebased(dims_);
+  const Resources limit = r.quota.limit.rebased(dims_);
+  r.guarantee = guarantee.totalScalars();
+  r.limit = Scalars::Constant(kInfinity);
+  for (int d = 0; d < dims_->size(); ++d) {
+    if (limit.scalar(dims_->name(d)) > 0) r.limit[d] = limit.scalar(dims_->name(d));
+  }
+}
+
+void ClusterState::setWeight(RoleIndex r, double weight) {
+  if (!(weight > 0) || !std::isfinite(weight)) {
+    throw InvalidArgument(
+        fmt::format("role '{}': weight must be a positive number, not {}", roles_[r].name, weight));
+  }
+  roles_[r].weight = weight;
+}
+
+void ClusterState::setQuota(RoleIndex r, const Quota& quota) {
+  Quota adopted{adopt(quota.guarantee), adopt(quota.limit)};
+  if (!adopted.limit.empty()) {
+    for (int d = 0; d < dims_->size(); ++d) {
+      const double g = adopted.guarantee.totalScalars()[d];
+      const double l = adopted.limit.totalScalars()[d];
+      if (l > 0 && g > l) {
+        throw InvalidArgument(fmt::format("role '{}': quota guarantee {} exceeds its limit {} for '{}'",
+                                          roles_[r].name, g, l, dims_->name(d)));
+      }
+    }
+  }
+  roles_[r].quota = std::move(adopted);
+  refreshRoleLimits(roles_[r]);
+}
+
+FrameworkIndex ClusterState::addFramework(const FrameworkInfo& info) {
+  if (info.id.empty()) throw InvalidArgument("framework id must not be empty");
+  if (frameworkIndex_.count(info.id)) {
+    throw InvalidArgument(fmt::format("framework '{}' is already known", info.id.str()));
+  }
+  if (!(info.weight > 0) || !std::isfinite(info.weight)) {
+    throw InvalidArgument(fmt::format("framework '{}': weight must be a positive number, not {}",
+                                      info.id.str(), info.weight));
+  }
+  FrameworkIndex index;
+  if (!freeFrameworkSlots_.empty()) {
+    index = freeFrameworkSlots_.back();
+    freeFrameworkSlots_.pop_back();
+  } else {
+    index = static_cast<FrameworkIndex>(frameworks_.size());
+    frameworks_.emplace_back();
+    for (auto& groups : filters_) {
+      for (FilterGroup& group : groups) group.frameworks.resize(frameworks_.size());
+    }
+  }
+  FrameworkState& f = frameworks_[index];
+  f = FrameworkState{};
+  f.info = info;
+  f.alive = true;
+  f.active = true;
+  f.registration = registrations_++;
+  f.role = role(info.role.empty() ? std::string(kUnreservedRole) : info.role);
+  roles_[f.role].frameworks.push_back(index);
+  frameworkIndex_.emplace(info.id, index);
+  return index;
+}
+
+void ClusterState::removeFramework(FrameworkIndex fw) {
+  FrameworkState& f = frameworks_[fw];
+  for (std::size_t agent = 0; agent < agents_.size(); ++agent) {
+    AgentState& a = agents_[agent];
+    if (!a.alive) continue;
+    for (auto it = a.allocated.begin(); it != a.allocated.end(); ++it) {
+      if (it->first != fw) continue;
+      a.available += it->second;
+      a.allocated.erase(it);
+      break;
+    }
+  }
+  roles_[f.role].allocated -= f.allocated;
+  roles_[f.role].allocated = roles_[f.role].allocated.cwiseMax(0.0);
+  eraseValue(roles_[f.role].frameworks, fw);
+  clearFilters(fw);
+  frameworkIndex_.erase(f.info.id);
+  f = FrameworkState{};
+  freeFrameworkSlots_.push_back(fw);
+}
+
+void ClusterState::setFrameworkActive(FrameworkIndex fw, bool active) {
+  frameworks_[fw].active = active;
+}
+
+void ClusterState::updateFramework(FrameworkIndex fw, const FrameworkInfo& info) {
+  FrameworkState& f = frameworks_[fw];
+  if (!(info.weight > 0) || !std::isfinite(info.weight)) {
+    throw InvalidArgument(fmt::format("framework '{}': weight must be a positive number, not {}",
+                                      info.id.str(), info.weight));
+  }
+  const RoleIndex next = role(info.role.empty() ? std::string(kUnreservedRole) : info.role);
+  if (next != f.role) {
+    // Resources reserved for the old role cannot follow the framework.
+    for (const AgentState& a : agents_) {
+      if (!a.alive) continue;
+      for (const auto& [holder, held] : a.allocated) {
+        if (holder != fw) continue;
+        for (const Pool& p : held.pools()) {
+          if (p.role != kUnreservedRole) {
+            throw InvalidArgument(fmt::format(
+                "framework '{}' holds resources reserved for role '{}' on agent '{}'; "
+                "release them before changing its role",
+                info.id.str(), p.role, a.info.id.str()));
+          }
+        }
+      }
+    }
+    roles_[f.role].allocated = (roles_[f.role].allocated - f.allocated).cwiseMax(0.0);
+    eraseValue(roles_[f.role].frameworks, fw);
+    roles_[next].allocated += f.allocated;
+    // Keep registration order within the new role.
+    auto& list = roles_[next].frameworks;
+    auto at = std::lower_bound(list.begin(), list.end(), fw, [&](FrameworkIndex a, FrameworkIndex) {
+      return frameworks_[a].registration < f.registration;
+    });
+    list.insert(at, fw);
+    f.role = next;
+  }
+  const FrameworkId id = f.info.id;
+  f.info = info;
+  f.info.id = id;
+}
+
+void ClusterState::setSuppressed(FrameworkIndex fw, bool suppressed) {
+  frameworks_[fw].suppressed = suppressed;
+}
+
+void ClusterState::setDemand(FrameworkIndex fw, std::vector<Resources> demand) {
+  for (Resources& r : demand) r = adopt(r);
+  frameworks_[fw].demand = std::move(demand);
+}
+
+// --- allocation ---------------------------------------------------------------
+
+void ClusterState::addScalars(FrameworkIndex fw, const Scalars& delta, double sign) {
+  FrameworkState& f = frameworks_[fw];
+  f.allocated = (f.allocated + sign * delta).cwiseMax(0.0);
+  RoleState& r = roles_[f.role];
+  r.allocated = (r.allocated + sign * delta).cwiseMax(0.0);
+}
+
+Resources& ClusterState::holding(FrameworkIndex fw, AgentIndex agent) {
+  auto& list = agents_[agent].allocated;
+  for (auto& entry : list) {
+    if (entry.first == fw) return entry.second;
+  }
+  list.emplace_back(fw, Resources(dims_));
+  return list.back().second;
+}
+
+void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
+  AgentState& a = agents_[agent];
+  const FrameworkState& f = frameworks_[fw];
+  const Resources r = adopt(resources);
+  for (const Pool& p : r.pools()) {
+    if (p.role != kUnreservedRole && p.role != roles_[f.role].name) {
+      throw InvalidArgument(fmt::format(
+          "framework '{}' (role '{}') cannot hold resources reserved for role '{}' on agent '{}'",
+          f.info.id.str(), roles_[f.role].name, p.role, a.info.id.str()));
+    }
+  }
+  if (!a.available.contains(r)) {
+    throw InvalidArgument(fmt::format("agent '{}' does not have {} available (available: {})",
+                                      a.info.id.str(), toString(r), toString(a.available)));
+  }
+  a.available -= r;
+  holding(fw, agent) += r;
+  addScalars(fw, r.totalScalars(), +1.0);
+}
+
+void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
+  AgentState& a = agents_[agent];
+  const Resources r = adopt(resources);
+  auto& list = a.allocated;
+  auto it = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.first == fw; });
+  if (it == list.end() || !it->second.contains(r)) {
+    throw InvalidArgument(fmt::format(
+        "framework '{}' does not hold {} on agent '{}' (it holds: {})",
+        frameworks_[fw].info.id.str(), toString(r), a.info.id.str(),
+        it == list.end() ? std::string("nothing") : toString(it->second)));
+  }
+  it->second -= r;
+  if (it->second.empty()) list.erase(it);
+  a.available += r;
+  addScalars(fw, r.totalScalars(), -1.0);
+}
+
+void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool unreserve) {
+  AgentState& a = agents_[agent];
+  const Resources reserved = adopt(reservation);
+  for (const Pool& p : reserved.pools()) {
+    if (p.role == kUnreservedRole) {
+      throw InvalidArgument(fmt::format("reservation {} on agent '{}' must name a role, as cpus(role):2",
+                                        toString(reserved), a.info.id.str()));
+    }
+  }
+  const Resources plain = reserved.withRole(kUnreservedRole);
+  const Resources& from = unreserve ? reserved : plain;
+  const Resources& to = unreserve ? plain : reserved;
+  if (!a.available.contains(from)) {
+    throw InvalidArgument(fmt::format("agent '{}': cannot {} {}: available is {}", a.info.id.str(),
+                                      unreserve ? "unreserve" : "reserve", toString(reserved),
+                                      toString(a.available)));
+  }
+  a.available -= from;
+  a.available += to;
+  a.info.resources -= from;
+  a.info.resources += to;
+}
+
+// --- filters -------------------------------------------------------------------
+
+void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resources& refused,
+                             TimePoint until) {
+  const Resources r = adopt(refused);
+  auto& groups = filters_[agent];
+  // Frameworks that decline the same resources on an agent share one group,
+  // so a round checks each distinct refused set once, not every framework.
+  auto group = std::find_if(groups.begin(), groups.end(),
+                            [&](const FilterGroup& g) { return g.refused == r; });
+  if (group == groups.end()) {
+    FilterGroup fresh;
+    fresh.id = nextFilterGroup_++;
+    fresh.refused = r;
+    fresh.frameworks.resize(frameworks_.size());
+    groups.push_back(std::move(fresh));
+    group = groups.end() - 1;
+  }
+  group->frameworks.set(fw);
+  auto entry = std::find_if(group->until.begin(), group->until.end(),
+                            [&](const auto& e) { return e.first == fw; });
+  if (entry == group->until.end()) {
+    group->until.emplace_back(fw, until);
+  } else {
+    entry->second = std::max(entry->second, until);
+    until = entry->second;
+  }
+  if (until != kTimeNever) expiries_.push({until, agent, fw, group->id});
+}
+
+void ClusterState::dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t groupId,
+                              TimePoint until) {
+  auto& groups = filters_[agent];
+  auto group = std::find_if(groups.begin(), groups.end(),
+                            [&](const FilterGroup& g) { return g.id == groupId; });
+  if (group == groups.end()) return;
+  auto entry = std::find_if(group->until.begin(), group->until.end(),
+                            [&](const auto& e) { return e.first == fw; });
+  // A later decline extended this filter; its own heap entry will drop it.
+  if (entry == group->until.end() || entry->second != until) return;
+  group->until.erase(entry);
+  group->frameworks.reset(fw);
+  if (group->until.empty()) groups.erase(group);
+}
+
+void ClusterState::expireFilters(TimePoint now) {
+  while (!expiries_.empty() && expiries_.top().until <= now) {
+    const FilterExpiry e = expiries_.top();
+    expiries_.pop();
+    dropFilter(e.agent, e.fw, e.group, e.until);
+  }
+}
+
+void ClusterState::clearFilters(FrameworkIndex fw) {
+  for (auto& groups : filters_) {
+    for (FilterGroup& group : groups) {
+      if (fw >= group.frameworks.size() || !group.frameworks.test(fw)) continue;
+      group.frameworks.reset(fw);
+      std::erase_if(group.until, [&](const auto& e) { return e.first == fw; });
+    }
+    std::erase_if(groups, [](const FilterGroup& g) { return g.until.empty(); });
+  }
+}
+
+}  // namespace allot

@@ -1,0 +1,140 @@
+#include "allot/policies/registry.h"
+
+#include <charconv>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "allot/core/error.h"
+#include "drf.h"
+#include "fifo.h"
+#include "random.h"
+
+namespace allot {
+namespace {
+
+const std::vector<ParamSpec>& sharedParams() {
+  static const std::vector<ParamSpec> params = {
+      {"min_allocatable", "cpus:0.01|mem:32",
+       "smallest offer worth making: any one of these '|'-separated amounts"}};
+  return params;
+}
+
+std::vector<PolicyInfo> makeTable() {
+  std::vector<PolicyInfo> table = {DrfAllocator::info(), FifoAllocator::info(),
+                                   RandomAllocator::info()};
+  for (PolicyInfo& info : table) {
+    for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
+  }
+  return table;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Params Params::parse(std::string_view text) {
+  Params params;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view item = trim(text.substr(start, end - start));
+    start = end + 1;
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos || trim(item.substr(0, eq)).empty()) {
+      throw ParseError(fmt::format("bad policy parameter '{}': expected name=value", item));
+    }
+    params.set(std::string(trim(item.substr(0, eq))), std::string(trim(item.substr(eq + 1))));
+  }
+  return params;
+}
+
+std::string Params::getString(std::string_view name, std::string_view fallback) const {
+  auto it = values_.find(std::string(name));
+  return it == values_.end() ? std::string(fallback) : it->second;
+}
+
+double Params::getDouble(std::string_view name, double fallback) const {
+  auto it = values_.find(std::string(name));
+  if (it == values_.end()) return fallback;
+  double value = 0;
+  const std::string& text = it->second;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw InvalidArgument(fmt::format("parameter {}: '{}' is not a number", name, text));
+  }
+  return value;
+}
+
+std::int64_t Params::getInt(std::string_view name, std::int64_t fallback) const {
+  auto it = values_.find(std::string(name));
+  if (it == values_.end()) return fallback;
+  std::int64_t value = 0;
+  const std::string& text = it->second;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw InvalidArgument(fmt::format("parameter {}: '{}' is not an integer", name, text));
+  }
+  return value;
+}
+
+bool Params::getBool(std::string_view name, bool fallback) const {
+  auto it = values_.find(std::string(name));
+  if (it == values_.end()) return fallback;
+  const std::string& v = it->second;
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  throw InvalidArgument(fmt::format("parameter {}: '{}' is not true or false", name, v));
+}
+
+std::span<const PolicyInfo> builtinPolicies() {
+  static const std::vector<PolicyInfo> table = makeTable();  // immutable after construction
+  return table;
+}
+
+std::unique_ptr<Allocator> makeAllocator(std::string_view name, const Params& params) {
+  std::vector<std::string> names;
+  for (const PolicyInfo& info : builtinPolicies()) {
+    names.push_back(info.name);
+    if (info.name != name) continue;
+    for (const auto& [key, value] : params.values()) {
+      bool known = false;
+      for (const ParamSpec& spec : info.params) known = known || spec.name == key;
+      if (!known) {
+        std::vector<std::string> accepted;
+        for (const ParamSpec& spec : info.params) accepted.push_back(spec.name);
+        throw InvalidArgument(fmt::format("policy '{}' has no parameter '{}' (it takes: {})", name,
+                                          key, fmt::join(accepted, ", ")));
+      }
+    }
+    return info.make(params);
+  }
+  throw NotFound(fmt::format("unknown policy '{}' (known: {})", name, fmt::join(names, ", ")));
+}
+
+AllocatorOptions parseAllocatorOptions(const Params& params) {
+  AllocatorOptions options;
+  const std::string text = params.getString("min_allocatable", "cpus:0.01|mem:32");
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find('|', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view item = trim(std::string_view(text).substr(start, end - start));
+    start = end + 1;
+    if (item.empty()) continue;
+    const Resources amount = Resources::parse(item);
+    if (!amount.dimensions()->isPrefixOf(*Dimensions::standard()) &&
+        !Dimensions::standard()->isPrefixOf(*amount.dimensions())) {
+      throw InvalidArgument(fmt::format("min_allocatable: '{}' uses unknown resources", item));
+    }
+    options.minAllocatable.push_back(amount.totalScalars());
+  }
+  return options;
+}
+
+}  // namespace allot
