@@ -3,7 +3,7 @@ add_library(allot_options INTERFACE)
 add_library(allot::options ALIAS allot_options)
 target_compile_options(allot_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-  -Woverloaded-virtual -Wconversion -Wsign-conversion -Wnull-dereference -Wimplicit-fallthrough)
+  -Woverloaded-virtual -Wconversion -Wsign-conversion -Wimplicit-fallthrough)
 if(ALLOT_WERROR)
   target_compile_options(allot_options INTERFACE -Werror)
 endif()

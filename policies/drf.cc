@@ -1,12 +1,14 @@
 #include "drf.h"
 
-#include "src/shuffle.h"
-
 #include <algorithm>
 #include <limits>
 
+#include "src/shuffle.h"
+
 namespace allot {
 namespace {
+
+constexpr double kUnlimited = std::numeric_limits<double>::infinity();
 
 // Unreserved scalars of `candidate` capped by `cap` component-wise; reserved
 // pools and non-scalar resources pass unchanged.
@@ -25,12 +27,13 @@ Resources capUnreserved(const Resources& candidate, const Scalars& cap) {
 }  // namespace
 
 PolicyInfo DrfAllocator::info() {
-  return {"drf",
-          "hierarchical Dominant Resource Fairness with weights, quota and reservations (Mesos' "
-          "default allocator)",
-          {{"seed", "0", "seed of the per-round agent shuffle"},
-           {"shuffle_agents", "true", "visit agents in a new random order each round, as Mesos does"}},
-          [](const Params& p) { return std::make_unique<DrfAllocator>(p); }};
+  return {
+      "drf",
+      "hierarchical Dominant Resource Fairness with weights, quota and reservations (Mesos' "
+      "default allocator)",
+      {{"seed", "0", "seed of the per-round agent shuffle"},
+       {"shuffle_agents", "true", "visit agents in a new random order each round, as Mesos does"}},
+      [](const Params& p) { return std::make_unique<DrfAllocator>(p); }};
 }
 
 DrfAllocator::DrfAllocator(const Params& params)
@@ -110,10 +113,12 @@ void DrfAllocator::quotaStage() {
     for (const ShareSorter::Entry& e : roleSorter_.entries()) roleOrder_.push_back(e.client);
     for (RoleIndex r : roleOrder_) {
       const RoleState& role = s.role(r);
-      // Offer only what the guarantee still lacks, and only of the kinds it
-      // guarantees; reserved resources of the role come along whole.
+      // Offer only what the guarantee still lacks; reserved resources of the
+      // role come along whole.
+      // Kinds the quota does not name (memory under a CPU-only quota) come
+      // whole, as in Mesos, else the offer would be useless.
       Scalars lacking = (role.guarantee - role.allocated).cwiseMax(0.0);
-      lacking = (role.guarantee.array() > 0).select(lacking, 0.0);
+      lacking = (role.guarantee.array() > 0).select(lacking, kUnlimited);
       lacking = lacking.cwiseMin(role.limit - role.allocated);
       const Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
       if (!allocatable(candidate)) continue;

@@ -35,9 +35,9 @@ class DrfAllocator final : public Allocator {
   std::mt19937_64 rng_;
   bool shuffleAgents_;
   Scalars inverseTotal_ = Scalars::Zero();
-  std::vector<AgentIndex> agents_;                 // this round's agent order
-  std::vector<ShareSorter> frameworkSorters_;      // by role: eligible frameworks
-  std::vector<FrameworkSet> eligibleInRole_;       // by role: same, as bits
+  std::vector<AgentIndex> agents_;             // this round's agent order
+  std::vector<ShareSorter> frameworkSorters_;  // by role: eligible frameworks
+  std::vector<FrameworkSet> eligibleInRole_;   // by role: same, as bits
   ShareSorter roleSorter_;
   std::vector<RoleIndex> roleOrder_;  // scratch
   FrameworkSet blocked_;              // scratch

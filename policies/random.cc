@@ -1,8 +1,8 @@
 #include "random.h"
 
-#include "src/shuffle.h"
-
 #include <algorithm>
+
+#include "src/shuffle.h"
 
 namespace allot {
 

@@ -20,7 +20,7 @@ class RandomAllocator final : public Allocator {
  private:
   void decide(TimePoint now) override;
   std::mt19937_64 rng_;
-  std::vector<AgentIndex> agents_;         // scratch
+  std::vector<AgentIndex> agents_;          // scratch
   std::vector<FrameworkIndex> candidates_;  // scratch
 };
 

@@ -28,10 +28,12 @@ Attributes Attributes::parse(std::string_view text) {
     const std::size_t colon = token.find(':');
     if (colon == std::string_view::npos || trim(token.substr(0, colon)).empty() ||
         trim(token.substr(colon + 1)).empty()) {
-      throw ParseError(fmt::format("bad attribute '{}' at position {} of \"{}\": expected 'name:value'",
-                                   token, position, text));
+      throw ParseError(
+          fmt::format("bad attribute '{}' at position {} of \"{}\": expected 'name:value'", token,
+                      position, text));
     }
-    result.set(std::string(trim(token.substr(0, colon))), std::string(trim(token.substr(colon + 1))));
+    result.set(std::string(trim(token.substr(0, colon))),
+               std::string(trim(token.substr(colon + 1))));
   }
   return result;
 }

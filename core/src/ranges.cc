@@ -12,11 +12,11 @@ Ranges::Ranges(std::initializer_list<Interval> intervals) {
 void Ranges::add(Interval interval) {
   // Find the first interval that could touch [first, last] (ends at first-1 or later).
   auto begin = std::lower_bound(
-      intervals_.begin(), intervals_.end(), interval.first, [](const Interval& i, std::uint64_t v) {
-        return i.last != UINT64_MAX && i.last + 1 < v;
-      });
+      intervals_.begin(), intervals_.end(), interval.first,
+      [](const Interval& i, std::uint64_t v) { return i.last != UINT64_MAX && i.last + 1 < v; });
   auto end = begin;
-  while (end != intervals_.end() && (interval.last == UINT64_MAX || end->first <= interval.last + 1)) {
+  while (end != intervals_.end() &&
+         (interval.last == UINT64_MAX || end->first <= interval.last + 1)) {
     interval.first = std::min(interval.first, end->first);
     interval.last = std::max(interval.last, end->last);
     ++end;
@@ -118,6 +118,8 @@ std::string toString(const Ranges& ranges) {
   return out + "]";
 }
 
-std::ostream& operator<<(std::ostream& out, const Ranges& ranges) { return out << toString(ranges); }
+std::ostream& operator<<(std::ostream& out, const Ranges& ranges) {
+  return out << toString(ranges);
+}
 
 }  // namespace allot

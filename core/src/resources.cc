@@ -1,11 +1,12 @@
 #include "allot/core/resources.h"
 
-#include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cctype>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <ostream>
 
 #include "allot/core/error.h"
@@ -28,8 +29,8 @@ std::string_view trim(std::string_view s) {
 
 [[noreturn]] void fail(std::string_view text, std::size_t position, std::string_view token,
                        std::string_view why) {
-  throw ParseError(fmt::format("bad resource '{}' at position {} of \"{}\": {}", token, position,
-                               text, why));
+  throw ParseError(
+      fmt::format("bad resource '{}' at position {} of \"{}\": {}", token, position, text, why));
 }
 
 template <class T>
@@ -107,8 +108,9 @@ bool fitsIn(const Scalars& a, const Scalars& b) {
 
 Dimensions::Dimensions(std::vector<std::string> names) : names_(std::move(names)) {
   if (names_.size() > static_cast<std::size_t>(kMaxScalarDims)) {
-    throw InvalidArgument(fmt::format("too many scalar resource names ({}); allot supports at most {}",
-                                      names_.size(), kMaxScalarDims));
+    throw InvalidArgument(
+        fmt::format("too many scalar resource names ({}); allot supports at most {}", names_.size(),
+                    kMaxScalarDims));
   }
 }
 
@@ -303,8 +305,8 @@ double Resources::scalar(std::string_view name, std::string_view role) const {
 
 void Resources::setScalar(std::string_view name, double value, std::string_view role) {
   if (!std::isfinite(value) || value < 0) {
-    throw InvalidArgument(fmt::format("resource '{}' must be a finite, non-negative number, not {}",
-                                      name, value));
+    throw InvalidArgument(
+        fmt::format("resource '{}' must be a finite, non-negative number, not {}", name, value));
   }
   const int index = dimension(name);
   pool(role).scalars[index] = value;
@@ -362,7 +364,9 @@ Resources Resources::withRole(std::string_view role) const {
   return result;
 }
 
-bool Resources::empty() const { return pools_.empty(); }
+bool Resources::empty() const {
+  return pools_.empty();
+}
 
 const Resources& Resources::aligned(const Resources& other, Resources& storage) {
   if (other.dims_ == dims_ || other.dims_->isPrefixOf(*dims_)) return other;
@@ -468,7 +472,9 @@ Resources& Resources::operator-=(const Resources& other) {
   return *this;
 }
 
-bool operator==(const Resources& a, const Resources& b) { return a.contains(b) && b.contains(a); }
+bool operator==(const Resources& a, const Resources& b) {
+  return a.contains(b) && b.contains(a);
+}
 
 std::string toString(const Scalars& scalars, const Dimensions& dims) {
   std::string out;

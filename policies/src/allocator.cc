@@ -1,6 +1,7 @@
 #include "allot/policies/allocator.h"
 
 #include <fmt/format.h>
+
 #include <stdexcept>
 
 #include "allot/core/error.h"
@@ -47,7 +48,8 @@ void Allocator::addAgent(const AgentInfo& info,
   for (const auto& entry : used) holders.push_back(frameworkIndex(entry.first));
   const AgentIndex agent = state_.addAgent(info);
   try {
-    for (std::size_t i = 0; i < used.size(); ++i) state_.allocate(holders[i], agent, used[i].second);
+    for (std::size_t i = 0; i < used.size(); ++i)
+      state_.allocate(holders[i], agent, used[i].second);
   } catch (...) {
     state_.removeAgent(agent);
     throw;
@@ -87,7 +89,9 @@ void Allocator::updateFramework(const FrameworkInfo& info) {
   state_.updateFramework(frameworkIndex(info.id), info);
 }
 
-void Allocator::suppress(const FrameworkId& id) { state_.setSuppressed(frameworkIndex(id), true); }
+void Allocator::suppress(const FrameworkId& id) {
+  state_.setSuppressed(frameworkIndex(id), true);
+}
 
 void Allocator::revive(const FrameworkId& id) {
   const FrameworkIndex fw = frameworkIndex(id);

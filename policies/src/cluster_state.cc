@@ -1,7 +1,8 @@
 #include "allot/policies/cluster_state.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <limits>
 
 #include "allot/core/error.h"
@@ -138,7 +139,9 @@ void ClusterState::removeAgent(AgentIndex agent) {
   freeAgentSlots_.push_back(agent);
 }
 
-void ClusterState::setAgentActive(AgentIndex agent, bool active) { agents_[agent].active = active; }
+void ClusterState::setAgentActive(AgentIndex agent, bool active) {
+  agents_[agent].active = active;
+}
 
 void ClusterState::updateAgentTotal(AgentIndex agent, const Resources& total) {
   AgentState& a = agents_[agent];
@@ -146,8 +149,9 @@ void ClusterState::updateAgentTotal(AgentIndex agent, const Resources& total) {
   Resources held(dims_);
   for (const auto& entry : a.allocated) held += entry.second;
   if (!next.contains(held)) {
-    throw InvalidArgument(fmt::format("agent '{}': new total {} is smaller than what frameworks hold ({})",
-                                      a.info.id.str(), toString(next), toString(held)));
+    throw InvalidArgument(
+        fmt::format("agent '{}': new total {} is smaller than what frameworks hold ({})",
+                    a.info.id.str(), toString(next), toString(held)));
   }
   total_ += next.totalScalars() - a.info.resources.totalScalars();
   a.info.resources = next;
@@ -192,8 +196,9 @@ void ClusterState::setQuota(RoleIndex r, const Quota& quota) {
       const double g = adopted.guarantee.totalScalars()[d];
       const double l = adopted.limit.totalScalars()[d];
       if (l > 0 && g > l) {
-        throw InvalidArgument(fmt::format("role '{}': quota guarantee {} exceeds its limit {} for '{}'",
-                                          roles_[r].name, g, l, dims_->name(d)));
+        throw InvalidArgument(
+            fmt::format("role '{}': quota guarantee {} exceeds its limit {} for '{}'",
+                        roles_[r].name, g, l, dims_->name(d)));
       }
     }
   }
@@ -273,10 +278,10 @@ void ClusterState::updateFramework(FrameworkIndex fw, const FrameworkInfo& info)
         if (holder != fw) continue;
         for (const Pool& p : held.pools()) {
           if (p.role != kUnreservedRole) {
-            throw InvalidArgument(fmt::format(
-                "framework '{}' holds resources reserved for role '{}' on agent '{}'; "
-                "release them before changing its role",
-                info.id.str(), p.role, a.info.id.str()));
+            throw InvalidArgument(
+                fmt::format("framework '{}' holds resources reserved for role '{}' on agent '{}'; "
+                            "release them before changing its role",
+                            info.id.str(), p.role, a.info.id.str()));
           }
         }
       }
@@ -350,10 +355,10 @@ void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources&
   auto& list = a.allocated;
   auto it = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.first == fw; });
   if (it == list.end() || !it->second.contains(r)) {
-    throw InvalidArgument(fmt::format(
-        "framework '{}' does not hold {} on agent '{}' (it holds: {})",
-        frameworks_[fw].info.id.str(), toString(r), a.info.id.str(),
-        it == list.end() ? std::string("nothing") : toString(it->second)));
+    throw InvalidArgument(
+        fmt::format("framework '{}' does not hold {} on agent '{}' (it holds: {})",
+                    frameworks_[fw].info.id.str(), toString(r), a.info.id.str(),
+                    it == list.end() ? std::string("nothing") : toString(it->second)));
   }
   it->second -= r;
   if (it->second.empty()) list.erase(it);
@@ -366,8 +371,9 @@ void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool 
   const Resources reserved = adopt(reservation);
   for (const Pool& p : reserved.pools()) {
     if (p.role == kUnreservedRole) {
-      throw InvalidArgument(fmt::format("reservation {} on agent '{}' must name a role, as cpus(role):2",
-                                        toString(reserved), a.info.id.str()));
+      throw InvalidArgument(
+          fmt::format("reservation {} on agent '{}' must name a role, as cpus(role):2",
+                      toString(reserved), a.info.id.str()));
     }
   }
   const Resources plain = reserved.withRole(kUnreservedRole);

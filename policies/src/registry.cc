@@ -1,8 +1,9 @@
 #include "allot/policies/registry.h"
 
-#include <charconv>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <charconv>
 
 #include "allot/core/error.h"
 #include "drf.h"

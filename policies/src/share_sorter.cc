@@ -13,7 +13,9 @@ bool ShareSorter::contains(std::uint32_t client) const {
   return client < where_.size() && where_[client] != 0;
 }
 
-std::size_t ShareSorter::position(std::uint32_t client) const { return where_[client] - 1; }
+std::size_t ShareSorter::position(std::uint32_t client) const {
+  return where_[client] - 1;
+}
 
 void ShareSorter::add(std::uint32_t client, double share, std::uint64_t rank) {
   if (client >= where_.size()) where_.resize(client + 1, 0);

@@ -59,8 +59,9 @@ using DimensionsPtr = std::shared_ptr<const Dimensions>;
 struct Pool {
   std::string role{kUnreservedRole};
   Scalars scalars = Scalars::Zero();
-  std::vector<std::pair<std::string, Ranges>> ranges;                    // sorted by name
-  std::vector<std::pair<std::string, std::vector<std::string>>> sets;  // sorted by name, items sorted
+  std::vector<std::pair<std::string, Ranges>> ranges;  // sorted by name
+  std::vector<std::pair<std::string, std::vector<std::string>>>
+      sets;  // sorted by name, items sorted
 
   bool empty() const;
 };

@@ -25,10 +25,18 @@ using TimePoint = AllotEpoch::time_point;
 inline constexpr TimePoint kTimeZero{};
 inline constexpr TimePoint kTimeNever{Duration{std::numeric_limits<std::int64_t>::max()}};
 
-constexpr std::int64_t toMicros(Duration d) { return d.count(); }
-constexpr std::int64_t toMicros(TimePoint t) { return t.time_since_epoch().count(); }
-constexpr TimePoint fromMicros(std::int64_t us) { return TimePoint{Duration{us}}; }
-constexpr double toSeconds(Duration d) { return static_cast<double>(d.count()) / 1e6; }
+constexpr std::int64_t toMicros(Duration d) {
+  return d.count();
+}
+constexpr std::int64_t toMicros(TimePoint t) {
+  return t.time_since_epoch().count();
+}
+constexpr TimePoint fromMicros(std::int64_t us) {
+  return TimePoint{Duration{us}};
+}
+constexpr double toSeconds(Duration d) {
+  return static_cast<double>(d.count()) / 1e6;
+}
 
 // Converts seconds to a Duration, saturating at kTimeNever for huge values
 // (Mesos frameworks pass refuse_seconds = INT_MAX meaning "forever").

@@ -2,8 +2,8 @@
 
 #include <optional>
 #include <span>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -99,8 +99,7 @@ class Allocator {
   // With `filters`, the framework is not offered these resources (or fewer)
   // on that agent again before now + filters->refuseFor.
   void recoverResources(const FrameworkId& framework, const AgentId& agent,
-                        const Resources& resources, std::optional<Filters> filters,
-                        TimePoint now);
+                        const Resources& resources, std::optional<Filters> filters, TimePoint now);
 
   // Runs one allocation round at time `now`: drops expired filters, lets the
   // policy decide, and returns what it granted (already counted as allocated).
@@ -136,7 +135,7 @@ class Allocator {
 
   AllocatorOptions options_;
   ClusterState state_;
-  std::vector<Allocation>* round_ = nullptr;  // set while decide() runs
+  std::vector<Allocation>* round_ = nullptr;                   // set while decide() runs
   std::unordered_map<std::uint64_t, std::size_t> roundIndex_;  // (fw, agent) -> index in *round_
 };
 

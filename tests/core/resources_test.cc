@@ -1,0 +1,117 @@
+#include "allot/core/resources.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "allot/core/cluster.h"
+#include "allot/core/error.h"
+
+namespace allot {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The Mesos text syntax parses into scalars, ranges and sets.
+TEST(ResourcesTest, ParsesMesosSyntax) {
+  const Resources r = Resources::parse("cpus:4;mem:8192;ports:[31000-32000];disks:{sda,sdb}");
+  EXPECT_DOUBLE_EQ(r.scalar("cpus"), 4);
+  EXPECT_DOUBLE_EQ(r.scalar("mem"), 8192);
+  EXPECT_EQ(r.ranges("ports"), (Ranges{{31000, 32000}}));
+  EXPECT_EQ(toString(r), "cpus:4;mem:8192;ports:[31000-32000];disks:{sda,sdb}");
+}
+
+// A role in parentheses puts the amount in that role's pool, apart from "*".
+TEST(ResourcesTest, ParsesReservedForm) {
+  const Resources r = Resources::parse("cpus:4;cpus(analytics):2;mem(analytics):512");
+  EXPECT_DOUBLE_EQ(r.scalar("cpus"), 4);
+  EXPECT_DOUBLE_EQ(r.scalar("cpus", "analytics"), 2);
+  EXPECT_DOUBLE_EQ(r.scalar("mem", "analytics"), 512);
+  EXPECT_EQ(r.pools().size(), 2u);
+  EXPECT_DOUBLE_EQ(r.totalScalars()[0], 6);
+  EXPECT_EQ(toString(r), "cpus:4;cpus(analytics):2;mem(analytics):512");
+}
+
+// Parse errors name the bad token and say what is wrong with it.
+TEST(ResourcesTest, ParseErrorNamesBadToken) {
+  try {
+    Resources::parse("cpus:4;mem:lots;disk:10");
+    FAIL() << "expected ParseError";
+  } catch (const ParseError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'mem:lots'"));
+    EXPECT_THAT(e.what(), HasSubstr("position 7"));
+    EXPECT_THAT(e.what(), HasSubstr("not a number"));
+  }
+  EXPECT_THROW(Resources::parse("cpus"), ParseError);
+  EXPECT_THROW(Resources::parse("cpus:-1"), ParseError);
+  EXPECT_THROW(Resources::parse("ports:[5-1]"), ParseError);
+  EXPECT_THROW(Resources::parse("ports:[1-2"), ParseError);
+  EXPECT_THROW(Resources::parse("cpus(:1"), ParseError);
+  EXPECT_THROW(Resources::parse("cpus:nan"), ParseError);
+  try {
+    Resources::parse("cpus:1;ports:[31000-x]");
+    FAIL() << "expected ParseError";
+  } catch (const ParseError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'ports:[31000-x]'"));
+    EXPECT_THAT(e.what(), HasSubstr("31000-x"));
+  }
+}
+
+// Arithmetic works pool by pool and clamps scalars at zero.
+TEST(ResourcesTest, ArithmeticPerPool) {
+  Resources a = Resources::parse("cpus:4;mem:1024;cpus(web):2;ports:[1-100]");
+  const Resources b = Resources::parse("cpus:1;cpus(web):2;ports:[10-19]");
+  const Resources diff = a - b;
+  EXPECT_DOUBLE_EQ(diff.scalar("cpus"), 3);
+  EXPECT_DOUBLE_EQ(diff.scalar("cpus", "web"), 0);
+  EXPECT_EQ(diff.ranges("ports"), (Ranges{{1, 9}, {20, 100}}));
+  EXPECT_EQ(diff + b, a);
+  a -= Resources::parse("cpus:10");
+  EXPECT_DOUBLE_EQ(a.scalar("cpus"), 0);
+}
+
+// Containment is per pool: unreserved resources do not cover reserved ones.
+TEST(ResourcesTest, ContainsRespectsRoles) {
+  const Resources agent = Resources::parse("cpus:4;mem:1024");
+  EXPECT_TRUE(agent.contains(Resources::parse("cpus:4")));
+  EXPECT_FALSE(agent.contains(Resources::parse("cpus:4.5")));
+  EXPECT_FALSE(agent.contains(Resources::parse("cpus(web):1")));
+  EXPECT_TRUE(Resources::parse("cpus(web):1").contains(Resources::parse("cpus(web):0.5")));
+}
+
+// Fractional sums compare as people expect (0.1 + 0.2 fits in 0.3).
+TEST(ResourcesTest, FractionalSumsFit) {
+  Resources used = Resources::parse("cpus:0.1");
+  used += Resources::parse("cpus:0.2");
+  EXPECT_TRUE(Resources::parse("cpus:0.3").contains(used));
+  EXPECT_TRUE((Resources::parse("cpus:0.3") - used).empty());
+}
+
+// Names outside the standard table extend it; arithmetic across tables that
+// grew differently still lines names up.
+TEST(ResourcesTest, CustomNamesAcrossTables) {
+  const Resources a = Resources::parse("cpus:1;fpgas:2");
+  const Resources b = Resources::parse("cpus:1;licenses:5");
+  const Resources sum = a + b;
+  EXPECT_DOUBLE_EQ(sum.scalar("cpus"), 2);
+  EXPECT_DOUBLE_EQ(sum.scalar("fpgas"), 2);
+  EXPECT_DOUBLE_EQ(sum.scalar("licenses"), 5);
+  EXPECT_TRUE(sum.contains(b));
+  EXPECT_FALSE(a.contains(b));
+}
+
+// More distinct scalar names than the fixed vector holds is a clear error.
+TEST(ResourcesTest, TooManyScalarNamesIsAnError) {
+  EXPECT_THROW(Resources::parse("a:1;b:1;c:1;d:1;e:1"), InvalidArgument);
+}
+
+TEST(AttributesTest, ParsesAndReportsErrors) {
+  const Attributes attrs = Attributes::parse("rack:r1;zone:a");
+  EXPECT_EQ(attrs.get("rack"), "r1");
+  EXPECT_EQ(attrs.get("zone"), "a");
+  EXPECT_FALSE(attrs.get("host").has_value());
+  EXPECT_EQ(toString(attrs), "rack:r1;zone:a");
+  EXPECT_THROW(Attributes::parse("rack"), ParseError);
+}
+
+}  // namespace
+}  // namespace allot

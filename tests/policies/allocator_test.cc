@@ -1,0 +1,121 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "allot/core/error.h"
+#include "allot/policies/registry.h"
+#include "helpers.h"
+
+namespace allot {
+namespace {
+
+using testing::agent;
+using testing::at;
+using testing::framework;
+using ::testing::HasSubstr;
+
+// Events naming unknown agents or frameworks fail with NotFound naming the id.
+TEST(AllocatorTest, UnknownIdsAreNotFound) {
+  auto a = makeAllocator("drf");
+  try {
+    a->removeAgent(AgentId("ghost"));
+    FAIL() << "expected NotFound";
+  } catch (const NotFound& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'ghost'"));
+  }
+  EXPECT_THROW(a->suppress(FrameworkId("nobody")), NotFound);
+  EXPECT_THROW(a->recoverResources(FrameworkId("nobody"), AgentId("ghost"),
+                                   Resources::parse("cpus:1"), std::nullopt, at(0)),
+               NotFound);
+}
+
+// Duplicate ids and recovering resources a framework does not hold are
+// refused without changing the bookkeeping.
+TEST(AllocatorTest, BadEventsChangeNothing) {
+  auto a = makeAllocator("drf");
+  a->addAgent(agent("a1", "cpus:4;mem:4096"));
+  EXPECT_THROW(a->addAgent(agent("a1", "cpus:1")), InvalidArgument);
+  a->addFramework(framework("F", "r"));
+  EXPECT_THROW(a->addFramework(framework("F", "r")), InvalidArgument);
+  const auto offers = a->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  try {
+    a->recoverResources(FrameworkId("F"), AgentId("a1"), Resources::parse("cpus:5"), std::nullopt,
+                        at(0));
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("does not hold"));
+  }
+  EXPECT_EQ(a->state().allocatedOn(0, 0), Resources::parse("cpus:4;mem:4096"));
+  EXPECT_TRUE(a->state().agent(0).available.empty());
+  EXPECT_THROW(a->setRoleWeight("r", 0), InvalidArgument);
+  EXPECT_THROW(a->setRoleWeight("r", -1), InvalidArgument);
+}
+
+// Removing a framework returns what it held to the agents; removing an
+// agent drops what frameworks held there and shrinks the cluster total.
+TEST(AllocatorTest, RemovalsReturnResources) {
+  auto a = makeAllocator("drf");
+  a->addAgent(agent("a1", "cpus:4;mem:4096"));
+  a->addAgent(agent("a2", "cpus:2;mem:2048"));
+  a->addFramework(framework("F", "r"));
+  EXPECT_EQ(a->allocate(at(0)).size(), 2u);
+  EXPECT_DOUBLE_EQ(a->state().framework(0).allocated[0], 6);
+  a->removeAgent(AgentId("a2"));
+  EXPECT_DOUBLE_EQ(a->state().framework(0).allocated[0], 4);
+  EXPECT_DOUBLE_EQ(a->state().totalScalars()[0], 4);
+  a->removeFramework(FrameworkId("F"));
+  EXPECT_EQ(a->state().agent(0).available, Resources::parse("cpus:4;mem:4096"));
+  EXPECT_DOUBLE_EQ(a->state().role(0).allocated[0], 0);
+}
+
+// An agent re-registering with tasks running reports them as used: those
+// resources are not offered again.
+TEST(AllocatorTest, AgentWithUsedResources) {
+  auto a = makeAllocator("drf");
+  a->addFramework(framework("F", "r"));
+  const std::vector<std::pair<FrameworkId, Resources>> used = {
+      {FrameworkId("F"), Resources::parse("cpus:3;mem:1024")}};
+  a->addAgent(agent("a1", "cpus:4;mem:4096"), used);
+  const auto offers = a->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:1;mem:3072"));
+  // Used resources of an unknown framework are refused and leave no agent behind.
+  const std::vector<std::pair<FrameworkId, Resources>> bad = {
+      {FrameworkId("ghost"), Resources::parse("cpus:1")}};
+  EXPECT_THROW(a->addAgent(agent("a2", "cpus:4;mem:4096"), bad), NotFound);
+  EXPECT_FALSE(a->state().findAgent(AgentId("a2")).has_value());
+}
+
+// Inactive agents and frameworks keep their allocations but get no offers.
+TEST(AllocatorTest, InactiveAgentsAndFrameworksGetNoOffers) {
+  auto a = makeAllocator("drf");
+  a->addAgent(agent("a1", "cpus:4;mem:4096"));
+  a->addFramework(framework("F", "r"));
+  a->setAgentActive(AgentId("a1"), false);
+  EXPECT_TRUE(a->allocate(at(0)).empty());
+  a->setAgentActive(AgentId("a1"), true);
+  a->setFrameworkActive(FrameworkId("F"), false);
+  EXPECT_TRUE(a->allocate(at(1)).empty());
+  a->setFrameworkActive(FrameworkId("F"), true);
+  EXPECT_EQ(a->allocate(at(2)).size(), 1u);
+}
+
+// The registry lists every policy and refuses unknown names and parameters.
+TEST(RegistryTest, FindsPoliciesByName) {
+  std::vector<std::string> names;
+  for (const PolicyInfo& info : builtinPolicies()) names.push_back(info.name);
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"drf", "fifo", "random"}));
+  for (const std::string& name : names) EXPECT_EQ(makeAllocator(name)->name(), name);
+  try {
+    makeAllocator("nope");
+    FAIL();
+  } catch (const NotFound& e) {
+    EXPECT_THAT(e.what(), HasSubstr("drf"));
+  }
+  EXPECT_THROW(makeAllocator("drf", Params::parse("sede=1")), InvalidArgument);
+  EXPECT_THROW(makeAllocator("drf", Params::parse("seed=abc")), InvalidArgument);
+  EXPECT_THROW(Params::parse("seed"), ParseError);
+}
+
+}  // namespace
+}  // namespace allot

@@ -1,0 +1,280 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "allot/core/error.h"
+#include "allot/policies/registry.h"
+#include "allot/policies/rounds.h"
+#include "helpers.h"
+
+namespace allot {
+namespace {
+
+using testing::agent;
+using testing::at;
+using testing::framework;
+using testing::roundsFramework;
+
+const RoundsFrameworkResult& resultOf(const RoundsResult& r, const std::string& id) {
+  for (const auto& f : r.frameworks) {
+    if (f.id.str() == id) return f;
+  }
+  throw std::runtime_error("no framework " + id);
+}
+
+// The example of the DRF paper (Ghodsi et al., NSDI 2011, section 4): a
+// cluster of <9 CPU, 18 GB>, user A's tasks need <1 CPU, 4 GB> and user B's
+// <3 CPU, 1 GB>. Progressive filling gives A three tasks and B two, and both
+// dominant shares equal 2/3.
+TEST(DrfTest, PaperExampleEqualizesDominantShares) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:9;mem:18432"));
+  const RoundsResult result = runRounds(*drf,
+                                        {roundsFramework("A", "userA", "cpus:1;mem:4096"),
+                                         roundsFramework("B", "userB", "cpus:3;mem:1024")},
+                                        {});
+  EXPECT_EQ(resultOf(result, "A").tasks, 3);
+  EXPECT_EQ(resultOf(result, "B").tasks, 2);
+  EXPECT_NEAR(resultOf(result, "A").dominantShare, 2.0 / 3.0, 1e-9);
+  EXPECT_NEAR(resultOf(result, "B").dominantShare, 2.0 / 3.0, 1e-9);
+}
+
+// The same example with both users as frameworks of one role: the second
+// level of hierarchical DRF (frameworks within a role) gives the same result.
+TEST(DrfTest, PaperExampleWithinOneRole) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:9;mem:18432"));
+  const RoundsResult result = runRounds(*drf,
+                                        {roundsFramework("A", "users", "cpus:1;mem:4096"),
+                                         roundsFramework("B", "users", "cpus:3;mem:1024")},
+                                        {});
+  EXPECT_EQ(resultOf(result, "A").tasks, 3);
+  EXPECT_EQ(resultOf(result, "B").tasks, 2);
+}
+
+// With role weights 2:1 and identical tasks on 9 CPUs, the heavier role gets
+// twice as much: 6 tasks against 3, equal weighted shares.
+TEST(DrfTest, WeightedSharesSplitExactly) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:9;mem:9216"));
+  drf->setRoleWeight("heavy", 2);
+  drf->setRoleWeight("light", 1);
+  const RoundsResult result = runRounds(*drf,
+                                        {roundsFramework("H", "heavy", "cpus:1;mem:1024"),
+                                         roundsFramework("L", "light", "cpus:1;mem:1024")},
+                                        {});
+  EXPECT_EQ(resultOf(result, "H").tasks, 6);
+  EXPECT_EQ(resultOf(result, "L").tasks, 3);
+}
+
+// When whole tasks cannot split the cluster in the weight ratio, weighted
+// shares (share / weight) end within one task's weighted share of each other
+// and no task that fits is left unlaunched.
+TEST(DrfTest, WeightedSharesAsCloseAsWholeTasksAllow) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:10;mem:10240"));
+  drf->setRoleWeight("heavy", 2);
+  drf->setRoleWeight("light", 1);
+  const RoundsResult result = runRounds(*drf,
+                                        {roundsFramework("H", "heavy", "cpus:1;mem:1024"),
+                                         roundsFramework("L", "light", "cpus:1;mem:1024")},
+                                        {.rounds = 50});
+  const auto& h = resultOf(result, "H");
+  const auto& l = resultOf(result, "L");
+  EXPECT_EQ(h.tasks + l.tasks, 10);
+  const double gap = std::abs(h.dominantShare / 2 - l.dominantShare / 1);
+  EXPECT_LE(gap, 0.1 / 1 + 1e-9);  // one light task's weighted share
+  EXPECT_EQ(h.tasks, 7);
+  EXPECT_EQ(l.tasks, 3);
+}
+
+// Mesos' quota scenario: 100 CPUs, role rA has a quota guarantee of 50 CPUs,
+// role rB is greedy and present from the start. rB cannot take the CPUs set
+// aside for rA, and rA receives its 50 when its framework arrives later.
+TEST(DrfTest, QuotaGuaranteeHoldsAgainstGreedyRole) {
+  auto drf = makeAllocator("drf");
+  for (int i = 0; i < 10; ++i) drf->addAgent(agent("a" + std::to_string(i), "cpus:10;mem:10240"));
+  drf->setQuota("rA", Quota{Resources::parse("cpus:50"), {}});
+  RoundsOptions greedy{.rounds = 5, .tasksPerOffer = 1000};
+  const RoundsResult first = runRounds(*drf, {roundsFramework("B", "rB", "cpus:1;mem:1")}, greedy);
+  EXPECT_EQ(resultOf(first, "B").tasks, 50);
+
+  const RoundsResult second = runRounds(*drf, {roundsFramework("A", "rA", "cpus:1;mem:1")}, greedy);
+  EXPECT_EQ(resultOf(second, "A").tasks, 50);
+  const auto ra = drf->state().findRole("rA");
+  ASSERT_TRUE(ra.has_value());
+  EXPECT_DOUBLE_EQ(drf->state().role(*ra).allocated[0], 50);
+}
+
+// With both roles present, the quota stage serves rA's guarantee first even
+// though rB registered first and would win the fair-share tie.
+TEST(DrfTest, QuotaIsMetBeforeFairSharing) {
+  auto drf = makeAllocator("drf");
+  for (int i = 0; i < 10; ++i) drf->addAgent(agent("a" + std::to_string(i), "cpus:10;mem:10240"));
+  drf->setQuota("rA", Quota{Resources::parse("cpus:50"), {}});
+  const RoundsResult result = runRounds(
+      *drf,
+      {roundsFramework("B", "rB", "cpus:1;mem:1"), roundsFramework("A", "rA", "cpus:1;mem:1")},
+      {.rounds = 5, .tasksPerOffer = 1000});
+  EXPECT_GE(resultOf(result, "A").tasks, 50);
+  EXPECT_EQ(resultOf(result, "A").tasks + resultOf(result, "B").tasks, 100);
+}
+
+// A quota limit caps what a role may hold, even when it is the only role.
+TEST(DrfTest, QuotaLimitCapsRole) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:10;mem:10240"));
+  drf->setQuota("capped", Quota{Resources::parse("cpus:2"), Resources::parse("cpus:4")});
+  const RoundsResult result = runRounds(*drf, {roundsFramework("C", "capped", "cpus:1;mem:1")},
+                                        {.rounds = 10, .tasksPerOffer = 1000});
+  EXPECT_EQ(resultOf(result, "C").tasks, 4);
+}
+
+// After a decline with refuse_seconds, the framework is not offered that
+// agent again until the filter expires; other agents and other frameworks are
+// not affected.
+TEST(DrfTest, DeclineFilterHoldsUntilExpiry) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:4;mem:4096"));
+  drf->addFramework(framework("F", "r"));
+  auto offers = drf->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  drf->recoverResources(offers[0].framework, offers[0].agent, offers[0].resources,
+                        Filters{std::chrono::seconds(10)}, at(0));
+  for (double t : {1.0, 5.0, 9.999}) {
+    EXPECT_TRUE(drf->allocate(at(t)).empty()) << "offered at t=" << t;
+  }
+  // A new agent is offered at once; the filtered one still is not.
+  drf->addAgent(agent("a2", "cpus:1;mem:1024"));
+  offers = drf->allocate(at(9.999));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].agent.str(), "a2");
+  // Another framework may take the filtered agent.
+  drf->addFramework(framework("G", "r"));
+  offers = drf->allocate(at(9.999));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework.str(), "G");
+  EXPECT_EQ(offers[0].agent.str(), "a1");
+  drf->recoverResources(offers[0].framework, offers[0].agent, offers[0].resources, std::nullopt,
+                        at(9.999));
+  drf->removeFramework(FrameworkId("G"));
+  EXPECT_TRUE(drf->allocate(at(9.999)).empty());
+  // At expiry F gets a1 again.
+  offers = drf->allocate(at(10));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework.str(), "F");
+  EXPECT_EQ(offers[0].agent.str(), "a1");
+}
+
+// A filter covers only what was refused: when more becomes available on the
+// agent than the framework declined, it is offered again (Mesos' semantics).
+TEST(DrfTest, FilterDoesNotCoverLargerOffers) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:4;mem:4096"));
+  drf->addFramework(framework("F", "r"));
+  drf->addFramework(framework("T", "other"));
+  drf->suppress(FrameworkId("T"));
+  auto offers = drf->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  // F keeps one CPU (a task) and declines the rest for an hour.
+  const Resources task = Resources::parse("cpus:1;mem:1024");
+  drf->recoverResources(FrameworkId("F"), AgentId("a1"), offers[0].resources - task,
+                        Filters{std::chrono::hours(1)}, at(0));
+  EXPECT_TRUE(drf->allocate(at(1)).empty());
+  // The task finishes: now the agent has more than F refused.
+  drf->recoverResources(FrameworkId("F"), AgentId("a1"), task, std::nullopt, at(2));
+  offers = drf->allocate(at(3));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework.str(), "F");
+}
+
+// Reserved resources go only to frameworks of their role; others see only
+// the unreserved part of the agent.
+TEST(DrfTest, ReservedResourcesGoOnlyToTheirRole) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:2;mem:2048;cpus(web):4;mem(web):4096"));
+  drf->addFramework(framework("batch", "batch"));
+  auto offers = drf->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework.str(), "batch");
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:2048"));
+  // The reservation stays unused while only batch is there.
+  EXPECT_TRUE(drf->allocate(at(1)).empty());
+  drf->addFramework(framework("web", "web"));
+  offers = drf->allocate(at(2));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework.str(), "web");
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus(web):4;mem(web):4096"));
+}
+
+// Dynamic reservations made on a running agent behave as static ones, and
+// unreserving returns the resources to everyone.
+TEST(DrfTest, DynamicReservationAndUnreserve) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:4;mem:4096"));
+  drf->reserve(AgentId("a1"), Resources::parse("cpus(web):3;mem(web):3072"));
+  drf->addFramework(framework("batch", "batch"));
+  auto offers = drf->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:1;mem:1024"));
+  drf->recoverResources(FrameworkId("batch"), AgentId("a1"), offers[0].resources, std::nullopt,
+                        at(0));
+  drf->unreserve(AgentId("a1"), Resources::parse("cpus(web):3;mem(web):3072"));
+  offers = drf->allocate(at(1));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:4;mem:4096"));
+  EXPECT_THROW(drf->reserve(AgentId("a1"), Resources::parse("cpus(web):1")), InvalidArgument);
+}
+
+// Suppressed frameworks receive nothing; revive brings offers back and
+// clears their filters.
+TEST(DrfTest, SuppressAndRevive) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:4;mem:4096"));
+  drf->addFramework(framework("F", "r"));
+  auto offers = drf->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  drf->recoverResources(FrameworkId("F"), AgentId("a1"), offers[0].resources,
+                        Filters{std::chrono::hours(1)}, at(0));
+  drf->suppress(FrameworkId("F"));
+  EXPECT_TRUE(drf->allocate(at(1)).empty());
+  drf->revive(FrameworkId("F"));
+  offers = drf->allocate(at(2));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework.str(), "F");
+}
+
+// Offers smaller than the minimum allocatable size are not made.
+TEST(DrfTest, MinimumAllocatableSizeAvoidsCrumbs) {
+  auto drf = makeAllocator("drf", Params::parse("min_allocatable=cpus:1|mem:1024"));
+  drf->addAgent(agent("a1", "cpus:0.5;mem:512"));
+  drf->addFramework(framework("F", "r"));
+  EXPECT_TRUE(drf->allocate(at(0)).empty());
+  drf->addAgent(agent("a2", "cpus:1;mem:16"));
+  const auto offers = drf->allocate(at(1));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].agent.str(), "a2");
+}
+
+// The same seed gives the same sequence of offers.
+TEST(DrfTest, SeededRunsAreDeterministic) {
+  auto run = [](int seed) {
+    auto drf = makeAllocator("drf", Params::parse("seed=" + std::to_string(seed)));
+    for (int i = 0; i < 20; ++i) drf->addAgent(agent("a" + std::to_string(i), "cpus:2;mem:2048"));
+    std::vector<RoundsFramework> fws;
+    for (int i = 0; i < 5; ++i) {
+      fws.push_back(
+          roundsFramework("f" + std::to_string(i), "r" + std::to_string(i % 2), "cpus:1;mem:512"));
+    }
+    std::vector<std::string> log;
+    for (const RoundsOffer& o : runRounds(*drf, fws, {.rounds = 30}).offers) {
+      log.push_back(o.framework.str() + "@" + o.agent.str());
+    }
+    return log;
+  };
+  EXPECT_EQ(run(1), run(1));
+  EXPECT_NE(run(1), run(2));
+}
+
+}  // namespace
+}  // namespace allot

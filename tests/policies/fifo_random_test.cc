@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include "allot/policies/registry.h"
+#include "allot/policies/rounds.h"
+#include "helpers.h"
+
+namespace allot {
+namespace {
+
+using testing::agent;
+using testing::at;
+using testing::framework;
+using testing::roundsFramework;
+
+// FIFO serves frameworks in registration order: the first takes every agent.
+TEST(FifoTest, FirstRegisteredFrameworkTakesEverything) {
+  auto fifo = makeAllocator("fifo");
+  fifo->addAgent(agent("a1", "cpus:4;mem:4096"));
+  fifo->addAgent(agent("a2", "cpus:4;mem:4096"));
+  fifo->addFramework(framework("first", "r"));
+  fifo->addFramework(framework("second", "r"));
+  const auto offers = fifo->allocate(at(0));
+  ASSERT_EQ(offers.size(), 2u);
+  for (const Allocation& a : offers) EXPECT_EQ(a.framework.str(), "first");
+}
+
+// With published demand, FIFO places each task shape on the first agent
+// where it fits, sized exactly to the task.
+TEST(FifoTest, PlacesPublishedTasksFirstFit) {
+  auto fifo = makeAllocator("fifo");
+  fifo->addAgent(agent("a1", "cpus:2;mem:2048"));
+  fifo->addAgent(agent("a2", "cpus:8;mem:8192"));
+  fifo->addFramework(framework("F", "r"));
+  fifo->updateDemand(FrameworkId("F"),
+                     {Resources::parse("cpus:1;mem:1024"), Resources::parse("cpus:4;mem:1024"),
+                      Resources::parse("cpus:1;mem:1024")});
+  const auto offers = fifo->allocate(at(0));
+  ASSERT_EQ(offers.size(), 2u);
+  EXPECT_EQ(offers[0].agent.str(), "a1");
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:2048"));  // tasks 1 and 3
+  EXPECT_EQ(offers[1].agent.str(), "a2");
+  EXPECT_EQ(offers[1].resources, Resources::parse("cpus:4;mem:1024"));
+}
+
+// The random policy is reproducible for a seed and differs across seeds.
+TEST(RandomTest, SeedDeterminesChoices) {
+  auto run = [](int seed) {
+    auto policy = makeAllocator("random", Params::parse("seed=" + std::to_string(seed)));
+    for (int i = 0; i < 30; ++i)
+      policy->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
+    std::vector<std::string> owners;
+    for (int i = 0; i < 4; ++i) policy->addFramework(framework("f" + std::to_string(i), "r"));
+    for (const Allocation& a : policy->allocate(at(0))) {
+      owners.push_back(a.agent.str() + ":" + a.framework.str());
+    }
+    return owners;
+  };
+  EXPECT_EQ(run(3), run(3));
+  EXPECT_NE(run(3), run(4));
+  EXPECT_EQ(run(3).size(), 30u);
+}
+
+// Every policy honours decline filters and reservations: they live in the
+// shared bookkeeping, not in the policy.
+TEST(PolicyContractTest, EveryPolicyHonoursFiltersAndReservations) {
+  for (const PolicyInfo& info : builtinPolicies()) {
+    SCOPED_TRACE(info.name);
+    auto policy = makeAllocator(info.name);
+    policy->addAgent(agent("a1", "cpus:2;mem:2048;cpus(web):2"));
+    policy->addFramework(framework("batch", "batch"));
+    auto offers = policy->allocate(at(0));
+    ASSERT_EQ(offers.size(), 1u);
+    EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:2048"));
+    policy->recoverResources(offers[0].framework, offers[0].agent, offers[0].resources,
+                             Filters{std::chrono::seconds(5)}, at(0));
+    EXPECT_TRUE(policy->allocate(at(1)).empty());
+    EXPECT_EQ(policy->allocate(at(5)).size(), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace allot
