@@ -1,0 +1,67 @@
+// Reads a raw trace through the streaming reader and prints what it saw:
+// a tool for bench_readers.sh (time and peak RSS) and for eyeballing a file.
+//
+//   read_trace FORMAT PATH [--whole] [--skip-bad]
+//
+// Streaming (the default) keeps one chunk in memory at a time; --whole
+// collects the workload with readWorkload(), as a replay would.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "allot/traces/readers.h"
+
+int main(int argc, char** argv) {
+  using namespace allot::traces;
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: read_trace FORMAT PATH [--whole] [--skip-bad]\n");
+    return 2;
+  }
+  bool whole = false;
+  ReadOptions options;
+  for (int i = 3; i < argc; ++i) {
+    whole = whole || std::strcmp(argv[i], "--whole") == 0;
+    options.skipBad = options.skipBad || std::strcmp(argv[i], "--skip-bad") == 0;
+  }
+  try {
+    const auto start = std::chrono::steady_clock::now();
+    std::uint64_t jobs = 0, tasks = 0, machines = 0;
+    ReadReport report;
+    if (whole) {
+      const Workload workload = readWorkload(argv[2], argv[1], options, &report);
+      jobs = workload.jobs.size();
+      tasks = workload.tasks.size();
+      machines = workload.machines.size();
+    } else {
+      auto reader = openTrace(argv[2], argv[1], options);
+      WorkloadChunk chunk;
+      while (reader->next(chunk)) {
+        jobs += chunk.jobs.size();
+        tasks += chunk.tasks.size();
+        machines += chunk.machines.size();
+      }
+      report = reader->report();
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf(
+        "seconds %.3f\nlines %llu\nrecords %llu\nskipped %llu\njobs %llu\ntasks %llu\n"
+        "machines %llu\n",
+        seconds, static_cast<unsigned long long>(report.lines),
+        static_cast<unsigned long long>(report.records),
+        static_cast<unsigned long long>(report.skipped), static_cast<unsigned long long>(jobs),
+        static_cast<unsigned long long>(tasks), static_cast<unsigned long long>(machines));
+    for (const auto& [key, value] : report.counts) {
+      std::printf("count.%s %llu\n", key.c_str(), static_cast<unsigned long long>(value));
+    }
+    for (const auto& [key, value] : report.skippedByReason) {
+      std::printf("skipped[%s] %llu\n", key.c_str(), static_cast<unsigned long long>(value));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "read_trace: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,242 @@
+#pragma once
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "allot/core/error.h"
+#include "allot/traces/readers.h"
+#include "src/readers/line_reader.h"
+
+namespace allot::traces::detail {
+
+// A malformed line. `reason` is the short key under which skipBad counts it
+// (e.g. "run_time: not a number"); what() is the full message for people.
+class BadLine : public ParseError {
+ public:
+  BadLine(const std::string& message, std::string reason)
+      : ParseError(message), reason_(std::move(reason)) {}
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string reason_;
+};
+
+// Fields of one line, split on a delimiter (CSV without quoting, as the
+// Google and Alibaba traces are written) or on runs of blanks (SWF).
+// Holds views into the line. A fixed maximum keeps it allocation-free;
+// extra fields are counted but not kept.
+template <std::size_t N>
+struct Fields {
+  std::array<std::string_view, N> items{};
+  std::size_t count = 0;  // fields on the line (may exceed N)
+
+  std::string_view operator[](std::size_t i) const { return items[i]; }
+};
+
+template <std::size_t N>
+void splitChar(std::string_view line, char delimiter, Fields<N>& out) {
+  // A plain byte loop: trace fields are short, so calling memchr per field
+  // costs more than it saves.
+  out.count = 0;
+  const char* data = line.data();
+  const std::size_t n = line.size();
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (data[i] == delimiter) {
+      if (out.count < N) out.items[out.count] = std::string_view(data + start, i - start);
+      ++out.count;
+      start = i + 1;
+    }
+  }
+  if (out.count < N) out.items[out.count] = std::string_view(data + start, n - start);
+  ++out.count;
+}
+
+// Parses a whole decimal integer with an optional sign. Returns false for
+// anything else (empty, other characters, more than 18 digits) so that the
+// caller can fall back to a slower, more general parse.
+inline bool parseSmallInt(std::string_view text, std::int64_t& value) {
+  std::size_t i = 0;
+  bool negative = false;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) {
+    negative = text[i] == '-';
+    ++i;
+  }
+  const std::size_t digits = text.size() - i;
+  if (digits == 0 || digits > 18) return false;
+  std::int64_t result = 0;
+  for (; i < text.size(); ++i) {
+    const auto digit = static_cast<unsigned>(static_cast<unsigned char>(text[i]) - '0');
+    if (digit > 9) return false;
+    result = result * 10 + static_cast<std::int64_t>(digit);
+  }
+  value = negative ? -result : result;
+  return true;
+}
+
+inline bool isBlank(char c) {
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
+
+template <std::size_t N>
+void splitBlanks(std::string_view line, Fields<N>& out) {
+  out.count = 0;
+  std::size_t i = 0;
+  const std::size_t n = line.size();
+  while (i < n) {
+    while (i < n && isBlank(line[i])) ++i;
+    if (i == n) break;
+    const std::size_t start = i;
+    while (i < n && !isBlank(line[i])) ++i;
+    if (out.count < N) out.items[out.count] = line.substr(start, i - start);
+    ++out.count;
+  }
+}
+
+// Context for error messages about one line: file, line number and the
+// names of the format's columns.
+class LineContext {
+ public:
+  LineContext(const LineReader& in, std::span<const std::string_view> columns)
+      : in_(&in), columns_(columns) {}
+
+  // Throws BadLine: "FILE:LINE: column N (NAME): bad value 'V': REASON".
+  [[noreturn]] void badValue(std::size_t column, std::string_view value,
+                             std::string_view reason) const {
+    const std::string name =
+        column < columns_.size() ? std::string(columns_[column]) : std::string("extra");
+    std::string shown(value.substr(0, 64));
+    if (value.size() > 64) shown += "...";
+    throw BadLine(where() + ": column " + std::to_string(column + 1) + " (" + name +
+                      "): bad value '" + shown + "': " + std::string(reason),
+                  name + ": " + std::string(reason));
+  }
+  // Throws BadLine: "FILE:LINE: MESSAGE", counted under `reason`.
+  [[noreturn]] void badLine(const std::string& message, std::string reason) const {
+    throw BadLine(where() + ": " + message, std::move(reason));
+  }
+  template <std::size_t N>
+  void requireCount(const Fields<N>& fields, std::size_t expected) const {
+    if (fields.count != expected) {
+      badLine(
+          "expected " + std::to_string(expected) + " fields, found " + std::to_string(fields.count),
+          "wrong number of fields");
+    }
+  }
+
+  std::string where() const { return in_->path() + ":" + std::to_string(in_->lineNumber()); }
+
+  // Integer in `text` (optional sign, digits). Empty -> nullopt.
+  std::optional<std::int64_t> optInt(std::string_view text, std::size_t column) const {
+    if (text.empty()) return std::nullopt;
+    std::int64_t value = 0;
+    if (parseSmallInt(text, value)) return value;
+    const char* first = text.data();
+    if (*first == '+') ++first;
+    const auto [ptr, ec] = std::from_chars(first, text.data() + text.size(), value);
+    if (ec == std::errc::result_out_of_range) badValue(column, text, "integer out of range");
+    if (ec != std::errc() || ptr != text.data() + text.size()) {
+      badValue(column, text, "not an integer");
+    }
+    return value;
+  }
+  std::int64_t integer(std::string_view text, std::size_t column) const {
+    const auto value = optInt(text, column);
+    if (!value) badValue(column, text, "missing value");
+    return *value;
+  }
+  // Finite decimal number in `text`. Empty -> nullopt.
+  std::optional<double> optNumber(std::string_view text, std::size_t column) const {
+    if (text.empty()) return std::nullopt;
+    std::int64_t whole = 0;
+    if (text.size() <= 15 && parseSmallInt(text, whole)) return static_cast<double>(whole);
+    double value = 0;
+    const char* first = text.data();
+    if (*first == '+') ++first;
+    const auto [ptr, ec] = std::from_chars(first, text.data() + text.size(), value);
+    if (ec != std::errc() || ptr != text.data() + text.size()) {
+      badValue(column, text, "not a number");
+    }
+    if (!std::isfinite(value)) badValue(column, text, "not a finite number");
+    return value;
+  }
+  double number(std::string_view text, std::size_t column) const {
+    const auto value = optNumber(text, column);
+    if (!value) badValue(column, text, "missing value");
+    return *value;
+  }
+  // Seconds (possibly fractional) -> microseconds, within +-100 years.
+  std::int64_t secondsToMicros(double seconds, std::string_view text, std::size_t column) const {
+    constexpr double kLimit = 100.0 * 366 * 24 * 3600;
+    if (std::fabs(seconds) > kLimit) badValue(column, text, "time out of range");
+    return std::llround(seconds * 1e6);
+  }
+
+ private:
+  const LineReader* in_;
+  std::span<const std::string_view> columns_;
+};
+
+// Runs `parse` on one line; with skipBad, a BadLine is counted instead of
+// thrown. Returns true iff the line was accepted.
+template <class Parse>
+bool guardLine(const ReadOptions& options, ReadReport& report, Parse&& parse) {
+  try {
+    parse();
+    ++report.records;
+    return true;
+  } catch (const BadLine& bad) {
+    if (!options.skipBad) throw;
+    ++report.skipped;
+    ++report.skippedByReason[bad.reason()];
+    return false;
+  }
+}
+
+// Interns names into a table that grows chunk by chunk: new names go to
+// `added` (the chunk's users or roles) with their global index.
+class NameTable {
+ public:
+  std::uint32_t intern(std::string_view name, std::vector<std::string>& added);
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> index_;
+  std::string last_;  // names repeat in runs: check the last one first
+  std::uint32_t lastId_ = 0;
+};
+
+// Progress callback throttled to about once per MiB of input.
+class Progress {
+ public:
+  Progress(const ReadOptions& options, std::uint64_t total)
+      : callback_(options.progress), total_(total) {}
+  void update(std::uint64_t done) {
+    if (!callback_ || done < last_ + (std::uint64_t{1} << 20)) return;
+    last_ = done;
+    callback_(done, total_);
+  }
+  void finish() {
+    if (callback_) callback_(total_, total_);
+  }
+
+ private:
+  std::function<void(std::uint64_t, std::uint64_t)> callback_;
+  std::uint64_t total_ = 0, last_ = 0;
+};
+
+}  // namespace allot::traces::detail

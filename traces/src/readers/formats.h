@@ -1,0 +1,40 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "allot/traces/readers.h"
+
+namespace allot::traces::detail {
+
+// What every reader shares: the report, and the final counts copied into the
+// last chunk's meta as "count.<key>".
+class ReaderBase : public TraceReader {
+ public:
+  const ReadReport& report() const override { return report_; }
+
+ protected:
+  void putCounts(WorkloadChunk& out) const {
+    for (const auto& [key, value] : report_.counts)
+      out.meta["count." + key] = std::to_string(value);
+    out.meta["count.records"] = std::to_string(report_.records);
+    out.meta["count.skipped_lines"] = std::to_string(report_.skipped);
+  }
+
+  ReadReport report_;
+};
+
+// Chunk sizes: small enough to keep memory low, large enough to amortize.
+inline constexpr std::size_t kChunkJobs = 8192;
+inline constexpr std::size_t kChunkTasks = 1 << 16;
+
+// One factory per format; openTrace() finds them by name in a constant table.
+std::unique_ptr<TraceReader> makeSwfReader(const std::string& path, const ReadOptions& options);
+std::unique_ptr<TraceReader> makeGoogle2011Reader(const std::string& path,
+                                                  const ReadOptions& options);
+std::unique_ptr<TraceReader> makeAlibaba2017Reader(const std::string& path,
+                                                   const ReadOptions& options);
+std::unique_ptr<TraceReader> makeAlibaba2018Reader(const std::string& path,
+                                                   const ReadOptions& options);
+
+}  // namespace allot::traces::detail

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace allot::traces::detail {
+
+// Byte source of one file: plain or gzip (detected by the magic bytes 1f 8b,
+// whatever the extension), read in large blocks. Counts the bytes taken from
+// the file (compressed bytes for gzip) for progress reports.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to `size` bytes; returns 0 at end of input. Throws Error on an
+  // I/O error or corrupt gzip data.
+  virtual std::size_t read(char* data, std::size_t size) = 0;
+  virtual std::uint64_t fileBytesRead() const = 0;
+};
+
+// Opens `path`. Throws Error naming the file when it cannot be opened.
+std::unique_ptr<ByteSource> openByteSource(const std::string& path);
+
+// Splits a file into lines without copying them: reads blocks of 1 MiB and
+// hands out views into its buffer. A trailing '\r' is dropped, so CRLF files
+// read as LF files. The last line may lack its newline. Lines longer than
+// kMaxLine throw ParseError (memory stays bounded whatever the input).
+class LineReader {
+ public:
+  static constexpr std::size_t kMaxLine = std::size_t{16} << 20;
+
+  explicit LineReader(std::string path);
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+  ~LineReader();
+
+  // Sets `line` to the next line; returns false at end of file. The view is
+  // valid until the next call.
+  bool next(std::string_view& line);
+
+  // 1-based number of the line last returned (0 before the first).
+  std::uint64_t lineNumber() const { return lineNumber_; }
+  const std::string& path() const { return path_; }
+  std::uint64_t fileBytesRead() const { return source_->fileBytesRead(); }
+
+ private:
+  bool fill();  // makes room and reads more; false at end of input
+
+  std::string path_;
+  std::unique_ptr<ByteSource> source_;
+  std::vector<char> buffer_;
+  std::size_t begin_ = 0, end_ = 0;  // unread bytes are buffer_[begin_, end_)
+  bool eof_ = false;
+  std::uint64_t lineNumber_ = 0;
+};
+
+// Reads the lines of several files (the parts of one table) in sequence.
+class PartsReader {
+ public:
+  explicit PartsReader(std::vector<std::string> files);
+
+  // Sets `line` to the next line of the current part, moving on to the next
+  // part at the end of one; false after the last part.
+  bool next(std::string_view& line);
+  // The part that returned the last line (for error messages).
+  // REQUIRES: next() returned true at least once.
+  const LineReader& current() const { return *current_; }
+  // Bytes read of all parts so far, and their total size.
+  std::uint64_t bytesRead() const;
+  std::uint64_t totalBytes() const { return total_; }
+  const std::vector<std::string>& files() const { return files_; }
+
+ private:
+  std::vector<std::string> files_;
+  std::size_t nextFile_ = 0;
+  std::unique_ptr<LineReader> current_;
+  std::uint64_t finishedBytes_ = 0, total_ = 0;
+};
+
+// The parts of a table: `path` itself when it is a file, else the regular,
+// non-hidden files of the folder sorted by name (part-00000-of-00500...).
+// Throws Error when `path` does not exist or a folder holds no file.
+std::vector<std::string> listParts(const std::string& path);
+
+// Size of a file in bytes (0 when it cannot be read).
+std::uint64_t fileSize(const std::string& path);
+
+}  // namespace allot::traces::detail

@@ -1,0 +1,283 @@
+// Standard Workload Format (Parallel Workloads Archive, version 2.2).
+//
+// Mapping, one SWF record (job) -> one allot Job:
+// - Job::gang = true; one task per processor: allocated processors (field 5),
+//   else requested (field 8). Each task demands cpus = 1 and, when known,
+//   mem = used memory (field 7), else requested memory (field 10), converted
+//   from KB per processor to MB.
+// - submit = field 2 (seconds from the log's start); duration = run time
+//   (field 4); outcome start = submit + wait (field 3, when known), end =
+//   start + run, status = field 11; machine unknown.
+// - user = field 12, role = queue (field 15) or "*" when unknown; a
+//   preceding job (field 17) becomes Job::dependsOn when that job was read.
+// - Records that cannot be replayed are counted and left out, per the SWF
+//   spec's use of -1 for "unknown": no processor count ("zero_processors"),
+//   unknown or negative run time ("unknown_runtime"), unknown submit time
+//   ("unknown_submit"). Zero run time is kept.
+// Machines (sent in the last chunk): MaxNodes machines of MaxProcs/MaxNodes
+// cpus each; with only one of the two, that many one-cpu machines; with
+// neither, as many one-cpu machines as the widest job ("machines_inferred").
+// Machine memory: MaxMemory (KB per processor) when the header has it, else
+// the largest per-processor memory any job uses, times the machine's cpus.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <optional>
+#include <unordered_map>
+
+#include "src/readers/fields.h"
+#include "src/readers/formats.h"
+
+namespace allot::traces::detail {
+namespace {
+
+constexpr std::array<std::string_view, 18> kColumns{
+    "job_number",       "submit_time",   "wait_time",       "run_time",       "allocated_procs",
+    "average_cpu_time", "used_memory",   "requested_procs", "requested_time", "requested_memory",
+    "status",           "user_id",       "group_id",        "executable",     "queue",
+    "partition",        "preceding_job", "think_time"};
+
+enum Column : std::size_t {
+  kJob = 0,
+  kSubmit = 1,
+  kWait = 2,
+  kRun = 3,
+  kAllocProcs = 4,
+  kUsedMem = 6,
+  kReqProcs = 7,
+  kReqMem = 9,
+  kStatus = 10,
+  kUser = 11,
+  kQueue = 14,
+  kPreceding = 16,
+};
+
+// Upper bound on processors per job: keeps a corrupt line from asking for
+// billions of tasks.
+constexpr double kMaxProcs = 1 << 20;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && isBlank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isBlank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool isKey(std::string_view key) {
+  if (key.empty() || !std::isalpha(static_cast<unsigned char>(key.front()))) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+  });
+}
+
+std::string integerText(double value) {
+  return std::to_string(static_cast<std::int64_t>(std::clamp(value, -9e15, 9e15)));
+}
+
+class SwfReader final : public ReaderBase {
+ public:
+  SwfReader(const std::string& path, const ReadOptions& options)
+      : options_(options), in_(path), progress_(options, fileSize(path)) {
+    meta_["format"] = "swf";
+    meta_["units"] =
+        "cpus: processors (one task per processor); mem: MB per task (SWF gives KB per "
+        "processor); time: microseconds from the log's start (UnixStartTime)";
+  }
+
+  bool next(WorkloadChunk& out) override {
+    out.clear();
+    if (done_) return false;
+    std::string_view line;
+    while (out.jobs.size() < kChunkJobs && out.tasks.size() < kChunkTasks) {
+      if (!in_.next(line)) {
+        finish(out);
+        done_ = true;
+        progress_.finish();
+        return true;
+      }
+      ++report_.lines;
+      const std::string_view text = trim(line);
+      if (text.empty()) continue;
+      if (text.front() == ';') {
+        headerLine(text.substr(1));
+        continue;
+      }
+      guardLine(options_, report_, [&] { record(text, out); });
+    }
+    out.meta = meta_;
+    progress_.update(in_.fileBytesRead());
+    return true;
+  }
+
+ private:
+  // "; Key: value" sets meta[Key]; an indented comment line without a key
+  // continues the previous key (as Note lines do).
+  void headerLine(std::string_view text) {
+    std::size_t indent = 0;
+    while (indent < text.size() && isBlank(text[indent])) ++indent;
+    const std::size_t colon = text.find(':');
+    if (indent <= 2 && colon != std::string_view::npos && isKey(trim(text.substr(0, colon)))) {
+      const std::string key(trim(text.substr(0, colon)));
+      const std::string_view value = trim(text.substr(colon + 1));
+      std::string& slot = meta_[key];
+      if (!slot.empty()) slot += '\n';  // repeated keys (Note, Queue) accumulate
+      slot += value;
+      lastKey_ = key;
+      if (key == "MaxNodes" || key == "MaxProcs" || key == "MaxMemory") {
+        double number = 0;
+        const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+        if (ec == std::errc() && number > 0 && std::isfinite(number)) header_[key] = number;
+      }
+      return;
+    }
+    const std::string_view rest = trim(text);
+    if (!rest.empty() && !lastKey_.empty()) {
+      meta_[lastKey_] += '\n';
+      meta_[lastKey_] += rest;
+    }
+  }
+
+  void record(std::string_view text, WorkloadChunk& out) {
+    Fields<18> f;
+    splitBlanks(text, f);
+    const LineContext at(in_, kColumns);
+    at.requireCount(f, kColumns.size());
+    std::array<double, 18> v{};
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = at.number(f[i], i);
+    for (const std::size_t i : {kAllocProcs, kReqProcs}) {
+      if (v[i] != std::floor(v[i])) at.badValue(i, f[i], "processor count is not an integer");
+      if (v[i] > kMaxProcs) at.badValue(i, f[i], "more processors than allot accepts (1048576)");
+    }
+    if (v[kJob] != std::floor(v[kJob]) || std::fabs(v[kJob]) > 9e15) {
+      at.badValue(kJob, f[kJob], "job number is not an integer");
+    }
+    const auto jobNumber = static_cast<std::int64_t>(v[kJob]);
+    const std::int64_t submit = at.secondsToMicros(v[kSubmit], f[kSubmit], kSubmit);
+    const std::int64_t wait = at.secondsToMicros(v[kWait], f[kWait], kWait);
+    const std::int64_t run = at.secondsToMicros(v[kRun], f[kRun], kRun);
+
+    const double procs = v[kAllocProcs] > 0 ? v[kAllocProcs] : std::max(v[kReqProcs], 0.0);
+    widest_ = std::max(widest_, procs);
+    if (procs == 0) return count("zero_processors");
+    if (v[kRun] < 0) return count("unknown_runtime");
+    if (v[kSubmit] < 0) return count("unknown_submit");
+
+    const double memKb = v[kUsedMem] > 0 ? v[kUsedMem] : v[kReqMem] > 0 ? v[kReqMem] : 0.0;
+    maxMemKb_ = std::max(maxMemKb_, memKb);
+
+    Job job;
+    job.traceId = jobNumber;
+    job.submit = fromMicros(submit);
+    job.user = users_.intern(integerText(v[kUser]), out.users);
+    job.role = roles_.intern(v[kQueue] >= 0 ? integerText(v[kQueue]) : "*", out.roles);
+    job.gang = true;
+    job.firstTask = taskCount_;
+    job.taskCount = static_cast<std::uint32_t>(procs);
+    if (v[kPreceding] > 0) {
+      if (const auto found = findJob(static_cast<std::int64_t>(v[kPreceding]))) {
+        job.dependsOn.push_back(*found);
+      } else {
+        ++report_.counts["missing_preceding_job"];
+      }
+    }
+    const auto index = static_cast<std::uint32_t>(jobCount_);
+    rememberJob(jobNumber, index);
+
+    Task task;
+    task.job = index;
+    task.demand[0] = 1.0;
+    task.demand[1] = memKb / 1024.0;
+    task.duration = Duration{run};
+    if (v[kWait] >= 0) {
+      task.outcome.startUs = submit + wait;
+      task.outcome.endUs = submit + wait + run;
+    }
+    task.outcome.status = static_cast<std::int32_t>(std::clamp(v[kStatus], -1.0, 1e9));
+    for (std::uint32_t i = 0; i < job.taskCount; ++i) {
+      task.index = i;
+      out.tasks.push_back(task);
+    }
+    out.jobs.push_back(std::move(job));
+    ++jobCount_;
+    taskCount_ += static_cast<std::uint64_t>(procs);
+  }
+
+  void count(const char* key) { ++report_.counts[key]; }
+
+  // Job numbers usually increase through a log: keep them in a sorted
+  // vector, and only the out-of-order ones in a hash map.
+  void rememberJob(std::int64_t number, std::uint32_t index) {
+    if (jobsInOrder_.empty() || number > jobsInOrder_.back().first) {
+      jobsInOrder_.emplace_back(number, index);
+    } else {
+      jobsOutOfOrder_[number] = index;
+    }
+  }
+  std::optional<std::uint32_t> findJob(std::int64_t number) const {
+    if (const auto it = jobsOutOfOrder_.find(number); it != jobsOutOfOrder_.end()) {
+      return it->second;
+    }
+    const auto it = std::lower_bound(jobsInOrder_.begin(), jobsInOrder_.end(), number,
+                                     [](const std::pair<std::int64_t, std::uint32_t>& a,
+                                        std::int64_t b) { return a.first < b; });
+    if (it != jobsInOrder_.end() && it->first == number) return it->second;
+    return std::nullopt;
+  }
+
+  void finish(WorkloadChunk& out) {
+    const auto nodes = header_.find("MaxNodes");
+    const auto procs = header_.find("MaxProcs");
+    double machines = 0, cpus = 1;
+    if (nodes != header_.end() && procs != header_.end()) {
+      machines = nodes->second;
+      cpus = procs->second / nodes->second;
+    } else if (nodes != header_.end()) {
+      machines = nodes->second;
+    } else if (procs != header_.end()) {
+      machines = procs->second;
+    } else {
+      machines = widest_;
+      meta_["machines"] = "inferred: one one-cpu machine per processor of the widest job";
+      ++report_.counts["machines_inferred"];
+    }
+    machines = std::min(std::floor(machines), kMaxProcs);
+    const auto memory = header_.find("MaxMemory");
+    double memPerCpuMb = maxMemKb_ / 1024.0;
+    if (memory != header_.end()) {
+      memPerCpuMb = memory->second / 1024.0;
+      meta_["machine_mem"] = "MaxMemory (KB per processor) times cpus";
+    } else {
+      meta_["machine_mem"] = "largest per-processor memory of any job times cpus";
+    }
+    Machine machine;
+    machine.capacity[0] = cpus;
+    machine.capacity[1] = memPerCpuMb * cpus;
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(machines); ++i) {
+      machine.traceId = i;
+      out.machines.push_back(machine);
+    }
+    if (widest_ > machines * cpus) ++report_.counts["wider_than_cluster"];
+    out.meta = meta_;
+    putCounts(out);
+  }
+
+  ReadOptions options_;
+  LineReader in_;
+  Progress progress_;
+  bool done_ = false;
+  std::map<std::string, std::string> meta_;
+  std::map<std::string, double, std::less<>> header_;
+  std::string lastKey_;
+  NameTable users_, roles_;
+  std::vector<std::pair<std::int64_t, std::uint32_t>> jobsInOrder_;
+  std::unordered_map<std::int64_t, std::uint32_t> jobsOutOfOrder_;
+  std::uint64_t jobCount_ = 0, taskCount_ = 0;
+  double widest_ = 0, maxMemKb_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<TraceReader> makeSwfReader(const std::string& path, const ReadOptions& options) {
+  return std::make_unique<SwfReader>(path, options);
+}
+
+}  // namespace allot::traces::detail

@@ -1,0 +1,15 @@
+#include "allot/traces/workload.h"
+
+namespace allot::traces {
+
+bool operator==(const Workload& a, const Workload& b) {
+  // Dimension tables are shared pointers; two workloads read separately hold
+  // distinct but equal tables, so compare the names.
+  const bool sameDims = a.dims == b.dims || (a.dims != nullptr && b.dims != nullptr &&
+                                             a.dims->names() == b.dims->names());
+  return sameDims && a.machines == b.machines && a.machineEvents == b.machineEvents &&
+         a.jobs == b.jobs && a.tasks == b.tasks && a.users == b.users && a.roles == b.roles &&
+         a.meta == b.meta;
+}
+
+}  // namespace allot::traces
