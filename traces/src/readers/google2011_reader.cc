@@ -28,6 +28,9 @@
 //   "events_after_job_end": task events of a job already emitted; ignored.
 //   "time_went_back": task events older than the previous one (parts out
 //     of order); processed anyway.
+//   "task_events_rows", "job_events_rows", "machine_events_rows",
+//   "machine_table_rows": rows accepted from each table (job events are read
+//     only up to the last task event's time).
 // - A job is emitted once job_events says it ended and none of its tasks is
 //   running or pending; the rest at the end of the input, sorted by submit.
 //   Job events are merged with task events by time and never read past the
@@ -191,7 +194,7 @@ class Google2011Reader final : public ReaderBase {
       }
       ++report_.lines;
       if (line.empty()) continue;
-      guardLine(options_, report_, [&] { taskLine(line, out); });
+      if (guardLine(options_, report_, [&] { taskLine(line, out); })) ++taskRows_;
       if ((report_.lines & 0xffff) == 0) progress_.update(tasks_.bytesRead());
     }
     if (inputEnded_) {
@@ -271,6 +274,7 @@ class Google2011Reader final : public ReaderBase {
         JobRow row;
         const bool ok = guardLine(options_, report_, [&] { row = parseJobRow(line); });
         if (!ok) continue;
+        ++report_.counts["job_events_rows"];
         pendingJobRow_ = std::move(row);
       }
       if (pendingJobRow_->time > time) return;
@@ -457,6 +461,7 @@ class Google2011Reader final : public ReaderBase {
   // seen; every remaining job is queued for emission in submit order.
   void endOfInput() {
     inputEnded_ = true;
+    report_.counts["task_events_rows"] = taskRows_;
     for (auto& [jobId, job] : open_) {
       std::vector<std::uint32_t> running;
       for (const auto& [index, task] : job.tasks) {
@@ -514,6 +519,7 @@ class Google2011Reader final : public ReaderBase {
         event.kind = static_cast<MachineEvent::Kind>(type);
         if (type != 1) event.capacity = machine.capacity;
         machineEvents_.push_back(event);
+        ++report_.counts["machine_events_rows"];
       });
     }
     // Machines take their first capacity; events keep every change.
@@ -557,6 +563,7 @@ class Google2011Reader final : public ReaderBase {
           at.badValue(0, f[0], "more than 10000000 machines in the table");
         }
         machines_.insert(machines_.end(), static_cast<std::size_t>(count), machine);
+        ++report_.counts["machine_table_rows"];
       });
     }
   }
@@ -576,7 +583,7 @@ class Google2011Reader final : public ReaderBase {
   std::vector<std::int64_t> left_;  // jobs still open at the end, in submit order
   std::size_t nextLeft_ = 0;
   NameTable users_, roles_;
-  std::uint64_t jobCount_ = 0, taskCount_ = 0;
+  std::uint64_t jobCount_ = 0, taskCount_ = 0, taskRows_ = 0;
 };
 
 }  // namespace

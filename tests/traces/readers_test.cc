@@ -1,0 +1,588 @@
+// Tests of the raw-format trace readers (issue 3, part A): the small hand
+// written files in tests/data/traces and the real traces in the shared
+// folder, whose counts are checked against awk run on the same files.
+#include "allot/traces/readers.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "allot/core/error.h"
+
+namespace allot::traces {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const std::string kData = std::string(ALLOT_SOURCE_DIR) + "/tests/data/traces";
+const std::string kShared = ALLOT_SHARED_TRACES_DIR;
+
+// Runs a shell command and returns what it prints.
+std::string shell(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) throw std::runtime_error("cannot run: " + command);
+  std::string out;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe.get())) out.append(buffer, n);
+  return out;
+}
+
+std::uint64_t shellNumber(const std::string& command) {
+  return std::stoull(shell(command));
+}
+
+// Reads a whole trace through the streaming interface, counting.
+struct Streamed {
+  std::uint64_t jobs = 0, tasks = 0, machines = 0, chunks = 0;
+  ReadReport report;
+};
+
+Streamed stream(const std::string& path, std::string_view format, const ReadOptions& options = {}) {
+  Streamed s;
+  auto reader = openTrace(path, format, options);
+  WorkloadChunk chunk;
+  while (reader->next(chunk)) {
+    s.jobs += chunk.jobs.size();
+    s.tasks += chunk.tasks.size();
+    s.machines += chunk.machines.size();
+    ++s.chunks;
+  }
+  EXPECT_TRUE(chunk.empty());
+  s.report = reader->report();
+  return s;
+}
+
+// A fresh folder for files a test writes.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("allot-readers-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    const fs::path file = path_ / name;
+    fs::create_directories(file.parent_path());
+    std::ofstream(file, std::ios::binary) << text;
+    return file.string();
+  }
+  std::string path(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+std::string errorOf(const std::string& path, std::string_view format,
+                    const ReadOptions& options = {}) {
+  try {
+    readWorkload(path, format, options);
+  } catch (const ParseError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// ---------------------------------------------------------------- registry
+
+// The four formats are registered by name, and an unknown name is refused
+// with a message listing the known ones.
+TEST(ReadersTest, FormatsAreFoundByName) {
+  std::vector<std::string> names;
+  for (const auto& format : traceFormats()) names.push_back(format.name);
+  EXPECT_THAT(names, ::testing::ElementsAre("swf", "google2011", "alibaba2017", "alibaba2018"));
+  try {
+    openTrace(kData + "/swf/tiny.swf", "sfw");
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown trace format 'sfw'"));
+    EXPECT_THAT(e.what(), HasSubstr("swf, google2011, alibaba2017, alibaba2018"));
+  }
+}
+
+// A missing input is an Error naming the path, not a crash.
+TEST(ReadersTest, MissingFileNamesThePath) {
+  try {
+    openTrace("/nonexistent/trace.swf", "swf");
+    FAIL() << "expected Error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/trace.swf"));
+  }
+}
+
+// ---------------------------------------------------------------- swf
+
+// The hand-written SWF file maps to gangs of one-processor tasks with their
+// outcomes; header comments land in meta; unreplayable records are counted.
+TEST(SwfReaderTest, MapsJobsToGangsOfOneProcessorTasks) {
+  ReadReport report;
+  const Workload w = readWorkload(kData + "/swf/tiny.swf", "swf", {}, &report);
+  EXPECT_EQ(report.records, 6U);
+  EXPECT_EQ(report.counts.at("unknown_runtime"), 1U);
+  EXPECT_EQ(report.counts.at("zero_processors"), 1U);
+  EXPECT_EQ(report.counts.at("missing_preceding_job"), 1U);
+  EXPECT_EQ(w.meta.at("UnixStartTime"), "1000000000");
+  EXPECT_EQ(w.meta.at("MaxNodes"), "4");
+  EXPECT_EQ(w.meta.at("Note"), "first note\ncontinued on a second line\nsecond note");
+  EXPECT_EQ(w.meta.at("format"), "swf");
+  EXPECT_EQ(w.meta.at("count.unknown_runtime"), "1");
+
+  ASSERT_EQ(w.jobs.size(), 4U);
+  ASSERT_EQ(w.tasks.size(), 7U);
+  const Job& first = w.jobs[0];
+  EXPECT_EQ(first.traceId, 1);
+  EXPECT_TRUE(first.gang);
+  EXPECT_EQ(first.taskCount, 2U);
+  EXPECT_EQ(w.users[first.user], "1");
+  EXPECT_EQ(w.roles[first.role], "1");
+  const Task& task = w.tasks[0];
+  EXPECT_EQ(task.demand[0], 1.0);
+  EXPECT_EQ(task.demand[1], 1.0);  // 1024 KB per processor
+  EXPECT_EQ(task.duration, std::chrono::seconds(100));
+  EXPECT_EQ(task.outcome.startUs, 10'000'000);
+  EXPECT_EQ(task.outcome.endUs, 110'000'000);
+  EXPECT_EQ(task.outcome.status, 1);
+
+  const Job& second = w.jobs[1];  // allocated -1: requested processors
+  EXPECT_EQ(second.taskCount, 3U);
+  EXPECT_EQ(second.submit, fromMicros(5'000'000));
+  EXPECT_EQ(w.roles[second.role], "*");
+  EXPECT_EQ(w.tasks[second.firstTask].demand[1], 0.0);
+
+  const Job& third = w.jobs[2];  // unknown wait, preceded by job 1
+  EXPECT_EQ(third.dependsOn, std::vector<std::uint32_t>{0});
+  EXPECT_EQ(w.tasks[third.firstTask].outcome.startUs, kUnknown);
+  EXPECT_EQ(w.jobs[3].traceId, 6);
+  EXPECT_EQ(w.tasks[w.jobs[3].firstTask].duration, Duration{0});
+
+  // MaxNodes 4, MaxProcs 8: four machines of two cpus; memory from the
+  // largest per-processor use (1 MB) times cpus.
+  ASSERT_EQ(w.machines.size(), 4U);
+  EXPECT_EQ(w.machines[0].capacity[0], 2.0);
+  EXPECT_EQ(w.machines[0].capacity[1], 2.0);
+}
+
+// A log without header comments reads the same jobs; machines are inferred
+// from the widest job and the inference is counted.
+TEST(SwfReaderTest, LogWithoutHeaderWorks) {
+  ReadReport report;
+  const Workload w = readWorkload(kData + "/swf/tiny_noheader.swf", "swf", {}, &report);
+  const Workload withHeader = readWorkload(kData + "/swf/tiny.swf", "swf");
+  EXPECT_EQ(w.jobs, withHeader.jobs);
+  EXPECT_EQ(w.tasks, withHeader.tasks);
+  EXPECT_EQ(report.counts.at("machines_inferred"), 1U);
+  EXPECT_EQ(w.machines.size(), 4U);
+  EXPECT_EQ(w.machines[0].capacity[0], 1.0);
+  EXPECT_EQ(w.meta.count("MaxNodes"), 0U);
+}
+
+// Record counts of the three real SWF logs equal awk's count of non-comment
+// lines, tasks equal awk's sum of processors, and header fields are parsed.
+TEST(SwfReaderTest, RealLogsMatchAwkCounts) {
+  for (const char* name : {"KTH-SP2-1996-2.1-cln.swf.gz", "NASA-iPSC-1993-3.1-cln.swf.gz",
+                           "HPC2N-2002-2.1-cln.swf.gz"}) {
+    SCOPED_TRACE(name);
+    const std::string path = kShared + "/swf/" + name;
+    const std::uint64_t records =
+        shellNumber("zcat '" + path + "' | awk '!/^;/ && NF > 0 {n++} END {print n + 0}'");
+    const std::uint64_t processors = shellNumber(
+        "zcat '" + path +
+        "' | awk '!/^;/ && NF > 0 && $4 >= 0 {p = ($5 > 0) ? $5 : $8; if (p > 0) s += p} "
+        "END {printf \"%d\\n\", s}'");
+    const Streamed s = stream(path, "swf");
+    EXPECT_EQ(s.report.records, records);
+    EXPECT_EQ(s.report.skipped, 0U);
+    std::uint64_t left = 0;
+    for (const auto& [key, value] : s.report.counts) {
+      if (key == "zero_processors" || key == "unknown_runtime" || key == "unknown_submit") {
+        left += value;
+      }
+    }
+    EXPECT_EQ(s.jobs + left, records);
+    EXPECT_EQ(s.tasks, processors);
+    EXPECT_GT(s.chunks, 1U);
+  }
+  const Workload kth = readWorkload(kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz", "swf");
+  EXPECT_EQ(kth.meta.at("MaxNodes"), "100");
+  EXPECT_EQ(kth.meta.at("MaxProcs"), "100");
+  EXPECT_EQ(kth.meta.at("UnixStartTime"), "843480031");
+  EXPECT_EQ(kth.meta.at("MaxJobs"), "28490");
+  EXPECT_EQ(kth.jobs.size(), 27992U);
+  EXPECT_EQ(kth.machines.size(), 100U);
+  const Workload hpc2n = readWorkload(kShared + "/swf/HPC2N-2002-2.1-cln.swf.gz", "swf");
+  EXPECT_EQ(hpc2n.meta.at("MaxProcs"), "240");
+  EXPECT_EQ(hpc2n.machines.size(), 240U);
+}
+
+// ---------------------------------------------------------------- gzip
+
+// The same file as plain text, gzip with a .gz name, gzip with a plain name
+// and plain text with a .gz name all read alike: gzip is found by its magic
+// bytes, not by the extension.
+TEST(LineInputTest, GzipIsDetectedByMagicBytes) {
+  TempDir dir;
+  const std::string plain = kData + "/swf/tiny.swf";
+  const std::string gz = dir.path("tiny.swf.gz");
+  const std::string gzNoExt = dir.path("tiny-compressed.swf");
+  const std::string plainGzExt = dir.path("not-really.swf.gz");
+  ASSERT_EQ(std::system(("gzip -c '" + plain + "' > '" + gz + "'").c_str()), 0);
+  fs::copy_file(gz, gzNoExt);
+  fs::copy_file(plain, plainGzExt);
+  const Workload expected = readWorkload(plain, "swf");
+  EXPECT_EQ(readWorkload(gz, "swf"), expected);
+  EXPECT_EQ(readWorkload(gzNoExt, "swf"), expected);
+  EXPECT_EQ(readWorkload(plainGzExt, "swf"), expected);
+}
+
+// Concatenated gzip members (as `cat a.gz b.gz` makes) read as one stream.
+TEST(LineInputTest, ConcatenatedGzipMembersAreRead) {
+  TempDir dir;
+  const std::string a = dir.write("a.swf", "1 0 0 10 1 -1 -1 1 -1 -1 1 1 1 -1 1 1 -1 -1\n");
+  const std::string b = dir.write("b.swf", "2 5 0 10 1 -1 -1 1 -1 -1 1 1 1 -1 1 1 -1 -1\n");
+  const std::string both = dir.path("both.swf.gz");
+  ASSERT_EQ(std::system(("(gzip -c '" + a + "'; gzip -c '" + b + "') > '" + both + "'").c_str()),
+            0);
+  EXPECT_EQ(readWorkload(both, "swf").jobs.size(), 2U);
+}
+
+// Corrupt gzip data is an Error naming the file, not a crash.
+TEST(LineInputTest, CorruptGzipNamesTheFile) {
+  TempDir dir;
+  std::string bytes = shell("gzip -c '" + kData + "/swf/tiny.swf'");
+  ASSERT_GT(bytes.size(), 40U);
+  for (std::size_t i = 20; i < bytes.size() - 8; ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+  const std::string path = dir.write("corrupt.swf.gz", bytes);
+  try {
+    readWorkload(path, "swf");
+    FAIL() << "expected Error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path));
+  }
+}
+
+// CRLF line ends and a missing final newline do not change what is read.
+TEST(LineInputTest, CrlfAndMissingFinalNewline) {
+  TempDir dir;
+  const std::string line = "1 0 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1";
+  const Workload lf = readWorkload(dir.write("lf.swf", "; MaxProcs: 4\n" + line + "\n"), "swf");
+  const Workload crlf =
+      readWorkload(dir.write("crlf.swf", "; MaxProcs: 4\r\n" + line + "\r\n"), "swf");
+  const Workload open = readWorkload(dir.write("open.swf", "; MaxProcs: 4\n" + line), "swf");
+  EXPECT_EQ(crlf, lf);
+  EXPECT_EQ(open, lf);
+  EXPECT_EQ(lf.meta.at("MaxProcs"), "4");
+}
+
+// Progress reports end with done == total == the file's size.
+TEST(LineInputTest, ProgressReachesTheFileSize) {
+  const std::string path = kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz";
+  std::uint64_t lastDone = 0, lastTotal = 0, calls = 0;
+  ReadOptions options;
+  options.progress = [&](std::uint64_t done, std::uint64_t total) {
+    EXPECT_GE(done, lastDone);
+    lastDone = done;
+    lastTotal = total;
+    ++calls;
+  };
+  stream(path, "swf", options);
+  EXPECT_GE(calls, 1U);
+  EXPECT_EQ(lastTotal, fs::file_size(path));
+  EXPECT_EQ(lastDone, lastTotal);
+}
+
+// ---------------------------------------------------------------- bad input
+
+// A malformed SWF line names file:line, the column (number and name) and
+// the value; a short line names the field count.
+TEST(BadInputTest, SwfErrorNamesFileLineColumnAndValue) {
+  TempDir dir;
+  const std::string good = "1 0 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n";
+  const std::string bad = dir.write(
+      "bad.swf", "; MaxProcs: 4\n" + good + "2 5 0 1O 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(errorOf(bad, "swf"), bad + ":3: column 4 (run_time): bad value '1O': not a number");
+  const std::string shortLine = dir.write("short.swf", good + "2 5 0 10\n");
+  EXPECT_EQ(errorOf(shortLine, "swf"), shortLine + ":2: expected 18 fields, found 4");
+}
+
+// Google and Alibaba lines name the column the same way.
+TEST(BadInputTest, CsvErrorsNameFileLineColumnAndValue) {
+  TempDir dir;
+  const std::string google =
+      dir.write("g/task_events/part-0.csv", "0,,1,0,,0,u,0,0,0.1,0.1,0,0\n0,,1,0,,9,u,0,0,,,,\n");
+  EXPECT_EQ(errorOf(google, "google2011"),
+            google + ":2: column 6 (event_type): bad value '9': event type is not 0..8");
+  const std::string negative =
+      dir.write("n/task_events/part-0.csv", "0,,1,0,,0,u,0,0,-0.5,0.1,0,0\n");
+  EXPECT_EQ(errorOf(negative, "google2011"),
+            negative + ":1: column 10 (cpu_request): bad value '-0.5': negative request");
+  const std::string ali2017 =
+      dir.write("a/batch_task.csv", "task_create_time,x,y,z,n,s,c,m\n1,2,3,4,5x,Waiting,,\n");
+  EXPECT_EQ(errorOf(ali2017, "alibaba2017"),
+            ali2017 + ":2: column 5 (number_of_instances): bad value '5x': not an integer");
+  const std::string ali2018 =
+      dir.write("b/batch_task.csv", "M1,1,j_1,1,Terminated,abc,20,100,0.5\n");
+  EXPECT_EQ(errorOf(ali2018, "alibaba2018"),
+            ali2018 + ":1: column 6 (start_time): bad value 'abc': not an integer");
+}
+
+// With skipBad, malformed lines are skipped and counted by reason, and the
+// good lines are still read.
+TEST(BadInputTest, SkipBadCountsByReason) {
+  TempDir dir;
+  const std::string good = "1 0 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n";
+  const std::string path =
+      dir.write("mixed.swf", good + "2 5 0 x 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n" + "3 5 0 10\n" +
+                                 "4 5 0 y 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n" + good);
+  ReadOptions options;
+  options.skipBad = true;
+  ReadReport report;
+  const Workload w = readWorkload(path, "swf", options, &report);
+  EXPECT_EQ(w.jobs.size(), 2U);
+  EXPECT_EQ(report.records, 2U);
+  EXPECT_EQ(report.skipped, 3U);
+  EXPECT_EQ(report.skippedByReason.at("run_time: not a number"), 2U);
+  EXPECT_EQ(report.skippedByReason.at("wrong number of fields"), 1U);
+  EXPECT_EQ(w.meta.at("count.skipped_lines"), "3");
+}
+
+// ---------------------------------------------------------------- google2011
+
+// The hand-written Google trace (two task parts, job, machine events) gives
+// the attempts, counts and machines worked out by hand in the data's notes.
+TEST(Google2011ReaderTest, AttemptsAndEdgeCasesOfSmallTrace) {
+  ReadReport report;
+  const Workload w = readWorkload(kData + "/google2011", "google2011", {}, &report);
+  EXPECT_EQ(report.counts.at("complete_attempts"), 3U);
+  EXPECT_EQ(report.counts.at("running_at_start"), 1U);
+  EXPECT_EQ(report.counts.at("terminal_without_schedule"), 1U);
+  EXPECT_EQ(report.counts.at("ended_pending"), 1U);
+  EXPECT_EQ(report.counts.at("jobs_without_attempts"), 1U);
+  EXPECT_EQ(report.counts.at("cut_at_end"), 1U);
+  EXPECT_EQ(report.counts.at("task_events_rows"), 14U);
+  EXPECT_EQ(report.counts.at("job_events_rows"), 6U);
+  EXPECT_EQ(w.meta.at("machines"), "machine_events");
+  EXPECT_THAT(w.meta.at("units"), HasSubstr("normalized"));
+
+  ASSERT_EQ(w.jobs.size(), 3U);
+  EXPECT_EQ(w.jobs[0].traceId, 100);
+  EXPECT_EQ(w.jobs[1].traceId, 200);
+  EXPECT_EQ(w.jobs[2].traceId, 400);
+  EXPECT_EQ(w.users, (std::vector<std::string>{"userA", "userB", "userD"}));
+  ASSERT_EQ(w.jobs[0].taskCount, 3U);
+  EXPECT_EQ(w.jobs[0].priority, 9);
+  const Task* t = &w.tasks[w.jobs[0].firstTask];
+  // Task 0: scheduled at time 0 (before the window), finished at 6 s.
+  EXPECT_EQ(t[0].index, 0U);
+  EXPECT_EQ(t[0].duration, std::chrono::seconds(6));
+  EXPECT_EQ(t[0].outcome.machine, 11);
+  EXPECT_EQ(t[0].outcome.status, 4);
+  EXPECT_EQ(t[0].demand[0], 0.125);
+  // Task 1, first attempt: evicted; its request came from the SUBMIT row.
+  EXPECT_EQ(t[1].index, 1U);
+  EXPECT_EQ(t[1].outcome.startUs, 5'000'000);
+  EXPECT_EQ(t[1].outcome.endUs, 8'000'000);
+  EXPECT_EQ(t[1].outcome.status, 2);
+  EXPECT_EQ(t[1].demand[0], 0.25);
+  EXPECT_TRUE(t[1].differentMachine);
+  // Task 1, resubmitted: a second attempt.
+  EXPECT_EQ(t[2].index, 1U);
+  EXPECT_EQ(t[2].outcome.startUs, 10'000'000);
+  EXPECT_EQ(t[2].outcome.machine, 14);
+  // Job 200: killed with no SCHEDULE seen; start unknown, counted from 0.
+  const Task& before = w.tasks[w.jobs[1].firstTask];
+  EXPECT_EQ(before.outcome.startUs, kUnknown);
+  EXPECT_EQ(before.duration, std::chrono::seconds(7));
+  // Job 400: still running at the end of the input.
+  const Task& cut = w.tasks[w.jobs[2].firstTask];
+  EXPECT_EQ(cut.outcome.startUs, 15'000'000);
+  EXPECT_EQ(cut.outcome.endUs, kUnknown);
+  EXPECT_EQ(cut.demand[1], 0.3);
+
+  ASSERT_EQ(w.machines.size(), 5U);
+  EXPECT_EQ(w.machines[1].traceId, 12);
+  EXPECT_EQ(w.machines[1].capacity[1], 0.25);
+  EXPECT_EQ(w.machines[1].attributes.get("platform"), "platformX");
+  ASSERT_EQ(w.machineEvents.size(), 7U);
+  EXPECT_EQ(w.machineEvents[5].kind, MachineEvent::Kind::kUpdate);
+  EXPECT_EQ(w.machineEvents[5].capacity[1], 0.5);
+  EXPECT_EQ(w.machineEvents[6].kind, MachineEvent::Kind::kRemove);
+  EXPECT_EQ(w.machineEvents[6].machine, 2U);
+}
+
+// Google 2011, first five parts: the attempts with a complete SCHEDULE ->
+// terminal life equal the number awk computes from the CSV with its own
+// state machine; task event rows equal awk's line count; every task event
+// row is accounted for.
+TEST(Google2011ReaderTest, FirstFivePartsMatchAwk) {
+  const std::string dir = kShared + "/google2011/task_events";
+  const std::string awk = "zcat '" + dir +
+                          "'/part-*.csv.gz | awk -F, '{k = $3 \" \" $4} "
+                          "$6 == 1 {run[k] = 1} "
+                          "$6 >= 2 && $6 <= 6 {if (k in run) {done++; delete run[k]}} "
+                          "END {n = 0; for (k in run) n++; print done + 0, n, NR}'";
+  std::istringstream expected(shell(awk));
+  std::uint64_t complete = 0, open = 0, rows = 0;
+  expected >> complete >> open >> rows;
+  ASSERT_GT(complete, 200'000U);
+
+  const Streamed s = stream(kShared + "/google2011", "google2011");
+  const auto& counts = s.report.counts;
+  EXPECT_EQ(counts.at("complete_attempts"), complete);
+  EXPECT_EQ(counts.at("cut_at_end"), open);
+  EXPECT_EQ(counts.at("task_events_rows"), rows);
+  EXPECT_EQ(counts.at("task_events_rows"), 919'519U);
+  EXPECT_EQ(counts.at("job_events_rows"), 25'437U);
+  EXPECT_EQ(s.machines, 12'583U);  // from machines.csv beside task_events
+  const std::uint64_t without =
+      counts.contains("terminal_without_schedule") ? counts.at("terminal_without_schedule") : 0;
+  EXPECT_EQ(s.tasks, complete + open + without);
+
+  // The same count on the collected workload: tasks with both ends known.
+  const Workload w = readWorkload(kShared + "/google2011", "google2011");
+  std::uint64_t known = 0;
+  for (const Task& task : w.tasks) {
+    known += task.outcome.startUs != kUnknown && task.outcome.endUs != kUnknown ? 1 : 0;
+  }
+  EXPECT_EQ(known, complete);
+  EXPECT_TRUE(std::is_sorted(w.jobs.begin(), w.jobs.end(),
+                             [](const Job& a, const Job& b) { return a.submit < b.submit; }));
+}
+
+// One task_events part reads with the whole job_events folder beside it:
+// job events past the part's last time are not consumed.
+TEST(Google2011ReaderTest, OnePartReadsAlone) {
+  const std::string part = kShared + "/google2011/task_events/part-00000-of-00500.csv.gz";
+  const std::uint64_t rows = shellNumber("zcat '" + part + "' | wc -l");
+  const Streamed s = stream(part, "google2011");
+  EXPECT_EQ(s.report.counts.at("task_events_rows"), rows);
+  EXPECT_LT(s.report.counts.at("job_events_rows"), 25'437U);
+}
+
+// ---------------------------------------------------------------- alibaba
+
+// The real 2017 batch_task: one job per row after the header line, one task
+// per instance; both counts equal awk's.
+TEST(AlibabaReaderTest, Real2017BatchTaskMatchesAwk) {
+  const std::string path = kShared + "/alibaba2017/batch_task.csv.gz";
+  std::istringstream expected(
+      shell("zcat '" + path + "' | awk -F, 'NR > 1 {n++; s += $5} END {print n, s}'"));
+  std::uint64_t rows = 0, instances = 0;
+  expected >> rows >> instances;
+  const Streamed s = stream(path, "alibaba2017");
+  EXPECT_EQ(s.report.records, rows);
+  EXPECT_EQ(s.jobs, rows);
+  EXPECT_EQ(s.tasks, instances);
+  EXPECT_EQ(s.report.lines, rows + 1);
+}
+
+// The 2017 excerpt: demands in cores and normalized memory, times in µs.
+TEST(AlibabaReaderTest, Excerpt2017Fields) {
+  const Workload w = readWorkload(kData + "/alibaba2017/batch_task.csv", "alibaba2017");
+  ASSERT_EQ(w.jobs.size(), 20U);
+  // 6459,6524,3,4,15740,Terminated,50,0.007956928 (the earliest submit is
+  // another row; find this one by its instance count).
+  const auto it = std::find_if(w.jobs.begin(), w.jobs.end(),
+                               [](const Job& job) { return job.taskCount == 15740; });
+  ASSERT_NE(it, w.jobs.end());
+  EXPECT_EQ(it->traceId, 3);
+  EXPECT_EQ(it->submit, fromMicros(6459'000'000));
+  const Task& task = w.tasks[it->firstTask];
+  EXPECT_EQ(task.demand[0], 0.5);
+  EXPECT_EQ(task.demand[1], 0.007956928);
+  EXPECT_EQ(task.duration, std::chrono::seconds(65));
+  EXPECT_EQ(task.outcome.status, 0);
+}
+
+// 2018: DAG task names become dependencies between the jobs of one Alibaba
+// job (remapped after sorting by submit), instances come from
+// batch_instance, machines from machine_meta; odd cases are counted.
+TEST(AlibabaReaderTest, Dag2018WithInstancesAndMachines) {
+  ReadReport report;
+  const Workload w = readWorkload(kData + "/alibaba2018", "alibaba2018", {}, &report);
+  EXPECT_EQ(report.counts.at("zero_instances"), 1U);
+  EXPECT_EQ(report.counts.at("missing_dependency"), 1U);
+  EXPECT_EQ(report.counts.at("orphan_instances"), 1U);
+  EXPECT_EQ(report.counts.count("instance_count_mismatch"), 0U);
+  ASSERT_EQ(w.jobs.size(), 8U);
+  EXPECT_EQ(w.tasks.size(), 12U);
+  // Sorted by submit: M1(100) task_N(150) M2_1(200) M3_1(200) R4_2(260)
+  // M5_3_4(320) j_3/M1(500) j_3/J2_1_7(510).
+  std::vector<std::int64_t> submits;
+  for (const Job& job : w.jobs) submits.push_back(toMicros(job.submit) / 1'000'000);
+  EXPECT_EQ(submits, (std::vector<std::int64_t>{100, 150, 200, 200, 260, 320, 500, 510}));
+  EXPECT_EQ(w.jobs[0].traceId, 1);
+  EXPECT_EQ(w.jobs[1].traceId, 2);
+  EXPECT_TRUE(w.jobs[1].dependsOn.empty());
+  EXPECT_EQ(w.jobs[2].dependsOn, std::vector<std::uint32_t>{0});
+  EXPECT_EQ(w.jobs[3].dependsOn, std::vector<std::uint32_t>{0});
+  EXPECT_EQ(w.jobs[4].dependsOn, std::vector<std::uint32_t>{2});
+  EXPECT_EQ(w.jobs[5].dependsOn, (std::vector<std::uint32_t>{3, 4}));
+  EXPECT_EQ(w.jobs[7].dependsOn, std::vector<std::uint32_t>{6});
+  // M1 has two instance rows: their own times and machines.
+  const Task* m1 = &w.tasks[w.jobs[0].firstTask];
+  ASSERT_EQ(w.jobs[0].taskCount, 2U);
+  EXPECT_EQ(m1[1].outcome.machine, 2);
+  EXPECT_EQ(m1[1].duration, std::chrono::seconds(98));
+  EXPECT_EQ(m1[0].demand[0], 1.0);
+  EXPECT_EQ(m1[0].demand[1], 0.5);
+  // M5_3_4 has no instance rows: three tasks lasting the whole task.
+  ASSERT_EQ(w.jobs[5].taskCount, 3U);
+  EXPECT_EQ(w.tasks[w.jobs[5].firstTask].duration, std::chrono::seconds(80));
+
+  ASSERT_EQ(w.machines.size(), 3U);
+  EXPECT_EQ(w.machines[1].traceId, 2);
+  EXPECT_EQ(w.machines[1].capacity[1], 50.0);
+  EXPECT_EQ(w.machines[0].attributes.get("failure_domain_1"), "1");
+  std::vector<MachineEvent::Kind> kinds;
+  for (const auto& event : w.machineEvents) kinds.push_back(event.kind);
+  using K = MachineEvent::Kind;
+  EXPECT_EQ(kinds, (std::vector<K>{K::kAdd, K::kAdd, K::kAdd, K::kRemove, K::kUpdate, K::kRemove}));
+  EXPECT_EQ(w.machineEvents[4].capacity[1], 100.0);
+}
+
+// ---------------------------------------------------------------- workload
+
+// sortJobsBySubmit keeps tasks with their jobs and dependencies pointing at
+// the same jobs; equality compares dimension tables by names.
+TEST(WorkloadTest, SortJobsBySubmitRemapsIndexes) {
+  Workload w;
+  for (int i = 0; i < 3; ++i) {
+    Job job;
+    job.traceId = i;
+    job.submit = fromMicros(30 - 10 * i);
+    job.firstTask = static_cast<std::uint64_t>(i);
+    job.taskCount = 1;
+    w.jobs.push_back(job);
+    Task task;
+    task.job = static_cast<std::uint32_t>(i);
+    task.index = static_cast<std::uint32_t>(i);
+    w.tasks.push_back(task);
+  }
+  w.jobs[0].dependsOn = {2};
+  sortJobsBySubmit(w);
+  EXPECT_EQ(w.jobs[0].traceId, 2);
+  EXPECT_EQ(w.jobs[2].traceId, 0);
+  EXPECT_EQ(w.jobs[2].dependsOn, std::vector<std::uint32_t>{0});
+  for (std::uint32_t j = 0; j < 3; ++j) {
+    EXPECT_EQ(w.tasks[w.jobs[j].firstTask].job, j);
+    EXPECT_EQ(w.tasks[w.jobs[j].firstTask].index, static_cast<std::uint32_t>(w.jobs[j].traceId));
+  }
+  Workload copy = w;
+  copy.dims = std::make_shared<const Dimensions>(w.dims->names());
+  EXPECT_EQ(copy, w);
+  copy.meta["x"] = "y";
+  EXPECT_FALSE(copy == w);
+}
+
+}  // namespace
+}  // namespace allot::traces
