@@ -1,0 +1,483 @@
+// `allot trace`: convert raw traces to the HDF5 store, inspect any workload,
+// generate synthetic ones, list formats. Argument parsing and printing only;
+// the work is in allot::traces (load.h, store.h, synthetic.h).
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "allot/core/error.h"
+#include "allot/traces/load.h"
+#include "allot/traces/store.h"
+#include "allot/traces/synthetic.h"
+#include "commands.h"
+
+namespace allot::cli {
+namespace {
+
+using traces::Workload;
+
+// A one-line progress bar on stderr, drawn only when stderr is a terminal so
+// that logs and pipes stay clean. Redraws at most once per percent.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label)
+      : label_(std::move(label)), enabled_(isatty(STDERR_FILENO) == 1) {}
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+  ~ProgressBar() { finish(); }
+
+  std::function<void(std::uint64_t, std::uint64_t)> callback() {
+    if (!enabled_) return {};
+    return [this](std::uint64_t done, std::uint64_t total) { update(done, total); };
+  }
+
+  void finish() {
+    if (drawn_) std::fputs("\r\033[K", stderr);
+    drawn_ = false;
+  }
+
+ private:
+  void update(std::uint64_t done, std::uint64_t total) {
+    if (total == 0) return;
+    const int percent = static_cast<int>(
+        std::min<std::uint64_t>(100, done * 100 / std::max<std::uint64_t>(total, 1)));
+    if (percent == last_) return;
+    last_ = percent;
+    constexpr int kWidth = 30;
+    const int filled = percent * kWidth / 100;
+    std::fprintf(stderr, "\r%s [%s%s] %3d%%", label_.c_str(),
+                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), percent);
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+
+  std::string label_;
+  bool enabled_;
+  bool drawn_ = false;
+  int last_ = -1;
+};
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// "3d 04:05:06" style for spans of simulated time.
+std::string formatSpan(std::int64_t us) {
+  const std::int64_t total = us / 1'000'000;
+  const std::int64_t days = total / 86400;
+  std::string out = days > 0 ? fmt::format("{}d ", days) : "";
+  return out +
+         fmt::format("{:02}:{:02}:{:02}", (total % 86400) / 3600, (total % 3600) / 60, total % 60);
+}
+
+struct ReaderFlags {
+  std::string format = "auto";
+  bool skipBad = false;
+  std::string machines, jobEvents, machineEvents, batchInstance;
+
+  void add(CLI::App* cmd) {
+    cmd->add_option("--format,-f", format,
+                    "Input format: auto, h5, or a reader name (see `allot trace formats`)")
+        ->capture_default_str();
+    cmd->add_flag(
+        "--skip-bad", skipBad,
+        "Skip malformed lines, counting them by reason, instead of stopping at the first");
+    cmd->add_option("--machines", machines,
+                    "google2011: machine table CSV when there is no machine_events; alibaba2018: "
+                    "machine_meta file");
+    cmd->add_option("--job-events", jobEvents, "google2011: job_events file or folder of parts");
+    cmd->add_option("--machine-events", machineEvents,
+                    "google2011: machine_events file or folder of parts");
+    cmd->add_option("--batch-instance", batchInstance, "alibaba2018: batch_instance file");
+  }
+
+  traces::ReadOptions options() const {
+    traces::ReadOptions o;
+    o.skipBad = skipBad;
+    o.machinesFile = machines;
+    o.jobEvents = jobEvents;
+    o.machineEvents = machineEvents;
+    o.batchInstance = batchInstance;
+    return o;
+  }
+};
+
+Workload load(const std::string& path, const ReaderFlags& flags, traces::ReadReport* report) {
+  ProgressBar bar("reading");
+  traces::ReadOptions options = flags.options();
+  options.progress = bar.callback();
+  return traces::loadWorkload(path, flags.format, options, report);
+}
+
+nlohmann::json reportJson(const traces::ReadReport& r) {
+  return {{"lines", r.lines},
+          {"records", r.records},
+          {"skipped", r.skipped},
+          {"skipped_by_reason", r.skippedByReason},
+          {"counts", r.counts}};
+}
+
+void printReport(const traces::ReadReport& r) {
+  std::cout << fmt::format("read:     {} lines, {} records, {} skipped\n", r.lines, r.records,
+                           r.skipped);
+  for (const auto& [reason, count] : r.skippedByReason) {
+    std::cout << fmt::format("  skipped {:>10}  {}\n", count, reason);
+  }
+  for (const auto& [key, count] : r.counts) {
+    std::cout << fmt::format("  {:<24} {}\n", key, count);
+  }
+}
+
+// ---------------------------------------------------------------- convert
+
+void addConvert(CLI::App& trace) {
+  struct Args {
+    std::string input, output;
+    ReaderFlags reader;
+    int level = 1;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = trace.add_subcommand(
+      "convert", "Read a raw trace (or a store) and write it as an HDF5 workload store");
+  cmd->add_option("input", args->input, "Trace file or folder")->required();
+  cmd->add_option("-o,--output", args->output, "Output .h5 file (overwritten)")->required();
+  args->reader.add(cmd);
+  cmd->add_option("--level", args->level, "Deflate level 0-9 (0: shuffle only)")
+      ->check(CLI::Range(0, 9))
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print the read report as JSON");
+  cmd->footer(
+      "Example: allot trace convert ../shared/traces/swf/KTH-SP2-1996-2.1-cln.swf.gz -o kth.h5\n"
+      "The report lists records read, lines skipped by reason (--skip-bad) and the reader's\n"
+      "counts (e.g. tasks running at trace start or cut at its end).");
+  cmd->callback([args] {
+    const auto start = std::chrono::steady_clock::now();
+    traces::ReadReport report;
+    const Workload w = load(args->input, args->reader, &report);
+    const double readSeconds = secondsSince(start);
+    {
+      ProgressBar bar("writing");
+      traces::StoreOptions options;
+      options.deflateLevel = args->level;
+      options.progress = bar.callback();
+      traces::writeWorkloadStore(args->output, w, options);
+    }
+    const double totalSeconds = secondsSince(start);
+    if (args->json) {
+      nlohmann::json out = {{"input", args->input},          {"output", args->output},
+                            {"jobs", w.jobs.size()},         {"tasks", w.tasks.size()},
+                            {"machines", w.machines.size()}, {"read_seconds", readSeconds},
+                            {"total_seconds", totalSeconds}, {"report", reportJson(report)}};
+      std::cout << out.dump(2) << "\n";
+      return;
+    }
+    printReport(report);
+    std::cout << fmt::format("wrote:    {} ({} jobs, {} tasks, {} machines) in {:.2f} s\n",
+                             args->output, w.jobs.size(), w.tasks.size(), w.machines.size(),
+                             totalSeconds);
+  });
+}
+
+// ---------------------------------------------------------------- inspect
+
+struct Percentiles {
+  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
+};
+
+// Nearest-rank percentiles; reorders `values`.
+Percentiles percentiles(std::vector<double>& values) {
+  Percentiles p;
+  if (values.empty()) return p;
+  auto rank = [&](double q) {
+    const auto k = static_cast<std::size_t>(
+        std::max(0.0, std::ceil(q * static_cast<double>(values.size())) - 1));
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+    return values[k];
+  };
+  p.p50 = rank(0.5);
+  p.p90 = rank(0.9);
+  p.p99 = rank(0.99);
+  p.max = *std::max_element(values.begin(), values.end());
+  p.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  return p;
+}
+
+nlohmann::json toJson(const Percentiles& p) {
+  return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"mean", p.mean}};
+}
+
+struct Usage {
+  std::string name;
+  std::uint64_t jobs = 0, tasks = 0;
+};
+
+nlohmann::json summarize(const Workload& w, std::size_t top) {
+  nlohmann::json out;
+  out["jobs"] = w.jobs.size();
+  out["tasks"] = w.tasks.size();
+  out["machines"] = w.machines.size();
+  out["machine_events"] = w.machineEvents.size();
+  out["users"] = w.users.size();
+  out["roles"] = w.roles.size();
+  out["dims"] = w.dims->names();
+  out["gang_jobs"] =
+      std::count_if(w.jobs.begin(), w.jobs.end(), [](const traces::Job& j) { return j.gang; });
+  out["jobs_with_dependencies"] = std::count_if(
+      w.jobs.begin(), w.jobs.end(), [](const traces::Job& j) { return !j.dependsOn.empty(); });
+
+  std::int64_t first = 0, last = 0, end = 0;
+  if (!w.jobs.empty()) {
+    first = toMicros(w.jobs.front().submit);
+    last = toMicros(w.jobs.back().submit);
+    for (const traces::Job& j : w.jobs) {
+      first = std::min(first, toMicros(j.submit));
+      last = std::max(last, toMicros(j.submit));
+    }
+  }
+  for (const traces::Task& t : w.tasks) {
+    end = std::max(end, toMicros(w.jobs[t.job].submit) + toMicros(t.duration));
+  }
+  out["time"] = {{"first_submit_us", first},
+                 {"last_submit_us", last},
+                 {"submit_span_us", last - first},
+                 {"last_end_us", std::max(end, last)}};
+
+  std::vector<double> values(w.tasks.size());
+  std::transform(w.tasks.begin(), w.tasks.end(), values.begin(),
+                 [](const traces::Task& t) { return toSeconds(t.duration); });
+  out["duration_s"] = toJson(percentiles(values));
+  values.assign(w.jobs.size(), 0.0);
+  std::transform(w.jobs.begin(), w.jobs.end(), values.begin(),
+                 [](const traces::Job& j) { return static_cast<double>(j.taskCount); });
+  out["tasks_per_job"] = toJson(percentiles(values));
+
+  nlohmann::json demand = nlohmann::json::object();
+  nlohmann::json capacity = nlohmann::json::object();
+  for (int d = 0; d < w.dims->size(); ++d) {
+    values.resize(w.tasks.size());
+    std::transform(w.tasks.begin(), w.tasks.end(), values.begin(),
+                   [d](const traces::Task& t) { return t.demand[d]; });
+    demand[w.dims->name(d)] = toJson(percentiles(values));
+    double total = 0;
+    for (const traces::Machine& m : w.machines) total += m.capacity[d];
+    capacity[w.dims->name(d)] = total;
+  }
+  out["demand"] = demand;
+  out["capacity_total"] = capacity;
+
+  auto usage = [&](const std::vector<std::string>& names, auto index) {
+    std::vector<Usage> rows(std::max<std::size_t>(names.size(), 1));
+    for (std::size_t i = 0; i < names.size(); ++i) rows[i].name = names[i];
+    for (const traces::Job& j : w.jobs) {
+      Usage& u = rows[std::min<std::size_t>(index(j), rows.size() - 1)];
+      ++u.jobs;
+      u.tasks += j.taskCount;
+    }
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const Usage& a, const Usage& b) { return a.tasks > b.tasks; });
+    nlohmann::json list = nlohmann::json::array();
+    for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
+      if (rows[i].jobs == 0) continue;
+      list.push_back({{"name", rows[i].name}, {"jobs", rows[i].jobs}, {"tasks", rows[i].tasks}});
+    }
+    return list;
+  };
+  out["top_users"] = usage(w.users, [](const traces::Job& j) { return j.user; });
+  out["top_roles"] = usage(w.roles, [](const traces::Job& j) { return j.role; });
+  out["meta"] = w.meta;
+  return out;
+}
+
+void printSummary(const nlohmann::json& s) {
+  const std::vector<std::string> dims = s["dims"];
+  std::cout << fmt::format(
+      "jobs {}  tasks {}  machines {}  machine events {}  users {}  roles {}\n",
+      s["jobs"].get<std::uint64_t>(), s["tasks"].get<std::uint64_t>(),
+      s["machines"].get<std::uint64_t>(), s["machine_events"].get<std::uint64_t>(),
+      s["users"].get<std::uint64_t>(), s["roles"].get<std::uint64_t>());
+  std::cout << fmt::format("gang jobs {}  jobs with dependencies {}\n",
+                           s["gang_jobs"].get<std::uint64_t>(),
+                           s["jobs_with_dependencies"].get<std::uint64_t>());
+  const auto& t = s["time"];
+  std::cout << fmt::format("submits  {} .. {} (span {}); last end {}\n",
+                           formatSpan(t["first_submit_us"].get<std::int64_t>()),
+                           formatSpan(t["last_submit_us"].get<std::int64_t>()),
+                           formatSpan(t["submit_span_us"].get<std::int64_t>()),
+                           formatSpan(t["last_end_us"].get<std::int64_t>()));
+  std::cout << fmt::format("\n{:<16}{:>12}{:>12}{:>12}{:>12}{:>12}\n", "per task", "p50", "p90",
+                           "p99", "max", "mean");
+  auto row = [](const std::string& name, const nlohmann::json& p) {
+    std::cout << fmt::format("{:<16}{:>12.4g}{:>12.4g}{:>12.4g}{:>12.4g}{:>12.4g}\n", name,
+                             p["p50"].get<double>(), p["p90"].get<double>(), p["p99"].get<double>(),
+                             p["max"].get<double>(), p["mean"].get<double>());
+  };
+  row("duration (s)", s["duration_s"]);
+  row("tasks per job", s["tasks_per_job"]);
+  for (const std::string& d : dims) row(d, s["demand"][d]);
+  std::cout << "\ncapacity total  ";
+  for (const std::string& d : dims) {
+    std::cout << fmt::format(" {}={:.6g}", d, s["capacity_total"][d].get<double>());
+  }
+  std::cout << "\n";
+  for (const char* key : {"top_users", "top_roles"}) {
+    std::cout << fmt::format("\n{:<24}{:>12}{:>12}\n", key, "jobs", "tasks");
+    for (const auto& u : s[key]) {
+      std::cout << fmt::format("{:<24}{:>12}{:>12}\n", u["name"].get<std::string>(),
+                               u["jobs"].get<std::uint64_t>(), u["tasks"].get<std::uint64_t>());
+    }
+  }
+  if (!s["meta"].empty()) {
+    std::cout << "\nmeta\n";
+    for (const auto& [key, value] : s["meta"].items()) {
+      std::cout << fmt::format("  {} = {}\n", key, value.get<std::string>());
+    }
+  }
+}
+
+void addInspect(CLI::App& trace) {
+  struct Args {
+    std::string input;
+    ReaderFlags reader;
+    bool json = false;
+    std::size_t top = 10;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = trace.add_subcommand(
+      "inspect", "Summarize a workload (.h5 store or raw trace): counts, time span, percentiles");
+  cmd->add_option("input", args->input, "Workload file or folder")->required();
+  args->reader.add(cmd);
+  cmd->add_flag("--json", args->json, "Print machine-readable JSON");
+  cmd->add_option("--top", args->top, "Users and roles to list")->capture_default_str();
+  cmd->footer(
+      "Prints jobs, tasks, machines, the submit time span, p50/p90/p99/max of task duration\n"
+      "and of each demand dimension, and the users and roles with the most tasks.");
+  cmd->callback([args] {
+    traces::ReadReport report;
+    const Workload w = load(args->input, args->reader, &report);
+    nlohmann::json summary = summarize(w, args->top);
+    if (args->json) {
+      summary["input"] = args->input;
+      summary["report"] = reportJson(report);
+      std::cout << summary.dump(2) << "\n";
+      return;
+    }
+    std::cout << args->input << "\n";
+    printSummary(summary);
+    if (report.skipped > 0) printReport(report);
+  });
+}
+
+// ---------------------------------------------------------------- generate
+
+void addGenerate(CLI::App& trace) {
+  struct Args {
+    std::string preset, output;
+    std::uint64_t seed = 1, tasks = 0, jobs = 0;
+    double hours = 0, load = 0, jobsPerHour = 0;
+    std::uint32_t machines = 0, users = 0;
+    std::string arrivals;
+    int level = 1;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd =
+      trace.add_subcommand("generate", "Generate a seeded synthetic workload and write it as .h5");
+  cmd->add_option("preset", args->preset, "Preset: google-like or hpc-like")->required();
+  cmd->add_option("-o,--output", args->output, "Output .h5 file (overwritten)")->required();
+  cmd->add_option("--seed", args->seed, "Random seed; the same seed gives the same workload")
+      ->capture_default_str();
+  cmd->add_option("--tasks", args->tasks, "Stop after this many tasks (exact)");
+  cmd->add_option("--jobs", args->jobs, "Stop after this many jobs");
+  cmd->add_option("--hours", args->hours, "Length of the trace in simulated hours");
+  cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)");
+  cmd->add_option("--load", args->load, "Offered cpu load (fraction of the cluster's cpus)");
+  cmd->add_option("--jobs-per-hour", args->jobsPerHour, "Mean arrival rate (overrides --load)");
+  cmd->add_option("--arrivals", args->arrivals, "poisson or diurnal")
+      ->check(CLI::IsMember({"poisson", "diurnal"}));
+  cmd->add_option("--users", args->users, "Number of users");
+  cmd->add_option("--level", args->level, "Deflate level 0-9")->check(CLI::Range(0, 9));
+  cmd->footer(
+      "Generation ends at the first of --hours, --jobs, --tasks. Unset options keep the\n"
+      "preset's values (google-like: 6 h, load 0.5; hpc-like: 7 days, load 0.7).\n"
+      "Example: allot trace generate hpc-like -o hpc.h5 --seed 7 --hours 48");
+  cmd->callback([args] {
+    traces::SyntheticOptions o = traces::syntheticPreset(args->preset);
+    o.seed = args->seed;
+    if (args->tasks > 0) o.maxTasks = args->tasks;
+    if (args->jobs > 0) o.maxJobs = args->jobs;
+    if (args->hours > 0) o.horizon = Duration{std::llround(args->hours * 3600e6)};
+    if (args->machines > 0) o.machines = args->machines;
+    if (args->load > 0) o.load = args->load;
+    if (args->jobsPerHour > 0) o.jobsPerHour = args->jobsPerHour;
+    if (args->users > 0) o.users = args->users;
+    if (!args->arrivals.empty()) {
+      o.arrivals = args->arrivals == "poisson" ? traces::ArrivalProcess::kPoisson
+                                               : traces::ArrivalProcess::kDiurnal;
+    }
+    const Workload w = traces::generateWorkload(o);
+    ProgressBar bar("writing");
+    traces::StoreOptions options;
+    options.deflateLevel = args->level;
+    options.progress = bar.callback();
+    traces::writeWorkloadStore(args->output, w, options);
+    bar.finish();
+    std::cout << fmt::format("wrote {} ({} jobs, {} tasks, {} machines; {:.1f} jobs/h, seed {})\n",
+                             args->output, w.jobs.size(), w.tasks.size(), w.machines.size(),
+                             traces::arrivalRate(o) * 3600, o.seed);
+  });
+}
+
+// ---------------------------------------------------------------- formats
+
+void addFormats(CLI::App& trace) {
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = trace.add_subcommand("formats", "List the trace formats and synthetic presets");
+  cmd->add_flag("--json", *json, "Print machine-readable JSON");
+  cmd->callback([json] {
+    const auto formats = traces::loadFormats();
+    const auto presets = traces::syntheticPresets();
+    if (*json) {
+      nlohmann::json out = {{"formats", nlohmann::json::array()},
+                            {"presets", nlohmann::json::array()}};
+      for (const auto& f : formats) {
+        out["formats"].push_back({{"name", f.name}, {"description", f.description}});
+      }
+      for (const auto& p : presets) {
+        out["presets"].push_back({{"name", p.name}, {"description", p.description}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return;
+    }
+    std::cout << "formats (--format NAME):\n";
+    for (const auto& f : formats) std::cout << fmt::format("  {:<13} {}\n", f.name, f.description);
+    std::cout << "\npresets (allot trace generate PRESET):\n";
+    for (const auto& p : presets) std::cout << fmt::format("  {:<13} {}\n", p.name, p.description);
+  });
+}
+
+}  // namespace
+
+void addTraceCommand(CLI::App& app) {
+  auto* trace = app.add_subcommand(
+      "trace", "Convert, inspect and generate workload traces (HDF5 store and raw formats)");
+  trace->require_subcommand(1);
+  addConvert(*trace);
+  addInspect(*trace);
+  addGenerate(*trace);
+  addFormats(*trace);
+}
+
+}  // namespace allot::cli

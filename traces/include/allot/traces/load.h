@@ -1,0 +1,37 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "allot/traces/readers.h"
+#include "allot/traces/workload.h"
+
+namespace allot::traces {
+
+// The one entry point for reading a workload, whatever its form: an allot
+// HDF5 store (.h5) or a raw trace in a format of traceFormats(). Everything
+// in allot that reads a workload goes through loadWorkload.
+
+// Format names loadWorkload accepts: "auto", "h5" (the store) and every name
+// of traceFormats().
+std::vector<FormatInfo> loadFormats();
+
+// Guesses the format of `path`: "h5" for any file with the HDF5 signature
+// (whatever its name); "swf" for *.swf[.gz] or text starting with ';' header
+// comments or 18 numeric fields; "google2011" for a path through a
+// task_events folder or a folder holding task_events/; "alibaba2017" or
+// "alibaba2018" for batch_task files (told apart by the v2017 header line or
+// the column count). Throws Error naming the path and the known formats when
+// it cannot tell, or when the path does not exist.
+std::string detectFormat(const std::string& path);
+
+// Loads the workload at `path`. `format` is "auto" (detectFormat), "h5", or
+// a raw format name (passed to readWorkload with `options`). For "h5", only
+// options.progress is used and `report` gets records = jobs and counts
+// {"jobs", "tasks", "machines"}. Throws InvalidArgument for an unknown
+// format name, Error/ParseError as the store and readers do.
+Workload loadWorkload(const std::string& path, std::string_view format = "auto",
+                      const ReadOptions& options = {}, ReadReport* report = nullptr);
+
+}  // namespace allot::traces

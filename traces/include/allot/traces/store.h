@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "allot/traces/workload.h"
+
+namespace allot::traces {
+
+// The HDF5 workload store: a Workload written column by column, one dataset
+// per field, chunked and compressed (shuffle + deflate), so that loading it is
+// a handful of bulk reads instead of a parse.
+//
+// Layout (format version kStoreFormatVersion; N = rows, D = dimensions):
+//   /                     attrs allot_format = "allot-workload", allot_format_version
+//   /dims                 string[D]            dimension names (cpus, mem, ...)
+//   /users, /roles        string[]
+//   /meta                 group; one string attribute per Workload::meta entry
+//   /machines/            trace_id i64, capacity f64[N][D], attr_count u32,
+//                         attr_key string[], attr_value string[] (flattened)
+//   /machine_events/      time_us i64, machine u32, kind u8, capacity f64[N][D]
+//   /jobs/                trace_id i64, submit_us i64, user u32, role u32,
+//                         priority i32, gang u8, first_task u64, task_count u32,
+//                         dep_count u32, depends_on u32[] (flattened)
+//   /tasks/               job u32, index u32, demand f64[N][D], duration_us i64,
+//                         different_machine u8, start_us i64, end_us i64,
+//                         machine i64, status i32
+// Python reads it with h5py or pandas (one column = one dataset).
+
+// Version written by this build. Readers accept versions <= this one.
+inline constexpr int kStoreFormatVersion = 1;
+
+struct StoreOptions {
+  // Rows per chunk; also the block size of streamed writes, so it bounds the
+  // extra memory a write needs (about chunkRows * 8 * D bytes).
+  std::uint32_t chunkRows = 1u << 16;
+  // zlib level 0..9; 0 stores chunks uncompressed (shuffle still applies).
+  int deflateLevel = 1;
+  // Called with (datasets done, datasets total) as the work proceeds.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+// Writes `workload` to `path` (created or truncated). Columns are written in
+// blocks of StoreOptions::chunkRows rows, so memory beyond the workload itself
+// stays bounded. Throws Error naming the path on I/O failure.
+void writeWorkloadStore(const std::string& path, const Workload& workload,
+                        const StoreOptions& options = {});
+
+// Reads a workload written by writeWorkloadStore. Each column is read with one
+// bulk HDF5 read. Throws Error when `path` is not HDF5, not an allot workload,
+// of a newer format version, or inconsistent (naming the dataset at fault).
+Workload readWorkloadStore(const std::string& path, const StoreOptions& options = {});
+
+// Returns true iff the file at `path` starts with the HDF5 signature (at
+// offset 0; user blocks are not supported). False when it cannot be opened.
+bool isHdf5File(const std::string& path);
+
+}  // namespace allot::traces
