@@ -28,6 +28,7 @@ namespace {
 namespace io = boost::iostreams;
 
 constexpr std::size_t kBlock = std::size_t{1} << 20;
+constexpr std::size_t kFirstBlock = std::size_t{1} << 16;
 constexpr std::streamsize kBufferSize = 1 << 18;  // gzip input and output buffers
 
 std::string systemError(const std::string& what, const std::string& path) {
@@ -262,7 +263,7 @@ std::uint64_t fileSize(const std::string& path) {
 }
 
 LineReader::LineReader(std::string path)
-    : path_(std::move(path)), source_(openByteSource(path_)), buffer_(kBlock) {}
+    : path_(std::move(path)), source_(openByteSource(path_)), buffer_(kFirstBlock) {}
 
 LineReader::~LineReader() = default;
 
@@ -281,12 +282,16 @@ bool LineReader::fill() {
     }
     buffer_.resize(std::min(buffer_.size() * 2, kMaxLine));
   }
-  const std::size_t n = source_->read(buffer_.data() + end_, buffer_.size() - end_);
+  const std::size_t room = buffer_.size() - end_;
+  const std::size_t n = source_->read(buffer_.data() + end_, room);
   if (n == 0) {
     eof_ = true;
     return false;
   }
   end_ += n;
+  // Start small (most test and fuzz inputs are tiny) and grow to kBlock
+  // once the input proves large.
+  if (n == room && buffer_.size() < kBlock) buffer_.resize(buffer_.size() * 2);
   return true;
 }
 
