@@ -74,23 +74,44 @@ void DrfAllocator::decide(TimePoint /*now*/) {
   fairShareStage();
 }
 
-bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate) {
+bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, Resources&& candidate) {
   const ClusterState& s = state();
   ShareSorter& sorter = frameworkSorters_[role];
-  const bool filtered = s.hasFilters(agent);
-  if (filtered) {
-    s.filteredFrameworks(agent, candidate, blocked_);
-    eligibleInRole_[role].resize(blocked_.size());
-    // Nothing to do when every eligible framework of the role refused this.
-    if (eligibleInRole_[role].is_subset_of(blocked_)) return false;
-  }
-  for (const ShareSorter::Entry& entry : sorter.entries()) {
-    const FrameworkIndex fw = entry.client;
-    if (filtered && blocked_.test(fw)) continue;
-    if (!grant(fw, agent, candidate)) continue;
+  const FrameworkSet& eligible = eligibleInRole_[role];
+  auto grantAndResort = [&](FrameworkIndex fw) {
+    if (!grant(fw, agent, std::move(candidate))) return false;
     const FrameworkState& f = s.framework(fw);
     sorter.update(fw, share(f.allocated, f.info.weight));
     return true;
+  };
+  if (!s.hasFilters(agent)) {
+    for (const ShareSorter::Entry& entry : sorter.entries()) {
+      if (grantAndResort(entry.client)) return true;
+    }
+    return false;
+  }
+  // Frameworks whose decline filters cover this candidate are out. When few
+  // remain (a long-running cluster where most frameworks declined this agent)
+  // pick them by sort position instead of walking the whole order.
+  s.filteredFrameworks(agent, candidate, blocked_);
+  open_ = eligible;
+  open_.resize(blocked_.size());
+  open_ -= blocked_;
+  const std::size_t remaining = open_.count();
+  if (remaining == 0) return false;
+  if (remaining * 8 < sorter.size()) {
+    byOrder_.clear();
+    for (std::size_t fw = open_.find_first(); fw != FrameworkSet::npos; fw = open_.find_next(fw)) {
+      byOrder_.push_back(sorter.entry(static_cast<std::uint32_t>(fw)));
+    }
+    std::sort(byOrder_.begin(), byOrder_.end());
+    for (const ShareSorter::Entry& entry : byOrder_) {
+      if (grantAndResort(entry.client)) return true;
+    }
+    return false;
+  }
+  for (const ShareSorter::Entry& entry : sorter.entries()) {
+    if (open_.test(entry.client) && grantAndResort(entry.client)) return true;
   }
   return false;
 }
@@ -120,9 +141,9 @@ void DrfAllocator::quotaStage() {
       Scalars lacking = (role.guarantee - role.allocated).cwiseMax(0.0);
       lacking = (role.guarantee.array() > 0).select(lacking, kUnlimited);
       lacking = lacking.cwiseMin(role.limit - role.allocated);
-      const Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
+      Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
       if (!allocatable(candidate)) continue;
-      if (!offerToRole(r, agent, candidate)) continue;
+      if (!offerToRole(r, agent, std::move(candidate))) continue;
       if ((role.guarantee.array() > role.allocated.array() + 1e-9).any()) {
         roleSorter_.update(r, share(role.allocated, role.weight));
       } else {
@@ -177,8 +198,9 @@ void DrfAllocator::fairShareStage() {
         candidate = candidate.reserved(role.name);
       }
       if (!allocatable(candidate)) continue;
-      if (!offerToRole(r, agent, candidate)) continue;
-      spare -= candidate.scalars(kUnreservedRole);
+      const Scalars taken = candidate.scalars(kUnreservedRole);
+      if (!offerToRole(r, agent, std::move(candidate))) continue;
+      spare -= taken;
       if ((role.allocated.array() >= role.limit.array() - 1e-9).any()) {
         roleSorter_.remove(r);
       } else {

@@ -30,7 +30,8 @@ class DrfAllocator final : public Allocator {
   void fairShareStage();
   double share(const Scalars& allocated, double weight) const;
   // Offers `candidate` on `agent` to the first eligible framework of `role`.
-  bool offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate);
+  // Consumes `candidate` only when it grants it.
+  bool offerToRole(RoleIndex role, AgentIndex agent, Resources&& candidate);
 
   std::mt19937_64 rng_;
   bool shuffleAgents_;
@@ -39,8 +40,10 @@ class DrfAllocator final : public Allocator {
   std::vector<ShareSorter> frameworkSorters_;  // by role: eligible frameworks
   std::vector<FrameworkSet> eligibleInRole_;   // by role: same, as bits
   ShareSorter roleSorter_;
-  std::vector<RoleIndex> roleOrder_;  // scratch
-  FrameworkSet blocked_;              // scratch
+  std::vector<RoleIndex> roleOrder_;         // scratch
+  FrameworkSet blocked_;                     // scratch: filtered on the current agent
+  FrameworkSet open_;                        // scratch: eligible and not filtered
+  std::vector<ShareSorter::Entry> byOrder_;  // scratch
 };
 
 }  // namespace allot

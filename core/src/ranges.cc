@@ -30,17 +30,42 @@ void Ranges::add(Interval interval) {
 }
 
 Ranges& Ranges::operator+=(const Ranges& other) {
+  if (other.intervals_.empty()) return *this;
   if (intervals_.empty()) {
     intervals_ = other.intervals_;
     return *this;
   }
-  for (const Interval& interval : other.intervals_) add(interval);
+  // One merge pass over both sorted lists.
+  decltype(intervals_) merged;
+  merged.reserve(intervals_.size() + other.intervals_.size());
+  auto a = intervals_.begin();
+  auto b = other.intervals_.begin();
+  auto push = [&](Interval next) {
+    if (!merged.empty() &&
+        (merged.back().last == UINT64_MAX || merged.back().last + 1 >= next.first)) {
+      merged.back().last = std::max(merged.back().last, next.last);
+    } else {
+      merged.push_back(next);
+    }
+  };
+  while (a != intervals_.end() || b != other.intervals_.end()) {
+    if (b == other.intervals_.end() || (a != intervals_.end() && a->first <= b->first)) {
+      push(*a++);
+    } else {
+      push(*b++);
+    }
+  }
+  intervals_ = std::move(merged);
   return *this;
 }
 
 Ranges& Ranges::operator-=(const Ranges& other) {
   if (other.intervals_.empty() || intervals_.empty()) return *this;
-  std::vector<Interval> result;
+  if (other.contains(*this)) {  // common: an offer takes every port
+    intervals_.clear();
+    return *this;
+  }
+  decltype(intervals_) result;
   result.reserve(intervals_.size() + other.intervals_.size());
   auto cut = other.intervals_.begin();
   for (Interval piece : intervals_) {
@@ -63,6 +88,12 @@ Ranges& Ranges::operator-=(const Ranges& other) {
 }
 
 bool Ranges::contains(const Ranges& other) const {
+  // Fast path: a set contains itself, and offers often compare equal sets
+  // (the refused ports of a decline filter against the same free ports).
+  if (other.intervals_.size() == intervals_.size() &&
+      std::equal(intervals_.begin(), intervals_.end(), other.intervals_.begin())) {
+    return true;
+  }
   auto mine = intervals_.begin();
   for (const Interval& wanted : other.intervals_) {
     while (mine != intervals_.end() && mine->last < wanted.first) ++mine;

@@ -100,7 +100,12 @@ bool poolContains(const Pool& mine, const Pool& other) {
 }  // namespace
 
 bool fitsIn(const Scalars& a, const Scalars& b) {
-  return ((a - b).array() <= kEpsilon * (1.0 + b.array().abs())).all();
+  // A plain loop: Eigen's expression with .all() does not vectorize here and
+  // costs several times more on the allocator's hot path.
+  for (int i = 0; i < kMaxScalarDims; ++i) {
+    if (a[i] - b[i] > kEpsilon * (1.0 + std::abs(b[i]))) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -294,7 +299,9 @@ Pool& Resources::pool(std::string_view role) {
 }
 
 void Resources::dropEmptyPools() {
-  std::erase_if(pools_, [](const Pool& p) { return p.empty(); });
+  pools_.erase(
+      std::remove_if(pools_.begin(), pools_.end(), [](const Pool& p) { return p.empty(); }),
+      pools_.end());
 }
 
 double Resources::scalar(std::string_view name, std::string_view role) const {
@@ -433,6 +440,10 @@ Resources& Resources::operator+=(const Resources& other) {
   if (other.pools_.empty()) return *this;
   Resources storage;
   const Resources& rhs = aligned(other, storage);
+  if (pools_.empty()) {  // common: a fresh holder takes a whole offer
+    pools_ = rhs.pools_;
+    return *this;
+  }
   for (const Pool& add : rhs.pools_) {
     Pool& into = pool(add.role);
     into.scalars += add.scalars;
@@ -465,7 +476,9 @@ Resources& Resources::operator-=(const Resources& other) {
       auto it = findNamed(from->sets, name);
       if (it != from->sets.end()) subtractItems(it->second, items);
     }
-    std::erase_if(from->ranges, [](const auto& entry) { return entry.second.empty(); });
+    from->ranges.erase(std::remove_if(from->ranges.begin(), from->ranges.end(),
+                                      [](const auto& entry) { return entry.second.empty(); }),
+                       from->ranges.end());
     std::erase_if(from->sets, [](const auto& entry) { return entry.second.empty(); });
   }
   dropEmptyPools();

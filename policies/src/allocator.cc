@@ -135,7 +135,8 @@ void Allocator::recoverResources(const FrameworkId& framework, const AgentId& ag
 std::vector<Allocation> Allocator::allocate(TimePoint now) {
   state_.expireFilters(now);
   std::vector<Allocation> round;
-  roundIndex_.clear();
+  ++roundNumber_;  // starts at 1, so a zeroed agentRound_ entry never matches
+  previousOnAgent_.clear();
   round_ = &round;
   try {
     decide(now);
@@ -148,6 +149,15 @@ std::vector<Allocation> Allocator::allocate(TimePoint now) {
 }
 
 bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
+  return grantImpl(fw, agent, resources, nullptr);
+}
+
+bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, Resources&& resources) {
+  return grantImpl(fw, agent, resources, &resources);
+}
+
+bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+                          Resources* movable) {
   if (round_ == nullptr) throw std::logic_error("Allocator::grant called outside decide()");
   const FrameworkState& f = state_.framework(fw);
   const AgentState& a = state_.agent(agent);
@@ -158,20 +168,33 @@ bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, const Resources& reso
     if (p.role != kUnreservedRole && p.role != role) return false;
   }
   if (state_.hasFilters(agent) && state_.isFiltered(fw, agent, resources)) return false;
-  if (!a.available.contains(resources)) {
-    throw std::logic_error(fmt::format("policy '{}' granted {} on agent '{}', which has only {}",
-                                       name(), toString(resources), a.info.id.str(),
-                                       toString(a.available)));
+  try {
+    state_.allocate(fw, agent, resources);
+  } catch (const InvalidArgument& e) {
+    // The policy granted what is not there: a bug in the policy.
+    throw std::logic_error(fmt::format("policy '{}': {}", name(), e.what()));
   }
-  state_.allocate(fw, agent, resources);
   // One offer per framework and agent per round, as Mesos makes them.
-  const std::uint64_t key = (std::uint64_t{fw} << 32) | agent;
-  auto [slot, fresh] = roundIndex_.try_emplace(key, round_->size());
-  if (!fresh) {
-    (*round_)[slot->second].resources += resources;
-    return true;
+  if (agentRound_.size() <= agent) {
+    agentRound_.resize(agent + 1, 0);
+    agentLast_.resize(agent + 1, 0);
   }
-  round_->push_back({f.info.id, a.info.id, resources, fw, agent});
+  const bool seen = agentRound_[agent] == roundNumber_;
+  if (seen) {
+    for (std::uint32_t i = agentLast_[agent];; i = previousOnAgent_[i]) {
+      if ((*round_)[i].frameworkIndex == fw) {
+        (*round_)[i].resources += resources;
+        return true;
+      }
+      if (previousOnAgent_[i] == i) break;
+    }
+  }
+  const auto index = static_cast<std::uint32_t>(round_->size());
+  previousOnAgent_.push_back(seen ? agentLast_[agent] : index);
+  agentRound_[agent] = roundNumber_;
+  agentLast_[agent] = index;
+  round_->push_back(
+      {f.info.id, a.info.id, movable != nullptr ? std::move(*movable) : resources, fw, agent});
   return true;
 }
 

@@ -62,6 +62,8 @@ Scalars ClusterState::availableUnreserved() const {
 
 Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const {
   const Resources& available = agents_[agent].available;
+  const auto pools = available.pools();
+  if (pools.empty() || (pools.size() == 1 && pools[0].role == kUnreservedRole)) return available;
   Resources result = available.unreserved();
   const std::string& name = roles_[role].name;
   if (name != kUnreservedRole) result += available.reserved(name);
@@ -332,7 +334,8 @@ Resources& ClusterState::holding(FrameworkIndex fw, AgentIndex agent) {
 void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
   AgentState& a = agents_[agent];
   const FrameworkState& f = frameworks_[fw];
-  const Resources r = adopt(resources);
+  Resources adopted;
+  const Resources& r = resources.dimensions() == dims_ ? resources : (adopted = adopt(resources));
   for (const Pool& p : r.pools()) {
     if (p.role != kUnreservedRole && p.role != roles_[f.role].name) {
       throw InvalidArgument(fmt::format(
@@ -351,7 +354,8 @@ void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources
 
 void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
   AgentState& a = agents_[agent];
-  const Resources r = adopt(resources);
+  Resources adopted;
+  const Resources& r = resources.dimensions() == dims_ ? resources : (adopted = adopt(resources));
   auto& list = a.allocated;
   auto it = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.first == fw; });
   if (it == list.end() || !it->second.contains(r)) {

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,7 @@ struct Interval {
 };
 
 // A set of integers kept as sorted, disjoint, non-adjacent closed intervals in
-// one flat vector. We do not use boost::icl::interval_set here: it keeps one
+// one flat (small) vector. We do not use boost::icl::interval_set here: it keeps one
 // heap node per interval, and the allocator copies port ranges into every
 // offer of every round (see docs/architecture.md, "Resources").
 class Ranges {
@@ -34,7 +36,7 @@ class Ranges {
   // Number of integers in the set.
   std::uint64_t count() const;
   bool empty() const { return intervals_.empty(); }
-  const std::vector<Interval>& intervals() const { return intervals_; }
+  std::span<const Interval> intervals() const { return {intervals_.data(), intervals_.size()}; }
 
   // Splits the set into `pieces` sets of nearly equal counts, in order; used by
   // benchmarks and tests that fragment port ranges as Mesos' do.
@@ -43,7 +45,8 @@ class Ranges {
   friend bool operator==(const Ranges&, const Ranges&) = default;
 
  private:
-  std::vector<Interval> intervals_;
+  // Inline room for a few intervals: an unfragmented port range needs no heap.
+  boost::container::small_vector<Interval, 4> intervals_;
 };
 
 // Formats as Mesos does: "[31000-32000, 33000-33000]".

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <boost/container/small_vector.hpp>
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,7 +88,7 @@ class Resources {
   static Resources fromScalars(const Scalars& scalars, DimensionsPtr dims = Dimensions::standard());
 
   const DimensionsPtr& dimensions() const { return dims_; }
-  const std::vector<Pool>& pools() const { return pools_; }
+  std::span<const Pool> pools() const { return {pools_.data(), pools_.size()}; }
 
   // Scalar amount of `name` in `role`'s pool (0 when absent).
   double scalar(std::string_view name, std::string_view role = kUnreservedRole) const;
@@ -137,7 +139,9 @@ class Resources {
   void dropEmptyPools();
 
   DimensionsPtr dims_;
-  std::vector<Pool> pools_;  // sorted by role; "*" first when present
+  // Sorted by role, "*" first when present. Inline room for one pool: most
+  // resources are unreserved only, and the allocator copies them per offer.
+  boost::container::small_vector<Pool, 1> pools_;
 };
 
 // Formats in the text syntax, e.g. "cpus:4;mem:8192;ports:[31000-32000]".

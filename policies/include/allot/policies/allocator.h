@@ -3,7 +3,6 @@
 #include <optional>
 #include <span>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -122,6 +121,8 @@ class Allocator {
   // std::logic_error when called outside decide() or when the resources are
   // not available (a policy bug, not an expected outcome).
   bool grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
+  // Same; on success `resources` is moved into the round's result.
+  bool grant(FrameworkIndex fw, AgentIndex agent, Resources&& resources);
 
   // Notifications after the bookkeeping changed; default: nothing.
   virtual void onAgentAdded(AgentIndex /*agent*/) {}
@@ -135,8 +136,17 @@ class Allocator {
 
   AllocatorOptions options_;
   ClusterState state_;
-  std::vector<Allocation>* round_ = nullptr;                   // set while decide() runs
-  std::unordered_map<std::uint64_t, std::size_t> roundIndex_;  // (fw, agent) -> index in *round_
+  bool grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+                 Resources* movable);
+
+  std::vector<Allocation>* round_ = nullptr;  // set while decide() runs
+  std::uint32_t roundNumber_ = 0;
+  // Per agent slot: the round that last granted on it, and the index in
+  // *round_ of its most recent grant; grants of one agent are chained through
+  // previousOnAgent_ so merging an offer needs no hashing.
+  std::vector<std::uint32_t> agentRound_;
+  std::vector<std::uint32_t> agentLast_;
+  std::vector<std::uint32_t> previousOnAgent_;
 };
 
 }  // namespace allot
