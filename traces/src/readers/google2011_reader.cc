@@ -85,6 +85,28 @@ enum EventType : std::int64_t {
   kUpdateRunning = 8,
 };
 
+// Reader notes counted on the hot path; copied into report_.counts by
+// flushNotes() (a map lookup per event would cost more than the parsing).
+enum class Note : std::size_t {
+  kTimeWentBack,
+  kJobEventsRows,
+  kEventsAfterJobEnd,
+  kScheduleWhileRunning,
+  kMissingRequest,
+  kRunningAtStart,
+  kCompleteAttempts,
+  kEndedPending,
+  kTerminalWithoutSchedule,
+  kJobsWithoutAttempts,
+  kCutAtEnd,
+  kCount
+};
+constexpr std::array<std::string_view, static_cast<std::size_t>(Note::kCount)> kNoteNames{
+    "time_went_back",         "job_events_rows", "events_after_job_end",
+    "schedule_while_running", "missing_request", "running_at_start",
+    "complete_attempts",      "ended_pending",   "terminal_without_schedule",
+    "jobs_without_attempts",  "cut_at_end"};
+
 bool isTerminal(std::int64_t type) {
   return type >= kEvict && type <= kLost;
 }
@@ -203,15 +225,25 @@ class Google2011Reader final : public ReaderBase {
         emit(left_[nextLeft_++], out);
       }
       if (nextLeft_ == left_.size()) {
+        flushNotes();
         putCounts(out);
         done_ = true;
         progress_.finish();
       }
     }
+    flushNotes();
     return true;
   }
 
  private:
+  void note(Note which) { ++notes_[static_cast<std::size_t>(which)]; }
+  void flushNotes() {
+    for (std::size_t i = 0; i < notes_.size(); ++i) {
+      if (notes_[i] > 0) report_.counts[std::string(kNoteNames[i])] = notes_[i];
+    }
+    report_.counts["task_events_rows"] = taskRows_;
+  }
+
   static std::vector<std::string> taskParts(const std::string& path) {
     std::error_code error;
     if (fs::is_directory(fs::path(path) / "task_events", error)) {
@@ -259,7 +291,7 @@ class Google2011Reader final : public ReaderBase {
   // Applies job events up to `time`, so that a job's end is known before
   // task events of the same time.
   void readJobEventsUntil(std::int64_t time, WorkloadChunk& out) {
-    if (time < lastTime_) ++report_.counts["time_went_back"];
+    if (time < lastTime_) note(Note::kTimeWentBack);
     lastTime_ = std::max(lastTime_, time);
     if (!jobs_) return;
     for (;;) {
@@ -274,7 +306,7 @@ class Google2011Reader final : public ReaderBase {
         JobRow row;
         const bool ok = guardLine(options_, report_, [&] { row = parseJobRow(line); });
         if (!ok) continue;
-        ++report_.counts["job_events_rows"];
+        note(Note::kJobEventsRows);
         pendingJobRow_ = std::move(row);
       }
       if (pendingJobRow_->time > time) return;
@@ -324,16 +356,22 @@ class Google2011Reader final : public ReaderBase {
   }
 
   void apply(const TaskRow& row, WorkloadChunk& out) {
-    auto found = open_.find(row.jobId);
-    if (found == open_.end()) {
-      if (emitted_.contains(row.jobId)) {
-        ++report_.counts["events_after_job_end"];
-        return;
+    // Rows of one job come in runs: remember the last job looked up (map
+    // values keep their address until erased; emit() forgets it).
+    if (lastJob_ == nullptr || lastJobId_ != row.jobId) {
+      auto found = open_.find(row.jobId);
+      if (found == open_.end()) {
+        if (emitted_.contains(row.jobId)) {
+          note(Note::kEventsAfterJobEnd);
+          return;
+        }
+        found = open_.try_emplace(row.jobId).first;
+        found->second.submit = row.time;
       }
-      found = open_.try_emplace(row.jobId).first;
-      found->second.submit = row.time;
+      lastJob_ = &found->second;
+      lastJobId_ = row.jobId;
     }
-    JobState& job = found->second;
+    JobState& job = *lastJob_;
     if (job.user.empty()) job.user = std::string(row.user);
     if (!job.havePriority && row.priority) {
       job.priority = static_cast<std::int32_t>(std::clamp<std::int64_t>(*row.priority, -1, 1000));
@@ -356,7 +394,7 @@ class Google2011Reader final : public ReaderBase {
         break;
       case kSchedule:
         if (task.running) {
-          ++report_.counts["schedule_while_running"];
+          note(Note::kScheduleWhileRunning);
           closeAttempt(job, row.index, task, row.time, -1, row.time);
         }
         if (task.pending) {
@@ -368,9 +406,9 @@ class Google2011Reader final : public ReaderBase {
         task.start = row.time;
         task.machine = row.machine;
         task.differentMachine = row.differentMachine;
-        if (!task.haveRequest) ++report_.counts["missing_request"];
+        if (!task.haveRequest) note(Note::kMissingRequest);
         task.runDemand = task.request;
-        if (row.time == 0) ++report_.counts["running_at_start"];
+        if (row.time == 0) note(Note::kRunningAtStart);
         break;
       case kEvict:
       case kFail:
@@ -378,17 +416,17 @@ class Google2011Reader final : public ReaderBase {
       case kKill:
       case kLost:
         if (task.running) {
-          ++report_.counts["complete_attempts"];
+          note(Note::kCompleteAttempts);
           closeAttempt(job, row.index, task, row.time, static_cast<std::int32_t>(row.type),
                        row.time);
         } else if (task.pending) {
           task.pending = false;
           --job.pending;
-          ++report_.counts["ended_pending"];
+          note(Note::kEndedPending);
         } else {
           // Running since before the trace, its SCHEDULE not recorded.
-          ++report_.counts["terminal_without_schedule"];
-          if (!task.haveRequest) ++report_.counts["missing_request"];
+          note(Note::kTerminalWithoutSchedule);
+          if (!task.haveRequest) note(Note::kMissingRequest);
           task.start = 0;
           task.machine = row.machine;
           task.differentMachine = row.differentMachine;
@@ -433,11 +471,12 @@ class Google2011Reader final : public ReaderBase {
   }
 
   void emit(std::int64_t jobId, WorkloadChunk& out) {
+    if (jobId == lastJobId_) lastJob_ = nullptr;
     auto node = open_.extract(jobId);
     emitted_.insert(jobId);
     JobState& state = node.mapped();
     if (state.attempts.empty()) {
-      ++report_.counts["jobs_without_attempts"];
+      note(Note::kJobsWithoutAttempts);
       return;
     }
     Job job;
@@ -461,7 +500,6 @@ class Google2011Reader final : public ReaderBase {
   // seen; every remaining job is queued for emission in submit order.
   void endOfInput() {
     inputEnded_ = true;
-    report_.counts["task_events_rows"] = taskRows_;
     for (auto& [jobId, job] : open_) {
       std::vector<std::uint32_t> running;
       for (const auto& [index, task] : job.tasks) {
@@ -469,7 +507,7 @@ class Google2011Reader final : public ReaderBase {
       }
       std::sort(running.begin(), running.end());
       for (const std::uint32_t index : running) {
-        ++report_.counts["cut_at_end"];
+        note(Note::kCutAtEnd);
         closeAttempt(job, index, job.tasks[index], lastTime_, -1, kUnknown);
       }
       job.tasks.clear();
@@ -579,11 +617,14 @@ class Google2011Reader final : public ReaderBase {
   bool sentMachines_ = false, inputEnded_ = false, done_ = false;
   std::int64_t lastTime_ = 0;
   std::unordered_map<std::int64_t, JobState> open_;
+  JobState* lastJob_ = nullptr;  // open_[lastJobId_], or null
+  std::int64_t lastJobId_ = 0;
   std::unordered_set<std::int64_t> emitted_;
   std::vector<std::int64_t> left_;  // jobs still open at the end, in submit order
   std::size_t nextLeft_ = 0;
   NameTable users_, roles_;
   std::uint64_t jobCount_ = 0, taskCount_ = 0, taskRows_ = 0;
+  std::array<std::uint64_t, static_cast<std::size_t>(Note::kCount)> notes_{};
 };
 
 }  // namespace

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Trace readers against pandas.read_csv on the same files, in the same run,
+# and peak memory of the streaming reader for 1 versus 5 Google parts.
+#
+#   bench/traces/bench_readers.sh [BUILD_DIR] [REPEATS] [--record]
+#
+# BUILD_DIR (default build-bench-readers beside the repo) gets a Release
+# build of read_trace. Each timing is the best of REPEATS runs (default 5),
+# with the median beside it; pandas runs in /usr/bin/python3 (Debian
+# python3-pandas) and times read_csv alone, after import. With --record, the
+# results are appended to bench/RESULTS.md under "Trace readers".
+set -euo pipefail
+
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${1:-$src/../build-bench-readers}
+repeats=${2:-5}
+record=no
+[[ " $* " == *" --record "* ]] && record=yes
+traces=${ALLOT_SHARED_TRACES_DIR:-$src/../shared/traces}
+swf=$traces/swf/HPC2N-2002-2.1-cln.swf.gz
+part=$traces/google2011/task_events/part-00000-of-00500.csv.gz
+
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+cmake -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DALLOT_BUILD_TESTS=OFF -DALLOT_BUILD_BENCH=ON >/dev/null
+cmake --build "$build" -j"${ALLOT_JOBS:-2}" --target read_trace >/dev/null
+tool=$build/bench/traces/read_trace
+
+# best and median of REPEATS runs of our reader, in seconds
+ours() {
+  local times=()
+  for _ in $(seq "$repeats"); do
+    times+=("$("$tool" "$1" "$2" | awk '$1 == "seconds" {print $2}')")
+  done
+  printf '%s\n' "${times[@]}" | sort -g | awk '{t[NR] = $1} END {printf "%.3f %.3f\n", t[1], t[int((NR + 1) / 2)]}'
+}
+
+# best and median of REPEATS pandas.read_csv calls on the same file
+pandas() {
+  /usr/bin/python3 - "$1" "$2" "$repeats" <<'PY'
+import sys, time
+import pandas as pd
+kind, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+times = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    if kind == "swf":
+        frame = pd.read_csv(path, sep=r"\s+", comment=";", header=None)
+    else:
+        frame = pd.read_csv(path, header=None)
+    times.append(time.perf_counter() - start)
+times.sort()
+print(f"{times[0]:.3f} {times[(len(times) - 1) // 2]:.3f} {len(frame)}")
+PY
+}
+
+peak_kb() {
+  /usr/bin/time -v "$tool" "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}'
+}
+
+read -r swf_best swf_median < <(ours swf "$swf")
+read -r swf_pd_best swf_pd_median swf_rows < <(pandas swf "$swf")
+read -r g_best g_median < <(ours google2011 "$part")
+read -r g_pd_best g_pd_median g_rows < <(pandas csv "$part")
+rss_one=$(peak_kb google2011 "$part")
+rss_five=$(peak_kb google2011 "$traces/google2011")
+rss_five_whole=$(peak_kb google2011 "$traces/google2011" --whole)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
+
+report=$(cat <<MD
+### Run of $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m))
+
+Command: \`bench/traces/bench_readers.sh $build $repeats\` (Release; best / median of $repeats runs;
+load average at start: $(cut -d' ' -f1-3 /proc/loadavg)).
+
+| input | allot reader (s) | pandas.read_csv (s) | speed-up (best) |
+| --- | --- | --- | --- |
+| SWF HPC2N, $swf_rows jobs, gz | $swf_best / $swf_median | $swf_pd_best / $swf_pd_median | $(ratio "$swf_pd_best" "$swf_best")x |
+| Google task_events part 0, $g_rows rows, gz | $g_best / $g_median | $g_pd_best / $g_pd_median | $(ratio "$g_pd_best" "$g_best")x |
+
+Peak RSS (\`/usr/bin/time -v\`, \`read_trace google2011 ...\`): streaming 1 part $((rss_one / 1024)) MB,
+streaming 5 parts $((rss_five / 1024)) MB; collecting all 5 parts into one Workload (\`--whole\`)
+$((rss_five_whole / 1024)) MB.
+MD
+)
+echo "$report"
+if [[ $record == yes ]]; then
+  results=$src/bench/RESULTS.md
+  [[ -f $results ]] || printf '# Benchmark results\n' >"$results"
+  grep -q '^## Trace readers' "$results" || printf '\n## Trace readers\n' >>"$results"
+  # Insert this run at the end of the "Trace readers" section.
+  python3 - "$results" "$report" <<'PY'
+import sys
+path, text = sys.argv[1], sys.argv[2]
+lines = open(path).read().split("\n")
+start = lines.index("## Trace readers")
+end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+while end > start + 1 and lines[end - 1] == "":
+    end -= 1
+lines[end:end] = ["", text, ""] if end < len(lines) else ["", text]
+open(path, "w").write("\n".join(lines).rstrip("\n") + "\n")
+PY
+fi
