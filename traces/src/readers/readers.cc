@@ -155,8 +155,6 @@ Workload readWorkload(const std::string& path, std::string_view format, const Re
                       ReadReport* report) {
   auto reader = openTrace(path, format, options);
   Workload workload;
-  workload.users.clear();
-  workload.roles.clear();
   WorkloadChunk chunk;
   while (reader->next(chunk)) appendChunk(workload, std::move(chunk));
   sortJobsBySubmit(workload);
