@@ -76,6 +76,7 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 
 // "3d 04:05:06" style for spans of simulated time.
 std::string formatSpan(std::int64_t us) {
+  if (us < 0) return "-" + formatSpan(-us);
   const std::int64_t total = us / 1'000'000;
   const std::int64_t days = total / 86400;
   std::string out = days > 0 ? fmt::format("{}d ", days) : "";

@@ -26,7 +26,7 @@ constexpr const char* kVersionAttr = "allot_format_version";
 constexpr const char* kFormatName = "allot-workload";
 
 // Datasets written per file, for progress reporting.
-constexpr std::uint64_t kDatasetCount = 36;
+constexpr std::uint64_t kDatasetCount = 31;
 
 // ---------------------------------------------------------------- writing
 

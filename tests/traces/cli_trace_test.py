@@ -1,0 +1,103 @@
+"""End-to-end test of `allot trace`: runs the real binary.
+
+Usage: cli_trace_test.py ALLOT_BINARY SHARED_TRACES_DIR
+Checks generate -> inspect --json, convert of a real SWF log (raw and .h5
+summaries agree), formats --json, that h5py reads the store's columns, and
+that bad input exits 1 with an "allot: " message.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def run(*args, expect=0):
+    proc = subprocess.run([ALLOT, *args], capture_output=True, text=True)
+    if proc.returncode != expect:
+        sys.exit(f"FAIL: allot {' '.join(args)} exited {proc.returncode} (wanted {expect})\n"
+                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+    return proc
+
+
+def check(condition, message):
+    if not condition:
+        sys.exit("FAIL: " + message)
+
+
+ALLOT, SHARED = sys.argv[1], sys.argv[2]
+
+with tempfile.TemporaryDirectory() as tmp:
+    # generate -> inspect --json
+    out = os.path.join(tmp, "hpc.h5")
+    run("trace", "generate", "hpc-like", "-o", out, "--seed", "5", "--tasks", "5000")
+    summary = json.loads(run("trace", "inspect", out, "--json").stdout)
+    check(summary["tasks"] == 5000, f"tasks {summary['tasks']}")
+    check(summary["machines"] == 256, f"machines {summary['machines']}")
+    check(summary["gang_jobs"] == summary["jobs"], "hpc-like jobs are gangs")
+    check(summary["demand"]["cpus"]["max"] == 1.0, "one processor per task")
+    check(summary["meta"]["preset"] == "hpc-like" and summary["meta"]["seed"] == "5", "meta")
+    for key in ("p50", "p90", "p99", "max"):
+        check(key in summary["duration_s"], f"duration {key}")
+    check(len(summary["top_users"]) > 0, "top users")
+
+    # Same seed, same workload; another seed, another one.
+    again = os.path.join(tmp, "again.h5")
+    run("trace", "generate", "hpc-like", "-o", again, "--seed", "5", "--tasks", "5000")
+    other = os.path.join(tmp, "other.h5")
+    run("trace", "generate", "hpc-like", "-o", other, "--seed", "6", "--tasks", "5000")
+    strip = lambda s: {k: v for k, v in s.items() if k not in ("input", "report")}
+    second = json.loads(run("trace", "inspect", again, "--json").stdout)
+    third = json.loads(run("trace", "inspect", other, "--json").stdout)
+    check(strip(second) == strip(summary), "same seed gives the same summary")
+    check(strip(third) != strip(summary), "another seed gives another summary")
+
+    # convert a real log; the store and the raw file summarize the same.
+    kth = os.path.join(SHARED, "swf", "KTH-SP2-1996-2.1-cln.swf.gz")
+    kth_h5 = os.path.join(tmp, "kth.h5")
+    report = json.loads(run("trace", "convert", kth, "--format", "swf", "-o", kth_h5,
+                            "--json").stdout)
+    check(report["report"]["records"] == 27992, f"records {report['report']['records']}")
+    raw = json.loads(run("trace", "inspect", kth, "--json").stdout)
+    stored = json.loads(run("trace", "inspect", kth_h5, "--json").stdout)
+    check(strip(raw) == strip(stored), "raw and .h5 summaries differ")
+    check(stored["jobs"] == 27992, f"jobs {stored['jobs']}")
+    text = run("trace", "convert", kth, "-o", kth_h5).stdout
+    check("27992 records" in text, "convert prints the report: " + text)
+
+    # The store is plain HDF5: h5py reads its columns.
+    try:
+        import h5py
+        with h5py.File(kth_h5, "r") as f:
+            check(f.attrs["allot_format"] in ("allot-workload", b"allot-workload"), "format attr")
+            check(f["jobs/submit_us"].shape == (27992,), "jobs/submit_us shape")
+            check(f["tasks/demand"].shape[1] == len(f["dims"]), "demand width")
+    except ImportError:
+        print("h5py missing: skipped the h5py check")
+
+    # formats --json lists readers, the store and the presets.
+    formats = json.loads(run("trace", "formats", "--json").stdout)
+    names = {f["name"] for f in formats["formats"]}
+    check({"auto", "h5", "swf", "google2011", "alibaba2017"} <= names, f"formats {names}")
+    check({p["name"] for p in formats["presets"]} == {"google-like", "hpc-like"}, "presets")
+
+    # Bad input: exit 1 and a message naming the file.
+    notes = os.path.join(tmp, "notes.txt")
+    with open(notes, "w") as f:
+        f.write("nothing to see\n")
+    err = run("trace", "inspect", notes, expect=1).stderr
+    check(err.startswith("allot: ") and "notes.txt" in err, "error message: " + err)
+    err = run("trace", "inspect", notes, "--format", "h5", expect=1).stderr
+    check("not an HDF5 file" in err, "h5 error: " + err)
+    err = run("trace", "generate", "cloud-like", "-o", out, expect=1).stderr
+    check("unknown synthetic preset" in err, "preset error: " + err)
+
+    # --help explains each subcommand.
+    helps = {"convert": "--skip-bad", "inspect": "--json", "generate": "--seed",
+             "formats": "presets"}
+    for sub, needle in helps.items():
+        text = run("trace", sub, "--help").stdout
+        check(needle in text, f"`allot trace {sub} --help` lacks {needle}: {text}")
+
+print("ok")

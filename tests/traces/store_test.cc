@@ -1,0 +1,338 @@
+// Tests of the HDF5 workload store (traces/include/allot/traces/store.h) and
+// of loadWorkload (load.h): round trips field by field, on generated and
+// real traces, and clear errors for files that are not allot workloads.
+
+#include "allot/traces/store.h"
+
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "allot/core/error.h"
+#include "allot/traces/load.h"
+#include "allot/traces/readers.h"
+#include "allot/traces/synthetic.h"
+
+namespace allot::traces {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kShared = ALLOT_SHARED_TRACES_DIR;
+
+// A scratch folder per test, removed afterwards.
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("allot_store_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+// Field-by-field comparison that names the first difference, then the
+// workload's own operator== as the final word.
+void expectSameWorkload(const Workload& a, const Workload& b) {
+  ASSERT_NE(a.dims, nullptr);
+  ASSERT_NE(b.dims, nullptr);
+  EXPECT_EQ(a.dims->names(), b.dims->names());
+  EXPECT_EQ(a.meta, b.meta);
+  EXPECT_EQ(a.users, b.users);
+  EXPECT_EQ(a.roles, b.roles);
+  ASSERT_EQ(a.machines.size(), b.machines.size());
+  for (std::size_t i = 0; i < a.machines.size(); ++i) {
+    ASSERT_EQ(a.machines[i].traceId, b.machines[i].traceId) << "machine " << i;
+    ASSERT_EQ(a.machines[i].capacity, b.machines[i].capacity) << "machine " << i;
+    ASSERT_EQ(a.machines[i].attributes, b.machines[i].attributes) << "machine " << i;
+  }
+  ASSERT_EQ(a.machineEvents.size(), b.machineEvents.size());
+  for (std::size_t i = 0; i < a.machineEvents.size(); ++i) {
+    ASSERT_EQ(a.machineEvents[i], b.machineEvents[i]) << "machine event " << i;
+  }
+  ASSERT_EQ(a.jobs.size(), b.jobs.size());
+  for (std::size_t i = 0; i < a.jobs.size(); ++i) {
+    const Job& x = a.jobs[i];
+    const Job& y = b.jobs[i];
+    ASSERT_EQ(x.traceId, y.traceId) << "job " << i;
+    ASSERT_EQ(x.submit, y.submit) << "job " << i;
+    ASSERT_EQ(x.user, y.user) << "job " << i;
+    ASSERT_EQ(x.role, y.role) << "job " << i;
+    ASSERT_EQ(x.priority, y.priority) << "job " << i;
+    ASSERT_EQ(x.gang, y.gang) << "job " << i;
+    ASSERT_EQ(x.firstTask, y.firstTask) << "job " << i;
+    ASSERT_EQ(x.taskCount, y.taskCount) << "job " << i;
+    ASSERT_EQ(x.dependsOn, y.dependsOn) << "job " << i;
+  }
+  ASSERT_EQ(a.tasks.size(), b.tasks.size());
+  for (std::size_t i = 0; i < a.tasks.size(); ++i) {
+    const Task& x = a.tasks[i];
+    const Task& y = b.tasks[i];
+    ASSERT_EQ(x.job, y.job) << "task " << i;
+    ASSERT_EQ(x.index, y.index) << "task " << i;
+    ASSERT_EQ(x.demand, y.demand) << "task " << i;
+    ASSERT_EQ(x.duration, y.duration) << "task " << i;
+    ASSERT_EQ(x.differentMachine, y.differentMachine) << "task " << i;
+    ASSERT_EQ(x.outcome, y.outcome) << "task " << i;
+  }
+  EXPECT_TRUE(a == b);
+}
+
+// A small workload that uses every field: odd dimensions, attributes,
+// machine events of each kind, dependencies, outcomes, unusual meta keys.
+Workload handMade() {
+  Workload w;
+  w.dims = Dimensions::with(Dimensions::standard(), "fpga");
+  Machine m;
+  m.traceId = 42;
+  m.capacity[0] = 16;
+  m.capacity[1] = 65536;
+  m.capacity[4] = 2;
+  m.attributes.set("rack", "r1");
+  m.attributes.set("zone", "a");
+  w.machines.push_back(m);
+  m.traceId = 43;
+  m.attributes = Attributes{};
+  w.machines.push_back(m);
+  w.machineEvents.push_back({fromMicros(0), 0, MachineEvent::Kind::kAdd, m.capacity});
+  w.machineEvents.push_back({fromMicros(5), 1, MachineEvent::Kind::kUpdate, m.capacity * 2});
+  w.machineEvents.push_back({fromMicros(9), 0, MachineEvent::Kind::kRemove, Scalars::Zero()});
+  w.users = {"alice", "bob", "\xc3\xa9milie"};
+  w.roles = {"*", "prod"};
+  for (std::uint32_t j = 0; j < 3; ++j) {
+    Job job;
+    job.traceId = 100 + j;
+    job.submit = fromMicros(j * 1'000'000LL);
+    job.user = j;
+    job.role = j % 2;
+    job.priority = -static_cast<std::int32_t>(j);
+    job.gang = j == 1;
+    job.firstTask = w.tasks.size();
+    job.taskCount = j + 1;
+    if (j == 2) job.dependsOn = {0, 1};
+    for (std::uint32_t k = 0; k <= j; ++k) {
+      Task t;
+      t.job = j;
+      t.index = k;
+      t.demand[0] = 0.5 + k;
+      t.demand[1] = 1024.25;
+      t.demand[4] = 1;
+      t.duration = Duration{1'000'000LL * (k + 1)};
+      t.differentMachine = k == 1;
+      t.outcome = {10, 20 + k, 42, 4};
+      w.tasks.push_back(t);
+    }
+    w.jobs.push_back(job);
+  }
+  w.meta = {
+      {"format", "test"}, {"a/b", "slash"}, {"Note", std::string(100'000, 'x')}, {"empty", ""}};
+  return w;
+}
+
+// Every field of a hand-made workload survives the store, including a
+// dimension table beyond the standard one and a 100 kB meta value.
+TEST_F(StoreTest, RoundTripsEveryField) {
+  const Workload w = handMade();
+  writeWorkloadStore(file("w.h5"), w);
+  expectSameWorkload(readWorkloadStore(file("w.h5")), w);
+}
+
+// An empty workload (no machines, jobs or tasks) round trips.
+TEST_F(StoreTest, RoundTripsEmptyWorkload) {
+  const Workload w;
+  writeWorkloadStore(file("empty.h5"), w);
+  expectSameWorkload(readWorkloadStore(file("empty.h5")), w);
+}
+
+// Blocks that do not divide the row count, tiny chunks and no deflate all
+// give the same workload back (the direct chunk path and its edges).
+TEST_F(StoreTest, RoundTripsWithAnyChunkingAndCompression) {
+  SyntheticOptions o = syntheticPreset("google-like");
+  o.maxTasks = 5000;
+  o.machines = 300;
+  const Workload w = generateWorkload(o);
+  for (std::uint32_t chunk : {1u, 7u, 4096u, 1u << 20}) {
+    for (int level : {0, 1, 9}) {
+      StoreOptions options;
+      options.chunkRows = chunk;
+      options.deflateLevel = level;
+      const std::string path = file("g.h5");
+      writeWorkloadStore(path, w, options);
+      SCOPED_TRACE("chunk " + std::to_string(chunk) + " level " + std::to_string(level));
+      expectSameWorkload(readWorkloadStore(path), w);
+    }
+  }
+}
+
+// Progress goes from 1 to its total on both sides.
+TEST_F(StoreTest, ReportsProgress) {
+  std::uint64_t last = 0, total = 0;
+  StoreOptions options;
+  options.progress = [&](std::uint64_t done, std::uint64_t all) {
+    EXPECT_EQ(done, last + 1);
+    last = done;
+    total = all;
+  };
+  writeWorkloadStore(file("p.h5"), handMade(), options);
+  EXPECT_EQ(last, total);
+  last = 0;
+  readWorkloadStore(file("p.h5"), options);
+  EXPECT_GT(last, 10u);
+}
+
+// Real traces: raw -> .h5 -> workload equals raw -> workload, field by
+// field, for the KTH SWF log and the first Google 2011 part.
+TEST_F(StoreTest, RoundTripsKthSwf) {
+  const Workload raw = readWorkload(kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz", "swf");
+  ASSERT_EQ(raw.jobs.size(), 27992u);
+  writeWorkloadStore(file("kth.h5"), raw);
+  expectSameWorkload(loadWorkload(file("kth.h5")), raw);
+}
+
+TEST_F(StoreTest, RoundTripsGoogleFirstPart) {
+  const std::string part = kShared + "/google2011/task_events/part-00000-of-00500.csv.gz";
+  const Workload raw = readWorkload(part, "google2011");
+  ASSERT_GT(raw.tasks.size(), 10'000u);
+  writeWorkloadStore(file("google.h5"), raw);
+  expectSameWorkload(loadWorkload(file("google.h5")), raw);
+}
+
+// A text file given as a store is rejected as "not an HDF5 file".
+TEST_F(StoreTest, RejectsNonHdf5File) {
+  std::ofstream(file("text.h5")) << "hello\n";
+  try {
+    readWorkloadStore(file("text.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not an HDF5 file"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("text.h5"), std::string::npos) << e.what();
+  }
+}
+
+// An HDF5 file from elsewhere (no allot_format attribute) is rejected by name.
+TEST_F(StoreTest, RejectsForeignHdf5File) {
+  const std::string path = file("foreign.h5");
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t n = 3;
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t d = H5Dcreate2(f, "x", H5T_NATIVE_INT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dclose(d);
+  H5Sclose(space);
+  H5Fclose(f);
+  try {
+    readWorkloadStore(path);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not an allot workload store"), std::string::npos)
+        << e.what();
+  }
+}
+
+// A truncated store gives an allot::Error naming the file, not a crash.
+TEST_F(StoreTest, RejectsTruncatedStore) {
+  SyntheticOptions o = syntheticPreset("hpc-like");
+  o.maxTasks = 20000;
+  writeWorkloadStore(file("full.h5"), generateWorkload(o));
+  const auto size = fs::file_size(file("full.h5"));
+  for (double keep : {0.1, 0.5, 0.9}) {
+    fs::copy_file(file("full.h5"), file("cut.h5"), fs::copy_options::overwrite_existing);
+    fs::resize_file(file("cut.h5"), static_cast<std::uintmax_t>(static_cast<double>(size) * keep));
+    try {
+      readWorkloadStore(file("cut.h5"));
+      ADD_FAILURE() << "no error at " << keep;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cut.h5"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A store whose version is newer than this build says so.
+TEST_F(StoreTest, RejectsNewerFormatVersion) {
+  writeWorkloadStore(file("v.h5"), handMade());
+  hid_t f = H5Fopen(file("v.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t a = H5Aopen(f, "allot_format_version", H5P_DEFAULT);
+  const int version = kStoreFormatVersion + 1;
+  H5Awrite(a, H5T_NATIVE_INT, &version);
+  H5Aclose(a);
+  H5Fclose(f);
+  try {
+    readWorkloadStore(file("v.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+  }
+}
+
+// A missing column and an out-of-range index are named in the error.
+TEST_F(StoreTest, NamesMissingAndInconsistentDatasets) {
+  writeWorkloadStore(file("m.h5"), handMade());
+  hid_t f = H5Fopen(file("m.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, "tasks/duration_us", H5P_DEFAULT);
+  H5Fclose(f);
+  try {
+    readWorkloadStore(file("m.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tasks/duration_us"), std::string::npos) << e.what();
+  }
+
+  Workload bad = handMade();
+  bad.tasks[0].job = 7;  // only 3 jobs
+  writeWorkloadStore(file("bad.h5"), bad);
+  try {
+    readWorkloadStore(file("bad.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tasks/job"), std::string::npos) << e.what();
+  }
+}
+
+// The HDF5 signature decides, whatever the name; names decide otherwise.
+TEST_F(StoreTest, DetectsFormats) {
+  writeWorkloadStore(file("store.data"), handMade());
+  EXPECT_EQ(detectFormat(file("store.data")), "h5");
+  EXPECT_EQ(loadWorkload(file("store.data")), handMade());
+  EXPECT_EQ(detectFormat(kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz"), "swf");
+  EXPECT_EQ(detectFormat(kShared + "/google2011/task_events"), "google2011");
+  EXPECT_EQ(detectFormat(kShared + "/google2011"), "google2011");
+  EXPECT_EQ(detectFormat(kShared + "/google2011/task_events/part-00001-of-00500.csv.gz"),
+            "google2011");
+  EXPECT_EQ(detectFormat(kShared + "/alibaba2017/batch_task.csv.gz"), "alibaba2017");
+  EXPECT_EQ(detectFormat(kShared + "/alibaba2017"), "alibaba2017");
+
+  // SWF by content, whatever the name.
+  std::ofstream(file("log.txt")) << "; MaxProcs: 4\n1 0 1 10 2 -1 -1 2 20 -1 1 1 1 -1 1 -1 -1 -1\n";
+  EXPECT_EQ(detectFormat(file("log.txt")), "swf");
+
+  std::ofstream(file("notes.txt")) << "nothing to see\n";
+  EXPECT_THROW(detectFormat(file("notes.txt")), Error);
+  EXPECT_THROW(detectFormat(file("missing.swf")), Error);
+  std::ofstream(file("fake.h5")) << "not hdf5\n";
+  EXPECT_THROW(detectFormat(file("fake.h5")), Error);
+  EXPECT_THROW(loadWorkload(file("notes.txt"), "nope"), InvalidArgument);
+}
+
+// loadWorkload through "auto" gives what the reader gives, and fills the
+// report for stores.
+TEST_F(StoreTest, LoadsRawAndStoreAlike) {
+  const std::string kth = kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz";
+  ReadReport rawReport;
+  const Workload raw = loadWorkload(kth, "auto", {}, &rawReport);
+  EXPECT_EQ(rawReport.records, 27992u);
+  writeWorkloadStore(file("kth.h5"), raw);
+  ReadReport report;
+  EXPECT_EQ(loadWorkload(file("kth.h5"), "auto", {}, &report), raw);
+  EXPECT_EQ(report.counts["tasks"], raw.tasks.size());
+  EXPECT_EQ(loadWorkload(file("kth.h5"), "h5"), raw);
+}
+
+}  // namespace
+}  // namespace allot::traces
