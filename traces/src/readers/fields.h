@@ -137,19 +137,15 @@ class LineContext {
 
   std::string where() const { return in_->path() + ":" + std::to_string(in_->lineNumber()); }
 
-  // Integer in `text` (optional sign, digits). Empty -> nullopt.
+  // Integer in `text` (optional sign, digits). Empty -> nullopt. The common
+  // case is inline; anything unusual goes to the out-of-line slow path.
   std::optional<std::int64_t> optInt(std::string_view text, std::size_t column) const {
     if (text.empty()) return std::nullopt;
     std::int64_t value = 0;
-    if (parseSmallInt(text, value)) return value;
-    const char* first = text.data();
-    if (*first == '+') ++first;
-    const auto [ptr, ec] = std::from_chars(first, text.data() + text.size(), value);
-    if (ec == std::errc::result_out_of_range) badValue(column, text, "integer out of range");
-    if (ec != std::errc() || ptr != text.data() + text.size()) {
-      badValue(column, text, "not an integer");
+    if (parseSmallInt(text, value)) [[likely]] {
+      return value;
     }
-    return value;
+    return slowInt(text, column);
   }
   std::int64_t integer(std::string_view text, std::size_t column) const {
     const auto value = optInt(text, column);
@@ -161,9 +157,28 @@ class LineContext {
     if (text.empty()) return std::nullopt;
     std::int64_t whole = 0;
     if (text.size() <= 15 && parseSmallInt(text, whole)) return static_cast<double>(whole);
+    return slowNumber(text, column);
+  }
+  double number(std::string_view text, std::size_t column) const {
+    const auto value = optNumber(text, column);
+    if (!value) badValue(column, text, "missing value");
+    return *value;
+  }
+  [[gnu::noinline]] std::int64_t slowInt(std::string_view text, std::size_t column) const {
+    std::int64_t value = 0;
+    const char* first = text.data();
+    if (text.size() > 1 && text[0] == '+' && text[1] != '-') ++first;
+    const auto [ptr, ec] = std::from_chars(first, text.data() + text.size(), value);
+    if (ec == std::errc::result_out_of_range) badValue(column, text, "integer out of range");
+    if (ec != std::errc() || ptr != text.data() + text.size()) {
+      badValue(column, text, "not an integer");
+    }
+    return value;
+  }
+  [[gnu::noinline]] double slowNumber(std::string_view text, std::size_t column) const {
     double value = 0;
     const char* first = text.data();
-    if (*first == '+') ++first;
+    if (text.size() > 1 && text[0] == '+' && text[1] != '-') ++first;
     const auto [ptr, ec] = std::from_chars(first, text.data() + text.size(), value);
     if (ec != std::errc() || ptr != text.data() + text.size()) {
       badValue(column, text, "not a number");
@@ -171,11 +186,7 @@ class LineContext {
     if (!std::isfinite(value)) badValue(column, text, "not a finite number");
     return value;
   }
-  double number(std::string_view text, std::size_t column) const {
-    const auto value = optNumber(text, column);
-    if (!value) badValue(column, text, "missing value");
-    return *value;
-  }
+
   // Seconds (possibly fractional) -> microseconds, within +-100 years.
   std::int64_t secondsToMicros(double seconds, std::string_view text, std::size_t column) const {
     constexpr double kLimit = 100.0 * 366 * 24 * 3600;
