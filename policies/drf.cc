@@ -74,12 +74,14 @@ void DrfAllocator::decide(TimePoint /*now*/) {
   fairShareStage();
 }
 
-bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, Resources&& candidate) {
+bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate) {
   const ClusterState& s = state();
   ShareSorter& sorter = frameworkSorters_[role];
   const FrameworkSet& eligible = eligibleInRole_[role];
   auto grantAndResort = [&](FrameworkIndex fw) {
-    if (!grant(fw, agent, std::move(candidate))) return false;
+    // A copy: `candidate` may be the agent's available resources, which the
+    // grant changes.
+    if (!grant(fw, agent, Resources(candidate))) return false;
     const FrameworkState& f = s.framework(fw);
     sorter.update(fw, share(f.allocated, f.info.weight));
     return true;
@@ -97,21 +99,23 @@ bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, Resources&& can
   open_ = eligible;
   open_.resize(blocked_.size());
   open_ -= blocked_;
-  const std::size_t remaining = open_.count();
-  if (remaining == 0) return false;
-  if (remaining * 8 < sorter.size()) {
-    byOrder_.clear();
-    for (std::size_t fw = open_.find_first(); fw != FrameworkSet::npos; fw = open_.find_next(fw)) {
-      byOrder_.push_back(sorter.entry(static_cast<std::uint32_t>(fw)));
-    }
-    std::sort(byOrder_.begin(), byOrder_.end());
-    for (const ShareSorter::Entry& entry : byOrder_) {
-      if (grantAndResort(entry.client)) return true;
-    }
-    return false;
-  }
+  if (open_.none()) return false;
+  // Walk the order a little; most agents find a taker near the front.
+  constexpr int kWalk = 32;
+  int walked = 0;
   for (const ShareSorter::Entry& entry : sorter.entries()) {
+    if (++walked > kWalk) break;
     if (open_.test(entry.client) && grantAndResort(entry.client)) return true;
+  }
+  if (walked <= kWalk) return false;  // walked the whole order
+  // Few takers left, deep in the order: pick them by their sort keys.
+  byOrder_.clear();
+  for (std::size_t fw = open_.find_first(); fw != FrameworkSet::npos; fw = open_.find_next(fw)) {
+    byOrder_.push_back(sorter.entry(static_cast<std::uint32_t>(fw)));
+  }
+  std::sort(byOrder_.begin(), byOrder_.end());
+  for (const ShareSorter::Entry& entry : byOrder_) {
+    if (grantAndResort(entry.client)) return true;
   }
   return false;
 }
@@ -141,9 +145,9 @@ void DrfAllocator::quotaStage() {
       Scalars lacking = (role.guarantee - role.allocated).cwiseMax(0.0);
       lacking = (role.guarantee.array() > 0).select(lacking, kUnlimited);
       lacking = lacking.cwiseMin(role.limit - role.allocated);
-      Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
+      const Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
       if (!allocatable(candidate)) continue;
-      if (!offerToRole(r, agent, std::move(candidate))) continue;
+      if (!offerToRole(r, agent, candidate)) continue;
       if ((role.guarantee.array() > role.allocated.array() + 1e-9).any()) {
         roleSorter_.update(r, share(role.allocated, role.weight));
       } else {
@@ -186,21 +190,27 @@ void DrfAllocator::fairShareStage() {
     }
     for (RoleIndex r : roleOrder_) {
       const RoleState& role = s.role(r);
-      Resources candidate = s.offerableToRole(r, agent);
       const Scalars room = role.limit - role.allocated;
-      if ((room.array() < std::numeric_limits<double>::infinity()).any()) {
-        candidate = capUnreserved(candidate, room);
+      const bool capped = (room.array() < kUnlimited).any();
+      // Usually the candidate is everything available on the agent: look at
+      // it in place and copy it only when it is granted.
+      const Resources* candidate = &available;
+      Resources built;
+      if (capped || !s.allOfferableToRole(r, agent)) {
+        built = s.offerableToRole(r, agent);
+        if (capped) built = capUnreserved(built, room);
+        candidate = &built;
       }
-      const Scalars unreserved = candidate.scalars(kUnreservedRole);
+      const Scalars unreserved = candidate->scalars(kUnreservedRole);
       if (!fitsIn(headroom, spare - unreserved)) {
         // Taking this agent's unreserved resources would eat into quota
         // headroom: offer only the role's reservations.
-        candidate = candidate.reserved(role.name);
+        built = candidate->reserved(role.name);
+        candidate = &built;
       }
-      if (!allocatable(candidate)) continue;
-      const Scalars taken = candidate.scalars(kUnreservedRole);
-      if (!offerToRole(r, agent, std::move(candidate))) continue;
-      spare -= taken;
+      if (!allocatable(*candidate)) continue;
+      if (!offerToRole(r, agent, *candidate)) continue;
+      spare -= unreserved;
       if ((role.allocated.array() >= role.limit.array() - 1e-9).any()) {
         roleSorter_.remove(r);
       } else {

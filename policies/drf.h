@@ -30,8 +30,7 @@ class DrfAllocator final : public Allocator {
   void fairShareStage();
   double share(const Scalars& allocated, double weight) const;
   // Offers `candidate` on `agent` to the first eligible framework of `role`.
-  // Consumes `candidate` only when it grants it.
-  bool offerToRole(RoleIndex role, AgentIndex agent, Resources&& candidate);
+  bool offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate);
 
   std::mt19937_64 rng_;
   bool shuffleAgents_;

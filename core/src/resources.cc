@@ -489,6 +489,24 @@ bool operator==(const Resources& a, const Resources& b) {
   return a.contains(b) && b.contains(a);
 }
 
+bool Resources::identical(const Resources& other) const {
+  if (dims_ != other.dims_ || pools_.size() != other.pools_.size()) return false;
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    const Pool& a = pools_[i];
+    const Pool& b = other.pools_[i];
+    if (a.role != b.role || a.scalars != b.scalars || a.ranges.size() != b.ranges.size() ||
+        a.sets != b.sets) {
+      return false;
+    }
+    for (std::size_t r = 0; r < a.ranges.size(); ++r) {
+      if (a.ranges[r].first != b.ranges[r].first || !(a.ranges[r].second == b.ranges[r].second)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 std::string toString(const Scalars& scalars, const Dimensions& dims) {
   std::string out;
   for (int d = 0; d < dims.size(); ++d) {

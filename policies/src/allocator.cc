@@ -135,7 +135,8 @@ void Allocator::recoverResources(const FrameworkId& framework, const AgentId& ag
 std::vector<Allocation> Allocator::allocate(TimePoint now) {
   state_.expireFilters(now);
   std::vector<Allocation> round;
-  ++roundNumber_;  // starts at 1, so a zeroed agentRound_ entry never matches
+  round.reserve(lastRoundSize_);  // growing a vector of offers moves every one
+  ++roundNumber_;                 // starts at 1, so a zeroed agentRound_ entry never matches
   previousOnAgent_.clear();
   round_ = &round;
   try {
@@ -145,6 +146,7 @@ std::vector<Allocation> Allocator::allocate(TimePoint now) {
     throw;
   }
   round_ = nullptr;
+  lastRoundSize_ = round.size();
   return round;
 }
 

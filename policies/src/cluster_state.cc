@@ -70,6 +70,13 @@ Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const 
   return result;
 }
 
+bool ClusterState::allOfferableToRole(RoleIndex role, AgentIndex agent) const {
+  for (const Pool& p : agents_[agent].available.pools()) {
+    if (p.role != kUnreservedRole && p.role != roles_[role].name) return false;
+  }
+  return true;
+}
+
 Resources ClusterState::offerable(FrameworkIndex fw, AgentIndex agent) const {
   return offerableToRole(frameworks_[fw].role, agent);
 }
@@ -331,6 +338,12 @@ Resources& ClusterState::holding(FrameworkIndex fw, AgentIndex agent) {
   return list.back().second;
 }
 
+void ClusterState::dropHolding(FrameworkIndex fw, AgentIndex agent) {
+  auto& list = agents_[agent].allocated;
+  list.erase(std::remove_if(list.begin(), list.end(), [&](const auto& e) { return e.first == fw; }),
+             list.end());
+}
+
 void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
   AgentState& a = agents_[agent];
   const FrameworkState& f = frameworks_[fw];
@@ -343,13 +356,22 @@ void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources
           f.info.id.str(), roles_[f.role].name, p.role, a.info.id.str()));
     }
   }
-  if (!a.available.contains(r)) {
-    throw InvalidArgument(fmt::format("agent '{}' does not have {} available (available: {})",
-                                      a.info.id.str(), toString(r), toString(a.available)));
+  Resources& held = holding(fw, agent);
+  const Scalars amount = r.totalScalars();
+  if (held.empty() && r.identical(a.available)) {
+    // Common case, as in Mesos: a framework takes everything on the agent.
+    held = std::move(a.available);
+    a.available = Resources(dims_);
+  } else {
+    if (!a.available.contains(r)) {
+      if (held.empty()) dropHolding(fw, agent);
+      throw InvalidArgument(fmt::format("agent '{}' does not have {} available (available: {})",
+                                        a.info.id.str(), toString(r), toString(a.available)));
+    }
+    a.available -= r;
+    held += r;
   }
-  a.available -= r;
-  holding(fw, agent) += r;
-  addScalars(fw, r.totalScalars(), +1.0);
+  addScalars(fw, amount, +1.0);
 }
 
 void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {

@@ -116,6 +116,10 @@ class Resources {
   // `other` is present here.
   bool contains(const Resources& other) const;
 
+  // Returns true iff both hold exactly the same pools and values over the
+  // same table: a cheap structural test, stricter than ==.
+  bool identical(const Resources& other) const;
+
   Resources& operator+=(const Resources& other);
   // Subtracts pool by pool; scalars clamp at zero, ranges and sets drop the
   // values they share. Empty pools disappear.

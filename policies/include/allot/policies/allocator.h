@@ -141,6 +141,7 @@ class Allocator {
 
   std::vector<Allocation>* round_ = nullptr;  // set while decide() runs
   std::uint32_t roundNumber_ = 0;
+  std::size_t lastRoundSize_ = 0;
   // Per agent slot: the round that last granted on it, and the index in
   // *round_ of its most recent grant; grants of one agent are chained through
   // previousOnAgent_ so merging an offer needs no hashing.

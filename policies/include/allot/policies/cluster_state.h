@@ -93,6 +93,9 @@ class ClusterState {
   Resources offerable(FrameworkIndex fw, AgentIndex agent) const;
   // Same, for any framework of `role`.
   Resources offerableToRole(RoleIndex role, AgentIndex agent) const;
+  // Returns true iff everything available on `agent` is offerable to `role`
+  // (no pool is reserved for another role).
+  bool allOfferableToRole(RoleIndex role, AgentIndex agent) const;
   // What `fw` holds on `agent` (empty when nothing).
   const Resources& allocatedOn(FrameworkIndex fw, AgentIndex agent) const;
 
@@ -158,6 +161,7 @@ class ClusterState {
   void dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t group, TimePoint until);
   void addScalars(FrameworkIndex fw, const Scalars& delta, double sign);
   Resources& holding(FrameworkIndex fw, AgentIndex agent);
+  void dropHolding(FrameworkIndex fw, AgentIndex agent);
   void refreshRoleLimits(RoleState& role) const;
 
   DimensionsPtr dims_;
