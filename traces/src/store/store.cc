@@ -36,7 +36,9 @@ class Writer {
       : file_(file), path_(path), options_(options) {}
 
   Handle group(const char* name) {
-    return checkId(H5Gcreate2(file_, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, path_,
+    Handle gcpl = checkId(H5Pcreate(H5P_GROUP_CREATE), H5Pclose, path_, "cannot create plist");
+    H5Pset_obj_track_times(gcpl.get(), false);  // same workload -> same bytes
+    return checkId(H5Gcreate2(file_, name, H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose, path_,
                    std::string("cannot create group '") + name + "'");
   }
 
@@ -104,6 +106,8 @@ class Writer {
     Handle space = checkId(H5Screate_simple(rank, dims.data(), maxdims.data()), H5Sclose, path_,
                            "cannot create dataspace for " + what);
     Handle dcpl = checkId(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, path_, "cannot create plist");
+    // No modification times: the same workload always gives the same bytes.
+    H5Pset_obj_track_times(dcpl.get(), false);
     h5::check(H5Pset_chunk(dcpl.get(), rank, chunk.data()), path_, "cannot chunk " + what);
     // Shuffle groups the bytes of equal significance, which is what makes
     // columns of small integers and repeated doubles compress well.
