@@ -13,12 +13,13 @@
 namespace allot::traces {
 
 // Synthetic workloads, seeded and deterministic: the same options (seed
-// included) give an identical Workload on every platform and standard
-// library. Randomness comes from std::mt19937_64, whose output sequence the
-// C++ standard fixes; every transform (uniform, exponential, normal,
-// lognormal, discrete tables) is implemented here from its raw 64-bit draws,
-// because std::*_distribution algorithms differ between libstdc++, libc++ and
-// MSVC.
+// included) give an identical Workload. Randomness comes from
+// std::mt19937_64, whose output sequence the C++ standard fixes; every
+// transform (uniform, exponential, normal, lognormal, discrete tables) is
+// implemented here from its raw 64-bit draws, because std::*_distribution
+// algorithms differ between libstdc++, libc++ and MSVC. What remains
+// platform-dependent is libm (log, exp, cos, pow), which may round the last
+// bit differently on another C library.
 
 // A lognormal quantity clamped to [min, max], parameterized by the mean of
 // the *clamped* distribution (the generator solves for the location), so the
