@@ -118,6 +118,34 @@ RoundsFramework parseFramework(const std::string& spec, std::size_t index) {
   return f;
 }
 
+// CLI11 2.1 reads config files for the main app only, so the subcommand
+// reads its own: each key sets the option of that long name unless the
+// command line gave it.
+void applyConfigFile(CLI::App& cmd, const std::string& path) {
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_file(path);
+  } catch (const CLI::Error& e) {
+    throw ParseError(fmt::format("{}: {}", path, e.what()));
+  }
+  for (const CLI::ConfigItem& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // section markers
+    CLI::Option* option = cmd.get_option_no_throw("--" + item.name);
+    if (option == nullptr || item.name == "config") {
+      throw ParseError(
+          fmt::format("{}: unknown key '{}' (keys are the long options of `allot allocate`)", path,
+                      item.fullname()));
+    }
+    if (option->count() > 0) continue;
+    option->add_result(item.inputs);
+    try {
+      option->run_callback();
+    } catch (const CLI::Error& e) {
+      throw ParseError(fmt::format("{}: key '{}': {}", path, item.name, e.what()));
+    }
+  }
+}
+
 void run(const AllocateArgs& args) {
   Params params;
   for (const std::string& p : args.params) {
@@ -188,7 +216,7 @@ void run(const AllocateArgs& args) {
 
   const ClusterState& state = allocator->state();
   std::cout << fmt::format(
-      "policy {}: {} agents, cluster {}; {} rounds run\n\n", args.policy, state.agentCount(),
+      "policy {} on {} agent(s), cluster {}; {} rounds run\n\n", args.policy, state.agentCount(),
       toString(Resources::fromScalars(state.totalScalars(), state.dimensions())), result.roundsRun);
   if (args.verbose) {
     for (const RoundsOffer& o : result.offers) {
@@ -220,17 +248,19 @@ void addAllocateCommand(CLI::App& app) {
       "Run allocation rounds on a small cluster and print who got what.\n"
       "Frameworks accept offers by launching tasks of their shape (tasks never finish) and give\n"
       "back the rest; with --tasks-per-offer 1 this is the DRF paper's progressive filling.");
-  cmd->set_config("--config", "", "Read options from a TOML file (keys are the long option names)");
+  auto config = std::make_shared<std::string>();
+  cmd->add_option("--config", *config,
+                  "Read options from a TOML file: keys are the long option names, arrays give\n"
+                  "repeated options; options on the command line win")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--policy,-p", args->policy, "Allocation policy (see `allot policies`)")
       ->capture_default_str();
   cmd->add_option("--param", args->params, "Policy parameter name=value (repeatable)");
   cmd->add_option("--agent,-a", args->agents,
                   "Agent as [ID=]RESOURCES[@ATTRIBUTES], e.g. 'cpus:9;mem:18432' or\n"
-                  "'a1=cpus:4;mem:8192;cpus(web):2;ports:[31000-32000]@rack:r1' (repeatable)")
-      ->required();
+                  "'a1=cpus:4;mem:8192;cpus(web):2;ports:[31000-32000]@rack:r1' (repeatable)");
   cmd->add_option("--framework,-f", args->frameworks,
-                  "Framework as name=N,role=R,weight=W,task=RESOURCES[,tasks=MAX] (repeatable)")
-      ->required();
+                  "Framework as name=N,role=R,weight=W,task=RESOURCES[,tasks=MAX] (repeatable)");
   cmd->add_option("--role-weight", args->roleWeights, "Role weight ROLE=W (repeatable)");
   cmd->add_option("--quota", args->quotas, "Role quota guarantee ROLE=RESOURCES (repeatable)");
   cmd->add_option("--rounds", args->rounds, "Allocation rounds, one per simulated second")
@@ -246,7 +276,10 @@ void addAllocateCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--verbose,-v", args->verbose, "Also list every offer");
   cmd->add_flag("--json", args->json, "Print machine-readable JSON");
-  cmd->callback([args] { run(*args); });
+  cmd->callback([cmd, args, config] {
+    if (!config->empty()) applyConfigFile(*cmd, *config);
+    run(*args);
+  });
 }
 
 }  // namespace allot::cli
