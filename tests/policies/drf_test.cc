@@ -67,6 +67,19 @@ TEST(DrfTest, WeightedSharesSplitExactly) {
   EXPECT_EQ(resultOf(result, "L").tasks, 3);
 }
 
+// Framework weights order frameworks within one role the same way (the
+// second level of hierarchical DRF).
+TEST(DrfTest, FrameworkWeightsWithinRole) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:9;mem:9216"));
+  const RoundsResult result = runRounds(*drf,
+                                        {roundsFramework("H", "shared", "cpus:1;mem:1024", 2),
+                                         roundsFramework("L", "shared", "cpus:1;mem:1024", 1)},
+                                        {});
+  EXPECT_EQ(resultOf(result, "H").tasks, 6);
+  EXPECT_EQ(resultOf(result, "L").tasks, 3);
+}
+
 // When whole tasks cannot split the cluster in the weight ratio, weighted
 // shares (share / weight) end within one task's weighted share of each other
 // and no task that fits is left unlaunched.
