@@ -82,13 +82,15 @@ void expectSameWorkload(const Workload& a, const Workload& b) {
     ASSERT_EQ(x.demand, y.demand) << "task " << i;
     ASSERT_EQ(x.duration, y.duration) << "task " << i;
     ASSERT_EQ(x.differentMachine, y.differentMachine) << "task " << i;
+    ASSERT_EQ(x.count, y.count) << "task " << i;
     ASSERT_EQ(x.outcome, y.outcome) << "task " << i;
   }
   EXPECT_TRUE(a == b);
 }
 
 // A small workload that uses every field: odd dimensions, attributes,
-// machine events of each kind, dependencies, outcomes, unusual meta keys.
+// machine events of each kind, dependencies, outcomes, task counts from 1 to
+// 2^20 + 1, unusual meta keys.
 Workload handMade() {
   Workload w;
   w.dims = Dimensions::with(Dimensions::standard(), "fpga");
@@ -128,6 +130,7 @@ Workload handMade() {
       t.demand[4] = 1;
       t.duration = Duration{1'000'000LL * (k + 1)};
       t.differentMachine = k == 1;
+      t.count = j == 1 ? 64 : k == 2 ? (1u << 20) + 1 : 1;
       t.outcome = {10, 20 + k, 42, 4};
       w.tasks.push_back(t);
     }
@@ -208,8 +211,20 @@ TEST_F(StoreTest, ReportsProgress) {
 TEST_F(StoreTest, RoundTripsKthSwf) {
   const Workload raw = readWorkload(kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz", "swf");
   ASSERT_EQ(raw.jobs.size(), 27992u);
+  ASSERT_EQ(raw.tasks.size(), 27992u);  // one gang record per job
+  ASSERT_GT(instanceCount(raw), 2 * raw.tasks.size());
   writeWorkloadStore(file("kth.h5"), raw);
   expectSameWorkload(loadWorkload(file("kth.h5")), raw);
+}
+
+// Alibaba 2018 (hand-written files): instance records of count 1 beside
+// records of instance_num instances.
+TEST_F(StoreTest, RoundTripsAlibaba2018Counts) {
+  const Workload raw =
+      readWorkload(std::string(ALLOT_SOURCE_DIR) + "/tests/data/traces/alibaba2018", "alibaba2018");
+  ASSERT_LT(raw.tasks.size(), instanceCount(raw));
+  writeWorkloadStore(file("ali.h5"), raw);
+  expectSameWorkload(loadWorkload(file("ali.h5")), raw);
 }
 
 TEST_F(StoreTest, RoundTripsGoogleFirstPart) {
@@ -286,6 +301,72 @@ TEST_F(StoreTest, RejectsNewerFormatVersion) {
   }
 }
 
+// Rewrites the version attribute of a store.
+void setVersion(const std::string& path, int version) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t a = H5Aopen(f, "allot_format_version", H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT, &version);
+  H5Aclose(a);
+  H5Fclose(f);
+}
+
+void deleteDataset(const std::string& path, const char* name) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, name, H5P_DEFAULT);
+  H5Fclose(f);
+}
+
+// A version-1 store (written before tasks/count existed: one row per
+// instance) reads with every count 1, i.e. as the same, expanded workload.
+TEST_F(StoreTest, ReadsVersionOneWithCountOne) {
+  Workload w = handMade();
+  writeWorkloadStore(file("v1.h5"), w);
+  deleteDataset(file("v1.h5"), "tasks/count");
+  setVersion(file("v1.h5"), 1);
+  for (Task& t : w.tasks) t.count = 1;
+  expectSameWorkload(readWorkloadStore(file("v1.h5")), w);
+  // Version 2 requires the column.
+  setVersion(file("v1.h5"), 2);
+  try {
+    readWorkloadStore(file("v1.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tasks/count"), std::string::npos) << e.what();
+  }
+}
+
+// This build writes version 2, with a uint32 tasks/count column.
+TEST_F(StoreTest, WritesVersionTwoWithCountColumn) {
+  EXPECT_EQ(kStoreFormatVersion, 2);
+  writeWorkloadStore(file("v2.h5"), handMade());
+  hid_t f = H5Fopen(file("v2.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t a = H5Aopen(f, "allot_format_version", H5P_DEFAULT);
+  int version = 0;
+  H5Aread(a, H5T_NATIVE_INT, &version);
+  H5Aclose(a);
+  EXPECT_EQ(version, 2);
+  hid_t d = H5Dopen2(f, "tasks/count", H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  hid_t type = H5Dget_type(d);
+  EXPECT_GT(H5Tequal(type, H5T_STD_U32LE), 0);
+  H5Tclose(type);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+// A count of 0 (a record of no instance) is refused, naming the row.
+TEST_F(StoreTest, RejectsZeroCount) {
+  Workload bad = handMade();
+  bad.tasks[2].count = 0;
+  writeWorkloadStore(file("zero.h5"), bad);
+  try {
+    readWorkloadStore(file("zero.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'tasks/count' row 2"), std::string::npos) << e.what();
+  }
+}
+
 // A missing column and an out-of-range index are named in the error.
 TEST_F(StoreTest, NamesMissingAndInconsistentDatasets) {
   writeWorkloadStore(file("m.h5"), handMade());
@@ -345,7 +426,8 @@ TEST_F(StoreTest, LoadsRawAndStoreAlike) {
   writeWorkloadStore(file("kth.h5"), raw);
   ReadReport report;
   EXPECT_EQ(loadWorkload(file("kth.h5"), "auto", {}, &report), raw);
-  EXPECT_EQ(report.counts["tasks"], raw.tasks.size());
+  EXPECT_EQ(report.counts["task_records"], raw.tasks.size());
+  EXPECT_EQ(report.counts["task_instances"], instanceCount(raw));
   EXPECT_EQ(loadWorkload(file("kth.h5"), "h5"), raw);
 }
 

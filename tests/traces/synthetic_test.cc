@@ -37,8 +37,13 @@ TEST(SyntheticTest, SameSeedGivesIdenticalWorkload) {
     EXPECT_TRUE(a == b);
     const Workload c = generateWorkload(small(preset, 8));
     EXPECT_FALSE(a == c);
-    EXPECT_EQ(a.tasks.size(), 20'000u);
+    // maxTasks counts task instances, exactly.
+    EXPECT_EQ(instanceCount(a), 20'000u);
   }
+  // google-like: one record per task; hpc-like: one gang record per job.
+  EXPECT_EQ(generateWorkload(small("google-like", 7)).tasks.size(), 20'000u);
+  const Workload hpc = generateWorkload(small("hpc-like", 7));
+  EXPECT_EQ(hpc.tasks.size(), hpc.jobs.size());
 }
 
 // A fixed seed gives fixed values: the transforms are ours, over the
@@ -52,10 +57,12 @@ TEST(SyntheticTest, SeedGivesKnownValues) {
   ASSERT_EQ(w.jobs.size(), 3u);
   std::ostringstream seen;
   for (const Job& j : w.jobs) {
-    seen << toMicros(j.submit) << ":" << j.taskCount << ":" << j.user << ":" << j.role << ":"
-         << toMicros(w.tasks[j.firstTask].duration) << " ";
+    seen << toMicros(j.submit) << ":" << instanceCount(w, j) << ":" << j.user << ":" << j.role
+         << ":" << toMicros(w.tasks[j.firstTask].duration) << " ";
   }
-  // Recorded from this implementation (libstdc++, x86-64); see above.
+  // Recorded from this implementation (libstdc++, x86-64); see above. (Task
+  // counts did not change these values: a gang record takes the same draws
+  // as the tasks it replaces.)
   EXPECT_EQ(seen.str(),
             "84493053:2:0:0:2355012051 147804101:1:0:0:525462504 239355970:1:8:0:5317890172 ");
   EXPECT_EQ(generateWorkload(o).jobs.size(), 3u);
@@ -167,21 +174,35 @@ TEST(SyntheticTest, MeanDurationAndDemandMatch) {
   EXPECT_NEAR(400'000.0 / static_cast<double>(w.jobs.size()) / meanJobSize(o.jobSize), 1.0, 0.03);
 }
 
-// hpc-like jobs are rigid gangs of one-processor tasks sharing one duration.
+// hpc-like jobs are rigid gangs of one-processor tasks sharing one duration:
+// one Task record per job whose count is the job's size; sizes favour powers
+// of two. google-like tasks each have their own record (count 1).
 TEST(SyntheticTest, HpcLikeJobsAreGangs) {
   const Workload w = generateWorkload(small("hpc-like", 3));
   ASSERT_FALSE(w.jobs.empty());
+  std::uint64_t instances = 0, powersOfTwo = 0, multi = 0;
   for (const Job& j : w.jobs) {
     ASSERT_TRUE(j.gang);
-    for (std::uint32_t k = 0; k < j.taskCount; ++k) {
-      const Task& t = w.tasks[j.firstTask + k];
-      ASSERT_EQ(t.demand[0], 1.0);
-      ASSERT_EQ(t.duration, w.tasks[j.firstTask].duration);
-      ASSERT_EQ(t.index, k);
+    ASSERT_EQ(j.taskCount, 1u);
+    const Task& t = w.tasks[j.firstTask];
+    ASSERT_EQ(t.demand[0], 1.0);
+    ASSERT_EQ(t.index, 0u);
+    ASSERT_GE(t.count, 1u);
+    ASSERT_LE(t.count, 1024u);
+    instances += t.count;
+    if (t.count > 1) {
+      ++multi;
+      powersOfTwo += (t.count & (t.count - 1)) == 0 ? 1 : 0;
     }
   }
+  EXPECT_EQ(instances, 20'000u);
+  EXPECT_GT(multi, 10u);
+  EXPECT_GT(powersOfTwo * 2, multi);  // weight 6 on powers of two
   EXPECT_EQ(w.users.size(), 64u);
   EXPECT_EQ(w.roles.size(), 3u);
+
+  const Workload g = generateWorkload(small("google-like", 3));
+  for (const Task& t : g.tasks) ASSERT_EQ(t.count, 1u);
 }
 
 // The load option sets the rate: offered cpu-seconds over capacity is the
@@ -193,7 +214,7 @@ TEST(SyntheticTest, OfferedLoadMatches) {
   o.horizon = std::chrono::hours(24 * 60);
   const Workload w = generateWorkload(o);
   double work = 0;
-  for (const Task& t : w.tasks) work += t.demand[0] * toSeconds(t.duration);
+  for (const Task& t : w.tasks) work += t.count * t.demand[0] * toSeconds(t.duration);
   const double capacity = 256 * 16 * 24 * 60 * 3600.0;
   EXPECT_NEAR(work / capacity, 0.6, 0.09);
 }

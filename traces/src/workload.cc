@@ -12,4 +12,18 @@ bool operator==(const Workload& a, const Workload& b) {
          a.meta == b.meta;
 }
 
+std::uint64_t instanceCount(const Workload& workload, const Job& job) {
+  std::uint64_t n = 0;
+  for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
+    n += workload.tasks[t].count;
+  }
+  return n;
+}
+
+std::uint64_t instanceCount(const Workload& workload) {
+  std::uint64_t n = 0;
+  for (const Task& task : workload.tasks) n += task.count;
+  return n;
+}
+
 }  // namespace allot::traces

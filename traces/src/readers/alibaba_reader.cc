@@ -4,16 +4,18 @@
 //
 // Mapping: an Alibaba job is a DAG of tasks, each with many instances. The
 // allot model puts dependencies between jobs, so one allot Job stands for
-// one Alibaba task and one allot Task for one of its instances:
+// one Alibaba task, whose instances are allot task instances:
 // - Job::traceId = the Alibaba job number (job_id in 2017; "j_123" -> 123 in
 //   2018), so the allot jobs of one Alibaba job share it. submit = the
 //   task's create (2017) or start (2018) time; user "unknown", role "*".
 // - 2018 DAG task names (M5_3_4: task 5 after tasks 3 and 4; the letter does
 //   not matter) become Job::dependsOn between the allot jobs of the same
 //   Alibaba job. Other names (task_Nzg3...) are independent tasks.
-// - Instances: with batch_instance, one task per instance row (its own start,
-//   end, machine, status); otherwise instance_num identical tasks lasting
-//   the whole task (end - start), since batch_task says no more.
+// - Instances: with batch_instance, one Task record (count 1) per instance
+//   row, since each has its own start, end, machine and status; otherwise one
+//   Task record with count = instance_num, each instance lasting the whole
+//   task (end - start), since batch_task says no more (2017 always: one
+//   record per batch_task row).
 // - Demand: cpus = plan_cpu / 100 (100 is one core); mem = plan_mem as given
 //   (normalized: [0, 1] in 2017, [0, 100] in 2018; see meta "units").
 // - Outcome status codes: Terminated 0, Failed 1, Running 2, Waiting 3,
@@ -192,22 +194,19 @@ class Alibaba2017Reader final : public ReaderBase {
     job.user = users_.intern("unknown", out.users);
     job.role = roles_.intern("*", out.roles);
     job.firstTask = taskCount_;
-    job.taskCount = static_cast<std::uint32_t>(instances);
-    Task task;
+    job.taskCount = 1;  // one record of `instances` instances
+    Task& task = out.tasks.emplace_back();
     task.job = static_cast<std::uint32_t>(jobCount_);
+    task.count = static_cast<std::uint32_t>(instances);
     task.demand[0] = cpu.value_or(0) / 100.0;
     task.demand[1] = mem.value_or(0);
     task.duration = Duration{std::max<std::int64_t>(endUs - createUs, 0)};
     task.outcome.startUs = createUs;
     task.outcome.endUs = endUs;
     task.outcome.status = status;
-    for (std::uint32_t i = 0; i < job.taskCount; ++i) {
-      task.index = i;
-      out.tasks.push_back(task);
-    }
     out.jobs.push_back(std::move(job));
     ++jobCount_;
-    taskCount_ += static_cast<std::uint64_t>(instances);
+    ++taskCount_;
   }
 
   void count(const char* key) { ++report_.counts[key]; }
@@ -375,11 +374,10 @@ class Alibaba2018Reader final : public ReaderBase {
         if (row.end < row.start) ++report_.counts["negative_duration"];
         task.duration = Duration{std::max<std::int64_t>(row.end - row.start, 0)};
         task.outcome = {row.start, row.end, kUnknown, row.status};
-        job.taskCount = static_cast<std::uint32_t>(row.instances);
-        for (std::uint32_t i = 0; i < job.taskCount; ++i) {
-          task.index = i;
-          out.tasks.push_back(task);
-        }
+        task.index = 0;
+        task.count = static_cast<std::uint32_t>(row.instances);
+        job.taskCount = 1;  // one record of instance_num instances
+        out.tasks.push_back(task);
       }
       taskCount_ += job.taskCount;
       ++jobCount_;

@@ -4,8 +4,9 @@
 // - One allot Job per Google job (traceId = job ID). submit = the job's
 //   SUBMIT in job_events, else its first task event; user from job_events or
 //   task_events; priority from the first task event that gives one; role "*".
-// - One allot Task per task attempt: from a SCHEDULE to the next terminal
-//   event (EVICT, FAIL, FINISH, KILL, LOST) of the same (job, task index).
+// - One allot Task record (count 1) per task attempt: from a SCHEDULE to the
+//   next terminal event (EVICT, FAIL, FINISH, KILL, LOST) of the same (job,
+//   task index). Attempts are never merged: each has its own outcome.
 //   A resubmitted task gives a new attempt. Task::index is the trace's task
 //   index, so one index may appear several times in a job. The demand is the
 //   request on the SCHEDULE row (else the last request seen for the task);

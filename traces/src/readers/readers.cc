@@ -24,19 +24,21 @@ struct FormatEntry {
 constexpr std::array kFormats{
     FormatEntry{"swf",
                 "Standard Workload Format (Parallel Workloads Archive): one rigid gang of "
-                "one-processor tasks per job; header comments go to meta",
+                "one-processor tasks per job (one task record, count = processors); header "
+                "comments go to meta",
                 &detail::makeSwfReader},
     FormatEntry{"google2011",
                 "Google clusterdata-2011-2: task_events (+ job_events, machine_events or a "
                 "machine table); one task per SCHEDULE->end attempt; normalized units",
                 &detail::makeGoogle2011Reader},
     FormatEntry{"alibaba2017",
-                "Alibaba cluster-trace-v2017 batch_task: one job per task row, one task per "
-                "instance",
+                "Alibaba cluster-trace-v2017 batch_task: one job per task row, one task record "
+                "with count = instances",
                 &detail::makeAlibaba2017Reader},
     FormatEntry{"alibaba2018",
                 "Alibaba cluster-trace-v2018 batch_task (+ batch_instance, machine_meta): one "
-                "job per task, DAG task names (M5_3_4) become dependencies",
+                "job per task, one task record per instance row (else one with count = "
+                "instance_num), DAG task names (M5_3_4) become dependencies",
                 &detail::makeAlibaba2018Reader},
 };
 

@@ -1,10 +1,11 @@
 // Standard Workload Format (Parallel Workloads Archive, version 2.2).
 //
 // Mapping, one SWF record (job) -> one allot Job:
-// - Job::gang = true; one task per processor: allocated processors (field 5),
-//   else requested (field 8). Each task demands cpus = 1 and, when known,
-//   mem = used memory (field 7), else requested memory (field 10), converted
-//   from KB per processor to MB.
+// - Job::gang = true; one Task record with count = the processor count:
+//   allocated processors (field 5), else requested (field 8), i.e. a rigid
+//   gang of that many one-processor instances. Each instance demands cpus = 1
+//   and, when known, mem = used memory (field 7), else requested memory
+//   (field 10), converted from KB per processor to MB.
 // - submit = field 2 (seconds from the log's start); duration = run time
 //   (field 4); outcome start = submit + wait (field 3, when known), end =
 //   start + run, status = field 11; machine unknown.
@@ -79,8 +80,9 @@ class SwfReader final : public ReaderBase {
       : options_(options), in_(path), progress_(options, fileSize(path)) {
     meta_["format"] = "swf";
     meta_["units"] =
-        "cpus: processors (one task per processor); mem: MB per task (SWF gives KB per "
-        "processor); time: microseconds from the log's start (UnixStartTime)";
+        "cpus: processors (one task instance per processor, Task::count = processors); mem: "
+        "MB per instance (SWF gives KB per processor); time: microseconds from the log's start "
+        "(UnixStartTime)";
   }
 
   bool next(WorkloadChunk& out) override {
@@ -171,7 +173,7 @@ class SwfReader final : public ReaderBase {
     job.role = roles_.intern(v[kQueue] >= 0 ? integerText(v[kQueue]) : "*", out.roles);
     job.gang = true;
     job.firstTask = taskCount_;
-    job.taskCount = static_cast<std::uint32_t>(procs);
+    job.taskCount = 1;  // one record of `procs` instances
     if (v[kPreceding] > 0) {
       if (const auto found = findJob(static_cast<std::int64_t>(v[kPreceding]))) {
         job.dependsOn.push_back(*found);
@@ -182,8 +184,9 @@ class SwfReader final : public ReaderBase {
     const auto index = static_cast<std::uint32_t>(jobCount_);
     rememberJob(jobNumber, index);
 
-    Task task;
+    Task& task = out.tasks.emplace_back();
     task.job = index;
+    task.count = static_cast<std::uint32_t>(procs);
     task.demand[0] = 1.0;
     task.demand[1] = memKb / 1024.0;
     task.duration = Duration{run};
@@ -192,13 +195,9 @@ class SwfReader final : public ReaderBase {
       task.outcome.endUs = submit + wait + run;
     }
     task.outcome.status = static_cast<std::int32_t>(std::clamp(v[kStatus], -1.0, 1e9));
-    for (std::uint32_t i = 0; i < job.taskCount; ++i) {
-      task.index = i;
-      out.tasks.push_back(task);
-    }
     out.jobs.push_back(std::move(job));
     ++jobCount_;
-    taskCount_ += static_cast<std::uint64_t>(procs);
+    ++taskCount_;
   }
 
   void count(const char* key) { ++report_.counts[key]; }

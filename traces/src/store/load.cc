@@ -138,7 +138,8 @@ Workload loadWorkload(const std::string& path, std::string_view format, const Re
       *report = ReadReport{};
       report->records = w.jobs.size();
       report->counts["jobs"] = w.jobs.size();
-      report->counts["tasks"] = w.tasks.size();
+      report->counts["task_records"] = w.tasks.size();
+      report->counts["task_instances"] = instanceCount(w);
       report->counts["machines"] = w.machines.size();
     }
     return w;

@@ -26,7 +26,7 @@ constexpr const char* kVersionAttr = "allot_format_version";
 constexpr const char* kFormatName = "allot-workload";
 
 // Datasets written per file, for progress reporting.
-constexpr std::uint64_t kDatasetCount = 31;
+constexpr std::uint64_t kDatasetCount = 32;
 
 // ---------------------------------------------------------------- writing
 
@@ -344,6 +344,9 @@ class Reader {
     return std::max<std::uint64_t>(chunk[0], 4096);
   }
 
+  // Counts a dataset this file version does not have, for progress.
+  void skipDataset() { step(); }
+
  private:
   Handle open(const std::string& name) {
     if (H5Lexists(file_, name.substr(0, name.find('/')).c_str(), H5P_DEFAULT) <= 0 ||
@@ -383,6 +386,17 @@ void checkIndexes(const std::string& path, const std::string& name, const T* val
       corrupt(path, "dataset '" + name + "' row " + std::to_string(firstRow + row) +
                         " holds index " + std::to_string(value) + ", out of range [0, " +
                         std::to_string(limit) + ")");
+    }
+  }
+}
+
+// Task counts of rows [firstRow, firstRow + n) must be at least 1.
+void checkCounts(const std::string& path, const std::uint32_t* counts, std::uint64_t n,
+                 std::uint64_t firstRow) {
+  for (std::uint64_t row = 0; row < n; ++row) {
+    if (counts[row] == 0) {
+      corrupt(path, "dataset 'tasks/count' row " + std::to_string(firstRow + row) +
+                        " holds 0 (a task record stands for at least one instance)");
     }
   }
 }
@@ -529,6 +543,8 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
     out.column<std::uint8_t>(
         g.get(), "different_machine", n, 0,
         fieldFill<std::uint8_t>([&](auto i) { return t[i].differentMachine ? 1 : 0; }));
+    out.column<std::uint32_t>(g.get(), "count", n, 0,
+                              fieldFill<std::uint32_t>([&](auto i) { return t[i].count; }));
     out.column<std::int64_t>(g.get(), "start_us", n, 0,
                              fieldFill<std::int64_t>([&](auto i) { return t[i].outcome.startUs; }));
     out.column<std::int64_t>(g.get(), "end_us", n, 0,
@@ -696,6 +712,14 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
     Reader::Column<double> demand(in, "tasks/demand", width, rows);
     Reader::Column<std::int64_t> duration(in, "tasks/duration_us", 0, rows);
     Reader::Column<std::uint8_t> different(in, "tasks/different_machine", 0, rows);
+    // Version 1 stores had no count column: one record per instance, so
+    // every count is 1 (the same workload, expanded).
+    std::optional<Reader::Column<std::uint32_t>> count;
+    if (*version >= 2) {
+      count.emplace(in, "tasks/count", 0, rows);
+    } else {
+      in.skipDataset();
+    }
     Reader::Column<std::int64_t> start(in, "tasks/start_us", 0, rows);
     Reader::Column<std::int64_t> end(in, "tasks/end_us", 0, rows);
     Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
@@ -716,6 +740,8 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
       const double* demands = demand.read(first, last);
       const std::int64_t* durations = duration.read(first, last);
       const std::uint8_t* differents = different.read(first, last);
+      const std::uint32_t* counts = count ? count->read(first, last) : nullptr;
+      if (counts != nullptr) checkCounts(path, counts, last - first, first);
       const std::int64_t* starts = start.read(first, last);
       const std::int64_t* ends = end.read(first, last);
       const std::int64_t* machines = machine.read(first, last);
@@ -729,6 +755,7 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
         for (std::size_t d = 0; d < D; ++d) t.demand[static_cast<Eigen::Index>(d)] = row[d];
         t.duration = Duration{durations[i]};
         t.differentMachine = differents[i] != 0;
+        if (counts != nullptr) t.count = counts[i];
         t.outcome.startUs = starts[i];
         t.outcome.endUs = ends[i];
         t.outcome.machine = machines[i];

@@ -349,6 +349,7 @@ Workload generateWorkload(const SyntheticOptions& o) {
   const double period = toSeconds(o.diurnalPeriod);
   const double rho = o.cpuMemCorrelation;
   double t = 0;
+  std::uint64_t instances = 0;  // task instances so far (sum of counts)
   while (true) {
     // Next arrival; diurnal arrivals by thinning a Poisson process of the
     // peak rate (Lewis and Shedler), which keeps the mean rate exact.
@@ -367,7 +368,7 @@ Workload generateWorkload(const SyntheticOptions& o) {
     job.submit = fromMicros(std::llround(t * 1e6));
     auto size = static_cast<std::uint32_t>(sizes.sample(s) + 1);
     if (o.maxTasks != 0) {
-      size = static_cast<std::uint32_t>(std::min<std::uint64_t>(size, o.maxTasks - w.tasks.size()));
+      size = static_cast<std::uint32_t>(std::min<std::uint64_t>(size, o.maxTasks - instances));
     }
     job.user = static_cast<std::uint32_t>(users.sample(s));
     const std::size_t role = roles.sample(s);
@@ -376,25 +377,28 @@ Workload generateWorkload(const SyntheticOptions& o) {
         static_cast<std::int32_t>(s.integer(o.roles[role].priorityLow, o.roles[role].priorityHigh));
     job.gang = o.gang;
     job.firstTask = w.tasks.size();
-    job.taskCount = size;
+    // A gang's tasks are identical (one demand, one duration): one record.
+    job.taskCount = o.gang ? 1 : size;
 
     const double zc = s.normal();
     const double zm = rho * zc + std::sqrt(1 - rho * rho) * s.normal();
     const Scalars demand = standardScalars(cpus.at(zc), mem.at(zm), disk.sample(s));
     const bool different = size > 1 && s.uniform() < o.differentMachineProb;
     const double gangSeconds = o.gang ? duration.sample(s) : 0;
-    for (std::uint32_t k = 0; k < size; ++k) {
+    for (std::uint32_t k = 0; k < job.taskCount; ++k) {
       Task task;
       task.job = static_cast<std::uint32_t>(w.jobs.size());
       task.index = k;
+      task.count = o.gang ? size : 1;
       task.demand = demand;
       const double seconds = o.gang ? gangSeconds : duration.sample(s);
       task.duration = Duration{std::max<std::int64_t>(1, std::llround(seconds * 1e6))};
       task.differentMachine = different;
       w.tasks.push_back(task);
     }
+    instances += size;
     w.jobs.push_back(std::move(job));
-    if (o.maxTasks != 0 && w.tasks.size() >= o.maxTasks) break;
+    if (o.maxTasks != 0 && instances >= o.maxTasks) break;
   }
 
   w.meta["format"] = "synthetic";

@@ -29,8 +29,9 @@ std::string detectFormat(const std::string& path);
 // Loads the workload at `path`. `format` is "auto" (detectFormat), "h5", or
 // a raw format name (passed to readWorkload with `options`). For "h5", only
 // options.progress is used and `report` gets records = jobs and counts
-// {"jobs", "tasks", "machines"}. Throws InvalidArgument for an unknown
-// format name, Error/ParseError as the store and readers do.
+// {"jobs", "task_records", "task_instances", "machines"}. Throws
+// InvalidArgument for an unknown format name, Error/ParseError as the store
+// and readers do.
 Workload loadWorkload(const std::string& path, std::string_view format = "auto",
                       const ReadOptions& options = {}, ReadReport* report = nullptr);
 

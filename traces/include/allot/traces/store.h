@@ -24,12 +24,18 @@ namespace allot::traces {
 //                         priority i32, gang u8, first_task u64, task_count u32,
 //                         dep_count u32, depends_on u32[] (flattened)
 //   /tasks/               job u32, index u32, demand f64[N][D], duration_us i64,
-//                         different_machine u8, start_us i64, end_us i64,
-//                         machine i64, status i32
+//                         different_machine u8, count u32, start_us i64,
+//                         end_us i64, machine i64, status i32
+// One /tasks row is one Task record of `count` identical instances (see
+// workload.h); task_count of /jobs counts rows, not instances.
 // Python reads it with h5py or pandas (one column = one dataset).
+//
+// Versions: 2 added tasks/count. Version 1 files (one row per instance, no
+// count column) are still read, with every count 1: the same workload, one
+// record per instance.
 
 // Version written by this build. Readers accept versions <= this one.
-inline constexpr int kStoreFormatVersion = 1;
+inline constexpr int kStoreFormatVersion = 2;
 
 struct StoreOptions {
   // Rows per chunk; also the block size of streamed writes, so it bounds the

@@ -33,7 +33,7 @@ struct ClampedLognormal {
   double max = 1e300;
 };
 
-// Job sizes (tasks per job): 1 with probability singleTaskProb, otherwise a
+// Job sizes (task instances per job): 1 with probability singleTaskProb, otherwise a
 // power law P(k) ~ k^-alpha on [2, maxTasks], where sizes that are powers of
 // two weigh powerOfTwoWeight times more (HPC users ask for 2^k processors).
 struct JobSizeSpec {
@@ -70,7 +70,8 @@ struct SyntheticOptions {
   std::uint32_t machines = 0;
 
   // Generation ends at the first of: horizon reached, maxJobs jobs, maxTasks
-  // tasks (0 = no limit). The last job is cut so the task count is exact.
+  // task instances (0 = no limit; instances, i.e. the sum of Task::count).
+  // The last job is cut so the instance count is exact.
   Duration horizon = std::chrono::hours(6);
   std::uint64_t maxJobs = 0;
   std::uint64_t maxTasks = 0;
@@ -85,7 +86,9 @@ struct SyntheticOptions {
   Duration diurnalPeriod = std::chrono::hours(24);
 
   JobSizeSpec jobSize;
-  // Gang jobs start all tasks together; their tasks share one duration.
+  // Gang jobs start all tasks together; their tasks share one duration, so a
+  // gang job is one Task record with count = its size. Other jobs have one
+  // record (count 1) per task, each with its own duration.
   bool gang = false;
   // Probability that a multi-task job forbids two tasks on one machine.
   double differentMachineProb = 0.0;

@@ -15,6 +15,13 @@ namespace allot::traces {
 // Plain data, struct-of-records; indexes (not pointers) link the tables so a
 // workload can be copied, compared and written column by column to HDF5.
 //
+// Tasks are stored run-length encoded: one Task record stands for `count`
+// identical instances (same demand, duration, constraints and recorded
+// outcome), so a rigid gang of N one-processor tasks (an SWF job) or an
+// Alibaba task of N instances is one record, not N. A simulator that needs
+// individual tasks expands a record into instances index .. index+count-1.
+// Job::taskCount counts records; instanceCount() counts instances.
+//
 // Units: time in microseconds from the trace's own origin (trace time 0);
 // demands and capacities in the units of their dimension names (cpus in
 // cores, mem and disk in MB). Traces that normalize demands (Google 2011)
@@ -46,7 +53,9 @@ struct Job {
   std::int32_t priority = 0;
   // A gang starts all of its tasks together or none (SWF parallel jobs).
   bool gang = false;
-  // Tasks of this job are Workload::tasks[firstTask, firstTask + taskCount).
+  // Task records of this job are Workload::tasks[firstTask, firstTask +
+  // taskCount). taskCount counts records, not instances (see Task::count and
+  // instanceCount()).
   std::uint64_t firstTask = 0;
   std::uint32_t taskCount = 0;
   // Jobs that must finish before this one starts (indexes into jobs).
@@ -64,15 +73,22 @@ struct Outcome {
   friend bool operator==(const Outcome&, const Outcome&) = default;
 };
 
+// One record of `count` identical task instances. demand, duration and
+// outcome are those of each instance.
 struct Task {
-  std::uint32_t job = 0;    // index into Workload::jobs
-  std::uint32_t index = 0;  // position within its job (trace task index)
-  Scalars demand = Scalars::Zero();
-  Duration duration{0};
-  // Must not share a machine with another task of its job (Google's
-  // different-machine constraint).
+  std::uint32_t job = 0;  // index into Workload::jobs
+  // Position within its job (trace task index); the record's instances are
+  // index, index + 1, ..., index + count - 1.
+  std::uint32_t index = 0;
+  Scalars demand = Scalars::Zero();  // per instance
+  Duration duration{0};              // of each instance
+  // Must not share a machine with another task (instance) of its job
+  // (Google's different-machine constraint).
   bool differentMachine = false;
-  Outcome outcome;
+  // Identical instances (same demand, duration, constraints); a gang of N
+  // one-processor tasks is one record with count N. Always >= 1.
+  std::uint32_t count = 1;
+  Outcome outcome;  // shared by the record's instances
   friend bool operator==(const Task&, const Task&) = default;
 };
 
@@ -81,14 +97,18 @@ struct Workload {
   std::vector<Machine> machines;
   std::vector<MachineEvent> machineEvents;  // sorted by time
   std::vector<Job> jobs;                    // sorted by submit time
-  std::vector<Task> tasks;                  // grouped by job, in job order
+  std::vector<Task> tasks;                  // records, grouped by job, in job order
   std::vector<std::string> users;
   std::vector<std::string> roles;
   // Trace header fields and reader notes, e.g. "MaxProcs" -> "100",
   // "format" -> "swf", "units" -> "normalized".
   std::map<std::string, std::string> meta;
-
 };
+
+// Task instances of `job` (the sum of its records' counts).
+std::uint64_t instanceCount(const Workload& workload, const Job& job);
+// Task instances of the whole workload (the sum of all counts).
+std::uint64_t instanceCount(const Workload& workload);
 
 // Field-by-field equality; the dimension tables compare by their names.
 bool operator==(const Workload& a, const Workload& b);
