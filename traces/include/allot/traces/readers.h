@@ -18,6 +18,12 @@ namespace allot::traces {
 // bounded by the reader's open state, not by the file size; exceptions are
 // stated per format in traceFormats().
 //
+// Task records: readers merge identical instances into one Task with
+// Task::count (see workload.h). swf: one record per job, count = processors;
+// alibaba2017: one per batch_task row, count = instances; alibaba2018: one
+// per batch_instance row (count 1), or for a task without instance rows one
+// with count = instance_num; google2011: one per attempt (count 1).
+//
 // Bad input: a malformed line throws allot::ParseError whose message reads
 //   "FILE:LINE: column N (NAME): bad value 'VALUE': REASON"
 // (or "FILE:LINE: REASON" when no single column is at fault). With
@@ -66,7 +72,8 @@ std::vector<FormatInfo> traceFormats();
 // A piece of a workload. Chunks are meant to be concatenated in the order a
 // reader yields them (appendChunk): every index in a chunk is global, i.e. it
 // counts the items of all earlier chunks too (Task::job, Job::firstTask,
-// Job::dependsOn, Job::user, Job::role, MachineEvent::machine).
+// Job::dependsOn, Job::user, Job::role, MachineEvent::machine). Task
+// indexes count records, not instances.
 //
 // Order: jobs come in the order the reader completes them. That is submit
 // order for swf and alibaba2017 files sorted by time, but for google2011 it
@@ -82,7 +89,7 @@ struct WorkloadChunk {
   std::vector<MachineEvent> machineEvents;      // appended; sorted by time per chunk
   std::vector<std::string> users, roles;        // appended to the name tables
   std::vector<Job> jobs;                        // appended
-  std::vector<Task> tasks;                      // appended, grouped by job
+  std::vector<Task> tasks;                      // records, appended, grouped by job
 
   void clear();
   bool empty() const;
