@@ -179,17 +179,23 @@ void addConvert(CLI::App& trace) {
     }
     const double totalSeconds = secondsSince(start);
     if (args->json) {
-      nlohmann::json out = {{"input", args->input},          {"output", args->output},
-                            {"jobs", w.jobs.size()},         {"tasks", w.tasks.size()},
-                            {"machines", w.machines.size()}, {"read_seconds", readSeconds},
-                            {"total_seconds", totalSeconds}, {"report", reportJson(report)}};
+      nlohmann::json out = {{"input", args->input},
+                            {"output", args->output},
+                            {"jobs", w.jobs.size()},
+                            {"task_records", w.tasks.size()},
+                            {"task_instances", traces::instanceCount(w)},
+                            {"machines", w.machines.size()},
+                            {"read_seconds", readSeconds},
+                            {"total_seconds", totalSeconds},
+                            {"report", reportJson(report)}};
       std::cout << out.dump(2) << "\n";
       return;
     }
     printReport(report);
-    std::cout << fmt::format("wrote:    {} ({} jobs, {} tasks, {} machines) in {:.2f} s\n",
-                             args->output, w.jobs.size(), w.tasks.size(), w.machines.size(),
-                             totalSeconds);
+    std::cout << fmt::format(
+        "wrote:    {} ({} jobs, {} task records, {} task instances, {} machines) in {:.2f} s\n",
+        args->output, w.jobs.size(), w.tasks.size(), traces::instanceCount(w), w.machines.size(),
+        totalSeconds);
   });
 }
 
@@ -199,21 +205,42 @@ struct Percentiles {
   double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
 };
 
-// Nearest-rank percentiles; reorders `values`.
-Percentiles percentiles(std::vector<double>& values) {
+// A value and how many items have it (a task record's count).
+struct Weighted {
+  double value = 0;
+  std::uint64_t weight = 1;
+};
+
+// Nearest-rank percentiles of the multiset in which each value appears
+// `weight` times (so the percentiles of task instances, computed from
+// records without expanding them); reorders `values`.
+Percentiles percentiles(std::vector<Weighted>& values) {
   Percentiles p;
-  if (values.empty()) return p;
+  std::uint64_t total = 0;
+  double sum = 0;
+  for (const Weighted& v : values) {
+    total += v.weight;
+    sum += v.value * static_cast<double>(v.weight);
+  }
+  if (total == 0) return p;
+  std::sort(values.begin(), values.end(),
+            [](const Weighted& a, const Weighted& b) { return a.value < b.value; });
   auto rank = [&](double q) {
-    const auto k = static_cast<std::size_t>(
-        std::max(0.0, std::ceil(q * static_cast<double>(values.size())) - 1));
-    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
-    return values[k];
+    // The k-th smallest item, k = ceil(q * total) (at least 1).
+    const auto k = std::max<std::uint64_t>(
+        1, static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total))));
+    std::uint64_t seen = 0;
+    for (const Weighted& v : values) {
+      seen += v.weight;
+      if (seen >= k) return v.value;
+    }
+    return values.back().value;
   };
   p.p50 = rank(0.5);
   p.p90 = rank(0.9);
   p.p99 = rank(0.99);
-  p.max = *std::max_element(values.begin(), values.end());
-  p.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  p.max = values.back().value;
+  p.mean = sum / static_cast<double>(total);
   return p;
 }
 
@@ -223,13 +250,20 @@ nlohmann::json toJson(const Percentiles& p) {
 
 struct Usage {
   std::string name;
-  std::uint64_t jobs = 0, tasks = 0;
+  std::uint64_t jobs = 0, records = 0, instances = 0;
 };
 
+// Task statistics are per task *instance* (each record weighted by its
+// count): "task_instances", "instance_duration_s", "instance_demand",
+// "instances_per_job". "task_records" and "records_per_job" count records.
 nlohmann::json summarize(const Workload& w, std::size_t top) {
+  std::vector<std::uint64_t> jobInstances(w.jobs.size(), 0);
+  for (const traces::Task& t : w.tasks) jobInstances[t.job] += t.count;
   nlohmann::json out;
   out["jobs"] = w.jobs.size();
-  out["tasks"] = w.tasks.size();
+  out["task_records"] = w.tasks.size();
+  out["task_instances"] =
+      std::accumulate(jobInstances.begin(), jobInstances.end(), std::uint64_t{0});
   out["machines"] = w.machines.size();
   out["machine_events"] = w.machineEvents.size();
   out["users"] = w.users.size();
@@ -257,43 +291,55 @@ nlohmann::json summarize(const Workload& w, std::size_t top) {
                  {"submit_span_us", last - first},
                  {"last_end_us", std::max(end, last)}};
 
-  std::vector<double> values(w.tasks.size());
-  std::transform(w.tasks.begin(), w.tasks.end(), values.begin(),
-                 [](const traces::Task& t) { return toSeconds(t.duration); });
-  out["duration_s"] = toJson(percentiles(values));
-  values.assign(w.jobs.size(), 0.0);
-  std::transform(w.jobs.begin(), w.jobs.end(), values.begin(),
-                 [](const traces::Job& j) { return static_cast<double>(j.taskCount); });
-  out["tasks_per_job"] = toJson(percentiles(values));
+  std::vector<Weighted> values(w.tasks.size());
+  std::transform(w.tasks.begin(), w.tasks.end(), values.begin(), [](const traces::Task& t) {
+    return Weighted{toSeconds(t.duration), t.count};
+  });
+  out["instance_duration_s"] = toJson(percentiles(values));
+  values.resize(w.jobs.size());
+  std::transform(w.jobs.begin(), w.jobs.end(), values.begin(), [](const traces::Job& j) {
+    return Weighted{static_cast<double>(j.taskCount), 1};
+  });
+  out["records_per_job"] = toJson(percentiles(values));
+  std::transform(jobInstances.begin(), jobInstances.end(), values.begin(), [](std::uint64_t n) {
+    return Weighted{static_cast<double>(n), 1};
+  });
+  out["instances_per_job"] = toJson(percentiles(values));
 
   nlohmann::json demand = nlohmann::json::object();
   nlohmann::json capacity = nlohmann::json::object();
   for (int d = 0; d < w.dims->size(); ++d) {
     values.resize(w.tasks.size());
-    std::transform(w.tasks.begin(), w.tasks.end(), values.begin(),
-                   [d](const traces::Task& t) { return t.demand[d]; });
+    std::transform(w.tasks.begin(), w.tasks.end(), values.begin(), [d](const traces::Task& t) {
+      return Weighted{t.demand[d], t.count};
+    });
     demand[w.dims->name(d)] = toJson(percentiles(values));
     double total = 0;
     for (const traces::Machine& m : w.machines) total += m.capacity[d];
     capacity[w.dims->name(d)] = total;
   }
-  out["demand"] = demand;
+  out["instance_demand"] = demand;
   out["capacity_total"] = capacity;
 
   auto usage = [&](const std::vector<std::string>& names, auto index) {
     std::vector<Usage> rows(std::max<std::size_t>(names.size(), 1));
     for (std::size_t i = 0; i < names.size(); ++i) rows[i].name = names[i];
-    for (const traces::Job& j : w.jobs) {
+    for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+      const traces::Job& j = w.jobs[i];
       Usage& u = rows[std::min<std::size_t>(index(j), rows.size() - 1)];
       ++u.jobs;
-      u.tasks += j.taskCount;
+      u.records += j.taskCount;
+      u.instances += jobInstances[i];
     }
     std::stable_sort(rows.begin(), rows.end(),
-                     [](const Usage& a, const Usage& b) { return a.tasks > b.tasks; });
+                     [](const Usage& a, const Usage& b) { return a.instances > b.instances; });
     nlohmann::json list = nlohmann::json::array();
     for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
       if (rows[i].jobs == 0) continue;
-      list.push_back({{"name", rows[i].name}, {"jobs", rows[i].jobs}, {"tasks", rows[i].tasks}});
+      list.push_back({{"name", rows[i].name},
+                      {"jobs", rows[i].jobs},
+                      {"task_records", rows[i].records},
+                      {"task_instances", rows[i].instances}});
     }
     return list;
   };
@@ -306,10 +352,12 @@ nlohmann::json summarize(const Workload& w, std::size_t top) {
 void printSummary(const nlohmann::json& s) {
   const std::vector<std::string> dims = s["dims"];
   std::cout << fmt::format(
-      "jobs {}  tasks {}  machines {}  machine events {}  users {}  roles {}\n",
-      s["jobs"].get<std::uint64_t>(), s["tasks"].get<std::uint64_t>(),
-      s["machines"].get<std::uint64_t>(), s["machine_events"].get<std::uint64_t>(),
-      s["users"].get<std::uint64_t>(), s["roles"].get<std::uint64_t>());
+      "jobs {}  task records {}  task instances {}  machines {}  machine events {}  users {}  "
+      "roles {}\n",
+      s["jobs"].get<std::uint64_t>(), s["task_records"].get<std::uint64_t>(),
+      s["task_instances"].get<std::uint64_t>(), s["machines"].get<std::uint64_t>(),
+      s["machine_events"].get<std::uint64_t>(), s["users"].get<std::uint64_t>(),
+      s["roles"].get<std::uint64_t>());
   std::cout << fmt::format("gang jobs {}  jobs with dependencies {}\n",
                            s["gang_jobs"].get<std::uint64_t>(),
                            s["jobs_with_dependencies"].get<std::uint64_t>());
@@ -319,26 +367,31 @@ void printSummary(const nlohmann::json& s) {
                            formatSpan(t["last_submit_us"].get<std::int64_t>()),
                            formatSpan(t["submit_span_us"].get<std::int64_t>()),
                            formatSpan(t["last_end_us"].get<std::int64_t>()));
-  std::cout << fmt::format("\n{:<16}{:>12}{:>12}{:>12}{:>12}{:>12}\n", "per task", "p50", "p90",
-                           "p99", "max", "mean");
+  std::cout << fmt::format("\n{:<18}{:>12}{:>12}{:>12}{:>12}{:>12}\n", "per task instance", "p50",
+                           "p90", "p99", "max", "mean");
   auto row = [](const std::string& name, const nlohmann::json& p) {
-    std::cout << fmt::format("{:<16}{:>12.4g}{:>12.4g}{:>12.4g}{:>12.4g}{:>12.4g}\n", name,
+    std::cout << fmt::format("{:<18}{:>12.4g}{:>12.4g}{:>12.4g}{:>12.4g}{:>12.4g}\n", name,
                              p["p50"].get<double>(), p["p90"].get<double>(), p["p99"].get<double>(),
                              p["max"].get<double>(), p["mean"].get<double>());
   };
-  row("duration (s)", s["duration_s"]);
-  row("tasks per job", s["tasks_per_job"]);
-  for (const std::string& d : dims) row(d, s["demand"][d]);
+  row("duration (s)", s["instance_duration_s"]);
+  for (const std::string& d : dims) row(d, s["instance_demand"][d]);
+  std::cout << "per job\n";
+  row("task instances", s["instances_per_job"]);
+  row("task records", s["records_per_job"]);
   std::cout << "\ncapacity total  ";
   for (const std::string& d : dims) {
     std::cout << fmt::format(" {}={:.6g}", d, s["capacity_total"][d].get<double>());
   }
   std::cout << "\n";
   for (const char* key : {"top_users", "top_roles"}) {
-    std::cout << fmt::format("\n{:<24}{:>12}{:>12}\n", key, "jobs", "tasks");
+    std::cout << fmt::format("\n{:<24}{:>12}{:>16}{:>16}\n", key, "jobs", "task instances",
+                             "task records");
     for (const auto& u : s[key]) {
-      std::cout << fmt::format("{:<24}{:>12}{:>12}\n", u["name"].get<std::string>(),
-                               u["jobs"].get<std::uint64_t>(), u["tasks"].get<std::uint64_t>());
+      std::cout << fmt::format("{:<24}{:>12}{:>16}{:>16}\n", u["name"].get<std::string>(),
+                               u["jobs"].get<std::uint64_t>(),
+                               u["task_instances"].get<std::uint64_t>(),
+                               u["task_records"].get<std::uint64_t>());
     }
   }
   if (!s["meta"].empty()) {
@@ -364,8 +417,10 @@ void addInspect(CLI::App& trace) {
   cmd->add_flag("--json", args->json, "Print machine-readable JSON");
   cmd->add_option("--top", args->top, "Users and roles to list")->capture_default_str();
   cmd->footer(
-      "Prints jobs, tasks, machines, the submit time span, p50/p90/p99/max of task duration\n"
-      "and of each demand dimension, and the users and roles with the most tasks.");
+      "Prints jobs, task records and task instances (a record stands for `count` identical\n"
+      "instances, e.g. an SWF gang), machines, the submit time span, p50/p90/p99/max of task\n"
+      "duration and of each demand dimension (per instance: records weighted by their count),\n"
+      "and the users and roles with the most task instances.");
   cmd->callback([args] {
     traces::ReadReport report;
     const Workload w = load(args->input, args->reader, &report);
@@ -400,7 +455,7 @@ void addGenerate(CLI::App& trace) {
   cmd->add_option("-o,--output", args->output, "Output .h5 file (overwritten)")->required();
   cmd->add_option("--seed", args->seed, "Random seed; the same seed gives the same workload")
       ->capture_default_str();
-  cmd->add_option("--tasks", args->tasks, "Stop after this many tasks (exact)");
+  cmd->add_option("--tasks", args->tasks, "Stop after this many task instances (exact)");
   cmd->add_option("--jobs", args->jobs, "Stop after this many jobs");
   cmd->add_option("--hours", args->hours, "Length of the trace in simulated hours");
   cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)");
@@ -435,9 +490,11 @@ void addGenerate(CLI::App& trace) {
     options.progress = bar.callback();
     traces::writeWorkloadStore(args->output, w, options);
     bar.finish();
-    std::cout << fmt::format("wrote {} ({} jobs, {} tasks, {} machines; {:.1f} jobs/h, seed {})\n",
-                             args->output, w.jobs.size(), w.tasks.size(), w.machines.size(),
-                             traces::arrivalRate(o) * 3600, o.seed);
+    std::cout << fmt::format(
+        "wrote {} ({} jobs, {} task records, {} task instances, {} machines; {:.1f} jobs/h, seed "
+        "{})\n",
+        args->output, w.jobs.size(), w.tasks.size(), traces::instanceCount(w), w.machines.size(),
+        traces::arrivalRate(o) * 3600, o.seed);
   });
 }
 

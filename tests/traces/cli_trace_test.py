@@ -33,14 +33,19 @@ with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "hpc.h5")
     run("trace", "generate", "hpc-like", "-o", out, "--seed", "5", "--tasks", "5000")
     summary = json.loads(run("trace", "inspect", out, "--json").stdout)
-    check(summary["tasks"] == 5000, f"tasks {summary['tasks']}")
+    check(summary["task_instances"] == 5000, f"task instances {summary['task_instances']}")
+    # hpc-like gangs are one record per job (count = size).
+    check(summary["task_records"] == summary["jobs"], f"task records {summary['task_records']}")
+    check(summary["records_per_job"]["max"] == 1, "one record per gang")
+    check(summary["instances_per_job"]["max"] > 1, "gangs of several instances")
     check(summary["machines"] == 256, f"machines {summary['machines']}")
     check(summary["gang_jobs"] == summary["jobs"], "hpc-like jobs are gangs")
-    check(summary["demand"]["cpus"]["max"] == 1.0, "one processor per task")
+    check(summary["instance_demand"]["cpus"]["max"] == 1.0, "one processor per task")
     check(summary["meta"]["preset"] == "hpc-like" and summary["meta"]["seed"] == "5", "meta")
     for key in ("p50", "p90", "p99", "max"):
-        check(key in summary["duration_s"], f"duration {key}")
+        check(key in summary["instance_duration_s"], f"duration {key}")
     check(len(summary["top_users"]) > 0, "top users")
+    check(sum(u["task_instances"] for u in summary["top_users"]) <= 5000, "top users' instances")
 
     # Same seed, same workload; another seed, another one.
     again = os.path.join(tmp, "again.h5")
@@ -63,6 +68,9 @@ with tempfile.TemporaryDirectory() as tmp:
     stored = json.loads(run("trace", "inspect", kth_h5, "--json").stdout)
     check(strip(raw) == strip(stored), "raw and .h5 summaries differ")
     check(stored["jobs"] == 27992, f"jobs {stored['jobs']}")
+    check(stored["task_records"] == 27992, f"task records {stored['task_records']}")
+    check(report["task_records"] == 27992 and report["task_instances"] == stored["task_instances"],
+          f"convert report {report}")
     text = run("trace", "convert", kth, "-o", kth_h5).stdout
     check("27992 records" in text, "convert prints the report: " + text)
 
@@ -73,6 +81,18 @@ with tempfile.TemporaryDirectory() as tmp:
             check(f.attrs["allot_format"] in ("allot-workload", b"allot-workload"), "format attr")
             check(f["jobs/submit_us"].shape == (27992,), "jobs/submit_us shape")
             check(f["tasks/demand"].shape[1] == len(f["dims"]), "demand width")
+            check(f.attrs["allot_format_version"] == 2, "format version 2")
+            counts = f["tasks/count"][:]
+            check(counts.dtype.name == "uint32" and counts.shape == (27992,), "tasks/count")
+            check(int(counts.sum()) == stored["task_instances"], "instances = sum of counts")
+            # Weighted percentile: the median job duration per instance.
+            durations = f["tasks/duration_us"][:] / 1e6
+            order = durations.argsort()
+            cumulative = counts[order].cumsum()
+            import math
+            median = durations[order][(cumulative >= math.ceil(0.5 * cumulative[-1])).argmax()]
+            check(median == stored["instance_duration_s"]["p50"],
+                  f"weighted p50 {median} vs {stored['instance_duration_s']['p50']}")
     except ImportError:
         print("h5py missing: skipped the h5py check")
 
