@@ -83,9 +83,10 @@ load average at start: $(cut -d' ' -f1-3 /proc/loadavg)).
 | SWF HPC2N, $swf_rows jobs, gz | $swf_best / $swf_median | $swf_pd_best / $swf_pd_median | $(ratio "$swf_pd_best" "$swf_best")x | $swf_cpu / $swf_pd_cpu |
 | Google task_events part 0, $g_rows rows, gz | $g_best / $g_median | $g_pd_best / $g_pd_median | $(ratio "$g_pd_best" "$g_best")x | $g_cpu / $g_pd_cpu |
 
-The allot reader builds the normalized workload (jobs, one task per
-processor or attempt, outcomes); pandas only loads the columns. Both inflate
-gzip with zlib; the allot reader inflates on a second thread.
+The allot reader builds the normalized workload (jobs, task records with
+outcomes: one per SWF job with count = processors, one per Google attempt);
+pandas only loads the columns. Both inflate gzip with zlib; the allot reader
+inflates on a second thread.
 
 Peak RSS (\`/usr/bin/time -v\`, \`read_trace google2011 ...\`): streaming 1 part $((rss_one / 1024)) MB,
 streaming 5 parts $((rss_five / 1024)) MB; collecting all 5 parts into one Workload (\`--whole\`)

@@ -27,12 +27,13 @@ int main(int argc, char** argv) {
   }
   try {
     const auto start = std::chrono::steady_clock::now();
-    std::uint64_t jobs = 0, tasks = 0, machines = 0;
+    std::uint64_t jobs = 0, tasks = 0, instances = 0, machines = 0;
     ReadReport report;
     if (whole) {
       const Workload workload = readWorkload(argv[2], argv[1], options, &report);
       jobs = workload.jobs.size();
       tasks = workload.tasks.size();
+      instances = instanceCount(workload);
       machines = workload.machines.size();
     } else {
       auto reader = openTrace(argv[2], argv[1], options);
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
       while (reader->next(chunk)) {
         jobs += chunk.jobs.size();
         tasks += chunk.tasks.size();
+        for (const Task& task : chunk.tasks) instances += task.count;
         machines += chunk.machines.size();
       }
       report = reader->report();
@@ -48,11 +50,12 @@ int main(int argc, char** argv) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf(
         "seconds %.3f\nlines %llu\nrecords %llu\nskipped %llu\njobs %llu\ntasks %llu\n"
-        "machines %llu\n",
+        "instances %llu\nmachines %llu\n",
         seconds, static_cast<unsigned long long>(report.lines),
         static_cast<unsigned long long>(report.records),
         static_cast<unsigned long long>(report.skipped), static_cast<unsigned long long>(jobs),
-        static_cast<unsigned long long>(tasks), static_cast<unsigned long long>(machines));
+        static_cast<unsigned long long>(tasks), static_cast<unsigned long long>(instances),
+        static_cast<unsigned long long>(machines));
     for (const auto& [key, value] : report.counts) {
       std::printf("count.%s %llu\n", key.c_str(), static_cast<unsigned long long>(value));
     }
