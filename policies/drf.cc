@@ -31,7 +31,8 @@ PolicyInfo DrfAllocator::info() {
       "drf",
       "hierarchical Dominant Resource Fairness with weights, quota and reservations (Mesos' "
       "default allocator)",
-      {{"seed", "0", "seed of the per-round agent shuffle"},
+      {{"seed", "0",
+        "seed of the per-round agent shuffle and of tie-breaking between equal shares"},
        {"shuffle_agents", "true", "visit agents in a new random order each round, as Mesos does"}},
       [](const Params& p) { return std::make_unique<DrfAllocator>(p); }};
 }
@@ -66,7 +67,11 @@ void DrfAllocator::decide(TimePoint /*now*/) {
     for (FrameworkIndex fw : s.role(r).frameworks) {
       const FrameworkState& f = s.framework(fw);
       if (!f.active || f.suppressed) continue;
-      frameworkSorters_[r].add(fw, share(f.allocated, f.info.weight), f.registration);
+      // Ties in share are broken by a seeded draw made anew each round.
+      // Mesos breaks them by name, which favours the same frameworks round
+      // after round; and under many decline filters a fixed tie order piles
+      // every agent's refusals onto the front of the order.
+      frameworkSorters_[r].add(fw, share(f.allocated, f.info.weight), rng_());
       eligibleInRole_[r].set(fw);
     }
   }
@@ -74,7 +79,8 @@ void DrfAllocator::decide(TimePoint /*now*/) {
   fairShareStage();
 }
 
-bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate) {
+DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent,
+                                                const Resources& candidate) {
   const ClusterState& s = state();
   ShareSorter& sorter = frameworkSorters_[role];
   const FrameworkSet& eligible = eligibleInRole_[role];
@@ -88,36 +94,38 @@ bool DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent, const Resources
   };
   if (!s.hasFilters(agent)) {
     for (const ShareSorter::Entry& entry : sorter.entries()) {
-      if (grantAndResort(entry.client)) return true;
+      if (grantAndResort(entry.client)) return Outcome::kGranted;
     }
-    return false;
+    return Outcome::kNoTaker;
   }
-  // Frameworks whose decline filters cover this candidate are out. When few
-  // remain (a long-running cluster where most frameworks declined this agent)
-  // pick them by sort position instead of walking the whole order.
+  // Frameworks whose decline filters cover this candidate are out.
   s.filteredFrameworks(agent, candidate, blocked_);
   open_ = eligible;
   open_.resize(blocked_.size());
   open_ -= blocked_;
-  if (open_.none()) return false;
-  // Walk the order a little; most agents find a taker near the front.
+  if (open_.none()) return Outcome::kAllFiltered;
+  // Walk the order a little; with random tie-breaking most agents find a
+  // taker near the front.
   constexpr int kWalk = 32;
   int walked = 0;
   for (const ShareSorter::Entry& entry : sorter.entries()) {
     if (++walked > kWalk) break;
-    if (open_.test(entry.client) && grantAndResort(entry.client)) return true;
+    if (open_.test(entry.client) && grantAndResort(entry.client)) return Outcome::kGranted;
   }
-  if (walked <= kWalk) return false;  // walked the whole order
-  // Few takers left, deep in the order: pick them by their sort keys.
-  byOrder_.clear();
-  for (std::size_t fw = open_.find_first(); fw != FrameworkSet::npos; fw = open_.find_next(fw)) {
-    byOrder_.push_back(sorter.entry(static_cast<std::uint32_t>(fw)));
+  if (walked <= kWalk) return Outcome::kNoTaker;  // walked the whole order
+  // Deep in the order: take the open framework with the smallest key, by one
+  // pass over the open bits (no sort); repeat only if a grant is refused.
+  while (true) {
+    const ShareSorter::Entry* best = nullptr;
+    for (std::size_t fw = open_.find_first(); fw != FrameworkSet::npos; fw = open_.find_next(fw)) {
+      const ShareSorter::Entry& e = sorter.entry(static_cast<std::uint32_t>(fw));
+      if (best == nullptr || e < *best) best = &e;
+    }
+    if (best == nullptr) return Outcome::kNoTaker;
+    const FrameworkIndex fw = best->client;
+    if (grantAndResort(fw)) return Outcome::kGranted;
+    open_.reset(fw);
   }
-  std::sort(byOrder_.begin(), byOrder_.end());
-  for (const ShareSorter::Entry& entry : byOrder_) {
-    if (grantAndResort(entry.client)) return true;
-  }
-  return false;
 }
 
 void DrfAllocator::quotaStage() {
@@ -147,7 +155,7 @@ void DrfAllocator::quotaStage() {
       lacking = lacking.cwiseMin(role.limit - role.allocated);
       const Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
       if (!allocatable(candidate)) continue;
-      if (!offerToRole(r, agent, candidate)) continue;
+      if (offerToRole(r, agent, candidate) != Outcome::kGranted) continue;
       if ((role.guarantee.array() > role.allocated.array() + 1e-9).any()) {
         roleSorter_.update(r, share(role.allocated, role.weight));
       } else {
@@ -173,10 +181,26 @@ void DrfAllocator::fairShareStage() {
   }
   if (roleSorter_.empty()) return;
   Scalars spare = s.availableUnreserved();
+  // Which roles take part; an agent's "nobody may take it" verdict holds only
+  // for the same set.
+  std::uint64_t roleSet = 0;
+  for (const ShareSorter::Entry& e : roleSorter_.entries()) {
+    roleSet += (e.client + 1) * 0x9E3779B97F4A7C15ULL;
+  }
+  skipped_.resize(s.agentSlots());
 
   for (AgentIndex agent : agents_) {
-    const Resources& available = s.agent(agent).available;
+    const AgentState& agentState = s.agent(agent);
+    const Resources& available = agentState.available;
     if (available.empty()) continue;
+    // Every framework that may take this agent had declined all of it, and
+    // nothing about the agent, the frameworks or the roles changed since:
+    // the outcome would be the same (a long-running cluster's quiet rounds).
+    Verdict& verdict = skipped_[agent];
+    if (verdict.agentVersion == agentState.version && verdict.config == s.configVersion() &&
+        verdict.roleSet == roleSet) {
+      continue;
+    }
     const bool unreservedLeft = allocatable(available.scalars(kUnreservedRole));
     roleOrder_.clear();
     if (unreservedLeft) {
@@ -188,6 +212,7 @@ void DrfAllocator::fairShareStage() {
         if (auto r = s.findRole(p.role); r && roleSorter_.contains(*r)) roleOrder_.push_back(*r);
       }
     }
+    bool allFiltered = unreservedLeft && !roleOrder_.empty();
     for (RoleIndex r : roleOrder_) {
       const RoleState& role = s.role(r);
       const Scalars room = role.limit - role.allocated;
@@ -200,6 +225,7 @@ void DrfAllocator::fairShareStage() {
         built = s.offerableToRole(r, agent);
         if (capped) built = capUnreserved(built, room);
         candidate = &built;
+        allFiltered = false;  // depends on allocations that change elsewhere
       }
       const Scalars unreserved = candidate->scalars(kUnreservedRole);
       if (!fitsIn(headroom, spare - unreserved)) {
@@ -207,9 +233,15 @@ void DrfAllocator::fairShareStage() {
         // headroom: offer only the role's reservations.
         built = candidate->reserved(role.name);
         candidate = &built;
+        allFiltered = false;
       }
-      if (!allocatable(*candidate)) continue;
-      if (!offerToRole(r, agent, *candidate)) continue;
+      if (!allocatable(*candidate)) {
+        allFiltered = false;
+        continue;
+      }
+      const Outcome outcome = offerToRole(r, agent, *candidate);
+      if (outcome != Outcome::kAllFiltered) allFiltered = false;
+      if (outcome != Outcome::kGranted) continue;
       spare -= unreserved;
       if ((role.allocated.array() >= role.limit.array() - 1e-9).any()) {
         roleSorter_.remove(r);
@@ -218,6 +250,7 @@ void DrfAllocator::fairShareStage() {
       }
       if (!allocatable(s.agent(agent).available)) break;
     }
+    if (allFiltered) verdict = {agentState.version, s.configVersion(), roleSet};
   }
 }
 

@@ -30,7 +30,8 @@ class DrfAllocator final : public Allocator {
   void fairShareStage();
   double share(const Scalars& allocated, double weight) const;
   // Offers `candidate` on `agent` to the first eligible framework of `role`.
-  bool offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate);
+  enum class Outcome { kGranted, kAllFiltered, kNoTaker };
+  Outcome offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate);
 
   std::mt19937_64 rng_;
   bool shuffleAgents_;
@@ -39,10 +40,17 @@ class DrfAllocator final : public Allocator {
   std::vector<ShareSorter> frameworkSorters_;  // by role: eligible frameworks
   std::vector<FrameworkSet> eligibleInRole_;   // by role: same, as bits
   ShareSorter roleSorter_;
-  std::vector<RoleIndex> roleOrder_;         // scratch
-  FrameworkSet blocked_;                     // scratch: filtered on the current agent
-  FrameworkSet open_;                        // scratch: eligible and not filtered
-  std::vector<ShareSorter::Entry> byOrder_;  // scratch
+  std::vector<RoleIndex> roleOrder_;  // scratch
+  // Per agent slot: the versions under which every framework that could take
+  // the agent had declined all of it (see fairShareStage).
+  struct Verdict {
+    std::uint64_t agentVersion = ~std::uint64_t{0};
+    std::uint64_t config = 0;
+    std::uint64_t roleSet = 0;
+  };
+  std::vector<Verdict> skipped_;
+  FrameworkSet blocked_;  // scratch: filtered on the current agent
+  FrameworkSet open_;     // scratch: eligible and not filtered
 };
 
 }  // namespace allot

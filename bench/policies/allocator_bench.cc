@@ -73,6 +73,8 @@ void BM_DeclineOffers(benchmark::State& state) {
   std::size_t declined = 0;
   std::size_t maxOffers = 0;
   double worst = 0;
+  double offerRoundSeconds = 0, quietRoundSeconds = 0;
+  std::size_t offerRounds = 0, quietRounds = 0;
   for (auto _ : state) {
     // Decline what the previous round offered (not timed, as in Mesos).
     for (const Allocation& offer : offers) {
@@ -86,6 +88,13 @@ void BM_DeclineOffers(benchmark::State& state) {
     state.SetIterationTime(elapsed);
     worst = std::max(worst, elapsed);
     totalOffers += offers.size();
+    if (offers.empty()) {
+      quietRoundSeconds += elapsed;
+      ++quietRounds;
+    } else {
+      offerRoundSeconds += elapsed;
+      ++offerRounds;
+    }
     maxOffers = std::max(maxOffers, offers.size());
     ++round;
   }
@@ -94,6 +103,13 @@ void BM_DeclineOffers(benchmark::State& state) {
   state.counters["max_offers_per_round"] = static_cast<double>(maxOffers);
   state.counters["declined"] = static_cast<double>(declined);
   state.counters["worst_round_ms"] = worst * 1e3;
+  // Rounds that made offers and rounds where every framework had declined
+  // every agent (the second half of Mesos' 2F rounds) cost differently.
+  state.counters["offer_rounds"] = static_cast<double>(offerRounds);
+  state.counters["offer_round_mean_ms"] =
+      offerRounds ? offerRoundSeconds / static_cast<double>(offerRounds) * 1e3 : 0;
+  state.counters["quiet_round_mean_ms"] =
+      quietRounds ? quietRoundSeconds / static_cast<double>(quietRounds) * 1e3 : 0;
 }
 
 // Mesos runs 2F rounds; with Iterations we ask Google Benchmark for exactly that.

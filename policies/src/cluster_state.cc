@@ -132,6 +132,7 @@ AgentIndex ClusterState::addAgent(const AgentInfo& info) {
   a.available = a.info.resources;
   a.alive = true;
   a.active = true;
+  touch(index);
   total_ += a.info.resources.totalScalars();
   agentIndex_.emplace(info.id, index);
   return index;
@@ -165,6 +166,7 @@ void ClusterState::updateAgentTotal(AgentIndex agent, const Resources& total) {
   total_ += next.totalScalars() - a.info.resources.totalScalars();
   a.info.resources = next;
   a.available = next - held;
+  touch(agent);
 }
 
 // --- frameworks and roles ----------------------------------------------------
@@ -191,6 +193,7 @@ void ClusterState::refreshRoleLimits(RoleState& r) const {
 }
 
 void ClusterState::setWeight(RoleIndex r, double weight) {
+  touchConfig();
   if (!(weight > 0) || !std::isfinite(weight)) {
     throw InvalidArgument(
         fmt::format("role '{}': weight must be a positive number, not {}", roles_[r].name, weight));
@@ -213,6 +216,7 @@ void ClusterState::setQuota(RoleIndex r, const Quota& quota) {
   }
   roles_[r].quota = std::move(adopted);
   refreshRoleLimits(roles_[r]);
+  touchConfig();
 }
 
 FrameworkIndex ClusterState::addFramework(const FrameworkInfo& info) {
@@ -244,6 +248,7 @@ FrameworkIndex ClusterState::addFramework(const FrameworkInfo& info) {
   f.role = role(info.role.empty() ? std::string(kUnreservedRole) : info.role);
   roles_[f.role].frameworks.push_back(index);
   frameworkIndex_.emplace(info.id, index);
+  touchConfig();
   return index;
 }
 
@@ -256,6 +261,7 @@ void ClusterState::removeFramework(FrameworkIndex fw) {
       if (it->first != fw) continue;
       a.available += it->second;
       a.allocated.erase(it);
+      touch(static_cast<AgentIndex>(agent));
       break;
     }
   }
@@ -266,9 +272,11 @@ void ClusterState::removeFramework(FrameworkIndex fw) {
   frameworkIndex_.erase(f.info.id);
   f = FrameworkState{};
   freeFrameworkSlots_.push_back(fw);
+  touchConfig();
 }
 
 void ClusterState::setFrameworkActive(FrameworkIndex fw, bool active) {
+  touchConfig();
   frameworks_[fw].active = active;
 }
 
@@ -309,9 +317,11 @@ void ClusterState::updateFramework(FrameworkIndex fw, const FrameworkInfo& info)
   const FrameworkId id = f.info.id;
   f.info = info;
   f.info.id = id;
+  touchConfig();
 }
 
 void ClusterState::setSuppressed(FrameworkIndex fw, bool suppressed) {
+  touchConfig();
   frameworks_[fw].suppressed = suppressed;
 }
 
@@ -372,6 +382,7 @@ void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources
     held += r;
   }
   addScalars(fw, amount, +1.0);
+  touch(agent);
 }
 
 void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
@@ -390,6 +401,7 @@ void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources&
   if (it->second.empty()) list.erase(it);
   a.available += r;
   addScalars(fw, r.totalScalars(), -1.0);
+  touch(agent);
 }
 
 void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool unreserve) {
@@ -414,6 +426,7 @@ void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool 
   a.available += to;
   a.info.resources -= from;
   a.info.resources += to;
+  touch(agent);
 }
 
 // --- filters -------------------------------------------------------------------
@@ -435,6 +448,7 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
     group = groups.end() - 1;
   }
   group->frameworks.set(fw);
+  touch(agent);
   auto entry = std::find_if(group->until.begin(), group->until.end(),
                             [&](const auto& e) { return e.first == fw; });
   if (entry == group->until.end()) {
@@ -458,6 +472,7 @@ void ClusterState::dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t
   if (entry == group->until.end() || entry->second != until) return;
   group->until.erase(entry);
   group->frameworks.reset(fw);
+  touch(agent);
   if (group->until.empty()) groups.erase(group);
 }
 
@@ -470,9 +485,11 @@ void ClusterState::expireFilters(TimePoint now) {
 }
 
 void ClusterState::clearFilters(FrameworkIndex fw) {
-  for (auto& groups : filters_) {
+  for (std::size_t agent = 0; agent < filters_.size(); ++agent) {
+    auto& groups = filters_[agent];
     for (FilterGroup& group : groups) {
       if (fw >= group.frameworks.size() || !group.frameworks.test(fw)) continue;
+      touch(static_cast<AgentIndex>(agent));
       group.frameworks.reset(fw);
       std::erase_if(group.until, [&](const auto& e) { return e.first == fw; });
     }

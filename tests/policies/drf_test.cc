@@ -239,6 +239,37 @@ TEST(DrfTest, DynamicReservationAndUnreserve) {
   EXPECT_THROW(drf->reserve(AgentId("a1"), Resources::parse("cpus(web):1")), InvalidArgument);
 }
 
+// DRF skips agents that every framework declined while nothing changes. A
+// role that drops back under its quota limit is a change: the agent it never
+// saw must be offered to it.
+TEST(DrfTest, SkippedAgentsReturnWhenARoleComesBackUnderItsLimit) {
+  auto drf = makeAllocator("drf", Params::parse("shuffle_agents=false"));
+  drf->addAgent(agent("a1", "cpus:1;mem:1024"));
+  drf->addAgent(agent("a2", "cpus:1;mem:1024"));
+  drf->setQuota("x", Quota{{}, Resources::parse("cpus:1")});
+  drf->addFramework(framework("X", "x"));
+  auto offers = drf->allocate(at(0));  // a1 to X (now at its limit), a2 to nobody else yet
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].agent.str(), "a1");
+  drf->addFramework(framework("O", "other"));
+  offers = drf->allocate(at(1));  // a2 to O, which declines it for good
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].agent.str(), "a2");
+  const Filters forever{std::chrono::hours(1000)};
+  drf->recoverResources(FrameworkId("O"), AgentId("a2"), offers[0].resources, forever, at(1));
+  EXPECT_TRUE(drf->allocate(at(2)).empty());  // a2: declined by O, X is at its limit
+  // X gives a1 back and refuses it for good: X is under its limit again, and
+  // only a2, which it has never been offered, can serve it.
+  drf->recoverResources(FrameworkId("X"), AgentId("a1"), Resources::parse("cpus:1;mem:1024"),
+                        forever, at(3));
+  offers = drf->allocate(at(3));
+  bool xGotA2 = false;
+  for (const Allocation& o : offers) {
+    xGotA2 = xGotA2 || (o.framework.str() == "X" && o.agent.str() == "a2");
+  }
+  EXPECT_TRUE(xGotA2);  // (O may take a1 in the same round)
+}
+
 // Suppressed frameworks receive nothing; revive brings offers back and
 // clears their filters.
 TEST(DrfTest, SuppressAndRevive) {

@@ -32,6 +32,9 @@ struct AgentState {
   Resources available;  // total minus everything allocated or offered
   // What each framework holds on this agent (offered or used by tasks).
   std::vector<std::pair<FrameworkIndex, Resources>> allocated;
+  // Changes whenever anything a policy could see of this agent changes
+  // (available, total, active, filters); unique across agents and slots.
+  std::uint64_t version = 0;
 };
 
 struct FrameworkState {
@@ -82,6 +85,12 @@ class ClusterState {
   std::size_t roleCount() const { return roles_.size(); }
   const RoleState& role(RoleIndex index) const { return roles_[index]; }
   std::optional<RoleIndex> findRole(std::string_view name) const;
+
+  // Changes whenever frameworks or roles change in a way that can change who
+  // may be offered what (added, removed, (de)activated, suppressed, revived,
+  // role, weight or quota changed). With AgentState::version it lets a
+  // policy skip agents whose outcome cannot have changed since a round.
+  std::uint64_t configVersion() const { return configVersion_; }
 
   // Sum of the totals of alive agents, all pools.
   const Scalars& totalScalars() const { return total_; }
@@ -163,6 +172,8 @@ class ClusterState {
   Resources& holding(FrameworkIndex fw, AgentIndex agent);
   void dropHolding(FrameworkIndex fw, AgentIndex agent);
   void refreshRoleLimits(RoleState& role) const;
+  void touch(AgentIndex agent) { agents_[agent].version = ++versions_; }
+  void touchConfig() { configVersion_ = ++versions_; }
 
   DimensionsPtr dims_;
   std::vector<AgentState> agents_;
@@ -179,6 +190,8 @@ class ClusterState {
   std::vector<std::vector<FilterGroup>> filters_;  // by agent slot
   std::priority_queue<FilterExpiry, std::vector<FilterExpiry>, std::greater<>> expiries_;
   std::uint64_t nextFilterGroup_ = 1;
+  std::uint64_t versions_ = 0;
+  std::uint64_t configVersion_ = 0;
 };
 
 }  // namespace allot
