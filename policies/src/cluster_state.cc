@@ -433,12 +433,17 @@ void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool 
 
 void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resources& refused,
                              TimePoint until) {
-  const Resources r = adopt(refused);
+  Resources adopted;
+  const Resources& r = refused.dimensions() == dims_ ? refused : (adopted = adopt(refused));
   auto& groups = filters_[agent];
   // Frameworks that decline the same resources on an agent share one group,
   // so a round checks each distinct refused set once, not every framework.
   auto group = std::find_if(groups.begin(), groups.end(),
-                            [&](const FilterGroup& g) { return g.refused == r; });
+                            [&](const FilterGroup& g) { return g.refused.identical(r); });
+  if (group == groups.end()) {
+    group = std::find_if(groups.begin(), groups.end(),
+                         [&](const FilterGroup& g) { return g.refused == r; });
+  }
   if (group == groups.end()) {
     FilterGroup fresh;
     fresh.id = nextFilterGroup_++;
@@ -447,17 +452,27 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
     groups.push_back(std::move(fresh));
     group = groups.end() - 1;
   }
+  const bool had = group->frameworks.test(fw);
   group->frameworks.set(fw);
   touch(agent);
+  // Only filters that expire keep a deadline; a framework without one in a
+  // group it belongs to is filtered there for good (Mesos' refuse_seconds of
+  // years), which keeps long-running clusters from piling up deadlines.
   auto entry = std::find_if(group->until.begin(), group->until.end(),
                             [&](const auto& e) { return e.first == fw; });
-  if (entry == group->until.end()) {
-    group->until.emplace_back(fw, until);
-  } else {
-    entry->second = std::max(entry->second, until);
-    until = entry->second;
+  if (until == kTimeNever) {
+    if (entry != group->until.end()) group->until.erase(entry);
+    return;
   }
-  if (until != kTimeNever) expiries_.push({until, agent, fw, group->id});
+  if (!had) {
+    group->until.emplace_back(fw, until);
+  } else if (entry != group->until.end()) {
+    if (until <= entry->second) return;
+    entry->second = until;
+  } else {
+    return;  // already filtered for good
+  }
+  expiries_.push({until, agent, fw, group->id});
 }
 
 void ClusterState::dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t groupId,
@@ -473,7 +488,7 @@ void ClusterState::dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t
   group->until.erase(entry);
   group->frameworks.reset(fw);
   touch(agent);
-  if (group->until.empty()) groups.erase(group);
+  if (group->frameworks.none()) groups.erase(group);
 }
 
 void ClusterState::expireFilters(TimePoint now) {
@@ -493,7 +508,7 @@ void ClusterState::clearFilters(FrameworkIndex fw) {
       group.frameworks.reset(fw);
       std::erase_if(group.until, [&](const auto& e) { return e.first == fw; });
     }
-    std::erase_if(groups, [](const FilterGroup& g) { return g.until.empty(); });
+    std::erase_if(groups, [](const FilterGroup& g) { return g.frameworks.none(); });
   }
 }
 

@@ -179,6 +179,31 @@ TEST(DrfTest, DeclineFilterHoldsUntilExpiry) {
   EXPECT_EQ(offers[0].agent.str(), "a1");
 }
 
+// Declining again extends a filter to the later deadline, never shortens it;
+// a decline "for good" outlives any finite one.
+TEST(DrfTest, RepeatedDeclinesKeepTheLatestDeadline) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:4;mem:4096"));
+  drf->addFramework(framework("F", "r"));
+  auto declineAll = [&](double now, double seconds) {
+    auto offers = drf->allocate(at(now));
+    ASSERT_EQ(offers.size(), 1u) << "at t=" << now;
+    drf->recoverResources(offers[0].framework, offers[0].agent, offers[0].resources,
+                          Filters{secondsToDuration(seconds)}, at(now));
+  };
+  declineAll(0, 10);  // until t=10
+  // Re-offered at 10; declined for 30 s, then (after revive) for 5 s: the
+  // later deadline of the two wins only when it is later.
+  declineAll(10, 30);  // until t=40
+  EXPECT_TRUE(drf->allocate(at(39)).empty());
+  declineAll(40, 5);  // until t=45
+  EXPECT_TRUE(drf->allocate(at(44.9)).empty());
+  declineAll(45, 1e12);  // for good
+  EXPECT_TRUE(drf->allocate(at(1e6)).empty());
+  drf->revive(FrameworkId("F"));
+  EXPECT_EQ(drf->allocate(at(1e6)).size(), 1u);
+}
+
 // A filter covers only what was refused: when more becomes available on the
 // agent than the framework declined, it is offered again (Mesos' semantics).
 TEST(DrfTest, FilterDoesNotCoverLargerOffers) {

@@ -157,7 +157,9 @@ class ClusterState {
     std::uint64_t id = 0;
     Resources refused;
     FrameworkSet frameworks;
-    std::vector<std::pair<FrameworkIndex, TimePoint>> until;  // latest expiry per framework
+    // Latest deadline per framework whose filter here expires; frameworks in
+    // `frameworks` without an entry are filtered here for good.
+    std::vector<std::pair<FrameworkIndex, TimePoint>> until;
   };
   struct FilterExpiry {
     TimePoint until;
