@@ -9,11 +9,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "allot/core/error.h"
 
@@ -90,6 +92,16 @@ std::string errorOf(const std::string& path, std::string_view format,
   try {
     readWorkload(path, format, options);
   } catch (const ParseError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// The error message of reading `path` as SWF, or "no error".
+std::string errorOrNone(const std::string& path) {
+  try {
+    readWorkload(path, "swf");
+  } catch (const Error& e) {
     return e.what();
   }
   return "no error";
@@ -315,6 +327,37 @@ TEST(LineInputTest, CorruptGzipNamesTheFile) {
   }
 }
 
+// A gzip file cut short, or one whose CRC-32 trailer does not match its
+// data, is an Error naming the file (gzip requires the check).
+TEST(LineInputTest, TruncatedOrBadCrcGzipIsAnError) {
+  TempDir dir;
+  const std::string bytes = shell("gzip -c '" + kData + "/swf/tiny.swf'");
+  ASSERT_GT(bytes.size(), 40U);
+  const std::string cut = dir.write("cut.swf.gz", bytes.substr(0, bytes.size() - 12));
+  EXPECT_THAT(errorOrNone(cut), HasSubstr(cut + ": corrupt gzip data"));
+  EXPECT_THAT(errorOrNone(cut), HasSubstr("unexpected end of file"));
+  std::string badCrc = bytes;
+  badCrc[badCrc.size() - 8] = static_cast<char>(badCrc[badCrc.size() - 8] ^ 1);
+  const std::string crc = dir.write("crc.swf.gz", badCrc);
+  EXPECT_THAT(errorOrNone(crc), HasSubstr(crc + ": corrupt gzip data"));
+  EXPECT_THAT(errorOrNone(crc), HasSubstr("CRC or length check failed"));
+  const std::string garbage = dir.write("garbage.swf.gz", bytes + "not gzip");
+  EXPECT_THAT(errorOrNone(garbage), HasSubstr(garbage + ": corrupt gzip data"));
+}
+
+// Members larger than the inflater's buffers, several of them, read whole:
+// the real HPC2N log cut into three gzip members reads like the log itself.
+TEST(LineInputTest, LargeConcatenatedMembersReadWhole) {
+  TempDir dir;
+  const std::string path = kShared + "/swf/HPC2N-2002-2.1-cln.swf.gz";
+  const std::string both = dir.path("three.swf.gz");
+  ASSERT_EQ(
+      std::system(
+          ("zcat '" + path + "' | split -l 70000 --filter='gzip -1' > '" + both + "'").c_str()),
+      0);
+  EXPECT_EQ(readWorkload(both, "swf"), readWorkload(path, "swf"));
+}
+
 // CRLF line ends and a missing final newline do not change what is read.
 TEST(LineInputTest, CrlfAndMissingFinalNewline) {
   TempDir dir;
@@ -512,6 +555,45 @@ TEST(Google2011ReaderTest, OnePartReadsAlone) {
   const Streamed s = stream(part, "google2011");
   EXPECT_EQ(s.report.counts.at("task_events_rows"), rows);
   EXPECT_LT(s.report.counts.at("job_events_rows"), 25'437U);
+}
+
+// Requests read exactly as strtod reads them, whichever path parses them
+// (plain decimals take a fast path; exponents and long mantissas the general
+// one).
+TEST(Google2011ReaderTest, RequestsReadAsStrtodReadsThem) {
+  const std::vector<std::string> texts{"0.125",
+                                       "0.07446",
+                                       "0.0004244",
+                                       "1",
+                                       "0",
+                                       "0.1",
+                                       "0.3",
+                                       "7.5",
+                                       "123456.75",
+                                       "0.0000001",
+                                       "0.999999999999999",
+                                       "1e-3",
+                                       "2.5E+1",
+                                       "0.1234567890123456789",
+                                       "00000000000000000000.5",
+                                       "5.",
+                                       ".5",
+                                       "+0.25",
+                                       "0.000000000000001"};
+  std::string csv;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::string task = std::to_string(i);
+    csv += "10,,1," + task + ",7,1,u,0,0," + texts[i] + "," + texts[i] + ",0,0\n";
+    csv += "20,,1," + task + ",7,4,u,0,0,,,,\n";
+  }
+  TempDir dir;
+  const Workload w = readWorkload(dir.write("task_events/part-0.csv", csv), "google2011");
+  ASSERT_EQ(w.tasks.size(), texts.size());
+  for (const Task& task : w.tasks) {
+    const std::string& text = texts.at(task.index);
+    EXPECT_EQ(task.demand[0], std::strtod(text.c_str(), nullptr)) << text;
+    EXPECT_EQ(task.demand[1], std::strtod(text.c_str(), nullptr)) << text;
+  }
 }
 
 // ---------------------------------------------------------------- alibaba

@@ -1,21 +1,20 @@
 #include "src/readers/line_reader.h"
 
 #include <fcntl.h>
+#include <isa-l/igzip_lib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <boost/iostreams/categories.hpp>
-#include <boost/iostreams/filter/gzip.hpp>
-#include <boost/iostreams/filtering_streambuf.hpp>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <filesystem>
-#include <ios>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -25,11 +24,8 @@
 namespace allot::traces::detail {
 namespace {
 
-namespace io = boost::iostreams;
-
 constexpr std::size_t kBlock = std::size_t{1} << 20;
 constexpr std::size_t kFirstBlock = std::size_t{1} << 16;
-constexpr std::streamsize kBufferSize = 1 << 18;  // gzip input and output buffers
 
 std::string systemError(const std::string& what, const std::string& path) {
   return path + ": cannot " + what + ": " + std::strerror(errno);
@@ -90,55 +86,102 @@ class PlainSource final : public ByteSource {
   std::string prefix_;
 };
 
-// Boost.Iostreams source device over a File, replaying the sniffed prefix.
-class FileDevice {
- public:
-  using char_type = char;
-  using category = io::source_tag;
-
-  FileDevice(File* file, std::string prefix) : file_(file), prefix_(std::move(prefix)) {}
-
-  std::streamsize read(char* data, std::streamsize size) {
-    const auto want = static_cast<std::size_t>(size);
-    std::size_t n = 0;
-    if (!prefix_.empty()) {
-      n = std::min(want, prefix_.size());
-      std::memcpy(data, prefix_.data(), n);
-      prefix_.erase(0, n);
-    } else {
-      n = file_->read(data, want);
-    }
-    return n == 0 ? -1 : static_cast<std::streamsize>(n);
-  }
-
- private:
-  File* file_;  // not owned; outlives the device
-  std::string prefix_;
-};
-
+// Inflates a gzip file with ISA-L's igzip (about 3x faster than zlib here),
+// member after member (`cat a.gz b.gz` is one stream, as for gzip -d), and
+// checks each member's header and CRC-32 / size trailer (crc_flag =
+// ISAL_GZIP). Memory: one input buffer and the inflate state, whatever the
+// file size.
 class GzipSource final : public ByteSource {
  public:
-  GzipSource(std::unique_ptr<File> file, std::string prefix) : file_(std::move(file)) {
-    stream_.push(io::gzip_decompressor(io::gzip::default_window_bits, kBufferSize));
-    stream_.push(FileDevice(file_.get(), std::move(prefix)), kBufferSize);
+  GzipSource(std::unique_ptr<File> file, std::string prefix)
+      : file_(std::move(file)),
+        prefix_(std::move(prefix)),
+        input_(kInputSize),
+        state_(std::make_unique<inflate_state>()) {
+    isal_inflate_init(state_.get());
+    state_->crc_flag = ISAL_GZIP;
   }
 
   std::size_t read(char* data, std::size_t size) override {
-    try {
-      const std::streamsize n = stream_.sgetn(data, static_cast<std::streamsize>(size));
-      return n <= 0 ? 0 : static_cast<std::size_t>(n);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw Error(file_->path() + ": corrupt gzip data near byte " +
-                  std::to_string(file_->bytes()) + ": " + e.what());
+    auto* out = reinterpret_cast<std::uint8_t*>(data);
+    std::size_t produced = 0;
+    while (produced < size) {
+      if (state_->block_state == ISAL_BLOCK_FINISH) {
+        // End of a member: another one may follow.
+        if (state_->avail_in == 0 && !refill()) break;
+        isal_inflate_reset(state_.get());
+        state_->crc_flag = ISAL_GZIP;
+      }
+      if (state_->avail_in == 0 && !refill()) {
+        // The file ends inside a member (it cannot end before the first one:
+        // the magic bytes were there).
+        corrupt("unexpected end of file");
+      }
+      const std::size_t room =
+          std::min<std::size_t>(size - produced, std::numeric_limits<std::uint32_t>::max());
+      state_->next_out = out + produced;
+      state_->avail_out = static_cast<std::uint32_t>(room);
+      const std::uint32_t inBefore = state_->avail_in;
+      const int rc = isal_inflate(state_.get());
+      const std::size_t made = room - state_->avail_out;
+      produced += made;
+      if (rc != ISAL_DECOMP_OK) corrupt(describe(rc));
+      if (made == 0 && state_->avail_in == inBefore && state_->avail_in > 0 &&
+          state_->block_state != ISAL_BLOCK_FINISH) {
+        corrupt("inflate makes no progress");  // a guard; igzip never stalls
+      }
     }
+    return produced;
   }
   std::uint64_t fileBytesRead() const override { return file_->bytes(); }
 
  private:
+  static constexpr std::size_t kInputSize = std::size_t{1} << 18;
+
+  // Reads more compressed bytes (the sniffed prefix first); false at end of
+  // file.
+  bool refill() {
+    std::size_t n = 0;
+    if (!prefix_.empty()) {
+      n = prefix_.size();
+      std::memcpy(input_.data(), prefix_.data(), n);
+      prefix_.clear();
+    } else {
+      n = file_->read(reinterpret_cast<char*>(input_.data()), input_.size());
+    }
+    state_->next_in = input_.data();
+    state_->avail_in = static_cast<std::uint32_t>(n);
+    return n > 0;
+  }
+
+  static std::string describe(int rc) {
+    switch (rc) {
+      case ISAL_INVALID_BLOCK:
+        return "invalid deflate block";
+      case ISAL_INVALID_SYMBOL:
+        return "invalid deflate symbol";
+      case ISAL_INVALID_LOOKBACK:
+        return "invalid back-reference distance";
+      case ISAL_INVALID_WRAPPER:
+        return "invalid gzip header";
+      case ISAL_UNSUPPORTED_METHOD:
+        return "compression method is not deflate";
+      case ISAL_INCORRECT_CHECKSUM:
+        return "CRC or length check failed";
+      default:
+        return "inflate error " + std::to_string(rc);
+    }
+  }
+
+  [[noreturn]] void corrupt(const std::string& what) const {
+    throw Error(file_->path() + ": corrupt gzip data near byte " +
+                std::to_string(file_->bytes() - state_->avail_in) + ": " + what);
+  }
+
   std::unique_ptr<File> file_;
-  io::filtering_streambuf<io::input> stream_;
+  std::string prefix_;
+  std::vector<std::uint8_t> input_;
+  std::unique_ptr<inflate_state> state_;  // large (about 30 KiB): on the heap
 };
 
 // Runs another source on a worker thread, a few blocks ahead of the reader,
