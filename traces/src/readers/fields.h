@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +14,10 @@
 #include <system_error>
 #include <unordered_map>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "allot/core/error.h"
 #include "allot/traces/readers.h"
@@ -46,18 +51,32 @@ struct Fields {
 
 template <std::size_t N>
 void splitChar(std::string_view line, char delimiter, Fields<N>& out) {
-  // A plain byte loop: trace fields are short, so calling memchr per field
-  // costs more than it saves.
+  // Finds the delimiters 16 bytes at a time (SSE2, baseline on x86-64):
+  // a byte loop mispredicts a branch at nearly every field of a trace line,
+  // which made splitting cost more than parsing the fields.
   out.count = 0;
   const char* data = line.data();
   const std::size_t n = line.size();
   std::size_t start = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (data[i] == delimiter) {
-      if (out.count < N) out.items[out.count] = std::string_view(data + start, i - start);
-      ++out.count;
-      start = i + 1;
+  auto field = [&](std::size_t end) {
+    if (out.count < N) out.items[out.count] = std::string_view(data + start, end - start);
+    ++out.count;
+    start = end + 1;
+  };
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i wanted = _mm_set1_epi8(delimiter);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, wanted)));
+    while (mask != 0) {
+      field(i + static_cast<std::size_t>(std::countr_zero(mask)));
+      mask &= mask - 1;
     }
+  }
+#endif
+  for (; i < n; ++i) {
+    if (data[i] == delimiter) field(i);
   }
   if (out.count < N) out.items[out.count] = std::string_view(data + start, n - start);
   ++out.count;
@@ -82,6 +101,40 @@ inline bool parseSmallInt(std::string_view text, std::int64_t& value) {
     result = result * 10 + static_cast<std::int64_t>(digit);
   }
   value = negative ? -result : result;
+  return true;
+}
+
+// Parses a plain decimal number: optional '-', digits, optionally '.' and
+// more digits (at least one on each side of the point), 15 significant digits
+// at most, no exponent. Returns false for anything else, for the general
+// parse. The result is the correctly rounded double, as from_chars gives:
+// the digits form an integer m < 2^53 and the point a power 10^k, k <= 15,
+// both exact doubles, so m / 10^k is one correctly rounded division (the
+// fast path of Clinger's algorithm).
+inline bool parseSmallDecimal(std::string_view text, double& value) {
+  static constexpr std::array<double, 16> kPowers{1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                                  1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+  std::size_t i = 0;
+  const bool negative = !text.empty() && text[0] == '-';
+  if (negative) ++i;
+  std::int64_t mantissa = 0;
+  std::size_t digits = 0, fraction = 0;
+  bool point = false;
+  for (; i < text.size(); ++i) {
+    const auto digit = static_cast<unsigned>(static_cast<unsigned char>(text[i]) - '0');
+    if (digit <= 9) {
+      if (++digits > 15) return false;
+      mantissa = mantissa * 10 + static_cast<std::int64_t>(digit);
+      if (point) ++fraction;
+    } else if (text[i] == '.' && !point && digits > 0) {
+      point = true;
+    } else {
+      return false;
+    }
+  }
+  if (digits == 0 || (point && fraction == 0)) return false;
+  const double magnitude = static_cast<double>(mantissa) / kPowers[fraction];
+  value = negative ? -magnitude : magnitude;
   return true;
 }
 
@@ -155,8 +208,10 @@ class LineContext {
   // Finite decimal number in `text`. Empty -> nullopt.
   std::optional<double> optNumber(std::string_view text, std::size_t column) const {
     if (text.empty()) return std::nullopt;
-    std::int64_t whole = 0;
-    if (text.size() <= 15 && parseSmallInt(text, whole)) return static_cast<double>(whole);
+    double value = 0;
+    if (parseSmallDecimal(text, value)) [[likely]] {
+      return value;
+    }
     return slowNumber(text, column);
   }
   double number(std::string_view text, std::size_t column) const {
