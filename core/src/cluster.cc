@@ -3,28 +3,13 @@
 #include <fmt/format.h>
 
 #include "allot/core/error.h"
+#include "allot/core/text.h"
 
 namespace allot {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 Attributes Attributes::parse(std::string_view text) {
   Attributes result;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find(';', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view token = trim(text.substr(start, end - start));
-    const std::size_t position = start;
-    start = end + 1;
-    if (token.empty()) continue;
+  forEachPiece(text, ';', [&](std::string_view token, std::size_t position) {
     const std::size_t colon = token.find(':');
     if (colon == std::string_view::npos || trim(token.substr(0, colon)).empty() ||
         trim(token.substr(colon + 1)).empty()) {
@@ -34,7 +19,7 @@ Attributes Attributes::parse(std::string_view text) {
     }
     result.set(std::string(trim(token.substr(0, colon))),
                std::string(trim(token.substr(colon + 1))));
-  }
+  });
   return result;
 }
 

@@ -10,22 +10,13 @@
 #include <ostream>
 
 #include "allot/core/error.h"
+#include "allot/core/text.h"
 
 namespace allot {
 namespace {
 
 // Relative slack for comparing sums of fractional quantities (0.1 + 0.2 cpus).
 constexpr double kEpsilon = 1e-9;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 [[noreturn]] void fail(std::string_view text, std::size_t position, std::string_view token,
                        std::string_view why) {
@@ -184,18 +175,8 @@ Resources Resources::fromScalars(const Scalars& scalars, DimensionsPtr dims) {
 
 Resources Resources::parse(std::string_view text, DimensionsPtr dims) {
   Resources result(std::move(dims));
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find(';', start);
-    // Semicolons inside [] or {} do not occur in the syntax, so a plain split works.
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view token = trim(text.substr(start, end - start));
-    const std::size_t position = start;
-    start = end + 1;
-    if (token.empty()) {
-      if (end == text.size()) break;
-      continue;
-    }
+  // Semicolons inside [] or {} do not occur in the syntax, so a plain split works.
+  forEachPiece(text, ';', [&](std::string_view token, std::size_t position) {
     const std::size_t colon = token.find(':');
     if (colon == std::string_view::npos) {
       fail(text, position, token, "expected 'name:value'");
@@ -218,13 +199,7 @@ Resources Resources::parse(std::string_view text, DimensionsPtr dims) {
       if (value.back() != ']') fail(text, position, token, "ranges must end with ']'");
       Ranges ranges;
       const std::string_view inner = value.substr(1, value.size() - 2);
-      std::size_t at = 0;
-      while (at < inner.size()) {
-        std::size_t comma = inner.find(',', at);
-        if (comma == std::string_view::npos) comma = inner.size();
-        const std::string_view piece = trim(inner.substr(at, comma - at));
-        at = comma + 1;
-        if (piece.empty()) continue;
+      forEachPiece(inner, ',', [&](std::string_view piece, std::size_t) {
         const std::size_t dash = piece.find('-');
         Interval interval;
         if (dash == std::string_view::npos || !parseNumber(piece.substr(0, dash), interval.first) ||
@@ -235,21 +210,15 @@ Resources Resources::parse(std::string_view text, DimensionsPtr dims) {
           fail(text, position, token, fmt::format("range '{}' ends before it starts", piece));
         }
         ranges.add(interval);
-      }
+      });
       Pool& pool = result.pool(role);
       namedSlot<decltype(pool.ranges), Ranges>(pool.ranges, name) += ranges;
     } else if (value.front() == '{') {
       if (value.back() != '}') fail(text, position, token, "sets must end with '}'");
       std::vector<std::string> items;
       const std::string_view inner = value.substr(1, value.size() - 2);
-      std::size_t at = 0;
-      while (at < inner.size()) {
-        std::size_t comma = inner.find(',', at);
-        if (comma == std::string_view::npos) comma = inner.size();
-        const std::string_view item = trim(inner.substr(at, comma - at));
-        at = comma + 1;
-        if (!item.empty()) items.emplace_back(item);
-      }
+      forEachPiece(inner, ',',
+                   [&](std::string_view item, std::size_t) { items.emplace_back(item); });
       std::sort(items.begin(), items.end());
       items.erase(std::unique(items.begin(), items.end()), items.end());
       Pool& pool = result.pool(role);
@@ -263,7 +232,7 @@ Resources Resources::parse(std::string_view text, DimensionsPtr dims) {
       const int index = result.dimension(name);
       result.pool(role).scalars[index] += amount;
     }
-  }
+  });
   result.dropEmptyPools();
   return result;
 }

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "allot/core/error.h"
+#include "allot/core/text.h"
 #include "drf.h"
 #include "fifo.h"
 #include "random.h"
@@ -29,29 +30,17 @@ std::vector<PolicyInfo> makeTable() {
   return table;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 Params Params::parse(std::string_view text) {
   Params params;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view item = trim(text.substr(start, end - start));
-    start = end + 1;
-    if (item.empty()) continue;
+  forEachPiece(text, ',', [&](std::string_view item, std::size_t) {
     const std::size_t eq = item.find('=');
     if (eq == std::string_view::npos || trim(item.substr(0, eq)).empty()) {
       throw ParseError(fmt::format("bad policy parameter '{}': expected name=value", item));
     }
     params.set(std::string(trim(item.substr(0, eq))), std::string(trim(item.substr(eq + 1))));
-  }
+  });
   return params;
 }
 
@@ -121,20 +110,14 @@ std::unique_ptr<Allocator> makeAllocator(std::string_view name, const Params& pa
 AllocatorOptions parseAllocatorOptions(const Params& params) {
   AllocatorOptions options;
   const std::string text = params.getString("min_allocatable", "cpus:0.01|mem:32");
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find('|', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view item = trim(std::string_view(text).substr(start, end - start));
-    start = end + 1;
-    if (item.empty()) continue;
+  forEachPiece(text, '|', [&](std::string_view item, std::size_t) {
     const Resources amount = Resources::parse(item);
     if (!amount.dimensions()->isPrefixOf(*Dimensions::standard()) &&
         !Dimensions::standard()->isPrefixOf(*amount.dimensions())) {
       throw InvalidArgument(fmt::format("min_allocatable: '{}' uses unknown resources", item));
     }
     options.minAllocatable.push_back(amount.totalScalars());
-  }
+  });
   return options;
 }
 
