@@ -371,6 +371,28 @@ TEST(LineInputTest, CrlfAndMissingFinalNewline) {
   EXPECT_EQ(lf.meta.at("MaxProcs"), "4");
 }
 
+// Any run of blanks (spaces, tabs, vertical tabs, form feeds) separates SWF
+// fields, wherever it falls relative to the 16-byte blocks the splitter
+// scans; leading and trailing blanks are ignored.
+TEST(LineInputTest, SwfFieldsSplitOnAnyRunOfBlanks) {
+  TempDir dir;
+  const std::vector<std::string> fields{"1",  "0", "0", "10", "2",  "-1", "-1", "2",  "-1",
+                                        "-1", "1", "1", "1",  "-1", "1",  "1",  "-1", "-1"};
+  std::string plain, odd;
+  const std::vector<std::string> gaps{" ", "\t", "   ", " \v ", "\f", "\t \t", "                 "};
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    plain += (i == 0 ? "" : " ") + fields[i];
+    odd += gaps[i % gaps.size()] + fields[i];
+  }
+  odd += " \t ";
+  for (std::size_t pad = 0; pad < 20; ++pad) {
+    const std::string line = std::string(pad, ' ') + odd;
+    EXPECT_EQ(readWorkload(dir.write("odd.swf", line + "\n"), "swf"),
+              readWorkload(dir.write("plain.swf", plain + "\n"), "swf"))
+        << pad;
+  }
+}
+
 // Progress reports end with done == total == the file's size.
 TEST(LineInputTest, ProgressReachesTheFileSize) {
   const std::string path = kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz";
@@ -593,6 +615,28 @@ TEST(Google2011ReaderTest, RequestsReadAsStrtodReadsThem) {
     const std::string& text = texts.at(task.index);
     EXPECT_EQ(task.demand[0], std::strtod(text.c_str(), nullptr)) << text;
     EXPECT_EQ(task.demand[1], std::strtod(text.c_str(), nullptr)) << text;
+  }
+}
+
+// Integers of every length up to 18 digits (times, machine IDs) read
+// exactly, whether they take the eight-digits-at-a-time path or not.
+TEST(Google2011ReaderTest, IntegersOfEveryLengthReadExactly) {
+  std::string csv;
+  std::vector<std::int64_t> times;
+  std::int64_t time = 0;
+  for (int digits = 1; digits <= 18; ++digits) {
+    time = time * 10 + (digits % 9) + 1;  // 2, 23, 234, ... 18 digits
+    times.push_back(time);
+    const std::string task = std::to_string(digits - 1);
+    csv += std::to_string(time) + ",,1," + task + "," + std::to_string(time) + ",1,u,0,0,1,1,0,0\n";
+  }
+  csv += "999999999999999999,,1,0,,4,u,0,0,,,,\n";
+  TempDir dir;
+  const Workload w = readWorkload(dir.write("task_events/part-0.csv", csv), "google2011");
+  ASSERT_EQ(w.tasks.size(), times.size());
+  for (const Task& task : w.tasks) {
+    EXPECT_EQ(task.outcome.startUs, times.at(task.index));
+    EXPECT_EQ(task.outcome.machine, times.at(task.index));
   }
 }
 

@@ -203,6 +203,11 @@ class Google2011Reader final : public ReaderBase {
   bool next(WorkloadChunk& out) override {
     out.clear();
     if (done_) return false;
+    // A chunk fills up to these sizes: growing by doubling would fault in
+    // (and copy) about twice the pages, which costs more than the copying on
+    // VMs.
+    out.jobs.reserve(kChunkJobs);
+    out.tasks.reserve(kChunkTasks);
     out.meta = meta_;
     if (!sentMachines_) {
       out.machines = std::move(machines_);
