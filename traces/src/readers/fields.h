@@ -87,7 +87,7 @@ void splitChar(std::string_view line, char delimiter, Fields<N>& out) {
 // and returns true, or returns false when any of them is not a digit.
 // SWAR on little-endian machines (the usual bit tricks: a range check of all
 // eight bytes at once, then three multiplications), a loop elsewhere.
-inline bool parseEightDigits(const char* data, std::uint32_t& value) {
+[[gnu::always_inline]] inline bool parseEightDigits(const char* data, std::uint32_t& value) {
   if constexpr (std::endian::native == std::endian::little) {
     std::uint64_t chunk = 0;
     std::memcpy(&chunk, data, sizeof chunk);
@@ -119,7 +119,7 @@ inline bool parseEightDigits(const char* data, std::uint32_t& value) {
 // Parses a whole decimal integer with an optional sign. Returns false for
 // anything else (empty, other characters, more than 18 digits) so that the
 // caller can fall back to a slower, more general parse.
-inline bool parseSmallInt(std::string_view text, std::int64_t& value) {
+[[gnu::always_inline]] inline bool parseSmallInt(std::string_view text, std::int64_t& value) {
   std::size_t i = 0;
   bool negative = false;
   if (i < text.size() && (text[i] == '-' || text[i] == '+')) {
@@ -151,7 +151,7 @@ inline bool parseSmallInt(std::string_view text, std::int64_t& value) {
 // the digits form an integer m < 2^53 and the point a power 10^k, k <= 15,
 // both exact doubles, so m / 10^k is one correctly rounded division (the
 // fast path of Clinger's algorithm).
-inline bool parseSmallDecimal(std::string_view text, double& value) {
+[[gnu::always_inline]] inline bool parseSmallDecimal(std::string_view text, double& value) {
   static constexpr std::array<double, 16> kPowers{1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
   std::size_t i = 0;
@@ -263,7 +263,8 @@ class LineContext {
 
   // Integer in `text` (optional sign, digits). Empty -> nullopt. The common
   // case is inline; anything unusual goes to the out-of-line slow path.
-  std::optional<std::int64_t> optInt(std::string_view text, std::size_t column) const {
+  [[gnu::always_inline]] std::optional<std::int64_t> optInt(std::string_view text,
+                                                            std::size_t column) const {
     if (text.empty()) return std::nullopt;
     std::int64_t value = 0;
     if (parseSmallInt(text, value)) [[likely]] {
@@ -271,13 +272,14 @@ class LineContext {
     }
     return slowInt(text, column);
   }
-  std::int64_t integer(std::string_view text, std::size_t column) const {
+  [[gnu::always_inline]] std::int64_t integer(std::string_view text, std::size_t column) const {
     const auto value = optInt(text, column);
     if (!value) badValue(column, text, "missing value");
     return *value;
   }
   // Finite decimal number in `text`. Empty -> nullopt.
-  std::optional<double> optNumber(std::string_view text, std::size_t column) const {
+  [[gnu::always_inline]] std::optional<double> optNumber(std::string_view text,
+                                                         std::size_t column) const {
     if (text.empty()) return std::nullopt;
     double value = 0;
     if (parseSmallDecimal(text, value)) [[likely]] {
@@ -285,7 +287,7 @@ class LineContext {
     }
     return slowNumber(text, column);
   }
-  double number(std::string_view text, std::size_t column) const {
+  [[gnu::always_inline]] double number(std::string_view text, std::size_t column) const {
     const auto value = optNumber(text, column);
     if (!value) badValue(column, text, "missing value");
     return *value;

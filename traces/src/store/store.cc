@@ -1,7 +1,10 @@
 #include "allot/traces/store.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -17,6 +20,26 @@
 
 namespace allot::traces {
 namespace {
+
+// Asks for transparent huge pages (a hint, where the kernel allows them on
+// request) for a large array about to be filled. The loaded task and job
+// tables are fresh memory: on our VMs each first touch of a 4 KiB page costs
+// about 2.5 us, which was about half of loading Google's 45 MB of tasks.
+void adviseHugePages(const void* data, std::size_t bytes) {
+#if defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  const auto first = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t begin = (first + kHuge - 1) & ~(kHuge - 1);
+  const std::uintptr_t end = (first + bytes) & ~(kHuge - 1);
+  if (end > begin) {
+    // Failure only means small pages, as without the hint.
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  }
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
 
 using h5::checkId;
 using h5::Handle;
@@ -673,6 +696,7 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
     checkIndexes(path, "jobs/depends_on", deps.data(), deps.size(), 0, *rows);
     const std::uint64_t block = in.blockRows("jobs/trace_id");
     w.jobs.reserve(*rows);
+    adviseHugePages(w.jobs.data(), w.jobs.capacity() * sizeof(Job));
     std::size_t dep = 0;
     for (std::uint64_t begin = 0; begin < *rows; begin += block) {
       const std::uint64_t end = std::min(*rows, begin + block);
@@ -733,6 +757,7 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
     }
     const std::uint64_t block = in.blockRows("tasks/job");
     w.tasks.reserve(*rows);
+    adviseHugePages(w.tasks.data(), w.tasks.capacity() * sizeof(Task));
     for (std::uint64_t first = 0; first < *rows; first += block) {
       const std::uint64_t last = std::min(*rows, first + block);
       const std::uint32_t* jobs = job.read(first, last);
