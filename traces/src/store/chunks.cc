@@ -2,6 +2,10 @@
 
 #include <isa-l/igzip_lib.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <array>
 #include <cstring>
 #include <limits>
@@ -14,17 +18,67 @@ namespace {
 
 // Undoes HDF5's shuffle for elements of E bytes: gathers byte b of element i
 // from plane b (b * n + i), one element at a time, so each of the E input
-// streams and the output are read and written sequentially.
+// streams and the output are read and written sequentially. Elements
+// [first, elements) only: the SSE2 versions below do the rest.
 template <std::size_t E>
-void unshuffle(const unsigned char* data, std::size_t n, std::size_t elements,
-               unsigned char* dest) {
+void unshuffleTail(const unsigned char* data, std::size_t n, std::size_t first,
+                   std::size_t elements, unsigned char* dest) {
   std::array<const unsigned char*, E> planes;
   for (std::size_t b = 0; b < E; ++b) planes[b] = data + b * n;
-  for (std::size_t i = 0; i < elements; ++i) {
+  for (std::size_t i = first; i < elements; ++i) {
     std::array<unsigned char, E> bytes;
     for (std::size_t b = 0; b < E; ++b) bytes[b] = planes[b][i];
     std::memcpy(dest + i * E, bytes.data(), E);
   }
+}
+
+template <std::size_t E>
+void unshuffle(const unsigned char* data, std::size_t n, std::size_t elements,
+               unsigned char* dest) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  // 16 elements at a time: a byte transpose of E planes of 16 bytes by
+  // interleaving bytes, then 16-bit and (for 8-byte elements) 32-bit units.
+  auto load = [&](std::size_t b) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + b * n + i));
+  };
+  auto store = [&](std::size_t k, __m128i value) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dest + i * E + 16 * k), value);
+  };
+  if constexpr (E == 8) {
+    for (; i + 16 <= elements; i += 16) {
+      const __m128i a0 = load(0), a1 = load(1), a2 = load(2), a3 = load(3);
+      const __m128i a4 = load(4), a5 = load(5), a6 = load(6), a7 = load(7);
+      const __m128i t0 = _mm_unpacklo_epi8(a0, a1), t1 = _mm_unpackhi_epi8(a0, a1);
+      const __m128i t2 = _mm_unpacklo_epi8(a2, a3), t3 = _mm_unpackhi_epi8(a2, a3);
+      const __m128i t4 = _mm_unpacklo_epi8(a4, a5), t5 = _mm_unpackhi_epi8(a4, a5);
+      const __m128i t6 = _mm_unpacklo_epi8(a6, a7), t7 = _mm_unpackhi_epi8(a6, a7);
+      const __m128i u0 = _mm_unpacklo_epi16(t0, t2), u1 = _mm_unpackhi_epi16(t0, t2);
+      const __m128i u2 = _mm_unpacklo_epi16(t1, t3), u3 = _mm_unpackhi_epi16(t1, t3);
+      const __m128i u4 = _mm_unpacklo_epi16(t4, t6), u5 = _mm_unpackhi_epi16(t4, t6);
+      const __m128i u6 = _mm_unpacklo_epi16(t5, t7), u7 = _mm_unpackhi_epi16(t5, t7);
+      store(0, _mm_unpacklo_epi32(u0, u4));
+      store(1, _mm_unpackhi_epi32(u0, u4));
+      store(2, _mm_unpacklo_epi32(u1, u5));
+      store(3, _mm_unpackhi_epi32(u1, u5));
+      store(4, _mm_unpacklo_epi32(u2, u6));
+      store(5, _mm_unpackhi_epi32(u2, u6));
+      store(6, _mm_unpacklo_epi32(u3, u7));
+      store(7, _mm_unpackhi_epi32(u3, u7));
+    }
+  } else if constexpr (E == 4) {
+    for (; i + 16 <= elements; i += 16) {
+      const __m128i a0 = load(0), a1 = load(1), a2 = load(2), a3 = load(3);
+      const __m128i t0 = _mm_unpacklo_epi8(a0, a1), t1 = _mm_unpackhi_epi8(a0, a1);
+      const __m128i t2 = _mm_unpacklo_epi8(a2, a3), t3 = _mm_unpackhi_epi8(a2, a3);
+      store(0, _mm_unpacklo_epi16(t0, t2));
+      store(1, _mm_unpackhi_epi16(t0, t2));
+      store(2, _mm_unpacklo_epi16(t1, t3));
+      store(3, _mm_unpackhi_epi16(t1, t3));
+    }
+  }
+#endif
+  unshuffleTail<E>(data, n, i, elements, dest);
 }
 
 // Chunks inflate as raw deflate: the store checks the 2-byte zlib header
