@@ -85,8 +85,8 @@ load average at start: $(cut -d' ' -f1-3 /proc/loadavg)).
 
 The allot reader builds the normalized workload (jobs, task records with
 outcomes: one per SWF job with count = processors, one per Google attempt);
-pandas only loads the columns. Both inflate gzip with zlib; the allot reader
-inflates on a second thread.
+pandas only loads the columns. pandas inflates gzip with zlib, the allot
+reader with ISA-L's igzip, on a second thread.
 
 Peak RSS (\`/usr/bin/time -v\`, \`read_trace google2011 ...\`): streaming 1 part $((rss_one / 1024)) MB,
 streaming 5 parts $((rss_five / 1024)) MB; collecting all 5 parts into one Workload (\`--whole\`)
