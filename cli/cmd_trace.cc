@@ -20,6 +20,7 @@
 #include "allot/core/error.h"
 #include "allot/traces/load.h"
 #include "allot/traces/store.h"
+#include "allot/traces/summary.h"
 #include "allot/traces/synthetic.h"
 #include "commands.h"
 
@@ -201,154 +202,6 @@ void addConvert(CLI::App& trace) {
 
 // ---------------------------------------------------------------- inspect
 
-struct Percentiles {
-  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
-};
-
-// A value and how many items have it (a task record's count).
-struct Weighted {
-  double value = 0;
-  std::uint64_t weight = 1;
-};
-
-// Nearest-rank percentiles of the multiset in which each value appears
-// `weight` times (so the percentiles of task instances, computed from
-// records without expanding them); reorders `values`.
-Percentiles percentiles(std::vector<Weighted>& values) {
-  Percentiles p;
-  std::uint64_t total = 0;
-  double sum = 0;
-  for (const Weighted& v : values) {
-    total += v.weight;
-    sum += v.value * static_cast<double>(v.weight);
-  }
-  if (total == 0) return p;
-  std::sort(values.begin(), values.end(),
-            [](const Weighted& a, const Weighted& b) { return a.value < b.value; });
-  auto rank = [&](double q) {
-    // The k-th smallest item, k = ceil(q * total) (at least 1).
-    const auto k = std::max<std::uint64_t>(
-        1, static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total))));
-    std::uint64_t seen = 0;
-    for (const Weighted& v : values) {
-      seen += v.weight;
-      if (seen >= k) return v.value;
-    }
-    return values.back().value;
-  };
-  p.p50 = rank(0.5);
-  p.p90 = rank(0.9);
-  p.p99 = rank(0.99);
-  p.max = values.back().value;
-  p.mean = sum / static_cast<double>(total);
-  return p;
-}
-
-nlohmann::json toJson(const Percentiles& p) {
-  return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"mean", p.mean}};
-}
-
-struct Usage {
-  std::string name;
-  std::uint64_t jobs = 0, records = 0, instances = 0;
-};
-
-// Task statistics are per task *instance* (each record weighted by its
-// count): "task_instances", "instance_duration_s", "instance_demand",
-// "instances_per_job". "task_records" and "records_per_job" count records.
-nlohmann::json summarize(const Workload& w, std::size_t top) {
-  std::vector<std::uint64_t> jobInstances(w.jobs.size(), 0);
-  for (const traces::Task& t : w.tasks) jobInstances[t.job] += t.count;
-  nlohmann::json out;
-  out["jobs"] = w.jobs.size();
-  out["task_records"] = w.tasks.size();
-  out["task_instances"] =
-      std::accumulate(jobInstances.begin(), jobInstances.end(), std::uint64_t{0});
-  out["machines"] = w.machines.size();
-  out["machine_events"] = w.machineEvents.size();
-  out["users"] = w.users.size();
-  out["roles"] = w.roles.size();
-  out["dims"] = w.dims->names();
-  out["gang_jobs"] =
-      std::count_if(w.jobs.begin(), w.jobs.end(), [](const traces::Job& j) { return j.gang; });
-  out["jobs_with_dependencies"] = std::count_if(
-      w.jobs.begin(), w.jobs.end(), [](const traces::Job& j) { return !j.dependsOn.empty(); });
-
-  std::int64_t first = 0, last = 0, end = 0;
-  if (!w.jobs.empty()) {
-    first = toMicros(w.jobs.front().submit);
-    last = toMicros(w.jobs.back().submit);
-    for (const traces::Job& j : w.jobs) {
-      first = std::min(first, toMicros(j.submit));
-      last = std::max(last, toMicros(j.submit));
-    }
-  }
-  for (const traces::Task& t : w.tasks) {
-    end = std::max(end, toMicros(w.jobs[t.job].submit) + toMicros(t.duration));
-  }
-  out["time"] = {{"first_submit_us", first},
-                 {"last_submit_us", last},
-                 {"submit_span_us", last - first},
-                 {"last_end_us", std::max(end, last)}};
-
-  std::vector<Weighted> values(w.tasks.size());
-  std::transform(w.tasks.begin(), w.tasks.end(), values.begin(), [](const traces::Task& t) {
-    return Weighted{toSeconds(t.duration), t.count};
-  });
-  out["instance_duration_s"] = toJson(percentiles(values));
-  values.resize(w.jobs.size());
-  std::transform(w.jobs.begin(), w.jobs.end(), values.begin(), [](const traces::Job& j) {
-    return Weighted{static_cast<double>(j.taskCount), 1};
-  });
-  out["records_per_job"] = toJson(percentiles(values));
-  std::transform(jobInstances.begin(), jobInstances.end(), values.begin(), [](std::uint64_t n) {
-    return Weighted{static_cast<double>(n), 1};
-  });
-  out["instances_per_job"] = toJson(percentiles(values));
-
-  nlohmann::json demand = nlohmann::json::object();
-  nlohmann::json capacity = nlohmann::json::object();
-  for (int d = 0; d < w.dims->size(); ++d) {
-    values.resize(w.tasks.size());
-    std::transform(w.tasks.begin(), w.tasks.end(), values.begin(), [d](const traces::Task& t) {
-      return Weighted{t.demand[d], t.count};
-    });
-    demand[w.dims->name(d)] = toJson(percentiles(values));
-    double total = 0;
-    for (const traces::Machine& m : w.machines) total += m.capacity[d];
-    capacity[w.dims->name(d)] = total;
-  }
-  out["instance_demand"] = demand;
-  out["capacity_total"] = capacity;
-
-  auto usage = [&](const std::vector<std::string>& names, auto index) {
-    std::vector<Usage> rows(std::max<std::size_t>(names.size(), 1));
-    for (std::size_t i = 0; i < names.size(); ++i) rows[i].name = names[i];
-    for (std::size_t i = 0; i < w.jobs.size(); ++i) {
-      const traces::Job& j = w.jobs[i];
-      Usage& u = rows[std::min<std::size_t>(index(j), rows.size() - 1)];
-      ++u.jobs;
-      u.records += j.taskCount;
-      u.instances += jobInstances[i];
-    }
-    std::stable_sort(rows.begin(), rows.end(),
-                     [](const Usage& a, const Usage& b) { return a.instances > b.instances; });
-    nlohmann::json list = nlohmann::json::array();
-    for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
-      if (rows[i].jobs == 0) continue;
-      list.push_back({{"name", rows[i].name},
-                      {"jobs", rows[i].jobs},
-                      {"task_records", rows[i].records},
-                      {"task_instances", rows[i].instances}});
-    }
-    return list;
-  };
-  out["top_users"] = usage(w.users, [](const traces::Job& j) { return j.user; });
-  out["top_roles"] = usage(w.roles, [](const traces::Job& j) { return j.role; });
-  out["meta"] = w.meta;
-  return out;
-}
-
 void printSummary(const nlohmann::json& s) {
   const std::vector<std::string> dims = s["dims"];
   std::cout << fmt::format(
@@ -424,7 +277,7 @@ void addInspect(CLI::App& trace) {
   cmd->callback([args] {
     traces::ReadReport report;
     const Workload w = load(args->input, args->reader, &report);
-    nlohmann::json summary = summarize(w, args->top);
+    nlohmann::json summary = traces::summarizeWorkload(w, args->top);
     if (args->json) {
       summary["input"] = args->input;
       summary["report"] = reportJson(report);
