@@ -81,7 +81,7 @@ with tempfile.TemporaryDirectory() as tmp:
             check(f.attrs["allot_format"] in ("allot-workload", b"allot-workload"), "format attr")
             check(f["jobs/submit_us"].shape == (27992,), "jobs/submit_us shape")
             check(f["tasks/demand"].shape[1] == len(f["dims"]), "demand width")
-            check(f.attrs["allot_format_version"] == 2, "format version 2")
+            check(f.attrs["allot_format_version"] == 3, "format version 3")
             counts = f["tasks/count"][:]
             check(counts.dtype.name == "uint32" and counts.shape == (27992,), "tasks/count")
             check(int(counts.sum()) == stored["task_instances"], "instances = sum of counts")

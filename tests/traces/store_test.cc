@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "allot/core/error.h"
 #include "allot/traces/load.h"
@@ -335,16 +336,16 @@ TEST_F(StoreTest, ReadsVersionOneWithCountOne) {
   }
 }
 
-// This build writes version 2, with a uint32 tasks/count column.
-TEST_F(StoreTest, WritesVersionTwoWithCountColumn) {
-  EXPECT_EQ(kStoreFormatVersion, 2);
+// This build writes version 3, with a uint32 tasks/count column.
+TEST_F(StoreTest, WritesVersionThreeWithCountColumn) {
+  EXPECT_EQ(kStoreFormatVersion, 3);
   writeWorkloadStore(file("v2.h5"), handMade());
   hid_t f = H5Fopen(file("v2.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   hid_t a = H5Aopen(f, "allot_format_version", H5P_DEFAULT);
   int version = 0;
   H5Aread(a, H5T_NATIVE_INT, &version);
   H5Aclose(a);
-  EXPECT_EQ(version, 2);
+  EXPECT_EQ(version, 3);
   hid_t d = H5Dopen2(f, "tasks/count", H5P_DEFAULT);
   ASSERT_GE(d, 0);
   hid_t type = H5Dget_type(d);
@@ -352,6 +353,37 @@ TEST_F(StoreTest, WritesVersionTwoWithCountColumn) {
   H5Tclose(type);
   H5Dclose(d);
   H5Fclose(f);
+}
+
+// Version 3: a constant column stores no chunk (its fill value is the
+// constant), a column of varied values does, and both read back exactly,
+// also with several chunks and a partial last one.
+TEST_F(StoreTest, ConstantColumnsStoreNoChunks) {
+  Workload w = handMade();
+  for (Job& j : w.jobs) j.priority = 7;
+  for (std::size_t i = 0; i < w.tasks.size(); ++i) {
+    w.tasks[i].outcome.machine = 42;
+    w.tasks[i].outcome.startUs = static_cast<std::int64_t>(i) * 1000003;
+  }
+  for (std::uint32_t rows : {1u, 2u, 1u << 16}) {
+    StoreOptions options;
+    options.chunkRows = rows;
+    writeWorkloadStore(file("c.h5"), w, options);
+    expectSameWorkload(readWorkloadStore(file("c.h5")), w);
+    hid_t f = H5Fopen(file("c.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    for (const char* name : {"jobs/priority", "tasks/machine"}) {
+      hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+      EXPECT_EQ(H5Dget_storage_size(d), 0u) << name;
+      std::vector<std::int64_t> values(name[0] == 'j' ? w.jobs.size() : w.tasks.size());
+      H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+      for (std::int64_t v : values) EXPECT_EQ(v, name[0] == 'j' ? 7 : 42) << name;
+      H5Dclose(d);
+    }
+    hid_t d = H5Dopen2(f, "tasks/start_us", H5P_DEFAULT);
+    EXPECT_GT(H5Dget_storage_size(d), 0u);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
 }
 
 // A count of 0 (a record of no instance) is refused, naming the row.

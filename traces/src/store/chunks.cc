@@ -6,6 +6,7 @@
 #include <emmintrin.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
@@ -101,7 +102,7 @@ ChunkReader::ChunkReader(hid_t dset, hid_t memType, hsize_t width, std::string p
   const int rank = width == 0 ? 1 : 2;
   std::array<hsize_t, 2> chunk{0, 0};
   if (H5Pget_chunk(dcpl.get(), rank, chunk.data()) != rank || chunk[0] == 0 ||
-      (rank == 2 && chunk[1] != width)) {
+      (rank == 2 && chunk[1] != width && chunk[1] != 1)) {
     return;
   }
   const int filters = H5Pget_nfilters(dcpl.get());
@@ -124,8 +125,18 @@ ChunkReader::ChunkReader(hid_t dset, hid_t memType, hsize_t width, std::string p
     }
   }
   elementBytes_ = H5Tget_size(memType);
-  rowBytes_ = elementBytes_ * static_cast<std::size_t>(width == 0 ? 1 : width);
+  width_ = width == 0 ? 1 : width;
+  chunkWidth_ = rank == 2 ? chunk[1] : 1;
+  rowBytes_ = elementBytes_ * static_cast<std::size_t>(width_);
   chunkRows_ = chunk[0];
+  // HDF5's default fill value is all zero bytes.
+  fill_.assign(elementBytes_, 0);
+  H5D_fill_value_t defined = H5D_FILL_VALUE_UNDEFINED;
+  if (H5Pfill_value_defined(dcpl.get(), &defined) < 0) return;
+  if (defined == H5D_FILL_VALUE_USER_DEFINED &&
+      H5Pget_fill_value(dcpl.get(), memType, fill_.data()) < 0) {
+    return;
+  }
   if (deflateIndex_ >= 0) {
     inflater_ = std::make_unique<inflate_state>();
     isal_inflate_init(inflater_.get());
@@ -136,16 +147,58 @@ ChunkReader::ChunkReader(hid_t dset, hid_t memType, hsize_t width, std::string p
 ChunkReader::~ChunkReader() = default;
 
 bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
-  const std::array<hsize_t, 2> offset{index * chunkRows_, 0};
+  auto* dest = static_cast<unsigned char*>(out);
+  if (chunkWidth_ == width_) return readChunk(index, 0, rows, dest);
+  // One chunk per column: decode each, then scatter it into the rows.
+  std::vector<unsigned char>& column = buffers_.column;
+  if (column.size() < elementBytes_ * rows) column.resize(elementBytes_ * rows);
+  for (hsize_t c = 0; c < width_; ++c) {
+    if (!readChunk(index, c, rows, column.data())) return false;
+    const unsigned char* from = column.data();
+    unsigned char* to = dest + c * elementBytes_;
+    if (elementBytes_ == 8) {
+      for (std::uint64_t i = 0; i < rows; ++i) std::memcpy(to + i * rowBytes_, from + i * 8, 8);
+    } else {
+      for (std::uint64_t i = 0; i < rows; ++i) {
+        std::memcpy(to + i * rowBytes_, from + i * elementBytes_, elementBytes_);
+      }
+    }
+  }
+  return true;
+}
+
+bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t rows,
+                            unsigned char* dest) {
+  const std::array<hsize_t, 2> offset{index * chunkRows_, column * chunkWidth_};
+  const std::size_t chunkRowBytes = elementBytes_ * static_cast<std::size_t>(chunkWidth_);
+  const std::size_t wanted = chunkRowBytes * rows;
+  // H5Dget_chunk_info_by_coord (not H5Dget_chunk_storage_size, which fails
+  // for an unwritten chunk of a dataset that has others) says size 0 for a
+  // chunk never written.
   hsize_t stored = 0;
-  if (H5Dget_chunk_storage_size(dset_, offset.data(), &stored) < 0 || stored == 0) return false;
+  unsigned filterMask = 0;
+  haddr_t address = HADDR_UNDEF;
+  if (H5Dget_chunk_info_by_coord(dset_, offset.data(), &filterMask, &address, &stored) < 0) {
+    return false;
+  }
+  if (stored == 0) {
+    // Never written: every element is the fill value.
+    if (std::all_of(fill_.begin(), fill_.end(), [](unsigned char b) { return b == 0; })) {
+      std::memset(dest, 0, wanted);
+    } else {
+      for (std::size_t at = 0; at < wanted; at += elementBytes_) {
+        std::memcpy(dest + at, fill_.data(), elementBytes_);
+      }
+    }
+    return true;
+  }
   std::vector<unsigned char>& raw = buffers_.raw;
   std::vector<unsigned char>& inflated = buffers_.inflated;
   if (raw.size() < stored) raw.resize(stored);
   std::uint32_t mask = 0;
   check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, raw.data()), path_,
         "cannot read a chunk of dataset '" + name_ + "'");
-  const std::size_t chunkBytes = rowBytes_ * chunkRows_;
+  const std::size_t chunkBytes = chunkRowBytes * chunkRows_;
   auto corrupt = [&](const char* what) {
     throw Error(path_ + ": chunk " + std::to_string(index) + " of dataset '" + name_ + "' " + what +
                 "; the file is corrupt");
@@ -179,8 +232,6 @@ bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
   }
   if (size != chunkBytes) corrupt("has the wrong size");
 
-  auto* dest = static_cast<unsigned char*>(out);
-  const std::size_t wanted = rowBytes_ * rows;
   if (shuffleIndex_ >= 0 && (mask & (1u << shuffleIndex_)) == 0 && elementBytes_ > 1) {
     // Shuffled layout: byte b of element i is at b * n + i (n elements).
     const std::size_t n = chunkBytes / elementBytes_;
@@ -206,6 +257,62 @@ bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
     std::memcpy(dest, data, wanted);
   }
   return true;
+}
+
+ChunkWriter::ChunkWriter(int deflateLevel) : level_(std::clamp(deflateLevel, 0, 9)) {
+  if (level_ > 0) levelBuffer_.resize(ISAL_DEF_LVL3_DEFAULT);
+}
+
+void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std::size_t rows,
+                        std::size_t chunkRows, std::size_t elementBytes, const void* fill,
+                        const std::string& path, const std::string& name) {
+  const std::size_t bytes = chunkRows * elementBytes;
+  padded_.resize(bytes);
+  std::memcpy(padded_.data(), data, rows * elementBytes);
+  for (std::size_t i = rows; i < chunkRows; ++i) {
+    std::memcpy(padded_.data() + i * elementBytes, fill, elementBytes);
+  }
+  // HDF5's shuffle: byte b of element i goes to b * chunkRows + i (elements
+  // of one byte are left as they are).
+  const unsigned char* shuffled = padded_.data();
+  if (elementBytes > 1) {
+    shuffled_.resize(bytes);
+    for (std::size_t b = 0; b < elementBytes; ++b) {
+      unsigned char* plane = shuffled_.data() + b * chunkRows;
+      for (std::size_t i = 0; i < chunkRows; ++i) plane[i] = padded_[i * elementBytes + b];
+    }
+    shuffled = shuffled_.data();
+  }
+  const unsigned char* out = shuffled;
+  std::size_t outBytes = bytes;
+  std::uint32_t mask = 0;
+  if (level_ > 0) {
+    const auto keep = static_cast<std::size_t>(static_cast<double>(bytes) * kDeflateKeep);
+    deflated_.resize(keep + 64);
+    isal_zstream stream;
+    isal_deflate_stateless_init(&stream);
+    stream.level = level_ >= 3 ? 3 : 1;
+    stream.level_buf = levelBuffer_.data();
+    stream.level_buf_size = static_cast<std::uint32_t>(levelBuffer_.size());
+    stream.gzip_flag = IGZIP_ZLIB;
+    stream.end_of_stream = 1;
+    stream.flush = NO_FLUSH;
+    stream.next_in = const_cast<std::uint8_t*>(shuffled);
+    stream.avail_in = static_cast<std::uint32_t>(bytes);
+    stream.next_out = deflated_.data();
+    stream.avail_out = static_cast<std::uint32_t>(keep);
+    const int rc = isal_deflate_stateless(&stream);
+    if (rc == COMP_OK && stream.total_out <= keep) {
+      out = deflated_.data();
+      outBytes = stream.total_out;
+    } else if (rc == STATELESS_OVERFLOW) {
+      mask = 1u << 1;  // deflate (filter 1) skipped for this chunk
+    } else {
+      throw Error(path + ": cannot deflate a chunk of dataset '" + name + "'");
+    }
+  }
+  check(H5Dwrite_chunk(dset, H5P_DEFAULT, mask, offset, outBytes, out), path,
+        "cannot write a chunk of dataset '" + name + "'");
 }
 
 }  // namespace allot::traces::h5

@@ -23,15 +23,17 @@ namespace allot::traces::h5 {
 // buffer reused for every chunk.
 //
 // Only datasets written the way writeWorkloadStore writes them qualify
-// (chunked along rows, whole rows per chunk, native file type, filters among
-// shuffle and deflate); usable() is false otherwise and the caller falls back
-// to H5Dread. Not thread safe; one per open dataset.
+// (chunked along rows, whole rows per chunk or, for 2-D, one column per
+// chunk; native file type; filters among shuffle and deflate); usable() is
+// false otherwise and the caller falls back to H5Dread. Chunks never written
+// (version 3 stores skip chunks that hold only the fill value) are filled
+// with the dataset's fill value here. Not thread safe; one per open dataset.
 class ChunkReader {
  public:
   // Scratch memory shared by the readers of one file (they run one at a
   // time), so that a load allocates it once rather than once per column.
   struct Buffers {
-    std::vector<unsigned char> raw, inflated;
+    std::vector<unsigned char> raw, inflated, column;
   };
 
   // `memType` is the native type the caller wants; `width` 0 means 1-D.
@@ -46,20 +48,58 @@ class ChunkReader {
   hsize_t chunkRows() const { return chunkRows_; }
 
   // Copies the first `rows` rows of chunk `index` (rows index*chunkRows()...)
-  // to `out`. REQUIRES: usable(), rows <= chunkRows(). Returns false when this
-  // chunk is not stored (never written): the caller falls back to H5Dread.
+  // to `out` (with 2-D column chunks: chunk `index` of every column).
+  // REQUIRES: usable(), rows <= chunkRows(). Returns false when HDF5 cannot
+  // say whether a chunk is stored: the caller falls back to H5Dread.
   // Throws Error naming the dataset when the chunk does not decode.
   bool read(std::uint64_t index, std::uint64_t rows, void* out);
 
  private:
+  // Decodes the first `rows` rows of the chunk at (index, column) to `out`,
+  // contiguous (rows x chunk width elements).
+  bool readChunk(std::uint64_t index, hsize_t column, std::uint64_t rows, unsigned char* out);
+
   hid_t dset_;
   std::string path_, name_;
   bool usable_ = false;
   hsize_t chunkRows_ = 0;
   std::size_t rowBytes_ = 0, elementBytes_ = 0;
+  hsize_t width_ = 1, chunkWidth_ = 1;         // elements per row, per chunk row
+  std::vector<unsigned char> fill_;            // the fill value, one element
   int shuffleIndex_ = -1, deflateIndex_ = -1;  // positions in the pipeline
   Buffers& buffers_;
   std::unique_ptr<inflate_state> inflater_;  // when deflateIndex_ >= 0
+};
+
+// Encodes chunks the way HDF5's shuffle + deflate filters would, for
+// H5Dwrite_chunk, but keeps deflate only where it pays: a chunk whose
+// deflated size would exceed kDeflateKeep (30%) of its shuffled size is stored
+// shuffled only, with the deflate bit of its filter mask set (HDF5, h5py and
+// ChunkReader then skip inflating it). Columns of values with few repeats
+// (times, ids) inflate slowly (about 1 GB/s of output with ISA-L) for little
+// saving; stored raw they are a copy. Deflate is ISA-L's igzip (level 1, 3
+// from deflateLevel 3 up) with the zlib wrapper, as HDF5's filter expects.
+// Deterministic: the same values always give the same bytes.
+class ChunkWriter {
+ public:
+  // Keep deflate when the deflated chunk is at most this share of the raw one.
+  static constexpr double kDeflateKeep = 0.3;
+
+  // `deflateLevel` 0 means no deflate filter on the dataset (shuffle only).
+  explicit ChunkWriter(int deflateLevel);
+  ChunkWriter(const ChunkWriter&) = delete;
+  ChunkWriter& operator=(const ChunkWriter&) = delete;
+
+  // Writes chunk `offset` of `dset` from `rows` elements of `elementBytes`
+  // each; a partial (last) chunk is padded to `chunkRows` with `fill`.
+  // Filters of the dataset must be shuffle (index 0) then deflate (1).
+  void write(hid_t dset, const hsize_t* offset, const void* data, std::size_t rows,
+             std::size_t chunkRows, std::size_t elementBytes, const void* fill,
+             const std::string& path, const std::string& name);
+
+ private:
+  int level_;
+  std::vector<unsigned char> padded_, shuffled_, deflated_, levelBuffer_;
 };
 
 }  // namespace allot::traces::h5

@@ -68,14 +68,30 @@ class Writer {
   // Writes a column of `rows` rows (1-D when width == 0, else rows x width),
   // asking `fill(begin, end, out)` for one chunk of rows at a time so that only
   // one chunk is ever buffered.
+  //
+  // Chunks that hold nothing but the dataset's fill value are not written
+  // (HDF5 reads an unwritten chunk as the fill value, so h5py and H5Dread see
+  // the same values): the fill value of a 1-D column is its first value, so a
+  // constant column stores no chunk at all; that of a rows x width column is
+  // 0. Chunks written go through h5::ChunkWriter (deflate only where it pays).
   template <class T, class Fill>
   void column(hid_t loc, const std::string& name, std::uint64_t rows, hsize_t width, Fill fill) {
-    writeBlocks(loc, name, rows, width, h5::nativeType<T>(),
+    T fillValue{};
+    if (width == 0 && rows > 0) fill(0, 1, &fillValue);
+    auto isFill = [&](const T* values, std::uint64_t n) {
+      for (std::uint64_t i = 0; i < n; ++i) {
+        if (std::memcmp(&values[i], &fillValue, sizeof(T)) != 0) return false;
+      }
+      return true;
+    };
+    writeBlocks(loc, name, rows, width, h5::nativeType<T>(), &fillValue,
                 [&](std::uint64_t begin, std::uint64_t end, auto&& write) {
-                  buffer_.resize(sizeof(T) * (end - begin) * std::max<hsize_t>(width, 1));
+                  const std::uint64_t n = end - begin;
+                  buffer_.resize(sizeof(T) * n * std::max<hsize_t>(width, 1));
                   T* out = reinterpret_cast<T*>(buffer_.data());
                   fill(begin, end, out);
-                  write(static_cast<const void*>(out));
+                  const std::uint64_t values = n * std::max<hsize_t>(width, 1);
+                  if (!isFill(out, values)) write(static_cast<const void*>(out), 0);
                 });
   }
 
@@ -84,13 +100,13 @@ class Writer {
   void strings(hid_t loc, const std::string& name, std::uint64_t rows, Get get) {
     Handle type = h5::stringType();
     std::vector<const char*> pointers;
-    writeBlocks(loc, name, rows, 0, type.get(),
+    writeBlocks(loc, name, rows, 0, type.get(), nullptr,
                 [&](std::uint64_t begin, std::uint64_t end, auto&& write) {
                   pointers.clear();
                   for (std::uint64_t row = begin; row < end; ++row) {
                     pointers.push_back(get(row).c_str());
                   }
-                  write(static_cast<const void*>(pointers.data()));
+                  write(static_cast<const void*>(pointers.data()), 0);
                 });
   }
 
@@ -115,14 +131,18 @@ class Writer {
   }
 
  private:
+  // `block(begin, end, write)` produces rows [begin, end) and calls
+  // write(data, 0) with the block's rows x width values when it stores them.
+  // `fillValue` (a T, or nullptr for strings) is the dataset's fill value.
   template <class Block>
   void writeBlocks(hid_t loc, const std::string& name, std::uint64_t rows, hsize_t width,
-                   hid_t type, Block block) {
+                   hid_t type, const void* fillValue, Block block) {
     const int rank = width == 0 ? 1 : 2;
     const std::array<hsize_t, 2> dims{rows, width};
     const std::array<hsize_t, 2> maxdims{H5S_UNLIMITED, width};
     const hsize_t chunkRows =
         std::clamp<hsize_t>(rows, 1, std::max<hsize_t>(options_.chunkRows, 1));
+    const bool numeric = fillValue != nullptr;
     const std::array<hsize_t, 2> chunk{chunkRows, std::max<hsize_t>(width, 1)};
     const std::string what = "dataset '" + name + "'";
 
@@ -132,6 +152,10 @@ class Writer {
     // No modification times: the same workload always gives the same bytes.
     H5Pset_obj_track_times(dcpl.get(), false);
     h5::check(H5Pset_chunk(dcpl.get(), rank, chunk.data()), path_, "cannot chunk " + what);
+    if (numeric) {
+      h5::check(H5Pset_fill_value(dcpl.get(), type, fillValue), path_,
+                "cannot set the fill value of " + what);
+    }
     // Shuffle groups the bytes of equal significance, which is what makes
     // columns of small integers and repeated doubles compress well.
     h5::check(H5Pset_shuffle(dcpl.get()), path_, "cannot set shuffle on " + what);
@@ -146,9 +170,16 @@ class Writer {
 
     for (std::uint64_t begin = 0; begin < rows; begin += chunkRows) {
       const std::uint64_t end = std::min<std::uint64_t>(rows, begin + chunkRows);
-      const std::array<hsize_t, 2> start{begin, 0};
-      const std::array<hsize_t, 2> count{end - begin, width};
-      block(begin, end, [&](const void* data) {
+      block(begin, end, [&](const void* data, hsize_t part) {
+        const std::array<hsize_t, 2> start{begin, part == 0 ? 0 : part - 1};
+        if (numeric) {
+          // One chunk exactly: rows x width values.
+          const hsize_t w = std::max<hsize_t>(width, 1);
+          chunks_.write(dset.get(), start.data(), data, (end - begin) * w, chunkRows * w,
+                        H5Tget_size(type), fillValue, path_, name);
+          return;
+        }
+        const std::array<hsize_t, 2> count{end - begin, part == 0 ? width : 1};
         h5::check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr,
                                       count.data(), nullptr),
                   path_, "cannot select rows of " + what);
@@ -165,7 +196,8 @@ class Writer {
   hid_t file_;
   const std::string& path_;
   const StoreOptions& options_;
-  std::vector<unsigned char> buffer_;
+  std::vector<unsigned char> buffer_, columnBuffer_;
+  h5::ChunkWriter chunks_{options_.deflateLevel};
   std::uint64_t done_ = 0;
 };
 

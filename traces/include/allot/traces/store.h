@@ -30,18 +30,29 @@ namespace allot::traces {
 // workload.h); task_count of /jobs counts rows, not instances.
 // Python reads it with h5py or pandas (one column = one dataset).
 //
-// Versions: 2 added tasks/count. Version 1 files (one row per instance, no
+// Storage (version 3): numeric columns have a fill value and chunks that
+// hold only the fill value are not written; HDF5 (h5py, H5Dread) reads an
+// unwritten chunk as the fill value, so the values read are the same. A 1-D
+// column's fill value is its first value (a constant column stores no chunk),
+// that of rows x D columns (capacity, demand) 0. Deflate is kept per chunk
+// only where the deflated chunk is at most 30% of the shuffled one; other
+// chunks are stored shuffled only, with the deflate bit of their filter mask
+// set (HDF5 and h5py skip inflating them). Deflate is ISA-L's (zlib wrapper).
+//
+// Versions: 3 changed only that storage (same datasets, types and values;
+// version 2 and 1 files still read). 2 added tasks/count. Version 1 files (one row per instance, no
 // count column) are still read, with every count 1: the same workload, one
 // record per instance.
 
 // Version written by this build. Readers accept versions <= this one.
-inline constexpr int kStoreFormatVersion = 2;
+inline constexpr int kStoreFormatVersion = 3;
 
 struct StoreOptions {
   // Rows per chunk; also the block size of streamed writes, so it bounds the
   // extra memory a write needs (about chunkRows * 8 * D bytes).
   std::uint32_t chunkRows = 1u << 16;
-  // zlib level 0..9; 0 stores chunks uncompressed (shuffle still applies).
+  // Deflate level 0..9; 0 stores chunks uncompressed (shuffle still applies).
+  // Version 3 writes with ISA-L: level 1 for 1-2, level 3 from 3 up.
   int deflateLevel = 1;
   // Called with (datasets done, datasets total) as the work proceeds.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
