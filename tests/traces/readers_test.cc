@@ -358,6 +358,31 @@ TEST(LineInputTest, LargeConcatenatedMembersReadWhole) {
   EXPECT_EQ(readWorkload(both, "swf"), readWorkload(path, "swf"));
 }
 
+// gzip input is read straight from the inflated blocks (2 MiB each): lines
+// that span two or more blocks, CRLF ends split between blocks, and a final
+// line without a newline read as from the plain file.
+TEST(LineInputTest, LinesSpanningInflatedBlocksReadAsPlain) {
+  TempDir dir;
+  const std::string path = kShared + "/swf/HPC2N-2002-2.1-cln.swf.gz";
+  const std::string plain = dir.path("log.swf");
+  const std::string crlf = dir.path("crlf.swf.gz");
+  const std::string wide = dir.path("wide.swf.gz");
+  ASSERT_EQ(std::system(("zcat '" + path + "' | head -c -1 > '" + plain + "'").c_str()), 0);
+  ASSERT_EQ(std::system(("sed 's/$/\\r/' '" + plain + "' | gzip -1 > '" + crlf + "'").c_str()), 0);
+  // A 5 MiB comment line (spans three blocks) near the start.
+  ASSERT_EQ(
+      std::system(("(head -n 40 '" + plain + "'; printf ';'; head -c 5000000 /dev/zero | " +
+                   "tr '\\0' x; echo; tail -n +41 '" + plain + "') | gzip -1 > '" + wide + "'")
+                      .c_str()),
+      0);
+  const Workload expected = readWorkload(plain, "swf");
+  EXPECT_EQ(readWorkload(path, "swf"), expected);
+  EXPECT_EQ(readWorkload(crlf, "swf"), expected);
+  const Workload widened = readWorkload(wide, "swf");
+  EXPECT_EQ(widened.jobs, expected.jobs);
+  EXPECT_EQ(widened.tasks, expected.tasks);
+}
+
 // CRLF line ends and a missing final newline do not change what is read.
 TEST(LineInputTest, CrlfAndMissingFinalNewline) {
   TempDir dir;

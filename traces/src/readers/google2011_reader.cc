@@ -41,6 +41,7 @@
 //   events), else a machine table (count,platform,cpu,memory), else none.
 //   Units are the trace's: normalized to the largest machine.
 #include <algorithm>
+#include <bit>
 #include <filesystem>
 #include <optional>
 #include <unordered_map>
@@ -144,13 +145,72 @@ struct TaskState {
   std::array<double, 3> runDemand{};  // request when the attempt started
 };
 
+// The tasks of one job by task index: a flat open-addressing table (linear
+// probing, at most three quarters full): no node allocation per task as
+// with std::unordered_map.
+class TaskTable {
+ public:
+  // The state of task `index`, added (default) when absent.
+  TaskState& operator[](std::uint32_t index) {
+    if (4 * (size_ + 1) > 3 * slots_.size()) grow();
+    std::size_t i = slot(index);
+    if (!slots_[i].used) {
+      slots_[i].used = true;
+      slots_[i].index = index;
+      ++size_;
+    }
+    return slots_[i].state;
+  }
+  // Calls f(index, state) for every task, in no particular order.
+  template <typename F>
+  void forEach(F&& f) {
+    for (Slot& s : slots_) {
+      if (s.used) f(s.index, s.state);
+    }
+  }
+  void clear() {
+    slots_.clear();
+    slots_.shrink_to_fit();
+    size_ = 0;
+  }
+
+ private:
+  struct Slot {
+    bool used = false;
+    std::uint32_t index = 0;
+    TaskState state;
+  };
+
+  // Fibonacci hashing: dense indexes spread evenly, and indexes that share
+  // their low bits (multiples of a power of two) do not pile up.
+  std::size_t slot(std::uint32_t index) const {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = static_cast<std::size_t>((index * 0x9E3779B97F4A7C15ULL) >> shift_);
+    while (slots_[i].used && slots_[i].index != index) i = (i + 1) & mask;
+    return i;
+  }
+
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 8 : old.size() * 2, Slot{});
+    shift_ = 64 - std::countr_zero(slots_.size());
+    for (Slot& s : old) {
+      if (s.used) slots_[slot(s.index)] = s;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t size_ = 0;
+  int shift_ = 64;  // 64 - log2(slots_.size())
+};
+
 struct JobState {
   std::int64_t submit = 0;
   bool submitFromJobEvents = false, ended = false, havePriority = false;
   std::int32_t priority = 0;
   std::string user;
   std::uint32_t running = 0, pending = 0;
-  std::unordered_map<std::uint32_t, TaskState> tasks;
+  TaskTable tasks;
   std::vector<Task> attempts;  // Task::job filled at emission
 };
 
@@ -383,8 +443,7 @@ class Google2011Reader final : public ReaderBase {
       job.priority = static_cast<std::int32_t>(std::clamp<std::int64_t>(*row.priority, -1, 1000));
       job.havePriority = true;
     }
-    auto [it, added] = job.tasks.try_emplace(row.index);
-    TaskState& task = it->second;
+    TaskState& task = job.tasks[row.index];
     if (row.cpu || row.mem || row.disk) {
       task.request[0] = row.cpu.value_or(task.request[0]);
       task.request[1] = row.mem.value_or(task.request[1]);
@@ -443,7 +502,8 @@ class Google2011Reader final : public ReaderBase {
                        row.time);
           job.attempts.back().outcome.startUs = kUnknown;
         }
-        maybeEmit(row.jobId, out);
+        // (no lookup: most terminal events leave the job open)
+        if (job.ended && job.running == 0 && job.pending == 0) emit(row.jobId, out);
         break;
       default:  // UPDATE_PENDING, UPDATE_RUNNING: the request was taken above
         break;
@@ -453,7 +513,7 @@ class Google2011Reader final : public ReaderBase {
   // Ends the running attempt of `task` at `end` (endUs = `outcomeEnd`).
   void closeAttempt(JobState& job, std::uint32_t index, TaskState& task, std::int64_t end,
                     std::int32_t status, std::int64_t outcomeEnd) {
-    Task attempt;
+    Task& attempt = job.attempts.emplace_back();  // built in place
     attempt.index = index;
     for (std::size_t d = 0; d < task.runDemand.size(); ++d) {
       attempt.demand[static_cast<Eigen::Index>(d)] = task.runDemand[d];
@@ -464,7 +524,6 @@ class Google2011Reader final : public ReaderBase {
     attempt.outcome.endUs = outcomeEnd;
     attempt.outcome.machine = task.machine;
     attempt.outcome.status = status;
-    job.attempts.push_back(attempt);
     task.running = false;
     --job.running;
   }
@@ -493,9 +552,10 @@ class Google2011Reader final : public ReaderBase {
     job.priority = state.priority;
     job.firstTask = taskCount_;
     job.taskCount = static_cast<std::uint32_t>(state.attempts.size());
-    for (Task& task : state.attempts) {
-      task.job = static_cast<std::uint32_t>(jobCount_);
-      out.tasks.push_back(task);
+    const std::size_t first = out.tasks.size();
+    out.tasks.insert(out.tasks.end(), state.attempts.begin(), state.attempts.end());
+    for (std::size_t i = first; i < out.tasks.size(); ++i) {
+      out.tasks[i].job = static_cast<std::uint32_t>(jobCount_);
     }
     taskCount_ += state.attempts.size();
     ++jobCount_;
@@ -507,14 +567,15 @@ class Google2011Reader final : public ReaderBase {
   void endOfInput() {
     inputEnded_ = true;
     for (auto& [jobId, job] : open_) {
-      std::vector<std::uint32_t> running;
-      for (const auto& [index, task] : job.tasks) {
-        if (task.running) running.push_back(index);
-      }
-      std::sort(running.begin(), running.end());
-      for (const std::uint32_t index : running) {
+      std::vector<std::pair<std::uint32_t, TaskState*>> running;
+      job.tasks.forEach([&](std::uint32_t index, TaskState& task) {
+        if (task.running) running.emplace_back(index, &task);
+      });
+      std::sort(running.begin(), running.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& [index, task] : running) {
         note(Note::kCutAtEnd);
-        closeAttempt(job, index, job.tasks[index], lastTime_, -1, kUnknown);
+        closeAttempt(job, index, *task, lastTime_, -1, kUnknown);
       }
       job.tasks.clear();
       left_.push_back(jobId);

@@ -226,6 +226,26 @@ class PrefetchSource final : public ByteSource {
   }
   std::uint64_t fileBytesRead() const override { return bytes_.load(std::memory_order_relaxed); }
 
+  bool lends() const override { return true; }
+  void borrow(std::string_view& block) override {
+    std::unique_lock lock(mutex_);
+    if (!current_.empty()) spare_.push_back(std::move(current_));
+    current_.clear();
+    offset_ = 0;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !full_.empty() || finished_; });
+    if (full_.empty()) {
+      if (error_) std::rethrow_exception(error_);
+      block = {};
+      return;
+    }
+    current_ = std::move(full_.front());
+    full_.pop_front();
+    offset_ = current_.size();  // read() must not hand it out again
+    changed_.notify_all();
+    block = std::string_view(current_.data(), current_.size());
+  }
+
  private:
   static constexpr std::size_t kDepth = 3;
   static constexpr std::size_t kPrefetchBlock = std::size_t{2} << 20;
@@ -309,7 +329,9 @@ std::uint64_t fileSize(const std::string& path) {
 }
 
 LineReader::LineReader(std::string path)
-    : path_(std::move(path)), source_(openByteSource(path_)), buffer_(kFirstBlock) {}
+    : path_(std::move(path)), source_(openByteSource(path_)), lends_(source_->lends()) {
+  if (!lends_) buffer_.resize(kFirstBlock);
+}
 
 LineReader::~LineReader() = default;
 
@@ -341,7 +363,56 @@ bool LineReader::fill() {
   return true;
 }
 
+void LineReader::finishLine(const char* start, std::size_t length, std::string_view& line) {
+  if (length > 0 && start[length - 1] == '\r') --length;
+  line = std::string_view(start, length);
+  ++lineNumber_;
+}
+
+bool LineReader::nextBorrowed(std::string_view& line) {
+  const auto* newline =
+      block_.empty() ? nullptr
+                     : static_cast<const char*>(std::memchr(block_.data(), '\n', block_.size()));
+  if (newline != nullptr) {  // the common case: the line lies in the block
+    const std::size_t length = static_cast<std::size_t>(newline - block_.data());
+    const char* start = block_.data();
+    block_.remove_prefix(length + 1);
+    finishLine(start, length, line);
+    return true;
+  }
+  if (eof_) return false;
+  // The line goes on in the next block(s).
+  carry_.assign(block_);
+  for (;;) {
+    if (carry_.size() > kMaxLine) {
+      throw ParseError(path_ + ":" + std::to_string(lineNumber_ + 1) + ": line longer than " +
+                       std::to_string(kMaxLine >> 20) + " MiB");
+    }
+    source_->borrow(block_);
+    if (block_.empty()) {
+      eof_ = true;
+      if (carry_.empty()) return false;
+      finishLine(carry_.data(), carry_.size(), line);  // last line, no newline
+      return true;
+    }
+    newline = static_cast<const char*>(std::memchr(block_.data(), '\n', block_.size()));
+    if (newline != nullptr) {
+      const std::size_t length = static_cast<std::size_t>(newline - block_.data());
+      carry_.append(block_.data(), length);
+      block_.remove_prefix(length + 1);
+      if (carry_.size() > kMaxLine) {
+        throw ParseError(path_ + ":" + std::to_string(lineNumber_ + 1) + ": line longer than " +
+                         std::to_string(kMaxLine >> 20) + " MiB");
+      }
+      finishLine(carry_.data(), carry_.size(), line);
+      return true;
+    }
+    carry_.append(block_.data(), block_.size());
+  }
+}
+
 bool LineReader::next(std::string_view& line) {
+  if (lends_) return nextBorrowed(line);
   std::size_t scanned = 0;  // bytes after begin_ known to hold no newline
   for (;;) {
     const char* start = buffer_.data() + begin_;

@@ -18,6 +18,13 @@ class ByteSource {
   // I/O error or corrupt gzip data.
   virtual std::size_t read(char* data, std::size_t size) = 0;
   virtual std::uint64_t fileBytesRead() const = 0;
+  // Sources that produce whole blocks in memory (the gzip prefetcher) may
+  // lend them instead of copying: sets `block` to the next block, valid until
+  // the next call; an empty block means end of input. Throws as read().
+  // Only for sources whose lends() is true; do not mix with read() on the
+  // same source.
+  virtual bool lends() const { return false; }
+  virtual void borrow(std::string_view& block) { block = {}; }
 };
 
 // Opens `path`. Throws Error naming the file when it cannot be opened.
@@ -47,12 +54,19 @@ class LineReader {
 
  private:
   bool fill();  // makes room and reads more; false at end of input
+  // next() on a lending source: lines are views into the lent block, except
+  // one that spans blocks, which is gathered in carry_.
+  bool nextBorrowed(std::string_view& line);
+  void finishLine(const char* start, std::size_t length, std::string_view& line);
 
   std::string path_;
   std::unique_ptr<ByteSource> source_;
   std::vector<char> buffer_;
   std::size_t begin_ = 0, end_ = 0;  // unread bytes are buffer_[begin_, end_)
   bool eof_ = false;
+  bool lends_ = false;      // source_ lends blocks (nextBorrowed)
+  std::string_view block_;  // unread part of the lent block
+  std::string carry_;       // a line spanning lent blocks
   std::uint64_t lineNumber_ = 0;
 };
 
