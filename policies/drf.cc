@@ -84,10 +84,11 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
   const ClusterState& s = state();
   ShareSorter& sorter = frameworkSorters_[role];
   const FrameworkSet& eligible = eligibleInRole_[role];
+  // `candidate` is either everything available on the agent (then the books
+  // hand it over whole) or a smaller, computed offer.
+  const bool whole = &candidate == &s.agent(agent).available;
   auto grantAndResort = [&](FrameworkIndex fw) {
-    // A copy: `candidate` may be the agent's available resources, which the
-    // grant changes.
-    if (!grant(fw, agent, Resources(candidate))) return false;
+    if (!(whole ? grantAll(fw, agent) : grant(fw, agent, candidate))) return false;
     const FrameworkState& f = s.framework(fw);
     sorter.update(fw, share(f.allocated, f.info.weight));
     return true;

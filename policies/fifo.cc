@@ -39,8 +39,7 @@ void FifoAllocator::decide(TimePoint /*now*/) {
     for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
       const AgentState& a = s.agent(agent);
       if (!a.alive || !a.active) continue;
-      const Resources candidate = s.offerable(fw, agent);
-      if (allocatable(candidate)) grant(fw, agent, candidate);
+      if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
     }
   }
 }

@@ -37,7 +37,7 @@ void RandomAllocator::decide(TimePoint /*now*/) {
     // Draw with our own reduction so results do not depend on the standard
     // library's distribution implementation.
     const FrameworkIndex fw = candidates_[rng_() % candidates_.size()];
-    grant(fw, agent, s.offerable(fw, agent));
+    grantAll(fw, agent);
   }
 }
 

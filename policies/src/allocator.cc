@@ -158,8 +158,7 @@ bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, Resources&& resources
   return grantImpl(fw, agent, resources, &resources);
 }
 
-bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
-                          Resources* movable) {
+bool Allocator::mayGrant(FrameworkIndex fw, AgentIndex agent, const Resources& resources) const {
   if (round_ == nullptr) throw std::logic_error("Allocator::grant called outside decide()");
   const FrameworkState& f = state_.framework(fw);
   const AgentState& a = state_.agent(agent);
@@ -169,13 +168,33 @@ bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& 
   for (const Pool& p : resources.pools()) {
     if (p.role != kUnreservedRole && p.role != role) return false;
   }
-  if (state_.hasFilters(agent) && state_.isFiltered(fw, agent, resources)) return false;
+  return !(state_.hasFilters(agent) && state_.isFiltered(fw, agent, resources));
+}
+
+bool Allocator::grantAll(FrameworkIndex fw, AgentIndex agent) {
+  const FrameworkState& f = state_.framework(fw);
+  if (!state_.allOfferableToRole(f.role, agent)) {
+    return grant(fw, agent, state_.offerable(fw, agent));
+  }
+  if (!mayGrant(fw, agent, state_.agent(agent).available)) return false;
+  record(fw, agent, state_.allocateAvailable(fw, agent));
+  return true;
+}
+
+bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+                          Resources* movable) {
+  if (!mayGrant(fw, agent, resources)) return false;
   try {
     state_.allocate(fw, agent, resources);
   } catch (const InvalidArgument& e) {
     // The policy granted what is not there: a bug in the policy.
     throw std::logic_error(fmt::format("policy '{}': {}", name(), e.what()));
   }
+  record(fw, agent, movable != nullptr ? std::move(*movable) : resources);
+  return true;
+}
+
+void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources) {
   // One offer per framework and agent per round, as Mesos makes them.
   if (agentRound_.size() <= agent) {
     agentRound_.resize(agent + 1, 0);
@@ -186,7 +205,7 @@ bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& 
     for (std::uint32_t i = agentLast_[agent];; i = previousOnAgent_[i]) {
       if ((*round_)[i].frameworkIndex == fw) {
         (*round_)[i].resources += resources;
-        return true;
+        return;
       }
       if (previousOnAgent_[i] == i) break;
     }
@@ -196,8 +215,7 @@ bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& 
   agentRound_[agent] = roundNumber_;
   agentLast_[agent] = index;
   round_->push_back(
-      {f.info.id, a.info.id, movable != nullptr ? std::move(*movable) : resources, fw, agent});
-  return true;
+      {state_.framework(fw).info.id, state_.agent(agent).info.id, std::move(resources), fw, agent});
 }
 
 }  // namespace allot

@@ -385,6 +385,21 @@ void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources
   touch(agent);
 }
 
+Resources ClusterState::allocateAvailable(FrameworkIndex fw, AgentIndex agent) {
+  AgentState& a = agents_[agent];
+  Resources taken = a.available;
+  Resources& held = holding(fw, agent);
+  if (held.empty()) {
+    held = std::move(a.available);
+  } else {
+    held += a.available;
+  }
+  a.available = Resources(dims_);
+  addScalars(fw, taken.totalScalars(), +1.0);
+  touch(agent);
+  return taken;
+}
+
 void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
   AgentState& a = agents_[agent];
   Resources adopted;

@@ -137,6 +137,9 @@ class ClusterState {
   // Moves `resources` from available to `fw`'s allocation on `agent`.
   // Throws InvalidArgument when they are not available or belong to another role.
   void allocate(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
+  // Moves everything available on `agent` to `fw`'s allocation and returns
+  // a copy of it. REQUIRES: allOfferableToRole(fw's role, agent).
+  Resources allocateAvailable(FrameworkIndex fw, AgentIndex agent);
   // Moves `resources` back from `fw`'s allocation to available.
   // Throws InvalidArgument when `fw` does not hold them there.
   void recover(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
