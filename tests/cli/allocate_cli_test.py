@@ -8,24 +8,12 @@ and that bad input exits 1 with an "allot: " message naming what is wrong.
 
 import json
 import os
-import subprocess
 import sys
 
-
-def run(*args, expect=0):
-    proc = subprocess.run([ALLOT, *args], capture_output=True, text=True)
-    if proc.returncode != expect:
-        sys.exit(f"FAIL: allot {' '.join(args)} exited {proc.returncode} (wanted {expect})\n"
-                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
-    return proc
-
-
-def check(condition, message):
-    if not condition:
-        sys.exit("FAIL: " + message)
-
+from clitest import check, runner
 
 ALLOT, SOURCE = sys.argv[1], sys.argv[2]
+run = runner(ALLOT)
 CHECKS = 0
 
 # The DRF paper example, from the bundled config file.

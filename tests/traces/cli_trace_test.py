@@ -8,25 +8,15 @@ that bad input exits 1 with an "allot: " message.
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
-
-def run(*args, expect=0):
-    proc = subprocess.run([ALLOT, *args], capture_output=True, text=True)
-    if proc.returncode != expect:
-        sys.exit(f"FAIL: allot {' '.join(args)} exited {proc.returncode} (wanted {expect})\n"
-                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
-    return proc
-
-
-def check(condition, message):
-    if not condition:
-        sys.exit("FAIL: " + message)
-
+# The run/check helpers shared with the other CLI tests (tests/cli/clitest.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from clitest import check, runner  # noqa: E402
 
 ALLOT, SHARED = sys.argv[1], sys.argv[2]
+run = runner(ALLOT)
 
 with tempfile.TemporaryDirectory() as tmp:
     # generate -> inspect --json
