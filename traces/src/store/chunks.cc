@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "allot/core/error.h"
-#include "h5.h"
+#include "allot/traces/h5.h"
 
 namespace allot::traces::h5 {
 namespace {

@@ -16,7 +16,7 @@
 
 #include "allot/core/error.h"
 #include "chunks.h"
-#include "h5.h"
+#include "allot/traces/h5.h"
 
 namespace allot::traces {
 namespace {

@@ -1,6 +1,7 @@
 #pragma once
 
-// Thin RAII and error helpers over the HDF5 C API, private to the store.
+// Thin RAII and error helpers over the HDF5 C API, shared by the workload
+// store and the simulator's result writer.
 // The C API is used rather than H5Cpp because it gives direct control over
 // bulk reads, property lists and error reporting, with no extra exceptions.
 
