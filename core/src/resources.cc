@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <ostream>
+#include <utility>
 
 #include "allot/core/error.h"
 #include "allot/core/text.h"
@@ -165,11 +166,61 @@ Resources::Resources(DimensionsPtr dims) : dims_(std::move(dims)) {
   if (!dims_) dims_ = Dimensions::standard();
 }
 
+Resources::Resources(const Resources& other) noexcept : dims_(other.dims_), body_(other.body_) {
+  if (body_) body_->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+Resources::Resources(Resources&& other) noexcept
+    : dims_(other.dims_), body_(std::exchange(other.body_, nullptr)) {}
+
+Resources& Resources::operator=(const Resources& other) noexcept {
+  if (other.body_) other.body_->refs.fetch_add(1, std::memory_order_relaxed);
+  release();
+  body_ = other.body_;
+  dims_ = other.dims_;
+  return *this;
+}
+
+Resources& Resources::operator=(Resources&& other) noexcept {
+  if (this != &other) {
+    release();
+    body_ = std::exchange(other.body_, nullptr);
+    dims_ = other.dims_;
+  }
+  return *this;
+}
+
+Resources::~Resources() {
+  release();
+}
+
+void Resources::release() {
+  if (body_ && body_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete body_;
+  body_ = nullptr;
+}
+
+const Resources::PoolList& Resources::poolList() const {
+  static const PoolList kNoPools;  // immutable
+  return body_ ? body_->pools : kNoPools;
+}
+
+Resources::PoolList& Resources::mutablePools() {
+  if (body_ == nullptr) {
+    body_ = new detail::ResourcesBody;
+  } else if (body_->refs.load(std::memory_order_acquire) != 1) {
+    auto* copy = new detail::ResourcesBody;
+    copy->pools = body_->pools;
+    release();
+    body_ = copy;
+  }
+  return body_->pools;
+}
+
 Resources Resources::fromScalars(const Scalars& scalars, DimensionsPtr dims) {
   Resources result(std::move(dims));
   Pool pool;
   pool.scalars = scalars;
-  if (!pool.empty()) result.pools_.push_back(std::move(pool));
+  if (!pool.empty()) result.mutablePools().push_back(std::move(pool));
   return result;
 }
 
@@ -244,14 +295,15 @@ int Resources::dimension(std::string_view name) {
 }
 
 Pool* Resources::findPool(std::string_view role) {
-  for (Pool& p : pools_) {
-    if (p.role == role) return &p;
-  }
-  return nullptr;
+  const Pool* found = std::as_const(*this).findPool(role);
+  if (found == nullptr) return nullptr;
+  const auto index = found - body_->pools.data();
+  return &mutablePools()[static_cast<std::size_t>(index)];  // unshared first
 }
 
 const Pool* Resources::findPool(std::string_view role) const {
-  for (const Pool& p : pools_) {
+  if (body_ == nullptr) return nullptr;
+  for (const Pool& p : body_->pools) {
     if (p.role == role) return &p;
   }
   return nullptr;
@@ -260,17 +312,24 @@ const Pool* Resources::findPool(std::string_view role) const {
 Pool& Resources::pool(std::string_view role) {
   if (Pool* existing = findPool(role)) return *existing;
   // "*" sorts before letters, so the unreserved pool comes first.
-  auto it = std::lower_bound(pools_.begin(), pools_.end(), role,
+  PoolList& pools = mutablePools();
+  auto it = std::lower_bound(pools.begin(), pools.end(), role,
                              [](const Pool& p, std::string_view r) { return p.role < r; });
   Pool fresh;
   fresh.role = std::string(role);
-  return *pools_.insert(it, std::move(fresh));
+  return *pools.insert(it, std::move(fresh));
 }
 
 void Resources::dropEmptyPools() {
-  pools_.erase(
-      std::remove_if(pools_.begin(), pools_.end(), [](const Pool& p) { return p.empty(); }),
-      pools_.end());
+  if (body_ == nullptr) return;
+  if (std::none_of(body_->pools.begin(), body_->pools.end(),
+                   [](const Pool& p) { return p.empty(); })) {
+    return;
+  }
+  PoolList& pools = mutablePools();
+  pools.erase(std::remove_if(pools.begin(), pools.end(), [](const Pool& p) { return p.empty(); }),
+              pools.end());
+  if (pools.empty()) release();
 }
 
 double Resources::scalar(std::string_view name, std::string_view role) const {
@@ -319,29 +378,32 @@ Scalars Resources::scalars(std::string_view role) const {
 
 Scalars Resources::totalScalars() const {
   Scalars total = Scalars::Zero();
-  for (const Pool& p : pools_) total += p.scalars;
+  for (const Pool& p : poolList()) total += p.scalars;
   return total;
 }
 
 Resources Resources::reserved(std::string_view role) const {
   Resources result(dims_);
-  if (const Pool* p = findPool(role)) result.pools_.push_back(*p);
+  if (const Pool* p = findPool(role)) {
+    if (poolList().size() == 1) return *this;  // the only pool: share it
+    result.mutablePools().push_back(*p);
+  }
   return result;
 }
 
 Resources Resources::withRole(std::string_view role) const {
   Resources result(dims_);
-  for (const Pool& p : pools_) {
+  for (const Pool& p : poolList()) {
     Resources one(dims_);
-    one.pools_.push_back(p);
-    one.pools_.back().role = std::string(role);
+    one.mutablePools().push_back(p);
+    one.mutablePools().back().role = std::string(role);
     result += one;
   }
   return result;
 }
 
 bool Resources::empty() const {
-  return pools_.empty();
+  return body_ == nullptr || body_->pools.empty();
 }
 
 const Resources& Resources::aligned(const Resources& other, Resources& storage) {
@@ -367,20 +429,23 @@ Resources Resources::rebased(const DimensionsPtr& dims) const {
     return result;
   }
   Resources result(dims);
-  result.pools_ = pools_;
-  for (Pool& p : result.pools_) {
+  if (body_ == nullptr) return result;
+  const PoolList& pools = body_->pools;
+  PoolList& into = result.mutablePools();
+  into = pools;
+  for (Pool& p : into) {
     p.scalars.setZero();
   }
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
+  for (std::size_t i = 0; i < pools.size(); ++i) {
     for (int d = 0; d < dims_->size(); ++d) {
-      const double value = pools_[i].scalars[d];
+      const double value = pools[i].scalars[d];
       if (value == 0) continue;
       const auto index = dims->find(dims_->name(d));
       if (!index) {
         throw InvalidArgument(fmt::format("resource '{}' is not known here (known: {})",
                                           dims_->name(d), fmt::join(dims->names(), ", ")));
       }
-      result.pools_[i].scalars[*index] = value;
+      into[i].scalars[*index] = value;
     }
   }
   return result;
@@ -393,8 +458,8 @@ bool Resources::contains(const Resources& other) const {
     const Resources& rhs = copy.aligned(other, storage);
     return copy.contains(rhs);
   }
-  const Resources* rhs = &other;
-  for (const Pool& wanted : rhs->pools_) {
+  if (other.body_ == body_) return true;  // an unchanged copy (or both empty)
+  for (const Pool& wanted : other.poolList()) {
     const Pool* mine = findPool(wanted.role);
     if (mine == nullptr) {
       if (!wanted.empty()) return false;
@@ -406,14 +471,19 @@ bool Resources::contains(const Resources& other) const {
 }
 
 Resources& Resources::operator+=(const Resources& other) {
-  if (other.pools_.empty()) return *this;
+  if (other.empty()) return *this;
   Resources storage;
   const Resources& rhs = aligned(other, storage);
-  if (pools_.empty()) {  // common: a fresh holder takes a whole offer
-    pools_ = rhs.pools_;
+  if (empty()) {  // common: a fresh holder takes a whole offer, shared
+    DimensionsPtr dims = dims_;
+    *this = rhs;
+    dims_ = std::move(dims);  // aligned() made ours the wider table
     return *this;
   }
-  for (const Pool& add : rhs.pools_) {
+  // Adding a value to itself: read from a second reference to the pools so
+  // that ours are copied before they change.
+  const Resources keep = &rhs == this ? rhs : Resources();
+  for (const Pool& add : rhs.poolList()) {
     Pool& into = pool(add.role);
     into.scalars += add.scalars;
     for (const auto& [name, ranges] : add.ranges) {
@@ -427,10 +497,14 @@ Resources& Resources::operator+=(const Resources& other) {
 }
 
 Resources& Resources::operator-=(const Resources& other) {
-  if (other.pools_.empty()) return *this;
+  if (other.empty()) return *this;
   Resources storage;
   const Resources& rhs = aligned(other, storage);
-  for (const Pool& sub : rhs.pools_) {
+  if (rhs.body_ == body_) {  // common: giving back exactly what was held
+    release();
+    return *this;
+  }
+  for (const Pool& sub : rhs.poolList()) {
     Pool* from = findPool(sub.role);
     if (from == nullptr) continue;
     from->scalars = (from->scalars - sub.scalars).cwiseMax(0.0);
@@ -459,10 +533,14 @@ bool operator==(const Resources& a, const Resources& b) {
 }
 
 bool Resources::identical(const Resources& other) const {
-  if (dims_ != other.dims_ || pools_.size() != other.pools_.size()) return false;
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
-    const Pool& a = pools_[i];
-    const Pool& b = other.pools_[i];
+  if (dims_ != other.dims_) return false;
+  if (body_ == other.body_) return true;
+  const PoolList& mine = poolList();
+  const PoolList& theirs = other.poolList();
+  if (mine.size() != theirs.size()) return false;
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    const Pool& a = mine[i];
+    const Pool& b = theirs[i];
     if (a.role != b.role || a.scalars != b.scalars || a.ranges.size() != b.ranges.size() ||
         a.sets != b.sets) {
       return false;

@@ -104,6 +104,52 @@ TEST(ResourcesTest, TooManyScalarNamesIsAnError) {
   EXPECT_THROW(Resources::parse("a:1;b:1;c:1;d:1;e:1"), InvalidArgument);
 }
 
+// Copies share storage until one changes; changing a copy (or the original)
+// never shows through the other.
+TEST(ResourcesTest, CopiesAreIndependentValues) {
+  const Resources original =
+      Resources::parse("cpus:4;mem:512;ports:[1-2, 4-5, 7-8, 10-11, 13-14];disks:{a,b}");
+  Resources copy = original;
+  EXPECT_TRUE(copy.sharesWith(original));
+  copy.setScalar("cpus", 1);
+  copy -= Resources::parse("ports:[4-5]");
+  copy += Resources::parse("disks:{c};cpus(web):1");
+  EXPECT_FALSE(copy.sharesWith(original));
+  EXPECT_EQ(toString(original), "cpus:4;mem:512;ports:[1-2, 4-5, 7-8, 10-11, 13-14];disks:{a,b}");
+  EXPECT_EQ(toString(copy),
+            "cpus:1;mem:512;ports:[1-2, 7-8, 10-11, 13-14];disks:{a,b,c};cpus(web):1");
+
+  Resources other = original;
+  Resources moved = std::move(other);
+  EXPECT_TRUE(moved.sharesWith(original));
+  moved = copy;
+  EXPECT_TRUE(moved.identical(copy));
+  EXPECT_TRUE(original.contains(original.unreserved()));
+}
+
+// Arithmetic with a shared copy, or with the value itself, is exact.
+TEST(ResourcesTest, ArithmeticWithSharedCopies) {
+  const Resources r = Resources::parse("cpus:2;mem:64;ports:[10-20, 30-40]");
+  Resources a = r;
+  a -= r;  // everything given back
+  EXPECT_TRUE(a.empty());
+  Resources b = r;
+  b += b;
+  EXPECT_DOUBLE_EQ(b.scalar("cpus"), 4);
+  EXPECT_EQ(b.ranges("ports"), (Ranges{{10, 20}, {30, 40}}));
+  EXPECT_DOUBLE_EQ(r.scalar("cpus"), 2);
+  Resources c = r;
+  c -= c;
+  EXPECT_TRUE(c.empty());
+  EXPECT_FALSE(r.empty());
+  Resources empty;
+  empty += r;
+  EXPECT_TRUE(empty.identical(r));
+  empty -= Resources::parse("cpus:1");
+  EXPECT_DOUBLE_EQ(empty.scalar("cpus"), 1);
+  EXPECT_DOUBLE_EQ(r.scalar("cpus"), 2);
+}
+
 TEST(AttributesTest, ParsesAndReportsErrors) {
   const Attributes attrs = Attributes::parse("rack:r1;zone:a");
   EXPECT_EQ(attrs.get("rack"), "r1");

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <atomic>
 #include <boost/container/small_vector.hpp>
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -68,6 +70,16 @@ struct Pool {
   bool empty() const;
 };
 
+namespace detail {
+// The pools of a Resources value, shared by its copies until one of them
+// changes (copy on write). Immutable while shared.
+struct ResourcesBody {
+  std::atomic<std::uint32_t> refs{1};
+  // Inline room for one pool: most resources are unreserved only.
+  boost::container::small_vector<Pool, 1> pools;
+};
+}  // namespace detail
+
 // A bag of resources as Mesos models it: named scalars (cpus, mem, disk, gpus
 // or any other name), ranges (ports) and sets, each unreserved ("*") or
 // reserved for a role. A value type; arithmetic works pool by pool (role by
@@ -75,10 +87,22 @@ struct Pool {
 //
 // Text syntax (Mesos'): "cpus:4;mem:8192;ports:[31000-32000];disks:{a,b}",
 // with an optional role: "cpus(analytics):2".
+//
+// Copies share their pools until one of them changes (copy on write, with an
+// atomic count, so copies may live on different threads): the allocator hands
+// the same resources to an agent's books, an offer and a decline filter, and a
+// copy then costs a counter increment instead of heap copies of port
+// intervals. References from pools() or ranges() stay valid until this value
+// changes, as with any container.
 class Resources {
  public:
   Resources();
   explicit Resources(DimensionsPtr dims);
+  Resources(const Resources& other) noexcept;
+  Resources(Resources&& other) noexcept;
+  Resources& operator=(const Resources& other) noexcept;
+  Resources& operator=(Resources&& other) noexcept;
+  ~Resources();
 
   // Parses the text syntax. Names not in `dims` extend the table.
   // Throws ParseError naming the bad token and its position.
@@ -88,7 +112,10 @@ class Resources {
   static Resources fromScalars(const Scalars& scalars, DimensionsPtr dims = Dimensions::standard());
 
   const DimensionsPtr& dimensions() const { return dims_; }
-  std::span<const Pool> pools() const { return {pools_.data(), pools_.size()}; }
+  std::span<const Pool> pools() const {
+    return body_ ? std::span<const Pool>{body_->pools.data(), body_->pools.size()}
+                 : std::span<const Pool>{};
+  }
 
   // Scalar amount of `name` in `role`'s pool (0 when absent).
   double scalar(std::string_view name, std::string_view role = kUnreservedRole) const;
@@ -119,6 +146,11 @@ class Resources {
   // Returns true iff both hold exactly the same pools and values over the
   // same table: a cheap structural test, stricter than ==.
   bool identical(const Resources& other) const;
+  // Returns true iff both share one storage (one is an unchanged copy of the
+  // other) over the same table; implies identical().
+  bool sharesWith(const Resources& other) const {
+    return body_ != nullptr && body_ == other.body_ && dims_ == other.dims_;
+  }
 
   Resources& operator+=(const Resources& other);
   // Subtracts pool by pool; scalars clamp at zero, ranges and sets drop the
@@ -133,6 +165,12 @@ class Resources {
   Resources rebased(const DimensionsPtr& dims) const;
 
  private:
+  using PoolList = boost::container::small_vector<Pool, 1>;
+  // The pools, read-only (possibly shared).
+  const PoolList& poolList() const;
+  // The pools, unshared first (copied when another value shares them).
+  PoolList& mutablePools();
+  void release();
   Pool* findPool(std::string_view role);
   const Pool* findPool(std::string_view role) const;
   Pool& pool(std::string_view role);
@@ -143,9 +181,8 @@ class Resources {
   void dropEmptyPools();
 
   DimensionsPtr dims_;
-  // Sorted by role, "*" first when present. Inline room for one pool: most
-  // resources are unreserved only, and the allocator copies them per offer.
-  boost::container::small_vector<Pool, 1> pools_;
+  // Pools sorted by role, "*" first when present; null for none (no heap).
+  detail::ResourcesBody* body_ = nullptr;
 };
 
 // Formats in the text syntax, e.g. "cpus:4;mem:8192;ports:[31000-32000]".
