@@ -91,15 +91,6 @@ bool poolContains(const Pool& mine, const Pool& other) {
 
 }  // namespace
 
-bool fitsIn(const Scalars& a, const Scalars& b) {
-  // A plain loop: Eigen's expression with .all() does not vectorize here and
-  // costs several times more on the allocator's hot path.
-  for (int i = 0; i < kMaxScalarDims; ++i) {
-    if (a[i] - b[i] > kEpsilon * (1.0 + std::abs(b[i]))) return false;
-  }
-  return true;
-}
-
 // ---------------------------------------------------------------------------
 // Dimensions
 

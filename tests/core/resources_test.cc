@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "allot/core/cluster.h"
 #include "allot/core/error.h"
 
@@ -148,6 +150,34 @@ TEST(ResourcesTest, ArithmeticWithSharedCopies) {
   empty -= Resources::parse("cpus:1");
   EXPECT_DOUBLE_EQ(empty.scalar("cpus"), 1);
   EXPECT_DOUBLE_EQ(r.scalar("cpus"), 2);
+}
+
+// fitsIn compares every component with a small relative tolerance; a NaN
+// exceeds nothing, and a negative amount on the right fits only zero-ish.
+TEST(ResourcesTest, FitsInComparesEveryComponent) {
+  Scalars a = Scalars::Zero();
+  Scalars b = Scalars::Zero();
+  EXPECT_TRUE(fitsIn(a, b));
+  a[0] = 0.1 + 0.2;
+  b[0] = 0.3;
+  EXPECT_TRUE(fitsIn(a, b));
+  for (int i = 0; i < kMaxScalarDims; ++i) {
+    Scalars more = b;
+    more[i] += 1.0;
+    EXPECT_FALSE(fitsIn(more, b)) << "component " << i;
+    EXPECT_TRUE(fitsIn(b, more)) << "component " << i;
+    Scalars negative = Scalars::Zero();
+    negative[i] = -1.0;
+    EXPECT_FALSE(fitsIn(Scalars::Zero(), negative)) << "component " << i;
+    Scalars nan = Scalars::Zero();
+    nan[i] = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_TRUE(fitsIn(nan, Scalars::Zero())) << "NaN compares false, so it is not 'over'";
+  }
+  b[7] = 1e12;
+  a[7] = 1e12 + 100.0;  // within 1e-9 relative
+  EXPECT_TRUE(fitsIn(a, b));
+  a[7] = 1e12 + 10000.0;
+  EXPECT_FALSE(fitsIn(a, b));
 }
 
 TEST(AttributesTest, ParsesAndReportsErrors) {
