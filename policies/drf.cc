@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "src/shuffle.h"
 
@@ -51,10 +52,17 @@ void DrfAllocator::decide(TimePoint /*now*/) {
   const Scalars& total = s.totalScalars();
   inverseTotal_ = (total.array() > 0).select(total.cwiseInverse(), 0.0);
 
-  agents_.clear();
-  for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
-    if (s.agent(a).alive && s.agent(a).active) agents_.push_back(a);
+  // The agents that may be offered, in slot order, kept while no agent comes,
+  // goes or changes activity (a pass over every agent's state costs a cache
+  // miss per agent); the round shuffles a copy.
+  if (activeAgentsVersion_ != s.agentSetVersion() || activeAgents_.empty()) {
+    activeAgents_.clear();
+    for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
+      if (s.agent(a).alive && s.agent(a).active) activeAgents_.push_back(a);
+    }
+    activeAgentsVersion_ = s.agentSetVersion();
   }
+  agents_.assign(activeAgents_.begin(), activeAgents_.end());
   if (shuffleAgents_) shuffleSeeded(agents_, rng_);
 
   // Frameworks that can take offers this round, per role, by weighted share.
@@ -102,7 +110,7 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
   // Frameworks whose decline filters cover this candidate are out.
   s.filteredFrameworks(agent, candidate, blocked_);
   open_ = eligible;
-  open_.resize(blocked_.size());
+  if (open_.size() != blocked_.size()) open_.resize(blocked_.size());
   open_ -= blocked_;
   if (open_.none()) return Outcome::kAllFiltered;
   // Walk the order a little; with random tie-breaking most agents find a
@@ -162,7 +170,7 @@ void DrfAllocator::quotaStage() {
       } else {
         roleSorter_.remove(r);
       }
-      if (!allocatable(s.agent(agent).available)) break;
+      if (!allocatable(s.availableTotal(agent))) break;
     }
   }
 }
@@ -202,7 +210,7 @@ void DrfAllocator::fairShareStage() {
         verdict.roleSet == roleSet) {
       continue;
     }
-    const bool unreservedLeft = allocatable(available.scalars(kUnreservedRole));
+    const bool unreservedLeft = allocatable(s.availableUnreserved(agent));
     roleOrder_.clear();
     if (unreservedLeft) {
       for (const ShareSorter::Entry& e : roleSorter_.entries()) roleOrder_.push_back(e.client);
@@ -221,22 +229,24 @@ void DrfAllocator::fairShareStage() {
       // Usually the candidate is everything available on the agent: look at
       // it in place and copy it only when it is granted.
       const Resources* candidate = &available;
-      Resources built;
+      std::optional<Resources> built;
       if (capped || !s.allOfferableToRole(r, agent)) {
         built = s.offerableToRole(r, agent);
-        if (capped) built = capUnreserved(built, room);
-        candidate = &built;
+        if (capped) built = capUnreserved(*built, room);
+        candidate = &*built;
         allFiltered = false;  // depends on allocations that change elsewhere
       }
-      const Scalars unreserved = candidate->scalars(kUnreservedRole);
+      const Scalars unreserved = candidate == &available ? s.availableUnreserved(agent)
+                                                         : candidate->scalars(kUnreservedRole);
       if (!fitsIn(headroom, spare - unreserved)) {
         // Taking this agent's unreserved resources would eat into quota
         // headroom: offer only the role's reservations.
         built = candidate->reserved(role.name);
-        candidate = &built;
+        candidate = &*built;
         allFiltered = false;
       }
-      if (!allocatable(*candidate)) {
+      if (!(candidate == &available ? allocatable(s.availableTotal(agent))
+                                    : allocatable(*candidate))) {
         allFiltered = false;
         continue;
       }
@@ -249,7 +259,7 @@ void DrfAllocator::fairShareStage() {
       } else {
         roleSorter_.update(r, share(role.allocated, role.weight));
       }
-      if (!allocatable(s.agent(agent).available)) break;
+      if (!allocatable(s.availableTotal(agent))) break;
     }
     if (allFiltered) verdict = {agentState.version, s.configVersion(), roleSet};
   }

@@ -37,6 +37,8 @@ class DrfAllocator final : public Allocator {
   bool shuffleAgents_;
   Scalars inverseTotal_ = Scalars::Zero();
   std::vector<AgentIndex> agents_;             // this round's agent order
+  std::vector<AgentIndex> activeAgents_;       // alive and active, slot order
+  std::uint64_t activeAgentsVersion_ = 0;      // agentSetVersion() they reflect
   std::vector<ShareSorter> frameworkSorters_;  // by role: eligible frameworks
   std::vector<FrameworkSet> eligibleInRole_;   // by role: same, as bits
   ShareSorter roleSorter_;

@@ -214,8 +214,8 @@ void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources)
   previousOnAgent_.push_back(seen ? agentLast_[agent] : index);
   agentRound_[agent] = roundNumber_;
   agentLast_[agent] = index;
-  round_->push_back(
-      {state_.framework(fw).info.id, state_.agent(agent).info.id, std::move(resources), fw, agent});
+  round_->emplace_back(state_.framework(fw).info.id, state_.agent(agent).info.id,
+                       std::move(resources), fw, agent);
 }
 
 }  // namespace allot

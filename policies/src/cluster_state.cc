@@ -54,10 +54,24 @@ Resources ClusterState::adopt(const Resources& resources) {
 
 Scalars ClusterState::availableUnreserved() const {
   Scalars sum = Scalars::Zero();
-  for (const AgentState& a : agents_) {
-    if (a.alive) sum += a.available.scalars(kUnreservedRole);
+  for (std::size_t agent = 0; agent < agents_.size(); ++agent) {
+    if (agents_[agent].alive) sum += available_[agent].unreserved;
   }
   return sum;
+}
+
+void ClusterState::touchAvailable(AgentIndex agent) {
+  touch(agent);
+  const Resources& available = agents_[agent].available;
+  AvailableScalars& cached = available_[agent];
+  if (available.empty()) {  // common: a whole agent was just offered
+    cached = AvailableScalars{};
+    return;
+  }
+  cached.unreserved = available.scalars(kUnreservedRole);
+  cached.total = available.totalScalars();
+  cached.reserved = false;
+  for (const Pool& p : available.pools()) cached.reserved |= p.role != kUnreservedRole;
 }
 
 Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const {
@@ -71,6 +85,7 @@ Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const 
 }
 
 bool ClusterState::allOfferableToRole(RoleIndex role, AgentIndex agent) const {
+  if (!available_[agent].reserved) return true;
   for (const Pool& p : agents_[agent].available.pools()) {
     if (p.role != kUnreservedRole && p.role != roles_[role].name) return false;
   }
@@ -102,7 +117,7 @@ bool ClusterState::isFiltered(FrameworkIndex fw, AgentIndex agent,
 
 void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candidate,
                                       FrameworkSet& out) const {
-  out.resize(frameworks_.size());
+  if (out.size() != frameworks_.size()) out.resize(frameworks_.size());
   out.reset();
   for (const FilterGroup& group : filters_[agent]) {
     if (group.refused.contains(candidate)) out |= group.frameworks;
@@ -123,6 +138,7 @@ AgentIndex ClusterState::addAgent(const AgentInfo& info) {
   } else {
     index = static_cast<AgentIndex>(agents_.size());
     agents_.emplace_back();
+    available_.emplace_back();
     filters_.emplace_back();
   }
   AgentState& a = agents_[index];
@@ -132,7 +148,8 @@ AgentIndex ClusterState::addAgent(const AgentInfo& info) {
   a.available = a.info.resources;
   a.alive = true;
   a.active = true;
-  touch(index);
+  touchAvailable(index);
+  ++agentSetVersion_;
   total_ += a.info.resources.totalScalars();
   agentIndex_.emplace(info.id, index);
   return index;
@@ -146,10 +163,13 @@ void ClusterState::removeAgent(AgentIndex agent) {
   agentIndex_.erase(a.info.id);
   filters_[agent].clear();  // stale heap entries are skipped when they expire
   a = AgentState{};
+  available_[agent] = AvailableScalars{};
   freeAgentSlots_.push_back(agent);
+  ++agentSetVersion_;
 }
 
 void ClusterState::setAgentActive(AgentIndex agent, bool active) {
+  if (agents_[agent].active != active) ++agentSetVersion_;
   agents_[agent].active = active;
 }
 
@@ -166,7 +186,7 @@ void ClusterState::updateAgentTotal(AgentIndex agent, const Resources& total) {
   total_ += next.totalScalars() - a.info.resources.totalScalars();
   a.info.resources = next;
   a.available = next - held;
-  touch(agent);
+  touchAvailable(agent);
 }
 
 // --- frameworks and roles ----------------------------------------------------
@@ -261,7 +281,7 @@ void ClusterState::removeFramework(FrameworkIndex fw) {
       if (it->first != fw) continue;
       a.available += it->second;
       a.allocated.erase(it);
-      touch(static_cast<AgentIndex>(agent));
+      touchAvailable(static_cast<AgentIndex>(agent));
       break;
     }
   }
@@ -382,21 +402,26 @@ void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources
     held += r;
   }
   addScalars(fw, amount, +1.0);
-  touch(agent);
+  touchAvailable(agent);
 }
 
 Resources ClusterState::allocateAvailable(FrameworkIndex fw, AgentIndex agent) {
   AgentState& a = agents_[agent];
-  Resources taken = a.available;
-  Resources& held = holding(fw, agent);
-  if (held.empty()) {
-    held = std::move(a.available);
+  const Scalars amount = available_[agent].total;
+  // The books and the offer share one copy (Resources are copy on write).
+  Resources taken = std::move(a.available);
+  if (taken.dimensions() != dims_) a.available = Resources(dims_);
+  auto& list = a.allocated;
+  auto held = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.first == fw; });
+  if (held == list.end()) {
+    list.emplace_back(fw, taken);
+  } else if (held->second.empty()) {
+    held->second = taken;
   } else {
-    held += a.available;
+    held->second += taken;
   }
-  a.available = Resources(dims_);
-  addScalars(fw, taken.totalScalars(), +1.0);
-  touch(agent);
+  addScalars(fw, amount, +1.0);
+  touchAvailable(agent);
   return taken;
 }
 
@@ -416,7 +441,7 @@ void ClusterState::recover(FrameworkIndex fw, AgentIndex agent, const Resources&
   if (it->second.empty()) list.erase(it);
   a.available += r;
   addScalars(fw, r.totalScalars(), -1.0);
-  touch(agent);
+  touchAvailable(agent);
 }
 
 void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool unreserve) {
@@ -441,7 +466,7 @@ void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool 
   a.available += to;
   a.info.resources -= from;
   a.info.resources += to;
-  touch(agent);
+  touchAvailable(agent);
 }
 
 // --- filters -------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "share_sorter.h"
 
+#include <iterator>
+
 namespace allot {
 
 void ShareSorter::clear() {
@@ -31,7 +33,17 @@ void ShareSorter::remove(std::uint32_t client) {
 }
 
 void ShareSorter::update(std::uint32_t client, double share) {
-  auto node = order_.extract(where_[client]);
+  const Order::iterator at = where_[client];
+  Entry moved = *at;
+  moved.share = share;
+  // Still between its neighbours (a lone role, a small change): change the
+  // key in place. The stored Entry is not const, and the order is kept.
+  if ((at == order_.begin() || *std::prev(at) < moved) &&
+      (std::next(at) == order_.end() || moved < *std::next(at))) {
+    const_cast<Entry&>(*at).share = share;
+    return;
+  }
+  auto node = order_.extract(at);
   node.value().share = share;
   where_[client] = order_.insert(std::move(node)).position;
 }

@@ -101,6 +101,49 @@ TEST(AllocatorTest, InactiveAgentsAndFrameworksGetNoOffers) {
 }
 
 // The registry lists every policy and refuses unknown names and parameters.
+// The per-agent available scalars kept beside the books agree with the
+// agent's available resources after every kind of event, and the sum over
+// agents agrees with them too.
+TEST(AllocatorTest, CachedAvailableScalarsFollowTheBooks) {
+  auto a = makeAllocator("drf");
+  a->addFramework(framework("F", "r"));
+  a->addFramework(framework("G", "web"));
+  a->addAgent(agent("a1", "cpus:4;mem:4096;ports:[1-10]"),
+              std::vector<std::pair<FrameworkId, Resources>>{
+                  {FrameworkId("F"), Resources::parse("cpus:1;mem:1024")}});
+  a->addAgent(agent("a2", "cpus:2;mem:2048;cpus(web):1"));
+  const ClusterState& s = a->state();
+  auto check = [&](const char* when) {
+    Scalars sum = Scalars::Zero();
+    for (AgentIndex i = 0; i < s.agentSlots(); ++i) {
+      const Resources& available = s.agent(i).available;
+      EXPECT_EQ(s.availableUnreserved(i), available.scalars(kUnreservedRole)) << when;
+      EXPECT_EQ(s.availableTotal(i), available.totalScalars()) << when;
+      if (s.agent(i).alive) sum += available.scalars(kUnreservedRole);
+    }
+    EXPECT_EQ(s.availableUnreserved(), sum) << when;
+  };
+  check("added");
+  const auto offers = a->allocate(at(0));
+  check("allocated");
+  for (const Allocation& offer : offers) {
+    a->recoverResources(offer.framework, offer.agent, offer.resources, std::nullopt, at(0));
+  }
+  check("recovered");
+  a->reserve(AgentId("a1"), Resources::parse("cpus(web):1"));
+  check("reserved");
+  a->updateAgentTotal(AgentId("a2"), Resources::parse("cpus:3;mem:2048;cpus(web):1"));
+  check("resized");
+  a->allocate(at(1));
+  a->removeFramework(FrameworkId("G"));
+  check("framework removed");
+  const std::uint64_t before = s.agentSetVersion();
+  a->setAgentActive(AgentId("a1"), false);
+  EXPECT_NE(s.agentSetVersion(), before);
+  a->removeAgent(AgentId("a2"));
+  check("agent removed");
+}
+
 TEST(RegistryTest, FindsPoliciesByName) {
   std::vector<std::string> names;
   for (const PolicyInfo& info : builtinPolicies()) names.push_back(info.name);

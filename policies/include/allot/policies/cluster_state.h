@@ -92,10 +92,21 @@ class ClusterState {
   // policy skip agents whose outcome cannot have changed since a round.
   std::uint64_t configVersion() const { return configVersion_; }
 
+  // Changes whenever an agent is added, removed, activated or deactivated:
+  // lets a policy keep its list of agents between rounds.
+  std::uint64_t agentSetVersion() const { return agentSetVersion_; }
+
   // Sum of the totals of alive agents, all pools.
   const Scalars& totalScalars() const { return total_; }
   // Sum over alive agents of available unreserved scalars.
   Scalars availableUnreserved() const;
+  // Scalars available on `agent`: its unreserved pool, and all pools. Kept
+  // beside the books in one dense array, so a round reads them without
+  // visiting the agent's resources. Zero for free slots.
+  const Scalars& availableUnreserved(AgentIndex agent) const {
+    return available_[agent].unreserved;
+  }
+  const Scalars& availableTotal(AgentIndex agent) const { return available_[agent].total; }
 
   // What framework `fw` may be offered on `agent`: the available unreserved
   // pool plus the pool reserved for its role.
@@ -178,10 +189,18 @@ class ClusterState {
   void dropHolding(FrameworkIndex fw, AgentIndex agent);
   void refreshRoleLimits(RoleState& role) const;
   void touch(AgentIndex agent) { agents_[agent].version = ++versions_; }
+  // Same, after the agent's available resources changed.
+  void touchAvailable(AgentIndex agent);
   void touchConfig() { configVersion_ = ++versions_; }
 
   DimensionsPtr dims_;
   std::vector<AgentState> agents_;
+  struct AvailableScalars {
+    Scalars unreserved = Scalars::Zero();
+    Scalars total = Scalars::Zero();
+    bool reserved = false;  // some available pool is reserved for a role
+  };
+  std::vector<AvailableScalars> available_;  // by agent slot
   std::vector<AgentIndex> freeAgentSlots_;
   std::unordered_map<AgentId, AgentIndex> agentIndex_;
   std::vector<FrameworkState> frameworks_;
@@ -197,6 +216,7 @@ class ClusterState {
   std::uint64_t nextFilterGroup_ = 1;
   std::uint64_t versions_ = 0;
   std::uint64_t configVersion_ = 0;
+  std::uint64_t agentSetVersion_ = 0;
 };
 
 }  // namespace allot
