@@ -38,6 +38,7 @@
 
 #include "src/readers/fields.h"
 #include "src/readers/formats.h"
+#include "src/readers/read_loop.h"
 
 namespace allot::traces::detail {
 namespace {
@@ -144,20 +145,16 @@ class Alibaba2017Reader final : public ReaderBase {
     out.clear();
     if (done_) return false;
     out.meta = meta_;
-    std::string_view line;
-    while (out.jobs.size() < kChunkJobs && out.tasks.size() < kChunkTasks) {
-      if (!in_.next(line)) {
-        done_ = true;
-        putCounts(out);
-        progress_.finish();
-        return true;
-      }
-      ++report_.lines;
-      if (line.empty()) continue;
-      if (in_.lineNumber() == 1 && looksLikeHeader(line)) continue;  // column names
-      guardLine(options_, report_, [&] { row(line, out); });
+    const bool full = fillChunk(in_, out, options_, report_, progress_, [&](std::string_view line) {
+      if (in_.lineNumber() == 1 && looksLikeHeader(line)) return false;  // column names
+      row(line, out);
+      return true;
+    });
+    if (!full) {
+      done_ = true;
+      putCounts(out);
+      progress_.finish();
     }
-    progress_.update(in_.fileBytesRead());
     return true;
   }
 
@@ -260,22 +257,18 @@ class Alibaba2018Reader final : public ReaderBase {
       out.machineEvents = std::move(machineEvents_);
       sentMachines_ = true;
     }
-    std::string_view line;
-    while (out.jobs.size() < kChunkJobs && out.tasks.size() < kChunkTasks) {
-      if (!in_.next(line)) {
-        flushGroup(out);
-        report_.counts["orphan_instances"] += orphanInstances();
-        if (report_.counts["orphan_instances"] == 0) report_.counts.erase("orphan_instances");
-        done_ = true;
-        putCounts(out);
-        progress_.finish();
-        return true;
-      }
-      ++report_.lines;
-      if (line.empty()) continue;
-      guardLine(options_, report_, [&] { taskLine(line, out); });
+    const bool full = fillChunk(in_, out, options_, report_, progress_, [&](std::string_view line) {
+      taskLine(line, out);
+      return true;
+    });
+    if (!full) {
+      flushGroup(out);
+      report_.counts["orphan_instances"] += orphanInstances();
+      if (report_.counts["orphan_instances"] == 0) report_.counts.erase("orphan_instances");
+      done_ = true;
+      putCounts(out);
+      progress_.finish();
     }
-    progress_.update(in_.fileBytesRead());
     return true;
   }
 

@@ -146,14 +146,17 @@ void splitChar(std::string_view line, char delimiter, Fields<N>& out) {
 
 // Parses a plain decimal number: optional '-', digits, optionally '.' and
 // more digits (at least one on each side of the point), 15 significant digits
-// at most, no exponent. Returns false for anything else, for the general
-// parse. The result is the correctly rounded double, as from_chars gives:
-// the digits form an integer m < 2^53 and the point a power 10^k, k <= 15,
-// both exact doubles, so m / 10^k is one correctly rounded division (the
-// fast path of Clinger's algorithm).
+// at most, optionally an exponent 'e' or 'E' with an optional sign and one to
+// three digits. Returns false for anything else, for the general parse. The
+// result is the correctly rounded double, as from_chars gives: the digits form
+// an integer m < 2^53 and the point and exponent a power 10^k, |k| <= 22, both
+// exact doubles, so m * 10^k or m / 10^-k is one correctly rounded operation
+// (the fast path of Clinger's algorithm). Exponents matter: about a quarter of
+// the Google 2011 request fields are written like 3.815e-05.
 [[gnu::always_inline]] inline bool parseSmallDecimal(std::string_view text, double& value) {
-  static constexpr std::array<double, 16> kPowers{1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                                  1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+  static constexpr std::array<double, 23> kPowers{1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   std::size_t i = 0;
   const bool negative = !text.empty() && text[0] == '-';
   if (negative) ++i;
@@ -169,11 +172,34 @@ void splitChar(std::string_view line, char delimiter, Fields<N>& out) {
     } else if (text[i] == '.' && !point && digits > 0) {
       point = true;
     } else {
-      return false;
+      break;
     }
   }
   if (digits == 0 || (point && fraction == 0)) return false;
-  const double magnitude = static_cast<double>(mantissa) / kPowers[fraction];
+  // Decimal exponent: the value is mantissa * 10^(exponent - fraction).
+  int exponent = 0;
+  if (i < text.size()) {
+    if (text[i] != 'e' && text[i] != 'E') return false;
+    ++i;
+    bool negativeExponent = false;
+    if (i < text.size() && (text[i] == '-' || text[i] == '+')) {
+      negativeExponent = text[i] == '-';
+      ++i;
+    }
+    const std::size_t first = i;
+    for (; i < text.size(); ++i) {
+      const auto digit = static_cast<unsigned>(static_cast<unsigned char>(text[i]) - '0');
+      if (digit > 9 || i - first == 3) return false;
+      exponent = exponent * 10 + static_cast<int>(digit);
+    }
+    if (i == first) return false;
+    if (negativeExponent) exponent = -exponent;
+  }
+  const int power = exponent - static_cast<int>(fraction);
+  if (power < -22 || power > 22) return false;
+  const auto m = static_cast<double>(mantissa);
+  const double magnitude = power < 0 ? m / kPowers[static_cast<std::size_t>(-power)]
+                                     : m * kPowers[static_cast<std::size_t>(power)];
   value = negative ? -magnitude : magnitude;
   return true;
 }

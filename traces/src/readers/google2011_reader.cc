@@ -41,14 +41,20 @@
 //   events), else a machine table (count,platform,cpu,memory), else none.
 //   Units are the trace's: normalized to the largest machine.
 #include <algorithm>
-#include <bit>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "src/readers/fields.h"
 #include "src/readers/formats.h"
+#include "src/readers/read_loop.h"
 
 namespace allot::traces::detail {
 namespace {
@@ -129,6 +135,218 @@ struct TaskRow {
   bool differentMachine = false;
 };
 
+std::int64_t validTime(const LineContext& at, std::string_view text, std::size_t column) {
+  const std::int64_t time = at.integer(text, column);
+  if (time < 0) at.badValue(column, text, "negative time");
+  return time;
+}
+
+// Parses one task_events line (`in` names the file and line in errors).
+// Throws BadLine. `row.user` views the line.
+void parseTaskRow(std::string_view line, const LineReader& in, TaskRow& row) {
+  Fields<13> f;
+  splitChar(line, ',', f);
+  const LineContext at(in, kTaskColumns);
+  at.requireCount(f, kTaskColumns.size());
+  row.time = validTime(at, f[0], 0);
+  at.optInt(f[1], 1);
+  row.jobId = at.integer(f[2], 2);
+  const std::int64_t index = at.integer(f[3], 3);
+  if (index < 0 || index > 0xffffffffLL) at.badValue(3, f[3], "task index out of range");
+  row.index = static_cast<std::uint32_t>(index);
+  row.machine = at.optInt(f[4], 4).value_or(kUnknown);
+  row.type = at.integer(f[5], 5);
+  if (row.type < kSubmit || row.type > kUpdateRunning) {
+    at.badValue(5, f[5], "event type is not 0..8");
+  }
+  row.user = f[6];
+  at.optInt(f[7], 7);
+  row.priority = at.optInt(f[8], 8);
+  row.cpu = at.optNumber(f[9], 9);
+  row.mem = at.optNumber(f[10], 10);
+  row.disk = at.optNumber(f[11], 11);
+  for (std::size_t i = 9; i <= 11; ++i) {
+    if (!f[i].empty() && f[i].front() == '-') at.badValue(i, f[i], "negative request");
+  }
+  const auto constraint = at.optInt(f[12], 12);
+  if (constraint && *constraint != 0 && *constraint != 1) {
+    at.badValue(12, f[12], "constraint is not 0 or 1");
+  }
+  row.differentMachine = constraint.value_or(0) == 1;
+}
+
+// task_events read, split and parsed on a worker thread, in batches of rows
+// handed to the reading thread in input order; the reading thread only
+// applies them (the attempt state machine, emission). Reading, inflating and
+// parsing took about half of the reader's time, and the thread that used to
+// inflate ahead was mostly idle: the worker now inflates inline and parses.
+// Bad lines are parsed into their error (message and reason) and thrown or
+// counted by the reading thread when it reaches them, so errors, skipBad
+// counts and report lines are what a sequential read gives. Other failures
+// (I/O, corrupt gzip, overlong lines) end the stream where they happened and
+// are rethrown there.
+class TaskRowPipeline {
+ public:
+  // One input line: empty, a parsed row or a bad line.
+  struct Entry {
+    TaskRow row;          // when !blank and error == 0; user views Batch::users
+    bool blank = false;   // an empty line
+    std::uint32_t error;  // 0, or 1 + index into Batch::errors
+  };
+  struct Batch {
+    std::vector<Entry> entries;
+    std::string users;                                        // row.user bytes
+    std::vector<std::pair<std::string, std::string>> errors;  // message, reason
+    bool last = false;                                        // the input ends after this batch
+    std::exception_ptr failure;                               // ... because of this error, if set
+  };
+  // A line source for fillChunk(): one Line per input line.
+  struct Line {
+    const Entry* entry = nullptr;
+    bool empty() const { return entry->blank; }
+  };
+
+  explicit TaskRowPipeline(std::vector<std::string> files)
+      : in_(std::move(files), Inflate::kInline), worker_([this] { run(); }) {}
+  TaskRowPipeline(const TaskRowPipeline&) = delete;
+  TaskRowPipeline& operator=(const TaskRowPipeline&) = delete;
+  ~TaskRowPipeline() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    worker_.join();
+  }
+
+  // Sets `line` to the next input line; false at the end of the input.
+  // Rethrows a failure of the input (I/O, gzip) where it happened.
+  bool next(Line& line) {
+    while (batch_ == nullptr || nextEntry_ == batch_->entries.size()) {
+      if (batch_ != nullptr && batch_->failure) std::rethrow_exception(batch_->failure);
+      if (batch_ != nullptr && batch_->last) return false;
+      batch_ = nextBatch();
+      nextEntry_ = 0;
+      if (batch_ == nullptr) return false;
+    }
+    line.entry = &batch_->entries[nextEntry_++];
+    return true;
+  }
+
+  // The row of a non-empty line; throws its BadLine when it is malformed.
+  const TaskRow& row(const Line& line) const {
+    if (line.entry->error != 0) {
+      const auto& [message, reason] = batch_->errors[line.entry->error - 1];
+      throw BadLine(message, reason);
+    }
+    return line.entry->row;
+  }
+
+  std::uint64_t bytesRead() const { return bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  // The next batch (the previous one goes back to the worker), or null after
+  // the last one.
+  const Batch* nextBatch() {
+    std::unique_lock lock(mutex_);
+    if (current_) free_.push_back(std::move(current_));
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !full_.empty() || finished_; });
+    if (full_.empty()) return nullptr;
+    current_ = std::move(full_.front());
+    full_.pop_front();
+    return current_.get();
+  }
+
+  // Rows per batch: hand-overs stay rare (about 220 for a part), and a batch
+  // (about 250 KiB) stays in the cache between the two threads.
+  static constexpr std::size_t kBatchRows = 2048;
+  static constexpr std::size_t kBatches = 4;
+
+  void run() {
+    {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = 0; i < kBatches; ++i) free_.push_back(std::make_unique<Batch>());
+    }
+    for (bool last = false; !last;) {
+      std::unique_ptr<Batch> batch;
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return stop_ || !free_.empty(); });
+        if (stop_) break;
+        batch = std::move(free_.back());
+        free_.pop_back();
+      }
+      batch->entries.clear();
+      batch->users.clear();
+      batch->errors.clear();
+      batch->failure = nullptr;
+      // Users as offsets while the arena may grow; views once it is full.
+      std::vector<std::pair<std::uint32_t, std::uint32_t>>& users = userSpans_;
+      users.clear();
+      try {
+        std::string_view line;
+        while (batch->entries.size() < kBatchRows) {
+          if (!in_.next(line)) {
+            last = true;
+            break;
+          }
+          Entry& entry = batch->entries.emplace_back();
+          entry.error = 0;
+          entry.blank = line.empty();
+          if (entry.blank) {
+            users.emplace_back(0, 0);
+            continue;
+          }
+          try {
+            parseTaskRow(line, in_.current(), entry.row);
+            users.emplace_back(static_cast<std::uint32_t>(batch->users.size()),
+                               static_cast<std::uint32_t>(entry.row.user.size()));
+            batch->users.append(entry.row.user);
+          } catch (const BadLine& bad) {
+            batch->errors.emplace_back(bad.what(), bad.reason());
+            entry.error = static_cast<std::uint32_t>(batch->errors.size());
+            users.emplace_back(0, 0);
+          }
+        }
+      } catch (...) {
+        batch->failure = std::current_exception();
+        last = true;
+        // An entry whose parse failed on something other than a BadLine.
+        if (users.size() < batch->entries.size()) batch->entries.pop_back();
+      }
+      for (std::size_t i = 0; i < batch->entries.size(); ++i) {
+        batch->entries[i].row.user =
+            std::string_view(batch->users).substr(users[i].first, users[i].second);
+      }
+      batch->last = last;
+      bytes_.store(in_.bytesRead(), std::memory_order_relaxed);
+      {
+        std::lock_guard lock(mutex_);
+        full_.push_back(std::move(batch));
+        if (last) finished_ = true;
+      }
+      changed_.notify_all();
+    }
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+    changed_.notify_all();
+  }
+
+  PartsReader in_;  // worker thread only
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> userSpans_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::unique_ptr<Batch>> full_;  // parsed, in input order
+  std::vector<std::unique_ptr<Batch>> free_;
+  std::unique_ptr<Batch> current_;  // held by the reading thread
+  const Batch* batch_ = nullptr;    // current_, being read (reading thread)
+  std::size_t nextEntry_ = 0;
+  bool stop_ = false, finished_ = false;
+  std::atomic<std::uint64_t> bytes_{0};
+  std::thread worker_;  // last: starts once the members above exist
+};
+
 struct JobRow {
   std::int64_t time = 0, jobId = 0, type = 0;
   std::string user;
@@ -145,63 +363,58 @@ struct TaskState {
   std::array<double, 3> runDemand{};  // request when the attempt started
 };
 
-// The tasks of one job by task index: a flat open-addressing table (linear
-// probing, at most three quarters full): no node allocation per task as
-// with std::unordered_map.
+// The tasks of one job by task index. Google task indexes are dense
+// (0..n-1 within a job), so states live in a vector indexed by task index:
+// events of neighbouring tasks touch neighbouring states, where a hash table
+// cost a cache miss per event (its probe loop was 18% of the reader's time on
+// part 0). An absent task and a default TaskState behave the same, so the
+// vector needs no "used" marks. Memory stays bounded by the input: the vector
+// grows to cover an index only while the index is below 2 x (rows of the job
+// so far) + 8; indexes beyond that (sparse or hostile input) go to a map, and
+// move into the vector once it covers them.
 class TaskTable {
  public:
-  // The state of task `index`, added (default) when absent.
-  TaskState& operator[](std::uint32_t index) {
-    if (4 * (size_ + 1) > 3 * slots_.size()) grow();
-    std::size_t i = slot(index);
-    if (!slots_[i].used) {
-      slots_[i].used = true;
-      slots_[i].index = index;
-      ++size_;
+  // The state of task `index` (default when new); `rows` counts the rows of
+  // this job so far. Valid until the next call.
+  TaskState& get(std::uint32_t index, std::uint64_t rows) {
+    if (index < dense_.size()) [[likely]] {
+      return dense_[index];
     }
-    return slots_[i].state;
+    if (index < 2 * rows + 8) {
+      grow(std::max<std::size_t>({std::size_t{index} + 1, 2 * dense_.size(), 4}));
+      return dense_[index];
+    }
+    return sparse_[index];
   }
-  // Calls f(index, state) for every task, in no particular order.
+  // Calls f(index, state) for every task that may have been used, in index
+  // order.
   template <typename F>
-  void forEach(F&& f) {
-    for (Slot& s : slots_) {
-      if (s.used) f(s.index, s.state);
-    }
-  }
-  void clear() {
-    slots_.clear();
-    slots_.shrink_to_fit();
-    size_ = 0;
+  void forEachInOrder(F&& f) {
+    for (std::size_t i = 0; i < dense_.size(); ++i) f(static_cast<std::uint32_t>(i), dense_[i]);
+    if (sparse_.empty()) return;
+    std::vector<std::uint32_t> indexes;
+    indexes.reserve(sparse_.size());
+    for (const auto& entry : sparse_) indexes.push_back(entry.first);
+    std::sort(indexes.begin(), indexes.end());
+    for (const std::uint32_t index : indexes) f(index, sparse_.at(index));
   }
 
  private:
-  struct Slot {
-    bool used = false;
-    std::uint32_t index = 0;
-    TaskState state;
-  };
-
-  // Fibonacci hashing: dense indexes spread evenly, and indexes that share
-  // their low bits (multiples of a power of two) do not pile up.
-  std::size_t slot(std::uint32_t index) const {
-    const std::size_t mask = slots_.size() - 1;
-    std::size_t i = static_cast<std::size_t>((index * 0x9E3779B97F4A7C15ULL) >> shift_);
-    while (slots_[i].used && slots_[i].index != index) i = (i + 1) & mask;
-    return i;
-  }
-
-  void grow() {
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? 8 : old.size() * 2, Slot{});
-    shift_ = 64 - std::countr_zero(slots_.size());
-    for (Slot& s : old) {
-      if (s.used) slots_[slot(s.index)] = s;
+  void grow(std::size_t size) {
+    dense_.resize(size);
+    // Invariant: every sparse index is beyond the vector.
+    for (auto it = sparse_.begin(); it != sparse_.end();) {
+      if (it->first < size) {
+        dense_[it->first] = it->second;
+        it = sparse_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 
-  std::vector<Slot> slots_;
-  std::size_t size_ = 0;
-  int shift_ = 64;  // 64 - log2(slots_.size())
+  std::vector<TaskState> dense_;
+  std::unordered_map<std::uint32_t, TaskState> sparse_;
 };
 
 struct JobState {
@@ -210,21 +423,16 @@ struct JobState {
   std::int32_t priority = 0;
   std::string user;
   std::uint32_t running = 0, pending = 0;
+  std::uint64_t rows = 0;  // task events applied
   TaskTable tasks;
   std::vector<Task> attempts;  // Task::job filled at emission
 };
 
-std::int64_t validTime(const LineContext& at, std::string_view text, std::size_t column) {
-  const std::int64_t time = at.integer(text, column);
-  if (time < 0) at.badValue(column, text, "negative time");
-  return time;
-}
-
 class Google2011Reader final : public ReaderBase {
  public:
   Google2011Reader(const std::string& path, const ReadOptions& options)
-      : options_(options), tasks_(taskParts(path)), progress_(options, tasks_.totalBytes()) {
-    const fs::path first(tasks_.files().front());
+      : options_(options), taskFiles_(taskParts(path)), progress_(options, totalBytes(taskFiles_)) {
+    const fs::path first(taskFiles_.front());
     // The trace's layout: ROOT/{task_events,job_events,machine_events}/part-*.
     const fs::path root = first.parent_path().filename() == "task_events"
                               ? first.parent_path().parent_path()
@@ -258,6 +466,7 @@ class Google2011Reader final : public ReaderBase {
     } else {
       meta_["machines"] = "none (no machine_events and no machine table)";
     }
+    rows_.emplace(taskFiles_);  // starts reading task_events
   }
 
   bool next(WorkloadChunk& out) override {
@@ -274,16 +483,15 @@ class Google2011Reader final : public ReaderBase {
       out.machineEvents = std::move(machineEvents_);
       sentMachines_ = true;
     }
-    std::string_view line;
-    while (!inputEnded_ && out.jobs.size() < kChunkJobs && out.tasks.size() < kChunkTasks) {
-      if (!tasks_.next(line)) {
-        endOfInput();
-        break;
-      }
-      ++report_.lines;
-      if (line.empty()) continue;
-      if (guardLine(options_, report_, [&] { taskLine(line, out); })) ++taskRows_;
-      if ((report_.lines & 0xffff) == 0) progress_.update(tasks_.bytesRead());
+    if (!inputEnded_ && !fillChunk(*rows_, out, options_, report_, progress_,
+                                   [&](const TaskRowPipeline::Line& line) {
+                                     const TaskRow& row = rows_->row(line);
+                                     readJobEventsUntil(row.time, out);
+                                     apply(row, out);
+                                     ++taskRows_;
+                                     return true;
+                                   })) {
+      endOfInput();
     }
     if (inputEnded_) {
       while (nextLeft_ < left_.size() && out.jobs.size() < kChunkJobs &&
@@ -310,48 +518,18 @@ class Google2011Reader final : public ReaderBase {
     report_.counts["task_events_rows"] = taskRows_;
   }
 
+  static std::uint64_t totalBytes(const std::vector<std::string>& files) {
+    std::uint64_t total = 0;
+    for (const auto& file : files) total += fileSize(file);
+    return total;
+  }
+
   static std::vector<std::string> taskParts(const std::string& path) {
     std::error_code error;
     if (fs::is_directory(fs::path(path) / "task_events", error)) {
       return listParts((fs::path(path) / "task_events").string());
     }
     return listParts(path);
-  }
-
-  void taskLine(std::string_view line, WorkloadChunk& out) {
-    Fields<13> f;
-    splitChar(line, ',', f);
-    const LineContext at(tasks_.current(), kTaskColumns);
-    at.requireCount(f, kTaskColumns.size());
-    TaskRow row;
-    row.time = validTime(at, f[0], 0);
-    at.optInt(f[1], 1);
-    row.jobId = at.integer(f[2], 2);
-    const std::int64_t index = at.integer(f[3], 3);
-    if (index < 0 || index > 0xffffffffLL) at.badValue(3, f[3], "task index out of range");
-    row.index = static_cast<std::uint32_t>(index);
-    row.machine = at.optInt(f[4], 4).value_or(kUnknown);
-    row.type = at.integer(f[5], 5);
-    if (row.type < kSubmit || row.type > kUpdateRunning) {
-      at.badValue(5, f[5], "event type is not 0..8");
-    }
-    row.user = f[6];
-    at.optInt(f[7], 7);
-    row.priority = at.optInt(f[8], 8);
-    row.cpu = at.optNumber(f[9], 9);
-    row.mem = at.optNumber(f[10], 10);
-    row.disk = at.optNumber(f[11], 11);
-    for (std::size_t i = 9; i <= 11; ++i) {
-      if (!f[i].empty() && f[i].front() == '-') at.badValue(i, f[i], "negative request");
-    }
-    const auto constraint = at.optInt(f[12], 12);
-    if (constraint && *constraint != 0 && *constraint != 1) {
-      at.badValue(12, f[12], "constraint is not 0 or 1");
-    }
-    row.differentMachine = constraint.value_or(0) == 1;
-    // The line is well formed; from here on nothing throws BadLine.
-    readJobEventsUntil(row.time, out);
-    apply(row, out);
   }
 
   // Applies job events up to `time`, so that a job's end is known before
@@ -443,7 +621,7 @@ class Google2011Reader final : public ReaderBase {
       job.priority = static_cast<std::int32_t>(std::clamp<std::int64_t>(*row.priority, -1, 1000));
       job.havePriority = true;
     }
-    TaskState& task = job.tasks[row.index];
+    TaskState& task = job.tasks.get(row.index, job.rows++);
     if (row.cpu || row.mem || row.disk) {
       task.request[0] = row.cpu.value_or(task.request[0]);
       task.request[1] = row.mem.value_or(task.request[1]);
@@ -513,7 +691,14 @@ class Google2011Reader final : public ReaderBase {
   // Ends the running attempt of `task` at `end` (endUs = `outcomeEnd`).
   void closeAttempt(JobState& job, std::uint32_t index, TaskState& task, std::int64_t end,
                     std::int32_t status, std::int64_t outcomeEnd) {
-    Task& attempt = job.attempts.emplace_back();  // built in place
+    fillAttempt(job.attempts.emplace_back(), index, task, end, status, outcomeEnd);  // in place
+    task.running = false;
+    --job.running;
+  }
+
+  // The attempt record of the running `task` ending at `end`.
+  static void fillAttempt(Task& attempt, std::uint32_t index, const TaskState& task,
+                          std::int64_t end, std::int32_t status, std::int64_t outcomeEnd) {
     attempt.index = index;
     for (std::size_t d = 0; d < task.runDemand.size(); ++d) {
       attempt.demand[static_cast<Eigen::Index>(d)] = task.runDemand[d];
@@ -524,8 +709,6 @@ class Google2011Reader final : public ReaderBase {
     attempt.outcome.endUs = outcomeEnd;
     attempt.outcome.machine = task.machine;
     attempt.outcome.status = status;
-    task.running = false;
-    --job.running;
   }
 
   void maybeEmit(std::int64_t jobId, WorkloadChunk& out) {
@@ -540,7 +723,10 @@ class Google2011Reader final : public ReaderBase {
     auto node = open_.extract(jobId);
     emitted_.insert(jobId);
     JobState& state = node.mapped();
-    if (state.attempts.empty()) {
+    // Tasks still running: only at the end of the input (a job is emitted
+    // earlier only once none runs), cut there.
+    const std::uint32_t cut = state.running;
+    if (state.attempts.empty() && cut == 0) {
       note(Note::kJobsWithoutAttempts);
       return;
     }
@@ -551,33 +737,32 @@ class Google2011Reader final : public ReaderBase {
     job.role = roles_.intern("*", out.roles);
     job.priority = state.priority;
     job.firstTask = taskCount_;
-    job.taskCount = static_cast<std::uint32_t>(state.attempts.size());
+    job.taskCount = static_cast<std::uint32_t>(state.attempts.size() + cut);
     const std::size_t first = out.tasks.size();
     out.tasks.insert(out.tasks.end(), state.attempts.begin(), state.attempts.end());
+    if (cut > 0) {
+      // Cut attempts are built straight into the chunk, in task index order
+      // (most attempts of a part are cut: 131,409 of 189,994 in part 0).
+      state.tasks.forEachInOrder([&](std::uint32_t index, const TaskState& task) {
+        if (task.running)
+          fillAttempt(out.tasks.emplace_back(), index, task, lastTime_, -1, kUnknown);
+      });
+    }
     for (std::size_t i = first; i < out.tasks.size(); ++i) {
       out.tasks[i].job = static_cast<std::uint32_t>(jobCount_);
     }
-    taskCount_ += state.attempts.size();
+    taskCount_ += job.taskCount;
     ++jobCount_;
     out.jobs.push_back(std::move(job));
   }
 
-  // Closes what is still open: running attempts are cut at the last time
-  // seen; every remaining job is queued for emission in submit order.
+  // At the end of the input, running attempts are cut at the last time seen
+  // (built by emit()); every remaining job is queued for emission in submit
+  // order.
   void endOfInput() {
     inputEnded_ = true;
     for (auto& [jobId, job] : open_) {
-      std::vector<std::pair<std::uint32_t, TaskState*>> running;
-      job.tasks.forEach([&](std::uint32_t index, TaskState& task) {
-        if (task.running) running.emplace_back(index, &task);
-      });
-      std::sort(running.begin(), running.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
-      for (const auto& [index, task] : running) {
-        note(Note::kCutAtEnd);
-        closeAttempt(job, index, *task, lastTime_, -1, kUnknown);
-      }
-      job.tasks.clear();
+      notes_[static_cast<std::size_t>(Note::kCutAtEnd)] += job.running;
       left_.push_back(jobId);
     }
     std::sort(left_.begin(), left_.end(), [&](std::int64_t a, std::int64_t b) {
@@ -674,8 +859,9 @@ class Google2011Reader final : public ReaderBase {
   }
 
   ReadOptions options_;
-  PartsReader tasks_;
+  std::vector<std::string> taskFiles_;
   Progress progress_;
+  std::optional<TaskRowPipeline> rows_;
   std::optional<PartsReader> jobs_;
   std::optional<JobRow> pendingJobRow_;
   std::map<std::string, std::string> meta_;

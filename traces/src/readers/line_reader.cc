@@ -303,7 +303,7 @@ class PrefetchSource final : public ByteSource {
 
 }  // namespace
 
-std::unique_ptr<ByteSource> openByteSource(const std::string& path) {
+std::unique_ptr<ByteSource> openByteSource(const std::string& path, Inflate inflate) {
   auto file = std::make_unique<File>(path);
   // Sniff the gzip magic number (RFC 1952: 1f 8b).
   char magic[2] = {};
@@ -316,8 +316,9 @@ std::unique_ptr<ByteSource> openByteSource(const std::string& path) {
   std::string prefix(magic, got);
   if (got == 2 && static_cast<unsigned char>(magic[0]) == 0x1f &&
       static_cast<unsigned char>(magic[1]) == 0x8b) {
-    return std::make_unique<PrefetchSource>(
-        std::make_unique<GzipSource>(std::move(file), std::move(prefix)));
+    auto gzip = std::make_unique<GzipSource>(std::move(file), std::move(prefix));
+    if (inflate == Inflate::kInline) return gzip;
+    return std::make_unique<PrefetchSource>(std::move(gzip));
   }
   return std::make_unique<PlainSource>(std::move(file), std::move(prefix));
 }
@@ -328,8 +329,8 @@ std::uint64_t fileSize(const std::string& path) {
   return static_cast<std::uint64_t>(info.st_size);
 }
 
-LineReader::LineReader(std::string path)
-    : path_(std::move(path)), source_(openByteSource(path_)), lends_(source_->lends()) {
+LineReader::LineReader(std::string path, Inflate inflate)
+    : path_(std::move(path)), source_(openByteSource(path_, inflate)), lends_(source_->lends()) {
   if (!lends_) buffer_.resize(kFirstBlock);
 }
 
@@ -440,7 +441,8 @@ bool LineReader::next(std::string_view& line) {
   return true;
 }
 
-PartsReader::PartsReader(std::vector<std::string> files) : files_(std::move(files)) {
+PartsReader::PartsReader(std::vector<std::string> files, Inflate inflate)
+    : files_(std::move(files)), inflate_(inflate) {
   for (const auto& file : files_) total_ += fileSize(file);
 }
 
@@ -449,7 +451,7 @@ bool PartsReader::next(std::string_view& line) {
     if (current_ && current_->next(line)) return true;
     if (nextFile_ == files_.size()) return false;
     if (current_) finishedBytes_ += current_->fileBytesRead();
-    current_ = std::make_unique<LineReader>(files_[nextFile_++]);
+    current_ = std::make_unique<LineReader>(files_[nextFile_++], inflate_);
   }
 }
 

@@ -27,8 +27,14 @@ class ByteSource {
   virtual void borrow(std::string_view& block) { block = {}; }
 };
 
+// Whether gzip input is inflated on a worker thread ahead of the reader
+// (kAhead, the default) or on the reading thread (kInline: for readers that
+// already read on a thread of their own, so that it does not take a third).
+enum class Inflate { kAhead, kInline };
+
 // Opens `path`. Throws Error naming the file when it cannot be opened.
-std::unique_ptr<ByteSource> openByteSource(const std::string& path);
+std::unique_ptr<ByteSource> openByteSource(const std::string& path,
+                                           Inflate inflate = Inflate::kAhead);
 
 // Splits a file into lines without copying them: reads blocks of 1 MiB and
 // hands out views into its buffer. A trailing '\r' is dropped, so CRLF files
@@ -36,9 +42,10 @@ std::unique_ptr<ByteSource> openByteSource(const std::string& path);
 // kMaxLine throw ParseError (memory stays bounded whatever the input).
 class LineReader {
  public:
+  using Line = std::string_view;
   static constexpr std::size_t kMaxLine = std::size_t{16} << 20;
 
-  explicit LineReader(std::string path);
+  explicit LineReader(std::string path, Inflate inflate = Inflate::kAhead);
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
   ~LineReader();
@@ -51,6 +58,7 @@ class LineReader {
   std::uint64_t lineNumber() const { return lineNumber_; }
   const std::string& path() const { return path_; }
   std::uint64_t fileBytesRead() const { return source_->fileBytesRead(); }
+  std::uint64_t bytesRead() const { return fileBytesRead(); }
 
  private:
   bool fill();  // makes room and reads more; false at end of input
@@ -73,7 +81,8 @@ class LineReader {
 // Reads the lines of several files (the parts of one table) in sequence.
 class PartsReader {
  public:
-  explicit PartsReader(std::vector<std::string> files);
+  using Line = std::string_view;
+  explicit PartsReader(std::vector<std::string> files, Inflate inflate = Inflate::kAhead);
 
   // Sets `line` to the next line of the current part, moving on to the next
   // part at the end of one; false after the last part.
@@ -88,6 +97,7 @@ class PartsReader {
 
  private:
   std::vector<std::string> files_;
+  Inflate inflate_;
   std::size_t nextFile_ = 0;
   std::unique_ptr<LineReader> current_;
   std::uint64_t finishedBytes_ = 0, total_ = 0;
