@@ -148,7 +148,19 @@ ChunkReader::~ChunkReader() = default;
 
 bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
   auto* dest = static_cast<unsigned char*>(out);
-  if (chunkWidth_ == width_) return readChunk(index, 0, rows, dest);
+  if (chunkWidth_ == width_) {
+    // A run of unwritten chunks (a constant column) read into the same
+    // buffer fills it once.
+    const std::size_t wanted = rowBytes_ * rows;
+    if (filled_ == dest && wanted <= filledBytes_ && !stored(index, 0)) return true;
+    filled_ = nullptr;
+    if (!readChunk(index, 0, rows, dest)) return false;
+    if (!lastStored_) {
+      filled_ = dest;
+      filledBytes_ = wanted;
+    }
+    return true;
+  }
   // One chunk per column: decode each, then scatter it into the rows.
   std::vector<unsigned char>& column = buffers_.column;
   if (column.size() < elementBytes_ * rows) column.resize(elementBytes_ * rows);
@@ -167,6 +179,16 @@ bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
   return true;
 }
 
+bool ChunkReader::stored(std::uint64_t index, hsize_t column) const {
+  const std::array<hsize_t, 2> offset{index * chunkRows_, column * chunkWidth_};
+  hsize_t size = 0;
+  unsigned filterMask = 0;
+  haddr_t address = HADDR_UNDEF;
+  // When HDF5 cannot tell, say stored: the caller then reads the chunk.
+  return H5Dget_chunk_info_by_coord(dset_, offset.data(), &filterMask, &address, &size) < 0 ||
+         size != 0;
+}
+
 bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t rows,
                             unsigned char* dest) {
   const std::array<hsize_t, 2> offset{index * chunkRows_, column * chunkWidth_};
@@ -181,6 +203,7 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
   if (H5Dget_chunk_info_by_coord(dset_, offset.data(), &filterMask, &address, &stored) < 0) {
     return false;
   }
+  lastStored_ = stored != 0;
   if (stored == 0) {
     // Never written: every element is the fill value.
     if (std::all_of(fill_.begin(), fill_.end(), [](unsigned char b) { return b == 0; })) {
@@ -289,7 +312,10 @@ void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std
   if (level_ > 0) {
     const auto keep = static_cast<std::size_t>(static_cast<double>(bytes) * kDeflateKeep);
     deflated_.resize(keep + 64);
-    isal_zstream stream;
+    // Zeroed first: isal_deflate_stateless_init leaves fields that
+    // isal_deflate_stateless reads (valgrind), so two writes of the same
+    // values could differ.
+    isal_zstream stream{};
     isal_deflate_stateless_init(&stream);
     stream.level = level_ >= 3 ? 3 : 1;
     stream.level_buf = levelBuffer_.data();

@@ -58,6 +58,8 @@ class ChunkReader {
   // Decodes the first `rows` rows of the chunk at (index, column) to `out`,
   // contiguous (rows x chunk width elements).
   bool readChunk(std::uint64_t index, hsize_t column, std::uint64_t rows, unsigned char* out);
+  // Whether the chunk at (index, column) was written (true when unknown).
+  bool stored(std::uint64_t index, hsize_t column) const;
 
   hid_t dset_;
   std::string path_, name_;
@@ -68,6 +70,11 @@ class ChunkReader {
   std::vector<unsigned char> fill_;            // the fill value, one element
   int shuffleIndex_ = -1, deflateIndex_ = -1;  // positions in the pipeline
   Buffers& buffers_;
+  bool lastStored_ = false;  // whether readChunk's chunk was written
+  // `filledBytes_` bytes at `filled_` hold the fill value, from the last
+  // read(), which left them as they were.
+  const unsigned char* filled_ = nullptr;
+  std::size_t filledBytes_ = 0;
   std::unique_ptr<inflate_state> inflater_;  // when deflateIndex_ >= 0
 };
 

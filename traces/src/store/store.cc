@@ -12,11 +12,12 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "allot/core/error.h"
-#include "chunks.h"
 #include "allot/traces/h5.h"
+#include "chunks.h"
 
 namespace allot::traces {
 namespace {
@@ -140,8 +141,13 @@ class Writer {
     const int rank = width == 0 ? 1 : 2;
     const std::array<hsize_t, 2> dims{rows, width};
     const std::array<hsize_t, 2> maxdims{H5S_UNLIMITED, width};
-    const hsize_t chunkRows =
-        std::clamp<hsize_t>(rows, 1, std::max<hsize_t>(options_.chunkRows, 1));
+    // Equal chunks of at most options_.chunkRows rows: a shuffled chunk is
+    // decoded whole, so a last chunk that is mostly padding costs as much
+    // to load as a full one (Google's 5 parts were 5 full chunks and one 31%
+    // full; HPC2N 3 and one 10% full).
+    const hsize_t maxRows = std::max<hsize_t>(options_.chunkRows, 1);
+    const hsize_t chunks = std::max<hsize_t>((rows + maxRows - 1) / maxRows, 1);
+    const hsize_t chunkRows = std::clamp<hsize_t>((rows + chunks - 1) / chunks, 1, maxRows);
     const bool numeric = fillValue != nullptr;
     const std::array<hsize_t, 2> chunk{chunkRows, std::max<hsize_t>(width, 1)};
     const std::string what = "dataset '" + name + "'";
@@ -401,6 +407,23 @@ class Reader {
 
   // Counts a dataset this file version does not have, for progress.
   void skipDataset() { step(); }
+  // Datasets read so far.
+  std::uint64_t done() const { return done_; }
+
+  // Rows of a 1-D dataset (its first dimension).
+  std::uint64_t rows(const std::string& name) {
+    Handle dset = open(name);
+    Handle space = checkId(H5Dget_space(dset.get()), H5Sclose, path_,
+                           "cannot read the shape of dataset '" + name + "'");
+    std::array<hsize_t, 2> dims{0, 0};
+    if (H5Sget_simple_extent_ndims(space.get()) != 1 ||
+        H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0) {
+      throw Error(path_ + ": dataset '" + name +
+                  "' has the wrong shape (expected 1-D); the file is not a valid allot workload "
+                  "store");
+    }
+    return dims[0];
+  }
 
  private:
   Handle open(const std::string& name) {
@@ -494,7 +517,11 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
   Handle fapl = checkId(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path, "cannot create plist");
   h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path,
             "cannot set the file format version");
-  Handle file = checkId(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
+  // No modification times on the root group either (the file creation list
+  // is a group creation list): two writes a second apart gave other bytes.
+  Handle fcpl = checkId(H5Pcreate(H5P_FILE_CREATE), H5Pclose, path, "cannot create plist");
+  h5::check(H5Pset_obj_track_times(fcpl.get(), false), path, "cannot set the file properties");
+  Handle file = checkId(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose,
                         path, "cannot create the workload file");
   Writer out(file.get(), path, options);
   out.stringAttribute(file.get(), kFormatAttr, kFormatName);
@@ -612,6 +639,132 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
   h5::check(H5Fflush(file.get(), H5F_SCOPE_LOCAL), path, "cannot flush the workload file");
 }
 
+namespace {
+
+// The jobs table. `taskRows` (the rows of /tasks) and the sizes of the user
+// and role tables bound the indexes.
+std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t taskRows,
+                          std::size_t userCount, std::size_t roleCount) {
+  std::vector<Job> jobs;
+  {
+    std::optional<std::uint64_t> rows;
+    Reader::Column<std::int64_t> traceId(in, "jobs/trace_id", 0, rows);
+    Reader::Column<std::int64_t> submit(in, "jobs/submit_us", 0, rows);
+    Reader::Column<std::uint32_t> user(in, "jobs/user", 0, rows);
+    Reader::Column<std::uint32_t> role(in, "jobs/role", 0, rows);
+    Reader::Column<std::int32_t> priority(in, "jobs/priority", 0, rows);
+    Reader::Column<std::uint8_t> gang(in, "jobs/gang", 0, rows);
+    Reader::Column<std::uint64_t> firstTask(in, "jobs/first_task", 0, rows);
+    Reader::Column<std::uint32_t> taskCount(in, "jobs/task_count", 0, rows);
+    const std::vector<std::uint32_t> depCount = in.column<std::uint32_t>("jobs/dep_count", 0, rows);
+    std::optional<std::uint64_t> depRows =
+        std::accumulate(depCount.begin(), depCount.end(), std::uint64_t{0});
+    const std::vector<std::uint32_t> deps = in.column<std::uint32_t>("jobs/depends_on", 0, depRows);
+    checkIndexes(path, "jobs/depends_on", deps.data(), deps.size(), 0, *rows);
+    const std::uint64_t block = in.blockRows("jobs/trace_id");
+    jobs.reserve(*rows);
+    adviseHugePages(jobs.data(), jobs.capacity() * sizeof(Job));
+    std::size_t dep = 0;
+    for (std::uint64_t begin = 0; begin < *rows; begin += block) {
+      const std::uint64_t end = std::min(*rows, begin + block);
+      const std::int64_t* traceIds = traceId.read(begin, end);
+      const std::int64_t* submits = submit.read(begin, end);
+      const std::uint32_t* users = user.read(begin, end);
+      const std::uint32_t* roles = role.read(begin, end);
+      const std::int32_t* priorities = priority.read(begin, end);
+      const std::uint8_t* gangs = gang.read(begin, end);
+      const std::uint64_t* firstTasks = firstTask.read(begin, end);
+      const std::uint32_t* taskCounts = taskCount.read(begin, end);
+      checkIndexes(path, "jobs/user", users, end - begin, begin, userCount);
+      checkIndexes(path, "jobs/role", roles, end - begin, begin, roleCount);
+      for (std::uint64_t i = 0; i < end - begin; ++i) {
+        Job& j = jobs.emplace_back();
+        j.traceId = traceIds[i];
+        j.submit = fromMicros(submits[i]);
+        j.user = users[i];
+        j.role = roles[i];
+        j.priority = priorities[i];
+        j.gang = gangs[i] != 0;
+        j.firstTask = firstTasks[i];
+        j.taskCount = taskCounts[i];
+        if (j.firstTask > taskRows || j.taskCount > taskRows - j.firstTask) {
+          corrupt(path, "job row " + std::to_string(begin + i) + " names tasks beyond the " +
+                            std::to_string(taskRows) + " stored");
+        }
+        if (const std::uint32_t n = depCount[begin + i]; n > 0) {
+          j.dependsOn.assign(deps.begin() + static_cast<std::ptrdiff_t>(dep),
+                             deps.begin() + static_cast<std::ptrdiff_t>(dep + n));
+          dep += n;
+        }
+      }
+    }
+  }
+  return jobs;
+}
+
+// The tasks table of a store of format `version`, `width` dimensions;
+// `jobRows` (the rows of /jobs) bounds tasks/job.
+std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t version,
+                            hsize_t width, std::uint64_t jobRows) {
+  const auto D = static_cast<std::size_t>(width);
+  std::vector<Task> tasks;
+  {
+    std::optional<std::uint64_t> rows;
+    Reader::Column<std::uint32_t> job(in, "tasks/job", 0, rows);
+    Reader::Column<std::uint32_t> index(in, "tasks/index", 0, rows);
+    Reader::Column<double> demand(in, "tasks/demand", width, rows);
+    Reader::Column<std::int64_t> duration(in, "tasks/duration_us", 0, rows);
+    Reader::Column<std::uint8_t> different(in, "tasks/different_machine", 0, rows);
+    // Version 1 stores had no count column: one record per instance, so
+    // every count is 1 (the same workload, expanded).
+    std::optional<Reader::Column<std::uint32_t>> count;
+    if (version >= 2) {
+      count.emplace(in, "tasks/count", 0, rows);
+    } else {
+      in.skipDataset();
+    }
+    Reader::Column<std::int64_t> start(in, "tasks/start_us", 0, rows);
+    Reader::Column<std::int64_t> end(in, "tasks/end_us", 0, rows);
+    Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
+    Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
+    const std::uint64_t block = in.blockRows("tasks/job");
+    tasks.reserve(*rows);
+    adviseHugePages(tasks.data(), tasks.capacity() * sizeof(Task));
+    for (std::uint64_t first = 0; first < *rows; first += block) {
+      const std::uint64_t last = std::min(*rows, first + block);
+      const std::uint32_t* jobs = job.read(first, last);
+      const std::uint32_t* indexes = index.read(first, last);
+      const double* demands = demand.read(first, last);
+      const std::int64_t* durations = duration.read(first, last);
+      const std::uint8_t* differents = different.read(first, last);
+      const std::uint32_t* counts = count ? count->read(first, last) : nullptr;
+      if (counts != nullptr) checkCounts(path, counts, last - first, first);
+      const std::int64_t* starts = start.read(first, last);
+      const std::int64_t* ends = end.read(first, last);
+      const std::int64_t* machines = machine.read(first, last);
+      const std::int32_t* statuses = status.read(first, last);
+      checkIndexes(path, "tasks/job", jobs, last - first, first, jobRows);
+      for (std::uint64_t i = 0; i < last - first; ++i) {
+        Task& t = tasks.emplace_back();
+        t.job = jobs[i];
+        t.index = indexes[i];
+        const double* row = demands + i * D;
+        for (std::size_t d = 0; d < D; ++d) t.demand[static_cast<Eigen::Index>(d)] = row[d];
+        t.duration = Duration{durations[i]};
+        t.differentMachine = differents[i] != 0;
+        if (counts != nullptr) t.count = counts[i];
+        t.outcome.startUs = starts[i];
+        t.outcome.endUs = ends[i];
+        t.outcome.machine = machines[i];
+        t.outcome.status = statuses[i];
+      }
+    }
+  }
+  return tasks;
+}
+
+}  // namespace
+
 Workload readWorkloadStore(const std::string& path, const StoreOptions& options) {
   if (!isHdf5File(path)) {
     std::ifstream probe(path, std::ios::binary);
@@ -710,116 +863,38 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
 
   // The two big tables are read block by block (one chunk's worth of rows
   // per column at a time), so the temporary buffers stay in cache and the
-  // only large allocation is the workload itself.
-  {
-    std::optional<std::uint64_t> rows;
-    Reader::Column<std::int64_t> traceId(in, "jobs/trace_id", 0, rows);
-    Reader::Column<std::int64_t> submit(in, "jobs/submit_us", 0, rows);
-    Reader::Column<std::uint32_t> user(in, "jobs/user", 0, rows);
-    Reader::Column<std::uint32_t> role(in, "jobs/role", 0, rows);
-    Reader::Column<std::int32_t> priority(in, "jobs/priority", 0, rows);
-    Reader::Column<std::uint8_t> gang(in, "jobs/gang", 0, rows);
-    Reader::Column<std::uint64_t> firstTask(in, "jobs/first_task", 0, rows);
-    Reader::Column<std::uint32_t> taskCount(in, "jobs/task_count", 0, rows);
-    const std::vector<std::uint32_t> depCount = in.column<std::uint32_t>("jobs/dep_count", 0, rows);
-    std::optional<std::uint64_t> depRows =
-        std::accumulate(depCount.begin(), depCount.end(), std::uint64_t{0});
-    const std::vector<std::uint32_t> deps = in.column<std::uint32_t>("jobs/depends_on", 0, depRows);
-    checkIndexes(path, "jobs/depends_on", deps.data(), deps.size(), 0, *rows);
-    const std::uint64_t block = in.blockRows("jobs/trace_id");
-    w.jobs.reserve(*rows);
-    adviseHugePages(w.jobs.data(), w.jobs.capacity() * sizeof(Job));
-    std::size_t dep = 0;
-    for (std::uint64_t begin = 0; begin < *rows; begin += block) {
-      const std::uint64_t end = std::min(*rows, begin + block);
-      const std::int64_t* traceIds = traceId.read(begin, end);
-      const std::int64_t* submits = submit.read(begin, end);
-      const std::uint32_t* users = user.read(begin, end);
-      const std::uint32_t* roles = role.read(begin, end);
-      const std::int32_t* priorities = priority.read(begin, end);
-      const std::uint8_t* gangs = gang.read(begin, end);
-      const std::uint64_t* firstTasks = firstTask.read(begin, end);
-      const std::uint32_t* taskCounts = taskCount.read(begin, end);
-      checkIndexes(path, "jobs/user", users, end - begin, begin, w.users.size());
-      checkIndexes(path, "jobs/role", roles, end - begin, begin, w.roles.size());
-      for (std::uint64_t i = 0; i < end - begin; ++i) {
-        Job& j = w.jobs.emplace_back();
-        j.traceId = traceIds[i];
-        j.submit = fromMicros(submits[i]);
-        j.user = users[i];
-        j.role = roles[i];
-        j.priority = priorities[i];
-        j.gang = gangs[i] != 0;
-        j.firstTask = firstTasks[i];
-        j.taskCount = taskCounts[i];
-        if (const std::uint32_t n = depCount[begin + i]; n > 0) {
-          j.dependsOn.assign(deps.begin() + static_cast<std::ptrdiff_t>(dep),
-                             deps.begin() + static_cast<std::ptrdiff_t>(dep + n));
-          dep += n;
-        }
-      }
+  // only large allocation is the workload itself. They are independent, so
+  // the jobs are read on a second thread while this one reads the tasks:
+  // building the tables (first touch of their memory included) and decoding
+  // the columns is the load's work, and HDF5 (a thread-safe build, Debian's)
+  // is only called to fetch chunks. Errors are reported as a sequential load
+  // reports them: those of the jobs first.
+  const std::uint64_t jobRows = in.rows("jobs/trace_id");
+  const std::uint64_t taskRows = in.rows("tasks/job");
+  std::exception_ptr jobsFailure;
+  std::uint64_t jobDatasets = 0;
+  std::thread jobsThread([&] {
+    try {
+      h5::QuietErrors quietHere;  // HDF5 error stacks are per thread
+      StoreOptions silent = options;
+      silent.progress = nullptr;  // progress is reported on the calling thread
+      Reader jobsIn(file.get(), path, silent);
+      w.jobs = readJobs(jobsIn, path, taskRows, w.users.size(), w.roles.size());
+      jobDatasets = jobsIn.done();
+    } catch (...) {
+      jobsFailure = std::current_exception();
     }
+  });
+  std::exception_ptr tasksFailure;
+  try {
+    w.tasks = readTasks(in, path, *version, width, jobRows);
+  } catch (...) {
+    tasksFailure = std::current_exception();
   }
-
-  {
-    std::optional<std::uint64_t> rows;
-    Reader::Column<std::uint32_t> job(in, "tasks/job", 0, rows);
-    Reader::Column<std::uint32_t> index(in, "tasks/index", 0, rows);
-    Reader::Column<double> demand(in, "tasks/demand", width, rows);
-    Reader::Column<std::int64_t> duration(in, "tasks/duration_us", 0, rows);
-    Reader::Column<std::uint8_t> different(in, "tasks/different_machine", 0, rows);
-    // Version 1 stores had no count column: one record per instance, so
-    // every count is 1 (the same workload, expanded).
-    std::optional<Reader::Column<std::uint32_t>> count;
-    if (*version >= 2) {
-      count.emplace(in, "tasks/count", 0, rows);
-    } else {
-      in.skipDataset();
-    }
-    Reader::Column<std::int64_t> start(in, "tasks/start_us", 0, rows);
-    Reader::Column<std::int64_t> end(in, "tasks/end_us", 0, rows);
-    Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
-    Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
-    for (std::size_t i = 0; i < w.jobs.size(); ++i) {
-      const Job& j = w.jobs[i];
-      if (j.firstTask > *rows || j.taskCount > *rows - j.firstTask) {
-        corrupt(path, "job row " + std::to_string(i) + " names tasks beyond the " +
-                          std::to_string(*rows) + " stored");
-      }
-    }
-    const std::uint64_t block = in.blockRows("tasks/job");
-    w.tasks.reserve(*rows);
-    adviseHugePages(w.tasks.data(), w.tasks.capacity() * sizeof(Task));
-    for (std::uint64_t first = 0; first < *rows; first += block) {
-      const std::uint64_t last = std::min(*rows, first + block);
-      const std::uint32_t* jobs = job.read(first, last);
-      const std::uint32_t* indexes = index.read(first, last);
-      const double* demands = demand.read(first, last);
-      const std::int64_t* durations = duration.read(first, last);
-      const std::uint8_t* differents = different.read(first, last);
-      const std::uint32_t* counts = count ? count->read(first, last) : nullptr;
-      if (counts != nullptr) checkCounts(path, counts, last - first, first);
-      const std::int64_t* starts = start.read(first, last);
-      const std::int64_t* ends = end.read(first, last);
-      const std::int64_t* machines = machine.read(first, last);
-      const std::int32_t* statuses = status.read(first, last);
-      checkIndexes(path, "tasks/job", jobs, last - first, first, w.jobs.size());
-      for (std::uint64_t i = 0; i < last - first; ++i) {
-        Task& t = w.tasks.emplace_back();
-        t.job = jobs[i];
-        t.index = indexes[i];
-        const double* row = demands + i * D;
-        for (std::size_t d = 0; d < D; ++d) t.demand[static_cast<Eigen::Index>(d)] = row[d];
-        t.duration = Duration{durations[i]};
-        t.differentMachine = differents[i] != 0;
-        if (counts != nullptr) t.count = counts[i];
-        t.outcome.startUs = starts[i];
-        t.outcome.endUs = ends[i];
-        t.outcome.machine = machines[i];
-        t.outcome.status = statuses[i];
-      }
-    }
-  }
+  jobsThread.join();
+  if (jobsFailure) std::rethrow_exception(jobsFailure);
+  if (tasksFailure) std::rethrow_exception(tasksFailure);
+  for (std::uint64_t i = 0; i < jobDatasets; ++i) in.skipDataset();
   return w;
 }
 

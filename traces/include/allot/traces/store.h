@@ -48,7 +48,8 @@ namespace allot::traces {
 inline constexpr int kStoreFormatVersion = 3;
 
 struct StoreOptions {
-  // Rows per chunk; also the block size of streamed writes, so it bounds the
+  // Rows per chunk at most (a table is split into equal chunks of at most
+  // this many rows); also bounds the block size of streamed writes, so the
   // extra memory a write needs (about chunkRows * 8 * D bytes).
   std::uint32_t chunkRows = 1u << 16;
   // Deflate level 0..9; 0 stores chunks uncompressed (shuffle still applies).
