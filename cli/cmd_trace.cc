@@ -23,106 +23,12 @@
 #include "allot/traces/summary.h"
 #include "allot/traces/synthetic.h"
 #include "commands.h"
+#include "common.h"
 
 namespace allot::cli {
 namespace {
 
 using traces::Workload;
-
-// A one-line progress bar on stderr, drawn only when stderr is a terminal so
-// that logs and pipes stay clean. Redraws at most once per percent.
-class ProgressBar {
- public:
-  explicit ProgressBar(std::string label)
-      : label_(std::move(label)), enabled_(isatty(STDERR_FILENO) == 1) {}
-  ProgressBar(const ProgressBar&) = delete;
-  ProgressBar& operator=(const ProgressBar&) = delete;
-  ~ProgressBar() { finish(); }
-
-  std::function<void(std::uint64_t, std::uint64_t)> callback() {
-    if (!enabled_) return {};
-    return [this](std::uint64_t done, std::uint64_t total) { update(done, total); };
-  }
-
-  void finish() {
-    if (drawn_) std::fputs("\r\033[K", stderr);
-    drawn_ = false;
-  }
-
- private:
-  void update(std::uint64_t done, std::uint64_t total) {
-    if (total == 0) return;
-    const int percent = static_cast<int>(
-        std::min<std::uint64_t>(100, done * 100 / std::max<std::uint64_t>(total, 1)));
-    if (percent == last_) return;
-    last_ = percent;
-    constexpr int kWidth = 30;
-    const int filled = percent * kWidth / 100;
-    std::fprintf(stderr, "\r%s [%s%s] %3d%%", label_.c_str(),
-                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), percent);
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-
-  std::string label_;
-  bool enabled_;
-  bool drawn_ = false;
-  int last_ = -1;
-};
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// "3d 04:05:06" style for spans of simulated time.
-std::string formatSpan(std::int64_t us) {
-  if (us < 0) return "-" + formatSpan(-us);
-  const std::int64_t total = us / 1'000'000;
-  const std::int64_t days = total / 86400;
-  std::string out = days > 0 ? fmt::format("{}d ", days) : "";
-  return out +
-         fmt::format("{:02}:{:02}:{:02}", (total % 86400) / 3600, (total % 3600) / 60, total % 60);
-}
-
-struct ReaderFlags {
-  std::string format = "auto";
-  bool skipBad = false;
-  std::string machines, jobEvents, machineEvents, batchInstance;
-
-  void add(CLI::App* cmd) {
-    cmd->add_option("--format,-f", format,
-                    "Input format: auto, h5, or a reader name (see `allot trace formats`)")
-        ->capture_default_str();
-    cmd->add_flag(
-        "--skip-bad", skipBad,
-        "Skip malformed lines, counting them by reason, instead of stopping at the first");
-    cmd->add_option("--machines", machines,
-                    "google2011: machine table CSV when there is no machine_events; alibaba2018: "
-                    "machine_meta file");
-    cmd->add_option("--job-events", jobEvents, "google2011: job_events file or folder of parts");
-    cmd->add_option("--machine-events", machineEvents,
-                    "google2011: machine_events file or folder of parts");
-    cmd->add_option("--batch-instance", batchInstance, "alibaba2018: batch_instance file");
-  }
-
-  traces::ReadOptions options() const {
-    traces::ReadOptions o;
-    o.skipBad = skipBad;
-    o.machinesFile = machines;
-    o.jobEvents = jobEvents;
-    o.machineEvents = machineEvents;
-    o.batchInstance = batchInstance;
-    return o;
-  }
-};
-
-Workload load(const std::string& path, const ReaderFlags& flags, traces::ReadReport* report) {
-  ProgressBar bar("reading");
-  traces::ReadOptions options = flags.options();
-  options.progress = bar.callback();
-  return traces::loadWorkload(path, flags.format, options, report);
-}
 
 nlohmann::json reportJson(const traces::ReadReport& r) {
   return {{"lines", r.lines},

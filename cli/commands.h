@@ -8,5 +8,6 @@ namespace allot::cli {
 void addPoliciesCommand(CLI::App& app);
 void addAllocateCommand(CLI::App& app);
 void addTraceCommand(CLI::App& app);
+void addSimCommand(CLI::App& app);
 
 }  // namespace allot::cli

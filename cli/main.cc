@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   allot::cli::addPoliciesCommand(app);
   allot::cli::addAllocateCommand(app);
   allot::cli::addTraceCommand(app);
+  allot::cli::addSimCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -39,6 +39,9 @@ void FifoAllocator::decide(TimePoint /*now*/) {
     for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
       const AgentState& a = s.agent(agent);
       if (!a.alive || !a.active) continue;
+      // Most agents of a busy cluster have nothing left: skip them without
+      // building their offerable resources.
+      if (!allocatable(s.availableTotal(agent))) continue;
       if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
     }
   }

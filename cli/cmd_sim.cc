@@ -1,0 +1,546 @@
+// `allot sim`: replay a workload against one or more policies and compare
+// them. Argument parsing, process management and printing only; the work is
+// in allot::sim (simulator.h, result_file.h).
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "allot/core/error.h"
+#include "allot/policies/registry.h"
+#include "allot/sim/result_file.h"
+#include "allot/sim/simulator.h"
+#include "commands.h"
+#include "common.h"
+
+namespace allot::cli {
+namespace {
+
+struct Args {
+  std::string trace;
+  ReaderFlags reader;
+  std::vector<std::string> policies;
+  std::vector<std::string> params;
+  std::uint64_t seed = 0;
+  std::string output;
+  bool json = false;
+  int jobs = 1;
+  std::string grouping = "user";
+  std::string queue = "first-fit";
+  bool holdOffers = false;
+  double interval = 1.0;
+  double latency = 0.0;
+  double offerTimeout = 0.0;
+  std::optional<double> refuseSeconds;
+  double sampleInterval = 0.0;
+  std::uint32_t maxAttempts = 0;
+  std::optional<double> stopAt;
+  std::string eventLog;
+};
+
+// One policy to run: its label in the results, name and parameters.
+struct Run {
+  std::string label;
+  std::string policy;
+  Params params;
+};
+
+Duration seconds(double s) {
+  return secondsToDuration(s);
+}
+
+sim::Config makeConfig(const Args& a) {
+  sim::Config c;
+  c.seed = a.seed;
+  c.allocationInterval = seconds(a.interval);
+  c.grouping = sim::parseGrouping(a.grouping);
+  c.queue = sim::parseQueue(a.queue);
+  c.holdOffers = a.holdOffers;
+  c.decisionLatency = seconds(a.latency);
+  c.offerTimeout = seconds(a.offerTimeout);
+  if (a.refuseSeconds) c.refuseFor = seconds(*a.refuseSeconds);
+  c.sampleInterval = seconds(a.sampleInterval);
+  c.maxAttempts = a.maxAttempts;
+  if (a.stopAt) c.stopAt = fromMicros(0) + seconds(*a.stopAt);
+  return c;
+}
+
+nlohmann::json configJson(const Args& a, const sim::Config& c) {
+  nlohmann::json j;
+  j["trace"] = a.trace;
+  j["format"] = a.reader.format;
+  j["seed"] = c.seed;
+  j["allocation_interval_us"] = toMicros(c.allocationInterval);
+  j["frameworks"] = std::string(sim::toString(c.grouping));
+  j["queue"] = std::string(sim::toString(c.queue));
+  j["hold_offers"] = c.holdOffers;
+  j["decision_latency_us"] = toMicros(c.decisionLatency);
+  j["offer_timeout_us"] = toMicros(c.offerTimeout);
+  j["refuse_us"] = c.refuseFor ? nlohmann::json(toMicros(*c.refuseFor)) : nlohmann::json();
+  j["sample_interval_us"] = toMicros(c.sampleInterval);
+  j["max_attempts"] = c.maxAttempts;
+  j["stop_at_us"] = c.stopAt == kTimeNever ? nlohmann::json() : nlohmann::json(toMicros(c.stopAt));
+  j["policies"] = a.policies;
+  return j;
+}
+
+// Policies and their parameters. "--param name=value" goes to every chosen
+// policy that has that parameter, "--param drf:name=value" to drf only; a
+// parameter no chosen policy has is an error. --seed becomes each policy's
+// `seed` unless given as a parameter.
+std::vector<Run> makeRuns(const Args& a) {
+  std::vector<Run> runs;
+  std::map<std::string, int> seen;
+  for (const std::string& name : a.policies) {
+    const int n = ++seen[name];
+    runs.push_back({n == 1 ? name : fmt::format("{}#{}", name, n), name, {}});
+  }
+  auto specOf = [](const std::string& policy) -> const PolicyInfo& {
+    for (const PolicyInfo& info : builtinPolicies()) {
+      if (info.name == policy) return info;
+    }
+    makeAllocator(policy);  // throws NotFound listing the known policies
+    throw NotFound("unknown policy '" + policy + "'");
+  };
+  auto has = [&](const std::string& policy, const std::string& param) {
+    for (const ParamSpec& spec : specOf(policy).params) {
+      if (spec.name == param) return true;
+    }
+    return false;
+  };
+  for (const std::string& text : a.params) {
+    std::string scope;
+    std::string item = text;
+    const auto colon = text.find(':');
+    const auto eq = text.find('=');
+    if (colon != std::string::npos && (eq == std::string::npos || colon < eq)) {
+      scope = text.substr(0, colon);
+      item = text.substr(colon + 1);
+    }
+    const Params parsed = Params::parse(item);
+    for (const auto& [key, value] : parsed.values()) {
+      bool used = false;
+      for (Run& run : runs) {
+        if (!scope.empty() && run.policy != scope) continue;
+        if (!has(run.policy, key)) continue;
+        run.params.set(key, value);
+        used = true;
+      }
+      if (!used) {
+        throw InvalidArgument(
+            fmt::format("--param '{}': no chosen policy{} has a parameter '{}' (see `allot "
+                        "policies`)",
+                        text, scope.empty() ? "" : " named " + scope, key));
+      }
+    }
+  }
+  for (Run& run : runs) {
+    if (has(run.policy, "seed") && !run.params.has("seed")) {
+      run.params.set("seed", std::to_string(a.seed));
+    }
+  }
+  return runs;
+}
+
+nlohmann::json paramsJson(const Params& p) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : p.values()) j[k] = v;
+  return j;
+}
+
+// The outcome of one run as the parent process sees it.
+struct Outcome {
+  std::map<std::string, double> summary;
+  double wallSeconds = 0;
+  std::string error;
+};
+
+// Runs one policy in this process and writes its results to `file`, if any.
+Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& config,
+               sim::ResultFile* file, const sim::Hooks& hooks) {
+  std::unique_ptr<Allocator> allocator = makeAllocator(run.policy, run.params);
+  const auto start = std::chrono::steady_clock::now();
+  sim::Result result = sim::simulate(w, *allocator, config, hooks);
+  Outcome out;
+  out.wallSeconds = secondsSince(start);
+  for (const auto& [k, v] : run.params.values()) result.params[k] = v;
+  if (file != nullptr) file->write(run.label, result, paramsJson(run.params).dump());
+  out.summary = result.summary;
+  return out;
+}
+
+// Progress of a child process, sent through a pipe.
+struct ProgressMessage {
+  std::int64_t nowUs;
+  std::uint64_t events;
+  std::uint64_t jobsDone;
+  std::uint64_t jobsTotal;
+};
+
+std::string progressNote(const sim::Progress& p, std::int64_t startUs, double wall) {
+  return fmt::format("sim {}  {:.2f} M events/s", formatSpan(toMicros(p.now) - startUs),
+                     wall > 0 ? static_cast<double>(p.events) / wall / 1e6 : 0.0);
+}
+
+// Runs every policy, up to `jobs` at a time in child processes (each writes
+// a part file that the parent reads and copies into the result file, if any).
+std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& runs,
+                            const sim::Config& config, sim::ResultFile* file,
+                            const std::string& partBase, int jobs, const Args& args) {
+  std::vector<Outcome> outcomes(runs.size());
+  const std::int64_t startUs = w.jobs.empty() ? 0 : toMicros(w.jobs.front().submit);
+  const std::uint64_t total = w.jobs.size();
+
+  if (jobs <= 1 || runs.size() == 1) {
+    std::unique_ptr<std::ofstream> logFile;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      ProgressBar bar(fmt::format("{:<10}", runs[i].label));
+      const auto start = std::chrono::steady_clock::now();
+      sim::Hooks hooks;
+      if (bar.enabled()) {
+        hooks.progress = [&](const sim::Progress& p) {
+          bar.update(p.jobsDone, std::max<std::uint64_t>(total, 1),
+                     progressNote(p, startUs, secondsSince(start)));
+        };
+      }
+      if (!args.eventLog.empty()) {
+        const std::string path =
+            runs.size() == 1 ? args.eventLog : args.eventLog + "." + runs[i].label;
+        logFile = std::make_unique<std::ofstream>(path);
+        if (!*logFile) throw Error("cannot write the event log " + path);
+        hooks.eventLog = [&](std::string_view line) { *logFile << line << '\n'; };
+      }
+      outcomes[i] = runOne(w, runs[i], config, file, hooks);
+    }
+    return outcomes;
+  }
+
+  struct Child {
+    pid_t pid = -1;
+    int fd = -1;
+    std::size_t run = 0;
+    ProgressMessage last{};
+  };
+  std::vector<Child> live;
+  std::size_t next = 0;
+  ProgressBar bar("simulating");
+  std::uint64_t done = 0;
+  auto parts = [&](std::size_t i) { return fmt::format("{}.part{}", partBase, i); };
+  const auto start = std::chrono::steady_clock::now();
+
+  while (next < runs.size() || !live.empty()) {
+    while (next < runs.size() && live.size() < static_cast<std::size_t>(jobs)) {
+      int fds[2];
+      if (pipe(fds) != 0) throw Error(std::string("pipe failed: ") + std::strerror(errno));
+      std::fflush(nullptr);
+      const pid_t pid = fork();
+      if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
+      if (pid == 0) {
+        close(fds[0]);
+        int rc = 0;
+        try {
+          sim::ResultFile part(parts(next), "{}");
+          sim::Hooks hooks;
+          hooks.progress = [&](const sim::Progress& p) {
+            const ProgressMessage m{toMicros(p.now), p.events, p.jobsDone, p.jobsTotal};
+            (void)!write(fds[1], &m, sizeof m);
+          };
+          runOne(w, runs[next], config, &part, hooks);
+        } catch (const std::exception& e) {
+          std::cerr << "allot: " << runs[next].label << ": " << e.what() << "\n";
+          rc = 1;
+        }
+        close(fds[1]);
+        std::fflush(nullptr);
+        _exit(rc);
+      }
+      close(fds[1]);
+      live.push_back({pid, fds[0], next, {}});
+      ++next;
+    }
+    std::vector<pollfd> pfds;
+    for (const Child& c : live) pfds.push_back({c.fd, POLLIN, 0});
+    poll(pfds.data(), pfds.size(), 200);
+    for (std::size_t k = 0; k < live.size();) {
+      Child& c = live[k];
+      bool closed = false;
+      if (pfds[k].revents & (POLLIN | POLLHUP)) {
+        ProgressMessage m;
+        const ssize_t n = read(c.fd, &m, sizeof m);
+        if (n == static_cast<ssize_t>(sizeof m)) {
+          c.last = m;
+        } else if (n <= 0) {
+          closed = true;
+        }
+      }
+      if (!closed) {
+        ++k;
+        continue;
+      }
+      close(c.fd);
+      int status = 0;
+      waitpid(c.pid, &status, 0);
+      Outcome& out = outcomes[c.run];
+      out.wallSeconds = secondsSince(start);
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        out.summary = sim::readSummary(parts(c.run), runs[c.run].label);
+        if (file != nullptr) file->copyRun(parts(c.run), runs[c.run].label);
+      } else {
+        out.error = "the simulation failed (see the message above)";
+      }
+      std::filesystem::remove(parts(c.run));
+      ++done;
+      pfds.erase(pfds.begin() + static_cast<std::ptrdiff_t>(k));
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+    if (bar.enabled()) {
+      std::string note = fmt::format("{}/{} done", done, runs.size());
+      std::uint64_t jobsDone = done * total;
+      for (const Child& c : live) {
+        note += fmt::format("  {} {}", runs[c.run].label, formatSpan(c.last.nowUs - startUs));
+        jobsDone += c.last.jobsDone;
+      }
+      bar.update(jobsDone, std::max<std::uint64_t>(total * runs.size(), 1), note);
+    }
+  }
+  return outcomes;
+}
+
+// Rows of the comparison table: summary key, label, format.
+struct Row {
+  const char* key;
+  const char* label;
+  const char* format;
+};
+constexpr Row kRows[] = {
+    {"jobs_finished", "jobs finished", "{:.0f}"},
+    {"jobs_unschedulable", "jobs unschedulable", "{:.0f}"},
+    {"jobs_unfinished", "jobs unfinished", "{:.0f}"},
+    {"jct_s_mean", "JCT mean (s)", "{:.1f}"},
+    {"jct_s_p50", "JCT p50 (s)", "{:.1f}"},
+    {"jct_s_p95", "JCT p95 (s)", "{:.1f}"},
+    {"jct_s_p99", "JCT p99 (s)", "{:.1f}"},
+    {"wait_s_mean", "queueing delay mean (s)", "{:.1f}"},
+    {"wait_s_p95", "queueing delay p95 (s)", "{:.1f}"},
+    {"slowdown_mean", "slowdown mean", "{:.2f}"},
+    {"bounded_slowdown_mean", "bounded slowdown mean", "{:.2f}"},
+    {"makespan_s", "makespan (s)", "{:.0f}"},
+    {"jain_fairness_mean", "Jain's fairness (mean)", "{:.3f}"},
+    {"placement_latency_s_mean", "placement latency mean (s)", "{:.2f}"},
+    {"events", "events", "{:.0f}"},
+};
+
+std::string cell(const std::map<std::string, double>& s, const std::string& key,
+                 const char* format) {
+  auto it = s.find(key);
+  if (it == s.end() || std::isnan(it->second)) return "-";
+  return fmt::format(fmt::runtime(format), it->second);
+}
+
+void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcomes,
+                const std::vector<std::string>& dims) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  for (const Row& r : kRows) {
+    std::vector<std::string> cells;
+    for (const Outcome& o : outcomes) cells.push_back(cell(o.summary, r.key, r.format));
+    rows.emplace_back(r.label, std::move(cells));
+    if (std::string(r.key) == "makespan_s") {
+      for (const std::string& d : dims) {
+        bool any = false;
+        for (const Outcome& o : outcomes) any = any || o.summary.count("utilization_" + d) > 0;
+        if (!any) continue;
+        std::vector<std::string> u;
+        for (const Outcome& o : outcomes) {
+          auto it = o.summary.find("utilization_" + d);
+          u.push_back(it == o.summary.end() ? "-" : fmt::format("{:.1f}%", 100 * it->second));
+        }
+        rows.emplace_back("utilization " + d, std::move(u));
+      }
+    }
+  }
+  std::vector<std::string> wall, rate;
+  for (const Outcome& o : outcomes) {
+    wall.push_back(fmt::format("{:.2f}", o.wallSeconds));
+    auto it = o.summary.find("events");
+    rate.push_back(it != o.summary.end() && o.wallSeconds > 0
+                       ? fmt::format("{:.2f}", it->second / o.wallSeconds / 1e6)
+                       : "-");
+  }
+  rows.emplace_back("wall time (s)", std::move(wall));
+  rows.emplace_back("M events/s", std::move(rate));
+
+  std::size_t labelWidth = 6;
+  for (const auto& r : rows) labelWidth = std::max(labelWidth, r.first.size());
+  std::vector<std::size_t> widths;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    std::size_t w = std::max<std::size_t>(runs[i].label.size(), 8);
+    for (const auto& r : rows) w = std::max(w, r.second[i].size());
+    widths.push_back(w);
+  }
+  std::cout << fmt::format("{:<{}}", "metric", labelWidth);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    std::cout << fmt::format("  {:>{}}", runs[i].label, widths[i]);
+  }
+  std::cout << "\n";
+  for (const auto& [label, cells] : rows) {
+    std::cout << fmt::format("{:<{}}", label, labelWidth);
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      std::cout << fmt::format("  {:>{}}", cells[i], widths[i]);
+    }
+    std::cout << "\n";
+  }
+}
+
+nlohmann::json jsonNumber(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+}
+
+}  // namespace
+
+void addSimCommand(CLI::App& app) {
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "sim", "Replay a workload against allocation policies and compare the results");
+  cmd->add_option("trace", args->trace,
+                  "Workload: an allot .h5 store or a raw trace (see `allot trace formats`)")
+      ->required();
+  args->reader.add(cmd);
+  cmd->add_option("--policy,-p", args->policies,
+                  "Policy to run (repeatable; see `allot policies`). Default: drf");
+  cmd->add_option("--param", args->params,
+                  "Policy parameter name=value for every chosen policy that has it, or "
+                  "POLICY:name=value (repeatable)");
+  cmd->add_option("--seed", args->seed, "Seed of the run, given to each policy's `seed`")
+      ->capture_default_str();
+  cmd->add_option("-o,--output", args->output,
+                  "HDF5 result file (one run group per policy; overwritten)");
+  cmd->add_flag("--json", args->json, "Print the summaries as JSON instead of a table");
+  cmd->add_option("-j,--jobs", args->jobs, "Policies simulated at once, in separate processes")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--frameworks", args->grouping,
+                  "Simulated frameworks: one per user (and role), role, job, or a single one")
+      ->check(CLI::IsMember({"user", "role", "job", "single"}))
+      ->capture_default_str();
+  cmd->add_option("--queue", args->queue,
+                  "How frameworks walk pending work: fcfs (the head blocks the rest) or "
+                  "first-fit (skip what does not fit)")
+      ->check(CLI::IsMember({"fcfs", "first-fit"}))
+      ->capture_default_str();
+  cmd->add_flag("--hold-offers", args->holdOffers,
+                "Frameworks keep offers they cannot use yet while work is pending (gang "
+                "schedulers), instead of declining them");
+  cmd->add_option("--interval", args->interval, "Allocation interval in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--latency", args->latency, "Frameworks' decision latency in seconds")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--offer-timeout", args->offerTimeout,
+                  "Rescind offers held longer than this many seconds (0: never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--refuse-seconds", args->refuseSeconds,
+                  "Decline filter in seconds (Mesos' default is 5). Default: until the agent's "
+                  "free resources grow or the framework revives")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--sample-interval", args->sampleInterval,
+                  "Time-series sampling interval in seconds (0: about 5,000 samples)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-attempts", args->maxAttempts,
+                  "A job fails once a task record has been lost this many times (0: retry "
+                  "forever)")
+      ->capture_default_str();
+  cmd->add_option("--stop-at", args->stopAt, "Stop at this simulated time (seconds)");
+  cmd->add_option("--event-log", args->eventLog,
+                  "Write every simulator event, stamped with simulated time, to this file "
+                  "(FILE.LABEL with several policies)");
+  cmd->footer(
+      "Examples:\n"
+      "  allot sim ../shared/traces/swf/KTH-SP2-1996-2.1-cln.swf.gz -p fifo -p drf -p random\n"
+      "  allot sim kth.h5 -p fifo --frameworks single --queue fcfs --hold-offers   # classic FCFS\n"
+      "  allot sim google.h5 -p drf -p fifo -j 2 -o results.h5 --json\n"
+      "Results (-o) hold per-job and per-task records, time series and the summary of each\n"
+      "run, with the configuration and the allot version. Same inputs and seed, same bytes.");
+  cmd->callback([args] {
+    if (args->policies.empty()) args->policies.push_back("drf");
+    const sim::Config config = makeConfig(*args);
+    const std::vector<Run> runs = makeRuns(*args);
+    traces::ReadReport report;
+    const traces::Workload w = load(args->trace, args->reader, &report);
+
+    namespace fs = std::filesystem;
+    const bool keep = !args->output.empty();
+    // Child processes hand their results over in part files beside the output.
+    const std::string partBase =
+        keep ? args->output
+             : (fs::temp_directory_path() / fmt::format("allot-sim-{}", getpid())).string();
+    std::vector<Outcome> outcomes;
+    {
+      std::unique_ptr<sim::ResultFile> file;
+      if (keep)
+        file = std::make_unique<sim::ResultFile>(args->output, configJson(*args, config).dump());
+      outcomes = runAll(w, runs, config, file.get(), partBase, args->jobs, *args);
+    }
+
+    bool failed = false;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      if (!outcomes[i].error.empty()) {
+        std::cerr << "allot: " << runs[i].label << ": " << outcomes[i].error << "\n";
+        failed = true;
+      }
+    }
+    std::vector<std::string> dims = w.dims->names();
+    if (args->json) {
+      nlohmann::json j;
+      j["trace"] = args->trace;
+      j["config"] = configJson(*args, config);
+      j["jobs"] = w.jobs.size();
+      j["machines"] = w.machines.size();
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        nlohmann::json r;
+        r["label"] = runs[i].label;
+        r["policy"] = runs[i].policy;
+        r["params"] = paramsJson(runs[i].params);
+        r["wall_s"] = outcomes[i].wallSeconds;
+        nlohmann::json s = nlohmann::json::object();
+        for (const auto& [k, v] : outcomes[i].summary) s[k] = jsonNumber(v);
+        r["summary"] = s;
+        auto ev = outcomes[i].summary.find("events");
+        r["events_per_s"] = ev != outcomes[i].summary.end() && outcomes[i].wallSeconds > 0
+                                ? nlohmann::json(ev->second / outcomes[i].wallSeconds)
+                                : nlohmann::json();
+        if (!outcomes[i].error.empty()) r["error"] = outcomes[i].error;
+        j["runs"].push_back(r);
+      }
+      if (keep) j["output"] = args->output;
+      std::cout << j.dump(2) << "\n";
+    } else {
+      std::cout << fmt::format("{}: {} jobs, {} machines, frameworks per {}, queue {}\n\n",
+                               args->trace, w.jobs.size(), w.machines.size(), args->grouping,
+                               args->queue);
+      printTable(runs, outcomes, dims);
+      if (keep) std::cout << "\nresults written to " << args->output << "\n";
+    }
+    if (failed) throw Error("some simulations failed");
+  });
+}
+
+}  // namespace allot::cli

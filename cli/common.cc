@@ -1,0 +1,87 @@
+#include "common.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace allot::cli {
+
+ProgressBar::ProgressBar(std::string label)
+    : label_(std::move(label)), enabled_(isatty(STDERR_FILENO) == 1) {}
+
+std::function<void(std::uint64_t, std::uint64_t)> ProgressBar::callback() {
+  if (!enabled_) return {};
+  return [this](std::uint64_t done, std::uint64_t total) { update(done, total); };
+}
+
+void ProgressBar::finish() {
+  if (drawn_) std::fputs("\r\033[K", stderr);
+  drawn_ = false;
+}
+
+void ProgressBar::update(std::uint64_t done, std::uint64_t total, const std::string& note) {
+  if (!enabled_ || total == 0) return;
+  const int percent = static_cast<int>(
+      std::min<std::uint64_t>(100, done * 100 / std::max<std::uint64_t>(total, 1)));
+  if (percent == last_ && note == lastNote_) return;
+  last_ = percent;
+  lastNote_ = note;
+  constexpr int kWidth = 30;
+  const int filled = percent * kWidth / 100;
+  std::fprintf(stderr, "\r\033[K%s [%s%s] %3d%% %s", label_.c_str(),
+               std::string(static_cast<std::size_t>(filled), '#').c_str(),
+               std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), percent,
+               note.c_str());
+  std::fflush(stderr);
+  drawn_ = true;
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string formatSpan(std::int64_t us) {
+  if (us < 0) return "-" + formatSpan(-us);
+  const std::int64_t total = us / 1'000'000;
+  const std::int64_t days = total / 86400;
+  std::string out = days > 0 ? fmt::format("{}d ", days) : "";
+  return out +
+         fmt::format("{:02}:{:02}:{:02}", (total % 86400) / 3600, (total % 3600) / 60, total % 60);
+}
+
+void ReaderFlags::add(CLI::App* cmd) {
+  cmd->add_option("--format,-f", format,
+                  "Input format: auto, h5, or a reader name (see `allot trace formats`)")
+      ->capture_default_str();
+  cmd->add_flag("--skip-bad", skipBad,
+                "Skip malformed lines, counting them by reason, instead of stopping at the first");
+  cmd->add_option("--machines", machines,
+                  "google2011: machine table CSV when there is no machine_events; alibaba2018: "
+                  "machine_meta file");
+  cmd->add_option("--job-events", jobEvents, "google2011: job_events file or folder of parts");
+  cmd->add_option("--machine-events", machineEvents,
+                  "google2011: machine_events file or folder of parts");
+  cmd->add_option("--batch-instance", batchInstance, "alibaba2018: batch_instance file");
+}
+
+traces::ReadOptions ReaderFlags::options() const {
+  traces::ReadOptions o;
+  o.skipBad = skipBad;
+  o.machinesFile = machines;
+  o.jobEvents = jobEvents;
+  o.machineEvents = machineEvents;
+  o.batchInstance = batchInstance;
+  return o;
+}
+
+traces::Workload load(const std::string& path, const ReaderFlags& flags,
+                      traces::ReadReport* report) {
+  ProgressBar bar("reading");
+  traces::ReadOptions options = flags.options();
+  options.progress = bar.callback();
+  return traces::loadWorkload(path, flags.format, options, report);
+}
+
+}  // namespace allot::cli

@@ -1,0 +1,59 @@
+#pragma once
+
+// Pieces shared by the subcommands: progress display, time formatting and the
+// flags that choose how a workload is read.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "allot/traces/load.h"
+
+namespace allot::cli {
+
+// A one-line progress bar on stderr, drawn only when stderr is a terminal so
+// that logs and pipes stay clean. Redraws at most once per percent, or when
+// the note after the bar changes.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label);
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+  ~ProgressBar() { finish(); }
+
+  bool enabled() const { return enabled_; }
+  // A callback for readers and writers (empty when the bar is disabled).
+  std::function<void(std::uint64_t, std::uint64_t)> callback();
+  void update(std::uint64_t done, std::uint64_t total, const std::string& note = "");
+  void finish();
+
+ private:
+  std::string label_;
+  bool enabled_;
+  bool drawn_ = false;
+  int last_ = -1;
+  std::string lastNote_;
+};
+
+double secondsSince(std::chrono::steady_clock::time_point start);
+
+// "3d 04:05:06" style for spans of simulated time.
+std::string formatSpan(std::int64_t us);
+
+// How to read a workload: --format, --skip-bad and the per-format side files.
+struct ReaderFlags {
+  std::string format = "auto";
+  bool skipBad = false;
+  std::string machines, jobEvents, machineEvents, batchInstance;
+
+  void add(CLI::App* cmd);
+  traces::ReadOptions options() const;
+};
+
+// Loads a workload with a "reading" progress bar.
+traces::Workload load(const std::string& path, const ReaderFlags& flags,
+                      traces::ReadReport* report);
+
+}  // namespace allot::cli

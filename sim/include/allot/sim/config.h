@@ -1,0 +1,96 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "allot/core/time.h"
+
+namespace allot::sim {
+
+// Which simulated framework a job's tasks are given to.
+enum class Grouping : std::uint8_t {
+  kUser,    // one framework per (user, role) of the trace, as teams share a cluster
+  kRole,    // one framework per role (queue)
+  kJob,     // one framework per job, registered at submit, gone when the job ends
+  kSingle,  // one framework for the whole trace (a batch queue; FCFS replays)
+};
+
+// How a framework walks its queue of pending work when it has offers.
+enum class Queue : std::uint8_t {
+  kFcfs,      // strictly in order: the first unit that does not fit blocks the rest
+  kFirstFit,  // in order, but units that do not fit are passed over
+};
+
+// Everything a simulation run depends on besides the workload and the policy.
+// Times are simulated microseconds. The defaults model a Mesos cluster whose
+// frameworks launch what fits, decline the rest and revive when new work
+// arrives.
+struct Config {
+  // Seed of the simulator's own draws (none today) and, through the CLI and
+  // Python, the default `seed` of the policy.
+  std::uint64_t seed = 0;
+
+  // Allocation rounds run on multiples of this interval, and only after
+  // something changed (Mesos' --allocation_interval, default 1 s). A round at
+  // time t runs after every other event of time t.
+  Duration allocationInterval = std::chrono::seconds(1);
+
+  Grouping grouping = Grouping::kUser;
+  Queue queue = Queue::kFirstFit;
+
+  // How long a framework's scheduler takes to answer offers.
+  Duration decisionLatency{0};
+  // Offers a framework holds longer than this are rescinded (0: never).
+  Duration offerTimeout{0};
+  // Filter attached to declined resources. Unset: until the agent's free
+  // resources grow or the framework revives (frameworks revive whenever new
+  // work arrives), which misses no opportunity and costs no periodic
+  // re-offers; set it (Mesos' default is 5 s) to model real frameworks.
+  std::optional<Duration> refuseFor;
+  // Frameworks keep every offer until they launch tasks in it or it is
+  // rescinded (offerTimeout), instead of declining what they cannot use yet:
+  // gang schedulers hoard so that a wide job can start. With kSingle and
+  // kFcfs this replays a classic FCFS batch queue that owns the cluster.
+  bool holdOffers = false;
+
+  // Instances lost with their machine are resubmitted, as a new attempt at
+  // the back of their framework's queue, until a job has lost this many
+  // attempts of one task record; then the job fails (0: always resubmit).
+  std::uint32_t maxAttempts = 0;
+
+  // Time series sampling interval; 0 picks one that gives about 5,000 samples
+  // over the trace's submit span (at least 1 s).
+  Duration sampleInterval{0};
+
+  // Simulated time at which the run stops (work still pending or running is
+  // recorded as unfinished).
+  TimePoint stopAt = kTimeNever;
+};
+
+// Periodic report of a running simulation.
+struct Progress {
+  TimePoint now;
+  std::uint64_t events = 0;
+  std::uint64_t jobsDone = 0;  // finished or given up
+  std::uint64_t jobsTotal = 0;
+};
+
+// Optional observers. Both are called on the simulating thread.
+struct Hooks {
+  // Called about every 2^16 events and once at the end.
+  std::function<void(const Progress&)> progress;
+  // When set, receives one line per simulator event, stamped with simulated
+  // time (the golden-run log).
+  std::function<void(std::string_view line)> eventLog;
+};
+
+std::string_view toString(Grouping grouping);
+std::string_view toString(Queue queue);
+// Parse the names toString gives. Throw InvalidArgument listing the names.
+Grouping parseGrouping(std::string_view text);
+Queue parseQueue(std::string_view text);
+
+}  // namespace allot::sim

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "allot/core/resources.h"
+#include "allot/core/time.h"
+
+namespace allot::sim {
+
+// What happened to one job of the workload.
+enum class JobState : std::uint8_t {
+  kFinished = 0,
+  kUnschedulable = 1,  // wider than the cluster (or waits on such a job)
+  kFailed = 2,         // a task lost more attempts than Config::maxAttempts
+  kUnfinished = 3,     // still pending or running when the run stopped
+};
+
+struct JobRecord {
+  std::uint32_t job = 0;  // index into Workload::jobs
+  std::int64_t traceId = -1;
+  std::uint32_t user = 0, role = 0;  // indexes into Workload::users / roles
+  std::uint32_t framework = 0;       // index into Result::frameworks
+  TimePoint submit;
+  TimePoint ready;       // submit, or when the last job it depends on finished
+  TimePoint firstStart;  // kTimeNever if it never started
+  TimePoint end;         // kTimeNever unless finished
+  Duration work{0};      // longest instance duration: the job's run time if never held up
+  std::uint64_t instances = 0;
+  std::uint32_t lostInstances = 0;  // instances lost with their machines
+  JobState state = JobState::kUnfinished;
+};
+
+enum class TaskState : std::uint8_t { kFinished = 0, kLost = 1, kUnfinished = 2 };
+
+// One launch: `count` identical instances of one task record started together
+// on one machine (run-length encoded like the workload's task records).
+struct TaskRecord {
+  std::uint32_t job = 0;
+  std::uint32_t task = 0;     // index into Workload::tasks
+  std::uint32_t count = 0;    // instances
+  std::uint32_t machine = 0;  // index into Workload::machines
+  std::uint32_t attempt = 0;  // 0 for the first launch of these instances
+  TimePoint ready;            // when these instances became ready to launch
+  TimePoint start;
+  TimePoint end;  // kTimeNever while unfinished
+  TaskState state = TaskState::kUnfinished;
+};
+
+// Samples of cluster state at a fixed interval.
+struct TimeSeries {
+  Duration interval{0};
+  std::vector<std::int64_t> timeUs;
+  // Per sample, kMaxScalarDims values each (dimension d of sample i at
+  // i * kMaxScalarDims + d), over Result::dimensions.
+  std::vector<double> used;       // by running tasks
+  std::vector<double> allocated;  // by tasks and outstanding offers (the allocator's view)
+  std::vector<double> total;      // of machines up
+  std::vector<std::uint64_t> pendingInstances, runningInstances, outstandingOffers;
+  // Per sample, one value per role of Result::roles: the dominant share of
+  // what the role's tasks use.
+  std::vector<double> roleShare;
+  // Jain's fairness index over the dominant shares of frameworks with work
+  // (pending or running), 1 when fewer than two have work.
+  std::vector<double> jain;
+};
+
+// Counters of the engine.
+struct Counters {
+  std::uint64_t events = 0;
+  std::uint64_t rounds = 0;
+  std::uint64_t offers = 0;
+  std::uint64_t declines = 0;
+  std::uint64_t rescinds = 0;
+  std::uint64_t launches = 0;  // TaskRecords made
+  std::uint64_t instancesLaunched = 0;
+  std::uint64_t instancesLost = 0;
+};
+
+struct FrameworkRecord {
+  std::string name;
+  std::uint32_t role = 0;  // index into Workload::roles
+};
+
+// The whole outcome of one run. Deterministic: the same workload, policy,
+// parameters and config give the same Result, field by field.
+struct Result {
+  std::string policy;                         // registry name
+  std::map<std::string, std::string> params;  // the policy's parameters
+  std::vector<std::string> dimensions;        // names of the scalar dimensions
+  std::vector<std::string> roles;             // Workload::roles
+  std::vector<FrameworkRecord> frameworks;    // in registration order
+  std::vector<JobRecord> jobs;                // in Workload::jobs order
+  std::vector<TaskRecord> tasks;              // in launch order
+  TimeSeries series;
+  Counters counters;
+  TimePoint end;  // simulated time of the last event
+  // Per dimension, exact integrals over the run in unit-seconds (cpu-seconds,
+  // MB-seconds): what tasks used and what machines held.
+  std::vector<double> usedIntegral, capacityIntegral;
+  // Derived metrics by name (see summarize()): "jct_mean_s", "utilization_cpus", ...
+  std::map<std::string, double> summary;
+};
+
+// Fills result.summary from the records: job completion time (mean, p50,
+// p95, p99), queueing delay, slowdown and bounded slowdown (run time floor
+// 10 s), makespan, utilization per dimension, mean Jain's index, placement
+// latency (per instance, launch minus ready), and the counters.
+void summarize(Result& result);
+
+}  // namespace allot::sim

@@ -1,0 +1,27 @@
+#pragma once
+
+#include "allot/policies/allocator.h"
+#include "allot/sim/config.h"
+#include "allot/sim/result.h"
+#include "allot/traces/workload.h"
+
+namespace allot::sim {
+
+// Replays `workload` against `allocator` in a deterministic, single-threaded
+// discrete-event simulation and returns what happened, summarized.
+//
+// The simulator is the allocator's host, as the runtime master is: machines
+// become agents (addAgent, removeAgent, updateAgentTotal), simulated
+// frameworks register, receive the allocations of each round as offers,
+// launch pending tasks that fit (a gang launches whole or not at all),
+// decline the rest with filters after their decision latency, suppress when
+// idle and revive when work arrives; finished tasks' resources are recovered.
+// Jobs enter at their submit time, or when the jobs they depend on finish.
+//
+// REQUIRES: `allocator` is fresh (no agents or frameworks); it is used only
+// during the call. The same workload, allocator (policy and parameters) and
+// config give the same Result. Throws InvalidArgument for a bad config.
+Result simulate(const traces::Workload& workload, Allocator& allocator, const Config& config,
+                const Hooks& hooks = {});
+
+}  // namespace allot::sim

@@ -1,0 +1,1229 @@
+#include "allot/sim/simulator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "allot/core/error.h"
+#include "allot/policies/rounds.h"
+
+namespace allot::sim {
+namespace {
+
+using traces::Job;
+using traces::Machine;
+using traces::MachineEvent;
+using traces::Task;
+using traces::Workload;
+
+constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint64_t kProgressEvery = std::uint64_t{1} << 16;
+constexpr double kEps = 1e-9;
+
+// Same-time events run in this order: machines change first, then resources
+// are released, then work arrives, then frameworks decide, and the
+// allocation round runs last, after everything else of its time. (FCFS
+// schedules need "releases at t happen before starts at t".)
+enum class Kind : std::uint8_t {
+  kMachine = 0,
+  kTaskEnd = 1,
+  kSubmit = 2,
+  kDecision = 3,
+  kOfferTimeout = 4,
+  kWake = 5,  // a finite decline filter expires
+  kRound = 6,
+};
+
+struct Event {
+  std::int64_t time;
+  Kind kind;
+  std::uint64_t seq;
+  std::uint32_t a, b;
+  bool operator>(const Event& o) const {
+    if (time != o.time) return time > o.time;
+    if (kind != o.kind) return kind > o.kind;
+    return seq > o.seq;
+  }
+};
+
+// Work a framework waits to launch: `count` instances of one task record, or
+// (task == kNone) a whole gang job of `count` instances, which launches all
+// at once or not at all. A unit with count 0 is done.
+struct Unit {
+  std::uint32_t job;
+  std::uint32_t task;
+  std::uint32_t count;
+  std::uint32_t attempt;
+  TimePoint ready;
+};
+
+struct SimFramework {
+  FrameworkInfo info;
+  std::uint32_t role = 0;    // workload role
+  std::uint32_t record = 0;  // index into Result::frameworks
+  bool registered = false;
+  bool suppressed = false;
+  bool filtered = false;  // declined something since it last revived
+  // A gang did not fit in everything it was offered: its decline filters say
+  // nothing about single agents, so it revives at the next release anywhere.
+  bool waitsForRelease = false;
+  Scalars gangNeed = Scalars::Zero();  // the smallest such gang's total demand
+  bool decisionPending = false;
+  std::uint64_t offeredInRound = 0;  // last round that offered it something
+  std::deque<Unit> queue;
+  std::uint64_t pending = 0;  // instances in queue
+  std::uint64_t running = 0;
+  std::uint32_t liveJobs = 0;
+  Scalars used = Scalars::Zero();
+  std::vector<std::uint32_t> offers;   // held offer ids
+  Scalars heldFree = Scalars::Zero();  // sum of the held offers' free scalars
+  bool offersDropped = false;          // some held offers were given back
+};
+
+struct SimOffer {
+  std::uint32_t fw = kNone;
+  std::uint32_t machine = 0;
+  Resources res;                   // what is still unused
+  Scalars free = Scalars::Zero();  // res's scalars the framework may use
+  std::uint32_t generation = 0;
+  bool live = false;
+};
+
+struct RunGroup {
+  std::uint32_t record = 0;  // index into Result::tasks
+  std::uint32_t fw = 0;
+  std::uint32_t machine = 0;
+  std::uint32_t slot = 0;  // position in runningOn_[machine]
+  std::uint32_t generation = 0;
+  bool live = false;
+  Resources res;
+  Scalars scalars = Scalars::Zero();  // of the whole group
+};
+
+struct SimJob {
+  std::uint64_t remaining = 0;  // instances not yet finished
+  std::uint32_t depsLeft = 0;
+  std::uint32_t fw = kNone;
+  bool submitted = false;
+  bool done = false;  // finished, failed or unschedulable
+  // Machines its differentMachine tasks run on (only for jobs that have such tasks).
+  std::unique_ptr<std::unordered_set<std::uint32_t>> spread;
+};
+
+struct SimMachine {
+  AgentId id;
+  bool up = false;
+  Scalars capacity = Scalars::Zero();
+  std::vector<std::uint32_t> running;  // group ids
+  std::vector<std::uint32_t> offers;   // live offer ids on this machine
+};
+
+// Largest number of instances of `demand` that fit in `free` (capped at `cap`).
+std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::uint32_t cap) {
+  double n = static_cast<double>(cap);
+  for (int d = 0; d < kMaxScalarDims; ++d) {
+    if (demand[d] <= 0) continue;
+    n = std::min(n, std::floor((free[d] + kEps * std::max(1.0, free[d])) / demand[d]));
+    if (n <= 0) return 0;
+  }
+  return static_cast<std::uint32_t>(n);
+}
+
+std::int64_t alignUp(std::int64_t t, std::int64_t interval) {
+  if (interval <= 0) return t;
+  const std::int64_t r = t % interval;
+  if (r == 0) return t;
+  return t >= 0 ? t + (interval - r) : t - r;
+}
+
+class Engine {
+ public:
+  Engine(const Workload& w, Allocator& allocator, const Config& config, const Hooks& hooks)
+      : w_(w), alloc_(allocator), cfg_(config), hooks_(hooks), log_(bool(hooks.eventLog)) {}
+
+  Result run();
+
+ private:
+  // --- setup
+  void validate() const;
+  void prepare();
+  // --- events
+  void machineEvent(const MachineEvent& e);
+  void addMachine(std::uint32_t m, const Scalars& capacity);
+  void removeMachine(std::uint32_t m);
+  void submit(std::uint32_t j);
+  void makeReady(std::uint32_t j);
+  void taskEnd(std::uint32_t group, std::uint32_t generation);
+  void round();
+  void decide(std::uint32_t fw);
+  void offerTimeout(std::uint32_t offer, std::uint32_t generation);
+  // --- helpers
+  std::uint32_t frameworkFor(std::uint32_t j);
+  void updateInterest(SimFramework& f, bool newWork);
+  void released();
+  bool schedulable(const Job& job) const;
+  std::uint32_t place(SimFramework& f, const Unit& unit, std::uint32_t task, std::uint32_t want);
+  bool placeGang(SimFramework& f, const Unit& unit);
+  Scalars gangDemand(std::uint32_t job) const;
+  void commit(std::uint32_t fwIndex, const Unit& unit);
+  void rollback();
+  void releaseOffer(std::uint32_t offer);
+  void declineOffer(std::uint32_t offer);
+  void endJob(std::uint32_t j, JobState state);
+  void finishInstances(std::uint32_t j, std::uint64_t n);
+  void requestRound(std::int64_t at);
+  void schedule(std::int64_t time, Kind kind, std::uint32_t a, std::uint32_t b = 0) {
+    heap_.push(Event{time, kind, seq_++, a, b});
+  }
+  void advance(std::int64_t to);
+  void sampleUpTo(std::int64_t to, bool inclusive);
+  void takeSample(std::int64_t at);
+  void wantDecision(std::uint32_t fw);
+  template <class... Args>
+  void log(fmt::format_string<Args...> format, Args&&... args) {
+    if (!log_) return;
+    std::string line = fmt::format("{:.6f} ", static_cast<double>(now_) / 1e6);
+    line += fmt::format(format, std::forward<Args>(args)...);
+    hooks_.eventLog(line);
+  }
+
+  const Workload& w_;
+  Allocator& alloc_;
+  const Config& cfg_;
+  const Hooks& hooks_;
+  const bool log_;
+  Result result_;
+
+  std::int64_t now_ = 0;
+  std::uint64_t seq_ = 0;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> heap_;
+  std::size_t nextJob_ = 0;
+  std::size_t nextMachineEvent_ = 0;
+  std::int64_t nextRound_ = std::numeric_limits<std::int64_t>::max();
+  std::int64_t lastRound_ = std::numeric_limits<std::int64_t>::min();
+  std::int64_t interval_ = 0;
+
+  std::vector<SimMachine> machines_;
+  std::deque<SimFramework> fws_;  // a deque: references stay valid as frameworks register
+  std::map<std::uint64_t, std::uint32_t> fwByKey_;
+  std::vector<std::uint32_t> slotToFw_;       // allocator framework slot -> fws_
+  std::vector<std::uint32_t> slotToMachine_;  // allocator agent slot -> machines_
+  std::vector<SimOffer> offers_;
+  std::vector<std::uint32_t> freeOffers_;
+  std::vector<RunGroup> groups_;
+  std::vector<std::uint32_t> freeGroups_;
+  std::vector<SimJob> jobs_;
+  std::vector<std::uint32_t> childStart_, children_;       // CSR: jobs waiting on each job
+  std::vector<std::pair<Scalars, std::uint64_t>> shapes_;  // machine capacities, with counts
+  std::vector<std::uint32_t> touched_;  // frameworks offered something this round
+  std::vector<std::uint32_t> waiting_;  // frameworks with waitsForRelease set
+  std::uint64_t jobsDone_ = 0;
+
+  // Placement plan of the unit being tried: (offer, task record, instances).
+  struct Planned {
+    std::uint32_t offer, task, count;
+  };
+  std::vector<Planned> plan_;
+
+  // Cluster-wide tallies for metrics.
+  Scalars total_ = Scalars::Zero();
+  Scalars used_ = Scalars::Zero();
+  Scalars offered_ = Scalars::Zero();
+  std::vector<Scalars> roleUsed_;
+  std::uint64_t pendingAll_ = 0, runningAll_ = 0, liveOffers_ = 0;
+  std::vector<double> usedIntegral_, capIntegral_;
+  std::int64_t lastAdvance_ = 0;
+  std::int64_t nextSample_ = 0;
+  std::int64_t sampleInterval_ = 0;
+};
+
+void Engine::validate() const {
+  if (cfg_.allocationInterval <= Duration::zero()) {
+    throw InvalidArgument("sim: allocation interval must be positive, got " +
+                          std::to_string(toMicros(cfg_.allocationInterval)) + " us");
+  }
+  if (cfg_.decisionLatency < Duration::zero() || cfg_.offerTimeout < Duration::zero() ||
+      cfg_.sampleInterval < Duration::zero() ||
+      (cfg_.refuseFor && *cfg_.refuseFor < Duration::zero())) {
+    throw InvalidArgument(
+        "sim: decision latency, offer timeout, refuse time and sample interval must not be "
+        "negative");
+  }
+  if (alloc_.state().agentCount() != 0 || alloc_.state().frameworkCount() != 0) {
+    throw InvalidArgument("sim: the allocator must be fresh (it already has agents or frameworks)");
+  }
+  const std::size_t dims = static_cast<std::size_t>(w_.dims->size());
+  if (dims > static_cast<std::size_t>(kMaxScalarDims)) {
+    throw InvalidArgument("sim: workload has too many dimensions");
+  }
+  for (std::size_t i = 1; i < w_.jobs.size(); ++i) {
+    if (w_.jobs[i].submit < w_.jobs[i - 1].submit) {
+      throw InvalidArgument(fmt::format("sim: workload jobs are not sorted by submit time (job {})",
+                                        w_.jobs[i].traceId));
+    }
+  }
+  for (const Job& job : w_.jobs) {
+    if (job.firstTask + job.taskCount > w_.tasks.size()) {
+      throw InvalidArgument(
+          fmt::format("sim: job {} names task records past the end", job.traceId));
+    }
+    for (std::uint32_t d : job.dependsOn) {
+      if (d >= w_.jobs.size()) {
+        throw InvalidArgument(
+            fmt::format("sim: job {} depends on unknown job index {}", job.traceId, d));
+      }
+    }
+  }
+  for (const MachineEvent& e : w_.machineEvents) {
+    if (e.machine >= w_.machines.size()) {
+      throw InvalidArgument(fmt::format("sim: machine event names unknown machine {}", e.machine));
+    }
+  }
+}
+
+void Engine::prepare() {
+  interval_ = toMicros(cfg_.allocationInterval);
+  const Dimensions& dims = *w_.dims;
+  for (int d = 0; d < dims.size(); ++d) result_.dimensions.push_back(dims.name(d));
+  result_.roles = w_.roles;
+  if (result_.roles.empty()) result_.roles.emplace_back(kUnreservedRole);
+  roleUsed_.assign(result_.roles.size(), Scalars::Zero());
+  usedIntegral_.assign(kMaxScalarDims, 0.0);
+  capIntegral_.assign(kMaxScalarDims, 0.0);
+
+  machines_.resize(w_.machines.size());
+  for (std::size_t m = 0; m < w_.machines.size(); ++m) {
+    machines_[m].id = AgentId("m" + std::to_string(m));
+    const Scalars& cap = w_.machines[m].capacity;
+    auto it =
+        std::find_if(shapes_.begin(), shapes_.end(), [&](const auto& s) { return s.first == cap; });
+    if (it == shapes_.end()) {
+      shapes_.emplace_back(cap, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  for (const MachineEvent& e : w_.machineEvents) {
+    if (e.kind == MachineEvent::Kind::kRemove) continue;
+    if (std::none_of(shapes_.begin(), shapes_.end(),
+                     [&](const auto& s) { return s.first == e.capacity; })) {
+      shapes_.emplace_back(e.capacity, 0);  // a capacity some machine has for a while
+    }
+  }
+
+  jobs_.resize(w_.jobs.size());
+  result_.jobs.resize(w_.jobs.size());
+  childStart_.assign(w_.jobs.size() + 1, 0);
+  for (const Job& job : w_.jobs) {
+    for (std::uint32_t d : job.dependsOn) ++childStart_[d + 1];
+  }
+  for (std::size_t j = 0; j < w_.jobs.size(); ++j) childStart_[j + 1] += childStart_[j];
+  children_.resize(childStart_.back());
+  std::vector<std::uint32_t> fill(childStart_.begin(), childStart_.end() - 1);
+  for (std::uint32_t j = 0; j < w_.jobs.size(); ++j) {
+    const Job& job = w_.jobs[j];
+    for (std::uint32_t d : job.dependsOn) children_[fill[d]++] = j;
+    JobRecord& r = result_.jobs[j];
+    r.job = j;
+    r.traceId = job.traceId;
+    r.user = job.user;
+    r.role = job.role;
+    r.submit = job.submit;
+    r.ready = kTimeNever;
+    r.firstStart = kTimeNever;
+    r.end = kTimeNever;
+    for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
+      const Task& task = w_.tasks[t];
+      r.instances += task.count;
+      r.work = std::max(r.work, task.duration);
+      if (task.differentMachine && !jobs_[j].spread) {
+        jobs_[j].spread = std::make_unique<std::unordered_set<std::uint32_t>>();
+      }
+    }
+    jobs_[j].remaining = r.instances;
+  }
+
+  // The run starts with the first job or machine event; machines without
+  // events of their own are up from then on.
+  std::int64_t start = 0;
+  if (!w_.jobs.empty()) start = toMicros(w_.jobs.front().submit);
+  if (!w_.machineEvents.empty()) start = std::min(start, toMicros(w_.machineEvents.front().time));
+  now_ = start;
+  lastAdvance_ = start;
+
+  sampleInterval_ = toMicros(cfg_.sampleInterval);
+  if (sampleInterval_ == 0) {
+    std::int64_t span = 0;
+    if (!w_.jobs.empty()) span = toMicros(w_.jobs.back().submit) - start;
+    sampleInterval_ = std::max<std::int64_t>(1'000'000, alignUp(span / 5000, 1'000'000));
+  }
+  result_.series.interval = Duration{sampleInterval_};
+  nextSample_ = start;
+}
+
+Result Engine::run() {
+  validate();
+  prepare();
+  result_.policy = std::string(alloc_.name());
+
+  std::vector<bool> hasEvents(w_.machines.size(), false);
+  for (const MachineEvent& e : w_.machineEvents) hasEvents[e.machine] = true;
+  for (std::uint32_t m = 0; m < w_.machines.size(); ++m) {
+    if (!hasEvents[m]) addMachine(m, w_.machines[m].capacity);
+  }
+  if (cfg_.grouping == Grouping::kSingle) frameworkFor(kNone);
+
+  const std::int64_t stop = toMicros(cfg_.stopAt);
+  std::uint64_t nextReport = kProgressEvery;
+  while (true) {
+    // The earliest of: machine event, submit, queued event, round.
+    std::int64_t t = std::numeric_limits<std::int64_t>::max();
+    Kind kind = Kind::kRound;
+    int source = -1;
+    auto consider = [&](std::int64_t time, Kind k, int s) {
+      if (time < t || (time == t && k < kind)) {
+        t = time;
+        kind = k;
+        source = s;
+      }
+    };
+    if (nextMachineEvent_ < w_.machineEvents.size()) {
+      consider(toMicros(w_.machineEvents[nextMachineEvent_].time), Kind::kMachine, 0);
+    }
+    if (nextJob_ < w_.jobs.size()) consider(toMicros(w_.jobs[nextJob_].submit), Kind::kSubmit, 1);
+    if (!heap_.empty()) consider(heap_.top().time, heap_.top().kind, 2);
+    if (nextRound_ != std::numeric_limits<std::int64_t>::max())
+      consider(nextRound_, Kind::kRound, 3);
+    if (source < 0 || t > stop) break;
+
+    advance(t);
+    ++result_.counters.events;
+    switch (source) {
+      case 0:
+        machineEvent(w_.machineEvents[nextMachineEvent_++]);
+        break;
+      case 1:
+        submit(static_cast<std::uint32_t>(nextJob_++));
+        break;
+      case 2: {
+        const Event e = heap_.top();
+        heap_.pop();
+        switch (e.kind) {
+          case Kind::kTaskEnd:
+            taskEnd(e.a, e.b);
+            break;
+          case Kind::kDecision:
+            decide(e.a);
+            break;
+          case Kind::kOfferTimeout:
+            offerTimeout(e.a, e.b);
+            break;
+          case Kind::kWake:
+            requestRound(now_);
+            break;
+          default:
+            break;
+        }
+        break;
+      }
+      default:
+        round();
+        break;
+    }
+    if (hooks_.progress && result_.counters.events >= nextReport) {
+      nextReport += kProgressEvery;
+      hooks_.progress({fromMicros(now_), result_.counters.events, jobsDone_, w_.jobs.size()});
+    }
+  }
+
+  // Close the books: the final sample, then unfinished work.
+  sampleUpTo(now_, true);
+  result_.end = fromMicros(now_);
+  for (std::uint32_t j = 0; j < jobs_.size(); ++j) {
+    if (!jobs_[j].done) result_.jobs[j].state = JobState::kUnfinished;
+  }
+  for (int d = 0; d < kMaxScalarDims; ++d) {
+    if (d >= w_.dims->size()) break;
+    result_.usedIntegral.push_back(usedIntegral_[static_cast<std::size_t>(d)]);
+    result_.capacityIntegral.push_back(capIntegral_[static_cast<std::size_t>(d)]);
+  }
+  for (const SimFramework& f : fws_) {
+    result_.frameworks[f.record].role = f.role;
+  }
+  if (hooks_.progress) {
+    hooks_.progress({fromMicros(now_), result_.counters.events, jobsDone_, w_.jobs.size()});
+  }
+  summarize(result_);
+  return std::move(result_);
+}
+
+// ------------------------------------------------------------------ time
+
+void Engine::advance(std::int64_t to) {
+  if (to <= now_) return;
+  sampleUpTo(to, false);
+  const double dt = static_cast<double>(to - lastAdvance_) / 1e6;
+  for (int d = 0; d < kMaxScalarDims; ++d) {
+    usedIntegral_[static_cast<std::size_t>(d)] += used_[d] * dt;
+    capIntegral_[static_cast<std::size_t>(d)] += total_[d] * dt;
+  }
+  lastAdvance_ = to;
+  now_ = to;
+}
+
+// Samples hold the state after every event of their time: when time moves
+// on to `to`, every sample time before it (or up to it, at the end) is taken
+// from the state as it stands.
+void Engine::sampleUpTo(std::int64_t to, bool inclusive) {
+  while (nextSample_ < to || (inclusive && nextSample_ == to)) {
+    takeSample(nextSample_);
+    nextSample_ += sampleInterval_;
+  }
+}
+
+void Engine::takeSample(std::int64_t at) {
+  TimeSeries& s = result_.series;
+  s.timeUs.push_back(at);
+  for (int d = 0; d < kMaxScalarDims; ++d) {
+    s.used.push_back(used_[d]);
+    s.allocated.push_back(used_[d] + offered_[d]);
+    s.total.push_back(total_[d]);
+  }
+  s.pendingInstances.push_back(pendingAll_);
+  s.runningInstances.push_back(runningAll_);
+  s.outstandingOffers.push_back(liveOffers_);
+  for (const Scalars& r : roleUsed_) s.roleShare.push_back(dominantShare(r, total_));
+  double sum = 0, sumSq = 0;
+  int n = 0;
+  for (const SimFramework& f : fws_) {
+    if (f.pending == 0 && f.running == 0) continue;
+    const double x = dominantShare(f.used, total_);
+    sum += x;
+    sumSq += x * x;
+    ++n;
+  }
+  s.jain.push_back(n < 2 || sumSq <= 0 ? 1.0 : sum * sum / (n * sumSq));
+}
+
+void Engine::requestRound(std::int64_t at) {
+  std::int64_t t = alignUp(at, interval_);
+  if (t < now_) t = alignUp(now_, interval_);
+  nextRound_ = std::min(nextRound_, t);
+}
+
+// ------------------------------------------------------------------ machines
+
+void Engine::machineEvent(const MachineEvent& e) {
+  switch (e.kind) {
+    case MachineEvent::Kind::kAdd:
+      if (machines_[e.machine].up) {
+        log("machine-update m={}", e.machine);
+        const Scalars delta = e.capacity - machines_[e.machine].capacity;
+        alloc_.updateAgentTotal(machines_[e.machine].id,
+                                Resources::fromScalars(e.capacity, w_.dims));
+        machines_[e.machine].capacity = e.capacity;
+        total_ += delta;
+      } else {
+        addMachine(e.machine, e.capacity);
+      }
+      break;
+    case MachineEvent::Kind::kRemove:
+      if (machines_[e.machine].up) removeMachine(e.machine);
+      break;
+    case MachineEvent::Kind::kUpdate:
+      if (machines_[e.machine].up) {
+        log("machine-update m={}", e.machine);
+        const Scalars delta = e.capacity - machines_[e.machine].capacity;
+        alloc_.updateAgentTotal(machines_[e.machine].id,
+                                Resources::fromScalars(e.capacity, w_.dims));
+        machines_[e.machine].capacity = e.capacity;
+        total_ += delta;
+      }
+      break;
+  }
+  released();
+}
+
+void Engine::addMachine(std::uint32_t m, const Scalars& capacity) {
+  SimMachine& machine = machines_[m];
+  AgentInfo info;
+  info.id = machine.id;
+  info.hostname = std::to_string(w_.machines[m].traceId);
+  info.resources = Resources::fromScalars(capacity, w_.dims);
+  info.attributes = w_.machines[m].attributes;
+  alloc_.addAgent(info);
+  const AgentIndex slot = *alloc_.state().findAgent(machine.id);
+  if (slotToMachine_.size() <= slot) slotToMachine_.resize(slot + 1, kNone);
+  slotToMachine_[slot] = m;
+  machine.up = true;
+  machine.capacity = capacity;
+  total_ += capacity;
+  log("machine-add m={} capacity={}", m, toString(capacity, *w_.dims));
+  released();
+}
+
+void Engine::removeMachine(std::uint32_t m) {
+  SimMachine& machine = machines_[m];
+  log("machine-remove m={} running={} offers={}", m, machine.running.size(), machine.offers.size());
+  // Offers on it vanish with it (the allocator drops its allocations).
+  for (std::uint32_t o : std::vector<std::uint32_t>(machine.offers)) {
+    SimFramework& f = fws_[offers_[o].fw];
+    std::erase(f.offers, o);
+    ++result_.counters.rescinds;
+    releaseOffer(o);
+  }
+  // Running instances are lost and go back to their framework's queue.
+  for (std::uint32_t g : std::vector<std::uint32_t>(machine.running)) {
+    RunGroup& group = groups_[g];
+    TaskRecord& rec = result_.tasks[group.record];
+    rec.end = fromMicros(now_);
+    rec.state = TaskState::kLost;
+    SimFramework& f = fws_[group.fw];
+    f.used -= group.scalars;
+    f.running -= rec.count;
+    runningAll_ -= rec.count;
+    used_ -= group.scalars;
+    roleUsed_[f.role] -= group.scalars;
+    result_.counters.instancesLost += rec.count;
+    JobRecord& jr = result_.jobs[rec.job];
+    jr.lostInstances += rec.count;
+    SimJob& job = jobs_[rec.job];
+    if (job.spread) job.spread->erase(m);
+    group.live = false;
+    group.res = Resources();
+    freeGroups_.push_back(g);
+    if (job.done) continue;
+    if (cfg_.maxAttempts > 0 && rec.attempt + 1 >= cfg_.maxAttempts) {
+      log("job-failed job={} task={} attempts={}", jr.traceId, rec.task, rec.attempt + 1);
+      endJob(rec.job, JobState::kFailed);
+      continue;
+    }
+    // A gang's lost instances come back as a plain record unit: the rest of
+    // the gang keeps running (SWF logs have no machine events).
+    f.queue.push_back(Unit{rec.job, rec.task, rec.count, rec.attempt + 1, fromMicros(now_)});
+    f.pending += rec.count;
+    pendingAll_ += rec.count;
+    updateInterest(f, true);
+  }
+  machine.running.clear();
+  alloc_.removeAgent(machine.id);
+  machine.up = false;
+  total_ -= machine.capacity;
+  requestRound(now_);
+}
+
+// ------------------------------------------------------------------ jobs
+
+bool Engine::schedulable(const Job& job) const {
+  Scalars sum = Scalars::Zero();
+  Scalars biggest = Scalars::Zero();
+  for (const auto& s : shapes_) {
+    sum += s.first * static_cast<double>(s.second);
+    biggest = biggest.cwiseMax(s.first);
+  }
+  for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
+    const Task& task = w_.tasks[t];
+    bool fitsOne = false;
+    std::uint64_t fitsAll = 0;
+    for (const auto& s : shapes_) {
+      const std::uint32_t n = fitCount(task.demand, s.first, task.count);
+      if (n > 0) fitsOne = true;
+      fitsAll += std::uint64_t{n} * s.second;
+    }
+    if (!fitsOne) return false;
+    if (job.gang && fitsAll < task.count) return false;
+  }
+  return true;
+}
+
+std::uint32_t Engine::frameworkFor(std::uint32_t j) {
+  std::uint64_t key = 0;
+  std::uint32_t role = 0;
+  std::string name = "all";
+  if (j != kNone) {
+    const Job& job = w_.jobs[j];
+    role = job.role;
+    switch (cfg_.grouping) {
+      case Grouping::kUser:
+        key = (std::uint64_t{job.user} << 32) | job.role;
+        name = (job.user < w_.users.size() ? w_.users[job.user] : std::to_string(job.user)) + "/" +
+               result_.roles[role];
+        break;
+      case Grouping::kRole:
+        key = job.role;
+        name = result_.roles[role];
+        break;
+      case Grouping::kJob:
+        key = j;
+        name = "job-" + std::to_string(job.traceId);
+        break;
+      case Grouping::kSingle:
+        role = 0;
+        break;
+    }
+  }
+  if (cfg_.grouping == Grouping::kSingle) role = 0;
+  if (auto it = fwByKey_.find(key); it != fwByKey_.end()) {
+    SimFramework& f = fws_[it->second];
+    if (!f.registered) {
+      // A per-job framework whose job ended: a new job needs its own.
+    } else {
+      return it->second;
+    }
+  }
+  const auto index = static_cast<std::uint32_t>(fws_.size());
+  fws_.emplace_back();
+  SimFramework& f = fws_.back();
+  f.info.id = FrameworkId("f" + std::to_string(index));
+  f.info.name = name;
+  f.info.role =
+      cfg_.grouping == Grouping::kSingle ? std::string(kUnreservedRole) : result_.roles[role];
+  f.role = role;
+  f.record = static_cast<std::uint32_t>(result_.frameworks.size());
+  result_.frameworks.push_back({name, role});
+  alloc_.addFramework(f.info);
+  const FrameworkIndex slot = *alloc_.state().findFramework(f.info.id);
+  if (slotToFw_.size() <= slot) slotToFw_.resize(slot + 1, kNone);
+  slotToFw_[slot] = index;
+  f.registered = true;
+  fwByKey_[key] = index;
+  log("framework-add fw={} name={} role={}", index, name, f.info.role);
+  // Registered frameworks with nothing to do ask for no offers.
+  alloc_.suppress(f.info.id);
+  f.suppressed = true;
+  return index;
+}
+
+void Engine::submit(std::uint32_t j) {
+  SimJob& job = jobs_[j];
+  job.submitted = true;
+  const Job& wj = w_.jobs[j];
+  log("submit job={} tasks={} instances={}", wj.traceId, wj.taskCount, result_.jobs[j].instances);
+  if (job.done) return;  // doomed by a dependency that can never finish
+  std::uint32_t waiting = 0;
+  for (std::uint32_t d : wj.dependsOn) {
+    if (!jobs_[d].done) {
+      ++waiting;
+    } else if (result_.jobs[d].state != JobState::kFinished) {
+      endJob(j, JobState::kUnschedulable);
+      return;
+    }
+  }
+  job.depsLeft = waiting;
+  if (waiting == 0) makeReady(j);
+}
+
+void Engine::makeReady(std::uint32_t j) {
+  const Job& wj = w_.jobs[j];
+  JobRecord& r = result_.jobs[j];
+  r.ready = fromMicros(now_);
+  if (!schedulable(wj)) {
+    log("unschedulable job={}", wj.traceId);
+    endJob(j, JobState::kUnschedulable);
+    return;
+  }
+  const std::uint32_t fwIndex = frameworkFor(j);
+  jobs_[j].fw = fwIndex;
+  r.framework = fws_[fwIndex].record;
+  SimFramework& f = fws_[fwIndex];
+  ++f.liveJobs;
+  if (r.instances == 0) {
+    endJob(j, JobState::kFinished);
+    return;
+  }
+  if (wj.gang) {
+    f.queue.push_back(Unit{j, kNone, static_cast<std::uint32_t>(r.instances), 0, r.ready});
+  } else {
+    for (std::uint32_t t = static_cast<std::uint32_t>(wj.firstTask);
+         t < wj.firstTask + wj.taskCount; ++t) {
+      if (w_.tasks[t].count > 0) f.queue.push_back(Unit{j, t, w_.tasks[t].count, 0, r.ready});
+    }
+  }
+  f.pending += r.instances;
+  pendingAll_ += r.instances;
+  updateInterest(f, true);
+  if (!f.offers.empty()) wantDecision(fwIndex);  // it may fit in offers held already
+  requestRound(now_);
+}
+
+void Engine::endJob(std::uint32_t j, JobState state) {
+  SimJob& job = jobs_[j];
+  if (job.done) return;
+  job.done = true;
+  ++jobsDone_;
+  JobRecord& r = result_.jobs[j];
+  r.state = state;
+  if (state == JobState::kFinished) r.end = fromMicros(now_);
+  log("job-end job={} state={}", r.traceId, static_cast<int>(state));
+  if (job.fw != kNone) {
+    SimFramework& f = fws_[job.fw];
+    --f.liveJobs;
+    if (state != JobState::kFinished) {
+      // Drop its pending units (a failed job launches nothing more).
+      std::uint64_t dropped = 0;
+      for (const Unit& u : f.queue) {
+        if (u.job == j) dropped += u.count;
+      }
+      std::erase_if(f.queue, [&](const Unit& u) { return u.job == j; });
+      f.pending -= dropped;
+      pendingAll_ -= dropped;
+      updateInterest(f, false);
+    }
+    if (cfg_.grouping == Grouping::kJob && f.liveJobs == 0 && f.running == 0 && f.pending == 0) {
+      for (std::uint32_t o : std::vector<std::uint32_t>(f.offers)) releaseOffer(o);
+      f.offers.clear();
+      alloc_.removeFramework(f.info.id);
+      f.registered = false;
+      requestRound(now_);
+    }
+  }
+  for (std::uint32_t c = childStart_[j]; c < childStart_[j + 1]; ++c) {
+    const std::uint32_t child = children_[c];
+    SimJob& cj = jobs_[child];
+    if (cj.done) continue;
+    if (state != JobState::kFinished) {
+      // It waits on a job that will never finish.
+      if (cj.submitted) {
+        endJob(child, JobState::kUnschedulable);
+      } else {
+        cj.done = true;
+        ++jobsDone_;
+        result_.jobs[child].state = JobState::kUnschedulable;
+      }
+      continue;
+    }
+    if (cj.submitted && cj.depsLeft > 0 && --cj.depsLeft == 0) makeReady(child);
+  }
+}
+
+void Engine::finishInstances(std::uint32_t j, std::uint64_t n) {
+  SimJob& job = jobs_[j];
+  job.remaining -= std::min(job.remaining, n);
+  if (job.remaining == 0) endJob(j, JobState::kFinished);
+}
+
+void Engine::taskEnd(std::uint32_t g, std::uint32_t generation) {
+  RunGroup& group = groups_[g];
+  if (!group.live || group.generation != generation) return;  // lost with its machine
+  TaskRecord& rec = result_.tasks[group.record];
+  rec.end = fromMicros(now_);
+  rec.state = TaskState::kFinished;
+  SimFramework& f = fws_[group.fw];
+  SimMachine& machine = machines_[group.machine];
+  log("task-end job={} task={} n={} m={}", result_.jobs[rec.job].traceId, rec.task, rec.count,
+      group.machine);
+  alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_));
+  f.used -= group.scalars;
+  f.running -= rec.count;
+  runningAll_ -= rec.count;
+  used_ -= group.scalars;
+  roleUsed_[f.role] -= group.scalars;
+  const std::uint32_t last = machine.running.back();
+  machine.running[group.slot] = last;
+  groups_[last].slot = group.slot;
+  machine.running.pop_back();
+  group.live = false;
+  group.res = Resources();
+  freeGroups_.push_back(g);
+  SimJob& job = jobs_[rec.job];
+  if (job.spread) job.spread->erase(group.machine);
+  released();
+  finishInstances(rec.job, rec.count);
+}
+
+// ------------------------------------------------------------------ offers
+
+void Engine::round() {
+  nextRound_ = std::numeric_limits<std::int64_t>::max();
+  lastRound_ = now_;
+  ++result_.counters.rounds;
+  std::vector<Allocation> allocations = alloc_.allocate(fromMicros(now_));
+  log("round offers={}", allocations.size());
+  touched_.clear();
+  for (Allocation& a : allocations) {
+    const std::uint32_t fwIndex = slotToFw_[a.frameworkIndex];
+    const std::uint32_t m = slotToMachine_[a.agentIndex];
+    SimFramework& f = fws_[fwIndex];
+    ++result_.counters.offers;
+    Scalars usable = a.resources.scalars(kUnreservedRole);
+    if (f.info.role != kUnreservedRole) usable += a.resources.scalars(f.info.role);
+    offered_ += usable;
+    f.heldFree += usable;
+    // A framework holding an offer on this machine gets the new resources
+    // merged into it, as Mesos lets a framework accept several offers of one
+    // agent at once.
+    std::uint32_t o = kNone;
+    for (std::uint32_t held : machines_[m].offers) {
+      if (offers_[held].fw == fwIndex) o = held;
+    }
+    if (o == kNone) {
+      if (!freeOffers_.empty()) {
+        o = freeOffers_.back();
+        freeOffers_.pop_back();
+      } else {
+        o = static_cast<std::uint32_t>(offers_.size());
+        offers_.emplace_back();
+      }
+      SimOffer& offer = offers_[o];
+      offer.fw = fwIndex;
+      offer.machine = m;
+      offer.res = std::move(a.resources);
+      offer.free = usable;
+      offer.live = true;
+      ++offer.generation;
+      machines_[m].offers.push_back(o);
+      f.offers.push_back(o);
+      ++liveOffers_;
+      if (cfg_.offerTimeout > Duration::zero()) {
+        schedule(now_ + toMicros(cfg_.offerTimeout), Kind::kOfferTimeout, o, offer.generation);
+      }
+    } else {
+      offers_[o].res += a.resources;
+      offers_[o].free += usable;
+    }
+    if (f.offeredInRound != result_.counters.rounds) {
+      f.offeredInRound = result_.counters.rounds;
+      touched_.push_back(fwIndex);
+    }
+  }
+  for (std::uint32_t fwIndex : touched_) {
+    if (cfg_.decisionLatency == Duration::zero()) {
+      decide(fwIndex);
+    } else {
+      wantDecision(fwIndex);
+    }
+  }
+}
+
+void Engine::wantDecision(std::uint32_t fwIndex) {
+  SimFramework& f = fws_[fwIndex];
+  if (f.decisionPending) return;
+  f.decisionPending = true;
+  schedule(now_ + toMicros(cfg_.decisionLatency), Kind::kDecision, fwIndex);
+}
+
+void Engine::releaseOffer(std::uint32_t o) {
+  SimOffer& offer = offers_[o];
+  offered_ -= offer.free;
+  if (offer.fw != kNone) fws_[offer.fw].heldFree -= offer.free;
+  std::erase(machines_[offer.machine].offers, o);
+  offer.live = false;
+  offer.res = Resources();
+  offer.free = Scalars::Zero();
+  offer.fw = kNone;
+  --liveOffers_;
+  freeOffers_.push_back(o);
+}
+
+void Engine::declineOffer(std::uint32_t o) {
+  SimOffer& offer = offers_[o];
+  SimFramework& f = fws_[offer.fw];
+  if (!offer.res.empty()) {
+    std::optional<Filters> filters = Filters{kTimeNever - fromMicros(now_)};
+    if (cfg_.refuseFor) filters = Filters{*cfg_.refuseFor};
+    alloc_.recoverResources(f.info.id, machines_[offer.machine].id, offer.res, filters,
+                            fromMicros(now_));
+    if (filters->refuseFor > Duration::zero()) f.filtered = true;
+    ++result_.counters.declines;
+    if (cfg_.refuseFor && *cfg_.refuseFor > Duration::zero()) {
+      schedule(toMicros(saturatingAdd(fromMicros(now_), *cfg_.refuseFor)), Kind::kWake, 0);
+    }
+    // Others may take what this framework refused, from the next round on.
+    requestRound(now_ + 1);
+  }
+  releaseOffer(o);
+}
+
+void Engine::offerTimeout(std::uint32_t o, std::uint32_t generation) {
+  SimOffer& offer = offers_[o];
+  if (!offer.live || offer.generation != generation) return;
+  SimFramework& f = fws_[offer.fw];
+  log("rescind fw={} m={}", offer.fw, offer.machine);
+  ++result_.counters.rescinds;
+  if (!offer.res.empty()) {
+    alloc_.recoverResources(f.info.id, machines_[offer.machine].id, offer.res, std::nullopt,
+                            fromMicros(now_));
+  }
+  std::erase(f.offers, o);
+  releaseOffer(o);
+  requestRound(now_ + 1);
+}
+
+// Instances of task record `task` placed first fit over the framework's
+// offers, at most `want`, honouring differentMachine. Deducts the planned
+// amounts from the offers' free scalars and notes them in plan_.
+std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t task,
+                            std::uint32_t want) {
+  const Task& t = w_.tasks[task];
+  const SimJob& job = jobs_[unit.job];
+  std::uint32_t placed = 0;
+  if (fitCount(t.demand, f.heldFree, 1) == 0) return 0;
+  for (std::uint32_t o : f.offers) {
+    if (placed == want) break;
+    SimOffer& offer = offers_[o];
+    std::uint32_t n = fitCount(t.demand, offer.free, want - placed);
+    if (n == 0) continue;
+    if (t.differentMachine) {
+      if (job.spread->count(offer.machine) != 0) continue;
+      bool planned = false;
+      for (const Planned& p : plan_) planned = planned || offers_[p.offer].machine == offer.machine;
+      if (planned) continue;
+      n = 1;
+    }
+    offer.free -= t.demand * static_cast<double>(n);
+    plan_.push_back({o, task, n});
+    placed += n;
+  }
+  return placed;
+}
+
+bool Engine::placeGang(SimFramework& f, const Unit& unit) {
+  // Cheap test first: a gang that does not fit in the sum of the offers
+  // fits in no arrangement of them (the common case of a blocked queue head).
+  if (!fitsIn(gangDemand(unit.job), f.heldFree)) return false;
+  const Job& job = w_.jobs[unit.job];
+  for (std::uint32_t t = static_cast<std::uint32_t>(job.firstTask);
+       t < job.firstTask + job.taskCount; ++t) {
+    const std::uint32_t want = w_.tasks[t].count;
+    if (want > 0 && place(f, unit, t, want) < want) return false;
+  }
+  return true;
+}
+
+void Engine::rollback() {
+  for (const Planned& p : plan_) {
+    offers_[p.offer].free += w_.tasks[p.task].demand * static_cast<double>(p.count);
+  }
+  plan_.clear();
+}
+
+void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
+  SimFramework& f = fws_[fwIndex];
+  JobRecord& jr = result_.jobs[unit.job];
+  SimJob& job = jobs_[unit.job];
+  if (jr.firstStart == kTimeNever) jr.firstStart = fromMicros(now_);
+  for (const Planned& p : plan_) {
+    SimOffer& offer = offers_[p.offer];
+    const Task& t = w_.tasks[p.task];
+    const Scalars amount = t.demand * static_cast<double>(p.count);
+    // The task's resources come out of the offer: the role's reservation
+    // first, then unreserved.
+    Resources res;
+    if (f.info.role == kUnreservedRole || offer.res.scalars(f.info.role).isZero()) {
+      res = Resources::fromScalars(amount, offer.res.dimensions());
+    } else {
+      const Scalars reserved = offer.res.scalars(f.info.role).cwiseMin(amount);
+      res = Resources::fromScalars(amount - reserved, offer.res.dimensions());
+      const Dimensions& dims = *offer.res.dimensions();
+      for (int d = 0; d < dims.size(); ++d) {
+        if (reserved[d] > 0) res.setScalar(dims.name(d), reserved[d], f.info.role);
+      }
+    }
+    offer.res -= res;
+    offered_ -= amount;
+    f.heldFree -= amount;
+
+    std::uint32_t g;
+    if (!freeGroups_.empty()) {
+      g = freeGroups_.back();
+      freeGroups_.pop_back();
+    } else {
+      g = static_cast<std::uint32_t>(groups_.size());
+      groups_.emplace_back();
+    }
+    RunGroup& group = groups_[g];
+    group.record = static_cast<std::uint32_t>(result_.tasks.size());
+    group.fw = fwIndex;
+    group.machine = offer.machine;
+    SimMachine& machine = machines_[offer.machine];
+    group.slot = static_cast<std::uint32_t>(machine.running.size());
+    machine.running.push_back(g);
+    ++group.generation;
+    group.live = true;
+    group.res = std::move(res);
+    group.scalars = amount;
+    result_.tasks.push_back(TaskRecord{unit.job, p.task, p.count, offer.machine, unit.attempt,
+                                       unit.ready, fromMicros(now_), kTimeNever,
+                                       TaskState::kUnfinished});
+    if (job.spread && t.differentMachine) job.spread->insert(offer.machine);
+    f.used += amount;
+    f.running += p.count;
+    f.pending -= p.count;
+    pendingAll_ -= p.count;
+    runningAll_ += p.count;
+    used_ += amount;
+    roleUsed_[f.role] += amount;
+    ++result_.counters.launches;
+    result_.counters.instancesLaunched += p.count;
+    log("launch job={} task={} n={} m={} fw={}", jr.traceId, p.task, p.count, offer.machine,
+        fwIndex);
+    schedule(toMicros(saturatingAdd(fromMicros(now_), t.duration)), Kind::kTaskEnd, g,
+             group.generation);
+  }
+  // A held offer left with less than anything worth offering goes back (the
+  // allocator will not offer such crumbs again until they grow).
+  if (cfg_.holdOffers) {
+    for (const Planned& p : plan_) {
+      SimOffer& offer = offers_[p.offer];
+      if (!offer.live || alloc_.allocatable(offer.free)) continue;
+      if (!offer.res.empty()) {
+        alloc_.recoverResources(f.info.id, machines_[offer.machine].id, offer.res, std::nullopt,
+                                fromMicros(now_));
+      }
+      releaseOffer(p.offer);
+      f.offersDropped = true;
+    }
+  }
+  plan_.clear();
+}
+
+void Engine::decide(std::uint32_t fwIndex) {
+  SimFramework& f = fws_[fwIndex];
+  f.decisionPending = false;
+  if (f.offers.empty()) return;
+  const bool fcfs = cfg_.queue == Queue::kFcfs;
+  bool gangBlocked = false;
+  Scalars need = Scalars::Constant(std::numeric_limits<double>::infinity());
+  for (Unit& unit : f.queue) {
+    if (unit.count == 0) continue;
+    if (unit.task == kNone) {
+      if (placeGang(f, unit)) {
+        commit(fwIndex, unit);
+        unit.count = 0;
+      } else {
+        rollback();
+        gangBlocked = true;
+        const Scalars demand = gangDemand(unit.job);
+        if (demand.sum() < need.sum()) need = demand;
+        if (fcfs) break;
+      }
+      continue;
+    }
+    const std::uint32_t placed = place(f, unit, unit.task, unit.count);
+    if (placed > 0) commit(fwIndex, unit);
+    unit.count -= placed;
+    if (unit.count > 0 && fcfs) break;
+  }
+  std::erase_if(f.queue, [](const Unit& u) { return u.count == 0; });
+
+  // Unused offers are declined, or held by hoarding frameworks.
+  if (!cfg_.holdOffers) {
+    for (std::uint32_t o : f.offers) declineOffer(o);
+    f.offers.clear();
+    if (gangBlocked) {
+      f.gangNeed = need;
+      if (!f.waitsForRelease) {
+        f.waitsForRelease = true;
+        waiting_.push_back(fwIndex);
+      }
+    }
+  } else if (f.offersDropped) {
+    f.offersDropped = false;
+    std::erase_if(f.offers, [&](std::uint32_t o) { return !offers_[o].live; });
+  }
+  updateInterest(f, false);
+}
+
+// Resources came free (a task ended, a machine came or grew): frameworks
+// whose gangs did not fit in aggregate look again.
+void Engine::released() {
+  requestRound(now_);
+  if (waiting_.empty()) return;
+  // Only worth a look once everything not used or offered could hold the gang.
+  const Scalars free = total_ - used_ - offered_;
+  std::erase_if(waiting_, [&](std::uint32_t fwIndex) {
+    SimFramework& f = fws_[fwIndex];
+    if (f.registered && !fitsIn(f.gangNeed, free)) return false;
+    f.waitsForRelease = false;
+    if (f.registered && f.filtered && !f.suppressed) {
+      alloc_.revive(f.info.id);
+      f.filtered = false;
+    }
+    return true;
+  });
+}
+
+Scalars Engine::gangDemand(std::uint32_t job) const {
+  const Job& j = w_.jobs[job];
+  Scalars sum = Scalars::Zero();
+  for (std::uint64_t t = j.firstTask; t < j.firstTask + j.taskCount; ++t) {
+    sum += w_.tasks[t].demand * static_cast<double>(w_.tasks[t].count);
+  }
+  return sum;
+}
+
+// Frameworks ask for offers only while they have pending work, and revive
+// (which also clears their decline filters) when new work arrives.
+void Engine::updateInterest(SimFramework& f, bool newWork) {
+  if (!f.registered) return;
+  if (f.pending == 0) {
+    if (!cfg_.holdOffers) {
+      for (std::uint32_t o : f.offers) declineOffer(o);
+      f.offers.clear();
+    }
+    if (!f.suppressed) {
+      alloc_.suppress(f.info.id);
+      f.suppressed = true;
+    }
+    return;
+  }
+  if (f.suppressed || (newWork && f.filtered)) {
+    alloc_.revive(f.info.id);
+    f.suppressed = false;
+    f.filtered = false;
+    requestRound(now_);
+  }
+}
+
+}  // namespace
+
+Result simulate(const traces::Workload& workload, Allocator& allocator, const Config& config,
+                const Hooks& hooks) {
+  Engine engine(workload, allocator, config, hooks);
+  return engine.run();
+}
+
+std::string_view toString(Grouping grouping) {
+  switch (grouping) {
+    case Grouping::kUser:
+      return "user";
+    case Grouping::kRole:
+      return "role";
+    case Grouping::kJob:
+      return "job";
+    case Grouping::kSingle:
+      return "single";
+  }
+  return "?";
+}
+
+std::string_view toString(Queue queue) {
+  return queue == Queue::kFcfs ? "fcfs" : "first-fit";
+}
+
+Grouping parseGrouping(std::string_view text) {
+  for (Grouping g : {Grouping::kUser, Grouping::kRole, Grouping::kJob, Grouping::kSingle}) {
+    if (text == toString(g)) return g;
+  }
+  throw InvalidArgument("unknown framework grouping '" + std::string(text) +
+                        "' (known: user, role, job, single)");
+}
+
+Queue parseQueue(std::string_view text) {
+  if (text == "fcfs") return Queue::kFcfs;
+  if (text == "first-fit") return Queue::kFirstFit;
+  throw InvalidArgument("unknown queue discipline '" + std::string(text) +
+                        "' (known: fcfs, first-fit)");
+}
+
+}  // namespace allot::sim

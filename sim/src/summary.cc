@@ -1,0 +1,134 @@
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "allot/sim/result.h"
+
+namespace allot::sim {
+namespace {
+
+// Nearest-rank percentile of sorted values (p in [0, 100]); NaN when empty.
+double percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return std::nan("");
+  const double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
+  const auto index = static_cast<std::size_t>(std::max(1.0, rank)) - 1;
+  return sorted[std::min(index, sorted.size() - 1)];
+}
+
+double mean(const std::vector<double>& values) {
+  if (values.empty()) return std::nan("");
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum / static_cast<double>(values.size());
+}
+
+// Adds name_mean, name_p50, name_p95 and name_p99 of `values` (sorted here).
+void describe(std::map<std::string, double>& out, const std::string& name,
+              std::vector<double>& values) {
+  std::sort(values.begin(), values.end());
+  out[name + "_mean"] = mean(values);
+  out[name + "_p50"] = percentile(values, 50);
+  out[name + "_p95"] = percentile(values, 95);
+  out[name + "_p99"] = percentile(values, 99);
+}
+
+double secondsBetween(TimePoint from, TimePoint to) {
+  return static_cast<double>(toMicros(to) - toMicros(from)) / 1e6;
+}
+
+}  // namespace
+
+void summarize(Result& result) {
+  auto& out = result.summary;
+  out.clear();
+  // Bounded slowdown's floor on run time, the usual 10 s of the HPC literature.
+  constexpr double kBound = 10.0;
+
+  std::vector<double> jct, wait, slowdown, bounded;
+  double finished = 0, unschedulable = 0, failed = 0, unfinished = 0;
+  TimePoint first = kTimeNever, last = kTimeZero;
+  for (const JobRecord& j : result.jobs) {
+    switch (j.state) {
+      case JobState::kFinished:
+        ++finished;
+        break;
+      case JobState::kUnschedulable:
+        ++unschedulable;
+        break;
+      case JobState::kFailed:
+        ++failed;
+        break;
+      case JobState::kUnfinished:
+        ++unfinished;
+        break;
+    }
+    if (j.state == JobState::kUnschedulable) continue;
+    first = std::min(first, j.submit);
+    if (j.state != JobState::kFinished) continue;
+    last = std::max(last, j.end);
+    const double t = secondsBetween(j.submit, j.end);
+    const double run = toSeconds(j.work);
+    jct.push_back(t);
+    wait.push_back(secondsBetween(j.submit, j.firstStart));
+    slowdown.push_back(run > 0 ? t / run : 1.0);
+    bounded.push_back(std::max(1.0, t / std::max(run, kBound)));
+  }
+  out["jobs"] = static_cast<double>(result.jobs.size());
+  out["jobs_finished"] = finished;
+  out["jobs_unschedulable"] = unschedulable;
+  out["jobs_failed"] = failed;
+  out["jobs_unfinished"] = unfinished;
+  describe(out, "jct_s", jct);
+  describe(out, "wait_s", wait);
+  describe(out, "slowdown", slowdown);
+  describe(out, "bounded_slowdown", bounded);
+  out["makespan_s"] = finished > 0 ? secondsBetween(first, last) : std::nan("");
+
+  // Placement latency: launch minus ready, per instance (records weighted by
+  // their instance counts, through repetition-free weighted percentiles).
+  std::vector<std::pair<double, std::uint32_t>> latency;
+  latency.reserve(result.tasks.size());
+  double weighted = 0, instances = 0;
+  for (const TaskRecord& t : result.tasks) {
+    const double s = secondsBetween(t.ready, t.start);
+    latency.emplace_back(s, t.count);
+    weighted += s * t.count;
+    instances += t.count;
+  }
+  std::sort(latency.begin(), latency.end());
+  auto weightedPercentile = [&](double p) {
+    if (latency.empty()) return std::nan("");
+    const double rank = std::max(1.0, std::ceil(p / 100.0 * instances));
+    double seen = 0;
+    for (const auto& [value, count] : latency) {
+      seen += count;
+      if (seen >= rank) return value;
+    }
+    return latency.back().first;
+  };
+  out["placement_latency_s_mean"] = instances > 0 ? weighted / instances : std::nan("");
+  out["placement_latency_s_p50"] = weightedPercentile(50);
+  out["placement_latency_s_p95"] = weightedPercentile(95);
+  out["placement_latency_s_p99"] = weightedPercentile(99);
+
+  for (std::size_t d = 0; d < result.dimensions.size() && d < result.usedIntegral.size(); ++d) {
+    const double cap = result.capacityIntegral[d];
+    // Dimensions no machine has (SWF logs without memory) have no utilization.
+    if (cap > 0) out["utilization_" + result.dimensions[d]] = result.usedIntegral[d] / cap;
+  }
+  const std::vector<double>& jain = result.series.jain;
+  out["jain_fairness_mean"] = jain.empty() ? std::nan("") : mean(jain);
+
+  const Counters& c = result.counters;
+  out["events"] = static_cast<double>(c.events);
+  out["rounds"] = static_cast<double>(c.rounds);
+  out["offers"] = static_cast<double>(c.offers);
+  out["declines"] = static_cast<double>(c.declines);
+  out["rescinds"] = static_cast<double>(c.rescinds);
+  out["instances_launched"] = static_cast<double>(c.instancesLaunched);
+  out["instances_lost"] = static_cast<double>(c.instancesLost);
+  out["end_s"] = static_cast<double>(toMicros(result.end)) / 1e6;
+}
+
+}  // namespace allot::sim
