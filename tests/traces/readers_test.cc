@@ -626,7 +626,17 @@ TEST(Google2011ReaderTest, RequestsReadAsStrtodReadsThem) {
                                        "5.",
                                        ".5",
                                        "+0.25",
-                                       "0.000000000000001"};
+                                       "0.000000000000001",
+                                       "3.815e-05",
+                                       "1.907E-05",
+                                       "7e-7",
+                                       "2.5e+001",
+                                       "1.5e-0",
+                                       "123456789012345e-22",
+                                       "1e22",
+                                       "1e23",
+                                       "9.87654321e-30",
+                                       "1e-0001"};
   std::string csv;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const std::string task = std::to_string(i);
@@ -640,6 +650,38 @@ TEST(Google2011ReaderTest, RequestsReadAsStrtodReadsThem) {
     const std::string& text = texts.at(task.index);
     EXPECT_EQ(task.demand[0], std::strtod(text.c_str(), nullptr)) << text;
     EXPECT_EQ(task.demand[1], std::strtod(text.c_str(), nullptr)) << text;
+  }
+}
+
+// Task indexes far apart in one job (sparse, then covered as the job grows)
+// keep each task's state: attempts still running at the end are cut in task
+// index order, with the start of their own SCHEDULE.
+TEST(Google2011ReaderTest, SparseTaskIndexesKeepTheirState) {
+  std::string csv = "5000000,,1,100,7,1,u,0,0,0.5,0.5,0,0\n";
+  csv += "6000000,,1,3000000000,8,1,u,0,0,0.25,0.25,0,0\n";
+  for (int i = 0; i < 100; ++i) {
+    csv += "10000000,,1," + std::to_string(i) + ",9,1,u,0,0,0.125,0.125,0,0\n";
+  }
+  csv += "20000000,,1,3000000000,8,4,u,0,0,,,,\n";
+  TempDir dir;
+  ReadReport report;
+  const Workload w =
+      readWorkload(dir.write("task_events/part-0.csv", csv), "google2011", {}, &report);
+  ASSERT_EQ(w.jobs.size(), 1U);
+  ASSERT_EQ(w.tasks.size(), 102U);
+  EXPECT_EQ(report.counts.at("cut_at_end"), 101U);
+  EXPECT_EQ(report.counts.at("complete_attempts"), 1U);
+  // The finished attempt first, then the cut ones by task index.
+  EXPECT_EQ(w.tasks[0].index, 3000000000U);
+  EXPECT_EQ(w.tasks[0].outcome.startUs, 6'000'000);
+  EXPECT_EQ(w.tasks[0].outcome.endUs, 20'000'000);
+  for (std::uint32_t i = 0; i <= 100; ++i) {
+    const Task& t = w.tasks[1 + i];
+    EXPECT_EQ(t.index, i);
+    EXPECT_EQ(t.outcome.startUs, i == 100 ? 5'000'000 : 10'000'000) << i;
+    EXPECT_EQ(t.outcome.machine, i == 100 ? 7 : 9) << i;
+    EXPECT_EQ(t.demand[0], i == 100 ? 0.5 : 0.125) << i;
+    EXPECT_EQ(t.outcome.endUs, kUnknown);
   }
 }
 
