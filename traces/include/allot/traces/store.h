@@ -65,9 +65,12 @@ struct StoreOptions {
 void writeWorkloadStore(const std::string& path, const Workload& workload,
                         const StoreOptions& options = {});
 
-// Reads a workload written by writeWorkloadStore. Each column is read with one
-// bulk HDF5 read. Throws Error when `path` is not HDF5, not an allot workload,
-// of a newer format version, or inconsistent (naming the dataset at fault).
+// Reads a workload written by writeWorkloadStore. Columns are read chunk by
+// chunk; the jobs table is read on a second thread while the calling thread
+// reads the tasks. Progress (options.progress) is reported on the calling
+// thread. Throws Error when `path` is not HDF5, not
+// an allot workload, of a newer format version, or inconsistent (naming the
+// dataset at fault; errors of the jobs table first).
 Workload readWorkloadStore(const std::string& path, const StoreOptions& options = {});
 
 // Returns true iff the file at `path` starts with the HDF5 signature (at
