@@ -108,10 +108,7 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
     return Outcome::kNoTaker;
   }
   // Frameworks whose decline filters cover this candidate are out.
-  s.filteredFrameworks(agent, candidate, blocked_);
-  open_ = eligible;
-  if (open_.size() != blocked_.size()) open_.resize(blocked_.size());
-  open_ -= blocked_;
+  s.unfilteredFrameworks(agent, candidate, eligible, open_);
   if (open_.none()) return Outcome::kAllFiltered;
   // Walk the order a little; with random tie-breaking most agents find a
   // taker near the front.
@@ -201,7 +198,7 @@ void DrfAllocator::fairShareStage() {
   for (AgentIndex agent : agents_) {
     const AgentState& agentState = s.agent(agent);
     const Resources& available = agentState.available;
-    if (available.empty()) continue;
+    if (s.availableEmpty(agent)) continue;
     // Every framework that may take this agent had declined all of it, and
     // nothing about the agent, the frameworks or the roles changed since:
     // the outcome would be the same (a long-running cluster's quiet rounds).

@@ -51,8 +51,7 @@ class DrfAllocator final : public Allocator {
     std::uint64_t roleSet = 0;
   };
   std::vector<Verdict> skipped_;
-  FrameworkSet blocked_;  // scratch: filtered on the current agent
-  FrameworkSet open_;     // scratch: eligible and not filtered
+  FrameworkSet open_;  // scratch: eligible and not filtered on the current agent
 };
 
 }  // namespace allot

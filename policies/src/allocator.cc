@@ -136,7 +136,7 @@ std::vector<Allocation> Allocator::allocate(TimePoint now) {
   state_.expireFilters(now);
   std::vector<Allocation> round;
   round.reserve(lastRoundSize_);  // growing a vector of offers moves every one
-  ++roundNumber_;                 // starts at 1, so a zeroed agentRound_ entry never matches
+  ++roundNumber_;                 // starts at 1, so a fresh lastGrant_ entry never matches
   previousOnAgent_.clear();
   round_ = &round;
   try {
@@ -196,13 +196,11 @@ bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& 
 
 void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources) {
   // One offer per framework and agent per round, as Mesos makes them.
-  if (agentRound_.size() <= agent) {
-    agentRound_.resize(agent + 1, 0);
-    agentLast_.resize(agent + 1, 0);
-  }
-  const bool seen = agentRound_[agent] == roundNumber_;
+  if (lastGrant_.size() <= agent) lastGrant_.resize(agent + 1);
+  LastGrant& last = lastGrant_[agent];
+  const bool seen = last.round == roundNumber_;
   if (seen) {
-    for (std::uint32_t i = agentLast_[agent];; i = previousOnAgent_[i]) {
+    for (std::uint32_t i = last.index;; i = previousOnAgent_[i]) {
       if ((*round_)[i].frameworkIndex == fw) {
         (*round_)[i].resources += resources;
         return;
@@ -211,9 +209,8 @@ void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources)
     }
   }
   const auto index = static_cast<std::uint32_t>(round_->size());
-  previousOnAgent_.push_back(seen ? agentLast_[agent] : index);
-  agentRound_[agent] = roundNumber_;
-  agentLast_[agent] = index;
+  previousOnAgent_.push_back(seen ? last.index : index);
+  last = {roundNumber_, index};
   round_->emplace_back(state_.framework(fw).info.id, state_.agent(agent).info.id,
                        std::move(resources), fw, agent);
 }

@@ -53,25 +53,26 @@ Resources ClusterState::adopt(const Resources& resources) {
 }
 
 Scalars ClusterState::availableUnreserved() const {
+  // Free slots hold zeros, which leave the sum as it is: one sequential pass.
   Scalars sum = Scalars::Zero();
-  for (std::size_t agent = 0; agent < agents_.size(); ++agent) {
-    if (agents_[agent].alive) sum += available_[agent].unreserved;
-  }
+  for (const LineOfScalars& available : available_) sum += available.value;
   return sum;
 }
 
 void ClusterState::touchAvailable(AgentIndex agent) {
   touch(agent);
   const Resources& available = agents_[agent].available;
-  AvailableScalars& cached = available_[agent];
   if (available.empty()) {  // common: a whole agent was just offered
-    cached = AvailableScalars{};
+    available_[agent].value.setZero();
+    availableFlags_[agent] = 0;
     return;
   }
-  cached.unreserved = available.scalars(kUnreservedRole);
-  cached.total = available.totalScalars();
-  cached.reserved = false;
-  for (const Pool& p : available.pools()) cached.reserved |= p.role != kUnreservedRole;
+  available_[agent].value = available.scalars(kUnreservedRole);
+  bool reserved = false;
+  for (const Pool& p : available.pools()) reserved |= p.role != kUnreservedRole;
+  availableFlags_[agent] =
+      static_cast<std::uint8_t>(reserved ? kNotEmpty | kSomeReserved : kNotEmpty);
+  if (reserved) availableTotal_[agent] = available.totalScalars();
 }
 
 Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const {
@@ -85,7 +86,7 @@ Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const 
 }
 
 bool ClusterState::allOfferableToRole(RoleIndex role, AgentIndex agent) const {
-  if (!available_[agent].reserved) return true;
+  if ((availableFlags_[agent] & kSomeReserved) == 0) return true;
   for (const Pool& p : agents_[agent].available.pools()) {
     if (p.role != kUnreservedRole && p.role != roles_[role].name) return false;
   }
@@ -124,6 +125,14 @@ void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candida
   }
 }
 
+void ClusterState::unfilteredFrameworks(AgentIndex agent, const Resources& candidate,
+                                        const FrameworkSet& eligible, FrameworkSet& out) const {
+  out = eligible;
+  for (const FilterGroup& group : filters_[agent]) {
+    if (group.refused.contains(candidate)) out -= group.frameworks;
+  }
+}
+
 // --- agents ------------------------------------------------------------------
 
 AgentIndex ClusterState::addAgent(const AgentInfo& info) {
@@ -139,6 +148,8 @@ AgentIndex ClusterState::addAgent(const AgentInfo& info) {
     index = static_cast<AgentIndex>(agents_.size());
     agents_.emplace_back();
     available_.emplace_back();
+    availableFlags_.push_back(0);
+    availableTotal_.push_back(Scalars::Zero());
     filters_.emplace_back();
   }
   AgentState& a = agents_[index];
@@ -163,7 +174,8 @@ void ClusterState::removeAgent(AgentIndex agent) {
   agentIndex_.erase(a.info.id);
   filters_[agent].clear();  // stale heap entries are skipped when they expire
   a = AgentState{};
-  available_[agent] = AvailableScalars{};
+  available_[agent].value.setZero();
+  availableFlags_[agent] = 0;
   freeAgentSlots_.push_back(agent);
   ++agentSetVersion_;
 }
@@ -407,7 +419,7 @@ void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources
 
 Resources ClusterState::allocateAvailable(FrameworkIndex fw, AgentIndex agent) {
   AgentState& a = agents_[agent];
-  const Scalars amount = available_[agent].total;
+  const Scalars amount = availableTotal(agent);
   // The books and the offer share one copy (Resources are copy on write).
   Resources taken = std::move(a.available);
   if (taken.dimensions() != dims_) a.available = Resources(dims_);

@@ -119,6 +119,7 @@ TEST(AllocatorTest, CachedAvailableScalarsFollowTheBooks) {
       const Resources& available = s.agent(i).available;
       EXPECT_EQ(s.availableUnreserved(i), available.scalars(kUnreservedRole)) << when;
       EXPECT_EQ(s.availableTotal(i), available.totalScalars()) << when;
+      EXPECT_EQ(s.availableEmpty(i), available.empty()) << when;
       if (s.agent(i).alive) sum += available.scalars(kUnreservedRole);
     }
     EXPECT_EQ(s.availableUnreserved(), sum) << when;

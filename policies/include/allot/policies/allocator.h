@@ -150,10 +150,14 @@ class Allocator {
   std::uint32_t roundNumber_ = 0;
   std::size_t lastRoundSize_ = 0;
   // Per agent slot: the round that last granted on it, and the index in
-  // *round_ of its most recent grant; grants of one agent are chained through
-  // previousOnAgent_ so merging an offer needs no hashing.
-  std::vector<std::uint32_t> agentRound_;
-  std::vector<std::uint32_t> agentLast_;
+  // *round_ of its most recent grant (side by side: one cache line); grants
+  // of one agent are chained through previousOnAgent_ so merging an offer
+  // needs no hashing.
+  struct LastGrant {
+    std::uint32_t round = 0;
+    std::uint32_t index = 0;
+  };
+  std::vector<LastGrant> lastGrant_;
   std::vector<std::uint32_t> previousOnAgent_;
 };
 
