@@ -40,6 +40,7 @@ PolicyInfo DrfAllocator::info() {
 
 DrfAllocator::DrfAllocator(const Params& params)
     : Allocator(parseAllocatorOptions(params)),
+      zeroAllocatable_(allocatable(Scalars::Zero())),
       rng_(static_cast<std::uint64_t>(params.getInt("seed", 0))),
       shuffleAgents_(params.getBool("shuffle_agents", true)) {}
 
@@ -219,6 +220,7 @@ void DrfAllocator::fairShareStage() {
       }
     }
     bool allFiltered = unreservedLeft && !roleOrder_.empty();
+    bool grantedHere = false;
     for (RoleIndex r : roleOrder_) {
       const RoleState& role = s.role(r);
       const Scalars room = role.limit - role.allocated;
@@ -242,8 +244,13 @@ void DrfAllocator::fairShareStage() {
         candidate = &*built;
         allFiltered = false;
       }
-      if (!(candidate == &available ? allocatable(s.availableTotal(agent))
-                                    : allocatable(*candidate))) {
+      // Without reserved pools the agent's total is its unreserved pool, so
+      // unreservedLeft answers until a grant here changes it.
+      const bool worthOffering = candidate != &available ? allocatable(*candidate)
+                                 : s.availableReserved(agent) || grantedHere
+                                     ? allocatable(s.availableTotal(agent))
+                                     : unreservedLeft;
+      if (!worthOffering) {
         allFiltered = false;
         continue;
       }
@@ -251,12 +258,15 @@ void DrfAllocator::fairShareStage() {
       if (outcome != Outcome::kAllFiltered) allFiltered = false;
       if (outcome != Outcome::kGranted) continue;
       spare -= unreserved;
+      grantedHere = true;
       if ((role.allocated.array() >= role.limit.array() - 1e-9).any()) {
         roleSorter_.remove(r);
       } else {
         roleSorter_.update(r, share(role.allocated, role.weight));
       }
-      if (!allocatable(s.availableTotal(agent))) break;
+      if (s.availableEmpty(agent) ? !zeroAllocatable_ : !allocatable(s.availableTotal(agent))) {
+        break;
+      }
     }
     if (allFiltered) verdict = {agentState.version, s.configVersion(), roleSet};
   }

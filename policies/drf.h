@@ -33,6 +33,9 @@ class DrfAllocator final : public Allocator {
   enum class Outcome { kGranted, kAllFiltered, kNoTaker };
   Outcome offerToRole(RoleIndex role, AgentIndex agent, const Resources& candidate);
 
+  // Whether nothing at all is worth offering (a zero minimum): then an agent
+  // emptied by a grant still counts as allocatable, as allocatable() says.
+  bool zeroAllocatable_;
   std::mt19937_64 rng_;
   bool shuffleAgents_;
   Scalars inverseTotal_ = Scalars::Zero();

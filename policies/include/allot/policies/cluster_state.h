@@ -111,6 +111,11 @@ class ClusterState {
     return (availableFlags_[agent] & kSomeReserved) != 0 ? availableTotal_[agent]
                                                          : available_[agent].value;
   }
+  // Returns true iff some available pool on `agent` is reserved for a role
+  // (else availableTotal is availableUnreserved).
+  bool availableReserved(AgentIndex agent) const {
+    return (availableFlags_[agent] & kSomeReserved) != 0;
+  }
   // Same as agent(agent).available.empty(), without visiting the resources.
   bool availableEmpty(AgentIndex agent) const { return (availableFlags_[agent] & kNotEmpty) == 0; }
 
