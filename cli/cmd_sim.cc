@@ -50,6 +50,7 @@ struct Args {
   std::optional<double> refuseSeconds;
   double sampleInterval = 0.0;
   std::uint32_t maxAttempts = 0;
+  std::uint32_t launchesPerOffer = 0;
   std::optional<double> stopAt;
   std::string eventLog;
 };
@@ -77,6 +78,7 @@ sim::Config makeConfig(const Args& a) {
   if (a.refuseSeconds) c.refuseFor = seconds(*a.refuseSeconds);
   c.sampleInterval = seconds(a.sampleInterval);
   c.maxAttempts = a.maxAttempts;
+  c.launchesPerOffer = a.launchesPerOffer;
   if (a.stopAt) c.stopAt = fromMicros(0) + seconds(*a.stopAt);
   return c;
 }
@@ -95,6 +97,7 @@ nlohmann::json configJson(const Args& a, const sim::Config& c) {
   j["refuse_us"] = c.refuseFor ? nlohmann::json(toMicros(*c.refuseFor)) : nlohmann::json();
   j["sample_interval_us"] = toMicros(c.sampleInterval);
   j["max_attempts"] = c.maxAttempts;
+  j["launches_per_offer"] = c.launchesPerOffer;
   j["stop_at_us"] = c.stopAt == kTimeNever ? nlohmann::json() : nlohmann::json(toMicros(c.stopAt));
   j["policies"] = a.policies;
   return j;
@@ -467,6 +470,10 @@ void addSimCommand(CLI::App& app) {
   cmd->add_option("--max-attempts", args->maxAttempts,
                   "A job fails once a task record has been lost this many times (0: retry "
                   "forever)")
+      ->capture_default_str();
+  cmd->add_option("--launches-per-offer", args->launchesPerOffer,
+                  "Instances a framework launches in one offer at most (0: all that fit; 1: "
+                  "progressive filling)")
       ->capture_default_str();
   cmd->add_option("--stop-at", args->stopAt, "Stop at this simulated time (seconds)");
   cmd->add_option("--event-log", args->eventLog,

@@ -68,15 +68,38 @@ sys.exit(1 if differ else 0)
 PY
 
 # ---- allot side ------------------------------------------------------------
-# `allot sim` (simulator issue). Timed here as a whole process, like SimGrid;
-# its own --json line (events/s) is printed as it comes.
-if [[ -x $allot ]] && "$allot" sim --help >/dev/null 2>&1; then
-  timed allot_sim "$allot" sim "$trace" --policy fifo --json
-  echo "allot sim (last run): $(tail -n 1 "$out/allot_sim.out")"
-  awk -v s="$baseline" -v a="$(median_wall allot_sim)" \
-    'BEGIN {printf "allot vs SimGrid (best median wall): %.1fx faster (target: 20x)\n", s / a}'
-else
-  echo "allot sim: pending ($allot has no 'sim' command yet)"
-fi
+# `allot sim` with the same rule: one framework that owns the cluster (it
+# hoards its offers), strict FCFS over gangs, fifo policy. Timed as a whole
+# process like SimGrid (reading the log included); events/s from its --json.
+fcfs=(--policy fifo --frameworks single --queue fcfs --hold-offers)
+timed allot_sim "$allot" sim "$trace" "${fcfs[@]}" --json
+/usr/bin/python3 - "$out/allot_sim.out" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))["runs"][0]
+s = run["summary"]
+print(f"allot sim (last run): {s['events']:.0f} events in {run['wall_s']:.3f} s of simulation "
+      f"= {run['events_per_s'] / 1e6:.2f} M events/s (target: 1 M); "
+      f"{s['jobs_finished']:.0f} jobs finished")
+PY
+awk -v s="$baseline" -v a="$(median_wall allot_sim)" \
+  'BEGIN {printf "allot vs SimGrid (best median wall): %.1fx faster (target: 20x)\n", s / a}'
+awk -v s="$(median_cpu simgrid_small_stacks)" -v a="$(median_cpu allot_sim)" \
+  'BEGIN {printf "allot vs SimGrid (median cpu, small stacks): %.1fx faster\n", s / a}'
+
+# And the same schedule: allot's job starts equal the Python reference's.
+"$allot" sim "$trace" "${fcfs[@]}" -o "$out/allot.h5" >/dev/null
+/usr/bin/python3 - "$src/tests/sim" "$trace" "$out/allot.h5" <<'PY'
+import sys
+import h5py
+sys.path.insert(0, sys.argv[1])
+from fcfs_reference import fcfs_schedule
+reference, _ = fcfs_schedule(sys.argv[2])
+with h5py.File(sys.argv[3]) as f:
+    jobs = f["runs/fifo/jobs"]
+    allot = dict(zip(jobs["trace_id"][:].tolist(), (jobs["first_start_us"][:] / 1e6).tolist()))
+differ = sum(allot.get(job) != start for job, start in reference.items()) + len(allot.keys() - reference.keys())
+print(f"schedule check: allot and the Python reference differ on {differ} of {len(reference)} jobs")
+sys.exit(1 if differ else 0)
+PY
 # ---------------------------------------------------------------------------
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -96,6 +96,7 @@ struct SimOffer {
   Resources res;                   // what is still unused
   Scalars free = Scalars::Zero();  // res's scalars the framework may use
   std::uint32_t generation = 0;
+  std::uint32_t launched = 0;  // instances launched in it by the current decision
   bool live = false;
 };
 
@@ -929,6 +930,7 @@ void Engine::declineOffer(std::uint32_t o) {
   SimOffer& offer = offers_[o];
   SimFramework& f = fws_[offer.fw];
   if (!offer.res.empty()) {
+    log("decline fw={} m={}", offer.fw, offer.machine);
     std::optional<Filters> filters = Filters{kTimeNever - fromMicros(now_)};
     if (cfg_.refuseFor) filters = Filters{*cfg_.refuseFor};
     alloc_.recoverResources(f.info.id, machines_[offer.machine].id, offer.res, filters,
@@ -971,7 +973,12 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   for (std::uint32_t o : f.offers) {
     if (placed == want) break;
     SimOffer& offer = offers_[o];
-    std::uint32_t n = fitCount(t.demand, offer.free, want - placed);
+    std::uint32_t cap = want - placed;
+    if (cfg_.launchesPerOffer > 0) {
+      if (offer.launched >= cfg_.launchesPerOffer) continue;
+      cap = std::min(cap, cfg_.launchesPerOffer - offer.launched);
+    }
+    std::uint32_t n = fitCount(t.demand, offer.free, cap);
     if (n == 0) continue;
     if (t.differentMachine) {
       if (job.spread->count(offer.machine) != 0) continue;
@@ -981,6 +988,7 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
       n = 1;
     }
     offer.free -= t.demand * static_cast<double>(n);
+    offer.launched += n;
     plan_.push_back({o, task, n});
     placed += n;
   }
@@ -1003,6 +1011,7 @@ bool Engine::placeGang(SimFramework& f, const Unit& unit) {
 void Engine::rollback() {
   for (const Planned& p : plan_) {
     offers_[p.offer].free += w_.tasks[p.task].demand * static_cast<double>(p.count);
+    offers_[p.offer].launched -= p.count;
   }
   plan_.clear();
 }
@@ -1091,6 +1100,7 @@ void Engine::decide(std::uint32_t fwIndex) {
   SimFramework& f = fws_[fwIndex];
   f.decisionPending = false;
   if (f.offers.empty()) return;
+  for (std::uint32_t o : f.offers) offers_[o].launched = 0;
   const bool fcfs = cfg_.queue == Queue::kFcfs;
   bool gangBlocked = false;
   Scalars need = Scalars::Constant(std::numeric_limits<double>::infinity());

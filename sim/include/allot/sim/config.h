@@ -56,6 +56,11 @@ struct Config {
   // kFcfs this replays a classic FCFS batch queue that owns the cluster.
   bool holdOffers = false;
 
+  // Instances a framework launches in one offer at most (0: as many as fit).
+  // 1 gives the progressive filling of the DRF paper: each framework takes
+  // one task per offer and gives the rest back.
+  std::uint32_t launchesPerOffer = 0;
+
   // Instances lost with their machine are resubmitted, as a new attempt at
   // the back of their framework's queue, until a job has lost this many
   // attempts of one task record; then the job fails (0: always resubmit).

@@ -1,0 +1,337 @@
+#include "allot/sim/simulator.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "allot/core/error.h"
+#include "allot/policies/registry.h"
+#include "allot/sim/result_file.h"
+#include "allot/traces/load.h"
+
+namespace allot::sim {
+namespace {
+
+using traces::Job;
+using traces::Machine;
+using traces::MachineEvent;
+using traces::Task;
+using traces::Workload;
+
+constexpr std::int64_t kSec = 1'000'000;
+
+Scalars cpuMem(double cpus, double mem) {
+  Scalars s = Scalars::Zero();
+  s[0] = cpus;
+  s[1] = mem;
+  return s;
+}
+
+// A hand-made workload: machines, then jobs of one task record each.
+struct Builder {
+  Workload w;
+
+  Builder() {
+    w.users = {"alice", "bob", "carol"};
+    w.roles = {"*"};
+  }
+  Builder& machine(double cpus, double mem) {
+    w.machines.push_back(
+        Machine{static_cast<std::int64_t>(w.machines.size()), cpuMem(cpus, mem), {}});
+    return *this;
+  }
+  // A job of `count` instances of (cpus, mem) lasting `seconds`.
+  Builder& job(double submitS, std::uint32_t user, std::uint32_t count, double cpus, double mem,
+               double seconds, bool gang = false, std::vector<std::uint32_t> deps = {}) {
+    Job j;
+    j.traceId = static_cast<std::int64_t>(w.jobs.size()) + 1;
+    j.submit = fromMicros(static_cast<std::int64_t>(submitS * kSec));
+    j.user = user;
+    j.gang = gang;
+    j.firstTask = w.tasks.size();
+    j.taskCount = 1;
+    j.dependsOn = std::move(deps);
+    Task t;
+    t.job = static_cast<std::uint32_t>(w.jobs.size());
+    t.demand = cpuMem(cpus, mem);
+    t.duration = Duration{static_cast<std::int64_t>(seconds * kSec)};
+    t.count = count;
+    w.jobs.push_back(j);
+    w.tasks.push_back(t);
+    return *this;
+  }
+};
+
+Result run(const Workload& w, const std::string& policy, const Config& config = {},
+           const Hooks& hooks = {}) {
+  Params params;
+  if (policy == "drf" || policy == "random") params.set("seed", std::to_string(config.seed));
+  std::unique_ptr<Allocator> allocator = makeAllocator(policy, params);
+  return simulate(w, *allocator, config, hooks);
+}
+
+// Instances of job `j` running at time `t` (seconds).
+std::uint64_t runningAt(const Result& r, std::uint32_t j, double t) {
+  const auto at = fromMicros(static_cast<std::int64_t>(t * kSec));
+  std::uint64_t n = 0;
+  for (const TaskRecord& rec : r.tasks) {
+    if (rec.job == j && rec.start <= at && at < rec.end) n += rec.count;
+  }
+  return n;
+}
+
+std::string shared(const std::string& rel) {
+  return std::string(ALLOT_SHARED_TRACES_DIR) + "/" + rel;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// The DRF paper example as a simulation: one machine of <9 CPU, 18 GB>,
+// user A's tasks <1 CPU, 4 GB>, user B's <3 CPU, 1 GB>, tasks far longer
+// than the allocation rounds. With one launch per offer (progressive
+// filling) and no decline filters, the steady state is A 3 tasks, B 2.
+TEST(SimulatorTest, DrfPaperExampleReachesThreeAndTwoTasks) {
+  Builder b;
+  b.machine(9, 18 * 1024).job(0, 0, 10, 1, 4 * 1024, 1000).job(0, 1, 10, 3, 1024, 1000);
+  Config c;
+  c.launchesPerOffer = 1;
+  c.refuseFor = Duration{0};
+  for (std::uint64_t seed : {0u, 1u, 2u, 3u}) {
+    c.seed = seed;
+    const Result r = run(b.w, "drf", c);
+    EXPECT_EQ(runningAt(r, 0, 100), 3u) << "seed " << seed;
+    EXPECT_EQ(runningAt(r, 1, 100), 2u) << "seed " << seed;
+  }
+}
+
+// The same cluster under fifo, frameworks launching all that fits: the first
+// framework takes what it can use, the second gets the rest. The contrast
+// shows the DRF test measures the policy.
+TEST(SimulatorTest, FifoFillsTheFirstFrameworkFirst) {
+  Builder b;
+  b.machine(9, 18 * 1024).job(0, 0, 10, 1, 4 * 1024, 1000).job(0, 1, 10, 3, 1024, 1000);
+  const Result r = run(b.w, "fifo");
+  EXPECT_EQ(runningAt(r, 0, 100), 4u);  // 16 GB of 18
+  EXPECT_EQ(runningAt(r, 1, 100), 1u);  // 3 of the 5 CPUs left
+}
+
+// A strict FCFS queue holds back a small job behind a wide one that does not
+// fit yet (no backfilling); first-fit lets the small one through.
+TEST(SimulatorTest, FcfsBlocksBehindTheHeadFirstFitDoesNot) {
+  Builder b;
+  b.machine(2, 0).machine(2, 0);
+  b.job(0, 0, 3, 1, 0, 100, true);  // takes 3 of 4 CPUs until t=100
+  b.job(1, 0, 4, 1, 0, 10, true);   // needs all 4: waits for t=100
+  b.job(2, 0, 1, 1, 0, 10, true);   // fits now, but queued behind job 2
+  Config c;
+  c.grouping = Grouping::kSingle;
+  c.holdOffers = true;
+  c.queue = Queue::kFcfs;
+  Result r = run(b.w, "fifo", c);
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(100 * kSec));
+  EXPECT_EQ(r.jobs[2].firstStart, fromMicros(110 * kSec));
+  c.queue = Queue::kFirstFit;
+  r = run(b.w, "fifo", c);
+  EXPECT_EQ(r.jobs[2].firstStart, fromMicros(2 * kSec));
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(100 * kSec));
+}
+
+// A gang starts all of its instances at once, across machines.
+TEST(SimulatorTest, GangStartsWholeAcrossMachines) {
+  Builder b;
+  b.machine(1, 0).machine(1, 0).machine(1, 0);
+  b.job(0, 0, 1, 1, 0, 50, true).job(0, 0, 3, 1, 0, 10, true);
+  Config c;
+  c.grouping = Grouping::kSingle;
+  c.holdOffers = true;
+  c.queue = Queue::kFcfs;
+  const Result r = run(b.w, "fifo", c);
+  std::vector<std::uint32_t> machines;
+  for (const TaskRecord& t : r.tasks) {
+    if (t.job != 1) continue;
+    EXPECT_EQ(t.start, fromMicros(50 * kSec));
+    machines.push_back(t.machine);
+  }
+  EXPECT_EQ(machines.size(), 3u);
+  EXPECT_EQ(r.jobs[1].end, fromMicros(60 * kSec));
+}
+
+// A job waits for the jobs it depends on to finish, then starts.
+TEST(SimulatorTest, DependenciesAreHonoured) {
+  Builder b;
+  b.machine(4, 0);
+  b.job(0, 0, 1, 1, 0, 30).job(0, 0, 1, 1, 0, 5, false, {0});
+  const Result r = run(b.w, "drf");
+  EXPECT_EQ(r.jobs[1].ready, fromMicros(30 * kSec));
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(30 * kSec));
+  EXPECT_EQ(r.jobs[1].state, JobState::kFinished);
+}
+
+// Jobs that fit no machine (or, as gangs, not the whole cluster) are
+// reported unschedulable, and so are the jobs waiting on them; they do not
+// block the queue.
+TEST(SimulatorTest, UnschedulableJobsAreReportedAndSkipped) {
+  Builder b;
+  b.machine(2, 100).machine(2, 100);
+  b.job(0, 0, 1, 3, 0, 10);        // wider than any machine
+  b.job(0, 0, 5, 1, 0, 10, true);  // gang wider than the cluster
+  b.job(0, 0, 1, 1, 0, 10, false, {0});
+  b.job(1, 0, 1, 1, 0, 10);
+  Config c;
+  c.grouping = Grouping::kSingle;
+  c.queue = Queue::kFcfs;
+  const Result r = run(b.w, "fifo", c);
+  EXPECT_EQ(r.jobs[0].state, JobState::kUnschedulable);
+  EXPECT_EQ(r.jobs[1].state, JobState::kUnschedulable);
+  EXPECT_EQ(r.jobs[2].state, JobState::kUnschedulable);
+  EXPECT_EQ(r.jobs[3].state, JobState::kFinished);
+  EXPECT_EQ(r.jobs[3].firstStart, fromMicros(1 * kSec));
+  EXPECT_EQ(r.summary.at("jobs_unschedulable"), 3.0);
+}
+
+// A machine that leaves loses its running instances; they are resubmitted
+// as a second attempt and finish elsewhere.
+TEST(SimulatorTest, LostInstancesAreResubmitted) {
+  Builder b;
+  b.machine(1, 0).machine(1, 0);
+  b.job(0, 0, 1, 1, 0, 100);
+  b.w.machineEvents.push_back({fromMicros(0), 0, MachineEvent::Kind::kAdd, cpuMem(1, 0)});
+  b.w.machineEvents.push_back({fromMicros(10 * kSec), 1, MachineEvent::Kind::kAdd, cpuMem(1, 0)});
+  b.w.machineEvents.push_back({fromMicros(20 * kSec), 0, MachineEvent::Kind::kRemove, {}});
+  const Result r = run(b.w, "drf");
+  ASSERT_EQ(r.tasks.size(), 2u);
+  EXPECT_EQ(r.tasks[0].state, TaskState::kLost);
+  EXPECT_EQ(r.tasks[0].machine, 0u);
+  EXPECT_EQ(r.tasks[1].attempt, 1u);
+  EXPECT_EQ(r.tasks[1].machine, 1u);
+  EXPECT_EQ(r.tasks[1].start, fromMicros(20 * kSec));
+  EXPECT_EQ(r.jobs[0].end, fromMicros(120 * kSec));
+  EXPECT_EQ(r.jobs[0].lostInstances, 1u);
+}
+
+// With max_attempts, a job whose task is lost that often fails.
+TEST(SimulatorTest, MaxAttemptsFailsTheJob) {
+  Builder b;
+  b.machine(1, 0);
+  b.job(0, 0, 1, 1, 0, 100);
+  b.w.machineEvents.push_back({fromMicros(0), 0, MachineEvent::Kind::kAdd, cpuMem(1, 0)});
+  b.w.machineEvents.push_back({fromMicros(5 * kSec), 0, MachineEvent::Kind::kRemove, {}});
+  Config c;
+  c.maxAttempts = 1;
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.jobs[0].state, JobState::kFailed);
+}
+
+// Frameworks answer offers after their decision latency.
+TEST(SimulatorTest, DecisionLatencyDelaysLaunches) {
+  Builder b;
+  b.machine(4, 0).job(3, 0, 1, 1, 0, 10);
+  Config c;
+  c.decisionLatency = std::chrono::milliseconds(250);
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.jobs[0].firstStart, fromMicros(3 * kSec + 250'000));
+}
+
+// Rounds run on multiples of the allocation interval: work submitted at
+// 1.5 s waits for the round at 2 s.
+TEST(SimulatorTest, RoundsRunOnTheIntervalGrid) {
+  Builder b;
+  b.machine(4, 0).job(1.5, 0, 1, 1, 0, 10);
+  const Result r = run(b.w, "drf");
+  EXPECT_EQ(r.jobs[0].firstStart, fromMicros(2 * kSec));
+}
+
+// A hoarded offer held past the offer timeout is rescinded.
+TEST(SimulatorTest, OfferTimeoutRescindsHeldOffers) {
+  Builder b;
+  b.machine(1, 0).machine(1, 0);
+  b.job(0, 0, 1, 1, 0, 100, true);
+  b.job(1, 0, 3, 1, 0, 10, true);  // never fits: the framework holds the other machine
+  Config c;
+  c.grouping = Grouping::kSingle;
+  c.holdOffers = true;
+  c.offerTimeout = std::chrono::seconds(30);
+  c.stopAt = fromMicros(50 * kSec);
+  const Result r = run(b.w, "fifo", c);
+  EXPECT_GE(r.counters.rescinds, 1u);
+}
+
+// A bad configuration is refused with a message naming it.
+TEST(SimulatorTest, BadConfigIsRefused) {
+  Builder b;
+  b.machine(1, 0).job(0, 0, 1, 1, 0, 1);
+  Config c;
+  c.allocationInterval = Duration{0};
+  try {
+    run(b.w, "drf", c);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("allocation interval"), std::string::npos);
+  }
+}
+
+// Same workload, policy and seed: byte-identical result files. A different
+// seed of the random policy gives different results, so the comparison can
+// fail.
+TEST(SimulatorTest, SameSeedGivesIdenticalResultFiles) {
+  const Workload w = traces::loadWorkload(shared("swf/KTH-SP2-1996-2.1-cln.swf.gz"));
+  Config c;
+  c.stopAt = fromMicros(20LL * 24 * 3600 * kSec);
+  const auto dir = std::filesystem::temp_directory_path();
+  auto write = [&](const std::string& name, std::uint64_t seed) {
+    c.seed = seed;
+    const std::string path = (dir / name).string();
+    ResultFile file(path, "{}");
+    for (const char* policy : {"drf", "random"}) file.write(policy, run(w, policy, c), "{}");
+    return path;
+  };
+  const std::string a = write("allot-sim-det-a.h5", 7);
+  const std::string b = write("allot-sim-det-b.h5", 7);
+  const std::string other = write("allot-sim-det-c.h5", 8);
+  EXPECT_EQ(readFile(a), readFile(b));
+  EXPECT_NE(readFile(a), readFile(other));
+  EXPECT_EQ(readRunLabels(a), (std::vector<std::string>{"drf", "random"}));
+  EXPECT_GT(readSummary(a, "drf").at("jobs_finished"), 1000);
+  for (const auto& p : {a, b, other}) std::filesystem::remove(p);
+}
+
+// The golden run: a small seeded scenario's event log, stamped with
+// simulated time, equals the checked-in one. Any change of behaviour shows
+// in review as a diff of tests/data/sim/golden-drf.log. Regenerate with
+// ALLOT_UPDATE_GOLDEN=1 after checking that the change is intended.
+TEST(SimulatorTest, GoldenEventLog) {
+  Builder b;
+  b.machine(4, 8192).machine(2, 4096).machine(8, 16384);
+  b.job(0, 0, 3, 1, 1024, 20).job(0.5, 1, 2, 2, 2048, 15).job(3, 2, 1, 6, 4096, 8);
+  b.job(4, 0, 4, 1, 512, 5, true).job(7.25, 1, 1, 1, 1024, 3, false, {1});
+  b.w.machineEvents.push_back({fromMicros(0), 0, MachineEvent::Kind::kAdd, cpuMem(4, 8192)});
+  b.w.machineEvents.push_back({fromMicros(0), 1, MachineEvent::Kind::kAdd, cpuMem(2, 4096)});
+  b.w.machineEvents.push_back({fromMicros(0), 2, MachineEvent::Kind::kAdd, cpuMem(8, 16384)});
+  b.w.machineEvents.push_back({fromMicros(12 * kSec), 1, MachineEvent::Kind::kRemove, {}});
+  Config c;
+  c.seed = 42;
+  c.decisionLatency = std::chrono::milliseconds(100);
+  std::ostringstream log;
+  Hooks hooks;
+  hooks.eventLog = [&](std::string_view line) { log << line << '\n'; };
+  run(b.w, "drf", c, hooks);
+  const std::string path = std::string(ALLOT_SOURCE_DIR) + "/tests/data/sim/golden-drf.log";
+  if (std::getenv("ALLOT_UPDATE_GOLDEN") != nullptr) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path) << log.str();
+  }
+  const std::string golden = readFile(path);
+  ASSERT_FALSE(golden.empty()) << "missing " << path << " (ALLOT_UPDATE_GOLDEN=1 writes it)";
+  EXPECT_EQ(log.str(), golden);
+}
+
+}  // namespace
+}  // namespace allot::sim
