@@ -1,0 +1,59 @@
+"""allot: replay cluster traces against allocation policies and compare them.
+
+    import allot
+    w = allot.load_trace("KTH-SP2-1996-2.1-cln.swf.gz")
+    r = allot.simulate(w, policy="drf", stop_at=30 * 86400)
+    r.jobs, r.tasks, r.timeseries, r.summary        # pandas
+    table = allot.compare(w, ["drf", "fifo", "random"], stop_at=30 * 86400)
+    allot.plot.jct_cdf(table)
+
+Policies are the built-in ones by name (``allot.policies()``) or Python
+objects deriving from ``allot.Policy``. The simulator itself is C++ (the
+``_allot`` extension built by CMake into ``build/<preset>/python``); it runs
+without the GIL.
+"""
+
+from _allot import (  # noqa: F401  (re-exported)
+    ClusterStateView,
+    Error,
+    InvalidArgument,
+    NotFound,
+    ParseError,
+    PolicyHost,
+    Workload,
+    __version__,
+)
+
+from .data import shared_traces_dir
+from .policy import Policy
+from .sim import CONFIG_DEFAULTS, SimResult, compare, simulate
+from .traces import load_trace, policies, synthetic
+
+__all__ = [
+    "CONFIG_DEFAULTS",
+    "ClusterStateView",
+    "Error",
+    "InvalidArgument",
+    "NotFound",
+    "ParseError",
+    "Policy",
+    "PolicyHost",
+    "SimResult",
+    "Workload",
+    "compare",
+    "load_trace",
+    "plot",
+    "policies",
+    "shared_traces_dir",
+    "simulate",
+    "synthetic",
+]
+
+
+def __getattr__(name):
+    # allot.plot imports matplotlib, which is slow: only when asked for.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'allot' has no attribute {name!r}")

@@ -1,0 +1,57 @@
+"""Matplotlib helpers for simulation results.
+
+Each takes one ``SimResult``, a list of them, a ``{label: SimResult}`` dict or
+the table ``allot.compare`` returns, draws one line per run and returns the
+axes.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .sim import SimResult
+
+
+def _runs(results):
+    if isinstance(results, SimResult):
+        return {results.policy: results}
+    if isinstance(results, pd.DataFrame):
+        return results.attrs["results"]
+    if isinstance(results, dict):
+        return results
+    return {r.policy: r for r in results}
+
+
+def jct_cdf(results, ax=None, log=True):
+    """Empirical CDF of the completion time of finished jobs, per run."""
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    for label, r in _runs(results).items():
+        jct = np.sort(r.jobs["jct"].dropna().to_numpy())
+        if len(jct) == 0:
+            continue
+        ax.step(jct, np.arange(1, len(jct) + 1) / len(jct), where="post", label=label)
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel("job completion time (s)")
+    ax.set_ylabel("fraction of finished jobs")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def utilization(results, dim="cpus", ax=None, hours=True):
+    """Fraction of the cluster's ``dim`` used by running tasks over simulated time."""
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    for label, r in _runs(results).items():
+        ts = r.timeseries
+        total = ts[f"total_{dim}"].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            used = np.where(total > 0, ts[f"used_{dim}"].to_numpy() / total, np.nan)
+        time = ts["time"] / 3600 if hours else ts["time"]
+        ax.plot(time, used, label=label, linewidth=1)
+    ax.set_xlabel(f"simulated time ({'h' if hours else 's'})")
+    ax.set_ylabel(f"{dim} utilization")
+    ax.set_ylim(0, 1.05)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax

@@ -1,0 +1,55 @@
+"""Allocation policies written in Python."""
+
+
+class Policy:
+    """Base class of a policy written in Python; pass an instance as ``policy=``.
+
+    Subclasses set ``name`` and implement ``decide(self, now)``, called once
+    per allocation round with ``now`` in simulated microseconds (an int, exact
+    like the C++ side). Inside ``decide``:
+
+    - ``self.state`` is a read-only ``allot.ClusterStateView`` of the books:
+      ``agent_slots``, ``agent(i)`` / ``agents()``, ``framework_slots``,
+      ``framework(i)`` / ``frameworks()``, ``role(i)``, ``offerable(fw, agent)``,
+      ``available_total(agent)``, ``allocatable(resources)``, ``dims``.
+      Slots of removed agents and frameworks are reused: skip dead ones.
+    - ``self.grant(fw, agent, resources)`` lends resources (Mesos text such as
+      ``"cpus:2;mem:1024"``, a ``{name: amount}`` dict or a vector over
+      ``state.dims``) and returns False when the framework may not get them
+      (inactive, suppressed, filtered, reserved for another role).
+      Granting what is not available is a policy bug and raises.
+    - ``self.grant_all(fw, agent)`` lends everything the framework may be
+      offered on the agent, as Mesos offers whole agents.
+
+    Grants of one framework on one agent in one round merge into one offer.
+    The simulation runs one round at a time; ``decide`` holds the GIL while
+    it runs, so a Python policy is as fast as its Python.
+    """
+
+    name = "python"
+    # Set by simulate() for the duration of a run; None otherwise.
+    _allot_host = None
+
+    def decide(self, now):
+        raise NotImplementedError(f"{type(self).__name__}.decide(now) is not implemented")
+
+    def _host(self):
+        host = self._allot_host
+        if host is None:
+            raise RuntimeError("Policy.state and grants are available only inside decide(), "
+                               "during allot.simulate()")
+        return host
+
+    @property
+    def state(self):
+        return self._host().state
+
+    def grant(self, fw, agent, resources):
+        return self._host().grant(fw, agent, resources)
+
+    def grant_all(self, fw, agent):
+        return self._host().grant_all(fw, agent)
+
+    def allocatable(self, resources):
+        """True iff ``resources`` are worth offering (the ``min_allocatable`` param)."""
+        return self._host().allocatable(resources)

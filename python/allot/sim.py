@@ -1,0 +1,244 @@
+"""Running simulations and turning results into pandas."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+import _allot
+
+from .traces import load_trace
+
+# sim::Config fields by their Python names, with defaults. Times in seconds.
+CONFIG_DEFAULTS = {
+    "allocation_interval": 1.0,   # allocation rounds on multiples of this
+    "frameworks": "user",         # simulated frameworks: user | role | job | single
+    "queue": "first-fit",         # how frameworks walk pending work: fcfs | first-fit
+    "hold_offers": False,         # keep offers instead of declining (gang schedulers)
+    "decision_latency": 0.0,      # frameworks' time to answer offers
+    "offer_timeout": 0.0,         # rescind offers held longer (0: never)
+    "refuse_seconds": None,       # decline filter (None: until the agent frees resources)
+    "sample_interval": 0.0,       # time series interval (0: about 5,000 samples)
+    "max_attempts": 0,            # lost attempts of a task before its job fails (0: retry)
+    "stop_at": None,              # simulated time to stop at (None: run to the end)
+}
+
+JOB_STATES = ["finished", "unschedulable", "failed", "unfinished"]  # sim::JobState
+TASK_STATES = ["finished", "lost", "unfinished"]                    # sim::TaskState
+
+
+def _config(config):
+    unknown = sorted(set(config) - set(CONFIG_DEFAULTS))
+    if unknown:
+        raise TypeError(f"unknown simulation config key {unknown[0]!r} "
+                        f"(known: {', '.join(CONFIG_DEFAULTS)})")
+    return {**CONFIG_DEFAULTS, **config}
+
+
+def _seconds(us):
+    """Microseconds (-1 for never) to float seconds (NaN for never)."""
+    us = np.asarray(us)
+    return np.where(us < 0, np.nan, us / 1e6)
+
+
+def _param_text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _policy_params(policy, params, seed):
+    """Policy parameters as text; the run's seed becomes `seed` where the policy has one."""
+    params = {k: _param_text(v) for k, v in (params or {}).items()}
+    if isinstance(policy, str):
+        for info in _allot.builtin_policies():
+            if info["name"] == policy:
+                if any(p["name"] == "seed" for p in info["params"]) and "seed" not in params:
+                    params["seed"] = str(seed)
+                break
+        # An unknown policy is reported by the simulator, naming the known ones.
+    else:
+        extra = sorted(set(params) - {"min_allocatable"})
+        if extra:
+            raise _allot.InvalidArgument(
+                f"Python policies take only the min_allocatable parameter, got {extra[0]!r}")
+    return params
+
+
+@dataclass
+class SimResult:
+    """The outcome of one run. Times are simulated seconds from trace time 0, NaN for never.
+
+    - ``jobs``: one row per workload job (in workload order): job, trace_id,
+      user, role, framework (indexes), submit, ready, first_start, end, work,
+      instances, lost_instances, state, and wait (first_start - submit) and
+      jct (end - submit).
+    - ``tasks``: one row per launch of ``count`` identical instances: job,
+      task (workload task record), count, machine, attempt, ready, start, end,
+      state.
+    - ``timeseries``: time, then used_/allocated_/total_<dim>, pending,
+      running, offers, jain and share_<role> (dominant share of what the
+      role's tasks use).
+    - ``summary``: the simulator's metrics (jct_s_mean, utilization_cpus, ...).
+    """
+
+    policy: str
+    params: dict
+    config: dict
+    jobs: pd.DataFrame
+    tasks: pd.DataFrame
+    timeseries: pd.DataFrame
+    summary: pd.Series
+    frameworks: pd.DataFrame
+    roles: list
+    dims: list
+    counters: dict
+    integrals: pd.DataFrame
+    end: float
+    raw: dict = field(repr=False)
+
+    def __repr__(self):
+        s = self.summary
+        return (f"<SimResult {self.policy}: {len(self.jobs)} jobs, "
+                f"{int(s.get('jobs_finished', 0))} finished, "
+                f"JCT mean {s.get('jct_s_mean', float('nan')):.1f} s>")
+
+
+def _to_result(raw, config):
+    j = raw["jobs"]
+    jobs = pd.DataFrame({
+        "job": j["job"],
+        "trace_id": j["trace_id"],
+        "user": j["user"],
+        "role": j["role"],
+        "framework": j["framework"],
+        "submit": _seconds(j["submit_us"]),
+        "ready": _seconds(j["ready_us"]),
+        "first_start": _seconds(j["first_start_us"]),
+        "end": _seconds(j["end_us"]),
+        "work": j["work_us"] / 1e6,
+        "instances": j["instances"],
+        "lost_instances": j["lost_instances"],
+        "state": pd.Categorical.from_codes(j["state"].astype(np.int8), JOB_STATES),
+    })
+    jobs["wait"] = jobs["first_start"] - jobs["submit"]
+    jobs["jct"] = jobs["end"] - jobs["submit"]
+
+    t = raw["tasks"]
+    tasks = pd.DataFrame({
+        "job": t["job"],
+        "task": t["task"],
+        "count": t["count"],
+        "machine": t["machine"],
+        "attempt": t["attempt"],
+        "ready": _seconds(t["ready_us"]),
+        "start": _seconds(t["start_us"]),
+        "end": _seconds(t["end_us"]),
+        "state": pd.Categorical.from_codes(t["state"].astype(np.int8), TASK_STATES),
+    })
+
+    s = raw["timeseries"]
+    series = {"time": s["time_us"] / 1e6}
+    for kind in ("used", "allocated", "total"):
+        for d, dim in enumerate(raw["dims"]):
+            series[f"{kind}_{dim}"] = s[kind][:, d]
+    series["pending"] = s["pending"]
+    series["running"] = s["running"]
+    series["offers"] = s["offers"]
+    series["jain"] = s["jain"]
+    for r, role in enumerate(raw["roles"]):
+        series[f"share_{role}"] = s["role_share"][:, r]
+    timeseries = pd.DataFrame(series)
+
+    frameworks = pd.DataFrame({"name": raw["frameworks"]["name"],
+                               "role": raw["frameworks"]["role"]})
+    integrals = pd.DataFrame({"used": raw["used_integral"], "capacity": raw["capacity_integral"]},
+                             index=pd.Index(raw["dims"][:len(raw["used_integral"])], name="dim"))
+    return SimResult(
+        policy=raw["policy"],
+        params=dict(raw["params"]),
+        config=config,
+        jobs=jobs,
+        tasks=tasks,
+        timeseries=timeseries,
+        summary=pd.Series(raw["summary"], dtype=float, name=raw["policy"]),
+        frameworks=frameworks,
+        roles=list(raw["roles"]),
+        dims=list(raw["dims"]),
+        counters=dict(raw["counters"]),
+        integrals=integrals,
+        end=_seconds(raw["end_us"]).item(),
+        raw=raw,
+    )
+
+
+def _workload(trace):
+    if isinstance(trace, _allot.Workload):
+        return trace
+    if isinstance(trace, (str, os.PathLike)):
+        return load_trace(trace)
+    raise TypeError(f"trace must be a path or an allot.Workload, not {type(trace).__name__}")
+
+
+def simulate(trace, policy="drf", seed=0, params=None, **config):
+    """Replays ``trace`` (a path or a loaded ``allot.Workload``) against ``policy``.
+
+    ``policy`` is a built-in name (see ``allot.policies()``) or an
+    ``allot.Policy`` instance. ``params`` are the policy's parameters
+    (``{"min_allocatable": "cpus:1"}``); ``seed`` becomes the policy's ``seed``
+    parameter when it has one, as in ``allot sim --seed``. ``config`` keys are
+    those of ``allot.CONFIG_DEFAULTS`` (times in seconds); an unknown key
+    raises TypeError. The simulation runs in C++ without the GIL, so other
+    Python threads run meanwhile. Same inputs and seed, same result.
+    """
+    cfg = _config(config)
+    workload = _workload(trace)
+    text_params = _policy_params(policy, params, seed)
+    raw = _allot.simulate(workload, policy, text_params, seed=seed, **cfg)
+    return _to_result(raw, {"seed": seed, **cfg})
+
+
+def _labels(policies):
+    labels, seen = [], {}
+    for p in policies:
+        name = p if isinstance(p, str) else getattr(p, "name", type(p).__name__)
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return labels
+
+
+def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs=1, **config):
+    """Runs each policy on the same workload; returns their summaries side by side.
+
+    The result is a DataFrame indexed by metric with one column per policy
+    (repeated names get ``#2``, ...); ``result.attrs["results"]`` maps each
+    column to its ``SimResult``. ``params`` maps a policy name to its
+    parameters. ``jobs`` > 1 runs that many simulations at once in threads
+    (the simulator releases the GIL). Other arguments as for ``simulate``.
+    """
+    cfg = _config(config)
+    workload = _workload(trace)
+    policies = list(policies)
+    labels = _labels(policies)
+    params = params or {}
+    objects = [id(p) for p in policies if not isinstance(p, str)]
+    if jobs > 1 and len(objects) != len(set(objects)):
+        raise ValueError("one Policy object cannot run twice at once: pass distinct objects "
+                         "or jobs=1")
+
+    def run(policy):
+        name = policy if isinstance(policy, str) else None
+        return simulate(workload, policy, seed=seed, params=params.get(name), **cfg)
+
+    if jobs > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(run, policies))
+    else:
+        results = [run(p) for p in policies]
+    by_label = dict(zip(labels, results))
+    table = pd.DataFrame({label: r.summary for label, r in by_label.items()})
+    table.index.name = "metric"
+    table.attrs["results"] = by_label
+    return table

@@ -1,0 +1,42 @@
+"""Loading workloads and listing policies."""
+
+import os
+
+import pandas as pd
+
+import _allot
+
+
+def load_trace(path, format="auto", skip_bad=False, machines_file=None):
+    """Loads a workload: an allot ``.h5`` store or a raw trace (swf, google2011, ...).
+
+    ``format="auto"`` detects it from the file; ``skip_bad`` counts and skips
+    malformed lines instead of raising; ``machines_file`` is the machine table
+    of google2011 / alibaba2018 when it is not beside the trace. Returns an
+    opaque ``allot.Workload`` (``len()`` is its jobs; ``.machines``, ``.dims``,
+    ``.jobs_table()``, ...) to pass to ``simulate`` and ``compare``.
+    """
+    return _allot.load_workload(os.fspath(path), format, skip_bad, machines_file or "")
+
+
+def synthetic(preset="hpc-like", seed=1, machines=0, max_jobs=0, max_tasks=0, horizon=None,
+              load=None, jobs_per_hour=None):
+    """A seeded synthetic workload ("hpc-like" or "google-like"); horizon in seconds."""
+    return _allot.synthetic_workload(preset, seed, machines, max_jobs, max_tasks, horizon, load,
+                                     jobs_per_hour)
+
+
+def policies():
+    """The built-in policies: a DataFrame indexed by name with summary and params.
+
+    ``params`` maps each parameter to its default; ``help`` to its description.
+    """
+    rows = []
+    for p in _allot.builtin_policies():
+        rows.append({
+            "name": p["name"],
+            "summary": p["summary"],
+            "params": {q["name"]: q["default"] for q in p["params"]},
+            "help": {q["name"]: q["help"] for q in p["params"]},
+        })
+    return pd.DataFrame(rows).set_index("name")

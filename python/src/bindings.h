@@ -1,0 +1,33 @@
+// Shared declarations of the _allot extension's translation units.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+
+#include "allot/core/resources.h"
+#include "allot/policies/allocator.h"
+#include "allot/policies/registry.h"
+#include "allot/sim/result.h"
+
+namespace allot::python {
+
+namespace py = pybind11;
+
+// The first `n` components of a scalar vector, as a new numpy array.
+py::array_t<double> toArray(const Scalars& scalars, int n);
+
+// An Allocator whose decide() calls `policy.decide(now_us)` in Python. The
+// policy reads the cluster and grants through `policy._allot_host`, set for
+// the lifetime of the returned allocator. Options come from `params`
+// (min_allocatable). REQUIRES: the GIL is held.
+std::unique_ptr<Allocator> makePythonAllocator(py::object policy, const Params& params);
+
+// Registers the classes Python policies see (PolicyHost, ClusterStateView).
+void bindPolicyHost(py::module_& m);
+
+// The whole Result as plain Python values and numpy columns (see result.cc).
+py::dict resultToPython(const sim::Result& result);
+
+}  // namespace allot::python

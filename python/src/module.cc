@@ -1,0 +1,285 @@
+// The _allot extension: loading workloads, the policy registry and
+// sim::simulate. Bindings only; the Python API (DataFrames, seconds,
+// checks of config keys) is the pure-Python package python/allot/.
+
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "allot/core/error.h"
+#include "allot/sim/result_file.h"
+#include "allot/sim/simulator.h"
+#include "allot/traces/load.h"
+#include "allot/traces/synthetic.h"
+#include "bindings.h"
+
+namespace allot::python {
+namespace {
+
+using namespace pybind11::literals;
+
+// Python classes of allot's exceptions. Leaked on purpose: the module keeps
+// them alive, and static py::objects would be released after Python is gone.
+PyObject* errorType = nullptr;
+PyObject* parseErrorType = nullptr;
+PyObject* notFoundType = nullptr;
+PyObject* invalidArgumentType = nullptr;
+
+PyObject* newException(py::module_& m, const char* name, py::tuple bases, const char* doc) {
+  PyObject* type =
+      PyErr_NewExceptionWithDoc((std::string("allot.") + name).c_str(), doc, bases.ptr(), nullptr);
+  if (type == nullptr) throw py::error_already_set();
+  m.attr(name) = py::reinterpret_borrow<py::object>(type);
+  return type;
+}
+
+void bindExceptions(py::module_& m) {
+  errorType = newException(m, "Error", py::make_tuple(py::handle(PyExc_Exception)),
+                           "Base of the errors allot raises; the message names the place.");
+  const py::handle error(errorType);
+  parseErrorType =
+      newException(m, "ParseError", py::make_tuple(error, py::handle(PyExc_ValueError)),
+                   "Text that does not follow a documented syntax.");
+  notFoundType = newException(m, "NotFound", py::make_tuple(error, py::handle(PyExc_LookupError)),
+                              "A name allot does not know (policy, format, role).");
+  invalidArgumentType =
+      newException(m, "InvalidArgument", py::make_tuple(error, py::handle(PyExc_ValueError)),
+                   "A well-formed request that is not allowed (bad parameter or config).");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ParseError& e) {
+      PyErr_SetString(parseErrorType, e.what());
+    } catch (const NotFound& e) {
+      PyErr_SetString(notFoundType, e.what());
+    } catch (const InvalidArgument& e) {
+      PyErr_SetString(invalidArgumentType, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(errorType, e.what());
+    }
+  });
+}
+
+// A loaded workload. Shared, so that a simulation running without the GIL
+// keeps it alive whatever Python does meanwhile.
+struct WorkloadHandle {
+  std::shared_ptr<const traces::Workload> workload;
+  std::string source;  // path, or a description of a synthetic workload
+};
+
+WorkloadHandle loadWorkload(const std::string& path, const std::string& format, bool skipBad,
+                            const std::string& machinesFile) {
+  traces::ReadOptions options;
+  options.skipBad = skipBad;
+  options.machinesFile = machinesFile;
+  std::shared_ptr<traces::Workload> w;
+  {
+    py::gil_scoped_release release;
+    w = std::make_shared<traces::Workload>(traces::loadWorkload(path, format, options));
+  }
+  return {std::move(w), path};
+}
+
+WorkloadHandle syntheticWorkload(const std::string& preset, std::uint64_t seed,
+                                 std::uint32_t machines, std::uint64_t maxJobs,
+                                 std::uint64_t maxTasks, std::optional<double> horizon,
+                                 std::optional<double> load, std::optional<double> jobsPerHour) {
+  traces::SyntheticOptions options = traces::syntheticPreset(preset);
+  options.seed = seed;
+  if (machines != 0) options.machines = machines;
+  options.maxJobs = maxJobs;
+  options.maxTasks = maxTasks;
+  if (horizon) options.horizon = secondsToDuration(*horizon);
+  if (load) options.load = *load;
+  if (jobsPerHour) options.jobsPerHour = *jobsPerHour;
+  std::shared_ptr<traces::Workload> w;
+  {
+    py::gil_scoped_release release;
+    w = std::make_shared<traces::Workload>(traces::generateWorkload(options));
+  }
+  return {std::move(w), "synthetic:" + preset + ":seed=" + std::to_string(seed)};
+}
+
+py::dict jobsTable(const WorkloadHandle& h) {
+  const traces::Workload& w = *h.workload;
+  const auto n = static_cast<py::ssize_t>(w.jobs.size());
+  py::array_t<std::int64_t> traceId(n), submit(n);
+  py::array_t<std::uint32_t> user(n), role(n), records(n);
+  py::array_t<std::int32_t> priority(n);
+  py::array_t<bool> gang(n);
+  py::array_t<std::uint64_t> instances(n);
+  py::list dependsOn;
+  for (py::ssize_t i = 0; i < n; ++i) {
+    const traces::Job& j = w.jobs[static_cast<std::size_t>(i)];
+    traceId.mutable_at(i) = j.traceId;
+    submit.mutable_at(i) = toMicros(j.submit);
+    user.mutable_at(i) = j.user;
+    role.mutable_at(i) = j.role;
+    records.mutable_at(i) = j.taskCount;
+    priority.mutable_at(i) = j.priority;
+    gang.mutable_at(i) = j.gang;
+    instances.mutable_at(i) = traces::instanceCount(w, j);
+    dependsOn.append(py::cast(j.dependsOn));
+  }
+  return py::dict("trace_id"_a = traceId, "submit_us"_a = submit, "user"_a = user, "role"_a = role,
+                  "priority"_a = priority, "gang"_a = gang, "task_records"_a = records,
+                  "instances"_a = instances, "depends_on"_a = dependsOn);
+}
+
+py::array_t<double> machineCapacities(const WorkloadHandle& h) {
+  const traces::Workload& w = *h.workload;
+  const auto n = static_cast<py::ssize_t>(w.machines.size());
+  const auto d = static_cast<py::ssize_t>(w.dims->size());
+  py::array_t<double> out({n, d});
+  for (py::ssize_t i = 0; i < n; ++i) {
+    for (py::ssize_t k = 0; k < d; ++k) {
+      out.mutable_at(i, k) = w.machines[static_cast<std::size_t>(i)].capacity[k];
+    }
+  }
+  return out;
+}
+
+py::list builtinPolicyList() {
+  py::list out;
+  for (const PolicyInfo& info : builtinPolicies()) {
+    py::list params;
+    for (const ParamSpec& p : info.params) {
+      params.append(py::dict("name"_a = p.name, "default"_a = p.defaultValue, "help"_a = p.help));
+    }
+    out.append(py::dict("name"_a = info.name, "summary"_a = info.summary, "params"_a = params));
+  }
+  return out;
+}
+
+// Seconds to a Duration; negative or NaN values are errors, not zero
+// (secondsToDuration clamps them).
+Duration seconds(const char* name, double value) {
+  if (std::isnan(value) || value < 0) {
+    throw InvalidArgument(std::string(name) + " must be a non-negative number of seconds, got " +
+                          std::to_string(value));
+  }
+  return secondsToDuration(value);
+}
+
+// Clears the policy's host when the run ends, however it ends.
+struct DetachHost {
+  py::object policy;
+  ~DetachHost() {
+    if (!policy) return;
+    try {
+      py::setattr(policy, "_allot_host", py::none());
+    } catch (const py::error_already_set&) {  // a read-only attribute: the link is dead anyway
+    }
+  }
+};
+
+py::dict simulate(const WorkloadHandle& h, py::object policy,
+                  const std::map<std::string, std::string>& params, std::uint64_t seed,
+                  double allocationInterval, const std::string& frameworks,
+                  const std::string& queue, bool holdOffers, double decisionLatency,
+                  double offerTimeout, std::optional<double> refuseSeconds, double sampleInterval,
+                  std::uint32_t maxAttempts, std::optional<double> stopAt) {
+  sim::Config config;
+  config.seed = seed;
+  config.allocationInterval = seconds("allocation_interval", allocationInterval);
+  config.grouping = sim::parseGrouping(frameworks);
+  config.queue = sim::parseQueue(queue);
+  config.holdOffers = holdOffers;
+  config.decisionLatency = seconds("decision_latency", decisionLatency);
+  config.offerTimeout = seconds("offer_timeout", offerTimeout);
+  if (refuseSeconds) config.refuseFor = seconds("refuse_seconds", *refuseSeconds);
+  config.sampleInterval = seconds("sample_interval", sampleInterval);
+  config.maxAttempts = maxAttempts;
+  if (stopAt) config.stopAt = fromMicros(0) + seconds("stop_at", *stopAt);
+
+  Params p;
+  for (const auto& [k, v] : params) p.set(k, v);
+  std::unique_ptr<Allocator> allocator;
+  DetachHost detach;
+  if (py::isinstance<py::str>(policy)) {
+    allocator = makeAllocator(policy.cast<std::string>(), p);
+  } else {
+    allocator = makePythonAllocator(policy, p);
+    detach.policy = policy;
+  }
+
+  std::shared_ptr<const traces::Workload> w = h.workload;
+  sim::Result result;
+  {
+    py::gil_scoped_release release;
+    result = sim::simulate(*w, *allocator, config);
+  }
+  for (const auto& [k, v] : params) result.params[k] = v;
+  return resultToPython(result);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_allot, m) {
+  m.doc() = "allot's simulator and policies (bindings; use the `allot` package)";
+  m.attr("__version__") = std::string(sim::codeVersion());
+  m.attr("MAX_SCALAR_DIMS") = kMaxScalarDims;
+  bindExceptions(m);
+  bindPolicyHost(m);
+
+  py::class_<WorkloadHandle>(m, "Workload", "A loaded workload (traces::Workload), opaque.")
+      .def("__len__", [](const WorkloadHandle& h) { return h.workload->jobs.size(); })
+      .def_property_readonly("jobs",
+                             [](const WorkloadHandle& h) { return h.workload->jobs.size(); })
+      .def_property_readonly("task_records",
+                             [](const WorkloadHandle& h) { return h.workload->tasks.size(); })
+      .def_property_readonly(
+          "instances", [](const WorkloadHandle& h) { return traces::instanceCount(*h.workload); })
+      .def_property_readonly("machines",
+                             [](const WorkloadHandle& h) { return h.workload->machines.size(); })
+      .def_property_readonly(
+          "machine_events",
+          [](const WorkloadHandle& h) { return h.workload->machineEvents.size(); })
+      .def_property_readonly("dims",
+                             [](const WorkloadHandle& h) { return h.workload->dims->names(); })
+      .def_property_readonly("users", [](const WorkloadHandle& h) { return h.workload->users; })
+      .def_property_readonly("roles", [](const WorkloadHandle& h) { return h.workload->roles; })
+      .def_property_readonly("meta", [](const WorkloadHandle& h) { return h.workload->meta; })
+      .def_property_readonly("source", [](const WorkloadHandle& h) { return h.source; })
+      .def("jobs_table", &jobsTable,
+           "Jobs as numpy columns: trace_id, submit_us, user, role, priority, gang, "
+           "task_records, instances, depends_on.")
+      .def("machine_capacities", &machineCapacities, "Machines x dims capacities.")
+      .def("__repr__", [](const WorkloadHandle& h) {
+        const traces::Workload& w = *h.workload;
+        return "<Workload " + h.source + ": " + std::to_string(w.jobs.size()) + " jobs, " +
+               std::to_string(w.machines.size()) + " machines>";
+      });
+
+  m.def("load_workload", &loadWorkload, "path"_a, "format"_a = "auto", "skip_bad"_a = false,
+        "machines_file"_a = "",
+        "Loads an allot .h5 store or a raw trace (traces::loadWorkload), without the GIL.");
+  m.def("synthetic_workload", &syntheticWorkload, "preset"_a = "hpc-like", "seed"_a = 1,
+        "machines"_a = 0, "max_jobs"_a = 0, "max_tasks"_a = 0, "horizon"_a = py::none(),
+        "load"_a = py::none(), "jobs_per_hour"_a = py::none(),
+        "Generates a seeded synthetic workload from a preset (traces::generateWorkload).");
+  m.def(
+      "load_formats",
+      [] {
+        std::map<std::string, std::string> out;
+        for (const traces::FormatInfo& f : traces::loadFormats()) out[f.name] = f.description;
+        return out;
+      },
+      "Format names load_workload accepts, with descriptions.");
+  m.def("builtin_policies", &builtinPolicyList,
+        "The registered policies: name, summary and params (name, default, help).");
+  m.def("simulate", &simulate, "workload"_a, "policy"_a, "params"_a, py::kw_only(), "seed"_a = 0,
+        "allocation_interval"_a = 1.0, "frameworks"_a = "user", "queue"_a = "first-fit",
+        "hold_offers"_a = false, "decision_latency"_a = 0.0, "offer_timeout"_a = 0.0,
+        "refuse_seconds"_a = py::none(), "sample_interval"_a = 0.0, "max_attempts"_a = 0,
+        "stop_at"_a = py::none(),
+        "Runs sim::simulate without the GIL. `policy` is a registered name or an object with "
+        "`name` and `decide(now_us)`. Times in seconds. Returns the Result as numpy columns.");
+}
+
+}  // namespace allot::python

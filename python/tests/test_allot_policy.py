@@ -1,0 +1,159 @@
+"""Policies written in Python (allot.Policy) driving the C++ simulator."""
+
+import numpy as np
+import pandas.testing as pdt
+import pytest
+
+import allot
+from conftest import KTH_STOP_AT
+
+
+class PyFifo(allot.Policy):
+    """policies/fifo.cc in Python: frameworks in registration order, each
+    granted whole every agent whose offerable resources are allocatable (the
+    simulator publishes no demand, so fifo's demand path never runs)."""
+
+    name = "pyfifo"
+
+    def decide(self, now):
+        s = self.state
+        fws = s.frameworks()
+        order = [f for f in range(s.framework_slots)
+                 if fws["alive"][f] and fws["active"][f] and not fws["suppressed"][f]]
+        order.sort(key=lambda f: fws["registration"][f])
+        agents = s.agents()
+        for f in order:
+            assert not fws["has_demand"][f], "the simulator published demand: extend PyFifo"
+            for a in range(s.agent_slots):
+                if not agents["alive"][a] or not agents["active"][a]:
+                    continue
+                if not s.allocatable(s.available_total(a)):
+                    continue
+                if s.allocatable(s.offerable(f, a)):
+                    self.grant_all(f, a)
+
+
+# Acceptance: the Python fifo and the C++ fifo make the same schedule, row for
+# row, with frameworks per user and per job (slots of finished jobs reused).
+@pytest.mark.parametrize("frameworks, stop_at", [("user", KTH_STOP_AT), ("job", 1e6)])
+def test_python_fifo_equals_cpp_fifo(kth, frameworks, stop_at):
+    cpp = allot.simulate(kth, "fifo", frameworks=frameworks, stop_at=stop_at)
+    py = allot.simulate(kth, PyFifo(), frameworks=frameworks, stop_at=stop_at)
+    assert cpp.counters["launches"] > 500
+    pdt.assert_frame_equal(py.jobs, cpp.jobs)
+    pdt.assert_frame_equal(py.tasks, cpp.tasks)
+    assert py.policy == "pyfifo" and cpp.policy == "fifo"
+
+
+def test_python_fifo_equals_cpp_fifo_on_hand_trace(tiny):
+    for queue in ("fcfs", "first-fit"):
+        cfg = dict(frameworks="single", queue=queue, hold_offers=True)
+        pdt.assert_frame_equal(allot.simulate(tiny, PyFifo(), **cfg).tasks,
+                               allot.simulate(tiny, "fifo", **cfg).tasks)
+
+
+class Boom(allot.Policy):
+    name = "boom"
+
+    def __init__(self, after):
+        self.after = after
+        self.calls = 0
+
+    def decide(self, now):
+        self.calls += 1
+        if self.calls > self.after:
+            raise ValueError(f"boom at {now} us")
+        PyFifo.decide(self, now)
+
+
+# An exception in decide() leaves simulate() as the same Python exception.
+def test_exception_in_decide_propagates(tiny):
+    policy = Boom(after=1)
+    with pytest.raises(ValueError, match=r"boom at \d+ us"):
+        allot.simulate(tiny, policy)
+    assert policy.calls == 2
+    # The host is detached after the run: using it now is an error, not a crash.
+    with pytest.raises(RuntimeError, match="only inside decide"):
+        policy.state
+
+
+# A view kept past the run refuses to read the destroyed allocator.
+def test_kept_view_fails_cleanly(tiny):
+    kept = []
+
+    class Keep(allot.Policy):
+        def decide(self, now):
+            kept.append(self.state)
+
+    allot.simulate(tiny, Keep())
+    assert kept
+    with pytest.raises(RuntimeError, match="finished simulation"):
+        kept[0].agent(0)
+
+
+# Granting what the agent does not have is a policy bug: it raises.
+def test_granting_too_much_raises(tiny):
+    class Greedy(allot.Policy):
+        def decide(self, now):
+            s = self.state
+            for f in range(s.framework_slots):
+                if s.framework(f).alive:
+                    self.grant(f, 0, "cpus:1000")
+
+    with pytest.raises(RuntimeError):
+        allot.simulate(tiny, Greedy())
+
+
+# What decide() sees: the trace's machines as agents, its dims, frameworks
+# with roles, time in microseconds on allocation-interval multiples.
+def test_state_view_reads_the_cluster(tiny):
+    seen = {}
+
+    class Look(allot.Policy):
+        name = "look"
+
+        def decide(self, now):
+            s = self.state
+            seen.setdefault("now", []).append(now)
+            seen["dims"] = s.dims
+            seen["agents"] = s.agent_count
+            seen["total"] = s.total()
+            a = s.agent(1)
+            seen["agent"] = (a.alive, a.active, a.total.tolist(), a.available.tolist())
+            f = next(s.framework(i) for i in range(s.framework_slots) if s.framework(i).alive)
+            seen["framework"] = (f.role_name, f.weight, f.allocated.tolist(), f.demand)
+            seen["offerable"] = s.offerable(f.index, 1).tolist()
+            seen["allocatable"] = (s.allocatable("cpus:1"), s.allocatable({"mem": 1.0}),
+                                   self.allocatable(np.array([0.001, 0.0])))
+            seen["role"] = s.role(f.role).name
+            with pytest.raises(IndexError):
+                s.agent(s.agent_slots)
+
+    r = allot.simulate(tiny, Look(), stop_at=30)
+    assert r.policy == "look"
+    assert seen["dims"] == ["cpus", "mem", "disk", "gpus"]
+    assert seen["agents"] == 2
+    assert seen["total"].tolist() == [4.0, 0.0, 0.0, 0.0]
+    assert seen["agent"] == (True, True, [2.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0])
+    assert seen["framework"] == ("*", 1.0, [0.0, 0.0, 0.0, 0.0], [])
+    assert seen["offerable"] == [2.0, 0.0, 0.0, 0.0]
+    # min_allocatable is cpus:0.01|mem:32: one cpu is worth offering, 1 MB is not.
+    assert seen["allocatable"] == (True, False, False)
+    assert seen["role"] == "*"
+    assert all(isinstance(t, int) and t % 1_000_000 == 0 for t in seen["now"])
+    # Nothing was granted: no task ran.
+    assert len(r.tasks) == 0 and (r.jobs["state"] == "unfinished").all()
+
+
+def test_python_policy_params(tiny):
+    # min_allocatable applies to Python policies too; nothing else does.
+    with pytest.raises(allot.InvalidArgument, match="seed"):
+        allot.simulate(tiny, PyFifo(), params={"seed": 1})
+    r = allot.simulate(tiny, PyFifo(), params={"min_allocatable": "cpus:3"})
+    # No machine has 3 free cpus: nothing is offered, nothing runs.
+    assert len(r.tasks) == 0
+
+
+def test_policy_without_decide_is_rejected(tiny):
+    with pytest.raises(TypeError, match="decide"):
+        allot.simulate(tiny, object())

@@ -1,0 +1,169 @@
+"""allot.simulate and allot.compare on real runs: shapes, units, determinism, config errors."""
+
+import numpy as np
+import pandas as pd
+import pandas.testing as pdt
+import pytest
+
+import allot
+from conftest import KTH_STOP_AT
+
+
+# The DataFrames carry times in seconds: a hand-computed FCFS schedule on two
+# 2-cpu machines, where the 2-wide job waits for the 3-wide one and the
+# 1-wide job may not pass it.
+def test_fcfs_schedule_in_seconds(tiny):
+    r = allot.simulate(tiny, "fifo", frameworks="single", queue="fcfs", hold_offers=True)
+    jobs = r.jobs.set_index("trace_id")
+    assert jobs["submit"].tolist() == [0.0, 10.0, 20.0]
+    assert jobs["first_start"].tolist() == [0.0, 100.0, 100.0]
+    assert jobs["end"].tolist() == [100.0, 150.0, 105.0]
+    assert jobs["jct"].tolist() == [100.0, 140.0, 85.0]
+    assert jobs["wait"].tolist() == [0.0, 90.0, 80.0]
+    assert (jobs["state"] == "finished").all()
+    # The 3-wide gang runs as 2 + 1 instances on the two machines.
+    first = r.tasks[r.tasks["job"] == 0]
+    assert sorted(first["count"]) == [1, 2] and sorted(first["machine"]) == [0, 1]
+    assert r.summary["jct_s_mean"] == pytest.approx((100 + 140 + 85) / 3)
+
+
+# With first-fit the 1-wide job passes the blocked 2-wide one.
+def test_first_fit_lets_small_jobs_pass(tiny):
+    r = allot.simulate(tiny, "fifo", frameworks="single", queue="first-fit", hold_offers=True)
+    assert r.jobs["first_start"].tolist() == [0.0, 100.0, 20.0]
+
+
+# One job row per workload job, in workload order; task rows account for
+# every launched instance; the summary counts agree with the rows.
+def test_rows_match_workload(kth):
+    r = allot.simulate(kth, "drf", stop_at=KTH_STOP_AT)
+    assert len(r.jobs) == len(kth) == kth.jobs == 27992
+    assert (r.jobs["job"].to_numpy() == np.arange(len(kth))).all()
+    table = kth.jobs_table()
+    assert (r.jobs["trace_id"].to_numpy() == table["trace_id"]).all()
+    assert (r.jobs["instances"].to_numpy() == table["instances"]).all()
+    assert r.tasks["count"].sum() == r.counters["instances_launched"] > 0
+    assert len(r.tasks) == r.counters["launches"]
+    finished = r.jobs[r.jobs["state"] == "finished"]
+    assert len(finished) == r.summary["jobs_finished"] > 1000
+    assert finished["jct"].mean() == pytest.approx(r.summary["jct_s_mean"])
+    # Every instance of a finished job ran, and it ended after its tasks.
+    done = r.tasks[r.tasks["state"] == "finished"].groupby("job")
+    assert (done["count"].sum().loc[finished["job"]].to_numpy()
+            == finished["instances"].to_numpy()).all()
+    assert (done["end"].max().loc[finished["job"]].to_numpy() <= finished["end"].to_numpy()).all()
+    # Unfinished at the stop: no end time.
+    assert r.jobs.loc[r.jobs["state"] == "unfinished", "end"].isna().all()
+    assert r.end <= KTH_STOP_AT
+
+
+def test_timeseries_columns(kth):
+    r = allot.simulate(kth, "fifo", stop_at=KTH_STOP_AT, sample_interval=3600)
+    ts = r.timeseries
+    for dim in kth.dims:
+        assert {f"used_{dim}", f"allocated_{dim}", f"total_{dim}"} <= set(ts.columns)
+    assert {"time", "pending", "running", "offers", "jain", "share_*"} <= set(ts.columns)
+    assert (np.diff(ts["time"]) == 3600).all()
+    assert (ts["used_cpus"] <= ts["allocated_cpus"] + 1e-9).all()
+    assert (ts["allocated_cpus"] <= ts["total_cpus"] + 1e-9).all()
+    assert ts["total_cpus"].max() == 100  # KTH: 100 one-processor nodes
+    assert ts["running"].max() > 0
+    assert r.integrals.loc["cpus", "used"] > 0
+
+
+# Same workload, policy, seed and config: identical DataFrames.
+def test_same_seed_same_result(kth):
+    a = allot.simulate(kth, "random", seed=7, stop_at=KTH_STOP_AT)
+    b = allot.simulate(kth, "random", seed=7, stop_at=KTH_STOP_AT)
+    pdt.assert_frame_equal(a.jobs, b.jobs)
+    pdt.assert_frame_equal(a.tasks, b.tasks)
+    pdt.assert_frame_equal(a.timeseries, b.timeseries)
+    pdt.assert_series_equal(a.summary, b.summary)
+
+
+# The run's seed reaches the policy's `seed` parameter (as `allot sim --seed`).
+def test_seed_is_the_policy_seed(kth):
+    a = allot.simulate(kth, "random", seed=1, stop_at=KTH_STOP_AT)
+    b = allot.simulate(kth, "random", seed=2, stop_at=KTH_STOP_AT)
+    assert a.params["seed"] == "1" and b.params["seed"] == "2"
+    assert not a.tasks["machine"].equals(b.tasks["machine"])
+    # An explicit parameter wins over the run's seed.
+    c = allot.simulate(kth, "random", seed=2, params={"seed": 1}, stop_at=KTH_STOP_AT)
+    pdt.assert_frame_equal(a.tasks, c.tasks)
+
+
+def test_path_or_workload(tiny):
+    a = allot.simulate(tiny, "drf")
+    b = allot.simulate(allot.load_trace(tiny), "drf")
+    pdt.assert_frame_equal(a.jobs, b.jobs)
+    assert a.config["frameworks"] == "user" and a.config["stop_at"] is None
+
+
+def test_unknown_config_key_raises_type_error(tiny):
+    with pytest.raises(TypeError, match="'stop_after'"):
+        allot.simulate(tiny, "drf", stop_after=10)
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"frameworks": "team"}, "grouping 'team'"),
+    ({"queue": "lifo"}, "queue discipline 'lifo'"),
+    ({"decision_latency": -1.0}, "decision_latency"),
+    ({"allocation_interval": 0.0}, "allocation interval"),
+])
+def test_bad_config_values_raise(tiny, config, match):
+    with pytest.raises(allot.InvalidArgument, match=match):
+        allot.simulate(tiny, "drf", **config)
+
+
+def test_bad_policy_or_param_raises(tiny):
+    with pytest.raises(allot.NotFound, match="known: drf, fifo, random"):
+        allot.simulate(tiny, "lottery")
+    with pytest.raises(allot.InvalidArgument, match="colour"):
+        allot.simulate(tiny, "drf", params={"colour": "red"})
+    with pytest.raises(ValueError):  # InvalidArgument is a ValueError too
+        allot.simulate(tiny, "fifo", params={"min_allocatable": "cpus:x"})
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(allot.Error, match="nothing-here"):
+        allot.load_trace(tmp_path / "nothing-here.swf")
+    with pytest.raises(allot.InvalidArgument):
+        allot.load_trace(tmp_path / "x.swf", format="csv")
+
+
+def test_compare_tables_summaries(kth):
+    table = allot.compare(kth, ["drf", "fifo", "fifo"], stop_at=KTH_STOP_AT)
+    assert list(table.columns) == ["drf", "fifo", "fifo#2"]
+    results = table.attrs["results"]
+    assert set(results) == {"drf", "fifo", "fifo#2"}
+    pdt.assert_series_equal(table["drf"], results["drf"].summary, check_names=False)
+    assert table.loc["jobs", "drf"] == len(kth)
+    # The same policy twice gives the same numbers; fifo and drf differ.
+    pdt.assert_series_equal(table["fifo"], table["fifo#2"], check_names=False)
+    assert table.loc["jct_s_mean", "fifo"] != table.loc["jct_s_mean", "drf"]
+
+
+# Simulations in threads (the GIL is released) give what sequential runs give.
+def test_compare_in_threads_matches_sequential(kth):
+    seq = allot.compare(kth, ["drf", "random"], seed=3, stop_at=KTH_STOP_AT)
+    par = allot.compare(kth, ["drf", "random"], seed=3, stop_at=KTH_STOP_AT, jobs=2)
+    pdt.assert_frame_equal(seq, par)
+    for label in ("drf", "random"):
+        pdt.assert_frame_equal(seq.attrs["results"][label].tasks,
+                               par.attrs["results"][label].tasks)
+
+
+def test_policies_listing():
+    p = allot.policies()
+    assert list(p.index) == ["drf", "fifo", "random"]
+    assert p.loc["random", "params"]["seed"] == "0"
+    assert p.loc["drf", "params"]["min_allocatable"] == "cpus:0.01|mem:32"
+    assert isinstance(p.loc["fifo", "summary"], str) and p.loc["fifo", "summary"]
+
+
+def test_synthetic_workload_runs():
+    w = allot.synthetic("hpc-like", seed=5, machines=16, max_jobs=200)
+    assert len(w) == 200 and w.machines == 16
+    r = allot.simulate(w, "drf")
+    assert len(r.jobs) == 200
+    assert isinstance(r.summary, pd.Series) and r.summary["jobs"] == 200
