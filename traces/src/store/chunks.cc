@@ -1,6 +1,7 @@
 #include "chunks.h"
 
 #include <isa-l/igzip_lib.h>
+#include <sys/mman.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -8,8 +9,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "allot/core/error.h"
 #include "allot/traces/h5.h"
@@ -90,6 +93,38 @@ constexpr std::uint32_t kCheck = ISAL_DEFLATE;
 
 }  // namespace
 
+Scratch& Scratch::operator=(Scratch&& other) noexcept {
+  if (this != &other) {
+    std::free(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+Scratch::~Scratch() {
+  std::free(data_);
+}
+
+void Scratch::grow(std::size_t bytes) {
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  constexpr std::size_t kPage = 4096;
+  std::free(data_);
+  data_ = nullptr;
+  size_ = 0;
+  const bool huge = bytes >= kHuge / 8;
+  const std::size_t align = huge ? kHuge : kPage;
+  const std::size_t size = (bytes + align - 1) / align * align;
+  auto* data = static_cast<unsigned char*>(std::aligned_alloc(align, size));
+  if (data == nullptr) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+  // A hint: without it (or where refused) the pages are small, as before.
+  if (huge) (void)::madvise(data, size, MADV_HUGEPAGE);
+#endif
+  data_ = data;
+  size_ = size;
+}
+
 ChunkReader::ChunkReader(hid_t dset, hid_t memType, hsize_t width, std::string path,
                          std::string name, Buffers& buffers)
     : dset_(dset), path_(std::move(path)), name_(std::move(name)), buffers_(buffers) {
@@ -162,11 +197,10 @@ bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
     return true;
   }
   // One chunk per column: decode each, then scatter it into the rows.
-  std::vector<unsigned char>& column = buffers_.column;
-  if (column.size() < elementBytes_ * rows) column.resize(elementBytes_ * rows);
+  unsigned char* column = buffers_.column.reserve(elementBytes_ * rows);
   for (hsize_t c = 0; c < width_; ++c) {
-    if (!readChunk(index, c, rows, column.data())) return false;
-    const unsigned char* from = column.data();
+    if (!readChunk(index, c, rows, column)) return false;
+    const unsigned char* from = column;
     unsigned char* to = dest + c * elementBytes_;
     if (elementBytes_ == 8) {
       for (std::uint64_t i = 0; i < rows; ++i) std::memcpy(to + i * rowBytes_, from + i * 8, 8);
@@ -215,11 +249,9 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
     }
     return true;
   }
-  std::vector<unsigned char>& raw = buffers_.raw;
-  std::vector<unsigned char>& inflated = buffers_.inflated;
-  if (raw.size() < stored) raw.resize(stored);
+  unsigned char* raw = buffers_.raw.reserve(stored);
   std::uint32_t mask = 0;
-  check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, raw.data()), path_,
+  check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, raw), path_,
         "cannot read a chunk of dataset '" + name_ + "'");
   const std::size_t chunkBytes = chunkRowBytes * chunkRows_;
   auto corrupt = [&](const char* what) {
@@ -227,7 +259,7 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
                 "; the file is corrupt");
   };
 
-  const unsigned char* data = raw.data();
+  const unsigned char* data = raw;
   std::size_t size = stored;
   if (deflateIndex_ >= 0 && (mask & (1u << deflateIndex_)) == 0) {
     // zlib wrapper: CMF/FLG header (deflate, no preset dictionary), then raw
@@ -240,17 +272,17 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
         chunkBytes > std::numeric_limits<std::uint32_t>::max()) {
       corrupt("is too large");
     }
-    if (inflated.size() < chunkBytes) inflated.resize(chunkBytes);
+    unsigned char* inflated = buffers_.inflated.reserve(chunkBytes);
     inflate_state& state = *inflater_;
     isal_inflate_reset(&state);
     state.crc_flag = kCheck;
     state.next_in = const_cast<std::uint8_t*>(data + 2);
     state.avail_in = static_cast<std::uint32_t>(size - 2);
-    state.next_out = inflated.data();
+    state.next_out = inflated;
     state.avail_out = static_cast<std::uint32_t>(chunkBytes);
     const int rc = isal_inflate_stateless(&state);
     if (rc != ISAL_DECOMP_OK || state.total_out != chunkBytes) corrupt("does not inflate");
-    data = inflated.data();
+    data = inflated;
     size = chunkBytes;
   }
   if (size != chunkBytes) corrupt("has the wrong size");

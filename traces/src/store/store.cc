@@ -272,9 +272,10 @@ class Reader {
     // Rows [begin, end) into a buffer reused across calls (so memory stays at
     // one block per column); valid until the next call.
     const T* read(std::uint64_t begin, std::uint64_t end) {
-      buffer_.resize((end - begin) * std::max<hsize_t>(width_, 1));
-      readInto(begin, end, buffer_.data());
-      return buffer_.data();
+      T* out = reinterpret_cast<T*>(
+          buffer_.reserve((end - begin) * std::max<hsize_t>(width_, 1) * sizeof(T)));
+      readInto(begin, end, out);
+      return out;
     }
 
     // The whole column.
@@ -318,7 +319,7 @@ class Reader {
     std::uint64_t rows_ = 0;
     Handle dset_, space_;
     h5::ChunkReader chunks_;
-    std::vector<T> buffer_;
+    h5::Scratch buffer_;  // one block of rows
   };
 
   // Reads a whole column with one H5Dread (for the small tables).
