@@ -39,17 +39,26 @@ def jct_cdf(results, ax=None, log=True):
     return ax
 
 
-def utilization(results, dim="cpus", ax=None, hours=True):
-    """Fraction of the cluster's ``dim`` used by running tasks over simulated time."""
+_UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
+
+
+def utilization(results, dim="cpus", ax=None, smooth=None, unit="h"):
+    """Fraction of the cluster's ``dim`` used by running tasks over simulated time.
+
+    ``smooth`` (seconds) draws a moving average over that window instead of
+    the raw samples; ``unit`` is the time axis' unit: s, min, h or d.
+    """
     ax = ax or plt.subplots(figsize=(7, 4))[1]
     for label, r in _runs(results).items():
         ts = r.timeseries
         total = ts[f"total_{dim}"].to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
-            used = np.where(total > 0, ts[f"used_{dim}"].to_numpy() / total, np.nan)
-        time = ts["time"] / 3600 if hours else ts["time"]
-        ax.plot(time, used, label=label, linewidth=1)
-    ax.set_xlabel(f"simulated time ({'h' if hours else 's'})")
+            used = pd.Series(np.where(total > 0, ts[f"used_{dim}"].to_numpy() / total, np.nan))
+        if smooth and len(ts) > 1:
+            step = float(np.median(np.diff(ts["time"])))
+            used = used.rolling(max(1, round(smooth / step)), min_periods=1).mean()
+        ax.plot(ts["time"] / _UNITS[unit], used, label=label, linewidth=1)
+    ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel(f"{dim} utilization")
     ax.set_ylim(0, 1.05)
     ax.grid(True, alpha=0.3)
