@@ -196,7 +196,15 @@ void DrfAllocator::fairShareStage() {
   }
   skipped_.resize(s.agentSlots());
 
-  for (AgentIndex agent : agents_) {
+  for (std::size_t i = 0; i < agents_.size(); ++i) {
+    // Load the books of agents about to be visited while this one is.
+    constexpr std::size_t kAhead = 8;
+    if (i + 2 * kAhead < agents_.size()) {
+      s.prefetch(agents_[i + 2 * kAhead], 0);
+      __builtin_prefetch(&skipped_[agents_[i + 2 * kAhead]]);
+    }
+    if (i + kAhead < agents_.size()) s.prefetch(agents_[i + kAhead], 1);
+    const AgentIndex agent = agents_[i];
     const AgentState& agentState = s.agent(agent);
     const Resources& available = agentState.available;
     if (s.availableEmpty(agent)) continue;
