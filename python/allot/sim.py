@@ -191,7 +191,8 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
     parameter when it has one, as in ``allot sim --seed``. ``config`` keys are
     those of ``allot.CONFIG_DEFAULTS`` (times in seconds); an unknown key
     raises TypeError. The simulation runs in C++ without the GIL, so other
-    Python threads run meanwhile. Same inputs and seed, same result.
+    Python threads run meanwhile; Ctrl-C stops it (KeyboardInterrupt). Same
+    inputs and seed, same result.
     """
     cfg = _config(config)
     workload = _workload(trace)

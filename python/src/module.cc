@@ -208,11 +208,18 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
     detach.policy = policy;
   }
 
+  // Lets Ctrl-C stop a long run: Python runs signal handlers only between
+  // bytecodes, and none run here until the simulation returns.
+  sim::Hooks hooks;
+  hooks.progress = [](const sim::Progress&) {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  };
   std::shared_ptr<const traces::Workload> w = h.workload;
   sim::Result result;
   {
     py::gil_scoped_release release;
-    result = sim::simulate(*w, *allocator, config);
+    result = sim::simulate(*w, *allocator, config, hooks);
   }
   for (const auto& [k, v] : params) result.params[k] = v;
   return resultToPython(result);

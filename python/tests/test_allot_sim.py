@@ -167,3 +167,20 @@ def test_synthetic_workload_runs():
     r = allot.simulate(w, "drf")
     assert len(r.jobs) == 200
     assert isinstance(r.summary, pd.Series) and r.summary["jobs"] == 200
+
+
+# Ctrl-C stops a running simulation: the KeyboardInterrupt comes out of the
+# C++ call itself (drf on the full log takes seconds), not after it returns.
+def test_interrupt_stops_the_run(kth):
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            allot.simulate(kth, "drf")
+    finally:
+        timer.cancel()
+    assert "_allot.simulate(" in str(caught.traceback[-1].statement)
