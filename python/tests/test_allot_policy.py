@@ -5,7 +5,7 @@ import pandas.testing as pdt
 import pytest
 
 import allot
-from conftest import KTH_STOP_AT
+from allot_test_data import KTH_STOP_AT
 
 
 class PyFifo(allot.Policy):

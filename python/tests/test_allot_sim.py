@@ -6,7 +6,7 @@ import pandas.testing as pdt
 import pytest
 
 import allot
-from conftest import KTH_STOP_AT
+from allot_test_data import KTH_STOP_AT
 
 
 # The DataFrames carry times in seconds: a hand-computed FCFS schedule on two

@@ -1,0 +1,17 @@
+"""Shared constants and helpers of the allot Python tests (named apart from
+conftest so that `import` finds this one whatever other test folders hold)."""
+
+KTH_NAME = "swf/KTH-SP2-1996-2.1-cln.swf.gz"
+# About 16 days of the KTH log after its first submission: ~1,300 jobs finish,
+# a second of simulation; the other jobs are recorded as unfinished.
+KTH_STOP_AT = 2e6
+
+
+def write_swf(path, records, header=("MaxNodes: 2", "MaxProcs: 4")):
+    """Writes an SWF log; records are (job, submit, run, processors, user), other fields -1."""
+    lines = [f"; {h}" for h in header]
+    for job, submit, run, procs, user in records:
+        fields = [job, submit, -1, run, procs, -1, -1, procs, -1, -1, -1, user] + [-1] * 6
+        lines.append(" ".join(map(str, fields)))
+    path.write_text("\n".join(lines) + "\n")
+    return path
