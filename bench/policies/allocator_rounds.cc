@@ -1,0 +1,110 @@
+// DeclineOffers (see allocator_bench.cc) as a plain program, for instruction
+// counts that do not depend on the machine's load:
+//
+//   valgrind --tool=callgrind --instr-atstart=no
+//       BUILD/bench/policies/allocator_rounds 10000 1000 3 2 3    (one command)
+//
+// counts only the allocate() calls of rounds 2 and 3 (10,000 offers each),
+// including the release of the previous round's offers, as the benchmark
+// times it. Without valgrind it prints each listed round's time and the
+// mean over rounds that made offers.
+//
+// Usage: allocator_rounds AGENTS FRAMEWORKS ROUNDS [MEASURED_ROUND...]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "allot/policies/registry.h"
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
+
+namespace allot {
+namespace {
+
+std::size_t argument(char** argv, int i) {
+  return static_cast<std::size_t>(std::strtoul(argv[i], nullptr, 10));
+}
+
+int run(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: %s AGENTS FRAMEWORKS ROUNDS [MEASURED_ROUND...]\n", argv[0]);
+    return 2;
+  }
+  const std::size_t agentCount = argument(argv, 1);
+  const std::size_t frameworkCount = argument(argv, 2);
+  const std::size_t rounds = argument(argv, 3);
+  std::set<std::size_t> measured;
+  for (int i = 4; i < argc; ++i) measured.insert(argument(argv, i));
+
+  // The setup of BM_DeclineOffers, unchanged.
+  auto allocator = makeAllocator("drf");
+  for (std::size_t i = 0; i < frameworkCount; ++i) {
+    FrameworkInfo f;
+    f.id = FrameworkId("framework-" + std::to_string(i));
+    f.name = f.id.str();
+    f.role = "*";
+    allocator->addFramework(f);
+  }
+  std::mt19937_64 rng(42);
+  const Resources used = Resources::parse("cpus:16;mem:2014;disk:1024");
+  for (std::size_t i = 0; i < agentCount; ++i) {
+    AgentInfo agent;
+    agent.id = AgentId("agent-" + std::to_string(i));
+    agent.hostname = agent.id.str();
+    agent.resources = Resources::parse("cpus:24;mem:4096;disk:4096;ports:[31000-32000]");
+    Resources allocation = used;
+    Ranges ports;
+    while (ports.count() < 16) {
+      const std::uint64_t port = 31000 + rng() % 1001;
+      ports.add({port, port});
+    }
+    allocation.setRanges("ports", ports);
+    const std::vector<std::pair<FrameworkId, Resources>> holders = {
+        {FrameworkId("framework-" + std::to_string(i % frameworkCount)), allocation}};
+    allocator->addAgent(agent, holders);
+  }
+
+  TimePoint now = kTimeZero;
+  const Filters forever{secondsToDuration(2147483647.0)};
+  std::vector<Allocation> offers;
+  double offerSeconds = 0;
+  std::size_t offerRounds = 0;
+  for (std::size_t round = 1; round <= rounds; ++round) {
+    for (const Allocation& offer : offers) {
+      allocator->recoverResources(offer.framework, offer.agent, offer.resources, forever, now);
+    }
+    now += std::chrono::seconds(1);
+    const bool measure = measured.count(round) > 0;
+    const auto start = std::chrono::steady_clock::now();
+    if (measure) CALLGRIND_START_INSTRUMENTATION;
+    offers = allocator->allocate(now);
+    if (measure) CALLGRIND_STOP_INSTRUMENTATION;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!offers.empty()) {
+      offerSeconds += seconds;
+      ++offerRounds;
+    }
+    if (measure)
+      std::printf("round %zu: %zu offers, %.3f ms\n", round, offers.size(), seconds * 1e3);
+  }
+  std::printf("rounds that made offers: %zu, mean %.3f ms\n", offerRounds,
+              offerRounds ? offerSeconds / static_cast<double>(offerRounds) * 1e3 : 0.0);
+  return 0;
+}
+
+}  // namespace
+}  // namespace allot
+
+int main(int argc, char** argv) {
+  return allot::run(argc, argv);
+}
