@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -703,17 +706,101 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
   return jobs;
 }
 
+// tasks/demand, the widest task column (half of what a Google load
+// inflates), decoded one block ahead on a helper thread into two buffers
+// while the calling thread decodes the other columns and builds the
+// records: a load's critical path is that thread.
+class DemandAhead {
+ public:
+  DemandAhead(hid_t file, const std::string& path, const StoreOptions& options, hsize_t width,
+              std::uint64_t rows, std::uint64_t block)
+      : file_(file), path_(path), width_(width), rows_(rows), block_(block) {
+    silent_ = options;
+    silent_.progress = nullptr;
+    worker_ = std::thread([this] { run(); });
+  }
+  DemandAhead(const DemandAhead&) = delete;
+  DemandAhead& operator=(const DemandAhead&) = delete;
+  ~DemandAhead() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    worker_.join();
+  }
+
+  // Rows of block k; the buffer of block k - 1 is given back. Rethrows what
+  // failed on the helper thread.
+  const double* get(std::uint64_t k) {
+    std::unique_lock lock(mutex_);
+    consumed_ = k;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return failure_ || decoded_ > k; });
+    if (failure_) std::rethrow_exception(failure_);
+    return blocks_[k % 2];
+  }
+
+ private:
+  void run() {
+    h5::QuietErrors quiet;  // HDF5 error stacks are per thread
+    Reader in(file_, path_, silent_);
+    try {
+      std::optional<std::uint64_t> rows = rows_;
+      Reader::Column<double> a(in, "tasks/demand", width_, rows);
+      Reader::Column<double> b(in, "tasks/demand", width_, rows);
+      for (std::uint64_t k = 0, first = 0; first < rows_; ++k, first += block_) {
+        {
+          std::unique_lock lock(mutex_);
+          changed_.wait(lock, [&] { return stop_ || consumed_ + 2 > k; });
+          if (stop_) return;
+        }
+        const double* data = (k % 2 == 0 ? a : b).read(first, std::min(rows_, first + block_));
+        {
+          std::lock_guard lock(mutex_);
+          blocks_[k % 2] = data;
+          decoded_ = k + 1;
+        }
+        changed_.notify_all();
+      }
+      // The columns (their buffers) live until the last block is used.
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return stop_; });
+    } catch (...) {
+      {
+        std::lock_guard lock(mutex_);
+        failure_ = std::current_exception();
+      }
+      changed_.notify_all();
+    }
+  }
+
+  hid_t file_;
+  const std::string& path_;
+  StoreOptions silent_;
+  hsize_t width_;
+  std::uint64_t rows_, block_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t decoded_ = 0, consumed_ = 0;
+  std::array<const double*, 2> blocks_{};
+  bool stop_ = false;
+  std::exception_ptr failure_;
+  std::thread worker_;  // last: starts once the members above exist
+};
+
 // The tasks table of a store of format `version`, `width` dimensions;
 // `jobRows` (the rows of /jobs) bounds tasks/job.
-std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t version,
-                            hsize_t width, std::uint64_t jobRows) {
+std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
+                            const std::string& path, std::int64_t version, hsize_t width,
+                            std::uint64_t jobRows) {
   const auto D = static_cast<std::size_t>(width);
   std::vector<Task> tasks;
   {
     std::optional<std::uint64_t> rows;
     Reader::Column<std::uint32_t> job(in, "tasks/job", 0, rows);
     Reader::Column<std::uint32_t> index(in, "tasks/index", 0, rows);
-    Reader::Column<double> demand(in, "tasks/demand", width, rows);
+    in.skipDataset();  // tasks/demand: DemandAhead
     Reader::Column<std::int64_t> duration(in, "tasks/duration_us", 0, rows);
     Reader::Column<std::uint8_t> different(in, "tasks/different_machine", 0, rows);
     // Version 1 stores had no count column: one record per instance, so
@@ -729,13 +816,13 @@ std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t ve
     Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
     Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
     const std::uint64_t block = in.blockRows("tasks/job");
+    DemandAhead demand(file, path, options, width, *rows, block);
     tasks.reserve(*rows);
     adviseHugePages(tasks.data(), tasks.capacity() * sizeof(Task));
-    for (std::uint64_t first = 0; first < *rows; first += block) {
+    for (std::uint64_t first = 0, k = 0; first < *rows; first += block, ++k) {
       const std::uint64_t last = std::min(*rows, first + block);
       const std::uint32_t* jobs = job.read(first, last);
       const std::uint32_t* indexes = index.read(first, last);
-      const double* demands = demand.read(first, last);
       const std::int64_t* durations = duration.read(first, last);
       const std::uint8_t* differents = different.read(first, last);
       const std::uint32_t* counts = count ? count->read(first, last) : nullptr;
@@ -745,6 +832,7 @@ std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t ve
       const std::int64_t* machines = machine.read(first, last);
       const std::int32_t* statuses = status.read(first, last);
       checkIndexes(path, "tasks/job", jobs, last - first, first, jobRows);
+      const double* demands = demand.get(k);
       for (std::uint64_t i = 0; i < last - first; ++i) {
         Task& t = tasks.emplace_back();
         t.job = jobs[i];
@@ -888,7 +976,7 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
   });
   std::exception_ptr tasksFailure;
   try {
-    w.tasks = readTasks(in, path, *version, width, jobRows);
+    w.tasks = readTasks(in, file.get(), options, path, *version, width, jobRows);
   } catch (...) {
     tasksFailure = std::current_exception();
   }
