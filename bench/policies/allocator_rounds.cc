@@ -10,6 +10,9 @@
 // mean over rounds that made offers.
 //
 // Usage: allocator_rounds AGENTS FRAMEWORKS ROUNDS [MEASURED_ROUND...]
+// With ALLOT_DIGEST set, it also prints a digest (FNV-1a) of every offer made
+// (framework, agent, resources): equal digests before and after a change
+// mean the same offers were made.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -76,6 +79,8 @@ int run(int argc, char** argv) {
   TimePoint now = kTimeZero;
   const Filters forever{secondsToDuration(2147483647.0)};
   std::vector<Allocation> offers;
+  const bool digestWanted = std::getenv("ALLOT_DIGEST") != nullptr;
+  std::uint64_t digest = 14695981039346656037ULL;
   double offerSeconds = 0;
   std::size_t offerRounds = 0;
   for (std::size_t round = 1; round <= rounds; ++round) {
@@ -90,6 +95,15 @@ int run(int argc, char** argv) {
     if (measure) CALLGRIND_STOP_INSTRUMENTATION;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (digestWanted) {
+      for (const Allocation& offer : offers) {
+        const std::string text =
+            offer.framework.str() + "|" + offer.agent.str() + "|" + toString(offer.resources) + ";";
+        for (const char c : text) {
+          digest = (digest ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+        }
+      }
+    }
     if (!offers.empty()) {
       offerSeconds += seconds;
       ++offerRounds;
@@ -97,6 +111,7 @@ int run(int argc, char** argv) {
     if (measure)
       std::printf("round %zu: %zu offers, %.3f ms\n", round, offers.size(), seconds * 1e3);
   }
+  if (digestWanted) std::printf("digest %016llx\n", static_cast<unsigned long long>(digest));
   std::printf("rounds that made offers: %zu, mean %.3f ms\n", offerRounds,
               offerRounds ? offerSeconds / static_cast<double>(offerRounds) * 1e3 : 0.0);
   return 0;
