@@ -211,8 +211,8 @@ void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources)
   const auto index = static_cast<std::uint32_t>(round_->size());
   previousOnAgent_.push_back(seen ? last.index : index);
   last = {roundNumber_, index};
-  round_->emplace_back(state_.framework(fw).info.id, state_.agent(agent).info.id,
-                       std::move(resources), fw, agent);
+  round_->push_back(
+      {state_.framework(fw).info.id, state_.agent(agent).info.id, std::move(resources), fw, agent});
 }
 
 }  // namespace allot
