@@ -300,9 +300,17 @@ class TaskRowPipeline {
           }
           try {
             parseTaskRow(line, in_.current(), entry.row);
-            users.emplace_back(static_cast<std::uint32_t>(batch->users.size()),
-                               static_cast<std::uint32_t>(entry.row.user.size()));
-            batch->users.append(entry.row.user);
+            // Users come in runs (rows of one job): a repeat shares the
+            // bytes of the previous row's user.
+            const std::string_view user = entry.row.user;
+            if (!users.empty() && users.back().second == user.size() &&
+                std::string_view(batch->users).substr(users.back().first, user.size()) == user) {
+              users.push_back(users.back());
+            } else {
+              users.emplace_back(static_cast<std::uint32_t>(batch->users.size()),
+                                 static_cast<std::uint32_t>(user.size()));
+              batch->users.append(user);
+            }
           } catch (const BadLine& bad) {
             batch->errors.emplace_back(bad.what(), bad.reason());
             entry.error = static_cast<std::uint32_t>(batch->errors.size());
