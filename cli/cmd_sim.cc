@@ -182,6 +182,10 @@ Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& con
   sim::Result result = sim::simulate(w, *allocator, config, hooks);
   Outcome out;
   out.wallSeconds = secondsSince(start);
+  for (const std::string& d : result.ignoredDimensions) {
+    std::cerr << "allot: note: tasks ask for '" << d
+              << "' but no machine has any; it is left out of placement\n";
+  }
   for (const auto& [k, v] : run.params.values()) result.params[k] = v;
   if (file != nullptr) file->write(run.label, result, paramsJson(run.params).dump());
   out.summary = result.summary;

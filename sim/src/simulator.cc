@@ -131,6 +131,9 @@ struct SimMachine {
 
 // Largest number of instances of `demand` that fit in `free` (capped at `cap`).
 std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::uint32_t cap) {
+  // Most offers a busy framework looks at have no room: one vector compare
+  // turns them away before any division.
+  if (!fitsIn(demand, free)) return 0;
   double n = static_cast<double>(cap);
   for (int d = 0; d < kMaxScalarDims; ++d) {
     if (demand[d] <= 0) continue;
@@ -224,6 +227,10 @@ class Engine {
   std::vector<RunGroup> groups_;
   std::vector<std::uint32_t> freeGroups_;
   std::vector<SimJob> jobs_;
+  // Task demands over the dimensions some machine has: a trace that records
+  // a demand no machine table describes (Google's disk, without machine
+  // disk sizes) cannot be replayed on it, so that dimension is left out.
+  std::vector<Scalars> demand_;
   std::vector<std::uint32_t> childStart_, children_;       // CSR: jobs waiting on each job
   std::vector<std::pair<Scalars, std::uint64_t>> shapes_;  // machine capacities, with counts
   std::vector<std::uint32_t> touched_;  // frameworks offered something this round
@@ -235,6 +242,11 @@ class Engine {
     std::uint32_t offer, task, count;
   };
   std::vector<Planned> plan_;
+  // Within one decision, offers only shrink (rollbacks restore at most what
+  // they took): the component-wise largest free amount of any offer and the
+  // demands that found no room bound what can still be placed.
+  Scalars maxFree_ = Scalars::Zero();
+  std::vector<Scalars> failed_;
 
   // Cluster-wide tallies for metrics.
   Scalars total_ = Scalars::Zero();
@@ -320,6 +332,20 @@ void Engine::prepare() {
                      [&](const auto& s) { return s.first == e.capacity; })) {
       shapes_.emplace_back(e.capacity, 0);  // a capacity some machine has for a while
     }
+  }
+
+  Scalars present = Scalars::Zero();
+  for (const Machine& m : w_.machines) present = present.cwiseMax(m.capacity);
+  for (const MachineEvent& e : w_.machineEvents) present = present.cwiseMax(e.capacity);
+  const Scalars keep = (present.array() > 0).select(Scalars::Ones(), Scalars::Zero());
+  demand_.reserve(w_.tasks.size());
+  Scalars asked = Scalars::Zero();
+  for (const Task& t : w_.tasks) {
+    demand_.push_back(t.demand.cwiseProduct(keep));
+    asked = asked.cwiseMax(t.demand);
+  }
+  for (int d = 0; d < dims.size(); ++d) {
+    if (asked[d] > 0 && keep[d] == 0) result_.ignoredDimensions.push_back(dims.name(d));
   }
 
   jobs_.resize(w_.jobs.size());
@@ -637,7 +663,7 @@ bool Engine::schedulable(const Job& job) const {
     bool fitsOne = false;
     std::uint64_t fitsAll = 0;
     for (const auto& s : shapes_) {
-      const std::uint32_t n = fitCount(task.demand, s.first, task.count);
+      const std::uint32_t n = fitCount(demand_[t], s.first, task.count);
       if (n > 0) fitsOne = true;
       fitsAll += std::uint64_t{n} * s.second;
     }
@@ -823,7 +849,10 @@ void Engine::taskEnd(std::uint32_t g, std::uint32_t generation) {
   SimMachine& machine = machines_[group.machine];
   log("task-end job={} task={} n={} m={}", result_.jobs[rec.job].traceId, rec.task, rec.count,
       group.machine);
-  alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_));
+  // Tasks that demand nothing (Google has a few) hold nothing to give back.
+  if (!group.res.empty()) {
+    alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_));
+  }
   f.used -= group.scalars;
   f.running -= rec.count;
   runningAll_ -= rec.count;
@@ -969,7 +998,12 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   const Task& t = w_.tasks[task];
   const SimJob& job = jobs_[unit.job];
   std::uint32_t placed = 0;
-  if (fitCount(t.demand, f.heldFree, 1) == 0) return 0;
+  const Scalars& demand = demand_[task];
+  if (fitCount(demand, f.heldFree, 1) == 0 || fitCount(demand, maxFree_, 1) == 0) return 0;
+  for (const Scalars& shape : failed_) {
+    if ((demand.array() >= shape.array()).all()) return 0;
+  }
+  const bool untouched = plan_.empty();
   for (std::uint32_t o : f.offers) {
     if (placed == want) break;
     SimOffer& offer = offers_[o];
@@ -978,19 +1012,26 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
       if (offer.launched >= cfg_.launchesPerOffer) continue;
       cap = std::min(cap, cfg_.launchesPerOffer - offer.launched);
     }
-    std::uint32_t n = fitCount(t.demand, offer.free, cap);
+    std::uint32_t n = fitCount(demand, offer.free, cap);
     if (n == 0) continue;
     if (t.differentMachine) {
       if (job.spread->count(offer.machine) != 0) continue;
-      bool planned = false;
-      for (const Planned& p : plan_) planned = planned || offers_[p.offer].machine == offer.machine;
-      if (planned) continue;
+      // One instance per machine: a merged offer is the only one of its
+      // framework on its machine, so one instance per offer.
       n = 1;
     }
-    offer.free -= t.demand * static_cast<double>(n);
+    offer.free -= demand * static_cast<double>(n);
     offer.launched += n;
     plan_.push_back({o, task, n});
     placed += n;
+  }
+  // Nothing fit, with nothing taken tentatively: no larger demand fits
+  // either until this decision ends.
+  // (Constraints of one job, differentMachine or a launch cap, say nothing
+  // about other jobs.)
+  if (placed == 0 && untouched && !t.differentMachine && cfg_.launchesPerOffer == 0 &&
+      failed_.size() < 16) {
+    failed_.push_back(demand);
   }
   return placed;
 }
@@ -1010,7 +1051,7 @@ bool Engine::placeGang(SimFramework& f, const Unit& unit) {
 
 void Engine::rollback() {
   for (const Planned& p : plan_) {
-    offers_[p.offer].free += w_.tasks[p.task].demand * static_cast<double>(p.count);
+    offers_[p.offer].free += demand_[p.task] * static_cast<double>(p.count);
     offers_[p.offer].launched -= p.count;
   }
   plan_.clear();
@@ -1024,7 +1065,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
   for (const Planned& p : plan_) {
     SimOffer& offer = offers_[p.offer];
     const Task& t = w_.tasks[p.task];
-    const Scalars amount = t.demand * static_cast<double>(p.count);
+    const Scalars amount = demand_[p.task] * static_cast<double>(p.count);
     // The task's resources come out of the offer: the role's reservation
     // first, then unreserved.
     Resources res;
@@ -1100,7 +1141,12 @@ void Engine::decide(std::uint32_t fwIndex) {
   SimFramework& f = fws_[fwIndex];
   f.decisionPending = false;
   if (f.offers.empty()) return;
-  for (std::uint32_t o : f.offers) offers_[o].launched = 0;
+  maxFree_ = Scalars::Zero();
+  for (std::uint32_t o : f.offers) {
+    offers_[o].launched = 0;
+    maxFree_ = maxFree_.cwiseMax(offers_[o].free);
+  }
+  failed_.clear();
   const bool fcfs = cfg_.queue == Queue::kFcfs;
   bool gangBlocked = false;
   Scalars need = Scalars::Constant(std::numeric_limits<double>::infinity());
@@ -1167,7 +1213,7 @@ Scalars Engine::gangDemand(std::uint32_t job) const {
   const Job& j = w_.jobs[job];
   Scalars sum = Scalars::Zero();
   for (std::uint64_t t = j.firstTask; t < j.firstTask + j.taskCount; ++t) {
-    sum += w_.tasks[t].demand * static_cast<double>(w_.tasks[t].count);
+    sum += demand_[t] * static_cast<double>(w_.tasks[t].count);
   }
   return sum;
 }
