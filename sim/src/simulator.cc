@@ -316,7 +316,9 @@ void Engine::prepare() {
 
   machines_.resize(w_.machines.size());
   for (std::size_t m = 0; m < w_.machines.size(); ++m) {
-    machines_[m].id = AgentId("m" + std::to_string(m));
+    std::string id = "m";  // (appending avoids GCC 12's false -Wrestrict on "m" + ...)
+    id += std::to_string(m);
+    machines_[m].id = AgentId(std::move(id));
     const Scalars& cap = w_.machines[m].capacity;
     auto it =
         std::find_if(shapes_.begin(), shapes_.end(), [&](const auto& s) { return s.first == cap; });
