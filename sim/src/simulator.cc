@@ -553,32 +553,20 @@ void Engine::requestRound(std::int64_t at) {
 // ------------------------------------------------------------------ machines
 
 void Engine::machineEvent(const MachineEvent& e) {
-  switch (e.kind) {
-    case MachineEvent::Kind::kAdd:
-      if (machines_[e.machine].up) {
-        log("machine-update m={}", e.machine);
-        const Scalars delta = e.capacity - machines_[e.machine].capacity;
-        alloc_.updateAgentTotal(machines_[e.machine].id,
-                                Resources::fromScalars(e.capacity, w_.dims));
-        machines_[e.machine].capacity = e.capacity;
-        total_ += delta;
-      } else {
-        addMachine(e.machine, e.capacity);
-      }
-      break;
-    case MachineEvent::Kind::kRemove:
-      if (machines_[e.machine].up) removeMachine(e.machine);
-      break;
-    case MachineEvent::Kind::kUpdate:
-      if (machines_[e.machine].up) {
-        log("machine-update m={}", e.machine);
-        const Scalars delta = e.capacity - machines_[e.machine].capacity;
-        alloc_.updateAgentTotal(machines_[e.machine].id,
-                                Resources::fromScalars(e.capacity, w_.dims));
-        machines_[e.machine].capacity = e.capacity;
-        total_ += delta;
-      }
-      break;
+  SimMachine& machine = machines_[e.machine];
+  const bool update =
+      e.kind == MachineEvent::Kind::kUpdate || (e.kind == MachineEvent::Kind::kAdd && machine.up);
+  if (update && machine.up) {
+    // An add of a machine that is up (traces repeat ADD to change capacity)
+    // is an update.
+    log("machine-update m={}", e.machine);
+    alloc_.updateAgentTotal(machine.id, Resources::fromScalars(e.capacity, w_.dims));
+    total_ += e.capacity - machine.capacity;
+    machine.capacity = e.capacity;
+  } else if (e.kind == MachineEvent::Kind::kAdd && !machine.up) {
+    addMachine(e.machine, e.capacity);
+  } else if (e.kind == MachineEvent::Kind::kRemove && machine.up) {
+    removeMachine(e.machine);
   }
   released();
 }
