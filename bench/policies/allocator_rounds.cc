@@ -26,8 +26,12 @@
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #else
-#define CALLGRIND_START_INSTRUMENTATION
-#define CALLGRIND_STOP_INSTRUMENTATION
+#define CALLGRIND_START_INSTRUMENTATION \
+  do {                                  \
+  } while (0)
+#define CALLGRIND_STOP_INSTRUMENTATION \
+  do {                                 \
+  } while (0)
 #endif
 
 namespace allot {
@@ -90,9 +94,13 @@ int run(int argc, char** argv) {
     now += std::chrono::seconds(1);
     const bool measure = measured.count(round) > 0;
     const auto start = std::chrono::steady_clock::now();
-    if (measure) CALLGRIND_START_INSTRUMENTATION;
+    if (measure) {
+      CALLGRIND_START_INSTRUMENTATION;
+    }
     offers = allocator->allocate(now);
-    if (measure) CALLGRIND_STOP_INSTRUMENTATION;
+    if (measure) {
+      CALLGRIND_STOP_INSTRUMENTATION;
+    }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (digestWanted) {
