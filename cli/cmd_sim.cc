@@ -451,8 +451,9 @@ void addSimCommand(CLI::App& app) {
       ->check(CLI::IsMember({"fcfs", "first-fit"}))
       ->capture_default_str();
   cmd->add_flag("--hold-offers", args->holdOffers,
-                "Frameworks keep offers they cannot use yet while work is pending (gang "
-                "schedulers), instead of declining them");
+                "Frameworks keep every offer until they launch in it or it is rescinded "
+                "(--offer-timeout) instead of declining what they cannot use yet: gang "
+                "schedulers; with --frameworks single --queue fcfs, a classic FCFS queue");
   cmd->add_option("--interval", args->interval, "Allocation interval in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

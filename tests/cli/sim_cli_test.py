@@ -1,0 +1,69 @@
+"""End-to-end test of `allot sim`: runs the real binary.
+
+Usage: sim_cli_test.py ALLOT_BINARY SOURCE_DIR
+Checks the bundled KTH SP2 excerpt through the table and --json, that -j 2
+(child processes) gives the same summaries and result file contents as -j 1,
+the HDF5 result file's layout (read with h5py), and that bad input exits 1
+with an "allot: " message naming what is wrong.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+import h5py
+
+from clitest import check, runner
+
+ALLOT, SOURCE = sys.argv[1], sys.argv[2]
+TRACE = os.path.join(SOURCE, "tests/data/traces/swf/KTH-SP2-1996-2.1-cln.first5000.swf.gz")
+run = runner(ALLOT)
+CHECKS = 0
+tmp = tempfile.mkdtemp()
+
+# The table names every policy and the metrics rows.
+out = run("sim", TRACE, "-p", "fifo", "-p", "drf", "--stop-at", "2000000").stdout
+for word in ("fifo", "drf", "JCT mean (s)", "utilization cpus", "Jain's fairness"):
+    check(word in out, f"table lacks {word!r}:\n{out}")
+CHECKS += 1
+
+# JSON, one process and two, with result files: the same summaries, and the
+# same datasets in the files.
+def sim(jobs, path):
+    return json.loads(run("sim", TRACE, "-p", "fifo", "-p", "drf", "-p", "random", "--stop-at",
+                          "2000000", "--json", "-j", str(jobs), "-o", path).stdout)
+
+one, two = sim(1, os.path.join(tmp, "one.h5")), sim(2, os.path.join(tmp, "two.h5"))
+check([r["label"] for r in one["runs"]] == ["fifo", "drf", "random"], f"labels {one['runs']}")
+check([r["summary"] for r in one["runs"]] == [r["summary"] for r in two["runs"]],
+      "-j 2 gave other summaries than -j 1")
+s = one["runs"][0]["summary"]
+check(s["jobs"] == 5000 and s["jobs_finished"] > 0 and 0 < s["utilization_cpus"] <= 1,
+      f"fifo summary {s}")
+CHECKS += 1
+
+with h5py.File(os.path.join(tmp, "one.h5")) as a, h5py.File(os.path.join(tmp, "two.h5")) as b:
+    check(a.attrs["allot_format"] == "allot-sim-result", "format attribute")
+    check(json.loads(a.attrs["config"])["policies"] == ["fifo", "drf", "random"], "config attribute")
+    check(sorted(a["runs"]) == ["drf", "fifo", "random"], f"runs {list(a['runs'])}")
+    for label in ("fifo", "drf", "random"):
+        for table in ("jobs", "tasks", "timeseries"):
+            for column in a[f"runs/{label}/{table}"]:
+                x, y = a[f"runs/{label}/{table}/{column}"][()], b[f"runs/{label}/{table}/{column}"][()]
+                check((x == y).all(), f"{label}/{table}/{column} differs between -j 1 and -j 2")
+    check(len(a["runs/fifo/jobs/trace_id"]) == 5000, "one job row per job")
+CHECKS += 1
+
+# Bad input: exit 1, a message naming the problem.
+for args, words in [
+    (("sim", os.path.join(tmp, "missing.swf")), "missing.swf"),
+    (("sim", TRACE, "-p", "nosuch"), "unknown policy 'nosuch'"),
+    (("sim", TRACE, "-p", "fifo", "--param", "seed=3"), "no chosen policy has a parameter 'seed'"),
+    (("sim", TRACE, "--event-log", os.path.join(tmp, "no/such/dir/log")), "cannot write the event log"),
+]:
+    err = run(*args, expect=1).stderr
+    check(err.startswith("allot: ") and words in err, f"{args}: stderr {err!r}, wanted {words!r}")
+    CHECKS += 1
+
+print(f"sim_cli_test: {CHECKS} checks passed")
