@@ -51,6 +51,7 @@ struct Args {
   double sampleInterval = 0.0;
   std::uint32_t maxAttempts = 0;
   std::uint32_t launchesPerOffer = 0;
+  std::uint32_t demandWindow = 0;
   std::optional<double> stopAt;
   std::string eventLog;
 };
@@ -79,6 +80,7 @@ sim::Config makeConfig(const Args& a) {
   c.sampleInterval = seconds(a.sampleInterval);
   c.maxAttempts = a.maxAttempts;
   c.launchesPerOffer = a.launchesPerOffer;
+  c.demandWindow = a.demandWindow;
   if (a.stopAt) c.stopAt = fromMicros(0) + seconds(*a.stopAt);
   return c;
 }
@@ -98,6 +100,7 @@ nlohmann::json configJson(const Args& a, const sim::Config& c) {
   j["sample_interval_us"] = toMicros(c.sampleInterval);
   j["max_attempts"] = c.maxAttempts;
   j["launches_per_offer"] = c.launchesPerOffer;
+  j["demand_window"] = c.demandWindow;
   j["stop_at_us"] = c.stopAt == kTimeNever ? nlohmann::json() : nlohmann::json(toMicros(c.stopAt));
   j["policies"] = a.policies;
   return j;
@@ -479,6 +482,10 @@ void addSimCommand(CLI::App& app) {
   cmd->add_option("--launches-per-offer", args->launchesPerOffer,
                   "Instances a framework launches in one offer at most (0: all that fit; 1: "
                   "progressive filling)")
+      ->capture_default_str();
+  cmd->add_option("--demand", args->demandWindow,
+                  "Frameworks publish the shapes of their first N pending instances; policies "
+                  "stop offering to a framework once a round's offers cover them (0: off)")
       ->capture_default_str();
   cmd->add_option("--stop-at", args->stopAt, "Stop at this simulated time (seconds)");
   cmd->add_option("--event-log", args->eventLog,

@@ -99,7 +99,13 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
   auto grantAndResort = [&](FrameworkIndex fw) {
     if (!(whole ? grantAll(fw, agent) : grant(fw, agent, candidate))) return false;
     const FrameworkState& f = s.framework(fw);
-    sorter.update(fw, share(f.allocated, f.info.weight));
+    if (wantsMore(fw)) {
+      sorter.update(fw, share(f.allocated, f.info.weight));
+    } else {
+      // This round's offers cover its published demand: it is done.
+      sorter.remove(fw);
+      eligibleInRole_[role].reset(fw);
+    }
     return true;
   };
   if (!s.hasFilters(agent)) {
@@ -163,7 +169,9 @@ void DrfAllocator::quotaStage() {
       const Resources candidate = capUnreserved(s.offerableToRole(r, agent), lacking);
       if (!allocatable(candidate)) continue;
       if (offerToRole(r, agent, candidate) != Outcome::kGranted) continue;
-      if ((role.guarantee.array() > role.allocated.array() + 1e-9).any()) {
+      if (frameworkSorters_[r].empty()) {
+        roleSorter_.remove(r);
+      } else if ((role.guarantee.array() > role.allocated.array() + 1e-9).any()) {
         roleSorter_.update(r, share(role.allocated, role.weight));
       } else {
         roleSorter_.remove(r);
@@ -204,6 +212,9 @@ void DrfAllocator::fairShareStage() {
       __builtin_prefetch(&skipped_[agents_[i + 2 * kAhead]]);
     }
     if (i + kAhead < agents_.size()) s.prefetch(agents_[i + kAhead], 1);
+    // Every role is done: capped by quota, or its frameworks' offers cover
+    // their published demand.
+    if (roleSorter_.empty()) break;
     const AgentIndex agent = agents_[i];
     const AgentState& agentState = s.agent(agent);
     const Resources& available = agentState.available;
@@ -267,7 +278,8 @@ void DrfAllocator::fairShareStage() {
       if (outcome != Outcome::kGranted) continue;
       spare -= unreserved;
       grantedHere = true;
-      if ((role.allocated.array() >= role.limit.array() - 1e-9).any()) {
+      if (frameworkSorters_[r].empty() ||
+          (role.allocated.array() >= role.limit.array() - 1e-9).any()) {
         roleSorter_.remove(r);
       } else {
         roleSorter_.update(r, share(role.allocated, role.weight));

@@ -163,7 +163,7 @@ bool Allocator::mayGrant(FrameworkIndex fw, AgentIndex agent, const Resources& r
   const FrameworkState& f = state_.framework(fw);
   const AgentState& a = state_.agent(agent);
   if (!f.alive || !f.active || f.suppressed || !a.alive || !a.active) return false;
-  if (resources.empty()) return false;
+  if (resources.empty() || !wantsMore(fw)) return false;
   const std::string& role = state_.role(f.role).name;
   for (const Pool& p : resources.pools()) {
     if (p.role != kUnreservedRole && p.role != role) return false;
@@ -194,7 +194,31 @@ bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& 
   return true;
 }
 
+bool Allocator::wantsMore(FrameworkIndex fw) const {
+  const FrameworkState& f = state_.framework(fw);
+  if (f.demand.empty() || fw >= offeredRound_.size() || offeredRound_[fw] != roundNumber_) {
+    return true;
+  }
+  const Scalars& want = f.demandTotal;
+  const Scalars& got = offeredInRound_[fw];
+  for (int d = 0; d < kMaxScalarDims; ++d) {
+    if (want[d] > 0 && got[d] < want[d] * (1 - 1e-9)) return true;
+  }
+  return false;
+}
+
 void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources) {
+  if (!state_.framework(fw).demand.empty()) {
+    if (offeredRound_.size() <= fw) {
+      offeredRound_.resize(fw + 1, 0);
+      offeredInRound_.resize(fw + 1, Scalars::Zero());
+    }
+    if (offeredRound_[fw] != roundNumber_) {
+      offeredRound_[fw] = roundNumber_;
+      offeredInRound_[fw].setZero();
+    }
+    offeredInRound_[fw] += resources.totalScalars();
+  }
   // One offer per framework and agent per round, as Mesos makes them.
   if (lastGrant_.size() <= agent) lastGrant_.resize(agent + 1);
   LastGrant& last = lastGrant_[agent];

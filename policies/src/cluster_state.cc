@@ -358,8 +358,13 @@ void ClusterState::setSuppressed(FrameworkIndex fw, bool suppressed) {
 }
 
 void ClusterState::setDemand(FrameworkIndex fw, std::vector<Resources> demand) {
-  for (Resources& r : demand) r = adopt(r);
+  Scalars total = Scalars::Zero();
+  for (Resources& r : demand) {
+    r = adopt(r);
+    total += r.totalScalars();
+  }
   frameworks_[fw].demand = std::move(demand);
+  frameworks_[fw].demandTotal = total;
 }
 
 // --- allocation ---------------------------------------------------------------

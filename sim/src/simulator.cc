@@ -175,6 +175,7 @@ class Engine {
   std::uint32_t frameworkFor(std::uint32_t j);
   void updateInterest(SimFramework& f, bool newWork);
   void released();
+  void publishDemand(SimFramework& f);
   bool schedulable(const Job& job) const;
   std::uint32_t place(SimFramework& f, const Unit& unit, std::uint32_t task, std::uint32_t want);
   bool placeGang(SimFramework& f, const Unit& unit);
@@ -231,6 +232,10 @@ class Engine {
   // a demand no machine table describes (Google's disk, without machine
   // disk sizes) cannot be replayed on it, so that dimension is left out.
   std::vector<Scalars> demand_;
+  // The same as resources, one per task record, built on first use (copies
+  // share their storage), for publishing demand.
+  std::vector<Resources> shape_;
+  std::vector<Resources> published_;                       // scratch
   std::vector<std::uint32_t> childStart_, children_;       // CSR: jobs waiting on each job
   std::vector<std::pair<Scalars, std::uint64_t>> shapes_;  // machine capacities, with counts
   std::vector<std::uint32_t> touched_;  // frameworks offered something this round
@@ -247,6 +252,19 @@ class Engine {
   // demands that found no room bound what can still be placed.
   Scalars maxFree_ = Scalars::Zero();
   std::vector<Scalars> failed_;
+  // Where the last placement of a shape stopped: offers before it cannot
+  // hold that shape for the rest of the decision (queues of identical tasks
+  // then cost one pass over the offers, not one per task). Cleared by
+  // rollbacks, which give room back.
+  struct Cursor {
+    bool valid = false;
+    Scalars shape = Scalars::Zero();
+    // differentMachine placements skip offers for their own job's sake:
+    // their cursor serves only that job's differentMachine tasks.
+    bool spread = false;
+    std::uint32_t job = 0;
+    std::size_t pos = 0;
+  } cursor_;
 
   // Cluster-wide tallies for metrics.
   Scalars total_ = Scalars::Zero();
@@ -994,8 +1012,15 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     if ((demand.array() >= shape.array()).all()) return 0;
   }
   const bool untouched = plan_.empty();
-  for (std::uint32_t o : f.offers) {
+  std::size_t i = 0;
+  if (cursor_.valid && cursor_.shape == demand && cursor_.spread == t.differentMachine &&
+      (!t.differentMachine || cursor_.job == unit.job)) {
+    i = cursor_.pos;
+  }
+  std::size_t last = i;
+  for (; i < f.offers.size(); ++i) {
     if (placed == want) break;
+    const std::uint32_t o = f.offers[i];
     SimOffer& offer = offers_[o];
     std::uint32_t cap = want - placed;
     if (cfg_.launchesPerOffer > 0) {
@@ -1014,7 +1039,9 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     offer.launched += n;
     plan_.push_back({o, task, n});
     placed += n;
+    last = i;
   }
+  cursor_ = {true, demand, t.differentMachine, unit.job, placed == want ? last : f.offers.size()};
   // Nothing fit, with nothing taken tentatively: no larger demand fits
   // either until this decision ends.
   // (Constraints of one job, differentMachine or a launch cap, say nothing
@@ -1045,6 +1072,7 @@ void Engine::rollback() {
     offers_[p.offer].launched -= p.count;
   }
   plan_.clear();
+  cursor_.valid = false;
 }
 
 void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
@@ -1137,6 +1165,7 @@ void Engine::decide(std::uint32_t fwIndex) {
     maxFree_ = maxFree_.cwiseMax(offers_[o].free);
   }
   failed_.clear();
+  cursor_.valid = false;
   const bool fcfs = cfg_.queue == Queue::kFcfs;
   bool gangBlocked = false;
   Scalars need = Scalars::Constant(std::numeric_limits<double>::infinity());
@@ -1180,6 +1209,32 @@ void Engine::decide(std::uint32_t fwIndex) {
   updateInterest(f, false);
 }
 
+// The shapes of the first demandWindow pending instances, in queue order.
+void Engine::publishDemand(SimFramework& f) {
+  if (shape_.empty()) shape_.resize(w_.tasks.size());
+  published_.clear();
+  auto add = [&](std::uint32_t task, std::uint32_t count) {
+    Resources& shape = shape_[task];
+    if (shape.empty()) shape = Resources::fromScalars(demand_[task], w_.dims);
+    for (std::uint32_t i = 0; i < count && published_.size() < cfg_.demandWindow; ++i) {
+      published_.push_back(shape);
+    }
+  };
+  for (const Unit& unit : f.queue) {
+    if (published_.size() >= cfg_.demandWindow) break;
+    if (unit.count == 0) continue;
+    if (unit.task != kNone) {
+      add(unit.task, unit.count);
+      continue;
+    }
+    const Job& job = w_.jobs[unit.job];
+    for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
+      add(static_cast<std::uint32_t>(t), w_.tasks[t].count);
+    }
+  }
+  alloc_.updateDemand(f.info.id, published_);
+}
+
 // Resources came free (a task ended, a machine came or grew): frameworks
 // whose gangs did not fit in aggregate look again.
 void Engine::released() {
@@ -1212,6 +1267,7 @@ Scalars Engine::gangDemand(std::uint32_t job) const {
 // (which also clears their decline filters) when new work arrives.
 void Engine::updateInterest(SimFramework& f, bool newWork) {
   if (!f.registered) return;
+  if (cfg_.demandWindow > 0 && f.pending > 0) publishDemand(f);
   if (f.pending == 0) {
     if (!cfg_.holdOffers) {
       for (std::uint32_t o : f.offers) declineOffer(o);

@@ -347,3 +347,29 @@ TEST(DrfTest, SeededRunsAreDeterministic) {
 
 }  // namespace
 }  // namespace allot
+
+namespace allot {
+namespace {
+
+// A framework that published its demand (two tasks of 1 CPU) is offered
+// agents only until the round's offers cover it; one without demand still
+// gets the rest, whole agents as Mesos offers them.
+TEST(DrfTest, PublishedDemandCapsTheRoundsOffers) {
+  auto drf = makeAllocator("drf");
+  for (int i = 0; i < 10; ++i) drf->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
+  drf->addFramework(framework("small", "r1"));
+  drf->updateDemand(FrameworkId("small"),
+                    {Resources::parse("cpus:1;mem:100"), Resources::parse("cpus:1;mem:100")});
+  std::vector<Allocation> offers = drf->allocate(at(0));
+  EXPECT_EQ(offers.size(), 2u);  // alone in the cluster, and still only what it asked for
+  // It holds what it asked for; another round offers it its demand again
+  // (the framework has not said it launched), so it suppresses, as done.
+  drf->suppress(FrameworkId("small"));
+  drf->addFramework(framework("greedy", "r2"));
+  offers = drf->allocate(at(1));
+  EXPECT_EQ(offers.size(), 8u);
+  for (const Allocation& a : offers) EXPECT_EQ(a.framework, FrameworkId("greedy"));
+}
+
+}  // namespace
+}  // namespace allot

@@ -264,6 +264,21 @@ TEST(SimulatorTest, OfferTimeoutRescindsHeldOffers) {
   EXPECT_GE(r.counters.rescinds, 1u);
 }
 
+// Frameworks that publish their pending shapes are offered what covers
+// them, not the whole cluster; the schedule is the same here.
+TEST(SimulatorTest, PublishedDemandCapsOffers) {
+  Builder b;
+  for (int i = 0; i < 10; ++i) b.machine(1, 1024);
+  b.job(0, 0, 2, 1, 100, 10);
+  Config c;
+  const Result whole = run(b.w, "drf", c);
+  c.demandWindow = 8;
+  const Result capped = run(b.w, "drf", c);
+  EXPECT_EQ(whole.counters.offers, 10u);
+  EXPECT_EQ(capped.counters.offers, 2u);
+  EXPECT_EQ(capped.jobs[0].end, whole.jobs[0].end);
+}
+
 // A bad configuration is refused with a message naming it.
 TEST(SimulatorTest, BadConfigIsRefused) {
   Builder b;

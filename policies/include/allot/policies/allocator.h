@@ -111,6 +111,13 @@ class Allocator {
   bool allocatable(const Resources& resources) const;
   bool allocatable(const Scalars& scalars) const;
 
+  // Returns true iff `fw` may still be offered something in the current
+  // round: it published no demand, or what this round granted it does not
+  // yet cover its published demand (the sum of its pending task shapes).
+  // A framework that says what it needs is not offered the whole cluster
+  // (Mesos' resource requests, as intended); grant() refuses past that.
+  bool wantsMore(FrameworkIndex fw) const;
+
  protected:
   // The policy: called by allocate(); calls grant() for each decision.
   virtual void decide(TimePoint now) = 0;
@@ -158,6 +165,9 @@ class Allocator {
     std::uint32_t index = 0;
   };
   std::vector<LastGrant> lastGrant_;
+  // Per framework slot: scalars granted in round offeredRound_[fw].
+  std::vector<Scalars> offeredInRound_;
+  std::vector<std::uint32_t> offeredRound_;
   std::vector<std::uint32_t> previousOnAgent_;
 };
 

@@ -50,6 +50,7 @@ struct FrameworkState {
   FrameworkInfo info;
   // Pending task shapes the framework published (Mesos resource requests).
   std::vector<Resources> demand;
+  Scalars demandTotal = Scalars::Zero();  // sum of demand's scalars
 };
 
 struct RoleState {

@@ -56,6 +56,13 @@ struct Config {
   // kFcfs this replays a classic FCFS batch queue that owns the cluster.
   bool holdOffers = false;
 
+  // Frameworks publish the shapes of their first `demandWindow` pending
+  // instances (Allocator::updateDemand; 0: they publish nothing). Demand-
+  // aware policies size offers to them, and every policy stops offering to
+  // a framework once a round's offers cover them, instead of offering it
+  // the whole cluster.
+  std::uint32_t demandWindow = 0;
+
   // Instances a framework launches in one offer at most (0: as many as fit).
   // 1 gives the progressive filling of the DRF paper: each framework takes
   // one task per offer and gives the rest back.
