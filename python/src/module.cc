@@ -183,7 +183,8 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
                   double allocationInterval, const std::string& frameworks,
                   const std::string& queue, bool holdOffers, double decisionLatency,
                   double offerTimeout, std::optional<double> refuseSeconds, double sampleInterval,
-                  std::uint32_t maxAttempts, std::optional<double> stopAt) {
+                  std::uint32_t maxAttempts, std::uint32_t launchesPerOffer, std::uint32_t demand,
+                  std::optional<double> stopAt) {
   sim::Config config;
   config.seed = seed;
   config.allocationInterval = seconds("allocation_interval", allocationInterval);
@@ -195,6 +196,8 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
   if (refuseSeconds) config.refuseFor = seconds("refuse_seconds", *refuseSeconds);
   config.sampleInterval = seconds("sample_interval", sampleInterval);
   config.maxAttempts = maxAttempts;
+  config.launchesPerOffer = launchesPerOffer;
+  config.demandWindow = demand;
   if (stopAt) config.stopAt = fromMicros(0) + seconds("stop_at", *stopAt);
 
   Params p;
@@ -284,7 +287,7 @@ PYBIND11_MODULE(_allot, m) {
         "allocation_interval"_a = 1.0, "frameworks"_a = "user", "queue"_a = "first-fit",
         "hold_offers"_a = false, "decision_latency"_a = 0.0, "offer_timeout"_a = 0.0,
         "refuse_seconds"_a = py::none(), "sample_interval"_a = 0.0, "max_attempts"_a = 0,
-        "stop_at"_a = py::none(),
+        "launches_per_offer"_a = 0, "demand"_a = 0, "stop_at"_a = py::none(),
         "Runs sim::simulate without the GIL. `policy` is a registered name or an object with "
         "`name` and `decide(now_us)`. Times in seconds. Returns the Result as numpy columns.");
 }

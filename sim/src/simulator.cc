@@ -1213,10 +1213,12 @@ void Engine::decide(std::uint32_t fwIndex) {
 void Engine::publishDemand(SimFramework& f) {
   if (shape_.empty()) shape_.resize(w_.tasks.size());
   published_.clear();
-  auto add = [&](std::uint32_t task, std::uint32_t count) {
+  // A gang is published whole, window or not: offers that cover part of it
+  // would never let it start.
+  auto add = [&](std::uint32_t task, std::uint32_t count, bool whole) {
     Resources& shape = shape_[task];
     if (shape.empty()) shape = Resources::fromScalars(demand_[task], w_.dims);
-    for (std::uint32_t i = 0; i < count && published_.size() < cfg_.demandWindow; ++i) {
+    for (std::uint32_t i = 0; i < count && (whole || published_.size() < cfg_.demandWindow); ++i) {
       published_.push_back(shape);
     }
   };
@@ -1224,12 +1226,12 @@ void Engine::publishDemand(SimFramework& f) {
     if (published_.size() >= cfg_.demandWindow) break;
     if (unit.count == 0) continue;
     if (unit.task != kNone) {
-      add(unit.task, unit.count);
+      add(unit.task, unit.count, false);
       continue;
     }
     const Job& job = w_.jobs[unit.job];
     for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
-      add(static_cast<std::uint32_t>(t), w_.tasks[t].count);
+      add(static_cast<std::uint32_t>(t), w_.tasks[t].count, true);
     }
   }
   alloc_.updateDemand(f.info.id, published_);
