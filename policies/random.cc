@@ -26,10 +26,16 @@ void RandomAllocator::decide(TimePoint /*now*/) {
   shuffleSeeded(agents_, rng_);
   for (AgentIndex agent : agents_) {
     candidates_.clear();
+    if (!allocatable(s.availableTotal(agent))) continue;  // nothing for anyone
+    // Without reserved pools every framework may be offered the same thing:
+    // look at it in place instead of building it per framework.
+    const bool shared = !s.availableReserved(agent);
     for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
       const FrameworkState& f = s.framework(fw);
-      if (!f.alive || !f.active || f.suppressed) continue;
-      const Resources offer = s.offerable(fw, agent);
+      if (!f.alive || !f.active || f.suppressed || !wantsMore(fw)) continue;
+      Resources own;
+      if (!shared) own = s.offerable(fw, agent);
+      const Resources& offer = shared ? s.agent(agent).available : own;
       if (!allocatable(offer) || (s.hasFilters(agent) && s.isFiltered(fw, agent, offer))) continue;
       candidates_.push_back(fw);
     }
