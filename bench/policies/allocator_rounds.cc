@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "allot/policies/registry.h"
+#include "decline_offers_setup.h"
 
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
@@ -52,33 +53,7 @@ int run(int argc, char** argv) {
   std::set<std::size_t> measured;
   for (int i = 4; i < argc; ++i) measured.insert(argument(argv, i));
 
-  // The setup of BM_DeclineOffers, unchanged.
-  auto allocator = makeAllocator("drf");
-  for (std::size_t i = 0; i < frameworkCount; ++i) {
-    FrameworkInfo f;
-    f.id = FrameworkId("framework-" + std::to_string(i));
-    f.name = f.id.str();
-    f.role = "*";
-    allocator->addFramework(f);
-  }
-  std::mt19937_64 rng(42);
-  const Resources used = Resources::parse("cpus:16;mem:2014;disk:1024");
-  for (std::size_t i = 0; i < agentCount; ++i) {
-    AgentInfo agent;
-    agent.id = AgentId("agent-" + std::to_string(i));
-    agent.hostname = agent.id.str();
-    agent.resources = Resources::parse("cpus:24;mem:4096;disk:4096;ports:[31000-32000]");
-    Resources allocation = used;
-    Ranges ports;
-    while (ports.count() < 16) {
-      const std::uint64_t port = 31000 + rng() % 1001;
-      ports.add({port, port});
-    }
-    allocation.setRanges("ports", ports);
-    const std::vector<std::pair<FrameworkId, Resources>> holders = {
-        {FrameworkId("framework-" + std::to_string(i % frameworkCount)), allocation}};
-    allocator->addAgent(agent, holders);
-  }
+  auto allocator = bench::declineOffersCluster(agentCount, frameworkCount);
 
   TimePoint now = kTimeZero;
   const Filters forever{secondsToDuration(2147483647.0)};

@@ -68,9 +68,9 @@ void writeWorkloadStore(const std::string& path, const Workload& workload,
 // Reads a workload written by writeWorkloadStore. Columns are read chunk by
 // chunk; the jobs table is read on a second thread while the calling thread
 // reads the tasks, and a third decodes tasks/demand one block ahead of it.
-// Progress (options.progress) is reported on the calling thread. Throws Error when `path` is not HDF5, not
-// an allot workload, of a newer format version, or inconsistent (naming the
-// dataset at fault; errors of the jobs table first).
+// Progress (options.progress) is reported on the calling thread. Throws Error when `path` is not
+// HDF5, not an allot workload, of a newer format version, or inconsistent (naming the dataset at
+// fault; errors of the jobs table first).
 Workload readWorkloadStore(const std::string& path, const StoreOptions& options = {});
 
 // Returns true iff the file at `path` starts with the HDF5 signature (at
