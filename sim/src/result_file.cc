@@ -63,7 +63,7 @@ class Writer {
     Handle set = checkId(
         H5Dcreate2(loc, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
         H5Dclose, path_, "cannot create dataset " + name);
-    if (rows > 0 && (width > 0 || rank == 1)) {
+    if (rows > 0) {
       h5::check(H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), path_,
                 "cannot write " + name);
     }

@@ -143,6 +143,18 @@ std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::uint32_t
   return static_cast<std::uint32_t>(n);
 }
 
+// A slot of `items`: a freed one when there is one, else a new one at the end.
+template <class T>
+std::uint32_t takeSlot(std::vector<T>& items, std::vector<std::uint32_t>& freed) {
+  if (!freed.empty()) {
+    const std::uint32_t slot = freed.back();
+    freed.pop_back();
+    return slot;
+  }
+  items.emplace_back();
+  return static_cast<std::uint32_t>(items.size() - 1);
+}
+
 std::int64_t alignUp(std::int64_t t, std::int64_t interval) {
   if (interval <= 0) return t;
   const std::int64_t r = t % interval;
@@ -185,7 +197,6 @@ class Engine {
   void releaseOffer(std::uint32_t offer);
   void declineOffer(std::uint32_t offer);
   void endJob(std::uint32_t j, JobState state);
-  void finishInstances(std::uint32_t j, std::uint64_t n);
   void requestRound(std::int64_t at);
   void schedule(std::int64_t time, Kind kind, std::uint32_t a, std::uint32_t b = 0) {
     heap_.push(Event{time, kind, seq_++, a, b});
@@ -215,7 +226,6 @@ class Engine {
   std::size_t nextJob_ = 0;
   std::size_t nextMachineEvent_ = 0;
   std::int64_t nextRound_ = std::numeric_limits<std::int64_t>::max();
-  std::int64_t lastRound_ = std::numeric_limits<std::int64_t>::min();
   std::int64_t interval_ = 0;
 
   std::vector<SimMachine> machines_;
@@ -504,9 +514,6 @@ Result Engine::run() {
     result_.usedIntegral.push_back(usedIntegral_[static_cast<std::size_t>(d)]);
     result_.capacityIntegral.push_back(capIntegral_[static_cast<std::size_t>(d)]);
   }
-  for (const SimFramework& f : fws_) {
-    result_.frameworks[f.record].role = f.role;
-  }
   if (hooks_.progress) {
     hooks_.progress({fromMicros(now_), result_.counters.events, jobsDone_, w_.jobs.size()});
   }
@@ -572,21 +579,19 @@ void Engine::requestRound(std::int64_t at) {
 
 void Engine::machineEvent(const MachineEvent& e) {
   SimMachine& machine = machines_[e.machine];
-  const bool update =
-      e.kind == MachineEvent::Kind::kUpdate || (e.kind == MachineEvent::Kind::kAdd && machine.up);
-  if (update && machine.up) {
-    // An add of a machine that is up (traces repeat ADD to change capacity)
-    // is an update.
+  if (e.kind == MachineEvent::Kind::kRemove) {
+    if (machine.up) removeMachine(e.machine);
+  } else if (!machine.up) {
+    if (e.kind == MachineEvent::Kind::kAdd) addMachine(e.machine, e.capacity);
+  } else {
+    // An update, or an add of a machine that is up (traces repeat ADD to
+    // change capacity).
     log("machine-update m={}", e.machine);
     alloc_.updateAgentTotal(machine.id, Resources::fromScalars(e.capacity, w_.dims));
     total_ += e.capacity - machine.capacity;
     machine.capacity = e.capacity;
-  } else if (e.kind == MachineEvent::Kind::kAdd && !machine.up) {
-    addMachine(e.machine, e.capacity);
-  } else if (e.kind == MachineEvent::Kind::kRemove && machine.up) {
-    removeMachine(e.machine);
+    released();
   }
-  released();
 }
 
 void Engine::addMachine(std::uint32_t m, const Scalars& capacity) {
@@ -603,7 +608,7 @@ void Engine::addMachine(std::uint32_t m, const Scalars& capacity) {
   machine.up = true;
   machine.capacity = capacity;
   total_ += capacity;
-  log("machine-add m={} capacity={}", m, toString(capacity, *w_.dims));
+  if (log_) log("machine-add m={} capacity={}", m, toString(capacity, *w_.dims));
   released();
 }
 
@@ -660,12 +665,6 @@ void Engine::removeMachine(std::uint32_t m) {
 // ------------------------------------------------------------------ jobs
 
 bool Engine::schedulable(const Job& job) const {
-  Scalars sum = Scalars::Zero();
-  Scalars biggest = Scalars::Zero();
-  for (const auto& s : shapes_) {
-    sum += s.first * static_cast<double>(s.second);
-    biggest = biggest.cwiseMax(s.first);
-  }
   for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
     const Task& task = w_.tasks[t];
     bool fitsOne = false;
@@ -707,14 +706,9 @@ std::uint32_t Engine::frameworkFor(std::uint32_t j) {
         break;
     }
   }
-  if (cfg_.grouping == Grouping::kSingle) role = 0;
-  if (auto it = fwByKey_.find(key); it != fwByKey_.end()) {
-    SimFramework& f = fws_[it->second];
-    if (!f.registered) {
-      // A per-job framework whose job ended: a new job needs its own.
-    } else {
-      return it->second;
-    }
+  // (A per-job framework whose job ended is unregistered: a new job needs its own.)
+  if (auto it = fwByKey_.find(key); it != fwByKey_.end() && fws_[it->second].registered) {
+    return it->second;
   }
   const auto index = static_cast<std::uint32_t>(fws_.size());
   fws_.emplace_back();
@@ -841,12 +835,6 @@ void Engine::endJob(std::uint32_t j, JobState state) {
   }
 }
 
-void Engine::finishInstances(std::uint32_t j, std::uint64_t n) {
-  SimJob& job = jobs_[j];
-  job.remaining -= std::min(job.remaining, n);
-  if (job.remaining == 0) endJob(j, JobState::kFinished);
-}
-
 void Engine::taskEnd(std::uint32_t g, std::uint32_t generation) {
   RunGroup& group = groups_[g];
   if (!group.live || group.generation != generation) return;  // lost with its machine
@@ -876,14 +864,14 @@ void Engine::taskEnd(std::uint32_t g, std::uint32_t generation) {
   SimJob& job = jobs_[rec.job];
   if (job.spread) job.spread->erase(group.machine);
   released();
-  finishInstances(rec.job, rec.count);
+  job.remaining -= std::min<std::uint64_t>(job.remaining, rec.count);
+  if (job.remaining == 0) endJob(rec.job, JobState::kFinished);
 }
 
 // ------------------------------------------------------------------ offers
 
 void Engine::round() {
   nextRound_ = std::numeric_limits<std::int64_t>::max();
-  lastRound_ = now_;
   ++result_.counters.rounds;
   std::vector<Allocation> allocations = alloc_.allocate(fromMicros(now_));
   log("round offers={}", allocations.size());
@@ -905,13 +893,7 @@ void Engine::round() {
       if (offers_[held].fw == fwIndex) o = held;
     }
     if (o == kNone) {
-      if (!freeOffers_.empty()) {
-        o = freeOffers_.back();
-        freeOffers_.pop_back();
-      } else {
-        o = static_cast<std::uint32_t>(offers_.size());
-        offers_.emplace_back();
-      }
+      o = takeSlot(offers_, freeOffers_);
       SimOffer& offer = offers_[o];
       offer.fw = fwIndex;
       offer.machine = m;
@@ -1101,14 +1083,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
     offered_ -= amount;
     f.heldFree -= amount;
 
-    std::uint32_t g;
-    if (!freeGroups_.empty()) {
-      g = freeGroups_.back();
-      freeGroups_.pop_back();
-    } else {
-      g = static_cast<std::uint32_t>(groups_.size());
-      groups_.emplace_back();
-    }
+    const std::uint32_t g = takeSlot(groups_, freeGroups_);
     RunGroup& group = groups_[g];
     group.record = static_cast<std::uint32_t>(result_.tasks.size());
     group.fw = fwIndex;
