@@ -9,5 +9,11 @@ void addPoliciesCommand(CLI::App& app);
 void addAllocateCommand(CLI::App& app);
 void addTraceCommand(CLI::App& app);
 void addSimCommand(CLI::App& app);
+// Runtime: `allot master`, `allot agent`, `allot run`, and `allot state|tasks|agents`
+// (the HTTP API's readers).
+void addMasterCommand(CLI::App& app);
+void addAgentCommand(CLI::App& app);
+void addRunCommand(CLI::App& app);
+void addStateCommand(CLI::App& app);
 
 }  // namespace allot::cli

@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   allot::cli::addAllocateCommand(app);
   allot::cli::addTraceCommand(app);
   allot::cli::addSimCommand(app);
+  allot::cli::addMasterCommand(app);
+  allot::cli::addAgentCommand(app);
+  allot::cli::addRunCommand(app);
+  allot::cli::addStateCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "allot/runtime/clock.h"
+
+namespace allot::runtime {
+
+// The single-threaded event loop of every runtime process (actor style):
+// zmq::poll over sockets and file descriptors, plus timers on a Clock.
+// Callbacks run on the thread that calls run(); they may add and cancel
+// timers and watches. Not thread-safe, except stop().
+class EventLoop {
+ public:
+  using TimerId = std::uint64_t;
+  using Callback = std::function<void()>;
+
+  explicit EventLoop(const Clock& clock);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  const Clock& clock() const { return clock_; }
+  TimePoint now() const { return clock_.now(); }
+
+  // Runs `fn` once, `delay` from now. Returns an id for cancel().
+  TimerId after(Duration delay, Callback fn);
+  // Runs `fn` every `period`, first after one period, until cancelled.
+  TimerId every(Duration period, Callback fn);
+  // Cancels a timer; unknown or already-fired ids are ignored.
+  void cancel(TimerId id);
+
+  // Calls `onReadable` whenever `socket` has a message (the callback should
+  // drain it with dontwait receives). The socket must outlive the watch.
+  void watch(zmq::socket_t& socket, Callback onReadable);
+  void unwatch(zmq::socket_t& socket);
+  // Same for a file descriptor (pidfd, signalfd, eventfd).
+  void watchFd(int fd, Callback onReadable);
+  void unwatchFd(int fd);
+
+  // Polls and dispatches until stop(). SIGINT and SIGTERM are not handled
+  // here; see stopOnSignals().
+  void run();
+  // One poll (waiting at most `maxWait`, less if a timer is due) and dispatch.
+  void runOnce(Duration maxWait);
+  // Makes run() return after the current callback. Thread-safe and
+  // async-signal-safe (writes an eventfd).
+  void stop();
+  bool stopped() const { return stopRequested_; }
+
+  // Blocks SIGINT and SIGTERM in the calling thread and stops the loop when
+  // one arrives (through a signalfd). Call before starting other threads.
+  void stopOnSignals();
+
+ private:
+  struct Timer {
+    TimePoint due;
+    Duration period{0};
+    Callback fn;
+  };
+  struct Watch {
+    zmq::socket_t* socket = nullptr;
+    int fd = -1;
+    Callback fn;
+  };
+
+  void fireDueTimers();
+
+  const Clock& clock_;
+  std::map<TimerId, Timer> timers_;
+  std::multimap<TimePoint, TimerId> schedule_;
+  TimerId nextTimer_ = 1;
+  std::vector<Watch> watches_;
+  int wakeFd_ = -1;
+  int signalFd_ = -1;
+  volatile bool stopRequested_ = false;
+};
+
+}  // namespace allot::runtime

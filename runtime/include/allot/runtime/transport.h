@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <zmq.hpp>
+
+#include "allot/runtime/wire.h"
+
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace allot::runtime {
+
+// One message as received: the decoded envelope, and on a ROUTER the peer's
+// routing id.
+struct Incoming {
+  std::string routingId;
+  wire::Envelope envelope;
+};
+
+// The master's side: a ROUTER socket bound to `endpoint` ("tcp://*:5050").
+// Sends are non-blocking; a message to a peer that is gone is dropped and
+// counted (ZMQ_ROUTER_MANDATORY makes that visible instead of silent).
+class RouterSocket {
+ public:
+  RouterSocket(zmq::context_t& context, const std::string& endpoint);
+
+  zmq::socket_t& socket() { return socket_; }
+  // The endpoint actually bound (resolves port 0 / "*").
+  std::string endpoint() const;
+
+  // Receives one message without blocking. Returns false when none is
+  // waiting. A frame that does not decode is answered with an Error (when
+  // possible), reported through `onBadFrame`, and skipped: the loop goes on
+  // to the next message.
+  bool receive(
+      Incoming& out,
+      const std::function<void(const std::string& routingId, const WireError&)>& onBadFrame);
+
+  // Returns false when the peer is unreachable or its queue is full.
+  bool send(const std::string& routingId, wire::MessageType type, std::string_view sender,
+            const google::protobuf::MessageLite& body);
+  void sendError(const std::string& routingId, wire::Error::Code code, std::string message,
+                 wire::MessageType about = wire::MESSAGE_TYPE_UNSPECIFIED,
+                 std::uint64_t aboutSequence = 0);
+
+  std::uint64_t dropped() const { return dropped_; }
+
+ private:
+  zmq::socket_t socket_;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t dropped_ = 0;
+};
+
+// An agent's or driver's side: a DEALER socket connected to the master
+// ("tcp://127.0.0.1:5050"). ZeroMQ reconnects by itself; the routing id is
+// fixed so a restarted master sees the same peer id.
+class DealerSocket {
+ public:
+  DealerSocket(zmq::context_t& context, const std::string& endpoint, const std::string& routingId);
+
+  zmq::socket_t& socket() { return socket_; }
+
+  // Receives one message without blocking; see RouterSocket::receive.
+  bool receive(wire::Envelope& out, const std::function<void(const WireError&)>& onBadFrame);
+  // Returns false when the queue to the master is full (the message is dropped).
+  bool send(wire::MessageType type, std::string_view sender,
+            const google::protobuf::MessageLite& body);
+
+ private:
+  zmq::socket_t socket_;
+  std::uint64_t sequence_ = 0;
+};
+
+// "HOST:PORT" or "tcp://HOST:PORT" -> "tcp://HOST:PORT". Throws ParseError.
+std::string masterEndpoint(std::string_view hostPort);
+
+}  // namespace allot::runtime

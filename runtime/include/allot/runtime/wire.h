@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "proto/allot.pb.h"
+
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace allot::runtime {
+
+// Messages larger than this are refused with Error{TOO_LARGE} (the sockets
+// also set ZMQ_MAXMSGSIZE to kHardMaxMessageBytes, past which ZeroMQ drops
+// the connection before the bytes reach us).
+inline constexpr std::size_t kMaxMessageBytes = 4u << 20;
+inline constexpr std::int64_t kHardMaxMessageBytes = 64 << 20;
+
+inline constexpr std::uint32_t kProtocolVersion = wire::PROTOCOL_VERSION_CURRENT;
+
+// The name of a message type ("REGISTER_AGENT"), or "type 77" for unknown ones.
+std::string messageTypeName(wire::MessageType type);
+std::string messageTypeName(int type);
+
+// Serializes `body` into an Envelope frame.
+std::string encode(wire::MessageType type, std::string_view sender, std::uint64_t sequence,
+                   const google::protobuf::MessageLite& body);
+
+// Why a frame was refused: the code to answer with and a message for a
+// person that names the problem.
+struct WireError {
+  wire::Error::Code code = wire::Error::MALFORMED;
+  std::string message;
+};
+
+// Parses one frame into `out`. Returns the error when the frame is too large,
+// is not an Envelope, has another protocol version or an unknown type.
+// Never throws on bad bytes.
+std::optional<WireError> decode(std::span<const std::byte> frame, wire::Envelope& out);
+
+// Parses envelope.payload() as `out` (the message named by envelope.type()).
+// Returns an error naming the type when the payload does not parse.
+std::optional<WireError> decodePayload(const wire::Envelope& envelope,
+                                       google::protobuf::MessageLite& out);
+
+// A person-readable name of a task state ("TASK_RUNNING"), and whether it is terminal.
+std::string_view taskStateName(wire::TaskState state);
+bool isTerminal(wire::TaskState state);
+
+}  // namespace allot::runtime

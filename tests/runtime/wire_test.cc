@@ -1,0 +1,129 @@
+// Envelope framing and the transport: real ZeroMQ sockets over loopback.
+#include "allot/runtime/wire.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "allot/core/error.h"
+#include "allot/runtime/transport.h"
+
+namespace allot::runtime {
+namespace {
+
+std::span<const std::byte> bytes(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+// A message survives encode and decode with type, sender, sequence and body.
+TEST(WireTest, EncodeDecodeRoundTrip) {
+  wire::Kill kill;
+  kill.set_task_id("t1");
+  std::string frame = encode(wire::KILL, "fw-1", 7, kill);
+  wire::Envelope envelope;
+  ASSERT_FALSE(decode(bytes(frame), envelope).has_value());
+  EXPECT_EQ(envelope.type(), wire::KILL);
+  EXPECT_EQ(envelope.sender(), "fw-1");
+  EXPECT_EQ(envelope.sequence(), 7u);
+  wire::Kill back;
+  ASSERT_FALSE(decodePayload(envelope, back).has_value());
+  EXPECT_EQ(back.task_id(), "t1");
+}
+
+// Garbage, other versions, unknown types and oversized frames are refused
+// with the matching code and a message that says what was wrong.
+TEST(WireTest, BadFramesAreRefusedWithReasons) {
+  wire::Envelope envelope;
+  auto garbage = decode(bytes(std::string("\xff\xff\xff\xff garbage", 13)), envelope);
+  ASSERT_TRUE(garbage.has_value());
+  EXPECT_EQ(garbage->code, wire::Error::MALFORMED);
+
+  wire::Envelope other;
+  other.set_version(99);
+  other.set_type(wire::KILL);
+  auto version = decode(bytes(other.SerializeAsString()), envelope);
+  ASSERT_TRUE(version.has_value());
+  EXPECT_EQ(version->code, wire::Error::BAD_VERSION);
+  EXPECT_NE(version->message.find("99"), std::string::npos);
+
+  wire::Envelope unknown;
+  unknown.set_version(kProtocolVersion);
+  unknown.set_type(static_cast<wire::MessageType>(77));
+  auto type = decode(bytes(unknown.SerializeAsString()), envelope);
+  ASSERT_TRUE(type.has_value());
+  EXPECT_EQ(type->code, wire::Error::UNKNOWN_TYPE);
+  EXPECT_NE(type->message.find("type 77"), std::string::npos);
+
+  std::string huge(kMaxMessageBytes + 1, 'x');
+  auto large = decode(bytes(huge), envelope);
+  ASSERT_TRUE(large.has_value());
+  EXPECT_EQ(large->code, wire::Error::TOO_LARGE);
+
+  wire::Envelope badPayload;
+  badPayload.set_version(kProtocolVersion);
+  badPayload.set_type(wire::KILL);
+  badPayload.set_payload("\xff\xff\xff");
+  ASSERT_FALSE(decode(bytes(badPayload.SerializeAsString()), envelope).has_value());
+  wire::Kill kill;
+  auto payload = decodePayload(envelope, kill);
+  ASSERT_TRUE(payload.has_value());
+  EXPECT_NE(payload->message.find("KILL"), std::string::npos);
+}
+
+// Over real sockets: a DEALER's garbage is answered with ERROR, and a good
+// message after it still arrives.
+TEST(TransportTest, RouterAnswersGarbageAndKeepsReceiving) {
+  zmq::context_t context;
+  RouterSocket router(context, "tcp://127.0.0.1:*");
+  DealerSocket dealer(context, router.endpoint(), "peer-1");
+  zmq::socket_t raw(context, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::routing_id, "raw-1");
+  raw.connect(router.endpoint());
+  raw.send(zmq::str_buffer("not a protobuf at all \xff\xff"), zmq::send_flags::none);
+  wire::Kill kill;
+  kill.set_task_id("t9");
+  ASSERT_TRUE(dealer.send(wire::KILL, "fw-9", kill));
+
+  int bad = 0;
+  Incoming in;
+  bool got = false;
+  // The two peers' messages may arrive in either order: wait for both.
+  for (int i = 0; i < 400 && !(got && bad > 0); ++i) {
+    Incoming next;
+    if (router.receive(next, [&](const std::string& who, const WireError& e) {
+          ++bad;
+          EXPECT_EQ(who, "raw-1");
+          EXPECT_EQ(e.code, wire::Error::MALFORMED);
+        })) {
+      in = next;
+      got = true;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ASSERT_TRUE(got);
+  EXPECT_EQ(in.routingId, "peer-1");
+  EXPECT_EQ(in.envelope.sender(), "fw-9");
+
+  // The raw peer got an ERROR envelope back.
+  zmq::message_t reply;
+  zmq::pollitem_t item{raw.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(raw.recv(reply, zmq::recv_flags::dontwait));
+  wire::Envelope envelope;
+  ASSERT_FALSE(decode({static_cast<const std::byte*>(reply.data()), reply.size()}, envelope));
+  EXPECT_EQ(envelope.type(), wire::ERROR);
+  EXPECT_GE(bad, 1);
+}
+
+TEST(TransportTest, MasterEndpointParsesHostPort) {
+  EXPECT_EQ(masterEndpoint("127.0.0.1:5050"), "tcp://127.0.0.1:5050");
+  EXPECT_EQ(masterEndpoint("tcp://host:1"), "tcp://host:1");
+  EXPECT_THROW(masterEndpoint("host"), Error);
+  EXPECT_THROW(masterEndpoint("host:x1"), Error);
+}
+
+}  // namespace
+}  // namespace allot::runtime
