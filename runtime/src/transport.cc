@@ -59,8 +59,9 @@ bool RouterSocket::receive(
 }
 
 bool RouterSocket::send(const std::string& routingId, wire::MessageType type,
-                        std::string_view sender, const google::protobuf::MessageLite& body) {
-  std::string frame = encode(type, sender, ++sequence_, body);
+                        std::string_view sender, const google::protobuf::MessageLite& body,
+                        std::string_view recipient) {
+  std::string frame = encode(type, sender, ++sequence_, body, recipient);
   try {
     if (!socket_.send(zmq::buffer(routingId),
                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {

@@ -17,12 +17,13 @@ std::string messageTypeName(int type) {
 }
 
 std::string encode(wire::MessageType type, std::string_view sender, std::uint64_t sequence,
-                   const google::protobuf::MessageLite& body) {
+                   const google::protobuf::MessageLite& body, std::string_view recipient) {
   wire::Envelope envelope;
   envelope.set_version(kProtocolVersion);
   envelope.set_type(type);
   envelope.set_sender(std::string(sender));
   envelope.set_sequence(sequence);
+  if (!recipient.empty()) envelope.set_recipient(std::string(recipient));
   body.SerializeToString(envelope.mutable_payload());
   return envelope.SerializeAsString();
 }

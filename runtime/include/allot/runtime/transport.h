@@ -41,8 +41,10 @@ class RouterSocket {
       const std::function<void(const std::string& routingId, const WireError&)>& onBadFrame);
 
   // Returns false when the peer is unreachable or its queue is full.
+  // `recipient` names the agent or framework the message is for (see
+  // Envelope.recipient); the master always sets it.
   bool send(const std::string& routingId, wire::MessageType type, std::string_view sender,
-            const google::protobuf::MessageLite& body);
+            const google::protobuf::MessageLite& body, std::string_view recipient = {});
   void sendError(const std::string& routingId, wire::Error::Code code, std::string message,
                  wire::MessageType about = wire::MESSAGE_TYPE_UNSPECIFIED,
                  std::uint64_t aboutSequence = 0);

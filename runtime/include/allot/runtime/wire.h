@@ -29,7 +29,7 @@ std::string messageTypeName(int type);
 
 // Serializes `body` into an Envelope frame.
 std::string encode(wire::MessageType type, std::string_view sender, std::uint64_t sequence,
-                   const google::protobuf::MessageLite& body);
+                   const google::protobuf::MessageLite& body, std::string_view recipient = {});
 
 // Why a frame was refused: the code to answer with and a message for a
 // person that names the problem.
