@@ -1,0 +1,189 @@
+#pragma once
+
+// The scheduler driver: the library a framework is written on, like Mesos'
+// SchedulerDriver. The framework implements Scheduler; SchedulerDriver talks
+// to the master (docs/runtime-protocol.md, "Frameworks") and calls it back.
+//
+//   class Echo : public Scheduler { ... };
+//   Echo scheduler;
+//   SchedulerDriver driver(scheduler, info, "127.0.0.1:5050", clock);
+//   driver.run();   // until driver.stop()
+//
+// Built in: subscription and re-subscription (after NOT_REGISTERED, or when
+// the master falls silent: restart, failover), heartbeats, a fresh
+// connection when the master is silent, and acknowledgements: after
+// statusUpdate() returns, the driver acknowledges the update; an update whose
+// uuid was delivered before is acknowledged again but not delivered twice.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "allot/core/time.h"
+#include "allot/runtime/clock.h"
+#include "allot/runtime/event_loop.h"
+#include "allot/runtime/wire.h"
+
+namespace allot::runtime {
+
+class DealerSocket;
+class SchedulerDriver;
+
+// A framework's scheduler. Every callback runs on the driver's loop thread
+// (the thread in run() or runOnce()), one at a time; callbacks may call the
+// driver's methods. A callback that throws ends run() with that exception.
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+
+  // The first SUBSCRIBED of this driver: `frameworkId` is new, or the id
+  // given in FrameworkInfo when this driver took the framework over.
+  virtual void registered(SchedulerDriver& driver, const std::string& frameworkId,
+                          const std::string& masterId) = 0;
+  // Any later SUBSCRIBED (the master restarted or the driver re-subscribed
+  // after silence). Offers received before are void.
+  virtual void reregistered(SchedulerDriver& /*driver*/, const std::string& /*masterId*/) {}
+  // Lost the master (silence past the master timeout, or NOT_REGISTERED); the
+  // driver is re-subscribing. Methods called meanwhile act as documented on each.
+  virtual void disconnected(SchedulerDriver& /*driver*/) {}
+  virtual void resourceOffers(SchedulerDriver& driver, const std::vector<wire::Offer>& offers) = 0;
+  virtual void offerRescinded(SchedulerDriver& /*driver*/, const std::string& /*offerId*/) {}
+  // A task's status. Acknowledged by the driver after this returns (when the
+  // update carries a uuid); each uuid is delivered at most once per driver.
+  virtual void statusUpdate(SchedulerDriver& driver, const wire::TaskStatus& status) = 0;
+  // The master refused a message (ERROR other than NOT_REGISTERED). The
+  // driver keeps running; `message` names the code and what was wrong.
+  virtual void error(SchedulerDriver& /*driver*/, const std::string& /*message*/) {}
+};
+
+struct DriverOptions {
+  // Heartbeat period until the master announces its own in SUBSCRIBED.
+  Duration heartbeatInterval = std::chrono::seconds(1);
+  // The master is presumed lost when nothing arrives from it for this long
+  // while subscribed; 0 means 5 heartbeat intervals (at least 1 s).
+  Duration masterTimeout{0};
+  // SUBSCRIBE is resent with exponential backoff between these until answered.
+  Duration subscribeBackoffMin = std::chrono::milliseconds(100);
+  Duration subscribeBackoffMax = std::chrono::seconds(2);
+  // How many delivered uuids are remembered for deduplication (oldest forgotten first).
+  std::size_t rememberedUpdates = 1'000'000;
+};
+
+// Connects to one master and drives one Scheduler. Not copyable.
+//
+// Threads: run()/runOnce() and every method except stop() must be called on
+// one thread (the loop thread); callbacks run there. stop() may be called
+// from any thread or a signal handler's stand-in (it writes an eventfd).
+class SchedulerDriver {
+ public:
+  // `master` is "HOST:PORT" or "tcp://HOST:PORT" (throws ParseError
+  // otherwise). `framework.framework_id` set means fail over as that
+  // framework. `scheduler` and `clock` must outlive the driver.
+  SchedulerDriver(Scheduler& scheduler, wire::FrameworkInfo framework, std::string_view master,
+                  const Clock& clock, DriverOptions options = {});
+  ~SchedulerDriver();
+  SchedulerDriver(const SchedulerDriver&) = delete;
+  SchedulerDriver& operator=(const SchedulerDriver&) = delete;
+
+  // Connects and subscribes (idempotent), then runs the loop until stop().
+  // With stop(false) the framework is torn down (TEARDOWN) before returning.
+  void run();
+  // start() once, then one loop iteration waiting at most `maxWait`: for
+  // tests that drive the loop (and a ManualClock) themselves.
+  void runOnce(Duration maxWait);
+  // Makes run() return. `failover` true keeps the framework registered at
+  // the master (its tasks live on for its failover timeout); false tears it
+  // down (its tasks are killed). Thread-safe.
+  void stop(bool failover = true);
+
+  // --- Calls from the loop thread (callbacks included). ---
+
+  // Launches `tasks` on `offerIds` (all of one agent; ACCEPT). A task with
+  // an empty agent_id gets the agent of its offers. Resources the tasks do
+  // not use return with `filters`. When not subscribed, each task gets a
+  // TASK_LOST update from the driver itself (no message is sent).
+  // Without `filters` the master applies its default (refuse 5 s).
+  void launchTasks(const std::vector<std::string>& offerIds,
+                   const std::vector<wire::TaskInfo>& tasks,
+                   std::optional<wire::Filters> filters = std::nullopt);
+  // The calls below are dropped (with a warning, counted in droppedSends())
+  // while not subscribed: the master that would get them does not know the
+  // framework. Suppression is remembered and restored on re-subscription.
+  void declineOffer(const std::string& offerId,
+                    std::optional<wire::Filters> filters = std::nullopt);
+  void suppressOffers();
+  void reviveOffers();
+  void killTask(const std::string& taskId, const std::string& agentId = {});
+  // Explicit reconciliation of `tasks`, or implicit (all tasks) when empty.
+  // Answers arrive as statusUpdate() calls whose uuid is empty.
+  void reconcileTasks(const std::vector<wire::Reconcile::Task>& tasks = {});
+
+  // The framework id ("" until the first SUBSCRIBED of a new framework).
+  const std::string& frameworkId() const { return framework_.framework_id(); }
+  const std::string& masterId() const { return masterId_; }
+  bool subscribed() const { return state_ == State::kSubscribed; }
+  // The loop, for the framework's own timers (loop thread only).
+  EventLoop& loop() { return loop_; }
+
+  // The messages that were dropped because the queue to the master was full
+  // or no subscription was active (for tests and diagnostics).
+  std::uint64_t droppedSends() const { return droppedSends_; }
+
+ private:
+  enum class State { kIdle, kSubscribing, kSubscribed };
+
+  void start();
+  void connect();
+  void sendSubscribe();
+  void scheduleSubscribeRetry();
+  void onReadable();
+  void handle(const wire::Envelope& envelope);
+  void onSubscribed(const wire::Envelope& envelope);
+  void onUpdate(const wire::Envelope& envelope);
+  void onError(const wire::Envelope& envelope);
+  void onHeartbeatTimer();
+  void lostMaster(const std::string& why, bool reconnect);
+  bool send(wire::MessageType type, const google::protobuf::MessageLite& body);
+  bool sendIfSubscribed(wire::MessageType type, const google::protobuf::MessageLite& body);
+  // Parses the payload; logs and returns false when it does not parse.
+  bool decode(const wire::Envelope& envelope, google::protobuf::MessageLite& out) const;
+  void rememberDelivered(const std::string& uuid);
+  Duration masterTimeout() const;
+
+  Scheduler& scheduler_;
+  wire::FrameworkInfo framework_;
+  std::string endpoint_;
+  DriverOptions options_;
+  EventLoop loop_;
+  std::unique_ptr<zmq::context_t> context_;
+  std::unique_ptr<DealerSocket> socket_;
+  std::string routingBase_;
+  int connections_ = 0;
+
+  State state_ = State::kIdle;
+  bool everSubscribed_ = false;
+  std::string masterId_;
+  Duration heartbeatInterval_;
+  TimePoint lastHeard_{};
+  TimePoint subscribeStarted_{};
+  bool suppressed_ = false;
+  EventLoop::TimerId heartbeatTimer_ = 0;
+  EventLoop::TimerId subscribeTimer_ = 0;
+  Duration subscribeBackoff_{0};
+  std::atomic<bool> teardown_{false};
+
+  // Outstanding offers: offer id -> agent id, to fill TaskInfo.agent_id.
+  std::map<std::string, std::string> offers_;
+  // uuids delivered to the scheduler, oldest first in `deliveredOrder_`.
+  std::unordered_set<std::string> delivered_;
+  std::deque<std::string> deliveredOrder_;
+  std::uint64_t droppedSends_ = 0;
+};
+
+}  // namespace allot::runtime

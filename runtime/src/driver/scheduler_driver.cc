@@ -1,0 +1,396 @@
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+
+#include "allot/core/resources.h"
+#include "allot/runtime/scheduler.h"
+#include "allot/runtime/transport.h"
+
+namespace allot::runtime {
+
+namespace {
+
+// FRAMEWORK_HEARTBEAT, SUPPRESS, REVIVE and TEARDOWN carry an empty payload;
+// any message with no fields set serializes to nothing.
+const wire::AgentHeartbeat kEmpty;
+
+// A routing id unique per driver process and connection, so a new connection
+// is never mistaken by the master's ROUTER for an older one still open.
+std::string makeRoutingBase() {
+  char host[64] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::random_device random;
+  return fmt::format("driver-{}-{}-{:08x}", host, ::getpid(), random());
+}
+
+std::string describe(const wire::Envelope& envelope) {
+  return fmt::format("{} #{} from '{}'", messageTypeName(envelope.type()), envelope.sequence(),
+                     envelope.sender());
+}
+
+}  // namespace
+
+SchedulerDriver::SchedulerDriver(Scheduler& scheduler, wire::FrameworkInfo framework,
+                                 std::string_view master, const Clock& clock, DriverOptions options)
+    : scheduler_(scheduler),
+      framework_(std::move(framework)),
+      endpoint_(masterEndpoint(master)),
+      options_(options),
+      loop_(clock),
+      routingBase_(makeRoutingBase()),
+      heartbeatInterval_(options.heartbeatInterval) {
+  if (framework_.role().empty()) framework_.set_role(std::string(kUnreservedRole));
+  if (framework_.weight() <= 0) framework_.set_weight(1.0);
+  if (heartbeatInterval_ <= Duration{0}) heartbeatInterval_ = std::chrono::seconds(1);
+}
+
+SchedulerDriver::~SchedulerDriver() {
+  if (socket_) loop_.unwatch(socket_->socket());
+}
+
+Duration SchedulerDriver::masterTimeout() const {
+  if (options_.masterTimeout > Duration{0}) return options_.masterTimeout;
+  return std::max<Duration>(5 * heartbeatInterval_, std::chrono::seconds(1));
+}
+
+void SchedulerDriver::start() {
+  if (state_ != State::kIdle) return;
+  connect();
+  state_ = State::kSubscribing;
+  subscribeStarted_ = loop_.now();
+  subscribeBackoff_ = options_.subscribeBackoffMin;
+  heartbeatTimer_ = loop_.every(heartbeatInterval_, [this] { onHeartbeatTimer(); });
+  sendSubscribe();
+}
+
+void SchedulerDriver::connect() {
+  if (!context_) context_ = std::make_unique<zmq::context_t>(1);
+  if (socket_) loop_.unwatch(socket_->socket());
+  // A fresh socket drops whatever was queued for a master that went away.
+  socket_ = std::make_unique<DealerSocket>(*context_, endpoint_,
+                                           fmt::format("{}-{}", routingBase_, ++connections_));
+  loop_.watch(socket_->socket(), [this] { onReadable(); });
+  spdlog::debug("driver: connecting to {} (connection {})", endpoint_, connections_);
+}
+
+void SchedulerDriver::run() {
+  start();
+  loop_.run();
+  loop_.cancel(heartbeatTimer_);
+  loop_.cancel(subscribeTimer_);
+  if (teardown_ && socket_ && !frameworkId().empty()) {
+    spdlog::info("driver: tearing down framework {}", frameworkId());
+    send(wire::TEARDOWN, kEmpty);
+    // Closing with linger 0 would discard the TEARDOWN; the context's
+    // destructor waits this long for it to leave.
+    socket_->socket().set(zmq::sockopt::linger, 1000);
+  }
+}
+
+void SchedulerDriver::runOnce(Duration maxWait) {
+  start();
+  loop_.runOnce(maxWait);
+}
+
+void SchedulerDriver::stop(bool failover) {
+  teardown_ = !failover;
+  loop_.stop();
+}
+
+bool SchedulerDriver::send(wire::MessageType type, const google::protobuf::MessageLite& body) {
+  if (socket_ && socket_->send(type, frameworkId(), body)) return true;
+  ++droppedSends_;
+  spdlog::warn("driver: {} to the master dropped (queue full)", messageTypeName(type));
+  return false;
+}
+
+bool SchedulerDriver::sendIfSubscribed(wire::MessageType type,
+                                       const google::protobuf::MessageLite& body) {
+  if (state_ == State::kSubscribed) return send(type, body);
+  ++droppedSends_;
+  spdlog::warn("driver: {} not sent: not subscribed to a master (re-subscribing)",
+               messageTypeName(type));
+  return false;
+}
+
+void SchedulerDriver::sendSubscribe() {
+  wire::Subscribe subscribe;
+  *subscribe.mutable_framework() = framework_;
+  spdlog::info("driver: subscribing to {} as {}", endpoint_,
+               frameworkId().empty() ? std::string("a new framework") : frameworkId());
+  send(wire::SUBSCRIBE, subscribe);
+  loop_.cancel(subscribeTimer_);
+  subscribeTimer_ = loop_.after(subscribeBackoff_, [this] {
+    subscribeTimer_ = 0;
+    if (state_ != State::kSubscribing) return;
+    subscribeBackoff_ = std::min(2 * subscribeBackoff_, options_.subscribeBackoffMax);
+    const TimePoint now = loop_.now();
+    if (now - subscribeStarted_ > masterTimeout() && now - lastHeard_ > masterTimeout()) {
+      // Silent for long: start over on a fresh connection rather than queue
+      // more SUBSCRIBEs behind ones that may never leave.
+      connect();
+      subscribeStarted_ = now;
+    }
+    sendSubscribe();
+  });
+}
+
+void SchedulerDriver::onReadable() {
+  DealerSocket* socket = socket_.get();
+  wire::Envelope envelope;
+  auto onBad = [this](const WireError& error) {
+    spdlog::warn("driver: dropped a frame from the master at {}: {}", endpoint_, error.message);
+  };
+  // A handler may replace the socket (reconnect) or stop the loop: drain
+  // only while neither happened.
+  while (socket == socket_.get() && !loop_.stopped() && socket->receive(envelope, onBad)) {
+    handle(envelope);
+  }
+}
+
+void SchedulerDriver::handle(const wire::Envelope& envelope) {
+  lastHeard_ = loop_.now();
+  if (!envelope.recipient().empty() && !frameworkId().empty() &&
+      envelope.recipient() != frameworkId() && envelope.type() != wire::SUBSCRIBED) {
+    spdlog::warn("driver: dropped {}: it is for '{}', this is '{}'", describe(envelope),
+                 envelope.recipient(), frameworkId());
+    return;
+  }
+  switch (envelope.type()) {
+    case wire::SUBSCRIBED:
+      onSubscribed(envelope);
+      return;
+    case wire::OFFERS: {
+      wire::Offers offers;
+      if (!decode(envelope, offers)) return;
+      if (state_ != State::kSubscribed) {
+        spdlog::debug("driver: ignored {} while not subscribed", describe(envelope));
+        return;
+      }
+      for (const wire::Offer& offer : offers.offers()) offers_[offer.offer_id()] = offer.agent_id();
+      std::vector<wire::Offer> list(offers.offers().begin(), offers.offers().end());
+      if (!list.empty()) scheduler_.resourceOffers(*this, list);
+      return;
+    }
+    case wire::RESCIND: {
+      wire::Rescind rescind;
+      if (!decode(envelope, rescind)) return;
+      offers_.erase(rescind.offer_id());
+      scheduler_.offerRescinded(*this, rescind.offer_id());
+      return;
+    }
+    case wire::UPDATE:
+      onUpdate(envelope);
+      return;
+    case wire::ERROR:
+      onError(envelope);
+      return;
+    case wire::FRAMEWORK_HEARTBEAT_ACK:
+      return;  // lastHeard_ is all it is for
+    default:
+      spdlog::warn("driver: dropped {}: not a message for a framework", describe(envelope));
+      return;
+  }
+}
+
+bool SchedulerDriver::decode(const wire::Envelope& envelope,
+                             google::protobuf::MessageLite& out) const {
+  if (auto error = decodePayload(envelope, out)) {
+    spdlog::warn("driver: dropped {}: {}", describe(envelope), error->message);
+    return false;
+  }
+  return true;
+}
+
+void SchedulerDriver::onSubscribed(const wire::Envelope& envelope) {
+  wire::Subscribed subscribed;
+  if (!decode(envelope, subscribed)) return;
+  if (subscribed.framework_id().empty()) {
+    spdlog::warn("driver: dropped {}: no framework id", describe(envelope));
+    return;
+  }
+  if (state_ == State::kSubscribed && subscribed.master_id() == masterId_ &&
+      subscribed.framework_id() == frameworkId()) {
+    // The answer to a SUBSCRIBE resent while the first was in flight.
+    spdlog::debug("driver: repeated SUBSCRIBED ignored");
+    return;
+  }
+  framework_.set_framework_id(subscribed.framework_id());
+  masterId_ = subscribed.master_id();
+  state_ = State::kSubscribed;
+  lastHeard_ = loop_.now();
+  offers_.clear();
+  loop_.cancel(subscribeTimer_);
+  subscribeTimer_ = 0;
+  Duration interval = subscribed.heartbeat_interval_us() > 0
+                          ? Duration{subscribed.heartbeat_interval_us()}
+                          : options_.heartbeatInterval;
+  if (interval <= Duration{0}) interval = std::chrono::seconds(1);
+  if (interval != heartbeatInterval_ || heartbeatTimer_ == 0) {
+    heartbeatInterval_ = interval;
+    loop_.cancel(heartbeatTimer_);
+    heartbeatTimer_ = loop_.every(heartbeatInterval_, [this] { onHeartbeatTimer(); });
+  }
+  // A new subscription starts unsuppressed at the master; keep the
+  // framework's choice.
+  if (suppressed_) send(wire::SUPPRESS, kEmpty);
+  spdlog::info("driver: subscribed as {} to master {}", frameworkId(), masterId_);
+  if (!everSubscribed_) {
+    everSubscribed_ = true;
+    scheduler_.registered(*this, frameworkId(), masterId_);
+  } else {
+    scheduler_.reregistered(*this, masterId_);
+  }
+}
+
+void SchedulerDriver::onUpdate(const wire::Envelope& envelope) {
+  wire::Update update;
+  if (!decode(envelope, update)) return;
+  const wire::TaskStatus& status = update.status();
+  const std::string& uuid = status.uuid();
+  if (uuid.empty()) {
+    // Reconciliation answers need no acknowledgement.
+    scheduler_.statusUpdate(*this, status);
+    return;
+  }
+  if (delivered_.contains(uuid)) {
+    spdlog::debug("driver: update of task {} ({}) seen before: acknowledged again",
+                  status.task_id(), taskStateName(status.state()));
+  } else {
+    scheduler_.statusUpdate(*this, status);
+    rememberDelivered(uuid);
+  }
+  wire::Acknowledge ack;
+  ack.set_agent_id(status.agent_id());
+  ack.set_task_id(status.task_id());
+  ack.set_uuid(uuid);
+  send(wire::ACKNOWLEDGE, ack);
+}
+
+void SchedulerDriver::rememberDelivered(const std::string& uuid) {
+  delivered_.insert(uuid);
+  deliveredOrder_.push_back(uuid);
+  while (deliveredOrder_.size() > std::max<std::size_t>(options_.rememberedUpdates, 1)) {
+    delivered_.erase(deliveredOrder_.front());
+    deliveredOrder_.pop_front();
+  }
+}
+
+void SchedulerDriver::onError(const wire::Envelope& envelope) {
+  wire::Error error;
+  if (!decode(envelope, error)) return;
+  if (error.code() == wire::Error::NOT_REGISTERED) {
+    // While subscribing, these answer messages sent before the SUBSCRIBE; the
+    // retry timer is already at work.
+    if (state_ == State::kSubscribed) {
+      lostMaster(fmt::format("the master does not know this framework ({})", error.message()),
+                 false);
+    }
+    return;
+  }
+  std::string text = fmt::format("{}: {}", wire::Error::Code_Name(error.code()), error.message());
+  if (error.about() != wire::MESSAGE_TYPE_UNSPECIFIED) {
+    text += fmt::format(" (about {} #{})", messageTypeName(error.about()), error.about_sequence());
+  }
+  spdlog::warn("driver: the master refused a message: {}", text);
+  scheduler_.error(*this, text);
+}
+
+void SchedulerDriver::onHeartbeatTimer() {
+  if (state_ != State::kSubscribed) return;
+  if (loop_.now() - lastHeard_ > masterTimeout()) {
+    lostMaster(
+        fmt::format("no message from the master for {:.1f} s", toSeconds(loop_.now() - lastHeard_)),
+        true);
+    return;
+  }
+  send(wire::FRAMEWORK_HEARTBEAT, kEmpty);
+}
+
+void SchedulerDriver::lostMaster(const std::string& why, bool reconnect) {
+  spdlog::warn("driver: lost the master at {}: {}; re-subscribing", endpoint_, why);
+  state_ = State::kSubscribing;
+  offers_.clear();
+  if (reconnect) connect();
+  subscribeStarted_ = loop_.now();
+  subscribeBackoff_ = options_.subscribeBackoffMin;
+  sendSubscribe();
+  scheduler_.disconnected(*this);
+}
+
+void SchedulerDriver::launchTasks(const std::vector<std::string>& offerIds,
+                                  const std::vector<wire::TaskInfo>& tasks,
+                                  std::optional<wire::Filters> filters) {
+  if (state_ != State::kSubscribed) {
+    // As Mesos' driver does: the framework hears of the launch it could not
+    // send as lost tasks, instead of waiting forever.
+    for (const wire::TaskInfo& task : tasks) {
+      wire::TaskStatus status;
+      status.set_task_id(task.task_id());
+      status.set_framework_id(frameworkId());
+      status.set_agent_id(task.agent_id());
+      status.set_state(wire::TASK_LOST);
+      status.set_message("the launch was not sent: the driver is not subscribed to a master");
+      status.set_reason("DRIVER_NOT_SUBSCRIBED");
+      status.set_timestamp_us(toMicros(loop_.now()));
+      loop_.after(Duration{0}, [this, status] { scheduler_.statusUpdate(*this, status); });
+    }
+    ++droppedSends_;
+    spdlog::warn("driver: launch of {} task(s) not sent: not subscribed", tasks.size());
+    return;
+  }
+  wire::Accept accept;
+  std::string agent;
+  for (const std::string& id : offerIds) {
+    accept.add_offer_ids(id);
+    auto it = offers_.find(id);
+    if (it != offers_.end()) {
+      if (agent.empty()) agent = it->second;
+      offers_.erase(it);
+    }
+  }
+  for (const wire::TaskInfo& task : tasks) {
+    wire::TaskInfo* added = accept.add_tasks();
+    *added = task;
+    if (added->agent_id().empty()) added->set_agent_id(agent);
+  }
+  if (filters) *accept.mutable_filters() = *filters;
+  send(wire::ACCEPT, accept);
+}
+
+void SchedulerDriver::declineOffer(const std::string& offerId,
+                                   std::optional<wire::Filters> filters) {
+  offers_.erase(offerId);
+  wire::Decline decline;
+  decline.add_offer_ids(offerId);
+  if (filters) *decline.mutable_filters() = *filters;
+  sendIfSubscribed(wire::DECLINE, decline);
+}
+
+void SchedulerDriver::suppressOffers() {
+  suppressed_ = true;
+  sendIfSubscribed(wire::SUPPRESS, kEmpty);
+}
+
+void SchedulerDriver::reviveOffers() {
+  suppressed_ = false;
+  sendIfSubscribed(wire::REVIVE, kEmpty);
+}
+
+void SchedulerDriver::killTask(const std::string& taskId, const std::string& agentId) {
+  wire::Kill kill;
+  kill.set_task_id(taskId);
+  kill.set_agent_id(agentId);
+  sendIfSubscribed(wire::KILL, kill);
+}
+
+void SchedulerDriver::reconcileTasks(const std::vector<wire::Reconcile::Task>& tasks) {
+  wire::Reconcile reconcile;
+  for (const auto& task : tasks) *reconcile.add_tasks() = task;
+  sendIfSubscribed(wire::RECONCILE, reconcile);
+}
+
+}  // namespace allot::runtime
