@@ -81,13 +81,14 @@ void SchedulerDriver::run() {
   loop_.run();
   loop_.cancel(heartbeatTimer_);
   loop_.cancel(subscribeTimer_);
-  if (teardown_ && socket_ && !frameworkId().empty()) {
+  if (!socket_) return;
+  if (teardown_ && !frameworkId().empty()) {
     spdlog::info("driver: tearing down framework {}", frameworkId());
     send(wire::TEARDOWN, kEmpty);
-    // Closing with linger 0 would discard the TEARDOWN; the context's
-    // destructor waits this long for it to leave.
-    socket_->socket().set(zmq::sockopt::linger, 1000);
   }
+  // Closing with linger 0 would discard the last acknowledgements and the
+  // TEARDOWN; the context's destructor waits at most this long for them.
+  socket_->socket().set(zmq::sockopt::linger, 500);
 }
 
 void SchedulerDriver::runOnce(Duration maxWait) {

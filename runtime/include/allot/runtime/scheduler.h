@@ -93,6 +93,8 @@ class SchedulerDriver {
 
   // Connects and subscribes (idempotent), then runs the loop until stop().
   // With stop(false) the framework is torn down (TEARDOWN) before returning.
+  // Destroying the driver after run() waits up to 0.5 s for the last
+  // messages (acknowledgements, TEARDOWN) to leave.
   void run();
   // start() once, then one loop iteration waiting at most `maxWait`: for
   // tests that drive the loop (and a ManualClock) themselves.
