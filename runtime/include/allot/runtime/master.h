@@ -1,0 +1,99 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <zmq.hpp>
+
+#include "allot/core/time.h"
+#include "allot/policies/registry.h"
+#include "allot/runtime/clock.h"
+
+namespace allot::runtime {
+
+// How a master runs. Durations are microseconds (allot::Duration).
+struct MasterOptions {
+  // ROUTER endpoint agents and drivers connect to ("tcp://*:5050"; port 0 or
+  // "*" picks a free port, see Master::endpoint()).
+  std::string endpoint = "tcp://*:5050";
+  // HTTP API (/api/v1/state, /metrics, /health). Port 0 picks a free port;
+  // a negative port serves no HTTP.
+  std::string httpHost = "0.0.0.0";
+  int httpPort = 5051;
+  // Folder of the registry (registry.sqlite). Empty: no registry, nothing
+  // survives a restart (tests, throwaway clusters).
+  std::string workDir;
+  // Allocation policy by registry name, and its parameters.
+  std::string policy = "drf";
+  Params params;
+
+  Duration allocationInterval = std::chrono::seconds(1);
+  // Event-triggered rounds (resources freed, framework added, revive) run at
+  // most this long after the previous round: one pending round at a time.
+  Duration roundDelay = std::chrono::milliseconds(5);
+  // Offers unanswered this long are rescinded; zero: never.
+  Duration offerTimeout = std::chrono::seconds(30);
+  Duration agentHeartbeatInterval = std::chrono::seconds(1);
+  Duration agentTimeout = std::chrono::seconds(15);
+  // After a restart, agents of the registry have this long to re-register;
+  // zero: agentTimeout.
+  Duration agentReregisterTimeout{0};
+  Duration frameworkHeartbeatInterval = std::chrono::seconds(1);
+  Duration frameworkTimeout = std::chrono::seconds(15);
+  // Master-generated status updates (LOST, ERROR) are resent this often
+  // until the framework acknowledges them.
+  Duration updateRetryInterval = std::chrono::seconds(10);
+  // Grace period of KILL_TASK (SIGTERM, then SIGKILL).
+  Duration killGracePeriod = std::chrono::seconds(3);
+  // Filter applied when ACCEPT/DECLINE carry no Filters message.
+  Duration defaultRefuse = std::chrono::seconds(5);
+  // Terminal, acknowledged tasks remembered (state, reconciliation, killing
+  // tasks of agents that come back).
+  std::size_t completedTasks = 100'000;
+  // The master's id (prefix of the ids it assigns); empty: made from the
+  // start time, so it changes on every restart.
+  std::string masterId;
+};
+
+// The runtime master: agents, frameworks, offers and tasks over one ZeroMQ
+// ROUTER socket, with an allocation policy from the policy registry (driven
+// exactly as the simulator drives it), a SQLite registry of admitted agents
+// and frameworks, and an HTTP API. The behaviour is specified in
+// docs/runtime-protocol.md.
+//
+// Threads: everything runs on the thread that calls run()/runOnce(), except
+// the HTTP server's worker threads, which hand each request to that thread
+// and wait for its answer. Bad messages are logged, answered with ERROR and
+// dropped; nothing a peer sends stops the master.
+class Master {
+ public:
+  // Binds the sockets and loads the registry. Throws allot::Error with an
+  // actionable message (address in use, unknown policy, unreadable registry,
+  // bad option). `context` and `clock` must outlive the master.
+  Master(zmq::context_t& context, const Clock& clock, MasterOptions options);
+  ~Master();
+  Master(const Master&) = delete;
+  Master& operator=(const Master&) = delete;
+
+  // Runs the event loop until stop() or, after stopOnSignals(), SIGINT/SIGTERM.
+  void run();
+  // One loop iteration waiting at most `maxWait` (tests drive the master so).
+  void runOnce(Duration maxWait);
+  // Thread-safe and async-signal-safe.
+  void stop();
+  // See EventLoop::stopOnSignals; call before other threads start.
+  void stopOnSignals();
+
+  // The ROUTER endpoint actually bound ("tcp://0.0.0.0:5050").
+  std::string endpoint() const;
+  // The HTTP port actually bound; -1 without HTTP.
+  int httpPort() const;
+  const std::string& id() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace allot::runtime

@@ -1,0 +1,94 @@
+#include "http.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "allot/core/error.h"
+
+namespace allot::runtime::master {
+
+HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handler handler,
+                       std::chrono::milliseconds timeout)
+    : loop_(loop),
+      handler_(std::move(handler)),
+      timeout_(timeout),
+      server_(std::make_unique<httplib::Server>()) {
+  wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0) throw Error(fmt::format("http: eventfd: {}", std::strerror(errno)));
+  // A few workers: requests are answered by the one loop thread anyway.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  auto get = [this](const httplib::Request& request, httplib::Response& response) {
+    HttpResponse answer = ask(request.path);
+    response.status = answer.status;
+    response.set_content(answer.body, answer.contentType.c_str());
+  };
+  server_->Get(".*", get);
+  if (port == 0) {
+    port_ = server_->bind_to_any_port(host);
+  } else if (server_->bind_to_port(host, port)) {
+    port_ = port;
+  }
+  if (port_ <= 0) {
+    ::close(wakeFd_);
+    throw Error(fmt::format(
+        "http: cannot listen on {}:{} (in use? choose another with --http-port)", host, port));
+  }
+  loop_.watchFd(wakeFd_, [this] { drain(); });
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+HttpServer::~HttpServer() {
+  std::deque<std::shared_ptr<Request>> left;
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+    left.swap(queue_);
+  }
+  for (auto& request : left) request->answer.set_value({503, "text/plain", "master stopping\n"});
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+  loop_.unwatchFd(wakeFd_);
+  ::close(wakeFd_);
+}
+
+HttpResponse HttpServer::ask(const std::string& path) {
+  auto request = std::make_shared<Request>();
+  request->path = path;
+  std::future<HttpResponse> answer = request->answer.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_) return {503, "text/plain", "master stopping\n"};
+    queue_.push_back(request);
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wakeFd_, &one, sizeof one);
+  if (answer.wait_for(timeout_) != std::future_status::ready) {
+    return {503, "text/plain", "the master's event loop did not answer in time\n"};
+  }
+  return answer.get();
+}
+
+void HttpServer::drain() {
+  std::uint64_t value = 0;
+  while (::read(wakeFd_, &value, sizeof value) > 0) {
+  }
+  std::deque<std::shared_ptr<Request>> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(queue_);
+  }
+  for (auto& request : batch) {
+    try {
+      request->answer.set_value(handler_(request->path));
+    } catch (const std::exception& e) {
+      request->answer.set_value({500, "text/plain", fmt::format("internal error: {}\n", e.what())});
+    }
+  }
+}
+
+}  // namespace allot::runtime::master

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "allot/runtime/event_loop.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace allot::runtime::master {
+
+struct HttpResponse {
+  int status = 200;
+  std::string contentType = "text/plain; version=0.0.4";
+  std::string body;
+};
+
+// cpp-httplib on its own worker threads, answering GET requests from the
+// event loop's thread: each request is queued, the loop is woken through an
+// eventfd, `handler` runs on the loop thread, and the worker waits for its
+// answer (503 after `timeout`, e.g. when the loop is stuck). The handler
+// never runs concurrently with the loop's other callbacks.
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(const std::string& path)>;
+
+  // Binds `host:port` (port 0: any free port) and starts serving. Throws
+  // allot::Error when the address cannot be bound. `loop` must outlive this.
+  HttpServer(EventLoop& loop, const std::string& host, int port, Handler handler,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const { return port_; }
+
+ private:
+  struct Request {
+    std::string path;
+    std::promise<HttpResponse> answer;
+  };
+
+  HttpResponse ask(const std::string& path);
+  void drain();  // on the loop thread
+
+  EventLoop& loop_;
+  Handler handler_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = -1;
+  int wakeFd_ = -1;
+  std::mutex mutex_;
+  std::deque<std::shared_ptr<Request>> queue_;
+  bool closing_ = false;
+};
+
+}  // namespace allot::runtime::master

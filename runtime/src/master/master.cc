@@ -1,0 +1,1735 @@
+// The runtime master: see allot/runtime/master.h and docs/runtime-protocol.md.
+//
+// One event loop owns every piece of state below. Lookups are by id in hash
+// maps, and each message touches only the entities it names: no work
+// proportional to all tasks or agents happens per message (the periodic
+// sweep for timeouts is O(agents + frameworks) per sweep period).
+
+#include "allot/runtime/master.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "allot/core/cluster.h"
+#include "allot/core/error.h"
+#include "allot/core/resources.h"
+#include "allot/runtime/event_loop.h"
+#include "allot/runtime/transport.h"
+#include "allot/runtime/wire.h"
+#include "http.h"
+#include "registry.h"
+
+namespace allot::runtime {
+
+namespace {
+
+using master::HttpResponse;
+
+// Offers per OFFERS message: keeps each frame far below kMaxMessageBytes.
+constexpr int kOffersPerMessage = 1000;
+// Messages handled per wake-up before timers get their turn.
+constexpr int kMessagesPerDrain = 10'000;
+// Longest timer the master arms (failover timeouts may say "forever").
+constexpr Duration kLongestTimer = std::chrono::hours(24 * 365 * 10);
+
+// Last `capacity` samples of a latency, in seconds, with count and sum since
+// start: the p50/p99 of /metrics.
+class LatencyWindow {
+ public:
+  explicit LatencyWindow(std::size_t capacity = 4096) : capacity_(capacity) {}
+  void add(double seconds) {
+    if (samples_.size() < capacity_) {
+      samples_.push_back(seconds);
+    } else {
+      samples_[next_] = seconds;
+      next_ = (next_ + 1) % capacity_;
+    }
+    ++count_;
+    sum_ += seconds;
+  }
+  double quantile(double q) const {
+    if (samples_.empty()) return std::nan("");
+    std::vector<double> sorted = samples_;
+    auto k = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k), sorted.end());
+    return sorted[k];
+  }
+  std::uint64_t count() const { return count_; }
+  double sum() const { return sum_; }
+
+ private:
+  std::size_t capacity_;
+  std::vector<double> samples_;
+  std::size_t next_ = 0;
+  std::uint64_t count_ = 0;
+  double sum_ = 0;
+};
+
+enum class AgentStatus { kActive, kUnreachable, kRecovering };
+
+std::string_view statusName(AgentStatus s) {
+  switch (s) {
+    case AgentStatus::kActive:
+      return "active";
+    case AgentStatus::kUnreachable:
+      return "unreachable";
+    case AgentStatus::kRecovering:
+      return "recovering";
+  }
+  return "?";
+}
+
+struct Agent {
+  std::string id;
+  std::string hostname;
+  std::string resourcesText;
+  std::string attributesText;
+  Resources total;
+  std::string routingId;
+  AgentStatus status = AgentStatus::kRecovering;
+  TimePoint lastSeen{};
+  bool inAllocator = false;
+  std::unordered_set<std::string> tasks;   // task keys, terminal ones until acknowledged
+  std::unordered_set<std::string> offers;  // offer ids
+};
+
+struct Framework {
+  std::string id;
+  wire::FrameworkInfo info;  // info.framework_id() == id
+  std::string routingId;
+  bool connected = false;
+  bool suppressed = false;
+  TimePoint lastSeen{};
+  TimePoint disconnectedAt{};
+  EventLoop::TimerId failoverTimer = 0;
+  std::unordered_set<std::string> tasks;
+  std::unordered_set<std::string> offers;
+  // Master-generated updates waiting for an acknowledgement, by uuid.
+  std::unordered_map<std::string, wire::TaskStatus> pending;
+};
+
+struct Task {
+  std::string key;  // framework_id/task_id
+  std::string frameworkId;
+  std::string agentId;
+  wire::TaskInfo info;
+  Resources resources;
+  wire::TaskStatus status;  // the latest
+  bool terminal = false;
+  std::string terminalUuid;     // uuid of the first terminal update
+  bool holdsResources = false;  // counted as used in the allocator
+  std::uint64_t completedSeq = 0;
+};
+
+struct Offer {
+  std::string id;
+  std::string frameworkId;
+  std::string agentId;
+  Resources resources;
+  TimePoint sentAt{};
+  EventLoop::TimerId timer = 0;
+};
+
+std::string taskKey(std::string_view framework, std::string_view task) {
+  std::string key;
+  key.reserve(framework.size() + 1 + task.size());
+  key.append(framework).append("/").append(task);
+  return key;
+}
+
+// Routing ids ZeroMQ makes up are binary; print them as hex.
+std::string printable(const std::string& routingId) {
+  bool plain = !routingId.empty();
+  for (char c : routingId) plain = plain && c >= 0x20 && c < 0x7f;
+  if (plain) return routingId;
+  std::string hex = "0x";
+  for (char c : routingId)
+    hex += fmt::format("{:02x}", static_cast<unsigned>(static_cast<std::uint8_t>(c)));
+  return hex;
+}
+
+Duration clampTimer(Duration d) {
+  return std::clamp(d, Duration{0}, kLongestTimer);
+}
+
+FrameworkInfo toCore(const wire::FrameworkInfo& w) {
+  FrameworkInfo info;
+  info.id = FrameworkId(w.framework_id());
+  info.name = w.name();
+  info.role = w.role();
+  info.weight = w.weight();
+  info.principal = w.principal();
+  info.failoverTimeout = Duration{w.failover_timeout_us()};
+  return info;
+}
+
+}  // namespace
+
+struct Master::Impl {
+  Impl(zmq::context_t& context, const Clock& clock, MasterOptions options);
+
+  // --- plumbing --------------------------------------------------------------
+  void onReadable();
+  void afterEvent();
+  void dispatch(const Incoming& in);
+  void bad(const Incoming& in, wire::Error::Code code, std::string_view field,
+           const std::string& message);
+  template <class M>
+  bool parse(const Incoming& in, M& out);
+  void send(const std::string& routingId, wire::MessageType type,
+            const google::protobuf::MessageLite& body);
+  std::string newUuid();
+  TimePoint now() const { return loop.now(); }
+
+  // --- agents ------------------------------------------------------------------
+  Agent* activeAgent(const Incoming& in);
+  void onRegisterAgent(const Incoming& in);
+  void markUnreachable(Agent& agent, const std::string& why);
+  void addToAllocator(Agent& agent);
+
+  // --- frameworks ----------------------------------------------------------------
+  Framework* subscribedFramework(const Incoming& in);
+  void onSubscribe(const Incoming& in);
+  void disconnect(Framework& fw, const std::string& why);
+  void removeFramework(std::string id, const std::string& why);
+  Framework& adoptFramework(const wire::FrameworkInfo& info);
+  void armFailover(Framework& fw);
+
+  // --- offers ------------------------------------------------------------------
+  void requestRound();
+  void runRound();
+  void dropOffer(Offer& offer);  // forget it (resources handled by the caller)
+  void rescind(const std::string& offerId, bool tell);
+  void rescindAll(std::unordered_set<std::string> offerIds, bool tell);
+  std::optional<Filters> filtersOf(bool present, const wire::Filters& filters) const;
+  void recover(const std::string& fw, const std::string& agent, const Resources& resources,
+               std::optional<Filters> filters);
+  void onAccept(Framework& fw, const Incoming& in);
+  void onDecline(Framework& fw, const Incoming& in);
+
+  // --- tasks -------------------------------------------------------------------
+  void onStatusUpdate(Agent& agent, const Incoming& in);
+  void onAcknowledge(Framework& fw, const Incoming& in);
+  void onKill(Framework& fw, const Incoming& in);
+  void onReconcile(Framework& fw, const Incoming& in);
+  void masterUpdate(Framework& fw, wire::TaskStatus status);
+  void answer(Framework& fw, wire::TaskStatus status);  // reconciliation: no uuid
+  wire::TaskStatus makeStatus(const std::string& fw, const std::string& task,
+                              const std::string& agent, wire::TaskState state,
+                              const std::string& reason, const std::string& message);
+  void setState(Task& task, const wire::TaskStatus& status);
+  void becomeTerminal(Task& task, const std::string& uuid);
+  void recoverTask(Task& task);
+  void complete(const std::string& key);
+  void eraseTask(const std::string& key);
+  const Task* findAnyTask(const std::string& key) const;
+  void countState(wire::TaskState state, int delta);
+
+  // --- timers ------------------------------------------------------------------
+  void sweep();
+  void resendPending();
+
+  // --- HTTP ----------------------------------------------------------------------
+  HttpResponse http(const std::string& path);
+  nlohmann::json stateJson();
+  std::string metricsText();
+
+  const Clock& clock;
+  MasterOptions opt;
+  EventLoop loop;
+  RouterSocket router;
+  std::unique_ptr<Allocator> allocator;
+  std::unique_ptr<master::Registry> registry;
+  std::unique_ptr<master::HttpServer> httpServer;
+  std::string masterId;
+  TimePoint startedAt;
+  std::mt19937_64 random{std::random_device{}()};
+
+  std::unordered_map<std::string, Agent> agents;
+  std::unordered_map<std::string, Framework> frameworks;
+  std::unordered_set<std::string> removedFrameworks;
+  std::unordered_map<std::string, Task> tasks;
+  std::unordered_map<std::string, Task> completed;
+  std::deque<std::pair<std::string, std::uint64_t>> completedOrder;
+  std::uint64_t completedSeq = 0;
+  std::unordered_map<std::string, Offer> offers;
+  std::uint64_t nextAgent = 1, nextFramework = 1, nextOffer = 1;
+
+  std::size_t recovering = 0;  // agents of the registry not yet re-registered
+  bool roundPending = false;
+  TimePoint lastRound{};
+  bool registryDirty = false;
+
+  // Metrics.
+  std::array<std::uint64_t, 64> received{};
+  std::map<std::string, std::uint64_t> badMessages;  // by error code name
+  std::array<std::int64_t, 16> tasksByState{};
+  std::uint64_t offersMade = 0, offersAccepted = 0, offersDeclined = 0, offersRescinded = 0;
+  std::uint64_t tasksLaunched = 0, rounds = 0;
+  LatencyWindow roundLatency;
+  LatencyWindow offerToLaunch;
+};
+
+Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions options)
+    : clock(c), opt(std::move(options)), loop(c), router([&]() -> RouterSocket {
+        try {
+          return RouterSocket(context, opt.endpoint);
+        } catch (const zmq::error_t& e) {
+          throw Error(
+              fmt::format("master: cannot bind {}: {} (another master running? choose "
+                          "another with --port)",
+                          opt.endpoint, e.what()));
+        }
+      }()) {
+  if (opt.allocationInterval <= Duration{0})
+    throw InvalidArgument("--allocation-interval must be positive");
+  if (opt.agentTimeout <= Duration{0}) throw InvalidArgument("--agent-timeout must be positive");
+  if (opt.frameworkTimeout <= Duration{0})
+    throw InvalidArgument("--framework-timeout must be positive");
+  if (opt.agentHeartbeatInterval <= Duration{0} || opt.frameworkHeartbeatInterval <= Duration{0})
+    throw InvalidArgument("heartbeat intervals must be positive");
+  if (opt.updateRetryInterval <= Duration{0})
+    throw InvalidArgument("the update retry interval must be positive");
+  if (opt.offerTimeout < Duration{0} || opt.roundDelay < Duration{0} ||
+      opt.agentReregisterTimeout < Duration{0})
+    throw InvalidArgument("timeouts must not be negative");
+  allocator = makeAllocator(opt.policy, opt.params);
+  startedAt = clock.now();
+  masterId = opt.masterId.empty()
+                 ? fmt::format("{:x}{:04x}", toMicros(startedAt), random() & 0xffffu)
+                 : opt.masterId;
+
+  if (!opt.workDir.empty()) {
+    registry =
+        std::make_unique<master::Registry>(std::filesystem::path(opt.workDir) / "registry.sqlite");
+    master::Registry::Contents contents = registry->load();
+    for (std::string& id : contents.removedFrameworks) removedFrameworks.insert(std::move(id));
+    for (const wire::FrameworkInfo& info : contents.frameworks) {
+      if (removedFrameworks.count(info.framework_id())) continue;
+      try {
+        adoptFramework(info);
+      } catch (const Error& e) {
+        spdlog::warn("master: registry framework '{}' skipped: {}", info.framework_id(), e.what());
+      }
+    }
+    for (master::Registry::AgentRow& row : contents.agents) {
+      Agent agent;
+      agent.id = row.id;
+      agent.hostname = std::move(row.hostname);
+      agent.resourcesText = std::move(row.resources);
+      agent.attributesText = std::move(row.attributes);
+      try {
+        agent.total = Resources::parse(agent.resourcesText);
+      } catch (const Error&) {  // shown as text only until the agent re-registers
+      }
+      agent.status = AgentStatus::kRecovering;
+      agents.emplace(row.id, std::move(agent));
+      ++recovering;
+    }
+    const Duration reregister =
+        opt.agentReregisterTimeout > Duration{0} ? opt.agentReregisterTimeout : opt.agentTimeout;
+    if (recovering > 0) {
+      loop.after(clampTimer(reregister), [this] {
+        for (auto& [id, agent] : agents) {
+          if (agent.status != AgentStatus::kRecovering) continue;
+          spdlog::warn(
+              "master: agent {} ({}) of the registry did not re-register in time; its "
+              "tasks are gone",
+              id, agent.hostname);
+          agent.status = AgentStatus::kUnreachable;
+        }
+        recovering = 0;
+      });
+    }
+    spdlog::info("master {}: registry {} holds {} agents and {} frameworks", masterId,
+                 registry->file().string(), contents.agents.size(), frameworks.size());
+  }
+
+  loop.watch(router.socket(), [this] { onReadable(); });
+  loop.every(opt.allocationInterval, [this] {
+    runRound();
+    afterEvent();
+  });
+  const Duration sweepPeriod = std::max(Duration{std::chrono::milliseconds(1)},
+                                        std::min(opt.agentTimeout, opt.frameworkTimeout) / 5);
+  loop.every(sweepPeriod, [this] {
+    sweep();
+    afterEvent();
+  });
+  loop.every(opt.updateRetryInterval, [this] { resendPending(); });
+  if (opt.httpPort >= 0) {
+    httpServer = std::make_unique<master::HttpServer>(
+        loop, opt.httpHost, opt.httpPort, [this](const std::string& path) { return http(path); });
+  }
+  spdlog::info("master {} listening on {} (HTTP port {}), policy {}", masterId, router.endpoint(),
+               httpServer ? httpServer->port() : -1, opt.policy);
+}
+
+// ------------------------------------------------------------------ plumbing
+
+void Master::Impl::onReadable() {
+  Incoming in;
+  for (int i = 0; i < kMessagesPerDrain; ++i) {
+    const bool got = router.receive(in, [this](const std::string& routingId, const WireError& e) {
+      ++badMessages[wire::Error::Code_Name(e.code)];
+      spdlog::warn("master: refused a frame from connection {}: {}", printable(routingId),
+                   e.message);
+    });
+    if (!got) break;
+    dispatch(in);
+  }
+  afterEvent();
+}
+
+void Master::Impl::afterEvent() {
+  if (!registryDirty || !registry) return;
+  registryDirty = false;
+  try {
+    registry->flush();
+  } catch (const Error& e) {
+    spdlog::error("master: {}", e.what());
+  }
+}
+
+void Master::Impl::send(const std::string& routingId, wire::MessageType type,
+                        const google::protobuf::MessageLite& body) {
+  router.send(routingId, type, "master", body);
+}
+
+void Master::Impl::bad(const Incoming& in, wire::Error::Code code, std::string_view field,
+                       const std::string& message) {
+  ++badMessages[wire::Error::Code_Name(code)];
+  const wire::Envelope& e = in.envelope;
+  spdlog::warn("master: {} from '{}' (connection {}), field {}: {}", messageTypeName(e.type()),
+               e.sender(), printable(in.routingId), field, message);
+  router.sendError(in.routingId, code,
+                   field.empty() ? message : fmt::format("{}: {}", field, message), e.type(),
+                   e.sequence());
+}
+
+template <class M>
+bool Master::Impl::parse(const Incoming& in, M& out) {
+  if (auto error = decodePayload(in.envelope, out)) {
+    bad(in, error->code, "payload", error->message);
+    return false;
+  }
+  return true;
+}
+
+std::string Master::Impl::newUuid() {
+  std::string uuid(16, '\0');
+  for (std::size_t i = 0; i < 16; i += 8) {
+    const std::uint64_t r = random();
+    std::memcpy(uuid.data() + i, &r, 8);
+  }
+  return uuid;
+}
+
+void Master::Impl::dispatch(const Incoming& in) {
+  const wire::Envelope& e = in.envelope;
+  const auto type = static_cast<std::size_t>(e.type());
+  if (type < received.size()) ++received[type];
+  switch (e.type()) {
+    case wire::REGISTER_AGENT:
+      onRegisterAgent(in);
+      return;
+    case wire::AGENT_HEARTBEAT:
+      if (activeAgent(in)) send(in.routingId, wire::AGENT_HEARTBEAT_ACK, wire::AgentHeartbeat{});
+      return;
+    case wire::STATUS_UPDATE:
+      if (Agent* agent = activeAgent(in)) onStatusUpdate(*agent, in);
+      return;
+    case wire::SUBSCRIBE:
+      onSubscribe(in);
+      return;
+    case wire::ERROR: {
+      wire::Error error;
+      (void)error.ParseFromString(e.payload());
+      spdlog::info("master: ERROR from '{}' (connection {}): {} about {}: {}", e.sender(),
+                   printable(in.routingId), wire::Error::Code_Name(error.code()),
+                   messageTypeName(error.about()), error.message());
+      return;
+    }
+    case wire::ACCEPT:
+    case wire::DECLINE:
+    case wire::SUPPRESS:
+    case wire::REVIVE:
+    case wire::KILL:
+    case wire::RECONCILE:
+    case wire::ACKNOWLEDGE:
+    case wire::TEARDOWN:
+    case wire::FRAMEWORK_HEARTBEAT:
+      break;
+    default:
+      bad(in, wire::Error::INVALID, "type",
+          fmt::format("{} is not a message the master accepts", messageTypeName(e.type())));
+      return;
+  }
+  Framework* fw = subscribedFramework(in);
+  if (!fw) return;
+  switch (e.type()) {
+    case wire::ACCEPT:
+      onAccept(*fw, in);
+      return;
+    case wire::DECLINE:
+      onDecline(*fw, in);
+      return;
+    case wire::SUPPRESS:
+      fw->suppressed = true;
+      allocator->suppress(FrameworkId(fw->id));
+      return;
+    case wire::REVIVE:
+      fw->suppressed = false;
+      allocator->revive(FrameworkId(fw->id));
+      requestRound();
+      return;
+    case wire::KILL:
+      onKill(*fw, in);
+      return;
+    case wire::RECONCILE:
+      onReconcile(*fw, in);
+      return;
+    case wire::ACKNOWLEDGE:
+      onAcknowledge(*fw, in);
+      return;
+    case wire::TEARDOWN:
+      spdlog::info("master: framework {} tears down", fw->id);
+      removeFramework(fw->id, "TEARDOWN");
+      return;
+    case wire::FRAMEWORK_HEARTBEAT:
+      send(in.routingId, wire::FRAMEWORK_HEARTBEAT_ACK, wire::AgentHeartbeat{});
+      return;
+    default:
+      return;
+  }
+}
+
+// --------------------------------------------------------------------- agents
+
+Agent* Master::Impl::activeAgent(const Incoming& in) {
+  auto it = agents.find(in.envelope.sender());
+  if (it == agents.end() || it->second.status != AgentStatus::kActive) {
+    bad(in, wire::Error::NOT_REGISTERED, "sender",
+        fmt::format("agent '{}' is not registered with master {}; register again",
+                    in.envelope.sender(), masterId));
+    return nullptr;
+  }
+  it->second.routingId = in.routingId;
+  it->second.lastSeen = now();
+  return &it->second;
+}
+
+void Master::Impl::onRegisterAgent(const Incoming& in) {
+  wire::RegisterAgent msg;
+  if (!parse(in, msg)) return;
+  Resources total;
+  Attributes attributes;
+  try {
+    total = Resources::parse(msg.resources());
+  } catch (const Error& e) {
+    bad(in, wire::Error::INVALID, "resources", e.what());
+    return;
+  }
+  if (total.empty()) {
+    bad(in, wire::Error::INVALID, "resources", "an agent must offer some resources");
+    return;
+  }
+  try {
+    attributes = Attributes::parse(msg.attributes());
+  } catch (const Error& e) {
+    bad(in, wire::Error::INVALID, "attributes", e.what());
+    return;
+  }
+  if (msg.agent_id().find('/') != std::string::npos) {
+    bad(in, wire::Error::INVALID, "agent_id", "must not contain '/'");
+    return;
+  }
+  std::string id = msg.agent_id();
+  if (id.empty()) id = fmt::format("{}-S{}", masterId, nextAgent++);
+  auto [it, added] = agents.try_emplace(id);
+  Agent& agent = it->second;
+  agent.id = id;
+  const bool wasRecovering = !added && agent.status == AgentStatus::kRecovering;
+  if (wasRecovering) --recovering;
+  rescindAll(agent.offers, true);
+  if (agent.inAllocator) {
+    allocator->removeAgent(AgentId(id));
+    agent.inAllocator = false;
+  }
+  for (const std::string& key : agent.tasks) tasks.at(key).holdsResources = false;
+
+  // Reconcile what the agent reports with what the master knows.
+  wire::AgentRegistered reply;
+  std::unordered_set<std::string> reported;
+  for (int i = 0; i < msg.tasks_size(); ++i) {
+    const wire::TaskInfo& info = msg.tasks(i);
+    const wire::TaskStatus* status = nullptr;
+    if (i < msg.task_statuses_size() && msg.task_statuses(i).task_id() == info.task_id()) {
+      status = &msg.task_statuses(i);
+    } else {
+      for (const wire::TaskStatus& s : msg.task_statuses()) {
+        if (s.task_id() == info.task_id()) status = &s;
+      }
+    }
+    if (!status || status->framework_id().empty() || info.task_id().empty()) {
+      spdlog::warn(
+          "master: REGISTER_AGENT from '{}': task '{}' has no status naming its "
+          "framework; ignored",
+          id, info.task_id());
+      continue;
+    }
+    const std::string key = taskKey(status->framework_id(), info.task_id());
+    reported.insert(key);
+    const bool runs = !isTerminal(status->state());
+    if (auto t = tasks.find(key); t != tasks.end()) {
+      Task& known = t->second;
+      if (known.agentId != id || known.terminal) {
+        if (runs) reply.add_kill_task_keys(key);
+      } else {
+        // The agent knows best how its task is doing; a terminal state it
+        // reports arrives as an update with this uuid, forwarded then.
+        wire::TaskStatus latest = *status;
+        latest.set_agent_id(id);
+        setState(known, latest);
+        if (!runs) becomeTerminal(known, status->uuid());
+      }
+      continue;
+    }
+    if (completed.count(key)) {
+      if (runs) reply.add_kill_task_keys(key);
+      continue;
+    }
+    auto f = frameworks.find(status->framework_id());
+    if (f == frameworks.end() && !removedFrameworks.count(status->framework_id())) {
+      for (const wire::FrameworkInfo& info2 : msg.frameworks()) {
+        if (info2.framework_id() != status->framework_id()) continue;
+        try {
+          adoptFramework(info2);
+          f = frameworks.find(status->framework_id());
+        } catch (const Error& e) {
+          spdlog::warn("master: REGISTER_AGENT from '{}': framework '{}' refused: {}", id,
+                       info2.framework_id(), e.what());
+        }
+      }
+    }
+    Resources resources;
+    bool parsed = true;
+    try {
+      resources = Resources::parse(info.resources());
+    } catch (const Error& e) {
+      spdlog::warn("master: REGISTER_AGENT from '{}': task '{}' resources: {}", id, key, e.what());
+      parsed = false;
+    }
+    if (f == frameworks.end() || !parsed) {
+      if (runs) reply.add_kill_task_keys(key);
+      continue;
+    }
+    Task task;
+    task.key = key;
+    task.frameworkId = status->framework_id();
+    task.agentId = id;
+    task.info = info;
+    task.info.set_agent_id(id);
+    task.resources = std::move(resources);
+    task.status = *status;
+    task.status.set_agent_id(id);
+    task.terminal = !runs;
+    if (task.terminal) task.terminalUuid = status->uuid();
+    countState(task.status.state(), +1);
+    f->second.tasks.insert(key);
+    agent.tasks.insert(key);
+    tasks.emplace(key, std::move(task));
+  }
+  // Tasks the master placed here that the agent no longer has are lost.
+  std::vector<std::string> missing;
+  for (const std::string& key : agent.tasks) {
+    const Task& task = tasks.at(key);
+    if (!reported.count(key) && !task.terminal) missing.push_back(key);
+  }
+  for (const std::string& key : missing) {
+    Task& task = tasks.at(key);
+    wire::TaskStatus status =
+        makeStatus(task.frameworkId, task.info.task_id(), id, wire::TASK_LOST, "TASK_NOT_REPORTED",
+                   "the agent re-registered without this task");
+    const std::string uuid = newUuid();
+    status.set_uuid(uuid);
+    setState(task, status);
+    becomeTerminal(task, uuid);
+    masterUpdate(frameworks.at(task.frameworkId), status);
+  }
+
+  agent.hostname = msg.hostname();
+  agent.resourcesText = toString(total);
+  agent.attributesText = toString(attributes);
+  agent.total = total;
+  agent.routingId = in.routingId;
+  agent.lastSeen = now();
+  agent.status = AgentStatus::kActive;
+  try {
+    addToAllocator(agent);
+  } catch (const Error& e) {
+    agent.status = AgentStatus::kUnreachable;
+    bad(in, wire::Error::INVALID, "resources",
+        fmt::format("the allocator refused agent '{}': {}", id, e.what()));
+    return;
+  }
+  if (registry) {
+    try {
+      registry->putAgent({id, agent.hostname, agent.resourcesText, agent.attributesText});
+      registryDirty = true;
+    } catch (const Error& e) {
+      spdlog::error("master: {}", e.what());
+    }
+  }
+  reply.set_agent_id(id);
+  reply.set_heartbeat_interval_us(toMicros(opt.agentHeartbeatInterval));
+  send(in.routingId, wire::AGENT_REGISTERED, reply);
+  spdlog::info("master: agent {} ({}) {} with {} ({} tasks, {} to kill)", id, agent.hostname,
+               added ? "registered" : "re-registered", agent.resourcesText, agent.tasks.size(),
+               reply.kill_task_keys_size());
+  requestRound();
+}
+
+void Master::Impl::addToAllocator(Agent& agent) {
+  AgentInfo info;
+  info.id = AgentId(agent.id);
+  info.hostname = agent.hostname;
+  info.resources = agent.total;
+  info.attributes = Attributes::parse(agent.attributesText);
+  std::unordered_map<std::string, Resources> usedBy;
+  for (const std::string& key : agent.tasks) {
+    const Task& task = tasks.at(key);
+    if (!task.terminal) usedBy[task.frameworkId] += task.resources;
+  }
+  std::vector<std::pair<FrameworkId, Resources>> used;
+  for (auto& [fw, resources] : usedBy) used.emplace_back(FrameworkId(fw), std::move(resources));
+  try {
+    allocator->addAgent(info, used);
+    for (const std::string& key : agent.tasks) {
+      Task& task = tasks.at(key);
+      task.holdsResources = !task.terminal;
+    }
+  } catch (const Error& e) {
+    // What the tasks report does not fit the agent's total: keep the agent,
+    // and do not count those tasks (their resources will not be recovered).
+    spdlog::warn(
+        "master: agent {}: reported tasks do not fit its resources ({}); adding it "
+        "without them",
+        agent.id, e.what());
+    allocator->addAgent(info);
+  }
+  agent.inAllocator = true;
+}
+
+void Master::Impl::markUnreachable(Agent& agent, const std::string& why) {
+  spdlog::warn("master: agent {} ({}) is unreachable: {}; its {} tasks are lost", agent.id,
+               agent.hostname, why, agent.tasks.size());
+  rescindAll(agent.offers, true);
+  if (agent.inAllocator) {
+    allocator->removeAgent(AgentId(agent.id));
+    agent.inAllocator = false;
+  }
+  agent.status = AgentStatus::kUnreachable;
+  std::vector<std::string> keys(agent.tasks.begin(), agent.tasks.end());
+  for (const std::string& key : keys) {
+    Task& task = tasks.at(key);
+    task.holdsResources = false;
+    if (task.terminal) continue;
+    wire::TaskStatus status = makeStatus(task.frameworkId, task.info.task_id(), agent.id,
+                                         wire::TASK_LOST, "AGENT_UNREACHABLE", why);
+    const std::string uuid = newUuid();
+    status.set_uuid(uuid);
+    setState(task, status);
+    becomeTerminal(task, uuid);
+    masterUpdate(frameworks.at(task.frameworkId), status);
+  }
+}
+
+// ----------------------------------------------------------------- frameworks
+
+Framework* Master::Impl::subscribedFramework(const Incoming& in) {
+  auto it = frameworks.find(in.envelope.sender());
+  if (it == frameworks.end() || !it->second.connected) {
+    bad(in, wire::Error::NOT_REGISTERED, "sender",
+        fmt::format("framework '{}' is not subscribed to master {}; subscribe again",
+                    in.envelope.sender(), masterId));
+    return nullptr;
+  }
+  Framework& fw = it->second;
+  if (fw.routingId != in.routingId) {
+    // Another connection took the framework over (failover); this one is stale.
+    bad(in, wire::Error::INVALID, "sender",
+        fmt::format("framework '{}' is subscribed from another connection (failed over)", fw.id));
+    return nullptr;
+  }
+  fw.lastSeen = now();
+  return &fw;
+}
+
+Framework& Master::Impl::adoptFramework(const wire::FrameworkInfo& info) {
+  wire::FrameworkInfo copy = info;
+  if (copy.role().empty()) copy.set_role(std::string(kUnreservedRole));
+  if (copy.weight() == 0) copy.set_weight(1);
+  allocator->addFramework(toCore(copy));
+  allocator->setFrameworkActive(FrameworkId(copy.framework_id()), false);
+  Framework& fw = frameworks[copy.framework_id()];
+  fw.id = copy.framework_id();
+  fw.info = std::move(copy);
+  fw.connected = false;
+  fw.disconnectedAt = now();
+  armFailover(fw);
+  return fw;
+}
+
+void Master::Impl::armFailover(Framework& fw) {
+  if (fw.failoverTimer) loop.cancel(fw.failoverTimer);
+  const std::string id = fw.id;
+  fw.failoverTimer = loop.after(clampTimer(Duration{fw.info.failover_timeout_us()}), [this, id] {
+    auto it = frameworks.find(id);
+    if (it == frameworks.end() || it->second.connected) return;
+    it->second.failoverTimer = 0;
+    removeFramework(id, "its failover timeout passed");
+    afterEvent();
+  });
+}
+
+void Master::Impl::onSubscribe(const Incoming& in) {
+  wire::Subscribe msg;
+  if (!parse(in, msg)) return;
+  wire::FrameworkInfo info = msg.framework();
+  if (info.role().empty()) info.set_role(std::string(kUnreservedRole));
+  if (info.weight() == 0) info.set_weight(1);
+  if (!(info.weight() > 0) || !std::isfinite(info.weight())) {
+    bad(in, wire::Error::INVALID, "framework.weight",
+        fmt::format("must be a positive number, not {}", info.weight()));
+    return;
+  }
+  if (info.failover_timeout_us() < 0) {
+    bad(in, wire::Error::INVALID, "framework.failover_timeout_us", "must not be negative");
+    return;
+  }
+  if (info.framework_id().find('/') != std::string::npos) {
+    bad(in, wire::Error::INVALID, "framework.framework_id", "must not contain '/'");
+    return;
+  }
+  if (info.framework_id().empty()) {
+    info.set_framework_id(fmt::format("{}-F{}", masterId, nextFramework++));
+  } else if (removedFrameworks.count(info.framework_id())) {
+    bad(in, wire::Error::INVALID, "framework.framework_id",
+        fmt::format("framework '{}' was removed (torn down or failed over too late); subscribe "
+                    "without an id to start anew",
+                    info.framework_id()));
+    return;
+  }
+  const std::string id = info.framework_id();
+  auto it = frameworks.find(id);
+  const bool failover = it != frameworks.end();
+  if (failover) {
+    Framework& fw = it->second;
+    rescindAll(fw.offers, fw.connected);
+    try {
+      allocator->updateFramework(toCore(info));
+    } catch (const Error& e) {
+      bad(in, wire::Error::INVALID, "framework", e.what());
+      return;
+    }
+    fw.info = info;
+  } else {
+    try {
+      allocator->addFramework(toCore(info));
+    } catch (const Error& e) {
+      bad(in, wire::Error::INVALID, "framework", e.what());
+      return;
+    }
+    Framework& fw = frameworks[id];
+    fw.id = id;
+    fw.info = info;
+  }
+  Framework& fw = frameworks.at(id);
+  fw.routingId = in.routingId;
+  fw.connected = true;
+  fw.lastSeen = now();
+  if (fw.failoverTimer) {
+    loop.cancel(fw.failoverTimer);
+    fw.failoverTimer = 0;
+  }
+  allocator->setFrameworkActive(FrameworkId(id), true);
+  // A new driver knows nothing of an earlier suppress.
+  fw.suppressed = false;
+  allocator->revive(FrameworkId(id));
+  if (registry) {
+    try {
+      registry->putFramework(fw.info);
+      registryDirty = true;
+    } catch (const Error& e) {
+      spdlog::error("master: {}", e.what());
+    }
+  }
+  wire::Subscribed reply;
+  reply.set_framework_id(id);
+  reply.set_heartbeat_interval_us(toMicros(opt.frameworkHeartbeatInterval));
+  reply.set_master_id(masterId);
+  send(in.routingId, wire::SUBSCRIBED, reply);
+  for (auto& [uuid, status] : fw.pending) {
+    wire::Update update;
+    *update.mutable_status() = status;
+    send(fw.routingId, wire::UPDATE, update);
+  }
+  spdlog::info("master: framework {} ('{}', role {}, weight {}) {}", id, info.name(), info.role(),
+               info.weight(), failover ? "failed over / re-subscribed" : "subscribed");
+  requestRound();
+}
+
+void Master::Impl::disconnect(Framework& fw, const std::string& why) {
+  spdlog::warn("master: framework {} disconnected: {}; failover timeout {} s", fw.id, why,
+               static_cast<double>(fw.info.failover_timeout_us()) / 1e6);
+  fw.connected = false;
+  fw.disconnectedAt = now();
+  allocator->setFrameworkActive(FrameworkId(fw.id), false);
+  rescindAll(fw.offers, true);
+  if (fw.info.failover_timeout_us() <= 0) {
+    removeFramework(fw.id, "disconnected with no failover timeout");
+    return;
+  }
+  armFailover(fw);
+}
+
+void Master::Impl::removeFramework(std::string id, const std::string& why) {
+  auto it = frameworks.find(id);
+  if (it == frameworks.end()) return;
+  Framework& fw = it->second;
+  spdlog::warn("master: removing framework {}: {}; killing its {} tasks", id, why, fw.tasks.size());
+  rescindAll(fw.offers, fw.connected);
+  std::unordered_set<std::string> agentIds;
+  for (const std::string& key : fw.tasks) {
+    const Task& task = tasks.at(key);
+    if (!task.terminal) agentIds.insert(task.agentId);
+  }
+  wire::ShutdownFramework shutdown;
+  shutdown.set_framework_id(id);
+  for (const std::string& agentId : agentIds) {
+    auto a = agents.find(agentId);
+    if (a != agents.end() && a->second.status == AgentStatus::kActive) {
+      send(a->second.routingId, wire::SHUTDOWN_FRAMEWORK, shutdown);
+    }
+  }
+  std::vector<std::string> keys(fw.tasks.begin(), fw.tasks.end());
+  for (const std::string& key : keys) eraseTask(key);
+  allocator->removeFramework(FrameworkId(id));
+  if (fw.failoverTimer) loop.cancel(fw.failoverTimer);
+  frameworks.erase(it);
+  removedFrameworks.insert(id);
+  if (registry) {
+    try {
+      registry->removeFramework(id);
+      registryDirty = true;
+    } catch (const Error& e) {
+      spdlog::error("master: {}", e.what());
+    }
+  }
+  requestRound();
+}
+
+// --------------------------------------------------------------------- offers
+
+void Master::Impl::requestRound() {
+  if (roundPending) return;
+  roundPending = true;
+  const Duration delay = std::max(Duration{0}, lastRound + opt.roundDelay - now());
+  loop.after(delay, [this] {
+    roundPending = false;
+    runRound();
+    afterEvent();
+  });
+}
+
+void Master::Impl::runRound() {
+  const auto start = std::chrono::steady_clock::now();
+  const TimePoint t = now();
+  lastRound = t;
+  ++rounds;
+  std::vector<Allocation> allocations;
+  try {
+    allocations = allocator->allocate(t);
+  } catch (const std::exception& e) {
+    spdlog::error("master: allocation round failed: {}", e.what());
+    return;
+  }
+  // One OFFERS message per framework per round (split only past kOffersPerMessage).
+  std::unordered_map<std::string, wire::Offers> batches;
+  auto flush = [this](const std::string& fwId, wire::Offers& batch) {
+    auto f = frameworks.find(fwId);
+    if (f != frameworks.end() && batch.offers_size() > 0)
+      send(f->second.routingId, wire::OFFERS, batch);
+    batch.Clear();
+  };
+  for (Allocation& a : allocations) {
+    auto f = frameworks.find(a.framework.str());
+    auto ag = agents.find(a.agent.str());
+    if (f == frameworks.end() || ag == agents.end() || !f->second.connected) {
+      spdlog::error(
+          "master: the allocator offered {} on agent {} to framework {}, which the "
+          "master cannot offer to; recovered",
+          toString(a.resources), a.agent.str(), a.framework.str());
+      try {
+        allocator->recoverResources(a.framework, a.agent, a.resources, std::nullopt, t);
+      } catch (const Error& e) {
+        spdlog::error("master: {}", e.what());
+      }
+      continue;
+    }
+    Offer offer;
+    offer.id = fmt::format("{}-O{}", masterId, nextOffer++);
+    offer.frameworkId = a.framework.str();
+    offer.agentId = a.agent.str();
+    offer.resources = std::move(a.resources);
+    offer.sentAt = t;
+    if (opt.offerTimeout > Duration{0}) {
+      offer.timer = loop.after(opt.offerTimeout, [this, id = offer.id] {
+        rescind(id, true);
+        afterEvent();
+      });
+    }
+    wire::Offers& batch = batches[offer.frameworkId];
+    wire::Offer* w = batch.add_offers();
+    w->set_offer_id(offer.id);
+    w->set_framework_id(offer.frameworkId);
+    w->set_agent_id(offer.agentId);
+    w->set_hostname(ag->second.hostname);
+    w->set_resources(toString(offer.resources));
+    w->set_attributes(ag->second.attributesText);
+    f->second.offers.insert(offer.id);
+    ag->second.offers.insert(offer.id);
+    ++offersMade;
+    std::string key = offer.id;
+    offers.emplace(std::move(key), std::move(offer));
+    if (batch.offers_size() >= kOffersPerMessage) flush(a.framework.str(), batch);
+  }
+  for (auto& [fwId, batch] : batches) flush(fwId, batch);
+  roundLatency.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+void Master::Impl::dropOffer(Offer& offer) {
+  if (offer.timer) loop.cancel(offer.timer);
+  if (auto f = frameworks.find(offer.frameworkId); f != frameworks.end())
+    f->second.offers.erase(offer.id);
+  if (auto a = agents.find(offer.agentId); a != agents.end()) a->second.offers.erase(offer.id);
+  const std::string id = offer.id;  // `offer` lives in the map
+  offers.erase(id);
+}
+
+void Master::Impl::rescind(const std::string& offerId, bool tell) {
+  auto it = offers.find(offerId);
+  if (it == offers.end()) return;
+  const Offer offer = it->second;
+  dropOffer(it->second);
+  ++offersRescinded;
+  recover(offer.frameworkId, offer.agentId, offer.resources, std::nullopt);
+  auto f = frameworks.find(offer.frameworkId);
+  if (tell && f != frameworks.end() && f->second.connected) {
+    wire::Rescind msg;
+    msg.set_offer_id(offerId);
+    send(f->second.routingId, wire::RESCIND, msg);
+  }
+}
+
+void Master::Impl::rescindAll(std::unordered_set<std::string> offerIds, bool tell) {
+  for (const std::string& id : offerIds) rescind(id, tell);
+}
+
+std::optional<Filters> Master::Impl::filtersOf(bool present, const wire::Filters& filters) const {
+  if (!present || !std::isfinite(filters.refuse_seconds()) || filters.refuse_seconds() < 0) {
+    return Filters{opt.defaultRefuse};
+  }
+  if (filters.refuse_seconds() == 0) return std::nullopt;
+  return Filters{secondsToDuration(filters.refuse_seconds())};
+}
+
+void Master::Impl::recover(const std::string& fw, const std::string& agent,
+                           const Resources& resources, std::optional<Filters> filters) {
+  auto a = agents.find(agent);
+  if (resources.empty() || a == agents.end() || !a->second.inAllocator || !frameworks.count(fw)) {
+    return;
+  }
+  try {
+    allocator->recoverResources(FrameworkId(fw), AgentId(agent), resources, filters, now());
+  } catch (const Error& e) {
+    spdlog::error("master: recovering {} of framework {} on agent {}: {}", toString(resources), fw,
+                  agent, e.what());
+  }
+  requestRound();
+}
+
+void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
+  wire::Accept msg;
+  if (!parse(in, msg)) return;
+  std::vector<Offer*> used;
+  std::string problem;
+  std::unordered_set<std::string> seen;
+  for (const std::string& id : msg.offer_ids()) {
+    auto it = offers.find(id);
+    if (!seen.insert(id).second) {
+      problem = fmt::format("offer '{}' is listed twice", id);
+    } else if (it == offers.end() || it->second.frameworkId != fw.id) {
+      problem = fmt::format("offer '{}' is unknown or no longer valid", id);
+    } else {
+      if (!used.empty() && used.front()->agentId != it->second.agentId) {
+        problem = fmt::format("offers '{}' and '{}' are on different agents", used.front()->id, id);
+      }
+      used.push_back(&it->second);
+    }
+  }
+  if (msg.offer_ids().empty()) problem = "no offers named";
+  if (!problem.empty()) {
+    bad(in, wire::Error::INVALID, "offer_ids", problem);
+    for (Offer* offer : used) {
+      Offer copy = *offer;
+      dropOffer(*offer);
+      recover(copy.frameworkId, copy.agentId, copy.resources, std::nullopt);
+    }
+    for (const wire::TaskInfo& info : msg.tasks()) {
+      masterUpdate(fw, makeStatus(fw.id, info.task_id(), info.agent_id(), wire::TASK_LOST,
+                                  "INVALID_OFFERS", problem));
+    }
+    return;
+  }
+  const std::string agentId = used.front()->agentId;
+  Resources remaining;
+  TimePoint sentAt = used.front()->sentAt;
+  for (Offer* offer : used) {
+    remaining += offer->resources;
+    sentAt = std::min(sentAt, offer->sentAt);
+    dropOffer(*offer);
+  }
+  Agent& agent = agents.at(agentId);
+  if (msg.tasks().empty()) {
+    offersDeclined += used.size();
+  } else {
+    offersAccepted += used.size();
+  }
+  std::unordered_set<std::string> idsHere;
+  for (const wire::TaskInfo& info : msg.tasks()) {
+    std::string error;
+    Resources resources;
+    const std::string key = taskKey(fw.id, info.task_id());
+    if (info.task_id().empty()) {
+      error = "task_id: empty";
+    } else if (tasks.count(key) || !idsHere.insert(info.task_id()).second) {
+      error = fmt::format("task_id: '{}' is already in use by this framework", info.task_id());
+    } else if (!info.agent_id().empty() && info.agent_id() != agentId) {
+      error = fmt::format("agent_id: '{}' is not the agent of the offers ('{}')", info.agent_id(),
+                          agentId);
+    } else if (info.command().empty()) {
+      error = "command: empty";
+    } else {
+      try {
+        resources = Resources::parse(info.resources());
+        if (resources.empty()) {
+          error = "resources: a task must use some resources";
+        } else if (!remaining.contains(resources)) {
+          error = fmt::format("resources: {} are not within what is left of the offers ({})",
+                              toString(resources), toString(remaining));
+        }
+      } catch (const Error& e) {
+        error = fmt::format("resources: {}", e.what());
+      }
+    }
+    if (!error.empty()) {
+      spdlog::warn("master: ACCEPT from framework '{}': task '{}': {}", fw.id, info.task_id(),
+                   error);
+      ++badMessages["INVALID_TASK"];
+      masterUpdate(
+          fw, makeStatus(fw.id, info.task_id(), agentId, wire::TASK_ERROR, "INVALID_TASK", error));
+      continue;
+    }
+    remaining -= resources;
+    Task task;
+    task.key = key;
+    task.frameworkId = fw.id;
+    task.agentId = agentId;
+    task.info = info;
+    task.info.set_agent_id(agentId);
+    task.resources = std::move(resources);
+    task.status = makeStatus(fw.id, info.task_id(), agentId, wire::TASK_STAGING, "", "");
+    task.holdsResources = true;
+    countState(wire::TASK_STAGING, +1);
+    wire::RunTask run;
+    *run.mutable_framework() = fw.info;
+    *run.mutable_task() = task.info;
+    fw.tasks.insert(key);
+    agent.tasks.insert(key);
+    tasks.emplace(key, std::move(task));
+    send(agent.routingId, wire::RUN_TASK, run);
+    ++tasksLaunched;
+    offerToLaunch.add(toSeconds(now() - sentAt));
+  }
+  recover(fw.id, agentId, remaining, filtersOf(msg.has_filters(), msg.filters()));
+}
+
+void Master::Impl::onDecline(Framework& fw, const Incoming& in) {
+  wire::Decline msg;
+  if (!parse(in, msg)) return;
+  const std::optional<Filters> filters = filtersOf(msg.has_filters(), msg.filters());
+  std::vector<std::string> unknown;
+  for (const std::string& id : msg.offer_ids()) {
+    auto it = offers.find(id);
+    if (it == offers.end() || it->second.frameworkId != fw.id) {
+      unknown.push_back(id);
+      continue;
+    }
+    Offer copy = it->second;
+    dropOffer(it->second);
+    ++offersDeclined;
+    recover(copy.frameworkId, copy.agentId, copy.resources, filters);
+  }
+  if (!unknown.empty()) {
+    bad(in, wire::Error::INVALID, "offer_ids",
+        fmt::format("unknown or no longer valid offers: {}", fmt::join(unknown, ", ")));
+  }
+}
+
+// ---------------------------------------------------------------------- tasks
+
+wire::TaskStatus Master::Impl::makeStatus(const std::string& fw, const std::string& task,
+                                          const std::string& agent, wire::TaskState state,
+                                          const std::string& reason, const std::string& message) {
+  wire::TaskStatus status;
+  status.set_task_id(task);
+  status.set_framework_id(fw);
+  status.set_agent_id(agent);
+  status.set_state(state);
+  status.set_reason(reason);
+  status.set_message(message);
+  status.set_timestamp_us(toMicros(now()));
+  return status;
+}
+
+void Master::Impl::countState(wire::TaskState state, int delta) {
+  const auto i = static_cast<std::size_t>(state);
+  if (i < tasksByState.size()) tasksByState[i] += delta;
+}
+
+void Master::Impl::setState(Task& task, const wire::TaskStatus& status) {
+  countState(task.status.state(), -1);
+  task.status = status;
+  countState(task.status.state(), +1);
+}
+
+void Master::Impl::becomeTerminal(Task& task, const std::string& uuid) {
+  if (task.terminal) return;
+  task.terminal = true;
+  task.terminalUuid = uuid;
+  recoverTask(task);
+}
+
+void Master::Impl::recoverTask(Task& task) {
+  // The first terminal update frees the task's resources, once.
+  if (!task.holdsResources) return;
+  task.holdsResources = false;
+  recover(task.frameworkId, task.agentId, task.resources, std::nullopt);
+}
+
+void Master::Impl::eraseTask(const std::string& key) {
+  auto it = tasks.find(key);
+  if (it == tasks.end()) return;
+  Task& task = it->second;
+  recoverTask(task);
+  countState(task.status.state(), -1);
+  if (auto f = frameworks.find(task.frameworkId); f != frameworks.end()) f->second.tasks.erase(key);
+  if (auto a = agents.find(task.agentId); a != agents.end()) a->second.tasks.erase(key);
+  tasks.erase(it);
+}
+
+void Master::Impl::complete(const std::string& key) {
+  auto it = tasks.find(key);
+  if (it == tasks.end()) return;
+  Task task = it->second;
+  eraseTask(key);
+  task.holdsResources = false;
+  countState(task.status.state(), +1);
+  task.completedSeq = ++completedSeq;
+  completedOrder.emplace_back(key, task.completedSeq);
+  if (auto old = completed.find(key); old != completed.end()) {
+    countState(old->second.status.state(), -1);
+    old->second = std::move(task);
+  } else {
+    completed.emplace(key, std::move(task));
+  }
+  while (completed.size() > opt.completedTasks && !completedOrder.empty()) {
+    auto [oldKey, seq] = completedOrder.front();
+    completedOrder.pop_front();
+    auto c = completed.find(oldKey);
+    if (c != completed.end() && c->second.completedSeq == seq) {
+      countState(c->second.status.state(), -1);
+      completed.erase(c);
+    }
+  }
+}
+
+const Task* Master::Impl::findAnyTask(const std::string& key) const {
+  if (auto it = tasks.find(key); it != tasks.end()) return &it->second;
+  if (auto it = completed.find(key); it != completed.end()) return &it->second;
+  return nullptr;
+}
+
+void Master::Impl::masterUpdate(Framework& fw, wire::TaskStatus status) {
+  if (status.uuid().empty()) status.set_uuid(newUuid());
+  wire::Update update;
+  *update.mutable_status() = status;
+  fw.pending[status.uuid()] = status;
+  if (fw.connected) send(fw.routingId, wire::UPDATE, update);
+}
+
+void Master::Impl::answer(Framework& fw, wire::TaskStatus status) {
+  status.clear_uuid();
+  wire::Update update;
+  *update.mutable_status() = std::move(status);
+  send(fw.routingId, wire::UPDATE, update);
+}
+
+void Master::Impl::onStatusUpdate(Agent& agent, const Incoming& in) {
+  wire::StatusUpdate msg;
+  if (!parse(in, msg)) return;
+  wire::TaskStatus status = msg.status();
+  std::string_view missing;
+  if (status.task_id().empty()) missing = "status.task_id";
+  if (status.framework_id().empty()) missing = "status.framework_id";
+  if (status.uuid().empty()) missing = "status.uuid";
+  if (!missing.empty()) {
+    bad(in, wire::Error::INVALID, missing, "empty");
+    return;
+  }
+  if (!wire::TaskState_IsValid(status.state()) || status.state() == wire::TASK_STATE_UNSPECIFIED) {
+    bad(in, wire::Error::INVALID, "status.state",
+        fmt::format("{} is not a task state", static_cast<int>(status.state())));
+    return;
+  }
+  status.set_agent_id(agent.id);
+  auto ackHere = [&] {
+    wire::StatusUpdateAck ack;
+    ack.set_framework_id(status.framework_id());
+    ack.set_task_id(status.task_id());
+    ack.set_uuid(status.uuid());
+    send(agent.routingId, wire::STATUS_UPDATE_ACK, ack);
+  };
+  auto f = frameworks.find(status.framework_id());
+  if (f == frameworks.end()) {
+    // The framework is gone: nobody will acknowledge; stop the agent's retries.
+    spdlog::info(
+        "master: update {} of task {} of unknown framework {} from agent {}: acknowledged "
+        "by the master",
+        taskStateName(status.state()), status.task_id(), status.framework_id(), agent.id);
+    ackHere();
+    return;
+  }
+  Framework& fw = f->second;
+  const std::string key = taskKey(status.framework_id(), status.task_id());
+  auto t = tasks.find(key);
+  if (t != tasks.end() && t->second.agentId != agent.id) {
+    bad(in, wire::Error::INVALID, "status.task_id",
+        fmt::format("task '{}' runs on agent '{}', not on '{}'", key, t->second.agentId, agent.id));
+    return;
+  }
+  const Task* done = t == tasks.end() ? findAnyTask(key) : &t->second;
+  if (done && done->terminal && done->terminalUuid != status.uuid()) {
+    // The framework has seen (or is being sent) a terminal state already.
+    ackHere();
+    return;
+  }
+  if (t != tasks.end() && !t->second.terminal) {
+    Task& task = t->second;
+    setState(task, status);
+    if (isTerminal(status.state())) becomeTerminal(task, status.uuid());
+  } else if (t != tasks.end()) {
+    // A resend of the terminal update: keep the stored state, forward again.
+  } else if (!done) {
+    spdlog::info(
+        "master: update {} for task {} the master does not know, from agent {}; "
+        "forwarded",
+        taskStateName(status.state()), key, agent.id);
+  } else {
+    // Completed with this very uuid: the ack to the agent was lost; forward again.
+  }
+  if (fw.connected) {
+    wire::Update update;
+    *update.mutable_status() = status;
+    send(fw.routingId, wire::UPDATE, update);
+  }
+}
+
+void Master::Impl::onAcknowledge(Framework& fw, const Incoming& in) {
+  wire::Acknowledge msg;
+  if (!parse(in, msg)) return;
+  if (msg.uuid().empty()) {
+    bad(in, wire::Error::INVALID, "uuid", "empty (updates without a uuid need no ack)");
+    return;
+  }
+  if (auto p = fw.pending.find(msg.uuid()); p != fw.pending.end()) {
+    const std::string key = taskKey(fw.id, p->second.task_id());
+    fw.pending.erase(p);
+    auto t = tasks.find(key);
+    if (t != tasks.end() && t->second.terminal && t->second.terminalUuid == msg.uuid())
+      complete(key);
+    return;
+  }
+  const std::string key = taskKey(fw.id, msg.task_id());
+  std::string agentId = msg.agent_id();
+  auto t = tasks.find(key);
+  if (t != tasks.end()) {
+    agentId = t->second.agentId;
+  } else if (const Task* c = findAnyTask(key)) {
+    agentId = c->agentId;
+  }
+  auto a = agents.find(agentId);
+  if (a == agents.end()) {
+    bad(in, wire::Error::INVALID, "task_id",
+        fmt::format("no task '{}' on a known agent to acknowledge", msg.task_id()));
+    return;
+  }
+  if (a->second.status == AgentStatus::kActive) {
+    wire::StatusUpdateAck ack;
+    ack.set_framework_id(fw.id);
+    ack.set_task_id(msg.task_id());
+    ack.set_uuid(msg.uuid());
+    send(a->second.routingId, wire::STATUS_UPDATE_ACK, ack);
+  }
+  if (t != tasks.end() && t->second.terminal && t->second.terminalUuid == msg.uuid()) complete(key);
+}
+
+void Master::Impl::onKill(Framework& fw, const Incoming& in) {
+  wire::Kill msg;
+  if (!parse(in, msg)) return;
+  if (msg.task_id().empty()) {
+    bad(in, wire::Error::INVALID, "task_id", "empty");
+    return;
+  }
+  const std::string key = taskKey(fw.id, msg.task_id());
+  if (auto t = tasks.find(key); t != tasks.end() && !t->second.terminal) {
+    const Agent& agent = agents.at(t->second.agentId);
+    wire::KillTask kill;
+    kill.set_framework_id(fw.id);
+    kill.set_task_id(msg.task_id());
+    kill.set_grace_period_us(toMicros(opt.killGracePeriod));
+    send(agent.routingId, wire::KILL_TASK, kill);
+    return;
+  }
+  if (const Task* task = findAnyTask(key)) {
+    answer(fw, task->status);
+    return;
+  }
+  if (auto a = agents.find(msg.agent_id());
+      a != agents.end() && a->second.status == AgentStatus::kRecovering) {
+    return;  // its agent may still report it; the framework asks again
+  }
+  answer(fw, makeStatus(fw.id, msg.task_id(), msg.agent_id(), wire::TASK_LOST, "UNKNOWN_TASK",
+                        "the master does not know this task"));
+}
+
+void Master::Impl::onReconcile(Framework& fw, const Incoming& in) {
+  wire::Reconcile msg;
+  if (!parse(in, msg)) return;
+  if (msg.tasks().empty()) {
+    for (const std::string& key : fw.tasks) answer(fw, tasks.at(key).status);
+    return;
+  }
+  for (const wire::Reconcile::Task& entry : msg.tasks()) {
+    const std::string key = taskKey(fw.id, entry.task_id());
+    if (const Task* task = findAnyTask(key)) {
+      answer(fw, task->status);
+      continue;
+    }
+    // Unknown: LOST, unless its agent may still bring it back after a restart.
+    if (!entry.agent_id().empty()) {
+      auto a = agents.find(entry.agent_id());
+      if (a != agents.end() && a->second.status == AgentStatus::kRecovering) continue;
+    } else if (recovering > 0) {
+      continue;
+    }
+    answer(fw, makeStatus(fw.id, entry.task_id(), entry.agent_id(), wire::TASK_LOST,
+                          "RECONCILIATION", "the master does not know this task"));
+  }
+}
+
+// --------------------------------------------------------------------- timers
+
+void Master::Impl::sweep() {
+  const TimePoint t = now();
+  std::vector<Agent*> silent;
+  for (auto& [id, agent] : agents) {
+    if (agent.status == AgentStatus::kActive && t - agent.lastSeen > opt.agentTimeout) {
+      silent.push_back(&agent);
+    }
+  }
+  for (Agent* agent : silent) {
+    markUnreachable(*agent, fmt::format("no message for {} s", toSeconds(t - agent->lastSeen)));
+  }
+  std::vector<std::string> quiet;
+  for (auto& [id, fw] : frameworks) {
+    if (fw.connected && t - fw.lastSeen > opt.frameworkTimeout) quiet.push_back(id);
+  }
+  for (const std::string& id : quiet) {
+    auto it = frameworks.find(id);
+    if (it != frameworks.end()) disconnect(it->second, "no message within the framework timeout");
+  }
+}
+
+void Master::Impl::resendPending() {
+  for (auto& [id, fw] : frameworks) {
+    if (!fw.connected) continue;
+    for (auto& [uuid, status] : fw.pending) {
+      wire::Update update;
+      *update.mutable_status() = status;
+      send(fw.routingId, wire::UPDATE, update);
+    }
+  }
+}
+
+// ----------------------------------------------------------------------- HTTP
+
+HttpResponse Master::Impl::http(const std::string& path) {
+  if (path == "/api/v1/state" || path == "/api/v1/state/") {
+    return {200, "application/json", stateJson().dump()};
+  }
+  if (path == "/metrics") return {200, "text/plain; version=0.0.4", metricsText()};
+  if (path == "/health") {
+    nlohmann::json j{{"status", "ok"}, {"master_id", masterId}};
+    return {200, "application/json", j.dump()};
+  }
+  return {404, "text/plain",
+          fmt::format("no page {}; try /api/v1/state, /metrics or /health\n", path)};
+}
+
+nlohmann::json Master::Impl::stateJson() {
+  using nlohmann::json;
+  auto statusJson = [](const Task& task) {
+    return json{{"id", task.info.task_id()},
+                {"name", task.info.name()},
+                {"framework_id", task.frameworkId},
+                {"agent_id", task.agentId},
+                {"state", std::string(taskStateName(task.status.state()))},
+                {"resources", task.info.resources()},
+                {"message", task.status.message()},
+                {"reason", task.status.reason()},
+                {"updated_us", task.status.timestamp_us()}};
+  };
+  json j;
+  j["master_id"] = masterId;
+  j["policy"] = std::string(allocator->name());
+  j["start_time_us"] = toMicros(startedAt);
+  j["time_us"] = toMicros(now());
+  j["endpoint"] = router.endpoint();
+  json agentsJson = json::array();
+  for (const auto& [id, agent] : agents) {
+    Resources usedR;
+    Resources offeredR;
+    std::size_t running = 0;
+    for (const std::string& key : agent.tasks) {
+      const Task& task = tasks.at(key);
+      if (task.terminal) continue;
+      usedR += task.resources;
+      ++running;
+    }
+    for (const std::string& offerId : agent.offers) offeredR += offers.at(offerId).resources;
+    const Resources freeR = agent.total - usedR - offeredR;
+    agentsJson.push_back(json{{"id", id},
+                              {"hostname", agent.hostname},
+                              {"status", std::string(statusName(agent.status))},
+                              {"total", agent.resourcesText},
+                              {"used", toString(usedR)},
+                              {"offered", toString(offeredR)},
+                              {"free", toString(freeR)},
+                              {"attributes", agent.attributesText},
+                              {"tasks", running},
+                              {"last_seen_us", toMicros(agent.lastSeen)}});
+  }
+  j["agents"] = std::move(agentsJson);
+  json fwJson = json::array();
+  for (const auto& [id, fw] : frameworks) {
+    std::size_t running = 0;
+    for (const std::string& key : fw.tasks) running += tasks.at(key).terminal ? 0u : 1u;
+    fwJson.push_back(json{{"id", id},
+                          {"name", fw.info.name()},
+                          {"role", fw.info.role()},
+                          {"weight", fw.info.weight()},
+                          {"principal", fw.info.principal()},
+                          {"user", fw.info.user()},
+                          {"hostname", fw.info.hostname()},
+                          {"active", fw.connected},
+                          {"suppressed", fw.suppressed},
+                          {"failover_timeout_us", fw.info.failover_timeout_us()},
+                          {"tasks", running},
+                          {"offers", fw.offers.size()},
+                          {"pending_updates", fw.pending.size()}});
+  }
+  j["frameworks"] = std::move(fwJson);
+  json tasksJson = json::array();
+  for (const auto& [key, task] : tasks) tasksJson.push_back(statusJson(task));
+  json doneJson = json::array();
+  for (auto it = completedOrder.rbegin(); it != completedOrder.rend() && doneJson.size() < 1000;
+       ++it) {
+    auto c = completed.find(it->first);
+    if (c != completed.end() && c->second.completedSeq == it->second) {
+      doneJson.push_back(statusJson(c->second));
+    }
+  }
+  j["tasks"] = std::move(tasksJson);
+  j["completed_tasks"] = std::move(doneJson);  // the latest 1,000, newest first
+  json offersJson = json::array();
+  for (const auto& [id, offer] : offers) {
+    offersJson.push_back(json{{"id", id},
+                              {"framework_id", offer.frameworkId},
+                              {"agent_id", offer.agentId},
+                              {"resources", toString(offer.resources)},
+                              {"sent_us", toMicros(offer.sentAt)}});
+  }
+  j["offers"] = std::move(offersJson);
+  json rolesJson = json::array();
+  const ClusterState& state = allocator->state();
+  const Scalars& total = state.totalScalars();
+  for (RoleIndex r = 0; r < state.roleCount(); ++r) {
+    const RoleState& role = state.role(r);
+    double share = 0;
+    for (int d = 0; d < kMaxScalarDims; ++d) {
+      if (total[d] > 0) share = std::max(share, role.allocated[d] / total[d]);
+    }
+    rolesJson.push_back(json{{"name", role.name},
+                             {"weight", role.weight},
+                             {"frameworks", role.frameworks.size()},
+                             {"allocated", toString(role.allocated, *state.dimensions())},
+                             {"share", share}});
+  }
+  j["roles"] = std::move(rolesJson);
+  return j;
+}
+
+std::string Master::Impl::metricsText() {
+  std::string out;
+  auto append = [&out](std::string_view line) {
+    out.append(line);
+    out.push_back('\n');
+  };
+  auto summary = [&](std::string_view name, std::string_view help, const LatencyWindow& w) {
+    append(fmt::format("# HELP {} {}", name, help));
+    append(fmt::format("# TYPE {} summary", name));
+    for (double q : {0.5, 0.9, 0.99}) {
+      const double v = w.quantile(q);
+      append(fmt::format("{}{{quantile=\"{}\"}} {}", name, q,
+                         std::isnan(v) ? "NaN" : fmt::format("{}", v)));
+    }
+    append(fmt::format("{}_sum {}", name, w.sum()));
+    append(fmt::format("{}_count {}", name, w.count()));
+  };
+  summary("allot_master_allocation_round_seconds",
+          "Time of one allocation round (policy and offer sending); quantiles over the last 4096",
+          roundLatency);
+  summary("allot_master_offer_to_launch_seconds",
+          "Time from an offer sent to its task's RUN_TASK sent; quantiles over the last 4096",
+          offerToLaunch);
+  append("# HELP allot_master_allocation_rounds_total Allocation rounds run");
+  append("# TYPE allot_master_allocation_rounds_total counter");
+  append(fmt::format("allot_master_allocation_rounds_total {}", rounds));
+  append("# HELP allot_master_offers_total Offers by what became of them");
+  append("# TYPE allot_master_offers_total counter");
+  append(fmt::format("allot_master_offers_total{{event=\"made\"}} {}", offersMade));
+  append(fmt::format("allot_master_offers_total{{event=\"accepted\"}} {}", offersAccepted));
+  append(fmt::format("allot_master_offers_total{{event=\"declined\"}} {}", offersDeclined));
+  append(fmt::format("allot_master_offers_total{{event=\"rescinded\"}} {}", offersRescinded));
+  append("# HELP allot_master_offers_outstanding Offers sent and not yet answered");
+  append("# TYPE allot_master_offers_outstanding gauge");
+  append(fmt::format("allot_master_offers_outstanding {}", offers.size()));
+  append("# HELP allot_master_tasks_launched_total Tasks sent to agents");
+  append("# TYPE allot_master_tasks_launched_total counter");
+  append(fmt::format("allot_master_tasks_launched_total {}", tasksLaunched));
+  append("# HELP allot_master_tasks Tasks the master knows, by latest state");
+  append("# TYPE allot_master_tasks gauge");
+  for (std::size_t s = 1; s < tasksByState.size(); ++s) {
+    if (!wire::TaskState_IsValid(static_cast<int>(s))) continue;
+    append(fmt::format("allot_master_tasks{{state=\"{}\"}} {}",
+                       taskStateName(static_cast<wire::TaskState>(s)), tasksByState[s]));
+  }
+  std::array<std::size_t, 3> byStatus{};
+  for (const auto& [id, agent] : agents) ++byStatus[static_cast<std::size_t>(agent.status)];
+  append("# HELP allot_master_agents Agents by status");
+  append("# TYPE allot_master_agents gauge");
+  for (auto s : {AgentStatus::kActive, AgentStatus::kUnreachable, AgentStatus::kRecovering}) {
+    append(fmt::format("allot_master_agents{{status=\"{}\"}} {}", statusName(s),
+                       byStatus[static_cast<std::size_t>(s)]));
+  }
+  std::size_t active = 0;
+  for (const auto& [id, fw] : frameworks) active += fw.connected ? 1 : 0;
+  append("# HELP allot_master_frameworks Frameworks by connection");
+  append("# TYPE allot_master_frameworks gauge");
+  append(fmt::format("allot_master_frameworks{{state=\"active\"}} {}", active));
+  append(fmt::format("allot_master_frameworks{{state=\"disconnected\"}} {}",
+                     frameworks.size() - active));
+  append("# HELP allot_master_messages_received_total Well-formed messages received, by type");
+  append("# TYPE allot_master_messages_received_total counter");
+  for (std::size_t t = 1; t < received.size(); ++t) {
+    if (received[t] == 0) continue;
+    append(fmt::format("allot_master_messages_received_total{{type=\"{}\"}} {}",
+                       messageTypeName(static_cast<int>(t)), received[t]));
+  }
+  append("# HELP allot_master_bad_messages_total Messages refused or partly refused, by reason");
+  append("# TYPE allot_master_bad_messages_total counter");
+  for (const auto& [reason, n] : badMessages) {
+    append(fmt::format("allot_master_bad_messages_total{{reason=\"{}\"}} {}", reason, n));
+  }
+  append("# HELP allot_master_messages_dropped_total Sends dropped (peer gone or queue full)");
+  append("# TYPE allot_master_messages_dropped_total counter");
+  append(fmt::format("allot_master_messages_dropped_total {}", router.dropped()));
+  return out;
+}
+
+// ---------------------------------------------------------------------- Master
+
+Master::Master(zmq::context_t& context, const Clock& clock, MasterOptions options)
+    : impl_(std::make_unique<Impl>(context, clock, std::move(options))) {}
+
+Master::~Master() = default;
+
+void Master::run() {
+  impl_->loop.run();
+}
+
+void Master::runOnce(Duration maxWait) {
+  impl_->loop.runOnce(maxWait);
+}
+
+void Master::stop() {
+  impl_->loop.stop();
+}
+
+void Master::stopOnSignals() {
+  impl_->loop.stopOnSignals();
+}
+
+std::string Master::endpoint() const {
+  return impl_->router.endpoint();
+}
+
+int Master::httpPort() const {
+  return impl_->httpServer ? impl_->httpServer->port() : -1;
+}
+
+const std::string& Master::id() const {
+  return impl_->masterId;
+}
+
+}  // namespace allot::runtime

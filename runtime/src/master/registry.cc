@@ -1,0 +1,169 @@
+#include "registry.h"
+
+#include <fmt/format.h>
+
+#include <system_error>
+
+#include "allot/core/error.h"
+
+namespace allot::runtime::master {
+
+namespace {
+
+std::string text(sqlite3_stmt* statement, int column) {
+  const unsigned char* value = sqlite3_column_text(statement, column);
+  const int size = sqlite3_column_bytes(statement, column);
+  return value ? std::string(reinterpret_cast<const char*>(value), static_cast<std::size_t>(size))
+               : std::string();
+}
+
+void bind(sqlite3_stmt* statement, int index, const std::string& value) {
+  sqlite3_bind_text(statement, index, value.data(), static_cast<int>(value.size()),
+                    SQLITE_TRANSIENT);
+}
+
+}  // namespace
+
+Registry::Registry(const std::filesystem::path& file) : file_(file) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  if (ec) {
+    throw Error(fmt::format("registry: cannot create folder '{}': {}", file.parent_path().string(),
+                            ec.message()));
+  }
+  if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) {
+    std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(fmt::format("registry: cannot open '{}': {}", file.string(), why));
+  }
+  try {
+    sqlite3_busy_timeout(db_, 5000);
+    // WAL with synchronous=NORMAL: a killed master loses nothing committed;
+    // only a power loss may drop the last commits.
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec(
+        "CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, hostname TEXT NOT NULL, "
+        "resources TEXT NOT NULL, attributes TEXT NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS frameworks (id TEXT PRIMARY KEY, info BLOB NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS removed_frameworks (id TEXT PRIMARY KEY)");
+    putAgent_ = prepare(
+        "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes) VALUES (?, ?, ?, ?)");
+    putFramework_ = prepare("INSERT OR REPLACE INTO frameworks (id, info) VALUES (?, ?)");
+    deleteFramework_ = prepare("DELETE FROM frameworks WHERE id = ?");
+    putRemoved_ = prepare("INSERT OR REPLACE INTO removed_frameworks (id) VALUES (?)");
+  } catch (...) {
+    for (sqlite3_stmt* s : {putAgent_, putFramework_, deleteFramework_, putRemoved_}) {
+      sqlite3_finalize(s);
+    }
+    sqlite3_close(db_);
+    throw;
+  }
+}
+
+Registry::~Registry() {
+  try {
+    flush();
+  } catch (const Error&) {  // NOLINT(bugprone-empty-catch): nothing to report to in a destructor
+  }
+  for (sqlite3_stmt* s : {putAgent_, putFramework_, deleteFramework_, putRemoved_}) {
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db_);
+}
+
+void Registry::exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string why = message ? message : sqlite3_errmsg(db_);
+    sqlite3_free(message);
+    throw Error(fmt::format("registry '{}': {} ({})", file_.string(), why, sql));
+  }
+}
+
+sqlite3_stmt* Registry::prepare(const char* sql) {
+  sqlite3_stmt* statement = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &statement, nullptr) != SQLITE_OK) {
+    throw Error(fmt::format("registry '{}': {} ({})", file_.string(), sqlite3_errmsg(db_), sql));
+  }
+  return statement;
+}
+
+void Registry::step(sqlite3_stmt* statement, const char* what) {
+  const int rc = sqlite3_step(statement);
+  sqlite3_reset(statement);
+  sqlite3_clear_bindings(statement);
+  if (rc != SQLITE_DONE) {
+    throw Error(fmt::format("registry '{}': {}: {}", file_.string(), what, sqlite3_errmsg(db_)));
+  }
+}
+
+void Registry::begin() {
+  if (inTransaction_) return;
+  exec("BEGIN");
+  inTransaction_ = true;
+}
+
+void Registry::flush() {
+  if (!inTransaction_) return;
+  inTransaction_ = false;
+  exec("COMMIT");
+}
+
+Registry::Contents Registry::load() {
+  Contents contents;
+  sqlite3_stmt* agents =
+      prepare("SELECT id, hostname, resources, attributes FROM agents ORDER BY rowid");
+  while (sqlite3_step(agents) == SQLITE_ROW) {
+    contents.agents.push_back({text(agents, 0), text(agents, 1), text(agents, 2), text(agents, 3)});
+  }
+  sqlite3_finalize(agents);
+  sqlite3_stmt* frameworks = prepare("SELECT id, info FROM frameworks ORDER BY rowid");
+  while (sqlite3_step(frameworks) == SQLITE_ROW) {
+    wire::FrameworkInfo info;
+    const void* blob = sqlite3_column_blob(frameworks, 1);
+    const int size = sqlite3_column_bytes(frameworks, 1);
+    if (!info.ParseFromArray(blob, size)) {
+      const std::string id = text(frameworks, 0);
+      sqlite3_finalize(frameworks);
+      throw Error(
+          fmt::format("registry '{}': framework '{}' is stored in a form that does not parse",
+                      file_.string(), id));
+    }
+    contents.frameworks.push_back(std::move(info));
+  }
+  sqlite3_finalize(frameworks);
+  sqlite3_stmt* removed = prepare("SELECT id FROM removed_frameworks ORDER BY rowid");
+  while (sqlite3_step(removed) == SQLITE_ROW)
+    contents.removedFrameworks.push_back(text(removed, 0));
+  sqlite3_finalize(removed);
+  return contents;
+}
+
+void Registry::putAgent(const AgentRow& agent) {
+  begin();
+  bind(putAgent_, 1, agent.id);
+  bind(putAgent_, 2, agent.hostname);
+  bind(putAgent_, 3, agent.resources);
+  bind(putAgent_, 4, agent.attributes);
+  step(putAgent_, "storing an agent");
+}
+
+void Registry::putFramework(const wire::FrameworkInfo& framework) {
+  begin();
+  const std::string blob = framework.SerializeAsString();
+  bind(putFramework_, 1, framework.framework_id());
+  sqlite3_bind_blob(putFramework_, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+  step(putFramework_, "storing a framework");
+}
+
+void Registry::removeFramework(const std::string& id) {
+  begin();
+  bind(deleteFramework_, 1, id);
+  step(deleteFramework_, "removing a framework");
+  bind(putRemoved_, 1, id);
+  step(putRemoved_, "remembering a removed framework");
+}
+
+}  // namespace allot::runtime::master

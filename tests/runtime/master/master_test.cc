@@ -1,0 +1,898 @@
+// The runtime master over real ZeroMQ sockets on loopback: fake agents and
+// frameworks are DEALER sockets driven by the test, the master is pumped from
+// the test thread (runOnce), time is a ManualClock, the registry a real
+// SQLite file, the HTTP API real HTTP through httplib::Client.
+#include "allot/runtime/master.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "allot/core/error.h"
+#include "allot/core/resources.h"
+#include "allot/runtime/clock.h"
+#include "allot/runtime/transport.h"
+#include "allot/runtime/wire.h"
+
+namespace allot::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A fake agent or framework: one DEALER socket and the messages it received.
+struct Peer {
+  Peer(zmq::context_t& context, const std::string& endpoint, const std::string& routingId)
+      : socket(context, endpoint, routingId) {}
+  DealerSocket socket;
+  std::string sender;  // agent or framework id once known
+  std::deque<wire::Envelope> inbox;
+
+  void send(wire::MessageType type, const google::protobuf::MessageLite& body) {
+    ASSERT_TRUE(socket.send(type, sender, body));
+  }
+  void poll() {
+    wire::Envelope envelope;
+    while (socket.receive(envelope, [](const WireError& e) {
+      ADD_FAILURE() << "the master sent a bad frame: " << e.message;
+    })) {
+      inbox.push_back(envelope);
+    }
+  }
+};
+
+wire::TaskInfo task(const std::string& id, const std::string& resources,
+                    const std::string& command = "true") {
+  wire::TaskInfo info;
+  info.set_task_id(id);
+  info.set_name(id);
+  info.set_resources(resources);
+  info.set_command(command);
+  return info;
+}
+
+bool sameResources(const std::string& a, const std::string& b) {
+  return Resources::parse(a) == Resources::parse(b);
+}
+
+class MasterTest : public ::testing::Test {
+ protected:
+  MasterTest() {
+    std::random_device rd;
+    dir = std::filesystem::temp_directory_path() /
+          ("allot-master-test-" + std::to_string(rd()) + std::to_string(rd()));
+  }
+  ~MasterTest() override {
+    peers.clear();
+    master.reset();
+    std::filesystem::remove_all(dir);
+  }
+
+  static MasterOptions testOptions() {
+    MasterOptions o;
+    o.endpoint = "tcp://127.0.0.1:*";
+    o.httpPort = -1;
+    o.roundDelay = Duration{0};
+    o.allocationInterval = 1s;
+    o.offerTimeout = Duration{0};
+    o.agentTimeout = 1h;
+    o.frameworkTimeout = 1h;
+    o.updateRetryInterval = 5s;
+    o.masterId = "m1";
+    return o;
+  }
+
+  void start(MasterOptions o = testOptions()) {
+    master = std::make_unique<Master>(context, clock, std::move(o));
+    endpoint = master->endpoint();
+  }
+
+  Peer& peer(const std::string& routingId) {
+    peers.push_back(std::make_unique<Peer>(context, endpoint, routingId));
+    return *peers.back();
+  }
+
+  // Pumps the master until `done` or about 3 s of wall time.
+  bool pumpUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 3000ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      master->runOnce(std::chrono::milliseconds(1));
+      if (done()) return true;
+    }
+    return false;
+  }
+
+  // Takes the first message of `type` from `p` (waiting a bounded time).
+  std::optional<wire::Envelope> take(Peer& p, wire::MessageType type,
+                                     std::chrono::milliseconds limit = 3000ms) {
+    std::optional<wire::Envelope> found;
+    pumpUntil(
+        [&] {
+          p.poll();
+          for (auto it = p.inbox.begin(); it != p.inbox.end(); ++it) {
+            if (it->type() == type) {
+              found = *it;
+              p.inbox.erase(it);
+              return true;
+            }
+          }
+          return false;
+        },
+        limit);
+    return found;
+  }
+
+  template <class M>
+  M expect(Peer& p, wire::MessageType type) {
+    M message;
+    auto envelope = take(p, type);
+    if (!envelope) {
+      ADD_FAILURE() << "'" << p.sender << "' got no " << messageTypeName(type);
+      return message;
+    }
+    EXPECT_TRUE(message.ParseFromString(envelope->payload()));
+    return message;
+  }
+
+  // Moves time and lets due timers fire before the test sends anything
+  // (the loop handles waiting messages before timers).
+  void advance(Duration d) {
+    clock.advance(d);
+    master->runOnce(Duration{0});
+  }
+
+  // Pumps a little and forgets what `p` received (duplicates of resends).
+  void drain(Peer& p) {
+    pumpUntil([] { return false; }, 100ms);
+    p.poll();
+    p.inbox.clear();
+  }
+
+  // Returns true iff no message of `type` reaches `p` within a short wait.
+  bool none(Peer& p, wire::MessageType type, std::chrono::milliseconds wait = 150ms) {
+    return !take(p, type, wait).has_value();
+  }
+
+  std::string registerAgent(Peer& p, const std::string& resources, const std::string& id = "") {
+    wire::RegisterAgent reg;
+    reg.set_agent_id(id);
+    reg.set_hostname("node-a");
+    reg.set_resources(resources);
+    reg.set_attributes("rack:r1");
+    p.send(wire::REGISTER_AGENT, reg);
+    auto reply = expect<wire::AgentRegistered>(p, wire::AGENT_REGISTERED);
+    p.sender = reply.agent_id();
+    return reply.agent_id();
+  }
+
+  std::string subscribe(Peer& p, const std::string& role = "*", std::int64_t failoverUs = 0,
+                        const std::string& id = "") {
+    wire::Subscribe sub;
+    sub.mutable_framework()->set_framework_id(id);
+    sub.mutable_framework()->set_name("fw-" + role);
+    sub.mutable_framework()->set_role(role);
+    sub.mutable_framework()->set_failover_timeout_us(failoverUs);
+    p.send(wire::SUBSCRIBE, sub);
+    auto reply = expect<wire::Subscribed>(p, wire::SUBSCRIBED);
+    p.sender = reply.framework_id();
+    return reply.framework_id();
+  }
+
+  wire::Offer offer(Peer& fw) {
+    auto offers = expect<wire::Offers>(fw, wire::OFFERS);
+    if (offers.offers_size() != 1) {
+      ADD_FAILURE() << "expected one offer, got " << offers.offers_size();
+      return {};
+    }
+    return offers.offers(0);
+  }
+
+  void accept(Peer& fw, const wire::Offer& o, std::vector<wire::TaskInfo> tasks,
+              std::optional<double> refuse = std::nullopt) {
+    wire::Accept acc;
+    acc.add_offer_ids(o.offer_id());
+    for (auto& t : tasks) *acc.add_tasks() = t;
+    if (refuse) acc.mutable_filters()->set_refuse_seconds(*refuse);
+    fw.send(wire::ACCEPT, acc);
+  }
+
+  void update(Peer& agent, const std::string& fwId, const std::string& taskId,
+              wire::TaskState state, const std::string& uuid) {
+    wire::StatusUpdate msg;
+    msg.mutable_status()->set_task_id(taskId);
+    msg.mutable_status()->set_framework_id(fwId);
+    msg.mutable_status()->set_state(state);
+    msg.mutable_status()->set_uuid(uuid);
+    agent.send(wire::STATUS_UPDATE, msg);
+  }
+
+  // Agent a with "cpus:4;mem:1024", framework f subscribed, its first offer.
+  struct Cluster {
+    Peer* agent;
+    Peer* fw;
+    std::string agentId;
+    std::string fwId;
+    wire::Offer first;
+  };
+  Cluster cluster(std::int64_t failoverUs = 0) {
+    Cluster c;
+    c.agent = &peer("agent-1");
+    c.agentId = registerAgent(*c.agent, "cpus:4;mem:1024");
+    c.fw = &peer("driver-1");
+    c.fwId = subscribe(*c.fw, "*", failoverUs);
+    c.first = offer(*c.fw);
+    return c;
+  }
+
+  // Launches task `id` (cpus:1;mem:128) on the cluster's first offer and
+  // returns the RUN_TASK the agent got.
+  wire::RunTask launch(Cluster& c, const std::string& id) {
+    accept(*c.fw, c.first, {task(id, "cpus:1;mem:128")});
+    return expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  }
+
+  std::string get(const std::string& path) {
+    auto response = std::async(std::launch::async, [port = master->httpPort(), path] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(5, 0);
+      auto r = client.Get(path.c_str());
+      return r ? std::to_string(r->status) + "\n" + r->body : std::string("no answer");
+    });
+    pumpUntil([&] { return response.wait_for(0s) == std::future_status::ready; }, 6000ms);
+    return response.get();
+  }
+
+  zmq::context_t context;
+  ManualClock clock;
+  std::filesystem::path dir;
+  std::unique_ptr<Master> master;
+  std::string endpoint;
+  std::vector<std::unique_ptr<Peer>> peers;
+};
+
+// An agent registers, a framework subscribes, and the framework is offered
+// the agent's whole resources with its hostname and attributes.
+TEST_F(MasterTest, RegisteredAgentIsOfferedToSubscribedFramework) {
+  start();
+  Cluster c = cluster();
+  EXPECT_EQ(c.agentId, "m1-S1");
+  EXPECT_EQ(c.fwId, "m1-F1");
+  EXPECT_EQ(c.first.agent_id(), c.agentId);
+  EXPECT_EQ(c.first.framework_id(), c.fwId);
+  EXPECT_EQ(c.first.hostname(), "node-a");
+  EXPECT_EQ(c.first.attributes(), "rack:r1");
+  EXPECT_TRUE(sameResources(c.first.resources(), "cpus:4;mem:1024")) << c.first.resources();
+}
+
+// ACCEPT sends RUN_TASK (with the framework's info) to the agent, and the
+// unused part of the offer comes back in a new offer once the filter allows.
+TEST_F(MasterTest, AcceptLaunchesTaskAndOffersTheRestAgain) {
+  start();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, /*refuse=*/0.0);
+  auto run = expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  EXPECT_EQ(run.task().task_id(), "t1");
+  EXPECT_EQ(run.task().agent_id(), c.agentId);
+  EXPECT_EQ(run.framework().framework_id(), c.fwId);
+  wire::Offer rest = offer(*c.fw);
+  EXPECT_TRUE(sameResources(rest.resources(), "cpus:3;mem:896")) << rest.resources();
+}
+
+// Agent status updates reach the framework with their uuid; the framework's
+// acknowledgement reaches the agent as STATUS_UPDATE_ACK with the same uuid.
+TEST_F(MasterTest, StatusUpdatesAreForwardedAndAcknowledgementsReachTheAgent) {
+  start();
+  Cluster c = cluster();
+  launch(c, "t1");
+  update(*c.agent, c.fwId, "t1", wire::TASK_RUNNING, "uuid-1");
+  auto up = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(up.status().state(), wire::TASK_RUNNING);
+  EXPECT_EQ(up.status().uuid(), "uuid-1");
+  EXPECT_EQ(up.status().agent_id(), c.agentId);
+  wire::Acknowledge ack;
+  ack.set_agent_id(c.agentId);
+  ack.set_task_id("t1");
+  ack.set_uuid("uuid-1");
+  c.fw->send(wire::ACKNOWLEDGE, ack);
+  auto fwd = expect<wire::StatusUpdateAck>(*c.agent, wire::STATUS_UPDATE_ACK);
+  EXPECT_EQ(fwd.uuid(), "uuid-1");
+  EXPECT_EQ(fwd.task_id(), "t1");
+  EXPECT_EQ(fwd.framework_id(), c.fwId);
+}
+
+// The first terminal update frees the task's resources once: a resend with
+// the same uuid is forwarded again, a later update with another uuid is
+// acknowledged by the master and not forwarded, and the next offer is the
+// agent's total, not more.
+TEST_F(MasterTest, TerminalUpdateRecoversResourcesExactlyOnce) {
+  start();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 3600.0);  // rest filtered for an hour
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  update(*c.agent, c.fwId, "t1", wire::TASK_FINISHED, "fin-1");
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().uuid(), "fin-1");
+  update(*c.agent, c.fwId, "t1", wire::TASK_FINISHED, "fin-1");  // resend
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().uuid(), "fin-1");
+  update(*c.agent, c.fwId, "t1", wire::TASK_FAILED, "late-2");
+  auto self = expect<wire::StatusUpdateAck>(*c.agent, wire::STATUS_UPDATE_ACK);
+  EXPECT_EQ(self.uuid(), "late-2");
+  EXPECT_TRUE(none(*c.fw, wire::UPDATE));
+  // The agent is whole again (a filter only holds back what it covers), and
+  // not more than whole: the task's resources came back once.
+  wire::Offer again = offer(*c.fw);
+  EXPECT_TRUE(sameResources(again.resources(), "cpus:4;mem:1024")) << again.resources();
+  EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+}
+
+// A decline with refuse_seconds keeps the agent from the framework until the
+// filter expires; then the next allocation round offers it again.
+TEST_F(MasterTest, DeclineFilterHoldsOffersBackUntilItExpires) {
+  start();
+  Cluster c = cluster();
+  wire::Decline decline;
+  decline.add_offer_ids(c.first.offer_id());
+  decline.mutable_filters()->set_refuse_seconds(10);
+  c.fw->send(wire::DECLINE, decline);
+  EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+  advance(5s);
+  EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+  advance(6s);
+  wire::Offer again = offer(*c.fw);
+  EXPECT_TRUE(sameResources(again.resources(), "cpus:4;mem:1024"));
+  EXPECT_NE(again.offer_id(), c.first.offer_id());
+}
+
+// An offer left unanswered past --offer-timeout is rescinded and its
+// resources are offered anew.
+TEST_F(MasterTest, UnansweredOfferIsRescindedAfterOfferTimeout) {
+  MasterOptions o = testOptions();
+  o.offerTimeout = 5s;
+  start(o);
+  Cluster c = cluster();
+  advance(4s);
+  EXPECT_TRUE(none(*c.fw, wire::RESCIND));
+  advance(2s);
+  EXPECT_EQ(expect<wire::Rescind>(*c.fw, wire::RESCIND).offer_id(), c.first.offer_id());
+  wire::Offer again = offer(*c.fw);
+  EXPECT_NE(again.offer_id(), c.first.offer_id());
+  // Accepting the rescinded offer is refused: its task is LOST.
+  accept(*c.fw, c.first, {task("late", "cpus:1;mem:128")});
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(lost.status().task_id(), "late");
+  EXPECT_EQ(lost.status().state(), wire::TASK_LOST);
+  EXPECT_FALSE(lost.status().uuid().empty());
+}
+
+// A silent agent becomes unreachable: its tasks are reported TASK_LOST with
+// a uuid, resent until the framework acknowledges, and the agent's next
+// heartbeat is answered NOT_REGISTERED.
+TEST_F(MasterTest, SilentAgentIsUnreachableAndItsTasksAreLostReliably) {
+  MasterOptions o = testOptions();
+  o.agentTimeout = 10s;
+  start(o);
+  Cluster c = cluster();
+  launch(c, "t1");
+  c.agent->send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_TRUE(take(*c.agent, wire::AGENT_HEARTBEAT_ACK).has_value());
+  advance(12s);
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(lost.status().state(), wire::TASK_LOST);
+  EXPECT_EQ(lost.status().reason(), "AGENT_UNREACHABLE");
+  ASSERT_FALSE(lost.status().uuid().empty());
+  drain(*c.fw);
+  advance(6s);  // past the update retry interval
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().uuid(), lost.status().uuid());
+  wire::Acknowledge ack;
+  ack.set_task_id("t1");
+  ack.set_uuid(lost.status().uuid());
+  c.fw->send(wire::ACKNOWLEDGE, ack);
+  EXPECT_TRUE(none(*c.agent, wire::STATUS_UPDATE_ACK));  // master's own update: not forwarded
+  drain(*c.fw);
+  advance(6s);
+  EXPECT_TRUE(none(*c.fw, wire::UPDATE));
+  c.agent->send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::NOT_REGISTERED);
+}
+
+// Re-registration reconciles: a task the agent no longer reports is LOST, a
+// task the master already declared lost is listed in kill_task_keys, and
+// the agent's resources are offered minus what its running tasks use.
+TEST_F(MasterTest, ReregistrationReconcilesReportedTasks) {
+  start();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128"), task("t2", "cpus:1;mem:128")}, 3600.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  // The agent comes back reporting t1 only, plus a task t9 of the framework
+  // the master never heard of (adopted).
+  wire::RegisterAgent reg;
+  reg.set_agent_id(c.agentId);
+  reg.set_resources("cpus:4;mem:1024");
+  for (const char* id : {"t1", "t9"}) {
+    *reg.add_tasks() = task(id, "cpus:1;mem:128");
+    wire::TaskStatus* s = reg.add_task_statuses();
+    s->set_task_id(id);
+    s->set_framework_id(c.fwId);
+    s->set_state(wire::TASK_RUNNING);
+  }
+  c.agent->send(wire::REGISTER_AGENT, reg);
+  auto registered = expect<wire::AgentRegistered>(*c.agent, wire::AGENT_REGISTERED);
+  EXPECT_EQ(registered.agent_id(), c.agentId);
+  EXPECT_EQ(registered.kill_task_keys_size(), 0);
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(lost.status().task_id(), "t2");
+  EXPECT_EQ(lost.status().state(), wire::TASK_LOST);
+  // t2's resources are free, t1 and t9 use theirs; filters were cleared by
+  // re-adding the agent, so the offer is the rest.
+  wire::Offer rest = offer(*c.fw);
+  EXPECT_TRUE(sameResources(rest.resources(), "cpus:2;mem:768")) << rest.resources();
+  // Implicit reconciliation lists t1 and t9 as running.
+  c.fw->send(wire::RECONCILE, wire::Reconcile{});
+  std::set<std::string> running;
+  for (int i = 0; i < 3; ++i) {
+    auto u = take(*c.fw, wire::UPDATE);
+    if (!u) break;
+    wire::Update up;
+    up.ParseFromString(u->payload());
+    if (up.status().state() == wire::TASK_RUNNING) running.insert(up.status().task_id());
+  }
+  EXPECT_EQ(running, (std::set<std::string>{"t1", "t9"}));
+}
+
+// An agent that was declared unreachable and comes back is told to kill the
+// tasks the master reported lost.
+TEST_F(MasterTest, ReturningAgentKillsTasksAlreadyDeclaredLost) {
+  MasterOptions o = testOptions();
+  o.agentTimeout = 10s;
+  start(o);
+  Cluster c = cluster();
+  launch(c, "t1");
+  advance(12s);
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_LOST);
+  wire::RegisterAgent reg;
+  reg.set_agent_id(c.agentId);
+  reg.set_resources("cpus:4;mem:1024");
+  *reg.add_tasks() = task("t1", "cpus:1;mem:128");
+  wire::TaskStatus* s = reg.add_task_statuses();
+  s->set_task_id("t1");
+  s->set_framework_id(c.fwId);
+  s->set_state(wire::TASK_RUNNING);
+  c.agent->send(wire::REGISTER_AGENT, reg);
+  auto registered = expect<wire::AgentRegistered>(*c.agent, wire::AGENT_REGISTERED);
+  ASSERT_EQ(registered.kill_task_keys_size(), 1);
+  EXPECT_EQ(registered.kill_task_keys(0), c.fwId + "/t1");
+  // Its late update for t1 is acknowledged by the master, not forwarded.
+  update(*c.agent, c.fwId, "t1", wire::TASK_KILLED, "k-1");
+  EXPECT_EQ(expect<wire::StatusUpdateAck>(*c.agent, wire::STATUS_UPDATE_ACK).uuid(), "k-1");
+  while (auto u = take(*c.fw, wire::UPDATE, 150ms)) {
+    wire::Update up;
+    up.ParseFromString(u->payload());
+    EXPECT_NE(up.status().state(), wire::TASK_KILLED) << "a late update was forwarded";
+  }
+}
+
+// Messages from senders the master does not know get NOT_REGISTERED, for
+// agents and frameworks alike.
+TEST_F(MasterTest, UnknownSendersGetNotRegistered) {
+  start();
+  Peer& agent = peer("ghost-agent");
+  agent.sender = "no-such-agent";
+  agent.send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+  auto e1 = expect<wire::Error>(agent, wire::ERROR);
+  EXPECT_EQ(e1.code(), wire::Error::NOT_REGISTERED);
+  EXPECT_EQ(e1.about(), wire::AGENT_HEARTBEAT);
+  Peer& fw = peer("ghost-fw");
+  fw.sender = "no-such-framework";
+  fw.send(wire::REVIVE, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::Error>(fw, wire::ERROR).code(), wire::Error::NOT_REGISTERED);
+}
+
+// Failover: a new connection subscribing with the framework's id takes it
+// over; its tasks are kept, the old connection's offers are rescinded, and
+// the old connection is refused.
+TEST_F(MasterTest, FailoverKeepsTasksAndRescindsOffers) {
+  start();
+  Cluster c = cluster(/*failoverUs=*/60'000'000);
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  wire::Offer outstanding = offer(*c.fw);
+  Peer& second = peer("driver-2");
+  EXPECT_EQ(subscribe(second, "*", 60'000'000, c.fwId), c.fwId);
+  EXPECT_EQ(expect<wire::Rescind>(*c.fw, wire::RESCIND).offer_id(), outstanding.offer_id());
+  second.send(wire::RECONCILE, wire::Reconcile{});
+  auto up = expect<wire::Update>(second, wire::UPDATE);
+  EXPECT_EQ(up.status().task_id(), "t1");
+  EXPECT_EQ(up.status().state(), wire::TASK_STAGING);
+  EXPECT_TRUE(up.status().uuid().empty());
+  c.fw->send(wire::FRAMEWORK_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::Error>(*c.fw, wire::ERROR).code(), wire::Error::INVALID);
+  offer(second);  // offers go to the new connection
+}
+
+// A silent framework is disconnected (no offers, tasks kept); past its
+// failover timeout it is removed, its agents get SHUTDOWN_FRAMEWORK, and it
+// cannot re-subscribe with the old id.
+TEST_F(MasterTest, SilentFrameworkIsRemovedAfterItsFailoverTimeout) {
+  MasterOptions o = testOptions();
+  o.frameworkTimeout = 10s;
+  start(o);
+  Cluster c = cluster(/*failoverUs=*/30'000'000);
+  launch(c, "t1");
+  advance(12s);
+  c.fw->send(wire::FRAMEWORK_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::Error>(*c.fw, wire::ERROR).code(), wire::Error::NOT_REGISTERED);
+  EXPECT_TRUE(none(*c.agent, wire::SHUTDOWN_FRAMEWORK));
+  advance(31s);
+  EXPECT_EQ(expect<wire::ShutdownFramework>(*c.agent, wire::SHUTDOWN_FRAMEWORK).framework_id(),
+            c.fwId);
+  wire::Subscribe sub;
+  sub.mutable_framework()->set_framework_id(c.fwId);
+  c.fw->send(wire::SUBSCRIBE, sub);
+  auto error = expect<wire::Error>(*c.fw, wire::ERROR);
+  EXPECT_EQ(error.code(), wire::Error::INVALID);
+  EXPECT_NE(error.message().find("removed"), std::string::npos) << error.message();
+}
+
+// A framework that re-subscribes within its failover timeout keeps its tasks
+// and is not shut down.
+TEST_F(MasterTest, FrameworkBackWithinFailoverTimeoutKeepsItsTasks) {
+  MasterOptions o = testOptions();
+  o.frameworkTimeout = 10s;
+  start(o);
+  Cluster c = cluster(/*failoverUs=*/30'000'000);
+  launch(c, "t1");
+  advance(12s);
+  EXPECT_EQ(subscribe(*c.fw, "*", 30'000'000, c.fwId), c.fwId);
+  for (int i = 0; i < 5; ++i) {  // 40 s, past the failover timeout, heartbeating
+    advance(8s);
+    c.fw->send(wire::FRAMEWORK_HEARTBEAT, wire::AgentHeartbeat{});
+    EXPECT_TRUE(take(*c.fw, wire::FRAMEWORK_HEARTBEAT_ACK).has_value());
+  }
+  EXPECT_TRUE(none(*c.agent, wire::SHUTDOWN_FRAMEWORK));
+  wire::Reconcile rec;
+  rec.add_tasks()->set_task_id("t1");
+  c.fw->send(wire::RECONCILE, rec);
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_STAGING);
+}
+
+// TEARDOWN removes the framework at once and shuts its tasks down.
+TEST_F(MasterTest, TeardownShutsTheFrameworkDown) {
+  start();
+  Cluster c = cluster(60'000'000);
+  launch(c, "t1");
+  c.fw->send(wire::TEARDOWN, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::ShutdownFramework>(*c.agent, wire::SHUTDOWN_FRAMEWORK).framework_id(),
+            c.fwId);
+  // The agent's update for the torn-down framework is acknowledged by the master.
+  update(*c.agent, c.fwId, "t1", wire::TASK_KILLED, "k-1");
+  EXPECT_EQ(expect<wire::StatusUpdateAck>(*c.agent, wire::STATUS_UPDATE_ACK).uuid(), "k-1");
+}
+
+// KILL of a running task becomes KILL_TASK to its agent; KILL of an unknown
+// task is answered TASK_LOST without a uuid.
+TEST_F(MasterTest, KillReachesTheAgentAndUnknownTaskIsLost) {
+  start();
+  Cluster c = cluster();
+  launch(c, "t1");
+  wire::Kill kill;
+  kill.set_task_id("t1");
+  c.fw->send(wire::KILL, kill);
+  auto kt = expect<wire::KillTask>(*c.agent, wire::KILL_TASK);
+  EXPECT_EQ(kt.task_id(), "t1");
+  EXPECT_EQ(kt.framework_id(), c.fwId);
+  EXPECT_GT(kt.grace_period_us(), 0);
+  kill.set_task_id("nope");
+  c.fw->send(wire::KILL, kill);
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(lost.status().task_id(), "nope");
+  EXPECT_EQ(lost.status().state(), wire::TASK_LOST);
+  EXPECT_TRUE(lost.status().uuid().empty());
+}
+
+// Explicit reconciliation answers known tasks with their state and unknown
+// ones with TASK_LOST, all without uuids.
+TEST_F(MasterTest, ExplicitReconciliationAnswersKnownAndUnknownTasks) {
+  start();
+  Cluster c = cluster();
+  launch(c, "t1");
+  update(*c.agent, c.fwId, "t1", wire::TASK_RUNNING, "r-1");
+  expect<wire::Update>(*c.fw, wire::UPDATE);
+  wire::Reconcile rec;
+  rec.add_tasks()->set_task_id("t1");
+  rec.add_tasks()->set_task_id("ghost");
+  c.fw->send(wire::RECONCILE, rec);
+  auto a = expect<wire::Update>(*c.fw, wire::UPDATE);
+  auto b = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(a.status().task_id(), "t1");
+  EXPECT_EQ(a.status().state(), wire::TASK_RUNNING);
+  EXPECT_TRUE(a.status().uuid().empty());
+  EXPECT_EQ(b.status().task_id(), "ghost");
+  EXPECT_EQ(b.status().state(), wire::TASK_LOST);
+}
+
+// SUPPRESS stops offers (even after rounds and filter expiry); REVIVE brings
+// them back at once.
+TEST_F(MasterTest, SuppressStopsOffersAndReviveResumesThem) {
+  start();
+  Cluster c = cluster();
+  c.fw->send(wire::SUPPRESS, wire::AgentHeartbeat{});
+  wire::Decline decline;
+  decline.add_offer_ids(c.first.offer_id());
+  decline.mutable_filters()->set_refuse_seconds(1);
+  c.fw->send(wire::DECLINE, decline);
+  advance(3s);
+  EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+  c.fw->send(wire::REVIVE, wire::AgentHeartbeat{});
+  EXPECT_TRUE(sameResources(offer(*c.fw).resources(), "cpus:4;mem:1024"));
+}
+
+// Frameworks in two roles share one agent's offers by DRF: each framework
+// gets offers, and the second one the resources the first does not hold.
+TEST_F(MasterTest, TwoRolesBothReceiveOffers) {
+  start();
+  Peer& a1 = peer("agent-1");
+  registerAgent(a1, "cpus:2;mem:512");
+  Peer& a2 = peer("agent-2");
+  registerAgent(a2, "cpus:2;mem:512");
+  Peer& f1 = peer("driver-1");
+  subscribe(f1, "web");
+  auto o1 = expect<wire::Offers>(f1, wire::OFFERS);
+  EXPECT_EQ(o1.offers_size(), 2);  // batched: both agents in one message
+  Peer& f2 = peer("driver-2");
+  subscribe(f2, "batch");
+  wire::Decline decline;
+  decline.add_offer_ids(o1.offers(0).offer_id());
+  decline.mutable_filters()->set_refuse_seconds(60);
+  f1.send(wire::DECLINE, decline);
+  wire::Offer o2 = offer(f2);
+  EXPECT_EQ(o2.agent_id(), o1.offers(0).agent_id());
+}
+
+// Garbage and hostile-but-parseable messages are answered with ERROR (or a
+// TASK_ERROR / TASK_LOST update) naming the problem, and afterwards the
+// master still serves a normal launch.
+TEST_F(MasterTest, GarbageAndHostileMessagesLeaveTheMasterServing) {
+  start();
+  Cluster c = cluster();
+  // Raw garbage, a two-frame message, another version, an unknown type.
+  zmq::socket_t raw(context, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(endpoint);
+  auto rawError = [&](const std::string& what) -> wire::Error {
+    wire::Error error;
+    bool got = pumpUntil([&] {
+      zmq::message_t m;
+      if (!raw.recv(m, zmq::recv_flags::dontwait)) return false;
+      wire::Envelope e;
+      EXPECT_TRUE(e.ParseFromArray(m.data(), static_cast<int>(m.size())));
+      EXPECT_EQ(e.type(), wire::ERROR);
+      return error.ParseFromString(e.payload());
+    });
+    EXPECT_TRUE(got) << "no ERROR for " << what;
+    return error;
+  };
+  raw.send(zmq::str_buffer("\xff\x00garbage"), zmq::send_flags::none);
+  EXPECT_EQ(rawError("garbage").code(), wire::Error::MALFORMED);
+  raw.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
+  raw.send(zmq::str_buffer("b"), zmq::send_flags::none);
+  EXPECT_EQ(rawError("two frames").code(), wire::Error::MALFORMED);
+  wire::Envelope other;
+  other.set_version(7);
+  other.set_type(wire::SUBSCRIBE);
+  raw.send(zmq::buffer(other.SerializeAsString()), zmq::send_flags::none);
+  EXPECT_EQ(rawError("version 7").code(), wire::Error::BAD_VERSION);
+  wire::Envelope unknown;
+  unknown.set_version(kProtocolVersion);
+  unknown.set_type(static_cast<wire::MessageType>(99));
+  raw.send(zmq::buffer(unknown.SerializeAsString()), zmq::send_flags::none);
+  EXPECT_EQ(rawError("type 99").code(), wire::Error::UNKNOWN_TYPE);
+  std::string huge(kMaxMessageBytes + 10, 'x');
+  raw.send(zmq::buffer(huge), zmq::send_flags::none);
+  EXPECT_EQ(rawError("huge").code(), wire::Error::TOO_LARGE);
+  wire::Envelope badPayload;
+  badPayload.set_version(kProtocolVersion);
+  badPayload.set_type(wire::REGISTER_AGENT);
+  badPayload.set_payload("\xff\xff\xff\xff");
+  raw.send(zmq::buffer(badPayload.SerializeAsString()), zmq::send_flags::none);
+  wire::Error payloadError = rawError("bad payload");
+  EXPECT_EQ(payloadError.code(), wire::Error::MALFORMED);
+  EXPECT_EQ(payloadError.about(), wire::REGISTER_AGENT);
+
+  // An agent with resources that do not parse.
+  Peer& badAgent = peer("agent-bad");
+  wire::RegisterAgent reg;
+  reg.set_resources("cpus:lots;mem:[1-");
+  badAgent.send(wire::REGISTER_AGENT, reg);
+  auto regError = expect<wire::Error>(badAgent, wire::ERROR);
+  EXPECT_EQ(regError.code(), wire::Error::INVALID);
+  EXPECT_NE(regError.message().find("resources"), std::string::npos) << regError.message();
+
+  // A message type only the master sends.
+  c.fw->send(wire::OFFERS, wire::Offers{});
+  EXPECT_EQ(expect<wire::Error>(*c.fw, wire::ERROR).code(), wire::Error::INVALID);
+
+  // ACCEPT naming an unknown offer: ERROR, and its task is LOST.
+  wire::Accept ghost;
+  ghost.add_offer_ids("no-such-offer");
+  *ghost.add_tasks() = task("g1", "cpus:1");
+  c.fw->send(wire::ACCEPT, ghost);
+  EXPECT_EQ(expect<wire::Error>(*c.fw, wire::ERROR).code(), wire::Error::INVALID);
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(lost.status().task_id(), "g1");
+  EXPECT_EQ(lost.status().state(), wire::TASK_LOST);
+
+  // One ACCEPT with: a task over the offer, bad resources text, a duplicate
+  // id, and one valid task. Only the valid one is launched.
+  accept(*c.fw, c.first,
+         {task("big", "cpus:64;mem:128"), task("bad", "cpus:;;"), task("ok", "cpus:1;mem:64"),
+          task("ok", "cpus:1;mem:64")},
+         0.0);
+  auto run = expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  EXPECT_EQ(run.task().task_id(), "ok");
+  std::map<std::string, std::string> errors;
+  for (int i = 0; i < 3; ++i) {
+    auto up = expect<wire::Update>(*c.fw, wire::UPDATE);
+    EXPECT_EQ(up.status().state(), wire::TASK_ERROR);
+    errors[up.status().task_id()] = up.status().message();
+  }
+  EXPECT_NE(errors["big"].find("not within"), std::string::npos) << errors["big"];
+  EXPECT_NE(errors["bad"].find("resources"), std::string::npos) << errors["bad"];
+  EXPECT_NE(errors["ok"].find("already in use"), std::string::npos) << errors["ok"];
+  EXPECT_TRUE(none(*c.agent, wire::RUN_TASK));
+
+  // Status update without a uuid, for a task on another agent's behalf.
+  update(*c.agent, c.fwId, "ok", wire::TASK_RUNNING, "");
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::INVALID);
+
+  // Afterwards: a normal flow still works.
+  wire::Offer rest = offer(*c.fw);
+  accept(*c.fw, rest, {task("fine", "cpus:1;mem:64")});
+  EXPECT_EQ(expect<wire::RunTask>(*c.agent, wire::RUN_TASK).task().task_id(), "fine");
+  update(*c.agent, c.fwId, "fine", wire::TASK_RUNNING, "f-1");
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().task_id(), "fine");
+}
+
+// A restarted master recovers its registry: the framework re-subscribes with
+// its id, the agent is "recovering" (explicit reconciliation of its tasks is
+// not answered) until it re-registers with its tasks, which then reconcile
+// as running; an agent that never comes back is given up after the
+// re-register timeout and its tasks answer TASK_LOST.
+TEST_F(MasterTest, RestartedMasterRecoversAgentsAndFrameworksFromTheRegistry) {
+  MasterOptions o = testOptions();
+  o.workDir = dir.string();
+  o.agentReregisterTimeout = 20s;
+  start(o);
+  Cluster c = cluster(/*failoverUs=*/3'600'000'000);
+  Peer& other = peer("agent-2");
+  const std::string otherId = registerAgent(other, "cpus:1;mem:64");
+  offer(*c.fw);  // agent-2's resources
+  launch(c, "t1");
+
+  // Restart on the same port; the DEALER sockets reconnect by themselves.
+  const std::string port = endpoint.substr(endpoint.rfind(':') + 1);
+  master.reset();
+  o.endpoint = "tcp://127.0.0.1:" + port;
+  o.masterId = "m2";
+  // ZeroMQ closes the old socket on its I/O thread: retry the bind briefly.
+  for (int attempt = 0; attempt < 100 && !master; ++attempt) {
+    try {
+      start(o);
+    } catch (const Error&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ASSERT_TRUE(master) << "could not bind " << o.endpoint << " again";
+  EXPECT_EQ(subscribe(*c.fw, "*", 3'600'000'000, c.fwId), c.fwId);
+  wire::Reconcile rec;
+  rec.add_tasks()->set_task_id("t1");
+  rec.mutable_tasks(0)->set_agent_id(c.agentId);
+  c.fw->send(wire::RECONCILE, rec);
+  EXPECT_TRUE(none(*c.fw, wire::UPDATE));
+
+  c.agent->send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::NOT_REGISTERED);
+  wire::RegisterAgent reg;
+  reg.set_agent_id(c.agentId);
+  reg.set_resources("cpus:4;mem:1024");
+  *reg.add_tasks() = task("t1", "cpus:1;mem:128");
+  wire::TaskStatus* s = reg.add_task_statuses();
+  s->set_task_id("t1");
+  s->set_framework_id(c.fwId);
+  s->set_state(wire::TASK_RUNNING);
+  c.agent->send(wire::REGISTER_AGENT, reg);
+  EXPECT_EQ(expect<wire::AgentRegistered>(*c.agent, wire::AGENT_REGISTERED).agent_id(), c.agentId);
+  c.fw->send(wire::RECONCILE, rec);
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_RUNNING);
+  EXPECT_TRUE(sameResources(offer(*c.fw).resources(), "cpus:3;mem:896"));
+
+  // agent-2 never re-registers: after the timeout its tasks are LOST.
+  wire::Reconcile rec2;
+  rec2.add_tasks()->set_task_id("elsewhere");
+  rec2.mutable_tasks(0)->set_agent_id(otherId);
+  c.fw->send(wire::RECONCILE, rec2);
+  EXPECT_TRUE(none(*c.fw, wire::UPDATE));
+  advance(21s);
+  c.fw->send(wire::FRAMEWORK_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_TRUE(take(*c.fw, wire::FRAMEWORK_HEARTBEAT_ACK).has_value());
+  c.fw->send(wire::RECONCILE, rec2);
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_LOST);
+}
+
+// /api/v1/state shows agents (total/used/free, status), frameworks, tasks,
+// offers and roles; /metrics has offers, tasks by state, messages by type
+// and the offer->launch latency; /health answers ok; other pages 404.
+TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
+  MasterOptions o = testOptions();
+  o.httpHost = "127.0.0.1";
+  o.httpPort = 0;
+  start(o);
+  ASSERT_GT(master->httpPort(), 0);
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  update(*c.agent, c.fwId, "t1", wire::TASK_RUNNING, "r-1");
+  expect<wire::Update>(*c.fw, wire::UPDATE);
+  offer(*c.fw);
+
+  std::string state = get("/api/v1/state");
+  ASSERT_EQ(state.substr(0, 4), "200\n") << state;
+  auto j = nlohmann::json::parse(state.substr(4));
+  EXPECT_EQ(j["master_id"], "m1");
+  ASSERT_EQ(j["agents"].size(), 1u);
+  EXPECT_EQ(j["agents"][0]["status"], "active");
+  EXPECT_TRUE(sameResources(j["agents"][0]["used"], "cpus:1;mem:128"));
+  EXPECT_TRUE(sameResources(j["agents"][0]["offered"], "cpus:3;mem:896"));
+  EXPECT_EQ(j["agents"][0]["free"], "{}");  // core's text for no resources
+  ASSERT_EQ(j["frameworks"].size(), 1u);
+  EXPECT_EQ(j["frameworks"][0]["role"], "*");
+  EXPECT_EQ(j["frameworks"][0]["active"], true);
+  EXPECT_EQ(j["frameworks"][0]["tasks"], 1);
+  ASSERT_EQ(j["tasks"].size(), 1u);
+  EXPECT_EQ(j["tasks"][0]["state"], "TASK_RUNNING");
+  EXPECT_EQ(j["offers"].size(), 1u);
+  ASSERT_EQ(j["roles"].size(), 1u);
+  EXPECT_DOUBLE_EQ(j["roles"][0]["share"].get<double>(), 1.0);
+
+  std::string metrics = get("/metrics");
+  ASSERT_EQ(metrics.substr(0, 4), "200\n");
+  for (const char* line : {"allot_master_offers_total{event=\"made\"} 2",
+                           "allot_master_offers_total{event=\"accepted\"} 1",
+                           "allot_master_tasks{state=\"TASK_RUNNING\"} 1",
+                           "allot_master_messages_received_total{type=\"ACCEPT\"} 1",
+                           "allot_master_offer_to_launch_seconds_count 1",
+                           "allot_master_allocation_round_seconds{quantile=\"0.99\"}",
+                           "allot_master_agents{status=\"active\"} 1"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
+  }
+  EXPECT_EQ(get("/health").substr(0, 4), "200\n");
+  EXPECT_EQ(get("/nope").substr(0, 4), "404\n");
+}
+
+// The master refuses options it cannot run with, naming the option.
+TEST_F(MasterTest, BadOptionsAreRefusedWithTheirName) {
+  MasterOptions o = testOptions();
+  o.policy = "no-such-policy";
+  EXPECT_THROW(start(o), NotFound);
+  o = testOptions();
+  o.allocationInterval = Duration{0};
+  try {
+    start(o);
+    ADD_FAILURE() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--allocation-interval"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace allot::runtime
