@@ -53,7 +53,7 @@ SchedulerDriver::~SchedulerDriver() {
 
 Duration SchedulerDriver::masterTimeout() const {
   if (options_.masterTimeout > Duration{0}) return options_.masterTimeout;
-  return std::max<Duration>(5 * heartbeatInterval_, std::chrono::seconds(1));
+  return std::max<Duration>(5 * heartbeatInterval_, std::chrono::seconds(2));
 }
 
 void SchedulerDriver::start() {

@@ -66,7 +66,8 @@ struct DriverOptions {
   // Heartbeat period until the master announces its own in SUBSCRIBED.
   Duration heartbeatInterval = std::chrono::seconds(1);
   // The master is presumed lost when nothing arrives from it for this long
-  // while subscribed; 0 means 5 heartbeat intervals (at least 1 s).
+  // while subscribed; 0 means 5 heartbeat intervals (at least 2 s, so a
+  // master busy for a moment is not taken for gone).
   Duration masterTimeout{0};
   // SUBSCRIBE is resent with exponential backoff between these until answered.
   Duration subscribeBackoffMin = std::chrono::milliseconds(100);
