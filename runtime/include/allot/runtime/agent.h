@@ -1,0 +1,93 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <zmq.hpp>
+
+#include "allot/core/time.h"
+#include "allot/runtime/event_loop.h"
+
+namespace allot::runtime {
+
+// How an agent runs. Durations are microseconds (allot::Duration).
+struct AgentOptions {
+  std::string master;      // "HOST:PORT" or "tcp://HOST:PORT"
+  std::string workDir;     // sandboxes and checkpoints; created when missing
+  std::string id;          // empty: the id kept in workDir, else a new one
+  std::string hostname;    // empty: gethostname()
+  std::string resources;   // core syntax; names left out are detected (cpus, mem, disk, ports)
+  std::string attributes;  // "rack:r1;zone:a"
+  // When the agent runs as root, tasks run as their framework's user, or as
+  // this user when the framework names none.
+  std::string taskUser = "nobody";
+  std::string executorPath;  // empty: allot-executor beside /proc/self/exe
+  // A cgroup v2 directory under which each task gets its own cgroup; empty:
+  // detected (a writable cgroup2 tree with the cpu and memory controllers),
+  // "none": never use cgroups (rlimits and memory polling instead).
+  std::string cgroupRoot;
+
+  Duration registerRetry = std::chrono::seconds(1);  // resend REGISTER_AGENT while unanswered
+  Duration heartbeat = std::chrono::seconds(1);      // until AgentRegistered names one
+  // No word from the master for this long: re-register. Zero: 5 heartbeats.
+  Duration masterTimeout{0};
+  Duration statusRetry = std::chrono::seconds(10);  // resend unacknowledged updates this often
+  Duration killGrace = std::chrono::seconds(3);     // SHUTDOWN_FRAMEWORK, KILL_TASK without one
+  Duration memoryPoll = std::chrono::milliseconds(100);  // executor's RSS polling period
+};
+
+// What the agent has done since it started; for tests and logs.
+struct AgentCounters {
+  std::size_t registrations = 0;  // REGISTER_AGENT messages sent
+  std::size_t launched = 0;       // executors started
+  std::size_t recovered = 0;      // tasks recovered from checkpoints at start
+  std::size_t updatesSent = 0;    // STATUS_UPDATE messages sent, retries included
+  std::size_t acks = 0;           // STATUS_UPDATE_ACKs that matched an update
+  std::size_t badMessages = 0;    // frames, payloads or fields refused
+};
+
+// A Mesos-like agent: registers with the master, launches each task through
+// an allot-executor process in its own sandbox, kills tasks, and sends
+// status updates reliably (checkpointed before sending, resent until
+// acknowledged, kept across restarts). Tasks keep running when the agent
+// dies; a new Agent on the same work directory recovers them.
+//
+// Runs on `loop`'s thread; `context` and `loop` must outlive the agent.
+// Not thread-safe. Bad messages are logged and dropped, never thrown.
+class Agent {
+ public:
+  // Recovers the work directory and connects. Throws allot::Error when the
+  // options are unusable (bad resources or attributes text, unwritable work
+  // directory, missing executor, unknown task user).
+  Agent(zmq::context_t& context, EventLoop& loop, AgentOptions options);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Sends the first REGISTER_AGENT and arms the timers.
+  void start();
+
+  const std::string& id() const;
+  // The resources it registers with, in the core syntax.
+  const std::string& resources() const;
+  bool registered() const;
+  // Tasks known (running, or terminal with unacknowledged updates).
+  std::size_t taskCount() const;
+  const AgentCounters& counters() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// This host's resources in the core syntax: cpus from the affinity mask,
+// mem (MB) from /proc/meminfo less a reserve for the system (min(1 GB,
+// half)), disk (MB) available under `workDir`, and ports [31000-32000].
+std::string detectResources(const std::string& workDir);
+
+// `given` completed with the detected value of each of cpus, mem, disk and
+// ports it does not name. Throws ParseError when the result does not parse.
+std::string completeResources(const std::string& given, const std::string& workDir);
+
+}  // namespace allot::runtime

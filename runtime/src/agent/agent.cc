@@ -1,0 +1,856 @@
+#include "allot/runtime/agent.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "allot/core/cluster.h"
+#include "allot/core/error.h"
+#include "allot/core/resources.h"
+#include "allot/runtime/transport.h"
+#include "allot/runtime/wire.h"
+#include "checkpoint.pb.h"
+#include "files.h"
+#include "isolation.h"
+
+namespace allot::runtime {
+
+namespace {
+
+std::string taskKey(std::string_view frameworkId, std::string_view taskId) {
+  return fmt::format("{}/{}", frameworkId, taskId);
+}
+
+std::string hex(std::string_view bytes) {
+  std::string out;
+  for (char c : bytes) out += fmt::format("{:02x}", static_cast<unsigned char>(c));
+  return out;
+}
+
+// "exited with status 2", "terminated by signal 9 (SIGKILL)".
+std::string describeWait(int status) {
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return fmt::format("terminated by signal {} (SIG{})", WTERMSIG(status),
+                       name != nullptr ? name : "?");
+  }
+  return fmt::format("ended with wait status {}", status);
+}
+
+// What the executor wrote to its status file.
+struct ExecutorOutcome {
+  int waitStatus = -1;
+  bool killed = false;
+  std::string reason;
+  std::string message;
+};
+
+std::optional<ExecutorOutcome> readOutcome(const std::string& path) {
+  auto text = agent::readFile(path);
+  if (!text) return std::nullopt;
+  ExecutorOutcome out;
+  std::istringstream lines(*text);
+  for (std::string line; std::getline(lines, line);) {
+    auto space = line.find(' ');
+    std::string key = line.substr(0, space);
+    std::string value = space == std::string::npos ? "" : line.substr(space + 1);
+    if (key == "wait_status") {
+      out.waitStatus = std::atoi(value.c_str());
+    } else if (key == "killed") {
+      out.killed = value == "1";
+    } else if (key == "reason") {
+      out.reason = value;
+    } else if (key == "message") {
+      out.message = value;
+    }
+  }
+  return out;
+}
+
+std::int64_t toMillis(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+}  // namespace
+
+class Agent::Impl {
+ public:
+  Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options);
+  ~Impl();
+
+  void start();
+
+  // One task the agent knows: running, or terminal with updates not yet
+  // acknowledged. `checkpoint` is what is on disk; `updates` mirrors its
+  // serialized updates.
+  struct Task {
+    std::string key;   // "framework_id/task_id"
+    std::string stem;  // meta files without extension
+    wire::RunTask run;
+    agent::TaskCheckpoint checkpoint;
+    std::vector<wire::TaskStatus> updates;
+    int pidfd = -1;
+    bool executorDone = false;  // exited, or never started
+    bool terminal = false;      // a terminal update exists
+  };
+
+  // An update due for a resend; entries of acked or removed updates are
+  // skipped when they come up. Due times only grow, so a deque stays sorted.
+  struct Retry {
+    TimePoint due;
+    std::string key;
+    std::string uuid;
+  };
+
+  void recover();
+  void recoverTask(const std::string& path);
+  void sendRegister();
+  void onReadable();
+  void dispatch(const wire::Envelope& envelope);
+  void refuse(const wire::Envelope& envelope, wire::Error::Code code, const std::string& problem);
+  void onRegistered(const wire::Envelope& envelope);
+  void onRunTask(const wire::Envelope& envelope);
+  void onKillTask(const wire::Envelope& envelope);
+  void onAck(const wire::Envelope& envelope);
+  void onShutdownFramework(const wire::Envelope& envelope);
+  void onError(const wire::Envelope& envelope);
+  void onHeartbeatTimer();
+  void armHeartbeat(Duration interval);
+  void launch(Task& task, const Resources& resources, const agent::UserIds& user);
+  void watchExecutor(Task& task);
+  void onExecutorExit(const std::string& key);
+  void finish(Task& task);
+  void signalKill(Task& task, Duration grace);
+  void killQuietly(const std::string& key);
+  void addUpdate(Task& task, wire::TaskState state, std::string message, std::string reason = {},
+                 int waitStatus = 0);
+  void persist(Task& task);
+  void send(const wire::TaskStatus& status);
+  void resendUnacked();
+  void armRetry();
+  void onRetry();
+  void maybeRemove(const std::string& key);
+  Task& newTask(const wire::RunTask& run);
+
+  zmq::context_t& context_;
+  EventLoop& loop_;
+  AgentOptions options_;
+  agent::Layout layout_;
+  std::string id_;
+  std::string hostname_;
+  std::string resources_;
+  std::string attributes_;
+  std::string cgroupRoot_;
+  bool root_ = false;
+  std::mt19937_64 random_;
+  std::unique_ptr<DealerSocket> dealer_;
+
+  std::unordered_map<std::string, Task> tasks_;
+  std::deque<Retry> retries_;
+  std::map<std::string, std::optional<agent::UserIds>> users_;
+
+  bool started_ = false;
+  bool registered_ = false;
+  TimePoint lastHeard_{};
+  TimePoint lastRegisterSent_{};
+  Duration heartbeat_{};
+  EventLoop::TimerId heartbeatTimer_ = 0;
+  EventLoop::TimerId registerTimer_ = 0;
+  EventLoop::TimerId retryTimer_ = 0;
+  bool retryArmed_ = false;
+  AgentCounters counters_;
+};
+
+Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options)
+    : context_(context),
+      loop_(loop),
+      options_(std::move(options)),
+      random_(std::random_device{}()) {
+  if (options_.workDir.empty()) throw InvalidArgument("agent: --work-dir is empty");
+  if (options_.statusRetry <= Duration{0} || options_.registerRetry <= Duration{0} ||
+      options_.heartbeat <= Duration{0}) {
+    throw InvalidArgument("agent: retry and heartbeat intervals must be positive");
+  }
+  layout_.workDir = std::filesystem::absolute(options_.workDir).lexically_normal().string();
+  try {
+    std::filesystem::create_directories(layout_.tasksDir());
+  } catch (const std::filesystem::filesystem_error& e) {
+    throw Error(fmt::format("agent: cannot create work directory {}: {}", layout_.workDir,
+                            e.code().message()));
+  }
+  if (options_.executorPath.empty()) options_.executorPath = agent::defaultExecutorPath();
+  if (::access(options_.executorPath.c_str(), X_OK) != 0) {
+    throw Error(fmt::format(
+        "agent: executor {} is not executable ({}); build allot-executor or pass --executor",
+        options_.executorPath, std::strerror(errno)));
+  }
+  std::string endpoint = masterEndpoint(options_.master);
+  resources_ = completeResources(options_.resources, layout_.workDir);
+  Attributes::parse(options_.attributes);  // throws ParseError naming the token
+  attributes_ = options_.attributes;
+  root_ = ::geteuid() == 0;
+  if (root_ && !agent::lookupUser(options_.taskUser)) {
+    throw Error(
+        fmt::format("agent: task user '{}' does not exist (--task-user)", options_.taskUser));
+  }
+  if (options_.cgroupRoot.empty()) {
+    cgroupRoot_ = root_ ? agent::detectCgroupRoot() : std::string();
+  } else if (options_.cgroupRoot != "none") {
+    cgroupRoot_ = options_.cgroupRoot;
+  }
+  if (options_.masterTimeout <= Duration{0}) options_.masterTimeout = 5 * options_.heartbeat;
+  heartbeat_ = options_.heartbeat;
+
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  hostname_ = options_.hostname.empty() ? std::string(host) : options_.hostname;
+
+  // The id: given, else kept from an earlier run, else new (and kept).
+  auto kept = agent::readFile(layout_.agentIdFile());
+  if (!options_.id.empty()) {
+    id_ = options_.id;
+  } else if (kept && !kept->empty()) {
+    id_ = *kept;
+  } else {
+    id_ = fmt::format("{}-{:08x}", hostname_, random_() & 0xffffffffu);
+  }
+  if (!kept || *kept != id_) {
+    if (auto error = agent::writeAtomically(layout_.agentIdFile(), id_)) {
+      throw Error("agent: " + *error);
+    }
+  }
+
+  // The routing id is per process: a restarted agent is a new connection.
+  dealer_ = std::make_unique<DealerSocket>(context_, endpoint,
+                                           fmt::format("{}#{:08x}", id_, random_() & 0xffffffffu));
+  recover();
+  spdlog::info("agent {}: resources '{}', attributes '{}', work dir {}, {} task(s) recovered{}",
+               id_, resources_, attributes_, layout_.workDir, counters_.recovered,
+               cgroupRoot_.empty() ? ", limits by rlimits and memory polling"
+                                   : ", cgroups under " + cgroupRoot_);
+}
+
+Agent::Impl::~Impl() {
+  if (started_) loop_.unwatch(dealer_->socket());
+  for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_}) {
+    if (id != 0) loop_.cancel(id);
+  }
+  // Executors keep running; a new agent on this work directory recovers them.
+  for (auto& [key, task] : tasks_) {
+    if (task.pidfd >= 0) {
+      loop_.unwatchFd(task.pidfd);
+      ::close(task.pidfd);
+    }
+  }
+}
+
+void Agent::Impl::start() {
+  if (started_) return;
+  started_ = true;
+  loop_.watch(dealer_->socket(), [this] { onReadable(); });
+  sendRegister();
+  registerTimer_ = loop_.every(options_.registerRetry, [this] {
+    if (!registered_) sendRegister();
+  });
+  armHeartbeat(heartbeat_);
+  armRetry();
+}
+
+// ---------------------------------------------------------------------------
+// Recovery
+
+void Agent::Impl::recover() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(layout_.tasksDir(), ec)) {
+    if (entry.path().extension() == ".task") recoverTask(entry.path().string());
+  }
+  if (ec) spdlog::warn("agent {}: cannot list {}: {}", id_, layout_.tasksDir(), ec.message());
+}
+
+void Agent::Impl::recoverTask(const std::string& path) {
+  auto data = agent::readFile(path);
+  agent::TaskCheckpoint checkpoint;
+  wire::RunTask run;
+  if (!data || !checkpoint.ParseFromString(*data) || !run.ParseFromString(checkpoint.run_task())) {
+    spdlog::error("agent {}: checkpoint {} does not parse; its task is not recovered", id_, path);
+    return;
+  }
+  std::string key = taskKey(run.framework().framework_id(), run.task().task_id());
+  Task& task = tasks_[key];
+  task.key = key;
+  task.stem = path.substr(0, path.size() - 5);
+  task.run = std::move(run);
+  task.checkpoint = std::move(checkpoint);
+  if (task.checkpoint.acked_size() != task.checkpoint.updates_size()) {
+    task.checkpoint.mutable_acked()->Resize(task.checkpoint.updates_size(), false);
+  }
+  for (const std::string& bytes : task.checkpoint.updates()) {
+    wire::TaskStatus status;
+    status.ParseFromString(bytes);
+    task.terminal = task.terminal || isTerminal(status.state());
+    task.updates.push_back(std::move(status));
+  }
+  ++counters_.recovered;
+  for (int i = 0; i < task.checkpoint.updates_size(); ++i) {
+    if (!task.checkpoint.acked(i)) {
+      retries_.push_back({loop_.now() + options_.statusRetry, key,
+                          task.updates[static_cast<std::size_t>(i)].uuid()});
+    }
+  }
+
+  pid_t pid = task.checkpoint.executor_pid();
+  std::uint64_t ticks = task.checkpoint.executor_start_ticks();
+  if (pid > 0 && ticks != 0 && agent::processStartTicks(pid) == ticks) {
+    int fd = agent::openPidfd(pid);
+    // Checked again after opening: the pid may have been reused in between.
+    if (fd >= 0 && agent::processStartTicks(pid) == ticks) {
+      task.pidfd = fd;
+      watchExecutor(task);
+      spdlog::info("agent {}: recovered task {} (executor {})", id_, key, pid);
+      return;
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  if (pid <= 0 && !task.terminal) {
+    task.executorDone = true;
+    addUpdate(task, wire::TASK_FAILED, "the agent stopped before the task's executor started",
+              "EXECUTOR_NOT_STARTED");
+    maybeRemove(key);
+    return;
+  }
+  spdlog::info("agent {}: task {} ended while the agent was away", id_, key);
+  finish(task);
+}
+
+// ---------------------------------------------------------------------------
+// Master connection
+
+void Agent::Impl::sendRegister() {
+  wire::RegisterAgent reg;
+  reg.set_agent_id(id_);
+  reg.set_hostname(hostname_);
+  reg.set_resources(resources_);
+  reg.set_attributes(attributes_);
+  std::set<std::string> frameworks;
+  for (const auto& [key, task] : tasks_) {
+    if (task.checkpoint.quiet() || task.updates.empty()) continue;
+    *reg.add_tasks() = task.run.task();
+    *reg.add_task_statuses() = task.updates.back();
+    if (frameworks.insert(task.run.framework().framework_id()).second) {
+      *reg.add_frameworks() = task.run.framework();
+    }
+  }
+  dealer_->send(wire::REGISTER_AGENT, id_, reg);
+  ++counters_.registrations;
+  lastRegisterSent_ = loop_.now();
+}
+
+void Agent::Impl::armHeartbeat(Duration interval) {
+  if (heartbeatTimer_ != 0) loop_.cancel(heartbeatTimer_);
+  heartbeat_ = interval;
+  heartbeatTimer_ = loop_.every(interval, [this] { onHeartbeatTimer(); });
+}
+
+void Agent::Impl::onHeartbeatTimer() {
+  if (!registered_) return;
+  if (loop_.now() - lastHeard_ >= options_.masterTimeout) {
+    spdlog::warn("agent {}: no word from the master for {:.1f} s; registering again", id_,
+                 toSeconds(loop_.now() - lastHeard_));
+    registered_ = false;
+    sendRegister();
+    return;
+  }
+  dealer_->send(wire::AGENT_HEARTBEAT, id_, wire::AgentHeartbeat{});
+}
+
+void Agent::Impl::onReadable() {
+  wire::Envelope envelope;
+  while (dealer_->receive(envelope, [this](const WireError& error) {
+    ++counters_.badMessages;
+    spdlog::warn("agent {}: refused a frame from the master: {}", id_, error.message);
+    wire::Error reply;
+    reply.set_code(error.code);
+    reply.set_message(error.message);
+    dealer_->send(wire::ERROR, id_, reply);
+  })) {
+    dispatch(envelope);
+  }
+}
+
+void Agent::Impl::refuse(const wire::Envelope& envelope, wire::Error::Code code,
+                         const std::string& problem) {
+  ++counters_.badMessages;
+  spdlog::warn("agent {}: {} from '{}' (sequence {}) dropped: {}", id_,
+               messageTypeName(envelope.type()), envelope.sender(), envelope.sequence(), problem);
+  if (envelope.type() == wire::ERROR) return;  // never answer an error with one
+  wire::Error error;
+  error.set_code(code);
+  error.set_message(problem);
+  error.set_about(envelope.type());
+  error.set_about_sequence(envelope.sequence());
+  dealer_->send(wire::ERROR, id_, error);
+}
+
+void Agent::Impl::dispatch(const wire::Envelope& envelope) {
+  lastHeard_ = loop_.now();
+  switch (envelope.type()) {
+    case wire::AGENT_REGISTERED:
+      return onRegistered(envelope);
+    case wire::RUN_TASK:
+      return onRunTask(envelope);
+    case wire::KILL_TASK:
+      return onKillTask(envelope);
+    case wire::STATUS_UPDATE_ACK:
+      return onAck(envelope);
+    case wire::SHUTDOWN_FRAMEWORK:
+      return onShutdownFramework(envelope);
+    case wire::AGENT_HEARTBEAT_ACK:
+      return;
+    case wire::ERROR:
+      return onError(envelope);
+    default:
+      return refuse(envelope, wire::Error::UNKNOWN_TYPE, "not a message for an agent");
+  }
+}
+
+void Agent::Impl::onRegistered(const wire::Envelope& envelope) {
+  wire::AgentRegistered msg;
+  if (auto error = decodePayload(envelope, msg))
+    return refuse(envelope, error->code, error->message);
+  if (!msg.agent_id().empty() && msg.agent_id() != id_) {
+    spdlog::info("agent {}: the master names this agent {}", id_, msg.agent_id());
+    id_ = msg.agent_id();
+    if (auto error = agent::writeAtomically(layout_.agentIdFile(), id_)) {
+      spdlog::error("agent {}: {}", id_, *error);
+    }
+  }
+  bool first = !registered_;
+  registered_ = true;
+  if (msg.heartbeat_interval_us() > 0 && Duration{msg.heartbeat_interval_us()} != heartbeat_) {
+    armHeartbeat(Duration{msg.heartbeat_interval_us()});
+    if (options_.masterTimeout < 2 * heartbeat_) options_.masterTimeout = 5 * heartbeat_;
+  }
+  for (const std::string& key : msg.kill_task_keys()) killQuietly(key);
+  if (first) {
+    spdlog::info("agent {}: registered with the master ({} task(s))", id_, tasks_.size());
+    resendUnacked();
+  }
+}
+
+void Agent::Impl::onError(const wire::Envelope& envelope) {
+  wire::Error msg;
+  if (auto error = decodePayload(envelope, msg))
+    return refuse(envelope, error->code, error->message);
+  if (msg.code() == wire::Error::NOT_REGISTERED) {
+    // Many in-flight messages may each earn one; register once per retry period.
+    if (registered_ || loop_.now() - lastRegisterSent_ >= options_.registerRetry) {
+      spdlog::info("agent {}: the master does not know this agent; registering again", id_);
+      registered_ = false;
+      sendRegister();
+    }
+    return;
+  }
+  spdlog::warn("agent {}: the master refused {} (sequence {}): {}", id_,
+               messageTypeName(msg.about()), msg.about_sequence(), msg.message());
+}
+
+// ---------------------------------------------------------------------------
+// Tasks
+
+Agent::Impl::Task& Agent::Impl::newTask(const wire::RunTask& run) {
+  std::string key = taskKey(run.framework().framework_id(), run.task().task_id());
+  Task& task = tasks_[key];
+  task.key = key;
+  task.stem = layout_.taskStem(run.framework().framework_id(), run.task().task_id());
+  task.run = run;
+  task.run.mutable_task()->set_agent_id(id_);
+  task.run.SerializeToString(task.checkpoint.mutable_run_task());
+  return task;
+}
+
+void Agent::Impl::onRunTask(const wire::Envelope& envelope) {
+  wire::RunTask run;
+  if (auto error = decodePayload(envelope, run))
+    return refuse(envelope, error->code, error->message);
+  const std::string& fw = run.framework().framework_id();
+  const std::string& taskId = run.task().task_id();
+  if (fw.empty())
+    return refuse(envelope, wire::Error::INVALID, "field framework.framework_id is empty");
+  if (taskId.empty()) return refuse(envelope, wire::Error::INVALID, "field task.task_id is empty");
+  std::string key = taskKey(fw, taskId);
+  if (tasks_.count(key) != 0) {
+    return refuse(envelope, wire::Error::INVALID, fmt::format("task {} already exists here", key));
+  }
+  // From here on the framework waits for the task: problems become a
+  // terminal update, not only a log line.
+  auto invalid = [&](wire::TaskState state, const std::string& problem, const std::string& reason) {
+    refuse(envelope, wire::Error::INVALID, problem);
+    Task& task = newTask(run);
+    task.executorDone = true;
+    addUpdate(task, state, problem, reason);
+    maybeRemove(key);
+  };
+  Resources resources;
+  try {
+    resources = Resources::parse(run.task().resources());
+  } catch (const Error& e) {
+    return invalid(wire::TASK_ERROR, fmt::format("field task.resources: {}", e.what()),
+                   "INVALID_RESOURCES");
+  }
+  if (run.task().command().empty()) {
+    return invalid(wire::TASK_ERROR, "field task.command is empty", "INVALID_COMMAND");
+  }
+  agent::UserIds user;
+  if (root_) {
+    std::string name = run.framework().user().empty() ? options_.taskUser : run.framework().user();
+    auto [it, fresh] = users_.try_emplace(name);
+    if (fresh) it->second = agent::lookupUser(name);
+    if (!it->second) {
+      return invalid(wire::TASK_FAILED,
+                     fmt::format("field framework.user: no user '{}' on this agent", name),
+                     "UNKNOWN_USER");
+    }
+    user = *it->second;
+  }
+  launch(newTask(run), resources, user);
+}
+
+void Agent::Impl::launch(Task& task, const Resources& resources, const agent::UserIds& user) {
+  const wire::TaskInfo& info = task.run.task();
+  const std::string& fw = task.run.framework().framework_id();
+  addUpdate(task, wire::TASK_STARTING, "starting the executor");
+
+  agent::ExecutorLaunch l;
+  l.executor = options_.executorPath;
+  l.sandbox = layout_.sandbox(fw, info.task_id());
+  l.statusFile = task.stem + ".status";
+  ::unlink(l.statusFile.c_str());  // a stale one would end the new task at once
+  if (!cgroupRoot_.empty()) {
+    l.cgroup = cgroupRoot_ + "/" + agent::escapeName(id_) + "+" + agent::escapeName(fw) + "+" +
+               agent::escapeName(info.task_id());
+  }
+  l.user = user;
+  Scalars total = resources.totalScalars();
+  const auto& dims = *resources.dimensions();
+  if (auto mem = dims.find("mem")) {
+    l.memBytes = static_cast<std::uint64_t>(total(*mem) * 1024.0 * 1024.0);
+  }
+  if (auto cpus = dims.find("cpus")) l.cpus = total(*cpus);
+  l.pollMs = static_cast<int>(std::max<std::int64_t>(1, toMillis(options_.memoryPoll)));
+  l.graceMs = static_cast<int>(toMillis(options_.killGrace));
+  l.command = info.command();
+  std::map<std::string, std::string> env = {
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+      {"ALLOT_SANDBOX", l.sandbox},
+      {"ALLOT_TASK_ID", info.task_id()},
+      {"ALLOT_FRAMEWORK_ID", fw},
+      {"ALLOT_AGENT_ID", id_},
+  };
+  for (const auto& [name, value] : info.environment()) env[name] = value;
+  for (const auto& [name, value] : env) l.environment.push_back(name + "=" + value);
+
+  agent::SpawnResult spawned = agent::spawnExecutor(l);
+  if (spawned.pid < 0) {
+    task.executorDone = true;
+    addUpdate(task, wire::TASK_FAILED, spawned.error, "EXECUTOR_NOT_STARTED");
+    maybeRemove(task.key);
+    return;
+  }
+  ++counters_.launched;
+  task.checkpoint.set_executor_pid(spawned.pid);
+  task.checkpoint.set_executor_start_ticks(agent::processStartTicks(spawned.pid));
+  task.pidfd = agent::openPidfd(spawned.pid);
+  if (task.pidfd < 0) {
+    spdlog::error("agent {}: pidfd_open({}) for task {}: {}", id_, spawned.pid, task.key,
+                  std::strerror(errno));
+  } else {
+    watchExecutor(task);
+  }
+  addUpdate(task, wire::TASK_RUNNING, "");
+}
+
+void Agent::Impl::watchExecutor(Task& task) {
+  loop_.watchFd(task.pidfd, [this, key = task.key] { onExecutorExit(key); });
+}
+
+void Agent::Impl::onExecutorExit(const std::string& key) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) return;
+  Task& task = it->second;
+  if (task.pidfd >= 0) {
+    loop_.unwatchFd(task.pidfd);
+    // Reaps it when it is our child (not after an agent restart: then init
+    // or a subreaper does).
+    siginfo_t info{};
+    ::waitid(P_PIDFD, static_cast<id_t>(task.pidfd), &info, WEXITED | WNOHANG);
+    ::close(task.pidfd);
+    task.pidfd = -1;
+  }
+  finish(task);
+}
+
+// The executor is gone: turn its status file into the terminal update.
+void Agent::Impl::finish(Task& task) {
+  task.executorDone = true;
+  if (task.checkpoint.quiet() || task.terminal) return maybeRemove(task.key);
+  auto outcome = readOutcome(task.stem + ".status");
+  if (!outcome) {
+    addUpdate(task, wire::TASK_FAILED,
+              "the executor exited without reporting the task's end (killed, or crashed)",
+              "EXECUTOR_TERMINATED");
+  } else if (!outcome->reason.empty()) {
+    std::string message = outcome->message;
+    if (outcome->reason == "MEMORY_LIMIT" && outcome->waitStatus >= 0) {
+      message += "; " + describeWait(outcome->waitStatus);
+    }
+    addUpdate(task, wire::TASK_FAILED, message, outcome->reason, std::max(outcome->waitStatus, 0));
+  } else if (outcome->killed) {
+    addUpdate(task, wire::TASK_KILLED, "killed on request; " + describeWait(outcome->waitStatus),
+              "KILLED", outcome->waitStatus);
+  } else if (WIFEXITED(outcome->waitStatus) && WEXITSTATUS(outcome->waitStatus) == 0) {
+    addUpdate(task, wire::TASK_FINISHED, describeWait(outcome->waitStatus), "",
+              outcome->waitStatus);
+  } else {
+    addUpdate(task, wire::TASK_FAILED, describeWait(outcome->waitStatus), "COMMAND_FAILED",
+              outcome->waitStatus);
+  }
+  maybeRemove(task.key);
+}
+
+// The executor turns SIGTERM into the kill sequence; the value carries the
+// grace period so that it holds even when the agent dies meanwhile.
+void Agent::Impl::signalKill(Task& task, Duration grace) {
+  if (task.executorDone || task.terminal) return;
+  siginfo_t info{};
+  info.si_signo = SIGTERM;
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  info.si_value.sival_int = static_cast<int>(
+      std::clamp<std::int64_t>(toMillis(grace), 0, std::numeric_limits<int>::max()));
+  int rc = task.pidfd >= 0 ? agent::signalPidfd(task.pidfd, SIGTERM, info) : -1;
+  if (rc != 0 && task.pidfd >= 0) {
+    spdlog::warn("agent {}: cannot signal the executor of {}: {}", id_, task.key,
+                 std::strerror(errno));
+  }
+}
+
+void Agent::Impl::killQuietly(const std::string& key) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) return;
+  Task& task = it->second;
+  spdlog::info("agent {}: killing {}: the master already declared it ended", id_, key);
+  task.checkpoint.set_quiet(true);
+  persist(task);
+  if (task.executorDone) return maybeRemove(key);
+  signalKill(task, options_.killGrace);
+}
+
+void Agent::Impl::onKillTask(const wire::Envelope& envelope) {
+  wire::KillTask msg;
+  if (auto error = decodePayload(envelope, msg))
+    return refuse(envelope, error->code, error->message);
+  std::string key = taskKey(msg.framework_id(), msg.task_id());
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) {
+    return refuse(envelope, wire::Error::INVALID,
+                  fmt::format("field task_id: unknown task {}", key));
+  }
+  Duration grace = msg.grace_period_us() > 0 ? Duration{msg.grace_period_us()} : options_.killGrace;
+  spdlog::info("agent {}: killing {} (grace {:.1f} s)", id_, key, toSeconds(grace));
+  signalKill(it->second, grace);
+}
+
+void Agent::Impl::onShutdownFramework(const wire::Envelope& envelope) {
+  wire::ShutdownFramework msg;
+  if (auto error = decodePayload(envelope, msg))
+    return refuse(envelope, error->code, error->message);
+  std::size_t n = 0;
+  for (auto& [key, task] : tasks_) {
+    if (task.run.framework().framework_id() == msg.framework_id() && !task.executorDone) {
+      signalKill(task, options_.killGrace);
+      ++n;
+    }
+  }
+  spdlog::info("agent {}: shutting down framework {}: killing {} task(s)", id_, msg.framework_id(),
+               n);
+}
+
+// ---------------------------------------------------------------------------
+// Status updates
+
+void Agent::Impl::addUpdate(Task& task, wire::TaskState state, std::string message,
+                            std::string reason, int waitStatus) {
+  wire::TaskStatus status;
+  status.set_task_id(task.run.task().task_id());
+  status.set_framework_id(task.run.framework().framework_id());
+  status.set_agent_id(id_);
+  status.set_state(state);
+  status.set_message(std::move(message));
+  status.set_reason(std::move(reason));
+  status.set_exit_status(waitStatus);
+  status.set_timestamp_us(toMicros(loop_.now()));
+  std::string uuid(16, '\0');
+  for (std::size_t i = 0; i < uuid.size(); i += 8) {
+    std::uint64_t r = random_();
+    std::memcpy(uuid.data() + i, &r, 8);
+  }
+  status.set_uuid(uuid);
+  status.SerializeToString(task.checkpoint.add_updates());
+  task.checkpoint.add_acked(false);
+  task.terminal = task.terminal || isTerminal(state);
+  // Checkpointed before it is sent: a restarted agent resends it, never
+  // invents another.
+  persist(task);
+  if (isTerminal(state)) {
+    spdlog::debug("agent {}: task {} {}: {}", id_, task.key, taskStateName(state),
+                  status.message());
+  }
+  if (registered_) send(status);
+  retries_.push_back({loop_.now() + options_.statusRetry, task.key, uuid});
+  task.updates.push_back(std::move(status));
+  armRetry();
+}
+
+void Agent::Impl::persist(Task& task) {
+  std::string data;
+  task.checkpoint.SerializeToString(&data);
+  if (auto error = agent::writeAtomically(task.stem + ".task", data)) {
+    spdlog::error("agent {}: checkpoint of task {} failed ({}); a restart would lose it", id_,
+                  task.key, *error);
+  }
+}
+
+void Agent::Impl::send(const wire::TaskStatus& status) {
+  wire::StatusUpdate update;
+  *update.mutable_status() = status;
+  dealer_->send(wire::STATUS_UPDATE, id_, update);
+  ++counters_.updatesSent;
+}
+
+void Agent::Impl::resendUnacked() {
+  for (const auto& [key, task] : tasks_) {
+    if (task.checkpoint.quiet()) continue;
+    for (std::size_t i = 0; i < task.updates.size(); ++i) {
+      if (!task.checkpoint.acked(static_cast<int>(i))) send(task.updates[i]);
+    }
+  }
+}
+
+void Agent::Impl::armRetry() {
+  if (retryArmed_ || retries_.empty() || !started_) return;
+  retryArmed_ = true;
+  retryTimer_ = loop_.after(std::max(Duration{0}, retries_.front().due - loop_.now()), [this] {
+    retryArmed_ = false;
+    retryTimer_ = 0;
+    onRetry();
+  });
+}
+
+void Agent::Impl::onRetry() {
+  TimePoint now = loop_.now();
+  while (!retries_.empty() && retries_.front().due <= now) {
+    Retry retry = std::move(retries_.front());
+    retries_.pop_front();
+    auto it = tasks_.find(retry.key);
+    if (it == tasks_.end() || it->second.checkpoint.quiet()) continue;
+    const Task& task = it->second;
+    for (std::size_t i = 0; i < task.updates.size(); ++i) {
+      if (task.updates[i].uuid() != retry.uuid) continue;
+      if (task.checkpoint.acked(static_cast<int>(i))) break;
+      if (registered_) send(task.updates[i]);
+      retry.due = now + options_.statusRetry;
+      retries_.push_back(std::move(retry));
+      break;
+    }
+  }
+  armRetry();
+}
+
+void Agent::Impl::onAck(const wire::Envelope& envelope) {
+  wire::StatusUpdateAck msg;
+  if (auto error = decodePayload(envelope, msg))
+    return refuse(envelope, error->code, error->message);
+  std::string key = taskKey(msg.framework_id(), msg.task_id());
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) {
+    // A duplicate ack of a task already done and forgotten: harmless.
+    spdlog::debug("agent {}: ack for unknown task {}", id_, key);
+    return;
+  }
+  Task& task = it->second;
+  for (std::size_t i = 0; i < task.updates.size(); ++i) {
+    if (task.updates[i].uuid() != msg.uuid()) continue;
+    ++counters_.acks;
+    if (task.checkpoint.acked(static_cast<int>(i))) return;
+    task.checkpoint.set_acked(static_cast<int>(i), true);
+    bool done = task.terminal && task.executorDone &&
+                std::all_of(task.checkpoint.acked().begin(), task.checkpoint.acked().end(),
+                            [](bool a) { return a; });
+    if (!done) persist(task);  // a finished task's files are removed instead
+    maybeRemove(key);
+    return;
+  }
+  refuse(envelope, wire::Error::INVALID,
+         fmt::format("field uuid: no update {} for task {}", hex(msg.uuid()), key));
+}
+
+// A task is forgotten once its executor is gone and its terminal update is
+// acknowledged (or it was killed quietly). Its sandbox stays.
+void Agent::Impl::maybeRemove(const std::string& key) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) return;
+  Task& task = it->second;
+  if (!task.executorDone) return;
+  if (!task.checkpoint.quiet()) {
+    if (!task.terminal) return;
+    for (bool acked : task.checkpoint.acked()) {
+      if (!acked) return;
+    }
+  }
+  ::unlink((task.stem + ".task").c_str());
+  ::unlink((task.stem + ".status").c_str());
+  tasks_.erase(it);
+}
+
+// ---------------------------------------------------------------------------
+
+Agent::Agent(zmq::context_t& context, EventLoop& loop, AgentOptions options)
+    : impl_(std::make_unique<Impl>(context, loop, std::move(options))) {}
+Agent::~Agent() = default;
+void Agent::start() {
+  impl_->start();
+}
+const std::string& Agent::id() const {
+  return impl_->id_;
+}
+const std::string& Agent::resources() const {
+  return impl_->resources_;
+}
+bool Agent::registered() const {
+  return impl_->registered_;
+}
+std::size_t Agent::taskCount() const {
+  return impl_->tasks_.size();
+}
+const AgentCounters& Agent::counters() const {
+  return impl_->counters_;
+}
+
+}  // namespace allot::runtime

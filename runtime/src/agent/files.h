@@ -1,0 +1,39 @@
+#pragma once
+
+// The agent's files: where things live in the work directory, and atomic
+// writes. Layout:
+//   <work>/meta/agent_id                          the agent's id
+//   <work>/meta/tasks/<fw>+<task>.task            TaskCheckpoint (checkpoint.proto)
+//   <work>/meta/tasks/<fw>+<task>.status          written by the executor when the task ended
+//   <work>/frameworks/<fw>/tasks/<task>/          the sandbox: stdout, stderr
+// Ids are escaped (escapeName) so any id names exactly one file.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace allot::runtime::agent {
+
+// `id` with every byte outside [A-Za-z0-9._-] (and a leading '.') as %XX.
+std::string escapeName(std::string_view id);
+
+struct Layout {
+  std::string workDir;
+
+  std::string metaDir() const { return workDir + "/meta"; }
+  std::string tasksDir() const { return workDir + "/meta/tasks"; }
+  std::string agentIdFile() const { return workDir + "/meta/agent_id"; }
+  // The stem of a task's meta files.
+  std::string taskStem(std::string_view frameworkId, std::string_view taskId) const;
+  std::string sandbox(std::string_view frameworkId, std::string_view taskId) const;
+};
+
+// Writes `path` through a temporary file and rename(), so readers see the
+// old or the new content, never a mix. No fsync: a machine crash may lose the
+// last writes, an agent crash does not. Returns an error message on failure.
+std::optional<std::string> writeAtomically(const std::string& path, std::string_view data);
+
+// The content of `path`, or nullopt when it cannot be read.
+std::optional<std::string> readFile(const std::string& path);
+
+}  // namespace allot::runtime::agent

@@ -1,0 +1,180 @@
+#include "isolation.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "files.h"
+
+namespace allot::runtime::agent {
+
+int openPidfd(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+int signalPidfd(int pidfd, int signal, siginfo_t& info) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, &info, 0));
+}
+
+std::optional<UserIds> lookupUser(const std::string& name) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return std::nullopt;
+  }
+  return UserIds{static_cast<long>(pw.pw_uid), static_cast<long>(pw.pw_gid)};
+}
+
+namespace {
+
+bool hasControllers(const std::string& dir) {
+  auto text = readFile(dir + "/cgroup.controllers");
+  if (!text) return false;
+  std::istringstream in(*text);
+  bool cpu = false, memory = false;
+  for (std::string word; in >> word;) {
+    cpu = cpu || word == "cpu";
+    memory = memory || word == "memory";
+  }
+  return cpu && memory;
+}
+
+bool writeText(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  return ::close(fd) == 0 && ok;
+}
+
+}  // namespace
+
+std::string detectCgroupRoot() {
+  auto mounts = readFile("/proc/self/mountinfo");
+  if (!mounts) return {};
+  std::string mountPoint;
+  std::istringstream lines(*mounts);
+  for (std::string line; std::getline(lines, line);) {
+    // "... mount-point options ... - fstype source super-options"
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+    std::istringstream fields(line.substr(0, dash));
+    std::string skip, point;
+    fields >> skip >> skip >> skip >> skip >> point;
+    mountPoint = point;
+    break;
+  }
+  if (mountPoint.empty()) return {};
+  // Our own cgroup holds processes, so (no internal processes) controllers
+  // can be delegated only from the root or from an empty sibling subtree.
+  std::string parent = mountPoint;
+  if (!hasControllers(parent)) return {};
+  std::string root = parent + "/allot";
+  if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) return {};
+  writeText(parent + "/cgroup.subtree_control", "+cpu +memory");
+  if (!hasControllers(root)) return {};
+  if (!writeText(root + "/cgroup.subtree_control", "+cpu +memory")) return {};
+  return root;
+}
+
+std::uint64_t processStartTicks(pid_t pid) {
+  auto stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return 0;
+  // The command name (field 2) may hold spaces and parentheses: count from
+  // the last ')'.
+  auto close = stat->rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat->substr(close + 2));
+  std::string field;
+  for (int i = 3; i < 22 && fields >> field; ++i) {
+  }
+  std::uint64_t ticks = 0;
+  fields >> ticks;
+  return ticks;
+}
+
+std::string defaultExecutorPath() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "allot-executor";
+  std::string self(buf, static_cast<std::size_t>(n));
+  auto slash = self.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) +
+         "/allot-executor";
+}
+
+SpawnResult spawnExecutor(const ExecutorLaunch& l) {
+  std::vector<std::string> args = {l.executor,
+                                   "--sandbox",
+                                   l.sandbox,
+                                   "--status-file",
+                                   l.statusFile,
+                                   "--poll-ms",
+                                   std::to_string(l.pollMs),
+                                   "--grace-ms",
+                                   std::to_string(l.graceMs)};
+  if (l.user.uid >= 0) {
+    args.insert(args.end(),
+                {"--uid", std::to_string(l.user.uid), "--gid", std::to_string(l.user.gid)});
+  }
+  if (l.memBytes > 0) args.insert(args.end(), {"--mem-bytes", std::to_string(l.memBytes)});
+  if (l.cpus > 0) args.insert(args.end(), {"--cpus", std::to_string(l.cpus)});
+  if (!l.cgroup.empty()) args.insert(args.end(), {"--cgroup", l.cgroup});
+  args.insert(args.end(), {"--", l.command});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = l.environment;
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // A new session keeps the terminal's signals away; the dispositions the
+  // agent uses are reset.
+  // SIGTERM (the kill request) stays blocked through the exec, so one sent
+  // before the executor set up its signalfd waits instead of killing it.
+  sigset_t blocked, defaults;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGTERM);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &blocked);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  // The executor reports into the sandbox and its status file; it must not
+  // hold the agent's stdout and stderr open (pipes to a supervisor) for the
+  // lifetime of the task.
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  SpawnResult result;
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, l.executor.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    result.error = "cannot start " + l.executor + ": " + std::strerror(rc);
+  } else {
+    result.pid = pid;
+  }
+  return result;
+}
+
+}  // namespace allot::runtime::agent

@@ -1,0 +1,642 @@
+// The agent against a real ZeroMQ ROUTER playing the master, with real task
+// processes launched through allot-executor in temporary work directories.
+// Timers (heartbeats, retries) run on a ManualClock that the tests advance;
+// tasks run in real time and are awaited with bounded polling.
+#include "allot/runtime/agent.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "allot/core/error.h"
+#include "allot/runtime/clock.h"
+#include "allot/runtime/event_loop.h"
+#include "allot/runtime/transport.h"
+#include "allot/runtime/wire.h"
+
+namespace allot::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string readAll(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/allot-agent-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    workDir_ = pattern;
+  }
+
+  void TearDown() override {
+    agent_.reset();
+    killLeftoverExecutors();
+    std::error_code ec;
+    fs::remove_all(workDir_, ec);
+  }
+
+  // Executors of this test's tasks still running (a failed test): killed at
+  // once (SIGTERM with grace 0) and reaped, so no process outlives the test.
+  void killLeftoverExecutors() {
+    std::vector<pid_t> pids;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::string cmdline = readAll(entry.path() / "cmdline");
+      if (cmdline.find("allot-executor") != std::string::npos &&
+          cmdline.find(workDir_) != std::string::npos) {
+        pids.push_back(static_cast<pid_t>(std::stol(name)));
+      }
+    }
+    for (pid_t pid : pids) {
+      ::sigqueue(pid, SIGTERM, sigval{0});
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+
+  AgentOptions options() const {
+    AgentOptions o;
+    o.master = master_.endpoint();
+    o.workDir = workDir_;
+    o.executorPath = ALLOT_EXECUTOR;
+    o.resources = "cpus:2;mem:1024;disk:1000;ports:[31000-31010]";
+    o.attributes = "rack:r1";
+    o.heartbeat = 1s;
+    o.registerRetry = 1s;
+    o.statusRetry = 10s;
+    o.killGrace = 5s;
+    o.memoryPoll = 20ms;
+    o.cgroupRoot = "none";
+    // Tests that advance the clock past a retry do not ack heartbeats.
+    o.masterTimeout = 24h;
+    return o;
+  }
+
+  void startAgent(AgentOptions o) {
+    agent_ = std::make_unique<Agent>(context_, loop_, std::move(o));
+    agent_->start();
+  }
+
+  // Runs the agent's loop once and moves what the master received to the inbox.
+  void spin() {
+    loop_.runOnce(5ms);
+    Incoming in;
+    while (master_.receive(in, [](const std::string&, const WireError& e) {
+      ADD_FAILURE() << "master got a bad frame: " << e.message;
+    })) {
+      route_ = in.routingId;
+      inbox_.push_back(in);
+    }
+  }
+
+  // The first message the master received that matches, waiting up to `timeout`.
+  std::optional<Incoming> await(const std::function<bool(const Incoming&)>& match,
+                                std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      for (auto it = inbox_.begin(); it != inbox_.end(); ++it) {
+        if (match(*it)) {
+          Incoming found = *it;
+          inbox_.erase(it);
+          return found;
+        }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      spin();
+    }
+  }
+
+  std::optional<Incoming> awaitType(wire::MessageType type,
+                                    std::chrono::milliseconds timeout = 10s) {
+    return await([type](const Incoming& in) { return in.envelope.type() == type; }, timeout);
+  }
+
+  static wire::TaskStatus statusOf(const Incoming& in) {
+    wire::StatusUpdate update;
+    EXPECT_FALSE(decodePayload(in.envelope, update).has_value());
+    return update.status();
+  }
+
+  // The next STATUS_UPDATE of `taskId` in `state` (earlier states of it are
+  // taken out of the inbox on the way).
+  std::optional<wire::TaskStatus> awaitUpdate(const std::string& taskId, wire::TaskState state,
+                                              std::chrono::milliseconds timeout = 10s) {
+    auto in = await(
+        [&](const Incoming& m) {
+          if (m.envelope.type() != wire::STATUS_UPDATE) return false;
+          auto s = statusOf(m);
+          return s.task_id() == taskId && s.state() == state;
+        },
+        timeout);
+    if (!in) return std::nullopt;
+    return statusOf(*in);
+  }
+
+  // How many updates with this uuid arrived (taking them out of the inbox).
+  int countUpdates(const std::string& uuid) {
+    int n = 0;
+    std::erase_if(inbox_, [&](const Incoming& m) {
+      bool hit = m.envelope.type() == wire::STATUS_UPDATE && statusOf(m).uuid() == uuid;
+      n += hit ? 1 : 0;
+      return hit;
+    });
+    return n;
+  }
+
+  void send(wire::MessageType type, const google::protobuf::MessageLite& body) {
+    ASSERT_FALSE(route_.empty());
+    ASSERT_TRUE(master_.send(route_, type, "master", body));
+  }
+
+  // Answers the agent's REGISTER_AGENT; returns it.
+  wire::RegisterAgent registerAgent(std::int64_t heartbeatUs = 1'000'000,
+                                    std::vector<std::string> killKeys = {}) {
+    auto in = awaitType(wire::REGISTER_AGENT);
+    EXPECT_TRUE(in.has_value());
+    wire::RegisterAgent reg;
+    if (!in) return reg;
+    EXPECT_FALSE(decodePayload(in->envelope, reg).has_value());
+    EXPECT_EQ(in->envelope.sender(), reg.agent_id());
+    wire::AgentRegistered ok;
+    ok.set_agent_id(reg.agent_id());
+    ok.set_heartbeat_interval_us(heartbeatUs);
+    for (auto& k : killKeys) ok.add_kill_task_keys(k);
+    send(wire::AGENT_REGISTERED, ok);
+    return reg;
+  }
+
+  void runTask(const std::string& taskId, const std::string& command,
+               const std::string& resources = "cpus:0.5;mem:64",
+               const std::string& frameworkId = "fw-1") {
+    wire::RunTask run;
+    run.mutable_framework()->set_framework_id(frameworkId);
+    run.mutable_framework()->set_name("test");
+    run.mutable_task()->set_task_id(taskId);
+    run.mutable_task()->set_resources(resources);
+    run.mutable_task()->set_command(command);
+    send(wire::RUN_TASK, run);
+  }
+
+  void ack(const wire::TaskStatus& status) {
+    wire::StatusUpdateAck a;
+    a.set_framework_id(status.framework_id());
+    a.set_task_id(status.task_id());
+    a.set_uuid(status.uuid());
+    send(wire::STATUS_UPDATE_ACK, a);
+  }
+
+  // Acks and spins until the agent has processed the ack (bounded), so a
+  // clock advance that follows cannot overtake it.
+  void ackAndWait(const wire::TaskStatus& status) {
+    std::size_t before = agent_->counters().acks;
+    ack(status);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (agent_->counters().acks == before && std::chrono::steady_clock::now() < deadline) {
+      spin();
+    }
+    ASSERT_GT(agent_->counters().acks, before) << "ack not processed";
+  }
+
+  void kill(const std::string& taskId, Duration grace, const std::string& frameworkId = "fw-1") {
+    wire::KillTask k;
+    k.set_framework_id(frameworkId);
+    k.set_task_id(taskId);
+    k.set_grace_period_us(toMicros(grace));
+    send(wire::KILL_TASK, k);
+  }
+
+  fs::path sandbox(const std::string& taskId, const std::string& frameworkId = "fw-1") const {
+    return fs::path(workDir_) / "frameworks" / frameworkId / "tasks" / taskId;
+  }
+
+  // Spins until `path` exists (bounded): RUNNING is sent once the executor
+  // is started, a little before it has created the sandbox.
+  bool awaitExists(const fs::path& path) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!fs::exists(path)) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      spin();
+    }
+    return true;
+  }
+
+  // Spins until `path` holds `text` (bounded).
+  bool awaitFileContains(const fs::path& path, const std::string& text) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (readAll(path).find(text) != std::string::npos) return true;
+      spin();
+    }
+    return false;
+  }
+
+  zmq::context_t context_;
+  ManualClock clock_;
+  EventLoop loop_{clock_};
+  RouterSocket master_{context_, "tcp://127.0.0.1:*"};
+  std::string workDir_;
+  std::unique_ptr<Agent> agent_;
+  std::string route_;
+  std::vector<Incoming> inbox_;
+};
+
+// The agent registers with its resources, attributes and a persisted id, and
+// heartbeats once per interval named by the master (on the manual clock).
+TEST_F(AgentTest, RegistersAndHeartbeatsEveryInterval) {
+  startAgent(options());
+  auto reg = registerAgent(2'000'000);
+  EXPECT_FALSE(reg.agent_id().empty());
+  EXPECT_EQ(readAll(fs::path(workDir_) / "meta" / "agent_id"), reg.agent_id());
+  EXPECT_EQ(reg.resources(), "cpus:2;mem:1024;disk:1000;ports:[31000-31010]");
+  EXPECT_EQ(reg.attributes(), "rack:r1");
+  EXPECT_EQ(reg.tasks_size(), 0);
+  for (int i = 0; i < 5; ++i) spin();
+  EXPECT_TRUE(agent_->registered());
+
+  clock_.advance(1s);
+  EXPECT_FALSE(awaitType(wire::AGENT_HEARTBEAT, 50ms).has_value()) << "heartbeat before 2 s";
+  clock_.advance(1s);
+  auto beat = awaitType(wire::AGENT_HEARTBEAT);
+  ASSERT_TRUE(beat.has_value());
+  EXPECT_EQ(beat->envelope.sender(), reg.agent_id());
+  send(wire::AGENT_HEARTBEAT_ACK, wire::AgentHeartbeat{});
+  clock_.advance(2s);
+  EXPECT_TRUE(awaitType(wire::AGENT_HEARTBEAT).has_value());
+}
+
+// A master that stops acknowledging heartbeats is presumed lost: the agent
+// registers again once the master timeout has passed.
+TEST_F(AgentTest, ReregistersWhenTheMasterFallsSilent) {
+  auto o = options();
+  o.masterTimeout = 3s;
+  startAgent(o);
+  registerAgent();
+  for (int i = 0; i < 3; ++i) spin();
+  for (int i = 0; i < 2; ++i) {
+    clock_.advance(1s);
+    ASSERT_TRUE(awaitType(wire::AGENT_HEARTBEAT).has_value());
+  }
+  EXPECT_FALSE(awaitType(wire::REGISTER_AGENT, 50ms).has_value());
+  clock_.advance(1s);
+  auto again = awaitType(wire::REGISTER_AGENT);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(agent_->registered());
+}
+
+// ERROR{NOT_REGISTERED} (a restarted master) makes the agent register again.
+TEST_F(AgentTest, ReregistersOnNotRegistered) {
+  startAgent(options());
+  registerAgent();
+  for (int i = 0; i < 3; ++i) spin();
+  wire::Error error;
+  error.set_code(wire::Error::NOT_REGISTERED);
+  error.set_message("who are you");
+  send(wire::ERROR, error);
+  EXPECT_TRUE(awaitType(wire::REGISTER_AGENT).has_value());
+}
+
+// A task runs to FINISHED through STARTING and RUNNING, as the task user,
+// with its stdout and stderr in files of its sandbox.
+TEST_F(AgentTest, RunsTaskToFinishedWithOutputInSandbox) {
+  startAgent(options());
+  registerAgent();
+  runTask("t1", "echo hello from $ALLOT_TASK_ID; echo oops >&2; pwd");
+  auto starting = awaitUpdate("t1", wire::TASK_STARTING);
+  ASSERT_TRUE(starting.has_value());
+  auto running = awaitUpdate("t1", wire::TASK_RUNNING);
+  ASSERT_TRUE(running.has_value());
+  auto finished = awaitUpdate("t1", wire::TASK_FINISHED);
+  ASSERT_TRUE(finished.has_value());
+  EXPECT_EQ(finished->framework_id(), "fw-1");
+  EXPECT_EQ(finished->agent_id(), agent_->id());
+  EXPECT_EQ(finished->exit_status(), 0);
+  EXPECT_EQ(finished->uuid().size(), 16u);
+  EXPECT_NE(starting->uuid(), running->uuid());
+  EXPECT_NE(running->uuid(), finished->uuid());
+  std::string out = readAll(sandbox("t1") / "stdout");
+  EXPECT_NE(out.find("hello from t1"), std::string::npos) << out;
+  EXPECT_NE(out.find(sandbox("t1").string()), std::string::npos) << "cwd is the sandbox: " << out;
+  EXPECT_EQ(readAll(sandbox("t1") / "stderr"), "oops\n");
+  if (::geteuid() == 0) {
+    struct stat st {};
+    ASSERT_EQ(::stat(sandbox("t1").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 65534u) << "sandbox owned by nobody";
+  }
+}
+
+// Tasks run as the task user, not as the (root) agent.
+TEST_F(AgentTest, TasksRunAsTheTaskUserWhenAgentIsRoot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  startAgent(options());
+  registerAgent();
+  runTask("whoami", "id -u");
+  ASSERT_TRUE(awaitUpdate("whoami", wire::TASK_FINISHED).has_value());
+  EXPECT_EQ(readAll(sandbox("whoami") / "stdout"), "65534\n");
+}
+
+// A command exiting non-zero is TASK_FAILED with its exit status.
+TEST_F(AgentTest, FailingCommandIsFailedWithExitStatus) {
+  startAgent(options());
+  registerAgent();
+  runTask("bad", "exit 3");
+  auto failed = awaitUpdate("bad", wire::TASK_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_TRUE(WIFEXITED(failed->exit_status()));
+  EXPECT_EQ(WEXITSTATUS(failed->exit_status()), 3);
+  EXPECT_EQ(failed->message(), "exited with status 3");
+}
+
+// KILL_TASK sends SIGTERM to the task's process group and SIGKILL once the
+// grace period has passed when the task ignores SIGTERM: TASK_KILLED.
+TEST_F(AgentTest, KillEscalatesToSigkillAfterGrace) {
+  startAgent(options());
+  registerAgent();
+  runTask("stubborn", "trap '' TERM; echo ready; while true; do sleep 0.05; done");
+  runTask("polite", "echo ready; exec sleep 30");
+  ASSERT_TRUE(awaitFileContains(sandbox("stubborn") / "stdout", "ready"));
+  ASSERT_TRUE(awaitFileContains(sandbox("polite") / "stdout", "ready"));
+
+  auto start = std::chrono::steady_clock::now();
+  kill("stubborn", 300ms);
+  kill("polite", 10s);
+  auto polite = awaitUpdate("polite", wire::TASK_KILLED);
+  ASSERT_TRUE(polite.has_value());
+  EXPECT_TRUE(WIFSIGNALED(polite->exit_status()));
+  EXPECT_EQ(WTERMSIG(polite->exit_status()), SIGTERM);
+  auto stubborn = awaitUpdate("stubborn", wire::TASK_KILLED);
+  ASSERT_TRUE(stubborn.has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+  EXPECT_TRUE(WIFSIGNALED(stubborn->exit_status()));
+  EXPECT_EQ(WTERMSIG(stubborn->exit_status()), SIGKILL);
+  EXPECT_NE(stubborn->message().find("SIGKILL"), std::string::npos) << stubborn->message();
+}
+
+// SHUTDOWN_FRAMEWORK kills every task of that framework and no other.
+TEST_F(AgentTest, ShutdownFrameworkKillsOnlyItsTasks) {
+  auto o = options();
+  o.killGrace = 100ms;
+  startAgent(o);
+  registerAgent();
+  runTask("a", "sleep 30", "cpus:0.1;mem:32", "fw-1");
+  runTask("b", "sleep 30", "cpus:0.1;mem:32", "fw-1");
+  runTask("c", "sleep 30", "cpus:0.1;mem:32", "fw-2");
+  for (auto id : {"a", "b", "c"}) ASSERT_TRUE(awaitUpdate(id, wire::TASK_RUNNING).has_value());
+  wire::ShutdownFramework shutdown;
+  shutdown.set_framework_id("fw-1");
+  send(wire::SHUTDOWN_FRAMEWORK, shutdown);
+  EXPECT_TRUE(awaitUpdate("a", wire::TASK_KILLED).has_value());
+  EXPECT_TRUE(awaitUpdate("b", wire::TASK_KILLED).has_value());
+  EXPECT_FALSE(awaitUpdate("c", wire::TASK_KILLED, 200ms).has_value());
+  kill("c", 100ms, "fw-2");
+  EXPECT_TRUE(awaitUpdate("c", wire::TASK_KILLED).has_value());
+}
+
+// A task whose resident memory exceeds its mem is killed and reported
+// TASK_FAILED with reason MEMORY_LIMIT and a message naming both sizes.
+TEST_F(AgentTest, TaskOverItsMemoryIsKilledWithReason) {
+  startAgent(options());
+  registerAgent();
+  runTask("hog", "/usr/bin/python3 -c 'x = b\"a\" * (300 << 20); import time; time.sleep(30)'",
+          "cpus:0.5;mem:64");
+  auto failed = awaitUpdate("hog", wire::TASK_FAILED, 20s);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->reason(), "MEMORY_LIMIT");
+  EXPECT_NE(failed->message().find("memory limit exceeded: "), std::string::npos)
+      << failed->message();
+  EXPECT_NE(failed->message().find(" MB > 64 MB"), std::string::npos) << failed->message();
+  EXPECT_TRUE(WIFSIGNALED(failed->exit_status()));
+}
+
+// An unacknowledged update is resent every --status-retry with the same
+// uuid; once acked it is not sent again.
+TEST_F(AgentTest, UpdatesAreRetriedUntilAcked) {
+  startAgent(options());
+  registerAgent();
+  runTask("t", "true");
+  auto starting = awaitUpdate("t", wire::TASK_STARTING);
+  ASSERT_TRUE(starting.has_value());
+  ASSERT_TRUE(awaitUpdate("t", wire::TASK_FINISHED).has_value());
+  for (int i = 0; i < 5; ++i) spin();
+  EXPECT_EQ(countUpdates(starting->uuid()), 0) << "no resend before the retry interval";
+
+  clock_.advance(10s);
+  auto again = awaitUpdate("t", wire::TASK_STARTING);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->uuid(), starting->uuid());
+  EXPECT_EQ(again->timestamp_us(), starting->timestamp_us());
+  ackAndWait(*again);
+
+  clock_.advance(10s);
+  ASSERT_TRUE(awaitUpdate("t", wire::TASK_RUNNING).has_value()) << "still unacked, resent";
+  for (int i = 0; i < 5; ++i) spin();
+  EXPECT_EQ(countUpdates(starting->uuid()), 0) << "acked: not resent";
+}
+
+// A task that ended and whose updates are all acknowledged is forgotten: its
+// checkpoint is removed, its sandbox kept.
+TEST_F(AgentTest, AcknowledgedTaskIsForgotten) {
+  startAgent(options());
+  registerAgent();
+  runTask("t", "true");
+  for (auto state : {wire::TASK_STARTING, wire::TASK_RUNNING, wire::TASK_FINISHED}) {
+    auto s = awaitUpdate("t", state);
+    ASSERT_TRUE(s.has_value());
+    ack(*s);
+  }
+  for (int i = 0; i < 20 && agent_->taskCount() > 0; ++i) spin();
+  EXPECT_EQ(agent_->taskCount(), 0u);
+  EXPECT_TRUE(fs::is_empty(fs::path(workDir_) / "meta" / "tasks"));
+  EXPECT_TRUE(fs::exists(sandbox("t") / "stdout"));
+}
+
+// The agent is destroyed while a task runs and a new one starts on the same
+// work directory: it re-registers as itself with the task RUNNING, resends
+// the unacked RUNNING with its uuid but not the acked STARTING, and reports
+// FINISHED exactly once when the task ends.
+TEST_F(AgentTest, RestartRecoversRunningTaskWithoutLosingOrRepeatingUpdates) {
+  startAgent(options());
+  auto firstReg = registerAgent();
+  runTask("long", "while [ ! -e go ]; do sleep 0.02; done; echo done");
+  auto starting = awaitUpdate("long", wire::TASK_STARTING);
+  auto running = awaitUpdate("long", wire::TASK_RUNNING);
+  ASSERT_TRUE(starting && running);
+  ackAndWait(*starting);
+  ASSERT_TRUE(awaitExists(sandbox("long") / "stdout"));
+  for (int i = 0; i < 5; ++i) spin();
+  agent_.reset();  // as if the agent had died: the executor and task go on
+  inbox_.clear();
+
+  startAgent(options());
+  EXPECT_EQ(agent_->counters().recovered, 1u);
+  auto reg = registerAgent();
+  EXPECT_EQ(reg.agent_id(), firstReg.agent_id());
+  ASSERT_EQ(reg.tasks_size(), 1);
+  EXPECT_EQ(reg.tasks(0).task_id(), "long");
+  ASSERT_EQ(reg.task_statuses_size(), 1);
+  EXPECT_EQ(reg.task_statuses(0).state(), wire::TASK_RUNNING);
+  ASSERT_EQ(reg.frameworks_size(), 1);
+  EXPECT_EQ(reg.frameworks(0).framework_id(), "fw-1");
+
+  auto resent = awaitUpdate("long", wire::TASK_RUNNING);
+  ASSERT_TRUE(resent.has_value());
+  EXPECT_EQ(resent->uuid(), running->uuid());
+  ackAndWait(*resent);
+  clock_.advance(10s);
+  for (int i = 0; i < 10; ++i) spin();
+  EXPECT_EQ(countUpdates(starting->uuid()), 0);
+  EXPECT_EQ(countUpdates(running->uuid()), 0);
+
+  std::ofstream(sandbox("long") / "go").put('x');
+  auto finished = awaitUpdate("long", wire::TASK_FINISHED);
+  ASSERT_TRUE(finished.has_value());
+  EXPECT_EQ(readAll(sandbox("long") / "stdout"), "done\n");
+  ackAndWait(*finished);
+  clock_.advance(10s);
+  for (int i = 0; i < 10; ++i) spin();
+  EXPECT_FALSE(awaitUpdate("long", wire::TASK_FINISHED, 100ms).has_value()) << "exactly once";
+  EXPECT_EQ(agent_->taskCount(), 0u);
+}
+
+// A task that ends while no agent runs is reported by the next agent, from
+// the status file its executor left.
+TEST_F(AgentTest, TaskEndingWhileAgentIsDownIsReportedOnRestart) {
+  startAgent(options());
+  registerAgent();
+  runTask("quick", "while [ ! -e go ]; do sleep 0.02; done; exit 4");
+  ASSERT_TRUE(awaitUpdate("quick", wire::TASK_RUNNING).has_value());
+  ASSERT_TRUE(awaitExists(sandbox("quick") / "stdout"));
+  agent_.reset();
+  std::ofstream(sandbox("quick") / "go").put('x');
+  // Wait for the executor's status file, without an agent.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  auto status = fs::path(workDir_) / "meta" / "tasks" / "fw-1+quick.status";
+  while (!fs::exists(status) && std::chrono::steady_clock::now() < deadline) {
+    loop_.runOnce(5ms);
+  }
+  ASSERT_TRUE(fs::exists(status));
+  inbox_.clear();
+  startAgent(options());
+  registerAgent();
+  auto failed = awaitUpdate("quick", wire::TASK_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(WEXITSTATUS(failed->exit_status()), 4);
+}
+
+// Tasks the master lists in AgentRegistered.kill_task_keys are killed
+// without any further update.
+TEST_F(AgentTest, KillTaskKeysKillQuietly) {
+  auto o = options();
+  o.killGrace = 100ms;
+  startAgent(o);
+  registerAgent();
+  runTask("doomed", "sleep 30");
+  ASSERT_TRUE(awaitUpdate("doomed", wire::TASK_RUNNING).has_value());
+  wire::Error error;
+  error.set_code(wire::Error::NOT_REGISTERED);
+  send(wire::ERROR, error);
+  auto reg = registerAgent(1'000'000, {"fw-1/doomed"});
+  ASSERT_EQ(reg.tasks_size(), 1);
+  for (int i = 0; i < 200 && agent_->taskCount() > 0; ++i) spin();
+  EXPECT_EQ(agent_->taskCount(), 0u);
+  EXPECT_FALSE(awaitUpdate("doomed", wire::TASK_KILLED, 100ms).has_value());
+}
+
+// Garbage frames, undecodable payloads, an unknown task in KILL_TASK and bad
+// resources text are logged with sender, type and field and answered with
+// ERROR; the agent keeps running tasks afterwards.
+TEST_F(AgentTest, BadInputIsLoggedAndAgentKeepsRunning) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  startAgent(options());
+  registerAgent();
+
+  // Not an envelope at all.
+  master_.socket().send(zmq::buffer(route_), zmq::send_flags::sndmore);
+  master_.socket().send(zmq::str_buffer("\xff\xff garbage"), zmq::send_flags::none);
+  // An envelope whose payload is not a KillTask.
+  std::string bad = encode(wire::KILL_TASK, "master", 99, wire::AgentHeartbeat{});
+  wire::Envelope envelope;
+  envelope.ParseFromString(bad);
+  envelope.set_payload("\xff\xff\xff");
+  master_.socket().send(zmq::buffer(route_), zmq::send_flags::sndmore);
+  master_.socket().send(zmq::buffer(envelope.SerializeAsString()), zmq::send_flags::none);
+  auto errorAbout = [&](wire::MessageType about) {
+    return await([&](const Incoming& in) {
+      wire::Error e;
+      return in.envelope.type() == wire::ERROR && !decodePayload(in.envelope, e) &&
+             e.about() == about;
+    });
+  };
+  auto garbage = errorAbout(wire::MESSAGE_TYPE_UNSPECIFIED);
+  ASSERT_TRUE(garbage.has_value());
+  auto malformed = errorAbout(wire::KILL_TASK);
+  ASSERT_TRUE(malformed.has_value());
+  wire::Error e1;
+  ASSERT_FALSE(decodePayload(malformed->envelope, e1).has_value());
+  EXPECT_EQ(e1.code(), wire::Error::MALFORMED);
+
+  kill("nope", 1s);
+  auto unknown = awaitType(wire::ERROR);
+  ASSERT_TRUE(unknown.has_value());
+  wire::Error e2;
+  ASSERT_FALSE(decodePayload(unknown->envelope, e2).has_value());
+  EXPECT_EQ(e2.code(), wire::Error::INVALID);
+  EXPECT_NE(e2.message().find("task_id"), std::string::npos) << e2.message();
+
+  runTask("badres", "true", "cpus:lots");
+  auto error = awaitUpdate("badres", wire::TASK_ERROR);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->reason(), "INVALID_RESOURCES");
+  EXPECT_NE(error->message().find("task.resources"), std::string::npos) << error->message();
+
+  runTask("fine", "true");
+  EXPECT_TRUE(awaitUpdate("fine", wire::TASK_FINISHED).has_value());
+  EXPECT_GE(agent_->counters().badMessages, 4u);
+
+  std::string log;
+  for (auto& line : sink->last_formatted()) log += line;
+  spdlog::set_default_logger(previous);
+  EXPECT_NE(log.find("refused a frame from the master"), std::string::npos) << log;
+  EXPECT_NE(log.find("KILL_TASK from 'master'"), std::string::npos) << log;
+  EXPECT_NE(log.find("field task_id: unknown task fw-1/nope"), std::string::npos) << log;
+  EXPECT_NE(log.find("RUN_TASK from 'master'"), std::string::npos) << log;
+  EXPECT_NE(log.find("field task.resources"), std::string::npos) << log;
+}
+
+// Resources not given are detected; given ones are kept; bad text throws.
+TEST(AgentResourcesTest, MissingNamesAreDetectedAndBadTextThrows) {
+  std::string all = detectResources("/tmp");
+  EXPECT_NE(all.find("cpus:"), std::string::npos);
+  EXPECT_NE(all.find(";mem:"), std::string::npos);
+  EXPECT_NE(all.find(";disk:"), std::string::npos);
+  EXPECT_NE(all.find("ports:[31000-32000]"), std::string::npos);
+  std::string some = completeResources("cpus:3;gpus:1", "/tmp");
+  EXPECT_EQ(some.rfind("cpus:3;gpus:1;mem:", 0), 0u) << some;
+  EXPECT_EQ(some.find("cpus:", 1), std::string::npos) << some;
+  EXPECT_THROW(completeResources("cpus:many", "/tmp"), ParseError);
+}
+
+}  // namespace
+}  // namespace allot::runtime
