@@ -1,8 +1,187 @@
-// PLACEHOLDER: replaced by the runtime work (issue 5) before it lands.
+// `allot master`: run the runtime master until SIGINT/SIGTERM. Argument
+// parsing only; the master is allot::runtime::Master (runtime/include/allot/
+// runtime/master.h), its behaviour is docs/runtime-protocol.md.
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "allot/core/error.h"
+#include "allot/policies/registry.h"
+#include "allot/runtime/clock.h"
+#include "allot/runtime/master.h"
 #include "commands.h"
 
 namespace allot::cli {
+namespace {
 
-void addMasterCommand(CLI::App& /*app*/) {}
+struct MasterArgs {
+  std::string host = "*";
+  int port = 5050;
+  int httpPort = 5051;
+  std::string workDir;
+  bool noRegistry = false;
+  std::string policy = "drf";
+  std::vector<std::string> params;
+  std::string allocationInterval = "1s";
+  std::string offerTimeout = "30s";
+  std::string agentTimeout = "15s";
+  std::string agentReregisterTimeout;
+  std::string frameworkTimeout = "15s";
+  std::string heartbeatInterval = "1s";
+  std::string killGracePeriod = "3s";
+  std::string masterId;
+  std::string logLevel = "info";
+};
+
+// "1.5s", "200ms", "500us", "2m", "1h", or a bare number of seconds.
+Duration parseDuration(const std::string& flag, const std::string& text) {
+  std::size_t end = 0;
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) {
+    ++end;
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
+  const std::string unit = text.substr(end);
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  if (unit == "ms") scale = 1e-3;
+  if (unit == "us") scale = 1e-6;
+  if (unit == "m" || unit == "min") scale = 60;
+  if (unit == "h") scale = 3600;
+  if (end == 0 || ec != std::errc() || ptr != text.data() + end || scale == 0 ||
+      !std::isfinite(value)) {
+    throw ParseError(
+        fmt::format("{} '{}': expected a duration such as 1s, 250ms, 500us, 2m or 1h", flag, text));
+  }
+  return secondsToDuration(value * scale);
+}
+
+void runMaster(const MasterArgs& a) {
+  auto logger = spdlog::stderr_color_mt("allot-master");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(a.logLevel));
+
+  runtime::MasterOptions o;
+  o.endpoint = fmt::format("tcp://{}:{}", a.host, a.port);
+  o.httpHost = a.host == "*" ? "0.0.0.0" : a.host;
+  o.httpPort = a.httpPort;
+  if (a.noRegistry && !a.workDir.empty()) {
+    throw InvalidArgument("--work-dir and --no-registry exclude each other");
+  }
+  o.workDir = a.workDir;
+  if (!a.noRegistry && o.workDir.empty()) {
+    // `allot master` alone starts a working one-machine cluster.
+    o.workDir =
+        (std::filesystem::temp_directory_path() / fmt::format("allot-master-{}", a.port)).string();
+    spdlog::info("no --work-dir: the registry is kept in {}", o.workDir);
+  }
+  o.policy = a.policy;
+  for (const std::string& p : a.params) {
+    const Params parsed = Params::parse(p);
+    for (const auto& [key, value] : parsed.values()) o.params.set(key, value);
+  }
+  o.allocationInterval = parseDuration("--allocation-interval", a.allocationInterval);
+  o.offerTimeout = parseDuration("--offer-timeout", a.offerTimeout);
+  o.agentTimeout = parseDuration("--agent-timeout", a.agentTimeout);
+  if (!a.agentReregisterTimeout.empty()) {
+    o.agentReregisterTimeout =
+        parseDuration("--agent-reregister-timeout", a.agentReregisterTimeout);
+  }
+  o.frameworkTimeout = parseDuration("--framework-timeout", a.frameworkTimeout);
+  o.agentHeartbeatInterval = parseDuration("--heartbeat-interval", a.heartbeatInterval);
+  o.frameworkHeartbeatInterval = o.agentHeartbeatInterval;
+  o.killGracePeriod = parseDuration("--kill-grace-period", a.killGracePeriod);
+  if (o.agentHeartbeatInterval >= o.agentTimeout ||
+      o.frameworkHeartbeatInterval >= o.frameworkTimeout) {
+    throw InvalidArgument(
+        "--heartbeat-interval must be shorter than --agent-timeout and --framework-timeout");
+  }
+  o.masterId = a.masterId;
+
+  // Block SIGINT/SIGTERM before the master starts its HTTP threads, which
+  // inherit the mask: the loop alone receives them, through a signalfd.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  zmq::context_t context;
+  runtime::SystemClock clock;
+  runtime::Master master(context, clock, std::move(o));
+  master.stopOnSignals();
+  master.run();
+  spdlog::info("master {} stopped", master.id());
+}
+
+}  // namespace
+
+void addMasterCommand(CLI::App& app) {
+  auto args = std::make_shared<MasterArgs>();
+  auto* cmd = app.add_subcommand(
+      "master", "Run a master: agents register, frameworks subscribe and receive offers");
+  cmd->add_option("--host", args->host, "Address to listen on (* for all)")->capture_default_str();
+  cmd->add_option("--port", args->port, "Port of the agents' and frameworks' socket")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--http-port", args->httpPort,
+                  "Port of the HTTP API (/api/v1/state, /metrics, /health); -1: none")
+      ->check(CLI::Range(-1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--work-dir", args->workDir,
+                  "Folder of the registry (registry.sqlite): admitted agents and frameworks, "
+                  "recovered on restart. Default: $TMPDIR/allot-master-PORT");
+  cmd->add_flag("--no-registry", args->noRegistry,
+                "Keep no registry: a restarted master knows nothing (throwaway clusters)");
+  cmd->add_option("--policy", args->policy, "Allocation policy (see `allot policies`)")
+      ->capture_default_str();
+  cmd->add_option("--param", args->params, "Policy parameter name=value (repeatable)");
+  cmd->add_option("--allocation-interval", args->allocationInterval,
+                  "Time between periodic allocation rounds (rounds also run soon after events)")
+      ->capture_default_str();
+  cmd->add_option("--offer-timeout", args->offerTimeout,
+                  "Rescind offers unanswered this long (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--agent-timeout", args->agentTimeout,
+                  "An agent silent this long is unreachable; its tasks are reported LOST")
+      ->capture_default_str();
+  cmd->add_option("--agent-reregister-timeout", args->agentReregisterTimeout,
+                  "After a restart, time agents of the registry have to re-register. Default: "
+                  "--agent-timeout");
+  cmd->add_option("--framework-timeout", args->frameworkTimeout,
+                  "A framework silent this long is disconnected (its failover timeout starts)")
+      ->capture_default_str();
+  cmd->add_option("--heartbeat-interval", args->heartbeatInterval,
+                  "How often agents and drivers are told to send heartbeats")
+      ->capture_default_str();
+  cmd->add_option("--kill-grace-period", args->killGracePeriod,
+                  "Time between SIGTERM and SIGKILL when a task is killed")
+      ->capture_default_str();
+  cmd->add_option("--master-id", args->masterId,
+                  "Id of this master run (prefix of the ids it assigns). Default: from the time");
+  cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  cmd->footer(
+      "Durations: 1s, 250ms, 500us, 2m, 1h, or a number of seconds.\n"
+      "Examples:\n"
+      "  allot master --work-dir /var/lib/allot/master\n"
+      "  allot master --port 5050 --http-port 5051 --work-dir ./m --policy drf \\\n"
+      "      --allocation-interval 1s --offer-timeout 30s --agent-timeout 15s\n"
+      "  allot master --no-registry --policy fifo --http-port -1");
+  cmd->callback([args] { runMaster(*args); });
+}
 
 }  // namespace allot::cli
