@@ -1,0 +1,516 @@
+"""End-to-end tests of the runtime: real `allot master`, 3 `allot agent`
+processes and frameworks (allot-test-framework, `allot run`) on loopback,
+with free ports, short intervals and short tasks so that the suite takes a
+few minutes.
+
+Binaries come from the environment (CTest sets them): ALLOT_BIN,
+ALLOT_TEST_FRAMEWORK, ALLOT_TEST_GARBAGE; without it, from build/hd.
+
+    /usr/bin/python3 -m pytest -v tests/runtime/e2e/test_e2e.py
+
+The frameworks append every event to a JSON-lines file (see
+test_framework.cc); the checks read those files: each task has exactly one
+terminal state among the updates its framework saw, and no process was
+handed the same update (uuid) twice.
+"""
+
+import collections
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+BUILD = os.path.join(SOURCE, "build", "hd")
+ALLOT = os.environ.get("ALLOT_BIN", os.path.join(BUILD, "cli", "allot"))
+FRAMEWORK = os.environ.get("ALLOT_TEST_FRAMEWORK",
+                           os.path.join(BUILD, "tests", "runtime", "e2e", "allot-test-framework"))
+GARBAGE = os.environ.get("ALLOT_TEST_GARBAGE",
+                         os.path.join(BUILD, "tests", "runtime", "e2e", "allot-test-garbage"))
+
+TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_GONE"}
+AGENT_TIMEOUT = 2.0  # seconds; the master's --agent-timeout in these tests
+AGENT_RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-31099]"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what, cluster=None):
+    """Polls PREDICATE every 0.1 s until it returns something true; fails
+    with WHAT after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = "\n" + cluster.diagnostics() if cluster else ""
+            pytest.fail(f"timed out after {timeout} s waiting for {what}{extra}")
+        time.sleep(0.1)
+
+
+class Process:
+    """One child process with its stdout and stderr in a log file."""
+
+    def __init__(self, name, args, log_dir):
+        self.name, self.args = name, args
+        self.log = os.path.join(log_dir, name.replace("/", "_") + ".log")
+        with open(self.log, "ab") as out:
+            out.write(f"$ {' '.join(args)}\n".encode())
+            self.popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()
+
+    def stop(self, timeout=10):
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def wait(self, timeout):
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def tail(self, lines=25):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError as e:
+            return str(e)
+
+
+class Framework:
+    """An allot-test-framework process and its event file."""
+
+    def __init__(self, cluster, name, **flags):
+        self.cluster, self.name = cluster, name
+        self.output = flags.pop("output", os.path.join(cluster.dir, f"{name}.jsonl"))
+        self.id_file = flags.pop("id_file", os.path.join(cluster.dir, f"{name}.id"))
+        self.flags = flags
+        self.process = None
+
+    def start(self):
+        args = [FRAMEWORK, "--master", self.cluster.master_address, "--name", self.name,
+                "--output", self.output, "--framework-id-file", self.id_file]
+        for key, value in self.flags.items():
+            args += ["--" + key.replace("_", "-"), str(value)]
+        n = sum(1 for p in self.cluster.processes if p.name.startswith(self.name))
+        self.process = self.cluster.spawn(f"{self.name}.{n}", args)
+        return self
+
+    def events(self):
+        return read_events(self.output)
+
+    def updates(self):
+        return [e for e in self.events() if e["event"] == "update"]
+
+    def latest_states(self):
+        """Task id -> latest state seen (first terminal one sticks)."""
+        states = {}
+        for u in self.updates():
+            if states.get(u["task_id"]) in TERMINAL:
+                continue
+            states[u["task_id"]] = u["state"]
+        return states
+
+    def wait_running(self, n, timeout=30):
+        return wait_for(lambda: sum(1 for s in self.latest_states().values() if s == "TASK_RUNNING")
+                        >= n, timeout, f"{n} tasks of {self.name} RUNNING", self.cluster)
+
+    def wait_exit(self, timeout=90):
+        rc = self.process.wait(timeout)
+        if rc is None:
+            pytest.fail(f"{self.name} did not finish within {timeout} s; latest states: "
+                        f"{collections.Counter(self.latest_states().values())}\n"
+                        + self.cluster.diagnostics())
+        return rc
+
+
+def read_events(path):
+    events = []
+    if not os.path.exists(path):
+        return events
+    with open(path) as f:
+        for line in f:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                pass  # a line torn by kill -9
+    return events
+
+
+def check_one_terminal_each(framework, n, prefix="task"):
+    """Every task PREFIX-0000..n-1 reached exactly one terminal state among the
+    updates its framework saw (repeats of that same update across a failover
+    aside), and no process was handed one uuid twice. Returns task -> state."""
+    updates = framework.updates()
+    seen = collections.Counter((u["pid"], u["uuid"]) for u in updates if u["uuid"])
+    twice = [key for key, count in seen.items() if count > 1]
+    assert not twice, f"{framework.name}: updates delivered twice to one process: {twice[:5]}"
+    by_task = collections.defaultdict(list)
+    for u in updates:
+        by_task[u["task_id"]].append(u)
+    final = {}
+    problems = []
+    for i in range(n):
+        task = f"{prefix}-{i:04}"
+        terminal = [u for u in by_task.get(task, []) if u["state"] in TERMINAL]
+        states = {u["state"] for u in terminal}
+        uuids = {u["uuid"] for u in terminal if u["uuid"]}
+        if not terminal:
+            problems.append(f"{task}: no terminal state (saw {[u['state'] for u in by_task.get(task, [])]})")
+        elif len(states) > 1 or len(uuids) > 1:
+            problems.append(f"{task}: several terminal updates {[(u['state'], u['uuid']) for u in terminal]}")
+        else:
+            final[task] = terminal[0]["state"]
+    assert not problems, f"{framework.name}: " + "; ".join(problems[:10])
+    return final
+
+
+class Cluster:
+    """A master and agents on loopback, each a real process, restartable on
+    the same ports and work directories."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.port = free_port()
+        self.http_port = free_port()
+        self.master_address = f"127.0.0.1:{self.port}"
+        self.processes = []
+        self.master = None
+        self.agents = {}  # index -> Process
+        self.restarts = collections.Counter()
+
+    def spawn(self, name, args):
+        p = Process(name, args, self.dir)
+        self.processes.append(p)
+        return p
+
+    # --- master
+
+    def master_args(self):
+        return [ALLOT, "master", "--host", "127.0.0.1", "--port", str(self.port),
+                "--http-port", str(self.http_port), "--work-dir", os.path.join(self.dir, "master"),
+                "--allocation-interval", "100ms", "--offer-timeout", "5s",
+                "--heartbeat-interval", "200ms", "--agent-timeout", f"{AGENT_TIMEOUT}s",
+                "--framework-timeout", "2s"]
+
+    def start_master(self):
+        self.restarts["master"] += 1
+        self.master = self.spawn(f"master.{self.restarts['master']}", self.master_args())
+        wait_for(self.healthy, 15, "the master's /health", self)
+        return self.master
+
+    def http(self, path, timeout=2):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}",
+                                    timeout=timeout) as r:
+            return r.status, r.read()
+
+    def healthy(self):
+        try:
+            return self.http("/health")[0] == 200
+        except OSError:
+            return False
+
+    def state(self):
+        return json.loads(self.http("/api/v1/state")[1])
+
+    # --- agents
+
+    def agent_id(self, i):
+        return f"e2e-agent-{i}"
+
+    def agent_index(self, agent_id):
+        for i in self.agents:
+            if self.agent_id(i) == agent_id:
+                return i
+        raise KeyError(agent_id)
+
+    def start_agent(self, i, resources=AGENT_RESOURCES):
+        self.restarts[f"agent{i}"] += 1
+        args = [ALLOT, "agent", "--master", self.master_address, "--id", self.agent_id(i),
+                "--work-dir", os.path.join(self.dir, f"agent{i}"), "--resources", resources,
+                "--status-retry", "0.5", "--cgroup-root", "none"]
+        self.agents[i] = self.spawn(f"agent{i}.{self.restarts[f'agent{i}']}", args)
+        return self.agents[i]
+
+    def active_agents(self):
+        try:
+            return {a["id"] for a in self.state()["agents"] if a.get("status") == "active"}
+        except (OSError, ValueError, KeyError):
+            return set()
+
+    def wait_agents(self, ids, timeout=15):
+        ids = set(ids)
+        wait_for(lambda: ids <= self.active_agents(), timeout, f"agents {sorted(ids)} active", self)
+
+    def start(self, agents=3):
+        self.start_master()
+        for i in range(agents):
+            self.start_agent(i)
+        self.wait_agents(self.agent_id(i) for i in range(agents))
+        return self
+
+    def framework(self, name, **flags):
+        return Framework(self, name, **flags)
+
+    # --- diagnostics and teardown
+
+    def diagnostics(self):
+        parts = []
+        for p in self.processes:
+            status = "running" if p.alive() else f"exited {p.popen.returncode}"
+            parts.append(f"--- {p.name} ({status}), last lines of {p.log}:\n{p.tail()}")
+        return "\n".join(parts)
+
+    def close(self):
+        for p in reversed(self.processes):
+            p.stop(timeout=5)
+
+
+@pytest.fixture
+def cluster(request, tmp_path):
+    c = Cluster(str(tmp_path))
+    yield c
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
+        print(c.diagnostics())
+    c.close()
+
+
+def run_allot(*args, timeout=60):
+    return subprocess.run([ALLOT, *args], capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_two_frameworks_in_two_roles_run_200_tasks(cluster):
+    """Master plus 3 agents run 200 short tasks through two frameworks in
+    different roles: every task FINISHED, each with exactly one terminal state,
+    spread over more than one agent."""
+    cluster.start()
+    alpha = cluster.framework("alpha", role="alpha", tasks=100, command="sleep 0.1",
+                              cpus=0.25, mem=32, timeout=120).start()
+    beta = cluster.framework("beta", role="beta", tasks=100, command="sleep 0.1",
+                             cpus=0.25, mem=32, timeout=120).start()
+    assert alpha.wait_exit(150) == 0, cluster.diagnostics()
+    assert beta.wait_exit(150) == 0, cluster.diagnostics()
+    for fw in (alpha, beta):
+        final = check_one_terminal_each(fw, 100)
+        assert collections.Counter(final.values()) == {"TASK_FINISHED": 100}, \
+            f"{fw.name}: {collections.Counter(final.values())}"
+        agents = {e["agent_id"] for e in fw.events() if e["event"] == "launch"}
+        assert len(agents) >= 2, f"{fw.name} ran everything on {agents}"
+    assert all(p.alive() for p in [cluster.master, *cluster.agents.values()])
+
+
+def test_killed_agent_tasks_are_lost_and_a_restarted_agent_recovers(cluster):
+    """kill -9 of an agent while its tasks run: they are reported LOST, the
+    tasks on the other agents FINISH; the agent restarted on its work
+    directory registers again and runs new tasks."""
+    cluster.start()
+    fw = cluster.framework("victim", tasks=6, command="sleep 8", cpus=1.5, mem=64,
+                           timeout=60).start()
+    fw.wait_running(6)
+    placed = {}
+    for e in fw.events():
+        if e["event"] == "launch":
+            placed[e["task_id"]] = e["agent_id"]
+    target = placed["task-0000"]
+    doomed = {t for t, a in placed.items() if a == target}
+    others = set(placed) - doomed
+    assert others, f"all tasks on one agent: {placed}"
+    killed_at = time.time()
+    cluster.agents[cluster.agent_index(target)].kill9()
+
+    assert fw.wait_exit(60) == 0, cluster.diagnostics()
+    final = check_one_terminal_each(fw, 6)
+    for t in doomed:
+        assert final[t] == "TASK_LOST", f"{t} on killed agent {target}: {final[t]}"
+    for t in others:
+        assert final[t] == "TASK_FINISHED", f"{t} on a live agent: {final[t]}"
+    lost_times = [u["time_us"] / 1e6 - killed_at for u in fw.updates()
+                  if u["task_id"] in doomed and u["state"] == "TASK_LOST"]
+    assert max(lost_times) < AGENT_TIMEOUT + 5, f"LOST reported {lost_times} s after the kill"
+    assert cluster.master.alive()
+
+    # The agent comes back as itself and takes new work.
+    cluster.start_agent(cluster.agent_index(target))
+    cluster.wait_agents([target])
+    again = cluster.framework("after", tasks=2, command="true", cpus=0.5, mem=32,
+                              only_agent=target, timeout=30).start()
+    assert again.wait_exit(45) == 0, cluster.diagnostics()
+    final = check_one_terminal_each(again, 2)
+    assert set(final.values()) == {"TASK_FINISHED"}, final
+    assert {u["agent_id"] for u in again.updates()} == {target}
+
+
+def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
+    """kill -9 and restart of the master while tasks run: agents register
+    again, frameworks subscribe again with their ids, the running tasks keep
+    running and FINISH, and every task's framework sees exactly one terminal
+    state."""
+    cluster.start()
+    frameworks = [cluster.framework(name, role=name, tasks=10, command="sleep 5", cpus=0.5,
+                                    mem=32, reconcile_interval=0.5, timeout=90).start()
+                  for name in ("red", "blue")]
+    for fw in frameworks:
+        fw.wait_running(10)
+    ids_before = {fw.name: open(fw.id_file).read().strip() for fw in frameworks}
+    cluster.master.kill9()
+    time.sleep(0.5)
+    cluster.start_master()
+    cluster.wait_agents([cluster.agent_id(i) for i in range(3)], timeout=20)
+
+    for fw in frameworks:
+        assert fw.wait_exit(90) == 0, cluster.diagnostics()
+        final = check_one_terminal_each(fw, 10)
+        assert collections.Counter(final.values()) == {"TASK_FINISHED": 10}, \
+            f"{fw.name}: {collections.Counter(final.values())}"
+        subs = [e for e in fw.events() if e["event"] == "subscribed"]
+        assert len(subs) >= 2 and subs[-1]["again"], f"{fw.name} did not subscribe again: {subs}"
+        assert {s["framework_id"] for s in subs} == {ids_before[fw.name]}, subs
+        assert subs[0]["master_id"] != subs[-1]["master_id"], "the master id did not change"
+    assert all(p.alive() for p in cluster.agents.values())
+
+
+def test_framework_failover_within_timeout_keeps_tasks(cluster):
+    """A framework process killed with -9 and replaced by a new process with
+    the same framework id, within the failover timeout, keeps its tasks: they
+    keep running and their updates reach the new process."""
+    cluster.start()
+    fw = cluster.framework("phoenix", tasks=6, command="sleep 5", cpus=0.5, mem=32,
+                           failover_timeout=30, reconcile_interval=0.5, timeout=60).start()
+    fw.wait_running(6)
+    first_pid = fw.process.popen.pid
+    framework_id = open(fw.id_file).read().strip()
+    fw.process.kill9()
+    time.sleep(1.0)
+    fw.start()  # same --output and --framework-id-file: takes over
+    second_pid = fw.process.popen.pid
+    assert fw.wait_exit(60) == 0, cluster.diagnostics()
+
+    final = check_one_terminal_each(fw, 6)
+    assert collections.Counter(final.values()) == {"TASK_FINISHED": 6}, final
+    subs = [e for e in fw.events() if e["event"] == "subscribed"]
+    assert {s["framework_id"] for s in subs} == {framework_id}, subs
+    assert any(s["pid"] == second_pid for s in subs)
+    launches = [e for e in fw.events() if e["event"] == "launch"]
+    assert {e["pid"] for e in launches} == {first_pid}, "the new process launched tasks again"
+    finished_by = {u["task_id"] for u in fw.updates()
+                   if u["state"] == "TASK_FINISHED" and u["pid"] == second_pid}
+    assert finished_by == set(final), f"FINISHED reached the new process for {finished_by} only"
+
+
+def garbage_over_tcp(port, payloads):
+    """Opens a raw TCP connection per payload, sends it and closes."""
+    for data in payloads:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(data)
+                s.settimeout(0.3)
+                try:
+                    s.recv(4096)
+                except OSError:
+                    pass
+        except OSError:
+            pass  # the peer closing on us is fine
+
+
+def test_garbage_to_every_socket_leaves_everything_running(cluster):
+    """Malformed and garbage messages to the master's ROUTER socket (through
+    ZeroMQ and as raw TCP) and to its HTTP port: each bad frame is answered
+    with an ERROR where possible, every process keeps running and a normal
+    flow still works."""
+    cluster.start()
+    rng = random.Random(5)
+    noise = bytes(rng.getrandbits(8) for _ in range(4096))
+
+    out = subprocess.run([GARBAGE, "--master", cluster.master_address, "--huge"],
+                         capture_output=True, text=True, timeout=120)
+    report = json.loads(out.stdout)
+    answers = {c["case"]: c["code"] for c in report["cases"]}
+    for case, code in {"random bytes": "MALFORMED", "protocol version 99": "BAD_VERSION",
+                       "unknown type 77": "UNKNOWN_TYPE", "two frames": "MALFORMED",
+                       "5 MiB frame": "TOO_LARGE",
+                       "FRAMEWORK_HEARTBEAT from an unknown framework": "NOT_REGISTERED",
+                       "AGENT_HEARTBEAT from an unknown agent": "NOT_REGISTERED"}.items():
+        assert answers.get(case) == code, f"{case}: answered {answers.get(case)}, want {code}: {out.stdout}"
+    unanswered = [c["case"] for c in report["cases"] if c["must_answer"] and not c["code"]]
+    assert not unanswered, f"no ERROR answer to: {unanswered}"
+
+    # Raw TCP: no ZMTP greeting, a greeting followed by junk, half a greeting.
+    zmtp = b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL" + b"\x00" * 16 + b"\x00" + b"\x00" * 31
+    garbage_over_tcp(cluster.port, [noise, zmtp + noise, zmtp[:5], b"GET / HTTP/1.1\r\n\r\n"])
+    # HTTP: not HTTP, an unknown method, a huge header, a body that never comes,
+    # bad paths and bad query strings.
+    garbage_over_tcp(cluster.http_port, [
+        noise,
+        b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /api/v1/state HTTP/1.1\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+        b"POST /api/v1/state HTTP/1.1\r\nContent-Length: 100000\r\n\r\nshort",
+        b"GET /%zz%00/../../etc/passwd?x=%ff HTTP/1.1\r\n\r\n",
+        b"\r\n\r\n\r\n",
+    ])
+    for path in ("/nope", "/api/v1/state?x=%ff%fe", "/metrics?" + "a" * 5000):
+        try:
+            cluster.http(path)
+        except OSError:
+            pass  # an HTTP error status is a fine answer
+
+    assert cluster.master.alive(), cluster.diagnostics()
+    assert all(p.alive() for p in cluster.agents.values()), cluster.diagnostics()
+    assert cluster.healthy()
+    cluster.wait_agents([cluster.agent_id(i) for i in range(3)])
+    fw = cluster.framework("after-garbage", tasks=5, command="true", timeout=30).start()
+    assert fw.wait_exit(45) == 0, cluster.diagnostics()
+    assert set(check_one_terminal_each(fw, 5).values()) == {"TASK_FINISHED"}
+
+
+def test_allot_run_exits_with_the_task_status(cluster):
+    """`allot run` launches one command and exits with its status: 0 when it
+    FINISHED, its exit code when it FAILED, 124 when no offer fits within
+    --timeout or the task is still running then (it is killed)."""
+    cluster.start(agents=1)
+    ok = run_allot("run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "32",
+                   "--timeout", "30", "--", "echo", "hello")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "TASK_FINISHED" in ok.stdout, ok.stdout
+    bad = run_allot("run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "32",
+                    "--timeout", "30", "--json", "--", "exit 3")
+    assert bad.returncode == 3, bad.stdout + bad.stderr
+    last = json.loads(bad.stdout.strip().splitlines()[-1])
+    assert last["state"] == "TASK_FAILED" and last["exit_code"] == 3, last
+    nofit = run_allot("run", "--master", cluster.master_address, "--cpus", "64",
+                      "--timeout", "2", "--", "true")
+    assert nofit.returncode == 124, nofit.stdout + nofit.stderr
+    assert "no offer of cpus:64" in nofit.stderr, nofit.stderr
+    # A task still running at --timeout is killed; the exit status says timeout.
+    slow = run_allot("run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "32",
+                     "--timeout", "3", "--", "sleep 60")
+    assert slow.returncode == 124, slow.stdout + slow.stderr
+    assert "TASK_RUNNING" in slow.stdout and "TASK_KILLED" in slow.stdout, slow.stdout
+    assert "killing task" in slow.stderr, slow.stderr
