@@ -193,7 +193,9 @@ struct Master::Impl {
            const std::string& message);
   template <class M>
   bool parse(const Incoming& in, M& out);
-  void send(const std::string& routingId, wire::MessageType type,
+  // Every master message names its recipient (Envelope.recipient): one
+  // connection may carry many agents or frameworks.
+  void send(const std::string& routingId, const std::string& recipient, wire::MessageType type,
             const google::protobuf::MessageLite& body);
   std::string newUuid();
   TimePoint now() const { return loop.now(); }
@@ -408,9 +410,9 @@ void Master::Impl::afterEvent() {
   }
 }
 
-void Master::Impl::send(const std::string& routingId, wire::MessageType type,
-                        const google::protobuf::MessageLite& body) {
-  router.send(routingId, type, "master", body);
+void Master::Impl::send(const std::string& routingId, const std::string& recipient,
+                        wire::MessageType type, const google::protobuf::MessageLite& body) {
+  router.send(routingId, type, "master", body, recipient);
 }
 
 void Master::Impl::bad(const Incoming& in, wire::Error::Code code, std::string_view field,
@@ -419,9 +421,12 @@ void Master::Impl::bad(const Incoming& in, wire::Error::Code code, std::string_v
   const wire::Envelope& e = in.envelope;
   spdlog::warn("master: {} from '{}' (connection {}), field {}: {}", messageTypeName(e.type()),
                e.sender(), printable(in.routingId), field, message);
-  router.sendError(in.routingId, code,
-                   field.empty() ? message : fmt::format("{}: {}", field, message), e.type(),
-                   e.sequence());
+  wire::Error error;
+  error.set_code(code);
+  error.set_message(field.empty() ? message : fmt::format("{}: {}", field, message));
+  error.set_about(e.type());
+  error.set_about_sequence(e.sequence());
+  send(in.routingId, e.sender(), wire::ERROR, error);
 }
 
 template <class M>
@@ -451,7 +456,8 @@ void Master::Impl::dispatch(const Incoming& in) {
       onRegisterAgent(in);
       return;
     case wire::AGENT_HEARTBEAT:
-      if (activeAgent(in)) send(in.routingId, wire::AGENT_HEARTBEAT_ACK, wire::AgentHeartbeat{});
+      if (activeAgent(in))
+        send(in.routingId, in.envelope.sender(), wire::AGENT_HEARTBEAT_ACK, wire::AgentHeartbeat{});
       return;
     case wire::STATUS_UPDATE:
       if (Agent* agent = activeAgent(in)) onStatusUpdate(*agent, in);
@@ -514,7 +520,7 @@ void Master::Impl::dispatch(const Incoming& in) {
       removeFramework(fw->id, "TEARDOWN");
       return;
     case wire::FRAMEWORK_HEARTBEAT:
-      send(in.routingId, wire::FRAMEWORK_HEARTBEAT_ACK, wire::AgentHeartbeat{});
+      send(in.routingId, fw->id, wire::FRAMEWORK_HEARTBEAT_ACK, wire::AgentHeartbeat{});
       return;
     default:
       return;
@@ -700,7 +706,7 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
   }
   reply.set_agent_id(id);
   reply.set_heartbeat_interval_us(toMicros(opt.agentHeartbeatInterval));
-  send(in.routingId, wire::AGENT_REGISTERED, reply);
+  send(in.routingId, id, wire::AGENT_REGISTERED, reply);
   spdlog::info("master: agent {} ({}) {} with {} ({} tasks, {} to kill)", id, agent.hostname,
                added ? "registered" : "re-registered", agent.resourcesText, agent.tasks.size(),
                reply.kill_task_keys_size());
@@ -886,11 +892,11 @@ void Master::Impl::onSubscribe(const Incoming& in) {
   reply.set_framework_id(id);
   reply.set_heartbeat_interval_us(toMicros(opt.frameworkHeartbeatInterval));
   reply.set_master_id(masterId);
-  send(in.routingId, wire::SUBSCRIBED, reply);
+  send(in.routingId, id, wire::SUBSCRIBED, reply);
   for (auto& [uuid, status] : fw.pending) {
     wire::Update update;
     *update.mutable_status() = status;
-    send(fw.routingId, wire::UPDATE, update);
+    send(fw.routingId, fw.id, wire::UPDATE, update);
   }
   spdlog::info("master: framework {} ('{}', role {}, weight {}) {}", id, info.name(), info.role(),
                info.weight(), failover ? "failed over / re-subscribed" : "subscribed");
@@ -927,7 +933,7 @@ void Master::Impl::removeFramework(std::string id, const std::string& why) {
   for (const std::string& agentId : agentIds) {
     auto a = agents.find(agentId);
     if (a != agents.end() && a->second.status == AgentStatus::kActive) {
-      send(a->second.routingId, wire::SHUTDOWN_FRAMEWORK, shutdown);
+      send(a->second.routingId, agentId, wire::SHUTDOWN_FRAMEWORK, shutdown);
     }
   }
   std::vector<std::string> keys(fw.tasks.begin(), fw.tasks.end());
@@ -977,7 +983,7 @@ void Master::Impl::runRound() {
   auto flush = [this](const std::string& fwId, wire::Offers& batch) {
     auto f = frameworks.find(fwId);
     if (f != frameworks.end() && batch.offers_size() > 0)
-      send(f->second.routingId, wire::OFFERS, batch);
+      send(f->second.routingId, fwId, wire::OFFERS, batch);
     batch.Clear();
   };
   for (Allocation& a : allocations) {
@@ -1046,7 +1052,7 @@ void Master::Impl::rescind(const std::string& offerId, bool tell) {
   if (tell && f != frameworks.end() && f->second.connected) {
     wire::Rescind msg;
     msg.set_offer_id(offerId);
-    send(f->second.routingId, wire::RESCIND, msg);
+    send(f->second.routingId, offer.frameworkId, wire::RESCIND, msg);
   }
 }
 
@@ -1176,7 +1182,7 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     fw.tasks.insert(key);
     agent.tasks.insert(key);
     tasks.emplace(key, std::move(task));
-    send(agent.routingId, wire::RUN_TASK, run);
+    send(agent.routingId, agentId, wire::RUN_TASK, run);
     ++tasksLaunched;
     offerToLaunch.add(toSeconds(now() - sentAt));
   }
@@ -1294,14 +1300,14 @@ void Master::Impl::masterUpdate(Framework& fw, wire::TaskStatus status) {
   wire::Update update;
   *update.mutable_status() = status;
   fw.pending[status.uuid()] = status;
-  if (fw.connected) send(fw.routingId, wire::UPDATE, update);
+  if (fw.connected) send(fw.routingId, fw.id, wire::UPDATE, update);
 }
 
 void Master::Impl::answer(Framework& fw, wire::TaskStatus status) {
   status.clear_uuid();
   wire::Update update;
   *update.mutable_status() = std::move(status);
-  send(fw.routingId, wire::UPDATE, update);
+  send(fw.routingId, fw.id, wire::UPDATE, update);
 }
 
 void Master::Impl::onStatusUpdate(Agent& agent, const Incoming& in) {
@@ -1327,7 +1333,7 @@ void Master::Impl::onStatusUpdate(Agent& agent, const Incoming& in) {
     ack.set_framework_id(status.framework_id());
     ack.set_task_id(status.task_id());
     ack.set_uuid(status.uuid());
-    send(agent.routingId, wire::STATUS_UPDATE_ACK, ack);
+    send(agent.routingId, agent.id, wire::STATUS_UPDATE_ACK, ack);
   };
   auto f = frameworks.find(status.framework_id());
   if (f == frameworks.end()) {
@@ -1370,7 +1376,7 @@ void Master::Impl::onStatusUpdate(Agent& agent, const Incoming& in) {
   if (fw.connected) {
     wire::Update update;
     *update.mutable_status() = status;
-    send(fw.routingId, wire::UPDATE, update);
+    send(fw.routingId, fw.id, wire::UPDATE, update);
   }
 }
 
@@ -1408,7 +1414,7 @@ void Master::Impl::onAcknowledge(Framework& fw, const Incoming& in) {
     ack.set_framework_id(fw.id);
     ack.set_task_id(msg.task_id());
     ack.set_uuid(msg.uuid());
-    send(a->second.routingId, wire::STATUS_UPDATE_ACK, ack);
+    send(a->second.routingId, agentId, wire::STATUS_UPDATE_ACK, ack);
   }
   if (t != tasks.end() && t->second.terminal && t->second.terminalUuid == msg.uuid()) complete(key);
 }
@@ -1427,7 +1433,7 @@ void Master::Impl::onKill(Framework& fw, const Incoming& in) {
     kill.set_framework_id(fw.id);
     kill.set_task_id(msg.task_id());
     kill.set_grace_period_us(toMicros(opt.killGracePeriod));
-    send(agent.routingId, wire::KILL_TASK, kill);
+    send(agent.routingId, agent.id, wire::KILL_TASK, kill);
     return;
   }
   if (const Task* task = findAnyTask(key)) {
@@ -1496,7 +1502,7 @@ void Master::Impl::resendPending() {
     for (auto& [uuid, status] : fw.pending) {
       wire::Update update;
       *update.mutable_status() = status;
-      send(fw.routingId, wire::UPDATE, update);
+      send(fw.routingId, fw.id, wire::UPDATE, update);
     }
   }
 }
