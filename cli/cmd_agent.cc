@@ -1,8 +1,154 @@
-// PLACEHOLDER: replaced by the runtime work (issue 5) before it lands.
+// `allot agent`: run a runtime agent until SIGINT/SIGTERM. Argument parsing
+// only; the agent is allot::runtime::Agent (runtime/include/allot/runtime/
+// agent.h), its behaviour is docs/runtime-protocol.md.
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <csignal>
+#include <string>
+#include <zmq.hpp>
+
+#include "allot/core/error.h"
+#include "allot/runtime/agent.h"
+#include "allot/runtime/clock.h"
+#include "allot/runtime/event_loop.h"
 #include "commands.h"
 
 namespace allot::cli {
+namespace {
 
-void addAgentCommand(CLI::App& /*app*/) {}
+struct AgentArgs {
+  runtime::AgentOptions options;
+  std::string heartbeat = "1s";
+  std::string masterTimeout;
+  std::string registerRetry = "1s";
+  std::string statusRetry = "10s";
+  std::string killGrace = "3s";
+  std::string memoryPoll = "100ms";
+  std::string logLevel = "info";
+};
+
+// "1.5s", "200ms", "500us", "2m", "1h", or a bare number of seconds (the
+// forms `allot master` takes).
+Duration parseDuration(const std::string& flag, const std::string& text) {
+  std::size_t end = 0;
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) {
+    ++end;
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
+  const std::string unit = text.substr(end);
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  if (unit == "ms") scale = 1e-3;
+  if (unit == "us") scale = 1e-6;
+  if (unit == "m" || unit == "min") scale = 60;
+  if (unit == "h") scale = 3600;
+  if (end == 0 || ec != std::errc() || ptr != text.data() + end || scale == 0 ||
+      !std::isfinite(value) || value <= 0) {
+    throw ParseError(fmt::format(
+        "{} '{}': expected a positive duration such as 1s, 250ms, 500us, 2m or 1h", flag, text));
+  }
+  return secondsToDuration(value * scale);
+}
+
+void runAgent(AgentArgs a) {
+  auto logger = spdlog::stderr_color_mt("allot-agent");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(a.logLevel));
+
+  runtime::AgentOptions& o = a.options;
+  o.heartbeat = parseDuration("--heartbeat", a.heartbeat);
+  if (!a.masterTimeout.empty())
+    o.masterTimeout = parseDuration("--master-timeout", a.masterTimeout);
+  o.registerRetry = parseDuration("--register-retry", a.registerRetry);
+  o.statusRetry = parseDuration("--status-retry", a.statusRetry);
+  o.killGrace = parseDuration("--kill-grace", a.killGrace);
+  o.memoryPoll = parseDuration("--memory-poll", a.memoryPoll);
+
+  // Block SIGINT/SIGTERM before ZeroMQ starts its threads, which inherit the
+  // mask: the loop alone receives them, through a signalfd.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  zmq::context_t context;
+  runtime::SystemClock clock;
+  runtime::EventLoop loop(clock);
+  loop.stopOnSignals();
+  runtime::Agent agent(context, loop, o);
+  agent.start();
+  spdlog::info("agent {} on {} registering with {}", agent.id(), o.workDir, o.master);
+  loop.run();
+  spdlog::info(
+      "agent {} stopped; its {} task(s) keep running and are recovered by the next agent "
+      "on {}",
+      agent.id(), agent.taskCount(), o.workDir);
+}
+
+}  // namespace
+
+void addAgentCommand(CLI::App& app) {
+  auto args = std::make_shared<AgentArgs>();
+  args->options.workDir = "/var/lib/allot/agent";
+  CLI::App* cmd = app.add_subcommand(
+      "agent",
+      "Run an agent: register with the master, run tasks in sandboxes, report their status");
+  cmd->footer(
+      "Each task runs through allot-executor (found beside this binary) as its own process\n"
+      "group in <work-dir>/frameworks/<framework>/tasks/<task>/ with stdout and stderr files.\n"
+      "Tasks survive an agent restart: start the agent again on the same --work-dir and it\n"
+      "recovers them, re-registers under the same id and resends unacknowledged updates.\n"
+      "Example: allot agent --master 127.0.0.1:5050 --resources 'cpus:4;mem:8192' "
+      "--attributes 'rack:r1'");
+  runtime::AgentOptions& o = args->options;
+  cmd->add_option("--master", o.master, "Master address HOST:PORT (or tcp://HOST:PORT)")
+      ->required();
+  cmd->add_option("--resources", o.resources,
+                  "Resources to offer, e.g. 'cpus:4;mem:8192;disk:1000;ports:[31000-32000]' "
+                  "(mem and disk in MB); cpus, mem, disk and ports left out are detected");
+  cmd->add_option("--attributes", o.attributes, "Attributes, e.g. 'rack:r1;zone:a'");
+  cmd->add_option("--work-dir", o.workDir, "Sandboxes and checkpoints; one agent per directory")
+      ->capture_default_str();
+  cmd->add_option("--id", o.id,
+                  "Agent id (default: the one kept in the work dir, else <hostname>-<random>)");
+  cmd->add_option("--hostname", o.hostname, "Hostname to report (default: this host's name)");
+  cmd->add_option("--task-user", o.taskUser,
+                  "When run as root: user for tasks whose framework names none")
+      ->capture_default_str();
+  cmd->add_option("--executor", o.executorPath,
+                  "Path of allot-executor (default: beside this binary)");
+  cmd->add_option("--cgroup-root", o.cgroupRoot,
+                  "cgroup v2 directory for task cgroups, or 'none' for rlimits and memory "
+                  "polling (default: detected)");
+  cmd->add_option("--heartbeat", args->heartbeat, "Heartbeat interval until the master names one")
+      ->capture_default_str();
+  cmd->add_option("--master-timeout", args->masterTimeout,
+                  "Register again after this long without word from the master "
+                  "(default: 5 heartbeats)");
+  cmd->add_option("--register-retry", args->registerRetry,
+                  "Resend an unanswered registration this often")
+      ->capture_default_str();
+  cmd->add_option("--status-retry", args->statusRetry,
+                  "Resend an unacknowledged status update this often")
+      ->capture_default_str();
+  cmd->add_option("--kill-grace", args->killGrace,
+                  "SIGTERM-to-SIGKILL grace when the master names none")
+      ->capture_default_str();
+  cmd->add_option("--memory-poll", args->memoryPoll,
+                  "How often an executor measures its task's memory (without cgroups)")
+      ->capture_default_str();
+  cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  cmd->callback([args] { runAgent(*args); });
+}
 
 }  // namespace allot::cli

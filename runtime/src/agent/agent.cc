@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -158,6 +159,7 @@ class Agent::Impl {
   std::string attributes_;
   std::string cgroupRoot_;
   bool root_ = false;
+  agent::UniqueFd lock_;  // flock on meta/lock, held for the agent's life
   std::mt19937_64 random_;
   std::unique_ptr<DealerSocket> dealer_;
 
@@ -193,6 +195,14 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
   } catch (const std::filesystem::filesystem_error& e) {
     throw Error(fmt::format("agent: cannot create work directory {}: {}", layout_.workDir,
                             e.code().message()));
+  }
+  // Two agents on one work directory would share an id and checkpoints.
+  std::string lockPath = layout_.metaDir() + "/lock";
+  lock_.fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_.fd < 0 || ::flock(lock_.fd, LOCK_EX | LOCK_NB) != 0) {
+    int error = errno;
+    throw Error(fmt::format("agent: work directory {} is in use by another agent ({})",
+                            layout_.workDir, std::strerror(error)));
   }
   if (options_.executorPath.empty()) options_.executorPath = agent::defaultExecutorPath();
   if (::access(options_.executorPath.c_str(), X_OK) != 0) {

@@ -8,6 +8,10 @@
 
 namespace allot::runtime::agent {
 
+UniqueFd::~UniqueFd() {
+  if (fd >= 0) ::close(fd);
+}
+
 std::string escapeName(std::string_view id) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

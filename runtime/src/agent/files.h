@@ -14,6 +14,15 @@
 
 namespace allot::runtime::agent {
 
+// Owns a file descriptor; closes it when destroyed.
+struct UniqueFd {
+  int fd = -1;
+  UniqueFd() = default;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd();
+};
+
 // `id` with every byte outside [A-Za-z0-9._-] (and a leading '.') as %XX.
 std::string escapeName(std::string_view id);
 

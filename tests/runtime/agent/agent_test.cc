@@ -625,6 +625,31 @@ TEST_F(AgentTest, BadInputIsLoggedAndAgentKeepsRunning) {
   EXPECT_NE(log.find("field task.resources"), std::string::npos) << log;
 }
 
+// Unusable options are refused at construction with a message naming the
+// problem: bad resources or attributes text, a work directory another agent
+// holds, a missing executor.
+TEST_F(AgentTest, BadOptionsThrowNamingTheProblem) {
+  auto expectThrow = [&](AgentOptions o, const std::string& needle) {
+    try {
+      Agent agent(context_, loop_, std::move(o));
+      ADD_FAILURE() << "no exception; expected one mentioning " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  auto o = options();
+  o.resources = "cpus:four";
+  expectThrow(o, "four");
+  o = options();
+  o.attributes = "rack";
+  expectThrow(o, "rack");
+  o = options();
+  o.executorPath = "/nonexistent/allot-executor";
+  expectThrow(o, "/nonexistent/allot-executor");
+  startAgent(options());
+  expectThrow(options(), "in use by another agent");
+}
+
 // Resources not given are detected; given ones are kept; bad text throws.
 TEST(AgentResourcesTest, MissingNamesAreDetectedAndBadTextThrows) {
   std::string all = detectResources("/tmp");
