@@ -374,7 +374,7 @@ def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     running and FINISH, and every task's framework sees exactly one terminal
     state."""
     cluster.start()
-    frameworks = [cluster.framework(name, role=name, tasks=10, command="sleep 5", cpus=0.5,
+    frameworks = [cluster.framework(name, role=name, tasks=10, command="sleep 7", cpus=0.5,
                                     mem=32, reconcile_interval=0.5, timeout=90).start()
                   for name in ("red", "blue")]
     for fw in frameworks:
@@ -382,8 +382,12 @@ def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     ids_before = {fw.name: open(fw.id_file).read().strip() for fw in frameworks}
     cluster.master.kill9()
     time.sleep(0.5)
+    restarted_at = time.time()
     cluster.start_master()
     cluster.wait_agents([cluster.agent_id(i) for i in range(3)], timeout=20)
+    # The agents brought their tasks back: the new master lists all 20 running.
+    wait_for(lambda: sum(1 for t in cluster.state()["tasks"] if t["state"] == "TASK_RUNNING") == 20,
+             5, "20 tasks RUNNING at the restarted master", cluster)
 
     for fw in frameworks:
         assert fw.wait_exit(90) == 0, cluster.diagnostics()
@@ -394,6 +398,9 @@ def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
         assert len(subs) >= 2 and subs[-1]["again"], f"{fw.name} did not subscribe again: {subs}"
         assert {s["framework_id"] for s in subs} == {ids_before[fw.name]}, subs
         assert subs[0]["master_id"] != subs[-1]["master_id"], "the master id did not change"
+        early = [u["task_id"] for u in fw.updates()
+                 if u["state"] in TERMINAL and u["time_us"] / 1e6 < restarted_at]
+        assert not early, f"{fw.name}: tasks ended before the restart: {early}"
     assert all(p.alive() for p in cluster.agents.values())
 
 
@@ -402,13 +409,20 @@ def test_framework_failover_within_timeout_keeps_tasks(cluster):
     the same framework id, within the failover timeout, keeps its tasks: they
     keep running and their updates reach the new process."""
     cluster.start()
-    fw = cluster.framework("phoenix", tasks=6, command="sleep 5", cpus=0.5, mem=32,
+    fw = cluster.framework("phoenix", tasks=6, command="sleep 8", cpus=0.5, mem=32,
                            failover_timeout=30, reconcile_interval=0.5, timeout=60).start()
     fw.wait_running(6)
     first_pid = fw.process.popen.pid
     framework_id = open(fw.id_file).read().strip()
     fw.process.kill9()
-    time.sleep(1.0)
+
+    # Past --framework-timeout the master counts it disconnected, tasks kept.
+    def inactive():
+        for f in cluster.state()["frameworks"]:
+            if f["id"] == framework_id:
+                return not f["active"] and f["tasks"] == 6
+        return False
+    wait_for(inactive, 6, "the master to mark the killed framework inactive", cluster)
     fw.start()  # same --output and --framework-id-file: takes over
     second_pid = fw.process.popen.pid
     assert fw.wait_exit(60) == 0, cluster.diagnostics()
