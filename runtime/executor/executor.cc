@@ -27,6 +27,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -248,6 +249,9 @@ bool setUpCgroup(const Options& o) {
   if (o.uid >= 0 && ::setuid(static_cast<uid_t>(o.uid)) != 0) {
     fail("setuid " + std::to_string(o.uid));
   }
+  // No core dumps filling the sandbox (memory is enforced by polling or the cgroup).
+  rlimit noCore{0, 0};
+  ::setrlimit(RLIMIT_CORE, &noCore);
   // A task outliving a vanished executor would be invisible to the agent.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   ::execl("/bin/sh", "sh", "-c", o.command.c_str(), static_cast<char*>(nullptr));

@@ -27,6 +27,7 @@
 #include "allot/runtime/event_loop.h"
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
+#include "checkpoint.pb.h"
 
 namespace allot::runtime {
 namespace {
@@ -56,20 +57,32 @@ class AgentTest : public ::testing::Test {
     fs::remove_all(workDir_, ec);
   }
 
-  // Executors of this test's tasks still running (a failed test): killed at
-  // once (SIGTERM with grace 0) and reaped, so no process outlives the test.
-  void killLeftoverExecutors() {
+  // Pids of this test's executors still running (children of this process,
+  // which leaves out an executor's fork before it execs the task).
+  std::vector<pid_t> executors() const {
     std::vector<pid_t> pids;
     for (const auto& entry : fs::directory_iterator("/proc")) {
       std::string name = entry.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
       std::string cmdline = readAll(entry.path() / "cmdline");
-      if (cmdline.find("allot-executor") != std::string::npos &&
-          cmdline.find(workDir_) != std::string::npos) {
-        pids.push_back(static_cast<pid_t>(std::stol(name)));
+      if (cmdline.find("allot-executor") == std::string::npos ||
+          cmdline.find(workDir_) == std::string::npos) {
+        continue;
       }
+      std::string stat = readAll(entry.path() / "stat");
+      std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+      std::string state;
+      long ppid = 0;
+      fields >> state >> ppid;
+      if (ppid == ::getpid()) pids.push_back(static_cast<pid_t>(std::stol(name)));
     }
-    for (pid_t pid : pids) {
+    return pids;
+  }
+
+  // Executors of this test's tasks still running (a failed test): killed at
+  // once (SIGTERM with grace 0) and reaped, so no process outlives the test.
+  void killLeftoverExecutors() {
+    for (pid_t pid : executors()) {
       ::sigqueue(pid, SIGTERM, sigval{0});
       ::waitpid(pid, nullptr, 0);
     }
@@ -541,6 +554,55 @@ TEST_F(AgentTest, TaskEndingWhileAgentIsDownIsReportedOnRestart) {
   auto failed = awaitUpdate("quick", wire::TASK_FAILED);
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(WEXITSTATUS(failed->exit_status()), 4);
+}
+
+// An executor that dies without writing the task's status (kill -9) makes
+// the task TASK_FAILED with reason EXECUTOR_TERMINATED.
+TEST_F(AgentTest, ExecutorKilledWithoutStatusIsFailed) {
+  startAgent(options());
+  registerAgent();
+  runTask("orphan", "sleep 30");
+  ASSERT_TRUE(awaitUpdate("orphan", wire::TASK_RUNNING).has_value());
+  ASSERT_TRUE(awaitExists(sandbox("orphan") / "stdout"));
+  auto pids = executors();
+  ASSERT_EQ(pids.size(), 1u);
+  ::kill(pids[0], SIGKILL);
+  auto failed = awaitUpdate("orphan", wire::TASK_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->reason(), "EXECUTOR_TERMINATED");
+  EXPECT_NE(failed->message().find("executor exited without"), std::string::npos);
+}
+
+// A restarted agent does not adopt a process that merely has the recorded
+// pid: the checkpoint's start time must match. Here the executor died while
+// the agent was away and its pid is now (as far as the checkpoint says) the
+// test process itself: the task is TASK_FAILED, not waited for forever.
+TEST_F(AgentTest, RecoveryChecksStartTimeAgainstPidReuse) {
+  startAgent(options());
+  registerAgent();
+  runTask("reused", "sleep 30");
+  ASSERT_TRUE(awaitUpdate("reused", wire::TASK_RUNNING).has_value());
+  ASSERT_TRUE(awaitExists(sandbox("reused") / "stdout"));
+  agent_.reset();
+  auto pids = executors();
+  ASSERT_EQ(pids.size(), 1u);
+  ::kill(pids[0], SIGKILL);
+  ::waitpid(pids[0], nullptr, 0);
+  // Point the checkpoint at a live process with another start time.
+  auto path = fs::path(workDir_) / "meta" / "tasks" / "fw-1+reused.task";
+  std::string data = readAll(path);
+  agent::TaskCheckpoint checkpoint;
+  ASSERT_TRUE(checkpoint.ParseFromString(data));
+  ASSERT_EQ(checkpoint.executor_pid(), pids[0]);
+  checkpoint.set_executor_pid(::getpid());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << checkpoint.SerializeAsString();
+
+  inbox_.clear();
+  startAgent(options());
+  registerAgent();
+  auto failed = awaitUpdate("reused", wire::TASK_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->reason(), "EXECUTOR_TERMINATED");
 }
 
 // Tasks the master lists in AgentRegistered.kill_task_keys are killed
