@@ -115,7 +115,8 @@ class Framework:
         args = [FRAMEWORK, "--master", self.cluster.master_address, "--name", self.name,
                 "--output", self.output, "--framework-id-file", self.id_file]
         for key, value in self.flags.items():
-            args += ["--" + key.replace("_", "-"), str(value)]
+            flag = "--" + key.replace("_", "-")
+            args += [flag] if value is True else [flag, str(value)]
         n = sum(1 for p in self.cluster.processes if p.name.startswith(self.name))
         self.process = self.cluster.spawn(f"{self.name}.{n}", args)
         return self
@@ -313,11 +314,14 @@ def test_two_frameworks_in_two_roles_run_200_tasks(cluster):
     spread over more than one agent."""
     cluster.start()
     alpha = cluster.framework("alpha", role="alpha", tasks=100, command="sleep 0.1",
-                              cpus=0.25, mem=32, timeout=120).start()
+                              cpus=0.25, mem=32, timeout=120, no_teardown=True).start()
     beta = cluster.framework("beta", role="beta", tasks=100, command="sleep 0.1",
-                             cpus=0.25, mem=32, timeout=120).start()
+                             cpus=0.25, mem=32, timeout=120, no_teardown=True).start()
     assert alpha.wait_exit(150) == 0, cluster.diagnostics()
     assert beta.wait_exit(150) == 0, cluster.diagnostics()
+    # Left registered (--no-teardown): the master holds them in their roles.
+    roles = {f["name"]: f["role"] for f in cluster.state()["frameworks"]}
+    assert roles == {"alpha": "alpha", "beta": "beta"}, roles
     for fw in (alpha, beta):
         final = check_one_terminal_each(fw, 100)
         assert collections.Counter(final.values()) == {"TASK_FINISHED": 100}, \
