@@ -107,8 +107,10 @@ class Agent::Impl {
     agent::TaskCheckpoint checkpoint;
     std::vector<wire::TaskStatus> updates;
     int pidfd = -1;
-    bool executorDone = false;  // exited, or never started
-    bool terminal = false;      // a terminal update exists
+    bool runTaskLogged = false;  // the log's first record (with the RunTask) is written
+    bool pidLogged = false;      // the executor's pid is in the log
+    bool executorDone = false;   // exited, or never started
+    bool terminal = false;       // a terminal update exists
   };
 
   // An update due for a resend; entries of acked or removed updates are
@@ -141,7 +143,7 @@ class Agent::Impl {
   void killQuietly(const std::string& key);
   void addUpdate(Task& task, wire::TaskState state, std::string message, std::string reason = {},
                  int waitStatus = 0);
-  void persist(Task& task);
+  void persist(Task& task, agent::TaskRecord record);
   void send(const wire::TaskStatus& status);
   void resendUnacked();
   void armRetry();
@@ -294,10 +296,39 @@ void Agent::Impl::recover() {
 }
 
 void Agent::Impl::recoverTask(const std::string& path) {
-  auto data = agent::readFile(path);
+  auto records = agent::readRecords(path);
   agent::TaskCheckpoint checkpoint;
   wire::RunTask run;
-  if (!data || !checkpoint.ParseFromString(*data) || !run.ParseFromString(checkpoint.run_task())) {
+  bool parsed = records.has_value();
+  if (parsed && !records->problem.empty()) {
+    spdlog::warn("agent {}: checkpoint {}: {}", id_, path, records->problem);
+  }
+  for (std::size_t i = 0; parsed && i < records->records.size(); ++i) {
+    agent::TaskRecord record;
+    if (!record.ParseFromString(records->records[i])) {
+      parsed = false;
+      break;
+    }
+    if (!record.run_task().empty()) checkpoint.set_run_task(record.run_task());
+    if (record.executor_pid() != 0) {
+      checkpoint.set_executor_pid(record.executor_pid());
+      checkpoint.set_executor_start_ticks(record.executor_start_ticks());
+    }
+    if (!record.update().empty()) {
+      checkpoint.add_updates(record.update());
+      checkpoint.add_acked(false);
+    }
+    if (!record.acked_uuid().empty()) {
+      for (int u = 0; u < checkpoint.updates_size(); ++u) {
+        wire::TaskStatus status;
+        if (status.ParseFromString(checkpoint.updates(u)) && status.uuid() == record.acked_uuid()) {
+          checkpoint.set_acked(u, true);
+        }
+      }
+    }
+    if (record.quiet()) checkpoint.set_quiet(true);
+  }
+  if (!parsed || checkpoint.run_task().empty() || !run.ParseFromString(checkpoint.run_task())) {
     spdlog::error("agent {}: checkpoint {} does not parse; its task is not recovered", id_, path);
     return;
   }
@@ -307,9 +338,8 @@ void Agent::Impl::recoverTask(const std::string& path) {
   task.stem = path.substr(0, path.size() - 5);
   task.run = std::move(run);
   task.checkpoint = std::move(checkpoint);
-  if (task.checkpoint.acked_size() != task.checkpoint.updates_size()) {
-    task.checkpoint.mutable_acked()->Resize(task.checkpoint.updates_size(), false);
-  }
+  task.runTaskLogged = true;
+  task.pidLogged = task.checkpoint.executor_pid() != 0;
   for (const std::string& bytes : task.checkpoint.updates()) {
     wire::TaskStatus status;
     status.ParseFromString(bytes);
@@ -667,7 +697,9 @@ void Agent::Impl::killQuietly(const std::string& key) {
   Task& task = it->second;
   spdlog::info("agent {}: killing {}: the master already declared it ended", id_, key);
   task.checkpoint.set_quiet(true);
-  persist(task);
+  agent::TaskRecord record;
+  record.set_quiet(true);
+  persist(task, std::move(record));
   if (task.executorDone) return maybeRemove(key);
   signalKill(task, options_.killGrace);
 }
@@ -722,12 +754,14 @@ void Agent::Impl::addUpdate(Task& task, wire::TaskState state, std::string messa
     std::memcpy(uuid.data() + i, &r, 8);
   }
   status.set_uuid(uuid);
-  status.SerializeToString(task.checkpoint.add_updates());
+  agent::TaskRecord record;
+  status.SerializeToString(record.mutable_update());
+  *task.checkpoint.add_updates() = record.update();
   task.checkpoint.add_acked(false);
   task.terminal = task.terminal || isTerminal(state);
   // Checkpointed before it is sent: a restarted agent resends it, never
   // invents another.
-  persist(task);
+  persist(task, std::move(record));
   if (isTerminal(state)) {
     spdlog::debug("agent {}: task {} {}: {}", id_, task.key, taskStateName(state),
                   status.message());
@@ -738,13 +772,21 @@ void Agent::Impl::addUpdate(Task& task, wire::TaskState state, std::string messa
   armRetry();
 }
 
-void Agent::Impl::persist(Task& task) {
+void Agent::Impl::persist(Task& task, agent::TaskRecord record) {
+  if (!task.runTaskLogged) record.set_run_task(task.checkpoint.run_task());
+  if (!task.pidLogged && task.checkpoint.executor_pid() != 0) {
+    record.set_executor_pid(task.checkpoint.executor_pid());
+    record.set_executor_start_ticks(task.checkpoint.executor_start_ticks());
+  }
   std::string data;
-  task.checkpoint.SerializeToString(&data);
-  if (auto error = agent::writeAtomically(task.stem + ".task", data)) {
+  record.SerializeToString(&data);
+  if (auto error = agent::appendRecord(task.stem + ".task", data)) {
     spdlog::error("agent {}: checkpoint of task {} failed ({}); a restart would lose it", id_,
                   task.key, *error);
+    return;
   }
+  task.runTaskLogged = true;
+  task.pidLogged = task.checkpoint.executor_pid() != 0;
 }
 
 void Agent::Impl::send(const wire::TaskStatus& status) {
@@ -813,7 +855,11 @@ void Agent::Impl::onAck(const wire::Envelope& envelope) {
     bool done = task.terminal && task.executorDone &&
                 std::all_of(task.checkpoint.acked().begin(), task.checkpoint.acked().end(),
                             [](bool a) { return a; });
-    if (!done) persist(task);  // a finished task's files are removed instead
+    if (!done) {  // a finished task's files are removed instead
+      agent::TaskRecord record;
+      record.set_acked_uuid(msg.uuid());
+      persist(task, std::move(record));
+    }
     maybeRemove(key);
     return;
   }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace allot::runtime::agent {
@@ -62,6 +63,84 @@ std::optional<std::string> writeAtomically(const std::string& path, std::string_
     return error;
   }
   return std::nullopt;
+}
+
+namespace {
+
+// FNV-1a: enough to tell a torn record from a whole one.
+std::uint32_t checksum(std::string_view data) {
+  std::uint32_t h = 2166136261u;
+  for (char c : data) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 16777619u;
+  }
+  return h;
+}
+
+void putU32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::uint32_t getU32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+std::optional<std::string> appendRecord(const std::string& path, std::string_view record) {
+  std::string frame;
+  frame.reserve(record.size() + 8);
+  putU32(frame, static_cast<std::uint32_t>(record.size()));
+  putU32(frame, checksum(record));
+  frame.append(record);
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  ssize_t n;
+  do {
+    n = ::write(fd, frame.data(), frame.size());
+  } while (n < 0 && errno == EINTR);
+  std::optional<std::string> error;
+  if (n != static_cast<ssize_t>(frame.size())) {
+    error = "cannot append to " + path + ": " + (n < 0 ? std::strerror(errno) : "short write");
+  }
+  ::close(fd);
+  return error;
+}
+
+std::optional<Records> readRecords(const std::string& path) {
+  auto data = readFile(path);
+  if (!data) return std::nullopt;
+  Records out;
+  std::size_t at = 0;
+  while (at < data->size()) {
+    if (data->size() - at < 8) {
+      out.problem = "torn record header";
+      break;
+    }
+    std::uint32_t size = getU32(data->data() + at);
+    std::uint32_t sum = getU32(data->data() + at + 4);
+    if (data->size() - at - 8 < size) {
+      out.problem = "torn record";
+      break;
+    }
+    std::string_view record(data->data() + at + 8, size);
+    if (checksum(record) != sum) {
+      out.problem = "record with a bad checksum";
+      break;
+    }
+    out.records.emplace_back(record);
+    at += 8 + size;
+  }
+  if (!out.problem.empty()) {
+    out.problem += " at byte " + std::to_string(at) + "; cut there";
+    if (::truncate(path.c_str(), static_cast<off_t>(at)) != 0) {
+      out.problem += std::string(" (truncate failed: ") + std::strerror(errno) + ")";
+    }
+  }
+  return out;
 }
 
 std::optional<std::string> readFile(const std::string& path) {

@@ -5,6 +5,7 @@
 #include "allot/runtime/agent.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -14,10 +15,12 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,6 +31,7 @@
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
 #include "checkpoint.pb.h"
+#include "runtime/src/agent/files.h"
 
 namespace allot::runtime {
 namespace {
@@ -588,14 +592,22 @@ TEST_F(AgentTest, RecoveryChecksStartTimeAgainstPidReuse) {
   ASSERT_EQ(pids.size(), 1u);
   ::kill(pids[0], SIGKILL);
   ::waitpid(pids[0], nullptr, 0);
-  // Point the checkpoint at a live process with another start time.
-  auto path = fs::path(workDir_) / "meta" / "tasks" / "fw-1+reused.task";
-  std::string data = readAll(path);
-  agent::TaskCheckpoint checkpoint;
-  ASSERT_TRUE(checkpoint.ParseFromString(data));
-  ASSERT_EQ(checkpoint.executor_pid(), pids[0]);
-  checkpoint.set_executor_pid(::getpid());
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << checkpoint.SerializeAsString();
+  // Point the checkpoint at a live process with another start time: a
+  // record naming this test's pid with the executor's start time.
+  auto path = (fs::path(workDir_) / "meta" / "tasks" / "fw-1+reused.task").string();
+  auto records = agent::readRecords(path);
+  ASSERT_TRUE(records.has_value());
+  agent::TaskRecord started;
+  for (const std::string& bytes : records->records) {
+    agent::TaskRecord record;
+    ASSERT_TRUE(record.ParseFromString(bytes));
+    if (record.executor_pid() != 0) started = record;
+  }
+  ASSERT_EQ(started.executor_pid(), pids[0]);
+  agent::TaskRecord reused;
+  reused.set_executor_pid(::getpid());
+  reused.set_executor_start_ticks(started.executor_start_ticks());
+  ASSERT_FALSE(agent::appendRecord(path, reused.SerializeAsString()).has_value());
 
   inbox_.clear();
   startAgent(options());
@@ -603,6 +615,60 @@ TEST_F(AgentTest, RecoveryChecksStartTimeAgainstPidReuse) {
   auto failed = awaitUpdate("reused", wire::TASK_FAILED);
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->reason(), "EXECUTOR_TERMINATED");
+}
+
+// Many short tasks launched at once all finish, each with exactly one
+// FINISHED; once acknowledged, the agent forgets them all.
+TEST_F(AgentTest, ManyShortTasksEachFinishOnce) {
+  startAgent(options());
+  registerAgent();
+  constexpr int kTasks = 200;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kTasks; ++i) runTask(fmt::format("t{}", i), "true", "cpus:0.01;mem:16");
+  std::set<std::string> finished;
+  auto deadline = start + 60s;
+  while (finished.size() < kTasks && std::chrono::steady_clock::now() < deadline) {
+    spin();
+    std::erase_if(inbox_, [&](const Incoming& m) {
+      if (m.envelope.type() != wire::STATUS_UPDATE) return true;
+      auto s = statusOf(m);
+      ack(s);
+      if (s.state() == wire::TASK_FINISHED) {
+        EXPECT_TRUE(finished.insert(s.task_id()).second) << "second FINISHED of " << s.task_id();
+      }
+      return true;
+    });
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(finished.size(), static_cast<std::size_t>(kTasks));
+  std::printf("%d tasks in %.2f s (%.0f tasks/s on one agent)\n", kTasks, seconds,
+              kTasks / seconds);
+  for (int i = 0; i < 200 && agent_->taskCount() > 0; ++i) spin();
+  EXPECT_EQ(agent_->taskCount(), 0u);
+}
+
+// A checkpoint whose last record is torn (a crash mid-append) is recovered
+// up to the last whole record, and the torn bytes are cut so that later
+// appends stay readable.
+TEST(AgentCheckpointTest, TornTailIsCutAndEarlierRecordsKept) {
+  char pattern[] = "/tmp/allot-records-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  std::string path = std::string(pattern) + "/t.task";
+  ASSERT_FALSE(agent::appendRecord(path, "first").has_value());
+  ASSERT_FALSE(agent::appendRecord(path, "second").has_value());
+  auto whole = fs::file_size(path);
+  { std::ofstream(path, std::ios::app) << "\x20\x00\x00\x00torn"; }
+  auto records = agent::readRecords(path);
+  ASSERT_TRUE(records.has_value());
+  EXPECT_EQ(records->records, (std::vector<std::string>{"first", "second"}));
+  EXPECT_NE(records->problem.find("torn"), std::string::npos) << records->problem;
+  EXPECT_EQ(fs::file_size(path), whole);
+  ASSERT_FALSE(agent::appendRecord(path, "third").has_value());
+  records = agent::readRecords(path);
+  ASSERT_TRUE(records.has_value());
+  EXPECT_EQ(records->records.size(), 3u);
+  EXPECT_TRUE(records->problem.empty());
+  fs::remove_all(pattern);
 }
 
 // Tasks the master lists in AgentRegistered.kill_task_keys are killed
