@@ -334,7 +334,8 @@ def test_two_frameworks_in_two_roles_run_200_tasks(cluster):
 def test_killed_agent_tasks_are_lost_and_a_restarted_agent_recovers(cluster):
     """kill -9 of an agent while its tasks run: they are reported LOST, the
     tasks on the other agents FINISH; the agent restarted on its work
-    directory registers again and runs new tasks."""
+    directory registers again as itself, kills the recovered tasks the master
+    declared lost (without further updates), and runs new tasks."""
     cluster.start()
     fw = cluster.framework("victim", tasks=6, command="sleep 8", cpus=1.5, mem=64,
                            timeout=60).start()
@@ -344,11 +345,25 @@ def test_killed_agent_tasks_are_lost_and_a_restarted_agent_recovers(cluster):
         if e["event"] == "launch":
             placed[e["task_id"]] = e["agent_id"]
     target = placed["task-0000"]
+    index = cluster.agent_index(target)
     doomed = {t for t, a in placed.items() if a == target}
     others = set(placed) - doomed
     assert others, f"all tasks on one agent: {placed}"
     killed_at = time.time()
-    cluster.agents[cluster.agent_index(target)].kill9()
+    cluster.agents[index].kill9()
+
+    wait_for(lambda: doomed <= {t for t, s in fw.latest_states().items() if s == "TASK_LOST"},
+             AGENT_TIMEOUT + 5, f"LOST for {sorted(doomed)}", cluster)
+    lost_after = max(u["time_us"] / 1e6 - killed_at for u in fw.updates()
+                     if u["task_id"] in doomed and u["state"] == "TASK_LOST")
+    assert lost_after >= AGENT_TIMEOUT - 0.5, f"LOST {lost_after:.1f} s after the kill: too early"
+    # The tasks outlived their agent; the agent, back, kills them quietly.
+    sandbox = os.path.join(cluster.dir, f"agent{index}")
+    assert len(task_processes(sandbox, "sleep 8")) == len(doomed)
+    cluster.start_agent(index)
+    cluster.wait_agents([target])
+    wait_for(lambda: not task_processes(sandbox, "sleep 8"), 5,
+             "the restarted agent to kill the tasks the master declared lost", cluster)
 
     assert fw.wait_exit(60) == 0, cluster.diagnostics()
     final = check_one_terminal_each(fw, 6)
@@ -356,14 +371,9 @@ def test_killed_agent_tasks_are_lost_and_a_restarted_agent_recovers(cluster):
         assert final[t] == "TASK_LOST", f"{t} on killed agent {target}: {final[t]}"
     for t in others:
         assert final[t] == "TASK_FINISHED", f"{t} on a live agent: {final[t]}"
-    lost_times = [u["time_us"] / 1e6 - killed_at for u in fw.updates()
-                  if u["task_id"] in doomed and u["state"] == "TASK_LOST"]
-    assert max(lost_times) < AGENT_TIMEOUT + 5, f"LOST reported {lost_times} s after the kill"
     assert cluster.master.alive()
 
-    # The agent comes back as itself and takes new work.
-    cluster.start_agent(cluster.agent_index(target))
-    cluster.wait_agents([target])
+    # The agent takes new work.
     again = cluster.framework("after", tasks=2, command="true", cpus=0.5, mem=32,
                               only_agent=target, timeout=30).start()
     assert again.wait_exit(45) == 0, cluster.diagnostics()
@@ -384,6 +394,8 @@ def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     for fw in frameworks:
         fw.wait_running(10)
     ids_before = {fw.name: open(fw.id_file).read().strip() for fw in frameworks}
+    pids = task_processes(cluster.dir, "sleep 7")
+    assert len(pids) == 20, f"task processes {pids}"
     cluster.master.kill9()
     time.sleep(0.5)
     restarted_at = time.time()
@@ -392,6 +404,8 @@ def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     # The agents brought their tasks back: the new master lists all 20 running.
     wait_for(lambda: sum(1 for t in cluster.state()["tasks"] if t["state"] == "TASK_RUNNING") == 20,
              5, "20 tasks RUNNING at the restarted master", cluster)
+    assert sorted(task_processes(cluster.dir, "sleep 7")) == sorted(pids), \
+        "task processes did not survive the master restart"
 
     for fw in frameworks:
         assert fw.wait_exit(90) == 0, cluster.diagnostics()
@@ -427,8 +441,15 @@ def test_framework_failover_within_timeout_keeps_tasks(cluster):
                 return not f["active"] and f["tasks"] == 6
         return False
     wait_for(inactive, 6, "the master to mark the killed framework inactive", cluster)
+    pids = task_processes(cluster.dir, "sleep 8")
+    assert len(pids) == 6, f"task processes {pids}"
     fw.start()  # same --output and --framework-id-file: takes over
     second_pid = fw.process.popen.pid
+    # Its reconciliation finds the 6 tasks RUNNING, in the same processes.
+    wait_for(lambda: len({u["task_id"] for u in fw.updates()
+                          if u["pid"] == second_pid and u["state"] == "TASK_RUNNING"}) == 6,
+             10, "the new process to see the 6 tasks RUNNING", cluster)
+    assert sorted(task_processes(cluster.dir, "sleep 8")) == sorted(pids)
     assert fw.wait_exit(60) == 0, cluster.diagnostics()
 
     final = check_one_terminal_each(fw, 6)
@@ -441,6 +462,50 @@ def test_framework_failover_within_timeout_keeps_tasks(cluster):
     finished_by = {u["task_id"] for u in fw.updates()
                    if u["state"] == "TASK_FINISHED" and u["pid"] == second_pid}
     assert finished_by == set(final), f"FINISHED reached the new process for {finished_by} only"
+
+
+def test_framework_gone_past_failover_timeout_loses_its_tasks(cluster):
+    """The other half of failover: a framework killed with -9 that nobody
+    takes over within its failover timeout is removed and its tasks are
+    killed on the agents."""
+    cluster.start()
+    fw = cluster.framework("mayfly", tasks=3, command="sleep 60", cpus=0.5, mem=32,
+                           failover_timeout=1, timeout=60).start()
+    fw.wait_running(3)
+    assert len(task_processes(cluster.dir, "sleep 60")) == 3
+    framework_id = open(fw.id_file).read().strip()
+    fw.process.kill9()
+
+    def gone():
+        s = cluster.state()
+        return (all(f["id"] != framework_id for f in s["frameworks"])
+                and sum(a["tasks"] for a in s["agents"]) == 0)
+    # --framework-timeout (2 s) + failover timeout (1 s) + kill grace, with room.
+    wait_for(gone, 15, f"framework {framework_id} removed and its tasks killed", cluster)
+    wait_for(lambda: not task_processes(cluster.dir, "sleep 60"), 10,
+             "the tasks' processes to end", cluster)
+    assert cluster.master.alive() and all(p.alive() for p in cluster.agents.values())
+
+
+def task_processes(directory, command):
+    """Pids of live processes whose command line is COMMAND ("sleep 7": the
+    program, not the shell around it) with their working directory under
+    DIRECTORY (task sandboxes)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if cwd.startswith(directory) and cmdline.strip() == command and not zombie:
+            pids.append(int(entry))
+    return pids
 
 
 def garbage_over_tcp(port, payloads):
