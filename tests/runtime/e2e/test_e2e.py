@@ -382,6 +382,29 @@ def test_killed_agent_tasks_are_lost_and_a_restarted_agent_recovers(cluster):
     assert {u["agent_id"] for u in again.updates()} == {target}
 
 
+def test_agent_restarted_within_its_timeout_keeps_its_tasks(cluster):
+    """kill -9 of an agent and a restart before --agent-timeout: its tasks keep
+    running in the same processes, nothing is LOST, and the FINISHED updates
+    (sent by the recovered agent) reach the framework once each."""
+    cluster.start()
+    fw = cluster.framework("steady", tasks=6, command="sleep 4", cpus=1.5, mem=64,
+                           timeout=60).start()
+    fw.wait_running(6)
+    target = next(e["agent_id"] for e in fw.events() if e["event"] == "launch")
+    index = cluster.agent_index(target)
+    sandbox = os.path.join(cluster.dir, f"agent{index}")
+    pids = task_processes(sandbox, "sleep 4")
+    assert len(pids) == 2, pids
+    cluster.agents[index].kill9()
+    cluster.start_agent(index)
+    time.sleep(0.5)
+    assert sorted(task_processes(sandbox, "sleep 4")) == sorted(pids)
+
+    assert fw.wait_exit(60) == 0, cluster.diagnostics()
+    final = check_one_terminal_each(fw, 6)
+    assert collections.Counter(final.values()) == {"TASK_FINISHED": 6}, final
+
+
 def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     """kill -9 and restart of the master while tasks run: agents register
     again, frameworks subscribe again with their ids, the running tasks keep
