@@ -58,9 +58,9 @@ class DriverTest : public ::testing::Test {
   DriverTest() : master_(context_, "tcp://127.0.0.1:*") {}
 
   // Creates the driver (not yet started) for `info`.
-  void makeDriver(wire::FrameworkInfo info = defaultInfo()) {
-    driver_ =
-        std::make_unique<SchedulerDriver>(scheduler_, std::move(info), master_.endpoint(), clock_);
+  void makeDriver(wire::FrameworkInfo info = defaultInfo(), DriverOptions options = {}) {
+    driver_ = std::make_unique<SchedulerDriver>(scheduler_, std::move(info), master_.endpoint(),
+                                                clock_, options);
   }
 
   static wire::FrameworkInfo defaultInfo() {
@@ -294,6 +294,23 @@ TEST_F(DriverTest, StatusUpdateIsDeliveredOnceAndAcknowledgedEachTime) {
   ASSERT_TRUE(next(wire::ACKNOWLEDGE).has_value());
   ASSERT_EQ(scheduler_.updates.size(), 2u);
   EXPECT_EQ(scheduler_.updates[1].state(), wire::TASK_FINISHED);
+}
+
+// The uuids remembered for deduplication are bounded: past
+// DriverOptions::rememberedUpdates the oldest is forgotten (and a repeat of it
+// would be delivered again).
+TEST_F(DriverTest, RemembersABoundedNumberOfUuids) {
+  DriverOptions options;
+  options.rememberedUpdates = 2;
+  makeDriver(defaultInfo(), options);
+  subscribe();
+  for (const char* uuid : {"u1", "u2", "u2", "u3", "u2", "u1"}) {
+    reply(wire::UPDATE, update("t1", wire::TASK_RUNNING, uuid));
+    ASSERT_TRUE(next(wire::ACKNOWLEDGE).has_value());
+  }
+  std::vector<std::string> delivered;
+  for (const auto& status : scheduler_.updates) delivered.push_back(status.uuid());
+  EXPECT_EQ(delivered, (std::vector<std::string>{"u1", "u2", "u3", "u1"}));
 }
 
 // reconcileTasks() sends RECONCILE with the listed tasks; an answer without

@@ -72,8 +72,9 @@ struct DriverOptions {
   // SUBSCRIBE is resent with exponential backoff between these until answered.
   Duration subscribeBackoffMin = std::chrono::milliseconds(100);
   Duration subscribeBackoffMax = std::chrono::seconds(2);
-  // How many delivered uuids are remembered for deduplication (oldest forgotten first).
-  std::size_t rememberedUpdates = 1'000'000;
+  // How many delivered uuids are remembered for deduplication, oldest
+  // forgotten first (a repeat comes only while an ack is in flight: seconds).
+  std::size_t rememberedUpdates = 100'000;
 };
 
 // Connects to one master and drives one Scheduler. Not copyable.
