@@ -211,8 +211,15 @@ struct Master::Impl {
   void onSubscribe(const Incoming& in);
   void disconnect(Framework& fw, const std::string& why);
   void removeFramework(std::string id, const std::string& why);
+  // A framework the master learns of without a subscription (registry,
+  // agent report): disconnected, and given at least the recovery window to
+  // re-subscribe, whatever its own failover timeout: a master restart is not
+  // the framework's doing.
   Framework& adoptFramework(const wire::FrameworkInfo& info);
-  void armFailover(Framework& fw);
+  void armFailover(Framework& fw, Duration atLeast = Duration{0});
+  Duration recoveryWindow() const {
+    return opt.agentReregisterTimeout > Duration{0} ? opt.agentReregisterTimeout : opt.agentTimeout;
+  }
 
   // --- offers ------------------------------------------------------------------
   void requestRound();
@@ -345,8 +352,7 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
       agents.emplace(row.id, std::move(agent));
       ++recovering;
     }
-    const Duration reregister =
-        opt.agentReregisterTimeout > Duration{0} ? opt.agentReregisterTimeout : opt.agentTimeout;
+    const Duration reregister = recoveryWindow();
     if (recovering > 0) {
       loop.after(clampTimer(reregister), [this] {
         for (auto& [id, agent] : agents) {
@@ -800,14 +806,15 @@ Framework& Master::Impl::adoptFramework(const wire::FrameworkInfo& info) {
   fw.info = std::move(copy);
   fw.connected = false;
   fw.disconnectedAt = now();
-  armFailover(fw);
+  armFailover(fw, recoveryWindow());
   return fw;
 }
 
-void Master::Impl::armFailover(Framework& fw) {
+void Master::Impl::armFailover(Framework& fw, Duration atLeast) {
   if (fw.failoverTimer) loop.cancel(fw.failoverTimer);
   const std::string id = fw.id;
-  fw.failoverTimer = loop.after(clampTimer(Duration{fw.info.failover_timeout_us()}), [this, id] {
+  const Duration timeout = std::max(Duration{fw.info.failover_timeout_us()}, atLeast);
+  fw.failoverTimer = loop.after(clampTimer(timeout), [this, id] {
     auto it = frameworks.find(id);
     if (it == frameworks.end() || it->second.connected) return;
     it->second.failoverTimer = 0;

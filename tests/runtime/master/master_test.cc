@@ -10,6 +10,7 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <memory>
@@ -853,6 +854,52 @@ TEST_F(MasterTest, RestartedMasterRecoversAgentsAndFrameworksFromTheRegistry) {
   EXPECT_TRUE(take(*c.fw, wire::FRAMEWORK_HEARTBEAT_ACK).has_value());
   c.fw->send(wire::RECONCILE, rec2);
   EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_LOST);
+}
+
+// Frameworks recovered from the registry get the re-register window to come
+// back even with a failover timeout of 0; past it, those that did not are
+// removed.
+TEST_F(MasterTest, RecoveredFrameworksHaveTheRecoveryWindowToResubscribe) {
+  MasterOptions o = testOptions();
+  o.workDir = dir.string();
+  o.agentReregisterTimeout = 20s;
+  start(o);
+  Peer& first = peer("driver-1");
+  const std::string f1 = subscribe(first, "*", /*failoverUs=*/0);
+  Peer& second = peer("driver-2");
+  const std::string f2 = subscribe(second, "*", /*failoverUs=*/0);
+  master.reset();
+  o.masterId = "m2";
+  start(o);  // a fresh port: the old peers are not used again
+  advance(1s);
+  Peer& back = peer("driver-1b");
+  EXPECT_EQ(subscribe(back, "*", 0, f1), f1);
+  advance(20s);
+  Peer& late = peer("driver-2b");
+  wire::Subscribe sub;
+  sub.mutable_framework()->set_framework_id(f2);
+  late.send(wire::SUBSCRIBE, sub);
+  auto error = expect<wire::Error>(late, wire::ERROR);
+  EXPECT_EQ(error.code(), wire::Error::INVALID);
+  EXPECT_NE(error.message().find("removed"), std::string::npos) << error.message();
+}
+
+// A registry file that is not a registry stops the master at start with an
+// error naming the file.
+TEST_F(MasterTest, CorruptRegistryIsRefusedNamingTheFile) {
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream out(dir / "registry.sqlite", std::ios::binary);
+    out << std::string(4096, 'x');
+  }
+  MasterOptions o = testOptions();
+  o.workDir = dir.string();
+  try {
+    start(o);
+    ADD_FAILURE() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("registry.sqlite"), std::string::npos) << e.what();
+  }
 }
 
 // /api/v1/state shows agents (total/used/free, status), frameworks, tasks,
