@@ -2,11 +2,11 @@
 
 // The agent's files: where things live in the work directory, and atomic
 // writes. Layout:
-//   <work>/meta/agent_id                          the agent's id (writeAtomically)
-//   <work>/meta/lock                              flock: one agent per work directory
-//   <work>/meta/tasks/<fw>+<task>.task            log of TaskRecords (checkpoint.proto, appendRecord)
-//   <work>/meta/tasks/<fw>+<task>.status          written by the executor when the task ended
-//   <work>/frameworks/<fw>/tasks/<task>/          the sandbox: stdout, stderr
+//   <work>/meta/agent_id                the agent's id (writeAtomically)
+//   <work>/meta/lock                    flock: one agent per work directory
+//   <work>/meta/tasks/<fw>+<task>.task  TaskRecords (checkpoint.proto) by appendRecord
+//   <work>/meta/tasks/<fw>+<task>.status  the executor's report when the task ended
+//   <work>/frameworks/<fw>/tasks/<task>/  the sandbox: stdout, stderr
 // Ids are escaped (escapeName) so any id names exactly one file.
 
 #include <optional>
