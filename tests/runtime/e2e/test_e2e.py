@@ -445,6 +445,29 @@ def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     assert all(p.alive() for p in cluster.agents.values())
 
 
+def test_master_restarts_during_launches_end_every_task_once(cluster):
+    """Three kill -9 restarts of the master while two frameworks keep
+    launching short tasks: launches in flight at a kill may be lost (the
+    restarted master answers reconciliation with TASK_LOST), but every task
+    reaches exactly one terminal state, FINISHED or LOST, and most FINISH."""
+    cluster.start()
+    frameworks = [cluster.framework(name, role=name, tasks=400, command="sleep 0.5", cpus=0.25,
+                                    mem=32, reconcile_interval=0.5, timeout=120).start()
+                  for name in ("x", "y")]
+    for _ in range(3):
+        time.sleep(1.5)
+        cluster.master.kill9()
+        time.sleep(0.3)
+        cluster.start_master()
+    for fw in frameworks:
+        assert fw.wait_exit(120) == 0, cluster.diagnostics()
+        again = [e for e in fw.events() if e["event"] == "subscribed" and e["again"]]
+        assert len(again) >= 3, f"{fw.name} finished before the restarts: {again}"
+        final = collections.Counter(check_one_terminal_each(fw, 400).values())
+        assert set(final) <= {"TASK_FINISHED", "TASK_LOST"}, f"{fw.name}: {final}"
+        assert final["TASK_FINISHED"] >= 360, f"{fw.name}: {final}"
+
+
 def test_framework_failover_within_timeout_keeps_tasks(cluster):
     """A framework process killed with -9 and replaced by a new process with
     the same framework id, within the failover timeout, keeps its tasks: they
