@@ -531,7 +531,7 @@ class Probe {
 
   void drain() {
     wire::Envelope env;
-    while (socket_ && socket_->receive(env, logBad)) handle(env);
+    while (socket_ && !finished_ && socket_->receive(env, logBad)) handle(env);
   }
 
   void handle(const wire::Envelope& env) {
@@ -575,8 +575,13 @@ class Probe {
         if (msg.status().state() == wire::TASK_RUNNING && !t_.running) t_.running = loop_.now();
         if (runtime::isTerminal(msg.status().state())) {
           t_.terminal = loop_.now();
-          if (msg.status().state() != wire::TASK_FINISHED) ++failures_;
-          record();
+          if (msg.status().state() == wire::TASK_FINISHED && t_.offered) {
+            record();
+          } else {
+            fmt::print(stderr, "probe {}: task ended {} ({})\n", id_,
+                       runtime::taskStateName(msg.status().state()), msg.status().message());
+            ++failures_;
+          }
           finish();
         }
         break;
@@ -586,6 +591,7 @@ class Probe {
     }
   }
 
+  // REQUIRES: subscribed and offered are set (FINISHED comes after both).
   void record() {
     double total = sinceSeconds(t_.subscribe, t_.terminal) * 1e3;
     totals_.push_back(total);
@@ -599,6 +605,8 @@ class Probe {
   }
 
   void finish() {
+    if (finished_) return;
+    finished_ = true;
     loop_.cancel(timeout_);
     wire::AgentHeartbeat empty;
     socket_->send(wire::TEARDOWN, id_, empty);
@@ -607,6 +615,7 @@ class Probe {
     // Let the teardown leave before the socket closes.
     loop_.after(seconds(options_.gapSeconds), [this] {
       socket_.reset();
+      finished_ = false;
       start();
     });
   }
@@ -639,6 +648,7 @@ class Probe {
   std::string id_;
   Times t_;
   EventLoop::TimerId timeout_ = 0;
+  bool finished_ = false;  // this probe's task ended; the socket is closing
   int done_ = 0;
   int failures_ = 0;
   std::vector<double> totals_;
