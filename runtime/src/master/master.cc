@@ -378,7 +378,11 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   const Duration sweepPeriod = std::max(Duration{std::chrono::milliseconds(1)},
                                         std::min(opt.agentTimeout, opt.frameworkTimeout) / 5);
   loop.every(sweepPeriod, [this] {
-    sweep();
+    try {
+      sweep();
+    } catch (const std::exception& e) {
+      spdlog::error("master: internal error in the timeout sweep: {}", e.what());
+    }
     afterEvent();
   });
   loop.every(opt.updateRetryInterval, [this] { resendPending(); });
@@ -401,7 +405,14 @@ void Master::Impl::onReadable() {
                    e.message);
     });
     if (!got) break;
-    dispatch(in);
+    // A handler that throws has a bug, not bad input (that is refused
+    // above); log it with the message and keep serving.
+    try {
+      dispatch(in);
+    } catch (const std::exception& e) {
+      spdlog::error("master: internal error handling {} from '{}': {}",
+                    messageTypeName(in.envelope.type()), in.envelope.sender(), e.what());
+    }
   }
   afterEvent();
 }
