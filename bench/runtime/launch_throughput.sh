@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Launch throughput (runtime issue): a master and AGENTS real agents on
+# loopback; one framework (allot-test-framework) launches TASKS short tasks
+# (`true`). Reports tasks/s end to end (first launch -> last terminal update
+# at the framework), the framework's launch -> RUNNING and launch -> FINISHED
+# latencies over every task, and the master's offer -> launch quantiles
+# (allot_master_offer_to_launch_seconds: offer sent -> RUN_TASK sent, over
+# the last 4,096 launches).
+#
+# Usage: bench/runtime/launch_throughput.sh BUILD_DIR [AGENTS] [TASKS]
+#   e.g. bench/runtime/launch_throughput.sh build/release 100 10000
+set -euo pipefail
+BUILD="${1:?usage: launch_throughput.sh BUILD_DIR [AGENTS] [TASKS]}"
+AGENTS="${2:-10}"
+TASKS="${3:-10000}"
+AGENT_RESOURCES="${AGENT_RESOURCES:-cpus:4;mem:4096;disk:1000}"
+TASK_CPUS="${TASK_CPUS:-0.1}"
+TASK_MEM="${TASK_MEM:-16}"
+ALLOT="$BUILD/cli/allot"
+FRAMEWORK="$BUILD/tests/runtime/e2e/allot-test-framework"
+PORT="${PORT:-7150}"
+HTTP=$((PORT + 1))
+WORK="$(mktemp -d /tmp/allot-launch.XXXXXX)"
+PY=/usr/bin/python3
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pkill -f "$WORK/" 2>/dev/null || true  # executors and tasks of the agents
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+state_agents() {
+  $PY - "$HTTP" <<'PY' 2>/dev/null || echo 0
+import json, sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/v1/state", timeout=10) as r:
+    print(len(json.load(r)["agents"]))
+PY
+}
+
+echo "# $(date -u +%FT%TZ) launch_throughput: $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM; load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$ALLOT" master --port "$PORT" --http-port "$HTTP" --work-dir "$WORK/master" --log-level warn \
+  >"$WORK/master.log" 2>&1 &
+pids+=($!)
+sleep 0.5
+for i in $(seq 1 "$AGENTS"); do
+  "$ALLOT" agent --master "127.0.0.1:$PORT" --resources "$AGENT_RESOURCES" \
+    --work-dir "$WORK/agent$i" --id "agent$i" --log-level warn >"$WORK/agent$i.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 1 300); do
+  n=$(state_agents)
+  [[ "$n" -ge "$AGENTS" ]] && break
+  sleep 0.2
+done
+echo "# $n agents registered"
+
+start=$EPOCHREALTIME
+"$FRAMEWORK" --master "127.0.0.1:$PORT" --tasks "$TASKS" --command true --cpus "$TASK_CPUS" \
+  --mem "$TASK_MEM" --reconcile-interval 0 --output "$WORK/events.jsonl" --timeout 600 \
+  >"$WORK/framework.log" 2>&1
+end=$EPOCHREALTIME
+echo "# framework process: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s"
+
+$PY - "$WORK/events.jsonl" "$HTTP" "$TASKS" <<'PY'
+import json, sys, urllib.request
+path, http, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+launch, running, terminal, states = {}, {}, {}, {}
+times = []
+with open(path) as f:
+    for line in f:
+        e = json.loads(line)
+        t = e.get("time_us") or e.get("t_us") or e.get("time")
+        if t is None:
+            continue
+        if e["event"] == "launch":
+            launch.setdefault(e["task_id"], t)
+        elif e["event"] == "update":
+            if e["state"] == "TASK_RUNNING":
+                running.setdefault(e["task_id"], t)
+            elif e["state"] not in ("TASK_STAGING", "TASK_STARTING", "TASK_UNREACHABLE"):
+                if e["task_id"] not in terminal:
+                    terminal[e["task_id"]] = t
+                    states[e["state"]] = states.get(e["state"], 0) + 1
+
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p * (len(v) - 1))))] if v else float("nan")
+
+span = (max(terminal.values()) - min(launch.values())) / 1e6
+to_running = [(running[k] - launch[k]) / 1e3 for k in running if k in launch]
+to_end = [(terminal[k] - launch[k]) / 1e3 for k in terminal if k in launch]
+metrics = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=10).read().decode()
+q = {}
+for line in metrics.splitlines():
+    if line.startswith("allot_master_offer_to_launch_seconds{"):
+        name, value = line.rsplit(" ", 1)
+        q[name.split('quantile="')[1].rstrip('"}')] = float(value) * 1e3
+print(json.dumps({
+    "tasks": len(terminal), "states": states,
+    "tasks_per_s": round(len(terminal) / span, 1), "span_s": round(span, 2),
+    "launch_to_running_ms": {"p50": round(pct(to_running, .5), 2), "p99": round(pct(to_running, .99), 2)},
+    "launch_to_terminal_ms": {"p50": round(pct(to_end, .5), 2), "p99": round(pct(to_end, .99), 2)},
+    "master_offer_to_launch_ms": {k: round(v, 3) for k, v in q.items()},
+}))
+ok = len(terminal) == tasks and states.get("TASK_FINISHED", 0) == tasks
+sys.exit(0 if ok else 1)
+PY
+echo "# load $(cut -d' ' -f1-3 /proc/loadavg)"
