@@ -137,6 +137,8 @@ class Agent::Impl {
   void armHeartbeat(Duration interval);
   void launch(Task& task, const Resources& resources, const agent::UserIds& user);
   void watchExecutor(Task& task);
+  void pollExecutor(const std::string& key, const char* why);
+  void onPollExecutors();
   void onExecutorExit(const std::string& key);
   void finish(Task& task);
   void signalKill(Task& task, Duration grace);
@@ -177,6 +179,9 @@ class Agent::Impl {
   EventLoop::TimerId heartbeatTimer_ = 0;
   EventLoop::TimerId registerTimer_ = 0;
   EventLoop::TimerId retryTimer_ = 0;
+  // Without pidfd_open (kernels before 5.3, valgrind), executors are polled.
+  std::set<std::string> polled_;
+  EventLoop::TimerId pollTimer_ = 0;
   bool retryArmed_ = false;
   AgentCounters counters_;
 };
@@ -260,7 +265,7 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
 
 Agent::Impl::~Impl() {
   if (started_) loop_.unwatch(dealer_->socket());
-  for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_}) {
+  for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_}) {
     if (id != 0) loop_.cancel(id);
   }
   // Executors keep running; a new agent on this work directory recovers them.
@@ -357,7 +362,7 @@ void Agent::Impl::recoverTask(const std::string& path) {
   pid_t pid = task.checkpoint.executor_pid();
   std::uint64_t ticks = task.checkpoint.executor_start_ticks();
   if (pid > 0 && ticks != 0 && agent::processStartTicks(pid) == ticks) {
-    int fd = agent::openPidfd(pid);
+    int fd = options_.pidfd ? agent::openPidfd(pid) : (errno = ENOSYS, -1);
     // Checked again after opening: the pid may have been reused in between.
     if (fd >= 0 && agent::processStartTicks(pid) == ticks) {
       task.pidfd = fd;
@@ -365,7 +370,13 @@ void Agent::Impl::recoverTask(const std::string& path) {
       spdlog::info("agent {}: recovered task {} (executor {})", id_, key, pid);
       return;
     }
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) {
+      ::close(fd);
+    } else {
+      pollExecutor(key, std::strerror(errno));
+      spdlog::info("agent {}: recovered task {} (executor {}, polled)", id_, key, pid);
+      return;
+    }
   }
   if (pid <= 0 && !task.terminal) {
     task.executorDone = true;
@@ -615,10 +626,9 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
   ++counters_.launched;
   task.checkpoint.set_executor_pid(spawned.pid);
   task.checkpoint.set_executor_start_ticks(agent::processStartTicks(spawned.pid));
-  task.pidfd = agent::openPidfd(spawned.pid);
+  task.pidfd = options_.pidfd ? agent::openPidfd(spawned.pid) : (errno = ENOSYS, -1);
   if (task.pidfd < 0) {
-    spdlog::error("agent {}: pidfd_open({}) for task {}: {}", id_, spawned.pid, task.key,
-                  std::strerror(errno));
+    pollExecutor(task.key, std::strerror(errno));
   } else {
     watchExecutor(task);
   }
@@ -629,7 +639,36 @@ void Agent::Impl::watchExecutor(Task& task) {
   loop_.watchFd(task.pidfd, [this, key = task.key] { onExecutorExit(key); });
 }
 
+void Agent::Impl::pollExecutor(const std::string& key, const char* why) {
+  if (polled_.empty() && pollTimer_ == 0) {
+    spdlog::warn("agent {}: no pidfd ({}); watching executors every 100 ms instead", id_,
+                 options_.pidfd ? why : "disabled by the options");
+  }
+  polled_.insert(key);
+  if (pollTimer_ == 0) {
+    pollTimer_ = loop_.every(std::chrono::milliseconds(100), [this] { onPollExecutors(); });
+  }
+}
+
+void Agent::Impl::onPollExecutors() {
+  std::vector<std::string> ended;
+  for (const std::string& key : polled_) {
+    auto it = tasks_.find(key);
+    if (it == tasks_.end()) continue;
+    pid_t pid = it->second.checkpoint.executor_pid();
+    int status = 0;
+    pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    // Not our child (recovered): gone, a zombie, or another process by now.
+    if (reaped == pid ||
+        (reaped < 0 && !agent::processAlive(pid, it->second.checkpoint.executor_start_ticks()))) {
+      ended.push_back(key);
+    }
+  }
+  for (const std::string& key : ended) onExecutorExit(key);
+}
+
 void Agent::Impl::onExecutorExit(const std::string& key) {
+  polled_.erase(key);
   auto it = tasks_.find(key);
   if (it == tasks_.end()) return;
   Task& task = it->second;
@@ -684,8 +723,15 @@ void Agent::Impl::signalKill(Task& task, Duration grace) {
   info.si_uid = ::getuid();
   info.si_value.sival_int = static_cast<int>(
       std::clamp<std::int64_t>(toMillis(grace), 0, std::numeric_limits<int>::max()));
-  int rc = task.pidfd >= 0 ? agent::signalPidfd(task.pidfd, SIGTERM, info) : -1;
-  if (rc != 0 && task.pidfd >= 0) {
+  int rc = -1;
+  if (task.pidfd >= 0) {
+    rc = agent::signalPidfd(task.pidfd, SIGTERM, info);
+  } else if (agent::processAlive(task.checkpoint.executor_pid(),
+                                 task.checkpoint.executor_start_ticks())) {
+    // Polled executor (no pidfd): a small window of pid reuse remains.
+    rc = ::sigqueue(task.checkpoint.executor_pid(), SIGTERM, info.si_value);
+  }
+  if (rc != 0) {
     spdlog::warn("agent {}: cannot signal the executor of {}: {}", id_, task.key,
                  std::strerror(errno));
   }

@@ -86,20 +86,37 @@ std::string detectCgroupRoot() {
   return root;
 }
 
-std::uint64_t processStartTicks(pid_t pid) {
+namespace {
+
+// The state (field 3) and start time (field 22) of /proc/PID/stat.
+bool readStat(pid_t pid, char& state, std::uint64_t& ticks) {
   auto stat = readFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return 0;
+  if (!stat) return false;
   // The command name (field 2) may hold spaces and parentheses: count from
   // the last ')'.
   auto close = stat->rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos || close + 2 >= stat->size()) return false;
   std::istringstream fields(stat->substr(close + 2));
   std::string field;
-  for (int i = 3; i < 22 && fields >> field; ++i) {
+  fields >> state;
+  for (int i = 4; i < 22 && fields >> field; ++i) {
   }
-  std::uint64_t ticks = 0;
   fields >> ticks;
-  return ticks;
+  return !fields.fail();
+}
+
+}  // namespace
+
+std::uint64_t processStartTicks(pid_t pid) {
+  char state = 0;
+  std::uint64_t ticks = 0;
+  return readStat(pid, state, ticks) ? ticks : 0;
+}
+
+bool processAlive(pid_t pid, std::uint64_t ticks) {
+  char state = 0;
+  std::uint64_t actual = 0;
+  return readStat(pid, state, actual) && actual == ticks && state != 'Z' && state != 'X';
 }
 
 std::string defaultExecutorPath() {

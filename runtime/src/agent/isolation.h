@@ -37,6 +37,9 @@ std::string detectCgroupRoot();
 // process.
 std::uint64_t processStartTicks(pid_t pid);
 
+// Returns true iff `pid` is a live (not zombie) process started at `ticks`.
+bool processAlive(pid_t pid, std::uint64_t ticks);
+
 // allot-executor beside the running binary (/proc/self/exe).
 std::string defaultExecutorPath();
 

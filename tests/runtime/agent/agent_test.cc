@@ -671,6 +671,33 @@ TEST(AgentCheckpointTest, TornTailIsCutAndEarlierRecordsKept) {
   fs::remove_all(pattern);
 }
 
+// Without pidfds (old kernels, valgrind) executors are polled on the clock:
+// a task still finishes, a killed one is KILLED, and a restarted agent
+// recovers a running one.
+TEST_F(AgentTest, ExecutorsArePolledWithoutPidfd) {
+  auto o = options();
+  o.pidfd = false;
+  startAgent(o);
+  registerAgent();
+  auto tick = [&](const std::string& id, wire::TaskState state) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      clock_.advance(100ms);
+      if (auto s = awaitUpdate(id, state, 20ms)) return true;
+    }
+    return false;
+  };
+  runTask("quick", "exit 0");
+  EXPECT_TRUE(tick("quick", wire::TASK_FINISHED));
+  runTask("slow", "sleep 30");
+  ASSERT_TRUE(awaitExists(sandbox("slow") / "stdout"));
+  agent_.reset();
+  startAgent(o);
+  registerAgent();
+  kill("slow", 100ms);
+  EXPECT_TRUE(tick("slow", wire::TASK_KILLED));
+}
+
 // Tasks the master lists in AgentRegistered.kill_task_keys are killed
 // without any further update.
 TEST_F(AgentTest, KillTaskKeysKillQuietly) {

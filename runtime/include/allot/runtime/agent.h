@@ -35,6 +35,9 @@ struct AgentOptions {
   Duration statusRetry = std::chrono::seconds(10);  // resend unacknowledged updates this often
   Duration killGrace = std::chrono::seconds(3);     // SHUTDOWN_FRAMEWORK, KILL_TASK without one
   Duration memoryPoll = std::chrono::milliseconds(100);  // executor's RSS polling period
+  // Watch executors with pidfd_open (Linux 5.3+); false, or when the kernel
+  // refuses it: check them every 100 ms instead.
+  bool pidfd = true;
 };
 
 // What the agent has done since it started; for tests and logs.
