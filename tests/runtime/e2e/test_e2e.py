@@ -359,7 +359,7 @@ def test_killed_agent_tasks_are_lost_and_a_restarted_agent_recovers(cluster):
     assert lost_after >= AGENT_TIMEOUT - 0.5, f"LOST {lost_after:.1f} s after the kill: too early"
     # The tasks outlived their agent; the agent, back, kills them quietly.
     sandbox = os.path.join(cluster.dir, f"agent{index}")
-    assert len(task_processes(sandbox, "sleep 8")) == len(doomed)
+    wait_task_processes(cluster, sandbox, "sleep 8", len(doomed))
     cluster.start_agent(index)
     cluster.wait_agents([target])
     wait_for(lambda: not task_processes(sandbox, "sleep 8"), 5,
@@ -393,8 +393,7 @@ def test_agent_restarted_within_its_timeout_keeps_its_tasks(cluster):
     target = next(e["agent_id"] for e in fw.events() if e["event"] == "launch")
     index = cluster.agent_index(target)
     sandbox = os.path.join(cluster.dir, f"agent{index}")
-    pids = task_processes(sandbox, "sleep 4")
-    assert len(pids) == 2, pids
+    pids = wait_task_processes(cluster, sandbox, "sleep 4", 2)
     cluster.agents[index].kill9()
     cluster.start_agent(index)
     time.sleep(0.5)
@@ -417,8 +416,7 @@ def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     for fw in frameworks:
         fw.wait_running(10)
     ids_before = {fw.name: open(fw.id_file).read().strip() for fw in frameworks}
-    pids = task_processes(cluster.dir, "sleep 7")
-    assert len(pids) == 20, f"task processes {pids}"
+    pids = wait_task_processes(cluster, cluster.dir, "sleep 7", 20)
     cluster.master.kill9()
     time.sleep(0.5)
     restarted_at = time.time()
@@ -487,8 +485,7 @@ def test_framework_failover_within_timeout_keeps_tasks(cluster):
                 return not f["active"] and f["tasks"] == 6
         return False
     wait_for(inactive, 6, "the master to mark the killed framework inactive", cluster)
-    pids = task_processes(cluster.dir, "sleep 8")
-    assert len(pids) == 6, f"task processes {pids}"
+    pids = wait_task_processes(cluster, cluster.dir, "sleep 8", 6)
     fw.start()  # same --output and --framework-id-file: takes over
     second_pid = fw.process.popen.pid
     # Its reconciliation finds the 6 tasks RUNNING, in the same processes.
@@ -518,7 +515,7 @@ def test_framework_gone_past_failover_timeout_loses_its_tasks(cluster):
     fw = cluster.framework("mayfly", tasks=3, command="sleep 60", cpus=0.5, mem=32,
                            failover_timeout=1, timeout=60).start()
     fw.wait_running(3)
-    assert len(task_processes(cluster.dir, "sleep 60")) == 3
+    wait_task_processes(cluster, cluster.dir, "sleep 60", 3)
     framework_id = open(fw.id_file).read().strip()
     fw.process.kill9()
 
@@ -552,6 +549,14 @@ def task_processes(directory, command):
         if cwd.startswith(directory) and cmdline.strip() == command and not zombie:
             pids.append(int(entry))
     return pids
+
+
+def wait_task_processes(cluster, directory, command, n):
+    """The pids of the N task processes running COMMAND under DIRECTORY, once
+    they all run: RUNNING is reported when the executor has started the
+    shell, a moment before the shell starts the command."""
+    return wait_for(lambda: len(pids := task_processes(directory, command)) == n and pids, 5,
+                    f"{n} processes '{command}' under {directory}", cluster)
 
 
 def garbage_over_tcp(port, payloads):
