@@ -84,6 +84,7 @@ void DrfAllocator::decide(TimePoint /*now*/) {
       eligibleInRole_[r].set(fw);
     }
   }
+  sizeCovered();
   quotaStage();
   fairShareStage();
 }
@@ -105,6 +106,8 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
       // This round's offers cover its published demand: it is done.
       sorter.remove(fw);
       eligibleInRole_[role].reset(fw);
+      if (fw / 64 < eligibleWords_.size())
+        eligibleWords_[fw / 64] &= ~(std::uint64_t{1} << (fw % 64));
     }
     return true;
   };
@@ -114,9 +117,18 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
     }
     return Outcome::kNoTaker;
   }
-  // Frameworks whose decline filters cover this candidate are out.
-  s.unfilteredFrameworks(agent, candidate, eligible, open_);
-  if (open_.none()) return Outcome::kAllFiltered;
+  // Frameworks whose decline filters cover this candidate are out. For the
+  // whole agent the answer is remembered while the agent does not change.
+  if (whole) {
+    const std::uint64_t* covered = coveredOn(agent);
+    boost::from_block_range(covered, covered + coveredStride_, coveredScratch_);
+    if (eligible.is_subset_of(coveredScratch_)) return Outcome::kAllFiltered;
+    open_ = eligible;
+    open_ -= coveredScratch_;
+  } else {
+    s.unfilteredFrameworks(agent, candidate, eligible, open_);
+    if (open_.none()) return Outcome::kAllFiltered;
+  }
   // Walk the order a little; with random tie-breaking most agents find a
   // taker near the front.
   constexpr int kWalk = 32;
@@ -139,6 +151,32 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
     if (grantAndResort(fw)) return Outcome::kGranted;
     open_.reset(fw);
   }
+}
+
+void DrfAllocator::sizeCovered() {
+  const ClusterState& s = state();
+  const std::size_t stride = (s.frameworkSlots() + 63) / 64;
+  if (stride != coveredStride_) {
+    coveredStride_ = stride;
+    coveredWords_.assign(s.agentSlots() * stride, 0);
+    coveredVersion_.assign(s.agentSlots(), ~std::uint64_t{0});
+  } else if (coveredVersion_.size() < s.agentSlots()) {
+    coveredWords_.resize(s.agentSlots() * stride, 0);
+    coveredVersion_.resize(s.agentSlots(), ~std::uint64_t{0});
+  }
+  coveredScratch_.resize(s.frameworkSlots());
+}
+
+const std::uint64_t* DrfAllocator::coveredOn(AgentIndex agent) {
+  const ClusterState& s = state();
+  std::uint64_t* words = coveredWords_.data() + agent * coveredStride_;
+  const std::uint64_t version = s.agentVersion(agent);
+  if (coveredVersion_[agent] != version) {
+    s.filteredFrameworks(agent, s.agent(agent).available, coveredScratch_);
+    boost::to_block_range(coveredScratch_, words);
+    coveredVersion_[agent] = version;
+  }
+  return words;
 }
 
 void DrfAllocator::quotaStage() {
@@ -204,29 +242,88 @@ void DrfAllocator::fairShareStage() {
   }
   skipped_.resize(s.agentSlots());
 
-  for (std::size_t i = 0; i < agents_.size(); ++i) {
-    // Load the books of agents about to be visited while this one is.
-    constexpr std::size_t kAhead = 8;
-    if (i + 2 * kAhead < agents_.size()) {
-      s.prefetch(agents_[i + 2 * kAhead], 0);
-      __builtin_prefetch(&skipped_[agents_[i + 2 * kAhead]]);
+  // Every framework taking part, as words (kept as frameworks drop out of
+  // the round), and whether an agent that all of them have declined whole
+  // (their filters cover all it has) can be told so from dense data: no role
+  // taking part is capped by a quota limit (a capped offer depends on
+  // allocations made elsewhere; roles then leave the round only when their
+  // last framework does).
+  bool plainRoles = true;
+  eligibleWords_.assign(coveredStride_, 0);
+  for (const ShareSorter::Entry& e : roleSorter_.entries()) {
+    const RoleState& role = s.role(e.client);
+    plainRoles = plainRoles && !(role.limit.array() < kUnlimited).any();
+    roleWords_.assign(coveredStride_, 0);
+    boost::to_block_range(eligibleInRole_[e.client], roleWords_.data());
+    for (std::size_t w = 0; w < coveredStride_; ++w) eligibleWords_[w] |= roleWords_[w];
+  }
+
+  // The agents worth a visit, in the round's order. An agent is passed over
+  // when nothing is available on it, or when every framework that may take
+  // it had declined all of it and nothing about the agent, the frameworks or
+  // the roles changed since (the outcome would be the same: a long-running
+  // cluster's quiet rounds). Both depend only on the agent's own state,
+  // which only its own visit changes, so they are decided for every agent
+  // up front by one pass in slot order over dense arrays; a pass in the
+  // round's order would miss the cache on every agent, and most are passed
+  // over. The same pass notes the agents whose visit may end after a look at
+  // dense data: only unreserved resources, worth offering, some filters.
+  worth_.assign(s.agentSlots(), kPassOver);
+  for (AgentIndex agent : activeAgents_) {
+    const Verdict& verdict = skipped_[agent];
+    if (s.availableEmpty(agent) ||
+        (verdict.agentVersion == s.agentVersion(agent) && verdict.config == s.configVersion() &&
+         verdict.roleSet == roleSet)) {
+      continue;
     }
-    if (i + kAhead < agents_.size()) s.prefetch(agents_[i + kAhead], 1);
+    // Crumbs (less than is worth offering) and no reservation: no role can
+    // be offered anything here, and the visit would change nothing.
+    const bool worthOffering = allocatable(s.availableUnreserved(agent));
+    if (!worthOffering && !s.availableReserved(agent)) continue;
+    worth_[agent] =
+        plainRoles && worthOffering && !s.availableReserved(agent) && s.hasFilters(agent) ? kPlain
+                                                                                          : kVisit;
+  }
+  visit_.clear();
+  for (AgentIndex agent : agents_) {
+    if (worth_[agent] != kPassOver) visit_.push_back(agent);
+  }
+
+  for (std::size_t i = 0; i < visit_.size(); ++i) {
+    // Load the books of agents about to be visited while this one is (for
+    // plain ones, what a visit that ends early reads, and the agent's own
+    // records, not what they point to).
+    constexpr std::size_t kAhead = 8;
+    if (i + 2 * kAhead < visit_.size()) {
+      const AgentIndex ahead = visit_[i + 2 * kAhead];
+      __builtin_prefetch(&skipped_[ahead]);
+      s.prefetch(ahead, 0);
+      if (worth_[ahead] == kPlain) __builtin_prefetch(&coveredWords_[ahead * coveredStride_]);
+    }
+    if (i + kAhead < visit_.size() && worth_[visit_[i + kAhead]] == kVisit) {
+      s.prefetch(visit_[i + kAhead], 1);
+    }
     // Every role is done: capped by quota, or its frameworks' offers cover
     // their published demand.
     if (roleSorter_.empty()) break;
-    const AgentIndex agent = agents_[i];
+    const AgentIndex agent = visit_[i];
+    Verdict& verdict = skipped_[agent];
+    if (worth_[agent] == kPlain) {
+      // Every framework still taking part has declined all of this agent:
+      // each role would find its frameworks filtered, and the visit would
+      // record the verdict (unless the quota headroom changes the offer).
+      const std::uint64_t* covered = coveredOn(agent);
+      bool allCovered = true;
+      for (std::size_t w = 0; w < coveredStride_ && allCovered; ++w) {
+        allCovered = (eligibleWords_[w] & ~covered[w]) == 0;
+      }
+      if (allCovered && fitsIn(headroom, spare - s.availableUnreserved(agent))) {
+        verdict = {s.agentVersion(agent), s.configVersion(), roleSet};
+        continue;
+      }
+    }
     const AgentState& agentState = s.agent(agent);
     const Resources& available = agentState.available;
-    if (s.availableEmpty(agent)) continue;
-    // Every framework that may take this agent had declined all of it, and
-    // nothing about the agent, the frameworks or the roles changed since:
-    // the outcome would be the same (a long-running cluster's quiet rounds).
-    Verdict& verdict = skipped_[agent];
-    if (verdict.agentVersion == agentState.version && verdict.config == s.configVersion() &&
-        verdict.roleSet == roleSet) {
-      continue;
-    }
     const bool unreservedLeft = allocatable(s.availableUnreserved(agent));
     roleOrder_.clear();
     if (unreservedLeft) {

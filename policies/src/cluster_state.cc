@@ -149,6 +149,7 @@ AgentIndex ClusterState::addAgent(const AgentInfo& info) {
     agents_.emplace_back();
     available_.emplace_back();
     availableFlags_.push_back(0);
+    agentVersions_.push_back(0);
     availableTotal_.push_back(Scalars::Zero());
     filters_.emplace_back();
   }
@@ -174,6 +175,7 @@ void ClusterState::removeAgent(AgentIndex agent) {
   agentIndex_.erase(a.info.id);
   filters_[agent].clear();  // stale heap entries are skipped when they expire
   a = AgentState{};
+  agentVersions_[agent] = 0;
   available_[agent].value.setZero();
   availableFlags_[agent] = 0;
   freeAgentSlots_.push_back(agent);
@@ -512,6 +514,11 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
   const bool had = group->frameworks.test(fw);
   group->frameworks.set(fw);
   touch(agent);
+  if (!had) {
+    if (filteredOn_.size() <= fw) filteredOn_.resize(frameworks_.size());
+    filteredOn_[fw].push_back(agent);
+    if (filteredOn_[fw].size() > 2 * agents_.size() + 64) compactFilteredOn(fw);
+  }
   // Only filters that expire keep a deadline; a framework without one in a
   // group it belongs to is filtered there for good (Mesos' refuse_seconds of
   // years), which keeps long-running clusters from piling up deadlines.
@@ -556,17 +563,35 @@ void ClusterState::expireFilters(TimePoint now) {
   }
 }
 
+void ClusterState::compactFilteredOn(FrameworkIndex fw) {
+  // Keep each agent once, and only where the framework still is in a group
+  // (filters that expired or whose agent went left it).
+  auto& on = filteredOn_[fw];
+  std::sort(on.begin(), on.end());
+  on.erase(std::unique(on.begin(), on.end()), on.end());
+  std::erase_if(on, [&](AgentIndex agent) {
+    return std::none_of(filters_[agent].begin(), filters_[agent].end(), [&](const FilterGroup& g) {
+      return fw < g.frameworks.size() && g.frameworks.test(fw);
+    });
+  });
+}
+
 void ClusterState::clearFilters(FrameworkIndex fw) {
-  for (std::size_t agent = 0; agent < filters_.size(); ++agent) {
+  if (fw >= filteredOn_.size()) return;
+  // Only agents where the framework joined a group can hold its filters.
+  for (AgentIndex agent : filteredOn_[fw]) {
     auto& groups = filters_[agent];
+    bool dropped = false;
     for (FilterGroup& group : groups) {
       if (fw >= group.frameworks.size() || !group.frameworks.test(fw)) continue;
-      touch(static_cast<AgentIndex>(agent));
+      touch(agent);
       group.frameworks.reset(fw);
       std::erase_if(group.until, [&](const auto& e) { return e.first == fw; });
+      dropped |= group.frameworks.none();
     }
-    std::erase_if(groups, [](const FilterGroup& g) { return g.frameworks.none(); });
+    if (dropped) std::erase_if(groups, [](const FilterGroup& g) { return g.frameworks.none(); });
   }
+  filteredOn_[fw].clear();
 }
 
 }  // namespace allot

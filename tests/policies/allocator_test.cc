@@ -145,6 +145,64 @@ TEST(AllocatorTest, CachedAvailableScalarsFollowTheBooks) {
   check("agent removed");
 }
 
+// Revive clears exactly the reviving framework's filters wherever they are
+// (the state finds them through a per-framework list of agents): on every
+// agent it declined, also after some expired, after an agent slot was reused
+// and after hundreds of expired filters made the list compact itself; other
+// frameworks' filters stay.
+TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
+  auto a = makeAllocator("drf");
+  a->addFramework(framework("F", "r"));
+  a->addFramework(framework("G", "r"));
+  const ClusterState& s = a->state();
+  const FrameworkIndex f = *s.findFramework(FrameworkId("F"));
+  const FrameworkIndex g = *s.findFramework(FrameworkId("G"));
+  for (int i = 0; i < 4; ++i) a->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
+  const Filters forever{std::chrono::hours(1000)};
+  // Only `fw` is offered anything; it declines every agent, a3 for 1 s only.
+  auto declineAll = [&](const char* fw, const char* other, double now) {
+    a->suppress(FrameworkId(other));
+    a->revive(FrameworkId(fw));
+    const auto offers = a->allocate(at(now));
+    ASSERT_EQ(offers.size(), 4u) << fw;
+    for (const Allocation& o : offers) {
+      const bool brief = o.agent.str() == "a3";
+      a->recoverResources(o.framework, o.agent, o.resources,
+                          brief ? Filters{std::chrono::seconds(1)} : forever, at(now));
+    }
+  };
+  declineAll("G", "F", 0);
+  declineAll("F", "G", 0);
+  // F's filter on a3 comes and goes 300 times: more list entries than agents.
+  for (int i = 1; i <= 300; ++i) {
+    const auto offers = a->allocate(at(i));
+    ASSERT_EQ(offers.size(), 1u) << i;
+    a->recoverResources(offers[0].framework, offers[0].agent, offers[0].resources,
+                        Filters{std::chrono::seconds(1)}, at(i));
+  }
+  // a0 leaves; a newcomer reuses its slot, with no filters.
+  const AgentIndex a0 = *s.findAgent(AgentId("a0"));
+  a->removeAgent(AgentId("a0"));
+  a->addAgent(agent("a4", "cpus:1;mem:1024"));
+  ASSERT_EQ(*s.findAgent(AgentId("a4")), a0);
+  EXPECT_FALSE(s.hasFilters(a0));
+  for (const char* id : {"a1", "a2"}) {
+    const AgentIndex i = *s.findAgent(AgentId(id));
+    EXPECT_TRUE(s.isFiltered(f, i, s.agent(i).available)) << id;
+  }
+  a->revive(FrameworkId("F"));
+  for (const char* id : {"a1", "a2", "a3", "a4"}) {
+    const AgentIndex i = *s.findAgent(AgentId(id));
+    EXPECT_FALSE(s.isFiltered(f, i, s.agent(i).available)) << id;
+  }
+  for (const char* id : {"a1", "a2"}) {
+    const AgentIndex i = *s.findAgent(AgentId(id));
+    EXPECT_TRUE(s.isFiltered(g, i, s.agent(i).available)) << id;
+  }
+  // Revived, F is offered all four agents again.
+  EXPECT_EQ(a->allocate(at(400)).size(), 4u);
+}
+
 TEST(RegistryTest, FindsPoliciesByName) {
   std::vector<std::string> names;
   for (const PolicyInfo& info : builtinPolicies()) names.push_back(info.name);

@@ -295,6 +295,47 @@ TEST(DrfTest, SkippedAgentsReturnWhenARoleComesBackUnderItsLimit) {
   EXPECT_TRUE(xGotA2);  // (O may take a1 in the same round)
 }
 
+// DRF remembers, per agent, which frameworks' filters cover all of it while
+// the agent does not change. The answer follows a filter expiring, a second
+// framework declining and resources coming free, also when the frameworks
+// that take part change in between (another framework added and suppressed).
+TEST(DrfTest, CoveredFrameworksFollowTheAgent) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:4;mem:4096"));
+  drf->addFramework(framework("F", "r"));
+  drf->addFramework(framework("G", "r"));
+  const Filters forever{std::chrono::hours(1000)};
+  auto offers = drf->allocate(at(0));
+  ASSERT_EQ(offers.size(), 1u);
+  const FrameworkId first = offers[0].framework;
+  const FrameworkId second(first.str() == "F" ? "G" : "F");
+  drf->recoverResources(first, AgentId("a1"), offers[0].resources, forever, at(0));
+  offers = drf->allocate(at(1));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework, second);
+  drf->recoverResources(second, AgentId("a1"), offers[0].resources,
+                        Filters{std::chrono::seconds(10)}, at(1));
+  EXPECT_TRUE(drf->allocate(at(2)).empty());
+  drf->addFramework(framework("H", "r"));
+  drf->suppress(FrameworkId("H"));
+  EXPECT_TRUE(drf->allocate(at(3)).empty());
+  // The second framework's filter expires: a1 is its again. It keeps one
+  // CPU (a task) and declines the rest for good.
+  offers = drf->allocate(at(11));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework, second);
+  const Resources task = Resources::parse("cpus:1;mem:1024");
+  drf->recoverResources(second, AgentId("a1"), offers[0].resources - task, forever, at(11));
+  drf->suppress(FrameworkId("H"));
+  EXPECT_TRUE(drf->allocate(at(12)).empty());
+  // The task ends: a1 has more than the second framework refused, and no
+  // more than the first one did.
+  drf->recoverResources(second, AgentId("a1"), task, std::nullopt, at(13));
+  offers = drf->allocate(at(13));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework, second);
+}
+
 // Suppressed frameworks receive nothing; revive brings offers back and
 // clears their filters.
 TEST(DrfTest, SuppressAndRevive) {

@@ -117,6 +117,9 @@ class ClusterState {
   bool availableReserved(AgentIndex agent) const {
     return (availableFlags_[agent] & kSomeReserved) != 0;
   }
+  // Same as agent(agent).version, from a dense array: a round can tell which
+  // agents changed by one sequential pass, without visiting their states.
+  std::uint64_t agentVersion(AgentIndex agent) const { return agentVersions_[agent]; }
   // Same as agent(agent).available.empty(), without visiting the resources.
   bool availableEmpty(AgentIndex agent) const { return (availableFlags_[agent] & kNotEmpty) == 0; }
 
@@ -219,11 +222,12 @@ class ClusterState {
   };
 
   void dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t group, TimePoint until);
+  void compactFilteredOn(FrameworkIndex fw);
   void addScalars(FrameworkIndex fw, const Scalars& delta, double sign);
   Resources& holding(FrameworkIndex fw, AgentIndex agent);
   void dropHolding(FrameworkIndex fw, AgentIndex agent);
   void refreshRoleLimits(RoleState& role) const;
-  void touch(AgentIndex agent) { agents_[agent].version = ++versions_; }
+  void touch(AgentIndex agent) { agents_[agent].version = agentVersions_[agent] = ++versions_; }
   // Same, after the agent's available resources changed.
   void touchAvailable(AgentIndex agent);
   void touchConfig() { configVersion_ = ++versions_; }
@@ -241,6 +245,7 @@ class ClusterState {
   static constexpr std::uint8_t kSomeReserved = 2;
   std::vector<LineOfScalars> available_;
   std::vector<std::uint8_t> availableFlags_;
+  std::vector<std::uint64_t> agentVersions_;  // AgentState::version, by slot
   std::vector<Scalars> availableTotal_;
   std::vector<AgentIndex> freeAgentSlots_;
   std::unordered_map<AgentId, AgentIndex> agentIndex_;
@@ -253,6 +258,11 @@ class ClusterState {
   Scalars total_ = Scalars::Zero();
 
   std::vector<std::vector<FilterGroup>> filters_;  // by agent slot
+  // By framework slot: agents where it joined a filter group since its
+  // filters were last cleared (some may have expired since; duplicates
+  // possible), so that clearFilters (every revive) visits those agents only,
+  // not every agent. Compacted when it grows past twice the agent slots.
+  std::vector<std::vector<AgentIndex>> filteredOn_;
   std::priority_queue<FilterExpiry, std::vector<FilterExpiry>, std::greater<>> expiries_;
   std::uint64_t nextFilterGroup_ = 1;
   std::uint64_t versions_ = 0;
