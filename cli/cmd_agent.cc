@@ -19,6 +19,7 @@
 #include "allot/runtime/clock.h"
 #include "allot/runtime/event_loop.h"
 #include "commands.h"
+#include "common.h"
 
 namespace allot::cli {
 namespace {
@@ -33,31 +34,6 @@ struct AgentArgs {
   std::string memoryPoll = "100ms";
   std::string logLevel = "info";
 };
-
-// "1.5s", "200ms", "500us", "2m", "1h", or a bare number of seconds (the
-// forms `allot master` takes).
-Duration parseDuration(const std::string& flag, const std::string& text) {
-  std::size_t end = 0;
-  while (end < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) {
-    ++end;
-  }
-  double value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
-  const std::string unit = text.substr(end);
-  double scale = 0;
-  if (unit.empty() || unit == "s") scale = 1;
-  if (unit == "ms") scale = 1e-3;
-  if (unit == "us") scale = 1e-6;
-  if (unit == "m" || unit == "min") scale = 60;
-  if (unit == "h") scale = 3600;
-  if (end == 0 || ec != std::errc() || ptr != text.data() + end || scale == 0 ||
-      !std::isfinite(value) || value <= 0) {
-    throw ParseError(fmt::format(
-        "{} '{}': expected a positive duration such as 1s, 250ms, 500us, 2m or 1h", flag, text));
-  }
-  return secondsToDuration(value * scale);
-}
 
 void runAgent(AgentArgs a) {
   auto logger = spdlog::stderr_color_mt("allot-agent");

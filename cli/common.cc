@@ -4,7 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+
+#include "allot/core/error.h"
 
 namespace allot::cli {
 
@@ -82,6 +87,30 @@ traces::Workload load(const std::string& path, const ReaderFlags& flags,
   traces::ReadOptions options = flags.options();
   options.progress = bar.callback();
   return traces::loadWorkload(path, flags.format, options, report);
+}
+
+Duration parseDuration(const std::string& flag, const std::string& text, bool allowZero) {
+  std::size_t end = 0;
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) {
+    ++end;
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
+  const std::string unit = text.substr(end);
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  if (unit == "ms") scale = 1e-3;
+  if (unit == "us") scale = 1e-6;
+  if (unit == "m" || unit == "min") scale = 60;
+  if (unit == "h") scale = 3600;
+  if (end == 0 || ec != std::errc() || ptr != text.data() + end || scale == 0 ||
+      !std::isfinite(value) || (value == 0 && !allowZero)) {
+    throw ParseError(
+        fmt::format("{} '{}': expected a {}duration such as 1s, 250ms, 500us, 2m or 1h", flag, text,
+                    allowZero ? "" : "positive "));
+  }
+  return secondsToDuration(value * scale);
 }
 
 }  // namespace allot::cli

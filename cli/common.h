@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "allot/core/time.h"
 #include "allot/traces/load.h"
 
 namespace allot::cli {
@@ -38,6 +39,11 @@ class ProgressBar {
 };
 
 double secondsSince(std::chrono::steady_clock::time_point start);
+
+// Parses a duration flag: "1.5s", "250ms", "500us", "2m", "1h", or a bare
+// number of seconds. Zero is refused unless `allowZero` (where 0 means
+// "never"). Throws ParseError naming the flag and the text.
+Duration parseDuration(const std::string& flag, const std::string& text, bool allowZero = false);
 
 // "3d 04:05:06" style for spans of simulated time.
 std::string formatSpan(std::int64_t us);
