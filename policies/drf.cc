@@ -179,6 +179,14 @@ const std::uint64_t* DrfAllocator::coveredOn(AgentIndex agent) {
   return words;
 }
 
+bool DrfAllocator::allDeclined(AgentIndex agent) {
+  const std::uint64_t* covered = coveredOn(agent);
+  for (std::size_t w = 0; w < coveredStride_; ++w) {
+    if ((eligibleWords_[w] & ~covered[w]) != 0) return false;
+  }
+  return true;
+}
+
 void DrfAllocator::quotaStage() {
   const ClusterState& s = state();
   roleSorter_.clear();
@@ -290,9 +298,10 @@ void DrfAllocator::fairShareStage() {
   }
 
   for (std::size_t i = 0; i < visit_.size(); ++i) {
-    // Load the books of agents about to be visited while this one is (for
-    // plain ones, what a visit that ends early reads, and the agent's own
-    // records, not what they point to).
+    // Load the books of agents about to be visited while this one is; what
+    // the agents' records point to only for visits that will read it (a plain
+    // agent that every framework still in the round has declined will not:
+    // the frameworks taking part only shrink until its visit).
     constexpr std::size_t kAhead = 8;
     if (i + 2 * kAhead < visit_.size()) {
       const AgentIndex ahead = visit_[i + 2 * kAhead];
@@ -300,8 +309,11 @@ void DrfAllocator::fairShareStage() {
       s.prefetch(ahead, 0);
       if (worth_[ahead] == kPlain) __builtin_prefetch(&coveredWords_[ahead * coveredStride_]);
     }
-    if (i + kAhead < visit_.size() && worth_[visit_[i + kAhead]] == kVisit) {
-      s.prefetch(visit_[i + kAhead], 1);
+    if (i + kAhead < visit_.size()) {
+      const AgentIndex ahead = visit_[i + kAhead];
+      if (worth_[ahead] == kVisit || (worth_[ahead] == kPlain && !allDeclined(ahead))) {
+        s.prefetch(ahead, 1);
+      }
     }
     // Every role is done: capped by quota, or its frameworks' offers cover
     // their published demand.
@@ -312,12 +324,7 @@ void DrfAllocator::fairShareStage() {
       // Every framework still taking part has declined all of this agent:
       // each role would find its frameworks filtered, and the visit would
       // record the verdict (unless the quota headroom changes the offer).
-      const std::uint64_t* covered = coveredOn(agent);
-      bool allCovered = true;
-      for (std::size_t w = 0; w < coveredStride_ && allCovered; ++w) {
-        allCovered = (eligibleWords_[w] & ~covered[w]) == 0;
-      }
-      if (allCovered && fitsIn(headroom, spare - s.availableUnreserved(agent))) {
+      if (allDeclined(agent) && fitsIn(headroom, spare - s.availableUnreserved(agent))) {
         verdict = {s.agentVersion(agent), s.configVersion(), roleSet};
         continue;
       }

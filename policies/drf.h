@@ -74,6 +74,9 @@ class DrfAllocator final : public Allocator {
   FrameworkSet coveredScratch_;
   void sizeCovered();
   const std::uint64_t* coveredOn(AgentIndex agent);
+  // Returns true iff every framework still taking part in fair sharing has
+  // declined all that is available on `agent` (eligibleWords_ is a subset of the covered words).
+  bool allDeclined(AgentIndex agent);
   // Scratch: every framework still taking part in fair sharing, as words.
   std::vector<std::uint64_t> eligibleWords_;
   std::vector<std::uint64_t> roleWords_;  // scratch
