@@ -20,7 +20,8 @@ ALLOT="$BUILD/cli/allot"
 FRAMEWORK="$BUILD/tests/runtime/e2e/allot-test-framework"
 PORT="${PORT:-7150}"
 HTTP=$((PORT + 1))
-WORK="$(mktemp -d /tmp/allot-launch.XXXXXX)"
+WORK_ROOT="${WORK_ROOT:-/tmp}"  # where agents keep sandboxes and checkpoints (/dev/shm: tmpfs)
+WORK="$(mktemp -d "$WORK_ROOT/allot-launch.XXXXXX")"
 PY=/usr/bin/python3
 
 pids=()
@@ -40,7 +41,7 @@ with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/v1/state", time
 PY
 }
 
-echo "# $(date -u +%FT%TZ) launch_throughput: $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u +%FT%TZ) launch_throughput: work dirs in $WORK_ROOT ($(stat -f -c %T "$WORK_ROOT")), $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM; load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$ALLOT" master --port "$PORT" --http-port "$HTTP" --work-dir "$WORK/master" --log-level warn \
   >"$WORK/master.log" 2>&1 &
 pids+=($!)

@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -245,6 +246,15 @@ bool setUpCgroup(const Options& o) {
   if (o.gid >= 0) {
     auto gid = static_cast<gid_t>(o.gid);
     if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0) fail("setgid " + std::to_string(o.gid));
+  }
+  if (!inCgroup && o.cpus > 0 && o.cpus < 1) {
+    // Without a cgroup, approximate CPU shares with a nice value: the
+    // scheduler weighs each nice step by about 1.25x, so a 0.1-cpu task gets
+    // nice 10 (weight ~110 of 1024), as cgroup cpu.weight would give it. This
+    // keeps the control plane (agent, master) responsive when short tasks
+    // flood the machine. Never raises a task above the agent's priority.
+    const double steps = std::log(1.0 / o.cpus) / std::log(1.25);
+    ::setpriority(PRIO_PROCESS, 0, std::clamp(static_cast<int>(std::lround(steps)), 0, 19));
   }
   if (o.uid >= 0 && ::setuid(static_cast<uid_t>(o.uid)) != 0) {
     fail("setuid " + std::to_string(o.uid));

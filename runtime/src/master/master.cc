@@ -46,6 +46,25 @@ using master::HttpResponse;
 constexpr int kOffersPerMessage = 1000;
 // Messages handled per wake-up before timers get their turn.
 constexpr int kMessagesPerDrain = 10'000;
+
+// Returns true iff frameworks (drivers) send messages of this type.
+bool fromFramework(wire::MessageType type) {
+  switch (type) {
+    case wire::SUBSCRIBE:
+    case wire::ACCEPT:
+    case wire::DECLINE:
+    case wire::SUPPRESS:
+    case wire::REVIVE:
+    case wire::KILL:
+    case wire::RECONCILE:
+    case wire::ACKNOWLEDGE:
+    case wire::TEARDOWN:
+    case wire::FRAMEWORK_HEARTBEAT:
+      return true;
+    default:
+      return false;
+  }
+}
 // Longest timer the master arms (failover timeouts may say "forever").
 constexpr Duration kLongestTimer = std::chrono::hours(24 * 365 * 10);
 
@@ -264,6 +283,7 @@ struct Master::Impl {
   MasterOptions opt;
   EventLoop loop;
   RouterSocket router;
+  std::vector<Incoming> drained;  // one drain of the socket, reused
   std::unique_ptr<Allocator> allocator;
   std::unique_ptr<master::Registry> registry;
   std::unique_ptr<master::HttpServer> httpServer;
@@ -397,14 +417,26 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
 // ------------------------------------------------------------------ plumbing
 
 void Master::Impl::onReadable() {
-  Incoming in;
+  // Read what is queued, then handle the frameworks' messages first. ZeroMQ
+  // fair-queues peers, so with a hundred agents streaming status updates a
+  // framework's ACCEPT waited behind a hundred other messages each turn
+  // (offer -> launch took seconds under load). Order within one peer is
+  // kept: a peer is either a framework or an agent, and each group keeps
+  // its arrival order.
+  drained.clear();
   for (int i = 0; i < kMessagesPerDrain; ++i) {
+    Incoming& in = drained.emplace_back();
     const bool got = router.receive(in, [this](const std::string& routingId, const WireError& e) {
       ++badMessages[wire::Error::Code_Name(e.code)];
       spdlog::warn("master: refused a frame from connection {}: {}", printable(routingId),
                    e.message);
     });
-    if (!got) break;
+    if (!got) {
+      drained.pop_back();
+      break;
+    }
+  }
+  auto handle = [this](const Incoming& in) {
     // A handler that throws has a bug, not bad input (that is refused
     // above); log it with the message and keep serving.
     try {
@@ -413,6 +445,12 @@ void Master::Impl::onReadable() {
       spdlog::error("master: internal error handling {} from '{}': {}",
                     messageTypeName(in.envelope.type()), in.envelope.sender(), e.what());
     }
+  };
+  for (const Incoming& in : drained) {
+    if (fromFramework(in.envelope.type())) handle(in);
+  }
+  for (const Incoming& in : drained) {
+    if (!fromFramework(in.envelope.type())) handle(in);
   }
   afterEvent();
 }
