@@ -247,15 +247,6 @@ bool setUpCgroup(const Options& o) {
     auto gid = static_cast<gid_t>(o.gid);
     if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0) fail("setgid " + std::to_string(o.gid));
   }
-  if (!inCgroup && o.cpus > 0 && o.cpus < 1) {
-    // Without a cgroup, approximate CPU shares with a nice value: the
-    // scheduler weighs each nice step by about 1.25x, so a 0.1-cpu task gets
-    // nice 10 (weight ~110 of 1024), as cgroup cpu.weight would give it. This
-    // keeps the control plane (agent, master) responsive when short tasks
-    // flood the machine. Never raises a task above the agent's priority.
-    const double steps = std::log(1.0 / o.cpus) / std::log(1.25);
-    ::setpriority(PRIO_PROCESS, 0, std::clamp(static_cast<int>(std::lround(steps)), 0, 19));
-  }
   if (o.uid >= 0 && ::setuid(static_cast<uid_t>(o.uid)) != 0) {
     fail("setuid " + std::to_string(o.uid));
   }
@@ -322,6 +313,16 @@ int main(int argc, char** argv) {
     }
   }
   bool inCgroup = !o.cgroup.empty() && setUpCgroup(o);
+  if (!inCgroup && o.cpus > 0 && o.cpus < 1) {
+    // Without a cgroup, approximate the task's CPU share with a nice value,
+    // for this executor (the task's launch and exit are its work) and, by
+    // inheritance, the task: the scheduler weighs each nice step by about
+    // 1.25x, so a 0.1-cpu task gets nice 10 (weight ~110 of 1024), as cgroup
+    // cpu.weight would. The control plane (agent, master) then stays
+    // responsive when short tasks flood the machine. Never above the agent.
+    const double steps = std::log(1.0 / o.cpus) / std::log(1.25);
+    ::setpriority(PRIO_PROCESS, 0, std::clamp(static_cast<int>(std::lround(steps)), 0, 19));
+  }
 
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) {
