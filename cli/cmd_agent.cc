@@ -36,9 +36,7 @@ struct AgentArgs {
 };
 
 void runAgent(AgentArgs a) {
-  auto logger = spdlog::stderr_color_mt("allot-agent");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(a.logLevel));
+  setUpLogging("allot-agent", a.logLevel);
 
   runtime::AgentOptions& o = a.options;
   o.heartbeat = parseDuration("--heartbeat", a.heartbeat);

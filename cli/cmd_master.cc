@@ -47,9 +47,7 @@ struct MasterArgs {
 };
 
 void runMaster(const MasterArgs& a) {
-  auto logger = spdlog::stderr_color_mt("allot-master");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(a.logLevel));
+  setUpLogging("allot-master", a.logLevel);
 
   runtime::MasterOptions o;
   o.endpoint = fmt::format("tcp://{}:{}", a.host, a.port);

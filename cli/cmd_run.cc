@@ -25,6 +25,7 @@
 #include "allot/core/resources.h"
 #include "allot/runtime/scheduler.h"
 #include "commands.h"
+#include "common.h"
 
 namespace allot::cli {
 namespace {
@@ -238,9 +239,7 @@ int runOnce(const RunArgs& args) {
   if (args.mem > 0) need.setScalar("mem", args.mem);
   if (args.disk > 0) need.setScalar("disk", args.disk);
 
-  auto logger = spdlog::stderr_color_mt("allot-run");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(args.verbose ? spdlog::level::info : spdlog::level::warn);
+  setUpLogging("allot-run", args.verbose ? "info" : "warn");
 
   wire::FrameworkInfo info;
   info.set_name(args.name);

@@ -1,6 +1,8 @@
 #include "common.h"
 
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,6 +113,11 @@ Duration parseDuration(const std::string& flag, const std::string& text, bool al
                     allowZero ? "" : "positive "));
   }
   return secondsToDuration(value * scale);
+}
+
+void setUpLogging(const std::string& name, const std::string& level) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt(name));
+  spdlog::set_level(spdlog::level::from_str(level));
 }
 
 }  // namespace allot::cli

@@ -45,6 +45,10 @@ double secondsSince(std::chrono::steady_clock::time_point start);
 // "never"). Throws ParseError naming the flag and the text.
 Duration parseDuration(const std::string& flag, const std::string& text, bool allowZero = false);
 
+// Logs of a runtime process (`allot master`, `agent`, `run`) go to stderr,
+// tagged with `name`, at `level` (trace, debug, info, warn, error, off).
+void setUpLogging(const std::string& name, const std::string& level);
+
 // "3d 04:05:06" style for spans of simulated time.
 std::string formatSpan(std::int64_t us);
 

@@ -528,17 +528,9 @@ void Master::Impl::dispatch(const Incoming& in) {
                    messageTypeName(error.about()), error.message());
       return;
     }
-    case wire::ACCEPT:
-    case wire::DECLINE:
-    case wire::SUPPRESS:
-    case wire::REVIVE:
-    case wire::KILL:
-    case wire::RECONCILE:
-    case wire::ACKNOWLEDGE:
-    case wire::TEARDOWN:
-    case wire::FRAMEWORK_HEARTBEAT:
-      break;
     default:
+      // The rest of what frameworks send is handled below.
+      if (fromFramework(e.type())) break;
       bad(in, wire::Error::INVALID, "type",
           fmt::format("{} is not a message the master accepts", messageTypeName(e.type())));
       return;
