@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -240,6 +241,22 @@ class MasterTest : public ::testing::Test {
     return c;
   }
 
+  // The cluster's agent re-registering with `tasks` (cpus:1;mem:128 each,
+  // of the cluster's framework) running.
+  wire::RegisterAgent reregistration(const Cluster& c, std::initializer_list<const char*> tasks) {
+    wire::RegisterAgent reg;
+    reg.set_agent_id(c.agentId);
+    reg.set_resources("cpus:4;mem:1024");
+    for (const char* id : tasks) {
+      *reg.add_tasks() = task(id, "cpus:1;mem:128");
+      wire::TaskStatus* s = reg.add_task_statuses();
+      s->set_task_id(id);
+      s->set_framework_id(c.fwId);
+      s->set_state(wire::TASK_RUNNING);
+    }
+    return reg;
+  }
+
   // Launches task `id` (cpus:1;mem:128) on the cluster's first offer and
   // returns the RUN_TASK the agent got.
   wire::RunTask launch(Cluster& c, const std::string& id) {
@@ -421,17 +438,7 @@ TEST_F(MasterTest, ReregistrationReconcilesReportedTasks) {
   expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
   // The agent comes back reporting t1 only, plus a task t9 of the framework
   // the master never heard of (adopted).
-  wire::RegisterAgent reg;
-  reg.set_agent_id(c.agentId);
-  reg.set_resources("cpus:4;mem:1024");
-  for (const char* id : {"t1", "t9"}) {
-    *reg.add_tasks() = task(id, "cpus:1;mem:128");
-    wire::TaskStatus* s = reg.add_task_statuses();
-    s->set_task_id(id);
-    s->set_framework_id(c.fwId);
-    s->set_state(wire::TASK_RUNNING);
-  }
-  c.agent->send(wire::REGISTER_AGENT, reg);
+  c.agent->send(wire::REGISTER_AGENT, reregistration(c, {"t1", "t9"}));
   auto registered = expect<wire::AgentRegistered>(*c.agent, wire::AGENT_REGISTERED);
   EXPECT_EQ(registered.agent_id(), c.agentId);
   EXPECT_EQ(registered.kill_task_keys_size(), 0);
@@ -465,15 +472,7 @@ TEST_F(MasterTest, ReturningAgentKillsTasksAlreadyDeclaredLost) {
   launch(c, "t1");
   advance(12s);
   EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_LOST);
-  wire::RegisterAgent reg;
-  reg.set_agent_id(c.agentId);
-  reg.set_resources("cpus:4;mem:1024");
-  *reg.add_tasks() = task("t1", "cpus:1;mem:128");
-  wire::TaskStatus* s = reg.add_task_statuses();
-  s->set_task_id("t1");
-  s->set_framework_id(c.fwId);
-  s->set_state(wire::TASK_RUNNING);
-  c.agent->send(wire::REGISTER_AGENT, reg);
+  c.agent->send(wire::REGISTER_AGENT, reregistration(c, {"t1"}));
   auto registered = expect<wire::AgentRegistered>(*c.agent, wire::AGENT_REGISTERED);
   ASSERT_EQ(registered.kill_task_keys_size(), 1);
   EXPECT_EQ(registered.kill_task_keys(0), c.fwId + "/t1");
@@ -829,15 +828,7 @@ TEST_F(MasterTest, RestartedMasterRecoversAgentsAndFrameworksFromTheRegistry) {
   wire::Error error;
   error.ParseFromString(notRegistered->payload());
   EXPECT_EQ(error.code(), wire::Error::NOT_REGISTERED);
-  wire::RegisterAgent reg;
-  reg.set_agent_id(c.agentId);
-  reg.set_resources("cpus:4;mem:1024");
-  *reg.add_tasks() = task("t1", "cpus:1;mem:128");
-  wire::TaskStatus* s = reg.add_task_statuses();
-  s->set_task_id("t1");
-  s->set_framework_id(c.fwId);
-  s->set_state(wire::TASK_RUNNING);
-  c.agent->send(wire::REGISTER_AGENT, reg);
+  c.agent->send(wire::REGISTER_AGENT, reregistration(c, {"t1"}));
   EXPECT_EQ(expect<wire::AgentRegistered>(*c.agent, wire::AGENT_REGISTERED).agent_id(), c.agentId);
   c.fw->send(wire::RECONCILE, rec);
   EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_RUNNING);
