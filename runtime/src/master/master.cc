@@ -45,7 +45,7 @@ using master::HttpResponse;
 // Offers per OFFERS message: keeps each frame far below kMaxMessageBytes.
 constexpr int kOffersPerMessage = 1000;
 // Messages handled per wake-up before timers get their turn.
-constexpr int kMessagesPerDrain = 10'000;
+constexpr std::size_t kMessagesPerDrain = 10'000;
 
 // Returns true iff frameworks (drivers) send messages of this type.
 bool fromFramework(wire::MessageType type) {
@@ -283,7 +283,7 @@ struct Master::Impl {
   MasterOptions opt;
   EventLoop loop;
   RouterSocket router;
-  std::vector<Incoming> drained;  // one drain of the socket, reused
+  std::vector<Incoming> drained;  // slots for one drain of the socket, kept between drains
   std::unique_ptr<Allocator> allocator;
   std::unique_ptr<master::Registry> registry;
   std::unique_ptr<master::HttpServer> httpServer;
@@ -423,19 +423,20 @@ void Master::Impl::onReadable() {
   // (offer -> launch took seconds under load). Order within one peer is
   // kept: a peer is either a framework or an agent, and each group keeps
   // its arrival order.
-  drained.clear();
-  for (int i = 0; i < kMessagesPerDrain; ++i) {
-    Incoming& in = drained.emplace_back();
-    const bool got = router.receive(in, [this](const std::string& routingId, const WireError& e) {
-      ++badMessages[wire::Error::Code_Name(e.code)];
-      spdlog::warn("master: refused a frame from connection {}: {}", printable(routingId),
-                   e.message);
-    });
-    if (!got) {
-      drained.pop_back();
-      break;
-    }
+  // The slots outlive the drain, so parsing reuses their strings instead of
+  // allocating per message.
+  std::size_t count = 0;
+  for (; count < kMessagesPerDrain; ++count) {
+    if (count == drained.size()) drained.emplace_back();
+    const bool got =
+        router.receive(drained[count], [this](const std::string& routingId, const WireError& e) {
+          ++badMessages[wire::Error::Code_Name(e.code)];
+          spdlog::warn("master: refused a frame from connection {}: {}", printable(routingId),
+                       e.message);
+        });
+    if (!got) break;
   }
+  const std::span<const Incoming> batch(drained.data(), count);
   auto handle = [this](const Incoming& in) {
     // A handler that throws has a bug, not bad input (that is refused
     // above); log it with the message and keep serving.
@@ -446,10 +447,10 @@ void Master::Impl::onReadable() {
                     messageTypeName(in.envelope.type()), in.envelope.sender(), e.what());
     }
   };
-  for (const Incoming& in : drained) {
+  for (const Incoming& in : batch) {
     if (fromFramework(in.envelope.type())) handle(in);
   }
-  for (const Incoming& in : drained) {
+  for (const Incoming& in : batch) {
     if (!fromFramework(in.envelope.type())) handle(in);
   }
   afterEvent();
