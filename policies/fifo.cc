@@ -27,11 +27,16 @@ void FifoAllocator::decide(TimePoint /*now*/) {
   for (FrameworkIndex fw : order_) {
     const FrameworkState& f = s.framework(fw);
     if (!f.demand.empty()) {
-      for (const Resources& task : f.demand) {
-        for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
-          const AgentState& a = s.agent(agent);
-          if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task)) continue;
-          if (grant(fw, agent, task)) break;
+      for (const PendingTask& task : f.demand) {
+        // Instances of one task go first fit; the next starts where the last
+        // one found room.
+        AgentIndex agent = 0;
+        for (std::uint32_t i = 0; i < task.count; ++i) {
+          for (; agent < s.agentSlots(); ++agent) {
+            const AgentState& a = s.agent(agent);
+            if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
+            if (grant(fw, agent, task.shape, task.key)) break;
+          }
         }
       }
       continue;

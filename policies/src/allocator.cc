@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <stdexcept>
+#include <utility>
 
 #include "allot/core/error.h"
 
@@ -99,7 +100,7 @@ void Allocator::revive(const FrameworkId& id) {
   state_.clearFilters(fw);
 }
 
-void Allocator::updateDemand(const FrameworkId& id, std::vector<Resources> pending) {
+void Allocator::updateDemand(const FrameworkId& id, std::vector<PendingTask> pending) {
   state_.setDemand(frameworkIndex(id), std::move(pending));
 }
 
@@ -123,13 +124,31 @@ void Allocator::unreserve(const AgentId& agent, const Resources& reservation) {
 
 void Allocator::recoverResources(const FrameworkId& framework, const AgentId& agent,
                                  const Resources& resources, std::optional<Filters> filters,
-                                 TimePoint now) {
+                                 TimePoint now, std::uint64_t task) {
   const AgentIndex a = agentIndex(agent);
   const FrameworkIndex fw = frameworkIndex(framework);
   state_.recover(fw, a, resources);
   if (filters && filters->refuseFor > Duration::zero()) {
     state_.addFilter(fw, a, resources, saturatingAdd(now, filters->refuseFor));
   }
+  onRecovered(fw, a, resources, task);
+}
+
+std::vector<Reclaim> Allocator::takeReclaims() {
+  return std::exchange(reclaims_, {});
+}
+
+void Allocator::reclaim(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
+  if (round_ == nullptr) throw std::logic_error("Allocator::reclaim called outside decide()");
+  if (!state_.allocatedOn(fw, agent).contains(resources)) {
+    throw std::logic_error(
+        fmt::format("policy '{}': reclaims {} of framework '{}' on agent '{}', "
+                    "which holds only {} there",
+                    name(), toString(resources), state_.framework(fw).info.id.str(),
+                    state_.agent(agent).info.id.str(), toString(state_.allocatedOn(fw, agent))));
+  }
+  reclaims_.push_back(
+      {state_.framework(fw).info.id, state_.agent(agent).info.id, resources, fw, agent});
 }
 
 std::vector<Allocation> Allocator::allocate(TimePoint now) {
@@ -150,12 +169,14 @@ std::vector<Allocation> Allocator::allocate(TimePoint now) {
   return round;
 }
 
-bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources) {
-  return grantImpl(fw, agent, resources, nullptr);
+bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+                      std::uint64_t task) {
+  return grantImpl(fw, agent, resources, nullptr, task);
 }
 
-bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, Resources&& resources) {
-  return grantImpl(fw, agent, resources, &resources);
+bool Allocator::grant(FrameworkIndex fw, AgentIndex agent, Resources&& resources,
+                      std::uint64_t task) {
+  return grantImpl(fw, agent, resources, &resources, task);
 }
 
 bool Allocator::mayGrant(FrameworkIndex fw, AgentIndex agent, const Resources& resources) const {
@@ -177,12 +198,12 @@ bool Allocator::grantAll(FrameworkIndex fw, AgentIndex agent) {
     return grant(fw, agent, state_.offerable(fw, agent));
   }
   if (!mayGrant(fw, agent, state_.agent(agent).available)) return false;
-  record(fw, agent, state_.allocateAvailable(fw, agent));
+  record(fw, agent, state_.allocateAvailable(fw, agent), kNoTask);
   return true;
 }
 
 bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
-                          Resources* movable) {
+                          Resources* movable, std::uint64_t task) {
   if (!mayGrant(fw, agent, resources)) return false;
   try {
     state_.allocate(fw, agent, resources);
@@ -190,7 +211,7 @@ bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& 
     // The policy granted what is not there: a bug in the policy.
     throw std::logic_error(fmt::format("policy '{}': {}", name(), e.what()));
   }
-  record(fw, agent, movable != nullptr ? std::move(*movable) : resources);
+  record(fw, agent, movable != nullptr ? std::move(*movable) : resources, task);
   return true;
 }
 
@@ -207,7 +228,8 @@ bool Allocator::wantsMore(FrameworkIndex fw) const {
   return false;
 }
 
-void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources) {
+void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources,
+                       std::uint64_t task) {
   if (!state_.framework(fw).demand.empty()) {
     if (offeredRound_.size() <= fw) {
       offeredRound_.resize(fw + 1, 0);
@@ -225,7 +247,7 @@ void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources)
   const bool seen = last.round == roundNumber_;
   if (seen) {
     for (std::uint32_t i = last.index;; i = previousOnAgent_[i]) {
-      if ((*round_)[i].frameworkIndex == fw) {
+      if ((*round_)[i].frameworkIndex == fw && (*round_)[i].task == task) {
         (*round_)[i].resources += resources;
         return;
       }
@@ -235,8 +257,8 @@ void Allocator::record(FrameworkIndex fw, AgentIndex agent, Resources resources)
   const auto index = static_cast<std::uint32_t>(round_->size());
   previousOnAgent_.push_back(seen ? last.index : index);
   last = {roundNumber_, index};
-  round_->push_back(
-      {state_.framework(fw).info.id, state_.agent(agent).info.id, std::move(resources), fw, agent});
+  round_->push_back({state_.framework(fw).info.id, state_.agent(agent).info.id,
+                     std::move(resources), fw, agent, task});
 }
 
 }  // namespace allot

@@ -359,11 +359,15 @@ void ClusterState::setSuppressed(FrameworkIndex fw, bool suppressed) {
   frameworks_[fw].suppressed = suppressed;
 }
 
-void ClusterState::setDemand(FrameworkIndex fw, std::vector<Resources> demand) {
+void ClusterState::setDemand(FrameworkIndex fw, std::vector<PendingTask> demand) {
   Scalars total = Scalars::Zero();
-  for (Resources& r : demand) {
-    r = adopt(r);
-    total += r.totalScalars();
+  for (PendingTask& t : demand) {
+    if (t.count == 0) {
+      throw InvalidArgument(fmt::format("framework '{}': pending task {} has count 0",
+                                        frameworks_[fw].info.id.str(), t.key));
+    }
+    t.shape = adopt(t.shape);
+    total += t.shape.totalScalars() * static_cast<double>(t.count);
   }
   frameworks_[fw].demand = std::move(demand);
   frameworks_[fw].demandTotal = total;

@@ -13,15 +13,18 @@ class Policy:
       ``framework(i)`` / ``frameworks()``, ``role(i)``, ``offerable(fw, agent)``,
       ``available_total(agent)``, ``allocatable(resources)``, ``dims``.
       Slots of removed agents and frameworks are reused: skip dead ones.
-    - ``self.grant(fw, agent, resources)`` lends resources (Mesos text such as
-      ``"cpus:2;mem:1024"``, a ``{name: amount}`` dict or a vector over
-      ``state.dims``) and returns False when the framework may not get them
-      (inactive, suppressed, filtered, reserved for another role).
-      Granting what is not available is a policy bug and raises.
+    - ``self.grant(fw, agent, resources, task=None)`` lends resources (Mesos
+      text such as ``"cpus:2;mem:1024"``, a ``{name: amount}`` dict or a
+      vector over ``state.dims``) and returns False when the framework may
+      not get them (inactive, suppressed, filtered, reserved for another
+      role). Granting what is not available is a policy bug and raises.
+      ``task`` names the pending task (``framework(i).demand[k].key``) the
+      grant is sized for: the framework then launches that task there.
     - ``self.grant_all(fw, agent)`` lends everything the framework may be
       offered on the agent, as Mesos offers whole agents.
 
-    Grants of one framework on one agent in one round merge into one offer.
+    Grants of one framework on one agent in one round, for the same task (or
+    for none), merge into one offer.
     The simulation runs one round at a time; ``decide`` holds the GIL while
     it runs, so a Python policy is as fast as its Python.
     """
@@ -44,8 +47,8 @@ class Policy:
     def state(self):
         return self._host().state
 
-    def grant(self, fw, agent, resources):
-        return self._host().grant(fw, agent, resources)
+    def grant(self, fw, agent, resources, task=None):
+        return self._host().grant(fw, agent, resources, task)
 
     def grant_all(self, fw, agent):
         return self._host().grant_all(fw, agent)

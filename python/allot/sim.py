@@ -28,7 +28,7 @@ CONFIG_DEFAULTS = {
 }
 
 JOB_STATES = ["finished", "unschedulable", "failed", "unfinished"]  # sim::JobState
-TASK_STATES = ["finished", "lost", "unfinished"]                    # sim::TaskState
+TASK_STATES = ["finished", "lost", "unfinished", "preempted"]       # sim::TaskState
 
 
 def _config(config):

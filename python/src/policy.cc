@@ -44,8 +44,8 @@ class PythonAllocator final : public Allocator {
   const py::object& policy() const { return policy_; }
 
   // Public forwarders of the protected grants, for the PolicyHost binding.
-  bool grantFor(FrameworkIndex fw, AgentIndex agent, Resources resources) {
-    return grant(fw, agent, std::move(resources));
+  bool grantFor(FrameworkIndex fw, AgentIndex agent, Resources resources, std::uint64_t task) {
+    return grant(fw, agent, std::move(resources), task);
   }
   bool grantAllFor(FrameworkIndex fw, AgentIndex agent) { return grantAll(fw, agent); }
 
@@ -148,6 +148,16 @@ struct AgentView {
   py::array_t<double> available, availableUnreserved, total;
 };
 
+// One PendingTask, as published by its framework.
+struct PendingTaskView {
+  std::string shape;
+  std::uint32_t count = 1;
+  bool gang = false;
+  double submitted = 0;  // seconds
+  double estimate = 0;   // seconds; 0: unknown
+  std::uint64_t key = 0;
+};
+
 struct FrameworkView {
   FrameworkIndex index = 0;
   bool alive = false, active = false, suppressed = false;
@@ -156,7 +166,7 @@ struct FrameworkView {
   std::uint64_t registration = 0;
   double weight = 1.0;
   py::array_t<double> allocated;
-  std::vector<std::string> demand;
+  std::vector<PendingTaskView> demand;
 };
 
 struct RoleView {
@@ -217,8 +227,12 @@ class ClusterStateView : public View {
     const FrameworkIndex i = frameworkIndex(index);
     const ClusterState& s = state();
     const FrameworkState& f = s.framework(i);
-    std::vector<std::string> demand;
-    for (const Resources& r : f.demand) demand.push_back(toString(r));
+    std::vector<PendingTaskView> demand;
+    for (const PendingTask& t : f.demand) {
+      demand.push_back({toString(t.shape), t.count, t.gang,
+                        static_cast<double>(toMicros(t.submitted)) / 1e6, toSeconds(t.estimate),
+                        t.key});
+    }
     return {i,
             f.alive,
             f.active,
@@ -274,10 +288,11 @@ class PolicyHost : public View {
  public:
   using View::View;
 
-  bool grant(std::int64_t fw, std::int64_t agent, py::handle resources) {
+  bool grant(std::int64_t fw, std::int64_t agent, py::handle resources, py::object task) {
     const FrameworkIndex f = frameworkIndex(fw);
     const AgentIndex a = agentIndex(agent);
-    return allocator().grantFor(f, a, this->resources(resources));
+    const std::uint64_t key = task.is_none() ? kNoTask : task.cast<std::uint64_t>();
+    return allocator().grantFor(f, a, this->resources(resources), key);
   }
   bool grantAll(std::int64_t fw, std::int64_t agent) {
     const FrameworkIndex f = frameworkIndex(fw);
@@ -320,6 +335,20 @@ void bindPolicyHost(py::module_& m) {
                (a.active ? "" : " inactive") + ">";
       });
 
+  py::class_<PendingTaskView>(m, "PendingTask", "One unit of a framework's published pending work.")
+      .def_readonly("shape", &PendingTaskView::shape, "Each instance's resources, as Mesos text.")
+      .def_readonly("count", &PendingTaskView::count, "Identical instances.")
+      .def_readonly("gang", &PendingTaskView::gang,
+                    "True: all instances of this key start together or none.")
+      .def_readonly("submitted", &PendingTaskView::submitted, "When it began to wait (s).")
+      .def_readonly("estimate", &PendingTaskView::estimate,
+                    "Expected run time of each instance (s); 0: unknown.")
+      .def_readonly("key", &PendingTaskView::key, "Pass as grant(..., task=key).")
+      .def("__repr__", [](const PendingTaskView& t) {
+        return "<PendingTask " + std::to_string(t.key) + " " + std::to_string(t.count) + " x " +
+               t.shape + ">";
+      });
+
   py::class_<FrameworkView>(m, "FrameworkView", "One framework slot, as decide() sees it.")
       .def_readonly("index", &FrameworkView::index)
       .def_readonly("alive", &FrameworkView::alive)
@@ -334,7 +363,7 @@ void bindPolicyHost(py::module_& m) {
       .def_readonly("weight", &FrameworkView::weight)
       .def_readonly("allocated", &FrameworkView::allocated)
       .def_readonly("demand", &FrameworkView::demand,
-                    "Published pending task shapes, as Mesos resource text.")
+                    "Published pending work (PendingTask), in the framework's queue order.")
       .def("__repr__", [](const FrameworkView& f) {
         return "<FrameworkView " + std::to_string(f.index) + " " + f.name + ">";
       });
@@ -433,10 +462,11 @@ void bindPolicyHost(py::module_& m) {
                                h.allocator();  // raise now if the run is over
                                return ClusterStateView(h.link());
                              })
-      .def("grant", &PolicyHost::grant, "fw"_a, "agent"_a, "resources"_a,
+      .def("grant", &PolicyHost::grant, "fw"_a, "agent"_a, "resources"_a, "task"_a = py::none(),
            "Lends resources (text, dict or scalar vector) of the agent to the framework in "
-           "this round. False when the framework may not get them (inactive, suppressed, "
-           "filtered, reserved for another role); raises when they are not available.")
+           "this round; `task` is the key of the pending task they are sized for, if any. "
+           "False when the framework may not get them (inactive, suppressed, filtered, "
+           "reserved for another role); raises when they are not available.")
       .def("grant_all", &PolicyHost::grantAll, "fw"_a, "agent"_a,
            "Lends everything on the agent the framework may be offered. False as grant().")
       .def(

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <queue>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -65,6 +66,7 @@ struct Unit {
   std::uint32_t count;
   std::uint32_t attempt;
   TimePoint ready;
+  std::uint64_t key;  // PendingTask::key, unique in the run
 };
 
 struct SimFramework {
@@ -85,7 +87,9 @@ struct SimFramework {
   std::uint64_t running = 0;
   std::uint32_t liveJobs = 0;
   Scalars used = Scalars::Zero();
-  std::vector<std::uint32_t> offers;   // held offer ids
+  std::vector<std::uint32_t> offers;  // held offer ids
+  // Units the policy sized offers to since the last decision, in grant order.
+  std::vector<std::uint64_t> hinted;
   Scalars heldFree = Scalars::Zero();  // sum of the held offers' free scalars
   bool offersDropped = false;          // some held offers were given back
 };
@@ -98,10 +102,12 @@ struct SimOffer {
   std::uint32_t generation = 0;
   std::uint32_t launched = 0;  // instances launched in it by the current decision
   bool live = false;
+  std::vector<std::uint64_t> tasks;  // units the policy sized (parts of) it to
 };
 
 struct RunGroup {
   std::uint32_t record = 0;  // index into Result::tasks
+  std::uint64_t unit = 0;    // key of the unit it was launched from
   std::uint32_t fw = 0;
   std::uint32_t machine = 0;
   std::uint32_t slot = 0;  // position in runningOn_[machine]
@@ -177,6 +183,8 @@ class Engine {
   void machineEvent(const MachineEvent& e);
   void addMachine(std::uint32_t m, const Scalars& capacity);
   void removeMachine(std::uint32_t m);
+  void evict(std::uint32_t group, TaskState state);
+  void preempt(const Reclaim& reclaim);
   void submit(std::uint32_t j);
   void makeReady(std::uint32_t j);
   void taskEnd(std::uint32_t group, std::uint32_t generation);
@@ -189,8 +197,14 @@ class Engine {
   void released();
   void publishDemand(SimFramework& f);
   bool schedulable(const Job& job) const;
-  std::uint32_t place(SimFramework& f, const Unit& unit, std::uint32_t task, std::uint32_t want);
-  bool placeGang(SimFramework& f, const Unit& unit);
+  std::uint32_t place(SimFramework& f, const Unit& unit, std::uint32_t task, std::uint32_t want,
+                      std::span<const std::uint32_t> only = {});
+  bool placeGang(SimFramework& f, const Unit& unit, std::span<const std::uint32_t> only = {});
+  void launchHinted(std::uint32_t fwIndex);
+  Unit newUnit(std::uint32_t job, std::uint32_t task, std::uint32_t count, std::uint32_t attempt,
+               TimePoint ready) {
+    return Unit{job, task, count, attempt, ready, nextUnitKey_++};
+  }
   Scalars gangDemand(std::uint32_t job) const;
   void commit(std::uint32_t fwIndex, const Unit& unit);
   void rollback();
@@ -245,7 +259,9 @@ class Engine {
   // The same as resources, one per task record, built on first use (copies
   // share their storage), for publishing demand.
   std::vector<Resources> shape_;
-  std::vector<Resources> published_;                       // scratch
+  std::vector<PendingTask> published_;  // scratch
+  std::uint64_t nextUnitKey_ = 0;
+  std::vector<std::uint32_t> only_;                        // scratch: hinted offers
   std::vector<std::uint32_t> childStart_, children_;       // CSR: jobs waiting on each job
   std::vector<std::pair<Scalars, std::uint64_t>> shapes_;  // machine capacities, with counts
   std::vector<std::uint32_t> touched_;  // frameworks offered something this round
@@ -612,6 +628,96 @@ void Engine::addMachine(std::uint32_t m, const Scalars& capacity) {
   released();
 }
 
+// Ends running group `g` before its time (its machine went, or a policy
+// reclaimed it) and puts its instances back at the end of their framework's
+// queue as a new attempt. The caller takes it off its machine and gives its
+// resources back to the allocator.
+void Engine::evict(std::uint32_t g, TaskState state) {
+  RunGroup& group = groups_[g];
+  TaskRecord& rec = result_.tasks[group.record];
+  rec.end = fromMicros(now_);
+  rec.state = state;
+  SimFramework& f = fws_[group.fw];
+  f.used -= group.scalars;
+  f.running -= rec.count;
+  runningAll_ -= rec.count;
+  used_ -= group.scalars;
+  roleUsed_[f.role] -= group.scalars;
+  JobRecord& jr = result_.jobs[rec.job];
+  const bool lost = state == TaskState::kLost;
+  if (lost) {
+    result_.counters.instancesLost += rec.count;
+    jr.lostInstances += rec.count;
+  } else {
+    result_.counters.instancesPreempted += rec.count;
+  }
+  SimJob& job = jobs_[rec.job];
+  if (job.spread) job.spread->erase(group.machine);
+  group.live = false;
+  group.res = Resources();
+  freeGroups_.push_back(g);
+  if (job.done) return;
+  // Preemption is the policy's doing, not the task's: it never fails a job.
+  if (lost && cfg_.maxAttempts > 0 && rec.attempt + 1 >= cfg_.maxAttempts) {
+    log("job-failed job={} task={} attempts={}", jr.traceId, rec.task, rec.attempt + 1);
+    endJob(rec.job, JobState::kFailed);
+    return;
+  }
+  // A gang's evicted instances come back as a plain record unit: the rest of
+  // the gang keeps running.
+  f.queue.push_back(newUnit(rec.job, rec.task, rec.count, rec.attempt + 1, fromMicros(now_)));
+  f.pending += rec.count;
+  pendingAll_ += rec.count;
+  updateInterest(f, true);
+}
+
+// Frees at least reclaim.resources of the framework's holdings on the
+// machine: its offers there first, then its running groups, newest first.
+void Engine::preempt(const Reclaim& reclaim) {
+  const std::uint32_t fwIndex = slotToFw_[reclaim.frameworkIndex];
+  const std::uint32_t m = slotToMachine_[reclaim.agentIndex];
+  SimFramework& f = fws_[fwIndex];
+  SimMachine& machine = machines_[m];
+  const Scalars want = reclaim.resources.totalScalars();
+  Scalars freed = Scalars::Zero();
+  log("reclaim fw={} m={}", fwIndex, m);
+  for (std::uint32_t o : std::vector<std::uint32_t>(machine.offers)) {
+    SimOffer& offer = offers_[o];
+    if (offer.fw != fwIndex) continue;
+    freed += offer.res.totalScalars();
+    if (!offer.res.empty()) {
+      alloc_.recoverResources(f.info.id, machine.id, offer.res, std::nullopt, fromMicros(now_));
+    }
+    std::erase(f.offers, o);
+    ++result_.counters.rescinds;
+    releaseOffer(o);
+  }
+  while (!fitsIn(want, freed)) {
+    std::uint32_t newest = kNone;
+    for (std::uint32_t g : machine.running) {
+      if (groups_[g].fw == fwIndex &&
+          (newest == kNone || groups_[g].record > groups_[newest].record)) {
+        newest = g;
+      }
+    }
+    if (newest == kNone) break;
+    RunGroup& group = groups_[newest];
+    freed += group.scalars;
+    log("preempt job={} task={} n={} m={}", result_.jobs[result_.tasks[group.record].job].traceId,
+        result_.tasks[group.record].task, result_.tasks[group.record].count, m);
+    if (!group.res.empty()) {
+      alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_),
+                              group.unit);
+    }
+    const std::uint32_t last = machine.running.back();
+    machine.running[group.slot] = last;
+    groups_[last].slot = group.slot;
+    machine.running.pop_back();
+    evict(newest, TaskState::kPreempted);
+  }
+  released();
+}
+
 void Engine::removeMachine(std::uint32_t m) {
   SimMachine& machine = machines_[m];
   log("machine-remove m={} running={} offers={}", m, machine.running.size(), machine.offers.size());
@@ -623,38 +729,7 @@ void Engine::removeMachine(std::uint32_t m) {
     releaseOffer(o);
   }
   // Running instances are lost and go back to their framework's queue.
-  for (std::uint32_t g : std::vector<std::uint32_t>(machine.running)) {
-    RunGroup& group = groups_[g];
-    TaskRecord& rec = result_.tasks[group.record];
-    rec.end = fromMicros(now_);
-    rec.state = TaskState::kLost;
-    SimFramework& f = fws_[group.fw];
-    f.used -= group.scalars;
-    f.running -= rec.count;
-    runningAll_ -= rec.count;
-    used_ -= group.scalars;
-    roleUsed_[f.role] -= group.scalars;
-    result_.counters.instancesLost += rec.count;
-    JobRecord& jr = result_.jobs[rec.job];
-    jr.lostInstances += rec.count;
-    SimJob& job = jobs_[rec.job];
-    if (job.spread) job.spread->erase(m);
-    group.live = false;
-    group.res = Resources();
-    freeGroups_.push_back(g);
-    if (job.done) continue;
-    if (cfg_.maxAttempts > 0 && rec.attempt + 1 >= cfg_.maxAttempts) {
-      log("job-failed job={} task={} attempts={}", jr.traceId, rec.task, rec.attempt + 1);
-      endJob(rec.job, JobState::kFailed);
-      continue;
-    }
-    // A gang's lost instances come back as a plain record unit: the rest of
-    // the gang keeps running (SWF logs have no machine events).
-    f.queue.push_back(Unit{rec.job, rec.task, rec.count, rec.attempt + 1, fromMicros(now_)});
-    f.pending += rec.count;
-    pendingAll_ += rec.count;
-    updateInterest(f, true);
-  }
+  for (std::uint32_t g : std::vector<std::uint32_t>(machine.running)) evict(g, TaskState::kLost);
   machine.running.clear();
   alloc_.removeAgent(machine.id);
   machine.up = false;
@@ -771,11 +846,11 @@ void Engine::makeReady(std::uint32_t j) {
     return;
   }
   if (wj.gang) {
-    f.queue.push_back(Unit{j, kNone, static_cast<std::uint32_t>(r.instances), 0, r.ready});
+    f.queue.push_back(newUnit(j, kNone, static_cast<std::uint32_t>(r.instances), 0, r.ready));
   } else {
     for (std::uint32_t t = static_cast<std::uint32_t>(wj.firstTask);
          t < wj.firstTask + wj.taskCount; ++t) {
-      if (w_.tasks[t].count > 0) f.queue.push_back(Unit{j, t, w_.tasks[t].count, 0, r.ready});
+      if (w_.tasks[t].count > 0) f.queue.push_back(newUnit(j, t, w_.tasks[t].count, 0, r.ready));
     }
   }
   f.pending += r.instances;
@@ -847,7 +922,8 @@ void Engine::taskEnd(std::uint32_t g, std::uint32_t generation) {
       group.machine);
   // Tasks that demand nothing (Google has a few) hold nothing to give back.
   if (!group.res.empty()) {
-    alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_));
+    alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_),
+                            group.unit);
   }
   f.used -= group.scalars;
   f.running -= rec.count;
@@ -911,11 +987,16 @@ void Engine::round() {
       offers_[o].res += a.resources;
       offers_[o].free += usable;
     }
+    if (a.task != kNoTask) {
+      offers_[o].tasks.push_back(a.task);
+      if (f.hinted.empty() || f.hinted.back() != a.task) f.hinted.push_back(a.task);
+    }
     if (f.offeredInRound != result_.counters.rounds) {
       f.offeredInRound = result_.counters.rounds;
       touched_.push_back(fwIndex);
     }
   }
+  for (const Reclaim& r : alloc_.takeReclaims()) preempt(r);
   for (std::uint32_t fwIndex : touched_) {
     if (cfg_.decisionLatency == Duration::zero()) {
       decide(fwIndex);
@@ -941,6 +1022,7 @@ void Engine::releaseOffer(std::uint32_t o) {
   offer.res = Resources();
   offer.free = Scalars::Zero();
   offer.fw = kNone;
+  offer.tasks.clear();
   --liveOffers_;
   freeOffers_.push_back(o);
 }
@@ -983,8 +1065,9 @@ void Engine::offerTimeout(std::uint32_t o, std::uint32_t generation) {
 // Instances of task record `task` placed first fit over the framework's
 // offers, at most `want`, honouring differentMachine. Deducts the planned
 // amounts from the offers' free scalars and notes them in plan_.
+// With `only`, over those offers alone (the ones the policy sized to the unit).
 std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t task,
-                            std::uint32_t want) {
+                            std::uint32_t want, std::span<const std::uint32_t> only) {
   const Task& t = w_.tasks[task];
   const SimJob& job = jobs_[unit.job];
   std::uint32_t placed = 0;
@@ -994,15 +1077,18 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     if ((demand.array() >= shape.array()).all()) return 0;
   }
   const bool untouched = plan_.empty();
+  // Cursor and failed shapes describe all the offers, not a chosen few.
+  const bool all = only.empty();
+  const std::span<const std::uint32_t> offers = all ? std::span(f.offers) : only;
   std::size_t i = 0;
-  if (cursor_.valid && cursor_.shape == demand && cursor_.spread == t.differentMachine &&
+  if (all && cursor_.valid && cursor_.shape == demand && cursor_.spread == t.differentMachine &&
       (!t.differentMachine || cursor_.job == unit.job)) {
     i = cursor_.pos;
   }
   std::size_t last = i;
-  for (; i < f.offers.size(); ++i) {
+  for (; i < offers.size(); ++i) {
     if (placed == want) break;
-    const std::uint32_t o = f.offers[i];
+    const std::uint32_t o = offers[i];
     SimOffer& offer = offers_[o];
     std::uint32_t cap = want - placed;
     if (cfg_.launchesPerOffer > 0) {
@@ -1023,6 +1109,7 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     placed += n;
     last = i;
   }
+  if (!all) return placed;
   cursor_ = {true, demand, t.differentMachine, unit.job, placed == want ? last : f.offers.size()};
   // Nothing fit, with nothing taken tentatively: no larger demand fits
   // either until this decision ends.
@@ -1035,7 +1122,7 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   return placed;
 }
 
-bool Engine::placeGang(SimFramework& f, const Unit& unit) {
+bool Engine::placeGang(SimFramework& f, const Unit& unit, std::span<const std::uint32_t> only) {
   // Cheap test first: a gang that does not fit in the sum of the offers
   // fits in no arrangement of them (the common case of a blocked queue head).
   if (!fitsIn(gangDemand(unit.job), f.heldFree)) return false;
@@ -1043,7 +1130,7 @@ bool Engine::placeGang(SimFramework& f, const Unit& unit) {
   for (std::uint32_t t = static_cast<std::uint32_t>(job.firstTask);
        t < job.firstTask + job.taskCount; ++t) {
     const std::uint32_t want = w_.tasks[t].count;
-    if (want > 0 && place(f, unit, t, want) < want) return false;
+    if (want > 0 && place(f, unit, t, want, only) < want) return false;
   }
   return true;
 }
@@ -1086,6 +1173,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
     const std::uint32_t g = takeSlot(groups_, freeGroups_);
     RunGroup& group = groups_[g];
     group.record = static_cast<std::uint32_t>(result_.tasks.size());
+    group.unit = unit.key;
     group.fw = fwIndex;
     group.machine = offer.machine;
     SimMachine& machine = machines_[offer.machine];
@@ -1141,6 +1229,7 @@ void Engine::decide(std::uint32_t fwIndex) {
   }
   failed_.clear();
   cursor_.valid = false;
+  if (!f.hinted.empty()) launchHinted(fwIndex);
   const bool fcfs = cfg_.queue == Queue::kFcfs;
   bool gangBlocked = false;
   Scalars need = Scalars::Constant(std::numeric_limits<double>::infinity());
@@ -1184,29 +1273,68 @@ void Engine::decide(std::uint32_t fwIndex) {
   updateInterest(f, false);
 }
 
-// The shapes of the first demandWindow pending instances, in queue order.
+// The policy sized offers to these units: they launch there first, in the
+// order the policy granted them, each on the offers sized to it alone; what
+// is left goes to the usual walk of the queue.
+void Engine::launchHinted(std::uint32_t fwIndex) {
+  SimFramework& f = fws_[fwIndex];
+  for (std::uint64_t key : f.hinted) {
+    auto it = std::find_if(f.queue.begin(), f.queue.end(),
+                           [&](const Unit& u) { return u.key == key && u.count > 0; });
+    if (it == f.queue.end()) continue;  // launched, or gone since it was published
+    Unit& unit = *it;
+    only_.clear();
+    for (std::uint32_t o : f.offers) {
+      const std::vector<std::uint64_t>& tasks = offers_[o].tasks;
+      if (std::find(tasks.begin(), tasks.end(), key) != tasks.end()) only_.push_back(o);
+    }
+    if (unit.task == kNone) {
+      if (placeGang(f, unit, only_)) {
+        commit(fwIndex, unit);
+        unit.count = 0;
+      } else {
+        rollback();
+      }
+      continue;
+    }
+    const std::uint32_t placed = place(f, unit, unit.task, unit.count, only_);
+    if (placed > 0) commit(fwIndex, unit);
+    unit.count -= placed;
+  }
+  f.hinted.clear();
+  for (std::uint32_t o : f.offers) offers_[o].tasks.clear();
+  cursor_.valid = false;
+}
+
+// The first demandWindow pending instances, in queue order.
 void Engine::publishDemand(SimFramework& f) {
   if (shape_.empty()) shape_.resize(w_.tasks.size());
   published_.clear();
-  // A gang is published whole, window or not: offers that cover part of it
-  // would never let it start.
-  auto add = [&](std::uint32_t task, std::uint32_t count, bool whole) {
+  std::uint64_t instances = 0;
+  auto add = [&](const Unit& unit, std::uint32_t task, std::uint32_t count, bool gang) {
     Resources& shape = shape_[task];
     if (shape.empty()) shape = Resources::fromScalars(demand_[task], w_.dims);
-    for (std::uint32_t i = 0; i < count && (whole || published_.size() < cfg_.demandWindow); ++i) {
-      published_.push_back(shape);
-    }
+    const Task& t = w_.tasks[task];
+    // The workload model carries no user estimates yet.
+    const Duration estimate = cfg_.exactEstimates ? t.duration : Duration{0};
+    published_.push_back(PendingTask{shape, count, gang, unit.ready, estimate, unit.key});
+    instances += count;
   };
   for (const Unit& unit : f.queue) {
-    if (published_.size() >= cfg_.demandWindow) break;
+    if (instances >= cfg_.demandWindow) break;
     if (unit.count == 0) continue;
     if (unit.task != kNone) {
-      add(unit.task, unit.count, false);
+      add(unit, unit.task,
+          static_cast<std::uint32_t>(
+              std::min<std::uint64_t>(unit.count, cfg_.demandWindow - instances)),
+          false);
       continue;
     }
+    // A gang is published whole, window or not: offers that cover part of it
+    // would never let it start.
     const Job& job = w_.jobs[unit.job];
     for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
-      add(static_cast<std::uint32_t>(t), w_.tasks[t].count, true);
+      if (w_.tasks[t].count > 0) add(unit, static_cast<std::uint32_t>(t), w_.tasks[t].count, true);
     }
   }
   alloc_.updateDemand(f.info.id, published_);

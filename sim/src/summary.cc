@@ -128,6 +128,7 @@ void summarize(Result& result) {
   out["rescinds"] = static_cast<double>(c.rescinds);
   out["instances_launched"] = static_cast<double>(c.instancesLaunched);
   out["instances_lost"] = static_cast<double>(c.instancesLost);
+  out["instances_preempted"] = static_cast<double>(c.instancesPreempted);
   out["end_s"] = static_cast<double>(toMicros(result.end)) / 1e6;
 }
 

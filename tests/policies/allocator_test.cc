@@ -51,6 +51,90 @@ TEST(AllocatorTest, BadEventsChangeNothing) {
   EXPECT_THROW(a->setRoleWeight("r", -1), InvalidArgument);
 }
 
+// A small policy for the interface's own tests: grants each framework's
+// first pending task on agent 0 under its key, and reclaims what the
+// framework `victim` holds on agent 0 when asked to.
+class ProbePolicy final : public Allocator {
+ public:
+  std::string_view name() const override { return "probe"; }
+  bool reclaimNext = false;
+  std::vector<std::pair<std::uint64_t, Resources>> recovered;
+
+ private:
+  void decide(TimePoint /*now*/) override {
+    const ClusterState& s = state();
+    for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+      const FrameworkState& f = s.framework(fw);
+      if (!f.alive) continue;
+      if (reclaimNext && f.info.id == FrameworkId("victim")) {
+        reclaim(fw, 0, s.allocatedOn(fw, 0));
+        continue;
+      }
+      for (const PendingTask& t : f.demand) {
+        for (std::uint32_t i = 0; i < t.count; ++i) grant(fw, 0, t.shape, t.key);
+      }
+    }
+  }
+  void onRecovered(FrameworkIndex /*fw*/, AgentIndex /*agent*/, const Resources& resources,
+                   std::uint64_t task) override {
+    recovered.emplace_back(task, resources);
+  }
+};
+
+// Grants name the pending task they were sized for; grants of different
+// tasks on one agent stay separate offers, those of one task merge.
+TEST(AllocatorTest, GrantsCarryTheirTaskKey) {
+  ProbePolicy p;
+  p.addAgent(agent("a1", "cpus:8;mem:8192"));
+  p.addFramework(framework("F", "r"));
+  p.updateDemand(FrameworkId("F"), {testing::pending("cpus:1;mem:100", 2, 41),
+                                    testing::pending("cpus:2;mem:100", 1, 42)});
+  const auto offers = p.allocate(at(0));
+  ASSERT_EQ(offers.size(), 2u);
+  EXPECT_EQ(offers[0].task, 41u);
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:200"));
+  EXPECT_EQ(offers[1].task, 42u);
+  EXPECT_EQ(offers[1].resources, Resources::parse("cpus:2;mem:100"));
+  // The host names the finished task when it gives its resources back.
+  p.recoverResources(FrameworkId("F"), AgentId("a1"), Resources::parse("cpus:2;mem:100"),
+                     std::nullopt, at(1), 42);
+  ASSERT_EQ(p.recovered.size(), 1u);
+  EXPECT_EQ(p.recovered[0].first, 42u);
+  EXPECT_EQ(p.recovered[0].second, Resources::parse("cpus:2;mem:100"));
+}
+
+// A pending task of count 0 is refused, naming the framework.
+TEST(AllocatorTest, DemandWithCountZeroIsRefused) {
+  ProbePolicy p;
+  p.addFramework(framework("F", "r"));
+  try {
+    p.updateDemand(FrameworkId("F"), {testing::pending("cpus:1", 0, 5)});
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'F'"));
+    EXPECT_THAT(e.what(), HasSubstr("count 0"));
+  }
+}
+
+// A policy's reclaims reach the host through takeReclaims, once; the books
+// change only when the host recovers the resources.
+TEST(AllocatorTest, ReclaimsGoToTheHostOnce) {
+  ProbePolicy p;
+  p.addAgent(agent("a1", "cpus:4;mem:4096"));
+  p.addFramework(framework("victim", "r"));
+  p.updateDemand(FrameworkId("victim"), {testing::pending("cpus:3;mem:1000", 1, 1)});
+  ASSERT_EQ(p.allocate(at(0)).size(), 1u);
+  p.reclaimNext = true;
+  EXPECT_TRUE(p.allocate(at(1)).empty());
+  const std::vector<Reclaim> reclaims = p.takeReclaims();
+  ASSERT_EQ(reclaims.size(), 1u);
+  EXPECT_EQ(reclaims[0].framework, FrameworkId("victim"));
+  EXPECT_EQ(reclaims[0].agent, AgentId("a1"));
+  EXPECT_EQ(reclaims[0].resources, Resources::parse("cpus:3;mem:1000"));
+  EXPECT_TRUE(p.takeReclaims().empty());
+  EXPECT_EQ(p.state().allocatedOn(0, 0), Resources::parse("cpus:3;mem:1000"));
+}
+
 // Removing a framework returns what it held to the agents; removing an
 // agent drops what frameworks held there and shrinks the cluster total.
 TEST(AllocatorTest, RemovalsReturnResources) {

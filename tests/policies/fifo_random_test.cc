@@ -10,6 +10,7 @@ namespace {
 using testing::agent;
 using testing::at;
 using testing::framework;
+using testing::pending;
 using testing::roundsFramework;
 
 // FIFO serves frameworks in registration order: the first takes every agent.
@@ -32,14 +33,33 @@ TEST(FifoTest, PlacesPublishedTasksFirstFit) {
   fifo->addAgent(agent("a2", "cpus:8;mem:8192"));
   fifo->addFramework(framework("F", "r"));
   fifo->updateDemand(FrameworkId("F"),
-                     {Resources::parse("cpus:1;mem:1024"), Resources::parse("cpus:4;mem:1024"),
-                      Resources::parse("cpus:1;mem:1024")});
+                     {pending("cpus:1;mem:1024", 1, 7), pending("cpus:4;mem:1024", 1, 8),
+                      pending("cpus:1;mem:1024", 1, 9)});
   const auto offers = fifo->allocate(at(0));
-  ASSERT_EQ(offers.size(), 2u);
+  ASSERT_EQ(offers.size(), 3u);
   EXPECT_EQ(offers[0].agent.str(), "a1");
-  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:2048"));  // tasks 1 and 3
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:1;mem:1024"));
+  EXPECT_EQ(offers[0].task, 7u);
   EXPECT_EQ(offers[1].agent.str(), "a2");
   EXPECT_EQ(offers[1].resources, Resources::parse("cpus:4;mem:1024"));
+  EXPECT_EQ(offers[1].task, 8u);
+  EXPECT_EQ(offers[2].agent.str(), "a1");
+  EXPECT_EQ(offers[2].task, 9u);
+}
+
+// Instances of one pending task merge into one offer per agent, since they
+// share a key; the demand's count is honoured.
+TEST(FifoTest, InstancesOfOneTaskMergePerAgent) {
+  auto fifo = makeAllocator("fifo");
+  fifo->addAgent(agent("a1", "cpus:2;mem:2048"));
+  fifo->addAgent(agent("a2", "cpus:8;mem:8192"));
+  fifo->addFramework(framework("F", "r"));
+  fifo->updateDemand(FrameworkId("F"), {pending("cpus:1;mem:512", 5, 3)});
+  const auto offers = fifo->allocate(at(0));
+  ASSERT_EQ(offers.size(), 2u);
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:1024"));
+  EXPECT_EQ(offers[1].resources, Resources::parse("cpus:3;mem:1536"));
+  EXPECT_EQ(offers[1].task, 3u);
 }
 
 // The random policy is reproducible for a seed and differs across seeds.

@@ -30,6 +30,16 @@ inline RoundsFramework roundsFramework(const std::string& id, const std::string&
   return {framework(id, role, weight), Resources::parse(task), -1};
 }
 
+// `count` pending instances of `shape`, named `key`.
+inline PendingTask pending(const std::string& shape, std::uint32_t count = 1,
+                           std::uint64_t key = kNoTask) {
+  PendingTask task;
+  task.shape = Resources::parse(shape);
+  task.count = count;
+  task.key = key;
+  return task;
+}
+
 inline TimePoint at(double seconds) {
   return kTimeZero + secondsToDuration(seconds);
 }

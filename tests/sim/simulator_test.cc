@@ -279,6 +279,85 @@ TEST(SimulatorTest, PublishedDemandCapsOffers) {
   EXPECT_EQ(capped.jobs[0].end, whole.jobs[0].end);
 }
 
+// Grants the last task each framework published, sized to it, on the first
+// agent with room, newest framework first; reclaims everything of the
+// framework that holds agent 0 when another framework waits, once. Tests the host's side of hints
+// and reclaims, not a policy anyone would use.
+class LastFirstPolicy final : public Allocator {
+ public:
+  bool preemptOnce = false;
+  std::vector<std::uint64_t> recoveredTasks;
+
+ private:
+  std::string_view name() const override { return "last-first"; }
+  void decide(TimePoint /*now*/) override {
+    const ClusterState& s = state();
+    for (FrameworkIndex fw = static_cast<FrameworkIndex>(s.frameworkSlots()); fw-- > 0;) {
+      const FrameworkState& f = s.framework(fw);
+      if (!f.alive || f.suppressed || f.demand.empty()) continue;
+      const PendingTask& t = f.demand.back();
+      bool granted = false;
+      for (AgentIndex a = 0; a < s.agentSlots() && !granted; ++a) {
+        if (s.agent(a).alive && s.offerable(fw, a).contains(t.shape)) {
+          granted = grant(fw, a, t.shape, t.key);
+        }
+      }
+      if (granted || !preemptOnce) continue;
+      for (FrameworkIndex other = 0; other < s.frameworkSlots(); ++other) {
+        if (other != fw && !s.allocatedOn(other, 0).empty()) {
+          reclaim(other, 0, s.allocatedOn(other, 0));
+          preemptOnce = false;
+          break;
+        }
+      }
+    }
+  }
+  void onRecovered(FrameworkIndex /*fw*/, AgentIndex /*agent*/, const Resources& /*resources*/,
+                   std::uint64_t task) override {
+    if (task != kNoTask) recoveredTasks.push_back(task);
+  }
+};
+
+// An offer the policy sized to a named task launches that task, even when
+// an earlier task of the queue would fit it: job 2 (granted first) starts at
+// 0 and job 1 after it. The finished task's key comes back with its resources.
+TEST(SimulatorTest, HintedOffersLaunchTheNamedTask) {
+  Builder b;
+  b.machine(1, 1024).job(0, 0, 1, 1, 100, 10).job(0, 0, 1, 1, 100, 5);
+  Config c;
+  c.grouping = Grouping::kSingle;
+  c.queue = Queue::kFcfs;
+  c.demandWindow = 10;
+  LastFirstPolicy policy;
+  const Result r = simulate(b.w, policy, c);
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(0));
+  EXPECT_EQ(r.jobs[0].firstStart, fromMicros(5 * kSec));
+  EXPECT_EQ(r.jobs[0].state, JobState::kFinished);
+  EXPECT_EQ(policy.recoveredTasks.size(), 2u);
+}
+
+// A reclaim kills the holder's newest running instances on that agent; they
+// are recorded as preempted and come back as a new attempt, which finishes.
+TEST(SimulatorTest, ReclaimPreemptsAndResubmits) {
+  Builder b;
+  b.machine(1, 1024).job(0, 0, 1, 1, 100, 100).job(5, 1, 1, 1, 100, 10);
+  Config c;
+  c.demandWindow = 10;
+  LastFirstPolicy policy;
+  policy.preemptOnce = true;
+  const Result r = simulate(b.w, policy, c);
+  EXPECT_EQ(r.counters.instancesPreempted, 1u);
+  ASSERT_EQ(r.tasks.size(), 3u);
+  EXPECT_EQ(r.tasks[0].state, TaskState::kPreempted);
+  EXPECT_EQ(r.tasks[0].end, fromMicros(5 * kSec));
+  // The kill frees the machine at once, and a round at the same time gives it to job 2.
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(5 * kSec));
+  EXPECT_EQ(r.tasks[2].attempt, 1u);
+  EXPECT_EQ(r.jobs[0].state, JobState::kFinished);
+  EXPECT_EQ(r.jobs[0].end, fromMicros(115 * kSec));
+  EXPECT_EQ(r.jobs[0].lostInstances, 0u);  // preempted is not lost
+}
+
 // A bad configuration is refused with a message naming it.
 TEST(SimulatorTest, BadConfigIsRefused) {
   Builder b;

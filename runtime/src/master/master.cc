@@ -154,6 +154,8 @@ struct Task {
   bool terminal = false;
   std::string terminalUuid;     // uuid of the first terminal update
   bool holdsResources = false;  // counted as used in the allocator
+  bool preempting = false;      // killed for the policy's reclaim, not yet terminal
+  std::uint64_t launchSeq = 0;  // launch order (0: recovered from an agent)
   std::uint64_t completedSeq = 0;
 };
 
@@ -243,6 +245,7 @@ struct Master::Impl {
   // --- offers ------------------------------------------------------------------
   void requestRound();
   void runRound();
+  void reclaim(const Reclaim& reclaim);
   void dropOffer(Offer& offer);  // forget it (resources handled by the caller)
   void rescind(const std::string& offerId, bool tell);
   void rescindAll(std::unordered_set<std::string> offerIds, bool tell);
@@ -299,7 +302,7 @@ struct Master::Impl {
   std::deque<std::pair<std::string, std::uint64_t>> completedOrder;
   std::uint64_t completedSeq = 0;
   std::unordered_map<std::string, Offer> offers;
-  std::uint64_t nextAgent = 1, nextFramework = 1, nextOffer = 1;
+  std::uint64_t nextAgent = 1, nextFramework = 1, nextOffer = 1, nextLaunch = 1;
 
   std::size_t recovering = 0;  // agents of the registry not yet re-registered
   bool roundPending = false;
@@ -311,7 +314,7 @@ struct Master::Impl {
   std::map<std::string, std::uint64_t> badMessages;  // by error code name
   std::array<std::int64_t, 16> tasksByState{};
   std::uint64_t offersMade = 0, offersAccepted = 0, offersDeclined = 0, offersRescinded = 0;
-  std::uint64_t tasksLaunched = 0, rounds = 0;
+  std::uint64_t tasksLaunched = 0, tasksPreempted = 0, rounds = 0;
   LatencyWindow roundLatency;
   LatencyWindow offerToLaunch;
 };
@@ -1078,7 +1081,52 @@ void Master::Impl::runRound() {
     if (batch.offers_size() >= kOffersPerMessage) flush(a.framework.str(), batch);
   }
   for (auto& [fwId, batch] : batches) flush(fwId, batch);
+  for (const Reclaim& r : allocator->takeReclaims()) reclaim(r);
   roundLatency.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+// The policy takes resources back from a framework (preemption): its offers
+// on the agent are rescinded, then its tasks there are killed, newest first,
+// until what they hold covers the reclaim. Tasks already being killed for an
+// earlier reclaim count as freed, so repeated reclaims kill nothing twice.
+void Master::Impl::reclaim(const Reclaim& r) {
+  auto a = agents.find(r.agent.str());
+  if (a == agents.end()) return;
+  const Scalars want = r.resources.totalScalars();
+  Scalars freed = Scalars::Zero();
+  std::vector<std::string> offerIds;
+  for (const std::string& id : a->second.offers) {
+    if (offers.at(id).frameworkId == r.framework.str()) offerIds.push_back(id);
+  }
+  for (const std::string& id : offerIds) {
+    freed += offers.at(id).resources.totalScalars();
+    rescind(id, true);
+  }
+  std::vector<Task*> running;
+  for (const std::string& key : a->second.tasks) {
+    Task& t = tasks.at(key);
+    if (t.frameworkId != r.framework.str() || t.terminal || !t.holdsResources) continue;
+    if (t.preempting) {
+      freed += t.resources.totalScalars();
+    } else {
+      running.push_back(&t);
+    }
+  }
+  std::sort(running.begin(), running.end(),
+            [](const Task* x, const Task* y) { return x->launchSeq > y->launchSeq; });
+  for (Task* t : running) {
+    if (fitsIn(want, freed)) break;
+    freed += t->resources.totalScalars();
+    t->preempting = true;
+    ++tasksPreempted;
+    spdlog::info("master: preempting task '{}' of framework '{}' on agent '{}' for policy '{}'",
+                 t->info.task_id(), t->frameworkId, a->second.id, allocator->name());
+    wire::KillTask kill;
+    kill.set_framework_id(t->frameworkId);
+    kill.set_task_id(t->info.task_id());
+    kill.set_grace_period_us(toMicros(opt.killGracePeriod));
+    send(a->second.routingId, a->second.id, wire::KILL_TASK, kill);
+  }
 }
 
 void Master::Impl::dropOffer(Offer& offer) {
@@ -1224,6 +1272,7 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     task.resources = std::move(resources);
     task.status = makeStatus(fw.id, info.task_id(), agentId, wire::TASK_STAGING, "", "");
     task.holdsResources = true;
+    task.launchSeq = nextLaunch++;
     countState(wire::TASK_STAGING, +1);
     wire::RunTask run;
     *run.mutable_framework() = fw.info;
@@ -1712,6 +1761,9 @@ std::string Master::Impl::metricsText() {
   append("# HELP allot_master_tasks_launched_total Tasks sent to agents");
   append("# TYPE allot_master_tasks_launched_total counter");
   append(fmt::format("allot_master_tasks_launched_total {}", tasksLaunched));
+  append("# HELP allot_master_tasks_preempted_total Tasks killed for the policy's reclaims");
+  append("# TYPE allot_master_tasks_preempted_total counter");
+  append(fmt::format("allot_master_tasks_preempted_total {}", tasksPreempted));
   append("# HELP allot_master_tasks Tasks the master knows, by latest state");
   append("# TYPE allot_master_tasks gauge");
   for (std::size_t s = 1; s < tasksByState.size(); ++s) {

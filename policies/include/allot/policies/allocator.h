@@ -16,8 +16,22 @@ namespace allot {
 // One decision of an allocation round: lend `resources` of `agent` to
 // `framework`. The host turns it into an offer (runtime) or hands it to the
 // simulated framework (simulator). A demand-aware policy may size it exactly
-// to a pending task; the host then expects the framework to accept it whole.
+// to a pending task; it then names the task's key, and the host expects the
+// framework to launch that task in it.
 struct Allocation {
+  FrameworkId framework;
+  AgentId agent;
+  Resources resources;
+  FrameworkIndex frameworkIndex = 0;
+  AgentIndex agentIndex = 0;
+  std::uint64_t task = kNoTask;  // PendingTask::key the grant was sized for
+};
+
+// A policy's request to take resources back from a framework (preemption):
+// the host kills that framework's tasks on the agent, newest first, until
+// at least `resources` are free, and gives them back through
+// recoverResources; the killed work goes back to its framework's queue.
+struct Reclaim {
   FrameworkId framework;
   AgentId agent;
   Resources resources;
@@ -79,8 +93,9 @@ class Allocator {
   // decline filters, as in Mesos. Both idempotent.
   void suppress(const FrameworkId& id);
   void revive(const FrameworkId& id);
-  // Replaces the framework's published pending task shapes.
-  void updateDemand(const FrameworkId& id, std::vector<Resources> pending);
+  // Replaces the framework's published pending work (in its queue order).
+  // Throws InvalidArgument for a task with count 0.
+  void updateDemand(const FrameworkId& id, std::vector<PendingTask> pending);
 
   // Role weight (default 1); weighted DRF divides shares by it. REQUIRES: weight > 0.
   void setRoleWeight(std::string_view role, double weight);
@@ -96,13 +111,20 @@ class Allocator {
   // Gives back resources a framework held on an agent: a declined or
   // rescinded offer, the unused part of an accepted one, a finished task.
   // With `filters`, the framework is not offered these resources (or fewer)
-  // on that agent again before now + filters->refuseFor.
+  // on that agent again before now + filters->refuseFor. `task` names the
+  // PendingTask::key of a finished task whose resources these are, when the
+  // host knows it (policies that book expected ends use it).
   void recoverResources(const FrameworkId& framework, const AgentId& agent,
-                        const Resources& resources, std::optional<Filters> filters, TimePoint now);
+                        const Resources& resources, std::optional<Filters> filters, TimePoint now,
+                        std::uint64_t task = kNoTask);
 
   // Runs one allocation round at time `now`: drops expired filters, lets the
   // policy decide, and returns what it granted (already counted as allocated).
   std::vector<Allocation> allocate(TimePoint now);
+
+  // The reclaims (preemptions) the last rounds asked for, in order; empties
+  // the list. Hosts call it after allocate().
+  std::vector<Reclaim> takeReclaims();
 
   const ClusterState& state() const { return state_; }
   const AllocatorOptions& options() const { return options_; }
@@ -127,19 +149,33 @@ class Allocator {
   // suppressed, filtered, resources reserved for another role). Throws
   // std::logic_error when called outside decide() or when the resources are
   // not available (a policy bug, not an expected outcome).
-  bool grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
+  // `task` is the PendingTask::key the grant is sized for, if any: grants of
+  // one framework on one agent in one round merge into one offer only when
+  // their tasks are the same.
+  bool grant(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+             std::uint64_t task = kNoTask);
   // Same; on success `resources` is moved into the round's result.
-  bool grant(FrameworkIndex fw, AgentIndex agent, Resources&& resources);
+  bool grant(FrameworkIndex fw, AgentIndex agent, Resources&& resources,
+             std::uint64_t task = kNoTask);
   // Lends everything on `agent` that `fw` may be offered (the unreserved pool
   // and its role's reservation), as Mesos offers whole agents. Same checks as
   // grant(); cheaper, since the agent's books hand the resources over whole.
   bool grantAll(FrameworkIndex fw, AgentIndex agent);
+
+  // Asks the host to take `resources` on `agent` back from `fw` by killing
+  // its tasks there (see Reclaim). Only within decide(). The books change
+  // when the host recovers what it freed, not now. Throws std::logic_error
+  // when `fw` does not hold that much there (a policy bug).
+  void reclaim(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
 
   // Notifications after the bookkeeping changed; default: nothing.
   virtual void onAgentAdded(AgentIndex /*agent*/) {}
   virtual void onAgentRemoved(AgentIndex /*agent*/) {}
   virtual void onFrameworkAdded(FrameworkIndex /*fw*/) {}
   virtual void onFrameworkRemoved(FrameworkIndex /*fw*/) {}
+  // After recoverResources moved `resources` back to the agent; `task` as given there.
+  virtual void onRecovered(FrameworkIndex /*fw*/, AgentIndex /*agent*/,
+                           const Resources& /*resources*/, std::uint64_t /*task*/) {}
 
  private:
   AgentIndex agentIndex(const AgentId& id) const;
@@ -148,12 +184,13 @@ class Allocator {
   AllocatorOptions options_;
   ClusterState state_;
   bool grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
-                 Resources* movable);
+                 Resources* movable, std::uint64_t task);
   // REQUIRES: fw may be offered on agent now.
   bool mayGrant(FrameworkIndex fw, AgentIndex agent, const Resources& resources) const;
-  void record(FrameworkIndex fw, AgentIndex agent, Resources resources);
+  void record(FrameworkIndex fw, AgentIndex agent, Resources resources, std::uint64_t task);
 
   std::vector<Allocation>* round_ = nullptr;  // set while decide() runs
+  std::vector<Reclaim> reclaims_;
   std::uint32_t roundNumber_ = 0;
   std::size_t lastRoundSize_ = 0;
   // Per agent slot: the round that last granted on it, and the index in

@@ -39,6 +39,26 @@ struct alignas(64) AgentState {
   AgentInfo info;  // info.resources is the agent's total, over the state's dimensions
 };
 
+// The key of a PendingTask; kNoTask where none applies.
+inline constexpr std::uint64_t kNoTask = ~std::uint64_t{0};
+
+// One unit of a framework's pending work, as the framework publishes it
+// (Allocator::updateDemand): Mesos' resource requests, with what schedulers
+// beyond DRF need — gangs, waiting time, run-time estimates.
+struct PendingTask {
+  Resources shape;          // of each instance
+  std::uint32_t count = 1;  // identical instances
+  // The instances of every PendingTask of this key with gang = true start
+  // together or not at all.
+  bool gang = false;
+  TimePoint submitted{};  // when it began to wait
+  Duration estimate{0};   // expected run time of each instance; 0: unknown
+  // The framework's name for this unit: a policy that sizes a grant to it
+  // passes the key to grant(), and the host hands it on with the offer, so
+  // the framework launches that unit there. Unique within the framework.
+  std::uint64_t key = kNoTask;
+};
+
 // Fields an allocation round reads first, then the rest.
 struct FrameworkState {
   bool alive = false;
@@ -48,9 +68,9 @@ struct FrameworkState {
   std::uint64_t registration = 0;  // increasing with every addFramework
   Scalars allocated = Scalars::Zero();
   FrameworkInfo info;
-  // Pending task shapes the framework published (Mesos resource requests).
-  std::vector<Resources> demand;
-  Scalars demandTotal = Scalars::Zero();  // sum of demand's scalars
+  // Pending work the framework published, in its queue order.
+  std::vector<PendingTask> demand;
+  Scalars demandTotal = Scalars::Zero();  // sum of shape * count over demand
 };
 
 struct RoleState {
@@ -177,7 +197,7 @@ class ClusterState {
   void setFrameworkActive(FrameworkIndex fw, bool active);
   void updateFramework(FrameworkIndex fw, const FrameworkInfo& info);
   void setSuppressed(FrameworkIndex fw, bool suppressed);
-  void setDemand(FrameworkIndex fw, std::vector<Resources> demand);
+  void setDemand(FrameworkIndex fw, std::vector<PendingTask> demand);
 
   RoleIndex role(std::string_view name);  // creates the role when new
   void setWeight(RoleIndex role, double weight);

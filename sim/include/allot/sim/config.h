@@ -63,6 +63,12 @@ struct Config {
   // the whole cluster.
   std::uint32_t demandWindow = 0;
 
+  // Frameworks publish each task's actual run time as its estimate (an
+  // oracle: perfect user estimates, for backfilling and shortest-job
+  // policies); otherwise the trace's own estimate (SWF requested time), or
+  // none.
+  bool exactEstimates = false;
+
   // Instances a framework launches in one offer at most (0: as many as fit).
   // 1 gives the progressive filling of the DRF paper: each framework takes
   // one task per offer and gives the rest back.

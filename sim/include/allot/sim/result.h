@@ -33,7 +33,12 @@ struct JobRecord {
   JobState state = JobState::kUnfinished;
 };
 
-enum class TaskState : std::uint8_t { kFinished = 0, kLost = 1, kUnfinished = 2 };
+enum class TaskState : std::uint8_t {
+  kFinished = 0,
+  kLost = 1,  // with its machine
+  kUnfinished = 2,
+  kPreempted = 3,  // killed for a policy's reclaim (Allocator::reclaim)
+};
 
 // One launch: `count` identical instances of one task record started together
 // on one machine (run-length encoded like the workload's task records).
@@ -77,6 +82,7 @@ struct Counters {
   std::uint64_t launches = 0;  // TaskRecords made
   std::uint64_t instancesLaunched = 0;
   std::uint64_t instancesLost = 0;
+  std::uint64_t instancesPreempted = 0;
 };
 
 struct FrameworkRecord {
