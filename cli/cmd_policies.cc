@@ -23,13 +23,20 @@ void addPoliciesCommand(CLI::App& app) {
         for (const ParamSpec& p : info.params) {
           params.push_back({{"name", p.name}, {"default", p.defaultValue}, {"help", p.help}});
         }
-        out.push_back({{"name", info.name}, {"summary", info.summary}, {"params", params}});
+        out.push_back({{"name", info.name},
+                       {"summary", info.summary},
+                       {"demand", info.demand},
+                       {"params", params}});
       }
       std::cout << out.dump(2) << "\n";
       return;
     }
     for (const PolicyInfo& info : builtinPolicies()) {
       std::cout << fmt::format("{}\n    {}\n", info.name, info.summary);
+      if (info.demand > 0) {
+        std::cout << fmt::format(
+            "    needs published demand: `allot sim` defaults to --demand {}\n", info.demand);
+      }
       for (const ParamSpec& p : info.params) {
         std::cout << fmt::format("    --param {}={:<18} {}\n", p.name, p.defaultValue, p.help);
       }

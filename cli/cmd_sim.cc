@@ -51,7 +51,8 @@ struct Args {
   double sampleInterval = 0.0;
   std::uint32_t maxAttempts = 0;
   std::uint32_t launchesPerOffer = 0;
-  std::uint32_t demandWindow = 0;
+  std::optional<std::uint32_t> demandWindow;  // unset: each policy's own need
+  bool exactEstimates = false;
   std::optional<double> stopAt;
   std::string eventLog;
 };
@@ -61,6 +62,7 @@ struct Run {
   std::string label;
   std::string policy;
   Params params;
+  std::uint32_t demandWindow = 0;  // Config::demandWindow of this run
 };
 
 Duration seconds(double s) {
@@ -80,7 +82,8 @@ sim::Config makeConfig(const Args& a) {
   c.sampleInterval = seconds(a.sampleInterval);
   c.maxAttempts = a.maxAttempts;
   c.launchesPerOffer = a.launchesPerOffer;
-  c.demandWindow = a.demandWindow;
+  c.demandWindow = a.demandWindow.value_or(0);
+  c.exactEstimates = a.exactEstimates;
   if (a.stopAt) c.stopAt = fromMicros(0) + seconds(*a.stopAt);
   return c;
 }
@@ -100,7 +103,8 @@ nlohmann::json configJson(const Args& a, const sim::Config& c) {
   j["sample_interval_us"] = toMicros(c.sampleInterval);
   j["max_attempts"] = c.maxAttempts;
   j["launches_per_offer"] = c.launchesPerOffer;
-  j["demand_window"] = c.demandWindow;
+  j["exact_estimates"] = c.exactEstimates;
+  j["demand_window"] = a.demandWindow ? nlohmann::json(c.demandWindow) : nlohmann::json("auto");
   j["stop_at_us"] = c.stopAt == kTimeNever ? nlohmann::json() : nlohmann::json(toMicros(c.stopAt));
   j["policies"] = a.policies;
   return j;
@@ -160,13 +164,16 @@ std::vector<Run> makeRuns(const Args& a) {
     if (has(run.policy, "seed") && !run.params.has("seed")) {
       run.params.set("seed", std::to_string(a.seed));
     }
+    run.demandWindow = a.demandWindow.value_or(specOf(run.policy).demand);
   }
   return runs;
 }
 
-nlohmann::json paramsJson(const Params& p) {
+// The run's policy parameters, and the demand window it ran with.
+nlohmann::json paramsJson(const Run& run) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : p.values()) j[k] = v;
+  for (const auto& [k, v] : run.params.values()) j[k] = v;
+  j["sim.demand_window"] = std::to_string(run.demandWindow);
   return j;
 }
 
@@ -178,9 +185,11 @@ struct Outcome {
 };
 
 // Runs one policy in this process and writes its results to `file`, if any.
-Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& config,
+Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& common,
                sim::ResultFile* file, const sim::Hooks& hooks) {
   std::unique_ptr<Allocator> allocator = makeAllocator(run.policy, run.params);
+  sim::Config config = common;
+  config.demandWindow = run.demandWindow;
   const auto start = std::chrono::steady_clock::now();
   sim::Result result = sim::simulate(w, *allocator, config, hooks);
   Outcome out;
@@ -190,7 +199,7 @@ Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& con
               << "' but no machine has any; it is left out of placement\n";
   }
   for (const auto& [k, v] : run.params.values()) result.params[k] = v;
-  if (file != nullptr) file->write(run.label, result, paramsJson(run.params).dump());
+  if (file != nullptr) file->write(run.label, result, paramsJson(run).dump());
   out.summary = result.summary;
   return out;
 }
@@ -484,9 +493,13 @@ void addSimCommand(CLI::App& app) {
                   "progressive filling)")
       ->capture_default_str();
   cmd->add_option("--demand", args->demandWindow,
-                  "Frameworks publish the shapes of their first N pending instances; policies "
-                  "stop offering to a framework once a round's offers cover them (0: off)")
-      ->capture_default_str();
+                  "Frameworks publish their first N pending instances (shape, count, gang, "
+                  "wait, estimate); policies stop offering to a framework once a round's "
+                  "offers cover them, and task-placing policies place them (0: off). Default: "
+                  "what each policy needs (`allot policies`), 0 for drf, fifo, random");
+  cmd->add_flag("--exact-estimates", args->exactEstimates,
+                "Frameworks publish each task's actual run time as its estimate (perfect user "
+                "estimates) instead of the trace's own (SWF requested time; none elsewhere)");
   cmd->add_option("--stop-at", args->stopAt, "Stop at this simulated time (seconds)");
   cmd->add_option("--event-log", args->eventLog,
                   "Write every simulator event, stamped with simulated time, to this file "
@@ -537,7 +550,7 @@ void addSimCommand(CLI::App& app) {
         nlohmann::json r;
         r["label"] = runs[i].label;
         r["policy"] = runs[i].policy;
-        r["params"] = paramsJson(runs[i].params);
+        r["params"] = paramsJson(runs[i]);
         r["wall_s"] = outcomes[i].wallSeconds;
         nlohmann::json s = nlohmann::json::object();
         for (const auto& [k, v] : outcomes[i].summary) s[k] = jsonNumber(v);

@@ -23,7 +23,8 @@ CONFIG_DEFAULTS = {
     "sample_interval": 0.0,       # time series interval (0: about 5,000 samples)
     "max_attempts": 0,            # lost attempts of a task before its job fails (0: retry)
     "launches_per_offer": 0,      # instances launched in one offer at most (0: all that fit)
-    "demand": 0,                  # publish the first N pending instances (0: off)
+    "demand": None,               # publish the first N pending instances (None: the policy's need)
+    "exact_estimates": False,     # publish actual run times as estimates (perfect estimates)
     "stop_at": None,              # simulated time to stop at (None: run to the end)
 }
 

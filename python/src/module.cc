@@ -151,7 +151,8 @@ py::list builtinPolicyList() {
     for (const ParamSpec& p : info.params) {
       params.append(py::dict("name"_a = p.name, "default"_a = p.defaultValue, "help"_a = p.help));
     }
-    out.append(py::dict("name"_a = info.name, "summary"_a = info.summary, "params"_a = params));
+    out.append(py::dict("name"_a = info.name, "summary"_a = info.summary, "demand"_a = info.demand,
+                        "params"_a = params));
   }
   return out;
 }
@@ -183,7 +184,8 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
                   double allocationInterval, const std::string& frameworks,
                   const std::string& queue, bool holdOffers, double decisionLatency,
                   double offerTimeout, std::optional<double> refuseSeconds, double sampleInterval,
-                  std::uint32_t maxAttempts, std::uint32_t launchesPerOffer, std::uint32_t demand,
+                  std::uint32_t maxAttempts, std::uint32_t launchesPerOffer,
+                  std::optional<std::uint32_t> demand, bool exactEstimates,
                   std::optional<double> stopAt) {
   sim::Config config;
   config.seed = seed;
@@ -197,19 +199,27 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
   config.sampleInterval = seconds("sample_interval", sampleInterval);
   config.maxAttempts = maxAttempts;
   config.launchesPerOffer = launchesPerOffer;
-  config.demandWindow = demand;
+  config.exactEstimates = exactEstimates;
   if (stopAt) config.stopAt = fromMicros(0) + seconds("stop_at", *stopAt);
 
   Params p;
   for (const auto& [k, v] : params) p.set(k, v);
   std::unique_ptr<Allocator> allocator;
   DetachHost detach;
+  // Without a demand window, each policy gets the one it needs.
+  std::uint32_t need = 0;
   if (py::isinstance<py::str>(policy)) {
-    allocator = makeAllocator(policy.cast<std::string>(), p);
+    const auto name = policy.cast<std::string>();
+    allocator = makeAllocator(name, p);
+    for (const PolicyInfo& info : builtinPolicies()) {
+      if (info.name == name) need = info.demand;
+    }
   } else {
     allocator = makePythonAllocator(policy, p);
     detach.policy = policy;
+    if (py::hasattr(policy, "demand")) need = policy.attr("demand").cast<std::uint32_t>();
   }
+  config.demandWindow = demand.value_or(need);
 
   // Lets Ctrl-C stop a long run: Python runs signal handlers only between
   // bytecodes, and none run here until the simulation returns.
@@ -287,7 +297,8 @@ PYBIND11_MODULE(_allot, m) {
         "allocation_interval"_a = 1.0, "frameworks"_a = "user", "queue"_a = "first-fit",
         "hold_offers"_a = false, "decision_latency"_a = 0.0, "offer_timeout"_a = 0.0,
         "refuse_seconds"_a = py::none(), "sample_interval"_a = 0.0, "max_attempts"_a = 0,
-        "launches_per_offer"_a = 0, "demand"_a = 0, "stop_at"_a = py::none(),
+        "launches_per_offer"_a = 0, "demand"_a = py::none(), "exact_estimates"_a = false,
+        "stop_at"_a = py::none(),
         "Runs sim::simulate without the GIL. `policy` is a registered name or an object with "
         "`name` and `decide(now_us)`. Times in seconds. Returns the Result as numpy columns.");
 }

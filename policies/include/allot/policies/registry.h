@@ -45,6 +45,10 @@ struct PolicyInfo {
   std::string summary;
   std::vector<ParamSpec> params;  // the policy's own and the shared ones
   std::function<std::unique_ptr<Allocator>(const Params&)> make;
+  // Pending instances frameworks should publish for this policy to work as
+  // designed (a host's demand window, e.g. `allot sim --demand`, when the
+  // user gives none); 0: the policy needs no published demand.
+  std::uint32_t demand = 0;
 };
 
 // Every built-in policy, in a fixed order. A constant table: policies written
