@@ -71,7 +71,12 @@ with tempfile.TemporaryDirectory() as tmp:
             check(f.attrs["allot_format"] in ("allot-workload", b"allot-workload"), "format attr")
             check(f["jobs/submit_us"].shape == (27992,), "jobs/submit_us shape")
             check(f["tasks/demand"].shape[1] == len(f["dims"]), "demand width")
-            check(f.attrs["allot_format_version"] == 3, "format version 3")
+            check(f.attrs["allot_format_version"] == 4, "format version 4")
+            # Users' estimates (SWF requested time): every KTH job has one.
+            estimates = f["tasks/estimate_us"][:]
+            check(estimates.dtype.name == "int64" and estimates.shape == (27992,),
+                  "tasks/estimate_us")
+            check(bool((estimates > 0).all()), "every KTH job has an estimate")
             counts = f["tasks/count"][:]
             check(counts.dtype.name == "uint32" and counts.shape == (27992,), "tasks/count")
             check(int(counts.sum()) == stored["task_instances"], "instances = sum of counts")

@@ -168,6 +168,7 @@ TEST(SwfReaderTest, MapsJobsToGangsOfOneProcessorTasks) {
   EXPECT_EQ(task.demand[0], 1.0);
   EXPECT_EQ(task.demand[1], 1.0);  // 1024 KB per processor
   EXPECT_EQ(task.duration, std::chrono::seconds(100));
+  EXPECT_EQ(task.estimate, std::chrono::seconds(200));  // requested time (field 9)
   EXPECT_EQ(task.outcome.startUs, 10'000'000);
   EXPECT_EQ(task.outcome.endUs, 110'000'000);
   EXPECT_EQ(task.outcome.status, 1);
@@ -182,6 +183,7 @@ TEST(SwfReaderTest, MapsJobsToGangsOfOneProcessorTasks) {
   const Job& third = w.jobs[2];  // unknown wait, preceded by job 1
   EXPECT_EQ(third.dependsOn, std::vector<std::uint32_t>{0});
   EXPECT_EQ(w.tasks[third.firstTask].outcome.startUs, kUnknown);
+  EXPECT_EQ(w.tasks[third.firstTask].estimate, Duration{0});  // requested time -1: unknown
   EXPECT_EQ(w.jobs[3].traceId, 6);
   EXPECT_EQ(w.tasks[w.jobs[3].firstTask].duration, Duration{0});
 
@@ -279,6 +281,69 @@ TEST(SwfReaderTest, GangCountIsTheProcessorFieldOfEveryKthJob) {
     firstTask += chunk.jobs.size();
   }
   EXPECT_EQ(read, awk);
+}
+
+// Every KTH job's estimate is its requested time (field 9, seconds; 0 when
+// not positive) as awk reads it from the file, in file order; the sum and the
+// number of known estimates agree too.
+TEST(SwfReaderTest, EstimateIsTheRequestedTimeOfEveryKthJob) {
+  const std::string path = kShared + "/swf/KTH-SP2-1996-2.1-cln.swf.gz";
+  // The records the reader keeps (processors, run time and submit known).
+  const std::string kept = "zcat '" + path +
+                           "' | awk '!/^;/ && NF > 0 {p = ($5 > 0) ? $5 : (($8 > 0) ? $8 : 0); "
+                           "if (p > 0 && $4 >= 0 && $2 >= 0) ";
+  std::istringstream expected(shell(kept + "print $1, ($9 > 0 ? $9 : 0)}'"));
+  std::vector<std::pair<std::int64_t, std::int64_t>> awk;
+  std::int64_t number = 0, seconds = 0;
+  while (expected >> number >> seconds) awk.emplace_back(number, seconds * 1'000'000);
+  ASSERT_EQ(awk.size(), 27992U);
+  std::istringstream totals(
+      shell(kept + "if ($9 > 0) {n++; s += $9}} END {printf \"%d %.0f\\n\", n, s}'"));
+  std::uint64_t awkKnown = 0;
+  std::int64_t awkSeconds = 0;
+  ASSERT_TRUE(totals >> awkKnown >> awkSeconds);
+
+  const Workload w = readWorkload(path, "swf");
+  ASSERT_EQ(w.tasks.size(), awk.size());
+  std::vector<std::pair<std::int64_t, std::int64_t>> read;
+  std::uint64_t known = 0;
+  std::int64_t sumUs = 0;
+  for (const Job& job : w.jobs) {
+    const Task& task = w.tasks[job.firstTask];
+    read.emplace_back(job.traceId, toMicros(task.estimate));
+    if (task.estimate > Duration{0}) ++known;
+    sumUs += toMicros(task.estimate);
+  }
+  EXPECT_EQ(read, awk);
+  EXPECT_EQ(known, awkKnown);
+  EXPECT_EQ(sumUs, awkSeconds * 1'000'000);
+  EXPECT_GT(known, 0U);
+  ::testing::Test::RecordProperty("estimate_sum_s", std::to_string(sumUs / 1'000'000));
+  ::testing::Test::RecordProperty("awk_requested_time_sum_s", std::to_string(awkSeconds));
+  std::printf("KTH estimates: %llu known, sum %lld s (reader) vs %llu known, sum %lld s (awk)\n",
+              static_cast<unsigned long long>(known), static_cast<long long>(sumUs / 1'000'000),
+              static_cast<unsigned long long>(awkKnown), static_cast<long long>(awkSeconds));
+}
+
+// The requested time (field 9) maps to Task::estimate in microseconds: -1,
+// other negative values and 0 mean unknown (0); fractions of a second are
+// kept.
+TEST(SwfReaderTest, RequestedTimeMapsToEstimate) {
+  TempDir dir;
+  const std::string path = dir.write("estimates.swf",
+                                     "1 0 0 10 1 -1 -1 1 3600 -1 1 1 1 -1 1 1 -1 -1\n"
+                                     "2 0 0 10 1 -1 -1 1 -1 -1 1 1 1 -1 1 1 -1 -1\n"
+                                     "3 0 0 10 1 -1 -1 1 0 -1 1 1 1 -1 1 1 -1 -1\n"
+                                     "4 0 0 10 1 -1 -1 1 -7 -1 1 1 1 -1 1 1 -1 -1\n"
+                                     "5 0 0 10 1 -1 -1 1 1.5 -1 1 1 1 -1 1 1 -1 -1\n"
+                                     "6 0 0 10 1 -1 -1 1 5 -1 1 1 1 -1 1 1 -1 -1\n");
+  const Workload w = readWorkload(path, "swf");
+  ASSERT_EQ(w.tasks.size(), 6U);
+  const std::vector<std::int64_t> expected{3'600'000'000, 0, 0, 0, 1'500'000, 5'000'000};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(toMicros(w.tasks[i].estimate), expected[i]) << "job " << i + 1;
+    EXPECT_EQ(w.tasks[i].duration, std::chrono::seconds(10)) << "job " << i + 1;
+  }
 }
 
 // ---------------------------------------------------------------- gzip
@@ -447,6 +512,15 @@ TEST(BadInputTest, SwfErrorNamesFileLineColumnAndValue) {
   EXPECT_EQ(errorOf(bad, "swf"), bad + ":3: column 4 (run_time): bad value '1O': not a number");
   const std::string shortLine = dir.write("short.swf", good + "2 5 0 10\n");
   EXPECT_EQ(errorOf(shortLine, "swf"), shortLine + ":2: expected 18 fields, found 4");
+  // The requested time (field 9, the estimate) like any other column.
+  const std::string estimate =
+      dir.write("estimate.swf", good + good + "3 5 0 10 2 -1 -1 2 2h -1 1 1 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(errorOf(estimate, "swf"),
+            estimate + ":3: column 9 (requested_time): bad value '2h': not a number");
+  const std::string huge =
+      dir.write("huge.swf", good + "3 5 0 10 2 -1 -1 2 1e300 -1 1 1 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(errorOf(huge, "swf"),
+            huge + ":2: column 9 (requested_time): bad value '1e300': time out of range");
 }
 
 // Google and Alibaba lines name the column the same way.
@@ -477,17 +551,21 @@ TEST(BadInputTest, SkipBadCountsByReason) {
   const std::string good = "1 0 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n";
   const std::string path =
       dir.write("mixed.swf", good + "2 5 0 x 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n" + "3 5 0 10\n" +
-                                 "4 5 0 y 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n" + good);
+                                 "4 5 0 y 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n" +
+                                 "5 5 0 10 2 -1 -1 2 ten -1 1 1 1 -1 1 1 -1 -1\n" +
+                                 "6 5 0 10 2 -1 -1 2 -1e12 -1 1 1 1 -1 1 1 -1 -1\n" + good);
   ReadOptions options;
   options.skipBad = true;
   ReadReport report;
   const Workload w = readWorkload(path, "swf", options, &report);
   EXPECT_EQ(w.jobs.size(), 2U);
   EXPECT_EQ(report.records, 2U);
-  EXPECT_EQ(report.skipped, 3U);
+  EXPECT_EQ(report.skipped, 5U);
   EXPECT_EQ(report.skippedByReason.at("run_time: not a number"), 2U);
+  EXPECT_EQ(report.skippedByReason.at("requested_time: not a number"), 1U);
+  EXPECT_EQ(report.skippedByReason.at("requested_time: time out of range"), 1U);
   EXPECT_EQ(report.skippedByReason.at("wrong number of fields"), 1U);
-  EXPECT_EQ(w.meta.at("count.skipped_lines"), "3");
+  EXPECT_EQ(w.meta.at("count.skipped_lines"), "5");
 }
 
 // ---------------------------------------------------------------- google2011

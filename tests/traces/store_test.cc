@@ -8,10 +8,12 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -82,6 +84,7 @@ void expectSameWorkload(const Workload& a, const Workload& b) {
     ASSERT_EQ(x.index, y.index) << "task " << i;
     ASSERT_EQ(x.demand, y.demand) << "task " << i;
     ASSERT_EQ(x.duration, y.duration) << "task " << i;
+    ASSERT_EQ(x.estimate, y.estimate) << "task " << i;
     ASSERT_EQ(x.differentMachine, y.differentMachine) << "task " << i;
     ASSERT_EQ(x.count, y.count) << "task " << i;
     ASSERT_EQ(x.outcome, y.outcome) << "task " << i;
@@ -91,7 +94,7 @@ void expectSameWorkload(const Workload& a, const Workload& b) {
 
 // A small workload that uses every field: odd dimensions, attributes,
 // machine events of each kind, dependencies, outcomes, task counts from 1 to
-// 2^20 + 1, unusual meta keys.
+// 2^20 + 1, estimates known and unknown, unusual meta keys.
 Workload handMade() {
   Workload w;
   w.dims = Dimensions::with(Dimensions::standard(), "fpga");
@@ -130,6 +133,7 @@ Workload handMade() {
       t.demand[1] = 1024.25;
       t.demand[4] = 1;
       t.duration = Duration{1'000'000LL * (k + 1)};
+      t.estimate = k == 1 ? Duration{0} : Duration{3'600'000'000LL * (j + 1) + k};
       t.differentMachine = k == 1;
       t.count = j == 1 ? 64 : k == 2 ? (1u << 20) + 1 : 1;
       t.outcome = {10, 20 + k, 42, 4};
@@ -214,6 +218,9 @@ TEST_F(StoreTest, RoundTripsKthSwf) {
   ASSERT_EQ(raw.jobs.size(), 27992u);
   ASSERT_EQ(raw.tasks.size(), 27992u);  // one gang record per job
   ASSERT_GT(instanceCount(raw), 2 * raw.tasks.size());
+  // Every KTH job has a requested time: the round trip carries estimates.
+  ASSERT_TRUE(std::all_of(raw.tasks.begin(), raw.tasks.end(),
+                          [](const Task& t) { return t.estimate > Duration{0}; }));
   writeWorkloadStore(file("kth.h5"), raw);
   expectSameWorkload(loadWorkload(file("kth.h5")), raw);
 }
@@ -234,6 +241,14 @@ TEST_F(StoreTest, RoundTripsGoogleFirstPart) {
   ASSERT_GT(raw.tasks.size(), 10'000u);
   writeWorkloadStore(file("google.h5"), raw);
   expectSameWorkload(loadWorkload(file("google.h5")), raw);
+  // Google gives no estimates: all 0, a constant column that stores no chunk.
+  for (const Task& t : raw.tasks) ASSERT_EQ(t.estimate, Duration{0});
+  hid_t f = H5Fopen(file("google.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, "tasks/estimate_us", H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  EXPECT_EQ(H5Dget_storage_size(d), 0u);
+  H5Dclose(d);
+  H5Fclose(f);
 }
 
 // A text file given as a store is rejected as "not an HDF5 file".
@@ -324,7 +339,10 @@ TEST_F(StoreTest, ReadsVersionOneWithCountOne) {
   writeWorkloadStore(file("v1.h5"), w);
   deleteDataset(file("v1.h5"), "tasks/count");
   setVersion(file("v1.h5"), 1);
-  for (Task& t : w.tasks) t.count = 1;
+  for (Task& t : w.tasks) {
+    t.count = 1;
+    t.estimate = Duration{0};  // version 1 predates tasks/estimate_us
+  }
   expectSameWorkload(readWorkloadStore(file("v1.h5")), w);
   // Version 2 requires the column.
   setVersion(file("v1.h5"), 2);
@@ -336,23 +354,90 @@ TEST_F(StoreTest, ReadsVersionOneWithCountOne) {
   }
 }
 
-// This build writes version 3, with a uint32 tasks/count column.
-TEST_F(StoreTest, WritesVersionThreeWithCountColumn) {
-  EXPECT_EQ(kStoreFormatVersion, 3);
-  writeWorkloadStore(file("v2.h5"), handMade());
-  hid_t f = H5Fopen(file("v2.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+// A store written before tasks/estimate_us existed (versions 1 to 3) reads
+// with every estimate 0 (unknown); from version 4 the column is required.
+TEST_F(StoreTest, ReadsVersionThreeWithEstimateZero) {
+  Workload w = handMade();
+  writeWorkloadStore(file("v3.h5"), w);
+  deleteDataset(file("v3.h5"), "tasks/estimate_us");
+  setVersion(file("v3.h5"), 3);
+  for (Task& t : w.tasks) t.estimate = Duration{0};
+  expectSameWorkload(readWorkloadStore(file("v3.h5")), w);
+  expectSameWorkload(loadWorkload(file("v3.h5")), w);
+
+  // Version 1 (no count, no estimate) as well.
+  deleteDataset(file("v3.h5"), "tasks/count");
+  setVersion(file("v3.h5"), 1);
+  for (Task& t : w.tasks) t.count = 1;
+  expectSameWorkload(readWorkloadStore(file("v3.h5")), w);
+
+  writeWorkloadStore(file("v4.h5"), handMade());
+  deleteDataset(file("v4.h5"), "tasks/estimate_us");
+  try {
+    readWorkloadStore(file("v4.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tasks/estimate_us"), std::string::npos) << e.what();
+  }
+}
+
+// This build writes version 4, with a uint32 tasks/count column and an int64
+// tasks/estimate_us column chunked and filtered as tasks/duration_us is.
+TEST_F(StoreTest, WritesVersionFourWithCountAndEstimateColumns) {
+  EXPECT_EQ(kStoreFormatVersion, 4);
+  StoreOptions options;
+  options.chunkRows = 2;  // several chunks
+  writeWorkloadStore(file("v4.h5"), handMade(), options);
+  hid_t f = H5Fopen(file("v4.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   hid_t a = H5Aopen(f, "allot_format_version", H5P_DEFAULT);
   int version = 0;
   H5Aread(a, H5T_NATIVE_INT, &version);
   H5Aclose(a);
-  EXPECT_EQ(version, 3);
+  EXPECT_EQ(version, 4);
   hid_t d = H5Dopen2(f, "tasks/count", H5P_DEFAULT);
   ASSERT_GE(d, 0);
   hid_t type = H5Dget_type(d);
   EXPECT_GT(H5Tequal(type, H5T_STD_U32LE), 0);
   H5Tclose(type);
   H5Dclose(d);
+
+  // Chunk shape and filter pipeline of a column, to compare two columns.
+  auto layout = [&](const char* name) {
+    hid_t dset = H5Dopen2(f, name, H5P_DEFAULT);
+    EXPECT_GE(dset, 0) << name;
+    hid_t dcpl = H5Dget_create_plist(dset);
+    hsize_t chunk = 0;
+    EXPECT_EQ(H5Pget_chunk(dcpl, 1, &chunk), 1) << name;
+    std::vector<H5Z_filter_t> filters;
+    for (int i = 0; i < H5Pget_nfilters(dcpl); ++i) {
+      unsigned flags = 0;
+      std::size_t elements = 0;
+      unsigned config = 0;
+      filters.push_back(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &elements, nullptr,
+                                       0, nullptr, &config));
+    }
+    hid_t t = H5Dget_type(dset);
+    const bool int64 = H5Tequal(t, H5T_STD_I64LE) > 0;
+    H5Tclose(t);
+    H5Pclose(dcpl);
+    H5Dclose(dset);
+    return std::make_tuple(chunk, filters, int64);
+  };
+  const auto estimate = layout("tasks/estimate_us");
+  EXPECT_EQ(estimate, layout("tasks/duration_us"));
+  EXPECT_EQ(std::get<0>(estimate), 2u);
+  EXPECT_TRUE(std::get<2>(estimate));
+  EXPECT_EQ(std::get<1>(estimate),
+            (std::vector<H5Z_filter_t>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}));
+  // h5py-style whole read: the values, in microseconds.
+  d = H5Dopen2(f, "tasks/estimate_us", H5P_DEFAULT);
+  std::vector<std::int64_t> values(handMade().tasks.size());
+  EXPECT_GE(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  H5Dclose(d);
   H5Fclose(f);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(values[i], toMicros(handMade().tasks[i].estimate)) << "task " << i;
+  }
 }
 
 // Version 3: a constant column stores no chunk (its fill value is the

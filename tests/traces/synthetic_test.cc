@@ -6,11 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "allot/core/error.h"
 
@@ -66,6 +68,56 @@ TEST(SyntheticTest, SeedGivesKnownValues) {
   EXPECT_EQ(seen.str(),
             "84493053:2:0:0:2355012051 147804101:1:0:0:525462504 239355970:1:8:0:5317890172 ");
   EXPECT_EQ(generateWorkload(o).jobs.size(), 3u);
+}
+
+// hpc-like tasks carry a user's estimate: the duration rounded up to the
+// next queue limit (15 min, 1 h, 4 h, 12 h, 24 h, 48 h, 72 h), never less
+// than the duration. It is derived, not drawn: without it every other field
+// is the same. google-like (and any options without it) have no estimates.
+TEST(SyntheticTest, HpcLikeEstimatesRoundDurationsUpToQueueLimits) {
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  const std::vector<Duration> limits{minutes(15), hours(1),  hours(4), hours(12),
+                                     hours(24),   hours(48), hours(72)};
+  const SyntheticOptions o = small("hpc-like", 5);
+  ASSERT_TRUE(o.userEstimates);
+  const Workload w = generateWorkload(o);
+  std::vector<std::size_t> perLimit(limits.size(), 0);
+  for (const Task& t : w.tasks) {
+    ASSERT_GE(t.estimate, t.duration);
+    const auto it = std::lower_bound(limits.begin(), limits.end(), t.duration);
+    ASSERT_NE(it, limits.end());  // the preset's durations stop at 72 h
+    ASSERT_EQ(t.estimate, *it) << toMicros(t.duration);
+    ++perLimit[static_cast<std::size_t>(it - limits.begin())];
+  }
+  // Heavy-tailed run times use several limits.
+  EXPECT_GE(std::count_if(perLimit.begin(), perLimit.end(), [](std::size_t n) { return n > 0; }),
+            4);
+
+  SyntheticOptions without = o;
+  without.userEstimates = false;
+  Workload plain = generateWorkload(without);
+  ASSERT_EQ(plain.tasks.size(), w.tasks.size());
+  for (const Task& t : plain.tasks) ASSERT_EQ(t.estimate, Duration{0});
+  for (std::size_t i = 0; i < plain.tasks.size(); ++i)
+    plain.tasks[i].estimate = w.tasks[i].estimate;
+  EXPECT_TRUE(plain == w);
+
+  const Workload g = generateWorkload(small("google-like", 5));
+  for (const Task& t : g.tasks) ASSERT_EQ(t.estimate, Duration{0});
+}
+
+// Durations beyond the last limit round up to the next whole hour.
+TEST(SyntheticTest, LongEstimatesRoundUpToWholeHours) {
+  SyntheticOptions o = small("hpc-like", 2);
+  o.durationSeconds = {100.0 * 3600, 0.5, 80.0 * 3600, 200.0 * 3600};
+  const Workload w = generateWorkload(o);
+  ASSERT_FALSE(w.tasks.empty());
+  for (const Task& t : w.tasks) {
+    ASSERT_GE(t.estimate, t.duration);
+    ASSERT_LT(t.estimate - t.duration, std::chrono::hours(1));
+    ASSERT_EQ(toMicros(t.estimate) % 3'600'000'000LL, 0);
+  }
 }
 
 // The Google mix in the code matches ../shared/traces/google2011/machines.csv,

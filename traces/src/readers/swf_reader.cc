@@ -7,8 +7,9 @@
 //   and, when known, mem = used memory (field 7), else requested memory
 //   (field 10), converted from KB per processor to MB.
 // - submit = field 2 (seconds from the log's start); duration = run time
-//   (field 4); outcome start = submit + wait (field 3, when known), end =
-//   start + run, status = field 11; machine unknown.
+//   (field 4); estimate = requested time (field 9), 0 when unknown (-1 or
+//   any value <= 0); outcome start = submit + wait (field 3, when known),
+//   end = start + run, status = field 11; machine unknown.
 // - user = field 12, role = queue (field 15) or "*" when unknown; a
 //   preceding job (field 17) becomes Job::dependsOn when that job was read.
 // - Records that cannot be replayed are counted and left out, per the SWF
@@ -46,6 +47,7 @@ enum Column : std::size_t {
   kAllocProcs = 4,
   kUsedMem = 6,
   kReqProcs = 7,
+  kReqTime = 8,
   kReqMem = 9,
   kStatus = 10,
   kUser = 11,
@@ -156,6 +158,7 @@ class SwfReader final : public ReaderBase {
     const std::int64_t submit = at.secondsToMicros(v[kSubmit], f[kSubmit], kSubmit);
     const std::int64_t wait = at.secondsToMicros(v[kWait], f[kWait], kWait);
     const std::int64_t run = at.secondsToMicros(v[kRun], f[kRun], kRun);
+    const std::int64_t requested = at.secondsToMicros(v[kReqTime], f[kReqTime], kReqTime);
 
     const double procs = v[kAllocProcs] > 0 ? v[kAllocProcs] : std::max(v[kReqProcs], 0.0);
     widest_ = std::max(widest_, procs);
@@ -190,6 +193,7 @@ class SwfReader final : public ReaderBase {
     task.demand[0] = 1.0;
     task.demand[1] = memKb / 1024.0;
     task.duration = Duration{run};
+    task.estimate = Duration{std::max<std::int64_t>(requested, 0)};  // -1: unknown
     if (v[kWait] >= 0) {
       task.outcome.startUs = submit + wait;
       task.outcome.endUs = submit + wait + run;

@@ -53,7 +53,7 @@ constexpr const char* kVersionAttr = "allot_format_version";
 constexpr const char* kFormatName = "allot-workload";
 
 // Datasets written per file, for progress reporting.
-constexpr std::uint64_t kDatasetCount = 32;
+constexpr std::uint64_t kDatasetCount = 33;
 
 // ---------------------------------------------------------------- writing
 
@@ -626,6 +626,9 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
     out.column<std::int64_t>(g.get(), "duration_us", n, 0, fieldFill<std::int64_t>([&](auto i) {
                                return toMicros(t[i].duration);
                              }));
+    out.column<std::int64_t>(g.get(), "estimate_us", n, 0, fieldFill<std::int64_t>([&](auto i) {
+                               return toMicros(t[i].estimate);
+                             }));
     out.column<std::uint8_t>(
         g.get(), "different_machine", n, 0,
         fieldFill<std::uint8_t>([&](auto i) { return t[i].differentMachine ? 1 : 0; }));
@@ -802,6 +805,14 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
     Reader::Column<std::uint32_t> index(in, "tasks/index", 0, rows);
     in.skipDataset();  // tasks/demand: DemandAhead
     Reader::Column<std::int64_t> duration(in, "tasks/duration_us", 0, rows);
+    // Stores before version 4 had no estimate column: every estimate is 0
+    // (unknown), as readers of formats without estimates give.
+    std::optional<Reader::Column<std::int64_t>> estimate;
+    if (version >= 4) {
+      estimate.emplace(in, "tasks/estimate_us", 0, rows);
+    } else {
+      in.skipDataset();
+    }
     Reader::Column<std::uint8_t> different(in, "tasks/different_machine", 0, rows);
     // Version 1 stores had no count column: one record per instance, so
     // every count is 1 (the same workload, expanded).
@@ -824,6 +835,7 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
       const std::uint32_t* jobs = job.read(first, last);
       const std::uint32_t* indexes = index.read(first, last);
       const std::int64_t* durations = duration.read(first, last);
+      const std::int64_t* estimates = estimate ? estimate->read(first, last) : nullptr;
       const std::uint8_t* differents = different.read(first, last);
       const std::uint32_t* counts = count ? count->read(first, last) : nullptr;
       if (counts != nullptr) checkCounts(path, counts, last - first, first);
@@ -840,6 +852,7 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
         const double* row = demands + i * D;
         for (std::size_t d = 0; d < D; ++d) t.demand[static_cast<Eigen::Index>(d)] = row[d];
         t.duration = Duration{durations[i]};
+        if (estimates != nullptr) t.estimate = Duration{estimates[i]};
         t.differentMachine = differents[i] != 0;
         if (counts != nullptr) t.count = counts[i];
         t.outcome.startUs = starts[i];

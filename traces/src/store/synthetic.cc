@@ -1,6 +1,7 @@
 #include "allot/traces/synthetic.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 #include <random>
@@ -163,6 +164,19 @@ Scalars standardScalars(double cpus, double mem, double disk) {
   return s;
 }
 
+// A user's request for a task of `duration`: the next queue limit at or
+// above it (see SyntheticOptions::userEstimates).
+Duration roundedUpEstimate(Duration duration) {
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  static constexpr std::array<Duration, 7> kLimits{minutes(15), hours(1),  hours(4), hours(12),
+                                                   hours(24),   hours(48), hours(72)};
+  for (const Duration limit : kLimits) {
+    if (duration <= limit) return limit;
+  }
+  return std::chrono::ceil<hours>(duration);
+}
+
 std::string formatNumber(double value) {
   std::string text = std::to_string(value);
   text.erase(text.find_last_not_of('0') + 1);
@@ -204,7 +218,8 @@ std::vector<PresetInfo> syntheticPresets() {
        "single-task jobs with a power-law tail, heavy-tailed durations (mean 1 h), 3 roles"},
       {"hpc-like",
        "256 identical 16-core nodes; rigid gang jobs of one-processor tasks (sizes favour powers "
-       "of two), heavy-tailed run times (mean 1.5 h), diurnal arrivals, SWF-like"},
+       "of two), heavy-tailed run times (mean 1.5 h) with users' estimates rounded up to queue "
+       "limits, diurnal arrivals, SWF-like"},
   };
 }
 
@@ -243,6 +258,7 @@ SyntheticOptions syntheticPreset(std::string_view name) {
     o.jobSize = {0.25, 1024, 1.5, 6.0};
     o.gang = true;
     o.durationSeconds = {5400, 1.6, 30, 72.0 * 3600};
+    o.userEstimates = true;
     o.cpus = {1, 0, 1, 1};
     o.mem = {1024, 1.0, 32, 4096};
     o.disk = {0, 0, 0, 0};
@@ -393,6 +409,7 @@ Workload generateWorkload(const SyntheticOptions& o) {
       task.demand = demand;
       const double seconds = o.gang ? gangSeconds : duration.sample(s);
       task.duration = Duration{std::max<std::int64_t>(1, std::llround(seconds * 1e6))};
+      if (o.userEstimates) task.estimate = roundedUpEstimate(task.duration);
       task.differentMachine = different;
       w.tasks.push_back(task);
     }

@@ -24,28 +24,31 @@ namespace allot::traces {
 //                         priority i32, gang u8, first_task u64, task_count u32,
 //                         dep_count u32, depends_on u32[] (flattened)
 //   /tasks/               job u32, index u32, demand f64[N][D], duration_us i64,
-//                         different_machine u8, count u32, start_us i64,
-//                         end_us i64, machine i64, status i32
+//                         estimate_us i64, different_machine u8, count u32,
+//                         start_us i64, end_us i64, machine i64, status i32
 // One /tasks row is one Task record of `count` identical instances (see
 // workload.h); task_count of /jobs counts rows, not instances.
 // Python reads it with h5py or pandas (one column = one dataset).
 //
-// Storage (version 3): numeric columns have a fill value and chunks that
-// hold only the fill value are not written; HDF5 (h5py, H5Dread) reads an
-// unwritten chunk as the fill value, so the values read are the same. A 1-D
+// Storage (version 3 and later): numeric columns have a fill value and
+// chunks that hold only the fill value are not written; HDF5 (h5py, H5Dread)
+// reads an unwritten chunk as the fill value, so the values read are the
+// same. A 1-D
 // column's fill value is its first value (a constant column stores no chunk),
 // that of rows x D columns (capacity, demand) 0. Deflate is kept per chunk
 // only where the deflated chunk is at most 30% of the shuffled one; other
 // chunks are stored shuffled only, with the deflate bit of their filter mask
 // set (HDF5 and h5py skip inflating them). Deflate is ISA-L's (zlib wrapper).
 //
-// Versions: 3 changed only that storage (same datasets, types and values;
-// version 2 and 1 files still read). 2 added tasks/count. Version 1 files (one row per instance, no
-// count column) are still read, with every count 1: the same workload, one
-// record per instance.
+// Versions: 4 added tasks/estimate_us (Task::estimate; older files read with
+// every estimate 0, i.e. unknown). 3 changed only that storage (same
+// datasets, types and values; version 2 and 1 files still read). 2 added
+// tasks/count. Version 1 files (one row per instance, no count column) are
+// still read, with every count 1: the same workload, one record per
+// instance.
 
 // Version written by this build. Readers accept versions <= this one.
-inline constexpr int kStoreFormatVersion = 3;
+inline constexpr int kStoreFormatVersion = 4;
 
 struct StoreOptions {
   // Rows per chunk at most (a table is split into equal chunks of at most

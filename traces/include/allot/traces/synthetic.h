@@ -94,6 +94,13 @@ struct SyntheticOptions {
   double differentMachineProb = 0.0;
   // Task duration in seconds (per job for gang jobs, per task otherwise).
   ClampedLognormal durationSeconds{600, 1.5, 1, 86400};
+  // Give every task a user's run-time estimate (Task::estimate) as HPC users
+  // request time: its duration rounded up to the next of the usual queue
+  // limits 15 min, 1 h, 4 h, 12 h, 24 h, 48 h, 72 h (beyond 72 h, to the next
+  // whole hour), so estimates are never short and mostly generous. Derived
+  // from the duration, it draws nothing: the other fields are the same with
+  // or without it. The hpc-like preset sets it; otherwise estimates are 0.
+  bool userEstimates = false;
   // Per-task demand of cpus, mem and disk; a job's tasks share one shape.
   ClampedLognormal cpus{0.5, 0.5, 0.01, 1};
   ClampedLognormal mem{1, 0.5, 0.01, 1};

@@ -73,8 +73,8 @@ struct Outcome {
   friend bool operator==(const Outcome&, const Outcome&) = default;
 };
 
-// One record of `count` identical task instances. demand, duration and
-// outcome are those of each instance.
+// One record of `count` identical task instances. demand, duration,
+// estimate and outcome are those of each instance.
 struct Task {
   std::uint32_t job = 0;  // index into Workload::jobs
   // Position within its job (trace task index); the record's instances are
@@ -82,6 +82,10 @@ struct Task {
   std::uint32_t index = 0;
   Scalars demand = Scalars::Zero();  // per instance
   Duration duration{0};              // of each instance
+  // The user's estimate of each instance's run time (SWF requested time,
+  // field 9), as backfilling policies use it; 0 where the trace gives none
+  // (unknown, or a format without estimates).
+  Duration estimate{0};
   // Must not share a machine with another task (instance) of its job
   // (Google's different-machine constraint).
   bool differentMachine = false;
