@@ -29,7 +29,6 @@ using traces::Workload;
 
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t kProgressEvery = std::uint64_t{1} << 16;
-constexpr double kEps = 1e-9;
 
 // Same-time events run in this order: machines change first, then resources
 // are released, then work arrives, then frameworks decide, and the
@@ -134,20 +133,6 @@ struct SimMachine {
   std::vector<std::uint32_t> running;  // group ids
   std::vector<std::uint32_t> offers;   // live offer ids on this machine
 };
-
-// Largest number of instances of `demand` that fit in `free` (capped at `cap`).
-std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::uint32_t cap) {
-  // Most offers a busy framework looks at have no room: one vector compare
-  // turns them away before any division.
-  if (!fitsIn(demand, free)) return 0;
-  double n = static_cast<double>(cap);
-  for (int d = 0; d < kMaxScalarDims; ++d) {
-    if (demand[d] <= 0) continue;
-    n = std::min(n, std::floor((free[d] + kEps * std::max(1.0, free[d])) / demand[d]));
-    if (n <= 0) return 0;
-  }
-  return static_cast<std::uint32_t>(n);
-}
 
 // A slot of `items`: a freed one when there is one, else a new one at the end.
 template <class T>
@@ -1315,8 +1300,7 @@ void Engine::publishDemand(SimFramework& f) {
     Resources& shape = shape_[task];
     if (shape.empty()) shape = Resources::fromScalars(demand_[task], w_.dims);
     const Task& t = w_.tasks[task];
-    // The workload model carries no user estimates yet.
-    const Duration estimate = cfg_.exactEstimates ? t.duration : Duration{0};
+    const Duration estimate = cfg_.exactEstimates ? t.duration : t.estimate;
     published_.push_back(PendingTask{shape, count, gang, unit.ready, estimate, unit.key});
     instances += count;
   };

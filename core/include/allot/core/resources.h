@@ -1,8 +1,10 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <atomic>
 #include <boost/container/small_vector.hpp>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <iosfwd>
@@ -50,6 +52,22 @@ inline bool fitsIn(const Scalars& a, const Scalars& b) {
     over |= (x - y) > kEpsilon * (1.0 + magnitude);
   }
   return (over[0] | over[1]) == 0;
+}
+
+// Largest number of instances of `demand` that fit in `free`, at most `cap`,
+// with fitsIn's tolerance (three tasks of 0.1 cpu fit in 0.3).
+inline std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::uint32_t cap) {
+  // Most candidates have no room: one vector compare turns them away before
+  // any division.
+  if (!fitsIn(demand, free)) return 0;
+  constexpr double kEpsilon = 1e-9;
+  double n = static_cast<double>(cap);
+  for (int d = 0; d < kMaxScalarDims; ++d) {
+    if (demand[d] <= 0) continue;
+    n = std::min(n, std::floor((free[d] + kEpsilon * std::max(1.0, free[d])) / demand[d]));
+    if (n <= 0) return 0;
+  }
+  return static_cast<std::uint32_t>(n);
 }
 
 // The role name of unreserved resources, as in Mesos.
