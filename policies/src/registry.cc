@@ -7,6 +7,7 @@
 
 #include "allot/core/error.h"
 #include "allot/core/text.h"
+#include "backfill.h"
 #include "drf.h"
 #include "fifo.h"
 #include "random.h"
@@ -23,7 +24,8 @@ const std::vector<ParamSpec>& sharedParams() {
 
 std::vector<PolicyInfo> makeTable() {
   std::vector<PolicyInfo> table = {DrfAllocator::info(), FifoAllocator::info(),
-                                   RandomAllocator::info()};
+                                   RandomAllocator::info(), BackfillAllocator::easyInfo(),
+                                   BackfillAllocator::conservativeInfo()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }

@@ -1,0 +1,297 @@
+#include "backfill.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace allot {
+
+namespace {
+
+// The whole queue: backfilling looks past the head to every waiting job.
+constexpr std::uint32_t kWholeQueue = 1'000'000;
+
+}  // namespace
+
+PolicyInfo BackfillAllocator::easyInfo() {
+  PolicyInfo info{
+      "easy",
+      "EASY backfilling: FCFS over all frameworks' jobs, with a reservation for the "
+      "head of the queue; later jobs start early if they do not delay it",
+      {},
+      [](const Params& p) { return std::make_unique<BackfillAllocator>(Mode::kEasy, p); }};
+  info.demand = kWholeQueue;
+  return info;
+}
+
+PolicyInfo BackfillAllocator::conservativeInfo() {
+  PolicyInfo info{
+      "conservative",
+      "conservative backfilling: every queued job holds a reservation; a job starts early only "
+      "if it delays none of them",
+      {},
+      [](const Params& p) { return std::make_unique<BackfillAllocator>(Mode::kConservative, p); }};
+  info.demand = kWholeQueue;
+  return info;
+}
+
+BackfillAllocator::BackfillAllocator(Mode mode, const Params& params)
+    : Allocator(parseAllocatorOptions(params)), mode_(mode) {}
+
+void BackfillAllocator::decide(TimePoint now) {
+  const ClusterState& s = state();
+  free_.assign(s.agentSlots(), Scalars::Zero());
+  usable_.assign(s.agentSlots(), 0);
+  freeTotal_.setZero();
+  for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
+    const AgentState& agent = s.agent(a);
+    if (!agent.alive || !agent.active) continue;
+    usable_[a] = 1;
+    free_[a] = s.availableUnreserved(a);
+    freeTotal_ += free_[a];
+  }
+  collectQueue();
+  if (!queue_.empty()) {
+    if (mode_ == Mode::kEasy) {
+      easy(now);
+    } else {
+      conservative(now);
+    }
+  }
+  offerWholeAgents();
+}
+
+void BackfillAllocator::collectQueue() {
+  const ClusterState& s = state();
+  queue_.clear();
+  parts_.clear();
+  for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+    const FrameworkState& f = s.framework(fw);
+    if (!f.alive || !f.active || f.suppressed || f.demand.empty()) continue;
+    std::uint32_t position = 0;
+    bool lastWasGang = false;
+    for (const PendingTask& t : f.demand) {
+      const Scalars shape = t.shape.totalScalars();
+      // Records of one gang are published one after another under one key.
+      if (t.gang && lastWasGang && queue_.back().key == t.key) {
+        Job& job = queue_.back();
+        parts_.push_back({&t.shape, shape, t.count});
+        ++job.parts;
+        job.total += shape * static_cast<double>(t.count);
+        job.estimate = std::max(job.estimate, t.estimate);
+        continue;
+      }
+      lastWasGang = t.gang;
+      const std::uint32_t jobs = t.gang ? 1 : t.count;
+      const std::uint32_t instances = t.gang ? t.count : 1;
+      for (std::uint32_t i = 0; i < jobs; ++i) {
+        Job job;
+        job.fw = fw;
+        job.key = t.key;
+        job.submitted = t.submitted;
+        job.registration = f.registration;
+        job.position = position++;
+        job.estimate = t.estimate;
+        job.firstPart = static_cast<std::uint32_t>(parts_.size());
+        job.parts = 1;
+        job.total = shape * static_cast<double>(instances);
+        parts_.push_back({&t.shape, shape, instances});
+        queue_.push_back(job);
+      }
+    }
+  }
+  std::stable_sort(queue_.begin(), queue_.end(), [](const Job& a, const Job& b) {
+    return std::tie(a.submitted, a.registration, a.position) <
+           std::tie(b.submitted, b.registration, b.position);
+  });
+}
+
+bool BackfillAllocator::start(const Job& job, TimePoint now) {
+  if (!fitsIn(job.total, freeTotal_)) return false;
+  const ClusterState& s = state();
+  // (agent, part, instances) tentatively taken from free_.
+  std::vector<std::tuple<AgentIndex, std::uint32_t, std::uint32_t>> plan;
+  bool placed = true;
+  for (std::uint32_t p = job.firstPart; p < job.firstPart + job.parts && placed; ++p) {
+    const Part& part = parts_[p];
+    std::uint32_t left = part.count;
+    for (AgentIndex a = 0; a < free_.size() && left > 0; ++a) {
+      if (usable_[a] == 0) continue;
+      std::uint32_t n = fitCount(part.scalars, free_[a], left);
+      if (n == 0) continue;
+      if (s.hasFilters(a) &&
+          s.isFiltered(
+              job.fw, a,
+              Resources::fromScalars(part.scalars * static_cast<double>(n), s.dimensions()))) {
+        continue;
+      }
+      free_[a] -= part.scalars * static_cast<double>(n);
+      plan.emplace_back(a, p, n);
+      left -= n;
+    }
+    placed = left == 0;
+  }
+  if (!placed) {
+    for (const auto& [a, p, n] : plan) free_[a] += parts_[p].scalars * static_cast<double>(n);
+    return false;
+  }
+  const TimePoint end =
+      job.estimate > Duration::zero() ? saturatingAdd(now, job.estimate) : kTimeNever;
+  for (const auto& [a, p, n] : plan) {
+    const Scalars amount = parts_[p].scalars * static_cast<double>(n);
+    // Checked above: the resources are free and the framework may have them.
+    grant(job.fw, a, Resources::fromScalars(amount, s.dimensions()), job.key);
+    running_.push_back({job.key, job.fw, a, amount, end});
+  }
+  freeTotal_ -= job.total;
+  return true;
+}
+
+std::vector<std::pair<TimePoint, Scalars>> BackfillAllocator::releases(TimePoint now) const {
+  std::vector<std::pair<TimePoint, Scalars>> out;
+  out.reserve(running_.size());
+  for (const Running& r : running_) {
+    if (r.end == kTimeNever) continue;
+    out.emplace_back(std::max(r.end, now), r.amount);
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+void BackfillAllocator::easy(TimePoint now) {
+  std::size_t head = 0;
+  while (head < queue_.size() && start(queue_[head], now)) ++head;
+  if (head == queue_.size()) return;
+  const Job& blocked = queue_[head];
+
+  // Shadow time: the earliest time the head fits in what is free then.
+  const auto freed = releases(now);
+  Scalars avail = freeTotal_;
+  TimePoint shadow = now;
+  bool fits = fitsIn(blocked.total, avail);
+  for (std::size_t k = 0; k < freed.size() && !fits;) {
+    shadow = freed[k].first;
+    for (; k < freed.size() && freed[k].first == shadow; ++k) avail += freed[k].second;
+    fits = fitsIn(blocked.total, avail);
+  }
+  // No reservation can be made (the head waits on jobs without estimates):
+  // backfilling could starve it, so nothing jumps the queue.
+  if (!fits) return;
+  Scalars extra = avail - blocked.total;
+
+  for (std::size_t j = head + 1; j < queue_.size(); ++j) {
+    const Job& job = queue_[j];
+    if (!fitsIn(job.total, freeTotal_)) continue;
+    const bool endsBefore =
+        job.estimate > Duration::zero() && saturatingAdd(now, job.estimate) <= shadow;
+    if (!endsBefore && !fitsIn(job.total, extra)) continue;
+    if (!start(job, now)) continue;
+    if (!endsBefore) extra -= job.total;
+  }
+}
+
+void BackfillAllocator::conservative(TimePoint now) {
+  profile_.clear();
+  profile_.push_back({now, freeTotal_});
+  for (const auto& [time, amount] : releases(now)) {
+    if (time == profile_.back().time) {
+      profile_.back().free += amount;
+    } else {
+      profile_.push_back({time, profile_.back().free + amount});
+    }
+  }
+  for (const Job& job : queue_) {
+    // The earliest step from which the job fits for its whole estimated run.
+    std::size_t at = 0;
+    bool found = false;
+    while (at < profile_.size() && !found) {
+      const TimePoint end = job.estimate > Duration::zero()
+                                ? saturatingAdd(profile_[at].time, job.estimate)
+                                : kTimeNever;
+      std::size_t m = at;
+      while (m < profile_.size() && profile_[m].time < end && fitsIn(job.total, profile_[m].free)) {
+        ++m;
+      }
+      if (m == profile_.size() || profile_[m].time >= end) {
+        found = true;
+      } else {
+        at = m + 1;  // every start up to m overlaps step m, where it does not fit
+      }
+    }
+    if (!found) continue;          // never fits what running jobs give back
+    if (at == 0) start(job, now);  // may fail on fragmentation: it keeps its reservation now
+    const TimePoint end = job.estimate > Duration::zero()
+                              ? saturatingAdd(profile_[at].time, job.estimate)
+                              : kTimeNever;
+    std::size_t stop = at;
+    while (stop < profile_.size() && profile_[stop].time < end) ++stop;
+    if (end != kTimeNever && (stop == profile_.size() || profile_[stop].time != end)) {
+      profile_.insert(profile_.begin() + static_cast<std::ptrdiff_t>(stop),
+                      Step{end, profile_[stop - 1].free});
+    }
+    for (std::size_t m = at; m < stop; ++m) profile_[m].free -= job.total;
+  }
+}
+
+void BackfillAllocator::offerWholeAgents() {
+  const ClusterState& s = state();
+  std::vector<FrameworkIndex> order;
+  for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+    const FrameworkState& f = s.framework(fw);
+    if (f.alive && f.active && !f.suppressed && f.demand.empty()) order.push_back(fw);
+  }
+  if (order.empty()) return;
+  std::sort(order.begin(), order.end(), [&](FrameworkIndex a, FrameworkIndex b) {
+    return s.framework(a).registration < s.framework(b).registration;
+  });
+  for (FrameworkIndex fw : order) {
+    for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
+      const AgentState& a = s.agent(agent);
+      if (!a.alive || !a.active || !allocatable(s.availableTotal(agent))) continue;
+      if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
+    }
+  }
+}
+
+void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+                                    std::uint64_t task) {
+  if (task != kNoTask) {
+    // A finished task: what it held is no longer running.
+    Scalars left = resources.totalScalars();
+    for (auto it = running_.begin(); it != running_.end();) {
+      if (it->key != task || it->fw != fw || it->agent != agent) {
+        ++it;
+        continue;
+      }
+      if (!fitsIn(it->amount, left)) {
+        it->amount -= left;
+        break;
+      }
+      left -= it->amount;
+      it = running_.erase(it);
+    }
+    return;
+  }
+  // Declined or rescinded: bookings beyond what the framework still holds
+  // there never ran. Drop the newest first.
+  const Scalars held = state().allocatedOn(fw, agent).totalScalars();
+  Scalars booked = Scalars::Zero();
+  for (const Running& r : running_) {
+    if (r.fw == fw && r.agent == agent) booked += r.amount;
+  }
+  for (std::size_t i = running_.size(); i-- > 0 && !fitsIn(booked, held);) {
+    if (running_[i].fw != fw || running_[i].agent != agent) continue;
+    booked -= running_[i].amount;
+    running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+void BackfillAllocator::onAgentRemoved(AgentIndex agent) {
+  std::erase_if(running_, [&](const Running& r) { return r.agent == agent; });
+}
+
+void BackfillAllocator::onFrameworkRemoved(FrameworkIndex fw) {
+  std::erase_if(running_, [&](const Running& r) { return r.fw == fw; });
+}
+
+}  // namespace allot

@@ -1,0 +1,111 @@
+#include <gtest/gtest.h>
+
+#include "allot/policies/registry.h"
+#include "helpers.h"
+
+namespace allot {
+namespace {
+
+using testing::agent;
+using testing::at;
+using testing::framework;
+
+// A gang of `count` one-cpu instances, expected to run `estimateS` seconds.
+PendingTask job(std::uint64_t key, std::uint32_t count, double submittedS, double estimateS) {
+  PendingTask t = testing::pending("cpus:1;mem:10", count, key);
+  t.gang = true;
+  t.submitted = at(submittedS);
+  t.estimate = secondsToDuration(estimateS);
+  return t;
+}
+
+// Four one-cpu agents, one framework, job 1 (3 wide, 100 s) already running.
+std::unique_ptr<Allocator> busyCluster(const std::string& policy) {
+  auto p = makeAllocator(policy);
+  for (int i = 0; i < 4; ++i) p->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:100"));
+  p->addFramework(framework("F", "r"));
+  p->updateDemand(FrameworkId("F"), {job(1, 3, 0, 100)});
+  EXPECT_EQ(p->allocate(at(0)).size(), 3u);
+  return p;
+}
+
+std::vector<std::uint64_t> grantedKeys(const std::vector<Allocation>& offers) {
+  std::vector<std::uint64_t> keys;
+  for (const Allocation& a : offers) {
+    if (keys.empty() || keys.back() != a.task) keys.push_back(a.task);
+  }
+  return keys;
+}
+
+// EASY starts a later job that ends before the blocked head's reservation,
+// and not one that would still hold, at the reservation, what the head needs.
+TEST(BackfillTest, EasyBackfillsOnlyWhatDoesNotDelayTheHead) {
+  // Head: job 2, 4 wide, waits for job 1 (shadow 100 s, extra 0). Job 4
+  // (200 s) fits in the free cpu now but would hold it at 100 s.
+  auto p = busyCluster("easy");
+  p->updateDemand(FrameworkId("F"), {job(2, 4, 1, 10), job(4, 1, 3, 200)});
+  EXPECT_TRUE(p->allocate(at(3)).empty());
+  // Job 3 (10 s) ends by then: it starts.
+  p->updateDemand(FrameworkId("F"), {job(2, 4, 1, 10), job(4, 1, 3, 200), job(3, 1, 2, 10)});
+  EXPECT_EQ(grantedKeys(p->allocate(at(3))), (std::vector<std::uint64_t>{3}));
+}
+
+// EASY without an estimate for a running job cannot compute the shadow time,
+// so nothing jumps the queue (it would starve the head).
+TEST(BackfillTest, EasyDoesNotBackfillWithoutAShadowTime) {
+  auto p = makeAllocator("easy");
+  for (int i = 0; i < 4; ++i) p->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:100"));
+  p->addFramework(framework("F", "r"));
+  p->updateDemand(FrameworkId("F"), {job(1, 3, 0, 0)});  // no estimate
+  ASSERT_EQ(p->allocate(at(0)).size(), 3u);
+  p->updateDemand(FrameworkId("F"), {job(2, 4, 1, 10), job(3, 1, 2, 10)});
+  EXPECT_TRUE(p->allocate(at(3)).empty());
+}
+
+// The head's reservation moves when a running job ends early: the finished
+// task's key tells the policy job 1 is gone, and the head starts at once.
+TEST(BackfillTest, FinishedTasksLeaveTheReservations) {
+  auto p = busyCluster("easy");
+  for (int i = 0; i < 3; ++i) {
+    p->recoverResources(FrameworkId("F"), AgentId("a" + std::to_string(i)),
+                        Resources::parse("cpus:1;mem:10"), std::nullopt, at(50), 1);
+  }
+  p->updateDemand(FrameworkId("F"), {job(2, 4, 1, 10)});
+  EXPECT_EQ(grantedKeys(p->allocate(at(50))), (std::vector<std::uint64_t>{2}));
+}
+
+// Conservative backfilling protects every queued job, not only the head.
+// Six one-cpu agents; job 1 holds 4 until 100 s. Job 2 (head, 5 wide) is
+// reserved at 100-110, leaving an extra cpu; job 3 (6 wide) at 110-120.
+// Job 4 (1 wide, 300 s) fits now and within EASY's extra, so EASY starts it
+// (delaying job 3); conservative sees it would overlap job 3's reservation.
+TEST(BackfillTest, ConservativeProtectsEveryReservation) {
+  auto run = [](const std::string& policy) {
+    auto p = makeAllocator(policy);
+    for (int i = 0; i < 6; ++i) p->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:100"));
+    p->addFramework(framework("F", "r"));
+    p->updateDemand(FrameworkId("F"), {job(1, 4, 0, 100)});
+    EXPECT_EQ(p->allocate(at(0)).size(), 4u);
+    p->updateDemand(FrameworkId("F"), {job(2, 5, 1, 10), job(3, 6, 2, 10), job(4, 1, 3, 300)});
+    return grantedKeys(p->allocate(at(4)));
+  };
+  EXPECT_EQ(run("easy"), (std::vector<std::uint64_t>{4}));
+  EXPECT_TRUE(run("conservative").empty());
+}
+
+// Without published demand (the runtime master today) both act as fifo:
+// whole agents, frameworks in registration order.
+TEST(BackfillTest, WithoutDemandOffersWholeAgents) {
+  for (const std::string policy : {"easy", "conservative"}) {
+    auto p = makeAllocator(policy);
+    p->addAgent(agent("a1", "cpus:2;mem:100"));
+    p->addFramework(framework("F", "r"));
+    const auto offers = p->allocate(at(0));
+    ASSERT_EQ(offers.size(), 1u) << policy;
+    EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:100")) << policy;
+    EXPECT_EQ(offers[0].task, kNoTask) << policy;
+  }
+}
+
+}  // namespace
+}  // namespace allot
