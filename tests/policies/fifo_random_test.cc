@@ -98,5 +98,42 @@ TEST(PolicyContractTest, EveryPolicyHonoursFiltersAndReservations) {
   }
 }
 
+// Every policy, with published demand: grants name a published task (or
+// none), stay within the cluster, cover at least one pending instance,
+// respect a decline filter (of whole agents: a filter covers what was
+// refused or less) and give nothing to a suppressed framework.
+TEST(PolicyContractTest, EveryPolicyHonoursPublishedDemand) {
+  for (const PolicyInfo& info : builtinPolicies()) {
+    SCOPED_TRACE(info.name);
+    auto policy = makeAllocator(info.name);
+    policy->addAgent(agent("a1", "cpus:4;mem:4096"));
+    policy->addAgent(agent("a2", "cpus:4;mem:4096"));
+    policy->addFramework(framework("F", "r"));
+    PendingTask task = pending("cpus:1;mem:512", 3, 7);
+    task.estimate = std::chrono::seconds(60);
+    policy->updateDemand(FrameworkId("F"), {task});
+    auto offers = policy->allocate(at(0));
+    ASSERT_FALSE(offers.empty());
+    Resources granted;
+    for (const Allocation& a : offers) {
+      EXPECT_TRUE(a.task == 7 || a.task == kNoTask);
+      granted += a.resources;
+    }
+    EXPECT_TRUE(Resources::parse("cpus:8;mem:8192").contains(granted));
+    EXPECT_TRUE(granted.contains(Resources::parse("cpus:1;mem:512")));
+    // Everything comes back, refused for 10 s on the first offer's agent,
+    // which is not offered again before then.
+    const AgentId refused = offers[0].agent;
+    for (const Allocation& a : offers) {
+      std::optional<Filters> filter;
+      if (a.agent == refused) filter = Filters{std::chrono::seconds(10)};
+      policy->recoverResources(a.framework, a.agent, a.resources, filter, at(0));
+    }
+    for (const Allocation& a : policy->allocate(at(1))) EXPECT_NE(a.agent, refused);
+    policy->suppress(FrameworkId("F"));
+    EXPECT_TRUE(policy->allocate(at(2)).empty());
+  }
+}
+
 }  // namespace
 }  // namespace allot
