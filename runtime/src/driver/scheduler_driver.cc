@@ -238,6 +238,7 @@ void SchedulerDriver::onSubscribed(const wire::Envelope& envelope) {
   // A new subscription starts unsuppressed at the master; keep the
   // framework's choice.
   if (suppressed_) send(wire::SUPPRESS, kEmpty);
+  if (demand_) send(wire::DEMAND, *demand_);
   spdlog::info("driver: subscribed as {} to master {}", frameworkId(), masterId_);
   if (!everSubscribed_) {
     everSubscribed_ = true;
@@ -374,6 +375,11 @@ void SchedulerDriver::declineOffer(const std::string& offerId,
 void SchedulerDriver::suppressOffers() {
   suppressed_ = true;
   sendIfSubscribed(wire::SUPPRESS, kEmpty);
+}
+
+void SchedulerDriver::publishDemand(wire::Demand demand) {
+  demand_ = std::move(demand);
+  sendIfSubscribed(wire::DEMAND, *demand_);
 }
 
 void SchedulerDriver::reviveOffers() {

@@ -60,6 +60,7 @@ bool fromFramework(wire::MessageType type) {
     case wire::ACKNOWLEDGE:
     case wire::TEARDOWN:
     case wire::FRAMEWORK_HEARTBEAT:
+    case wire::DEMAND:
       return true;
     default:
       return false;
@@ -152,10 +153,11 @@ struct Task {
   Resources resources;
   wire::TaskStatus status;  // the latest
   bool terminal = false;
-  std::string terminalUuid;     // uuid of the first terminal update
-  bool holdsResources = false;  // counted as used in the allocator
-  bool preempting = false;      // killed for the policy's reclaim, not yet terminal
-  std::uint64_t launchSeq = 0;  // launch order (0: recovered from an agent)
+  std::string terminalUuid;      // uuid of the first terminal update
+  bool holdsResources = false;   // counted as used in the allocator
+  bool preempting = false;       // killed for the policy's reclaim, not yet terminal
+  std::uint64_t unit = kNoTask;  // Demand.Task.key of the offer it was launched in, if any
+  std::uint64_t launchSeq = 0;   // launch order (0: recovered from an agent)
   std::uint64_t completedSeq = 0;
 };
 
@@ -166,6 +168,7 @@ struct Offer {
   Resources resources;
   TimePoint sentAt{};
   EventLoop::TimerId timer = 0;
+  std::uint64_t taskKey = kNoTask;  // the pending task the policy sized it to
 };
 
 std::string taskKey(std::string_view framework, std::string_view task) {
@@ -251,6 +254,8 @@ struct Master::Impl {
   void rescindAll(std::unordered_set<std::string> offerIds, bool tell);
   std::optional<Filters> filtersOf(bool present, const wire::Filters& filters) const;
   void recover(const std::string& fw, const std::string& agent, const Resources& resources,
+               std::optional<Filters> filters, std::uint64_t taskKey);
+  void recover(const std::string& fw, const std::string& agent, const Resources& resources,
                std::optional<Filters> filters);
   void onAccept(Framework& fw, const Incoming& in);
   void onDecline(Framework& fw, const Incoming& in);
@@ -259,6 +264,7 @@ struct Master::Impl {
   void onStatusUpdate(Agent& agent, const Incoming& in);
   void onAcknowledge(Framework& fw, const Incoming& in);
   void onKill(Framework& fw, const Incoming& in);
+  void onDemand(Framework& fw, const Incoming& in);
   void onReconcile(Framework& fw, const Incoming& in);
   void masterUpdate(Framework& fw, wire::TaskStatus status);
   void answer(Framework& fw, wire::TaskStatus status);  // reconciliation: no uuid
@@ -559,6 +565,9 @@ void Master::Impl::dispatch(const Incoming& in) {
       return;
     case wire::KILL:
       onKill(*fw, in);
+      return;
+    case wire::DEMAND:
+      onDemand(*fw, in);
       return;
     case wire::RECONCILE:
       onReconcile(*fw, in);
@@ -1059,6 +1068,7 @@ void Master::Impl::runRound() {
     offer.agentId = a.agent.str();
     offer.resources = std::move(a.resources);
     offer.sentAt = t;
+    offer.taskKey = a.task;
     if (opt.offerTimeout > Duration{0}) {
       offer.timer = loop.after(opt.offerTimeout, [this, id = offer.id] {
         rescind(id, true);
@@ -1073,6 +1083,7 @@ void Master::Impl::runRound() {
     w->set_hostname(ag->second.hostname);
     w->set_resources(toString(offer.resources));
     w->set_attributes(ag->second.attributesText);
+    if (a.task != kNoTask) w->set_task_key(a.task);
     f->second.offers.insert(offer.id);
     ag->second.offers.insert(offer.id);
     ++offersMade;
@@ -1167,12 +1178,19 @@ std::optional<Filters> Master::Impl::filtersOf(bool present, const wire::Filters
 
 void Master::Impl::recover(const std::string& fw, const std::string& agent,
                            const Resources& resources, std::optional<Filters> filters) {
+  recover(fw, agent, resources, filters, kNoTask);
+}
+
+void Master::Impl::recover(const std::string& fw, const std::string& agent,
+                           const Resources& resources, std::optional<Filters> filters,
+                           std::uint64_t taskKey) {
   auto a = agents.find(agent);
   if (resources.empty() || a == agents.end() || !a->second.inAllocator || !frameworks.count(fw)) {
     return;
   }
   try {
-    allocator->recoverResources(FrameworkId(fw), AgentId(agent), resources, filters, now());
+    allocator->recoverResources(FrameworkId(fw), AgentId(agent), resources, filters, now(),
+                                taskKey);
   } catch (const Error& e) {
     spdlog::error("master: recovering {} of framework {} on agent {}: {}", toString(resources), fw,
                   agent, e.what());
@@ -1216,9 +1234,11 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
   const std::string agentId = used.front()->agentId;
   Resources remaining;
   TimePoint sentAt = used.front()->sentAt;
+  std::uint64_t unit = kNoTask;
   for (Offer* offer : used) {
     remaining += offer->resources;
     sentAt = std::min(sentAt, offer->sentAt);
+    if (unit == kNoTask) unit = offer->taskKey;
     dropOffer(*offer);
   }
   Agent& agent = agents.at(agentId);
@@ -1273,6 +1293,7 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     task.status = makeStatus(fw.id, info.task_id(), agentId, wire::TASK_STAGING, "", "");
     task.holdsResources = true;
     task.launchSeq = nextLaunch++;
+    task.unit = unit;
     countState(wire::TASK_STAGING, +1);
     wire::RunTask run;
     *run.mutable_framework() = fw.info;
@@ -1347,7 +1368,7 @@ void Master::Impl::recoverTask(Task& task) {
   // The first terminal update frees the task's resources, once.
   if (!task.holdsResources) return;
   task.holdsResources = false;
-  recover(task.frameworkId, task.agentId, task.resources, std::nullopt);
+  recover(task.frameworkId, task.agentId, task.resources, std::nullopt, task.unit);
 }
 
 void Master::Impl::eraseTask(const std::string& key) {
@@ -1544,6 +1565,54 @@ void Master::Impl::onKill(Framework& fw, const Incoming& in) {
   }
   answer(fw, makeStatus(fw.id, msg.task_id(), msg.agent_id(), wire::TASK_LOST, "UNKNOWN_TASK",
                         "the master does not know this task"));
+}
+
+// A framework's pending work replaces what it published before. A bad entry
+// rejects the whole message (the previous demand stays), naming the entry.
+void Master::Impl::onDemand(Framework& fw, const Incoming& in) {
+  wire::Demand msg;
+  if (!parse(in, msg)) return;
+  constexpr int kMaxTasks = 100'000;
+  if (msg.tasks_size() > kMaxTasks) {
+    bad(in, wire::Error::INVALID, "tasks",
+        fmt::format("{} pending tasks; at most {} per message", msg.tasks_size(), kMaxTasks));
+    return;
+  }
+  std::vector<PendingTask> pending;
+  pending.reserve(static_cast<std::size_t>(msg.tasks_size()));
+  const TimePoint t = now();
+  for (int i = 0; i < msg.tasks_size(); ++i) {
+    const wire::Demand::Task& w = msg.tasks(i);
+    std::string error;
+    PendingTask task;
+    try {
+      task.shape = Resources::parse(w.resources());
+      if (task.shape.empty()) error = "resources: a task must use some resources";
+    } catch (const Error& e) {
+      error = fmt::format("resources: {}", e.what());
+    }
+    if (error.empty() && w.count() == 0) error = "count: must be at least 1";
+    if (error.empty() && (w.waited_us() < 0 || w.estimate_us() < 0)) {
+      error = "waited_us and estimate_us must not be negative";
+    }
+    if (!error.empty()) {
+      bad(in, wire::Error::INVALID, fmt::format("tasks[{}]", i), error);
+      return;
+    }
+    task.count = w.count();
+    task.gang = w.gang();
+    task.submitted = t - std::min(Duration{w.waited_us()}, t - kTimeZero);
+    task.estimate = Duration{w.estimate_us()};
+    task.key = w.key();
+    pending.push_back(std::move(task));
+  }
+  try {
+    allocator->updateDemand(FrameworkId(fw.id), std::move(pending));
+  } catch (const Error& e) {
+    bad(in, wire::Error::INVALID, "tasks", e.what());
+    return;
+  }
+  requestRound();
 }
 
 void Master::Impl::onReconcile(Framework& fw, const Incoming& in) {

@@ -371,6 +371,40 @@ TEST_F(DriverTest, ResubscribesWithTheSameIdAfterNotRegistered) {
   EXPECT_TRUE(next(wire::SUPPRESS).has_value());
 }
 
+// Published demand goes to the master, and again to a master the driver
+// re-subscribes with (a restarted master knows nothing of it).
+TEST_F(DriverTest, DemandIsPublishedAndRestoredOnResubscription) {
+  makeDriver();
+  subscribe("m1");
+  wire::Demand demand;
+  wire::Demand::Task* t = demand.add_tasks();
+  t->set_resources("cpus:1;mem:64");
+  t->set_count(3);
+  t->set_key(42);
+  driver_->publishDemand(demand);
+  auto sent = next(wire::DEMAND);
+  ASSERT_TRUE(sent.has_value());
+  wire::Demand got;
+  ASSERT_FALSE(decodePayload(sent->envelope, got).has_value());
+  ASSERT_EQ(got.tasks_size(), 1);
+  EXPECT_EQ(got.tasks(0).key(), 42u);
+
+  wire::Error error;
+  error.set_code(wire::Error::NOT_REGISTERED);
+  reply(wire::ERROR, error);
+  auto sub = next(wire::SUBSCRIBE);
+  ASSERT_TRUE(sub.has_value());
+  wire::Subscribed subscribed;
+  subscribed.set_framework_id("m1-F1");
+  subscribed.set_master_id("m2");
+  routingId_ = sub->routingId;
+  reply(wire::SUBSCRIBED, subscribed);
+  auto again = next(wire::DEMAND);
+  ASSERT_TRUE(again.has_value());
+  ASSERT_FALSE(decodePayload(again->envelope, got).has_value());
+  EXPECT_EQ(got.tasks(0).count(), 3u);
+}
+
 // Heartbeats go out at the interval SUBSCRIBED announced, not before.
 TEST_F(DriverTest, HeartbeatsAtTheAnnouncedInterval) {
   makeDriver();

@@ -663,6 +663,46 @@ TEST_F(MasterTest, TwoRolesBothReceiveOffers) {
   EXPECT_EQ(o2.agent_id(), o1.offers(0).agent_id());
 }
 
+// A framework that publishes its pending work (DEMAND) gets, from a
+// task-placing policy, offers sized to a task and naming its key; a bad
+// entry is refused with an ERROR naming it, and the demand before it stays.
+TEST_F(MasterTest, PublishedDemandGetsOffersSizedToTasks) {
+  MasterOptions o = testOptions();
+  o.policy = "easy";
+  start(o);
+  Cluster c = cluster();  // no demand yet: the whole agent, as fifo would
+  EXPECT_FALSE(c.first.has_task_key());
+  wire::Decline decline;
+  decline.add_offer_ids(c.first.offer_id());
+  decline.mutable_filters()->set_refuse_seconds(0);
+  c.fw->send(wire::DECLINE, decline);
+
+  wire::Demand demand;
+  wire::Demand::Task* t = demand.add_tasks();
+  t->set_resources("cpus:1;mem:128");
+  t->set_count(2);
+  t->set_gang(true);
+  t->set_estimate_us(60'000'000);
+  t->set_key(9);
+  c.fw->send(wire::DEMAND, demand);
+  wire::Offer sized = offer(*c.fw);
+  ASSERT_TRUE(sized.has_task_key());
+  EXPECT_EQ(sized.task_key(), 9u);
+  EXPECT_TRUE(sameResources(sized.resources(), "cpus:2;mem:256")) << sized.resources();
+
+  wire::Demand bad;
+  bad.add_tasks()->set_resources("cpus:1");  // count 0
+  c.fw->send(wire::DEMAND, bad);
+  auto error = expect<wire::Error>(*c.fw, wire::ERROR);
+  EXPECT_EQ(error.code(), wire::Error::INVALID);
+  EXPECT_NE(error.message().find("tasks[0]"), std::string::npos) << error.message();
+
+  // The launch in the sized offer runs; its end gives the resources back.
+  accept(*c.fw, sized, {task("t1", "cpus:1;mem:128"), task("t2", "cpus:1;mem:128")});
+  auto run = expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  EXPECT_EQ(run.task().task_id(), "t1");
+}
+
 // Garbage and hostile-but-parseable messages are answered with ERROR (or a
 // TASK_ERROR / TASK_LOST update) naming the problem, and afterwards the
 // master still serves a normal launch.

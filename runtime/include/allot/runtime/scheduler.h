@@ -123,6 +123,11 @@ class SchedulerDriver {
                     std::optional<wire::Filters> filters = std::nullopt);
   void suppressOffers();
   void reviveOffers();
+  // Publishes the framework's pending work (DEMAND), replacing what it
+  // published before; policies that place tasks size offers to it and name
+  // the task in Offer.task_key. Remembered and sent again on
+  // re-subscription (with the waited_us given here).
+  void publishDemand(wire::Demand demand);
   void killTask(const std::string& taskId, const std::string& agentId = {});
   // Explicit reconciliation of `tasks`, or implicit (all tasks) when empty.
   // Answers arrive as statusUpdate() calls whose uuid is empty.
@@ -177,6 +182,7 @@ class SchedulerDriver {
   TimePoint lastHeard_{};
   TimePoint subscribeStarted_{};
   bool suppressed_ = false;
+  std::optional<wire::Demand> demand_;
   EventLoop::TimerId heartbeatTimer_ = 0;
   EventLoop::TimerId subscribeTimer_ = 0;
   Duration subscribeBackoff_{0};
