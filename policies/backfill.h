@@ -35,8 +35,9 @@ namespace allot {
 // Running jobs are the ones this policy granted; onRecovered with the
 // task's key ends them.
 //
-// Without published demand (the runtime master today) both act as `fifo`
-// without demand: whole agents to frameworks in registration order.
+// Without published demand (frameworks that publish none, like `allot run`)
+// both act as `fifo` without demand: whole agents to frameworks in
+// registration order.
 class BackfillAllocator final : public Allocator {
  public:
   enum class Mode : std::uint8_t { kEasy, kConservative };
