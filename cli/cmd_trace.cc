@@ -134,6 +134,7 @@ void printSummary(const nlohmann::json& s) {
                              p["max"].get<double>(), p["mean"].get<double>());
   };
   row("duration (s)", s["instance_duration_s"]);
+  if (s.contains("instance_estimate_s")) row("estimate (s)", s["instance_estimate_s"]);
   for (const std::string& d : dims) row(d, s["instance_demand"][d]);
   std::cout << "per job\n";
   row("task instances", s["instances_per_job"]);

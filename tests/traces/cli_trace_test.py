@@ -34,6 +34,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check(summary["meta"]["preset"] == "hpc-like" and summary["meta"]["seed"] == "5", "meta")
     for key in ("p50", "p90", "p99", "max"):
         check(key in summary["instance_duration_s"], f"duration {key}")
+    # hpc-like users over-estimate: every estimate is at least the duration.
+    check(summary["instance_estimate_s"]["p50"] >= summary["instance_duration_s"]["p50"],
+          "estimates at least the durations")
+    check(summary["instance_estimate_s"]["max"] >= summary["instance_duration_s"]["max"],
+          "largest estimate at least the longest duration")
     check(len(summary["top_users"]) > 0, "top users")
     check(sum(u["task_instances"] for u in summary["top_users"]) <= 5000, "top users' instances")
 

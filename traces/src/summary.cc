@@ -63,7 +63,8 @@ struct Usage {
 
 // Task statistics are per task *instance* (each record weighted by its
 // count): "task_instances", "instance_duration_s", "instance_demand",
-// "instances_per_job". "task_records" and "records_per_job" count records.
+// "instances_per_job", and "instance_estimate_s" over instances with an
+// estimate (absent when none has one). "task_records" and "records_per_job" count records.
 }  // namespace
 
 nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
@@ -106,6 +107,12 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
     return Weighted{toSeconds(t.duration), t.count};
   });
   out["instance_duration_s"] = toJson(percentiles(values));
+  // Users' estimates (SWF requested time), over the instances that have one.
+  values.clear();
+  for (const Task& t : w.tasks) {
+    if (t.estimate > Duration::zero()) values.push_back({toSeconds(t.estimate), t.count});
+  }
+  if (!values.empty()) out["instance_estimate_s"] = toJson(percentiles(values));
   values.resize(w.jobs.size());
   std::transform(w.jobs.begin(), w.jobs.end(), values.begin(), [](const Job& j) {
     return Weighted{static_cast<double>(j.taskCount), 1};
