@@ -500,6 +500,7 @@ Scalars QueueAllocator::headroom(int leaf) const {
 
 void QueueAllocator::decide(TimePoint now) {
   const ClusterState& s = state();
+  now_ = now;
   refreshTree();
   const Scalars& total = s.totalScalars();
   inverseTotal_ = (total.array() > 0).select(total.cwiseInverse(), 0.0);
@@ -557,6 +558,26 @@ bool QueueAllocator::serve(int leaf) {
     if (c.noDemand ? serveWholeAgent(c) : serveDemand(c)) return true;
   }
   return false;
+}
+
+void QueueAllocator::noteGrant(FrameworkIndex fw, AgentIndex agent) {
+  if (grantedAt_.size() <= agent) grantedAt_.resize(agent + 1);
+  for (auto& [f, t] : grantedAt_[agent]) {
+    if (f == fw) {
+      t = now_;
+      return;
+    }
+  }
+  grantedAt_[agent].emplace_back(fw, now_);
+}
+
+TimePoint QueueAllocator::grantedAt(FrameworkIndex fw, AgentIndex agent) const {
+  if (agent < grantedAt_.size()) {
+    for (const auto& [f, t] : grantedAt_[agent]) {
+      if (f == fw) return t;
+    }
+  }
+  return kTimeZero;  // held since before this policy knew (re-registered agent)
 }
 
 Scalars QueueAllocator::freeOn(AgentIndex a) const {
@@ -618,6 +639,7 @@ bool QueueAllocator::serveDemand(Cursor& c) {
     if (c.done < t.count && fitsIn(shape, headroom(c.leaf))) {
       const int a = findAgent(c.fw, t.shape, shape, cursorFor(shape), true);
       if (a >= 0 && grant(c.fw, static_cast<AgentIndex>(a), t.shape, t.key)) {
+        noteGrant(c.fw, static_cast<AgentIndex>(a));
         account(c.leaf, shape);
         if (++c.done >= t.count) {
           ++c.unit;
@@ -661,7 +683,10 @@ bool QueueAllocator::placeGang(Cursor& c, std::uint32_t first, std::uint32_t end
   touched_.clear();
   if (!placed) return false;
   // Checked above: free, unfiltered, within the framework's demand.
-  for (const auto& [a, k] : plan) grant(c.fw, a, demand[k].shape, demand[k].key);
+  for (const auto& [a, k] : plan) {
+    grant(c.fw, a, demand[k].shape, demand[k].key);
+    noteGrant(c.fw, a);
+  }
   account(c.leaf, total);
   return true;
 }
@@ -685,6 +710,7 @@ bool QueueAllocator::serveWholeAgent(Cursor& c) {
     if (!allocatable(offer)) continue;
     const Scalars amount = offer.totalScalars();
     if (!(whole ? grantAll(c.fw, a) : grant(c.fw, a, std::move(offer)))) continue;
+    noteGrant(c.fw, a);
     ++c.agentPos;
     account(c.leaf, amount);
     return true;
@@ -780,17 +806,27 @@ void QueueAllocator::preempt(TimePoint now) {
   if (due.empty()) return;
   std::sort(due.begin(), due.end(), [&](int a, int b) { return before(a, b); });
 
-  // Where each leaf's frameworks hold resources, agents in slot order.
-  victimAgents_.assign(n, {});
+  // Where each leaf's frameworks hold resources, the newest grant first
+  // (ties: slot order).
+  std::vector<std::vector<std::pair<TimePoint, AgentIndex>>> held(n);
   for (AgentIndex a : activeAgents_) {
-    int last = -1;
-    for (const auto& [fw, held] : s.agent(a).allocated) {
+    for (const auto& [fw, resources] : s.agent(a).allocated) {
       const int leaf = leafOf(s.framework(fw).role);
-      if (leaf < 0 || leaf == last) continue;
-      auto& list = victimAgents_[static_cast<std::size_t>(leaf)];
-      if (list.empty() || list.back() != a) list.push_back(a);
-      last = leaf;
+      if (leaf < 0) continue;
+      auto& list = held[static_cast<std::size_t>(leaf)];
+      const TimePoint t = grantedAt(fw, a);
+      if (!list.empty() && list.back().second == a) {
+        list.back().first = std::max(list.back().first, t);
+      } else {
+        list.emplace_back(t, a);
+      }
     }
+  }
+  victimAgents_.assign(n, {});
+  for (std::size_t q = 0; q < n; ++q) {
+    std::stable_sort(held[q].begin(), held[q].end(),
+                     [](const auto& x, const auto& y) { return x.first > y.first; });
+    for (const auto& [t, a] : held[q]) victimAgents_[q].push_back(a);
   }
 
   ledger_ = Ledger{};
@@ -830,6 +866,9 @@ std::vector<std::pair<FrameworkIndex, Scalars>> QueueAllocator::reclaimable(
     if (!isZero(left)) out.emplace_back(fw, left);
   }
   std::sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
+    const TimePoint ta = grantedAt(a.first, agent);
+    const TimePoint tb = grantedAt(b.first, agent);
+    if (ta != tb) return ta > tb;
     return s.framework(a.first).registration > s.framework(b.first).registration;
   });
   return out;
@@ -934,6 +973,9 @@ void QueueAllocator::reclaimDeficit(int leaf, double deficit, TimePoint now) {
 
 void QueueAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
                                  std::uint64_t /*task*/) {
+  if (agent < grantedAt_.size() && state().allocatedOn(fw, agent).empty()) {
+    std::erase_if(grantedAt_[agent], [&](const auto& g) { return g.first == fw; });
+  }
   if (inFlight_.empty()) return;
   Scalars back = resources.totalScalars();
   std::erase_if(inFlight_, [&](InFlight& f) {
@@ -947,10 +989,14 @@ void QueueAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Reso
 
 void QueueAllocator::onAgentRemoved(AgentIndex agent) {
   std::erase_if(inFlight_, [&](const InFlight& f) { return f.agent == agent; });
+  if (agent < grantedAt_.size()) grantedAt_[agent].clear();
 }
 
 void QueueAllocator::onFrameworkRemoved(FrameworkIndex fw) {
   std::erase_if(inFlight_, [&](const InFlight& f) { return f.fw == fw; });
+  for (auto& list : grantedAt_) {
+    std::erase_if(list, [&](const auto& g) { return g.first == fw; });
+  }
 }
 
 }  // namespace allot

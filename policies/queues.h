@@ -83,12 +83,12 @@ std::vector<QueueSpec> parseQueues(std::string_view text);
 // Once starved for `preemption_timeout`, the policy reclaims, for its
 // unplaced units in order and until the target is reached, resources from
 // leaves above their own targets: the most over target (used / target)
-// first, never taking one below its target, its newest frameworks first on
-// an agent where that makes room for the unit; the host kills their newest
-// tasks there. Reclaims in flight count as already moved until the host
-// recovers the resources, so nothing is reclaimed twice. For frameworks
-// without demand the deficit itself is reclaimed, agent by agent. The host
-// may kill a little more than asked (whole tasks).
+// first, never taking one below its target, on the agent where this policy
+// granted to it most recently among those where that makes room for the
+// unit; the host kills the newest tasks there. Reclaims in flight count as already moved until the
+// host recovers the resources, so nothing is reclaimed twice. For frameworks without demand the
+// deficit itself is reclaimed, agent by agent. The host may kill a little more than asked (whole
+// tasks).
 class QueueAllocator final : public Allocator {
  public:
   enum class Mode : std::uint8_t { kCapacity, kFair };
@@ -157,6 +157,8 @@ class QueueAllocator final : public Allocator {
                 std::size_t& pos, bool learn) const;
   std::size_t& cursorFor(const Scalars& shape);
   Scalars freeOn(AgentIndex a) const;
+  void noteGrant(FrameworkIndex fw, AgentIndex agent);
+  TimePoint grantedAt(FrameworkIndex fw, AgentIndex agent) const;
 
   // What one preemption round has counted on so far: shapes promised and
   // resources reclaimed on agents, and what it took from whom, so that two
@@ -200,6 +202,10 @@ class QueueAllocator final : public Allocator {
   std::vector<RoleIndex> treeRoles_;         // dynamic trees: the role of each leaf
   std::vector<std::optional<TimePoint>> starvedSince_;  // by queue
   std::vector<InFlight> inFlight_;
+  // By agent slot: when this policy last granted there to each framework,
+  // so that preemption takes the newest grants (hence tasks) first.
+  std::vector<std::vector<std::pair<FrameworkIndex, TimePoint>>> grantedAt_;
+  TimePoint now_{};  // of the round being decided
 
   // Scratch of one round, by queue.
   Scalars inverseTotal_ = Scalars::Zero();
@@ -214,7 +220,8 @@ class QueueAllocator final : public Allocator {
   std::vector<Cursor> cursors_;
   std::vector<Unplaced> unplaced_;
   std::vector<double> incoming_, outgoing_;
-  std::vector<std::vector<AgentIndex>> victimAgents_;  // by queue: agents its frameworks use
+  // By queue: agents its frameworks use, newest grant first.
+  std::vector<std::vector<AgentIndex>> victimAgents_;
   Ledger ledger_;
 
   // Scratch of one round, agents.

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -379,6 +380,22 @@ TEST(PreemptionTest, InFlightReclaimsAreNotRepeated) {
   const auto got = cpusBy(c.p->allocate(at(12)));
   EXPECT_DOUBLE_EQ(got.at("B"), 2);
   EXPECT_TRUE(c.p->takeReclaims().empty());
+}
+
+// Preemption takes the newest grants first: A's cpus granted at 5 s go
+// before those granted at 0 s.
+TEST(PreemptionTest, NewestGrantsAreReclaimedFirst) {
+  auto p = makeQ("capacity", "a:50;b:50", 4, "preemption=true,preemption_timeout=0");
+  addDemanding(*p, "A", "a", 2);
+  ASSERT_EQ(p->allocate(at(0)).size(), 2u);
+  p->updateDemand(FrameworkId("A"), {pending(kTask, 2, 2)});
+  const auto later = p->allocate(at(5));
+  ASSERT_EQ(later.size(), 2u);
+  addDemanding(*p, "B", "b", 2);
+  p->allocate(at(6));
+  std::set<std::string> agents;
+  for (const Reclaim& r : p->takeReclaims()) agents.insert(r.agent.str());
+  EXPECT_EQ(agents, (std::set<std::string>{later[0].agent.str(), later[1].agent.str()}));
 }
 
 // Victims are never taken below their own target: with guarantees 75/25,
