@@ -20,7 +20,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTie = 1e-9;
 // The whole queue: fair shares and starvation need each queue's demand.
 constexpr std::uint32_t kWholeQueue = 1'000'000;
-constexpr std::size_t kMaxShapeCursors = 64;
 constexpr std::size_t kMaxFailed = 16;
 // A reclaim the host never recovered (a kill that went nowhere) stops
 // counting after this long.
@@ -375,6 +374,7 @@ void QueueAllocator::collect() {
   leafCursors_.resize(n);
   for (auto& list : leafCursors_) list.clear();
   cursors_.clear();
+  minShape_ = Scalars::Constant(kInf);
   for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
     const FrameworkState& f = s.framework(fw);
     if (!f.alive) continue;
@@ -391,6 +391,7 @@ void QueueAllocator::collect() {
       unbounded_[static_cast<std::size_t>(leaf)] = 1;
     } else {
       pending_[static_cast<std::size_t>(leaf)] += f.demandTotal;
+      for (const PendingTask& t : f.demand) minShape_ = minShape_.cwiseMin(t.shape.totalScalars());
     }
     cursors_.push_back(c);
   }
@@ -531,6 +532,7 @@ void QueueAllocator::decide(TimePoint now) {
   }
   tentative_.resize(s.agentSlots(), Scalars::Zero());
   shapeCursors_.clear();
+  frontier_ = 0;
   failed_.clear();
   unplaced_.clear();
 
@@ -585,15 +587,9 @@ Scalars QueueAllocator::freeOn(AgentIndex a) const {
 }
 
 std::size_t& QueueAllocator::cursorFor(const Scalars& shape) {
-  for (auto& [s, pos] : shapeCursors_) {
-    if (s == shape) return pos;
-  }
-  if (shapeCursors_.size() < kMaxShapeCursors) {
-    shapeCursors_.emplace_back(shape, 0);
-    return shapeCursors_.back().second;
-  }
-  scratchCursor_ = 0;
-  return scratchCursor_;
+  std::array<double, kMaxScalarDims> key;
+  std::copy(shape.data(), shape.data() + kMaxScalarDims, key.begin());
+  return shapeCursors_.try_emplace(key, frontier_).first->second;
 }
 
 int QueueAllocator::findAgent(FrameworkIndex fw, const Resources& shapeRes, const Scalars& shape,
@@ -604,9 +600,12 @@ int QueueAllocator::findAgent(FrameworkIndex fw, const Resources& shapeRes, cons
   }
   const ClusterState& s = state();
   bool seen = false;
-  for (std::size_t i = pos; i < open_.size(); ++i) {
+  for (std::size_t i = std::max(pos, frontier_); i < open_.size(); ++i) {
     const AgentIndex a = open_[i];
-    if (!fitsIn(shape, freeOn(a))) {
+    // Outside gang placement nothing is taken tentatively.
+    const Scalars& free = learn ? s.availableUnreserved(a) : freeOn(a);
+    if (learn && i == frontier_ && !fitsIn(minShape_, free)) ++frontier_;
+    if (!fitsIn(shape, free)) {
       // Free space only shrinks within a round: the shape's first fit is
       // at or after here from now on.
       if (!seen) pos = i + 1;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -230,8 +231,16 @@ class QueueAllocator final : public Allocator {
   std::vector<AgentIndex> open_;  // alive, active, something allocatable; slot order
   Scalars maxFree_ = Scalars::Zero();
   Scalars freeTotal_ = Scalars::Zero();
-  std::vector<std::pair<Scalars, std::size_t>> shapeCursors_;
-  std::size_t scratchCursor_ = 0;        // for shapes beyond the table
+  // By task shape: no open agent before this position holds it (free space
+  // only shrinks within a round). Ordered, for determinism of nothing but
+  // lookups; a round meets a few thousand shapes at most.
+  std::map<std::array<double, kMaxScalarDims>, std::size_t> shapeCursors_;
+  // No open agent before this position holds even the component-wise
+  // smallest pending shape (minShape_): first fit fills agents from the
+  // front, so most of a busy cluster is passed over once per round, not
+  // once per shape.
+  mutable std::size_t frontier_ = 0;
+  Scalars minShape_ = Scalars::Zero();
   mutable std::vector<Scalars> failed_;  // shapes that fit on no open agent
   std::vector<Scalars> tentative_;       // by agent slot: taken by a gang being placed
   std::vector<AgentIndex> touched_;
