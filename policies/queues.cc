@@ -94,16 +94,17 @@ void waterfill(double budget, const std::vector<double>& floor, const std::vecto
 }
 
 std::vector<ParamSpec> queueParams() {
-  return {
-      {"queues", "",
-       "queue tree: ';'-separated PATH:GUARANTEED%[:MAX%[:WEIGHT]] (percent of the parent; "
-       "max 100 and weight 1 by default), e.g. 'eng:60:100:2;eng.batch:50;eng.web:50:80;ads:40'; "
-       "a framework goes to the leaf its role names (name or path), else to 'default' "
-       "(guaranteed 0% unless declared); empty: one leaf per role, equal guarantees"},
-      {"preemption", "false",
-       "reclaim from queues above their target for a queue starved longer than "
-       "preemption_timeout (capacity: target = guarantee; fair: fair share)"},
-      {"preemption_timeout", "15", "seconds a queue stays starved before it preempts"}};
+  return {{"queues", "",
+           "queue tree: ';'-separated PATH:GUARANTEED%[:MAX%[:WEIGHT]] (percent of the parent; "
+           "max 100 and weight 1 by default; fair: the guarantee is a minimum share; capacity "
+           "ignores weights), e.g. 'eng:60:100:2;eng.batch:50;eng.web:50:80;ads:40'; "
+           "a framework goes to the leaf its role names (name or path), else to 'default' "
+           "(guaranteed 0% unless declared); empty: one leaf per role (capacity: equal guarantees; "
+           "fair: role weights)"},
+          {"preemption", "false",
+           "reclaim from queues above their target for a queue starved longer than "
+           "preemption_timeout (capacity: target = guarantee; fair: fair share)"},
+          {"preemption_timeout", "15", "seconds a queue stays starved before it preempts"}};
 }
 
 }  // namespace
@@ -344,7 +345,8 @@ void QueueAllocator::refreshTree() {
       q.name = s.role(r).name;
       q.path = "root." + q.name;
       q.parent = 0;
-      q.guaranteed = q.absGuaranteed = part;
+      // fair: the roles' weights alone (equal minimum shares would override them).
+      q.guaranteed = q.absGuaranteed = mode_ == Mode::kCapacity ? part : 0.0;
       leafOfRole_[r] = static_cast<int>(tree_.size());
       tree_[0].children.push_back(static_cast<int>(tree_.size()));
       tree_.push_back(std::move(q));

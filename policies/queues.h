@@ -47,8 +47,9 @@ std::vector<QueueSpec> parseQueues(std::string_view text);
 // `fair` (FairScheduler with its DRF policy). Frameworks map to leaf queues
 // by role: the role names a leaf (its name or its path); every other role
 // goes to the leaf `default`. Without a `queues` parameter there is one
-// leaf per role that has frameworks, all guaranteed equal parts, max 100%,
-// weighted by the role's weight.
+// leaf per role that has frameworks, max 100%: for `capacity` all
+// guaranteed equal parts; for `fair` weighted by the role's weight, with no
+// minimum share.
 //
 // Shares are dominant shares of the cluster's total (as YARN's
 // DominantResourceCalculator): a queue's use is its frameworks' allocation
@@ -76,6 +77,16 @@ std::vector<QueueSpec> parseQueues(std::string_view text);
 // no demand (the runtime master today) get whole agents instead (everything
 // they may be offered there, capped by their queue's maximum), one agent
 // per turn of their queue.
+//
+// A framework that publishes no demand counts as wanting without limit
+// while it is active and not suppressed (Mesos' reading of "not
+// suppressed"): such frameworks should suppress when idle, or their queue
+// counts as starved and, with preemption on, takes its target back.
+//
+// PolicyInfo::demand is the whole queue (1,000,000 instances): grants are
+// sized to published tasks with their keys, `fair` splits shares by each
+// queue's demand (used + pending), and starvation is unplaced pending
+// work; a short window would understate demand and shares.
 //
 // Preemption (`preemption=true`): a leaf is starved while its use is below
 // its target (capacity: its guarantee; fair: its fair share, which is

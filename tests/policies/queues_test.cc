@@ -253,6 +253,29 @@ TEST(FairTest, DominantSharesAcrossQueues) {
   EXPECT_DOUBLE_EQ(got.at("B"), 6);
 }
 
+// In `fair` the guarantee is a minimum share: queue a (weight 1, 50%)
+// keeps half against b (weight 9) when both want everything.
+TEST(FairTest, GuaranteeIsAMinimumShare) {
+  auto p = makeQ("fair", "a:50:100:1;b:0:100:9", 10);
+  addDemanding(*p, "A", "a", 10);
+  addDemanding(*p, "B", "b", 10);
+  const auto got = cpusBy(p->allocate(at(0)));
+  EXPECT_DOUBLE_EQ(got.at("A"), 5);
+  EXPECT_DOUBLE_EQ(got.at("B"), 5);
+}
+
+// Without a queues parameter `fair` weights each role's leaf by the role's
+// weight: 3:1 of 8 cpus.
+TEST(FairTest, WithoutQueuesRolesAreWeighted) {
+  auto p = make("fair", "", 8);
+  p->setRoleWeight("r1", 3);
+  addDemanding(*p, "A", "r1", 10);
+  addDemanding(*p, "B", "r2", 10);
+  const auto got = cpusBy(p->allocate(at(0)));
+  EXPECT_DOUBLE_EQ(got.at("A"), 6);
+  EXPECT_DOUBLE_EQ(got.at("B"), 2);
+}
+
 // Bad queue specs are refused with InvalidArgument naming the item.
 TEST(QueuesSpecTest, BadSpecsAreRefusedNamingTheItem) {
   const std::vector<std::pair<std::string, std::string>> cases = {
