@@ -8,7 +8,9 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_set>
@@ -40,7 +42,7 @@ enum class Kind : std::uint8_t {
   kSubmit = 2,
   kDecision = 3,
   kOfferTimeout = 4,
-  kWake = 5,  // a finite decline filter expires
+  kWake = 5,  // a finite decline filter expires, or the policy asked for a round
   kRound = 6,
 };
 
@@ -226,6 +228,9 @@ class Engine {
   std::size_t nextMachineEvent_ = 0;
   std::int64_t nextRound_ = std::numeric_limits<std::int64_t>::max();
   std::int64_t interval_ = 0;
+  // Policy wake-ups already queued (Allocator::takeWakeup), so that a policy
+  // asking for the same time round after round queues it once.
+  std::set<std::int64_t> wakes_;
 
   std::vector<SimMachine> machines_;
   std::deque<SimFramework> fws_;  // a deque: references stay valid as frameworks register
@@ -487,6 +492,7 @@ Result Engine::run() {
             offerTimeout(e.a, e.b);
             break;
           case Kind::kWake:
+            wakes_.erase(now_);
             requestRound(now_);
             break;
           default:
@@ -982,6 +988,13 @@ void Engine::round() {
     }
   }
   for (const Reclaim& r : alloc_.takeReclaims()) preempt(r);
+  // A policy's own timeout (e.g. before it preempts): rounds otherwise run
+  // only after events, and an idle stretch has none. A time not after now
+  // asks for nothing (this round is that round).
+  if (const std::optional<TimePoint> wake = alloc_.takeWakeup()) {
+    const std::int64_t t = toMicros(*wake);
+    if (t > now_ && *wake != kTimeNever && wakes_.insert(t).second) schedule(t, Kind::kWake, 0);
+  }
   for (std::uint32_t fwIndex : touched_) {
     if (cfg_.decisionLatency == Duration::zero()) {
       decide(fwIndex);
