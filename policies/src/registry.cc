@@ -9,7 +9,9 @@
 #include "allot/core/text.h"
 #include "drf.h"
 #include "fifo.h"
+#include "fit.h"
 #include "random.h"
+#include "tetris.h"
 
 namespace allot {
 namespace {
@@ -22,8 +24,9 @@ const std::vector<ParamSpec>& sharedParams() {
 }
 
 std::vector<PolicyInfo> makeTable() {
-  std::vector<PolicyInfo> table = {DrfAllocator::info(), FifoAllocator::info(),
-                                   RandomAllocator::info()};
+  std::vector<PolicyInfo> table = {DrfAllocator::info(),        FifoAllocator::info(),
+                                   RandomAllocator::info(),     TetrisAllocator::info(),
+                                   FitAllocator::bestFitInfo(), FitAllocator::worstFitInfo()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }

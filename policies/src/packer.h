@@ -1,0 +1,196 @@
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "allot/policies/allocator.h"
+
+namespace allot::packing {
+
+using BucketId = std::uint32_t;
+using ShapeId = std::uint32_t;
+inline constexpr BucketId kNoBucket = ~BucketId{0};
+inline constexpr AgentIndex kNoAgent = ~AgentIndex{0};
+
+// How a placement rates an agent for a task (higher is better).
+enum class Score {
+  // Tetris' alignment: demand . free, both divided by the agent's capacity.
+  kAlignment,
+  // Minus the leftover sum over dimensions of (free - demand) / capacity (best fit).
+  kLeastLeftover,
+  // The leftover itself (worst fit).
+  kMostLeftover,
+};
+
+// Finds, for task shapes, the agent with the best score among those where
+// the shape fits in the available unreserved resources, and keeps the
+// answer up to date as placements take resources, so that a round placing P
+// tasks on A agents costs far less than P x A.
+//
+// Agents with identical (capacity, free) vectors score alike for every
+// shape, so they share one bucket (an idle cluster of a few machine types is
+// a few buckets); agents with nothing worth offering are left out. Buckets
+// live across rounds: a round re-buckets only the agents whose version
+// changed. Per shape, a round keeps the buckets scoring at least a threshold
+// (the K-th best at the last full scan) in a lazy max-heap; emptied buckets
+// are dropped when they reach the top, new ones are pushed when they clear
+// the threshold, and the full scan is repeated only when the heap runs dry.
+// This is exact: the best bucket is always the best of all fitting buckets.
+//
+// Placements are tentative (for gangs) until the policy grants them; it
+// then calls refresh() with the agent's books.
+class Packer {
+ public:
+  explicit Packer(Score score, std::uint64_t seed);
+
+  // Brings the buckets up to date with the state (agents whose version
+  // changed since they were bucketed) and forgets the last round's shapes.
+  // `worth` tells which free vectors are worth offering.
+  void beginRound(const ClusterState& s, const std::function<bool(const Scalars&)>& worth);
+
+  // The id of `demand` in this round (equal vectors share one).
+  ShapeId shape(const Scalars& demand);
+  const Scalars& demand(ShapeId shape) const { return shapes_[shape].demand; }
+
+  struct Choice {
+    double score;
+    BucketId bucket;
+  };
+  // The best bucket where `shape` fits, if any.
+  std::optional<Choice> best(ShapeId shape);
+  // Same, among agents for which `ok` holds (a full scan: for the rare
+  // frameworks with decline filters). Returns (score, agent).
+  template <class Ok>
+  std::optional<std::pair<double, AgentIndex>> bestWhere(ShapeId shape, Ok&& ok) const {
+    const Scalars& d = shapes_[shape].demand;
+    std::optional<std::pair<double, AgentIndex>> found;
+    for (const Bucket& bucket : buckets_) {
+      if (bucket.agents.empty() || !fitsIn(d, bucket.free)) continue;
+      const double value = score(bucket, d);
+      if (found && value <= found->first) continue;
+      for (AgentIndex a : bucket.agents) {
+        if (ok(a)) {
+          found = {value, a};
+          break;
+        }
+      }
+    }
+    return found;
+  }
+
+  // Takes `shape` on an agent of `bucket` for which `ok` holds (a seeded
+  // choice among equals) and returns it, or kNoAgent if `ok` holds for none.
+  // Tentative until commit() (or rollback()).
+  template <class Ok>
+  AgentIndex take(BucketId bucket, ShapeId shape, Ok&& ok) {
+    const std::vector<AgentIndex>& agents = buckets_[bucket].agents;
+    const std::size_t n = agents.size();
+    // Equal agents: a seeded draw, so that rounds do not pile onto the same ones.
+    const std::size_t start = n > 1 ? static_cast<std::size_t>(rng_() % n) : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const AgentIndex a = agents[(start + i) % n];
+      if (ok(a)) {
+        takeOn(a, shape);
+        return a;
+      }
+    }
+    return kNoAgent;
+  }
+  // Takes `shape` on `agent`. REQUIRES: it fits there.
+  void takeOn(AgentIndex agent, ShapeId shape);
+  // Undoes every take since the last commit, newest first.
+  void rollback();
+  // Forgets the takes since the last commit (the policy granted them).
+  void commit() { journal_.clear(); }
+  // The agents taken since the last commit, in order.
+  struct Taken {
+    AgentIndex agent;
+    ShapeId shape;
+    Scalars freeBefore;
+  };
+  const std::vector<Taken>& taken() const { return journal_; }
+  // Re-buckets `agent` from the state (after a grant there).
+  void refresh(const ClusterState& s, AgentIndex agent);
+
+  // Distinct (capacity, free) vectors among agents worth offering.
+  std::size_t bucketCount() const { return index_.size(); }
+
+ private:
+  struct Bucket {
+    Scalars cap = Scalars::Zero();
+    Scalars free = Scalars::Zero();
+    Scalars weight = Scalars::Zero();   // free / cap^2: alignment = demand . weight
+    Scalars inverse = Scalars::Zero();  // 1 / cap (0 where cap is 0)
+    double freeShare = 0;               // sum of free / cap
+    std::vector<AgentIndex> agents;
+    std::uint32_t generation = 0;  // changes when the bucket empties
+  };
+  struct Key {
+    Scalars cap;
+    Scalars free;
+    bool operator==(const Key& o) const {
+      return std::memcmp(cap.data(), o.cap.data(), sizeof(double) * kMaxScalarDims) == 0 &&
+             std::memcmp(free.data(), o.free.data(), sizeof(double) * kMaxScalarDims) == 0;
+    }
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const;
+  };
+  struct Entry {
+    double score;
+    BucketId bucket;
+    std::uint32_t generation;
+    // Heap order: higher score first, then the lower bucket id.
+    bool operator<(const Entry& o) const {
+      return score != o.score ? score < o.score : bucket > o.bucket;
+    }
+  };
+  struct Shape {
+    Scalars demand;
+    std::vector<Entry> heap;
+    double threshold = std::numeric_limits<double>::infinity();  // +inf: never scanned
+  };
+  struct AgentSlot {
+    BucketId bucket = kNoBucket;
+    std::uint32_t position = 0;  // in the bucket's agents
+    std::uint64_t version = ~std::uint64_t{0};
+    Scalars cap = Scalars::Zero();
+  };
+
+  double score(const Bucket& b, const Scalars& demand) const;
+  bool live(const Entry& e) const {
+    const Bucket& b = buckets_[e.bucket];
+    return b.generation == e.generation && !b.agents.empty();
+  }
+  void scan(Shape& shape);
+  // Moves `agent` to the bucket of `free` (or out of every bucket when not worth offering).
+  void place(AgentIndex agent, const Scalars& free);
+  void leave(AgentIndex agent);
+  // A bucket just got its first agent: shapes that would rank it get it.
+  void enlist(BucketId bucket);
+
+  static constexpr std::size_t kKeep = 16;  // buckets kept per shape at a full scan
+
+  Score score_;
+  std::mt19937_64 rng_;
+  std::function<bool(const Scalars&)> worth_;
+  std::vector<Bucket> buckets_;
+  std::vector<BucketId> freeBuckets_;
+  std::unordered_map<Key, BucketId, KeyHash> index_;  // looked up only, never iterated
+  std::vector<AgentSlot> slots_;
+  std::vector<AgentIndex> activeAgents_;
+  std::uint64_t agentSetVersion_ = ~std::uint64_t{0};
+  std::vector<Shape> shapes_;
+  std::unordered_map<Key, ShapeId, KeyHash> shapeIndex_;  // cap unused (zero)
+  std::vector<Taken> journal_;
+  std::vector<Entry> scratch_;
+};
+
+}  // namespace allot::packing
