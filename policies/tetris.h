@@ -20,11 +20,14 @@ namespace allot {
 // left (SRPT) and epsilon = srpt_weight * (mean alignment of the pending
 // tasks) / (mean remaining work of the jobs), computed at the start of the
 // round, puts both terms on one scale as the paper does (section 3.3).
-// Remaining work is the sum over the job's published units of count x
-// estimate; a unit without an estimate counts the mean of the known
-// estimates (1 s when none is known, so the work is the instance count). A
-// job is what frameworks publish with one submission time (the simulator
-// gives every unit of a job its ready time); PendingTask names no job.
+// Remaining work is count x estimate summed over the units of the job; a
+// unit without an estimate counts the mean of the known estimates (1 s when
+// none is known, so that the work is the instance count). PendingTask names
+// no job: with srpt_scope=unit (the default) each published unit is its own
+// job; with srpt_scope=submission the units a framework published with one
+// submission time are one job (the simulator gives every unit of a job its
+// ready time, but a trace's jobs that were already waiting at its start
+// share one too).
 //
 // Fairness knob f (section 3.4): in each step only the ceil((1 - f) N) of
 // the N frameworks with work left that are furthest below their fair share
@@ -48,14 +51,30 @@ class TetrisAllocator final : public PlacingAllocator {
 
   double fairness_;
   double srptWeight_;
+  bool jobBySubmission_;
 
-  // Scratch of one round. A group holds the unit items of one framework,
-  // job and shape (they score alike; placed in publication order), or one gang.
+  // Scratch of one round. A group holds unit items of one framework that
+  // score alike — one shape and one job, or (srpt_scope=unit) one shape, count
+  // and estimate — placed in publication order; or one gang. The next item
+  // has the least work left in its group.
   struct Group {
-    std::uint32_t job;
     std::uint32_t begin;  // items: groupItems_[begin, end), next at `next`
     std::uint32_t end;
     std::uint32_t next;
+  };
+  struct GroupKey {
+    std::uint64_t job;  // job index, or (srpt_scope=unit) count
+    std::int64_t estimate;
+    packing::ShapeId shape;
+    bool operator==(const GroupKey&) const = default;
+  };
+  struct GroupKeyHash {
+    std::size_t operator()(const GroupKey& k) const {
+      std::uint64_t h = k.job * 0x9E3779B97F4A7C15ULL;
+      h ^= static_cast<std::uint64_t>(k.estimate) + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+      h ^= k.shape + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+      return static_cast<std::size_t>(h);
+    }
   };
   struct Contender {
     double share;
@@ -68,13 +87,23 @@ class TetrisAllocator final : public PlacingAllocator {
   };
   std::vector<Group> groups_;
   std::vector<std::uint32_t> groupItems_;
-  std::vector<std::vector<std::uint32_t>> groupsOf_;  // per contender: live groups
+  struct Candidate {
+    double value;  // alignment + epsilon * p when pushed; an upper bound later
+    std::uint32_t group;
+    std::uint32_t stamp;  // the group's stamp when pushed: older copies are dropped
+    bool operator<(const Candidate& o) const {
+      return value != o.value ? value < o.value : group > o.group;
+    }
+  };
+  std::vector<std::vector<std::uint32_t>> groupsOf_;  // per contender: its groups
+  std::vector<std::vector<Candidate>> heapsOf_;       // per contender: groups by value
+  std::vector<std::uint32_t> stamps_;                 // per group
   std::vector<double> jobWork_;
+  std::vector<std::uint32_t> jobOfItem_;
   std::vector<Contender> order_;
-  std::vector<std::uint32_t> itemGroup_;                         // scratch
-  std::vector<std::uint32_t> itemJob_;                           // scratch
-  std::unordered_map<std::int64_t, std::uint32_t> jobOf_;        // looked up only
-  std::unordered_map<std::uint64_t, std::uint32_t> groupByKey_;  // looked up only
+  std::vector<std::uint32_t> itemGroup_;                                  // scratch
+  std::unordered_map<std::int64_t, std::uint32_t> jobOf_;                 // looked up only
+  std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> groupByKey_;  // looked up only
   double fallbackEstimate_ = 1;
 };
 

@@ -37,6 +37,7 @@ void Packer::beginRound(const ClusterState& s, const std::function<bool(const Sc
   shapes_.clear();
   shapeIndex_.clear();
   journal_.clear();
+  created_.clear();
   // Agents came, went or changed activity: start over (rare; a pass over
   // every agent's state costs a cache miss per agent).
   if (agentSetVersion_ != s.agentSetVersion()) {
@@ -92,16 +93,18 @@ void Packer::scan(Shape& shape) {
   }
   shape.heap.assign(scratch_.begin(), scratch_.end());
   std::make_heap(shape.heap.begin(), shape.heap.end());
+  shape.seen = created_.size();
 }
 
 std::optional<Packer::Choice> Packer::best(ShapeId id) {
   Shape& shape = shapes_[id];
-  if (shape.threshold == std::numeric_limits<double>::infinity()) scan(shape);
+  if (shape.threshold == std::numeric_limits<double>::infinity()) {
+    scan(shape);
+  } else {
+    catchUp(shape);
+  }
   while (true) {
-    while (!shape.heap.empty() && !live(shape.heap.front())) {
-      std::pop_heap(shape.heap.begin(), shape.heap.end());
-      shape.heap.pop_back();
-    }
+    while (!shape.heap.empty() && !live(shape.heap.front())) popTop(shape);
     if (!shape.heap.empty()) return Choice{shape.heap.front().score, shape.heap.front().bucket};
     // Every bucket that could rank was listed and is gone: none fits.
     if (shape.threshold == -std::numeric_limits<double>::infinity()) return std::nullopt;
@@ -171,14 +174,18 @@ void Packer::leave(AgentIndex agent) {
 }
 
 void Packer::enlist(BucketId id) {
-  const Bucket& b = buckets_[id];
-  for (Shape& shape : shapes_) {
-    // Unscanned shapes see every bucket at their first scan.
-    if (shape.threshold == std::numeric_limits<double>::infinity()) continue;
+  created_.emplace_back(id, buckets_[id].generation);
+}
+
+void Packer::catchUp(Shape& shape) {
+  for (; shape.seen < created_.size(); ++shape.seen) {
+    const auto [id, generation] = created_[shape.seen];
+    const Bucket& b = buckets_[id];
+    if (b.generation != generation || b.agents.empty()) continue;  // gone since
     if (!fitsIn(shape.demand, b.free)) continue;
     const double value = score(b, shape.demand);
     if (value < shape.threshold) continue;
-    shape.heap.push_back({value, id, b.generation});
+    shape.heap.push_back({value, id, generation});
     std::push_heap(shape.heap.begin(), shape.heap.end());
   }
 }

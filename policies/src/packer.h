@@ -65,44 +65,21 @@ class Packer {
   };
   // The best bucket where `shape` fits, if any.
   std::optional<Choice> best(ShapeId shape);
-  // Same, among agents for which `ok` holds (a full scan: for the rare
-  // frameworks with decline filters). Returns (score, agent).
+  // Takes `shape` tentatively (until commit() or rollback()) on the best
+  // agent for which `ok` holds — `ok` says whether the framework may be
+  // offered it there (decline filters) — and returns it; kNoAgent if none.
+  // Among equal agents the choice is a seeded draw, so that rounds do not
+  // pile onto the same ones.
   template <class Ok>
-  std::optional<std::pair<double, AgentIndex>> bestWhere(ShapeId shape, Ok&& ok) const {
-    const Scalars& d = shapes_[shape].demand;
-    std::optional<std::pair<double, AgentIndex>> found;
-    for (const Bucket& bucket : buckets_) {
-      if (bucket.agents.empty() || !fitsIn(d, bucket.free)) continue;
-      const double value = score(bucket, d);
-      if (found && value <= found->first) continue;
-      for (AgentIndex a : bucket.agents) {
-        if (ok(a)) {
-          found = {value, a};
-          break;
-        }
-      }
-    }
-    return found;
+  AgentIndex take(ShapeId shape, Ok&& ok) {
+    const auto choice = best(shape);
+    if (!choice) return kNoAgent;
+    AgentIndex agent = pick(choice->bucket, ok);
+    if (agent == kNoAgent) agent = pickBelow(shape, ok);
+    if (agent != kNoAgent) takeOn(agent, shape);
+    return agent;
   }
 
-  // Takes `shape` on an agent of `bucket` for which `ok` holds (a seeded
-  // choice among equals) and returns it, or kNoAgent if `ok` holds for none.
-  // Tentative until commit() (or rollback()).
-  template <class Ok>
-  AgentIndex take(BucketId bucket, ShapeId shape, Ok&& ok) {
-    const std::vector<AgentIndex>& agents = buckets_[bucket].agents;
-    const std::size_t n = agents.size();
-    // Equal agents: a seeded draw, so that rounds do not pile onto the same ones.
-    const std::size_t start = n > 1 ? static_cast<std::size_t>(rng_() % n) : 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const AgentIndex a = agents[(start + i) % n];
-      if (ok(a)) {
-        takeOn(a, shape);
-        return a;
-      }
-    }
-    return kNoAgent;
-  }
   // Takes `shape` on `agent`. REQUIRES: it fits there.
   void takeOn(AgentIndex agent, ShapeId shape);
   // Undoes every take since the last commit, newest first.
@@ -156,6 +133,7 @@ class Packer {
     Scalars demand;
     std::vector<Entry> heap;
     double threshold = std::numeric_limits<double>::infinity();  // +inf: never scanned
+    std::size_t seen = 0;  // created_ entries already offered to the heap
   };
   struct AgentSlot {
     BucketId bucket = kNoBucket;
@@ -165,6 +143,60 @@ class Packer {
   };
 
   double score(const Bucket& b, const Scalars& demand) const;
+  // An agent of `bucket` for which `ok` holds (from a seeded start), or kNoAgent.
+  template <class Ok>
+  AgentIndex pick(BucketId bucket, Ok& ok) {
+    const std::vector<AgentIndex>& agents = buckets_[bucket].agents;
+    const std::size_t n = agents.size();
+    const std::size_t start = n > 1 ? static_cast<std::size_t>(rng_() % n) : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const AgentIndex a = agents[(start + i) % n];
+      if (ok(a)) return a;
+    }
+    return kNoAgent;
+  }
+  // The best bucket `ok` refused everywhere: the next ones down the shape's
+  // heap (set aside, then put back), and, if every listed one is refused,
+  // a scan of all fitting buckets.
+  template <class Ok>
+  AgentIndex pickBelow(ShapeId id, Ok& ok) {
+    Shape& shape = shapes_[id];
+    aside_.clear();
+    AgentIndex agent = kNoAgent;
+    while (agent == kNoAgent) {
+      while (!shape.heap.empty() && !live(shape.heap.front())) popTop(shape);
+      if (shape.heap.empty()) break;
+      agent = pick(shape.heap.front().bucket, ok);
+      if (agent == kNoAgent) aside_.push_back(popTop(shape));
+    }
+    for (const Entry& e : aside_) {
+      shape.heap.push_back(e);
+      std::push_heap(shape.heap.begin(), shape.heap.end());
+    }
+    if (agent != kNoAgent || shape.threshold == -std::numeric_limits<double>::infinity()) {
+      return agent;
+    }
+    double bestScore = -std::numeric_limits<double>::infinity();
+    for (const Bucket& bucket : buckets_) {
+      if (bucket.agents.empty() || !fitsIn(shape.demand, bucket.free)) continue;
+      const double value = score(bucket, shape.demand);
+      if (agent != kNoAgent && value <= bestScore) continue;
+      for (AgentIndex a : bucket.agents) {
+        if (ok(a)) {
+          agent = a;
+          bestScore = value;
+          break;
+        }
+      }
+    }
+    return agent;
+  }
+  Entry popTop(Shape& shape) {
+    std::pop_heap(shape.heap.begin(), shape.heap.end());
+    const Entry top = shape.heap.back();
+    shape.heap.pop_back();
+    return top;
+  }
   bool live(const Entry& e) const {
     const Bucket& b = buckets_[e.bucket];
     return b.generation == e.generation && !b.agents.empty();
@@ -173,10 +205,12 @@ class Packer {
   // Moves `agent` to the bucket of `free` (or out of every bucket when not worth offering).
   void place(AgentIndex agent, const Scalars& free);
   void leave(AgentIndex agent);
-  // A bucket just got its first agent: shapes that would rank it get it.
+  // A bucket just got its first agent: shapes that would rank it get it
+  // when next asked (most buckets made in a busy round die before that).
   void enlist(BucketId bucket);
+  void catchUp(Shape& shape);
 
-  static constexpr std::size_t kKeep = 16;  // buckets kept per shape at a full scan
+  static constexpr std::size_t kKeep = 64;  // buckets kept per shape at a full scan
 
   Score score_;
   std::mt19937_64 rng_;
@@ -191,6 +225,8 @@ class Packer {
   std::unordered_map<Key, ShapeId, KeyHash> shapeIndex_;  // cap unused (zero)
   std::vector<Taken> journal_;
   std::vector<Entry> scratch_;
+  std::vector<Entry> aside_;
+  std::vector<std::pair<BucketId, std::uint32_t>> created_;  // this round: (bucket, generation)
 };
 
 }  // namespace allot::packing

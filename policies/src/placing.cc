@@ -133,15 +133,7 @@ bool PlacingAllocator::takeOne(const Unit& u) {
   const ClusterState& s = state();
   const Resources& shape = grantOf(u);
   auto ok = [&](AgentIndex a) { return !s.hasFilters(a) || !s.isFiltered(u.fw, a, shape); };
-  const auto choice = packer_.best(u.shape);
-  if (!choice) return false;
-  if (packer_.take(choice->bucket, u.shape, ok) == packing::kNoAgent) {
-    // The framework declined this on every agent of the best bucket: the
-    // best agent it has not declined it on.
-    const auto other = packer_.bestWhere(u.shape, ok);
-    if (!other) return false;
-    packer_.takeOn(other->second, u.shape);
-  }
+  if (packer_.take(u.shape, ok) == packing::kNoAgent) return false;
   takenShapes_.push_back(&shape);
   return true;
 }
