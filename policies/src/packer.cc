@@ -20,27 +20,49 @@ std::size_t Packer::KeyHash::operator()(const Key& k) const {
 
 Packer::Packer(Score score, std::uint64_t seed) : score_(score), rng_(seed) {}
 
-double Packer::score(const Bucket& b, const Scalars& demand) const {
+void Packer::fillRow(BucketId id) {
+  const Bucket& b = buckets_[id];
+  const Scalars inverse = (b.cap.array() > 0).select(b.cap.cwiseInverse(), 0.0);
+  const Scalars share = b.free.cwiseProduct(inverse);
+  Scalars coef;
+  double base = 0;
   switch (score_) {
     case Score::kAlignment:
-      return demand.dot(b.weight);
+      coef = share.cwiseProduct(inverse);
+      break;
     case Score::kLeastLeftover:
-      return demand.dot(b.inverse) - b.freeShare;
+      coef = inverse;
+      base = -share.sum();
+      break;
     case Score::kMostLeftover:
-      return b.freeShare - demand.dot(b.inverse);
+      coef = -inverse;
+      base = share.sum();
+      break;
   }
-  return 0;
+  double* r = rows_.data() + id * stride_;
+  for (std::size_t i = 0; i < dims_; ++i) {
+    r[i] = b.free[static_cast<int>(i)];
+    r[dims_ + i] = coef[static_cast<int>(i)];
+  }
+  r[2 * dims_] = base;
 }
 
 void Packer::beginRound(const ClusterState& s, const std::function<bool(const Scalars&)>& worth) {
   if (!worth_) worth_ = worth;
-  shapes_.clear();
-  shapeIndex_.clear();
   journal_.clear();
-  created_.clear();
+  ++round_;
+  forgetShapes();
   // Agents came, went or changed activity: start over (rare; a pass over
   // every agent's state costs a cache miss per agent).
-  if (agentSetVersion_ != s.agentSetVersion()) {
+  const auto dims = static_cast<std::size_t>(s.dimensions()->size());
+  if (agentSetVersion_ != s.agentSetVersion() || dims != dims_) {
+    shapes_.clear();
+    shapeIndex_.clear();
+    created_.clear();
+    dims_ = dims;
+    stride_ = 2 * dims + 1;
+    rows_.clear();
+    live_.clear();
     buckets_.clear();
     freeBuckets_.clear();
     index_.clear();
@@ -72,15 +94,37 @@ ShapeId Packer::shape(const Scalars& demand) {
   auto [it, inserted] =
       shapeIndex_.try_emplace(Key{Scalars::Zero(), demand}, static_cast<ShapeId>(shapes_.size()));
   if (inserted) shapes_.push_back(Shape{demand, {}});
+  shapes_[it->second].used = round_;
   return it->second;
+}
+
+void Packer::forgetShapes() {
+  // Shapes not asked for in a while go (their heaps would only grow); ids
+  // are renumbered, which is fine between rounds.
+  const std::size_t before = shapes_.size();
+  std::erase_if(shapes_, [&](const Shape& shape) { return shape.used + kShapeRounds < round_; });
+  if (shapes_.size() != before) {
+    shapeIndex_.clear();
+    for (std::size_t i = 0; i < shapes_.size(); ++i) {
+      shapeIndex_.emplace(Key{Scalars::Zero(), shapes_[i].demand}, static_cast<ShapeId>(i));
+    }
+  }
+  // Buckets every shape has seen need not be remembered as new.
+  std::size_t seen = created_.size();
+  for (const Shape& shape : shapes_) {
+    if (shape.threshold != std::numeric_limits<double>::infinity()) {
+      seen = std::min(seen, shape.seen);
+    }
+  }
+  created_.erase(created_.begin(), created_.begin() + static_cast<std::ptrdiff_t>(seen));
+  for (Shape& shape : shapes_) shape.seen -= std::min(shape.seen, seen);
 }
 
 void Packer::scan(Shape& shape) {
   scratch_.clear();
   for (BucketId id = 0; id < buckets_.size(); ++id) {
-    const Bucket& b = buckets_[id];
-    if (b.agents.empty() || !fitsIn(shape.demand, b.free)) continue;
-    scratch_.push_back({score(b, shape.demand), id, b.generation});
+    if (live_[id] == 0 || !fits(id, shape.demand)) continue;
+    scratch_.push_back({score(id, shape.demand), id, buckets_[id].generation});
   }
   if (scratch_.size() > kKeep) {
     auto better = [](const Entry& a, const Entry& b) { return b < a; };
@@ -141,21 +185,24 @@ void Packer::place(AgentIndex agent, const Scalars& free) {
     } else {
       id = static_cast<BucketId>(buckets_.size());
       buckets_.emplace_back();
+      rows_.resize(buckets_.size() * stride_);
+      live_.push_back(0);
     }
     it->second = id;
     Bucket& b = buckets_[id];
     b.cap = slot.cap;
     b.free = free;
-    b.inverse = (slot.cap.array() > 0).select(slot.cap.cwiseInverse(), 0.0);
-    b.weight = free.cwiseProduct(b.inverse).cwiseProduct(b.inverse);
-    b.freeShare = free.cwiseProduct(b.inverse).sum();
+    fillRow(id);
   }
   const BucketId id = it->second;
   Bucket& b = buckets_[id];
   slot.bucket = id;
   slot.position = static_cast<std::uint32_t>(b.agents.size());
   b.agents.push_back(agent);
-  if (b.agents.size() == 1) enlist(id);
+  if (b.agents.size() == 1) {
+    live_[id] = 1;
+    enlist(id);
+  }
 }
 
 void Packer::leave(AgentIndex agent) {
@@ -168,6 +215,7 @@ void Packer::leave(AgentIndex agent) {
   if (b.agents.empty()) {
     index_.erase(Key{b.cap, b.free});
     ++b.generation;
+    live_[slot.bucket] = 0;
     freeBuckets_.push_back(slot.bucket);
   }
   slot.bucket = kNoBucket;
@@ -178,12 +226,17 @@ void Packer::enlist(BucketId id) {
 }
 
 void Packer::catchUp(Shape& shape) {
+  // Entries of emptied buckets leave only when they reach the top: sweep
+  // them now and then, so that a shape kept for many rounds stays small.
+  if (shape.heap.size() > 4 * kKeep) {
+    std::erase_if(shape.heap, [&](const Entry& e) { return !live(e); });
+    std::make_heap(shape.heap.begin(), shape.heap.end());
+  }
   for (; shape.seen < created_.size(); ++shape.seen) {
     const auto [id, generation] = created_[shape.seen];
-    const Bucket& b = buckets_[id];
-    if (b.generation != generation || b.agents.empty()) continue;  // gone since
-    if (!fitsIn(shape.demand, b.free)) continue;
-    const double value = score(b, shape.demand);
+    if (live_[id] == 0 || buckets_[id].generation != generation) continue;  // gone since
+    if (!fits(id, shape.demand)) continue;
+    const double value = score(id, shape.demand);
     if (value < shape.threshold) continue;
     shape.heap.push_back({value, id, generation});
     std::push_heap(shape.heap.begin(), shape.heap.end());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -37,12 +38,15 @@ enum class Score {
 // Agents with identical (capacity, free) vectors score alike for every
 // shape, so they share one bucket (an idle cluster of a few machine types is
 // a few buckets); agents with nothing worth offering are left out. Buckets
-// live across rounds: a round re-buckets only the agents whose version
-// changed. Per shape, a round keeps the buckets scoring at least a threshold
-// (the K-th best at the last full scan) in a lazy max-heap; emptied buckets
-// are dropped when they reach the top, new ones are pushed when they clear
-// the threshold, and the full scan is repeated only when the heap runs dry.
-// This is exact: the best bucket is always the best of all fitting buckets.
+// never change: an agent whose free vector changes moves to another. They
+// live across rounds, and a round re-buckets only the agents whose version
+// changed. Per shape, the packer keeps the buckets scoring at least a
+// threshold (the K-th best at its last full scan) in a lazy max-heap:
+// emptied buckets are dropped when they reach the top, new ones are offered
+// to the shape when it is next asked for, and the full scan is repeated only
+// when the heap runs dry. Shapes, and so their heaps, are kept across rounds
+// while they keep being asked for. This is exact: the best bucket is always
+// the best of all fitting buckets (ties: the lowest bucket id).
 //
 // Placements are tentative (for gangs) until the policy grants them; it
 // then calls refresh() with the agent's books.
@@ -51,8 +55,9 @@ class Packer {
   explicit Packer(Score score, std::uint64_t seed);
 
   // Brings the buckets up to date with the state (agents whose version
-  // changed since they were bucketed) and forgets the last round's shapes.
-  // `worth` tells which free vectors are worth offering.
+  // changed since they were bucketed) and forgets shapes not asked for in a
+  // while (shape ids of earlier rounds are void). `worth` tells which free
+  // vectors are worth offering.
   void beginRound(const ClusterState& s, const std::function<bool(const Scalars&)>& worth);
 
   // The id of `demand` in this round (equal vectors share one).
@@ -103,9 +108,6 @@ class Packer {
   struct Bucket {
     Scalars cap = Scalars::Zero();
     Scalars free = Scalars::Zero();
-    Scalars weight = Scalars::Zero();   // free / cap^2: alignment = demand . weight
-    Scalars inverse = Scalars::Zero();  // 1 / cap (0 where cap is 0)
-    double freeShare = 0;               // sum of free / cap
     std::vector<AgentIndex> agents;
     std::uint32_t generation = 0;  // changes when the bucket empties
   };
@@ -133,7 +135,8 @@ class Packer {
     Scalars demand;
     std::vector<Entry> heap;
     double threshold = std::numeric_limits<double>::infinity();  // +inf: never scanned
-    std::size_t seen = 0;  // created_ entries already offered to the heap
+    std::size_t seen = 0;    // created_ entries already offered to the heap
+    std::uint64_t used = 0;  // the last round that asked for it
   };
   struct AgentSlot {
     BucketId bucket = kNoBucket;
@@ -142,7 +145,26 @@ class Packer {
     Scalars cap = Scalars::Zero();
   };
 
-  double score(const Bucket& b, const Scalars& demand) const;
+  // What a scan reads of bucket `b`, dense: its free vector, and the score
+  // of a demand d as base + d . coef — alignment: coef = free / cap^2;
+  // least leftover: coef = 1 / cap, base = -sum(free / cap); most leftover:
+  // the negatives. Only the dimensions in use (dims_).
+  const double* row(BucketId b) const { return rows_.data() + b * stride_; }
+  bool fits(BucketId b, const Scalars& demand) const {
+    const double* free = row(b);
+    for (std::size_t i = 0; i < dims_; ++i) {
+      // fitsIn's tolerance, so that the packer and the books agree.
+      if (demand[static_cast<int>(i)] - free[i] > 1e-9 * (1.0 + std::abs(free[i]))) return false;
+    }
+    return true;
+  }
+  double score(BucketId b, const Scalars& demand) const {
+    const double* r = row(b);
+    double value = r[2 * dims_];
+    for (std::size_t i = 0; i < dims_; ++i) value += demand[static_cast<int>(i)] * r[dims_ + i];
+    return value;
+  }
+  void fillRow(BucketId b);
   // An agent of `bucket` for which `ok` holds (from a seeded start), or kNoAgent.
   template <class Ok>
   AgentIndex pick(BucketId bucket, Ok& ok) {
@@ -177,11 +199,11 @@ class Packer {
       return agent;
     }
     double bestScore = -std::numeric_limits<double>::infinity();
-    for (const Bucket& bucket : buckets_) {
-      if (bucket.agents.empty() || !fitsIn(shape.demand, bucket.free)) continue;
-      const double value = score(bucket, shape.demand);
+    for (BucketId b = 0; b < buckets_.size(); ++b) {
+      if (live_[b] == 0 || !fits(b, shape.demand)) continue;
+      const double value = score(b, shape.demand);
       if (agent != kNoAgent && value <= bestScore) continue;
-      for (AgentIndex a : bucket.agents) {
+      for (AgentIndex a : buckets_[b].agents) {
         if (ok(a)) {
           agent = a;
           bestScore = value;
@@ -198,8 +220,7 @@ class Packer {
     return top;
   }
   bool live(const Entry& e) const {
-    const Bucket& b = buckets_[e.bucket];
-    return b.generation == e.generation && !b.agents.empty();
+    return live_[e.bucket] != 0 && buckets_[e.bucket].generation == e.generation;
   }
   void scan(Shape& shape);
   // Moves `agent` to the bucket of `free` (or out of every bucket when not worth offering).
@@ -209,13 +230,19 @@ class Packer {
   // when next asked (most buckets made in a busy round die before that).
   void enlist(BucketId bucket);
   void catchUp(Shape& shape);
+  void forgetShapes();
 
-  static constexpr std::size_t kKeep = 64;  // buckets kept per shape at a full scan
+  static constexpr std::size_t kKeep = 1024;         // buckets kept per shape at a full scan
+  static constexpr std::uint64_t kShapeRounds = 64;  // rounds an unused shape is kept
 
   Score score_;
   std::mt19937_64 rng_;
   std::function<bool(const Scalars&)> worth_;
   std::vector<Bucket> buckets_;
+  std::size_t dims_ = 0;  // dimensions in use: the state's table
+  std::size_t stride_ = 1;
+  std::vector<double> rows_;        // by bucket: see row()
+  std::vector<std::uint8_t> live_;  // by bucket: has agents
   std::vector<BucketId> freeBuckets_;
   std::unordered_map<Key, BucketId, KeyHash> index_;  // looked up only, never iterated
   std::vector<AgentSlot> slots_;
@@ -226,7 +253,8 @@ class Packer {
   std::vector<Taken> journal_;
   std::vector<Entry> scratch_;
   std::vector<Entry> aside_;
-  std::vector<std::pair<BucketId, std::uint32_t>> created_;  // this round: (bucket, generation)
+  std::vector<std::pair<BucketId, std::uint32_t>> created_;  // (bucket, generation), oldest first
+  std::uint64_t round_ = 0;
 };
 
 }  // namespace allot::packing
