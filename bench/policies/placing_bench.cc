@@ -12,6 +12,8 @@
 // iteration times one allocate() (manual time); the offers are then given
 // back untimed, so every round starts from the same state — and, as in a
 // simulation, the agents they touched have changed since the last round.
+// BM_FirstRound times the first round of a fresh allocator instead (nothing
+// kept from earlier rounds).
 //
 // Run: BUILD/bench/policies/placing_bench
 #include <benchmark/benchmark.h>
@@ -119,6 +121,18 @@ void BM_Round(benchmark::State& state, const std::string& policy, bool busy) {
   state.counters["offers_per_round"] = static_cast<double>(offers) / static_cast<double>(rounds);
 }
 
+// The first round of a fresh allocator: nothing learnt from earlier rounds
+// (every shape scanned over every bucket). Setup untimed.
+void BM_FirstRound(benchmark::State& state, const std::string& policy, bool busy) {
+  for (auto _ : state) {
+    auto allocator = cluster(policy, busy);
+    const auto start = Clock::now();
+    const std::vector<Allocation> round = allocator->allocate(kTimeZero);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+    benchmark::DoNotOptimize(round.data());
+  }
+}
+
 const bool registered = [] {
   for (const char* policy : {"drf", "tetris", "bestfit", "worstfit"}) {
     for (const bool busy : {false, true}) {
@@ -127,6 +141,12 @@ const bool registered = [] {
           [policy, busy](benchmark::State& s) { BM_Round(s, policy, busy); })
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(
+          (std::string("BM_FirstRound/") + policy + (busy ? "/busy" : "/idle")).c_str(),
+          [policy, busy](benchmark::State& s) { BM_FirstRound(s, policy, busy); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond)
+          ->Iterations(10);
     }
   }
   return true;
