@@ -10,8 +10,9 @@
 #include "backfill.h"
 #include "drf.h"
 #include "fifo.h"
-#include "queues.h"
+#include "fit.h"
 #include "random.h"
+#include "tetris.h"
 
 namespace allot {
 namespace {
@@ -30,7 +31,10 @@ std::vector<PolicyInfo> makeTable() {
                                    BackfillAllocator::easyInfo(),
                                    BackfillAllocator::conservativeInfo(),
                                    QueueAllocator::capacityInfo(),
-                                   QueueAllocator::fairInfo()};
+                                   QueueAllocator::fairInfo(),
+                                   TetrisAllocator::info(),
+                                   FitAllocator::bestFitInfo(),
+                                   FitAllocator::worstFitInfo()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }
