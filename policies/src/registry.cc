@@ -11,6 +11,7 @@
 #include "drf.h"
 #include "fifo.h"
 #include "fit.h"
+#include "queues.h"
 #include "random.h"
 #include "tetris.h"
 
