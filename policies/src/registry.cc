@@ -10,6 +10,7 @@
 #include "backfill.h"
 #include "drf.h"
 #include "fifo.h"
+#include "flow.h"
 #include "random.h"
 
 namespace allot {
@@ -23,9 +24,12 @@ const std::vector<ParamSpec>& sharedParams() {
 }
 
 std::vector<PolicyInfo> makeTable() {
-  std::vector<PolicyInfo> table = {DrfAllocator::info(), FifoAllocator::info(),
-                                   RandomAllocator::info(), BackfillAllocator::easyInfo(),
-                                   BackfillAllocator::conservativeInfo()};
+  std::vector<PolicyInfo> table = {DrfAllocator::info(),
+                                   FifoAllocator::info(),
+                                   RandomAllocator::info(),
+                                   BackfillAllocator::easyInfo(),
+                                   BackfillAllocator::conservativeInfo(),
+                                   FlowAllocator::info()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }
