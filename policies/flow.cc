@@ -173,6 +173,9 @@ PolicyInfo FlowAllocator::info() {
        {"incremental", "true",
         "keep agent classes, candidate lists and the Boost graph between "
         "rounds where nothing changed"},
+       {"window", "1000",
+        "most pending instances in one round's network, longest waiting first "
+        "(0: every published one)"},
        {"seed", "0", "order among equally good agents"}},
       [](const Params& p) { return std::make_unique<FlowAllocator>(p); }};
   // Quincy and Firmament put every runnable task in the graph; a window of
@@ -218,6 +221,11 @@ FlowAllocator::FlowAllocator(const Params& params)
                                       params.getString("wait_cost", "")));
   }
   incremental_ = params.getBool("incremental", true);
+  const std::int64_t window = params.getInt("window", 1000);
+  if (window < 0) {
+    throw InvalidArgument(fmt::format("parameter window: '{}' is negative", window));
+  }
+  window_ = static_cast<std::uint64_t>(window);
   seed_ = static_cast<std::uint64_t>(params.getInt("seed", 0));
 }
 
@@ -320,6 +328,12 @@ void FlowAllocator::refreshAgents() {
                    [&](std::uint32_t a, std::uint32_t b) {
                      return classes_[a].loadCost < classes_[b].loadCost;
                    });
+  byLoad_.clear();
+  for (std::uint32_t c : classesByLoad_) {
+    for (std::uint32_t i = 0; i < classes_[c].count; ++i) {
+      byLoad_.push_back(sortedAgents_[classes_[c].first + i]);
+    }
+  }
   stats_.classes = static_cast<std::uint32_t>(classes_.size());
 }
 
@@ -354,13 +368,20 @@ const FlowAllocator::ShapeInfo& FlowAllocator::shapeInfo(const Scalars& shape) {
   return info;
 }
 
+// Quincy's machines have slots of one task each; here a machine's slots are
+// how many instances of the round's mean pending shape (weighted by count)
+// fit in its free resources, and at least one when any pending shape fits.
+// Mixed shapes can make that more than fits in sum (the placement checks),
+// or less (room stays for the next round).
 std::uint32_t FlowAllocator::slots(std::uint32_t cls) const {
   const auto cap = static_cast<std::uint32_t>(std::min<std::uint64_t>(instances_, 0xffffffffu));
-  std::uint32_t most = 0;
+  const Scalars& free = classes_[cls].free;
+  const std::uint32_t n = fitCount(meanShape_, free, cap);
+  if (n > 0) return n;
   for (const Scalars& shape : shapeList_) {
-    most = std::max(most, fitCount(shape, classes_[cls].free, cap));
+    if (fitsIn(shape, free)) return 1;
   }
-  return most;
+  return 0;
 }
 
 void FlowAllocator::collectRecords(TimePoint now) {
@@ -426,10 +447,45 @@ void FlowAllocator::collectRecords(TimePoint now) {
   }
   std::erase_if(records_,
                 [&](const Record& r) { return r.gang != ~std::uint32_t{0} && !gangOk[r.gang]; });
+  // A round's solve grows with the records in the network (successive
+  // shortest path runs one Dijkstra per augmenting path), and the host's
+  // demand window is per framework: keep the longest waiting instances
+  // across frameworks, up to `window`, gangs whole.
+  if (window_ > 0) {
+    std::vector<std::uint32_t> byWait(records_.size());
+    std::iota(byWait.begin(), byWait.end(), 0u);
+    std::stable_sort(byWait.begin(), byWait.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return records_[a].task->submitted < records_[b].task->submitted;
+    });
+    std::vector<std::uint8_t> keep(records_.size(), 0);
+    std::vector<std::int8_t> gangIn(gangs_.size(), -1);
+    std::uint64_t taken = 0;
+    for (std::uint32_t i : byWait) {
+      const Record& r = records_[i];
+      if (r.gang != ~std::uint32_t{0}) {
+        if (gangIn[r.gang] < 0) gangIn[r.gang] = taken < window_ ? 1 : 0;
+        if (gangIn[r.gang] == 0) continue;
+      } else if (taken >= window_) {
+        continue;
+      }
+      keep[i] = 1;
+      taken += r.task->count;
+    }
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      if (keep[i] != 0) records_[out++] = records_[i];
+    }
+    records_.resize(out);
+  }
+  meanShape_.setZero();
+  minShape_.setConstant(std::numeric_limits<double>::infinity());
   for (const Record& r : records_) {
     instances_ += r.task->count;
     shapeList_.push_back(r.shape);
+    meanShape_ += r.shape * static_cast<double>(r.task->count);
+    minShape_ = minShape_.cwiseMin(r.shape);
   }
+  if (instances_ > 0) meanShape_ /= static_cast<double>(instances_);
   std::sort(shapeList_.begin(), shapeList_.end(), ScalarsLess{});
   shapeList_.erase(std::unique(shapeList_.begin(), shapeList_.end()), shapeList_.end());
 }
@@ -522,6 +578,21 @@ void FlowAllocator::place(const FlowSolution& solution) {
   std::vector<Scalars> free(machines_.size());
   for (std::size_t i = 0; i < machines_.size(); ++i)
     free[i] = classes_[classOf_[machines_[i]]].free;
+  // Agents outside the network join machines_ when the repair reaches them.
+  machineOf_.assign(s.agentSlots(), -1);
+  for (std::size_t i = 0; i < machines_.size(); ++i) {
+    machineOf_[machines_[i]] = static_cast<std::int32_t>(i);
+  }
+  auto machineFor = [&](AgentIndex agent) {
+    if (machineOf_[agent] < 0) {
+      machineOf_[agent] = static_cast<std::int32_t>(machines_.size());
+      machines_.push_back(agent);
+      free.push_back(classes_[classOf_[agent]].free);
+    }
+    return static_cast<std::uint32_t>(machineOf_[agent]);
+  };
+  // Agents in X's order before this one have no room for any pending shape.
+  std::size_t cursor = 0;
 
   std::vector<std::uint32_t> order(records_.size());
   std::iota(order.begin(), order.end(), 0u);
@@ -547,8 +618,11 @@ void FlowAllocator::place(const FlowSolution& solution) {
     std::int64_t left = solution.arcs[r.firstArc + 2];  // via X
     for (std::uint32_t a = directBegin; a < end; ++a) {
       const std::int64_t f = solution.arcs[a];
-      if (f > 0)
-        left += f - put(static_cast<std::uint32_t>(network_.arcs[a].to - kFirstMachine), f);
+      if (f <= 0) continue;
+      const std::int64_t missed =
+          f - put(static_cast<std::uint32_t>(network_.arcs[a].to - kFirstMachine), f);
+      stats_.spilled += static_cast<std::uint64_t>(missed);
+      left += missed;
     }
     // What X carried, and what no longer fit where the flow sent it: the
     // task's own candidates first, then X's machines.
@@ -564,6 +638,23 @@ void FlowAllocator::place(const FlowSolution& solution) {
         continue;
       }
       left -= put(m, left);
+    }
+    // Then the next agents in X's order, outside the network.
+    for (std::size_t pos = cursor; pos < byLoad_.size() && left > 0; ++pos) {
+      const AgentIndex agent = byLoad_[pos];
+      const std::uint32_t m = machineFor(agent);
+      if (!fitsIn(minShape_, free[m])) {
+        if (pos == cursor) ++cursor;
+        continue;
+      }
+      if (!fitsIn(r.shape, free[m]) ||
+          (s.hasFilters(agent) &&
+           s.isFiltered(r.fw, agent, Resources::fromScalars(r.shape, s.dimensions())))) {
+        continue;
+      }
+      const std::int64_t n = put(m, left);
+      stats_.beyond += static_cast<std::uint64_t>(n);
+      left -= n;
     }
     const std::int64_t unscheduled = solution.arcs[r.firstArc + 1];
     stats_.unscheduled += static_cast<std::uint64_t>(unscheduled);

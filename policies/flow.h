@@ -56,6 +56,8 @@ struct FlowRoundStats {
   std::uint64_t routed = 0;       // instances the solution sent to machines
   std::uint64_t placed = 0;       // instances granted
   std::uint64_t unscheduled = 0;  // instances routed to the unscheduled node
+  std::uint64_t spilled = 0;      // sent straight to a machine where they no longer fit
+  std::uint64_t beyond = 0;       // placed on agents outside the network by the repair
   bool graphReused = false;       // the Boost graph of the last round was updated in place
   bool classesReused = false;     // agent classes and candidate lists were kept
 };
@@ -85,13 +87,20 @@ class FlowGraph;  // the Boost graph a FlowAllocator keeps between rounds
 //                    waiting for a better machine is placed eventually;
 //   machine -> sink  capacity = slots, U -> sink.
 // Slots approximate Quincy's one-task-per-slot machines for
-// multi-dimensional shapes: a machine's slots are the most instances of any
-// pending shape that fit in its free resources, and a task's direct arc
-// carries at most as many of its own shape as fit. The flow may thus ask a
-// machine for more than fits in sum; the placement never over-commits: flows
-// are placed in order (longest waiting first) on a running copy of the free
-// resources, and what no longer fits tries the task's other candidates and
-// then X's machines, else waits for the next round.
+// multi-dimensional shapes: a machine's slots are how many instances of the
+// round's mean pending shape (weighted by count) fit in its free resources,
+// at least one if any pending shape fits; a task's direct arc carries at
+// most as many of its own shape as fit. The flow may thus ask a machine for
+// more than fits in sum (mixed shapes), or leave room unused. The placement
+// never over-commits: flows are placed in order (longest waiting first) on a
+// running copy of the free resources, and what no longer fits where the flow
+// sent it (and what X carried) tries the task's other candidates, then X's
+// machines, then further agents in X's order; only instances the flow left
+// unscheduled wait for the next round.
+//
+// The network holds at most `window` instances a round (default 1,000), the
+// longest waiting first across frameworks (a host's demand window is per
+// framework); the rest wait for a later round.
 //
 // Gangs (PendingTasks of one key with gang = true) are left out of a round
 // unless their total fits in the cluster's free total; a gang is granted only
@@ -169,6 +178,7 @@ class FlowAllocator final : public Allocator {
   std::int64_t unscheduledCost_;
   double waitCost_;
   bool incremental_;
+  std::uint64_t window_;
   std::uint64_t seed_;
 
   // Per agent slot, kept between rounds.
@@ -179,7 +189,8 @@ class FlowAllocator final : public Allocator {
   std::vector<AgentIndex> sortedAgents_;
   std::vector<AgentClass> classes_;
   std::vector<std::uint32_t> classesByLoad_;
-  std::uint64_t epoch_ = 0;  // bumped whenever the classes are rebuilt
+  std::vector<AgentIndex> byLoad_;  // agents of classesByLoad_, in order
+  std::uint64_t epoch_ = 0;         // bumped whenever the classes are rebuilt
   bool classesChanged_ = true;
   std::map<Scalars, ShapeInfo, ScalarsLess> shapes_;
 
@@ -188,8 +199,11 @@ class FlowAllocator final : public Allocator {
   std::vector<std::pair<FrameworkIndex, std::uint64_t>> gangs_;
   std::vector<Scalars> shapeList_;  // distinct shapes of records_
   std::uint64_t instances_ = 0;
-  std::vector<std::int32_t> nodeOf_;  // by agent slot: its node, or -1
-  std::vector<AgentIndex> machines_;  // by node - kFirstMachine
+  Scalars meanShape_ = Scalars::Zero();  // of the instances in the network
+  Scalars minShape_ = Scalars::Zero();   // component-wise least pending shape
+  std::vector<std::int32_t> machineOf_;  // by agent slot: index in machines_, or -1
+  std::vector<std::int32_t> nodeOf_;     // by agent slot: its node, or -1
+  std::vector<AgentIndex> machines_;     // by node - kFirstMachine
   std::vector<std::uint32_t> xMachines_;
   FlowNetwork network_;
   FlowRoundStats stats_;

@@ -203,6 +203,24 @@ TEST(FlowTest, QuietRoundsReuseClassesAndGraph) {
   EXPECT_EQ(cost, costOff);
 }
 
+// The network holds at most `window` instances, the longest waiting first
+// across frameworks: with window=2, the two oldest of four single tasks.
+TEST(FlowTest, WindowKeepsTheLongestWaiting) {
+  auto p = flow("window=2");
+  p->addAgent(agent("a", "cpus:8;mem:8192"));
+  p->addFramework(framework("F", "r"));
+  p->addFramework(framework("G", "r"));
+  p->updateDemand(FrameworkId("F"),
+                  {waiting("cpus:1;mem:512", 1, 1, 5), waiting("cpus:1;mem:512", 1, 2, 1)});
+  p->updateDemand(FrameworkId("G"),
+                  {waiting("cpus:1;mem:512", 1, 3, 0), waiting("cpus:1;mem:512", 1, 4, 9)});
+  std::vector<std::uint64_t> keys;
+  for (const Allocation& a : p->allocate(at(10))) keys.push_back(a.task);
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(p->lastRound().instances, 2u);
+}
+
 // Without published demand (the runtime master) frameworks get whole agents.
 TEST(FlowTest, WithoutDemandOffersWholeAgents) {
   auto p = flow();
@@ -217,7 +235,7 @@ TEST(FlowTest, WithoutDemandOffersWholeAgents) {
 // Bad parameters are refused with a message naming the parameter and value.
 TEST(FlowTest, BadParametersAreRefused) {
   for (const std::string bad : {"solver=simplex", "candidates=0", "fit=tight", "aggregator_cost=-1",
-                                "unscheduled_cost=-5", "wait_cost=-1"}) {
+                                "unscheduled_cost=-5", "wait_cost=-1", "window=-2"}) {
     SCOPED_TRACE(bad);
     try {
       makeAllocator("flow", Params::parse(bad));
