@@ -11,6 +11,7 @@
 #include "drf.h"
 #include "fifo.h"
 #include "fit.h"
+#include "flow.h"
 #include "queues.h"
 #include "random.h"
 #include "tetris.h"
@@ -35,7 +36,8 @@ std::vector<PolicyInfo> makeTable() {
                                    QueueAllocator::fairInfo(),
                                    TetrisAllocator::info(),
                                    FitAllocator::bestFitInfo(),
-                                   FitAllocator::worstFitInfo()};
+                                   FitAllocator::worstFitInfo(),
+                                   FlowAllocator::info()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }
