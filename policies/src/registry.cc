@@ -11,6 +11,7 @@
 #include "drf.h"
 #include "fifo.h"
 #include "random.h"
+#include "sparrow.h"
 
 namespace allot {
 namespace {
@@ -23,9 +24,12 @@ const std::vector<ParamSpec>& sharedParams() {
 }
 
 std::vector<PolicyInfo> makeTable() {
-  std::vector<PolicyInfo> table = {DrfAllocator::info(), FifoAllocator::info(),
-                                   RandomAllocator::info(), BackfillAllocator::easyInfo(),
-                                   BackfillAllocator::conservativeInfo()};
+  std::vector<PolicyInfo> table = {DrfAllocator::info(),
+                                   FifoAllocator::info(),
+                                   RandomAllocator::info(),
+                                   BackfillAllocator::easyInfo(),
+                                   BackfillAllocator::conservativeInfo(),
+                                   SparrowAllocator::info()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }
