@@ -131,6 +131,7 @@ void SparrowAllocator::decide(TimePoint /*now*/) {
     }
   }
 
+  placeGangs();
   if (mode_ == Mode::kOmniscient) {
     placeOmniscient();
   } else if (!dirty_.empty()) {
@@ -159,8 +160,13 @@ void SparrowAllocator::reconcile(FrameworkIndex fw) {
   std::uint32_t lastNew = kNone;
   std::uint64_t previousKey = kNoTask;
   std::uint32_t ordinal = 0, unkeyed = 0;
+  book.gangs = false;
   for (const PendingTask& t : demand) {
     book.snapshot.emplace_back(t.key, t.count);
+    if (t.gang) {
+      book.gangs = true;  // placed whole by placeGangs
+      continue;
+    }
     // Records of one gang share a key; tasks without a key are told apart
     // by their rank among such tasks.
     if (t.key == kNoTask) {
@@ -601,6 +607,99 @@ void SparrowAllocator::placeOmniscient() {
   }
 }
 
+void SparrowAllocator::placeGangs() {
+  const ClusterState& s = state();
+  struct Gang {
+    FrameworkIndex fw;
+    std::uint64_t key;
+    TimePoint submitted;
+    std::uint64_t registration;
+    std::size_t first, end;  // its records in the framework's demand
+  };
+  std::vector<Gang> gangs;
+  for (GangInFlight& g : gangsInFlight_) g.seen = false;
+  for (FrameworkIndex fw = 0; fw < s.frameworkSlots() && fw < frameworks_.size(); ++fw) {
+    if (!frameworks_[fw].gangs || !eligible(fw)) continue;
+    const std::vector<PendingTask>& demand = s.framework(fw).demand;
+    for (std::size_t i = 0; i < demand.size();) {
+      if (!demand[i].gang) {
+        ++i;
+        continue;
+      }
+      std::size_t end = i + 1;
+      while (end < demand.size() && demand[end].gang && demand[end].key == demand[i].key) ++end;
+      auto inFlight = std::find_if(gangsInFlight_.begin(), gangsInFlight_.end(),
+                                   [&](auto& g) { return g.fw == fw && g.key == demand[i].key; });
+      if (inFlight != gangsInFlight_.end()) {
+        inFlight->seen = true;  // granted, not launched yet
+      } else {
+        gangs.push_back(
+            {fw, demand[i].key, demand[i].submitted, s.framework(fw).registration, i, end});
+      }
+      i = end;
+    }
+  }
+  // Gangs no longer published were launched (or given up).
+  std::erase_if(gangsInFlight_, [&](const GangInFlight& g) { return !g.seen && eligible(g.fw); });
+  if (gangs.empty()) return;
+  std::stable_sort(gangs.begin(), gangs.end(), [](const Gang& a, const Gang& b) {
+    return std::tie(a.submitted, a.registration) < std::tie(b.submitted, b.registration);
+  });
+
+  std::vector<Scalars> free(s.agentSlots(), Scalars::Zero());
+  Scalars freeTotal = Scalars::Zero();
+  for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
+    if (!s.agent(a).alive || !s.agent(a).active) continue;
+    free[a] = s.availableUnreserved(a);
+    freeTotal += free[a];
+  }
+  // (agent, record, instances) of the gang being placed.
+  std::vector<std::tuple<AgentIndex, std::size_t, std::uint32_t>> plan;
+  for (const Gang& g : gangs) {
+    const std::vector<PendingTask>& demand = s.framework(g.fw).demand;
+    Scalars total = Scalars::Zero();
+    for (std::size_t r = g.first; r < g.end; ++r) {
+      total += demand[r].shape.totalScalars() * static_cast<double>(demand[r].count);
+    }
+    if (!fitsIn(total, freeTotal)) continue;
+    plan.clear();
+    bool placed = true;
+    for (std::size_t r = g.first; r < g.end && placed; ++r) {
+      const Scalars shape = demand[r].shape.totalScalars();
+      std::uint32_t left = demand[r].count;
+      for (AgentIndex a = 0; a < free.size() && left > 0; ++a) {
+        const std::uint32_t n = fitCount(shape, free[a], left);
+        if (n == 0) continue;
+        if (s.hasFilters(a) &&
+            s.isFiltered(g.fw, a,
+                         Resources::fromScalars(shape * static_cast<double>(n), s.dimensions()))) {
+          continue;
+        }
+        free[a] -= shape * static_cast<double>(n);
+        plan.emplace_back(a, r, n);
+        left -= n;
+      }
+      placed = left == 0;
+    }
+    if (!placed) {
+      for (const auto& [a, r, n] : plan) {
+        free[a] += demand[r].shape.totalScalars() * static_cast<double>(n);
+      }
+      continue;
+    }
+    GangInFlight flight{g.fw, g.key, {}, true};
+    for (const auto& [a, r, n] : plan) {
+      const Scalars amount = demand[r].shape.totalScalars() * static_cast<double>(n);
+      // Checked above: free, unfiltered, and the framework may be offered.
+      grant(g.fw, a, Resources::fromScalars(amount, s.dimensions()), g.key);
+      stats_.grants += n;
+      flight.agents.push_back(a);
+    }
+    gangsInFlight_.push_back(std::move(flight));
+    freeTotal -= total;
+  }
+}
+
 // ------------------------------------------------------------------ no demand
 
 void SparrowAllocator::offerWholeAgents() {
@@ -669,6 +768,9 @@ void SparrowAllocator::onAgentRemoved(AgentIndex agent) {
   }
   std::erase(dirty_, agent);
   std::erase(free_, agent);
+  std::erase_if(gangsInFlight_, [&](const GangInFlight& g) {
+    return std::find(g.agents.begin(), g.agents.end(), agent) != g.agents.end();
+  });
   book = AgentBook{};
 }
 
@@ -680,12 +782,17 @@ void SparrowAllocator::onFrameworkAdded(FrameworkIndex fw) {
 void SparrowAllocator::onFrameworkRemoved(FrameworkIndex fw) {
   if (fw >= frameworks_.size()) return;
   for (std::uint32_t u : std::vector(frameworks_[fw].unitList)) removeUnit(u);
+  std::erase_if(gangsInFlight_, [&](const GangInFlight& g) { return g.fw == fw; });
   frameworks_[fw] = FrameworkBook{};
 }
 
 void SparrowAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent,
                                    const Resources& /*resources*/, std::uint64_t task) {
   if (task != kNoTask || agent >= agents_.size()) return;
+  // A declined gang is placed again.
+  std::erase_if(gangsInFlight_, [&](const GangInFlight& g) {
+    return g.fw == fw && std::find(g.agents.begin(), g.agents.end(), agent) != g.agents.end();
+  });
   // Declined or rescinded: what was granted to fw here and not yet seen
   // launched came back unused, and is to be placed again.
   auto& entries = agents_[agent].inflight;

@@ -47,10 +47,13 @@ namespace allot {
 // tracks what it granted until the framework's published count drops
 // (launched) or the resources come back unused (declined, rescinded), and
 // probes again for instances whose reservations were lost (a refused grant,
-// a removed agent). Only unreserved resources are used. Gangs are not
-// Sparrow's model: their instances are placed independently, so a gang
-// starts only when all of it is granted in one round (otherwise its
-// framework declines and it is probed again).
+// a removed agent). Only unreserved resources are used.
+//
+// Gangs are outside Sparrow's model (its tasks start independently; sampled
+// piecemeal, a wide gang would be declined round after round). They are
+// placed centrally, before the queues are served: oldest first (submit
+// time, registration, publish order), each whole, first fit over the
+// agents' free resources, or passed over when it does not fit now.
 //
 // Cost per round: the frameworks whose published demand changed, the new
 // jobs' probes, and the agents that got resources back or new reservations
@@ -68,10 +71,10 @@ class SparrowAllocator final : public Allocator {
   // Counters since construction, for tests and benchmarks.
   struct Stats {
     std::uint64_t reservations = 0;  // placed in agents' queues (batch: d per task)
-    std::uint64_t grants = 0;     // instances granted
-    std::uint64_t cancelled = 0;  // reservations dropped: nothing left to place
-    std::uint64_t refused = 0;    // reservations dropped: the grant was refused
-    std::uint64_t reprobed = 0;   // instances probed again after losing reservations
+    std::uint64_t grants = 0;        // instances granted
+    std::uint64_t cancelled = 0;     // reservations dropped: nothing left to place
+    std::uint64_t refused = 0;       // reservations dropped: the grant was refused
+    std::uint64_t reprobed = 0;      // instances probed again after losing reservations
   };
 
   explicit SparrowAllocator(const Params& params);
@@ -148,6 +151,14 @@ class SparrowAllocator final : public Allocator {
     // The (key, count) list last reconciled: an unchanged publication costs
     // one comparison pass.
     std::vector<std::pair<std::uint64_t, std::uint32_t>> snapshot;
+    bool gangs = false;  // the snapshot has gang tasks
+  };
+  // A gang granted whole and not yet seen launched or declined.
+  struct GangInFlight {
+    FrameworkIndex fw = 0;
+    std::uint64_t key = kNoTask;
+    std::vector<AgentIndex> agents;
+    bool seen = false;  // still published (scratch of placeGangs)
   };
   // Agents whose capacity holds a shape, for drawing probes.
   struct Candidates {
@@ -185,6 +196,7 @@ class SparrowAllocator final : public Allocator {
   std::uint32_t nextUnit(Job& job);
   bool grantOne(std::uint32_t u, AgentIndex agent);
   void placeOmniscient();
+  void placeGangs();
   void offerWholeAgents();
 
   Mode mode_;
@@ -213,6 +225,8 @@ class SparrowAllocator final : public Allocator {
   std::uint64_t agentSetVersion_ = ~std::uint64_t{0};
   std::vector<std::pair<Scalars, std::vector<AgentIndex>>> capacityGroups_;
   std::vector<Candidates> candidates_;
+
+  std::vector<GangInFlight> gangsInFlight_;
 
   // Scratch.
   std::vector<AgentIndex> draw_;

@@ -277,6 +277,28 @@ TEST(SparrowTest, ProbesOnlyAgentsThatCanHoldTheShape) {
   EXPECT_EQ(p->queued(*p->state().findAgent(AgentId("big"))), 2u);
 }
 
+// A gang (outside Sparrow's model) is placed whole, centrally, once room for
+// all of it is free, never in part; declined, it is placed again.
+TEST(SparrowTest, GangsStartWholeOrNotAtAll) {
+  auto p = make();
+  busyCluster(*p, 3);
+  PendingTask gang = job(5, 3);
+  gang.gang = true;
+  p->updateDemand(FrameworkId("F"), {gang});
+  freeAgent(*p, 0, 1);
+  freeAgent(*p, 1, 1);
+  EXPECT_TRUE(p->allocate(at(1)).empty());
+  freeAgent(*p, 2, 2);
+  const auto offers = p->allocate(at(2));
+  EXPECT_EQ(offers.size(), 3u);
+  for (const Allocation& a : offers) EXPECT_EQ(a.task, 5u);
+  // Declined whole, it is placed again.
+  for (const Allocation& a : offers) {
+    p->recoverResources(a.framework, a.agent, a.resources, std::nullopt, at(3));
+  }
+  EXPECT_EQ(p->allocate(at(3)).size(), 3u);
+}
+
 // Bad parameters are refused with a message naming them.
 TEST(SparrowTest, BadParametersAreRefused) {
   try {
