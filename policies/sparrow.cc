@@ -29,6 +29,12 @@ SparrowAllocator::Mode parseMode(const std::string& text) {
       "parameter mode: '{}' is not one of batch, batch-bound, per-task, random, omniscient", text));
 }
 
+bool parseQueue(const std::string& text) {
+  if (text == "fifo") return false;
+  if (text == "first-fit") return true;
+  throw InvalidArgument(fmt::format("parameter queue: '{}' is not one of fifo, first-fit", text));
+}
+
 double parseProbeRatio(const Params& params) {
   const double d = params.getDouble("probe_ratio", 2.0);
   // Fewer probes than instances would leave some without a reservation.
@@ -51,6 +57,10 @@ PolicyInfo SparrowAllocator::info() {
         "time), per-task (power of d choices), random, or omniscient (central FIFO on any free "
         "agent, the ideal baseline)"},
        {"probe_ratio", "2", "d: reservations per task (>= 1)"},
+       {"queue", "fifo",
+        "agents' queues: fifo (Sparrow: a reservation that does not fit the free room "
+        "waits, and so do those behind it) or first-fit (those behind it that fit are "
+        "served)"},
        {"seed", "0", "random seed; the same seed gives the same placements"}},
       [](const Params& p) { return std::make_unique<SparrowAllocator>(p); }};
   // Whole jobs must be visible to probe for all of their tasks.
@@ -62,6 +72,7 @@ SparrowAllocator::SparrowAllocator(const Params& params)
     : Allocator(parseAllocatorOptions(params)),
       mode_(parseMode(params.getString("mode", "batch"))),
       probeRatio_(parseProbeRatio(params)),
+      firstFit_(parseQueue(params.getString("queue", "fifo"))),
       rng_(static_cast<std::uint64_t>(params.getInt("seed", 0))) {}
 
 bool SparrowAllocator::eligible(FrameworkIndex fw) const {
@@ -125,9 +136,8 @@ void SparrowAllocator::decide(TimePoint /*now*/) {
         b.listed = true;
         free_.push_back(a);
       }
-    } else if (!b.queue.empty() && !b.dirty) {
-      b.dirty = true;
-      dirty_.push_back(a);
+    } else if (!b.queue.empty()) {
+      markDirty(a);
     }
   }
 
@@ -137,7 +147,8 @@ void SparrowAllocator::decide(TimePoint /*now*/) {
   } else if (!dirty_.empty()) {
     // Agents freeing up in the same round ask in random order.
     shuffleSeeded(dirty_, rng_);
-    for (AgentIndex a : dirty_) serve(a);
+    // (By index: serving can mark more agents, which are served too.)
+    for (std::size_t i = 0; i < dirty_.size(); ++i) serve(dirty_[i]);
     dirty_.clear();
   }
   offerWholeAgents();
@@ -227,6 +238,7 @@ std::uint32_t SparrowAllocator::newJob(FrameworkIndex fw, const PendingTask& tas
   job.cursor = 0;
   job.unplaced = 0;
   job.reservations = 0;
+  job.probedAt.clear();
   job.liveUnits = 0;
   job.order = 0;
   job.needy = false;
@@ -284,6 +296,13 @@ void SparrowAllocator::setRemaining(Unit& unit, std::uint32_t remaining) {
     // reservations for it.
     job.cursor = std::min(job.cursor, unit.position);
     markNeedy(unit.job);
+  } else if (job.unplaced == 0 && !job.probedAt.empty()) {
+    // Everything is placed: the job's other reservations are cancelled
+    // now, so that none holds up a queue whose agent has no room for it.
+    for (AgentIndex a : job.probedAt) {
+      if (a < agents_.size() && !agents_[a].queue.empty()) markDirty(a);
+    }
+    job.probedAt.clear();
   }
 }
 
@@ -302,6 +321,10 @@ void SparrowAllocator::removeUnit(std::uint32_t u) {
     job.units[unit.position] = kNone;
     if (--job.liveUnits == 0) {
       if (mode_ == Mode::kOmniscient) fifo_.erase({job.order, unit.job});
+      for (AgentIndex a : job.probedAt) {
+        if (a < agents_.size() && !agents_[a].queue.empty()) markDirty(a);  // cancelled
+      }
+      job.probedAt.clear();
       job.live = false;
       ++job.generation;
       job.units.clear();
@@ -402,10 +425,14 @@ void SparrowAllocator::enqueue(AgentIndex agent, std::uint32_t target, std::uint
   AgentBook& book = agents_[agent];
   book.queue.push_back({target, generation});
   ++stats_.reservations;
-  if (!book.dirty) {
-    book.dirty = true;
-    dirty_.push_back(agent);
-  }
+  markDirty(agent);
+}
+
+void SparrowAllocator::markDirty(AgentIndex agent) {
+  AgentBook& book = agents_[agent];
+  if (book.dirty) return;
+  book.dirty = true;
+  dirty_.push_back(agent);
 }
 
 void SparrowAllocator::probe(std::uint32_t j) {
@@ -423,6 +450,7 @@ void SparrowAllocator::probe(std::uint32_t j) {
     for (AgentIndex a : draw_) {
       enqueue(a, j, job.generation);
       ++job.reservations;
+      job.probedAt.push_back(a);
     }
     return;
   }
@@ -493,33 +521,40 @@ void SparrowAllocator::serve(AgentIndex a) {
   const ClusterState& s = state();
   if (!s.agent(a).alive || !s.agent(a).active) return;
   const bool batch = mode_ == Mode::kBatch;
-  while (!book.queue.empty()) {
-    const Reservation r = book.queue.front();
+  auto& queue = book.queue;
+  std::size_t i = 0;  // first reservation not passed over
+  while (i < queue.size()) {
+    const Reservation r = queue[i];
+    const auto drop = [&] { queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(i)); };
     std::uint32_t u = kNone;
     std::uint32_t j = kNone;
     if (batch) {
       if (r.target >= jobs_.size() || !jobs_[r.target].live ||
           jobs_[r.target].generation != r.generation) {
-        book.queue.pop_front();  // its job is gone
+        drop();  // its job is gone
         ++stats_.cancelled;
         continue;
       }
       j = r.target;
       Job& job = jobs_[j];
       if (job.unplaced == 0) {
-        book.queue.pop_front();
+        drop();
         --job.reservations;
         ++stats_.cancelled;
         continue;
       }
-      if (!fitsIn(job.shape, s.availableUnreserved(a))) return;  // FIFO: wait for room
+      if (!fitsIn(job.shape, s.availableUnreserved(a))) {
+        if (!firstFit_) return;  // FIFO: wait for room
+        ++i;
+        continue;
+      }
       u = nextUnit(job);
-      book.queue.pop_front();
+      drop();
       --job.reservations;
     } else {
       if (r.target >= units_.size() || !units_[r.target].live ||
           units_[r.target].generation != r.generation) {
-        book.queue.pop_front();
+        drop();
         ++stats_.cancelled;
         continue;
       }
@@ -528,13 +563,17 @@ void SparrowAllocator::serve(AgentIndex a) {
       j = unit.job;
       if (unit.remaining == 0) {
         // Launched elsewhere since it was bound here.
-        book.queue.pop_front();
+        drop();
         --unit.reservations;
         ++stats_.cancelled;
         continue;
       }
-      if (!fitsIn(jobs_[j].shape, s.availableUnreserved(a))) return;
-      book.queue.pop_front();
+      if (!fitsIn(jobs_[j].shape, s.availableUnreserved(a))) {
+        if (!firstFit_) return;
+        ++i;
+        continue;
+      }
+      drop();
       --unit.reservations;
     }
     if (!eligible(units_[u].fw) || !grantOne(u, a)) {

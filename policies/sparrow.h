@@ -36,6 +36,10 @@ namespace allot {
 //   scheduler that places instances on any agent with room, at once, jobs in
 //   global FIFO order (submit time, framework registration, publish order);
 //   an instance that fits nowhere is passed over, not waited for.
+// Agents serve their queues in FIFO order (a reservation whose task does
+// not fit the free room waits, and the ones behind it too), or with
+// `queue=first-fit` pass over it to the ones that fit: Sparrow's slots are
+// all alike, real tasks are not.
 // An agent's load (what a probe sees) is its queued reservations plus the
 // instances of the job's shape its used resources amount to. Agents are
 // drawn only among those whose total capacity holds the shape; when there
@@ -117,6 +121,7 @@ class SparrowAllocator final : public Allocator {
     std::uint32_t cursor = 0;          // units before it have nothing left to place
     std::uint32_t unplaced = 0;        // sum of its units' remaining
     std::uint32_t reservations = 0;    // batch mode: reservations naming it
+    std::vector<AgentIndex> probedAt;  // batch mode: agents given its reservations
     std::uint32_t liveUnits = 0;
     std::uint64_t order = 0;  // global FIFO position (omniscient)
     bool needy = false;       // in needy_
@@ -185,6 +190,8 @@ class SparrowAllocator final : public Allocator {
   void markNeedy(std::uint32_t job);
   void probe(std::uint32_t job);
   void enqueue(AgentIndex agent, std::uint32_t target, std::uint32_t generation);
+  // Has `agent` look at its queue in this round or the next.
+  void markDirty(AgentIndex agent);
   // Draws `count` agents able to hold `shape` into draw_, distinct while
   // there are enough.
   void draw(const Scalars& shape, std::size_t count);
@@ -201,6 +208,7 @@ class SparrowAllocator final : public Allocator {
 
   Mode mode_;
   double probeRatio_;
+  bool firstFit_;  // queue=first-fit
   std::mt19937_64 rng_;
   Stats stats_;
 

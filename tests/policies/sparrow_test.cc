@@ -277,6 +277,37 @@ TEST(SparrowTest, ProbesOnlyAgentsThatCanHoldTheShape) {
   EXPECT_EQ(p->queued(*p->state().findAgent(AgentId("big"))), 2u);
 }
 
+// One agent of 2 cpus with 1 used; job 1 (2 cpus) published before job 2
+// (1 cpu): the queue holds job 1's reservations ahead of job 2's.
+std::vector<Allocation> headDoesNotFit(const std::string& params) {
+  auto p = make(params);
+  p->addFramework(framework("hog", "r"));
+  p->suppress(FrameworkId("hog"));
+  p->addFramework(framework("F", "r"));
+  const std::pair<FrameworkId, Resources> used{FrameworkId("hog"),
+                                               Resources::parse("cpus:1;mem:100")};
+  p->addAgent(agent("a0", "cpus:2;mem:200"), std::span(&used, 1));
+  PendingTask wide = testing::pending("cpus:2;mem:100", 1, 1);
+  PendingTask narrow = testing::pending("cpus:1;mem:100", 1, 2);
+  narrow.submitted = at(1);
+  p->updateDemand(FrameworkId("F"), {wide, narrow});
+  return p->allocate(at(2));
+}
+
+// Sparrow's FIFO queues: a reservation that does not fit the free room holds
+// up the ones behind it.
+TEST(SparrowTest, FifoQueueWaitsForItsHead) {
+  EXPECT_TRUE(headDoesNotFit("").empty());
+}
+
+// With queue=first-fit, an agent serves the reservations behind one that
+// does not fit.
+TEST(SparrowTest, FirstFitQueuePassesOverWhatDoesNotFit) {
+  const auto offers = headDoesNotFit("queue=first-fit");
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].task, 2u);
+}
+
 // A gang (outside Sparrow's model) is placed whole, centrally, once room for
 // all of it is free, never in part; declined, it is placed again.
 TEST(SparrowTest, GangsStartWholeOrNotAtAll) {
@@ -307,6 +338,13 @@ TEST(SparrowTest, BadParametersAreRefused) {
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("mode"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("fastest"), std::string::npos);
+  }
+  try {
+    make("queue=lifo");
+    FAIL() << "accepted queue=lifo";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("queue"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("lifo"), std::string::npos);
   }
   try {
     make("probe_ratio=0.5");
