@@ -14,6 +14,7 @@
 #include "flow.h"
 #include "queues.h"
 #include "random.h"
+#include "sparrow.h"
 #include "tetris.h"
 
 namespace allot {
@@ -37,7 +38,8 @@ std::vector<PolicyInfo> makeTable() {
                                    TetrisAllocator::info(),
                                    FitAllocator::bestFitInfo(),
                                    FitAllocator::worstFitInfo(),
-                                   FlowAllocator::info()};
+                                   FlowAllocator::info(),
+                                   SparrowAllocator::info()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }
