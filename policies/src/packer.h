@@ -70,17 +70,21 @@ class Packer {
   };
   // The best bucket where `shape` fits, if any.
   std::optional<Choice> best(ShapeId shape);
-  // Takes `shape` tentatively (until commit() or rollback()) on the best
-  // agent for which `ok` holds — `ok` says whether the framework may be
-  // offered it there (decline filters) — and returns it; kNoAgent if none.
-  // Among equal agents the choice is a seeded draw, so that rounds do not
-  // pile onto the same ones.
+  // The best agent for `shape` for which `ok` holds — `ok` says whether the
+  // framework may be offered it there (decline filters) — or kNoAgent. Among
+  // equal agents the choice is a seeded draw, so that rounds do not pile
+  // onto the same ones.
   template <class Ok>
-  AgentIndex take(ShapeId shape, Ok&& ok) {
+  AgentIndex find(ShapeId shape, Ok&& ok) {
     const auto choice = best(shape);
     if (!choice) return kNoAgent;
-    AgentIndex agent = pick(choice->bucket, ok);
-    if (agent == kNoAgent) agent = pickBelow(shape, ok);
+    const AgentIndex agent = pick(choice->bucket, ok);
+    return agent != kNoAgent ? agent : pickBelow(shape, ok);
+  }
+  // Same, and takes `shape` there, tentatively (until commit() or rollback()).
+  template <class Ok>
+  AgentIndex take(ShapeId shape, Ok&& ok) {
+    const AgentIndex agent = find(shape, ok);
     if (agent != kNoAgent) takeOn(agent, shape);
     return agent;
   }

@@ -43,7 +43,9 @@ void PlacingAllocator::decide(TimePoint /*now*/) {
   if (anyDemand) {
     packer_.beginRound(s, [this](const Scalars& free) { return allocatable(free); });
     collect();
+    blocked_.clear();
     pack();
+    offerBlockedWhole();
     for (const auto& [fw, index] : odd_) placeFirstFit(fw, s.framework(fw).demand[index]);
   }
   if (!wholeAgentFrameworks_.empty()) offerWholeAgents();
@@ -133,9 +135,35 @@ bool PlacingAllocator::takeOne(const Unit& u) {
   const ClusterState& s = state();
   const Resources& shape = grantOf(u);
   auto ok = [&](AgentIndex a) { return !s.hasFilters(a) || !s.isFiltered(u.fw, a, shape); };
-  if (packer_.take(u.shape, ok) == packing::kNoAgent) return false;
+  if (packer_.take(u.shape, ok) == packing::kNoAgent) {
+    // Fits, but the framework declined it everywhere it fits.
+    if (packer_.best(u.shape)) blocked_.emplace_back(u.fw, u.shape);
+    return false;
+  }
   takenShapes_.push_back(&shape);
   return true;
+}
+
+void PlacingAllocator::offerBlockedWhole() {
+  const ClusterState& s = state();
+  // Framework by framework, so that a shape found hopeless is skipped at once.
+  std::stable_sort(blocked_.begin(), blocked_.end());
+  std::pair<FrameworkIndex, packing::ShapeId> hopeless{~FrameworkIndex{0}, 0};
+  for (const auto& [fw, shape] : blocked_) {
+    if (std::pair{fw, shape} == hopeless || !wantsMore(fw)) continue;
+    // Where the framework has not refused all the agent has (it grew since),
+    // and no pool is reserved (the whole unreserved agent is the offer).
+    auto ok = [&](AgentIndex a) {
+      return !s.availableReserved(a) &&
+             (!s.hasFilters(a) || !s.isFiltered(fw, a, s.agent(a).available));
+    };
+    const AgentIndex agent = packer_.find(shape, ok);
+    if (agent == packing::kNoAgent || !grantAll(fw, agent)) {
+      hopeless = {fw, shape};
+      continue;
+    }
+    packer_.refresh(s, agent);
+  }
 }
 
 void PlacingAllocator::grantTaken(FrameworkIndex fw, std::uint64_t key) {

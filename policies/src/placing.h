@@ -21,9 +21,14 @@ namespace allot {
 //
 // Tasks are placed in unreserved resources. Shapes with reserved pools,
 // ranges or sets do not fit the packer's vectors; they are placed first fit
-// after pack(). Tasks that ask for nothing are granted a token (a millionth
-// of an average agent's first dimension) under their key, since an empty
-// grant is no offer.
+// after pack(). A framework that declined a task-sized offer on an agent is
+// filtered there for that size until it revives (Mesos' filters); a task it
+// is filtered for on every agent where it fits — a constraint the policy
+// cannot see, such as Google's different-machine — gets the best such agent
+// whole instead (no key), once the agent has grown past what was refused,
+// so that the framework can choose as under Mesos. Tasks that ask for nothing are granted a token
+// (a millionth of an average agent's first dimension) under their key, since an empty grant is no
+// offer.
 class PlacingAllocator : public Allocator {
  protected:
   PlacingAllocator(const Params& params, packing::Score score);
@@ -77,6 +82,7 @@ class PlacingAllocator : public Allocator {
   // Grants what the packer took since its last commit, under `key`.
   void grantTaken(FrameworkIndex fw, std::uint64_t key);
   void placeFirstFit(FrameworkIndex fw, const PendingTask& task);
+  void offerBlockedWhole();
   void offerWholeAgents();
 
   // What a grant for `u` holds: its shape, or the token.
@@ -84,6 +90,9 @@ class PlacingAllocator : public Allocator {
   std::vector<const Resources*> takenShapes_;  // parallel to packer_.taken()
   Resources token_;
   std::vector<std::pair<FrameworkIndex, std::uint32_t>> odd_;  // (fw, demand index)
+  // Units that fit somewhere but whose framework is filtered on every such
+  // agent: (fw, shape), one per unit.
+  std::vector<std::pair<FrameworkIndex, packing::ShapeId>> blocked_;
   std::vector<FrameworkIndex> wholeAgentFrameworks_;
   std::vector<AgentIndex> agents_;                              // scratch
   std::unordered_map<std::uint64_t, std::uint32_t> gangByKey_;  // looked up only

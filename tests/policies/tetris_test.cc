@@ -171,6 +171,32 @@ TEST(TetrisTest, PassesOverAgentsTheFrameworkDeclined) {
   EXPECT_EQ(agentsOf(policy->allocate(at(1))), (std::vector<std::string>{"big"}));
 }
 
+// A task its framework declined on every agent where it fits (a constraint
+// the policy cannot see) is not offered there sized again; once such an
+// agent has grown past what was refused, the framework gets it whole.
+TEST(TetrisTest, DeclinedEverywhereGetsTheAgentWholeOnceItGrew) {
+  auto policy = tetris();
+  policy->addFramework(framework("holder", "r"));
+  const std::pair<FrameworkId, Resources> held[] = {
+      {FrameworkId("holder"), Resources::parse("cpus:2;mem:2048")}};
+  policy->addAgent(agent("a1", "cpus:4;mem:4096"), held);
+  policy->suppress(FrameworkId("holder"));
+  policy->addFramework(framework("F", "r"));
+  policy->updateDemand(FrameworkId("F"), {pending("cpus:2;mem:2048", 1, 1)});
+  const auto first = policy->allocate(at(0));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].task, 1u);
+  policy->recoverResources(first[0].framework, first[0].agent, first[0].resources,
+                           Filters{std::chrono::hours(1)}, at(0));
+  EXPECT_TRUE(policy->allocate(at(1)).empty());
+  policy->recoverResources(FrameworkId("holder"), AgentId("a1"),
+                           Resources::parse("cpus:2;mem:2048"), std::nullopt, at(2));
+  const auto whole = policy->allocate(at(3));
+  ASSERT_EQ(whole.size(), 1u);
+  EXPECT_EQ(whole[0].resources, Resources::parse("cpus:4;mem:4096"));
+  EXPECT_EQ(whole[0].task, kNoTask);
+}
+
 // Equal agents are chosen by a seeded draw: the same seed gives the same
 // grants, another seed other agents.
 TEST(TetrisTest, SeedDeterminesTheChoiceAmongEqualAgents) {
