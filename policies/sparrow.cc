@@ -124,20 +124,23 @@ void SparrowAllocator::decide(TimePoint /*now*/) {
     needy_ = std::move(waiting);
   }
 
-  // Agents whose books changed since the last round may have room now (a
-  // task ended, a framework left, the total grew): a dense pass, no visits.
-  for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
-    const std::uint64_t v = s.agentVersion(a);
-    if (v == seenVersion_[a]) continue;
-    seenVersion_[a] = v;
-    AgentBook& b = agents_[a];
-    if (mode_ == Mode::kOmniscient) {
-      if (!b.listed && s.agent(a).alive) {
-        b.listed = true;
-        free_.push_back(a);
-      }
-    } else if (!b.queue.empty()) {
-      markDirty(a);
+  // Agents get room back through onRecovered. What no hook reports (a new
+  // total, an unreserve, a framework leaving with resources) is caught by a
+  // pass over the agents' versions when the agent set or total changed, a
+  // framework left holding resources, and every kFullPassRounds rounds: a
+  // dense pass, no visits, but not one per round (10,000 agents and rounds
+  // every 0.1 s made it a fifth of a simulation).
+  ++rounds_;
+  if (fullPass_ || rounds_ % kFullPassRounds == 0 || s.agentSetVersion() != passAgentSet_ ||
+      s.totalScalars() != passTotal_) {
+    fullPass_ = false;
+    passAgentSet_ = s.agentSetVersion();
+    passTotal_ = s.totalScalars();
+    for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
+      const std::uint64_t v = s.agentVersion(a);
+      if (v == seenVersion_[a]) continue;
+      seenVersion_[a] = v;
+      if (s.agent(a).alive) roomChanged(a);
     }
   }
 
@@ -426,6 +429,18 @@ void SparrowAllocator::enqueue(AgentIndex agent, std::uint32_t target, std::uint
   book.queue.push_back({target, generation});
   ++stats_.reservations;
   markDirty(agent);
+}
+
+void SparrowAllocator::roomChanged(AgentIndex agent) {
+  AgentBook& book = agents_[agent];
+  if (mode_ == Mode::kOmniscient) {
+    if (!book.listed) {
+      book.listed = true;
+      free_.push_back(agent);
+    }
+  } else if (!book.queue.empty()) {
+    markDirty(agent);
+  }
 }
 
 void SparrowAllocator::markDirty(AgentIndex agent) {
@@ -776,7 +791,8 @@ void SparrowAllocator::onAgentAdded(AgentIndex agent) {
     seenVersion_.resize(agent + 1, 0);
   }
   agents_[agent] = AgentBook{};
-  seenVersion_[agent] = 0;  // looked at in the next round
+  seenVersion_[agent] = 0;
+  roomChanged(agent);
 }
 
 void SparrowAllocator::onAgentRemoved(AgentIndex agent) {
@@ -819,6 +835,8 @@ void SparrowAllocator::onFrameworkAdded(FrameworkIndex fw) {
 }
 
 void SparrowAllocator::onFrameworkRemoved(FrameworkIndex fw) {
+  // What it holds goes back to agents without onRecovered.
+  if (!state().framework(fw).allocated.isZero()) fullPass_ = true;
   if (fw >= frameworks_.size()) return;
   for (std::uint32_t u : std::vector(frameworks_[fw].unitList)) removeUnit(u);
   std::erase_if(gangsInFlight_, [&](const GangInFlight& g) { return g.fw == fw; });
@@ -827,7 +845,9 @@ void SparrowAllocator::onFrameworkRemoved(FrameworkIndex fw) {
 
 void SparrowAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent,
                                    const Resources& /*resources*/, std::uint64_t task) {
-  if (task != kNoTask || agent >= agents_.size()) return;
+  if (agent >= agents_.size()) return;  // an agent added since the last round
+  roomChanged(agent);
+  if (task != kNoTask) return;
   // A declined gang is placed again.
   std::erase_if(gangsInFlight_, [&](const GangInFlight& g) {
     return g.fw == fw && std::find(g.agents.begin(), g.agents.end(), agent) != g.agents.end();

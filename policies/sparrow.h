@@ -192,6 +192,9 @@ class SparrowAllocator final : public Allocator {
   void enqueue(AgentIndex agent, std::uint32_t target, std::uint32_t generation);
   // Has `agent` look at its queue in this round or the next.
   void markDirty(AgentIndex agent);
+  // `agent` may have more room: it looks at its queue (omniscient: it is
+  // listed as free).
+  void roomChanged(AgentIndex agent);
   // Draws `count` agents able to hold `shape` into draw_, distinct while
   // there are enough.
   void draw(const Scalars& shape, std::size_t count);
@@ -218,7 +221,12 @@ class SparrowAllocator final : public Allocator {
   std::vector<std::uint32_t> freeJobs_;
   std::vector<FrameworkBook> frameworks_;   // by framework slot
   std::vector<AgentBook> agents_;           // by agent slot
-  std::vector<std::uint64_t> seenVersion_;  // by agent slot: agentVersion last looked at
+  std::vector<std::uint64_t> seenVersion_;  // by agent slot: agentVersion at the last full pass
+  static constexpr std::uint64_t kFullPassRounds = 64;
+  std::uint64_t rounds_ = 0;
+  bool fullPass_ = false;
+  std::uint64_t passAgentSet_ = ~std::uint64_t{0};
+  Scalars passTotal_ = Scalars::Zero();
   std::vector<AgentIndex> dirty_;
   std::vector<std::uint32_t> needy_;  // jobs that may lack reservations (or, omniscient, placement)
   std::uint64_t pass_ = 0;
