@@ -60,7 +60,7 @@ void BackfillAllocator::decide(TimePoint now) {
       conservative(now);
     }
   }
-  offerWholeAgents();
+  grantWholeAgentsWithoutDemand();
 }
 
 void BackfillAllocator::collectQueue() {
@@ -262,26 +262,6 @@ void BackfillAllocator::conservative(TimePoint now) {
                       Step{end, profile_[stop - 1].free});
     }
     for (std::size_t m = at; m < stop; ++m) profile_[m].free -= job.total;
-  }
-}
-
-void BackfillAllocator::offerWholeAgents() {
-  const ClusterState& s = state();
-  std::vector<FrameworkIndex> order;
-  for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
-    const FrameworkState& f = s.framework(fw);
-    if (f.alive && f.active && !f.suppressed && f.demand.empty()) order.push_back(fw);
-  }
-  if (order.empty()) return;
-  std::sort(order.begin(), order.end(), [&](FrameworkIndex a, FrameworkIndex b) {
-    return s.framework(a).registration < s.framework(b).registration;
-  });
-  for (FrameworkIndex fw : order) {
-    for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
-      const AgentState& a = s.agent(agent);
-      if (!a.alive || !a.active || !allocatable(s.availableTotal(agent))) continue;
-      if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
-    }
   }
 }
 

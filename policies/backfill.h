@@ -96,7 +96,6 @@ class BackfillAllocator final : public Allocator {
   void conservative(TimePoint now);
   // Running jobs' expected ends (never before `now`) with what they free.
   std::vector<std::pair<TimePoint, Scalars>> releases(TimePoint now) const;
-  void offerWholeAgents();
   // Returns true iff a job of `key` this policy started runs on `agent`.
   bool runsOn(std::uint64_t key, AgentIndex agent) const;
   void dropRunning(const std::function<bool(const Running&)>& gone);

@@ -260,7 +260,7 @@ void FlowAllocator::decide(TimePoint now) {
     stats_.cost = solution.cost;
     place(solution);
   }
-  offerWholeAgents();
+  grantWholeAgentsWithoutDemand();
 }
 
 // Agents change far less often than rounds run in a quiet cluster; their
@@ -681,26 +681,6 @@ void FlowAllocator::place(const FlowSolution& solution) {
     for (std::uint32_t i = 0; i < p.count; ++i) {
       if (!s.offerable(r.fw, agent).contains(t.shape) || !grant(r.fw, agent, t.shape, t.key)) break;
       ++stats_.placed;
-    }
-  }
-}
-
-void FlowAllocator::offerWholeAgents() {
-  const ClusterState& s = state();
-  std::vector<FrameworkIndex> order;
-  for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
-    const FrameworkState& f = s.framework(fw);
-    if (f.alive && f.active && !f.suppressed && f.demand.empty()) order.push_back(fw);
-  }
-  if (order.empty()) return;
-  std::sort(order.begin(), order.end(), [&](FrameworkIndex a, FrameworkIndex b) {
-    return s.framework(a).registration < s.framework(b).registration;
-  });
-  for (FrameworkIndex fw : order) {
-    for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
-      const AgentState& a = s.agent(agent);
-      if (!a.alive || !a.active || !allocatable(s.availableTotal(agent))) continue;
-      if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
     }
   }
 }

@@ -168,7 +168,6 @@ class FlowAllocator final : public Allocator {
   std::uint32_t slots(std::uint32_t cls) const;
   void buildNetwork();
   void place(const FlowSolution& solution);
-  void offerWholeAgents();
   std::int64_t fitCost(const Scalars& shape, const AgentClass& cls) const;
 
   FlowSolver solver_;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -209,6 +210,26 @@ bool Allocator::grantAll(FrameworkIndex fw, AgentIndex agent) {
   if (!mayGrant(fw, agent, state_.agent(agent).available)) return false;
   record(fw, agent, state_.allocateAvailable(fw, agent), kNoTask);
   return true;
+}
+
+void Allocator::grantWholeAgentsWithoutDemand() {
+  const ClusterState& s = state_;
+  std::vector<FrameworkIndex> order;
+  for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+    const FrameworkState& f = s.framework(fw);
+    if (f.alive && f.active && !f.suppressed && f.demand.empty()) order.push_back(fw);
+  }
+  if (order.empty()) return;
+  std::sort(order.begin(), order.end(), [&](FrameworkIndex a, FrameworkIndex b) {
+    return s.framework(a).registration < s.framework(b).registration;
+  });
+  for (FrameworkIndex fw : order) {
+    for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
+      const AgentState& a = s.agent(agent);
+      if (!a.alive || !a.active || !allocatable(s.availableTotal(agent))) continue;
+      if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
+    }
+  }
 }
 
 bool Allocator::grantImpl(FrameworkIndex fw, AgentIndex agent, const Resources& resources,

@@ -168,6 +168,10 @@ class Allocator {
   // and its role's reservation), as Mesos offers whole agents. Same checks as
   // grant(); cheaper, since the agent's books hand the resources over whole.
   bool grantAll(FrameworkIndex fw, AgentIndex agent);
+  // Offers every agent whole to the frameworks that published no demand, in
+  // registration order (fifo without demand): the fallback of task-placing
+  // policies for frameworks that say nothing of their pending work.
+  void grantWholeAgentsWithoutDemand();
 
   // Asks the host to take `resources` on `agent` back from `fw` by killing
   // its tasks there (see Reclaim). Only within decide(). The books change
