@@ -251,7 +251,8 @@ class Engine {
   std::vector<Resources> shape_;
   std::vector<PendingTask> published_;  // scratch
   std::uint64_t nextUnitKey_ = 0;
-  std::vector<std::uint32_t> only_;                        // scratch: hinted offers
+  std::vector<std::uint32_t> only_;                                    // scratch: hinted offers
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> hintedOffers_;  // scratch: (key, position)
   std::vector<std::uint32_t> childStart_, children_;       // CSR: jobs waiting on each job
   std::vector<std::pair<Scalars, std::uint64_t>> shapes_;  // machine capacities, with counts
   std::vector<std::uint32_t> touched_;  // frameworks offered something this round
@@ -1282,16 +1283,26 @@ void Engine::decide(std::uint32_t fwIndex) {
 bool Engine::launchHinted(std::uint32_t fwIndex) {
   SimFramework& f = fws_[fwIndex];
   bool all = true;
+  // Each hinted key's offers (positions in f.offers, in their order), found
+  // by one pass over the offers.
+  hintedOffers_.clear();
+  for (std::uint32_t i = 0; i < f.offers.size(); ++i) {
+    for (std::uint64_t key : offers_[f.offers[i]].tasks) hintedOffers_.emplace_back(key, i);
+  }
+  std::sort(hintedOffers_.begin(), hintedOffers_.end());
+  hintedOffers_.erase(std::unique(hintedOffers_.begin(), hintedOffers_.end()), hintedOffers_.end());
   for (std::uint64_t key : f.hinted) {
-    auto it = std::find_if(f.queue.begin(), f.queue.end(),
-                           [&](const Unit& u) { return u.key == key && u.count > 0; });
-    if (it == f.queue.end()) continue;  // launched, or gone since it was published
+    // Units join the queue's back with ever larger keys: it is sorted by key.
+    auto it = std::lower_bound(f.queue.begin(), f.queue.end(), key,
+                               [](const Unit& u, std::uint64_t k) { return u.key < k; });
+    // Launched, or gone since it was published.
+    if (it == f.queue.end() || it->key != key || it->count == 0) continue;
     Unit& unit = *it;
     only_.clear();
-    for (std::uint32_t o : f.offers) {
-      const std::vector<std::uint64_t>& tasks = offers_[o].tasks;
-      if (std::find(tasks.begin(), tasks.end(), key) != tasks.end()) only_.push_back(o);
-    }
+    auto [first, last] = std::equal_range(
+        hintedOffers_.begin(), hintedOffers_.end(), std::pair{key, std::uint32_t{0}},
+        [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto h = first; h != last; ++h) only_.push_back(f.offers[h->second]);
     if (unit.task == kNone) {
       if (placeGang(f, unit, only_)) {
         commit(fwIndex, unit);
