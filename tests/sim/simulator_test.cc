@@ -13,6 +13,7 @@
 #include "allot/policies/registry.h"
 #include "allot/sim/result_file.h"
 #include "allot/traces/load.h"
+#include "workload_builder.h"
 
 namespace allot::sim {
 namespace {
@@ -23,49 +24,9 @@ using traces::MachineEvent;
 using traces::Task;
 using traces::Workload;
 
-constexpr std::int64_t kSec = 1'000'000;
-
-Scalars cpuMem(double cpus, double mem) {
-  Scalars s = Scalars::Zero();
-  s[0] = cpus;
-  s[1] = mem;
-  return s;
-}
-
-// A hand-made workload: machines, then jobs of one task record each.
-struct Builder {
-  Workload w;
-
-  Builder() {
-    w.users = {"alice", "bob", "carol"};
-    w.roles = {"*"};
-  }
-  Builder& machine(double cpus, double mem) {
-    w.machines.push_back(
-        Machine{static_cast<std::int64_t>(w.machines.size()), cpuMem(cpus, mem), {}});
-    return *this;
-  }
-  // A job of `count` instances of (cpus, mem) lasting `seconds`.
-  Builder& job(double submitS, std::uint32_t user, std::uint32_t count, double cpus, double mem,
-               double seconds, bool gang = false, std::vector<std::uint32_t> deps = {}) {
-    Job j;
-    j.traceId = static_cast<std::int64_t>(w.jobs.size()) + 1;
-    j.submit = fromMicros(static_cast<std::int64_t>(submitS * kSec));
-    j.user = user;
-    j.gang = gang;
-    j.firstTask = w.tasks.size();
-    j.taskCount = 1;
-    j.dependsOn = std::move(deps);
-    Task t;
-    t.job = static_cast<std::uint32_t>(w.jobs.size());
-    t.demand = cpuMem(cpus, mem);
-    t.duration = Duration{static_cast<std::int64_t>(seconds * kSec)};
-    t.count = count;
-    w.jobs.push_back(j);
-    w.tasks.push_back(t);
-    return *this;
-  }
-};
+using testing::Builder;
+using testing::cpuMem;
+using testing::kSec;
 
 Result run(const Workload& w, const std::string& policy, const Config& config = {},
            const Hooks& hooks = {}) {
