@@ -35,20 +35,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fcfs_reference import _open, read_swf  # noqa: E402
+from fcfs_reference import read_swf, swf_fields  # noqa: E402
 
 
 def requested_times(path):
     """{job_id: requested time (field 9) in seconds, or None when not given}."""
     out = {}
-    with _open(path) as f:
-        for line in f:
-            text = line.strip()
-            if not text or text.startswith(";"):
-                continue
-            fields = text.split()
-            value = float(fields[8])
-            out[int(float(fields[0]))] = (int(value) if value.is_integer() else value) if value > 0 else None
+    for fields in swf_fields(path):
+        value = float(fields[8])
+        out[int(float(fields[0]))] = (int(value) if value.is_integer() else value) if value > 0 else None
     return out
 
 

@@ -36,6 +36,15 @@ def _open(path):
     return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path, "rt")
 
 
+def swf_fields(path):
+    """The whitespace-separated fields of each job line of an SWF log (no header, no blanks)."""
+    with _open(path) as f:
+        for line in f:
+            text = line.strip()
+            if text and not text.startswith(";"):
+                yield text.split()
+
+
 def _number(text):
     """An SWF field as int when integral (exact arithmetic), else float."""
     value = float(text)

@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fcfs_reference import _open, read_swf  # noqa: E402
+from fcfs_reference import read_swf, swf_fields  # noqa: E402
 
 TIE = 1e-9
 
@@ -48,14 +48,9 @@ TIE = 1e-9
 def queues_of(path):
     """{job_id: queue field (15) as a role name}."""
     out = {}
-    with _open(path) as f:
-        for line in f:
-            text = line.strip()
-            if not text or text.startswith(";"):
-                continue
-            fields = text.split()
-            queue = int(float(fields[14]))
-            out[int(float(fields[0]))] = str(queue) if queue >= 0 else "*"
+    for fields in swf_fields(path):
+        queue = int(float(fields[14]))
+        out[int(float(fields[0]))] = str(queue) if queue >= 0 else "*"
     return out
 
 
