@@ -62,10 +62,12 @@ namespace allot {
 // time, registration, publish order), each whole, first fit over the
 // agents' free resources, or passed over when it does not fit now.
 //
-// Cost per round: the frameworks whose published demand changed, the new
-// jobs' probes, and the agents that got resources back or new reservations
-// (`omniscient`: the agents with room, while instances wait); not every
-// agent.
+// Cost per round: a comparison pass over each offerable framework's
+// publication (reconciling only those that changed), the new jobs' probes,
+// and the agents that got resources back or new reservations
+// (`omniscient`: the agents with room, while instances wait). A pass over
+// all agents only every 64 rounds, when the agent set or totals change, and
+// while gangs are published.
 //
 // Without published demand (runtime frameworks that do not call
 // publishDemand, like `allot run`): whole agents, in a seeded random order,
