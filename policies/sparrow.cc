@@ -274,6 +274,8 @@ std::uint32_t SparrowAllocator::newUnit(FrameworkIndex fw, const PendingTask& ta
   unit.reservations = 0;
   unit.seen = pass_;
   unit.inflightOn.clear();
+  unit.spread = task.spread;
+  unit.placedOn.clear();
   if (job != kNone) {
     Job& j = jobs_[job];
     unit.position = static_cast<std::uint32_t>(j.units.size());
@@ -338,6 +340,7 @@ void SparrowAllocator::removeUnit(std::uint32_t u) {
   unit.live = false;
   ++unit.generation;
   unit.inflightOn.clear();
+  unit.placedOn.clear();
   unit.shape = Resources();
   freeUnits_.push_back(u);
 }
@@ -563,9 +566,15 @@ void SparrowAllocator::serve(AgentIndex a) {
         ++i;
         continue;
       }
-      u = nextUnit(job);
+      u = nextUnit(job, a);
       drop();
       --job.reservations;
+      if (u == kNone) {
+        // Every unit left has an instance here (spread): try elsewhere.
+        ++stats_.refused;
+        markNeedy(j);
+        continue;
+      }
     } else {
       if (r.target >= units_.size() || !units_[r.target].live ||
           units_[r.target].generation != r.generation) {
@@ -590,6 +599,12 @@ void SparrowAllocator::serve(AgentIndex a) {
       }
       drop();
       --unit.reservations;
+      if (unit.spread &&
+          std::find(unit.placedOn.begin(), unit.placedOn.end(), a) != unit.placedOn.end()) {
+        ++stats_.refused;  // one of its instances is here already: elsewhere
+        markNeedy(j);
+        continue;
+      }
     }
     if (!eligible(units_[u].fw) || !grantOne(u, a)) {
       // The framework may not take it here (a decline filter, or it is
@@ -601,11 +616,27 @@ void SparrowAllocator::serve(AgentIndex a) {
 }
 
 // REQUIRES: job.unplaced > 0 (some unit at or after the cursor has work).
-std::uint32_t SparrowAllocator::nextUnit(Job& job) {
+std::uint32_t SparrowAllocator::nextUnit(Job& job, AgentIndex agent) {
   while (job.units[job.cursor] == kNone || units_[job.units[job.cursor]].remaining == 0) {
     ++job.cursor;
   }
-  return job.units[job.cursor];
+  for (std::size_t i = job.cursor; i < job.units.size(); ++i) {
+    if (job.units[i] == kNone) continue;
+    const Unit& unit = units_[job.units[i]];
+    if (unit.remaining == 0) continue;
+    if (unit.spread &&
+        std::find(unit.placedOn.begin(), unit.placedOn.end(), agent) != unit.placedOn.end()) {
+      continue;
+    }
+    return job.units[i];
+  }
+  return kNone;
+}
+
+void SparrowAllocator::unplace(Unit& unit, AgentIndex agent) {
+  if (!unit.spread) return;
+  auto it = std::find(unit.placedOn.begin(), unit.placedOn.end(), agent);
+  if (it != unit.placedOn.end()) unit.placedOn.erase(it);
 }
 
 bool SparrowAllocator::grantOne(std::uint32_t u, AgentIndex agent) {
@@ -615,6 +646,7 @@ bool SparrowAllocator::grantOne(std::uint32_t u, AgentIndex agent) {
   ++unit.inflight;
   unit.inflightOn.push_back(agent);
   agents_[agent].inflight.emplace_back(u, unit.generation);
+  if (unit.spread) unit.placedOn.push_back(agent);
   setRemaining(unit, unit.remaining - 1);
   return true;
 }
@@ -647,7 +679,8 @@ void SparrowAllocator::placeOmniscient() {
         ++i;
         continue;
       }
-      if (!grantOne(nextUnit(job), a)) {
+      const std::uint32_t u = nextUnit(job, a);
+      if (u == kNone || !grantOne(u, a)) {
         refused = true;
         ++i;
       }
@@ -718,17 +751,24 @@ void SparrowAllocator::placeGangs() {
     if (!fitsIn(total, freeTotal)) continue;
     plan.clear();
     bool placed = true;
+    std::vector<AgentIndex> spreadOn;  // agents given a spread instance of this gang
     for (std::size_t r = g.first; r < g.end && placed; ++r) {
       const Scalars shape = demand[r].shape.totalScalars();
+      const bool spread = demand[r].spread;
       std::uint32_t left = demand[r].count;
       for (AgentIndex a = 0; a < free.size() && left > 0; ++a) {
-        const std::uint32_t n = fitCount(shape, free[a], left);
+        std::uint32_t n = fitCount(shape, free[a], left);
         if (n == 0) continue;
+        if (spread) {
+          if (std::find(spreadOn.begin(), spreadOn.end(), a) != spreadOn.end()) continue;
+          n = 1;
+        }
         if (s.hasFilters(a) &&
             s.isFiltered(g.fw, a,
                          Resources::fromScalars(shape * static_cast<double>(n), s.dimensions()))) {
           continue;
         }
+        if (spread) spreadOn.push_back(a);
         free[a] -= shape * static_cast<double>(n);
         plan.emplace_back(a, r, n);
         left -= n;
@@ -821,6 +861,11 @@ void SparrowAllocator::onAgentRemoved(AgentIndex agent) {
     if (it != unit.inflightOn.end()) unit.inflightOn.erase(it);
     setRemaining(unit, unit.published > unit.inflight ? unit.published - unit.inflight : 0);
   }
+  // Instances of spread tasks running there are gone too (a rare event: a
+  // pass over the units).
+  for (Unit& unit : units_) {
+    if (unit.live && unit.spread) std::erase(unit.placedOn, agent);
+  }
   std::erase(dirty_, agent);
   std::erase(free_, agent);
   std::erase_if(gangsInFlight_, [&](const GangInFlight& g) {
@@ -847,7 +892,14 @@ void SparrowAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent,
                                    const Resources& /*resources*/, std::uint64_t task) {
   if (agent >= agents_.size()) return;  // an agent added since the last round
   roomChanged(agent);
-  if (task != kNoTask) return;
+  if (task != kNoTask) {
+    // A finished instance of a spread task frees its agent for another.
+    if (fw < frameworks_.size()) {
+      auto it = frameworks_[fw].units.find(UnitKey{task, 0});
+      if (it != frameworks_[fw].units.end()) unplace(units_[it->second], agent);
+    }
+    return;
+  }
   // A declined gang is placed again.
   std::erase_if(gangsInFlight_, [&](const GangInFlight& g) {
     return g.fw == fw && std::find(g.agents.begin(), g.agents.end(), agent) != g.agents.end();
@@ -862,6 +914,7 @@ void SparrowAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent,
     --unit.inflight;
     auto it = std::find(unit.inflightOn.begin(), unit.inflightOn.end(), agent);
     if (it != unit.inflightOn.end()) unit.inflightOn.erase(it);
+    unplace(unit, agent);
     setRemaining(unit, unit.published > unit.inflight ? unit.published - unit.inflight : 0);
     return true;
   });

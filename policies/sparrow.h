@@ -51,7 +51,10 @@ namespace allot {
 // tracks what it granted until the framework's published count drops
 // (launched) or the resources come back unused (declined, rescinded), and
 // probes again for instances whose reservations were lost (a refused grant,
-// a removed agent). Only unreserved resources are used.
+// a removed agent). Only unreserved resources are used. A task that may run
+// at most once per agent (PendingTask::spread) is not granted where one of
+// its instances holds resources: the reservation there is dropped and the
+// instance probed again.
 //
 // Gangs are outside Sparrow's model (its tasks start independently; sampled
 // piecemeal, a wide gang would be declined round after round). They are
@@ -59,10 +62,12 @@ namespace allot {
 // time, registration, publish order), each whole, first fit over the
 // agents' free resources, or passed over when it does not fit now.
 //
-// Cost per round: the frameworks whose published demand changed, the new
-// jobs' probes, and the agents that got resources back or new reservations
-// (`omniscient`: the agents with room, while instances wait); not every
-// agent.
+// Cost per round: a comparison pass over each offerable framework's
+// publication (reconciling only those that changed), the new jobs' probes,
+// and the agents that got resources back or new reservations
+// (`omniscient`: the agents with room, while instances wait). A pass over
+// all agents only every 64 rounds, when the agent set or totals change, and
+// while gangs are published.
 //
 // Without published demand (runtime frameworks that do not call
 // publishDemand, like `allot run`): whole agents, in a seeded random order,
@@ -110,6 +115,11 @@ class SparrowAllocator final : public Allocator {
     std::uint32_t reservations = 0;      // bound modes: reservations naming it
     std::uint64_t seen = 0;              // reconcile pass
     std::vector<AgentIndex> inflightOn;  // agents of in-flight grants, oldest first
+    // PendingTask::spread: at most one instance per agent. placedOn holds
+    // the agents of its instances granted and not yet back (in flight or
+    // running).
+    bool spread = false;
+    std::vector<AgentIndex> placedOn;
   };
   struct Job {
     bool live = false;
@@ -202,8 +212,11 @@ class SparrowAllocator final : public Allocator {
   std::vector<AgentIndex>& candidates(const Scalars& shape);
   std::uint64_t load(AgentIndex agent, const Scalars& shape) const;
   void serve(AgentIndex agent);
-  // The first unit of `job` with instances to place, in publish order.
-  std::uint32_t nextUnit(Job& job);
+  // The first unit of `job` with instances to place on `agent`, in publish
+  // order; kNone when every such unit already has one there (spread).
+  std::uint32_t nextUnit(Job& job, AgentIndex agent);
+  // Instances of `unit` no longer hold `agent` (spread bookkeeping).
+  static void unplace(Unit& unit, AgentIndex agent);
   bool grantOne(std::uint32_t u, AgentIndex agent);
   void placeOmniscient();
   void placeGangs();

@@ -277,6 +277,27 @@ TEST(SparrowTest, ProbesOnlyAgentsThatCanHoldTheShape) {
   EXPECT_EQ(p->queued(*p->state().findAgent(AgentId("big"))), 2u);
 }
 
+// A task that may run once per agent (spread) gets its instances on
+// distinct agents in every mode, the second once a second agent comes.
+TEST(SparrowTest, SpreadTasksGetOneInstancePerAgent) {
+  for (const std::string mode : {"batch", "batch-bound", "per-task", "random", "omniscient"}) {
+    SCOPED_TRACE(mode);
+    auto p = make("mode=" + mode);
+    p->addFramework(framework("F", "r"));
+    p->addAgent(agent("a0", "cpus:4;mem:400"));
+    PendingTask t = job(1, 2);
+    t.spread = true;
+    p->updateDemand(FrameworkId("F"), {t});
+    EXPECT_EQ(agentsOf(p->allocate(at(0))), std::vector<std::string>{"a0"});
+    EXPECT_TRUE(p->allocate(at(1)).empty());
+    p->addAgent(agent("a1", "cpus:4;mem:400"));
+    std::vector<std::string> later;
+    for (int round = 2; round < 12 && later.empty(); ++round)
+      later = agentsOf(p->allocate(at(round)));
+    EXPECT_EQ(later, std::vector<std::string>{"a1"});
+  }
+}
+
 // One agent of 2 cpus with 1 used; job 1 (2 cpus) published before job 2
 // (1 cpu): the queue holds job 1's reservations ahead of job 2's.
 std::vector<Allocation> headDoesNotFit(const std::string& params) {
