@@ -49,6 +49,9 @@ void BackfillAllocator::decide(TimePoint now) {
     free_[a] = s.availableUnreserved(a);
     freeTotal_ += free_[a];
   }
+  maxFree_.setZero();
+  for (const Scalars& f : free_) maxFree_ = maxFree_.cwiseMax(f);
+  failed_.clear();
   collectQueue();
   if (!queue_.empty()) {
     if (mode_ == Mode::kEasy) {
@@ -74,7 +77,7 @@ void BackfillAllocator::collectQueue() {
       // Records of one gang are published one after another under one key.
       if (t.gang && lastWasGang && queue_.back().key == t.key) {
         Job& job = queue_.back();
-        parts_.push_back({&t.shape, shape, t.count});
+        parts_.push_back({&t.shape, shape, t.count, t.spread});
         ++job.parts;
         job.total += shape * static_cast<double>(t.count);
         job.estimate = std::max(job.estimate, t.estimate);
@@ -94,7 +97,7 @@ void BackfillAllocator::collectQueue() {
         job.firstPart = static_cast<std::uint32_t>(parts_.size());
         job.parts = 1;
         job.total = shape * static_cast<double>(instances);
-        parts_.push_back({&t.shape, shape, instances});
+        parts_.push_back({&t.shape, shape, instances, t.spread});
         queue_.push_back(job);
       }
     }
@@ -107,7 +110,17 @@ void BackfillAllocator::collectQueue() {
 
 bool BackfillAllocator::start(const Job& job, TimePoint now) {
   if (!fitsIn(job.total, freeTotal_)) return false;
+  const bool single = job.parts == 1 && parts_[job.firstPart].count == 1;
+  if (single) {
+    for (const Scalars& shape : failed_) {
+      if ((job.total.array() >= shape.array()).all()) return false;
+    }
+  }
+  for (std::uint32_t p = job.firstPart; p < job.firstPart + job.parts; ++p) {
+    if (!fitsIn(parts_[p].scalars, maxFree_)) return false;
+  }
   const ClusterState& s = state();
+  bool filtered = false;
   // (agent, part, instances) tentatively taken from free_.
   std::vector<std::tuple<AgentIndex, std::uint32_t, std::uint32_t>> plan;
   bool placed = true;
@@ -118,10 +131,20 @@ bool BackfillAllocator::start(const Job& job, TimePoint now) {
       if (usable_[a] == 0) continue;
       std::uint32_t n = fitCount(part.scalars, free_[a], left);
       if (n == 0) continue;
+      if (part.spread) {
+        // One per agent: not beside another instance of this key, placed
+        // now or running.
+        if (runsOn(job.key, a) || std::any_of(plan.begin(), plan.end(),
+                                              [&](const auto& e) { return std::get<0>(e) == a; })) {
+          continue;
+        }
+        n = 1;
+      }
       if (s.hasFilters(a) &&
           s.isFiltered(
               job.fw, a,
               Resources::fromScalars(part.scalars * static_cast<double>(n), s.dimensions()))) {
+        filtered = true;
         continue;
       }
       free_[a] -= part.scalars * static_cast<double>(n);
@@ -132,6 +155,8 @@ bool BackfillAllocator::start(const Job& job, TimePoint now) {
   }
   if (!placed) {
     for (const auto& [a, p, n] : plan) free_[a] += parts_[p].scalars * static_cast<double>(n);
+    // (A framework's filters say nothing about other frameworks' tasks.)
+    if (single && !filtered && failed_.size() < 32) failed_.push_back(job.total);
     return false;
   }
   const TimePoint end =
@@ -140,18 +165,25 @@ bool BackfillAllocator::start(const Job& job, TimePoint now) {
     const Scalars amount = parts_[p].scalars * static_cast<double>(n);
     // Checked above: the resources are free and the framework may have them.
     grant(job.fw, a, Resources::fromScalars(amount, s.dimensions()), job.key);
-    running_.push_back({job.key, job.fw, a, amount, end});
+    running_[job.key].push_back({++grants_, job.fw, a, amount, end});
   }
   freeTotal_ -= job.total;
   return true;
 }
 
+bool BackfillAllocator::runsOn(std::uint64_t key, AgentIndex agent) const {
+  auto found = running_.find(key);
+  if (found == running_.end()) return false;
+  return std::any_of(found->second.begin(), found->second.end(),
+                     [&](const Running& r) { return r.agent == agent; });
+}
+
 std::vector<std::pair<TimePoint, Scalars>> BackfillAllocator::releases(TimePoint now) const {
   std::vector<std::pair<TimePoint, Scalars>> out;
-  out.reserve(running_.size());
-  for (const Running& r : running_) {
-    if (r.end == kTimeNever) continue;
-    out.emplace_back(std::max(r.end, now), r.amount);
+  for (const auto& [key, entries] : running_) {
+    for (const Running& r : entries) {
+      if (r.end != kTimeNever) out.emplace_back(std::max(r.end, now), r.amount);
+    }
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -257,9 +289,12 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
                                     std::uint64_t task) {
   if (task != kNoTask) {
     // A finished task: what it held is no longer running.
+    auto found = running_.find(task);
+    if (found == running_.end()) return;
+    std::vector<Running>& entries = found->second;
     Scalars left = resources.totalScalars();
-    for (auto it = running_.begin(); it != running_.end();) {
-      if (it->key != task || it->fw != fw || it->agent != agent) {
+    for (auto it = entries.begin(); it != entries.end();) {
+      if (it->fw != fw || it->agent != agent) {
         ++it;
         continue;
       }
@@ -268,30 +303,48 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
         break;
       }
       left -= it->amount;
-      it = running_.erase(it);
+      it = entries.erase(it);
     }
+    if (entries.empty()) running_.erase(found);
     return;
   }
   // Declined or rescinded: bookings beyond what the framework still holds
   // there never ran. Drop the newest first.
   const Scalars held = state().allocatedOn(fw, agent).totalScalars();
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> here;  // (seq, key)
   Scalars booked = Scalars::Zero();
-  for (const Running& r : running_) {
-    if (r.fw == fw && r.agent == agent) booked += r.amount;
+  for (const auto& [key, entries] : running_) {
+    for (const Running& r : entries) {
+      if (r.fw != fw || r.agent != agent) continue;
+      booked += r.amount;
+      here.emplace_back(r.seq, key);
+    }
   }
-  for (std::size_t i = running_.size(); i-- > 0 && !fitsIn(booked, held);) {
-    if (running_[i].fw != fw || running_[i].agent != agent) continue;
-    booked -= running_[i].amount;
-    running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
+  std::sort(here.rbegin(), here.rend());
+  for (const auto& [seq, key] : here) {
+    if (fitsIn(booked, held)) break;
+    std::vector<Running>& entries = running_[key];
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [seq = seq](const Running& r) { return r.seq == seq; });
+    booked -= it->amount;
+    entries.erase(it);
+    if (entries.empty()) running_.erase(key);
+  }
+}
+
+void BackfillAllocator::dropRunning(const std::function<bool(const Running&)>& gone) {
+  for (auto it = running_.begin(); it != running_.end();) {
+    std::erase_if(it->second, gone);
+    it = it->second.empty() ? running_.erase(it) : std::next(it);
   }
 }
 
 void BackfillAllocator::onAgentRemoved(AgentIndex agent) {
-  std::erase_if(running_, [&](const Running& r) { return r.agent == agent; });
+  dropRunning([&](const Running& r) { return r.agent == agent; });
 }
 
 void BackfillAllocator::onFrameworkRemoved(FrameworkIndex fw) {
-  std::erase_if(running_, [&](const Running& r) { return r.fw == fw; });
+  dropRunning([&](const Running& r) { return r.fw == fw; });
 }
 
 }  // namespace allot

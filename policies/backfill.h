@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string_view>
 #include <vector>
 
@@ -63,10 +65,11 @@ class BackfillAllocator final : public Allocator {
     const Resources* shape = nullptr;  // points into the framework's demand
     Scalars scalars = Scalars::Zero();
     std::uint32_t count = 0;
+    bool spread = false;  // one instance per agent
   };
   // What a granted job holds on one agent, until when we expect.
   struct Running {
-    std::uint64_t key = kNoTask;
+    std::uint64_t seq = 0;  // grant order
     FrameworkIndex fw = 0;
     AgentIndex agent = 0;
     Scalars amount = Scalars::Zero();
@@ -94,16 +97,26 @@ class BackfillAllocator final : public Allocator {
   // Running jobs' expected ends (never before `now`) with what they free.
   std::vector<std::pair<TimePoint, Scalars>> releases(TimePoint now) const;
   void offerWholeAgents();
+  // Returns true iff a job of `key` this policy started runs on `agent`.
+  bool runsOn(std::uint64_t key, AgentIndex agent) const;
+  void dropRunning(const std::function<bool(const Running&)>& gone);
 
   Mode mode_;
-  std::vector<Running> running_;
+  // By task key (ordered: sums over it come out the same every run).
+  std::map<std::uint64_t, std::vector<Running>> running_;
+  std::uint64_t grants_ = 0;
+  // Component-wise largest free_ of any agent at the round's start: free
+  // resources only shrink within a round, so what exceeds it fits nowhere.
+  Scalars maxFree_ = Scalars::Zero();
   // Scratch of one round.
   std::vector<Job> queue_;
   std::vector<Part> parts_;
   std::vector<Scalars> free_;  // by agent slot: available unreserved, or zero
   std::vector<std::uint8_t> usable_;
   Scalars freeTotal_ = Scalars::Zero();
-  std::vector<std::pair<AgentIndex, std::uint32_t>> placement_;
+  // Shapes of single instances that found no agent this round: free
+  // resources only shrink within a round, so no larger one fits either.
+  std::vector<Scalars> failed_;
   std::vector<Step> profile_;
 };
 

@@ -75,7 +75,7 @@ std::unique_ptr<FlowAllocator> cluster(int machines, bool cycle, bool incrementa
   auto uniform = [&](double lo, double hi) {
     return lo + (hi - lo) * static_cast<double>(rng() >> 11) * 0x1.0p-53;
   };
-  policy->addFramework(FrameworkInfo{FrameworkId("background"), "background", "bg", 1});
+  policy->addFramework(FrameworkInfo{FrameworkId("background"), "background", "bg", 1, {}, {}});
   // Machines drawn from the mix in proportion to its counts.
   const auto mix = googleMix();
   int total = 0;
@@ -107,7 +107,7 @@ std::unique_ptr<FlowAllocator> cluster(int machines, bool cycle, bool incrementa
   std::uint64_t key = 0;
   for (int f = 0; f < 10; ++f) {
     const std::string id = fmt::format("f{}", f);
-    policy->addFramework(FrameworkInfo{FrameworkId(id), id, "r", 1});
+    policy->addFramework(FrameworkInfo{FrameworkId(id), id, "r", 1, {}, {}});
     std::vector<PendingTask> demand;
     for (int i = 0; i < 100; i += perRecord) {
       PendingTask t;
@@ -144,7 +144,7 @@ void BM_FlowRound(benchmark::State& state) {
     state.SetIterationTime(elapsed);
     worst = std::max(worst, elapsed);
     ++rounds;
-    reused += policy->lastRound().graphReused ? 1 : 0;
+    reused += policy->lastRound().graphReused ? 1u : 0u;
     const auto solveStart = Clock::now();
     benchmark::DoNotOptimize(
         solveFlowNetwork(policy->lastNetwork(), cycle ? FlowSolver::kCycleCanceling

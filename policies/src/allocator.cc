@@ -151,6 +151,15 @@ void Allocator::reclaim(FrameworkIndex fw, AgentIndex agent, const Resources& re
       {state_.framework(fw).info.id, state_.agent(agent).info.id, resources, fw, agent});
 }
 
+std::optional<TimePoint> Allocator::takeWakeup() {
+  return std::exchange(wakeup_, std::nullopt);
+}
+
+void Allocator::wakeAt(TimePoint when) {
+  if (round_ == nullptr) throw std::logic_error("Allocator::wakeAt called outside decide()");
+  if (!wakeup_ || when < *wakeup_) wakeup_ = when;
+}
+
 std::vector<Allocation> Allocator::allocate(TimePoint now) {
   state_.expireFilters(now);
   std::vector<Allocation> round;

@@ -10,8 +10,12 @@
 #include "backfill.h"
 #include "drf.h"
 #include "fifo.h"
+#include "fit.h"
 #include "flow.h"
+#include "queues.h"
 #include "random.h"
+#include "sparrow.h"
+#include "tetris.h"
 
 namespace allot {
 namespace {
@@ -29,7 +33,13 @@ std::vector<PolicyInfo> makeTable() {
                                    RandomAllocator::info(),
                                    BackfillAllocator::easyInfo(),
                                    BackfillAllocator::conservativeInfo(),
-                                   FlowAllocator::info()};
+                                   QueueAllocator::capacityInfo(),
+                                   QueueAllocator::fairInfo(),
+                                   TetrisAllocator::info(),
+                                   FitAllocator::bestFitInfo(),
+                                   FitAllocator::worstFitInfo(),
+                                   FlowAllocator::info(),
+                                   SparrowAllocator::info()};
   for (PolicyInfo& info : table) {
     for (const ParamSpec& shared : sharedParams()) info.params.push_back(shared);
   }

@@ -29,13 +29,16 @@ def synthetic(preset="hpc-like", seed=1, machines=0, max_jobs=0, max_tasks=0, ho
 def policies():
     """The built-in policies: a DataFrame indexed by name with summary and params.
 
-    ``params`` maps each parameter to its default; ``help`` to its description.
+    ``params`` maps each parameter to its default; ``help`` to its description;
+    ``demand`` is how many pending instances the policy wants frameworks to
+    publish (0: none), the default of ``simulate(..., demand=None)``.
     """
     rows = []
     for p in _allot.builtin_policies():
         rows.append({
             "name": p["name"],
             "summary": p["summary"],
+            "demand": p["demand"],
             "params": {q["name"]: q["default"] for q in p["params"]},
             "help": {q["name"]: q["help"] for q in p["params"]},
         })

@@ -153,6 +153,7 @@ struct PendingTaskView {
   std::string shape;
   std::uint32_t count = 1;
   bool gang = false;
+  bool spread = false;
   double submitted = 0;  // seconds
   double estimate = 0;   // seconds; 0: unknown
   std::uint64_t key = 0;
@@ -229,7 +230,7 @@ class ClusterStateView : public View {
     const FrameworkState& f = s.framework(i);
     std::vector<PendingTaskView> demand;
     for (const PendingTask& t : f.demand) {
-      demand.push_back({toString(t.shape), t.count, t.gang,
+      demand.push_back({toString(t.shape), t.count, t.gang, t.spread,
                         static_cast<double>(toMicros(t.submitted)) / 1e6, toSeconds(t.estimate),
                         t.key});
     }
@@ -340,6 +341,8 @@ void bindPolicyHost(py::module_& m) {
       .def_readonly("count", &PendingTaskView::count, "Identical instances.")
       .def_readonly("gang", &PendingTaskView::gang,
                     "True: all instances of this key start together or none.")
+      .def_readonly("spread", &PendingTaskView::spread,
+                    "True: at most one instance of this key per agent, running ones included.")
       .def_readonly("submitted", &PendingTaskView::submitted, "When it began to wait (s).")
       .def_readonly("estimate", &PendingTaskView::estimate,
                     "Expected run time of each instance (s); 0: unknown.")

@@ -8,7 +8,9 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_set>
@@ -40,7 +42,7 @@ enum class Kind : std::uint8_t {
   kSubmit = 2,
   kDecision = 3,
   kOfferTimeout = 4,
-  kWake = 5,  // a finite decline filter expires
+  kWake = 5,  // a finite decline filter expires, or the policy asked for a round
   kRound = 6,
 };
 
@@ -185,7 +187,7 @@ class Engine {
   std::uint32_t place(SimFramework& f, const Unit& unit, std::uint32_t task, std::uint32_t want,
                       std::span<const std::uint32_t> only = {});
   bool placeGang(SimFramework& f, const Unit& unit, std::span<const std::uint32_t> only = {});
-  void launchHinted(std::uint32_t fwIndex);
+  bool launchHinted(std::uint32_t fwIndex);
   Unit newUnit(std::uint32_t job, std::uint32_t task, std::uint32_t count, std::uint32_t attempt,
                TimePoint ready) {
     return Unit{job, task, count, attempt, ready, nextUnitKey_++};
@@ -226,6 +228,9 @@ class Engine {
   std::size_t nextMachineEvent_ = 0;
   std::int64_t nextRound_ = std::numeric_limits<std::int64_t>::max();
   std::int64_t interval_ = 0;
+  // Policy wake-ups already queued (Allocator::takeWakeup), so that a policy
+  // asking for the same time round after round queues it once.
+  std::set<std::int64_t> wakes_;
 
   std::vector<SimMachine> machines_;
   std::deque<SimFramework> fws_;  // a deque: references stay valid as frameworks register
@@ -487,6 +492,7 @@ Result Engine::run() {
             offerTimeout(e.a, e.b);
             break;
           case Kind::kWake:
+            wakes_.erase(now_);
             requestRound(now_);
             break;
           default:
@@ -982,6 +988,13 @@ void Engine::round() {
     }
   }
   for (const Reclaim& r : alloc_.takeReclaims()) preempt(r);
+  // A policy's own timeout (e.g. before it preempts): rounds otherwise run
+  // only after events, and an idle stretch has none. A time not after now
+  // asks for nothing (this round is that round).
+  if (const std::optional<TimePoint> wake = alloc_.takeWakeup()) {
+    const std::int64_t t = toMicros(*wake);
+    if (t > now_ && *wake != kTimeNever && wakes_.insert(t).second) schedule(t, Kind::kWake, 0);
+  }
   for (std::uint32_t fwIndex : touched_) {
     if (cfg_.decisionLatency == Duration::zero()) {
       decide(fwIndex);
@@ -1214,10 +1227,14 @@ void Engine::decide(std::uint32_t fwIndex) {
   }
   failed_.clear();
   cursor_.valid = false;
-  if (!f.hinted.empty()) launchHinted(fwIndex);
+  // A unit that did not fit the offers sized to it (a constraint the policy
+  // cannot see, such as Google's different-machine tasks) leaves the
+  // framework's filters saying nothing useful: it revives at the next release.
+  const bool hintMissed = !f.hinted.empty() && !launchHinted(fwIndex);
   const bool fcfs = cfg_.queue == Queue::kFcfs;
-  bool gangBlocked = false;
-  Scalars need = Scalars::Constant(std::numeric_limits<double>::infinity());
+  bool gangBlocked = hintMissed;
+  Scalars need =
+      hintMissed ? Scalars::Zero() : Scalars::Constant(std::numeric_limits<double>::infinity());
   for (Unit& unit : f.queue) {
     if (unit.count == 0) continue;
     if (unit.task == kNone) {
@@ -1260,9 +1277,11 @@ void Engine::decide(std::uint32_t fwIndex) {
 
 // The policy sized offers to these units: they launch there first, in the
 // order the policy granted them, each on the offers sized to it alone; what
-// is left goes to the usual walk of the queue.
-void Engine::launchHinted(std::uint32_t fwIndex) {
+// is left goes to the usual walk of the queue. Returns false when some
+// hinted unit still has instances pending.
+bool Engine::launchHinted(std::uint32_t fwIndex) {
   SimFramework& f = fws_[fwIndex];
+  bool all = true;
   for (std::uint64_t key : f.hinted) {
     auto it = std::find_if(f.queue.begin(), f.queue.end(),
                            [&](const Unit& u) { return u.key == key && u.count > 0; });
@@ -1279,16 +1298,19 @@ void Engine::launchHinted(std::uint32_t fwIndex) {
         unit.count = 0;
       } else {
         rollback();
+        all = false;
       }
       continue;
     }
     const std::uint32_t placed = place(f, unit, unit.task, unit.count, only_);
     if (placed > 0) commit(fwIndex, unit);
     unit.count -= placed;
+    if (unit.count > 0) all = false;
   }
   f.hinted.clear();
   for (std::uint32_t o : f.offers) offers_[o].tasks.clear();
   cursor_.valid = false;
+  return all;
 }
 
 // The first demandWindow pending instances, in queue order.
@@ -1301,7 +1323,8 @@ void Engine::publishDemand(SimFramework& f) {
     if (shape.empty()) shape = Resources::fromScalars(demand_[task], w_.dims);
     const Task& t = w_.tasks[task];
     const Duration estimate = cfg_.exactEstimates ? t.duration : t.estimate;
-    published_.push_back(PendingTask{shape, count, gang, unit.ready, estimate, unit.key});
+    published_.push_back(
+        PendingTask{shape, count, gang, t.differentMachine, unit.ready, estimate, unit.key});
     instances += count;
   };
   for (const Unit& unit : f.queue) {

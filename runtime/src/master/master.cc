@@ -1601,6 +1601,7 @@ void Master::Impl::onDemand(Framework& fw, const Incoming& in) {
     }
     task.count = w.count();
     task.gang = w.gang();
+    task.spread = w.spread();
     task.submitted = t - std::min(Duration{w.waited_us()}, t - kTimeZero);
     task.estimate = Duration{w.estimate_us()};
     task.key = w.key();

@@ -998,5 +998,47 @@ TEST_F(MasterTest, BadOptionsAreRefusedWithTheirName) {
   }
 }
 
+// With `capacity` (queues a and b at 50%) and preemption on, a framework of
+// starved queue b makes the master kill the newest tasks of a's framework,
+// which took the whole agent while b was idle, once b has waited past the
+// timeout: two of four tasks, enough for b's half; their resources then go
+// to b.
+TEST_F(MasterTest, CapacityPreemptionKillsTheOverShareFrameworksNewestTasks) {
+  MasterOptions o = testOptions();
+  o.policy = "capacity";
+  o.params.set("queues", "a:50;b:50");
+  o.params.set("preemption", "true");
+  o.params.set("preemption_timeout", "10");
+  start(o);
+  Peer& agent = peer("agent-1");
+  registerAgent(agent, "cpus:4;mem:1024");
+  Peer& fa = peer("driver-a");
+  const std::string a = subscribe(fa, "a");
+  const wire::Offer whole = offer(fa);
+  EXPECT_TRUE(sameResources(whole.resources(), "cpus:4;mem:1024")) << whole.resources();
+  accept(fa, whole,
+         {task("t1", "cpus:1;mem:256"), task("t2", "cpus:1;mem:256"), task("t3", "cpus:1;mem:256"),
+          task("t4", "cpus:1;mem:256")});
+  for (int i = 0; i < 4; ++i) expect<wire::RunTask>(agent, wire::RUN_TASK);
+  Peer& fb = peer("driver-b");
+  subscribe(fb, "b");
+  advance(5s);
+  EXPECT_TRUE(none(agent, wire::KILL_TASK));
+  advance(6s);
+  std::set<std::string> killed;
+  for (int i = 0; i < 2; ++i) {
+    const auto kill = expect<wire::KillTask>(agent, wire::KILL_TASK);
+    EXPECT_EQ(kill.framework_id(), a);
+    killed.insert(kill.task_id());
+  }
+  EXPECT_EQ(killed, (std::set<std::string>{"t3", "t4"}));
+  advance(1s);  // kills in flight are not repeated
+  EXPECT_TRUE(none(agent, wire::KILL_TASK));
+  update(agent, a, "t4", wire::TASK_KILLED, "k-4");
+  update(agent, a, "t3", wire::TASK_KILLED, "k-3");
+  const wire::Offer freed = offer(fb);
+  EXPECT_TRUE(sameResources(freed.resources(), "cpus:2;mem:512")) << freed.resources();
+}
+
 }  // namespace
 }  // namespace allot::runtime

@@ -126,6 +126,13 @@ class Allocator {
   // the list. Hosts call it after allocate().
   std::vector<Reclaim> takeReclaims();
 
+  // The earliest time the last rounds asked for another round even if
+  // nothing else changes by then (a policy's own timeout, e.g. before it
+  // preempts), or nullopt; clears it. Hosts that run rounds only after
+  // events (the simulator) call it after allocate() and run a round then;
+  // hosts with periodic rounds (the runtime master) need not.
+  std::optional<TimePoint> takeWakeup();
+
   const ClusterState& state() const { return state_; }
   const AllocatorOptions& options() const { return options_; }
 
@@ -168,6 +175,10 @@ class Allocator {
   // when `fw` does not hold that much there (a policy bug).
   void reclaim(FrameworkIndex fw, AgentIndex agent, const Resources& resources);
 
+  // Asks the host for a round at `when` even if nothing changes by then
+  // (see takeWakeup). Only within decide(); the earliest request counts.
+  void wakeAt(TimePoint when);
+
   // Notifications after the bookkeeping changed; default: nothing.
   virtual void onAgentAdded(AgentIndex /*agent*/) {}
   virtual void onAgentRemoved(AgentIndex /*agent*/) {}
@@ -191,6 +202,7 @@ class Allocator {
 
   std::vector<Allocation>* round_ = nullptr;  // set while decide() runs
   std::vector<Reclaim> reclaims_;
+  std::optional<TimePoint> wakeup_;
   std::uint32_t roundNumber_ = 0;
   std::size_t lastRoundSize_ = 0;
   // Per agent slot: the round that last granted on it, and the index in

@@ -51,6 +51,10 @@ struct PendingTask {
   // The instances of every PendingTask of this key with gang = true start
   // together or not at all.
   bool gang = false;
+  // At most one instance of this key per agent, counting those already
+  // running (Google's different-machine constraint); a framework declines
+  // offers that would break it.
+  bool spread = false;
   TimePoint submitted{};  // when it began to wait
   Duration estimate{0};   // expected run time of each instance; 0: unknown
   // The framework's name for this unit: a policy that sizes a grant to it

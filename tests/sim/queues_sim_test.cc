@@ -1,0 +1,166 @@
+// The `capacity` and `fair` policies end to end in the simulator: queues,
+// elasticity, maximum capacities, weights, and preemption with its kills
+// recorded and the killed work run again.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "allot/policies/registry.h"
+#include "allot/sim/simulator.h"
+
+namespace allot::sim {
+namespace {
+
+using traces::Job;
+using traces::Machine;
+using traces::Task;
+using traces::Workload;
+
+constexpr std::int64_t kSec = 1'000'000;
+
+// Machines of one cpu; jobs of one instance (cpus:1;mem:100) in a role.
+struct Builder {
+  Workload w;
+
+  Builder() { w.users = {"u"}; }
+  Builder& machines(int n) {
+    for (int i = 0; i < n; ++i) {
+      Scalars c = Scalars::Zero();
+      c[0] = 1;
+      c[1] = 1024;
+      w.machines.push_back(Machine{static_cast<std::int64_t>(w.machines.size()), c, {}});
+    }
+    return *this;
+  }
+  Builder& jobs(int n, const std::string& role, double submitS, double seconds) {
+    auto it = std::find(w.roles.begin(), w.roles.end(), role);
+    if (it == w.roles.end()) it = w.roles.insert(w.roles.end(), role);
+    for (int i = 0; i < n; ++i) {
+      Job j;
+      j.traceId = static_cast<std::int64_t>(w.jobs.size()) + 1;
+      j.submit = fromMicros(static_cast<std::int64_t>(submitS * kSec));
+      j.role = static_cast<std::uint32_t>(it - w.roles.begin());
+      j.firstTask = w.tasks.size();
+      j.taskCount = 1;
+      Task t;
+      t.job = static_cast<std::uint32_t>(w.jobs.size());
+      t.demand = Scalars::Zero();
+      t.demand[0] = 1;
+      t.demand[1] = 100;
+      t.duration = Duration{static_cast<std::int64_t>(seconds * kSec)};
+      t.count = 1;
+      w.jobs.push_back(j);
+      w.tasks.push_back(t);
+    }
+    return *this;
+  }
+};
+
+Result run(const Workload& w, const std::string& policy, const std::string& queues,
+           const std::string& more = "") {
+  Params params = more.empty() ? Params() : Params::parse(more);
+  params.set("queues", queues);
+  auto allocator = makeAllocator(policy, params);
+  Config c;
+  c.grouping = Grouping::kRole;
+  for (const PolicyInfo& info : builtinPolicies()) {
+    if (info.name == policy) c.demandWindow = info.demand;
+  }
+  return simulate(w, *allocator, c);
+}
+
+// Instances of `role` running at time t (seconds).
+int runningAt(const Workload& w, const Result& r, const std::string& role, double t) {
+  const auto at = fromMicros(static_cast<std::int64_t>(t * kSec));
+  int n = 0;
+  for (const TaskRecord& rec : r.tasks) {
+    if (w.roles[w.jobs[rec.job].role] == role && rec.start <= at && at < rec.end) {
+      n += static_cast<int>(rec.count);
+    }
+  }
+  return n;
+}
+
+// Most instances of `role` running at once over the run.
+int peak(const Workload& w, const Result& r, const std::string& role) {
+  int best = 0;
+  for (const TaskRecord& rec : r.tasks) {
+    best = std::max(best, runningAt(w, r, role, toSeconds(rec.start - kTimeZero)));
+  }
+  return best;
+}
+
+// Queue a (50%) alone takes all 4 machines (elastic); b (50%) arrives at
+// 100 s and, without preemption, waits until a's tasks end at 1000 s.
+TEST(QueuesSimTest, WithoutPreemptionAStarvedQueueWaitsForTasksToEnd) {
+  Builder b;
+  b.machines(4).jobs(4, "a", 0, 1000).jobs(2, "b", 100, 50);
+  const Result r = run(b.w, "capacity", "a:50;b:50");
+  EXPECT_EQ(runningAt(b.w, r, "a", 50), 4);
+  EXPECT_EQ(r.jobs[4].firstStart, fromMicros(1000 * kSec));
+  EXPECT_EQ(r.jobs[5].firstStart, fromMicros(1000 * kSec));
+  EXPECT_EQ(r.counters.instancesPreempted, 0u);
+}
+
+// With preemption (timeout 15 s) b regains its 50% at 115 s: two of a's
+// tasks are recorded as preempted, run again later and finish.
+TEST(QueuesSimTest, WithPreemptionAStarvedQueueRegainsItsGuarantee) {
+  Builder b;
+  b.machines(4).jobs(4, "a", 0, 1000).jobs(2, "b", 100, 50);
+  const Result r = run(b.w, "capacity", "a:50;b:50", "preemption=true,preemption_timeout=15");
+  EXPECT_EQ(r.jobs[4].firstStart, fromMicros(115 * kSec));
+  EXPECT_EQ(r.jobs[5].firstStart, fromMicros(115 * kSec));
+  EXPECT_EQ(runningAt(b.w, r, "a", 120), 2);
+  EXPECT_EQ(r.counters.instancesPreempted, 2u);
+  int preempted = 0;
+  int reruns = 0;
+  for (const TaskRecord& rec : r.tasks) {
+    if (rec.state == TaskState::kPreempted) {
+      ++preempted;
+      EXPECT_EQ(rec.end, fromMicros(115 * kSec));
+    }
+    if (rec.attempt == 1) {
+      ++reruns;
+      EXPECT_EQ(rec.state, TaskState::kFinished);
+      EXPECT_EQ(rec.start, fromMicros(165 * kSec));  // when b's tasks end
+    }
+  }
+  EXPECT_EQ(preempted, 2);
+  EXPECT_EQ(reruns, 2);
+  for (const JobRecord& j : r.jobs) EXPECT_EQ(j.state, JobState::kFinished);
+}
+
+// `fair` with preemption: b (weight 1 of 1+1) regains half the cluster
+// after the timeout, then nothing more is preempted.
+TEST(QueuesSimTest, FairPreemptionRestoresFairShares) {
+  Builder b;
+  b.machines(4).jobs(8, "a", 0, 1000).jobs(4, "b", 100, 1000);
+  const Result r = run(b.w, "fair", "a:0;b:0", "preemption=true,preemption_timeout=10");
+  EXPECT_EQ(runningAt(b.w, r, "b", 109), 0);
+  EXPECT_EQ(runningAt(b.w, r, "b", 111), 2);
+  EXPECT_EQ(runningAt(b.w, r, "a", 111), 2);
+  EXPECT_EQ(r.counters.instancesPreempted, 2u);
+}
+
+// Weights 2:1 give 6 and 3 of 9 machines while both queues have work.
+TEST(QueuesSimTest, FairSharesFollowWeights) {
+  Builder b;
+  b.machines(9).jobs(20, "a", 0, 100).jobs(20, "b", 0, 100);
+  const Result r = run(b.w, "fair", "a:0:100:2;b:0:100:1");
+  EXPECT_EQ(runningAt(b.w, r, "a", 50), 6);
+  EXPECT_EQ(runningAt(b.w, r, "b", 50), 3);
+}
+
+// A queue never runs beyond its maximum, even on an idle cluster.
+TEST(QueuesSimTest, MaximumCapacityHoldsThroughoutTheRun) {
+  Builder b;
+  b.machines(4).jobs(10, "a", 0, 30);
+  const Result r = run(b.w, "capacity", "a:25:50;b:75");
+  EXPECT_EQ(peak(b.w, r, "a"), 2);
+  for (const JobRecord& j : r.jobs) EXPECT_EQ(j.state, JobState::kFinished);
+}
+
+}  // namespace
+}  // namespace allot::sim
