@@ -16,6 +16,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <set>
 #include <tuple>
 
 #include "allot/core/error.h"
@@ -433,6 +434,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
         if (it == gangIndex.end()) continue;
         r.gang = it->second;
       }
+      r.spread = t.spread;
       r.info = &shapeInfo(r.shape);
       if (r.info->candidates.empty()) {
         // Fits nowhere now: a gang with such a part cannot start either.
@@ -553,8 +555,9 @@ void FlowAllocator::buildNetwork() {
           s.isFiltered(r.fw, c.agent, Resources::fromScalars(r.shape, s.dimensions()))) {
         continue;
       }
-      const std::uint32_t fit =
-          fitCount(r.shape, classes_[c.cls].free, static_cast<std::uint32_t>(count));
+      if (r.spread && runsOn(r.fw, r.task->key, c.agent)) continue;
+      const std::uint32_t fit = fitCount(r.shape, classes_[c.cls].free,
+                                         r.spread ? 1u : static_cast<std::uint32_t>(count));
       arc(r.node, nodeOf_[c.agent], fit, c.cost);
       worst = std::max(worst, c.cost);
     }
@@ -604,11 +607,20 @@ void FlowAllocator::place(const FlowSolution& solution) {
   };
   std::vector<Placement> placements;
   std::vector<std::uint64_t> gangPlaced(gangs_.size(), 0), gangWanted(gangs_.size(), 0);
+  std::set<std::tuple<FrameworkIndex, std::uint64_t, AgentIndex>> spreadHere;
   for (std::uint32_t ri : order) {
     const Record& r = records_[ri];
     const std::uint32_t directBegin = r.firstArc + 3;
     const std::uint32_t end = r.firstArc + r.arcCount;
     auto put = [&](std::uint32_t m, std::int64_t want) -> std::int64_t {
+      if (r.spread) {
+        // One instance of the key per agent, this round's and running ones.
+        const auto here = std::tuple{r.fw, r.task->key, machines_[m]};
+        if (spreadHere.count(here) != 0 || runsOn(r.fw, r.task->key, machines_[m])) return 0;
+        want = std::min<std::int64_t>(want, 1);
+        if (!fitsIn(r.shape, free[m])) return 0;
+        spreadHere.insert(here);
+      }
       const std::uint32_t n = fitCount(r.shape, free[m], static_cast<std::uint32_t>(want));
       if (n == 0) return 0;
       free[m] -= r.shape * static_cast<double>(n);
@@ -675,14 +687,72 @@ void FlowAllocator::place(const FlowSolution& solution) {
                 Resources::fromScalars(r.shape * static_cast<double>(p.count), s.dimensions()),
                 t.key)) {
         stats_.placed += p.count;
+        if (r.spread) spreadRunning_[{r.fw, t.key}].emplace_back(agent, r.shape);
       }
       continue;
     }
     for (std::uint32_t i = 0; i < p.count; ++i) {
       if (!s.offerable(r.fw, agent).contains(t.shape) || !grant(r.fw, agent, t.shape, t.key)) break;
       ++stats_.placed;
+      if (r.spread) spreadRunning_[{r.fw, t.key}].emplace_back(agent, r.shape);
     }
   }
+}
+
+bool FlowAllocator::runsOn(FrameworkIndex fw, std::uint64_t key, AgentIndex agent) const {
+  const auto found = spreadRunning_.find({fw, key});
+  if (found == spreadRunning_.end()) return false;
+  return std::any_of(found->second.begin(), found->second.end(),
+                     [&](const auto& e) { return e.first == agent; });
+}
+
+void FlowAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& /*resources*/,
+                                std::uint64_t task) {
+  if (spreadRunning_.empty()) return;
+  if (task != kNoTask) {
+    // A finished instance of a spread key: the agent is free for the key again.
+    auto found = spreadRunning_.find({fw, task});
+    if (found == spreadRunning_.end()) return;
+    std::erase_if(found->second, [&](const auto& e) { return e.first == agent; });
+    if (found->second.empty()) spreadRunning_.erase(found);
+    return;
+  }
+  // Declined or rescinded: bookings beyond what the framework still holds
+  // there never ran (which key is unknown: drop the latest keys first).
+  const Scalars held = state().allocatedOn(fw, agent).totalScalars();
+  auto begin = spreadRunning_.lower_bound({fw, 0});
+  auto end = spreadRunning_.lower_bound({fw + 1, 0});
+  Scalars booked = Scalars::Zero();
+  for (auto it = begin; it != end; ++it) {
+    for (const auto& [a, amount] : it->second) {
+      if (a == agent) booked += amount;
+    }
+  }
+  for (auto it = end; it != begin && !fitsIn(booked, held);) {
+    --it;
+    auto& entries = it->second;
+    for (auto e = entries.begin(); e != entries.end();) {
+      if (e->first != agent || fitsIn(booked, held)) {
+        ++e;
+        continue;
+      }
+      booked -= e->second;
+      e = entries.erase(e);
+    }
+  }
+  std::erase_if(spreadRunning_, [](const auto& entry) { return entry.second.empty(); });
+}
+
+void FlowAllocator::onAgentRemoved(AgentIndex agent) {
+  for (auto& [key, entries] : spreadRunning_) {
+    std::erase_if(entries, [&](const auto& e) { return e.first == agent; });
+  }
+  std::erase_if(spreadRunning_, [](const auto& entry) { return entry.second.empty(); });
+}
+
+void FlowAllocator::onFrameworkRemoved(FrameworkIndex fw) {
+  spreadRunning_.erase(spreadRunning_.lower_bound({fw, 0}),
+                       spreadRunning_.lower_bound({fw + 1, 0}));
 }
 
 void FlowAllocator::offerWholeAgents() {

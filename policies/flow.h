@@ -102,6 +102,11 @@ class FlowGraph;  // the Boost graph a FlowAllocator keeps between rounds
 // longest waiting first across frameworks (a host's demand window is per
 // framework); the rest wait for a later round.
 //
+// Spread keys (PendingTask::spread, Google's different-machine constraint)
+// get direct arcs of capacity 1, none to agents already running an instance
+// of the key (as far as this policy granted it), and the placement puts at
+// most one instance of the key on an agent.
+//
 // Gangs (PendingTasks of one key with gang = true) are left out of a round
 // unless their total fits in the cluster's free total; a gang is granted only
 // if every instance found a machine, else all of its placements are undone
@@ -157,11 +162,17 @@ class FlowAllocator final : public Allocator {
     const ShapeInfo* info = nullptr;
     std::int64_t unscheduledCost = 0;
     std::uint32_t gang = ~std::uint32_t{0};  // index into gangs_, or none
+    bool spread = false;                     // PendingTask::spread
     std::int32_t node = 0;
     std::uint32_t firstArc = 0, arcCount = 0;  // its arcs in network_
   };
 
   void decide(TimePoint now) override;
+  void onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+                   std::uint64_t task) override;
+  void onAgentRemoved(AgentIndex agent) override;
+  void onFrameworkRemoved(FrameworkIndex fw) override;
+  bool runsOn(FrameworkIndex fw, std::uint64_t key, AgentIndex agent) const;
   void refreshAgents();
   void collectRecords(TimePoint now);
   const ShapeInfo& shapeInfo(const Scalars& shape);
@@ -193,6 +204,10 @@ class FlowAllocator final : public Allocator {
   std::uint64_t epoch_ = 0;         // bumped whenever the classes are rebuilt
   bool classesChanged_ = true;
   std::map<Scalars, ShapeInfo, ScalarsLess> shapes_;
+  // Instances of spread keys this policy granted and not yet recovered:
+  // (framework, key) -> (agent, amount), at most one per agent.
+  std::map<std::pair<FrameworkIndex, std::uint64_t>, std::vector<std::pair<AgentIndex, Scalars>>>
+      spreadRunning_;
 
   // Scratch of one round.
   std::vector<Record> records_;

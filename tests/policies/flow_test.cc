@@ -203,6 +203,30 @@ TEST(FlowTest, QuietRoundsReuseClassesAndGraph) {
   EXPECT_EQ(cost, costOff);
 }
 
+// A spread key (Google's different-machine constraint) gets at most one
+// instance per agent, counting instances already running: three instances
+// on two roomy agents start two, the third waits until one ends.
+TEST(FlowTest, SpreadKeysTakeOneInstancePerAgent) {
+  auto p = flow();
+  p->addAgent(agent("a", "cpus:8;mem:8192"));
+  p->addAgent(agent("b", "cpus:8;mem:8192"));
+  p->addFramework(framework("F", "r"));
+  PendingTask task = pending("cpus:1;mem:512", 3, 5);
+  task.spread = true;
+  p->updateDemand(FrameworkId("F"), {task});
+  const auto first = p->allocate(at(0));
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_NE(first[0].agent, first[1].agent);
+  task.count = 1;
+  p->updateDemand(FrameworkId("F"), {task});
+  EXPECT_TRUE(p->allocate(at(1)).empty());
+  p->recoverResources(first[0].framework, first[0].agent, first[0].resources, std::nullopt, at(2),
+                      5);
+  const auto third = p->allocate(at(2));
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].agent, first[0].agent);
+}
+
 // The network holds at most `window` instances, the longest waiting first
 // across frameworks: with window=2, the two oldest of four single tasks.
 TEST(FlowTest, WindowKeepsTheLongestWaiting) {
