@@ -255,11 +255,16 @@ void FlowAllocator::decide(TimePoint now) {
   refreshAgents();
   collectRecords(now);
   if (!records_.empty()) {
+    spreadOn_.clear();
+    for (const auto& [owner, entries] : spreadRunning_) {
+      for (const auto& entry : entries) spreadOn_.emplace(owner.first, entry.first);
+    }
     buildNetwork();
     stats_.graphReused = graph_->load(network_, incremental_);
     const FlowSolution solution = graph_->solve(network_.source, network_.sink, solver_);
     stats_.cost = solution.cost;
     place(solution);
+    askForNextRound(solution, now);
   }
   offerWholeAgents();
 }
@@ -449,6 +454,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
   }
   std::erase_if(records_,
                 [&](const Record& r) { return r.gang != ~std::uint32_t{0} && !gangOk[r.gang]; });
+  windowCut_ = false;
   // A round's solve grows with the records in the network (successive
   // shortest path runs one Dijkstra per augmenting path), and the host's
   // demand window is per framework: keep the longest waiting instances
@@ -477,6 +483,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
     for (std::size_t i = 0; i < records_.size(); ++i) {
       if (keep[i] != 0) records_[out++] = records_[i];
     }
+    windowCut_ = out < records_.size();
     records_.resize(out);
   }
   meanShape_.setZero();
@@ -555,7 +562,7 @@ void FlowAllocator::buildNetwork() {
           s.isFiltered(r.fw, c.agent, Resources::fromScalars(r.shape, s.dimensions()))) {
         continue;
       }
-      if (r.spread && runsOn(r.fw, r.task->key, c.agent)) continue;
+      if (r.spread && spreadOn_.count({r.fw, c.agent}) != 0) continue;
       const std::uint32_t fit = fitCount(r.shape, classes_[c.cls].free,
                                          r.spread ? 1u : static_cast<std::uint32_t>(count));
       arc(r.node, nodeOf_[c.agent], fit, c.cost);
@@ -607,16 +614,17 @@ void FlowAllocator::place(const FlowSolution& solution) {
   };
   std::vector<Placement> placements;
   std::vector<std::uint64_t> gangPlaced(gangs_.size(), 0), gangWanted(gangs_.size(), 0);
-  std::set<std::tuple<FrameworkIndex, std::uint64_t, AgentIndex>> spreadHere;
+  std::set<std::pair<FrameworkIndex, AgentIndex>> spreadHere;
   for (std::uint32_t ri : order) {
     const Record& r = records_[ri];
     const std::uint32_t directBegin = r.firstArc + 3;
     const std::uint32_t end = r.firstArc + r.arcCount;
     auto put = [&](std::uint32_t m, std::int64_t want) -> std::int64_t {
       if (r.spread) {
-        // One instance of the key per agent, this round's and running ones.
-        const auto here = std::tuple{r.fw, r.task->key, machines_[m]};
-        if (spreadHere.count(here) != 0 || runsOn(r.fw, r.task->key, machines_[m])) return 0;
+        // One spread instance of the framework per agent, this round's and
+        // running ones (see the class comment).
+        const std::pair<FrameworkIndex, AgentIndex> here{r.fw, machines_[m]};
+        if (spreadHere.count(here) != 0 || spreadOn_.count(here) != 0) return 0;
         want = std::min<std::int64_t>(want, 1);
         if (!fitsIn(r.shape, free[m])) return 0;
         spreadHere.insert(here);
@@ -699,13 +707,6 @@ void FlowAllocator::place(const FlowSolution& solution) {
   }
 }
 
-bool FlowAllocator::runsOn(FrameworkIndex fw, std::uint64_t key, AgentIndex agent) const {
-  const auto found = spreadRunning_.find({fw, key});
-  if (found == spreadRunning_.end()) return false;
-  return std::any_of(found->second.begin(), found->second.end(),
-                     [&](const auto& e) { return e.first == agent; });
-}
-
 void FlowAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& /*resources*/,
                                 std::uint64_t task) {
   if (spreadRunning_.empty()) return;
@@ -753,6 +754,40 @@ void FlowAllocator::onAgentRemoved(AgentIndex agent) {
 void FlowAllocator::onFrameworkRemoved(FrameworkIndex fw) {
   spreadRunning_.erase(spreadRunning_.lower_bound({fw, 0}),
                        spreadRunning_.lower_bound({fw + 1, 0}));
+}
+
+// Hosts whose rounds follow events (the simulator) need a round even when
+// nothing else happens: right away when the window left placeable instances
+// out, and when a waiting cost will have outgrown the cheapest placement of
+// an instance the flow left unscheduled for its cost (not for want of room,
+// which a release will end).
+void FlowAllocator::askForNextRound(const FlowSolution& solution, TimePoint now) {
+  std::optional<TimePoint> wake;
+  if (windowCut_) wake = now + Duration{1};
+  if (waitCost_ > 0) {
+    std::int64_t xLeast = std::numeric_limits<std::int64_t>::max();
+    for (std::size_t i = 0; i < network_.arcs.size(); ++i) {
+      const FlowNetwork::Arc& a = network_.arcs[i];
+      if (a.from == kAggregator && a.capacity > solution.arcs[i]) xLeast = std::min(xLeast, a.cost);
+    }
+    for (const Record& r : records_) {
+      if (solution.arcs[r.firstArc + 1] == 0) continue;  // nothing unscheduled
+      std::int64_t least = std::numeric_limits<std::int64_t>::max();
+      for (std::uint32_t a = r.firstArc + 3; a < r.firstArc + r.arcCount; ++a) {
+        if (network_.arcs[a].capacity > solution.arcs[a])
+          least = std::min(least, network_.arcs[a].cost);
+      }
+      const FlowNetwork::Arc& x = network_.arcs[r.firstArc + 2];
+      if (xLeast != std::numeric_limits<std::int64_t>::max() && x.capacity > 0) {
+        least = std::min(least, x.cost + xLeast);
+      }
+      if (least == std::numeric_limits<std::int64_t>::max() || least < r.unscheduledCost) continue;
+      const double seconds = static_cast<double>(least - r.unscheduledCost + 1) / waitCost_;
+      const TimePoint when = now + secondsToDuration(std::ceil(seconds));
+      if (!wake || when < *wake) wake = when;
+    }
+  }
+  if (wake) wakeAt(*wake);
 }
 
 void FlowAllocator::offerWholeAgents() {

@@ -61,7 +61,8 @@ TEST(FlowTest, FitCostChoosesTheAgent) {
 
 // With an unscheduled cost below the only placement's cost, a task first
 // stays unscheduled (waiting for a better machine), and its waiting cost
-// grows until placing it is cheaper: it is then placed.
+// grows until placing it is cheaper: it is then placed, in a round the
+// policy asked the host for.
 TEST(FlowTest, WaitingCostEventuallySchedulesAnUnscheduledTask) {
   auto p = flow("unscheduled_cost=100,wait_cost=10");
   p->addAgent(agent("a", "cpus:10;mem:10240"));  // a 1-cpu task leaves 90%: cost 900
@@ -69,8 +70,10 @@ TEST(FlowTest, WaitingCostEventuallySchedulesAnUnscheduledTask) {
   p->updateDemand(FrameworkId("F"), {waiting("cpus:1;mem:1024", 1, 1, 0)});
   EXPECT_TRUE(p->allocate(at(0)).empty());
   EXPECT_EQ(p->lastRound().unscheduled, 1u);
-  EXPECT_TRUE(p->allocate(at(50)).empty());  // 100 + 500 < 900
-  const auto offers = p->allocate(at(90));   // 100 + 900 > 900
+  // It asks the host for a round when waiting will have made placing cheaper.
+  EXPECT_EQ(p->takeWakeup(), std::optional<TimePoint>(at(81)));  // 100 + 810 > 900
+  EXPECT_TRUE(p->allocate(at(50)).empty());                      // 100 + 500 < 900
+  const auto offers = p->allocate(at(90));                       // 100 + 900 > 900
   ASSERT_EQ(offers.size(), 1u);
   EXPECT_EQ(offers[0].task, 1u);
 }
@@ -203,7 +206,7 @@ TEST(FlowTest, QuietRoundsReuseClassesAndGraph) {
   EXPECT_EQ(cost, costOff);
 }
 
-// A spread key (Google's different-machine constraint) gets at most one
+// Spread tasks (Google's different-machine constraint) get at most one
 // instance per agent, counting instances already running: three instances
 // on two roomy agents start two, the third waits until one ends.
 TEST(FlowTest, SpreadKeysTakeOneInstancePerAgent) {
@@ -228,7 +231,8 @@ TEST(FlowTest, SpreadKeysTakeOneInstancePerAgent) {
 }
 
 // The network holds at most `window` instances, the longest waiting first
-// across frameworks: with window=2, the two oldest of four single tasks.
+// across frameworks: with window=2, the two oldest of four single tasks, and
+// the policy asks for another round at once.
 TEST(FlowTest, WindowKeepsTheLongestWaiting) {
   auto p = flow("window=2");
   p->addAgent(agent("a", "cpus:8;mem:8192"));
@@ -243,6 +247,8 @@ TEST(FlowTest, WindowKeepsTheLongestWaiting) {
   std::sort(keys.begin(), keys.end());
   EXPECT_EQ(keys, (std::vector<std::uint64_t>{2, 3}));
   EXPECT_EQ(p->lastRound().instances, 2u);
+  // The rest wait for the next round, which it asks for at once.
+  EXPECT_EQ(p->takeWakeup(), std::optional<TimePoint>(at(10) + Duration{1}));
 }
 
 // Without published demand (the runtime master) frameworks get whole agents.
