@@ -16,6 +16,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <set>
 #include <tuple>
 
 #include "allot/core/error.h"
@@ -254,11 +255,16 @@ void FlowAllocator::decide(TimePoint now) {
   refreshAgents();
   collectRecords(now);
   if (!records_.empty()) {
+    spreadOn_.clear();
+    for (const auto& [owner, entries] : spreadRunning_) {
+      for (const auto& entry : entries) spreadOn_.emplace(owner.first, entry.first);
+    }
     buildNetwork();
     stats_.graphReused = graph_->load(network_, incremental_);
     const FlowSolution solution = graph_->solve(network_.source, network_.sink, solver_);
     stats_.cost = solution.cost;
     place(solution);
+    askForNextRound(solution, now);
   }
   grantWholeAgentsWithoutDemand();
 }
@@ -433,6 +439,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
         if (it == gangIndex.end()) continue;
         r.gang = it->second;
       }
+      r.spread = t.spread;
       r.info = &shapeInfo(r.shape);
       if (r.info->candidates.empty()) {
         // Fits nowhere now: a gang with such a part cannot start either.
@@ -447,6 +454,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
   }
   std::erase_if(records_,
                 [&](const Record& r) { return r.gang != ~std::uint32_t{0} && !gangOk[r.gang]; });
+  windowCut_ = false;
   // A round's solve grows with the records in the network (successive
   // shortest path runs one Dijkstra per augmenting path), and the host's
   // demand window is per framework: keep the longest waiting instances
@@ -475,6 +483,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
     for (std::size_t i = 0; i < records_.size(); ++i) {
       if (keep[i] != 0) records_[out++] = records_[i];
     }
+    windowCut_ = out < records_.size();
     records_.resize(out);
   }
   meanShape_.setZero();
@@ -553,8 +562,9 @@ void FlowAllocator::buildNetwork() {
           s.isFiltered(r.fw, c.agent, Resources::fromScalars(r.shape, s.dimensions()))) {
         continue;
       }
-      const std::uint32_t fit =
-          fitCount(r.shape, classes_[c.cls].free, static_cast<std::uint32_t>(count));
+      if (r.spread && spreadOn_.count({r.fw, c.agent}) != 0) continue;
+      const std::uint32_t fit = fitCount(r.shape, classes_[c.cls].free,
+                                         r.spread ? 1u : static_cast<std::uint32_t>(count));
       arc(r.node, nodeOf_[c.agent], fit, c.cost);
       worst = std::max(worst, c.cost);
     }
@@ -604,11 +614,21 @@ void FlowAllocator::place(const FlowSolution& solution) {
   };
   std::vector<Placement> placements;
   std::vector<std::uint64_t> gangPlaced(gangs_.size(), 0), gangWanted(gangs_.size(), 0);
+  std::set<std::pair<FrameworkIndex, AgentIndex>> spreadHere;
   for (std::uint32_t ri : order) {
     const Record& r = records_[ri];
     const std::uint32_t directBegin = r.firstArc + 3;
     const std::uint32_t end = r.firstArc + r.arcCount;
     auto put = [&](std::uint32_t m, std::int64_t want) -> std::int64_t {
+      if (r.spread) {
+        // One spread instance of the framework per agent, this round's and
+        // running ones (see the class comment).
+        const std::pair<FrameworkIndex, AgentIndex> here{r.fw, machines_[m]};
+        if (spreadHere.count(here) != 0 || spreadOn_.count(here) != 0) return 0;
+        want = std::min<std::int64_t>(want, 1);
+        if (!fitsIn(r.shape, free[m])) return 0;
+        spreadHere.insert(here);
+      }
       const std::uint32_t n = fitCount(r.shape, free[m], static_cast<std::uint32_t>(want));
       if (n == 0) return 0;
       free[m] -= r.shape * static_cast<double>(n);
@@ -675,14 +695,99 @@ void FlowAllocator::place(const FlowSolution& solution) {
                 Resources::fromScalars(r.shape * static_cast<double>(p.count), s.dimensions()),
                 t.key)) {
         stats_.placed += p.count;
+        if (r.spread) spreadRunning_[{r.fw, t.key}].emplace_back(agent, r.shape);
       }
       continue;
     }
     for (std::uint32_t i = 0; i < p.count; ++i) {
       if (!s.offerable(r.fw, agent).contains(t.shape) || !grant(r.fw, agent, t.shape, t.key)) break;
       ++stats_.placed;
+      if (r.spread) spreadRunning_[{r.fw, t.key}].emplace_back(agent, r.shape);
     }
   }
+}
+
+void FlowAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& /*resources*/,
+                                std::uint64_t task) {
+  if (spreadRunning_.empty()) return;
+  if (task != kNoTask) {
+    // A finished instance of a spread key: the agent is free for the key again.
+    auto found = spreadRunning_.find({fw, task});
+    if (found == spreadRunning_.end()) return;
+    std::erase_if(found->second, [&](const auto& e) { return e.first == agent; });
+    if (found->second.empty()) spreadRunning_.erase(found);
+    return;
+  }
+  // Declined or rescinded: bookings beyond what the framework still holds
+  // there never ran (which key is unknown: drop the latest keys first).
+  const Scalars held = state().allocatedOn(fw, agent).totalScalars();
+  auto begin = spreadRunning_.lower_bound({fw, 0});
+  auto end = spreadRunning_.lower_bound({fw + 1, 0});
+  Scalars booked = Scalars::Zero();
+  for (auto it = begin; it != end; ++it) {
+    for (const auto& [a, amount] : it->second) {
+      if (a == agent) booked += amount;
+    }
+  }
+  for (auto it = end; it != begin && !fitsIn(booked, held);) {
+    --it;
+    auto& entries = it->second;
+    for (auto e = entries.begin(); e != entries.end();) {
+      if (e->first != agent || fitsIn(booked, held)) {
+        ++e;
+        continue;
+      }
+      booked -= e->second;
+      e = entries.erase(e);
+    }
+  }
+  std::erase_if(spreadRunning_, [](const auto& entry) { return entry.second.empty(); });
+}
+
+void FlowAllocator::onAgentRemoved(AgentIndex agent) {
+  for (auto& [key, entries] : spreadRunning_) {
+    std::erase_if(entries, [&](const auto& e) { return e.first == agent; });
+  }
+  std::erase_if(spreadRunning_, [](const auto& entry) { return entry.second.empty(); });
+}
+
+void FlowAllocator::onFrameworkRemoved(FrameworkIndex fw) {
+  spreadRunning_.erase(spreadRunning_.lower_bound({fw, 0}),
+                       spreadRunning_.lower_bound({fw + 1, 0}));
+}
+
+// Hosts whose rounds follow events (the simulator) need a round even when
+// nothing else happens: right away when the window left placeable instances
+// out, and when a waiting cost will have outgrown the cheapest placement of
+// an instance the flow left unscheduled for its cost (not for want of room,
+// which a release will end).
+void FlowAllocator::askForNextRound(const FlowSolution& solution, TimePoint now) {
+  std::optional<TimePoint> wake;
+  if (windowCut_) wake = now + Duration{1};
+  if (waitCost_ > 0) {
+    std::int64_t xLeast = std::numeric_limits<std::int64_t>::max();
+    for (std::size_t i = 0; i < network_.arcs.size(); ++i) {
+      const FlowNetwork::Arc& a = network_.arcs[i];
+      if (a.from == kAggregator && a.capacity > solution.arcs[i]) xLeast = std::min(xLeast, a.cost);
+    }
+    for (const Record& r : records_) {
+      if (solution.arcs[r.firstArc + 1] == 0) continue;  // nothing unscheduled
+      std::int64_t least = std::numeric_limits<std::int64_t>::max();
+      for (std::uint32_t a = r.firstArc + 3; a < r.firstArc + r.arcCount; ++a) {
+        if (network_.arcs[a].capacity > solution.arcs[a])
+          least = std::min(least, network_.arcs[a].cost);
+      }
+      const FlowNetwork::Arc& x = network_.arcs[r.firstArc + 2];
+      if (xLeast != std::numeric_limits<std::int64_t>::max() && x.capacity > 0) {
+        least = std::min(least, x.cost + xLeast);
+      }
+      if (least == std::numeric_limits<std::int64_t>::max() || least < r.unscheduledCost) continue;
+      const double seconds = static_cast<double>(least - r.unscheduledCost + 1) / waitCost_;
+      const TimePoint when = now + secondsToDuration(std::ceil(seconds));
+      if (!wake || when < *wake) wake = when;
+    }
+  }
+  if (wake) wakeAt(*wake);
 }
 
 }  // namespace allot

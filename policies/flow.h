@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -100,7 +102,19 @@ class FlowGraph;  // the Boost graph a FlowAllocator keeps between rounds
 //
 // The network holds at most `window` instances a round (default 1,000), the
 // longest waiting first across frameworks (a host's demand window is per
-// framework); the rest wait for a later round.
+// framework); the rest wait for a later round, which the policy asks for
+// (wakeAt) right away. It also asks for a round when the waiting cost of an
+// instance it left unscheduled for its cost will exceed its cheapest arc.
+//
+// Spread tasks (PendingTask::spread, Google's different-machine constraint)
+// get direct arcs of capacity 1, and the placement puts at most one spread
+// instance of a framework on an agent, counting the spread instances this
+// policy granted there and has not recovered. That is stricter than the
+// interface's one instance per key: the simulator publishes each Google
+// task as its own key and enforces the constraint per job, which the policy
+// cannot see, and a framework's jobs are a superset of any one job. It never
+// offers what the framework must decline; it may delay spread tasks of a
+// framework that already runs spread tasks everywhere.
 //
 // Gangs (PendingTasks of one key with gang = true) are left out of a round
 // unless their total fits in the cluster's free total; a gang is granted only
@@ -157,17 +171,23 @@ class FlowAllocator final : public Allocator {
     const ShapeInfo* info = nullptr;
     std::int64_t unscheduledCost = 0;
     std::uint32_t gang = ~std::uint32_t{0};  // index into gangs_, or none
+    bool spread = false;                     // PendingTask::spread
     std::int32_t node = 0;
     std::uint32_t firstArc = 0, arcCount = 0;  // its arcs in network_
   };
 
   void decide(TimePoint now) override;
+  void onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
+                   std::uint64_t task) override;
+  void onAgentRemoved(AgentIndex agent) override;
+  void onFrameworkRemoved(FrameworkIndex fw) override;
   void refreshAgents();
   void collectRecords(TimePoint now);
   const ShapeInfo& shapeInfo(const Scalars& shape);
   std::uint32_t slots(std::uint32_t cls) const;
   void buildNetwork();
   void place(const FlowSolution& solution);
+  void askForNextRound(const FlowSolution& solution, TimePoint now);
   std::int64_t fitCost(const Scalars& shape, const AgentClass& cls) const;
 
   FlowSolver solver_;
@@ -192,12 +212,18 @@ class FlowAllocator final : public Allocator {
   std::uint64_t epoch_ = 0;         // bumped whenever the classes are rebuilt
   bool classesChanged_ = true;
   std::map<Scalars, ShapeInfo, ScalarsLess> shapes_;
+  // Instances of spread keys this policy granted and not yet recovered:
+  // (framework, key) -> (agent, amount), at most one per agent.
+  std::map<std::pair<FrameworkIndex, std::uint64_t>, std::vector<std::pair<AgentIndex, Scalars>>>
+      spreadRunning_;
+  std::set<std::pair<FrameworkIndex, AgentIndex>> spreadOn_;  // from spreadRunning_, per round
 
   // Scratch of one round.
   std::vector<Record> records_;
   std::vector<std::pair<FrameworkIndex, std::uint64_t>> gangs_;
   std::vector<Scalars> shapeList_;  // distinct shapes of records_
   std::uint64_t instances_ = 0;
+  bool windowCut_ = false;               // the window left records out this round
   Scalars meanShape_ = Scalars::Zero();  // of the instances in the network
   Scalars minShape_ = Scalars::Zero();   // component-wise least pending shape
   std::vector<std::int32_t> machineOf_;  // by agent slot: index in machines_, or -1

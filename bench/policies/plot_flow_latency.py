@@ -37,7 +37,7 @@ def series(path):
 
 def main(src, dst):
     runs, context = series(src)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 5.5))
     styles = {1: "-", 10: "--"}
     for (solver, incremental, per_record), points in sorted(runs.items()):
         if not incremental and solver.startswith("successive") and per_record == 10:
@@ -55,7 +55,7 @@ def main(src, dst):
     ax.set_ylabel("one round, 1,000 pending instances [ms]")
     ax.set_title("flow policy: placement latency per round")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     host = context.get("host_name", "")
     date = context.get("date", "")
     fig.text(0.99, 0.01, f"{date} {host}", fontsize=6, ha="right", color="grey")

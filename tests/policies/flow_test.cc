@@ -61,7 +61,8 @@ TEST(FlowTest, FitCostChoosesTheAgent) {
 
 // With an unscheduled cost below the only placement's cost, a task first
 // stays unscheduled (waiting for a better machine), and its waiting cost
-// grows until placing it is cheaper: it is then placed.
+// grows until placing it is cheaper: it is then placed, in a round the
+// policy asked the host for.
 TEST(FlowTest, WaitingCostEventuallySchedulesAnUnscheduledTask) {
   auto p = flow("unscheduled_cost=100,wait_cost=10");
   p->addAgent(agent("a", "cpus:10;mem:10240"));  // a 1-cpu task leaves 90%: cost 900
@@ -69,8 +70,10 @@ TEST(FlowTest, WaitingCostEventuallySchedulesAnUnscheduledTask) {
   p->updateDemand(FrameworkId("F"), {waiting("cpus:1;mem:1024", 1, 1, 0)});
   EXPECT_TRUE(p->allocate(at(0)).empty());
   EXPECT_EQ(p->lastRound().unscheduled, 1u);
-  EXPECT_TRUE(p->allocate(at(50)).empty());  // 100 + 500 < 900
-  const auto offers = p->allocate(at(90));   // 100 + 900 > 900
+  // It asks the host for a round when waiting will have made placing cheaper.
+  EXPECT_EQ(p->takeWakeup(), std::optional<TimePoint>(at(81)));  // 100 + 810 > 900
+  EXPECT_TRUE(p->allocate(at(50)).empty());                      // 100 + 500 < 900
+  const auto offers = p->allocate(at(90));                       // 100 + 900 > 900
   ASSERT_EQ(offers.size(), 1u);
   EXPECT_EQ(offers[0].task, 1u);
 }
@@ -203,8 +206,33 @@ TEST(FlowTest, QuietRoundsReuseClassesAndGraph) {
   EXPECT_EQ(cost, costOff);
 }
 
+// Spread tasks (Google's different-machine constraint) get at most one
+// instance per agent, counting instances already running: three instances
+// on two roomy agents start two, the third waits until one ends.
+TEST(FlowTest, SpreadKeysTakeOneInstancePerAgent) {
+  auto p = flow();
+  p->addAgent(agent("a", "cpus:8;mem:8192"));
+  p->addAgent(agent("b", "cpus:8;mem:8192"));
+  p->addFramework(framework("F", "r"));
+  PendingTask task = pending("cpus:1;mem:512", 3, 5);
+  task.spread = true;
+  p->updateDemand(FrameworkId("F"), {task});
+  const auto first = p->allocate(at(0));
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_NE(first[0].agent, first[1].agent);
+  task.count = 1;
+  p->updateDemand(FrameworkId("F"), {task});
+  EXPECT_TRUE(p->allocate(at(1)).empty());
+  p->recoverResources(first[0].framework, first[0].agent, first[0].resources, std::nullopt, at(2),
+                      5);
+  const auto third = p->allocate(at(2));
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].agent, first[0].agent);
+}
+
 // The network holds at most `window` instances, the longest waiting first
-// across frameworks: with window=2, the two oldest of four single tasks.
+// across frameworks: with window=2, the two oldest of four single tasks, and
+// the policy asks for another round at once.
 TEST(FlowTest, WindowKeepsTheLongestWaiting) {
   auto p = flow("window=2");
   p->addAgent(agent("a", "cpus:8;mem:8192"));
@@ -219,6 +247,8 @@ TEST(FlowTest, WindowKeepsTheLongestWaiting) {
   std::sort(keys.begin(), keys.end());
   EXPECT_EQ(keys, (std::vector<std::uint64_t>{2, 3}));
   EXPECT_EQ(p->lastRound().instances, 2u);
+  // The rest wait for the next round, which it asks for at once.
+  EXPECT_EQ(p->takeWakeup(), std::optional<TimePoint>(at(10) + Duration{1}));
 }
 
 // Without published demand (the runtime master) frameworks get whole agents.
