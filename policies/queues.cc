@@ -20,7 +20,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTie = 1e-9;
 // The whole queue: fair shares and starvation need each queue's demand.
 constexpr std::uint32_t kWholeQueue = 1'000'000;
-constexpr std::size_t kMaxFailed = 16;
+constexpr std::size_t kMaxFailed = 256;
+constexpr std::size_t kNone = ~std::size_t{0};
 // A reclaim the host never recovered (a kill that went nowhere) stops
 // counting after this long.
 constexpr Duration kInFlightExpiry = std::chrono::seconds(60);
@@ -376,7 +377,6 @@ void QueueAllocator::collect() {
   leafCursors_.resize(n);
   for (auto& list : leafCursors_) list.clear();
   cursors_.clear();
-  minShape_ = Scalars::Constant(kInf);
   for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
     const FrameworkState& f = s.framework(fw);
     if (!f.alive) continue;
@@ -393,7 +393,6 @@ void QueueAllocator::collect() {
       unbounded_[static_cast<std::size_t>(leaf)] = 1;
     } else {
       pending_[static_cast<std::size_t>(leaf)] += f.demandTotal;
-      for (const PendingTask& t : f.demand) minShape_ = minShape_.cwiseMin(t.shape.totalScalars());
     }
     cursors_.push_back(c);
   }
@@ -524,17 +523,15 @@ void QueueAllocator::decide(TimePoint now) {
     activeAgentsVersion_ = s.agentSetVersion();
   }
   open_.clear();
-  maxFree_.setZero();
   freeTotal_.setZero();
   for (AgentIndex a : activeAgents_) {
     if (!allocatable(s.availableTotal(a))) continue;
     open_.push_back(a);
-    maxFree_ = maxFree_.cwiseMax(s.availableUnreserved(a));
     freeTotal_ += s.availableUnreserved(a);
   }
+  buildFreeTree();
   tentative_.resize(s.agentSlots(), Scalars::Zero());
   shapeCursors_.clear();
-  frontier_ = 0;
   failed_.clear();
   unplaced_.clear();
 
@@ -591,33 +588,69 @@ Scalars QueueAllocator::freeOn(AgentIndex a) const {
 std::size_t& QueueAllocator::cursorFor(const Scalars& shape) {
   std::array<double, kMaxScalarDims> key;
   std::copy(shape.data(), shape.data() + kMaxScalarDims, key.begin());
-  return shapeCursors_.try_emplace(key, frontier_).first->second;
+  return shapeCursors_.try_emplace(key, 0).first->second;
+}
+
+void QueueAllocator::buildFreeTree() {
+  const ClusterState& s = state();
+  leaves_ = 1;
+  while (leaves_ < open_.size()) leaves_ *= 2;
+  // Padding leaves hold -1: nothing fits there, not even an empty shape.
+  freeMax_.assign(2 * leaves_, Scalars::Constant(-1.0));
+  positionOf_.resize(s.agentSlots());
+  for (std::size_t i = 0; i < open_.size(); ++i) {
+    freeMax_[leaves_ + i] = s.availableUnreserved(open_[i]);
+    positionOf_[open_[i]] = static_cast<std::uint32_t>(i);
+  }
+  for (std::size_t n = leaves_; n-- > 1;)
+    freeMax_[n] = freeMax_[2 * n].cwiseMax(freeMax_[2 * n + 1]);
+}
+
+void QueueAllocator::updateFreeTree(AgentIndex agent) {
+  std::size_t n = leaves_ + positionOf_[agent];
+  freeMax_[n] = state().availableUnreserved(agent);
+  for (n /= 2; n >= 1; n /= 2) freeMax_[n] = freeMax_[2 * n].cwiseMax(freeMax_[2 * n + 1]);
+}
+
+std::size_t QueueAllocator::firstFit(const Scalars& shape, std::size_t from) const {
+  return from < open_.size() ? firstFitIn(shape, from, 1, 0, leaves_) : kNone;
+}
+
+// Descends where the component-wise largest free vector of a subtree holds
+// the shape: a necessary condition, so whole runs of full agents are passed
+// over at once.
+std::size_t QueueAllocator::firstFitIn(const Scalars& shape, std::size_t from, std::size_t n,
+                                       std::size_t lo, std::size_t width) const {
+  if (lo + width <= from || !fitsIn(shape, freeMax_[n])) return kNone;
+  if (width == 1) return lo;
+  const std::size_t half = width / 2;
+  const std::size_t found = firstFitIn(shape, from, 2 * n, lo, half);
+  return found != kNone ? found : firstFitIn(shape, from, 2 * n + 1, lo + half, half);
 }
 
 int QueueAllocator::findAgent(FrameworkIndex fw, const Resources& shapeRes, const Scalars& shape,
                               std::size_t& pos, bool learn) const {
-  if (!fitsIn(shape, maxFree_)) return -1;
   for (const Scalars& f : failed_) {
     if (fitsIn(f, shape)) return -1;
   }
   const ClusterState& s = state();
   bool seen = false;
-  for (std::size_t i = std::max(pos, frontier_); i < open_.size(); ++i) {
+  for (std::size_t i = firstFit(shape, pos); i != kNone; i = firstFit(shape, i + 1)) {
     const AgentIndex a = open_[i];
-    // Outside gang placement nothing is taken tentatively.
-    const Scalars& free = learn ? s.availableUnreserved(a) : freeOn(a);
-    if (learn && i == frontier_ && !fitsIn(minShape_, free)) ++frontier_;
-    if (!fitsIn(shape, free)) {
-      // Free space only shrinks within a round: the shape's first fit is
-      // at or after here from now on.
-      if (!seen) pos = i + 1;
-      continue;
-    }
+    // The tree holds free space without a gang's tentative takes.
+    if (!learn && !fitsIn(shape, freeOn(a))) continue;
+    if (!seen) pos = i;  // free space only shrinks within a round
     seen = true;
     if (s.hasFilters(a) && s.isFiltered(fw, a, shapeRes)) continue;
     return static_cast<int>(a);
   }
-  if (!seen && learn && failed_.size() < kMaxFailed) failed_.push_back(shape);
+  if (!seen) pos = open_.size();
+  if (!seen && learn) {
+    // Keep the minimal failed shapes only: one that fits nowhere rejects
+    // every shape at least as large in each resource.
+    std::erase_if(failed_, [&](const Scalars& f) { return fitsIn(shape, f); });
+    if (failed_.size() < kMaxFailed) failed_.push_back(shape);
+  }
   return -1;
 }
 
@@ -641,6 +674,7 @@ bool QueueAllocator::serveDemand(Cursor& c) {
       const int a = findAgent(c.fw, t.shape, shape, cursorFor(shape), true);
       if (a >= 0 && grant(c.fw, static_cast<AgentIndex>(a), t.shape, t.key)) {
         noteGrant(c.fw, static_cast<AgentIndex>(a));
+        updateFreeTree(static_cast<AgentIndex>(a));
         account(c.leaf, shape);
         if (++c.done >= t.count) {
           ++c.unit;
@@ -687,6 +721,7 @@ bool QueueAllocator::placeGang(Cursor& c, std::uint32_t first, std::uint32_t end
   for (const auto& [a, k] : plan) {
     grant(c.fw, a, demand[k].shape, demand[k].key);
     noteGrant(c.fw, a);
+    updateFreeTree(a);
   }
   account(c.leaf, total);
   return true;
@@ -712,6 +747,7 @@ bool QueueAllocator::serveWholeAgent(Cursor& c) {
     const Scalars amount = offer.totalScalars();
     if (!(whole ? grantAll(c.fw, a) : grant(c.fw, a, std::move(offer)))) continue;
     noteGrant(c.fw, a);
+    updateFreeTree(a);
     ++c.agentPos;
     account(c.leaf, amount);
     return true;

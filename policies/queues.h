@@ -167,6 +167,13 @@ class QueueAllocator final : public Allocator {
   // where it does not fit and remembers shapes that fit nowhere.
   int findAgent(FrameworkIndex fw, const Resources& shapeRes, const Scalars& shape,
                 std::size_t& pos, bool learn) const;
+  void buildFreeTree();
+  void updateFreeTree(AgentIndex agent);  // after a grant there
+  // The first position >= `from` in open_ whose available unreserved
+  // scalars hold `shape`; ~0 if none.
+  std::size_t firstFit(const Scalars& shape, std::size_t from) const;
+  std::size_t firstFitIn(const Scalars& shape, std::size_t from, std::size_t node, std::size_t lo,
+                         std::size_t width) const;
   std::size_t& cursorFor(const Scalars& shape);
   Scalars freeOn(AgentIndex a) const;
   void noteGrant(FrameworkIndex fw, AgentIndex agent);
@@ -240,20 +247,19 @@ class QueueAllocator final : public Allocator {
   std::vector<AgentIndex> activeAgents_;
   std::uint64_t activeAgentsVersion_ = ~0ull;
   std::vector<AgentIndex> open_;  // alive, active, something allocatable; slot order
-  Scalars maxFree_ = Scalars::Zero();
   Scalars freeTotal_ = Scalars::Zero();
   // By task shape: no open agent before this position holds it (free space
   // only shrinks within a round). Ordered, for determinism of nothing but
   // lookups; a round meets a few thousand shapes at most.
   std::map<std::array<double, kMaxScalarDims>, std::size_t> shapeCursors_;
-  // No open agent before this position holds even the component-wise
-  // smallest pending shape (minShape_): first fit fills agents from the
-  // front, so most of a busy cluster is passed over once per round, not
-  // once per shape.
-  mutable std::size_t frontier_ = 0;
-  Scalars minShape_ = Scalars::Zero();
-  mutable std::vector<Scalars> failed_;  // shapes that fit on no open agent
-  std::vector<Scalars> tentative_;       // by agent slot: taken by a gang being placed
+  // Over open_ positions, a complete binary tree of component-wise maxima
+  // of available unreserved scalars (leaves_ leaves; padding holds -1):
+  // first fit descends only where a subtree may hold the shape.
+  std::vector<Scalars> freeMax_;
+  std::size_t leaves_ = 1;
+  std::vector<std::uint32_t> positionOf_;  // by agent slot: position in open_
+  mutable std::vector<Scalars> failed_;    // shapes that fit on no open agent
+  std::vector<Scalars> tentative_;         // by agent slot: taken by a gang being placed
   std::vector<AgentIndex> touched_;
 };
 
