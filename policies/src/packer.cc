@@ -226,12 +226,6 @@ void Packer::enlist(BucketId id) {
 }
 
 void Packer::catchUp(Shape& shape) {
-  // Entries of emptied buckets leave only when they reach the top: sweep
-  // them now and then, so that a shape kept for many rounds stays small.
-  if (shape.heap.size() > 4 * kKeep) {
-    std::erase_if(shape.heap, [&](const Entry& e) { return !live(e); });
-    std::make_heap(shape.heap.begin(), shape.heap.end());
-  }
   for (; shape.seen < created_.size(); ++shape.seen) {
     const auto [id, generation] = created_[shape.seen];
     if (live_[id] == 0 || buckets_[id].generation != generation) continue;  // gone since
@@ -241,6 +235,10 @@ void Packer::catchUp(Shape& shape) {
     shape.heap.push_back({value, id, generation});
     std::push_heap(shape.heap.begin(), shape.heap.end());
   }
+  // A shape kept while agents empty out gathers ever more buckets above its
+  // threshold (and emptied ones that have not reached the top): start
+  // again from the best K, under a higher threshold.
+  if (shape.heap.size() > 4 * kKeep) scan(shape);
 }
 
 }  // namespace allot::packing
