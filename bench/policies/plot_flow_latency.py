@@ -41,7 +41,7 @@ def main(src, dst):
     styles = {1: "-", 10: "--"}
     for (solver, incremental, per_record), points in sorted(runs.items()):
         if not incremental and solver.startswith("successive") and per_record == 10:
-            continue  # same as incremental within noise; shown in notes/flow.md
+            continue  # same as incremental within noise; shown in bench/RESULTS.md
         label = (f"{solver}, {1000 // per_record} records x {per_record}"
                  + ("" if incremental else ", no reuse"))
         xs = [p[0] for p in points]

@@ -9,8 +9,13 @@ rows into one CSV, plots mean response time and response time over ideal
 gap to the ideal at 80% and 90% load.
 
     /usr/bin/python3 bench/policies/sparrow_curves.py --build-dir build/release \
-        --machines 10000 --jobs 10000 --durations exp,constant --out notes/sparrow
-    /usr/bin/python3 bench/policies/sparrow_curves.py --plot-only notes/sparrow/curves.csv
+        --machines 10000 --jobs 10000 --durations exp,constant \
+        --out bench/results/sparrow --name paper-10000
+    /usr/bin/python3 bench/policies/sparrow_curves.py --plot-only bench/results/sparrow/paper-10000.csv
+
+It writes NAME.csv and NAME.png in --out (--plot-only: the PNG beside the
+CSV). The recorded runs keep their CSVs in bench/results/sparrow/ and their
+PNGs as docs/img/sparrow_NAME.png; see docs/validation.md.
 
 The program is found in --build-dir (default: $ALLOT_BUILD_DIR, else
 build/release, else build/dev).

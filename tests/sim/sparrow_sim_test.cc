@@ -50,7 +50,7 @@ TEST(SparrowSimTest, EveryModeFinishesEveryJobOnItsGrants) {
 // random placement > per-task sampling > batch sampling with late binding
 // >= the omniscient scheduler. The margins are below what seeds 1-10 give
 // (random/per-task >= 1.20, per-task/batch >= 1.018, batch/omniscient >=
-// 1.0019; see notes/sparrow.md).
+// 1.0019; see docs/validation.md).
 TEST(SparrowSimTest, ResponseTimesKeepThePapersOrder) {
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
     SCOPED_TRACE(seed);

@@ -1,5 +1,5 @@
 """The YARN two-queue scenario end to end through `allot sim` (see
-queues_scenario.py and notes/queues.md): elasticity, waiting without
+queues_scenario.py and docs/validation.md): elasticity, waiting without
 preemption, preemption within the timeout."""
 
 import sys
