@@ -13,6 +13,8 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -246,6 +248,10 @@ class Engine {
   // a demand no machine table describes (Google's disk, without machine
   // disk sizes) cannot be replayed on it, so that dimension is left out.
   std::vector<Scalars> demand_;
+  // Per task record, a dense id of its demand and differentMachine flag (the
+  // low bit): equal ids, equal demands and flags. The queue walk reads these
+  // few bytes instead of the tasks themselves.
+  std::vector<std::uint32_t> shapeId_;
   // The same as resources, one per task record, built on first use (copies
   // share their storage), for publishing demand.
   std::vector<Resources> shape_;
@@ -275,10 +281,9 @@ class Engine {
   // rollbacks, which give room back.
   struct Cursor {
     bool valid = false;
-    Scalars shape = Scalars::Zero();
-    // differentMachine placements skip offers for their own job's sake:
-    // their cursor serves only that job's differentMachine tasks.
-    bool spread = false;
+    // shapeId_. differentMachine placements skip offers for their own job's
+    // sake: their cursor serves only that job's differentMachine tasks.
+    std::uint32_t shape = 0;
     std::uint32_t job = 0;
     std::size_t pos = 0;
   } cursor_;
@@ -377,9 +382,25 @@ void Engine::prepare() {
   const Scalars keep = (present.array() > 0).select(Scalars::Ones(), Scalars::Zero());
   demand_.reserve(w_.tasks.size());
   Scalars asked = Scalars::Zero();
+  shapeId_.reserve(w_.tasks.size());
+  std::unordered_map<std::string_view, std::uint32_t> ids;
   for (const Task& t : w_.tasks) {
     demand_.push_back(t.demand.cwiseProduct(keep));
     asked = asked.cwiseMax(t.demand);
+  }
+  // (Keys view demand_'s bytes: it is not resized after this.)
+  for (std::size_t t = 0; t < demand_.size(); ++t) {
+    const std::uint32_t spread = w_.tasks[t].differentMachine ? 1 : 0;
+    if (t > 0 && demand_[t] == demand_[t - 1]) {
+      // A job's tasks mostly look alike.
+      shapeId_.push_back((shapeId_.back() & ~1U) | spread);
+      continue;
+    }
+    const std::string_view bytes(reinterpret_cast<const char*>(demand_[t].data()),
+                                 sizeof(double) * kMaxScalarDims);
+    const std::uint32_t id =
+        ids.try_emplace(bytes, static_cast<std::uint32_t>(ids.size())).first->second;
+    shapeId_.push_back((id << 1) | spread);
   }
   for (int d = 0; d < dims.size(); ++d) {
     if (asked[d] > 0 && keep[d] == 0) result_.ignoredDimensions.push_back(dims.name(d));
@@ -1067,6 +1088,18 @@ void Engine::offerTimeout(std::uint32_t o, std::uint32_t generation) {
 // With `only`, over those offers alone (the ones the policy sized to the unit).
 std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t task,
                             std::uint32_t want, std::span<const std::uint32_t> only) {
+  // Cursor and failed shapes describe all the offers, not a chosen few.
+  const bool all = only.empty();
+  const std::span<const std::uint32_t> offers = all ? std::span(f.offers) : only;
+  const std::uint32_t shapeId = shapeId_[task];
+  std::size_t i = 0;
+  if (all && cursor_.valid && cursor_.shape == shapeId &&
+      ((shapeId & 1) == 0 || cursor_.job == unit.job)) {
+    // A job's many like instances queue one after another: once the cursor
+    // has passed every offer, the rest of them cost one comparison.
+    if (cursor_.pos >= offers.size()) return 0;
+    i = cursor_.pos;
+  }
   const Task& t = w_.tasks[task];
   const SimJob& job = jobs_[unit.job];
   std::uint32_t placed = 0;
@@ -1076,14 +1109,6 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     if ((demand.array() >= shape.array()).all()) return 0;
   }
   const bool untouched = plan_.empty();
-  // Cursor and failed shapes describe all the offers, not a chosen few.
-  const bool all = only.empty();
-  const std::span<const std::uint32_t> offers = all ? std::span(f.offers) : only;
-  std::size_t i = 0;
-  if (all && cursor_.valid && cursor_.shape == demand && cursor_.spread == t.differentMachine &&
-      (!t.differentMachine || cursor_.job == unit.job)) {
-    i = cursor_.pos;
-  }
   std::size_t last = i;
   for (; i < offers.size(); ++i) {
     if (placed == want) break;
@@ -1109,7 +1134,7 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     last = i;
   }
   if (!all) return placed;
-  cursor_ = {true, demand, t.differentMachine, unit.job, placed == want ? last : f.offers.size()};
+  cursor_ = {true, shapeId, unit.job, placed == want ? last : f.offers.size()};
   // Nothing fit, with nothing taken tentatively: no larger demand fits
   // either until this decision ends.
   // (Constraints of one job, differentMachine or a launch cap, say nothing
