@@ -55,7 +55,9 @@ void DrfAllocator::decide(TimePoint /*now*/) {
 
   // The agents that may be offered, in slot order, kept while no agent comes,
   // goes or changes activity (a pass over every agent's state costs a cache
-  // miss per agent); the round shuffles a copy.
+  // miss per agent). Each stage shuffles the agents it will visit: in a busy
+  // cluster a few hundred of thousands, and a shuffle of all of them (a
+  // division per agent) cost more than the visits.
   if (activeAgentsVersion_ != s.agentSetVersion() || activeAgents_.empty()) {
     activeAgents_.clear();
     for (AgentIndex a = 0; a < s.agentSlots(); ++a) {
@@ -63,8 +65,6 @@ void DrfAllocator::decide(TimePoint /*now*/) {
     }
     activeAgentsVersion_ = s.agentSetVersion();
   }
-  agents_.assign(activeAgents_.begin(), activeAgents_.end());
-  if (shuffleAgents_) shuffleSeeded(agents_, rng_);
 
   // Frameworks that can take offers this round, per role, by weighted share.
   frameworkSorters_.resize(s.roleCount());
@@ -199,6 +199,8 @@ void DrfAllocator::quotaStage() {
   }
   if (roleSorter_.empty()) return;
 
+  agents_.assign(activeAgents_.begin(), activeAgents_.end());
+  if (shuffleAgents_) shuffleSeeded(agents_, rng_);
   for (AgentIndex agent : agents_) {
     if (roleSorter_.empty()) break;
     roleOrder_.clear();
@@ -293,9 +295,10 @@ void DrfAllocator::fairShareStage() {
                                                                                           : kVisit;
   }
   visit_.clear();
-  for (AgentIndex agent : agents_) {
+  for (AgentIndex agent : activeAgents_) {
     if (worth_[agent] != kPassOver) visit_.push_back(agent);
   }
+  if (shuffleAgents_) shuffleSeeded(visit_, rng_);
 
   for (std::size_t i = 0; i < visit_.size(); ++i) {
     // Load the books of agents about to be visited while this one is; what

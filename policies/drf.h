@@ -39,7 +39,7 @@ class DrfAllocator final : public Allocator {
   std::mt19937_64 rng_;
   bool shuffleAgents_;
   Scalars inverseTotal_ = Scalars::Zero();
-  std::vector<AgentIndex> agents_;             // this round's agent order
+  std::vector<AgentIndex> agents_;             // the quota stage's agent order
   std::vector<AgentIndex> activeAgents_;       // alive and active, slot order
   std::uint64_t activeAgentsVersion_ = 0;      // agentSetVersion() they reflect
   std::vector<ShareSorter> frameworkSorters_;  // by role: eligible frameworks
