@@ -251,6 +251,7 @@ void DrfAllocator::fairShareStage() {
     roleSet += (e.client + 1) * 0x9E3779B97F4A7C15ULL;
   }
   skipped_.resize(s.agentSlots());
+  crumbs_.resize(s.agentSlots(), ~std::uint64_t{0});
 
   // Every framework taking part, as words (kept as frameworks drop out of
   // the round), and whether an agent that all of them have declined whole
@@ -288,8 +289,12 @@ void DrfAllocator::fairShareStage() {
     }
     // Crumbs (less than is worth offering) and no reservation: no role can
     // be offered anything here, and the visit would change nothing.
+    if (crumbs_[agent] == s.agentVersion(agent)) continue;
     const bool worthOffering = allocatable(s.availableUnreserved(agent));
-    if (!worthOffering && !s.availableReserved(agent)) continue;
+    if (!worthOffering && !s.availableReserved(agent)) {
+      crumbs_[agent] = s.agentVersion(agent);
+      continue;
+    }
     worth_[agent] =
         plainRoles && worthOffering && !s.availableReserved(agent) && s.hasFilters(agent) ? kPlain
                                                                                           : kVisit;

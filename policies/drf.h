@@ -54,6 +54,9 @@ class DrfAllocator final : public Allocator {
     std::uint64_t roleSet = 0;
   };
   std::vector<Verdict> skipped_;
+  // By agent slot, the version at which it held only crumbs (nothing worth
+  // offering, no reservation): in a busy cluster most agents, round after round.
+  std::vector<std::uint64_t> crumbs_;
   // Scratch, by agent slot: what this round's fair sharing does with it.
   static constexpr std::uint8_t kPassOver = 0;  // nothing there, or verdict holds
   static constexpr std::uint8_t kVisit = 1;     // look at it
