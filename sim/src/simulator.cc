@@ -275,6 +275,10 @@ class Engine {
   // demands that found no room bound what can still be placed.
   Scalars maxFree_ = Scalars::Zero();
   std::vector<Scalars> failed_;
+  // By shapeId_ >> 1, the decision (decisions_) in which that demand was
+  // found to fit in no offer: its later instances cost one comparison.
+  std::vector<std::uint64_t> noFit_;
+  std::uint64_t decisions_ = 0;
   // Where the last placement of a shape stopped: offers before it cannot
   // hold that shape for the rest of the decision (queues of identical tasks
   // then cost one pass over the offers, not one per task). Cleared by
@@ -402,6 +406,7 @@ void Engine::prepare() {
         ids.try_emplace(bytes, static_cast<std::uint32_t>(ids.size())).first->second;
     shapeId_.push_back((id << 1) | spread);
   }
+  noFit_.assign(ids.size(), ~std::uint64_t{0});
   for (int d = 0; d < dims.size(); ++d) {
     if (asked[d] > 0 && keep[d] == 0) result_.ignoredDimensions.push_back(dims.name(d));
   }
@@ -1092,6 +1097,7 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   const bool all = only.empty();
   const std::span<const std::uint32_t> offers = all ? std::span(f.offers) : only;
   const std::uint32_t shapeId = shapeId_[task];
+  if (noFit_[shapeId >> 1] == decisions_) return 0;
   std::size_t i = 0;
   if (all && cursor_.valid && cursor_.shape == shapeId &&
       ((shapeId & 1) == 0 || cursor_.job == unit.job)) {
@@ -1104,7 +1110,11 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   const SimJob& job = jobs_[unit.job];
   std::uint32_t placed = 0;
   const Scalars& demand = demand_[task];
-  if (fitCount(demand, f.heldFree, 1) == 0 || fitCount(demand, maxFree_, 1) == 0) return 0;
+  if (fitCount(demand, f.heldFree, 1) == 0 || fitCount(demand, maxFree_, 1) == 0) {
+    // Room given back by a rollback could make it fit again.
+    if (plan_.empty()) noFit_[shapeId >> 1] = decisions_;
+    return 0;
+  }
   for (const Scalars& shape : failed_) {
     if ((demand.array() >= shape.array()).all()) return 0;
   }
@@ -1252,6 +1262,7 @@ void Engine::decide(std::uint32_t fwIndex) {
     maxFree_ = maxFree_.cwiseMax(offers_[o].free);
   }
   failed_.clear();
+  ++decisions_;
   cursor_.valid = false;
   // A unit that did not fit the offers sized to it (a constraint the policy
   // cannot see, such as Google's different-machine tasks) leaves the
