@@ -13,8 +13,9 @@ namespace {
 
 // Instances a framework publishes for the task-placing policies by default:
 // enough for a round to fill many agents and for the SRPT term to compare
-// many jobs, while a round's cost (which grows with the distinct jobs and
-// shapes published, not the instances) stays small; see notes/tetris.md.
+// most jobs a Google user has waiting, while a round's cost (which grows with
+// the distinct jobs and shapes published, not the instances) stays small.
+// drf's usual 256 would cap a user's big job at 256 starts a round.
 constexpr std::uint32_t kDemandWindow = 1000;
 
 double boundedParam(const Params& params, std::string_view name, double fallback, double low,
