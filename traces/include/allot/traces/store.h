@@ -38,7 +38,8 @@ namespace allot::traces {
 // that of rows x D columns (capacity, demand) 0. Deflate is kept per chunk
 // only where the deflated chunk is at most 30% of the shuffled one; other
 // chunks are stored shuffled only, with the deflate bit of their filter mask
-// set (HDF5 and h5py skip inflating them). Deflate is ISA-L's (zlib wrapper).
+// set (HDF5 and h5py skip inflating them). Deflate is zlib's level 1 (see
+// chunks.h).
 //
 // Versions: 4 added tasks/estimate_us (Task::estimate; older files read with
 // every estimate 0, i.e. unknown). 3 changed only that storage (same
