@@ -845,8 +845,11 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
       const std::int32_t* statuses = status.read(first, last);
       checkIndexes(path, "tasks/job", jobs, last - first, first, jobRows);
       const double* demands = demand.get(k);
+      // Each record is built in `t` (in cache) and copied once: emplace_back()
+      // value-initialized each 144-byte record in place first (a `rep stos`
+      // per record, 45% of this function's time in perf).
+      Task t;
       for (std::uint64_t i = 0; i < last - first; ++i) {
-        Task& t = tasks.emplace_back();
         t.job = jobs[i];
         t.index = indexes[i];
         const double* row = demands + i * D;
@@ -859,6 +862,7 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
         t.outcome.endUs = ends[i];
         t.outcome.machine = machines[i];
         t.outcome.status = statuses[i];
+        tasks.push_back(t);
       }
     }
   }
