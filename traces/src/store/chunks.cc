@@ -86,6 +86,35 @@ void unshuffle(const unsigned char* data, std::size_t n, std::size_t elements,
   unshuffleTail<E>(data, n, i, elements, dest);
 }
 
+// Fills `bytes` bytes at `dest` with copies of the `size`-byte `value`: a
+// typed loop for the sizes of the store's columns (a memcpy call per element
+// cost about 5 ns: 0.25 ms per block of 50,000 rows of a column such as
+// SWF's gang flags, all 1).
+template <class T>
+void fillTyped(unsigned char* dest, std::size_t bytes, const unsigned char* value) {
+  T v;
+  std::memcpy(&v, value, sizeof(T));
+  const std::size_t n = bytes / sizeof(T);
+  for (std::size_t i = 0; i < n; ++i) std::memcpy(dest + i * sizeof(T), &v, sizeof(T));
+}
+
+void fillWith(unsigned char* dest, std::size_t bytes, const unsigned char* value,
+              std::size_t size) {
+  switch (size) {
+    case 1:
+      std::memset(dest, value[0], bytes);
+      return;
+    case 2:
+      return fillTyped<std::uint16_t>(dest, bytes, value);
+    case 4:
+      return fillTyped<std::uint32_t>(dest, bytes, value);
+    case 8:
+      return fillTyped<std::uint64_t>(dest, bytes, value);
+    default:
+      for (std::size_t at = 0; at < bytes; at += size) std::memcpy(dest + at, value, size);
+  }
+}
+
 // Chunks inflate as raw deflate: the store checks the 2-byte zlib header
 // itself (for its own error message) and skips the Adler-32 trailer.
 // Verifying it (ISAL_ZLIB_NO_HDR_VER) costs about 5% of an HPC2N load
@@ -244,9 +273,7 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
     if (std::all_of(fill_.begin(), fill_.end(), [](unsigned char b) { return b == 0; })) {
       std::memset(dest, 0, wanted);
     } else {
-      for (std::size_t at = 0; at < wanted; at += elementBytes_) {
-        std::memcpy(dest + at, fill_.data(), elementBytes_);
-      }
+      fillWith(dest, wanted, fill_.data(), elementBytes_);
     }
     return true;
   }
