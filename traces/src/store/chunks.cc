@@ -277,11 +277,22 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
     }
     return true;
   }
+  const std::size_t chunkBytes = chunkRowBytes * chunkRows_;
+  const bool shuffled =
+      shuffleIndex_ >= 0 && (filterMask & (1u << shuffleIndex_)) == 0 && elementBytes_ > 1;
+  const bool deflated = deflateIndex_ >= 0 && (filterMask & (1u << deflateIndex_)) == 0;
+  if (!shuffled && !deflated && stored == chunkBytes && stored == wanted) {
+    // Stored as the values themselves (chunks that do not compress are
+    // written with both filters skipped): read straight into place.
+    std::uint32_t mask = 0;
+    check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, dest), path_,
+          "cannot read a chunk of dataset '" + name_ + "'");
+    if (mask == filterMask) return true;  // as the chunk index said; else decode below
+  }
   unsigned char* raw = buffers_.raw.reserve(stored);
   std::uint32_t mask = 0;
   check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, raw), path_,
         "cannot read a chunk of dataset '" + name_ + "'");
-  const std::size_t chunkBytes = chunkRowBytes * chunkRows_;
   auto corrupt = [&](const char* what) {
     throw Error(path_ + ": chunk " + std::to_string(index) + " of dataset '" + name_ + "' " + what +
                 "; the file is corrupt");
@@ -405,7 +416,13 @@ void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std
         outBytes = zlibBytes;
       }
     } else if (rc == STATELESS_OVERFLOW) {
-      mask = 1u << 1;  // deflate (filter 1) skipped for this chunk
+      // Deflate (filter 1) skipped for this chunk, and shuffle (filter 0)
+      // too, which only serves deflate: the chunk holds the values as they
+      // are and is read straight into place (such chunks used to be stored
+      // shuffled and were unshuffled on every load; readers of any version
+      // honour the filter mask, as HDF5 and h5py do).
+      out = padded_.data();
+      mask = (1u << 0) | (1u << 1);
     } else {
       throw Error(path + ": cannot deflate a chunk of dataset '" + name + "'");
     }

@@ -112,8 +112,9 @@ class ChunkReader {
 // Encodes chunks the way HDF5's shuffle + deflate filters would, for
 // H5Dwrite_chunk, but keeps deflate only where it pays: a chunk whose
 // deflated size would exceed kDeflateKeep (30%) of its shuffled size is stored
-// shuffled only, with the deflate bit of its filter mask set (HDF5, h5py and
-// ChunkReader then skip inflating it). Columns of values with few repeats
+// unfiltered, with the shuffle and deflate bits of its filter mask set (HDF5,
+// h5py and ChunkReader then skip both filters; ChunkReader reads it straight
+// into place). Columns of values with few repeats
 // (times, ids) inflate slowly (about 1 GB/s of output with ISA-L) for little
 // saving; stored raw they are a copy. Whether deflate pays is decided with
 // ISA-L's igzip (level 1, 3 from deflateLevel 3 up; fast on the chunks that

@@ -37,8 +37,9 @@ namespace allot::traces {
 // column's fill value is its first value (a constant column stores no chunk),
 // that of rows x D columns (capacity, demand) 0. Deflate is kept per chunk
 // only where the deflated chunk is at most 30% of the shuffled one; other
-// chunks are stored shuffled only, with the deflate bit of their filter mask
-// set (HDF5 and h5py skip inflating them). Deflate is zlib's level 1 (see
+// chunks are stored as the values are, with the shuffle and deflate bits of
+// their filter mask set (HDF5 and h5py skip both filters for them; stores
+// written before 2026-12 kept those chunks shuffled, which reads the same). Deflate is zlib's level 1 (see
 // chunks.h).
 //
 // Versions: 4 added tasks/estimate_us (Task::estimate; older files read with
