@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -462,6 +463,13 @@ class Reader {
 template <class T>
 void checkIndexes(const std::string& path, const std::string& name, const T* values,
                   std::uint64_t n, std::uint64_t firstRow, std::uint64_t limit) {
+  // The largest value first (a loop the compiler vectorizes); the rows are
+  // searched only when it is out of range.
+  static_assert(std::is_unsigned_v<T>, "indexes are unsigned");
+  T largest{};
+  for (std::uint64_t row = 0; row < n; ++row) largest = std::max(largest, values[row]);
+  const auto top = static_cast<std::uint64_t>(largest);
+  if (top < limit || (limit == 0 && top == 0)) return;
   for (std::uint64_t row = 0; row < n; ++row) {
     const auto value = static_cast<std::uint64_t>(values[row]);
     if (value >= limit && !(limit == 0 && value == 0)) {
