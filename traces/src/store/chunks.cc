@@ -311,7 +311,12 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
         chunkBytes > std::numeric_limits<std::uint32_t>::max()) {
       corrupt("is too large");
     }
-    unsigned char* inflated = buffers_.inflated.reserve(chunkBytes);
+    // A chunk deflated unshuffled and wanted whole inflates straight into
+    // place.
+    const bool inPlace =
+        (shuffleIndex_ < 0 || (mask & (1u << shuffleIndex_)) != 0 || elementBytes_ == 1) &&
+        wanted == chunkBytes;
+    unsigned char* inflated = inPlace ? dest : buffers_.inflated.reserve(chunkBytes);
     inflate_state& state = *inflater_;
     isal_inflate_reset(&state);
     state.crc_flag = kCheck;
@@ -321,6 +326,7 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
     state.avail_out = static_cast<std::uint32_t>(chunkBytes);
     const int rc = isal_inflate_stateless(&state);
     if (rc != ISAL_DECOMP_OK || state.total_out != chunkBytes) corrupt("does not inflate");
+    if (inPlace) return true;
     data = inflated;
     size = chunkBytes;
   }
@@ -383,39 +389,62 @@ void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std
   if (level_ > 0) {
     const auto keep = static_cast<std::size_t>(static_cast<double>(bytes) * kDeflateKeep);
     deflated_.resize(keep + 64);
-    // Zeroed first: isal_deflate_stateless_init leaves fields that
-    // isal_deflate_stateless reads (valgrind), so two writes of the same
-    // values could differ.
-    isal_zstream stream{};
-    isal_deflate_stateless_init(&stream);
-    stream.level = level_ >= 3 ? 3 : 1;
-    stream.level_buf = levelBuffer_.data();
-    stream.level_buf_size = static_cast<std::uint32_t>(levelBuffer_.size());
-    stream.gzip_flag = IGZIP_ZLIB;
-    stream.end_of_stream = 1;
-    stream.flush = NO_FLUSH;
-    stream.next_in = const_cast<std::uint8_t*>(shuffled);
-    stream.avail_in = static_cast<std::uint32_t>(bytes);
-    stream.next_out = deflated_.data();
-    stream.avail_out = static_cast<std::uint32_t>(keep);
-    const int rc = isal_deflate_stateless(&stream);
-    if (rc == COMP_OK && stream.total_out <= keep) {
-      out = deflated_.data();
-      outBytes = stream.total_out;
-      // Kept: compressed again with zlib (level 1), whose streams of long
-      // repeats inflate several times faster (ISA-L's inflate, HPC2N's
-      // columns: 5.4 -> 2.5 ms per load) for about the same size. ISA-L
-      // decides whether deflate pays: it is much faster on the chunks
-      // that do not compress.
+    // ISA-L's deflated size of `input` into deflated_, or 0 when over `keep`.
+    auto isal = [&](const unsigned char* input) -> std::size_t {
+      // Zeroed first: isal_deflate_stateless_init leaves fields that
+      // isal_deflate_stateless reads (valgrind), so two writes of the same
+      // values could differ.
+      isal_zstream stream{};
+      isal_deflate_stateless_init(&stream);
+      stream.level = level_ >= 3 ? 3 : 1;
+      stream.level_buf = levelBuffer_.data();
+      stream.level_buf_size = static_cast<std::uint32_t>(levelBuffer_.size());
+      stream.gzip_flag = IGZIP_ZLIB;
+      stream.end_of_stream = 1;
+      stream.flush = NO_FLUSH;
+      stream.next_in = const_cast<std::uint8_t*>(input);
+      stream.avail_in = static_cast<std::uint32_t>(bytes);
+      stream.next_out = deflated_.data();
+      stream.avail_out = static_cast<std::uint32_t>(keep);
+      const int rc = isal_deflate_stateless(&stream);
+      if (rc == COMP_OK && stream.total_out <= keep) return stream.total_out;
+      if (rc == STATELESS_OVERFLOW) return 0;
+      throw Error(path + ": cannot deflate a chunk of dataset '" + name + "'");
+    };
+    // Shuffled or as they are, whichever ISA-L deflates smaller: shuffle
+    // groups the bytes of equal significance (small integers, ids), while
+    // runs of repeated wide values (SWF's requested times) deflate better
+    // as they are (HPC2N's estimates: 16% -> 7.4%, inflating in half the
+    // time, and nothing to unshuffle on load). The shuffle bit of the
+    // filter mask says which (HDF5 and h5py honour it).
+    const unsigned char* input = shuffled;
+    std::size_t best = isal(shuffled);
+    bool unshuffled = false;
+    if (elementBytes > 1) {
+      const std::size_t plain = isal(padded_.data());
+      if (plain != 0 && (best == 0 || plain < best)) {
+        input = padded_.data();
+        best = plain;
+        unshuffled = true;
+      }
+    }
+    if (best != 0) {
+      // Deflate pays: stored as zlib's level 1 gives it, whose streams of
+      // long repeats inflate several times faster (ISA-L's inflate, HPC2N's
+      // columns: 5.4 -> 2.5 ms per load) for about the same size; ISA-L
+      // only decides (it is much faster on the chunks that do not compress).
       uLongf zlibBytes = compressBound(static_cast<uLong>(bytes));
       zlibBuffer_.resize(zlibBytes);
-      if (compress2(zlibBuffer_.data(), &zlibBytes, shuffled, static_cast<uLong>(bytes), 1) ==
-              Z_OK &&
+      if (compress2(zlibBuffer_.data(), &zlibBytes, input, static_cast<uLong>(bytes), 1) == Z_OK &&
           zlibBytes <= keep) {
         out = zlibBuffer_.data();
         outBytes = zlibBytes;
+      } else {
+        out = deflated_.data();
+        outBytes = isal(input);
       }
-    } else if (rc == STATELESS_OVERFLOW) {
+      mask = unshuffled ? 1u << 0 : 0;
+    } else {
       // Deflate (filter 1) skipped for this chunk, and shuffle (filter 0)
       // too, which only serves deflate: the chunk holds the values as they
       // are and is read straight into place (such chunks used to be stored
@@ -423,8 +452,6 @@ void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std
       // honour the filter mask, as HDF5 and h5py do).
       out = padded_.data();
       mask = (1u << 0) | (1u << 1);
-    } else {
-      throw Error(path + ": cannot deflate a chunk of dataset '" + name + "'");
     }
   }
   check(H5Dwrite_chunk(dset, H5P_DEFAULT, mask, offset, outBytes, out), path,
