@@ -429,13 +429,16 @@ void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std
       }
     }
     if (best != 0) {
-      // Deflate pays: stored as zlib's level 1 gives it, whose streams of
-      // long repeats inflate several times faster (ISA-L's inflate, HPC2N's
-      // columns: 5.4 -> 2.5 ms per load) for about the same size; ISA-L
-      // only decides (it is much faster on the chunks that do not compress).
+      // Deflate pays. A chunk of long repeats (to at most kZlibBelow of its
+      // size) is stored as zlib's level 1 gives it, whose streams ISA-L
+      // inflates several times faster than its own (HPC2N's columns: 5.4 ->
+      // 2.5 ms per load) for about the same size; zlib deflates 5-8x slower
+      // than ISA-L, and on the chunks that compress less (time columns)
+      // inflating its streams gains little (10-15%), so those keep ISA-L's.
       uLongf zlibBytes = compressBound(static_cast<uLong>(bytes));
       zlibBuffer_.resize(zlibBytes);
-      if (compress2(zlibBuffer_.data(), &zlibBytes, input, static_cast<uLong>(bytes), 1) == Z_OK &&
+      if (static_cast<double>(best) <= static_cast<double>(bytes) * kZlibBelow &&
+          compress2(zlibBuffer_.data(), &zlibBytes, input, static_cast<uLong>(bytes), 1) == Z_OK &&
           zlibBytes <= keep) {
         out = zlibBuffer_.data();
         outBytes = zlibBytes;

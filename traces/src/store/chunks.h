@@ -121,16 +121,20 @@ class ChunkReader {
 //   Shuffle suits small integers and ids; runs of repeated wide values (SWF's
 //   requested times) deflate better as they are.
 // The choices are made with ISA-L's igzip (level 1, 3 from deflateLevel 3
-// up; fast, above all on the chunks that do not compress); a chunk kept
-// deflated is stored as zlib's level 1 gives it (zlib wrapper, as HDF5's
-// filter expects), because ISA-L's inflate runs 2-4x faster on zlib's
-// streams of long repeats (zero bytes of shuffled small integers, constant
-// demands) than on its own, for about the same size. Deterministic: the same
+// up; fast, above all on the chunks that do not compress); a chunk that
+// deflates to kZlibBelow (10%) or less is stored as zlib's level 1 gives it
+// (zlib wrapper, as HDF5's filter expects), because ISA-L's inflate runs
+// 2-4x faster on zlib's streams of long repeats (zero bytes of shuffled
+// small integers, constant demands) than on its own, for about the same
+// size; others keep ISA-L's stream (zlib would gain them 10-15% on load
+// for 5-8x the deflate time). Deterministic: the same
 // values always give the same bytes (with the same zlib and ISA-L).
 class ChunkWriter {
  public:
   // Keep deflate when the deflated chunk is at most this share of the raw one.
   static constexpr double kDeflateKeep = 0.3;
+  // Store zlib's stream when ISA-L's deflated chunk is at most this share.
+  static constexpr double kZlibBelow = 0.1;
 
   // `deflateLevel` 0 means no deflate filter on the dataset (shuffle only).
   explicit ChunkWriter(int deflateLevel);
