@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -462,6 +463,13 @@ class Reader {
 template <class T>
 void checkIndexes(const std::string& path, const std::string& name, const T* values,
                   std::uint64_t n, std::uint64_t firstRow, std::uint64_t limit) {
+  // The largest value first (a loop the compiler vectorizes); the rows are
+  // searched only when it is out of range.
+  static_assert(std::is_unsigned_v<T>, "indexes are unsigned");
+  T largest{};
+  for (std::uint64_t row = 0; row < n; ++row) largest = std::max(largest, values[row]);
+  const auto top = static_cast<std::uint64_t>(largest);
+  if (top < limit || (limit == 0 && top == 0)) return;
   for (std::uint64_t row = 0; row < n; ++row) {
     const auto value = static_cast<std::uint64_t>(values[row]);
     if (value >= limit && !(limit == 0 && value == 0)) {
@@ -715,9 +723,17 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
 // records: a load's critical path is that thread.
 class DemandAhead {
  public:
+  // `table`, `tableBytes`: the freshly reserved task records, faulted in
+  // while the helper would otherwise wait (see run()).
   DemandAhead(hid_t file, const std::string& path, const StoreOptions& options, hsize_t width,
-              std::uint64_t rows, std::uint64_t block)
-      : file_(file), path_(path), width_(width), rows_(rows), block_(block) {
+              std::uint64_t rows, std::uint64_t block, const void* table, std::size_t tableBytes)
+      : file_(file),
+        path_(path),
+        width_(width),
+        rows_(rows),
+        block_(block),
+        table_(reinterpret_cast<std::uintptr_t>(table)),
+        tableBytes_(tableBytes) {
     silent_ = options;
     silent_.progress = nullptr;
     worker_ = std::thread([this] { run(); });
@@ -745,6 +761,31 @@ class DemandAhead {
   }
 
  private:
+  // Faults in (MADV_POPULATE_WRITE) the next 2 MiB of the task records, the
+  // kernel zeroing them here rather than where the calling thread first
+  // writes them: a fifth of a Google load (50 MB of records, always a fresh
+  // mapping). False once all are (or where the kernel cannot: before Linux
+  // 5.14 pages fault in as they did).
+  bool prefaultSome() {
+#if defined(MADV_POPULATE_WRITE)
+    constexpr std::uintptr_t kStep = std::uintptr_t{2} << 20;
+    constexpr std::uintptr_t kPage = 4096;
+    if (prefaulted_ == 0) prefaulted_ = (table_ + kPage - 1) & ~(kPage - 1);
+    const std::uintptr_t end = (table_ + tableBytes_) & ~(kPage - 1);
+    if (prefaulted_ >= end) return false;
+    const std::uintptr_t next = std::min(end, (prefaulted_ + kStep) & ~(kStep - 1));
+    if (::madvise(reinterpret_cast<void*>(prefaulted_), next - prefaulted_, MADV_POPULATE_WRITE) !=
+        0) {
+      prefaulted_ = end;
+      return false;
+    }
+    prefaulted_ = next;
+    return true;
+#else
+    return false;
+#endif
+  }
+
   void run() {
     h5::QuietErrors quiet;  // HDF5 error stacks are per thread
     Reader in(file_, path_, silent_);
@@ -754,8 +795,14 @@ class DemandAhead {
       Reader::Column<double> b(in, "tasks/demand", width_, rows);
       for (std::uint64_t k = 0, first = 0; first < rows_; ++k, first += block_) {
         {
+          // Two blocks ahead: fault in task records until one is consumed.
           std::unique_lock lock(mutex_);
-          changed_.wait(lock, [&] { return stop_ || consumed_ + 2 > k; });
+          while (!stop_ && consumed_ + 2 <= k) {
+            lock.unlock();
+            const bool more = prefaultSome();
+            lock.lock();
+            if (!more) changed_.wait(lock, [&] { return stop_ || consumed_ + 2 > k; });
+          }
           if (stop_) return;
         }
         const double* data = (k % 2 == 0 ? a : b).read(first, std::min(rows_, first + block_));
@@ -768,7 +815,12 @@ class DemandAhead {
       }
       // The columns (their buffers) live until the last block is used.
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stop_; });
+      while (!stop_) {
+        lock.unlock();
+        const bool more = prefaultSome();
+        lock.lock();
+        if (!more) changed_.wait(lock, [&] { return stop_; });
+      }
     } catch (...) {
       {
         std::lock_guard lock(mutex_);
@@ -783,6 +835,9 @@ class DemandAhead {
   StoreOptions silent_;
   hsize_t width_;
   std::uint64_t rows_, block_;
+  std::uintptr_t table_;
+  std::size_t tableBytes_;
+  std::uintptr_t prefaulted_ = 0;  // helper thread only
   std::mutex mutex_;
   std::condition_variable changed_;
   std::uint64_t decoded_ = 0, consumed_ = 0;
@@ -827,9 +882,10 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
     Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
     Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
     const std::uint64_t block = in.blockRows("tasks/job");
-    DemandAhead demand(file, path, options, width, *rows, block);
     tasks.reserve(*rows);
     adviseHugePages(tasks.data(), tasks.capacity() * sizeof(Task));
+    DemandAhead demand(file, path, options, width, *rows, block, tasks.data(),
+                       tasks.capacity() * sizeof(Task));
     for (std::uint64_t first = 0, k = 0; first < *rows; first += block, ++k) {
       const std::uint64_t last = std::min(*rows, first + block);
       const std::uint32_t* jobs = job.read(first, last);
@@ -845,8 +901,11 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
       const std::int32_t* statuses = status.read(first, last);
       checkIndexes(path, "tasks/job", jobs, last - first, first, jobRows);
       const double* demands = demand.get(k);
+      // Each record is built in `t` (in cache) and copied once: emplace_back()
+      // value-initialized each 144-byte record in place first (a `rep stos`
+      // per record, 45% of this function's time in perf).
+      Task t;
       for (std::uint64_t i = 0; i < last - first; ++i) {
-        Task& t = tasks.emplace_back();
         t.job = jobs[i];
         t.index = indexes[i];
         const double* row = demands + i * D;
@@ -859,6 +918,7 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
         t.outcome.endUs = ends[i];
         t.outcome.machine = machines[i];
         t.outcome.status = statuses[i];
+        tasks.push_back(t);
       }
     }
   }

@@ -36,9 +36,12 @@ namespace allot::traces {
 // same. A 1-D
 // column's fill value is its first value (a constant column stores no chunk),
 // that of rows x D columns (capacity, demand) 0. Deflate is kept per chunk
-// only where the deflated chunk is at most 30% of the shuffled one; other
-// chunks are stored shuffled only, with the deflate bit of their filter mask
-// set (HDF5 and h5py skip inflating them). Deflate is ISA-L's (zlib wrapper).
+// only where the deflated chunk is at most 30% of the raw one; other chunks
+// are stored as the values are, with the shuffle and deflate bits of their
+// filter mask set. A deflated chunk is shuffled or not, whichever deflates
+// smaller (shuffle bit set when not). HDF5 and h5py honour the filter mask;
+// stores written before 2026-12 always shuffled, which reads the same.
+// Deflate is zlib's level 1 (see src/store/chunks.h).
 //
 // Versions: 4 added tasks/estimate_us (Task::estimate; older files read with
 // every estimate 0, i.e. unknown). 3 changed only that storage (same
@@ -70,7 +73,8 @@ void writeWorkloadStore(const std::string& path, const Workload& workload,
 
 // Reads a workload written by writeWorkloadStore. Columns are read chunk by
 // chunk; the jobs table is read on a second thread while the calling thread
-// reads the tasks, and a third decodes tasks/demand one block ahead of it.
+// reads the tasks, and a third decodes tasks/demand one block ahead of it
+// (and faults in the memory of the task records while it waits).
 // Progress (options.progress) is reported on the calling thread. Throws Error when `path` is not
 // HDF5, not an allot workload, of a newer format version, or inconsistent (naming the dataset at
 // fault; errors of the jobs table first).
