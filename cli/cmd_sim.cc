@@ -194,10 +194,6 @@ Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& com
   sim::Result result = sim::simulate(w, *allocator, config, hooks);
   Outcome out;
   out.wallSeconds = secondsSince(start);
-  for (const std::string& d : result.ignoredDimensions) {
-    std::cerr << "allot: note: tasks ask for '" << d
-              << "' but no machine has any; it is left out of placement\n";
-  }
   for (const auto& [k, v] : run.params.values()) result.params[k] = v;
   if (file != nullptr) file->write(run.label, result, paramsJson(run).dump());
   out.summary = result.summary;
@@ -517,6 +513,10 @@ void addSimCommand(CLI::App& app) {
     const std::vector<Run> runs = makeRuns(*args);
     traces::ReadReport report;
     const traces::Workload w = load(args->trace, args->reader, &report);
+    for (const std::string& d : sim::ignoredDimensions(w)) {
+      std::cerr << "allot: note: tasks ask for '" << d
+                << "' but no machine has any; it is left out of placement\n";
+    }
 
     namespace fs = std::filesystem;
     const bool keep = !args->output.empty();

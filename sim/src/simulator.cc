@@ -31,6 +31,14 @@ using traces::MachineEvent;
 using traces::Task;
 using traces::Workload;
 
+// 1 for each scalar dimension some machine has at some time, else 0.
+Scalars presentDimensions(const Workload& w) {
+  Scalars present = Scalars::Zero();
+  for (const Machine& m : w.machines) present = present.cwiseMax(m.capacity);
+  for (const MachineEvent& e : w.machineEvents) present = present.cwiseMax(e.capacity);
+  return (present.array() > 0).select(Scalars::Ones(), Scalars::Zero());
+}
+
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t kProgressEvery = std::uint64_t{1} << 16;
 
@@ -380,17 +388,12 @@ void Engine::prepare() {
     }
   }
 
-  Scalars present = Scalars::Zero();
-  for (const Machine& m : w_.machines) present = present.cwiseMax(m.capacity);
-  for (const MachineEvent& e : w_.machineEvents) present = present.cwiseMax(e.capacity);
-  const Scalars keep = (present.array() > 0).select(Scalars::Ones(), Scalars::Zero());
+  const Scalars keep = presentDimensions(w_);
   demand_.reserve(w_.tasks.size());
-  Scalars asked = Scalars::Zero();
   shapeId_.reserve(w_.tasks.size());
   std::unordered_map<std::string_view, std::uint32_t> ids;
   for (const Task& t : w_.tasks) {
     demand_.push_back(t.demand.cwiseProduct(keep));
-    asked = asked.cwiseMax(t.demand);
   }
   // (Keys view demand_'s bytes: it is not resized after this.)
   for (std::size_t t = 0; t < demand_.size(); ++t) {
@@ -407,9 +410,7 @@ void Engine::prepare() {
     shapeId_.push_back((id << 1) | spread);
   }
   noFit_.assign(ids.size(), ~std::uint64_t{0});
-  for (int d = 0; d < dims.size(); ++d) {
-    if (asked[d] > 0 && keep[d] == 0) result_.ignoredDimensions.push_back(dims.name(d));
-  }
+  result_.ignoredDimensions = ignoredDimensions(w_);
 
   jobs_.resize(w_.jobs.size());
   result_.jobs.resize(w_.jobs.size());
@@ -1447,6 +1448,17 @@ void Engine::updateInterest(SimFramework& f, bool newWork) {
 }
 
 }  // namespace
+
+std::vector<std::string> ignoredDimensions(const traces::Workload& workload) {
+  const Scalars keep = presentDimensions(workload);
+  Scalars asked = Scalars::Zero();
+  for (const Task& t : workload.tasks) asked = asked.cwiseMax(t.demand);
+  std::vector<std::string> names;
+  for (int d = 0; d < workload.dims->size(); ++d) {
+    if (asked[d] > 0 && keep[d] == 0) names.push_back(workload.dims->name(d));
+  }
+  return names;
+}
 
 Result simulate(const traces::Workload& workload, Allocator& allocator, const Config& config,
                 const Hooks& hooks) {

@@ -24,4 +24,10 @@ namespace allot::sim {
 Result simulate(const traces::Workload& workload, Allocator& allocator, const Config& config,
                 const Hooks& hooks = {});
 
+// The scalar dimensions tasks of `workload` ask for but no machine ever has
+// (e.g. Google's disk, whose machine sizes the trace does not give). The
+// simulator leaves them out of placement and lists them in
+// Result::ignoredDimensions.
+std::vector<std::string> ignoredDimensions(const traces::Workload& workload);
+
 }  // namespace allot::sim
