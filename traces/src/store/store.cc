@@ -22,30 +22,12 @@
 #include "allot/core/error.h"
 #include "allot/traces/h5.h"
 #include "chunks.h"
+#include "src/huge_pages.h"
 
 namespace allot::traces {
 namespace {
 
-// Asks for transparent huge pages (a hint, where the kernel allows them on
-// request) for a large array about to be filled. The loaded task and job
-// tables are fresh memory: on our VMs each first touch of a 4 KiB page costs
-// about 2.5 us, which was about half of loading Google's 45 MB of tasks.
-void adviseHugePages(const void* data, std::size_t bytes) {
-#if defined(MADV_HUGEPAGE)
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto first = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t begin = (first + kHuge - 1) & ~(kHuge - 1);
-  const std::uintptr_t end = (first + bytes) & ~(kHuge - 1);
-  if (end > begin) {
-    // Failure only means small pages, as without the hint.
-    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-  }
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
-
+using detail::adviseHugePages;
 using h5::checkId;
 using h5::Handle;
 
