@@ -1,6 +1,7 @@
 #include "fifo.h"
 
 #include <algorithm>
+#include <span>
 
 namespace allot {
 
@@ -24,30 +25,26 @@ void FifoAllocator::decide(TimePoint /*now*/) {
   std::sort(order_.begin(), order_.end(), [&](FrameworkIndex a, FrameworkIndex b) {
     return s.framework(a).registration < s.framework(b).registration;
   });
-  for (FrameworkIndex fw : order_) {
-    const FrameworkState& f = s.framework(fw);
-    if (!f.demand.empty()) {
-      for (const PendingTask& task : f.demand) {
-        // Instances of one task go first fit; the next starts where the last
-        // one found room.
-        AgentIndex agent = 0;
-        for (std::uint32_t i = 0; i < task.count; ++i) {
-          for (; agent < s.agentSlots(); ++agent) {
-            const AgentState& a = s.agent(agent);
-            if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
-            if (grant(fw, agent, task.shape, task.key)) break;
-          }
+  // Consecutive frameworks without demand get agents whole, in one pass over
+  // the agents (the same grants as one framework after the other).
+  std::size_t wholeFrom = 0;
+  for (std::size_t next = 0; next <= order_.size(); ++next) {
+    if (next < order_.size() && s.framework(order_[next]).demand.empty()) continue;
+    grantWholeAgents(std::span(order_).subspan(wholeFrom, next - wholeFrom));
+    wholeFrom = next + 1;
+    if (next == order_.size()) break;
+    const FrameworkIndex fw = order_[next];
+    for (const PendingTask& task : s.framework(fw).demand) {
+      // Instances of one task go first fit; the next starts where the last
+      // one found room.
+      AgentIndex agent = 0;
+      for (std::uint32_t i = 0; i < task.count; ++i) {
+        for (; agent < s.agentSlots(); ++agent) {
+          const AgentState& a = s.agent(agent);
+          if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
+          if (grant(fw, agent, task.shape, task.key)) break;
         }
       }
-      continue;
-    }
-    for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
-      const AgentState& a = s.agent(agent);
-      if (!a.alive || !a.active) continue;
-      // Most agents of a busy cluster have nothing left: skip them without
-      // building their offerable resources.
-      if (!allocatable(s.availableTotal(agent))) continue;
-      if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
     }
   }
 }

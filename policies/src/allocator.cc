@@ -223,12 +223,34 @@ void Allocator::grantWholeAgentsWithoutDemand() {
   std::sort(order.begin(), order.end(), [&](FrameworkIndex a, FrameworkIndex b) {
     return s.framework(a).registration < s.framework(b).registration;
   });
-  for (FrameworkIndex fw : order) {
-    for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
-      const AgentState& a = s.agent(agent);
-      if (!a.alive || !a.active || !allocatable(s.availableTotal(agent))) continue;
-      if (allocatable(s.offerable(fw, agent))) grantAll(fw, agent);
+  grantWholeAgents(order);
+}
+
+void Allocator::grantWholeAgents(std::span<const FrameworkIndex> run) {
+  if (run.empty()) return;
+  const ClusterState& s = state_;
+  std::uint64_t runKey = run.size();
+  for (FrameworkIndex fw : run) runKey = (runKey ^ (fw + 1)) * 0x9E3779B97F4A7C15ULL;
+  if (noTaker_.size() < s.agentSlots()) noTaker_.resize(s.agentSlots());
+  for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
+    const AgentState& a = s.agent(agent);
+    if (!a.alive || !a.active || !allocatable(s.availableTotal(agent))) continue;
+    // Nothing a grant depends on changed since no framework of this run took
+    // anything here (filters, available resources and their expiry change
+    // the agent's version; frameworks and roles change the config's).
+    NoTaker& last = noTaker_[agent];
+    const NoTaker now{s.agentVersion(agent), s.configVersion(), runKey};
+    if (last.agentVersion == now.agentVersion && last.config == now.config && last.run == now.run) {
+      continue;
     }
+    bool granted = false;
+    for (FrameworkIndex fw : run) {
+      if (allocatable(s.offerable(fw, agent)) && grantAll(fw, agent)) {
+        granted = true;
+        if (!allocatable(s.availableTotal(agent))) break;
+      }
+    }
+    if (!granted) last = now;
   }
 }
 

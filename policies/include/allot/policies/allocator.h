@@ -172,6 +172,15 @@ class Allocator {
   // registration order (fifo without demand): the fallback of task-placing
   // policies for frameworks that say nothing of their pending work.
   void grantWholeAgentsWithoutDemand();
+  // Offers every agent whole to the frameworks of `run`, in its order: each
+  // agent to the first of them that may take it (what is left, e.g. another
+  // role's reservation, to the next). The same grants as going framework by
+  // framework over every agent, in agent order. An agent where none of them
+  // took anything is passed over in later rounds until the agent, the
+  // frameworks' configuration or `run` changes: a busy cluster's quiet
+  // rounds then cost a pass over dense arrays, not a filter check for every
+  // framework on every agent.
+  void grantWholeAgents(std::span<const FrameworkIndex> run);
 
   // Asks the host to take `resources` on `agent` back from `fw` by killing
   // its tasks there (see Reclaim). Only within decide(). The books change
@@ -222,6 +231,13 @@ class Allocator {
   std::vector<Scalars> offeredInRound_;
   std::vector<std::uint32_t> offeredRound_;
   std::vector<std::uint32_t> previousOnAgent_;
+  // Per agent slot: when grantWholeAgents last found no taker there.
+  struct NoTaker {
+    std::uint64_t agentVersion = 0;
+    std::uint64_t config = 0;
+    std::uint64_t run = 0;
+  };
+  std::vector<NoTaker> noTaker_;
 };
 
 }  // namespace allot
