@@ -6,67 +6,18 @@
 
 #include "allot/policies/registry.h"
 #include "allot/sim/simulator.h"
+#include "workload_builder.h"
 
 namespace allot::sim {
 namespace {
 
-using traces::Job;
-using traces::Machine;
-using traces::Task;
+using testing::Builder;
+using testing::kSec;
 using traces::Workload;
-
-constexpr std::int64_t kSec = 1'000'000;
-
-Scalars cpuMem(double cpus, double mem) {
-  Scalars s = Scalars::Zero();
-  s[0] = cpus;
-  s[1] = mem;
-  return s;
-}
-
-// A hand-made workload: machines, then jobs of one task record each.
-struct Builder {
-  Workload w;
-
-  Builder() {
-    w.users = {"alice", "bob"};
-    w.roles = {"*"};
-  }
-  Builder& machine(double cpus, double mem) {
-    w.machines.push_back(
-        Machine{static_cast<std::int64_t>(w.machines.size()), cpuMem(cpus, mem), {}});
-    return *this;
-  }
-  // A job of `count` instances of (cpus, mem) lasting `seconds`.
-  Builder& job(double submitS, std::uint32_t user, std::uint32_t count, double cpus, double mem,
-               double seconds, bool gang = false, bool differentMachine = false) {
-    Job j;
-    j.traceId = static_cast<std::int64_t>(w.jobs.size()) + 1;
-    j.submit = fromMicros(static_cast<std::int64_t>(submitS * kSec));
-    j.user = user;
-    j.gang = gang;
-    j.firstTask = w.tasks.size();
-    j.taskCount = 1;
-    Task t;
-    t.job = static_cast<std::uint32_t>(w.jobs.size());
-    t.demand = cpuMem(cpus, mem);
-    t.duration = Duration{static_cast<std::int64_t>(seconds * kSec)};
-    t.count = count;
-    t.differentMachine = differentMachine;
-    w.jobs.push_back(j);
-    w.tasks.push_back(t);
-    return *this;
-  }
-};
 
 // Runs flow with `params` and the demand window it declares, as `allot sim` does.
 Result run(const Workload& w, const std::string& params = "") {
-  Config c;
-  for (const PolicyInfo& info : builtinPolicies()) {
-    if (info.name == "flow") c.demandWindow = info.demand;
-  }
-  auto allocator = makeAllocator("flow", Params::parse(params));
-  return simulate(w, *allocator, c);
+  return testing::runPolicy(w, "flow", params);
 }
 
 // A mixed workload (two users, shapes of different proportions, a gang, a
@@ -80,7 +31,8 @@ TEST(FlowSimTest, RunsToTheEndWithEveryOfferUsed) {
       .job(1, 0, 3, 2, 1024, 10, /*gang=*/true)
       .job(2, 1, 8, 0.25, 256, 5)
       .job(3, 0, 2, 4, 4096, 15)
-      .job(4, 1, 3, 0.5, 256, 10, /*gang=*/false, /*differentMachine=*/true);
+      .job(4, 1, 3, 0.5, 256, 10)
+      .onDifferentMachines();
   const Result r = run(b.w);
   for (const JobRecord& j : r.jobs) EXPECT_EQ(j.state, JobState::kFinished);
   EXPECT_EQ(r.counters.declines, 0u);

@@ -21,14 +21,8 @@ using testing::Builder;
 using testing::cpuMem;
 using testing::kSec;
 
-// Runs `policy` with the demand window it declares, as `allot sim` does.
 Result run(const Workload& w, const std::string& policy) {
-  Config c;
-  for (const PolicyInfo& info : builtinPolicies()) {
-    if (info.name == policy) c.demandWindow = info.demand;
-  }
-  auto allocator = makeAllocator(policy);
-  return simulate(w, *allocator, c);
+  return testing::runPolicy(w, policy);
 }
 
 // Each task-placing policy runs a small mixed workload (two users, shapes of

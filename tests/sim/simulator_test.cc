@@ -1,6 +1,8 @@
 #include "allot/sim/simulator.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -343,14 +345,15 @@ TEST(SimulatorTest, SameSeedGivesIdenticalResultFiles) {
   const auto dir = std::filesystem::temp_directory_path();
   auto write = [&](const std::string& name, std::uint64_t seed) {
     c.seed = seed;
-    const std::string path = (dir / name).string();
+    // The pid keeps test runs of two checkouts on one machine apart.
+    const std::string path = (dir / fmt::format("allot-sim-det-{}-{}", ::getpid(), name)).string();
     ResultFile file(path, "{}");
     for (const char* policy : {"drf", "random"}) file.write(policy, run(w, policy, c), "{}");
     return path;
   };
-  const std::string a = write("allot-sim-det-a.h5", 7);
-  const std::string b = write("allot-sim-det-b.h5", 7);
-  const std::string other = write("allot-sim-det-c.h5", 8);
+  const std::string a = write("a.h5", 7);
+  const std::string b = write("b.h5", 7);
+  const std::string other = write("c.h5", 8);
   // (EXPECT_TRUE, not EXPECT_EQ: a failure would print megabytes of HDF5.)
   EXPECT_TRUE(readFile(a) == readFile(b)) << a << " and " << b << " differ";
   EXPECT_TRUE(readFile(a) != readFile(other)) << "another seed gave the same results";

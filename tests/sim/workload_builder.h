@@ -3,9 +3,12 @@
 // A hand-made workload for simulator tests: machines of (cpus, mem), then
 // jobs of one task record each.
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "allot/policies/registry.h"
+#include "allot/sim/simulator.h"
 #include "allot/traces/workload.h"
 
 namespace allot::sim::testing {
@@ -57,6 +60,24 @@ struct Builder {
     w.tasks.push_back(t);
     return *this;
   }
+  // The last job's instances must run on different machines (Google's
+  // different-machine constraint).
+  Builder& onDifferentMachines() {
+    w.tasks.back().differentMachine = true;
+    return *this;
+  }
 };
+
+// Runs `policy` with `params` and the demand window it declares, as `allot
+// sim` does.
+inline Result runPolicy(const Workload& w, const std::string& policy,
+                        const std::string& params = "") {
+  Config c;
+  for (const PolicyInfo& info : builtinPolicies()) {
+    if (info.name == policy) c.demandWindow = info.demand;
+  }
+  auto allocator = makeAllocator(policy, Params::parse(params));
+  return simulate(w, *allocator, c);
+}
 
 }  // namespace allot::sim::testing
