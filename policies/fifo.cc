@@ -26,24 +26,30 @@ void FifoAllocator::decide(TimePoint /*now*/) {
     return s.framework(a).registration < s.framework(b).registration;
   });
   // Consecutive frameworks without demand get agents whole, in one pass over
-  // the agents (the same grants as one framework after the other).
-  std::size_t wholeFrom = 0;
-  for (std::size_t next = 0; next <= order_.size(); ++next) {
-    if (next < order_.size() && s.framework(order_[next]).demand.empty()) continue;
-    grantWholeAgents(std::span(order_).subspan(wholeFrom, next - wholeFrom));
-    wholeFrom = next + 1;
-    if (next == order_.size()) break;
-    const FrameworkIndex fw = order_[next];
-    for (const PendingTask& task : s.framework(fw).demand) {
-      // Instances of one task go first fit; the next starts where the last
-      // one found room.
-      AgentIndex agent = 0;
-      for (std::uint32_t i = 0; i < task.count; ++i) {
-        for (; agent < s.agentSlots(); ++agent) {
-          const AgentState& a = s.agent(agent);
-          if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
-          if (grant(fw, agent, task.shape, task.key)) break;
-        }
+  // the agents (the same grants as one framework after the other); each
+  // framework with demand places its tasks first fit.
+  std::size_t from = 0;
+  while (from < order_.size()) {
+    std::size_t to = from;
+    while (to < order_.size() && s.framework(order_[to]).demand.empty()) ++to;
+    grantWholeAgents(std::span(order_).subspan(from, to - from));
+    if (to == order_.size()) break;
+    placeFirstFit(order_[to]);
+    from = to + 1;
+  }
+}
+
+void FifoAllocator::placeFirstFit(FrameworkIndex fw) {
+  const ClusterState& s = state();
+  for (const PendingTask& task : s.framework(fw).demand) {
+    // Instances of one task go first fit; the next starts where the last one
+    // found room.
+    AgentIndex agent = 0;
+    for (std::uint32_t i = 0; i < task.count; ++i) {
+      for (; agent < s.agentSlots(); ++agent) {
+        const AgentState& a = s.agent(agent);
+        if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
+        if (grant(fw, agent, task.shape, task.key)) break;
       }
     }
   }
