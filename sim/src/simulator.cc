@@ -410,7 +410,6 @@ void Engine::prepare() {
     shapeId_.push_back((id << 1) | spread);
   }
   noFit_.assign(ids.size(), ~std::uint64_t{0});
-  result_.ignoredDimensions = ignoredDimensions(w_);
 
   jobs_.resize(w_.jobs.size());
   result_.jobs.resize(w_.jobs.size());

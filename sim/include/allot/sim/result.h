@@ -96,13 +96,10 @@ struct Result {
   std::string policy;                         // registry name
   std::map<std::string, std::string> params;  // the policy's parameters
   std::vector<std::string> dimensions;        // names of the scalar dimensions
-  // Dimensions tasks ask for but no machine has (e.g. Google's disk, whose
-  // machine sizes the trace does not give): left out of placement.
-  std::vector<std::string> ignoredDimensions;
-  std::vector<std::string> roles;           // Workload::roles
-  std::vector<FrameworkRecord> frameworks;  // in registration order
-  std::vector<JobRecord> jobs;              // in Workload::jobs order
-  std::vector<TaskRecord> tasks;            // in launch order
+  std::vector<std::string> roles;             // Workload::roles
+  std::vector<FrameworkRecord> frameworks;    // in registration order
+  std::vector<JobRecord> jobs;                // in Workload::jobs order
+  std::vector<TaskRecord> tasks;              // in launch order
   TimeSeries series;
   Counters counters;
   TimePoint end;  // simulated time of the last event

@@ -25,9 +25,8 @@ Result simulate(const traces::Workload& workload, Allocator& allocator, const Co
                 const Hooks& hooks = {});
 
 // The scalar dimensions tasks of `workload` ask for but no machine ever has
-// (e.g. Google's disk, whose machine sizes the trace does not give). The
-// simulator leaves them out of placement and lists them in
-// Result::ignoredDimensions.
+// (e.g. Google's disk, whose machine sizes the trace does not give): the
+// simulator leaves them out of placement.
 std::vector<std::string> ignoredDimensions(const traces::Workload& workload);
 
 }  // namespace allot::sim
