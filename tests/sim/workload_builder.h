@@ -69,10 +69,10 @@ struct Builder {
 };
 
 // Runs `policy` with `params` and the demand window it declares, as `allot
-// sim` does.
+// sim` does; the rest of the configuration is `base`.
 inline Result runPolicy(const Workload& w, const std::string& policy,
-                        const std::string& params = "") {
-  Config c;
+                        const std::string& params = "", Config base = {}) {
+  Config& c = base;
   for (const PolicyInfo& info : builtinPolicies()) {
     if (info.name == policy) c.demandWindow = info.demand;
   }
