@@ -366,7 +366,7 @@ void ClusterState::setDemand(FrameworkIndex fw, std::vector<PendingTask> demand)
       throw InvalidArgument(fmt::format("framework '{}': pending task {} has count 0",
                                         frameworks_[fw].info.id.str(), t.key));
     }
-    t.shape = adopt(t.shape);
+    if (t.shape.dimensions() != dims_) t.shape = adopt(t.shape);
     total += t.shape.totalScalars() * static_cast<double>(t.count);
   }
   frameworks_[fw].demand = std::move(demand);

@@ -94,6 +94,9 @@ struct SimFramework {
   bool decisionPending = false;
   std::uint64_t offeredInRound = 0;  // last round that offered it something
   std::deque<Unit> queue;
+  // The queue changed since its demand was last published: publishing costs a
+  // copy of every pending shape, and most decisions launch nothing.
+  bool demandStale = true;
   std::uint64_t pending = 0;  // instances in queue
   std::uint64_t running = 0;
   std::uint32_t liveJobs = 0;
@@ -684,6 +687,7 @@ void Engine::evict(std::uint32_t g, TaskState state) {
   // A gang's evicted instances come back as a plain record unit: the rest of
   // the gang keeps running.
   f.queue.push_back(newUnit(rec.job, rec.task, rec.count, rec.attempt + 1, fromMicros(now_)));
+  f.demandStale = true;
   f.pending += rec.count;
   pendingAll_ += rec.count;
   updateInterest(f, true);
@@ -806,7 +810,7 @@ std::uint32_t Engine::frameworkFor(std::uint32_t j) {
   const auto index = static_cast<std::uint32_t>(fws_.size());
   fws_.emplace_back();
   SimFramework& f = fws_.back();
-  f.info.id = FrameworkId("f" + std::to_string(index));
+  f.info.id = FrameworkId(fmt::format("f{}", index));
   f.info.name = name;
   f.info.role =
       cfg_.grouping == Grouping::kSingle ? std::string(kUnreservedRole) : result_.roles[role];
@@ -871,6 +875,7 @@ void Engine::makeReady(std::uint32_t j) {
       if (w_.tasks[t].count > 0) f.queue.push_back(newUnit(j, t, w_.tasks[t].count, 0, r.ready));
     }
   }
+  f.demandStale = true;
   f.pending += r.instances;
   pendingAll_ += r.instances;
   updateInterest(f, true);
@@ -897,6 +902,7 @@ void Engine::endJob(std::uint32_t j, JobState state) {
         if (u.job == j) dropped += u.count;
       }
       std::erase_if(f.queue, [&](const Unit& u) { return u.job == j; });
+      f.demandStale = true;
       f.pending -= dropped;
       pendingAll_ -= dropped;
       updateInterest(f, false);
@@ -1180,6 +1186,7 @@ void Engine::rollback() {
 
 void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
   SimFramework& f = fws_[fwIndex];
+  f.demandStale = true;  // the caller takes the launched instances off the unit
   JobRecord& jr = result_.jobs[unit.job];
   SimJob& job = jobs_[unit.job];
   if (jr.firstStart == kTimeNever) jr.firstStart = fromMicros(now_);
@@ -1391,7 +1398,9 @@ void Engine::publishDemand(SimFramework& f) {
       if (w_.tasks[t].count > 0) add(unit, static_cast<std::uint32_t>(t), w_.tasks[t].count, true);
     }
   }
-  alloc_.updateDemand(f.info.id, published_);
+  // Moved: a copy would cost every shape's reference counts twice more.
+  alloc_.updateDemand(f.info.id, std::move(published_));
+  f.demandStale = false;
 }
 
 // Resources came free (a task ended, a machine came or grew): frameworks
@@ -1426,7 +1435,7 @@ Scalars Engine::gangDemand(std::uint32_t job) const {
 // (which also clears their decline filters) when new work arrives.
 void Engine::updateInterest(SimFramework& f, bool newWork) {
   if (!f.registered) return;
-  if (cfg_.demandWindow > 0 && f.pending > 0) publishDemand(f);
+  if (cfg_.demandWindow > 0 && f.pending > 0 && f.demandStale) publishDemand(f);
   if (f.pending == 0) {
     if (!cfg_.holdOffers) {
       for (std::uint32_t o : f.offers) declineOffer(o);
