@@ -228,12 +228,10 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
       ProgressBar bar(fmt::format("{:<10}", runs[i].label));
       const auto start = std::chrono::steady_clock::now();
       sim::Hooks hooks;
-      if (bar.enabled()) {
-        hooks.progress = [&](const sim::Progress& p) {
-          bar.update(p.jobsDone, std::max<std::uint64_t>(total, 1),
-                     progressNote(p, startUs, secondsSince(start)));
-        };
-      }
+      hooks.progress = [&](const sim::Progress& p) {
+        bar.update(p.jobsDone, std::max<std::uint64_t>(total, 1),
+                   progressNote(p, startUs, secondsSince(start)));
+      };
       if (!args.eventLog.empty()) {
         const std::string path =
             runs.size() == 1 ? args.eventLog : args.eventLog + "." + runs[i].label;
@@ -324,15 +322,13 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
       pfds.erase(pfds.begin() + static_cast<std::ptrdiff_t>(k));
       live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
     }
-    if (bar.enabled()) {
-      std::string note = fmt::format("{}/{} done", done, runs.size());
-      std::uint64_t jobsDone = done * total;
-      for (const Child& c : live) {
-        note += fmt::format("  {} {}", runs[c.run].label, formatSpan(c.last.nowUs - startUs));
-        jobsDone += c.last.jobsDone;
-      }
-      bar.update(jobsDone, std::max<std::uint64_t>(total * runs.size(), 1), note);
+    std::string note = fmt::format("{}/{} done", done, runs.size());
+    std::uint64_t jobsDone = done * total;
+    for (const Child& c : live) {
+      note += fmt::format("  {} {}", runs[c.run].label, formatSpan(c.last.nowUs - startUs));
+      jobsDone += c.last.jobsDone;
     }
+    bar.update(jobsDone, std::max<std::uint64_t>(total * runs.size(), 1), note);
   }
   return outcomes;
 }

@@ -16,10 +16,9 @@
 namespace allot::cli {
 
 ProgressBar::ProgressBar(std::string label)
-    : label_(std::move(label)), enabled_(isatty(STDERR_FILENO) == 1) {}
+    : label_(std::move(label)), terminal_(isatty(STDERR_FILENO) == 1) {}
 
 std::function<void(std::uint64_t, std::uint64_t)> ProgressBar::callback() {
-  if (!enabled_) return {};
   return [this](std::uint64_t done, std::uint64_t total) { update(done, total); };
 }
 
@@ -29,9 +28,20 @@ void ProgressBar::finish() {
 }
 
 void ProgressBar::update(std::uint64_t done, std::uint64_t total, const std::string& note) {
-  if (!enabled_ || total == 0) return;
+  if (total == 0) return;
   const int percent = static_cast<int>(
       std::min<std::uint64_t>(100, done * 100 / std::max<std::uint64_t>(total, 1)));
+  if (!terminal_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - lastLine_ < kLogInterval) return;
+    lastLine_ = now;
+    std::fprintf(
+        stderr, "%s %3d%% %s (%s elapsed)\n", label_.c_str(), percent, note.c_str(),
+        formatSpan(std::chrono::duration_cast<std::chrono::microseconds>(now - start_).count())
+            .c_str());
+    std::fflush(stderr);
+    return;
+  }
   if (percent == last_ && note == lastNote_) return;
   last_ = percent;
   lastNote_ = note;

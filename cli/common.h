@@ -14,28 +14,32 @@
 
 namespace allot::cli {
 
-// A one-line progress bar on stderr, drawn only when stderr is a terminal so
-// that logs and pipes stay clean. Redraws at most once per percent, or when
-// the note after the bar changes.
+// Progress on stderr. On a terminal, a one-line bar redrawn at most once per
+// percent or when the note after it changes. Elsewhere (logs of long batch
+// runs), a plain line every kLogInterval, none for runs shorter than that, so
+// short runs and pipes stay clean.
 class ProgressBar {
  public:
+  static constexpr std::chrono::seconds kLogInterval{30};
+
   explicit ProgressBar(std::string label);
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
   ~ProgressBar() { finish(); }
 
-  bool enabled() const { return enabled_; }
-  // A callback for readers and writers (empty when the bar is disabled).
+  // A callback for readers and writers.
   std::function<void(std::uint64_t, std::uint64_t)> callback();
   void update(std::uint64_t done, std::uint64_t total, const std::string& note = "");
   void finish();
 
  private:
   std::string label_;
-  bool enabled_;
+  bool terminal_;
   bool drawn_ = false;
   int last_ = -1;
   std::string lastNote_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point lastLine_ = start_;
 };
 
 double secondsSince(std::chrono::steady_clock::time_point start);

@@ -40,7 +40,11 @@ Scalars presentDimensions(const Workload& w) {
 }
 
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
-constexpr std::uint64_t kProgressEvery = std::uint64_t{1} << 16;
+// Progress goes out every kProgressInterval of wall time, the clock read
+// every kProgressCheck events: runs whose rounds are slow (thousands of agents
+// checked per event) report as often as fast ones.
+constexpr std::uint64_t kProgressCheck = 1024;
+constexpr std::chrono::milliseconds kProgressInterval{250};
 
 // Same-time events run in this order: machines change first, then resources
 // are released, then work arrives, then frameworks decide, and the
@@ -477,7 +481,8 @@ Result Engine::run() {
   if (cfg_.grouping == Grouping::kSingle) frameworkFor(kNone);
 
   const std::int64_t stop = toMicros(cfg_.stopAt);
-  std::uint64_t nextReport = kProgressEvery;
+  std::uint64_t nextCheck = kProgressCheck;
+  auto lastReport = std::chrono::steady_clock::now();
   while (true) {
     // The earliest of: machine event, submit, queued event, round.
     std::int64_t t = std::numeric_limits<std::int64_t>::max();
@@ -534,9 +539,13 @@ Result Engine::run() {
         round();
         break;
     }
-    if (hooks_.progress && result_.counters.events >= nextReport) {
-      nextReport += kProgressEvery;
-      hooks_.progress({fromMicros(now_), result_.counters.events, jobsDone_, w_.jobs.size()});
+    if (hooks_.progress && result_.counters.events >= nextCheck) {
+      nextCheck += kProgressCheck;
+      const auto wall = std::chrono::steady_clock::now();
+      if (wall - lastReport >= kProgressInterval) {
+        lastReport = wall;
+        hooks_.progress({fromMicros(now_), result_.counters.events, jobsDone_, w_.jobs.size()});
+      }
     }
   }
 

@@ -98,7 +98,7 @@ struct Progress {
 
 // Optional observers. Both are called on the simulating thread.
 struct Hooks {
-  // Called about every 2^16 events and once at the end.
+  // Called about four times a second of wall time and once at the end.
   std::function<void(const Progress&)> progress;
   // When set, receives one line per simulator event, stamped with simulated
   // time (the golden-run log).
