@@ -5,7 +5,8 @@
 # at the framework), the framework's launch -> RUNNING and launch -> FINISHED
 # latencies over every task, and the master's offer -> launch quantiles
 # (allot_master_offer_to_launch_seconds: offer sent -> RUN_TASK sent, over
-# the last 4,096 launches).
+# the last 4,096 launches). First, as the same-run baseline, the machine's
+# process-creation ceiling (spawn_ceiling; SKIP_CEILING=1 skips it).
 #
 # Usage: bench/runtime/launch_throughput.sh BUILD_DIR [AGENTS] [TASKS]
 #   e.g. bench/runtime/launch_throughput.sh build/release 100 10000
@@ -48,6 +49,16 @@ with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/v1/state", time
 PY
 }
 
+# Same-run baseline: how many processes this machine starts and reaps per
+# second with nothing else running (one spawning thread per core). `sh -c true`
+# is the floor of one process per task; the executor chain is what the agent
+# starts per task, without the agent, the master or any message.
+CEILING="$BUILD/bench/runtime/spawn_ceiling"
+if [[ -x "$CEILING" && "${SKIP_CEILING:-0}" != 1 ]]; then
+  mkdir -p "$WORK/ceiling"
+  echo "# ceiling: $("$CEILING" --seconds 3)"
+  echo "# ceiling: $("$CEILING" --seconds 3 --executor "$BUILD/cli/allot-executor" --dir "$WORK/ceiling")"
+fi
 echo "# $(date -u +%FT%TZ) launch_throughput: master and framework at nice $CONTROL_NICE, work dirs in $WORK_ROOT ($(stat -f -c %T "$WORK_ROOT")), $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM; load $(cut -d' ' -f1-3 /proc/loadavg)"
 control "$ALLOT" master --port "$PORT" --http-port "$HTTP" --work-dir "$WORK/master" --log-level warn \
   >"$WORK/master.log" 2>&1 &
