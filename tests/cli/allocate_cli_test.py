@@ -48,6 +48,23 @@ drf = next(p for p in policies if p["name"] == "drf")
 check(any(p["name"] == "seed" for p in drf["params"]), "drf lists its seed parameter")
 CHECKS += 1
 
+# The text listing: every parameter of every policy, its help starting in one
+# column for all of them, lines wrapped at 100 characters (long words aside).
+text = run("policies").stdout.splitlines()
+param_lines = [line for line in text if line.startswith("    --param ")]
+check(len(param_lines) == sum(len(p["params"]) for p in policies),
+      f"{len(param_lines)} --param lines for {sum(len(p['params']) for p in policies)} parameters")
+starts = set()
+for line in param_lines:
+    head = line.split("=", 1)[0] + "="
+    rest = line[len(head):]
+    value = rest.split(" ", 1)[0]
+    starts.add(len(head) + len(value) + (len(rest) - len(value) - len(rest[len(value):].lstrip(" "))))
+check(len(starts) == 1, f"parameter help starts in columns {sorted(starts)}, wanted one")
+long = [line for line in text if len(line) > 100 and " " in line.strip()[:100]]
+check(not long, f"lines over 100 characters: {long[:2]}")
+CHECKS += 1
+
 # Bad input: exit code 1 and a message naming the problem.
 for args, needle in [
     (["allocate", "-a", "cpus:9;mem:lots", "-f", "task=cpus:1"], "'mem:lots'"),
