@@ -7,6 +7,9 @@
 # (allot_master_offer_to_launch_seconds: offer sent -> RUN_TASK sent, over
 # the last 4,096 launches). First, as the same-run baseline, the machine's
 # process-creation ceiling (spawn_ceiling; SKIP_CEILING=1 skips it).
+# MAX_IN_FLIGHT=K makes the framework launch no more while K of its tasks are
+# launched and not terminal (suppressing offers meanwhile); 0, the default,
+# launches as many as every offer holds.
 #
 # Usage: bench/runtime/launch_throughput.sh BUILD_DIR [AGENTS] [TASKS]
 #   e.g. bench/runtime/launch_throughput.sh build/release 100 10000
@@ -59,7 +62,7 @@ if [[ -x "$CEILING" && "${SKIP_CEILING:-0}" != 1 ]]; then
   echo "# ceiling: $("$CEILING" --seconds 3)"
   echo "# ceiling: $("$CEILING" --seconds 3 --executor "$BUILD/cli/allot-executor" --dir "$WORK/ceiling")"
 fi
-echo "# $(date -u +%FT%TZ) launch_throughput: master and framework at nice $CONTROL_NICE, work dirs in $WORK_ROOT ($(stat -f -c %T "$WORK_ROOT")), $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u +%FT%TZ) launch_throughput: master and framework at nice $CONTROL_NICE, work dirs in $WORK_ROOT ($(stat -f -c %T "$WORK_ROOT")), $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM, at most ${MAX_IN_FLIGHT:-0} in flight (0: no bound); load $(cut -d' ' -f1-3 /proc/loadavg)"
 control "$ALLOT" master --port "$PORT" --http-port "$HTTP" --work-dir "$WORK/master" --log-level warn \
   >"$WORK/master.log" 2>&1 &
 pids+=($!)
@@ -78,7 +81,7 @@ echo "# $n agents registered"
 
 start=$EPOCHREALTIME
 control "$FRAMEWORK" --master "127.0.0.1:$PORT" --tasks "$TASKS" --command true --cpus "$TASK_CPUS" \
-  --mem "$TASK_MEM" --reconcile-interval 0 --output "$WORK/events.jsonl" --timeout 600 \
+  --mem "$TASK_MEM" --max-in-flight "${MAX_IN_FLIGHT:-0}" --reconcile-interval 0 --output "$WORK/events.jsonl" --timeout 600 \
   >"$WORK/framework.log" 2>&1
 end=$EPOCHREALTIME
 echo "# framework process: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s"

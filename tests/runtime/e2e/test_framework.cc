@@ -53,6 +53,7 @@ struct Flags {
   double refuseSeconds = 0.1;
   std::string onlyAgent;
   double timeout = 0;
+  int maxInFlight = 0;  // launched and not yet terminal; 0: no bound
   bool noTeardown = false;
   bool verbose = false;
 };
@@ -157,7 +158,11 @@ class TestFramework final : public Scheduler {
       }
       driver.launchTasks({offer.offer_id()}, launch, filters);
     }
-    if (pendingLaunches() == 0) driver.suppressOffers();
+    if (pendingLaunches() == 0 || atBound()) {
+      // Offers now would only be declined: none until a task ends.
+      driver.suppressOffers();
+      suppressedAtBound_ = pendingLaunches() > 0;
+    }
   }
 
   void statusUpdate(SchedulerDriver& driver, const wire::TaskStatus& status) override {
@@ -178,7 +183,12 @@ class TestFramework final : public Scheduler {
     if (!status.agent_id().empty()) task.agentId = status.agent_id();
     task.terminal = isTerminal(status.state());
     if (task.terminal) ++terminalCount_;
-    if (done()) finish(driver, "all tasks terminal");
+    if (done()) {
+      finish(driver, "all tasks terminal");
+    } else if (suppressedAtBound_ && !atBound()) {
+      suppressedAtBound_ = false;
+      driver.reviveOffers();
+    }
   }
 
   // Reconciles the tasks launched and not yet terminal (none: no message).
@@ -211,6 +221,10 @@ class TestFramework final : public Scheduler {
   }
 
   std::size_t pendingLaunches() const { return tasks_.size() - launchedCount_; }
+  bool atBound() const {
+    return flags_.maxInFlight > 0 && launchedCount_ > terminalCount_ &&
+           launchedCount_ - terminalCount_ >= static_cast<std::size_t>(flags_.maxInFlight);
+  }
 
   // As many pending tasks as the offer holds (unreserved first, then
   // reserved for the role), marked launched.
@@ -226,7 +240,7 @@ class TestFramework final : public Scheduler {
     const Resources reserved = need_.withRole(flags_.role);
     // Tasks are launched in order and never un-launched: the cursor only
     // moves forward past launched ones.
-    for (; cursor_ < order_.size(); ++cursor_) {
+    for (; cursor_ < order_.size() && !atBound(); ++cursor_) {
       const std::string& id = order_[cursor_];
       Task& pending = tasks_[id];
       if (pending.launched) continue;
@@ -303,7 +317,8 @@ class TestFramework final : public Scheduler {
   std::map<std::string, Task> tasks_;
   std::size_t launchedCount_ = 0;
   std::size_t terminalCount_ = 0;
-  std::size_t cursor_ = 0;  // order_ before it is launched
+  bool suppressedAtBound_ = false;  // suppressed with tasks left: revive when one ends
+  std::size_t cursor_ = 0;          // order_ before it is launched
   std::ofstream out_;
 };
 
@@ -377,6 +392,9 @@ int main(int argc, char** argv) {
   app.add_option("--refuse-seconds", flags.refuseSeconds, "Filter of declines and launches (s)")
       ->capture_default_str();
   app.add_option("--only-agent", flags.onlyAgent, "Launch on this agent only");
+  app.add_option("--max-in-flight", flags.maxInFlight,
+                 "Launch no more while this many tasks are launched and not terminal (0: no bound)")
+      ->capture_default_str();
   app.add_option("--timeout", flags.timeout, "Give up after this many seconds (exit 2); 0: never")
       ->capture_default_str();
   app.add_flag("--no-teardown", flags.noTeardown,
