@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -669,6 +670,42 @@ TEST(AgentCheckpointTest, TornTailIsCutAndEarlierRecordsKept) {
   EXPECT_EQ(records->records.size(), 3u);
   EXPECT_TRUE(records->problem.empty());
   fs::remove_all(pattern);
+}
+
+// A task whose setup fails between the executor's clone and the exec (here:
+// an unprivileged executor asked for group 0) is reported through the status
+// file with the step and the system's reason, and the executor still exits 0
+// after writing it. Runs the executor alone, as nobody when the test is root.
+TEST(ExecutorTest, SetupFailureIsReportedWithTheStepAndReason) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("allot-exec-{}", ::getpid());
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::all);  // nobody writes the sandbox and status here
+  const std::string sandboxDir = (dir / "sandbox").string();
+  const std::string status = (dir / "status").string();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
+      ::_exit(90);
+    }
+    ::execl(ALLOT_EXECUTOR, "allot-executor", "--sandbox", sandboxDir.c_str(), "--status-file",
+            status.c_str(), "--gid", "0", "--", "echo never", static_cast<char*>(nullptr));
+    ::_exit(91);
+  }
+  int rc = 0;
+  ASSERT_EQ(::waitpid(pid, &rc, 0), pid);
+  ASSERT_TRUE(WIFEXITED(rc));
+  ASSERT_EQ(WEXITSTATUS(rc), 0) << "90: could not drop to nobody, 91: could not exec";
+  const std::string text = readAll(status);
+  EXPECT_NE(text.find("reason EXECUTOR_ERROR\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("message cannot start the task: setgid 0: Operation not permitted"),
+            std::string::npos)
+      << text;
+  // The shell never ran: exit status 127 from the child, nothing in stdout.
+  EXPECT_NE(text.find(fmt::format("wait_status {}\n", 127 << 8)), std::string::npos) << text;
+  EXPECT_EQ(readAll(dir / "sandbox" / "stdout"), "");
+  fs::remove_all(dir);
 }
 
 // Without pidfds (old kernels, valgrind) executors are polled on the clock:
