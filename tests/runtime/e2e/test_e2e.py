@@ -331,6 +331,28 @@ def test_two_frameworks_in_two_roles_run_200_tasks(cluster):
     assert all(p.alive() for p in [cluster.master, *cluster.agents.values()])
 
 
+def test_framework_bounding_launches_in_flight_never_exceeds_the_bound(cluster):
+    """--max-in-flight 3 (the launch benchmark's flow control): the framework
+    suppresses offers at the bound and revives when a task ends, so all 12
+    tasks finish yet never more than 3 are launched and not terminal. Without
+    the bound the first offers hold all 12 at once."""
+    cluster.start()
+    fw = cluster.framework("bounded", tasks=12, command="sleep 0.2", cpus=0.25, mem=32,
+                           max_in_flight=3, timeout=120).start()
+    assert fw.wait_exit(150) == 0, cluster.diagnostics()
+    final = check_one_terminal_each(fw, 12)
+    assert collections.Counter(final.values()) == {"TASK_FINISHED": 12}, final
+    in_flight, peak, ended = 0, 0, set()
+    for e in fw.events():  # the framework's own log, in the order it acted
+        if e["event"] == "launch":
+            in_flight += 1
+            peak = max(peak, in_flight)
+        elif e["event"] == "update" and e["state"] in TERMINAL and e["task_id"] not in ended:
+            ended.add(e["task_id"])
+            in_flight -= 1
+    assert peak == 3, f"at most {peak} tasks in flight, wanted the bound, 3"
+
+
 def test_killed_agent_tasks_are_lost_and_a_restarted_agent_recovers(cluster):
     """kill -9 of an agent while its tasks run: they are reported LOST, the
     tasks on the other agents FINISH; the agent restarted on its work
