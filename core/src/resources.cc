@@ -151,10 +151,12 @@ bool Pool::empty() const {
 // ---------------------------------------------------------------------------
 // Resources
 
-Resources::Resources() : dims_(Dimensions::standard()) {}
+Resources::Resources() = default;
 
-Resources::Resources(DimensionsPtr dims) : dims_(std::move(dims)) {
-  if (!dims_) dims_ = Dimensions::standard();
+Resources::Resources(DimensionsPtr dims) : dims_(canonical(std::move(dims))) {}
+
+DimensionsPtr Resources::canonical(DimensionsPtr dims) {
+  return dims == Dimensions::standard() ? nullptr : std::move(dims);
 }
 
 Resources::Resources(const Resources& other) noexcept : dims_(other.dims_), body_(other.body_) {
@@ -280,9 +282,9 @@ Resources Resources::parse(std::string_view text, DimensionsPtr dims) {
 }
 
 int Resources::dimension(std::string_view name) {
-  if (auto index = dims_->find(name)) return *index;
-  dims_ = Dimensions::with(dims_, name);
-  return *dims_->find(name);
+  if (auto index = table().find(name)) return *index;
+  dims_ = canonical(Dimensions::with(dimensions(), name));
+  return *table().find(name);
 }
 
 Pool* Resources::findPool(std::string_view role) {
@@ -324,7 +326,7 @@ void Resources::dropEmptyPools() {
 }
 
 double Resources::scalar(std::string_view name, std::string_view role) const {
-  const auto index = dims_->find(name);
+  const auto index = table().find(name);
   const Pool* p = findPool(role);
   return index && p ? p->scalars[*index] : 0.0;
 }
@@ -398,25 +400,27 @@ bool Resources::empty() const {
 }
 
 const Resources& Resources::aligned(const Resources& other, Resources& storage) {
-  if (other.dims_ == dims_ || other.dims_->isPrefixOf(*dims_)) return other;
-  if (dims_->isPrefixOf(*other.dims_)) {
+  if (other.dims_ == dims_ || other.table().isPrefixOf(table())) return other;
+  if (table().isPrefixOf(other.table())) {
     dims_ = other.dims_;
     return other;
   }
   // Rare: two tables that diverged. Extend ours with the other's names (our
   // indices stay valid because tables only grow by appending) and re-index
   // the other side.
-  DimensionsPtr merged = dims_;
-  for (const std::string& name : other.dims_->names()) merged = Dimensions::with(merged, name);
-  dims_ = std::move(merged);
-  storage = other.rebased(dims_);
+  DimensionsPtr merged = dimensions();
+  for (const std::string& name : other.table().names()) merged = Dimensions::with(merged, name);
+  dims_ = canonical(std::move(merged));
+  storage = other.rebased(dimensions());
   return storage;
 }
 
 Resources Resources::rebased(const DimensionsPtr& dims) const {
-  if (dims == dims_ || dims_->isPrefixOf(*dims)) {
+  const DimensionsPtr target = canonical(dims);
+  const Dimensions& to = target ? *target : *Dimensions::standard();
+  if (target == dims_ || table().isPrefixOf(to)) {
     Resources result = *this;
-    result.dims_ = dims;
+    result.dims_ = target;
     return result;
   }
   Resources result(dims);
@@ -428,13 +432,13 @@ Resources Resources::rebased(const DimensionsPtr& dims) const {
     p.scalars.setZero();
   }
   for (std::size_t i = 0; i < pools.size(); ++i) {
-    for (int d = 0; d < dims_->size(); ++d) {
+    for (int d = 0; d < table().size(); ++d) {
       const double value = pools[i].scalars[d];
       if (value == 0) continue;
-      const auto index = dims->find(dims_->name(d));
+      const auto index = to.find(table().name(d));
       if (!index) {
         throw InvalidArgument(fmt::format("resource '{}' is not known here (known: {})",
-                                          dims_->name(d), fmt::join(dims->names(), ", ")));
+                                          table().name(d), fmt::join(to.names(), ", ")));
       }
       into[i].scalars[*index] = value;
     }
@@ -443,7 +447,7 @@ Resources Resources::rebased(const DimensionsPtr& dims) const {
 }
 
 bool Resources::contains(const Resources& other) const {
-  if (other.dims_ != dims_ && !other.dims_->isPrefixOf(*dims_)) {
+  if (other.dims_ != dims_ && !other.table().isPrefixOf(table())) {
     Resources copy = *this;
     Resources storage;
     const Resources& rhs = copy.aligned(other, storage);

@@ -101,6 +101,37 @@ TEST(ResourcesTest, CustomNamesAcrossTables) {
   EXPECT_FALSE(a.contains(b));
 }
 
+// Values over the standard table, however made, have the same table: default
+// construction, an explicit Dimensions::standard(), a rebase back to it; a
+// value that grew a custom name keeps its own table through copies and moves,
+// and a moved-from value stays usable.
+TEST(ResourcesTest, DimensionTablesAreKeptThroughCopiesAndMoves) {
+  Resources implicit;
+  Resources explicitStandard(Dimensions::standard());
+  implicit.setScalar("cpus", 2);
+  explicitStandard.setScalar("cpus", 2);
+  EXPECT_EQ(implicit.dimensions(), Dimensions::standard());
+  EXPECT_EQ(explicitStandard.dimensions(), Dimensions::standard());
+  EXPECT_TRUE(implicit.identical(explicitStandard));
+
+  Resources custom = Resources::parse("cpus:1;fpgas:2");
+  EXPECT_NE(custom.dimensions(), Dimensions::standard());
+  EXPECT_EQ(custom.dimensions()->names().back(), "fpgas");
+  const Resources copy = custom;
+  EXPECT_TRUE(copy.identical(custom));
+  Resources moved = std::move(custom);
+  EXPECT_EQ(moved.dimensions(), copy.dimensions());
+  EXPECT_DOUBLE_EQ(moved.scalar("fpgas"), 2);
+  custom = Resources();  // moved-from, reassigned: usable again
+  custom.setScalar("mem", 64);
+  EXPECT_DOUBLE_EQ(custom.scalar("mem"), 64);
+  EXPECT_EQ(custom.dimensions(), Dimensions::standard());
+
+  const Resources back = Resources::parse("cpus:3").rebased(Dimensions::standard());
+  EXPECT_TRUE(back.identical(Resources::parse("cpus:3")));
+  EXPECT_THROW(moved.rebased(Dimensions::standard()), InvalidArgument);  // fpgas has no slot
+}
+
 // More distinct scalar names than the fixed vector holds is a clear error.
 TEST(ResourcesTest, TooManyScalarNamesIsAnError) {
   EXPECT_THROW(Resources::parse("a:1;b:1;c:1;d:1;e:1"), InvalidArgument);

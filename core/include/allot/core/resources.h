@@ -153,7 +153,7 @@ class Resources {
   // Unreserved scalars given as a vector over `dims`.
   static Resources fromScalars(const Scalars& scalars, DimensionsPtr dims = Dimensions::standard());
 
-  const DimensionsPtr& dimensions() const { return dims_; }
+  const DimensionsPtr& dimensions() const { return dims_ ? dims_ : Dimensions::standard(); }
   std::span<const Pool> pools() const {
     return body_ ? std::span<const Pool>{body_->pools.data(), body_->pools.size()}
                  : std::span<const Pool>{};
@@ -221,7 +221,12 @@ class Resources {
   // with ours, else a re-indexed copy kept in `storage`.
   const Resources& aligned(const Resources& other, Resources& storage);
   void dropEmptyPools();
+  const Dimensions& table() const { return dims_ ? *dims_ : *Dimensions::standard(); }
+  // Null for the standard table, so that values over it (nearly all) are
+  // created, moved, copied and destroyed without touching its atomic count.
+  static DimensionsPtr canonical(DimensionsPtr dims);
 
+  // The scalar names; null means Dimensions::standard() (see canonical).
   DimensionsPtr dims_;
   // Pools sorted by role, "*" first when present; null for none (no heap).
   detail::ResourcesBody* body_ = nullptr;
