@@ -34,24 +34,8 @@ void FifoAllocator::decide(TimePoint /*now*/) {
     while (to < order_.size() && s.framework(order_[to]).demand.empty()) ++to;
     grantWholeAgents(std::span(order_).subspan(from, to - from));
     if (to == order_.size()) break;
-    placeFirstFit(order_[to]);
+    for (const PendingTask& task : s.framework(order_[to]).demand) placeFirstFit(order_[to], task);
     from = to + 1;
-  }
-}
-
-void FifoAllocator::placeFirstFit(FrameworkIndex fw) {
-  const ClusterState& s = state();
-  for (const PendingTask& task : s.framework(fw).demand) {
-    // Instances of one task go first fit; the next starts where the last one
-    // found room.
-    AgentIndex agent = 0;
-    for (std::uint32_t i = 0; i < task.count; ++i) {
-      for (; agent < s.agentSlots(); ++agent) {
-        const AgentState& a = s.agent(agent);
-        if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
-        if (grant(fw, agent, task.shape, task.key)) break;
-      }
-    }
   }
 }
 

@@ -18,9 +18,6 @@ class FifoAllocator final : public Allocator {
 
  private:
   void decide(TimePoint now) override;
-  // Each of `fw`'s published tasks, instance by instance, on the first agent
-  // where it fits.
-  void placeFirstFit(FrameworkIndex fw);
   std::vector<FrameworkIndex> order_;  // scratch
 };
 

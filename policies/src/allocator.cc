@@ -212,6 +212,19 @@ bool Allocator::grantAll(FrameworkIndex fw, AgentIndex agent) {
   return true;
 }
 
+void Allocator::placeFirstFit(FrameworkIndex fw, const PendingTask& task) {
+  const ClusterState& s = state_;
+  AgentIndex agent = 0;
+  for (std::uint32_t i = 0; i < task.count; ++i) {
+    for (; agent < s.agentSlots(); ++agent) {
+      const AgentState& a = s.agent(agent);
+      if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
+      if (grant(fw, agent, task.shape, task.key)) break;
+    }
+    if (agent == s.agentSlots()) return;
+  }
+}
+
 void Allocator::grantWholeAgentsWithoutDemand() {
   const ClusterState& s = state_;
   std::vector<FrameworkIndex> order;

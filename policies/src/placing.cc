@@ -210,19 +210,6 @@ bool PlacingAllocator::placeGang(Item& item) {
   return true;
 }
 
-void PlacingAllocator::placeFirstFit(FrameworkIndex fw, const PendingTask& t) {
-  const ClusterState& s = state();
-  AgentIndex agent = 0;
-  for (std::uint32_t i = 0; i < t.count; ++i) {
-    for (; agent < s.agentSlots(); ++agent) {
-      const AgentState& a = s.agent(agent);
-      if (!a.alive || !a.active || !s.offerable(fw, agent).contains(t.shape)) continue;
-      if (grant(fw, agent, t.shape, t.key)) break;
-    }
-    if (agent == s.agentSlots()) return;
-  }
-}
-
 void PlacingAllocator::offerWholeAgents() {
   const ClusterState& s = state();
   struct Entry {

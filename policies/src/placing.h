@@ -81,7 +81,6 @@ class PlacingAllocator : public Allocator {
   bool takeOne(const Unit& u);
   // Grants what the packer took since its last commit, under `key`.
   void grantTaken(FrameworkIndex fw, std::uint64_t key);
-  void placeFirstFit(FrameworkIndex fw, const PendingTask& task);
   void offerBlockedWhole();
   void offerWholeAgents();
 

@@ -181,6 +181,10 @@ class Allocator {
   // rounds then cost a pass over dense arrays, not a filter check for every
   // framework on every agent.
   void grantWholeAgents(std::span<const FrameworkIndex> run);
+  // Grants `task`'s instances one by one, each on the first agent (in slot
+  // order) where it fits, the next instance starting where the last found
+  // room; stops at the first instance that fits nowhere.
+  void placeFirstFit(FrameworkIndex fw, const PendingTask& task);
 
   // Asks the host to take `resources` on `agent` back from `fw` by killing
   // its tasks there (see Reclaim). Only within decide(). The books change
