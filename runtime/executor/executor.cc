@@ -273,7 +273,8 @@ int becomeTask(void* arg) {
     ::close(fd);
   }
   if (::chdir(t.sandbox) != 0) failSetup(t, t.chdirWhat);
-  int devnull = ::open("/dev/null", O_RDONLY);
+  // Close-on-exec: only its copy on fd 0 reaches the task.
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(t.outFd, 1) < 0 || ::dup2(t.errFd, 2) < 0) {
     failSetup(t, "redirecting stdio");
   }
@@ -383,19 +384,18 @@ int main(int argc, char** argv) {
   const std::string chdirWhat = "chdir " + o.sandbox;
   const std::string setgidWhat = "setgid " + std::to_string(o.gid);
   const std::string setuidWhat = "setuid " + std::to_string(o.uid);
-  TaskSetup setup;
-  setup.cgroupWhat = cgroupWhat.c_str();
-  setup.chdirWhat = chdirWhat.c_str();
-  setup.setgidWhat = setgidWhat.c_str();
-  setup.setuidWhat = setuidWhat.c_str();
-  setup.sandbox = o.sandbox.c_str();
-  setup.command = o.command.c_str();
-  setup.cgroupProcs = inCgroup ? cgroupProcs.c_str() : nullptr;
-  setup.uid = o.uid;
-  setup.gid = o.gid;
-  setup.outFd = outFd;
-  setup.errFd = errFd;
-  setup.reportFd = report[1];
+  TaskSetup setup{.sandbox = o.sandbox.c_str(),
+                  .command = o.command.c_str(),
+                  .cgroupProcs = inCgroup ? cgroupProcs.c_str() : nullptr,
+                  .chdirWhat = chdirWhat.c_str(),
+                  .setgidWhat = setgidWhat.c_str(),
+                  .setuidWhat = setuidWhat.c_str(),
+                  .cgroupWhat = cgroupWhat.c_str(),
+                  .uid = o.uid,
+                  .gid = o.gid,
+                  .outFd = outFd,
+                  .errFd = errFd,
+                  .reportFd = report[1]};
   pid_t child = startTask(setup);
   if (child < 0) {
     outcome.reason = "EXECUTOR_ERROR";
