@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "allot/core/huge_pages.h"
 #include "allot/sim/result.h"
 
 namespace allot::sim {
@@ -46,6 +47,7 @@ void summarize(Result& result) {
   constexpr double kBound = 10.0;
 
   std::vector<double> jct, wait, slowdown, bounded;
+  for (auto* values : {&jct, &wait, &slowdown, &bounded}) reserveHuge(*values, result.jobs.size());
   double finished = 0, unschedulable = 0, failed = 0, unfinished = 0;
   TimePoint first = kTimeNever, last = kTimeZero;
   for (const JobRecord& j : result.jobs) {
@@ -88,7 +90,7 @@ void summarize(Result& result) {
   // Placement latency: launch minus ready, per instance (records weighted by
   // their instance counts, through repetition-free weighted percentiles).
   std::vector<std::pair<double, std::uint32_t>> latency;
-  latency.reserve(result.tasks.size());
+  reserveHuge(latency, result.tasks.size());
   double weighted = 0, instances = 0;
   for (const TaskRecord& t : result.tasks) {
     const double s = secondsBetween(t.ready, t.start);

@@ -6,14 +6,12 @@
 #include <utility>
 
 #include "allot/core/error.h"
-#include "src/huge_pages.h"
+#include "allot/core/huge_pages.h"
 #include "src/readers/fields.h"
 #include "src/readers/formats.h"
 
 namespace allot::traces {
 namespace {
-
-using detail::adviseHugePages;
 
 using Factory = std::unique_ptr<TraceReader> (*)(const std::string&, const ReadOptions&);
 
@@ -92,14 +90,8 @@ void moveAppend(std::vector<T>& to, std::vector<T>& from) {
     to = std::move(from);
   } else {
     if (to.size() + from.size() > to.capacity()) {
-      // Grow into fresh memory advised for huge pages before the first touch
-      // (the growth a plain insert would do, on 512x fewer page faults).
-      std::vector<T> grown;
-      grown.reserve(std::max(2 * to.capacity(), to.size() + from.size()));
-      adviseHugePages(grown.data(), grown.capacity() * sizeof(T));
-      grown.insert(grown.end(), std::make_move_iterator(to.begin()),
-                   std::make_move_iterator(to.end()));
-      to = std::move(grown);
+      // The growth a plain insert would do, on huge pages.
+      reserveHuge(to, std::max(2 * to.capacity(), to.size() + from.size()));
     }
     to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
   }

@@ -20,14 +20,13 @@
 #include <vector>
 
 #include "allot/core/error.h"
+#include "allot/core/huge_pages.h"
 #include "allot/traces/h5.h"
 #include "chunks.h"
-#include "src/huge_pages.h"
 
 namespace allot::traces {
 namespace {
 
-using detail::adviseHugePages;
 using h5::checkId;
 using h5::Handle;
 
