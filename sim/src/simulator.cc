@@ -397,13 +397,15 @@ void Engine::prepare() {
   }
 
   const Scalars keep = presentDimensions(w_);
-  // The big tables on huge pages (see reserveHuge): page faults were a fifth
-  // of replaying HPC2N on our VMs. The task records' final size is not known
-  // (one per launch); one per instance is room for a run without relaunches.
-  reserveHuge(demand_, w_.tasks.size());
-  reserveHuge(shapeId_, w_.tasks.size());
-  reserveHuge(jobs_, w_.jobs.size());
-  reserveHuge(result_.jobs, w_.jobs.size());
+  demand_.reserve(w_.tasks.size());
+  shapeId_.reserve(w_.tasks.size());
+  // The task records on huge pages (see reserveHuge): growing them by
+  // doubling into 4 KiB pages was a fifth of replaying HPC2N on our VMs. Their
+  // final size is not known (one per launch); one per instance is room for a
+  // run without relaunches. Only these: with the tables the rounds read
+  // (demand, job state) on huge pages too, Google's drf run took 20-30% more
+  // user time (measured, interleaved; likely cache-set conflicts of
+  // physically contiguous tables), though HPC2N gained nothing more.
   reserveHuge(result_.tasks, instanceCount(w_));
   std::unordered_map<std::string_view, std::uint32_t> ids;
   for (const Task& t : w_.tasks) {
