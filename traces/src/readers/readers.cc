@@ -141,8 +141,7 @@ void sortJobsBySubmit(Workload& workload) {
   std::vector<Job> newJobs;
   newJobs.reserve(jobs.size());
   std::vector<Task> newTasks;
-  newTasks.reserve(workload.tasks.size());
-  adviseHugePages(newTasks.data(), newTasks.capacity() * sizeof(Task));
+  reserveHuge(newTasks, workload.tasks.size());
   for (const std::uint32_t old : order) {
     Job job = std::move(jobs[old]);
     const std::uint64_t first = job.firstTask;

@@ -658,8 +658,7 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
     const std::vector<std::uint32_t> deps = in.column<std::uint32_t>("jobs/depends_on", 0, depRows);
     checkIndexes(path, "jobs/depends_on", deps.data(), deps.size(), 0, *rows);
     const std::uint64_t block = in.blockRows("jobs/trace_id");
-    jobs.reserve(*rows);
-    adviseHugePages(jobs.data(), jobs.capacity() * sizeof(Job));
+    reserveHuge(jobs, *rows);
     std::size_t dep = 0;
     for (std::uint64_t begin = 0; begin < *rows; begin += block) {
       const std::uint64_t end = std::min(*rows, begin + block);
@@ -863,8 +862,7 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
     Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
     Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
     const std::uint64_t block = in.blockRows("tasks/job");
-    tasks.reserve(*rows);
-    adviseHugePages(tasks.data(), tasks.capacity() * sizeof(Task));
+    reserveHuge(tasks, *rows);
     DemandAhead demand(file, path, options, width, *rows, block, tasks.data(),
                        tasks.capacity() * sizeof(Task));
     for (std::uint64_t first = 0, k = 0; first < *rows; first += block, ++k) {
