@@ -202,14 +202,19 @@ ChunkReader::ChunkReader(hid_t dset, hid_t memType, hsize_t width, std::string p
       H5Pget_fill_value(dcpl.get(), memType, fill_.data()) < 0) {
     return;
   }
-  if (deflateIndex_ >= 0) {
-    inflater_ = std::make_unique<inflate_state>();
-    isal_inflate_init(inflater_.get());
+  if (deflateIndex_ >= 0 && !buffers_.inflater) {
+    // Default-initialized: isal_inflate_init sets what inflating reads.
+    buffers_.inflater.reset(new inflate_state);
+    isal_inflate_init(buffers_.inflater.get());
   }
   usable_ = true;
 }
 
 ChunkReader::~ChunkReader() = default;
+
+void ChunkReader::InflaterDelete::operator()(inflate_state* state) const {
+  delete state;
+}
 
 bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
   auto* dest = static_cast<unsigned char*>(out);
@@ -317,7 +322,7 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
         (shuffleIndex_ < 0 || (mask & (1u << shuffleIndex_)) != 0 || elementBytes_ == 1) &&
         wanted == chunkBytes;
     unsigned char* inflated = inPlace ? dest : buffers_.inflated.reserve(chunkBytes);
-    inflate_state& state = *inflater_;
+    inflate_state& state = *buffers_.inflater;
     isal_inflate_reset(&state);
     state.crc_flag = kCheck;
     state.next_in = const_cast<std::uint8_t*>(data + 2);
