@@ -1,16 +1,20 @@
-// Reads a raw trace through the streaming reader and prints what it saw:
-// a tool for bench_readers.sh (time and peak RSS) and for eyeballing a file.
+// Reads a trace and prints what it saw: a tool for bench_readers.sh (time and
+// peak RSS), bench_store_fresh.sh (one load per process) and for eyeballing
+// a file.
 //
 //   read_trace FORMAT PATH [--whole] [--skip-bad]
 //
 // Streaming (the default) keeps one chunk in memory at a time; --whole
-// collects the workload with readWorkload(), as a replay would.
+// collects the workload with loadWorkload(), as a replay would, and then
+// FORMAT may also be "h5" (the workload store). "seconds" times the read
+// alone, not the process's start.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
 
+#include "allot/traces/load.h"
 #include "allot/traces/readers.h"
 
 int main(int argc, char** argv) {
@@ -27,10 +31,15 @@ int main(int argc, char** argv) {
   }
   try {
     const auto start = std::chrono::steady_clock::now();
+    double seconds = 0;
+    const auto stop = [&] {
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
     std::uint64_t jobs = 0, tasks = 0, instances = 0, machines = 0;
     ReadReport report;
     if (whole) {
-      const Workload workload = readWorkload(argv[2], argv[1], options, &report);
+      const Workload workload = loadWorkload(argv[2], argv[1], options, &report);
+      stop();  // before the workload's destruction
       jobs = workload.jobs.size();
       tasks = workload.tasks.size();
       instances = instanceCount(workload);
@@ -45,9 +54,8 @@ int main(int argc, char** argv) {
         machines += chunk.machines.size();
       }
       report = reader->report();
+      stop();
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf(
         "seconds %.3f\nlines %llu\nrecords %llu\nskipped %llu\njobs %llu\ntasks %llu\n"
         "instances %llu\nmachines %llu\n",
