@@ -889,7 +889,7 @@ std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
       checkIndexes(path, "tasks/job", jobs, last - first, first, jobRows);
       const double* demands = demand.get(k);
       // Each record is built in `t` (in cache) and copied once: emplace_back()
-      // value-initialized each 128-byte record in place first (a `rep stos`
+      // value-initialized each 144-byte record in place first (a `rep stos`
       // per record, 45% of this function's time in perf).
       Task t;
       for (std::uint64_t i = 0; i < last - first; ++i) {

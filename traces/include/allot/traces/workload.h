@@ -75,32 +75,26 @@ struct Outcome {
 
 // One record of `count` identical task instances. demand, duration,
 // estimate and outcome are those of each instance.
-//
-// 128 bytes, two cache lines, on a cache-line boundary: the demand first (for
-// its 16-byte alignment), no padding inside. At 144 bytes, records straddling
-// lines, the table was a ninth bigger, and writing it is most of loading it
-// (Google's 5 parts: 348 k records; the store's load 5-10% faster as is).
-struct alignas(64) Task {
+struct Task {
+  std::uint32_t job = 0;  // index into Workload::jobs
+  // Position within its job (trace task index); the record's instances are
+  // index, index + 1, ..., index + count - 1.
+  std::uint32_t index = 0;
   Scalars demand = Scalars::Zero();  // per instance
   Duration duration{0};              // of each instance
   // The user's estimate of each instance's run time (SWF requested time,
   // field 9), as backfilling policies use it; 0 where the trace gives none
   // (unknown, or a format without estimates).
   Duration estimate{0};
-  std::uint32_t job = 0;  // index into Workload::jobs
-  // Position within its job (trace task index); the record's instances are
-  // index, index + 1, ..., index + count - 1.
-  std::uint32_t index = 0;
-  // Identical instances (same demand, duration, constraints); a gang of N
-  // one-processor tasks is one record with count N. Always >= 1.
-  std::uint32_t count = 1;
   // Must not share a machine with another task (instance) of its job
   // (Google's different-machine constraint).
   bool differentMachine = false;
+  // Identical instances (same demand, duration, constraints); a gang of N
+  // one-processor tasks is one record with count N. Always >= 1.
+  std::uint32_t count = 1;
   Outcome outcome;  // shared by the record's instances
   friend bool operator==(const Task&, const Task&) = default;
 };
-static_assert(sizeof(Task) == 128, "Task: keep the record two cache lines (see above)");
 
 struct Workload {
   DimensionsPtr dims = Dimensions::standard();
