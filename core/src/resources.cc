@@ -527,6 +527,13 @@ bool operator==(const Resources& a, const Resources& b) {
   return a.contains(b) && b.contains(a);
 }
 
+const Scalars* Resources::plainScalars() const {
+  if (body_ == nullptr || body_->pools.size() != 1) return nullptr;
+  const Pool& only = body_->pools.front();
+  if (only.role != kUnreservedRole || !only.ranges.empty() || !only.sets.empty()) return nullptr;
+  return &only.scalars;
+}
+
 bool Resources::identical(const Resources& other) const {
   if (dims_ != other.dims_) return false;
   if (body_ == other.body_) return true;

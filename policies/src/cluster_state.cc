@@ -107,11 +107,9 @@ const Resources& ClusterState::allocatedOn(FrameworkIndex fw, AgentIndex agent) 
 
 bool ClusterState::isFiltered(FrameworkIndex fw, AgentIndex agent,
                               const Resources& candidate) const {
+  const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
-    if (fw < group.frameworks.size() && group.frameworks.test(fw) &&
-        group.refused.contains(candidate)) {
-      return true;
-    }
+    if (fw < group.frameworks.size() && group.frameworks.test(fw) && covers(group)) return true;
   }
   return false;
 }
@@ -120,16 +118,18 @@ void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candida
                                       FrameworkSet& out) const {
   if (out.size() != frameworks_.size()) out.resize(frameworks_.size());
   out.reset();
+  const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
-    if (group.refused.contains(candidate)) out |= group.frameworks;
+    if (covers(group)) out |= group.frameworks;
   }
 }
 
 void ClusterState::unfilteredFrameworks(AgentIndex agent, const Resources& candidate,
                                         const FrameworkSet& eligible, FrameworkSet& out) const {
   out = eligible;
+  const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
-    if (group.refused.contains(candidate)) out -= group.frameworks;
+    if (covers(group)) out -= group.frameworks;
   }
 }
 
@@ -501,8 +501,11 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
   auto& groups = filters_[agent];
   // Frameworks that decline the same resources on an agent share one group,
   // so a round checks each distinct refused set once, not every framework.
-  auto group = std::find_if(groups.begin(), groups.end(),
-                            [&](const FilterGroup& g) { return g.refused.identical(r); });
+  const Scalars* plain = r.plainScalars();
+  auto group = std::find_if(groups.begin(), groups.end(), [&](const FilterGroup& g) {
+    // Both over dims_: plain and equal scalars is identical().
+    return plain != nullptr && g.plain ? g.plainScalars == *plain : g.refused.identical(r);
+  });
   if (group == groups.end()) {
     group = std::find_if(groups.begin(), groups.end(),
                          [&](const FilterGroup& g) { return g.refused == r; });
@@ -511,6 +514,8 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
     FilterGroup fresh;
     fresh.id = nextFilterGroup_++;
     fresh.refused = r;
+    fresh.plain = plain != nullptr;
+    if (plain != nullptr) fresh.plainScalars = *plain;
     fresh.frameworks.resize(frameworks_.size());
     groups.push_back(std::move(fresh));
     group = groups.end() - 1;

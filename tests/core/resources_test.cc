@@ -72,6 +72,17 @@ TEST(ResourcesTest, ArithmeticPerPool) {
 }
 
 // Containment is per pool: unreserved resources do not cover reserved ones.
+// plainScalars: the unreserved scalars, only when they are all there is.
+TEST(ResourcesTest, PlainScalarsOnlyForUnreservedScalarsAlone) {
+  const Resources plain = Resources::parse("cpus:2;mem:1024");
+  ASSERT_NE(plain.plainScalars(), nullptr);
+  EXPECT_EQ(*plain.plainScalars(), plain.scalars());
+  EXPECT_EQ(Resources().plainScalars(), nullptr);
+  EXPECT_EQ(Resources::parse("cpus:2;ports:[1-2]").plainScalars(), nullptr);
+  EXPECT_EQ(Resources::parse("cpus(web):2").plainScalars(), nullptr);
+  EXPECT_EQ(Resources::parse("cpus:1;cpus(web):2").plainScalars(), nullptr);
+}
+
 TEST(ResourcesTest, ContainsRespectsRoles) {
   const Resources agent = Resources::parse("cpus:4;mem:1024");
   EXPECT_TRUE(agent.contains(Resources::parse("cpus:4")));

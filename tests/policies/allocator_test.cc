@@ -234,6 +234,33 @@ TEST(AllocatorTest, CachedAvailableScalarsFollowTheBooks) {
 // agent it declined, also after some expired, after an agent slot was reused
 // and after hundreds of expired filters made the list compact itself; other
 // frameworks' filters stay.
+// Filter checks compare plain scalars inline (no reserved pool, ranges or
+// sets on either side) and otherwise ask Resources::contains; either way the
+// answer must be contains' own, for every pair of shapes.
+TEST(AllocatorTest, FilterChecksAgreeWithContainsForEveryShape) {
+  const std::vector<std::string> shapes = {
+      "cpus:2;mem:2048",     "cpus:1;mem:1024",        "cpus:2.0000000001;mem:2048",
+      "cpus:3;mem:1024",     "cpus:2;mem:2048;disk:1", "cpus:2;mem:2048;ports:[31000-31009]",
+      "ports:[31000-31004]", "cpus(web):1;mem:1024",   "cpus:0.5",
+  };
+  for (const std::string& refusedText : shapes) {
+    for (const std::string& candidateText : shapes) {
+      ClusterState s;
+      const FrameworkIndex fw = s.addFramework(framework("F", "r"));
+      const AgentIndex a = s.addAgent(agent("a1", "cpus:8;mem:8192;disk:100;ports:[31000-32000]"));
+      const Resources refused = s.adopt(Resources::parse(refusedText));
+      const Resources candidate = s.adopt(Resources::parse(candidateText));
+      s.addFilter(fw, a, refused, kTimeNever);
+      EXPECT_EQ(s.isFiltered(fw, a, candidate), refused.contains(candidate))
+          << refusedText << " refused, " << candidateText << " offered";
+      FrameworkSet filtered;
+      s.filteredFrameworks(a, candidate, filtered);
+      EXPECT_EQ(filtered.test(fw), refused.contains(candidate))
+          << refusedText << " refused, " << candidateText << " offered";
+    }
+  }
+}
+
 TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
   auto a = makeAllocator("drf");
   a->addFramework(framework("F", "r"));

@@ -181,6 +181,9 @@ class Resources {
   Resources withRole(std::string_view role) const;
 
   bool empty() const;
+  // The unreserved pool's scalars when they are all this holds (one pool,
+  // "*", no ranges or sets), else null. Valid while this value is unchanged.
+  const Scalars* plainScalars() const;
   // Returns true iff, pool by pool, every scalar, range and set item of
   // `other` is present here.
   bool contains(const Resources& other) const;

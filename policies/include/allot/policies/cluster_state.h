@@ -230,12 +230,35 @@ class ClusterState {
 
  private:
   struct FilterGroup {
-    Resources refused;
+    Resources refused;  // over dims_, unchanged once made
+    // refused's scalars, inline, when they are all it holds (refused's
+    // plainScalars(); the usual case). Rounds test every group of an agent,
+    // and reaching into each group's own heap block for its pools made them
+    // slower the more scattered the heap (see Covers).
+    bool plain = false;
+    Scalars plainScalars = Scalars::Zero();
     FrameworkSet frameworks;
     std::uint64_t id = 0;
     // Latest deadline per framework whose filter here expires; frameworks in
     // `frameworks` without an entry are filtered here for good.
     std::vector<std::pair<FrameworkIndex, TimePoint>> until;
+  };
+  // Whether a group's refused resources contain a candidate, as
+  // refused.contains(candidate), comparing inline scalars where both sides
+  // are plain over dims_.
+  class Covers {
+   public:
+    Covers(const Resources& candidate, const DimensionsPtr& dims)
+        : candidate_(candidate),
+          plain_(candidate.dimensions() == dims ? candidate.plainScalars() : nullptr) {}
+    bool operator()(const FilterGroup& group) const {
+      return plain_ != nullptr && group.plain ? fitsIn(*plain_, group.plainScalars)
+                                              : group.refused.contains(candidate_);
+    }
+
+   private:
+    const Resources& candidate_;
+    const Scalars* plain_;
   };
   struct FilterExpiry {
     TimePoint until;
