@@ -503,7 +503,8 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
   // so a round checks each distinct refused set once, not every framework.
   const Scalars* plain = r.plainScalars();
   auto group = std::find_if(groups.begin(), groups.end(), [&](const FilterGroup& g) {
-    // Both over dims_: plain and equal scalars is identical().
+    // Plain with equal scalars is identical() over one table; a group made
+    // before dims_ grew holds the same resources then, as == below finds.
     return plain != nullptr && g.plain ? g.plainScalars == *plain : g.refused.identical(r);
   });
   if (group == groups.end()) {
