@@ -50,13 +50,6 @@ using BoostGraph =
     boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property, ArcProps>;
 using Edge = Traits::edge_descriptor;
 
-bool scalarOnly(const Resources& shape) {
-  const auto pools = shape.pools();
-  if (pools.empty()) return true;
-  return pools.size() == 1 && pools[0].role == kUnreservedRole && pools[0].ranges.empty() &&
-         pools[0].sets.empty();
-}
-
 }  // namespace
 
 // The Boost graph of a network, kept between rounds: when the next network
@@ -690,7 +683,7 @@ void FlowAllocator::place(const FlowSolution& solution) {
     if (r.gang != ~std::uint32_t{0} && gangPlaced[r.gang] < gangWanted[r.gang]) continue;
     const AgentIndex agent = machines_[p.machine];
     const PendingTask& t = *r.task;
-    if (scalarOnly(t.shape)) {
+    if (t.shape.plain()) {
       if (grant(r.fw, agent,
                 Resources::fromScalars(r.shape * static_cast<double>(p.count), s.dimensions()),
                 t.key)) {

@@ -7,14 +7,6 @@
 namespace allot {
 namespace {
 
-// Only unreserved scalars: what the packer's vectors describe.
-bool plain(const Resources& r) {
-  for (const Pool& p : r.pools()) {
-    if (p.role != kUnreservedRole || !p.ranges.empty() || !p.sets.empty()) return false;
-  }
-  return true;
-}
-
 std::uint64_t seedOf(const Params& params) {
   return static_cast<std::uint64_t>(params.getInt("seed", 0));
 }
@@ -74,7 +66,7 @@ void PlacingAllocator::collect() {
     gangItems_.clear();
     for (std::uint32_t i = 0; i < f.demand.size(); ++i) {
       const PendingTask& t = f.demand[i];
-      if (!plain(t.shape)) {
+      if (!t.shape.plain()) {  // the packer's vectors describe only these
         odd_.emplace_back(fw, i);
         continue;
       }

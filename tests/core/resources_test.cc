@@ -81,6 +81,10 @@ TEST(ResourcesTest, PlainScalarsOnlyForUnreservedScalarsAlone) {
   EXPECT_EQ(Resources::parse("cpus:2;ports:[1-2]").plainScalars(), nullptr);
   EXPECT_EQ(Resources::parse("cpus(web):2").plainScalars(), nullptr);
   EXPECT_EQ(Resources::parse("cpus:1;cpus(web):2").plainScalars(), nullptr);
+  EXPECT_TRUE(plain.plain());
+  EXPECT_TRUE(Resources().plain());
+  EXPECT_FALSE(Resources::parse("cpus:2;ports:[1-2]").plain());
+  EXPECT_FALSE(Resources::parse("cpus(web):2").plain());
 }
 
 TEST(ResourcesTest, ContainsRespectsRoles) {

@@ -184,6 +184,8 @@ class Resources {
   // The unreserved pool's scalars when they are all this holds (one pool,
   // "*", no ranges or sets), else null. Valid while this value is unchanged.
   const Scalars* plainScalars() const;
+  // Only unreserved scalars, or nothing: what a scalar vector describes whole.
+  bool plain() const { return pools().empty() || plainScalars() != nullptr; }
   // Returns true iff, pool by pool, every scalar, range and set item of
   // `other` is present here.
   bool contains(const Resources& other) const;
