@@ -404,8 +404,9 @@ void Engine::prepare() {
   // final size is not known (one per launch); one per instance is room for a
   // run without relaunches. Only these: with the tables the rounds read
   // (demand, job state) on huge pages too, Google's drf run took 20-30% more
-  // user time (measured, interleaved; likely cache-set conflicts of
-  // physically contiguous tables), though HPC2N gained nothing more.
+  // user time (measured, interleaved), in the allocator's per-agent look-ups:
+  // the change moved where the heap's small objects land (bench/RESULTS.md,
+  // the 128-byte task record), though HPC2N gained nothing more.
   reserveHuge(result_.tasks, instanceCount(w_));
   std::unordered_map<std::string_view, std::uint32_t> ids;
   for (const Task& t : w_.tasks) {
