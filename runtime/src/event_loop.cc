@@ -73,7 +73,20 @@ void EventLoop::watchFd(int fd, Callback onReadable) {
 }
 
 void EventLoop::unwatchFd(int fd) {
-  std::erase_if(watches_, [&](const Watch& w) { return w.socket == nullptr && w.fd == fd; });
+  std::erase_if(watches_, [&](const Watch& w) {
+    return w.socket == nullptr && w.fd == fd && w.events == ZMQ_POLLIN;
+  });
+}
+
+void EventLoop::watchFdWritable(int fd, Callback onWritable) {
+  unwatchFdWritable(fd);
+  watches_.push_back(Watch{nullptr, fd, std::move(onWritable), ZMQ_POLLOUT});
+}
+
+void EventLoop::unwatchFdWritable(int fd) {
+  std::erase_if(watches_, [&](const Watch& w) {
+    return w.socket == nullptr && w.fd == fd && w.events == ZMQ_POLLOUT;
+  });
 }
 
 void EventLoop::fireDueTimers() {
@@ -116,7 +129,7 @@ void EventLoop::runOnce(Duration maxWait) {
   std::vector<zmq::pollitem_t> items;
   items.reserve(watches_.size());
   for (const Watch& w : watches_) {
-    items.push_back(zmq::pollitem_t{w.socket ? w.socket->handle() : nullptr, w.fd, ZMQ_POLLIN, 0});
+    items.push_back(zmq::pollitem_t{w.socket ? w.socket->handle() : nullptr, w.fd, w.events, 0});
   }
   // Round up so a timer due in 300 us does not spin with a 0 ms timeout.
   auto ms = std::chrono::milliseconds((wait.count() + 999) / 1000);
@@ -124,7 +137,9 @@ void EventLoop::runOnce(Duration maxWait) {
   // Copy the callbacks first: a callback may add or remove watches.
   std::vector<Callback> ready;
   for (std::size_t i = 0; i < items.size(); ++i) {
-    if (items[i].revents & ZMQ_POLLIN) ready.push_back(watches_[i].fn);
+    // A broken connection counts as writable: the write reports why.
+    const short events = watches_[i].events == ZMQ_POLLOUT ? ZMQ_POLLOUT | ZMQ_POLLERR : ZMQ_POLLIN;
+    if (items[i].revents & events) ready.push_back(watches_[i].fn);
   }
   for (auto& fn : ready) {
     fn();

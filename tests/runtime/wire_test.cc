@@ -2,12 +2,16 @@
 #include "allot/runtime/wire.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
 #include <thread>
 
 #include "allot/core/error.h"
+#include "allot/runtime/clock.h"
+#include "allot/runtime/event_loop.h"
 #include "allot/runtime/transport.h"
 
 namespace allot::runtime {
@@ -123,6 +127,39 @@ TEST(TransportTest, MasterEndpointParsesHostPort) {
   EXPECT_EQ(masterEndpoint("tcp://host:1"), "tcp://host:1");
   EXPECT_THROW(masterEndpoint("host"), Error);
   EXPECT_THROW(masterEndpoint("host:x1"), Error);
+}
+
+// A writable watch (the agent's queue to an executor) fires while the
+// descriptor has room, not once the peer's queue is full, again once the
+// peer has read, and never after it is removed; a readable watch on the same
+// descriptor is independent of it.
+TEST(EventLoopTest, WritableWatchFiresOnlyWhileThereIsRoom) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), 0);
+  ManualClock clock;
+  EventLoop loop(clock);
+  int writable = 0, readable = 0;
+  loop.watchFdWritable(fds[0], [&] { ++writable; });
+  loop.watchFd(fds[0], [&] { ++readable; });
+  loop.runOnce(std::chrono::milliseconds(0));
+  EXPECT_EQ(writable, 1);
+  char message[64] = {};
+  int sent = 0;
+  while (::send(fds[0], message, sizeof message, MSG_DONTWAIT) == sizeof message) ++sent;
+  ASSERT_GT(sent, 0);
+  loop.runOnce(std::chrono::milliseconds(20));
+  EXPECT_EQ(writable, 1) << "the peer's queue is full";
+  while (::recv(fds[1], message, sizeof message, MSG_DONTWAIT) > 0) {
+  }
+  loop.runOnce(std::chrono::milliseconds(20));
+  EXPECT_EQ(writable, 2);
+  loop.unwatchFdWritable(fds[0]);
+  ASSERT_EQ(::send(fds[1], message, 1, 0), 1);
+  loop.runOnce(std::chrono::milliseconds(20));
+  EXPECT_EQ(writable, 2);
+  EXPECT_EQ(readable, 1) << "the readable watch stayed";
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace

@@ -41,6 +41,10 @@ class EventLoop {
   // Same for a file descriptor (pidfd, signalfd, eventfd).
   void watchFd(int fd, Callback onReadable);
   void unwatchFd(int fd);
+  // Calls `onWritable` while `fd` can take data (or reports an error),
+  // until unwatchFdWritable(); independent of a watchFd() on the same fd.
+  void watchFdWritable(int fd, Callback onWritable);
+  void unwatchFdWritable(int fd);
 
   // Polls and dispatches until stop(). SIGINT and SIGTERM are not handled
   // here; see stopOnSignals().
@@ -66,6 +70,7 @@ class EventLoop {
     zmq::socket_t* socket = nullptr;
     int fd = -1;
     Callback fn;
+    short events = ZMQ_POLLIN;  // ZMQ_POLLOUT: a watchFdWritable()
   };
 
   void fireDueTimers();
