@@ -32,6 +32,7 @@ struct AgentArgs {
   std::string statusRetry = "10s";
   std::string killGrace = "3s";
   std::string memoryPoll = "100ms";
+  std::string executorIdle = "30s";
   std::string logLevel = "info";
 };
 
@@ -46,6 +47,7 @@ void runAgent(AgentArgs a) {
   o.statusRetry = parseDuration("--status-retry", a.statusRetry);
   o.killGrace = parseDuration("--kill-grace", a.killGrace);
   o.memoryPoll = parseDuration("--memory-poll", a.memoryPoll);
+  o.executorIdle = parseDuration("--executor-idle", a.executorIdle);
 
   // Block SIGINT/SIGTERM before ZeroMQ starts its threads, which inherit the
   // mask: the loop alone receives them, through a signalfd.
@@ -77,8 +79,9 @@ void addAgentCommand(CLI::App& app) {
       "agent",
       "Run an agent: register with the master, run tasks in sandboxes, report their status");
   cmd->footer(
-      "Each task runs through allot-executor (found beside this binary) as its own process\n"
-      "group in <work-dir>/frameworks/<framework>/tasks/<task>/ with stdout and stderr files.\n"
+      "Each framework's tasks run through one allot-executor process (found beside this\n"
+      "binary), each task as its own process group in\n"
+      "<work-dir>/frameworks/<framework>/tasks/<task>/ with stdout and stderr files.\n"
       "Tasks survive an agent restart: start the agent again on the same --work-dir and it\n"
       "recovers them, re-registers under the same id and resends unacknowledged updates.\n"
       "Example: allot agent --master 127.0.0.1:5050 --resources 'cpus:4;mem:8192' "
@@ -107,9 +110,10 @@ void addAgentCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--master-timeout", args->masterTimeout,
                   "Register again after this long without word from the master "
-                  "(default: 5 heartbeats)");
+                  "(default: 15 heartbeats)");
   cmd->add_option("--register-retry", args->registerRetry,
-                  "Resend an unanswered registration this often")
+                  "Resend an unanswered registration after this long, doubling each time up "
+                  "to 8 times as long")
       ->capture_default_str();
   cmd->add_option("--status-retry", args->statusRetry,
                   "Resend an unacknowledged status update this often")
@@ -118,7 +122,10 @@ void addAgentCommand(CLI::App& app) {
                   "SIGTERM-to-SIGKILL grace when the master names none")
       ->capture_default_str();
   cmd->add_option("--memory-poll", args->memoryPoll,
-                  "How often an executor measures its task's memory (without cgroups)")
+                  "How often an executor measures its tasks' memory (without cgroups)")
+      ->capture_default_str();
+  cmd->add_option("--executor-idle", args->executorIdle,
+                  "Stop a framework's executor after this long without tasks")
       ->capture_default_str();
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error")
       ->capture_default_str();

@@ -1,18 +1,22 @@
-// allot-executor: runs ONE task for the agent and outlives it.
+// allot-executor: runs the tasks of ONE framework on an agent and outlives
+// the agent.
 //
-// The agent spawns one executor per task (posix_spawn, new session). The
-// executor creates the sandbox, starts `/bin/sh -c COMMAND` in its own
-// session and process group (as the task user when given), enforces the
-// memory limit (cgroup v2 when the agent passes --cgroup, else by polling the
-// resident size of the task's process tree), forwards a kill request
-// (SIGTERM, then SIGKILL after the grace period) and finally writes the
-// outcome atomically to --status-file. Because the outcome is a file and the
-// executor is not tied to the agent, tasks survive an agent crash and a
-// restarted agent reads what happened meanwhile.
+// The agent starts one executor per framework (posix_spawn, new session),
+// handing it a listening socket as fd 3, and sends it LAUNCH, KILL and EXIT
+// messages (protocol.h). For each task the executor creates the sandbox,
+// starts `/bin/sh -c COMMAND` in its own session and process group (as the
+// task user when given), enforces the memory limit (a cgroup v2 per task
+// when the agent names one, else by polling the resident size of the task's
+// process tree), carries out kill requests (SIGTERM, then SIGKILL after the
+// grace period) and finally writes the outcome atomically to the task's
+// status file, then tells the agent ENDED. Because the outcome is a file and
+// the executor is not tied to the agent, tasks survive an agent crash and a
+// restarted agent reads what happened meanwhile, connecting again.
 //
-// Kill requests: the agent sends SIGTERM with sigqueue()/pidfd_send_signal();
-// the int value is the grace period in milliseconds (a plain SIGTERM uses
-// --grace-ms).
+// The executor exits when it has no task left and the agent sent EXIT, or
+// no agent has been connected for --idle-ms. SIGTERM kills every task (the
+// queued int value, when sent with sigqueue(), is the grace period in
+// milliseconds) and then exits.
 //
 // Status file, one "key value" per line:
 //   wait_status <raw wait status of the task, -1 when it never ran>
@@ -20,8 +24,8 @@
 //   reason <MEMORY_LIMIT | EXECUTOR_ERROR | empty>
 //   message <for a person, may be empty>
 //
-// This binary is started per task, so it links only the C and C++ runtimes
-// and does no more work than needed.
+// Its start-up is paid once per framework and agent, not per task; it links
+// only the C and C++ runtimes.
 
 #include <fcntl.h>
 #include <grp.h>
@@ -31,8 +35,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -47,22 +51,25 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include "protocol.h"
 
 namespace {
 
+using allot::executor::Launch;
+namespace executor = allot::executor;
+
 struct Options {
-  std::string sandbox;
-  std::string statusFile;
-  std::string cgroup;  // cgroup v2 directory to create for the task, or empty
-  long uid = -1;
-  long gid = -1;
-  std::uint64_t memLimitBytes = 0;  // 0: no limit
-  double cpus = 0;
-  int pollMs = 100;
-  int graceMs = 3000;
-  std::string command;
+  std::string name;     // for the log: the framework and agent work dir
+  std::string log;      // the executor's own log file; empty: stderr
+  int pollMs = 100;     // memory polling period (tasks without a cgroup)
+  int graceMs = 3000;   // SIGTERM -> SIGKILL for a plain SIGTERM to the executor
+  int idleMs = 60'000;  // no task and no agent for this long: exit
 };
 
 struct Outcome {
@@ -72,11 +79,11 @@ struct Outcome {
   std::string message;
 };
 
-int gDiagFd = 2;  // where the executor's own complaints go (the task's stderr)
+int gLogFd = 2;  // the executor's own complaints; a task's go to its stderr
 
-void diag(const std::string& text) {
+void diag(int fd, const std::string& text) {
   std::string line = "allot-executor: " + text + "\n";
-  [[maybe_unused]] auto n = ::write(gDiagFd, line.data(), line.size());
+  [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
 }
 
 std::string errnoText(const std::string& what) {
@@ -113,16 +120,16 @@ std::string readFile(const std::string& path) {
 }
 
 // Written to a temp file and renamed, so the agent never reads half a status.
-void writeStatus(const Options& o, const Outcome& r) {
+void writeStatus(const std::string& statusFile, const Outcome& r) {
   std::string text = "wait_status " + std::to_string(r.waitStatus) + "\nkilled " +
                      (r.killed ? "1" : "0") + "\nreason " + r.reason + "\nmessage ";
   for (char c : r.message) text += (c == '\n' ? ' ' : c);
   text += "\n";
-  std::string tmp = o.statusFile + ".tmp";
+  std::string tmp = statusFile + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0 || !writeAll(fd, text) || ::close(fd) != 0 ||
-      ::rename(tmp.c_str(), o.statusFile.c_str()) != 0) {
-    diag(errnoText("cannot write status file " + o.statusFile));
+      ::rename(tmp.c_str(), statusFile.c_str()) != 0) {
+    diag(gLogFd, errnoText("cannot write status file " + statusFile));
   }
 }
 
@@ -171,57 +178,42 @@ std::uint64_t toMb(std::uint64_t bytes) {
 bool parseArgs(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--") {
-      for (int j = i + 1; j < argc; ++j) {
-        if (j > i + 1) o.command += ' ';
-        o.command += argv[j];
-      }
-      return !o.command.empty();
-    }
     if (i + 1 >= argc) return false;
     const char* v = argv[++i];
-    if (arg == "--sandbox") {
-      o.sandbox = v;
-    } else if (arg == "--status-file") {
-      o.statusFile = v;
-    } else if (arg == "--cgroup") {
-      o.cgroup = v;
-    } else if (arg == "--uid") {
-      o.uid = std::strtol(v, nullptr, 10);
-    } else if (arg == "--gid") {
-      o.gid = std::strtol(v, nullptr, 10);
-    } else if (arg == "--mem-bytes") {
-      o.memLimitBytes = std::strtoull(v, nullptr, 10);
-    } else if (arg == "--cpus") {
-      o.cpus = std::strtod(v, nullptr);
+    if (arg == "--name") {
+      o.name = v;
+    } else if (arg == "--log") {
+      o.log = v;
     } else if (arg == "--poll-ms") {
       o.pollMs = static_cast<int>(std::strtol(v, nullptr, 10));
     } else if (arg == "--grace-ms") {
       o.graceMs = static_cast<int>(std::strtol(v, nullptr, 10));
+    } else if (arg == "--idle-ms") {
+      o.idleMs = static_cast<int>(std::strtol(v, nullptr, 10));
     } else {
       return false;
     }
   }
-  return false;
+  return true;
 }
 
 // Creates the task's cgroup with its limits. Returns false (and the task
 // falls back to polling) when the tree refuses.
-bool setUpCgroup(const Options& o) {
+bool setUpCgroup(const executor::Launch& o, int diagFd) {
   if (::mkdir(o.cgroup.c_str(), 0755) != 0 && errno != EEXIST) {
-    diag(errnoText("cgroup " + o.cgroup));
+    diag(diagFd, errnoText("cgroup " + o.cgroup));
     return false;
   }
   bool ok = true;
-  if (o.memLimitBytes > 0) {
-    ok = writeFile(o.cgroup + "/memory.max", std::to_string(o.memLimitBytes)) &&
+  if (o.memBytes > 0) {
+    ok = writeFile(o.cgroup + "/memory.max", std::to_string(o.memBytes)) &&
          writeFile(o.cgroup + "/memory.swap.max", "0");
   }
   if (ok && o.cpus > 0) {
     long quota = static_cast<long>(o.cpus * 100000);
     ok = writeFile(o.cgroup + "/cpu.max", std::to_string(quota < 1000 ? 1000 : quota) + " 100000");
   }
-  if (!ok) diag(errnoText("cgroup limits in " + o.cgroup));
+  if (!ok) diag(diagFd, errnoText("cgroup limits in " + o.cgroup));
   return ok;
 }
 
@@ -233,6 +225,7 @@ bool setUpCgroup(const Options& o) {
 struct TaskSetup {
   const char* sandbox = nullptr;
   const char* command = nullptr;
+  char* const* envp = nullptr;
   const char* cgroupProcs = nullptr;  // "<cgroup>/cgroup.procs", or null
   // What each step's failure says, e.g. "chdir /var/lib/allot/.../sandbox".
   const char* chdirWhat = nullptr;
@@ -241,6 +234,7 @@ struct TaskSetup {
   const char* cgroupWhat = nullptr;
   long uid = -1;
   long gid = -1;
+  int nice = 0;
   int outFd = -1;
   int errFd = -1;
   int reportFd = -1;  // close-on-exec: a successful exec closes it silently
@@ -286,9 +280,11 @@ int becomeTask(void* arg) {
   // No core dumps filling the sandbox (memory is enforced by polling or the cgroup).
   rlimit noCore{0, 0};
   ::setrlimit(RLIMIT_CORE, &noCore);
+  ::setpriority(PRIO_PROCESS, 0, t.nice);  // from the executor's (see renice())
   // A task outliving a vanished executor would be invisible to the agent.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  ::execl("/bin/sh", "sh", "-c", t.command, static_cast<char*>(nullptr));
+  const char* const argv[] = {"sh", "-c", t.command, nullptr};
+  ::execve("/bin/sh", const_cast<char* const*>(argv), t.envp);
   failSetup(t, "exec /bin/sh");
 }
 
@@ -308,186 +304,407 @@ pid_t startTask(TaskSetup& setup) {
   return pid;
 }
 
+// One task of this executor, from its launch until its status is written.
+struct Task {
+  std::string key;
+  std::string statusFile;
+  std::string cgroup;  // created for the task; empty: none
+  std::uint64_t memBytes = 0;
+  pid_t pid = -1;
+  int nice = 0;    // its CPU share as a nice value (without a cgroup)
+  int errFd = -1;  // the task's stderr: complaints about the task go there
+  bool pollMemory = false;
+  std::int64_t nextPoll = 0;
+  std::int64_t killDeadline = -1;  // monotonic ms when SIGKILL follows SIGTERM
+  std::string setupError;          // from the child, between clone and exec
+  Outcome outcome;
+};
+
+class Executor {
+ public:
+  Executor(Options options, int sigFd) : o_(std::move(options)), sigFd_(sigFd) {
+    pageSize_ = ::sysconf(_SC_PAGESIZE);
+    errno = 0;
+    nice_ = ::getpriority(PRIO_PROCESS, 0);
+    idleSince_ = nowMs();
+  }
+
+  // Serves the agent until it is time to exit.
+  void run() {
+    std::vector<char> buf(executor::kMaxMessage + 1);
+    while (!done()) {
+      const std::int64_t now = nowMs();
+      const int timeout = tick(now);
+      pollfd fds[3] = {{executor::kListenFd, POLLIN, 0},
+                       {sigFd_, POLLIN, 0},
+                       {agent_, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0}};
+      const int ready = ::poll(fds, agent_ >= 0 ? 3 : 2, timeout);
+      if (ready < 0 && errno != EINTR) {
+        diag(gLogFd, errnoText("poll"));
+        ::sleep(1);
+        continue;
+      }
+      if (ready <= 0) continue;
+      if ((fds[1].revents & POLLIN) != 0) onSignals();
+      if ((fds[0].revents & POLLIN) != 0) onAccept();
+      if (agent_ >= 0 && fds[2].fd == agent_) {
+        if ((fds[2].revents & POLLOUT) != 0) flush();
+        if (agent_ >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) != 0) onAgent(buf);
+      }
+    }
+  }
+
+ private:
+  // Memory polls and kill deadlines due by `now`; returns the poll timeout
+  // until the next one (ms, -1: none).
+  int tick(std::int64_t now) {
+    std::int64_t next = -1;
+    auto until = [&](std::int64_t at) { next = next < 0 ? at : std::min(next, at); };
+    for (auto& [pid, t] : tasks_) {
+      if (t.pollMemory && now >= t.nextPoll) {
+        const std::uint64_t rss = treeRss(pid, pageSize_);
+        if (rss > t.memBytes) {
+          ::kill(-pid, SIGKILL);
+          t.outcome.reason = "MEMORY_LIMIT";
+          t.outcome.message = "memory limit exceeded: " + std::to_string(toMb(rss)) + " MB > " +
+                              std::to_string(toMb(t.memBytes)) + " MB";
+          t.pollMemory = false;
+        }
+        t.nextPoll = now + o_.pollMs;
+      }
+      if (t.killDeadline >= 0 && now >= t.killDeadline) {
+        ::kill(-pid, SIGKILL);
+        t.killDeadline = -1;
+      }
+      if (t.pollMemory) until(t.nextPoll);
+      if (t.killDeadline >= 0) until(t.killDeadline);
+    }
+    if (tasks_.empty() && agent_ < 0 && !exitRequested_) until(idleSince_ + o_.idleMs);
+    return next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - now));
+  }
+
+  bool done() const {
+    if (!tasks_.empty()) return false;
+    if (exitRequested_) return true;
+    return agent_ < 0 && nowMs() - idleSince_ >= o_.idleMs;
+  }
+
+  void onAccept() {
+    int fd = ::accept4(executor::kListenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 ||
+        (peer.uid != 0 && peer.uid != ::getuid())) {
+      diag(gLogFd, "refused a connection from uid " + std::to_string(peer.uid) + " (pid " +
+                       std::to_string(peer.pid) + ")");
+      ::close(fd);
+      return;
+    }
+    // One agent per work directory: a new connection is a restarted agent.
+    if (agent_ >= 0) closeAgent();
+    agent_ = fd;
+  }
+
+  void closeAgent() {
+    ::close(agent_);
+    agent_ = -1;
+    out_.clear();  // the next agent reads the status files instead
+    idleSince_ = nowMs();
+  }
+
+  void onAgent(std::vector<char>& buf) {
+    for (int i = 0; i < 64 && agent_ >= 0; ++i) {
+      ssize_t n = ::recv(agent_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (n <= 0) return closeAgent();  // the agent went away; tasks go on
+      if (static_cast<std::size_t>(n) > executor::kMaxMessage) {
+        diag(gLogFd, "dropped a message of " + std::to_string(n) + " bytes (limit " +
+                         std::to_string(executor::kMaxMessage) + ")");
+        continue;
+      }
+      onMessage(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    }
+  }
+
+  void onMessage(std::string_view packet) {
+    const auto fields = executor::split(packet);
+    if (fields[0] == "LAUNCH") {
+      if (auto launch = executor::decodeLaunch(fields)) return start(*launch);
+    } else if (fields[0] == "KILL" && fields.size() == 3) {
+      auto it = byKey_.find(std::string(fields[1]));
+      if (it == byKey_.end()) return;  // ended meanwhile: ENDED is on its way
+      return kill(tasks_.at(it->second), std::atoi(std::string(fields[2]).c_str()));
+    } else if (fields[0] == "EXIT" && fields.size() == 1) {
+      exitRequested_ = true;
+      return;
+    }
+    diag(gLogFd, "dropped a malformed message (" + std::string(fields[0].substr(0, 16)) + ", " +
+                     std::to_string(fields.size()) + " fields)");
+  }
+
+  void kill(Task& t, int graceMs) {
+    if (t.outcome.killed) return;  // already killing
+    t.outcome.killed = true;
+    if (graceMs <= 0) {
+      ::kill(-t.pid, SIGKILL);
+    } else {
+      ::kill(-t.pid, SIGTERM);
+      t.killDeadline = nowMs() + graceMs;
+    }
+  }
+
+  // A task that could not start: its status is written at once.
+  void refuse(const Launch& l, const std::string& message) {
+    Outcome outcome;
+    outcome.reason = "EXECUTOR_ERROR";
+    outcome.message = message;
+    writeStatus(l.statusFile, outcome);
+    notify(l.key);
+  }
+
+  void start(const Launch& l) {
+    if (byKey_.count(l.key) != 0) {
+      diag(gLogFd, "task " + l.key + " is already running here; second LAUNCH dropped");
+      return;
+    }
+    if (!mkdirs(l.sandbox)) return refuse(l, errnoText("cannot create sandbox " + l.sandbox));
+    int outFd =
+        ::open((l.sandbox + "/stdout").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int errFd =
+        ::open((l.sandbox + "/stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (outFd < 0 || errFd < 0) {
+      std::string message = errnoText("cannot create stdout/stderr in " + l.sandbox);
+      if (outFd >= 0) ::close(outFd);
+      if (errFd >= 0) ::close(errFd);
+      return refuse(l, message);
+    }
+    if (l.uid >= 0) {
+      auto uid = static_cast<uid_t>(l.uid);
+      auto gid = static_cast<gid_t>(l.gid >= 0 ? l.gid : -1);
+      if (::chown(l.sandbox.c_str(), uid, gid) != 0 || ::fchown(outFd, uid, gid) != 0 ||
+          ::fchown(errFd, uid, gid) != 0) {
+        diag(errFd, errnoText("chown of the sandbox to uid " + std::to_string(l.uid)));
+      }
+    }
+    const bool inCgroup = !l.cgroup.empty() && setUpCgroup(l, errFd);
+    int nice = 0;
+    if (!inCgroup && l.cpus > 0 && l.cpus < 1) {
+      // Without a cgroup, approximate the task's CPU share with a nice value:
+      // the scheduler weighs each nice step by about 1.25x, so a 0.1-cpu task
+      // gets nice 10 (weight ~110 of 1024), as cgroup cpu.weight would. The
+      // control plane (agent, master) then stays responsive when short tasks
+      // flood the machine (see renice()).
+      const double steps = std::log(1.0 / l.cpus) / std::log(1.25);
+      nice = std::clamp(static_cast<int>(std::lround(steps)), 0, 19);
+    }
+    renice(nice);  // before the clone: the child starts from ours
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) {
+      std::string message = errnoText("pipe");
+      ::close(outFd);
+      ::close(errFd);
+      return refuse(l, message);
+    }
+    std::vector<std::string> env = l.environment;
+    std::vector<char*> envp;
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const std::string cgroupProcs = l.cgroup + "/cgroup.procs";
+    const std::string cgroupWhat = "joining cgroup " + l.cgroup;
+    const std::string chdirWhat = "chdir " + l.sandbox;
+    const std::string setgidWhat = "setgid " + std::to_string(l.gid);
+    const std::string setuidWhat = "setuid " + std::to_string(l.uid);
+    TaskSetup setup{.sandbox = l.sandbox.c_str(),
+                    .command = l.command.c_str(),
+                    .envp = envp.data(),
+                    .cgroupProcs = inCgroup ? cgroupProcs.c_str() : nullptr,
+                    .chdirWhat = chdirWhat.c_str(),
+                    .setgidWhat = setgidWhat.c_str(),
+                    .setuidWhat = setuidWhat.c_str(),
+                    .cgroupWhat = cgroupWhat.c_str(),
+                    .uid = l.uid,
+                    .gid = l.gid,
+                    .nice = nice,
+                    .outFd = outFd,
+                    .errFd = errFd,
+                    .reportFd = report[1]};
+    const pid_t pid = startTask(setup);
+    const int cloneErrno = errno;
+    ::close(report[1]);
+    ::close(outFd);
+    if (pid < 0) {
+      ::close(report[0]);
+      ::close(errFd);
+      if (inCgroup) ::rmdir(l.cgroup.c_str());
+      errno = cloneErrno;
+      return refuse(l, errnoText("clone"));
+    }
+    // The child has exec'd (EOF) or said why it could not; we were
+    // suspended until then (CLONE_VFORK), so this does not block.
+    std::string setupError;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(report[0], buf, sizeof buf)) != 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      setupError.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(report[0]);
+    Task& t = tasks_[pid];
+    t.key = l.key;
+    t.statusFile = l.statusFile;
+    t.cgroup = inCgroup ? l.cgroup : std::string();
+    t.memBytes = l.memBytes;
+    t.pid = pid;
+    t.errFd = errFd;
+    t.setupError = std::move(setupError);
+    t.pollMemory = !inCgroup && l.memBytes > 0 && t.setupError.empty();
+    t.nextPoll = nowMs();
+    t.nice = nice;
+    byKey_[t.key] = pid;
+  }
+
+  // The executor's work (starting, watching and reaping tasks) is done for
+  // its tasks, so it runs at the nice value of its most favoured one, as a
+  // per-task executor did: with many small tasks starting at once, the
+  // agent and the master stay ahead of it. Raising the priority again needs
+  // root; without it the executor keeps the lower one.
+  void renice(int starting = 19) {
+    if (tasks_.empty() && starting == 19) return;
+    int wanted = starting;
+    for (const auto& [pid, t] : tasks_) wanted = std::min(wanted, t.nice);
+    if (wanted != nice_ && ::setpriority(PRIO_PROCESS, 0, wanted) == 0) nice_ = wanted;
+  }
+
+  void onSignals() {
+    signalfd_siginfo info{};
+    bool child = false;
+    while (::read(sigFd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      if (info.ssi_signo == SIGCHLD) {
+        child = true;
+      } else if (info.ssi_signo == SIGTERM) {
+        const int grace = info.ssi_code == SI_QUEUE ? info.ssi_int : o_.graceMs;
+        for (auto& [pid, t] : tasks_) kill(t, grace);
+        exitRequested_ = true;
+      }
+    }
+    if (child) reap();
+  }
+
+  // Every ended child: its group is killed while the leader is still a
+  // zombie (so the group id cannot be reused meanwhile), then it is reaped
+  // and its status written.
+  void reap() {
+    while (true) {
+      siginfo_t info{};
+      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+      const pid_t pid = info.si_pid;
+      auto it = tasks_.find(pid);
+      if (it != tasks_.end()) ::kill(-pid, SIGKILL);
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (it != tasks_.end()) finish(it->second, status);
+    }
+  }
+
+  void finish(Task& t, int status) {
+    Outcome& outcome = t.outcome;
+    outcome.waitStatus = status;
+    if (!t.setupError.empty()) {
+      outcome.reason = "EXECUTOR_ERROR";
+      outcome.message = "cannot start the task: " + t.setupError;
+    }
+    if (!t.cgroup.empty()) {
+      std::string events = readFile(t.cgroup + "/memory.events");
+      auto at = events.find("oom_kill ");
+      if (at != std::string::npos && std::strtoull(events.c_str() + at + 9, nullptr, 10) > 0) {
+        std::string peak = readFile(t.cgroup + "/memory.peak");
+        outcome.reason = "MEMORY_LIMIT";
+        outcome.message =
+            "memory limit exceeded: " +
+            (peak.empty()
+                 ? std::string("more than")
+                 : std::to_string(toMb(std::strtoull(peak.c_str(), nullptr, 10))) + " MB >") +
+            " " + std::to_string(toMb(t.memBytes)) + " MB";
+      }
+      ::rmdir(t.cgroup.c_str());
+    }
+    writeStatus(t.statusFile, outcome);
+    ::close(t.errFd);
+    std::string key = std::move(t.key);
+    byKey_.erase(key);
+    tasks_.erase(t.pid);
+    if (tasks_.empty() && agent_ < 0) idleSince_ = nowMs();
+    renice();
+    notify(key);
+  }
+
+  void notify(const std::string& key) {
+    if (agent_ < 0) return;  // the next agent reads the status file
+    out_.push_back(executor::encode({"ENDED", key}));
+    flush();
+  }
+
+  void flush() {
+    while (!out_.empty() && agent_ >= 0) {
+      ssize_t n =
+          ::send(agent_, out_.front().data(), out_.front().size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // POLLOUT resumes
+      if (n < 0) return closeAgent();
+      out_.pop_front();
+    }
+  }
+
+  Options o_;
+  int sigFd_;
+  long pageSize_ = 4096;
+  int agent_ = -1;  // the connected agent, or -1
+  int nice_ = 0;    // ours now
+  std::map<pid_t, Task> tasks_;
+  std::unordered_map<std::string, pid_t> byKey_;
+  std::deque<std::string> out_;  // ENDED messages not yet sent
+  std::int64_t idleSince_ = 0;
+  bool exitRequested_ = false;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
-  if (!parseArgs(argc, argv, o) || o.sandbox.empty() || o.statusFile.empty()) {
-    diag(
-        "usage: allot-executor --sandbox DIR --status-file FILE [--uid N --gid N] "
-        "[--mem-bytes N] [--cpus X] [--cgroup DIR] [--poll-ms N] [--grace-ms N] -- COMMAND");
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (!parseArgs(argc, argv, o) ||
+      ::getsockopt(executor::kListenFd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+      listening == 0) {
+    diag(2,
+         "usage: allot-executor [--name TEXT] [--log FILE] [--poll-ms N] [--grace-ms N] "
+         "[--idle-ms N], with a listening SOCK_SEQPACKET socket on fd 3 (started by the agent)");
     return 2;
   }
-  Outcome outcome;
-
-  // SIGTERM is the agent's kill request, read through a signalfd; terminal
-  // signals of the agent's session must not reach us.
+  if (!o.log.empty()) {
+    int fd = ::open(o.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) gLogFd = fd;
+  }
+  ::fcntl(executor::kListenFd, F_SETFD, FD_CLOEXEC);  // tasks must not inherit it
+  // Terminal signals of the agent's session must not reach us; SIGTERM and
+  // SIGCHLD are read through a signalfd.
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGCHLD);
   ::sigprocmask(SIG_BLOCK, &mask, nullptr);
-  sigset_t termOnly;
-  sigemptyset(&termOnly);
-  sigaddset(&termOnly, SIGTERM);
-  int sigFd = ::signalfd(-1, &termOnly, SFD_CLOEXEC | SFD_NONBLOCK);
+  int sigFd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigFd < 0) {
+    diag(gLogFd, errnoText("signalfd"));
+    return 1;
+  }
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);
-
-  if (!mkdirs(o.sandbox)) {
-    outcome.reason = "EXECUTOR_ERROR";
-    outcome.message = errnoText("cannot create sandbox " + o.sandbox);
-    writeStatus(o, outcome);
-    return 1;
-  }
-  int outFd =
-      ::open((o.sandbox + "/stdout").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  int errFd =
-      ::open((o.sandbox + "/stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (outFd < 0 || errFd < 0) {
-    outcome.reason = "EXECUTOR_ERROR";
-    outcome.message = errnoText("cannot create stdout/stderr in " + o.sandbox);
-    writeStatus(o, outcome);
-    return 1;
-  }
-  gDiagFd = errFd;
-  if (o.uid >= 0) {
-    auto uid = static_cast<uid_t>(o.uid);
-    auto gid = static_cast<gid_t>(o.gid >= 0 ? o.gid : -1);
-    if (::chown(o.sandbox.c_str(), uid, gid) != 0 || ::fchown(outFd, uid, gid) != 0 ||
-        ::fchown(errFd, uid, gid) != 0) {
-      diag(errnoText("chown of the sandbox to uid " + std::to_string(o.uid)));
-    }
-  }
-  bool inCgroup = !o.cgroup.empty() && setUpCgroup(o);
-  if (!inCgroup && o.cpus > 0 && o.cpus < 1) {
-    // Without a cgroup, approximate the task's CPU share with a nice value,
-    // for this executor (the task's launch and exit are its work) and, by
-    // inheritance, the task: the scheduler weighs each nice step by about
-    // 1.25x, so a 0.1-cpu task gets nice 10 (weight ~110 of 1024), as cgroup
-    // cpu.weight would. The control plane (agent, master) then stays
-    // responsive when short tasks flood the machine. Never above the agent.
-    const double steps = std::log(1.0 / o.cpus) / std::log(1.25);
-    ::setpriority(PRIO_PROCESS, 0, std::clamp(static_cast<int>(std::lround(steps)), 0, 19));
-  }
-
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    outcome.reason = "EXECUTOR_ERROR";
-    outcome.message = errnoText("pipe");
-    writeStatus(o, outcome);
-    return 1;
-  }
-  const std::string cgroupProcs = o.cgroup + "/cgroup.procs";
-  const std::string cgroupWhat = "joining cgroup " + o.cgroup;
-  const std::string chdirWhat = "chdir " + o.sandbox;
-  const std::string setgidWhat = "setgid " + std::to_string(o.gid);
-  const std::string setuidWhat = "setuid " + std::to_string(o.uid);
-  TaskSetup setup{.sandbox = o.sandbox.c_str(),
-                  .command = o.command.c_str(),
-                  .cgroupProcs = inCgroup ? cgroupProcs.c_str() : nullptr,
-                  .chdirWhat = chdirWhat.c_str(),
-                  .setgidWhat = setgidWhat.c_str(),
-                  .setuidWhat = setuidWhat.c_str(),
-                  .cgroupWhat = cgroupWhat.c_str(),
-                  .uid = o.uid,
-                  .gid = o.gid,
-                  .outFd = outFd,
-                  .errFd = errFd,
-                  .reportFd = report[1]};
-  pid_t child = startTask(setup);
-  if (child < 0) {
-    outcome.reason = "EXECUTOR_ERROR";
-    outcome.message = errnoText("clone");
-    writeStatus(o, outcome);
-    return 1;
-  }
-  ::close(report[1]);
-  // Blocks until the exec succeeded (EOF) or the child said why it did not.
-  std::string setupError;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(report[0], buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    setupError.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(report[0]);
-
-  int childFd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
-  long pageSize = ::sysconf(_SC_PAGESIZE);
-  bool pollMemory = !inCgroup && o.memLimitBytes > 0 && setupError.empty();
-  std::int64_t killDeadline = -1;  // monotonic ms when SIGKILL follows SIGTERM
-  std::int64_t nextPoll = nowMs();
-  while (childFd >= 0) {
-    std::int64_t now = nowMs();
-    if (pollMemory && now >= nextPoll) {
-      std::uint64_t rss = treeRss(child, pageSize);
-      if (rss > o.memLimitBytes) {
-        ::kill(-child, SIGKILL);
-        outcome.reason = "MEMORY_LIMIT";
-        outcome.message = "memory limit exceeded: " + std::to_string(toMb(rss)) + " MB > " +
-                          std::to_string(toMb(o.memLimitBytes)) + " MB";
-        pollMemory = false;
-      }
-      nextPoll = now + o.pollMs;
-    }
-    if (killDeadline >= 0 && now >= killDeadline) {
-      ::kill(-child, SIGKILL);
-      killDeadline = -1;
-    }
-    int timeout = -1;
-    if (pollMemory) timeout = static_cast<int>(nextPoll - now);
-    if (killDeadline >= 0) {
-      int untilKill = static_cast<int>(killDeadline - now);
-      timeout = timeout < 0 ? untilKill : std::min(timeout, untilKill);
-    }
-    pollfd fds[2] = {{childFd, POLLIN, 0}, {sigFd, POLLIN, 0}};
-    int ready = ::poll(fds, sigFd >= 0 ? 2 : 1, timeout < 0 ? -1 : std::max(timeout, 0));
-    if (ready < 0 && errno != EINTR) break;
-    if (ready > 0 && (fds[0].revents & POLLIN) != 0) break;  // the task ended
-    if (ready > 0 && sigFd >= 0 && (fds[1].revents & POLLIN) != 0) {
-      signalfd_siginfo info{};
-      while (::read(sigFd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        if (outcome.killed) continue;  // already killing
-        outcome.killed = true;
-        int grace = info.ssi_code == SI_QUEUE ? info.ssi_int : o.graceMs;
-        if (grace <= 0) {
-          ::kill(-child, SIGKILL);
-        } else {
-          ::kill(-child, SIGTERM);
-          killDeadline = nowMs() + grace;
-        }
-      }
-    }
-  }
-  // The group's leader is a zombie now, so its pid (the group id) cannot be
-  // reused: anything it left behind goes with it.
-  ::kill(-child, SIGKILL);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  outcome.waitStatus = status;
-  if (!setupError.empty()) {
-    outcome.reason = "EXECUTOR_ERROR";
-    outcome.message = "cannot start the task: " + setupError;
-  }
-  if (inCgroup) {
-    std::string events = readFile(o.cgroup + "/memory.events");
-    auto at = events.find("oom_kill ");
-    if (at != std::string::npos && std::strtoull(events.c_str() + at + 9, nullptr, 10) > 0) {
-      std::string peak = readFile(o.cgroup + "/memory.peak");
-      outcome.reason = "MEMORY_LIMIT";
-      outcome.message =
-          "memory limit exceeded: " +
-          (peak.empty()
-               ? std::string("more than")
-               : std::to_string(toMb(std::strtoull(peak.c_str(), nullptr, 10))) + " MB >") +
-          " " + std::to_string(toMb(o.memLimitBytes)) + " MB";
-    }
-    ::rmdir(o.cgroup.c_str());
-  }
-  writeStatus(o, outcome);
+  Executor(o, sigFd).run();
   return 0;
 }

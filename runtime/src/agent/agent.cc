@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "checkpoint.pb.h"
 #include "files.h"
 #include "isolation.h"
+#include "runtime/executor/protocol.h"
 
 namespace allot::runtime {
 
@@ -106,11 +108,28 @@ class Agent::Impl {
     wire::RunTask run;
     agent::TaskCheckpoint checkpoint;
     std::vector<wire::TaskStatus> updates;
-    int pidfd = -1;
+    std::string executor;        // socket of the executor running it
     bool runTaskLogged = false;  // the log's first record (with the RunTask) is written
     bool pidLogged = false;      // the executor's pid is in the log
-    bool executorDone = false;   // exited, or never started
+    bool executorDone = false;   // the task ended (its status file is read), or never started
     bool terminal = false;       // a terminal update exists
+  };
+
+  // A framework's executor process, known by its socket's name.
+  struct Executor {
+    std::string socket;
+    std::string frameworkId;
+    pid_t pid = -1;
+    std::uint64_t ticks = 0;
+    int fd = -1;                  // connected; -1 once stopped or lost
+    int pidfd = -1;               // -1: polled
+    std::set<std::string> tasks;  // keys of its tasks not yet ended
+    EventLoop::TimerId idleTimer = 0;
+    // Messages not yet taken: the executor's queue is short, and the agent
+    // never waits for it (heartbeats and updates go on meanwhile).
+    std::deque<std::string> outbox;
+    bool writeWatched = false;  // waiting for room to flush the outbox
+    bool stopping = false;      // EXIT queued
   };
 
   // An update due for a resend; entries of acked or removed updates are
@@ -122,7 +141,8 @@ class Agent::Impl {
   };
 
   void recover();
-  void recoverTask(const std::string& path);
+  void recoverTask(const std::string& path, std::map<std::string, std::vector<std::string>>& live);
+  void recoverExecutor(const std::string& socket, const std::vector<std::string>& keys);
   void sendRegister();
   void onReadable();
   void dispatch(const wire::Envelope& envelope);
@@ -136,10 +156,19 @@ class Agent::Impl {
   void onHeartbeatTimer();
   void armHeartbeat(Duration interval);
   void launch(Task& task, const Resources& resources, const agent::UserIds& user);
-  void watchExecutor(Task& task);
-  void pollExecutor(const std::string& key, const char* why);
+  Executor* executorFor(const std::string& frameworkId, std::string& error);
+  void watch(Executor& executor);
+  void pollExecutor(const std::string& socket, const char* why);
   void onPollExecutors();
-  void onExecutorExit(const std::string& key);
+  void onExecutorReadable(const std::string& socket);
+  void onExecutorExit(const std::string& socket);
+  void disconnect(Executor& executor);
+  void reconnect(Executor& executor);
+  void taskEnded(Executor& executor, const std::string& key);
+  void stopWhenIdle(Executor& executor);
+  void stopExecutor(const std::string& socket);
+  void post(Executor& executor, std::string message);
+  void flush(Executor& executor);
   void finish(Task& task);
   void signalKill(Task& task, Duration grace);
   void killQuietly(const std::string& key);
@@ -168,6 +197,9 @@ class Agent::Impl {
   std::unique_ptr<DealerSocket> dealer_;
 
   std::unordered_map<std::string, Task> tasks_;
+  std::map<std::string, Executor> executors_;             // by socket
+  std::map<std::string, std::string> frameworkExecutor_;  // framework id -> socket of its executor
+  std::vector<char> executorBuffer_ = std::vector<char>(allot::executor::kMaxMessage + 1);
   std::deque<Retry> retries_;
   std::map<std::string, std::optional<agent::UserIds>> users_;
 
@@ -178,8 +210,10 @@ class Agent::Impl {
   Duration heartbeat_{};
   EventLoop::TimerId heartbeatTimer_ = 0;
   EventLoop::TimerId registerTimer_ = 0;
+  Duration registerBackoff_{};  // wait before resending an unanswered registration
   EventLoop::TimerId retryTimer_ = 0;
-  // Without pidfd_open (kernels before 5.3, valgrind), executors are polled.
+  // Without pidfd_open (kernels before 5.3, valgrind), executors are polled
+  // (by socket).
   std::set<std::string> polled_;
   EventLoop::TimerId pollTimer_ = 0;
   bool retryArmed_ = false;
@@ -231,7 +265,7 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
   } else if (options_.cgroupRoot != "none") {
     cgroupRoot_ = options_.cgroupRoot;
   }
-  if (options_.masterTimeout <= Duration{0}) options_.masterTimeout = 5 * options_.heartbeat;
+  if (options_.masterTimeout <= Duration{0}) options_.masterTimeout = 15 * options_.heartbeat;
   heartbeat_ = options_.heartbeat;
 
   char host[256] = {};
@@ -268,11 +302,15 @@ Agent::Impl::~Impl() {
   for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_}) {
     if (id != 0) loop_.cancel(id);
   }
-  // Executors keep running; a new agent on this work directory recovers them.
-  for (auto& [key, task] : tasks_) {
-    if (task.pidfd >= 0) {
-      loop_.unwatchFd(task.pidfd);
-      ::close(task.pidfd);
+  // Executors keep running; a new agent on this work directory recovers them
+  // (and those with no task exit on their own).
+  for (auto& [socket, executor] : executors_) {
+    if (executor.idleTimer != 0) loop_.cancel(executor.idleTimer);
+    if (executor.writeWatched) loop_.unwatchFdWritable(executor.fd);
+    for (int fd : {executor.fd, executor.pidfd}) {
+      if (fd < 0) continue;
+      loop_.unwatchFd(fd);
+      ::close(fd);
     }
   }
 }
@@ -282,8 +320,15 @@ void Agent::Impl::start() {
   started_ = true;
   loop_.watch(dealer_->socket(), [this] { onReadable(); });
   sendRegister();
+  // Unanswered registrations are resent with a doubling interval (up to 8
+  // retry periods): a master too busy to answer would otherwise get one
+  // more re-registration per agent each period, each rescinding the
+  // agent's offers.
+  registerBackoff_ = options_.registerRetry;
   registerTimer_ = loop_.every(options_.registerRetry, [this] {
-    if (!registered_) sendRegister();
+    if (registered_ || loop_.now() - lastRegisterSent_ < registerBackoff_) return;
+    registerBackoff_ = std::min(2 * registerBackoff_, 8 * options_.registerRetry);
+    sendRegister();
   });
   armHeartbeat(heartbeat_);
   armRetry();
@@ -294,13 +339,16 @@ void Agent::Impl::start() {
 
 void Agent::Impl::recover() {
   std::error_code ec;
+  std::map<std::string, std::vector<std::string>> live;  // executor socket -> task keys
   for (const auto& entry : std::filesystem::directory_iterator(layout_.tasksDir(), ec)) {
-    if (entry.path().extension() == ".task") recoverTask(entry.path().string());
+    if (entry.path().extension() == ".task") recoverTask(entry.path().string(), live);
   }
   if (ec) spdlog::warn("agent {}: cannot list {}: {}", id_, layout_.tasksDir(), ec.message());
+  for (const auto& [socket, keys] : live) recoverExecutor(socket, keys);
 }
 
-void Agent::Impl::recoverTask(const std::string& path) {
+void Agent::Impl::recoverTask(const std::string& path,
+                              std::map<std::string, std::vector<std::string>>& live) {
   auto records = agent::readRecords(path);
   agent::TaskCheckpoint checkpoint;
   wire::RunTask run;
@@ -318,6 +366,7 @@ void Agent::Impl::recoverTask(const std::string& path) {
     if (record.executor_pid() != 0) {
       checkpoint.set_executor_pid(record.executor_pid());
       checkpoint.set_executor_start_ticks(record.executor_start_ticks());
+      checkpoint.set_executor_socket(record.executor_socket());
     }
     if (!record.update().empty()) {
       checkpoint.add_updates(record.update());
@@ -359,34 +408,59 @@ void Agent::Impl::recoverTask(const std::string& path) {
     }
   }
 
-  pid_t pid = task.checkpoint.executor_pid();
-  std::uint64_t ticks = task.checkpoint.executor_start_ticks();
-  if (pid > 0 && ticks != 0 && agent::processStartTicks(pid) == ticks) {
-    int fd = options_.pidfd ? agent::openPidfd(pid) : (errno = ENOSYS, -1);
-    // Checked again after opening: the pid may have been reused in between.
-    if (fd >= 0 && agent::processStartTicks(pid) == ticks) {
-      task.pidfd = fd;
-      watchExecutor(task);
-      spdlog::info("agent {}: recovered task {} (executor {})", id_, key, pid);
-      return;
-    }
-    if (fd >= 0) {
-      ::close(fd);
-    } else {
-      pollExecutor(key, std::strerror(errno));
-      spdlog::info("agent {}: recovered task {} (executor {}, polled)", id_, key, pid);
-      return;
-    }
+  if (task.terminal) {
+    // Its end (or its failure to start) is recorded: only acks are awaited.
+    task.executorDone = true;
+    maybeRemove(key);
+    return;
   }
-  if (pid <= 0 && !task.terminal) {
+  if (task.checkpoint.executor_pid() <= 0) {
     task.executorDone = true;
     addUpdate(task, wire::TASK_FAILED, "the agent stopped before the task's executor started",
               "EXECUTOR_NOT_STARTED");
     maybeRemove(key);
     return;
   }
-  spdlog::info("agent {}: task {} ended while the agent was away", id_, key);
-  finish(task);
+  task.executor = task.checkpoint.executor_socket();
+  live[task.executor].push_back(key);
+}
+
+// Reconnects to the executor of recovered tasks. Tasks that ended while the
+// agent was away are read from their status files; so are all of them when
+// the executor is gone (or the recorded pid is another process by now).
+void Agent::Impl::recoverExecutor(const std::string& socket, const std::vector<std::string>& keys) {
+  const Task& first = tasks_.at(keys.front());
+  const pid_t pid = first.checkpoint.executor_pid();
+  const std::uint64_t ticks = first.checkpoint.executor_start_ticks();
+  int fd = -1;
+  if (!socket.empty() && ticks != 0 && agent::processStartTicks(pid) == ticks) {
+    fd = agent::connectExecutor(socket);
+  }
+  if (fd < 0) {
+    for (const std::string& key : keys) {
+      spdlog::info("agent {}: task {} ended while the agent was away", id_, key);
+      finish(tasks_.at(key));
+    }
+    return;
+  }
+  Executor& executor = executors_[socket];
+  executor.socket = socket;
+  executor.frameworkId = first.run.framework().framework_id();
+  executor.pid = pid;
+  executor.ticks = ticks;
+  executor.fd = fd;
+  executor.tasks.insert(keys.begin(), keys.end());
+  frameworkExecutor_[executor.frameworkId] = socket;
+  watch(executor);
+  spdlog::info("agent {}: recovered {} task(s) of framework {} (executor {})", id_, keys.size(),
+               executor.frameworkId, pid);
+  // Connected first: a task ending from now on is reported by ENDED too,
+  // and finish() is idempotent.
+  for (const std::string& key : keys) {
+    Task& task = tasks_.at(key);
+    if (::access((task.stem + ".status").c_str(), F_OK) == 0) taskEnded(executor, key);
+  }
+  stopWhenIdle(executor);
 }
 
 // ---------------------------------------------------------------------------
@@ -493,9 +567,10 @@ void Agent::Impl::onRegistered(const wire::Envelope& envelope) {
   }
   bool first = !registered_;
   registered_ = true;
+  registerBackoff_ = options_.registerRetry;
   if (msg.heartbeat_interval_us() > 0 && Duration{msg.heartbeat_interval_us()} != heartbeat_) {
     armHeartbeat(Duration{msg.heartbeat_interval_us()});
-    if (options_.masterTimeout < 2 * heartbeat_) options_.masterTimeout = 5 * heartbeat_;
+    if (options_.masterTimeout < 2 * heartbeat_) options_.masterTimeout = 15 * heartbeat_;
   }
   for (const std::string& key : msg.kill_task_keys()) killQuietly(key);
   if (first) {
@@ -585,10 +660,10 @@ void Agent::Impl::onRunTask(const wire::Envelope& envelope) {
 void Agent::Impl::launch(Task& task, const Resources& resources, const agent::UserIds& user) {
   const wire::TaskInfo& info = task.run.task();
   const std::string& fw = task.run.framework().framework_id();
-  addUpdate(task, wire::TASK_STARTING, "starting the executor");
+  addUpdate(task, wire::TASK_STARTING, "starting the task");
 
-  agent::ExecutorLaunch l;
-  l.executor = options_.executorPath;
+  allot::executor::Launch l;
+  l.key = task.key;
   l.sandbox = layout_.sandbox(fw, info.task_id());
   l.statusFile = task.stem + ".status";
   ::unlink(l.statusFile.c_str());  // a stale one would end the new task at once
@@ -596,15 +671,14 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
     l.cgroup = cgroupRoot_ + "/" + agent::escapeName(id_) + "+" + agent::escapeName(fw) + "+" +
                agent::escapeName(info.task_id());
   }
-  l.user = user;
+  l.uid = user.uid;
+  l.gid = user.gid;
   Scalars total = resources.totalScalars();
   const auto& dims = *resources.dimensions();
   if (auto mem = dims.find("mem")) {
     l.memBytes = static_cast<std::uint64_t>(total(*mem) * 1024.0 * 1024.0);
   }
   if (auto cpus = dims.find("cpus")) l.cpus = total(*cpus);
-  l.pollMs = static_cast<int>(std::max<std::int64_t>(1, toMillis(options_.memoryPoll)));
-  l.graceMs = static_cast<int>(toMillis(options_.killGrace));
   l.command = info.command();
   std::map<std::string, std::string> env = {
       {"PATH", "/usr/local/bin:/usr/bin:/bin"},
@@ -615,36 +689,114 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
   };
   for (const auto& [name, value] : info.environment()) env[name] = value;
   for (const auto& [name, value] : env) l.environment.push_back(name + "=" + value);
+  const std::string message = allot::executor::encodeLaunch(l);
 
-  agent::SpawnResult spawned = agent::spawnExecutor(l);
-  if (spawned.pid < 0) {
+  auto fail = [&](wire::TaskState state, const std::string& why, const std::string& reason) {
     task.executorDone = true;
-    addUpdate(task, wire::TASK_FAILED, spawned.error, "EXECUTOR_NOT_STARTED");
+    addUpdate(task, state, why, reason);
     maybeRemove(task.key);
-    return;
+  };
+  if (message.size() > allot::executor::kMaxMessage) {
+    return fail(wire::TASK_ERROR,
+                fmt::format("the task's command and environment take {} bytes; at most {} fit",
+                            message.size(), allot::executor::kMaxMessage),
+                "INVALID_COMMAND");
   }
+  std::string error;
+  Executor* executor = executorFor(fw, error);
+  if (executor == nullptr) return fail(wire::TASK_FAILED, error, "EXECUTOR_NOT_STARTED");
+  // Should the executor die before it takes the message, the task ends
+  // with it (EXECUTOR_TERMINATED).
+  post(*executor, message);
   ++counters_.launched;
-  task.checkpoint.set_executor_pid(spawned.pid);
-  task.checkpoint.set_executor_start_ticks(agent::processStartTicks(spawned.pid));
-  task.pidfd = options_.pidfd ? agent::openPidfd(spawned.pid) : (errno = ENOSYS, -1);
-  if (task.pidfd < 0) {
-    pollExecutor(task.key, std::strerror(errno));
-  } else {
-    watchExecutor(task);
+  task.executor = executor->socket;
+  task.checkpoint.set_executor_pid(executor->pid);
+  task.checkpoint.set_executor_start_ticks(executor->ticks);
+  task.checkpoint.set_executor_socket(executor->socket);
+  executor->tasks.insert(task.key);
+  if (executor->idleTimer != 0) {
+    loop_.cancel(executor->idleTimer);
+    executor->idleTimer = 0;
   }
   addUpdate(task, wire::TASK_RUNNING, "");
 }
 
-void Agent::Impl::watchExecutor(Task& task) {
-  loop_.watchFd(task.pidfd, [this, key = task.key] { onExecutorExit(key); });
+// The framework's executor, started when it has none (or only one being
+// stopped); nullptr with `error` set when none can be started.
+Agent::Impl::Executor* Agent::Impl::executorFor(const std::string& frameworkId,
+                                                std::string& error) {
+  if (auto current = frameworkExecutor_.find(frameworkId); current != frameworkExecutor_.end()) {
+    auto it = executors_.find(current->second);
+    if (it != executors_.end() && it->second.fd >= 0) return &it->second;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(layout_.frameworkDir(frameworkId), ec);
+  if (ec) {
+    error = fmt::format("cannot create {}: {}", layout_.frameworkDir(frameworkId), ec.message());
+    return nullptr;
+  }
+  // Unguessable, and refused to other users by the executor anyway.
+  const std::string socket = fmt::format("allot-executor/{}/{:016x}", ::getpid(), random_());
+  agent::ExecutorStart start{
+      .executor = options_.executorPath,
+      .name = fmt::format("framework={} work={}", frameworkId, layout_.workDir),
+      .log = layout_.frameworkDir(frameworkId) + "/executor.log",
+      .pollMs = static_cast<int>(std::max<std::int64_t>(1, toMillis(options_.memoryPoll))),
+      .graceMs = static_cast<int>(toMillis(options_.killGrace)),
+      // Outlives an agent restart by far; then exits unless reconnected.
+      .idleMs =
+          static_cast<int>(std::max<std::int64_t>(60'000, 2 * toMillis(options_.executorIdle)))};
+  agent::StartedExecutor started = agent::startExecutor(start, socket);
+  if (started.pid < 0) {
+    error = started.error;
+    return nullptr;
+  }
+  ++counters_.executors;
+  Executor& executor = executors_[socket];
+  executor.socket = socket;
+  executor.frameworkId = frameworkId;
+  executor.pid = started.pid;
+  executor.ticks = agent::processStartTicks(started.pid);
+  executor.fd = started.fd;
+  watch(executor);
+  if (started.fd < 0) {
+    error = started.error;
+    ::kill(started.pid, SIGKILL);  // reaped through its watch
+    return nullptr;
+  }
+  frameworkExecutor_[frameworkId] = socket;
+  spdlog::debug("agent {}: started executor {} for framework {}", id_, started.pid, frameworkId);
+  return &executor;
 }
 
-void Agent::Impl::pollExecutor(const std::string& key, const char* why) {
+void Agent::Impl::watch(Executor& executor) {
+  const std::string socket = executor.socket;
+  executor.pidfd = options_.pidfd ? agent::openPidfd(executor.pid) : (errno = ENOSYS, -1);
+  if (executor.pidfd >= 0 && agent::processStartTicks(executor.pid) != executor.ticks) {
+    // Recovered, and the pid was reused between the checks: it is gone.
+    ::close(executor.pidfd);
+    executor.pidfd = -1;
+    if (executor.fd >= 0) ::close(executor.fd);
+    executor.fd = -1;
+    loop_.after(Duration{0}, [this, socket] { onExecutorExit(socket); });
+    return;
+  }
+  if (executor.pidfd >= 0) {
+    loop_.watchFd(executor.pidfd, [this, socket] { onExecutorExit(socket); });
+  } else {
+    pollExecutor(socket, std::strerror(errno));
+  }
+  if (executor.fd >= 0) {
+    loop_.watchFd(executor.fd, [this, socket] { onExecutorReadable(socket); });
+  }
+}
+
+void Agent::Impl::pollExecutor(const std::string& socket, const char* why) {
   if (polled_.empty() && pollTimer_ == 0) {
     spdlog::warn("agent {}: no pidfd ({}); watching executors every 100 ms instead", id_,
                  options_.pidfd ? why : "disabled by the options");
   }
-  polled_.insert(key);
+  polled_.insert(socket);
   if (pollTimer_ == 0) {
     pollTimer_ = loop_.every(std::chrono::milliseconds(100), [this] { onPollExecutors(); });
   }
@@ -652,39 +804,176 @@ void Agent::Impl::pollExecutor(const std::string& key, const char* why) {
 
 void Agent::Impl::onPollExecutors() {
   std::vector<std::string> ended;
-  for (const std::string& key : polled_) {
-    auto it = tasks_.find(key);
-    if (it == tasks_.end()) continue;
-    pid_t pid = it->second.checkpoint.executor_pid();
+  for (const std::string& socket : polled_) {
+    auto it = executors_.find(socket);
+    if (it == executors_.end()) continue;
+    const Executor& executor = it->second;
     int status = 0;
-    pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    pid_t reaped = ::waitpid(executor.pid, &status, WNOHANG);
     // Not our child (recovered): gone, a zombie, or another process by now.
-    if (reaped == pid ||
-        (reaped < 0 && !agent::processAlive(pid, it->second.checkpoint.executor_start_ticks()))) {
-      ended.push_back(key);
+    if (reaped == executor.pid ||
+        (reaped < 0 && !agent::processAlive(executor.pid, executor.ticks))) {
+      ended.push_back(socket);
     }
   }
-  for (const std::string& key : ended) onExecutorExit(key);
+  for (const std::string& socket : ended) onExecutorExit(socket);
 }
 
-void Agent::Impl::onExecutorExit(const std::string& key) {
-  polled_.erase(key);
-  auto it = tasks_.find(key);
-  if (it == tasks_.end()) return;
-  Task& task = it->second;
-  if (task.pidfd >= 0) {
-    loop_.unwatchFd(task.pidfd);
+void Agent::Impl::onExecutorReadable(const std::string& socket) {
+  auto it = executors_.find(socket);
+  if (it == executors_.end() || it->second.fd < 0) return;
+  Executor& executor = it->second;
+  for (int i = 0; i < 256 && executor.fd >= 0; ++i) {
+    ssize_t n = ::recv(executor.fd, executorBuffer_.data(), executorBuffer_.size(),
+                       MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) return reconnect(executor);
+    auto fields = allot::executor::split(
+        std::string_view(executorBuffer_.data(),
+                         std::min(static_cast<std::size_t>(n), allot::executor::kMaxMessage)));
+    if (fields.size() == 2 && fields[0] == "ENDED") {
+      taskEnded(executor, std::string(fields[1]));
+    } else {
+      spdlog::warn("agent {}: executor {} sent a malformed message of {} bytes; dropped", id_,
+                   executor.pid, n);
+    }
+  }
+}
+
+// The executor closed our connection: it is exiting (its exit then ends
+// what is left), or another process of our uid connected in our place. In
+// the second case connect again, and read the status files of the tasks
+// whose ENDED may have gone to the other connection.
+void Agent::Impl::reconnect(Executor& executor) {
+  disconnect(executor);
+  if (executor.tasks.empty()) return;
+  const int fd = agent::connectExecutor(executor.socket);
+  if (fd < 0) return;
+  spdlog::warn("agent {}: executor {} dropped our connection while running {} task(s); reconnected",
+               id_, executor.pid, executor.tasks.size());
+  executor.fd = fd;
+  loop_.watchFd(fd, [this, socket = executor.socket] { onExecutorReadable(socket); });
+  if (!executor.outbox.empty()) {
+    // Sent from the loop once writable: no recursion through flush().
+    executor.writeWatched = true;
+    loop_.watchFdWritable(fd, [this, socket = executor.socket] {
+      if (auto it = executors_.find(socket); it != executors_.end()) flush(it->second);
+    });
+  }
+  frameworkExecutor_.try_emplace(executor.frameworkId, executor.socket);
+  const std::vector<std::string> keys(executor.tasks.begin(), executor.tasks.end());
+  for (const std::string& key : keys) {
+    auto it = tasks_.find(key);
+    if (it != tasks_.end() && ::access((it->second.stem + ".status").c_str(), F_OK) == 0) {
+      taskEnded(executor, key);
+    }
+  }
+}
+
+void Agent::Impl::disconnect(Executor& executor) {
+  if (executor.fd < 0) return;
+  if (executor.writeWatched) loop_.unwatchFdWritable(executor.fd);
+  executor.writeWatched = false;
+  loop_.unwatchFd(executor.fd);
+  ::close(executor.fd);
+  executor.fd = -1;
+  if (auto it = frameworkExecutor_.find(executor.frameworkId);
+      it != frameworkExecutor_.end() && it->second == executor.socket) {
+    frameworkExecutor_.erase(it);
+  }
+}
+
+void Agent::Impl::taskEnded(Executor& executor, const std::string& key) {
+  if (executor.tasks.erase(key) == 0) return;  // not (or no longer) its task
+  if (auto it = tasks_.find(key); it != tasks_.end()) finish(it->second);
+  stopWhenIdle(executor);
+}
+
+void Agent::Impl::stopWhenIdle(Executor& executor) {
+  if (!executor.tasks.empty() || executor.fd < 0 || executor.idleTimer != 0) return;
+  executor.idleTimer = loop_.after(options_.executorIdle,
+                                   [this, socket = executor.socket] { stopExecutor(socket); });
+}
+
+// Tells an idle executor to exit; its watch reaps it.
+void Agent::Impl::stopExecutor(const std::string& socket) {
+  auto it = executors_.find(socket);
+  if (it == executors_.end()) return;
+  Executor& executor = it->second;
+  executor.idleTimer = 0;
+  if (!executor.tasks.empty() || executor.fd < 0) return;
+  // New tasks of the framework go to a new executor from now on.
+  if (auto current = frameworkExecutor_.find(executor.frameworkId);
+      current != frameworkExecutor_.end() && current->second == socket) {
+    frameworkExecutor_.erase(current);
+  }
+  executor.stopping = true;
+  post(executor, allot::executor::encode({"EXIT"}));  // disconnects once sent
+}
+
+void Agent::Impl::post(Executor& executor, std::string message) {
+  executor.outbox.push_back(std::move(message));
+  if (executor.outbox.size() == 1) flush(executor);
+}
+
+void Agent::Impl::flush(Executor& executor) {
+  while (!executor.outbox.empty() && executor.fd >= 0) {
+    const int sent = agent::trySendToExecutor(executor.fd, executor.outbox.front());
+    if (sent == 0) {
+      if (!executor.writeWatched) {
+        executor.writeWatched = true;
+        loop_.watchFdWritable(executor.fd, [this, socket = executor.socket] {
+          if (auto it = executors_.find(socket); it != executors_.end()) flush(it->second);
+        });
+      }
+      return;
+    }
+    if (sent < 0) {
+      // It closed: exiting (its exit ends its tasks), or another peer took
+      // its connection (reconnect() sends the rest).
+      spdlog::warn("agent {}: cannot write to executor {}: {}", id_, executor.pid,
+                   std::strerror(errno));
+      return reconnect(executor);
+    }
+    executor.outbox.pop_front();
+  }
+  if (executor.writeWatched && executor.fd >= 0) {
+    loop_.unwatchFdWritable(executor.fd);
+    executor.writeWatched = false;
+  }
+  if (executor.outbox.empty() && executor.stopping) disconnect(executor);
+}
+
+void Agent::Impl::onExecutorExit(const std::string& socket) {
+  polled_.erase(socket);
+  auto it = executors_.find(socket);
+  if (it == executors_.end()) return;
+  Executor& executor = it->second;
+  if (executor.idleTimer != 0) loop_.cancel(executor.idleTimer);
+  disconnect(executor);
+  if (executor.pidfd >= 0) {
+    loop_.unwatchFd(executor.pidfd);
     // Reaps it when it is our child (not after an agent restart: then init
     // or a subreaper does).
     siginfo_t info{};
-    ::waitid(P_PIDFD, static_cast<id_t>(task.pidfd), &info, WEXITED | WNOHANG);
-    ::close(task.pidfd);
-    task.pidfd = -1;
+    ::waitid(P_PIDFD, static_cast<id_t>(executor.pidfd), &info, WEXITED | WNOHANG);
+    ::close(executor.pidfd);
   }
-  finish(task);
+  std::set<std::string> orphans = std::move(executor.tasks);
+  if (!orphans.empty()) {
+    spdlog::warn("agent {}: executor {} of framework {} exited with {} task(s) not reported ended",
+                 id_, executor.pid, executor.frameworkId, orphans.size());
+  }
+  executors_.erase(it);
+  // Those that ended have their status file; the others fail.
+  for (const std::string& key : orphans) {
+    if (auto t = tasks_.find(key); t != tasks_.end()) finish(t->second);
+  }
 }
 
-// The executor is gone: turn its status file into the terminal update.
+// The task ended (or its executor is gone): turn its status file into the
+// terminal update. Idempotent.
 void Agent::Impl::finish(Task& task) {
   task.executorDone = true;
   if (task.checkpoint.quiet() || task.terminal) return maybeRemove(task.key);
@@ -712,29 +1001,16 @@ void Agent::Impl::finish(Task& task) {
   maybeRemove(task.key);
 }
 
-// The executor turns SIGTERM into the kill sequence; the value carries the
-// grace period so that it holds even when the agent dies meanwhile.
+// The executor carries out the kill sequence (SIGTERM, SIGKILL after the
+// grace period), so it holds even when the agent dies meanwhile.
 void Agent::Impl::signalKill(Task& task, Duration grace) {
   if (task.executorDone || task.terminal) return;
-  siginfo_t info{};
-  info.si_signo = SIGTERM;
-  info.si_code = SI_QUEUE;
-  info.si_pid = ::getpid();
-  info.si_uid = ::getuid();
-  info.si_value.sival_int = static_cast<int>(
+  const int graceMs = static_cast<int>(
       std::clamp<std::int64_t>(toMillis(grace), 0, std::numeric_limits<int>::max()));
-  int rc = -1;
-  if (task.pidfd >= 0) {
-    rc = agent::signalPidfd(task.pidfd, SIGTERM, info);
-  } else if (agent::processAlive(task.checkpoint.executor_pid(),
-                                 task.checkpoint.executor_start_ticks())) {
-    // Polled executor (no pidfd): a small window of pid reuse remains.
-    rc = ::sigqueue(task.checkpoint.executor_pid(), SIGTERM, info.si_value);
+  if (auto it = executors_.find(task.executor); it != executors_.end() && it->second.fd >= 0) {
+    return post(it->second, allot::executor::encode({"KILL", task.key, std::to_string(graceMs)}));
   }
-  if (rc != 0) {
-    spdlog::warn("agent {}: cannot signal the executor of {}: {}", id_, task.key,
-                 std::strerror(errno));
-  }
+  spdlog::warn("agent {}: cannot ask the executor of {} to kill it: not connected", id_, task.key);
 }
 
 void Agent::Impl::killQuietly(const std::string& key) {
@@ -823,6 +1099,7 @@ void Agent::Impl::persist(Task& task, agent::TaskRecord record) {
   if (!task.pidLogged && task.checkpoint.executor_pid() != 0) {
     record.set_executor_pid(task.checkpoint.executor_pid());
     record.set_executor_start_ticks(task.checkpoint.executor_start_ticks());
+    record.set_executor_socket(task.checkpoint.executor_socket());
   }
   std::string data;
   record.SerializeToString(&data);

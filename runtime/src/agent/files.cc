@@ -37,8 +37,12 @@ std::string Layout::taskStem(std::string_view frameworkId, std::string_view task
   return tasksDir() + "/" + escapeName(frameworkId) + "+" + escapeName(taskId);
 }
 
+std::string Layout::frameworkDir(std::string_view frameworkId) const {
+  return workDir + "/frameworks/" + escapeName(frameworkId);
+}
+
 std::string Layout::sandbox(std::string_view frameworkId, std::string_view taskId) const {
-  return workDir + "/frameworks/" + escapeName(frameworkId) + "/tasks/" + escapeName(taskId);
+  return frameworkDir(frameworkId) + "/tasks/" + escapeName(taskId);
 }
 
 std::optional<std::string> writeAtomically(const std::string& path, std::string_view data) {

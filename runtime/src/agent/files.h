@@ -6,6 +6,7 @@
 //   <work>/meta/lock                    flock: one agent per work directory
 //   <work>/meta/tasks/<fw>+<task>.task  TaskRecords (checkpoint.proto) by appendRecord
 //   <work>/meta/tasks/<fw>+<task>.status  the executor's report when the task ended
+//   <work>/frameworks/<fw>/executor.log  the framework's executor's own log
 //   <work>/frameworks/<fw>/tasks/<task>/  the sandbox: stdout, stderr
 // Ids are escaped (escapeName) so any id names exactly one file.
 
@@ -36,6 +37,7 @@ struct Layout {
   std::string agentIdFile() const { return workDir + "/meta/agent_id"; }
   // The stem of a task's meta files.
   std::string taskStem(std::string_view frameworkId, std::string_view taskId) const;
+  std::string frameworkDir(std::string_view frameworkId) const;
   std::string sandbox(std::string_view frameworkId, std::string_view taskId) const;
 };
 

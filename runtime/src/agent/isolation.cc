@@ -3,17 +3,21 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "files.h"
+#include "runtime/executor/protocol.h"
 
 namespace allot::runtime::agent {
 
@@ -129,38 +133,103 @@ std::string defaultExecutorPath() {
          "/allot-executor";
 }
 
-SpawnResult spawnExecutor(const ExecutorLaunch& l) {
-  std::vector<std::string> args = {l.executor,
-                                   "--sandbox",
-                                   l.sandbox,
-                                   "--status-file",
-                                   l.statusFile,
-                                   "--poll-ms",
-                                   std::to_string(l.pollMs),
-                                   "--grace-ms",
-                                   std::to_string(l.graceMs)};
-  if (l.user.uid >= 0) {
-    args.insert(args.end(),
-                {"--uid", std::to_string(l.user.uid), "--gid", std::to_string(l.user.gid)});
+namespace {
+
+// The abstract-namespace address of `socket` (a leading NUL, no terminator).
+std::optional<std::pair<sockaddr_un, socklen_t>> abstractAddress(const std::string& socket) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket.empty() || socket.size() + 1 > sizeof addr.sun_path) return std::nullopt;
+  std::memcpy(addr.sun_path + 1, socket.data(), socket.size());
+  return std::pair{addr,
+                   static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socket.size())};
+}
+
+}  // namespace
+
+int connectExecutor(const std::string& socket) {
+  auto addr = abstractAddress(socket);
+  if (!addr) {
+    errno = ENAMETOOLONG;
+    return -1;
   }
-  if (l.memBytes > 0) args.insert(args.end(), {"--mem-bytes", std::to_string(l.memBytes)});
-  if (l.cpus > 0) args.insert(args.end(), {"--cpus", std::to_string(l.cpus)});
-  if (!l.cgroup.empty()) args.insert(args.end(), {"--cgroup", l.cgroup});
-  args.insert(args.end(), {"--", l.command});
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  // A stuck executor must not stall the agent for long (see sendToExecutor).
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr->first), addr->second) != 0) {
+    int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+std::optional<std::string> sendToExecutor(int fd, std::string_view message) {
+  while (true) {
+    ssize_t n = ::send(fd, message.data(), message.size(), MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(message.size())) return std::nullopt;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return std::string("the executor read nothing for 5 s");
+    }
+    return std::string(n < 0 ? std::strerror(errno) : "short send");
+  }
+}
+
+int trySendToExecutor(int fd, std::string_view message) {
+  while (true) {
+    ssize_t n = ::send(fd, message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(message.size())) return 1;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n >= 0) errno = EMSGSIZE;
+    return -1;
+  }
+}
+
+StartedExecutor startExecutor(const ExecutorStart& s, const std::string& socket) {
+  StartedExecutor result;
+  auto addr = abstractAddress(socket);
+  if (!addr) {
+    result.error = "executor socket name too long: " + socket;
+    return result;
+  }
+  // Above the descriptors posix_spawn maps, so dup2 to 3 always copies it.
+  int listenFd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  int high = listenFd < 0 ? -1 : ::fcntl(listenFd, F_DUPFD_CLOEXEC, 10);
+  if (listenFd >= 0) ::close(listenFd);
+  if (high < 0 ||
+      ::bind(high, reinterpret_cast<const sockaddr*>(&addr->first), addr->second) != 0 ||
+      ::listen(high, 64) != 0) {
+    result.error = std::string("cannot create the executor's socket: ") + std::strerror(errno);
+    if (high >= 0) ::close(high);
+    return result;
+  }
+  std::vector<std::string> args = {s.executor,
+                                   "--name",
+                                   s.name,
+                                   "--log",
+                                   s.log,
+                                   "--poll-ms",
+                                   std::to_string(s.pollMs),
+                                   "--grace-ms",
+                                   std::to_string(s.graceMs),
+                                   "--idle-ms",
+                                   std::to_string(s.idleMs)};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env = l.environment;
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  std::string path = "PATH=/usr/local/bin:/usr/bin:/bin";
+  char* envp[] = {path.data(), nullptr};
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // A new session keeps the terminal's signals away; the dispositions the
-  // agent uses are reset.
-  // SIGTERM (the kill request) stays blocked through the exec, so one sent
-  // before the executor set up its signalfd waits instead of killing it.
+  // agent uses are reset. SIGTERM stays blocked through the exec, so one
+  // sent before the executor set up its signalfd waits instead of killing it.
   sigset_t blocked, defaults;
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGTERM);
@@ -174,22 +243,30 @@ SpawnResult spawnExecutor(const ExecutorLaunch& l) {
                            POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  // The executor reports into the sandbox and its status file; it must not
-  // hold the agent's stdout and stderr open (pipes to a supervisor) for the
-  // lifetime of the task.
+  // The executor reports into its log and the status files; it must not
+  // hold the agent's stdout and stderr open (pipes to a supervisor).
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  SpawnResult result;
+  posix_spawn_file_actions_adddup2(&actions, high, executor::kListenFd);
+  posix_spawn_file_actions_addclosefrom_np(&actions, executor::kListenFd + 1);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, l.executor.c_str(), &actions, &attr, argv.data(), envp.data());
+  int rc = ::posix_spawn(&pid, s.executor.c_str(), &actions, &attr, argv.data(), envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
-    result.error = "cannot start " + l.executor + ": " + std::strerror(rc);
-  } else {
-    result.pid = pid;
+    ::close(high);
+    result.error = "cannot start " + s.executor + ": " + std::strerror(rc);
+    return result;
+  }
+  // The listening socket exists until the executor exits: connecting now
+  // queues in its backlog even before it runs.
+  result.pid = pid;
+  result.fd = connectExecutor(socket);
+  int saved = errno;
+  ::close(high);
+  if (result.fd < 0) {
+    result.error = std::string("cannot connect to the executor: ") + std::strerror(saved);
   }
   return result;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace allot::runtime::agent {
@@ -43,26 +44,39 @@ bool processAlive(pid_t pid, std::uint64_t ticks);
 // allot-executor beside the running binary (/proc/self/exe).
 std::string defaultExecutorPath();
 
-struct ExecutorLaunch {
+// How the agent starts an executor (one per framework; see
+// runtime/executor/protocol.h).
+struct ExecutorStart {
   std::string executor;  // path of allot-executor
-  std::string sandbox;
-  std::string statusFile;
-  std::string cgroup;  // empty: no cgroup
-  UserIds user;        // uid -1: do not switch
-  std::uint64_t memBytes = 0;
-  double cpus = 0;
-  int pollMs = 100;
-  int graceMs = 3000;
-  std::string command;
-  std::vector<std::string> environment;  // "NAME=value"
+  std::string name;      // shown by ps and in the log: framework and work dir
+  std::string log;       // the executor's own log file
+  int pollMs = 100;      // memory polling period of tasks without a cgroup
+  int graceMs = 3000;    // kill grace when the executor itself gets SIGTERM
+  int idleMs = 60'000;   // no task and no agent connected for this long: exit
 };
 
-// Starts the executor in a new session with no inherited descriptors beyond
-// stdio. Returns its pid, or an error message.
-struct SpawnResult {
+struct StartedExecutor {
   pid_t pid = -1;
+  int fd = -1;  // connected to the executor
   std::string error;
 };
-SpawnResult spawnExecutor(const ExecutorLaunch& launch);
+
+// Creates a listening socket named `socket` in the abstract namespace,
+// starts the executor with it as fd 3 (new session, no other inherited
+// descriptor beyond stdio on /dev/null) and connects to it.
+StartedExecutor startExecutor(const ExecutorStart& start, const std::string& socket);
+
+// Connects to the executor listening on `socket`; returns the descriptor
+// (close-on-exec, sends time out after 5 s) or -1 with errno set.
+int connectExecutor(const std::string& socket);
+
+// Sends one message, waiting (at most 5 s) for room; returns an error
+// message when it could not.
+std::optional<std::string> sendToExecutor(int fd, std::string_view message);
+
+// Sends one message without waiting: 1 when sent, 0 when the executor's
+// queue is full (it holds only net.unix.max_dgram_qlen packets, 10 by
+// default), -1 with errno set when the connection is broken.
+int trySendToExecutor(int fd, std::string_view message);
 
 }  // namespace allot::runtime::agent

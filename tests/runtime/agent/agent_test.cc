@@ -8,15 +8,20 @@
 #include <fmt/format.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -32,7 +37,9 @@
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
 #include "checkpoint.pb.h"
+#include "runtime/executor/protocol.h"
 #include "runtime/src/agent/files.h"
+#include "runtime/src/agent/isolation.h"
 
 namespace allot::runtime {
 namespace {
@@ -63,7 +70,7 @@ class AgentTest : public ::testing::Test {
   }
 
   // Pids of this test's executors still running (children of this process,
-  // which leaves out an executor's fork before it execs the task).
+  // named with its work directory).
   std::vector<pid_t> executors() const {
     std::vector<pid_t> pids;
     for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -84,8 +91,9 @@ class AgentTest : public ::testing::Test {
     return pids;
   }
 
-  // Executors of this test's tasks still running (a failed test): killed at
-  // once (SIGTERM with grace 0) and reaped, so no process outlives the test.
+  // Executors of this test still running (idle, or a failed test): their
+  // tasks killed at once (SIGTERM with grace 0), and they reaped, so no
+  // process outlives the test.
   void killLeftoverExecutors() {
     for (pid_t pid : executors()) {
       ::sigqueue(pid, SIGTERM, sigval{0});
@@ -123,7 +131,10 @@ class AgentTest : public ::testing::Test {
     while (master_.receive(in, [](const std::string&, const WireError& e) {
       ADD_FAILURE() << "master got a bad frame: " << e.message;
     })) {
-      route_ = in.routingId;
+      // The agent's connection; registerAgent() names the one it answers,
+      // since a destroyed agent's last messages may still arrive after a
+      // new agent's first.
+      if (route_.empty()) route_ = in.routingId;
       inbox_.push_back(in);
     }
   }
@@ -194,6 +205,7 @@ class AgentTest : public ::testing::Test {
     EXPECT_TRUE(in.has_value());
     wire::RegisterAgent reg;
     if (!in) return reg;
+    route_ = in->routingId;
     EXPECT_FALSE(decodePayload(in->envelope, reg).has_value());
     EXPECT_EQ(in->envelope.sender(), reg.agent_id());
     wire::AgentRegistered ok;
@@ -319,6 +331,20 @@ TEST_F(AgentTest, ReregistersWhenTheMasterFallsSilent) {
   clock_.advance(1s);
   auto again = awaitType(wire::REGISTER_AGENT);
   ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(agent_->registered());
+}
+
+// A master that does not answer gets registrations at a doubling interval
+// (1, 2, 4, 8, 8 s with a 1 s retry), not one per second.
+TEST_F(AgentTest, UnansweredRegistrationsBackOff) {
+  startAgent(options());
+  ASSERT_TRUE(awaitType(wire::REGISTER_AGENT).has_value());
+  std::vector<int> sentAt;
+  for (int second = 1; second <= 24; ++second) {
+    clock_.advance(1s);
+    if (awaitType(wire::REGISTER_AGENT, 30ms)) sentAt.push_back(second);
+  }
+  EXPECT_EQ(sentAt, (std::vector<int>{1, 3, 7, 15, 23}));
   EXPECT_FALSE(agent_->registered());
 }
 
@@ -674,38 +700,140 @@ TEST(AgentCheckpointTest, TornTailIsCutAndEarlierRecordsKept) {
 
 // A task whose setup fails between the executor's clone and the exec (here:
 // an unprivileged executor asked for group 0) is reported through the status
-// file with the step and the system's reason, and the executor still exits 0
-// after writing it. Runs the executor alone, as nobody when the test is root.
+// file with the step and the system's reason, then ENDED; the executor stays
+// up for the next task and exits 0 on EXIT. Runs the executor alone, as
+// nobody when the test is root, on a socket made as the agent makes it.
 TEST(ExecutorTest, SetupFailureIsReportedWithTheStepAndReason) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("allot-exec-{}", ::getpid());
   fs::create_directories(dir);
   fs::permissions(dir, fs::perms::all);  // nobody writes the sandbox and status here
-  const std::string sandboxDir = (dir / "sandbox").string();
-  const std::string status = (dir / "status").string();
+  const std::string socketName = fmt::format("allot-executor-test/{}", ::getpid());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, socketName.data(), socketName.size());
+  const auto addrLen =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socketName.size());
+  const int listening = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listening, 0);
+  ASSERT_EQ(::bind(listening, reinterpret_cast<const sockaddr*>(&addr), addrLen), 0);
+  ASSERT_EQ(::listen(listening, 4), 0);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  if (pid == 0) {  // only async-signal-safe calls until the exec
+    if (::dup2(listening, 3) != 3) ::_exit(92);
     if (::geteuid() == 0 &&
         (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
       ::_exit(90);
     }
-    ::execl(ALLOT_EXECUTOR, "allot-executor", "--sandbox", sandboxDir.c_str(), "--status-file",
-            status.c_str(), "--gid", "0", "--", "echo never", static_cast<char*>(nullptr));
+    ::execl(ALLOT_EXECUTOR, "allot-executor", "--idle-ms", "10000", static_cast<char*>(nullptr));
     ::_exit(91);
   }
-  int rc = 0;
-  ASSERT_EQ(::waitpid(pid, &rc, 0), pid);
-  ASSERT_TRUE(WIFEXITED(rc));
-  ASSERT_EQ(WEXITSTATUS(rc), 0) << "90: could not drop to nobody, 91: could not exec";
-  const std::string text = readAll(status);
+  ::close(listening);
+  const int fd = agent::connectExecutor(socketName);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  auto launch = [&](const std::string& key, long gid, const std::string& command) {
+    allot::executor::Launch l;
+    l.key = key;
+    l.sandbox = (dir / key).string();
+    l.statusFile = (dir / (key + ".status")).string();
+    l.gid = gid;
+    l.command = command;
+    l.environment = {"PATH=/usr/bin:/bin"};
+    ASSERT_FALSE(agent::sendToExecutor(fd, allot::executor::encodeLaunch(l)).has_value());
+  };
+  auto awaitEnded = [&](const std::string& key) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) != 1) return std::string("(nothing within 10 s)");
+    char buf[256];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    std::string got = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "(closed)";
+    return got == allot::executor::encode({"ENDED", key}) ? std::string("ENDED") : got;
+  };
+  launch("bad", 0, "echo never");
+  EXPECT_EQ(awaitEnded("bad"), "ENDED");
+  const std::string text = readAll(dir / "bad.status");
   EXPECT_NE(text.find("reason EXECUTOR_ERROR\n"), std::string::npos) << text;
   EXPECT_NE(text.find("message cannot start the task: setgid 0: Operation not permitted"),
             std::string::npos)
       << text;
   // The shell never ran: exit status 127 from the child, nothing in stdout.
   EXPECT_NE(text.find(fmt::format("wait_status {}\n", 127 << 8)), std::string::npos) << text;
-  EXPECT_EQ(readAll(dir / "sandbox" / "stdout"), "");
+  EXPECT_EQ(readAll(dir / "bad" / "stdout"), "");
+
+  // The same executor runs the next task.
+  launch("good", -1, "echo ok");
+  EXPECT_EQ(awaitEnded("good"), "ENDED");
+  EXPECT_EQ(readAll(dir / "good" / "stdout"), "ok\n");
+  EXPECT_NE(readAll(dir / "good.status").find("wait_status 0\n"), std::string::npos);
+
+  ASSERT_FALSE(agent::sendToExecutor(fd, allot::executor::encode({"EXIT"})).has_value());
+  int rc = 0;
+  ASSERT_EQ(::waitpid(pid, &rc, 0), pid);
+  ::close(fd);
+  ASSERT_TRUE(WIFEXITED(rc));
+  ASSERT_EQ(WEXITSTATUS(rc), 0) << "90: could not drop to nobody, 91: could not exec";
   fs::remove_all(dir);
+}
+
+// All tasks of a framework on this agent run under one executor; another
+// framework gets its own. An executor left without tasks is stopped after
+// --executor-idle, and the next task starts a new one.
+TEST_F(AgentTest, OneExecutorPerFrameworkStoppedWhenIdle) {
+  startAgent(options());
+  registerAgent();
+  for (auto id : {"a", "b", "c"}) runTask(id, "while [ ! -e ../../go ]; do sleep 0.02; done");
+  runTask("d", "while [ ! -e ../../go ]; do sleep 0.02; done", "cpus:0.1;mem:32", "fw-2");
+  for (auto id : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(awaitExists(sandbox(id, id == std::string("d") ? "fw-2" : "fw-1") / "stdout"));
+  }
+  EXPECT_EQ(executors().size(), 2u);
+  EXPECT_EQ(agent_->counters().executors, 2u);
+  EXPECT_EQ(agent_->counters().launched, 4u);
+  std::ofstream(sandbox("a").parent_path().parent_path() / "go").put('x');
+  std::ofstream(sandbox("d", "fw-2").parent_path().parent_path() / "go").put('x');
+  for (auto id : {"a", "b", "c", "d"}) {
+    auto finished = awaitUpdate(id, wire::TASK_FINISHED);
+    ASSERT_TRUE(finished.has_value()) << id;
+  }
+  EXPECT_EQ(executors().size(), 2u) << "idle executors wait for --executor-idle";
+  clock_.advance(30s);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!executors().empty() && std::chrono::steady_clock::now() < deadline) spin();
+  EXPECT_TRUE(executors().empty()) << "stopped once idle";
+
+  runTask("e", "true");
+  ASSERT_TRUE(awaitUpdate("e", wire::TASK_FINISHED).has_value());
+  EXPECT_EQ(agent_->counters().executors, 3u);
+}
+
+// Another process of the agent's uid connecting to an executor's socket
+// (here with a garbage message) takes the executor's connection from the
+// agent; the agent connects again, so a task ending afterwards is still
+// reported at once, and the executor keeps running.
+TEST_F(AgentTest, AgentReconnectsWhenAnotherPeerTakesTheExecutor) {
+  startAgent(options());
+  registerAgent();
+  runTask("held", "while [ ! -e go ]; do sleep 0.02; done");
+  ASSERT_TRUE(awaitUpdate("held", wire::TASK_RUNNING).has_value());
+  ASSERT_TRUE(awaitExists(sandbox("held") / "stdout"));
+  std::string socket;
+  auto records = agent::readRecords(workDir_ + "/meta/tasks/fw-1+held.task");
+  ASSERT_TRUE(records.has_value());
+  for (const std::string& bytes : records->records) {
+    agent::TaskRecord record;
+    ASSERT_TRUE(record.ParseFromString(bytes));
+    if (!record.executor_socket().empty()) socket = record.executor_socket();
+  }
+  ASSERT_FALSE(socket.empty());
+  const int intruder = agent::connectExecutor(socket);
+  ASSERT_GE(intruder, 0) << std::strerror(errno);
+  ASSERT_FALSE(agent::sendToExecutor(intruder, std::string("\0garbage\0", 9)).has_value());
+  for (int i = 0; i < 20; ++i) spin();
+  std::ofstream(sandbox("held") / "go").put('x');
+  auto finished = awaitUpdate("held", wire::TASK_FINISHED, 5s);
+  ::close(intruder);
+  ASSERT_TRUE(finished.has_value()) << "the ENDED went to the intruder, and no reconnect";
+  EXPECT_EQ(executors().size(), 1u);
 }
 
 // Without pidfds (old kernels, valgrind) executors are polled on the clock:

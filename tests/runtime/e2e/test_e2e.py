@@ -575,8 +575,8 @@ def task_processes(directory, command):
 
 def wait_task_processes(cluster, directory, command, n):
     """The pids of the N task processes running COMMAND under DIRECTORY, once
-    they all run: RUNNING is reported when the executor has started the
-    shell, a moment before the shell starts the command."""
+    they all run: RUNNING is reported once the task is handed to its
+    framework's executor, a moment before the shell starts the command."""
     return wait_for(lambda: len(pids := task_processes(directory, command)) == n and pids, 5,
                     f"{n} processes '{command}' under {directory}", cluster)
 

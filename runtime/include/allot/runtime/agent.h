@@ -30,11 +30,17 @@ struct AgentOptions {
 
   Duration registerRetry = std::chrono::seconds(1);  // resend REGISTER_AGENT while unanswered
   Duration heartbeat = std::chrono::seconds(1);      // until AgentRegistered names one
-  // No word from the master for this long: re-register. Zero: 5 heartbeats.
+  // No word from the master for this long: re-register. Zero: 15 heartbeats.
+  // A master that lost the agent says so (NOT_REGISTERED) and the agent
+  // registers at once; silence more often means a busy master, which a
+  // re-registration (rescinding the agent's offers) only loads further.
   Duration masterTimeout{0};
   Duration statusRetry = std::chrono::seconds(10);  // resend unacknowledged updates this often
   Duration killGrace = std::chrono::seconds(3);     // SHUTDOWN_FRAMEWORK, KILL_TASK without one
   Duration memoryPoll = std::chrono::milliseconds(100);  // executor's RSS polling period
+  // A framework's executor with no task left is stopped after this long
+  // (the next task starts a new one).
+  Duration executorIdle = std::chrono::seconds(30);
   // Watch executors with pidfd_open (Linux 5.3+); false, or when the kernel
   // refuses it: check them every 100 ms instead.
   bool pidfd = true;
@@ -43,7 +49,8 @@ struct AgentOptions {
 // What the agent has done since it started; for tests and logs.
 struct AgentCounters {
   std::size_t registrations = 0;  // REGISTER_AGENT messages sent
-  std::size_t launched = 0;       // executors started
+  std::size_t launched = 0;       // tasks handed to an executor
+  std::size_t executors = 0;      // executors started (one per framework while it has tasks)
   std::size_t recovered = 0;      // tasks recovered from checkpoints at start
   std::size_t updatesSent = 0;    // STATUS_UPDATE messages sent, retries included
   std::size_t acks = 0;           // STATUS_UPDATE_ACKs that matched an update
@@ -51,7 +58,8 @@ struct AgentCounters {
 };
 
 // A Mesos-like agent: registers with the master, launches each task through
-// an allot-executor process in its own sandbox, kills tasks, and sends
+// its framework's allot-executor process (one per framework, as Mesos'
+// default executor) in its own sandbox, kills tasks, and sends
 // status updates reliably (checkpointed before sending, resent until
 // acknowledged, kept across restarts). Tasks keep running when the agent
 // dies; a new Agent on the same work directory recovers them.
