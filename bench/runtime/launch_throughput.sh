@@ -40,6 +40,9 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pkill -f "$WORK/" 2>/dev/null || true  # executors and tasks of the agents
+  if [[ -n "${KEEP_LOGS:-}" ]]; then  # KEEP_LOGS=DIR keeps the processes' logs
+    mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -54,8 +57,10 @@ PY
 
 # Same-run baseline: how many processes this machine starts and reaps per
 # second with nothing else running (one spawning thread per core). `sh -c true`
-# is the floor of one process per task; the executor chain is what the agent
-# starts per task, without the agent, the master or any message.
+# is the floor of one process per task; the executor chain is the agent's
+# per-task work through a framework's executor (sandbox, task process, status
+# file; one task in flight per core), without the agent, the master or the
+# framework.
 CEILING="$BUILD/bench/runtime/spawn_ceiling"
 if [[ -x "$CEILING" && "${SKIP_CEILING:-0}" != 1 ]]; then
   mkdir -p "$WORK/ceiling"
@@ -63,7 +68,7 @@ if [[ -x "$CEILING" && "${SKIP_CEILING:-0}" != 1 ]]; then
   echo "# ceiling: $("$CEILING" --seconds 3 --executor "$BUILD/cli/allot-executor" --dir "$WORK/ceiling")"
 fi
 echo "# $(date -u +%FT%TZ) launch_throughput: master and framework at nice $CONTROL_NICE, work dirs in $WORK_ROOT ($(stat -f -c %T "$WORK_ROOT")), $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM, at most ${MAX_IN_FLIGHT:-0} in flight (0: no bound); load $(cut -d' ' -f1-3 /proc/loadavg)"
-control "$ALLOT" master --port "$PORT" --http-port "$HTTP" --work-dir "$WORK/master" --log-level warn \
+control "$ALLOT" master --port "$PORT" --http-port "$HTTP" --work-dir "$WORK/master" --log-level "${MASTER_LOG_LEVEL:-warn}" \
   >"$WORK/master.log" 2>&1 &
 pids+=($!)
 sleep 0.5
