@@ -52,6 +52,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <limits>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -331,7 +332,6 @@ class Executor {
 
   // Serves the agent until it is time to exit.
   void run() {
-    std::vector<char> buf(executor::kMaxMessage + 1);
     while (!done()) {
       const std::int64_t now = nowMs();
       const int timeout = tick(now);
@@ -349,7 +349,7 @@ class Executor {
       if ((fds[0].revents & POLLIN) != 0) onAccept();
       if (agent_ >= 0 && fds[2].fd == agent_) {
         if ((fds[2].revents & POLLOUT) != 0) flush();
-        if (agent_ >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) != 0) onAgent(buf);
+        if (agent_ >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) != 0) onAgent();
       }
     }
   }
@@ -402,7 +402,11 @@ class Executor {
       return;
     }
     // One agent per work directory: a new connection is a restarted agent.
-    if (agent_ >= 0) closeAgent();
+    // What the old one sent before it went (a LAUNCH, a KILL) still counts.
+    if (agent_ >= 0) {
+      onAgent(std::numeric_limits<int>::max());
+      if (agent_ >= 0) closeAgent();
+    }
     agent_ = fd;
   }
 
@@ -413,9 +417,10 @@ class Executor {
     idleSince_ = nowMs();
   }
 
-  void onAgent(std::vector<char>& buf) {
-    for (int i = 0; i < 64 && agent_ >= 0; ++i) {
-      ssize_t n = ::recv(agent_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
+  // Reads and handles up to `most` messages of the agent.
+  void onAgent(int most = 64) {
+    for (int i = 0; i < most && agent_ >= 0; ++i) {
+      ssize_t n = ::recv(agent_, buf_.data(), buf_.size(), MSG_DONTWAIT | MSG_TRUNC);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       if (n <= 0) return closeAgent();  // the agent went away; tasks go on
@@ -424,7 +429,7 @@ class Executor {
                          std::to_string(executor::kMaxMessage) + ")");
         continue;
       }
-      onMessage(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      onMessage(std::string_view(buf_.data(), static_cast<std::size_t>(n)));
     }
   }
 
@@ -440,8 +445,12 @@ class Executor {
       exitRequested_ = true;
       return;
     }
-    diag(gLogFd, "dropped a malformed message (" + std::string(fields[0].substr(0, 16)) + ", " +
-                     std::to_string(fields.size()) + " fields)");
+    std::string head(fields[0].substr(0, 16));
+    for (char& c : head) {
+      if (c < 0x20 || c > 0x7e) c = '?';  // garbage stays readable in the log
+    }
+    diag(gLogFd, "dropped a malformed message (" + head + ", " + std::to_string(fields.size()) +
+                     " fields)");
   }
 
   void kill(Task& t, int graceMs) {
@@ -667,6 +676,7 @@ class Executor {
   std::map<pid_t, Task> tasks_;
   std::unordered_map<std::string, pid_t> byKey_;
   std::deque<std::string> out_;  // ENDED messages not yet sent
+  std::vector<char> buf_ = std::vector<char>(executor::kMaxMessage + 1);
   std::int64_t idleSince_ = 0;
   bool exitRequested_ = false;
 };

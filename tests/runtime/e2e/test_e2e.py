@@ -15,9 +15,11 @@ handed the same update (uuid) twice.
 """
 
 import collections
+import glob
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -598,8 +600,9 @@ def garbage_over_tcp(port, payloads):
 
 def test_garbage_to_every_socket_leaves_everything_running(cluster):
     """Malformed and garbage messages to the master's ROUTER socket (through
-    ZeroMQ and as raw TCP) and to its HTTP port: each bad frame is answered
-    with an ERROR where possible, every process keeps running and a normal
+    ZeroMQ and as raw TCP), to its HTTP port and to the executors' sockets:
+    each bad frame is answered with an ERROR where possible, every process
+    keeps running, the tasks running meanwhile end once each and a normal
     flow still works."""
     cluster.start()
     rng = random.Random(5)
@@ -636,6 +639,37 @@ def test_garbage_to_every_socket_leaves_everything_running(cluster):
             cluster.http(path)
         except OSError:
             pass  # an HTTP error status is a fine answer
+
+    # The executors' sockets (abstract names kept in each task's checkpoint),
+    # while their tasks run: random bytes, messages of the wrong shape, an
+    # oversized packet. Taking an executor's connection this way makes its
+    # agent connect again.
+    held = cluster.framework("held", tasks=3, command="sleep 3", cpus=1.5, mem=64,
+                             timeout=60).start()
+    held.wait_running(3)
+    sockets = set()
+    for path in glob.glob(os.path.join(cluster.dir, "agent*", "meta", "tasks", "*.task")):
+        with open(path, "rb") as f:
+            sockets |= set(re.findall(rb"allot-executor/[0-9]+/[0-9a-f]{16}", f.read()))
+    assert sockets, "no executor socket in the checkpoints"
+    for name in sockets:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.connect(b"\0" + name)
+            for packet in [noise, b"LAUNCH\0too\0few", b"KILL\0fw/none\0x", b"EXIT\0extra",
+                           b"LAUNCH" + b"\0x" * 9 + b"\0not-a-number", b"", noise * 17]:
+                try:
+                    s.send(packet)
+                except OSError:
+                    pass  # too large for the socket: refused by our kernel, fine
+    assert held.wait_exit(45) == 0, cluster.diagnostics()
+    assert set(check_one_terminal_each(held, 3).values()) == {"TASK_FINISHED"}
+    # The executors read the garbage (before their agent took the
+    # connection back) and said what they dropped.
+    logs = ""
+    for path in glob.glob(os.path.join(cluster.dir, "agent*", "frameworks", "*", "executor.log")):
+        with open(path, errors="replace") as f:
+            logs += f.read()
+    assert "dropped a malformed message" in logs, logs
 
     assert cluster.master.alive(), cluster.diagnostics()
     assert all(p.alive() for p in cluster.agents.values()), cluster.diagnostics()
