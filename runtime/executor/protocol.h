@@ -6,7 +6,8 @@
 // SOCK_SEQPACKET socket in the abstract namespace, hands it to the executor
 // as fd 3 and connects; a restarted agent connects again by name (the name
 // is in each task's checkpoint). The executor accepts only peers of its own
-// uid (or root).
+// uid (or root), one at a time: a new connection replaces the old one once
+// the executor has handled what the old one still held.
 //
 // One message per packet, its fields separated by NUL bytes: no field can
 // hold one, since commands and environment strings are C strings at exec.
