@@ -698,81 +698,124 @@ TEST(AgentCheckpointTest, TornTailIsCutAndEarlierRecordsKept) {
   fs::remove_all(pattern);
 }
 
-// A task whose setup fails between the executor's clone and the exec (here:
-// an unprivileged executor asked for group 0) is reported through the status
-// file with the step and the system's reason, then ENDED; the executor stays
-// up for the next task and exits 0 on EXIT. Runs the executor alone, as
-// nobody when the test is root, on a socket made as the agent makes it.
-TEST(ExecutorTest, SetupFailureIsReportedWithTheStepAndReason) {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("allot-exec-{}", ::getpid());
-  fs::create_directories(dir);
-  fs::permissions(dir, fs::perms::all);  // nobody writes the sandbox and status here
-  const std::string socketName = fmt::format("allot-executor-test/{}", ::getpid());
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path + 1, socketName.data(), socketName.size());
-  const auto addrLen =
-      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socketName.size());
-  const int listening = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listening, 0);
-  ASSERT_EQ(::bind(listening, reinterpret_cast<const sockaddr*>(&addr), addrLen), 0);
-  ASSERT_EQ(::listen(listening, 4), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {  // only async-signal-safe calls until the exec
-    if (::dup2(listening, 3) != 3) ::_exit(92);
-    if (::geteuid() == 0 &&
-        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
-      ::_exit(90);
+// An allot-executor run alone (as nobody when the test is root), on a
+// socket made as the agent makes it, in a directory nobody may write.
+class ExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("allot-exec-{}", ::getpid());
+    fs::create_directories(dir_);
+    fs::permissions(dir_, fs::perms::all);
+    socket_ = fmt::format("allot-executor-test/{}", ::getpid());
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path + 1, socket_.data(), socket_.size());
+    const auto addrLen =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socket_.size());
+    const int listening = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listening, 0);
+    ASSERT_EQ(::bind(listening, reinterpret_cast<const sockaddr*>(&addr), addrLen), 0);
+    ASSERT_EQ(::listen(listening, 4), 0);
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {  // only async-signal-safe calls until the exec
+      // dup2 onto itself would keep close-on-exec.
+      if (listening == 3 ? ::fcntl(3, F_SETFD, 0) != 0 : ::dup2(listening, 3) != 3) ::_exit(92);
+      if (::geteuid() == 0 &&
+          (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
+        ::_exit(90);
+      }
+      ::execl(ALLOT_EXECUTOR, "allot-executor", "--idle-ms", "10000", static_cast<char*>(nullptr));
+      ::_exit(91);
     }
-    ::execl(ALLOT_EXECUTOR, "allot-executor", "--idle-ms", "10000", static_cast<char*>(nullptr));
-    ::_exit(91);
+    ::close(listening);
+    fd_ = agent::connectExecutor(socket_);
+    ASSERT_GE(fd_, 0) << std::strerror(errno);
   }
-  ::close(listening);
-  const int fd = agent::connectExecutor(socketName);
-  ASSERT_GE(fd, 0) << std::strerror(errno);
-  auto launch = [&](const std::string& key, long gid, const std::string& command) {
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) ::close(fd_);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void launch(int fd, const std::string& key, long gid, const std::string& command) {
     allot::executor::Launch l;
     l.key = key;
-    l.sandbox = (dir / key).string();
-    l.statusFile = (dir / (key + ".status")).string();
+    l.sandbox = (dir_ / key).string();
+    l.statusFile = (dir_ / (key + ".status")).string();
     l.gid = gid;
     l.command = command;
     l.environment = {"PATH=/usr/bin:/bin"};
     ASSERT_FALSE(agent::sendToExecutor(fd, allot::executor::encodeLaunch(l)).has_value());
-  };
-  auto awaitEnded = [&](const std::string& key) {
+  }
+
+  // "ENDED" when the next message on `fd` is ENDED for `key`, else what came.
+  static std::string awaitEnded(int fd, const std::string& key) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 10'000) != 1) return std::string("(nothing within 10 s)");
+    if (::poll(&p, 1, 10'000) != 1) return "(nothing within 10 s)";
     char buf[256];
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     std::string got = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "(closed)";
     return got == allot::executor::encode({"ENDED", key}) ? std::string("ENDED") : got;
-  };
-  launch("bad", 0, "echo never");
-  EXPECT_EQ(awaitEnded("bad"), "ENDED");
-  const std::string text = readAll(dir / "bad.status");
+  }
+
+  // Sends EXIT on `fd`; returns the executor's exit code (or a note on 90-92).
+  int exitCode(int fd) {
+    EXPECT_FALSE(agent::sendToExecutor(fd, allot::executor::encode({"EXIT"})).has_value());
+    int rc = 0;
+    EXPECT_EQ(::waitpid(pid_, &rc, 0), pid_);
+    pid_ = -1;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+  }
+
+  fs::path dir_;
+  std::string socket_;
+  pid_t pid_ = -1;
+  int fd_ = -1;
+};
+
+// A task whose setup fails between the executor's clone and the exec (here:
+// an unprivileged executor asked for group 0) is reported through the status
+// file with the step and the system's reason, then ENDED; the executor stays
+// up for the next task and exits 0 on EXIT.
+TEST_F(ExecutorTest, SetupFailureIsReportedWithTheStepAndReason) {
+  launch(fd_, "bad", 0, "echo never");
+  EXPECT_EQ(awaitEnded(fd_, "bad"), "ENDED");
+  const std::string text = readAll(dir_ / "bad.status");
   EXPECT_NE(text.find("reason EXECUTOR_ERROR\n"), std::string::npos) << text;
   EXPECT_NE(text.find("message cannot start the task: setgid 0: Operation not permitted"),
             std::string::npos)
       << text;
   // The shell never ran: exit status 127 from the child, nothing in stdout.
   EXPECT_NE(text.find(fmt::format("wait_status {}\n", 127 << 8)), std::string::npos) << text;
-  EXPECT_EQ(readAll(dir / "bad" / "stdout"), "");
+  EXPECT_EQ(readAll(dir_ / "bad" / "stdout"), "");
 
   // The same executor runs the next task.
-  launch("good", -1, "echo ok");
-  EXPECT_EQ(awaitEnded("good"), "ENDED");
-  EXPECT_EQ(readAll(dir / "good" / "stdout"), "ok\n");
-  EXPECT_NE(readAll(dir / "good.status").find("wait_status 0\n"), std::string::npos);
+  launch(fd_, "good", -1, "echo ok");
+  EXPECT_EQ(awaitEnded(fd_, "good"), "ENDED");
+  EXPECT_EQ(readAll(dir_ / "good" / "stdout"), "ok\n");
+  EXPECT_NE(readAll(dir_ / "good.status").find("wait_status 0\n"), std::string::npos);
+  EXPECT_EQ(exitCode(fd_), 0) << "90: could not drop to nobody, 91: could not exec";
+}
 
-  ASSERT_FALSE(agent::sendToExecutor(fd, allot::executor::encode({"EXIT"})).has_value());
-  int rc = 0;
-  ASSERT_EQ(::waitpid(pid, &rc, 0), pid);
-  ::close(fd);
-  ASSERT_TRUE(WIFEXITED(rc));
-  ASSERT_EQ(WEXITSTATUS(rc), 0) << "90: could not drop to nobody, 91: could not exec";
-  fs::remove_all(dir);
+// A LAUNCH still unread on the old connection when a new one (a restarted
+// agent) arrives is carried out, and its ENDED goes to the new connection.
+// The executor is stopped meanwhile, so both wait for it together.
+TEST_F(ExecutorTest, NewConnectionFirstHandlesWhatTheOldOneHeld) {
+  ASSERT_EQ(::kill(pid_, SIGSTOP), 0);
+  launch(fd_, "queued", -1, "echo ran");
+  const int again = agent::connectExecutor(socket_);
+  ASSERT_GE(again, 0) << std::strerror(errno);
+  ASSERT_EQ(::kill(pid_, SIGCONT), 0);
+  EXPECT_EQ(awaitEnded(again, "queued"), "ENDED");
+  EXPECT_EQ(readAll(dir_ / "queued" / "stdout"), "ran\n");
+  EXPECT_EQ(exitCode(again), 0);
+  ::close(again);
 }
 
 // All tasks of a framework on this agent run under one executor; another
