@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "files.h"
 #include "runtime/executor/protocol.h"
@@ -155,7 +156,8 @@ int connectExecutor(const std::string& socket) {
   }
   int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  // A stuck executor must not stall the agent for long (see sendToExecutor).
+  // Blocking sends (sendToExecutor, for tools and tests) give up on a stuck
+  // executor after 5 s; the agent itself never waits (trySendToExecutor).
   timeval timeout{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr->first), addr->second) != 0) {

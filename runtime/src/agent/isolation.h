@@ -71,7 +71,8 @@ StartedExecutor startExecutor(const ExecutorStart& start, const std::string& soc
 int connectExecutor(const std::string& socket);
 
 // Sends one message, waiting (at most 5 s) for room; returns an error
-// message when it could not.
+// message when it could not. For tools and tests: the agent uses
+// trySendToExecutor and never waits.
 std::optional<std::string> sendToExecutor(int fd, std::string_view message);
 
 // Sends one message without waiting: 1 when sent, 0 when the executor's
