@@ -699,7 +699,8 @@ TEST(AgentCheckpointTest, TornTailIsCutAndEarlierRecordsKept) {
 }
 
 // An allot-executor run alone (as nobody when the test is root), on a
-// socket made as the agent makes it, in a directory nobody may write.
+// socket made as the agent makes it, in a directory nobody may write and
+// enter.
 class ExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -707,6 +708,13 @@ class ExecutorTest : public ::testing::Test {
     fs::create_directories(dir_);
     fs::permissions(dir_, fs::perms::all);
     socket_ = fmt::format("allot-executor-test/{}", ::getpid());
+    // A copy the user nobody can run: the build tree may sit under a
+    // directory only root may enter (a clone in /root).
+    fs::copy_file(ALLOT_EXECUTOR, dir_ / "allot-executor", fs::copy_options::overwrite_existing);
+    fs::permissions(dir_ / "allot-executor", fs::perms::owner_all | fs::perms::group_read |
+                                                 fs::perms::group_exec | fs::perms::others_read |
+                                                 fs::perms::others_exec);
+    const std::string executor = (dir_ / "allot-executor").string();
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path + 1, socket_.data(), socket_.size());
@@ -725,7 +733,8 @@ class ExecutorTest : public ::testing::Test {
           (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
         ::_exit(90);
       }
-      ::execl(ALLOT_EXECUTOR, "allot-executor", "--idle-ms", "10000", static_cast<char*>(nullptr));
+      ::execl(executor.c_str(), "allot-executor", "--idle-ms", "10000",
+              static_cast<char*>(nullptr));
       ::_exit(91);
     }
     ::close(listening);
