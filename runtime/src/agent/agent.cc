@@ -705,9 +705,6 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
   std::string error;
   Executor* executor = executorFor(fw, error);
   if (executor == nullptr) return fail(wire::TASK_FAILED, error, "EXECUTOR_NOT_STARTED");
-  // Should the executor die before it takes the message, the task ends
-  // with it (EXECUTOR_TERMINATED).
-  post(*executor, message);
   ++counters_.launched;
   task.executor = executor->socket;
   task.checkpoint.set_executor_pid(executor->pid);
@@ -718,6 +715,11 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
     loop_.cancel(executor->idleTimer);
     executor->idleTimer = 0;
   }
+  // The task is the executor's before the message goes, so a connection
+  // lost on the way is taken up again for it (reconnect()). Should the
+  // executor die before it takes the message, the task ends with it
+  // (EXECUTOR_TERMINATED).
+  post(*executor, message);
   addUpdate(task, wire::TASK_RUNNING, "");
 }
 
