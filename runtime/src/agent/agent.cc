@@ -108,7 +108,6 @@ class Agent::Impl {
     wire::RunTask run;
     agent::TaskCheckpoint checkpoint;
     std::vector<wire::TaskStatus> updates;
-    std::string executor;        // socket of the executor running it
     bool runTaskLogged = false;  // the log's first record (with the RunTask) is written
     bool pidLogged = false;      // the executor's pid is in the log
     bool executorDone = false;   // the task ended (its status file is read), or never started
@@ -169,6 +168,8 @@ class Agent::Impl {
   void stopExecutor(const std::string& socket);
   void post(Executor& executor, std::string message);
   void flush(Executor& executor);
+  void watchWritable(Executor& executor);
+  void endWrittenTasks(Executor& executor);
   void finish(Task& task);
   void signalKill(Task& task, Duration grace);
   void killQuietly(const std::string& key);
@@ -197,8 +198,7 @@ class Agent::Impl {
   std::unique_ptr<DealerSocket> dealer_;
 
   std::unordered_map<std::string, Task> tasks_;
-  std::map<std::string, Executor> executors_;             // by socket
-  std::map<std::string, std::string> frameworkExecutor_;  // framework id -> socket of its executor
+  std::map<std::string, Executor> executors_;  // by socket
   std::vector<char> executorBuffer_ = std::vector<char>(allot::executor::kMaxMessage + 1);
   std::deque<Retry> retries_;
   std::map<std::string, std::optional<agent::UserIds>> users_;
@@ -421,8 +421,7 @@ void Agent::Impl::recoverTask(const std::string& path,
     maybeRemove(key);
     return;
   }
-  task.executor = task.checkpoint.executor_socket();
-  live[task.executor].push_back(key);
+  live[task.checkpoint.executor_socket()].push_back(key);
 }
 
 // Reconnects to the executor of recovered tasks. Tasks that ended while the
@@ -450,17 +449,25 @@ void Agent::Impl::recoverExecutor(const std::string& socket, const std::vector<s
   executor.ticks = ticks;
   executor.fd = fd;
   executor.tasks.insert(keys.begin(), keys.end());
-  frameworkExecutor_[executor.frameworkId] = socket;
   watch(executor);
   spdlog::info("agent {}: recovered {} task(s) of framework {} (executor {})", id_, keys.size(),
                executor.frameworkId, pid);
   // Connected first: a task ending from now on is reported by ENDED too,
   // and finish() is idempotent.
-  for (const std::string& key : keys) {
-    Task& task = tasks_.at(key);
-    if (::access((task.stem + ".status").c_str(), F_OK) == 0) taskEnded(executor, key);
-  }
+  endWrittenTasks(executor);
   stopWhenIdle(executor);
+}
+
+// Ends the executor's tasks whose status file is written: their ENDED went
+// to an earlier connection (a dead agent, another peer).
+void Agent::Impl::endWrittenTasks(Executor& executor) {
+  const std::vector<std::string> keys(executor.tasks.begin(), executor.tasks.end());
+  for (const std::string& key : keys) {
+    auto it = tasks_.find(key);
+    if (it != tasks_.end() && ::access((it->second.stem + ".status").c_str(), F_OK) == 0) {
+      taskEnded(executor, key);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -706,7 +713,6 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
   Executor* executor = executorFor(fw, error);
   if (executor == nullptr) return fail(wire::TASK_FAILED, error, "EXECUTOR_NOT_STARTED");
   ++counters_.launched;
-  task.executor = executor->socket;
   task.checkpoint.set_executor_pid(executor->pid);
   task.checkpoint.set_executor_start_ticks(executor->ticks);
   task.checkpoint.set_executor_socket(executor->socket);
@@ -723,13 +729,15 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
   addUpdate(task, wire::TASK_RUNNING, "");
 }
 
-// The framework's executor, started when it has none (or only one being
-// stopped); nullptr with `error` set when none can be started.
+// The framework's executor, started when it has none connected (or only
+// one being stopped); nullptr with `error` set when none can be started.
+// Executors are few (one per framework with tasks here): a scan is cheap.
 Agent::Impl::Executor* Agent::Impl::executorFor(const std::string& frameworkId,
                                                 std::string& error) {
-  if (auto current = frameworkExecutor_.find(frameworkId); current != frameworkExecutor_.end()) {
-    auto it = executors_.find(current->second);
-    if (it != executors_.end() && it->second.fd >= 0) return &it->second;
+  for (auto& [socket, executor] : executors_) {
+    if (executor.frameworkId == frameworkId && executor.fd >= 0 && !executor.stopping) {
+      return &executor;
+    }
   }
   std::error_code ec;
   std::filesystem::create_directories(layout_.frameworkDir(frameworkId), ec);
@@ -766,7 +774,6 @@ Agent::Impl::Executor* Agent::Impl::executorFor(const std::string& frameworkId,
     ::kill(started.pid, SIGKILL);  // reaped through its watch
     return nullptr;
   }
-  frameworkExecutor_[frameworkId] = socket;
   spdlog::debug("agent {}: started executor {} for framework {}", id_, started.pid, frameworkId);
   return &executor;
 }
@@ -856,21 +863,10 @@ void Agent::Impl::reconnect(Executor& executor) {
                id_, executor.pid, executor.tasks.size());
   executor.fd = fd;
   loop_.watchFd(fd, [this, socket = executor.socket] { onExecutorReadable(socket); });
-  if (!executor.outbox.empty()) {
-    // Sent from the loop once writable: no recursion through flush().
-    executor.writeWatched = true;
-    loop_.watchFdWritable(fd, [this, socket = executor.socket] {
-      if (auto it = executors_.find(socket); it != executors_.end()) flush(it->second);
-    });
-  }
-  frameworkExecutor_.try_emplace(executor.frameworkId, executor.socket);
-  const std::vector<std::string> keys(executor.tasks.begin(), executor.tasks.end());
-  for (const std::string& key : keys) {
-    auto it = tasks_.find(key);
-    if (it != tasks_.end() && ::access((it->second.stem + ".status").c_str(), F_OK) == 0) {
-      taskEnded(executor, key);
-    }
-  }
+  // The rest of the queue goes from the loop once writable: no recursion
+  // through flush().
+  if (!executor.outbox.empty()) watchWritable(executor);
+  endWrittenTasks(executor);
 }
 
 void Agent::Impl::disconnect(Executor& executor) {
@@ -880,10 +876,6 @@ void Agent::Impl::disconnect(Executor& executor) {
   loop_.unwatchFd(executor.fd);
   ::close(executor.fd);
   executor.fd = -1;
-  if (auto it = frameworkExecutor_.find(executor.frameworkId);
-      it != frameworkExecutor_.end() && it->second == executor.socket) {
-    frameworkExecutor_.erase(it);
-  }
 }
 
 void Agent::Impl::taskEnded(Executor& executor, const std::string& key) {
@@ -905,12 +897,7 @@ void Agent::Impl::stopExecutor(const std::string& socket) {
   Executor& executor = it->second;
   executor.idleTimer = 0;
   if (!executor.tasks.empty() || executor.fd < 0) return;
-  // New tasks of the framework go to a new executor from now on.
-  if (auto current = frameworkExecutor_.find(executor.frameworkId);
-      current != frameworkExecutor_.end() && current->second == socket) {
-    frameworkExecutor_.erase(current);
-  }
-  executor.stopping = true;
+  executor.stopping = true;  // new tasks of the framework go to a new executor
   post(executor, allot::executor::encode({"EXIT"}));  // disconnects once sent
 }
 
@@ -922,15 +909,7 @@ void Agent::Impl::post(Executor& executor, std::string message) {
 void Agent::Impl::flush(Executor& executor) {
   while (!executor.outbox.empty() && executor.fd >= 0) {
     const int sent = agent::trySendToExecutor(executor.fd, executor.outbox.front());
-    if (sent == 0) {
-      if (!executor.writeWatched) {
-        executor.writeWatched = true;
-        loop_.watchFdWritable(executor.fd, [this, socket = executor.socket] {
-          if (auto it = executors_.find(socket); it != executors_.end()) flush(it->second);
-        });
-      }
-      return;
-    }
+    if (sent == 0) return watchWritable(executor);
     if (sent < 0) {
       // It closed: exiting (its exit ends its tasks), or another peer took
       // its connection (reconnect() sends the rest).
@@ -945,6 +924,14 @@ void Agent::Impl::flush(Executor& executor) {
     executor.writeWatched = false;
   }
   if (executor.outbox.empty() && executor.stopping) disconnect(executor);
+}
+
+void Agent::Impl::watchWritable(Executor& executor) {
+  if (executor.writeWatched) return;
+  executor.writeWatched = true;
+  loop_.watchFdWritable(executor.fd, [this, socket = executor.socket] {
+    if (auto it = executors_.find(socket); it != executors_.end()) flush(it->second);
+  });
 }
 
 void Agent::Impl::onExecutorExit(const std::string& socket) {
@@ -1009,7 +996,8 @@ void Agent::Impl::signalKill(Task& task, Duration grace) {
   if (task.executorDone || task.terminal) return;
   const int graceMs = static_cast<int>(
       std::clamp<std::int64_t>(toMillis(grace), 0, std::numeric_limits<int>::max()));
-  if (auto it = executors_.find(task.executor); it != executors_.end() && it->second.fd >= 0) {
+  if (auto it = executors_.find(task.checkpoint.executor_socket());
+      it != executors_.end() && it->second.fd >= 0) {
     return post(it->second, allot::executor::encode({"KILL", task.key, std::to_string(graceMs)}));
   }
   spdlog::warn("agent {}: cannot ask the executor of {} to kill it: not connected", id_, task.key);

@@ -1,6 +1,7 @@
 #include "isolation.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -156,10 +157,6 @@ int connectExecutor(const std::string& socket) {
   }
   int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  // Blocking sends (sendToExecutor, for tools and tests) give up on a stuck
-  // executor after 5 s; the agent itself never waits (trySendToExecutor).
-  timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr->first), addr->second) != 0) {
     int saved = errno;
     ::close(fd);
@@ -171,13 +168,13 @@ int connectExecutor(const std::string& socket) {
 
 std::optional<std::string> sendToExecutor(int fd, std::string_view message) {
   while (true) {
-    ssize_t n = ::send(fd, message.data(), message.size(), MSG_NOSIGNAL);
-    if (n == static_cast<ssize_t>(message.size())) return std::nullopt;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      return std::string("the executor read nothing for 5 s");
-    }
-    return std::string(n < 0 ? std::strerror(errno) : "short send");
+    const int sent = trySendToExecutor(fd, message);
+    if (sent == 1) return std::nullopt;
+    if (sent < 0) return std::string(std::strerror(errno));
+    pollfd room{fd, POLLOUT, 0};
+    const int ready = ::poll(&room, 1, 5000);
+    if (ready == 0) return std::string("the executor read nothing for 5 s");
+    if (ready < 0 && errno != EINTR) return std::string(std::strerror(errno));
   }
 }
 
@@ -192,22 +189,34 @@ int trySendToExecutor(int fd, std::string_view message) {
   }
 }
 
-StartedExecutor startExecutor(const ExecutorStart& s, const std::string& socket) {
-  StartedExecutor result;
+int listenExecutor(const std::string& socket) {
   auto addr = abstractAddress(socket);
   if (!addr) {
-    result.error = "executor socket name too long: " + socket;
-    return result;
+    errno = ENAMETOOLONG;
+    return -1;
   }
   // Above the descriptors posix_spawn maps, so dup2 to 3 always copies it.
-  int listenFd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  int high = listenFd < 0 ? -1 : ::fcntl(listenFd, F_DUPFD_CLOEXEC, 10);
-  if (listenFd >= 0) ::close(listenFd);
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  const int high = fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  const int saved = errno;
+  if (fd >= 0) ::close(fd);
+  errno = saved;
   if (high < 0 ||
       ::bind(high, reinterpret_cast<const sockaddr*>(&addr->first), addr->second) != 0 ||
       ::listen(high, 64) != 0) {
-    result.error = std::string("cannot create the executor's socket: ") + std::strerror(errno);
+    const int error = errno;
     if (high >= 0) ::close(high);
+    errno = error;
+    return -1;
+  }
+  return high;
+}
+
+StartedExecutor startExecutor(const ExecutorStart& s, const std::string& socket) {
+  StartedExecutor result;
+  const int high = listenExecutor(socket);
+  if (high < 0) {
+    result.error = "cannot create the executor's socket " + socket + ": " + std::strerror(errno);
     return result;
   }
   std::vector<std::string> args = {s.executor,

@@ -61,13 +61,18 @@ struct StartedExecutor {
   std::string error;
 };
 
-// Creates a listening socket named `socket` in the abstract namespace,
-// starts the executor with it as fd 3 (new session, no other inherited
+// A listening socket named `socket` in the abstract namespace (close-on-exec,
+// numbered 10 or above, so that a dup2 onto fd 3 always copies it), or -1
+// with errno set.
+int listenExecutor(const std::string& socket);
+
+// Creates a listening socket named `socket` (listenExecutor), starts the
+// executor with it as fd 3 (new session, no other inherited
 // descriptor beyond stdio on /dev/null) and connects to it.
 StartedExecutor startExecutor(const ExecutorStart& start, const std::string& socket);
 
 // Connects to the executor listening on `socket`; returns the descriptor
-// (close-on-exec, sends time out after 5 s) or -1 with errno set.
+// (close-on-exec) or -1 with errno set.
 int connectExecutor(const std::string& socket);
 
 // Sends one message, waiting (at most 5 s) for room; returns an error

@@ -13,13 +13,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
-#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -715,20 +713,12 @@ class ExecutorTest : public ::testing::Test {
                                                  fs::perms::group_exec | fs::perms::others_read |
                                                  fs::perms::others_exec);
     const std::string executor = (dir_ / "allot-executor").string();
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path + 1, socket_.data(), socket_.size());
-    const auto addrLen =
-        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socket_.size());
-    const int listening = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    ASSERT_GE(listening, 0);
-    ASSERT_EQ(::bind(listening, reinterpret_cast<const sockaddr*>(&addr), addrLen), 0);
-    ASSERT_EQ(::listen(listening, 4), 0);
+    const int listening = agent::listenExecutor(socket_);
+    ASSERT_GE(listening, 0) << std::strerror(errno);
     pid_ = ::fork();
     ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {  // only async-signal-safe calls until the exec
-      // dup2 onto itself would keep close-on-exec.
-      if (listening == 3 ? ::fcntl(3, F_SETFD, 0) != 0 : ::dup2(listening, 3) != 3) ::_exit(92);
+    if (pid_ == 0) {                               // only async-signal-safe calls until the exec
+      if (::dup2(listening, 3) != 3) ::_exit(92);  // fd 10 or above: a copy
       if (::geteuid() == 0 &&
           (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
         ::_exit(90);
