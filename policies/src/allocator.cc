@@ -126,8 +126,19 @@ void Allocator::unreserve(const AgentId& agent, const Resources& reservation) {
 void Allocator::recoverResources(const FrameworkId& framework, const AgentId& agent,
                                  const Resources& resources, std::optional<Filters> filters,
                                  TimePoint now, std::uint64_t task) {
-  const AgentIndex a = agentIndex(agent);
-  const FrameworkIndex fw = frameworkIndex(framework);
+  recoverResources(frameworkIndex(framework), agentIndex(agent), resources, std::move(filters), now,
+                   task);
+}
+
+void Allocator::recoverResources(FrameworkIndex fw, AgentIndex a, const Resources& resources,
+                                 std::optional<Filters> filters, TimePoint now,
+                                 std::uint64_t task) {
+  if (fw >= state_.frameworkSlots() || !state_.framework(fw).alive) {
+    throw NotFound(fmt::format("no framework in slot {}", fw));
+  }
+  if (a >= state_.agentSlots() || !state_.agent(a).alive) {
+    throw NotFound(fmt::format("no agent in slot {}", a));
+  }
   state_.recover(fw, a, resources);
   if (filters && filters->refuseFor > Duration::zero()) {
     state_.addFilter(fw, a, resources, saturatingAdd(now, filters->refuseFor));
@@ -246,6 +257,9 @@ void Allocator::grantWholeAgents(std::span<const FrameworkIndex> run) {
   for (FrameworkIndex fw : run) runKey = (runKey ^ (fw + 1)) * 0x9E3779B97F4A7C15ULL;
   if (noTaker_.size() < s.agentSlots()) noTaker_.resize(s.agentSlots());
   for (AgentIndex agent = 0; agent < s.agentSlots(); ++agent) {
+    // The dense flags first: in a busy cluster most agents have nothing
+    // available, and reading each one's state would cost a cache miss apiece.
+    if (s.availableEmpty(agent)) continue;
     const AgentState& a = s.agent(agent);
     if (!a.alive || !a.active || !allocatable(s.availableTotal(agent))) continue;
     // Nothing a grant depends on changed since no framework of this run took

@@ -87,6 +87,7 @@ struct Unit {
 
 struct SimFramework {
   FrameworkInfo info;
+  FrameworkIndex slot = 0;   // the allocator's, while registered
   std::uint32_t role = 0;    // workload role
   std::uint32_t record = 0;  // index into Result::frameworks
   bool registered = false;
@@ -119,7 +120,8 @@ struct SimOffer {
   Resources res;                   // what is still unused
   Scalars free = Scalars::Zero();  // res's scalars the framework may use
   std::uint32_t generation = 0;
-  std::uint32_t launched = 0;  // instances launched in it by the current decision
+  // Instances launched in it by the current decision (kept with a launch cap only).
+  std::uint32_t launched = 0;
   bool live = false;
   std::vector<std::uint64_t> tasks;  // units the policy sized (parts of) it to
 };
@@ -148,6 +150,7 @@ struct SimJob {
 
 struct SimMachine {
   AgentId id;
+  AgentIndex slot = 0;  // the allocator's, while up
   bool up = false;
   Scalars capacity = Scalars::Zero();
   std::vector<std::uint32_t> running;  // group ids
@@ -288,7 +291,12 @@ class Engine {
   std::vector<Planned> plan_;
   // Within one decision, offers only shrink (rollbacks restore at most what
   // they took): the component-wise largest free amount of any offer and the
-  // demands that found no room bound what can still be placed.
+  // demands that found no room bound what can still be placed. maxFree_ is
+  // learnt by the decision's first walk over all the offers that places
+  // nothing, not by a pass of its own at its start: most decisions of a busy
+  // FCFS run either place their queue head, or find it larger than all the
+  // held offers together, and never need it.
+  bool maxFreeKnown_ = false;
   Scalars maxFree_ = Scalars::Zero();
   std::vector<Scalars> failed_;
   // By shapeId_ >> 1, the decision (decisions_) in which that demand was
@@ -661,6 +669,7 @@ void Engine::addMachine(std::uint32_t m, const Scalars& capacity) {
   const AgentIndex slot = *alloc_.state().findAgent(machine.id);
   if (slotToMachine_.size() <= slot) slotToMachine_.resize(slot + 1, kNone);
   slotToMachine_[slot] = m;
+  machine.slot = slot;
   machine.up = true;
   machine.capacity = capacity;
   total_ += capacity;
@@ -727,7 +736,7 @@ void Engine::preempt(const Reclaim& reclaim) {
     if (offer.fw != fwIndex) continue;
     freed += offer.res.totalScalars();
     if (!offer.res.empty()) {
-      alloc_.recoverResources(f.info.id, machine.id, offer.res, std::nullopt, fromMicros(now_));
+      alloc_.recoverResources(f.slot, machine.slot, offer.res, std::nullopt, fromMicros(now_));
     }
     std::erase(f.offers, o);
     ++result_.counters.rescinds;
@@ -747,7 +756,7 @@ void Engine::preempt(const Reclaim& reclaim) {
     log("preempt job={} task={} n={} m={}", result_.jobs[result_.tasks[group.record].job].traceId,
         result_.tasks[group.record].task, result_.tasks[group.record].count, m);
     if (!group.res.empty()) {
-      alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_),
+      alloc_.recoverResources(f.slot, machine.slot, group.res, std::nullopt, fromMicros(now_),
                               group.unit);
     }
     const std::uint32_t last = machine.running.back();
@@ -840,6 +849,7 @@ std::uint32_t Engine::frameworkFor(std::uint32_t j) {
   const FrameworkIndex slot = *alloc_.state().findFramework(f.info.id);
   if (slotToFw_.size() <= slot) slotToFw_.resize(slot + 1, kNone);
   slotToFw_[slot] = index;
+  f.slot = slot;
   f.registered = true;
   fwByKey_[key] = index;
   log("framework-add fw={} name={} role={}", index, name, f.info.role);
@@ -965,7 +975,7 @@ void Engine::taskEnd(std::uint32_t g, std::uint32_t generation) {
       group.machine);
   // Tasks that demand nothing (Google has a few) hold nothing to give back.
   if (!group.res.empty()) {
-    alloc_.recoverResources(f.info.id, machine.id, group.res, std::nullopt, fromMicros(now_),
+    alloc_.recoverResources(f.slot, machine.slot, group.res, std::nullopt, fromMicros(now_),
                             group.unit);
   }
   f.used -= group.scalars;
@@ -1084,7 +1094,7 @@ void Engine::declineOffer(std::uint32_t o) {
     log("decline fw={} m={}", offer.fw, offer.machine);
     std::optional<Filters> filters = Filters{kTimeNever - fromMicros(now_)};
     if (cfg_.refuseFor) filters = Filters{*cfg_.refuseFor};
-    alloc_.recoverResources(f.info.id, machines_[offer.machine].id, offer.res, filters,
+    alloc_.recoverResources(f.slot, machines_[offer.machine].slot, offer.res, filters,
                             fromMicros(now_));
     if (filters->refuseFor > Duration::zero()) f.filtered = true;
     ++result_.counters.declines;
@@ -1104,7 +1114,7 @@ void Engine::offerTimeout(std::uint32_t o, std::uint32_t generation) {
   log("rescind fw={} m={}", offer.fw, offer.machine);
   ++result_.counters.rescinds;
   if (!offer.res.empty()) {
-    alloc_.recoverResources(f.info.id, machines_[offer.machine].id, offer.res, std::nullopt,
+    alloc_.recoverResources(f.slot, machines_[offer.machine].slot, offer.res, std::nullopt,
                             fromMicros(now_));
   }
   std::erase(f.offers, o);
@@ -1135,7 +1145,8 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   const SimJob& job = jobs_[unit.job];
   std::uint32_t placed = 0;
   const Scalars& demand = demand_[task];
-  if (fitCount(demand, f.heldFree, 1) == 0 || fitCount(demand, maxFree_, 1) == 0) {
+  if (fitCount(demand, f.heldFree, 1) == 0 ||
+      (maxFreeKnown_ && fitCount(demand, maxFree_, 1) == 0)) {
     // Room given back by a rollback could make it fit again.
     if (plan_.empty()) noFit_[shapeId >> 1] = decisions_;
     return 0;
@@ -1144,11 +1155,15 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     if ((demand.array() >= shape.array()).all()) return 0;
   }
   const bool untouched = plan_.empty();
+  // A walk over every offer that takes nothing learns maxFree_ on the way.
+  const bool learn = all && i == 0 && untouched && !maxFreeKnown_;
+  Scalars seen = Scalars::Zero();
   std::size_t last = i;
   for (; i < offers.size(); ++i) {
     if (placed == want) break;
     const std::uint32_t o = offers[i];
     SimOffer& offer = offers_[o];
+    if (learn) seen = seen.cwiseMax(offer.free);
     std::uint32_t cap = want - placed;
     if (cfg_.launchesPerOffer > 0) {
       if (offer.launched >= cfg_.launchesPerOffer) continue;
@@ -1163,12 +1178,16 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
       n = 1;
     }
     offer.free -= demand * static_cast<double>(n);
-    offer.launched += n;
+    if (cfg_.launchesPerOffer > 0) offer.launched += n;
     plan_.push_back({o, task, n});
     placed += n;
     last = i;
   }
   if (!all) return placed;
+  if (learn && placed == 0) {
+    maxFree_ = seen;
+    maxFreeKnown_ = true;
+  }
   cursor_ = {true, shapeId, unit.job, placed == want ? last : f.offers.size()};
   // Nothing fit, with nothing taken tentatively: no larger demand fits
   // either until this decision ends.
@@ -1197,7 +1216,7 @@ bool Engine::placeGang(SimFramework& f, const Unit& unit, std::span<const std::u
 void Engine::rollback() {
   for (const Planned& p : plan_) {
     offers_[p.offer].free += demand_[p.task] * static_cast<double>(p.count);
-    offers_[p.offer].launched -= p.count;
+    if (cfg_.launchesPerOffer > 0) offers_[p.offer].launched -= p.count;
   }
   plan_.clear();
   cursor_.valid = false;
@@ -1269,7 +1288,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
       SimOffer& offer = offers_[p.offer];
       if (!offer.live || alloc_.allocatable(offer.free)) continue;
       if (!offer.res.empty()) {
-        alloc_.recoverResources(f.info.id, machines_[offer.machine].id, offer.res, std::nullopt,
+        alloc_.recoverResources(f.slot, machines_[offer.machine].slot, offer.res, std::nullopt,
                                 fromMicros(now_));
       }
       releaseOffer(p.offer);
@@ -1283,11 +1302,10 @@ void Engine::decide(std::uint32_t fwIndex) {
   SimFramework& f = fws_[fwIndex];
   f.decisionPending = false;
   if (f.offers.empty()) return;
-  maxFree_ = Scalars::Zero();
-  for (std::uint32_t o : f.offers) {
-    offers_[o].launched = 0;
-    maxFree_ = maxFree_.cwiseMax(offers_[o].free);
+  if (cfg_.launchesPerOffer > 0) {
+    for (std::uint32_t o : f.offers) offers_[o].launched = 0;
   }
+  maxFreeKnown_ = false;
   failed_.clear();
   ++decisions_;
   cursor_.valid = false;

@@ -28,6 +28,39 @@ TEST(AllocatorTest, UnknownIdsAreNotFound) {
                NotFound);
 }
 
+// Recovering by the slots an allocation named has the id form's effect, and
+// a free or unknown slot is NotFound without changing the bookkeeping.
+TEST(AllocatorTest, RecoverBySlotsAsById) {
+  auto a = makeAllocator("drf");
+  a->addAgent(agent("a1", "cpus:4;mem:4096"));
+  a->addAgent(agent("a2", "cpus:4;mem:4096"));
+  a->addFramework(framework("F", "r"));
+  const auto offers = a->allocate(at(0));
+  ASSERT_EQ(offers.size(), 2u);
+  const Allocation& first = offers[0];
+  a->recoverResources(first.frameworkIndex, first.agentIndex, Resources::parse("cpus:1"),
+                      Filters{std::chrono::seconds(10)}, at(0));
+  EXPECT_EQ(a->state().agent(first.agentIndex).available, Resources::parse("cpus:1"));
+  EXPECT_EQ(a->state().allocatedOn(first.frameworkIndex, first.agentIndex),
+            Resources::parse("cpus:3;mem:4096"));
+  // The filter came with it: the recovered cpu is not offered back to F.
+  EXPECT_TRUE(a->allocate(at(1)).empty());
+
+  const Allocation& second = offers[1];
+  a->removeAgent(second.agent);
+  EXPECT_THROW(a->recoverResources(second.frameworkIndex, second.agentIndex,
+                                   Resources::parse("cpus:1"), std::nullopt, at(2)),
+               NotFound);
+  EXPECT_THROW(a->recoverResources(first.frameworkIndex, AgentIndex{7}, Resources::parse("cpus:1"),
+                                   std::nullopt, at(2)),
+               NotFound);
+  EXPECT_THROW(a->recoverResources(FrameworkIndex{3}, first.agentIndex, Resources::parse("cpus:1"),
+                                   std::nullopt, at(2)),
+               NotFound);
+  EXPECT_EQ(a->state().allocatedOn(first.frameworkIndex, first.agentIndex),
+            Resources::parse("cpus:3;mem:4096"));
+}
+
 // Duplicate ids and recovering resources a framework does not hold are
 // refused without changing the bookkeeping.
 TEST(AllocatorTest, BadEventsChangeNothing) {

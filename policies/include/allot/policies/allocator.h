@@ -117,6 +117,13 @@ class Allocator {
   void recoverResources(const FrameworkId& framework, const AgentId& agent,
                         const Resources& resources, std::optional<Filters> filters, TimePoint now,
                         std::uint64_t task = kNoTask);
+  // The same, by the slots an Allocation named (frameworkIndex, agentIndex),
+  // valid while framework and agent live: a host that keeps them (the
+  // simulator) skips two id look-ups per event. Throws NotFound for a slot
+  // that is free or out of range.
+  void recoverResources(FrameworkIndex framework, AgentIndex agent, const Resources& resources,
+                        std::optional<Filters> filters, TimePoint now,
+                        std::uint64_t task = kNoTask);
 
   // Runs one allocation round at time `now`: drops expired filters, lets the
   // policy decide, and returns what it granted (already counted as allocated).
