@@ -437,6 +437,7 @@ void Engine::prepare() {
   noFit_.assign(ids.size(), ~std::uint64_t{0});
 
   jobs_.resize(w_.jobs.size());
+  reserveHuge(result_.jobs, w_.jobs.size());  // an output table, like the task records
   result_.jobs.resize(w_.jobs.size());
   childStart_.assign(w_.jobs.size() + 1, 0);
   for (const Job& job : w_.jobs) {
