@@ -1,11 +1,17 @@
 #include <CLI/CLI.hpp>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include "allot/core/error.h"
 #include "commands.h"
+#include "huge_heap.h"
 
 int main(int argc, char** argv) {
+  // The data commands run on a huge-page heap (huge_heap.h says why).
+  if (argc > 1 && (std::string_view(argv[1]) == "sim" || std::string_view(argv[1]) == "trace")) {
+    allot::cli::restartWithHugeHeap(argv);
+  }
   CLI::App app{"allot: a cluster manager and allocation-policy simulator"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "allot 0.1.0");

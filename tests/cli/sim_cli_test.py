@@ -7,8 +7,10 @@ the HDF5 result file's layout (read with h5py), and that bad input exits 1
 with an "allot: " message naming what is wrong.
 """
 
+import gzip
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -54,6 +56,41 @@ with h5py.File(os.path.join(tmp, "one.h5")) as a, h5py.File(os.path.join(tmp, "t
                 check((x == y).all(), f"{label}/{table}/{column} differs between -j 1 and -j 2")
     check(len(a["runs/fifo/jobs/trace_id"]) == 5000, "one job row per job")
 CHECKS += 1
+
+# The data commands restart once with glibc's heap on huge pages
+# (cli/huge_heap.h): the tunable is added to the user's GLIBC_TUNABLES, and
+# one that names it already is left as it is. Read from /proc/PID/environ
+# while the restarted command reads its trace from a named pipe.
+def tunables_while_reading(tunables):
+    fifo = os.path.join(tmp, "trace.fifo")
+    if os.path.exists(fifo):
+        os.remove(fifo)
+    os.mkfifo(fifo)
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if tunables is not None:
+        env["GLIBC_TUNABLES"] = tunables
+    proc = subprocess.Popen([ALLOT, "trace", "inspect", fifo, "--format", "swf"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Opening the pipe waits for its reader: the process after the restart.
+    with open(fifo, "wb") as pipe:
+        with open(f"/proc/{proc.pid}/environ", "rb") as f:
+            seen = [v.decode() for v in f.read().split(b"\0") if v.startswith(b"GLIBC_TUNABLES=")]
+        with gzip.open(TRACE) as trace:
+            pipe.write(trace.read())
+    out, err = proc.communicate(timeout=120)
+    check(proc.returncode == 0 and "jobs 5000" in out,
+          f"trace inspect from a pipe: exit {proc.returncode}\n{out}\n{err}")
+    return seen
+
+# (glibc rewrites a GLIBC_TUNABLES of several tunables in place at start, so
+# the combined value is checked by the C++ test of hugeHeapTunables instead.)
+for tunables, wanted in [
+    (None, "glibc.malloc.hugetlb=1"),
+    ("glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0"),
+]:
+    seen = tunables_while_reading(tunables)
+    check(seen == ["GLIBC_TUNABLES=" + wanted], f"GLIBC_TUNABLES {tunables!r} became {seen}")
+    CHECKS += 1
 
 # Bad input: exit 1, a message naming the problem.
 for args, words in [
