@@ -1265,8 +1265,8 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
     group.scalars = amount;
     growHuge(result_.tasks);
     result_.tasks.push_back(TaskRecord{unit.job, p.task, p.count, offer.machine, unit.attempt,
-                                       unit.ready, fromMicros(now_), kTimeNever,
-                                       TaskState::kUnfinished});
+                                       TaskState::kUnfinished, unit.ready, fromMicros(now_),
+                                       kTimeNever});
     if (job.spread && t.differentMachine) job.spread->insert(offer.machine);
     f.used += amount;
     f.running += p.count;
