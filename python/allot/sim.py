@@ -196,6 +196,11 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
     raises TypeError. The simulation runs in C++ without the GIL, so other
     Python threads run meanwhile; Ctrl-C stops it (KeyboardInterrupt). Same
     inputs and seed, same result.
+
+    Large replays run faster with glibc's heap on huge pages, which ``allot
+    sim`` sets up for itself but a Python process must be started with:
+    ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python3 ...`` (Google's first 5
+    parts with ``demand=256``: 13.6-14.6 s instead of 17.0-17.6 s on our VM).
     """
     cfg = _config(config)
     workload = _workload(trace)
