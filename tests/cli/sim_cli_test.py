@@ -3,8 +3,9 @@
 Usage: sim_cli_test.py ALLOT_BINARY SOURCE_DIR
 Checks the bundled KTH SP2 excerpt through the table and --json, that -j 2
 (child processes) gives the same summaries and result file contents as -j 1,
-the HDF5 result file's layout (read with h5py), and that bad input exits 1
-with an "allot: " message naming what is wrong.
+the HDF5 result file's layout (read with h5py), that the data commands
+restart on a huge-page heap only as cli/huge_heap.h says, and that bad input
+exits 1 with an "allot: " message naming what is wrong.
 """
 
 import gzip
