@@ -64,6 +64,7 @@ inline traces::Workload workload(const Setup& s) {
   Scalars demand = Scalars::Zero();
   demand[0] = 1;
   demand[1] = 1024;
+  w.demands.push_back(demand);  // every task's (Task::demand 0)
   const double rate = s.load * s.machines * s.slots / (s.tasksPerJob * s.meanTaskS);
   std::mt19937_64 rng(s.seed);
   double t = 0;
@@ -80,7 +81,6 @@ inline traces::Workload workload(const Setup& s) {
       traces::Task task;
       task.job = j;
       task.index = i;
-      task.demand = demand;
       const double seconds =
           s.durations == Durations::kExpPerTask ? exponential(rng, s.meanTaskS) : jobDuration;
       const auto us = std::llround(seconds * 1e6);

@@ -263,17 +263,19 @@ class Engine {
   std::vector<RunGroup> groups_;
   std::vector<std::uint32_t> freeGroups_;
   std::vector<SimJob> jobs_;
-  // Task demands over the dimensions some machine has: a trace that records
-  // a demand no machine table describes (Google's disk, without machine
-  // disk sizes) cannot be replayed on it, so that dimension is left out.
-  std::vector<Scalars> demand_;
+  // By shape (shapeId_ >> 1), its demand over the dimensions some machine
+  // has: a trace that records a demand no machine table describes (Google's
+  // disk, without machine disk sizes) cannot be replayed on it, so that
+  // dimension is left out.
+  std::vector<Scalars> shapeDemand_;
   // Per task record, a dense id of its demand and differentMachine flag (the
   // low bit): equal ids, equal demands and flags. The queue walk reads these
   // few bytes instead of the tasks themselves.
   std::vector<std::uint32_t> shapeId_;
-  // The same as resources, one per task record, built on first use (copies
-  // share their storage), for publishing demand.
+  // The same as resources, by shape, built on first use (copies share their
+  // storage), for publishing demand.
   std::vector<Resources> shape_;
+  const Scalars& demandOf(std::uint64_t task) const { return shapeDemand_[shapeId_[task] >> 1]; }
   std::vector<PendingTask> published_;  // scratch
   std::uint64_t nextUnitKey_ = 0;
   std::vector<std::uint32_t> only_;                                    // scratch: hinted offers
@@ -365,6 +367,12 @@ void Engine::validate() const {
       }
     }
   }
+  for (std::size_t t = 0; t < w_.tasks.size(); ++t) {
+    if (w_.tasks[t].demand >= w_.demands.size()) {
+      throw InvalidArgument(fmt::format("sim: task record {} names demand {} of {}", t,
+                                        w_.tasks[t].demand, w_.demands.size()));
+    }
+  }
   for (const MachineEvent& e : w_.machineEvents) {
     if (e.machine >= w_.machines.size()) {
       throw InvalidArgument(fmt::format("sim: machine event names unknown machine {}", e.machine));
@@ -405,8 +413,6 @@ void Engine::prepare() {
   }
 
   const Scalars keep = presentDimensions(w_);
-  demand_.reserve(w_.tasks.size());
-  shapeId_.reserve(w_.tasks.size());
   // The task records on huge pages (see reserveHuge): growing them by
   // doubling into 4 KiB pages was a fifth of replaying HPC2N on our VMs. Their
   // final size is not known (one per launch); one per instance is room for a
@@ -416,25 +422,17 @@ void Engine::prepare() {
   // the change moved where the heap's small objects land (bench/RESULTS.md,
   // the 128-byte task record), though HPC2N gained nothing more.
   reserveHuge(result_.tasks, instanceCount(w_));
-  std::unordered_map<std::string_view, std::uint32_t> ids;
+  // Demands equal once the absent dimensions are left out are one shape.
+  std::vector<std::uint32_t> shapeOfDemand(w_.demands.size());
+  traces::DemandTable shapeTable;
+  for (std::size_t d = 0; d < w_.demands.size(); ++d) {
+    shapeOfDemand[d] = shapeTable.intern(w_.demands[d].cwiseProduct(keep), shapeDemand_);
+  }
+  shapeId_.reserve(w_.tasks.size());
   for (const Task& t : w_.tasks) {
-    demand_.push_back(t.demand.cwiseProduct(keep));
+    shapeId_.push_back((shapeOfDemand[t.demand] << 1) | (t.differentMachine ? 1 : 0));
   }
-  // (Keys view demand_'s bytes: it is not resized after this.)
-  for (std::size_t t = 0; t < demand_.size(); ++t) {
-    const std::uint32_t spread = w_.tasks[t].differentMachine ? 1 : 0;
-    if (t > 0 && demand_[t] == demand_[t - 1]) {
-      // A job's tasks mostly look alike.
-      shapeId_.push_back((shapeId_.back() & ~1U) | spread);
-      continue;
-    }
-    const std::string_view bytes(reinterpret_cast<const char*>(demand_[t].data()),
-                                 sizeof(double) * kMaxScalarDims);
-    const std::uint32_t id =
-        ids.try_emplace(bytes, static_cast<std::uint32_t>(ids.size())).first->second;
-    shapeId_.push_back((id << 1) | spread);
-  }
-  noFit_.assign(ids.size(), ~std::uint64_t{0});
+  noFit_.assign(shapeDemand_.size(), ~std::uint64_t{0});
 
   jobs_.resize(w_.jobs.size());
   reserveHuge(result_.jobs, w_.jobs.size());  // an output table, like the task records
@@ -796,7 +794,7 @@ bool Engine::schedulable(const Job& job) const {
     bool fitsOne = false;
     std::uint64_t fitsAll = 0;
     for (const auto& s : shapes_) {
-      const std::uint32_t n = fitCount(demand_[t], s.first, task.count);
+      const std::uint32_t n = fitCount(demandOf(t), s.first, task.count);
       if (n > 0) fitsOne = true;
       fitsAll += std::uint64_t{n} * s.second;
     }
@@ -1145,7 +1143,7 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   const Task& t = w_.tasks[task];
   const SimJob& job = jobs_[unit.job];
   std::uint32_t placed = 0;
-  const Scalars& demand = demand_[task];
+  const Scalars& demand = demandOf(task);
   if (fitCount(demand, f.heldFree, 1) == 0 ||
       (maxFreeKnown_ && fitCount(demand, maxFree_, 1) == 0)) {
     // Room given back by a rollback could make it fit again.
@@ -1216,7 +1214,7 @@ bool Engine::placeGang(SimFramework& f, const Unit& unit, std::span<const std::u
 
 void Engine::rollback() {
   for (const Planned& p : plan_) {
-    offers_[p.offer].free += demand_[p.task] * static_cast<double>(p.count);
+    offers_[p.offer].free += demandOf(p.task) * static_cast<double>(p.count);
     if (cfg_.launchesPerOffer > 0) offers_[p.offer].launched -= p.count;
   }
   plan_.clear();
@@ -1232,7 +1230,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
   for (const Planned& p : plan_) {
     SimOffer& offer = offers_[p.offer];
     const Task& t = w_.tasks[p.task];
-    const Scalars amount = demand_[p.task] * static_cast<double>(p.count);
+    const Scalars amount = demandOf(p.task) * static_cast<double>(p.count);
     // The task's resources come out of the offer: the role's reservation
     // first, then unreserved.
     Resources res;
@@ -1408,12 +1406,12 @@ bool Engine::launchHinted(std::uint32_t fwIndex) {
 
 // The first demandWindow pending instances, in queue order.
 void Engine::publishDemand(SimFramework& f) {
-  if (shape_.empty()) shape_.resize(w_.tasks.size());
+  if (shape_.empty()) shape_.resize(shapeDemand_.size());
   published_.clear();
   std::uint64_t instances = 0;
   auto add = [&](const Unit& unit, std::uint32_t task, std::uint32_t count, bool gang) {
-    Resources& shape = shape_[task];
-    if (shape.empty()) shape = Resources::fromScalars(demand_[task], w_.dims);
+    Resources& shape = shape_[shapeId_[task] >> 1];
+    if (shape.empty()) shape = Resources::fromScalars(demandOf(task), w_.dims);
     const Task& t = w_.tasks[task];
     const Duration estimate = cfg_.exactEstimates ? t.duration : t.estimate;
     published_.push_back(
@@ -1465,7 +1463,7 @@ Scalars Engine::gangDemand(std::uint32_t job) const {
   const Job& j = w_.jobs[job];
   Scalars sum = Scalars::Zero();
   for (std::uint64_t t = j.firstTask; t < j.firstTask + j.taskCount; ++t) {
-    sum += demand_[t] * static_cast<double>(w_.tasks[t].count);
+    sum += demandOf(t) * static_cast<double>(w_.tasks[t].count);
   }
   return sum;
 }
@@ -1499,7 +1497,7 @@ void Engine::updateInterest(SimFramework& f, bool newWork) {
 std::vector<std::string> ignoredDimensions(const traces::Workload& workload) {
   const Scalars keep = presentDimensions(workload);
   Scalars asked = Scalars::Zero();
-  for (const Task& t : workload.tasks) asked = asked.cwiseMax(t.demand);
+  for (const Task& t : workload.tasks) asked = asked.cwiseMax(demandOf(workload, t));
   std::vector<std::string> names;
   for (int d = 0; d < workload.dims->size(); ++d) {
     if (asked[d] > 0 && keep[d] == 0) names.push_back(workload.dims->name(d));

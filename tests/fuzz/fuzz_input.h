@@ -71,15 +71,18 @@ inline void readExpectingOnlyErrors(const std::string& path, std::string_view fo
     traces::WorkloadChunk chunk;
     // The chunk contract must hold whatever the input: global indexes,
     // tasks grouped by job in job order, every task record standing for at
-    // least one instance, dependencies on known jobs.
-    std::uint64_t jobs = 0, tasks = 0;
+    // least one instance and naming a demand of this or an earlier chunk,
+    // dependencies on known jobs.
+    std::uint64_t jobs = 0, tasks = 0, demands = 0;
     while (reader->next(chunk)) {
+      demands += chunk.demands.size();
       std::size_t next = 0;
       for (const auto& job : chunk.jobs) {
         if (job.firstTask != tasks + next) __builtin_trap();
         for (std::uint32_t t = 0; t < job.taskCount; ++t, ++next) {
           if (next >= chunk.tasks.size() || chunk.tasks[next].job != jobs) __builtin_trap();
           if (chunk.tasks[next].count == 0) __builtin_trap();
+          if (chunk.tasks[next].demand >= demands) __builtin_trap();
         }
         for (const auto dep : job.dependsOn) {
           if (dep > jobs + chunk.jobs.size()) __builtin_trap();

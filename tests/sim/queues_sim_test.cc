@@ -23,6 +23,7 @@ constexpr std::int64_t kSec = 1'000'000;
 // Machines of one cpu; jobs of one instance (cpus:1;mem:100) in a role.
 struct Builder {
   Workload w;
+  traces::DemandTable demands;
 
   Builder() { w.users = {"u"}; }
   Builder& machines(int n) {
@@ -46,9 +47,10 @@ struct Builder {
       j.taskCount = 1;
       Task t;
       t.job = static_cast<std::uint32_t>(w.jobs.size());
-      t.demand = Scalars::Zero();
-      t.demand[0] = 1;
-      t.demand[1] = 100;
+      Scalars demand = Scalars::Zero();
+      demand[0] = 1;
+      demand[1] = 100;
+      t.demand = demands.intern(demand, w.demands);
       t.duration = Duration{static_cast<std::int64_t>(seconds * kSec)};
       t.count = 1;
       w.jobs.push_back(j);

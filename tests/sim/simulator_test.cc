@@ -138,6 +138,24 @@ TEST(SimulatorTest, DependenciesAreHonoured) {
   EXPECT_EQ(r.jobs[1].state, JobState::kFinished);
 }
 
+// ignoredDimensions names the dimensions tasks ask for and no machine has
+// (left out of placement, with a note from `allot sim`); those of entries of
+// Workload::demands no task names do not count.
+TEST(SimulatorTest, IgnoredDimensionsAreThoseNoMachineHas) {
+  Builder b;
+  b.machine(4, 1024).job(0, 0, 1, 1, 100, 10);
+  EXPECT_TRUE(ignoredDimensions(b.w).empty());
+  const int gpus = *b.w.dims->find("gpus");
+  Scalars withGpu = cpuMem(1, 100);
+  withGpu[gpus] = 1;
+  b.w.demands.push_back(withGpu);  // no task names it yet
+  EXPECT_TRUE(ignoredDimensions(b.w).empty());
+  b.w.tasks[0].demand = static_cast<std::uint32_t>(b.w.demands.size() - 1);
+  EXPECT_EQ(ignoredDimensions(b.w), std::vector<std::string>{"gpus"});
+  b.w.machines[0].capacity[gpus] = 2;
+  EXPECT_TRUE(ignoredDimensions(b.w).empty());
+}
+
 // Jobs that fit no machine (or, as gangs, not the whole cluster) are
 // reported unschedulable, and so are the jobs waiting on them; they do not
 // block the queue.

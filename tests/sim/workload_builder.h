@@ -30,6 +30,7 @@ inline Scalars cpuMem(double cpus, double mem) {
 // A hand-made workload: machines, then jobs of one task record each.
 struct Builder {
   Workload w;
+  traces::DemandTable demands;
 
   Builder() {
     w.users = {"alice", "bob", "carol"};
@@ -53,7 +54,7 @@ struct Builder {
     j.dependsOn = std::move(deps);
     Task t;
     t.job = static_cast<std::uint32_t>(w.jobs.size());
-    t.demand = cpuMem(cpus, mem);
+    t.demand = demands.intern(cpuMem(cpus, mem), w.demands);
     t.duration = Duration{static_cast<std::int64_t>(seconds * kSec)};
     t.count = count;
     w.jobs.push_back(j);

@@ -75,8 +75,12 @@ with tempfile.TemporaryDirectory() as tmp:
         with h5py.File(kth_h5, "r") as f:
             check(f.attrs["allot_format"] in ("allot-workload", b"allot-workload"), "format attr")
             check(f["jobs/submit_us"].shape == (27992,), "jobs/submit_us shape")
-            check(f["tasks/demand"].shape[1] == len(f["dims"]), "demand width")
-            check(f.attrs["allot_format_version"] == 4, "format version 4")
+            check(f["demands"].shape[1] == len(f["dims"]), "demand width")
+            # Each record names a row of /demands: one processor each.
+            demand = f["demands"][:][f["tasks/demand"][:]]
+            check(demand.shape == (27992, len(f["dims"])), "a demand per record")
+            check(bool((demand[:, 0] == 1.0).all()), "one cpu per KTH task")
+            check(f.attrs["allot_format_version"] == 5, "format version 5")
             # Users' estimates (SWF requested time): every KTH job has one.
             estimates = f["tasks/estimate_us"][:]
             check(estimates.dtype.name == "int64" and estimates.shape == (27992,),

@@ -165,8 +165,8 @@ TEST(SwfReaderTest, MapsJobsToGangsOfOneProcessorTasks) {
   const Task& task = w.tasks[0];
   EXPECT_EQ(task.count, 2U);
   EXPECT_EQ(task.index, 0U);
-  EXPECT_EQ(task.demand[0], 1.0);
-  EXPECT_EQ(task.demand[1], 1.0);  // 1024 KB per processor
+  EXPECT_EQ(demandOf(w, task)[0], 1.0);
+  EXPECT_EQ(demandOf(w, task)[1], 1.0);  // 1024 KB per processor
   EXPECT_EQ(task.duration, std::chrono::seconds(100));
   EXPECT_EQ(task.estimate, std::chrono::seconds(200));  // requested time (field 9)
   EXPECT_EQ(task.outcome.startUs, 10'000'000);
@@ -178,7 +178,7 @@ TEST(SwfReaderTest, MapsJobsToGangsOfOneProcessorTasks) {
   EXPECT_EQ(w.tasks[second.firstTask].count, 3U);
   EXPECT_EQ(second.submit, fromMicros(5'000'000));
   EXPECT_EQ(w.roles[second.role], "*");
-  EXPECT_EQ(w.tasks[second.firstTask].demand[1], 0.0);
+  EXPECT_EQ(demandOf(w, w.tasks[second.firstTask])[1], 0.0);
 
   const Job& third = w.jobs[2];  // unknown wait, preceded by job 1
   EXPECT_EQ(third.dependsOn, std::vector<std::uint32_t>{0});
@@ -267,7 +267,9 @@ TEST(SwfReaderTest, GangCountIsTheProcessorFieldOfEveryKthJob) {
   auto reader = openTrace(path, "swf");
   WorkloadChunk chunk;
   std::uint64_t firstTask = 0;
+  std::vector<Scalars> demands;  // the chunks' tables, concatenated: indexes are global
   while (reader->next(chunk)) {
+    demands.insert(demands.end(), chunk.demands.begin(), chunk.demands.end());
     ASSERT_EQ(chunk.tasks.size(), chunk.jobs.size());
     for (std::size_t i = 0; i < chunk.jobs.size(); ++i) {
       const Job& job = chunk.jobs[i];
@@ -275,7 +277,7 @@ TEST(SwfReaderTest, GangCountIsTheProcessorFieldOfEveryKthJob) {
       ASSERT_EQ(job.taskCount, 1U);
       ASSERT_EQ(job.firstTask, firstTask + i);
       EXPECT_EQ(task.index, 0U);
-      EXPECT_EQ(task.demand[0], 1.0);
+      EXPECT_EQ(demands.at(task.demand)[0], 1.0);
       read.emplace_back(job.traceId, task.count);
     }
     firstTask += chunk.jobs.size();
@@ -599,13 +601,13 @@ TEST(Google2011ReaderTest, AttemptsAndEdgeCasesOfSmallTrace) {
   EXPECT_EQ(t[0].duration, std::chrono::seconds(6));
   EXPECT_EQ(t[0].outcome.machine, 11);
   EXPECT_EQ(t[0].outcome.status, 4);
-  EXPECT_EQ(t[0].demand[0], 0.125);
+  EXPECT_EQ(demandOf(w, t[0])[0], 0.125);
   // Task 1, first attempt: evicted; its request came from the SUBMIT row.
   EXPECT_EQ(t[1].index, 1U);
   EXPECT_EQ(t[1].outcome.startUs, 5'000'000);
   EXPECT_EQ(t[1].outcome.endUs, 8'000'000);
   EXPECT_EQ(t[1].outcome.status, 2);
-  EXPECT_EQ(t[1].demand[0], 0.25);
+  EXPECT_EQ(demandOf(w, t[1])[0], 0.25);
   EXPECT_TRUE(t[1].differentMachine);
   // Task 1, resubmitted: a second attempt.
   EXPECT_EQ(t[2].index, 1U);
@@ -619,7 +621,7 @@ TEST(Google2011ReaderTest, AttemptsAndEdgeCasesOfSmallTrace) {
   const Task& cut = w.tasks[w.jobs[2].firstTask];
   EXPECT_EQ(cut.outcome.startUs, 15'000'000);
   EXPECT_EQ(cut.outcome.endUs, kUnknown);
-  EXPECT_EQ(cut.demand[1], 0.3);
+  EXPECT_EQ(demandOf(w, cut)[1], 0.3);
 
   ASSERT_EQ(w.machines.size(), 5U);
   EXPECT_EQ(w.machines[1].traceId, 12);
@@ -726,8 +728,8 @@ TEST(Google2011ReaderTest, RequestsReadAsStrtodReadsThem) {
   ASSERT_EQ(w.tasks.size(), texts.size());
   for (const Task& task : w.tasks) {
     const std::string& text = texts.at(task.index);
-    EXPECT_EQ(task.demand[0], std::strtod(text.c_str(), nullptr)) << text;
-    EXPECT_EQ(task.demand[1], std::strtod(text.c_str(), nullptr)) << text;
+    EXPECT_EQ(demandOf(w, task)[0], std::strtod(text.c_str(), nullptr)) << text;
+    EXPECT_EQ(demandOf(w, task)[1], std::strtod(text.c_str(), nullptr)) << text;
   }
 }
 
@@ -758,7 +760,7 @@ TEST(Google2011ReaderTest, SparseTaskIndexesKeepTheirState) {
     EXPECT_EQ(t.index, i);
     EXPECT_EQ(t.outcome.startUs, i == 100 ? 5'000'000 : 10'000'000) << i;
     EXPECT_EQ(t.outcome.machine, i == 100 ? 7 : 9) << i;
-    EXPECT_EQ(t.demand[0], i == 100 ? 0.5 : 0.125) << i;
+    EXPECT_EQ(demandOf(w, t)[0], i == 100 ? 0.5 : 0.125) << i;
     EXPECT_EQ(t.outcome.endUs, kUnknown);
   }
 }
@@ -828,8 +830,8 @@ TEST(AlibabaReaderTest, Excerpt2017Fields) {
   EXPECT_EQ(it->submit, fromMicros(6459'000'000));
   const Task& task = w.tasks[it->firstTask];
   EXPECT_EQ(task.index, 0U);
-  EXPECT_EQ(task.demand[0], 0.5);
-  EXPECT_EQ(task.demand[1], 0.007956928);
+  EXPECT_EQ(demandOf(w, task)[0], 0.5);
+  EXPECT_EQ(demandOf(w, task)[1], 0.007956928);
   EXPECT_EQ(task.duration, std::chrono::seconds(65));
   EXPECT_EQ(task.outcome.status, 0);
 }
@@ -871,8 +873,8 @@ TEST(AlibabaReaderTest, Dag2018WithInstancesAndMachines) {
   EXPECT_EQ(m1[1].index, 1U);
   EXPECT_EQ(m1[1].outcome.machine, 2);
   EXPECT_EQ(m1[1].duration, std::chrono::seconds(98));
-  EXPECT_EQ(m1[0].demand[0], 1.0);
-  EXPECT_EQ(m1[0].demand[1], 0.5);
+  EXPECT_EQ(demandOf(w, m1[0])[0], 1.0);
+  EXPECT_EQ(demandOf(w, m1[0])[1], 0.5);
   // M5_3_4 has no instance rows: one record of three instances lasting the
   // whole task.
   ASSERT_EQ(w.jobs[5].taskCount, 1U);
@@ -898,6 +900,7 @@ TEST(AlibabaReaderTest, Dag2018WithInstancesAndMachines) {
 // the same jobs; equality compares dimension tables by names.
 TEST(WorkloadTest, SortJobsBySubmitRemapsIndexes) {
   Workload w;
+  w.demands.push_back(Scalars::Zero());  // every task's
   for (int i = 0; i < 3; ++i) {
     Job job;
     job.traceId = i;
@@ -931,6 +934,33 @@ TEST(WorkloadTest, SortJobsBySubmitRemapsIndexes) {
   EXPECT_EQ(instanceCount(copy), 6U);
   EXPECT_EQ(instanceCount(copy, copy.jobs[copy.tasks[1].job]), 4U);
   EXPECT_EQ(instanceCount(w), 3U);
+  // Equality compares the demands the records name, not the indexes.
+  copy = w;
+  copy.demands = {Scalars::Ones(), Scalars::Zero()};
+  for (Task& task : copy.tasks) task.demand = 1;
+  EXPECT_EQ(copy, w);
+  copy.demands[1][0] = 2;
+  EXPECT_FALSE(copy == w);
+  copy.tasks[0].demand = 2;  // past the table
+  EXPECT_FALSE(copy == w);
+}
+
+// DemandTable numbers demands in the order first seen, across the tables of
+// several chunks, and tells demands apart bit for bit.
+TEST(WorkloadTest, DemandTableNumbersDistinctDemands) {
+  DemandTable table;
+  std::vector<Scalars> first, second;
+  const Scalars cpu = Scalars::Unit(0), mem = Scalars::Unit(1);
+  EXPECT_EQ(table.intern(cpu, first), 0U);
+  EXPECT_EQ(table.intern(cpu, first), 0U);
+  EXPECT_EQ(table.intern(mem, second), 1U);
+  EXPECT_EQ(table.intern(cpu, second), 0U);
+  EXPECT_EQ(first, std::vector<Scalars>{cpu});
+  EXPECT_EQ(second, std::vector<Scalars>{mem});
+  const Scalars negativeZero = -Scalars::Zero();
+  EXPECT_EQ(table.intern(Scalars::Zero(), second), 2U);
+  EXPECT_EQ(table.intern(negativeZero, second), 3U);
+  EXPECT_EQ(second.size(), 3U);
 }
 
 }  // namespace

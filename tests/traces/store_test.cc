@@ -82,7 +82,9 @@ void expectSameWorkload(const Workload& a, const Workload& b) {
     const Task& y = b.tasks[i];
     ASSERT_EQ(x.job, y.job) << "task " << i;
     ASSERT_EQ(x.index, y.index) << "task " << i;
-    ASSERT_EQ(x.demand, y.demand) << "task " << i;
+    ASSERT_LT(x.demand, a.demands.size()) << "task " << i;
+    ASSERT_LT(y.demand, b.demands.size()) << "task " << i;
+    ASSERT_EQ(demandOf(a, x), demandOf(b, y)) << "task " << i;
     ASSERT_EQ(x.duration, y.duration) << "task " << i;
     ASSERT_EQ(x.estimate, y.estimate) << "task " << i;
     ASSERT_EQ(x.differentMachine, y.differentMachine) << "task " << i;
@@ -114,6 +116,7 @@ Workload handMade() {
   w.machineEvents.push_back({fromMicros(9), 0, MachineEvent::Kind::kRemove, Scalars::Zero()});
   w.users = {"alice", "bob", "\xc3\xa9milie"};
   w.roles = {"*", "prod"};
+  DemandTable demands;
   for (std::uint32_t j = 0; j < 3; ++j) {
     Job job;
     job.traceId = 100 + j;
@@ -129,9 +132,11 @@ Workload handMade() {
       Task t;
       t.job = j;
       t.index = k;
-      t.demand[0] = 0.5 + k;
-      t.demand[1] = 1024.25;
-      t.demand[4] = 1;
+      Scalars demand = Scalars::Zero();
+      demand[0] = 0.5 + k;
+      demand[1] = 1024.25;
+      demand[4] = 1;
+      t.demand = demands.intern(demand, w.demands);
       t.duration = Duration{1'000'000LL * (k + 1)};
       t.estimate = k == 1 ? Duration{0} : Duration{3'600'000'000LL * (j + 1) + k};
       t.differentMachine = k == 1;
@@ -332,11 +337,59 @@ void deleteDataset(const std::string& path, const char* name) {
   H5Fclose(f);
 }
 
+// Stores before version 5 held each record's demand in tasks/demand
+// (f64[N][D]) and had no /demands: rewrites a store that way, with a
+// chunked, unfiltered dataset.
+void writeDemandsPerRecord(const std::string& path, const Workload& w) {
+  deleteDataset(path, "demands");
+  deleteDataset(path, "tasks/demand");
+  const auto width = static_cast<hsize_t>(w.dims->size());
+  std::vector<double> rows;
+  for (const Task& t : w.tasks) {
+    for (hsize_t d = 0; d < width; ++d)
+      rows.push_back(demandOf(w, t)[static_cast<Eigen::Index>(d)]);
+  }
+  const std::array<hsize_t, 2> shape{w.tasks.size(), width};
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t space = H5Screate_simple(2, shape.data(), nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 2, shape.data());
+  hid_t d = H5Dcreate2(f, "tasks/demand", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  ASSERT_GE(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), 0);
+  H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(f);
+}
+
+// A version-4 store (each record's demand in tasks/demand) reads with the
+// demands interned: the same workload, and one /demands entry per distinct
+// demand.
+TEST_F(StoreTest, ReadsVersionFourWithDemandPerRecord) {
+  const Workload w = handMade();
+  writeWorkloadStore(file("v4.h5"), w);
+  writeDemandsPerRecord(file("v4.h5"), w);
+  setVersion(file("v4.h5"), 4);
+  const Workload read = readWorkloadStore(file("v4.h5"));
+  expectSameWorkload(read, w);
+  EXPECT_EQ(read.demands.size(), 3u);  // 0.5, 1.5 and 2.5 cpus
+  // Version 5 requires /demands.
+  setVersion(file("v4.h5"), 5);
+  try {
+    readWorkloadStore(file("v4.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("demands"), std::string::npos) << e.what();
+  }
+}
+
 // A version-1 store (written before tasks/count existed: one row per
 // instance) reads with every count 1, i.e. as the same, expanded workload.
 TEST_F(StoreTest, ReadsVersionOneWithCountOne) {
   Workload w = handMade();
   writeWorkloadStore(file("v1.h5"), w);
+  writeDemandsPerRecord(file("v1.h5"), w);
   deleteDataset(file("v1.h5"), "tasks/count");
   setVersion(file("v1.h5"), 1);
   for (Task& t : w.tasks) {
@@ -359,6 +412,7 @@ TEST_F(StoreTest, ReadsVersionOneWithCountOne) {
 TEST_F(StoreTest, ReadsVersionThreeWithEstimateZero) {
   Workload w = handMade();
   writeWorkloadStore(file("v3.h5"), w);
+  writeDemandsPerRecord(file("v3.h5"), w);
   deleteDataset(file("v3.h5"), "tasks/estimate_us");
   setVersion(file("v3.h5"), 3);
   for (Task& t : w.tasks) t.estimate = Duration{0};
@@ -372,6 +426,8 @@ TEST_F(StoreTest, ReadsVersionThreeWithEstimateZero) {
   expectSameWorkload(readWorkloadStore(file("v3.h5")), w);
 
   writeWorkloadStore(file("v4.h5"), handMade());
+  writeDemandsPerRecord(file("v4.h5"), handMade());
+  setVersion(file("v4.h5"), 4);
   deleteDataset(file("v4.h5"), "tasks/estimate_us");
   try {
     readWorkloadStore(file("v4.h5"));
@@ -381,10 +437,11 @@ TEST_F(StoreTest, ReadsVersionThreeWithEstimateZero) {
   }
 }
 
-// This build writes version 4, with a uint32 tasks/count column and an int64
-// tasks/estimate_us column chunked and filtered as tasks/duration_us is.
-TEST_F(StoreTest, WritesVersionFourWithCountAndEstimateColumns) {
-  EXPECT_EQ(kStoreFormatVersion, 4);
+// This build writes version 5, with a uint32 tasks/count column, an int64
+// tasks/estimate_us column chunked and filtered as tasks/duration_us is, and
+// a uint32 tasks/demand indexing the distinct demands of /demands.
+TEST_F(StoreTest, WritesVersionFiveWithCountEstimateAndDemandColumns) {
+  EXPECT_EQ(kStoreFormatVersion, 5);
   StoreOptions options;
   options.chunkRows = 2;  // several chunks
   writeWorkloadStore(file("v4.h5"), handMade(), options);
@@ -393,13 +450,26 @@ TEST_F(StoreTest, WritesVersionFourWithCountAndEstimateColumns) {
   int version = 0;
   H5Aread(a, H5T_NATIVE_INT, &version);
   H5Aclose(a);
-  EXPECT_EQ(version, 4);
-  hid_t d = H5Dopen2(f, "tasks/count", H5P_DEFAULT);
-  ASSERT_GE(d, 0);
-  hid_t type = H5Dget_type(d);
-  EXPECT_GT(H5Tequal(type, H5T_STD_U32LE), 0);
-  H5Tclose(type);
-  H5Dclose(d);
+  EXPECT_EQ(version, 5);
+  for (const char* name : {"tasks/count", "tasks/demand"}) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    ASSERT_GE(d, 0) << name;
+    hid_t type = H5Dget_type(d);
+    EXPECT_GT(H5Tequal(type, H5T_STD_U32LE), 0) << name;
+    H5Tclose(type);
+    H5Dclose(d);
+  }
+  {
+    hid_t d = H5Dopen2(f, "demands", H5P_DEFAULT);
+    ASSERT_GE(d, 0);
+    hid_t space = H5Dget_space(d);
+    std::array<hsize_t, 2> shape{};
+    EXPECT_EQ(H5Sget_simple_extent_dims(space, shape.data(), nullptr), 2);
+    EXPECT_EQ(shape[0], 3u);  // distinct demands of handMade()
+    EXPECT_EQ(shape[1], 5u);  // its dimensions
+    H5Sclose(space);
+    H5Dclose(d);
+  }
 
   // Chunk shape and filter pipeline of a column, to compare two columns.
   auto layout = [&](const char* name) {
@@ -430,7 +500,7 @@ TEST_F(StoreTest, WritesVersionFourWithCountAndEstimateColumns) {
   EXPECT_EQ(std::get<1>(estimate),
             (std::vector<H5Z_filter_t>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}));
   // h5py-style whole read: the values, in microseconds.
-  d = H5Dopen2(f, "tasks/estimate_us", H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, "tasks/estimate_us", H5P_DEFAULT);
   std::vector<std::int64_t> values(handMade().tasks.size());
   EXPECT_GE(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
   H5Dclose(d);
@@ -457,6 +527,7 @@ TEST_F(StoreTest, ChunkFiltersFollowTheData) {
   };
   std::int64_t estimate = 0;
   std::uint64_t runLeft = 0;
+  w.demands.push_back(Scalars::Unit(0));  // every task's: one cpu
   for (std::uint32_t i = 0; i < kTasks; ++i) {
     Job job;
     job.traceId = i;
@@ -466,7 +537,6 @@ TEST_F(StoreTest, ChunkFiltersFollowTheData) {
     w.jobs.push_back(job);
     Task t;
     t.job = i;
-    t.demand[0] = 1;
     t.outcome.startUs = static_cast<std::int64_t>(next() >> 1);  // does not compress
     // Requested times: runs of 1 to 10 jobs asking for one of 39
     // multiples of 15 minutes (in microseconds).

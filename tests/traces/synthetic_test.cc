@@ -220,7 +220,7 @@ TEST(SyntheticTest, MeanDurationAndDemandMatch) {
   EXPECT_NEAR(duration / 400'000 / 600, 1.0, 0.03);
   // Demands are drawn per job.
   double cpus = 0;
-  for (const Job& j : w.jobs) cpus += w.tasks[j.firstTask].demand[0];
+  for (const Job& j : w.jobs) cpus += demandOf(w, w.tasks[j.firstTask])[0];
   EXPECT_NEAR(cpus / static_cast<double>(w.jobs.size()) / 0.05, 1.0, 0.03);
   // Job sizes average to the exact mean of their distribution.
   EXPECT_NEAR(400'000.0 / static_cast<double>(w.jobs.size()) / meanJobSize(o.jobSize), 1.0, 0.03);
@@ -237,7 +237,7 @@ TEST(SyntheticTest, HpcLikeJobsAreGangs) {
     ASSERT_TRUE(j.gang);
     ASSERT_EQ(j.taskCount, 1u);
     const Task& t = w.tasks[j.firstTask];
-    ASSERT_EQ(t.demand[0], 1.0);
+    ASSERT_EQ(demandOf(w, t)[0], 1.0);
     ASSERT_EQ(t.index, 0u);
     ASSERT_GE(t.count, 1u);
     ASSERT_LE(t.count, 1024u);
@@ -266,7 +266,7 @@ TEST(SyntheticTest, OfferedLoadMatches) {
   o.horizon = std::chrono::hours(24 * 60);
   const Workload w = generateWorkload(o);
   double work = 0;
-  for (const Task& t : w.tasks) work += t.count * t.demand[0] * toSeconds(t.duration);
+  for (const Task& t : w.tasks) work += t.count * demandOf(w, t)[0] * toSeconds(t.duration);
   const double capacity = 256 * 16 * 24 * 60 * 3600.0;
   EXPECT_NEAR(work / capacity, 0.6, 0.09);
 }

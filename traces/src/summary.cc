@@ -127,8 +127,8 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
   nlohmann::json capacity = nlohmann::json::object();
   for (int d = 0; d < w.dims->size(); ++d) {
     values.resize(w.tasks.size());
-    std::transform(w.tasks.begin(), w.tasks.end(), values.begin(), [d](const Task& t) {
-      return Weighted{t.demand[d], t.count};
+    std::transform(w.tasks.begin(), w.tasks.end(), values.begin(), [&w, d](const Task& t) {
+      return Weighted{demandOf(w, t)[d], t.count};
     });
     demand[w.dims->name(d)] = toJson(percentiles(values));
     double total = 0;

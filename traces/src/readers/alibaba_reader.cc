@@ -195,8 +195,10 @@ class Alibaba2017Reader final : public ReaderBase {
     Task& task = out.tasks.emplace_back();
     task.job = static_cast<std::uint32_t>(jobCount_);
     task.count = static_cast<std::uint32_t>(instances);
-    task.demand[0] = cpu.value_or(0) / 100.0;
-    task.demand[1] = mem.value_or(0);
+    Scalars demand = Scalars::Zero();
+    demand[0] = cpu.value_or(0) / 100.0;
+    demand[1] = mem.value_or(0);
+    task.demand = demands_.intern(demand, out.demands);
     task.duration = Duration{std::max<std::int64_t>(endUs - createUs, 0)};
     task.outcome.startUs = createUs;
     task.outcome.endUs = endUs;
@@ -214,6 +216,7 @@ class Alibaba2017Reader final : public ReaderBase {
   bool done_ = false;
   std::map<std::string, std::string> meta_;
   NameTable users_, roles_;
+  DemandTable demands_;
   std::uint64_t jobCount_ = 0, taskCount_ = 0;
 };
 
@@ -346,8 +349,10 @@ class Alibaba2018Reader final : public ReaderBase {
       }
       Task task;
       task.job = static_cast<std::uint32_t>(jobCount_);
-      task.demand[0] = row.cpu.value_or(0) / 100.0;
-      task.demand[1] = row.mem.value_or(0);
+      Scalars demand = Scalars::Zero();
+      demand[0] = row.cpu.value_or(0) / 100.0;
+      demand[1] = row.mem.value_or(0);
+      task.demand = demands_.intern(demand, out.demands);
       const auto found = instances_.find(instanceKey(groupJob_, row.name));
       if (found != instances_.end()) {
         if (found->second.size() != static_cast<std::size_t>(row.instances)) {
@@ -497,6 +502,7 @@ class Alibaba2018Reader final : public ReaderBase {
   std::vector<TaskRow> group_;
   std::unordered_set<std::string> seenJobs_;
   NameTable users_, roles_;
+  DemandTable demands_;
   std::uint64_t jobCount_ = 0, taskCount_ = 0;
 };
 

@@ -514,6 +514,11 @@ class Google2011Reader final : public ReaderBase {
       }
     }
     flushNotes();
+    // Demands interned for the attempts so far, in the order of their ids: an
+    // attempt kept in its open job until a later chunk finds its demand in
+    // this chunk or an earlier one.
+    out.demands = std::move(newDemands_);
+    newDemands_.clear();
     return true;
   }
 
@@ -705,12 +710,14 @@ class Google2011Reader final : public ReaderBase {
   }
 
   // The attempt record of the running `task` ending at `end`.
-  static void fillAttempt(Task& attempt, std::uint32_t index, const TaskState& task,
-                          std::int64_t end, std::int32_t status, std::int64_t outcomeEnd) {
+  void fillAttempt(Task& attempt, std::uint32_t index, const TaskState& task, std::int64_t end,
+                   std::int32_t status, std::int64_t outcomeEnd) {
     attempt.index = index;
+    Scalars demand = Scalars::Zero();
     for (std::size_t d = 0; d < task.runDemand.size(); ++d) {
-      attempt.demand[static_cast<Eigen::Index>(d)] = task.runDemand[d];
+      demand[static_cast<Eigen::Index>(d)] = task.runDemand[d];
     }
+    attempt.demand = demands_.intern(demand, newDemands_);
     attempt.duration = Duration{std::max<std::int64_t>(end - task.start, 0)};
     attempt.differentMachine = task.differentMachine;
     attempt.outcome.startUs = task.start;
@@ -884,6 +891,8 @@ class Google2011Reader final : public ReaderBase {
   std::vector<std::int64_t> left_;  // jobs still open at the end, in submit order
   std::size_t nextLeft_ = 0;
   NameTable users_, roles_;
+  DemandTable demands_;
+  std::vector<Scalars> newDemands_;  // interned since the last chunk
   std::uint64_t jobCount_ = 0, taskCount_ = 0, taskRows_ = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(Note::kCount)> notes_{};
 };

@@ -61,11 +61,12 @@ void WorkloadChunk::clear() {
   roles.clear();
   jobs.clear();
   tasks.clear();
+  demands.clear();
 }
 
 bool WorkloadChunk::empty() const {
   return meta.empty() && machines.empty() && machineEvents.empty() && users.empty() &&
-         roles.empty() && jobs.empty() && tasks.empty();
+         roles.empty() && jobs.empty() && tasks.empty() && demands.empty();
 }
 
 std::unique_ptr<TraceReader> openTrace(const std::string& path, std::string_view format,
@@ -116,6 +117,7 @@ void appendChunk(Workload& workload, WorkloadChunk&& chunk) {
   moveAppend(workload.roles, chunk.roles);
   moveAppend(workload.jobs, chunk.jobs);
   moveAppend(workload.tasks, chunk.tasks);
+  moveAppend(workload.demands, chunk.demands);
 }
 
 void sortJobsBySubmit(Workload& workload) {

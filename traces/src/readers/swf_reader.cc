@@ -190,8 +190,10 @@ class SwfReader final : public ReaderBase {
     Task& task = out.tasks.emplace_back();
     task.job = index;
     task.count = static_cast<std::uint32_t>(procs);
-    task.demand[0] = 1.0;
-    task.demand[1] = memKb / 1024.0;
+    Scalars demand = Scalars::Zero();
+    demand[0] = 1.0;
+    demand[1] = memKb / 1024.0;
+    task.demand = demands_.intern(demand, out.demands);
     task.duration = Duration{run};
     task.estimate = Duration{std::max<std::int64_t>(requested, 0)};  // -1: unknown
     if (v[kWait] >= 0) {
@@ -271,6 +273,7 @@ class SwfReader final : public ReaderBase {
   std::map<std::string, double, std::less<>> header_;
   std::string lastKey_;
   NameTable users_, roles_;
+  DemandTable demands_;
   std::vector<std::pair<std::int64_t, std::uint32_t>> jobsInOrder_;
   std::unordered_map<std::int64_t, std::uint32_t> jobsOutOfOrder_;
   std::uint64_t jobCount_ = 0, taskCount_ = 0;

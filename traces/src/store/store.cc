@@ -4,14 +4,13 @@
 
 #include <algorithm>
 #include <array>
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -35,7 +34,7 @@ constexpr const char* kVersionAttr = "allot_format_version";
 constexpr const char* kFormatName = "allot-workload";
 
 // Datasets written per file, for progress reporting.
-constexpr std::uint64_t kDatasetCount = 33;
+constexpr std::uint64_t kDatasetCount = 34;
 
 // ---------------------------------------------------------------- writing
 
@@ -577,6 +576,16 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
                        scalarsFill(width, [&](auto i) -> const Scalars& { return e[i].capacity; }));
   }
 
+  for (std::size_t i = 0; i < w.tasks.size(); ++i) {
+    if (w.tasks[i].demand >= w.demands.size()) {
+      throw InvalidArgument(path + ": task record " + std::to_string(i) + " names demand " +
+                            std::to_string(w.tasks[i].demand) + " of " +
+                            std::to_string(w.demands.size()));
+    }
+  }
+  out.column<double>(root, "demands", w.demands.size(), width,
+                     scalarsFill(width, [&](auto i) -> const Scalars& { return w.demands[i]; }));
+
   {
     Handle g = out.group("jobs");
     const auto& j = w.jobs;
@@ -618,8 +627,8 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
                               fieldFill<std::uint32_t>([&](auto i) { return t[i].job; }));
     out.column<std::uint32_t>(g.get(), "index", n, 0,
                               fieldFill<std::uint32_t>([&](auto i) { return t[i].index; }));
-    out.column<double>(g.get(), "demand", n, width,
-                       scalarsFill(width, [&](auto i) -> const Scalars& { return t[i].demand; }));
+    out.column<std::uint32_t>(g.get(), "demand", n, 0,
+                              fieldFill<std::uint32_t>([&](auto i) { return t[i].demand; }));
     out.column<std::int64_t>(g.get(), "duration_us", n, 0, fieldFill<std::int64_t>([&](auto i) {
                                return toMicros(t[i].duration);
                              }));
@@ -705,208 +714,133 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
   return jobs;
 }
 
-// tasks/demand, the widest task column (half of what a Google load
-// inflates), decoded one block ahead on a helper thread into two buffers
-// while the calling thread decodes the other columns and builds the
-// records: a load's critical path is that thread.
-class DemandAhead {
+// Faults in (MADV_POPULATE_WRITE) a freshly reserved table on a helper
+// thread, 2 MiB at a time from its start, while the calling thread decodes
+// the columns into it: the kernel zeroes the pages there instead of at the
+// decoder's first writes (a fresh Google load's task records are 25 MB, and
+// zeroing fresh memory was a third of such a load in perf). Racing the
+// decoder is harmless: populating a page already there changes nothing.
+// Before Linux 5.14 the advice fails and pages fault in as they did.
+class Prefault {
  public:
-  // `table`, `tableBytes`: the freshly reserved task records, faulted in
-  // while the helper would otherwise wait (see run()).
-  DemandAhead(hid_t file, const std::string& path, const StoreOptions& options, hsize_t width,
-              std::uint64_t rows, std::uint64_t block, const void* table, std::size_t tableBytes)
-      : file_(file),
-        path_(path),
-        width_(width),
-        rows_(rows),
-        block_(block),
-        table_(reinterpret_cast<std::uintptr_t>(table)),
-        tableBytes_(tableBytes) {
-    silent_ = options;
-    silent_.progress = nullptr;
-    worker_ = std::thread([this] { run(); });
-  }
-  DemandAhead(const DemandAhead&) = delete;
-  DemandAhead& operator=(const DemandAhead&) = delete;
-  ~DemandAhead() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    changed_.notify_all();
+  Prefault(const void* data, std::size_t bytes)
+      : worker_([this, begin = reinterpret_cast<std::uintptr_t>(data), bytes] {
+          run(begin, begin + bytes);
+        }) {}
+  Prefault(const Prefault&) = delete;
+  Prefault& operator=(const Prefault&) = delete;
+  ~Prefault() {
+    stop_.store(true, std::memory_order_relaxed);
     worker_.join();
   }
 
-  // Rows of block k; the buffer of block k - 1 is given back. Rethrows what
-  // failed on the helper thread.
-  const double* get(std::uint64_t k) {
-    std::unique_lock lock(mutex_);
-    consumed_ = k;
-    changed_.notify_all();
-    changed_.wait(lock, [&] { return failure_ || decoded_ > k; });
-    if (failure_) std::rethrow_exception(failure_);
-    return blocks_[k % 2];
-  }
-
  private:
-  // Faults in (MADV_POPULATE_WRITE) the next 2 MiB of the task records, the
-  // kernel zeroing them here rather than where the calling thread first
-  // writes them: a fifth of a Google load (50 MB of records, always a fresh
-  // mapping). False once all are (or where the kernel cannot: before Linux
-  // 5.14 pages fault in as they did).
-  bool prefaultSome() {
+  void run(std::uintptr_t begin, std::uintptr_t end) {
 #if defined(MADV_POPULATE_WRITE)
-    constexpr std::uintptr_t kStep = std::uintptr_t{2} << 20;
-    constexpr std::uintptr_t kPage = 4096;
-    if (prefaulted_ == 0) prefaulted_ = (table_ + kPage - 1) & ~(kPage - 1);
-    const std::uintptr_t end = (table_ + tableBytes_) & ~(kPage - 1);
-    if (prefaulted_ >= end) return false;
-    const std::uintptr_t next = std::min(end, (prefaulted_ + kStep) & ~(kStep - 1));
-    if (::madvise(reinterpret_cast<void*>(prefaulted_), next - prefaulted_, MADV_POPULATE_WRITE) !=
-        0) {
-      prefaulted_ = end;
-      return false;
+    begin = (begin + kSmallPageBytes - 1) & ~(kSmallPageBytes - 1);
+    end &= ~(kSmallPageBytes - 1);
+    while (begin < end && !stop_.load(std::memory_order_relaxed)) {
+      const std::uintptr_t next = std::min(end, (begin + kHugePageBytes) & ~(kHugePageBytes - 1));
+      if (::madvise(reinterpret_cast<void*>(begin), next - begin, MADV_POPULATE_WRITE) != 0) return;
+      begin = next;
     }
-    prefaulted_ = next;
-    return true;
 #else
-    return false;
+    (void)begin;
+    (void)end;
 #endif
   }
 
-  void run() {
-    h5::QuietErrors quiet;  // HDF5 error stacks are per thread
-    Reader in(file_, path_, silent_);
-    try {
-      std::optional<std::uint64_t> rows = rows_;
-      Reader::Column<double> a(in, "tasks/demand", width_, rows);
-      Reader::Column<double> b(in, "tasks/demand", width_, rows);
-      for (std::uint64_t k = 0, first = 0; first < rows_; ++k, first += block_) {
-        {
-          // Two blocks ahead: fault in task records until one is consumed.
-          std::unique_lock lock(mutex_);
-          while (!stop_ && consumed_ + 2 <= k) {
-            lock.unlock();
-            const bool more = prefaultSome();
-            lock.lock();
-            if (!more) changed_.wait(lock, [&] { return stop_ || consumed_ + 2 > k; });
-          }
-          if (stop_) return;
-        }
-        const double* data = (k % 2 == 0 ? a : b).read(first, std::min(rows_, first + block_));
-        {
-          std::lock_guard lock(mutex_);
-          blocks_[k % 2] = data;
-          decoded_ = k + 1;
-        }
-        changed_.notify_all();
-      }
-      // The columns (their buffers) live until the last block is used.
-      std::unique_lock lock(mutex_);
-      while (!stop_) {
-        lock.unlock();
-        const bool more = prefaultSome();
-        lock.lock();
-        if (!more) changed_.wait(lock, [&] { return stop_; });
-      }
-    } catch (...) {
-      {
-        std::lock_guard lock(mutex_);
-        failure_ = std::current_exception();
-      }
-      changed_.notify_all();
-    }
-  }
-
-  hid_t file_;
-  const std::string& path_;
-  StoreOptions silent_;
-  hsize_t width_;
-  std::uint64_t rows_, block_;
-  std::uintptr_t table_;
-  std::size_t tableBytes_;
-  std::uintptr_t prefaulted_ = 0;  // helper thread only
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::uint64_t decoded_ = 0, consumed_ = 0;
-  std::array<const double*, 2> blocks_{};
-  bool stop_ = false;
-  std::exception_ptr failure_;
-  std::thread worker_;  // last: starts once the members above exist
+  std::atomic<bool> stop_{false};
+  std::thread worker_;  // last: starts once stop_ exists
 };
 
 // The tasks table of a store of format `version`, `width` dimensions;
-// `jobRows` (the rows of /jobs) bounds tasks/job.
-std::vector<Task> readTasks(Reader& in, hid_t file, const StoreOptions& options,
-                            const std::string& path, std::int64_t version, hsize_t width,
-                            std::uint64_t jobRows) {
+// `jobRows` (the rows of /jobs) bounds tasks/job. From version 5 the
+// records index `demands` (read from /demands); older stores hold each
+// record's demand, interned here into `demands`.
+std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t version,
+                            hsize_t width, std::uint64_t jobRows, std::vector<Scalars>& demands) {
   const auto D = static_cast<std::size_t>(width);
   std::vector<Task> tasks;
-  {
-    std::optional<std::uint64_t> rows;
-    Reader::Column<std::uint32_t> job(in, "tasks/job", 0, rows);
-    Reader::Column<std::uint32_t> index(in, "tasks/index", 0, rows);
-    in.skipDataset();  // tasks/demand: DemandAhead
-    Reader::Column<std::int64_t> duration(in, "tasks/duration_us", 0, rows);
-    // Stores before version 4 had no estimate column: every estimate is 0
-    // (unknown), as readers of formats without estimates give.
-    std::optional<Reader::Column<std::int64_t>> estimate;
-    if (version >= 4) {
-      estimate.emplace(in, "tasks/estimate_us", 0, rows);
-    } else {
-      in.skipDataset();
+  std::optional<std::uint64_t> rows;
+  Reader::Column<std::uint32_t> job(in, "tasks/job", 0, rows);
+  Reader::Column<std::uint32_t> index(in, "tasks/index", 0, rows);
+  std::optional<Reader::Column<std::uint32_t>> demandId;
+  std::optional<Reader::Column<double>> demand;  // before version 5
+  if (version >= 5) {
+    demandId.emplace(in, "tasks/demand", 0, rows);
+  } else {
+    demand.emplace(in, "tasks/demand", width, rows);
+  }
+  Reader::Column<std::int64_t> duration(in, "tasks/duration_us", 0, rows);
+  // Stores before version 4 had no estimate column: every estimate is 0
+  // (unknown), as readers of formats without estimates give.
+  std::optional<Reader::Column<std::int64_t>> estimate;
+  if (version >= 4) {
+    estimate.emplace(in, "tasks/estimate_us", 0, rows);
+  } else {
+    in.skipDataset();
+  }
+  Reader::Column<std::uint8_t> different(in, "tasks/different_machine", 0, rows);
+  // Version 1 stores had no count column: one record per instance, so
+  // every count is 1 (the same workload, expanded).
+  std::optional<Reader::Column<std::uint32_t>> count;
+  if (version >= 2) {
+    count.emplace(in, "tasks/count", 0, rows);
+  } else {
+    in.skipDataset();
+  }
+  Reader::Column<std::int64_t> start(in, "tasks/start_us", 0, rows);
+  Reader::Column<std::int64_t> end(in, "tasks/end_us", 0, rows);
+  Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
+  Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
+  const std::uint64_t block = in.blockRows("tasks/job");
+  reserveHuge(tasks, *rows);
+  const Prefault prefault(tasks.data(), tasks.capacity() * sizeof(Task));
+  DemandTable table;  // before version 5
+  for (std::uint64_t first = 0; first < *rows; first += block) {
+    const std::uint64_t last = std::min(*rows, first + block);
+    const std::uint32_t* jobs = job.read(first, last);
+    const std::uint32_t* indexes = index.read(first, last);
+    const std::uint32_t* demandIds = demandId ? demandId->read(first, last) : nullptr;
+    const double* demandRows = demand ? demand->read(first, last) : nullptr;
+    const std::int64_t* durations = duration.read(first, last);
+    const std::int64_t* estimates = estimate ? estimate->read(first, last) : nullptr;
+    const std::uint8_t* differents = different.read(first, last);
+    const std::uint32_t* counts = count ? count->read(first, last) : nullptr;
+    if (counts != nullptr) checkCounts(path, counts, last - first, first);
+    const std::int64_t* starts = start.read(first, last);
+    const std::int64_t* ends = end.read(first, last);
+    const std::int64_t* machines = machine.read(first, last);
+    const std::int32_t* statuses = status.read(first, last);
+    checkIndexes(path, "tasks/job", jobs, last - first, first, jobRows);
+    if (demandIds != nullptr) {
+      checkIndexes(path, "tasks/demand", demandIds, last - first, first, demands.size());
     }
-    Reader::Column<std::uint8_t> different(in, "tasks/different_machine", 0, rows);
-    // Version 1 stores had no count column: one record per instance, so
-    // every count is 1 (the same workload, expanded).
-    std::optional<Reader::Column<std::uint32_t>> count;
-    if (version >= 2) {
-      count.emplace(in, "tasks/count", 0, rows);
-    } else {
-      in.skipDataset();
-    }
-    Reader::Column<std::int64_t> start(in, "tasks/start_us", 0, rows);
-    Reader::Column<std::int64_t> end(in, "tasks/end_us", 0, rows);
-    Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
-    Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
-    const std::uint64_t block = in.blockRows("tasks/job");
-    reserveHuge(tasks, *rows);
-    DemandAhead demand(file, path, options, width, *rows, block, tasks.data(),
-                       tasks.capacity() * sizeof(Task));
-    for (std::uint64_t first = 0, k = 0; first < *rows; first += block, ++k) {
-      const std::uint64_t last = std::min(*rows, first + block);
-      const std::uint32_t* jobs = job.read(first, last);
-      const std::uint32_t* indexes = index.read(first, last);
-      const std::int64_t* durations = duration.read(first, last);
-      const std::int64_t* estimates = estimate ? estimate->read(first, last) : nullptr;
-      const std::uint8_t* differents = different.read(first, last);
-      const std::uint32_t* counts = count ? count->read(first, last) : nullptr;
-      if (counts != nullptr) checkCounts(path, counts, last - first, first);
-      const std::int64_t* starts = start.read(first, last);
-      const std::int64_t* ends = end.read(first, last);
-      const std::int64_t* machines = machine.read(first, last);
-      const std::int32_t* statuses = status.read(first, last);
-      checkIndexes(path, "tasks/job", jobs, last - first, first, jobRows);
-      const double* demands = demand.get(k);
-      // Each record is built in `t` (in cache) and copied once: emplace_back()
-      // value-initialized each 144-byte record in place first (a `rep stos`
-      // per record, 45% of this function's time in perf).
-      Task t;
-      for (std::uint64_t i = 0; i < last - first; ++i) {
-        t.job = jobs[i];
-        t.index = indexes[i];
-        const double* row = demands + i * D;
-        for (std::size_t d = 0; d < D; ++d) t.demand[static_cast<Eigen::Index>(d)] = row[d];
-        t.duration = Duration{durations[i]};
-        if (estimates != nullptr) t.estimate = Duration{estimates[i]};
-        t.differentMachine = differents[i] != 0;
-        if (counts != nullptr) t.count = counts[i];
-        t.outcome.startUs = starts[i];
-        t.outcome.endUs = ends[i];
-        t.outcome.machine = machines[i];
-        t.outcome.status = statuses[i];
-        tasks.push_back(t);
+    // Each record is built in `t` (in cache) and copied once: emplace_back()
+    // value-initialized each record in place first (a `rep stos` per record,
+    // 45% of this function's time in perf with 144-byte records).
+    Task t;
+    for (std::uint64_t i = 0; i < last - first; ++i) {
+      t.job = jobs[i];
+      t.index = indexes[i];
+      if (demandIds != nullptr) {
+        t.demand = demandIds[i];
+      } else {
+        Scalars row = Scalars::Zero();
+        for (std::size_t d = 0; d < D; ++d)
+          row[static_cast<Eigen::Index>(d)] = demandRows[i * D + d];
+        t.demand = table.intern(row, demands);
       }
+      t.duration = Duration{durations[i]};
+      if (estimates != nullptr) t.estimate = Duration{estimates[i]};
+      t.differentMachine = differents[i] != 0;
+      if (counts != nullptr) t.count = counts[i];
+      t.outcome.startUs = starts[i];
+      t.outcome.endUs = ends[i];
+      t.outcome.machine = machines[i];
+      t.outcome.status = statuses[i];
+      tasks.push_back(t);
     }
   }
   return tasks;
@@ -1010,6 +944,18 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
     }
   }
 
+  if (*version >= 5) {
+    std::optional<std::uint64_t> rows;
+    auto values = in.column<double>("demands", width, rows);
+    w.demands.resize(*rows, Scalars::Zero());
+    for (std::size_t i = 0; i < *rows; ++i) {
+      for (std::size_t d = 0; d < D; ++d)
+        w.demands[i][static_cast<Eigen::Index>(d)] = values[i * D + d];
+    }
+  } else {
+    in.skipDataset();
+  }
+
   // The two big tables are read block by block (one chunk's worth of rows
   // per column at a time), so the temporary buffers stay in cache and the
   // only large allocation is the workload itself. They are independent, so
@@ -1036,7 +982,7 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
   });
   std::exception_ptr tasksFailure;
   try {
-    w.tasks = readTasks(in, file.get(), options, path, *version, width, jobRows);
+    w.tasks = readTasks(in, path, *version, width, jobRows, w.demands);
   } catch (...) {
     tasksFailure = std::current_exception();
   }

@@ -399,6 +399,10 @@ Workload generateWorkload(const SyntheticOptions& o) {
     const double zc = s.normal();
     const double zm = rho * zc + std::sqrt(1 - rho * rho) * s.normal();
     const Scalars demand = standardScalars(cpus.at(zc), mem.at(zm), disk.sample(s));
+    // One entry per job, shared by its tasks: drawn from continuous
+    // distributions, demands of different jobs rarely repeat.
+    const auto demandId = static_cast<std::uint32_t>(w.demands.size());
+    w.demands.push_back(demand);
     const bool different = size > 1 && s.uniform() < o.differentMachineProb;
     const double gangSeconds = o.gang ? duration.sample(s) : 0;
     for (std::uint32_t k = 0; k < job.taskCount; ++k) {
@@ -406,7 +410,7 @@ Workload generateWorkload(const SyntheticOptions& o) {
       task.job = static_cast<std::uint32_t>(w.jobs.size());
       task.index = k;
       task.count = o.gang ? size : 1;
-      task.demand = demand;
+      task.demand = demandId;
       const double seconds = o.gang ? gangSeconds : duration.sample(s);
       task.duration = Duration{std::max<std::int64_t>(1, std::llround(seconds * 1e6))};
       if (o.userEstimates) task.estimate = roundedUpEstimate(task.duration);

@@ -72,8 +72,8 @@ std::vector<FormatInfo> traceFormats();
 // A piece of a workload. Chunks are meant to be concatenated in the order a
 // reader yields them (appendChunk): every index in a chunk is global, i.e. it
 // counts the items of all earlier chunks too (Task::job, Job::firstTask,
-// Job::dependsOn, Job::user, Job::role, MachineEvent::machine). Task
-// indexes count records, not instances.
+// Job::dependsOn, Job::user, Job::role, Task::demand, MachineEvent::machine).
+// Task indexes count records, not instances.
 //
 // Order: jobs come in the order the reader completes them. That is submit
 // order for swf and alibaba2017 files sorted by time, but for google2011 it
@@ -90,6 +90,7 @@ struct WorkloadChunk {
   std::vector<std::string> users, roles;        // appended to the name tables
   std::vector<Job> jobs;                        // appended
   std::vector<Task> tasks;                      // records, appended, grouped by job
+  std::vector<Scalars> demands;                 // appended to Workload::demands
 
   void clear();
   bool empty() const;

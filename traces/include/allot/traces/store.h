@@ -20,10 +20,11 @@ namespace allot::traces {
 //   /machines/            trace_id i64, capacity f64[N][D], attr_count u32,
 //                         attr_key string[], attr_value string[] (flattened)
 //   /machine_events/      time_us i64, machine u32, kind u8, capacity f64[N][D]
+//   /demands              f64[N][D]            per-instance demands, Workload::demands
 //   /jobs/                trace_id i64, submit_us i64, user u32, role u32,
 //                         priority i32, gang u8, first_task u64, task_count u32,
 //                         dep_count u32, depends_on u32[] (flattened)
-//   /tasks/               job u32, index u32, demand f64[N][D], duration_us i64,
+//   /tasks/               job u32, index u32, demand u32 (row of /demands), duration_us i64,
 //                         estimate_us i64, different_machine u8, count u32,
 //                         start_us i64, end_us i64, machine i64, status i32
 // One /tasks row is one Task record of `count` identical instances (see
@@ -35,7 +36,7 @@ namespace allot::traces {
 // reads an unwritten chunk as the fill value, so the values read are the
 // same. A 1-D
 // column's fill value is its first value (a constant column stores no chunk),
-// that of rows x D columns (capacity, demand) 0. Deflate is kept per chunk
+// that of rows x D columns (capacity, demands) 0. Deflate is kept per chunk
 // only where the deflated chunk is at most 30% of the raw one; other chunks
 // are stored as the values are, with the shuffle and deflate bits of their
 // filter mask set. A deflated chunk is shuffled or not, whichever deflates
@@ -43,7 +44,9 @@ namespace allot::traces {
 // stores written before 2026-12 always shuffled, which reads the same.
 // Deflate is zlib's level 1 (see src/store/chunks.h).
 //
-// Versions: 4 added tasks/estimate_us (Task::estimate; older files read with
+// Versions: 5 added /demands, and tasks/demand became a row of it (before:
+// f64[N][D], each record's demand; older files read with their demands
+// interned). 4 added tasks/estimate_us (Task::estimate; older files read with
 // every estimate 0, i.e. unknown). 3 changed only that storage (same
 // datasets, types and values; version 2 and 1 files still read). 2 added
 // tasks/count. Version 1 files (one row per instance, no count column) are
@@ -51,7 +54,7 @@ namespace allot::traces {
 // instance.
 
 // Version written by this build. Readers accept versions <= this one.
-inline constexpr int kStoreFormatVersion = 4;
+inline constexpr int kStoreFormatVersion = 5;
 
 struct StoreOptions {
   // Rows per chunk at most (a table is split into equal chunks of at most
@@ -73,8 +76,7 @@ void writeWorkloadStore(const std::string& path, const Workload& workload,
 
 // Reads a workload written by writeWorkloadStore. Columns are read chunk by
 // chunk; the jobs table is read on a second thread while the calling thread
-// reads the tasks, and a third decodes tasks/demand one block ahead of it
-// (and faults in the memory of the task records while it waits).
+// reads the tasks.
 // Progress (options.progress) is reported on the calling thread. Throws Error when `path` is not
 // HDF5, not an allot workload, of a newer format version, or inconsistent (naming the dataset at
 // fault; errors of the jobs table first).

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "allot/core/cluster.h"
@@ -80,8 +81,15 @@ struct Task {
   // Position within its job (trace task index); the record's instances are
   // index, index + 1, ..., index + count - 1.
   std::uint32_t index = 0;
-  Scalars demand = Scalars::Zero();  // per instance
-  Duration duration{0};              // of each instance
+  // Per instance: index into Workload::demands (Workload::demandOf). Records
+  // share entries: a trace has far fewer distinct demands than tasks (HPC2N
+  // 202,876 records, Google's first 5 parts 348,312), and a 64-byte demand
+  // in every record was nearly half of a loaded workload.
+  std::uint32_t demand = 0;
+  // Identical instances (same demand, duration, constraints); a gang of N
+  // one-processor tasks is one record with count N. Always >= 1.
+  std::uint32_t count = 1;
+  Duration duration{0};  // of each instance
   // The user's estimate of each instance's run time (SWF requested time,
   // field 9), as backfilling policies use it; 0 where the trace gives none
   // (unknown, or a format without estimates).
@@ -89,10 +97,9 @@ struct Task {
   // Must not share a machine with another task (instance) of its job
   // (Google's different-machine constraint).
   bool differentMachine = false;
-  // Identical instances (same demand, duration, constraints); a gang of N
-  // one-processor tasks is one record with count N. Always >= 1.
-  std::uint32_t count = 1;
   Outcome outcome;  // shared by the record's instances
+  // Field by field, with `demand` an index: Workload's == compares the
+  // demands themselves.
   friend bool operator==(const Task&, const Task&) = default;
 };
 
@@ -102,6 +109,9 @@ struct Workload {
   std::vector<MachineEvent> machineEvents;  // sorted by time
   std::vector<Job> jobs;                    // sorted by submit time
   std::vector<Task> tasks;                  // records, grouped by job, in job order
+  // Per-instance demands the task records index (Task::demand). Entries may
+  // repeat: readers share them through DemandTable, other builders need not.
+  std::vector<Scalars> demands;
   std::vector<std::string> users;
   std::vector<std::string> roles;
   // Trace header fields and reader notes, e.g. "MaxProcs" -> "100",
@@ -109,12 +119,41 @@ struct Workload {
   std::map<std::string, std::string> meta;
 };
 
+// The demand of each of `task`'s instances.
+inline const Scalars& demandOf(const Workload& workload, const Task& task) {
+  return workload.demands[task.demand];
+}
+
+// Numbers distinct demands (equal bit for bit) for Task::demand, as a
+// table grows chunk by chunk (WorkloadChunk::demands) or at once
+// (Workload::demands): readers intern every record's demand through it.
+class DemandTable {
+ public:
+  // The index of `demand`: the one it got before, or, when new, the count of
+  // demands interned so far, `demand` being appended to `added`.
+  std::uint32_t intern(const Scalars& demand, std::vector<Scalars>& added);
+
+ private:
+  struct Hash {
+    std::size_t operator()(const Scalars& s) const noexcept;
+  };
+  struct BitsEqual {
+    bool operator()(const Scalars& a, const Scalars& b) const noexcept;
+  };
+  std::unordered_map<Scalars, std::uint32_t, Hash, BitsEqual> ids_;
+  // Consecutive records mostly repeat a demand (a job's tasks look alike).
+  Scalars last_ = Scalars::Zero();
+  std::uint32_t lastId_ = 0;
+};
+
 // Task instances of `job` (the sum of its records' counts).
 std::uint64_t instanceCount(const Workload& workload, const Job& job);
 // Task instances of the whole workload (the sum of all counts).
 std::uint64_t instanceCount(const Workload& workload);
 
-// Field-by-field equality; the dimension tables compare by their names.
+// Field-by-field equality; the dimension tables compare by their names, and
+// task records by the demands they index (not the indexes: two readers may
+// number the same demands differently).
 bool operator==(const Workload& a, const Workload& b);
 
 }  // namespace allot::traces
