@@ -523,6 +523,13 @@ TEST(BadInputTest, SwfErrorNamesFileLineColumnAndValue) {
       dir.write("huge.swf", good + "3 5 0 10 2 -1 -1 2 1e300 -1 1 1 1 -1 1 1 -1 -1\n");
   EXPECT_EQ(errorOf(huge, "swf"),
             huge + ":2: column 9 (requested_time): bad value '1e300': time out of range");
+  // Found by fuzz_swf: a preceding job number beyond int64's range.
+  const std::string preceding =
+      dir.write("preceding.swf", good + "2 5 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 9.9e45 -1\n");
+  EXPECT_EQ(errorOf(preceding, "swf"),
+            preceding +
+                ":2: column 17 (preceding_job): bad value '9.9e45': preceding job number is not "
+                "an integer");
 }
 
 // Google and Alibaba lines name the column the same way.

@@ -154,6 +154,10 @@ class SwfReader final : public ReaderBase {
     if (v[kJob] != std::floor(v[kJob]) || std::fabs(v[kJob]) > 9e15) {
       at.badValue(kJob, f[kJob], "job number is not an integer");
     }
+    // (A number beyond int64's range would be undefined behaviour to convert.)
+    if (v[kPreceding] != std::floor(v[kPreceding]) || std::fabs(v[kPreceding]) > 9e15) {
+      at.badValue(kPreceding, f[kPreceding], "preceding job number is not an integer");
+    }
     const auto jobNumber = static_cast<std::int64_t>(v[kJob]);
     const std::int64_t submit = at.secondsToMicros(v[kSubmit], f[kSubmit], kSubmit);
     const std::int64_t wait = at.secondsToMicros(v[kWait], f[kWait], kWait);
