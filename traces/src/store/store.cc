@@ -1,10 +1,7 @@
 #include "allot/traces/store.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -714,46 +711,6 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
   return jobs;
 }
 
-// Faults in (MADV_POPULATE_WRITE) a freshly reserved table on a helper
-// thread, 2 MiB at a time from its start, while the calling thread decodes
-// the columns into it: the kernel zeroes the pages there instead of at the
-// decoder's first writes (a fresh Google load's task records are 25 MB, and
-// zeroing fresh memory was a third of such a load in perf). Racing the
-// decoder is harmless: populating a page already there changes nothing.
-// Before Linux 5.14 the advice fails and pages fault in as they did.
-class Prefault {
- public:
-  Prefault(const void* data, std::size_t bytes)
-      : worker_([this, begin = reinterpret_cast<std::uintptr_t>(data), bytes] {
-          run(begin, begin + bytes);
-        }) {}
-  Prefault(const Prefault&) = delete;
-  Prefault& operator=(const Prefault&) = delete;
-  ~Prefault() {
-    stop_.store(true, std::memory_order_relaxed);
-    worker_.join();
-  }
-
- private:
-  void run(std::uintptr_t begin, std::uintptr_t end) {
-#if defined(MADV_POPULATE_WRITE)
-    begin = (begin + kSmallPageBytes - 1) & ~(kSmallPageBytes - 1);
-    end &= ~(kSmallPageBytes - 1);
-    while (begin < end && !stop_.load(std::memory_order_relaxed)) {
-      const std::uintptr_t next = std::min(end, (begin + kHugePageBytes) & ~(kHugePageBytes - 1));
-      if (::madvise(reinterpret_cast<void*>(begin), next - begin, MADV_POPULATE_WRITE) != 0) return;
-      begin = next;
-    }
-#else
-    (void)begin;
-    (void)end;
-#endif
-  }
-
-  std::atomic<bool> stop_{false};
-  std::thread worker_;  // last: starts once stop_ exists
-};
-
 // The tasks table of a store of format `version`, `width` dimensions;
 // `jobRows` (the rows of /jobs) bounds tasks/job. From version 5 the
 // records index `demands` (read from /demands); older stores hold each
@@ -796,7 +753,6 @@ std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t ve
   Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
   const std::uint64_t block = in.blockRows("tasks/job");
   reserveHuge(tasks, *rows);
-  const Prefault prefault(tasks.data(), tasks.capacity() * sizeof(Task));
   DemandTable table;  // before version 5
   for (std::uint64_t first = 0; first < *rows; first += block) {
     const std::uint64_t last = std::min(*rows, first + block);

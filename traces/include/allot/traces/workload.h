@@ -81,10 +81,10 @@ struct Task {
   // Position within its job (trace task index); the record's instances are
   // index, index + 1, ..., index + count - 1.
   std::uint32_t index = 0;
-  // Per instance: index into Workload::demands (Workload::demandOf). Records
-  // share entries: a trace has far fewer distinct demands than tasks (HPC2N
-  // 202,876 records, Google's first 5 parts 348,312), and a 64-byte demand
-  // in every record was nearly half of a loaded workload.
+  // Per instance: index into Workload::demands (see demandOf). Records share
+  // entries: traces have few distinct demands (HPC2N 96 for 202,876 records,
+  // Google's first 5 parts 2,696 for 348,312), and a 64-byte demand in every
+  // record was half of the task table.
   std::uint32_t demand = 0;
   // Identical instances (same demand, duration, constraints); a gang of N
   // one-processor tasks is one record with count N. Always >= 1.
