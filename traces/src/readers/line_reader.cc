@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "allot/core/error.h"
+#include "allot/core/huge_pages.h"
 
 namespace allot::traces::detail {
 namespace {
@@ -263,6 +264,9 @@ class PrefetchSource final : public ByteSource {
             spare_.pop_back();
           }
         }
+        // A new block on huge pages: four blocks of 2 MiB faulted in 4 KiB
+        // pages were 40% of a streaming SWF read's page faults.
+        if (block.capacity() < kPrefetchBlock) reserveHuge(block, kPrefetchBlock);
         block.resize(kPrefetchBlock);
         std::size_t filled = 0;
         while (filled < block.size()) {
