@@ -1143,7 +1143,7 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   const Task& t = w_.tasks[task];
   const SimJob& job = jobs_[unit.job];
   std::uint32_t placed = 0;
-  const Scalars& demand = demandOf(task);
+  const Scalars& demand = shapeDemand_[shapeId >> 1];  // demandOf(task)
   if (fitCount(demand, f.heldFree, 1) == 0 ||
       (maxFreeKnown_ && fitCount(demand, maxFree_, 1) == 0)) {
     // Room given back by a rollback could make it fit again.

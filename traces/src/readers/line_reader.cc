@@ -266,7 +266,7 @@ class PrefetchSource final : public ByteSource {
         }
         // A new block on huge pages: four blocks of 2 MiB faulted in 4 KiB
         // pages were 40% of a streaming SWF read's page faults.
-        if (block.capacity() < kPrefetchBlock) reserveHuge(block, kPrefetchBlock);
+        reserveHuge(block, kPrefetchBlock);  // nothing when it has room
         block.resize(kPrefetchBlock);
         std::size_t filled = 0;
         while (filled < block.size()) {

@@ -217,11 +217,9 @@ class SwfReader final : public ReaderBase {
   // vector, and only the out-of-order ones in a hash map.
   void rememberJob(std::int64_t number, std::uint32_t index) {
     if (jobsInOrder_.empty() || number > jobsInOrder_.back().first) {
-      // Grown on huge pages: HPC2N's 202,876 entries, grown by doubling in
-      // 4 KiB pages, were a third of a streaming read's page faults.
-      if (jobsInOrder_.size() == jobsInOrder_.capacity()) {
-        reserveHuge(jobsInOrder_, std::max<std::size_t>(1024, 2 * jobsInOrder_.capacity()));
-      }
+      // On huge pages: HPC2N's 202,876 entries, grown in 4 KiB pages, were a
+      // third of a streaming read's page faults.
+      growHuge(jobsInOrder_);
       jobsInOrder_.emplace_back(number, index);
     } else {
       jobsOutOfOrder_[number] = index;

@@ -16,6 +16,7 @@
 #include <new>
 
 #include "allot/core/error.h"
+#include "allot/core/huge_pages.h"
 #include "allot/traces/h5.h"
 
 namespace allot::traces::h5 {
@@ -137,13 +138,11 @@ Scratch::~Scratch() {
 }
 
 void Scratch::grow(std::size_t bytes) {
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
-  constexpr std::size_t kPage = 4096;
   std::free(data_);
   data_ = nullptr;
   size_ = 0;
-  const bool huge = bytes >= kHuge / 8;
-  const std::size_t align = huge ? kHuge : kPage;
+  const bool huge = bytes >= kHugePageBytes / 8;
+  const std::size_t align = huge ? kHugePageBytes : kSmallPageBytes;
   const std::size_t size = (bytes + align - 1) / align * align;
   auto* data = static_cast<unsigned char*>(std::aligned_alloc(align, size));
   if (data == nullptr) throw std::bad_alloc();
