@@ -52,6 +52,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "allot/core/huge_pages.h"
 #include "src/readers/fields.h"
 #include "src/readers/formats.h"
 #include "src/readers/read_loop.h"
@@ -194,7 +195,11 @@ class TaskRowPipeline {
     std::uint32_t error;  // 0, or 1 + index into Batch::errors
   };
   struct Batch {
-    std::vector<Entry> entries;
+    // kBatchRows entries, made once and overwritten batch after batch (the
+    // parse sets every field): value-initializing an entry per row was a
+    // third of the parsing thread's time.
+    std::vector<Entry> entries = std::vector<Entry>(kBatchRows);
+    std::size_t count = 0;                                    // entries in use
     std::string users;                                        // row.user bytes
     std::vector<std::pair<std::string, std::string>> errors;  // message, reason
     bool last = false;                                        // the input ends after this batch
@@ -222,7 +227,7 @@ class TaskRowPipeline {
   // Sets `line` to the next input line; false at the end of the input.
   // Rethrows a failure of the input (I/O, gzip) where it happened.
   bool next(Line& line) {
-    while (batch_ == nullptr || nextEntry_ == batch_->entries.size()) {
+    while (batch_ == nullptr || nextEntry_ == batch_->count) {
       if (batch_ != nullptr && batch_->failure) std::rethrow_exception(batch_->failure);
       if (batch_ != nullptr && batch_->last) return false;
       batch_ = nextBatch();
@@ -277,7 +282,7 @@ class TaskRowPipeline {
         batch = std::move(free_.back());
         free_.pop_back();
       }
-      batch->entries.clear();
+      batch->count = 0;
       batch->users.clear();
       batch->errors.clear();
       batch->failure = nullptr;
@@ -286,12 +291,12 @@ class TaskRowPipeline {
       users.clear();
       try {
         std::string_view line;
-        while (batch->entries.size() < kBatchRows) {
+        while (batch->count < kBatchRows) {
           if (!in_.next(line)) {
             last = true;
             break;
           }
-          Entry& entry = batch->entries.emplace_back();
+          Entry& entry = batch->entries[batch->count++];
           entry.error = 0;
           entry.blank = line.empty();
           if (entry.blank) {
@@ -321,9 +326,9 @@ class TaskRowPipeline {
         batch->failure = std::current_exception();
         last = true;
         // An entry whose parse failed on something other than a BadLine.
-        if (users.size() < batch->entries.size()) batch->entries.pop_back();
+        if (users.size() < batch->count) --batch->count;
       }
-      for (std::size_t i = 0; i < batch->entries.size(); ++i) {
+      for (std::size_t i = 0; i < batch->count; ++i) {
         batch->entries[i].row.user =
             std::string_view(batch->users).substr(users[i].first, users[i].second);
       }
@@ -360,16 +365,19 @@ struct JobRow {
   std::string user;
 };
 
-// Kept small (there is one per task of every open job): requests as three
-// doubles (cpus, mem, disk) rather than full Scalars.
+// Kept small: there is one per task of every open job (Google part 0 holds
+// about 190,000 at once), and on our VMs the page faults of growing these
+// tables were most of the reader's time. Requests are ids of the reader's
+// request table, not three doubles each: 32 bytes instead of 72.
 struct TaskState {
+  std::int64_t start = 0, machine = kUnknown;
+  std::uint32_t request = 0;    // the last request seen (Google2011Reader::requests_)
+  std::uint32_t runDemand = 0;  // the request when the attempt started, as a demand id
   bool pending = false, running = false;
   bool differentMachine = false;
   bool haveRequest = false;
-  std::int64_t start = 0, machine = kUnknown;
-  std::array<double, 3> request{};    // last request seen
-  std::array<double, 3> runDemand{};  // request when the attempt started
 };
+static_assert(sizeof(TaskState) == 32);
 
 // The tasks of one job by task index. Google task indexes are dense
 // (0..n-1 within a job), so states live in a vector indexed by task index:
@@ -445,6 +453,10 @@ class Google2011Reader final : public ReaderBase {
     const fs::path root = first.parent_path().filename() == "task_events"
                               ? first.parent_path().parent_path()
                               : first.parent_path();
+    // Inflating and parsing task_events starts first: building the machine
+    // table (12,583 machines) no longer delays it.
+    rows_.emplace(taskFiles_);
+    requests_.intern(Scalars::Zero(), requestValues_);  // id 0
     meta_["format"] = "google2011";
     meta_["units"] =
         "normalized: cpus, mem and disk are fractions of the largest machine's capacity "
@@ -454,7 +466,10 @@ class Google2011Reader final : public ReaderBase {
     if (jobEvents.empty()) {
       if (auto found = existing(root / "job_events")) jobEvents = found->string();
     }
-    if (!jobEvents.empty()) jobs_.emplace(listParts(jobEvents));
+    // job_events parts are small (1.7 MB of text for part 0), read a few
+    // rows at a time: inflated on this thread, not ahead on a thread of
+    // their own with fresh 2 MiB blocks per part (a tenth of part 0's read).
+    if (!jobEvents.empty()) jobs_.emplace(listParts(jobEvents), Inflate::kInline);
     meta_["job_events"] = jobEvents.empty() ? "absent" : "read";
 
     std::string machineEvents = options.machineEvents;
@@ -474,7 +489,6 @@ class Google2011Reader final : public ReaderBase {
     } else {
       meta_["machines"] = "none (no machine_events and no machine table)";
     }
-    rows_.emplace(taskFiles_);  // starts reading task_events
   }
 
   bool next(WorkloadChunk& out) override {
@@ -636,9 +650,11 @@ class Google2011Reader final : public ReaderBase {
     }
     TaskState& task = job.tasks.get(row.index, job.rows++);
     if (row.cpu || row.mem || row.disk) {
-      task.request[0] = row.cpu.value_or(task.request[0]);
-      task.request[1] = row.mem.value_or(task.request[1]);
-      task.request[2] = row.disk.value_or(task.request[2]);
+      Scalars request = requestValues_[task.request];
+      request[0] = row.cpu.value_or(request[0]);
+      request[1] = row.mem.value_or(request[1]);
+      request[2] = row.disk.value_or(request[2]);
+      task.request = requests_.intern(request, requestValues_);
       task.haveRequest = true;
     }
     switch (row.type) {
@@ -663,7 +679,7 @@ class Google2011Reader final : public ReaderBase {
         task.machine = row.machine;
         task.differentMachine = row.differentMachine;
         if (!task.haveRequest) note(Note::kMissingRequest);
-        task.runDemand = task.request;
+        task.runDemand = demandOfRequest(task.request);
         if (row.time == 0) note(Note::kRunningAtStart);
         break;
       case kEvict:
@@ -686,7 +702,7 @@ class Google2011Reader final : public ReaderBase {
           task.start = 0;
           task.machine = row.machine;
           task.differentMachine = row.differentMachine;
-          task.runDemand = task.request;
+          task.runDemand = demandOfRequest(task.request);
           task.running = true;
           ++job.running;
           closeAttempt(job, row.index, task, row.time, static_cast<std::int32_t>(row.type),
@@ -713,17 +729,22 @@ class Google2011Reader final : public ReaderBase {
   void fillAttempt(Task& attempt, std::uint32_t index, const TaskState& task, std::int64_t end,
                    std::int32_t status, std::int64_t outcomeEnd) {
     attempt.index = index;
-    Scalars demand = Scalars::Zero();
-    for (std::size_t d = 0; d < task.runDemand.size(); ++d) {
-      demand[static_cast<Eigen::Index>(d)] = task.runDemand[d];
-    }
-    attempt.demand = demands_.intern(demand, newDemands_);
+    attempt.demand = task.runDemand;
     attempt.duration = Duration{std::max<std::int64_t>(end - task.start, 0)};
     attempt.differentMachine = task.differentMachine;
     attempt.outcome.startUs = task.start;
     attempt.outcome.endUs = outcomeEnd;
     attempt.outcome.machine = task.machine;
     attempt.outcome.status = status;
+  }
+
+  // The demand id of request `id`, interned on its first attempt: requests
+  // no attempt ran with stay out of the workload's demand table.
+  std::uint32_t demandOfRequest(std::uint32_t id) {
+    if (requestDemand_.size() <= id) requestDemand_.resize(requestValues_.size(), kNoDemand);
+    std::uint32_t& demand = requestDemand_[id];
+    if (demand == kNoDemand) demand = demands_.intern(requestValues_[id], newDemands_);
+    return demand;
   }
 
   void maybeEmit(std::int64_t jobId, WorkloadChunk& out) {
@@ -753,6 +774,14 @@ class Google2011Reader final : public ReaderBase {
     job.priority = state.priority;
     job.firstTask = taskCount_;
     job.taskCount = static_cast<std::uint32_t>(state.attempts.size() + cut);
+    // A job's records all go into this chunk, past kChunkTasks if it is
+    // large (part 0 has a job of 20,010 tasks): room for them at once, on
+    // huge pages, where doubling faulted in fresh copies (a fifth of the
+    // reader's page faults).
+    if (const std::size_t needed = out.tasks.size() + job.taskCount;
+        needed > out.tasks.capacity()) {
+      reserveHuge(out.tasks, std::max(needed, 2 * out.tasks.capacity()));
+    }
     const std::size_t first = out.tasks.size();
     out.tasks.insert(out.tasks.end(), state.attempts.begin(), state.attempts.end());
     if (cut > 0) {
@@ -893,6 +922,12 @@ class Google2011Reader final : public ReaderBase {
   NameTable users_, roles_;
   DemandTable demands_;
   std::vector<Scalars> newDemands_;  // interned since the last chunk
+  // Distinct requests (cpus, mem, disk; the other dimensions zero), by id;
+  // id 0 is the all-zero request of a task before its first.
+  DemandTable requests_;
+  std::vector<Scalars> requestValues_;
+  static constexpr std::uint32_t kNoDemand = 0xffffffffU;
+  std::vector<std::uint32_t> requestDemand_;  // demand id by request id, or kNoDemand
   std::uint64_t jobCount_ = 0, taskCount_ = 0, taskRows_ = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(Note::kCount)> notes_{};
 };
