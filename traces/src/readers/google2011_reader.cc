@@ -805,14 +805,15 @@ class Google2011Reader final : public ReaderBase {
   // order.
   void endOfInput() {
     inputEnded_ = true;
+    std::vector<std::pair<std::int64_t, std::int64_t>> order;  // submit, job id
+    order.reserve(open_.size());
     for (auto& [jobId, job] : open_) {
       notes_[static_cast<std::size_t>(Note::kCutAtEnd)] += job.running;
-      left_.push_back(jobId);
+      order.emplace_back(job.submit, jobId);
     }
-    std::sort(left_.begin(), left_.end(), [&](std::int64_t a, std::int64_t b) {
-      const std::int64_t sa = open_.at(a).submit, sb = open_.at(b).submit;
-      return sa != sb ? sa < sb : a < b;
-    });
+    std::sort(order.begin(), order.end());
+    left_.reserve(order.size());
+    for (const auto& entry : order) left_.push_back(entry.second);
   }
 
   void readMachineEvents(const std::string& path) {
