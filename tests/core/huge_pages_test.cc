@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <memory_resource>
 #include <numeric>
 #include <vector>
 
@@ -47,6 +49,42 @@ TEST(HugePagesTest, ReserveKeepsElements) {
   EXPECT_EQ(v.data(), data);
   v.resize(v.capacity(), 1);  // the whole advised range is writable
   EXPECT_EQ(v.back(), 1u);
+}
+
+// The pool serves many growing arrays at once (a reader's per-job tables):
+// each keeps its elements through growth, blocks are aligned as asked, and
+// freed blocks serve later requests.
+TEST(HugePagesTest, PoolServesGrowingArrays) {
+  HugePagePool pool;
+  std::vector<std::pmr::vector<std::uint64_t>> arrays;
+  for (std::size_t i = 0; i < 64; ++i) arrays.emplace_back(&pool);
+  // Interleaved growth, past 4 MiB for the first array (beyond the pools'
+  // largest block).
+  for (std::uint64_t n = 0; n < 1'200'000; ++n) {
+    const std::size_t a = n % 2 == 0 ? 0 : n % 7 + 1;
+    arrays[a].push_back(n);
+  }
+  std::size_t total = 0;
+  for (std::size_t a = 0; a < arrays.size(); ++a) {
+    for (std::size_t i = 1; i < arrays[a].size(); ++i) {
+      ASSERT_LT(arrays[a][i - 1], arrays[a][i]) << a;
+    }
+    total += arrays[a].size();
+  }
+  EXPECT_EQ(total, 1'200'000u);
+  EXPECT_GT(arrays[0].size() * sizeof(std::uint64_t), std::size_t{4} << 20);
+  for (const std::size_t alignment : {std::size_t{8}, std::size_t{64}, std::size_t{4096}}) {
+    void* p = pool.allocate(1000, alignment);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignment, 0u) << alignment;
+    std::memset(p, 0xab, 1000);
+    pool.deallocate(p, 1000, alignment);
+  }
+  // A freed block is handed out again for a request of its size.
+  void* first = pool.allocate(256, 8);
+  pool.deallocate(first, 256, 8);
+  void* again = pool.allocate(256, 8);
+  EXPECT_EQ(again, first);
+  pool.deallocate(again, 256, 8);
 }
 
 }  // namespace

@@ -1,0 +1,61 @@
+#include "allot/core/huge_pages.h"
+
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <new>
+
+namespace allot {
+
+void* HugePagePool::Regions::do_allocate(std::size_t bytes, std::size_t alignment) {
+  // Whole huge pages: Linux (6.7 and later) places such a mapping on a 2 MiB
+  // boundary, so every page of it can be a huge one, and alignments up to
+  // 2 MiB hold. libstdc++'s pools ask for more for large regions: then, as
+  // on other kernels, the mapping is made larger and trimmed to it.
+  const std::size_t length = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  const auto map = [](std::size_t n) {
+    void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<char*>(p);
+  };
+  mapped_.reserve(mapped_.size() + 1);  // nothing throws once mapped
+  char* p = map(length);
+  if (reinterpret_cast<std::uintptr_t>(p) % alignment != 0) {
+    ::munmap(p, length);
+    char* wide = map(length + alignment);
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(wide);
+    p = wide + ((alignment - at % alignment) % alignment);
+    if (p != wide) ::munmap(wide, static_cast<std::size_t>(p - wide));
+    ::munmap(p + length, static_cast<std::size_t>(wide + length + alignment - (p + length)));
+  }
+#if defined(MADV_HUGEPAGE)
+  (void)::madvise(p, length, MADV_HUGEPAGE);  // failure only means small pages
+#endif
+  mapped_.emplace_back(p, length);
+  return p;
+}
+
+void HugePagePool::Regions::do_deallocate(void* p, std::size_t, std::size_t) {
+  for (auto it = mapped_.begin(); it != mapped_.end(); ++it) {
+    if (it->first == p) {
+      ::munmap(it->first, it->second);
+      mapped_.erase(it);
+      return;
+    }
+  }
+}
+
+HugePagePool::Regions::~Regions() {
+  for (const auto& [p, length] : mapped_) ::munmap(p, length);
+}
+
+// Regions of 2 MiB, then twice the last (monotonic_buffer_resource's
+// growth); pools for blocks up to 4 MiB (larger ones are carved too, and
+// come back only with the pool).
+HugePagePool::HugePagePool()
+    : carved_(kHugePageBytes, &regions_),
+      pool_(std::pmr::pool_options{0, std::size_t{4} << 20}, &carved_) {}
+
+HugePagePool::~HugePagePool() = default;
+
+}  // namespace allot
