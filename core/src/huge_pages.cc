@@ -7,30 +7,39 @@
 
 namespace allot {
 
-void* HugePagePool::Regions::do_allocate(std::size_t bytes, std::size_t alignment) {
+void* mapHugePages(std::size_t bytes, std::size_t alignment) {
   // Whole huge pages: Linux (6.7 and later) places such a mapping on a 2 MiB
   // boundary, so every page of it can be a huge one, and alignments up to
   // 2 MiB hold. libstdc++'s pools ask for more for large regions: then, as
   // on other kernels, the mapping is made larger and trimmed to it.
-  const std::size_t length = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   const auto map = [](std::size_t n) {
     void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     return static_cast<char*>(p);
   };
-  mapped_.reserve(mapped_.size() + 1);  // nothing throws once mapped
-  char* p = map(length);
+  char* p = map(bytes);
   if (reinterpret_cast<std::uintptr_t>(p) % alignment != 0) {
-    ::munmap(p, length);
-    char* wide = map(length + alignment);
+    ::munmap(p, bytes);
+    char* wide = map(bytes + alignment);
     const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(wide);
     p = wide + ((alignment - at % alignment) % alignment);
     if (p != wide) ::munmap(wide, static_cast<std::size_t>(p - wide));
-    ::munmap(p + length, static_cast<std::size_t>(wide + length + alignment - (p + length)));
+    ::munmap(p + bytes, static_cast<std::size_t>(wide + bytes + alignment - (p + bytes)));
   }
 #if defined(MADV_HUGEPAGE)
-  (void)::madvise(p, length, MADV_HUGEPAGE);  // failure only means small pages
+  (void)::madvise(p, bytes, MADV_HUGEPAGE);  // failure only means small pages
 #endif
+  return p;
+}
+
+void unmapHugePages(void* p, std::size_t bytes) noexcept {
+  ::munmap(p, bytes);
+}
+
+void* HugePagePool::Regions::do_allocate(std::size_t bytes, std::size_t alignment) {
+  const std::size_t length = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  mapped_.reserve(mapped_.size() + 1);  // nothing throws once mapped
+  void* p = mapHugePages(length, alignment);
   mapped_.emplace_back(p, length);
   return p;
 }
@@ -38,7 +47,7 @@ void* HugePagePool::Regions::do_allocate(std::size_t bytes, std::size_t alignmen
 void HugePagePool::Regions::do_deallocate(void* p, std::size_t, std::size_t) {
   for (auto it = mapped_.begin(); it != mapped_.end(); ++it) {
     if (it->first == p) {
-      ::munmap(it->first, it->second);
+      unmapHugePages(it->first, it->second);
       mapped_.erase(it);
       return;
     }
@@ -46,7 +55,7 @@ void HugePagePool::Regions::do_deallocate(void* p, std::size_t, std::size_t) {
 }
 
 HugePagePool::Regions::~Regions() {
-  for (const auto& [p, length] : mapped_) ::munmap(p, length);
+  for (const auto& [p, length] : mapped_) unmapHugePages(p, length);
 }
 
 // Regions of 2 MiB, then twice the last (monotonic_buffer_resource's

@@ -51,6 +51,23 @@ TEST(HugePagesTest, ReserveKeepsElements) {
   EXPECT_EQ(v.back(), 1u);
 }
 
+// A HugeBuffer is whole huge pages, all writable, and moves without a copy.
+TEST(HugePagesTest, BufferIsWholeHugePagesAndMoves) {
+  HugeBuffer buffer(3 << 20);
+  EXPECT_EQ(buffer.capacity(), 2 * kHugePageBytes);
+  ASSERT_NE(buffer.data(), nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(buffer.data()) % kSmallPageBytes, 0u);
+  std::memset(buffer.data(), 7, buffer.capacity());
+  char* const data = buffer.data();
+  HugeBuffer moved(std::move(buffer));
+  EXPECT_EQ(moved.data(), data);
+  EXPECT_EQ(moved.capacity(), 2 * kHugePageBytes);
+  EXPECT_EQ(moved.data()[moved.capacity() - 1], 7);
+  moved = HugeBuffer(1);
+  EXPECT_EQ(moved.capacity(), kHugePageBytes);
+  EXPECT_EQ(HugeBuffer().data(), nullptr);
+}
+
 // The pool serves many growing arrays at once (a reader's per-job tables):
 // each keeps its elements through growth, blocks are aligned as asked, and
 // freed blocks serve later requests.

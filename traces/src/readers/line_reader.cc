@@ -251,17 +251,18 @@ class PrefetchSource final : public ByteSource {
   static constexpr std::size_t kDepth = 3;
   static constexpr std::size_t kPrefetchBlock = std::size_t{2} << 20;
 
-  // Bytes left uninitialized by resize(): inflating overwrites them, and
-  // zeroing 2 MiB per new block doubled the cost of its fresh pages.
-  struct NoInit : std::allocator<char> {
-    using std::allocator<char>::allocator;
-    template <class U>
-    struct rebind {
-      using other = NoInit;
-    };
-    void construct(char* p) noexcept { ::new (static_cast<void*>(p)) char; }
+  // kPrefetchBlock bytes: one huge page, in a mapping of its own (see
+  // HugeBuffer); `filled` of them hold data. Not zeroed: inflating
+  // overwrites them (zeroing 2 MiB per new block doubled the cost of its
+  // fresh pages).
+  struct Block {
+    HugeBuffer bytes;
+    std::size_t filled = 0;
+    const char* data() const { return bytes.data(); }
+    std::size_t size() const { return filled; }
+    bool empty() const { return filled == 0; }
+    void clear() { filled = 0; }
   };
-  using Block = std::vector<char, NoInit>;
 
   void run() {
     try {
@@ -276,18 +277,17 @@ class PrefetchSource final : public ByteSource {
             spare_.pop_back();
           }
         }
-        // A new block on huge pages: four blocks of 2 MiB faulted in 4 KiB
+        // A new block on a huge page: four blocks of 2 MiB faulted in 4 KiB
         // pages were 40% of a streaming SWF read's page faults.
-        reserveHuge(block, kPrefetchBlock);  // nothing when it has room
-        block.resize(kPrefetchBlock);
+        if (block.bytes.data() == nullptr) block.bytes = HugeBuffer(kPrefetchBlock);
         std::size_t filled = 0;
-        while (filled < block.size()) {
-          const std::size_t n = inner_->read(block.data() + filled, block.size() - filled);
+        while (filled < kPrefetchBlock) {
+          const std::size_t n = inner_->read(block.bytes.data() + filled, kPrefetchBlock - filled);
           if (n == 0) break;
           filled += n;
         }
         bytes_.store(inner_->fileBytesRead(), std::memory_order_relaxed);
-        block.resize(filled);
+        block.filled = filled;
         std::lock_guard lock(mutex_);
         if (filled > 0) full_.push_back(std::move(block));
         if (filled < kPrefetchBlock) break;
