@@ -2,10 +2,19 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <new>
 
 namespace allot {
+
+namespace {
+
+std::size_t wholeHugePages(std::size_t bytes) {
+  return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+}
+
+}  // namespace
 
 void* mapHugePages(std::size_t bytes, std::size_t alignment) {
   // Whole huge pages: Linux (6.7 and later) places such a mapping on a 2 MiB
@@ -37,7 +46,7 @@ void unmapHugePages(void* p, std::size_t bytes) noexcept {
 }
 
 void* HugePagePool::Regions::do_allocate(std::size_t bytes, std::size_t alignment) {
-  const std::size_t length = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  const std::size_t length = wholeHugePages(bytes);
   mapped_.reserve(mapped_.size() + 1);  // nothing throws once mapped
   void* p = mapHugePages(length, alignment);
   mapped_.emplace_back(p, length);
@@ -58,12 +67,28 @@ HugePagePool::Regions::~Regions() {
   for (const auto& [p, length] : mapped_) unmapHugePages(p, length);
 }
 
-// Regions of 2 MiB, then twice the last (monotonic_buffer_resource's
-// growth); pools for blocks up to 4 MiB (larger ones are carved too, and
-// come back only with the pool).
+// Regions from 2 MiB up (monotonic_buffer_resource asks for its next
+// buffer 1.5 times the last); at most 8 blocks per pool chunk, so that a
+// size class holds little it never used (the 5 Google parts' peak RSS: 87
+// MB with libstdc++'s default chunking, 70 MB with 8).
 HugePagePool::HugePagePool()
     : carved_(kHugePageBytes, &regions_),
-      pool_(std::pmr::pool_options{0, std::size_t{4} << 20}, &carved_) {}
+      pool_(std::pmr::pool_options{8, kLargestPooled}, &carved_) {}
+
+void* HugePagePool::do_allocate(std::size_t bytes, std::size_t alignment) {
+  if (bytes > kLargestPooled) {
+    return mapHugePages(wholeHugePages(bytes), std::max(alignment, kSmallPageBytes));
+  }
+  return pool_.allocate(bytes, alignment);
+}
+
+void HugePagePool::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+  if (bytes > kLargestPooled) {
+    unmapHugePages(p, wholeHugePages(bytes));
+  } else {
+    pool_.deallocate(p, bytes, alignment);
+  }
+}
 
 HugePagePool::~HugePagePool() = default;
 

@@ -130,22 +130,30 @@ class HugeBuffer {
 };
 
 // Memory for many small, growing arrays (a reader's state per open job) on
-// huge pages: a pool (freed blocks serve later requests of their size) cut
-// from regions that grow 2 MiB, 4 MiB, ... and are advised for huge pages
-// before their first touch. On our VMs first touches of 4 KiB pages were
-// a quarter of the Google reader's main thread; glibc's heap gets huge
-// pages only with the tunable of cli/huge_heap.h, which a library cannot
-// set. Memory goes back to the system when the resource is destroyed, not
-// before (as glibc's heap keeps it). Not thread safe.
+// huge pages. On our VMs first touches of 4 KiB pages were a quarter of the
+// Google reader's main thread; glibc's heap gets huge pages only with the
+// tunable of cli/huge_heap.h, which a library cannot set.
+// - Blocks up to kLargestPooled bytes come from pools (a freed block serves
+//   later requests of its size), cut from regions that grow 2 MiB, 3 MiB,
+//   ... (as monotonic_buffer_resource grows) and go back to the system when
+//   the pool is destroyed.
+// - Larger blocks are mappings of their own (see HugeBuffer), unmapped when
+//   freed: held in the pools, a table that doubled past them would keep
+//   every size it passed through.
+// Memory therefore stays bounded by the most the arrays held at once (plus
+// the pools' part-used chunks), whatever the input's length. Not thread
+// safe.
 class HugePagePool final : public std::pmr::memory_resource {
  public:
+  static constexpr std::size_t kLargestPooled = std::size_t{1} << 20;
+
   HugePagePool();
   HugePagePool(const HugePagePool&) = delete;
   HugePagePool& operator=(const HugePagePool&) = delete;
   ~HugePagePool() override;
 
  private:
-  // Regions mapped for the pool, advised for huge pages.
+  // Regions mapped for the pools.
   class Regions final : public std::pmr::memory_resource {
    public:
     Regions() = default;
@@ -162,12 +170,8 @@ class HugePagePool final : public std::pmr::memory_resource {
     std::vector<std::pair<void*, std::size_t>> mapped_;
   };
 
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    return pool_.allocate(bytes, alignment);
-  }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-    pool_.deallocate(p, bytes, alignment);
-  }
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
   }
