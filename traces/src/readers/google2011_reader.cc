@@ -883,6 +883,10 @@ class Google2011Reader final : public ReaderBase {
     LineReader in(path);
     std::string_view line;
     bool header = true;
+    // Rows first, then the machines in one allocation: inserting row by row
+    // moved every machine made so far at each growth (12,583 for Google's).
+    std::vector<std::pair<std::size_t, Machine>> rows;
+    std::size_t total = 0;
     while (in.next(line)) {
       ++report_.lines;
       if (line.empty() || line.front() == '#') continue;
@@ -904,13 +908,16 @@ class Google2011Reader final : public ReaderBase {
         if (machine.capacity[0] < 0) at.badValue(2, f[2], "negative capacity");
         if (machine.capacity[1] < 0) at.badValue(3, f[3], "negative capacity");
         if (!f[1].empty()) machine.attributes.set("platform", std::string(f[1]));
-        if (machines_.size() + static_cast<std::size_t>(count) > 10'000'000) {
+        if (total + static_cast<std::size_t>(count) > 10'000'000) {
           at.badValue(0, f[0], "more than 10000000 machines in the table");
         }
-        machines_.insert(machines_.end(), static_cast<std::size_t>(count), machine);
+        total += static_cast<std::size_t>(count);
+        rows.emplace_back(static_cast<std::size_t>(count), std::move(machine));
         ++report_.counts["machine_table_rows"];
       });
     }
+    machines_.reserve(machines_.size() + total);
+    for (const auto& [count, machine] : rows) machines_.insert(machines_.end(), count, machine);
   }
 
   ReadOptions options_;
