@@ -256,6 +256,16 @@ class PrefetchSource final : public ByteSource {
   // overwrites them (zeroing 2 MiB per new block doubled the cost of its
   // fresh pages).
   struct Block {
+    Block() = default;
+    // Moved-from blocks are empty, as moved-from vectors were.
+    Block(Block&& other) noexcept
+        : bytes(std::move(other.bytes)), filled(std::exchange(other.filled, 0)) {}
+    Block& operator=(Block&& other) noexcept {
+      bytes = std::move(other.bytes);
+      filled = std::exchange(other.filled, 0);
+      return *this;
+    }
+
     HugeBuffer bytes;
     std::size_t filled = 0;
     const char* data() const { return bytes.data(); }
