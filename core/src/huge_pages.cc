@@ -14,6 +14,21 @@ std::size_t wholeHugePages(std::size_t bytes) {
   return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
 }
 
+// Under AddressSanitizer the pool hands every block to operator new, so that
+// each gets ASan's redzones: blocks cut from our own mappings have none, and
+// an overrun of one would go unnoticed.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 }  // namespace
 
 void* mapHugePages(std::size_t bytes, std::size_t alignment) {
@@ -76,6 +91,7 @@ HugePagePool::HugePagePool()
       pool_(std::pmr::pool_options{8, kLargestPooled}, &carved_) {}
 
 void* HugePagePool::do_allocate(std::size_t bytes, std::size_t alignment) {
+  if (kSanitized) return std::pmr::new_delete_resource()->allocate(bytes, alignment);
   if (bytes > kLargestPooled) {
     return mapHugePages(wholeHugePages(bytes), std::max(alignment, kSmallPageBytes));
   }
@@ -83,7 +99,9 @@ void* HugePagePool::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void HugePagePool::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  if (bytes > kLargestPooled) {
+  if (kSanitized) {
+    std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+  } else if (bytes > kLargestPooled) {
     unmapHugePages(p, wholeHugePages(bytes));
   } else {
     pool_.deallocate(p, bytes, alignment);

@@ -96,11 +96,14 @@ TEST(HugePagesTest, PoolServesGrowingArrays) {
     std::memset(p, 0xab, 1000);
     pool.deallocate(p, 1000, alignment);
   }
-  // A freed block is handed out again for a request of its size.
+  // A freed block is handed out again for a request of its size (not under
+  // ASan, where the pool hands blocks to operator new, for their redzones).
   void* first = pool.allocate(256, 8);
   pool.deallocate(first, 256, 8);
   void* again = pool.allocate(256, 8);
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_EQ(again, first);
+#endif
   pool.deallocate(again, 256, 8);
 }
 
