@@ -10,10 +10,6 @@ namespace allot {
 
 namespace {
 
-std::size_t wholeHugePages(std::size_t bytes) {
-  return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-}
-
 // Under AddressSanitizer the pool hands every block to operator new, so that
 // each gets ASan's redzones: blocks cut from our own mappings have none, and
 // an overrun of one would go unnoticed.

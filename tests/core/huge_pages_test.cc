@@ -51,6 +51,25 @@ TEST(HugePagesTest, ReserveKeepsElements) {
   EXPECT_EQ(v.back(), 1u);
 }
 
+// growHuge makes room for as many more elements as asked, at least doubling,
+// and keeps the elements.
+TEST(HugePagesTest, GrowMakesRoomForMore) {
+  std::vector<std::uint32_t> v(3000, 5);
+  v.reserve(4000);
+  const std::size_t before = v.capacity();
+  growHuge(v, 1);
+  EXPECT_EQ(v.capacity(), before);  // room already for one more
+  growHuge(v, 1'000'000);
+  EXPECT_GE(v.capacity(), 1'003'000u);
+  EXPECT_EQ(v.size(), 3000u);
+  EXPECT_EQ(v.front(), 5u);
+  EXPECT_EQ(v.back(), 5u);
+  const std::size_t grown = v.capacity();
+  v.resize(grown);
+  growHuge(v, 1);
+  EXPECT_GE(v.capacity(), 2 * grown);
+}
+
 // A HugeBuffer is whole huge pages, all writable, and moves without a copy.
 TEST(HugePagesTest, BufferIsWholeHugePagesAndMoves) {
   HugeBuffer buffer(3 << 20);

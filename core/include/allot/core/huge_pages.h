@@ -81,11 +81,18 @@ void reserveHuge(std::vector<T, A>& v, std::size_t n) {
   v.swap(grown);
 }
 
-// Makes room for one more element of `v` as push_back would (doubling), but
+// Makes room for `more` elements of `v` as push_back would (doubling), but
 // through reserveHuge.
 template <class T, class A>
-void growHuge(std::vector<T, A>& v) {
-  if (v.size() == v.capacity()) reserveHuge(v, std::max<std::size_t>(2 * v.capacity(), 1024));
+void growHuge(std::vector<T, A>& v, std::size_t more = 1) {
+  if (v.size() + more > v.capacity()) {
+    reserveHuge(v, std::max({v.size() + more, 2 * v.capacity(), std::size_t{1024}}));
+  }
+}
+
+// `bytes` rounded up to whole huge pages.
+constexpr std::size_t wholeHugePages(std::size_t bytes) {
+  return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
 }
 
 // Maps `bytes` (a multiple of kHugePageBytes) of fresh memory aligned to
@@ -105,7 +112,7 @@ class HugeBuffer {
   HugeBuffer() = default;
   // At least `bytes`, rounded up to whole huge pages.
   explicit HugeBuffer(std::size_t bytes)
-      : capacity_((bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes),
+      : capacity_(wholeHugePages(bytes)),
         data_(capacity_ == 0 ? nullptr : static_cast<char*>(mapHugePages(capacity_))) {}
   HugeBuffer(HugeBuffer&& other) noexcept
       : capacity_(std::exchange(other.capacity_, 0)), data_(std::exchange(other.data_, nullptr)) {}
