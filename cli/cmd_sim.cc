@@ -501,6 +501,8 @@ void addSimCommand(CLI::App& app) {
       "  allot sim ../shared/traces/swf/KTH-SP2-1996-2.1-cln.swf.gz -p fifo -p drf -p random\n"
       "  allot sim kth.h5 -p fifo --frameworks single --queue fcfs --hold-offers   # classic FCFS\n"
       "  allot sim google.h5 -p drf -p fifo -j 2 -o results.h5 --json\n"
+      "  allot sim ../shared/traces/alibaba2017 --cluster '1300*cpus:64;mem:1'   # no machine "
+      "table\n"
       "Results (-o) hold per-job and per-task records, time series and the summary of each\n"
       "run, with the configuration and the allot version. Same inputs and seed, same bytes.");
   cmd->callback([args] {
@@ -509,6 +511,14 @@ void addSimCommand(CLI::App& app) {
     const std::vector<Run> runs = makeRuns(*args);
     traces::ReadReport report;
     const traces::Workload w = load(args->trace, args->reader, &report);
+    if (w.machines.empty()) {
+      // Every job would be unschedulable: a table of dashes is no answer.
+      const auto format = w.meta.find("format");
+      throw InvalidArgument(fmt::format(
+          "{}: the workload has no machines ({} gives none); replay it on a cluster of your "
+          "choice with --cluster N*RESOURCES, e.g. --cluster '1300*cpus:64;mem:1'",
+          args->trace, format == w.meta.end() ? "this trace" : "format " + format->second));
+    }
     for (const std::string& d : sim::ignoredDimensions(w)) {
       std::cerr << "allot: note: tasks ask for '" << d
                 << "' but no machine has any; it is left out of placement\n";

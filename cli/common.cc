@@ -81,6 +81,19 @@ void ReaderFlags::add(CLI::App* cmd) {
   cmd->add_option("--machine-events", machineEvents,
                   "google2011: machine_events file or folder of parts");
   cmd->add_option("--batch-instance", batchInstance, "alibaba2018: batch_instance file");
+  cmd->add_option("--cluster", cluster,
+                  "N*RESOURCES: replace the trace's machines with N identical ones, e.g. "
+                  "'1300*cpus:64;mem:1' (quote it); for traces without a machine table "
+                  "(alibaba2017) or what-if cluster sizes. Units are the trace's (`allot trace "
+                  "inspect` shows them)")
+      ->check([](const std::string& text) {
+        try {
+          traces::parseUniformCluster(text);
+          return std::string();
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+      });
 }
 
 traces::ReadOptions ReaderFlags::options() const {
@@ -98,7 +111,10 @@ traces::Workload load(const std::string& path, const ReaderFlags& flags,
   ProgressBar bar("reading");
   traces::ReadOptions options = flags.options();
   options.progress = bar.callback();
-  return traces::loadWorkload(path, flags.format, options, report);
+  traces::Workload w = traces::loadWorkload(path, flags.format, options, report);
+  if (!flags.cluster.empty())
+    traces::useUniformCluster(w, traces::parseUniformCluster(flags.cluster));
+  return w;
 }
 
 Duration parseDuration(const std::string& flag, const std::string& text, bool allowZero) {

@@ -61,12 +61,14 @@ struct ReaderFlags {
   std::string format = "auto";
   bool skipBad = false;
   std::string machines, jobEvents, machineEvents, batchInstance;
+  std::string cluster;  // N*RESOURCES: replaces the machine table (traces::useUniformCluster)
 
   void add(CLI::App* cmd);
   traces::ReadOptions options() const;
 };
 
-// Loads a workload with a "reading" progress bar.
+// Loads a workload with a "reading" progress bar, on --cluster's machines when
+// given.
 traces::Workload load(const std::string& path, const ReaderFlags& flags,
                       traces::ReadReport* report);
 

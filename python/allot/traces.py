@@ -7,16 +7,20 @@ import pandas as pd
 import _allot
 
 
-def load_trace(path, format="auto", skip_bad=False, machines_file=None):
+def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=None):
     """Loads a workload: an allot ``.h5`` store or a raw trace (swf, google2011, ...).
 
     ``format="auto"`` detects it from the file; ``skip_bad`` counts and skips
     malformed lines instead of raising; ``machines_file`` is the machine table
-    of google2011 / alibaba2018 when it is not beside the trace. Returns an
+    of google2011 / alibaba2018 when it is not beside the trace; ``cluster``
+    (``"N*RESOURCES"``, e.g. ``"1300*cpus:64;mem:1"``) replaces the trace's
+    machines with N identical ones, as ``allot sim --cluster`` does (traces
+    without a machine table, such as alibaba2017, need it). Returns an
     opaque ``allot.Workload`` (``len()`` is its jobs; ``.machines``, ``.dims``,
     ``.jobs_table()``, ...) to pass to ``simulate`` and ``compare``.
     """
-    return _allot.load_workload(os.fspath(path), format, skip_bad, machines_file or "")
+    return _allot.load_workload(os.fspath(path), format, skip_bad, machines_file or "",
+                                cluster or "")
 
 
 def synthetic(preset="hpc-like", seed=1, machines=0, max_jobs=0, max_tasks=0, horizon=None,

@@ -73,14 +73,18 @@ struct WorkloadHandle {
 };
 
 WorkloadHandle loadWorkload(const std::string& path, const std::string& format, bool skipBad,
-                            const std::string& machinesFile) {
+                            const std::string& machinesFile, const std::string& cluster) {
   traces::ReadOptions options;
   options.skipBad = skipBad;
   options.machinesFile = machinesFile;
+  // Checked before the read, which may take a while.
+  std::optional<traces::UniformCluster> machines;
+  if (!cluster.empty()) machines = traces::parseUniformCluster(cluster);
   std::shared_ptr<traces::Workload> w;
   {
     py::gil_scoped_release release;
     w = std::make_shared<traces::Workload>(traces::loadWorkload(path, format, options));
+    if (machines) traces::useUniformCluster(*w, *machines);
   }
   return {std::move(w), path};
 }
@@ -277,8 +281,9 @@ PYBIND11_MODULE(_allot, m) {
       });
 
   m.def("load_workload", &loadWorkload, "path"_a, "format"_a = "auto", "skip_bad"_a = false,
-        "machines_file"_a = "",
-        "Loads an allot .h5 store or a raw trace (traces::loadWorkload), without the GIL.");
+        "machines_file"_a = "", "cluster"_a = "",
+        "Loads an allot .h5 store or a raw trace (traces::loadWorkload), without the GIL; on "
+        "`cluster`'s machines (\"N*RESOURCES\", traces::useUniformCluster) when given.");
   m.def("synthetic_workload", &syntheticWorkload, "preset"_a = "hpc-like", "seed"_a = 1,
         "machines"_a = 0, "max_jobs"_a = 0, "max_tasks"_a = 0, "horizon"_a = py::none(),
         "load"_a = py::none(), "jobs_per_hour"_a = py::none(),

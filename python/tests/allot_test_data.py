@@ -1,7 +1,12 @@
 """Shared constants and helpers of the allot Python tests (named apart from
 conftest so that `import` finds this one whatever other test folders hold)."""
 
+from pathlib import Path
+
 KTH_NAME = "swf/KTH-SP2-1996-2.1-cln.swf.gz"
+# 20 rows of Alibaba 2017's batch_task in the repository: a trace without machines.
+ALIBABA2017_EXCERPT = (Path(__file__).resolve().parents[2] /
+                       "tests/data/traces/alibaba2017/batch_task.csv")
 # About 16 days of the KTH log after its first submission: ~1,300 jobs finish,
 # a second of simulation; the other jobs are recorded as unfinished.
 KTH_STOP_AT = 2e6

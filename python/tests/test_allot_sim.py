@@ -6,7 +6,7 @@ import pandas.testing as pdt
 import pytest
 
 import allot
-from allot_test_data import KTH_STOP_AT
+from allot_test_data import ALIBABA2017_EXCERPT, KTH_STOP_AT
 
 
 # The DataFrames carry times in seconds: a hand-computed FCFS schedule on two
@@ -129,6 +129,18 @@ def test_load_errors(tmp_path):
         allot.load_trace(tmp_path / "nothing-here.swf")
     with pytest.raises(allot.InvalidArgument):
         allot.load_trace(tmp_path / "x.swf", format="csv")
+
+
+def test_cluster_replaces_the_machines():
+    path = ALIBABA2017_EXCERPT
+    assert allot.load_trace(path).machines == 0
+    w = allot.load_trace(path, cluster="4*cpus:8;mem:1")
+    assert w.machines == 4 and w.meta["cluster"] == "4*cpus:8;mem:1"
+    assert (w.machine_capacities()[:, w.dims.index("cpus")] == 8).all()
+    summary = allot.simulate(w, "fifo").summary
+    assert summary["jobs_finished"] == len(w) == 20
+    with pytest.raises(allot.ParseError, match="machine count '0'"):
+        allot.load_trace(path, cluster="0*cpus:8")
 
 
 def test_compare_tables_summaries(kth):

@@ -100,6 +100,25 @@ for tunables, wanted in [
     check(seen == wanted, f"GLIBC_TUNABLES {tunables!r} became {seen}, wanted {wanted}")
     CHECKS += 1
 
+# A trace without a machine table (Alibaba 2017's batch_task) is refused
+# with a pointer to --cluster, and replays on the cluster --cluster makes.
+ALIBABA = os.path.join(SOURCE, "tests/data/traces/alibaba2017/batch_task.csv")
+err = run("sim", ALIBABA, "-p", "fifo", expect=1).stderr
+check(err.startswith("allot: ") and "no machines" in err and "--cluster" in err,
+      f"machine-less trace: stderr {err!r}")
+on4 = json.loads(run("sim", ALIBABA, "-p", "fifo", "--json", "--cluster", "4*cpus:8;mem:1").stdout)
+check(on4["machines"] == 4, f"--cluster 4*...: {on4['machines']} machines")
+summary4 = on4["runs"][0]["summary"]
+check(summary4["jobs_finished"] == on4["jobs"] == 20, f"--cluster 4*...: {summary4}")
+on1 = json.loads(run("sim", ALIBABA, "-p", "fifo", "--json", "--cluster", "1*cpus:8;mem:1").stdout)
+check(on1["runs"][0]["summary"]["makespan_s"] > summary4["makespan_s"],
+      "one machine takes longer than four")
+for spec, words in [("4", "expected N*RESOURCES"), ("0*cpus:1", "machine count '0'"),
+                    ("4*cpus:x", "'x' is not a number"), ("4*ports:[1-9]", "unreserved scalars")]:
+    err = run("sim", ALIBABA, "--cluster", spec, expect=105).stderr  # CLI11's validation code
+    check("--cluster" in err and words in err, f"--cluster {spec}: stderr {err!r}")
+CHECKS += 1
+
 # Bad input: exit 1, a message naming the problem.
 for args, words in [
     (("sim", os.path.join(tmp, "missing.swf")), "missing.swf"),

@@ -970,5 +970,60 @@ TEST(WorkloadTest, DemandTableNumbersDistinctDemands) {
   EXPECT_EQ(second.size(), 3U);
 }
 
+TEST(WorkloadTest, UniformClusterReplacesTheMachines) {
+  Workload w = readWorkload(kData + "/alibaba2017/batch_task.csv", "alibaba2017");
+  ASSERT_TRUE(w.machines.empty());
+  const std::vector<std::string> before = w.dims->names();
+  const UniformCluster cluster = parseUniformCluster("3*cpus:64;mem:1;gpus:2");
+  EXPECT_EQ(cluster.count, 3U);
+  useUniformCluster(w, cluster);
+  ASSERT_EQ(w.machines.size(), 3U);
+  EXPECT_TRUE(w.machineEvents.empty());
+  // The table keeps its names in order (the demands index it) and gains gpus.
+  ASSERT_GE(w.dims->names().size(), before.size());
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), w.dims->names().begin()));
+  const int cpus = *w.dims->find("cpus"), mem = *w.dims->find("mem"), gpus = *w.dims->find("gpus");
+  for (std::uint32_t m = 0; m < 3; ++m) {
+    EXPECT_EQ(w.machines[m].traceId, m);
+    EXPECT_EQ(w.machines[m].capacity[cpus], 64);
+    EXPECT_EQ(w.machines[m].capacity[mem], 1);
+    EXPECT_EQ(w.machines[m].capacity[gpus], 2);
+  }
+  EXPECT_EQ(w.meta.at("cluster"), "3*cpus:64;mem:1;gpus:2");
+
+  // Machine events of the trace go with its machines.
+  Workload withEvents;
+  withEvents.machines.resize(2);
+  withEvents.machineEvents.push_back({});
+  useUniformCluster(withEvents, parseUniformCluster("1*cpus:4"));
+  EXPECT_EQ(withEvents.machines.size(), 1U);
+  EXPECT_TRUE(withEvents.machineEvents.empty());
+}
+
+TEST(WorkloadTest, UniformClusterErrorsNameThePart) {
+  auto errorOf = [](const std::string& spec) {
+    try {
+      parseUniformCluster(spec);
+    } catch (const ParseError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(errorOf("cpus:4"), HasSubstr("expected N*RESOURCES"));
+  EXPECT_THAT(errorOf("*cpus:4"), HasSubstr("machine count ''"));
+  EXPECT_THAT(errorOf("-2*cpus:4"), HasSubstr("machine count '-2'"));
+  EXPECT_THAT(errorOf("0*cpus:4"), HasSubstr("machine count '0'"));
+  EXPECT_THAT(errorOf("9999999999*cpus:4"), HasSubstr("machine count '9999999999'"));
+  EXPECT_THAT(errorOf("2*cpus:four"), HasSubstr("'four' is not a number"));
+  EXPECT_THAT(errorOf("2*"), HasSubstr("not all zero"));
+  EXPECT_THAT(errorOf("2*cpus:0"), HasSubstr("not all zero"));
+  EXPECT_THAT(errorOf("2*cpus(batch):4"), HasSubstr("unreserved scalars"));
+  EXPECT_THAT(errorOf("2*ports:[1-9]"), HasSubstr("unreserved scalars"));
+  Workload w;
+  EXPECT_THROW(useUniformCluster(w, UniformCluster{0, Resources::parse("cpus:1")}),
+               InvalidArgument);
+  EXPECT_TRUE(w.machines.empty());
+}
+
 }  // namespace
 }  // namespace allot::traces

@@ -1,7 +1,10 @@
 #include "allot/traces/workload.h"
 
+#include <charconv>
 #include <cstring>
 #include <string_view>
+
+#include "allot/core/error.h"
 
 namespace allot::traces {
 
@@ -56,6 +59,64 @@ std::uint64_t instanceCount(const Workload& workload) {
   std::uint64_t n = 0;
   for (const Task& task : workload.tasks) n += task.count;
   return n;
+}
+
+namespace {
+
+void checkCluster(const UniformCluster& cluster) {
+  if (cluster.count == 0) throw InvalidArgument("a cluster needs at least one machine");
+  if (cluster.capacity.empty() || cluster.capacity.plainScalars() == nullptr) {
+    throw InvalidArgument("cluster machines of '" + toString(cluster.capacity) +
+                          "': their capacity must be unreserved scalars, not all zero (e.g. "
+                          "cpus:64;mem:1)");
+  }
+}
+
+}  // namespace
+
+UniformCluster parseUniformCluster(std::string_view spec) {
+  const std::size_t star = spec.find('*');
+  if (star == std::string_view::npos) {
+    throw ParseError("cluster '" + std::string(spec) +
+                     "': expected N*RESOURCES, e.g. 1300*cpus:64;mem:1");
+  }
+  const std::string_view count = spec.substr(0, star);
+  UniformCluster cluster;
+  const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), cluster.count);
+  if (count.empty() || ec != std::errc() || end != count.data() + count.size() ||
+      cluster.count == 0) {
+    throw ParseError("cluster '" + std::string(spec) + "': machine count '" + std::string(count) +
+                     "' is not a whole number from 1 to 4294967295");
+  }
+  try {
+    cluster.capacity = Resources::parse(spec.substr(star + 1));
+  } catch (const ParseError& e) {
+    throw ParseError("cluster '" + std::string(spec) + "': " + e.what());
+  }
+  try {
+    checkCluster(cluster);
+  } catch (const InvalidArgument& e) {
+    throw ParseError("cluster '" + std::string(spec) + "': " + e.what());
+  }
+  return cluster;
+}
+
+void useUniformCluster(Workload& workload, const UniformCluster& cluster) {
+  checkCluster(cluster);
+  const std::string text = toString(cluster.capacity);
+  DimensionsPtr dims = workload.dims;
+  for (const std::string& name : cluster.capacity.dimensions()->names()) {
+    if (cluster.capacity.scalar(name) != 0) dims = Dimensions::with(dims, name);
+  }
+  const Scalars capacity = cluster.capacity.rebased(dims).scalars();
+  workload.dims = std::move(dims);
+  workload.machines.assign(cluster.count, Machine{});
+  for (std::uint32_t m = 0; m < cluster.count; ++m) {
+    workload.machines[m].traceId = m;
+    workload.machines[m].capacity = capacity;
+  }
+  workload.machineEvents.clear();
+  workload.meta["cluster"] = std::to_string(cluster.count) + "*" + text;
 }
 
 }  // namespace allot::traces

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -150,6 +151,26 @@ class DemandTable {
 std::uint64_t instanceCount(const Workload& workload, const Job& job);
 // Task instances of the whole workload (the sum of all counts).
 std::uint64_t instanceCount(const Workload& workload);
+
+// N identical machines of one capacity: the cluster a trace without a machine
+// table (Alibaba 2017's batch_task) is replayed on, or a what-if cluster for
+// any trace (`--cluster` of `allot sim` and `allot trace`).
+struct UniformCluster {
+  std::uint32_t count = 0;
+  Resources capacity;  // unreserved scalars only
+};
+
+// Parses "N*RESOURCES", e.g. "1300*cpus:64;mem:1" (RESOURCES in the Mesos
+// syntax of Resources::parse). Throws ParseError naming the part at fault,
+// also when the capacity is not what useUniformCluster takes.
+UniformCluster parseUniformCluster(std::string_view spec);
+
+// Replaces the machines of `workload`, and drops its machine events, with
+// `cluster`'s machines (trace ids 0..N-1, no attributes), noting the cluster
+// in meta["cluster"]. Capacity names the workload's dimension table lacks are
+// appended to it. Throws InvalidArgument when the capacity holds anything but
+// unreserved scalars, or nothing.
+void useUniformCluster(Workload& workload, const UniformCluster& cluster);
 
 // Field-by-field equality; the dimension tables compare by their names, and
 // task records by the demands they index (not the indexes: two readers may
