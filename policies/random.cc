@@ -24,19 +24,37 @@ void RandomAllocator::decide(TimePoint /*now*/) {
     if (s.agent(a).alive && s.agent(a).active) agents_.push_back(a);
   }
   shuffleSeeded(agents_, rng_);
+  // Frameworks that may take offers at all this round (grants do not change
+  // these flags; wantsMore, which they do change, is asked per agent).
+  open_.clear();
+  openSet_.resize(s.frameworkSlots());
+  openSet_.reset();
+  for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+    const FrameworkState& f = s.framework(fw);
+    if (f.alive && f.active && !f.suppressed) {
+      open_.push_back(fw);
+      openSet_.set(fw);
+    }
+  }
   for (AgentIndex agent : agents_) {
     candidates_.clear();
     if (!allocatable(s.availableTotal(agent))) continue;  // nothing for anyone
-    // Without reserved pools every framework may be offered the same thing:
+    // Without reserved pools every framework may be offered the same thing,
+    // all of what is available (availableTotal, found allocatable above):
     // look at it in place instead of building it per framework.
+    // Their filters on it are then read in one pass, not per framework.
     const bool shared = !s.availableReserved(agent);
-    for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
-      const FrameworkState& f = s.framework(fw);
-      if (!f.alive || !f.active || f.suppressed || !wantsMore(fw)) continue;
-      Resources own;
-      if (!shared) own = s.offerable(fw, agent);
-      const Resources& offer = shared ? s.agent(agent).available : own;
-      if (!allocatable(offer) || (s.hasFilters(agent) && s.isFiltered(fw, agent, offer))) continue;
+    const bool filtered = s.hasFilters(agent);
+    if (shared && filtered)
+      s.unfilteredFrameworks(agent, s.agent(agent).available, openSet_, allowed_);
+    for (FrameworkIndex fw : open_) {
+      if (!wantsMore(fw)) continue;
+      if (shared) {
+        if (filtered && !allowed_.test(fw)) continue;
+      } else {
+        const Resources offer = s.offerable(fw, agent);
+        if (!allocatable(offer) || (filtered && s.isFiltered(fw, agent, offer))) continue;
+      }
       candidates_.push_back(fw);
     }
     if (candidates_.empty()) continue;

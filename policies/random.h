@@ -21,6 +21,8 @@ class RandomAllocator final : public Allocator {
   void decide(TimePoint now) override;
   std::mt19937_64 rng_;
   std::vector<AgentIndex> agents_;          // scratch
+  std::vector<FrameworkIndex> open_;        // scratch: may take offers this round
+  FrameworkSet openSet_, allowed_;          // scratch: open_; those not filtered on an agent
   std::vector<FrameworkIndex> candidates_;  // scratch
 };
 
