@@ -213,7 +213,8 @@ class Engine {
                TimePoint ready) {
     return Unit{job, task, count, attempt, ready, nextUnitKey_++};
   }
-  Scalars gangDemand(std::uint32_t job) const;
+  // What a gang job needs as a whole: its records' demands times their counts.
+  const Scalars& gangDemand(std::uint32_t job) const { return gangDemand_[gangShape_[job]]; }
   void commit(std::uint32_t fwIndex, const Unit& unit);
   void rollback();
   void releaseOffer(std::uint32_t offer);
@@ -306,6 +307,13 @@ class Engine {
   // found to fit in no offer: its later instances cost one comparison.
   std::vector<std::uint64_t> noFit_;
   std::uint64_t decisions_ = 0;
+  // By gang job, an id of its whole demand (gangDemand_); kNone for other
+  // jobs. By that id, the decision in which that demand was found larger than
+  // all the framework's held offers together (as noFit_): a first-fit queue
+  // of blocked gangs then costs a comparison each, not a sum over records.
+  std::vector<std::uint32_t> gangShape_;
+  std::vector<Scalars> gangDemand_;
+  std::vector<std::uint64_t> gangNoFit_;
   // Where the last placement of a shape stopped: offers before it cannot
   // hold that shape for the rest of the decision (queues of identical tasks
   // then cost one pass over the offers, not one per task). Cleared by
@@ -434,6 +442,18 @@ void Engine::prepare() {
     shapeId_.push_back((shapeOfDemand[t.demand] << 1) | (t.differentMachine ? 1 : 0));
   }
   noFit_.assign(shapeDemand_.size(), ~std::uint64_t{0});
+  gangShape_.assign(w_.jobs.size(), kNone);
+  traces::DemandTable gangTable;
+  for (std::uint32_t j = 0; j < w_.jobs.size(); ++j) {
+    const Job& job = w_.jobs[j];
+    if (!job.gang) continue;
+    Scalars sum = Scalars::Zero();
+    for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
+      sum += demandOf(t) * static_cast<double>(w_.tasks[t].count);
+    }
+    gangShape_[j] = gangTable.intern(sum, gangDemand_);
+  }
+  gangNoFit_.assign(gangDemand_.size(), ~std::uint64_t{0});
 
   jobs_.resize(w_.jobs.size());
   reserveHuge(result_.jobs, w_.jobs.size());  // an output table, like the task records
@@ -1216,7 +1236,14 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
 bool Engine::placeGang(SimFramework& f, const Unit& unit, std::span<const std::uint32_t> only) {
   // Cheap test first: a gang that does not fit in the sum of the offers
   // fits in no arrangement of them (the common case of a blocked queue head).
-  if (!fitsIn(gangDemand(unit.job), f.heldFree)) return false;
+  // The sum only shrinks within a decision (commits take from it, tentative
+  // placements do not), so neither does any gang of that demand later in it.
+  const std::uint32_t gang = gangShape_[unit.job];
+  if (gangNoFit_[gang] == decisions_) return false;
+  if (!fitsIn(gangDemand_[gang], f.heldFree)) {
+    gangNoFit_[gang] = decisions_;
+    return false;
+  }
   const Job& job = w_.jobs[unit.job];
   for (std::uint32_t t = static_cast<std::uint32_t>(job.firstTask);
        t < job.firstTask + job.taskCount; ++t) {
@@ -1471,15 +1498,6 @@ void Engine::released() {
     }
     return true;
   });
-}
-
-Scalars Engine::gangDemand(std::uint32_t job) const {
-  const Job& j = w_.jobs[job];
-  Scalars sum = Scalars::Zero();
-  for (std::uint64_t t = j.firstTask; t < j.firstTask + j.taskCount; ++t) {
-    sum += demandOf(t) * static_cast<double>(w_.tasks[t].count);
-  }
-  return sum;
 }
 
 // Frameworks ask for offers only while they have pending work, and revive
