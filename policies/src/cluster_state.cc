@@ -499,9 +499,44 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
   Resources adopted;
   const Resources& r = refused.dimensions() == dims_ ? refused : (adopted = adopt(refused));
   auto& groups = filters_[agent];
+  const Scalars* plain = r.plainScalars();
+  // Each framework's filters on an agent stay few: a filter inside one of
+  // its others there that lives as long adds nothing and is not made, and
+  // its others inside it that it outlives are dropped (compared exactly,
+  // without fitsIn's tolerance, so that whatever they cover it covers).
+  // Answers are those of keeping every filter; but a framework that declines
+  // ever different amounts on an agent and never revives (one waiting for a
+  // long queue to drain) no longer piles up a group per decline that every
+  // check scans.
+  if (plain != nullptr) {
+    auto endsFor = [&](const FilterGroup& g) {
+      auto entry = std::find_if(g.until.begin(), g.until.end(),
+                                [&](const auto& e) { return e.first == fw; });
+      return entry == g.until.end() ? kTimeNever : entry->second;
+    };
+    const bool inside = std::any_of(groups.begin(), groups.end(), [&](const FilterGroup& g) {
+      return g.plain && fw < g.frameworks.size() && g.frameworks.test(fw) &&
+             (g.plainScalars.array() >= plain->array()).all() && endsFor(g) >= until;
+    });
+    if (inside) {
+      touch(agent);
+      return;
+    }
+    std::erase_if(groups, [&](FilterGroup& g) {
+      if (!g.plain || fw >= g.frameworks.size() || !g.frameworks.test(fw) ||
+          g.plainScalars == *plain || !(g.plainScalars.array() <= plain->array()).all()) {
+        return false;
+      }
+      if (endsFor(g) > until) return false;
+      auto entry = std::find_if(g.until.begin(), g.until.end(),
+                                [&](const auto& e) { return e.first == fw; });
+      if (entry != g.until.end()) g.until.erase(entry);  // its heap entry finds nothing to drop
+      g.frameworks.reset(fw);
+      return g.frameworks.none();
+    });
+  }
   // Frameworks that decline the same resources on an agent share one group,
   // so a round checks each distinct refused set once, not every framework.
-  const Scalars* plain = r.plainScalars();
   auto group = std::find_if(groups.begin(), groups.end(), [&](const FilterGroup& g) {
     // Plain with equal scalars is identical() over one table; a group made
     // before dims_ grew holds the same resources then, as == below finds.

@@ -1,5 +1,9 @@
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
 
 #include "allot/core/error.h"
 #include "allot/policies/registry.h"
@@ -292,6 +296,73 @@ TEST(AllocatorTest, FilterChecksAgreeWithContainsForEveryShape) {
           << refusedText << " refused, " << candidateText << " offered";
     }
   }
+}
+
+// A framework that declines ever different amounts on an agent keeps only
+// the filters that add something (those not inside a later one that lives as
+// long): checks answer as if every filter were kept, and the groups a check
+// scans stay few. Random declines against a list of every filter.
+TEST(AllocatorTest, FiltersInsideLaterOnesAreDroppedWithoutChangingAnswers) {
+  ClusterState s;
+  const FrameworkIndex f = s.addFramework(framework("F", "r"));
+  const FrameworkIndex g = s.addFramework(framework("G", "r"));
+  const AgentIndex a = s.addAgent(agent("a1", "cpus:8;mem:8192"));
+  struct Kept {
+    FrameworkIndex fw;
+    Resources refused;
+    TimePoint until;
+  };
+  std::vector<Kept> all;
+  std::vector<Resources> shapes;
+  for (int cpus = 0; cpus <= 4; ++cpus) {
+    for (int mem = 0; mem <= 4; ++mem) {
+      shapes.push_back(s.adopt(Resources::parse(fmt::format("cpus:{};mem:{}", cpus, mem * 256))));
+    }
+  }
+  std::mt19937_64 rng(7);
+  std::size_t covered = 0, checks = 0;
+  for (int step = 0; step < 3000; ++step) {
+    const double now = step * 0.01;
+    s.expireFilters(at(now));
+    std::erase_if(all, [&](const Kept& k) { return k.until <= at(now); });
+    if (step % 40 == 0) {  // a revive: its filters go, and the other's stay
+      const FrameworkIndex reviving = step % 80 == 0 ? f : g;
+      s.clearFilters(reviving);
+      std::erase_if(all, [&](const Kept& k) { return k.fw == reviving; });
+    }
+    const FrameworkIndex fw = rng() % 4 == 0 ? g : f;
+    const Resources& refused = shapes[1 + rng() % (shapes.size() - 1)];  // not the empty one
+    const TimePoint until =
+        rng() % 8 == 0 ? kTimeNever : at(now + 0.01 * static_cast<double>(1 + rng() % 30));
+    s.addFilter(fw, a, refused, until);
+    all.push_back({fw, refused, until});
+    for (const Resources& candidate : shapes) {
+      for (FrameworkIndex who : {f, g}) {
+        const bool wanted = std::any_of(all.begin(), all.end(), [&](const Kept& k) {
+          return k.fw == who && k.until > at(now) && k.refused.contains(candidate);
+        });
+        ASSERT_EQ(s.isFiltered(who, a, candidate), wanted)
+            << "step " << step << ", framework " << who << ", " << candidate;
+        covered += wanted ? 1 : 0;
+        ++checks;
+      }
+    }
+  }
+  // Both answers came up often: the walk neither filtered everything nor nothing.
+  EXPECT_GT(covered, checks / 5);
+  EXPECT_LT(covered, checks * 4 / 5);
+  // Declines of ever more memory, then ever less, held for good: one group
+  // (each new one holds the last, then lies inside it), not 199.
+  ClusterState t;
+  const FrameworkIndex h = t.addFramework(framework("H", "r"));
+  const AgentIndex b = t.addAgent(agent("b", "cpus:8;mem:8192"));
+  for (int i = 1; i < 200; ++i) {
+    const int mem = i <= 100 ? i : 200 - i;
+    t.addFilter(h, b, t.adopt(Resources::parse(fmt::format("cpus:1;mem:{}", mem))), kTimeNever);
+  }
+  EXPECT_EQ(t.filterGroupCount(b), 1U);
+  EXPECT_TRUE(t.isFiltered(h, b, t.adopt(Resources::parse("cpus:1;mem:100"))));
+  EXPECT_FALSE(t.isFiltered(h, b, t.adopt(Resources::parse("cpus:1;mem:101"))));
 }
 
 TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {

@@ -171,6 +171,8 @@ class ClusterState {
                             const FrameworkSet& eligible, FrameworkSet& out) const;
   // Returns true iff `agent` has any live filter.
   bool hasFilters(AgentIndex agent) const { return !filters_[agent].empty(); }
+  // Distinct refused sets filtered on `agent` (what a filter check scans).
+  std::size_t filterGroupCount(AgentIndex agent) const { return filters_[agent].size(); }
 
   // Asks the CPU to start loading what a round reads of `agent`, a few
   // agents ahead of the visit (a round visits agents in random order, and
