@@ -1273,13 +1273,21 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
     const Task& t = w_.tasks[p.task];
     const Scalars amount = demandOf(p.task) * static_cast<double>(p.count);
     // The task's resources come out of the offer: the role's reservation
-    // first, then unreserved.
+    // first, then unreserved. fitsIn's tolerance lets instances take a hair
+    // more than the offer holds (three of 0.1 in 0.3); they take what it
+    // holds, so that what goes back to the allocator at their end is what it
+    // lent. Taking the demand itself left the framework's books short by
+    // that hair each time, until, hours into a replay of normalized amounts
+    // (Alibaba 2017), a task's end gave back more than its framework held
+    // there and the run failed.
+    const Scalars unreserved = offer.res.scalars();
     Resources res;
     if (f.info.role == kUnreservedRole || offer.res.scalars(f.info.role).isZero()) {
-      res = Resources::fromScalars(amount, offer.res.dimensions());
+      res = Resources::fromScalars(amount.cwiseMin(unreserved), offer.res.dimensions());
     } else {
       const Scalars reserved = offer.res.scalars(f.info.role).cwiseMin(amount);
-      res = Resources::fromScalars(amount - reserved, offer.res.dimensions());
+      res =
+          Resources::fromScalars((amount - reserved).cwiseMin(unreserved), offer.res.dimensions());
       const Dimensions& dims = *offer.res.dimensions();
       for (int d = 0; d < dims.size(); ++d) {
         if (reserved[d] > 0) res.setScalar(dims.name(d), reserved[d], f.info.role);
