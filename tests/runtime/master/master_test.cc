@@ -4,6 +4,7 @@
 // SQLite file, the HTTP API real HTTP through httplib::Client.
 #include "allot/runtime/master.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -355,6 +356,38 @@ TEST_F(MasterTest, TerminalUpdateRecoversResourcesExactlyOnce) {
   wire::Offer again = offer(*c.fw);
   EXPECT_TRUE(sameResources(again.resources(), "cpus:4;mem:1024")) << again.resources();
   EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+}
+
+// A task may ask a hair more than is left of its offers (within
+// Resources::contains' tolerance); it is lent what is left and gives that back.
+// Here each short task asks 2e-9 cpus more than offered while a long task
+// runs: had they given back what they asked, the framework's books would
+// fall short, the long task's end would fail to give back its cpu, and the
+// agent would never be offered whole again.
+TEST_F(MasterTest, TasksAskingAHairMoreThanOfferedGiveBackWhatTheyGot) {
+  start();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("long", "cpus:1;mem:128")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  wire::Offer o = offer(*c.fw);
+  for (int i = 0; i < 8; ++i) {
+    const Resources offered = Resources::parse(o.resources());
+    const std::string id = "hair" + std::to_string(i);
+    accept(*c.fw, o,
+           {task(id, fmt::format("cpus:{};mem:{}", offered.scalar("cpus") + 2e-9,
+                                 offered.scalar("mem")))},
+           0.0);
+    EXPECT_EQ(expect<wire::RunTask>(*c.agent, wire::RUN_TASK).task().task_id(), id);
+    update(*c.agent, c.fwId, id, wire::TASK_FINISHED, id);
+    expect<wire::Update>(*c.fw, wire::UPDATE);
+    o = offer(*c.fw);
+    EXPECT_TRUE(sameResources(o.resources(), "cpus:3;mem:896")) << i << ": " << o.resources();
+  }
+  update(*c.agent, c.fwId, "long", wire::TASK_FINISHED, "long-done");
+  expect<wire::Update>(*c.fw, wire::UPDATE);
+  // The offer of cpus:3 is still out; the long task's cpu comes as a second one.
+  const wire::Offer freed = offer(*c.fw);
+  EXPECT_TRUE(sameResources(freed.resources(), "cpus:1;mem:128")) << freed.resources();
 }
 
 // A decline with refuse_seconds keeps the agent from the framework until the
