@@ -652,23 +652,35 @@ def test_garbage_to_every_socket_leaves_everything_running(cluster):
         with open(path, "rb") as f:
             sockets |= set(re.findall(rb"allot-executor/[0-9]+/[0-9a-f]{16}", f.read()))
     assert sockets, "no executor socket in the checkpoints"
-    for name in sockets:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-            s.connect(b"\0" + name)
-            for packet in [noise, b"LAUNCH\0too\0few", b"KILL\0fw/none\0x", b"EXIT\0extra",
-                           b"LAUNCH" + b"\0x" * 9 + b"\0not-a-number", b"", noise * 17]:
-                try:
-                    s.send(packet)
-                except OSError:
-                    pass  # too large for the socket: refused by our kernel, fine
+    def executor_logs():
+        logs = ""
+        for path in glob.glob(os.path.join(cluster.dir, "agent*", "frameworks", "*",
+                                           "executor.log")):
+            with open(path, errors="replace") as f:
+                logs += f.read()
+        return logs
+
+    # An executor hands the connection back as soon as its agent reconnects,
+    # which may be before this process, descheduled after connect(), sends a
+    # thing (the sends then fail): a few rounds, until one is read.
+    for _ in range(8):
+        for name in sockets:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                s.connect(b"\0" + name)
+                for packet in [noise, b"LAUNCH\0too\0few", b"KILL\0fw/none\0x", b"EXIT\0extra",
+                               b"LAUNCH" + b"\0x" * 9 + b"\0not-a-number", b"", noise * 17]:
+                    try:
+                        s.send(packet)
+                    except OSError:
+                        pass  # too large, or the connection was handed back: fine
+        time.sleep(0.1)
+        if "dropped a malformed message" in executor_logs():
+            break
     assert held.wait_exit(45) == 0, cluster.diagnostics()
     assert set(check_one_terminal_each(held, 3).values()) == {"TASK_FINISHED"}
     # The executors read the garbage (before their agent took the
     # connection back) and said what they dropped.
-    logs = ""
-    for path in glob.glob(os.path.join(cluster.dir, "agent*", "frameworks", "*", "executor.log")):
-        with open(path, errors="replace") as f:
-            logs += f.read()
+    logs = executor_logs()
     assert "dropped a malformed message" in logs, logs
 
     assert cluster.master.alive(), cluster.diagnostics()
