@@ -509,14 +509,17 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
   // long queue to drain) no longer piles up a group per decline that every
   // check scans.
   if (plain != nullptr) {
-    auto endsFor = [&](const FilterGroup& g) {
-      auto entry = std::find_if(g.until.begin(), g.until.end(),
-                                [&](const auto& e) { return e.first == fw; });
+    // fw's deadline entry in a group it belongs to; none: filtered for good.
+    auto entryOf = [&](auto& g) {
+      return std::find_if(g.until.begin(), g.until.end(),
+                          [&](const auto& e) { return e.first == fw; });
+    };
+    auto endsFor = [&](auto& g, auto entry) {
       return entry == g.until.end() ? kTimeNever : entry->second;
     };
     const bool inside = std::any_of(groups.begin(), groups.end(), [&](const FilterGroup& g) {
       return g.plain && fw < g.frameworks.size() && g.frameworks.test(fw) &&
-             (g.plainScalars.array() >= plain->array()).all() && endsFor(g) >= until;
+             (g.plainScalars.array() >= plain->array()).all() && endsFor(g, entryOf(g)) >= until;
     });
     if (inside) {
       touch(agent);
@@ -527,9 +530,8 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
           g.plainScalars == *plain || !(g.plainScalars.array() <= plain->array()).all()) {
         return false;
       }
-      if (endsFor(g) > until) return false;
-      auto entry = std::find_if(g.until.begin(), g.until.end(),
-                                [&](const auto& e) { return e.first == fw; });
+      const auto entry = entryOf(g);
+      if (endsFor(g, entry) > until) return false;
       if (entry != g.until.end()) g.until.erase(entry);  // its heap entry finds nothing to drop
       g.frameworks.reset(fw);
       return g.frameworks.none();

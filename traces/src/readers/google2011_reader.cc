@@ -696,7 +696,7 @@ class Google2011Reader final : public ReaderBase {
     JobState& job = *lastJob_;
     if (job.user.empty()) job.user = std::string(row.user);
     if (!job.havePriority && row.priority) {
-      job.priority = static_cast<std::int32_t>(std::clamp<std::int64_t>(*row.priority, -1, 1000));
+      job.priority = static_cast<std::int32_t>(*row.priority);  // clamped by the pipeline's pack
       job.havePriority = true;
     }
     TaskState& task = job.tasks.get(row.index, job.rows++);
