@@ -523,6 +523,26 @@ Resources& Resources::operator-=(const Resources& other) {
   return *this;
 }
 
+Resources& Resources::capScalars(const Resources& limit) {
+  if (empty()) return *this;
+  Resources storage;
+  const Resources& rhs = aligned(limit, storage);
+  if (rhs.body_ == body_) return *this;  // an unchanged copy: nothing exceeds it
+  auto capOf = [&](const Pool& p) {
+    const Pool* held = rhs.findPool(p.role);
+    return held ? held->scalars : Scalars::Zero();
+  };
+  // Most requests are within their limit: look before unsharing the pools.
+  const PoolList& pools = poolList();
+  if (std::none_of(pools.begin(), pools.end(),
+                   [&](const Pool& p) { return (p.scalars.array() > capOf(p).array()).any(); })) {
+    return *this;
+  }
+  for (Pool& p : mutablePools()) p.scalars = p.scalars.cwiseMin(capOf(p));
+  dropEmptyPools();
+  return *this;
+}
+
 bool operator==(const Resources& a, const Resources& b) {
   return a.contains(b) && b.contains(a);
 }

@@ -1280,19 +1280,18 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
     // that hair each time, until, hours into a replay of normalized amounts
     // (Alibaba 2017), a task's end gave back more than its framework held
     // there and the run failed.
-    const Scalars unreserved = offer.res.scalars();
     Resources res;
     if (f.info.role == kUnreservedRole || offer.res.scalars(f.info.role).isZero()) {
-      res = Resources::fromScalars(amount.cwiseMin(unreserved), offer.res.dimensions());
+      res = Resources::fromScalars(amount, offer.res.dimensions());
     } else {
       const Scalars reserved = offer.res.scalars(f.info.role).cwiseMin(amount);
-      res =
-          Resources::fromScalars((amount - reserved).cwiseMin(unreserved), offer.res.dimensions());
+      res = Resources::fromScalars(amount - reserved, offer.res.dimensions());
       const Dimensions& dims = *offer.res.dimensions();
       for (int d = 0; d < dims.size(); ++d) {
         if (reserved[d] > 0) res.setScalar(dims.name(d), reserved[d], f.info.role);
       }
     }
+    res.capScalars(offer.res);
     offer.res -= res;
     offered_ -= amount;
     f.heldFree -= amount;

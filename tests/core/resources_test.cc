@@ -198,6 +198,40 @@ TEST(ResourcesTest, ArithmeticWithSharedCopies) {
   EXPECT_DOUBLE_EQ(r.scalar("cpus"), 2);
 }
 
+// capScalars lowers scalars pool by pool to the limit's, leaves ranges,
+// sets and scalars within the limit as they are, and empties a pool the limit
+// lacks of scalars.
+TEST(ResourcesTest, CapScalarsLowersEachPoolToTheLimit) {
+  Resources r = Resources::parse("cpus:3.000000001;mem:10;ports:[1-5];cpus(a):2;gpus(b):1");
+  const Resources limit = Resources::parse("cpus:3;mem:64;cpus(a):1.5;ports:[2-3]");
+  ASSERT_TRUE(limit.contains(Resources::parse("cpus:3.000000001")));  // within tolerance
+  r.capScalars(limit);
+  EXPECT_EQ(toString(r), "cpus:3;mem:10;ports:[1-5];cpus(a):1.5");
+  Resources back = limit;
+  back -= r;
+  EXPECT_DOUBLE_EQ(back.scalar("cpus"), 0);
+  EXPECT_DOUBLE_EQ(back.scalar("cpus", "a"), 0);
+
+  // Within the limit: unchanged, and still sharing its pools with copies.
+  const Resources within = Resources::parse("cpus:1;mem:8");
+  Resources copy = within;
+  copy.capScalars(limit);
+  EXPECT_TRUE(copy.sharesWith(within));
+  copy.capScalars(copy);
+  EXPECT_TRUE(copy.sharesWith(within));
+  Resources none;
+  none.capScalars(limit);
+  EXPECT_TRUE(none.empty());
+  // A limit over a wider table caps over it.
+  DimensionsPtr wide = Dimensions::with(Dimensions::standard(), "fpgas");
+  Resources big = Resources::parse("cpus:2;fpgas:4", wide);
+  Resources small = Resources::parse("cpus:5");
+  small.capScalars(big);
+  EXPECT_EQ(toString(small), "cpus:2");
+  big.capScalars(Resources::parse("fpgas:1", wide));
+  EXPECT_EQ(toString(big), "fpgas:1");
+}
+
 // fitsIn compares every component with a small relative tolerance; a NaN
 // exceeds nothing, and a negative amount on the right fits only zero-ish.
 TEST(ResourcesTest, FitsInComparesEveryComponent) {

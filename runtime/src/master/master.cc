@@ -40,24 +40,6 @@ namespace allot::runtime {
 
 namespace {
 
-// Lowers each scalar of `resources` to what `limit` has of it in the same
-// pool (a role's reservation, or unreserved), where it has less.
-void capScalars(Resources& resources, const Resources& limit) {
-  struct Cap {
-    std::string name, role;
-    double value;
-  };
-  std::vector<Cap> caps;
-  const Dimensions& dims = *resources.dimensions();
-  for (const Pool& pool : resources.pools()) {
-    for (int d = 0; d < dims.size(); ++d) {
-      const double left = limit.scalar(dims.name(d), pool.role);
-      if (pool.scalars[d] > left) caps.push_back({dims.name(d), pool.role, left});
-    }
-  }
-  for (const Cap& cap : caps) resources.setScalar(cap.name, cap.value, cap.role);
-}
-
 using master::HttpResponse;
 
 // Offers per OFFERS message: keeps each frame far below kMaxMessageBytes.
@@ -1306,7 +1288,7 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     // framework's books on the agent short by the hair each time, until a
     // long task's end gave back more than the framework held: an error, and
     // that task's resources kept from every later offer.
-    capScalars(resources, remaining);
+    resources.capScalars(remaining);
     remaining -= resources;
     Task task;
     task.key = key;

@@ -203,6 +203,11 @@ class Resources {
   // Subtracts pool by pool; scalars clamp at zero, ranges and sets drop the
   // values they share. Empty pools disappear.
   Resources& operator-=(const Resources& other);
+  // Lowers each scalar to what `limit` has of it in the same pool (none in a
+  // pool `limit` lacks); ranges and sets stay. What a holder of `limit` can
+  // lend when `contains`' tolerance let a request exceed it by a hair: the
+  // lender then gets back exactly what it lent.
+  Resources& capScalars(const Resources& limit);
   friend Resources operator+(Resources a, const Resources& b) { return a += b; }
   friend Resources operator-(Resources a, const Resources& b) { return a -= b; }
   friend bool operator==(const Resources& a, const Resources& b);
