@@ -89,12 +89,19 @@ void summarize(Result& result) {
 
   // Placement latency: launch minus ready, per instance (records weighted by
   // their instance counts, through repetition-free weighted percentiles).
-  std::vector<std::pair<double, std::uint32_t>> latency;
-  reserveHuge(latency, result.tasks.size());
+  // One launch writes its records one after another with one ready and start
+  // time (a gang of 64 one-cpu tasks: 64 records): runs of equal latency are
+  // one entry of their summed count, which sorts several times fewer entries
+  // (HPC2N: 1.29 M records) to the same percentiles.
+  std::vector<std::pair<double, double>> latency;
   double weighted = 0, instances = 0;
   for (const TaskRecord& t : result.tasks) {
     const double s = secondsBetween(t.ready, t.start);
-    latency.emplace_back(s, t.count);
+    if (latency.empty() || latency.back().first != s) {
+      growHuge(latency);
+      latency.emplace_back(s, 0.0);
+    }
+    latency.back().second += t.count;
     weighted += s * t.count;
     instances += t.count;
   }

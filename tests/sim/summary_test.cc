@@ -1,0 +1,87 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "allot/sim/result.h"
+
+namespace allot::sim {
+namespace {
+
+TimePoint sec(std::int64_t s) {
+  return fromMicros(s * 1'000'000);
+}
+
+TaskRecord launch(std::int64_t ready, std::int64_t start, std::uint32_t count) {
+  TaskRecord t;
+  t.count = count;
+  t.ready = sec(ready);
+  t.start = sec(start);
+  t.end = sec(start + 1);
+  t.state = TaskState::kFinished;
+  return t;
+}
+
+JobRecord finished(std::int64_t submit, std::int64_t start, std::int64_t end, std::int64_t work) {
+  JobRecord j;
+  j.submit = sec(submit);
+  j.ready = j.submit;
+  j.firstStart = sec(start);
+  j.end = sec(end);
+  j.work = std::chrono::seconds(work);
+  j.state = JobState::kFinished;
+  return j;
+}
+
+// Job metrics are nearest-rank percentiles over finished jobs; placement
+// latency is per instance: a record of n instances weighs n, whether a launch
+// wrote its instances as one record or as one record each, in any order.
+TEST(SummaryTest, PercentilesAreNearestRankAndLatencyIsWeightedByInstances) {
+  Result r;
+  // JCTs 10, 20, ..., 100 s; waits 0, 1, ..., 9 s; runs of 10 s.
+  for (std::int64_t i = 0; i < 10; ++i) r.jobs.push_back(finished(0, i, 10 * (i + 1), 10));
+  JobRecord stuck;
+  stuck.submit = sec(5);
+  stuck.state = JobState::kUnfinished;
+  r.jobs.push_back(stuck);
+  // Latencies: 5 instances at 0 s (one record), 3 at 7 s (three records of one
+  // launch), 1 at 2 s, 1 at 9 s, and 2 more at 0 s after them.
+  r.tasks.push_back(launch(0, 0, 5));
+  for (int i = 0; i < 3; ++i) r.tasks.push_back(launch(3, 10, 1));
+  r.tasks.push_back(launch(1, 3, 1));
+  r.tasks.push_back(launch(0, 9, 1));
+  r.tasks.push_back(launch(4, 4, 2));
+  summarize(r);
+  const auto& s = r.summary;
+  EXPECT_EQ(s.at("jobs"), 11);
+  EXPECT_EQ(s.at("jobs_finished"), 10);
+  EXPECT_EQ(s.at("jobs_unfinished"), 1);
+  EXPECT_DOUBLE_EQ(s.at("jct_s_mean"), 55);
+  EXPECT_DOUBLE_EQ(s.at("jct_s_p50"), 50);
+  EXPECT_DOUBLE_EQ(s.at("jct_s_p95"), 100);
+  EXPECT_DOUBLE_EQ(s.at("wait_s_p50"), 4);
+  EXPECT_DOUBLE_EQ(s.at("slowdown_p99"), 10);
+  EXPECT_DOUBLE_EQ(s.at("bounded_slowdown_p50"), 5);
+  EXPECT_DOUBLE_EQ(s.at("makespan_s"), 100);
+  // Sorted per instance: 0 x7, 2, 7 x3, 9 (12 instances).
+  EXPECT_DOUBLE_EQ(s.at("placement_latency_s_mean"), (2.0 + 21 + 9) / 12);
+  EXPECT_DOUBLE_EQ(s.at("placement_latency_s_p50"), 0);  // rank 6
+  EXPECT_DOUBLE_EQ(s.at("placement_latency_s_p95"), 9);  // rank 12
+  EXPECT_DOUBLE_EQ(s.at("placement_latency_s_p99"), 9);
+  r.tasks.push_back(launch(0, 7, 4));  // 16 instances; rank 8 is the 2 after 0 x7
+  summarize(r);
+  EXPECT_DOUBLE_EQ(s.at("placement_latency_s_p50"), 2);
+  EXPECT_DOUBLE_EQ(s.at("placement_latency_s_p95"), 9);  // rank 16: 7 x7 end at rank 15
+  EXPECT_DOUBLE_EQ(s.at("placement_latency_s_mean"), 60.0 / 16);
+}
+
+TEST(SummaryTest, NoRecordsGiveNotANumber) {
+  Result r;
+  summarize(r);
+  EXPECT_TRUE(std::isnan(r.summary.at("jct_s_mean")));
+  EXPECT_TRUE(std::isnan(r.summary.at("placement_latency_s_p50")));
+  EXPECT_TRUE(std::isnan(r.summary.at("makespan_s")));
+}
+
+}  // namespace
+}  // namespace allot::sim
