@@ -65,6 +65,10 @@ struct Run {
   std::uint32_t demandWindow = 0;  // Config::demandWindow of this run
 };
 
+// Longest interval, latency or timeout: the simulator refuses longer ones
+// (times are int64 microseconds).
+constexpr double kMaxSeconds = 100.0 * 366 * 24 * 3600;
+
 Duration seconds(double s) {
   return secondsToDuration(s);
 }
@@ -438,6 +442,7 @@ void addSimCommand(CLI::App& app) {
                   "Policy parameter name=value for every chosen policy that has it, or "
                   "POLICY:name=value (repeatable)");
   cmd->add_option("--seed", args->seed, "Seed of the run, given to each policy's `seed`")
+      ->check(seedFlag())
       ->capture_default_str();
   cmd->add_option("-o,--output", args->output,
                   "HDF5 result file (one run group per policy; overwritten)");
@@ -459,22 +464,23 @@ void addSimCommand(CLI::App& app) {
                 "(--offer-timeout) instead of declining what they cannot use yet: gang "
                 "schedulers; with --frameworks single --queue fcfs, a classic FCFS queue");
   cmd->add_option("--interval", args->interval, "Allocation interval in seconds")
-      ->check(CLI::PositiveNumber)
+      ->check(secondsFlag(1e-6, kMaxSeconds))
       ->capture_default_str();
   cmd->add_option("--latency", args->latency, "Frameworks' decision latency in seconds")
-      ->check(CLI::NonNegativeNumber)
+      ->check(secondsFlag(0, kMaxSeconds))
       ->capture_default_str();
   cmd->add_option("--offer-timeout", args->offerTimeout,
                   "Rescind offers held longer than this many seconds (0: never)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(secondsFlag(0, kMaxSeconds))
       ->capture_default_str();
   cmd->add_option("--refuse-seconds", args->refuseSeconds,
                   "Decline filter in seconds (Mesos' default is 5). Default: until the agent's "
                   "free resources grow or the framework revives")
-      ->check(CLI::NonNegativeNumber);
+      ->check(secondsFlag(0));
   cmd->add_option("--sample-interval", args->sampleInterval,
-                  "Time-series sampling interval in seconds (0: about 5,000 samples)")
-      ->check(CLI::NonNegativeNumber)
+                  "Time-series sampling interval in seconds (0: about 5,000 samples; a run "
+                  "that outgrows 100,000 samples keeps every other one and doubles it)")
+      ->check(secondsFlag(0, kMaxSeconds))
       ->capture_default_str();
   cmd->add_option("--max-attempts", args->maxAttempts,
                   "A job fails once a task record has been lost this many times (0: retry "
@@ -492,7 +498,8 @@ void addSimCommand(CLI::App& app) {
   cmd->add_flag("--exact-estimates", args->exactEstimates,
                 "Frameworks publish each task's actual run time as its estimate (perfect user "
                 "estimates) instead of the trace's own (SWF requested time; none elsewhere)");
-  cmd->add_option("--stop-at", args->stopAt, "Stop at this simulated time (seconds)");
+  cmd->add_option("--stop-at", args->stopAt, "Stop at this simulated time (seconds)")
+      ->check(secondsFlag(0));
   cmd->add_option("--event-log", args->eventLog,
                   "Write every simulator event, stamped with simulated time, to this file "
                   "(FILE.LABEL with several policies)");
@@ -543,6 +550,17 @@ void addSimCommand(CLI::App& app) {
       if (!outcomes[i].error.empty()) {
         std::cerr << "allot: " << runs[i].label << ": " << outcomes[i].error << "\n";
         failed = true;
+      }
+      const auto stalled = outcomes[i].summary.find("stalled_at_s");
+      if (stalled != outcomes[i].summary.end()) {
+        const auto unfinished = outcomes[i].summary.find("jobs_unfinished");
+        std::cerr << fmt::format(
+            "allot: warning: {}: stopped as stalled at {:.0f} s of simulated time with {:.0f} "
+            "jobs unfinished: nothing ran and nothing launched in the last 10,000 allocation "
+            "rounds, with every job submitted (the frameworks decline every offer, e.g. gangs "
+            "wider than what each is offered; --hold-offers lets gang frameworks keep offers)\n",
+            runs[i].label, stalled->second,
+            unfinished == outcomes[i].summary.end() ? 0.0 : unfinished->second);
       }
     }
     std::vector<std::string> dims = w.dims->names();

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "allot/core/error.h"
 
@@ -53,6 +54,35 @@ void ProgressBar::update(std::uint64_t done, std::uint64_t total, const std::str
                note.c_str());
   std::fflush(stderr);
   drawn_ = true;
+}
+
+CLI::Validator secondsFlag(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value)) {
+          return fmt::format("'{}' is not a finite number of seconds", text);
+        }
+        if (value < min) return fmt::format("{} is below the least allowed, {} s", text, min);
+        if (value > max) return fmt::format("{} is above the most allowed, {} s", text, max);
+        return "";
+      },
+      "SECONDS");
+}
+
+CLI::Validator seedFlag() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::int64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec != std::errc() || ptr != end || value < 0) {
+          return fmt::format("'{}' is not a whole number from 0 to {}", text,
+                             std::numeric_limits<std::int64_t>::max());
+        }
+        return "";
+      },
+      "SEED");
 }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {

@@ -49,6 +49,13 @@ double secondsSince(std::chrono::steady_clock::time_point start);
 // "never"). Throws ParseError naming the flag and the text.
 Duration parseDuration(const std::string& flag, const std::string& text, bool allowZero = false);
 
+// A CLI11 check of a number of seconds: finite (CLI11's ranges let NaN
+// through), at least `min`, at most `max`.
+CLI::Validator secondsFlag(double min, double max = 1e300);
+// A CLI11 check of a seed: a whole number from 0 to 2^63 - 1 (policies take
+// their seed as a signed 64-bit parameter).
+CLI::Validator seedFlag();
+
 // Logs of a runtime process (`allot master`, `agent`, `run`) go to stderr,
 // tagged with `name`, at `level` (trace, debug, info, warn, error, off).
 void setUpLogging(const std::string& name, const std::string& level);

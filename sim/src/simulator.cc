@@ -46,6 +46,20 @@ constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 // checked per event) report as often as fast ones.
 constexpr std::uint64_t kProgressCheck = 1024;
 constexpr std::chrono::milliseconds kProgressInterval{250};
+// A run stops as stalled after this many allocation rounds in a row with
+// nothing running, nothing launched and no job or machine event to come: the
+// frameworks decline every offer, e.g. gangs wider than what each is offered
+// once finite decline filters (--refuse-seconds) keep them asking. Such a
+// livelock would otherwise never end.
+constexpr std::uint64_t kStallRounds = 10'000;
+// The time series keeps at most this many samples (about 25 MB): a run that
+// outlasts what the interval was chosen for (the default one comes from the
+// submit span) keeps every other sample and doubles its interval. Even, so
+// that the kept samples stay on the doubled grid.
+constexpr std::size_t kMaxSamples = 100'000;
+// Configured durations longer than this are refused: times are int64
+// microseconds, and an interval or latency this long is a typo.
+constexpr std::int64_t kMaxDurationUs = std::int64_t{100} * 366 * 24 * 3600 * 1'000'000;
 
 // Same-time events run in this order: machines change first, then resources
 // are released, then work arrives, then frameworks decide, and the
@@ -227,6 +241,7 @@ class Engine {
   void advance(std::int64_t to);
   void sampleUpTo(std::int64_t to, bool inclusive);
   void takeSample(std::int64_t at);
+  void halveSamples();
   void wantDecision(std::uint32_t fw);
   template <class... Args>
   void log(fmt::format_string<Args...> format, Args&&... args) {
@@ -286,6 +301,9 @@ class Engine {
   std::vector<std::uint32_t> touched_;  // frameworks offered something this round
   std::vector<std::uint32_t> waiting_;  // frameworks with waitsForRelease set
   std::uint64_t jobsDone_ = 0;
+  // Rounds in a row with nothing running or launched and no job or machine
+  // event to come (see kStallRounds).
+  std::uint64_t idleRounds_ = 0;
 
   // Placement plan of the unit being tried: (offer, task record, instances).
   struct Planned {
@@ -350,6 +368,15 @@ void Engine::validate() const {
     throw InvalidArgument(
         "sim: decision latency, offer timeout, refuse time and sample interval must not be "
         "negative");
+  }
+  for (const auto& [name, d] : {std::pair{"allocation interval", cfg_.allocationInterval},
+                                {"decision latency", cfg_.decisionLatency},
+                                {"offer timeout", cfg_.offerTimeout},
+                                {"sample interval", cfg_.sampleInterval}}) {
+    if (toMicros(d) > kMaxDurationUs) {
+      throw InvalidArgument(
+          fmt::format("sim: {} must be at most 100 years, got {} s", name, toSeconds(d)));
+    }
   }
   if (alloc_.state().agentCount() != 0 || alloc_.state().frameworkCount() != 0) {
     throw InvalidArgument("sim: the allocator must be fresh (it already has agents or frameworks)");
@@ -577,6 +604,10 @@ Result Engine::run() {
         round();
         break;
     }
+    if (idleRounds_ >= kStallRounds) {
+      if (pendingAll_ > 0) result_.stalledAt = fromMicros(now_);
+      break;
+    }
     if (hooks_.progress && result_.counters.events >= nextCheck) {
       nextCheck += kProgressCheck;
       const auto wall = std::chrono::steady_clock::now();
@@ -631,6 +662,9 @@ void Engine::sampleUpTo(std::int64_t to, bool inclusive) {
 
 void Engine::takeSample(std::int64_t at) {
   TimeSeries& s = result_.series;
+  // Sample K (K = kMaxSamples, even) is at the start + K / 2 intervals of
+  // the doubled grid: it stays on the grid of the kept samples.
+  if (s.timeUs.size() == kMaxSamples) halveSamples();
   s.timeUs.push_back(at);
   for (int d = 0; d < kMaxScalarDims; ++d) {
     s.used.push_back(used_[d]);
@@ -651,6 +685,27 @@ void Engine::takeSample(std::int64_t at) {
     ++n;
   }
   s.jain.push_back(n < 2 || sumSq <= 0 ? 1.0 : sum * sum / (n * sumSq));
+}
+
+// Keeps the even samples (start + 2k intervals) and doubles the interval.
+void Engine::halveSamples() {
+  TimeSeries& s = result_.series;
+  auto keepEven = [](auto& values, std::size_t stride) {
+    if (stride == 0) return;
+    const std::size_t samples = values.size() / stride;
+    for (std::size_t i = 0; 2 * i < samples; ++i) {
+      std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(2 * i * stride), stride,
+                  values.begin() + static_cast<std::ptrdiff_t>(i * stride));
+    }
+    values.resize((samples + 1) / 2 * stride);
+  };
+  keepEven(s.timeUs, 1);
+  for (auto* v : {&s.used, &s.allocated, &s.total}) keepEven(*v, kMaxScalarDims);
+  for (auto* v : {&s.pendingInstances, &s.runningInstances, &s.outstandingOffers}) keepEven(*v, 1);
+  keepEven(s.roleShare, roleUsed_.size());
+  keepEven(s.jain, 1);
+  sampleInterval_ *= 2;
+  s.interval = Duration{sampleInterval_};
 }
 
 void Engine::requestRound(std::int64_t at) {
@@ -1022,6 +1077,9 @@ void Engine::taskEnd(std::uint32_t g, std::uint32_t generation) {
 void Engine::round() {
   nextRound_ = std::numeric_limits<std::int64_t>::max();
   ++result_.counters.rounds;
+  const bool idle = runningAll_ == 0 && nextJob_ == w_.jobs.size() &&
+                    nextMachineEvent_ == w_.machineEvents.size();
+  idleRounds_ = idle ? idleRounds_ + 1 : 0;
   std::vector<Allocation> allocations = alloc_.allocate(fromMicros(now_));
   log("round offers={}", allocations.size());
   touched_.clear();
@@ -1054,7 +1112,8 @@ void Engine::round() {
       f.offers.push_back(o);
       ++liveOffers_;
       if (cfg_.offerTimeout > Duration::zero()) {
-        schedule(now_ + toMicros(cfg_.offerTimeout), Kind::kOfferTimeout, o, offer.generation);
+        schedule(toMicros(saturatingAdd(fromMicros(now_), cfg_.offerTimeout)), Kind::kOfferTimeout,
+                 o, offer.generation);
       }
     } else {
       offers_[o].res += a.resources;
@@ -1118,7 +1177,10 @@ void Engine::declineOffer(std::uint32_t o) {
                             fromMicros(now_));
     if (filters->refuseFor > Duration::zero()) f.filtered = true;
     ++result_.counters.declines;
-    if (cfg_.refuseFor && *cfg_.refuseFor > Duration::zero()) {
+    // (A filter that never expires needs no wake: one at the end of time
+    // would stretch the run, and its utilization, to it.)
+    if (cfg_.refuseFor && *cfg_.refuseFor > Duration::zero() &&
+        saturatingAdd(fromMicros(now_), *cfg_.refuseFor) != kTimeNever) {
       schedule(toMicros(saturatingAdd(fromMicros(now_), *cfg_.refuseFor)), Kind::kWake, 0);
     }
     // Others may take what this framework refused, from the next round on.
@@ -1268,6 +1330,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
   JobRecord& jr = result_.jobs[unit.job];
   SimJob& job = jobs_[unit.job];
   if (jr.firstStart == kTimeNever) jr.firstStart = fromMicros(now_);
+  idleRounds_ = 0;
   for (const Planned& p : plan_) {
     SimOffer& offer = offers_[p.offer];
     const Task& t = w_.tasks[p.task];

@@ -130,4 +130,32 @@ for args, words in [
     check(err.startswith("allot: ") and words in err, f"{args}: stderr {err!r}, wanted {words!r}")
     CHECKS += 1
 
+# Numbers CLI11's own ranges let through (NaN), times past what the clock
+# holds, and seeds the policies cannot take: refused naming the flag.
+for flag, value, words in [("--latency", "nan", "not a finite number"),
+                           ("--refuse-seconds", "inf", "not a finite number"),
+                           ("--latency", "1e18", "above the most allowed"),
+                           ("--interval", "1e-9", "below the least allowed"),
+                           ("--stop-at", "-1", "below the least allowed"),
+                           ("--seed", "-1", "not a whole number"),
+                           ("--seed", "9223372036854775808", "not a whole number")]:
+    err = run("sim", TRACE, flag, value, expect=105).stderr
+    check(err.startswith(flag + ":") and words in err, f"{flag} {value}: stderr {err!r}")
+    CHECKS += 1
+
+# Two users' gangs of 3 on 4 machines starve each other under drf; with
+# decline filters that expire they would ask forever: the run stops as
+# stalled, says so on stderr, and reports when in its summary.
+starve = os.path.join(tmp, "starve.swf")
+with open(starve, "w") as f:
+    f.write("; MaxNodes: 4\n; MaxProcs: 4\n"
+            "1 0 0 100 3 -1 -1 3 200 -1 1 1 1 -1 1 1 -1 -1\n"
+            "2 0 0 100 3 -1 -1 3 200 -1 1 2 2 -1 1 1 -1 -1\n")
+res = run("sim", starve, "-p", "drf", "--refuse-seconds", "5", "--json")
+summary = json.loads(res.stdout)["runs"][0]["summary"]
+check(summary["jobs_unfinished"] == 2 and summary["stalled_at_s"] > 0, f"stalled run: {summary}")
+check("stopped as stalled" in res.stderr and "2 jobs unfinished" in res.stderr,
+      f"stalled run: stderr {res.stderr!r}")
+CHECKS += 1
+
 print(f"sim_cli_test: {CHECKS} checks passed")

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <bit>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -369,6 +370,91 @@ TEST(SimulatorTest, BadConfigIsRefused) {
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("allocation interval"), std::string::npos);
   }
+}
+
+// Configured durations past 100 years are refused, not left to overflow the
+// microsecond clock (a latency of 1e18 s once filled memory with samples).
+TEST(SimulatorTest, DurationsPastACenturyAreRefused) {
+  Builder b;
+  b.machine(1, 0).job(0, 0, 1, 1, 0, 1);
+  Config c;
+  c.decisionLatency = secondsToDuration(1e18);
+  try {
+    run(b.w, "drf", c);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("decision latency must be at most 100 years"),
+              std::string::npos)
+        << e.what();
+  }
+  // Filters that never expire are allowed, and schedule no wake at the end
+  // of time: the run ends with its last task.
+  c.decisionLatency = Duration{0};
+  c.refuseFor = secondsToDuration(1e18);
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.jobs[0].state, JobState::kFinished);
+  EXPECT_EQ(r.end, fromMicros(1 * kSec));
+}
+
+// Two users' gangs of 3 on 4 one-cpu machines: drf offers each user 2, and
+// each declines. With filters that expire (Mesos' refuse_seconds) they ask
+// again forever; the run stops as stalled instead, and says so. With filters
+// until resources grow (the default), it simply runs out of events.
+TEST(SimulatorTest, GangsThatStarveEachOtherStopAsStalled) {
+  Builder b;
+  for (int m = 0; m < 4; ++m) b.machine(1, 0);
+  b.job(0, 0, 3, 1, 0, 100, true).job(0, 1, 3, 1, 0, 100, true);
+  Config c;
+  c.refuseFor = secondsToDuration(5);
+  const Result stalled = run(b.w, "drf", c);
+  EXPECT_EQ(stalled.summary.at("jobs_unfinished"), 2);
+  ASSERT_NE(stalled.stalledAt, kTimeNever);
+  EXPECT_EQ(stalled.summary.at("stalled_at_s"),
+            static_cast<double>(toMicros(stalled.stalledAt)) / 1e6);
+  EXPECT_GE(stalled.counters.rounds, 10'000u);
+  EXPECT_EQ(stalled.counters.launches, 0u);
+
+  c.refuseFor.reset();
+  const Result ended = run(b.w, "drf", c);
+  EXPECT_EQ(ended.summary.at("jobs_unfinished"), 2);
+  EXPECT_EQ(ended.stalledAt, kTimeNever);
+  EXPECT_EQ(ended.summary.count("stalled_at_s"), 0u);
+
+  // A gang that fits runs, and idle rounds after it do not count as a stall.
+  Builder one;
+  for (int m = 0; m < 4; ++m) one.machine(1, 0);
+  one.job(0, 0, 3, 1, 0, 100, true);
+  c.refuseFor = secondsToDuration(5);
+  const Result ran = run(one.w, "drf", c);
+  EXPECT_EQ(ran.summary.at("jobs_finished"), 1);
+  EXPECT_EQ(ran.stalledAt, kTimeNever);
+}
+
+// A run far longer than its submit span (one job of a year, where the
+// default interval comes from a span of zero: 1 s) keeps at most 100,000
+// samples, every other one dropped and the interval doubled as it outgrows
+// them; the kept samples stay on the grid from the start.
+TEST(SimulatorTest, TimeSeriesKeepsAtMostAHundredThousandSamples) {
+  Builder b;
+  b.machine(2, 0).job(0, 0, 1, 1, 0, 365.0 * 24 * 3600);
+  const Result r = run(b.w, "drf");
+  const TimeSeries& s = r.series;
+  ASSERT_EQ(r.jobs[0].state, JobState::kFinished);
+  EXPECT_LE(s.timeUs.size(), 100'000u);
+  EXPECT_GE(s.timeUs.size(), 50'000u);
+  EXPECT_EQ(toMicros(s.interval) % kSec, 0);
+  EXPECT_EQ(std::popcount(static_cast<std::uint64_t>(toMicros(s.interval) / kSec)), 1);
+  EXPECT_EQ(s.timeUs.front(), 0);
+  for (std::size_t i = 1; i < s.timeUs.size(); ++i) {
+    ASSERT_EQ(s.timeUs[i] - s.timeUs[i - 1], toMicros(s.interval)) << "sample " << i;
+  }
+  EXPECT_EQ(s.used.size(), s.timeUs.size() * kMaxScalarDims);
+  EXPECT_EQ(s.jain.size(), s.timeUs.size());
+  EXPECT_EQ(s.roleShare.size(), s.timeUs.size() * r.roles.size());
+  // One cpu of two is used from the first sample to the last.
+  EXPECT_EQ(s.used[0], 1.0);
+  EXPECT_EQ(s.used[(s.timeUs.size() - 1) * kMaxScalarDims], 1.0);
+  EXPECT_EQ(s.total[(s.timeUs.size() - 1) * kMaxScalarDims], 2.0);
 }
 
 // Same workload, policy and seed: byte-identical result files. A different

@@ -106,6 +106,9 @@ struct Result {
   TimeSeries series;
   Counters counters;
   TimePoint end;  // simulated time of the last event
+  // When the run stopped as stalled, with work pending that no framework
+  // would launch (see summarize's stalled_at_s); kTimeNever otherwise.
+  TimePoint stalledAt = kTimeNever;
   // Per dimension, exact integrals over the run in unit-seconds (cpu-seconds,
   // MB-seconds): what tasks used and what machines held.
   std::vector<double> usedIntegral, capacityIntegral;
@@ -116,7 +119,8 @@ struct Result {
 // Fills result.summary from the records: job completion time (mean, p50,
 // p95, p99), queueing delay, slowdown and bounded slowdown (run time floor
 // 10 s), makespan, utilization per dimension, mean Jain's index, placement
-// latency (per instance, launch minus ready), and the counters.
+// latency (per instance, launch minus ready), and the counters; and
+// stalled_at_s when the run stopped as stalled (only then).
 void summarize(Result& result);
 
 }  // namespace allot::sim
