@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -202,9 +203,10 @@ void addInspect(CLI::App& trace) {
 void addGenerate(CLI::App& trace) {
   struct Args {
     std::string preset, output;
-    std::uint64_t seed = 1, tasks = 0, jobs = 0;
-    double hours = 0, load = 0, jobsPerHour = 0;
-    std::uint32_t machines = 0, users = 0;
+    std::uint64_t seed = 1;
+    std::optional<std::uint64_t> tasks, jobs;
+    std::optional<double> hours, load, jobsPerHour;
+    std::optional<std::uint32_t> machines, users;
     std::string arrivals;
     int level = 1;
   };
@@ -215,15 +217,35 @@ void addGenerate(CLI::App& trace) {
   cmd->add_option("-o,--output", args->output, "Output .h5 file (overwritten)")->required();
   cmd->add_option("--seed", args->seed, "Random seed; the same seed gives the same workload")
       ->capture_default_str();
-  cmd->add_option("--tasks", args->tasks, "Stop after this many task instances (exact)");
-  cmd->add_option("--jobs", args->jobs, "Stop after this many jobs");
-  cmd->add_option("--hours", args->hours, "Length of the trace in simulated hours");
-  cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)");
-  cmd->add_option("--load", args->load, "Offered cpu load (fraction of the cluster's cpus)");
-  cmd->add_option("--jobs-per-hour", args->jobsPerHour, "Mean arrival rate (overrides --load)");
+  // Unset options keep the preset's values; set ones must make sense (a
+  // zero or NaN used to fall back to the preset silently).
+  auto positive = [](double most, const char* what) {
+    return CLI::Validator(
+        [most, what](std::string& text) -> std::string {
+          double value = 0;
+          if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || value <= 0 ||
+              value > most) {
+            return fmt::format("'{}' is not {} (a number above 0, at most {})", text, what, most);
+          }
+          return "";
+        },
+        "NUMBER");
+  };
+  cmd->add_option("--tasks", args->tasks, "Stop after this many task instances (exact)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+  cmd->add_option("--jobs", args->jobs, "Stop after this many jobs")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
+  cmd->add_option("--hours", args->hours, "Length of the trace in simulated hours")
+      ->check(positive(24.0 * 366 * 100, "a length in hours"));
+  cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)")
+      ->check(CLI::Range(1u, 10'000'000u));
+  cmd->add_option("--load", args->load, "Offered cpu load (fraction of the cluster's cpus)")
+      ->check(positive(10.0, "a load"));
+  cmd->add_option("--jobs-per-hour", args->jobsPerHour, "Mean arrival rate (overrides --load)")
+      ->check(positive(1e7, "an arrival rate"));
   cmd->add_option("--arrivals", args->arrivals, "poisson or diurnal")
       ->check(CLI::IsMember({"poisson", "diurnal"}));
-  cmd->add_option("--users", args->users, "Number of users");
+  cmd->add_option("--users", args->users, "Number of users")->check(CLI::Range(1u, 10'000'000u));
   cmd->add_option("--level", args->level, "Deflate level 0-9")->check(CLI::Range(0, 9));
   cmd->footer(
       "Generation ends at the first of --hours, --jobs, --tasks. Unset options keep the\n"
@@ -232,13 +254,13 @@ void addGenerate(CLI::App& trace) {
   cmd->callback([args] {
     traces::SyntheticOptions o = traces::syntheticPreset(args->preset);
     o.seed = args->seed;
-    if (args->tasks > 0) o.maxTasks = args->tasks;
-    if (args->jobs > 0) o.maxJobs = args->jobs;
-    if (args->hours > 0) o.horizon = Duration{std::llround(args->hours * 3600e6)};
-    if (args->machines > 0) o.machines = args->machines;
-    if (args->load > 0) o.load = args->load;
-    if (args->jobsPerHour > 0) o.jobsPerHour = args->jobsPerHour;
-    if (args->users > 0) o.users = args->users;
+    if (args->tasks) o.maxTasks = *args->tasks;
+    if (args->jobs) o.maxJobs = *args->jobs;
+    if (args->hours) o.horizon = Duration{std::llround(*args->hours * 3600e6)};
+    if (args->machines) o.machines = *args->machines;
+    if (args->load) o.load = *args->load;
+    if (args->jobsPerHour) o.jobsPerHour = *args->jobsPerHour;
+    if (args->users) o.users = *args->users;
     if (!args->arrivals.empty()) {
       o.arrivals = args->arrivals == "poisson" ? traces::ArrivalProcess::kPoisson
                                                : traces::ArrivalProcess::kDiurnal;

@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 #include <exception>
 #include <iostream>
+#include <new>
 #include <string_view>
 
 #include "allot/core/error.h"
@@ -28,6 +29,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const allot::Error& e) {
+    std::cerr << "allot: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "allot: out of memory (the input, or the options, ask for more than this "
+                 "machine has)\n";
+    return 1;
+  } catch (const std::exception& e) {
     std::cerr << "allot: " << e.what() << "\n";
     return 1;
   }

@@ -116,6 +116,13 @@ with tempfile.TemporaryDirectory() as tmp:
     check("not an HDF5 file" in err, "h5 error: " + err)
     err = run("trace", "generate", "cloud-like", "-o", out, expect=1).stderr
     check("unknown synthetic preset" in err, "preset error: " + err)
+    # Set generator options must make sense: zero, negative or NaN values
+    # once fell back to the preset silently, and a huge load filled memory.
+    for flag, value in [("--load", "nan"), ("--load", "1e308"), ("--hours", "0"),
+                        ("--hours", "-1"), ("--jobs-per-hour", "1e308"), ("--jobs", "0"),
+                        ("--machines", "0"), ("--users", "0")]:
+        err = run("trace", "generate", "hpc-like", "-o", out, flag, value, expect=105).stderr
+        check(err.startswith(flag + ":") and value in err, f"{flag} {value}: {err}")
 
     # --help explains each subcommand.
     helps = {"convert": "--skip-bad", "inspect": "--json", "generate": "--seed",
