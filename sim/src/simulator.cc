@@ -520,6 +520,9 @@ void Engine::prepare() {
   std::int64_t start = 0;
   if (!w_.jobs.empty()) start = toMicros(w_.jobs.front().submit);
   if (!w_.machineEvents.empty()) start = std::min(start, toMicros(w_.machineEvents.front().time));
+  // A stop before the first event stops there: nothing happens, and the run
+  // does not end after its stop time.
+  start = std::min(start, toMicros(cfg_.stopAt));
   now_ = start;
   lastAdvance_ = start;
 

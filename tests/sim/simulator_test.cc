@@ -396,6 +396,20 @@ TEST(SimulatorTest, DurationsPastACenturyAreRefused) {
   EXPECT_EQ(r.end, fromMicros(1 * kSec));
 }
 
+// A stop before the first submit ends the run there, with nothing done (the
+// run used to end at the first submit, after its stop).
+TEST(SimulatorTest, StopBeforeTheFirstSubmitEndsThere) {
+  Builder b;
+  b.machine(1, 0).job(100, 0, 1, 1, 0, 1);
+  Config c;
+  c.stopAt = fromMicros(50 * kSec);
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.end, fromMicros(50 * kSec));
+  EXPECT_EQ(r.summary.at("end_s"), 50);
+  EXPECT_EQ(r.summary.at("jobs_unfinished"), 1);
+  EXPECT_TRUE(r.tasks.empty());
+}
+
 // Two users' gangs of 3 on 4 one-cpu machines: drf offers each user 2, and
 // each declines. With filters that expire (Mesos' refuse_seconds) they ask
 // again forever; the run stops as stalled instead, and says so. With filters
