@@ -247,11 +247,13 @@ void FlowAllocator::decide(TimePoint now) {
   network_ = {};
   refreshAgents();
   collectRecords(now);
-  if (!records_.empty()) {
+  if (!records_.empty() || !nothing_.empty()) {
     spreadOn_.clear();
     for (const auto& [owner, entries] : spreadRunning_) {
       for (const auto& entry : entries) spreadOn_.emplace(owner.first, entry.first);
     }
+  }
+  if (!records_.empty()) {
     buildNetwork();
     stats_.graphReused = graph_->load(network_, incremental_);
     const FlowSolution solution = graph_->solve(network_.source, network_.sink, solver_);
@@ -259,6 +261,7 @@ void FlowAllocator::decide(TimePoint now) {
     place(solution);
     askForNextRound(solution, now);
   }
+  if (!nothing_.empty()) grantTokens();
   grantWholeAgentsWithoutDemand();
 }
 
@@ -386,6 +389,7 @@ std::uint32_t FlowAllocator::slots(std::uint32_t cls) const {
 void FlowAllocator::collectRecords(TimePoint now) {
   const ClusterState& s = state();
   records_.clear();
+  nothing_.clear();
   gangs_.clear();
   shapeList_.clear();
   instances_ = 0;
@@ -427,6 +431,15 @@ void FlowAllocator::collectRecords(TimePoint now) {
       r.fw = fw;
       r.task = &t;
       r.shape = t.shape.totalScalars();
+      if (t.shape.empty()) {
+        // Asks for nothing: no node, a token after the placements (see the
+        // class comment). A part of a gang that asks for something starts
+        // with that gang's grants, which carry the key.
+        if (t.gang && !gangs.at({fw, t.key}).first.isZero()) continue;
+        r.spread = t.spread;
+        nothing_.push_back(r);
+        continue;
+      }
       if (t.gang) {
         auto it = gangIndex.find({fw, t.key});
         if (it == gangIndex.end()) continue;
@@ -607,7 +620,6 @@ void FlowAllocator::place(const FlowSolution& solution) {
   };
   std::vector<Placement> placements;
   std::vector<std::uint64_t> gangPlaced(gangs_.size(), 0), gangWanted(gangs_.size(), 0);
-  std::set<std::pair<FrameworkIndex, AgentIndex>> spreadHere;
   for (std::uint32_t ri : order) {
     const Record& r = records_[ri];
     const std::uint32_t directBegin = r.firstArc + 3;
@@ -617,10 +629,10 @@ void FlowAllocator::place(const FlowSolution& solution) {
         // One spread instance of the framework per agent, this round's and
         // running ones (see the class comment).
         const std::pair<FrameworkIndex, AgentIndex> here{r.fw, machines_[m]};
-        if (spreadHere.count(here) != 0 || spreadOn_.count(here) != 0) return 0;
+        if (spreadOn_.count(here) != 0) return 0;
         want = std::min<std::int64_t>(want, 1);
         if (!fitsIn(r.shape, free[m])) return 0;
-        spreadHere.insert(here);
+        spreadOn_.insert(here);
       }
       const std::uint32_t n = fitCount(r.shape, free[m], static_cast<std::uint32_t>(want));
       if (n == 0) return 0;
@@ -696,6 +708,39 @@ void FlowAllocator::place(const FlowSolution& solution) {
       if (!s.offerable(r.fw, agent).contains(t.shape) || !grant(r.fw, agent, t.shape, t.key)) break;
       ++stats_.placed;
       if (r.spread) spreadRunning_[{r.fw, t.key}].emplace_back(agent, r.shape);
+    }
+  }
+}
+
+// Tasks that ask for nothing, longest waiting first: the token under the
+// task's key on the first agent in X's order with room for it and not
+// filtered for it, a spread task's on up to `count` agents without a spread
+// instance of the framework. The framework launches the instances there (they
+// take nothing) and gives the token back. Their end frees nothing, so spread
+// ones are not booked in spreadRunning_.
+void FlowAllocator::grantTokens() {
+  const ClusterState& s = state();
+  const Scalars token = tokenScalars();
+  if (token.isZero()) return;
+  const Resources tokenRes = Resources::fromScalars(token, s.dimensions());
+  std::stable_sort(nothing_.begin(), nothing_.end(), [](const Record& a, const Record& b) {
+    return a.task->submitted < b.task->submitted;
+  });
+  // Agents before this one in X's order have no room for the token; room
+  // only shrinks within a round.
+  std::size_t cursor = 0;
+  for (const Record& r : nothing_) {
+    std::uint32_t left = r.spread ? r.task->count : 1;
+    for (std::size_t pos = cursor; pos < byLoad_.size() && left > 0 && wantsMore(r.fw); ++pos) {
+      const AgentIndex agent = byLoad_[pos];
+      if (!fitsIn(token, s.availableUnreserved(agent))) {
+        if (pos == cursor) ++cursor;
+        continue;
+      }
+      if (r.spread && spreadOn_.count({r.fw, agent}) != 0) continue;
+      if (!grant(r.fw, agent, tokenRes, r.task->key)) continue;
+      if (r.spread) spreadOn_.emplace(r.fw, agent);
+      --left;
     }
   }
 }

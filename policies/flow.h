@@ -129,6 +129,16 @@ class FlowGraph;  // the Boost graph a FlowAllocator keeps between rounds
 // Boost graph itself when the network has the same arcs as last round (only
 // capacities and costs are rewritten; no allocation).
 //
+// Tasks that ask for nothing (an empty shape: Alibaba and Google have some)
+// stay out of the network: they need no room, and a slot would only take one
+// from a task that does. Each such PendingTask is granted the token
+// (Allocator::tokenScalars) under its key on the first agent in X's order
+// with room for it (a spread one on up to `count` agents, one each), after
+// the round's placements: an empty grant is no offer, and without one the
+// framework, whose demand window may hold nothing else, would never launch
+// them. A part of a gang that asks for something goes with that gang's
+// grants instead.
+//
 // Only unreserved resources are placed on. Without published demand (the
 // runtime master, where frameworks publish none) frameworks get whole-agent
 // offers, first fit in registration order, as fifo does.
@@ -187,6 +197,7 @@ class FlowAllocator final : public Allocator {
   std::uint32_t slots(std::uint32_t cls) const;
   void buildNetwork();
   void place(const FlowSolution& solution);
+  void grantTokens();
   void askForNextRound(const FlowSolution& solution, TimePoint now);
   std::int64_t fitCost(const Scalars& shape, const AgentClass& cls) const;
 
@@ -216,10 +227,12 @@ class FlowAllocator final : public Allocator {
   // (framework, key) -> (agent, amount), at most one per agent.
   std::map<std::pair<FrameworkIndex, std::uint64_t>, std::vector<std::pair<AgentIndex, Scalars>>>
       spreadRunning_;
-  std::set<std::pair<FrameworkIndex, AgentIndex>> spreadOn_;  // from spreadRunning_, per round
+  // From spreadRunning_, and the spread instances this round placed.
+  std::set<std::pair<FrameworkIndex, AgentIndex>> spreadOn_;
 
   // Scratch of one round.
   std::vector<Record> records_;
+  std::vector<Record> nothing_;  // PendingTasks that ask for nothing (no network node)
   std::vector<std::pair<FrameworkIndex, std::uint64_t>> gangs_;
   std::vector<Scalars> shapeList_;  // distinct shapes of records_
   std::uint64_t instances_ = 0;

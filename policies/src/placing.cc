@@ -49,14 +49,7 @@ void PlacingAllocator::collect() {
   items_.clear();
   members_.clear();
   odd_.clear();
-  // The token: a millionth of an average agent's first dimension.
-  Scalars token = Scalars::Zero();
-  for (int d = 0; d < kMaxScalarDims && s.agentCount() > 0; ++d) {
-    if (s.totalScalars()[d] > 0) {
-      token[d] = 1e-6 * s.totalScalars()[d] / static_cast<double>(s.agentCount());
-      break;
-    }
-  }
+  const Scalars token = tokenScalars();
   token_ = Resources::fromScalars(token, s.dimensions());
   for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
     const FrameworkState& f = s.framework(fw);

@@ -105,6 +105,40 @@ TEST(FlowTest, AggregatorPlacesBeyondTheCandidates) {
   EXPECT_EQ(p->lastRound().placed, 4u);
 }
 
+// Tasks that ask for nothing (Alibaba 2017 has rows without cpu and memory
+// requests) cannot be granted as they are: an empty grant is no offer. A
+// framework whose published demand holds nothing else (its window full of
+// them) is offered the token, a millionth of an average agent's cpus, under
+// the oldest such task's key; they take no slot in the network, and tasks
+// that ask for something are placed beside them.
+TEST(FlowTest, TasksThatAskForNothingAreOfferedTheToken) {
+  auto p = flow();
+  p->addAgent(agent("a", "cpus:4;mem:4096"));
+  p->addAgent(agent("b", "cpus:4;mem:4096"));
+  p->addFramework(framework("Z", "r"));
+  p->addFramework(framework("F", "r"));
+  p->updateDemand(FrameworkId("Z"), {waiting("", 665, 1, 0), waiting("", 335, 2, 1)});
+  p->updateDemand(FrameworkId("F"), {waiting("cpus:2;mem:2048", 2, 3, 2)});
+  const auto offers = p->allocate(at(10));
+  EXPECT_EQ(p->lastRound().instances, 2u);
+  EXPECT_EQ(p->lastRound().placed, 2u);
+  std::uint32_t tokens = 0;
+  Scalars toF = Scalars::Zero();
+  for (const Allocation& offer : offers) {
+    if (offer.framework == FrameworkId("Z")) {
+      ++tokens;
+      EXPECT_EQ(offer.task, 1u);
+      EXPECT_DOUBLE_EQ(offer.resources.totalScalars()[0], 4e-6);
+      EXPECT_EQ(offer.resources.totalScalars()[1], 0);
+    } else {
+      EXPECT_EQ(offer.task, 3u);
+      toF += offer.resources.totalScalars();
+    }
+  }
+  EXPECT_EQ(tokens, 1u);
+  EXPECT_EQ(toF[0], 4);
+}
+
 // No agent is ever granted more than it had free, on random instances where
 // slots (the most instances of any shape that fit) over-promise room to
 // mixed shapes.
