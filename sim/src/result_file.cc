@@ -11,10 +11,7 @@
 
 #include "allot/core/error.h"
 #include "allot/traces/h5.h"
-
-#ifndef ALLOT_CODE_VERSION
-#define ALLOT_CODE_VERSION "unknown"
-#endif
+#include "allot_code_version.h"  // generated at build time (sim/CMakeLists.txt)
 
 namespace allot::sim {
 namespace {
