@@ -556,11 +556,11 @@ void addSimCommand(CLI::App& app) {
         const auto unfinished = outcomes[i].summary.find("jobs_unfinished");
         std::cerr << fmt::format(
             "allot: warning: {}: stopped as stalled at {:.0f} s of simulated time with {:.0f} "
-            "jobs unfinished: nothing ran and nothing launched in the last 10,000 allocation "
+            "jobs unfinished: nothing ran and nothing launched in the last {} allocation "
             "rounds, with every job submitted (the frameworks decline every offer, e.g. gangs "
             "wider than what each is offered; --hold-offers lets gang frameworks keep offers)\n",
             runs[i].label, stalled->second,
-            unfinished == outcomes[i].summary.end() ? 0.0 : unfinished->second);
+            unfinished == outcomes[i].summary.end() ? 0.0 : unfinished->second, sim::kStallRounds);
       }
     }
     std::vector<std::string> dims = w.dims->names();

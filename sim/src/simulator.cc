@@ -46,12 +46,6 @@ constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 // checked per event) report as often as fast ones.
 constexpr std::uint64_t kProgressCheck = 1024;
 constexpr std::chrono::milliseconds kProgressInterval{250};
-// A run stops as stalled after this many allocation rounds in a row with
-// nothing running, nothing launched and no job or machine event to come: the
-// frameworks decline every offer, e.g. gangs wider than what each is offered
-// once finite decline filters (--refuse-seconds) keep them asking. Such a
-// livelock would otherwise never end.
-constexpr std::uint64_t kStallRounds = 10'000;
 // The time series keeps at most this many samples (about 25 MB): a run that
 // outlasts what the interval was chosen for (the default one comes from the
 // submit span) keeps every other sample and doubles its interval. Even, so

@@ -10,6 +10,13 @@
 
 namespace allot::sim {
 
+// A run stops as stalled after this many allocation rounds in a row with
+// nothing running, nothing launched and no job or machine event to come: the
+// frameworks decline every offer, e.g. gangs wider than what each is offered
+// once finite decline filters (Config::refuseFor) keep them asking. Such a
+// livelock would otherwise never end (Result::stalledAt).
+inline constexpr std::uint64_t kStallRounds = 10'000;
+
 // Which simulated framework a job's tasks are given to.
 enum class Grouping : std::uint8_t {
   kUser,    // one framework per (user, role) of the trace, as teams share a cluster
