@@ -65,9 +65,8 @@ struct Run {
   std::uint32_t demandWindow = 0;  // Config::demandWindow of this run
 };
 
-// Longest interval, latency or timeout: the simulator refuses longer ones
-// (times are int64 microseconds).
-constexpr double kMaxSeconds = 100.0 * 366 * 24 * 3600;
+// Longest interval, latency or timeout: the simulator refuses longer ones.
+constexpr double kMaxSeconds = toSeconds(sim::kMaxConfigDuration);
 
 Duration seconds(double s) {
   return secondsToDuration(s);

@@ -219,30 +219,18 @@ void addGenerate(CLI::App& trace) {
       ->capture_default_str();
   // Unset options keep the preset's values; set ones must make sense (a
   // zero or NaN used to fall back to the preset silently).
-  auto positive = [](double most, const char* what) {
-    return CLI::Validator(
-        [most, what](std::string& text) -> std::string {
-          double value = 0;
-          if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || value <= 0 ||
-              value > most) {
-            return fmt::format("'{}' is not {} (a number above 0, at most {})", text, what, most);
-          }
-          return "";
-        },
-        "NUMBER");
-  };
   cmd->add_option("--tasks", args->tasks, "Stop after this many task instances (exact)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   cmd->add_option("--jobs", args->jobs, "Stop after this many jobs")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
   cmd->add_option("--hours", args->hours, "Length of the trace in simulated hours")
-      ->check(positive(24.0 * 366 * 100, "a length in hours"));
+      ->check(numberFlag("hours", 0, 24.0 * 366 * 100, true));
   cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)")
       ->check(CLI::Range(1u, 10'000'000u));
   cmd->add_option("--load", args->load, "Offered cpu load (fraction of the cluster's cpus)")
-      ->check(positive(10.0, "a load"));
+      ->check(numberFlag("times the cluster's cpus", 0, 10.0, true));
   cmd->add_option("--jobs-per-hour", args->jobsPerHour, "Mean arrival rate (overrides --load)")
-      ->check(positive(1e7, "an arrival rate"));
+      ->check(numberFlag("jobs per hour", 0, 1e7, true));
   cmd->add_option("--arrivals", args->arrivals, "poisson or diurnal")
       ->check(CLI::IsMember({"poisson", "diurnal"}));
   cmd->add_option("--users", args->users, "Number of users")->check(CLI::Range(1u, 10'000'000u));

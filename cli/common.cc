@@ -56,18 +56,21 @@ void ProgressBar::update(std::uint64_t done, std::uint64_t total, const std::str
   drawn_ = true;
 }
 
-CLI::Validator secondsFlag(double min, double max) {
+CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMin) {
   return CLI::Validator(
-      [min, max](std::string& text) -> std::string {
+      [unit, min, max, aboveMin](std::string& text) -> std::string {
         double value = 0;
         if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value)) {
-          return fmt::format("'{}' is not a finite number of seconds", text);
+          return fmt::format("'{}' is not a finite number of {}", text, unit);
         }
-        if (value < min) return fmt::format("{} is below the least allowed, {} s", text, min);
-        if (value > max) return fmt::format("{} is above the most allowed, {} s", text, max);
+        if (aboveMin && value <= min) return fmt::format("{} is not above {} {}", text, min, unit);
+        if (value < min) {
+          return fmt::format("{} is below the least allowed, {} {}", text, min, unit);
+        }
+        if (value > max) return fmt::format("{} is above the most allowed, {} {}", text, max, unit);
         return "";
       },
-      "SECONDS");
+      "NUMBER");
 }
 
 CLI::Validator seedFlag() {

@@ -49,9 +49,13 @@ double secondsSince(std::chrono::steady_clock::time_point start);
 // "never"). Throws ParseError naming the flag and the text.
 Duration parseDuration(const std::string& flag, const std::string& text, bool allowZero = false);
 
-// A CLI11 check of a number of seconds: finite (CLI11's ranges let NaN
-// through), at least `min`, at most `max`.
-CLI::Validator secondsFlag(double min, double max = 1e300);
+// A CLI11 check of a finite number (CLI11's ranges let NaN through) of
+// `unit` from `min` (exclusive when `aboveMin`) to `max`.
+CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMin = false);
+// numberFlag of seconds, `min` inclusive.
+inline CLI::Validator secondsFlag(double min, double max = 1e300) {
+  return numberFlag("seconds", min, max);
+}
 // A CLI11 check of a seed: a whole number from 0 to 2^63 - 1 (policies take
 // their seed as a signed 64-bit parameter).
 CLI::Validator seedFlag();

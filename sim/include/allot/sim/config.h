@@ -16,6 +16,10 @@ namespace allot::sim {
 // once finite decline filters (Config::refuseFor) keep them asking. Such a
 // livelock would otherwise never end (Result::stalledAt).
 inline constexpr std::uint64_t kStallRounds = 10'000;
+// The longest allocation interval, decision latency, offer timeout or sample
+// interval a run accepts (100 years): times are int64 microseconds, and one
+// this long is a typo.
+inline constexpr Duration kMaxConfigDuration{std::int64_t{100} * 366 * 24 * 3600 * 1'000'000};
 
 // Which simulated framework a job's tasks are given to.
 enum class Grouping : std::uint8_t {
