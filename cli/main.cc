@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "allot/core/error.h"
+#include "allot/traces/store.h"
 #include "commands.h"
 #include "huge_heap.h"
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && (std::string_view(argv[1]) == "sim" || std::string_view(argv[1]) == "trace")) {
     allot::cli::restartWithHugeHeap(argv);
   }
+  allot::traces::skipHdf5ExitHandler();
   CLI::App app{"allot: a cluster manager and allocation-policy simulator"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "allot 0.1.0");

@@ -80,7 +80,9 @@ with tempfile.TemporaryDirectory() as tmp:
             demand = f["demands"][:][f["tasks/demand"][:]]
             check(demand.shape == (27992, len(f["dims"])), "a demand per record")
             check(bool((demand[:, 0] == 1.0).all()), "one cpu per KTH task")
-            check(f.attrs["allot_format_version"] == 5, "format version 5")
+            check(f.attrs["allot_format_version"] == 6, "format version 6")
+            # Strings are fixed-length: h5py gives bytes.
+            check(list(f["dims"][:2]) == [b"cpus", b"mem"], f"dims {f['dims'][:]}")
             # Users' estimates (SWF requested time): every KTH job has one.
             estimates = f["tasks/estimate_us"][:]
             check(estimates.dtype.name == "int64" and estimates.shape == (27992,),

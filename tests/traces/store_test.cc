@@ -305,6 +305,49 @@ TEST_F(StoreTest, RejectsTruncatedStore) {
   }
 }
 
+// Every byte of a store changed, one at a time: the read either refuses the
+// file with an allot::Error naming it, or returns the workload unchanged
+// (the byte was padding, free space or a field that does not change what is
+// read). Never a crash and never other values: every chunk carries a
+// Fletcher-32 checksum, and the HDF5 1.10 structures (superblock, object
+// headers, chunk indexes) carry their own. Version 5 stores crashed in
+// libhdf5 (variable-length strings in the unchecked global heap) or were read
+// with other values.
+TEST_F(StoreTest, EveryChangedByteIsRefusedOrReadsTheSame) {
+  Workload w = handMade();
+  w.meta.erase("Note");  // a smaller file: each byte is a read
+  StoreOptions options;
+  options.chunkRows = 2;  // several chunks per column
+  writeWorkloadStore(file("good.h5"), w, options);
+  std::string bytes;
+  {
+    std::ifstream in(file("good.h5"), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(bytes.size(), 1000u);
+  const std::string bad = file("bad.h5");
+  // Every 13th byte (about 2,000 reads; all of them, 26,000, pass too but
+  // take 90 s).
+  std::size_t refused = 0, same = 0;
+  for (std::size_t at = 0; at < bytes.size(); at += 13) {
+    std::string changed = bytes;
+    changed[at] = static_cast<char>(changed[at] ^ 0xa5);
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << changed;
+    try {
+      const Workload read = readWorkloadStore(bad);
+      ASSERT_TRUE(read == w) << "byte " << at << " changed: read other values without an error";
+      ++same;
+    } catch (const Error& e) {
+      ASSERT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+      ++refused;
+      // Nothing left open by the read that failed.
+      ASSERT_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0) << "byte " << at;
+    }
+  }
+  // Most of the file is structure or data the workload depends on.
+  EXPECT_GT(refused, 2 * same) << refused << " refused, " << same << " read the same";
+}
+
 // A store whose version is newer than this build says so.
 TEST_F(StoreTest, RejectsNewerFormatVersion) {
   writeWorkloadStore(file("v.h5"), handMade());
@@ -363,6 +406,46 @@ void writeDemandsPerRecord(const std::string& path, const Workload& w) {
   H5Fclose(f);
 }
 
+// Rewrites a string dataset (or attribute of the root) as variable-length
+// strings, as versions 1-5 wrote them.
+void writeVariableLengthStrings(const std::string& path, const char* name,
+                                const std::vector<std::string>& values) {
+  deleteDataset(path, name);
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  const hsize_t n = values.size();
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t d = H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  std::vector<const char*> pointers;
+  for (const std::string& v : values) pointers.push_back(v.c_str());
+  ASSERT_GE(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), 0);
+  H5Dclose(d);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Fclose(f);
+}
+
+void writeVariableLengthStringAttribute(const std::string& path, const char* name,
+                                        const std::string& value) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Adelete(f, name);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(a, 0);
+  const char* data = value.c_str();
+  ASSERT_GE(H5Awrite(a, type, static_cast<const void*>(&data)), 0);
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Fclose(f);
+}
+
 // A version-4 store (each record's demand in tasks/demand) reads with the
 // demands interned: the same workload, and one /demands entry per distinct
 // demand.
@@ -370,6 +453,9 @@ TEST_F(StoreTest, ReadsVersionFourWithDemandPerRecord) {
   const Workload w = handMade();
   writeWorkloadStore(file("v4.h5"), w);
   writeDemandsPerRecord(file("v4.h5"), w);
+  // Versions before 6 held variable-length strings.
+  writeVariableLengthStrings(file("v4.h5"), "users", w.users);
+  writeVariableLengthStringAttribute(file("v4.h5"), "allot_format", "allot-workload");
   setVersion(file("v4.h5"), 4);
   const Workload read = readWorkloadStore(file("v4.h5"));
   expectSameWorkload(read, w);
@@ -437,11 +523,12 @@ TEST_F(StoreTest, ReadsVersionThreeWithEstimateZero) {
   }
 }
 
-// This build writes version 5, with a uint32 tasks/count column, an int64
-// tasks/estimate_us column chunked and filtered as tasks/duration_us is, and
-// a uint32 tasks/demand indexing the distinct demands of /demands.
-TEST_F(StoreTest, WritesVersionFiveWithCountEstimateAndDemandColumns) {
-  EXPECT_EQ(kStoreFormatVersion, 5);
+// This build writes version 6, with a uint32 tasks/count column, an int64
+// tasks/estimate_us column chunked and filtered as tasks/duration_us is (with
+// a Fletcher-32 checksum last), a uint32 tasks/demand indexing the distinct
+// demands of /demands, and fixed-length strings.
+TEST_F(StoreTest, WritesVersionSixWithCountEstimateAndDemandColumns) {
+  EXPECT_EQ(kStoreFormatVersion, 6);
   StoreOptions options;
   options.chunkRows = 2;  // several chunks
   writeWorkloadStore(file("v4.h5"), handMade(), options);
@@ -450,7 +537,25 @@ TEST_F(StoreTest, WritesVersionFiveWithCountEstimateAndDemandColumns) {
   int version = 0;
   H5Aread(a, H5T_NATIVE_INT, &version);
   H5Aclose(a);
-  EXPECT_EQ(version, 5);
+  EXPECT_EQ(version, 6);
+  // Strings, in datasets and attributes, are fixed-length (none in HDF5's
+  // global heap, which has no checksum).
+  for (const char* name : {"dims", "users", "roles", "machines/attr_key", "machines/attr_value"}) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    ASSERT_GE(d, 0) << name;
+    hid_t type = H5Dget_type(d);
+    EXPECT_EQ(H5Tget_class(type), H5T_STRING) << name;
+    EXPECT_EQ(H5Tis_variable_str(type), 0) << name;
+    H5Tclose(type);
+    H5Dclose(d);
+  }
+  {
+    hid_t format = H5Aopen(f, "allot_format", H5P_DEFAULT);
+    hid_t type = H5Aget_type(format);
+    EXPECT_EQ(H5Tis_variable_str(type), 0);
+    H5Tclose(type);
+    H5Aclose(format);
+  }
   for (const char* name : {"tasks/count", "tasks/demand"}) {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     ASSERT_GE(d, 0) << name;
@@ -497,8 +602,9 @@ TEST_F(StoreTest, WritesVersionFiveWithCountEstimateAndDemandColumns) {
   EXPECT_EQ(estimate, layout("tasks/duration_us"));
   EXPECT_EQ(std::get<0>(estimate), 2u);
   EXPECT_TRUE(std::get<2>(estimate));
-  EXPECT_EQ(std::get<1>(estimate),
-            (std::vector<H5Z_filter_t>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}));
+  EXPECT_EQ(
+      std::get<1>(estimate),
+      (std::vector<H5Z_filter_t>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE, H5Z_FILTER_FLETCHER32}));
   // h5py-style whole read: the values, in microseconds.
   hid_t d = H5Dopen2(f, "tasks/estimate_us", H5P_DEFAULT);
   std::vector<std::int64_t> values(handMade().tasks.size());

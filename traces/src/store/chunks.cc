@@ -122,7 +122,49 @@ void fillWith(unsigned char* dest, std::size_t bytes, const unsigned char* value
 // (perf, ISA-L 2.30's adler32_avx2_4).
 constexpr std::uint32_t kCheck = ISAL_DEFLATE;
 
+constexpr std::size_t kFletcherBytes = 4;
+
+// The two running sums folded toward 16 bits, as HDF5 folds them.
+void fold(std::uint32_t& sum) {
+  sum = (sum & 0xffff) + (sum >> 16);
+}
+
 }  // namespace
+
+std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
+  // HDF5 adds 16-bit big-endian words one at a time (sum1 += w; sum2 +=
+  // sum1) and folds both sums every 360 words, the most that cannot
+  // overflow. Over a block of n words that is sum2 += n * sum1 + sum over i
+  // of (n - i) * w_i, then sum1 += sum of w_i: the same exact integers
+  // (so the same folds and result), in a loop without the serial
+  // dependency.
+  std::uint32_t sum1 = 0, sum2 = 0;
+  std::size_t words = bytes / 2;
+  while (words > 0) {
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(words, 360));
+    std::uint32_t plain = 0, weighted = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t word = (std::uint32_t{data[2 * i]} << 8) | data[2 * i + 1];
+      plain += word;
+      weighted += (n - i) * word;
+    }
+    sum2 += n * sum1 + weighted;
+    sum1 += plain;
+    fold(sum1);
+    fold(sum2);
+    data += 2 * std::size_t{n};
+    words -= n;
+  }
+  if (bytes % 2 != 0) {
+    sum1 += std::uint32_t{*data} << 8;
+    sum2 += sum1;
+    fold(sum1);
+    fold(sum2);
+  }
+  fold(sum1);
+  fold(sum2);
+  return (sum2 << 16) | sum1;
+}
 
 Scratch& Scratch::operator=(Scratch&& other) noexcept {
   if (this != &other) {
@@ -179,11 +221,14 @@ ChunkReader::ChunkReader(hid_t dset, hid_t memType, hsize_t width, std::string p
     const H5Z_filter_t id =
         H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &count, values.data(),
                        filterName.size(), filterName.data(), nullptr);
-    // Shuffle must come first (it is undone last), deflate after it.
+    // Shuffle must come first (it is undone last), deflate after it, and
+    // the checksum last (it is checked first).
     if (id == H5Z_FILTER_SHUFFLE && i == 0) {
       shuffleIndex_ = i;
-    } else if (id == H5Z_FILTER_DEFLATE && deflateIndex_ < 0) {
+    } else if (id == H5Z_FILTER_DEFLATE && deflateIndex_ < 0 && fletcherIndex_ < 0) {
       deflateIndex_ = i;
+    } else if (id == H5Z_FILTER_FLETCHER32 && i == filters - 1) {
+      fletcherIndex_ = i;
     } else {
       return;
     }
@@ -285,7 +330,8 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
   const bool shuffled =
       shuffleIndex_ >= 0 && (filterMask & (1u << shuffleIndex_)) == 0 && elementBytes_ > 1;
   const bool deflated = deflateIndex_ >= 0 && (filterMask & (1u << deflateIndex_)) == 0;
-  if (!shuffled && !deflated && stored == chunkBytes && stored == wanted) {
+  const bool summed = fletcherIndex_ >= 0 && (filterMask & (1u << fletcherIndex_)) == 0;
+  if (!shuffled && !deflated && !summed && stored == chunkBytes && stored == wanted) {
     // Stored as the values themselves (chunks that do not compress are
     // written with both filters skipped): read straight into place.
     std::uint32_t mask = 0;
@@ -304,6 +350,15 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
 
   const unsigned char* data = raw;
   std::size_t size = stored;
+  if (fletcherIndex_ >= 0 && (mask & (1u << fletcherIndex_)) == 0) {
+    // Checked before anything reads the bytes, as HDF5's filter does.
+    if (size < kFletcherBytes) corrupt("is too short for its checksum");
+    size -= kFletcherBytes;
+    const std::uint32_t expected =
+        std::uint32_t{data[size]} | (std::uint32_t{data[size + 1]} << 8) |
+        (std::uint32_t{data[size + 2]} << 16) | (std::uint32_t{data[size + 3]} << 24);
+    if (fletcher32(data, size) != expected) corrupt("fails its Fletcher-32 checksum");
+  }
   if (deflateIndex_ >= 0 && (mask & (1u << deflateIndex_)) == 0) {
     // zlib wrapper: CMF/FLG header (deflate, no preset dictionary), then raw
     // deflate data, then the Adler-32 trailer (not checked, see kCheck).
@@ -461,7 +516,14 @@ void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std
       mask = (1u << 0) | (1u << 1);
     }
   }
-  check(H5Dwrite_chunk(dset, H5P_DEFAULT, mask, offset, outBytes, out), path,
+  // The checksum, as HDF5's fletcher32 filter appends it (little endian).
+  framed_.resize(outBytes + kFletcherBytes);
+  std::memcpy(framed_.data(), out, outBytes);
+  const std::uint32_t sum = fletcher32(out, outBytes);
+  for (std::size_t b = 0; b < kFletcherBytes; ++b) {
+    framed_[outBytes + b] = static_cast<unsigned char>(sum >> (8 * b));
+  }
+  check(H5Dwrite_chunk(dset, H5P_DEFAULT, mask, offset, framed_.size(), framed_.data()), path,
         "cannot write a chunk of dataset '" + name + "'");
 }
 

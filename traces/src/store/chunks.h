@@ -25,8 +25,11 @@ namespace allot::traces::h5 {
 //
 // Only datasets written the way writeWorkloadStore writes them qualify
 // (chunked along rows, whole rows per chunk or, for 2-D, one column per
-// chunk; native file type; filters among shuffle and deflate); usable() is
-// false otherwise and the caller falls back to H5Dread. Chunks never written
+// chunk; native file type; filters among shuffle, deflate and Fletcher-32,
+// in that order); usable() is false otherwise and the caller falls back to
+// H5Dread. A chunk with a Fletcher-32 checksum (every chunk from store
+// version 6) is checked before it is decoded, as HDF5's filter checks it:
+// a changed byte is an Error, not a changed value. Chunks never written
 // (version 3 stores skip chunks that hold only the fill value) are filled
 // with the dataset's fill value here. Not thread safe; one per open dataset.
 // Scratch memory for decoded chunks and blocks of rows: grows to the size
@@ -58,6 +61,13 @@ class Scratch {
   unsigned char* data_ = nullptr;
   std::size_t size_ = 0;
 };
+
+// HDF5's Fletcher-32 checksum of `bytes` bytes (H5_checksum_fletcher32,
+// which the library does not export; its fletcher32 filter appends it, little
+// endian, to each chunk). Bit for bit the same value; sums a block of 360
+// 16-bit words at a time, as HDF5 does, but in a form the compiler
+// vectorizes.
+std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes);
 
 class ChunkReader {
  public:
@@ -104,9 +114,10 @@ class ChunkReader {
   bool usable_ = false;
   hsize_t chunkRows_ = 0;
   std::size_t rowBytes_ = 0, elementBytes_ = 0;
-  hsize_t width_ = 1, chunkWidth_ = 1;         // elements per row, per chunk row
-  std::vector<unsigned char> fill_;            // the fill value, one element
-  int shuffleIndex_ = -1, deflateIndex_ = -1;  // positions in the pipeline
+  hsize_t width_ = 1, chunkWidth_ = 1;  // elements per row, per chunk row
+  std::vector<unsigned char> fill_;     // the fill value, one element
+  // Positions in the pipeline.
+  int shuffleIndex_ = -1, deflateIndex_ = -1, fletcherIndex_ = -1;
   Buffers& buffers_;
   bool lastStored_ = false;  // whether readChunk's chunk was written
   // `filledBytes_` bytes at `filled_` hold the fill value, from the last
@@ -149,14 +160,15 @@ class ChunkWriter {
 
   // Writes chunk `offset` of `dset` from `rows` elements of `elementBytes`
   // each; a partial (last) chunk is padded to `chunkRows` with `fill`.
-  // Filters of the dataset must be shuffle (index 0) then deflate (1).
+  // Filters of the dataset must be shuffle (index 0), then deflate (1) when
+  // the level is above 0, then Fletcher-32, whose checksum every chunk gets.
   void write(hid_t dset, const hsize_t* offset, const void* data, std::size_t rows,
              std::size_t chunkRows, std::size_t elementBytes, const void* fill,
              const std::string& path, const std::string& name);
 
  private:
   int level_;
-  std::vector<unsigned char> padded_, shuffled_, deflated_, zlibBuffer_, levelBuffer_;
+  std::vector<unsigned char> padded_, shuffled_, deflated_, zlibBuffer_, levelBuffer_, framed_;
 };
 
 }  // namespace allot::traces::h5

@@ -33,6 +33,16 @@ constexpr const char* kFormatName = "allot-workload";
 // Datasets written per file, for progress reporting.
 constexpr std::uint64_t kDatasetCount = 34;
 
+// Fixed-length strings: chunks of at most this many bytes (so memory stays
+// bounded however long the longest string), and no string longer than
+// kMaxStringBytes is read (a larger size is a corrupt or hostile file).
+constexpr std::size_t kStringChunkBytes = std::size_t{1} << 20;
+constexpr std::size_t kMaxStringBytes = std::size_t{64} << 20;
+
+hsize_t stringChunkRows(std::size_t stringBytes) {
+  return std::max<hsize_t>(kStringChunkBytes / std::max<std::size_t>(stringBytes, 1), 1);
+}
+
 // ---------------------------------------------------------------- writing
 
 class Writer {
@@ -77,29 +87,41 @@ class Writer {
                 });
   }
 
-  // Writes a column of variable-length strings; `get(row)` returns each one.
+  // Writes a column of strings; `get(row)` returns each one. Fixed-length
+  // strings as long as the longest (NUL padded), in chunks of at most
+  // kStringChunkBytes: their bytes sit in checksummed chunks, where
+  // variable-length strings (versions 1-5) sit in HDF5's global heap, which
+  // has no checksum (a corrupted heap crashed libhdf5).
   template <class Get>
   void strings(hid_t loc, const std::string& name, std::uint64_t rows, Get get) {
-    Handle type = h5::stringType();
-    std::vector<const char*> pointers;
-    writeBlocks(loc, name, rows, 0, type.get(), nullptr,
-                [&](std::uint64_t begin, std::uint64_t end, auto&& write) {
-                  pointers.clear();
-                  for (std::uint64_t row = begin; row < end; ++row) {
-                    pointers.push_back(get(row).c_str());
-                  }
-                  write(static_cast<const void*>(pointers.data()), 0);
-                });
+    std::size_t longest = 1;
+    for (std::uint64_t row = 0; row < rows; ++row) longest = std::max(longest, get(row).size());
+    Handle type = h5::fixedStringType(longest);
+    std::vector<char> bytes;
+    writeBlocks(
+        loc, name, rows, 0, type.get(), nullptr,
+        [&](std::uint64_t begin, std::uint64_t end, auto&& write) {
+          bytes.assign((end - begin) * longest, '\0');
+          for (std::uint64_t row = begin; row < end; ++row) {
+            const std::string& value = get(row);
+            std::memcpy(bytes.data() + (row - begin) * longest, value.data(), value.size());
+          }
+          write(static_cast<const void*>(bytes.data()), 0);
+        },
+        stringChunkRows(longest));
   }
 
+  // A fixed-length string attribute: stored in the object header, which has
+  // a checksum (variable-length ones go to the global heap, which has not).
   void stringAttribute(hid_t loc, const std::string& name, const std::string& value) {
-    Handle type = h5::stringType();
+    Handle type = h5::fixedStringType(std::max<std::size_t>(value.size(), 1));
     Handle space = checkId(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create dataspace");
     Handle attr =
         checkId(H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
                 H5Aclose, path_, "cannot create attribute '" + name + "'");
-    const char* data = value.c_str();
-    h5::check(H5Awrite(attr.get(), type.get(), static_cast<const void*>(&data)), path_,
+    std::string padded = value;
+    padded.resize(std::max<std::size_t>(value.size(), 1), '\0');
+    h5::check(H5Awrite(attr.get(), type.get(), padded.data()), path_,
               "cannot write attribute '" + name + "'");
   }
 
@@ -116,9 +138,11 @@ class Writer {
   // `block(begin, end, write)` produces rows [begin, end) and calls
   // write(data, 0) with the block's rows x width values when it stores them.
   // `fillValue` (a T, or nullptr for strings) is the dataset's fill value.
+  // `maxChunkRows` (when not 0) bounds the chunk rows below
+  // options_.chunkRows.
   template <class Block>
   void writeBlocks(hid_t loc, const std::string& name, std::uint64_t rows, hsize_t width,
-                   hid_t type, const void* fillValue, Block block) {
+                   hid_t type, const void* fillValue, Block block, hsize_t maxChunkRows = 0) {
     const int rank = width == 0 ? 1 : 2;
     const std::array<hsize_t, 2> dims{rows, width};
     const std::array<hsize_t, 2> maxdims{H5S_UNLIMITED, width};
@@ -126,7 +150,8 @@ class Writer {
     // decoded whole, so a last chunk that is mostly padding costs as much
     // to load as a full one (Google's 5 parts were 5 full chunks and one 31%
     // full; HPC2N 3 and one 10% full).
-    const hsize_t maxRows = std::max<hsize_t>(options_.chunkRows, 1);
+    hsize_t maxRows = std::max<hsize_t>(options_.chunkRows, 1);
+    if (maxChunkRows != 0) maxRows = std::min(maxRows, maxChunkRows);
     const hsize_t chunks = std::max<hsize_t>((rows + maxRows - 1) / maxRows, 1);
     const hsize_t chunkRows = std::clamp<hsize_t>((rows + chunks - 1) / chunks, 1, maxRows);
     const bool numeric = fillValue != nullptr;
@@ -151,6 +176,9 @@ class Writer {
           H5Pset_deflate(dcpl.get(), static_cast<unsigned>(std::min(options_.deflateLevel, 9))),
           path_, "cannot set deflate on " + what);
     }
+    // A checksum on every chunk (version 6): HDF5, h5py and ChunkReader
+    // check it, so a changed byte is an error, not a changed value.
+    h5::check(H5Pset_fletcher32(dcpl.get()), path_, "cannot set a checksum on " + what);
     Handle dset = checkId(
         H5Dcreate2(loc, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
         H5Dclose, path_, "cannot create " + what);
@@ -330,7 +358,33 @@ class Reader {
     }
     std::vector<std::string> out;
     out.reserve(n);
-    if (n > 0) {
+    if (n > 0 && H5Tis_variable_str(fileType.get()) <= 0) {
+      // Fixed-length (version 6 on), read a chunk's rows at a time.
+      const std::size_t size = H5Tget_size(fileType.get());
+      if (size == 0 || size > kMaxStringBytes) {
+        corruptStore("dataset '" + name + "' holds strings of " + std::to_string(size) + " bytes");
+      }
+      Handle type = h5::fixedStringType(size);
+      const hsize_t block = stringChunkRows(size);
+      std::vector<char> bytes;
+      for (hsize_t begin = 0; begin < n; begin += block) {
+        const hsize_t count = std::min<hsize_t>(block, n - begin);
+        bytes.resize(count * size);
+        h5::check(
+            H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &begin, nullptr, &count, nullptr),
+            path_, "cannot select rows of dataset '" + name + "'");
+        Handle mem = checkId(H5Screate_simple(1, &count, nullptr), H5Sclose, path_,
+                             "cannot create dataspace");
+        h5::check(
+            H5Dread(dset.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, bytes.data()),
+            path_, "cannot read dataset '" + name + "'");
+        for (hsize_t row = 0; row < count; ++row) {
+          const char* s = bytes.data() + row * size;
+          out.emplace_back(s, strnlen(s, size));
+        }
+      }
+    } else if (n > 0) {
+      // Variable-length (versions 1-5).
       Handle type = h5::stringType();
       // Variable-length strings go through HDF5's type conversion, whose
       // buffer is 1 MiB by default, allocated zeroed for each read: 256 page
@@ -356,10 +410,23 @@ class Reader {
                           std::string("cannot open attribute '") + name + "'");
     Handle fileType = checkId(H5Aget_type(attr.get()), H5Tclose, path_,
                               std::string("cannot read attribute '") + name + "'");
-    if (H5Tget_class(fileType.get()) != H5T_STRING || H5Tis_variable_str(fileType.get()) <= 0) {
-      throw Error(
-          path_ + ": attribute '" + name +
-          "' is not a variable-length string; the file is not a valid allot workload store");
+    if (H5Tget_class(fileType.get()) != H5T_STRING) {
+      throw Error(path_ + ": attribute '" + name +
+                  "' is not a string; the file is not a valid allot workload store");
+    }
+    if (H5Tis_variable_str(fileType.get()) <= 0) {
+      // Fixed-length (version 6 on).
+      const std::size_t size = H5Tget_size(fileType.get());
+      if (size == 0 || size > kMaxStringBytes) {
+        corruptStore(std::string("attribute '") + name + "' is a string of " +
+                     std::to_string(size) + " bytes");
+      }
+      Handle type = h5::fixedStringType(size);
+      std::string value(size, '\0');
+      h5::check(H5Aread(attr.get(), type.get(), value.data()), path_,
+                std::string("cannot read attribute '") + name + "'");
+      value.resize(strnlen(value.data(), size));
+      return value;
     }
     Handle type = h5::stringType();
     char* raw = nullptr;
@@ -424,6 +491,10 @@ class Reader {
     }
     return checkId(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose, path_,
                    "cannot open dataset '" + name + "'");
+  }
+
+  [[noreturn]] void corruptStore(const std::string& what) const {
+    throw Error(path_ + ": " + what + "; the file is corrupt or was not written by allot");
   }
 
   void step() {
@@ -491,6 +562,10 @@ herr_t collectMeta(hid_t loc, const char* name, const H5A_info_t* /*info*/, void
 
 }  // namespace
 
+void skipHdf5ExitHandler() {
+  H5dont_atexit();
+}
+
 bool isHdf5File(const std::string& path) {
   static constexpr std::array<unsigned char, 8> kSignature{0x89, 'H',  'D',  'F',
                                                            '\r', '\n', 0x1a, '\n'};
@@ -509,10 +584,12 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
   }
 
   h5::QuietErrors quiet;
-  // Version 1.8 object headers at least: they allow any number of attributes
-  // of any size (dense attribute storage), which /meta needs.
+  // Version 1.10 structures at least (store version 6 on): object headers,
+  // chunk indexes and the superblock all carry checksums, so a corrupted
+  // file is refused with an error (1.8's B-trees have none); 1.8 and later
+  // headers allow any number of attributes of any size, which /meta needs.
   Handle fapl = checkId(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path, "cannot create plist");
-  h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path,
+  h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST), path,
             "cannot set the file format version");
   // No modification times on the root group either (the file creation list
   // is a group creation list): two writes a second apart gave other bytes.

@@ -128,4 +128,14 @@ inline Handle stringType() {
   return Handle(type, H5Tclose);
 }
 
+// A fixed-length UTF-8 string type of `bytes` bytes, NUL padded (caller
+// owns the handle).
+inline Handle fixedStringType(std::size_t bytes) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, bytes);
+  H5Tset_strpad(type, H5T_STR_NULLPAD);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  return Handle(type, H5Tclose);
+}
+
 }  // namespace allot::traces::h5

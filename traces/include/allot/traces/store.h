@@ -15,6 +15,8 @@ namespace allot::traces {
 // Layout (format version kStoreFormatVersion; N = rows, D = dimensions):
 //   /                     attrs allot_format = "allot-workload", allot_format_version
 //   /dims                 string[D]            dimension names (cpus, mem, ...)
+//                         (strings: fixed-length, NUL padded, UTF-8; h5py reads
+//                         them as bytes)
 //   /users, /roles        string[]
 //   /meta                 group; one string attribute per Workload::meta entry
 //   /machines/            trace_id i64, capacity f64[N][D], attr_count u32,
@@ -44,17 +46,26 @@ namespace allot::traces {
 // stores written before 2026-12 always shuffled, which reads the same.
 // Deflate is zlib's level 1 (see src/store/chunks.h).
 //
-// Versions: 5 added /demands, and tasks/demand became a row of it (before:
-// f64[N][D], each record's demand; older files read with their demands
-// interned). 4 added tasks/estimate_us (Task::estimate; older files read with
-// every estimate 0, i.e. unknown). 3 changed only that storage (same
-// datasets, types and values; version 2 and 1 files still read). 2 added
-// tasks/count. Version 1 files (one row per instance, no count column) are
-// still read, with every count 1: the same workload, one record per
-// instance.
+// Integrity (version 6 on): every chunk of every dataset carries HDF5's
+// Fletcher-32 checksum (the fletcher32 filter, last in the pipeline), and the
+// file uses HDF5 1.10 structures, whose superblock, object headers and chunk
+// indexes carry checksums too; strings are fixed-length, in chunks, and
+// string attributes live in object headers. So a changed byte anywhere the
+// workload depends on is refused with an Error naming the file, where
+// versions 1-5 (1.8 B-trees, variable-length strings in the unchecked global
+// heap) could be read as other values or crash libhdf5. Older files are
+// still read, with the guarantees they had.
+//
+// Versions: 6 added the checksums above (same datasets and values; strings
+// fixed-length instead of variable-length). 5 added /demands, and tasks/demand became a row of it
+// (before: f64[N][D], each record's demand; older files read with their demands interned). 4 added
+// tasks/estimate_us (Task::estimate; older files read with every estimate 0, i.e. unknown). 3
+// changed only that storage (same datasets, types and values; version 2 and 1 files still read). 2
+// added tasks/count. Version 1 files (one row per instance, no count column) are still read, with
+// every count 1: the same workload, one record per instance.
 
 // Version written by this build. Readers accept versions <= this one.
-inline constexpr int kStoreFormatVersion = 5;
+inline constexpr int kStoreFormatVersion = 6;
 
 struct StoreOptions {
   // Rows per chunk at most (a table is split into equal chunks of at most
@@ -85,5 +96,13 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options 
 // Returns true iff the file at `path` starts with the HDF5 signature (at
 // offset 0; user blocks are not supported). False when it cannot be opened.
 bool isHdf5File(const std::string& path);
+
+// Keeps libhdf5 from tearing itself down at process exit. Call it first in a
+// program's main, before any HDF5 use (later it does nothing). Why: after a
+// file with a failed checksum, libhdf5 1.10 keeps internal state it cannot
+// free, and its exit handler then prints "HDF5: infinite loop closing
+// library" after allot's own error message. allot closes every file it
+// opens before main returns, so nothing is left to flush.
+void skipHdf5ExitHandler();
 
 }  // namespace allot::traces
