@@ -40,6 +40,24 @@ Scalars presentDimensions(const Workload& w) {
   return (present.array() > 0).select(Scalars::Ones(), Scalars::Zero());
 }
 
+// 1 in each dimension some task asks for, else 0.
+Scalars askedDimensions(const Workload& w) {
+  Scalars asked = Scalars::Zero();
+  for (const Task& t : w.tasks) asked = asked.cwiseMax(demandOf(w, t));
+  return (asked.array() > 0).select(Scalars::Ones(), Scalars::Zero());
+}
+
+// The names of the dimensions set in `mask`, joined with ", ".
+std::string dimensionNames(const Dimensions& dims, const Scalars& mask) {
+  std::string names;
+  for (int d = 0; d < dims.size(); ++d) {
+    if (mask[d] == 0) continue;
+    if (!names.empty()) names += ", ";
+    names += dims.name(d);
+  }
+  return names;
+}
+
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 // Progress goes out every kProgressInterval of wall time, the clock read
 // every kProgressCheck events: runs whose rounds are slow (thousands of agents
@@ -404,6 +422,18 @@ void Engine::validate() const {
     if (e.machine >= w_.machines.size()) {
       throw InvalidArgument(fmt::format("sim: machine event names unknown machine {}", e.machine));
     }
+  }
+  // Dimensions no machine has are left out of placement (a trace's disk on a
+  // machine table without disk sizes). When that is every dimension tasks
+  // ask for, they would ask for nothing and run on machines that have none
+  // of what they need: a cluster given wrongly, refused here.
+  const Scalars present = presentDimensions(w_);
+  const Scalars asked = askedDimensions(w_);
+  if (present.any() && asked.any() && !asked.cwiseProduct(present).any()) {
+    throw InvalidArgument(fmt::format(
+        "sim: tasks ask for {} and no machine has any of them (the machines have {}); give the "
+        "machines those resources, e.g. with --cluster",
+        dimensionNames(*w_.dims, asked), dimensionNames(*w_.dims, present)));
   }
 }
 
@@ -1592,8 +1622,7 @@ void Engine::updateInterest(SimFramework& f, bool newWork) {
 
 std::vector<std::string> ignoredDimensions(const traces::Workload& workload) {
   const Scalars keep = presentDimensions(workload);
-  Scalars asked = Scalars::Zero();
-  for (const Task& t : workload.tasks) asked = asked.cwiseMax(demandOf(workload, t));
+  const Scalars asked = askedDimensions(workload);
   std::vector<std::string> names;
   for (int d = 0; d < workload.dims->size(); ++d) {
     if (asked[d] > 0 && keep[d] == 0) names.push_back(workload.dims->name(d));
