@@ -112,8 +112,8 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
     return true;
   };
   if (!s.hasFilters(agent)) {
-    for (const ShareSorter::Entry& entry : sorter.entries()) {
-      if (grantAndResort(entry.client)) return Outcome::kGranted;
+    for (std::uint32_t fw : sorter.order()) {
+      if (grantAndResort(fw)) return Outcome::kGranted;
     }
     return Outcome::kNoTaker;
   }
@@ -133,9 +133,9 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
   // taker near the front.
   constexpr int kWalk = 32;
   int walked = 0;
-  for (const ShareSorter::Entry& entry : sorter.entries()) {
+  for (std::uint32_t fw : sorter.order()) {
     if (++walked > kWalk) break;
-    if (open_.test(entry.client) && grantAndResort(entry.client)) return Outcome::kGranted;
+    if (open_.test(fw) && grantAndResort(fw)) return Outcome::kGranted;
   }
   if (walked <= kWalk) return Outcome::kNoTaker;  // walked the whole order
   // Deep in the order: take the open framework with the smallest key, by one
@@ -203,8 +203,8 @@ void DrfAllocator::quotaStage() {
   if (shuffleAgents_) shuffleSeeded(agents_, rng_);
   for (AgentIndex agent : agents_) {
     if (roleSorter_.empty()) break;
-    roleOrder_.clear();
-    for (const ShareSorter::Entry& e : roleSorter_.entries()) roleOrder_.push_back(e.client);
+    const std::vector<std::uint32_t>& order = roleSorter_.order();
+    roleOrder_.assign(order.begin(), order.end());
     for (RoleIndex r : roleOrder_) {
       const RoleState& role = s.role(r);
       // Offer only what the guarantee still lacks; reserved resources of the
@@ -247,9 +247,7 @@ void DrfAllocator::fairShareStage() {
   // Which roles take part; an agent's "nobody may take it" verdict holds only
   // for the same set.
   std::uint64_t roleSet = 0;
-  for (const ShareSorter::Entry& e : roleSorter_.entries()) {
-    roleSet += (e.client + 1) * 0x9E3779B97F4A7C15ULL;
-  }
+  for (std::uint32_t r : roleSorter_.order()) roleSet += (r + 1) * 0x9E3779B97F4A7C15ULL;
   skipped_.resize(s.agentSlots());
   crumbs_.resize(s.agentSlots(), ~std::uint64_t{0});
 
@@ -261,11 +259,11 @@ void DrfAllocator::fairShareStage() {
   // last framework does).
   bool plainRoles = true;
   eligibleWords_.assign(coveredStride_, 0);
-  for (const ShareSorter::Entry& e : roleSorter_.entries()) {
-    const RoleState& role = s.role(e.client);
+  for (std::uint32_t r : roleSorter_.order()) {
+    const RoleState& role = s.role(r);
     plainRoles = plainRoles && !(role.limit.array() < kUnlimited).any();
     roleWords_.assign(coveredStride_, 0);
-    boost::to_block_range(eligibleInRole_[e.client], roleWords_.data());
+    boost::to_block_range(eligibleInRole_[r], roleWords_.data());
     for (std::size_t w = 0; w < coveredStride_; ++w) eligibleWords_[w] |= roleWords_[w];
   }
 
@@ -342,7 +340,8 @@ void DrfAllocator::fairShareStage() {
     const bool unreservedLeft = allocatable(s.availableUnreserved(agent));
     roleOrder_.clear();
     if (unreservedLeft) {
-      for (const ShareSorter::Entry& e : roleSorter_.entries()) roleOrder_.push_back(e.client);
+      const std::vector<std::uint32_t>& order = roleSorter_.order();
+      roleOrder_.assign(order.begin(), order.end());
     } else {
       // Only roles with reservations here can still get something.
       for (const Pool& p : available.pools()) {
