@@ -51,6 +51,8 @@ void BackfillAllocator::decide(TimePoint now) {
   }
   maxFree_.setZero();
   for (const Scalars& f : free_) maxFree_ = maxFree_.cwiseMax(f);
+  blockFree_.assign((free_.size() + kBlock - 1) / kBlock, Scalars::Zero());
+  for (std::size_t b = 0; b < blockFree_.size(); ++b) tightenBlock(b);
   failed_.clear();
   collectQueue();
   if (!queue_.empty()) {
@@ -128,6 +130,26 @@ bool BackfillAllocator::start(const Job& job, TimePoint now) {
     const Part& part = parts_[p];
     std::uint32_t left = part.count;
     for (AgentIndex a = 0; a < free_.size() && left > 0; ++a) {
+      if (a % kBlock == 0) {
+        // No agent of a block whose bound the part exceeds has room: skip it.
+        // A block whose agents all lack room gets its bound tightened.
+        const std::size_t block = a / kBlock;
+        if (!fitsIn(part.scalars, blockFree_[block])) {
+          a += kBlock - 1;
+          continue;
+        }
+        const AgentIndex end =
+            std::min<AgentIndex>(a + kBlock, static_cast<AgentIndex>(free_.size()));
+        bool room = false;
+        for (AgentIndex b = a; b < end && !room; ++b) {
+          room = usable_[b] != 0 && fitsIn(part.scalars, free_[b]);
+        }
+        if (!room) {
+          tightenBlock(block);
+          a += kBlock - 1;
+          continue;
+        }
+      }
       if (usable_[a] == 0) continue;
       std::uint32_t n = fitCount(part.scalars, free_[a], left);
       if (n == 0) continue;
@@ -154,7 +176,11 @@ bool BackfillAllocator::start(const Job& job, TimePoint now) {
     placed = left == 0;
   }
   if (!placed) {
-    for (const auto& [a, p, n] : plan) free_[a] += parts_[p].scalars * static_cast<double>(n);
+    for (const auto& [a, p, n] : plan) {
+      free_[a] += parts_[p].scalars * static_cast<double>(n);
+      Scalars& bound = blockFree_[a / kBlock];
+      bound = bound.cwiseMax(free_[a]);
+    }
     // (A framework's filters say nothing about other frameworks' tasks.)
     if (single && !filtered && failed_.size() < 32) failed_.push_back(job.total);
     return false;
@@ -166,9 +192,20 @@ bool BackfillAllocator::start(const Job& job, TimePoint now) {
     // Checked above: the resources are free and the framework may have them.
     grant(job.fw, a, Resources::fromScalars(amount, s.dimensions()), job.key);
     running_[job.key].push_back({++grants_, job.fw, a, amount, end});
+    placed_[place(job.fw, a)].emplace_back(grants_, job.key);
+    if (end != kTimeNever) ends_.emplace(end, job.key, grants_);
   }
   freeTotal_ -= job.total;
   return true;
+}
+
+void BackfillAllocator::tightenBlock(std::size_t block) {
+  Scalars bound = Scalars::Zero();
+  const std::size_t end = std::min<std::size_t>((block + 1) * kBlock, free_.size());
+  for (std::size_t a = block * kBlock; a < end; ++a) {
+    if (usable_[a] != 0) bound = bound.cwiseMax(free_[a]);
+  }
+  blockFree_[block] = bound;
 }
 
 bool BackfillAllocator::runsOn(std::uint64_t key, AgentIndex agent) const {
@@ -179,14 +216,24 @@ bool BackfillAllocator::runsOn(std::uint64_t key, AgentIndex agent) const {
 }
 
 std::vector<std::pair<TimePoint, Scalars>> BackfillAllocator::releases(TimePoint now) const {
+  // In order of (max(end, now), task key, seq): running_'s order (key, then
+  // grant order) among equal times, as a stable sort of a walk over running_
+  // gives, so that sums over equal times are made in the same order. Ends
+  // already past all count from now: those are re-sorted by key and seq.
+  std::vector<std::tuple<TimePoint, std::uint64_t, std::uint64_t>> order;
+  order.reserve(ends_.size());
+  for (const auto& [end, key, seq] : ends_) order.emplace_back(std::max(end, now), key, seq);
+  const auto overdue = std::find_if(order.begin(), order.end(),
+                                    [now](const auto& e) { return std::get<0>(e) > now; });
+  std::sort(order.begin(), overdue);
   std::vector<std::pair<TimePoint, Scalars>> out;
-  for (const auto& [key, entries] : running_) {
-    for (const Running& r : entries) {
-      if (r.end != kTimeNever) out.emplace_back(std::max(r.end, now), r.amount);
-    }
+  out.reserve(order.size());
+  for (const auto& [time, key, seq] : order) {
+    const std::vector<Running>& entries = running_.find(key)->second;
+    const auto r = std::find_if(entries.begin(), entries.end(),
+                                [seq = seq](const Running& e) { return e.seq == seq; });
+    out.emplace_back(time, r->amount);
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
@@ -283,6 +330,7 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
         break;
       }
       left -= it->amount;
+      forget(task, *it);
       it = entries.erase(it);
     }
     if (entries.empty()) running_.erase(found);
@@ -290,30 +338,48 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
   }
   // Declined or rescinded: bookings beyond what the framework still holds
   // there never ran. Drop the newest first.
+  auto at = placed_.find(place(fw, agent));
+  if (at == placed_.end()) return;
   const Scalars held = state().allocatedOn(fw, agent).totalScalars();
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> here;  // (seq, key)
+  // (seq, key) of the bookings here, summed in running_'s order (by key,
+  // then grant order), as a walk over running_ would sum them.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> here = at->second;
+  std::sort(here.begin(), here.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second, a.first) < std::tie(b.second, b.first);
+  });
   Scalars booked = Scalars::Zero();
-  for (const auto& [key, entries] : running_) {
-    for (const Running& r : entries) {
-      if (r.fw != fw || r.agent != agent) continue;
-      booked += r.amount;
-      here.emplace_back(r.seq, key);
-    }
-  }
+  auto amountOf = [&](std::uint64_t seq, std::uint64_t key) -> Running& {
+    std::vector<Running>& entries = running_.find(key)->second;
+    return *std::find_if(entries.begin(), entries.end(),
+                         [seq](const Running& r) { return r.seq == seq; });
+  };
+  for (const auto& [seq, key] : here) booked += amountOf(seq, key).amount;
   std::sort(here.rbegin(), here.rend());
   for (const auto& [seq, key] : here) {
     if (fitsIn(booked, held)) break;
-    std::vector<Running>& entries = running_[key];
+    std::vector<Running>& entries = running_.find(key)->second;
     auto it = std::find_if(entries.begin(), entries.end(),
                            [seq = seq](const Running& r) { return r.seq == seq; });
     booked -= it->amount;
+    forget(key, *it);
     entries.erase(it);
     if (entries.empty()) running_.erase(key);
   }
 }
 
+void BackfillAllocator::forget(std::uint64_t key, const Running& r) {
+  if (r.end != kTimeNever) ends_.erase({r.end, key, r.seq});
+  auto at = placed_.find(place(r.fw, r.agent));
+  if (at == placed_.end()) return;
+  std::erase_if(at->second, [&](const auto& booking) { return booking.first == r.seq; });
+  if (at->second.empty()) placed_.erase(at);
+}
+
 void BackfillAllocator::dropRunning(const std::function<bool(const Running&)>& gone) {
   for (auto it = running_.begin(); it != running_.end();) {
+    for (const Running& r : it->second) {
+      if (gone(r)) forget(it->first, r);
+    }
     std::erase_if(it->second, gone);
     it = it->second.empty() ? running_.erase(it) : std::next(it);
   }

@@ -3,7 +3,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "allot/policies/allocator.h"
@@ -99,14 +103,35 @@ class BackfillAllocator final : public Allocator {
   // Returns true iff a job of `key` this policy started runs on `agent`.
   bool runsOn(std::uint64_t key, AgentIndex agent) const;
   void dropRunning(const std::function<bool(const Running&)>& gone);
+  static std::uint64_t place(FrameworkIndex fw, AgentIndex agent) {
+    return (std::uint64_t{fw} << 32) | agent;
+  }
 
   Mode mode_;
   // By task key (ordered: sums over it come out the same every run).
   std::map<std::uint64_t, std::vector<Running>> running_;
+  // The same bookings by place (framework, agent), as (seq, task key): a
+  // decline looks up its place instead of walking every running task (on
+  // Google's part 0, with 100,000s running, that walk was 90% of a replay).
+  std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint64_t, std::uint64_t>>> placed_;
+  // The bookings with an expected end, as (end, task key, seq): releases()
+  // reads them in order instead of walking and sorting every running task
+  // each round (Google's tasks have no estimates: 100,000s walked for none).
+  std::set<std::tuple<TimePoint, std::uint64_t, std::uint64_t>> ends_;
+  // Erases a booking from running_'s companions (placed_, ends_).
+  void forget(std::uint64_t key, const Running& r);
   std::uint64_t grants_ = 0;
   // Component-wise largest free_ of any agent at the round's start: free
   // resources only shrink within a round, so what exceeds it fits nowhere.
   Scalars maxFree_ = Scalars::Zero();
+  // Agents in blocks of kBlock slots, each with a component-wise bound on its
+  // agents' free_ (exact at the round's start, tightened when a scan of the
+  // block finds no room, raised when a failed placement gives room back): a
+  // first-fit scan skips a block the part does not fit (on Google's part 0,
+  // each start walked all 12,583 agents of a full cluster).
+  static constexpr AgentIndex kBlock = 64;
+  std::vector<Scalars> blockFree_;
+  void tightenBlock(std::size_t block);
   // Scratch of one round.
   std::vector<Job> queue_;
   std::vector<Part> parts_;

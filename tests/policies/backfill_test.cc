@@ -93,6 +93,54 @@ TEST(BackfillTest, ConservativeProtectsEveryReservation) {
   EXPECT_TRUE(run("conservative").empty());
 }
 
+// A gang that fails to place gives back what it took, and the agents it
+// took from are found again by the next job. The first-fit scan skips blocks
+// of 64 agents whose free-resource bound a part exceeds and tightens a
+// block's bound when its agents have no room; a failed gang must raise the
+// bound again. 100 agents of 2 cpus (blocks 0-63, 64-99) and 28 of 1 cpu;
+// job 1 (28 cpus, packed on a0-a13) runs until 100 s. Head job 2 (101 x 2
+// cpus) waits: shadow 100 s. Job 3 (ends before it) takes a14-a63 whole for
+// its first 50 instances, finds block 0 empty for the other 37 (bound
+// tightened), fits 36 on a64-a99 and fails. Job 4 (1 x 2 cpus) then starts
+// on a14, the first fit, not on a64 past a block wrongly thought full.
+TEST(BackfillTest, FailedGangGivesItsAgentsBackToFirstFit) {
+  for (const std::string policy : {"easy", "conservative"}) {
+    auto p = makeAllocator(policy);
+    for (int i = 0; i < 100; ++i) p->addAgent(agent("a" + std::to_string(i), "cpus:2;mem:100"));
+    for (int i = 100; i < 128; ++i) {
+      p->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:100"));
+    }
+    p->addFramework(framework("F", "r"));
+    PendingTask running = testing::pending("cpus:1;mem:1", 28, 1);
+    running.gang = true;
+    running.estimate = secondsToDuration(100);
+    p->updateDemand(FrameworkId("F"), {running});
+    ASSERT_EQ(p->allocate(at(0)).size(), 14u) << policy;  // two instances per agent
+
+    PendingTask head = testing::pending("cpus:2;mem:1", 101, 2);
+    head.gang = true;
+    head.submitted = at(1);
+    head.estimate = secondsToDuration(10);
+    std::vector<PendingTask> demand{head};
+    for (std::uint32_t count : {50u, 37u}) {  // one gang of two records
+      PendingTask part = testing::pending("cpus:2;mem:1", count, 3);
+      part.gang = true;
+      part.submitted = at(2);
+      part.estimate = secondsToDuration(10);
+      demand.push_back(part);
+    }
+    PendingTask small = testing::pending("cpus:2;mem:1", 1, 4);
+    small.gang = true;
+    small.submitted = at(3);
+    small.estimate = secondsToDuration(10);
+    demand.push_back(small);
+    p->updateDemand(FrameworkId("F"), demand);
+    const std::vector<Allocation> offers = p->allocate(at(3));
+    ASSERT_EQ(grantedKeys(offers), (std::vector<std::uint64_t>{4})) << policy;
+    EXPECT_EQ(offers[0].agent, AgentId("a14")) << policy;
+  }
+}
+
 // Without published demand (the runtime master today) both act as fifo:
 // whole agents, frameworks in registration order.
 TEST(BackfillTest, WithoutDemandOffersWholeAgents) {
