@@ -20,6 +20,7 @@
 #include "allot/traces/load.h"
 #include "allot/traces/readers.h"
 #include "allot/traces/synthetic.h"
+#include "traces/src/store/chunks.h"
 
 namespace allot::traces {
 namespace {
@@ -346,6 +347,55 @@ TEST_F(StoreTest, EveryChangedByteIsRefusedOrReadsTheSame) {
   }
   // Most of the file is structure or data the workload depends on.
   EXPECT_GT(refused, 2 * same) << refused << " refused, " << same << " read the same";
+}
+
+// HDF5's Fletcher-32 (H5_checksum_fletcher32, word by word), to check the
+// store's blocked, vectorized one against.
+std::uint32_t referenceFletcher32(const unsigned char* data, std::size_t bytes) {
+  std::size_t len = bytes / 2;
+  std::uint32_t sum1 = 0, sum2 = 0;
+  while (len) {
+    std::size_t tlen = len > 360 ? 360 : len;
+    len -= tlen;
+    do {
+      sum1 += (std::uint32_t{data[0]} << 8) | data[1];
+      data += 2;
+      sum2 += sum1;
+    } while (--tlen);
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  if (bytes % 2) {
+    sum1 += std::uint32_t{*data} << 8;
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  return (sum2 << 16) | sum1;
+}
+
+// Every length from 0 to 2,000 bytes and some large ones, of random bytes
+// and of all 0xff (the largest sums), give HDF5's checksum.
+TEST(Fletcher32Test, EqualsHdf5sChecksum) {
+  std::uint64_t random = 99;
+  std::vector<unsigned char> bytes(1 << 20);
+  for (unsigned char& b : bytes) {
+    random = random * 6364136223846793005ULL + 1442695040888963407ULL;
+    b = static_cast<unsigned char>(random >> 56);
+  }
+  std::vector<unsigned char> ones(bytes.size(), 0xff);
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 2000; ++n) lengths.push_back(n);
+  for (std::size_t n : {4096u, 65535u, 65536u, 524288u, 1048575u, 1048576u}) lengths.push_back(n);
+  for (std::size_t n : lengths) {
+    ASSERT_EQ(h5::fletcher32(bytes.data(), n), referenceFletcher32(bytes.data(), n)) << n;
+    ASSERT_EQ(h5::fletcher32(ones.data(), n), referenceFletcher32(ones.data(), n)) << n;
+    ASSERT_EQ(h5::fletcher32(bytes.data() + 1, n - (n > 0)),  // unaligned
+              referenceFletcher32(bytes.data() + 1, n - (n > 0)))
+        << n;
+  }
 }
 
 // A store whose version is newer than this build says so.

@@ -122,7 +122,10 @@ void fillWith(unsigned char* dest, std::size_t bytes, const unsigned char* value
 // (perf, ISA-L 2.30's adler32_avx2_4).
 constexpr std::uint32_t kCheck = ISAL_DEFLATE;
 
-constexpr std::size_t kFletcherBytes = 4;
+std::uint32_t littleEndian32(const unsigned char* bytes) {
+  return std::uint32_t{bytes[0]} | (std::uint32_t{bytes[1]} << 8) |
+         (std::uint32_t{bytes[2]} << 16) | (std::uint32_t{bytes[3]} << 24);
+}
 
 // The two running sums folded toward 16 bits, as HDF5 folds them.
 void fold(std::uint32_t& sum) {
@@ -134,16 +137,48 @@ void fold(std::uint32_t& sum) {
 std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
   // HDF5 adds 16-bit big-endian words one at a time (sum1 += w; sum2 +=
   // sum1) and folds both sums every 360 words, the most that cannot
-  // overflow. Over a block of n words that is sum2 += n * sum1 + sum over i
-  // of (n - i) * w_i, then sum1 += sum of w_i: the same exact integers
-  // (so the same folds and result), in a loop without the serial
-  // dependency.
+  // overflow. Over a block of n words that is sum2 += n * sum1 + T with
+  // T = sum over i of (n - i) * w_i, then sum1 += S, S the sum of the w_i:
+  // the same exact integers (so the same folds and result), computed
+  // without the serial dependency.
   std::uint32_t sum1 = 0, sum2 = 0;
   std::size_t words = bytes / 2;
   while (words > 0) {
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(words, 360));
     std::uint32_t plain = 0, weighted = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
+    std::uint32_t i = 0;
+#if defined(__SSE2__)
+    // Eight words a step, lane l holding words 8g + l: A_l sums them, B_l
+    // sums A_l after each step, so that over G steps B_l is the sum of
+    // (G - g) * w, and T = 8 * sum B_l - sum l * A_l (+ the tail below);
+    // u32 arithmetic wraps, and T itself fits (HDF5's bound).
+    const std::uint32_t steps = n / 8;
+    if (steps > 0) {
+      const __m128i zero = _mm_setzero_si128();
+      __m128i a0 = zero, a1 = zero, b0 = zero, b1 = zero;
+      for (std::uint32_t g = 0; g < steps; ++g) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * g));
+        v = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8));  // big endian
+        a0 = _mm_add_epi32(a0, _mm_unpacklo_epi16(v, zero));
+        a1 = _mm_add_epi32(a1, _mm_unpackhi_epi16(v, zero));
+        b0 = _mm_add_epi32(b0, a0);
+        b1 = _mm_add_epi32(b1, a1);
+      }
+      std::array<std::uint32_t, 8> a{}, b{};
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.data()), a0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.data() + 4), a1);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(b.data()), b0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(b.data() + 4), b1);
+      for (std::uint32_t l = 0; l < 8; ++l) {
+        plain += a[l];
+        weighted += 8 * b[l] - l * a[l];
+      }
+      // The weights above count from 8 * steps; the block's count from n.
+      weighted += (n - 8 * steps) * plain;
+      i = 8 * steps;
+    }
+#endif
+    for (; i < n; ++i) {
       const std::uint32_t word = (std::uint32_t{data[2 * i]} << 8) | data[2 * i + 1];
       plain += word;
       weighted += (n - i) * word;
@@ -260,7 +295,7 @@ void ChunkReader::InflaterDelete::operator()(inflate_state* state) const {
   delete state;
 }
 
-bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
+bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out, std::size_t slack) {
   auto* dest = static_cast<unsigned char*>(out);
   if (chunkWidth_ == width_) {
     // A run of unwritten chunks (a constant column) read into the same
@@ -268,7 +303,7 @@ bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
     const std::size_t wanted = rowBytes_ * rows;
     if (filled_ == dest && wanted <= filledBytes_ && !stored(index, 0)) return true;
     filled_ = nullptr;
-    if (!readChunk(index, 0, rows, dest)) return false;
+    if (!readChunk(index, 0, rows, dest, slack)) return false;
     if (!lastStored_) {
       filled_ = dest;
       filledBytes_ = wanted;
@@ -278,7 +313,7 @@ bool ChunkReader::read(std::uint64_t index, std::uint64_t rows, void* out) {
   // One chunk per column: decode each, then scatter it into the rows.
   unsigned char* column = buffers_.column.reserve(elementBytes_ * rows);
   for (hsize_t c = 0; c < width_; ++c) {
-    if (!readChunk(index, c, rows, column)) return false;
+    if (!readChunk(index, c, rows, column, 0)) return false;
     const unsigned char* from = column;
     unsigned char* to = dest + c * elementBytes_;
     if (elementBytes_ == 8) {
@@ -303,7 +338,7 @@ bool ChunkReader::stored(std::uint64_t index, hsize_t column) const {
 }
 
 bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t rows,
-                            unsigned char* dest) {
+                            unsigned char* dest, std::size_t slack) {
   const std::array<hsize_t, 2> offset{index * chunkRows_, column * chunkWidth_};
   const std::size_t chunkRowBytes = elementBytes_ * static_cast<std::size_t>(chunkWidth_);
   const std::size_t wanted = chunkRowBytes * rows;
@@ -331,13 +366,22 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
       shuffleIndex_ >= 0 && (filterMask & (1u << shuffleIndex_)) == 0 && elementBytes_ > 1;
   const bool deflated = deflateIndex_ >= 0 && (filterMask & (1u << deflateIndex_)) == 0;
   const bool summed = fletcherIndex_ >= 0 && (filterMask & (1u << fletcherIndex_)) == 0;
-  if (!shuffled && !deflated && !summed && stored == chunkBytes && stored == wanted) {
+  const std::size_t sum = summed ? kChecksumBytes : 0;
+  if (!shuffled && !deflated && wanted == chunkBytes && stored == chunkBytes + sum &&
+      slack >= sum) {
     // Stored as the values themselves (chunks that do not compress are
-    // written with both filters skipped): read straight into place.
+    // written with shuffle and deflate skipped): read straight into place,
+    // the checksum into the slack after them.
     std::uint32_t mask = 0;
     check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, dest), path_,
           "cannot read a chunk of dataset '" + name_ + "'");
-    if (mask == filterMask) return true;  // as the chunk index said; else decode below
+    if (mask == filterMask) {  // as the chunk index said; else decode below
+      if (summed && fletcher32(dest, chunkBytes) != littleEndian32(dest + chunkBytes)) {
+        throw Error(path_ + ": chunk " + std::to_string(index) + " of dataset '" + name_ +
+                    "' fails its Fletcher-32 checksum; the file is corrupt");
+      }
+      return true;
+    }
   }
   unsigned char* raw = buffers_.raw.reserve(stored);
   std::uint32_t mask = 0;
@@ -352,12 +396,11 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
   std::size_t size = stored;
   if (fletcherIndex_ >= 0 && (mask & (1u << fletcherIndex_)) == 0) {
     // Checked before anything reads the bytes, as HDF5's filter does.
-    if (size < kFletcherBytes) corrupt("is too short for its checksum");
-    size -= kFletcherBytes;
-    const std::uint32_t expected =
-        std::uint32_t{data[size]} | (std::uint32_t{data[size + 1]} << 8) |
-        (std::uint32_t{data[size + 2]} << 16) | (std::uint32_t{data[size + 3]} << 24);
-    if (fletcher32(data, size) != expected) corrupt("fails its Fletcher-32 checksum");
+    if (size < kChecksumBytes) corrupt("is too short for its checksum");
+    size -= kChecksumBytes;
+    if (fletcher32(data, size) != littleEndian32(data + size)) {
+      corrupt("fails its Fletcher-32 checksum");
+    }
   }
   if (deflateIndex_ >= 0 && (mask & (1u << deflateIndex_)) == 0) {
     // zlib wrapper: CMF/FLG header (deflate, no preset dictionary), then raw
@@ -517,10 +560,10 @@ void ChunkWriter::write(hid_t dset, const hsize_t* offset, const void* data, std
     }
   }
   // The checksum, as HDF5's fletcher32 filter appends it (little endian).
-  framed_.resize(outBytes + kFletcherBytes);
+  framed_.resize(outBytes + kChecksumBytes);
   std::memcpy(framed_.data(), out, outBytes);
   const std::uint32_t sum = fletcher32(out, outBytes);
-  for (std::size_t b = 0; b < kFletcherBytes; ++b) {
+  for (std::size_t b = 0; b < kChecksumBytes; ++b) {
     framed_[outBytes + b] = static_cast<unsigned char>(sum >> (8 * b));
   }
   check(H5Dwrite_chunk(dset, H5P_DEFAULT, mask, offset, framed_.size(), framed_.data()), path,

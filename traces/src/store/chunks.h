@@ -69,6 +69,9 @@ class Scratch {
 // vectorizes.
 std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes);
 
+// Bytes of the checksum at the end of each stored chunk.
+inline constexpr std::size_t kChecksumBytes = 4;
+
 class ChunkReader {
  public:
   struct InflaterDelete {
@@ -100,12 +103,16 @@ class ChunkReader {
   // REQUIRES: usable(), rows <= chunkRows(). Returns false when HDF5 cannot
   // say whether a chunk is stored: the caller falls back to H5Dread.
   // Throws Error naming the dataset when the chunk does not decode.
-  bool read(std::uint64_t index, std::uint64_t rows, void* out);
+  // `slack`: bytes `out` has beyond the rows; with kChecksumBytes of slack,
+  // a chunk stored as the values are (with its checksum) is read straight
+  // into place, not through scratch memory.
+  bool read(std::uint64_t index, std::uint64_t rows, void* out, std::size_t slack = 0);
 
  private:
   // Decodes the first `rows` rows of the chunk at (index, column) to `out`,
   // contiguous (rows x chunk width elements).
-  bool readChunk(std::uint64_t index, hsize_t column, std::uint64_t rows, unsigned char* out);
+  bool readChunk(std::uint64_t index, hsize_t column, std::uint64_t rows, unsigned char* out,
+                 std::size_t slack);
   // Whether the chunk at (index, column) was written (true when unknown).
   bool stored(std::uint64_t index, hsize_t column) const;
 

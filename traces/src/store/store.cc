@@ -281,9 +281,11 @@ class Reader {
     // Rows [begin, end) into a buffer reused across calls (so memory stays at
     // one block per column); valid until the next call.
     const T* read(std::uint64_t begin, std::uint64_t end) {
-      T* out = reinterpret_cast<T*>(
-          buffer_.reserve((end - begin) * std::max<hsize_t>(width_, 1) * sizeof(T)));
-      readInto(begin, end, out);
+      T* out = reinterpret_cast<T*>(buffer_.reserve(
+          (end - begin) * std::max<hsize_t>(width_, 1) * sizeof(T) + h5::kChecksumBytes));
+      // (Room for a chunk's checksum after the rows: chunks stored as the
+      // values are then read straight into the buffer.)
+      readInto(begin, end, out, h5::kChecksumBytes);
       return out;
     }
 
@@ -294,7 +296,7 @@ class Reader {
           chunks_.usable() ? chunks_.chunkRows() : std::max<std::uint64_t>(rows_, 1);
       for (std::uint64_t begin = 0; begin < rows_; begin += step) {
         readInto(begin, std::min(rows_, begin + step),
-                 out.data() + begin * std::max<hsize_t>(width_, 1));
+                 out.data() + begin * std::max<hsize_t>(width_, 1), 0);
       }
       return out;
     }
@@ -302,11 +304,12 @@ class Reader {
    private:
     // Whole chunks take the direct path (ChunkReader); anything else one
     // H5Dread of the selected rows.
-    void readInto(std::uint64_t begin, std::uint64_t end, T* out) {
+    // `slack`: bytes `out` has beyond the rows (see ChunkReader::read).
+    void readInto(std::uint64_t begin, std::uint64_t end, T* out, std::size_t slack) {
       if (end == begin) return;
       if (chunks_.usable() && begin % chunks_.chunkRows() == 0 &&
           end - begin <= chunks_.chunkRows() &&
-          chunks_.read(begin / chunks_.chunkRows(), end - begin, out)) {
+          chunks_.read(begin / chunks_.chunkRows(), end - begin, out, slack)) {
         return;
       }
       const int rank = width_ == 0 ? 1 : 2;
