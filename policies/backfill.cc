@@ -10,6 +10,13 @@ namespace {
 // The whole queue: backfilling looks past the head to every waiting job.
 constexpr std::uint32_t kWholeQueue = 1'000'000;
 
+// The booking of grant `seq` among one task's bookings. REQUIRES: present.
+template <class Entries>
+auto bookingOf(Entries& entries, std::uint64_t seq) {
+  return std::find_if(entries.begin(), entries.end(),
+                      [seq](const auto& r) { return r.seq == seq; });
+}
+
 }  // namespace
 
 PolicyInfo BackfillAllocator::easyInfo() {
@@ -229,10 +236,7 @@ std::vector<std::pair<TimePoint, Scalars>> BackfillAllocator::releases(TimePoint
   std::vector<std::pair<TimePoint, Scalars>> out;
   out.reserve(order.size());
   for (const auto& [time, key, seq] : order) {
-    const std::vector<Running>& entries = running_.find(key)->second;
-    const auto r = std::find_if(entries.begin(), entries.end(),
-                                [seq = seq](const Running& e) { return e.seq == seq; });
-    out.emplace_back(time, r->amount);
+    out.emplace_back(time, bookingOf(running_.find(key)->second, seq)->amount);
   }
   return out;
 }
@@ -348,18 +352,12 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
     return std::tie(a.second, a.first) < std::tie(b.second, b.first);
   });
   Scalars booked = Scalars::Zero();
-  auto amountOf = [&](std::uint64_t seq, std::uint64_t key) -> Running& {
-    std::vector<Running>& entries = running_.find(key)->second;
-    return *std::find_if(entries.begin(), entries.end(),
-                         [seq](const Running& r) { return r.seq == seq; });
-  };
-  for (const auto& [seq, key] : here) booked += amountOf(seq, key).amount;
+  for (const auto& [seq, key] : here) booked += bookingOf(running_.find(key)->second, seq)->amount;
   std::sort(here.rbegin(), here.rend());
   for (const auto& [seq, key] : here) {
     if (fitsIn(booked, held)) break;
     std::vector<Running>& entries = running_.find(key)->second;
-    auto it = std::find_if(entries.begin(), entries.end(),
-                           [seq = seq](const Running& r) { return r.seq == seq; });
+    const auto it = bookingOf(entries, seq);
     booked -= it->amount;
     forget(key, *it);
     entries.erase(it);

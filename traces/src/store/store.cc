@@ -236,6 +236,10 @@ auto fieldFill(Get get) {
 
 // ---------------------------------------------------------------- reading
 
+[[noreturn]] void corrupt(const std::string& path, const std::string& what) {
+  throw Error(path + ": " + what + "; the file is corrupt or was not written by allot");
+}
+
 class Reader {
  public:
   Reader(hid_t file, const std::string& path, const StoreOptions& options)
@@ -365,7 +369,8 @@ class Reader {
       // Fixed-length (version 6 on), read a chunk's rows at a time.
       const std::size_t size = H5Tget_size(fileType.get());
       if (size == 0 || size > kMaxStringBytes) {
-        corruptStore("dataset '" + name + "' holds strings of " + std::to_string(size) + " bytes");
+        corrupt(path_,
+                "dataset '" + name + "' holds strings of " + std::to_string(size) + " bytes");
       }
       Handle type = h5::fixedStringType(size);
       const hsize_t block = stringChunkRows(size);
@@ -421,8 +426,8 @@ class Reader {
       // Fixed-length (version 6 on).
       const std::size_t size = H5Tget_size(fileType.get());
       if (size == 0 || size > kMaxStringBytes) {
-        corruptStore(std::string("attribute '") + name + "' is a string of " +
-                     std::to_string(size) + " bytes");
+        corrupt(path_, std::string("attribute '") + name + "' is a string of " +
+                           std::to_string(size) + " bytes");
       }
       Handle type = h5::fixedStringType(size);
       std::string value(size, '\0');
@@ -496,10 +501,6 @@ class Reader {
                    "cannot open dataset '" + name + "'");
   }
 
-  [[noreturn]] void corruptStore(const std::string& what) const {
-    throw Error(path_ + ": " + what + "; the file is corrupt or was not written by allot");
-  }
-
   void step() {
     ++done_;
     if (options_.progress) options_.progress(done_, kDatasetCount);
@@ -511,10 +512,6 @@ class Reader {
   std::uint64_t done_ = 0;
   h5::ChunkReader::Buffers buffers_;
 };
-
-[[noreturn]] void corrupt(const std::string& path, const std::string& what) {
-  throw Error(path + ": " + what + "; the file is corrupt or was not written by allot");
-}
 
 // Checks that every value of rows [firstRow, firstRow + n) of a column is
 // below `limit` (or, when `limit` is 0, that it is 0: readers may leave the
