@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "allot/core/error.h"
+#include "allot/traces/h5.h"
 #include "allot/traces/load.h"
 #include "allot/traces/readers.h"
 #include "allot/traces/synthetic.h"
@@ -457,24 +458,21 @@ void writeDemandsPerRecord(const std::string& path, const Workload& w) {
 }
 
 // Rewrites a string dataset (or attribute of the root) as variable-length
-// strings, as versions 1-5 wrote them.
+// strings, as versions 1-5 wrote them (h5::stringType, their type).
 void writeVariableLengthStrings(const std::string& path, const char* name,
                                 const std::vector<std::string>& values) {
   deleteDataset(path, name);
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  H5Tset_cset(type, H5T_CSET_UTF8);
+  const h5::Handle type = h5::stringType();
   const hsize_t n = values.size();
   hid_t space = H5Screate_simple(1, &n, nullptr);
-  hid_t d = H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t d = H5Dcreate2(f, name, type.get(), space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   ASSERT_GE(d, 0);
   std::vector<const char*> pointers;
   for (const std::string& v : values) pointers.push_back(v.c_str());
-  ASSERT_GE(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), 0);
+  ASSERT_GE(H5Dwrite(d, type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), 0);
   H5Dclose(d);
   H5Sclose(space);
-  H5Tclose(type);
   H5Fclose(f);
 }
 
@@ -482,17 +480,14 @@ void writeVariableLengthStringAttribute(const std::string& path, const char* nam
                                         const std::string& value) {
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   H5Adelete(f, name);
-  hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  H5Tset_cset(type, H5T_CSET_UTF8);
+  const h5::Handle type = h5::stringType();
   hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t a = H5Acreate2(f, name, type.get(), space, H5P_DEFAULT, H5P_DEFAULT);
   ASSERT_GE(a, 0);
   const char* data = value.c_str();
-  ASSERT_GE(H5Awrite(a, type, static_cast<const void*>(&data)), 0);
+  ASSERT_GE(H5Awrite(a, type.get(), static_cast<const void*>(&data)), 0);
   H5Aclose(a);
   H5Sclose(space);
-  H5Tclose(type);
   H5Fclose(f);
 }
 

@@ -361,6 +361,16 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
     }
     return true;
   }
+  auto corrupt = [&](const char* what) {
+    throw Error(path_ + ": chunk " + std::to_string(index) + " of dataset '" + name_ + "' " + what +
+                "; the file is corrupt");
+  };
+  // `bytes` bytes followed by their checksum, checked as HDF5's filter does.
+  auto checkSum = [&](const unsigned char* bytes, std::size_t n) {
+    if (fletcher32(bytes, n) != littleEndian32(bytes + n)) {
+      corrupt("fails its Fletcher-32 checksum");
+    }
+  };
   const std::size_t chunkBytes = chunkRowBytes * chunkRows_;
   const bool shuffled =
       shuffleIndex_ >= 0 && (filterMask & (1u << shuffleIndex_)) == 0 && elementBytes_ > 1;
@@ -376,10 +386,7 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
     check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, dest), path_,
           "cannot read a chunk of dataset '" + name_ + "'");
     if (mask == filterMask) {  // as the chunk index said; else decode below
-      if (summed && fletcher32(dest, chunkBytes) != littleEndian32(dest + chunkBytes)) {
-        throw Error(path_ + ": chunk " + std::to_string(index) + " of dataset '" + name_ +
-                    "' fails its Fletcher-32 checksum; the file is corrupt");
-      }
+      if (summed) checkSum(dest, chunkBytes);
       return true;
     }
   }
@@ -387,10 +394,6 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
   std::uint32_t mask = 0;
   check(H5Dread_chunk(dset_, H5P_DEFAULT, offset.data(), &mask, raw), path_,
         "cannot read a chunk of dataset '" + name_ + "'");
-  auto corrupt = [&](const char* what) {
-    throw Error(path_ + ": chunk " + std::to_string(index) + " of dataset '" + name_ + "' " + what +
-                "; the file is corrupt");
-  };
 
   const unsigned char* data = raw;
   std::size_t size = stored;
@@ -398,9 +401,7 @@ bool ChunkReader::readChunk(std::uint64_t index, hsize_t column, std::uint64_t r
     // Checked before anything reads the bytes, as HDF5's filter does.
     if (size < kChecksumBytes) corrupt("is too short for its checksum");
     size -= kChecksumBytes;
-    if (fletcher32(data, size) != littleEndian32(data + size)) {
-      corrupt("fails its Fletcher-32 checksum");
-    }
+    checkSum(data, size);
   }
   if (deflateIndex_ >= 0 && (mask & (1u << deflateIndex_)) == 0) {
     // zlib wrapper: CMF/FLG header (deflate, no preset dictionary), then raw
