@@ -412,7 +412,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
     for (const PendingTask& t : s.framework(fw).demand) {
       if (!t.gang) continue;
       auto it = gangs.try_emplace({fw, t.key}, Scalars::Zero(), true).first;
-      it->second.first += t.shape.totalScalars() * static_cast<double>(t.count);
+      if (!t.asksNothing) it->second.first += t.shape.totalScalars() * static_cast<double>(t.count);
     }
   }
   std::map<std::pair<FrameworkIndex, std::uint64_t>, std::uint32_t> gangIndex;
@@ -431,7 +431,7 @@ void FlowAllocator::collectRecords(TimePoint now) {
       r.fw = fw;
       r.task = &t;
       r.shape = t.shape.totalScalars();
-      if (t.shape.empty()) {
+      if (t.asksNothing) {
         // Asks for nothing: no node, a token after the placements (see the
         // class comment). A part of a gang that asks for something starts
         // with that gang's grants, which carry the key.
@@ -720,9 +720,6 @@ void FlowAllocator::place(const FlowSolution& solution) {
 // ones are not booked in spreadRunning_.
 void FlowAllocator::grantTokens() {
   const ClusterState& s = state();
-  const Scalars token = tokenScalars();
-  if (token.isZero()) return;
-  const Resources tokenRes = Resources::fromScalars(token, s.dimensions());
   std::stable_sort(nothing_.begin(), nothing_.end(), [](const Record& a, const Record& b) {
     return a.task->submitted < b.task->submitted;
   });
@@ -730,15 +727,18 @@ void FlowAllocator::grantTokens() {
   // only shrinks within a round.
   std::size_t cursor = 0;
   for (const Record& r : nothing_) {
+    const Resources& token = r.task->shape;  // empty while the cluster has nothing
+    if (token.empty()) continue;
+    const Scalars tokenScalars = token.totalScalars();
     std::uint32_t left = r.spread ? r.task->count : 1;
     for (std::size_t pos = cursor; pos < byLoad_.size() && left > 0 && wantsMore(r.fw); ++pos) {
       const AgentIndex agent = byLoad_[pos];
-      if (!fitsIn(token, s.availableUnreserved(agent))) {
+      if (!fitsIn(tokenScalars, s.availableUnreserved(agent))) {
         if (pos == cursor) ++cursor;
         continue;
       }
       if (r.spread && spreadOn_.count({r.fw, agent}) != 0) continue;
-      if (!grant(r.fw, agent, tokenRes, r.task->key)) continue;
+      if (!grant(r.fw, agent, token, r.task->key)) continue;
       if (r.spread) spreadOn_.emplace(r.fw, agent);
       --left;
     }

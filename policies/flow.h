@@ -132,7 +132,7 @@ class FlowGraph;  // the Boost graph a FlowAllocator keeps between rounds
 // Tasks that ask for nothing (an empty shape: Alibaba and Google have some)
 // stay out of the network: they need no room, and a slot would only take one
 // from a task that does. Each such PendingTask is granted the token
-// (Allocator::tokenScalars) under its key on the first agent in X's order
+// (ClusterState::tokenScalars) under its key on the first agent in X's order
 // with room for it (a spread one on up to `count` agents, one each), after
 // the round's placements: an empty grant is no offer, and without one the
 // framework, whose demand window may hold nothing else, would never launch

@@ -236,18 +236,6 @@ void Allocator::placeFirstFit(FrameworkIndex fw, const PendingTask& task) {
   }
 }
 
-Scalars Allocator::tokenScalars() const {
-  const ClusterState& s = state_;
-  Scalars token = Scalars::Zero();
-  for (int d = 0; d < kMaxScalarDims && s.agentCount() > 0; ++d) {
-    if (s.totalScalars()[d] > 0) {
-      token[d] = 1e-6 * s.totalScalars()[d] / static_cast<double>(s.agentCount());
-      break;
-    }
-  }
-  return token;
-}
-
 void Allocator::grantWholeAgentsWithoutDemand() {
   const ClusterState& s = state_;
   std::vector<FrameworkIndex> order;

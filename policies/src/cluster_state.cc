@@ -164,6 +164,11 @@ AgentIndex ClusterState::addAgent(const AgentInfo& info) {
   ++agentSetVersion_;
   total_ += a.info.resources.totalScalars();
   agentIndex_.emplace(info.id, index);
+  if (untokened_ > 0) {
+    for (FrameworkIndex fw = 0; fw < frameworks_.size(); ++fw) {
+      if (frameworks_[fw].untokened) tokenizeDemand(fw);
+    }
+  }
   return index;
 }
 
@@ -304,6 +309,7 @@ void ClusterState::removeFramework(FrameworkIndex fw) {
   eraseValue(roles_[f.role].frameworks, fw);
   clearFilters(fw);
   frameworkIndex_.erase(f.info.id);
+  if (f.untokened) --untokened_;
   f = FrameworkState{};
   freeFrameworkSlots_.push_back(fw);
   touchConfig();
@@ -360,17 +366,51 @@ void ClusterState::setSuppressed(FrameworkIndex fw, bool suppressed) {
 }
 
 void ClusterState::setDemand(FrameworkIndex fw, std::vector<PendingTask> demand) {
-  Scalars total = Scalars::Zero();
   for (PendingTask& t : demand) {
     if (t.count == 0) {
       throw InvalidArgument(fmt::format("framework '{}': pending task {} has count 0",
                                         frameworks_[fw].info.id.str(), t.key));
     }
     if (t.shape.dimensions() != dims_) t.shape = adopt(t.shape);
-    total += t.shape.totalScalars() * static_cast<double>(t.count);
   }
   frameworks_[fw].demand = std::move(demand);
-  frameworks_[fw].demandTotal = total;
+  tokenizeDemand(fw);
+}
+
+void ClusterState::tokenizeDemand(FrameworkIndex fw) {
+  FrameworkState& f = frameworks_[fw];
+  if (f.untokened) --untokened_;
+  f.untokened = false;
+  Resources token;
+  Scalars total = Scalars::Zero();
+  for (PendingTask& t : f.demand) {
+    if (t.shape.empty()) t.asksNothing = true;
+    if (t.asksNothing) {
+      if (token.empty()) token = Resources::fromScalars(tokenScalars(), dims_);
+      if (token.empty()) {
+        f.untokened = true;
+        continue;
+      }
+      t.shape = token;
+      // One token grant starts every instance, and the token comes back:
+      // such tasks add nothing to what the framework wants (wantsMore).
+      continue;
+    }
+    total += t.shape.totalScalars() * static_cast<double>(t.count);
+  }
+  f.demandTotal = total;
+  if (f.untokened) ++untokened_;
+}
+
+Scalars ClusterState::tokenScalars() const {
+  Scalars token = Scalars::Zero();
+  for (int d = 0; d < kMaxScalarDims && agentCount() > 0; ++d) {
+    if (total_[d] > 0) {
+      token[d] = 1e-6 * total_[d] / static_cast<double>(agentCount());
+      break;
+    }
+  }
+  return token;
 }
 
 // --- allocation ---------------------------------------------------------------

@@ -49,8 +49,6 @@ void PlacingAllocator::collect() {
   items_.clear();
   members_.clear();
   odd_.clear();
-  const Scalars token = tokenScalars();
-  token_ = Resources::fromScalars(token, s.dimensions());
   for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
     const FrameworkState& f = s.framework(fw);
     if (!f.alive || !f.active || f.suppressed || f.demand.empty()) continue;
@@ -63,14 +61,11 @@ void PlacingAllocator::collect() {
         odd_.emplace_back(fw, i);
         continue;
       }
-      Scalars demand = t.shape.scalars();
-      const bool useToken = demand.isZero();
-      if (useToken) {
-        if (token_.empty()) continue;  // a cluster with nothing: nothing to place on
-        demand = token;
-      }
+      const Scalars demand = t.shape.scalars();
+      // Asks for nothing and has no token: a cluster with nothing to place on.
+      if (demand.isZero()) continue;
       const auto u = static_cast<std::uint32_t>(units_.size());
-      units_.push_back({fw, i, packer_.shape(demand), t.count, useToken});
+      units_.push_back({fw, i, packer_.shape(demand), t.count});
       if (!t.gang) {
         items_.push_back({fw, static_cast<std::uint32_t>(members_.size()), 1, false});
         members_.push_back(u);
@@ -94,10 +89,6 @@ void PlacingAllocator::collect() {
   }
 }
 
-const Resources& PlacingAllocator::grantOf(const Unit& u) const {
-  return u.token ? token_ : task(u).shape;
-}
-
 double PlacingAllocator::share(FrameworkIndex fw) const {
   const ClusterState& s = state();
   const FrameworkState& f = s.framework(fw);
@@ -118,7 +109,7 @@ std::optional<double> PlacingAllocator::bestScore(const Item& item) {
 
 bool PlacingAllocator::takeOne(const Unit& u) {
   const ClusterState& s = state();
-  const Resources& shape = grantOf(u);
+  const Resources& shape = task(u).shape;
   auto ok = [&](AgentIndex a) { return !s.hasFilters(a) || !s.isFiltered(u.fw, a, shape); };
   if (packer_.take(u.shape, ok) == packing::kNoAgent) {
     // Fits, but the framework declined it everywhere it fits.

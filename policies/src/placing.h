@@ -26,9 +26,7 @@ namespace allot {
 // is filtered for on every agent where it fits — a constraint the policy
 // cannot see, such as Google's different-machine — gets the best such agent
 // whole instead (no key), once the agent has grown past what was refused,
-// so that the framework can choose as under Mesos. Tasks that ask for nothing are granted a token
-// (a millionth of an average agent's first dimension) under their key, since an empty grant is no
-// offer.
+// so that the framework can choose as under Mesos.
 class PlacingAllocator : public Allocator {
  protected:
   PlacingAllocator(const Params& params, packing::Score score);
@@ -39,7 +37,6 @@ class PlacingAllocator : public Allocator {
     std::uint32_t task;  // index in the framework's demand
     packing::ShapeId shape;
     std::uint32_t left;  // instances not yet placed
-    bool token;          // asks for nothing: granted the token
   };
   // What is placed at once: one unit's instances one by one, or a gang whole.
   struct Item {
@@ -84,10 +81,7 @@ class PlacingAllocator : public Allocator {
   void offerBlockedWhole();
   void offerWholeAgents();
 
-  // What a grant for `u` holds: its shape, or the token.
-  const Resources& grantOf(const Unit& u) const;
-  std::vector<const Resources*> takenShapes_;  // parallel to packer_.taken()
-  Resources token_;
+  std::vector<const Resources*> takenShapes_;                  // parallel to packer_.taken()
   std::vector<std::pair<FrameworkIndex, std::uint32_t>> odd_;  // (fw, demand index)
   // Units that fit somewhere but whose framework is filtered on every such
   // agent: (fw, shape), one per unit.

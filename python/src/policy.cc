@@ -157,6 +157,7 @@ struct PendingTaskView {
   double submitted = 0;  // seconds
   double estimate = 0;   // seconds; 0: unknown
   std::uint64_t key = 0;
+  bool asksNothing = false;
 };
 
 struct FrameworkView {
@@ -232,7 +233,7 @@ class ClusterStateView : public View {
     for (const PendingTask& t : f.demand) {
       demand.push_back({toString(t.shape), t.count, t.gang, t.spread,
                         static_cast<double>(toMicros(t.submitted)) / 1e6, toSeconds(t.estimate),
-                        t.key});
+                        t.key, t.asksNothing});
     }
     return {i,
             f.alive,
@@ -337,7 +338,9 @@ void bindPolicyHost(py::module_& m) {
       });
 
   py::class_<PendingTaskView>(m, "PendingTask", "One unit of a framework's published pending work.")
-      .def_readonly("shape", &PendingTaskView::shape, "Each instance's resources, as Mesos text.")
+      .def_readonly("shape", &PendingTaskView::shape,
+                    "Each instance's resources, as Mesos text; the token (a millionth of an "
+                    "average agent's first resource) for a task that asks for nothing.")
       .def_readonly("count", &PendingTaskView::count, "Identical instances.")
       .def_readonly("gang", &PendingTaskView::gang,
                     "True: all instances of this key start together or none.")
@@ -347,6 +350,9 @@ void bindPolicyHost(py::module_& m) {
       .def_readonly("estimate", &PendingTaskView::estimate,
                     "Expected run time of each instance (s); 0: unknown.")
       .def_readonly("key", &PendingTaskView::key, "Pass as grant(..., task=key).")
+      .def_readonly("asks_nothing", &PendingTaskView::asksNothing,
+                    "True: published with no resources; `shape` is the token, which a grant "
+                    "for it holds (an empty grant is no offer).")
       .def("__repr__", [](const PendingTaskView& t) {
         return "<PendingTask " + std::to_string(t.key) + " " + std::to_string(t.count) + " x " +
                t.shape + ">";

@@ -5,7 +5,7 @@ import pandas.testing as pdt
 import pytest
 
 import allot
-from allot_test_data import KTH_STOP_AT
+from allot_test_data import ALIBABA2017_EXCERPT, KTH_STOP_AT
 
 
 class PyFifo(allot.Policy):
@@ -157,3 +157,38 @@ def test_python_policy_params(tiny):
 def test_policy_without_decide_is_rejected(tiny):
     with pytest.raises(TypeError, match="decide"):
         allot.simulate(tiny, object())
+
+
+# Tasks that ask for nothing (job 4 of the Alibaba excerpt has empty cpu and
+# memory requests) reach Python policies with the token as their shape, which
+# a grant for them holds (an empty grant is no offer). A policy that grants
+# only those starts only that job, and all of it.
+def test_tasks_that_ask_for_nothing_carry_the_token():
+    w = allot.load_trace(ALIBABA2017_EXCERPT, cluster="4*cpus:8;mem:1")
+    seen, granted = [], []
+
+    class TokensOnly(allot.Policy):
+        def decide(self, now):
+            s = self.state
+            for i in range(s.framework_slots):
+                fw = s.framework(i)
+                if not fw.alive or not fw.active or fw.suppressed:
+                    continue
+                for t in fw.demand:
+                    if not t.asks_nothing:
+                        continue
+                    seen.append(t.shape)
+                    for a in range(s.agent_slots):
+                        if s.offerable(fw.index, a)[0] >= 1e-3 and self.grant(
+                                fw.index, a, t.shape, task=t.key):
+                            granted.append(t.key)
+                            break
+
+    r = allot.simulate(w, TokensOnly(), demand=100_000, stop_at=20_000)
+    # 8 cpus per machine over 4 machines: a millionth of the mean is 8e-06.
+    assert set(seen) == {"cpus:8e-06"} and granted
+    nothing = r.jobs["trace_id"] == 4  # its two tasks are jobs here
+    assert (r.jobs[nothing]["state"] == "finished").all()
+    assert (r.jobs[~nothing]["state"] == "unfinished").all()
+    started = r.tasks[r.tasks["job"].isin(r.jobs[nothing]["job"])]
+    assert started["count"].sum() == 393 + 452

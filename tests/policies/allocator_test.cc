@@ -298,6 +298,35 @@ TEST(AllocatorTest, FilterChecksAgreeWithContainsForEveryShape) {
   }
 }
 
+// Demand that asks for nothing reaches policies as the token (an empty grant
+// is no offer): at once when the cluster has something, else when the first
+// agent arrives; the total and the rest of the demand are left as published.
+TEST(AllocatorTest, DemandAskingForNothingCarriesTheToken) {
+  ClusterState s;
+  const FrameworkIndex f = s.addFramework(framework("F", "r"));
+  s.setDemand(f, {testing::pending("", 3, 1), testing::pending("cpus:1;mem:10", 2, 2)});
+  const FrameworkState& fs = s.framework(f);
+  EXPECT_TRUE(fs.demand[0].asksNothing);
+  EXPECT_TRUE(fs.demand[0].shape.empty());  // no agent: nothing to make a token of
+  EXPECT_FALSE(fs.demand[1].asksNothing);
+  EXPECT_DOUBLE_EQ(fs.demandTotal[0], 2.0);
+
+  s.addAgent(agent("a1", "cpus:8;mem:8192"));
+  s.addAgent(agent("a2", "cpus:4;mem:4096"));
+  ASSERT_FALSE(fs.demand[0].shape.empty());
+  // Made when a1 arrived: a millionth of its 8 cpus, and nothing else.
+  EXPECT_DOUBLE_EQ(fs.demand[0].shape.totalScalars()[0], 8e-6);
+  EXPECT_DOUBLE_EQ(fs.demand[0].shape.totalScalars().sum(), 8e-6);
+  EXPECT_DOUBLE_EQ(fs.demandTotal[0], 2.0);  // one token grant starts them all
+  EXPECT_EQ(fs.demand[1].shape, Resources::parse("cpus:1;mem:10"));
+
+  // Published again with a cluster: the token of the cluster now.
+  s.setDemand(f, {testing::pending("", 1, 1)});
+  EXPECT_TRUE(fs.demand[0].asksNothing);
+  EXPECT_DOUBLE_EQ(fs.demand[0].shape.totalScalars()[0], 1e-6 * 12 / 2);
+  EXPECT_DOUBLE_EQ(fs.demandTotal[1], 0.0);
+}
+
 // A framework that declines ever different amounts on an agent keeps only
 // the filters that add something (those not inside a later one that lives as
 // long): checks answer as if every filter were kept, and the groups a check

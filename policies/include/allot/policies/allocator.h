@@ -192,12 +192,6 @@ class Allocator {
   // order) where it fits, the next instance starting where the last found
   // room; stops at the first instance that fits nowhere.
   void placeFirstFit(FrameworkIndex fw, const PendingTask& task);
-  // The token: what a grant sized to a task that asks for nothing holds,
-  // since an empty grant is no offer (grant() refuses it). A millionth of an
-  // average agent's first dimension that the cluster has; zero when the
-  // cluster has nothing. The framework launches such tasks in the offer
-  // (they take nothing from it) and gives the token back.
-  Scalars tokenScalars() const;
 
   // Asks the host to take `resources` on `agent` back from `fw` by killing
   // its tasks there (see Reclaim). Only within decide(). The books change

@@ -46,7 +46,12 @@ inline constexpr std::uint64_t kNoTask = ~std::uint64_t{0};
 // (Allocator::updateDemand): Mesos' resource requests, with what schedulers
 // beyond DRF need — gangs, waiting time, run-time estimates.
 struct PendingTask {
-  Resources shape;          // of each instance
+  // Of each instance. A task that asks for nothing reaches policies with the
+  // token as its shape (ClusterState::tokenScalars): an empty grant is no
+  // offer, so every policy sizes and places it like any other task, and the
+  // framework launches it in the token's grant (it takes nothing) and gives
+  // the token back.
+  Resources shape;
   std::uint32_t count = 1;  // identical instances
   // The instances of every PendingTask of this key with gang = true start
   // together or not at all.
@@ -61,6 +66,9 @@ struct PendingTask {
   // passes the key to grant(), and the host hands it on with the offer, so
   // the framework launches that unit there. Unique within the framework.
   std::uint64_t key = kNoTask;
+  // Published with an empty shape (set by ClusterState::setDemand): shape is
+  // the token, or empty while the cluster has nothing to make one of.
+  bool asksNothing = false;
 };
 
 // Fields an allocation round reads first, then the rest.
@@ -74,7 +82,11 @@ struct FrameworkState {
   FrameworkInfo info;
   // Pending work the framework published, in its queue order.
   std::vector<PendingTask> demand;
-  Scalars demandTotal = Scalars::Zero();  // sum of shape * count over demand
+  // Sum of shape * count over demand, but for tasks that ask for nothing.
+  Scalars demandTotal = Scalars::Zero();
+  // Some of demand asks for nothing and has no token yet: it was published
+  // while the cluster had nothing to make one of.
+  bool untokened = false;
 };
 
 struct RoleState {
@@ -126,6 +138,10 @@ class ClusterState {
 
   // Sum of the totals of alive agents, all pools.
   const Scalars& totalScalars() const { return total_; }
+  // The token: what a grant sized to a task that asks for nothing holds. A
+  // millionth of an average agent's first dimension that the cluster has;
+  // zero when the cluster has nothing.
+  Scalars tokenScalars() const;
   // Sum over alive agents of available unreserved scalars.
   Scalars availableUnreserved() const;
   // Scalars available on `agent`: its unreserved pool, and all pools. Kept
@@ -273,6 +289,9 @@ class ClusterState {
   void dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t group, TimePoint until);
   void compactFilteredOn(FrameworkIndex fw);
   void addScalars(FrameworkIndex fw, const Scalars& delta, double sign);
+  // Gives demand that asks for nothing the token, where there is one, and
+  // sums demandTotal.
+  void tokenizeDemand(FrameworkIndex fw);
   Resources& holding(FrameworkIndex fw, AgentIndex agent);
   void dropHolding(FrameworkIndex fw, AgentIndex agent);
   void refreshRoleLimits(RoleState& role) const;
@@ -317,6 +336,7 @@ class ClusterState {
   std::uint64_t versions_ = 0;
   std::uint64_t configVersion_ = 0;
   std::uint64_t agentSetVersion_ = 0;
+  std::uint32_t untokened_ = 0;  // frameworks with FrameworkState::untokened
 };
 
 }  // namespace allot
