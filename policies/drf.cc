@@ -111,9 +111,10 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
     }
     return true;
   };
+  // (A refused grant leaves the order as it was; a granted one ends the walk.)
   if (!s.hasFilters(agent)) {
-    for (std::uint32_t fw : sorter.order()) {
-      if (grantAndResort(fw)) return Outcome::kGranted;
+    for (std::size_t i = 0; i < sorter.size(); ++i) {
+      if (grantAndResort(sorter.at(i))) return Outcome::kGranted;
     }
     return Outcome::kNoTaker;
   }
@@ -131,13 +132,12 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
   }
   // Walk the order a little; with random tie-breaking most agents find a
   // taker near the front.
-  constexpr int kWalk = 32;
-  int walked = 0;
-  for (std::uint32_t fw : sorter.order()) {
-    if (++walked > kWalk) break;
+  constexpr std::size_t kWalk = 32;
+  for (std::size_t i = 0; i < std::min(sorter.size(), kWalk); ++i) {
+    const std::uint32_t fw = sorter.at(i);
     if (open_.test(fw) && grantAndResort(fw)) return Outcome::kGranted;
   }
-  if (walked <= kWalk) return Outcome::kNoTaker;  // walked the whole order
+  if (sorter.size() <= kWalk) return Outcome::kNoTaker;  // walked the whole order
   // Deep in the order: take the open framework with the smallest key, by one
   // pass over the open bits (no sort); repeat only if a grant is refused.
   while (true) {
