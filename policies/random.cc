@@ -1,6 +1,7 @@
 #include "random.h"
 
 #include <algorithm>
+#include <bit>
 
 #include "src/shuffle.h"
 
@@ -36,32 +37,59 @@ void RandomAllocator::decide(TimePoint /*now*/) {
       openSet_.set(fw);
     }
   }
+  // Frameworks whose published demand this round's grants cover (wantsMore
+  // turns false only after a grant to them).
+  sated_.resize(s.frameworkSlots());
+  sated_.reset();
   for (AgentIndex agent : agents_) {
-    candidates_.clear();
     if (!allocatable(s.availableTotal(agent))) continue;  // nothing for anyone
-    // Without reserved pools every framework may be offered the same thing,
-    // all of what is available (availableTotal, found allocatable above):
-    // look at it in place instead of building it per framework.
-    // Their filters on it are then read in one pass, not per framework.
-    const bool shared = !s.availableReserved(agent);
     const bool filtered = s.hasFilters(agent);
-    if (shared && filtered)
-      s.unfilteredFrameworks(agent, s.agent(agent).available, openSet_, allowed_);
-    for (FrameworkIndex fw : open_) {
-      if (!wantsMore(fw)) continue;
-      if (shared) {
-        if (filtered && !allowed_.test(fw)) continue;
+    FrameworkIndex fw = 0;
+    if (!s.availableReserved(agent)) {
+      // Every framework may be offered the same thing, all of what is
+      // available (found allocatable above): the candidates are a set of
+      // bits (open, not filtered here, still wanting), read a word at a time
+      // (with a framework per job, thousands of frameworks per agent).
+      if (filtered) {
+        s.unfilteredFrameworks(agent, s.agent(agent).available, openSet_, allowed_);
       } else {
-        const Resources offer = s.offerable(fw, agent);
-        if (!allocatable(offer) || (filtered && s.isFiltered(fw, agent, offer))) continue;
+        allowed_ = openSet_;
       }
-      candidates_.push_back(fw);
+      allowed_ -= sated_;
+      const std::size_t count = allowed_.count();
+      if (count == 0) continue;
+      fw = nthCandidate(rng_() % count);
+    } else {
+      candidates_.clear();
+      for (FrameworkIndex f : open_) {
+        if (!wantsMore(f)) continue;
+        const Resources offer = s.offerable(f, agent);
+        if (!allocatable(offer) || (filtered && s.isFiltered(f, agent, offer))) continue;
+        candidates_.push_back(f);
+      }
+      if (candidates_.empty()) continue;
+      // Draw with our own reduction so results do not depend on the standard
+      // library's distribution implementation.
+      fw = candidates_[rng_() % candidates_.size()];
     }
-    if (candidates_.empty()) continue;
-    // Draw with our own reduction so results do not depend on the standard
-    // library's distribution implementation.
-    const FrameworkIndex fw = candidates_[rng_() % candidates_.size()];
-    grantAll(fw, agent);
+    if (grantAll(fw, agent) && !wantsMore(fw)) sated_.set(fw);
+  }
+}
+
+// The candidates are in framework order, as candidates_ would hold them, so
+// the same draw picks the same framework: the n-th set bit of allowed_.
+FrameworkIndex RandomAllocator::nthCandidate(std::size_t n) {
+  words_.resize(allowed_.num_blocks());
+  boost::to_block_range(allowed_, words_.begin());
+  for (std::size_t w = 0;; ++w) {
+    std::uint64_t word = words_[w];
+    const auto ones = static_cast<std::size_t>(std::popcount(word));
+    if (n >= ones) {
+      n -= ones;
+      continue;
+    }
+    for (; n > 0; --n) word &= word - 1;  // drop the lowest set bits
+    return static_cast<FrameworkIndex>(w * 64 + static_cast<std::size_t>(std::countr_zero(word)));
   }
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -20,9 +22,12 @@ class RandomAllocator final : public Allocator {
  private:
   void decide(TimePoint now) override;
   std::mt19937_64 rng_;
-  std::vector<AgentIndex> agents_;          // scratch
-  std::vector<FrameworkIndex> open_;        // scratch: may take offers this round
+  std::vector<AgentIndex> agents_;    // scratch
+  std::vector<FrameworkIndex> open_;  // scratch: may take offers this round
+  FrameworkIndex nthCandidate(std::size_t n);
   FrameworkSet openSet_, allowed_;          // scratch: open_; those not filtered on an agent
+  FrameworkSet sated_;                      // scratch: wantsMore false this round
+  std::vector<std::uint64_t> words_;        // scratch: allowed_'s blocks
   std::vector<FrameworkIndex> candidates_;  // scratch
 };
 

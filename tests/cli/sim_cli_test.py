@@ -158,4 +158,19 @@ check("stopped as stalled" in res.stderr and "2 jobs unfinished" in res.stderr,
       f"stalled run: stderr {res.stderr!r}")
 CHECKS += 1
 
+# The same with Mesos' filters until the agent changes: the declines leave
+# nothing to happen and the run ends early; it says so, as the unfinished
+# count alone would not (here at 2 s). A run stopped by --stop-at before
+# then says nothing.
+res = run("sim", starve, "-p", "drf", "--json")
+summary = json.loads(res.stdout)["runs"][0]["summary"]
+check(summary["jobs_unfinished"] == 2 and "stalled_at_s" not in summary, f"ended run: {summary}")
+check("ended at" in res.stderr and "2 jobs unfinished" in res.stderr and "nothing was left" in
+      res.stderr, f"ended run: stderr {res.stderr!r}")
+res = run("sim", starve, "-p", "drf", "--stop-at", "1", "--json")
+check("warning" not in res.stderr, f"run stopped by --stop-at: stderr {res.stderr!r}")
+res = run("sim", TRACE, "-p", "fifo", "--json")
+check("warning" not in res.stderr, f"run where every job finishes: stderr {res.stderr!r}")
+CHECKS += 1
+
 print(f"sim_cli_test: {CHECKS} checks passed")
