@@ -10,13 +10,6 @@ namespace {
 // The whole queue: backfilling looks past the head to every waiting job.
 constexpr std::uint32_t kWholeQueue = 1'000'000;
 
-// The booking of grant `seq` among one task's bookings. REQUIRES: present.
-template <class Entries>
-auto bookingOf(Entries& entries, std::uint64_t seq) {
-  return std::find_if(entries.begin(), entries.end(),
-                      [seq](const auto& r) { return r.seq == seq; });
-}
-
 }  // namespace
 
 PolicyInfo BackfillAllocator::easyInfo() {
@@ -93,22 +86,21 @@ void BackfillAllocator::collectQueue() {
         continue;
       }
       lastWasGang = t.gang;
-      const std::uint32_t jobs = t.gang ? 1 : t.count;
       const std::uint32_t instances = t.gang ? t.count : 1;
-      for (std::uint32_t i = 0; i < jobs; ++i) {
-        Job job;
-        job.fw = fw;
-        job.key = t.key;
-        job.submitted = t.submitted;
-        job.registration = f.registration;
-        job.position = position++;
-        job.estimate = t.estimate;
-        job.firstPart = static_cast<std::uint32_t>(parts_.size());
-        job.parts = 1;
-        job.total = shape * static_cast<double>(instances);
-        parts_.push_back({&t.shape, shape, instances, t.spread});
-        queue_.push_back(job);
-      }
+      Job job;
+      job.fw = fw;
+      job.key = t.key;
+      job.submitted = t.submitted;
+      job.registration = f.registration;
+      job.position = position;
+      job.estimate = t.estimate;
+      job.firstPart = static_cast<std::uint32_t>(parts_.size());
+      job.parts = 1;
+      job.total = shape * static_cast<double>(instances);
+      job.count = t.gang ? 1 : t.count;
+      position += job.count;  // a run holds the places of its jobs
+      parts_.push_back({&t.shape, shape, instances, t.spread});
+      queue_.push_back(job);
     }
   }
   std::stable_sort(queue_.begin(), queue_.end(), [](const Job& a, const Job& b) {
@@ -198,7 +190,8 @@ bool BackfillAllocator::start(const Job& job, TimePoint now) {
     const Scalars amount = parts_[p].scalars * static_cast<double>(n);
     // Checked above: the resources are free and the framework may have them.
     grant(job.fw, a, Resources::fromScalars(amount, s.dimensions()), job.key);
-    running_[job.key].push_back({++grants_, job.fw, a, amount, end});
+    ++grants_;
+    running_[job.key].emplace(grants_, Running{grants_, job.fw, a, amount, end});
     placed_[place(job.fw, a)].emplace_back(grants_, job.key);
     if (end != kTimeNever) ends_.emplace(end, job.key, grants_);
   }
@@ -219,7 +212,7 @@ bool BackfillAllocator::runsOn(std::uint64_t key, AgentIndex agent) const {
   auto found = running_.find(key);
   if (found == running_.end()) return false;
   return std::any_of(found->second.begin(), found->second.end(),
-                     [&](const Running& r) { return r.agent == agent; });
+                     [&](const auto& booking) { return booking.second.agent == agent; });
 }
 
 std::vector<std::pair<TimePoint, Scalars>> BackfillAllocator::releases(TimePoint now) const {
@@ -236,15 +229,24 @@ std::vector<std::pair<TimePoint, Scalars>> BackfillAllocator::releases(TimePoint
   std::vector<std::pair<TimePoint, Scalars>> out;
   out.reserve(order.size());
   for (const auto& [time, key, seq] : order) {
-    out.emplace_back(time, bookingOf(running_.find(key)->second, seq)->amount);
+    out.emplace_back(time, running_.find(key)->second.find(seq)->second.amount);
   }
   return out;
 }
 
+// A run's jobs are identical and nothing changes between one's attempt and
+// the next's: once one does not start (or may not), neither would the rest of
+// the run, and the walk goes on to the next run.
 void BackfillAllocator::easy(TimePoint now) {
   std::size_t head = 0;
-  while (head < queue_.size() && start(queue_[head], now)) ++head;
+  for (; head < queue_.size(); ++head) {
+    Job& job = queue_[head];
+    while (job.count > 0 && start(job, now)) --job.count;
+    if (job.count > 0) break;
+  }
   if (head == queue_.size()) return;
+  // The first job of this run that did not start; the rest of its run
+  // would not either.
   const Job& blocked = queue_[head];
 
   // Shadow time: the earliest time the head fits in what is free then.
@@ -263,13 +265,15 @@ void BackfillAllocator::easy(TimePoint now) {
   Scalars extra = avail - blocked.total;
 
   for (std::size_t j = head + 1; j < queue_.size(); ++j) {
-    const Job& job = queue_[j];
-    if (!fitsIn(job.total, freeTotal_)) continue;
+    Job& job = queue_[j];
     const bool endsBefore =
         job.estimate > Duration::zero() && saturatingAdd(now, job.estimate) <= shadow;
-    if (!endsBefore && !fitsIn(job.total, extra)) continue;
-    if (!start(job, now)) continue;
-    if (!endsBefore) extra -= job.total;
+    for (; job.count > 0; --job.count) {
+      if (!fitsIn(job.total, freeTotal_)) break;
+      if (!endsBefore && !fitsIn(job.total, extra)) break;
+      if (!start(job, now)) break;
+      if (!endsBefore) extra -= job.total;
+    }
   }
 }
 
@@ -283,37 +287,45 @@ void BackfillAllocator::conservative(TimePoint now) {
       profile_.push_back({time, profile_.back().free + amount});
     }
   }
+  // A run's jobs are identical: once one finds no step, neither would the
+  // rest of its run.
   for (const Job& job : queue_) {
-    // The earliest step from which the job fits for its whole estimated run.
-    std::size_t at = 0;
-    bool found = false;
-    while (at < profile_.size() && !found) {
-      const TimePoint end = job.estimate > Duration::zero()
-                                ? saturatingAdd(profile_[at].time, job.estimate)
-                                : kTimeNever;
-      std::size_t m = at;
-      while (m < profile_.size() && profile_[m].time < end && fitsIn(job.total, profile_[m].free)) {
-        ++m;
-      }
-      if (m == profile_.size() || profile_[m].time >= end) {
-        found = true;
-      } else {
-        at = m + 1;  // every start up to m overlaps step m, where it does not fit
-      }
+    for (std::uint32_t i = 0; i < job.count; ++i) {
+      if (!reserve(job, now)) break;
     }
-    if (!found) continue;          // never fits what running jobs give back
-    if (at == 0) start(job, now);  // may fail on fragmentation: it keeps its reservation now
+  }
+}
+
+bool BackfillAllocator::reserve(const Job& job, TimePoint now) {
+  // The earliest step from which the job fits for its whole estimated run.
+  std::size_t at = 0;
+  bool found = false;
+  while (at < profile_.size() && !found) {
     const TimePoint end = job.estimate > Duration::zero()
                               ? saturatingAdd(profile_[at].time, job.estimate)
                               : kTimeNever;
-    std::size_t stop = at;
-    while (stop < profile_.size() && profile_[stop].time < end) ++stop;
-    if (end != kTimeNever && (stop == profile_.size() || profile_[stop].time != end)) {
-      profile_.insert(profile_.begin() + static_cast<std::ptrdiff_t>(stop),
-                      Step{end, profile_[stop - 1].free});
+    std::size_t m = at;
+    while (m < profile_.size() && profile_[m].time < end && fitsIn(job.total, profile_[m].free)) {
+      ++m;
     }
-    for (std::size_t m = at; m < stop; ++m) profile_[m].free -= job.total;
+    if (m == profile_.size() || profile_[m].time >= end) {
+      found = true;
+    } else {
+      at = m + 1;  // every start up to m overlaps step m, where it does not fit
+    }
   }
+  if (!found) return false;      // never fits what running jobs give back
+  if (at == 0) start(job, now);  // may fail on fragmentation: it keeps its reservation now
+  const TimePoint end =
+      job.estimate > Duration::zero() ? saturatingAdd(profile_[at].time, job.estimate) : kTimeNever;
+  std::size_t stop = at;
+  while (stop < profile_.size() && profile_[stop].time < end) ++stop;
+  if (end != kTimeNever && (stop == profile_.size() || profile_[stop].time != end)) {
+    profile_.insert(profile_.begin() + static_cast<std::ptrdiff_t>(stop),
+                    Step{end, profile_[stop - 1].free});
+  }
+  for (std::size_t m = at; m < stop; ++m) profile_[m].free -= job.total;
+  return true;
 }
 
 void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& resources,
@@ -321,23 +333,28 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
   if (task != kNoTask) {
     // A finished task: what it held is no longer running.
     auto found = running_.find(task);
-    if (found == running_.end()) return;
-    std::vector<Running>& entries = found->second;
+    auto at = placed_.find(place(fw, agent));
+    if (found == running_.end() || at == placed_.end()) return;
+    Bookings& bookings = found->second;
+    // The task's bookings at this place, in grant order (placed_ lists them
+    // so, and forget() below changes the list).
+    std::vector<std::uint64_t> seqs;
+    for (const auto& [seq, key] : at->second) {
+      if (key == task) seqs.push_back(seq);
+    }
     Scalars left = resources.totalScalars();
-    for (auto it = entries.begin(); it != entries.end();) {
-      if (it->fw != fw || it->agent != agent) {
-        ++it;
-        continue;
-      }
-      if (!fitsIn(it->amount, left)) {
-        it->amount -= left;
+    for (std::uint64_t seq : seqs) {
+      const auto it = bookings.find(seq);
+      Running& r = it->second;
+      if (!fitsIn(r.amount, left)) {
+        r.amount -= left;
         break;
       }
-      left -= it->amount;
-      forget(task, *it);
-      it = entries.erase(it);
+      left -= r.amount;
+      forget(task, r);
+      bookings.erase(it);
     }
-    if (entries.empty()) running_.erase(found);
+    if (bookings.empty()) running_.erase(found);
     return;
   }
   // Declined or rescinded: bookings beyond what the framework still holds
@@ -352,16 +369,16 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
     return std::tie(a.second, a.first) < std::tie(b.second, b.first);
   });
   Scalars booked = Scalars::Zero();
-  for (const auto& [seq, key] : here) booked += bookingOf(running_.find(key)->second, seq)->amount;
+  for (const auto& [seq, key] : here) booked += running_.find(key)->second.find(seq)->second.amount;
   std::sort(here.rbegin(), here.rend());
   for (const auto& [seq, key] : here) {
     if (fitsIn(booked, held)) break;
-    std::vector<Running>& entries = running_.find(key)->second;
-    const auto it = bookingOf(entries, seq);
-    booked -= it->amount;
-    forget(key, *it);
-    entries.erase(it);
-    if (entries.empty()) running_.erase(key);
+    Bookings& bookings = running_.find(key)->second;
+    const auto it = bookings.find(seq);
+    booked -= it->second.amount;
+    forget(key, it->second);
+    bookings.erase(it);
+    if (bookings.empty()) running_.erase(key);
   }
 }
 
@@ -375,10 +392,10 @@ void BackfillAllocator::forget(std::uint64_t key, const Running& r) {
 
 void BackfillAllocator::dropRunning(const std::function<bool(const Running&)>& gone) {
   for (auto it = running_.begin(); it != running_.end();) {
-    for (const Running& r : it->second) {
+    for (const auto& [seq, r] : it->second) {
       if (gone(r)) forget(it->first, r);
     }
-    std::erase_if(it->second, gone);
+    std::erase_if(it->second, [&](const auto& booking) { return gone(booking.second); });
     it = it->second.empty() ? running_.erase(it) : std::next(it);
   }
 }

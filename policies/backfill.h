@@ -64,6 +64,11 @@ class BackfillAllocator final : public Allocator {
     Duration estimate{0};            // of each instance; 0: unknown
     std::uint32_t firstPart = 0, parts = 0;
     Scalars total = Scalars::Zero();
+    // Identical jobs in a row: the instances of one task that is not a gang,
+    // each a job of its own. One entry for them all keeps a round's queue
+    // (built and sorted every round) as long as the published tasks, not
+    // their instances (Alibaba's have thousands each).
+    std::uint32_t count = 1;
   };
   struct Part {
     const Resources* shape = nullptr;  // points into the framework's demand
@@ -98,6 +103,10 @@ class BackfillAllocator final : public Allocator {
   bool start(const Job& job, TimePoint now);
   void easy(TimePoint now);
   void conservative(TimePoint now);
+  // Conservative backfilling for one job: its reservation at the earliest
+  // step of profile_ from which it fits for its whole estimated run, started
+  // if that is now. False, changing nothing, when there is no such step.
+  bool reserve(const Job& job, TimePoint now);
   // Running jobs' expected ends (never before `now`) with what they free.
   std::vector<std::pair<TimePoint, Scalars>> releases(TimePoint now) const;
   // Returns true iff a job of `key` this policy started runs on `agent`.
@@ -108,8 +117,11 @@ class BackfillAllocator final : public Allocator {
   }
 
   Mode mode_;
-  // By task key (ordered: sums over it come out the same every run).
-  std::map<std::uint64_t, std::vector<Running>> running_;
+  // By task key (ordered: sums over it come out the same every run), then by
+  // grant: a task's end finds its booking by its place's grants (placed_)
+  // instead of walking the key's (Alibaba's tasks have thousands each).
+  using Bookings = std::map<std::uint64_t, Running>;  // by seq
+  std::map<std::uint64_t, Bookings> running_;
   // The same bookings by place (framework, agent), as (seq, task key): a
   // decline looks up its place instead of walking every running task (on
   // Google's part 0, with 100,000s running, that walk was 90% of a replay).
