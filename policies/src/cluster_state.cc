@@ -372,6 +372,7 @@ void ClusterState::setDemand(FrameworkIndex fw, std::vector<PendingTask> demand)
                                         frameworks_[fw].info.id.str(), t.key));
     }
     if (t.shape.dimensions() != dims_) t.shape = adopt(t.shape);
+    t.asksNothing = t.shape.empty();
   }
   frameworks_[fw].demand = std::move(demand);
   tokenizeDemand(fw);
@@ -384,7 +385,6 @@ void ClusterState::tokenizeDemand(FrameworkIndex fw) {
   Resources token;
   Scalars total = Scalars::Zero();
   for (PendingTask& t : f.demand) {
-    if (t.shape.empty()) t.asksNothing = true;
     if (t.asksNothing) {
       if (token.empty()) token = Resources::fromScalars(tokenScalars(), dims_);
       if (token.empty()) {
