@@ -1,4 +1,10 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "allot/policies/registry.h"
 #include "helpers.h"
@@ -152,6 +158,78 @@ TEST(BackfillTest, WithoutDemandOffersWholeAgents) {
     ASSERT_EQ(offers.size(), 1u) << policy;
     EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:100")) << policy;
     EXPECT_EQ(offers[0].task, kNoTask) << policy;
+  }
+}
+
+// A task's instances are one run in the queue (BackfillAllocator::Job::count);
+// published as that many one-instance tasks instead, each its own queue
+// entry, they must be placed the same: random clusters with a blocked head
+// gang, then runs of identical tasks of mixed sizes and estimates, one round.
+TEST(BackfillTest, ARunOfInstancesIsPlacedAsTheSameTasksOneByOne) {
+  for (const std::string policy : {"easy", "conservative"}) {
+    for (std::uint64_t seed = 0; seed < 150; ++seed) {
+      std::mt19937_64 rng(seed);
+      const std::size_t agents = 4 + rng() % 8;
+      std::vector<double> cpus;
+      for (std::size_t i = 0; i < agents; ++i)
+        cpus.push_back(static_cast<double>(1u << (rng() % 3)));
+      struct Run {
+        double cpus;
+        std::uint32_t count;
+        double estimateS;
+      };
+      std::vector<Run> runs;
+      for (std::uint64_t n = 2 + rng() % 5; n > 0; --n) {
+        runs.push_back({rng() % 2 == 0 ? 0.5 : 1.0, 1 + static_cast<std::uint32_t>(rng() % 6),
+                        std::vector<double>{0, 10, 200}[rng() % 3]});
+      }
+      const auto headWidth = static_cast<std::uint32_t>(agents + 1 + rng() % 4);
+      // cpus granted per agent in one round.
+      auto round = [&](bool oneByOne) {
+        auto p = makeAllocator(policy);
+        for (std::size_t i = 0; i < agents; ++i) {
+          p->addAgent(agent("a" + std::to_string(i), fmt::format("cpus:{};mem:100", cpus[i])));
+        }
+        p->addFramework(framework("F", "r"));
+        p->updateDemand(FrameworkId("F"), {job(1, 2, 0, 100)});
+        p->allocate(at(0));
+        std::vector<PendingTask> demand{job(2, headWidth, 1, 50)};
+        std::uint64_t key = 10;
+        double submitted = 2;
+        for (const Run& r : runs) {
+          PendingTask t = testing::pending(fmt::format("cpus:{};mem:1", r.cpus), r.count, key);
+          t.submitted = at(submitted);
+          t.estimate = secondsToDuration(r.estimateS);
+          if (oneByOne) {
+            t.count = 1;
+            for (std::uint32_t i = 0; i < r.count; ++i) {
+              t.key = key * 100 + i;
+              demand.push_back(t);
+            }
+          } else {
+            demand.push_back(t);
+          }
+          ++key;
+          submitted += static_cast<double>(rng() % 2);
+        }
+        p->updateDemand(FrameworkId("F"), demand);
+        std::map<std::string, double> perAgent;
+        for (const Allocation& a : p->allocate(at(5))) {
+          perAgent[a.agent.str()] += a.resources.totalScalars()[0];
+        }
+        return perAgent;
+      };
+      const std::uint64_t draws = rng();  // the same submit-time draws for both forms
+      rng.seed(draws);
+      const auto asRuns = round(false);
+      rng.seed(draws);
+      const auto oneByOne = round(true);
+      ASSERT_EQ(asRuns.size(), oneByOne.size()) << policy << " seed " << seed;
+      for (const auto& [a, granted] : asRuns) {
+        ASSERT_EQ(oneByOne.count(a), 1u) << policy << " seed " << seed << " agent " << a;
+        EXPECT_DOUBLE_EQ(granted, oneByOne.at(a)) << policy << " seed " << seed << " agent " << a;
+      }
+    }
   }
 }
 
