@@ -560,22 +560,19 @@ void addSimCommand(CLI::App& app) {
             "wider than what each is offered; --hold-offers lets gang frameworks keep offers)\n",
             runs[i].label, stalled->second,
             unfinished == outcomes[i].summary.end() ? 0.0 : unfinished->second, sim::kStallRounds);
-      } else if (outcomes[i].error.empty()) {
-        // Out of events with work pending: nothing left to happen, unlike a
-        // stop at --stop-at.
+      } else if (const auto idle = outcomes[i].summary.find("idle_end_s");
+                 idle != outcomes[i].summary.end()) {
+        // Out of events with work pending: nothing left to happen (not a
+        // stop at --stop-at).
         const auto unfinished = outcomes[i].summary.find("jobs_unfinished");
-        const auto end = outcomes[i].summary.find("end_s");
-        const bool stopped =
-            args->stopAt && end != outcomes[i].summary.end() && end->second >= *args->stopAt;
-        if (!stopped && unfinished != outcomes[i].summary.end() && unfinished->second > 0) {
-          std::cerr << fmt::format(
-              "allot: warning: {}: the run ended at {:.0f} s of simulated time with {:.0f} jobs "
-              "unfinished: nothing was left to happen (the frameworks had declined every offer "
-              "until something changes, e.g. gangs wider than each offer; --hold-offers lets "
-              "gang frameworks keep offers, --refuse-seconds makes declines expire)\n",
-              runs[i].label, end == outcomes[i].summary.end() ? 0.0 : end->second,
-              unfinished->second);
-        }
+        std::cerr << fmt::format(
+            "allot: warning: {}: the run ended at {:.0f} s of simulated time with {:.0f} jobs "
+            "unfinished: nothing was left to happen (the policy offered nothing their tasks "
+            "could use, or the frameworks had declined every offer until something changes, "
+            "e.g. gangs wider than each offer; --hold-offers lets gang frameworks keep offers, "
+            "--refuse-seconds makes declines expire)\n",
+            runs[i].label, idle->second,
+            unfinished == outcomes[i].summary.end() ? 0.0 : unfinished->second);
       }
     }
     std::vector<std::string> dims = w.dims->names();

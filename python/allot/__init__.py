@@ -26,7 +26,7 @@ from _allot import (  # noqa: F401  (re-exported)
 
 from .data import shared_traces_dir
 from .policy import Policy
-from .sim import CONFIG_DEFAULTS, SimResult, compare, simulate
+from .sim import CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, simulate
 from .traces import load_trace, policies, synthetic
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Policy",
     "PolicyHost",
     "SimResult",
+    "SimulationWarning",
     "Workload",
     "compare",
     "load_trace",

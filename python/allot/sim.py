@@ -1,6 +1,7 @@
 """Running simulations and turning results into pandas."""
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -177,6 +178,32 @@ def _to_result(raw, config):
     )
 
 
+class SimulationWarning(UserWarning):
+    """A run ended with jobs unfinished before its ``stop_at``: it stalled, or
+    nothing was left to happen (``allot sim`` prints the same on stderr)."""
+
+
+def _warn_if_cut_short(result):
+    s = result.summary
+    unfinished = s.get("jobs_unfinished", 0.0)
+    if "stalled_at_s" in s.index:
+        message = (f"{result.policy}: stopped as stalled at {s['stalled_at_s']:.0f} s of simulated "
+                   f"time with {unfinished:.0f} jobs unfinished: nothing ran and nothing launched "
+                   "for many allocation rounds, with every job submitted (the frameworks decline "
+                   "every offer, e.g. gangs wider than what each is offered; hold_offers=True "
+                   "lets gang frameworks keep offers)")
+    elif "idle_end_s" in s.index:
+        message = (f"{result.policy}: the run ended at {s['idle_end_s']:.0f} s of simulated "
+                   f"time with {unfinished:.0f} jobs unfinished: nothing was left to happen (the "
+                   "policy offered nothing their tasks could use, or the frameworks had declined "
+                   "every offer until something changes, e.g. gangs wider than each offer; "
+                   "hold_offers=True lets gang frameworks keep offers, refuse_seconds makes "
+                   "declines expire)")
+    else:
+        return
+    warnings.warn(message, SimulationWarning, stacklevel=3)
+
+
 def _workload(trace):
     if isinstance(trace, _allot.Workload):
         return trace
@@ -195,7 +222,9 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
     those of ``allot.CONFIG_DEFAULTS`` (times in seconds); an unknown key
     raises TypeError. The simulation runs in C++ without the GIL, so other
     Python threads run meanwhile; Ctrl-C stops it (KeyboardInterrupt). Same
-    inputs and seed, same result.
+    inputs and seed, same result. A run that ends with jobs unfinished before
+    ``stop_at`` (stalled, or with nothing left to happen) warns with
+    ``allot.SimulationWarning``.
 
     Large replays run faster with glibc's heap on huge pages, which ``allot
     sim`` sets up for itself but a Python process must be started with:
@@ -206,7 +235,9 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
     workload = _workload(trace)
     text_params = _policy_params(policy, params, seed)
     raw = _allot.simulate(workload, policy, text_params, seed=seed, **cfg)
-    return _to_result(raw, {"seed": seed, **cfg})
+    result = _to_result(raw, {"seed": seed, **cfg})
+    _warn_if_cut_short(result)
+    return result
 
 
 def _labels(policies):

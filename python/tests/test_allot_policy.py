@@ -85,7 +85,8 @@ def test_kept_view_fails_cleanly(tiny):
         def decide(self, now):
             kept.append(self.state)
 
-    allot.simulate(tiny, Keep())
+    with pytest.warns(allot.SimulationWarning, match="3 jobs unfinished"):  # it grants nothing
+        allot.simulate(tiny, Keep())
     assert kept
     with pytest.raises(RuntimeError, match="finished simulation"):
         kept[0].agent(0)
@@ -129,7 +130,8 @@ def test_state_view_reads_the_cluster(tiny):
             with pytest.raises(IndexError):
                 s.agent(s.agent_slots)
 
-    r = allot.simulate(tiny, Look(), stop_at=30)
+    with pytest.warns(allot.SimulationWarning, match="3 jobs unfinished"):  # it grants nothing
+        r = allot.simulate(tiny, Look(), stop_at=30)
     assert r.policy == "look"
     assert seen["dims"] == ["cpus", "mem", "disk", "gpus"]
     assert seen["agents"] == 2
@@ -149,7 +151,8 @@ def test_python_policy_params(tiny):
     # min_allocatable applies to Python policies too; nothing else does.
     with pytest.raises(allot.InvalidArgument, match="seed"):
         allot.simulate(tiny, PyFifo(), params={"seed": 1})
-    r = allot.simulate(tiny, PyFifo(), params={"min_allocatable": "cpus:3"})
+    with pytest.warns(allot.SimulationWarning, match="3 jobs unfinished"):
+        r = allot.simulate(tiny, PyFifo(), params={"min_allocatable": "cpus:3"})
     # No machine has 3 free cpus: nothing is offered, nothing runs.
     assert len(r.tasks) == 0
 
@@ -184,7 +187,8 @@ def test_tasks_that_ask_for_nothing_carry_the_token():
                             granted.append(t.key)
                             break
 
-    r = allot.simulate(w, TokensOnly(), demand=100_000, stop_at=20_000)
+    with pytest.warns(allot.SimulationWarning, match="18 jobs unfinished"):
+        r = allot.simulate(w, TokensOnly(), demand=100_000, stop_at=20_000)
     # 8 cpus per machine over 4 machines: a millionth of the mean is 8e-06.
     assert set(seen) == {"cpus:8e-06"} and granted
     nothing = r.jobs["trace_id"] == 4  # its two tasks are jobs here

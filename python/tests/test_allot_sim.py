@@ -1,12 +1,14 @@
 """allot.simulate and allot.compare on real runs: shapes, units, determinism, config errors."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
 
 import allot
-from allot_test_data import ALIBABA2017_EXCERPT, KTH_STOP_AT
+from allot_test_data import ALIBABA2017_EXCERPT, KTH_STOP_AT, write_swf
 
 
 # The DataFrames carry times in seconds: a hand-computed FCFS schedule on two
@@ -199,3 +201,22 @@ def test_interrupt_stops_the_run(kth):
     finally:
         timer.cancel()
     assert "_allot.simulate(" in str(caught.traceback[-1].statement)
+
+
+# Two users' gangs of 3 on 4 one-cpu machines starve each other under drf: with
+# filters until the agent changes nothing is left to happen after a few
+# seconds; with filters that expire the run stalls. Both warn, as `allot sim`
+# does on stderr; a run stopped by stop_at before then, and one where every
+# job finishes, do not.
+def test_runs_cut_short_warn(tmp_path):
+    starve = write_swf(tmp_path / "starve.swf", [(1, 0, 100, 3, 1), (2, 0, 100, 3, 2)],
+                       header=("MaxNodes: 4", "MaxProcs: 4"))
+    with pytest.warns(allot.SimulationWarning, match="2 jobs unfinished: nothing was left"):
+        r = allot.simulate(starve, "drf")
+    assert r.summary["jobs_unfinished"] == 2
+    with pytest.warns(allot.SimulationWarning, match="stopped as stalled .* 2 jobs unfinished"):
+        allot.simulate(starve, "drf", refuse_seconds=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        allot.simulate(starve, "drf", stop_at=1)
+        allot.simulate(starve, "fifo", frameworks="single", queue="fcfs", hold_offers=True)

@@ -591,7 +591,10 @@ Result Engine::run() {
     if (!heap_.empty()) consider(heap_.top().time, heap_.top().kind, 2);
     if (nextRound_ != std::numeric_limits<std::int64_t>::max())
       consider(nextRound_, Kind::kRound, 3);
-    if (source < 0 || t > stop) break;
+    if (source < 0 || t > stop) {
+      if (source < 0 && jobsDone_ < jobs_.size()) result_.idleEnd = fromMicros(now_);
+      break;
+    }
 
     advance(t);
     ++result_.counters.events;

@@ -139,6 +139,9 @@ void summarize(Result& result) {
   out["instances_lost"] = static_cast<double>(c.instancesLost);
   out["instances_preempted"] = static_cast<double>(c.instancesPreempted);
   out["end_s"] = static_cast<double>(toMicros(result.end)) / 1e6;
+  if (result.idleEnd != kTimeNever) {
+    out["idle_end_s"] = static_cast<double>(toMicros(result.idleEnd)) / 1e6;
+  }
   if (result.stalledAt != kTimeNever) {
     out["stalled_at_s"] = static_cast<double>(toMicros(result.stalledAt)) / 1e6;
   }

@@ -453,12 +453,24 @@ TEST(SimulatorTest, GangsThatStarveEachOtherStopAsStalled) {
             static_cast<double>(toMicros(stalled.stalledAt)) / 1e6);
   EXPECT_GE(stalled.counters.rounds, 10'000u);
   EXPECT_EQ(stalled.counters.launches, 0u);
+  EXPECT_EQ(stalled.idleEnd, kTimeNever);
 
   c.refuseFor.reset();
   const Result ended = run(b.w, "drf", c);
   EXPECT_EQ(ended.summary.at("jobs_unfinished"), 2);
   EXPECT_EQ(ended.stalledAt, kTimeNever);
   EXPECT_EQ(ended.summary.count("stalled_at_s"), 0u);
+  // No event is left once both have declined: the run says when it ended so.
+  EXPECT_EQ(ended.idleEnd, ended.end);
+  EXPECT_EQ(ended.summary.at("idle_end_s"), static_cast<double>(toMicros(ended.end)) / 1e6);
+
+  // Stopped by stopAt first, it did not end for want of events.
+  c.stopAt = ended.end - Duration{1};
+  const Result stopped = run(b.w, "drf", c);
+  EXPECT_EQ(stopped.summary.at("jobs_unfinished"), 2);
+  EXPECT_EQ(stopped.idleEnd, kTimeNever);
+  EXPECT_EQ(stopped.summary.count("idle_end_s"), 0u);
+  c.stopAt = kTimeNever;
 
   // A gang that fits runs, and idle rounds after it do not count as a stall.
   Builder one;
@@ -468,6 +480,7 @@ TEST(SimulatorTest, GangsThatStarveEachOtherStopAsStalled) {
   const Result ran = run(one.w, "drf", c);
   EXPECT_EQ(ran.summary.at("jobs_finished"), 1);
   EXPECT_EQ(ran.stalledAt, kTimeNever);
+  EXPECT_EQ(ran.idleEnd, kTimeNever);
 }
 
 // A run far longer than its submit span (one job of a year, where the

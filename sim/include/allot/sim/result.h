@@ -109,6 +109,11 @@ struct Result {
   // When the run stopped as stalled, with work pending that no framework
   // would launch (see summarize's stalled_at_s); kTimeNever otherwise.
   TimePoint stalledAt = kTimeNever;
+  // When the run ended with jobs unfinished and no event left to come (not
+  // at Config::stopAt): every framework had declined what it was offered
+  // until something changes (see summarize's idle_end_s); kTimeNever
+  // otherwise.
+  TimePoint idleEnd = kTimeNever;
   // Per dimension, exact integrals over the run in unit-seconds (cpu-seconds,
   // MB-seconds): what tasks used and what machines held.
   std::vector<double> usedIntegral, capacityIntegral;
@@ -120,7 +125,8 @@ struct Result {
 // p95, p99), queueing delay, slowdown and bounded slowdown (run time floor
 // 10 s), makespan, utilization per dimension, mean Jain's index, placement
 // latency (per instance, launch minus ready), and the counters; and
-// stalled_at_s when the run stopped as stalled (only then).
+// stalled_at_s when the run stopped as stalled, idle_end_s when it ended with
+// jobs unfinished and no event left (only then).
 void summarize(Result& result);
 
 }  // namespace allot::sim
