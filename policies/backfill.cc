@@ -338,12 +338,12 @@ void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const R
     Bookings& bookings = found->second;
     // The task's bookings at this place, in grant order (placed_ lists them
     // so, and forget() below changes the list).
-    std::vector<std::uint64_t> seqs;
+    endedSeqs_.clear();
     for (const auto& [seq, key] : at->second) {
-      if (key == task) seqs.push_back(seq);
+      if (key == task) endedSeqs_.push_back(seq);
     }
     Scalars left = resources.totalScalars();
-    for (std::uint64_t seq : seqs) {
+    for (std::uint64_t seq : endedSeqs_) {
       const auto it = bookings.find(seq);
       Running& r = it->second;
       if (!fitsIn(r.amount, left)) {

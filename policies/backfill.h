@@ -126,6 +126,7 @@ class BackfillAllocator final : public Allocator {
   // decline looks up its place instead of walking every running task (on
   // Google's part 0, with 100,000s running, that walk was 90% of a replay).
   std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint64_t, std::uint64_t>>> placed_;
+  std::vector<std::uint64_t> endedSeqs_;  // scratch of onRecovered, kept across task ends
   // The bookings with an expected end, as (end, task key, seq): releases()
   // reads them in order instead of walking and sorting every running task
   // each round (Google's tasks have no estimates: 100,000s walked for none).
