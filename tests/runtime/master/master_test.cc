@@ -968,7 +968,8 @@ TEST_F(MasterTest, CorruptRegistryIsRefusedNamingTheFile) {
 
 // /api/v1/state shows agents (total/used/free, status), frameworks, tasks,
 // offers and roles; /metrics has offers, tasks by state, messages by type
-// and the offer->launch latency; /health answers ok; other pages 404.
+// and the offer->launch latency (a window's quantiles, and every launch in
+// histogram buckets); /health answers ok; other pages 404.
 TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
   MasterOptions o = testOptions();
   o.httpHost = "127.0.0.1";
@@ -976,6 +977,7 @@ TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
   start(o);
   ASSERT_GT(master->httpPort(), 0);
   Cluster c = cluster();
+  clock.advance(std::chrono::milliseconds(12));  // the framework's decision time
   accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 0.0);
   expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
   update(*c.agent, c.fwId, "t1", wire::TASK_RUNNING, "r-1");
@@ -1003,13 +1005,20 @@ TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
 
   std::string metrics = get("/metrics");
   ASSERT_EQ(metrics.substr(0, 4), "200\n");
-  for (const char* line : {"allot_master_offers_total{event=\"made\"} 2",
-                           "allot_master_offers_total{event=\"accepted\"} 1",
-                           "allot_master_tasks{state=\"TASK_RUNNING\"} 1",
-                           "allot_master_messages_received_total{type=\"ACCEPT\"} 1",
-                           "allot_master_offer_to_launch_seconds_count 1",
-                           "allot_master_allocation_round_seconds{quantile=\"0.99\"}",
-                           "allot_master_agents{status=\"active\"} 1"}) {
+  for (const char* line :
+       {"allot_master_offers_total{event=\"made\"} 2",
+        "allot_master_offers_total{event=\"accepted\"} 1",
+        "allot_master_tasks{state=\"TASK_RUNNING\"} 1",
+        "allot_master_messages_received_total{type=\"ACCEPT\"} 1",
+        "allot_master_offer_to_launch_seconds_count 1",
+        "allot_master_offer_to_launch_seconds{quantile=\"0.99\"} 0.012\n",
+        "allot_master_offer_to_launch_histogram_seconds_bucket{le=\"0.01\"} 0\n",
+        "allot_master_offer_to_launch_histogram_seconds_bucket{le=\"0.015\"} 1\n",
+        "allot_master_offer_to_launch_histogram_seconds_bucket{le=\"+Inf\"} 1\n",
+        "allot_master_offer_to_launch_histogram_seconds_count 1",
+        "allot_master_allocation_round_histogram_seconds_bucket{le=\"+Inf\"}",
+        "allot_master_allocation_round_seconds{quantile=\"0.99\"}",
+        "allot_master_agents{status=\"active\"} 1"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
   }
   EXPECT_EQ(get("/health").substr(0, 4), "200\n");
