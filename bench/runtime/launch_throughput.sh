@@ -6,8 +6,9 @@
 # latencies over every task, and the master's offer -> launch latency
 # (offer sent -> RUN_TASK sent): quantiles over its last 4,096 launches, and
 # from its histogram over every launch, the share within 20 ms and a bound
-# on p99 (the first bucket edge holding 99%). First, as the same-run baseline, the machine's
-# process-creation ceiling (spawn_ceiling; SKIP_CEILING=1 skips it).
+# on p99 (the first bucket edge holding 99%). First, as the same-run
+# baseline, the machine's process-creation ceiling (spawn_ceiling;
+# SKIP_CEILING=1 skips it).
 # MAX_IN_FLIGHT=K makes the framework launch no more while K of its tasks are
 # launched and not terminal (suppressing offers meanwhile); 0, the default,
 # launches as many as every offer holds.
