@@ -345,7 +345,7 @@ void DrfAllocator::fairShareStage() {
     } else {
       // Only roles with reservations here can still get something.
       for (const Pool& p : available.pools()) {
-        if (p.role == kUnreservedRole) continue;
+        if (isUnreservedRole(p.role)) continue;
         if (auto r = s.findRole(p.role); r && roleSorter_.contains(*r)) roleOrder_.push_back(*r);
       }
     }

@@ -296,6 +296,12 @@ Pool* Resources::findPool(std::string_view role) {
 
 const Pool* Resources::findPool(std::string_view role) const {
   if (body_ == nullptr) return nullptr;
+  if (isUnreservedRole(role)) {
+    for (const Pool& p : body_->pools) {
+      if (isUnreservedRole(p.role)) return &p;
+    }
+    return nullptr;
+  }
   for (const Pool& p : body_->pools) {
     if (p.role == role) return &p;
   }
@@ -393,10 +399,6 @@ Resources Resources::withRole(std::string_view role) const {
     result += one;
   }
   return result;
-}
-
-bool Resources::empty() const {
-  return body_ == nullptr || body_->pools.empty();
 }
 
 const Resources& Resources::aligned(const Resources& other, Resources& storage) {
@@ -545,13 +547,6 @@ Resources& Resources::capScalars(const Resources& limit) {
 
 bool operator==(const Resources& a, const Resources& b) {
   return a.contains(b) && b.contains(a);
-}
-
-const Scalars* Resources::plainScalars() const {
-  if (body_ == nullptr || body_->pools.size() != 1) return nullptr;
-  const Pool& only = body_->pools.front();
-  if (only.role != kUnreservedRole || !only.ranges.empty() || !only.sets.empty()) return nullptr;
-  return &only.scalars;
 }
 
 bool Resources::identical(const Resources& other) const {

@@ -208,7 +208,7 @@ bool Allocator::mayGrant(FrameworkIndex fw, AgentIndex agent, const Resources& r
   if (resources.empty() || !wantsMore(fw)) return false;
   const std::string& role = state_.role(f.role).name;
   for (const Pool& p : resources.pools()) {
-    if (p.role != kUnreservedRole && p.role != role) return false;
+    if (!isUnreservedRole(p.role) && p.role != role) return false;
   }
   return !(state_.hasFilters(agent) && state_.isFiltered(fw, agent, resources));
 }

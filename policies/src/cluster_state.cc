@@ -69,7 +69,7 @@ void ClusterState::touchAvailable(AgentIndex agent) {
   }
   available_[agent].value = available.scalars(kUnreservedRole);
   bool reserved = false;
-  for (const Pool& p : available.pools()) reserved |= p.role != kUnreservedRole;
+  for (const Pool& p : available.pools()) reserved |= !isUnreservedRole(p.role);
   availableFlags_[agent] =
       static_cast<std::uint8_t>(reserved ? kNotEmpty | kSomeReserved : kNotEmpty);
   if (reserved) availableTotal_[agent] = available.totalScalars();
@@ -78,17 +78,17 @@ void ClusterState::touchAvailable(AgentIndex agent) {
 Resources ClusterState::offerableToRole(RoleIndex role, AgentIndex agent) const {
   const Resources& available = agents_[agent].available;
   const auto pools = available.pools();
-  if (pools.empty() || (pools.size() == 1 && pools[0].role == kUnreservedRole)) return available;
+  if (pools.empty() || (pools.size() == 1 && isUnreservedRole(pools[0].role))) return available;
   Resources result = available.unreserved();
   const std::string& name = roles_[role].name;
-  if (name != kUnreservedRole) result += available.reserved(name);
+  if (!isUnreservedRole(name)) result += available.reserved(name);
   return result;
 }
 
 bool ClusterState::allOfferableToRole(RoleIndex role, AgentIndex agent) const {
   if ((availableFlags_[agent] & kSomeReserved) == 0) return true;
   for (const Pool& p : agents_[agent].available.pools()) {
-    if (p.role != kUnreservedRole && p.role != roles_[role].name) return false;
+    if (!isUnreservedRole(p.role) && p.role != roles_[role].name) return false;
   }
   return true;
 }
@@ -334,7 +334,7 @@ void ClusterState::updateFramework(FrameworkIndex fw, const FrameworkInfo& info)
       for (const auto& [holder, held] : a.allocated) {
         if (holder != fw) continue;
         for (const Pool& p : held.pools()) {
-          if (p.role != kUnreservedRole) {
+          if (!isUnreservedRole(p.role)) {
             throw InvalidArgument(
                 fmt::format("framework '{}' holds resources reserved for role '{}' on agent '{}'; "
                             "release them before changing its role",
@@ -443,7 +443,7 @@ void ClusterState::allocate(FrameworkIndex fw, AgentIndex agent, const Resources
   Resources adopted;
   const Resources& r = resources.dimensions() == dims_ ? resources : (adopted = adopt(resources));
   for (const Pool& p : r.pools()) {
-    if (p.role != kUnreservedRole && p.role != roles_[f.role].name) {
+    if (!isUnreservedRole(p.role) && p.role != roles_[f.role].name) {
       throw InvalidArgument(fmt::format(
           "framework '{}' (role '{}') cannot hold resources reserved for role '{}' on agent '{}'",
           f.info.id.str(), roles_[f.role].name, p.role, a.info.id.str()));
@@ -511,7 +511,7 @@ void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool 
   AgentState& a = agents_[agent];
   const Resources reserved = adopt(reservation);
   for (const Pool& p : reserved.pools()) {
-    if (p.role == kUnreservedRole) {
+    if (isUnreservedRole(p.role)) {
       throw InvalidArgument(
           fmt::format("reservation {} on agent '{}' must name a role, as cpus(role):2",
                       toString(reserved), a.info.id.str()));

@@ -1116,7 +1116,7 @@ void Engine::round() {
     SimFramework& f = fws_[fwIndex];
     ++result_.counters.offers;
     Scalars usable = a.resources.scalars(kUnreservedRole);
-    if (f.info.role != kUnreservedRole) usable += a.resources.scalars(f.info.role);
+    if (!isUnreservedRole(f.info.role)) usable += a.resources.scalars(f.info.role);
     offered_ += usable;
     f.heldFree += usable;
     // A framework holding an offer on this machine gets the new resources
@@ -1371,7 +1371,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
     // (Alibaba 2017), a task's end gave back more than its framework held
     // there and the run failed.
     Resources res;
-    if (f.info.role == kUnreservedRole || offer.res.scalars(f.info.role).isZero()) {
+    if (isUnreservedRole(f.info.role) || offer.res.scalars(f.info.role).isZero()) {
       res = Resources::fromScalars(amount, offer.res.dimensions());
     } else {
       const Scalars reserved = offer.res.scalars(f.info.role).cwiseMin(amount);

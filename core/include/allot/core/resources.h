@@ -72,6 +72,11 @@ inline std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::u
 
 // The role name of unreserved resources, as in Mesos.
 inline constexpr std::string_view kUnreservedRole = "*";
+// Same as role == kUnreservedRole, without a call to memcmp (hot in the
+// allocator's per-agent and filter checks).
+inline bool isUnreservedRole(std::string_view role) {
+  return role.size() == 1 && role.front() == '*';
+}
 
 // An immutable, ordered table of scalar resource names. Tables only grow by
 // appending (`with`), so a vector indexed by a table is also valid for every
@@ -180,10 +185,16 @@ class Resources {
   // Every pool moved to `role` ("*" to unreserve).
   Resources withRole(std::string_view role) const;
 
-  bool empty() const;
+  bool empty() const { return body_ == nullptr || body_->pools.empty(); }
   // The unreserved pool's scalars when they are all this holds (one pool,
   // "*", no ranges or sets), else null. Valid while this value is unchanged.
-  const Scalars* plainScalars() const;
+  // Inline: filter checks ask it of every group on an agent.
+  const Scalars* plainScalars() const {
+    if (body_ == nullptr || body_->pools.size() != 1) return nullptr;
+    const Pool& only = body_->pools.front();
+    if (!isUnreservedRole(only.role) || !only.ranges.empty() || !only.sets.empty()) return nullptr;
+    return &only.scalars;
+  }
   // Only unreserved scalars, or nothing: what a scalar vector describes whole.
   bool plain() const { return pools().empty() || plainScalars() != nullptr; }
   // Returns true iff, pool by pool, every scalar, range and set item of
