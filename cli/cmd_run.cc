@@ -104,7 +104,7 @@ class RunScheduler final : public runtime::Scheduler {
                   const std::string& masterId) override {
     note(fmt::format("subscribed as framework {} (master {}); waiting for an offer of {}{}",
                      frameworkId, masterId, toString(need_),
-                     args_.role == kUnreservedRole ? "" : " in role " + args_.role));
+                     isUnreservedRole(args_.role) ? "" : " in role " + args_.role));
   }
 
   void reregistered(runtime::SchedulerDriver& driver, const std::string& masterId) override {
@@ -175,7 +175,7 @@ class RunScheduler final : public runtime::Scheduler {
   std::optional<Resources> fit(const wire::Offer& offer) const {
     try {
       Resources offered = Resources::parse(offer.resources());
-      if (args_.role != kUnreservedRole) {
+      if (!isUnreservedRole(args_.role)) {
         Resources reserved = need_.withRole(args_.role);
         if (offered.contains(reserved)) return reserved;
       }
@@ -280,7 +280,7 @@ int runOnce(const RunArgs& args) {
             "allot run: timed out after {} s: no offer of {}{} came (is an agent with enough "
             "free resources registered?)\n",
             args.timeout, toString(need),
-            args.role == kUnreservedRole ? "" : " in role " + args.role);
+            isUnreservedRole(args.role) ? "" : " in role " + args.role);
         scheduler.giveUp(kExitTimeout);
         driver.stop(false);
         return;

@@ -232,7 +232,7 @@ Resources Resources::parse(std::string_view text, DimensionsPtr dims) {
       if (name.back() != ')') fail(text, position, token, "role must be written as 'name(role)'");
       role = trim(name.substr(open + 1, name.size() - open - 2));
       name = trim(name.substr(0, open));
-      if (!validName(role) && role != kUnreservedRole) {
+      if (!validName(role) && !isUnreservedRole(role)) {
         fail(text, position, token, fmt::format("invalid role '{}'", role));
       }
     }
@@ -296,14 +296,9 @@ Pool* Resources::findPool(std::string_view role) {
 
 const Pool* Resources::findPool(std::string_view role) const {
   if (body_ == nullptr) return nullptr;
-  if (isUnreservedRole(role)) {
-    for (const Pool& p : body_->pools) {
-      if (isUnreservedRole(p.role)) return &p;
-    }
-    return nullptr;
-  }
+  const bool unreserved = isUnreservedRole(role);
   for (const Pool& p : body_->pools) {
-    if (p.role == role) return &p;
+    if (unreserved ? isUnreservedRole(p.role) : p.role == role) return &p;
   }
   return nullptr;
 }
@@ -585,7 +580,7 @@ std::string toString(const Resources& resources) {
   std::string out;
   const Dimensions& dims = *resources.dimensions();
   for (const Pool& p : resources.pools()) {
-    const std::string suffix = p.role == kUnreservedRole ? "" : "(" + p.role + ")";
+    const std::string suffix = isUnreservedRole(p.role) ? "" : "(" + p.role + ")";
     auto append = [&](const std::string& name, const std::string& value) {
       if (!out.empty()) out += ';';
       out += name + suffix + ":" + value;

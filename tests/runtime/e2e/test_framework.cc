@@ -247,7 +247,7 @@ class TestFramework final : public Scheduler {
       Resources use;
       if (left.contains(need_)) {
         use = need_;
-      } else if (flags_.role != kUnreservedRole && left.contains(reserved)) {
+      } else if (!isUnreservedRole(flags_.role) && left.contains(reserved)) {
         use = reserved;
       } else {
         break;

@@ -72,8 +72,8 @@ inline std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::u
 
 // The role name of unreserved resources, as in Mesos.
 inline constexpr std::string_view kUnreservedRole = "*";
-// Same as role == kUnreservedRole, without a call to memcmp (hot in the
-// allocator's per-agent and filter checks).
+// Whether `role` is kUnreservedRole, without a call to memcmp (hot in the
+// allocator's per-agent and filter checks); the one way to ask it.
 inline bool isUnreservedRole(std::string_view role) {
   return role.size() == 1 && role.front() == '*';
 }
