@@ -550,29 +550,9 @@ void addSimCommand(CLI::App& app) {
         std::cerr << "allot: " << runs[i].label << ": " << outcomes[i].error << "\n";
         failed = true;
       }
-      const auto stalled = outcomes[i].summary.find("stalled_at_s");
-      if (stalled != outcomes[i].summary.end()) {
-        const auto unfinished = outcomes[i].summary.find("jobs_unfinished");
-        std::cerr << fmt::format(
-            "allot: warning: {}: stopped as stalled at {:.0f} s of simulated time with {:.0f} "
-            "jobs unfinished: nothing ran and nothing launched in the last {} allocation "
-            "rounds, with every job submitted (the frameworks decline every offer, e.g. gangs "
-            "wider than what each is offered; --hold-offers lets gang frameworks keep offers)\n",
-            runs[i].label, stalled->second,
-            unfinished == outcomes[i].summary.end() ? 0.0 : unfinished->second, sim::kStallRounds);
-      } else if (const auto idle = outcomes[i].summary.find("idle_end_s");
-                 idle != outcomes[i].summary.end()) {
-        // Out of events with work pending: nothing left to happen (not a
-        // stop at --stop-at).
-        const auto unfinished = outcomes[i].summary.find("jobs_unfinished");
-        std::cerr << fmt::format(
-            "allot: warning: {}: the run ended at {:.0f} s of simulated time with {:.0f} jobs "
-            "unfinished: nothing was left to happen (the policy offered nothing their tasks "
-            "could use, or the frameworks had declined every offer until something changes, "
-            "e.g. gangs wider than each offer; --hold-offers lets gang frameworks keep offers, "
-            "--refuse-seconds makes declines expire)\n",
-            runs[i].label, idle->second,
-            unfinished == outcomes[i].summary.end() ? 0.0 : unfinished->second);
+      if (const std::string warning = sim::cutShortWarning(outcomes[i].summary, sim::kCliSpelling);
+          !warning.empty()) {
+        std::cerr << "allot: warning: " << runs[i].label << ": " << warning << "\n";
       }
     }
     std::vector<std::string> dims = w.dims->names();

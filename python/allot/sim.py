@@ -184,24 +184,9 @@ class SimulationWarning(UserWarning):
 
 
 def _warn_if_cut_short(result):
-    s = result.summary
-    unfinished = s.get("jobs_unfinished", 0.0)
-    if "stalled_at_s" in s.index:
-        message = (f"{result.policy}: stopped as stalled at {s['stalled_at_s']:.0f} s of simulated "
-                   f"time with {unfinished:.0f} jobs unfinished: nothing ran and nothing launched "
-                   "for many allocation rounds, with every job submitted (the frameworks decline "
-                   "every offer, e.g. gangs wider than what each is offered; hold_offers=True "
-                   "lets gang frameworks keep offers)")
-    elif "idle_end_s" in s.index:
-        message = (f"{result.policy}: the run ended at {s['idle_end_s']:.0f} s of simulated "
-                   f"time with {unfinished:.0f} jobs unfinished: nothing was left to happen (the "
-                   "policy offered nothing their tasks could use, or the frameworks had declined "
-                   "every offer until something changes, e.g. gangs wider than each offer; "
-                   "hold_offers=True lets gang frameworks keep offers, refuse_seconds makes "
-                   "declines expire)")
-    else:
-        return
-    warnings.warn(message, SimulationWarning, stacklevel=3)
+    message = _allot.cut_short_warning(result.summary.to_dict())
+    if message:
+        warnings.warn(f"{result.policy}: {message}", SimulationWarning, stacklevel=3)
 
 
 def _workload(trace):

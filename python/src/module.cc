@@ -296,6 +296,14 @@ PYBIND11_MODULE(_allot, m) {
         return out;
       },
       "Format names load_workload accepts, with descriptions.");
+  m.def(
+      "cut_short_warning",
+      [](const std::map<std::string, double>& summary) {
+        return sim::cutShortWarning(summary, sim::kPythonSpelling);
+      },
+      "summary"_a,
+      "Why a run ended before its stop time with jobs unfinished, from its summary, naming "
+      "simulate()'s keywords (sim::cutShortWarning); empty when it did not.");
   m.def("builtin_policies", &builtinPolicyList,
         "The registered policies: name, summary and params (name, default, help).");
   m.def("simulate", &simulate, "workload"_a, "policy"_a, "params"_a, py::kw_only(), "seed"_a = 0,

@@ -1,9 +1,12 @@
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "allot/core/huge_pages.h"
+#include "allot/sim/config.h"
 #include "allot/sim/result.h"
 
 namespace allot::sim {
@@ -145,6 +148,31 @@ void summarize(Result& result) {
   if (result.stalledAt != kTimeNever) {
     out["stalled_at_s"] = static_cast<double>(toMicros(result.stalledAt)) / 1e6;
   }
+}
+
+std::string cutShortWarning(const std::map<std::string, double>& summary,
+                            const OptionSpelling& spelling) {
+  const auto unfinishedAt = summary.find("jobs_unfinished");
+  const double unfinished = unfinishedAt == summary.end() ? 0.0 : unfinishedAt->second;
+  if (const auto stalled = summary.find("stalled_at_s"); stalled != summary.end()) {
+    return fmt::format(
+        "stopped as stalled at {:.0f} s of simulated time with {:.0f} jobs unfinished: nothing "
+        "ran and nothing launched in the last {} allocation rounds, with every job submitted (the "
+        "frameworks decline every offer, e.g. gangs wider than what each is offered; {} lets "
+        "gang frameworks keep offers)",
+        stalled->second, unfinished, kStallRounds, spelling.holdOffers);
+  }
+  if (const auto idle = summary.find("idle_end_s"); idle != summary.end()) {
+    // Out of events with work pending: nothing left to happen (not a stop at
+    // Config::stopAt).
+    return fmt::format(
+        "the run ended at {:.0f} s of simulated time with {:.0f} jobs unfinished: nothing was "
+        "left to happen (the policy offered nothing their tasks could use, or the frameworks "
+        "had declined every offer until something changes, e.g. gangs wider than each offer; {} "
+        "lets gang frameworks keep offers, {} makes declines expire)",
+        idle->second, unfinished, spelling.holdOffers, spelling.refuseSeconds);
+  }
+  return {};
 }
 
 }  // namespace allot::sim

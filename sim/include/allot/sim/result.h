@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "allot/core/resources.h"
@@ -128,5 +129,20 @@ struct Result {
 // stalled_at_s when the run stopped as stalled, idle_end_s when it ended with
 // jobs unfinished and no event left (only then).
 void summarize(Result& result);
+
+// How a host spells the options a warning suggests: `allot sim`'s flags or
+// the Python keywords.
+struct OptionSpelling {
+  std::string_view holdOffers;     // e.g. "--hold-offers"
+  std::string_view refuseSeconds;  // e.g. "--refuse-seconds"
+};
+inline constexpr OptionSpelling kCliSpelling{"--hold-offers", "--refuse-seconds"};
+inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True", "refuse_seconds"};
+
+// What to tell the user when a run ended before its stop time with jobs
+// unfinished (its summary holds stalled_at_s or idle_end_s): why, and which
+// options change it; empty otherwise. One text for every host.
+std::string cutShortWarning(const std::map<std::string, double>& summary,
+                            const OptionSpelling& spelling);
 
 }  // namespace allot::sim
