@@ -378,7 +378,7 @@ std::uint32_t referenceFletcher32(const unsigned char* data, std::size_t bytes) 
 }
 
 // Every length from 0 to 2,000 bytes and some large ones, of random bytes
-// and of all 0xff (the largest sums), give HDF5's checksum.
+// and of all 0xff (the largest sums), give HDF5's checksum, on each path.
 TEST(Fletcher32Test, EqualsHdf5sChecksum) {
   std::uint64_t random = 99;
   std::vector<unsigned char> bytes(1 << 20);
@@ -390,12 +390,17 @@ TEST(Fletcher32Test, EqualsHdf5sChecksum) {
   std::vector<std::size_t> lengths;
   for (std::size_t n = 0; n <= 2000; ++n) lengths.push_back(n);
   for (std::size_t n : {4096u, 65535u, 65536u, 524288u, 1048575u, 1048576u}) lengths.push_back(n);
-  for (std::size_t n : lengths) {
-    ASSERT_EQ(h5::fletcher32(bytes.data(), n), referenceFletcher32(bytes.data(), n)) << n;
-    ASSERT_EQ(h5::fletcher32(ones.data(), n), referenceFletcher32(ones.data(), n)) << n;
-    ASSERT_EQ(h5::fletcher32(bytes.data() + 1, n - (n > 0)),  // unaligned
-              referenceFletcher32(bytes.data() + 1, n - (n > 0)))
-        << n;
+  for (h5::SumPath path : {h5::SumPath::kBest, h5::SumPath::kSse2, h5::SumPath::kScalar}) {
+    const int p = static_cast<int>(path);
+    for (std::size_t n : lengths) {
+      ASSERT_EQ(h5::fletcher32(bytes.data(), n, path), referenceFletcher32(bytes.data(), n))
+          << n << " bytes, path " << p;
+      ASSERT_EQ(h5::fletcher32(ones.data(), n, path), referenceFletcher32(ones.data(), n))
+          << n << " bytes, path " << p;
+      ASSERT_EQ(h5::fletcher32(bytes.data() + 1, n - (n > 0), path),  // unaligned
+                referenceFletcher32(bytes.data() + 1, n - (n > 0)))
+          << n << " bytes, path " << p;
+    }
   }
 }
 

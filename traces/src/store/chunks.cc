@@ -4,8 +4,8 @@
 #include <sys/mman.h>
 #include <zlib.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
 #endif
 
 #include <algorithm>
@@ -132,50 +132,99 @@ void fold(std::uint32_t& sum) {
   sum = (sum & 0xffff) + (sum >> 16);
 }
 
+// Fletcher-32 block sums, vectorized. Over a block of n words w_i HDF5's
+// serial loop (sum1 += w; sum2 += sum1) adds S = sum of the w_i to sum1 and
+// n * sum1 + T to sum2, T = sum over i of (n - i) * w_i. A step loads L
+// words; lane l accumulates A_l, the sum of its words, and B_l, the sum of
+// A_l after each step, so that over G steps B_l = sum over g of (G - g) *
+// w_{g,l}, and T = L * sum B_l - sum p_l * A_l + (n - L * G) * S, p_l the
+// lane's word position in a step. u32 arithmetic wraps, and T itself fits
+// (HDF5 folds every 360 words for that). Each adds the first L * `steps`
+// words of the block to `plain` (S) and `weighted` (T).
+#if defined(__x86_64__)
+void sse2Sums(const unsigned char* data, std::uint32_t n, std::uint32_t steps, std::uint32_t& plain,
+              std::uint32_t& weighted) {
+  const __m128i zero = _mm_setzero_si128();
+  __m128i a0 = zero, a1 = zero, b0 = zero, b1 = zero;
+  for (std::uint32_t g = 0; g < steps; ++g) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * g));
+    v = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8));  // big endian
+    a0 = _mm_add_epi32(a0, _mm_unpacklo_epi16(v, zero));           // words 0-3
+    a1 = _mm_add_epi32(a1, _mm_unpackhi_epi16(v, zero));           // words 4-7
+    b0 = _mm_add_epi32(b0, a0);
+    b1 = _mm_add_epi32(b1, a1);
+  }
+  std::array<std::uint32_t, 8> a{}, b{};
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(a.data()), a0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(a.data() + 4), a1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(b.data()), b0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(b.data() + 4), b1);
+  std::uint32_t s = 0, t = 0;
+  for (std::uint32_t l = 0; l < 8; ++l) {
+    s += a[l];
+    t += 8 * b[l] - l * a[l];
+  }
+  plain += s;
+  weighted += t + (n - 8 * steps) * s;
+}
+
+__attribute__((target("avx2"))) void avx2Sums(const unsigned char* data, std::uint32_t n,
+                                              std::uint32_t steps, std::uint32_t& plain,
+                                              std::uint32_t& weighted) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i a0 = zero, a1 = zero, b0 = zero, b1 = zero;
+  for (std::uint32_t g = 0; g < steps; ++g) {
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + 32 * g));
+    v = _mm256_or_si256(_mm256_slli_epi16(v, 8), _mm256_srli_epi16(v, 8));  // big endian
+    // Unpacking works within each 128-bit half: a0 holds words 0-3 and
+    // 8-11, a1 words 4-7 and 12-15.
+    a0 = _mm256_add_epi32(a0, _mm256_unpacklo_epi16(v, zero));
+    a1 = _mm256_add_epi32(a1, _mm256_unpackhi_epi16(v, zero));
+    b0 = _mm256_add_epi32(b0, a0);
+    b1 = _mm256_add_epi32(b1, a1);
+  }
+  std::array<std::uint32_t, 16> a{}, b{};
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.data()), a0);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.data() + 8), a1);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.data()), b0);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.data() + 8), b1);
+  constexpr std::array<std::uint32_t, 16> kPosition{0, 1, 2, 3, 8,  9,  10, 11,
+                                                    4, 5, 6, 7, 12, 13, 14, 15};
+  std::uint32_t s = 0, t = 0;
+  for (std::uint32_t l = 0; l < 16; ++l) {
+    s += a[l];
+    t += 16 * b[l] - kPosition[l] * a[l];
+  }
+  plain += s;
+  weighted += t + (n - 16 * steps) * s;
+}
+#endif
+
 }  // namespace
 
-std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
-  // HDF5 adds 16-bit big-endian words one at a time (sum1 += w; sum2 +=
-  // sum1) and folds both sums every 360 words, the most that cannot
-  // overflow. Over a block of n words that is sum2 += n * sum1 + T with
-  // T = sum over i of (n - i) * w_i, then sum1 += S, S the sum of the w_i:
-  // the same exact integers (so the same folds and result), computed
-  // without the serial dependency.
+std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes, SumPath path) {
+#if defined(__x86_64__)
+  if (path == SumPath::kBest)
+    path = __builtin_cpu_supports("avx2") ? SumPath::kBest : SumPath::kSse2;
+#else
+  path = SumPath::kScalar;
+#endif
   std::uint32_t sum1 = 0, sum2 = 0;
   std::size_t words = bytes / 2;
   while (words > 0) {
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(words, 360));
     std::uint32_t plain = 0, weighted = 0;
     std::uint32_t i = 0;
-#if defined(__SSE2__)
-    // Eight words a step, lane l holding words 8g + l: A_l sums them, B_l
-    // sums A_l after each step, so that over G steps B_l is the sum of
-    // (G - g) * w, and T = 8 * sum B_l - sum l * A_l (+ the tail below);
-    // u32 arithmetic wraps, and T itself fits (HDF5's bound).
-    const std::uint32_t steps = n / 8;
-    if (steps > 0) {
-      const __m128i zero = _mm_setzero_si128();
-      __m128i a0 = zero, a1 = zero, b0 = zero, b1 = zero;
-      for (std::uint32_t g = 0; g < steps; ++g) {
-        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * g));
-        v = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8));  // big endian
-        a0 = _mm_add_epi32(a0, _mm_unpacklo_epi16(v, zero));
-        a1 = _mm_add_epi32(a1, _mm_unpackhi_epi16(v, zero));
-        b0 = _mm_add_epi32(b0, a0);
-        b1 = _mm_add_epi32(b1, a1);
-      }
-      std::array<std::uint32_t, 8> a{}, b{};
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.data()), a0);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.data() + 4), a1);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(b.data()), b0);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(b.data() + 4), b1);
-      for (std::uint32_t l = 0; l < 8; ++l) {
-        plain += a[l];
-        weighted += 8 * b[l] - l * a[l];
-      }
-      // The weights above count from 8 * steps; the block's count from n.
-      weighted += (n - 8 * steps) * plain;
-      i = 8 * steps;
+#if defined(__x86_64__)
+    if (path == SumPath::kBest) {
+      avx2Sums(data, n, n / 16, plain, weighted);
+      i = n / 16 * 16;
+    }
+    if (path != SumPath::kScalar && n - i >= 8) {
+      // The AVX2 block's tail, or the whole block: words from i on, whose
+      // weights count from n - i.
+      sse2Sums(data + 2 * i, n - i, (n - i) / 8, plain, weighted);
+      i += (n - i) / 8 * 8;
     }
 #endif
     for (; i < n; ++i) {
