@@ -831,6 +831,57 @@ TEST_F(StoreTest, NamesMissingAndInconsistentDatasets) {
   }
 }
 
+// Indexes into a table that is empty are refused as out of range: a store
+// whose tasks name demand 0 of no demands, and one whose machine events name
+// machine 0 of no machines (before, index 0 passed the check for any table,
+// as it must for users and roles, and the first read crashed the process).
+TEST_F(StoreTest, RejectsIndexesIntoEmptyTables) {
+  const Workload w = handMade();
+  writeWorkloadStore(file("nodemands.h5"), w);
+  deleteDataset(file("nodemands.h5"), "demands");
+  deleteDataset(file("nodemands.h5"), "tasks/demand");
+  {
+    hid_t f = H5Fopen(file("nodemands.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const std::array<hsize_t, 2> empty{0, static_cast<hsize_t>(w.dims->size())};
+    hid_t space = H5Screate_simple(2, empty.data(), nullptr);
+    hid_t d =
+        H5Dcreate2(f, "demands", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(d, 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    const hsize_t n = w.tasks.size();
+    const std::vector<std::uint32_t> zeros(n, 0);
+    space = H5Screate_simple(1, &n, nullptr);
+    d = H5Dcreate2(f, "tasks/demand", H5T_STD_U32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(d, 0);
+    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()), 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+  }
+  try {
+    readWorkloadStore(file("nodemands.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'tasks/demand' row 0 holds index 0, out of range [0, 0)"),
+              std::string::npos)
+        << e.what();
+  }
+
+  Workload noMachines = handMade();
+  noMachines.machines.clear();  // its events still name machines 0 and 1
+  writeWorkloadStore(file("nomachines.h5"), noMachines);
+  try {
+    readWorkloadStore(file("nomachines.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("'machine_events/machine' row 0 holds index 0, out of range"),
+        std::string::npos)
+        << e.what();
+  }
+}
+
 // The HDF5 signature decides, whatever the name; names decide otherwise.
 TEST_F(StoreTest, DetectsFormats) {
   writeWorkloadStore(file("store.data"), handMade());
