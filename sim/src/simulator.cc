@@ -390,37 +390,11 @@ void Engine::validate() const {
   if (alloc_.state().agentCount() != 0 || alloc_.state().frameworkCount() != 0) {
     throw InvalidArgument("sim: the allocator must be fresh (it already has agents or frameworks)");
   }
-  const std::size_t dims = static_cast<std::size_t>(w_.dims->size());
-  if (dims > static_cast<std::size_t>(kMaxScalarDims)) {
-    throw InvalidArgument("sim: workload has too many dimensions");
-  }
+  traces::checkWorkload(w_);
   for (std::size_t i = 1; i < w_.jobs.size(); ++i) {
     if (w_.jobs[i].submit < w_.jobs[i - 1].submit) {
       throw InvalidArgument(fmt::format("sim: workload jobs are not sorted by submit time (job {})",
                                         w_.jobs[i].traceId));
-    }
-  }
-  for (const Job& job : w_.jobs) {
-    if (job.firstTask + job.taskCount > w_.tasks.size()) {
-      throw InvalidArgument(
-          fmt::format("sim: job {} names task records past the end", job.traceId));
-    }
-    for (std::uint32_t d : job.dependsOn) {
-      if (d >= w_.jobs.size()) {
-        throw InvalidArgument(
-            fmt::format("sim: job {} depends on unknown job index {}", job.traceId, d));
-      }
-    }
-  }
-  for (std::size_t t = 0; t < w_.tasks.size(); ++t) {
-    if (w_.tasks[t].demand >= w_.demands.size()) {
-      throw InvalidArgument(fmt::format("sim: task record {} names demand {} of {}", t,
-                                        w_.tasks[t].demand, w_.demands.size()));
-    }
-  }
-  for (const MachineEvent& e : w_.machineEvents) {
-    if (e.machine >= w_.machines.size()) {
-      throw InvalidArgument(fmt::format("sim: machine event names unknown machine {}", e.machine));
     }
   }
   // Dimensions no machine has are left out of placement (a trace's disk on a

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -968,6 +970,68 @@ TEST(WorkloadTest, DemandTableNumbersDistinctDemands) {
   EXPECT_EQ(table.intern(Scalars::Zero(), second), 2U);
   EXPECT_EQ(table.intern(negativeZero, second), 3U);
   EXPECT_EQ(second.size(), 3U);
+}
+
+// checkWorkload accepts what the readers produce and names the first record
+// at fault in each kind of broken workload.
+TEST(WorkloadTest, CheckNamesTheRecordAtFault) {
+  const Workload good = readWorkload(kData + "/swf/tiny.swf", "swf");
+  ASSERT_GE(good.jobs.size(), 2U);
+  ASSERT_FALSE(good.machines.empty());
+  EXPECT_NO_THROW(checkWorkload(good));
+  EXPECT_NO_THROW(checkWorkload(Workload{}));
+
+  const auto refused = [&](const std::function<void(Workload&)>& breakIt) -> std::string {
+    Workload w = good;
+    breakIt(w);
+    try {
+      checkWorkload(w);
+    } catch (const InvalidArgument& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  const double nan = std::nan("");
+  const std::int64_t beyond = kMaxTraceMicros + 1;
+  EXPECT_THAT(refused([](Workload& w) { w.demands[0][0] = -1; }),
+              HasSubstr("demand 0: cpus is -1 (must be a finite number >= 0)"));
+  EXPECT_THAT(refused([&](Workload& w) { w.demands.back()[1] = nan; }), HasSubstr(": mem is nan"));
+  EXPECT_THAT(refused([](Workload& w) { w.machines[0].capacity[0] = HUGE_VAL; }),
+              HasSubstr("machine 0 (trace id"));
+  EXPECT_THAT(refused([](Workload& w) {
+                w.machineEvents.push_back({fromMicros(0), 99, MachineEvent::Kind::kAdd, {}});
+              }),
+              HasSubstr("names machine 99 of"));
+  EXPECT_THAT(refused([&](Workload& w) {
+                w.machineEvents.push_back(
+                    {fromMicros(-beyond), 0, MachineEvent::Kind::kUpdate, Scalars::Zero()});
+              }),
+              HasSubstr("machine event 0 time"));
+  EXPECT_THAT(refused([](Workload& w) { w.tasks[1].duration = Duration{-5}; }),
+              HasSubstr("task record 1 duration is -5 us"));
+  EXPECT_THAT(refused([&](Workload& w) { w.tasks[0].estimate = Duration{beyond}; }),
+              HasSubstr("task record 0 estimate"));
+  EXPECT_THAT(refused([](Workload& w) { w.tasks[0].count = 0; }),
+              HasSubstr("task record 0 has a count of 0"));
+  EXPECT_THAT(refused([](Workload& w) { w.tasks[0].demand = 1000; }),
+              HasSubstr("task record 0 names demand 1000 of"));
+  EXPECT_THAT(refused([](Workload& w) { w.tasks[0].job = 1000; }),
+              HasSubstr("task record 0 names job 1000 of"));
+  EXPECT_THAT(refused([](Workload& w) { std::swap(w.tasks[0].job, w.tasks[1].job); }),
+              HasSubstr("task record 0 names job 1 (trace id 2), whose records are [1, 2)"));
+  // Job 0's range also takes job 1's record: every record lies in its own
+  // job's range, but the ranges overlap.
+  EXPECT_THAT(refused([](Workload& w) { w.jobs[0].taskCount += 1; }),
+              HasSubstr("the jobs' ranges cover " + std::to_string(good.tasks.size() + 1) +
+                        " task records, not the " + std::to_string(good.tasks.size())));
+  EXPECT_THAT(refused([](Workload& w) { w.jobs[0].taskCount = 1000; }),
+              HasSubstr("job 0 (trace id 1) names task records"));
+  EXPECT_THAT(refused([](Workload& w) { w.jobs[1].dependsOn = {1}; }),
+              HasSubstr("job 1 (trace id 2) depends on job 1, itself"));
+  EXPECT_THAT(refused([](Workload& w) { w.jobs[1].dependsOn = {77}; }),
+              HasSubstr("depends on job 77 of"));
+  EXPECT_THAT(refused([&](Workload& w) { w.jobs[0].submit = fromMicros(beyond); }),
+              HasSubstr("job 0 (trace id 1) submit time"));
 }
 
 TEST(WorkloadTest, UniformClusterReplacesTheMachines) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -879,6 +880,31 @@ TEST_F(StoreTest, RejectsIndexesIntoEmptyTables) {
         std::string(e.what()).find("'machine_events/machine' row 0 holds index 0, out of range"),
         std::string::npos)
         << e.what();
+  }
+}
+
+// A store holds whatever its writer gave it: values a replay cannot take
+// (checkWorkload's) are refused on reading, naming the record.
+TEST_F(StoreTest, RejectsValuesAReplayCannotTake) {
+  Workload negative = handMade();
+  negative.tasks[1].duration = Duration{-5};
+  writeWorkloadStore(file("negative.h5"), negative);
+  try {
+    readWorkloadStore(file("negative.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("task record 1 duration is -5 us"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("the file is corrupt"), std::string::npos) << e.what();
+  }
+  Workload nan = handMade();
+  nan.demands[0][1] = std::nan("");
+  writeWorkloadStore(file("nan.h5"), nan);
+  try {
+    readWorkloadStore(file("nan.h5"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("demand 0: mem is nan"), std::string::npos) << e.what();
   }
 }
 

@@ -1,6 +1,9 @@
 #include "allot/traces/workload.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <string_view>
 
@@ -59,6 +62,125 @@ std::uint64_t instanceCount(const Workload& workload) {
   std::uint64_t n = 0;
   for (const Task& task : workload.tasks) n += task.count;
   return n;
+}
+
+namespace {
+
+// The first dimension of `s` that is not a finite number >= 0, or -1.
+int badScalar(const Scalars& s, int dims) {
+  for (int d = 0; d < dims; ++d) {
+    if (!(std::isfinite(s[d]) && s[d] >= 0)) return d;
+  }
+  return -1;
+}
+
+bool validTime(std::int64_t us) {
+  return us >= -kMaxTraceMicros && us <= kMaxTraceMicros;
+}
+
+bool validDuration(Duration d) {
+  return toMicros(d) >= 0 && toMicros(d) <= kMaxTraceMicros;
+}
+
+[[noreturn]] void invalid(const std::string& what) {
+  throw InvalidArgument("workload: " + what);
+}
+
+// The checks below name the record at fault through `name`, a callable
+// giving its description, so that only a failing check formats one.
+template <class Name>
+void checkScalars(const Scalars& s, const Workload& w, const Name& name) {
+  if (const int d = badScalar(s, w.dims->size()); d >= 0) {
+    invalid(
+        fmt::format("{}: {} is {} (must be a finite number >= 0)", name(), w.dims->name(d), s[d]));
+  }
+}
+
+template <class Name>
+void checkTime(TimePoint t, const Name& name) {
+  if (!validTime(toMicros(t))) {
+    invalid(fmt::format("{} is {} us, beyond 100 years", name(), toMicros(t)));
+  }
+}
+
+template <class Name>
+void checkDuration(Duration d, const Name& name) {
+  if (!validDuration(d)) {
+    invalid(fmt::format("{} is {} us (must be within 0 and 100 years)", name(), toMicros(d)));
+  }
+}
+
+}  // namespace
+
+void checkWorkload(const Workload& w) {
+  if (!w.dims || w.dims->size() < 1 || w.dims->size() > kMaxScalarDims) {
+    invalid(fmt::format("has {} dimensions (1 to {} allowed)", w.dims ? w.dims->size() : 0,
+                        kMaxScalarDims));
+  }
+  for (std::size_t i = 0; i < w.demands.size(); ++i) {
+    checkScalars(w.demands[i], w, [&] { return fmt::format("demand {}", i); });
+  }
+  for (std::size_t m = 0; m < w.machines.size(); ++m) {
+    checkScalars(w.machines[m].capacity, w, [&] {
+      return fmt::format("machine {} (trace id {}) capacity", m, w.machines[m].traceId);
+    });
+  }
+  for (std::size_t i = 0; i < w.machineEvents.size(); ++i) {
+    const MachineEvent& e = w.machineEvents[i];
+    if (e.machine >= w.machines.size()) {
+      invalid(
+          fmt::format("machine event {} names machine {} of {}", i, e.machine, w.machines.size()));
+    }
+    if (static_cast<int>(e.kind) > static_cast<int>(MachineEvent::Kind::kUpdate)) {
+      invalid(fmt::format("machine event {} has unknown kind {}", i, static_cast<int>(e.kind)));
+    }
+    checkTime(e.time, [&] { return fmt::format("machine event {} time", i); });
+    checkScalars(e.capacity, w, [&] { return fmt::format("machine event {} capacity", i); });
+  }
+  // Job ranges in bounds, covering as many records as there are, and each
+  // record within the range of the job it names: then the ranges do not
+  // overlap and each holds only records of its job (a record in two ranges
+  // would leave the ranges covering more than there are). One pass over each
+  // table, not the task table again job by job.
+  std::uint64_t covered = 0;
+  for (std::size_t j = 0; j < w.jobs.size(); ++j) {
+    const Job& job = w.jobs[j];
+    const auto name = [&] { return fmt::format("job {} (trace id {})", j, job.traceId); };
+    checkTime(job.submit, [&] { return name() + " submit time"; });
+    if (job.firstTask > w.tasks.size() || job.taskCount > w.tasks.size() - job.firstTask) {
+      invalid(fmt::format("{} names task records [{}, {} + {}) of {}", name(), job.firstTask,
+                          job.firstTask, job.taskCount, w.tasks.size()));
+    }
+    covered += job.taskCount;
+    for (const std::uint32_t d : job.dependsOn) {
+      if (d >= w.jobs.size() || d == j) {
+        invalid(fmt::format("{} depends on job {}{}", name(), d,
+                            d == j ? ", itself" : fmt::format(" of {}", w.jobs.size())));
+      }
+    }
+  }
+  for (std::size_t t = 0; t < w.tasks.size(); ++t) {
+    const Task& task = w.tasks[t];
+    if (task.job >= w.jobs.size()) {
+      invalid(fmt::format("task record {} names job {} of {}", t, task.job, w.jobs.size()));
+    }
+    if (const Job& job = w.jobs[task.job];
+        t < job.firstTask || t - job.firstTask >= job.taskCount) {
+      invalid(fmt::format("task record {} names job {} (trace id {}), whose records are [{}, {})",
+                          t, task.job, job.traceId, job.firstTask, job.firstTask + job.taskCount));
+    }
+    if (task.demand >= w.demands.size()) {
+      invalid(
+          fmt::format("task record {} names demand {} of {}", t, task.demand, w.demands.size()));
+    }
+    if (task.count == 0) invalid(fmt::format("task record {} has a count of 0", t));
+    checkDuration(task.duration, [&] { return fmt::format("task record {} duration", t); });
+    checkDuration(task.estimate, [&] { return fmt::format("task record {} estimate", t); });
+  }
+  if (covered != w.tasks.size()) {
+    invalid(fmt::format("the jobs' ranges cover {} task records, not the {} there are", covered,
+                        w.tasks.size()));
+  }
 }
 
 namespace {

@@ -1044,6 +1044,13 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
   if (jobsFailure) std::rethrow_exception(jobsFailure);
   if (tasksFailure) std::rethrow_exception(tasksFailure);
   for (std::uint64_t i = 0; i < jobDatasets; ++i) in.skipDataset();
+  // The values themselves: a store holds what its writer gave it, and only
+  // readers of raw traces check each value as they parse it.
+  try {
+    checkWorkload(w);
+  } catch (const InvalidArgument& e) {
+    corrupt(path, e.what());
+  }
   return w;
 }
 

@@ -147,6 +147,20 @@ class DemandTable {
   std::uint32_t lastId_ = 0;
 };
 
+// The longest time from the trace's origin, or duration, a workload holds:
+// 100 years (readers refuse longer ones), so that a replay's microsecond
+// clock cannot overflow.
+inline constexpr std::int64_t kMaxTraceMicros = std::int64_t{100} * 366 * 24 * 3600 * 1'000'000;
+
+// Checks what consumers of a workload rely on, and throws InvalidArgument
+// naming the first record at fault: indexes within their tables (demands,
+// jobs, machines, dependencies), each job's task records naming that job,
+// counts of at least 1, demands and capacities finite and not negative,
+// durations and estimates within [0, kMaxTraceMicros], times within
+// +-kMaxTraceMicros. Readers of raw traces refuse such values line by line;
+// this is for workloads from elsewhere (a store, a program).
+void checkWorkload(const Workload& workload);
+
 // Task instances of `job` (the sum of its records' counts).
 std::uint64_t instanceCount(const Workload& workload, const Job& job);
 // Task instances of the whole workload (the sum of all counts).
