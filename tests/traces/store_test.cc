@@ -15,6 +15,7 @@
 #include <iterator>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -437,6 +438,44 @@ void deleteDataset(const std::string& path, const char* name) {
   H5Fclose(f);
 }
 
+// Replaces dataset `name` of the store at `path` with `values`, `width` to a
+// row (0: one-dimensional), unchunked and unfiltered: a store as another
+// writer could make it, holding what allot's writer refuses to write.
+template <class T>
+void rewriteDataset(const std::string& path, const char* name, const std::vector<T>& values,
+                    hsize_t width = 0) {
+  deleteDataset(path, name);
+  hid_t fileType = H5T_IEEE_F64LE, memType = H5T_NATIVE_DOUBLE;
+  if constexpr (std::is_same_v<T, std::uint32_t>) {
+    fileType = H5T_STD_U32LE;
+    memType = H5T_NATIVE_UINT32;
+  } else if constexpr (std::is_same_v<T, std::int64_t>) {
+    fileType = H5T_STD_I64LE;
+    memType = H5T_NATIVE_INT64;
+  } else {
+    static_assert(std::is_same_v<T, double>);
+  }
+  const std::array<hsize_t, 2> shape{width == 0 ? values.size() : values.size() / width, width};
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t space = H5Screate_simple(width == 0 ? 1 : 2, shape.data(), nullptr);
+  hid_t d = H5Dcreate2(f, name, fileType, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(d, 0) << name;
+  if (!values.empty()) {
+    ASSERT_GE(H5Dwrite(d, memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0) << name;
+  }
+  H5Dclose(d);
+  H5Sclose(space);
+  H5Fclose(f);
+}
+
+// Field `field` of every task record of `w`, as a column.
+template <class T, class Field>
+std::vector<T> taskColumn(const Workload& w, Field field) {
+  std::vector<T> out;
+  for (const Task& t : w.tasks) out.push_back(static_cast<T>(field(t)));
+  return out;
+}
+
 // Stores before version 5 held each record's demand in tasks/demand
 // (f64[N][D]) and had no /demands: rewrites a store that way, with a
 // chunked, unfiltered dataset.
@@ -797,9 +836,12 @@ TEST_F(StoreTest, ConstantColumnsStoreNoChunks) {
 
 // A count of 0 (a record of no instance) is refused, naming the row.
 TEST_F(StoreTest, RejectsZeroCount) {
-  Workload bad = handMade();
-  bad.tasks[2].count = 0;
-  writeWorkloadStore(file("zero.h5"), bad);
+  const Workload w = handMade();
+  writeWorkloadStore(file("zero.h5"), w);
+  std::vector<std::uint32_t> counts =
+      taskColumn<std::uint32_t>(w, [](const Task& t) { return t.count; });
+  counts[2] = 0;
+  rewriteDataset(file("zero.h5"), "tasks/count", counts);
   try {
     readWorkloadStore(file("zero.h5"));
     FAIL() << "no error";
@@ -821,9 +863,12 @@ TEST_F(StoreTest, NamesMissingAndInconsistentDatasets) {
     EXPECT_NE(std::string(e.what()).find("tasks/duration_us"), std::string::npos) << e.what();
   }
 
-  Workload bad = handMade();
-  bad.tasks[0].job = 7;  // only 3 jobs
-  writeWorkloadStore(file("bad.h5"), bad);
+  const Workload w = handMade();
+  writeWorkloadStore(file("bad.h5"), w);
+  std::vector<std::uint32_t> jobs =
+      taskColumn<std::uint32_t>(w, [](const Task& t) { return t.job; });
+  jobs[0] = 7;  // only 3 jobs
+  rewriteDataset(file("bad.h5"), "tasks/job", jobs);
   try {
     readWorkloadStore(file("bad.h5"));
     FAIL() << "no error";
@@ -839,27 +884,9 @@ TEST_F(StoreTest, NamesMissingAndInconsistentDatasets) {
 TEST_F(StoreTest, RejectsIndexesIntoEmptyTables) {
   const Workload w = handMade();
   writeWorkloadStore(file("nodemands.h5"), w);
-  deleteDataset(file("nodemands.h5"), "demands");
-  deleteDataset(file("nodemands.h5"), "tasks/demand");
-  {
-    hid_t f = H5Fopen(file("nodemands.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    const std::array<hsize_t, 2> empty{0, static_cast<hsize_t>(w.dims->size())};
-    hid_t space = H5Screate_simple(2, empty.data(), nullptr);
-    hid_t d =
-        H5Dcreate2(f, "demands", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    ASSERT_GE(d, 0);
-    H5Dclose(d);
-    H5Sclose(space);
-    const hsize_t n = w.tasks.size();
-    const std::vector<std::uint32_t> zeros(n, 0);
-    space = H5Screate_simple(1, &n, nullptr);
-    d = H5Dcreate2(f, "tasks/demand", H5T_STD_U32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    ASSERT_GE(d, 0);
-    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()), 0);
-    H5Dclose(d);
-    H5Sclose(space);
-    H5Fclose(f);
-  }
+  rewriteDataset(file("nodemands.h5"), "demands", std::vector<double>{},
+                 static_cast<hsize_t>(w.dims->size()));
+  rewriteDataset(file("nodemands.h5"), "tasks/demand", std::vector<std::uint32_t>(w.tasks.size()));
   try {
     readWorkloadStore(file("nodemands.h5"));
     FAIL() << "no error";
@@ -869,11 +896,15 @@ TEST_F(StoreTest, RejectsIndexesIntoEmptyTables) {
         << e.what();
   }
 
-  Workload noMachines = handMade();
-  noMachines.machines.clear();  // its events still name machines 0 and 1
-  writeWorkloadStore(file("nomachines.h5"), noMachines);
+  Workload plain = w;  // no attributes: their string columns are empty already
+  for (Machine& m : plain.machines) m.attributes = Attributes{};
+  writeWorkloadStore(file("nomachines.h5"), plain);
+  rewriteDataset(file("nomachines.h5"), "machines/trace_id", std::vector<std::int64_t>{});
+  rewriteDataset(file("nomachines.h5"), "machines/capacity", std::vector<double>{},
+                 static_cast<hsize_t>(w.dims->size()));
+  rewriteDataset(file("nomachines.h5"), "machines/attr_count", std::vector<std::uint32_t>{});
   try {
-    readWorkloadStore(file("nomachines.h5"));
+    readWorkloadStore(file("nomachines.h5"));  // its events still name machines 0 and 1
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(
@@ -886,9 +917,12 @@ TEST_F(StoreTest, RejectsIndexesIntoEmptyTables) {
 // A store holds whatever its writer gave it: values a replay cannot take
 // (checkWorkload's) are refused on reading, naming the record.
 TEST_F(StoreTest, RejectsValuesAReplayCannotTake) {
-  Workload negative = handMade();
-  negative.tasks[1].duration = Duration{-5};
-  writeWorkloadStore(file("negative.h5"), negative);
+  const Workload w = handMade();
+  writeWorkloadStore(file("negative.h5"), w);
+  std::vector<std::int64_t> durations =
+      taskColumn<std::int64_t>(w, [](const Task& t) { return toMicros(t.duration); });
+  durations[1] = -5;
+  rewriteDataset(file("negative.h5"), "tasks/duration_us", durations);
   try {
     readWorkloadStore(file("negative.h5"));
     FAIL() << "no error";
@@ -897,15 +931,37 @@ TEST_F(StoreTest, RejectsValuesAReplayCannotTake) {
         << e.what();
     EXPECT_NE(std::string(e.what()).find("the file is corrupt"), std::string::npos) << e.what();
   }
-  Workload nan = handMade();
-  nan.demands[0][1] = std::nan("");
-  writeWorkloadStore(file("nan.h5"), nan);
+
+  writeWorkloadStore(file("nan.h5"), w);
+  const auto D = static_cast<std::size_t>(w.dims->size());
+  std::vector<double> demands;
+  for (const Scalars& d : w.demands) {
+    for (std::size_t k = 0; k < D; ++k) demands.push_back(d[static_cast<Eigen::Index>(k)]);
+  }
+  demands[1] = std::nan("");
+  rewriteDataset(file("nan.h5"), "demands", demands, D);
   try {
     readWorkloadStore(file("nan.h5"));
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("demand 0: mem is nan"), std::string::npos) << e.what();
   }
+}
+
+// The writer refuses what the reader would, naming the record, and writes
+// nothing.
+TEST_F(StoreTest, WriterRefusesWhatAReplayCannotTake) {
+  Workload bad = handMade();
+  bad.tasks[1].duration = Duration{-5};
+  try {
+    writeWorkloadStore(file("refused.h5"), bad);
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find(file("refused.h5") + ": workload: task record 1 duration"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(file("refused.h5")));
 }
 
 // The HDF5 signature decides, whatever the name; names decide otherwise.

@@ -581,8 +581,13 @@ bool isHdf5File(const std::string& path) {
 }
 
 void writeWorkloadStore(const std::string& path, const Workload& w, const StoreOptions& options) {
+  // What the reader would refuse is not written.
+  try {
+    checkWorkload(w);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(path + ": " + e.what());
+  }
   const Dimensions& dims = *w.dims;
-  if (dims.size() < 1) throw InvalidArgument(path + ": a workload needs at least one dimension");
   const auto width = static_cast<hsize_t>(dims.size());
   for (const auto& [key, value] : w.meta) {
     if (key.empty()) throw InvalidArgument(path + ": workload meta has an empty key");
@@ -655,13 +660,6 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
                        scalarsFill(width, [&](auto i) -> const Scalars& { return e[i].capacity; }));
   }
 
-  for (std::size_t i = 0; i < w.tasks.size(); ++i) {
-    if (w.tasks[i].demand >= w.demands.size()) {
-      throw InvalidArgument(path + ": task record " + std::to_string(i) + " names demand " +
-                            std::to_string(w.tasks[i].demand) + " of " +
-                            std::to_string(w.demands.size()));
-    }
-  }
   out.column<double>(root, "demands", w.demands.size(), width,
                      scalarsFill(width, [&](auto i) -> const Scalars& { return w.demands[i]; }));
 

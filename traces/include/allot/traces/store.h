@@ -81,7 +81,9 @@ struct StoreOptions {
 
 // Writes `workload` to `path` (created or truncated). Columns are written in
 // blocks of StoreOptions::chunkRows rows, so memory beyond the workload itself
-// stays bounded. Throws Error naming the path on I/O failure.
+// stays bounded. Throws InvalidArgument naming the path and the record for a
+// workload checkWorkload refuses (nothing is written then), Error naming the
+// path on I/O failure.
 void writeWorkloadStore(const std::string& path, const Workload& workload,
                         const StoreOptions& options = {});
 
