@@ -998,15 +998,27 @@ TEST(WorkloadTest, CheckNamesTheRecordAtFault) {
   EXPECT_THAT(refused([&](Workload& w) { w.demands.back()[1] = nan; }), HasSubstr(": mem is nan"));
   EXPECT_THAT(refused([](Workload& w) { w.machines[0].capacity[0] = HUGE_VAL; }),
               HasSubstr("machine 0 (trace id"));
-  EXPECT_THAT(refused([](Workload& w) {
-                w.machineEvents.push_back({fromMicros(0), 99, MachineEvent::Kind::kAdd, {}});
-              }),
-              HasSubstr("names machine 99 of"));
+  EXPECT_THAT(
+      refused([](Workload& w) {
+        w.machineEvents.push_back({fromMicros(0), 99, MachineEvent::Kind::kAdd, Scalars::Zero()});
+      }),
+      HasSubstr("names machine 99 of"));
   EXPECT_THAT(refused([&](Workload& w) {
                 w.machineEvents.push_back(
                     {fromMicros(-beyond), 0, MachineEvent::Kind::kUpdate, Scalars::Zero()});
               }),
               HasSubstr("machine event 0 time"));
+  EXPECT_THAT(refused([&](Workload& w) {
+                w.machineEvents.push_back(
+                    {fromMicros(0), 0, MachineEvent::Kind::kUpdate, Scalars::Constant(nan)});
+              }),
+              HasSubstr("machine event 0 capacity: cpus is nan"));
+  // A removal's capacity is not read.
+  EXPECT_EQ(refused([&](Workload& w) {
+              w.machineEvents.push_back(
+                  {fromMicros(0), 0, MachineEvent::Kind::kRemove, Scalars::Constant(nan)});
+            }),
+            "(accepted)");
   EXPECT_THAT(refused([](Workload& w) { w.tasks[1].duration = Duration{-5}; }),
               HasSubstr("task record 1 duration is -5 us"));
   EXPECT_THAT(refused([&](Workload& w) { w.tasks[0].estimate = Duration{beyond}; }),

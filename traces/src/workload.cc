@@ -135,7 +135,9 @@ void checkWorkload(const Workload& w) {
       invalid(fmt::format("machine event {} has unknown kind {}", i, static_cast<int>(e.kind)));
     }
     checkTime(e.time, [&] { return fmt::format("machine event {} time", i); });
-    checkScalars(e.capacity, w, [&] { return fmt::format("machine event {} capacity", i); });
+    if (e.kind != MachineEvent::Kind::kRemove) {  // a removal's capacity means nothing
+      checkScalars(e.capacity, w, [&] { return fmt::format("machine event {} capacity", i); });
+    }
   }
   // Job ranges in bounds, covering as many records as there are, and each
   // record within the range of the job it names: then the ranges do not
