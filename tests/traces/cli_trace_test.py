@@ -3,7 +3,7 @@
 Usage: cli_trace_test.py ALLOT_BINARY SHARED_TRACES_DIR
 Checks generate -> inspect --json, convert of a real SWF log (raw and .h5
 summaries agree), formats --json, that h5py reads the store's columns, and
-that bad input exits 1 with an "allot: " message.
+that bad input (also stores h5py patched) exits 1 with an "allot: " message.
 """
 
 import json
@@ -99,6 +99,39 @@ with tempfile.TemporaryDirectory() as tmp:
             median = durations[order][(cumulative >= math.ceil(0.5 * cumulative[-1])).argmax()]
             check(median == stored["instance_duration_s"]["p50"],
                   f"weighted p50 {median} vs {stored['instance_duration_s']['p50']}")
+        # A store another writer made, holding what a replay cannot take: both
+        # commands refuse it with a message naming the record (an empty
+        # demand table with records naming demand 0 once crashed them; the
+        # other values replayed silently).
+        import numpy as np
+        import shutil
+
+        def patched(name, dataset, values):
+            path = os.path.join(tmp, name + ".h5")
+            shutil.copy(kth_h5, path)
+            with h5py.File(path, "r+") as f:
+                del f[dataset]
+                f.create_dataset(dataset, data=values)
+            return path
+
+        with h5py.File(kth_h5, "r") as f:
+            durations, demands = f["tasks/duration_us"][:], f["demands"][:]
+            jobs, width = f["tasks/job"][:], f["demands"].shape[1]
+        durations[7] = -5
+        demands[0, 1] = np.nan
+        jobs[3] = 4
+        cases = [
+            (patched("negative", "tasks/duration_us", durations), "task record 7 duration is -5 us"),
+            (patched("nan", "demands", demands), "demand 0: mem is nan"),
+            (patched("other_job", "tasks/job", jobs), "task record 3 names job 4"),
+            (patched("no_demands", "demands", np.zeros((0, width))),
+             "'tasks/demand' row 0 holds index 0, out of range [0, 0)"),
+        ]
+        for path, needle in cases:
+            for args in (["trace", "inspect", path], ["sim", path, "-p", "fifo"]):
+                err = run(*args, expect=1).stderr
+                check(err.startswith("allot: ") and needle in err and "corrupt" in err,
+                      f"allot {' '.join(args)}: {err}")
     except ImportError:
         print("h5py missing: skipped the h5py check")
 
