@@ -1042,6 +1042,15 @@ TEST(WorkloadTest, CheckNamesTheRecordAtFault) {
               HasSubstr("job 1 (trace id 2) depends on job 1, itself"));
   EXPECT_THAT(refused([](Workload& w) { w.jobs[1].dependsOn = {77}; }),
               HasSubstr("depends on job 77 of"));
+  EXPECT_THAT(refused([](Workload& w) { w.jobs[1].role = 9; }),
+              HasSubstr("job 1 (trace id 2) names user"));
+  // Empty user and role tables take index 0 (readers that have no names).
+  EXPECT_EQ(refused([](Workload& w) {
+              w.users.clear();
+              w.roles.clear();
+              for (Job& j : w.jobs) j.user = j.role = 0;
+            }),
+            "(accepted)");
   EXPECT_THAT(refused([&](Workload& w) { w.jobs[0].submit = fromMicros(beyond); }),
               HasSubstr("job 0 (trace id 1) submit time"));
 }

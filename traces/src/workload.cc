@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -74,14 +75,6 @@ int badScalar(const Scalars& s, int dims) {
   return -1;
 }
 
-bool validTime(std::int64_t us) {
-  return us >= -kMaxTraceMicros && us <= kMaxTraceMicros;
-}
-
-bool validDuration(Duration d) {
-  return toMicros(d) >= 0 && toMicros(d) <= kMaxTraceMicros;
-}
-
 [[noreturn]] void invalid(const std::string& what) {
   throw InvalidArgument("workload: " + what);
 }
@@ -98,15 +91,17 @@ void checkScalars(const Scalars& s, const Workload& w, const Name& name) {
 
 template <class Name>
 void checkTime(TimePoint t, const Name& name) {
-  if (!validTime(toMicros(t))) {
-    invalid(fmt::format("{} is {} us, beyond 100 years", name(), toMicros(t)));
+  const std::int64_t us = toMicros(t);
+  if (us < -kMaxTraceMicros || us > kMaxTraceMicros) {
+    invalid(fmt::format("{} is {} us, beyond 100 years", name(), us));
   }
 }
 
 template <class Name>
 void checkDuration(Duration d, const Name& name) {
-  if (!validDuration(d)) {
-    invalid(fmt::format("{} is {} us (must be within 0 and 100 years)", name(), toMicros(d)));
+  const std::int64_t us = toMicros(d);
+  if (us < 0 || us > kMaxTraceMicros) {
+    invalid(fmt::format("{} is {} us (must be within 0 and 100 years)", name(), us));
   }
 }
 
@@ -145,10 +140,17 @@ void checkWorkload(const Workload& w) {
   // would leave the ranges covering more than there are). One pass over each
   // table, not the task table again job by job.
   std::uint64_t covered = 0;
+  // Readers may leave the user and role tables empty, with index 0.
+  const std::size_t userLimit = std::max<std::size_t>(w.users.size(), 1);
+  const std::size_t roleLimit = std::max<std::size_t>(w.roles.size(), 1);
   for (std::size_t j = 0; j < w.jobs.size(); ++j) {
     const Job& job = w.jobs[j];
     const auto name = [&] { return fmt::format("job {} (trace id {})", j, job.traceId); };
     checkTime(job.submit, [&] { return name() + " submit time"; });
+    if (job.user >= userLimit || job.role >= roleLimit) {
+      invalid(fmt::format("{} names user {} of {} and role {} of {}", name(), job.user,
+                          w.users.size(), job.role, w.roles.size()));
+    }
     if (job.firstTask > w.tasks.size() || job.taskCount > w.tasks.size() - job.firstTask) {
       invalid(fmt::format("{} names task records [{}, {} + {}) of {}", name(), job.firstTask,
                           job.firstTask, job.taskCount, w.tasks.size()));

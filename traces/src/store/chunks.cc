@@ -204,10 +204,10 @@ __attribute__((target("avx2"))) void avx2Sums(const unsigned char* data, std::ui
 
 std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes, SumPath path) {
 #if defined(__x86_64__)
-  if (path == SumPath::kBest)
-    path = __builtin_cpu_supports("avx2") ? SumPath::kBest : SumPath::kSse2;
+  const bool avx2 = path == SumPath::kBest && __builtin_cpu_supports("avx2");
+  const bool sse2 = path != SumPath::kScalar;
 #else
-  path = SumPath::kScalar;
+  (void)path;
 #endif
   std::uint32_t sum1 = 0, sum2 = 0;
   std::size_t words = bytes / 2;
@@ -216,11 +216,11 @@ std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes, SumPath p
     std::uint32_t plain = 0, weighted = 0;
     std::uint32_t i = 0;
 #if defined(__x86_64__)
-    if (path == SumPath::kBest) {
+    if (avx2) {
       avx2Sums(data, n, n / 16, plain, weighted);
       i = n / 16 * 16;
     }
-    if (path != SumPath::kScalar && n - i >= 8) {
+    if (sse2 && n - i >= 8) {
       // The AVX2 block's tail, or the whole block: words from i on, whose
       // weights count from n - i.
       sse2Sums(data + 2 * i, n - i, (n - i) / 8, plain, weighted);

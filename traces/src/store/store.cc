@@ -535,12 +535,6 @@ void checkIndexes(const std::string& path, const std::string& name, const T* val
   }
 }
 
-// The limit of a job's user or role index: readers may leave the user and
-// role tables empty, with index 0.
-std::uint64_t nameIndexLimit(std::size_t names) {
-  return std::max<std::uint64_t>(names, 1);
-}
-
 // Task counts of rows [firstRow, firstRow + n) must be at least 1.
 void checkCounts(const std::string& path, const std::uint32_t* counts, std::uint64_t n,
                  std::uint64_t firstRow) {
@@ -731,10 +725,9 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
 
 namespace {
 
-// The jobs table. `taskRows` (the rows of /tasks) and the sizes of the user
-// and role tables bound the indexes.
-std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t taskRows,
-                          std::size_t userCount, std::size_t roleCount) {
+// The jobs table. `taskRows` (the rows of /tasks) bounds the task ranges;
+// user and role indexes are checked with the whole workload (checkWorkload).
+std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t taskRows) {
   std::vector<Job> jobs;
   {
     std::optional<std::uint64_t> rows;
@@ -752,11 +745,6 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
     const std::vector<std::uint32_t> deps = in.column<std::uint32_t>("jobs/depends_on", 0, depRows);
     checkIndexes(path, "jobs/depends_on", deps.data(), deps.size(), 0, *rows);
     const std::uint64_t block = in.blockRows("jobs/trace_id");
-    // The loop below tests each index as it copies it, and checkIndexes,
-    // which names the row, runs only when one is out of range (a separate
-    // pass over each index column cost 4% of a load).
-    const std::uint64_t userLimit = nameIndexLimit(userCount);
-    const std::uint64_t roleLimit = nameIndexLimit(roleCount);
     reserveHuge(jobs, *rows);
     std::size_t dep = 0;
     for (std::uint64_t begin = 0; begin < *rows; begin += block) {
@@ -769,14 +757,12 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
       const std::uint8_t* gangs = gang.read(begin, end);
       const std::uint64_t* firstTasks = firstTask.read(begin, end);
       const std::uint32_t* taskCounts = taskCount.read(begin, end);
-      bool outOfRange = false;
       for (std::uint64_t i = 0; i < end - begin; ++i) {
         Job& j = jobs.emplace_back();
         j.traceId = traceIds[i];
         j.submit = fromMicros(submits[i]);
         j.user = users[i];
         j.role = roles[i];
-        outOfRange |= (users[i] >= userLimit) | (roles[i] >= roleLimit);
         j.priority = priorities[i];
         j.gang = gangs[i] != 0;
         j.firstTask = firstTasks[i];
@@ -790,10 +776,6 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
                              deps.begin() + static_cast<std::ptrdiff_t>(dep + n));
           dep += n;
         }
-      }
-      if (outOfRange) {
-        checkIndexes(path, "jobs/user", users, end - begin, begin, userLimit);
-        checkIndexes(path, "jobs/role", roles, end - begin, begin, roleLimit);
       }
     }
   }
@@ -841,7 +823,9 @@ std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t ve
   Reader::Column<std::int64_t> machine(in, "tasks/machine", 0, rows);
   Reader::Column<std::int32_t> status(in, "tasks/status", 0, rows);
   const std::uint64_t block = in.blockRows("tasks/job");
-  // Indexes tested as they are copied, as in readJobs.
+  // The loop below tests each index as it copies it, and checkIndexes,
+  // which names the dataset and row, runs only when one is out of range (a
+  // separate pass over each index column cost 4% of a load).
   const std::uint64_t demandCount = demands.size();
   reserveHuge(tasks, *rows);
   DemandTable table;  // before version 5
@@ -1026,7 +1010,7 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
       StoreOptions silent = options;
       silent.progress = nullptr;  // progress is reported on the calling thread
       Reader jobsIn(file.get(), path, silent);
-      w.jobs = readJobs(jobsIn, path, taskRows, w.users.size(), w.roles.size());
+      w.jobs = readJobs(jobsIn, path, taskRows);
       jobDatasets = jobsIn.done();
     } catch (...) {
       jobsFailure = std::current_exception();

@@ -154,7 +154,8 @@ inline constexpr std::int64_t kMaxTraceMicros = std::int64_t{100} * 366 * 24 * 3
 
 // Checks what consumers of a workload rely on, and throws InvalidArgument
 // naming the first record at fault: indexes within their tables (demands,
-// jobs, machines, dependencies; no job depending on itself), every task
+// jobs, machines, dependencies, users and roles, which may be empty with
+// index 0; no job depending on itself), every task
 // record in the range of the job it names and no two ranges overlapping,
 // counts of at least 1, demands and capacities finite and not negative,
 // durations and estimates within [0, kMaxTraceMicros], times within
