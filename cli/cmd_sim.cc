@@ -67,6 +67,7 @@ struct Run {
 
 // Longest interval, latency or timeout: the simulator refuses longer ones.
 constexpr double kMaxSeconds = toSeconds(sim::kMaxConfigDuration);
+constexpr std::uint64_t kMaxUint32 = std::numeric_limits<std::uint32_t>::max();
 
 Duration seconds(double s) {
   return secondsToDuration(s);
@@ -484,16 +485,19 @@ void addSimCommand(CLI::App& app) {
   cmd->add_option("--max-attempts", args->maxAttempts,
                   "A job fails once a task record has been lost this many times (0: retry "
                   "forever)")
+      ->check(wholeNumberFlag(0, kMaxUint32))
       ->capture_default_str();
   cmd->add_option("--launches-per-offer", args->launchesPerOffer,
                   "Instances a framework launches in one offer at most (0: all that fit; 1: "
                   "progressive filling)")
+      ->check(wholeNumberFlag(0, kMaxUint32))
       ->capture_default_str();
   cmd->add_option("--demand", args->demandWindow,
                   "Frameworks publish their first N pending instances (shape, count, gang, "
                   "wait, estimate); policies stop offering to a framework once a round's "
                   "offers cover them, and task-placing policies place them (0: off). Default: "
-                  "what each policy needs (`allot policies`), 0 for drf, fifo, random");
+                  "what each policy needs (`allot policies`), 0 for drf, fifo, random")
+      ->check(wholeNumberFlag(0, kMaxUint32));
   cmd->add_flag("--exact-estimates", args->exactEstimates,
                 "Frameworks publish each task's actual run time as its estimate (perfect user "
                 "estimates) instead of the trace's own (SWF requested time; none elsewhere)");

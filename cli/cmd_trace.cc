@@ -176,7 +176,9 @@ void addInspect(CLI::App& trace) {
   cmd->add_option("input", args->input, "Workload file or folder")->required();
   args->reader.add(cmd);
   cmd->add_flag("--json", args->json, "Print machine-readable JSON");
-  cmd->add_option("--top", args->top, "Users and roles to list")->capture_default_str();
+  cmd->add_option("--top", args->top, "Users and roles to list")
+      ->check(wholeNumberFlag(0, 1'000'000))
+      ->capture_default_str();
   cmd->footer(
       "Prints jobs, task records and task instances (a record stands for `count` identical\n"
       "instances, e.g. an SWF gang), machines, the submit time span, p50/p90/p99/max of task\n"
@@ -216,24 +218,25 @@ void addGenerate(CLI::App& trace) {
   cmd->add_option("preset", args->preset, "Preset: google-like or hpc-like")->required();
   cmd->add_option("-o,--output", args->output, "Output .h5 file (overwritten)")->required();
   cmd->add_option("--seed", args->seed, "Random seed; the same seed gives the same workload")
+      ->check(wholeNumberFlag(0, std::numeric_limits<std::uint64_t>::max()))
       ->capture_default_str();
   // Unset options keep the preset's values; set ones must make sense (a
   // zero or NaN used to fall back to the preset silently).
   cmd->add_option("--tasks", args->tasks, "Stop after this many task instances (exact)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+      ->check(wholeNumberFlag(1, std::uint64_t{1} << 40));
   cmd->add_option("--jobs", args->jobs, "Stop after this many jobs")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
+      ->check(wholeNumberFlag(1, std::uint64_t{1} << 32));
   cmd->add_option("--hours", args->hours, "Length of the trace in simulated hours")
       ->check(numberFlag("hours", 0, 24.0 * 366 * 100, true));
   cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)")
-      ->check(CLI::Range(1u, 10'000'000u));
+      ->check(wholeNumberFlag(1, 10'000'000));
   cmd->add_option("--load", args->load, "Offered cpu load (fraction of the cluster's cpus)")
       ->check(numberFlag("times the cluster's cpus", 0, 10.0, true));
   cmd->add_option("--jobs-per-hour", args->jobsPerHour, "Mean arrival rate (overrides --load)")
       ->check(numberFlag("jobs per hour", 0, 1e7, true));
   cmd->add_option("--arrivals", args->arrivals, "poisson or diurnal")
       ->check(CLI::IsMember({"poisson", "diurnal"}));
-  cmd->add_option("--users", args->users, "Number of users")->check(CLI::Range(1u, 10'000'000u));
+  cmd->add_option("--users", args->users, "Number of users")->check(wholeNumberFlag(1, 10'000'000));
   cmd->add_option("--level", args->level, "Deflate level 0-9")->check(CLI::Range(0, 9));
   cmd->footer(
       "Generation ends at the first of --hours, --jobs, --tasks. Unset options keep the\n"

@@ -73,19 +73,18 @@ CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMi
       "NUMBER");
 }
 
-CLI::Validator seedFlag() {
+CLI::Validator wholeNumberFlag(std::uint64_t min, std::uint64_t max) {
   return CLI::Validator(
-      [](std::string& text) -> std::string {
-        std::int64_t value = 0;
+      [min, max](std::string& text) -> std::string {
+        std::uint64_t value = 0;
         const char* end = text.data() + text.size();
         const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-        if (ec != std::errc() || ptr != end || value < 0) {
-          return fmt::format("'{}' is not a whole number from 0 to {}", text,
-                             std::numeric_limits<std::int64_t>::max());
+        if (ec != std::errc() || ptr != end || value < min || value > max) {
+          return fmt::format("'{}' is not a whole number from {} to {}", text, min, max);
         }
         return "";
       },
-      "SEED");
+      fmt::format("UINT in [{} - {}]", min, max));
 }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {

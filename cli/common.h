@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 
 #include "allot/core/time.h"
@@ -56,9 +57,14 @@ CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMi
 inline CLI::Validator secondsFlag(double min, double max = 1e300) {
   return numberFlag("seconds", min, max);
 }
-// A CLI11 check of a seed: a whole number from 0 to 2^63 - 1 (policies take
-// their seed as a signed 64-bit parameter).
-CLI::Validator seedFlag();
+// A CLI11 check of a whole number from `min` to `max`. CLI11's own
+// conversion lets "-1" wrap to 2^64 - 1 in an unsigned option and says only
+// "Could not convert" where a value overflows the option's type.
+CLI::Validator wholeNumberFlag(std::uint64_t min, std::uint64_t max);
+// A seed: 0 to 2^63 - 1 (policies take their seed as a signed 64-bit parameter).
+inline CLI::Validator seedFlag() {
+  return wholeNumberFlag(0, std::numeric_limits<std::int64_t>::max());
+}
 
 // Logs of a runtime process (`allot master`, `agent`, `run`) go to stderr,
 // tagged with `name`, at `level` (trace, debug, info, warn, error, off).

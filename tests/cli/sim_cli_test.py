@@ -138,7 +138,11 @@ for flag, value, words in [("--latency", "nan", "not a finite number"),
                            ("--interval", "1e-9", "below the least allowed"),
                            ("--stop-at", "-1", "below the least allowed"),
                            ("--seed", "-1", "not a whole number"),
-                           ("--seed", "9223372036854775808", "not a whole number")]:
+                           ("--seed", "9223372036854775808", "not a whole number"),
+                           # CLI11 alone said "Could not convert" for these
+                           ("--max-attempts", "-1", "'-1' is not a whole number from 0 to"),
+                           ("--launches-per-offer", "2.5", "not a whole number"),
+                           ("--demand", "4294967296", "from 0 to 4294967295")]:
     err = run("sim", TRACE, flag, value, expect=105).stderr
     check(err.startswith(flag + ":") and words in err, f"{flag} {value}: stderr {err!r}")
     CHECKS += 1

@@ -155,9 +155,14 @@ with tempfile.TemporaryDirectory() as tmp:
     # once fell back to the preset silently, and a huge load filled memory.
     for flag, value in [("--load", "nan"), ("--load", "1e308"), ("--hours", "0"),
                         ("--hours", "-1"), ("--jobs-per-hour", "1e308"), ("--jobs", "0"),
-                        ("--machines", "0"), ("--users", "0")]:
+                        ("--machines", "0"), ("--users", "0"),
+                        # CLI11 alone wrapped "-1" to 2^64 - 1 and ran with it
+                        ("--seed", "-1"), ("--seed", "18446744073709551616"),
+                        ("--machines", "1e3"), ("--tasks", "-5")]:
         err = run("trace", "generate", "hpc-like", "-o", out, flag, value, expect=105).stderr
         check(err.startswith(flag + ":") and value in err, f"{flag} {value}: {err}")
+    err = run("trace", "inspect", out, "--top", "-1", expect=105).stderr
+    check(err.startswith("--top: '-1' is not a whole number"), f"--top -1: {err}")
 
     # --help explains each subcommand.
     helps = {"convert": "--skip-bad", "inspect": "--json", "generate": "--seed",
