@@ -33,11 +33,32 @@ JOB_STATES = ["finished", "unschedulable", "failed", "unfinished"]  # sim::JobSt
 TASK_STATES = ["finished", "lost", "unfinished", "preempted"]       # sim::TaskState
 
 
-def _config(config):
+# Whole-number settings and the largest value each takes: the C++ field's,
+# and for seed what policies take (a signed 64-bit parameter), as `allot sim`.
+_WHOLE_NUMBERS = {"seed": 2**63 - 1, "max_attempts": 2**32 - 1, "launches_per_offer": 2**32 - 1,
+                  "demand": 2**32 - 1}
+
+
+def _check_whole(name, value):
+    """A clear error here, instead of pybind11's signature dump, for -1 or 2.5."""
+    if value is None and name == "demand":
+        return
+    top = _WHOLE_NUMBERS[name]
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or not 0 <= value <= top):
+        raise _allot.InvalidArgument(f"{name} must be a whole number from 0 to {top}, "
+                                     f"got {value!r}")
+
+
+def _config(config, seed=0):
     unknown = sorted(set(config) - set(CONFIG_DEFAULTS))
     if unknown:
         raise TypeError(f"unknown simulation config key {unknown[0]!r} "
                         f"(known: {', '.join(CONFIG_DEFAULTS)})")
+    _check_whole("seed", seed)
+    for name in ("max_attempts", "launches_per_offer", "demand"):
+        if name in config:
+            _check_whole(name, config[name])
     return {**CONFIG_DEFAULTS, **config}
 
 
@@ -216,7 +237,7 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
     ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python3 ...`` (Google's first 5
     parts with ``demand=256``: 13.6-14.6 s instead of 17.0-17.6 s on our VM).
     """
-    cfg = _config(config)
+    cfg = _config(config, seed)
     workload = _workload(trace)
     text_params = _policy_params(policy, params, seed)
     raw = _allot.simulate(workload, policy, text_params, seed=seed, **cfg)
@@ -243,7 +264,7 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     parameters. ``jobs`` > 1 runs that many simulations at once in threads
     (the simulator releases the GIL). Other arguments as for ``simulate``.
     """
-    cfg = _config(config)
+    cfg = _config(config, seed)
     workload = _workload(trace)
     policies = list(policies)
     labels = _labels(policies)

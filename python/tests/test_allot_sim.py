@@ -117,6 +117,27 @@ def test_bad_config_values_raise(tiny, config, match):
         allot.simulate(tiny, "drf", **config)
 
 
+@pytest.mark.parametrize("config, match", [
+    ({"seed": -1}, "seed must be a whole number from 0 to 9223372036854775807, got -1"),
+    ({"seed": 2**63}, "seed must be"),
+    ({"demand": -3}, "demand must be a whole number from 0 to 4294967295, got -3"),
+    ({"demand": 2**32}, "demand must be"),
+    ({"max_attempts": 2.5}, "max_attempts must be a whole number"),
+    ({"launches_per_offer": True}, "launches_per_offer must be"),
+])
+def test_bad_whole_numbers_raise(tiny, config, match):
+    with pytest.raises(allot.InvalidArgument, match=match):
+        allot.simulate(tiny, "drf", **config)
+    with pytest.raises(allot.InvalidArgument, match=match):
+        allot.compare(tiny, ["drf"], **config)
+
+
+def test_whole_numbers_take_numpy_integers(tiny):
+    a = allot.simulate(tiny, "random", seed=np.uint64(7), demand=np.int64(4))
+    b = allot.simulate(tiny, "random", seed=7, demand=4)
+    pdt.assert_frame_equal(a.jobs, b.jobs)
+
+
 def test_bad_policy_or_param_raises(tiny):
     with pytest.raises(allot.NotFound, match="known: drf, fifo, random"):
         allot.simulate(tiny, "lottery")
