@@ -231,9 +231,9 @@ void addGenerate(CLI::App& trace) {
   cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)")
       ->check(wholeNumberFlag(1, 10'000'000));
   cmd->add_option("--load", args->load, "Offered cpu load (fraction of the cluster's cpus)")
-      ->check(numberFlag("times the cluster's cpus", 0, 10.0, true));
+      ->check(numberFlag("times the cluster's cpus", 0, traces::kMaxLoad, true));
   cmd->add_option("--jobs-per-hour", args->jobsPerHour, "Mean arrival rate (overrides --load)")
-      ->check(numberFlag("jobs per hour", 0, 1e7, true));
+      ->check(numberFlag("jobs per hour", 0, traces::kMaxJobsPerHour, true));
   cmd->add_option("--arrivals", args->arrivals, "poisson or diurnal")
       ->check(CLI::IsMember({"poisson", "diurnal"}));
   cmd->add_option("--users", args->users, "Number of users")->check(wholeNumberFlag(1, 10'000'000));

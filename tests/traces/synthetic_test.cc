@@ -4,11 +4,13 @@
 
 #include "allot/traces/synthetic.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -18,6 +20,8 @@
 
 namespace allot::traces {
 namespace {
+
+using ::testing::HasSubstr;
 
 const std::string kShared = ALLOT_SHARED_TRACES_DIR;
 
@@ -283,6 +287,41 @@ TEST(SyntheticTest, RejectsBadOptions) {
   o = syntheticPreset("hpc-like");
   o.machineMix.clear();
   EXPECT_THROW(generateWorkload(o), InvalidArgument);
+}
+
+// Rates and lengths out of bounds are refused, naming the value, instead of
+// falling back to the load (a negative or NaN jobs per hour did) or to no
+// horizon (a negative one did), or filling memory (a huge rate).
+TEST(SyntheticTest, RejectsRatesAndHorizonsOutOfBounds) {
+  const auto error = [](const SyntheticOptions& o) -> std::string {
+    try {
+      generateWorkload(o);
+    } catch (const InvalidArgument& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (double jobsPerHour : {-5.0, nan, kMaxJobsPerHour * 2}) {
+    SyntheticOptions o = syntheticPreset("hpc-like");
+    o.jobsPerHour = jobsPerHour;
+    EXPECT_THAT(error(o), HasSubstr("jobs per hour must be above 0 and at most 10000000"))
+        << jobsPerHour;
+  }
+  for (double load : {0.0, -1.0, nan, kMaxLoad * 2}) {
+    SyntheticOptions o = syntheticPreset("hpc-like");
+    o.load = load;
+    EXPECT_THAT(error(o), HasSubstr("load must be above 0 and at most 10")) << load;
+  }
+  SyntheticOptions o = syntheticPreset("hpc-like");
+  o.horizon = Duration{-1};
+  o.maxJobs = 10;
+  EXPECT_THAT(error(o), HasSubstr("negative horizon (-1 us)"));
+  // The bounds themselves are taken.
+  o = syntheticPreset("hpc-like");
+  o.jobsPerHour = kMaxJobsPerHour;
+  o.maxJobs = 10;
+  EXPECT_EQ(generateWorkload(o).jobs.size(), 10u);
 }
 
 }  // namespace

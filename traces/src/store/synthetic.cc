@@ -1,5 +1,7 @@
 #include "allot/traces/synthetic.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -283,9 +285,18 @@ double meanJobSize(const JobSizeSpec& spec) {
 }
 
 double arrivalRate(const SyntheticOptions& o) {
+  if (!(o.jobsPerHour >= 0 && o.jobsPerHour <= kMaxJobsPerHour)) {
+    throw InvalidArgument(fmt::format(
+        "synthetic workload: jobs per hour must be above 0 and at most {} (0: derive it from "
+        "the load), got {}",
+        kMaxJobsPerHour, o.jobsPerHour));
+  }
   if (o.jobsPerHour > 0) return o.jobsPerHour / 3600.0;
-  if (!(o.load > 0))
-    throw InvalidArgument("synthetic workload: load must be > 0 (or set jobs/hour)");
+  if (!(o.load > 0 && o.load <= kMaxLoad)) {
+    throw InvalidArgument(fmt::format(
+        "synthetic workload: load must be above 0 and at most {} (or set jobs per hour), got {}",
+        kMaxLoad, o.load));
+  }
   double cpus = 0;
   const std::vector<std::uint32_t> counts = scaleMix(o.machineMix, o.machines);
   for (std::size_t i = 0; i < counts.size(); ++i) cpus += counts[i] * o.machineMix[i].capacity[0];
@@ -302,8 +313,12 @@ Workload generateWorkload(const SyntheticOptions& o) {
   if (o.machineMix.empty()) throw InvalidArgument("synthetic workload: no machine classes");
   if (o.users < 1) throw InvalidArgument("synthetic workload: needs at least one user");
   if (o.roles.empty()) throw InvalidArgument("synthetic workload: needs at least one role");
-  if (o.horizon <= Duration::zero() && o.maxJobs == 0 && o.maxTasks == 0) {
-    throw InvalidArgument("synthetic workload: no end (horizon <= 0 and no job or task limit)");
+  if (o.horizon < Duration::zero()) {
+    throw InvalidArgument("synthetic workload: negative horizon (" +
+                          std::to_string(toMicros(o.horizon)) + " us)");
+  }
+  if (o.horizon == Duration::zero() && o.maxJobs == 0 && o.maxTasks == 0) {
+    throw InvalidArgument("synthetic workload: no end (horizon 0 and no job or task limit)");
   }
   if (!(o.diurnalAmplitude >= 0 && o.diurnalAmplitude <= 1) ||
       o.diurnalPeriod <= Duration::zero()) {

@@ -60,6 +60,11 @@ enum class ArrivalProcess : std::uint8_t {
   kDiurnal,  // Poisson with rate * (1 + amplitude * sin(2 pi t / period))
 };
 
+// Bounds of SyntheticOptions' rates: beyond them a generation fills memory
+// before its horizon.
+inline constexpr double kMaxLoad = 10.0;
+inline constexpr double kMaxJobsPerHour = 1e7;
+
 struct SyntheticOptions {
   std::string preset = "custom";  // recorded in Workload::meta
   std::uint64_t seed = 1;
@@ -70,15 +75,17 @@ struct SyntheticOptions {
   std::uint32_t machines = 0;
 
   // Generation ends at the first of: horizon reached, maxJobs jobs, maxTasks
-  // task instances (0 = no limit; instances, i.e. the sum of Task::count).
+  // task instances (0 = no limit; instances, i.e. the sum of Task::count;
+  // a negative horizon is refused).
   // The last job is cut so the instance count is exact.
   Duration horizon = std::chrono::hours(6);
   std::uint64_t maxJobs = 0;
   std::uint64_t maxTasks = 0;
 
-  // Arrival rate: jobsPerHour when > 0; otherwise derived so that the mean
-  // cpus in use equal `load` times the cluster's cpus (offered load, assuming
-  // independent job size, demand and duration).
+  // Arrival rate: jobsPerHour when > 0 (at most kMaxJobsPerHour); when 0,
+  // derived so that the mean cpus in use equal `load` (in (0, kMaxLoad])
+  // times the cluster's cpus (offered load, assuming independent job size,
+  // demand and duration). Other values are refused, not replaced.
   ArrivalProcess arrivals = ArrivalProcess::kPoisson;
   double jobsPerHour = 0;
   double load = 0.5;
