@@ -10,7 +10,7 @@ import pandas as pd
 
 import _allot
 
-from .traces import load_trace
+from .traces import check_whole, load_trace
 
 # sim::Config fields by their Python names, with defaults. Times in seconds.
 CONFIG_DEFAULTS = {
@@ -39,26 +39,15 @@ _WHOLE_NUMBERS = {"seed": 2**63 - 1, "max_attempts": 2**32 - 1, "launches_per_of
                   "demand": 2**32 - 1}
 
 
-def _check_whole(name, value):
-    """A clear error here, instead of pybind11's signature dump, for -1 or 2.5."""
-    if value is None and name == "demand":
-        return
-    top = _WHOLE_NUMBERS[name]
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-            or not 0 <= value <= top):
-        raise _allot.InvalidArgument(f"{name} must be a whole number from 0 to {top}, "
-                                     f"got {value!r}")
-
-
 def _config(config, seed=0):
     unknown = sorted(set(config) - set(CONFIG_DEFAULTS))
     if unknown:
         raise TypeError(f"unknown simulation config key {unknown[0]!r} "
                         f"(known: {', '.join(CONFIG_DEFAULTS)})")
-    _check_whole("seed", seed)
+    check_whole("seed", seed, _WHOLE_NUMBERS["seed"])
     for name in ("max_attempts", "launches_per_offer", "demand"):
-        if name in config:
-            _check_whole(name, config[name])
+        if config.get(name) is not None:
+            check_whole(name, config[name], _WHOLE_NUMBERS[name])
     return {**CONFIG_DEFAULTS, **config}
 
 

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pandas as pd
 
 import _allot
@@ -23,9 +24,25 @@ def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=
                                 cluster or "")
 
 
+def check_whole(name, value, top):
+    """A clear error here, instead of pybind11's signature dump, for -1 or 2.5."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or not 0 <= value <= top):
+        raise _allot.InvalidArgument(f"{name} must be a whole number from 0 to {top}, "
+                                     f"got {value!r}")
+
+
 def synthetic(preset="hpc-like", seed=1, machines=0, max_jobs=0, max_tasks=0, horizon=None,
               load=None, jobs_per_hour=None):
-    """A seeded synthetic workload ("hpc-like" or "google-like"); horizon in seconds."""
+    """A seeded synthetic workload ("hpc-like" or "google-like"); horizon in seconds.
+
+    0 machines, jobs or tasks keep the preset's machines and set no job or
+    task limit; horizon, load and jobs_per_hour, when given, must be above 0.
+    """
+    for name, value, top in [("seed", seed, 2**64 - 1), ("machines", machines, 2**32 - 1),
+                             ("max_jobs", max_jobs, 2**64 - 1),
+                             ("max_tasks", max_tasks, 2**64 - 1)]:
+        check_whole(name, value, top)
     return _allot.synthetic_workload(preset, seed, machines, max_jobs, max_tasks, horizon, load,
                                      jobs_per_hour)
 

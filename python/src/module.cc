@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -89,6 +90,17 @@ WorkloadHandle loadWorkload(const std::string& path, const std::string& format, 
   return {std::move(w), path};
 }
 
+// A length or rate the caller set: above 0, as the options' own 0 means
+// "unset" and would quietly fall back to the preset.
+double positive(const char* name, double value) {
+  if (!(value > 0)) {
+    std::ostringstream text;
+    text << name << " must be above 0, got " << value;
+    throw InvalidArgument(text.str());
+  }
+  return value;
+}
+
 WorkloadHandle syntheticWorkload(const std::string& preset, std::uint64_t seed,
                                  std::uint32_t machines, std::uint64_t maxJobs,
                                  std::uint64_t maxTasks, std::optional<double> horizon,
@@ -98,9 +110,9 @@ WorkloadHandle syntheticWorkload(const std::string& preset, std::uint64_t seed,
   if (machines != 0) options.machines = machines;
   options.maxJobs = maxJobs;
   options.maxTasks = maxTasks;
-  if (horizon) options.horizon = secondsToDuration(*horizon);
-  if (load) options.load = *load;
-  if (jobsPerHour) options.jobsPerHour = *jobsPerHour;
+  if (horizon) options.horizon = secondsToDuration(positive("horizon", *horizon));
+  if (load) options.load = positive("load", *load);
+  if (jobsPerHour) options.jobsPerHour = positive("jobs_per_hour", *jobsPerHour);
   std::shared_ptr<traces::Workload> w;
   {
     py::gil_scoped_release release;

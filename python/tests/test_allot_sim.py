@@ -199,6 +199,22 @@ def test_policies_listing():
     assert isinstance(p.loc["fifo", "summary"], str) and p.loc["fifo", "summary"]
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"seed": -1}, "seed must be a whole number from 0 to 18446744073709551615, got -1"),
+    ({"machines": 2**32}, "machines must be a whole number"),
+    ({"max_jobs": 1.5}, "max_jobs must be a whole number"),
+    ({"horizon": -1.0}, "horizon must be above 0, got -1"),
+    ({"horizon": float("nan")}, "horizon must be above 0, got nan"),
+    ({"load": 0.0}, "load must be above 0, got 0"),
+    ({"jobs_per_hour": -5.0}, "jobs_per_hour must be above 0, got -5"),
+    ({"jobs_per_hour": 1e308}, "at most 10000000"),
+])
+def test_synthetic_refuses_what_would_fall_back_to_the_preset(kwargs, match):
+    # A negative horizon or rate used to be taken as "unset": the preset's ran.
+    with pytest.raises(allot.InvalidArgument, match=match):
+        allot.synthetic("hpc-like", max_jobs=kwargs.pop("max_jobs", 10), **kwargs)
+
+
 def test_synthetic_workload_runs():
     w = allot.synthetic("hpc-like", seed=5, machines=16, max_jobs=200)
     assert len(w) == 200 and w.machines == 16
