@@ -148,6 +148,9 @@ std::vector<Run> makeRuns(const Args& a) {
       item = text.substr(colon + 1);
     }
     const Params parsed = Params::parse(item);
+    if (parsed.values().empty()) {
+      throw InvalidArgument(fmt::format("--param '{}': expected [POLICY:]name=value", text));
+    }
     for (const auto& [key, value] : parsed.values()) {
       bool used = false;
       for (Run& run : runs) {

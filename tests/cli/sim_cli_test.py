@@ -124,6 +124,7 @@ for args, words in [
     (("sim", os.path.join(tmp, "missing.swf")), "missing.swf"),
     (("sim", TRACE, "-p", "nosuch"), "unknown policy 'nosuch'"),
     (("sim", TRACE, "-p", "fifo", "--param", "seed=3"), "no chosen policy has a parameter 'seed'"),
+    (("sim", TRACE, "-p", "drf", "--param", "drf:"), "--param 'drf:': expected [POLICY:]name=value"),
     (("sim", TRACE, "--event-log", os.path.join(tmp, "no/such/dir/log")), "cannot write the event log"),
 ]:
     err = run(*args, expect=1).stderr
