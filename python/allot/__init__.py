@@ -6,6 +6,7 @@
     r.jobs, r.tasks, r.timeseries, r.summary        # pandas
     table = allot.compare(w, ["drf", "fifo", "random"], stop_at=30 * 86400)
     allot.plot.jct_cdf(table)
+    table = allot.read_results("r.h5")   # what `allot sim ... -o r.h5` wrote
 
 Policies are the built-in ones by name (``allot.policies()``) or Python
 objects deriving from ``allot.Policy``. The simulator itself is C++ (the
@@ -26,7 +27,7 @@ from _allot import (  # noqa: F401  (re-exported)
 
 from .data import shared_traces_dir
 from .policy import Policy
-from .sim import CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, simulate
+from .sim import CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, read_results, simulate
 from .traces import load_trace, policies, synthetic
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "load_trace",
     "plot",
     "policies",
+    "read_results",
     "shared_traces_dir",
     "simulate",
     "synthetic",

@@ -1,5 +1,6 @@
 """Running simulations and turning results into pandas."""
 
+import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -273,7 +274,102 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     else:
         results = [run(p) for p in policies]
     by_label = dict(zip(labels, results))
-    table = pd.DataFrame({label: r.summary for label, r in by_label.items()})
-    table.index.name = "metric"
+    # rename_axis: a new index, not the name set on the runs' summaries' own
+    table = pd.DataFrame({label: r.summary for label, r in by_label.items()}).rename_axis("metric")
     table.attrs["results"] = by_label
+    return table
+
+
+# `allot sim`'s config keys (result file, times in microseconds) to
+# CONFIG_DEFAULTS' (seconds); keys with the same name and unit are kept.
+_FILE_SECONDS = {"allocation_interval_us": "allocation_interval",
+                 "decision_latency_us": "decision_latency", "offer_timeout_us": "offer_timeout",
+                 "refuse_us": "refuse_seconds", "sample_interval_us": "sample_interval",
+                 "stop_at_us": "stop_at"}
+
+# Counters the result file keeps in each run's summary (all but `launches`).
+_FILE_COUNTERS = ["events", "rounds", "offers", "declines", "rescinds", "instances_launched",
+                  "instances_lost", "instances_preempted"]
+
+
+def _config_from_file(text):
+    config = {}
+    for key, value in json.loads(text).items():
+        if key in _FILE_SECONDS:
+            config[_FILE_SECONDS[key]] = None if value is None else value / 1e6
+        elif key == "demand_window":
+            config["demand"] = None if value == "auto" else value
+        else:
+            config[key] = value
+    return config
+
+
+def _read_run(group):
+    def columns(name):
+        return {k: v[()] for k, v in group[name].items()}
+
+    def texts(name):
+        return list(group[name].asstr()[()])
+
+    summary = dict(zip(group["summary/name"].asstr()[()], group["summary/value"][()].tolist()))
+    end_s = summary.get("end_s", float("nan"))
+    return {
+        "policy": group.attrs["policy"],
+        # The policy's parameters; `allot sim` also records its own ("sim.*").
+        "params": {k: v for k, v in json.loads(group.attrs["params"]).items()
+                   if not k.startswith("sim.")},
+        "dims": texts("dims"),
+        "roles": texts("roles"),
+        "frameworks": {"name": texts("frameworks/name"), "role": group["frameworks/role"][()]},
+        "jobs": columns("jobs"),
+        "tasks": columns("tasks"),
+        "timeseries": columns("timeseries"),
+        "counters": {k: int(summary[k]) for k in _FILE_COUNTERS if k in summary},
+        "end_us": -1 if np.isnan(end_s) else round(end_s * 1e6),
+        "used_integral": group["integrals/used"][()],
+        "capacity_integral": group["integrals/capacity"][()],
+        "summary": summary,
+    }
+
+
+def read_results(path):
+    """Reads a result file of ``allot sim -o FILE``: the table ``compare`` returns.
+
+    A DataFrame indexed by metric with one column per run (its label in the
+    file: the policy, ``#2`` for a repeat); ``attrs["results"]`` maps each
+    label to its ``SimResult``, ``attrs["config"]`` holds the run
+    configuration (``CONFIG_DEFAULTS``' keys in seconds, plus ``trace``,
+    ``format`` and ``policies``) and ``attrs["allot_version"]`` the version
+    that wrote the file. ``SimResult.counters`` lacks ``launches``, which the
+    file does not keep. Raises ``allot.Error`` naming the file when it is not
+    an allot result file, is damaged, or lacks a dataset.
+    """
+    import h5py  # only here: the rest of allot does not need it
+
+    path = os.fspath(path)
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("allot_format")
+            if kind != "allot-sim-result":
+                raise _allot.Error(f"{path}: not an allot result file (allot_format is "
+                                   f"{kind!r}, not 'allot-sim-result')")
+            version = int(f.attrs["allot_format_version"])
+            if version != 1:
+                raise _allot.Error(f"{path}: result format version {version}; this allot "
+                                   "reads version 1")
+            config = _config_from_file(f.attrs["config"])
+            run_config = {k: v for k, v in config.items() if k in CONFIG_DEFAULTS or k == "seed"}
+            # The order of `allot sim -p ...`, where the file's runs are those.
+            labels = _labels(config.get("policies", []))
+            if sorted(labels) != sorted(f["runs"]):
+                labels = list(f["runs"])
+            results = {label: _to_result(_read_run(f["runs"][label]), run_config)
+                       for label in labels}
+            allot_version = f.attrs["allot_version"]
+    except _allot.Error:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise _allot.Error(f"{path}: cannot read this result file ({e})") from e
+    table = pd.DataFrame({label: r.summary for label, r in results.items()}).rename_axis("metric")
+    table.attrs.update(results=results, config=config, allot_version=allot_version)
     return table

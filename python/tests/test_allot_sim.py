@@ -172,6 +172,9 @@ def test_compare_tables_summaries(kth):
     results = table.attrs["results"]
     assert set(results) == {"drf", "fifo", "fifo#2"}
     pdt.assert_series_equal(table["drf"], results["drf"].summary, check_names=False)
+    # The table's index name is its own: the runs' summaries are as simulate
+    # returns them (naming the table's index once renamed theirs too).
+    assert table.index.name == "metric" and results["drf"].summary.index.name is None
     assert table.loc["jobs", "drf"] == len(kth)
     # The same policy twice gives the same numbers; fifo and drf differ.
     pdt.assert_series_equal(table["fifo"], table["fifo#2"], check_names=False)

@@ -1,0 +1,108 @@
+"""allot.read_results: what `allot sim -o FILE` wrote, as allot.compare returns it.
+
+The CLI (ALLOT_BUILD_DIR/cli/allot, in separate processes with -j 2) and
+allot.simulate run the same simulator on the same inputs: the file read back
+must hold exactly the DataFrames simulate returns.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas.testing as pdt
+import pytest
+
+import allot
+from allot_test_data import KTH_STOP_AT
+
+
+@pytest.fixture(scope="module")
+def allot_cli():
+    build = os.environ.get("ALLOT_BUILD_DIR")
+    path = Path(build or "", "cli", "allot")
+    if not build or not path.exists():
+        pytest.skip("set ALLOT_BUILD_DIR to a build with cli/allot")
+    return path
+
+
+def test_cli_results_equal_simulate(allot_cli, kth_path, tmp_path):
+    out = tmp_path / "r.h5"
+    subprocess.run([allot_cli, "sim", kth_path, "-p", "random", "-p", "drf", "-p", "random",
+                    "--seed", "3", "--stop-at", str(KTH_STOP_AT), "--sample-interval", "600",
+                    "-j", "2", "-o", out],
+                   check=True, capture_output=True)
+    table = allot.read_results(out)
+    # Runs in the order given, repeats labelled as compare labels them.
+    assert list(table.columns) == ["random", "drf", "random#2"]
+    assert table.attrs["config"]["policies"] == ["random", "drf", "random"]
+    assert table.attrs["config"]["trace"] == str(kth_path)
+    # The project version; the commit part is each target's build's.
+    assert table.attrs["allot_version"].split("+")[0] == allot.__version__.split("+")[0]
+
+    config = dict(stop_at=KTH_STOP_AT, sample_interval=600.0)
+    for label, policy in [("random", "random"), ("drf", "drf"), ("random#2", "random")]:
+        read = table.attrs["results"][label]
+        ran = allot.simulate(kth_path, policy, seed=3, **config)
+        assert read.policy == ran.policy == policy
+        assert read.config == ran.config
+        assert read.params == ran.params
+        assert read.dims == ran.dims and read.roles == ran.roles
+        pdt.assert_frame_equal(read.jobs, ran.jobs)
+        pdt.assert_frame_equal(read.tasks, ran.tasks)
+        pdt.assert_frame_equal(read.timeseries, ran.timeseries)
+        pdt.assert_frame_equal(read.frameworks, ran.frameworks)
+        pdt.assert_frame_equal(read.integrals, ran.integrals)
+        pdt.assert_series_equal(read.summary, ran.summary)
+        assert read.end == ran.end
+        assert read.counters == {k: v for k, v in ran.counters.items() if k != "launches"}
+        assert len(read.jobs) > 0 and read.summary["jobs_finished"] > 0
+    # Plots take the table as they take compare's: one line per run.
+    import matplotlib
+    matplotlib.use("Agg")
+    assert len(allot.plot.jct_cdf(table).get_lines()) == 3
+
+
+def test_cli_config_reads_in_seconds(allot_cli, tmp_path):
+    trace = tmp_path / "t.swf"
+    trace.write_text("; MaxNodes: 2\n; MaxProcs: 2\n1 0 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n")
+    out = tmp_path / "r.h5"
+    subprocess.run([allot_cli, "sim", trace, "-p", "fifo", "--interval", "0.5",
+                    "--refuse-seconds", "5", "--latency", "0.25", "--demand", "16", "-o", out],
+                   check=True, capture_output=True)
+    config = allot.read_results(out).attrs["results"]["fifo"].config
+    assert config["allocation_interval"] == 0.5 and config["refuse_seconds"] == 5.0
+    assert config["decision_latency"] == 0.25 and config["demand"] == 16
+    assert config["stop_at"] is None and set(config) == set(allot.CONFIG_DEFAULTS) | {"seed"}
+
+
+def test_not_a_result_file_is_an_error_naming_it(allot_cli, tmp_path):
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5\n")
+    with pytest.raises(allot.Error, match="notes.h5: cannot read this result file"):
+        allot.read_results(text)
+    with pytest.raises(allot.Error, match="nothing.h5"):
+        allot.read_results(tmp_path / "nothing.h5")
+
+    # A workload store is HDF5, but not results.
+    trace = tmp_path / "t.swf"
+    trace.write_text("; MaxNodes: 2\n1 0 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n")
+    store = tmp_path / "w.h5"
+    subprocess.run([allot_cli, "trace", "convert", trace, "--format", "swf", "-o", store],
+                   check=True, capture_output=True)
+    with pytest.raises(allot.Error, match="w.h5: not an allot result file"):
+        allot.read_results(store)
+
+    # A result file missing a dataset names what is missing.
+    out = tmp_path / "r.h5"
+    subprocess.run([allot_cli, "sim", trace, "-p", "fifo", "-o", out],
+                   check=True, capture_output=True)
+    with h5py.File(out, "r+") as f:
+        del f["runs/fifo/tasks/start_us"]
+    with pytest.raises(allot.Error, match="r.h5: cannot read.*start_us"):
+        allot.read_results(out)
+    with h5py.File(out, "r+") as f:
+        f.attrs["allot_format_version"] = np.int64(2)
+    with pytest.raises(allot.Error, match="version 2; this allot reads version 1"):
+        allot.read_results(out)
