@@ -536,6 +536,10 @@ void addSimCommand(CLI::App& app) {
       std::cerr << "allot: note: tasks ask for '" << d
                 << "' but no machine has any; it is left out of placement\n";
     }
+    if (const std::string warning = sim::stopBeforeWorkWarning(w, config, sim::kCliSpelling);
+        !warning.empty()) {
+      std::cerr << "allot: warning: " << warning << "\n";
+    }
 
     namespace fs = std::filesystem;
     const bool keep = !args->output.empty();

@@ -191,7 +191,9 @@ def _to_result(raw, config):
 
 class SimulationWarning(UserWarning):
     """A run ended with jobs unfinished before its ``stop_at``: it stalled, or
-    nothing was left to happen (``allot sim`` prints the same on stderr)."""
+    nothing was left to happen; or its ``stop_at`` comes no later than the
+    first submission, so nothing runs (``allot sim`` prints the same on
+    stderr)."""
 
 
 def _warn_if_cut_short(result):
@@ -229,6 +231,10 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
     """
     cfg = _config(config, seed)
     workload = _workload(trace)
+    if cfg["stop_at"] is not None:
+        message = _allot.stop_before_work_warning(workload, cfg["stop_at"])
+        if message:
+            warnings.warn(message, SimulationWarning, stacklevel=2)
     text_params = _policy_params(policy, params, seed)
     raw = _allot.simulate(workload, policy, text_params, seed=seed, **cfg)
     result = _to_result(raw, {"seed": seed, **cfg})

@@ -309,6 +309,16 @@ PYBIND11_MODULE(_allot, m) {
       },
       "Format names load_workload accepts, with descriptions.");
   m.def(
+      "stop_before_work_warning",
+      [](const WorkloadHandle& h, double stopAt) {
+        sim::Config config;
+        config.stopAt = fromMicros(0) + seconds("stop_at", stopAt);
+        return sim::stopBeforeWorkWarning(*h.workload, config, sim::kPythonSpelling);
+      },
+      "workload"_a, "stop_at"_a,
+      "The warning for a stop_at no later than the workload's first submission, in "
+      "simulate()'s keywords (sim::stopBeforeWorkWarning); empty otherwise.");
+  m.def(
       "cut_short_warning",
       [](const std::map<std::string, double>& summary) {
         return sim::cutShortWarning(summary, sim::kPythonSpelling);

@@ -248,6 +248,17 @@ def test_interrupt_stops_the_run(kth):
 # seconds; with filters that expire the run stalls. Both warn, as `allot sim`
 # does on stderr; a run stopped by stop_at before then, and one where every
 # job finishes, do not.
+def test_stop_before_the_first_submission_warns(tmp_path):
+    late = write_swf(tmp_path / "late.swf", [(1, 1000, 10, 1, 1)])
+    with pytest.warns(allot.SimulationWarning,
+                      match=r"stop_at 1000 s is not after the first job's submission, at 1000 s"):
+        r = allot.simulate(late, "drf", stop_at=1000)
+    assert r.summary["jobs_unfinished"] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert allot.simulate(late, "drf", stop_at=1100).summary["jobs_finished"] == 1
+
+
 def test_runs_cut_short_warn(tmp_path):
     starve = write_swf(tmp_path / "starve.swf", [(1, 0, 100, 3, 1), (2, 0, 100, 3, 2)],
                        header=("MaxNodes: 4", "MaxProcs: 4"))

@@ -1607,6 +1607,19 @@ std::vector<std::string> ignoredDimensions(const traces::Workload& workload) {
   return names;
 }
 
+std::string stopBeforeWorkWarning(const traces::Workload& workload, const Config& config,
+                                  const OptionSpelling& spelling) {
+  if (workload.jobs.empty() || config.stopAt == kTimeNever) return {};
+  // Jobs are sorted by submit time; one that waits for others comes later.
+  const TimePoint first = workload.jobs.front().submit;
+  if (config.stopAt > first) return {};
+  return fmt::format(
+      "{} {} s is not after the first job's submission, at {} s of simulated time: nothing will "
+      "run (simulated time counts from the trace's own time 0, not from its first submission)",
+      spelling.stopAt, toSeconds(config.stopAt.time_since_epoch()),
+      toSeconds(first.time_since_epoch()));
+}
+
 Result simulate(const traces::Workload& workload, Allocator& allocator, const Config& config,
                 const Hooks& hooks) {
   Engine engine(workload, allocator, config, hooks);

@@ -178,4 +178,18 @@ res = run("sim", TRACE, "-p", "fifo", "--json")
 check("warning" not in res.stderr, f"run where every job finishes: stderr {res.stderr!r}")
 CHECKS += 1
 
+# A --stop-at no later than the first submission (simulated time counts from
+# the trace's time 0): warned before the run, once whatever the policies.
+late = os.path.join(tmp, "late.swf")
+with open(late, "w") as f:
+    f.write("; MaxNodes: 2\n; MaxProcs: 2\n1 1000 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n")
+res = run("sim", late, "-p", "drf", "-p", "fifo", "--stop-at", "1000", "--json")
+check(res.stderr.count("allot: warning: --stop-at 1000 s is not after the first job's submission, "
+                       "at 1000 s of simulated time: nothing will run") == 1,
+      f"stop before the first submission: stderr {res.stderr!r}")
+res = run("sim", late, "-p", "drf", "--stop-at", "1100", "--json")
+check("warning" not in res.stderr, f"stop after the first submission: stderr {res.stderr!r}")
+check(json.loads(res.stdout)["runs"][0]["summary"]["jobs_finished"] == 1, res.stdout)
+CHECKS += 1
+
 print(f"sim_cli_test: {CHECKS} checks passed")

@@ -29,4 +29,11 @@ Result simulate(const traces::Workload& workload, Allocator& allocator, const Co
 // simulator leaves them out of placement.
 std::vector<std::string> ignoredDimensions(const traces::Workload& workload);
 
+// What to tell the user, before a run, when its stop time comes no later than
+// the workload's first submission: nothing would run. Simulated time counts
+// from the trace's own time 0 (an SWF log's UnixStartTime), which can be days
+// before its first job (KTH SP2's cleaned log: 6 days). Empty otherwise.
+std::string stopBeforeWorkWarning(const traces::Workload& workload, const Config& config,
+                                  const OptionSpelling& spelling);
+
 }  // namespace allot::sim
