@@ -27,7 +27,7 @@ CONFIG_DEFAULTS = {
     "launches_per_offer": 0,      # instances launched in one offer at most (0: all that fit)
     "demand": None,               # publish the first N pending instances (None: the policy's need)
     "exact_estimates": False,     # publish actual run times as estimates (perfect estimates)
-    "stop_at": None,              # simulated time to stop at (None: run to the end)
+    "stop_at": None,              # simulated time to stop at, from the trace's time 0 (None: the end)
 }
 
 JOB_STATES = ["finished", "unschedulable", "failed", "unfinished"]  # sim::JobState
