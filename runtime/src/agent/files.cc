@@ -29,7 +29,9 @@ std::string escapeName(std::string_view id) {
       out += kHex[c & 15];
     }
   }
-  if (out.empty()) out = "%";  // an empty id still names a file
+  // An empty id still names a file. (push_back: GCC 12's -Wrestrict misreads
+  // assigning a literal here, PR105329, and Release builds printed it.)
+  if (out.empty()) out.push_back('%');
   return out;
 }
 

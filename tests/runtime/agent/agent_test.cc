@@ -1025,5 +1025,17 @@ TEST(AgentResourcesTest, MissingNamesAreDetectedAndBadTextThrows) {
   EXPECT_THROW(completeResources("cpus:many", "/tmp"), ParseError);
 }
 
+// Any id, hostile ones included, names exactly one file in its folder: no
+// separator, no leading dot, never empty; distinct ids stay distinct.
+TEST(AgentFilesTest, EscapedIdsNameOneFileEach) {
+  EXPECT_EQ(agent::escapeName(""), "%");
+  EXPECT_EQ(agent::escapeName("task-1_a.b"), "task-1_a.b");
+  EXPECT_EQ(agent::escapeName("../etc/passwd"), "%2E.%2Fetc%2Fpasswd");
+  EXPECT_EQ(agent::escapeName(".hidden"), "%2Ehidden");
+  EXPECT_EQ(agent::escapeName("%"), "%25");
+  EXPECT_EQ(agent::escapeName(std::string_view("a\0b", 3)), "a%00b");
+  EXPECT_NE(agent::escapeName("%"), agent::escapeName(""));
+}
+
 }  // namespace
 }  // namespace allot::runtime
