@@ -4,9 +4,11 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -189,6 +191,52 @@ struct Outcome {
   std::map<std::string, double> summary;
   double wallSeconds = 0;
   std::string error;
+  bool finished = false;  // ran to its end (its results are in the file, if any)
+};
+
+// Ctrl-C (SIGINT) and SIGTERM while the policies run are held back (blocked)
+// and polled, by the progress hooks (four times a second) and by the -j loop:
+// an interrupted `allot sim` then stops its child processes, removes their
+// part files, keeps the runs that finished in the result file and exits with
+// 128 + the signal, instead of dying with part files and an unreadable result
+// file left behind. Child processes inherit the mask.
+class HeldSignals {
+ public:
+  HeldSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set_, &previous_);
+  }
+  ~HeldSignals() {
+    // Consume a signal that was answered, or came as the last run ended, so
+    // that unblocking does not kill the process now.
+    const timespec zero{};
+    while (sigtimedwait(&set_, nullptr, &zero) > 0) {
+    }
+    sigprocmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  HeldSignals(const HeldSignals&) = delete;
+  HeldSignals& operator=(const HeldSignals&) = delete;
+
+  // The held signal, or 0.
+  int pending() const {
+    sigset_t now;
+    sigpending(&now);
+    for (const int s : {SIGINT, SIGTERM}) {
+      if (sigismember(&now, s) == 1) return s;
+    }
+    return 0;
+  }
+
+ private:
+  sigset_t set_{};
+  sigset_t previous_{};
+};
+
+// Thrown by a progress hook when a signal is held: unwinds the simulation.
+struct Interrupted {
+  int signal;
 };
 
 // Runs one policy in this process and writes its results to `file`, if any.
@@ -204,6 +252,7 @@ Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& com
   for (const auto& [k, v] : run.params.values()) result.params[k] = v;
   if (file != nullptr) file->write(run.label, result, paramsJson(run).dump());
   out.summary = result.summary;
+  out.finished = true;
   return out;
 }
 
@@ -220,12 +269,25 @@ std::string progressNote(const sim::Progress& p, std::int64_t startUs, double wa
                      wall > 0 ? static_cast<double>(p.events) / wall / 1e6 : 0.0);
 }
 
+// The part file in which the child process of run `run` hands its results over.
+std::string partFile(const std::string& base, std::size_t run) {
+  return fmt::format("{}.part{}", base, run);
+}
+
 // Runs every policy, up to `jobs` at a time in child processes (each writes
 // a part file that the parent reads and copies into the result file, if any).
-std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& runs,
-                            const sim::Config& config, sim::ResultFile* file,
-                            const std::string& partBase, int jobs, const Args& args) {
-  std::vector<Outcome> outcomes(runs.size());
+// Stops at a held signal (`signal` then names it; runs that did not finish
+// have `finished` false).
+struct Runs {
+  std::vector<Outcome> outcomes;
+  int signal = 0;
+};
+Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::Config& config,
+            sim::ResultFile* file, const std::string& partBase, int jobs, const Args& args,
+            const HeldSignals& held) {
+  Runs result;
+  std::vector<Outcome>& outcomes = result.outcomes;
+  outcomes.resize(runs.size());
   const std::int64_t startUs = w.jobs.empty() ? 0 : toMicros(w.jobs.front().submit);
   const std::uint64_t total = w.jobs.size();
 
@@ -236,6 +298,7 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
       const auto start = std::chrono::steady_clock::now();
       sim::Hooks hooks;
       hooks.progress = [&](const sim::Progress& p) {
+        if (const int signal = held.pending()) throw Interrupted{signal};
         bar.update(p.jobsDone, std::max<std::uint64_t>(total, 1),
                    progressNote(p, startUs, secondsSince(start)));
       };
@@ -246,9 +309,14 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
         if (!*logFile) throw Error("cannot write the event log " + path);
         hooks.eventLog = [&](std::string_view line) { *logFile << line << '\n'; };
       }
-      outcomes[i] = runOne(w, runs[i], config, file, hooks);
+      try {
+        outcomes[i] = runOne(w, runs[i], config, file, hooks);
+      } catch (const Interrupted& interrupted) {
+        result.signal = interrupted.signal;
+        return result;
+      }
     }
-    return outcomes;
+    return result;
   }
 
   struct Child {
@@ -261,8 +329,24 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
   std::size_t next = 0;
   ProgressBar bar("simulating");
   std::uint64_t done = 0;
-  auto parts = [&](std::size_t i) { return fmt::format("{}.part{}", partBase, i); };
+  auto parts = [&](std::size_t i) { return partFile(partBase, i); };
   const auto start = std::chrono::steady_clock::now();
+  // However this loop ends (a signal, an error), no child outlives it and no
+  // part file stays behind.
+  struct StopChildren {
+    std::vector<Child>& live;
+    const std::string& partBase;
+    ~StopChildren() {
+      for (const Child& c : live) {
+        kill(c.pid, SIGKILL);
+        close(c.fd);
+        waitpid(c.pid, nullptr, 0);
+        std::error_code ignored;
+        std::filesystem::remove(partFile(partBase, c.run), ignored);
+      }
+    }
+  };
+  const StopChildren stopChildren{live, partBase};
 
   while (next < runs.size() || !live.empty()) {
     while (next < runs.size() && live.size() < static_cast<std::size_t>(jobs)) {
@@ -278,10 +362,13 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
           sim::ResultFile part(parts(next), "{}");
           sim::Hooks hooks;
           hooks.progress = [&](const sim::Progress& p) {
+            if (const int signal = held.pending()) throw Interrupted{signal};
             const ProgressMessage m{toMicros(p.now), p.events, p.jobsDone, p.jobsTotal};
             (void)!write(fds[1], &m, sizeof m);
           };
           runOne(w, runs[next], config, &part, hooks);
+        } catch (const Interrupted& interrupted) {
+          rc = 128 + interrupted.signal;  // the parent says what happened
         } catch (const std::exception& e) {
           std::cerr << "allot: " << runs[next].label << ": " << e.what() << "\n";
           rc = 1;
@@ -297,6 +384,10 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
     std::vector<pollfd> pfds;
     for (const Child& c : live) pfds.push_back({c.fd, POLLIN, 0});
     poll(pfds.data(), pfds.size(), 200);
+    if (const int signal = held.pending()) {
+      result.signal = signal;
+      return result;  // stopChildren stops the rest
+    }
     for (std::size_t k = 0; k < live.size();) {
       Child& c = live[k];
       bool closed = false;
@@ -321,6 +412,15 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         out.summary = sim::readSummary(parts(c.run), runs[c.run].label);
         if (file != nullptr) file->copyRun(parts(c.run), runs[c.run].label);
+        out.finished = true;
+      } else if (WIFSIGNALED(status)) {
+        out.error = fmt::format(
+            "the simulation process was killed by signal {} ({}){}", WTERMSIG(status),
+            strsignal(WTERMSIG(status)),
+            WTERMSIG(status) == SIGKILL ? ", e.g. by the kernel when memory ran out" : "");
+      } else if (WIFEXITED(status) && WEXITSTATUS(status) > 128) {
+        out.error = fmt::format("the simulation process was stopped by signal {} ({})",
+                                WEXITSTATUS(status) - 128, strsignal(WEXITSTATUS(status) - 128));
       } else {
         out.error = "the simulation failed (see the message above)";
       }
@@ -337,7 +437,7 @@ std::vector<Outcome> runAll(const traces::Workload& w, const std::vector<Run>& r
     }
     bar.update(jobsDone, std::max<std::uint64_t>(total * runs.size(), 1), note);
   }
-  return outcomes;
+  return result;
 }
 
 // Rows of the comparison table: summary key, label, format.
@@ -549,12 +649,28 @@ void addSimCommand(CLI::App& app) {
     const std::string partBase =
         keep ? args->output
              : (fs::temp_directory_path() / fmt::format("allot-sim-{}", getpid())).string();
-    std::vector<Outcome> outcomes;
+    Runs ran;
     {
+      const HeldSignals held;
       std::unique_ptr<sim::ResultFile> file;
       if (keep)
         file = std::make_unique<sim::ResultFile>(args->output, configJson(*args, config).dump());
-      outcomes = runAll(w, runs, config, file.get(), partBase, args->jobs, *args);
+      ran = runAll(w, runs, config, file.get(), partBase, args->jobs, *args, held);
+    }
+    std::vector<Outcome>& outcomes = ran.outcomes;
+    if (ran.signal != 0) {
+      const auto finished = static_cast<std::size_t>(std::count_if(
+          outcomes.begin(), outcomes.end(), [](const Outcome& o) { return o.finished; }));
+      std::string where;
+      if (keep && finished > 0) {
+        where = fmt::format("; they are in {}", args->output);
+      } else if (keep) {
+        std::filesystem::remove(args->output);  // configuration only: no result to read
+        where = fmt::format("; {} removed", args->output);
+      }
+      std::cerr << fmt::format("allot: interrupted by signal {} ({}): {} of {} runs finished{}\n",
+                               ran.signal, strsignal(ran.signal), finished, runs.size(), where);
+      throw CLI::RuntimeError(128 + ran.signal);
     }
 
     bool failed = false;

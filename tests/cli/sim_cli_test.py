@@ -5,15 +5,19 @@ Checks the bundled KTH SP2 excerpt through the table and --json, that -j 2
 (child processes) gives the same summaries and result file contents as -j 1,
 the HDF5 result file's layout (read with h5py), that the data commands
 restart on a huge-page heap only as cli/huge_heap.h says, and that bad input
-exits 1 with an "allot: " message naming what is wrong.
+exits 1 with an "allot: " message naming what is wrong, and that Ctrl-C or
+SIGTERM stops the runs, keeps the finished ones and leaves no part file.
 """
 
+import glob
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import h5py
 
@@ -190,6 +194,61 @@ check(res.stderr.count("allot: warning: --stop-at 1000 s is not after the first 
 res = run("sim", late, "-p", "drf", "--stop-at", "1100", "--json")
 check("warning" not in res.stderr, f"stop after the first submission: stderr {res.stderr!r}")
 check(json.loads(res.stdout)["runs"][0]["summary"]["jobs_finished"] == 1, res.stdout)
+CHECKS += 1
+
+# Ctrl-C and SIGTERM. Per-job frameworks under drf and random take about a
+# minute on the excerpt (two-level scheduling's gang problem), time enough to
+# interrupt them. With -j 2, Ctrl-C (SIGINT to the whole process group, as a
+# terminal sends it): exit 130, the children stopped, their part files and
+# the result file, which would hold no run, removed.
+def start(*args):
+    return subprocess.Popen([ALLOT, "sim", TRACE, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + 60
+    while not condition():
+        check(time.monotonic() < deadline, f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def group_gone(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+out = os.path.join(tmp, "interrupted.h5")
+proc = start("-p", "drf", "-p", "random", "--frameworks", "job", "-j", "2", "-o", out)
+wait_for(lambda: len(glob.glob(out + ".part*")) == 2, "two part files")
+time.sleep(0.3)
+os.killpg(proc.pid, signal.SIGINT)
+_, err = proc.communicate(timeout=60)
+check(proc.returncode == 130, f"-j 2 interrupted: exit {proc.returncode}, stderr {err!r}")
+check("allot: interrupted by signal 2 (Interrupt): 0 of 2 runs finished; " + out + " removed" in err,
+      f"-j 2 interrupted: stderr {err!r}")
+check(glob.glob(out + "*") == [], f"-j 2 interrupted left {glob.glob(out + '*')}")
+wait_for(lambda: group_gone(proc.pid), "the child processes to end")
+CHECKS += 1
+
+# One process, SIGTERM to it alone while drf runs (its event log exists):
+# exit 143, and the result file keeps fifo, which had finished.
+log = os.path.join(tmp, "events")
+proc = start("-p", "fifo", "-p", "drf", "--frameworks", "job", "-o", out, "--event-log", log)
+wait_for(lambda: os.path.exists(log + ".drf"), "drf's event log")
+time.sleep(0.3)
+proc.send_signal(signal.SIGTERM)
+_, err = proc.communicate(timeout=60)
+check(proc.returncode == 143, f"SIGTERM: exit {proc.returncode}, stderr {err!r}")
+check("interrupted by signal 15 (Terminated): 1 of 2 runs finished; they are in " + out in err,
+      f"SIGTERM: stderr {err!r}")
+with h5py.File(out) as f:
+    check(list(f["runs"]) == ["fifo"] and len(f["runs/fifo/jobs/job"]) == 5000,
+          f"SIGTERM: runs kept {list(f['runs'])}")
 CHECKS += 1
 
 print(f"sim_cli_test: {CHECKS} checks passed")
