@@ -944,6 +944,27 @@ TEST_F(StoreTest, WriterRefusesWhatAReplayCannotTake) {
   EXPECT_FALSE(fs::exists(file("refused.h5")));
 }
 
+// A write stopped midway (here by its progress callback; Ctrl-C or a full
+// disk alike) leaves the store that was there before, whole, and no partial
+// file; a write that completes replaces it. The writer used to truncate the
+// old store first.
+TEST_F(StoreTest, StoppedWriteLeavesTheEarlierStore) {
+  const Workload before = handMade();
+  writeWorkloadStore(file("s.h5"), before);
+  Workload after = handMade();
+  after.meta["Note"] = "the second write";
+  StoreOptions options;
+  options.progress = [](std::uint64_t done, std::uint64_t all) {
+    if (2 * done >= all) throw Error("stopped halfway");
+  };
+  EXPECT_THROW(writeWorkloadStore(file("s.h5"), after, options), Error);
+  EXPECT_EQ(readWorkloadStore(file("s.h5")), before);
+  EXPECT_FALSE(fs::exists(file("s.h5.partial")));
+  writeWorkloadStore(file("s.h5"), after);
+  EXPECT_EQ(readWorkloadStore(file("s.h5")), after);
+  EXPECT_FALSE(fs::exists(file("s.h5.partial")));
+}
+
 // The HDF5 signature decides, whatever the name; names decide otherwise.
 TEST_F(StoreTest, DetectsFormats) {
   writeWorkloadStore(file("store.data"), handMade());

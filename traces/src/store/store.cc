@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -574,19 +575,14 @@ bool isHdf5File(const std::string& path) {
   return std::memcmp(head.data(), kSignature.data(), kSignature.size()) == 0;
 }
 
-void writeWorkloadStore(const std::string& path, const Workload& w, const StoreOptions& options) {
-  // What the reader would refuse is not written.
-  try {
-    checkWorkload(w);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(path + ": " + e.what());
-  }
+namespace {
+
+// Writes the store into the file `partial`; errors name `path`, the file the
+// caller asked for.
+void writeStoreFile(const std::string& partial, const std::string& path, const Workload& w,
+                    const StoreOptions& options) {
   const Dimensions& dims = *w.dims;
   const auto width = static_cast<hsize_t>(dims.size());
-  for (const auto& [key, value] : w.meta) {
-    if (key.empty()) throw InvalidArgument(path + ": workload meta has an empty key");
-  }
-
   h5::QuietErrors quiet;
   // Version 1.10 structures at least (store version 6 on): object headers,
   // chunk indexes and the superblock all carry checksums, so a corrupted
@@ -599,7 +595,7 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
   // is a group creation list): two writes a second apart gave other bytes.
   Handle fcpl = checkId(H5Pcreate(H5P_FILE_CREATE), H5Pclose, path, "cannot create plist");
   h5::check(H5Pset_obj_track_times(fcpl.get(), false), path, "cannot set the file properties");
-  Handle file = checkId(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose,
+  Handle file = checkId(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose,
                         path, "cannot create the workload file");
   Writer out(file.get(), path, options);
   out.stringAttribute(file.get(), kFormatAttr, kFormatName);
@@ -721,6 +717,38 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
                              fieldFill<std::int32_t>([&](auto i) { return t[i].outcome.status; }));
   }
   h5::check(H5Fflush(file.get(), H5F_SCOPE_LOCAL), path, "cannot flush the workload file");
+}
+
+}  // namespace
+
+void writeWorkloadStore(const std::string& path, const Workload& w, const StoreOptions& options) {
+  // What the reader would refuse is not written.
+  try {
+    checkWorkload(w);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(path + ": " + e.what());
+  }
+  for (const auto& [key, value] : w.meta) {
+    if (key.empty()) throw InvalidArgument(path + ": workload meta has an empty key");
+  }
+  // Written beside `path` and renamed over it once complete and closed: a
+  // write that fails or is interrupted (Ctrl-C during `allot trace convert`)
+  // leaves what `path` held before, not a truncated store.
+  const std::string partial = path + ".partial";
+  try {
+    writeStoreFile(partial, path, w, options);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(partial, ignored);
+    throw;
+  }
+  std::error_code error;
+  std::filesystem::rename(partial, path, error);
+  if (error) {
+    std::error_code ignored;
+    std::filesystem::remove(partial, ignored);
+    throw Error(path + ": cannot move the written store into place (" + error.message() + ")");
+  }
 }
 
 namespace {
