@@ -343,6 +343,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         waitpid(c.pid, nullptr, 0);
         std::error_code ignored;
         std::filesystem::remove(partFile(partBase, c.run), ignored);
+        std::filesystem::remove(partFile(partBase, c.run) + ".partial", ignored);
       }
     }
   };
@@ -367,6 +368,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
             (void)!write(fds[1], &m, sizeof m);
           };
           runOne(w, runs[next], config, &part, hooks);
+          part.commit();
         } catch (const Interrupted& interrupted) {
           rc = 128 + interrupted.signal;  // the parent says what happened
         } catch (const std::exception& e) {
@@ -650,23 +652,28 @@ void addSimCommand(CLI::App& app) {
         keep ? args->output
              : (fs::temp_directory_path() / fmt::format("allot-sim-{}", getpid())).string();
     Runs ran;
+    std::size_t finished = 0;
     {
       const HeldSignals held;
       std::unique_ptr<sim::ResultFile> file;
       if (keep)
         file = std::make_unique<sim::ResultFile>(args->output, configJson(*args, config).dump());
       ran = runAll(w, runs, config, file.get(), partBase, args->jobs, *args, held);
+      finished = static_cast<std::size_t>(std::count_if(
+          ran.outcomes.begin(), ran.outcomes.end(), [](const Outcome& o) { return o.finished; }));
+      if (file && finished == 0 && ran.signal != 0) {
+        file->discard();  // no run to read: the output keeps what it held
+      } else if (file) {
+        file->commit();
+      }
     }
     std::vector<Outcome>& outcomes = ran.outcomes;
     if (ran.signal != 0) {
-      const auto finished = static_cast<std::size_t>(std::count_if(
-          outcomes.begin(), outcomes.end(), [](const Outcome& o) { return o.finished; }));
       std::string where;
       if (keep && finished > 0) {
         where = fmt::format("; they are in {}", args->output);
       } else if (keep) {
-        std::filesystem::remove(args->output);  // configuration only: no result to read
-        where = fmt::format("; {} removed", args->output);
+        where = fmt::format("; {} not written", args->output);
       }
       std::cerr << fmt::format("allot: interrupted by signal {} ({}): {} of {} runs finished{}\n",
                                ran.signal, strsignal(ran.signal), finished, runs.size(), where);

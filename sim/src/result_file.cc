@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -134,7 +135,8 @@ std::string_view codeVersion() {
   return ALLOT_CODE_VERSION;
 }
 
-ResultFile::ResultFile(const std::string& path, std::string_view configJson) : path_(path) {
+ResultFile::ResultFile(const std::string& path, std::string_view configJson)
+    : path_(path), partial_(path + ".partial") {
   h5::QuietErrors quiet;
   Handle fapl = checkId(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path, "cannot create plist");
   h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path,
@@ -142,22 +144,53 @@ ResultFile::ResultFile(const std::string& path, std::string_view configJson) : p
   // No modification times on the root group either: same results, same bytes.
   Handle fcpl = checkId(H5Pcreate(H5P_FILE_CREATE), H5Pclose, path, "cannot create plist");
   H5Pset_obj_track_times(fcpl.get(), false);
-  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
+  const hid_t file = H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
   if (file < 0) h5::check(-1, path, "cannot create the result file");
   file_ = file;
-  Writer out(path_);
-  out.stringAttribute(file, "allot_format", kFormatName);
-  out.intAttribute(file, "allot_format_version", kFormatVersion);
-  out.stringAttribute(file, "allot_version", codeVersion());
-  out.stringAttribute(file, "config", configJson);
-  Handle runs = out.group(file, "runs");
+  try {
+    Writer out(path_);
+    out.stringAttribute(file, "allot_format", kFormatName);
+    out.intAttribute(file, "allot_format_version", kFormatVersion);
+    out.stringAttribute(file, "allot_version", codeVersion());
+    out.stringAttribute(file, "config", configJson);
+    Handle runs = out.group(file, "runs");
+  } catch (...) {
+    discard();  // no destructor runs for a constructor that throws
+    throw;
+  }
 }
 
 ResultFile::~ResultFile() {
+  if (file_ < 0) return;
+  try {
+    commit();
+  } catch (const std::exception&) {  // an exception is on its way; the .partial file stays
+  }
+}
+
+void ResultFile::commit() {
+  if (file_ < 0) throw Error(path_ + ": result file already closed");
+  const herr_t closed = H5Fclose(static_cast<hid_t>(file_));
+  file_ = -1;
+  h5::check(closed, path_, "cannot close the result file");
+  std::error_code error;
+  std::filesystem::rename(partial_, path_, error);
+  if (error) {
+    throw Error(path_ + ": cannot move the result file into place from " + partial_ + " (" +
+                error.message() + ")");
+  }
+}
+
+void ResultFile::discard() {
+  if (file_ < 0) return;
   H5Fclose(static_cast<hid_t>(file_));
+  file_ = -1;
+  std::error_code ignored;
+  std::filesystem::remove(partial_, ignored);
 }
 
 void ResultFile::write(std::string_view label, const Result& r, std::string_view paramsJson) {
+  if (file_ < 0) throw Error(path_ + ": result file already closed");
   if (label.empty() || label.find('/') != std::string_view::npos || label == "." || label == "..") {
     throw InvalidArgument(path_ + ": bad run label '" + std::string(label) + "'");
   }
@@ -253,6 +286,7 @@ void ResultFile::write(std::string_view label, const Result& r, std::string_view
 }
 
 void ResultFile::copyRun(const std::string& from, std::string_view label) {
+  if (file_ < 0) throw Error(path_ + ": result file already closed");
   h5::QuietErrors quiet;
   Handle src = checkId(H5Fopen(from.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, from,
                        "cannot open the result file");

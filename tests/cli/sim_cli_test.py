@@ -199,8 +199,9 @@ CHECKS += 1
 # Ctrl-C and SIGTERM. Per-job frameworks under drf and random take about a
 # minute on the excerpt (two-level scheduling's gang problem), time enough to
 # interrupt them. With -j 2, Ctrl-C (SIGINT to the whole process group, as a
-# terminal sends it): exit 130, the children stopped, their part files and
-# the result file, which would hold no run, removed.
+# terminal sends it): exit 130, the children stopped, their part files
+# removed, and the result file, which would hold no run, not written: the
+# output keeps the results an earlier run left there.
 def start(*args):
     return subprocess.Popen([ALLOT, "sim", TRACE, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -223,15 +224,19 @@ def group_gone(pgid):
 
 
 out = os.path.join(tmp, "interrupted.h5")
+run("sim", TRACE, "-p", "fifo", "--stop-at", "2000000", "-o", out)
 proc = start("-p", "drf", "-p", "random", "--frameworks", "job", "-j", "2", "-o", out)
-wait_for(lambda: len(glob.glob(out + ".part*")) == 2, "two part files")
+wait_for(lambda: len(glob.glob(out + ".part[0-9]*")) == 2, "two part files")
 time.sleep(0.3)
 os.killpg(proc.pid, signal.SIGINT)
 _, err = proc.communicate(timeout=60)
 check(proc.returncode == 130, f"-j 2 interrupted: exit {proc.returncode}, stderr {err!r}")
-check("allot: interrupted by signal 2 (Interrupt): 0 of 2 runs finished; " + out + " removed" in err,
-      f"-j 2 interrupted: stderr {err!r}")
-check(glob.glob(out + "*") == [], f"-j 2 interrupted left {glob.glob(out + '*')}")
+check("allot: interrupted by signal 2 (Interrupt): 0 of 2 runs finished; " + out + " not written"
+      in err, f"-j 2 interrupted: stderr {err!r}")
+check(glob.glob(out + ".*") == [], f"-j 2 interrupted left {glob.glob(out + '.*')}")
+with h5py.File(out) as f:
+    check(json.loads(f.attrs["config"])["policies"] == ["fifo"] and list(f["runs"]) == ["fifo"],
+          "the earlier result file did not stay as it was")
 wait_for(lambda: group_gone(proc.pid), "the child processes to end")
 CHECKS += 1
 
@@ -247,8 +252,10 @@ check(proc.returncode == 143, f"SIGTERM: exit {proc.returncode}, stderr {err!r}"
 check("interrupted by signal 15 (Terminated): 1 of 2 runs finished; they are in " + out in err,
       f"SIGTERM: stderr {err!r}")
 with h5py.File(out) as f:
+    check(json.loads(f.attrs["config"])["policies"] == ["fifo", "drf"], "SIGTERM: not the new file")
     check(list(f["runs"]) == ["fifo"] and len(f["runs/fifo/jobs/job"]) == 5000,
           f"SIGTERM: runs kept {list(f['runs'])}")
+check(glob.glob(out + ".*") == [], f"SIGTERM left {glob.glob(out + '.*')}")
 CHECKS += 1
 
 print(f"sim_cli_test: {CHECKS} checks passed")

@@ -537,6 +537,47 @@ TEST(SimulatorTest, SameSeedGivesIdenticalResultFiles) {
   for (const auto& p : {a, b, other}) std::filesystem::remove(p);
 }
 
+// A result file reaches its path only when committed: until then (a crash,
+// a kill) the path keeps what it held; discard() leaves it so too; an
+// exception on its way commits the runs written so far (the destructor).
+TEST(SimulatorTest, ResultFileReachesItsPathOnlyWhenCommitted) {
+  namespace fs = std::filesystem;
+  const std::string path =
+      (fs::temp_directory_path() / fmt::format("allot-sim-commit-{}.h5", ::getpid())).string();
+  const std::string partial = path + ".partial";
+  Builder b;
+  b.machine(2, 2).job(0, 0, 1, 1, 1, 10);
+  const Result r = run(b.w, "fifo");
+  {
+    ResultFile file(path, R"({"which":"first"})");
+    file.write("fifo", r, "{}");
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_TRUE(fs::exists(partial));
+    file.commit();
+    EXPECT_THROW(file.write("again", r, "{}"), Error);
+  }
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_EQ(readRunLabels(path), std::vector<std::string>{"fifo"});
+  const std::string first = readFile(path);
+  {
+    ResultFile file(path, R"({"which":"second"})");
+    file.write("drf", run(b.w, "drf"), "{}");
+    EXPECT_TRUE(readFile(path) == first);  // the earlier file, whole, until commit
+    file.discard();
+  }
+  EXPECT_TRUE(readFile(path) == first);
+  EXPECT_FALSE(fs::exists(partial));
+  try {
+    ResultFile file(path, R"({"which":"third"})");
+    file.write("drf", run(b.w, "drf"), "{}");
+    throw std::runtime_error("a later run failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(readRunLabels(path), std::vector<std::string>{"drf"});
+  EXPECT_FALSE(fs::exists(partial));
+  fs::remove(path);
+}
+
 // The golden run: a small seeded scenario's event log, stamped with
 // simulated time, equals the checked-in one. Any change of behaviour shows
 // in review as a diff of tests/data/sim/golden-drf.log. Regenerate with

@@ -36,10 +36,16 @@ std::string_view codeVersion();
 // Times are simulated microseconds; -1 stands for "never" (a job that never
 // started or finished). States are the numeric values of JobState and
 // TaskState. The same results give the same bytes (no timestamps stored).
+//
+// The file is written as PATH.partial and renamed over PATH when committed,
+// so a run that crashes or is killed leaves what PATH held before (and a
+// .partial file), never a truncated result file in its place.
 class ResultFile {
  public:
-  // Creates (truncates) `path`. Throws Error naming the path on failure.
+  // Creates (truncates) PATH.partial. Throws Error naming the path on failure.
   ResultFile(const std::string& path, std::string_view configJson);
+  // Commits, unless committed or discarded already (an exception on its way
+  // keeps the runs written so far); errors are ignored here.
   ~ResultFile();
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;
@@ -50,10 +56,15 @@ class ResultFile {
   // Copies the run `label` of the result file `from` (written by another
   // process) into this file.
   void copyRun(const std::string& from, std::string_view label);
+  // Closes the file and renames it over `path`. Throws Error naming the path.
+  void commit();
+  // Closes and removes the file: `path` keeps what it held before.
+  void discard();
 
  private:
   std::string path_;
-  std::int64_t file_;  // an hid_t, kept out of this header
+  std::string partial_;  // path_ + ".partial", written until commit()
+  std::int64_t file_;    // an hid_t, kept out of this header; -1 once closed
 };
 
 // The labels of the runs in a result file, and the summary of one run.
