@@ -194,51 +194,6 @@ struct Outcome {
   bool finished = false;  // ran to its end (its results are in the file, if any)
 };
 
-// Ctrl-C (SIGINT) and SIGTERM while the policies run are held back (blocked)
-// and polled, by the progress hooks (four times a second) and by the -j loop:
-// an interrupted `allot sim` then stops its child processes, removes their
-// part files, keeps the runs that finished in the result file and exits with
-// 128 + the signal, instead of dying with part files and an unreadable result
-// file left behind. Child processes inherit the mask.
-class HeldSignals {
- public:
-  HeldSignals() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set_, &previous_);
-  }
-  ~HeldSignals() {
-    // Consume a signal that was answered, or came as the last run ended, so
-    // that unblocking does not kill the process now.
-    const timespec zero{};
-    while (sigtimedwait(&set_, nullptr, &zero) > 0) {
-    }
-    sigprocmask(SIG_SETMASK, &previous_, nullptr);
-  }
-  HeldSignals(const HeldSignals&) = delete;
-  HeldSignals& operator=(const HeldSignals&) = delete;
-
-  // The held signal, or 0.
-  int pending() const {
-    sigset_t now;
-    sigpending(&now);
-    for (const int s : {SIGINT, SIGTERM}) {
-      if (sigismember(&now, s) == 1) return s;
-    }
-    return 0;
-  }
-
- private:
-  sigset_t set_{};
-  sigset_t previous_{};
-};
-
-// Thrown by a progress hook when a signal is held: unwinds the simulation.
-struct Interrupted {
-  int signal;
-};
-
 // Runs one policy in this process and writes its results to `file`, if any.
 Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& common,
                sim::ResultFile* file, const sim::Hooks& hooks) {
@@ -675,9 +630,8 @@ void addSimCommand(CLI::App& app) {
       } else if (keep) {
         where = fmt::format("; {} not written", args->output);
       }
-      std::cerr << fmt::format("allot: interrupted by signal {} ({}): {} of {} runs finished{}\n",
-                               ran.signal, strsignal(ran.signal), finished, runs.size(), where);
-      throw CLI::RuntimeError(128 + ran.signal);
+      interruptedExit(ran.signal,
+                      fmt::format("{} of {} runs finished{}", finished, runs.size(), where));
     }
 
     bool failed = false;

@@ -50,6 +50,25 @@ void printReport(const traces::ReadReport& r) {
   }
 }
 
+// Writes the store with a progress bar and Ctrl-C held (HeldSignals): an
+// interrupted write leaves no partial file, and `path` keeps what it held.
+void writeStore(const std::string& path, const Workload& w, int level) {
+  const HeldSignals held;
+  ProgressBar bar("writing");
+  traces::StoreOptions options;
+  options.deflateLevel = level;
+  options.progress = [&](std::uint64_t done, std::uint64_t total) {
+    if (const int signal = held.pending()) throw Interrupted{signal};
+    bar.update(done, total);
+  };
+  try {
+    traces::writeWorkloadStore(path, w, options);
+  } catch (const Interrupted& interrupted) {
+    bar.finish();
+    interruptedExit(interrupted.signal, path + " not written");
+  }
+}
+
 // ---------------------------------------------------------------- convert
 
 void addConvert(CLI::App& trace) {
@@ -78,13 +97,7 @@ void addConvert(CLI::App& trace) {
     traces::ReadReport report;
     const Workload w = load(args->input, args->reader, &report);
     const double readSeconds = secondsSince(start);
-    {
-      ProgressBar bar("writing");
-      traces::StoreOptions options;
-      options.deflateLevel = args->level;
-      options.progress = bar.callback();
-      traces::writeWorkloadStore(args->output, w, options);
-    }
+    writeStore(args->output, w, args->level);
     const double totalSeconds = secondsSince(start);
     if (args->json) {
       nlohmann::json out = {{"input", args->input},
@@ -257,12 +270,7 @@ void addGenerate(CLI::App& trace) {
                                                : traces::ArrivalProcess::kDiurnal;
     }
     const Workload w = traces::generateWorkload(o);
-    ProgressBar bar("writing");
-    traces::StoreOptions options;
-    options.deflateLevel = args->level;
-    options.progress = bar.callback();
-    traces::writeWorkloadStore(args->output, w, options);
-    bar.finish();
+    writeStore(args->output, w, args->level);
     std::cout << fmt::format(
         "wrote {} ({} jobs, {} task records, {} task instances, {} machines; {:.1f} jobs/h, seed "
         "{})\n",

@@ -10,6 +10,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
 #include <limits>
 
 #include "allot/core/error.h"
@@ -85,6 +87,35 @@ CLI::Validator wholeNumberFlag(std::uint64_t min, std::uint64_t max) {
         return "";
       },
       fmt::format("UINT in [{} - {}]", min, max));
+}
+
+HeldSignals::HeldSignals() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set_, &previous_);
+}
+
+HeldSignals::~HeldSignals() {
+  const timespec zero{};
+  while (sigtimedwait(&set_, nullptr, &zero) > 0) {
+  }
+  sigprocmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+int HeldSignals::pending() const {
+  sigset_t now;
+  sigpending(&now);
+  for (const int s : {SIGINT, SIGTERM}) {
+    if (sigismember(&now, s) == 1) return s;
+  }
+  return 0;
+}
+
+void interruptedExit(int signal, const std::string& what) {
+  std::cerr << fmt::format("allot: interrupted by signal {} ({}): {}\n", signal, strsignal(signal),
+                           what);
+  throw CLI::RuntimeError(128 + signal);
 }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {

@@ -3,6 +3,8 @@
 // Pieces shared by the subcommands: progress display, time formatting and the
 // flags that choose how a workload is read.
 
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
@@ -44,6 +46,36 @@ class ProgressBar {
 };
 
 double secondsSince(std::chrono::steady_clock::time_point start);
+
+// Ctrl-C (SIGINT) and SIGTERM during long work that writes files, held back
+// (blocked) while an instance lives and polled by the work's progress
+// callbacks: the work then unwinds (Interrupted), removes what it had half
+// written and exits with 128 + the signal (interruptedExit), instead of
+// dying with partial files behind. Forked children inherit the mask. A
+// signal still held at the end (it came as the work finished) is consumed.
+class HeldSignals {
+ public:
+  HeldSignals();
+  ~HeldSignals();
+  HeldSignals(const HeldSignals&) = delete;
+  HeldSignals& operator=(const HeldSignals&) = delete;
+
+  // The held signal, or 0.
+  int pending() const;
+
+ private:
+  sigset_t set_{};
+  sigset_t previous_{};
+};
+
+// Thrown by a progress callback when a signal is held.
+struct Interrupted {
+  int signal;
+};
+
+// Prints "allot: interrupted by signal N (NAME): WHAT" and throws what makes
+// the command exit with 128 + the signal.
+[[noreturn]] void interruptedExit(int signal, const std::string& what);
 
 // Parses a duration flag: "1.5s", "250ms", "500us", "2m", "1h", or a bare
 // number of seconds. Zero is refused unless `allowZero` (where 0 means

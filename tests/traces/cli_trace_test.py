@@ -3,13 +3,17 @@
 Usage: cli_trace_test.py ALLOT_BINARY SHARED_TRACES_DIR
 Checks generate -> inspect --json, convert of a real SWF log (raw and .h5
 summaries agree), formats --json, that h5py reads the store's columns, and
-that bad input (also stores h5py patched) exits 1 with an "allot: " message.
+that bad input (also stores h5py patched) exits 1 with an "allot: " message,
+and that Ctrl-C while a store is written leaves the earlier one.
 """
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 
 # The run/check helpers shared with the other CLI tests (tests/cli/clitest.py).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
@@ -163,6 +167,28 @@ with tempfile.TemporaryDirectory() as tmp:
         check(err.startswith(flag + ":") and value in err, f"{flag} {value}: {err}")
     err = run("trace", "inspect", out, "--top", "-1", expect=105).stderr
     check(err.startswith("--top: '-1' is not a whole number"), f"--top -1: {err}")
+
+    # Ctrl-C while the store is written (a generation of 96 h takes seconds
+    # before and while writing): exit 130, no partial file, and the output
+    # keeps the store an earlier run wrote there (the writer truncated it).
+    def gone(path):
+        return not os.path.exists(path)
+
+    proc = subprocess.Popen([ALLOT, "trace", "generate", "google-like", "--hours", "96",
+                             "--level", "9", "-o", out], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while gone(out + ".partial"):
+        check(time.monotonic() < deadline and proc.poll() is None, "no partial store appeared")
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    check(proc.returncode == 130 and f"allot: interrupted by signal 2 (Interrupt): {out} not written"
+          in err, f"interrupted generate: exit {proc.returncode}, stderr {err!r}")
+    check(gone(out + ".partial"), "the partial store stayed")
+    kept = json.loads(run("trace", "inspect", out, "--json").stdout)
+    check(kept["task_instances"] == 5000, f"the earlier store changed: {kept['task_instances']}")
 
     # --help explains each subcommand.
     helps = {"convert": "--skip-bad", "inspect": "--json", "generate": "--seed",
