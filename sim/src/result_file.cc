@@ -5,7 +5,6 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -136,7 +135,7 @@ std::string_view codeVersion() {
 }
 
 ResultFile::ResultFile(const std::string& path, std::string_view configJson)
-    : path_(path), partial_(path + ".partial") {
+    : path_(path), out_(path), file_(-1) {
   h5::QuietErrors quiet;
   Handle fapl = checkId(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path, "cannot create plist");
   h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path,
@@ -144,7 +143,7 @@ ResultFile::ResultFile(const std::string& path, std::string_view configJson)
   // No modification times on the root group either: same results, same bytes.
   Handle fcpl = checkId(H5Pcreate(H5P_FILE_CREATE), H5Pclose, path, "cannot create plist");
   H5Pset_obj_track_times(fcpl.get(), false);
-  const hid_t file = H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
+  const hid_t file = H5Fcreate(out_.partial.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
   if (file < 0) h5::check(-1, path, "cannot create the result file");
   file_ = file;
   try {
@@ -173,20 +172,14 @@ void ResultFile::commit() {
   const herr_t closed = H5Fclose(static_cast<hid_t>(file_));
   file_ = -1;
   h5::check(closed, path_, "cannot close the result file");
-  std::error_code error;
-  std::filesystem::rename(partial_, path_, error);
-  if (error) {
-    throw Error(path_ + ": cannot move the result file into place from " + partial_ + " (" +
-                error.message() + ")");
-  }
+  out_.commit();
 }
 
 void ResultFile::discard() {
   if (file_ < 0) return;
   H5Fclose(static_cast<hid_t>(file_));
   file_ = -1;
-  std::error_code ignored;
-  std::filesystem::remove(partial_, ignored);
+  out_.discard();
 }
 
 void ResultFile::write(std::string_view label, const Result& r, std::string_view paramsJson) {

@@ -963,6 +963,17 @@ TEST_F(StoreTest, StoppedWriteLeavesTheEarlierStore) {
   writeWorkloadStore(file("s.h5"), after);
   EXPECT_EQ(readWorkloadStore(file("s.h5")), after);
   EXPECT_FALSE(fs::exists(file("s.h5.partial")));
+
+  // Renaming over a device or a folder would replace it: refused. A
+  // symbolic link is followed, and stays a link.
+  fs::create_directory(file("folder.h5"));
+  EXPECT_THROW(writeWorkloadStore(file("folder.h5"), before), Error);
+  EXPECT_TRUE(fs::is_directory(file("folder.h5")));
+  EXPECT_THROW(writeWorkloadStore("/dev/null", before), Error);
+  fs::create_symlink(file("s.h5"), file("link.h5"));
+  writeWorkloadStore(file("link.h5"), before);
+  EXPECT_TRUE(fs::is_symlink(file("link.h5")));
+  EXPECT_EQ(readWorkloadStore(file("s.h5")), before);
 }
 
 // The HDF5 signature decides, whatever the name; names decide otherwise.

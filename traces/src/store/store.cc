@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -19,6 +18,7 @@
 #include "allot/core/error.h"
 #include "allot/core/huge_pages.h"
 #include "allot/traces/h5.h"
+#include "allot/traces/whole_file.h"
 #include "chunks.h"
 
 namespace allot::traces {
@@ -731,24 +731,16 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
   for (const auto& [key, value] : w.meta) {
     if (key.empty()) throw InvalidArgument(path + ": workload meta has an empty key");
   }
-  // Written beside `path` and renamed over it once complete and closed: a
-  // write that fails or is interrupted (Ctrl-C during `allot trace convert`)
-  // leaves what `path` held before, not a truncated store.
-  const std::string partial = path + ".partial";
+  // A write that fails or is interrupted (Ctrl-C during `allot trace
+  // convert`) leaves what `path` held before, not a truncated store.
+  const WholeFile out(path);
   try {
-    writeStoreFile(partial, path, w, options);
+    writeStoreFile(out.partial, path, w, options);
   } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(partial, ignored);
+    out.discard();
     throw;
   }
-  std::error_code error;
-  std::filesystem::rename(partial, path, error);
-  if (error) {
-    std::error_code ignored;
-    std::filesystem::remove(partial, ignored);
-    throw Error(path + ": cannot move the written store into place (" + error.message() + ")");
-  }
+  out.commit();
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "allot/sim/result.h"
+#include "allot/traces/whole_file.h"
 
 namespace allot::sim {
 
@@ -63,8 +64,8 @@ class ResultFile {
 
  private:
   std::string path_;
-  std::string partial_;  // path_ + ".partial", written until commit()
-  std::int64_t file_;    // an hid_t, kept out of this header; -1 once closed
+  traces::WholeFile out_;  // written as out_.partial until commit()
+  std::int64_t file_;      // an hid_t, kept out of this header; -1 once closed
 };
 
 // The labels of the runs in a result file, and the summary of one run.
