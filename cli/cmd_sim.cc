@@ -28,6 +28,7 @@
 #include "allot/policies/registry.h"
 #include "allot/sim/result_file.h"
 #include "allot/sim/simulator.h"
+#include "allot/traces/whole_file.h"
 #include "commands.h"
 #include "common.h"
 
@@ -298,7 +299,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         waitpid(c.pid, nullptr, 0);
         std::error_code ignored;
         std::filesystem::remove(partFile(partBase, c.run), ignored);
-        std::filesystem::remove(partFile(partBase, c.run) + ".partial", ignored);
+        std::filesystem::remove(traces::WholeFile::partialOf(partFile(partBase, c.run)), ignored);
       }
     }
   };

@@ -21,7 +21,7 @@ WholeFile::WholeFile(const std::string& path_) : path(path_), target(path_) {
   if (fs::exists(status) && !fs::is_regular_file(status)) {
     throw Error(path + ": exists and is not a regular file; give the path of a file to write");
   }
-  partial = target + ".partial";
+  partial = partialOf(target);
 }
 
 void WholeFile::commit() const {

@@ -17,6 +17,8 @@ struct WholeFile {
   void commit() const;
   // Removes `partial`, if there; never throws.
   void discard() const noexcept;
+  // The partial file of `target` (for cleaning up after a killed writer).
+  static std::string partialOf(const std::string& target) { return target + ".partial"; }
 
   std::string path, target, partial;
 };
