@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
+#include <span>
 
 #include "src/shuffle.h"
 
@@ -172,8 +173,7 @@ const std::uint64_t* DrfAllocator::coveredOn(AgentIndex agent) {
   std::uint64_t* words = coveredWords_.data() + agent * coveredStride_;
   const std::uint64_t version = s.agentVersion(agent);
   if (coveredVersion_[agent] != version) {
-    s.filteredFrameworks(agent, s.agent(agent).available, coveredScratch_);
-    boost::to_block_range(coveredScratch_, words);
+    s.filteredFrameworksOfAvailable(agent, std::span(words, coveredStride_));
     coveredVersion_[agent] = version;
   }
   return words;
@@ -314,6 +314,14 @@ void DrfAllocator::fairShareStage() {
       __builtin_prefetch(&skipped_[ahead]);
       s.prefetch(ahead, 0);
       if (worth_[ahead] == kPlain) __builtin_prefetch(&coveredWords_[ahead * coveredStride_]);
+    }
+    // allDeclined below reads the filter groups of a plain agent whose
+    // verdict is out of date.
+    if (i + kAhead + kAhead / 2 < visit_.size()) {
+      const AgentIndex ahead = visit_[i + kAhead + kAhead / 2];
+      if (worth_[ahead] == kPlain && coveredVersion_[ahead] != s.agentVersion(ahead)) {
+        s.prefetchFilters(ahead);
+      }
     }
     if (i + kAhead < visit_.size()) {
       const AgentIndex ahead = visit_[i + kAhead];

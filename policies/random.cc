@@ -28,19 +28,20 @@ void RandomAllocator::decide(TimePoint /*now*/) {
   // Frameworks that may take offers at all this round (grants do not change
   // these flags; wantsMore, which they do change, is asked per agent).
   open_.clear();
-  openSet_.resize(s.frameworkSlots());
-  openSet_.reset();
+  const std::size_t words = (s.frameworkSlots() + 63) / 64;
+  openWords_.assign(words, 0);
   for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
     const FrameworkState& f = s.framework(fw);
     if (f.alive && f.active && !f.suppressed) {
       open_.push_back(fw);
-      openSet_.set(fw);
+      openWords_[fw / 64] |= std::uint64_t{1} << (fw % 64);
     }
   }
   // Frameworks whose published demand this round's grants cover (wantsMore
   // turns false only after a grant to them).
-  sated_.resize(s.frameworkSlots());
-  sated_.reset();
+  sated_.assign(words, 0);
+  filtered_.resize(words);
+  allowed_.resize(words);
   for (AgentIndex agent : agents_) {
     if (!allocatable(s.availableTotal(agent))) continue;  // nothing for anyone
     const bool filtered = s.hasFilters(agent);
@@ -50,13 +51,12 @@ void RandomAllocator::decide(TimePoint /*now*/) {
       // available (found allocatable above): the candidates are a set of
       // bits (open, not filtered here, still wanting), read a word at a time
       // (with a framework per job, thousands of frameworks per agent).
-      if (filtered) {
-        s.unfilteredFrameworks(agent, s.agent(agent).available, openSet_, allowed_);
-      } else {
-        allowed_ = openSet_;
+      if (filtered) s.filteredFrameworksOfAvailable(agent, filtered_);
+      std::size_t count = 0;
+      for (std::size_t w = 0; w < words; ++w) {
+        allowed_[w] = openWords_[w] & ~sated_[w] & (filtered ? ~filtered_[w] : ~std::uint64_t{0});
+        count += static_cast<std::size_t>(std::popcount(allowed_[w]));
       }
-      allowed_ -= sated_;
-      const std::size_t count = allowed_.count();
       if (count == 0) continue;
       fw = nthCandidate(rng_() % count);
     } else {
@@ -72,17 +72,15 @@ void RandomAllocator::decide(TimePoint /*now*/) {
       // library's distribution implementation.
       fw = candidates_[rng_() % candidates_.size()];
     }
-    if (grantAll(fw, agent) && !wantsMore(fw)) sated_.set(fw);
+    if (grantAll(fw, agent) && !wantsMore(fw)) sated_[fw / 64] |= std::uint64_t{1} << (fw % 64);
   }
 }
 
 // The candidates are in framework order, as candidates_ would hold them, so
 // the same draw picks the same framework: the n-th set bit of allowed_.
-FrameworkIndex RandomAllocator::nthCandidate(std::size_t n) {
-  words_.resize(allowed_.num_blocks());
-  boost::to_block_range(allowed_, words_.begin());
+FrameworkIndex RandomAllocator::nthCandidate(std::size_t n) const {
   for (std::size_t w = 0;; ++w) {
-    std::uint64_t word = words_[w];
+    std::uint64_t word = allowed_[w];
     const auto ones = static_cast<std::size_t>(std::popcount(word));
     if (n >= ones) {
       n -= ones;

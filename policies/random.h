@@ -24,10 +24,10 @@ class RandomAllocator final : public Allocator {
   std::mt19937_64 rng_;
   std::vector<AgentIndex> agents_;    // scratch
   std::vector<FrameworkIndex> open_;  // scratch: may take offers this round
-  FrameworkIndex nthCandidate(std::size_t n);
-  FrameworkSet openSet_, allowed_;          // scratch: open_; those not filtered on an agent
-  FrameworkSet sated_;                      // scratch: wantsMore false this round
-  std::vector<std::uint64_t> words_;        // scratch: allowed_'s blocks
+  FrameworkIndex nthCandidate(std::size_t n) const;
+  // Scratch sets of framework slots, as words (bit fw % 64 of word fw / 64):
+  // open_; wantsMore false this round; filtered on an agent; may be drawn.
+  std::vector<std::uint64_t> openWords_, sated_, filtered_, allowed_;
   std::vector<FrameworkIndex> candidates_;  // scratch
 };
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
+#include <cassert>
 #include <limits>
 
 #include "allot/core/error.h"
@@ -70,8 +72,9 @@ void ClusterState::touchAvailable(AgentIndex agent) {
   available_[agent].value = available.scalars(kUnreservedRole);
   bool reserved = false;
   for (const Pool& p : available.pools()) reserved |= !isUnreservedRole(p.role);
+  const bool plain = available.dimensions() == dims_ && available.plainScalars() != nullptr;
   availableFlags_[agent] =
-      static_cast<std::uint8_t>(reserved ? kNotEmpty | kSomeReserved : kNotEmpty);
+      static_cast<std::uint8_t>(kNotEmpty | (reserved ? kSomeReserved : 0) | (plain ? kPlain : 0));
   if (reserved) availableTotal_[agent] = available.totalScalars();
 }
 
@@ -109,10 +112,24 @@ bool ClusterState::isFiltered(FrameworkIndex fw, AgentIndex agent,
                               const Resources& candidate) const {
   const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
-    if (fw < group.frameworks.size() && group.frameworks.test(fw) && covers(group)) return true;
+    if (group.frameworks.test(fw) && covers(group)) return true;
   }
   return false;
 }
+
+namespace {
+
+// Calls f(fw) for every bit set in `words`.
+template <typename F>
+void forEachBit(std::span<const std::uint64_t> words, F&& f) {
+  for (std::size_t w = 0; w < words.size(); ++w) {
+    for (std::uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+      f(static_cast<FrameworkIndex>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits))));
+    }
+  }
+}
+
+}  // namespace
 
 void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candidate,
                                       FrameworkSet& out) const {
@@ -120,7 +137,25 @@ void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candida
   out.reset();
   const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
-    if (covers(group)) out |= group.frameworks;
+    if (covers(group))
+      forEachBit(group.frameworks.words(), [&](FrameworkIndex fw) { out.set(fw); });
+  }
+}
+
+void ClusterState::filteredFrameworksOfAvailable(AgentIndex agent,
+                                                 std::span<std::uint64_t> words) const {
+  assert(words.size() * 64 >= frameworks_.size());
+  std::fill(words.begin(), words.end(), 0);
+  const Resources& available = agents_[agent].available;
+  // The agent's own pools are a heap block a round would otherwise reach
+  // into only for this.
+  const Covers covers = (availableFlags_[agent] & kPlain) != 0
+                            ? Covers(available, &available_[agent].value)
+                            : Covers(available, dims_);
+  for (const FilterGroup& group : filters_[agent]) {
+    if (!covers(group)) continue;
+    const std::span<const std::uint64_t> bits = group.frameworks.words();
+    for (std::size_t w = 0; w < bits.size(); ++w) words[w] |= bits[w];
   }
 }
 
@@ -129,7 +164,8 @@ void ClusterState::unfilteredFrameworks(AgentIndex agent, const Resources& candi
   out = eligible;
   const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
-    if (covers(group)) out -= group.frameworks;
+    if (covers(group))
+      forEachBit(group.frameworks.words(), [&](FrameworkIndex fw) { out.reset(fw); });
   }
 }
 
@@ -274,9 +310,6 @@ FrameworkIndex ClusterState::addFramework(const FrameworkInfo& info) {
   } else {
     index = static_cast<FrameworkIndex>(frameworks_.size());
     frameworks_.emplace_back();
-    for (auto& groups : filters_) {
-      for (FilterGroup& group : groups) group.frameworks.resize(frameworks_.size());
-    }
   }
   FrameworkState& f = frameworks_[index];
   f = FrameworkState{};
@@ -558,16 +591,16 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
       return entry == g.until.end() ? kTimeNever : entry->second;
     };
     const bool inside = std::any_of(groups.begin(), groups.end(), [&](const FilterGroup& g) {
-      return g.plain && fw < g.frameworks.size() && g.frameworks.test(fw) &&
-             (g.plainScalars.array() >= plain->array()).all() && endsFor(g, entryOf(g)) >= until;
+      return g.plain && g.frameworks.test(fw) && (g.plainScalars.array() >= plain->array()).all() &&
+             endsFor(g, entryOf(g)) >= until;
     });
     if (inside) {
       touch(agent);
       return;
     }
     std::erase_if(groups, [&](FilterGroup& g) {
-      if (!g.plain || fw >= g.frameworks.size() || !g.frameworks.test(fw) ||
-          g.plainScalars == *plain || !(g.plainScalars.array() <= plain->array()).all()) {
+      if (!g.plain || !g.frameworks.test(fw) || g.plainScalars == *plain ||
+          !(g.plainScalars.array() <= plain->array()).all()) {
         return false;
       }
       const auto entry = entryOf(g);
@@ -594,7 +627,6 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
     fresh.refused = r;
     fresh.plain = plain != nullptr;
     if (plain != nullptr) fresh.plainScalars = *plain;
-    fresh.frameworks.resize(frameworks_.size());
     groups.push_back(std::move(fresh));
     group = groups.end() - 1;
   }
@@ -657,9 +689,8 @@ void ClusterState::compactFilteredOn(FrameworkIndex fw) {
   std::sort(on.begin(), on.end());
   on.erase(std::unique(on.begin(), on.end()), on.end());
   std::erase_if(on, [&](AgentIndex agent) {
-    return std::none_of(filters_[agent].begin(), filters_[agent].end(), [&](const FilterGroup& g) {
-      return fw < g.frameworks.size() && g.frameworks.test(fw);
-    });
+    return std::none_of(filters_[agent].begin(), filters_[agent].end(),
+                        [&](const FilterGroup& g) { return g.frameworks.test(fw); });
   });
 }
 
@@ -670,7 +701,7 @@ void ClusterState::clearFilters(FrameworkIndex fw) {
     auto& groups = filters_[agent];
     bool dropped = false;
     for (FilterGroup& group : groups) {
-      if (fw >= group.frameworks.size() || !group.frameworks.test(fw)) continue;
+      if (!group.frameworks.test(fw)) continue;
       touch(agent);
       group.frameworks.reset(fw);
       std::erase_if(group.until, [&](const auto& e) { return e.first == fw; });

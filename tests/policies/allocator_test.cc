@@ -266,11 +266,6 @@ TEST(AllocatorTest, CachedAvailableScalarsFollowTheBooks) {
   check("agent removed");
 }
 
-// Revive clears exactly the reviving framework's filters wherever they are
-// (the state finds them through a per-framework list of agents): on every
-// agent it declined, also after some expired, after an agent slot was reused
-// and after hundreds of expired filters made the list compact itself; other
-// frameworks' filters stay.
 // Filter checks compare plain scalars inline (no reserved pool, ranges or
 // sets on either side) and otherwise ask Resources::contains; either way the
 // answer must be contains' own, for every pair of shapes.
@@ -296,6 +291,68 @@ TEST(AllocatorTest, FilterChecksAgreeWithContainsForEveryShape) {
           << refusedText << " refused, " << candidateText << " offered";
     }
   }
+}
+
+// A filter group keeps its frameworks' bits inline for the first 512 slots
+// and grows past them; every way of asking must agree with isFiltered, for
+// slots on either side of that line, for a slot registered after the filters
+// were made, and after frameworks leave the group.
+TEST(AllocatorTest, FilterSetsAgreeAcrossFrameworkSlots) {
+  ClusterState s;
+  std::vector<FrameworkIndex> fws;
+  for (int i = 0; i < 700; ++i)
+    fws.push_back(s.addFramework(framework(fmt::format("F{}", i), "r")));
+  const AgentIndex plain = s.addAgent(agent("plain", "cpus:8;mem:8192"));
+  const AgentIndex ports = s.addAgent(agent("ports", "cpus:8;mem:8192;ports:[31000-31009]"));
+  const std::vector<FrameworkIndex> declined = {fws[3],   fws[63],  fws[64],
+                                                fws[511], fws[512], fws[699]};
+  for (AgentIndex a : {plain, ports}) {
+    for (FrameworkIndex fw : declined) s.addFilter(fw, a, s.agent(a).available, kTimeNever);
+  }
+  // A second group on the plain agent: a larger refused set covers it too.
+  s.addFilter(fws[600], plain, s.adopt(Resources::parse("cpus:16;mem:16384")), kTimeNever);
+  ASSERT_EQ(s.filterGroupCount(plain), 2U);
+  const FrameworkIndex late = s.addFramework(framework("late", "r"));
+  auto expectAgreement = [&](const char* when) {
+    for (AgentIndex a : {plain, ports}) {
+      std::vector<std::uint64_t> words((s.frameworkSlots() + 63) / 64, ~std::uint64_t{0});
+      s.filteredFrameworksOfAvailable(a, words);
+      FrameworkSet set;
+      s.filteredFrameworks(a, s.agent(a).available, set);
+      FrameworkSet eligible(s.frameworkSlots());
+      eligible.set();
+      FrameworkSet open;
+      s.unfilteredFrameworks(a, s.agent(a).available, eligible, open);
+      std::size_t filtered = 0;
+      for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+        const bool expected = s.isFiltered(fw, a, s.agent(a).available);
+        filtered += expected ? 1 : 0;
+        EXPECT_EQ(((words[fw / 64] >> (fw % 64)) & 1U) != 0, expected) << when << ", slot " << fw;
+        EXPECT_EQ(set.test(fw), expected) << when << ", slot " << fw;
+        EXPECT_EQ(open.test(fw), !expected) << when << ", slot " << fw;
+      }
+      EXPECT_EQ(set.count(), filtered) << when;
+    }
+  };
+  for (FrameworkIndex fw : declined) EXPECT_TRUE(s.isFiltered(fw, plain, s.agent(plain).available));
+  EXPECT_FALSE(s.isFiltered(late, plain, s.agent(plain).available));
+  EXPECT_FALSE(s.isFiltered(fws[100], ports, s.agent(ports).available));
+  expectAgreement("filtered");
+  // The highest slots leave: the group's words shrink, the rest stay.
+  s.clearFilters(fws[699]);
+  s.clearFilters(fws[512]);
+  EXPECT_FALSE(s.isFiltered(fws[699], plain, s.agent(plain).available));
+  EXPECT_TRUE(s.isFiltered(fws[511], plain, s.agent(plain).available));
+  expectAgreement("after two cleared");
+  s.addFilter(late, plain, s.agent(plain).available, kTimeNever);
+  EXPECT_TRUE(s.isFiltered(late, plain, s.agent(plain).available));
+  expectAgreement("late framework filtered");
+  for (FrameworkIndex fw : declined) s.clearFilters(fw);
+  s.clearFilters(fws[600]);
+  s.clearFilters(late);
+  EXPECT_FALSE(s.hasFilters(plain));
+  EXPECT_FALSE(s.hasFilters(ports));
+  expectAgreement("all cleared");
 }
 
 // Demand that asks for nothing reaches policies as the token (an empty grant
@@ -394,6 +451,11 @@ TEST(AllocatorTest, FiltersInsideLaterOnesAreDroppedWithoutChangingAnswers) {
   EXPECT_FALSE(t.isFiltered(h, b, t.adopt(Resources::parse("cpus:1;mem:101"))));
 }
 
+// Revive clears exactly the reviving framework's filters wherever they are
+// (the state finds them through a per-framework list of agents): on every
+// agent it declined, also after some expired, after an agent slot was reused
+// and after hundreds of expired filters made the list compact itself; other
+// frameworks' filters stay.
 TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
   auto a = makeAllocator("drf");
   a->addFramework(framework("F", "r"));

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <boost/dynamic_bitset.hpp>
 #include <cstdint>
 #include <optional>
 #include <queue>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -180,6 +182,11 @@ class ClusterState {
   // Sets in `out` the frameworks whose filters on `agent` cover `candidate`.
   // Cheap when the agent has no filters. `out` is resized to frameworkSlots().
   void filteredFrameworks(AgentIndex agent, const Resources& candidate, FrameworkSet& out) const;
+  // The same for everything available on `agent`, as words (bit fw % 64 of
+  // word fw / 64), for policies that keep framework sets as words; it reads
+  // the dense copy of the available scalars where they are all there is.
+  // REQUIRES: words.size() * 64 >= frameworkSlots().
+  void filteredFrameworksOfAvailable(AgentIndex agent, std::span<std::uint64_t> words) const;
   // Sets `out` to the frameworks in `eligible` that no filter on `agent`
   // keeps from `candidate`: one pass, where filteredFrameworks and a
   // difference take three. REQUIRES: eligible.size() == frameworkSlots().
@@ -206,6 +213,14 @@ class ClusterState {
       __builtin_prefetch(filters_[agent].data());
       __builtin_prefetch(&a.info.id);
     }
+  }
+  // Asks the CPU to start loading the filter groups of `agent`, some time
+  // after prefetch(agent, 0) (which loads where they are).
+  void prefetchFilters(AgentIndex agent) const {
+    if (filters_[agent].empty()) return;
+    const char* groups = reinterpret_cast<const char*>(filters_[agent].data());
+    __builtin_prefetch(groups);
+    __builtin_prefetch(groups + 64);
   }
 
   // --- changing (called by Allocator) -------------------------------------
@@ -247,6 +262,34 @@ class ClusterState {
   Resources adopt(const Resources& resources);
 
  private:
+  // A filter group's frameworks, as words up to the highest one set, inline
+  // for the first 512 slots. Rounds test every group of an agent, and a heap
+  // block per group's set (a dynamic_bitset) missed the cache on each; sets
+  // sized to every slot also had each new slot visit every group.
+  class GroupFrameworks {
+   public:
+    bool test(FrameworkIndex fw) const {
+      const std::size_t w = fw / 64;
+      return w < words_.size() && ((words_[w] >> (fw % 64)) & 1U) != 0;
+    }
+    void set(FrameworkIndex fw) {
+      const std::size_t w = fw / 64;
+      if (w >= words_.size()) words_.resize(w + 1, 0);
+      words_[w] |= std::uint64_t{1} << (fw % 64);
+    }
+    void reset(FrameworkIndex fw) {
+      const std::size_t w = fw / 64;
+      if (w >= words_.size()) return;
+      words_[w] &= ~(std::uint64_t{1} << (fw % 64));
+      while (!words_.empty() && words_.back() == 0) words_.pop_back();
+    }
+    bool none() const { return words_.empty(); }
+    // No trailing zero word.
+    std::span<const std::uint64_t> words() const { return {words_.data(), words_.size()}; }
+
+   private:
+    boost::container::small_vector<std::uint64_t, 8> words_;
+  };
   struct FilterGroup {
     Resources refused;  // over dims_, unchanged once made
     // refused's scalars, inline, when they are all it holds (refused's
@@ -255,7 +298,7 @@ class ClusterState {
     // slower the more scattered the heap (see Covers).
     bool plain = false;
     Scalars plainScalars = Scalars::Zero();
-    FrameworkSet frameworks;
+    GroupFrameworks frameworks;
     std::uint64_t id = 0;
     // Latest deadline per framework whose filter here expires; frameworks in
     // `frameworks` without an entry are filtered here for good.
@@ -267,8 +310,10 @@ class ClusterState {
   class Covers {
    public:
     Covers(const Resources& candidate, const DimensionsPtr& dims)
-        : candidate_(candidate),
-          plain_(candidate.dimensions() == dims ? candidate.plainScalars() : nullptr) {}
+        : Covers(candidate, candidate.dimensions() == dims ? candidate.plainScalars() : nullptr) {}
+    // `plain`: candidate's plain scalars over dims_, or null.
+    Covers(const Resources& candidate, const Scalars* plain)
+        : candidate_(candidate), plain_(plain) {}
     bool operator()(const FilterGroup& group) const {
       return plain_ != nullptr && group.plain ? fitsIn(*plain_, group.plainScalars)
                                               : group.refused.contains(candidate_);
@@ -311,6 +356,7 @@ class ClusterState {
   };
   static constexpr std::uint8_t kNotEmpty = 1;
   static constexpr std::uint8_t kSomeReserved = 2;
+  static constexpr std::uint8_t kPlain = 4;  // available.plainScalars() is the line
   std::vector<LineOfScalars> available_;
   std::vector<std::uint8_t> availableFlags_;
   std::vector<std::uint64_t> agentVersions_;  // AgentState::version, by slot
