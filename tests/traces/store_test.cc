@@ -347,7 +347,10 @@ TEST_F(StoreTest, EveryChangedByteIsRefusedOrReadsTheSame) {
     } catch (const Error& e) {
       ASSERT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
       ++refused;
-      // Nothing left open by the read that failed.
+      // Nothing left open by the read that failed. (HDF5 1.10.8 still
+      // prints "infinite loop closing library" at this test's exit: some
+      // malformed files leave its own bookkeeping unable to shut down, a
+      // bounded leak inside the library, HDFGroup/hdf5#6677.)
       ASSERT_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0) << "byte " << at;
     }
   }
