@@ -42,7 +42,7 @@ PolicyInfo DrfAllocator::info() {
 DrfAllocator::DrfAllocator(const Params& params)
     : Allocator(parseAllocatorOptions(params)),
       zeroAllocatable_(allocatable(Scalars::Zero())),
-      rng_(static_cast<std::uint64_t>(params.getInt("seed", 0))),
+      rng_(params.getSeed("seed", 0)),
       shuffleAgents_(params.getBool("shuffle_agents", true)) {}
 
 double DrfAllocator::share(const Scalars& allocated, double weight) const {

@@ -220,7 +220,7 @@ FlowAllocator::FlowAllocator(const Params& params)
     throw InvalidArgument(fmt::format("parameter window: '{}' is negative", window));
   }
   window_ = static_cast<std::uint64_t>(window);
-  seed_ = static_cast<std::uint64_t>(params.getInt("seed", 0));
+  seed_ = params.getSeed("seed", 0);
 }
 
 FlowAllocator::~FlowAllocator() = default;

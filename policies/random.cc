@@ -15,8 +15,7 @@ PolicyInfo RandomAllocator::info() {
 }
 
 RandomAllocator::RandomAllocator(const Params& params)
-    : Allocator(parseAllocatorOptions(params)),
-      rng_(static_cast<std::uint64_t>(params.getInt("seed", 0))) {}
+    : Allocator(parseAllocatorOptions(params)), rng_(params.getSeed("seed", 0)) {}
 
 void RandomAllocator::decide(TimePoint /*now*/) {
   const ClusterState& s = state();

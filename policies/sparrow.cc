@@ -73,7 +73,7 @@ SparrowAllocator::SparrowAllocator(const Params& params)
       mode_(parseMode(params.getString("mode", "batch"))),
       probeRatio_(parseProbeRatio(params)),
       firstFit_(parseQueue(params.getString("queue", "fifo"))),
-      rng_(static_cast<std::uint64_t>(params.getInt("seed", 0))) {}
+      rng_(params.getSeed("seed", 0)) {}
 
 bool SparrowAllocator::eligible(FrameworkIndex fw) const {
   const FrameworkState& f = state().framework(fw);

@@ -5,19 +5,11 @@
 #include "shuffle.h"
 
 namespace allot {
-namespace {
-
-std::uint64_t seedOf(const Params& params) {
-  return static_cast<std::uint64_t>(params.getInt("seed", 0));
-}
-
-}  // namespace
-
 PlacingAllocator::PlacingAllocator(const Params& params, packing::Score score)
     : Allocator(parseAllocatorOptions(params)),
       // Its own stream, so that the agent draws do not shift the tie-breaks.
-      packer_(score, seedOf(params) ^ 0x5DEECE66DULL),
-      rng_(seedOf(params)) {}
+      packer_(score, params.getSeed("seed", 0) ^ 0x5DEECE66DULL),
+      rng_(params.getSeed("seed", 0)) {}
 
 void PlacingAllocator::decide(TimePoint /*now*/) {
   const ClusterState& s = state();

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <charconv>
+#include <limits>
 
 #include "allot/core/error.h"
 #include "allot/core/text.h"
@@ -87,6 +88,17 @@ std::int64_t Params::getInt(std::string_view name, std::int64_t fallback) const 
     throw InvalidArgument(fmt::format("parameter {}: '{}' is not an integer", name, text));
   }
   return value;
+}
+
+std::uint64_t Params::getSeed(std::string_view name, std::uint64_t fallback) const {
+  if (!has(name)) return fallback;
+  const std::int64_t value = getInt(name, 0);
+  if (value < 0) {
+    throw InvalidArgument(fmt::format("parameter {}: '{}' is not a whole number from 0 to {}", name,
+                                      values_.find(std::string(name))->second,
+                                      std::numeric_limits<std::int64_t>::max()));
+  }
+  return static_cast<std::uint64_t>(value);
 }
 
 bool Params::getBool(std::string_view name, bool fallback) const {

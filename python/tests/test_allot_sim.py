@@ -132,6 +132,13 @@ def test_bad_whole_numbers_raise(tiny, config, match):
         allot.compare(tiny, ["drf"], **config)
 
 
+@pytest.mark.parametrize("policy", ["drf", "random", "sparrow"])
+def test_negative_seed_parameter_raises(tiny, policy):
+    # The policy's own parameter, as `--param seed=-5`, is held to --seed's range.
+    with pytest.raises(allot.InvalidArgument, match="parameter seed: '-5' is not a whole number"):
+        allot.simulate(tiny, policy, params={"seed": "-5"})
+
+
 def test_whole_numbers_take_numpy_integers(tiny):
     a = allot.simulate(tiny, "random", seed=np.uint64(7), demand=np.int64(4))
     b = allot.simulate(tiny, "random", seed=7, demand=4)

@@ -525,5 +525,31 @@ TEST(RegistryTest, FindsPoliciesByName) {
   EXPECT_THROW(Params::parse("seed"), ParseError);
 }
 
+// A negative seed is refused by every policy that takes one, as `--seed`
+// refuses it, instead of wrapping to a huge unsigned one.
+TEST(RegistryTest, SeedsAreWholeNumbers) {
+  std::size_t seeded = 0;
+  for (const PolicyInfo& info : builtinPolicies()) {
+    const bool hasSeed = std::any_of(info.params.begin(), info.params.end(),
+                                     [](const ParamSpec& p) { return p.name == "seed"; });
+    if (!hasSeed) continue;
+    ++seeded;
+    EXPECT_EQ(makeAllocator(info.name, Params::parse("seed=9223372036854775807"))->name(),
+              info.name);
+    try {
+      makeAllocator(info.name, Params::parse("seed=-5"));
+      ADD_FAILURE() << info.name << " took seed=-5";
+    } catch (const InvalidArgument& e) {
+      EXPECT_THAT(e.what(), HasSubstr("parameter seed: '-5' is not a whole number from 0 to "
+                                      "9223372036854775807"))
+          << info.name;
+    }
+    EXPECT_THROW(makeAllocator(info.name, Params::parse("seed=9223372036854775808")),
+                 InvalidArgument)
+        << info.name;
+  }
+  EXPECT_GE(seeded, 5U);  // drf, random, sparrow, flow and the placing policies
+}
+
 }  // namespace
 }  // namespace allot

@@ -33,6 +33,9 @@ class Params {
   std::string getString(std::string_view name, std::string_view fallback) const;
   double getDouble(std::string_view name, double fallback) const;
   std::int64_t getInt(std::string_view name, std::int64_t fallback) const;
+  // A random seed: a whole number from 0 to 2^63 - 1, the range of
+  // `allot sim --seed` and Python's `seed` (a negative one would wrap).
+  std::uint64_t getSeed(std::string_view name, std::uint64_t fallback) const;
   bool getBool(std::string_view name, bool fallback) const;
   const std::map<std::string, std::string>& values() const { return values_; }
 
