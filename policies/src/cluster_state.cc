@@ -131,32 +131,31 @@ void forEachBit(std::span<const std::uint64_t> words, F&& f) {
 
 }  // namespace
 
-void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candidate,
-                                      FrameworkSet& out) const {
-  if (out.size() != frameworks_.size()) out.resize(frameworks_.size());
-  out.reset();
-  const Covers covers(candidate, dims_);
-  for (const FilterGroup& group : filters_[agent]) {
-    if (covers(group))
-      forEachBit(group.frameworks.words(), [&](FrameworkIndex fw) { out.set(fw); });
-  }
-}
-
-void ClusterState::filteredFrameworksOfAvailable(AgentIndex agent,
-                                                 std::span<std::uint64_t> words) const {
+void ClusterState::filteredBy(AgentIndex agent, const Covers& covers,
+                              std::span<std::uint64_t> words) const {
   assert(words.size() * 64 >= frameworks_.size());
   std::fill(words.begin(), words.end(), 0);
-  const Resources& available = agents_[agent].available;
-  // The agent's own pools are a heap block a round would otherwise reach
-  // into only for this.
-  const Covers covers = (availableFlags_[agent] & kPlain) != 0
-                            ? Covers(available, &available_[agent].value)
-                            : Covers(available, dims_);
   for (const FilterGroup& group : filters_[agent]) {
     if (!covers(group)) continue;
     const std::span<const std::uint64_t> bits = group.frameworks.words();
     for (std::size_t w = 0; w < bits.size(); ++w) words[w] |= bits[w];
   }
+}
+
+void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candidate,
+                                      std::span<std::uint64_t> words) const {
+  filteredBy(agent, Covers(candidate, dims_), words);
+}
+
+void ClusterState::filteredFrameworksOfAvailable(AgentIndex agent,
+                                                 std::span<std::uint64_t> words) const {
+  const Resources& available = agents_[agent].available;
+  // The agent's own pools are a heap block a round would otherwise reach
+  // into only for this.
+  filteredBy(agent,
+             (availableFlags_[agent] & kPlain) != 0 ? Covers(available, &available_[agent].value)
+                                                    : Covers(available, dims_),
+             words);
 }
 
 void ClusterState::unfilteredFrameworks(AgentIndex agent, const Resources& candidate,

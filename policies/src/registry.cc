@@ -95,8 +95,7 @@ std::uint64_t Params::getSeed(std::string_view name, std::uint64_t fallback) con
   const std::int64_t value = getInt(name, 0);
   if (value < 0) {
     throw InvalidArgument(fmt::format("parameter {}: '{}' is not a whole number from 0 to {}", name,
-                                      values_.find(std::string(name))->second,
-                                      std::numeric_limits<std::int64_t>::max()));
+                                      value, std::numeric_limits<std::int64_t>::max()));
   }
   return static_cast<std::uint64_t>(value);
 }

@@ -179,17 +179,16 @@ class ClusterState {
   // Returns true iff a live decline filter of `fw` on `agent` covers
   // `candidate` (the refused resources contain it), as Mesos' filters do.
   bool isFiltered(FrameworkIndex fw, AgentIndex agent, const Resources& candidate) const;
-  // Sets in `out` the frameworks whose filters on `agent` cover `candidate`.
-  // Cheap when the agent has no filters. `out` is resized to frameworkSlots().
-  void filteredFrameworks(AgentIndex agent, const Resources& candidate, FrameworkSet& out) const;
-  // The same for everything available on `agent`, as words (bit fw % 64 of
-  // word fw / 64), for policies that keep framework sets as words; it reads
-  // the dense copy of the available scalars where they are all there is.
-  // REQUIRES: words.size() * 64 >= frameworkSlots().
+  // Sets `words` (bit fw % 64 of word fw / 64) to the frameworks whose
+  // filters on `agent` cover `candidate`. Cheap when the agent has no
+  // filters. REQUIRES: words.size() * 64 >= frameworkSlots().
+  void filteredFrameworks(AgentIndex agent, const Resources& candidate,
+                          std::span<std::uint64_t> words) const;
+  // The same for everything available on `agent`, reading the dense copy of
+  // its available scalars where they are all there is.
   void filteredFrameworksOfAvailable(AgentIndex agent, std::span<std::uint64_t> words) const;
   // Sets `out` to the frameworks in `eligible` that no filter on `agent`
-  // keeps from `candidate`: one pass, where filteredFrameworks and a
-  // difference take three. REQUIRES: eligible.size() == frameworkSlots().
+  // keeps from `candidate`. REQUIRES: eligible.size() == frameworkSlots().
   void unfilteredFrameworks(AgentIndex agent, const Resources& candidate,
                             const FrameworkSet& eligible, FrameworkSet& out) const;
   // Returns true iff `agent` has any live filter.
@@ -323,6 +322,8 @@ class ClusterState {
     const Resources& candidate_;
     const Scalars* plain_;
   };
+  // Sets `words` to the frameworks of the groups on `agent` that `covers`.
+  void filteredBy(AgentIndex agent, const Covers& covers, std::span<std::uint64_t> words) const;
   struct FilterExpiry {
     TimePoint until;
     AgentIndex agent;
