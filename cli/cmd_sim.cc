@@ -218,12 +218,31 @@ struct ProgressMessage {
   std::uint64_t events;
   std::uint64_t jobsDone;
   std::uint64_t jobsTotal;
+  std::uint64_t offers;
+  std::uint64_t instancesLaunched;
 };
 
 std::string progressNote(const sim::Progress& p, std::int64_t startUs, double wall) {
-  return fmt::format("sim {}  {:.2f} M events/s", formatSpan(toMicros(p.now) - startUs),
-                     wall > 0 ? static_cast<double>(p.events) / wall / 1e6 : 0.0);
+  const auto perSecond = [&](std::uint64_t n) {
+    return wall > 0 ? static_cast<double>(n) / wall / 1e6 : 0.0;
+  };
+  return fmt::format("sim {}  {:.2f} M events/s  {:.2f} M offers/s",
+                     formatSpan(toMicros(p.now) - startUs), perSecond(p.events),
+                     perSecond(p.offers));
 }
+
+// Prints offerChurnNote once per run, when it has something to say.
+struct ChurnNote {
+  bool printed = false;
+  void check(ProgressBar& bar, const std::string& label, const sim::Progress& p,
+             std::uint32_t demandWindow) {
+    if (printed) return;
+    const std::string note = sim::offerChurnNote(p, demandWindow, sim::kCliSpelling);
+    if (note.empty()) return;
+    bar.print(fmt::format("allot: note: {}: {}", label, note));
+    printed = true;
+  }
+};
 
 // The part file in which the child process of run `run` hands its results over.
 std::string partFile(const std::string& base, std::size_t run) {
@@ -252,11 +271,13 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
     for (std::size_t i = 0; i < runs.size(); ++i) {
       ProgressBar bar(fmt::format("{:<10}", runs[i].label));
       const auto start = std::chrono::steady_clock::now();
+      ChurnNote churn;
       sim::Hooks hooks;
       hooks.progress = [&](const sim::Progress& p) {
         if (const int signal = held.pending()) throw Interrupted{signal};
-        bar.update(p.jobsDone, std::max<std::uint64_t>(total, 1),
-                   progressNote(p, startUs, secondsSince(start)));
+        const double wall = secondsSince(start);
+        churn.check(bar, runs[i].label, p, runs[i].demandWindow);
+        bar.update(p.jobsDone, std::max<std::uint64_t>(total, 1), progressNote(p, startUs, wall));
       };
       if (!args.eventLog.empty()) {
         const std::string path =
@@ -280,6 +301,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
     int fd = -1;
     std::size_t run = 0;
     ProgressMessage last{};
+    ChurnNote churn;
   };
   std::vector<Child> live;
   std::size_t next = 0;
@@ -320,7 +342,8 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
           sim::Hooks hooks;
           hooks.progress = [&](const sim::Progress& p) {
             if (const int signal = held.pending()) throw Interrupted{signal};
-            const ProgressMessage m{toMicros(p.now), p.events, p.jobsDone, p.jobsTotal};
+            const ProgressMessage m{toMicros(p.now), p.events, p.jobsDone,
+                                    p.jobsTotal,     p.offers, p.instancesLaunched};
             (void)!write(fds[1], &m, sizeof m);
           };
           runOne(w, runs[next], config, &part, hooks);
@@ -336,7 +359,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         _exit(rc);
       }
       close(fds[1]);
-      live.push_back({pid, fds[0], next, {}});
+      live.push_back({pid, fds[0], next, {}, {}});
       ++next;
     }
     std::vector<pollfd> pfds;
@@ -354,6 +377,9 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         const ssize_t n = read(c.fd, &m, sizeof m);
         if (n == static_cast<ssize_t>(sizeof m)) {
           c.last = m;
+          const sim::Progress p{fromMicros(m.nowUs), m.events, m.jobsDone,
+                                m.jobsTotal,         m.offers, m.instancesLaunched};
+          c.churn.check(bar, runs[c.run].label, p, runs[c.run].demandWindow);
         } else if (n <= 0) {
           closed = true;
         }

@@ -30,6 +30,13 @@ void ProgressBar::finish() {
   drawn_ = false;
 }
 
+void ProgressBar::print(const std::string& line) {
+  finish();
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+  last_ = -1;
+}
+
 void ProgressBar::update(std::uint64_t done, std::uint64_t total, const std::string& note) {
   if (total == 0) return;
   const int percent = static_cast<int>(

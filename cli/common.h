@@ -33,6 +33,9 @@ class ProgressBar {
   // A callback for readers and writers.
   std::function<void(std::uint64_t, std::uint64_t)> callback();
   void update(std::uint64_t done, std::uint64_t total, const std::string& note = "");
+  // Prints `line` on a line of its own above the bar, which the next update
+  // draws again.
+  void print(const std::string& line);
   void finish();
 
  private:

@@ -192,8 +192,9 @@ def _to_result(raw, config):
 class SimulationWarning(UserWarning):
     """A run ended with jobs unfinished before its ``stop_at``: it stalled, or
     nothing was left to happen; or its ``stop_at`` comes no later than the
-    first submission, so nothing runs (``allot sim`` prints the same on
-    stderr)."""
+    first submission, so nothing runs; or, while it runs, it spends its time
+    on offers that frameworks without published demand decline (``allot
+    sim`` prints the same on stderr)."""
 
 
 def _warn_if_cut_short(result):
@@ -222,7 +223,10 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
     Python threads run meanwhile; Ctrl-C stops it (KeyboardInterrupt). Same
     inputs and seed, same result. A run that ends with jobs unfinished before
     ``stop_at`` (stalled, or with nothing left to happen) warns with
-    ``allot.SimulationWarning``.
+    ``allot.SimulationWarning``; so does, once and while it still runs, a run
+    without published demand that has made 2 M offers and over ten per
+    instance it launched (``demand=256`` sizes offers to pending work
+    instead).
 
     Large replays run faster with glibc's heap on huge pages, which ``allot
     sim`` sets up for itself but a Python process must be started with:
@@ -236,7 +240,13 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
         if message:
             warnings.warn(message, SimulationWarning, stacklevel=2)
     text_params = _policy_params(policy, params, seed)
-    raw = _allot.simulate(workload, policy, text_params, seed=seed, **cfg)
+    label = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
+
+    def note(message):
+        # Called by the run itself (frames: this, simulate, its caller).
+        warnings.warn(f"{label}: {message}", SimulationWarning, stacklevel=3)
+
+    raw = _allot.simulate(workload, policy, text_params, seed=seed, note=note, **cfg)
     result = _to_result(raw, {"seed": seed, **cfg})
     _warn_if_cut_short(result)
     return result

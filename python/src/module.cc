@@ -202,7 +202,7 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
                   double offerTimeout, std::optional<double> refuseSeconds, double sampleInterval,
                   std::uint32_t maxAttempts, std::uint32_t launchesPerOffer,
                   std::optional<std::uint32_t> demand, bool exactEstimates,
-                  std::optional<double> stopAt) {
+                  std::optional<double> stopAt, py::object note) {
   sim::Config config;
   config.seed = seed;
   config.allocationInterval = seconds("allocation_interval", allocationInterval);
@@ -238,11 +238,19 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
   config.demandWindow = demand.value_or(need);
 
   // Lets Ctrl-C stop a long run: Python runs signal handlers only between
-  // bytecodes, and none run here until the simulation returns.
+  // bytecodes, and none run here until the simulation returns. Passes
+  // offerChurnNote to `note`, once, while the run is still going.
   sim::Hooks hooks;
-  hooks.progress = [](const sim::Progress&) {
+  bool noted = note.is_none();
+  hooks.progress = [&](const sim::Progress& progress) {
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (noted) return;
+    const std::string text =
+        sim::offerChurnNote(progress, config.demandWindow, sim::kPythonSpelling);
+    if (text.empty()) return;
+    noted = true;
+    note(text);
   };
   std::shared_ptr<const traces::Workload> w = h.workload;
   sim::Result result;
@@ -333,9 +341,11 @@ PYBIND11_MODULE(_allot, m) {
         "hold_offers"_a = false, "decision_latency"_a = 0.0, "offer_timeout"_a = 0.0,
         "refuse_seconds"_a = py::none(), "sample_interval"_a = 0.0, "max_attempts"_a = 0,
         "launches_per_offer"_a = 0, "demand"_a = py::none(), "exact_estimates"_a = false,
-        "stop_at"_a = py::none(),
+        "stop_at"_a = py::none(), "note"_a = py::none(),
         "Runs sim::simulate without the GIL. `policy` is a registered name or an object with "
-        "`name` and `decide(now_us)`. Times in seconds. Returns the Result as numpy columns.");
+        "`name` and `decide(now_us)`. Times in seconds. `note`, when given, is called once "
+        "with sim::offerChurnNote's text when the run has one. Returns the Result as numpy "
+        "columns.");
 }
 
 }  // namespace allot::python

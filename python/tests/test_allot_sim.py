@@ -278,3 +278,20 @@ def test_runs_cut_short_warn(tmp_path):
         warnings.simplefilter("error")
         allot.simulate(starve, "drf", stop_at=1)
         allot.simulate(starve, "fifo", frameworks="single", queue="fcfs", hold_offers=True)
+
+
+# Whole-agent offers that frameworks without published demand decline: a run
+# that has made 2 M of them, ten per instance launched, warns once while it
+# runs and names demand=256; with demand it makes few offers and says nothing.
+def test_declined_offers_warn_once():
+    cell = allot.synthetic("google-like", seed=1, machines=3000, max_tasks=30000,
+                           horizon=4 * 3600)
+    with pytest.warns(allot.SimulationWarning, match="M offers so far for .* demand=256") as seen:
+        r = allot.simulate(cell, "drf")
+    assert len(seen) == 1
+    assert seen[0].filename == __file__  # points at the caller, not inside allot
+    assert r.summary["offers"] >= 10 * r.summary["instances_launched"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = allot.simulate(cell, "drf", demand=256)
+    assert r.summary["offers"] < 2e6

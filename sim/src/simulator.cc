@@ -207,6 +207,10 @@ class Engine {
   Result run();
 
  private:
+  Progress progress() const {
+    return {fromMicros(now_), result_.counters.events, jobsDone_,
+            w_.jobs.size(),   result_.counters.offers, result_.counters.instancesLaunched};
+  }
   // --- setup
   void validate() const;
   void prepare();
@@ -614,7 +618,7 @@ Result Engine::run() {
       const auto wall = std::chrono::steady_clock::now();
       if (wall - lastReport >= kProgressInterval) {
         lastReport = wall;
-        hooks_.progress({fromMicros(now_), result_.counters.events, jobsDone_, w_.jobs.size()});
+        hooks_.progress(progress());
       }
     }
   }
@@ -631,7 +635,7 @@ Result Engine::run() {
     result_.capacityIntegral.push_back(capIntegral_[static_cast<std::size_t>(d)]);
   }
   if (hooks_.progress) {
-    hooks_.progress({fromMicros(now_), result_.counters.events, jobsDone_, w_.jobs.size()});
+    hooks_.progress(progress());
   }
   summarize(result_);
   return std::move(result_);

@@ -8,6 +8,7 @@
 #include "allot/core/huge_pages.h"
 #include "allot/sim/config.h"
 #include "allot/sim/result.h"
+#include "allot/sim/simulator.h"
 
 namespace allot::sim {
 namespace {
@@ -173,6 +174,22 @@ std::string cutShortWarning(const std::map<std::string, double>& summary,
         idle->second, unfinished, spelling.holdOffers, spelling.refuseSeconds);
   }
   return {};
+}
+
+std::string offerChurnNote(const Progress& progress, std::uint32_t demandWindow,
+                           const OptionSpelling& spelling) {
+  constexpr std::uint64_t kMinOffers = 2'000'000;
+  constexpr std::uint64_t kOffersPerInstance = 10;
+  if (demandWindow > 0 || progress.offers < kMinOffers ||
+      progress.offers / kOffersPerInstance < progress.instancesLaunched) {
+    return {};
+  }
+  return fmt::format(
+      "{:.1f} M offers so far for {} instances launched: frameworks that publish no demand are "
+      "offered whole agents and decline nearly all of them (Mesos' offer model), which is where "
+      "this run spends its time. With {} they publish their pending work and offers are sized "
+      "to it: usually several times faster, but a different model, so results differ",
+      static_cast<double>(progress.offers) / 1e6, progress.instancesLaunched, spelling.demand);
 }
 
 }  // namespace allot::sim

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "allot/sim/result.h"
+#include "allot/sim/simulator.h"
 
 namespace allot::sim {
 namespace {
@@ -81,6 +82,26 @@ TEST(SummaryTest, NoRecordsGiveNotANumber) {
   EXPECT_TRUE(std::isnan(r.summary.at("jct_s_mean")));
   EXPECT_TRUE(std::isnan(r.summary.at("placement_latency_s_p50")));
   EXPECT_TRUE(std::isnan(r.summary.at("makespan_s")));
+}
+
+// The note on declined offers comes when a run without published demand has
+// made 2 M offers and at least ten per instance launched, not before; it names
+// the host's spelling of the demand option.
+TEST(SummaryTest, OfferChurnNoteNeedsManyOffersPerLaunch) {
+  Progress p;
+  p.offers = 2'000'000;
+  p.instancesLaunched = 200'000;
+  const std::string note = offerChurnNote(p, 0, kCliSpelling);
+  EXPECT_NE(note.find("2.0 M offers so far for 200000 instances launched"), std::string::npos)
+      << note;
+  EXPECT_NE(note.find("--demand 256"), std::string::npos) << note;
+  EXPECT_NE(offerChurnNote(p, 0, kPythonSpelling).find("demand=256"), std::string::npos);
+  EXPECT_EQ(offerChurnNote(p, 256, kCliSpelling), "");  // demand published
+  p.instancesLaunched = 200'001;
+  EXPECT_EQ(offerChurnNote(p, 0, kCliSpelling), "");  // fewer than ten per instance
+  p.instancesLaunched = 0;
+  p.offers = 1'999'999;
+  EXPECT_EQ(offerChurnNote(p, 0, kCliSpelling), "");  // too few offers to matter
 }
 
 }  // namespace

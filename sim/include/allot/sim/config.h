@@ -105,6 +105,8 @@ struct Progress {
   std::uint64_t events = 0;
   std::uint64_t jobsDone = 0;  // finished or given up
   std::uint64_t jobsTotal = 0;
+  std::uint64_t offers = 0;
+  std::uint64_t instancesLaunched = 0;
 };
 
 // Optional observers. Both are called on the simulating thread.

@@ -136,9 +136,12 @@ struct OptionSpelling {
   std::string_view holdOffers;     // e.g. "--hold-offers"
   std::string_view refuseSeconds;  // e.g. "--refuse-seconds"
   std::string_view stopAt;         // e.g. "--stop-at"
+  std::string_view demand;         // e.g. "--demand 256"
 };
-inline constexpr OptionSpelling kCliSpelling{"--hold-offers", "--refuse-seconds", "--stop-at"};
-inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True", "refuse_seconds", "stop_at"};
+inline constexpr OptionSpelling kCliSpelling{"--hold-offers", "--refuse-seconds", "--stop-at",
+                                             "--demand 256"};
+inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True", "refuse_seconds", "stop_at",
+                                                "demand=256"};
 
 // What to tell the user when a run ended before its stop time with jobs
 // unfinished (its summary holds stalled_at_s or idle_end_s): why, and which

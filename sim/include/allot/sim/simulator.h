@@ -36,4 +36,11 @@ std::vector<std::string> ignoredDimensions(const traces::Workload& workload);
 std::string stopBeforeWorkWarning(const traces::Workload& workload, const Config& config,
                                   const OptionSpelling& spelling);
 
+// What to tell the user, once, when a run with `demandWindow` 0 spends its
+// time on offers that frameworks decline (2 M of them and ten per instance
+// launched so far): why, and which option sizes offers to pending work.
+// Empty otherwise. One text for every host.
+std::string offerChurnNote(const Progress& progress, std::uint32_t demandWindow,
+                           const OptionSpelling& spelling);
+
 }  // namespace allot::sim
