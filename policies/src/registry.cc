@@ -84,6 +84,11 @@ std::int64_t Params::getInt(std::string_view name, std::int64_t fallback) const 
   std::int64_t value = 0;
   const std::string& text = it->second;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    throw InvalidArgument(fmt::format("parameter {}: '{}' is out of range ({} to {})", name, text,
+                                      std::numeric_limits<std::int64_t>::min(),
+                                      std::numeric_limits<std::int64_t>::max()));
+  }
   if (ec != std::errc() || end != text.data() + text.size()) {
     throw InvalidArgument(fmt::format("parameter {}: '{}' is not an integer", name, text));
   }
@@ -91,11 +96,15 @@ std::int64_t Params::getInt(std::string_view name, std::int64_t fallback) const 
 }
 
 std::uint64_t Params::getSeed(std::string_view name, std::uint64_t fallback) const {
-  if (!has(name)) return fallback;
-  const std::int64_t value = getInt(name, 0);
-  if (value < 0) {
+  auto it = values_.find(std::string(name));
+  if (it == values_.end()) return fallback;
+  // --seed's range, so that a seed means the same given either way.
+  std::int64_t value = 0;
+  const std::string& text = it->second;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
     throw InvalidArgument(fmt::format("parameter {}: '{}' is not a whole number from 0 to {}", name,
-                                      value, std::numeric_limits<std::int64_t>::max()));
+                                      text, std::numeric_limits<std::int64_t>::max()));
   }
   return static_cast<std::uint64_t>(value);
 }

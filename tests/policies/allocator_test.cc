@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <limits>
 #include <random>
 #include <span>
 
@@ -548,11 +549,40 @@ TEST(RegistryTest, SeedsAreWholeNumbers) {
                                       "9223372036854775807"))
           << info.name;
     }
-    EXPECT_THROW(makeAllocator(info.name, Params::parse("seed=9223372036854775808")),
-                 InvalidArgument)
-        << info.name;
+    for (const char* bad : {"9223372036854775808", "1.5", "x"}) {
+      try {
+        makeAllocator(info.name, Params::parse(std::string("seed=") + bad));
+        ADD_FAILURE() << info.name << " took seed=" << bad;
+      } catch (const InvalidArgument& e) {
+        EXPECT_THAT(e.what(), HasSubstr(fmt::format("parameter seed: '{}' is not a whole number "
+                                                    "from 0 to 9223372036854775807",
+                                                    bad)))
+            << info.name;
+      }
+    }
   }
   EXPECT_GE(seeded, 5U);  // drf, random, sparrow, flow and the placing policies
+}
+
+// Integer parameters say whether the text is no integer or one out of range.
+TEST(RegistryTest, IntegerParametersNameTheirRange) {
+  const Params p = Params::parse("a=-9223372036854775808,b=9223372036854775808,c=12x");
+  EXPECT_EQ(p.getInt("a", 0), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(p.getInt("missing", 7), 7);
+  try {
+    p.getInt("b", 0);
+    ADD_FAILURE() << "took b";
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(),
+                 "parameter b: '9223372036854775808' is out of range "
+                 "(-9223372036854775808 to 9223372036854775807)");
+  }
+  try {
+    p.getInt("c", 0);
+    ADD_FAILURE() << "took c";
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "parameter c: '12x' is not an integer");
+  }
 }
 
 }  // namespace
