@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 
+#include "allot/policies/word_set.h"
 #include "src/shuffle.h"
 
 namespace allot {
@@ -107,8 +108,7 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
       // This round's offers cover its published demand: it is done.
       sorter.remove(fw);
       eligibleInRole_[role].reset(fw);
-      if (fw / 64 < eligibleWords_.size())
-        eligibleWords_[fw / 64] &= ~(std::uint64_t{1} << (fw % 64));
+      word_set::reset(eligibleWords_, fw);
     }
     return true;
   };
@@ -156,7 +156,7 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
 
 void DrfAllocator::sizeCovered() {
   const ClusterState& s = state();
-  const std::size_t stride = (s.frameworkSlots() + 63) / 64;
+  const std::size_t stride = word_set::wordsFor(s.frameworkSlots());
   if (stride != coveredStride_) {
     coveredStride_ = stride;
     coveredWords_.assign(s.agentSlots() * stride, 0);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 
+#include "allot/policies/word_set.h"
 #include "src/shuffle.h"
 
 namespace allot {
@@ -27,13 +28,13 @@ void RandomAllocator::decide(TimePoint /*now*/) {
   // Frameworks that may take offers at all this round (grants do not change
   // these flags; wantsMore, which they do change, is asked per agent).
   open_.clear();
-  const std::size_t words = (s.frameworkSlots() + 63) / 64;
+  const std::size_t words = word_set::wordsFor(s.frameworkSlots());
   openWords_.assign(words, 0);
   for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
     const FrameworkState& f = s.framework(fw);
     if (f.alive && f.active && !f.suppressed) {
       open_.push_back(fw);
-      openWords_[fw / 64] |= std::uint64_t{1} << (fw % 64);
+      word_set::set(openWords_, fw);
     }
   }
   // Frameworks whose published demand this round's grants cover (wantsMore
@@ -71,7 +72,7 @@ void RandomAllocator::decide(TimePoint /*now*/) {
       // library's distribution implementation.
       fw = candidates_[rng_() % candidates_.size()];
     }
-    if (grantAll(fw, agent) && !wantsMore(fw)) sated_[fw / 64] |= std::uint64_t{1} << (fw % 64);
+    if (grantAll(fw, agent) && !wantsMore(fw)) word_set::set(sated_, fw);
   }
 }
 

@@ -117,20 +117,6 @@ bool ClusterState::isFiltered(FrameworkIndex fw, AgentIndex agent,
   return false;
 }
 
-namespace {
-
-// Calls f(fw) for every bit set in `words`.
-template <typename F>
-void forEachBit(std::span<const std::uint64_t> words, F&& f) {
-  for (std::size_t w = 0; w < words.size(); ++w) {
-    for (std::uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
-      f(static_cast<FrameworkIndex>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits))));
-    }
-  }
-}
-
-}  // namespace
-
 void ClusterState::filteredBy(AgentIndex agent, const Covers& covers,
                               std::span<std::uint64_t> words) const {
   assert(words.size() * 64 >= frameworks_.size());
@@ -164,7 +150,7 @@ void ClusterState::unfilteredFrameworks(AgentIndex agent, const Resources& candi
   const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
     if (covers(group))
-      forEachBit(group.frameworks.words(), [&](FrameworkIndex fw) { out.reset(fw); });
+      word_set::forEach(group.frameworks.words(), [&](std::size_t fw) { out.reset(fw); });
   }
 }
 

@@ -7,9 +7,11 @@
 #include <limits>
 #include <random>
 #include <span>
+#include <vector>
 
 #include "allot/core/error.h"
 #include "allot/policies/registry.h"
+#include "allot/policies/word_set.h"
 #include "helpers.h"
 
 namespace allot {
@@ -583,6 +585,25 @@ TEST(RegistryTest, IntegerParametersNameTheirRange) {
   } catch (const InvalidArgument& e) {
     EXPECT_STREQ(e.what(), "parameter c: '12x' is not an integer");
   }
+}
+
+// Word sets at the word edges: bits 0, 63, 64 and 129 in three words.
+TEST(WordSetTest, SetsTestsAndVisitsAcrossWords) {
+  std::vector<std::uint64_t> words(word_set::wordsFor(130), 0);
+  ASSERT_EQ(words.size(), 3U);
+  EXPECT_EQ(word_set::wordsFor(128), 2U);
+  for (std::size_t i : {0U, 63U, 64U, 129U}) word_set::set(words, i);
+  EXPECT_EQ(words[0], 0x8000000000000001ULL);
+  EXPECT_EQ(words[1], 1U);
+  EXPECT_EQ(words[2], 2U);
+  EXPECT_TRUE(word_set::test(words, 63));
+  EXPECT_FALSE(word_set::test(words, 62));
+  EXPECT_FALSE(word_set::test(words, 192));  // past the last word
+  word_set::reset(words, 63);
+  word_set::reset(words, 500);  // past the last word: nothing
+  std::vector<std::size_t> seen;
+  word_set::forEach(words, [&](std::size_t i) { seen.push_back(i); });
+  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 64, 129}));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "allot/core/cluster.h"
 #include "allot/core/resources.h"
 #include "allot/core/time.h"
+#include "allot/policies/word_set.h"
 
 namespace allot {
 
@@ -267,19 +268,13 @@ class ClusterState {
   // sized to every slot also had each new slot visit every group.
   class GroupFrameworks {
    public:
-    bool test(FrameworkIndex fw) const {
-      const std::size_t w = fw / 64;
-      return w < words_.size() && ((words_[w] >> (fw % 64)) & 1U) != 0;
-    }
+    bool test(FrameworkIndex fw) const { return word_set::test(words(), fw); }
     void set(FrameworkIndex fw) {
-      const std::size_t w = fw / 64;
-      if (w >= words_.size()) words_.resize(w + 1, 0);
-      words_[w] |= std::uint64_t{1} << (fw % 64);
+      if (fw / 64 >= words_.size()) words_.resize(fw / 64 + 1, 0);
+      word_set::set(std::span(words_.data(), words_.size()), fw);
     }
     void reset(FrameworkIndex fw) {
-      const std::size_t w = fw / 64;
-      if (w >= words_.size()) return;
-      words_[w] &= ~(std::uint64_t{1} << (fw % 64));
+      word_set::reset(std::span(words_.data(), words_.size()), fw);
       while (!words_.empty() && words_.back() == 0) words_.pop_back();
     }
     bool none() const { return words_.empty(); }
