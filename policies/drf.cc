@@ -86,7 +86,8 @@ void DrfAllocator::decide(TimePoint /*now*/) {
       eligibleInRole_[r].set(fw);
     }
   }
-  sizeCovered();
+  stride_ = word_set::wordsFor(s.frameworkSlots());
+  coveredScratch_.resize(s.frameworkSlots());
   quotaStage();
   fairShareStage();
 }
@@ -120,10 +121,10 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
     return Outcome::kNoTaker;
   }
   // Frameworks whose decline filters cover this candidate are out. For the
-  // whole agent the answer is remembered while the agent does not change.
+  // whole agent, ClusterState keeps the answer.
   if (whole) {
-    const std::uint64_t* covered = coveredOn(agent);
-    boost::from_block_range(covered, covered + coveredStride_, coveredScratch_);
+    const std::span<const std::uint64_t> covered = s.filteredFrameworksOfAvailable(agent);
+    boost::from_block_range(covered.begin(), covered.end(), coveredScratch_);
     if (eligible.is_subset_of(coveredScratch_)) return Outcome::kAllFiltered;
     open_ = eligible;
     open_ -= coveredScratch_;
@@ -154,34 +155,9 @@ DrfAllocator::Outcome DrfAllocator::offerToRole(RoleIndex role, AgentIndex agent
   }
 }
 
-void DrfAllocator::sizeCovered() {
-  const ClusterState& s = state();
-  const std::size_t stride = word_set::wordsFor(s.frameworkSlots());
-  if (stride != coveredStride_) {
-    coveredStride_ = stride;
-    coveredWords_.assign(s.agentSlots() * stride, 0);
-    coveredVersion_.assign(s.agentSlots(), ~std::uint64_t{0});
-  } else if (coveredVersion_.size() < s.agentSlots()) {
-    coveredWords_.resize(s.agentSlots() * stride, 0);
-    coveredVersion_.resize(s.agentSlots(), ~std::uint64_t{0});
-  }
-  coveredScratch_.resize(s.frameworkSlots());
-}
-
-const std::uint64_t* DrfAllocator::coveredOn(AgentIndex agent) {
-  const ClusterState& s = state();
-  std::uint64_t* words = coveredWords_.data() + agent * coveredStride_;
-  const std::uint64_t version = s.agentVersion(agent);
-  if (coveredVersion_[agent] != version) {
-    s.filteredFrameworksOfAvailable(agent, std::span(words, coveredStride_));
-    coveredVersion_[agent] = version;
-  }
-  return words;
-}
-
-bool DrfAllocator::allDeclined(AgentIndex agent) {
-  const std::uint64_t* covered = coveredOn(agent);
-  for (std::size_t w = 0; w < coveredStride_; ++w) {
+bool DrfAllocator::allDeclined(AgentIndex agent) const {
+  const std::span<const std::uint64_t> covered = state().filteredFrameworksOfAvailable(agent);
+  for (std::size_t w = 0; w < stride_; ++w) {
     if ((eligibleWords_[w] & ~covered[w]) != 0) return false;
   }
   return true;
@@ -258,13 +234,13 @@ void DrfAllocator::fairShareStage() {
   // allocations made elsewhere; roles then leave the round only when their
   // last framework does).
   bool plainRoles = true;
-  eligibleWords_.assign(coveredStride_, 0);
+  eligibleWords_.assign(stride_, 0);
   for (std::uint32_t r : roleSorter_.order()) {
     const RoleState& role = s.role(r);
     plainRoles = plainRoles && !(role.limit.array() < kUnlimited).any();
-    roleWords_.assign(coveredStride_, 0);
+    roleWords_.assign(stride_, 0);
     boost::to_block_range(eligibleInRole_[r], roleWords_.data());
-    for (std::size_t w = 0; w < coveredStride_; ++w) eligibleWords_[w] |= roleWords_[w];
+    for (std::size_t w = 0; w < stride_; ++w) eligibleWords_[w] |= roleWords_[w];
   }
 
   // The agents worth a visit, in the round's order. An agent is passed over
@@ -313,15 +289,7 @@ void DrfAllocator::fairShareStage() {
       const AgentIndex ahead = visit_[i + 2 * kAhead];
       __builtin_prefetch(&skipped_[ahead]);
       s.prefetch(ahead, 0);
-      if (worth_[ahead] == kPlain) __builtin_prefetch(&coveredWords_[ahead * coveredStride_]);
-    }
-    // allDeclined below reads the filter groups of a plain agent whose
-    // verdict is out of date.
-    if (i + kAhead + kAhead / 2 < visit_.size()) {
-      const AgentIndex ahead = visit_[i + kAhead + kAhead / 2];
-      if (worth_[ahead] == kPlain && coveredVersion_[ahead] != s.agentVersion(ahead)) {
-        s.prefetchFilters(ahead);
-      }
+      if (worth_[ahead] == kPlain) s.prefetchFilteredOfAvailable(ahead);
     }
     if (i + kAhead < visit_.size()) {
       const AgentIndex ahead = visit_[i + kAhead];

@@ -61,25 +61,16 @@ class DrfAllocator final : public Allocator {
   static constexpr std::uint8_t kPassOver = 0;  // nothing there, or verdict holds
   static constexpr std::uint8_t kVisit = 1;     // look at it
   static constexpr std::uint8_t kPlain =
-      2;  // same; unreserved only, filtered: check covered_ first
+      2;  // same; unreserved only, filtered: check allDeclined first
   std::vector<std::uint8_t> worth_;
   std::vector<AgentIndex> visit_;  // scratch: agents worth a visit, in order
-  // Per agent slot: the frameworks whose decline filters cover everything
-  // available there (coveredStride_ words each, one bit per framework slot),
-  // under the agent version they were computed at. The answer changes only
-  // with the agent's version (its filters or available resources), while a
-  // round asks it of every agent that is not skipped; the set of frameworks
-  // asking changes far more often (every revive or suppress), so it is not
-  // part of the key. Dense, so that a pass in slot order reads it in stride.
-  std::size_t coveredStride_ = 0;
-  std::vector<std::uint64_t> coveredWords_;
-  std::vector<std::uint64_t> coveredVersion_;
+  // Words per framework set: one bit per framework slot.
+  std::size_t stride_ = 0;
   FrameworkSet coveredScratch_;
-  void sizeCovered();
-  const std::uint64_t* coveredOn(AgentIndex agent);
   // Returns true iff every framework still taking part in fair sharing has
-  // declined all that is available on `agent` (eligibleWords_ is a subset of the covered words).
-  bool allDeclined(AgentIndex agent);
+  // declined all that is available on `agent` (eligibleWords_ is a subset of
+  // ClusterState::filteredFrameworksOfAvailable).
+  bool allDeclined(AgentIndex agent) const;
   // Scratch: every framework still taking part in fair sharing, as words.
   std::vector<std::uint64_t> eligibleWords_;
   std::vector<std::uint64_t> roleWords_;  // scratch

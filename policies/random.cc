@@ -40,7 +40,6 @@ void RandomAllocator::decide(TimePoint /*now*/) {
   // Frameworks whose published demand this round's grants cover (wantsMore
   // turns false only after a grant to them).
   sated_.assign(words, 0);
-  filtered_.resize(words);
   allowed_.resize(words);
   for (AgentIndex agent : agents_) {
     if (!allocatable(s.availableTotal(agent))) continue;  // nothing for anyone
@@ -51,10 +50,12 @@ void RandomAllocator::decide(TimePoint /*now*/) {
       // available (found allocatable above): the candidates are a set of
       // bits (open, not filtered here, still wanting), read a word at a time
       // (with a framework per job, thousands of frameworks per agent).
-      if (filtered) s.filteredFrameworksOfAvailable(agent, filtered_);
+      const std::span<const std::uint64_t> filteredHere =
+          filtered ? s.filteredFrameworksOfAvailable(agent) : std::span<const std::uint64_t>();
       std::size_t count = 0;
       for (std::size_t w = 0; w < words; ++w) {
-        allowed_[w] = openWords_[w] & ~sated_[w] & (filtered ? ~filtered_[w] : ~std::uint64_t{0});
+        allowed_[w] =
+            openWords_[w] & ~sated_[w] & (filtered ? ~filteredHere[w] : ~std::uint64_t{0});
         count += static_cast<std::size_t>(std::popcount(allowed_[w]));
       }
       if (count == 0) continue;

@@ -26,8 +26,8 @@ class RandomAllocator final : public Allocator {
   std::vector<FrameworkIndex> open_;  // scratch: may take offers this round
   FrameworkIndex nthCandidate(std::size_t n) const;
   // Scratch sets of framework slots, as words (bit fw % 64 of word fw / 64):
-  // open_; wantsMore false this round; filtered on an agent; may be drawn.
-  std::vector<std::uint64_t> openWords_, sated_, filtered_, allowed_;
+  // open_; wantsMore false this round; may be drawn.
+  std::vector<std::uint64_t> openWords_, sated_, allowed_;
   std::vector<FrameworkIndex> candidates_;  // scratch
 };
 

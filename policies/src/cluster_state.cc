@@ -110,6 +110,16 @@ const Resources& ClusterState::allocatedOn(FrameworkIndex fw, AgentIndex agent) 
 
 bool ClusterState::isFiltered(FrameworkIndex fw, AgentIndex agent,
                               const Resources& candidate) const {
+  // Everything available, just answered for the whole agent (a policy
+  // granting it checks again): the kept answer, without the groups.
+  if (&candidate == &agents_[agent].available && (availableFlags_[agent] & kPlain) != 0 &&
+      agent < coveredFor_.size() && coveredStride_ == word_set::wordsFor(frameworks_.size())) {
+    const CoveredFor& kept = coveredFor_[agent];
+    if (kept.valid && kept.scalars == available_[agent].value) {
+      return word_set::test(
+          std::span(coveredWords_.data() + agent * coveredStride_, coveredStride_), fw);
+    }
+  }
   const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
     if (group.frameworks.test(fw) && covers(group)) return true;
@@ -133,15 +143,57 @@ void ClusterState::filteredFrameworks(AgentIndex agent, const Resources& candida
   filteredBy(agent, Covers(candidate, dims_), words);
 }
 
-void ClusterState::filteredFrameworksOfAvailable(AgentIndex agent,
-                                                 std::span<std::uint64_t> words) const {
+std::span<const std::uint64_t> ClusterState::filteredFrameworksOfAvailable(AgentIndex agent) const {
+  const std::size_t stride = word_set::wordsFor(frameworks_.size());
   const Resources& available = agents_[agent].available;
-  // The agent's own pools are a heap block a round would otherwise reach
-  // into only for this.
-  filteredBy(agent,
-             (availableFlags_[agent] & kPlain) != 0 ? Covers(available, &available_[agent].value)
-                                                    : Covers(available, dims_),
-             words);
+  if ((availableFlags_[agent] & kPlain) == 0) {
+    coveredScratch_.resize(stride);
+    filteredBy(agent, Covers(available, dims_), coveredScratch_);
+    return coveredScratch_;
+  }
+  if (stride != coveredStride_ || coveredFor_.size() != agents_.size()) {
+    if (stride != coveredStride_) coveredFor_.clear();  // every answer is dropped
+    coveredStride_ = stride;
+    coveredFor_.resize(agents_.size());
+    coveredWords_.resize(agents_.size() * stride);
+  }
+  const std::span<std::uint64_t> words(coveredWords_.data() + agent * stride, stride);
+  CoveredFor& kept = coveredFor_[agent];
+  const Scalars& scalars = available_[agent].value;
+  if (!kept.valid || kept.scalars != scalars) {
+    // The agent's own pools are a heap block a round would otherwise reach
+    // into only for this.
+    filteredBy(agent, Covers(available, &scalars), words);
+    kept = {scalars, true};
+  }
+  return words;
+}
+
+void ClusterState::refreshCovered(AgentIndex agent, FrameworkIndex fw) {
+  // A framework past the kept words: they are all dropped at the next call.
+  if (agent >= coveredFor_.size() || !coveredFor_[agent].valid || fw / 64 >= coveredStride_) {
+    return;
+  }
+  CoveredFor& kept = coveredFor_[agent];
+  const Covers covers(agents_[agent].available, &kept.scalars);
+  bool covered = false;
+  for (const FilterGroup& group : filters_[agent]) {
+    if (!group.frameworks.test(fw)) continue;
+    // Tested on the kept scalars; a group with pools beyond them compares
+    // the agent's resources of now, which may differ.
+    if (!group.plain) {
+      kept.valid = false;
+      return;
+    }
+    covered = covered || covers(group);
+  }
+  const std::span<std::uint64_t> words(coveredWords_.data() + agent * coveredStride_,
+                                       coveredStride_);
+  if (covered) {
+    word_set::set(words, fw);
+  } else {
+    word_set::reset(words, fw);
+  }
 }
 
 void ClusterState::unfilteredFrameworks(AgentIndex agent, const Resources& candidate,
@@ -200,6 +252,7 @@ void ClusterState::removeAgent(AgentIndex agent) {
   total_ = total_.cwiseMax(0.0);
   agentIndex_.erase(a.info.id);
   filters_[agent].clear();  // stale heap entries are skipped when they expire
+  if (agent < coveredFor_.size()) coveredFor_[agent].valid = false;
   a = AgentState{};
   agentVersions_[agent] = 0;
   available_[agent].value.setZero();
@@ -618,6 +671,7 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
   const bool had = group->frameworks.test(fw);
   group->frameworks.set(fw);
   touch(agent);
+  refreshCovered(agent, fw);
   if (!had) {
     if (filteredOn_.size() <= fw) filteredOn_.resize(frameworks_.size());
     filteredOn_[fw].push_back(agent);
@@ -657,6 +711,7 @@ void ClusterState::dropFilter(AgentIndex agent, FrameworkIndex fw, std::uint64_t
   group->frameworks.reset(fw);
   touch(agent);
   if (group->frameworks.none()) groups.erase(group);
+  refreshCovered(agent, fw);
 }
 
 void ClusterState::expireFilters(TimePoint now) {
@@ -693,6 +748,7 @@ void ClusterState::clearFilters(FrameworkIndex fw) {
       dropped |= group.frameworks.none();
     }
     if (dropped) std::erase_if(groups, [](const FilterGroup& g) { return g.frameworks.none(); });
+    refreshCovered(agent, fw);
   }
   filteredOn_[fw].clear();
 }

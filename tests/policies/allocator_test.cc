@@ -320,8 +320,9 @@ TEST(AllocatorTest, FilterSetsAgreeAcrossFrameworkSlots) {
   const FrameworkIndex late = s.addFramework(framework("late", "r"));
   auto expectAgreement = [&](const char* when) {
     for (AgentIndex a : {plain, ports}) {
-      std::vector<std::uint64_t> words((s.frameworkSlots() + 63) / 64, ~std::uint64_t{0});
-      s.filteredFrameworksOfAvailable(a, words);
+      const std::span<const std::uint64_t> kept = s.filteredFrameworksOfAvailable(a);
+      const std::vector<std::uint64_t> words(kept.begin(), kept.end());
+      ASSERT_EQ(words.size(), word_set::wordsFor(s.frameworkSlots())) << when;
       std::vector<std::uint64_t> set(words.size(), ~std::uint64_t{0});
       s.filteredFrameworks(a, s.agent(a).available, set);
       FrameworkSet eligible(s.frameworkSlots());
@@ -329,8 +330,9 @@ TEST(AllocatorTest, FilterSetsAgreeAcrossFrameworkSlots) {
       FrameworkSet open;
       s.unfilteredFrameworks(a, s.agent(a).available, eligible, open);
       std::size_t filtered = 0;
+      const Resources available = s.agent(a).available;  // a copy: see below
       for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
-        const bool expected = s.isFiltered(fw, a, s.agent(a).available);
+        const bool expected = s.isFiltered(fw, a, available);
         filtered += expected ? 1 : 0;
         EXPECT_EQ(((words[fw / 64] >> (fw % 64)) & 1U) != 0, expected) << when << ", slot " << fw;
         EXPECT_EQ(((set[fw / 64] >> (fw % 64)) & 1U) != 0, expected) << when << ", slot " << fw;
@@ -360,6 +362,143 @@ TEST(AllocatorTest, FilterSetsAgreeAcrossFrameworkSlots) {
   EXPECT_FALSE(s.hasFilters(plain));
   EXPECT_FALSE(s.hasFilters(ports));
   expectAgreement("all cleared");
+}
+
+// filteredFrameworksOfAvailable keeps its answer per agent and updates it as
+// frameworks' filters change; whatever happens in between (resources taken
+// and given back to the same amounts, filters made, outgrown, expired and
+// cleared, frameworks coming past a word's end and leaving, agents replaced,
+// an agent with ports beside plain ones), the answer must be isFiltered's for
+// every framework on every agent, asked after any number of changes.
+TEST(AllocatorTest, KeptFilteredAnswersFollowEveryChange) {
+  ClusterState s;
+  std::mt19937_64 rng(7);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  std::vector<FrameworkIndex> fws;
+  int named = 0;
+  auto addFramework = [&] {
+    fws.push_back(s.addFramework(framework(fmt::format("F{}", named++), "r")));
+  };
+  for (int i = 0; i < 60; ++i) addFramework();
+  const std::vector<std::string> machines = {"cpus:8;mem:8192", "cpus:3;mem:3072",
+                                             "cpus:4;mem:4096", "cpus:8;mem:8192;ports:[1-9]"};
+  std::vector<AgentIndex> agents;
+  for (std::size_t m = 0; m < machines.size(); ++m) {
+    agents.push_back(s.addAgent(agent(fmt::format("a{}", m), machines[m])));
+  }
+  struct Held {
+    FrameworkIndex fw;
+    AgentIndex agent;
+    Resources resources;
+  };
+  std::vector<Held> held;
+  const std::vector<Resources> shapes = {
+      s.adopt(Resources::parse("cpus:1;mem:1024")), s.adopt(Resources::parse("cpus:2;mem:512")),
+      s.adopt(Resources::parse("cpus:8;mem:8192")), s.adopt(Resources::parse("cpus:3;mem:4096")),
+      // Groups with more than scalars, on agents with only scalars available.
+      s.adopt(Resources::parse("cpus:8;mem:8192;ports:[1-9]")),
+      s.adopt(Resources::parse("cpus:2;mem:2048;ports:[1-3]"))};
+  std::int64_t now = 0;
+  std::size_t checks = 0, filteredSeen = 0;
+  for (int step = 0; step < 8000; ++step) {
+    const AgentIndex a = agents[pick(agents.size())];
+    const FrameworkIndex fw = fws[pick(fws.size())];
+    switch (pick(10)) {
+      case 0:
+      case 1: {  // take some of the agent
+        const Resources& r = shapes[pick(2)];
+        if (s.agent(a).available.contains(r)) {
+          s.allocate(fw, a, r);
+          held.push_back({fw, a, r});
+        }
+        break;
+      }
+      case 2:
+      case 3:  // give some back (often back to the amounts answered for)
+        if (!held.empty()) {
+          const std::size_t i = pick(held.size());
+          s.recover(held[i].fw, held[i].agent, held[i].resources);
+          held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        break;
+      case 4:
+      case 5:  // decline what is there, for good or for a while
+        if (!s.agent(a).available.empty()) {
+          s.addFilter(fw, a, s.agent(a).available,
+                      pick(3) == 0 ? at(static_cast<double>(now + 5)) : kTimeNever);
+        }
+        break;
+      case 6:  // decline another amount
+        s.addFilter(fw, a, shapes[pick(shapes.size())],
+                    pick(2) == 0 ? at(static_cast<double>(now + 3)) : kTimeNever);
+        break;
+      case 7:  // revive
+        s.clearFilters(fw);
+        break;
+      case 8:  // time passes
+        now += 2;
+        s.expireFilters(at(static_cast<double>(now)));
+        break;
+      case 9:  // frameworks come and go; now and then an agent is replaced
+        if (pick(4) == 0) {
+          const std::size_t m = pick(agents.size());
+          std::erase_if(held, [&](const Held& h) { return h.agent == agents[m]; });
+          s.removeAgent(agents[m]);
+          agents[m] = s.addAgent(agent(fmt::format("a{}", named++), machines[m]));
+        } else if (pick(3) == 0 && fws.size() > 40) {
+          const std::size_t i = pick(fws.size());
+          std::erase_if(held, [&](const Held& h) { return h.fw == fws[i]; });
+          s.removeFramework(fws[i]);
+          fws.erase(fws.begin() + static_cast<std::ptrdiff_t>(i));
+        } else {
+          addFramework();
+        }
+        break;
+    }
+    // Asked after some steps only: changes pile up between two answers, as
+    // between two rounds; isFiltered for the agent's own `available`, which
+    // may use the kept answer, is asked in between too.
+    for (AgentIndex agentSlot : agents) {
+      const FrameworkIndex f = fws[pick(fws.size())];
+      const Resources& available = s.agent(agentSlot).available;
+      ASSERT_EQ(s.isFiltered(f, agentSlot, available),
+                s.isFiltered(f, agentSlot, Resources(available)))
+          << "step " << step << ", agent " << agentSlot << ", framework slot " << f;
+    }
+    if (pick(2) == 0) continue;
+    for (AgentIndex agentSlot : agents) {
+      const std::span<const std::uint64_t> words = s.filteredFrameworksOfAvailable(agentSlot);
+      ASSERT_EQ(words.size(), word_set::wordsFor(s.frameworkSlots())) << "step " << step;
+      // A copy: isFiltered answers for the agent's own `available` from the
+      // kept answer too, and for anything else from the groups.
+      const Resources available = s.agent(agentSlot).available;
+      for (FrameworkIndex f = 0; f < s.frameworkSlots(); ++f) {
+        const bool expected = s.isFiltered(f, agentSlot, available);
+        ASSERT_EQ(word_set::test(words, f), expected)
+            << "step " << step << ", agent " << agentSlot << ", framework slot " << f;
+        ASSERT_EQ(s.isFiltered(f, agentSlot, s.agent(agentSlot).available), expected)
+            << "step " << step << ", agent " << agentSlot << ", framework slot " << f;
+        filteredSeen += expected ? 1 : 0;
+        ++checks;
+      }
+    }
+  }
+  EXPECT_GT(s.frameworkSlots(), 128U);  // slots grew past two words' end
+  EXPECT_GT(filteredSeen, checks / 100) << "too few filters to test anything";
+  EXPECT_LT(filteredSeen, checks / 2) << "too many filters to test anything";
+
+  // A group with more than scalars is tested against the agent's resources
+  // of now, not the ones a kept answer was found for: the answer is dropped.
+  ClusterState t;
+  const FrameworkIndex f = t.addFramework(framework("F", "r"));
+  const AgentIndex small = t.addAgent(agent("s", "cpus:3;mem:3072"));
+  EXPECT_FALSE(word_set::test(t.filteredFrameworksOfAvailable(small), f));  // kept for all 3
+  const Resources one = t.adopt(Resources::parse("cpus:1;mem:1024"));
+  t.allocate(f, small, one);
+  t.addFilter(f, small, t.adopt(Resources::parse("cpus:2;mem:2048;ports:[1-3]")), kTimeNever);
+  t.recover(f, small, one);
+  EXPECT_FALSE(t.isFiltered(f, small, Resources(t.agent(small).available)));
+  EXPECT_FALSE(word_set::test(t.filteredFrameworksOfAvailable(small), f));
 }
 
 // Demand that asks for nothing reaches policies as the token (an empty grant
@@ -416,7 +555,7 @@ TEST(AllocatorTest, FiltersInsideLaterOnesAreDroppedWithoutChangingAnswers) {
   std::size_t covered = 0, checks = 0;
   for (int step = 0; step < 3000; ++step) {
     const double now = step * 0.01;
-    s.expireFilters(at(now));
+    s.expireFilters(at(static_cast<double>(now)));
     std::erase_if(all, [&](const Kept& k) { return k.until <= at(now); });
     if (step % 40 == 0) {  // a revive: its filters go, and the other's stay
       const FrameworkIndex reviving = step % 80 == 0 ? f : g;

@@ -185,9 +185,21 @@ class ClusterState {
   // filters. REQUIRES: words.size() * 64 >= frameworkSlots().
   void filteredFrameworks(AgentIndex agent, const Resources& candidate,
                           std::span<std::uint64_t> words) const;
-  // The same for everything available on `agent`, reading the dense copy of
-  // its available scalars where they are all there is.
-  void filteredFrameworksOfAvailable(AgentIndex agent, std::span<std::uint64_t> words) const;
+  // The frameworks whose filters on `agent` cover everything available
+  // there, as wordsFor(frameworkSlots()) words; valid until the next call or
+  // change. Rounds ask this of every agent they visit, and most ask again
+  // after their filters changed (a decline, a revive) with what is available
+  // as it was: where only scalars are available, the answer is kept per
+  // agent and updated for the framework whose filters changed, and the
+  // agent's filter groups are read again only when those scalars changed.
+  std::span<const std::uint64_t> filteredFrameworksOfAvailable(AgentIndex agent) const;
+  // Asks the CPU to start loading what filteredFrameworksOfAvailable(agent)
+  // reads when its kept answer holds. Changes nothing.
+  void prefetchFilteredOfAvailable(AgentIndex agent) const {
+    if (agent >= coveredFor_.size()) return;
+    __builtin_prefetch(&coveredFor_[agent]);
+    __builtin_prefetch(coveredWords_.data() + agent * coveredStride_);
+  }
   // Sets `out` to the frameworks in `eligible` that no filter on `agent`
   // keeps from `candidate`. REQUIRES: eligible.size() == frameworkSlots().
   void unfilteredFrameworks(AgentIndex agent, const Resources& candidate,
@@ -213,14 +225,6 @@ class ClusterState {
       __builtin_prefetch(filters_[agent].data());
       __builtin_prefetch(&a.info.id);
     }
-  }
-  // Asks the CPU to start loading the filter groups of `agent`, some time
-  // after prefetch(agent, 0) (which loads where they are).
-  void prefetchFilters(AgentIndex agent) const {
-    if (filters_[agent].empty()) return;
-    const char* groups = reinterpret_cast<const char*>(filters_[agent].data());
-    __builtin_prefetch(groups);
-    __builtin_prefetch(groups + 64);
   }
 
   // --- changing (called by Allocator) -------------------------------------
@@ -319,6 +323,10 @@ class ClusterState {
   };
   // Sets `words` to the frameworks of the groups on `agent` that `covers`.
   void filteredBy(AgentIndex agent, const Covers& covers, std::span<std::uint64_t> words) const;
+  // After fw's filter groups on `agent` changed: its bit in the kept answer
+  // of filteredFrameworksOfAvailable, or the answer dropped when the groups
+  // it is in cannot be tested on scalars alone.
+  void refreshCovered(AgentIndex agent, FrameworkIndex fw);
   struct FilterExpiry {
     TimePoint until;
     AgentIndex agent;
@@ -368,6 +376,18 @@ class ClusterState {
   Scalars total_ = Scalars::Zero();
 
   std::vector<std::vector<FilterGroup>> filters_;  // by agent slot
+  // filteredFrameworksOfAvailable's kept answers: by agent slot, the
+  // available scalars they were found for (valid false: none), and their
+  // words, coveredStride_ per agent (wordsFor(frameworkSlots()) when made;
+  // all dropped when that grows). Made on the first call.
+  struct CoveredFor {
+    Scalars scalars = Scalars::Zero();
+    bool valid = false;
+  };
+  mutable std::vector<CoveredFor> coveredFor_;
+  mutable std::vector<std::uint64_t> coveredWords_;
+  mutable std::size_t coveredStride_ = 0;
+  mutable std::vector<std::uint64_t> coveredScratch_;  // answers not kept
   // By framework slot: agents where it joined a filter group since its
   // filters were last cleared (some may have expired since; duplicates
   // possible), so that clearFilters (every revive) visits those agents only,
