@@ -107,7 +107,8 @@ struct RoleState {
 // methods; policies get a const reference.
 //
 // All Resources stored here are expressed over dimensions(), which grows as
-// agents with new scalar names arrive. Not thread-safe.
+// agents with new scalar names arrive. Not thread-safe, not even for
+// concurrent const calls (filteredFrameworksOfAvailable keeps its answers).
 class ClusterState {
  public:
   ClusterState();
