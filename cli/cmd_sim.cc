@@ -446,6 +446,10 @@ constexpr Row kRows[] = {
     {"jain_fairness_mean", "Jain's fairness (mean)", "{:.3f}"},
     {"placement_latency_s_mean", "placement latency mean (s)", "{:.2f}"},
     {"events", "events", "{:.0f}"},
+    // What two-level scheduling costs: whole-agent offers, mostly declined,
+    // are where a stock run spends its time.
+    {"offers", "offers", "{:.0f}"},
+    {"declines", "declined offers", "{:.0f}"},
 };
 
 std::string cell(const std::map<std::string, double>& s, const std::string& key,

@@ -31,7 +31,8 @@ tmp = tempfile.mkdtemp()
 
 # The table names every policy and the metrics rows.
 out = run("sim", TRACE, "-p", "fifo", "-p", "drf", "--stop-at", "2000000").stdout
-for word in ("fifo", "drf", "JCT mean (s)", "utilization cpus", "Jain's fairness"):
+for word in ("fifo", "drf", "JCT mean (s)", "utilization cpus", "Jain's fairness",
+             "declined offers"):
     check(word in out, f"table lacks {word!r}:\n{out}")
 CHECKS += 1
 
