@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -212,15 +213,8 @@ Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& com
   return out;
 }
 
-// Progress of a child process, sent through a pipe.
-struct ProgressMessage {
-  std::int64_t nowUs;
-  std::uint64_t events;
-  std::uint64_t jobsDone;
-  std::uint64_t jobsTotal;
-  std::uint64_t offers;
-  std::uint64_t instancesLaunched;
-};
+// A child process sends its progress through a pipe as it is.
+static_assert(std::is_trivially_copyable_v<sim::Progress>);
 
 std::string progressNote(const sim::Progress& p, std::int64_t startUs, double wall) {
   const auto perSecond = [&](std::uint64_t n) {
@@ -300,7 +294,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
     pid_t pid = -1;
     int fd = -1;
     std::size_t run = 0;
-    ProgressMessage last{};
+    sim::Progress last{};
     ChurnNote churn;
   };
   std::vector<Child> live;
@@ -342,9 +336,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
           sim::Hooks hooks;
           hooks.progress = [&](const sim::Progress& p) {
             if (const int signal = held.pending()) throw Interrupted{signal};
-            const ProgressMessage m{toMicros(p.now), p.events, p.jobsDone,
-                                    p.jobsTotal,     p.offers, p.instancesLaunched};
-            (void)!write(fds[1], &m, sizeof m);
+            (void)!write(fds[1], &p, sizeof p);
           };
           runOne(w, runs[next], config, &part, hooks);
           part.commit();
@@ -373,12 +365,10 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       Child& c = live[k];
       bool closed = false;
       if (pfds[k].revents & (POLLIN | POLLHUP)) {
-        ProgressMessage m;
-        const ssize_t n = read(c.fd, &m, sizeof m);
-        if (n == static_cast<ssize_t>(sizeof m)) {
-          c.last = m;
-          const sim::Progress p{fromMicros(m.nowUs), m.events, m.jobsDone,
-                                m.jobsTotal,         m.offers, m.instancesLaunched};
+        sim::Progress p;
+        const ssize_t n = read(c.fd, &p, sizeof p);
+        if (n == static_cast<ssize_t>(sizeof p)) {
+          c.last = p;
           c.churn.check(bar, runs[c.run].label, p, runs[c.run].demandWindow);
         } else if (n <= 0) {
           closed = true;
@@ -416,7 +406,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
     std::string note = fmt::format("{}/{} done", done, runs.size());
     std::uint64_t jobsDone = done * total;
     for (const Child& c : live) {
-      note += fmt::format("  {} {}", runs[c.run].label, formatSpan(c.last.nowUs - startUs));
+      note += fmt::format("  {} {}", runs[c.run].label, formatSpan(toMicros(c.last.now) - startUs));
       jobsDone += c.last.jobsDone;
     }
     bar.update(jobsDone, std::max<std::uint64_t>(total * runs.size(), 1), note);

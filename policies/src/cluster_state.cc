@@ -112,13 +112,8 @@ bool ClusterState::isFiltered(FrameworkIndex fw, AgentIndex agent,
                               const Resources& candidate) const {
   // Everything available, just answered for the whole agent (a policy
   // granting it checks again): the kept answer, without the groups.
-  if (&candidate == &agents_[agent].available && (availableFlags_[agent] & kPlain) != 0 &&
-      agent < coveredFor_.size() && coveredStride_ == word_set::wordsFor(frameworks_.size())) {
-    const CoveredFor& kept = coveredFor_[agent];
-    if (kept.valid && kept.scalars == available_[agent].value) {
-      return word_set::test(
-          std::span(coveredWords_.data() + agent * coveredStride_, coveredStride_), fw);
-    }
+  if (&candidate == &agents_[agent].available && coveredHolds(agent)) {
+    return word_set::test(coveredRow(agent), fw);
   }
   const Covers covers(candidate, dims_);
   for (const FilterGroup& group : filters_[agent]) {
@@ -157,16 +152,14 @@ std::span<const std::uint64_t> ClusterState::filteredFrameworksOfAvailable(Agent
     coveredFor_.resize(agents_.size());
     coveredWords_.resize(agents_.size() * stride);
   }
-  const std::span<std::uint64_t> words(coveredWords_.data() + agent * stride, stride);
-  CoveredFor& kept = coveredFor_[agent];
-  const Scalars& scalars = available_[agent].value;
-  if (!kept.valid || kept.scalars != scalars) {
+  if (!coveredHolds(agent)) {
     // The agent's own pools are a heap block a round would otherwise reach
     // into only for this.
-    filteredBy(agent, Covers(available, &scalars), words);
-    kept = {scalars, true};
+    const Scalars& scalars = available_[agent].value;
+    filteredBy(agent, Covers(available, &scalars), coveredRow(agent));
+    coveredFor_[agent] = {scalars, true};
   }
-  return words;
+  return coveredRow(agent);
 }
 
 void ClusterState::refreshCovered(AgentIndex agent, FrameworkIndex fw) {
@@ -187,12 +180,10 @@ void ClusterState::refreshCovered(AgentIndex agent, FrameworkIndex fw) {
     }
     covered = covered || covers(group);
   }
-  const std::span<std::uint64_t> words(coveredWords_.data() + agent * coveredStride_,
-                                       coveredStride_);
   if (covered) {
-    word_set::set(words, fw);
+    word_set::set(coveredRow(agent), fw);
   } else {
-    word_set::reset(words, fw);
+    word_set::reset(coveredRow(agent), fw);
   }
 }
 

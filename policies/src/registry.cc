@@ -21,6 +21,15 @@
 namespace allot {
 namespace {
 
+// Parses all of `text` as a 64-bit integer: std::errc() when it is one,
+// result_out_of_range when it is one too large either way, else
+// invalid_argument.
+std::errc parseInt64(const std::string& text, std::int64_t& value) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc() && end != text.data() + text.size()) return std::errc::invalid_argument;
+  return ec;
+}
+
 const std::vector<ParamSpec>& sharedParams() {
   static const std::vector<ParamSpec> params = {
       {"min_allocatable", "cpus:0.01|mem:32",
@@ -83,13 +92,13 @@ std::int64_t Params::getInt(std::string_view name, std::int64_t fallback) const 
   if (it == values_.end()) return fallback;
   std::int64_t value = 0;
   const std::string& text = it->second;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::errc ec = parseInt64(text, value);
   if (ec == std::errc::result_out_of_range) {
     throw InvalidArgument(fmt::format("parameter {}: '{}' is out of range ({} to {})", name, text,
                                       std::numeric_limits<std::int64_t>::min(),
                                       std::numeric_limits<std::int64_t>::max()));
   }
-  if (ec != std::errc() || end != text.data() + text.size()) {
+  if (ec != std::errc()) {
     throw InvalidArgument(fmt::format("parameter {}: '{}' is not an integer", name, text));
   }
   return value;
@@ -101,8 +110,7 @@ std::uint64_t Params::getSeed(std::string_view name, std::uint64_t fallback) con
   // --seed's range, so that a seed means the same given either way.
   std::int64_t value = 0;
   const std::string& text = it->second;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
+  if (parseInt64(text, value) != std::errc() || value < 0) {
     throw InvalidArgument(fmt::format("parameter {}: '{}' is not a whole number from 0 to {}", name,
                                       text, std::numeric_limits<std::int64_t>::max()));
   }

@@ -199,7 +199,7 @@ class ClusterState {
   void prefetchFilteredOfAvailable(AgentIndex agent) const {
     if (agent >= coveredFor_.size()) return;
     __builtin_prefetch(&coveredFor_[agent]);
-    __builtin_prefetch(coveredWords_.data() + agent * coveredStride_);
+    __builtin_prefetch(coveredRow(agent).data());
   }
   // Sets `out` to the frameworks in `eligible` that no filter on `agent`
   // keeps from `candidate`. REQUIRES: eligible.size() == frameworkSlots().
@@ -328,6 +328,17 @@ class ClusterState {
   // of filteredFrameworksOfAvailable, or the answer dropped when the groups
   // it is in cannot be tested on scalars alone.
   void refreshCovered(AgentIndex agent, FrameworkIndex fw);
+  // Whether the kept answer for `agent` is the answer for what is available
+  // there now.
+  bool coveredHolds(AgentIndex agent) const {
+    return (availableFlags_[agent] & kPlain) != 0 && agent < coveredFor_.size() &&
+           coveredStride_ == word_set::wordsFor(frameworks_.size()) && coveredFor_[agent].valid &&
+           coveredFor_[agent].scalars == available_[agent].value;
+  }
+  // The kept answer's words for `agent`. REQUIRES: agent < coveredFor_.size().
+  std::span<std::uint64_t> coveredRow(AgentIndex agent) const {
+    return {coveredWords_.data() + agent * coveredStride_, coveredStride_};
+  }
   struct FilterExpiry {
     TimePoint until;
     AgentIndex agent;
