@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -29,6 +30,7 @@
 #include "allot/policies/registry.h"
 #include "allot/sim/result_file.h"
 #include "allot/sim/simulator.h"
+#include "allot/traces/load.h"
 #include "allot/traces/whole_file.h"
 #include "commands.h"
 #include "common.h"
@@ -96,10 +98,30 @@ sim::Config makeConfig(const Args& a) {
   return c;
 }
 
-nlohmann::json configJson(const Args& a, const sim::Config& c) {
+nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Workload& w) {
+  // Unset text options are null.
+  auto text = [](const std::string& value) {
+    return value.empty() ? nlohmann::json() : nlohmann::json(value);
+  };
   nlohmann::json j;
   j["trace"] = a.trace;
   j["format"] = a.reader.format;
+  j["skip_bad"] = a.reader.skipBad;
+  // What the reader left out (--skip-bad, here or when a store was converted).
+  j["skipped_lines"] = 0;
+  if (const auto skipped = w.meta.find("count.skipped_lines"); skipped != w.meta.end()) {
+    const std::string& count = skipped->second;
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
+    j["skipped_lines"] = ec == std::errc() && end == count.data() + count.size()
+                             ? nlohmann::json(n)
+                             : nlohmann::json(count);  // a store's own text, kept as it is
+  }
+  j["machines_file"] = text(a.reader.machines);
+  j["job_events"] = text(a.reader.jobEvents);
+  j["machine_events"] = text(a.reader.machineEvents);
+  j["batch_instance"] = text(a.reader.batchInstance);
+  j["cluster"] = text(a.reader.cluster);
   j["seed"] = c.seed;
   j["allocation_interval_us"] = toMicros(c.allocationInterval);
   j["frameworks"] = std::string(sim::toString(c.grouping));
@@ -612,6 +634,9 @@ void addSimCommand(CLI::App& app) {
           "choice with --cluster N*RESOURCES, e.g. --cluster '1300*cpus:64;mem:1'",
           args->trace, format == w.meta.end() ? "this trace" : "format " + format->second));
     }
+    if (const std::string note = traces::skippedLinesNote(w); !note.empty()) {
+      std::cerr << "allot: note: " << args->trace << ": " << note << "\n";
+    }
     for (const std::string& d : sim::ignoredDimensions(w)) {
       std::cerr << "allot: note: tasks ask for '" << d
                 << "' but no machine has any; it is left out of placement\n";
@@ -633,7 +658,7 @@ void addSimCommand(CLI::App& app) {
       const HeldSignals held;
       std::unique_ptr<sim::ResultFile> file;
       if (keep)
-        file = std::make_unique<sim::ResultFile>(args->output, configJson(*args, config).dump());
+        file = std::make_unique<sim::ResultFile>(args->output, configJson(*args, config, w).dump());
       ran = runAll(w, runs, config, file.get(), partBase, args->jobs, *args, held);
       finished = static_cast<std::size_t>(std::count_if(
           ran.outcomes.begin(), ran.outcomes.end(), [](const Outcome& o) { return o.finished; }));
@@ -670,7 +695,7 @@ void addSimCommand(CLI::App& app) {
     if (args->json) {
       nlohmann::json j;
       j["trace"] = args->trace;
-      j["config"] = configJson(*args, config);
+      j["config"] = configJson(*args, config, w);
       j["jobs"] = w.jobs.size();
       j["machines"] = w.machines.size();
       for (std::size_t i = 0; i < runs.size(); ++i) {

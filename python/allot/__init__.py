@@ -28,7 +28,7 @@ from _allot import (  # noqa: F401  (re-exported)
 from .data import shared_traces_dir
 from .policy import Policy
 from .sim import CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, read_results, simulate
-from .traces import load_trace, policies, synthetic
+from .traces import TraceWarning, load_trace, policies, synthetic
 
 __all__ = [
     "CONFIG_DEFAULTS",
@@ -41,6 +41,7 @@ __all__ = [
     "PolicyHost",
     "SimResult",
     "SimulationWarning",
+    "TraceWarning",
     "Workload",
     "compare",
     "load_trace",

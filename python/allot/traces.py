@@ -1,6 +1,7 @@
 """Loading workloads and listing policies."""
 
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,20 +9,31 @@ import pandas as pd
 import _allot
 
 
+class TraceWarning(UserWarning):
+    """A workload was read, but not all of it: ``load_trace(..., skip_bad=True)``
+    skipped malformed lines (or the ``.h5`` store was converted that way)."""
+
+
 def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=None):
     """Loads a workload: an allot ``.h5`` store or a raw trace (swf, google2011, ...).
 
-    ``format="auto"`` detects it from the file; ``skip_bad`` counts and skips
-    malformed lines instead of raising; ``machines_file`` is the machine table
-    of google2011 / alibaba2018 when it is not beside the trace; ``cluster``
+    ``format="auto"`` detects it from the file; ``skip_bad`` skips malformed
+    lines instead of raising, and warns (``allot.TraceWarning``) how many it
+    skipped, by reason (also in ``.meta``); ``machines_file`` is the machine
+    table of google2011 / alibaba2018 when it is not beside the trace; ``cluster``
     (``"N*RESOURCES"``, e.g. ``"1300*cpus:64;mem:1"``) replaces the trace's
     machines with N identical ones, as ``allot sim --cluster`` does (traces
     without a machine table, such as alibaba2017, need it). Returns an
     opaque ``allot.Workload`` (``len()`` is its jobs; ``.machines``, ``.dims``,
     ``.jobs_table()``, ...) to pass to ``simulate`` and ``compare``.
     """
-    return _allot.load_workload(os.fspath(path), format, skip_bad, machines_file or "",
-                                cluster or "")
+    workload = _allot.load_workload(os.fspath(path), format, skip_bad, machines_file or "",
+                                    cluster or "")
+    # Never a silent drop: what was skipped is counted in ``.meta`` too.
+    note = _allot.skipped_lines_note(workload)
+    if note:
+        warnings.warn(f"{os.fspath(path)}: {note}", TraceWarning, stacklevel=2)
+    return workload
 
 
 def check_whole(name, value, top):

@@ -317,6 +317,10 @@ PYBIND11_MODULE(_allot, m) {
       },
       "Format names load_workload accepts, with descriptions.");
   m.def(
+      "skipped_lines_note",
+      [](const WorkloadHandle& h) { return traces::skippedLinesNote(*h.workload); }, "workload"_a,
+      "What a read with skip_bad left out (traces::skippedLinesNote); empty when nothing was.");
+  m.def(
       "stop_before_work_warning",
       [](const WorkloadHandle& h, double stopAt) {
         sim::Config config;

@@ -161,6 +161,22 @@ def test_load_errors(tmp_path):
         allot.load_trace(tmp_path / "x.swf", format="csv")
 
 
+def test_skipped_lines_warn(tmp_path):
+    path = write_swf(tmp_path / "mixed.swf", [(1, 0, 10, 1, 1), (2, 5, 10, 1, 1)])
+    path.write_text(path.read_text() + "3 5 0 ten 1 -1 -1 1 -1 -1 -1 1 -1 -1 -1 -1 -1 -1\n")
+    with pytest.raises(allot.ParseError, match=r"mixed.swf:5: column 4 \(run_time\)"):
+        allot.load_trace(path)
+    with pytest.warns(allot.TraceWarning) as caught:
+        w = allot.load_trace(path, skip_bad=True)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert str(caught[0].message) == (f"{path}: 1 malformed line skipped: "
+                                      "1 with run_time: not a number")
+    assert len(w) == 2 and w.meta["count.skipped_lines"] == "1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        allot.load_trace(write_swf(tmp_path / "clean.swf", [(1, 0, 10, 1, 1)]), skip_bad=True)
+
+
 def test_cluster_replaces_the_machines():
     path = ALIBABA2017_EXCERPT
     assert allot.load_trace(path).machines == 0

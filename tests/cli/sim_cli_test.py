@@ -113,6 +113,8 @@ check(err.startswith("allot: ") and "no machines" in err and "--cluster" in err,
       f"machine-less trace: stderr {err!r}")
 on4 = json.loads(run("sim", ALIBABA, "-p", "fifo", "--json", "--cluster", "4*cpus:8;mem:1").stdout)
 check(on4["machines"] == 4, f"--cluster 4*...: {on4['machines']} machines")
+check(on4["config"]["cluster"] == "4*cpus:8;mem:1" and on4["config"]["machines_file"] is None,
+      f"--cluster is not in the run's configuration: {on4['config']}")
 summary4 = on4["runs"][0]["summary"]
 check(summary4["jobs_finished"] == on4["jobs"] == 20, f"--cluster 4*...: {summary4}")
 on1 = json.loads(run("sim", ALIBABA, "-p", "fifo", "--json", "--cluster", "1*cpus:8;mem:1").stdout)
@@ -135,6 +137,36 @@ for args, words in [
     err = run(*args, expect=1).stderr
     check(err.startswith("allot: ") and words in err, f"{args}: stderr {err!r}, wanted {words!r}")
     CHECKS += 1
+
+# Malformed lines: the first stops the run naming file:line, column and
+# value; with --skip-bad they are skipped, and the run says how many and why
+# on stderr and records it, with --skip-bad, in its configuration (--json and
+# the result file); so does a run of a store converted that way.
+mixed = os.path.join(tmp, "mixed.swf")
+with open(mixed, "w") as f:
+    f.write("; MaxNodes: 2\n; MaxProcs: 2\n1 0 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n"
+            "2 5 0 ten 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n3 5 0 10 1\n"
+            "4 9 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n")
+err = run("sim", mixed, "-p", "fifo", expect=1).stderr
+check(f"{mixed}:4: column 4 (run_time): bad value 'ten'" in err, f"malformed line: stderr {err!r}")
+note = ("2 malformed lines skipped: 1 with run_time: not a number, 1 with wrong number of "
+        "fields")
+res = run("sim", mixed, "-p", "fifo", "--skip-bad", "--json", "-o", os.path.join(tmp, "mixed.h5"))
+check(res.stderr.count(f"allot: note: {mixed}: {note}\n") == 1, f"--skip-bad: stderr {res.stderr!r}")
+config = json.loads(res.stdout)["config"]
+check(config["skip_bad"] is True and config["skipped_lines"] == 2, f"--skip-bad: config {config}")
+check(json.loads(res.stdout)["runs"][0]["summary"]["jobs_finished"] == 2, res.stdout)
+with h5py.File(os.path.join(tmp, "mixed.h5")) as f:
+    check(json.loads(f.attrs["config"]) == config, "the result file's config differs from --json's")
+store = os.path.join(tmp, "mixed-store.h5")
+run("trace", "convert", mixed, "--skip-bad", "-o", store)
+res = run("sim", store, "-p", "fifo", "--json")
+check(f"allot: note: {store}: {note}" in res.stderr, f"store of a --skip-bad read: {res.stderr!r}")
+check(json.loads(res.stdout)["config"]["skipped_lines"] == 2, res.stdout)
+res = run("sim", TRACE, "-p", "fifo", "--skip-bad", "--stop-at", "1", "--json")
+check("skipped" not in res.stderr and json.loads(res.stdout)["config"]["skipped_lines"] == 0,
+      f"clean trace with --skip-bad: {res.stderr!r}")
+CHECKS += 1
 
 # Numbers CLI11's own ranges let through (NaN), times past what the clock
 # holds, and seeds the policies cannot take: refused naming the flag.

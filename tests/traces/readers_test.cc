@@ -577,6 +577,8 @@ TEST(BadInputTest, SkipBadCountsByReason) {
   EXPECT_EQ(report.skippedByReason.at("requested_time: time out of range"), 1U);
   EXPECT_EQ(report.skippedByReason.at("wrong number of fields"), 1U);
   EXPECT_EQ(w.meta.at("count.skipped_lines"), "5");
+  EXPECT_EQ(w.meta.at("skipped.run_time: not a number"), "2");
+  EXPECT_EQ(w.meta.at("skipped.wrong number of fields"), "1");
 }
 
 // ---------------------------------------------------------------- google2011

@@ -1019,5 +1019,42 @@ TEST_F(StoreTest, LoadsRawAndStoreAlike) {
   EXPECT_EQ(loadWorkload(file("kth.h5"), "h5"), raw);
 }
 
+// Lines a read with skipBad left out are said by skippedLinesNote, by
+// reason, for the raw read and for a store converted from it; a clean read
+// notes nothing.
+TEST_F(StoreTest, SkippedLinesStayNotedInTheStore) {
+  const std::string line = "2 5 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n";
+  {
+    std::ofstream out(file("mixed.swf"));
+    out << "; MaxProcs: 4\n"
+        << line << "3 5 0 x 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n"
+        << "4 5 0\n"
+        << line << "5 5 0 y 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n";
+  }
+  ReadOptions options;
+  options.skipBad = true;
+  const Workload raw = loadWorkload(file("mixed.swf"), "swf", options);
+  EXPECT_EQ(raw.jobs.size(), 2u);
+  const std::string note =
+      "3 malformed lines skipped: 2 with run_time: not a number, 1 with wrong number of fields";
+  EXPECT_EQ(skippedLinesNote(raw), note);
+  writeWorkloadStore(file("mixed.h5"), raw);
+  const Workload stored = loadWorkload(file("mixed.h5"));
+  EXPECT_EQ(stored.meta, raw.meta);
+  EXPECT_EQ(skippedLinesNote(stored), note);
+
+  {
+    std::ofstream out(file("clean.swf"));
+    out << "; MaxProcs: 4\n" << line;
+  }
+  EXPECT_EQ(skippedLinesNote(loadWorkload(file("clean.swf"), "swf", options)), "");
+  options.skipBad = false;
+  EXPECT_EQ(skippedLinesNote(loadWorkload(file("clean.swf"), "swf", options)), "");
+  std::ofstream(file("one.swf")) << line << "x\n";
+  options.skipBad = true;
+  EXPECT_EQ(skippedLinesNote(loadWorkload(file("one.swf"), "swf", options)),
+            "1 malformed line skipped: 1 with wrong number of fields");
+}
+
 }  // namespace
 }  // namespace allot::traces

@@ -8,7 +8,8 @@
 namespace allot::traces::detail {
 
 // What every reader shares: the report, and the final counts copied into the
-// last chunk's meta as "count.<key>".
+// last chunk's meta as "count.<key>", with lines skipped as "skipped.<reason>"
+// (so that a store converted with skipBad still says what it left out).
 class ReaderBase : public TraceReader {
  public:
   const ReadReport& report() const override { return report_; }
@@ -19,6 +20,8 @@ class ReaderBase : public TraceReader {
       out.meta["count." + key] = std::to_string(value);
     out.meta["count.records"] = std::to_string(report_.records);
     out.meta["count.skipped_lines"] = std::to_string(report_.skipped);
+    for (const auto& [reason, count] : report_.skippedByReason)
+      out.meta["skipped." + reason] = std::to_string(count);
   }
 
   ReadReport report_;

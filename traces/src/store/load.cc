@@ -147,4 +147,19 @@ Workload loadWorkload(const std::string& path, std::string_view format, const Re
   return readWorkload(path, resolved, options, report);
 }
 
+std::string skippedLinesNote(const Workload& w) {
+  const auto count = w.meta.find("count.skipped_lines");
+  if (count == w.meta.end() || count->second == "0") return {};
+  std::string note =
+      count->second + (count->second == "1" ? " malformed line" : " malformed lines") + " skipped";
+  constexpr std::string_view kPrefix = "skipped.";
+  const char* separator = ": ";
+  for (auto it = w.meta.lower_bound(std::string(kPrefix));
+       it != w.meta.end() && it->first.starts_with(kPrefix); ++it) {
+    note += separator + it->second + " with " + it->first.substr(kPrefix.size());
+    separator = ", ";
+  }
+  return note;
+}
+
 }  // namespace allot::traces

@@ -35,4 +35,10 @@ std::string detectFormat(const std::string& path);
 Workload loadWorkload(const std::string& path, std::string_view format = "auto",
                       const ReadOptions& options = {}, ReadReport* report = nullptr);
 
+// What a read with skipBad left out, from the workload's meta (so also for a
+// store converted that way), e.g. "2 malformed lines skipped: 1 with run_time:
+// not a number, 1 with wrong number of fields"; empty when nothing was.
+// Everything that replays a workload says it, so that no skip goes unseen.
+std::string skippedLinesNote(const Workload& w);
+
 }  // namespace allot::traces
