@@ -355,7 +355,9 @@ def read_results(path):
     file: the policy, ``#2`` for a repeat); ``attrs["results"]`` maps each
     label to its ``SimResult``, ``attrs["config"]`` holds the run
     configuration (``CONFIG_DEFAULTS``' keys in seconds, plus ``trace``,
-    ``format`` and ``policies``) and ``attrs["allot_version"]`` the version
+    ``format``, the reader's ``skip_bad``, ``machines_file``, ``job_events``,
+    ``machine_events``, ``batch_instance`` and ``cluster`` (None when not
+    given), ``skipped_lines`` and ``policies``) and ``attrs["allot_version"]`` the version
     that wrote the file. ``SimResult.counters`` lacks ``launches``, which the
     file does not keep. Raises ``allot.Error`` naming the file when it is not
     an allot result file, is damaged, or lacks a dataset.

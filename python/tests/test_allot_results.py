@@ -38,6 +38,7 @@ def test_cli_results_equal_simulate(allot_cli, kth_path, tmp_path):
     assert list(table.columns) == ["random", "drf", "random#2"]
     assert table.attrs["config"]["policies"] == ["random", "drf", "random"]
     assert table.attrs["config"]["trace"] == str(kth_path)
+    assert table.attrs["config"]["skip_bad"] is False and table.attrs["config"]["cluster"] is None
     # The project version; the commit part is each target's build's.
     assert table.attrs["allot_version"].split("+")[0] == allot.__version__.split("+")[0]
 
