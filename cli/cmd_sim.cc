@@ -28,6 +28,7 @@
 
 #include "allot/core/error.h"
 #include "allot/policies/registry.h"
+#include "allot/sim/history.h"
 #include "allot/sim/result_file.h"
 #include "allot/sim/simulator.h"
 #include "allot/traces/load.h"
@@ -61,6 +62,7 @@ struct Args {
   bool exactEstimates = false;
   std::optional<double> stopAt;
   std::string eventLog;
+  bool history = false;
 };
 
 // One policy to run: its label in the results, name and parameters.
@@ -69,6 +71,7 @@ struct Run {
   std::string policy;
   Params params;
   std::uint32_t demandWindow = 0;  // Config::demandWindow of this run
+  bool history = false;            // the trace's own schedule (--history), not a policy's run
 };
 
 // Longest interval, latency or timeout: the simulator refuses longer ones.
@@ -137,6 +140,7 @@ nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Wor
   j["demand_window"] = a.demandWindow ? nlohmann::json(c.demandWindow) : nlohmann::json("auto");
   j["stop_at_us"] = c.stopAt == kTimeNever ? nlohmann::json() : nlohmann::json(toMicros(c.stopAt));
   j["policies"] = a.policies;
+  j["history"] = a.history;
   return j;
 }
 
@@ -202,9 +206,10 @@ std::vector<Run> makeRuns(const Args& a) {
   return runs;
 }
 
-// The run's policy parameters, and the demand window it ran with.
+// The run's policy parameters, and the demand window it ran with (none for --history).
 nlohmann::json paramsJson(const Run& run) {
   nlohmann::json j = nlohmann::json::object();
+  if (run.history) return j;
   for (const auto& [k, v] : run.params.values()) j[k] = v;
   j["sim.demand_window"] = std::to_string(run.demandWindow);
   return j;
@@ -496,7 +501,7 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
   for (const Outcome& o : outcomes) {
     wall.push_back(fmt::format("{:.2f}", o.wallSeconds));
     auto it = o.summary.find("events");
-    rate.push_back(it != o.summary.end() && o.wallSeconds > 0
+    rate.push_back(it != o.summary.end() && it->second > 0 && o.wallSeconds > 0
                        ? fmt::format("{:.2f}", it->second / o.wallSeconds / 1e6)
                        : "-");
   }
@@ -611,6 +616,11 @@ void addSimCommand(CLI::App& app) {
   cmd->add_option("--event-log", args->eventLog,
                   "Write every simulator event, stamped with simulated time, to this file "
                   "(FILE.LABEL with several policies)");
+  cmd->add_flag("--history", args->history,
+                "Add a column 'history': the schedule the trace itself records (its own start and "
+                "end of each task), measured as the runs are, to compare the policies with what "
+                "happened (a job counts as finished when the trace records all its tasks' starts "
+                "and ends)");
   cmd->footer(
       "Examples:\n"
       "  allot sim ../shared/traces/swf/KTH-SP2-1996-2.1-cln.swf.gz -p fifo -p drf -p random\n"
@@ -618,12 +628,18 @@ void addSimCommand(CLI::App& app) {
       "  allot sim google.h5 -p drf -p fifo -j 2 -o results.h5 --json\n"
       "  allot sim ../shared/traces/alibaba2017 --cluster '1300*cpus:64;mem:1'   # no machine "
       "table\n"
+      "  allot sim kth.h5 -p easy -p fifo --history   # against the log's own schedule\n"
       "Results (-o) hold per-job and per-task records, time series and the summary of each\n"
       "run, with the configuration and the allot version. Same inputs and seed, same bytes.");
   cmd->callback([args] {
     if (args->policies.empty()) args->policies.push_back("drf");
     const sim::Config config = makeConfig(*args);
-    const std::vector<Run> runs = makeRuns(*args);
+    std::vector<Run> runs = makeRuns(*args);
+    if (args->history && !args->reader.cluster.empty()) {
+      throw InvalidArgument(
+          "--history compares with the schedule the trace records on its own machines; it "
+          "cannot go with --cluster, which replaces them");
+    }
     traces::ReadReport report;
     const traces::Workload w = load(args->trace, args->reader, &report);
     if (w.machines.empty()) {
@@ -646,6 +662,16 @@ void addSimCommand(CLI::App& app) {
       std::cerr << "allot: warning: " << warning << "\n";
     }
 
+    // The trace's own schedule, before the runs: it takes a fraction of a
+    // second, and a trace without one is refused before minutes of runs.
+    std::optional<sim::Result> history;
+    double historySeconds = 0;
+    if (args->history) {
+      const auto start = std::chrono::steady_clock::now();
+      history = sim::historyResult(w, config.stopAt, config.sampleInterval);
+      historySeconds = secondsSince(start);
+    }
+
     namespace fs = std::filesystem;
     const bool keep = !args->output.empty();
     // Child processes hand their results over in part files beside the output.
@@ -660,6 +686,14 @@ void addSimCommand(CLI::App& app) {
       if (keep)
         file = std::make_unique<sim::ResultFile>(args->output, configJson(*args, config, w).dump());
       ran = runAll(w, runs, config, file.get(), partBase, args->jobs, *args, held);
+      if (history && ran.signal == 0) {
+        Outcome& out = ran.outcomes.emplace_back();
+        out.wallSeconds = historySeconds;
+        out.summary = history->summary;
+        out.finished = true;
+        runs.push_back({"history", "history", {}, 0, true});
+        if (file) file->write("history", *history, paramsJson(runs.back()).dump());
+      }
       finished = static_cast<std::size_t>(std::count_if(
           ran.outcomes.begin(), ran.outcomes.end(), [](const Outcome& o) { return o.finished; }));
       if (file && finished == 0 && ran.signal != 0) {

@@ -4,7 +4,7 @@
     w = allot.load_trace("KTH-SP2-1996-2.1-cln.swf.gz")
     r = allot.simulate(w, policy="drf", stop_at=30 * 86400)
     r.jobs, r.tasks, r.timeseries, r.summary        # pandas
-    table = allot.compare(w, ["drf", "fifo", "random"], stop_at=30 * 86400)
+    table = allot.compare(w, ["drf", "fifo", "random"], stop_at=30 * 86400, history=True)
     allot.plot.jct_cdf(table)
     table = allot.read_results("r.h5")   # what `allot sim ... -o r.h5` wrote
 
@@ -27,7 +27,8 @@ from _allot import (  # noqa: F401  (re-exported)
 
 from .data import shared_traces_dir
 from .policy import Policy
-from .sim import CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, read_results, simulate
+from .sim import (CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, history, read_results,
+                  simulate)
 from .traces import TraceWarning, load_trace, policies, synthetic
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "TraceWarning",
     "Workload",
     "compare",
+    "history",
     "load_trace",
     "plot",
     "policies",

@@ -91,8 +91,8 @@ class SimResult:
       instances, lost_instances, state, and wait (first_start - submit) and
       jct (end - submit).
     - ``tasks``: one row per launch of ``count`` identical instances: job,
-      task (workload task record), count, machine, attempt, ready, start, end,
-      state.
+      task (workload task record), count, machine (-1 where a ``history``
+      names none), attempt, ready, start, end, state.
     - ``timeseries``: time, then used_/allocated_/total_<dim>, pending,
       running, offers, jain and share_<role> (dominant share of what the
       role's tasks use).
@@ -121,6 +121,10 @@ class SimResult:
                 f"JCT mean {s.get('jct_s_mean', float('nan')):.1f} s>")
 
 
+# sim::kNoMachine: a recorded launch on no machine of the workload's table.
+_NO_MACHINE = 2**32 - 1
+
+
 def _to_result(raw, config):
     j = raw["jobs"]
     jobs = pd.DataFrame({
@@ -142,11 +146,13 @@ def _to_result(raw, config):
     jobs["jct"] = jobs["end"] - jobs["submit"]
 
     t = raw["tasks"]
+    machine = t["machine"].astype(np.int64)
+    machine[machine == _NO_MACHINE] = -1
     tasks = pd.DataFrame({
         "job": t["job"],
         "task": t["task"],
         "count": t["count"],
-        "machine": t["machine"],
+        "machine": machine,
         "attempt": t["attempt"],
         "ready": _seconds(t["ready_us"]),
         "start": _seconds(t["start_us"]),
@@ -261,19 +267,51 @@ def _labels(policies):
     return labels
 
 
-def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs=1, **config):
+def history(trace, stop_at=None, sample_interval=0.0):
+    """The schedule the trace itself records, as a ``SimResult`` to set beside replays.
+
+    Each task record's recorded start and end (SWF wait and run times,
+    Google's SCHEDULE to terminal event, Alibaba's start and end) is one
+    launch, summarized by the same code as a replay's (``jct_s_mean``,
+    ``wait_s_p95``, ``utilization_cpus``, ...), over the same span: from the
+    first submission to the last recorded time, or ``stop_at``, with the
+    time series sampled as a replay's (``sample_interval``; nothing is ever
+    offered, and Jain's index is over one framework per user and role). A job
+    counts as finished when the trace records the start and end of all its
+    tasks. Counters are of launches only; ``tasks.machine`` is -1 where the
+    trace names no machine (SWF).
+    Raises ``allot.InvalidArgument`` for a workload that records no start
+    (a synthetic one). ``compare(..., history=True)`` adds it as a column.
+    """
+    workload = _workload(trace)
+    raw = _allot.history(workload, stop_at, sample_interval)
+    return _to_result(raw, {"stop_at": stop_at, "sample_interval": sample_interval})
+
+
+_history = history
+
+
+def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs=1,
+            history=False, **config):
     """Runs each policy on the same workload; returns their summaries side by side.
 
     The result is a DataFrame indexed by metric with one column per policy
     (repeated names get ``#2``, ...); ``result.attrs["results"]`` maps each
     column to its ``SimResult``. ``params`` maps a policy name to its
     parameters. ``jobs`` > 1 runs that many simulations at once in threads
-    (the simulator releases the GIL). Other arguments as for ``simulate``.
+    (the simulator releases the GIL). ``history=True`` adds a column
+    ``history``: the trace's own schedule (``allot.history``), to compare the
+    policies with what happened. Other arguments as for ``simulate``.
     """
     cfg = _config(config, seed)
     workload = _workload(trace)
     policies = list(policies)
     labels = _labels(policies)
+    if history and "history" in labels:
+        raise ValueError("a policy named 'history' would share its column with history=True")
+    # The trace's own schedule first: a workload without one is refused
+    # before the runs.
+    recorded = _history(workload, cfg["stop_at"], cfg["sample_interval"]) if history else None
     params = params or {}
     objects = [id(p) for p in policies if not isinstance(p, str)]
     if jobs > 1 and len(objects) != len(set(objects)):
@@ -290,6 +328,8 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     else:
         results = [run(p) for p in policies]
     by_label = dict(zip(labels, results))
+    if recorded is not None:
+        by_label["history"] = recorded
     # rename_axis: a new index, not the name set on the runs' summaries' own
     table = pd.DataFrame({label: r.summary for label, r in by_label.items()}).rename_axis("metric")
     table.attrs["results"] = by_label
@@ -379,6 +419,8 @@ def read_results(path):
             run_config = {k: v for k, v in config.items() if k in CONFIG_DEFAULTS or k == "seed"}
             # The order of `allot sim -p ...`, where the file's runs are those.
             labels = _labels(config.get("policies", []))
+            if config.get("history"):
+                labels.append("history")
             if sorted(labels) != sorted(f["runs"]):
                 labels = list(f["runs"])
             results = {label: _to_result(_read_run(f["runs"][label]), run_config)

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "allot/core/error.h"
+#include "allot/sim/history.h"
 #include "allot/sim/result_file.h"
 #include "allot/sim/simulator.h"
 #include "allot/traces/load.h"
@@ -316,6 +317,15 @@ PYBIND11_MODULE(_allot, m) {
         return out;
       },
       "Format names load_workload accepts, with descriptions.");
+  m.def(
+      "history",
+      [](const WorkloadHandle& h, std::optional<double> stopAt, double sampleInterval) {
+        const TimePoint stop = stopAt ? fromMicros(0) + seconds("stop_at", *stopAt) : kTimeNever;
+        return resultToPython(
+            sim::historyResult(*h.workload, stop, seconds("sample_interval", sampleInterval)));
+      },
+      "workload"_a, "stop_at"_a = py::none(), "sample_interval"_a = 0.0,
+      "The schedule the trace records, as a simulate() result (sim::historyResult).");
   m.def(
       "skipped_lines_note",
       [](const WorkloadHandle& h) { return traces::skippedLinesNote(*h.workload); }, "workload"_a,

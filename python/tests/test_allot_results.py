@@ -107,3 +107,20 @@ def test_not_a_result_file_is_an_error_naming_it(allot_cli, tmp_path):
         f.attrs["allot_format_version"] = np.int64(2)
     with pytest.raises(allot.Error, match="version 2; this allot reads version 1"):
         allot.read_results(out)
+
+
+def test_cli_history_equals_allot_history(allot_cli, kth_path, tmp_path):
+    out = tmp_path / "h.h5"
+    subprocess.run([allot_cli, "sim", kth_path, "-p", "fifo", "--stop-at", str(KTH_STOP_AT),
+                    "--history", "-o", out], check=True, capture_output=True)
+    table = allot.read_results(out)
+    assert list(table.columns) == ["fifo", "history"] and table.attrs["config"]["history"]
+    read = table.attrs["results"]["history"]
+    recorded = allot.history(kth_path, stop_at=KTH_STOP_AT)
+    assert read.policy == recorded.policy == "history" and read.params == {}
+    pdt.assert_frame_equal(read.jobs, recorded.jobs)
+    pdt.assert_frame_equal(read.tasks, recorded.tasks)
+    pdt.assert_frame_equal(read.integrals, recorded.integrals)
+    pdt.assert_frame_equal(read.timeseries, recorded.timeseries)
+    pdt.assert_series_equal(read.summary, recorded.summary)
+    assert (read.tasks["machine"] == -1).all()  # SWF names no machine

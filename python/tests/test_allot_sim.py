@@ -1,5 +1,6 @@
 """allot.simulate and allot.compare on real runs: shapes, units, determinism, config errors."""
 
+import gzip
 import warnings
 
 import numpy as np
@@ -175,6 +176,52 @@ def test_skipped_lines_warn(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         allot.load_trace(write_swf(tmp_path / "clean.swf", [(1, 0, 10, 1, 1)]), skip_bad=True)
+
+
+def test_history_is_the_logs_own_schedule(kth_path):
+    # The log's fields, read apart from allot: submit (2), wait (3), run (4).
+    with gzip.open(kth_path, "rt") as f:
+        rows = [line.split() for line in f if line.strip() and not line.startswith(";")]
+    swf = pd.DataFrame([[float(r[1]), float(r[2]), float(r[3])] for r in rows],
+                       columns=["submit", "wait", "run"])
+    start = swf["submit"].min()
+    h = allot.history(kth_path)
+    assert h.policy == "history" and len(h.jobs) == len(swf)
+    assert (h.jobs["state"] == "finished").all()
+    np.testing.assert_array_equal(h.jobs["wait"], swf["wait"])
+    np.testing.assert_array_equal(h.jobs["jct"], swf["wait"] + swf["run"])
+    assert h.summary["wait_s_mean"] == pytest.approx(swf["wait"].mean(), rel=1e-12)
+    assert h.summary["jct_s_p95"] == np.percentile(swf["wait"] + swf["run"], 95,
+                                                   method="inverted_cdf")
+    # 100 one-processor nodes from the first submission to the last end.
+    span = (swf["submit"] + swf["wait"] + swf["run"]).max() - start
+    procs = np.array([int(r[4]) if int(r[4]) > 0 else int(r[7]) for r in rows])
+    assert h.summary["utilization_cpus"] == pytest.approx(
+        (procs * swf["run"]).sum() / (100 * span), rel=1e-9)
+    # Sampled as a replay is, from the first submission on: the mean of the
+    # samples' used share is close to the exact utilization.
+    ts = h.timeseries
+    assert ts["time"].iloc[0] == start and (ts["total_cpus"] == 100).all()
+    assert (ts["offers"] == 0).all() and (ts["used_cpus"] == ts["allocated_cpus"]).all()
+    assert (ts["used_cpus"] / 100).mean() == pytest.approx(h.summary["utilization_cpus"], abs=0.01)
+    assert 0 < h.summary["jain_fairness_mean"] <= 1
+
+
+def test_compare_with_history(tmp_path):
+    # Jobs at 0 and 10 s that waited 0 and 90 s and ran 100 and 50 s.
+    path = tmp_path / "waits.swf"
+    path.write_text("; MaxNodes: 2\n; MaxProcs: 4\n"
+                    "1 0 0 100 3 -1 -1 3 -1 -1 -1 1 -1 -1 -1 -1 -1 -1\n"
+                    "2 10 90 50 2 -1 -1 2 -1 -1 -1 2 -1 -1 -1 -1 -1 -1\n")
+    table = allot.compare(path, ["fifo"], history=True)
+    assert list(table.columns) == ["fifo", "history"]
+    assert table.loc["wait_s_mean", "history"] == 45 and table.loc["jct_s_mean", "history"] == 120
+    assert table.attrs["results"]["history"].summary.equals(allot.history(path).summary)
+    stopped = allot.history(path, stop_at=120)
+    assert stopped.end == 120 and stopped.summary["jobs_finished"] == 1
+    with pytest.raises(allot.InvalidArgument, match="no history to compare with"):
+        allot.compare(write_swf(tmp_path / "no-waits.swf", [(1, 0, 10, 1, 1)]), ["fifo"],
+                      history=True)
 
 
 def test_cluster_replaces_the_machines():

@@ -22,6 +22,7 @@
 #include "allot/core/error.h"
 #include "allot/core/huge_pages.h"
 #include "allot/policies/rounds.h"
+#include "src/series.h"
 
 namespace allot::sim {
 namespace {
@@ -64,11 +65,8 @@ constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 // checked per event) report as often as fast ones.
 constexpr std::uint64_t kProgressCheck = 1024;
 constexpr std::chrono::milliseconds kProgressInterval{250};
-// The time series keeps at most this many samples (about 25 MB): a run that
-// outlasts what the interval was chosen for (the default one comes from the
-// submit span) keeps every other sample and doubles its interval. Even, so
-// that the kept samples stay on the doubled grid.
-constexpr std::size_t kMaxSamples = 100'000;
+using detail::alignUp;
+using detail::kMaxSamples;
 
 // Same-time events run in this order: machines change first, then resources
 // are released, then work arrives, then frameworks decide, and the
@@ -190,13 +188,6 @@ std::uint32_t takeSlot(std::vector<T>& items, std::vector<std::uint32_t>& freed)
   }
   items.emplace_back();
   return static_cast<std::uint32_t>(items.size() - 1);
-}
-
-std::int64_t alignUp(std::int64_t t, std::int64_t interval) {
-  if (interval <= 0) return t;
-  const std::int64_t r = t % interval;
-  if (r == 0) return t;
-  return t >= 0 ? t + (interval - r) : t - r;
 }
 
 class Engine {
@@ -514,23 +505,12 @@ void Engine::prepare() {
     jobs_[j].remaining = r.instances;
   }
 
-  // The run starts with the first job or machine event; machines without
-  // events of their own are up from then on.
-  std::int64_t start = 0;
-  if (!w_.jobs.empty()) start = toMicros(w_.jobs.front().submit);
-  if (!w_.machineEvents.empty()) start = std::min(start, toMicros(w_.machineEvents.front().time));
-  // A stop before the first event stops there: nothing happens, and the run
-  // does not end after its stop time.
-  start = std::min(start, toMicros(cfg_.stopAt));
+  // Machines without events of their own are up from the run's start on.
+  const std::int64_t start = detail::runStart(w_, cfg_.stopAt);
   now_ = start;
   lastAdvance_ = start;
 
-  sampleInterval_ = toMicros(cfg_.sampleInterval);
-  if (sampleInterval_ == 0) {
-    std::int64_t span = 0;
-    if (!w_.jobs.empty()) span = toMicros(w_.jobs.back().submit) - start;
-    sampleInterval_ = std::max<std::int64_t>(1'000'000, alignUp(span / 5000, 1'000'000));
-  }
+  sampleInterval_ = detail::sampleInterval(w_, start, cfg_.sampleInterval);
   result_.series.interval = Duration{sampleInterval_};
   nextSample_ = start;
 }
@@ -689,26 +669,13 @@ void Engine::takeSample(std::int64_t at) {
     sumSq += x * x;
     ++n;
   }
-  s.jain.push_back(n < 2 || sumSq <= 0 ? 1.0 : sum * sum / (n * sumSq));
+  s.jain.push_back(detail::jainIndex(sum, sumSq, n));
 }
 
 // Keeps the even samples (start + 2k intervals) and doubles the interval.
 void Engine::halveSamples() {
   TimeSeries& s = result_.series;
-  auto keepEven = [](auto& values, std::size_t stride) {
-    if (stride == 0) return;
-    const std::size_t samples = values.size() / stride;
-    for (std::size_t i = 0; 2 * i < samples; ++i) {
-      std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(2 * i * stride), stride,
-                  values.begin() + static_cast<std::ptrdiff_t>(i * stride));
-    }
-    values.resize((samples + 1) / 2 * stride);
-  };
-  keepEven(s.timeUs, 1);
-  for (auto* v : {&s.used, &s.allocated, &s.total}) keepEven(*v, kMaxScalarDims);
-  for (auto* v : {&s.pendingInstances, &s.runningInstances, &s.outstandingOffers}) keepEven(*v, 1);
-  keepEven(s.roleShare, roleUsed_.size());
-  keepEven(s.jain, 1);
+  detail::keepEvenSamples(s, roleUsed_.size());
   sampleInterval_ *= 2;
   s.interval = Duration{sampleInterval_};
 }

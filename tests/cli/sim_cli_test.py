@@ -168,6 +168,31 @@ check("skipped" not in res.stderr and json.loads(res.stdout)["config"]["skipped_
       f"clean trace with --skip-bad: {res.stderr!r}")
 CHECKS += 1
 
+# --history: a column with the log's own schedule (its wait and run times),
+# measured as the runs are; refused with --cluster, and for a workload that
+# records no start, before any run.
+res = run("sim", TRACE, "-p", "fifo", "--history", "--json")
+hist = json.loads(res.stdout)
+check([r["label"] for r in hist["runs"]] == ["fifo", "history"] and hist["config"]["history"],
+      f"--history: runs {[r['label'] for r in hist['runs']]}")
+recorded = hist["runs"][1]
+check(recorded["summary"]["jobs_finished"] == 5000 and recorded["params"] == {},
+      f"--history: {recorded}")
+with gzip.open(TRACE, "rt") as f:
+    waits = [float(line.split()[2]) for line in f if line.strip() and not line.startswith(";")]
+check(abs(recorded["summary"]["wait_s_mean"] - sum(waits) / len(waits)) < 1e-6,
+      f"--history: mean wait {recorded['summary']['wait_s_mean']}, the log's {sum(waits) / len(waits)}")
+out = run("sim", TRACE, "-p", "fifo", "--history").stdout
+check("history" in out.splitlines()[2], f"--history: table header {out.splitlines()[2]!r}")
+err = run("sim", ALIBABA, "--cluster", "4*cpus:8;mem:1", "--history", expect=1).stderr
+check("--history" in err and "--cluster" in err, f"--history --cluster: stderr {err!r}")
+synthetic = os.path.join(tmp, "synthetic.h5")
+run("trace", "generate", "hpc-like", "--hours", "1", "-o", synthetic)
+err = run("sim", synthetic, "--history", "-o", os.path.join(tmp, "none.h5"), expect=1).stderr
+check("no history to compare with" in err and not os.path.exists(os.path.join(tmp, "none.h5")),
+      f"--history on a synthetic workload: stderr {err!r}")
+CHECKS += 1
+
 # Numbers CLI11's own ranges let through (NaN), times past what the clock
 # holds, and seeds the policies cannot take: refused naming the flag.
 for flag, value, words in [("--latency", "nan", "not a finite number"),
