@@ -225,15 +225,35 @@ bool Allocator::grantAll(FrameworkIndex fw, AgentIndex agent) {
 
 void Allocator::placeFirstFit(FrameworkIndex fw, const PendingTask& task) {
   const ClusterState& s = state_;
+  // A plain shape (unreserved scalars only) that fits in what the agent
+  // offers fits in all it has available (fitsIn's tolerance grows with the
+  // amount): the dense sums turn most agents of a busy cluster away before
+  // offerable() copies their resources.
+  const Scalars* plain = task.shape.plainScalars();
+  if (plain != nullptr) {
+    if (fitsNowhereRound_ != roundNumber_) {
+      fitsNowhere_.clear();
+      fitsNowhereRound_ = roundNumber_;
+    }
+    for (const Scalars& smaller : fitsNowhere_) {
+      if ((smaller.array() <= plain->array()).all()) return;
+    }
+  }
+  bool roomSomewhere = plain == nullptr;
   AgentIndex agent = 0;
   for (std::uint32_t i = 0; i < task.count; ++i) {
     for (; agent < s.agentSlots(); ++agent) {
+      if (plain != nullptr && !fitsIn(*plain, s.availableTotal(agent))) continue;
+      roomSomewhere = true;
       const AgentState& a = s.agent(agent);
       if (!a.alive || !a.active || !s.offerable(fw, agent).contains(task.shape)) continue;
       if (grant(fw, agent, task.shape, task.key)) break;
     }
-    if (agent == s.agentSlots()) return;
+    if (agent == s.agentSlots()) break;
   }
+  // Only when no agent had room from the first instance on: a later one
+  // starts where the last found room.
+  if (!roomSomewhere) fitsNowhere_.push_back(*plain);
 }
 
 void Allocator::grantWholeAgentsWithoutDemand() {

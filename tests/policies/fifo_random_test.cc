@@ -1,5 +1,12 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
+#include "allot/policies/allocator.h"
+#include "allot/policies/cluster_state.h"
 #include "allot/policies/registry.h"
 #include "allot/policies/rounds.h"
 #include "helpers.h"
@@ -60,6 +67,89 @@ TEST(FifoTest, InstancesOfOneTaskMergePerAgent) {
   EXPECT_EQ(offers[0].resources, Resources::parse("cpus:2;mem:1024"));
   EXPECT_EQ(offers[1].resources, Resources::parse("cpus:3;mem:1536"));
   EXPECT_EQ(offers[1].task, 3u);
+}
+
+// FIFO's first fit with the plain first-fit loop (each agent's offerable
+// resources copied and tested for every instance), to check that turning
+// agents away on their dense sums and remembering the shapes that fit
+// nowhere in a round change no placement.
+class PlainFirstFit : public Allocator {
+ public:
+  std::string_view name() const override { return "plain-first-fit"; }
+  void decide(TimePoint /*now*/) override {
+    const ClusterState& s = state();
+    for (FrameworkIndex fw = 0; fw < s.frameworkSlots(); ++fw) {
+      for (const PendingTask& task : s.framework(fw).demand) {
+        AgentIndex agent = 0;
+        for (std::uint32_t i = 0; i < task.count && agent < s.agentSlots(); ++i) {
+          for (; agent < s.agentSlots(); ++agent) {
+            if (!s.offerable(fw, agent).contains(task.shape)) continue;
+            if (grant(fw, agent, task.shape, task.key)) break;
+          }
+        }
+      }
+    }
+  }
+};
+
+TEST(FifoTest, FirstFitPlacesAsThePlainLoop) {
+  std::mt19937_64 rng(7);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
+  int placed = 0, turnedAway = 0;
+  for (int scenario = 0; scenario < 300; ++scenario) {
+    SCOPED_TRACE(scenario);
+    auto fifo = makeAllocator("fifo");
+    PlainFirstFit plain;
+    const int agents = 1 + pick(12);
+    for (int a = 0; a < agents; ++a) {
+      // Lopsided machines, some with a pool reserved for role r1 and ports.
+      std::string resources = fmt::format("cpus:{};mem:{}", 1 + pick(8), 256 * (1 + pick(16)));
+      if (pick(4) == 0) resources += fmt::format(";cpus(r1):{};mem(r1):512", 1 + pick(4));
+      if (pick(3) == 0) resources += ";ports:[31000-31003]";
+      fifo->addAgent(agent("a" + std::to_string(a), resources));
+      plain.addAgent(agent("a" + std::to_string(a), resources));
+    }
+    for (int f = 0; f < 4; ++f) {
+      const std::string id = "f" + std::to_string(f);
+      const std::string role = f % 2 == 0 ? "r1" : "r2";
+      fifo->addFramework(framework(id, role));
+      plain.addFramework(framework(id, role));
+      std::vector<PendingTask> demand;
+      for (int t = 0; t < 1 + pick(6); ++t) {
+        std::string shape =
+            fmt::format("cpus:{};mem:{}", 0.5 * (1 + pick(8)), 128 * (1 + pick(24)));
+        if (pick(6) == 0) shape += ";ports:[31000-31001]";
+        if (pick(8) == 0) shape = fmt::format("cpus(r1):{}", 1 + pick(2));
+        demand.push_back(pending(shape, static_cast<std::uint32_t>(1 + pick(5)),
+                                 static_cast<std::uint64_t>(t + 1)));
+      }
+      fifo->updateDemand(FrameworkId(id), demand);
+      plain.updateDemand(FrameworkId(id), demand);
+    }
+    for (int round = 0; round < 3; ++round) {
+      const auto got = fifo->allocate(at(round));
+      const auto want = plain.allocate(at(round));
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].framework, want[i].framework);
+        EXPECT_EQ(got[i].agent, want[i].agent);
+        EXPECT_EQ(got[i].resources, want[i].resources);
+        EXPECT_EQ(got[i].task, want[i].task);
+      }
+      placed += static_cast<int>(got.size());
+      // Give back half of the offers, so later rounds place again on a
+      // partly used cluster.
+      for (std::size_t i = 0; i < got.size(); i += 2) {
+        fifo->recoverResources(got[i].framework, got[i].agent, got[i].resources, std::nullopt,
+                               at(round));
+        plain.recoverResources(want[i].framework, want[i].agent, want[i].resources, std::nullopt,
+                               at(round));
+      }
+      turnedAway += got.empty() ? 1 : 0;
+    }
+  }
+  EXPECT_GT(placed, 1000);   // the scenarios place work...
+  EXPECT_GT(turnedAway, 0);  // ...and some rounds find room for nothing
 }
 
 // The random policy is reproducible for a seed and differs across seeds.

@@ -249,6 +249,13 @@ class Allocator {
     std::uint64_t run = 0;
   };
   std::vector<NoTaker> noTaker_;
+  // placeFirstFit's plain shapes that fit in no agent's available resources
+  // in round fitsNowhereRound_: within a round those only shrink, so a shape
+  // at least as large in every dimension fits nowhere either, and a busy
+  // cluster's pending work is turned away without a pass over the agents
+  // for each task (Google's 530 frameworks x 256 pending instances).
+  std::vector<Scalars> fitsNowhere_;
+  std::uint32_t fitsNowhereRound_ = 0;
 };
 
 }  // namespace allot
