@@ -397,8 +397,9 @@ def read_results(path):
     configuration (``CONFIG_DEFAULTS``' keys in seconds, plus ``trace``,
     ``format``, the reader's ``skip_bad``, ``machines_file``, ``job_events``,
     ``machine_events``, ``batch_instance`` and ``cluster`` (None when not
-    given), ``skipped_lines`` and ``policies``) and ``attrs["allot_version"]`` the version
-    that wrote the file. ``SimResult.counters`` lacks ``launches``, which the
+    given), ``skipped_lines``, ``policies`` and ``history``: whether
+    ``--history`` added the run ``history``) and ``attrs["allot_version"]``
+    the version that wrote the file. ``SimResult.counters`` lacks ``launches``, which the
     file does not keep. Raises ``allot.Error`` naming the file when it is not
     an allot result file, is damaged, or lacks a dataset.
     """
