@@ -140,6 +140,12 @@ void printSummary(const nlohmann::json& s) {
                            formatSpan(t["last_submit_us"].get<std::int64_t>()),
                            formatSpan(t["submit_span_us"].get<std::int64_t>()),
                            formatSpan(t["last_end_us"].get<std::int64_t>()));
+  const auto& recorded = s["recorded"];
+  std::cout << fmt::format(
+      "recorded {} task records with a start, {} with start and end (`allot sim --history` "
+      "compares with them)\n",
+      recorded["task_records_with_start"].get<std::uint64_t>(),
+      recorded["task_records_with_start_and_end"].get<std::uint64_t>());
   std::cout << fmt::format("\n{:<18}{:>12}{:>12}{:>12}{:>12}{:>12}\n", "per task instance", "p50",
                            "p90", "p99", "max", "mean");
   auto row = [](const std::string& name, const nlohmann::json& p) {

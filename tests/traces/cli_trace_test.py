@@ -44,6 +44,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check(summary["instance_estimate_s"]["max"] >= summary["instance_duration_s"]["max"],
           "largest estimate at least the longest duration")
     check(len(summary["top_users"]) > 0, "top users")
+    check(summary["recorded"] == {"task_records_with_start": 0,
+                                  "task_records_with_start_and_end": 0},
+          f"a synthetic workload records no outcome: {summary['recorded']}")
     check(sum(u["task_instances"] for u in summary["top_users"]) <= 5000, "top users' instances")
 
     # Same seed, same workload; another seed, another one.
@@ -68,6 +71,10 @@ with tempfile.TemporaryDirectory() as tmp:
     check(strip(raw) == strip(stored), "raw and .h5 summaries differ")
     check(stored["jobs"] == 27992, f"jobs {stored['jobs']}")
     check(stored["task_records"] == 27992, f"task records {stored['task_records']}")
+    # Every record of the log has its wait and run time: a start and an end.
+    check(stored["recorded"] == {"task_records_with_start": 27992,
+                                 "task_records_with_start_and_end": 27992},
+          f"recorded {stored['recorded']}")
     check(report["task_records"] == 27992 and report["task_instances"] == stored["task_instances"],
           f"convert report {report}")
     text = run("trace", "convert", kth, "-o", kth_h5).stdout

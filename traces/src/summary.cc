@@ -97,6 +97,16 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
   for (const Task& t : w.tasks) {
     end = std::max(end, toMicros(w.jobs[t.job].submit) + toMicros(t.duration));
   }
+  // What `allot sim --history` can set beside a replay: records whose start
+  // (and end) the trace gives.
+  std::uint64_t started = 0, ended = 0;
+  for (const Task& t : w.tasks) {
+    if (t.outcome.startUs == kUnknown) continue;
+    ++started;
+    if (t.outcome.endUs != kUnknown) ++ended;
+  }
+  out["recorded"] = {{"task_records_with_start", started},
+                     {"task_records_with_start_and_end", ended}};
   out["time"] = {{"first_submit_us", first},
                  {"last_submit_us", last},
                  {"submit_span_us", last - first},

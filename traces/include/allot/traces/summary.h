@@ -8,8 +8,9 @@
 namespace allot::traces {
 
 // A workload's summary as `allot trace inspect --json` prints it: counts
-// (jobs, task_records, task_instances, machines, users, roles, ...), the time
-// span, percentiles (p50/p90/p99/max/mean) of per-instance durations, users'
+// (jobs, task_records, task_instances, machines, users, roles, ...), the
+// records whose start and end the trace gives ("recorded"), the time span,
+// percentiles (p50/p90/p99/max/mean) of per-instance durations, users'
 // estimates (where the trace has them) and demands (each record weighted by its count), records and
 // instances per job, total machine capacity, the `top` users and roles by task instances, and the
 // trace's meta. JSON, so that the CLI, scripts and Python read the same thing.
