@@ -670,6 +670,15 @@ void addSimCommand(CLI::App& app) {
       const auto start = std::chrono::steady_clock::now();
       history = sim::historyResult(w, config.stopAt, config.sampleInterval);
       historySeconds = secondsSince(start);
+      for (const std::string& d : w.dims->names()) {
+        const auto u = history->summary.find("utilization_" + d);
+        if (u == history->summary.end() || u->second <= 1.0) continue;
+        std::cerr << fmt::format(
+            "allot: note: history: the trace's recorded tasks held {:.1f}% of the machines' {} "
+            "(their requests, over the trace's own span): its scheduler overcommitted, which a "
+            "replay does not\n",
+            100 * u->second, d);
+      }
     }
 
     namespace fs = std::filesystem;

@@ -279,7 +279,9 @@ def history(trace, stop_at=None, sample_interval=0.0):
     offered, and Jain's index is over one framework per user and role). A job
     counts as finished when the trace records the start and end of all its
     tasks. Counters are of launches only; ``tasks.machine`` is -1 where the
-    trace names no machine (SWF).
+    trace names no machine (SWF). Utilization exceeds 1 where the trace's
+    scheduler overcommitted what tasks request (Google 2011's cell: 112% of
+    its cpus), which a replay never does.
     Raises ``allot.InvalidArgument`` for a workload that records no start
     (a synthetic one). ``compare(..., history=True)`` adds it as a column.
     """

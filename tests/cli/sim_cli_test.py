@@ -184,6 +184,17 @@ check(abs(recorded["summary"]["wait_s_mean"] - sum(waits) / len(waits)) < 1e-6,
       f"--history: mean wait {recorded['summary']['wait_s_mean']}, the log's {sum(waits) / len(waits)}")
 out = run("sim", TRACE, "-p", "fifo", "--history").stdout
 check("history" in out.splitlines()[2], f"--history: table header {out.splitlines()[2]!r}")
+check("overcommitted" not in res.stderr, f"--history on KTH: stderr {res.stderr!r}")
+# A log whose recorded jobs overlap on more processors than the machine has:
+# the history's utilization exceeds 100%, and the run says why.
+over = os.path.join(tmp, "over.swf")
+with open(over, "w") as f:
+    f.write("; MaxNodes: 2\n; MaxProcs: 2\n1 0 0 10 2 -1 -1 2 20 -1 1 1 1 -1 1 1 -1 -1\n"
+            "2 0 0 10 2 -1 -1 2 20 -1 1 2 2 -1 1 1 -1 -1\n")
+res = run("sim", over, "-p", "fifo", "--history", "--json")
+check(json.loads(res.stdout)["runs"][1]["summary"]["utilization_cpus"] == 2.0, res.stdout)
+check("allot: note: history: the trace's recorded tasks held 200.0% of the machines' cpus" in
+      res.stderr and "overcommitted" in res.stderr, f"overcommitted history: {res.stderr!r}")
 err = run("sim", ALIBABA, "--cluster", "4*cpus:8;mem:1", "--history", expect=1).stderr
 check("--history" in err and "--cluster" in err, f"--history --cluster: stderr {err!r}")
 synthetic = os.path.join(tmp, "synthetic.h5")
