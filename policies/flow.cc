@@ -250,7 +250,7 @@ void FlowAllocator::decide(TimePoint now) {
   if (!records_.empty() || !nothing_.empty()) {
     spreadOn_.clear();
     for (const auto& [owner, entries] : spreadRunning_) {
-      for (const auto& entry : entries) spreadOn_.emplace(owner.first, entry.first);
+      for (const auto& entry : entries) spreadOn_.insert(owner.first, entry.first);
     }
   }
   if (!records_.empty()) {
@@ -568,7 +568,7 @@ void FlowAllocator::buildNetwork() {
           s.isFiltered(r.fw, c.agent, Resources::fromScalars(r.shape, s.dimensions()))) {
         continue;
       }
-      if (r.spread && spreadOn_.count({r.fw, c.agent}) != 0) continue;
+      if (r.spread && spreadOn_.contains(r.fw, c.agent)) continue;
       const std::uint32_t fit = fitCount(r.shape, classes_[c.cls].free,
                                          r.spread ? 1u : static_cast<std::uint32_t>(count));
       arc(r.node, nodeOf_[c.agent], fit, c.cost);
@@ -620,6 +620,16 @@ void FlowAllocator::place(const FlowSolution& solution) {
   };
   std::vector<Placement> placements;
   std::vector<std::uint64_t> gangPlaced(gangs_.size(), 0), gangWanted(gangs_.size(), 0);
+  // Shapes for which the walk below found no agent with room: free room only
+  // shrinks here, so a shape at least as large in every dimension finds none
+  // either, and a full cell's pending records are not each walked over every
+  // agent (Google: most of `flow`'s round).
+  std::vector<Scalars> fitsNowhere;
+  auto fitsNowhereAlready = [&](const Scalars& shape) {
+    return std::any_of(fitsNowhere.begin(), fitsNowhere.end(), [&](const Scalars& smaller) {
+      return (smaller.array() <= shape.array()).all();
+    });
+  };
   for (std::uint32_t ri : order) {
     const Record& r = records_[ri];
     const std::uint32_t directBegin = r.firstArc + 3;
@@ -627,12 +637,12 @@ void FlowAllocator::place(const FlowSolution& solution) {
     auto put = [&](std::uint32_t m, std::int64_t want) -> std::int64_t {
       if (r.spread) {
         // One spread instance of the framework per agent, this round's and
-        // running ones (see the class comment).
-        const std::pair<FrameworkIndex, AgentIndex> here{r.fw, machines_[m]};
-        if (spreadOn_.count(here) != 0) return 0;
-        want = std::min<std::int64_t>(want, 1);
+        // running ones (see the class comment). Room first: it is a compare
+        // of scalars, the set a tree walk.
         if (!fitsIn(r.shape, free[m])) return 0;
-        spreadOn_.insert(here);
+        if (spreadOn_.contains(r.fw, machines_[m])) return 0;
+        want = std::min<std::int64_t>(want, 1);
+        spreadOn_.insert(r.fw, machines_[m]);
       }
       const std::uint32_t n = fitCount(r.shape, free[m], static_cast<std::uint32_t>(want));
       if (n == 0) return 0;
@@ -664,23 +674,29 @@ void FlowAllocator::place(const FlowSolution& solution) {
       }
       left -= put(m, left);
     }
-    // Then the next agents in X's order, outside the network.
-    for (std::size_t pos = cursor; pos < byLoad_.size() && left > 0; ++pos) {
+    // Then the next agents in X's order, outside the network. (An earlier
+    // walk that found no room went to the end: the agents it reached are
+    // in machines_ already, so skipping this one changes nothing.)
+    const bool walk = left > 0 && !fitsNowhereAlready(r.shape);
+    bool room = false;
+    for (std::size_t pos = cursor; walk && pos < byLoad_.size() && left > 0; ++pos) {
       const AgentIndex agent = byLoad_[pos];
       const std::uint32_t m = machineFor(agent);
       if (!fitsIn(minShape_, free[m])) {
         if (pos == cursor) ++cursor;
         continue;
       }
-      if (!fitsIn(r.shape, free[m]) ||
-          (s.hasFilters(agent) &&
-           s.isFiltered(r.fw, agent, Resources::fromScalars(r.shape, s.dimensions())))) {
+      if (!fitsIn(r.shape, free[m])) continue;
+      room = true;
+      if (s.hasFilters(agent) &&
+          s.isFiltered(r.fw, agent, Resources::fromScalars(r.shape, s.dimensions()))) {
         continue;
       }
       const std::int64_t n = put(m, left);
       stats_.beyond += static_cast<std::uint64_t>(n);
       left -= n;
     }
+    if (walk && !room) fitsNowhere.push_back(r.shape);
     const std::int64_t unscheduled = solution.arcs[r.firstArc + 1];
     stats_.unscheduled += static_cast<std::uint64_t>(unscheduled);
     stats_.routed += r.task->count - static_cast<std::uint64_t>(unscheduled);
@@ -737,9 +753,9 @@ void FlowAllocator::grantTokens() {
         if (pos == cursor) ++cursor;
         continue;
       }
-      if (r.spread && spreadOn_.count({r.fw, agent}) != 0) continue;
+      if (r.spread && spreadOn_.contains(r.fw, agent)) continue;
       if (!grant(r.fw, agent, token, r.task->key)) continue;
-      if (r.spread) spreadOn_.emplace(r.fw, agent);
+      if (r.spread) spreadOn_.insert(r.fw, agent);
       --left;
     }
   }

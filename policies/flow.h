@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "allot/policies/allocator.h"
 #include "allot/policies/registry.h"
+#include "allot/policies/word_set.h"
 
 namespace allot {
 
@@ -227,8 +229,29 @@ class FlowAllocator final : public Allocator {
   // (framework, key) -> (agent, amount), at most one per agent.
   std::map<std::pair<FrameworkIndex, std::uint64_t>, std::vector<std::pair<AgentIndex, Scalars>>>
       spreadRunning_;
+  // (framework, agent) pairs: a bit row over agents per framework, so that
+  // the placement walks test one word instead of walking a tree of every
+  // running spread instance (Google: most of `flow`'s round).
+  class SpreadSet {
+   public:
+    void clear() {
+      for (auto& row : rows_) std::fill(row.begin(), row.end(), 0);
+    }
+    void insert(FrameworkIndex fw, AgentIndex agent) {
+      if (rows_.size() <= fw) rows_.resize(fw + 1);
+      auto& row = rows_[fw];
+      if (row.size() <= agent / 64) row.resize(agent / 64 + 1, 0);
+      word_set::set(row, agent);
+    }
+    bool contains(FrameworkIndex fw, AgentIndex agent) const {
+      return fw < rows_.size() && word_set::test(rows_[fw], agent);
+    }
+
+   private:
+    std::vector<std::vector<std::uint64_t>> rows_;
+  };
   // From spreadRunning_, and the spread instances this round placed.
-  std::set<std::pair<FrameworkIndex, AgentIndex>> spreadOn_;
+  SpreadSet spreadOn_;
 
   // Scratch of one round.
   std::vector<Record> records_;
