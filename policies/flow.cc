@@ -620,16 +620,9 @@ void FlowAllocator::place(const FlowSolution& solution) {
   };
   std::vector<Placement> placements;
   std::vector<std::uint64_t> gangPlaced(gangs_.size(), 0), gangWanted(gangs_.size(), 0);
-  // Shapes for which the walk below found no agent with room: free room only
-  // shrinks here, so a shape at least as large in every dimension finds none
-  // either, and a full cell's pending records are not each walked over every
-  // agent (Google: most of `flow`'s round).
-  std::vector<Scalars> fitsNowhere;
-  auto fitsNowhereAlready = [&](const Scalars& shape) {
-    return std::any_of(fitsNowhere.begin(), fitsNowhere.end(), [&](const Scalars& smaller) {
-      return (smaller.array() <= shape.array()).all();
-    });
-  };
+  // Shapes for which the walk below found no agent with room (free room
+  // only shrinks here; Google: most of `flow`'s round).
+  NoRoomShapes fitsNowhere;
   for (std::uint32_t ri : order) {
     const Record& r = records_[ri];
     const std::uint32_t directBegin = r.firstArc + 3;
@@ -677,7 +670,7 @@ void FlowAllocator::place(const FlowSolution& solution) {
     // Then the next agents in X's order, outside the network. (An earlier
     // walk that found no room went to the end: the agents it reached are
     // in machines_ already, so skipping this one changes nothing.)
-    const bool walk = left > 0 && !fitsNowhereAlready(r.shape);
+    const bool walk = left > 0 && !fitsNowhere.covers(r.shape);
     bool room = false;
     for (std::size_t pos = cursor; walk && pos < byLoad_.size() && left > 0; ++pos) {
       const AgentIndex agent = byLoad_[pos];
@@ -696,7 +689,7 @@ void FlowAllocator::place(const FlowSolution& solution) {
       stats_.beyond += static_cast<std::uint64_t>(n);
       left -= n;
     }
-    if (walk && !room) fitsNowhere.push_back(r.shape);
+    if (walk && !room) fitsNowhere.add(r.shape);
     const std::int64_t unscheduled = solution.arcs[r.firstArc + 1];
     stats_.unscheduled += static_cast<std::uint64_t>(unscheduled);
     stats_.routed += r.task->count - static_cast<std::uint64_t>(unscheduled);

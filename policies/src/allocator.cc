@@ -235,9 +235,7 @@ void Allocator::placeFirstFit(FrameworkIndex fw, const PendingTask& task) {
       fitsNowhere_.clear();
       fitsNowhereRound_ = roundNumber_;
     }
-    for (const Scalars& smaller : fitsNowhere_) {
-      if ((smaller.array() <= plain->array()).all()) return;
-    }
+    if (fitsNowhere_.covers(*plain)) return;
   }
   bool roomSomewhere = plain == nullptr;
   AgentIndex agent = 0;
@@ -253,7 +251,7 @@ void Allocator::placeFirstFit(FrameworkIndex fw, const PendingTask& task) {
   }
   // Only when no agent had room from the first instance on: a later one
   // starts where the last found room.
-  if (!roomSomewhere) fitsNowhere_.push_back(*plain);
+  if (!roomSomewhere) fitsNowhere_.add(*plain);
 }
 
 void Allocator::grantWholeAgentsWithoutDemand() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -37,6 +38,25 @@ struct Reclaim {
   Resources resources;
   FrameworkIndex frameworkIndex = 0;
   AgentIndex agentIndex = 0;
+};
+
+// Shapes for which a walk over the agents found none with room, within a
+// pass in which free room only shrinks (one round's grants): a shape at least
+// as large in every dimension finds none either. Compared exactly, so
+// fitsIn's tolerance cannot let a larger one through. Lets a full cell's
+// pending work be turned away without a walk over every agent per task.
+class NoRoomShapes {
+ public:
+  void clear() { shapes_.clear(); }
+  void add(const Scalars& shape) { shapes_.push_back(shape); }
+  bool covers(const Scalars& shape) const {
+    return std::any_of(shapes_.begin(), shapes_.end(), [&](const Scalars& smaller) {
+      return (smaller.array() <= shape.array()).all();
+    });
+  }
+
+ private:
+  std::vector<Scalars> shapes_;
 };
 
 // Options every policy shares.
@@ -250,11 +270,9 @@ class Allocator {
   };
   std::vector<NoTaker> noTaker_;
   // placeFirstFit's plain shapes that fit in no agent's available resources
-  // in round fitsNowhereRound_: within a round those only shrink, so a shape
-  // at least as large in every dimension fits nowhere either, and a busy
-  // cluster's pending work is turned away without a pass over the agents
-  // for each task (Google's 530 frameworks x 256 pending instances).
-  std::vector<Scalars> fitsNowhere_;
+  // in round fitsNowhereRound_ (Google: 530 frameworks x 256 pending
+  // instances each round).
+  NoRoomShapes fitsNowhere_;
   std::uint32_t fitsNowhereRound_ = 0;
 };
 
