@@ -92,7 +92,9 @@ void Allocator::updateFramework(const FrameworkInfo& info) {
 }
 
 void Allocator::suppress(const FrameworkId& id) {
-  state_.setSuppressed(frameworkIndex(id), true);
+  const FrameworkIndex fw = frameworkIndex(id);
+  state_.setSuppressed(fw, true);
+  state_.clearFilters(fw);
 }
 
 void Allocator::revive(const FrameworkId& id) {

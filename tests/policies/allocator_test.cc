@@ -612,8 +612,10 @@ TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
   for (int i = 0; i < 4; ++i) a->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
   const Filters forever{std::chrono::hours(1000)};
   // Only `fw` is offered anything; it declines every agent, a3 for 1 s only.
+  // (The other is deactivated, not suppressed: suppress drops its filters.)
   auto declineAll = [&](const char* fw, const char* other, double now) {
-    a->suppress(FrameworkId(other));
+    a->setFrameworkActive(FrameworkId(other), false);
+    a->setFrameworkActive(FrameworkId(fw), true);
     a->revive(FrameworkId(fw));
     const auto offers = a->allocate(at(now));
     ASSERT_EQ(offers.size(), 4u) << fw;
@@ -653,6 +655,44 @@ TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
   }
   // Revived, F is offered all four agents again.
   EXPECT_EQ(a->allocate(at(400)).size(), 4u);
+}
+
+// A suppressed framework's decline filters go at once: only a revive ends
+// a suppression, and it would clear them, so they could never apply again.
+// The others' stay, and the revived framework is offered everything.
+TEST(AllocatorTest, SuppressDropsTheFrameworksFilters) {
+  auto a = makeAllocator("drf");
+  a->addFramework(framework("F", "r"));
+  a->addFramework(framework("G", "r"));
+  const ClusterState& s = a->state();
+  const FrameworkIndex f = *s.findFramework(FrameworkId("F"));
+  const FrameworkIndex g = *s.findFramework(FrameworkId("G"));
+  for (int i = 0; i < 3; ++i) a->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
+  const Filters forever{std::chrono::hours(1000)};
+  // Both decline every agent they are offered until each agent is filtered
+  // for both (each round offers an agent to one of them).
+  for (int round = 0; round < 4; ++round) {
+    for (const Allocation& o : a->allocate(at(round))) {
+      a->recoverResources(o.framework, o.agent, o.resources, forever, at(round));
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    const AgentIndex agent = *s.findAgent(AgentId("a" + std::to_string(i)));
+    ASSERT_TRUE(s.isFiltered(f, agent, s.agent(agent).available)) << i;
+    ASSERT_TRUE(s.isFiltered(g, agent, s.agent(agent).available)) << i;
+  }
+  a->suppress(FrameworkId("F"));
+  for (int i = 0; i < 3; ++i) {
+    const AgentIndex agent = *s.findAgent(AgentId("a" + std::to_string(i)));
+    EXPECT_FALSE(s.isFiltered(f, agent, s.agent(agent).available)) << i;
+    EXPECT_TRUE(s.isFiltered(g, agent, s.agent(agent).available)) << i;
+    EXPECT_EQ(s.filterGroupCount(agent), 1U) << i;  // G's alone
+  }
+  EXPECT_TRUE(a->allocate(at(10)).empty());  // F suppressed, G filtered
+  a->revive(FrameworkId("F"));
+  const auto offers = a->allocate(at(11));
+  EXPECT_EQ(offers.size(), 3U);
+  for (const Allocation& o : offers) EXPECT_EQ(o.framework, FrameworkId("F"));
 }
 
 TEST(RegistryTest, FindsPoliciesByName) {

@@ -110,7 +110,9 @@ class Allocator {
   // Changes a framework's role, weight or name; its allocation moves with it.
   void updateFramework(const FrameworkInfo& info);
   // Suppress: no offers until revive. Revive also clears the framework's
-  // decline filters, as in Mesos. Both idempotent.
+  // decline filters, as in Mesos. Both idempotent. Suppress drops them
+  // already: only a revive ends a suppression, so they could never apply
+  // again, and every check on their agents would scan them until then.
   void suppress(const FrameworkId& id);
   void revive(const FrameworkId& id);
   // Replaces the framework's published pending work (in its queue order).
