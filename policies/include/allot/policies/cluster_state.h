@@ -221,7 +221,9 @@ class ClusterState {
       __builtin_prefetch(&available_[agent]);
       __builtin_prefetch(&filters_[agent]);
     } else {
-      __builtin_prefetch(a.available.pools().data());
+      // (Not pools().data(): reading where the pools are would wait for
+      // the very line this asks for.)
+      a.available.prefetch();
       __builtin_prefetch(a.allocated.data());
       __builtin_prefetch(filters_[agent].data());
       __builtin_prefetch(&a.info.id);
