@@ -597,19 +597,31 @@ TEST(AllocatorTest, FiltersInsideLaterOnesAreDroppedWithoutChangingAnswers) {
   EXPECT_FALSE(t.isFiltered(h, b, t.adopt(Resources::parse("cpus:1;mem:101"))));
 }
 
+// drf with frameworks F and G of one role, on agents a0, a1, ... of one cpu.
+struct TwoFrameworks {
+  explicit TwoFrameworks(int agents) {
+    allocator->addFramework(framework("F", "r"));
+    allocator->addFramework(framework("G", "r"));
+    f = *allocator->state().findFramework(FrameworkId("F"));
+    g = *allocator->state().findFramework(FrameworkId("G"));
+    for (int i = 0; i < agents; ++i) {
+      allocator->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
+    }
+  }
+  std::unique_ptr<Allocator> allocator = makeAllocator("drf");
+  FrameworkIndex f = 0;
+  FrameworkIndex g = 0;
+};
+
 // Revive clears exactly the reviving framework's filters wherever they are
 // (the state finds them through a per-framework list of agents): on every
 // agent it declined, also after some expired, after an agent slot was reused
 // and after hundreds of expired filters made the list compact itself; other
 // frameworks' filters stay.
 TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
-  auto a = makeAllocator("drf");
-  a->addFramework(framework("F", "r"));
-  a->addFramework(framework("G", "r"));
+  TwoFrameworks two(4);
+  auto& [a, f, g] = two;
   const ClusterState& s = a->state();
-  const FrameworkIndex f = *s.findFramework(FrameworkId("F"));
-  const FrameworkIndex g = *s.findFramework(FrameworkId("G"));
-  for (int i = 0; i < 4; ++i) a->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
   const Filters forever{std::chrono::hours(1000)};
   // Only `fw` is offered anything; it declines every agent, a3 for 1 s only.
   // (The other is deactivated, not suppressed: suppress drops its filters.)
@@ -661,13 +673,9 @@ TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
 // a suppression, and it would clear them, so they could never apply again.
 // The others' stay, and the revived framework is offered everything.
 TEST(AllocatorTest, SuppressDropsTheFrameworksFilters) {
-  auto a = makeAllocator("drf");
-  a->addFramework(framework("F", "r"));
-  a->addFramework(framework("G", "r"));
+  TwoFrameworks two(3);
+  auto& [a, f, g] = two;
   const ClusterState& s = a->state();
-  const FrameworkIndex f = *s.findFramework(FrameworkId("F"));
-  const FrameworkIndex g = *s.findFramework(FrameworkId("G"));
-  for (int i = 0; i < 3; ++i) a->addAgent(agent("a" + std::to_string(i), "cpus:1;mem:1024"));
   const Filters forever{std::chrono::hours(1000)};
   // Both decline every agent they are offered until each agent is filtered
   // for both (each round offers an agent to one of them).
