@@ -94,13 +94,11 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
       last = std::max(last, toMicros(j.submit));
     }
   }
-  for (const Task& t : w.tasks) {
-    end = std::max(end, toMicros(w.jobs[t.job].submit) + toMicros(t.duration));
-  }
-  // What `allot sim --history` can set beside a replay: records whose start
-  // (and end) the trace gives.
+  // started, ended: what `allot sim --history` can set beside a replay,
+  // records whose start (and end) the trace gives.
   std::uint64_t started = 0, ended = 0;
   for (const Task& t : w.tasks) {
+    end = std::max(end, toMicros(w.jobs[t.job].submit) + toMicros(t.duration));
     if (t.outcome.startUs == kUnknown) continue;
     ++started;
     if (t.outcome.endUs != kUnknown) ++ended;
