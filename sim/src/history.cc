@@ -53,8 +53,7 @@ void account(const Workload& w, Result& r, std::int64_t beginUs, std::int64_t en
   std::stable_sort(changes.begin(), changes.end(),
                    [](const Change& a, const Change& b) { return a.at < b.at; });
 
-  std::vector<bool> hasEvents(w.machines.size(), false);
-  for (const MachineEvent& e : w.machineEvents) hasEvents[e.machine] = true;
+  const std::vector<bool> hasEvents = traces::machinesWithEvents(w);
   Scalars total = Scalars::Zero();
   for (std::size_t m = 0; m < w.machines.size(); ++m) {
     if (!hasEvents[m]) total += w.machines[m].capacity;
@@ -119,12 +118,11 @@ void account(const Workload& w, Result& r, std::int64_t beginUs, std::int64_t en
     switch (c.kind) {
       case Change::kMachine: {
         const MachineEvent& e = w.machineEvents[c.index];
-        if (e.kind == MachineEvent::Kind::kRemove) {
-          if (up[e.machine]) total -= capacity[e.machine];
-          up[e.machine] = false;
-        } else if (up[e.machine] || e.kind == MachineEvent::Kind::kAdd) {
-          if (up[e.machine]) total -= capacity[e.machine];
-          up[e.machine] = true;
+        const traces::MachineChange change = traces::machineChange(up[e.machine], e.kind);
+        if (change == traces::MachineChange::kNone) break;
+        if (up[e.machine]) total -= capacity[e.machine];
+        up[e.machine] = change != traces::MachineChange::kDown;
+        if (up[e.machine]) {
           capacity[e.machine] = e.capacity;
           total += e.capacity;
         }

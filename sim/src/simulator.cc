@@ -522,8 +522,7 @@ Result Engine::run() {
   prepare();
   result_.policy = std::string(alloc_.name());
 
-  std::vector<bool> hasEvents(w_.machines.size(), false);
-  for (const MachineEvent& e : w_.machineEvents) hasEvents[e.machine] = true;
+  const std::vector<bool> hasEvents = traces::machinesWithEvents(w_);
   for (std::uint32_t m = 0; m < w_.machines.size(); ++m) {
     if (!hasEvents[m]) addMachine(m, w_.machines[m].capacity);
   }
@@ -692,18 +691,22 @@ void Engine::requestRound(std::int64_t at) {
 
 void Engine::machineEvent(const MachineEvent& e) {
   SimMachine& machine = machines_[e.machine];
-  if (e.kind == MachineEvent::Kind::kRemove) {
-    if (machine.up) removeMachine(e.machine);
-  } else if (!machine.up) {
-    if (e.kind == MachineEvent::Kind::kAdd) addMachine(e.machine, e.capacity);
-  } else {
-    // An update, or an add of a machine that is up (traces repeat ADD to
-    // change capacity).
-    log("machine-update m={}", e.machine);
-    alloc_.updateAgentTotal(machine.id, Resources::fromScalars(e.capacity, w_.dims));
-    total_ += e.capacity - machine.capacity;
-    machine.capacity = e.capacity;
-    released();
+  switch (traces::machineChange(machine.up, e.kind)) {
+    case traces::MachineChange::kDown:
+      removeMachine(e.machine);
+      break;
+    case traces::MachineChange::kUp:
+      addMachine(e.machine, e.capacity);
+      break;
+    case traces::MachineChange::kResize:
+      log("machine-update m={}", e.machine);
+      alloc_.updateAgentTotal(machine.id, Resources::fromScalars(e.capacity, w_.dims));
+      total_ += e.capacity - machine.capacity;
+      machine.capacity = e.capacity;
+      released();
+      break;
+    case traces::MachineChange::kNone:
+      break;
   }
 }
 

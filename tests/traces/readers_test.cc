@@ -958,6 +958,24 @@ TEST(WorkloadTest, SortJobsBySubmitRemapsIndexes) {
 
 // DemandTable numbers demands in the order first seen, across the tables of
 // several chunks, and tells demands apart bit for bit.
+// The replay rule of machine events, as the simulator and the recorded
+// schedule's accounting apply it.
+TEST(WorkloadTest, MachineEventsChangeMachinesAsReplaysApplyThem) {
+  using Kind = MachineEvent::Kind;
+  EXPECT_EQ(machineChange(false, Kind::kAdd), MachineChange::kUp);
+  EXPECT_EQ(machineChange(true, Kind::kAdd), MachineChange::kResize);  // traces repeat ADD
+  EXPECT_EQ(machineChange(true, Kind::kUpdate), MachineChange::kResize);
+  EXPECT_EQ(machineChange(false, Kind::kUpdate), MachineChange::kNone);
+  EXPECT_EQ(machineChange(true, Kind::kRemove), MachineChange::kDown);
+  EXPECT_EQ(machineChange(false, Kind::kRemove), MachineChange::kNone);
+
+  Workload w;
+  w.machines.resize(3);
+  w.machineEvents.push_back({TimePoint{}, 2, Kind::kAdd, Scalars::Ones()});
+  w.machineEvents.push_back({TimePoint{}, 2, Kind::kRemove, Scalars::Zero()});
+  EXPECT_EQ(machinesWithEvents(w), (std::vector<bool>{false, false, true}));
+}
+
 TEST(WorkloadTest, DemandTableNumbersDistinctDemands) {
   DemandTable table;
   std::vector<Scalars> first, second;

@@ -51,6 +51,18 @@ std::uint32_t DemandTable::intern(const Scalars& demand, std::vector<Scalars>& a
   return lastId_;
 }
 
+MachineChange machineChange(bool up, MachineEvent::Kind kind) {
+  if (kind == MachineEvent::Kind::kRemove) return up ? MachineChange::kDown : MachineChange::kNone;
+  if (up) return MachineChange::kResize;
+  return kind == MachineEvent::Kind::kAdd ? MachineChange::kUp : MachineChange::kNone;
+}
+
+std::vector<bool> machinesWithEvents(const Workload& workload) {
+  std::vector<bool> has(workload.machines.size(), false);
+  for (const MachineEvent& e : workload.machineEvents) has[e.machine] = true;
+  return has;
+}
+
 std::uint64_t instanceCount(const Workload& workload, const Job& job) {
   std::uint64_t n = 0;
   for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {

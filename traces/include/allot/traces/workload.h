@@ -47,6 +47,16 @@ struct MachineEvent {
   friend bool operator==(const MachineEvent&, const MachineEvent&) = default;
 };
 
+// How a replay applies machine events, the rule the simulator and the
+// accounting of a recorded schedule share: a machine without events is up
+// from the start with Machine::capacity; one with events is down until an
+// add. An add or an update of a machine that is up sets its capacity (traces
+// repeat ADD to change it); an update of a machine that is down, or a removal
+// of one, does nothing.
+// (machinesWithEvents, below Workload, tells which machines start down.)
+enum class MachineChange : std::uint8_t { kNone, kUp, kDown, kResize };
+MachineChange machineChange(bool up, MachineEvent::Kind kind);
+
 struct Job {
   std::int64_t traceId = kUnknown;
   TimePoint submit;
@@ -162,6 +172,10 @@ inline constexpr std::int64_t kMaxTraceMicros = std::int64_t{100} * 366 * 24 * 3
 // +-kMaxTraceMicros. Readers of raw traces refuse such values line by line;
 // this is for workloads from elsewhere (a store, a program).
 void checkWorkload(const Workload& workload);
+
+// By machine index: whether the machine has events, and so starts down in a
+// replay (see machineChange).
+std::vector<bool> machinesWithEvents(const Workload& workload);
 
 // Task instances of `job` (the sum of its records' counts).
 std::uint64_t instanceCount(const Workload& workload, const Job& job);
