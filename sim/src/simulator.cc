@@ -1287,6 +1287,17 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     maxFreeKnown_ = true;
   }
   cursor_ = {true, shapeId, unit.job, placed == want ? last : f.offers.size()};
+  // The walk reached the end: no offer has room left for this demand (those
+  // before the cursor had none already), and none gets more until this
+  // decision ends (commits take; a gang's rollback gives back only what it
+  // took after this). The cursor says so for this shape alone; noFit_ for
+  // every unit of the demand. Not when this walk placed part of a gang (the
+  // rollback gives that back), nor under a launch cap, nor for
+  // differentMachine instances (a walk that skips machines of its own job).
+  if (placed < want && untouched && (placed == 0 || unit.task == task) && !t.differentMachine &&
+      cfg_.launchesPerOffer == 0) {
+    noFit_[shapeId >> 1] = decisions_;
+  }
   // Nothing fit, with nothing taken tentatively: no larger demand fits
   // either until this decision ends.
   // (Constraints of one job, differentMachine or a launch cap, say nothing
@@ -1450,6 +1461,13 @@ void Engine::decide(std::uint32_t fwIndex) {
         if (demand.sum() < need.sum()) need = demand;
         if (fcfs) break;
       }
+      continue;
+    }
+    // Most units of a long queue have a demand that fits nowhere in this
+    // decision (place's first test), and the walk visits every unit of every
+    // decision: tell them here, without the call.
+    if (noFit_[shapeId_[unit.task] >> 1] == decisions_) {
+      if (fcfs) break;
       continue;
     }
     const std::uint32_t placed = place(f, unit, unit.task, unit.count);

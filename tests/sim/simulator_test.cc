@@ -146,6 +146,22 @@ TEST(SimulatorTest, GangStartsWholeAcrossMachines) {
   EXPECT_EQ(r.jobs[1].end, fromMicros(60 * kSec));
 }
 
+// A gang that fits only in part takes nothing: what it placed on the way is
+// given back, and a task of the same demand later in the queue finds that
+// room in the same decision.
+TEST(SimulatorTest, GangThatDoesNotFitLeavesItsRoomToLikeTasks) {
+  Builder b;
+  b.machine(1, 1).machine(1, 1).machine(1, 0.5).machine(0.5, 1);
+  b.job(0, 0, 1, 1, 1, 100);  // holds one of the two (1, 1) machines
+  // At 1 s, room for the gang's sum, but for one of its (1 cpu, 1 mem)
+  // tasks only; then the same demand alone, behind it in the queue.
+  b.job(1, 0, 2, 1, 1, 10, true);
+  b.job(1, 0, 1, 1, 1, 10);
+  const Result r = run(b.w, "drf");
+  EXPECT_EQ(r.jobs[2].firstStart, fromMicros(1 * kSec));
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(100 * kSec));
+}
+
 // A job waits for the jobs it depends on to finish, then starts.
 TEST(SimulatorTest, DependenciesAreHonoured) {
   Builder b;
