@@ -291,19 +291,23 @@ class ClusterState {
    private:
     boost::container::small_vector<std::uint64_t, 8> words_;
   };
-  struct FilterGroup {
-    Resources refused;  // over dims_, unchanged once made
-    // refused's scalars, inline, when they are all it holds (refused's
-    // plainScalars(); the usual case). Rounds test every group of an agent,
-    // and reaching into each group's own heap block for its pools made them
-    // slower the more scattered the heap (see Covers).
+  // On lines of their own, in the order scans read them: checks, declines
+  // and revives scan all of an agent's groups for one framework, reading
+  // `plain`, its bit (the first line; the second for frameworks past the
+  // first 64) and the deadlines, and the scalars only of groups it is in.
+  struct alignas(64) FilterGroup {
+    // refused's scalars are plainScalars when they are all it holds (the
+    // usual case): rounds test every group of an agent, and reaching into
+    // each group's own heap block for its pools made them slower the more
+    // scattered the heap (see Covers).
     bool plain = false;
-    Scalars plainScalars = Scalars::Zero();
-    GroupFrameworks frameworks;
-    std::uint64_t id = 0;
     // Latest deadline per framework whose filter here expires; frameworks in
     // `frameworks` without an entry are filtered here for good.
     std::vector<std::pair<FrameworkIndex, TimePoint>> until;
+    GroupFrameworks frameworks;
+    std::uint64_t id = 0;
+    Scalars plainScalars = Scalars::Zero();
+    Resources refused;  // over dims_, unchanged once made
   };
   // Whether a group's refused resources contain a candidate, as
   // refused.contains(candidate), comparing inline scalars where both sides
