@@ -331,6 +331,8 @@ class Engine {
   // found to fit in no offer: its later instances cost one comparison.
   std::vector<std::uint64_t> noFit_;
   std::uint64_t decisions_ = 0;
+  // The demand of task record `task` is known to fit in no offer this decision.
+  bool fitsNowhere(std::uint32_t task) const { return noFit_[shapeId_[task] >> 1] == decisions_; }
   // By gang job, an id of its whole demand (gangDemand_); kNone for other
   // jobs. By that id, the decision in which that demand was found larger than
   // all the framework's held offers together (as noFit_): a first-fit queue
@@ -1223,8 +1225,8 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
   // Cursor and failed shapes describe all the offers, not a chosen few.
   const bool all = only.empty();
   const std::span<const std::uint32_t> offers = all ? std::span(f.offers) : only;
+  if (fitsNowhere(task)) return 0;
   const std::uint32_t shapeId = shapeId_[task];
-  if (noFit_[shapeId >> 1] == decisions_) return 0;
   std::size_t i = 0;
   if (all && cursor_.valid && cursor_.shape == shapeId &&
       ((shapeId & 1) == 0 || cursor_.job == unit.job)) {
@@ -1287,28 +1289,25 @@ std::uint32_t Engine::place(SimFramework& f, const Unit& unit, std::uint32_t tas
     maxFreeKnown_ = true;
   }
   cursor_ = {true, shapeId, unit.job, placed == want ? last : f.offers.size()};
-  // The walk reached the end: no offer has room left for this demand (those
-  // before the cursor had none already), and none gets more until this
-  // decision ends (commits take; a gang's rollback gives back only what it
-  // took after this). The cursor says so for this shape alone; noFit_ for
-  // every unit of the demand. Not when this walk placed part of a gang (the
-  // rollback gives that back), nor under a launch cap, nor for
-  // differentMachine instances (a walk that skips machines of its own job).
-  if (placed < want && untouched && (placed == 0 || unit.task == task) && !t.differentMachine &&
-      cfg_.launchesPerOffer == 0) {
-    noFit_[shapeId >> 1] = decisions_;
+  // A walk over every offer that ended short of `want`, with nothing taken
+  // tentatively before it: what it found holds until this decision ends
+  // (commits take; a gang's rollback gives back only what was taken after
+  // it). Not so for constraints of one job (differentMachine) or a launch cap.
+  if (placed == want || !untouched || t.differentMachine || cfg_.launchesPerOffer > 0) {
+    return placed;
   }
-  // Nothing fit, with nothing taken tentatively: no larger demand fits
-  // either until this decision ends.
-  // (Constraints of one job, differentMachine or a launch cap, say nothing
-  // about other jobs.)
+  // No offer has room left for this demand (those before the cursor had
+  // none already): noFit_ for every unit of it, unless this walk placed part
+  // of a gang (its rollback gives that back).
+  if (placed == 0 || unit.task == task) noFit_[shapeId >> 1] = decisions_;
+  // Nothing fit: no larger demand fits either.
   // failed_ keeps only its minimal demands: one that a newer, smaller failure
   // dominates says nothing more. With few dimensions in play the minimal ones
   // are few (a staircase under the offers' free amounts), where a list of the
   // first 16 failures filled with redundant ones and every later shape of a
   // long, blocked queue walked all the offers again (Alibaba 2017 on a busy
   // cluster: a third of the run).
-  if (placed == 0 && untouched && !t.differentMachine && cfg_.launchesPerOffer == 0) {
+  if (placed == 0) {
     std::erase_if(failed_,
                   [&](const Scalars& shape) { return (shape.array() >= demand.array()).all(); });
     if (failed_.size() < kMaxFailed) failed_.push_back(demand);
@@ -1466,7 +1465,7 @@ void Engine::decide(std::uint32_t fwIndex) {
     // Most units of a long queue have a demand that fits nowhere in this
     // decision (place's first test), and the walk visits every unit of every
     // decision: tell them here, without the call.
-    if (noFit_[shapeId_[unit.task] >> 1] == decisions_) {
+    if (fitsNowhere(unit.task)) {
       if (fcfs) break;
       continue;
     }
