@@ -219,7 +219,15 @@ void DrfAllocator::fairShareStage() {
     roleSorter_.add(r, share(role.allocated, role.weight), r);
   }
   if (roleSorter_.empty()) return;
-  Scalars spare = s.availableUnreserved();
+  // Unreserved resources available everywhere, less what this round grants;
+  // summed only when some guarantee is unmet: the sum reads every agent's
+  // line, a pass that evicts much of what the round is about to visit.
+  const bool keepHeadroom = (headroom.array() > 0).any();
+  Scalars spare = keepHeadroom ? s.availableUnreserved() : Scalars::Zero();
+  // Whether granting `unreserved` leaves the headroom on the table.
+  auto leavesHeadroom = [&](const Scalars& unreserved) {
+    return !keepHeadroom || fitsIn(headroom, spare - unreserved);
+  };
   // Which roles take part; an agent's "nobody may take it" verdict holds only
   // for the same set.
   std::uint64_t roleSet = 0;
@@ -306,7 +314,7 @@ void DrfAllocator::fairShareStage() {
       // Every framework still taking part has declined all of this agent:
       // each role would find its frameworks filtered, and the visit would
       // record the verdict (unless the quota headroom changes the offer).
-      if (allDeclined(agent) && fitsIn(headroom, spare - s.availableUnreserved(agent))) {
+      if (allDeclined(agent) && leavesHeadroom(s.availableUnreserved(agent))) {
         verdict = {s.agentVersion(agent), s.configVersion(), roleSet};
         continue;
       }
@@ -343,7 +351,7 @@ void DrfAllocator::fairShareStage() {
       }
       const Scalars unreserved = candidate == &available ? s.availableUnreserved(agent)
                                                          : candidate->scalars(kUnreservedRole);
-      if (!fitsIn(headroom, spare - unreserved)) {
+      if (!leavesHeadroom(unreserved)) {
         // Taking this agent's unreserved resources would eat into quota
         // headroom: offer only the role's reservations.
         built = candidate->reserved(role.name);
