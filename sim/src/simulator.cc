@@ -121,6 +121,12 @@ struct SimFramework {
   bool decisionPending = false;
   std::uint64_t offeredInRound = 0;  // last round that offered it something
   std::deque<Unit> queue;
+  // Bounds a decision checks before walking the queue (see Engine::decide):
+  // the component-wise smallest demand of the queue's record units, never
+  // above the true one (lowered as units come, exact after a walk over all
+  // of them), and whether the queue may hold a gang unit.
+  Scalars queueMin = Scalars::Constant(std::numeric_limits<double>::infinity());
+  bool mayHoldGang = false;
   // The queue changed since its demand was last published: publishing costs a
   // copy of every pending shape, and most decisions launch nothing.
   bool demandStale = true;
@@ -227,10 +233,20 @@ class Engine {
                       std::span<const std::uint32_t> only = {});
   bool placeGang(SimFramework& f, const Unit& unit, std::span<const std::uint32_t> only = {});
   bool launchHinted(std::uint32_t fwIndex);
-  Unit newUnit(std::uint32_t job, std::uint32_t task, std::uint32_t count, std::uint32_t attempt,
-               TimePoint ready) {
-    return Unit{job, task, count, attempt, ready, nextUnitKey_++};
+  // Appends a new unit to f's queue: `count` instances of task record `task`,
+  // or of the whole gang job `job` (task == kNone).
+  void enqueue(SimFramework& f, std::uint32_t job, std::uint32_t task, std::uint32_t count,
+               std::uint32_t attempt, TimePoint ready) {
+    f.queue.push_back(Unit{job, task, count, attempt, ready, nextUnitKey_++});
+    if (task == kNone) {
+      f.mayHoldGang = true;
+    } else {
+      f.queueMin = f.queueMin.cwiseMin(demandOf(task));
+    }
   }
+  // Returns false when no unit of f's record-only queue can launch in its
+  // offers: they cannot hold the queue's smallest demand.
+  bool queueMayFit(const SimFramework& f);
   // What a gang job needs as a whole: its records' demands times their counts.
   const Scalars& gangDemand(std::uint32_t job) const { return gangDemand_[gangShape_[job]]; }
   void commit(std::uint32_t fwIndex, const Unit& unit);
@@ -320,9 +336,10 @@ class Engine {
   // they took): the component-wise largest free amount of any offer and the
   // demands that found no room bound what can still be placed. maxFree_ is
   // learnt by the decision's first walk over all the offers that places
-  // nothing, not by a pass of its own at its start: most decisions of a busy
-  // FCFS run either place their queue head, or find it larger than all the
-  // held offers together, and never need it.
+  // nothing, or by a pass of its own before a long first-fit queue's walk
+  // (queueMayFit); not by one at every start: most decisions of a busy FCFS
+  // run either place their queue head, or find it larger than all the held
+  // offers together, and never need it.
   bool maxFreeKnown_ = false;
   Scalars maxFree_ = Scalars::Zero();
   std::vector<Scalars> failed_;  // minimal demands that fit no offer this decision
@@ -768,7 +785,7 @@ void Engine::evict(std::uint32_t g, TaskState state) {
   }
   // A gang's evicted instances come back as a plain record unit: the rest of
   // the gang keeps running.
-  f.queue.push_back(newUnit(rec.job, rec.task, rec.count, rec.attempt + 1, fromMicros(now_)));
+  enqueue(f, rec.job, rec.task, rec.count, rec.attempt + 1, fromMicros(now_));
   f.demandStale = true;
   f.pending += rec.count;
   pendingAll_ += rec.count;
@@ -951,11 +968,11 @@ void Engine::makeReady(std::uint32_t j) {
     return;
   }
   if (wj.gang) {
-    f.queue.push_back(newUnit(j, kNone, static_cast<std::uint32_t>(r.instances), 0, r.ready));
+    enqueue(f, j, kNone, static_cast<std::uint32_t>(r.instances), 0, r.ready);
   } else {
     for (std::uint32_t t = static_cast<std::uint32_t>(wj.firstTask);
          t < wj.firstTask + wj.taskCount; ++t) {
-      if (w_.tasks[t].count > 0) f.queue.push_back(newUnit(j, t, w_.tasks[t].count, 0, r.ready));
+      if (w_.tasks[t].count > 0) enqueue(f, j, t, w_.tasks[t].count, 0, r.ready);
     }
   }
   f.demandStale = true;
@@ -1447,34 +1464,51 @@ void Engine::decide(std::uint32_t fwIndex) {
   bool gangBlocked = hintMissed;
   Scalars need =
       hintMissed ? Scalars::Zero() : Scalars::Constant(std::numeric_limits<double>::infinity());
-  for (Unit& unit : f.queue) {
-    if (unit.count == 0) continue;
-    if (unit.task == kNone) {
-      if (placeGang(f, unit)) {
-        commit(fwIndex, unit);
-        unit.count = 0;
-      } else {
-        rollback();
-        gangBlocked = true;
-        const Scalars demand = gangDemand(unit.job);
-        if (demand.sum() < need.sum()) need = demand;
-        if (fcfs) break;
+  // Most decisions of a busy cluster launch nothing, and a first-fit walk
+  // visits every unit of the queue to find so. Offers that cannot hold the
+  // queue's smallest demand hold no unit of it: the walk is skipped, with its
+  // very outcome. (Not so with a gang in the queue: a blocked gang's walk
+  // also notes what the gang needs.)
+  if (fcfs || hintMissed || f.mayHoldGang || queueMayFit(f)) {
+    // A first-fit walk visits every unit: it learns the queue's bounds anew.
+    Scalars queueMin = Scalars::Constant(std::numeric_limits<double>::infinity());
+    bool mayHoldGang = false;
+    for (Unit& unit : f.queue) {
+      if (unit.count == 0) continue;
+      if (unit.task == kNone) {
+        if (placeGang(f, unit)) {
+          commit(fwIndex, unit);
+          unit.count = 0;
+        } else {
+          rollback();
+          gangBlocked = true;
+          mayHoldGang = true;
+          const Scalars demand = gangDemand(unit.job);
+          if (demand.sum() < need.sum()) need = demand;
+          if (fcfs) break;
+        }
+        continue;
       }
-      continue;
+      // Most units of a long queue have a demand that fits nowhere in this
+      // decision (place's first test), and the walk visits every unit of
+      // every decision: tell them here, without the call.
+      if (fitsNowhere(unit.task)) {
+        if (fcfs) break;
+        queueMin = queueMin.cwiseMin(demandOf(unit.task));
+        continue;
+      }
+      const std::uint32_t placed = place(f, unit, unit.task, unit.count);
+      if (placed > 0) commit(fwIndex, unit);
+      unit.count -= placed;
+      if (unit.count > 0 && fcfs) break;
+      if (unit.count > 0) queueMin = queueMin.cwiseMin(demandOf(unit.task));
     }
-    // Most units of a long queue have a demand that fits nowhere in this
-    // decision (place's first test), and the walk visits every unit of every
-    // decision: tell them here, without the call.
-    if (fitsNowhere(unit.task)) {
-      if (fcfs) break;
-      continue;
+    if (!fcfs) {
+      f.queueMin = queueMin;
+      f.mayHoldGang = mayHoldGang;
     }
-    const std::uint32_t placed = place(f, unit, unit.task, unit.count);
-    if (placed > 0) commit(fwIndex, unit);
-    unit.count -= placed;
-    if (unit.count > 0 && fcfs) break;
+    std::erase_if(f.queue, [](const Unit& u) { return u.count == 0; });
   }
-  std::erase_if(f.queue, [](const Unit& u) { return u.count == 0; });
 
   // Unused offers are declined, or held by hoarding frameworks.
   if (!cfg_.holdOffers) {
@@ -1491,6 +1525,23 @@ void Engine::decide(std::uint32_t fwIndex) {
     std::erase_if(f.offers, [&](std::uint32_t o) { return !offers_[o].live; });
   }
   updateInterest(f, false);
+}
+
+bool Engine::queueMayFit(const SimFramework& f) {
+  // place's own first tests, for the smallest demand: a demand at least as
+  // large fails them too (fitCount is monotone in the demand).
+  if (fitCount(f.queueMin, f.heldFree, 1) == 0) return false;
+  // The largest free amounts need a pass over the offers, which a short
+  // queue's walk would not make (its first unit may well fit in the first
+  // offer); place learns them on its own walks then.
+  constexpr std::size_t kLongQueue = 16;
+  if (f.queue.size() < kLongQueue) return true;
+  if (!maxFreeKnown_) {
+    maxFree_.setZero();
+    for (std::uint32_t o : f.offers) maxFree_ = maxFree_.cwiseMax(offers_[o].free);
+    maxFreeKnown_ = true;
+  }
+  return fitCount(f.queueMin, maxFree_, 1) > 0;
 }
 
 // The policy sized offers to these units: they launch there first, in the

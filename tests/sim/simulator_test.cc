@@ -162,6 +162,23 @@ TEST(SimulatorTest, GangThatDoesNotFitLeavesItsRoomToLikeTasks) {
   EXPECT_EQ(r.jobs[1].firstStart, fromMicros(100 * kSec));
 }
 
+// A decision skips its first-fit walk when the offers cannot hold the
+// queue's smallest demand. A small task behind a long queue of tasks that do
+// not fit yet still starts at once: when queued with them, and when it
+// arrives after walks have found only large ones.
+TEST(SimulatorTest, SmallTaskBehindALongBlockedQueueStartsAtOnce) {
+  Builder b;
+  b.machine(2, 2).machine(2, 2);
+  b.job(0, 0, 2, 1.5, 1.5, 100);  // leaves (0.5, 0.5) on each machine until t=100
+  for (int i = 0; i < 20; ++i) b.job(0.5, 0, 1, 1, 1, 10);
+  b.job(0.5, 0, 1, 0.25, 0.25, 10);  // job 21
+  b.job(5, 0, 1, 0.25, 0.25, 10);    // job 22
+  const Result r = run(b.w, "drf");
+  EXPECT_EQ(r.jobs[21].firstStart, fromMicros(1 * kSec));
+  EXPECT_EQ(r.jobs[22].firstStart, fromMicros(5 * kSec));
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(100 * kSec));
+}
+
 // A job waits for the jobs it depends on to finish, then starts.
 TEST(SimulatorTest, DependenciesAreHonoured) {
   Builder b;
