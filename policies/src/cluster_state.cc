@@ -596,6 +596,15 @@ void ClusterState::reserve(AgentIndex agent, const Resources& reservation, bool 
 
 // --- filters -------------------------------------------------------------------
 
+std::uint32_t ClusterState::scalarsKey(const Scalars& scalars) {
+  std::uint64_t hash = 0;
+  for (int d = 0; d < kMaxScalarDims; ++d) {
+    const double value = scalars[d] + 0.0;  // -0 becomes +0
+    hash = (hash ^ std::bit_cast<std::uint64_t>(value)) * 0x9E3779B97F4A7C15ULL;
+  }
+  return static_cast<std::uint32_t>(hash >> 32);
+}
+
 void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resources& refused,
                              TimePoint until) {
   Resources adopted;
@@ -641,21 +650,33 @@ void ClusterState::addFilter(FrameworkIndex fw, AgentIndex agent, const Resource
   }
   // Frameworks that decline the same resources on an agent share one group,
   // so a round checks each distinct refused set once, not every framework.
+  // Plain groups are told apart by their keys, on the line the scans read
+  // anyway, before their scalars.
+  const std::uint32_t key = plain != nullptr ? scalarsKey(*plain) : 0;
   auto group = std::find_if(groups.begin(), groups.end(), [&](const FilterGroup& g) {
     // Plain with equal scalars is identical() over one table; a group made
     // before dims_ grew holds the same resources then, as == below finds.
-    return plain != nullptr && g.plain ? g.plainScalars == *plain : g.refused.identical(r);
+    return plain != nullptr && g.plain ? g.key == key && g.plainScalars == *plain
+                                       : g.refused.identical(r);
   });
   if (group == groups.end()) {
-    group = std::find_if(groups.begin(), groups.end(),
-                         [&](const FilterGroup& g) { return g.refused == r; });
+    // == is containment both ways, which for plain resources is fitsIn both
+    // ways on their scalars: asked so, without reaching into the group's pools.
+    group = std::find_if(groups.begin(), groups.end(), [&](const FilterGroup& g) {
+      return plain != nullptr && g.plain
+                 ? fitsIn(*plain, g.plainScalars) && fitsIn(g.plainScalars, *plain)
+                 : g.refused == r;
+    });
   }
   if (group == groups.end()) {
     FilterGroup fresh;
     fresh.id = nextFilterGroup_++;
     fresh.refused = r;
     fresh.plain = plain != nullptr;
-    if (plain != nullptr) fresh.plainScalars = *plain;
+    if (plain != nullptr) {
+      fresh.plainScalars = *plain;
+      fresh.key = key;
+    }
     groups.push_back(std::move(fresh));
     group = groups.end() - 1;
   }

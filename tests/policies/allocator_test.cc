@@ -618,6 +618,34 @@ struct TwoFrameworks {
 // agent it declined, also after some expired, after an agent slot was reused
 // and after hundreds of expired filters made the list compact itself; other
 // frameworks' filters stay.
+// Frameworks that decline equal resources on an agent share one filter
+// group: equal as == says (containment both ways, with fitsIn's tolerance),
+// over tables of any age; other resources get groups of their own.
+TEST(AllocatorTest, EqualRefusedSetsShareOneFilterGroup) {
+  ClusterState s;
+  const AgentIndex a = s.addAgent(agent("a", "cpus:8;mem:8192"));
+  std::vector<FrameworkIndex> fws;
+  for (int i = 0; i < 6; ++i) fws.push_back(s.addFramework(framework(fmt::format("f{}", i), "r")));
+  s.addFilter(fws[0], a, s.adopt(Resources::parse("cpus:1;mem:100")), kTimeNever);
+  s.addFilter(fws[1], a, s.adopt(Resources::parse("cpus:1;mem:100")), kTimeNever);
+  EXPECT_EQ(s.filterGroupCount(a), 1U);
+  // Within the tolerance of ==: the same group.
+  s.addFilter(fws[2], a, s.adopt(Resources::parse("cpus:1.0000000001;mem:100")), kTimeNever);
+  EXPECT_EQ(s.filterGroupCount(a), 1U);
+  // A table grown since (a new name) holds the same resources.
+  s.adopt(Resources::parse("cpus:1;fpgas:2"));
+  s.addFilter(fws[3], a, s.adopt(Resources::parse("cpus:1;mem:100")), kTimeNever);
+  EXPECT_EQ(s.filterGroupCount(a), 1U);
+  s.addFilter(fws[4], a, s.adopt(Resources::parse("cpus:2;mem:100")), kTimeNever);
+  EXPECT_EQ(s.filterGroupCount(a), 2U);
+  s.addFilter(fws[5], a, s.adopt(Resources::parse("cpus:1;mem:100;ports:[1-2]")), kTimeNever);
+  EXPECT_EQ(s.filterGroupCount(a), 3U);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_TRUE(s.isFiltered(fws[i], a, s.adopt(Resources::parse("cpus:1;mem:100")))) << i;
+    EXPECT_FALSE(s.isFiltered(fws[i], a, s.adopt(Resources::parse("cpus:1.5;mem:100")))) << i;
+  }
+}
+
 TEST(AllocatorTest, ReviveClearsOnlyTheFrameworksFilters) {
   TwoFrameworks two(4);
   auto& [a, f, g] = two;

@@ -294,13 +294,15 @@ class ClusterState {
   // On lines of their own, in the order scans read them: checks, declines
   // and revives scan all of an agent's groups for one framework, reading
   // `plain`, its bit (the first line; the second for frameworks past the
-  // first 64) and the deadlines, and the scalars only of groups it is in.
+  // first 64) and the deadlines, and the scalars only of groups it is in
+  // (a decline looking for its group compares keys first).
   struct alignas(64) FilterGroup {
     // refused's scalars are plainScalars when they are all it holds (the
     // usual case): rounds test every group of an agent, and reaching into
     // each group's own heap block for its pools made them slower the more
     // scattered the heap (see Covers).
     bool plain = false;
+    std::uint32_t key = 0;  // scalarsKey(plainScalars) when plain
     // Latest deadline per framework whose filter here expires; frameworks in
     // `frameworks` without an entry are filtered here for good.
     std::vector<std::pair<FrameworkIndex, TimePoint>> until;
@@ -328,6 +330,8 @@ class ClusterState {
     const Resources& candidate_;
     const Scalars* plain_;
   };
+  // A hash of `scalars` in which equal scalars (==, so +0 and -0 too) agree.
+  static std::uint32_t scalarsKey(const Scalars& scalars);
   // Sets `words` to the frameworks of the groups on `agent` that `covers`.
   void filteredBy(AgentIndex agent, const Covers& covers, std::span<std::uint64_t> words) const;
   // After fw's filter groups on `agent` changed: its bit in the kept answer
