@@ -157,14 +157,14 @@ std::span<const std::uint64_t> ClusterState::filteredFrameworksOfAvailable(Agent
     // into only for this.
     const Scalars& scalars = available_[agent].value;
     filteredBy(agent, Covers(available, &scalars), coveredRow(agent));
-    coveredFor_[agent] = {scalars, true};
+    coveredFor_[agent].scalars = scalars;
   }
   return coveredRow(agent);
 }
 
 void ClusterState::refreshCovered(AgentIndex agent, FrameworkIndex fw) {
   // A framework past the kept words: they are all dropped at the next call.
-  if (agent >= coveredFor_.size() || !coveredFor_[agent].valid || fw / 64 >= coveredStride_) {
+  if (agent >= coveredFor_.size() || !coveredFor_[agent].valid() || fw / 64 >= coveredStride_) {
     return;
   }
   CoveredFor& kept = coveredFor_[agent];
@@ -175,7 +175,7 @@ void ClusterState::refreshCovered(AgentIndex agent, FrameworkIndex fw) {
     // Tested on the kept scalars; a group with pools beyond them compares
     // the agent's resources of now, which may differ.
     if (!group.plain) {
-      kept.valid = false;
+      kept.drop();
       return;
     }
     covered = covered || covers(group);
@@ -243,7 +243,7 @@ void ClusterState::removeAgent(AgentIndex agent) {
   total_ = total_.cwiseMax(0.0);
   agentIndex_.erase(a.info.id);
   filters_[agent].clear();  // stale heap entries are skipped when they expire
-  if (agent < coveredFor_.size()) coveredFor_[agent].valid = false;
+  if (agent < coveredFor_.size()) coveredFor_[agent].drop();
   a = AgentState{};
   agentVersions_[agent] = 0;
   available_[agent].value.setZero();

@@ -2,7 +2,9 @@
 
 #include <boost/container/small_vector.hpp>
 #include <boost/dynamic_bitset.hpp>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <queue>
 #include <span>
@@ -342,7 +344,7 @@ class ClusterState {
   // there now.
   bool coveredHolds(AgentIndex agent) const {
     return (availableFlags_[agent] & kPlain) != 0 && agent < coveredFor_.size() &&
-           coveredStride_ == word_set::wordsFor(frameworks_.size()) && coveredFor_[agent].valid &&
+           coveredStride_ == word_set::wordsFor(frameworks_.size()) && coveredFor_[agent].valid() &&
            coveredFor_[agent].scalars == available_[agent].value;
   }
   // The kept answer's words for `agent`. REQUIRES: agent < coveredFor_.size().
@@ -399,12 +401,15 @@ class ClusterState {
 
   std::vector<std::vector<FilterGroup>> filters_;  // by agent slot
   // filteredFrameworksOfAvailable's kept answers: by agent slot, the
-  // available scalars they were found for (valid false: none), and their
-  // words, coveredStride_ per agent (wordsFor(frameworkSlots()) when made;
-  // all dropped when that grows). Made on the first call.
-  struct CoveredFor {
-    Scalars scalars = Scalars::Zero();
-    bool valid = false;
+  // available scalars they were found for, and their words, coveredStride_
+  // per agent (wordsFor(frameworkSlots()) when made; all dropped when that
+  // grows). Made on the first call. One line per agent: "no answer kept" is
+  // a NaN among the scalars (which equal no available scalars), not a flag
+  // that took the entry over a line boundary.
+  struct alignas(64) CoveredFor {
+    Scalars scalars = Scalars::Constant(std::numeric_limits<double>::quiet_NaN());
+    bool valid() const { return !std::isnan(scalars[0]); }
+    void drop() { scalars[0] = std::numeric_limits<double>::quiet_NaN(); }
   };
   mutable std::vector<CoveredFor> coveredFor_;
   mutable std::vector<std::uint64_t> coveredWords_;
