@@ -1496,16 +1496,13 @@ void Engine::decide(std::uint32_t fwIndex) {
       // Most units of a long queue have a demand that fits nowhere in this
       // decision (place's first test), and the walk visits every unit of
       // every decision: tell them here, without the call.
-      if (fitsNowhere(unit.task)) {
-        if (fcfs) break;
-        queueMin = queueMin.cwiseMin(demandOf(unit.task));
-        continue;
-      }
-      const std::uint32_t placed = place(f, unit, unit.task, unit.count);
+      const std::uint32_t placed =
+          fitsNowhere(unit.task) ? 0 : place(f, unit, unit.task, unit.count);
       if (placed > 0) commit(fwIndex, unit);
       unit.count -= placed;
-      if (unit.count > 0 && fcfs) break;
-      if (unit.count > 0) queueMin = queueMin.cwiseMin(demandOf(unit.task));
+      if (unit.count == 0) continue;
+      if (fcfs) break;
+      queueMin = queueMin.cwiseMin(demandOf(unit.task));
     }
     if (!fcfs) {
       f.queueMin = queueMin;
