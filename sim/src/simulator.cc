@@ -1498,9 +1498,11 @@ void Engine::decide(std::uint32_t fwIndex) {
       // every decision: tell them here, without the call.
       const std::uint32_t placed =
           fitsNowhere(unit.task) ? 0 : place(f, unit, unit.task, unit.count);
-      if (placed > 0) commit(fwIndex, unit);
-      unit.count -= placed;
-      if (unit.count == 0) continue;
+      if (placed > 0) {
+        commit(fwIndex, unit);
+        unit.count -= placed;
+        if (unit.count == 0) continue;
+      }
       if (fcfs) break;
       queueMin = queueMin.cwiseMin(demandOf(unit.task));
     }
