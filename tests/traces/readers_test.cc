@@ -126,6 +126,34 @@ TEST(ReadersTest, FormatsAreFoundByName) {
   }
 }
 
+// An input file option that the format does not read is refused, naming
+// the option's value and the formats that read it: silently ignored, it was
+// recorded in results as if it had been used.
+TEST(ReadersTest, FileOptionsTheFormatDoesNotReadAreRefused) {
+  ReadOptions machines;
+  machines.machinesFile = "/nonexistent/machines.csv";
+  try {
+    openTrace(kData + "/swf/tiny.swf", "swf", machines);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("tiny.swf: read as swf, which takes no machine table"));
+    EXPECT_THAT(e.what(), HasSubstr("'/nonexistent/machines.csv'"));
+    EXPECT_THAT(e.what(), HasSubstr("google2011 and alibaba2018"));
+  }
+  ReadOptions batch;
+  batch.batchInstance = "/nonexistent/batch_instance.csv";
+  EXPECT_THROW(openTrace(kData + "/swf/tiny.swf", "swf", batch), InvalidArgument);
+  ReadOptions jobEvents;
+  jobEvents.jobEvents = "/nonexistent/job_events";
+  EXPECT_THROW(checkReadOptions("x.h5", "h5", jobEvents), InvalidArgument);
+  EXPECT_THROW(checkReadOptions("batch_task.csv", "alibaba2018", jobEvents), InvalidArgument);
+  // Where the format reads them, they pass this check.
+  EXPECT_NO_THROW(checkReadOptions("task_events", "google2011", jobEvents));
+  EXPECT_NO_THROW(checkReadOptions("batch_task.csv", "alibaba2018", machines));
+  EXPECT_NO_THROW(checkReadOptions("batch_task.csv", "alibaba2018", batch));
+  EXPECT_NO_THROW(checkReadOptions("tiny.swf", "swf", ReadOptions{}));
+}
+
 // A missing input is an Error naming the path, not a crash.
 TEST(ReadersTest, MissingFileNamesThePath) {
   try {
@@ -532,6 +560,16 @@ TEST(BadInputTest, SwfErrorNamesFileLineColumnAndValue) {
             preceding +
                 ":2: column 17 (preceding_job): bad value '9.9e45': preceding job number is not "
                 "an integer");
+  // User ids and queue numbers too: clamped or truncated, two would merge.
+  const std::string user =
+      dir.write("user.swf", good + "2 5 0 10 2 -1 -1 2 -1 -1 1 99999999999999999 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(errorOf(user, "swf"), user +
+                                      ":2: column 12 (user_id): bad value '99999999999999999': "
+                                      "user id is not an integer");
+  const std::string queue =
+      dir.write("queue.swf", good + "2 5 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1.5 1 -1 -1\n");
+  EXPECT_EQ(errorOf(queue, "swf"),
+            queue + ":2: column 15 (queue): bad value '1.5': queue number is not an integer");
 }
 
 // Google and Alibaba lines name the column the same way.

@@ -1,5 +1,7 @@
 #include "allot/traces/readers.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <numeric>
@@ -69,10 +71,40 @@ bool WorkloadChunk::empty() const {
          roles.empty() && jobs.empty() && tasks.empty() && demands.empty();
 }
 
+void checkReadOptions(const std::string& path, std::string_view format,
+                      const ReadOptions& options) {
+  struct FileOption {
+    const std::string& value;
+    std::string_view what;
+    std::array<std::string_view, 2> readBy;
+  };
+  const std::array<FileOption, 4> files{{
+      {options.machinesFile, "machine table", {"google2011", "alibaba2018"}},
+      {options.jobEvents, "job_events input", {"google2011", ""}},
+      {options.machineEvents, "machine_events input", {"google2011", ""}},
+      {options.batchInstance, "batch_instance input", {"alibaba2018", ""}},
+  }};
+  for (const FileOption& file : files) {
+    if (file.value.empty() ||
+        std::find(file.readBy.begin(), file.readBy.end(), format) != file.readBy.end()) {
+      continue;
+    }
+    const std::string readers = file.readBy[1].empty()
+                                    ? std::string(file.readBy[0])
+                                    : fmt::format("{} and {}", file.readBy[0], file.readBy[1]);
+    throw InvalidArgument(fmt::format(
+        "{}: read as {}, which takes no {} ('{}' would be ignored; only {} traces use one)", path,
+        format == "h5" ? "an allot workload store (h5)" : std::string(format), file.what,
+        file.value, readers));
+  }
+}
+
 std::unique_ptr<TraceReader> openTrace(const std::string& path, std::string_view format,
                                        const ReadOptions& options) {
   for (const auto& entry : kFormats) {
-    if (entry.name == format) return entry.make(path, options);
+    if (entry.name != format) continue;
+    checkReadOptions(path, format, options);
+    return entry.make(path, options);
   }
   std::string known;
   for (const auto& entry : kFormats) {

@@ -73,8 +73,9 @@ bool isKey(std::string_view key) {
   });
 }
 
+// REQUIRES: an integer within +-9e15 (record() checks the columns it names).
 std::string integerText(double value) {
-  return std::to_string(static_cast<std::int64_t>(std::clamp(value, -9e15, 9e15)));
+  return std::to_string(static_cast<std::int64_t>(value));
 }
 
 class SwfReader final : public ReaderBase {
@@ -158,6 +159,13 @@ class SwfReader final : public ReaderBase {
     // (A number beyond int64's range would be undefined behaviour to convert.)
     if (v[kPreceding] != std::floor(v[kPreceding]) || std::fabs(v[kPreceding]) > 9e15) {
       at.badValue(kPreceding, f[kPreceding], "preceding job number is not an integer");
+    }
+    // Ids name users and queues: clamped or truncated, two would become one.
+    if (v[kUser] != std::floor(v[kUser]) || std::fabs(v[kUser]) > 9e15) {
+      at.badValue(kUser, f[kUser], "user id is not an integer");
+    }
+    if (v[kQueue] != std::floor(v[kQueue]) || std::fabs(v[kQueue]) > 9e15) {
+      at.badValue(kQueue, f[kQueue], "queue number is not an integer");
     }
     const auto jobNumber = static_cast<std::int64_t>(v[kJob]);
     const std::int64_t submit = at.secondsToMicros(v[kSubmit], f[kSubmit], kSubmit);

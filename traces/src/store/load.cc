@@ -131,6 +131,7 @@ Workload loadWorkload(const std::string& path, std::string_view format, const Re
                       ReadReport* report) {
   const std::string resolved = format == "auto" ? detectFormat(path) : std::string(format);
   if (resolved == "h5" || resolved == "hdf5") {
+    checkReadOptions(path, "h5", options);
     StoreOptions storeOptions;
     storeOptions.progress = options.progress;
     Workload w = readWorkloadStore(path, storeOptions);

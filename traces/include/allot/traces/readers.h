@@ -120,9 +120,16 @@ class TraceReader {
 // folder (with task_events/), task_events folder of parts or one part; an
 // alibaba batch_task file or the folder holding it. Throws InvalidArgument
 // for an unknown format name (the message lists the known ones) and Error
-// when an input cannot be opened.
+// when an input cannot be opened, or when `options` name an input file that
+// `format` does not read (see checkReadOptions).
 std::unique_ptr<TraceReader> openTrace(const std::string& path, std::string_view format,
                                        const ReadOptions& options = {});
+
+// Throws InvalidArgument when `options` name an input file (machine table,
+// job_events, machine_events, batch_instance) that a trace of `format`
+// ("h5" included) does not read: such a file would be ignored, yet recorded
+// in results as if it had been used.
+void checkReadOptions(const std::string& path, std::string_view format, const ReadOptions& options);
 
 // Reads the whole trace into memory: collects the stream with appendChunk
 // and sorts jobs by submit time. The report, when given, receives the
