@@ -21,10 +21,13 @@ std::int64_t runStart(const traces::Workload& w, TimePoint stopAt) {
   return std::min(start, toMicros(stopAt));
 }
 
-std::int64_t sampleInterval(const traces::Workload& w, std::int64_t startUs, Duration configured) {
+std::int64_t sampleInterval(const traces::Workload& w, std::int64_t startUs, TimePoint stopAt,
+                            Duration configured) {
   if (configured > Duration::zero()) return toMicros(configured);
   std::int64_t span = 0;
-  if (!w.jobs.empty()) span = toMicros(w.jobs.back().submit) - startUs;
+  if (!w.jobs.empty()) {
+    span = std::min(toMicros(w.jobs.back().submit), toMicros(stopAt)) - startUs;
+  }
   return std::max<std::int64_t>(1'000'000, alignUp(span / 5000, 1'000'000));
 }
 

@@ -28,8 +28,10 @@ std::int64_t alignUp(std::int64_t t, std::int64_t interval);
 std::int64_t runStart(const traces::Workload& w, TimePoint stopAt);
 
 // The sampling interval in microseconds: `configured`, or for 0 about 5,000
-// samples over the submit span from `startUs`, in whole seconds.
-std::int64_t sampleInterval(const traces::Workload& w, std::int64_t startUs, Duration configured);
+// samples over the submit span from `startUs` (to `stopAt` when that comes
+// first), in whole seconds.
+std::int64_t sampleInterval(const traces::Workload& w, std::int64_t startUs, TimePoint stopAt,
+                            Duration configured);
 
 // Keeps the even samples (start + 2k intervals) of `series`, whose samples
 // hold `roles` role shares each; the caller doubles its interval.

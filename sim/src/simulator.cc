@@ -431,6 +431,22 @@ void Engine::validate() const {
         "machines those resources, e.g. with --cluster",
         dimensionNames(*w_.dims, asked), dimensionNames(*w_.dims, present)));
   }
+  // An offer must hold one of the policy's min_allocatable amounts. An
+  // amount that asks for a resource no machine has is never met; when every
+  // amount is such (a mistyped name, 'cpu' for 'cpus'), nothing would ever be
+  // offered and every job would wait to the end of the run.
+  const auto& minimums = alloc_.options().minAllocatable;
+  const bool comparable =
+      w_.dims->isPrefixOf(*Dimensions::standard()) || Dimensions::standard()->isPrefixOf(*w_.dims);
+  if (present.any() && comparable && !minimums.empty() &&
+      std::all_of(minimums.begin(), minimums.end(), [&](const Scalars& minimum) {
+        return ((minimum.array() > 0) && (present.array() == 0)).any();
+      })) {
+    throw InvalidArgument(fmt::format(
+        "sim: every amount of the policy's min_allocatable asks for a resource no machine has "
+        "(the machines have {}), so nothing would ever be offered; check its resource names",
+        dimensionNames(*w_.dims, present)));
+  }
 }
 
 void Engine::prepare() {
@@ -537,7 +553,7 @@ void Engine::prepare() {
   now_ = start;
   lastAdvance_ = start;
 
-  sampleInterval_ = detail::sampleInterval(w_, start, cfg_.sampleInterval);
+  sampleInterval_ = detail::sampleInterval(w_, start, cfg_.stopAt, cfg_.sampleInterval);
   result_.series.interval = Duration{sampleInterval_};
   nextSample_ = start;
 }

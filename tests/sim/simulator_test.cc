@@ -234,6 +234,30 @@ TEST(SimulatorTest, RefusesMachinesWithNoneOfWhatTasksAskFor) {
   EXPECT_EQ(run(b.w, "fifo").jobs[0].state, JobState::kFinished);
 }
 
+// A min_allocatable whose every amount asks for a resource no machine has
+// (a mistyped name) would have nothing offered, ever: refused, naming what
+// the machines have. One amount the machines can meet is enough.
+TEST(SimulatorTest, RefusesMinAllocatableNoMachineCanMeet) {
+  Builder b;
+  b.machine(4, 1024).job(0, 0, 1, 1, 100, 10);
+  Params params;
+  params.set("min_allocatable", "cpu:1");
+  std::unique_ptr<Allocator> typo = makeAllocator("drf", params);
+  try {
+    simulate(b.w, *typo, Config{});
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(
+        std::string(e.what()).find(
+            "min_allocatable asks for a resource no machine has (the machines have cpus, mem)"),
+        std::string::npos)
+        << e.what();
+  }
+  params.set("min_allocatable", "cpu:1|mem:32");
+  std::unique_ptr<Allocator> oneGood = makeAllocator("drf", params);
+  EXPECT_EQ(simulate(b.w, *oneGood, Config{}).jobs[0].state, JobState::kFinished);
+}
+
 // Jobs that fit no machine (or, as gangs, not the whole cluster) are
 // reported unschedulable, and so are the jobs waiting on them; they do not
 // block the queue.
@@ -541,6 +565,19 @@ TEST(SimulatorTest, TimeSeriesKeepsAtMostAHundredThousandSamples) {
   EXPECT_EQ(s.used[0], 1.0);
   EXPECT_EQ(s.used[(s.timeUs.size() - 1) * kMaxScalarDims], 1.0);
   EXPECT_EQ(s.total[(s.timeUs.size() - 1) * kMaxScalarDims], 2.0);
+}
+
+// The default interval gives about 5,000 samples over the submit span, or
+// over the part of it before stopAt: a run stopped early is sampled as
+// finely as a whole one.
+TEST(SimulatorTest, DefaultSampleIntervalFollowsStopAt) {
+  Builder b;
+  b.machine(2, 0).job(0, 0, 1, 1, 0, 10).job(100'000, 0, 1, 1, 0, 10);
+  EXPECT_EQ(toMicros(run(b.w, "drf").series.interval), 20 * kSec);
+  Config c;
+  c.stopAt = fromMicros(10'000 * kSec);
+  const Result stopped = run(b.w, "drf", c);
+  EXPECT_EQ(toMicros(stopped.series.interval), 2 * kSec);
 }
 
 // Same workload, policy and seed: byte-identical result files. A different

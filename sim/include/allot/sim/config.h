@@ -91,7 +91,8 @@ struct Config {
   std::uint32_t maxAttempts = 0;
 
   // Time series sampling interval; 0 picks one that gives about 5,000 samples
-  // over the trace's submit span (at least 1 s).
+  // over the trace's submit span, or up to stopAt when that comes first (at
+  // least 1 s).
   Duration sampleInterval{0};
 
   // Simulated time at which the run stops (work still pending or running is
