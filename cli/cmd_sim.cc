@@ -245,11 +245,10 @@ static_assert(std::is_trivially_copyable_v<sim::Progress>);
 
 std::string progressNote(const sim::Progress& p, std::int64_t startUs, double wall) {
   const auto perSecond = [&](std::uint64_t n) {
-    return wall > 0 ? static_cast<double>(n) / wall / 1e6 : 0.0;
+    return formatRate(wall > 0 ? static_cast<double>(n) / wall : 0.0);
   };
-  return fmt::format("sim {}  {:.2f} M events/s  {:.2f} M offers/s",
-                     formatSpan(toMicros(p.now) - startUs), perSecond(p.events),
-                     perSecond(p.offers));
+  return fmt::format("sim {}  {} events/s  {} offers/s", formatSpan(toMicros(p.now) - startUs),
+                     perSecond(p.events), perSecond(p.offers));
 }
 
 // Prints offerChurnNote once per run, when it has something to say.
@@ -268,6 +267,13 @@ struct ChurnNote {
 // The part file in which the child process of run `run` hands its results over.
 std::string partFile(const std::string& base, std::size_t run) {
   return fmt::format("{}.part{}", base, run);
+}
+
+// Removes a part file, and what is left of it while being written.
+void removePart(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+  std::filesystem::remove(traces::WholeFile::partialOf(path), ignored);
 }
 
 // Runs every policy, up to `jobs` at a time in child processes (each writes
@@ -308,7 +314,23 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         hooks.eventLog = [&](std::string_view line) { *logFile << line << '\n'; };
       }
       try {
-        outcomes[i] = runOne(w, runs[i], config, file, hooks);
+        if (file == nullptr) {
+          outcomes[i] = runOne(w, runs[i], config, nullptr, hooks);
+        } else {
+          // Through a part file, as a child process of -j hands its run
+          // over: the result file's bytes do not depend on -j.
+          const std::string part = partFile(partBase, i);
+          struct RemovePart {
+            const std::string& path;
+            ~RemovePart() { removePart(path); }
+          } const cleanup{part};
+          {
+            sim::ResultFile out(part, "{}");
+            outcomes[i] = runOne(w, runs[i], config, &out, hooks);
+            out.commit();
+          }
+          file->copyRun(part, runs[i].label);
+        }
       } catch (const Interrupted& interrupted) {
         result.signal = interrupted.signal;
         return result;
@@ -330,23 +352,31 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
   std::uint64_t done = 0;
   auto parts = [&](std::size_t i) { return partFile(partBase, i); };
   const auto start = std::chrono::steady_clock::now();
+  // Runs end in any order; their parts are copied in run order, so that the
+  // result file's bytes do not depend on which finished first. Runs before
+  // `nextCopy` are copied (or failed); `ended` marks those that ended.
+  std::size_t nextCopy = 0;
+  std::vector<char> ended(runs.size(), 0);
   // However this loop ends (a signal, an error), no child outlives it and no
   // part file stays behind.
   struct StopChildren {
     std::vector<Child>& live;
     const std::string& partBase;
+    const std::vector<char>& ended;
+    const std::size_t& nextCopy;
     ~StopChildren() {
       for (const Child& c : live) {
         kill(c.pid, SIGKILL);
         close(c.fd);
         waitpid(c.pid, nullptr, 0);
-        std::error_code ignored;
-        std::filesystem::remove(partFile(partBase, c.run), ignored);
-        std::filesystem::remove(traces::WholeFile::partialOf(partFile(partBase, c.run)), ignored);
+        removePart(partFile(partBase, c.run));
+      }
+      for (std::size_t i = nextCopy; i < ended.size(); ++i) {
+        if (ended[i] != 0) removePart(partFile(partBase, i));
       }
     }
   };
-  const StopChildren stopChildren{live, partBase};
+  const StopChildren stopChildren{live, partBase, ended, nextCopy};
 
   while (next < runs.size() || !live.empty()) {
     while (next < runs.size() && live.size() < static_cast<std::size_t>(jobs)) {
@@ -412,7 +442,6 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       out.wallSeconds = secondsSince(start);
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         out.summary = sim::readSummary(parts(c.run), runs[c.run].label);
-        if (file != nullptr) file->copyRun(parts(c.run), runs[c.run].label);
         out.finished = true;
       } else if (WIFSIGNALED(status)) {
         out.error = fmt::format(
@@ -425,7 +454,13 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       } else {
         out.error = "the simulation failed (see the message above)";
       }
-      std::filesystem::remove(parts(c.run));
+      ended[c.run] = 1;
+      for (; nextCopy < runs.size() && ended[nextCopy] != 0; ++nextCopy) {
+        if (file != nullptr && outcomes[nextCopy].finished) {
+          file->copyRun(parts(nextCopy), runs[nextCopy].label);
+        }
+        removePart(parts(nextCopy));
+      }
       ++done;
       pfds.erase(pfds.begin() + static_cast<std::ptrdiff_t>(k));
       live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
@@ -502,11 +537,11 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
     wall.push_back(fmt::format("{:.2f}", o.wallSeconds));
     auto it = o.summary.find("events");
     rate.push_back(it != o.summary.end() && it->second > 0 && o.wallSeconds > 0
-                       ? fmt::format("{:.2f}", it->second / o.wallSeconds / 1e6)
+                       ? formatRate(it->second / o.wallSeconds)
                        : "-");
   }
   rows.emplace_back("wall time (s)", std::move(wall));
-  rows.emplace_back("M events/s", std::move(rate));
+  rows.emplace_back("events/s", std::move(rate));
 
   std::size_t labelWidth = 6;
   for (const auto& r : rows) labelWidth = std::max(labelWidth, r.first.size());
@@ -586,8 +621,9 @@ void addSimCommand(CLI::App& app) {
                   "free resources grow or the framework revives")
       ->check(secondsFlag(0));
   cmd->add_option("--sample-interval", args->sampleInterval,
-                  "Time-series sampling interval in seconds (0: about 5,000 samples; a run "
-                  "that outgrows 100,000 samples keeps every other one and doubles it)")
+                  "Time-series sampling interval in seconds (0: about 5,000 samples over the "
+                  "trace's submissions, or up to --stop-at; a run that outgrows 100,000 samples "
+                  "keeps every other one and doubles it)")
       ->check(secondsFlag(0, kMaxSeconds))
       ->capture_default_str();
   cmd->add_option("--max-attempts", args->maxAttempts,
@@ -646,9 +682,14 @@ void addSimCommand(CLI::App& app) {
       // Every job would be unschedulable: a table of dashes is no answer.
       const auto format = w.meta.find("format");
       throw InvalidArgument(fmt::format(
-          "{}: the workload has no machines ({} gives none); replay it on a cluster of your "
+          "{}: the workload has no machines ({} gives none{}); replay it on a cluster of your "
           "choice with --cluster N*RESOURCES, e.g. --cluster '1300*cpus:64;mem:1'",
-          args->trace, format == w.meta.end() ? "this trace" : "format " + format->second));
+          args->trace, format == w.meta.end() ? "this trace" : "format " + format->second,
+          format != w.meta.end() && format->second == "google2011"
+              ? " without --machine-events or a --machines table"
+          : format != w.meta.end() && format->second == "alibaba2018"
+              ? " without a --machines machine_meta file"
+              : ""));
     }
     if (const std::string note = traces::skippedLinesNote(w); !note.empty()) {
       std::cerr << "allot: note: " << args->trace << ": " << note << "\n";
@@ -760,8 +801,10 @@ void addSimCommand(CLI::App& app) {
       if (keep) j["output"] = args->output;
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << fmt::format("{}: {} jobs, {} machines, frameworks per {}, queue {}\n\n",
-                               args->trace, w.jobs.size(), w.machines.size(), args->grouping,
+      std::cout << fmt::format("{}: {} jobs, {} machines, {}, queue {}\n\n", args->trace,
+                               w.jobs.size(), w.machines.size(),
+                               args->grouping == "single" ? std::string("a single framework")
+                                                          : "frameworks per " + args->grouping,
                                args->queue);
       printTable(runs, outcomes, dims);
       if (keep) std::cout << "\nresults written to " << args->output << "\n";

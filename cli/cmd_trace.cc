@@ -135,11 +135,15 @@ void printSummary(const nlohmann::json& s) {
                            s["gang_jobs"].get<std::uint64_t>(),
                            s["jobs_with_dependencies"].get<std::uint64_t>());
   const auto& t = s["time"];
-  std::cout << fmt::format("submits  {} .. {} (span {}); last end {}\n",
-                           formatSpan(t["first_submit_us"].get<std::int64_t>()),
-                           formatSpan(t["last_submit_us"].get<std::int64_t>()),
-                           formatSpan(t["submit_span_us"].get<std::int64_t>()),
-                           formatSpan(t["last_end_us"].get<std::int64_t>()));
+  std::cout << fmt::format(
+      "submits  {} .. {} (span {}); last end without waiting {}{}\n",
+      formatSpan(t["first_submit_us"].get<std::int64_t>()),
+      formatSpan(t["last_submit_us"].get<std::int64_t>()),
+      formatSpan(t["submit_span_us"].get<std::int64_t>()),
+      formatSpan(t["last_end_us"].get<std::int64_t>()),
+      t.value("last_recorded_end_us", nlohmann::json()).is_null()
+          ? ""
+          : "; recorded last end " + formatSpan(t["last_recorded_end_us"].get<std::int64_t>()));
   const auto& recorded = s["recorded"];
   std::cout << fmt::format(
       "recorded {} task records with a start, {} with start and end (`allot sim --history` "

@@ -138,6 +138,12 @@ std::string formatSpan(std::int64_t us) {
          fmt::format("{:02}:{:02}:{:02}", (total % 86400) / 3600, (total % 3600) / 60, total % 60);
 }
 
+std::string formatRate(double perSecond) {
+  if (perSecond >= 1e6) return fmt::format("{:.2f} M", perSecond / 1e6);
+  if (perSecond >= 1e3) return fmt::format("{:.1f} k", perSecond / 1e3);
+  return fmt::format("{:.0f}", perSecond);
+}
+
 void ReaderFlags::add(CLI::App* cmd) {
   cmd->add_option("--format,-f", format,
                   "Input format: auto, h5, or a reader name (see `allot trace formats`)")

@@ -108,6 +108,11 @@ void setUpLogging(const std::string& name, const std::string& level);
 // "3d 04:05:06" style for spans of simulated time.
 std::string formatSpan(std::int64_t us);
 
+// A rate with a unit prefix that keeps three significant digits or so:
+// "850", "7.6 k", "1.47 M" (a bare M with two decimals showed 0.00 for the
+// thousands of events per second of a small trace).
+std::string formatRate(double perSecond);
+
 // How to read a workload: --format, --skip-bad and the per-format side files.
 struct ReaderFlags {
   std::string format = "auto";

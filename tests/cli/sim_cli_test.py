@@ -9,6 +9,7 @@ exits 1 with an "allot: " message naming what is wrong, and that Ctrl-C or
 SIGTERM stops the runs, keeps the finished ones and leaves no part file.
 """
 
+import filecmp
 import glob
 import gzip
 import json
@@ -61,6 +62,10 @@ with h5py.File(os.path.join(tmp, "one.h5")) as a, h5py.File(os.path.join(tmp, "t
                 x, y = a[f"runs/{label}/{table}/{column}"][()], b[f"runs/{label}/{table}/{column}"][()]
                 check((x == y).all(), f"{label}/{table}/{column} differs between -j 1 and -j 2")
     check(len(a["runs/fifo/jobs/trace_id"]) == 5000, "one job row per job")
+# And the same bytes: -j 2's runs end in any order, and each run reaches the
+# file the same way as with -j 1.
+check(filecmp.cmp(os.path.join(tmp, "one.h5"), os.path.join(tmp, "two.h5"), shallow=False),
+      "-j 1 and -j 2 wrote different bytes")
 CHECKS += 1
 
 # The data commands restart once with glibc's heap on huge pages
@@ -133,6 +138,10 @@ for args, words in [
     (("sim", TRACE, "-p", "fifo", "--param", "seed=3"), "no chosen policy has a parameter 'seed'"),
     (("sim", TRACE, "-p", "drf", "--param", "drf:"), "--param 'drf:': expected [POLICY:]name=value"),
     (("sim", TRACE, "--event-log", os.path.join(tmp, "no/such/dir/log")), "cannot write the event log"),
+    (("sim", TRACE, "--machines", "/nonexistent/machines.csv"),
+     "read as swf, which takes no machine table ('/nonexistent/machines.csv' would be ignored"),
+    (("sim", TRACE, "-p", "drf", "--param", "min_allocatable=cpu:1"),
+     "min_allocatable asks for a resource no machine has"),
 ]:
     err = run(*args, expect=1).stderr
     check(err.startswith("allot: ") and words in err, f"{args}: stderr {err!r}, wanted {words!r}")

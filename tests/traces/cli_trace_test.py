@@ -7,6 +7,7 @@ that bad input (also stores h5py patched) exits 1 with an "allot: " message,
 and that Ctrl-C while a store is written leaves the earlier one.
 """
 
+import gzip
 import json
 import os
 import signal
@@ -77,6 +78,15 @@ with tempfile.TemporaryDirectory() as tmp:
           f"recorded {stored['recorded']}")
     check(report["task_records"] == 27992 and report["task_instances"] == stored["task_instances"],
           f"convert report {report}")
+    # The log's own last end (submit + wait + run), apart from the last end
+    # had no job waited (submit + run), which comes earlier on a busy log.
+    with gzip.open(kth, "rt") as log:
+        fields = [line.split() for line in log if line.strip() and not line.startswith(";")]
+    recorded_end = max(float(f[1]) + float(f[2]) + float(f[3]) for f in fields)
+    unwaited_end = max(float(f[1]) + float(f[3]) for f in fields)
+    check(stored["time"]["last_recorded_end_us"] == round(recorded_end * 1e6) and
+          stored["time"]["last_end_us"] == round(unwaited_end * 1e6) and
+          unwaited_end < recorded_end, f"time {stored['time']}")
     text = run("trace", "convert", kth, "-o", kth_h5).stdout
     check("27992 records" in text, "convert prints the report: " + text)
 

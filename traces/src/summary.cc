@@ -97,18 +97,24 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
   // started, ended: what `allot sim --history` can set beside a replay,
   // records whose start (and end) the trace gives.
   std::uint64_t started = 0, ended = 0;
+  std::int64_t recordedEnd = kUnknown;
   for (const Task& t : w.tasks) {
     end = std::max(end, toMicros(w.jobs[t.job].submit) + toMicros(t.duration));
     if (t.outcome.startUs == kUnknown) continue;
     ++started;
-    if (t.outcome.endUs != kUnknown) ++ended;
+    if (t.outcome.endUs == kUnknown) continue;
+    ++ended;
+    recordedEnd = std::max(recordedEnd, t.outcome.endUs);
   }
   out["recorded"] = {{"task_records_with_start", started},
                      {"task_records_with_start_and_end", ended}};
+  // last_end_us: when the last task would end had none waited (submit +
+  // run time); the trace's own last end, with its waits, is apart.
   out["time"] = {{"first_submit_us", first},
                  {"last_submit_us", last},
                  {"submit_span_us", last - first},
-                 {"last_end_us", std::max(end, last)}};
+                 {"last_end_us", std::max(end, last)},
+                 {"last_recorded_end_us", ended > 0 ? nlohmann::json(recordedEnd) : nullptr}};
 
   std::vector<Weighted> values(w.tasks.size());
   std::transform(w.tasks.begin(), w.tasks.end(), values.begin(), [](const Task& t) {
