@@ -123,7 +123,8 @@ bool Params::getBool(std::string_view name, bool fallback) const {
   const std::string& v = it->second;
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
-  throw InvalidArgument(fmt::format("parameter {}: '{}' is not true or false", name, v));
+  throw InvalidArgument(
+      fmt::format("parameter {}: '{}' is not true or false (nor 1/0, yes/no, on/off)", name, v));
 }
 
 std::span<const PolicyInfo> builtinPolicies() {

@@ -49,6 +49,10 @@ def _config(config, seed=0):
     for name in ("max_attempts", "launches_per_offer", "demand"):
         if config.get(name) is not None:
             check_whole(name, config[name], _WHOLE_NUMBERS[name])
+    for name in ("hold_offers", "exact_estimates"):
+        # A clear error here, instead of pybind11's signature dump, for "yes".
+        if name in config and not isinstance(config[name], (bool, np.bool_)):
+            raise _allot.InvalidArgument(f"{name} must be True or False, got {config[name]!r}")
     return {**CONFIG_DEFAULTS, **config}
 
 
@@ -315,6 +319,16 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     # before the runs.
     recorded = _history(workload, cfg["stop_at"], cfg["sample_interval"]) if history else None
     params = params or {}
+    # Parameters of a policy not compared (a typo in its name) would be
+    # dropped without a word; `allot sim --param` refuses them too.
+    names = [p for p in policies if isinstance(p, str)]
+    stray = sorted(set(params) - set(names))
+    if stray:
+        raise _allot.InvalidArgument(
+            f"params name policy {stray[0]!r}, which is not among the policies compared "
+            f"({', '.join(names) or 'only Policy objects'})")
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or not 1 <= jobs <= 256:
+        raise _allot.InvalidArgument(f"jobs must be a whole number from 1 to 256, got {jobs!r}")
     objects = [id(p) for p in policies if not isinstance(p, str)]
     if jobs > 1 and len(objects) != len(set(objects)):
         raise ValueError("one Policy object cannot run twice at once: pass distinct objects "

@@ -2,6 +2,7 @@
 // sim::simulate. Bindings only; the Python API (DataFrames, seconds,
 // checks of config keys) is the pure-Python package python/allot/.
 
+#include <fmt/format.h>
 #include <pybind11/stl.h>
 
 #include <cmath>
@@ -174,12 +175,12 @@ py::list builtinPolicyList() {
   return out;
 }
 
-// Seconds to a Duration; negative or NaN values are errors, not zero
-// (secondsToDuration clamps them).
-Duration seconds(const char* name, double value) {
-  if (std::isnan(value) || value < 0) {
-    throw InvalidArgument(std::string(name) + " must be a non-negative number of seconds, got " +
-                          std::to_string(value));
+// Seconds to a Duration; negative or NaN values (and 0 where `positive`) are
+// errors, not zero (secondsToDuration clamps them).
+Duration seconds(const char* name, double value, bool positive = false) {
+  if (std::isnan(value) || value < 0 || (positive && value == 0)) {
+    throw InvalidArgument(fmt::format("{} must be a {} number of seconds, got {}", name,
+                                      positive ? "positive" : "non-negative", value));
   }
   return secondsToDuration(value);
 }
@@ -206,7 +207,7 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
                   std::optional<double> stopAt, py::object note) {
   sim::Config config;
   config.seed = seed;
-  config.allocationInterval = seconds("allocation_interval", allocationInterval);
+  config.allocationInterval = seconds("allocation_interval", allocationInterval, /*positive=*/true);
   config.grouping = sim::parseGrouping(frameworks);
   config.queue = sim::parseQueue(queue);
   config.holdOffers = holdOffers;

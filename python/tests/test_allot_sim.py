@@ -111,7 +111,7 @@ def test_unknown_config_key_raises_type_error(tiny):
     ({"frameworks": "team"}, "grouping 'team'"),
     ({"queue": "lifo"}, "queue discipline 'lifo'"),
     ({"decision_latency": -1.0}, "decision_latency"),
-    ({"allocation_interval": 0.0}, "allocation interval"),
+    ({"allocation_interval": 0.0}, "allocation_interval must be a positive number"),
 ])
 def test_bad_config_values_raise(tiny, config, match):
     with pytest.raises(allot.InvalidArgument, match=match):
@@ -125,12 +125,31 @@ def test_bad_config_values_raise(tiny, config, match):
     ({"demand": 2**32}, "demand must be"),
     ({"max_attempts": 2.5}, "max_attempts must be a whole number"),
     ({"launches_per_offer": True}, "launches_per_offer must be"),
+    ({"hold_offers": "yes"}, "hold_offers must be True or False, got 'yes'"),
+    ({"exact_estimates": 1}, "exact_estimates must be True or False, got 1"),
+    ({"allocation_interval": 0}, "allocation_interval must be a positive number of seconds"),
+    ({"allocation_interval": -1}, "allocation_interval must be a positive number of seconds"),
+    ({"decision_latency": -1}, "decision_latency must be a non-negative number of seconds"),
 ])
 def test_bad_whole_numbers_raise(tiny, config, match):
     with pytest.raises(allot.InvalidArgument, match=match):
         allot.simulate(tiny, "drf", **config)
     with pytest.raises(allot.InvalidArgument, match=match):
         allot.compare(tiny, ["drf"], **config)
+
+
+def test_compare_refuses_params_of_policies_not_compared(tiny):
+    # A typo in a policy's name would drop its parameters without a word.
+    with pytest.raises(allot.InvalidArgument,
+                       match="params name policy 'tetis', which is not among the policies "
+                             r"compared \(fifo, drf\)"):
+        allot.compare(tiny, ["fifo", "drf"], params={"tetis": {"seed": 3}})
+
+
+@pytest.mark.parametrize("jobs", [0, -3, 2.5, True, 257])
+def test_compare_refuses_bad_jobs(tiny, jobs):
+    with pytest.raises(allot.InvalidArgument, match="jobs must be a whole number from 1 to 256"):
+        allot.compare(tiny, ["fifo"], jobs=jobs)
 
 
 @pytest.mark.parametrize("policy", ["drf", "random", "sparrow"])
