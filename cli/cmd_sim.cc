@@ -291,7 +291,18 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
   std::vector<Outcome>& outcomes = result.outcomes;
   outcomes.resize(runs.size());
   const std::int64_t startUs = w.jobs.empty() ? 0 : toMicros(w.jobs.front().submit);
-  const std::uint64_t total = w.jobs.size();
+  // A run's progress: jobs done of all; for a run stopped by --stop-at, whose
+  // jobs do not all end (or even come), simulated time of the time to the stop.
+  const bool toStop = config.stopAt != kTimeNever;
+  const std::uint64_t total =
+      toStop
+          ? static_cast<std::uint64_t>(std::max<std::int64_t>(toMicros(config.stopAt) - startUs, 1))
+          : std::max<std::uint64_t>(w.jobs.size(), 1);
+  const auto doneOf = [&](const sim::Progress& p) -> std::uint64_t {
+    if (!toStop) return p.jobsDone;
+    return static_cast<std::uint64_t>(
+        std::clamp<std::int64_t>(toMicros(p.now) - startUs, 0, static_cast<std::int64_t>(total)));
+  };
 
   if (jobs <= 1 || runs.size() == 1) {
     std::unique_ptr<std::ofstream> logFile;
@@ -304,7 +315,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         if (const int signal = held.pending()) throw Interrupted{signal};
         const double wall = secondsSince(start);
         churn.check(bar, runs[i].label, p, runs[i].demandWindow);
-        bar.update(p.jobsDone, std::max<std::uint64_t>(total, 1), progressNote(p, startUs, wall));
+        bar.update(doneOf(p), total, progressNote(p, startUs, wall));
       };
       if (!args.eventLog.empty()) {
         const std::string path =
@@ -466,12 +477,12 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
     }
     std::string note = fmt::format("{}/{} done", done, runs.size());
-    std::uint64_t jobsDone = done * total;
+    std::uint64_t progressDone = done * total;
     for (const Child& c : live) {
       note += fmt::format("  {} {}", runs[c.run].label, formatSpan(toMicros(c.last.now) - startUs));
-      jobsDone += c.last.jobsDone;
+      progressDone += doneOf(c.last);
     }
-    bar.update(jobsDone, std::max<std::uint64_t>(total * runs.size(), 1), note);
+    bar.update(progressDone, total * runs.size(), note);
   }
   return result;
 }
@@ -481,11 +492,13 @@ struct Row {
   const char* key;
   const char* label;
   const char* format;
+  bool onlyWhenSome = false;  // shown only when some run's summary has it
 };
 constexpr Row kRows[] = {
     {"jobs_finished", "jobs finished", "{:.0f}"},
     {"jobs_unschedulable", "jobs unschedulable", "{:.0f}"},
     {"jobs_unfinished", "jobs unfinished", "{:.0f}"},
+    {"jobs_not_submitted", "jobs not yet submitted", "{:.0f}", true},
     {"jct_s_mean", "JCT mean (s)", "{:.1f}"},
     {"jct_s_p50", "JCT p50 (s)", "{:.1f}"},
     {"jct_s_p95", "JCT p95 (s)", "{:.1f}"},
@@ -515,6 +528,11 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
                 const std::vector<std::string>& dims) {
   std::vector<std::pair<std::string, std::vector<std::string>>> rows;
   for (const Row& r : kRows) {
+    if (r.onlyWhenSome && std::none_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
+          return o.summary.count(r.key) > 0;
+        })) {
+      continue;
+    }
     std::vector<std::string> cells;
     for (const Outcome& o : outcomes) cells.push_back(cell(o.summary, r.key, r.format));
     rows.emplace_back(r.label, std::move(cells));

@@ -52,7 +52,7 @@ void summarize(Result& result) {
 
   std::vector<double> jct, wait, slowdown, bounded;
   for (auto* values : {&jct, &wait, &slowdown, &bounded}) reserveHuge(*values, result.jobs.size());
-  double finished = 0, unschedulable = 0, failed = 0, unfinished = 0;
+  double finished = 0, unschedulable = 0, failed = 0, unfinished = 0, notSubmitted = 0;
   TimePoint first = kTimeNever, last = kTimeZero;
   for (const JobRecord& j : result.jobs) {
     switch (j.state) {
@@ -66,7 +66,8 @@ void summarize(Result& result) {
         ++failed;
         break;
       case JobState::kUnfinished:
-        ++unfinished;
+        // A run stopped early (Config::stopAt) leaves jobs it never saw.
+        ++(j.submit > result.end ? notSubmitted : unfinished);
         break;
     }
     if (j.state == JobState::kUnschedulable) continue;
@@ -85,6 +86,7 @@ void summarize(Result& result) {
   out["jobs_unschedulable"] = unschedulable;
   out["jobs_failed"] = failed;
   out["jobs_unfinished"] = unfinished;
+  if (notSubmitted > 0) out["jobs_not_submitted"] = notSubmitted;
   describe(out, "jct_s", jct);
   describe(out, "wait_s", wait);
   describe(out, "slowdown", slowdown);

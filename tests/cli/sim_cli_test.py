@@ -50,6 +50,14 @@ check([r["summary"] for r in one["runs"]] == [r["summary"] for r in two["runs"]]
 s = one["runs"][0]["summary"]
 check(s["jobs"] == 5000 and s["jobs_finished"] > 0 and 0 < s["utilization_cpus"] <= 1,
       f"fifo summary {s}")
+# Stopped at 2,000,000 s, the run never saw the excerpt's later jobs: they
+# are not counted as unfinished work.
+with gzip.open(TRACE, "rt") as log:
+    submits = [float(line.split()[1]) for line in log if line.strip() and not line.startswith(";")]
+later = sum(1 for t in submits if t > s["end_s"])
+check(later > 0 and s["jobs_not_submitted"] == later and
+      s["jobs_finished"] + s["jobs_unfinished"] + s["jobs_not_submitted"] == 5000,
+      f"jobs not submitted by {s['end_s']} s: {later}, summary {s}")
 CHECKS += 1
 
 with h5py.File(os.path.join(tmp, "one.h5")) as a, h5py.File(os.path.join(tmp, "two.h5")) as b:

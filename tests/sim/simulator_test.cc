@@ -489,7 +489,9 @@ TEST(SimulatorTest, StopBeforeTheFirstSubmitEndsThere) {
   const Result r = run(b.w, "drf", c);
   EXPECT_EQ(r.end, fromMicros(50 * kSec));
   EXPECT_EQ(r.summary.at("end_s"), 50);
-  EXPECT_EQ(r.summary.at("jobs_unfinished"), 1);
+  // Stopped before it came, the job is not counted as unfinished work.
+  EXPECT_EQ(r.summary.at("jobs_unfinished"), 0);
+  EXPECT_EQ(r.summary.at("jobs_not_submitted"), 1);
   EXPECT_TRUE(r.tasks.empty());
 }
 

@@ -45,6 +45,7 @@ TEST(SummaryTest, PercentilesAreNearestRankAndLatencyIsWeightedByInstances) {
   stuck.submit = sec(5);
   stuck.state = JobState::kUnfinished;
   r.jobs.push_back(stuck);
+  r.end = sec(100);
   // Latencies: 5 instances at 0 s (one record), 3 at 7 s (three records of one
   // launch), 1 at 2 s, 1 at 9 s, and 2 more at 0 s after them.
   r.tasks.push_back(launch(0, 0, 5));
@@ -57,6 +58,7 @@ TEST(SummaryTest, PercentilesAreNearestRankAndLatencyIsWeightedByInstances) {
   EXPECT_EQ(s.at("jobs"), 11);
   EXPECT_EQ(s.at("jobs_finished"), 10);
   EXPECT_EQ(s.at("jobs_unfinished"), 1);
+  EXPECT_EQ(s.count("jobs_not_submitted"), 0u);  // only there when some are
   EXPECT_DOUBLE_EQ(s.at("jct_s_mean"), 55);
   EXPECT_DOUBLE_EQ(s.at("jct_s_p50"), 50);
   EXPECT_DOUBLE_EQ(s.at("jct_s_p95"), 100);

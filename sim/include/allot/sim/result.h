@@ -127,7 +127,9 @@ struct Result {
 // 10 s), makespan, utilization per dimension, mean Jain's index, placement
 // latency (per instance, launch minus ready), and the counters; and
 // stalled_at_s when the run stopped as stalled, idle_end_s when it ended with
-// jobs unfinished and no event left (only then).
+// jobs unfinished and no event left (only then). Jobs submitted after the
+// run's end (one stopped by Config::stopAt) count as jobs_not_submitted, only
+// there when some are; jobs_unfinished counts those submitted before.
 void summarize(Result& result);
 
 // How a host spells the options a warning suggests: `allot sim`'s flags or
