@@ -230,6 +230,18 @@ TEST(SyntheticTest, MeanDurationAndDemandMatch) {
   EXPECT_NEAR(400'000.0 / static_cast<double>(w.jobs.size()) / meanJobSize(o.jobSize), 1.0, 0.03);
 }
 
+// On a cluster smaller than its widest gang (1,024 instances), hpc-like draws
+// gangs no wider than the cluster: 16 nodes of 16 cores hold 256.
+TEST(SyntheticTest, GangsFitTheClusterTheyAreDrawnFor) {
+  SyntheticOptions o = small("hpc-like", 4);
+  o.machines = 16;
+  const Workload w = generateWorkload(o);
+  std::uint32_t widest = 0;
+  for (const Task& t : w.tasks) widest = std::max(widest, t.count);
+  EXPECT_LE(widest, 256u);
+  EXPECT_GT(widest, 64u);  // the tail still reaches wide gangs
+}
+
 // hpc-like jobs are rigid gangs of one-processor tasks sharing one duration:
 // one Task record per job whose count is the job's size; sizes favour powers
 // of two. google-like tasks each have their own record (count 1).

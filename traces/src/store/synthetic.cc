@@ -284,6 +284,24 @@ double meanJobSize(const JobSizeSpec& spec) {
   return mean;
 }
 
+namespace {
+
+// The job sizes drawn: o.jobSize, but gangs no wider than the whole cluster
+// can hold at the largest per-instance cpu demand (hpc-like on --machines 16
+// drew 1,024-wide gangs for 256 cores: unschedulable).
+JobSizeSpec jobSizeFor(const SyntheticOptions& o) {
+  JobSizeSpec spec = o.jobSize;
+  if (!o.gang || !(o.cpus.max > 0) || !std::isfinite(o.cpus.max)) return spec;
+  double cpus = 0;
+  const std::vector<std::uint32_t> counts = scaleMix(o.machineMix, o.machines);
+  for (std::size_t i = 0; i < counts.size(); ++i) cpus += counts[i] * o.machineMix[i].capacity[0];
+  const double widest = std::floor(cpus / o.cpus.max);
+  if (widest >= 1 && widest < spec.maxTasks) spec.maxTasks = static_cast<std::uint32_t>(widest);
+  return spec;
+}
+
+}  // namespace
+
 double arrivalRate(const SyntheticOptions& o) {
   if (!(o.jobsPerHour >= 0 && o.jobsPerHour <= kMaxJobsPerHour)) {
     throw InvalidArgument(fmt::format(
@@ -300,7 +318,7 @@ double arrivalRate(const SyntheticOptions& o) {
   double cpus = 0;
   const std::vector<std::uint32_t> counts = scaleMix(o.machineMix, o.machines);
   for (std::size_t i = 0; i < counts.size(); ++i) cpus += counts[i] * o.machineMix[i].capacity[0];
-  const double work = meanJobSize(o.jobSize) * o.cpus.mean * o.durationSeconds.mean;
+  const double work = meanJobSize(jobSizeFor(o)) * o.cpus.mean * o.durationSeconds.mean;
   if (!(cpus > 0) || !(work > 0)) {
     throw InvalidArgument(
         "synthetic workload: cannot derive an arrival rate from the load (the machines have no "
@@ -338,7 +356,7 @@ Workload generateWorkload(const SyntheticOptions& o) {
   const Lognormal cpus(o.cpus, "cpus demand");
   const Lognormal mem(o.mem, "mem demand");
   const Lognormal disk(o.disk, "disk demand");
-  const DiscreteTable sizes(jobSizeWeights(o.jobSize));
+  const DiscreteTable sizes(jobSizeWeights(jobSizeFor(o)));
   std::vector<double> userWeights(o.users);
   for (std::uint32_t u = 0; u < o.users; ++u) {
     userWeights[u] = std::pow(static_cast<double>(u + 1), -o.userSkew);

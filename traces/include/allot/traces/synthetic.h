@@ -92,6 +92,8 @@ struct SyntheticOptions {
   double diurnalAmplitude = 0.5;  // in [0, 1]
   Duration diurnalPeriod = std::chrono::hours(24);
 
+  // (Gangs are drawn no wider than the cluster holds at cpus.max per
+  // instance: maxTasks is lowered to that where it is above.)
   JobSizeSpec jobSize;
   // Gang jobs start all tasks together; their tasks share one duration, so a
   // gang job is one Task record with count = its size. Other jobs have one
