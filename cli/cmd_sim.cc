@@ -696,6 +696,10 @@ void addSimCommand(CLI::App& app) {
     }
     traces::ReadReport report;
     const traces::Workload w = load(args->trace, args->reader, &report);
+    if (w.jobs.empty()) {
+      throw InvalidArgument(
+          fmt::format("{}: the workload has no jobs: nothing to replay", args->trace));
+    }
     if (w.machines.empty()) {
       // Every job would be unschedulable: a table of dashes is no answer.
       const auto format = w.meta.find("format");

@@ -1692,6 +1692,9 @@ void Engine::updateInterest(SimFramework& f, bool newWork) {
 std::vector<std::string> ignoredDimensions(const traces::Workload& workload) {
   const Scalars keep = presentDimensions(workload);
   const Scalars asked = askedDimensions(workload);
+  // None of them: the simulator refuses the workload (see validate) rather
+  // than leave anything out.
+  if (keep.any() && asked.any() && !asked.cwiseProduct(keep).any()) return {};
   std::vector<std::string> names;
   for (int d = 0; d < workload.dims->size(); ++d) {
     if (asked[d] > 0 && keep[d] == 0) names.push_back(workload.dims->name(d));

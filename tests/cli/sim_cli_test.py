@@ -140,7 +140,11 @@ for spec, words in [("4", "expected N*RESOURCES"), ("0*cpus:1", "machine count '
 CHECKS += 1
 
 # Bad input: exit 1, a message naming the problem.
+header_only = os.path.join(tmp, "header-only.swf")
+with open(header_only, "w") as f:
+    f.write("; MaxProcs: 4\n")
 for args, words in [
+    (("sim", header_only), "header-only.swf: the workload has no jobs: nothing to replay"),
     (("sim", os.path.join(tmp, "missing.swf")), "missing.swf"),
     (("sim", TRACE, "-p", "nosuch"), "unknown policy 'nosuch'"),
     (("sim", TRACE, "-p", "fifo", "--param", "seed=3"), "no chosen policy has a parameter 'seed'"),

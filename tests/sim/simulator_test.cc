@@ -206,6 +206,11 @@ TEST(SimulatorTest, IgnoredDimensionsAreThoseNoMachineHas) {
   EXPECT_EQ(ignoredDimensions(b.w), std::vector<std::string>{"gpus"});
   b.w.machines[0].capacity[gpus] = 2;
   EXPECT_TRUE(ignoredDimensions(b.w).empty());
+  // Machines with none of what tasks ask for: refused, nothing left out.
+  for (Machine& m : b.w.machines) m.capacity = Scalars::Zero();
+  b.w.machines[0].capacity[*b.w.dims->find("disk")] = 1;
+  b.w.tasks[0].demand = 0;
+  EXPECT_TRUE(ignoredDimensions(b.w).empty());
 }
 
 // When no machine has any dimension the tasks ask for, leaving those out of

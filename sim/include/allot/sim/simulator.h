@@ -26,7 +26,8 @@ Result simulate(const traces::Workload& workload, Allocator& allocator, const Co
 
 // The scalar dimensions tasks of `workload` ask for but no machine ever has
 // (e.g. Google's disk, whose machine sizes the trace does not give): the
-// simulator leaves them out of placement.
+// simulator leaves them out of placement. Empty when machines have none of
+// what tasks ask for: the simulator refuses such a workload instead.
 std::vector<std::string> ignoredDimensions(const traces::Workload& workload);
 
 // What to tell the user, before a run, when its stop time comes no later than
