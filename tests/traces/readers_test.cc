@@ -583,6 +583,9 @@ TEST(BadInputTest, CsvErrorsNameFileLineColumnAndValue) {
       dir.write("n/task_events/part-0.csv", "0,,1,0,,0,u,0,0,-0.5,0.1,0,0\n");
   EXPECT_EQ(errorOf(negative, "google2011"),
             negative + ":1: column 10 (cpu_request): bad value '-0.5': negative request");
+  const std::string huge = dir.write("h/task_events/part-0.csv", "0,,1,0,,0,u,0,0,1e400,0.1,0,0\n");
+  EXPECT_EQ(errorOf(huge, "google2011"),
+            huge + ":1: column 10 (cpu_request): bad value '1e400': number out of range");
   const std::string ali2017 =
       dir.write("a/batch_task.csv", "task_create_time,x,y,z,n,s,c,m\n1,2,3,4,5x,Waiting,,\n");
   EXPECT_EQ(errorOf(ali2017, "alibaba2017"),

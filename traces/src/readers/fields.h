@@ -343,9 +343,11 @@ class LineContext {
     const char* first = text.data();
     if (text.size() > 1 && text[0] == '+' && text[1] != '-') ++first;
     const auto [ptr, ec] = std::from_chars(first, text.data() + text.size(), value);
-    if (ec != std::errc() || ptr != text.data() + text.size()) {
-      badValue(column, text, "not a number");
+    const bool whole = ptr == text.data() + text.size();
+    if (ec == std::errc::result_out_of_range && whole) {
+      badValue(column, text, "number out of range");
     }
+    if (ec != std::errc() || !whole) badValue(column, text, "not a number");
     if (!std::isfinite(value)) badValue(column, text, "not a finite number");
     return value;
   }
