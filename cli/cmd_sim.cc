@@ -292,7 +292,8 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
   outcomes.resize(runs.size());
   const std::int64_t startUs = w.jobs.empty() ? 0 : toMicros(w.jobs.front().submit);
   // A run's progress: jobs done of all; for a run stopped by --stop-at, whose
-  // jobs do not all end (or even come), simulated time of the time to the stop.
+  // jobs do not all end (or even come), the simulated time it has covered up
+  // to the stop.
   const bool toStop = config.stopAt != kTimeNever;
   const std::uint64_t total =
       toStop
