@@ -703,16 +703,15 @@ void addSimCommand(CLI::App& app) {
     }
     if (w.machines.empty()) {
       // Every job would be unschedulable: a table of dashes is no answer.
-      const auto format = w.meta.find("format");
+      const auto found = w.meta.find("format");
+      const std::string format = found == w.meta.end() ? "" : found->second;
+      std::string source = format.empty() ? "this trace" : "format " + format;
+      if (format == "google2011") source += " without --machine-events or a --machines table";
+      if (format == "alibaba2018") source += " without a --machines machine_meta file";
       throw InvalidArgument(fmt::format(
-          "{}: the workload has no machines ({} gives none{}); replay it on a cluster of your "
+          "{}: the workload has no machines ({} gives none); replay it on a cluster of your "
           "choice with --cluster N*RESOURCES, e.g. --cluster '1300*cpus:64;mem:1'",
-          args->trace, format == w.meta.end() ? "this trace" : "format " + format->second,
-          format != w.meta.end() && format->second == "google2011"
-              ? " without --machine-events or a --machines table"
-          : format != w.meta.end() && format->second == "alibaba2018"
-              ? " without a --machines machine_meta file"
-              : ""));
+          args->trace, source));
     }
     if (const std::string note = traces::skippedLinesNote(w); !note.empty()) {
       std::cerr << "allot: note: " << args->trace << ": " << note << "\n";

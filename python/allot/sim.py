@@ -327,8 +327,7 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
         raise _allot.InvalidArgument(
             f"params name policy {stray[0]!r}, which is not among the policies compared "
             f"({', '.join(names) or 'only Policy objects'})")
-    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or not 1 <= jobs <= 256:
-        raise _allot.InvalidArgument(f"jobs must be a whole number from 1 to 256, got {jobs!r}")
+    check_whole("jobs", jobs, 256, low=1)  # as `allot sim -j`
     objects = [id(p) for p in policies if not isinstance(p, str)]
     if jobs > 1 and len(objects) != len(set(objects)):
         raise ValueError("one Policy object cannot run twice at once: pass distinct objects "

@@ -36,11 +36,11 @@ def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=
     return workload
 
 
-def check_whole(name, value, top):
+def check_whole(name, value, top, low=0):
     """A clear error here, instead of pybind11's signature dump, for -1 or 2.5."""
     if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-            or not 0 <= value <= top):
-        raise _allot.InvalidArgument(f"{name} must be a whole number from 0 to {top}, "
+            or not low <= value <= top):
+        raise _allot.InvalidArgument(f"{name} must be a whole number from {low} to {top}, "
                                      f"got {value!r}")
 
 

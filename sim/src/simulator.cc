@@ -42,6 +42,12 @@ Scalars presentDimensions(const Workload& w) {
   return (present.array() > 0).select(Scalars::Ones(), Scalars::Zero());
 }
 
+// Returns true iff machines have some dimensions and tasks ask for some, but
+// for none the machines have: the simulator refuses such a workload.
+bool machinesHaveNoneAsked(const Scalars& present, const Scalars& asked) {
+  return present.any() && asked.any() && !asked.cwiseProduct(present).any();
+}
+
 // 1 in each dimension some task asks for, else 0.
 Scalars askedDimensions(const Workload& w) {
   Scalars asked = Scalars::Zero();
@@ -425,7 +431,7 @@ void Engine::validate() const {
   // of what they need: a cluster given wrongly, refused here.
   const Scalars present = presentDimensions(w_);
   const Scalars asked = askedDimensions(w_);
-  if (present.any() && asked.any() && !asked.cwiseProduct(present).any()) {
+  if (machinesHaveNoneAsked(present, asked)) {
     throw InvalidArgument(fmt::format(
         "sim: tasks ask for {} and no machine has any of them (the machines have {}); give the "
         "machines those resources, e.g. with --cluster",
@@ -1694,7 +1700,7 @@ std::vector<std::string> ignoredDimensions(const traces::Workload& workload) {
   const Scalars asked = askedDimensions(workload);
   // None of them: the simulator refuses the workload (see validate) rather
   // than leave anything out.
-  if (keep.any() && asked.any() && !asked.cwiseProduct(keep).any()) return {};
+  if (machinesHaveNoneAsked(keep, asked)) return {};
   std::vector<std::string> names;
   for (int d = 0; d < workload.dims->size(); ++d) {
     if (asked[d] > 0 && keep[d] == 0) names.push_back(workload.dims->name(d));

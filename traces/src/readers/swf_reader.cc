@@ -153,19 +153,16 @@ class SwfReader final : public ReaderBase {
       if (v[i] != std::floor(v[i])) at.badValue(i, f[i], "processor count is not an integer");
       if (v[i] > kMaxProcs) at.badValue(i, f[i], "more processors than allot accepts (1048576)");
     }
-    if (v[kJob] != std::floor(v[kJob]) || std::fabs(v[kJob]) > 9e15) {
-      at.badValue(kJob, f[kJob], "job number is not an integer");
-    }
-    // (A number beyond int64's range would be undefined behaviour to convert.)
-    if (v[kPreceding] != std::floor(v[kPreceding]) || std::fabs(v[kPreceding]) > 9e15) {
-      at.badValue(kPreceding, f[kPreceding], "preceding job number is not an integer");
-    }
-    // Ids name users and queues: clamped or truncated, two would become one.
-    if (v[kUser] != std::floor(v[kUser]) || std::fabs(v[kUser]) > 9e15) {
-      at.badValue(kUser, f[kUser], "user id is not an integer");
-    }
-    if (v[kQueue] != std::floor(v[kQueue]) || std::fabs(v[kQueue]) > 9e15) {
-      at.badValue(kQueue, f[kQueue], "queue number is not an integer");
+    // Numbers that name jobs, users and queues: a number beyond int64's
+    // range would be undefined behaviour to convert, and clamped or
+    // truncated ids would make two users (or jobs) one.
+    for (const auto& [i, what] : {std::pair{kJob, "job number"},
+                                  {kPreceding, "preceding job number"},
+                                  {kUser, "user id"},
+                                  {kQueue, "queue number"}}) {
+      if (v[i] != std::floor(v[i]) || std::fabs(v[i]) > 9e15) {
+        at.badValue(i, f[i], std::string(what) + " is not an integer");
+      }
     }
     const auto jobNumber = static_cast<std::int64_t>(v[kJob]);
     const std::int64_t submit = at.secondsToMicros(v[kSubmit], f[kSubmit], kSubmit);

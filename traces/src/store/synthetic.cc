@@ -286,16 +286,21 @@ double meanJobSize(const JobSizeSpec& spec) {
 
 namespace {
 
+// The cpus of the cluster the options describe.
+double clusterCpus(const SyntheticOptions& o) {
+  double cpus = 0;
+  const std::vector<std::uint32_t> counts = scaleMix(o.machineMix, o.machines);
+  for (std::size_t i = 0; i < counts.size(); ++i) cpus += counts[i] * o.machineMix[i].capacity[0];
+  return cpus;
+}
+
 // The job sizes drawn: o.jobSize, but gangs no wider than the whole cluster
 // can hold at the largest per-instance cpu demand (hpc-like on --machines 16
 // drew 1,024-wide gangs for 256 cores: unschedulable).
 JobSizeSpec jobSizeFor(const SyntheticOptions& o) {
   JobSizeSpec spec = o.jobSize;
   if (!o.gang || !(o.cpus.max > 0) || !std::isfinite(o.cpus.max)) return spec;
-  double cpus = 0;
-  const std::vector<std::uint32_t> counts = scaleMix(o.machineMix, o.machines);
-  for (std::size_t i = 0; i < counts.size(); ++i) cpus += counts[i] * o.machineMix[i].capacity[0];
-  const double widest = std::floor(cpus / o.cpus.max);
+  const double widest = std::floor(clusterCpus(o) / o.cpus.max);
   if (widest >= 1 && widest < spec.maxTasks) spec.maxTasks = static_cast<std::uint32_t>(widest);
   return spec;
 }
@@ -315,9 +320,7 @@ double arrivalRate(const SyntheticOptions& o) {
         "synthetic workload: load must be above 0 and at most {} (or set jobs per hour), got {}",
         kMaxLoad, o.load));
   }
-  double cpus = 0;
-  const std::vector<std::uint32_t> counts = scaleMix(o.machineMix, o.machines);
-  for (std::size_t i = 0; i < counts.size(); ++i) cpus += counts[i] * o.machineMix[i].capacity[0];
+  const double cpus = clusterCpus(o);
   const double work = meanJobSize(jobSizeFor(o)) * o.cpus.mean * o.durationSeconds.mean;
   if (!(cpus > 0) || !(work > 0)) {
     throw InvalidArgument(
