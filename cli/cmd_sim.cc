@@ -664,9 +664,11 @@ void addSimCommand(CLI::App& app) {
   cmd->add_flag("--exact-estimates", args->exactEstimates,
                 "Frameworks publish each task's actual run time as its estimate (perfect user "
                 "estimates) instead of the trace's own (SWF requested time; none elsewhere)");
-  cmd->add_option("--stop-at", args->stopAt,
-                  "Stop at this simulated time: seconds from the trace's own time 0, which may "
-                  "come days before its first submission (`allot trace inspect` shows when)")
+  cmd->add_option(
+         "--stop-at", args->stopAt,
+         "Stop at this simulated time: seconds from the trace's own time 0, which may "
+         "come days before its first submission (`allot trace inspect` shows when). The run "
+         "ends there: its end, utilization and samples count the time up to it")
       ->check(secondsFlag(0));
   cmd->add_option("--event-log", args->eventLog,
                   "Write every simulator event, stamped with simulated time, to this file "

@@ -597,8 +597,14 @@ Result Engine::run() {
     if (!heap_.empty()) consider(heap_.top().time, heap_.top().kind, 2);
     if (nextRound_ != std::numeric_limits<std::int64_t>::max())
       consider(nextRound_, Kind::kRound, 3);
-    if (source < 0 || t > stop) {
-      if (source < 0 && jobsDone_ < jobs_.size()) result_.idleEnd = fromMicros(now_);
+    if (source < 0) {
+      if (jobsDone_ < jobs_.size()) result_.idleEnd = fromMicros(now_);
+      break;
+    }
+    if (t > stop) {
+      // Cut by the stop: the time up to it counts (utilization, samples,
+      // end), as in the trace's own schedule cut there (historyResult).
+      advance(stop);
       break;
     }
 

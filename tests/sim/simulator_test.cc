@@ -500,6 +500,29 @@ TEST(SimulatorTest, StopBeforeTheFirstSubmitEndsThere) {
   EXPECT_TRUE(r.tasks.empty());
 }
 
+// A run cut by stopAt ends at the stop, not at its last event before it:
+// the time between counts, as it does for the trace's own schedule
+// (historyResult). One task holds the one cpu from 0 to 100 s.
+TEST(SimulatorTest, StopAtEndsTheRunAtTheStop) {
+  Builder b;
+  b.machine(1, 0).job(0, 0, 1, 1, 0, 100);
+  Config c;
+  c.stopAt = fromMicros(50 * kSec);
+  c.sampleInterval = std::chrono::seconds(10);
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.end, fromMicros(50 * kSec));
+  EXPECT_EQ(r.summary.at("end_s"), 50);
+  EXPECT_EQ(r.summary.at("utilization_cpus"), 1.0);
+  EXPECT_EQ(r.summary.at("jobs_unfinished"), 1);
+  ASSERT_FALSE(r.series.timeUs.empty());
+  EXPECT_EQ(r.series.timeUs.back(), 50 * kSec);
+  // A run that runs out of events before its stop still ends at its last event.
+  c.stopAt = fromMicros(500 * kSec);
+  const Result whole = run(b.w, "drf", c);
+  EXPECT_EQ(whole.end, fromMicros(100 * kSec));
+  EXPECT_EQ(whole.summary.at("jobs_finished"), 1);
+}
+
 // Two users' gangs of 3 on 4 one-cpu machines: drf offers each user 2, and
 // each declines. With filters that expire (Mesos' refuse_seconds) they ask
 // again forever; the run stops as stalled instead, and says so. With filters

@@ -96,7 +96,8 @@ struct Config {
   Duration sampleInterval{0};
 
   // Simulated time at which the run stops (work still pending or running is
-  // recorded as unfinished).
+  // recorded as unfinished). A run cut by it ends there: the time from its
+  // last event to the stop counts in the utilization and the samples.
   TimePoint stopAt = kTimeNever;
 };
 
