@@ -697,6 +697,7 @@ void addSimCommand(CLI::App& app) {
           "--history compares with the schedule the trace records on its own machines; it "
           "cannot go with --cluster, which replaces them");
     }
+    refuseOverwritingInput(args->output, "-o", args->trace, args->reader);
     traces::ReadReport report;
     const traces::Workload w = load(args->trace, args->reader, &report);
     if (w.jobs.empty()) {

@@ -93,6 +93,7 @@ void addConvert(CLI::App& trace) {
       "The report lists records read, lines skipped by reason (--skip-bad) and the reader's\n"
       "counts (e.g. tasks running at trace start or cut at its end).");
   cmd->callback([args] {
+    refuseOverwritingInput(args->output, "-o", args->input, args->reader);
     const auto start = std::chrono::steady_clock::now();
     traces::ReadReport report;
     const Workload w = load(args->input, args->reader, &report);

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 
@@ -180,6 +181,35 @@ traces::ReadOptions ReaderFlags::options() const {
   o.machineEvents = machineEvents;
   o.batchInstance = batchInstance;
   return o;
+}
+
+void refuseOverwritingInput(const std::string& output, const std::string& option,
+                            const std::string& trace, const ReaderFlags& flags) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (output.empty() || !fs::exists(output, ec)) return;  // a new file destroys nothing
+  auto same = [&](const fs::path& input) {
+    std::error_code e;
+    return fs::equivalent(output, input, e) && !e;
+  };
+  auto refuse = [&](const fs::path& input, std::string_view what) {
+    throw InvalidArgument(
+        fmt::format("{} {} is {} {}: writing there would destroy the input; choose another file",
+                    option, output, what, input.string()));
+  };
+  if (fs::is_directory(trace, ec)) {
+    // A folder of parts (Google 2011, Alibaba): any file in it may be read.
+    for (auto it = fs::recursive_directory_iterator(trace, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_regular_file(ec) && same(it->path())) refuse(it->path(), "the trace's file");
+    }
+  } else if (same(trace)) {
+    refuse(trace, "the input trace");
+  }
+  for (const std::string* side :
+       {&flags.machines, &flags.jobEvents, &flags.machineEvents, &flags.batchInstance}) {
+    if (!side->empty() && same(*side)) refuse(*side, "the input file");
+  }
 }
 
 traces::Workload load(const std::string& path, const ReaderFlags& flags,

@@ -124,6 +124,13 @@ struct ReaderFlags {
   traces::ReadOptions options() const;
 };
 
+// Throws InvalidArgument when `output` is one of the files a read of `trace`
+// with `flags` takes as input (the trace, a file in its folder, a side file),
+// under any name (a link, a relative path): writing it would destroy the
+// input. `option` names the output flag in the message.
+void refuseOverwritingInput(const std::string& output, const std::string& option,
+                            const std::string& trace, const ReaderFlags& flags);
+
 // Loads a workload with a "reading" progress bar, on --cluster's machines when
 // given.
 traces::Workload load(const std::string& path, const ReaderFlags& flags,

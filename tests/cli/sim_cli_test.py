@@ -225,6 +225,27 @@ check("no history to compare with" in err and not os.path.exists(os.path.join(tm
       f"--history on a synthetic workload: stderr {err!r}")
 CHECKS += 1
 
+# An output that is the input under any name (itself, a link, a file of a
+# trace folder) is refused before anything is read or written; the input
+# stays a store that loads.
+kept = os.path.join(tmp, "kept.h5")
+run("trace", "convert", TRACE, "-o", kept)
+link = os.path.join(tmp, "link.h5")
+os.symlink(kept, link)
+before = open(kept, "rb").read()
+for args in (("sim", kept, "-p", "fifo", "-o", kept), ("sim", link, "-p", "fifo", "-o", kept),
+             ("trace", "convert", kept, "-o", link)):
+    err = run(*args, expect=1).stderr
+    check(err.startswith("allot: -o ") and "would destroy the input" in err, f"{args}: {err!r}")
+check(open(kept, "rb").read() == before, "a refused output changed the input")
+folder = os.path.join(tmp, "folder")
+os.makedirs(os.path.join(folder, "task_events"))
+part = os.path.join(folder, "task_events", "part-00000-of-00500.csv")
+open(part, "w").close()
+err = run("sim", folder, "-o", part, expect=1).stderr
+check("is the trace's file" in err, f"output inside the trace folder: {err!r}")
+CHECKS += 1
+
 # Numbers CLI11's own ranges let through (NaN), times past what the clock
 # holds, and seeds the policies cannot take: refused naming the flag.
 for flag, value, words in [("--latency", "nan", "not a finite number"),
