@@ -726,6 +726,61 @@ TEST(Google2011ReaderTest, FirstFivePartsMatchAwk) {
                              [](const Job& a, const Job& b) { return a.submit < b.submit; }));
 }
 
+// Parts out of order put rows before earlier ones: the first such row is an
+// error naming its file and line (attempts would pair events of different
+// times), or with skipBad is counted and skipped. A part missing from a
+// run of Google's part-NNNNN-of-MMMMM names is an error naming it.
+TEST(Google2011ReaderTest, PartsOutOfOrderOrMissingAreRefused) {
+  const fs::path small = kData + "/google2011/task_events";
+  auto text = [](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string first = text(small / "part-00000-of-00002.csv");
+  const std::string second = text(small / "part-00001-of-00002.csv");
+
+  TempDir swapped;
+  swapped.write("task_events/part-00000-of-00002.csv", second);
+  const std::string late = swapped.write("task_events/part-00001-of-00002.csv", first);
+  EXPECT_THAT(errorOf(swapped.path(""), "google2011"),
+              HasSubstr(late + ":1: column 1 (time): 0 comes before the previous row's time"));
+  ReadReport report;
+  ReadOptions skip;
+  skip.skipBad = true;
+  readWorkload(swapped.path(""), "google2011", skip, &report);
+  // Skipped: the rows of the late part before the early part's last time.
+  auto times = [](const std::string& csv) {
+    std::vector<std::int64_t> out;
+    std::istringstream lines(csv);
+    for (std::string line; std::getline(lines, line);) out.push_back(std::stoll(line));
+    return out;
+  };
+  const std::int64_t last = times(second).back();
+  const std::vector<std::int64_t> lateTimes = times(first);
+  const auto before = static_cast<std::uint64_t>(
+      std::count_if(lateTimes.begin(), lateTimes.end(), [&](std::int64_t t) { return t < last; }));
+  ASSERT_GT(before, 0U);
+  EXPECT_EQ(report.skippedByReason.at("time: before the previous row's"), before);
+  EXPECT_EQ(report.skipped, before);
+
+  TempDir gap;
+  gap.write("task_events/part-00000-of-00500.csv", first);
+  gap.write("task_events/part-00002-of-00500.csv", second);
+  try {
+    readWorkload(gap.path(""), "google2011");
+    ADD_FAILURE() << "a missing part was read";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("part 1 is missing between part-00000-of-00500.csv and "
+                                    "part-00002-of-00500.csv"));
+  }
+  // Parts that follow one another from any first one are a window of the trace.
+  TempDir window;
+  window.write("task_events/part-00003-of-00500.csv", first);
+  window.write("task_events/part-00004-of-00500.csv", second);
+  EXPECT_EQ(readWorkload(window.path(""), "google2011").jobs.size(),
+            readWorkload(kData + "/google2011/task_events", "google2011").jobs.size());
+}
+
 // One task_events part reads with the whole job_events folder beside it:
 // job events past the part's last time are not consumed.
 TEST(Google2011ReaderTest, OnePartReadsAlone) {
@@ -769,12 +824,13 @@ TEST(Google2011ReaderTest, RequestsReadAsStrtodReadsThem) {
                                        "1e23",
                                        "9.87654321e-30",
                                        "1e-0001"};
-  std::string csv;
+  std::string csv, ends;  // rows in time order: every SCHEDULE, then every FINISH
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const std::string task = std::to_string(i);
     csv += "10,,1," + task + ",7,1,u,0,0," + texts[i] + "," + texts[i] + ",0,0\n";
-    csv += "20,,1," + task + ",7,4,u,0,0,,,,\n";
+    ends += "20,,1," + task + ",7,4,u,0,0,,,,\n";
   }
+  csv += ends;
   TempDir dir;
   const Workload w = readWorkload(dir.write("task_events/part-0.csv", csv), "google2011");
   ASSERT_EQ(w.tasks.size(), texts.size());

@@ -27,8 +27,6 @@
 //   "missing_request": attempts with no resource request anywhere (demand 0).
 //   "jobs_without_attempts": jobs none of whose tasks ran; not emitted.
 //   "events_after_job_end": task events of a job already emitted; ignored.
-//   "time_went_back": task events older than the previous one (parts out
-//     of order); processed anyway.
 //   "task_events_rows", "job_events_rows", "machine_events_rows",
 //   "machine_table_rows": rows accepted from each table (job events are read
 //     only up to the last task event's time).
@@ -40,6 +38,8 @@
 // - Machines: machine_events when present (ADD/REMOVE/UPDATE become machine
 //   events), else a machine table (count,platform,cpu,memory), else none.
 //   Units are the trace's: normalized to the largest machine.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -98,7 +98,6 @@ enum EventType : std::int64_t {
 // Reader notes counted on the hot path; copied into report_.counts by
 // flushNotes() (a map lookup per event would cost more than the parsing).
 enum class Note : std::size_t {
-  kTimeWentBack,
   kJobEventsRows,
   kEventsAfterJobEnd,
   kScheduleWhileRunning,
@@ -112,10 +111,44 @@ enum class Note : std::size_t {
   kCount
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(Note::kCount)> kNoteNames{
-    "time_went_back",         "job_events_rows", "events_after_job_end",
-    "schedule_while_running", "missing_request", "running_at_start",
-    "complete_attempts",      "ended_pending",   "terminal_without_schedule",
-    "jobs_without_attempts",  "cut_at_end"};
+    "job_events_rows", "events_after_job_end",      "schedule_while_running",
+    "missing_request", "running_at_start",          "complete_attempts",
+    "ended_pending",   "terminal_without_schedule", "jobs_without_attempts",
+    "cut_at_end"};
+
+// The files of a table: `path` itself, or the parts of the folder `path`.
+// Parts named as Google names them (part-NNNNN-of-MMMMM) must follow one
+// another: a gap would drop every event of the missing part, and the
+// attempts it opens or ends, without a word.
+std::vector<std::string> googleParts(const std::string& path) {
+  std::vector<std::string> parts = listParts(path);
+  std::optional<std::pair<long, std::string>> previous;  // its number, its name
+  for (const std::string& part : parts) {
+    const std::string name = fs::path(part).filename().string();
+    const auto digits = [&](std::size_t from) {
+      return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(from),
+                         name.begin() + static_cast<std::ptrdiff_t>(from + 5),
+                         [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (name.size() < 19 || !name.starts_with("part-") || name.compare(10, 4, "-of-") != 0 ||
+        !digits(5) || !digits(14)) {
+      continue;  // not Google's naming: nothing to tell
+    }
+    const long number = std::stol(name.substr(5, 5));
+    if (previous && number != previous->first + 1) {
+      const std::string missing =
+          number == previous->first + 2
+              ? fmt::format("part {} is", previous->first + 1)
+              : fmt::format("parts {} to {} are", previous->first + 1, number - 1);
+      throw Error(fmt::format(
+          "{}: {} missing between {} and {}: their events would be lost; give parts that follow "
+          "one another",
+          path, missing, previous->second, name));
+    }
+    previous.emplace(number, name);
+  }
+  return parts;
+}
 
 bool isTerminal(std::int64_t type) {
   return type >= kEvict && type <= kLost;
@@ -359,6 +392,18 @@ class TaskRowPipeline {
           }
           try {
             parseTaskRow(line, in_.current(), row);
+            // Rows are in time order within and across parts; one that goes
+            // back means parts out of order (or a damaged file): attempts
+            // would pair events of different times.
+            if (row.time < lastTime_) {
+              LineContext(in_.current(), kTaskColumns)
+                  .badLine("column 1 (time): " + std::to_string(row.time) +
+                               " comes before the previous row's time " +
+                               std::to_string(lastTime_) +
+                               " (rows must be in time order: are the parts out of order?)",
+                           "time: before the previous row's");
+            }
+            lastTime_ = row.time;
             const std::string_view user = row.user;
             if (!haveUser || userSize != user.size() ||
                 std::string_view(batch->users).substr(userOffset, userSize) != user) {
@@ -393,7 +438,8 @@ class TaskRowPipeline {
     changed_.notify_all();
   }
 
-  PartsReader in_;  // worker thread only
+  PartsReader in_;             // worker thread only
+  std::int64_t lastTime_ = 0;  // of the last row accepted; worker thread only
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::unique_ptr<Batch>> full_;  // parsed, in input order
@@ -520,7 +566,7 @@ class Google2011Reader final : public ReaderBase {
     // job_events parts are small (1.7 MB of text for part 0), read a few
     // rows at a time: inflated on this thread, not ahead on a thread of
     // their own with fresh 2 MiB blocks per part (a tenth of part 0's read).
-    if (!jobEvents.empty()) jobs_.emplace(listParts(jobEvents), Inflate::kInline);
+    if (!jobEvents.empty()) jobs_.emplace(googleParts(jobEvents), Inflate::kInline);
     meta_["job_events"] = jobEvents.empty() ? "absent" : "read";
 
     std::string machineEvents = options.machineEvents;
@@ -605,16 +651,15 @@ class Google2011Reader final : public ReaderBase {
   static std::vector<std::string> taskParts(const std::string& path) {
     std::error_code error;
     if (fs::is_directory(fs::path(path) / "task_events", error)) {
-      return listParts((fs::path(path) / "task_events").string());
+      return googleParts((fs::path(path) / "task_events").string());
     }
-    return listParts(path);
+    return googleParts(path);
   }
 
   // Applies job events up to `time`, so that a job's end is known before
   // task events of the same time.
   void readJobEventsUntil(std::int64_t time, WorkloadChunk& out) {
-    if (time < lastTime_) note(Note::kTimeWentBack);
-    lastTime_ = std::max(lastTime_, time);
+    lastTime_ = time;  // task rows come in time order (TaskRowPipeline checks)
     if (!jobs_) return;
     for (;;) {
       if (!pendingJobRow_) {
@@ -865,7 +910,7 @@ class Google2011Reader final : public ReaderBase {
   }
 
   void readMachineEvents(const std::string& path) {
-    PartsReader in(listParts(path));
+    PartsReader in(googleParts(path));
     std::unordered_map<std::int64_t, std::uint32_t> index;
     std::string_view line;
     while (in.next(line)) {
