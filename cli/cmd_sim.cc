@@ -716,8 +716,8 @@ void addSimCommand(CLI::App& app) {
           "choice with --cluster N*RESOURCES, e.g. --cluster '1300*cpus:64;mem:1'",
           args->trace, source));
     }
-    if (const std::string note = traces::skippedLinesNote(w); !note.empty()) {
-      std::cerr << "allot: note: " << args->trace << ": " << note << "\n";
+    for (const std::string& note : {traces::skippedLinesNote(w), traces::leftOutNote(w)}) {
+      if (!note.empty()) std::cerr << "allot: note: " << args->trace << ": " << note << "\n";
     }
     for (const std::string& d : sim::ignoredDimensions(w)) {
       std::cerr << "allot: note: tasks ask for '" << d

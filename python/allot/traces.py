@@ -19,7 +19,8 @@ def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=
 
     ``format="auto"`` detects it from the file; ``skip_bad`` skips malformed
     lines instead of raising, and warns (``allot.TraceWarning``) how many it
-    skipped, by reason (also in ``.meta``); ``machines_file`` is the machine
+    skipped, by reason (also in ``.meta``), as it warns of records the format
+    marks as not replayable (SWF's run time -1), which are left out; ``machines_file`` is the machine
     table of google2011 / alibaba2018 when it is not beside the trace; ``cluster``
     (``"N*RESOURCES"``, e.g. ``"1300*cpus:64;mem:1"``) replaces the trace's
     machines with N identical ones, as ``allot sim --cluster`` does (traces
@@ -29,10 +30,10 @@ def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=
     """
     workload = _allot.load_workload(os.fspath(path), format, skip_bad, machines_file or "",
                                     cluster or "")
-    # Never a silent drop: what was skipped is counted in ``.meta`` too.
-    note = _allot.skipped_lines_note(workload)
-    if note:
-        warnings.warn(f"{os.fspath(path)}: {note}", TraceWarning, stacklevel=2)
+    # Never a silent drop: what was skipped or left out is counted in ``.meta`` too.
+    for note in (_allot.skipped_lines_note(workload), _allot.left_out_note(workload)):
+        if note:
+            warnings.warn(f"{os.fspath(path)}: {note}", TraceWarning, stacklevel=2)
     return workload
 
 

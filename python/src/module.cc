@@ -332,6 +332,10 @@ PYBIND11_MODULE(_allot, m) {
       [](const WorkloadHandle& h) { return traces::skippedLinesNote(*h.workload); }, "workload"_a,
       "What a read with skip_bad left out (traces::skippedLinesNote); empty when nothing was.");
   m.def(
+      "left_out_note", [](const WorkloadHandle& h) { return traces::leftOutNote(*h.workload); },
+      "workload"_a,
+      "Records the reader left out as not replayable (traces::leftOutNote); empty when none were.");
+  m.def(
       "stop_before_work_warning",
       [](const WorkloadHandle& h, double stopAt) {
         sim::Config config;

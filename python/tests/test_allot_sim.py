@@ -197,6 +197,18 @@ def test_skipped_lines_warn(tmp_path):
         allot.load_trace(write_swf(tmp_path / "clean.swf", [(1, 0, 10, 1, 1)]), skip_bad=True)
 
 
+def test_left_out_records_warn(tmp_path):
+    # SWF's -1 run time: a well-formed record that cannot be replayed is left
+    # out, and the load says so (the warning points at the caller's line).
+    path = write_swf(tmp_path / "unknown.swf", [(1, 0, 10, 1, 1), (2, 5, -1, 1, 1)])
+    with pytest.warns(allot.TraceWarning) as caught:
+        w = allot.load_trace(path)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert str(caught[0].message) == (f"{path}: 1 record left out as not replayable: "
+                                      "1 with run time unknown (-1)")
+    assert len(w) == 1 and w.meta["count.unknown_runtime"] == "1"
+
+
 def test_history_is_the_logs_own_schedule(kth_path):
     # The log's fields, read apart from allot: submit (2), wait (3), run (4).
     with gzip.open(kth_path, "rt") as f:

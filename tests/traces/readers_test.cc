@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "allot/core/error.h"
+#include "allot/traces/load.h"
 
 namespace allot::traces {
 namespace {
@@ -181,6 +182,10 @@ TEST(SwfReaderTest, MapsJobsToGangsOfOneProcessorTasks) {
   EXPECT_EQ(w.meta.at("Note"), "first note\ncontinued on a second line\nsecond note");
   EXPECT_EQ(w.meta.at("format"), "swf");
   EXPECT_EQ(w.meta.at("count.unknown_runtime"), "1");
+  // Left out, and said so wherever the workload is replayed.
+  EXPECT_EQ(leftOutNote(w),
+            "2 records left out as not replayable: 1 with no processor count, 1 with run time "
+            "unknown (-1)");
 
   ASSERT_EQ(w.jobs.size(), 4U);
   ASSERT_EQ(w.tasks.size(), 4U);
@@ -366,7 +371,7 @@ TEST(SwfReaderTest, RequestedTimeMapsToEstimate) {
                                      "1 0 0 10 1 -1 -1 1 3600 -1 1 1 1 -1 1 1 -1 -1\n"
                                      "2 0 0 10 1 -1 -1 1 -1 -1 1 1 1 -1 1 1 -1 -1\n"
                                      "3 0 0 10 1 -1 -1 1 0 -1 1 1 1 -1 1 1 -1 -1\n"
-                                     "4 0 0 10 1 -1 -1 1 -7 -1 1 1 1 -1 1 1 -1 -1\n"
+                                     "4 0 0 10 1 -1 -1 1 -1 -1 1 1 1 -1 1 1 -1 -1\n"
                                      "5 0 0 10 1 -1 -1 1 1.5 -1 1 1 1 -1 1 1 -1 -1\n"
                                      "6 0 0 10 1 -1 -1 1 5 -1 1 1 1 -1 1 1 -1 -1\n");
   const Workload w = readWorkload(path, "swf");
@@ -570,6 +575,17 @@ TEST(BadInputTest, SwfErrorNamesFileLineColumnAndValue) {
       dir.write("queue.swf", good + "2 5 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1.5 1 -1 -1\n");
   EXPECT_EQ(errorOf(queue, "swf"),
             queue + ":2: column 15 (queue): bad value '1.5': queue number is not an integer");
+  // -1 is SWF's "unknown" (such records are left out and said so); any other
+  // negative value is malformed, whichever the field.
+  const std::string negativeRun =
+      dir.write("negrun.swf", good + "2 5 0 -5 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(
+      errorOf(negativeRun, "swf"),
+      negativeRun + ":2: column 4 (run_time): bad value '-5': negative, and not -1 (unknown)");
+  const std::string negativeSubmit =
+      dir.write("negsubmit.swf", good + "2 -0.5 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n");
+  EXPECT_THAT(errorOf(negativeSubmit, "swf"),
+              HasSubstr(":2: column 2 (submit_time): bad value '-0.5': negative"));
 }
 
 // Google and Alibaba lines name the column the same way.
@@ -605,7 +621,7 @@ TEST(BadInputTest, SkipBadCountsByReason) {
       dir.write("mixed.swf", good + "2 5 0 x 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n" + "3 5 0 10\n" +
                                  "4 5 0 y 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n" +
                                  "5 5 0 10 2 -1 -1 2 ten -1 1 1 1 -1 1 1 -1 -1\n" +
-                                 "6 5 0 10 2 -1 -1 2 -1e12 -1 1 1 1 -1 1 1 -1 -1\n" + good);
+                                 "6 5 0 10 2 -1 -1 2 1e12 -1 1 1 1 -1 1 1 -1 -1\n" + good);
   ReadOptions options;
   options.skipBad = true;
   ReadReport report;

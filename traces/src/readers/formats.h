@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -22,9 +23,21 @@ class ReaderBase : public TraceReader {
     out.meta["count.skipped_lines"] = std::to_string(report_.skipped);
     for (const auto& [reason, count] : report_.skippedByReason)
       out.meta["skipped." + reason] = std::to_string(count);
+    for (const auto& [reason, count] : leftOut_)
+      out.meta["left_out." + reason] = std::to_string(count);
+  }
+
+  // A well-formed record the format marks as not replayable (SWF's -1 run
+  // time): counted under `key`, and said in leftOutNote by `reason`.
+  void leaveOut(const char* key, const char* reason) {
+    ++report_.counts[key];
+    ++leftOut_[reason];
   }
 
   ReadReport report_;
+
+ private:
+  std::map<std::string, std::uint64_t> leftOut_;
 };
 
 // Chunk sizes: small enough to keep memory low, large enough to amortize.

@@ -8,14 +8,15 @@
 //   (field 10), converted from KB per processor to MB.
 // - submit = field 2 (seconds from the log's start); duration = run time
 //   (field 4); estimate = requested time (field 9), 0 when unknown (-1 or
-//   any value <= 0); outcome start = submit + wait (field 3, when known),
+//   0); outcome start = submit + wait (field 3, when known),
 //   end = start + run, status = field 11; machine unknown.
 // - user = field 12, role = queue (field 15) or "*" when unknown; a
 //   preceding job (field 17) becomes Job::dependsOn when that job was read.
 // - Records that cannot be replayed are counted and left out, per the SWF
 //   spec's use of -1 for "unknown": no processor count ("zero_processors"),
-//   unknown or negative run time ("unknown_runtime"), unknown submit time
-//   ("unknown_submit"). Zero run time is kept.
+//   unknown run time ("unknown_runtime"), unknown submit time
+//   ("unknown_submit"); leftOutNote says so. Zero run time is kept. Any other
+//   negative value is malformed.
 // Machines (sent in the last chunk): MaxNodes machines of MaxProcs/MaxNodes
 // cpus each; with only one of the two, that many one-cpu machines; with
 // neither, as many one-cpu machines as the widest job ("machines_inferred").
@@ -148,7 +149,11 @@ class SwfReader final : public ReaderBase {
     const LineContext at(in_, kColumns);
     at.requireCount(f, kColumns.size());
     std::array<double, 18> v{};
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = at.number(f[i], i);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      v[i] = at.number(f[i], i);
+      // Every field is a count, a time or an id, or -1 for "unknown".
+      if (v[i] < 0 && v[i] != -1) at.badValue(i, f[i], "negative, and not -1 (unknown)");
+    }
     for (const std::size_t i : {kAllocProcs, kReqProcs}) {
       if (v[i] != std::floor(v[i])) at.badValue(i, f[i], "processor count is not an integer");
       if (v[i] > kMaxProcs) at.badValue(i, f[i], "more processors than allot accepts (1048576)");
@@ -172,9 +177,9 @@ class SwfReader final : public ReaderBase {
 
     const double procs = v[kAllocProcs] > 0 ? v[kAllocProcs] : std::max(v[kReqProcs], 0.0);
     widest_ = std::max(widest_, procs);
-    if (procs == 0) return count("zero_processors");
-    if (v[kRun] < 0) return count("unknown_runtime");
-    if (v[kSubmit] < 0) return count("unknown_submit");
+    if (procs == 0) return leaveOut("zero_processors", "no processor count");
+    if (v[kRun] < 0) return leaveOut("unknown_runtime", "run time unknown (-1)");
+    if (v[kSubmit] < 0) return leaveOut("unknown_submit", "submit time unknown (-1)");
 
     const double memKb = v[kUsedMem] > 0 ? v[kUsedMem] : v[kReqMem] > 0 ? v[kReqMem] : 0.0;
     maxMemKb_ = std::max(maxMemKb_, memKb);
@@ -215,8 +220,6 @@ class SwfReader final : public ReaderBase {
     ++jobCount_;
     ++taskCount_;
   }
-
-  void count(const char* key) { ++report_.counts[key]; }
 
   // Job numbers usually increase through a log: keep them in a sorted
   // vector, and only the out-of-order ones in a hash map.

@@ -148,19 +148,39 @@ Workload loadWorkload(const std::string& path, std::string_view format, const Re
   return readWorkload(path, resolved, options, report);
 }
 
+namespace {
+
+// ": N with REASON, M with REASON" over the meta keys PREFIX<REASON>.
+std::string byReason(const Workload& w, std::string_view prefix) {
+  std::string text;
+  const char* separator = ": ";
+  for (auto it = w.meta.lower_bound(std::string(prefix));
+       it != w.meta.end() && it->first.starts_with(prefix); ++it) {
+    text += separator + it->second + " with " + it->first.substr(prefix.size());
+    separator = ", ";
+  }
+  return text;
+}
+
+}  // namespace
+
 std::string skippedLinesNote(const Workload& w) {
   const auto count = w.meta.find("count.skipped_lines");
   if (count == w.meta.end() || count->second == "0") return {};
-  std::string note =
-      count->second + (count->second == "1" ? " malformed line" : " malformed lines") + " skipped";
-  constexpr std::string_view kPrefix = "skipped.";
-  const char* separator = ": ";
+  return count->second + (count->second == "1" ? " malformed line" : " malformed lines") +
+         " skipped" + byReason(w, "skipped.");
+}
+
+std::string leftOutNote(const Workload& w) {
+  constexpr std::string_view kPrefix = "left_out.";
+  std::uint64_t total = 0;
   for (auto it = w.meta.lower_bound(std::string(kPrefix));
        it != w.meta.end() && it->first.starts_with(kPrefix); ++it) {
-    note += separator + it->second + " with " + it->first.substr(kPrefix.size());
-    separator = ", ";
+    total += std::stoull(it->second);
   }
-  return note;
+  if (total == 0) return {};
+  return std::to_string(total) + (total == 1 ? " record" : " records") +
+         " left out as not replayable" + byReason(w, kPrefix);
 }
 
 }  // namespace allot::traces

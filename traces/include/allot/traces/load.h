@@ -41,4 +41,10 @@ Workload loadWorkload(const std::string& path, std::string_view format = "auto",
 // Everything that replays a workload says it, so that no skip goes unseen.
 std::string skippedLinesNote(const Workload& w);
 
+// Well-formed records the reader left out because the format marks them as
+// not replayable, from the workload's meta ("left_out.<reason>"), e.g. "3
+// records left out: 2 with run time unknown (-1), 1 with no processor
+// count"; empty when none were. Said wherever skippedLinesNote is.
+std::string leftOutNote(const Workload& w);
+
 }  // namespace allot::traces
