@@ -17,9 +17,11 @@ class Policy:
       text such as ``"cpus:2;mem:1024"``, a ``{name: amount}`` dict or a
       vector over ``state.dims``) and returns False when the framework may
       not get them (inactive, suppressed, filtered, reserved for another
-      role). Granting what is not available is a policy bug and raises.
-      ``task`` names the pending task (``framework(i).demand[k].key``) the
-      grant is sized for: the framework then launches that task there.
+      role). Granting what is not available is a policy bug and raises, as
+      do a resource name the cluster lacks and an amount that is not a
+      finite number >= 0. ``task`` names the pending task
+      (``framework(i).demand[k].key``) the grant is sized for: the framework
+      then launches that task there; a key it did not publish raises.
     - ``self.grant_all(fw, agent)`` lends everything the framework may be
       offered on the agent, as Mesos offers whole agents.
 

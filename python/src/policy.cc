@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -104,13 +105,32 @@ class View {
 
   // Resources from Mesos text ("cpus:1;mem:512"), a {name: amount} dict of
   // unreserved scalars, or a vector of scalars over the state's dimensions.
+  // Every way of naming resources is checked alike: names the cluster has,
+  // amounts that are finite numbers >= 0 (a typo or a NaN is the policy's
+  // bug, said here, not a grant refused or an availability error later).
   Resources resources(py::handle value) const {
     const DimensionsPtr& dims = state().dimensions();
-    if (py::isinstance<py::str>(value)) return Resources::parse(value.cast<std::string>(), dims);
+    if (py::isinstance<py::str>(value)) {
+      Resources r = Resources::parse(value.cast<std::string>(), dims);
+      if (r.dimensions()->size() > dims->size()) {
+        throw InvalidArgument(unknownName(r.dimensions()->name(dims->size())));
+      }
+      return r;
+    }
     if (py::isinstance<py::dict>(value)) {
       Resources r(dims);
-      for (auto [name, amount] : value.cast<py::dict>()) {
-        r.setScalar(name.cast<std::string>(), amount.cast<double>());
+      for (auto [key, amount] : value.cast<py::dict>()) {
+        if (!py::isinstance<py::str>(key)) {
+          throw py::type_error("resource names must be text, got " + std::string(py::repr(key)));
+        }
+        const auto name = key.cast<std::string>();
+        if (!dims->find(name)) throw InvalidArgument(unknownName(name));
+        if (PyBool_Check(amount.ptr()) || py::isinstance<py::str>(amount) ||
+            PyNumber_Check(amount.ptr()) == 0) {
+          throw py::type_error("resource '" + name + "': the amount must be a number, got " +
+                               std::string(py::repr(amount)));
+        }
+        r.setScalar(name, amount.cast<double>());
       }
       return r;
     }
@@ -128,14 +148,39 @@ class View {
           "most " +
           std::to_string(kMaxScalarDims) + " scalars over state.dims");
     }
+    const Dimensions& names = *state().dimensions();
     Scalars v = Scalars::Zero();
-    std::copy_n(array.data(), array.shape(0), v.data());
+    for (py::ssize_t d = 0; d < array.shape(0); ++d) {
+      const double amount = array.data()[d];
+      if (d >= names.size()) {
+        if (amount == 0) continue;
+        throw InvalidArgument("resources[" + std::to_string(d) + "] is " + std::to_string(amount) +
+                              ", beyond the cluster's " + std::to_string(names.size()) +
+                              " scalars (" + joined(names) + ")");
+      }
+      if (!(std::isfinite(amount) && amount >= 0)) {
+        throw InvalidArgument("resources[" + std::to_string(d) + "] ('" +
+                              names.name(static_cast<int>(d)) + "') is " + std::to_string(amount) +
+                              ": each amount must be a finite, non-negative number");
+      }
+      v[static_cast<Eigen::Index>(d)] = amount;
+    }
     return v;
   }
 
   std::shared_ptr<Link> link() const { return link_; }
 
  private:
+  static std::string joined(const Dimensions& names) {
+    std::string text;
+    for (int d = 0; d < names.size(); ++d) text += (d > 0 ? ", " : "") + names.name(d);
+    return text;
+  }
+  std::string unknownName(const std::string& name) const {
+    return "unknown resource '" + name +
+           "' (the cluster's scalars: " + joined(*state().dimensions()) + ")";
+  }
+
   std::shared_ptr<Link> link_;
 };
 
@@ -293,13 +338,41 @@ class PolicyHost : public View {
   bool grant(std::int64_t fw, std::int64_t agent, py::handle resources, py::object task) {
     const FrameworkIndex f = frameworkIndex(fw);
     const AgentIndex a = agentIndex(agent);
-    const std::uint64_t key = task.is_none() ? kNoTask : task.cast<std::uint64_t>();
+    const std::uint64_t key = task.is_none() ? kNoTask : pendingKey(f, task);
     return allocator().grantFor(f, a, this->resources(resources), key);
   }
   bool grantAll(std::int64_t fw, std::int64_t agent) {
     const FrameworkIndex f = frameworkIndex(fw);
     const AgentIndex a = agentIndex(agent);
     return allocator().grantAllFor(f, a);
+  }
+
+ private:
+  // `task` as the key of one of framework `fw`'s published pending tasks: a
+  // grant for a key the framework does not know would be declined unused.
+  std::uint64_t pendingKey(FrameworkIndex fw, py::handle task) const {
+    if (PyBool_Check(task.ptr()) || PyIndex_Check(task.ptr()) == 0) {
+      throw py::type_error(
+          "task must be a pending task's key (an int, framework(i).demand[j].key), "
+          "got " +
+          std::string(py::repr(task)));
+    }
+    const auto number = py::reinterpret_steal<py::object>(PyNumber_Index(task.ptr()));
+    if (!number) throw py::error_already_set();
+    // Negative or past 64 bits: no key is, and the search below finds none.
+    const unsigned long long key = PyLong_AsUnsignedLongLong(number.ptr());
+    const bool fits = !(key == static_cast<unsigned long long>(-1) && PyErr_Occurred() != nullptr);
+    if (!fits) PyErr_Clear();
+    const std::vector<PendingTask>& demand = state().framework(fw).demand;
+    const auto known = std::find_if(demand.begin(), demand.end(),
+                                    [&](const PendingTask& t) { return fits && t.key == key; });
+    if (known == demand.end()) {
+      throw InvalidArgument("task " + std::string(py::repr(number)) +
+                            " is not the key of a pending task of framework " + std::to_string(fw) +
+                            " (" + std::to_string(demand.size()) + " published; see framework(" +
+                            std::to_string(fw) + ").demand)");
+    }
+    return known->key;
   }
 };
 
@@ -475,7 +548,9 @@ void bindPolicyHost(py::module_& m) {
            "Lends resources (text, dict or scalar vector) of the agent to the framework in "
            "this round; `task` is the key of the pending task they are sized for, if any. "
            "False when the framework may not get them (inactive, suppressed, filtered, "
-           "reserved for another role); raises when they are not available.")
+           "reserved for another role); raises when they are not available, name a resource "
+           "the cluster lacks or an amount that is not a finite number >= 0, or when `task` is "
+           "not the key of one of the framework's pending tasks.")
       .def("grant_all", &PolicyHost::grantAll, "fw"_a, "agent"_a,
            "Lends everything on the agent the framework may be offered. False as grant().")
       .def(

@@ -105,6 +105,57 @@ def test_granting_too_much_raises(tiny):
         allot.simulate(tiny, Greedy())
 
 
+# A grant's resources and task key are checked however they are given: a
+# typo, a NaN or a wrong key is the policy's bug, raised where it is made (a
+# NaN vector used to be a grant refused, a wrong key an offer declined).
+@pytest.mark.parametrize("resources, task, error, words", [
+    ({"cpu": 1.0}, None, allot.InvalidArgument, r"unknown resource 'cpu' \(the cluster's scalars: cpus, mem"),
+    ("foo:1", None, allot.InvalidArgument, "unknown resource 'foo'"),
+    ({"cpus": "1"}, None, TypeError, "resource 'cpus': the amount must be a number, got '1'"),
+    (np.array([np.nan, 0.0]), None, allot.InvalidArgument, r"resources\[0\] \('cpus'\) is nan"),
+    (np.array([-1.0, 0.0]), None, allot.InvalidArgument, "must be a finite, non-negative number"),
+    (np.array([np.inf]), None, allot.InvalidArgument, "is inf"),
+    (np.array([0.0] * 7 + [1.0]), None, allot.InvalidArgument, r"resources\[7\] is 1.0+, beyond"),
+    ("cpus:1", "xyz", TypeError, "task must be a pending task's key"),
+    ("cpus:1", 1.5, TypeError, "task must be a pending task's key"),
+    ("cpus:1", True, TypeError, "task must be a pending task's key"),
+    ("cpus:1", 123456789, allot.InvalidArgument, "task 123456789 is not the key of a pending task"),
+    ("cpus:1", -1, allot.InvalidArgument, "task -1 is not the key"),
+    ("cpus:1", 2**70, allot.InvalidArgument, "is not the key"),
+])
+def test_grant_arguments_are_checked(tiny, resources, task, error, words):
+    class Bad(allot.Policy):
+        def decide(self, now):
+            s = self.state
+            for f in range(s.framework_slots):
+                if s.framework(f).alive and not s.framework(f).suppressed:
+                    self.grant(f, 0, resources, task=task)
+
+    with pytest.raises(error, match=words):
+        allot.simulate(tiny, Bad(), demand=8)
+
+
+def test_grant_with_a_published_key_launches_it(tiny):
+    keys = []
+
+    class ByKey(allot.Policy):
+        def decide(self, now):
+            s = self.state
+            for f in range(s.framework_slots):
+                fw = s.framework(f)
+                if not fw.alive or fw.suppressed or not fw.demand:
+                    continue
+                t = fw.demand[0]
+                for a in range(s.agent_slots):
+                    if s.allocatable(s.offerable(f, a)) and self.grant(f, a, t.shape, task=t.key):
+                        keys.append(t.key)
+                        break
+
+    r = allot.simulate(tiny, ByKey(), demand=8)
+    # (The 1-wide job fits one grant; the gangs would need grants on both machines.)
+    assert keys and r.summary["instances_launched"] >= 1
+
+
 # What decide() sees: the trace's machines as agents, its dims, frameworks
 # with roles, time in microseconds on allocation-interval multiples.
 def test_state_view_reads_the_cluster(tiny):
