@@ -1018,6 +1018,32 @@ TEST(AlibabaReaderTest, Dag2018WithInstancesAndMachines) {
   EXPECT_EQ(w.machineEvents[4].capacity[1], 100.0);
 }
 
+// Tasks of one job that depend on each other in a ring would wait for each
+// other forever (the run ended with them unfinished, blaming the offers):
+// the edge that closes each ring, in row order, is dropped and counted;
+// other dependencies stay.
+TEST(AlibabaReaderTest, Dag2018RingsAreBroken) {
+  TempDir dir;
+  const std::string path = dir.write("batch_task.csv",
+                                     "M1,1,j_1,1,Terminated,100,200,100,0.5\n"
+                                     "M2_3,1,j_1,1,Terminated,200,260,50,0.25\n"
+                                     "M3_2,1,j_1,1,Terminated,200,300,50,0.25\n"
+                                     "M4_1_5,1,j_1,1,Terminated,300,320,50,0.25\n"
+                                     "M5_4,1,j_1,1,Terminated,320,330,50,0.25\n"
+                                     "M6_1,1,j_1,1,Terminated,330,340,50,0.25\n");
+  ReadReport report;
+  const Workload w = readWorkload(path, "alibaba2018", {}, &report);
+  EXPECT_EQ(report.counts.at("dependency_cycle"), 2U);
+  ASSERT_EQ(w.jobs.size(), 6U);  // sorted by submit, the row order here
+  // M2 -> M3 kept, M3 -> M2 closed the ring; M4 -> M1 and M4 -> M5 kept, M5
+  // -> M4 closed the other; M6 -> M1 untouched.
+  EXPECT_EQ(w.jobs[1].dependsOn, std::vector<std::uint32_t>{2});
+  EXPECT_TRUE(w.jobs[2].dependsOn.empty());
+  EXPECT_EQ(w.jobs[3].dependsOn, (std::vector<std::uint32_t>{0, 4}));
+  EXPECT_TRUE(w.jobs[4].dependsOn.empty());
+  EXPECT_EQ(w.jobs[5].dependsOn, std::vector<std::uint32_t>{0});
+}
+
 // ---------------------------------------------------------------- workload
 
 // sortJobsBySubmit keeps tasks with their jobs and dependencies pointing at

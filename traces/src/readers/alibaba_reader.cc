@@ -22,7 +22,8 @@
 //   Cancelled 4, Interrupted 5, Ready 6, other -1 ("unknown_status").
 // Counts: "zero_instances" (task rows with no instance: not emitted),
 // "negative_duration" (end before start: duration 0), "missing_request",
-// "missing_dependency", "self_dependency", "duplicate_task_number",
+// "missing_dependency", "self_dependency", "dependency_cycle" (dependencies
+// dropped to break a ring of tasks waiting for each other), "duplicate_task_number",
 // "noncontiguous_job" (a job's rows are split in the file; each run is read
 // as its own group, so dependencies across runs are lost), and for
 // batch_instance "orphan_instances" and "instance_count_mismatch".
@@ -33,6 +34,7 @@
 #include <cctype>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -311,6 +313,8 @@ class Alibaba2018Reader final : public ReaderBase {
     if (jobNumber == kUnknown) ++report_.counts["job_name_not_numbered"];
     std::vector<std::optional<DagName>> dags;
     std::unordered_map<std::int64_t, std::uint32_t> byNumber;  // task number -> global job
+    const std::uint64_t groupFirst = jobCount_;
+    const std::size_t outFirst = out.jobs.size();
     std::uint64_t nextJob = jobCount_;
     for (const TaskRow& row : group_) {
       dags.push_back(row.instances > 0 ? parseDagName(row.name) : std::nullopt);
@@ -382,6 +386,43 @@ class Alibaba2018Reader final : public ReaderBase {
       out.jobs.push_back(std::move(job));
     }
     group_.clear();
+    breakCycles(std::span(out.jobs).subspan(outFirst), groupFirst);
+  }
+
+  // Tasks of one job that depend on each other in a ring (M2_3 and M3_2)
+  // would wait for each other forever: the edges that close a ring, found
+  // by a depth-first walk in row order, are dropped and counted
+  // ("dependency_cycle"), as self-dependencies are. `jobs` are one group's,
+  // the first of them global job `first`.
+  void breakCycles(std::span<Job> jobs, std::uint64_t first) {
+    enum : std::uint8_t { kUnseen, kOnPath, kDone };
+    std::vector<std::uint8_t> mark(jobs.size(), kUnseen);
+    std::vector<std::pair<std::size_t, std::size_t>> path;  // job, next dependency to visit
+    for (std::size_t root = 0; root < jobs.size(); ++root) {
+      if (mark[root] != kUnseen) continue;
+      mark[root] = kOnPath;
+      path.emplace_back(root, 0);
+      while (!path.empty()) {
+        auto& [j, next] = path.back();
+        std::vector<std::uint32_t>& deps = jobs[j].dependsOn;
+        if (next == deps.size()) {
+          mark[j] = kDone;
+          path.pop_back();
+          continue;
+        }
+        const std::size_t d = deps[next] - first;  // within the group
+        if (mark[d] == kOnPath) {
+          deps.erase(deps.begin() + static_cast<std::ptrdiff_t>(next));
+          ++report_.counts["dependency_cycle"];
+        } else {
+          ++next;
+          if (mark[d] == kUnseen) {
+            mark[d] = kOnPath;
+            path.emplace_back(d, 0);  // (invalidates j and next)
+          }
+        }
+      }
+    }
   }
 
   static std::string instanceKey(std::string_view job, std::string_view task) {
