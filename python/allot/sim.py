@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -221,7 +222,7 @@ def _workload(trace):
     raise TypeError(f"trace must be a path or an allot.Workload, not {type(trace).__name__}")
 
 
-def simulate(trace, policy="drf", seed=0, params=None, **config):
+def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config):
     """Replays ``trace`` (a path or a loaded ``allot.Workload``) against ``policy``.
 
     ``policy`` is a built-in name (see ``allot.policies()``) or an
@@ -256,7 +257,8 @@ def simulate(trace, policy="drf", seed=0, params=None, **config):
         # Called by the run itself (frames: this, simulate, its caller).
         warnings.warn(f"{label}: {message}", SimulationWarning, stacklevel=3)
 
-    raw = _allot.simulate(workload, policy, text_params, seed=seed, note=note, **cfg)
+    raw = _allot.simulate(workload, policy, text_params, seed=seed, note=note, cancel=_cancel,
+                          **cfg)
     result = _to_result(raw, {"seed": seed, **cfg})
     _warn_if_cut_short(result)
     return result
@@ -333,13 +335,23 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
         raise ValueError("one Policy object cannot run twice at once: pass distinct objects "
                          "or jobs=1")
 
-    def run(policy):
+    def run(policy, cancel=None):
         name = policy if isinstance(policy, str) else None
-        return simulate(workload, policy, seed=seed, params=params.get(name), **cfg)
+        return simulate(workload, policy, seed=seed, params=params.get(name), _cancel=cancel, **cfg)
 
     if jobs > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(run, policies))
+        # Ctrl-C reaches only this thread: the runs on the others are told to
+        # stop, else the interrupt would wait for each to end.
+        cancel = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            futures = [pool.submit(run, p, cancel) for p in policies]
+            results = [f.result() for f in futures]
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     else:
         results = [run(p) for p in policies]
     by_label = dict(zip(labels, results))

@@ -204,7 +204,7 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
                   double offerTimeout, std::optional<double> refuseSeconds, double sampleInterval,
                   std::uint32_t maxAttempts, std::uint32_t launchesPerOffer,
                   std::optional<std::uint32_t> demand, bool exactEstimates,
-                  std::optional<double> stopAt, py::object note) {
+                  std::optional<double> stopAt, py::object note, py::object cancel) {
   sim::Config config;
   config.seed = seed;
   config.allocationInterval = seconds("allocation_interval", allocationInterval, /*positive=*/true);
@@ -240,13 +240,19 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
   config.demandWindow = demand.value_or(need);
 
   // Lets Ctrl-C stop a long run: Python runs signal handlers only between
-  // bytecodes, and none run here until the simulation returns. Passes
-  // offerChurnNote to `note`, once, while the run is still going.
+  // bytecodes, and none run here until the simulation returns. Signals reach
+  // only the main thread: a run on another (compare's jobs) stops when
+  // `cancel` (a threading.Event) is set. Passes offerChurnNote to `note`,
+  // once, while the run is still going.
   sim::Hooks hooks;
   bool noted = note.is_none();
   hooks.progress = [&](const sim::Progress& progress) {
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (!cancel.is_none() && cancel.attr("is_set")().cast<bool>()) {
+      PyErr_SetNone(PyExc_KeyboardInterrupt);
+      throw py::error_already_set();
+    }
     if (noted) return;
     const std::string text =
         sim::offerChurnNote(progress, config.demandWindow, sim::kPythonSpelling);
@@ -360,11 +366,12 @@ PYBIND11_MODULE(_allot, m) {
         "hold_offers"_a = false, "decision_latency"_a = 0.0, "offer_timeout"_a = 0.0,
         "refuse_seconds"_a = py::none(), "sample_interval"_a = 0.0, "max_attempts"_a = 0,
         "launches_per_offer"_a = 0, "demand"_a = py::none(), "exact_estimates"_a = false,
-        "stop_at"_a = py::none(), "note"_a = py::none(),
+        "stop_at"_a = py::none(), "note"_a = py::none(), "cancel"_a = py::none(),
         "Runs sim::simulate without the GIL. `policy` is a registered name or an object with "
         "`name` and `decide(now_us)`. Times in seconds. `note`, when given, is called once "
-        "with sim::offerChurnNote's text when the run has one. Returns the Result as numpy "
-        "columns.");
+        "with sim::offerChurnNote's text when the run has one. The run raises "
+        "KeyboardInterrupt soon after `cancel` (a threading.Event) is set. Returns the Result "
+        "as numpy columns.");
 }
 
 }  // namespace allot::python

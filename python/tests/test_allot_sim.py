@@ -344,6 +344,38 @@ def test_interrupt_stops_the_run(kth):
     assert "_allot.simulate(" in str(caught.traceback[-1].statement)
 
 
+# Ctrl-C during compare(jobs=2) stops the runs on the worker threads too
+# (signals reach only the main thread): each slow policy below would take
+# a round per submission of the log, 28,000 of them at a millisecond each,
+# had its run gone on to its end.
+def test_interrupt_stops_compare_runs_on_threads(kth):
+    import os
+    import signal
+    import threading
+    import time
+
+    class Slow(allot.Policy):
+        def __init__(self, name):
+            super().__init__()
+            self.name, self.calls = name, 0
+
+        def decide(self, now):
+            self.calls += 1
+            time.sleep(0.001)
+
+    policies = [Slow("a"), Slow("b")]
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            allot.compare(kth, policies, jobs=2)
+    finally:
+        timer.cancel()
+    calls = [p.calls for p in policies]
+    assert all(0 < c < len(kth) / 2 for c in calls), calls
+    assert threading.active_count() == 1, threading.enumerate()
+
+
 # Two users' gangs of 3 on 4 one-cpu machines starve each other under drf: with
 # filters until the agent changes nothing is left to happen after a few
 # seconds; with filters that expire the run stalls. Both warn, as `allot sim`
