@@ -31,7 +31,7 @@ CONFIG_DEFAULTS = {
     "stop_at": None,              # simulated time to stop at, from the trace's time 0 (None: the end)
 }
 
-JOB_STATES = ["finished", "unschedulable", "failed", "unfinished"]  # sim::JobState
+JOB_STATES = ["finished", "unschedulable", "failed", "unfinished", "not_submitted"]  # sim::JobState
 TASK_STATES = ["finished", "lost", "unfinished", "preempted"]       # sim::TaskState
 
 

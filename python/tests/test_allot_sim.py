@@ -58,6 +58,12 @@ def test_rows_match_workload(kth):
     # Unfinished at the stop: no end time.
     assert r.jobs.loc[r.jobs["state"] == "unfinished", "end"].isna().all()
     assert r.end <= KTH_STOP_AT
+    # The jobs after the stop were never submitted, and each row says so.
+    later = r.jobs["submit"] > KTH_STOP_AT
+    states = r.jobs["state"].value_counts()
+    assert later.sum() > 0 and (r.jobs.loc[later, "state"] == "not_submitted").all()
+    for state in ("finished", "unfinished", "not_submitted"):
+        assert states[state] == r.summary[f"jobs_{state}"], (state, states, r.summary)
 
 
 def test_timeseries_columns(kth):

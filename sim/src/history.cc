@@ -261,6 +261,7 @@ Result historyResult(const Workload& w, TimePoint stopAt, Duration sampleInterva
                    [](const TaskRecord& a, const TaskRecord& b) { return a.start < b.start; });
   result.counters.launches = result.tasks.size();
   result.end = fromMicros(endUs);
+  detail::markNotSubmitted(result);
   account(w, result, beginUs, endUs, detail::sampleInterval(w, beginUs, stopAt, sampleInterval));
   summarize(result);
   return result;

@@ -21,6 +21,13 @@ std::int64_t runStart(const traces::Workload& w, TimePoint stopAt) {
   return std::min(start, toMicros(stopAt));
 }
 
+void markNotSubmitted(Result& result) {
+  for (JobRecord& j : result.jobs) {
+    if (j.state == JobState::kUnfinished && j.submit > result.end)
+      j.state = JobState::kNotSubmitted;
+  }
+}
+
 std::int64_t sampleInterval(const traces::Workload& w, std::int64_t startUs, TimePoint stopAt,
                             Duration configured) {
   if (configured > Duration::zero()) return toMicros(configured);

@@ -33,6 +33,10 @@ std::int64_t runStart(const traces::Workload& w, TimePoint stopAt);
 std::int64_t sampleInterval(const traces::Workload& w, std::int64_t startUs, TimePoint stopAt,
                             Duration configured);
 
+// Marks the unfinished jobs of `result` submitted after result.end as never
+// submitted: a run stopped early (Config::stopAt) never saw them.
+void markNotSubmitted(Result& result);
+
 // Keeps the even samples (start + 2k intervals) of `series`, whose samples
 // hold `roles` role shares each; the caller doubles its interval.
 void keepEvenSamples(TimeSeries& series, std::size_t roles);

@@ -663,6 +663,7 @@ Result Engine::run() {
   for (std::uint32_t j = 0; j < jobs_.size(); ++j) {
     if (!jobs_[j].done) result_.jobs[j].state = JobState::kUnfinished;
   }
+  detail::markNotSubmitted(result_);
   for (int d = 0; d < kMaxScalarDims; ++d) {
     if (d >= w_.dims->size()) break;
     result_.usedIntegral.push_back(usedIntegral_[static_cast<std::size_t>(d)]);

@@ -66,8 +66,10 @@ void summarize(Result& result) {
         ++failed;
         break;
       case JobState::kUnfinished:
-        // A run stopped early (Config::stopAt) leaves jobs it never saw.
-        ++(j.submit > result.end ? notSubmitted : unfinished);
+        ++unfinished;
+        break;
+      case JobState::kNotSubmitted:
+        ++notSubmitted;
         break;
     }
     if (j.state == JobState::kUnschedulable) continue;

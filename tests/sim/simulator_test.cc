@@ -497,6 +497,7 @@ TEST(SimulatorTest, StopBeforeTheFirstSubmitEndsThere) {
   // Stopped before it came, the job is not counted as unfinished work.
   EXPECT_EQ(r.summary.at("jobs_unfinished"), 0);
   EXPECT_EQ(r.summary.at("jobs_not_submitted"), 1);
+  EXPECT_EQ(r.jobs[0].state, JobState::kNotSubmitted);
   EXPECT_TRUE(r.tasks.empty());
 }
 

@@ -17,6 +17,7 @@ enum class JobState : std::uint8_t {
   kUnschedulable = 1,  // wider than the cluster (or waits on such a job)
   kFailed = 2,         // a task lost more attempts than Config::maxAttempts
   kUnfinished = 3,     // still pending or running when the run stopped
+  kNotSubmitted = 4,   // submitted after the run stopped (Config::stopAt)
 };
 
 struct JobRecord {
