@@ -966,6 +966,13 @@ TEST_F(StoreTest, StoppedWriteLeavesTheEarlierStore) {
   writeWorkloadStore(file("s.h5"), after);
   EXPECT_EQ(readWorkloadStore(file("s.h5")), after);
   EXPECT_FALSE(fs::exists(file("s.h5.partial")));
+  // A partial file a killed write left (here with no permissions at all) is
+  // not reused: the store gets a fresh file's mode.
+  std::ofstream(file("s.h5.partial")) << "stale";
+  fs::permissions(file("s.h5.partial"), fs::perms::none);
+  writeWorkloadStore(file("s.h5"), after);
+  EXPECT_NE(fs::status(file("s.h5")).permissions() & fs::perms::owner_read, fs::perms::none);
+  EXPECT_EQ(readWorkloadStore(file("s.h5")), after);
 
   // Renaming over a device or a folder would replace it: refused. A
   // symbolic link is followed, and stays a link.

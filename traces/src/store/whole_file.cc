@@ -22,6 +22,10 @@ WholeFile::WholeFile(const std::string& path_) : path(path_), target(path_) {
     throw Error(path + ": exists and is not a regular file; give the path of a file to write");
   }
   partial = partialOf(target);
+  // One left by a write that was killed is not reused: HDF5 would open it as
+  // it is, keeping its mode (a stale partial of mode 000 gave a result file
+  // no one could read).
+  fs::remove(partial, error);
 }
 
 void WholeFile::commit() const {
