@@ -299,6 +299,16 @@ TEST(SyntheticTest, RejectsBadOptions) {
   o = syntheticPreset("hpc-like");
   o.machineMix.clear();
   EXPECT_THROW(generateWorkload(o), InvalidArgument);
+  // Options under which no job arrives (a horizon shorter than the first
+  // arrival) are refused, not written as an empty workload.
+  o = syntheticPreset("hpc-like");
+  o.horizon = Duration{1};
+  try {
+    generateWorkload(o);
+    ADD_FAILURE() << "an empty workload was generated";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no job arrives within the horizon"));
+  }
 }
 
 // Rates and lengths out of bounds are refused, naming the value, instead of

@@ -457,6 +457,14 @@ Workload generateWorkload(const SyntheticOptions& o) {
     w.jobs.push_back(std::move(job));
     if (o.maxTasks != 0 && instances >= o.maxTasks) break;
   }
+  // A workload without jobs replays nothing; say why here, not at `allot sim`.
+  if (w.jobs.empty()) {
+    throw InvalidArgument(fmt::format(
+        "synthetic workload: no job arrives within the horizon of {:.4g} h (on average {:.3g} "
+        "jobs/h, from the load on {} machine{}): lengthen the horizon, or raise the load, the "
+        "arrival rate or the machines",
+        horizon / 3600, rate * 3600, w.machines.size(), w.machines.size() == 1 ? "" : "s"));
+  }
 
   w.meta["format"] = "synthetic";
   w.meta["preset"] = o.preset;
