@@ -445,6 +445,13 @@ TEST(LineInputTest, TruncatedOrBadCrcGzipIsAnError) {
   EXPECT_THAT(errorOrNone(crc), HasSubstr("CRC or length check failed"));
   const std::string garbage = dir.write("garbage.swf.gz", bytes + "not gzip");
   EXPECT_THAT(errorOrNone(garbage), HasSubstr(garbage + ": corrupt gzip data"));
+  // Zero padding to the end (tape blocks; gzip -d ignores it) reads as the
+  // file alone; anything after the zeros is still an error.
+  const std::string padding(300'000, '\0');  // longer than the inflater's input buffer
+  const std::string padded = dir.write("padded.swf.gz", bytes + padding);
+  EXPECT_EQ(readWorkload(padded, "swf"), readWorkload(kData + "/swf/tiny.swf", "swf"));
+  const std::string padThenGarbage = dir.write("padgarbage.swf.gz", bytes + padding + "x");
+  EXPECT_THAT(errorOrNone(padThenGarbage), HasSubstr("neither a member nor zero padding"));
 }
 
 // Members larger than the inflater's buffers, several of them, read whole:

@@ -108,8 +108,13 @@ class GzipSource final : public ByteSource {
     std::size_t produced = 0;
     while (produced < size) {
       if (state_->block_state == ISAL_BLOCK_FINISH) {
-        // End of a member: another one may follow.
+        // End of a member: another one may follow, or zero padding to the
+        // end of the file (tape blocks; gzip -d ignores it too).
         if (state_->avail_in == 0 && !refill()) break;
+        if (state_->next_in[0] == 0) {
+          skipZeroPadding();
+          break;
+        }
         isal_inflate_reset(state_.get());
         state_->crc_flag = ISAL_GZIP;
       }
@@ -138,6 +143,17 @@ class GzipSource final : public ByteSource {
 
  private:
   static constexpr std::size_t kInputSize = std::size_t{1} << 18;
+
+  // Consumes the rest of the file, which must be zero bytes.
+  void skipZeroPadding() {
+    do {
+      const std::uint8_t* begin = state_->next_in;
+      if (std::any_of(begin, begin + state_->avail_in, [](std::uint8_t b) { return b != 0; })) {
+        corrupt("bytes after the last member that are neither a member nor zero padding");
+      }
+      state_->avail_in = 0;
+    } while (refill());
+  }
 
   // Reads more compressed bytes (the sniffed prefix first); false at end of
   // file.
