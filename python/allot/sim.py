@@ -93,8 +93,9 @@ class SimResult:
 
     - ``jobs``: one row per workload job (in workload order): job, trace_id,
       user, role, framework (indexes), submit, ready, first_start, end, work,
-      instances, lost_instances, state, and wait (first_start - submit) and
-      jct (end - submit).
+      instances, lost_instances, state (finished, unschedulable, failed,
+      unfinished, or not_submitted before a ``stop_at``), and wait
+      (first_start - submit) and jct (end - submit).
     - ``tasks``: one row per launch of ``count`` identical instances: job,
       task (workload task record), count, machine (-1 where a ``history``
       names none), attempt, ready, start, end, state.

@@ -271,6 +271,10 @@ def test_cluster_replaces_the_machines():
     assert summary["jobs_finished"] == len(w) == 20
     with pytest.raises(allot.ParseError, match="machine count '0'"):
         allot.load_trace(path, cluster="0*cpus:8")
+    # The recorded schedule ran on the trace's own machines, not on these
+    # (its utilization came out at 20 times the cluster's cpus).
+    with pytest.raises(allot.InvalidArgument, match=r"replaced by a uniform cluster \(4\*cpus"):
+        allot.history(w)
 
 
 def test_compare_tables_summaries(kth):

@@ -166,6 +166,14 @@ void account(const Workload& w, Result& r, std::int64_t beginUs, std::int64_t en
 }  // namespace
 
 Result historyResult(const Workload& w, TimePoint stopAt, Duration sampleInterval) {
+  // The recorded schedule ran on the trace's own machines: measured on others
+  // (utilization, placements) it would mean nothing.
+  if (const auto cluster = w.meta.find("cluster"); cluster != w.meta.end()) {
+    throw InvalidArgument(
+        "the trace's recorded schedule ran on its own machines, and this workload's were "
+        "replaced by a uniform cluster (" +
+        cluster->second + "): there is no history to measure on them; load the trace without it");
+  }
   const std::int64_t stop = toMicros(stopAt);
   Result result;
   result.policy = "history";
