@@ -796,6 +796,16 @@ TEST(Google2011ReaderTest, PartsOutOfOrderOrMissingAreRefused) {
     EXPECT_THAT(e.what(), HasSubstr("part 1 is missing between part-00000-of-00500.csv and "
                                     "part-00002-of-00500.csv"));
   }
+  TempDir twice;
+  twice.write("task_events/part-00000-of-00500.csv", first);
+  twice.write("task_events/part-00000-of-00500.csv.gz",
+              shell("gzip -c '" + (small / "part-00000-of-00002.csv").string() + "'"));
+  try {
+    readWorkload(twice.path(""), "google2011");
+    ADD_FAILURE() << "a part given twice was read";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("are both part 0"));
+  }
   // Parts that follow one another from any first one are a window of the trace.
   TempDir window;
   window.write("task_events/part-00003-of-00500.csv", first);

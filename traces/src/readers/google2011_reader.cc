@@ -135,6 +135,10 @@ std::vector<std::string> googleParts(const std::string& path) {
       continue;  // not Google's naming: nothing to tell
     }
     const long number = std::stol(name.substr(5, 5));
+    if (previous && number == previous->first) {
+      throw Error(fmt::format("{}: {} and {} are both part {}; keep one of them", path,
+                              previous->second, name, number));
+    }
     if (previous && number != previous->first + 1) {
       const std::string missing =
           number == previous->first + 2
