@@ -258,8 +258,20 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
         # Called by the run itself (frames: this, simulate, its caller).
         warnings.warn(f"{label}: {message}", SimulationWarning, stacklevel=3)
 
-    raw = _allot.simulate(workload, policy, text_params, seed=seed, note=note, cancel=_cancel,
-                          **cfg)
+    # A Python policy object holds one run's host: two runs at once (threads)
+    # would grant through each other's.
+    busy = None
+    if not isinstance(policy, str) and hasattr(policy, "__dict__"):
+        busy = policy.__dict__.setdefault("_allot_run_lock", threading.Lock())  # atomic
+        if not busy.acquire(blocking=False):
+            raise ValueError(f"policy {label!r} is already running in another simulation: "
+                             "one Policy object cannot run twice at once; give each its own")
+    try:
+        raw = _allot.simulate(workload, policy, text_params, seed=seed, note=note,
+                              cancel=_cancel, **cfg)
+    finally:
+        if busy is not None:
+            busy.release()
     result = _to_result(raw, {"seed": seed, **cfg})
     _warn_if_cut_short(result)
     return result
@@ -416,6 +428,15 @@ def _read_run(group):
     }
 
 
+def _read_labelled_run(f, label, run_config):
+    """One run of a result file; a missing dataset is named with its run's path."""
+    group = f["runs"][label]
+    try:
+        return _to_result(_read_run(group), run_config)
+    except KeyError as e:
+        raise KeyError(f"run {label!r} ({group.name}) lacks {e}") from e
+
+
 def read_results(path):
     """Reads a result file of ``allot sim -o FILE``: the table ``compare`` returns.
 
@@ -437,6 +458,8 @@ def read_results(path):
     try:
         with h5py.File(path, "r") as f:
             kind = f.attrs.get("allot_format")
+            if isinstance(kind, bytes):
+                kind = kind.decode(errors="replace")
             if kind != "allot-sim-result":
                 raise _allot.Error(f"{path}: not an allot result file (allot_format is "
                                    f"{kind!r}, not 'allot-sim-result')")
@@ -452,8 +475,7 @@ def read_results(path):
                 labels.append("history")
             if sorted(labels) != sorted(f["runs"]):
                 labels = list(f["runs"])
-            results = {label: _to_result(_read_run(f["runs"][label]), run_config)
-                       for label in labels}
+            results = {label: _read_labelled_run(f, label, run_config) for label in labels}
             allot_version = f.attrs["allot_version"]
     except _allot.Error:
         raise

@@ -66,6 +66,35 @@ class Boom(allot.Policy):
         PyFifo.decide(self, now)
 
 
+# One Policy object in two simulations at once (threads) is refused with a
+# message, not left to fail inside decide() with another run's host; runs one
+# after the other, or after an error, reuse it.
+@pytest.mark.filterwarnings("ignore::allot.SimulationWarning")  # it grants nothing
+def test_one_policy_object_runs_once_at_a_time(tiny):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    class Waits(allot.Policy):
+        def decide(self, now):
+            started.set()
+            release.wait(30)
+
+    policy = Waits()
+    first = threading.Thread(target=allot.simulate, args=(tiny, policy))
+    first.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(ValueError, match="already running in another simulation"):
+            allot.simulate(tiny, policy)
+    finally:
+        release.set()
+        first.join()
+    started.clear()
+    allot.simulate(tiny, policy)  # free again
+    assert started.is_set()
+
+
 # An exception in decide() leaves simulate() as the same Python exception.
 def test_exception_in_decide_propagates(tiny):
     policy = Boom(after=1)

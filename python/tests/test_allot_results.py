@@ -92,7 +92,8 @@ def test_not_a_result_file_is_an_error_naming_it(allot_cli, tmp_path):
     store = tmp_path / "w.h5"
     subprocess.run([allot_cli, "trace", "convert", trace, "--format", "swf", "-o", store],
                    check=True, capture_output=True)
-    with pytest.raises(allot.Error, match="w.h5: not an allot result file"):
+    with pytest.raises(allot.Error,
+                       match="w.h5: not an allot result file \\(allot_format is 'allot-workload'"):
         allot.read_results(store)
 
     # A result file missing a dataset names what is missing.
@@ -101,7 +102,8 @@ def test_not_a_result_file_is_an_error_naming_it(allot_cli, tmp_path):
                    check=True, capture_output=True)
     with h5py.File(out, "r+") as f:
         del f["runs/fifo/tasks/start_us"]
-    with pytest.raises(allot.Error, match="r.h5: cannot read.*start_us"):
+    with pytest.raises(allot.Error,
+                       match=r"r.h5: cannot read.*run 'fifo' \(/runs/fifo\) lacks .*start_us"):
         allot.read_results(out)
     with h5py.File(out, "r+") as f:
         f.attrs["allot_format_version"] = np.int64(2)
