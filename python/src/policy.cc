@@ -1,6 +1,7 @@
 // Policies written in Python: an Allocator trampoline and the read-only view
 // of ClusterState (plus grant) that the Python object's decide() uses.
 
+#include <fmt/format.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
@@ -154,9 +155,9 @@ class View {
       const double amount = array.data()[d];
       if (d >= names.size()) {
         if (amount == 0) continue;
-        throw InvalidArgument("resources[" + std::to_string(d) + "] is " + std::to_string(amount) +
-                              ", beyond the cluster's " + std::to_string(names.size()) +
-                              " scalars (" + joined(names) + ")");
+        throw InvalidArgument(
+            fmt::format("resources[{}] is {:f}, beyond the cluster's {} scalars ({})", d, amount,
+                        names.size(), fmt::join(names.names(), ", ")));
       }
       if (!(std::isfinite(amount) && amount >= 0)) {
         throw InvalidArgument("resources[" + std::to_string(d) + "] ('" +
@@ -171,14 +172,9 @@ class View {
   std::shared_ptr<Link> link() const { return link_; }
 
  private:
-  static std::string joined(const Dimensions& names) {
-    std::string text;
-    for (int d = 0; d < names.size(); ++d) text += (d > 0 ? ", " : "") + names.name(d);
-    return text;
-  }
   std::string unknownName(const std::string& name) const {
-    return "unknown resource '" + name +
-           "' (the cluster's scalars: " + joined(*state().dimensions()) + ")";
+    return fmt::format("unknown resource '{}' (the cluster's scalars: {})", name,
+                       fmt::join(state().dimensions()->names(), ", "));
   }
 
   std::shared_ptr<Link> link_;
