@@ -931,6 +931,37 @@ TEST_F(StoreTest, RejectsValuesAReplayCannotTake) {
   EXPECT_THAT(readError(file("nan.h5")), HasSubstr("demand 0: mem is nan"));
 }
 
+// The load checks job and task records as it builds them, on two threads,
+// not with checkWorkload afterwards: each piece of checkWorkload is still
+// made, and names the record as checkWorkload does.
+TEST_F(StoreTest, ChecksRecordsAsTheyAreRead) {
+  const Workload w = handMade();  // jobs 0, 1, 2 with task records [0,1), [1,3), [3,6)
+  const auto refusal = [&](const char* name, const auto& values) {
+    writeWorkloadStore(file("r.h5"), w);
+    rewriteDataset(file("r.h5"), name, values);
+    return readError(file("r.h5"));
+  };
+  const std::int64_t beyond = kMaxTraceMicros + 1;
+  EXPECT_THAT(refusal("jobs/submit_us", std::vector<std::int64_t>{0, beyond, 2'000'000}),
+              HasSubstr("job 1 (trace id 101) submit time is " + std::to_string(beyond) +
+                        " us, beyond 100 years"));
+  EXPECT_THAT(refusal("jobs/user", std::vector<std::uint32_t>{7, 1, 2}),
+              HasSubstr("job 0 (trace id 100) names user 7 of 3"));
+  EXPECT_THAT(refusal("jobs/depends_on", std::vector<std::uint32_t>{0, 2}),
+              HasSubstr("job 2 (trace id 102) depends on job 2, itself"));
+  EXPECT_THAT(refusal("tasks/estimate_us", std::vector<std::int64_t>{0, 0, -1, 0, 0, 0}),
+              HasSubstr("task record 2 estimate is -1 us"));
+  // Records 0 and 1 swapped: each names a job whose range holds the other.
+  EXPECT_THAT(refusal("tasks/job", std::vector<std::uint32_t>{1, 0, 1, 2, 2, 2}),
+              HasSubstr("task record 0 names job 1 (trace id 101), whose records are [1, 3)"));
+  // Job 0's range also takes job 1's first record: the ranges overlap.
+  EXPECT_THAT(refusal("jobs/task_count", std::vector<std::uint32_t>{2, 2, 3}),
+              HasSubstr("the jobs' ranges cover 7 task records, not the 6 there are"));
+  // Each message is a corrupt store's.
+  EXPECT_THAT(refusal("jobs/user", std::vector<std::uint32_t>{7, 1, 2}),
+              HasSubstr("the file is corrupt"));
+}
+
 // The writer refuses what the reader would, naming the record, and writes
 // nothing.
 TEST_F(StoreTest, WriterRefusesWhatAReplayCannotTake) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "allot/core/error.h"
+#include "src/workload_checks.h"
 
 namespace allot::traces {
 
@@ -91,8 +92,8 @@ int badScalar(const Scalars& s, int dims) {
   throw InvalidArgument("workload: " + what);
 }
 
-// The checks below name the record at fault through `name`, a callable
-// giving its description, so that only a failing check formats one.
+// Names the record at fault through `name`, a callable giving its
+// description, so that only a failing check formats one.
 template <class Name>
 void checkScalars(const Scalars& s, const Workload& w, const Name& name) {
   if (const int d = badScalar(s, w.dims->size()); d >= 0) {
@@ -101,25 +102,72 @@ void checkScalars(const Scalars& s, const Workload& w, const Name& name) {
   }
 }
 
-template <class Name>
-void checkTime(TimePoint t, const Name& name) {
-  const std::int64_t us = toMicros(t);
-  if (us < -kMaxTraceMicros || us > kMaxTraceMicros) {
-    invalid(fmt::format("{} is {} us, beyond 100 years", name(), us));
-  }
+}  // namespace
+
+namespace detail {
+
+TableSizes tableSizes(const Workload& w) {
+  return {w.jobs.size(), w.tasks.size(), w.demands.size(), std::max<std::size_t>(w.users.size(), 1),
+          std::max<std::size_t>(w.roles.size(), 1)};
 }
 
-template <class Name>
-void checkDuration(Duration d, const Name& name) {
-  const std::int64_t us = toMicros(d);
-  if (us < 0 || us > kMaxTraceMicros) {
-    invalid(fmt::format("{} is {} us (must be within 0 and 100 years)", name(), us));
-  }
+namespace {
+
+std::string jobName(const Job& job, std::size_t j) {
+  return fmt::format("job {} (trace id {})", j, job.traceId);
 }
 
 }  // namespace
 
-void checkWorkload(const Workload& w) {
+void badJobSubmit(const Job& job, std::size_t j) {
+  invalid(fmt::format("{} submit time is {} us, beyond 100 years", jobName(job, j),
+                      toMicros(job.submit)));
+}
+
+void badJobOwner(const Job& job, std::size_t j, std::size_t users, std::size_t roles) {
+  invalid(fmt::format("{} names user {} of {} and role {} of {}", jobName(job, j), job.user, users,
+                      job.role, roles));
+}
+
+void badJobRange(const Job& job, std::size_t j, std::uint64_t tasks) {
+  invalid(fmt::format("{} names task records [{}, {} + {}) of {}", jobName(job, j), job.firstTask,
+                      job.firstTask, job.taskCount, tasks));
+}
+
+void badDependency(const Job& job, std::size_t j, std::uint32_t d, std::uint64_t jobs) {
+  invalid(fmt::format("{} depends on job {}{}", jobName(job, j), d,
+                      d == j ? ", itself" : fmt::format(" of {}", jobs)));
+}
+
+void badTaskJob(std::size_t t, std::uint32_t job, std::uint64_t jobs) {
+  invalid(fmt::format("task record {} names job {} of {}", t, job, jobs));
+}
+
+void badTaskDemand(std::size_t t, std::uint32_t demand, std::uint64_t demands) {
+  invalid(fmt::format("task record {} names demand {} of {}", t, demand, demands));
+}
+
+void zeroTaskCount(std::size_t t) {
+  invalid(fmt::format("task record {} has a count of 0", t));
+}
+
+void badTaskDuration(std::size_t t, const char* what, Duration d) {
+  invalid(fmt::format("task record {} {} is {} us (must be within 0 and 100 years)", t, what,
+                      toMicros(d)));
+}
+
+void badCoverage(std::uint64_t covered, std::uint64_t tasks) {
+  invalid(
+      fmt::format("the jobs' ranges cover {} task records, not the {} there are", covered, tasks));
+}
+
+void taskOutsideItsJob(std::size_t t, std::uint32_t job, const std::vector<Job>& jobs) {
+  const Job& named = jobs[job];
+  invalid(fmt::format("task record {} names job {} (trace id {}), whose records are [{}, {})", t,
+                      job, named.traceId, named.firstTask, named.firstTask + named.taskCount));
+}
+
+void checkSmallTables(const Workload& w) {
   if (!w.dims || w.dims->size() < 1 || w.dims->size() > kMaxScalarDims) {
     invalid(fmt::format("has {} dimensions (1 to {} allowed)", w.dims ? w.dims->size() : 0,
                         kMaxScalarDims));
@@ -141,62 +189,28 @@ void checkWorkload(const Workload& w) {
     if (static_cast<int>(e.kind) > static_cast<int>(MachineEvent::Kind::kUpdate)) {
       invalid(fmt::format("machine event {} has unknown kind {}", i, static_cast<int>(e.kind)));
     }
-    checkTime(e.time, [&] { return fmt::format("machine event {} time", i); });
+    if (!timeInRange(toMicros(e.time))) {
+      invalid(fmt::format("machine event {} time is {} us, beyond 100 years", i, toMicros(e.time)));
+    }
     if (e.kind != MachineEvent::Kind::kRemove) {  // a removal's capacity means nothing
       checkScalars(e.capacity, w, [&] { return fmt::format("machine event {} capacity", i); });
     }
   }
-  // Job ranges in bounds, covering as many records as there are, and each
-  // record within the range of the job it names: then the ranges do not
-  // overlap and each holds only records of its job (a record in two ranges
-  // would leave the ranges covering more than there are). One pass over each
-  // table, not the task table again job by job.
-  std::uint64_t covered = 0;
-  // Readers may leave the user and role tables empty, with index 0.
-  const std::size_t userLimit = std::max<std::size_t>(w.users.size(), 1);
-  const std::size_t roleLimit = std::max<std::size_t>(w.roles.size(), 1);
+}
+
+}  // namespace detail
+
+void checkWorkload(const Workload& w) {
+  detail::checkSmallTables(w);
+  const detail::TableSizes sizes = detail::tableSizes(w);
   for (std::size_t j = 0; j < w.jobs.size(); ++j) {
-    const Job& job = w.jobs[j];
-    const auto name = [&] { return fmt::format("job {} (trace id {})", j, job.traceId); };
-    checkTime(job.submit, [&] { return name() + " submit time"; });
-    if (job.user >= userLimit || job.role >= roleLimit) {
-      invalid(fmt::format("{} names user {} of {} and role {} of {}", name(), job.user,
-                          w.users.size(), job.role, w.roles.size()));
-    }
-    if (job.firstTask > w.tasks.size() || job.taskCount > w.tasks.size() - job.firstTask) {
-      invalid(fmt::format("{} names task records [{}, {} + {}) of {}", name(), job.firstTask,
-                          job.firstTask, job.taskCount, w.tasks.size()));
-    }
-    covered += job.taskCount;
-    for (const std::uint32_t d : job.dependsOn) {
-      if (d >= w.jobs.size() || d == j) {
-        invalid(fmt::format("{} depends on job {}{}", name(), d,
-                            d == j ? ", itself" : fmt::format(" of {}", w.jobs.size())));
-      }
-    }
+    detail::checkJob(w.jobs[j], j, sizes, w.users.size(), w.roles.size());
   }
-  for (std::size_t t = 0; t < w.tasks.size(); ++t) {
-    const Task& task = w.tasks[t];
-    if (task.job >= w.jobs.size()) {
-      invalid(fmt::format("task record {} names job {} of {}", t, task.job, w.jobs.size()));
-    }
-    if (const Job& job = w.jobs[task.job];
-        t < job.firstTask || t - job.firstTask >= job.taskCount) {
-      invalid(fmt::format("task record {} names job {} (trace id {}), whose records are [{}, {})",
-                          t, task.job, job.traceId, job.firstTask, job.firstTask + job.taskCount));
-    }
-    if (task.demand >= w.demands.size()) {
-      invalid(
-          fmt::format("task record {} names demand {} of {}", t, task.demand, w.demands.size()));
-    }
-    if (task.count == 0) invalid(fmt::format("task record {} has a count of 0", t));
-    checkDuration(task.duration, [&] { return fmt::format("task record {} duration", t); });
-    checkDuration(task.estimate, [&] { return fmt::format("task record {} estimate", t); });
-  }
-  if (covered != w.tasks.size()) {
-    invalid(fmt::format("the jobs' ranges cover {} task records, not the {} there are", covered,
-                        w.tasks.size()));
-  }
+  for (std::size_t t = 0; t < w.tasks.size(); ++t) detail::checkTask(w.tasks[t], t, sizes);
+  detail::checkTaskRanges(
+      w.jobs, w.tasks.size(), [&](std::size_t j) { return w.jobs[j].firstTask; },
+      [&](std::size_t j) { return w.jobs[j].taskCount; },
+      [&](std::uint64_t t) { return w.tasks[t].job; });
 }
 
 namespace {

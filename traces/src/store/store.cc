@@ -20,6 +20,7 @@
 #include "allot/traces/h5.h"
 #include "allot/traces/whole_file.h"
 #include "chunks.h"
+#include "src/workload_checks.h"
 
 namespace allot::traces {
 namespace {
@@ -745,9 +746,15 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
 
 namespace {
 
-// The jobs table. `taskRows` (the rows of /tasks) bounds the task ranges;
-// user and role indexes are checked with the whole workload (checkWorkload).
-std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t taskRows) {
+// The jobs table, each job checked as checkWorkload checks it (`sizes`:
+// the tables' row counts; `userCount`, `roleCount`: the user and role
+// tables' sizes). Each job's task range also goes to `firstTasks` and
+// `taskCounts`, for checkTaskRanges.
+std::vector<Job> readJobs(Reader& in, const std::string& path, const detail::TableSizes& sizes,
+                          std::size_t userCount, std::size_t roleCount,
+                          std::vector<std::uint64_t>& firstTasks,
+                          std::vector<std::uint32_t>& taskCounts) {
+  const std::uint64_t taskRows = sizes.tasks;
   std::vector<Job> jobs;
   {
     std::optional<std::uint64_t> rows;
@@ -766,6 +773,8 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
     checkIndexes(path, "jobs/depends_on", deps.data(), deps.size(), 0, *rows);
     const std::uint64_t block = in.blockRows("jobs/trace_id");
     reserveHuge(jobs, *rows);
+    firstTasks.reserve(*rows);
+    taskCounts.reserve(*rows);
     std::size_t dep = 0;
     for (std::uint64_t begin = 0; begin < *rows; begin += block) {
       const std::uint64_t end = std::min(*rows, begin + block);
@@ -775,8 +784,10 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
       const std::uint32_t* roles = role.read(begin, end);
       const std::int32_t* priorities = priority.read(begin, end);
       const std::uint8_t* gangs = gang.read(begin, end);
-      const std::uint64_t* firstTasks = firstTask.read(begin, end);
-      const std::uint32_t* taskCounts = taskCount.read(begin, end);
+      const std::uint64_t* firsts = firstTask.read(begin, end);
+      const std::uint32_t* counts = taskCount.read(begin, end);
+      firstTasks.insert(firstTasks.end(), firsts, firsts + (end - begin));
+      taskCounts.insert(taskCounts.end(), counts, counts + (end - begin));
       for (std::uint64_t i = 0; i < end - begin; ++i) {
         Job& j = jobs.emplace_back();
         j.traceId = traceIds[i];
@@ -785,8 +796,8 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
         j.role = roles[i];
         j.priority = priorities[i];
         j.gang = gangs[i] != 0;
-        j.firstTask = firstTasks[i];
-        j.taskCount = taskCounts[i];
+        j.firstTask = firsts[i];
+        j.taskCount = counts[i];
         if (j.firstTask > taskRows || j.taskCount > taskRows - j.firstTask) {
           corrupt(path, "job row " + std::to_string(begin + i) + " names tasks beyond the " +
                             std::to_string(taskRows) + " stored");
@@ -796,6 +807,7 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
                              deps.begin() + static_cast<std::ptrdiff_t>(dep + n));
           dep += n;
         }
+        detail::checkJob(j, begin + i, sizes, userCount, roleCount);
       }
     }
   }
@@ -805,9 +817,12 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, std::uint64_t tas
 // The tasks table of a store of format `version`, `width` dimensions;
 // `jobRows` (the rows of /jobs) bounds tasks/job. From version 5 the
 // records index `demands` (read from /demands); older stores hold each
-// record's demand, interned here into `demands`.
+// record's demand, interned here into `demands`. Each record is checked as
+// checkWorkload checks it (indexes and counts by the dataset row), and its
+// job goes to `jobOf`, for checkTaskRanges.
 std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t version,
-                            hsize_t width, std::uint64_t jobRows, std::vector<Scalars>& demands) {
+                            hsize_t width, std::uint64_t jobRows, std::vector<Scalars>& demands,
+                            std::vector<std::uint32_t>& jobOf) {
   const auto D = static_cast<std::size_t>(width);
   std::vector<Task> tasks;
   std::optional<std::uint64_t> rows;
@@ -848,10 +863,12 @@ std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t ve
   // separate pass over each index column cost 4% of a load).
   const std::uint64_t demandCount = demands.size();
   reserveHuge(tasks, *rows);
+  jobOf.reserve(*rows);
   DemandTable table;  // before version 5
   for (std::uint64_t first = 0; first < *rows; first += block) {
     const std::uint64_t last = std::min(*rows, first + block);
     const std::uint32_t* jobs = job.read(first, last);
+    jobOf.insert(jobOf.end(), jobs, jobs + (last - first));
     const std::uint32_t* indexes = index.read(first, last);
     const std::uint32_t* demandIds = demandId ? demandId->read(first, last) : nullptr;
     const double* demandRows = demand ? demand->read(first, last) : nullptr;
@@ -890,6 +907,7 @@ std::vector<Task> readTasks(Reader& in, const std::string& path, std::int64_t ve
       t.outcome.machine = machines[i];
       t.outcome.status = statuses[i];
       outOfRange |= jobs[i] >= jobRows;
+      detail::checkTaskDurations(t, first + i);
       tasks.push_back(t);
     }
     if (outOfRange) {
@@ -1022,6 +1040,17 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
   // reports them: those of the jobs first.
   const std::uint64_t jobRows = in.rows("jobs/trace_id");
   const std::uint64_t taskRows = in.rows("tasks/job");
+  // The values themselves: a store holds what its writer gave it, and only
+  // readers of raw traces check each value as they parse it. The records
+  // are checked as they are built (a pass over the finished tables, which
+  // do not fit in cache, cost a fifth of a load): checkWorkload in pieces.
+  detail::TableSizes sizes = detail::tableSizes(w);
+  sizes.jobs = jobRows;
+  sizes.tasks = taskRows;
+  // Each job's range and each record's job, for checkTaskRanges (compact
+  // copies: the finished tables would be read again from memory).
+  std::vector<std::uint64_t> firstTasks;
+  std::vector<std::uint32_t> taskCounts, jobOf;
   std::exception_ptr jobsFailure;
   std::uint64_t jobDatasets = 0;
   std::thread jobsThread([&] {
@@ -1030,7 +1059,8 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
       StoreOptions silent = options;
       silent.progress = nullptr;  // progress is reported on the calling thread
       Reader jobsIn(file.get(), path, silent);
-      w.jobs = readJobs(jobsIn, path, taskRows);
+      w.jobs =
+          readJobs(jobsIn, path, sizes, w.users.size(), w.roles.size(), firstTasks, taskCounts);
       jobDatasets = jobsIn.done();
     } catch (...) {
       jobsFailure = std::current_exception();
@@ -1038,18 +1068,19 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
   });
   std::exception_ptr tasksFailure;
   try {
-    w.tasks = readTasks(in, path, *version, width, jobRows, w.demands);
+    w.tasks = readTasks(in, path, *version, width, jobRows, w.demands, jobOf);
   } catch (...) {
     tasksFailure = std::current_exception();
   }
   jobsThread.join();
-  if (jobsFailure) std::rethrow_exception(jobsFailure);
-  if (tasksFailure) std::rethrow_exception(tasksFailure);
-  for (std::uint64_t i = 0; i < jobDatasets; ++i) in.skipDataset();
-  // The values themselves: a store holds what its writer gave it, and only
-  // readers of raw traces check each value as they parse it.
   try {
-    checkWorkload(w);
+    if (jobsFailure) std::rethrow_exception(jobsFailure);
+    if (tasksFailure) std::rethrow_exception(tasksFailure);
+    for (std::uint64_t i = 0; i < jobDatasets; ++i) in.skipDataset();
+    detail::checkSmallTables(w);
+    detail::checkTaskRanges(
+        w.jobs, taskRows, [&](std::size_t j) { return firstTasks[j]; },
+        [&](std::size_t j) { return taskCounts[j]; }, [&](std::uint64_t t) { return jobOf[t]; });
   } catch (const InvalidArgument& e) {
     corrupt(path, e.what());
   }
