@@ -428,13 +428,31 @@ def _read_run(group):
     }
 
 
+def _check_task_jobs(result):
+    """Raises ValueError naming the first task row of a run whose job index
+    names no job (a damaged or hand-edited file). (A job's framework is not
+    checked: jobs that never became ready keep framework 0, also in runs
+    without frameworks.)"""
+    jobs = result.tasks["job"].to_numpy()
+    bad = np.flatnonzero(jobs >= len(result.jobs))
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(f"tasks row {row} names job {int(jobs[row])} of {len(result.jobs)}")
+
+
 def _read_labelled_run(f, label, run_config):
-    """One run of a result file; a missing dataset is named with its run's path."""
+    """One run of a result file; a missing dataset or a task naming no job is
+    named with its run's path."""
     group = f["runs"][label]
     try:
-        return _to_result(_read_run(group), run_config)
+        result = _to_result(_read_run(group), run_config)
     except KeyError as e:
         raise KeyError(f"run {label!r} ({group.name}) lacks {e}") from e
+    try:
+        _check_task_jobs(result)
+    except ValueError as e:
+        raise ValueError(f"run {label!r} ({group.name}): {e}") from e
+    return result
 
 
 def read_results(path):

@@ -105,6 +105,17 @@ def test_not_a_result_file_is_an_error_naming_it(allot_cli, tmp_path):
     with pytest.raises(allot.Error,
                        match=r"r.h5: cannot read.*run 'fifo' \(/runs/fifo\) lacks .*start_us"):
         allot.read_results(out)
+    # A task naming a job the run does not have.
+    subprocess.run([allot_cli, "sim", trace, "-p", "fifo", "-o", out],
+                   check=True, capture_output=True)
+    with h5py.File(out, "r+") as f:
+        jobs = f["runs/fifo/tasks/job"][()]
+        jobs[0] = 7
+        f["runs/fifo/tasks/job"][...] = jobs
+    with pytest.raises(allot.Error,
+                       match=r"r.h5: cannot read.*run 'fifo' \(/runs/fifo\): tasks row 0 names "
+                             r"job 7 of 1"):
+        allot.read_results(out)
     with h5py.File(out, "r+") as f:
         f.attrs["allot_format_version"] = np.int64(2)
     with pytest.raises(allot.Error, match="version 2; this allot reads version 1"):
