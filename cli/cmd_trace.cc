@@ -36,6 +36,7 @@ nlohmann::json reportJson(const traces::ReadReport& r) {
           {"records", r.records},
           {"skipped", r.skipped},
           {"skipped_by_reason", r.skippedByReason},
+          {"first_skipped", r.firstSkipped},
           {"counts", r.counts}};
 }
 
@@ -44,6 +45,9 @@ void printReport(const traces::ReadReport& r) {
                            r.skipped);
   for (const auto& [reason, count] : r.skippedByReason) {
     std::cout << fmt::format("  skipped {:>10}  {}\n", count, reason);
+    if (const auto first = r.firstSkipped.find(reason); first != r.firstSkipped.end()) {
+      std::cout << fmt::format("          {:>10}  first: {}\n", "", first->second);
+    }
   }
   for (const auto& [key, count] : r.counts) {
     std::cout << fmt::format("  {:<24} {}\n", key, count);

@@ -196,7 +196,9 @@ def test_skipped_lines_warn(tmp_path):
         w = allot.load_trace(path, skip_bad=True)
     assert len(caught) == 1 and caught[0].filename == __file__
     assert str(caught[0].message) == (f"{path}: 1 malformed line skipped: "
-                                      "1 with run_time: not a number")
+                                      "1 with run_time: not a number (first: "
+                                      f"{path}:5: column 4 (run_time): bad value 'ten': "
+                                      "not a number)")
     assert len(w) == 2 and w.meta["count.skipped_lines"] == "1"
     with warnings.catch_warnings():
         warnings.simplefilter("error")

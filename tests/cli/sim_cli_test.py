@@ -170,8 +170,9 @@ with open(mixed, "w") as f:
             "4 9 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n")
 err = run("sim", mixed, "-p", "fifo", expect=1).stderr
 check(f"{mixed}:4: column 4 (run_time): bad value 'ten'" in err, f"malformed line: stderr {err!r}")
-note = ("2 malformed lines skipped: 1 with run_time: not a number, 1 with wrong number of "
-        "fields")
+note = (f"2 malformed lines skipped: 1 with run_time: not a number (first: {mixed}:4: column 4 "
+        f"(run_time): bad value 'ten': not a number), 1 with wrong number of fields (first: "
+        f"{mixed}:5: expected 18 fields, found 5)")
 res = run("sim", mixed, "-p", "fifo", "--skip-bad", "--json", "-o", os.path.join(tmp, "mixed.h5"))
 check(res.stderr.count(f"allot: note: {mixed}: {note}\n") == 1, f"--skip-bad: stderr {res.stderr!r}")
 config = json.loads(res.stdout)["config"]

@@ -643,6 +643,14 @@ TEST(BadInputTest, SkipBadCountsByReason) {
   EXPECT_EQ(w.meta.at("count.skipped_lines"), "5");
   EXPECT_EQ(w.meta.at("skipped.run_time: not a number"), "2");
   EXPECT_EQ(w.meta.at("skipped.wrong number of fields"), "1");
+  // The first line of each reason, to find the others by.
+  EXPECT_EQ(report.firstSkipped.size(), report.skippedByReason.size());
+  EXPECT_EQ(report.firstSkipped.at("run_time: not a number"),
+            path + ":2: column 4 (run_time): bad value 'x': not a number");
+  EXPECT_EQ(report.firstSkipped.at("wrong number of fields"),
+            path + ":3: expected 18 fields, found 4");
+  EXPECT_EQ(w.meta.at("skipped_first.requested_time: not a number"),
+            path + ":5: column 9 (requested_time): bad value 'ten': not a number");
 }
 
 // ---------------------------------------------------------------- google2011

@@ -1073,8 +1073,12 @@ TEST_F(StoreTest, SkippedLinesStayNotedInTheStore) {
   options.skipBad = true;
   const Workload raw = loadWorkload(file("mixed.swf"), "swf", options);
   EXPECT_EQ(raw.jobs.size(), 2u);
+  const std::string mixed = file("mixed.swf");
   const std::string note =
-      "3 malformed lines skipped: 2 with run_time: not a number, 1 with wrong number of fields";
+      "3 malformed lines skipped: 2 with run_time: not a number (first: " + mixed +
+      ":3: column 4 (run_time): bad value 'x': not a number), 1 with wrong number of fields "
+      "(first: " +
+      mixed + ":4: expected 18 fields, found 3)";
   EXPECT_EQ(skippedLinesNote(raw), note);
   writeWorkloadStore(file("mixed.h5"), raw);
   const Workload stored = loadWorkload(file("mixed.h5"));
@@ -1091,7 +1095,8 @@ TEST_F(StoreTest, SkippedLinesStayNotedInTheStore) {
   std::ofstream(file("one.swf")) << line << "x\n";
   options.skipBad = true;
   EXPECT_EQ(skippedLinesNote(loadWorkload(file("one.swf"), "swf", options)),
-            "1 malformed line skipped: 1 with wrong number of fields");
+            "1 malformed line skipped: 1 with wrong number of fields (first: " + file("one.swf") +
+                ":2: expected 18 fields, found 1)");
 }
 
 }  // namespace

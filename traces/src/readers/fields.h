@@ -364,6 +364,13 @@ class LineContext {
   std::span<const std::string_view> columns_;
 };
 
+// Counts a line skipped with skipBad, by reason, keeping the first error of
+// each reason.
+inline void countSkipped(ReadReport& report, const BadLine& bad) {
+  ++report.skipped;
+  if (++report.skippedByReason[bad.reason()] == 1) report.firstSkipped[bad.reason()] = bad.what();
+}
+
 // Runs `parse` on one line; with skipBad, a BadLine is counted instead of
 // thrown. Returns true iff the line was accepted.
 template <class Parse>
@@ -374,8 +381,7 @@ bool guardLine(const ReadOptions& options, ReadReport& report, Parse&& parse) {
     return true;
   } catch (const BadLine& bad) {
     if (!options.skipBad) throw;
-    ++report.skipped;
-    ++report.skippedByReason[bad.reason()];
+    countSkipped(report, bad);
     return false;
   }
 }

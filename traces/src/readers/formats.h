@@ -10,7 +10,8 @@ namespace allot::traces::detail {
 
 // What every reader shares: the report, and the final counts copied into the
 // last chunk's meta as "count.<key>", with lines skipped as "skipped.<reason>"
-// (so that a store converted with skipBad still says what it left out).
+// and the first of each as "skipped_first.<reason>" (so that a store
+// converted with skipBad still says what it left out).
 class ReaderBase : public TraceReader {
  public:
   const ReadReport& report() const override { return report_; }
@@ -23,6 +24,8 @@ class ReaderBase : public TraceReader {
     out.meta["count.skipped_lines"] = std::to_string(report_.skipped);
     for (const auto& [reason, count] : report_.skippedByReason)
       out.meta["skipped." + reason] = std::to_string(count);
+    for (const auto& [reason, error] : report_.firstSkipped)
+      out.meta["skipped_first." + reason] = error;
     for (const auto& [reason, count] : leftOut_)
       out.meta["left_out." + reason] = std::to_string(count);
   }

@@ -35,8 +35,7 @@ bool fillChunk(Lines& in, const WorkloadChunk& out, const ReadOptions& options, 
       if (parse(line)) ++report.records;
     } catch (const BadLine& bad) {
       if (!options.skipBad) throw;
-      ++report.skipped;
-      ++report.skippedByReason[bad.reason()];
+      countSkipped(report, bad);
     }
   }
   progress.update(in.bytesRead());

@@ -150,13 +150,23 @@ Workload loadWorkload(const std::string& path, std::string_view format, const Re
 
 namespace {
 
-// ": N with REASON, M with REASON" over the meta keys PREFIX<REASON>.
-std::string byReason(const Workload& w, std::string_view prefix) {
+// ": N with REASON, M with REASON" over the meta keys PREFIX<REASON>; with
+// `firstPrefix`, each reason followed by " (first: VALUE)" of the meta key
+// firstPrefix<REASON> where there is one.
+std::string byReason(const Workload& w, std::string_view prefix,
+                     std::string_view firstPrefix = {}) {
   std::string text;
   const char* separator = ": ";
   for (auto it = w.meta.lower_bound(std::string(prefix));
        it != w.meta.end() && it->first.starts_with(prefix); ++it) {
-    text += separator + it->second + " with " + it->first.substr(prefix.size());
+    const std::string reason = it->first.substr(prefix.size());
+    text += separator + it->second + " with " + reason;
+    if (!firstPrefix.empty()) {
+      if (const auto first = w.meta.find(std::string(firstPrefix) + reason);
+          first != w.meta.end()) {
+        text += " (first: " + first->second + ")";
+      }
+    }
     separator = ", ";
   }
   return text;
@@ -168,7 +178,7 @@ std::string skippedLinesNote(const Workload& w) {
   const auto count = w.meta.find("count.skipped_lines");
   if (count == w.meta.end() || count->second == "0") return {};
   return count->second + (count->second == "1" ? " malformed line" : " malformed lines") +
-         " skipped" + byReason(w, "skipped.");
+         " skipped" + byReason(w, "skipped.", "skipped_first.");
 }
 
 std::string leftOutNote(const Workload& w) {

@@ -37,7 +37,9 @@ Workload loadWorkload(const std::string& path, std::string_view format = "auto",
 
 // What a read with skipBad left out, from the workload's meta (so also for a
 // store converted that way), e.g. "2 malformed lines skipped: 1 with run_time:
-// not a number, 1 with wrong number of fields"; empty when nothing was.
+// not a number (first: log.swf:4: column 4 (run_time): bad value 'ten': not a
+// number), 1 with wrong number of fields (first: log.swf:5: ...)"; empty when
+// nothing was.
 // Everything that replays a workload says it, so that no skip goes unseen.
 std::string skippedLinesNote(const Workload& w);
 

@@ -56,6 +56,9 @@ struct ReadReport {
   std::uint64_t records = 0;  // data lines accepted
   std::uint64_t skipped = 0;  // malformed lines skipped (skipBad only)
   std::map<std::string, std::uint64_t> skippedByReason;  // reason -> count
+  // reason -> the error of the first line skipped for it (FILE:LINE: ...),
+  // so that the other lines of that kind can be found.
+  std::map<std::string, std::string> firstSkipped;
   // Reader notes: records that are well formed but need a decision, e.g.
   // "running_at_start", "cut_at_end", "zero_processors". Each key is
   // explained in the format's section of docs and in the reader's source.
