@@ -109,6 +109,9 @@ struct Unit {
   std::uint32_t task;
   std::uint32_t count;
   std::uint32_t attempt;
+  // Earlier attempts lost with their machine (Config::maxAttempts counts
+  // these; preemptions make attempts too, but never fail a job).
+  std::uint32_t losses;
   TimePoint ready;
   std::uint64_t key;  // PendingTask::key, unique in the run
 };
@@ -167,6 +170,7 @@ struct RunGroup {
   std::uint32_t machine = 0;
   std::uint32_t slot = 0;  // position in runningOn_[machine]
   std::uint32_t generation = 0;
+  std::uint32_t losses = 0;  // its unit's (Unit::losses)
   bool live = false;
   Resources res;
   Scalars scalars = Scalars::Zero();  // of the whole group
@@ -248,8 +252,8 @@ class Engine {
   // Appends a new unit to f's queue: `count` instances of task record `task`,
   // or of the whole gang job `job` (task == kNone).
   void enqueue(SimFramework& f, std::uint32_t job, std::uint32_t task, std::uint32_t count,
-               std::uint32_t attempt, TimePoint ready) {
-    f.queue.push_back(Unit{job, task, count, attempt, ready, nextUnitKey_++});
+               std::uint32_t attempt, std::uint32_t losses, TimePoint ready) {
+    f.queue.push_back(Unit{job, task, count, attempt, losses, ready, nextUnitKey_++});
     if (task == kNone) {
       f.mayHoldGang = true;
     } else {
@@ -647,6 +651,10 @@ Result Engine::run() {
       if (pendingAll_ > 0) result_.stalledAt = fromMicros(now_);
       break;
     }
+    // Every job is done and nothing runs: what is left (filter wakes, rounds,
+    // the ends of lost instances, machine events) changes nothing the run
+    // measures, and would only stretch its end and lower its utilization.
+    if (jobsDone_ == jobs_.size() && runningAll_ == 0) break;
     if (hooks_.progress && result_.counters.events >= nextCheck) {
       nextCheck += kProgressCheck;
       const auto wall = std::chrono::steady_clock::now();
@@ -812,15 +820,18 @@ void Engine::evict(std::uint32_t g, TaskState state) {
   group.res = Resources();
   freeGroups_.push_back(g);
   if (job.done) return;
-  // Preemption is the policy's doing, not the task's: it never fails a job.
-  if (lost && cfg_.maxAttempts > 0 && rec.attempt + 1 >= cfg_.maxAttempts) {
-    log("job-failed job={} task={} attempts={}", jr.traceId, rec.task, rec.attempt + 1);
+  // Preemption is the policy's doing, not the task's: it never fails a job,
+  // nor counts towards maxAttempts later.
+  const std::uint32_t losses = group.losses + (lost ? 1 : 0);
+  if (lost && cfg_.maxAttempts > 0 && losses >= cfg_.maxAttempts) {
+    log("job-failed job={} task={} attempts={} lost={}", jr.traceId, rec.task, rec.attempt + 1,
+        losses);
     endJob(rec.job, JobState::kFailed);
     return;
   }
   // A gang's evicted instances come back as a plain record unit: the rest of
   // the gang keeps running.
-  enqueue(f, rec.job, rec.task, rec.count, rec.attempt + 1, fromMicros(now_));
+  enqueue(f, rec.job, rec.task, rec.count, rec.attempt + 1, losses, fromMicros(now_));
   f.demandStale = true;
   f.pending += rec.count;
   pendingAll_ += rec.count;
@@ -848,6 +859,7 @@ void Engine::preempt(const Reclaim& reclaim) {
     ++result_.counters.rescinds;
     releaseOffer(o);
   }
+  bool killed = false;
   while (!fitsIn(want, freed)) {
     std::uint32_t newest = kNone;
     for (std::uint32_t g : machine.running) {
@@ -870,8 +882,17 @@ void Engine::preempt(const Reclaim& reclaim) {
     groups_[last].slot = group.slot;
     machine.running.pop_back();
     evict(newest, TaskState::kPreempted);
+    killed = true;
   }
-  released();
+  if (killed) {
+    released();
+  } else {
+    // Only offers went back, as at an offer timeout: the next round comes
+    // strictly later. A round at this instant would see what the last one
+    // saw, and a policy that offers what it then reclaims (its own grant of
+    // this round) would do so again and again without time moving.
+    requestRound(now_ + 1);
+  }
 }
 
 void Engine::removeMachine(std::uint32_t m) {
@@ -999,15 +1020,17 @@ void Engine::makeReady(std::uint32_t j) {
   SimFramework& f = fws_[fwIndex];
   ++f.liveJobs;
   if (r.instances == 0) {
+    // Nothing to run: it starts and ends as it becomes ready.
+    r.firstStart = r.ready;
     endJob(j, JobState::kFinished);
     return;
   }
   if (wj.gang) {
-    enqueue(f, j, kNone, static_cast<std::uint32_t>(r.instances), 0, r.ready);
+    enqueue(f, j, kNone, static_cast<std::uint32_t>(r.instances), 0, 0, r.ready);
   } else {
     for (std::uint32_t t = static_cast<std::uint32_t>(wj.firstTask);
          t < wj.firstTask + wj.taskCount; ++t) {
-      if (w_.tasks[t].count > 0) enqueue(f, j, t, w_.tasks[t].count, 0, r.ready);
+      if (w_.tasks[t].count > 0) enqueue(f, j, t, w_.tasks[t].count, 0, 0, r.ready);
     }
   }
   f.demandStale = true;
@@ -1205,6 +1228,12 @@ void Engine::declineOffer(std::uint32_t o) {
     log("decline fw={} m={}", offer.fw, offer.machine);
     std::optional<Filters> filters = Filters{kTimeNever - fromMicros(now_)};
     if (cfg_.refuseFor) filters = Filters{*cfg_.refuseFor};
+    // What the launch cap left is refused for the cap, not for want of room:
+    // no filter, so the agent comes back at the next round (progressive
+    // filling), as a filter until its free resources grow would not.
+    if (cfg_.launchesPerOffer > 0 && offer.launched >= cfg_.launchesPerOffer) {
+      filters = Filters{Duration::zero()};
+    }
     alloc_.recoverResources(f.slot, machines_[offer.machine].slot, offer.res, filters,
                             fromMicros(now_));
     if (filters->refuseFor > Duration::zero()) f.filtered = true;
@@ -1439,6 +1468,7 @@ void Engine::commit(std::uint32_t fwIndex, const Unit& unit) {
     group.slot = static_cast<std::uint32_t>(machine.running.size());
     machine.running.push_back(g);
     ++group.generation;
+    group.losses = unit.losses;
     group.live = true;
     group.res = std::move(res);
     group.scalars = amount;
@@ -1685,7 +1715,9 @@ void Engine::updateInterest(SimFramework& f, bool newWork) {
   if (!f.registered) return;
   if (cfg_.demandWindow > 0 && f.pending > 0 && f.demandStale) publishDemand(f);
   if (f.pending == 0) {
-    if (!cfg_.holdOffers) declineAll(f);
+    // Nothing left to launch: held offers go back too (a framework that
+    // hoards only holds offers for work it has).
+    declineAll(f);
     if (!f.suppressed) {
       alloc_.suppress(f.info.id);
       f.suppressed = true;

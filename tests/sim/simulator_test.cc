@@ -342,7 +342,8 @@ TEST(SimulatorTest, OfferTimeoutRescindsHeldOffers) {
   Builder b;
   b.machine(1, 0).machine(1, 0);
   b.job(0, 0, 1, 1, 0, 100, true);
-  b.job(1, 0, 3, 1, 0, 10, true);  // never fits: the framework holds the other machine
+  // Needs both machines: the framework holds the free one while job 0 runs.
+  b.job(1, 0, 2, 1, 0, 10, true);
   Config c;
   c.grouping = Grouping::kSingle;
   c.holdOffers = true;
@@ -444,6 +445,121 @@ TEST(SimulatorTest, ReclaimPreemptsAndResubmits) {
   EXPECT_EQ(r.jobs[0].state, JobState::kFinished);
   EXPECT_EQ(r.jobs[0].end, fromMicros(115 * kSec));
   EXPECT_EQ(r.jobs[0].lostInstances, 0u);  // preempted is not lost
+}
+
+// Offers agent 0 to framework 0 and, in the same decision, reclaims what
+// framework 0 holds there: a policy at odds with itself (fair and capacity
+// with preemption once did this at the edge of a queue's share).
+class GrantThenReclaimPolicy final : public Allocator {
+ private:
+  std::string_view name() const override { return "grant-then-reclaim"; }
+  void decide(TimePoint /*now*/) override {
+    const ClusterState& s = state();
+    if (s.frameworkSlots() == 0 || !s.framework(0).alive || s.agentSlots() == 0) return;
+    const Resources free = s.offerable(0, 0);
+    if (!free.empty()) grant(0, 0, free);
+    if (!s.allocatedOn(0, 0).empty()) reclaim(0, 0, s.allocatedOn(0, 0));
+  }
+};
+
+// A reclaim that only takes back offers asks for the next round strictly
+// later, as an offer timeout does: rounds at one instant would repeat the
+// same grant and reclaim forever, and the run never ended.
+TEST(SimulatorTest, ReclaimingOnlyOffersLetsTimeMoveOn) {
+  Builder b;
+  b.machine(1, 1024).job(0, 0, 1, 1, 100, 10);
+  Config c;
+  c.stopAt = fromMicros(5 * kSec);
+  GrantThenReclaimPolicy policy;
+  const Result r = simulate(b.w, policy, c);
+  EXPECT_EQ(r.end, fromMicros(5 * kSec));
+  // One grant and one rescind a round, a round a second.
+  EXPECT_LE(r.counters.rescinds, 6u);
+  EXPECT_GE(r.counters.rescinds, 5u);
+}
+
+// A framework holding offers (hold_offers) returns them once its queue is
+// empty: its job done, user 1's job runs on the machines it held.
+TEST(SimulatorTest, HeldOffersGoBackWhenTheQueueEmpties) {
+  Builder b;
+  b.machine(2, 0).machine(2, 0);
+  b.job(0, 0, 1, 1, 0, 100);
+  b.job(200, 1, 2, 2, 0, 50, true);
+  Config c;
+  c.holdOffers = true;
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.jobs[1].state, JobState::kFinished);
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(200 * kSec));
+}
+
+// With a launch cap of one instance per offer, an agent's leftover comes
+// back at the next round (progressive filling), not once its free resources
+// grow: four 0.25-cpu instances on one cpu start a second apart.
+TEST(SimulatorTest, LaunchCapLeftoversComeBackNextRound) {
+  Builder b;
+  b.machine(1, 0).job(0, 0, 4, 0.25, 0, 100);
+  Config c;
+  c.launchesPerOffer = 1;
+  const Result r = run(b.w, "drf", c);
+  ASSERT_EQ(r.tasks.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.tasks[i].start, fromMicros(static_cast<std::int64_t>(i) * kSec)) << i;
+  }
+}
+
+// Only instances lost with their machine count towards maxAttempts: a task
+// preempted once and then lost once fails no job with maxAttempts 2.
+TEST(SimulatorTest, PreemptionsDoNotCountTowardsMaxAttempts) {
+  Builder b;
+  b.machine(1, 1024).job(0, 0, 1, 1, 100, 100).job(5, 1, 1, 1, 100, 10);
+  // Up at 0 (a machine with events starts down), gone from 20 s to 30 s.
+  for (const auto& [at, kind] : {std::pair{0, traces::MachineEvent::Kind::kAdd},
+                                 std::pair{20, traces::MachineEvent::Kind::kRemove},
+                                 std::pair{30, traces::MachineEvent::Kind::kAdd}}) {
+    traces::MachineEvent e;
+    e.time = fromMicros(at * kSec);
+    e.kind = kind;
+    e.capacity = cpuMem(1, 1024);
+    b.w.machineEvents.push_back(e);
+  }
+  Config c;
+  c.demandWindow = 10;
+  c.maxAttempts = 2;
+  LastFirstPolicy policy;
+  policy.preemptOnce = true;
+  const Result r = simulate(b.w, policy, c);
+  EXPECT_EQ(r.counters.instancesPreempted, 1u);
+  EXPECT_EQ(r.counters.instancesLost, 1u);
+  EXPECT_EQ(r.jobs[0].state, JobState::kFinished);
+  c.maxAttempts = 1;
+  LastFirstPolicy again;
+  again.preemptOnce = true;
+  EXPECT_EQ(simulate(b.w, again, c).jobs[0].state, JobState::kFailed);
+}
+
+// The run ends when its last job does: a filter's wake long after (here
+// 1,000 s) changes nothing and stretched the end, lowering utilization.
+TEST(SimulatorTest, RunEndsWhenTheLastJobDoes) {
+  Builder b;
+  b.machine(2, 0).job(0, 0, 1, 1, 0, 100);
+  Config c;
+  c.refuseFor = secondsToDuration(1000);
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.end, fromMicros(100 * kSec));
+  EXPECT_DOUBLE_EQ(r.summary.at("utilization_cpus"), 0.5);
+}
+
+// A job with no task instances starts and ends when it becomes ready: its
+// wait is 0, not the distance to the end of time.
+TEST(SimulatorTest, JobWithoutInstancesWaitsNothing) {
+  Builder b;
+  b.machine(1, 0).job(0, 0, 1, 1, 0, 10).job(3, 0, 1, 1, 0, 10);
+  b.w.jobs[1].taskCount = 0;  // job 2 has no task records
+  b.w.tasks.pop_back();
+  const Result r = run(b.w, "drf", Config{});
+  EXPECT_EQ(r.jobs[1].state, JobState::kFinished);
+  EXPECT_EQ(r.jobs[1].firstStart, fromMicros(3 * kSec));
+  EXPECT_LT(r.summary.at("wait_s_p99"), 1.0);
 }
 
 // A bad configuration is refused with a message naming it.

@@ -63,7 +63,8 @@ struct Config {
   std::optional<Duration> refuseFor;
   // Frameworks keep every offer until they launch tasks in it or it is
   // rescinded (offerTimeout), instead of declining what they cannot use yet:
-  // gang schedulers hoard so that a wide job can start. With kSingle and
+  // gang schedulers hoard so that a wide job can start. A framework whose
+  // queue empties gives its offers back. With kSingle and
   // kFcfs this replays a classic FCFS batch queue that owns the cluster.
   bool holdOffers = false;
 
@@ -82,12 +83,14 @@ struct Config {
 
   // Instances a framework launches in one offer at most (0: as many as fit).
   // 1 gives the progressive filling of the DRF paper: each framework takes
-  // one task per offer and gives the rest back.
+  // one task per offer and gives the rest back, without a filter (the agent
+  // comes back at the next round).
   std::uint32_t launchesPerOffer = 0;
 
   // Instances lost with their machine are resubmitted, as a new attempt at
   // the back of their framework's queue, until a job has lost this many
   // attempts of one task record; then the job fails (0: always resubmit).
+  // Preempted attempts do not count.
   std::uint32_t maxAttempts = 0;
 
   // Time series sampling interval; 0 picks one that gives about 5,000 samples
