@@ -35,12 +35,19 @@ bool parseQueue(const std::string& text) {
   throw InvalidArgument(fmt::format("parameter queue: '{}' is not one of fifo, first-fit", text));
 }
 
+// The most reservations per task: far beyond the paper's 2, and a job's
+// probe count (ratio x tasks) stays a number of reservations memory can hold
+// (1e300 once converted to 0 probes, and 1e12 ran out of memory).
+constexpr double kMaxProbeRatio = 1000;
+
 double parseProbeRatio(const Params& params) {
   const double d = params.getDouble("probe_ratio", 2.0);
   // Fewer probes than instances would leave some without a reservation.
-  if (!(d >= 1.0) || !std::isfinite(d)) {
-    throw InvalidArgument(fmt::format("parameter probe_ratio: '{}' must be a number >= 1",
-                                      params.getString("probe_ratio", "")));
+  if (!(d >= 1.0 && d <= kMaxProbeRatio)) {
+    throw InvalidArgument(fmt::format(
+        "parameter probe_ratio: '{}' must be a number from 1 to {} (reservations per task; the "
+        "paper uses 2)",
+        params.getString("probe_ratio", ""), kMaxProbeRatio));
   }
   return d;
 }
@@ -56,7 +63,7 @@ PolicyInfo SparrowAllocator::info() {
         "batch (batch sampling + late binding), batch-bound (batch sampling, bound at probe "
         "time), per-task (power of d choices), random, or omniscient (central FIFO on any free "
         "agent, the ideal baseline)"},
-       {"probe_ratio", "2", "d: reservations per task (>= 1)"},
+       {"probe_ratio", "2", "d: reservations per task (1 to 1000)"},
        {"queue", "fifo",
         "agents' queues: fifo (Sparrow: a reservation that does not fit the free room "
         "waits, and so do those behind it) or first-fit (those behind it that fit are "

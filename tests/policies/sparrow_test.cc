@@ -367,13 +367,19 @@ TEST(SparrowTest, BadParametersAreRefused) {
     EXPECT_NE(std::string(e.what()).find("queue"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("lifo"), std::string::npos);
   }
-  try {
-    make("probe_ratio=0.5");
-    FAIL() << "accepted probe_ratio=0.5";
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("probe_ratio"), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("0.5"), std::string::npos);
+  // Below 1, and so large that a job's probes could not be held (1e300 once
+  // made no probe at all, and 1e12 ran out of memory).
+  for (const char* ratio : {"0.5", "1001", "1e12", "1e300", "inf", "nan"}) {
+    try {
+      make(std::string("probe_ratio=") + ratio);
+      FAIL() << "accepted probe_ratio=" << ratio;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("probe_ratio"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find(ratio), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("from 1 to 1000"), std::string::npos) << e.what();
+    }
   }
+  EXPECT_NO_THROW(make("probe_ratio=1000"));
 }
 
 }  // namespace
