@@ -478,9 +478,11 @@ TEST(SimulatorTest, ReclaimingOnlyOffersLetsTimeMoveOn) {
   EXPECT_GE(r.counters.rescinds, 5u);
 }
 
-// A framework holding offers (hold_offers) returns them once its queue is
-// empty: its job done, user 1's job runs on the machines it held.
-TEST(SimulatorTest, HeldOffersGoBackWhenTheQueueEmpties) {
+// A framework holding offers (hold_offers) with nothing left to launch gives
+// them back once another framework has work: user 1's job runs on the
+// machines user 0 held (it waited forever). A framework alone keeps them
+// for its next work, declining nothing.
+TEST(SimulatorTest, IdleHoardersGiveOffersBackToFrameworksWithWork) {
   Builder b;
   b.machine(2, 0).machine(2, 0);
   b.job(0, 0, 1, 1, 0, 100);
@@ -490,6 +492,10 @@ TEST(SimulatorTest, HeldOffersGoBackWhenTheQueueEmpties) {
   const Result r = run(b.w, "drf", c);
   EXPECT_EQ(r.jobs[1].state, JobState::kFinished);
   EXPECT_EQ(r.jobs[1].firstStart, fromMicros(200 * kSec));
+  c.grouping = Grouping::kSingle;
+  const Result alone = run(b.w, "drf", c);
+  EXPECT_EQ(alone.jobs[1].firstStart, fromMicros(200 * kSec));
+  EXPECT_EQ(alone.counters.declines, 0u);
 }
 
 // With a launch cap of one instance per offer, an agent's leftover comes
