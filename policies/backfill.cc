@@ -287,23 +287,68 @@ void BackfillAllocator::conservative(TimePoint now) {
       profile_.push_back({time, profile_.back().free + amount});
     }
   }
-  // A run's jobs are identical: once one finds no step, neither would the
-  // rest of its run.
+  // Every reservation still queued is held in the profile, so that the job
+  // re-made below cannot take another's (one past now counts from now).
+  // Reservations of jobs that started (the earliest of their task) or left
+  // the queue are dropped.
+  kept_.clear();
   for (const Job& job : queue_) {
-    for (std::uint32_t i = 0; i < job.count; ++i) {
-      if (!reserve(job, now)) break;
+    auto found = reservations_.find(job.key);
+    if (found == reservations_.end()) continue;
+    std::vector<TimePoint>& held = kept_[job.key];
+    held.swap(found->second);
+    if (held.size() > job.count) {
+      held.erase(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(held.size() - job.count));
+    }
+    for (TimePoint& at : held) {
+      at = std::max(at, now);
+      book(at, endOf(at, job), -job.total);
     }
   }
+  reservations_.clear();
+  // Compression, in queue order: each job gives its reservation back and
+  // takes the earliest time it fits now. A run's jobs are identical: once
+  // one finds no step, neither would the rest of its run, and what they
+  // held goes back.
+  for (const Job& job : queue_) {
+    const auto found = kept_.find(job.key);
+    const std::vector<TimePoint>* held = found == kept_.end() ? nullptr : &found->second;
+    const std::size_t holding = held == nullptr ? 0 : held->size();
+    for (std::uint32_t i = 0; i < job.count; ++i) {
+      if (i < holding) book((*held)[i], endOf((*held)[i], job), job.total);
+      const std::optional<TimePoint> at = reserve(job, now);
+      if (!at) {
+        for (std::size_t k = i + 1; k < holding; ++k) {
+          book((*held)[k], endOf((*held)[k], job), job.total);
+        }
+        break;
+      }
+      if (*at != kTimeNever) reservations_[job.key].push_back(*at);
+    }
+  }
+  for (auto& [key, times] : reservations_) std::sort(times.begin(), times.end());
 }
 
-bool BackfillAllocator::reserve(const Job& job, TimePoint now) {
+void BackfillAllocator::book(TimePoint from, TimePoint to, const Scalars& delta) {
+  const auto split = [&](TimePoint t) {
+    auto it = std::lower_bound(profile_.begin(), profile_.end(), t,
+                               [](const Step& step, TimePoint x) { return step.time < x; });
+    if (it == profile_.end() || it->time != t) {
+      it = profile_.insert(it, Step{t, std::prev(it)->free});
+    }
+    return static_cast<std::size_t>(it - profile_.begin());
+  };
+  const std::size_t first = split(from);
+  const std::size_t last = to == kTimeNever ? profile_.size() : split(to);
+  for (std::size_t m = first; m < last; ++m) profile_[m].free += delta;
+}
+
+std::optional<TimePoint> BackfillAllocator::reserve(const Job& job, TimePoint now) {
   // The earliest step from which the job fits for its whole estimated run.
   std::size_t at = 0;
   bool found = false;
   while (at < profile_.size() && !found) {
-    const TimePoint end = job.estimate > Duration::zero()
-                              ? saturatingAdd(profile_[at].time, job.estimate)
-                              : kTimeNever;
+    const TimePoint end = endOf(profile_[at].time, job);
     std::size_t m = at;
     while (m < profile_.size() && profile_[m].time < end && fitsIn(job.total, profile_[m].free)) {
       ++m;
@@ -314,18 +359,12 @@ bool BackfillAllocator::reserve(const Job& job, TimePoint now) {
       at = m + 1;  // every start up to m overlaps step m, where it does not fit
     }
   }
-  if (!found) return false;      // never fits what running jobs give back
-  if (at == 0) start(job, now);  // may fail on fragmentation: it keeps its reservation now
-  const TimePoint end =
-      job.estimate > Duration::zero() ? saturatingAdd(profile_[at].time, job.estimate) : kTimeNever;
-  std::size_t stop = at;
-  while (stop < profile_.size() && profile_[stop].time < end) ++stop;
-  if (end != kTimeNever && (stop == profile_.size() || profile_[stop].time != end)) {
-    profile_.insert(profile_.begin() + static_cast<std::ptrdiff_t>(stop),
-                    Step{end, profile_[stop - 1].free});
-  }
-  for (std::size_t m = at; m < stop; ++m) profile_[m].free -= job.total;
-  return true;
+  if (!found) return std::nullopt;  // never fits what running jobs give back
+  const TimePoint from = profile_[at].time;
+  // Starting may fail on fragmentation: then it keeps its reservation now.
+  const bool started = at == 0 && start(job, now);
+  book(from, endOf(from, job), -job.total);
+  return started ? kTimeNever : from;
 }
 
 void BackfillAllocator::onRecovered(FrameworkIndex fw, AgentIndex agent, const Resources& resources,

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <tuple>
@@ -26,9 +27,14 @@ namespace allot {
 //   shadow time or use only what the head will not need then (the extra).
 // - `conservative`: every queued job, in order, gets a reservation at the
 //   earliest time it fits for its estimated run time without moving any
-//   earlier reservation; a job starts when its reservation is now. The
-//   reservations are recomputed from scratch at each round, so they move
-//   earlier when jobs end before their estimates (compression).
+//   other reservation; a job starts when its reservation is now. The
+//   reservations are kept from round to round, and each round compresses
+//   them (Mu'alem & Feitelson): in queue order, each job's reservation is
+//   taken out and made again at the earliest time it fits with every other
+//   job's held, so it moves earlier when jobs end before their estimates
+//   and never later, unless what it held became impossible (a job ran past
+//   its estimate, a machine went). Recomputing them from scratch instead let
+//   an earlier job take a later job's slot and push it back.
 //
 // Estimates are the published PendingTask::estimate (SWF requested time, or
 // the actual duration with `allot sim --exact-estimates`). A job running
@@ -104,9 +110,18 @@ class BackfillAllocator final : public Allocator {
   void easy(TimePoint now);
   void conservative(TimePoint now);
   // Conservative backfilling for one job: its reservation at the earliest
-  // step of profile_ from which it fits for its whole estimated run, started
-  // if that is now. False, changing nothing, when there is no such step.
-  bool reserve(const Job& job, TimePoint now);
+  // step of profile_ from which it fits for its whole estimated run, taken
+  // out of profile_ and started if that is now. Returns the reservation's
+  // time, or kTimeNever once the job started; nullopt, changing nothing,
+  // when there is no such step.
+  std::optional<TimePoint> reserve(const Job& job, TimePoint now);
+  // Adds `delta` to profile_'s free resources over [from, to) (to may be
+  // kTimeNever), splitting steps at both ends. REQUIRES: from >= the first
+  // step's time.
+  void book(TimePoint from, TimePoint to, const Scalars& delta);
+  static TimePoint endOf(TimePoint from, const Job& job) {
+    return job.estimate > Duration::zero() ? saturatingAdd(from, job.estimate) : kTimeNever;
+  }
   // Running jobs' expected ends (never before `now`) with what they free.
   std::vector<std::pair<TimePoint, Scalars>> releases(TimePoint now) const;
   // Returns true iff a job of `key` this policy started runs on `agent`.
@@ -155,6 +170,10 @@ class BackfillAllocator final : public Allocator {
   // resources only shrink within a round, so no larger one fits either.
   std::vector<Scalars> failed_;
   std::vector<Step> profile_;
+  // conservative: the reservations queued jobs hold, by task key, earliest
+  // first (the instances of a task that is not a gang are alike, so the
+  // first to start gives up the earliest).
+  std::unordered_map<std::uint64_t, std::vector<TimePoint>> reservations_, kept_;
 };
 
 }  // namespace allot

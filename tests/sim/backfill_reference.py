@@ -19,10 +19,12 @@ IEEE TPDS 2001):
   exists (the head waits on jobs without requested times), nothing starts
   past the head.
 - conservative: a profile of free processors over time (now, then each
-  expected end); each queued job in order takes the earliest time from
-  which it fits for its requested time, and those processors are taken out
-  of the profile; a job whose time is now starts. Recomputed at every
-  event, so reservations move earlier when jobs end early.
+  expected end), from which every queued job's reservation is taken out.
+  At every event the queue is compressed (Mu'alem & Feitelson): each job in
+  order gives its reservation back and takes the earliest time from which it
+  fits for its requested time (a new job too), so a reservation moves
+  earlier when jobs end early and never later while estimates hold; a job
+  whose time is now starts.
 
 Events are arrivals and actual ends (start + run time); at each time, ends
 come before arrivals, then the scheduler runs (again if a job of run time 0
@@ -87,11 +89,32 @@ def _conservative(now, queue, free, running, start):
             profile[-1][1] += procs
         else:
             profile.append([end, profile[-1][1] + procs])
+
+    def finish_of(job, begin):
+        return None if job["estimate"] is None else begin + job["estimate"]
+
+    def book(begin, finish, delta):
+        for time in (begin, finish):
+            if time is not None and all(step[0] != time for step in profile):
+                before = [step for step in profile if step[0] < time][-1]
+                profile.append([time, before[1]])
+                profile.sort(key=lambda step: step[0])
+        for step in profile:
+            if step[0] >= begin and (finish is None or step[0] < finish):
+                step[1] += delta
+
+    for job in queue:
+        if "reserved" in job:
+            job["reserved"] = max(job["reserved"], now)
+            book(job["reserved"], finish_of(job, job["reserved"]), -job["procs"])
     for job in list(queue):
-        need, est = job["procs"], job["estimate"]
+        need = job["procs"]
+        if "reserved" in job:
+            book(job["reserved"], finish_of(job, job["reserved"]), need)
+            del job["reserved"]
         chosen = None
         for k in range(len(profile)):
-            finish = None if est is None else profile[k][0] + est
+            finish = finish_of(job, profile[k][0])
             if all(profile[m][1] >= need for m in range(k, len(profile))
                    if finish is None or profile[m][0] < finish):
                 chosen = k
@@ -99,16 +122,11 @@ def _conservative(now, queue, free, running, start):
         if chosen is None:
             continue
         begin = profile[chosen][0]
-        finish = None if est is None else begin + est
         if chosen == 0:
             start(job)
-        if finish is not None and all(step[0] != finish for step in profile):
-            before = [step for step in profile if step[0] < finish][-1]
-            profile.append([finish, before[1]])
-            profile.sort(key=lambda step: step[0])
-        for step in profile:
-            if step[0] >= begin and (finish is None or step[0] < finish):
-                step[1] -= need
+        else:
+            job["reserved"] = begin
+        book(begin, finish_of(job, begin), -need)
 
 
 def schedule(jobs, total, estimates, mode):

@@ -72,14 +72,31 @@ def test_reference_conservative_by_hand(tmp_path):
     assert backfill_schedule(str(log), "easy")[0][2] == 50
 
 
+# Compression never moves a reservation later. On 4 processors: job 3 (4
+# wide) is reserved at 100 behind jobs 1 and 2, and job 4 (2 for 60 s) fits
+# before it, at 30. Job 1 ending at 10, 90 s early, lets job 4 move up to 10
+# and job 3 to 70; recomputing every reservation from scratch instead gave
+# job 3 the slot from 30 and pushed job 4 back to 80.
+COMPRESS = [(1, 0, 100, 2, 100), (2, 0, 30, 2, 30), (3, 1, 50, 4, 50), (4, 2, 60, 2, 60)]
+
+
+def test_reference_conservative_compression_by_hand(tmp_path):
+    log = swf(tmp_path / "ontime.swf", 4, COMPRESS)
+    assert backfill_schedule(str(log), "conservative")[0] == {1: 0, 2: 0, 3: 100, 4: 30}
+    early = [(1, 0, 10, 2, 100)] + COMPRESS[1:]
+    log = swf(tmp_path / "early.swf", 4, early)
+    assert backfill_schedule(str(log), "conservative")[0] == {1: 0, 2: 0, 3: 70, 4: 10}
+
+
 # allot reproduces the hand-made logs too.
 def test_allot_matches_reference_on_small_logs(tmp_path):
-    for procs in (4, 5):
-        log = swf(tmp_path / f"{procs}.swf", procs, JOBS)
-        starts = simulate(log, tmp_path / f"{procs}.h5", "easy", "conservative")
+    logs = [swf(tmp_path / f"{procs}.swf", procs, JOBS) for procs in (4, 5)]
+    logs.append(swf(tmp_path / "early.swf", 4, [(1, 0, 10, 2, 100)] + COMPRESS[1:]))
+    for log in logs:
+        starts = simulate(log, log.with_suffix(".h5"), "easy", "conservative")
         for mode in ("easy", "conservative"):
             reference, _ = backfill_schedule(str(log), mode)
-            assert starts[mode] == {j: s * 1_000_000 for j, s in reference.items()}, (procs, mode)
+            assert starts[mode] == {j: s * 1_000_000 for j, s in reference.items()}, (log.name, mode)
 
 
 # Every job of the full KTH SP2 log starts exactly when the reference says,
