@@ -428,6 +428,12 @@ void Engine::validate() const {
           fmt::format("sim: {} must be at most 100 years, got {} s", name, toSeconds(d)));
     }
   }
+  if (cfg_.offerTimeout > Duration::zero() && cfg_.offerTimeout <= cfg_.decisionLatency) {
+    throw InvalidArgument(fmt::format(
+        "sim: the offer timeout ({} s) must be longer than the decision latency ({} s): every "
+        "offer would be rescinded before its framework answers it, and nothing would run",
+        toSeconds(cfg_.offerTimeout), toSeconds(cfg_.decisionLatency)));
+  }
   if (alloc_.state().agentCount() != 0 || alloc_.state().frameworkCount() != 0) {
     throw InvalidArgument("sim: the allocator must be fresh (it already has agents or frameworks)");
   }
@@ -926,6 +932,17 @@ void Engine::removeMachine(std::uint32_t m) {
 // ------------------------------------------------------------------ jobs
 
 bool Engine::schedulable(const Job& job) const {
+  // A gang launches in one decision, at most launchesPerOffer instances in
+  // each machine's offer: a wider one never starts.
+  if (job.gang && cfg_.launchesPerOffer > 0) {
+    std::uint64_t instances = 0;
+    for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
+      instances += w_.tasks[t].count;
+    }
+    std::uint64_t machines = 0;
+    for (const auto& s : shapes_) machines += s.second;
+    if (instances > std::uint64_t{cfg_.launchesPerOffer} * machines) return false;
+  }
   for (std::uint64_t t = job.firstTask; t < job.firstTask + job.taskCount; ++t) {
     const Task& task = w_.tasks[t];
     bool fitsOne = false;

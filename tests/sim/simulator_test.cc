@@ -513,6 +513,41 @@ TEST(SimulatorTest, LaunchCapLeftoversComeBackNextRound) {
   }
 }
 
+// A gang wider than the launch cap allows in one decision (cap x machines)
+// can never start: it is reported unschedulable, not left waiting (its
+// warning blamed the offers). One that fits the cap runs.
+TEST(SimulatorTest, GangsBeyondTheLaunchCapAreUnschedulable) {
+  Builder b;
+  b.machine(4, 0).machine(4, 0);
+  b.job(0, 0, 4, 1, 0, 10, true).job(0, 1, 2, 1, 0, 10, true);
+  Config c;
+  c.launchesPerOffer = 1;
+  const Result r = run(b.w, "drf", c);
+  EXPECT_EQ(r.jobs[0].state, JobState::kUnschedulable);
+  EXPECT_EQ(r.jobs[1].state, JobState::kFinished);
+}
+
+// An offer timeout not longer than the decision latency would rescind every
+// offer before its framework answers: refused, naming both.
+TEST(SimulatorTest, OfferTimeoutNotAfterTheLatencyIsRefused) {
+  Builder b;
+  b.machine(1, 0).job(0, 0, 1, 1, 0, 1);
+  Config c;
+  c.decisionLatency = std::chrono::seconds(3);
+  c.offerTimeout = std::chrono::seconds(2);
+  try {
+    run(b.w, "fifo", c);
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("offer timeout (2 s) must be longer than the decision "
+                                         "latency (3 s)"),
+              std::string::npos)
+        << e.what();
+  }
+  c.offerTimeout = std::chrono::seconds(4);
+  EXPECT_EQ(run(b.w, "fifo", c).jobs[0].state, JobState::kFinished);
+}
+
 // Only instances lost with their machine count towards maxAttempts: a task
 // preempted once and then lost once fails no job with maxAttempts 2.
 TEST(SimulatorTest, PreemptionsDoNotCountTowardsMaxAttempts) {
