@@ -940,17 +940,30 @@ bool QueueAllocator::reclaimForUnit(int leaf, FrameworkIndex fw, const PendingTa
           Scalars held = Scalars::Zero();
           for (const auto& h : holders) held += h.second;
           if (!fitsIn(need, held)) continue;
+          // The host frees whole offers and whole running groups, so a
+          // framework taken from may lose all it holds here: the victim must
+          // stay at its target even then. (Counting only `need` let a
+          // queue lose a fresh 2-cpu grant for a 0.5-cpu need, fall below
+          // its target, win the freed agent back in the next round, and lose
+          // it again, a round a second.)
           Scalars left = need;
+          Scalars loses = Scalars::Zero();
+          const std::size_t takesHere = ledger.takes.size();
           for (const auto& [vfw, amount] : holders) {
             if (isZero(left)) break;
             const Scalars take = left.cwiseMin(amount);
             if (isZero(take)) continue;
             ledger.takes.push_back({vfw, a, take, v});
             left -= take;
+            loses += amount;
+          }
+          if (share(loses) > excess + kTie) {
+            ledger.takes.resize(takesHere);
+            continue;
           }
           addTo(ledger.promised, a, shape);
           addTo(ledger.freed, a, need);
-          out[vi] += share(need);
+          out[vi] += share(loses);
           found = true;
           break;
         }

@@ -146,6 +146,69 @@ TEST(QueuesSimTest, FairPreemptionRestoresFairShares) {
   EXPECT_EQ(r.counters.instancesPreempted, 2u);
 }
 
+// Five machines of (cpus, mem) and three jobs of two roles, with units of
+// mixed sizes (an audit's case, frameworks per user): role b, below its fair
+// share, reclaimed a 0.5-cpu need from a fresh 2-cpu grant to role a; the
+// host takes offers back whole, so a fell below its own share, won the
+// agent back in the next round, and lost it again: 179 rescinds, one a
+// second, and the agent idle from 582 s to 760 s (before the host's fix,
+// the rounds did not even let time move). A victim must now stay at its
+// target even losing all it holds on the agent.
+TEST(QueuesSimTest, PreemptionDoesNotTakeBackWhatTheVictimWinsAgain) {
+  Workload w;
+  w.users = {"u0", "u1"};
+  w.roles = {"a", "b"};
+  traces::DemandTable demands;
+  for (const auto& [cpus, mem] : {std::pair{2, 8}, {4, 8}, {2, 8}, {2, 8}, {2, 8}}) {
+    Scalars c = Scalars::Zero();
+    c[0] = cpus;
+    c[1] = mem;
+    w.machines.push_back(Machine{static_cast<std::int64_t>(w.machines.size()), c, {}});
+  }
+  struct Record {
+    std::uint32_t count;
+    double cpus, mem, seconds;
+  };
+  const auto job = [&](double submit, std::uint32_t user, std::uint32_t role,
+                       std::vector<Record> records) {
+    Job j;
+    j.traceId = static_cast<std::int64_t>(w.jobs.size()) + 1;
+    j.submit = fromMicros(static_cast<std::int64_t>(submit * kSec));
+    j.user = user;
+    j.role = role;
+    j.firstTask = w.tasks.size();
+    j.taskCount = static_cast<std::uint32_t>(records.size());
+    for (const Record& r : records) {
+      Task t;
+      t.job = static_cast<std::uint32_t>(w.jobs.size());
+      t.index = static_cast<std::uint32_t>(w.tasks.size() - j.firstTask);
+      Scalars d = Scalars::Zero();
+      d[0] = r.cpus;
+      d[1] = r.mem;
+      t.demand = demands.intern(d, w.demands);
+      t.count = r.count;
+      t.duration = Duration{static_cast<std::int64_t>(r.seconds * kSec)};
+      w.tasks.push_back(t);
+    }
+    w.jobs.push_back(j);
+  };
+  job(461, 1, 0, {{1, 0.5, 2, 300}, {2, 2, 1, 50}, {4, 2, 1, 300}});
+  job(517, 0, 1, {{3, 2, 1, 300}, {2, 1, 4, 300}});
+  job(582, 1, 1, {{3, 0.5, 2, 300}, {3, 1, 1, 5}, {3, 1, 1, 0}});
+  for (const char* policy : {"fair", "capacity"}) {
+    Params params = Params::parse("preemption=true");
+    auto allocator = makeAllocator(policy, params);
+    Config c;
+    for (const PolicyInfo& info : builtinPolicies()) {
+      if (info.name == policy) c.demandWindow = info.demand;
+    }
+    const Result r = simulate(w, *allocator, c);
+    EXPECT_LE(r.counters.rescinds, 2u) << policy;
+    for (const JobRecord& j : r.jobs) EXPECT_EQ(j.state, JobState::kFinished) << policy;
+    EXPECT_LT(r.end, fromMicros(1100 * kSec)) << policy;
+  }
+}
+
 // Weights 2:1 give 6 and 3 of 9 machines while both queues have work.
 TEST(QueuesSimTest, FairSharesFollowWeights) {
   Builder b;
