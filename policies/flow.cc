@@ -203,7 +203,8 @@ FlowAllocator::FlowAllocator(const Params& params)
   auto cost = [&](const char* name, std::int64_t fallback) {
     const std::int64_t v = params.getInt(name, fallback);
     if (v < 0 || static_cast<double>(v) > kMaxCost) {
-      throw InvalidArgument(fmt::format("parameter {}: '{}' is not in 0..1e12", name, v));
+      throw InvalidArgument(
+          fmt::format("parameter {}: '{}' is not an integer from 0 to 1000000000000", name, v));
     }
     return v;
   };

@@ -50,6 +50,14 @@ def _config(config, seed=0):
     for name in ("max_attempts", "launches_per_offer", "demand"):
         if config.get(name) is not None:
             check_whole(name, config[name], _WHOLE_NUMBERS[name])
+    for name in ("allocation_interval", "decision_latency", "offer_timeout", "refuse_seconds",
+                 "sample_interval", "stop_at"):
+        # Seconds as numbers: a clear error here, instead of pybind11's
+        # signature dump, for "10".
+        value = config.get(name)
+        if value is not None and (isinstance(value, (bool, np.bool_))
+                                  or not isinstance(value, (int, float, np.integer, np.floating))):
+            raise _allot.InvalidArgument(f"{name} must be a number of seconds, got {value!r}")
     for name in ("hold_offers", "exact_estimates"):
         # A clear error here, instead of pybind11's signature dump, for "yes".
         if name in config and not isinstance(config[name], (bool, np.bool_)):

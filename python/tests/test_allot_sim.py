@@ -136,6 +136,9 @@ def test_bad_config_values_raise(tiny, config, match):
     ({"allocation_interval": 0}, "allocation_interval must be a positive number of seconds"),
     ({"allocation_interval": -1}, "allocation_interval must be a positive number of seconds"),
     ({"decision_latency": -1}, "decision_latency must be a non-negative number of seconds"),
+    ({"stop_at": "10"}, "stop_at must be a number of seconds, got '10'"),
+    ({"offer_timeout": True}, "offer_timeout must be a number of seconds, got True"),
+    ({"refuse_seconds": [5]}, r"refuse_seconds must be a number of seconds, got \[5\]"),
 ])
 def test_bad_whole_numbers_raise(tiny, config, match):
     with pytest.raises(allot.InvalidArgument, match=match):
