@@ -145,9 +145,10 @@ nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Wor
 }
 
 // Policies and their parameters. "--param name=value" goes to every chosen
-// policy that has that parameter, "--param drf:name=value" to drf only; a
-// parameter no chosen policy has is an error. --seed becomes each policy's
-// `seed` unless given as a parameter.
+// policy that has that parameter, "--param drf:name=value" to drf only, and
+// wins over the first form whatever their order; a parameter no chosen
+// policy has, or one given twice in the same form with different values, is
+// an error. --seed becomes each policy's `seed` unless given as a parameter.
 std::vector<Run> makeRuns(const Args& a) {
   std::vector<Run> runs;
   std::map<std::string, int> seen;
@@ -168,6 +169,8 @@ std::vector<Run> makeRuns(const Args& a) {
     }
     return false;
   };
+  // Which --param set each run's parameter, and whether it named the policy.
+  std::map<std::pair<std::size_t, std::string>, std::pair<bool, std::string>> setBy;
   for (const std::string& text : a.params) {
     std::string scope;
     std::string item = text;
@@ -183,11 +186,27 @@ std::vector<Run> makeRuns(const Args& a) {
     }
     for (const auto& [key, value] : parsed.values()) {
       bool used = false;
-      for (Run& run : runs) {
+      for (std::size_t r = 0; r < runs.size(); ++r) {
+        Run& run = runs[r];
         if (!scope.empty() && run.policy != scope) continue;
         if (!has(run.policy, key)) continue;
-        run.params.set(key, value);
         used = true;
+        const bool scoped = !scope.empty();
+        const auto [earlier, fresh] = setBy.try_emplace({r, key}, scoped, text);
+        if (!fresh) {
+          const auto& [earlierScoped, earlierText] = earlier->second;
+          if (earlierScoped == scoped) {
+            if (run.params.getString(key, "") != value) {
+              throw InvalidArgument(
+                  fmt::format("--param '{}': {} already has {}={} from --param '{}'; give it once",
+                              text, run.label, key, run.params.getString(key, ""), earlierText));
+            }
+            continue;
+          }
+          if (earlierScoped) continue;  // the policy's own --param wins
+          earlier->second = {scoped, text};
+        }
+        run.params.set(key, value);
       }
       if (!used) {
         throw InvalidArgument(

@@ -149,6 +149,8 @@ for args, words in [
     (("sim", TRACE, "-p", "nosuch"), "unknown policy 'nosuch'"),
     (("sim", TRACE, "-p", "fifo", "--param", "seed=3"), "no chosen policy has a parameter 'seed'"),
     (("sim", TRACE, "-p", "drf", "--param", "drf:"), "--param 'drf:': expected [POLICY:]name=value"),
+    (("sim", TRACE, "-p", "drf", "--param", "seed=1", "--param", "seed=2"),
+     "--param 'seed=2': drf already has seed=1 from --param 'seed=1'; give it once"),
     (("sim", TRACE, "--event-log", os.path.join(tmp, "no/such/dir/log")), "cannot write the event log"),
     (("sim", TRACE, "--machines", "/nonexistent/machines.csv"),
      "read as swf, which takes no machine table ('/nonexistent/machines.csv' would be ignored"),
@@ -157,6 +159,16 @@ for args, words in [
 ]:
     err = run(*args, expect=1).stderr
     check(err.startswith("allot: ") and words in err, f"{args}: stderr {err!r}, wanted {words!r}")
+    CHECKS += 1
+
+# --param POLICY:name=value wins over --param name=value, in either order.
+for order in (("seed=1", "drf:seed=2"), ("drf:seed=2", "seed=1")):
+    args = ["sim", TRACE, "-p", "drf", "-p", "random", "--stop-at", "1", "--json"]
+    for text in order:
+        args += ["--param", text]
+    params = {r["label"]: r["params"] for r in json.loads(run(*args).stdout)["runs"]}
+    check(params["drf"]["seed"] == "2" and params["random"]["seed"] == "1",
+          f"--param {order}: {params}")
     CHECKS += 1
 
 # Malformed lines: the first stops the run naming file:line, column and
