@@ -814,7 +814,8 @@ void addSimCommand(CLI::App& app) {
         std::cerr << "allot: " << runs[i].label << ": " << outcomes[i].error << "\n";
         failed = true;
       }
-      if (const std::string warning = sim::cutShortWarning(outcomes[i].summary, sim::kCliSpelling);
+      if (const std::string warning =
+              sim::cutShortWarning(outcomes[i].summary, sim::kCliSpelling, config.holdOffers);
           !warning.empty()) {
         std::cerr << "allot: warning: " << runs[i].label << ": " << warning << "\n";
       }

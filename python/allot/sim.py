@@ -218,7 +218,8 @@ class SimulationWarning(UserWarning):
 
 
 def _warn_if_cut_short(result):
-    message = _allot.cut_short_warning(result.summary.to_dict())
+    message = _allot.cut_short_warning(result.summary.to_dict(),
+                                       bool(result.config.get("hold_offers", False)))
     if message:
         warnings.warn(f"{result.policy}: {message}", SimulationWarning, stacklevel=3)
 

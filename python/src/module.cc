@@ -353,10 +353,10 @@ PYBIND11_MODULE(_allot, m) {
       "simulate()'s keywords (sim::stopBeforeWorkWarning); empty otherwise.");
   m.def(
       "cut_short_warning",
-      [](const std::map<std::string, double>& summary) {
-        return sim::cutShortWarning(summary, sim::kPythonSpelling);
+      [](const std::map<std::string, double>& summary, bool holdOffers) {
+        return sim::cutShortWarning(summary, sim::kPythonSpelling, holdOffers);
       },
-      "summary"_a,
+      "summary"_a, "hold_offers"_a = false,
       "Why a run ended before its stop time with jobs unfinished, from its summary, naming "
       "simulate()'s keywords (sim::cutShortWarning); empty when it did not.");
   m.def("builtin_policies", &builtinPolicyList,

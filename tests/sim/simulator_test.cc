@@ -603,6 +603,22 @@ TEST(SimulatorTest, JobWithoutInstancesWaitsNothing) {
   EXPECT_LT(r.summary.at("wait_s_p99"), 1.0);
 }
 
+// The warning of a run cut short suggests keeping offers only to a run that
+// did not: one that held them is pointed at the offer timeout.
+TEST(SimulatorTest, CutShortWarningFitsTheRunsOptions) {
+  const std::map<std::string, double> stalled{{"stalled_at_s", 100}, {"jobs_unfinished", 2}};
+  const std::map<std::string, double> idle{{"idle_end_s", 100}, {"jobs_unfinished", 2}};
+  for (const auto* summary : {&stalled, &idle}) {
+    const std::string declining = cutShortWarning(*summary, kCliSpelling, false);
+    const std::string holding = cutShortWarning(*summary, kCliSpelling, true);
+    EXPECT_NE(declining.find("--hold-offers"), std::string::npos) << declining;
+    EXPECT_EQ(holding.find("--hold-offers"), std::string::npos) << holding;
+    EXPECT_NE(holding.find("--offer-timeout gives held offers back"), std::string::npos) << holding;
+    EXPECT_NE(holding.find("2 jobs unfinished"), std::string::npos) << holding;
+  }
+  EXPECT_EQ(cutShortWarning({{"jobs_unfinished", 2}}, kCliSpelling, true), "");
+}
+
 // A bad configuration is refused with a message naming it.
 TEST(SimulatorTest, BadConfigIsRefused) {
   Builder b;

@@ -140,16 +140,19 @@ struct OptionSpelling {
   std::string_view refuseSeconds;  // e.g. "--refuse-seconds"
   std::string_view stopAt;         // e.g. "--stop-at"
   std::string_view demand;         // e.g. "--demand 256"
+  std::string_view offerTimeout;   // e.g. "--offer-timeout"
 };
 inline constexpr OptionSpelling kCliSpelling{"--hold-offers", "--refuse-seconds", "--stop-at",
-                                             "--demand 256"};
+                                             "--demand 256", "--offer-timeout"};
 inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True", "refuse_seconds", "stop_at",
-                                                "demand=256"};
+                                                "demand=256", "offer_timeout"};
 
 // What to tell the user when a run ended before its stop time with jobs
 // unfinished (its summary holds stalled_at_s or idle_end_s): why, and which
 // options change it; empty otherwise. One text for every host.
+// `holdOffers`: the run's frameworks kept offers (Config::holdOffers), so
+// the warning does not suggest it.
 std::string cutShortWarning(const std::map<std::string, double>& summary,
-                            const OptionSpelling& spelling);
+                            const OptionSpelling& spelling, bool holdOffers = false);
 
 }  // namespace allot::sim
