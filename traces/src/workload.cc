@@ -107,8 +107,7 @@ void checkScalars(const Scalars& s, const Workload& w, const Name& name) {
 namespace detail {
 
 TableSizes tableSizes(const Workload& w) {
-  return {w.jobs.size(), w.tasks.size(), w.demands.size(), std::max<std::size_t>(w.users.size(), 1),
-          std::max<std::size_t>(w.roles.size(), 1)};
+  return {w.jobs.size(), w.tasks.size(), w.demands.size(), w.users.size(), w.roles.size()};
 }
 
 namespace {
@@ -124,9 +123,9 @@ void badJobSubmit(const Job& job, std::size_t j) {
                       toMicros(job.submit)));
 }
 
-void badJobOwner(const Job& job, std::size_t j, std::size_t users, std::size_t roles) {
-  invalid(fmt::format("{} names user {} of {} and role {} of {}", jobName(job, j), job.user, users,
-                      job.role, roles));
+void badJobOwner(const Job& job, std::size_t j, const TableSizes& sizes) {
+  invalid(fmt::format("{} names user {} of {} and role {} of {}", jobName(job, j), job.user,
+                      sizes.users, job.role, sizes.roles));
 }
 
 void badJobRange(const Job& job, std::size_t j, std::uint64_t tasks) {
@@ -204,7 +203,7 @@ void checkWorkload(const Workload& w) {
   detail::checkSmallTables(w);
   const detail::TableSizes sizes = detail::tableSizes(w);
   for (std::size_t j = 0; j < w.jobs.size(); ++j) {
-    detail::checkJob(w.jobs[j], j, sizes, w.users.size(), w.roles.size());
+    detail::checkJob(w.jobs[j], j, sizes);
   }
   for (std::size_t t = 0; t < w.tasks.size(); ++t) detail::checkTask(w.tasks[t], t, sizes);
   detail::checkTaskRanges(

@@ -7,6 +7,7 @@
 // checkSmallTables, checkJob for every job, checkTask for every task record,
 // then checkTaskRanges; a check added to a piece applies to both.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -15,22 +16,19 @@
 
 namespace allot::traces::detail {
 
-// What the indexes of job and task records must stay below.
+// Rows of the tables job and task records index.
 struct TableSizes {
   std::uint64_t jobs = 0;
   std::uint64_t tasks = 0;
   std::uint64_t demands = 0;
-  // Readers may leave the user and role tables empty, with index 0: these
-  // are max(1, table size).
-  std::uint64_t userLimit = 1;
-  std::uint64_t roleLimit = 1;
+  std::uint64_t users = 0;
+  std::uint64_t roles = 0;
 };
 TableSizes tableSizes(const Workload& w);
 
 // The failures, out of line: each throws InvalidArgument naming the record.
 [[noreturn, gnu::cold]] void badJobSubmit(const Job& job, std::size_t j);
-[[noreturn, gnu::cold]] void badJobOwner(const Job& job, std::size_t j, std::size_t users,
-                                         std::size_t roles);
+[[noreturn, gnu::cold]] void badJobOwner(const Job& job, std::size_t j, const TableSizes& sizes);
 [[noreturn, gnu::cold]] void badJobRange(const Job& job, std::size_t j, std::uint64_t tasks);
 [[noreturn, gnu::cold]] void badDependency(const Job& job, std::size_t j, std::uint32_t d,
                                            std::uint64_t jobs);
@@ -54,13 +52,13 @@ inline bool durationInRange(std::int64_t us) {
 void checkSmallTables(const Workload& w);
 
 // Job `j`'s submit time, user and role, task range (within `sizes.tasks`
-// records) and dependencies. `users`, `roles`: the tables' sizes, for the
-// message only.
-inline void checkJob(const Job& job, std::size_t j, const TableSizes& sizes, std::size_t users,
-                     std::size_t roles) {
+// records) and dependencies. Readers may leave the user and role tables
+// empty, with index 0.
+inline void checkJob(const Job& job, std::size_t j, const TableSizes& sizes) {
   if (!timeInRange(toMicros(job.submit))) badJobSubmit(job, j);
-  if (job.user >= sizes.userLimit || job.role >= sizes.roleLimit) {
-    badJobOwner(job, j, users, roles);
+  if (job.user >= std::max<std::uint64_t>(sizes.users, 1) ||
+      job.role >= std::max<std::uint64_t>(sizes.roles, 1)) {
+    badJobOwner(job, j, sizes);
   }
   if (job.firstTask > sizes.tasks || job.taskCount > sizes.tasks - job.firstTask) {
     badJobRange(job, j, sizes.tasks);

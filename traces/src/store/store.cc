@@ -747,11 +747,9 @@ void writeWorkloadStore(const std::string& path, const Workload& w, const StoreO
 namespace {
 
 // The jobs table, each job checked as checkWorkload checks it (`sizes`:
-// the tables' row counts; `userCount`, `roleCount`: the user and role
-// tables' sizes). Each job's task range also goes to `firstTasks` and
-// `taskCounts`, for checkTaskRanges.
+// the tables' row counts). Each job's task range also goes to `firstTasks`
+// and `taskCounts`, for checkTaskRanges.
 std::vector<Job> readJobs(Reader& in, const std::string& path, const detail::TableSizes& sizes,
-                          std::size_t userCount, std::size_t roleCount,
                           std::vector<std::uint64_t>& firstTasks,
                           std::vector<std::uint32_t>& taskCounts) {
   const std::uint64_t taskRows = sizes.tasks;
@@ -807,7 +805,7 @@ std::vector<Job> readJobs(Reader& in, const std::string& path, const detail::Tab
                              deps.begin() + static_cast<std::ptrdiff_t>(dep + n));
           dep += n;
         }
-        detail::checkJob(j, begin + i, sizes, userCount, roleCount);
+        detail::checkJob(j, begin + i, sizes);
       }
     }
   }
@@ -1059,8 +1057,7 @@ Workload readWorkloadStore(const std::string& path, const StoreOptions& options)
       StoreOptions silent = options;
       silent.progress = nullptr;  // progress is reported on the calling thread
       Reader jobsIn(file.get(), path, silent);
-      w.jobs =
-          readJobs(jobsIn, path, sizes, w.users.size(), w.roles.size(), firstTasks, taskCounts);
+      w.jobs = readJobs(jobsIn, path, sizes, firstTasks, taskCounts);
       jobDatasets = jobsIn.done();
     } catch (...) {
       jobsFailure = std::current_exception();
