@@ -273,6 +273,9 @@ class Engine {
   void rollback();
   void releaseOffer(std::uint32_t offer);
   void declineOffer(std::uint32_t offer);
+  // Declines offer `o` with `filter`, giving its resources back (the
+  // caller asks for the round that may offer them again).
+  void giveBack(std::uint32_t o, const Filters& filter);
   // Declines every offer `f` holds and clears its list.
   void declineAll(SimFramework& f);
   // Idle hoarders other than `busy` give their offers back (see
@@ -1250,30 +1253,39 @@ void Engine::releaseOffer(std::uint32_t o) {
 }
 
 void Engine::declineOffer(std::uint32_t o) {
-  SimOffer& offer = offers_[o];
+  const SimOffer& offer = offers_[o];
+  if (offer.res.empty()) {
+    releaseOffer(o);
+    return;
+  }
+  Filters filter{kTimeNever - fromMicros(now_)};
+  if (cfg_.refuseFor) filter = Filters{*cfg_.refuseFor};
+  // What the launch cap left is refused for the cap, not for want of room:
+  // no filter, so the agent comes back at the next round (progressive
+  // filling), as a filter until its free resources grow would not.
+  if (cfg_.launchesPerOffer > 0 && offer.launched >= cfg_.launchesPerOffer) {
+    filter = Filters{Duration::zero()};
+  }
+  giveBack(o, filter);
+  // Others may take what this framework refused, from the next round on.
+  requestRound(now_ + 1);
+}
+
+void Engine::giveBack(std::uint32_t o, const Filters& filter) {
+  const SimOffer& offer = offers_[o];
   SimFramework& f = fws_[offer.fw];
   if (!offer.res.empty()) {
     log("decline fw={} m={}", offer.fw, offer.machine);
-    std::optional<Filters> filters = Filters{kTimeNever - fromMicros(now_)};
-    if (cfg_.refuseFor) filters = Filters{*cfg_.refuseFor};
-    // What the launch cap left is refused for the cap, not for want of room:
-    // no filter, so the agent comes back at the next round (progressive
-    // filling), as a filter until its free resources grow would not.
-    if (cfg_.launchesPerOffer > 0 && offer.launched >= cfg_.launchesPerOffer) {
-      filters = Filters{Duration::zero()};
-    }
-    alloc_.recoverResources(f.slot, machines_[offer.machine].slot, offer.res, filters,
+    alloc_.recoverResources(f.slot, machines_[offer.machine].slot, offer.res, filter,
                             fromMicros(now_));
-    if (filters->refuseFor > Duration::zero()) f.filtered = true;
     ++result_.counters.declines;
-    // (A filter that never expires needs no wake: one at the end of time
-    // would stretch the run, and its utilization, to it.)
-    if (cfg_.refuseFor && *cfg_.refuseFor > Duration::zero() &&
-        saturatingAdd(fromMicros(now_), *cfg_.refuseFor) != kTimeNever) {
-      schedule(toMicros(saturatingAdd(fromMicros(now_), *cfg_.refuseFor)), Kind::kWake, 0);
+    if (filter.refuseFor > Duration::zero()) {
+      f.filtered = true;
+      // (A filter that never expires needs no wake: one at the end of time
+      // would stretch the run, and its utilization, to it.)
+      const TimePoint expiry = saturatingAdd(fromMicros(now_), filter.refuseFor);
+      if (expiry != kTimeNever) schedule(toMicros(expiry), Kind::kWake, 0);
     }
-    // Others may take what this framework refused, from the next round on.
-    requestRound(now_ + 1);
   }
   releaseOffer(o);
 }
@@ -1749,16 +1761,7 @@ void Engine::returnIdleHoards(const SimFramework& busy) {
     if (h == busy.index || !hoarder.idleHoarding) continue;
     hoarder.idleHoarding = false;
     if (hoarder.pending > 0 || !hoarder.registered) continue;
-    for (const std::uint32_t o : hoarder.offers) {
-      const SimOffer& offer = offers_[o];
-      if (!offer.res.empty()) {
-        log("decline fw={} m={}", h, offer.machine);
-        alloc_.recoverResources(hoarder.slot, machines_[offer.machine].slot, offer.res,
-                                Filters{Duration::zero()}, fromMicros(now_));
-        ++result_.counters.declines;
-      }
-      releaseOffer(o);
-    }
+    for (const std::uint32_t o : hoarder.offers) giveBack(o, Filters{Duration::zero()});
     hoarder.offers.clear();
     requestRound(now_);
   }

@@ -159,41 +159,33 @@ std::string cutShortWarning(const std::map<std::string, double>& summary,
                             const OptionSpelling& spelling, bool holdOffers) {
   const auto unfinishedAt = summary.find("jobs_unfinished");
   const double unfinished = unfinishedAt == summary.end() ? 0.0 : unfinishedAt->second;
-  // Frameworks that keep offers: the remedy is not to keep them for ever.
-  const std::string holding = fmt::format(
-      "the frameworks hold offers no unit of theirs fits, e.g. gangs wider than what each "
-      "holds; {} gives held offers back after a while",
-      spelling.offerTimeout);
+  // What the frameworks did with the offers, and the option that changes
+  // it: frameworks that kept them are pointed at the offer timeout, not at
+  // keeping them.
+  const std::string heldOrDeclined =
+      holdOffers ? fmt::format(
+                       "the frameworks hold offers no unit of theirs fits, e.g. gangs "
+                       "wider than what each holds; {} gives held offers back after a "
+                       "while",
+                       spelling.offerTimeout)
+                 : fmt::format(
+                       "the frameworks decline every offer, e.g. gangs wider than what "
+                       "each is offered; {} lets gang frameworks keep offers",
+                       spelling.holdOffers);
   if (const auto stalled = summary.find("stalled_at_s"); stalled != summary.end()) {
-    if (holdOffers) {
-      return fmt::format(
-          "stopped as stalled at {:.0f} s of simulated time with {:.0f} jobs unfinished: nothing "
-          "ran and nothing launched in the last {} allocation rounds, with every job submitted "
-          "({})",
-          stalled->second, unfinished, kStallRounds, holding);
-    }
     return fmt::format(
         "stopped as stalled at {:.0f} s of simulated time with {:.0f} jobs unfinished: nothing "
-        "ran and nothing launched in the last {} allocation rounds, with every job submitted (the "
-        "frameworks decline every offer, e.g. gangs wider than what each is offered; {} lets "
-        "gang frameworks keep offers)",
-        stalled->second, unfinished, kStallRounds, spelling.holdOffers);
+        "ran and nothing launched in the last {} allocation rounds, with every job submitted ({})",
+        stalled->second, unfinished, kStallRounds, heldOrDeclined);
   }
   if (const auto idle = summary.find("idle_end_s"); idle != summary.end()) {
     // Out of events with work pending: nothing left to happen (not a stop at
     // Config::stopAt).
-    if (holdOffers) {
-      return fmt::format(
-          "the run ended at {:.0f} s of simulated time with {:.0f} jobs unfinished: nothing was "
-          "left to happen (the policy offered nothing their tasks could use, or {})",
-          idle->second, unfinished, holding);
-    }
     return fmt::format(
         "the run ended at {:.0f} s of simulated time with {:.0f} jobs unfinished: nothing was "
-        "left to happen (the policy offered nothing their tasks could use, or the frameworks "
-        "had declined every offer until something changes, e.g. gangs wider than each offer; {} "
-        "lets gang frameworks keep offers, {} makes declines expire)",
-        idle->second, unfinished, spelling.holdOffers, spelling.refuseSeconds);
+        "left to happen (the policy offered nothing their tasks could use, or {}{})",
+        idle->second, unfinished, heldOrDeclined,
+        holdOffers ? "" : fmt::format(", {} makes declines expire", spelling.refuseSeconds));
   }
   return {};
 }

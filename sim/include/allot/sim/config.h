@@ -64,8 +64,9 @@ struct Config {
   // Frameworks keep every offer until they launch tasks in it or it is
   // rescinded (offerTimeout), instead of declining what they cannot use yet:
   // gang schedulers hoard so that a wide job can start. A framework whose
-  // queue empties gives its offers back. With kSingle and
-  // kFcfs this replays a classic FCFS batch queue that owns the cluster.
+  // queue empties keeps its offers until another framework has work. With
+  // kSingle and kFcfs this replays a classic FCFS batch queue that owns the
+  // cluster.
   bool holdOffers = false;
 
   // Frameworks publish the shapes of their first `demandWindow` pending
