@@ -66,9 +66,9 @@ void ProgressBar::update(std::uint64_t done, std::uint64_t total, const std::str
   drawn_ = true;
 }
 
-CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMin) {
+CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMin, bool seconds) {
   return CLI::Validator(
-      [unit, min, max, aboveMin](std::string& text) -> std::string {
+      [unit, min, max, aboveMin, seconds](std::string& text) -> std::string {
         double value = 0;
         if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value)) {
           return fmt::format("'{}' is not a finite number of {}", text, unit);
@@ -78,6 +78,11 @@ CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMi
           return fmt::format("{} is below the least allowed, {} {}", text, min, unit);
         }
         if (value > max) return fmt::format("{} is above the most allowed, {} {}", text, max, unit);
+        if (seconds && roundsToZero(value)) {
+          return fmt::format(
+              "{} seconds is below allot's time resolution, 1 microsecond, and would become 0",
+              text);
+        }
         return "";
       },
       "NUMBER");

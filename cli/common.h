@@ -86,11 +86,14 @@ struct Interrupted {
 Duration parseDuration(const std::string& flag, const std::string& text, bool allowZero = false);
 
 // A CLI11 check of a finite number (CLI11's ranges let NaN through) of
-// `unit` from `min` (exclusive when `aboveMin`) to `max`.
-CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMin = false);
+// `unit` from `min` (exclusive when `aboveMin`) to `max`. `seconds`: the
+// number is a time, and a positive one below allot's 1 us resolution, which
+// would become 0 (roundsToZero), is refused too.
+CLI::Validator numberFlag(const char* unit, double min, double max, bool aboveMin = false,
+                          bool seconds = false);
 // numberFlag of seconds, `min` inclusive.
 inline CLI::Validator secondsFlag(double min, double max = 1e300) {
-  return numberFlag("seconds", min, max);
+  return numberFlag("seconds", min, max, /*aboveMin=*/false, /*seconds=*/true);
 }
 // A CLI11 check of a whole number from `min` to `max`. CLI11's own
 // conversion lets "-1" wrap to 2^64 - 1 in an unsigned option and says only

@@ -118,6 +118,10 @@ def test_unknown_config_key_raises_type_error(tiny):
     ({"queue": "lifo"}, "queue discipline 'lifo'"),
     ({"decision_latency": -1.0}, "decision_latency"),
     ({"allocation_interval": 0.0}, "allocation_interval must be a positive number"),
+    # As `allot sim`'s flags: no infinite times, none that would round to 0 us.
+    ({"refuse_seconds": float("inf")}, "refuse_seconds must be a finite number of seconds"),
+    ({"stop_at": float("inf")}, "stop_at must be a finite number of seconds"),
+    ({"sample_interval": 1e-9}, "sample_interval = 1e-09 s is below allot's time resolution"),
 ])
 def test_bad_config_values_raise(tiny, config, match):
     with pytest.raises(allot.InvalidArgument, match=match):

@@ -265,6 +265,8 @@ for flag, value, words in [("--latency", "nan", "not a finite number"),
                            ("--refuse-seconds", "inf", "not a finite number"),
                            ("--latency", "1e18", "above the most allowed"),
                            ("--interval", "1e-9", "below the least allowed"),
+                           # would round to 0 us: automatic sampling
+                           ("--sample-interval", "1e-9", "below allot's time resolution"),
                            ("--stop-at", "-1", "below the least allowed"),
                            ("--seed", "-1", "not a whole number"),
                            ("--seed", "9223372036854775808", "not a whole number"),

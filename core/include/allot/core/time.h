@@ -42,6 +42,13 @@ constexpr double toSeconds(Duration d) {
 // (Mesos frameworks pass refuse_seconds = INT_MAX meaning "forever").
 Duration secondsToDuration(double seconds);
 
+// A positive number of seconds that secondsToDuration rounds to 0 (below half
+// a microsecond, the resolution of allot time). Hosts refuse it: where 0 means
+// "off" or "automatic", 1e-9 s would silently become that.
+constexpr bool roundsToZero(double seconds) {
+  return seconds > 0 && seconds * 1e6 < 0.5;
+}
+
 // Returns t + d without overflowing past kTimeNever.
 TimePoint saturatingAdd(TimePoint t, Duration d);
 
