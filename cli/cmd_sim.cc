@@ -82,6 +82,28 @@ Duration seconds(double s) {
   return secondsToDuration(s);
 }
 
+// Options that cannot change some run (sim::inertOptionNotes), each note
+// once, naming the runs it concerns unless it concerns them all.
+void printInertOptionNotes(const traces::Workload& w, const sim::Config& config,
+                           const std::vector<Run>& runs) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> notes;  // text, run labels
+  for (const Run& run : runs) {
+    sim::Config c = config;
+    c.demandWindow = run.demandWindow;
+    for (std::string& text : sim::inertOptionNotes(w, c, sim::kCliSpelling)) {
+      auto it = std::find_if(notes.begin(), notes.end(),
+                             [&](const auto& note) { return note.first == text; });
+      if (it == notes.end()) it = notes.insert(notes.end(), {std::move(text), {}});
+      it->second.push_back(run.label);
+    }
+  }
+  for (const auto& [text, labels] : notes) {
+    const std::string which =
+        labels.size() == runs.size() ? "" : fmt::format("{}: ", fmt::join(labels, ", "));
+    std::cerr << "allot: note: " << which << text << "\n";
+  }
+}
+
 sim::Config makeConfig(const Args& a) {
   sim::Config c;
   c.seed = a.seed;
@@ -746,6 +768,7 @@ void addSimCommand(CLI::App& app) {
         !warning.empty()) {
       std::cerr << "allot: warning: " << warning << "\n";
     }
+    printInertOptionNotes(w, config, runs);
 
     // The trace's own schedule, before the runs: it takes a fraction of a
     // second, and a trace without one is refused before minutes of runs.

@@ -212,9 +212,12 @@ def _to_result(raw, config):
 class SimulationWarning(UserWarning):
     """A run ended with jobs unfinished before its ``stop_at``: it stalled, or
     nothing was left to happen; or its ``stop_at`` comes no later than the
-    first submission, so nothing runs; or, while it runs, it spends its time
-    on offers that frameworks without published demand decline (``allot
-    sim`` prints the same on stderr)."""
+    first submission, so nothing runs; or an option set cannot change the run
+    (``offer_timeout`` without ``hold_offers=True``, ``refuse_seconds`` with
+    it, ``exact_estimates=True`` without published demand, ``max_attempts``
+    where no machine is removed); or, while it runs, it spends its time on
+    offers that frameworks without published demand decline (``allot sim``
+    prints the same on stderr)."""
 
 
 def _warn_if_cut_short(result):
@@ -244,9 +247,10 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
     Python threads run meanwhile; Ctrl-C stops it (KeyboardInterrupt). Same
     inputs and seed, same result. A run that ends with jobs unfinished before
     ``stop_at`` (stalled, or with nothing left to happen) warns with
-    ``allot.SimulationWarning``; so does, once and while it still runs, a run
-    without published demand that has made 2 M offers and over ten per
-    instance it launched (``demand=256`` sizes offers to pending work
+    ``allot.SimulationWarning``. So does, before the run, an option that
+    cannot change it (see ``SimulationWarning``); and, once while it still
+    runs, a run without published demand that has made 2 M offers and over
+    ten per instance it launched (``demand=256`` sizes offers to pending work
     instead).
 
     Large replays run faster with glibc's heap on huge pages, which ``allot

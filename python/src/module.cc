@@ -253,8 +253,8 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
   // Lets Ctrl-C stop a long run: Python runs signal handlers only between
   // bytecodes, and none run here until the simulation returns. Signals reach
   // only the main thread: a run on another (compare's jobs) stops when
-  // `cancel` (a threading.Event) is set. Passes offerChurnNote to `note`,
-  // once, while the run is still going.
+  // `cancel` (a threading.Event) is set. Passes inertOptionNotes to `note`
+  // before the run, and offerChurnNote once while it is still going.
   sim::Hooks hooks;
   bool noted = note.is_none();
   hooks.progress = [&](const sim::Progress& progress) {
@@ -272,6 +272,11 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
     note(text);
   };
   std::shared_ptr<const traces::Workload> w = h.workload;
+  if (!note.is_none()) {
+    for (const std::string& text : sim::inertOptionNotes(*w, config, sim::kPythonSpelling)) {
+      note(text);
+    }
+  }
   sim::Result result;
   {
     py::gil_scoped_release release;

@@ -425,6 +425,27 @@ def test_runs_cut_short_warn(tmp_path):
         allot.simulate(starve, "fifo", frameworks="single", queue="fcfs", hold_offers=True)
 
 
+# Options that cannot change the run warn before it, each naming the policy
+# and why; the same options where they act say nothing.
+def test_inert_options_warn(tiny):
+    with pytest.warns(allot.SimulationWarning) as seen:
+        allot.simulate(tiny, "drf", offer_timeout=10, exact_estimates=True, max_attempts=2)
+    texts = sorted(str(w.message) for w in seen)
+    assert len(texts) == 3, texts
+    assert texts[0].startswith("drf: exact_estimates=True has no effect without published "
+                               "demand (demand=256)")
+    assert texts[1].startswith("drf: max_attempts has no effect on this workload")
+    assert texts[2].startswith("drf: offer_timeout has no effect without hold_offers=True")
+    assert all(w.filename == __file__ for w in seen)
+    with pytest.warns(allot.SimulationWarning,
+                      match="drf: refuse_seconds has no effect with hold_offers=True"):
+        allot.simulate(tiny, "drf", hold_offers=True, refuse_seconds=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        allot.simulate(tiny, "drf", hold_offers=True, offer_timeout=10, exact_estimates=True,
+                       demand=8)
+
+
 # Whole-agent offers that frameworks without published demand decline: a run
 # that has made 2 M of them, ten per instance launched, warns once while it
 # runs and names demand=256; with demand it makes few offers and says nothing.

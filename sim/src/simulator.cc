@@ -1196,7 +1196,10 @@ void Engine::round() {
       machines_[m].offers.push_back(o);
       f.offers.push_back(o);
       ++liveOffers_;
-      if (cfg_.offerTimeout > Duration::zero()) {
+      // Only hoarders keep an offer past their decision latency, which the
+      // timeout exceeds: for others the event would find the offer gone, and
+      // a run that ends idle would end at it.
+      if (cfg_.offerTimeout > Duration::zero() && cfg_.holdOffers) {
         schedule(toMicros(saturatingAdd(fromMicros(now_), cfg_.offerTimeout)), Kind::kOfferTimeout,
                  o, offer.generation);
       }
@@ -1823,6 +1826,38 @@ std::string stopBeforeWorkWarning(const traces::Workload& workload, const Config
       "run (simulated time counts from the trace's own time 0, not from its first submission)",
       spelling.stopAt, toSeconds(config.stopAt.time_since_epoch()),
       toSeconds(first.time_since_epoch()));
+}
+
+std::vector<std::string> inertOptionNotes(const traces::Workload& workload, const Config& config,
+                                          const OptionSpelling& spelling) {
+  std::vector<std::string> notes;
+  if (config.offerTimeout > Duration::zero() && !config.holdOffers) {
+    notes.push_back(fmt::format(
+        "{} has no effect without {}: frameworks that do not hold offers answer each one after "
+        "their decision latency, before it could time out",
+        spelling.offerTimeout, spelling.holdOffers));
+  }
+  if (config.refuseFor && config.holdOffers) {
+    notes.push_back(
+        fmt::format("{} has no effect with {}: frameworks that hold offers decline "
+                    "none, so no decline filter is ever set",
+                    spelling.refuseSeconds, spelling.holdOffers));
+  }
+  if (config.exactEstimates && config.demandWindow == 0) {
+    notes.push_back(fmt::format(
+        "{} has no effect without published demand ({}): estimates reach the policy only in it",
+        spelling.exactEstimates, spelling.demand));
+  }
+  const bool removes =
+      std::any_of(workload.machineEvents.begin(), workload.machineEvents.end(),
+                  [](const MachineEvent& e) { return e.kind == MachineEvent::Kind::kRemove; });
+  if (config.maxAttempts > 0 && !removes) {
+    notes.push_back(fmt::format(
+        "{} has no effect on this workload: no machine of it is ever removed, and only instances "
+        "lost with their machine are retried",
+        spelling.maxAttempts));
+  }
+  return notes;
 }
 
 Result simulate(const traces::Workload& workload, Allocator& allocator, const Config& config,

@@ -322,6 +322,24 @@ check("warning" not in res.stderr, f"stop after the first submission: stderr {re
 check(json.loads(res.stdout)["runs"][0]["summary"]["jobs_finished"] == 1, res.stdout)
 CHECKS += 1
 
+# Options that cannot change a run are noted before it, once each, naming
+# the runs concerned unless all are: easy publishes demand by default, drf
+# does not; the log removes no machine. Set where they act, no note.
+res = run("sim", late, "-p", "drf", "-p", "easy", "--offer-timeout", "10", "--exact-estimates",
+          "--max-attempts", "2", "--json")
+for text in ["allot: note: --offer-timeout has no effect without --hold-offers",
+             "allot: note: drf: --exact-estimates has no effect without published demand",
+             "allot: note: --max-attempts has no effect on this workload"]:
+    check(res.stderr.count(text) == 1, f"inert options: {text!r} not once in {res.stderr!r}")
+check(res.stderr.count("allot: note:") == 3, f"inert options: stderr {res.stderr!r}")
+res = run("sim", late, "-p", "easy", "--hold-offers", "--offer-timeout", "10", "--exact-estimates",
+          "--json")
+check("note" not in res.stderr, f"options that act: stderr {res.stderr!r}")
+res = run("sim", late, "-p", "fifo", "--hold-offers", "--refuse-seconds", "5", "--json")
+check(res.stderr.count("allot: note: --refuse-seconds has no effect with --hold-offers") == 1,
+      f"refuse with hold: stderr {res.stderr!r}")
+CHECKS += 1
+
 # Whole-agent offers declined by frameworks without published demand: once a
 # run has made 2 M of them, ten per instance launched, it says so once, with
 # the option that sizes offers to pending work; in one process and from -j 2's

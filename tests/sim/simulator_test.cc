@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -617,6 +620,96 @@ TEST(SimulatorTest, CutShortWarningFitsTheRunsOptions) {
     EXPECT_NE(holding.find("2 jobs unfinished"), std::string::npos) << holding;
   }
   EXPECT_EQ(cutShortWarning({{"jobs_unfinished", 2}}, kCliSpelling, true), "");
+}
+
+// Runs `a` and `b` give the same schedule: every launch's job, task,
+// machine, start and end, and the same summary (NaN where the other has NaN:
+// the JCT of a run that finished no job).
+void expectSameSchedule(const Result& a, const Result& b) {
+  ASSERT_EQ(a.tasks.size(), b.tasks.size());
+  for (std::size_t i = 0; i < a.tasks.size(); ++i) {
+    const TaskRecord& x = a.tasks[i];
+    const TaskRecord& y = b.tasks[i];
+    EXPECT_EQ(std::tie(x.job, x.task, x.count, x.machine, x.start, x.end),
+              std::tie(y.job, y.task, y.count, y.machine, y.start, y.end))
+        << "launch " << i;
+  }
+  ASSERT_EQ(a.summary.size(), b.summary.size());
+  for (const auto& [name, value] : a.summary) {
+    ASSERT_TRUE(b.summary.contains(name)) << name;
+    const double other = b.summary.at(name);
+    if (std::isnan(value) && std::isnan(other)) continue;
+    EXPECT_EQ(value, other) << name;
+  }
+}
+
+bool hasNote(const std::vector<std::string>& notes, std::string_view text) {
+  return std::any_of(notes.begin(), notes.end(),
+                     [&](const std::string& n) { return n.find(text) != std::string::npos; });
+}
+
+// Each option inertOptionNotes calls without effect is noted where it is
+// set, and only there, and the run it is noted for is the run without it:
+// the claim each note makes holds on a cluster where offers are declined,
+// held and left over (two users' jobs wider than a machine).
+TEST(SimulatorTest, InertOptionsAreNotedAndChangeNothing) {
+  Builder b;
+  b.machine(4, 4096).machine(4, 4096);
+  for (std::uint32_t i = 0; i < 12; ++i) {
+    b.job(3.0 * i, i % 2, 1 + i % 5, 1 + i % 3, 512.0 * (1 + i % 4), 5 + 7 * (i % 4));
+  }
+  b.w.tasks[3].estimate = Duration{60 * kSec};
+  Config base;
+  base.decisionLatency = Duration{kSec};
+  EXPECT_TRUE(inertOptionNotes(b.w, base, kCliSpelling).empty());
+
+  Config timeout = base;
+  timeout.offerTimeout = Duration{2 * kSec};
+  const auto timeoutNotes = inertOptionNotes(b.w, timeout, kCliSpelling);
+  ASSERT_EQ(timeoutNotes.size(), 1u);
+  EXPECT_TRUE(hasNote(timeoutNotes, "--offer-timeout has no effect without --hold-offers"));
+  const Result declining = run(b.w, "drf", base);
+  EXPECT_GT(declining.counters.declines, 0u);
+  const Result timed = run(b.w, "drf", timeout);
+  EXPECT_EQ(timed.counters.rescinds, 0u);
+  expectSameSchedule(declining, timed);
+  // Nor does the run end later when it ends idle with jobs unfinished (two
+  // users' gangs of 3 on 4 machines starve each other).
+  Builder starve;
+  starve.machine(1, 0).machine(1, 0).machine(1, 0).machine(1, 0);
+  starve.job(0, 0, 3, 1, 0, 100, /*gang=*/true).job(0, 1, 3, 1, 0, 100, /*gang=*/true);
+  const Result starved = run(starve.w, "drf", base);
+  EXPECT_EQ(starved.summary.at("jobs_unfinished"), 2);
+  expectSameSchedule(starved, run(starve.w, "drf", timeout));
+
+  Config hold = base;
+  hold.holdOffers = true;
+  hold.offerTimeout = Duration{2 * kSec};  // has an effect when offers are held
+  EXPECT_TRUE(inertOptionNotes(b.w, hold, kCliSpelling).empty());
+  Config refusing = hold;
+  refusing.refuseFor = Duration{5 * kSec};
+  EXPECT_TRUE(hasNote(inertOptionNotes(b.w, refusing, kPythonSpelling),
+                      "refuse_seconds has no effect with hold_offers=True"));
+  const Result held = run(b.w, "drf", hold);
+  EXPECT_GT(held.counters.rescinds, 0u);
+  expectSameSchedule(held, run(b.w, "drf", refusing));
+
+  Config exact = base;
+  exact.exactEstimates = true;
+  EXPECT_TRUE(hasNote(inertOptionNotes(b.w, exact, kCliSpelling),
+                      "--exact-estimates has no effect without published demand (--demand 256)"));
+  expectSameSchedule(declining, run(b.w, "drf", exact));
+  exact.demandWindow = 8;
+  EXPECT_TRUE(inertOptionNotes(b.w, exact, kCliSpelling).empty());
+
+  Config attempts = base;
+  attempts.maxAttempts = 1;
+  EXPECT_TRUE(hasNote(inertOptionNotes(b.w, attempts, kCliSpelling),
+                      "--max-attempts has no effect on this workload"));
+  expectSameSchedule(declining, run(b.w, "drf", attempts));
+  b.w.machineEvents.push_back({fromMicros(0), 0, MachineEvent::Kind::kAdd, cpuMem(4, 4096)});
+  b.w.machineEvents.push_back({fromMicros(10 * kSec), 0, MachineEvent::Kind::kRemove, {}});
+  EXPECT_TRUE(inertOptionNotes(b.w, attempts, kCliSpelling).empty());
 }
 
 // A bad configuration is refused with a message naming it.

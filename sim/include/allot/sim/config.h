@@ -55,6 +55,9 @@ struct Config {
   // How long a framework's scheduler takes to answer offers.
   Duration decisionLatency{0};
   // Offers a framework holds longer than this are rescinded (0: never).
+  // Frameworks that do not hold offers (holdOffers) answer each within their
+  // decision latency, which the timeout must exceed: it affects only those
+  // that do.
   Duration offerTimeout{0};
   // Filter attached to declined resources. Unset: until the agent's free
   // resources grow or the framework revives (frameworks revive whenever new

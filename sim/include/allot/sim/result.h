@@ -136,16 +136,20 @@ void summarize(Result& result);
 // How a host spells the options a warning suggests: `allot sim`'s flags or
 // the Python keywords.
 struct OptionSpelling {
-  std::string_view holdOffers;     // e.g. "--hold-offers"
-  std::string_view refuseSeconds;  // e.g. "--refuse-seconds"
-  std::string_view stopAt;         // e.g. "--stop-at"
-  std::string_view demand;         // e.g. "--demand 256"
-  std::string_view offerTimeout;   // e.g. "--offer-timeout"
+  std::string_view holdOffers;      // e.g. "--hold-offers"
+  std::string_view refuseSeconds;   // e.g. "--refuse-seconds"
+  std::string_view stopAt;          // e.g. "--stop-at"
+  std::string_view demand;          // e.g. "--demand 256"
+  std::string_view offerTimeout;    // e.g. "--offer-timeout"
+  std::string_view exactEstimates;  // e.g. "--exact-estimates"
+  std::string_view maxAttempts;     // e.g. "--max-attempts"
 };
-inline constexpr OptionSpelling kCliSpelling{"--hold-offers", "--refuse-seconds", "--stop-at",
-                                             "--demand 256", "--offer-timeout"};
-inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True", "refuse_seconds", "stop_at",
-                                                "demand=256", "offer_timeout"};
+inline constexpr OptionSpelling kCliSpelling{
+    "--hold-offers",   "--refuse-seconds",  "--stop-at",     "--demand 256",
+    "--offer-timeout", "--exact-estimates", "--max-attempts"};
+inline constexpr OptionSpelling kPythonSpelling{
+    "hold_offers=True", "refuse_seconds",       "stop_at",     "demand=256",
+    "offer_timeout",    "exact_estimates=True", "max_attempts"};
 
 // What to tell the user when a run ended before its stop time with jobs
 // unfinished (its summary holds stalled_at_s or idle_end_s): why, and which

@@ -37,6 +37,17 @@ std::vector<std::string> ignoredDimensions(const traces::Workload& workload);
 std::string stopBeforeWorkWarning(const traces::Workload& workload, const Config& config,
                                   const OptionSpelling& spelling);
 
+// Options set in `config` that cannot change a run of `workload`, one note
+// each saying why: an offer timeout for frameworks that do not hold offers
+// (each is answered within the decision latency, which the timeout exceeds),
+// a refuse time for frameworks that do (they decline nothing), exact
+// estimates without published demand (estimates reach policies only in it),
+// a limit of attempts where no machine is ever removed (only instances lost
+// with their machine are retried). Empty when every option set has an
+// effect. One text for every host.
+std::vector<std::string> inertOptionNotes(const traces::Workload& workload, const Config& config,
+                                          const OptionSpelling& spelling);
+
 // What to tell the user, once, when a run with `demandWindow` 0 spends its
 // time on offers that frameworks decline (2 M of them and ten per instance
 // launched so far): why, and which option sizes offers to pending work.
