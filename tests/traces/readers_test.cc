@@ -1069,6 +1069,51 @@ TEST(AlibabaReaderTest, Dag2018RingsAreBroken) {
   EXPECT_EQ(w.jobs[5].dependsOn, std::vector<std::uint32_t>{0});
 }
 
+// What a 2018 trace says oddly but a replay can still use is kept and
+// counted: times before the trace's start, instances with no machine, one
+// not named m_N, one machine_meta never lists. Their outcome's machine is
+// unknown (a history replay cannot place them); a 2017 row is counted alike.
+TEST(AlibabaReaderTest, Odd2018TimesAndMachinesAreCounted) {
+  TempDir dir;
+  const std::string path = dir.write("batch_task.csv",
+                                     "M1,4,j_1,1,Terminated,-100,200,100,0.5\n"
+                                     "M2_1,1,j_1,1,Terminated,200,260,50,0.25\n");
+  dir.write("batch_instance.csv",
+            "i1,M1,j_1,1,Terminated,-100,150,m_1,1,1,1,1,1,1\n"
+            "i2,M1,j_1,1,Terminated,101,199,,1,1,1,1,1,1\n"
+            "i3,M1,j_1,1,Terminated,101,199,box7,1,1,1,1,1,1\n"
+            "i4,M1,j_1,1,Terminated,101,199,m_7,1,1,1,1,1,1\n"
+            "i5,M2_1,j_1,1,Terminated,200,259,m_2,1,1,1,1,1,1\n");
+  dir.write("machine_meta.csv", "m_1,0,1,a,96,100,USING\nm_2,0,2,b,96,50,USING\n");
+  ReadReport report;
+  const Workload w = readWorkload(path, "alibaba2018", {}, &report);
+  EXPECT_EQ(report.counts.at("negative_time"), 2U);  // the M1 row and instance i1
+  EXPECT_EQ(report.counts.at("instance_without_machine"), 1U);
+  EXPECT_EQ(report.counts.at("machine_not_numbered"), 1U);
+  EXPECT_EQ(report.counts.at("machine_not_in_meta"), 1U);
+  ASSERT_EQ(w.jobs.size(), 2U);
+  ASSERT_EQ(w.jobs[0].taskCount, 4U);
+  const Task* m1 = &w.tasks[w.jobs[0].firstTask];
+  EXPECT_EQ(m1[0].outcome.startUs, -100'000'000);
+  EXPECT_EQ(w.jobs[0].submit, fromMicros(-100'000'000));
+  EXPECT_EQ(m1[1].outcome.machine, kUnknown);
+  EXPECT_EQ(m1[2].outcome.machine, kUnknown);
+  EXPECT_EQ(m1[3].outcome.machine, 7);
+
+  // Without machine_meta nothing can be checked against it.
+  fs::remove(dir.path("machine_meta.csv"));
+  ReadReport bare;
+  readWorkload(path, "alibaba2018", {}, &bare);
+  EXPECT_EQ(bare.counts.count("machine_not_in_meta"), 0U);
+  EXPECT_EQ(bare.counts.at("machine_not_numbered"), 1U);
+
+  const std::string v2017 = dir.write(
+      "v2017/batch_task.csv", "-5,10,1,1,1,Terminated,50,0.1\n5,10,2,1,1,Terminated,50,0.1\n");
+  ReadReport old;
+  readWorkload(v2017, "alibaba2017", {}, &old);
+  EXPECT_EQ(old.counts.at("negative_time"), 1U);
+}
+
 // ---------------------------------------------------------------- workload
 
 // sortJobsBySubmit keeps tasks with their jobs and dependencies pointing at

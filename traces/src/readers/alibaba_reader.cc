@@ -25,8 +25,13 @@
 // "missing_dependency", "self_dependency", "dependency_cycle" (dependencies
 // dropped to break a ring of tasks waiting for each other), "duplicate_task_number",
 // "noncontiguous_job" (a job's rows are split in the file; each run is read
-// as its own group, so dependencies across runs are lost), and for
-// batch_instance "orphan_instances" and "instance_count_mismatch".
+// as its own group, so dependencies across runs are lost), "negative_time"
+// (a row with a start or end before the trace's time 0, kept as given), and
+// for batch_instance "orphan_instances", "instance_count_mismatch",
+// "instance_without_machine" (empty machine_id), "machine_not_numbered" (not
+// m_N) and "machine_not_in_meta" (an m_N that machine_meta, when read, never
+// lists); those three leave the outcome's machine unknown to a history
+// replay.
 // Memory: 2017 rows stream; 2018 holds one job's rows at a time (rows of a
 // job are contiguous in the published file), plus all of batch_instance and
 // machine_meta when given.
@@ -186,6 +191,7 @@ class Alibaba2017Reader final : public ReaderBase {
     const std::int32_t status = statusCode(f[5]);
     if (status < 0) count("unknown_status");
     if (endUs < createUs) count("negative_duration");
+    if (createUs < 0 || endUs < 0) count("negative_time");
 
     Job job;
     job.traceId = jobId;
@@ -243,14 +249,15 @@ class Alibaba2018Reader final : public ReaderBase {
         "cpus: cores (plan_cpu / 100); mem: normalized to [0, 100] of the largest machine; "
         "time: microseconds of trace time";
     const fs::path folder = fs::path(in_.path()).parent_path();
-    std::string instances = options.batchInstance;
-    if (instances.empty()) instances = findBeside(folder, "batch_instance");
-    if (!instances.empty()) readInstances(instances);
-    meta_["batch_instance"] = instances.empty() ? "absent" : "read";
+    // Machines first: instances are checked against them.
     std::string machines = options.machinesFile;
     if (machines.empty()) machines = findBeside(folder, "machine_meta");
     if (!machines.empty()) readMachines(machines);
     meta_["machines"] = machines.empty() ? "none (no machine_meta)" : "machine_meta";
+    std::string instances = options.batchInstance;
+    if (instances.empty()) instances = findBeside(folder, "batch_instance");
+    if (!instances.empty()) readInstances(instances, !machines.empty());
+    meta_["batch_instance"] = instances.empty() ? "absent" : "read";
   }
 
   bool next(WorkloadChunk& out) override {
@@ -298,6 +305,7 @@ class Alibaba2018Reader final : public ReaderBase {
     row.mem = at.optNumber(f[8], 8);
     if (row.cpu && *row.cpu < 0) at.badValue(7, f[7], "negative request");
     if (row.mem && *row.mem < 0) at.badValue(8, f[8], "negative request");
+    if (row.start < 0 || row.end < 0) ++report_.counts["negative_time"];
     if (f[2] != groupJob_) {
       flushGroup(out);
       groupJob_ = std::string(f[2]);
@@ -438,7 +446,10 @@ class Alibaba2018Reader final : public ReaderBase {
     return n;
   }
 
-  void readInstances(const std::string& path) {
+  // `checkMachines`: machine_meta was read, and names every machine.
+  void readInstances(const std::string& path, bool checkMachines) {
+    std::unordered_set<std::int64_t> known;
+    for (const Machine& machine : machines_) known.insert(machine.traceId);
     LineReader in(path);
     std::string_view line;
     while (in.next(line)) {
@@ -459,6 +470,15 @@ class Alibaba2018Reader final : public ReaderBase {
         at.optInt(f[8], 8);
         at.optInt(f[9], 9);
         for (std::size_t i = 10; i < 14; ++i) at.optNumber(f[i], i);
+        // Counted once the line is known good (a bad one is skipped whole).
+        if (instance.start < 0 || instance.end < 0) ++report_.counts["negative_time"];
+        if (f[7].empty()) {
+          ++report_.counts["instance_without_machine"];
+        } else if (instance.machine == kUnknown) {
+          ++report_.counts["machine_not_numbered"];
+        } else if (checkMachines && !known.contains(instance.machine)) {
+          ++report_.counts["machine_not_in_meta"];
+        }
         instances_[instanceKey(f[2], f[1])].push_back(instance);
       });
     }
