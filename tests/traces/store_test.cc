@@ -1029,6 +1029,21 @@ TEST_F(StoreTest, DetectsFormats) {
             "google2011");
   EXPECT_EQ(detectFormat(kShared + "/alibaba2017/batch_task.csv.gz"), "alibaba2017");
   EXPECT_EQ(detectFormat(kShared + "/alibaba2017"), "alibaba2017");
+  // A batch_task file by its columns: 8 starting with a time is v2017, 9 is
+  // v2018; 8 starting with a task name is neither, and the error says why.
+  fs::create_directory(file("v2017"));
+  std::ofstream(file("v2017/batch_task.csv")) << "6459,6524,3,4,15740,Terminated,50,0.0079\n";
+  EXPECT_EQ(detectFormat(file("v2017")), "alibaba2017");
+  std::ofstream(file("v2018_batch_task.csv")) << "M1,2,j_1,1,Terminated,100,200,100,0.5\n";
+  EXPECT_EQ(detectFormat(file("v2018_batch_task.csv")), "alibaba2018");
+  std::ofstream(file("cut_batch_task.csv")) << "M1,2,j_1,1,Terminated,100,200,100\n";
+  try {
+    detectFormat(file("cut_batch_task.csv"));
+    ADD_FAILURE() << "an 8-column batch_task starting with a task name was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("its first field 'M1' is not a time"), std::string::npos)
+        << e.what();
+  }
 
   // SWF by content, whatever the name.
   std::ofstream(file("log.txt")) << "; MaxProcs: 4\n1 0 1 10 2 -1 -1 2 20 -1 1 1 1 -1 1 -1 -1 -1\n";

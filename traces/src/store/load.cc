@@ -1,7 +1,10 @@
 #include "allot/traces/load.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <string>
 
@@ -69,7 +72,18 @@ std::string batchTaskFormat(const std::string& file) {
   const std::string line = firstLine(file);
   if (line.find("task_create_time") != std::string::npos) return "alibaba2017";
   const std::size_t fields = countFields(line, ',');
-  if (fields == 8) return "alibaba2017";
+  if (fields == 8) {
+    // v2017 rows start with a time; v2018 rows with a task name (M1, task_...).
+    const std::string_view first = std::string_view(line).substr(0, line.find(','));
+    double time = 0;
+    const auto [end, ec] = std::from_chars(first.data(), first.data() + first.size(), time);
+    if (ec == std::errc() && end == first.data() + first.size()) return "alibaba2017";
+    throw Error(fmt::format(
+        "{}: looks like an Alibaba batch_task file with 8 columns, as v2017 has, but its first "
+        "field '{}' is not a time: a v2018 task name? (v2018 has 9 columns); check the file, or "
+        "pass --format alibaba2017 or alibaba2018",
+        file, first));
+  }
   if (fields == 9) return "alibaba2018";
   throw Error(file + ": looks like an Alibaba batch_task file but its first line has " +
               std::to_string(fields) +
