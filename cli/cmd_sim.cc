@@ -243,6 +243,14 @@ std::vector<Run> makeRuns(const Args& a) {
       run.params.set("seed", std::to_string(a.seed));
     }
     run.demandWindow = a.demandWindow.value_or(specOf(run.policy).demand);
+    // Parameter values are checked by building the policy once, before the
+    // trace is read and before any run: a bad one found when its run starts
+    // would come after minutes of the runs before it.
+    try {
+      makeAllocator(run.policy, run.params);
+    } catch (const std::exception& e) {
+      throw InvalidArgument(fmt::format("{}: {}", run.label, e.what()));
+    }
   }
   return runs;
 }
@@ -305,6 +313,20 @@ struct ChurnNote {
   }
 };
 
+// The event log of run `run` (--event-log FILE; FILE.LABEL with several).
+std::string eventLogPath(const Args& args, const std::vector<Run>& runs, std::size_t run) {
+  return runs.size() == 1 ? args.eventLog : args.eventLog + "." + runs[run].label;
+}
+
+// Opens run `run`'s event log and points `hooks` at it.
+void openEventLog(const Args& args, const std::vector<Run>& runs, std::size_t run,
+                  std::unique_ptr<std::ofstream>& file, sim::Hooks& hooks) {
+  const std::string path = eventLogPath(args, runs, run);
+  file = std::make_unique<std::ofstream>(path);
+  if (!*file) throw Error("cannot write the event log " + path);
+  hooks.eventLog = [out = file.get()](std::string_view line) { *out << line << '\n'; };
+}
+
 // The part file in which the child process of run `run` hands its results over.
 std::string partFile(const std::string& base, std::size_t run) {
   return fmt::format("{}.part{}", base, run);
@@ -359,13 +381,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         churn.check(bar, runs[i].label, p, runs[i].demandWindow);
         bar.update(doneOf(p), total, progressNote(p, startUs, wall));
       };
-      if (!args.eventLog.empty()) {
-        const std::string path =
-            runs.size() == 1 ? args.eventLog : args.eventLog + "." + runs[i].label;
-        logFile = std::make_unique<std::ofstream>(path);
-        if (!*logFile) throw Error("cannot write the event log " + path);
-        hooks.eventLog = [&](std::string_view line) { *logFile << line << '\n'; };
-      }
+      if (!args.eventLog.empty()) openEventLog(args, runs, i, logFile, hooks);
       try {
         if (file == nullptr) {
           outcomes[i] = runOne(w, runs[i], config, nullptr, hooks);
@@ -387,6 +403,10 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       } catch (const Interrupted& interrupted) {
         result.signal = interrupted.signal;
         return result;
+      } catch (const std::exception& e) {
+        // As a child process of -j reports it: the other runs go on.
+        std::cerr << "allot: " << runs[i].label << ": " << e.what() << "\n";
+        outcomes[i].error = "the simulation failed (see the message above)";
       }
     }
     return result;
@@ -448,6 +468,8 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
             if (const int signal = held.pending()) throw Interrupted{signal};
             (void)!write(fds[1], &p, sizeof p);
           };
+          std::unique_ptr<std::ofstream> logFile;
+          if (!args.eventLog.empty()) openEventLog(args, runs, next, logFile, hooks);
           runOne(w, runs[next], config, &part, hooks);
           part.commit();
         } catch (const Interrupted& interrupted) {
@@ -739,6 +761,12 @@ void addSimCommand(CLI::App& app) {
           "cannot go with --cluster, which replaces them");
     }
     refuseOverwritingInput(args->output, "-o", args->trace, args->reader);
+    if (!args->eventLog.empty()) {
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        refuseOverwritingInput(eventLogPath(*args, runs, i), "--event-log", args->trace,
+                               args->reader);
+      }
+    }
     traces::ReadReport report;
     const traces::Workload w = load(args->trace, args->reader, &report);
     if (w.jobs.empty()) {
@@ -813,7 +841,7 @@ void addSimCommand(CLI::App& app) {
       }
       finished = static_cast<std::size_t>(std::count_if(
           ran.outcomes.begin(), ran.outcomes.end(), [](const Outcome& o) { return o.finished; }));
-      if (file && finished == 0 && ran.signal != 0) {
+      if (file && finished == 0) {
         file->discard();  // no run to read: the output keeps what it held
       } else if (file) {
         file->commit();

@@ -162,7 +162,12 @@ ResultFile::ResultFile(const std::string& path, std::string_view configJson)
 ResultFile::~ResultFile() {
   if (file_ < 0) return;
   try {
-    commit();
+    // A file of no run would replace what PATH held with nothing to read.
+    if (runs_ == 0) {
+      discard();
+    } else {
+      commit();
+    }
   } catch (const std::exception&) {  // an exception is on its way; the .partial file stays
   }
 }
@@ -276,6 +281,7 @@ void ResultFile::write(std::string_view label, const Result& r, std::string_view
     out.column(g.get(), "used", r.usedIntegral);
     out.column(g.get(), "capacity", r.capacityIntegral);
   }
+  ++runs_;
 }
 
 void ResultFile::copyRun(const std::string& from, std::string_view label) {
@@ -288,6 +294,7 @@ void ResultFile::copyRun(const std::string& from, std::string_view label) {
   h5::check(H5Ocopy(src.get(), name.c_str(), static_cast<hid_t>(file_), name.c_str(), ocpy.get(),
                     H5P_DEFAULT),
             path_, "cannot copy run '" + std::string(label) + "' from " + from);
+  ++runs_;
 }
 
 std::vector<std::string> readRunLabels(const std::string& path) {

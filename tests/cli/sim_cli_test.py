@@ -259,6 +259,38 @@ err = run("sim", folder, "-o", part, expect=1).stderr
 check("is the trace's file" in err, f"output inside the trace folder: {err!r}")
 CHECKS += 1
 
+# An event log onto the input is refused the same way; one per run, FILE.LABEL,
+# from -j 2's child processes as from one process, with the same lines.
+tiny = os.path.join(tmp, "tiny.swf")
+with open(os.path.join(SOURCE, "tests/data/traces/swf/tiny.swf")) as f:
+    tiny_text = f.read()
+with open(tiny, "w") as f:
+    f.write(tiny_text)
+err = run("sim", tiny, "-p", "fifo", "--event-log", tiny, expect=1).stderr
+check(err.startswith("allot: --event-log ") and "would destroy the input" in err, err)
+check(open(tiny).read() == tiny_text, "a refused event log changed the input")
+logs = {}
+for jobs in ("1", "2"):
+    base = os.path.join(tmp, f"events-j{jobs}.log")
+    run("sim", tiny, "-p", "fifo", "-p", "drf", "--event-log", base, "-j", jobs, "--json")
+    logs[jobs] = {label: open(f"{base}.{label}").read() for label in ("fifo", "drf")}
+    check(all("launch" in text for text in logs[jobs].values()), f"-j {jobs} logs {logs[jobs]}")
+check(logs["1"] == logs["2"], "-j 2 wrote other event logs than -j 1")
+CHECKS += 1
+
+# A bad policy parameter value is refused before the trace is read or any
+# run starts, naming the run, whatever -j; an existing -o file keeps its runs.
+keep = os.path.join(tmp, "keep.h5")
+run("sim", tiny, "-p", "fifo", "-o", keep)
+kept_bytes = open(keep, "rb").read()
+for jobs in ("1", "2"):
+    res = run("sim", tiny, "-p", "fifo", "-p", "capacity", "--param", "queues=eng:200", "-o", keep,
+              "-j", jobs, expect=1)
+    check(res.stderr.startswith("allot: capacity: queues: item 'eng:200'") and res.stdout == "",
+          f"bad parameter value, -j {jobs}: stdout {res.stdout!r}, stderr {res.stderr!r}")
+check(open(keep, "rb").read() == kept_bytes, "a refused run changed the -o file")
+CHECKS += 1
+
 # Numbers CLI11's own ranges let through (NaN), times past what the clock
 # holds, and seeds the policies cannot take: refused naming the flag.
 for flag, value, words in [("--latency", "nan", "not a finite number"),

@@ -906,7 +906,8 @@ TEST(SimulatorTest, SameSeedGivesIdenticalResultFiles) {
 
 // A result file reaches its path only when committed: until then (a crash,
 // a kill) the path keeps what it held; discard() leaves it so too; an
-// exception on its way commits the runs written so far (the destructor).
+// exception on its way commits the runs written so far (the destructor),
+// unless there are none: a file of no run would replace what the path held.
 TEST(SimulatorTest, ResultFileReachesItsPathOnlyWhenCommitted) {
   namespace fs = std::filesystem;
   const std::string path =
@@ -941,6 +942,14 @@ TEST(SimulatorTest, ResultFileReachesItsPathOnlyWhenCommitted) {
   } catch (const std::runtime_error&) {
   }
   EXPECT_EQ(readRunLabels(path), std::vector<std::string>{"drf"});
+  EXPECT_FALSE(fs::exists(partial));
+  const std::string third = readFile(path);
+  try {
+    ResultFile file(path, R"({"which":"fourth"})");
+    throw std::runtime_error("the first run failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(readFile(path) == third);
   EXPECT_FALSE(fs::exists(partial));
   fs::remove(path);
 }

@@ -46,7 +46,8 @@ class ResultFile {
   // Creates (truncates) PATH.partial. Throws Error naming the path on failure.
   ResultFile(const std::string& path, std::string_view configJson);
   // Commits, unless committed or discarded already (an exception on its way
-  // keeps the runs written so far); errors are ignored here.
+  // keeps the runs written so far), or discards when no run was written
+  // (PATH keeps what it held); errors are ignored here.
   ~ResultFile();
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;
@@ -66,6 +67,7 @@ class ResultFile {
   std::string path_;
   traces::WholeFile out_;  // written as out_.partial until commit()
   std::int64_t file_;      // an hid_t, kept out of this header; -1 once closed
+  std::size_t runs_ = 0;   // written or copied
 };
 
 // The labels of the runs in a result file, and the summary of one run.
