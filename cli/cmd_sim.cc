@@ -769,21 +769,9 @@ void addSimCommand(CLI::App& app) {
     }
     traces::ReadReport report;
     const traces::Workload w = load(args->trace, args->reader, &report);
-    if (w.jobs.empty()) {
-      throw InvalidArgument(
-          fmt::format("{}: the workload has no jobs: nothing to replay", args->trace));
-    }
-    if (w.machines.empty()) {
-      // Every job would be unschedulable: a table of dashes is no answer.
-      const auto found = w.meta.find("format");
-      const std::string format = found == w.meta.end() ? "" : found->second;
-      std::string source = format.empty() ? "this trace" : "format " + format;
-      if (format == "google2011") source += " without --machine-events or a --machines table";
-      if (format == "alibaba2018") source += " without a --machines machine_meta file";
-      throw InvalidArgument(fmt::format(
-          "{}: the workload has no machines ({} gives none); replay it on a cluster of your "
-          "choice with --cluster N*RESOURCES, e.g. --cluster '1300*cpus:64;mem:1'",
-          args->trace, source));
+    if (const std::string why = sim::unreplayableReason(w, args->trace, sim::kCliSpelling);
+        !why.empty()) {
+      throw InvalidArgument(why);
     }
     for (const std::string& note : {traces::skippedLinesNote(w), traces::leftOutNote(w)}) {
       if (!note.empty()) std::cerr << "allot: note: " << args->trace << ": " << note << "\n";

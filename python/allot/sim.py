@@ -4,6 +4,7 @@ import json
 import os
 import threading
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -41,6 +42,14 @@ _WHOLE_NUMBERS = {"seed": 2**63 - 1, "max_attempts": 2**32 - 1, "launches_per_of
                   "demand": 2**32 - 1}
 
 
+def _check_seconds(name, value):
+    """Seconds as numbers (None passes): a clear error here, instead of
+    pybind11's signature dump, for "10"."""
+    if value is not None and (isinstance(value, (bool, np.bool_))
+                              or not isinstance(value, (int, float, np.integer, np.floating))):
+        raise _allot.InvalidArgument(f"{name} must be a number of seconds, got {value!r}")
+
+
 def _config(config, seed=0):
     unknown = sorted(set(config) - set(CONFIG_DEFAULTS))
     if unknown:
@@ -52,12 +61,7 @@ def _config(config, seed=0):
             check_whole(name, config[name], _WHOLE_NUMBERS[name])
     for name in ("allocation_interval", "decision_latency", "offer_timeout", "refuse_seconds",
                  "sample_interval", "stop_at"):
-        # Seconds as numbers: a clear error here, instead of pybind11's
-        # signature dump, for "10".
-        value = config.get(name)
-        if value is not None and (isinstance(value, (bool, np.bool_))
-                                  or not isinstance(value, (int, float, np.integer, np.floating))):
-            raise _allot.InvalidArgument(f"{name} must be a number of seconds, got {value!r}")
+        _check_seconds(name, config.get(name))
     for name in ("hold_offers", "exact_estimates"):
         # A clear error here, instead of pybind11's signature dump, for "yes".
         if name in config and not isinstance(config[name], (bool, np.bool_)):
@@ -79,6 +83,9 @@ def _param_text(value):
 
 def _policy_params(policy, params, seed):
     """Policy parameters as text; the run's seed becomes `seed` where the policy has one."""
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of parameter names to values, such as "
+                        f"{{'seed': 1}}, not {params!r}")
     params = {k: _param_text(v) for k, v in (params or {}).items()}
     if isinstance(policy, str):
         for info in _allot.builtin_policies():
@@ -258,6 +265,9 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
     ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python3 ...`` (Google's first 5
     parts with ``demand=256``: 13.6-14.6 s instead of 17.0-17.6 s on our VM).
     """
+    if isinstance(policy, type):
+        raise TypeError(f"policy {policy.__name__} is a class: pass an instance, "
+                        f"{policy.__name__}()")
     cfg = _config(config, seed)
     workload = _workload(trace)
     if cfg["stop_at"] is not None:
@@ -317,6 +327,8 @@ def history(trace, stop_at=None, sample_interval=0.0):
     Raises ``allot.InvalidArgument`` for a workload that records no start
     (a synthetic one). ``compare(..., history=True)`` adds it as a column.
     """
+    _check_seconds("stop_at", stop_at)
+    _check_seconds("sample_interval", sample_interval)
     workload = _workload(trace)
     raw = _allot.history(workload, stop_at, sample_interval)
     return _to_result(raw, {"stop_at": stop_at, "sample_interval": sample_interval})
@@ -332,14 +344,17 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     The result is a DataFrame indexed by metric with one column per policy
     (repeated names get ``#2``, ...); ``result.attrs["results"]`` maps each
     column to its ``SimResult``. ``params`` maps a policy name to its
-    parameters. ``jobs`` > 1 runs that many simulations at once in threads
+    parameters. One name or Policy object alone counts as a list of one.
+    ``jobs`` > 1 runs that many simulations at once in threads
     (the simulator releases the GIL). ``history=True`` adds a column
     ``history``: the trace's own schedule (``allot.history``), to compare the
     policies with what happened. Other arguments as for ``simulate``.
     """
     cfg = _config(config, seed)
     workload = _workload(trace)
-    policies = list(policies)
+    # One name or Policy object is a list of one ("fifo" is not f, i, f, o).
+    single = isinstance(policies, str) or hasattr(policies, "decide")
+    policies = [policies] if single else list(policies)
     labels = _labels(policies)
     if history and "history" in labels:
         raise ValueError("a policy named 'history' would share its column with history=True")
@@ -347,6 +362,9 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     # before the runs.
     recorded = _history(workload, cfg["stop_at"], cfg["sample_interval"]) if history else None
     params = params or {}
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must map policy names to their parameters, such as "
+                        f"{{'drf': {{'seed': 1}}}}, not {params!r}")
     # Parameters of a policy not compared (a typo in its name) would be
     # dropped without a word; `allot sim --param` refuses them too.
     names = [p for p in policies if isinstance(p, str)]

@@ -216,6 +216,12 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
                   std::uint32_t maxAttempts, std::uint32_t launchesPerOffer,
                   std::optional<std::uint32_t> demand, bool exactEstimates,
                   std::optional<double> stopAt, py::object note, py::object cancel) {
+  // As `allot sim`: a run where every job is unschedulable, or none exists,
+  // is no result.
+  if (const std::string why = sim::unreplayableReason(*h.workload, h.source, sim::kPythonSpelling);
+      !why.empty()) {
+    throw InvalidArgument(why);
+  }
   sim::Config config;
   config.seed = seed;
   config.allocationInterval = seconds("allocation_interval", allocationInterval, /*positive=*/true);

@@ -331,6 +331,11 @@ def test_policies_listing():
     ({"load": 0.0}, "load must be above 0, got 0"),
     ({"jobs_per_hour": -5.0}, "jobs_per_hour must be above 0, got -5"),
     ({"jobs_per_hour": 1e308}, "at most 10000000"),
+    # The bounds of `allot trace generate`, held by the generator itself.
+    ({"horizon": 1e20}, "horizon at most 878400 hours"),
+    ({"machines": 10**7 + 1}, "at most 10000000 machines, got 10000001"),
+    ({"max_jobs": 2**32 + 1}, "at most 4294967296 jobs"),
+    ({"max_tasks": 2**40 + 1}, "at most 1099511627776 task instances"),
 ])
 def test_synthetic_refuses_what_would_fall_back_to_the_preset(kwargs, match):
     # A negative horizon or rate used to be taken as "unset": the preset's ran.
@@ -423,6 +428,39 @@ def test_runs_cut_short_warn(tmp_path):
         warnings.simplefilter("error")
         allot.simulate(starve, "drf", stop_at=1)
         allot.simulate(starve, "fifo", frameworks="single", queue="fcfs", hold_offers=True)
+
+
+# What `allot sim` refuses, Python refuses with the same text: a workload
+# without machines (every job would be unschedulable) or without jobs.
+def test_unreplayable_workloads_are_refused(tmp_path):
+    with pytest.raises(allot.InvalidArgument,
+                       match=r"no machines \(format alibaba2017 gives none\); replay it on a "
+                             r"cluster of your choice with load_trace\(\.\.\., cluster="):
+        allot.simulate(ALIBABA2017_EXCERPT, "fifo")
+    with pytest.raises(allot.InvalidArgument, match="the workload has no jobs: nothing to replay"):
+        allot.compare(write_swf(tmp_path / "empty.swf", []), ["fifo"])
+    w = allot.load_trace(ALIBABA2017_EXCERPT, cluster="4*cpus:64;mem:1")
+    assert allot.simulate(w, "fifo").summary["jobs_finished"] > 0
+
+
+# Arguments of the wrong kind get errors that say what to pass.
+def test_wrong_kinds_of_arguments_say_what_to_pass(tiny):
+    class Mine(allot.Policy):
+        def decide(self, now_us):
+            pass
+
+    with pytest.raises(TypeError, match=r"policy Mine is a class: pass an instance, Mine\(\)"):
+        allot.simulate(tiny, Mine)
+    with pytest.raises(TypeError, match="params must be a dict of parameter names"):
+        allot.simulate(tiny, "drf", params="seed=1")
+    with pytest.raises(TypeError, match="params must be a dict of parameter names"):
+        allot.compare(tiny, ["drf"], params={"drf": "seed=1"})
+    with pytest.raises(TypeError, match="params must map policy names"):
+        allot.compare(tiny, ["drf"], params="seed=1")
+    with pytest.raises(allot.InvalidArgument, match="stop_at must be a number of seconds, got '10'"):
+        allot.history(tiny, stop_at="10")
+    # One policy alone is a list of one, not its letters.
+    assert list(allot.compare(tiny, "fifo").columns) == ["fifo"]
 
 
 # Options that cannot change the run warn before it, each naming the policy

@@ -1828,6 +1828,27 @@ std::string stopBeforeWorkWarning(const traces::Workload& workload, const Config
       toSeconds(first.time_since_epoch()));
 }
 
+std::string unreplayableReason(const traces::Workload& workload, std::string_view source,
+                               const OptionSpelling& spelling) {
+  if (workload.jobs.empty()) {
+    return fmt::format("{}: the workload has no jobs: nothing to replay", source);
+  }
+  if (!workload.machines.empty()) return {};
+  // Every job would be unschedulable: a table of dashes is no answer.
+  const auto found = workload.meta.find("format");
+  const std::string format = found == workload.meta.end() ? "" : found->second;
+  std::string from = format.empty() ? "this trace" : "format " + format;
+  if (format == "google2011") {
+    from += fmt::format(" without {} or a {} table", spelling.machineEvents, spelling.machines);
+  }
+  if (format == "alibaba2018")
+    from += fmt::format(" without a {} machine_meta file", spelling.machines);
+  return fmt::format(
+      "{}: the workload has no machines ({} gives none); replay it on a cluster of your choice "
+      "with {}",
+      source, from, spelling.cluster);
+}
+
 std::vector<std::string> inertOptionNotes(const traces::Workload& workload, const Config& config,
                                           const OptionSpelling& spelling) {
   std::vector<std::string> notes;

@@ -143,13 +143,24 @@ struct OptionSpelling {
   std::string_view offerTimeout;    // e.g. "--offer-timeout"
   std::string_view exactEstimates;  // e.g. "--exact-estimates"
   std::string_view maxAttempts;     // e.g. "--max-attempts"
+  std::string_view cluster;         // e.g. "--cluster '1300*cpus:64;mem:1'"
+  std::string_view machines;        // e.g. "--machines"
+  std::string_view machineEvents;   // e.g. "--machine-events"
 };
 inline constexpr OptionSpelling kCliSpelling{
-    "--hold-offers",   "--refuse-seconds",  "--stop-at",     "--demand 256",
-    "--offer-timeout", "--exact-estimates", "--max-attempts"};
-inline constexpr OptionSpelling kPythonSpelling{
-    "hold_offers=True", "refuse_seconds",       "stop_at",     "demand=256",
-    "offer_timeout",    "exact_estimates=True", "max_attempts"};
+    "--hold-offers",   "--refuse-seconds",  "--stop-at",      "--demand 256",
+    "--offer-timeout", "--exact-estimates", "--max-attempts", "--cluster '1300*cpus:64;mem:1'",
+    "--machines",      "--machine-events"};
+inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True",
+                                                "refuse_seconds",
+                                                "stop_at",
+                                                "demand=256",
+                                                "offer_timeout",
+                                                "exact_estimates=True",
+                                                "max_attempts",
+                                                "load_trace(..., cluster='1300*cpus:64;mem:1')",
+                                                "load_trace(..., machines_file=...)",
+                                                "a machine_events folder beside task_events"};
 
 // What to tell the user when a run ended before its stop time with jobs
 // unfinished (its summary holds stalled_at_s or idle_end_s): why, and which

@@ -37,6 +37,13 @@ std::vector<std::string> ignoredDimensions(const traces::Workload& workload);
 std::string stopBeforeWorkWarning(const traces::Workload& workload, const Config& config,
                                   const OptionSpelling& spelling);
 
+// Why `workload`, read from `source` (a path), cannot be replayed at all: it
+// has no jobs, or no machines (every job would be unschedulable), with what
+// gives it machines, in the host's spelling. Empty when it can be. Hosts
+// refuse such a workload (InvalidArgument) before any run.
+std::string unreplayableReason(const traces::Workload& workload, std::string_view source,
+                               const OptionSpelling& spelling);
+
 // Options set in `config` that cannot change a run of `workload`, one note
 // each saying why: an offer timeout for frameworks that do not hold offers
 // (each is answered within the decision latency, which the timeout exceeds),
