@@ -251,20 +251,25 @@ void addGenerate(CLI::App& trace) {
   // Unset options keep the preset's values; set ones must make sense (a
   // zero or NaN used to fall back to the preset silently).
   cmd->add_option("--tasks", args->tasks, "Stop after this many task instances (exact)")
-      ->check(wholeNumberFlag(1, std::uint64_t{1} << 40));
+      ->check(wholeNumberFlag(1, traces::kMaxSyntheticTasks));
   cmd->add_option("--jobs", args->jobs, "Stop after this many jobs")
-      ->check(wholeNumberFlag(1, std::uint64_t{1} << 32));
+      ->check(wholeNumberFlag(1, traces::kMaxSyntheticJobs));
   cmd->add_option("--hours", args->hours, "Length of the trace in simulated hours")
-      ->check(numberFlag("hours", 0, 24.0 * 366 * 100, true));
+      ->check(numberFlag(
+          "hours", 0,
+          static_cast<double>(
+              std::chrono::duration_cast<std::chrono::hours>(traces::kMaxSyntheticHorizon).count()),
+          true));
   cmd->add_option("--machines", args->machines, "Number of machines (the preset's mix, scaled)")
-      ->check(wholeNumberFlag(1, 10'000'000));
+      ->check(wholeNumberFlag(1, traces::kMaxSyntheticMachines));
   cmd->add_option("--load", args->load, "Offered cpu load (fraction of the cluster's cpus)")
       ->check(numberFlag("times the cluster's cpus", 0, traces::kMaxLoad, true));
   cmd->add_option("--jobs-per-hour", args->jobsPerHour, "Mean arrival rate (overrides --load)")
       ->check(numberFlag("jobs per hour", 0, traces::kMaxJobsPerHour, true));
   cmd->add_option("--arrivals", args->arrivals, "poisson or diurnal")
       ->check(CLI::IsMember({"poisson", "diurnal"}));
-  cmd->add_option("--users", args->users, "Number of users")->check(wholeNumberFlag(1, 10'000'000));
+  cmd->add_option("--users", args->users, "Number of users")
+      ->check(wholeNumberFlag(1, traces::kMaxSyntheticUsers));
   cmd->add_option("--level", args->level, "Deflate level 0-9")->check(CLI::Range(0, 9));
   cmd->footer(
       "Generation ends at the first of --hours, --jobs, --tasks. Unset options keep the\n"

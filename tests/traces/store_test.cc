@@ -1054,7 +1054,17 @@ TEST_F(StoreTest, DetectsFormats) {
   EXPECT_THROW(detectFormat(file("missing.swf")), Error);
   std::ofstream(file("fake.h5")) << "not hdf5\n";
   EXPECT_THROW(detectFormat(file("fake.h5")), Error);
-  EXPECT_THROW(loadWorkload(file("notes.txt"), "nope"), InvalidArgument);
+  // Everything --format takes is listed, auto and h5 too.
+  try {
+    loadWorkload(file("notes.txt"), "SWF");
+    ADD_FAILURE() << "an unknown format was taken";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "unknown trace format 'SWF' (known: auto, h5, swf, google2011, alibaba2017, "
+                  "alibaba2018)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // loadWorkload through "auto" gives what the reader gives, and fills the

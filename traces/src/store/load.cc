@@ -143,6 +143,13 @@ std::string detectFormat(const std::string& path) {
 
 Workload loadWorkload(const std::string& path, std::string_view format, const ReadOptions& options,
                       ReadReport* report) {
+  const std::vector<FormatInfo> known = loadFormats();
+  if (format != "hdf5" && std::none_of(known.begin(), known.end(),
+                                       [&](const FormatInfo& f) { return f.name == format; })) {
+    std::string names;
+    for (const FormatInfo& f : known) names += (names.empty() ? "" : ", ") + f.name;
+    throw InvalidArgument(fmt::format("unknown trace format '{}' (known: {})", format, names));
+  }
   const std::string resolved = format == "auto" ? detectFormat(path) : std::string(format);
   if (resolved == "h5" || resolved == "hdf5") {
     checkReadOptions(path, "h5", options);

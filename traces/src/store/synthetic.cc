@@ -8,6 +8,7 @@
 #include <numbers>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "allot/core/error.h"
 
@@ -337,6 +338,21 @@ Workload generateWorkload(const SyntheticOptions& o) {
   if (o.horizon < Duration::zero()) {
     throw InvalidArgument("synthetic workload: negative horizon (" +
                           std::to_string(toMicros(o.horizon)) + " us)");
+  }
+  if (o.horizon > kMaxSyntheticHorizon) {
+    throw InvalidArgument(fmt::format("synthetic workload: horizon at most {} hours, got {} s",
+                                      kMaxSyntheticHorizon.count() / 3'600'000'000,
+                                      toSeconds(o.horizon)));
+  }
+  for (const auto& [what, value, most] :
+       {std::tuple{"machines", std::uint64_t{o.machines}, std::uint64_t{kMaxSyntheticMachines}},
+        {"users", std::uint64_t{o.users}, std::uint64_t{kMaxSyntheticUsers}},
+        {"jobs", o.maxJobs, kMaxSyntheticJobs},
+        {"task instances", o.maxTasks, kMaxSyntheticTasks}}) {
+    if (value > most) {
+      throw InvalidArgument(
+          fmt::format("synthetic workload: at most {} {}, got {}", most, what, value));
+    }
   }
   if (o.horizon == Duration::zero() && o.maxJobs == 0 && o.maxTasks == 0) {
     throw InvalidArgument("synthetic workload: no end (horizon 0 and no job or task limit)");

@@ -64,6 +64,13 @@ enum class ArrivalProcess : std::uint8_t {
 // before its horizon.
 inline constexpr double kMaxLoad = 10.0;
 inline constexpr double kMaxJobsPerHour = 1e7;
+// Bounds of its sizes, refused beyond (by generateWorkload, for every host):
+// a typo, not a workload that fits in memory or in the simulator's 100 years.
+inline constexpr std::uint32_t kMaxSyntheticMachines = 10'000'000;
+inline constexpr std::uint32_t kMaxSyntheticUsers = 10'000'000;
+inline constexpr std::uint64_t kMaxSyntheticJobs = std::uint64_t{1} << 32;
+inline constexpr std::uint64_t kMaxSyntheticTasks = std::uint64_t{1} << 40;
+inline constexpr Duration kMaxSyntheticHorizon = std::chrono::hours(24 * 366 * 100);
 
 struct SyntheticOptions {
   std::string preset = "custom";  // recorded in Workload::meta
