@@ -653,6 +653,145 @@ TEST(BadInputTest, SkipBadCountsByReason) {
             path + ":5: column 9 (requested_time): bad value 'ten': not a number");
 }
 
+// The header values the reader uses to build the cluster (MaxNodes,
+// MaxProcs, MaxMemory) are checked like record fields: a malformed or
+// non-positive value names FILE:LINE, the key and the value (it was dropped
+// without a word, giving another cluster); a MaxNodes beyond the machine
+// limit is refused (it was clamped while cpus per machine still came from
+// the whole count); a key repeated with another value names both lines.
+// Keys the reader does not use stay free text.
+TEST(BadInputTest, SwfHeaderValuesTheReaderUsesAreChecked) {
+  TempDir dir;
+  const std::string job = "1 0 10 100 2 90 1024 2 200 2048 1 1 1 -1 1 1 -1 -1\n";
+  int files = 0;
+  auto swf = [&](const std::string& header) {
+    return dir.write("h" + std::to_string(files++) + ".swf", header + job);
+  };
+  for (const char* value : {"abc", "0", "-1", "100 nodes", "2.5", "", "inf", "nan"}) {
+    SCOPED_TRACE(value);
+    const std::string path = swf("; MaxNodes: " + std::string(value) + "\n; MaxProcs: 8\n");
+    EXPECT_EQ(errorOf(path, "swf"), path + ":1: header MaxNodes: bad value '" + std::string(value) +
+                                        "': not a positive integer");
+  }
+  const std::string procs = swf("; MaxNodes: 2\n; MaxProcs: 8x\n");
+  EXPECT_EQ(errorOf(procs, "swf"),
+            procs + ":2: header MaxProcs: bad value '8x': not a positive integer");
+  for (const char* value : {"abc", "-5", "0", "1e400"}) {
+    SCOPED_TRACE(value);
+    const std::string path =
+        swf("; MaxNodes: 2\n; MaxProcs: 4\n; MaxMemory: " + std::string(value) + "\n");
+    EXPECT_EQ(errorOf(path, "swf"), path + ":3: header MaxMemory: bad value '" +
+                                        std::string(value) + "': not a positive number");
+  }
+  const std::string huge = swf("; MaxNodes: 99999999999\n; MaxProcs: 8\n");
+  EXPECT_EQ(errorOf(huge, "swf"), huge +
+                                      ":1: header MaxNodes: bad value '99999999999': more "
+                                      "machines than allot accepts (1048576)");
+  // Without MaxNodes, MaxProcs is the number of (one-cpu) machines.
+  const std::string hugeProcs = swf("; Note: n\n; MaxProcs: 2000000\n");
+  EXPECT_EQ(errorOf(hugeProcs, "swf"),
+            hugeProcs +
+                ":2: header MaxProcs: bad value '2000000': more machines than allot accepts "
+                "(1048576), one one-cpu machine per processor without MaxNodes");
+  // With MaxNodes, it is only the cpus: 1000 machines of 2000 cpus.
+  const Workload wide = readWorkload(swf("; MaxProcs: 2000000\n; MaxNodes: 1000\n"), "swf");
+  ASSERT_EQ(wide.machines.size(), 1000U);
+  EXPECT_EQ(wide.machines[0].capacity[0], 2000.0);
+
+  const std::string twice = swf("; MaxNodes: 2\n; Note: n\n; MaxNodes: 4\n; MaxProcs: 8\n");
+  EXPECT_EQ(errorOf(twice, "swf"),
+            twice +
+                ":3: header MaxNodes: bad value '4': repeated with another value than line 1 "
+                "('2')");
+  // The same value again is the same header.
+  ReadReport same;
+  const Workload again = readWorkload(
+      swf("; MaxNodes: 2\n; MaxNodes: 2.0\n; MaxProcs: 8\n; MaxMemory: 2048\n"), "swf", {}, &same);
+  EXPECT_EQ(again.meta.at("MaxNodes"), "2");
+  ASSERT_EQ(again.machines.size(), 2U);
+  EXPECT_EQ(again.machines[0].capacity[0], 4.0);
+  EXPECT_EQ(again.machines[0].capacity[1], 8.0);  // 2 MB per processor, 4 cpus
+  EXPECT_EQ(same.records, 1U);
+  EXPECT_EQ(same.skipped, 0U);
+
+  // Keys the reader does not use stay free text, kept in meta.
+  const Workload free =
+      readWorkload(swf("; UnixStartTime: banana\n; MaxJobs: many\n; MaxQueues: 1 2\n"), "swf");
+  EXPECT_EQ(free.meta.at("UnixStartTime"), "banana");
+  EXPECT_EQ(free.meta.at("MaxJobs"), "many");
+  EXPECT_EQ(free.machines.size(), 2U);  // inferred from the widest job
+
+  // With skipBad, such a line is skipped and counted like a bad record; the
+  // first of a repeated key stays.
+  ReadOptions skip;
+  skip.skipBad = true;
+  ReadReport report;
+  const std::string mixed =
+      swf("; MaxNodes: abc\n; MaxProcs: 8\n; MaxMemory: -5\n; MaxProcs: 16\n; Note: kept\n");
+  const Workload w = readWorkload(mixed, "swf", skip, &report);
+  EXPECT_EQ(report.records, 1U);
+  EXPECT_EQ(report.skipped, 3U);
+  EXPECT_EQ(report.skippedByReason.at("MaxNodes: not a positive integer"), 1U);
+  EXPECT_EQ(report.skippedByReason.at("MaxMemory: not a positive number"), 1U);
+  EXPECT_EQ(report.skippedByReason.at("MaxProcs: repeated with another value"), 1U);
+  EXPECT_EQ(report.firstSkipped.at("MaxNodes: not a positive integer"),
+            mixed + ":1: header MaxNodes: bad value 'abc': not a positive integer");
+  EXPECT_EQ(w.meta.at("count.skipped_lines"), "3");
+  EXPECT_EQ(w.meta.count("MaxNodes"), 0U);
+  EXPECT_EQ(w.meta.at("MaxProcs"), "8");
+  EXPECT_EQ(w.meta.at("Note"), "kept");
+  EXPECT_EQ(w.machines.size(), 8U);  // MaxProcs alone: one-cpu machines
+  EXPECT_EQ(w.machines[0].capacity[0], 1.0);
+}
+
+// A job number read before is counted (dependencies name the most recent
+// job with that number), whether the numbers run in order or not.
+TEST(SwfReaderTest, DuplicateJobNumbersAreCounted) {
+  TempDir dir;
+  auto line = [](int number, int submit, int preceding) {
+    return std::to_string(number) + " " + std::to_string(submit) +
+           " 0 10 1 -1 -1 1 -1 -1 1 1 1 -1 1 1 " + std::to_string(preceding) + " -1\n";
+  };
+  const std::string path =
+      dir.write("dup.swf", line(1, 0, -1) + line(1, 5, -1) + line(3, 10, 1) + line(2, 15, -1) +
+                               line(2, 20, -1) + line(4, 25, 2));
+  ReadReport report;
+  const Workload w = readWorkload(path, "swf", {}, &report);
+  ASSERT_EQ(w.jobs.size(), 6U);
+  EXPECT_EQ(report.counts.count("duplicate_job_number") != 0
+                ? report.counts.at("duplicate_job_number")
+                : 0U,
+            2U);
+  EXPECT_EQ(w.meta.count("count.duplicate_job_number") != 0
+                ? w.meta.at("count.duplicate_job_number")
+                : "",
+            "2");
+  EXPECT_EQ(w.jobs[2].dependsOn, std::vector<std::uint32_t>{1});  // the second job 1
+  EXPECT_EQ(w.jobs[5].dependsOn, std::vector<std::uint32_t>{4});  // the second job 2
+  // Distinct numbers: nothing counted.
+  ReadReport none;
+  readWorkload(kData + "/swf/tiny.swf", "swf", {}, &none);
+  EXPECT_EQ(none.counts.count("duplicate_job_number"), 0U);
+}
+
+// The status (field 11) is an integer like the job, user and queue numbers:
+// 1.5 was recorded as 1, and values beyond int32 were clamped.
+TEST(BadInputTest, SwfStatusIsAnInteger) {
+  TempDir dir;
+  const std::string good = "1 0 0 10 2 -1 -1 2 -1 -1 1 1 1 -1 1 1 -1 -1\n";
+  const std::string fraction =
+      dir.write("frac.swf", good + "2 5 0 10 2 -1 -1 2 -1 -1 1.5 1 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(errorOf(fraction, "swf"),
+            fraction + ":2: column 11 (status): bad value '1.5': status is not an integer");
+  const std::string huge =
+      dir.write("huge.swf", good + "2 5 0 10 2 -1 -1 2 -1 -1 5e9 1 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(errorOf(huge, "swf"),
+            huge + ":2: column 11 (status): bad value '5e9': status out of range");
+  const std::string whole =
+      dir.write("whole.swf", good + "2 5 0 10 2 -1 -1 2 -1 -1 5.0 1 1 -1 1 1 -1 -1\n");
+  EXPECT_EQ(readWorkload(whole, "swf").tasks[1].outcome.status, 5);
+}
+
 // ---------------------------------------------------------------- google2011
 
 // The hand-written Google trace (two task parts, job, machine events) gives
@@ -715,6 +854,50 @@ TEST(Google2011ReaderTest, AttemptsAndEdgeCasesOfSmallTrace) {
   EXPECT_EQ(w.machineEvents[5].capacity[1], 0.5);
   EXPECT_EQ(w.machineEvents[6].kind, MachineEvent::Kind::kRemove);
   EXPECT_EQ(w.machineEvents[6].machine, 2U);
+}
+
+// A machine table given in ReadOptions (--machines) while machine_events
+// is read (found beside task_events, or given too) would be ignored, since
+// machine_events take precedence: refused, naming both, as other ignored
+// inputs are. A machines.csv found beside machine_events is not the user's
+// choice and stays second.
+TEST(Google2011ReaderTest, MachineTableIgnoredForMachineEventsIsRefused) {
+  const std::string trace = kData + "/google2011";
+  ReadOptions table;
+  table.machinesFile = "/nonexistent/machines.csv";
+  try {
+    openTrace(trace, "google2011", table);
+    ADD_FAILURE() << "a machine table that would be ignored was accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("machine table '/nonexistent/machines.csv' would be ignored"));
+    EXPECT_THAT(e.what(), HasSubstr("machine_events found at '" + trace + "/machine_events'"));
+  }
+  ReadOptions both = table;
+  both.machineEvents = trace + "/machine_events";
+  try {
+    openTrace(trace + "/task_events", "google2011", both);
+    ADD_FAILURE() << "a machine table that would be ignored was accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("machine table '/nonexistent/machines.csv' would be ignored"));
+    EXPECT_THAT(e.what(), HasSubstr("machine_events given as '" + trace + "/machine_events'"));
+  }
+
+  // Without machine_events, the table is read; a machines.csv beside
+  // machine_events is not.
+  TempDir dir;
+  fs::create_directories(dir.path("t"));
+  fs::copy(trace + "/task_events", dir.path("t/task_events"), fs::copy_options::recursive);
+  const std::string csv = dir.write("machines.csv", "count,platform,cpu,memory\n3,p,0.5,0.25\n");
+  ReadOptions given;
+  given.machinesFile = csv;
+  const Workload w = readWorkload(dir.path("t"), "google2011", given);
+  EXPECT_EQ(w.machines.size(), 3U);
+  EXPECT_EQ(w.meta.at("machines"), "machine table machines.csv");
+  fs::copy(trace, dir.path("beside"), fs::copy_options::recursive);
+  dir.write("beside/machines.csv", "garbage,,,\n");
+  const Workload beside = readWorkload(dir.path("beside"), "google2011");
+  EXPECT_EQ(beside.meta.at("machines"), "machine_events");
+  EXPECT_EQ(beside.machines.size(), 5U);
 }
 
 // Google 2011, first five parts: the attempts with a complete SCHEDULE ->

@@ -36,7 +36,9 @@
 //   last task event, so one task_events part pairs with the whole job_events
 //   folder.
 // - Machines: machine_events when present (ADD/REMOVE/UPDATE become machine
-//   events), else a machine table (count,platform,cpu,memory), else none.
+//   events), else a machine table (count,platform,cpu,memory), else none. A
+//   machine table given in ReadOptions while machine_events are read would
+//   be ignored: refused (InvalidArgument naming both).
 //   Units are the trace's: normalized to the largest machine.
 #include <fmt/format.h>
 
@@ -554,6 +556,21 @@ class Google2011Reader final : public ReaderBase {
     const fs::path root = first.parent_path().filename() == "task_events"
                               ? first.parent_path().parent_path()
                               : first.parent_path();
+    std::string machineEvents = options.machineEvents;
+    if (machineEvents.empty()) {
+      if (auto found = existing(root / "machine_events")) machineEvents = found->string();
+    }
+    // machine_events take precedence over a machine table: one the user
+    // named would be ignored, so refuse it, as checkReadOptions refuses
+    // inputs the format does not read (a machines.csv merely found beside
+    // them stays second).
+    if (!options.machinesFile.empty() && !machineEvents.empty()) {
+      throw InvalidArgument(fmt::format(
+          "{}: machine table '{}' would be ignored: machine_events {} '{}', which take precedence "
+          "over a machine table (use one or the other)",
+          path, options.machinesFile, options.machineEvents.empty() ? "found at" : "given as",
+          machineEvents));
+    }
     // Inflating and parsing task_events starts first: building the machine
     // table (12,583 machines) no longer delays it.
     rows_.emplace(taskFiles_);
@@ -573,10 +590,6 @@ class Google2011Reader final : public ReaderBase {
     if (!jobEvents.empty()) jobs_.emplace(googleParts(jobEvents), Inflate::kInline);
     meta_["job_events"] = jobEvents.empty() ? "absent" : "read";
 
-    std::string machineEvents = options.machineEvents;
-    if (machineEvents.empty()) {
-      if (auto found = existing(root / "machine_events")) machineEvents = found->string();
-    }
     std::string machineTable = options.machinesFile;
     if (machineTable.empty()) {
       if (auto found = existing(root / "machines.csv")) machineTable = found->string();

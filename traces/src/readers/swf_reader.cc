@@ -17,15 +17,25 @@
 //   unknown run time ("unknown_runtime"), unknown submit time
 //   ("unknown_submit"); leftOutNote says so. Zero run time is kept. Any other
 //   negative value is malformed.
+// - A job number already read is counted ("duplicate_job_number"); a later
+//   preceding-job field names the most recent job with that number.
 // Machines (sent in the last chunk): MaxNodes machines of MaxProcs/MaxNodes
 // cpus each; with only one of the two, that many one-cpu machines; with
 // neither, as many one-cpu machines as the widest job ("machines_inferred").
 // Machine memory: MaxMemory (KB per processor) when the header has it, else
 // the largest per-processor memory any job uses, times the machine's cpus.
+// The header values used here are checked like record fields (a bad one is
+// a BadLine at its header line, skipped and counted with skipBad): MaxNodes
+// and MaxProcs positive integers, MaxMemory a positive number, at most
+// kMaxMachines machines, a key repeated with another value refused (the
+// first stays when skipped). Other keys are free text, kept in meta only.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
+#include <limits>
 #include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "allot/core/huge_pages.h"
@@ -60,6 +70,14 @@ enum Column : std::size_t {
 // Upper bound on processors per job: keeps a corrupt line from asking for
 // billions of tasks.
 constexpr double kMaxProcs = 1 << 20;
+// Upper bound on machines (MaxNodes, or MaxProcs without it): a clamped
+// count would be another cluster.
+constexpr double kMaxMachines = 1 << 20;
+
+// The header keys the reader reads as numbers (the cluster's shape).
+bool isUsedHeaderKey(std::string_view key) {
+  return key == "MaxNodes" || key == "MaxProcs" || key == "MaxMemory";
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && isBlank(s.front())) s.remove_prefix(1);
@@ -105,7 +123,14 @@ class SwfReader final : public ReaderBase {
       const std::string_view text = trim(line);
       if (text.empty()) continue;
       if (text.front() == ';') {
-        headerLine(text.substr(1));
+        // Not a record: a bad value the reader uses is skipped and counted
+        // with skipBad like a bad record, but a good line is not a record.
+        try {
+          headerLine(text.substr(1));
+        } catch (const BadLine& bad) {
+          if (!options_.skipBad) throw;
+          countSkipped(report_, bad);
+        }
         continue;
       }
       guardLine(options_, report_, [&] { record(text, out); });
@@ -117,7 +142,8 @@ class SwfReader final : public ReaderBase {
 
  private:
   // "; Key: value" sets meta[Key]; an indented comment line without a key
-  // continues the previous key (as Note lines do).
+  // continues the previous key (as Note lines do). The keys the reader uses
+  // are checked (BadLine: "FILE:LINE: header KEY: bad value 'V': REASON").
   void headerLine(std::string_view text) {
     std::size_t indent = 0;
     while (indent < text.size() && isBlank(text[indent])) ++indent;
@@ -125,15 +151,13 @@ class SwfReader final : public ReaderBase {
     if (indent <= 2 && colon != std::string_view::npos && isKey(trim(text.substr(0, colon)))) {
       const std::string key(trim(text.substr(0, colon)));
       const std::string_view value = trim(text.substr(colon + 1));
+      lastKey_.clear();  // a skipped line has nothing to continue
+      const bool repeated = isUsedHeaderKey(key) && !usedHeaderValue(key, value);
+      lastKey_ = key;
+      if (repeated) return;  // the same value again: meta keeps the first text
       std::string& slot = meta_[key];
       if (!slot.empty()) slot += '\n';  // repeated keys (Note, Queue) accumulate
       slot += value;
-      lastKey_ = key;
-      if (key == "MaxNodes" || key == "MaxProcs" || key == "MaxMemory") {
-        double number = 0;
-        const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-        if (ec == std::errc() && number > 0 && std::isfinite(number)) header_[key] = number;
-      }
       return;
     }
     const std::string_view rest = trim(text);
@@ -141,6 +165,45 @@ class SwfReader final : public ReaderBase {
       meta_[lastKey_] += '\n';
       meta_[lastKey_] += rest;
     }
+  }
+
+  // Checks the value of a header key the reader uses and keeps it in
+  // header_. Returns false when the key was given before with the same
+  // value (nothing new for meta); throws BadLine for a bad value.
+  bool usedHeaderValue(const std::string& key, std::string_view value) {
+    const LineContext at(in_, kColumns);
+    // Counted with skipBad under "KEY: REASON" (`detail`, the first line
+    // and value of a repeated key, only in the message).
+    auto bad = [&](std::string_view reason, const std::string& detail = {}) {
+      std::string shown(value.substr(0, 64));
+      if (value.size() > 64) shown += "...";
+      at.badLine("header " + key + ": bad value '" + shown + "': " + std::string(reason) + detail,
+                 key + ": " + std::string(reason));
+    };
+    const bool count = key != "MaxMemory";  // MaxNodes, MaxProcs
+    const char* reason = count ? "not a positive integer" : "not a positive number";
+    double number = 0;
+    const char* first = value.data();
+    if (value.size() > 1 && value[0] == '+' && value[1] != '-') ++first;
+    const auto [ptr, ec] = std::from_chars(first, value.data() + value.size(), number);
+    if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() ||
+        !std::isfinite(number) || number <= 0) {
+      bad(reason);
+    }
+    // Integers up to 9e15 convert exactly; larger counts are nonsense.
+    if (count && (number != std::floor(number) || number > 9e15)) bad(reason);
+    if (key == "MaxNodes" && number > kMaxMachines) {
+      bad("more machines than allot accepts (1048576)");
+    }
+    const auto [it, added] = header_.try_emplace(key, HeaderValue{number, in_.lineNumber(), {}});
+    if (added) {
+      it->second.text = value;
+      return true;
+    }
+    if (it->second.value == number) return false;
+    bad("repeated with another value",
+        " than line " + std::to_string(it->second.line) + " ('" + it->second.text + "')");
+    return false;  // not reached
   }
 
   void record(std::string_view text, WorkloadChunk& out) {
@@ -164,10 +227,14 @@ class SwfReader final : public ReaderBase {
     for (const auto& [i, what] : {std::pair{kJob, "job number"},
                                   {kPreceding, "preceding job number"},
                                   {kUser, "user id"},
-                                  {kQueue, "queue number"}}) {
+                                  {kQueue, "queue number"},
+                                  {kStatus, "status"}}) {
       if (v[i] != std::floor(v[i]) || std::fabs(v[i]) > 9e15) {
         at.badValue(i, f[i], std::string(what) + " is not an integer");
       }
+    }
+    if (v[kStatus] > std::numeric_limits<std::int32_t>::max()) {
+      at.badValue(kStatus, f[kStatus], "status out of range");
     }
     const auto jobNumber = static_cast<std::int64_t>(v[kJob]);
     const std::int64_t submit = at.secondsToMicros(v[kSubmit], f[kSubmit], kSubmit);
@@ -215,14 +282,16 @@ class SwfReader final : public ReaderBase {
       task.outcome.startUs = submit + wait;
       task.outcome.endUs = submit + wait + run;
     }
-    task.outcome.status = static_cast<std::int32_t>(std::clamp(v[kStatus], -1.0, 1e9));
+    task.outcome.status = static_cast<std::int32_t>(v[kStatus]);  // -1 .. int32 max
     out.jobs.push_back(std::move(job));
     ++jobCount_;
     ++taskCount_;
   }
 
   // Job numbers usually increase through a log: keep them in a sorted
-  // vector, and only the out-of-order ones in a hash map.
+  // vector, and only the out-of-order ones in a hash map. A number read
+  // before is counted ("duplicate_job_number") and then names the later job
+  // (the map is searched first).
   void rememberJob(std::int64_t number, std::uint32_t index) {
     if (jobsInOrder_.empty() || number > jobsInOrder_.back().first) {
       // On huge pages: HPC2N's 202,876 entries, grown in 4 KiB pages, were a
@@ -230,6 +299,7 @@ class SwfReader final : public ReaderBase {
       growHuge(jobsInOrder_);
       jobsInOrder_.emplace_back(number, index);
     } else {
+      if (findJob(number)) ++report_.counts["duplicate_job_number"];
       jobsOutOfOrder_[number] = index;
     }
   }
@@ -249,22 +319,31 @@ class SwfReader final : public ReaderBase {
     const auto procs = header_.find("MaxProcs");
     double machines = 0, cpus = 1;
     if (nodes != header_.end() && procs != header_.end()) {
-      machines = nodes->second;
-      cpus = procs->second / nodes->second;
+      machines = nodes->second.value;
+      cpus = procs->second.value / nodes->second.value;
     } else if (nodes != header_.end()) {
-      machines = nodes->second;
+      machines = nodes->second.value;
     } else if (procs != header_.end()) {
-      machines = procs->second;
+      machines = procs->second.value;
+      // Checked here, since MaxNodes may follow MaxProcs in the header. Not
+      // a line to skip: with MaxNodes absent, the header gives no other size.
+      if (machines > kMaxMachines) {
+        throw ParseError(in_.path() + ":" + std::to_string(procs->second.line) +
+                         ": header MaxProcs: bad value '" + procs->second.text +
+                         "': more machines than allot accepts (1048576), one one-cpu machine "
+                         "per processor without MaxNodes");
+      }
     } else {
       machines = widest_;
       meta_["machines"] = "inferred: one one-cpu machine per processor of the widest job";
       ++report_.counts["machines_inferred"];
     }
-    machines = std::min(std::floor(machines), kMaxProcs);
+    // An integer within kMaxMachines: MaxNodes and MaxProcs are checked,
+    // and the widest job has at most kMaxProcs processors.
     const auto memory = header_.find("MaxMemory");
     double memPerCpuMb = maxMemKb_ / 1024.0;
     if (memory != header_.end()) {
-      memPerCpuMb = memory->second / 1024.0;
+      memPerCpuMb = memory->second.value / 1024.0;
       meta_["machine_mem"] = "MaxMemory (KB per processor) times cpus";
     } else {
       meta_["machine_mem"] = "largest per-processor memory of any job times cpus";
@@ -286,7 +365,13 @@ class SwfReader final : public ReaderBase {
   Progress progress_;
   bool done_ = false;
   std::map<std::string, std::string> meta_;
-  std::map<std::string, double, std::less<>> header_;
+  // The header values the reader uses, with the line and text that gave them.
+  struct HeaderValue {
+    double value = 0;
+    std::uint64_t line = 0;
+    std::string text;
+  };
+  std::map<std::string, HeaderValue, std::less<>> header_;
   std::string lastKey_;
   NameTable users_, roles_;
   DemandTable demands_;
