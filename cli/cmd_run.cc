@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -109,12 +111,8 @@ class RunScheduler final : public runtime::Scheduler {
 
   void reregistered(runtime::SchedulerDriver& driver, const std::string& masterId) override {
     note(fmt::format("subscribed again (master {})", masterId));
-    if (launched_ && !result_) {
-      wire::Reconcile::Task task;
-      task.set_task_id(taskId_);
-      task.set_agent_id(agentId_);
-      driver.reconcileTasks({task});
-    }
+    ++reconcileRound_;
+    reconcileUntilAnswered(driver, reconcileRound_);
   }
 
   void disconnected(runtime::SchedulerDriver&) override {
@@ -155,6 +153,7 @@ class RunScheduler final : public runtime::Scheduler {
 
   void statusUpdate(runtime::SchedulerDriver& driver, const wire::TaskStatus& status) override {
     if (status.task_id() != taskId_ || result_) return;
+    answered_ = true;
     if (status.state() == lastState_ && status.uuid().empty()) return;  // a reconciliation echo
     lastState_ = status.state();
     if (!status.agent_id().empty()) agentId_ = status.agent_id();
@@ -170,6 +169,22 @@ class RunScheduler final : public runtime::Scheduler {
   }
 
  private:
+  // Asks the master for the task's state, again every kReconcileRetry until
+  // an update of it arrives: a restarted master does not answer for a task
+  // of an agent it still expects to re-register (the framework asks again),
+  // and answers TASK_LOST once that agent is given up.
+  void reconcileUntilAnswered(runtime::SchedulerDriver& driver, std::uint64_t round) {
+    if (!launched_ || result_ || round != reconcileRound_ || !driver.subscribed()) return;
+    answered_ = false;
+    wire::Reconcile::Task task;
+    task.set_task_id(taskId_);
+    task.set_agent_id(agentId_);
+    driver.reconcileTasks({task});
+    driver.loop().after(kReconcileRetry, [this, &driver, round] {
+      if (!answered_) reconcileUntilAnswered(driver, round);
+    });
+  }
+
   // The resources to launch with, if the offer holds `need_`: reserved for
   // our role first, else unreserved.
   std::optional<Resources> fit(const wire::Offer& offer) const {
@@ -227,17 +242,35 @@ class RunScheduler final : public runtime::Scheduler {
   std::string taskId_;
   std::string agentId_;
   bool launched_ = false;
+  std::uint64_t reconcileRound_ = 0;  // one per re-subscription
+  bool answered_ = false;             // an update of the task came since the last reconcile
+  static constexpr std::chrono::seconds kReconcileRetry{3};
   wire::TaskState lastState_ = wire::TASK_STATE_UNSPECIFIED;
   std::optional<int> result_;
   bool timedOut_ = false;
 };
 
 int runOnce(const RunArgs& args) {
+  // NaN passes every `<= 0` test: check for what is allowed, not against
+  // what is not.
+  auto amount = [](const char* flag, double value) {
+    if (!(std::isfinite(value) && value >= 0)) {
+      throw ParseError(
+          fmt::format("{} must be a positive number (or 0 for none), not {}", flag, value));
+    }
+  };
+  amount("--cpus", args.cpus);
+  amount("--mem", args.mem);
+  amount("--disk", args.disk);
   if (args.cpus <= 0 && args.mem <= 0) throw ParseError("--cpus or --mem must be positive");
   Resources need;
   if (args.cpus > 0) need.setScalar("cpus", args.cpus);
   if (args.mem > 0) need.setScalar("mem", args.mem);
   if (args.disk > 0) need.setScalar("disk", args.disk);
+  if (need.empty()) {
+    throw ParseError(fmt::format("--cpus {} --mem {} --disk {} ask for no resources", args.cpus,
+                                 args.mem, args.disk));
+  }
 
   setUpLogging("allot-run", args.verbose ? "info" : "warn");
 

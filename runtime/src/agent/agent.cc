@@ -274,9 +274,37 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
 
   // The id: given, else kept from an earlier run, else new (and kept).
   auto kept = agent::readFile(layout_.agentIdFile());
+  if (kept) {
+    // A file written by hand ("echo agentD > agent_id") ends in a newline:
+    // the id is what precedes trailing whitespace.
+    const auto end = kept->find_last_not_of(" \t\r\n\v\f");
+    kept->erase(end == std::string::npos ? 0 : end + 1);
+  }
+  // Why `id` cannot be this agent's id, or nullopt (the master's rule: at
+  // most 80 bytes, no '/' and no control characters).
+  auto badId = [](std::string_view id) -> std::optional<std::string> {
+    if (id.empty()) return "it is empty";
+    if (id.size() > 80)
+      return fmt::format("it is {} bytes long; at most 80 are allowed", id.size());
+    for (std::size_t i = 0; i < id.size(); ++i) {
+      const auto c = static_cast<unsigned char>(id[i]);
+      if (c < 0x20 || c == 0x7f) {
+        return fmt::format("it contains a control character (0x{:02x} at byte {})", c, i);
+      }
+      if (c == '/') return fmt::format("it contains '/' (at byte {})", i);
+    }
+    return std::nullopt;
+  };
   if (!options_.id.empty()) {
+    if (auto why = badId(options_.id)) {
+      throw Error(fmt::format("agent: bad agent id {:?} (--id): {}", options_.id, *why));
+    }
     id_ = options_.id;
-  } else if (kept && !kept->empty()) {
+  } else if (kept) {
+    if (auto why = badId(*kept)) {
+      throw Error(fmt::format("agent: bad agent id {:?} in {}: {}; fix or remove the file", *kept,
+                              layout_.agentIdFile(), *why));
+    }
     id_ = *kept;
   } else {
     id_ = fmt::format("{}-{:08x}", hostname_, random_() & 0xffffffffu);
@@ -632,13 +660,35 @@ void Agent::Impl::onRunTask(const wire::Envelope& envelope) {
   }
   // From here on the framework waits for the task: problems become a
   // terminal update, not only a log line.
+  // The update goes out before the ERROR, so that the master, which ends a
+  // refused launch it has heard nothing else of, sees the agent's reason.
   auto invalid = [&](wire::TaskState state, const std::string& problem, const std::string& reason) {
-    refuse(envelope, wire::Error::INVALID, problem);
     Task& task = newTask(run);
     task.executorDone = true;
     addUpdate(task, state, problem, reason);
     maybeRemove(key);
+    refuse(envelope, wire::Error::INVALID, problem);
   };
+  // The executor protocol separates fields with NUL: none may hold one (the
+  // master refuses such tasks already; this agent may serve another master).
+  auto nulIn = [](std::string_view text) { return text.find('\0') != std::string_view::npos; };
+  if (nulIn(fw)) {
+    return invalid(wire::TASK_ERROR, "field framework.framework_id contains NUL", "INVALID_TASK");
+  }
+  if (nulIn(taskId)) {
+    return invalid(wire::TASK_ERROR, "field task.task_id contains NUL", "INVALID_TASK");
+  }
+  if (nulIn(run.task().command())) {
+    return invalid(wire::TASK_ERROR, "field task.command contains NUL", "INVALID_COMMAND");
+  }
+  for (const auto& [name, value] : run.task().environment()) {
+    if (nulIn(name) || nulIn(value)) {
+      return invalid(wire::TASK_ERROR,
+                     fmt::format("field task.environment: the entry of '{}' contains NUL",
+                                 std::string_view(name).substr(0, name.find('\0'))),
+                     "INVALID_COMMAND");
+    }
+  }
   Resources resources;
   try {
     resources = Resources::parse(run.task().resources());
@@ -675,8 +725,9 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
   l.statusFile = task.stem + ".status";
   ::unlink(l.statusFile.c_str());  // a stale one would end the new task at once
   if (!cgroupRoot_.empty()) {
-    l.cgroup = cgroupRoot_ + "/" + agent::escapeName(id_) + "+" + agent::escapeName(fw) + "+" +
-               agent::escapeName(info.task_id());
+    l.cgroup = cgroupRoot_ + "/" +
+               agent::fitName(agent::escapeName(id_) + "+" + agent::escapeName(fw) + "+" +
+                              agent::escapeName(info.task_id()));
   }
   l.uid = user.uid;
   l.gid = user.gid;

@@ -35,8 +35,22 @@ std::string escapeName(std::string_view id) {
   return out;
 }
 
+std::string fitName(std::string name) {
+  if (name.size() <= kMaxNameStem) return name;
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a, 64 bits
+  for (char c : name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  name.resize(200);
+  name += '~';
+  for (int shift = 60; shift >= 0; shift -= 4) name += kHex[(h >> shift) & 15];
+  return name;
+}
+
 std::string Layout::taskStem(std::string_view frameworkId, std::string_view taskId) const {
-  return tasksDir() + "/" + escapeName(frameworkId) + "+" + escapeName(taskId);
+  return tasksDir() + "/" + fitName(escapeName(frameworkId) + "+" + escapeName(taskId));
 }
 
 std::string Layout::frameworkDir(std::string_view frameworkId) const {

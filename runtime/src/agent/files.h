@@ -8,8 +8,10 @@
 //   <work>/meta/tasks/<fw>+<task>.status  the executor's report when the task ended
 //   <work>/frameworks/<fw>/executor.log  the framework's executor's own log
 //   <work>/frameworks/<fw>/tasks/<task>/  the sandbox: stdout, stderr
-// Ids are escaped (escapeName) so any id names exactly one file.
+// Ids are escaped (escapeName) so any id names exactly one file. A name that
+// would pass NAME_MAX (255 bytes) with its suffix is shortened (fitName).
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +30,15 @@ struct UniqueFd {
 
 // `id` with every byte outside [A-Za-z0-9._-] (and a leading '.') as %XX.
 std::string escapeName(std::string_view id);
+
+// Longest name fitName leaves as it is: NAME_MAX (255) less the longest
+// suffix a stem gets (".status.tmp", 11 bytes).
+inline constexpr std::size_t kMaxNameStem = 244;
+
+// `name` if it has at most kMaxNameStem bytes, else its first 200 bytes, '~'
+// and a hash of the whole (escaped names hold no '~', so no escaped name is
+// mistaken for a shortened one).
+std::string fitName(std::string name);
 
 struct Layout {
   std::string workDir;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,14 +21,28 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
       server_(std::make_unique<httplib::Server>()) {
   wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw Error(fmt::format("http: eventfd: {}", std::strerror(errno)));
-  // A few workers: requests are answered by the one loop thread anyway.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // Requests are answered by the one loop thread; the workers mostly wait on
+  // connections. cpp-httplib gives each connection a worker until it closes,
+  // so with 4 workers and its 5 s timeouts a few idle or half-sent requests
+  // held /health and /metrics for seconds. More workers, and idle
+  // connections dropped after 1 s.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server_->set_read_timeout(1, 0);
+  server_->set_keep_alive_timeout(1);
   auto get = [this](const httplib::Request& request, httplib::Response& response) {
     HttpResponse answer = ask(request.path);
     response.status = answer.status;
     response.set_content(answer.body, answer.contentType.c_str());
   };
   server_->Get(".*", get);
+  // cpp-httplib sets SO_REUSEPORT by default: a second master would then bind
+  // the same port and the kernel would share requests between the two.
+  // SO_REUSEADDR alone lets a restarted master bind despite TIME_WAIT, and
+  // makes a port in use fail to bind, as it should.
+  server_->set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (port == 0) {
     port_ = server_->bind_to_any_port(host);
   } else if (server_->bind_to_port(host, port)) {

@@ -169,11 +169,13 @@ struct Task {
   Resources resources;
   wire::TaskStatus status;  // the latest
   bool terminal = false;
-  std::string terminalUuid;      // uuid of the first terminal update
-  bool holdsResources = false;   // counted as used in the allocator
-  bool preempting = false;       // killed for the policy's reclaim, not yet terminal
-  std::uint64_t unit = kNoTask;  // Demand.Task.key of the offer it was launched in, if any
-  std::uint64_t launchSeq = 0;   // launch order (0: recovered from an agent)
+  std::string terminalUuid;        // uuid of the first terminal update
+  bool holdsResources = false;     // counted as used in the allocator
+  bool preempting = false;         // killed for the policy's reclaim, not yet terminal
+  std::uint64_t unit = kNoTask;    // Demand.Task.key of the offer it was launched in, if any
+  std::uint64_t launchSeq = 0;     // launch order (0: recovered from an agent)
+  std::uint64_t runSequence = 0;   // Envelope.sequence of the RUN_TASK sent for it
+  std::uint64_t killSequence = 0;  // and of the last KILL_TASK
   std::uint64_t completedSeq = 0;
 };
 
@@ -203,6 +205,59 @@ std::string printable(const std::string& routingId) {
   for (char c : routingId)
     hex += fmt::format("{:02x}", static_cast<unsigned>(static_cast<std::uint8_t>(c)));
   return hex;
+}
+
+// Ids (agent, framework and task ids) name files and cgroups on the agents
+// and cross the executor protocol, whose fields are NUL-separated C strings.
+// An agent escapes every byte outside [A-Za-z0-9._-] as three ("%2F"), so an
+// id of kMaxIdBytes bytes escapes to at most 240 bytes: a sandbox directory
+// named after it stays under NAME_MAX (255) whatever the id holds.
+constexpr std::size_t kMaxIdBytes = 80;
+
+// Why `id` cannot be an id (empty is up to the caller), or nullopt.
+std::optional<std::string> badId(std::string_view id) {
+  if (id.size() > kMaxIdBytes) {
+    return fmt::format("{} bytes long; at most {} bytes are allowed", id.size(), kMaxIdBytes);
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const auto c = static_cast<unsigned char>(id[i]);
+    if (c == 0) return fmt::format("must not contain NUL (byte {})", i);
+    if (c < 0x20 || c == 0x7f) {
+      return fmt::format("must not contain control characters (0x{:02x} at byte {})", c, i);
+    }
+  }
+  return std::nullopt;
+}
+
+// Why `text` (a command or an environment entry, a C string at exec) cannot
+// be passed to a task, or nullopt.
+std::optional<std::string> hasNul(std::string_view text) {
+  if (auto i = text.find('\0'); i != std::string_view::npos) {
+    return fmt::format("must not contain NUL (byte {})", i);
+  }
+  return std::nullopt;
+}
+
+// Why the environment of `info` cannot be passed to the task, or nullopt.
+std::optional<std::string> environmentProblem(const wire::TaskInfo& info) {
+  // In name order, so that the answer does not depend on the map's.
+  std::map<std::string_view, std::string_view> sorted(info.environment().begin(),
+                                                      info.environment().end());
+  for (const auto& [name, value] : sorted) {
+    if (auto why = hasNul(name)) return fmt::format("environment: name {}", *why);
+    if (auto why = hasNul(value)) return fmt::format("environment['{}']: {}", name, *why);
+  }
+  return std::nullopt;
+}
+
+// The size of the frame that launches `task` (an upper bound of the envelope).
+std::size_t runTaskBytes(const wire::FrameworkInfo& framework, const wire::TaskInfo& task,
+                         std::string_view agentId) {
+  // RunTask: two length-delimited fields; Envelope: version, type, sender
+  // "master", sequence, payload and recipient, each with tag and length.
+  constexpr std::size_t kOverhead = 2 * 11 + 64;
+  // The task goes out with agent_id set: count the agent id twice.
+  return framework.ByteSizeLong() + task.ByteSizeLong() + 2 * agentId.size() + kOverhead;
 }
 
 Duration clampTimer(Duration d) {
@@ -243,6 +298,7 @@ struct Master::Impl {
   // --- agents ------------------------------------------------------------------
   Agent* activeAgent(const Incoming& in);
   void onRegisterAgent(const Incoming& in);
+  void onAgentError(const Incoming& in, const wire::Error& error);
   void markUnreachable(Agent& agent, const std::string& why);
   void addToAllocator(Agent& agent);
 
@@ -268,7 +324,7 @@ struct Master::Impl {
   void dropOffer(Offer& offer);  // forget it (resources handled by the caller)
   void rescind(const std::string& offerId, bool tell);
   void rescindAll(std::unordered_set<std::string> offerIds, bool tell);
-  std::optional<Filters> filtersOf(bool present, const wire::Filters& filters) const;
+  std::optional<Filters> filtersOf(const Incoming& in, bool present, const wire::Filters& filters);
   void recover(const std::string& fw, const std::string& agent, const Resources& resources,
                std::optional<Filters> filters, std::uint64_t taskKey);
   void recover(const std::string& fw, const std::string& agent, const Resources& resources,
@@ -364,6 +420,19 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   if (opt.offerTimeout < Duration{0} || opt.roundDelay < Duration{0} ||
       opt.agentReregisterTimeout < Duration{0})
     throw InvalidArgument("timeouts must not be negative");
+  // The ids the master assigns ("<master-id>-F<n>", "-S<n>", up to 12 bytes
+  // more) must pass the id rule when frameworks and agents present them again.
+  if (opt.masterId.size() > kMaxIdBytes - 12) {
+    throw InvalidArgument(fmt::format(
+        "--master-id: {} bytes long; at most {} are allowed (the ids it assigns add up to 12)",
+        opt.masterId.size(), kMaxIdBytes - 12));
+  }
+  if (auto why = badId(opt.masterId)) {
+    throw InvalidArgument(fmt::format("--master-id {:?}: {}", opt.masterId, *why));
+  }
+  if (opt.masterId.find('/') != std::string::npos) {
+    throw InvalidArgument(fmt::format("--master-id {:?}: must not contain '/'", opt.masterId));
+  }
   allocator = makeAllocator(opt.policy, opt.params);
   startedAt = clock.now();
   masterId = opt.masterId.empty()
@@ -548,10 +617,15 @@ void Master::Impl::dispatch(const Incoming& in) {
       return;
     case wire::ERROR: {
       wire::Error error;
-      (void)error.ParseFromString(e.payload());
+      if (!error.ParseFromString(e.payload())) {
+        spdlog::warn("master: ERROR from '{}' (connection {}) whose payload does not parse",
+                     e.sender(), printable(in.routingId));
+        return;
+      }
       spdlog::info("master: ERROR from '{}' (connection {}): {} about {}: {}", e.sender(),
                    printable(in.routingId), wire::Error::Code_Name(error.code()),
                    messageTypeName(error.about()), error.message());
+      onAgentError(in, error);
       return;
     }
     default:
@@ -618,6 +692,51 @@ Agent* Master::Impl::activeAgent(const Incoming& in) {
   return &it->second;
 }
 
+// An agent that refuses a RUN_TASK or a KILL_TASK (a task id still in use
+// there, a kill of a task it does not know) sends no status update for it:
+// without an answer here the task would stay STAGING or RUNNING for good.
+// The refusal names the sequence of the master's message; the task sent in
+// it ends with a master-generated update.
+void Master::Impl::onAgentError(const Incoming& in, const wire::Error& error) {
+  const bool run = error.about() == wire::RUN_TASK;
+  if ((!run && error.about() != wire::KILL_TASK) || error.about_sequence() == 0) return;
+  auto a = agents.find(in.envelope.sender());
+  if (a == agents.end() || a->second.status != AgentStatus::kActive ||
+      a->second.routingId != in.routingId) {
+    return;
+  }
+  Agent& agent = a->second;
+  Task* found = nullptr;
+  for (const std::string& key : agent.tasks) {
+    Task& task = tasks.at(key);
+    if ((run ? task.runSequence : task.killSequence) == error.about_sequence()) {
+      found = &task;
+      break;
+    }
+  }
+  // A task the agent reported on needs nothing more: an invalid launch the
+  // agent ended with its own TASK_ERROR before refusing it, or a launch
+  // refused late, after the task started.
+  if (!found || found->terminal || (run && found->status.state() != wire::TASK_STAGING)) return;
+  Task& task = *found;
+  auto f = frameworks.find(task.frameworkId);
+  if (f == frameworks.end()) return;
+  wire::TaskStatus status =
+      run ? makeStatus(task.frameworkId, task.info.task_id(), agent.id, wire::TASK_FAILED,
+                       "LAUNCH_REFUSED",
+                       fmt::format("agent '{}' refused the launch: {}", agent.id, error.message()))
+          : makeStatus(
+                task.frameworkId, task.info.task_id(), agent.id, wire::TASK_LOST, "UNKNOWN_TASK",
+                fmt::format("agent '{}' does not know this task: {}", agent.id, error.message()));
+  spdlog::warn("master: task {} on agent {} ends {}: {}", task.key, agent.id,
+               taskStateName(status.state()), status.message());
+  const std::string uuid = newUuid();
+  status.set_uuid(uuid);
+  setState(task, status);
+  becomeTerminal(task, uuid);
+  masterUpdate(f->second, status);
+}
+
 void Master::Impl::onRegisterAgent(const Incoming& in) {
   wire::RegisterAgent msg;
   if (!parse(in, msg)) return;
@@ -641,6 +760,10 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
   }
   if (msg.agent_id().find('/') != std::string::npos) {
     bad(in, wire::Error::INVALID, "agent_id", "must not contain '/'");
+    return;
+  }
+  if (auto why = badId(msg.agent_id())) {
+    bad(in, wire::Error::INVALID, "agent_id", *why);
     return;
   }
   std::string id = msg.agent_id();
@@ -912,6 +1035,10 @@ void Master::Impl::onSubscribe(const Incoming& in) {
     bad(in, wire::Error::INVALID, "framework.framework_id", "must not contain '/'");
     return;
   }
+  if (auto why = badId(info.framework_id())) {
+    bad(in, wire::Error::INVALID, "framework.framework_id", *why);
+    return;
+  }
   if (info.framework_id().empty()) {
     info.set_framework_id(fmt::format("{}-F{}", masterId, nextFramework++));
   } else if (removedFrameworks.count(info.framework_id())) {
@@ -1153,6 +1280,7 @@ void Master::Impl::reclaim(const Reclaim& r) {
     kill.set_task_id(t->info.task_id());
     kill.set_grace_period_us(toMicros(opt.killGracePeriod));
     send(a->second.routingId, a->second.id, wire::KILL_TASK, kill);
+    t->killSequence = router.lastSequence();
   }
 }
 
@@ -1184,8 +1312,16 @@ void Master::Impl::rescindAll(std::unordered_set<std::string> offerIds, bool tel
   for (const std::string& id : offerIds) rescind(id, tell);
 }
 
-std::optional<Filters> Master::Impl::filtersOf(bool present, const wire::Filters& filters) const {
-  if (!present || !std::isfinite(filters.refuse_seconds()) || filters.refuse_seconds() < 0) {
+// A refuse_seconds that is not a finite number >= 0 is answered with ERROR
+// naming it; the offers still go back, with the default filter (as Mesos
+// does), so that they are not held until the offer timeout.
+std::optional<Filters> Master::Impl::filtersOf(const Incoming& in, bool present,
+                                               const wire::Filters& filters) {
+  if (!present) return Filters{opt.defaultRefuse};
+  if (!std::isfinite(filters.refuse_seconds()) || filters.refuse_seconds() < 0) {
+    bad(in, wire::Error::INVALID, "filters.refuse_seconds",
+        fmt::format("must be a finite number of seconds >= 0, not {}; the default of {} s applies",
+                    filters.refuse_seconds(), toSeconds(opt.defaultRefuse)));
     return Filters{opt.defaultRefuse};
   }
   if (filters.refuse_seconds() == 0) return std::nullopt;
@@ -1268,8 +1404,11 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     std::string error;
     Resources resources;
     const std::string key = taskKey(fw.id, info.task_id());
+    std::optional<std::string> why;
     if (info.task_id().empty()) {
       error = "task_id: empty";
+    } else if ((why = badId(info.task_id()))) {
+      error = fmt::format("task_id: {}", *why);
     } else if (tasks.count(key) || !idsHere.insert(info.task_id()).second) {
       error = fmt::format("task_id: '{}' is already in use by this framework", info.task_id());
     } else if (!info.agent_id().empty() && info.agent_id() != agentId) {
@@ -1277,6 +1416,16 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
                           agentId);
     } else if (info.command().empty()) {
       error = "command: empty";
+    } else if ((why = hasNul(info.command()))) {
+      error = fmt::format("command: {}", *why);
+    } else if ((why = environmentProblem(info))) {
+      error = *why;
+    } else if (const std::size_t size = runTaskBytes(fw.info, info, agentId);
+               size > kMaxMessageBytes) {
+      error = fmt::format(
+          "task: its RUN_TASK to the agent would take {} bytes (task {} bytes, framework info "
+          "{} bytes); at most {} bytes fit in a message",
+          size, info.ByteSizeLong(), fw.info.ByteSizeLong(), kMaxMessageBytes);
     } else {
       try {
         resources = Resources::parse(info.resources());
@@ -1325,16 +1474,17 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     agent.tasks.insert(key);
     tasks.emplace(key, std::move(task));
     send(agent.routingId, agentId, wire::RUN_TASK, run);
+    tasks.at(key).runSequence = router.lastSequence();
     ++tasksLaunched;
     offerToLaunch.add(toSeconds(now() - sentAt));
   }
-  recover(fw.id, agentId, remaining, filtersOf(msg.has_filters(), msg.filters()));
+  recover(fw.id, agentId, remaining, filtersOf(in, msg.has_filters(), msg.filters()));
 }
 
 void Master::Impl::onDecline(Framework& fw, const Incoming& in) {
   wire::Decline msg;
   if (!parse(in, msg)) return;
-  const std::optional<Filters> filters = filtersOf(msg.has_filters(), msg.filters());
+  const std::optional<Filters> filters = filtersOf(in, msg.has_filters(), msg.filters());
   std::vector<std::string> unknown;
   for (const std::string& id : msg.offer_ids()) {
     auto it = offers.find(id);
@@ -1576,6 +1726,7 @@ void Master::Impl::onKill(Framework& fw, const Incoming& in) {
     kill.set_task_id(msg.task_id());
     kill.set_grace_period_us(toMicros(opt.killGracePeriod));
     send(agent.routingId, agent.id, wire::KILL_TASK, kill);
+    t->second.killSequence = router.lastSequence();
     return;
   }
   if (const Task* task = findAnyTask(key)) {

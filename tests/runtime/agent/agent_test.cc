@@ -1037,5 +1037,77 @@ TEST(AgentFilesTest, EscapedIdsNameOneFileEach) {
   EXPECT_NE(agent::escapeName("%"), agent::escapeName(""));
 }
 
+// An id file written by hand ends in a newline: the id is the text before
+// it. Ids the master would refuse (empty, control characters) stop the agent
+// with a message naming the file or --id.
+TEST_F(AgentTest, AgentIdFromTheFileIsTrimmedAndBadIdsAreRefused) {
+  const fs::path idFile = fs::path(workDir_) / "meta" / "agent_id";
+  fs::create_directories(idFile.parent_path());
+  auto write = [&](const std::string& text) {
+    std::ofstream(idFile, std::ios::binary | std::ios::trunc) << text;
+  };
+  write("agentD\n");
+  startAgent(options());
+  EXPECT_EQ(registerAgent().agent_id(), "agentD");
+  EXPECT_EQ(agent_->id(), "agentD");
+  agent_.reset();
+  EXPECT_EQ(readAll(idFile), "agentD\n");  // left as written
+
+  auto refused = [&](AgentOptions o, const std::string& text) {
+    try {
+      startAgent(std::move(o));
+      ADD_FAILURE() << "no exception for " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+    agent_.reset();
+  };
+  write(std::string("agent\0D\n", 8));
+  refused(options(),
+          "in " + idFile.string() + ": it contains a control character (0x00 at byte 5)");
+  write(" \n");
+  refused(options(), "in " + idFile.string() + ": it is empty");
+  write("agentD\n");
+  AgentOptions o = options();
+  o.id = "a\tb";
+  refused(o, "(--id): it contains a control character (0x09 at byte 1)");
+}
+
+// The agent never hands the executor a field holding NUL (its protocol's
+// separator): such a launch ends in TASK_ERROR.
+TEST_F(AgentTest, NulInALaunchIsAnError) {
+  startAgent(options());
+  registerAgent();
+  const std::string nul("nul\0id", 6);
+  runTask(nul, "true");
+  auto error = awaitUpdate(nul, wire::TASK_ERROR);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->reason(), "INVALID_TASK");
+  EXPECT_EQ(error->message(), "field task.task_id contains NUL");
+  runTask("cmdnul", std::string("echo a\0b", 8));
+  auto cmd = awaitUpdate("cmdnul", wire::TASK_ERROR);
+  ASSERT_TRUE(cmd.has_value());
+  EXPECT_EQ(cmd->message(), "field task.command contains NUL");
+}
+
+// A task whose escaped ids are long (81 bytes of CJK: 243 escaped, 248 with
+// the framework's) still gets its checkpoint and status file, under a
+// shortened name, and is reported as it ended: FINISHED, not FAILED.
+TEST_F(AgentTest, LongEscapedIdsStillRunAndReportTheirEnd) {
+  startAgent(options());
+  registerAgent();
+  std::string cjk;
+  for (int i = 0; i < 27; ++i) cjk += "\u4efb";
+  runTask(cjk, "echo ok > ok.txt");
+  auto done = awaitUpdate(cjk, wire::TASK_FINISHED);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(readAll(sandbox(agent::escapeName(cjk)) / "ok.txt"), "ok\n");
+  std::size_t longest = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(workDir_) / "meta" / "tasks")) {
+    longest = std::max(longest, entry.path().filename().string().size());
+  }
+  EXPECT_LE(longest, 255u);
+}
+
 }  // namespace
 }  // namespace allot::runtime

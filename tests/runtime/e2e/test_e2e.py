@@ -692,6 +692,88 @@ def test_garbage_to_every_socket_leaves_everything_running(cluster):
     assert set(check_one_terminal_each(fw, 5).values()) == {"TASK_FINISHED"}
 
 
+def test_bad_task_ids_are_refused_and_long_escaped_ids_run(cluster):
+    """Real master, agent and frameworks: task ids with a control character or
+    over 80 bytes end in TASK_ERROR naming task_id (they used to sit RUNNING
+    for good, or be reported FAILED although they ran: their escaped file
+    names passed 255 bytes); an 80-byte id of CJK characters (240 bytes once
+    escaped) runs and FINISHES."""
+    cluster.start(agents=1)
+    tab = cluster.framework("tab", tasks=2, task_prefix="bad\tid", command="true",
+                            cpus=0.1, mem=16, timeout=60).start()
+    over = cluster.framework("over", tasks=2, task_prefix="\u4efb" * 30, command="true",
+                             cpus=0.1, mem=16, timeout=60).start()
+    fits = cluster.framework("fits", tasks=2, task_prefix="\u4efb" * 25,
+                             command="echo ok > ok.txt", cpus=0.1, mem=16, timeout=60).start()
+    for fw in (tab, over, fits):
+        assert fw.wait_exit(90) == 0, cluster.diagnostics()
+    for fw, prefix, message in (
+            (tab, "bad\tid", "task_id: must not contain control characters (0x09 at byte 3)"),
+            (over, "\u4efb" * 30, "task_id: 95 bytes long; at most 80 bytes are allowed")):
+        final = check_one_terminal_each(fw, 2, prefix=prefix)
+        assert set(final.values()) == {"TASK_ERROR"}, final
+        for u in fw.updates():
+            assert u["state"] == "TASK_ERROR" and u["message"] == message, u
+    final = check_one_terminal_each(fits, 2, prefix="\u4efb" * 25)
+    assert set(final.values()) == {"TASK_FINISHED"}, (final, fits.updates())
+
+
+def test_allot_run_ends_when_its_agent_never_comes_back_after_a_master_restart(cluster):
+    """The machine of the master and of the task's agent dies; the master comes
+    back, the agent does not. The restarted master does not answer `allot
+    run`'s reconciliation while it still expects the agent; `allot run` asks
+    again until the master, having given the agent up, answers TASK_LOST, and
+    exits 1 (it used to wait for good)."""
+    cluster.start(agents=1)
+    run = subprocess.Popen([ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.2",
+                            "--mem", "32", "--json", "--", "sleep 41"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        agent_dir = os.path.join(cluster.dir, "agent0")
+        tasks = wait_task_processes(cluster, agent_dir, "sleep 41", 1)
+        cluster.master.kill9()
+        cluster.agents[0].kill9()
+        executors = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if "allot-executor" in cmdline and f"work={agent_dir}\0" in cmdline:
+                executors.append(int(entry))
+        for pid in executors + tasks:
+            os.kill(pid, signal.SIGKILL)
+        cluster.start_master()
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    states = [json.loads(line)["state"] for line in out.splitlines() if line.startswith("{")]
+    assert states and states[-1] == "TASK_LOST", (states, err)
+    assert run.returncode == 1, (run.returncode, out, err)
+
+
+def test_allot_run_refuses_resource_flags_that_are_not_amounts():
+    """NaN passes every `<= 0` check: `allot run --cpus nan` used to launch a
+    task with no resources ("{}"), and `--cpus -1` to drop the flag silently.
+    Both are refused before connecting, naming the flag and its value."""
+    cases = [
+        (["--cpus", "nan"], "--cpus must be a positive number (or 0 for none), not nan"),
+        (["--cpus", "-1"], "--cpus must be a positive number (or 0 for none), not -1"),
+        (["--mem", "inf"], "--mem must be a positive number (or 0 for none), not inf"),
+        (["--disk", "-5"], "--disk must be a positive number (or 0 for none), not -5"),
+        (["--cpus", "0", "--mem", "0"], "--cpus or --mem must be positive"),
+    ]
+    for flags, message in cases:
+        r = run_allot("run", "--master", "127.0.0.1:1", *flags, "--timeout", "5", "--", "true",
+                      timeout=20)
+        assert r.returncode not in (0, 124), (flags, r.returncode, r.stdout, r.stderr)
+        assert message in r.stderr, (flags, r.stderr)
+        assert "waiting for an offer" not in r.stderr, (flags, r.stderr)
+
+
 def test_allot_run_exits_with_the_task_status(cluster):
     """`allot run` launches one command and exits with its status: 0 when it
     FINISHED, its exit code when it FAILED, 124 when no offer fits within

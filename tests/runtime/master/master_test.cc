@@ -4,17 +4,24 @@
 // SQLite file, the HTTP API real HTTP through httplib::Client.
 #include "allot/runtime/master.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
 #include <initializer_list>
+#include <limits>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -1038,6 +1045,18 @@ TEST_F(MasterTest, BadOptionsAreRefusedWithTheirName) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--allocation-interval"), std::string::npos);
   }
+  // Ids the master assigns would break the id rule (80 bytes, no control
+  // characters, no '/').
+  for (const std::string& id : {std::string(69, 'm'), std::string("m\n1"), std::string("m/1")}) {
+    o = testOptions();
+    o.masterId = id;
+    try {
+      start(o);
+      ADD_FAILURE() << "no exception for --master-id " << id;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--master-id"), std::string::npos) << e.what();
+    }
+  }
 }
 
 // With `capacity` (queues a and b at 50%) and preemption on, a framework of
@@ -1087,6 +1106,241 @@ TEST_F(MasterTest, CapacityPreemptionKillsTheOverShareFrameworksNewestTasks) {
     freed += Resources::parse(offer(fb).resources());
   }
   EXPECT_EQ(freed, both) << freed;
+}
+
+// Ids with control characters (NUL above all: the executor protocol splits
+// on it), ids over 80 bytes and NULs in a command or its environment are
+// refused at the master, naming the field; none of them reaches the agent,
+// and a valid task of the same ACCEPT still does.
+TEST_F(MasterTest, ControlCharactersAndOverLongIdsAreRefusedNamingTheField) {
+  start();
+  Cluster c = cluster();
+  std::string cjk;
+  for (int i = 0; i < 26; ++i) cjk += "\u4efb";  // 3 bytes each: 78 bytes
+  std::vector<wire::TaskInfo> tasks = {
+      task(std::string("nul\0id", 6), "cpus:0.1"),
+      task("nl\nid", "cpus:0.1"),
+      task(std::string(81, 'L'), "cpus:0.1"),
+      task(cjk + "\u4efb", "cpus:0.1"),  // 81 bytes
+      task("cmdnul", "cpus:0.1", std::string("echo a\0b", 8)),
+      task("envnul", "cpus:0.1"),
+      task(cjk, "cpus:0.1"),  // 78 bytes: fine
+  };
+  (*tasks[5].mutable_environment())["GOOD"] = "1";
+  (*tasks[5].mutable_environment())["BAD"] = std::string("x\0y", 3);
+  accept(*c.fw, c.first, tasks, 0.0);
+  std::map<std::string, wire::TaskStatus> errors;
+  for (int i = 0; i < 6; ++i) {
+    auto u = expect<wire::Update>(*c.fw, wire::UPDATE);
+    errors[u.status().task_id()] = u.status();
+  }
+  ASSERT_EQ(errors.size(), 6u);
+  auto check = [&](const std::string& id, const std::string& text) {
+    ASSERT_TRUE(errors.count(id)) << id;
+    const wire::TaskStatus& s = errors[id];
+    EXPECT_EQ(s.state(), wire::TASK_ERROR) << id;
+    EXPECT_EQ(s.reason(), "INVALID_TASK") << id;
+    EXPECT_NE(s.message().find(text), std::string::npos) << id << ": " << s.message();
+  };
+  check(std::string("nul\0id", 6), "task_id: must not contain NUL (byte 3)");
+  check("nl\nid", "task_id: must not contain control characters (0x0a at byte 2)");
+  check(std::string(81, 'L'), "task_id: 81 bytes long; at most 80 bytes are allowed");
+  check(cjk + "\u4efb", "task_id: 81 bytes long; at most 80 bytes are allowed");
+  check("cmdnul", "command: must not contain NUL (byte 6)");
+  check("envnul", "environment['BAD']: must not contain NUL (byte 1)");
+  auto run = expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  EXPECT_EQ(run.task().task_id(), cjk);
+  EXPECT_TRUE(none(*c.agent, wire::RUN_TASK));
+
+  // A framework id or an agent id with a control character is refused.
+  Peer& f2 = peer("driver-2");
+  wire::Subscribe sub;
+  sub.mutable_framework()->set_framework_id(std::string("fw\0x", 4));
+  f2.send(wire::SUBSCRIBE, sub);
+  auto e1 = expect<wire::Error>(f2, wire::ERROR);
+  EXPECT_EQ(e1.code(), wire::Error::INVALID);
+  EXPECT_EQ(e1.message(), "framework.framework_id: must not contain NUL (byte 2)");
+  Peer& a2 = peer("agent-2");
+  wire::RegisterAgent reg;
+  reg.set_agent_id("agentD\n");
+  reg.set_resources("cpus:1");
+  a2.send(wire::REGISTER_AGENT, reg);
+  auto e2 = expect<wire::Error>(a2, wire::ERROR);
+  EXPECT_EQ(e2.message(), "agent_id: must not contain control characters (0x0a at byte 6)");
+  EXPECT_TRUE(none(a2, wire::AGENT_REGISTERED));
+}
+
+// A task whose RUN_TASK (framework info and task together) would pass the
+// 4 MiB message limit is refused at ACCEPT: the agent could not read it.
+TEST_F(MasterTest, LaunchTooLargeForOneMessageIsRefusedAtAccept) {
+  start();
+  Peer& agent = peer("agent-1");
+  registerAgent(agent, "cpus:4;mem:1024");
+  Peer& fw = peer("driver-1");
+  wire::Subscribe sub;
+  sub.mutable_framework()->set_name(std::string(2'500'000, 'n'));
+  fw.send(wire::SUBSCRIBE, sub);
+  fw.sender = expect<wire::Subscribed>(fw, wire::SUBSCRIBED).framework_id();
+  wire::Offer o = offer(fw);
+  accept(fw, o, {task("big", "cpus:1", std::string(2'000'000, 'c'))});
+  auto u = expect<wire::Update>(fw, wire::UPDATE);
+  EXPECT_EQ(u.status().task_id(), "big");
+  EXPECT_EQ(u.status().state(), wire::TASK_ERROR);
+  EXPECT_NE(u.status().message().find("RUN_TASK"), std::string::npos) << u.status().message();
+  EXPECT_NE(u.status().message().find("at most 4194304 bytes"), std::string::npos)
+      << u.status().message();
+  EXPECT_TRUE(none(agent, wire::RUN_TASK));
+}
+
+// A RUN_TASK the agent refuses (the id is still in use there) and a KILL_TASK
+// of a task it does not know are answered with ERROR naming their sequence;
+// the master ends those tasks with a reliable update instead of leaving them
+// STAGING or RUNNING for good. An ERROR naming another sequence ends nothing.
+TEST_F(MasterTest, LaunchOrKillTheAgentRefusesEndsTheTask) {
+  start();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 0.0);
+  auto runEnvelope = take(*c.agent, wire::RUN_TASK);
+  ASSERT_TRUE(runEnvelope.has_value());
+  auto refuse = [&](const wire::Envelope& about, const std::string& message,
+                    std::uint64_t sequence) {
+    wire::Error error;
+    error.set_code(wire::Error::INVALID);
+    error.set_message(message);
+    error.set_about(about.type());
+    error.set_about_sequence(sequence);
+    c.agent->send(wire::ERROR, error);
+  };
+  refuse(*runEnvelope, "task " + c.fwId + "/t1 already exists here", runEnvelope->sequence() + 7);
+  EXPECT_TRUE(none(*c.fw, wire::UPDATE));
+  refuse(*runEnvelope, "task " + c.fwId + "/t1 already exists here", runEnvelope->sequence());
+  auto failed = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(failed.status().task_id(), "t1");
+  EXPECT_EQ(failed.status().state(), wire::TASK_FAILED);
+  EXPECT_EQ(failed.status().reason(), "LAUNCH_REFUSED");
+  EXPECT_EQ(failed.status().message(), "agent '" + c.agentId + "' refused the launch: task " +
+                                           c.fwId + "/t1 already exists here");
+  EXPECT_FALSE(failed.status().uuid().empty());
+  // The task's resources are free again: offered, with the rest, in one or
+  // more offers.
+  wire::Accept next;
+  Resources offered;
+  while (offered != Resources::parse("cpus:4;mem:1024")) {
+    advance(1s);
+    auto offers = take(*c.fw, wire::OFFERS, 500ms);
+    ASSERT_TRUE(offers.has_value()) << "offered only " << toString(offered);
+    wire::Offers msg;
+    ASSERT_TRUE(msg.ParseFromString(offers->payload()));
+    for (const wire::Offer& o : msg.offers()) {
+      offered += Resources::parse(o.resources());
+      next.add_offer_ids(o.offer_id());
+    }
+  }
+  wire::Acknowledge ack;
+  ack.set_task_id("t1");
+  ack.set_uuid(failed.status().uuid());
+  c.fw->send(wire::ACKNOWLEDGE, ack);
+
+  // A running task that the agent does not know when asked to kill it.
+  *next.add_tasks() = task("t2", "cpus:1;mem:128");
+  next.mutable_filters()->set_refuse_seconds(0);
+  c.fw->send(wire::ACCEPT, next);
+  auto run2 = take(*c.agent, wire::RUN_TASK);
+  ASSERT_TRUE(run2.has_value());
+  update(*c.agent, c.fwId, "t2", wire::TASK_RUNNING, "r-2");
+  EXPECT_EQ(expect<wire::Update>(*c.fw, wire::UPDATE).status().state(), wire::TASK_RUNNING);
+  // A late refusal of t2's launch changes nothing: the agent reported it.
+  refuse(*run2, "task " + c.fwId + "/t2 already exists here", run2->sequence());
+  EXPECT_TRUE(none(*c.fw, wire::UPDATE));
+  wire::Kill kill;
+  kill.set_task_id("t2");
+  c.fw->send(wire::KILL, kill);
+  auto killEnvelope = take(*c.agent, wire::KILL_TASK);
+  ASSERT_TRUE(killEnvelope.has_value());
+  refuse(*killEnvelope, "field task_id: unknown task " + c.fwId + "/t2", killEnvelope->sequence());
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(lost.status().task_id(), "t2");
+  EXPECT_EQ(lost.status().state(), wire::TASK_LOST);
+  EXPECT_EQ(lost.status().reason(), "UNKNOWN_TASK");
+  EXPECT_NE(lost.status().message().find("does not know this task"), std::string::npos);
+  EXPECT_FALSE(lost.status().uuid().empty());
+}
+
+// A refuse_seconds that is not a finite number >= 0 is answered with ERROR
+// naming the field and value; the offer still goes back, with the default
+// filter (5 s), not held until the offer timeout and not filtered for ever.
+TEST_F(MasterTest, BadRefuseSecondsAreAnsweredWithAnErrorAndTheDefaultFilter) {
+  start();
+  Cluster c = cluster();
+  wire::Offer current = c.first;
+  for (double bad : {std::nan(""), -1.0, std::numeric_limits<double>::infinity()}) {
+    wire::Decline decline;
+    decline.add_offer_ids(current.offer_id());
+    decline.mutable_filters()->set_refuse_seconds(bad);
+    c.fw->send(wire::DECLINE, decline);
+    auto error = expect<wire::Error>(*c.fw, wire::ERROR);
+    EXPECT_EQ(error.code(), wire::Error::INVALID);
+    EXPECT_EQ(error.message(),
+              fmt::format("filters.refuse_seconds: must be a finite number of seconds >= 0, not "
+                          "{}; the default of 5 s applies",
+                          bad));
+    advance(4s);
+    EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+    advance(2s);
+    current = offer(*c.fw);
+  }
+}
+
+// The HTTP port is the master's alone: a second master on a port in use fails
+// to start (cpp-httplib's default SO_REUSEPORT would let both listen, and
+// the kernel share requests between them).
+TEST_F(MasterTest, HttpPortInUseIsRefused) {
+  MasterOptions o = testOptions();
+  o.httpHost = "127.0.0.1";
+  o.httpPort = 0;
+  start(o);
+  ASSERT_GT(master->httpPort(), 0);
+  MasterOptions second = testOptions();
+  second.httpHost = "127.0.0.1";
+  second.httpPort = master->httpPort();
+  second.masterId = "m2";
+  try {
+    Master other(context, clock, second);
+    ADD_FAILURE() << "a second master listens on HTTP port " << second.httpPort;
+  } catch (const Error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(second.httpPort)),
+        std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(get("/health").substr(0, 4), "200\n");
+}
+
+// Idle connections (requests whose headers never end) leave the HTTP API
+// answering. (They used to hold all 4 workers for 5 s each; how fast it
+// answers is not asserted here: timings belong in bench/, and this checks
+// only that the API answers while they are held.)
+TEST_F(MasterTest, IdleHttpConnectionsDoNotStallTheApi) {
+  MasterOptions o = testOptions();
+  o.httpHost = "127.0.0.1";
+  o.httpPort = 0;
+  start(o);
+  std::vector<int> idle;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(master->httpPort()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    const std::string half = "GET /health HTTP/1.1\r\nHost: x\r\n";
+    ASSERT_EQ(::send(fd, half.data(), half.size(), 0), static_cast<ssize_t>(half.size()));
+    idle.push_back(fd);
+  }
+  pumpUntil([] { return false; }, 200ms);  // the server takes them up
+  EXPECT_EQ(get("/health").substr(0, 4), "200\n");
+  for (int fd : idle) ::close(fd);
 }
 
 }  // namespace

@@ -50,6 +50,8 @@ class RouterSocket {
                  std::uint64_t aboutSequence = 0);
 
   std::uint64_t dropped() const { return dropped_; }
+  // The Envelope.sequence of the last message sent (or sendError'd).
+  std::uint64_t lastSequence() const { return sequence_; }
 
  private:
   zmq::socket_t socket_;
