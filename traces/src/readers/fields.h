@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -372,12 +373,17 @@ inline void countSkipped(ReadReport& report, const BadLine& bad) {
 }
 
 // Runs `parse` on one line; with skipBad, a BadLine is counted instead of
-// thrown. Returns true iff the line was accepted.
+// thrown. Returns true iff the line was accepted. The line counts as a
+// record unless `parse` returns false (a header or column-name line).
 template <class Parse>
 bool guardLine(const ReadOptions& options, ReadReport& report, Parse&& parse) {
   try {
-    parse();
-    ++report.records;
+    if constexpr (std::is_void_v<decltype(parse())>) {
+      parse();
+      ++report.records;
+    } else if (parse()) {
+      ++report.records;
+    }
     return true;
   } catch (const BadLine& bad) {
     if (!options.skipBad) throw;

@@ -31,12 +31,7 @@ bool fillChunk(Lines& in, const WorkloadChunk& out, const ReadOptions& options, 
     }
     ++report.lines;
     if (line.empty()) continue;
-    try {
-      if (parse(line)) ++report.records;
-    } catch (const BadLine& bad) {
-      if (!options.skipBad) throw;
-      countSkipped(report, bad);
-    }
+    guardLine(options, report, [&] { return parse(line); });
   }
   progress.update(in.bytesRead());
   return full;

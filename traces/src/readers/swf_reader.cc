@@ -72,7 +72,8 @@ enum Column : std::size_t {
 constexpr double kMaxProcs = 1 << 20;
 // Upper bound on machines (MaxNodes, or MaxProcs without it): a clamped
 // count would be another cluster.
-constexpr double kMaxMachines = 1 << 20;
+constexpr std::int64_t kMaxMachineCount = 1 << 20;
+constexpr auto kMaxMachines = static_cast<double>(kMaxMachineCount);
 
 // The header keys the reader reads as numbers (the cluster's shape).
 bool isUsedHeaderKey(std::string_view key) {
@@ -125,12 +126,10 @@ class SwfReader final : public ReaderBase {
       if (text.front() == ';') {
         // Not a record: a bad value the reader uses is skipped and counted
         // with skipBad like a bad record, but a good line is not a record.
-        try {
+        guardLine(options_, report_, [&] {
           headerLine(text.substr(1));
-        } catch (const BadLine& bad) {
-          if (!options_.skipBad) throw;
-          countSkipped(report_, bad);
-        }
+          return false;
+        });
         continue;
       }
       guardLine(options_, report_, [&] { record(text, out); });
@@ -193,7 +192,7 @@ class SwfReader final : public ReaderBase {
     // Integers up to 9e15 convert exactly; larger counts are nonsense.
     if (count && (number != std::floor(number) || number > 9e15)) bad(reason);
     if (key == "MaxNodes" && number > kMaxMachines) {
-      bad("more machines than allot accepts (1048576)");
+      bad("more machines than allot accepts (" + std::to_string(kMaxMachineCount) + ")");
     }
     const auto [it, added] = header_.try_emplace(key, HeaderValue{number, in_.lineNumber(), {}});
     if (added) {
@@ -330,8 +329,9 @@ class SwfReader final : public ReaderBase {
       if (machines > kMaxMachines) {
         throw ParseError(in_.path() + ":" + std::to_string(procs->second.line) +
                          ": header MaxProcs: bad value '" + procs->second.text +
-                         "': more machines than allot accepts (1048576), one one-cpu machine "
-                         "per processor without MaxNodes");
+                         "': more machines than allot accepts (" +
+                         std::to_string(kMaxMachineCount) +
+                         "), one one-cpu machine per processor without MaxNodes");
       }
     } else {
       machines = widest_;
