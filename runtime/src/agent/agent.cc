@@ -281,11 +281,12 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
     kept->erase(end == std::string::npos ? 0 : end + 1);
   }
   // Why `id` cannot be this agent's id, or nullopt (the master's rule: at
-  // most 80 bytes, no '/' and no control characters).
+  // most kMaxIdBytes, no '/' and no control characters).
   auto badId = [](std::string_view id) -> std::optional<std::string> {
     if (id.empty()) return "it is empty";
-    if (id.size() > 80)
-      return fmt::format("it is {} bytes long; at most 80 are allowed", id.size());
+    if (id.size() > kMaxIdBytes) {
+      return fmt::format("it is {} bytes long; at most {} are allowed", id.size(), kMaxIdBytes);
+    }
     for (std::size_t i = 0; i < id.size(); ++i) {
       const auto c = static_cast<unsigned char>(id[i]);
       if (c < 0x20 || c == 0x7f) {

@@ -208,12 +208,8 @@ std::string printable(const std::string& routingId) {
 }
 
 // Ids (agent, framework and task ids) name files and cgroups on the agents
-// and cross the executor protocol, whose fields are NUL-separated C strings.
-// An agent escapes every byte outside [A-Za-z0-9._-] as three ("%2F"), so an
-// id of kMaxIdBytes bytes escapes to at most 240 bytes: a sandbox directory
-// named after it stays under NAME_MAX (255) whatever the id holds.
-constexpr std::size_t kMaxIdBytes = 80;
-
+// (hence kMaxIdBytes) and cross the executor protocol, whose fields are
+// NUL-separated C strings (hence no control characters).
 // Why `id` cannot be an id (empty is up to the caller), or nullopt.
 std::optional<std::string> badId(std::string_view id) {
   if (id.size() > kMaxIdBytes) {
@@ -1472,9 +1468,9 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     *run.mutable_task() = task.info;
     fw.tasks.insert(key);
     agent.tasks.insert(key);
-    tasks.emplace(key, std::move(task));
+    Task& sent = tasks.emplace(key, std::move(task)).first->second;
     send(agent.routingId, agentId, wire::RUN_TASK, run);
-    tasks.at(key).runSequence = router.lastSequence();
+    sent.runSequence = router.lastSequence();
     ++tasksLaunched;
     offerToLaunch.add(toSeconds(now() - sentAt));
   }

@@ -23,6 +23,13 @@ inline constexpr std::int64_t kHardMaxMessageBytes = 64 << 20;
 
 inline constexpr std::uint32_t kProtocolVersion = wire::PROTOCOL_VERSION_CURRENT;
 
+// Longest agent, framework or task id, in bytes. Ids name files and cgroups
+// on the agents, where every byte outside [A-Za-z0-9._-] is escaped as three
+// ("%2F"): an id this long escapes to at most 240 bytes, under NAME_MAX (255)
+// whatever it holds. The master refuses longer ids, and so does an agent its
+// own.
+inline constexpr std::size_t kMaxIdBytes = 80;
+
 // The name of a message type ("REGISTER_AGENT"), or "type 77" for unknown ones.
 std::string messageTypeName(wire::MessageType type);
 std::string messageTypeName(int type);
