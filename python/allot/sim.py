@@ -348,7 +348,9 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     ``jobs`` > 1 runs that many simulations at once in threads
     (the simulator releases the GIL). ``history=True`` adds a column
     ``history``: the trace's own schedule (``allot.history``), to compare the
-    policies with what happened. Other arguments as for ``simulate``.
+    policies with what happened. Each named policy is built with its
+    parameters before any run, so a bad value raises at once, naming its
+    column. Other arguments as for ``simulate``.
     """
     cfg = _config(config, seed)
     workload = _workload(trace)
@@ -378,6 +380,16 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     if jobs > 1 and len(objects) != len(set(objects)):
         raise ValueError("one Policy object cannot run twice at once: pass distinct objects "
                          "or jobs=1")
+
+    # Each named policy is built once with its parameters before any run, as
+    # `allot sim` does: a bad value of the last one would otherwise surface
+    # after all the runs before it.
+    for label, policy in zip(labels, policies):
+        if isinstance(policy, str):
+            try:
+                _allot.check_policy(policy, _policy_params(policy, params.get(policy), seed))
+            except _allot.Error as e:
+                raise type(e)(f"{label}: {e}") from None
 
     def run(policy, cancel=None):
         name = policy if isinstance(policy, str) else None

@@ -381,6 +381,16 @@ PYBIND11_MODULE(_allot, m) {
       "summary"_a, "hold_offers"_a = false,
       "Why a run ended before its stop time with jobs unfinished, from its summary, naming "
       "simulate()'s keywords (sim::cutShortWarning); empty when it did not.");
+  m.def(
+      "check_policy",
+      [](const std::string& name, const std::map<std::string, std::string>& params) {
+        Params p;
+        for (const auto& [k, v] : params) p.set(k, v);
+        (void)makeAllocator(name, p);
+      },
+      "name"_a, "params"_a,
+      "Builds the registered policy `name` with `params` and discards it: raises what "
+      "simulate would for an unknown name or a bad parameter, without a run.");
   m.def("builtin_policies", &builtinPolicyList,
         "The registered policies: name, summary and params (name, default, help).");
   m.def("simulate", &simulate, "workload"_a, "policy"_a, "params"_a, py::kw_only(), "seed"_a = 0,

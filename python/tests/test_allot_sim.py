@@ -159,6 +159,24 @@ def test_compare_refuses_params_of_policies_not_compared(tiny):
         allot.compare(tiny, ["fifo", "drf"], params={"tetis": {"seed": 3}})
 
 
+def test_compare_checks_every_policys_params_before_any_run(tiny):
+    # A bad value for the last policy used to surface only after the runs before it.
+    class Counting(allot.Policy):
+        name = "counting"
+        calls = 0
+
+        def decide(self, now):
+            Counting.calls += 1
+
+    with pytest.raises(allot.InvalidArgument, match=r"^capacity: queues: item 'eng:200'"):
+        allot.compare(tiny, [Counting(), "fifo", "capacity"],
+                      params={"capacity": {"queues": "eng:200"}})
+    assert Counting.calls == 0
+    with pytest.raises(allot.NotFound, match="^nosuch: "):
+        allot.compare(tiny, [Counting(), "nosuch"])
+    assert Counting.calls == 0
+
+
 @pytest.mark.parametrize("jobs", [0, -3, 2.5, True, 257])
 def test_compare_refuses_bad_jobs(tiny, jobs):
     with pytest.raises(allot.InvalidArgument, match="jobs must be a whole number from 1 to 256"):
