@@ -64,6 +64,9 @@ void runAgent(AgentArgs a) {
   agent.start();
   spdlog::info("agent {} on {} registering with {}", agent.id(), o.workDir, o.master);
   loop.run();
+  if (!agent.stopReason().empty()) {
+    throw Error(fmt::format("agent {} stopped by the master: {}", agent.id(), agent.stopReason()));
+  }
   spdlog::info(
       "agent {} stopped; its {} task(s) keep running and are recovered by the next agent "
       "on {}",

@@ -42,6 +42,8 @@ struct MasterArgs {
   std::string frameworkTimeout = "15s";
   std::string heartbeatInterval = "1s";
   std::string killGracePeriod = "3s";
+  std::string unreachableAgentAge = "336h";
+  std::size_t maxUnreachableAgents = 10'000;
   std::string masterId;
   std::string logLevel = "info";
 };
@@ -79,6 +81,8 @@ void runMaster(const MasterArgs& a) {
   o.agentHeartbeatInterval = parseDuration("--heartbeat-interval", a.heartbeatInterval);
   o.frameworkHeartbeatInterval = o.agentHeartbeatInterval;
   o.killGracePeriod = parseDuration("--kill-grace-period", a.killGracePeriod);
+  o.unreachableAgentAge = parseDuration("--unreachable-agent-age", a.unreachableAgentAge);
+  o.maxUnreachableAgents = a.maxUnreachableAgents;
   if (o.agentHeartbeatInterval >= o.agentTimeout ||
       o.frameworkHeartbeatInterval >= o.frameworkTimeout) {
     throw InvalidArgument(
@@ -143,6 +147,13 @@ void addMasterCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--kill-grace-period", args->killGracePeriod,
                   "Time between SIGTERM and SIGKILL when a task is killed")
+      ->capture_default_str();
+  cmd->add_option("--unreachable-agent-age", args->unreachableAgentAge,
+                  "Forget an agent unreachable this long (from the state and the registry); "
+                  "back later, it registers as a new agent")
+      ->capture_default_str();
+  cmd->add_option("--max-unreachable-agents", args->maxUnreachableAgents,
+                  "Unreachable agents kept at most; beyond, the longest unreachable are forgotten")
       ->capture_default_str();
   cmd->add_option("--master-id", args->masterId,
                   "Id of this master run (prefix of the ids it assigns). Default: from the time");

@@ -152,6 +152,7 @@ class Agent::Impl {
   void onAck(const wire::Envelope& envelope);
   void onShutdownFramework(const wire::Envelope& envelope);
   void onError(const wire::Envelope& envelope);
+  void onReplaced(const std::string& why);
   void onHeartbeatTimer();
   void armHeartbeat(Duration interval);
   void launch(Task& task, const Resources& resources, const agent::UserIds& user);
@@ -217,6 +218,9 @@ class Agent::Impl {
   std::set<std::string> polled_;
   EventLoop::TimerId pollTimer_ = 0;
   bool retryArmed_ = false;
+  // Set when the master answered REPLACED: why this agent stops.
+  std::string stopReason_;
+  EventLoop::TimerId stopTimer_ = 0;
   AgentCounters counters_;
 };
 
@@ -328,7 +332,7 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
 
 Agent::Impl::~Impl() {
   if (started_) loop_.unwatch(dealer_->socket());
-  for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_}) {
+  for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_, stopTimer_}) {
     if (id != 0) loop_.cancel(id);
   }
   // Executors keep running; a new agent on this work directory recovers them
@@ -355,7 +359,9 @@ void Agent::Impl::start() {
   // agent's offers.
   registerBackoff_ = options_.registerRetry;
   registerTimer_ = loop_.every(options_.registerRetry, [this] {
-    if (registered_ || loop_.now() - lastRegisterSent_ < registerBackoff_) return;
+    if (registered_ || !stopReason_.empty() || loop_.now() - lastRegisterSent_ < registerBackoff_) {
+      return;
+    }
     registerBackoff_ = std::min(2 * registerBackoff_, 8 * options_.registerRetry);
     sendRegister();
   });
@@ -619,6 +625,8 @@ void Agent::Impl::onError(const wire::Envelope& envelope) {
   wire::Error msg;
   if (auto error = decodePayload(envelope, msg))
     return refuse(envelope, error->code, error->message);
+  if (msg.code() == wire::Error::REPLACED) return onReplaced(msg.message());
+  if (!stopReason_.empty()) return;
   if (msg.code() == wire::Error::NOT_REGISTERED) {
     // Many in-flight messages may each earn one; register once per retry period.
     if (registered_ || loop_.now() - lastRegisterSent_ >= options_.registerRetry) {
@@ -630,6 +638,34 @@ void Agent::Impl::onError(const wire::Envelope& envelope) {
   }
   spdlog::warn("agent {}: the master refused {} (sequence {}): {}", id_,
                messageTypeName(msg.about()), msg.about_sequence(), msg.message());
+}
+
+// Another agent process registered with this agent's id and the master now
+// talks to it; the master has declared this one's tasks lost. Kill them
+// without updates, drop the id (so that a restart registers as a new agent),
+// and stop the event loop once the tasks are gone or the kill grace is past.
+void Agent::Impl::onReplaced(const std::string& why) {
+  if (!stopReason_.empty()) return;
+  stopReason_ = why;
+  registered_ = false;
+  spdlog::error(
+      "agent {}: the master says: {}. Stopping: its {} task(s) are killed, and its id file is "
+      "removed so that it registers as a new agent when started again",
+      id_, why, tasks_.size());
+  std::vector<std::string> keys;
+  for (const auto& [key, task] : tasks_) keys.push_back(key);
+  for (const std::string& key : keys) killQuietly(key);
+  const TimePoint deadline = loop_.now() + options_.killGrace + std::chrono::seconds(2);
+  stopTimer_ = loop_.every(std::chrono::milliseconds(100), [this, deadline] {
+    if (!tasks_.empty() && loop_.now() < deadline) return;
+    if (!tasks_.empty()) {
+      spdlog::warn("agent {}: {} task(s) had not ended when it stopped", id_, tasks_.size());
+    }
+    ::unlink(layout_.agentIdFile().c_str());
+    loop_.cancel(stopTimer_);
+    stopTimer_ = 0;
+    loop_.stop();
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -647,6 +683,9 @@ Agent::Impl::Task& Agent::Impl::newTask(const wire::RunTask& run) {
 }
 
 void Agent::Impl::onRunTask(const wire::Envelope& envelope) {
+  if (!stopReason_.empty()) {
+    return refuse(envelope, wire::Error::INVALID, "this agent is stopping: " + stopReason_);
+  }
   wire::RunTask run;
   if (auto error = decodePayload(envelope, run))
     return refuse(envelope, error->code, error->message);
@@ -1272,6 +1311,9 @@ std::size_t Agent::taskCount() const {
 }
 const AgentCounters& Agent::counters() const {
   return impl_->counters_;
+}
+const std::string& Agent::stopReason() const {
+  return impl_->stopReason_;
 }
 
 }  // namespace allot::runtime

@@ -47,6 +47,9 @@ using master::HttpResponse;
 constexpr int kOffersPerMessage = 1000;
 // Messages handled per wake-up before timers get their turn.
 constexpr std::size_t kMessagesPerDrain = 10'000;
+// Connections an agent id remembers as replaced (see Master::Impl::replaced):
+// each is one agent process told to stop.
+constexpr std::size_t kReplacedConnectionsKept = 8;
 
 // Returns true iff frameworks (drivers) send messages of this type.
 bool fromFramework(wire::MessageType type) {
@@ -139,8 +142,14 @@ struct Agent {
   std::string attributesText;
   Resources total;
   std::string routingId;
+  // Connections (agent processes) another registration with this id took
+  // over, newest last: told REPLACED whatever they send, so that an agent
+  // told to stop cannot take the id back. A few suffice: each is one
+  // process, and a process keeps its connection for its life.
+  std::vector<std::string> replacedRoutingIds;
   AgentStatus status = AgentStatus::kRecovering;
   TimePoint lastSeen{};
+  TimePoint unreachableSince{};  // when status became kUnreachable
   bool inAllocator = false;
   std::unordered_set<std::string> tasks;   // task keys, terminal ones until acknowledged
   std::unordered_set<std::string> offers;  // offer ids
@@ -293,9 +302,12 @@ struct Master::Impl {
 
   // --- agents ------------------------------------------------------------------
   Agent* activeAgent(const Incoming& in);
+  bool replaced(const Agent& agent, const Incoming& in);
+  static std::string replacedMessage(const std::string& agentId);
   void onRegisterAgent(const Incoming& in);
   void onAgentError(const Incoming& in, const wire::Error& error);
   void markUnreachable(Agent& agent, const std::string& why);
+  void forgetUnreachableAgents(TimePoint t);
   void addToAllocator(Agent& agent);
 
   // --- frameworks ----------------------------------------------------------------
@@ -378,7 +390,8 @@ struct Master::Impl {
   std::unordered_map<std::string, Offer> offers;
   std::uint64_t nextAgent = 1, nextFramework = 1, nextOffer = 1, nextLaunch = 1;
 
-  std::size_t recovering = 0;  // agents of the registry not yet re-registered
+  std::size_t recovering = 0;         // agents of the registry not yet re-registered
+  std::uint64_t forgottenAgents = 0;  // unreachable agents dropped (forgetUnreachableAgents)
   bool roundPending = false;
   TimePoint lastRound{};
   bool registryDirty = false;
@@ -409,6 +422,8 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   if (opt.agentTimeout <= Duration{0}) throw InvalidArgument("--agent-timeout must be positive");
   if (opt.frameworkTimeout <= Duration{0})
     throw InvalidArgument("--framework-timeout must be positive");
+  if (opt.unreachableAgentAge <= Duration{0})
+    throw InvalidArgument("--unreachable-agent-age must be positive");
   if (opt.agentHeartbeatInterval <= Duration{0} || opt.frameworkHeartbeatInterval <= Duration{0})
     throw InvalidArgument("heartbeat intervals must be positive");
   if (opt.updateRetryInterval <= Duration{0})
@@ -472,6 +487,7 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
               "tasks are gone",
               id, agent.hostname);
           agent.status = AgentStatus::kUnreachable;
+          agent.unreachableSince = now();
         }
         recovering = 0;
       });
@@ -677,15 +693,37 @@ void Master::Impl::dispatch(const Incoming& in) {
 
 Agent* Master::Impl::activeAgent(const Incoming& in) {
   auto it = agents.find(in.envelope.sender());
-  if (it == agents.end() || it->second.status != AgentStatus::kActive) {
+  if (it != agents.end() && replaced(it->second, in)) return nullptr;
+  if (it == agents.end() || it->second.status != AgentStatus::kActive ||
+      it->second.routingId != in.routingId) {
     bad(in, wire::Error::NOT_REGISTERED, "sender",
         fmt::format("agent '{}' is not registered with master {}; register again",
                     in.envelope.sender(), masterId));
     return nullptr;
   }
-  it->second.routingId = in.routingId;
   it->second.lastSeen = now();
   return &it->second;
+}
+
+// One agent id, one agent process: the latest registration wins. A message
+// from a connection that a later registration took over (an agent restarted
+// while the master still counted on its old process, or a second agent
+// started from a copy of the first's work directory) is answered REPLACED,
+// and the agent that gets it stops, so the two never take turns at the
+// master and at each other's tasks. Returns whether `in` came from such a
+// connection.
+bool Master::Impl::replaced(const Agent& agent, const Incoming& in) {
+  const auto& old = agent.replacedRoutingIds;
+  if (std::find(old.begin(), old.end(), in.routingId) == old.end()) return false;
+  bad(in, wire::Error::REPLACED, "sender", replacedMessage(agent.id));
+  return true;
+}
+
+std::string Master::Impl::replacedMessage(const std::string& agentId) {
+  return fmt::format(
+      "agent '{}' registered again from another connection, which the master now uses; "
+      "this agent must stop (two live agents with one id: was a work directory copied?)",
+      agentId);
 }
 
 // An agent that refuses a RUN_TASK or a KILL_TASK (a task id still in use
@@ -764,9 +802,24 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
   }
   std::string id = msg.agent_id();
   if (id.empty()) id = fmt::format("{}-S{}", masterId, nextAgent++);
+  if (auto known = agents.find(id); known != agents.end() && replaced(known->second, in)) return;
   auto [it, added] = agents.try_emplace(id);
   Agent& agent = it->second;
   agent.id = id;
+  if (!agent.routingId.empty() && agent.routingId != in.routingId) {
+    // Tell the process behind the old connection to stop, in case it lives.
+    spdlog::info(
+        "master: agent {} registers from a new connection {}; the old one, {}, is told to stop "
+        "(it is gone already when the agent restarted)",
+        id, printable(in.routingId), printable(agent.routingId));
+    auto& old = agent.replacedRoutingIds;
+    if (old.size() == kReplacedConnectionsKept) old.erase(old.begin());
+    old.push_back(agent.routingId);
+    wire::Error error;
+    error.set_code(wire::Error::REPLACED);
+    error.set_message("sender: " + replacedMessage(id));
+    send(agent.routingId, id, wire::ERROR, error);
+  }
   const bool wasRecovering = !added && agent.status == AgentStatus::kRecovering;
   if (wasRecovering) --recovering;
   rescindAll(agent.offers, true);
@@ -948,6 +1001,7 @@ void Master::Impl::markUnreachable(Agent& agent, const std::string& why) {
     agent.inAllocator = false;
   }
   agent.status = AgentStatus::kUnreachable;
+  agent.unreachableSince = now();
   std::vector<std::string> keys(agent.tasks.begin(), agent.tasks.end());
   for (const std::string& key : keys) {
     Task& task = tasks.at(key);
@@ -1824,6 +1878,7 @@ void Master::Impl::sweep() {
   for (Agent* agent : silent) {
     markUnreachable(*agent, fmt::format("no message for {} s", toSeconds(t - agent->lastSeen)));
   }
+  forgetUnreachableAgents(t);
   std::vector<std::string> quiet;
   for (auto& [id, fw] : frameworks) {
     if (fw.connected && t - fw.lastSeen > opt.frameworkTimeout) quiet.push_back(id);
@@ -1831,6 +1886,42 @@ void Master::Impl::sweep() {
   for (const std::string& id : quiet) {
     auto it = frameworks.find(id);
     if (it != frameworks.end()) disconnect(it->second, "no message within the framework timeout");
+  }
+}
+
+// Drops unreachable agents past --unreachable-agent-age, then the longest
+// unreachable beyond --max-unreachable-agents. An agent that still holds a
+// task (its LOST update not yet acknowledged) is kept until it holds none,
+// so every task keeps its agent.
+void Master::Impl::forgetUnreachableAgents(TimePoint t) {
+  std::vector<std::pair<TimePoint, std::string>> unreachable;
+  for (const auto& [id, agent] : agents) {
+    if (agent.status == AgentStatus::kUnreachable)
+      unreachable.emplace_back(agent.unreachableSince, id);
+  }
+  if (unreachable.empty()) return;
+  std::sort(unreachable.begin(), unreachable.end());
+  std::size_t over = unreachable.size() > opt.maxUnreachableAgents
+                         ? unreachable.size() - opt.maxUnreachableAgents
+                         : 0;
+  for (const auto& [since, id] : unreachable) {
+    const bool old = t - since >= opt.unreachableAgentAge;
+    if (!old && over == 0) break;
+    Agent& agent = agents.at(id);
+    if (!agent.tasks.empty()) continue;
+    spdlog::info("master: agent {} ({}) forgotten: unreachable for {:.0f} s{}", id, agent.hostname,
+                 toSeconds(t - since), old ? "" : ", beyond --max-unreachable-agents");
+    if (over > 0) --over;
+    if (registry) {
+      try {
+        registry->removeAgent(id);
+        registryDirty = true;
+      } catch (const Error& e) {
+        spdlog::error("master: {}", e.what());
+      }
+    }
+    agents.erase(id);
+    ++forgottenAgents;
   }
 }
 
@@ -2036,6 +2127,9 @@ std::string Master::Impl::metricsText() {
     append(fmt::format("allot_master_agents{{status=\"{}\"}} {}", statusName(s),
                        byStatus[static_cast<std::size_t>(s)]));
   }
+  append("# HELP allot_master_agents_forgotten_total Unreachable agents forgotten (age or count)");
+  append("# TYPE allot_master_agents_forgotten_total counter");
+  append(fmt::format("allot_master_agents_forgotten_total {}", forgottenAgents));
   std::size_t active = 0;
   for (const auto& [id, fw] : frameworks) active += fw.connected ? 1 : 0;
   append("# HELP allot_master_frameworks Frameworks by connection");

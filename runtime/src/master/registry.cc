@@ -52,9 +52,11 @@ Registry::Registry(const std::filesystem::path& file) : file_(file) {
         "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes) VALUES (?, ?, ?, ?)");
     putFramework_ = prepare("INSERT OR REPLACE INTO frameworks (id, info) VALUES (?, ?)");
     deleteFramework_ = prepare("DELETE FROM frameworks WHERE id = ?");
+    deleteAgent_ = prepare("DELETE FROM agents WHERE id = ?");
     putRemoved_ = prepare("INSERT OR REPLACE INTO removed_frameworks (id) VALUES (?)");
   } catch (...) {
-    for (sqlite3_stmt* s : {putAgent_, putFramework_, deleteFramework_, putRemoved_}) {
+    for (sqlite3_stmt* s :
+         {putAgent_, putFramework_, deleteFramework_, deleteAgent_, putRemoved_}) {
       sqlite3_finalize(s);
     }
     sqlite3_close(db_);
@@ -67,7 +69,7 @@ Registry::~Registry() {
     flush();
   } catch (const Error&) {  // NOLINT(bugprone-empty-catch): nothing to report to in a destructor
   }
-  for (sqlite3_stmt* s : {putAgent_, putFramework_, deleteFramework_, putRemoved_}) {
+  for (sqlite3_stmt* s : {putAgent_, putFramework_, deleteFramework_, deleteAgent_, putRemoved_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -164,6 +166,12 @@ void Registry::removeFramework(const std::string& id) {
   step(deleteFramework_, "removing a framework");
   bind(putRemoved_, 1, id);
   step(putRemoved_, "remembering a removed framework");
+}
+
+void Registry::removeAgent(const std::string& id) {
+  begin();
+  bind(deleteAgent_, 1, id);
+  step(deleteAgent_, "removing an agent");
 }
 
 }  // namespace allot::runtime::master

@@ -46,6 +46,7 @@ class Registry {
   void putFramework(const wire::FrameworkInfo& framework);
   // Deletes the framework and remembers its id as removed.
   void removeFramework(const std::string& id);
+  void removeAgent(const std::string& id);
 
   // Commits pending writes; does nothing when there are none.
   void flush();
@@ -61,6 +62,7 @@ class Registry {
   sqlite3_stmt* putAgent_ = nullptr;
   sqlite3_stmt* putFramework_ = nullptr;
   sqlite3_stmt* deleteFramework_ = nullptr;
+  sqlite3_stmt* deleteAgent_ = nullptr;
   sqlite3_stmt* putRemoved_ = nullptr;
   bool inTransaction_ = false;
 };

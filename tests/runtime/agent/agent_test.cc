@@ -924,6 +924,50 @@ TEST_F(AgentTest, KillTaskKeysKillQuietly) {
   EXPECT_FALSE(awaitUpdate("doomed", wire::TASK_KILLED, 100ms).has_value());
 }
 
+// REPLACED (another agent process registered with this id): the agent kills
+// its tasks without updates, refuses launches, stops talking to the master,
+// removes its id file and stops its event loop.
+TEST_F(AgentTest, ReplacedAgentKillsItsTasksDropsItsIdAndStops) {
+  auto o = options();
+  o.killGrace = 100ms;
+  startAgent(o);
+  registerAgent();
+  runTask("orphan", "sleep 30");
+  ASSERT_TRUE(awaitUpdate("orphan", wire::TASK_RUNNING).has_value());
+  const fs::path idFile = fs::path(workDir_) / "meta" / "agent_id";
+  ASSERT_TRUE(fs::exists(idFile));
+  for (int i = 0; i < 10; ++i) spin();
+  inbox_.clear();  // STARTING, and what else came before REPLACED
+  wire::Error error;
+  error.set_code(wire::Error::REPLACED);
+  error.set_message("sender: agent 'x' registered again from another connection");
+  send(wire::ERROR, error);
+  // A quiet task is forgotten only once its executor reports it ended.
+  for (int i = 0; i < 400 && agent_->taskCount() > 0; ++i) spin();
+  EXPECT_EQ(agent_->taskCount(), 0u);
+  EXPECT_NE(agent_->stopReason().find("registered again"), std::string::npos);
+  runTask("late", "true");
+  auto refused = awaitType(wire::ERROR);
+  ASSERT_TRUE(refused.has_value());
+  wire::Error refusal;
+  ASSERT_FALSE(decodePayload(refused->envelope, refusal).has_value());
+  EXPECT_EQ(refusal.about(), wire::RUN_TASK);
+  EXPECT_NE(refusal.message().find("stopping"), std::string::npos) << refusal.message();
+  clock_.advance(3s);
+  for (int i = 0; i < 20 && !loop_.stopped(); ++i) spin();
+  EXPECT_TRUE(loop_.stopped());
+  EXPECT_FALSE(fs::exists(idFile));
+  // No update of the killed task, no heartbeat, no registration after REPLACED.
+  clock_.advance(5s);
+  for (int i = 0; i < 20; ++i) spin();
+  for (const Incoming& in : inbox_) {
+    EXPECT_NE(in.envelope.type(), wire::STATUS_UPDATE)
+        << statusOf(in).task_id() << " " << taskStateName(statusOf(in).state());
+    EXPECT_NE(in.envelope.type(), wire::AGENT_HEARTBEAT);
+    EXPECT_NE(in.envelope.type(), wire::REGISTER_AGENT);
+  }
+}
+
 // Garbage frames, undecodable payloads, an unknown task in KILL_TASK and bad
 // resources text are logged with sender, type and field and answered with
 // ERROR; the agent keeps running tasks afterwards.

@@ -428,6 +428,35 @@ def test_agent_restarted_within_its_timeout_keeps_its_tasks(cluster):
     assert collections.Counter(final.values()) == {"TASK_FINISHED": 6}, final
 
 
+def test_second_agent_with_a_live_agents_id_replaces_it_and_the_first_stops(cluster):
+    """A second agent started with a live agent's id (a copied work
+    directory, say) takes the id over; the first is told REPLACED, kills its
+    tasks (which the framework sees LOST, once each), removes its id file and
+    exits non-zero naming why. The two do not take turns at the master."""
+    cluster.start(agents=1)
+    first = cluster.agents[0]
+    fw = cluster.framework("orphaned", tasks=2, command="sleep 30", cpus=1, mem=32,
+                           timeout=60).start()
+    fw.wait_running(2)
+    sandbox = os.path.join(cluster.dir, "agent0")
+    wait_task_processes(cluster, sandbox, "sleep 30", 2)
+    twin = cluster.spawn("agent0-twin", [
+        ALLOT, "agent", "--master", cluster.master_address, "--id", cluster.agent_id(0),
+        "--work-dir", os.path.join(cluster.dir, "agent0-twin"), "--resources", AGENT_RESOURCES,
+        "--status-retry", "0.5", "--cgroup-root", "none"])
+    status = first.wait(15)
+    assert status is not None and status != 0, cluster.diagnostics()
+    assert "stopped by the master" in first.tail(), first.tail()
+    assert not os.path.exists(os.path.join(sandbox, "meta", "agent_id"))
+    wait_for(lambda: not task_processes(sandbox, "sleep 30"), 10,
+             "the replaced agent's tasks to be killed", cluster)
+    fw.wait_exit(30)
+    final = check_one_terminal_each(fw, 2)
+    assert set(final.values()) == {"TASK_LOST"}, final
+    assert twin.alive() and cluster.master.alive()
+    assert cluster.active_agents() == {cluster.agent_id(0)}
+
+
 def test_master_restart_keeps_tasks_and_every_task_ends_once(cluster):
     """kill -9 and restart of the master while tasks run: agents register
     again, frameworks subscribe again with their ids, the running tasks keep

@@ -108,6 +108,28 @@ class MasterTest : public ::testing::Test {
     endpoint = master->endpoint();
   }
 
+  // A master whose HTTP API listens on a free loopback port.
+  void startWithHttp(MasterOptions o = testOptions()) {
+    o.httpHost = "127.0.0.1";
+    o.httpPort = 0;
+    start(std::move(o));
+  }
+
+  // The agents of /api/v1/state: id -> status.
+  std::map<std::string, std::string> agentStatuses() {
+    std::map<std::string, std::string> out;
+    const std::string state = get("/api/v1/state");
+    if (state.substr(0, 4) != "200\n") {
+      ADD_FAILURE() << state;
+      return out;
+    }
+    const auto j = nlohmann::json::parse(state.substr(4));
+    for (const auto& a : j["agents"]) {
+      out[a["id"].get<std::string>()] = a["status"].get<std::string>();
+    }
+    return out;
+  }
+
   Peer& peer(const std::string& routingId) {
     peers.push_back(std::make_unique<Peer>(context, endpoint, routingId));
     return *peers.back();
@@ -467,6 +489,61 @@ TEST_F(MasterTest, SilentAgentIsUnreachableAndItsTasksAreLostReliably) {
   EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::NOT_REGISTERED);
 }
 
+// Unreachable agents are forgotten, from the state and the registry: beyond
+// --max-unreachable-agents the longest unreachable first, and any past
+// --unreachable-agent-age; one whose task's LOST update is not yet
+// acknowledged is kept until it is. Back later, it registers as new.
+TEST_F(MasterTest, UnreachableAgentsAreForgottenByCountAndByAge) {
+  MasterOptions o = testOptions();
+  o.workDir = dir.string();
+  o.agentTimeout = 10s;
+  o.unreachableAgentAge = 100s;
+  o.maxUnreachableAgents = 2;
+  startWithHttp(o);
+  Cluster c = cluster();
+  launch(c, "t1");
+  Peer& second = peer("agent-2");
+  const std::string id2 = registerAgent(second, "cpus:1;mem:64");
+  Peer& third = peer("agent-3");
+  const std::string id3 = registerAgent(third, "cpus:1;mem:64");
+  auto heartbeat = [&](Peer& p) {
+    p.send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+    ASSERT_TRUE(take(p, wire::AGENT_HEARTBEAT_ACK).has_value());
+  };
+  advance(6s);
+  heartbeat(*c.agent);
+  heartbeat(third);
+  advance(6s);  // t = 12 s: the second agent is unreachable
+  heartbeat(*c.agent);
+  advance(6s);  // t = 18 s: the third too; two unreachable is the most kept
+  using Statuses = std::map<std::string, std::string>;
+  EXPECT_EQ(agentStatuses(),
+            (Statuses{{c.agentId, "active"}, {id2, "unreachable"}, {id3, "unreachable"}}));
+  advance(12s);  // t = 30 s: the first too, with t1: the longest unreachable goes
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  ASSERT_EQ(lost.status().state(), wire::TASK_LOST);
+  EXPECT_EQ(agentStatuses(), (Statuses{{c.agentId, "unreachable"}, {id3, "unreachable"}}));
+  advance(100s);  // past the age for both; the first still holds t1
+  EXPECT_EQ(agentStatuses(), (Statuses{{c.agentId, "unreachable"}}));
+  wire::Acknowledge ack;
+  ack.set_task_id("t1");
+  ack.set_uuid(lost.status().uuid());
+  c.fw->send(wire::ACKNOWLEDGE, ack);
+  drain(*c.fw);
+  advance(3s);
+  EXPECT_EQ(agentStatuses(), Statuses{});
+  EXPECT_NE(get("/metrics").find("allot_master_agents_forgotten_total 3\n"), std::string::npos);
+  // The registry holds none of them: a restarted master knows no agent.
+  master.reset();
+  o.masterId = "m2";
+  startWithHttp(o);
+  EXPECT_EQ(agentStatuses(), Statuses{});
+  // A forgotten agent that comes back registers as a new one.
+  Peer& back = peer("agent-2-again");
+  EXPECT_EQ(registerAgent(back, "cpus:1;mem:64", id2), id2);
+  EXPECT_EQ(agentStatuses(), (Statuses{{id2, "active"}}));
+}
+
 // Re-registration reconciles: a task the agent no longer reports is LOST, a
 // task the master already declared lost is listed in kill_task_keys, and
 // the agent's resources are offered minus what its running tasks use.
@@ -524,6 +601,42 @@ TEST_F(MasterTest, ReturningAgentKillsTasksAlreadyDeclaredLost) {
     up.ParseFromString(u->payload());
     EXPECT_NE(up.status().state(), wire::TASK_KILLED) << "a late update was forwarded";
   }
+}
+
+// One agent id, one agent process: a second connection registering with a
+// live agent's id takes it over (its tasks reconcile as for a restart), and
+// the first is told REPLACED, now and whatever it sends later, so it can
+// neither report for the id nor take it back.
+TEST_F(MasterTest, SecondAgentWithTheSameIdReplacesTheFirstWhichIsToldToStop) {
+  start();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 3600.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  Peer& twin = peer("agent-1-copy");
+  twin.sender = c.agentId;
+  twin.send(wire::REGISTER_AGENT, reregistration(c, {}));
+  EXPECT_EQ(expect<wire::AgentRegistered>(twin, wire::AGENT_REGISTERED).agent_id(), c.agentId);
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::REPLACED);
+  auto lost = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(lost.status().task_id(), "t1");
+  EXPECT_EQ(lost.status().state(), wire::TASK_LOST);
+  // The old connection's heartbeat, update and re-registration are refused.
+  c.agent->send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::REPLACED);
+  update(*c.agent, c.fwId, "t1", wire::TASK_FINISHED, "u-old");
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::REPLACED);
+  EXPECT_TRUE(none(*c.fw, wire::UPDATE));
+  c.agent->send(wire::REGISTER_AGENT, reregistration(c, {"t1"}));
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::REPLACED);
+  EXPECT_TRUE(none(*c.agent, wire::AGENT_REGISTERED));
+  // The new connection is the agent.
+  twin.send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_TRUE(take(twin, wire::AGENT_HEARTBEAT_ACK).has_value());
+  // A connection that never registered gets NOT_REGISTERED, as any unknown sender.
+  Peer& stranger = peer("agent-1-stranger");
+  stranger.sender = c.agentId;
+  stranger.send(wire::AGENT_HEARTBEAT, wire::AgentHeartbeat{});
+  EXPECT_EQ(expect<wire::Error>(stranger, wire::ERROR).code(), wire::Error::NOT_REGISTERED);
 }
 
 // Messages from senders the master does not know get NOT_REGISTERED, for
@@ -979,10 +1092,7 @@ TEST_F(MasterTest, CorruptRegistryIsRefusedNamingTheFile) {
 // and the offer->launch latency (a window's quantiles, and every launch in
 // histogram buckets); /health answers ok; other pages 404.
 TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
-  MasterOptions o = testOptions();
-  o.httpHost = "127.0.0.1";
-  o.httpPort = 0;
-  start(o);
+  startWithHttp();
   ASSERT_GT(master->httpPort(), 0);
   Cluster c = cluster();
   clock.advance(std::chrono::milliseconds(12));  // the framework's decision time
@@ -1296,10 +1406,7 @@ TEST_F(MasterTest, BadRefuseSecondsAreAnsweredWithAnErrorAndTheDefaultFilter) {
 // to start (cpp-httplib's default SO_REUSEPORT would let both listen, and
 // the kernel share requests between them).
 TEST_F(MasterTest, HttpPortInUseIsRefused) {
-  MasterOptions o = testOptions();
-  o.httpHost = "127.0.0.1";
-  o.httpPort = 0;
-  start(o);
+  startWithHttp();
   ASSERT_GT(master->httpPort(), 0);
   MasterOptions second = testOptions();
   second.httpHost = "127.0.0.1";
@@ -1322,10 +1429,7 @@ TEST_F(MasterTest, HttpPortInUseIsRefused) {
 // answers is not asserted here: timings belong in bench/, and this checks
 // only that the API answers while they are held.)
 TEST_F(MasterTest, IdleHttpConnectionsDoNotStallTheApi) {
-  MasterOptions o = testOptions();
-  o.httpHost = "127.0.0.1";
-  o.httpPort = 0;
-  start(o);
+  startWithHttp();
   std::vector<int> idle;
   for (int i = 0; i < 8; ++i) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

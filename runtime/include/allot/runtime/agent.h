@@ -86,6 +86,10 @@ class Agent {
   // Tasks known (running, or terminal with unacknowledged updates).
   std::size_t taskCount() const;
   const AgentCounters& counters() const;
+  // Empty while the agent runs. Set when the master answered REPLACED
+  // (another agent process registered with this id): the agent then kills
+  // its tasks, removes its id file and stops the event loop.
+  const std::string& stopReason() const;
 
  private:
   class Impl;

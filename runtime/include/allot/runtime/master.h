@@ -51,6 +51,15 @@ struct MasterOptions {
   // Terminal, acknowledged tasks remembered (state, reconciliation, killing
   // tasks of agents that come back).
   std::size_t completedTasks = 100'000;
+  // Unreachable agents are forgotten (dropped from the state and the
+  // registry) once unreachable this long, and beyond this many the longest
+  // unreachable first: a cluster whose machines come and go under new ids
+  // would otherwise grow both for good. An agent with a task update not yet
+  // acknowledged is kept until it is. A forgotten agent that comes back
+  // registers as a new one. As Mesos' --registry_max_agent_age and
+  // --registry_max_agent_count.
+  Duration unreachableAgentAge = std::chrono::hours(24 * 14);
+  std::size_t maxUnreachableAgents = 10'000;
   // The master's id (prefix of the ids it assigns); empty: made from the
   // start time, so it changes on every restart.
   std::string masterId;
