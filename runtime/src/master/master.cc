@@ -308,6 +308,8 @@ struct Master::Impl {
   void onAgentError(const Incoming& in, const wire::Error& error);
   void markUnreachable(Agent& agent, const std::string& why);
   void forgetUnreachableAgents(TimePoint t);
+  template <class Write>
+  void toRegistry(Write&& write);
   void addToAllocator(Agent& agent);
 
   // --- frameworks ----------------------------------------------------------------
@@ -944,14 +946,9 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
         fmt::format("the allocator refused agent '{}': {}", id, e.what()));
     return;
   }
-  if (registry) {
-    try {
-      registry->putAgent({id, agent.hostname, agent.resourcesText, agent.attributesText});
-      registryDirty = true;
-    } catch (const Error& e) {
-      spdlog::error("master: {}", e.what());
-    }
-  }
+  toRegistry([&](master::Registry& r) {
+    r.putAgent({id, agent.hostname, agent.resourcesText, agent.attributesText});
+  });
   reply.set_agent_id(id);
   reply.set_heartbeat_interval_us(toMicros(opt.agentHeartbeatInterval));
   send(in.routingId, id, wire::AGENT_REGISTERED, reply);
@@ -1134,14 +1131,7 @@ void Master::Impl::onSubscribe(const Incoming& in) {
   // A new driver knows nothing of an earlier suppress.
   fw.suppressed = false;
   allocator->revive(FrameworkId(id));
-  if (registry) {
-    try {
-      registry->putFramework(fw.info);
-      registryDirty = true;
-    } catch (const Error& e) {
-      spdlog::error("master: {}", e.what());
-    }
-  }
+  toRegistry([&](master::Registry& r) { r.putFramework(fw.info); });
   wire::Subscribed reply;
   reply.set_framework_id(id);
   reply.set_heartbeat_interval_us(toMicros(opt.frameworkHeartbeatInterval));
@@ -1196,14 +1186,7 @@ void Master::Impl::removeFramework(std::string id, const std::string& why) {
   if (fw.failoverTimer) loop.cancel(fw.failoverTimer);
   frameworks.erase(it);
   removedFrameworks.insert(id);
-  if (registry) {
-    try {
-      registry->removeFramework(id);
-      registryDirty = true;
-    } catch (const Error& e) {
-      spdlog::error("master: {}", e.what());
-    }
-  }
+  toRegistry([&](master::Registry& r) { r.removeFramework(id); });
   requestRound();
 }
 
@@ -1912,16 +1895,23 @@ void Master::Impl::forgetUnreachableAgents(TimePoint t) {
     spdlog::info("master: agent {} ({}) forgotten: unreachable for {:.0f} s{}", id, agent.hostname,
                  toSeconds(t - since), old ? "" : ", beyond --max-unreachable-agents");
     if (over > 0) --over;
-    if (registry) {
-      try {
-        registry->removeAgent(id);
-        registryDirty = true;
-      } catch (const Error& e) {
-        spdlog::error("master: {}", e.what());
-      }
-    }
+    toRegistry([&](master::Registry& r) { r.removeAgent(id); });
     agents.erase(id);
     ++forgottenAgents;
+  }
+}
+
+// A registry write, committed with the batch (flushRegistry). A failed write
+// is logged and the master goes on: what it holds in memory is still right,
+// and only a restart would miss the change.
+template <class Write>
+void Master::Impl::toRegistry(Write&& write) {
+  if (!registry) return;
+  try {
+    write(*registry);
+    registryDirty = true;
+  } catch (const Error& e) {
+    spdlog::error("master: {}", e.what());
   }
 }
 
