@@ -642,7 +642,8 @@ void Agent::Impl::onError(const wire::Envelope& envelope) {
 
 // Another agent process registered with this agent's id and the master now
 // talks to it; the master has declared this one's tasks lost. Kill them
-// without updates, drop the id (so that a restart registers as a new agent),
+// without updates, drop the kept id (so that a restart without --id
+// registers as a new agent),
 // and stop the event loop once the tasks are gone or the kill grace is past.
 void Agent::Impl::onReplaced(const std::string& why) {
   if (!stopReason_.empty()) return;
@@ -650,7 +651,7 @@ void Agent::Impl::onReplaced(const std::string& why) {
   registered_ = false;
   spdlog::error(
       "agent {}: the master says: {}. Stopping: its {} task(s) are killed, and its id file is "
-      "removed so that it registers as a new agent when started again",
+      "removed so that, started again without --id, it registers as a new agent",
       id_, why, tasks_.size());
   std::vector<std::string> keys;
   for (const auto& [key, task] : tasks_) keys.push_back(key);
