@@ -42,7 +42,7 @@ struct MasterArgs {
   std::string frameworkTimeout = "15s";
   std::string heartbeatInterval = "1s";
   std::string killGracePeriod = "3s";
-  std::string unreachableAgentAge = "336h";
+  std::string unreachableAgentAge = "14d";
   std::size_t maxUnreachableAgents = 10'000;
   std::string masterId;
   std::string logLevel = "info";
@@ -154,6 +154,7 @@ void addMasterCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-unreachable-agents", args->maxUnreachableAgents,
                   "Unreachable agents kept at most; beyond, the longest unreachable are forgotten")
+      ->check(wholeNumberFlag(0, 1'000'000'000))
       ->capture_default_str();
   cmd->add_option("--master-id", args->masterId,
                   "Id of this master run (prefix of the ids it assigns). Default: from the time");
@@ -161,7 +162,7 @@ void addMasterCommand(CLI::App& app) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
   cmd->footer(
-      "Durations: 1s, 250ms, 500us, 2m, 1h, or a number of seconds.\n"
+      "Durations: 1s, 250ms, 500us, 2m, 1h, 14d, or a number of seconds.\n"
       "Examples:\n"
       "  allot master --work-dir /var/lib/allot/master\n"
       "  allot master --port 5050 --http-port 5051 --work-dir ./m --policy drf \\\n"

@@ -243,11 +243,12 @@ Duration parseDuration(const std::string& flag, const std::string& text, bool al
   if (unit == "us") scale = 1e-6;
   if (unit == "m" || unit == "min") scale = 60;
   if (unit == "h") scale = 3600;
+  if (unit == "d") scale = 86400;
   if (end == 0 || ec != std::errc() || ptr != text.data() + end || scale == 0 ||
       !std::isfinite(value) || (value == 0 && !allowZero)) {
     throw ParseError(
-        fmt::format("{} '{}': expected a {}duration such as 1s, 250ms, 500us, 2m or 1h", flag, text,
-                    allowZero ? "" : "positive "));
+        fmt::format("{} '{}': expected a {}duration such as 1s, 250ms, 500us, 2m, 1h or 14d", flag,
+                    text, allowZero ? "" : "positive "));
   }
   return secondsToDuration(value * scale);
 }

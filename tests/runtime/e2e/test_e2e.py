@@ -218,7 +218,7 @@ class Cluster:
                 "--http-port", str(self.http_port), "--work-dir", os.path.join(self.dir, "master"),
                 "--allocation-interval", "100ms", "--offer-timeout", "5s",
                 "--heartbeat-interval", "200ms", "--agent-timeout", f"{AGENT_TIMEOUT}s",
-                "--framework-timeout", "2s"]
+                "--framework-timeout", "2s", "--unreachable-agent-age", "14d"]
 
     def start_master(self):
         self.restarts["master"] += 1
@@ -782,6 +782,25 @@ def test_allot_run_ends_when_its_agent_never_comes_back_after_a_master_restart(c
     states = [json.loads(line)["state"] for line in out.splitlines() if line.startswith("{")]
     assert states and states[-1] == "TASK_LOST", (states, err)
     assert run.returncode == 1, (run.returncode, out, err)
+
+
+def test_allot_master_refuses_bad_agent_forgetting_flags():
+    """--unreachable-agent-age takes a positive duration (days too: the
+    cluster fixture starts every master with 14d); a bad one is refused
+    before the master binds anything, naming the flag and its value."""
+    cases = [
+        (["--unreachable-agent-age", "2 weeks"],
+         "--unreachable-agent-age '2 weeks': expected a positive duration such as 1s, 250ms, "
+         "500us, 2m, 1h or 14d"),
+        (["--unreachable-agent-age", "0"], "--unreachable-agent-age '0': expected a positive"),
+        (["--max-unreachable-agents", "-1"],
+         "--max-unreachable-agents: '-1' is not a whole number from 0 to 1000000000"),
+    ]
+    for flags, message in cases:
+        r = run_allot("master", "--no-registry", "--port", "0", "--http-port", "-1", *flags,
+                      timeout=20)
+        assert r.returncode not in (0, 124), (flags, r.returncode, r.stdout, r.stderr)
+        assert message in r.stderr, (flags, r.stderr)
 
 
 def test_allot_run_refuses_resource_flags_that_are_not_amounts():
