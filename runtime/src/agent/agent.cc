@@ -643,8 +643,8 @@ void Agent::Impl::onError(const wire::Envelope& envelope) {
 // Another agent process registered with this agent's id and the master now
 // talks to it; the master has declared this one's tasks lost. Kill them
 // without updates, drop the kept id (so that a restart without --id
-// registers as a new agent),
-// and stop the event loop once the tasks are gone or the kill grace is past.
+// registers as a new agent), and stop the event loop once the tasks are gone
+// or the kill grace is past.
 void Agent::Impl::onReplaced(const std::string& why) {
   if (!stopReason_.empty()) return;
   stopReason_ = why;

@@ -234,6 +234,12 @@ std::optional<std::string> badId(std::string_view id) {
   return std::nullopt;
 }
 
+// badId for an agent or framework id, which also names a directory: no '/'.
+std::optional<std::string> badOwnerId(std::string_view id) {
+  if (id.find('/') != std::string_view::npos) return "must not contain '/'";
+  return badId(id);
+}
+
 // Why `text` (a command or an environment entry, a C string at exec) cannot
 // be passed to a task, or nullopt.
 std::optional<std::string> hasNul(std::string_view text) {
@@ -440,11 +446,8 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
         "--master-id: {} bytes long; at most {} are allowed (the ids it assigns add up to 12)",
         opt.masterId.size(), kMaxIdBytes - 12));
   }
-  if (auto why = badId(opt.masterId)) {
+  if (auto why = badOwnerId(opt.masterId)) {
     throw InvalidArgument(fmt::format("--master-id {:?}: {}", opt.masterId, *why));
-  }
-  if (opt.masterId.find('/') != std::string::npos) {
-    throw InvalidArgument(fmt::format("--master-id {:?}: must not contain '/'", opt.masterId));
   }
   allocator = makeAllocator(opt.policy, opt.params);
   startedAt = clock.now();
@@ -695,7 +698,9 @@ void Master::Impl::dispatch(const Incoming& in) {
 
 Agent* Master::Impl::activeAgent(const Incoming& in) {
   auto it = agents.find(in.envelope.sender());
-  if (it != agents.end() && replaced(it->second, in)) return nullptr;
+  if (it != agents.end() && it->second.routingId != in.routingId && replaced(it->second, in)) {
+    return nullptr;
+  }
   if (it == agents.end() || it->second.status != AgentStatus::kActive ||
       it->second.routingId != in.routingId) {
     bad(in, wire::Error::NOT_REGISTERED, "sender",
@@ -794,19 +799,15 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
     bad(in, wire::Error::INVALID, "attributes", e.what());
     return;
   }
-  if (msg.agent_id().find('/') != std::string::npos) {
-    bad(in, wire::Error::INVALID, "agent_id", "must not contain '/'");
-    return;
-  }
-  if (auto why = badId(msg.agent_id())) {
+  if (auto why = badOwnerId(msg.agent_id())) {
     bad(in, wire::Error::INVALID, "agent_id", *why);
     return;
   }
   std::string id = msg.agent_id();
   if (id.empty()) id = fmt::format("{}-S{}", masterId, nextAgent++);
-  if (auto known = agents.find(id); known != agents.end() && replaced(known->second, in)) return;
   auto [it, added] = agents.try_emplace(id);
   Agent& agent = it->second;
+  if (!added && replaced(agent, in)) return;
   agent.id = id;
   if (!agent.routingId.empty() && agent.routingId != in.routingId) {
     // Tell the process behind the old connection to stop, in case it lives.
@@ -1078,11 +1079,7 @@ void Master::Impl::onSubscribe(const Incoming& in) {
     bad(in, wire::Error::INVALID, "framework.failover_timeout_us", "must not be negative");
     return;
   }
-  if (info.framework_id().find('/') != std::string::npos) {
-    bad(in, wire::Error::INVALID, "framework.framework_id", "must not contain '/'");
-    return;
-  }
-  if (auto why = badId(info.framework_id())) {
+  if (auto why = badOwnerId(info.framework_id())) {
     bad(in, wire::Error::INVALID, "framework.framework_id", *why);
     return;
   }
@@ -1901,7 +1898,7 @@ void Master::Impl::forgetUnreachableAgents(TimePoint t) {
   }
 }
 
-// A registry write, committed with the batch (flushRegistry). A failed write
+// A registry write, committed with the batch (afterEvent). A failed write
 // is logged and the master goes on: what it holds in memory is still right,
 // and only a restart would miss the change.
 template <class Write>

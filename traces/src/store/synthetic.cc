@@ -340,9 +340,10 @@ Workload generateWorkload(const SyntheticOptions& o) {
                           std::to_string(toMicros(o.horizon)) + " us)");
   }
   if (o.horizon > kMaxSyntheticHorizon) {
-    throw InvalidArgument(fmt::format("synthetic workload: horizon at most {} hours, got {} s",
-                                      kMaxSyntheticHorizon.count() / 3'600'000'000,
-                                      toSeconds(o.horizon)));
+    throw InvalidArgument(
+        fmt::format("synthetic workload: horizon at most {} hours, got {} s",
+                    std::chrono::duration_cast<std::chrono::hours>(kMaxSyntheticHorizon).count(),
+                    toSeconds(o.horizon)));
   }
   for (const auto& [what, value, most] :
        {std::tuple{"machines", std::uint64_t{o.machines}, std::uint64_t{kMaxSyntheticMachines}},
