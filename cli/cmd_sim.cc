@@ -57,6 +57,8 @@ struct Args {
   std::optional<double> refuseSeconds;
   double sampleInterval = 0.0;
   std::uint32_t maxAttempts = 0;
+  std::string mtbf;  // durations as parseDuration takes them; empty: no injected failures
+  std::string mttr;
   std::uint32_t launchesPerOffer = 0;
   std::optional<std::uint32_t> demandWindow;  // unset: each policy's own need
   bool exactEstimates = false;
@@ -116,6 +118,16 @@ sim::Config makeConfig(const Args& a) {
   if (a.refuseSeconds) c.refuseFor = seconds(*a.refuseSeconds);
   c.sampleInterval = seconds(a.sampleInterval);
   c.maxAttempts = a.maxAttempts;
+  // Checked here, before the trace is read, as CLI11 checks the other times.
+  auto failureTime = [](const char* flag, const std::string& text) {
+    const Duration d = parseDuration(flag, text);
+    if (d > sim::kMaxConfigDuration) {
+      throw InvalidArgument(fmt::format("{} '{}': at most 100 years", flag, text));
+    }
+    return d;
+  };
+  if (!a.mtbf.empty()) c.meanTimeBetweenFailures = failureTime("--mtbf", a.mtbf);
+  if (!a.mttr.empty()) c.meanTimeToRepair = failureTime("--mttr", a.mttr);
   c.launchesPerOffer = a.launchesPerOffer;
   c.demandWindow = a.demandWindow.value_or(0);
   c.exactEstimates = a.exactEstimates;
@@ -157,6 +169,10 @@ nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Wor
   j["refuse_us"] = c.refuseFor ? nlohmann::json(toMicros(*c.refuseFor)) : nlohmann::json();
   j["sample_interval_us"] = toMicros(c.sampleInterval);
   j["max_attempts"] = c.maxAttempts;
+  // Injected failures: null when there are none.
+  const bool failures = c.meanTimeBetweenFailures > Duration::zero();
+  j["mtbf_us"] = failures ? nlohmann::json(toMicros(c.meanTimeBetweenFailures)) : nlohmann::json();
+  j["mttr_us"] = failures ? nlohmann::json(toMicros(c.meanTimeToRepair)) : nlohmann::json();
   j["launches_per_offer"] = c.launchesPerOffer;
   j["exact_estimates"] = c.exactEstimates;
   j["demand_window"] = a.demandWindow ? nlohmann::json(c.demandWindow) : nlohmann::json("auto");
@@ -556,7 +572,7 @@ struct Row {
   const char* key;
   const char* label;
   const char* format;
-  bool onlyWhenSome = false;  // shown only when some run's summary has it
+  bool onlyWhenSome = false;  // shown only when some run's summary has it, not 0
 };
 constexpr Row kRows[] = {
     {"jobs_finished", "jobs finished", "{:.0f}"},
@@ -574,6 +590,8 @@ constexpr Row kRows[] = {
     {"makespan_s", "makespan (s)", "{:.0f}"},
     {"jain_fairness_mean", "Jain's fairness (mean)", "{:.3f}"},
     {"placement_latency_s_mean", "placement latency mean (s)", "{:.2f}"},
+    {"machine_failures", "machine failures", "{:.0f}", true},
+    {"instances_lost", "task instances lost", "{:.0f}", true},
     {"events", "events", "{:.0f}"},
     // What two-level scheduling costs: whole-agent offers, mostly declined,
     // are where a stock run spends its time.
@@ -593,7 +611,8 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
   std::vector<std::pair<std::string, std::vector<std::string>>> rows;
   for (const Row& r : kRows) {
     if (r.onlyWhenSome && std::none_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
-          return o.summary.count(r.key) > 0;
+          const auto it = o.summary.find(r.key);
+          return it != o.summary.end() && it->second != 0;
         })) {
       continue;
     }
@@ -713,6 +732,15 @@ void addSimCommand(CLI::App& app) {
                   "forever)")
       ->check(wholeNumberFlag(0, kMaxUint32))
       ->capture_default_str();
+  auto* mtbf = cmd->add_option(
+      "--mtbf", args->mtbf,
+      "Inject machine failures: each machine, while up, fails after an exponential time of this "
+      "mean (e.g. 30d, 12h, or seconds), losing its running tasks (resubmitted, see "
+      "--max-attempts) and offers, and is back after --mttr. Drawn from --seed, per machine: "
+      "every policy sees the same failures. Default: none beyond the trace's own");
+  cmd->add_option("--mttr", args->mttr,
+                  "Mean time to repair an injected failure (exponential), with --mtbf. Default: 1h")
+      ->needs(mtbf);
   cmd->add_option("--launches-per-offer", args->launchesPerOffer,
                   "Instances a framework launches in one offer at most (0: all that fit; 1: "
                   "progressive filling)")

@@ -26,11 +26,15 @@ CONFIG_DEFAULTS = {
     "refuse_seconds": None,       # decline filter (None: until the agent frees resources)
     "sample_interval": 0.0,       # time series interval (0: about 5,000 samples)
     "max_attempts": 0,            # lost attempts of a task before its job fails (0: retry)
+    "mtbf": None,                 # injected failures: mean up time of each machine (None: none)
+    "mttr": None,                 # mean repair time of an injected failure (None: 3600)
     "launches_per_offer": 0,      # instances launched in one offer at most (0: all that fit)
     "demand": None,               # publish the first N pending instances (None: the policy's need)
     "exact_estimates": False,     # publish actual run times as estimates (perfect estimates)
     "stop_at": None,              # simulated time to stop at, from the trace's time 0 (None: the end)
 }
+
+_DEFAULT_MTTR = 3600.0  # sim::Config::meanTimeToRepair, in seconds
 
 JOB_STATES = ["finished", "unschedulable", "failed", "unfinished", "not_submitted"]  # sim::JobState
 TASK_STATES = ["finished", "lost", "unfinished", "preempted"]       # sim::TaskState
@@ -60,7 +64,7 @@ def _config(config, seed=0):
         if config.get(name) is not None:
             check_whole(name, config[name], _WHOLE_NUMBERS[name])
     for name in ("allocation_interval", "decision_latency", "offer_timeout", "refuse_seconds",
-                 "sample_interval", "stop_at"):
+                 "sample_interval", "stop_at", "mtbf", "mttr"):
         _check_seconds(name, config.get(name))
     for name in ("hold_offers", "exact_estimates"):
         # A clear error here, instead of pybind11's signature dump, for "yes".
@@ -222,7 +226,9 @@ class SimulationWarning(UserWarning):
     first submission, so nothing runs; or an option set cannot change the run
     (``offer_timeout`` without ``hold_offers=True``, ``refuse_seconds`` with
     it, ``exact_estimates=True`` without published demand, ``max_attempts``
-    where no machine is removed); or, while it runs, it spends its time on
+    where no machine is removed or fails) or may keep it from ending (an
+    ``mtbf`` that the longest task rarely outlives, without ``max_attempts``
+    or ``stop_at``); or, while it runs, it spends its time on
     offers that frameworks without published demand decline (``allot sim``
     prints the same on stderr)."""
 
@@ -295,7 +301,10 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
     finally:
         if busy is not None:
             busy.release()
-    result = _to_result(raw, {"seed": seed, **cfg})
+    config = {"seed": seed, **cfg}
+    if cfg["mtbf"] is not None and cfg["mttr"] is None:
+        config["mttr"] = _DEFAULT_MTTR  # what the run used, as `allot sim` records it
+    result = _to_result(raw, config)
     _warn_if_cut_short(result)
     return result
 
@@ -424,11 +433,11 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
 _FILE_SECONDS = {"allocation_interval_us": "allocation_interval",
                  "decision_latency_us": "decision_latency", "offer_timeout_us": "offer_timeout",
                  "refuse_us": "refuse_seconds", "sample_interval_us": "sample_interval",
-                 "stop_at_us": "stop_at"}
+                 "stop_at_us": "stop_at", "mtbf_us": "mtbf", "mttr_us": "mttr"}
 
 # Counters the result file keeps in each run's summary (all but `launches`).
 _FILE_COUNTERS = ["events", "rounds", "offers", "declines", "rescinds", "instances_launched",
-                  "instances_lost", "instances_preempted"]
+                  "instances_lost", "instances_preempted", "machine_failures"]
 
 
 def _config_from_file(text):
@@ -463,7 +472,8 @@ def _read_run(group):
         "jobs": columns("jobs"),
         "tasks": columns("tasks"),
         "timeseries": columns("timeseries"),
-        "counters": {k: int(summary[k]) for k in _FILE_COUNTERS if k in summary},
+        # The summary holds machine_failures only when some were injected.
+        "counters": {k: int(summary.get(k, 0)) for k in _FILE_COUNTERS},
         "end_us": -1 if np.isnan(end_s) else round(end_s * 1e6),
         "used_integral": group["integrals/used"][()],
         "capacity_integral": group["integrals/capacity"][()],

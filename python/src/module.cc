@@ -213,9 +213,10 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
                   double allocationInterval, const std::string& frameworks,
                   const std::string& queue, bool holdOffers, double decisionLatency,
                   double offerTimeout, std::optional<double> refuseSeconds, double sampleInterval,
-                  std::uint32_t maxAttempts, std::uint32_t launchesPerOffer,
-                  std::optional<std::uint32_t> demand, bool exactEstimates,
-                  std::optional<double> stopAt, py::object note, py::object cancel) {
+                  std::uint32_t maxAttempts, std::optional<double> mtbf, std::optional<double> mttr,
+                  std::uint32_t launchesPerOffer, std::optional<std::uint32_t> demand,
+                  bool exactEstimates, std::optional<double> stopAt, py::object note,
+                  py::object cancel) {
   // As `allot sim`: a run where every job is unschedulable, or none exists,
   // is no result.
   if (const std::string why = sim::unreplayableReason(*h.workload, h.source, sim::kPythonSpelling);
@@ -233,6 +234,11 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
   if (refuseSeconds) config.refuseFor = seconds("refuse_seconds", *refuseSeconds);
   config.sampleInterval = seconds("sample_interval", sampleInterval);
   config.maxAttempts = maxAttempts;
+  if (mttr && !mtbf) {
+    throw InvalidArgument("mttr has no effect without mtbf: no failures are injected");
+  }
+  if (mtbf) config.meanTimeBetweenFailures = seconds("mtbf", *mtbf, /*positive=*/true);
+  if (mttr) config.meanTimeToRepair = seconds("mttr", *mttr, /*positive=*/true);
   config.launchesPerOffer = launchesPerOffer;
   config.exactEstimates = exactEstimates;
   if (stopAt) config.stopAt = fromMicros(0) + seconds("stop_at", *stopAt);
@@ -397,8 +403,9 @@ PYBIND11_MODULE(_allot, m) {
         "allocation_interval"_a = 1.0, "frameworks"_a = "user", "queue"_a = "first-fit",
         "hold_offers"_a = false, "decision_latency"_a = 0.0, "offer_timeout"_a = 0.0,
         "refuse_seconds"_a = py::none(), "sample_interval"_a = 0.0, "max_attempts"_a = 0,
-        "launches_per_offer"_a = 0, "demand"_a = py::none(), "exact_estimates"_a = false,
-        "stop_at"_a = py::none(), "note"_a = py::none(), "cancel"_a = py::none(),
+        "mtbf"_a = py::none(), "mttr"_a = py::none(), "launches_per_offer"_a = 0,
+        "demand"_a = py::none(), "exact_estimates"_a = false, "stop_at"_a = py::none(),
+        "note"_a = py::none(), "cancel"_a = py::none(),
         "Runs sim::simulate without the GIL. `policy` is a registered name or an object with "
         "`name` and `decide(now_us)`. Times in seconds. `note`, when given, is called once "
         "with sim::offerChurnNote's text when the run has one. The run raises "

@@ -105,11 +105,11 @@ py::dict resultToPython(const sim::Result& r) {
                   "jain"_a = array(s.jain));
 
   const sim::Counters& c = r.counters;
-  py::dict counters("events"_a = c.events, "rounds"_a = c.rounds, "offers"_a = c.offers,
-                    "declines"_a = c.declines, "rescinds"_a = c.rescinds, "launches"_a = c.launches,
-                    "instances_launched"_a = c.instancesLaunched,
-                    "instances_lost"_a = c.instancesLost,
-                    "instances_preempted"_a = c.instancesPreempted);
+  py::dict counters(
+      "events"_a = c.events, "rounds"_a = c.rounds, "offers"_a = c.offers,
+      "declines"_a = c.declines, "rescinds"_a = c.rescinds, "launches"_a = c.launches,
+      "instances_launched"_a = c.instancesLaunched, "instances_lost"_a = c.instancesLost,
+      "instances_preempted"_a = c.instancesPreempted, "machine_failures"_a = c.machineFailures);
 
   std::vector<std::string> frameworkNames;
   std::vector<std::uint32_t> frameworkRoles;

@@ -137,3 +137,22 @@ def test_cli_history_equals_allot_history(allot_cli, kth_path, tmp_path):
     pdt.assert_frame_equal(read.timeseries, recorded.timeseries)
     pdt.assert_series_equal(read.summary, recorded.summary)
     assert (read.tasks["machine"] == -1).all()  # SWF names no machine
+
+
+# Injected failures: the file records the repair time the run used (the
+# default when only mtbf is given), as simulate's result does, and both hold
+# the same run.
+def test_cli_failures_equal_simulate(allot_cli, kth_path, tmp_path):
+    out = tmp_path / "r.h5"
+    subprocess.run([allot_cli, "sim", kth_path, "-p", "fifo", "--seed", "5", "--mtbf", "20d",
+                    "--max-attempts", "4", "--stop-at", str(KTH_STOP_AT), "-o", out],
+                   check=True, capture_output=True)
+    read = allot.read_results(out).attrs["results"]["fifo"]
+    ran = allot.simulate(kth_path, "fifo", seed=5, mtbf=20 * 86400, max_attempts=4,
+                         stop_at=KTH_STOP_AT)
+    assert read.config["mtbf"] == ran.config["mtbf"] == 20 * 86400
+    assert read.config["mttr"] == ran.config["mttr"] == 3600.0
+    assert ran.counters["machine_failures"] > 0 and ran.counters["instances_lost"] > 0
+    assert read.counters == {k: v for k, v in ran.counters.items() if k != "launches"}
+    pdt.assert_frame_equal(read.tasks, ran.tasks)
+    pdt.assert_series_equal(read.summary, ran.summary)

@@ -122,6 +122,10 @@ def test_unknown_config_key_raises_type_error(tiny):
     ({"refuse_seconds": float("inf")}, "refuse_seconds must be a finite number of seconds"),
     ({"stop_at": float("inf")}, "stop_at must be a finite number of seconds"),
     ({"sample_interval": 1e-9}, "sample_interval = 1e-09 s is below allot's time resolution"),
+    ({"mtbf": 0}, "mtbf must be a positive number of seconds, got 0"),
+    ({"mtbf": 86400, "mttr": -5}, "mttr must be a positive number of seconds, got -5"),
+    ({"mttr": 60}, "mttr has no effect without mtbf: no failures are injected"),
+    ({"mtbf": "30d"}, "mtbf must be a number of seconds, got '30d'"),
 ])
 def test_bad_config_values_raise(tiny, config, match):
     with pytest.raises(allot.InvalidArgument, match=match):

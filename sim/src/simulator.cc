@@ -81,12 +81,13 @@ using detail::kMaxSamples;
 // schedules need "releases at t happen before starts at t".)
 enum class Kind : std::uint8_t {
   kMachine = 0,
-  kTaskEnd = 1,
-  kSubmit = 2,
-  kDecision = 3,
-  kOfferTimeout = 4,
-  kWake = 5,  // a finite decline filter expires, or the policy asked for a round
-  kRound = 6,
+  kFailure = 1,  // an injected failure or repair (Config::meanTimeBetweenFailures)
+  kTaskEnd = 2,
+  kSubmit = 3,
+  kDecision = 4,
+  kOfferTimeout = 5,
+  kWake = 6,  // a finite decline filter expires, or the policy asked for a round
+  kRound = 7,
 };
 
 struct Event {
@@ -199,10 +200,40 @@ struct alignas(64) SimMachine {
   boost::container::small_vector<std::uint32_t, 4> offers;
   AgentIndex slot = 0;  // the allocator's, while up
   bool up = false;
+  // Down by an injected failure, which the trace does not know of: up as far
+  // as its events go.
+  bool failed = false;
   AgentId id;
+  // The trace's latest capacity; while failed, what the repair brings back.
   Scalars capacity = Scalars::Zero();
   std::vector<std::uint32_t> running;  // group ids
+  // Injected failures: the machine's own random stream, and the epoch its
+  // pending failure or repair event was scheduled in (a removal by the trace
+  // moves it on, cancelling that event).
+  std::uint64_t failureDraws = 0;
+  std::uint32_t failureEpoch = 0;
 };
+
+// Splitmix64 (Steele, Lea and Flood, 2014): a 64-bit state whose steps are
+// one add and a mix, so each machine keeps a random stream of its own in 8
+// bytes.
+std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// An exponential time of mean `mean` from `state`'s stream (which it steps),
+// at least 1 us. Drawn by inversion from 53 random bits, not with
+// std::exponential_distribution, whose algorithm the standard leaves to
+// each library (as the synthetic generator does).
+std::int64_t exponentialMicros(std::uint64_t& state, Duration mean) {
+  state += 0x9E3779B97F4A7C15ULL;
+  const double u = (static_cast<double>(mix64(state) >> 11) + 0.5) * 0x1.0p-53;  // (0, 1)
+  const double us = -std::log(u) * static_cast<double>(toMicros(mean));
+  // Capped so that now + draw cannot overflow (kMaxConfigDuration bounds the mean).
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::min(us, 1e17)));
+}
 
 // A slot of `items`: a freed one when there is one, else a new one at the end.
 template <class T>
@@ -235,6 +266,10 @@ class Engine {
   void machineEvent(const MachineEvent& e);
   void addMachine(std::uint32_t m, const Scalars& capacity);
   void removeMachine(std::uint32_t m);
+  // Schedules machine m's next injected failure, when failures are injected.
+  void scheduleFailure(std::uint32_t m);
+  // An injected failure of an up machine, or the repair of a failed one.
+  void failureEvent(std::uint32_t m, std::uint32_t epoch);
   void evict(std::uint32_t group, TaskState state);
   void preempt(const Reclaim& reclaim);
   void submit(std::uint32_t j);
@@ -404,6 +439,10 @@ class Engine {
   Scalars offered_ = Scalars::Zero();
   std::vector<Scalars> roleUsed_;
   std::uint64_t pendingAll_ = 0, runningAll_ = 0, liveOffers_ = 0;
+  // Injected failures: their events in heap_ (stale ones included) and the
+  // machines down by one now.
+  std::uint64_t failureEvents_ = 0;
+  std::uint32_t failedNow_ = 0;
   std::vector<double> usedIntegral_, capIntegral_;
   std::int64_t lastAdvance_ = 0;
   std::int64_t nextSample_ = 0;
@@ -417,15 +456,18 @@ void Engine::validate() const {
   }
   if (cfg_.decisionLatency < Duration::zero() || cfg_.offerTimeout < Duration::zero() ||
       cfg_.sampleInterval < Duration::zero() ||
-      (cfg_.refuseFor && *cfg_.refuseFor < Duration::zero())) {
+      (cfg_.refuseFor && *cfg_.refuseFor < Duration::zero()) ||
+      cfg_.meanTimeBetweenFailures < Duration::zero() || cfg_.meanTimeToRepair < Duration::zero()) {
     throw InvalidArgument(
-        "sim: decision latency, offer timeout, refuse time and sample interval must not be "
-        "negative");
+        "sim: decision latency, offer timeout, refuse time, sample interval and the failures' "
+        "mean times must not be negative");
   }
   for (const auto& [name, d] : {std::pair{"allocation interval", cfg_.allocationInterval},
                                 {"decision latency", cfg_.decisionLatency},
                                 {"offer timeout", cfg_.offerTimeout},
-                                {"sample interval", cfg_.sampleInterval}}) {
+                                {"sample interval", cfg_.sampleInterval},
+                                {"mean time between failures", cfg_.meanTimeBetweenFailures},
+                                {"mean time to repair", cfg_.meanTimeToRepair}}) {
     if (d > kMaxConfigDuration) {
       throw InvalidArgument(
           fmt::format("sim: {} must be at most 100 years, got {} s", name, toSeconds(d)));
@@ -436,6 +478,12 @@ void Engine::validate() const {
         "sim: the offer timeout ({} s) must be longer than the decision latency ({} s): every "
         "offer would be rescinded before its framework answers it, and nothing would run",
         toSeconds(cfg_.offerTimeout), toSeconds(cfg_.decisionLatency)));
+  }
+  if (cfg_.meanTimeBetweenFailures > Duration::zero() &&
+      cfg_.meanTimeToRepair <= Duration::zero()) {
+    throw InvalidArgument(
+        "sim: the mean time to repair must be positive when failures are injected (a machine "
+        "must be down for some time)");
   }
   if (alloc_.state().agentCount() != 0 || alloc_.state().frameworkCount() != 0) {
     throw InvalidArgument("sim: the allocator must be fresh (it already has agents or frameworks)");
@@ -492,6 +540,7 @@ void Engine::prepare() {
     std::string id = "m";  // (appending avoids GCC 12's false -Wrestrict on "m" + ...)
     id += std::to_string(m);
     machines_[m].id = AgentId(std::move(id));
+    machines_[m].failureDraws = mix64(cfg_.seed ^ mix64(m + 1));
     const Scalars& cap = w_.machines[m].capacity;
     auto it =
         std::find_if(shapes_.begin(), shapes_.end(), [&](const auto& s) { return s.first == cap; });
@@ -619,6 +668,14 @@ Result Engine::run() {
     if (!heap_.empty()) consider(heap_.top().time, heap_.top().kind, 2);
     if (nextRound_ != std::numeric_limits<std::int64_t>::max())
       consider(nextRound_, Kind::kRound, 3);
+    // Injected failures go on for ever. With nothing else to come and every
+    // machine up, the run is where it would end without them: failures only
+    // take machines away, and a repair brings back no more than is up now.
+    if (source == 2 && heap_.size() == failureEvents_ && failedNow_ == 0 &&
+        nextRound_ == std::numeric_limits<std::int64_t>::max() && nextJob_ == w_.jobs.size() &&
+        nextMachineEvent_ == w_.machineEvents.size()) {
+      source = -1;
+    }
     if (source < 0) {
       if (jobsDone_ < jobs_.size()) result_.idleEnd = fromMicros(now_);
       break;
@@ -651,6 +708,10 @@ Result Engine::run() {
             break;
           case Kind::kOfferTimeout:
             offerTimeout(e.a, e.b);
+            break;
+          case Kind::kFailure:
+            --failureEvents_;
+            failureEvent(e.a, e.b);
             break;
           case Kind::kWake:
             wakes_.erase(now_);
@@ -771,14 +832,28 @@ void Engine::requestRound(std::int64_t at) {
 
 void Engine::machineEvent(const MachineEvent& e) {
   SimMachine& machine = machines_[e.machine];
-  switch (traces::machineChange(machine.up, e.kind)) {
+  // A failed machine is up as far as the trace knows.
+  switch (traces::machineChange(machine.up || machine.failed, e.kind)) {
     case traces::MachineChange::kDown:
-      removeMachine(e.machine);
+      if (machine.failed) {
+        // Removed while in repair: the repair is cancelled.
+        log("machine-remove m={} (failed)", e.machine);
+        machine.failed = false;
+        --failedNow_;
+        ++machine.failureEpoch;
+      } else {
+        removeMachine(e.machine);
+      }
       break;
     case traces::MachineChange::kUp:
       addMachine(e.machine, e.capacity);
       break;
     case traces::MachineChange::kResize:
+      if (machine.failed) {
+        log("machine-update m={} (failed)", e.machine);
+        machine.capacity = e.capacity;  // the repair brings it back so
+        break;
+      }
       log("machine-update m={}", e.machine);
       alloc_.updateAgentTotal(machine.id, Resources::fromScalars(e.capacity, w_.dims));
       total_ += e.capacity - machine.capacity;
@@ -806,7 +881,37 @@ void Engine::addMachine(std::uint32_t m, const Scalars& capacity) {
   machine.capacity = capacity;
   total_ += capacity;
   if (log_) log("machine-add m={} capacity={}", m, toString(capacity, *w_.dims));
+  scheduleFailure(m);
   released();
+}
+
+void Engine::scheduleFailure(std::uint32_t m) {
+  if (cfg_.meanTimeBetweenFailures <= Duration::zero()) return;
+  SimMachine& machine = machines_[m];
+  const std::int64_t at =
+      now_ + exponentialMicros(machine.failureDraws, cfg_.meanTimeBetweenFailures);
+  schedule(at, Kind::kFailure, m, machine.failureEpoch);
+  ++failureEvents_;
+}
+
+void Engine::failureEvent(std::uint32_t m, std::uint32_t epoch) {
+  SimMachine& machine = machines_[m];
+  if (epoch != machine.failureEpoch) return;  // the trace removed the machine since
+  if (machine.failed) {
+    log("machine-repair m={}", m);
+    machine.failed = false;
+    --failedNow_;
+    addMachine(m, machine.capacity);
+    return;
+  }
+  log("machine-fail m={}", m);
+  ++result_.counters.machineFailures;
+  removeMachine(m);
+  machine.failed = true;
+  ++failedNow_;
+  schedule(now_ + exponentialMicros(machine.failureDraws, cfg_.meanTimeToRepair), Kind::kFailure, m,
+           machine.failureEpoch);
+  ++failureEvents_;
 }
 
 // Ends running group `g` before its time (its machine went, or a policy
@@ -928,6 +1033,7 @@ void Engine::removeMachine(std::uint32_t m) {
   machine.running.clear();
   alloc_.removeAgent(machine.id);
   machine.up = false;
+  ++machine.failureEpoch;  // its pending failure, if any, is void
   total_ -= machine.capacity;
   requestRound(now_);
 }
@@ -1872,11 +1978,28 @@ std::vector<std::string> inertOptionNotes(const traces::Workload& workload, cons
   const bool removes =
       std::any_of(workload.machineEvents.begin(), workload.machineEvents.end(),
                   [](const MachineEvent& e) { return e.kind == MachineEvent::Kind::kRemove; });
-  if (config.maxAttempts > 0 && !removes) {
+  if (config.maxAttempts > 0 && !removes && config.meanTimeBetweenFailures <= Duration::zero()) {
     notes.push_back(fmt::format(
-        "{} has no effect on this workload: no machine of it is ever removed, and only instances "
-        "lost with their machine are retried",
-        spelling.maxAttempts));
+        "{} has no effect on this workload: no machine of it is ever removed (nor fails: {}), and "
+        "only instances lost with their machine are retried",
+        spelling.maxAttempts, spelling.mtbf));
+  }
+  // Lost instances are retried for ever without a limit of attempts: one that
+  // rarely outlives its machine's up time keeps the run from ending.
+  if (config.meanTimeBetweenFailures > Duration::zero() && config.maxAttempts == 0 &&
+      config.stopAt == kTimeNever) {
+    Duration longest{0};
+    for (const Task& t : workload.tasks) longest = std::max(longest, t.duration);
+    const double survives =
+        std::exp(-toSeconds(longest) / toSeconds(config.meanTimeBetweenFailures));
+    if (survives < 0.01) {
+      notes.push_back(fmt::format(
+          "the longest task ({} s) runs to its end on a machine failing every {} s on average "
+          "with probability {:.2g}: such tasks are lost and retried until one does, which can "
+          "keep the run going for ever; {} or {} bounds it",
+          toSeconds(longest), toSeconds(config.meanTimeBetweenFailures), survives,
+          spelling.maxAttempts, spelling.stopAt));
+    }
   }
   return notes;
 }

@@ -146,6 +146,7 @@ void summarize(Result& result) {
   out["instances_launched"] = static_cast<double>(c.instancesLaunched);
   out["instances_lost"] = static_cast<double>(c.instancesLost);
   out["instances_preempted"] = static_cast<double>(c.instancesPreempted);
+  if (c.machineFailures > 0) out["machine_failures"] = static_cast<double>(c.machineFailures);
   out["end_s"] = static_cast<double>(toMicros(result.end)) / 1e6;
   if (result.idleEnd != kTimeNever) {
     out["idle_end_s"] = static_cast<double>(toMicros(result.idleEnd)) / 1e6;

@@ -291,6 +291,39 @@ for jobs in ("1", "2"):
 check(open(keep, "rb").read() == kept_bytes, "a refused run changed the -o file")
 CHECKS += 1
 
+# Injected machine failures (--mtbf, --mttr): counted in the table and the
+# summaries, recorded in the result file's config; rows and config entries
+# absent or null without them; bad durations refused naming the flag.
+check("machine failures" not in out and "instances lost" not in out,
+      f"a run without failures shows failure rows:\n{out}")
+failing = os.path.join(tmp, "failing.h5")
+table = run("sim", TRACE, "-p", "fifo", "-p", "easy", "--mtbf", "10d", "--mttr", "2h",
+            "--max-attempts", "10", "-o", failing).stdout
+check("machine failures" in table and "task instances lost" in table,
+      f"failure rows missing:\n{table}")
+runs = json.loads(run("sim", TRACE, "-p", "fifo", "-p", "easy", "--mtbf", "10d", "--mttr", "2h",
+                      "--max-attempts", "10", "--json").stdout)["runs"]
+for r in runs:
+    # 100 machines over about 74 days, failing every 10 days on average.
+    check(500 < r["summary"]["machine_failures"] < 1000 and r["summary"]["instances_lost"] > 0,
+          f"{r['label']} with failures: {r['summary']}")
+with h5py.File(failing) as f:
+    config = json.loads(f.attrs["config"])
+check(config["mtbf_us"] == 864000 * 10**6 and config["mttr_us"] == 7200 * 10**6,
+      f"failure config {config}")
+with h5py.File(os.path.join(tmp, "one.h5")) as f:
+    config = json.loads(f.attrs["config"])
+check(config["mtbf_us"] is None and config["mttr_us"] is None, f"config without failures {config}")
+for args, code, words in [(["--mttr", "1h"], 107, "--mttr requires --mtbf"),
+                          (["--mtbf", "abc"], 1, "allot: --mtbf 'abc': expected a positive "
+                           "duration such as"),
+                          (["--mtbf", "0"], 1, "allot: --mtbf '0': expected a positive duration"),
+                          (["--mtbf", "200000d"], 1, "allot: --mtbf '200000d': at most 100 years"),
+                          (["--mtbf", "1d", "--mttr", "0"], 1, "allot: --mttr '0': expected")]:
+    err = run("sim", TRACE, *args, expect=code).stderr
+    check(err.startswith(words), f"{args}: stderr {err!r}")
+CHECKS += 1
+
 # Numbers CLI11's own ranges let through (NaN), times past what the clock
 # holds, and seeds the policies cannot take: refused naming the flag.
 for flag, value, words in [("--latency", "nan", "not a finite number"),

@@ -40,8 +40,8 @@ enum class Queue : std::uint8_t {
 // frameworks launch what fits, decline the rest and revive when new work
 // arrives.
 struct Config {
-  // Seed of the simulator's own draws (none today) and, through the CLI and
-  // Python, the default `seed` of the policy.
+  // Seed of the simulator's own draws (injected machine failures) and,
+  // through the CLI and Python, the default `seed` of the policy.
   std::uint64_t seed = 0;
 
   // Allocation rounds run on multiples of this interval, and only after
@@ -96,6 +96,17 @@ struct Config {
   // attempts of one task record; then the job fails (0: always resubmit).
   // Preempted attempts do not count.
   std::uint32_t maxAttempts = 0;
+
+  // Machine failures injected on top of the trace's own machine events:
+  // while up, each machine fails after an exponential up time of mean
+  // `meanTimeBetweenFailures` (0: none injected), losing its offers and its
+  // running instances as when the trace removes it (they are resubmitted up
+  // to maxAttempts), and comes back after an exponential repair time of mean
+  // `meanTimeToRepair`. Each machine draws from its own stream of `seed`,
+  // and only when it goes up or down, so the failures do not depend on the
+  // policy: every policy run with one seed sees the same ones.
+  Duration meanTimeBetweenFailures{0};
+  Duration meanTimeToRepair = std::chrono::hours(1);
 
   // Time series sampling interval; 0 picks one that gives about 5,000 samples
   // over the trace's submit span, or up to stopAt when that comes first (at

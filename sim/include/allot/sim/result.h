@@ -88,6 +88,7 @@ struct Counters {
   std::uint64_t instancesLaunched = 0;
   std::uint64_t instancesLost = 0;
   std::uint64_t instancesPreempted = 0;
+  std::uint64_t machineFailures = 0;  // injected (Config::meanTimeBetweenFailures)
 };
 
 struct FrameworkRecord {
@@ -146,11 +147,12 @@ struct OptionSpelling {
   std::string_view cluster;         // e.g. "--cluster '1300*cpus:64;mem:1'"
   std::string_view machines;        // e.g. "--machines"
   std::string_view machineEvents;   // e.g. "--machine-events"
+  std::string_view mtbf;            // e.g. "--mtbf"
 };
 inline constexpr OptionSpelling kCliSpelling{
     "--hold-offers",   "--refuse-seconds",  "--stop-at",      "--demand 256",
     "--offer-timeout", "--exact-estimates", "--max-attempts", "--cluster '1300*cpus:64;mem:1'",
-    "--machines",      "--machine-events"};
+    "--machines",      "--machine-events",  "--mtbf"};
 inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True",
                                                 "refuse_seconds",
                                                 "stop_at",
@@ -160,7 +162,8 @@ inline constexpr OptionSpelling kPythonSpelling{"hold_offers=True",
                                                 "max_attempts",
                                                 "load_trace(..., cluster='1300*cpus:64;mem:1')",
                                                 "load_trace(..., machines_file=...)",
-                                                "a machine_events folder beside task_events"};
+                                                "a machine_events folder beside task_events",
+                                                "mtbf"};
 
 // What to tell the user when a run ended before its stop time with jobs
 // unfinished (its summary holds stalled_at_s or idle_end_s): why, and which

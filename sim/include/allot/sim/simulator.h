@@ -50,8 +50,10 @@ std::string unreplayableReason(const traces::Workload& workload, std::string_vie
 // a refuse time for frameworks that do (they decline nothing), exact
 // estimates without published demand (estimates reach policies only in it),
 // a limit of attempts where no machine is ever removed (only instances lost
-// with their machine are retried). Empty when every option set has an
-// effect. One text for every host.
+// with their machine are retried). Also injected failures that may keep the
+// run from ending: without a limit of attempts or a stop, the longest task
+// outlives its machine's up time with probability below 1%. Empty when
+// every option set has an effect and none does that. One text for every host.
 std::vector<std::string> inertOptionNotes(const traces::Workload& workload, const Config& config,
                                           const OptionSpelling& spelling);
 
