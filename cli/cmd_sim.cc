@@ -434,13 +434,15 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
     std::size_t run = 0;
     sim::Progress last{};
     ChurnNote churn;
+    // Its wall time counts from here, not from the first child's start: runs
+    // that waited for a free slot were not running.
+    std::chrono::steady_clock::time_point started;
   };
   std::vector<Child> live;
   std::size_t next = 0;
   ProgressBar bar("simulating");
   std::uint64_t done = 0;
   auto parts = [&](std::size_t i) { return partFile(partBase, i); };
-  const auto start = std::chrono::steady_clock::now();
   // Runs end in any order; their parts are copied in run order, so that the
   // result file's bytes do not depend on which finished first. Runs before
   // `nextCopy` are copied (or failed); `ended` marks those that ended.
@@ -499,7 +501,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
         _exit(rc);
       }
       close(fds[1]);
-      live.push_back({pid, fds[0], next, {}, {}});
+      live.push_back({pid, fds[0], next, {}, {}, std::chrono::steady_clock::now()});
       ++next;
     }
     std::vector<pollfd> pfds;
@@ -530,7 +532,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       int status = 0;
       waitpid(c.pid, &status, 0);
       Outcome& out = outcomes[c.run];
-      out.wallSeconds = secondsSince(start);
+      out.wallSeconds = secondsSince(c.started);
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         out.summary = sim::readSummary(parts(c.run), runs[c.run].label);
         out.finished = true;
@@ -577,6 +579,7 @@ struct Row {
 constexpr Row kRows[] = {
     {"jobs_finished", "jobs finished", "{:.0f}"},
     {"jobs_unschedulable", "jobs unschedulable", "{:.0f}"},
+    {"jobs_failed", "jobs failed", "{:.0f}", true},
     {"jobs_unfinished", "jobs unfinished", "{:.0f}"},
     {"jobs_not_submitted", "jobs not yet submitted", "{:.0f}", true},
     {"jct_s_mean", "JCT mean (s)", "{:.1f}"},

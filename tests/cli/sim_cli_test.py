@@ -291,6 +291,18 @@ for jobs in ("1", "2"):
 check(open(keep, "rb").read() == kept_bytes, "a refused run changed the -o file")
 CHECKS += 1
 
+# With -j, each run's wall time is its own process's, not the time since the
+# first run started: at most two runs live at once, so the wall times of six
+# add up to at most twice the whole command's (they added up to about four
+# times when runs counted the time they waited for a slot).
+began = time.monotonic()
+six = json.loads(run("sim", TRACE, *[a for _ in range(6) for a in ("-p", "drf")], "--stop-at",
+                     "2000000", "--json", "-j", "2").stdout)["runs"]
+elapsed = time.monotonic() - began
+walls = [r["wall_s"] for r in six]
+check(len(walls) == 6 and sum(walls) <= 2 * elapsed, f"wall times {walls} in {elapsed:.2f} s")
+CHECKS += 1
+
 # Injected machine failures (--mtbf, --mttr): counted in the table and the
 # summaries, recorded in the result file's config; rows and config entries
 # absent or null without them; bad durations refused naming the flag.
@@ -307,6 +319,11 @@ for r in runs:
     # 100 machines over about 74 days, failing every 10 days on average.
     check(500 < r["summary"]["machine_failures"] < 1000 and r["summary"]["instances_lost"] > 0,
           f"{r['label']} with failures: {r['summary']}")
+# Jobs that lose a task more often than --max-attempts fail, in their own row.
+table = run("sim", TRACE, "-p", "fifo", "--mtbf", "2d", "--max-attempts", "1").stdout
+failed = [line for line in table.splitlines() if line.startswith("jobs failed")]
+check(len(failed) == 1 and int(failed[0].split()[-1]) > 0, f"no failed jobs row:\n{table}")
+check("jobs failed" not in out, f"a run without failed jobs shows the row:\n{out}")
 with h5py.File(failing) as f:
     config = json.loads(f.attrs["config"])
 check(config["mtbf_us"] == 864000 * 10**6 and config["mttr_us"] == 7200 * 10**6,
