@@ -45,6 +45,17 @@ def test_python_fifo_equals_cpp_fifo(kth, frameworks, stop_at):
     assert py.policy == "pyfifo" and cpp.policy == "fifo"
 
 
+# With injected machine failures too: agents leave and come back under the
+# policy's view, and both see the same failures (drawn per machine from the seed).
+def test_python_fifo_equals_cpp_fifo_with_failures(kth):
+    cfg = dict(stop_at=KTH_STOP_AT, mtbf=5 * 86400, mttr=4 * 3600)
+    cpp = allot.simulate(kth, "fifo", **cfg)
+    py = allot.simulate(kth, PyFifo(), **cfg)
+    assert cpp.counters["machine_failures"] > 100 and cpp.counters["instances_lost"] > 100
+    assert py.counters == cpp.counters
+    pdt.assert_frame_equal(py.tasks, cpp.tasks)
+
+
 def test_python_fifo_equals_cpp_fifo_on_hand_trace(tiny):
     for queue in ("fcfs", "first-fit"):
         cfg = dict(frameworks="single", queue=queue, hold_offers=True)
