@@ -735,14 +735,19 @@ void addSimCommand(CLI::App& app) {
                   "forever)")
       ->check(wholeNumberFlag(0, kMaxUint32))
       ->capture_default_str();
-  auto* mtbf = cmd->add_option(
-      "--mtbf", args->mtbf,
-      "Inject machine failures: each machine, while up, fails after an exponential time of this "
-      "mean (e.g. 30d, 12h, or seconds), losing its running tasks (resubmitted, see "
-      "--max-attempts) and offers, and is back after --mttr. Drawn from --seed, per machine: "
-      "every policy sees the same failures. Default: none beyond the trace's own");
+  auto* mtbf =
+      cmd->add_option(
+             "--mtbf", args->mtbf,
+             "Inject machine failures: each machine, while up, fails after an exponential time of "
+             "this "
+             "mean (e.g. 30d, 12h, or seconds), losing its running tasks (resubmitted, see "
+             "--max-attempts) and offers, and is back after --mttr. Drawn from --seed, per "
+             "machine: "
+             "every policy sees the same failures. Default: none beyond the trace's own")
+          ->type_name("DURATION");
   cmd->add_option("--mttr", args->mttr,
                   "Mean time to repair an injected failure (exponential), with --mtbf. Default: 1h")
+      ->type_name("DURATION")
       ->needs(mtbf);
   cmd->add_option("--launches-per-offer", args->launchesPerOffer,
                   "Instances a framework launches in one offer at most (0: all that fit; 1: "
