@@ -735,16 +735,13 @@ void addSimCommand(CLI::App& app) {
                   "forever)")
       ->check(wholeNumberFlag(0, kMaxUint32))
       ->capture_default_str();
-  auto* mtbf =
-      cmd->add_option(
-             "--mtbf", args->mtbf,
-             "Inject machine failures: each machine, while up, fails after an exponential time of "
-             "this "
-             "mean (e.g. 30d, 12h, or seconds), losing its running tasks (resubmitted, see "
-             "--max-attempts) and offers, and is back after --mttr. Drawn from --seed, per "
-             "machine: "
-             "every policy sees the same failures. Default: none beyond the trace's own")
-          ->type_name("DURATION");
+  auto* mtbf = cmd->add_option(
+      "--mtbf", args->mtbf,
+      "Inject machine failures: each machine, while up, fails after an exponential time of this "
+      "mean (e.g. 30d, 12h, or seconds), losing its running tasks (resubmitted, see "
+      "--max-attempts) and offers, and is back after --mttr. Drawn from --seed, per machine: "
+      "every policy sees the same failures. Default: none beyond the trace's own");
+  mtbf->type_name("DURATION");
   cmd->add_option("--mttr", args->mttr,
                   "Mean time to repair an injected failure (exponential), with --mtbf. Default: 1h")
       ->type_name("DURATION")
