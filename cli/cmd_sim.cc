@@ -918,11 +918,17 @@ void addSimCommand(CLI::App& app) {
       if (keep) j["output"] = args->output;
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << fmt::format("{}: {} jobs, {} machines, {}, queue {}\n\n", args->trace,
+      const std::string failures =
+          config.meanTimeBetweenFailures > Duration::zero()
+              ? fmt::format(", a failure per machine every {} on average (repair {})",
+                            formatSpan(toMicros(config.meanTimeBetweenFailures)),
+                            formatSpan(toMicros(config.meanTimeToRepair)))
+              : "";
+      std::cout << fmt::format("{}: {} jobs, {} machines, {}, queue {}{}\n\n", args->trace,
                                w.jobs.size(), w.machines.size(),
                                args->grouping == "single" ? std::string("a single framework")
                                                           : "frameworks per " + args->grouping,
-                               args->queue);
+                               args->queue, failures);
       printTable(runs, outcomes, dims);
       if (keep) std::cout << "\nresults written to " << args->output << "\n";
     }

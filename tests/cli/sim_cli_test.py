@@ -311,8 +311,9 @@ check("machine failures" not in out and "instances lost" not in out,
 failing = os.path.join(tmp, "failing.h5")
 table = run("sim", TRACE, "-p", "fifo", "-p", "easy", "--mtbf", "10d", "--mttr", "2h",
             "--max-attempts", "10", "-o", failing).stdout
-check("machine failures" in table and "task instances lost" in table,
-      f"failure rows missing:\n{table}")
+check("machine failures" in table and "task instances lost" in table and
+      "a failure per machine every 10d 00:00:00 on average (repair 02:00:00)" in table,
+      f"failure rows or header missing:\n{table}")
 runs = json.loads(run("sim", TRACE, "-p", "fifo", "-p", "easy", "--mtbf", "10d", "--mttr", "2h",
                       "--max-attempts", "10", "--json").stdout)["runs"]
 for r in runs:
