@@ -34,8 +34,6 @@ CONFIG_DEFAULTS = {
     "stop_at": None,              # simulated time to stop at, from the trace's time 0 (None: the end)
 }
 
-_DEFAULT_MTTR = 3600.0  # sim::Config::meanTimeToRepair, in seconds
-
 JOB_STATES = ["finished", "unschedulable", "failed", "unfinished", "not_submitted"]  # sim::JobState
 TASK_STATES = ["finished", "lost", "unfinished", "preempted"]       # sim::TaskState
 
@@ -303,7 +301,7 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
             busy.release()
     config = {"seed": seed, **cfg}
     if cfg["mtbf"] is not None and cfg["mttr"] is None:
-        config["mttr"] = _DEFAULT_MTTR  # what the run used, as `allot sim` records it
+        config["mttr"] = _allot.DEFAULT_MTTR  # what the run used, as `allot sim` records it
     result = _to_result(raw, config)
     _warn_if_cut_short(result)
     return result

@@ -304,6 +304,8 @@ PYBIND11_MODULE(_allot, m) {
   m.doc() = "allot's simulator and policies (bindings; use the `allot` package)";
   m.attr("__version__") = std::string(sim::codeVersion());
   m.attr("MAX_SCALAR_DIMS") = kMaxScalarDims;
+  // What a run with mtbf and no mttr uses, in seconds (sim::Config's default).
+  m.attr("DEFAULT_MTTR") = toSeconds(sim::Config{}.meanTimeToRepair);
   bindExceptions(m);
   bindPolicyHost(m);
 
