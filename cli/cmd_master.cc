@@ -44,6 +44,8 @@ struct MasterArgs {
   std::string killGracePeriod = "3s";
   std::string unreachableAgentAge = "14d";
   std::size_t maxUnreachableAgents = 10'000;
+  std::string utilizationInterval = "5s";
+  std::size_t utilizationSamples = 720;
   std::string masterId;
   std::string logLevel = "info";
 };
@@ -88,6 +90,9 @@ void runMaster(const MasterArgs& a) {
     throw InvalidArgument(
         "--heartbeat-interval must be shorter than --agent-timeout and --framework-timeout");
   }
+  o.utilizationInterval =
+      parseDuration("--utilization-interval", a.utilizationInterval, /*allowZero=*/true);
+  o.utilizationSamples = a.utilizationSamples;
   o.masterId = a.masterId;
 
   // Block SIGINT/SIGTERM before the master starts its HTTP threads, which
@@ -116,7 +121,8 @@ void addMasterCommand(CLI::App& app) {
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   cmd->add_option("--http-port", args->httpPort,
-                  "Port of the HTTP API (/api/v1/state, /metrics, /health); -1: none")
+                  "Port of the web UI (http://HOST:PORT/) and the HTTP API (/api/v1/state, "
+                  "/api/v1/utilization, /metrics, /health); -1: none")
       ->check(CLI::Range(-1, 65535))
       ->capture_default_str();
   cmd->add_option("--work-dir", args->workDir,
@@ -155,6 +161,14 @@ void addMasterCommand(CLI::App& app) {
   cmd->add_option("--max-unreachable-agents", args->maxUnreachableAgents,
                   "Unreachable agents kept at most; beyond, the longest unreachable are forgotten")
       ->check(wholeNumberFlag(0, 1'000'000'000))
+      ->capture_default_str();
+  cmd->add_option("--utilization-interval", args->utilizationInterval,
+                  "How often the cluster's use is sampled for the web UI's chart and "
+                  "/api/v1/utilization (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--utilization-samples", args->utilizationSamples,
+                  "Samples kept (720 at 5s: the last hour)")
+      ->check(wholeNumberFlag(1, 1'000'000))
       ->capture_default_str();
   cmd->add_option("--master-id", args->masterId,
                   "Id of this master run (prefix of the ids it assigns). Default: from the time");

@@ -32,6 +32,9 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
   auto get = [this](const httplib::Request& request, httplib::Response& response) {
     HttpResponse answer = ask(request.path);
     response.status = answer.status;
+    for (const auto& [name, value] : answer.headers) response.set_header(name, value);
+    // No answer of the master is meant to be read as another type.
+    response.set_header("X-Content-Type-Options", "nosniff");
     response.set_content(answer.body, answer.contentType.c_str());
   };
   server_->Get(".*", get);

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "allot/runtime/event_loop.h"
 
@@ -18,9 +20,18 @@ class Server;
 namespace allot::runtime::master {
 
 struct HttpResponse {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  HttpResponse() = default;
+  HttpResponse(int status_, std::string contentType_, std::string body_, Headers headers_ = {})
+      : status(status_),
+        contentType(std::move(contentType_)),
+        body(std::move(body_)),
+        headers(std::move(headers_)) {}
+
   int status = 200;
   std::string contentType = "text/plain; version=0.0.4";
   std::string body;
+  Headers headers;  // beyond Content-Type
 };
 
 // cpp-httplib on its own worker threads, answering GET requests from the

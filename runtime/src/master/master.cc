@@ -36,6 +36,7 @@
 #include "allot/runtime/wire.h"
 #include "http.h"
 #include "registry.h"
+#include "ui_assets.h"
 
 namespace allot::runtime {
 
@@ -374,6 +375,8 @@ struct Master::Impl {
   // --- HTTP ----------------------------------------------------------------------
   HttpResponse http(const std::string& path);
   nlohmann::json stateJson();
+  nlohmann::json utilizationJson();
+  void sampleUtilization();
   std::string metricsText();
 
   const Clock& clock;
@@ -412,6 +415,15 @@ struct Master::Impl {
   std::uint64_t tasksLaunched = 0, tasksPreempted = 0, rounds = 0;
   LatencyWindow roundLatency;
   LatencyWindow offerToLaunch;
+
+  // The cluster's use over time, oldest first (/api/v1/utilization). Scalars
+  // are over the allocator's dimensions, which only grow by appending.
+  struct UtilizationSample {
+    TimePoint at;
+    Scalars total, allocated, offered;  // allocated includes offered
+    std::uint32_t agents = 0, frameworks = 0, tasks = 0, offers = 0;
+  };
+  std::deque<UtilizationSample> utilization;
 };
 
 Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions options)
@@ -436,6 +448,13 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
     throw InvalidArgument("heartbeat intervals must be positive");
   if (opt.updateRetryInterval <= Duration{0})
     throw InvalidArgument("the update retry interval must be positive");
+  if (opt.utilizationInterval < Duration{0})
+    throw InvalidArgument("--utilization-interval must not be negative");
+  if (opt.utilizationInterval > Duration{0} &&
+      (opt.utilizationSamples == 0 || opt.utilizationSamples > 1'000'000)) {
+    throw InvalidArgument(fmt::format(
+        "--utilization-samples {}: keep between 1 and 1,000,000 samples", opt.utilizationSamples));
+  }
   if (opt.offerTimeout < Duration{0} || opt.roundDelay < Duration{0} ||
       opt.agentReregisterTimeout < Duration{0})
     throw InvalidArgument("timeouts must not be negative");
@@ -517,6 +536,10 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
     afterEvent();
   });
   loop.every(opt.updateRetryInterval, [this] { resendPending(); });
+  if (opt.utilizationInterval > Duration{0}) {
+    sampleUtilization();  // a first point for the UI at once
+    loop.every(opt.utilizationInterval, [this] { sampleUtilization(); });
+  }
   if (opt.httpPort >= 0) {
     httpServer = std::make_unique<master::HttpServer>(
         loop, opt.httpHost, opt.httpPort, [this](const std::string& path) { return http(path); });
@@ -1926,8 +1949,33 @@ void Master::Impl::resendPending() {
 // ----------------------------------------------------------------------- HTTP
 
 HttpResponse Master::Impl::http(const std::string& path) {
-  if (path == "/api/v1/state" || path == "/api/v1/state/") {
-    return {200, "application/json", stateJson().dump()};
+  // Task names, hostnames and messages come from users: the UI inserts them
+  // as text, and the policy forbids scripts and styles from anywhere else,
+  // so that one that slipped through would not run.
+  auto ui = [](std::string_view body, const char* type) {
+    return HttpResponse{
+        200,
+        type,
+        std::string(body),
+        {{"Content-Security-Policy", "default-src 'self'"}, {"Cache-Control", "no-cache"}}};
+  };
+  auto api = [](const nlohmann::json& j) {
+    // Unlike dump()'s default, invalid UTF-8 in names from peers becomes
+    // U+FFFD instead of an exception.
+    return HttpResponse{200,
+                        "application/json",
+                        j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                        {{"Cache-Control", "no-store"}}};
+  };
+  if (path == "/" || path == "/index.html")
+    return ui(master::kUiIndexHtml, "text/html; charset=utf-8");
+  if (path == "/ui/app.js") return ui(master::kUiAppJs, "text/javascript; charset=utf-8");
+  if (path == "/ui/style.css") return ui(master::kUiStyleCss, "text/css; charset=utf-8");
+  // Browsers ask for it on every page; no icon, and no 404 in their consoles.
+  if (path == "/favicon.ico") return {204, "image/x-icon", ""};
+  if (path == "/api/v1/state" || path == "/api/v1/state/") return api(stateJson());
+  if (path == "/api/v1/utilization" || path == "/api/v1/utilization/") {
+    return api(utilizationJson());
   }
   if (path == "/metrics") return {200, "text/plain; version=0.0.4", metricsText()};
   if (path == "/health") {
@@ -1935,7 +1983,56 @@ HttpResponse Master::Impl::http(const std::string& path) {
     return {200, "application/json", j.dump()};
   }
   return {404, "text/plain",
-          fmt::format("no page {}; try /api/v1/state, /metrics or /health\n", path)};
+          fmt::format("no page {}; try / (the web UI), /api/v1/state, /api/v1/utilization, "
+                      "/metrics or /health\n",
+                      path)};
+}
+
+// O(agents + frameworks + tasks + offers) every utilization interval (5 s by
+// default): no per-message work.
+void Master::Impl::sampleUtilization() {
+  const ClusterState& state = allocator->state();
+  UtilizationSample sample;
+  sample.at = now();
+  sample.total = state.totalScalars();
+  sample.allocated = Scalars::Zero();
+  for (RoleIndex r = 0; r < state.roleCount(); ++r) sample.allocated += state.role(r).allocated;
+  sample.offered = Scalars::Zero();
+  for (const auto& [id, offer] : offers) sample.offered += offer.resources.totalScalars();
+  for (const auto& [id, agent] : agents) sample.agents += agent.status == AgentStatus::kActive;
+  for (const auto& [id, fw] : frameworks) sample.frameworks += fw.connected;
+  for (const auto& [key, task] : tasks) sample.tasks += !task.terminal;
+  sample.offers = static_cast<std::uint32_t>(offers.size());
+  utilization.push_back(sample);
+  while (utilization.size() > opt.utilizationSamples) utilization.pop_front();
+}
+
+nlohmann::json Master::Impl::utilizationJson() {
+  using nlohmann::json;
+  const Dimensions& dims = *allocator->state().dimensions();
+  const int n = static_cast<int>(dims.size());
+  auto vector = [n](const Scalars& v) {
+    json a = json::array();
+    for (int d = 0; d < n; ++d) a.push_back(v[d]);
+    return a;
+  };
+  json samples = json::array();
+  for (const UtilizationSample& s : utilization) {
+    samples.push_back(json{{"t_us", toMicros(s.at)},
+                           {"total", vector(s.total)},
+                           {"used", vector(s.allocated - s.offered)},
+                           {"offered", vector(s.offered)},
+                           {"agents", s.agents},
+                           {"frameworks", s.frameworks},
+                           {"tasks", s.tasks},
+                           {"offers", s.offers}});
+  }
+  json names = json::array();
+  for (int d = 0; d < n; ++d) names.push_back(std::string(dims.name(d)));
+  return json{{"interval_us", toMicros(opt.utilizationInterval)},
+              {"time_us", toMicros(now())},
+              {"dimensions", std::move(names)},
+              {"samples", std::move(samples)}};
 }
 
 nlohmann::json Master::Impl::stateJson() {

@@ -29,6 +29,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "allot/core/error.h"
 #include "allot/core/resources.h"
@@ -1141,6 +1142,93 @@ TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
   }
   EXPECT_EQ(get("/health").substr(0, 4), "200\n");
   EXPECT_EQ(get("/nope").substr(0, 4), "404\n");
+}
+
+// /api/v1/utilization samples the cluster's use every interval: the total,
+// what tasks use and what is offered, per dimension, keeping the latest
+// `utilizationSamples`. The web UI's files are served with their types and a
+// content security policy.
+TEST_F(MasterTest, UtilizationIsSampledAndTheWebUiIsServed) {
+  MasterOptions o = testOptions();
+  o.utilizationInterval = 1s;
+  o.utilizationSamples = 3;
+  startWithHttp(o);
+  auto samples = [&] {
+    const std::string answer = get("/api/v1/utilization");
+    EXPECT_EQ(answer.substr(0, 4), "200\n") << answer;
+    return nlohmann::json::parse(answer.substr(4));
+  };
+  nlohmann::json u = samples();
+  ASSERT_EQ(u["samples"].size(), 1u);  // taken at start, on an empty cluster
+  EXPECT_EQ(u["interval_us"], 1'000'000);
+  EXPECT_EQ(u["samples"][0]["total"][0], 0.0);
+
+  Cluster c = cluster();  // agent cpus:4;mem:1024, all of it offered
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  update(*c.agent, c.fwId, "t1", wire::TASK_RUNNING, "r-1");
+  expect<wire::Update>(*c.fw, wire::UPDATE);
+  offer(*c.fw);  // the rest, offered again
+  clock.advance(1s);
+  u = samples();
+  ASSERT_EQ(u["samples"].size(), 2u);
+  const auto& dims = u["dimensions"];
+  ASSERT_GE(dims.size(), 2u);
+  ASSERT_EQ(dims[0], "cpus");
+  ASSERT_EQ(dims[1], "mem");
+  const auto& last = u["samples"][1];
+  EXPECT_EQ(last["t_us"].get<std::int64_t>() - u["samples"][0]["t_us"].get<std::int64_t>(),
+            1'000'000);
+  EXPECT_EQ(last["total"][0], 4.0);
+  EXPECT_EQ(last["total"][1], 1024.0);
+  EXPECT_EQ(last["used"][0], 1.0);
+  EXPECT_EQ(last["used"][1], 128.0);
+  EXPECT_EQ(last["offered"][0], 3.0);
+  EXPECT_EQ(last["offered"][1], 896.0);
+  EXPECT_EQ(last["agents"], 1);
+  EXPECT_EQ(last["frameworks"], 1);
+  EXPECT_EQ(last["tasks"], 1);
+  EXPECT_EQ(last["offers"], 1);
+  for (int i = 0; i < 4; ++i) {
+    clock.advance(1s);
+    pumpUntil([] { return false; }, 20ms);
+  }
+  u = samples();
+  ASSERT_EQ(u["samples"].size(), 3u);  // the latest 3 of 6
+  EXPECT_EQ(
+      u["samples"][2]["t_us"].get<std::int64_t>() - u["samples"][0]["t_us"].get<std::int64_t>(),
+      2'000'000);
+
+  // The UI's files, each with its type; the page's scripts only from the master.
+  for (const auto& [path, type, marker] :
+       {std::tuple{"/", "text/html", "<title>allot master</title>"},
+        std::tuple{"/ui/app.js", "text/javascript", "/api/v1/utilization"},
+        std::tuple{"/ui/style.css", "text/css", "{"}}) {
+    auto response = std::async(std::launch::async, [port = master->httpPort(), p = path] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(5, 0);
+      return client.Get(p);
+    });
+    pumpUntil([&] { return response.wait_for(0s) == std::future_status::ready; }, 6000ms);
+    auto r = response.get();
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+    EXPECT_EQ(r->get_header_value("Content-Type").rfind(type, 0), 0u) << path;
+    EXPECT_EQ(r->get_header_value("Content-Security-Policy"), "default-src 'self'") << path;
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff") << path;
+    EXPECT_NE(r->body.find(marker), std::string::npos) << path;
+  }
+  EXPECT_EQ(get("/favicon.ico").substr(0, 4), "204\n");
+
+  // Bad settings are refused, naming the option.
+  o = testOptions();
+  o.utilizationSamples = 0;
+  try {
+    start(o);
+    ADD_FAILURE() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--utilization-samples"), std::string::npos);
+  }
 }
 
 // The master refuses options it cannot run with, naming the option.

@@ -17,8 +17,8 @@ struct MasterOptions {
   // ROUTER endpoint agents and drivers connect to ("tcp://*:5050"; port 0 or
   // "*" picks a free port, see Master::endpoint()).
   std::string endpoint = "tcp://*:5050";
-  // HTTP API (/api/v1/state, /metrics, /health). Port 0 picks a free port;
-  // a negative port serves no HTTP.
+  // HTTP API (/api/v1/state, /api/v1/utilization, /metrics, /health) and the
+  // web UI (/). Port 0 picks a free port; a negative port serves no HTTP.
   std::string httpHost = "0.0.0.0";
   int httpPort = 5051;
   // Folder of the registry (registry.sqlite). Empty: no registry, nothing
@@ -60,6 +60,12 @@ struct MasterOptions {
   // --registry_max_agent_count.
   Duration unreachableAgentAge = std::chrono::hours(24 * 14);
   std::size_t maxUnreachableAgents = 10'000;
+  // The cluster's use (total, used by tasks, offered, per scalar dimension)
+  // is sampled this often for /api/v1/utilization and the web UI's chart,
+  // keeping the latest `utilizationSamples` (by default the last hour).
+  // Zero: no sampling.
+  Duration utilizationInterval = std::chrono::seconds(5);
+  std::size_t utilizationSamples = 720;
   // The master's id (prefix of the ids it assigns); empty: made from the
   // start time, so it changes on every restart.
   std::string masterId;

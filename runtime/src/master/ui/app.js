@@ -1,0 +1,466 @@
+// The allot master's web UI: polls /api/v1/state and /api/v1/utilization
+// and renders them. Names, hostnames, attributes and messages come from
+// users, so API values reach the page only as text (textContent,
+// createElement, setAttribute), never parsed as HTML.
+"use strict";
+
+const REFRESH_MS = (() => {
+  const given = new URLSearchParams(location.search).get("refresh");
+  const ms = given === null ? NaN : Number(given);
+  return Number.isFinite(ms) ? Math.max(200, ms) : 2000;
+})();
+// A master that accepts connections but never answers (stopped, wedged)
+// must still turn into the banner.
+const TIMEOUT_MS = Math.max(10000, REFRESH_MS);
+const TABS = ["overview", "agents", "frameworks", "roles", "tasks", "offers"];
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, text, className) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (className) e.className = className;
+  return e;
+}
+
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) e.setAttribute(name, String(value));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// --------------------------------------------------------------- formatting
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+function clock(ms) {
+  const d = new Date(ms);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+// The two largest units: "45 s", "12 min 5 s", "3 h 12 min", "2 d 4 h".
+function duration(us) {
+  const s = Math.max(0, Math.floor(us / 1e6)) || 0;
+  const units = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+  const found = units.findIndex(([, size]) => s >= size);
+  const i = found < 0 ? units.length - 1 : found;
+  const [name, size] = units[i];
+  let text = `${Math.floor(s / size)} ${name}`;
+  if (i + 1 < units.length) {
+    const [name2, size2] = units[i + 1];
+    const rest = Math.floor((s % size) / size2);
+    if (rest > 0) text += ` ${rest} ${name2}`;
+  }
+  return text;
+}
+
+// Ages are against the master's clock (time_us), not the browser's, which
+// may be off.
+const ago = (us, nowUs) => (us > 0 ? `${duration(nowUs - us)} ago` : "-");
+// Rounds as printf and Python do, half to even on exact ties (12.25 ->
+// "12.2"), where toFixed rounds them up: the page agrees with the CLI.
+function fixed(x, digits) {
+  // 25 more digits are exact, and enough to tell a true tie from a near one.
+  const exact = Number(x).toFixed(digits + 25);
+  const kept = exact.slice(0, -25);
+  if (/50{24}$/.test(exact) && Number(kept.slice(-1)) % 2 === 0) return kept;
+  return Number(x).toFixed(digits);
+}
+// At most two decimals, no trailing zeros: 1.5, 4096, 0.33.
+const num = (x) => String(Number(fixed(Number(x), 2)));
+const percent = (part, whole = 1) => `${fixed((100 * part) / whole, 1)}%`;
+const yesNo = (b) => (b ? "yes" : "no");
+
+// ------------------------------------------------------------------- tables
+
+// A column: its data-key, heading, cell text, sort value (numbers sort as
+// numbers), and optionally a class for the cell or a builder of its content.
+function col(key, label, options = {}) {
+  return {
+    key,
+    label,
+    text: options.text || ((row) => String(row[key] ?? "")),
+    sort: options.sort || options.text || ((row) => row[key] ?? ""),
+    cls: options.cls,
+    fill: options.fill,
+  };
+}
+
+const ageCol = (key, label, field) =>
+  col(key, label, {
+    text: (row, s) => ago(row[field], s.time_us),
+    sort: (row, s) => s.time_us - row[field],
+  });
+const stateCol = () => col("state", "State", { cls: (row) => `state-${row.state}` });
+// Free text from users: may wrap anywhere, so that it, not the short
+// columns, gives way on a narrow screen.
+const textCol = (key, label) => col(key, label, { cls: () => "text" });
+// "cpus:4;mem:4096" may wrap after each ";" (<wbr>s add no text).
+const resCol = (key, label) =>
+  col(key, label, {
+    cls: () => "res",
+    fill: (td, row) => {
+      String(row[key] ?? "").split(";").forEach((part, i) => {
+        if (i > 0) td.append(";", el("wbr"));
+        td.append(part);
+      });
+    },
+  });
+
+// Each table: its rows in the state, their id (data-id) and the columns.
+const TABLES = {
+  "agents-table": {
+    rows: (s) => s.agents,
+    id: (row) => row.id,
+    columns: [
+      col("id", "ID"),
+      textCol("hostname", "Host"),
+      col("status", "Status", { cls: (row) => `status-${row.status}` }),
+      col("tasks", "Tasks"),
+      resCol("total", "Total"),
+      resCol("used", "Used"),
+      resCol("offered", "Offered"),
+      resCol("free", "Free"),
+      textCol("attributes", "Attributes"),
+      ageCol("last_seen", "Last seen", "last_seen_us"),
+    ],
+  },
+  "frameworks-table": {
+    rows: (s) => s.frameworks,
+    id: (row) => row.id,
+    columns: [
+      col("id", "ID"),
+      textCol("name", "Name"),
+      col("role", "Role"),
+      col("user", "User"),
+      col("active", "Active", { text: (row) => yesNo(row.active) }),
+      col("suppressed", "Suppressed", { text: (row) => yesNo(row.suppressed) }),
+      col("tasks", "Tasks"),
+      col("offers", "Offers"),
+      col("pending_updates", "Pending updates"),
+    ],
+  },
+  "roles-table": {
+    rows: (s) => s.roles,
+    id: (row) => row.name,
+    columns: [
+      textCol("name", "Name"),
+      col("weight", "Weight"),
+      col("frameworks", "Frameworks"),
+      resCol("allocated", "Allocated"),
+      col("share", "Dominant share", {
+        text: (row) => percent(row.share),
+        sort: (row) => row.share,
+        fill: (td, row) => {
+          // The bar's width is set through the CSSOM: the policy forbids
+          // style attributes in markup, not this.
+          const bar = el("span", undefined, "bar");
+          const inner = el("span");
+          inner.style.width = `${Math.min(100, Math.max(0, row.share * 100))}%`;
+          bar.append(inner);
+          td.append(bar, percent(row.share));
+        },
+      }),
+    ],
+  },
+  "tasks-table": {
+    rows: (s) => s.tasks,
+    id: (row) => row.id,
+    columns: [
+      col("id", "ID"),
+      textCol("name", "Name"),
+      stateCol(),
+      col("framework_id", "Framework"),
+      col("agent_id", "Agent"),
+      resCol("resources", "Resources"),
+      ageCol("updated", "Updated", "updated_us"),
+    ],
+  },
+  "completed-table": {
+    rows: (s) => s.completed_tasks,
+    id: (row) => row.id,
+    columns: [
+      col("id", "ID"),
+      textCol("name", "Name"),
+      stateCol(),
+      col("framework_id", "Framework"),
+      col("agent_id", "Agent"),
+      textCol("message", "Message"),
+      ageCol("updated", "Updated", "updated_us"),
+    ],
+  },
+  "offers-table": {
+    rows: (s) => s.offers,
+    id: (row) => row.id,
+    columns: [
+      col("id", "ID"),
+      col("framework_id", "Framework"),
+      col("agent_id", "Agent"),
+      resCol("resources", "Resources"),
+      ageCol("sent", "Sent", "sent_us"),
+    ],
+  },
+};
+
+let lastState = null;
+let filterText = "";
+const sorts = {}; // table id -> {key, descending}
+
+function compare(a, b) {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+// The headers are built once: only the bodies are rebuilt on every poll,
+// which keeps the scroll position and the filter box's focus.
+function buildTable(id) {
+  const table = document.getElementById(id);
+  const tr = el("tr");
+  for (const c of TABLES[id].columns) {
+    const th = el("th");
+    th.dataset.key = c.key;
+    th.scope = "col";
+    // A button, for the keyboard; the click bubbles to the th.
+    th.append(el("button", c.label));
+    th.addEventListener("click", () => sortBy(id, c.key));
+    tr.append(th);
+  }
+  const thead = el("thead");
+  thead.append(tr);
+  table.replaceChildren(thead, el("tbody"));
+}
+
+function sortBy(id, key) {
+  const current = sorts[id];
+  const descending = current !== undefined && current.key === key && !current.descending;
+  sorts[id] = { key, descending };
+  for (const th of document.querySelectorAll(`#${id} th`)) {
+    if (th.dataset.key === key) th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    else th.removeAttribute("aria-sort");
+  }
+  if (lastState) renderTable(id, lastState);
+}
+
+function renderTable(id, state) {
+  const spec = TABLES[id];
+  const rows = (spec.rows(state) || []).slice();
+  const sort = sorts[id];
+  if (sort) {
+    const c = spec.columns.find((column) => column.key === sort.key);
+    rows.sort((a, b) => compare(c.sort(a, state), c.sort(b, state)));
+    // Descending is the exact reverse of ascending, ties included.
+    if (sort.descending) rows.reverse();
+  }
+  const tbody = document.querySelector(`#${id} tbody`);
+  if (rows.length === 0) {
+    const tr = el("tr", undefined, "empty");
+    const td = el("td", "none");
+    td.colSpan = spec.columns.length;
+    tr.append(td);
+    tbody.replaceChildren(tr);
+    return;
+  }
+  tbody.replaceChildren(
+    ...rows.map((row) => {
+      const tr = el("tr");
+      tr.dataset.id = String(spec.id(row));
+      for (const c of spec.columns) {
+        const td = el("td");
+        if (c.fill) c.fill(td, row, state);
+        else td.textContent = c.text(row, state);
+        if (c.cls) td.className = c.cls(row);
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+  filterRows(tbody);
+}
+
+// Cells are joined with a tab so that a filter does not match across two.
+function filterRows(tbody) {
+  for (const tr of tbody.rows) {
+    if (tr.dataset.id === undefined) continue;
+    const text = Array.from(tr.cells, (td) => td.textContent).join("\t").toLowerCase();
+    tr.hidden = filterText !== "" && !text.includes(filterText);
+  }
+}
+
+// -------------------------------------------------------------------- chart
+
+const CHART = { width: 600, height: 200, left: 40, right: 10, top: 10, bottom: 24 };
+
+function drawChart(utilization) {
+  const svg = $("#utilization-chart");
+  const legend = $("#legend");
+  const { width, height, left, right, top, bottom } = CHART;
+  const plotWidth = width - left - right;
+  const plotHeight = height - top - bottom;
+  const y = (fraction) => top + plotHeight * (1 - Math.min(1, Math.max(0, fraction)));
+  const parts = [];
+  for (const p of [0, 0.25, 0.5, 0.75, 1]) {
+    parts.push(svgEl("line", { class: "grid", x1: left, x2: width - right, y1: y(p), y2: y(p) }));
+    parts.push(svgEl("text", { class: "ylabel", x: left - 5, y: y(p) + 4 }, `${p * 100}%`));
+  }
+  const samples = utilization.samples || [];
+  const items = [];
+  if (samples.length === 0) {
+    parts.push(svgEl("text", { class: "nodata", x: left + plotWidth / 2, y: y(0.625) + 5 },
+      "no samples yet"));
+  } else {
+    const first = samples[0].t_us;
+    const last = samples[samples.length - 1];
+    const span = last.t_us - first;
+    const x = (t) => left + (span > 0 ? ((t - first) / span) * plotWidth : plotWidth);
+    (utilization.dimensions || []).forEach((dim, d) => {
+      if (!(last.total[d] > 0)) return; // a dimension the cluster does not have
+      const path = (kind, value) => {
+        const points = samples.map((s, i) => {
+          const fraction = s.total[d] > 0 ? value(s) / s.total[d] : 0;
+          return `${i ? "L" : "M"}${x(s.t_us).toFixed(1)},${y(fraction).toFixed(1)}`;
+        });
+        // A lone point still shows, as a dot (round caps on a zero-length line).
+        const tail = samples.length === 1 ? "h0" : "";
+        return svgEl("path", {
+          class: kind === "used" ? "line" : "line offered",
+          d: points.join("") + tail,
+          "data-dim": dim,
+          "data-kind": kind,
+          "data-points": samples.length,
+        });
+      };
+      parts.push(path("offered", (s) => s.used[d] + s.offered[d]), path("used", (s) => s.used[d]));
+      const used = last.used[d];
+      const total = last.total[d];
+      const item = el("span", `${dim} ${percent(used, total)} used (${num(used)} of ${num(total)})`);
+      item.dataset.dim = dim;
+      items.push(item);
+    });
+    parts.push(svgEl("text", { class: "xlabel start", x: left, y: height - 6 }, clock(first / 1000)));
+    if (span > 0) {
+      parts.push(svgEl("text", { class: "xlabel end", x: width - right, y: height - 6 },
+        clock(last.t_us / 1000)));
+    }
+  }
+  svg.replaceChildren(...parts);
+  legend.replaceChildren(...items);
+}
+
+// ------------------------------------------------------------------- render
+
+function setCard(name, value, label) {
+  const card = document.querySelector(`.card[data-card="${name}"]`);
+  card.querySelector(".value").textContent = value;
+  if (label !== undefined) card.querySelector(".label").textContent = label;
+}
+
+// The latest sample's share of a dimension used by tasks, or "n/a".
+function usedPercent(utilization, dim) {
+  const samples = utilization.samples || [];
+  const d = (utilization.dimensions || []).indexOf(dim);
+  const last = samples[samples.length - 1];
+  if (!last || d < 0 || !(last.total[d] > 0)) return "n/a";
+  return percent(last.used[d], last.total[d]);
+}
+
+function render(state, utilization) {
+  lastState = state;
+  $("#master-id").textContent = state.master_id;
+  $("#policy").textContent = state.policy;
+  $("#uptime").textContent = duration(state.time_us - state.start_time_us);
+
+  const agents = state.agents || [];
+  const active = agents.filter((a) => a.status === "active").length;
+  const unreachable = agents.filter((a) => a.status === "unreachable").length;
+  setCard("agents", String(active), unreachable > 0 ? `agents (${unreachable} unreachable)` : "agents");
+  setCard("frameworks", String((state.frameworks || []).filter((f) => f.active).length));
+  setCard("tasks", String((state.tasks || []).length));
+  setCard("offers", String((state.offers || []).length));
+  setCard("cpus", usedPercent(utilization, "cpus"));
+  setCard("mem", usedPercent(utilization, "mem"));
+
+  for (const id of Object.keys(TABLES)) renderTable(id, state);
+  // The tabs are named as the state's lists.
+  for (const a of document.querySelectorAll("nav a[data-tab]")) {
+    const count = a.querySelector(".count");
+    if (count) count.textContent = `(${(state[a.dataset.tab] || []).length})`;
+  }
+  drawChart(utilization);
+
+  $("#updated").textContent = `updated ${clock(Date.now())}`;
+  showStatus(null);
+  document.body.dataset.loaded = "1";
+  document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
+}
+
+function showStatus(error) {
+  const status = $("#status");
+  status.dataset.state = error ? "error" : "ok";
+  status.textContent = error ? `Cannot reach the master: ${error}` : "";
+  status.hidden = !error;
+}
+
+// ------------------------------------------------------------------ polling
+
+async function getJson(path) {
+  const shown = new URL(path, document.baseURI).pathname; // for the banner
+  let response;
+  try {
+    response = await fetch(path, { cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (e) {
+    const why = e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message;
+    throw new Error(`${shown}: ${why}`);
+  }
+  if (!response.ok) throw new Error(`${shown} answered ${response.status} ${response.statusText}`.trim());
+  try {
+    return await response.json();
+  } catch (e) {
+    throw new Error(`${shown}: ${e.message}`);
+  }
+}
+
+// One poll at a time: the next is scheduled when this one is over, so a
+// slow master is never asked twice at once.
+async function poll() {
+  let answers = null;
+  try {
+    answers = await Promise.all([getJson("api/v1/state"), getJson("api/v1/utilization")]);
+  } catch (e) {
+    showStatus(e.message); // the last data stays on the page
+  } finally {
+    setTimeout(poll, REFRESH_MS);
+  }
+  // Outside the try: a bug in rendering is a page error, not an outage.
+  if (answers) render(answers[0], answers[1]);
+}
+
+// ------------------------------------------------------------- tabs, filter
+
+function route() {
+  const name = location.hash.replace(/^#\/?/, "");
+  const tab = TABS.includes(name) ? name : "overview";
+  for (const a of document.querySelectorAll("nav a[data-tab]")) {
+    const on = a.dataset.tab === tab;
+    a.classList.toggle("active", on);
+    if (on) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  for (const t of TABS) document.getElementById(`tab-${t}`).hidden = t !== tab;
+}
+
+function start() {
+  for (const id of Object.keys(TABLES)) buildTable(id);
+  window.addEventListener("hashchange", route);
+  route();
+  $("#filter").addEventListener("input", (event) => {
+    filterText = event.target.value.trim().toLowerCase();
+    for (const id of Object.keys(TABLES)) filterRows(document.querySelector(`#${id} tbody`));
+  });
+  poll();
+}
+
+start();
