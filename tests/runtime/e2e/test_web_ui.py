@@ -1,0 +1,239 @@
+"""The master's web UI in a real browser: a real master and agents on
+loopback (the e2e suite's Cluster), Debian's Chromium driven by playwright-core
+through ui_reader.mjs, which answers each command on stdin with what the page
+shows, as one JSON line. What the page shows is compared with the master's own
+/api/v1/state and /api/v1/utilization.
+
+Needs Chromium (/usr/bin/chromium, or $CHROMIUM) and playwright-core in the
+repository's node_modules: `./x test` installs both."""
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from test_e2e import ALLOT, HERE, SOURCE, Cluster, wait_for
+
+READER = os.path.join(HERE, "ui_reader.mjs")
+NODE = os.environ.get("NODE", shutil.which("node") or "/usr/bin/node")
+HOSTILE_HOST = '<img src=x onerror="window.__allot_xss=1">'
+HOSTILE_TASK = "<script>window.__allot_xss=2</script>"
+
+
+class UiCluster(Cluster):
+    """Samples the cluster's use every 200 ms, so that the chart has points
+    within a second."""
+
+    def master_args(self):
+        return super().master_args() + ["--utilization-interval", "200ms"]
+
+
+class Reader:
+    """ui_reader.mjs: one command per line in, one JSON object per line out."""
+
+    def __init__(self, url, out_dir):
+        missing = [p for p in (NODE, os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+                   if not os.path.exists(p)]
+        if missing or not os.path.isdir(os.path.join(SOURCE, "node_modules", "playwright-core")):
+            pytest.fail(f"browser test needs node, Chromium and playwright-core "
+                        f"(missing: {missing or 'node_modules/playwright-core'}); "
+                        f"./x test installs them")
+        self.stderr_path = os.path.join(out_dir, "ui_reader.stderr")
+        self.stderr = open(self.stderr_path, "wb")
+        self.popen = subprocess.Popen([NODE, READER, url, out_dir], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.first = self._answer(60)
+
+    def _answer(self, timeout):
+        line = []
+        reader = threading.Thread(target=lambda: line.append(self.popen.stdout.readline()))
+        reader.start()
+        reader.join(timeout)
+        if not line or not line[0]:
+            self.close()
+            with open(self.stderr_path, errors="replace") as f:
+                pytest.fail(f"ui_reader.mjs gave no answer in {timeout} s; its stderr:\n{f.read()}")
+        answer = json.loads(line[0])
+        assert answer.get("phase") != "exception", answer
+        return answer
+
+    def ask(self, command, timeout=60):
+        self.popen.stdin.write(command + "\n")
+        self.popen.stdin.flush()
+        return self._answer(timeout)
+
+    def close(self):
+        if self.popen.poll() is None:
+            try:
+                self.popen.stdin.write("quit\n")
+                self.popen.stdin.flush()
+                self.popen.wait(15)
+            except (OSError, subprocess.TimeoutExpired):
+                self.popen.kill()
+                self.popen.wait()
+        self.stderr.close()
+
+
+@pytest.fixture
+def ui_cluster(request, tmp_path):
+    c = UiCluster(str(tmp_path))
+    yield c
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
+        print(c.diagnostics())
+    c.close()
+
+
+def rows(obs, table):
+    """{data-id: [cell texts]} of one table."""
+    return {row_id: cells for row_id, cells in obs["tables"][table]}
+
+
+COLUMNS = {
+    "agents-table": ["id", "hostname", "status", "tasks", "total", "used", "offered", "free",
+                     "attributes", "last_seen"],
+    "frameworks-table": ["id", "name", "role", "user", "active", "suppressed", "tasks", "offers",
+                         "pending_updates"],
+    "tasks-table": ["id", "name", "state", "framework_id", "agent_id", "resources", "updated"],
+    "completed-table": ["id", "name", "state", "framework_id", "agent_id", "message", "updated"],
+}
+
+
+def cell(obs, table, row_id, key):
+    return rows(obs, table)[row_id][COLUMNS[table].index(key)]
+
+
+def observe_until(reader, predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        obs = reader.ask("observe")
+        if predicate(obs):
+            return obs
+        if time.monotonic() > deadline:
+            pytest.fail(f"the page did not show {what} within {timeout} s; it showed "
+                        f"{json.dumps(obs)[:3000]}")
+        time.sleep(0.2)
+
+
+def percent_text(dim, used, total):
+    def num(x):
+        return f"{x:.2f}".rstrip("0").rstrip(".")
+    return f"{dim} {100 * used / total:.1f}% used ({num(used)} of {num(total)})"
+
+
+def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_path):
+    """The UI lists what the master knows, shows hostile names as text, charts
+    the use of CPUs and memory as the master sampled it, filters and sorts, and
+    keeps its last data with a banner while the master is down."""
+    c = ui_cluster
+    c.start(agents=2)
+    # A third agent whose hostname is markup: the page must print it.
+    hostile = c.spawn("agent-hostile", [
+        ALLOT, "agent", "--master", c.master_address, "--id", "e2e-agent-x",
+        "--hostname", HOSTILE_HOST, "--attributes", "rack:r<b>1</b>",
+        "--work-dir", os.path.join(c.dir, "agent-x"), "--resources", "cpus:4;mem:4096",
+        "--cgroup-root", "none"])
+    c.wait_agents(["e2e-agent-0", "e2e-agent-1", "e2e-agent-x"])
+    # A task whose name is a script, finished; another running throughout.
+    done = subprocess.run([ALLOT, "run", "--master", c.master_address, "--name", HOSTILE_TASK,
+                           "--cpus", "0.5", "--mem", "32", "--", "true"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sleeper = c.spawn("run-sleeper", [ALLOT, "run", "--master", c.master_address, "--name",
+                                      "sleeper", "--cpus", "1.5", "--mem", "256", "--",
+                                      "sleep", "600"])
+    wait_for(lambda: any(t["name"] == "sleeper" and t["state"] == "TASK_RUNNING"
+                         for t in c.state()["tasks"]), 30, "the sleeper running", c)
+
+    reader = Reader(f"http://127.0.0.1:{c.http_port}/", str(tmp_path))
+    try:
+        first = reader.first
+        assert first["phase"] == "loaded"
+        assert first["title"] == "allot master"
+        state = c.state()
+        assert first["master_id"] == state["master_id"]
+        assert first["policy"] == state["policy"] == "drf"
+
+        # Sampled every 200 ms: wait until the page's chart has the sleeper's
+        # 1.5 cpus as used, on 12 cpus in all.
+        want_cpus = percent_text("cpus", 1.5, 12)
+        obs = observe_until(reader, lambda o: o["legend"].get("cpus") == want_cpus, 20,
+                            f"the legend {want_cpus!r}")
+        util = json.loads(c.http("/api/v1/utilization")[1])
+        last = util["samples"][-1]
+        dims = util["dimensions"]
+        mem = dims.index("mem")
+        assert last["used"][mem] == 256 and last["total"][mem] == 3 * 4096, last
+        assert obs["legend"]["mem"] == percent_text("mem", 256, 3 * 4096)
+        assert "gpus" not in obs["legend"], "a dimension the cluster does not have is drawn"
+        lines = {(p["dim"], p["kind"]): p["points"] for p in obs["paths"]}
+        assert lines[("cpus", "used")] >= 2 and lines[("mem", "used")] >= 2, obs["paths"]
+        assert lines[("cpus", "used")] <= len(util["samples"]) + 1, (lines, len(util["samples"]))
+
+        # Tables against the master's state.
+        state = c.state()
+        agents = rows(obs, "agents-table")
+        assert set(agents) == {a["id"] for a in state["agents"]}
+        assert cell(obs, "agents-table", "e2e-agent-x", "hostname") == HOSTILE_HOST
+        assert cell(obs, "agents-table", "e2e-agent-x", "attributes") == "rack:r<b>1</b>"
+        assert {cell(obs, "agents-table", a, "status") for a in agents} == {"active"}
+        fws = {f["id"]: f for f in state["frameworks"]}
+        assert set(rows(obs, "frameworks-table")) == set(fws)
+        running = {t["id"]: t for t in state["tasks"] if t["state"] == "TASK_RUNNING"}
+        (sleeper_id,) = [i for i, t in running.items() if t["name"] == "sleeper"]
+        assert cell(obs, "tasks-table", sleeper_id, "state") == "TASK_RUNNING"
+        assert cell(obs, "tasks-table", sleeper_id, "agent_id") == running[sleeper_id]["agent_id"]
+        hostile_done = [t for t in state["completed_tasks"] if t["name"] == HOSTILE_TASK]
+        assert len(hostile_done) == 1, state["completed_tasks"]
+        assert cell(obs, "completed-table", hostile_done[0]["id"], "name") == HOSTILE_TASK
+        assert cell(obs, "completed-table", hostile_done[0]["id"], "state") == "TASK_FINISHED"
+        assert obs["cards"]["agents"]["value"] == "3"
+        assert obs["cards"]["tasks"]["value"] == str(len(state["tasks"]))
+        assert obs["xss"] is None, "markup from the API ran as script"
+
+        # Filter and sort.
+        only = reader.ask("filter e2e-agent-1")
+        assert only["visible"]["agents-table"] == ["e2e-agent-1"], only
+        cleared = reader.ask("filter ")
+        assert len(cleared["visible"]["agents-table"]) == 3, cleared
+        up = reader.ask("sort agents-table hostname")
+        down = reader.ask("sort agents-table hostname")
+        by_host = sorted(state["agents"], key=lambda a: a["hostname"])
+        assert up["aria"] == "ascending" and up["ids"] == [a["id"] for a in by_host], up
+        assert down["aria"] == "descending" and down["ids"] == up["ids"][::-1], down
+        reader.ask("screenshot web-ui")
+        calm = reader.ask("observe")
+        assert calm["console_errors"] == [] and calm["page_errors"] == [], calm
+        assert calm["failed_requests"] == [], calm["failed_requests"]
+
+        # The master goes away: the page says so and keeps what it showed.
+        c.master.kill9()
+        gone = reader.ask("wait-error")
+        assert gone["ok"], gone
+        assert gone["status_text"].startswith("Cannot reach the master"), gone["status_text"]
+        assert set(rows(gone, "agents-table")) == set(agents), "the last data was dropped"
+
+        # Back on the same ports and registry: the page recovers by itself.
+        c.start_master()
+        back = reader.ask("wait-ok")
+        assert back["ok"], back
+        obs = observe_until(
+            reader, lambda o: o["master_id"] == c.state()["master_id"] and
+            set(rows(o, "agents-table")) == set(agents) and
+            {cell(o, "agents-table", a, "status") for a in agents} == {"active"}, 30,
+            "the restarted master's agents, active again")
+
+        # Nothing on the way was an error in the browser but the outage's own
+        # failed requests.
+        assert obs["page_errors"] == [], obs["page_errors"]
+        outage = [r for r in obs["failed_requests"] if "/api/v1/" not in r]
+        assert outage == [], obs["failed_requests"]
+        assert obs["xss"] is None
+    finally:
+        reader.close()
+        sleeper.stop()
+        hostile.stop()
