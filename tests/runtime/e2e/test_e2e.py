@@ -293,14 +293,19 @@ class Cluster:
             p.stop(timeout=5)
 
 
-@pytest.fixture
-def cluster(request, tmp_path):
-    c = Cluster(str(tmp_path))
+def managed(request, c):
+    """Yields the cluster C, then prints its processes' log tails if the
+    test failed, and stops them."""
     yield c
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     if failed:
         print(c.diagnostics())
     c.close()
+
+
+@pytest.fixture
+def cluster(request, tmp_path):
+    yield from managed(request, Cluster(str(tmp_path)))
 
 
 def run_allot(*args, timeout=60):

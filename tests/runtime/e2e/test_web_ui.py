@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from test_e2e import ALLOT, HERE, SOURCE, Cluster, wait_for
+from test_e2e import ALLOT, HERE, SOURCE, Cluster, managed, wait_for
 
 READER = os.path.join(HERE, "ui_reader.mjs")
 NODE = os.environ.get("NODE", shutil.which("node") or "/usr/bin/node")
@@ -80,12 +80,7 @@ class Reader:
 
 @pytest.fixture
 def ui_cluster(request, tmp_path):
-    c = UiCluster(str(tmp_path))
-    yield c
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    if failed:
-        print(c.diagnostics())
-    c.close()
+    yield from managed(request, UiCluster(str(tmp_path)))
 
 
 def rows(obs, table):

@@ -109,6 +109,17 @@ const resCol = (key, label) =>
     },
   });
 
+// Active and completed tasks differ in one column only.
+const taskColumns = (sixth) => [
+  col("id", "ID"),
+  textCol("name", "Name"),
+  stateCol(),
+  col("framework_id", "Framework"),
+  col("agent_id", "Agent"),
+  sixth,
+  ageCol("updated", "Updated", "updated_us"),
+];
+
 // Each table: its rows in the state, their id (data-id) and the columns.
 const TABLES = {
   "agents-table": {
@@ -168,28 +179,12 @@ const TABLES = {
   "tasks-table": {
     rows: (s) => s.tasks,
     id: (row) => row.id,
-    columns: [
-      col("id", "ID"),
-      textCol("name", "Name"),
-      stateCol(),
-      col("framework_id", "Framework"),
-      col("agent_id", "Agent"),
-      resCol("resources", "Resources"),
-      ageCol("updated", "Updated", "updated_us"),
-    ],
+    columns: taskColumns(resCol("resources", "Resources")),
   },
   "completed-table": {
     rows: (s) => s.completed_tasks,
     id: (row) => row.id,
-    columns: [
-      col("id", "ID"),
-      textCol("name", "Name"),
-      stateCol(),
-      col("framework_id", "Framework"),
-      col("agent_id", "Agent"),
-      textCol("message", "Message"),
-      ageCol("updated", "Updated", "updated_us"),
-    ],
+    columns: taskColumns(textCol("message", "Message")),
   },
   "offers-table": {
     rows: (s) => s.offers,
