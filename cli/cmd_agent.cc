@@ -90,7 +90,9 @@ void addAgentCommand(CLI::App& app) {
       "Example: allot agent --master 127.0.0.1:5050 --resources 'cpus:4;mem:8192' "
       "--attributes 'rack:r1'");
   runtime::AgentOptions& o = args->options;
-  cmd->add_option("--master", o.master, "Master address HOST:PORT (or tcp://HOST:PORT)")
+  cmd->add_option("--master", o.master,
+                  "Master address HOST:PORT (or tcp://HOST:PORT), or zk://HOST:PORT/PATH to "
+                  "follow the leading master of those started with that --zk")
       ->required();
   cmd->add_option("--resources", o.resources,
                   "Resources to offer, e.g. 'cpus:4;mem:8192;disk:1000;ports:[31000-32000]' "

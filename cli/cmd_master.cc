@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -21,6 +23,7 @@
 #include "allot/policies/registry.h"
 #include "allot/runtime/clock.h"
 #include "allot/runtime/master.h"
+#include "allot/runtime/zookeeper.h"
 #include "commands.h"
 #include "common.h"
 
@@ -47,8 +50,62 @@ struct MasterArgs {
   std::string utilizationInterval = "5s";
   std::size_t utilizationSamples = 720;
   std::string masterId;
+  std::string zk;
+  std::string zkSessionTimeout = "10s";
+  std::string advertiseHost;
   std::string logLevel = "info";
 };
+
+// True once SIGINT or SIGTERM is pending (both are blocked in every thread
+// of this process), taking it.
+bool stopSignalPending() {
+  sigset_t pending;
+  sigpending(&pending);
+  if (!sigismember(&pending, SIGINT) && !sigismember(&pending, SIGTERM)) return false;
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  const timespec now{0, 0};
+  sigtimedwait(&mask, nullptr, &now);
+  return true;
+}
+
+// With --zk: this master's candidacy, made before the master binds anything
+// (a standby binds no port). Nullptr without --zk.
+std::unique_ptr<runtime::MasterContender> contend(const MasterArgs& a,
+                                                  const runtime::MasterOptions& o) {
+  if (a.zk.empty()) return nullptr;
+  std::optional<runtime::ZkUrl> url;
+  try {
+    url = runtime::ZkUrl::parse(a.zk);
+  } catch (const ParseError& e) {
+    throw InvalidArgument(fmt::format("--zk: {}", e.what()));
+  }
+  if (!url) {
+    throw InvalidArgument(
+        fmt::format("--zk '{}': expected zk://HOST:PORT[,HOST:PORT...]/PATH", a.zk));
+  }
+  // The leader is announced before it binds: its ports must be known.
+  if (a.port == 0 || a.httpPort == 0) {
+    throw InvalidArgument(
+        "--zk needs a fixed --port and --http-port (0 picks one too late to "
+        "announce it)");
+  }
+  std::string host = a.advertiseHost;
+  if (host.empty()) host = a.host;
+  if (host == "*" || host == "0.0.0.0") {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    host = name;
+  }
+  runtime::MasterInfo self;
+  self.id = o.masterId;
+  self.endpoint = fmt::format("tcp://{}:{}", host, a.port);
+  if (a.httpPort > 0) self.http = fmt::format("{}:{}", host, a.httpPort);
+  const Duration timeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
+  return std::make_unique<runtime::MasterContender>(*url, self, timeout);
+}
 
 void runMaster(const MasterArgs& a) {
   setUpLogging("allot-master", a.logLevel);
@@ -102,11 +159,51 @@ void runMaster(const MasterArgs& a) {
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+
+  // High availability: stand by until this master leads. A leader that
+  // loses the lead stops at once and exits with an error, as Mesos' masters
+  // do: another may lead already, and a supervisor restarts this one, which
+  // then stands by.
+  std::unique_ptr<runtime::MasterContender> contender = contend(a, o);
+  std::atomic<runtime::Master*> running{nullptr};
+  std::atomic<bool> lost{false};
+  std::string lostWhy;  // written before `lost` is set, read after
+  if (contender) {
+    contender->onLost([&](const std::string& why) {
+      lostWhy = why;
+      lost = true;
+      if (runtime::Master* m = running.load()) m->stop();
+    });
+    const bool leads = contender->waitForLeadership(
+        stopSignalPending, [&](const std::optional<runtime::MasterInfo>& leader) {
+          if (leader) {
+            spdlog::info("master: standby in ZooKeeper {}; the leader is {} (HTTP {})", a.zk,
+                         leader->endpoint, leader->http.empty() ? "none" : leader->http);
+          } else {
+            spdlog::info("master: standby in ZooKeeper {}; no leader yet", a.zk);
+          }
+        });
+    if (!leads) {
+      spdlog::info("master: stopped while standing by");
+      return;
+    }
+    spdlog::info("master: elected the leading master in ZooKeeper {}", a.zk);
+  }
+
   zmq::context_t context;
   runtime::SystemClock clock;
   runtime::Master master(context, clock, std::move(o));
+  running = &master;
+  if (lost) master.stop();
   master.stopOnSignals();
   master.run();
+  running = nullptr;
+  if (lost) {
+    throw Error(
+        fmt::format("master {}: lost leadership in ZooKeeper {} ({}); exiting, so that "
+                    "a restart stands by while another master leads",
+                    master.id(), a.zk, lostWhy));
+  }
   spdlog::info("master {} stopped", master.id());
 }
 
@@ -170,6 +267,16 @@ void addMasterCommand(CLI::App& app) {
                   "Samples kept (720 at 5s: the last hour)")
       ->check(wholeNumberFlag(1, 1'000'000))
       ->capture_default_str();
+  cmd->add_option("--zk", args->zk,
+                  "High availability: zk://HOST:PORT[,HOST:PORT...]/PATH. Masters with the same "
+                  "URL elect one leader; the others stand by (binding no port) until it goes. "
+                  "Agents and frameworks take the same URL as --master");
+  cmd->add_option("--zk-session-timeout", args->zkSessionTimeout,
+                  "ZooKeeper session timeout: how soon a dead leader is replaced")
+      ->capture_default_str();
+  cmd->add_option("--advertise-host", args->advertiseHost,
+                  "Host announced in ZooKeeper for agents and frameworks to connect to. Default: "
+                  "--host, or this machine's name when --host is *");
   cmd->add_option("--master-id", args->masterId,
                   "Id of this master run (prefix of the ids it assigns). Default: from the time");
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error or off")

@@ -349,7 +349,9 @@ void addRunCommand(CLI::App& app) {
       "when killed by signal N); 1 when it was KILLED, LOST or refused (TASK_ERROR); 124 on "
       "--timeout; 130 when interrupted.\n"
       "Example: allot run --master 127.0.0.1:5050 --cpus 0.5 --mem 64 -- sh -c 'echo hi'");
-  cmd->add_option("--master", args->master, "Master address, HOST:PORT")->required();
+  cmd->add_option("--master", args->master,
+                  "Master address, HOST:PORT, or zk://HOST:PORT/PATH (the leading master)")
+      ->required();
   cmd->add_option("--cpus", args->cpus, "CPUs for the task (cores)")->capture_default_str();
   cmd->add_option("--mem", args->mem, "Memory for the task (MB)")->capture_default_str();
   cmd->add_option("--disk", args->disk, "Disk for the task (MB); 0: none")->capture_default_str();

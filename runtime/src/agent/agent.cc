@@ -26,6 +26,7 @@
 #include "allot/core/resources.h"
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
+#include "allot/runtime/zookeeper.h"
 #include "checkpoint.pb.h"
 #include "files.h"
 #include "isolation.h"
@@ -143,6 +144,9 @@ class Agent::Impl {
   void recoverTask(const std::string& path, std::map<std::string, std::vector<std::string>>& live);
   void recoverExecutor(const std::string& socket, const std::vector<std::string>& keys);
   void sendRegister();
+  // A fresh DEALER to endpoint_, with a new routing id (a new connection).
+  void connectDealer();
+  void onLeader(const std::optional<MasterInfo>& leader);
   void onReadable();
   void dispatch(const wire::Envelope& envelope);
   void refuse(const wire::Envelope& envelope, wire::Error::Code code, const std::string& problem);
@@ -196,7 +200,9 @@ class Agent::Impl {
   bool root_ = false;
   agent::UniqueFd lock_;  // flock on meta/lock, held for the agent's life
   std::mt19937_64 random_;
+  std::string endpoint_;  // of the master; kNoMasterEndpoint while none leads
   std::unique_ptr<DealerSocket> dealer_;
+  std::unique_ptr<MasterDetector> detector_;  // with a zk:// master
 
   std::unordered_map<std::string, Task> tasks_;
   std::map<std::string, Executor> executors_;  // by socket
@@ -255,7 +261,8 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
         "agent: executor {} is not executable ({}); build allot-executor or pass --executor",
         options_.executorPath, std::strerror(errno)));
   }
-  std::string endpoint = masterEndpoint(options_.master);
+  const std::optional<ZkUrl> zk = ZkUrl::parse(options_.master);  // throws ParseError
+  endpoint_ = zk ? std::string(kNoMasterEndpoint) : masterEndpoint(options_.master);
   resources_ = completeResources(options_.resources, layout_.workDir);
   Attributes::parse(options_.attributes);  // throws ParseError naming the token
   attributes_ = options_.attributes;
@@ -320,9 +327,12 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
     }
   }
 
-  // The routing id is per process: a restarted agent is a new connection.
-  dealer_ = std::make_unique<DealerSocket>(context_, endpoint,
-                                           fmt::format("{}#{:08x}", id_, random_() & 0xffffffffu));
+  connectDealer();
+  if (zk) {
+    detector_ = std::make_unique<MasterDetector>(
+        *zk, options_.zkSessionTimeout, loop_,
+        [this](const std::optional<MasterInfo>& leader) { onLeader(leader); });
+  }
   recover();
   spdlog::info("agent {}: resources '{}', attributes '{}', work dir {}, {} task(s) recovered{}",
                id_, resources_, attributes_, layout_.workDir, counters_.recovered,
@@ -507,6 +517,34 @@ void Agent::Impl::endWrittenTasks(Executor& executor) {
 
 // ---------------------------------------------------------------------------
 // Master connection
+
+void Agent::Impl::connectDealer() {
+  if (dealer_ && started_) loop_.unwatch(dealer_->socket());
+  // The routing id is per connection: a restarted agent, or one that
+  // follows a new leader, is a new connection.
+  dealer_ = std::make_unique<DealerSocket>(context_, endpoint_,
+                                           fmt::format("{}#{:08x}", id_, random_() & 0xffffffffu));
+  if (started_) loop_.watch(dealer_->socket(), [this] { onReadable(); });
+}
+
+// A new leading master (ZooKeeper): register with it at once, with the
+// tasks this agent runs, as after a master restart.
+void Agent::Impl::onLeader(const std::optional<MasterInfo>& leader) {
+  if (!leader) {
+    spdlog::warn("agent {}: no master leads in ZooKeeper {}; waiting for one", id_,
+                 options_.master);
+    return;
+  }
+  if (leader->endpoint == endpoint_) return;
+  spdlog::info("agent {}: the leading master is {} at {}", id_,
+               leader->id.empty() ? "unnamed" : leader->id, leader->endpoint);
+  endpoint_ = leader->endpoint;
+  connectDealer();
+  if (!started_ || !stopReason_.empty()) return;
+  registered_ = false;
+  registerBackoff_ = options_.registerRetry;
+  sendRegister();
+}
 
 void Agent::Impl::sendRegister() {
   wire::RegisterAgent reg;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 
 #include "allot/core/resources.h"
 #include "allot/runtime/scheduler.h"
@@ -37,7 +38,7 @@ SchedulerDriver::SchedulerDriver(Scheduler& scheduler, wire::FrameworkInfo frame
                                  std::string_view master, const Clock& clock, DriverOptions options)
     : scheduler_(scheduler),
       framework_(std::move(framework)),
-      endpoint_(masterEndpoint(master)),
+      endpoint_(ZkUrl::parse(master) ? std::string(kNoMasterEndpoint) : masterEndpoint(master)),
       options_(options),
       loop_(clock),
       routingBase_(makeRoutingBase()),
@@ -45,9 +46,11 @@ SchedulerDriver::SchedulerDriver(Scheduler& scheduler, wire::FrameworkInfo frame
   if (framework_.role().empty()) framework_.set_role(std::string(kUnreservedRole));
   if (framework_.weight() <= 0) framework_.set_weight(1.0);
   if (heartbeatInterval_ <= Duration{0}) heartbeatInterval_ = std::chrono::seconds(1);
+  zk_ = ZkUrl::parse(master);
 }
 
 SchedulerDriver::~SchedulerDriver() {
+  detector_.reset();  // before the loop it delivers to
   if (socket_) loop_.unwatch(socket_->socket());
 }
 
@@ -63,6 +66,32 @@ void SchedulerDriver::start() {
   subscribeStarted_ = loop_.now();
   subscribeBackoff_ = options_.subscribeBackoffMin;
   heartbeatTimer_ = loop_.every(heartbeatInterval_, [this] { onHeartbeatTimer(); });
+  sendSubscribe();
+  if (zk_) {
+    detector_ = std::make_unique<MasterDetector>(
+        *zk_, options_.zkSessionTimeout, loop_,
+        [this](const std::optional<MasterInfo>& leader) { onLeader(leader); });
+  }
+}
+
+// A new leading master (ZooKeeper): subscribe to it at once, with this
+// framework's id, as after a master restart.
+void SchedulerDriver::onLeader(const std::optional<MasterInfo>& leader) {
+  if (!leader) {
+    spdlog::warn("driver: no master leads in ZooKeeper {}; waiting for one", zk_->text());
+    return;
+  }
+  if (leader->endpoint == endpoint_) return;
+  spdlog::info("driver: the leading master is {} at {}",
+               leader->id.empty() ? "unnamed" : leader->id, leader->endpoint);
+  const std::string previous = std::exchange(endpoint_, leader->endpoint);
+  if (state_ == State::kSubscribed) {
+    lostMaster(fmt::format("{} no longer leads", previous), true);
+    return;
+  }
+  connect();  // still subscribing (or the first leader seen): no loss to report
+  subscribeStarted_ = loop_.now();
+  subscribeBackoff_ = options_.subscribeBackoffMin;
   sendSubscribe();
 }
 
@@ -313,7 +342,7 @@ void SchedulerDriver::onHeartbeatTimer() {
 }
 
 void SchedulerDriver::lostMaster(const std::string& why, bool reconnect) {
-  spdlog::warn("driver: lost the master at {}: {}; re-subscribing", endpoint_, why);
+  spdlog::warn("driver: lost the master: {}; re-subscribing to {}", why, endpoint_);
   state_ = State::kSubscribing;
   offers_.clear();
   if (reconnect) connect();

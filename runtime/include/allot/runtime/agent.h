@@ -13,7 +13,9 @@ namespace allot::runtime {
 
 // How an agent runs. Durations are microseconds (allot::Duration).
 struct AgentOptions {
-  std::string master;      // "HOST:PORT" or "tcp://HOST:PORT"
+  // "HOST:PORT" or "tcp://HOST:PORT", or "zk://HOST:PORT[,...]/PATH" to
+  // follow the leading master of several (allot/runtime/zookeeper.h).
+  std::string master;
   std::string workDir;     // sandboxes and checkpoints; created when missing
   std::string id;          // empty: the id kept in workDir, else a new one
   std::string hostname;    // empty: gethostname()
@@ -44,6 +46,8 @@ struct AgentOptions {
   // Watch executors with pidfd_open (Linux 5.3+); false, or when the kernel
   // refuses it: check them every 100 ms instead.
   bool pidfd = true;
+  // With a zk:// master: the ZooKeeper session timeout.
+  Duration zkSessionTimeout = std::chrono::seconds(10);
 };
 
 // What the agent has done since it started; for tests and logs.

@@ -29,6 +29,7 @@
 #include "allot/runtime/clock.h"
 #include "allot/runtime/event_loop.h"
 #include "allot/runtime/wire.h"
+#include "allot/runtime/zookeeper.h"
 
 namespace allot::runtime {
 
@@ -75,6 +76,8 @@ struct DriverOptions {
   // How many delivered uuids are remembered for deduplication, oldest
   // forgotten first (a repeat comes only while an ack is in flight: seconds).
   std::size_t rememberedUpdates = 100'000;
+  // With a zk:// master: the ZooKeeper session timeout.
+  Duration zkSessionTimeout = std::chrono::seconds(10);
 };
 
 // Connects to one master and drives one Scheduler. Not copyable.
@@ -84,9 +87,10 @@ struct DriverOptions {
 // from any thread or a signal handler's stand-in (it writes an eventfd).
 class SchedulerDriver {
  public:
-  // `master` is "HOST:PORT" or "tcp://HOST:PORT" (throws ParseError
-  // otherwise). `framework.framework_id` set means fail over as that
-  // framework. `scheduler` and `clock` must outlive the driver.
+  // `master` is "HOST:PORT" or "tcp://HOST:PORT", or
+  // "zk://HOST:PORT[,...]/PATH" to follow the leading master of several
+  // (re-subscribing to each new one); throws ParseError otherwise. `framework.framework_id` set
+  // means fail over as that framework. `scheduler` and `clock` must outlive the driver.
   SchedulerDriver(Scheduler& scheduler, wire::FrameworkInfo framework, std::string_view master,
                   const Clock& clock, DriverOptions options = {});
   ~SchedulerDriver();
@@ -158,6 +162,7 @@ class SchedulerDriver {
   void onError(const wire::Envelope& envelope);
   void onHeartbeatTimer();
   void lostMaster(const std::string& why, bool reconnect);
+  void onLeader(const std::optional<MasterInfo>& leader);
   bool send(wire::MessageType type, const google::protobuf::MessageLite& body);
   bool sendIfSubscribed(wire::MessageType type, const google::protobuf::MessageLite& body);
   // Parses the payload; logs and returns false when it does not parse.
@@ -172,6 +177,8 @@ class SchedulerDriver {
   EventLoop loop_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<DealerSocket> socket_;
+  std::optional<ZkUrl> zk_;
+  std::unique_ptr<MasterDetector> detector_;  // with a zk:// master, from start()
   std::string routingBase_;
   int connections_ = 0;
 

@@ -1,0 +1,93 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "allot/core/time.h"
+#include "allot/runtime/event_loop.h"
+
+namespace allot::runtime {
+
+// High availability through ZooKeeper, as Mesos does it: every master
+// creates an ephemeral sequential node under a path (`member_0000000007`)
+// holding its MasterInfo; the oldest node leads. Agents and frameworks
+// follow the leader by watching the path. A master that loses its session
+// loses its node, and with it the lead.
+
+// "zk://HOST:PORT[,HOST:PORT...]/PATH".
+struct ZkUrl {
+  std::string servers;  // "h1:2181,h2:2181"
+  std::string path;     // "/allot": absolute, no trailing '/'
+
+  // Nullopt when `text` does not start with "zk://"; throws ParseError
+  // naming the problem when it does but is malformed.
+  static std::optional<ZkUrl> parse(std::string_view text);
+  std::string text() const { return "zk://" + servers + path; }
+};
+
+// What a master announces in its node.
+struct MasterInfo {
+  std::string id;
+  std::string endpoint;  // "tcp://HOST:PORT": where agents and drivers connect
+  std::string http;      // "HOST:PORT" of its HTTP API; empty without
+  std::string toJson() const;
+  // Nullopt for data that is not a MasterInfo (another program's node).
+  static std::optional<MasterInfo> fromJson(std::string_view json);
+};
+
+// A master's candidacy. Each object holds its own ZooKeeper session and a
+// worker thread: ZooKeeper's client is asynchronous, the master's loop must
+// never wait on it.
+class MasterContender {
+ public:
+  // Connects and creates this master's node (and the path). Throws
+  // allot::Error when ZooKeeper cannot be reached within the session
+  // timeout, naming the URL.
+  MasterContender(const ZkUrl& url, MasterInfo self, Duration sessionTimeout);
+  ~MasterContender();  // closes the session: the node goes at once
+  MasterContender(const MasterContender&) = delete;
+  MasterContender& operator=(const MasterContender&) = delete;
+
+  // Blocks until this master leads (true) or `stop()` returns true, checked
+  // every 100 ms (false). `onStandby` is called with each new leader seen
+  // meanwhile (nullopt: none), for the logs.
+  bool waitForLeadership(const std::function<bool()>& stop,
+                         const std::function<void(const std::optional<MasterInfo>&)>& onStandby);
+
+  // Called once, on a worker thread, when a master that led no longer may:
+  // its session expired, it was cut from ZooKeeper for longer than the
+  // session timeout (it cannot know whether the session lives), or its node
+  // was deleted. Set before waitForLeadership returns true.
+  void onLost(std::function<void(const std::string& why)> lost);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Follows the leading master for an agent or a driver. `changed` runs on
+// `loop`'s thread (through an eventfd) with the new leader, or nullopt when
+// none leads; the first call comes as soon as the path has been read. A lost
+// session is replaced by a new one; while cut from ZooKeeper the last leader
+// stands.
+class MasterDetector {
+ public:
+  MasterDetector(const ZkUrl& url, Duration sessionTimeout, EventLoop& loop,
+                 std::function<void(const std::optional<MasterInfo>&)> changed);
+  ~MasterDetector();
+  MasterDetector(const MasterDetector&) = delete;
+  MasterDetector& operator=(const MasterDetector&) = delete;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Where a DEALER connects while no master leads: an inproc endpoint nobody
+// binds, so that messages wait in (and are dropped with) that socket.
+inline constexpr std::string_view kNoMasterEndpoint = "inproc://allot-no-leading-master";
+
+}  // namespace allot::runtime

@@ -1,0 +1,486 @@
+// Leader election and detection on ZooKeeper: see allot/runtime/zookeeper.h.
+//
+// ZooKeeper's multi-threaded C client calls watchers on its own completion
+// thread, where its synchronous calls must not be made. So each contender
+// and detector has a worker thread: the watcher only flags that something
+// changed, and the worker reads ZooKeeper (synchronously) and acts.
+
+#include "allot/runtime/zookeeper.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zookeeper/zookeeper.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "allot/core/error.h"
+
+namespace allot::runtime {
+
+// ------------------------------------------------------------------- values
+
+std::optional<ZkUrl> ZkUrl::parse(std::string_view text) {
+  constexpr std::string_view kScheme = "zk://";
+  if (!text.starts_with(kScheme)) return std::nullopt;
+  std::string_view rest = text.substr(kScheme.size());
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0) {
+    throw ParseError(
+        fmt::format("ZooKeeper URL '{}': expected zk://HOST:PORT[,HOST:PORT...]/PATH", text));
+  }
+  ZkUrl url{std::string(rest.substr(0, slash)), std::string(rest.substr(slash))};
+  while (url.path.size() > 1 && url.path.back() == '/') url.path.pop_back();
+  if (url.path == "/") {
+    throw ParseError(
+        fmt::format("ZooKeeper URL '{}': give a path below the root, as /allot", text));
+  }
+  if (url.path.find("//") != std::string::npos) {
+    throw ParseError(fmt::format("ZooKeeper URL '{}': empty path component", text));
+  }
+  std::string_view servers = url.servers;
+  while (!servers.empty()) {
+    const auto comma = servers.find(',');
+    const std::string_view server = servers.substr(0, comma);
+    const auto colon = server.rfind(':');
+    const bool digits = colon != std::string_view::npos && colon > 0 && colon + 1 < server.size() &&
+                        std::all_of(server.begin() + static_cast<std::ptrdiff_t>(colon) + 1,
+                                    server.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) {
+      throw ParseError(
+          fmt::format("ZooKeeper URL '{}': server '{}' is not HOST:PORT", text, server));
+    }
+    servers = comma == std::string_view::npos ? std::string_view{} : servers.substr(comma + 1);
+  }
+  return url;
+}
+
+std::string MasterInfo::toJson() const {
+  return nlohmann::json{{"id", id}, {"endpoint", endpoint}, {"http", http}}.dump();
+}
+
+std::optional<MasterInfo> MasterInfo::fromJson(std::string_view json) {
+  const auto j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("endpoint") || !j["endpoint"].is_string()) return std::nullopt;
+  MasterInfo info;
+  info.endpoint = j["endpoint"].get<std::string>();
+  if (j.contains("id") && j["id"].is_string()) info.id = j["id"].get<std::string>();
+  if (j.contains("http") && j["http"].is_string()) info.http = j["http"].get<std::string>();
+  return info;
+}
+
+namespace {
+
+bool sameInfo(const std::optional<MasterInfo>& a, const std::optional<MasterInfo>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  return !a || (a->id == b->id && a->endpoint == b->endpoint && a->http == b->http);
+}
+
+// ------------------------------------------------------------------ session
+
+constexpr std::string_view kMemberPrefix = "member_";
+
+// What the watcher tells the worker. Shared by ZooKeeper's thread (the
+// watcher) and the worker, under `mutex`.
+struct Signals {
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool dirty = true;  // read the members (again)
+  bool stopping = false;
+};
+
+void watcher(zhandle_t* /*zh*/, int /*type*/, int /*state*/, const char* /*path*/, void* context) {
+  auto* signals = static_cast<Signals*>(context);
+  {
+    std::lock_guard lock(signals->mutex);
+    signals->dirty = true;
+  }
+  signals->wake.notify_all();
+}
+
+// The C client logs each failed connection attempt; errors only, once per
+// process (the level is the library's global).
+void quietClientLog() {
+  static std::once_flag once;
+  std::call_once(once, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR); });
+}
+
+zhandle_t* openSession(const ZkUrl& url, Duration timeout, Signals& signals) {
+  quietClientLog();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  zhandle_t* zh =
+      zookeeper_init(url.servers.c_str(), watcher, static_cast<int>(ms), nullptr, &signals, 0);
+  if (zh == nullptr) {
+    throw Error(
+        fmt::format("ZooKeeper {}: cannot start a session: {}", url.text(), std::strerror(errno)));
+  }
+  return zh;
+}
+
+bool connected(zhandle_t* zh) {
+  return zoo_state(zh) == ZOO_CONNECTED_STATE;
+}
+
+bool expired(zhandle_t* zh) {
+  const int state = zoo_state(zh);
+  return state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE;
+}
+
+// Creates every component of `path` that is missing (persistent, open).
+int ensurePath(zhandle_t* zh, const std::string& path) {
+  for (std::size_t at = 1; at <= path.size(); ++at) {
+    if (at != path.size() && path[at] != '/') continue;
+    const std::string prefix = path.substr(0, at);
+    const int rc = zoo_create(zh, prefix.c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+                              nullptr, 0);
+    if (rc != ZOK && rc != ZNODEEXISTS) return rc;
+  }
+  return ZOK;
+}
+
+// The members under `path`, oldest first, with a watch for the next change.
+int members(zhandle_t* zh, const std::string& path, Signals& signals,
+            std::vector<std::string>& out) {
+  String_vector children{};
+  const int rc = zoo_wget_children(zh, path.c_str(), watcher, &signals, &children);
+  out.clear();
+  if (rc != ZOK) return rc;
+  for (int i = 0; i < children.count; ++i) {
+    std::string_view name = children.data[i];
+    if (name.starts_with(kMemberPrefix)) out.emplace_back(name);
+  }
+  deallocate_String_vector(&children);
+  // Sequence numbers are ten digits: names sort as their numbers.
+  std::sort(out.begin(), out.end());
+  return ZOK;
+}
+
+int readInfo(zhandle_t* zh, const std::string& node, std::optional<MasterInfo>& out) {
+  std::string buffer(64 * 1024, '\0');
+  int length = static_cast<int>(buffer.size());
+  const int rc = zoo_get(zh, node.c_str(), 0, buffer.data(), &length, nullptr);
+  if (rc != ZOK) return rc;
+  buffer.resize(length < 0 ? 0 : static_cast<std::size_t>(length));
+  out = MasterInfo::fromJson(buffer);
+  return ZOK;
+}
+
+// Waits for the session's first connection, up to `timeout`.
+void awaitConnection(zhandle_t* zh, const ZkUrl& url, Duration timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!connected(zh)) {
+    if (expired(zh) || std::chrono::steady_clock::now() > end) {
+      throw Error(fmt::format(
+          "ZooKeeper {}: no connection within the session timeout ({:.1f} s); is it running?",
+          url.text(), toSeconds(timeout)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
+// --------------------------------------------------------------- contender
+
+struct MasterContender::Impl {
+  ZkUrl url;
+  Duration timeout;
+  Signals signals;
+  zhandle_t* zh = nullptr;
+  std::string node;  // our member's full path
+
+  std::mutex mutex;  // guards what follows
+  std::condition_variable changed;
+  bool leading = false;
+  std::optional<std::string> failure;  // the candidacy ended before leading
+  std::optional<MasterInfo> leader;
+  std::uint64_t leaderVersion = 0;
+  std::function<void(const std::string&)> lost;
+  bool lostReported = false;
+
+  std::thread worker;
+
+  void run();
+  void end(const std::string& why);
+};
+
+MasterContender::MasterContender(const ZkUrl& url, MasterInfo self, Duration sessionTimeout)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.url = url;
+  m.timeout = sessionTimeout;
+  m.zh = openSession(url, sessionTimeout, m.signals);
+  try {
+    awaitConnection(m.zh, url, sessionTimeout);
+    if (int rc = ensurePath(m.zh, url.path); rc != ZOK) {
+      throw Error(
+          fmt::format("ZooKeeper {}: cannot create {}: {}", url.text(), url.path, zerror(rc)));
+    }
+    const std::string data = self.toJson();
+    const std::string prefix = url.path + "/" + std::string(kMemberPrefix);
+    std::string created(prefix.size() + 64, '\0');
+    const int rc = zoo_create(m.zh, prefix.c_str(), data.data(), static_cast<int>(data.size()),
+                              &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, created.data(),
+                              static_cast<int>(created.size()));
+    if (rc != ZOK) {
+      throw Error(fmt::format("ZooKeeper {}: cannot create this master's node: {}", url.text(),
+                              zerror(rc)));
+    }
+    m.node = created.c_str();
+  } catch (...) {
+    zookeeper_close(m.zh);
+    throw;
+  }
+  spdlog::info("master: candidate in ZooKeeper {} as {}", url.text(), m.node);
+  m.worker = std::thread([&m] { m.run(); });
+}
+
+MasterContender::~MasterContender() {
+  {
+    std::lock_guard lock(impl_->signals.mutex);
+    impl_->signals.stopping = true;
+  }
+  impl_->signals.wake.notify_all();
+  impl_->worker.join();
+  zookeeper_close(impl_->zh);  // the ephemeral node goes with the session
+}
+
+void MasterContender::onLost(std::function<void(const std::string&)> lost) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->lost = std::move(lost);
+}
+
+bool MasterContender::waitForLeadership(
+    const std::function<bool()>& stop,
+    const std::function<void(const std::optional<MasterInfo>&)>& onStandby) {
+  std::uint64_t seen = 0;
+  for (;;) {
+    std::optional<MasterInfo> leader;
+    bool report = false;
+    {
+      std::unique_lock lock(impl_->mutex);
+      impl_->changed.wait_for(lock, std::chrono::milliseconds(100));
+      if (impl_->leading) return true;
+      if (impl_->failure) throw Error(*impl_->failure);
+      if (impl_->leaderVersion != seen) {
+        seen = impl_->leaderVersion;
+        leader = impl_->leader;
+        report = true;
+      }
+    }
+    if (report && onStandby) onStandby(leader);
+    if (stop()) return false;
+  }
+}
+
+// Ends the candidacy: a loss if this master led, else a failure that
+// waitForLeadership reports.
+void MasterContender::Impl::end(const std::string& why) {
+  std::function<void(const std::string&)> call;
+  {
+    std::lock_guard lock(mutex);
+    if (leading) {
+      if (!lostReported && lost) call = lost;
+      lostReported = true;
+    } else if (!failure) {
+      failure = fmt::format("ZooKeeper {}: {} while standing by", url.text(), why);
+    }
+  }
+  changed.notify_all();
+  if (call) call(why);
+}
+
+void MasterContender::Impl::run() {
+  using Steady = std::chrono::steady_clock;
+  // When the connection dropped; the epoch while connected.
+  Steady::time_point cutSince{};
+  const std::string name = node.substr(url.path.size() + 1);
+  std::vector<std::string> names;
+  for (;;) {
+    bool dirty = false;
+    {
+      std::unique_lock lock(signals.mutex);
+      signals.wake.wait_for(lock, std::chrono::milliseconds(100),
+                            [&] { return signals.dirty || signals.stopping; });
+      if (signals.stopping) return;
+      dirty = std::exchange(signals.dirty, false);
+    }
+    if (expired(zh)) return end("the ZooKeeper session expired");
+    if (!connected(zh)) {
+      // While cut off, the session may live or not; past its timeout it
+      // is gone for ZooKeeper, and another master may lead.
+      if (cutSince == Steady::time_point{}) cutSince = Steady::now();
+      if (Steady::now() - cutSince > timeout) {
+        return end(fmt::format("cut from ZooKeeper for longer than the session timeout ({:.1f} s)",
+                               toSeconds(timeout)));
+      }
+      continue;
+    }
+    cutSince = Steady::time_point{};
+    if (!dirty) continue;
+    if (int rc = members(zh, url.path, signals, names); rc != ZOK) {
+      spdlog::warn("master: ZooKeeper {}: cannot list {}: {}", url.text(), url.path, zerror(rc));
+      std::lock_guard lock(signals.mutex);
+      signals.dirty = true;
+      continue;
+    }
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      return end(fmt::format("this master's node {} was deleted", node));
+    }
+    if (names.front() == name) {
+      {
+        std::lock_guard lock(mutex);
+        leading = true;
+      }
+      changed.notify_all();
+      continue;
+    }
+    std::optional<MasterInfo> current;
+    if (int rc = readInfo(zh, url.path + "/" + names.front(), current); rc != ZOK) {
+      std::lock_guard lock(signals.mutex);
+      signals.dirty = true;  // it went between the two reads: list again
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex);
+      if (!sameInfo(current, leader) || leaderVersion == 0) {
+        leader = current;
+        ++leaderVersion;
+      }
+    }
+    changed.notify_all();
+  }
+}
+
+// ---------------------------------------------------------------- detector
+
+struct MasterDetector::Impl {
+  ZkUrl url;
+  Duration timeout;
+  EventLoop& loop;
+  std::function<void(const std::optional<MasterInfo>&)> changed;
+  Signals signals;
+  int wakeFd = -1;
+
+  std::mutex mutex;  // guards `pending`
+  std::optional<std::optional<MasterInfo>> pending;
+
+  std::thread worker;
+
+  Impl(EventLoop& l) : loop(l) {}
+  void run();
+  void publish(const std::optional<MasterInfo>& leader);
+  void deliver();
+};
+
+MasterDetector::MasterDetector(const ZkUrl& url, Duration sessionTimeout, EventLoop& loop,
+                               std::function<void(const std::optional<MasterInfo>&)> changed)
+    : impl_(std::make_unique<Impl>(loop)) {
+  Impl& d = *impl_;
+  d.url = url;
+  d.timeout = sessionTimeout;
+  d.changed = std::move(changed);
+  d.wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (d.wakeFd < 0) throw Error(fmt::format("detector: eventfd: {}", std::strerror(errno)));
+  loop.watchFd(d.wakeFd, [&d] { d.deliver(); });
+  d.worker = std::thread([&d] { d.run(); });
+}
+
+MasterDetector::~MasterDetector() {
+  {
+    std::lock_guard lock(impl_->signals.mutex);
+    impl_->signals.stopping = true;
+  }
+  impl_->signals.wake.notify_all();
+  impl_->worker.join();
+  impl_->loop.unwatchFd(impl_->wakeFd);
+  ::close(impl_->wakeFd);
+}
+
+void MasterDetector::Impl::publish(const std::optional<MasterInfo>& leader) {
+  {
+    std::lock_guard lock(mutex);
+    pending = leader;
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wakeFd, &one, sizeof one);
+}
+
+void MasterDetector::Impl::deliver() {
+  std::uint64_t value = 0;
+  while (::read(wakeFd, &value, sizeof value) > 0) {
+  }
+  std::optional<std::optional<MasterInfo>> leader;
+  {
+    std::lock_guard lock(mutex);
+    leader.swap(pending);
+  }
+  if (leader) changed(*leader);
+}
+
+void MasterDetector::Impl::run() {
+  zhandle_t* zh = nullptr;
+  bool reported = false;
+  std::optional<MasterInfo> last;
+  std::vector<std::string> names;
+  for (;;) {
+    if (zh != nullptr && expired(zh)) {
+      spdlog::warn("ZooKeeper {}: session expired; starting a new one", url.text());
+      zookeeper_close(zh);
+      zh = nullptr;
+    }
+    if (zh == nullptr) {
+      try {
+        zh = openSession(url, timeout, signals);
+      } catch (const Error& e) {
+        spdlog::error("{}", e.what());
+      }
+      std::lock_guard lock(signals.mutex);
+      signals.dirty = true;
+    }
+    bool dirty = false;
+    {
+      std::unique_lock lock(signals.mutex);
+      signals.wake.wait_for(lock, std::chrono::milliseconds(250),
+                            [&] { return signals.dirty || signals.stopping; });
+      if (signals.stopping) break;
+      dirty = signals.dirty;
+    }
+    if (zh == nullptr || !connected(zh) || !dirty) continue;
+    {
+      std::lock_guard lock(signals.mutex);
+      signals.dirty = false;
+    }
+    int rc = ensurePath(zh, url.path);
+    if (rc == ZOK) rc = members(zh, url.path, signals, names);
+    std::optional<MasterInfo> leader;
+    if (rc == ZOK && !names.empty()) rc = readInfo(zh, url.path + "/" + names.front(), leader);
+    if (rc != ZOK) {
+      // Lost between reads, or the connection dropped: read again.
+      std::lock_guard lock(signals.mutex);
+      signals.dirty = true;
+      continue;
+    }
+    if (!names.empty() && !leader) {
+      spdlog::warn("ZooKeeper {}: {} holds no master's info; ignored", url.text(), names.front());
+    }
+    if (!reported || !sameInfo(leader, last)) {
+      reported = true;
+      last = leader;
+      publish(leader);
+    }
+  }
+  if (zh != nullptr) zookeeper_close(zh);
+}
+
+}  // namespace allot::runtime
