@@ -118,7 +118,12 @@ void runMaster(const MasterArgs& a) {
     throw InvalidArgument("--work-dir and --no-registry exclude each other");
   }
   o.workDir = a.workDir;
-  if (!a.noRegistry && o.workDir.empty()) {
+  if (!a.zk.empty() && !a.workDir.empty()) {
+    throw InvalidArgument(
+        "--work-dir holds the SQLite registry; with --zk the registry is kept "
+        "in ZooKeeper, so that the next leader recovers it: drop --work-dir");
+  }
+  if (!a.noRegistry && o.workDir.empty() && a.zk.empty()) {
     // `allot master` alone starts a working one-machine cluster.
     o.workDir =
         (std::filesystem::temp_directory_path() / fmt::format("allot-master-{}", a.port)).string();
@@ -188,6 +193,11 @@ void runMaster(const MasterArgs& a) {
       return;
     }
     spdlog::info("master: elected the leading master in ZooKeeper {}", a.zk);
+    if (!a.noRegistry) {
+      o.zk = a.zk;
+      o.zkMemberNode = contender->node();
+      o.zkSessionTimeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
+    }
   }
 
   zmq::context_t context;
@@ -198,6 +208,10 @@ void runMaster(const MasterArgs& a) {
   master.stopOnSignals();
   master.run();
   running = nullptr;
+  if (!master.stopReason().empty() && !lost) {
+    lost = true;
+    lostWhy = master.stopReason();
+  }
   if (lost) {
     throw Error(
         fmt::format("master {}: lost leadership in ZooKeeper {} ({}); exiting, so that "
@@ -224,7 +238,8 @@ void addMasterCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--work-dir", args->workDir,
                   "Folder of the registry (registry.sqlite): admitted agents and frameworks, "
-                  "recovered on restart. Default: $TMPDIR/allot-master-PORT");
+                  "recovered on restart. Default: $TMPDIR/allot-master-PORT; with --zk the "
+                  "registry is in ZooKeeper instead");
   cmd->add_flag("--no-registry", args->noRegistry,
                 "Keep no registry: a restarted master knows nothing (throwaway clusters)");
   cmd->add_option("--policy", args->policy, "Allocation policy (see `allot policies`)")

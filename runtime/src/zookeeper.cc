@@ -89,6 +89,9 @@ bool sameInfo(const std::optional<MasterInfo>& a, const std::optional<MasterInfo
 // ------------------------------------------------------------------ session
 
 constexpr std::string_view kMemberPrefix = "member_";
+// ZooKeeper's default limit on a node's data (jute.maxbuffer), less room
+// for the request around it.
+constexpr std::size_t kMaxNodeBytes = 1'000'000;
 
 // What the watcher tells the worker. Shared by ZooKeeper's thread (the
 // watcher) and the worker, under `mutex`.
@@ -360,6 +363,77 @@ void MasterContender::Impl::run() {
     }
     changed.notify_all();
   }
+}
+
+const std::string& MasterContender::node() const {
+  return impl_->node;
+}
+
+// ------------------------------------------------------------------- store
+
+struct ZkStore::Impl {
+  Signals signals;  // the session's watcher needs one; nothing is watched
+  zhandle_t* zh = nullptr;
+};
+
+ZkStore::ZkStore(const ZkUrl& url, Duration sessionTimeout)
+    : impl_(std::make_unique<Impl>()), url_(url) {
+  impl_->zh = openSession(url, sessionTimeout, impl_->signals);
+  try {
+    awaitConnection(impl_->zh, url, sessionTimeout);
+  } catch (...) {
+    zookeeper_close(impl_->zh);
+    throw;
+  }
+}
+
+ZkStore::~ZkStore() {
+  zookeeper_close(impl_->zh);
+}
+
+std::string ZkStore::readOrCreate(const std::string& node) {
+  const auto slash = node.rfind('/');
+  if (slash != 0 && slash != std::string::npos) {
+    if (int rc = ensurePath(impl_->zh, node.substr(0, slash)); rc != ZOK) {
+      throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(),
+                              node.substr(0, slash), zerror(rc)));
+    }
+  }
+  int rc = zoo_create(impl_->zh, node.c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+                      nullptr, 0);
+  if (rc != ZOK && rc != ZNODEEXISTS) {
+    throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(), node, zerror(rc)));
+  }
+  std::string buffer(kMaxNodeBytes, '\0');
+  int length = static_cast<int>(buffer.size());
+  rc = zoo_get(impl_->zh, node.c_str(), 0, buffer.data(), &length, nullptr);
+  if (rc != ZOK) {
+    throw Error(fmt::format("ZooKeeper {}: cannot read {}: {}", url_.text(), node, zerror(rc)));
+  }
+  buffer.resize(length < 0 ? 0 : static_cast<std::size_t>(length));
+  return buffer;
+}
+
+bool ZkStore::writeGuarded(const std::string& node, std::string_view data,
+                           const std::string& guard) {
+  if (data.size() >= kMaxNodeBytes) {
+    throw Error(fmt::format("ZooKeeper {}: {} would hold {} bytes, over the {} a node may hold",
+                            url_.text(), node, data.size(), kMaxNodeBytes));
+  }
+  // A request made while cut off waits for the connection to come back:
+  // the master's loop must not.
+  if (!connected(impl_->zh)) {
+    throw Error(fmt::format("ZooKeeper {}: cannot write {}: not connected", url_.text(), node));
+  }
+  zoo_op_t ops[2];
+  zoo_op_result_t results[2];
+  Stat stat{};
+  zoo_check_op_init(&ops[0], guard.c_str(), -1);
+  zoo_set_op_init(&ops[1], node.c_str(), data.data(), static_cast<int>(data.size()), -1, &stat);
+  const int rc = zoo_multi(impl_->zh, 2, ops, results);
+  if (rc == ZOK) return true;
+  if (results[0].err == ZNONODE) return false;
+  throw Error(fmt::format("ZooKeeper {}: cannot write {}: {}", url_.text(), node, zerror(rc)));
 }
 
 // ---------------------------------------------------------------- detector

@@ -34,6 +34,7 @@
 #include "allot/runtime/event_loop.h"
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
+#include "allot/runtime/zookeeper.h"
 #include "http.h"
 #include "registry.h"
 #include "ui_assets.h"
@@ -388,6 +389,7 @@ struct Master::Impl {
   std::unique_ptr<master::Registry> registry;
   std::unique_ptr<master::HttpServer> httpServer;
   std::string masterId;
+  std::string stopReason;
   TimePoint startedAt;
   std::mt19937_64 random{std::random_device{}()};
 
@@ -474,9 +476,15 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
                  ? fmt::format("{:x}{:04x}", toMicros(startedAt), random() & 0xffffu)
                  : opt.masterId;
 
-  if (!opt.workDir.empty()) {
-    registry =
-        std::make_unique<master::Registry>(std::filesystem::path(opt.workDir) / "registry.sqlite");
+  if (!opt.zk.empty()) {
+    std::optional<ZkUrl> url = ZkUrl::parse(opt.zk);
+    if (!url) throw InvalidArgument(fmt::format("--zk '{}': not a zk:// URL", opt.zk));
+    registry = std::make_unique<master::ZkRegistry>(*url, opt.zkSessionTimeout, opt.zkMemberNode);
+  } else if (!opt.workDir.empty()) {
+    registry = std::make_unique<master::SqliteRegistry>(std::filesystem::path(opt.workDir) /
+                                                        "registry.sqlite");
+  }
+  if (registry) {
     master::Registry::Contents contents = registry->load();
     for (std::string& id : contents.removedFrameworks) removedFrameworks.insert(std::move(id));
     for (const wire::FrameworkInfo& info : contents.frameworks) {
@@ -517,7 +525,7 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
       });
     }
     spdlog::info("master {}: registry {} holds {} agents and {} frameworks", masterId,
-                 registry->file().string(), contents.agents.size(), frameworks.size());
+                 registry->where(), contents.agents.size(), frameworks.size());
   }
 
   loop.watch(router.socket(), [this] { onReadable(); });
@@ -595,8 +603,13 @@ void Master::Impl::afterEvent() {
   registryDirty = false;
   try {
     registry->flush();
+  } catch (const master::RegistryFenced& e) {
+    spdlog::error("master: {}; stopping", e.what());
+    stopReason = e.what();
+    loop.stop();
   } catch (const Error& e) {
     spdlog::error("master: {}", e.what());
+    registryDirty = true;  // tried again after the next event
   }
 }
 
@@ -2272,6 +2285,10 @@ int Master::httpPort() const {
 
 const std::string& Master::id() const {
   return impl_->masterId;
+}
+
+const std::string& Master::stopReason() const {
+  return impl_->stopReason;
 }
 
 }  // namespace allot::runtime

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <system_error>
 
 #include "allot/core/error.h"
+#include "registry.pb.h"
 
 namespace allot::runtime::master {
 
@@ -24,7 +26,7 @@ void bind(sqlite3_stmt* statement, int index, const std::string& value) {
 
 }  // namespace
 
-Registry::Registry(const std::filesystem::path& file) : file_(file) {
+SqliteRegistry::SqliteRegistry(const std::filesystem::path& file) : file_(file) {
   std::error_code ec;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) {
@@ -64,7 +66,7 @@ Registry::Registry(const std::filesystem::path& file) : file_(file) {
   }
 }
 
-Registry::~Registry() {
+SqliteRegistry::~SqliteRegistry() {
   try {
     flush();
   } catch (const Error&) {  // NOLINT(bugprone-empty-catch): nothing to report to in a destructor
@@ -75,7 +77,7 @@ Registry::~Registry() {
   sqlite3_close(db_);
 }
 
-void Registry::exec(const char* sql) {
+void SqliteRegistry::exec(const char* sql) {
   char* message = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string why = message ? message : sqlite3_errmsg(db_);
@@ -84,7 +86,7 @@ void Registry::exec(const char* sql) {
   }
 }
 
-sqlite3_stmt* Registry::prepare(const char* sql) {
+sqlite3_stmt* SqliteRegistry::prepare(const char* sql) {
   sqlite3_stmt* statement = nullptr;
   if (sqlite3_prepare_v2(db_, sql, -1, &statement, nullptr) != SQLITE_OK) {
     throw Error(fmt::format("registry '{}': {} ({})", file_.string(), sqlite3_errmsg(db_), sql));
@@ -92,7 +94,7 @@ sqlite3_stmt* Registry::prepare(const char* sql) {
   return statement;
 }
 
-void Registry::step(sqlite3_stmt* statement, const char* what) {
+void SqliteRegistry::step(sqlite3_stmt* statement, const char* what) {
   const int rc = sqlite3_step(statement);
   sqlite3_reset(statement);
   sqlite3_clear_bindings(statement);
@@ -101,19 +103,19 @@ void Registry::step(sqlite3_stmt* statement, const char* what) {
   }
 }
 
-void Registry::begin() {
+void SqliteRegistry::begin() {
   if (inTransaction_) return;
   exec("BEGIN");
   inTransaction_ = true;
 }
 
-void Registry::flush() {
+void SqliteRegistry::flush() {
   if (!inTransaction_) return;
   inTransaction_ = false;
   exec("COMMIT");
 }
 
-Registry::Contents Registry::load() {
+Registry::Contents SqliteRegistry::load() {
   Contents contents;
   sqlite3_stmt* agents =
       prepare("SELECT id, hostname, resources, attributes FROM agents ORDER BY rowid");
@@ -143,7 +145,7 @@ Registry::Contents Registry::load() {
   return contents;
 }
 
-void Registry::putAgent(const AgentRow& agent) {
+void SqliteRegistry::putAgent(const AgentRow& agent) {
   begin();
   bind(putAgent_, 1, agent.id);
   bind(putAgent_, 2, agent.hostname);
@@ -152,7 +154,7 @@ void Registry::putAgent(const AgentRow& agent) {
   step(putAgent_, "storing an agent");
 }
 
-void Registry::putFramework(const wire::FrameworkInfo& framework) {
+void SqliteRegistry::putFramework(const wire::FrameworkInfo& framework) {
   begin();
   const std::string blob = framework.SerializeAsString();
   bind(putFramework_, 1, framework.framework_id());
@@ -160,7 +162,7 @@ void Registry::putFramework(const wire::FrameworkInfo& framework) {
   step(putFramework_, "storing a framework");
 }
 
-void Registry::removeFramework(const std::string& id) {
+void SqliteRegistry::removeFramework(const std::string& id) {
   begin();
   bind(deleteFramework_, 1, id);
   step(deleteFramework_, "removing a framework");
@@ -168,10 +170,102 @@ void Registry::removeFramework(const std::string& id) {
   step(putRemoved_, "remembering a removed framework");
 }
 
-void Registry::removeAgent(const std::string& id) {
+void SqliteRegistry::removeAgent(const std::string& id) {
   begin();
   bind(deleteAgent_, 1, id);
   step(deleteAgent_, "removing an agent");
+}
+
+// ---------------------------------------------------------------- ZooKeeper
+
+namespace {
+
+constexpr std::size_t kRemovedKept = 10'000;
+
+template <class Row, class Id>
+void putById(std::vector<Row>& rows, Row row, Id id) {
+  auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return id(r) == id(row); });
+  if (it == rows.end()) {
+    rows.push_back(std::move(row));
+  } else {
+    *it = std::move(row);
+  }
+}
+
+}  // namespace
+
+ZkRegistry::ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string memberNode)
+    : store_(url, sessionTimeout),
+      node_(url.path + "/registry"),
+      memberNode_(std::move(memberNode)) {
+  const std::string data = store_.readOrCreate(node_);
+  RegistrySnapshot snapshot;
+  if (!snapshot.ParseFromString(data)) {
+    throw Error(fmt::format("registry {}: {} bytes that are not a registry", where(), data.size()));
+  }
+  for (const auto& agent : snapshot.agents()) {
+    contents_.agents.push_back(
+        {agent.id(), agent.hostname(), agent.resources(), agent.attributes()});
+  }
+  for (const std::string& blob : snapshot.frameworks()) {
+    wire::FrameworkInfo info;
+    if (!info.ParseFromString(blob)) {
+      throw Error(
+          fmt::format("registry {}: a framework is stored in a form that does not parse", where()));
+    }
+    contents_.frameworks.push_back(std::move(info));
+  }
+  for (const std::string& id : snapshot.removed_frameworks()) {
+    contents_.removedFrameworks.push_back(id);
+  }
+}
+
+void ZkRegistry::putAgent(const AgentRow& agent) {
+  putById(contents_.agents, agent, [](const AgentRow& r) { return r.id; });
+  dirty_ = true;
+}
+
+void ZkRegistry::putFramework(const wire::FrameworkInfo& framework) {
+  putById(contents_.frameworks, framework,
+          [](const wire::FrameworkInfo& f) { return f.framework_id(); });
+  dirty_ = true;
+}
+
+void ZkRegistry::removeFramework(const std::string& id) {
+  std::erase_if(contents_.frameworks,
+                [&](const wire::FrameworkInfo& f) { return f.framework_id() == id; });
+  auto& removed = contents_.removedFrameworks;
+  if (std::find(removed.begin(), removed.end(), id) == removed.end()) removed.push_back(id);
+  if (removed.size() > kRemovedKept) {
+    removed.erase(removed.begin(),
+                  removed.begin() + static_cast<std::ptrdiff_t>(removed.size() - kRemovedKept));
+  }
+  dirty_ = true;
+}
+
+void ZkRegistry::removeAgent(const std::string& id) {
+  std::erase_if(contents_.agents, [&](const AgentRow& r) { return r.id == id; });
+  dirty_ = true;
+}
+
+void ZkRegistry::flush() {
+  if (!dirty_) return;
+  RegistrySnapshot snapshot;
+  for (const AgentRow& row : contents_.agents) {
+    auto* agent = snapshot.add_agents();
+    agent->set_id(row.id);
+    agent->set_hostname(row.hostname);
+    agent->set_resources(row.resources);
+    agent->set_attributes(row.attributes);
+  }
+  for (const auto& info : contents_.frameworks) snapshot.add_frameworks(info.SerializeAsString());
+  for (const std::string& id : contents_.removedFrameworks) snapshot.add_removed_frameworks(id);
+  if (!store_.writeGuarded(node_, snapshot.SerializeAsString(), memberNode_)) {
+    throw RegistryFenced(fmt::format(
+        "registry {}: not written: this master's node {} is gone, so another master may lead",
+        where(), memberNode_));
+  }
+  dirty_ = false;
 }
 
 }  // namespace allot::runtime::master

@@ -6,15 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "allot/core/error.h"
+#include "allot/core/time.h"
+#include "allot/runtime/zookeeper.h"
 #include "proto/allot.pb.h"
 
 namespace allot::runtime::master {
 
 // The master's registry: admitted agents and frameworks, and the ids of
-// removed frameworks, in one SQLite file (WAL mode). Writes are gathered in
-// one open transaction and committed by flush(), which the master calls once
-// per batch of messages: registrations stay cheap when 10,000 agents arrive
-// at once. Not thread-safe.
+// removed frameworks, recovered when a master (re)starts or takes the lead.
+// Writes are gathered and made durable by flush(), which the master calls
+// once per batch of messages: registrations stay cheap when 10,000 agents
+// arrive at once. Not thread-safe.
 class Registry {
  public:
   struct AgentRow {
@@ -29,27 +32,51 @@ class Registry {
     std::vector<std::string> removedFrameworks;
   };
 
-  // Opens or creates `file` (its folder is created). Throws allot::Error
-  // naming the file when it cannot be opened or is not a registry.
-  explicit Registry(const std::filesystem::path& file);
-  ~Registry();
-  Registry(const Registry&) = delete;
-  Registry& operator=(const Registry&) = delete;
+  virtual ~Registry() = default;
 
-  const std::filesystem::path& file() const { return file_; }
+  // Where it is kept, for messages.
+  virtual std::string where() const = 0;
 
   // Everything stored, in insertion order. Throws allot::Error.
-  Contents load();
+  virtual Contents load() = 0;
 
   // Inserts or replaces. Throw allot::Error on a failed write.
-  void putAgent(const AgentRow& agent);
-  void putFramework(const wire::FrameworkInfo& framework);
+  virtual void putAgent(const AgentRow& agent) = 0;
+  virtual void putFramework(const wire::FrameworkInfo& framework) = 0;
   // Deletes the framework and remembers its id as removed.
-  void removeFramework(const std::string& id);
-  void removeAgent(const std::string& id);
+  virtual void removeFramework(const std::string& id) = 0;
+  virtual void removeAgent(const std::string& id) = 0;
 
-  // Commits pending writes; does nothing when there are none.
-  void flush();
+  // Makes pending writes durable; does nothing when there are none. Throws
+  // allot::Error (RegistryFenced when another master leads).
+  virtual void flush() = 0;
+};
+
+// flush() found that this master no longer leads (its member node in
+// ZooKeeper is gone): it must stop.
+class RegistryFenced : public Error {
+ public:
+  using Error::Error;
+};
+
+// One SQLite file (WAL mode) in the master's --work-dir; writes are gathered
+// in one open transaction.
+class SqliteRegistry final : public Registry {
+ public:
+  // Opens or creates `file` (its folder is created). Throws allot::Error
+  // naming the file when it cannot be opened or is not a registry.
+  explicit SqliteRegistry(const std::filesystem::path& file);
+  ~SqliteRegistry() override;
+  SqliteRegistry(const SqliteRegistry&) = delete;
+  SqliteRegistry& operator=(const SqliteRegistry&) = delete;
+
+  std::string where() const override { return file_.string(); }
+  Contents load() override;
+  void putAgent(const AgentRow& agent) override;
+  void putFramework(const wire::FrameworkInfo& framework) override;
+  void removeFramework(const std::string& id) override;
+  void removeAgent(const std::string& id) override;
+  void flush() override;
 
  private:
   void exec(const char* sql);
@@ -65,6 +92,32 @@ class Registry {
   sqlite3_stmt* deleteAgent_ = nullptr;
   sqlite3_stmt* putRemoved_ = nullptr;
   bool inTransaction_ = false;
+};
+
+// With --zk: the whole registry in one ZooKeeper node (PATH/registry), so
+// that whichever master leads next recovers it. Kept in memory and written
+// whole by flush(), only while this master's member node lives (see
+// ZkStore::writeGuarded). A node holds at most about 1 MB: some 5,000
+// agents; the latest 10,000 removed framework ids are kept.
+class ZkRegistry final : public Registry {
+ public:
+  // Connects and reads the registry. Throws allot::Error.
+  ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string memberNode);
+
+  std::string where() const override { return store_.url().servers + node_; }
+  Contents load() override { return contents_; }
+  void putAgent(const AgentRow& agent) override;
+  void putFramework(const wire::FrameworkInfo& framework) override;
+  void removeFramework(const std::string& id) override;
+  void removeAgent(const std::string& id) override;
+  void flush() override;
+
+ private:
+  ZkStore store_;
+  std::string node_;
+  std::string memberNode_;
+  Contents contents_;
+  bool dirty_ = false;
 };
 
 }  // namespace allot::runtime::master

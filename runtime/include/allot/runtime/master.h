@@ -66,6 +66,14 @@ struct MasterOptions {
   // Zero: no sampling.
   Duration utilizationInterval = std::chrono::seconds(5);
   std::size_t utilizationSamples = 720;
+  // High availability (allot/runtime/zookeeper.h): with `zk` set, this
+  // master leads through its member node `zkMemberNode`, and the registry is
+  // kept in ZooKeeper (ZK_PATH/registry) instead of workDir, so that the
+  // next leader recovers it. Registry writes need the member node to live:
+  // a master that finds it gone stops (stopReason()).
+  std::string zk;
+  std::string zkMemberNode;
+  Duration zkSessionTimeout = std::chrono::seconds(10);
   // The master's id (prefix of the ids it assigns); empty: made from the
   // start time, so it changes on every restart.
   std::string masterId;
@@ -105,6 +113,9 @@ class Master {
   // The HTTP port actually bound; -1 without HTTP.
   int httpPort() const;
   const std::string& id() const;
+  // Why the master stopped by itself (it found it no longer leads); empty
+  // when it was stopped by stop() or a signal.
+  const std::string& stopReason() const;
 
  private:
   struct Impl;

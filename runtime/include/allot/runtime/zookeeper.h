@@ -63,6 +63,9 @@ class MasterContender {
   // was deleted. Set before waitForLeadership returns true.
   void onLost(std::function<void(const std::string& why)> lost);
 
+  // This master's member node ("/allot/member_0000000007").
+  const std::string& node() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -84,6 +87,34 @@ class MasterDetector {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// Plain reads and writes on one ZooKeeper session: the leading master's
+// registry (one node holding it whole).
+class ZkStore {
+ public:
+  // Connects, or throws allot::Error naming the URL.
+  ZkStore(const ZkUrl& url, Duration sessionTimeout);
+  ~ZkStore();
+  ZkStore(const ZkStore&) = delete;
+  ZkStore& operator=(const ZkStore&) = delete;
+
+  // The node's data; creates it empty (and the path to it) when missing.
+  // Throws allot::Error.
+  std::string readOrCreate(const std::string& node);
+  // Writes `data` to `node` if, in the same transaction, `guard` still
+  // exists: a master writes only while its member node (its lead) lives,
+  // so that a deposed leader cannot overwrite its successor's registry.
+  // Returns false when `guard` is gone; throws allot::Error on any other
+  // failure (connection lost, data over ZooKeeper's 1 MB node limit).
+  bool writeGuarded(const std::string& node, std::string_view data, const std::string& guard);
+
+  const ZkUrl& url() const { return url_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  ZkUrl url_;
 };
 
 // Where a DEALER connects while no master leads: an inproc endpoint nobody
