@@ -100,7 +100,7 @@ std::unique_ptr<runtime::MasterContender> contend(const MasterArgs& a,
     host = name;
   }
   runtime::MasterInfo self;
-  self.id = o.masterId;
+  self.id = o.masterId;  // set by runMaster: agents log which master leads
   self.endpoint = fmt::format("tcp://{}:{}", host, a.port);
   if (a.httpPort > 0) self.http = fmt::format("{}:{}", host, a.httpPort);
   const Duration timeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
@@ -164,11 +164,14 @@ void runMaster(const MasterArgs& a) {
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  runtime::SystemClock clock;
 
   // High availability: stand by until this master leads. A leader that
   // loses the lead stops at once and exits with an error, as Mesos' masters
   // do: another may lead already, and a supervisor restarts this one, which
   // then stands by.
+  // Named before the election, so that its node says who it is.
+  if (!a.zk.empty() && o.masterId.empty()) o.masterId = runtime::makeMasterId(clock.now());
   std::unique_ptr<runtime::MasterContender> contender = contend(a, o);
   std::atomic<runtime::Master*> running{nullptr};
   std::atomic<bool> lost{false};
@@ -201,7 +204,6 @@ void runMaster(const MasterArgs& a) {
   }
 
   zmq::context_t context;
-  runtime::SystemClock clock;
   runtime::Master master(context, clock, std::move(o));
   running = &master;
   if (lost) master.stop();

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -48,19 +49,24 @@ std::optional<ZkUrl> ZkUrl::parse(std::string_view text) {
   if (url.path.find("//") != std::string::npos) {
     throw ParseError(fmt::format("ZooKeeper URL '{}': empty path component", text));
   }
+  // Every comma-separated server is HOST:PORT with a port of 1-65535; an
+  // empty one (",h:1", "h:1,", "h:1,,h:2") is refused.
   std::string_view servers = url.servers;
-  while (!servers.empty()) {
+  for (;;) {
     const auto comma = servers.find(',');
     const std::string_view server = servers.substr(0, comma);
     const auto colon = server.rfind(':');
-    const bool digits = colon != std::string_view::npos && colon > 0 && colon + 1 < server.size() &&
-                        std::all_of(server.begin() + static_cast<std::ptrdiff_t>(colon) + 1,
-                                    server.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits) {
-      throw ParseError(
-          fmt::format("ZooKeeper URL '{}': server '{}' is not HOST:PORT", text, server));
+    const std::string_view port =
+        colon == std::string_view::npos ? std::string_view{} : server.substr(colon + 1);
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (colon == std::string_view::npos || colon == 0 || port.empty() ||
+        end != port.data() + port.size() || ec != std::errc{} || value == 0 || value > 65535) {
+      throw ParseError(fmt::format(
+          "ZooKeeper URL '{}': server '{}' is not HOST:PORT (port 1-65535)", text, server));
     }
-    servers = comma == std::string_view::npos ? std::string_view{} : servers.substr(comma + 1);
+    if (comma == std::string_view::npos) break;
+    servers.remove_prefix(comma + 1);
   }
   return url;
 }
@@ -111,18 +117,44 @@ void watcher(zhandle_t* /*zh*/, int /*type*/, int /*state*/, const char* /*path*
   signals->wake.notify_all();
 }
 
-// The C client logs each failed connection attempt; errors only, once per
-// process (the level is the library's global).
+// The C client logs errors only (its level is the library's global, set
+// once), through clientLog.
 void quietClientLog() {
   static std::once_flag once;
   std::call_once(once, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR); });
 }
 
+// While ZooKeeper is down the C client logs every failed connection attempt,
+// tens per second per session. One line in 10 s reaches the log, with the
+// count of those left out. The callback gets no context from the library,
+// hence the statics (atomics: every session's threads call it).
+void clientLog(const char* message) {
+  using Steady = std::chrono::steady_clock;
+  static std::atomic<std::int64_t> last{0};
+  static std::atomic<std::uint64_t> dropped{0};
+  const std::int64_t now = Steady::now().time_since_epoch().count();
+  const std::int64_t gap =
+      std::chrono::duration_cast<Steady::duration>(std::chrono::seconds(10)).count();
+  std::int64_t previous = last.load();
+  if ((previous != 0 && now - previous < gap) || !last.compare_exchange_strong(previous, now)) {
+    ++dropped;
+    return;
+  }
+  std::string_view text = message;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  const std::uint64_t left = dropped.exchange(0);
+  if (left > 0) {
+    spdlog::warn("ZooKeeper client: {} ({} similar lines in the last 10 s not shown)", text, left);
+  } else {
+    spdlog::warn("ZooKeeper client: {}", text);
+  }
+}
+
 zhandle_t* openSession(const ZkUrl& url, Duration timeout, Signals& signals) {
   quietClientLog();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
-  zhandle_t* zh =
-      zookeeper_init(url.servers.c_str(), watcher, static_cast<int>(ms), nullptr, &signals, 0);
+  zhandle_t* zh = zookeeper_init2(url.servers.c_str(), watcher, static_cast<int>(ms), nullptr,
+                                  &signals, 0, clientLog);
   if (zh == nullptr) {
     throw Error(
         fmt::format("ZooKeeper {}: cannot start a session: {}", url.text(), std::strerror(errno)));

@@ -472,9 +472,7 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   }
   allocator = makeAllocator(opt.policy, opt.params);
   startedAt = clock.now();
-  masterId = opt.masterId.empty()
-                 ? fmt::format("{:x}{:04x}", toMicros(startedAt), random() & 0xffffu)
-                 : opt.masterId;
+  masterId = opt.masterId.empty() ? makeMasterId(startedAt) : opt.masterId;
 
   if (!opt.zk.empty()) {
     std::optional<ZkUrl> url = ZkUrl::parse(opt.zk);
@@ -2253,6 +2251,10 @@ std::string Master::Impl::metricsText() {
 }
 
 // ---------------------------------------------------------------------- Master
+
+std::string makeMasterId(TimePoint now) {
+  return fmt::format("{:x}{:04x}", toMicros(now), std::random_device{}() & 0xffffu);
+}
 
 Master::Master(zmq::context_t& context, const Clock& clock, MasterOptions options)
     : impl_(std::make_unique<Impl>(context, clock, std::move(options))) {}

@@ -104,7 +104,7 @@ class ZkRegistry final : public Registry {
   // Connects and reads the registry. Throws allot::Error.
   ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string memberNode);
 
-  std::string where() const override { return store_.url().servers + node_; }
+  std::string where() const override { return "zk://" + store_.url().servers + node_; }
   Contents load() override { return contents_; }
   void putAgent(const AgentRow& agent) override;
   void putFramework(const wire::FrameworkInfo& framework) override;

@@ -79,6 +79,10 @@ struct MasterOptions {
   std::string masterId;
 };
 
+// A master id made from `now` and 16 random bits: what a master without
+// MasterOptions::masterId calls itself.
+std::string makeMasterId(TimePoint now);
+
 // The runtime master: agents, frameworks, offers and tasks over one ZeroMQ
 // ROUTER socket, with an allocation policy from the policy registry (driven
 // exactly as the simulator drives it), a SQLite registry of admitted agents
