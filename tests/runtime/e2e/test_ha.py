@@ -1,0 +1,308 @@
+"""End-to-end tests of high availability: real ZooKeeper (Debian's
+`zookeeper` package, started standalone by each test with a 100 ms tick),
+real `allot master --zk` processes (one leads, the others stand by binding no
+port), agents, `allot run` and allot-test-framework following the leader
+through `--master zk://...`, on loopback.
+
+Binaries come from the environment as for test_e2e.py (whose helpers this
+file reuses): ALLOT_BIN, ALLOT_TEST_FRAMEWORK, ALLOT_TEST_GARBAGE.
+
+    /usr/bin/python3 -m pytest -v tests/runtime/e2e/test_ha.py
+"""
+
+import collections
+import os
+import re
+import socket
+import time
+
+import pytest
+
+from test_e2e import (Cluster, Process, check_one_terminal_each, free_port, managed,
+                      run_allot, task_processes, wait_for, wait_task_processes)
+
+ZOOKEEPER_JAR = os.environ.get("ALLOT_ZOOKEEPER_JAR", "/usr/share/java/zookeeper.jar")
+ZK_PATH = "/allot-test"
+SESSION = 2.0  # seconds: every master's --zk-session-timeout here
+
+
+def zookeeper_answers(port):
+    """The four-letter command `srvr`: true once ZooKeeper answers."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"srvr")
+            answer = b""
+            while chunk := s.recv(4096):
+                answer += chunk
+        return answer.startswith(b"Zookeeper version")
+    except OSError:
+        return False
+
+
+def refuses(port):
+    """True when nothing listens on 127.0.0.1:PORT."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
+class ZooKeeper:
+    """A standalone ZooKeeper server (ZooKeeperServerMain PORT DATADIR 100):
+    sessions of 0.2 to 2 s are allowed."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.port = free_port()
+        self.process = None
+
+    def start(self):
+        if not os.path.exists(ZOOKEEPER_JAR):
+            pytest.fail(f"no {ZOOKEEPER_JAR}: install Debian's zookeeper package "
+                        "(scripts/debian-packages-test.txt)")
+        # No admin server: it takes port 8080, which parallel tests would share.
+        args = ["java", "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-cp", ZOOKEEPER_JAR,
+                "org.apache.zookeeper.server.ZooKeeperServerMain", str(self.port),
+                os.path.join(self.dir, "zookeeper-data"), "100"]
+        self.process = Process("zookeeper", args, self.dir)
+        deadline = time.monotonic() + 30
+        while not zookeeper_answers(self.port):
+            if not self.process.alive() or time.monotonic() > deadline:
+                self.process.kill9()
+                pytest.fail(f"ZooKeeper on port {self.port} did not answer within 30 s:\n"
+                            + self.process.tail())
+            time.sleep(0.1)
+        return self
+
+    def url(self, path=ZK_PATH):
+        return f"zk://127.0.0.1:{self.port}{path}"
+
+
+class Master:
+    """One of several masters behind one ZooKeeper URL: its own ports and
+    process."""
+
+    def __init__(self, name, directory):
+        self.name = name
+        self.port, self.http_port = free_port(), free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.process = None
+
+    def log(self):
+        try:
+            with open(self.process.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def binds_nothing(self):
+        return refuses(self.port) and refuses(self.http_port)
+
+
+class HaCluster(Cluster):
+    """test_e2e's Cluster with masters behind ZooKeeper: agents and
+    frameworks are given the zk:// URL as their master; use(name) points the
+    HTTP helpers (healthy, state, wait_agents) at one master."""
+
+    def __init__(self, directory, zookeeper):
+        super().__init__(directory)
+        self.zookeeper = zookeeper
+        self.processes.append(zookeeper.process)  # stopped last, its log in the diagnostics
+        self.master_address = zookeeper.url()
+        self.masters = {}
+
+    def master_args(self):
+        """The base flags with the current master's ports, plus --zk. No
+        --work-dir: with --zk the registry lives in ZooKeeper (ZK_PATH/registry),
+        where the next leader recovers it, and a --work-dir is refused."""
+        m = self.current
+        args = super().master_args()
+        for flag, value in (("--port", m.port), ("--http-port", m.http_port)):
+            args[args.index(flag) + 1] = str(value)
+        at = args.index("--work-dir")
+        del args[at:at + 2]
+        return args + ["--zk", self.zookeeper.url(), "--zk-session-timeout", f"{SESSION:g}s"]
+
+    def use(self, name):
+        self.current = self.masters[name]
+        self.port, self.http_port = self.current.port, self.current.http_port
+        self.master = self.current.process
+        return self.current
+
+    def start_master(self, name="a"):
+        """Starts master NAME (again: on the same ports), without
+        waiting: it may lead or stand by."""
+        if name not in self.masters:
+            self.masters[name] = Master(name, self.dir)
+        previous = getattr(self, "current", None)
+        m = self.use(name)
+        self.restarts[f"master-{name}"] += 1
+        m.process = self.spawn(f"master-{name}.{self.restarts[f'master-{name}']}",
+                               self.master_args())
+        self.use(previous.name if previous is not None else name)
+        return m
+
+    def leads(self, name):
+        """True once master NAME answers /health."""
+        previous = self.current
+        try:
+            self.use(name)
+            return self.healthy()
+        finally:
+            self.use(previous.name)
+
+    def wait_leads(self, name, timeout):
+        wait_for(lambda: self.leads(name), timeout, f"master {name} to lead (/health)", self)
+
+    def wait_standby(self, name, leader=None, timeout=15):
+        """Waits until master NAME logs that it stands by (naming LEADER's
+        endpoint, when given), then checks it binds no port."""
+        m = self.masters[name]
+        want = re.compile("standby" if leader is None
+                          else re.escape(self.masters[leader].endpoint) + r"(?!\d)")
+        wait_for(lambda: any("standby" in line and want.search(line)
+                             for line in m.log().splitlines()),
+                 timeout, f"master {name} to log that it stands by"
+                 + (f" behind {leader}" if leader else ""), self)
+        assert m.process.alive(), self.diagnostics()
+        assert m.binds_nothing(), f"standby master {name} binds a port\n" + self.diagnostics()
+
+
+@pytest.fixture
+def zookeeper(tmp_path):
+    zk = ZooKeeper(str(tmp_path)).start()
+    yield zk
+    zk.process.kill9()
+
+
+@pytest.fixture
+def ha(request, tmp_path, zookeeper):
+    yield from managed(request, HaCluster(str(tmp_path), zookeeper))
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_failover_to_the_standby_keeps_running_tasks(ha):
+    """Masters A and B behind one ZooKeeper path: A, first, leads; B stands by
+    binding no port. kill -9 of A while a framework's tasks run on two agents:
+    B leads within ~10 s, the agents re-register with it bringing the tasks
+    (same processes), the framework re-subscribes with its id, every task
+    FINISHES once. A restarted stands by behind B."""
+    ha.start_master("a")
+    ha.wait_leads("a", 20)
+    assert "elected" in ha.masters["a"].log(), ha.masters["a"].log()
+    ha.start_master("b")
+    ha.wait_standby("b", leader="a")
+    assert "elected" not in ha.masters["b"].log()
+
+    ha.use("a")
+    for i in range(2):
+        ha.start_agent(i)
+    agents = [ha.agent_id(i) for i in range(2)]
+    ha.wait_agents(agents, timeout=20)
+    fw = ha.framework("failover", tasks=4, command="sleep 10", cpus=1.5, mem=32,
+                      reconcile_interval=0.5, timeout=120).start()
+    fw.wait_running(4, timeout=30)
+    framework_id = open(fw.id_file).read().strip()
+    pids = wait_task_processes(ha, ha.dir, "sleep 10", 4)
+    placed = {e["agent_id"] for e in fw.events() if e["event"] == "launch"}
+
+    ha.masters["a"].process.kill9()
+    killed_at = time.monotonic()
+    ha.wait_leads("b", 12)
+    took = time.monotonic() - killed_at
+    # A's session ends a session timeout after A's last ping, which may come
+    # up to a third of it before the kill: B cannot lead sooner.
+    assert took >= SESSION * 2 / 3 - 0.2, \
+        f"B led {took:.1f} s after A's death, before A's session could have ended"
+    assert "elected" in ha.masters["b"].log()
+    # B took over A's registry from ZooKeeper (not a file of its own).
+    wait_for(lambda: "holds 2 agents and 1 frameworks" in ha.masters["b"].log(), 5,
+             "B to load A's registry (2 agents, 1 framework) from ZooKeeper", ha)
+    assert "registry zk://" in ha.masters["b"].log()
+
+    ha.use("b")
+    ha.wait_agents(agents, timeout=15)
+    wait_for(lambda: sum(1 for t in ha.state()["tasks"] if t["state"] == "TASK_RUNNING") == 4,
+             10, "B to list the 4 tasks RUNNING (re-registered by the agents)", ha)
+    state = ha.state()
+    assert {t["agent_id"] for t in state["tasks"]} == placed, state["tasks"]
+    assert sorted(task_processes(ha.dir, "sleep 10")) == sorted(pids), \
+        "the tasks' processes did not survive the failover"
+
+    assert fw.wait_exit(90) == 0, ha.diagnostics()
+    final = check_one_terminal_each(fw, 4)
+    assert collections.Counter(final.values()) == {"TASK_FINISHED": 4}, final
+    subs = [e for e in fw.events() if e["event"] == "subscribed"]
+    assert len(subs) >= 2 and subs[-1]["again"], f"the framework did not subscribe again: {subs}"
+    assert {s["framework_id"] for s in subs} == {framework_id}, subs
+    assert subs[0]["master_id"] != subs[-1]["master_id"], "the master id did not change"
+    assert all(ha.agents[i].alive() for i in range(2)), ha.diagnostics()
+
+    # A, back, stands by behind B, which keeps leading.
+    ha.start_master("a")
+    ha.wait_standby("a", leader="b")
+    assert ha.leads("b")
+    assert ha.masters["a"].binds_nothing()
+    # A standby stops at once on SIGTERM, cleanly.
+    ha.masters["a"].process.stop(timeout=5)
+    assert ha.masters["a"].process.popen.returncode == 0, ha.masters["a"].process.tail()
+    assert ha.leads("b") and ha.masters["b"].process.alive()
+
+
+def test_allot_run_through_zookeeper(ha):
+    """`allot run --master zk://...` finds the leading master and runs a command."""
+    ha.start_master("a")
+    ha.wait_leads("a", 20)
+    ha.start_agent(0)
+    ha.wait_agents([ha.agent_id(0)], timeout=20)
+    r = run_allot("run", "--master", ha.zookeeper.url(), "--cpus", "0.5", "--mem", "32",
+                  "--timeout", "30", "--", "true", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "TASK_FINISHED" in r.stdout, r.stdout + r.stderr
+
+
+def test_allot_master_refuses_a_bad_zk_url_and_an_unreachable_zookeeper():
+    """A malformed --zk is refused naming the flag and the URL; a ZooKeeper
+    that does not answer ends the master within about its session timeout,
+    saying so and naming the URL. Neither binds a port."""
+    def master(*flags):
+        port, http_port = free_port(), free_port()
+        started = time.monotonic()
+        r = run_allot("master", "--host", "127.0.0.1", "--port", str(port), "--http-port",
+                      str(http_port), *flags, timeout=30)
+        return r, time.monotonic() - started, (port, http_port)
+
+    r, _, _ = master("--zk", "zk://nohostport")
+    out = r.stdout + r.stderr
+    assert r.returncode not in (0, 124), (r.returncode, out)
+    assert "--zk" in out and "zk://nohostport" in out, out
+
+    url = f"zk://127.0.0.1:{free_port()}/x"
+    r, took, ports = master("--zk", url, "--zk-session-timeout", "1s")
+    out = r.stdout + r.stderr
+    assert r.returncode not in (0, 124), (r.returncode, out)
+    assert url in out, out
+    assert re.search(r"ZooKeeper.*(no connection|not reach|unreachable|is it running)", out), out
+    assert took < 10, f"gave up only after {took:.1f} s with a 1 s session timeout: {out}"
+    assert "listening on" not in out, out
+
+
+def test_master_that_loses_zookeeper_exits_saying_it_lost_leadership(ha):
+    """kill -9 of ZooKeeper under a leading master (session timeout 2 s): the
+    master cannot know whether another leads, so it exits 1 within ~15 s,
+    not before its session could have ended, saying it lost leadership."""
+    m = ha.start_master("a")
+    ha.wait_leads("a", 20)
+    ha.zookeeper.process.kill9()
+    killed_at = time.monotonic()
+    status = m.process.wait(15)
+    took = time.monotonic() - killed_at
+    assert status is not None, "the master still runs 15 s after ZooKeeper's death\n" + m.log()
+    assert status == 1, (status, m.process.tail())
+    assert took >= SESSION - 0.5, f"exited {took:.1f} s after ZooKeeper's death: too early"
+    assert "lost leadership" in m.log(), m.process.tail()
