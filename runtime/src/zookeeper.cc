@@ -98,6 +98,8 @@ constexpr std::string_view kMemberPrefix = "member_";
 // ZooKeeper's default limit on a node's data (jute.maxbuffer), less room
 // for the request around it.
 constexpr std::size_t kMaxNodeBytes = 1'000'000;
+// Before a failed read is tried again: a lasting failure must not spin.
+constexpr auto kRetryPause = std::chrono::milliseconds(100);
 
 // What the watcher tells the worker. Shared by ZooKeeper's thread (the
 // watcher) and the worker, under `mutex`.
@@ -106,15 +108,20 @@ struct Signals {
   std::condition_variable wake;
   bool dirty = true;  // read the members (again)
   bool stopping = false;
+
+  void set(bool Signals::*flag) {
+    {
+      std::lock_guard lock(mutex);
+      this->*flag = true;
+    }
+    wake.notify_all();
+  }
+  void markDirty() { set(&Signals::dirty); }
+  void stop() { set(&Signals::stopping); }
 };
 
 void watcher(zhandle_t* /*zh*/, int /*type*/, int /*state*/, const char* /*path*/, void* context) {
-  auto* signals = static_cast<Signals*>(context);
-  {
-    std::lock_guard lock(signals->mutex);
-    signals->dirty = true;
-  }
-  signals->wake.notify_all();
+  static_cast<Signals*>(context)->markDirty();
 }
 
 // The C client logs errors only (its level is the library's global, set
@@ -281,11 +288,7 @@ MasterContender::MasterContender(const ZkUrl& url, MasterInfo self, Duration ses
 }
 
 MasterContender::~MasterContender() {
-  {
-    std::lock_guard lock(impl_->signals.mutex);
-    impl_->signals.stopping = true;
-  }
-  impl_->signals.wake.notify_all();
+  impl_->signals.stop();
   impl_->worker.join();
   zookeeper_close(impl_->zh);  // the ephemeral node goes with the session
 }
@@ -365,8 +368,8 @@ void MasterContender::Impl::run() {
     if (!dirty) continue;
     if (int rc = members(zh, url.path, signals, names); rc != ZOK) {
       spdlog::warn("master: ZooKeeper {}: cannot list {}: {}", url.text(), url.path, zerror(rc));
-      std::lock_guard lock(signals.mutex);
-      signals.dirty = true;
+      std::this_thread::sleep_for(kRetryPause);
+      signals.markDirty();
       continue;
     }
     if (std::find(names.begin(), names.end(), name) == names.end()) {
@@ -382,8 +385,8 @@ void MasterContender::Impl::run() {
     }
     std::optional<MasterInfo> current;
     if (int rc = readInfo(zh, url.path + "/" + names.front(), current); rc != ZOK) {
-      std::lock_guard lock(signals.mutex);
-      signals.dirty = true;  // it went between the two reads: list again
+      std::this_thread::sleep_for(kRetryPause);
+      signals.markDirty();  // it went between the two reads: list again
       continue;
     }
     {
@@ -503,11 +506,7 @@ MasterDetector::MasterDetector(const ZkUrl& url, Duration sessionTimeout, EventL
 }
 
 MasterDetector::~MasterDetector() {
-  {
-    std::lock_guard lock(impl_->signals.mutex);
-    impl_->signals.stopping = true;
-  }
-  impl_->signals.wake.notify_all();
+  impl_->signals.stop();
   impl_->worker.join();
   impl_->loop.unwatchFd(impl_->wakeFd);
   ::close(impl_->wakeFd);
@@ -551,14 +550,16 @@ void MasterDetector::Impl::run() {
       } catch (const Error& e) {
         spdlog::error("{}", e.what());
       }
-      std::lock_guard lock(signals.mutex);
-      signals.dirty = true;
+      signals.markDirty();
     }
     bool dirty = false;
     {
+      // Only a connected session can read: while cut off, a pending read
+      // waits (polling every 250 ms) instead of spinning.
       std::unique_lock lock(signals.mutex);
-      signals.wake.wait_for(lock, std::chrono::milliseconds(250),
-                            [&] { return signals.dirty || signals.stopping; });
+      signals.wake.wait_for(lock, std::chrono::milliseconds(250), [&] {
+        return signals.stopping || (signals.dirty && zh != nullptr && connected(zh));
+      });
       if (signals.stopping) break;
       dirty = signals.dirty;
     }
@@ -572,9 +573,9 @@ void MasterDetector::Impl::run() {
     std::optional<MasterInfo> leader;
     if (rc == ZOK && !names.empty()) rc = readInfo(zh, url.path + "/" + names.front(), leader);
     if (rc != ZOK) {
-      // Lost between reads, or the connection dropped: read again.
-      std::lock_guard lock(signals.mutex);
-      signals.dirty = true;
+      // Lost between reads, or the connection dropped: read again, soon.
+      std::this_thread::sleep_for(kRetryPause);
+      signals.markDirty();
       continue;
     }
     if (!names.empty() && !leader) {
