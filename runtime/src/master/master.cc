@@ -408,6 +408,8 @@ struct Master::Impl {
   bool roundPending = false;
   TimePoint lastRound{};
   bool registryDirty = false;
+  std::string lastRegistryError;
+  TimePoint lastRegistryErrorAt{};
 
   // Metrics.
   std::array<std::uint64_t, 64> received{};
@@ -606,8 +608,14 @@ void Master::Impl::afterEvent() {
     stopReason = e.what();
     loop.stop();
   } catch (const Error& e) {
-    spdlog::error("master: {}", e.what());
     registryDirty = true;  // tried again after the next event
+    // Once per distinct failure and 10 s: a registry out of reach fails
+    // every batch of messages until it comes back.
+    if (e.what() != lastRegistryError || now() - lastRegistryErrorAt >= std::chrono::seconds(10)) {
+      spdlog::error("master: {} (kept in memory; written again after the next event)", e.what());
+      lastRegistryError = e.what();
+      lastRegistryErrorAt = now();
+    }
   }
 }
 
