@@ -5,13 +5,16 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "allot/core/error.h"
+#include "allot/runtime/zookeeper.h"
 #include "commands.h"
 
 namespace allot::cli {
@@ -25,7 +28,27 @@ struct StateArgs {
   bool all = false;
 };
 
-json fetchState(const std::string& master) {
+// HOST:HTTP-PORT of the master: given, or the leader's under a zk:// URL.
+std::string httpAddress(const std::string& master) {
+  std::optional<runtime::ZkUrl> zk;
+  try {
+    zk = runtime::ZkUrl::parse(master);
+  } catch (const ParseError& e) {
+    throw ParseError(fmt::format("--master: {}", e.what()));
+  }
+  if (!zk) return master;
+  runtime::ZkStore store(*zk, std::chrono::seconds(5));
+  const std::optional<runtime::MasterInfo> leader = store.leader();
+  if (!leader) throw Error(fmt::format("no master leads in ZooKeeper {}", master));
+  if (leader->http.empty()) {
+    throw Error(fmt::format("the leading master {} ({}) serves no HTTP (--http-port -1)",
+                            leader->id, leader->endpoint));
+  }
+  return leader->http;
+}
+
+json fetchState(const std::string& given) {
+  const std::string master = httpAddress(given);
   const auto colon = master.rfind(':');
   int port = 0;
   try {
@@ -143,7 +166,9 @@ void printState(const json& state) {
 CLI::App* reader(CLI::App& app, const std::string& name, const std::string& help,
                  const std::shared_ptr<StateArgs>& args) {
   auto* cmd = app.add_subcommand(name, help);
-  cmd->add_option("--master", args->master, "The master's HTTP address, HOST:HTTP-PORT")
+  cmd->add_option("--master", args->master,
+                  "The master's HTTP address, HOST:HTTP-PORT, or zk://HOST:PORT/PATH (the "
+                  "leading master's)")
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "Print the master's JSON instead of a table");
   return cmd;

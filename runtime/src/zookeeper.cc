@@ -471,6 +471,23 @@ bool ZkStore::writeGuarded(const std::string& node, std::string_view data,
   throw Error(fmt::format("ZooKeeper {}: cannot write {}: {}", url_.text(), node, zerror(rc)));
 }
 
+std::optional<MasterInfo> ZkStore::leader() {
+  std::vector<std::string> names;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int rc = members(impl_->zh, url_.path, impl_->signals, names);
+    if (rc == ZNONODE) return std::nullopt;  // no master ever ran under this path
+    std::optional<MasterInfo> info;
+    if (rc == ZOK && names.empty()) return std::nullopt;
+    if (rc == ZOK) rc = readInfo(impl_->zh, url_.path + "/" + names.front(), info);
+    if (rc == ZOK) return info;
+    if (rc != ZNONODE) {
+      throw Error(fmt::format("ZooKeeper {}: cannot read the leader: {}", url_.text(), zerror(rc)));
+    }
+    // The leader went between the two reads: ask again.
+  }
+  throw Error(fmt::format("ZooKeeper {}: the leader keeps changing; try again", url_.text()));
+}
+
 // ---------------------------------------------------------------- detector
 
 struct MasterDetector::Impl {

@@ -11,6 +11,7 @@ file reuses): ALLOT_BIN, ALLOT_TEST_FRAMEWORK, ALLOT_TEST_GARBAGE.
 """
 
 import collections
+import json
 import os
 import re
 import socket
@@ -255,7 +256,11 @@ def test_failover_to_the_standby_keeps_running_tasks(ha):
 
 
 def test_allot_run_through_zookeeper(ha):
-    """`allot run --master zk://...` finds the leading master and runs a command."""
+    """`allot run --master zk://...` finds the leading master and runs a
+    command; `allot agents --master zk://...` reads the leader's HTTP API,
+    and says so when no master leads."""
+    none = run_allot("agents", "--master", ha.zookeeper.url())
+    assert none.returncode != 0 and "no master leads" in none.stderr, none.stdout + none.stderr
     ha.start_master("a")
     ha.wait_leads("a", 20)
     ha.start_agent(0)
@@ -264,6 +269,9 @@ def test_allot_run_through_zookeeper(ha):
                   "--timeout", "30", "--", "true", timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "TASK_FINISHED" in r.stdout, r.stdout + r.stderr
+    listed = run_allot("agents", "--master", ha.zookeeper.url(), "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert [a["id"] for a in json.loads(listed.stdout)] == [ha.agent_id(0)], listed.stdout
 
 
 def test_allot_master_refuses_a_bad_zk_url_and_an_unreachable_zookeeper():

@@ -108,6 +108,9 @@ class ZkStore {
   // Returns false when `guard` is gone; throws allot::Error on any other
   // failure (connection lost, data over ZooKeeper's 1 MB node limit).
   bool writeGuarded(const std::string& node, std::string_view data, const std::string& guard);
+  // The master that leads under the URL's path now; nullopt when none does.
+  // Throws allot::Error. (Tools: `allot state --master zk://...`.)
+  std::optional<MasterInfo> leader();
 
   const ZkUrl& url() const { return url_; }
 
