@@ -170,12 +170,14 @@ void runMaster(const MasterArgs& a) {
   // loses the lead stops at once and exits with an error, as Mesos' masters
   // do: another may lead already, and a supervisor restarts this one, which
   // then stands by.
-  // Named before the election, so that its node says who it is.
-  if (!a.zk.empty() && o.masterId.empty()) o.masterId = runtime::makeMasterId(clock.now());
-  std::unique_ptr<runtime::MasterContender> contender = contend(a, o);
+  // Declared before the contender, whose worker may call onLost until it is
+  // destroyed.
   std::atomic<runtime::Master*> running{nullptr};
   std::atomic<bool> lost{false};
   std::string lostWhy;  // written before `lost` is set, read after
+  // Named before the election, so that its node says who it is.
+  if (!a.zk.empty() && o.masterId.empty()) o.masterId = runtime::makeMasterId(clock.now());
+  std::unique_ptr<runtime::MasterContender> contender = contend(a, o);
   if (contender) {
     contender->onLost([&](const std::string& why) {
       lostWhy = why;
