@@ -23,3 +23,15 @@ function(allot_library name)
                                             PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(allot_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE allot::options ${ARG_PRIVATE_DEPS})
 endfunction()
+
+# A static library of the C++ generated from one .proto file (path relative to
+# the calling folder), found by its name in the build tree: PROTO_PATH.pb.h.
+function(allot_proto_library target proto)
+  get_filename_component(dir ${CMAKE_CURRENT_SOURCE_DIR}/${proto} DIRECTORY)
+  add_library(${target} STATIC ${proto})
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  target_link_libraries(${target} PUBLIC protobuf::libprotobuf)
+  target_include_directories(${target} PUBLIC ${CMAKE_CURRENT_BINARY_DIR})
+  protobuf_generate(TARGET ${target} LANGUAGE cpp IMPORT_DIRS ${dir}
+                    PROTOC_OUT_DIR ${CMAKE_CURRENT_BINARY_DIR})
+endfunction()
