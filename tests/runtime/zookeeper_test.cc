@@ -131,7 +131,8 @@ class ZooKeeperServer {
     const char* jarEnv = std::getenv("ALLOT_ZOOKEEPER_JAR");
     const std::string jar = jarEnv != nullptr ? jarEnv : "/usr/share/java/zookeeper.jar";
     if (!fs::exists(jar)) {
-      return "no " + jar + ": install Debian's zookeeper package (scripts/debian-packages-test.txt)";
+      return "no " + jar +
+             ": install Debian's zookeeper package (scripts/debian-packages-test.txt)";
     }
     port_ = freePort();
     if (port_ <= 0) return "no free port";
@@ -290,8 +291,8 @@ TEST(ZkUrlTest, ParsesOneAndSeveralServersAndTrimsTrailingSlashes) {
 }
 
 TEST(ZkUrlTest, TextThatIsNotAZooKeeperUrlIsNullopt) {
-  for (const char* text : {"", "127.0.0.1:5050", "tcp://127.0.0.1:5050", "zk:/h:1/a", "zk:",
-                           "http://h:1/a", " zk://h:1/a"}) {
+  for (const char* text : {"", "127.0.0.1:5050", "tcp://127.0.0.1:5050", "zk:/h:1/a",
+                           "zk:", "http://h:1/a", " zk://h:1/a"}) {
     EXPECT_FALSE(ZkUrl::parse(text).has_value()) << "'" << text << "'";
   }
 }
@@ -414,7 +415,8 @@ TEST_F(ZooKeeperTest, TheOldestContenderLeadsAndTheNextTakesOverWhenItGoes) {
   StandbyLog firstSaw;
   ASSERT_TRUE(first->waitForLeadership(giveUpAfter(10s), [&](const auto& m) { firstSaw.add(m); }))
       << "the only contender did not lead within 10 s";
-  EXPECT_TRUE(firstSaw.get().empty()) << "the leader reported a standby: " << show(firstSaw.get()[0]);
+  EXPECT_TRUE(firstSaw.get().empty())
+      << "the leader reported a standby: " << show(firstSaw.get()[0]);
 
   MasterContender second(url, b, kSession);
   LostLog secondLost;
@@ -423,9 +425,8 @@ TEST_F(ZooKeeperTest, TheOldestContenderLeadsAndTheNextTakesOverWhenItGoes) {
   std::atomic<bool> giveUp{false};
   auto led = std::async(std::launch::async, [&] {
     const auto deadline = Steady::now() + 20s;
-    return second.waitForLeadership(
-        [&] { return giveUp.load() || Steady::now() > deadline; },
-        [&](const auto& m) { secondSaw.add(m); });
+    return second.waitForLeadership([&] { return giveUp.load() || Steady::now() > deadline; },
+                                    [&](const auto& m) { secondSaw.add(m); });
   });
   ASSERT_TRUE(eventually([&] { return !secondSaw.get().empty(); }, 10s))
       << "the second contender reported no leader while standing by";
@@ -438,8 +439,8 @@ TEST_F(ZooKeeperTest, TheOldestContenderLeadsAndTheNextTakesOverWhenItGoes) {
       << "the second contender did not lead within 10 s of the first's end";
   giveUp = true;
   EXPECT_TRUE(led.get());
-  EXPECT_EQ(firstLost.count(), 0u) << "a destroyed contender reported a loss: "
-                                   << firstLost.reasons.front();
+  EXPECT_EQ(firstLost.count(), 0u)
+      << "a destroyed contender reported a loss: " << firstLost.reasons.front();
   EXPECT_EQ(secondLost.count(), 0u);
   for (const auto& m : secondSaw.get()) {
     EXPECT_TRUE(same(m, a)) << "standby saw a leader other than the first: " << show(m);
