@@ -103,8 +103,7 @@ std::unique_ptr<runtime::MasterContender> contend(const MasterArgs& a,
   self.id = o.masterId;  // set by runMaster: agents log which master leads
   self.endpoint = fmt::format("tcp://{}:{}", host, a.port);
   if (a.httpPort > 0) self.http = fmt::format("{}:{}", host, a.httpPort);
-  const Duration timeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
-  return std::make_unique<runtime::MasterContender>(*url, self, timeout);
+  return std::make_unique<runtime::MasterContender>(*url, self, o.zkSessionTimeout);
 }
 
 void runMaster(const MasterArgs& a) {
@@ -177,6 +176,9 @@ void runMaster(const MasterArgs& a) {
   std::string lostWhy;  // written before `lost` is set, read after
   // Named before the election, so that its node says who it is.
   if (!a.zk.empty() && o.masterId.empty()) o.masterId = runtime::makeMasterId(clock.now());
+  if (!a.zk.empty()) {
+    o.zkSessionTimeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
+  }
   std::unique_ptr<runtime::MasterContender> contender = contend(a, o);
   if (contender) {
     contender->onLost([&](const std::string& why) {
@@ -201,7 +203,6 @@ void runMaster(const MasterArgs& a) {
     if (!a.noRegistry) {
       o.zk = a.zk;
       o.zkMemberNode = contender->node();
-      o.zkSessionTimeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
     }
   }
 

@@ -217,6 +217,16 @@ int readInfo(zhandle_t* zh, const std::string& node, std::optional<MasterInfo>& 
   return ZOK;
 }
 
+// The leader's info under `path` into `out` (nullopt when no member leads),
+// its members into `names`, with a watch for their next change.
+int readLeader(zhandle_t* zh, const std::string& path, Signals& signals,
+               std::vector<std::string>& names, std::optional<MasterInfo>& out) {
+  out.reset();
+  int rc = members(zh, path, signals, names);
+  if (rc == ZOK && !names.empty()) rc = readInfo(zh, path + "/" + names.front(), out);
+  return rc;
+}
+
 // Waits for the session's first connection, up to `timeout`.
 void awaitConnection(zhandle_t* zh, const ZkUrl& url, Duration timeout) {
   const auto end = std::chrono::steady_clock::now() + timeout;
@@ -474,12 +484,11 @@ bool ZkStore::writeGuarded(const std::string& node, std::string_view data,
 std::optional<MasterInfo> ZkStore::leader() {
   std::vector<std::string> names;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    int rc = members(impl_->zh, url_.path, impl_->signals, names);
-    if (rc == ZNONODE) return std::nullopt;  // no master ever ran under this path
     std::optional<MasterInfo> info;
-    if (rc == ZOK && names.empty()) return std::nullopt;
-    if (rc == ZOK) rc = readInfo(impl_->zh, url_.path + "/" + names.front(), info);
+    const int rc = readLeader(impl_->zh, url_.path, impl_->signals, names, info);
     if (rc == ZOK) return info;
+    // No path: no master ever ran under it.
+    if (rc == ZNONODE && names.empty()) return std::nullopt;
     if (rc != ZNONODE) {
       throw Error(fmt::format("ZooKeeper {}: cannot read the leader: {}", url_.text(), zerror(rc)));
     }
@@ -585,10 +594,9 @@ void MasterDetector::Impl::run() {
       std::lock_guard lock(signals.mutex);
       signals.dirty = false;
     }
-    int rc = ensurePath(zh, url.path);
-    if (rc == ZOK) rc = members(zh, url.path, signals, names);
     std::optional<MasterInfo> leader;
-    if (rc == ZOK && !names.empty()) rc = readInfo(zh, url.path + "/" + names.front(), leader);
+    int rc = ensurePath(zh, url.path);
+    if (rc == ZOK) rc = readLeader(zh, url.path, signals, names, leader);
     if (rc != ZOK) {
       // Lost between reads, or the connection dropped: read again, soon.
       std::this_thread::sleep_for(kRetryPause);
