@@ -1,5 +1,7 @@
-// `allot state`, `allot tasks`, `allot agents`: read the master's HTTP API
-// (/api/v1/state) and print tables for people, or the JSON with --json.
+// `allot state`, `allot tasks`, `allot agents`, `allot roles`: read the
+// master's HTTP API (/api/v1/state) and print tables for people, or the JSON
+// with --json. `allot weight`, `allot quota`, `allot reserve` and
+// `allot unreserve`: the operator API (POST /api/v1/...).
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -47,7 +49,14 @@ std::string httpAddress(const std::string& master) {
   return leader->http;
 }
 
-json fetchState(const std::string& given) {
+// A client of the master's HTTP API (given or the leader's), and where it
+// points, for messages.
+struct Api {
+  std::unique_ptr<httplib::Client> client;
+  std::string where;
+};
+
+Api connect(const std::string& given) {
   const std::string master = httpAddress(given);
   const auto colon = master.rfind(':');
   int port = 0;
@@ -60,25 +69,53 @@ json fetchState(const std::string& given) {
   }
   std::string host = master.substr(0, colon);
   if (host.starts_with("http://")) host = host.substr(7);
-  httplib::Client client(host, port);
-  client.set_connection_timeout(5, 0);
-  client.set_read_timeout(15, 0);
-  auto response = client.Get("/api/v1/state");
-  if (!response) {
-    throw Error(
-        fmt::format("cannot reach the master's HTTP API at {}:{}: {} (is `allot master` "
-                    "running with --http-port {}?)",
-                    host, port, httplib::to_string(response.error()), port));
-  }
+  Api api{std::make_unique<httplib::Client>(host, port), fmt::format("{}:{}", host, port)};
+  api.client->set_connection_timeout(5, 0);
+  api.client->set_read_timeout(15, 0);
+  return api;
+}
+
+[[noreturn]] void unreachable(const Api& api, httplib::Error error) {
+  const std::string port = api.where.substr(api.where.rfind(':') + 1);
+  throw Error(fmt::format(
+      "cannot reach the master's HTTP API at {}: {} (is `allot master` running with --http-port "
+      "{}?)",
+      api.where, httplib::to_string(error), port));
+}
+
+json fetchState(const std::string& given) {
+  const Api api = connect(given);
+  auto response = api.client->Get("/api/v1/state");
+  if (!response) unreachable(api, response.error());
   if (response->status != 200) {
-    throw Error(fmt::format("{}:{}/api/v1/state answered HTTP {}: {}", host, port, response->status,
+    throw Error(fmt::format("{}/api/v1/state answered HTTP {}: {}", api.where, response->status,
                             response->body));
   }
   try {
     return json::parse(response->body);
   } catch (const json::exception& e) {
-    throw Error(fmt::format("{}:{}/api/v1/state is not JSON: {}", host, port, e.what()));
+    throw Error(fmt::format("{}/api/v1/state is not JSON: {}", api.where, e.what()));
   }
+}
+
+// POSTs `body` to the operator call `path`; returns the master's answer or
+// throws its refusal as an Error.
+json post(const std::string& given, const std::string& path, const json& body) {
+  const Api api = connect(given);
+  auto response = api.client->Post(path, body.dump(), "application/json");
+  if (!response) unreachable(api, response.error());
+  json answer;
+  try {
+    answer = json::parse(response->body);
+  } catch (const json::exception&) {
+    throw Error(fmt::format("{}{} answered HTTP {}: {}", api.where, path, response->status,
+                            response->body));
+  }
+  if (response->status != 200) {
+    throw Error(fmt::format("the master refused (HTTP {}): {}", response->status,
+                            answer.value("error", response->body)));
+  }
+  return answer;
 }
 
 std::string text(const json& value) {
@@ -113,11 +150,14 @@ void printTable(const std::vector<std::string>& headers,
 void printAgents(const json& state) {
   std::vector<std::vector<std::string>> rows;
   for (const json& a : state.value("agents", json::array())) {
+    std::string reserved = text(a["reserved"]);
+    if (reserved.empty()) reserved = "-";
+    if (!a.value("reservation_applied", true)) reserved += " (not applied)";
     rows.push_back({text(a["id"]), text(a["hostname"]), text(a["status"]), text(a["total"]),
-                    text(a["used"]), text(a["free"]), text(a["tasks"])});
+                    reserved, text(a["used"]), text(a["free"]), text(a["tasks"])});
   }
   std::sort(rows.begin(), rows.end());
-  printTable({"ID", "HOSTNAME", "STATUS", "TOTAL", "USED", "FREE", "TASKS"}, rows);
+  printTable({"ID", "HOSTNAME", "STATUS", "TOTAL", "RESERVED", "USED", "FREE", "TASKS"}, rows);
 }
 
 void printTasks(const json& state, bool all) {
@@ -132,6 +172,22 @@ void printTasks(const json& state, bool all) {
   if (all) add(state.value("completed_tasks", json::array()));
   std::sort(rows.begin(), rows.end());
   printTable({"FRAMEWORK", "TASK", "STATE", "AGENT", "RESOURCES", "MESSAGE"}, rows);
+}
+
+void printRoles(const json& state) {
+  std::vector<std::vector<std::string>> roles;
+  auto orNone = [](const json& value) {
+    std::string s = text(value);
+    return s.empty() ? std::string("-") : s;
+  };
+  for (const json& r : state.value("roles", json::array())) {
+    roles.push_back({text(r["name"]), text(r["weight"]), orNone(r["guarantee"]), orNone(r["limit"]),
+                     text(r["frameworks"]), text(r["allocated"]),
+                     fmt::format("{:.3f}", r.value("share", 0.0))});
+  }
+  std::sort(roles.begin(), roles.end());
+  printTable({"ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "FRAMEWORKS", "ALLOCATED", "DOMINANT SHARE"},
+             roles);
 }
 
 void printState(const json& state) {
@@ -154,24 +210,113 @@ void printState(const json& state) {
   std::sort(frameworks.begin(), frameworks.end());
   printTable({"FRAMEWORK", "NAME", "ROLE", "WEIGHT", "ACTIVE", "TASKS", "OFFERS"}, frameworks);
   std::cout << "\n";
-  std::vector<std::vector<std::string>> roles;
-  for (const json& r : state.value("roles", json::array())) {
-    roles.push_back({text(r["name"]), text(r["weight"]), text(r["frameworks"]),
-                     text(r["allocated"]), fmt::format("{:.3f}", r.value("share", 0.0))});
-  }
-  std::sort(roles.begin(), roles.end());
-  printTable({"ROLE", "WEIGHT", "FRAMEWORKS", "ALLOCATED", "DOMINANT SHARE"}, roles);
+  printRoles(state);
 }
 
 CLI::App* reader(CLI::App& app, const std::string& name, const std::string& help,
-                 const std::shared_ptr<StateArgs>& args) {
+                 const std::shared_ptr<StateArgs>& args,
+                 const char* jsonHelp = "Print the master's JSON instead of a table") {
   auto* cmd = app.add_subcommand(name, help);
   cmd->add_option("--master", args->master,
                   "The master's HTTP address, HOST:HTTP-PORT, or zk://HOST:PORT/PATH (the "
                   "leading master's)")
       ->capture_default_str();
-  cmd->add_flag("--json", args->json, "Print the master's JSON instead of a table");
+  cmd->add_flag("--json", args->json, jsonHelp);
   return cmd;
+}
+
+struct OperatorArgs : StateArgs {
+  std::string role;
+  double weight = 0;
+  std::string guarantee;
+  std::string limit;
+  bool remove = false;
+  std::string agent;
+  std::string resources;
+};
+
+void printRole(const json& role) {
+  auto orNone = [](const json& value) {
+    std::string s = text(value);
+    return s.empty() ? std::string("none") : s;
+  };
+  std::cout << fmt::format("role {}: weight {}, quota guarantee {}, limit {}\n", text(role["role"]),
+                           text(role["weight"]), orNone(role["guarantee"]), orNone(role["limit"]));
+}
+
+void addOperatorCommands(CLI::App& app) {
+  const char* jsonHelp = "Print the master's JSON answer";
+  auto weightArgs = std::make_shared<OperatorArgs>();
+  auto* weight = reader(app, "weight",
+                        "Set a role's weight: weighted DRF gives it shares in proportion (kept in "
+                        "the master's registry)",
+                        weightArgs, jsonHelp);
+  weight->add_option("role", weightArgs->role, "Role ('*' for frameworks without one)")->required();
+  weight->add_option("weight", weightArgs->weight, "A positive number (default of every role: 1)")
+      ->required();
+  weight->footer("Example: allot weight analytics 2 --master 127.0.0.1:5051");
+  weight->callback([weightArgs] {
+    const json answer = post(weightArgs->master, "/api/v1/weights",
+                             {{"role", weightArgs->role}, {"weight", weightArgs->weight}});
+    weightArgs->json ? void(std::cout << answer.dump(2) << "\n") : printRole(answer);
+  });
+
+  auto quotaArgs = std::make_shared<OperatorArgs>();
+  auto* quota = reader(app, "quota",
+                       "Set or remove a role's quota: its guarantee is offered to it before any "
+                       "fair sharing, and it never holds more than its limit",
+                       quotaArgs, jsonHelp);
+  quota->add_option("role", quotaArgs->role, "Role")->required();
+  auto* guarantee = quota->add_option("--guarantee", quotaArgs->guarantee,
+                                      "Resources guaranteed, e.g. 'cpus:8;mem:16384'");
+  auto* limit = quota->add_option("--limit", quotaArgs->limit,
+                                  "Resources the role may hold at most, e.g. 'cpus:16'");
+  quota->add_flag("--remove", quotaArgs->remove, "Remove the role's quota")
+      ->excludes(guarantee)
+      ->excludes(limit);
+  quota->footer(
+      "Setting replaces both parts: a part left out is none.\n"
+      "Examples:\n"
+      "  allot quota analytics --guarantee 'cpus:8;mem:16384' --limit 'cpus:16'\n"
+      "  allot quota analytics --remove");
+  quota->callback([quotaArgs, guarantee, limit] {
+    if (!quotaArgs->remove && guarantee->count() == 0 && limit->count() == 0) {
+      throw CLI::ValidationError("quota", "give --guarantee and/or --limit, or --remove");
+    }
+    const json answer = post(quotaArgs->master, "/api/v1/quota",
+                             {{"role", quotaArgs->role},
+                              {"guarantee", quotaArgs->guarantee},
+                              {"limit", quotaArgs->limit}});
+    quotaArgs->json ? void(std::cout << answer.dump(2) << "\n") : printRole(answer);
+  });
+
+  for (const bool unreserve : {false, true}) {
+    auto args = std::make_shared<OperatorArgs>();
+    auto* cmd = reader(
+        app, unreserve ? "unreserve" : "reserve",
+        unreserve ? "Give back resources an operator reserved on an agent to the unreserved pool"
+                  : "Reserve part of an agent's unreserved resources for a role: only its "
+                    "frameworks are offered them (kept in the master's registry)",
+        args, jsonHelp);
+    cmd->add_option("agent", args->agent, "Agent id (see `allot agents`)")->required();
+    cmd->add_option("resources", args->resources,
+                    "Resources with their role, e.g. 'cpus(web):2;mem(web):4096'")
+        ->required();
+    cmd->footer(fmt::format("Example: allot {} node-1-a3f2 'cpus(web):2;mem(web):4096'",
+                            unreserve ? "unreserve" : "reserve"));
+    cmd->callback([args, unreserve] {
+      const json answer = post(args->master, unreserve ? "/api/v1/unreserve" : "/api/v1/reserve",
+                               {{"agent_id", args->agent}, {"resources", args->resources}});
+      if (args->json) {
+        std::cout << answer.dump(2) << "\n";
+        return;
+      }
+      const std::string reserved = text(answer["reserved"]);
+      std::cout << fmt::format("agent {}: reservations now {}; total {}\n",
+                               text(answer["agent_id"]), reserved.empty() ? "none" : reserved,
+                               text(answer["total"]));
+    });
+  }
 }
 
 }  // namespace
@@ -203,6 +348,18 @@ void addStateCommand(CLI::App& app) {
       printTasks(state, taskArgs->all);
     }
   });
+  auto roleArgs = std::make_shared<StateArgs>();
+  reader(app, "roles", "List the roles: weights, quotas and what they hold (from its HTTP API)",
+         roleArgs)
+      ->callback([roleArgs] {
+        const json state = fetchState(roleArgs->master);
+        if (roleArgs->json) {
+          std::cout << state.value("roles", json::array()).dump(2) << "\n";
+        } else {
+          printRoles(state);
+        }
+      });
+  addOperatorCommands(app);
   auto agentArgs = std::make_shared<StateArgs>();
   reader(app, "agents", "List the agents and their resources (from its HTTP API)", agentArgs)
       ->callback([agentArgs] {

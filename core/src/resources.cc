@@ -602,4 +602,8 @@ std::ostream& operator<<(std::ostream& out, const Resources& resources) {
   return out << toString(resources);
 }
 
+bool isValidRoleName(std::string_view role) {
+  return validName(role);
+}
+
 }  // namespace allot

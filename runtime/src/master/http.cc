@@ -29,15 +29,18 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_read_timeout(1, 0);
   server_->set_keep_alive_timeout(1);
-  auto get = [this](const httplib::Request& request, httplib::Response& response) {
-    HttpResponse answer = ask(request.path);
+  server_->set_payload_max_length(kMaxBodyBytes);
+  auto serve = [this](const httplib::Request& request, httplib::Response& response) {
+    HttpResponse answer =
+        ask({request.method, request.path, request.get_header_value("Content-Type"), request.body});
     response.status = answer.status;
     for (const auto& [name, value] : answer.headers) response.set_header(name, value);
     // No answer of the master is meant to be read as another type.
     response.set_header("X-Content-Type-Options", "nosniff");
     response.set_content(answer.body, answer.contentType.c_str());
   };
-  server_->Get(".*", get);
+  server_->Get(".*", serve);
+  server_->Post(".*", serve);
   // cpp-httplib sets SO_REUSEPORT by default: a second master would then bind
   // the same port and the kernel would share requests between the two.
   // SO_REUSEADDR alone lets a restarted master bind despite TIME_WAIT, and
@@ -74,9 +77,9 @@ HttpServer::~HttpServer() {
   ::close(wakeFd_);
 }
 
-HttpResponse HttpServer::ask(const std::string& path) {
+HttpResponse HttpServer::ask(HttpRequest asked) {
   auto request = std::make_shared<Request>();
-  request->path = path;
+  request->request = std::move(asked);
   std::future<HttpResponse> answer = request->answer.get_future();
   {
     std::lock_guard lock(mutex_);
@@ -102,7 +105,7 @@ void HttpServer::drain() {
   }
   for (auto& request : batch) {
     try {
-      request->answer.set_value(handler_(request->path));
+      request->answer.set_value(handler_(request->request));
     } catch (const std::exception& e) {
       request->answer.set_value({500, "text/plain", fmt::format("internal error: {}\n", e.what())});
     }

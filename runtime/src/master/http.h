@@ -34,14 +34,25 @@ struct HttpResponse {
   Headers headers;  // beyond Content-Type
 };
 
-// cpp-httplib on its own worker threads, answering GET requests from the
-// event loop's thread: each request is queued, the loop is woken through an
+// What the master is asked: GET for pages and state, POST (with a JSON body)
+// for operator changes.
+struct HttpRequest {
+  std::string method;  // "GET" or "POST"
+  std::string path;
+  std::string contentType;  // the Content-Type header, as sent
+  std::string body;
+};
+
+// cpp-httplib on its own worker threads, answering GET and POST requests
+// from the event loop's thread: each request is queued, the loop is woken through an
 // eventfd, `handler` runs on the loop thread, and the worker waits for its
 // answer (503 after `timeout`, e.g. when the loop is stuck). The handler
 // never runs concurrently with the loop's other callbacks.
 class HttpServer {
  public:
-  using Handler = std::function<HttpResponse(const std::string& path)>;
+  using Handler = std::function<HttpResponse(const HttpRequest& request)>;
+  // Bodies larger than this are refused (413) before they reach the loop.
+  static constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
   // Binds `host:port` (port 0: any free port) and starts serving. Throws
   // allot::Error when the address cannot be bound. `loop` must outlive this.
@@ -55,11 +66,11 @@ class HttpServer {
 
  private:
   struct Request {
-    std::string path;
+    HttpRequest request;
     std::promise<HttpResponse> answer;
   };
 
-  HttpResponse ask(const std::string& path);
+  HttpResponse ask(HttpRequest request);
   void drain();  // on the loop thread
 
   EventLoop& loop_;

@@ -24,6 +24,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -140,9 +141,16 @@ std::string_view statusName(AgentStatus s) {
 struct Agent {
   std::string id;
   std::string hostname;
-  std::string resourcesText;
+  std::string resourcesText;  // as the agent reports them (static reservations included)
   std::string attributesText;
+  // What the allocator knows: the reported resources with `reserved` moved
+  // into their roles' pools when `reservationApplied`.
   Resources total;
+  // Dynamic reservations operators made (/api/v1/reserve), kept in the
+  // registry and applied whenever the agent registers. Not applied while
+  // the agent reports too few unreserved resources to hold them.
+  Resources reserved;
+  bool reservationApplied = true;
   std::string routingId;
   // Connections (agent processes) another registration with this id took
   // over, newest last: told REPLACED whatever they send, so that an agent
@@ -273,6 +281,24 @@ std::size_t runTaskBytes(const wire::FrameworkInfo& framework, const wire::TaskI
   return framework.ByteSizeLong() + task.ByteSizeLong() + 2 * agentId.size() + kOverhead;
 }
 
+// `reported` with `reserved`'s amounts moved from the unreserved pool into
+// their roles' pools; nullopt when the unreserved pool lacks them.
+std::optional<Resources> withReservations(const Resources& reported, const Resources& reserved) {
+  if (reserved.empty()) return reported;
+  const Resources plain = reserved.withRole(kUnreservedRole);
+  if (!reported.contains(plain)) return std::nullopt;
+  Resources total = reported;
+  total -= plain;
+  total += reserved;
+  return total;
+}
+
+// An operator request the master refuses: the HTTP status and why.
+struct OperatorError : Error {
+  OperatorError(int status_, const std::string& message) : Error(message), status(status_) {}
+  int status;
+};
+
 Duration clampTimer(Duration d) {
   return std::clamp(d, Duration{0}, kLongestTimer);
 }
@@ -374,8 +400,20 @@ struct Master::Impl {
   void resendPending();
 
   // --- HTTP ----------------------------------------------------------------------
-  HttpResponse http(const std::string& path);
+  HttpResponse http(const master::HttpRequest& request);
   nlohmann::json stateJson();
+
+  // --- operator API (POST /api/v1/...) -----------------------------------------
+  // Each throws OperatorError for a request it refuses and returns the
+  // resulting role or agent as JSON.
+  HttpResponse operatorCall(const master::HttpRequest& request);
+  nlohmann::json setWeight(const nlohmann::json& body);
+  nlohmann::json setQuota(const nlohmann::json& body);
+  nlohmann::json changeReservation(const nlohmann::json& body, bool unreserve);
+  void applyRole(const master::Registry::RoleRow& role);  // throws Error
+  void storeAgent(const Agent& agent);
+  // Recomputes agent.total from what it reported and its reservations.
+  void applyReservations(Agent& agent, const Resources& reported);
   nlohmann::json utilizationJson();
   void sampleUtilization();
   std::string metricsText();
@@ -401,6 +439,8 @@ struct Master::Impl {
   std::deque<std::pair<std::string, std::uint64_t>> completedOrder;
   std::uint64_t completedSeq = 0;
   std::unordered_map<std::string, Offer> offers;
+  // Roles an operator configured (weight or quota), as stored.
+  std::map<std::string, master::Registry::RoleRow> roleConfig;
   std::uint64_t nextAgent = 1, nextFramework = 1, nextOffer = 1, nextLaunch = 1;
 
   std::size_t recovering = 0;         // agents of the registry not yet re-registered
@@ -495,6 +535,13 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
         spdlog::warn("master: registry framework '{}' skipped: {}", info.framework_id(), e.what());
       }
     }
+    for (const master::Registry::RoleRow& role : contents.roles) {
+      try {
+        applyRole(role);
+      } catch (const Error& e) {
+        spdlog::warn("master: registry role '{}' skipped: {}", role.name, e.what());
+      }
+    }
     for (master::Registry::AgentRow& row : contents.agents) {
       Agent agent;
       agent.id = row.id;
@@ -502,7 +549,13 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
       agent.resourcesText = std::move(row.resources);
       agent.attributesText = std::move(row.attributes);
       try {
-        agent.total = Resources::parse(agent.resourcesText);
+        agent.reserved = Resources::parse(row.reserved);
+      } catch (const Error& e) {
+        spdlog::warn("master: registry agent '{}': reservation '{}' skipped: {}", row.id,
+                     row.reserved, e.what());
+      }
+      try {
+        applyReservations(agent, Resources::parse(agent.resourcesText));
       } catch (const Error&) {  // shown as text only until the agent re-registers
       }
       agent.status = AgentStatus::kRecovering;
@@ -524,8 +577,9 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
         recovering = 0;
       });
     }
-    spdlog::info("master {}: registry {} holds {} agents and {} frameworks", masterId,
-                 registry->where(), contents.agents.size(), frameworks.size());
+    spdlog::info("master {}: registry {} holds {} agents, {} frameworks and {} configured roles",
+                 masterId, registry->where(), contents.agents.size(), frameworks.size(),
+                 roleConfig.size());
   }
 
   loop.watch(router.socket(), [this] { onReadable(); });
@@ -550,7 +604,8 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   }
   if (opt.httpPort >= 0) {
     httpServer = std::make_unique<master::HttpServer>(
-        loop, opt.httpHost, opt.httpPort, [this](const std::string& path) { return http(path); });
+        loop, opt.httpHost, opt.httpPort,
+        [this](const master::HttpRequest& request) { return http(request); });
   }
   spdlog::info("master {} listening on {} (HTTP port {}), policy {}", masterId, router.endpoint(),
                httpServer ? httpServer->port() : -1, opt.policy);
@@ -977,7 +1032,7 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
   agent.hostname = msg.hostname();
   agent.resourcesText = toString(total);
   agent.attributesText = toString(attributes);
-  agent.total = total;
+  applyReservations(agent, total);
   agent.routingId = in.routingId;
   agent.lastSeen = now();
   agent.status = AgentStatus::kActive;
@@ -989,9 +1044,7 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
         fmt::format("the allocator refused agent '{}': {}", id, e.what()));
     return;
   }
-  toRegistry([&](master::Registry& r) {
-    r.putAgent({id, agent.hostname, agent.resourcesText, agent.attributesText});
-  });
+  storeAgent(agent);
   reply.set_agent_id(id);
   reply.set_heartbeat_interval_us(toMicros(opt.agentHeartbeatInterval));
   send(in.routingId, id, wire::AGENT_REGISTERED, reply);
@@ -1030,6 +1083,25 @@ void Master::Impl::addToAllocator(Agent& agent) {
     allocator->addAgent(info);
   }
   agent.inAllocator = true;
+}
+
+void Master::Impl::applyReservations(Agent& agent, const Resources& reported) {
+  std::optional<Resources> total = withReservations(reported, agent.reserved);
+  agent.reservationApplied = total.has_value();
+  if (!total) {
+    spdlog::warn(
+        "master: agent {} ({}): its dynamic reservation {} does not fit the unreserved part of "
+        "what it offers ({}); not applied until it does",
+        agent.id, agent.hostname, toString(agent.reserved), toString(reported));
+  }
+  agent.total = total ? std::move(*total) : reported;
+}
+
+void Master::Impl::storeAgent(const Agent& agent) {
+  toRegistry([&](master::Registry& r) {
+    r.putAgent({agent.id, agent.hostname, agent.resourcesText, agent.attributesText,
+                agent.reserved.empty() ? std::string() : toString(agent.reserved)});
+  });
 }
 
 void Master::Impl::markUnreachable(Agent& agent, const std::string& why) {
@@ -1965,9 +2037,51 @@ void Master::Impl::resendPending() {
   }
 }
 
+namespace {
+
+const std::set<std::string, std::less<>> kOperatorPaths = {"/api/v1/weights", "/api/v1/quota",
+                                                           "/api/v1/reserve", "/api/v1/unreserve"};
+
+// The string field `name` of a request body; empty when absent.
+std::string stringField(const nlohmann::json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return {};
+  if (!it->is_string()) throw OperatorError(400, fmt::format("{}: must be a string", name));
+  return it->get<std::string>();
+}
+
+// The role a request names: a role name of the resource syntax, and not
+// "*" unless `unreservedToo`.
+std::string roleField(const nlohmann::json& body, bool unreservedToo) {
+  std::string role = stringField(body, "role");
+  if (role.empty()) throw OperatorError(400, "role: missing");
+  if (isUnreservedRole(role) && !unreservedToo) {
+    throw OperatorError(400, "role: '*' (unreserved) cannot be given quota; name a role");
+  }
+  if (!isUnreservedRole(role) && !isValidRoleName(role)) {
+    throw OperatorError(400,
+                        fmt::format("role '{}': use letters, digits, '_', '-', '.' and '/'", role));
+  }
+  return role;
+}
+
+// Resources of a request field, parsed; `what` names the field.
+Resources resourcesField(const nlohmann::json& body, const char* name) {
+  const std::string text = stringField(body, name);
+  try {
+    return Resources::parse(text);
+  } catch (const Error& e) {
+    throw OperatorError(400, fmt::format("{}: {}", name, e.what()));
+  }
+}
+
+}  // namespace
+
 // ----------------------------------------------------------------------- HTTP
 
-HttpResponse Master::Impl::http(const std::string& path) {
+HttpResponse Master::Impl::http(const master::HttpRequest& request) {
+  const std::string& path = request.path;
+  if (request.method == "POST" || kOperatorPaths.count(path)) return operatorCall(request);
   // Task names, hostnames and messages come from users: the UI inserts them
   // as text, and the policy forbids scripts and styles from anywhere else,
   // so that one that slipped through would not run.
@@ -2005,6 +2119,210 @@ HttpResponse Master::Impl::http(const std::string& path) {
           fmt::format("no page {}; try / (the web UI), /api/v1/state, /api/v1/utilization, "
                       "/metrics or /health\n",
                       path)};
+}
+
+// ------------------------------------------------------------- operator API
+
+HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
+  using nlohmann::json;
+  auto answer = [](int status, const json& j) {
+    return HttpResponse{status,
+                        "application/json",
+                        j.dump(-1, ' ', false, json::error_handler_t::replace),
+                        {{"Cache-Control", "no-store"}}};
+  };
+  auto refuse = [&](int status, const std::string& why) {
+    spdlog::warn("master: operator {} {} refused: {}", request.method, request.path, why);
+    return answer(status, json{{"error", why}});
+  };
+  if (!kOperatorPaths.count(request.path)) {
+    return refuse(404, fmt::format("no operator call {}; POST to /api/v1/weights, "
+                                   "/api/v1/quota, /api/v1/reserve or /api/v1/unreserve",
+                                   request.path));
+  }
+  if (request.method != "POST") {
+    return refuse(405, fmt::format("{} changes the cluster: POST a JSON body to it (see "
+                                   "docs/runtime-protocol.md, \"Operator API\")",
+                                   request.path));
+  }
+  // A browser on another site may POST forms and text/plain here without
+  // asking first, but must ask (CORS preflight, which the master never
+  // grants) before it sends JSON.
+  if (!request.contentType.starts_with("application/json")) {
+    return refuse(415, fmt::format("send the body as JSON with Content-Type: application/json, "
+                                   "not '{}'",
+                                   request.contentType));
+  }
+  json body;
+  try {
+    body = json::parse(request.body);
+  } catch (const json::exception& e) {
+    return refuse(400, fmt::format("the body is not JSON: {}", e.what()));
+  }
+  if (!body.is_object()) return refuse(400, "the body must be a JSON object");
+  json result;
+  try {
+    if (request.path == "/api/v1/weights") {
+      result = setWeight(body);
+    } else if (request.path == "/api/v1/quota") {
+      result = setQuota(body);
+    } else {
+      result = changeReservation(body, request.path == "/api/v1/unreserve");
+    }
+  } catch (const OperatorError& e) {
+    return refuse(e.status, e.what());
+  }
+  afterEvent();  // the registry write, now: the answer says it is done
+  return answer(200, result);
+}
+
+void Master::Impl::applyRole(const master::Registry::RoleRow& role) {
+  Quota quota{Resources::parse(role.guarantee), Resources::parse(role.limit)};
+  if (!(role.weight > 0) || !std::isfinite(role.weight)) {
+    throw InvalidArgument(fmt::format("weight must be a positive number, not {}", role.weight));
+  }
+  allocator->setQuota(role.name, quota);
+  allocator->setRoleWeight(role.name, role.weight);
+  const bool plain = role.weight == 1.0 && role.guarantee.empty() && role.limit.empty();
+  if (plain) {
+    roleConfig.erase(role.name);
+  } else {
+    roleConfig[role.name] = role;
+  }
+}
+
+nlohmann::json Master::Impl::setWeight(const nlohmann::json& body) {
+  const std::string role = roleField(body, /*unreservedToo=*/true);
+  auto weight = body.find("weight");
+  if (weight == body.end() || !weight->is_number() || !(weight->get<double>() > 0) ||
+      !std::isfinite(weight->get<double>())) {
+    throw OperatorError(400, "weight: must be a positive number");
+  }
+  master::Registry::RoleRow row;
+  if (auto it = roleConfig.find(role); it != roleConfig.end()) row = it->second;
+  row.name = role;
+  row.weight = weight->get<double>();
+  applyRole(row);
+  toRegistry([&](master::Registry& r) {
+    if (roleConfig.count(role)) {
+      r.putRole(row);
+    } else {
+      r.removeRole(role);
+    }
+  });
+  spdlog::info("master: operator set the weight of role {} to {}", role, row.weight);
+  requestRound();
+  return {
+      {"role", role}, {"weight", row.weight}, {"guarantee", row.guarantee}, {"limit", row.limit}};
+}
+
+nlohmann::json Master::Impl::setQuota(const nlohmann::json& body) {
+  const std::string role = roleField(body, /*unreservedToo=*/false);
+  Quota quota{resourcesField(body, "guarantee"), resourcesField(body, "limit")};
+  for (const auto& [name, value] :
+       {std::pair{"guarantee", &quota.guarantee}, std::pair{"limit", &quota.limit}}) {
+    if (!value->plain()) {
+      throw OperatorError(
+          400, fmt::format("{}: {}: quota is unreserved scalars only (as cpus:4;mem:8192)", name,
+                           toString(*value)));
+    }
+  }
+  master::Registry::RoleRow row;
+  if (auto it = roleConfig.find(role); it != roleConfig.end()) row = it->second;
+  const master::Registry::RoleRow before = row;
+  row.name = role;
+  row.guarantee = quota.guarantee.empty() ? std::string() : toString(quota.guarantee);
+  row.limit = quota.limit.empty() ? std::string() : toString(quota.limit);
+  try {
+    applyRole(row);
+  } catch (const InvalidArgument& e) {
+    throw OperatorError(400, e.what());
+  }
+  toRegistry([&](master::Registry& r) {
+    if (roleConfig.count(role)) {
+      r.putRole(row);
+    } else {
+      r.removeRole(role);
+    }
+  });
+  spdlog::info(
+      "master: operator set the quota of role {}: guarantee '{}', limit '{}' (was '{}', "
+      "'{}')",
+      role, row.guarantee, row.limit, before.guarantee, before.limit);
+  requestRound();
+  return {
+      {"role", role}, {"weight", row.weight}, {"guarantee", row.guarantee}, {"limit", row.limit}};
+}
+
+nlohmann::json Master::Impl::changeReservation(const nlohmann::json& body, bool unreserve) {
+  const char* verb = unreserve ? "unreserve" : "reserve";
+  const std::string agentId = stringField(body, "agent_id");
+  if (agentId.empty()) throw OperatorError(400, "agent_id: missing");
+  auto it = agents.find(agentId);
+  if (it == agents.end()) throw OperatorError(404, fmt::format("no agent '{}'", agentId));
+  Agent& agent = it->second;
+  const Resources change = resourcesField(body, "resources");
+  if (change.empty()) throw OperatorError(400, "resources: missing or empty");
+  for (const Pool& pool : change.pools()) {
+    if (isUnreservedRole(pool.role)) {
+      throw OperatorError(400, fmt::format("resources: {}: name the role of every resource, as "
+                                           "cpus(web):2;mem(web):1024",
+                                           toString(change)));
+    }
+  }
+  if (agent.status != AgentStatus::kActive || !agent.inAllocator) {
+    throw OperatorError(409, fmt::format("agent '{}' is {}: {} when it is active", agentId,
+                                         statusName(agent.status), verb));
+  }
+  if (!agent.reservationApplied) {
+    throw OperatorError(409, fmt::format("agent '{}': its reservation {} is not applied (the agent "
+                                         "offers too little); change it when it is",
+                                         agentId, toString(agent.reserved)));
+  }
+  if (unreserve && !agent.reserved.contains(change)) {
+    throw OperatorError(
+        409, fmt::format("agent '{}' has no dynamic reservation {}: it has '{}' (reservations "
+                         "in the agent's --resources are static and stay)",
+                         agentId, toString(change), toString(agent.reserved)));
+  }
+  // Only what no task uses can change hands. Checked before the offers go,
+  // so that a refused request leaves them be.
+  Resources unused = agent.total;
+  for (const std::string& key : agent.tasks) {
+    const Task& task = tasks.at(key);
+    if (task.holdsResources) unused -= task.resources;
+  }
+  if (!unused.contains(unreserve ? change : change.withRole(kUnreservedRole))) {
+    throw OperatorError(409, fmt::format("agent '{}': cannot {} {}: what no task uses there is {}",
+                                         agentId, verb, toString(change), toString(unused)));
+  }
+  // Offered resources may be what is asked for: take the offers back first
+  // (their frameworks are told), as Mesos does before it reserves.
+  rescindAll(agent.offers, true);
+  try {
+    if (unreserve) {
+      allocator->unreserve(AgentId(agentId), change);
+    } else {
+      allocator->reserve(AgentId(agentId), change);
+    }
+  } catch (const InvalidArgument& e) {
+    requestRound();  // the rescinded offers go out again
+    throw OperatorError(409, e.what());
+  }
+  const Resources reported = Resources::parse(agent.resourcesText);
+  if (unreserve) {
+    agent.reserved -= change;
+  } else {
+    agent.reserved += change;
+  }
+  applyReservations(agent, reported);
+  storeAgent(agent);
+  spdlog::info("master: operator {}d {} on agent {} ({}); its reservations: '{}'", verb,
+               toString(change), agentId, agent.hostname, toString(agent.reserved));
+  requestRound();
+  return {{"agent_id", agentId},
+          {"total", toString(agent.total)},
+          {"reserved", agent.reserved.empty() ? std::string() : toString(agent.reserved)}};
 }
 
 // O(agents + frameworks + tasks + offers) every utilization interval (5 s by
@@ -2086,16 +2404,19 @@ nlohmann::json Master::Impl::stateJson() {
     }
     for (const std::string& offerId : agent.offers) offeredR += offers.at(offerId).resources;
     const Resources freeR = agent.total - usedR - offeredR;
-    agentsJson.push_back(json{{"id", id},
-                              {"hostname", agent.hostname},
-                              {"status", std::string(statusName(agent.status))},
-                              {"total", agent.resourcesText},
-                              {"used", toString(usedR)},
-                              {"offered", toString(offeredR)},
-                              {"free", toString(freeR)},
-                              {"attributes", agent.attributesText},
-                              {"tasks", running},
-                              {"last_seen_us", toMicros(agent.lastSeen)}});
+    agentsJson.push_back(
+        json{{"id", id},
+             {"hostname", agent.hostname},
+             {"status", std::string(statusName(agent.status))},
+             {"total", toString(agent.total)},
+             {"reserved", agent.reserved.empty() ? std::string() : toString(agent.reserved)},
+             {"reservation_applied", agent.reservationApplied},
+             {"used", toString(usedR)},
+             {"offered", toString(offeredR)},
+             {"free", toString(freeR)},
+             {"attributes", agent.attributesText},
+             {"tasks", running},
+             {"last_seen_us", toMicros(agent.lastSeen)}});
   }
   j["agents"] = std::move(agentsJson);
   json fwJson = json::array();
@@ -2147,8 +2468,13 @@ nlohmann::json Master::Impl::stateJson() {
     for (int d = 0; d < kMaxScalarDims; ++d) {
       if (total[d] > 0) share = std::max(share, role.allocated[d] / total[d]);
     }
+    auto text = [](const Resources& value) {
+      return value.empty() ? std::string() : toString(value);
+    };
     rolesJson.push_back(json{{"name", role.name},
                              {"weight", role.weight},
+                             {"guarantee", text(role.quota.guarantee)},
+                             {"limit", text(role.quota.limit)},
                              {"frameworks", role.frameworks.size()},
                              {"allocated", toString(role.allocated, *state.dimensions())},
                              {"share", share}});

@@ -50,18 +50,25 @@ SqliteRegistry::SqliteRegistry(const std::filesystem::path& file) : file_(file) 
         "resources TEXT NOT NULL, attributes TEXT NOT NULL)");
     exec("CREATE TABLE IF NOT EXISTS frameworks (id TEXT PRIMARY KEY, info BLOB NOT NULL)");
     exec("CREATE TABLE IF NOT EXISTS removed_frameworks (id TEXT PRIMARY KEY)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS roles (name TEXT PRIMARY KEY, weight REAL NOT NULL, "
+        "guarantee TEXT NOT NULL, limit_ TEXT NOT NULL)");
+    // Registries written before reservations existed lack the column.
+    if (!hasColumn("agents", "reserved")) {
+      exec("ALTER TABLE agents ADD COLUMN reserved TEXT NOT NULL DEFAULT ''");
+    }
     putAgent_ = prepare(
-        "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes) VALUES (?, ?, ?, ?)");
+        "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes, reserved) VALUES "
+        "(?, ?, ?, ?, ?)");
     putFramework_ = prepare("INSERT OR REPLACE INTO frameworks (id, info) VALUES (?, ?)");
     deleteFramework_ = prepare("DELETE FROM frameworks WHERE id = ?");
     deleteAgent_ = prepare("DELETE FROM agents WHERE id = ?");
     putRemoved_ = prepare("INSERT OR REPLACE INTO removed_frameworks (id) VALUES (?)");
+    putRole_ = prepare(
+        "INSERT OR REPLACE INTO roles (name, weight, guarantee, limit_) VALUES (?, ?, ?, ?)");
+    deleteRole_ = prepare("DELETE FROM roles WHERE name = ?");
   } catch (...) {
-    for (sqlite3_stmt* s :
-         {putAgent_, putFramework_, deleteFramework_, deleteAgent_, putRemoved_}) {
-      sqlite3_finalize(s);
-    }
-    sqlite3_close(db_);
+    finalizeAll();
     throw;
   }
 }
@@ -71,10 +78,23 @@ SqliteRegistry::~SqliteRegistry() {
     flush();
   } catch (const Error&) {  // NOLINT(bugprone-empty-catch): nothing to report to in a destructor
   }
-  for (sqlite3_stmt* s : {putAgent_, putFramework_, deleteFramework_, deleteAgent_, putRemoved_}) {
+  finalizeAll();
+}
+
+void SqliteRegistry::finalizeAll() {
+  for (sqlite3_stmt* s : {putAgent_, putFramework_, deleteFramework_, deleteAgent_, putRemoved_,
+                          putRole_, deleteRole_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
+}
+
+bool SqliteRegistry::hasColumn(const char* table, const char* column) {
+  sqlite3_stmt* info = prepare(fmt::format("PRAGMA table_info({})", table).c_str());
+  bool found = false;
+  while (!found && sqlite3_step(info) == SQLITE_ROW) found = text(info, 1) == column;
+  sqlite3_finalize(info);
+  return found;
 }
 
 void SqliteRegistry::exec(const char* sql) {
@@ -118,9 +138,10 @@ void SqliteRegistry::flush() {
 Registry::Contents SqliteRegistry::load() {
   Contents contents;
   sqlite3_stmt* agents =
-      prepare("SELECT id, hostname, resources, attributes FROM agents ORDER BY rowid");
+      prepare("SELECT id, hostname, resources, attributes, reserved FROM agents ORDER BY rowid");
   while (sqlite3_step(agents) == SQLITE_ROW) {
-    contents.agents.push_back({text(agents, 0), text(agents, 1), text(agents, 2), text(agents, 3)});
+    contents.agents.push_back(
+        {text(agents, 0), text(agents, 1), text(agents, 2), text(agents, 3), text(agents, 4)});
   }
   sqlite3_finalize(agents);
   sqlite3_stmt* frameworks = prepare("SELECT id, info FROM frameworks ORDER BY rowid");
@@ -142,6 +163,12 @@ Registry::Contents SqliteRegistry::load() {
   while (sqlite3_step(removed) == SQLITE_ROW)
     contents.removedFrameworks.push_back(text(removed, 0));
   sqlite3_finalize(removed);
+  sqlite3_stmt* roles = prepare("SELECT name, weight, guarantee, limit_ FROM roles ORDER BY rowid");
+  while (sqlite3_step(roles) == SQLITE_ROW) {
+    contents.roles.push_back(
+        {text(roles, 0), sqlite3_column_double(roles, 1), text(roles, 2), text(roles, 3)});
+  }
+  sqlite3_finalize(roles);
   return contents;
 }
 
@@ -151,6 +178,7 @@ void SqliteRegistry::putAgent(const AgentRow& agent) {
   bind(putAgent_, 2, agent.hostname);
   bind(putAgent_, 3, agent.resources);
   bind(putAgent_, 4, agent.attributes);
+  bind(putAgent_, 5, agent.reserved);
   step(putAgent_, "storing an agent");
 }
 
@@ -174,6 +202,21 @@ void SqliteRegistry::removeAgent(const std::string& id) {
   begin();
   bind(deleteAgent_, 1, id);
   step(deleteAgent_, "removing an agent");
+}
+
+void SqliteRegistry::putRole(const RoleRow& role) {
+  begin();
+  bind(putRole_, 1, role.name);
+  sqlite3_bind_double(putRole_, 2, role.weight);
+  bind(putRole_, 3, role.guarantee);
+  bind(putRole_, 4, role.limit);
+  step(putRole_, "storing a role");
+}
+
+void SqliteRegistry::removeRole(const std::string& name) {
+  begin();
+  bind(deleteRole_, 1, name);
+  step(deleteRole_, "removing a role");
 }
 
 // ---------------------------------------------------------------- ZooKeeper
@@ -205,7 +248,7 @@ ZkRegistry::ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string me
   }
   for (const auto& agent : snapshot.agents()) {
     contents_.agents.push_back(
-        {agent.id(), agent.hostname(), agent.resources(), agent.attributes()});
+        {agent.id(), agent.hostname(), agent.resources(), agent.attributes(), agent.reserved()});
   }
   for (const std::string& blob : snapshot.frameworks()) {
     wire::FrameworkInfo info;
@@ -217,6 +260,9 @@ ZkRegistry::ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string me
   }
   for (const std::string& id : snapshot.removed_frameworks()) {
     contents_.removedFrameworks.push_back(id);
+  }
+  for (const auto& role : snapshot.roles()) {
+    contents_.roles.push_back({role.name(), role.weight(), role.guarantee(), role.limit()});
   }
 }
 
@@ -248,6 +294,16 @@ void ZkRegistry::removeAgent(const std::string& id) {
   dirty_ = true;
 }
 
+void ZkRegistry::putRole(const RoleRow& role) {
+  putById(contents_.roles, role, [](const RoleRow& r) { return r.name; });
+  dirty_ = true;
+}
+
+void ZkRegistry::removeRole(const std::string& name) {
+  std::erase_if(contents_.roles, [&](const RoleRow& r) { return r.name == name; });
+  dirty_ = true;
+}
+
 void ZkRegistry::flush() {
   if (!dirty_) return;
   RegistrySnapshot snapshot;
@@ -257,6 +313,14 @@ void ZkRegistry::flush() {
     agent->set_hostname(row.hostname);
     agent->set_resources(row.resources);
     agent->set_attributes(row.attributes);
+    agent->set_reserved(row.reserved);
+  }
+  for (const RoleRow& row : contents_.roles) {
+    auto* role = snapshot.add_roles();
+    role->set_name(row.name);
+    role->set_weight(row.weight);
+    role->set_guarantee(row.guarantee);
+    role->set_limit(row.limit);
   }
   for (const auto& info : contents_.frameworks) snapshot.add_frameworks(info.SerializeAsString());
   for (const std::string& id : contents_.removedFrameworks) snapshot.add_removed_frameworks(id);

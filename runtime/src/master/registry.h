@@ -13,8 +13,9 @@
 
 namespace allot::runtime::master {
 
-// The master's registry: admitted agents and frameworks, and the ids of
-// removed frameworks, recovered when a master (re)starts or takes the lead.
+// The master's registry: admitted agents (with the reservations operators
+// made on them), frameworks, the ids of removed frameworks, and the roles
+// operators configured (weight, quota), recovered when a master (re)starts or takes the lead.
 // Writes are gathered and made durable by flush(), which the master calls
 // once per batch of messages: registrations stay cheap when 10,000 agents
 // arrive at once. Not thread-safe.
@@ -25,11 +26,21 @@ class Registry {
     std::string hostname;
     std::string resources;   // core text syntax
     std::string attributes;  // core text syntax
+    std::string reserved;    // dynamic reservations (core text syntax); empty: none
+  };
+  // A role an operator configured: its weight and quota (guarantee and
+  // limit in core text syntax; empty: none).
+  struct RoleRow {
+    std::string name;
+    double weight = 1.0;
+    std::string guarantee;
+    std::string limit;
   };
   struct Contents {
     std::vector<AgentRow> agents;
     std::vector<wire::FrameworkInfo> frameworks;
     std::vector<std::string> removedFrameworks;
+    std::vector<RoleRow> roles;
   };
 
   virtual ~Registry() = default;
@@ -46,6 +57,8 @@ class Registry {
   // Deletes the framework and remembers its id as removed.
   virtual void removeFramework(const std::string& id) = 0;
   virtual void removeAgent(const std::string& id) = 0;
+  virtual void putRole(const RoleRow& role) = 0;
+  virtual void removeRole(const std::string& name) = 0;
 
   // Makes pending writes durable; does nothing when there are none. Throws
   // allot::Error (RegistryFenced when another master leads).
@@ -76,10 +89,14 @@ class SqliteRegistry final : public Registry {
   void putFramework(const wire::FrameworkInfo& framework) override;
   void removeFramework(const std::string& id) override;
   void removeAgent(const std::string& id) override;
+  void putRole(const RoleRow& role) override;
+  void removeRole(const std::string& name) override;
   void flush() override;
 
  private:
   void exec(const char* sql);
+  bool hasColumn(const char* table, const char* column);
+  void finalizeAll();  // and closes the database
   void begin();
   sqlite3_stmt* prepare(const char* sql);
   void step(sqlite3_stmt* statement, const char* what);
@@ -91,6 +108,8 @@ class SqliteRegistry final : public Registry {
   sqlite3_stmt* deleteFramework_ = nullptr;
   sqlite3_stmt* deleteAgent_ = nullptr;
   sqlite3_stmt* putRemoved_ = nullptr;
+  sqlite3_stmt* putRole_ = nullptr;
+  sqlite3_stmt* deleteRole_ = nullptr;
   bool inTransaction_ = false;
 };
 
@@ -110,6 +129,8 @@ class ZkRegistry final : public Registry {
   void putFramework(const wire::FrameworkInfo& framework) override;
   void removeFramework(const std::string& id) override;
   void removeAgent(const std::string& id) override;
+  void putRole(const RoleRow& role) override;
+  void removeRole(const std::string& name) override;
   void flush() override;
 
  private:

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -304,6 +305,33 @@ class MasterTest : public ::testing::Test {
     });
     pumpUntil([&] { return response.wait_for(0s) == std::future_status::ready; }, 6000ms);
     return response.get();
+  }
+
+  // POSTs `body` to `path` ("STATUS\nBODY", like get).
+  std::string post(const std::string& path, const std::string& body,
+                   const std::string& contentType = "application/json") {
+    auto response =
+        std::async(std::launch::async, [port = master->httpPort(), path, body, contentType] {
+          httplib::Client client("127.0.0.1", port);
+          client.set_read_timeout(5, 0);
+          auto r = client.Post(path, body, contentType);
+          return r ? std::to_string(r->status) + "\n" + r->body : std::string("no answer");
+        });
+    pumpUntil([&] { return response.wait_for(0s) == std::future_status::ready; }, 6000ms);
+    return response.get();
+  }
+  std::string postJson(const std::string& path, const nlohmann::json& body) {
+    return post(path, body.dump());
+  }
+
+  // /api/v1/state as JSON.
+  nlohmann::json state() {
+    const std::string answer = get("/api/v1/state");
+    if (answer.substr(0, 4) != "200\n") {
+      ADD_FAILURE() << answer;
+      return {};
+    }
+    return nlohmann::json::parse(answer.substr(4));
   }
 
   zmq::context_t context;
@@ -1534,6 +1562,224 @@ TEST_F(MasterTest, IdleHttpConnectionsDoNotStallTheApi) {
   pumpUntil([] { return false; }, 200ms);  // the server takes them up
   EXPECT_EQ(get("/health").substr(0, 4), "200\n");
   for (int fd : idle) ::close(fd);
+}
+
+// The status line of a get/post answer, and its JSON "error".
+int status(const std::string& answer) {
+  return std::stoi(answer.substr(0, answer.find('\n')));
+}
+std::string error(const std::string& answer) {
+  return nlohmann::json::parse(answer.substr(answer.find('\n') + 1)).value("error", "");
+}
+
+// A registry written before reservations and roles existed (no `reserved`
+// column, no `roles` table) is upgraded in place: its agents load, and a
+// reservation made then is kept by the next restart.
+TEST_F(MasterTest, RegistryOfAnEarlierVersionIsUpgraded) {
+  std::filesystem::create_directories(dir);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "registry.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE agents (id TEXT PRIMARY KEY, hostname TEXT NOT NULL, "
+                         "resources TEXT NOT NULL, attributes TEXT NOT NULL);"
+                         "CREATE TABLE frameworks (id TEXT PRIMARY KEY, info BLOB NOT NULL);"
+                         "CREATE TABLE removed_frameworks (id TEXT PRIMARY KEY);"
+                         "INSERT INTO agents VALUES ('old-1', 'node-a', 'cpus:2;mem:256', '');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  MasterOptions o = testOptions();
+  o.workDir = dir.string();
+  o.httpHost = "127.0.0.1";
+  o.httpPort = 0;
+  start(o);
+  Peer& agent = peer("agent-1");
+  registerAgent(agent, "cpus:2;mem:256", "old-1");
+  ASSERT_EQ(status(postJson("/api/v1/reserve",
+                            nlohmann::json{{"agent_id", "old-1"}, {"resources", "cpus(web):1"}})),
+            200);
+  peers.clear();
+  master.reset();
+  start(o);
+  const nlohmann::json j = state();
+  ASSERT_EQ(j["agents"].size(), 1u);
+  EXPECT_EQ(j["agents"][0]["id"], "old-1");
+  EXPECT_EQ(j["agents"][0]["reserved"], "cpus(web):1");
+}
+
+// An operator reserves part of an agent for a role: the offers on the agent
+// are rescinded, other roles are offered only the rest, the role's framework
+// the reservation too; the registry keeps it across a restart, where the
+// re-registering agent gets it again; unreserving gives it back to all.
+TEST_F(MasterTest, OperatorReservationsAreOfferedOnlyToTheirRoleAndSurviveARestart) {
+  MasterOptions o = testOptions();
+  o.workDir = dir.string();
+  o.httpHost = "127.0.0.1";
+  o.httpPort = 0;
+  start(o);
+  Peer& agent = peer("agent-1");
+  const std::string agentId = registerAgent(agent, "cpus:4;mem:1024");
+  Peer& batch = peer("driver-1");
+  subscribe(batch, "batch");
+  const wire::Offer whole = offer(batch);
+  EXPECT_TRUE(sameResources(whole.resources(), "cpus:4;mem:1024"));
+
+  std::string answer =
+      postJson("/api/v1/reserve",
+               nlohmann::json{{"agent_id", agentId}, {"resources", "cpus(web):3;mem(web):512"}});
+  ASSERT_EQ(status(answer), 200) << answer;
+  EXPECT_EQ(expect<wire::Rescind>(batch, wire::RESCIND).offer_id(), whole.offer_id());
+  EXPECT_TRUE(sameResources(offer(batch).resources(), "cpus:1;mem:512"));
+  Peer& web = peer("driver-2");
+  subscribe(web, "web");
+  EXPECT_TRUE(sameResources(offer(web).resources(), "cpus(web):3;mem(web):512"));
+  nlohmann::json j = state();
+  ASSERT_EQ(j["agents"].size(), 1u);
+  EXPECT_TRUE(sameResources(j["agents"][0]["reserved"], "cpus(web):3;mem(web):512"));
+  EXPECT_TRUE(sameResources(j["agents"][0]["total"], "cpus:1;mem:512;cpus(web):3;mem(web):512"));
+
+  // Restart on the same ports: the registry holds the reservation.
+  const std::string port = endpoint.substr(endpoint.rfind(':') + 1);
+  peers.clear();
+  master.reset();
+  o.endpoint = "tcp://127.0.0.1:" + port;
+  for (int attempt = 0; attempt < 100 && !master; ++attempt) {
+    try {
+      start(o);
+    } catch (const Error&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ASSERT_TRUE(master) << "could not bind " << o.endpoint << " again";
+  j = state();
+  ASSERT_EQ(j["agents"].size(), 1u);
+  EXPECT_EQ(j["agents"][0]["status"], "recovering");
+  EXPECT_TRUE(sameResources(j["agents"][0]["reserved"], "cpus(web):3;mem(web):512"));
+  Peer& again = peer("agent-1b");
+  registerAgent(again, "cpus:4;mem:1024", agentId);
+  Peer& batch2 = peer("driver-3");
+  subscribe(batch2, "batch");
+  EXPECT_TRUE(sameResources(offer(batch2).resources(), "cpus:1;mem:512"));
+
+  answer = postJson("/api/v1/unreserve", nlohmann::json{{"agent_id", agentId},
+                                                        {"resources", "cpus(web):3;mem(web):512"}});
+  ASSERT_EQ(status(answer), 200) << answer;
+  expect<wire::Rescind>(batch2, wire::RESCIND);
+  EXPECT_TRUE(sameResources(offer(batch2).resources(), "cpus:4;mem:1024"));
+  j = state();
+  EXPECT_EQ(j["agents"][0]["reserved"], "");
+}
+
+// A role's quota limit caps what it is offered, its weight shows in the
+// state, and both survive a restart through the registry.
+TEST_F(MasterTest, OperatorWeightsAndQuotasApplyAndSurviveARestart) {
+  MasterOptions o = testOptions();
+  o.workDir = dir.string();
+  o.httpHost = "127.0.0.1";
+  o.httpPort = 0;
+  start(o);
+  std::string answer = postJson(
+      "/api/v1/quota",
+      nlohmann::json{{"role", "batch"}, {"guarantee", "cpus:1"}, {"limit", "cpus:2;mem:512"}});
+  ASSERT_EQ(status(answer), 200) << answer;
+  answer = postJson("/api/v1/weights", nlohmann::json{{"role", "batch"}, {"weight", 3}});
+  ASSERT_EQ(status(answer), 200) << answer;
+  EXPECT_EQ(nlohmann::json::parse(answer.substr(4))["guarantee"], "cpus:1");  // kept
+  Peer& agent = peer("agent-1");
+  registerAgent(agent, "cpus:4;mem:1024");
+  Peer& batch = peer("driver-1");
+  subscribe(batch, "batch");
+  const wire::Offer capped = offer(batch);
+  const Resources offered = Resources::parse(capped.resources());
+  EXPECT_LE(offered.scalar("cpus"), 2.0) << capped.resources();
+  EXPECT_LE(offered.scalar("mem"), 512.0) << capped.resources();
+  EXPECT_GT(offered.scalar("cpus"), 0.0) << capped.resources();
+
+  auto role = [this](const std::string& name) {
+    const nlohmann::json j = state();
+    for (const auto& r : j["roles"]) {
+      if (r["name"] == name) return r;
+    }
+    return nlohmann::json();
+  };
+  nlohmann::json batchRole = role("batch");
+  EXPECT_EQ(batchRole["weight"], 3.0);
+  EXPECT_TRUE(sameResources(batchRole["guarantee"], "cpus:1"));
+  EXPECT_TRUE(sameResources(batchRole["limit"], "cpus:2;mem:512"));
+
+  peers.clear();
+  master.reset();
+  start(o);
+  batchRole = role("batch");
+  EXPECT_EQ(batchRole["weight"], 3.0);
+  EXPECT_TRUE(sameResources(batchRole["limit"], "cpus:2;mem:512"));
+
+  // Removing the quota and setting weight 1 leave nothing configured.
+  ASSERT_EQ(status(postJson("/api/v1/quota", nlohmann::json{{"role", "batch"}})), 200);
+  ASSERT_EQ(status(postJson("/api/v1/weights", nlohmann::json{{"role", "batch"}, {"weight", 1}})),
+            200);
+  peers.clear();
+  master.reset();
+  start(o);
+  batchRole = role("batch");
+  EXPECT_TRUE(batchRole.is_null() || (batchRole["weight"] == 1.0 && batchRole["limit"] == ""))
+      << batchRole;
+}
+
+// Every refused operator request gets its status and a reason naming what
+// was wrong; nothing changes, and the master goes on serving.
+TEST_F(MasterTest, BadOperatorRequestsAreRefusedWithTheirReason) {
+  startWithHttp();
+  Cluster c = cluster();
+  auto refused = [&](const std::string& answer, int code, const std::string& words) {
+    EXPECT_EQ(status(answer), code) << answer;
+    EXPECT_NE(error(answer).find(words), std::string::npos) << answer;
+  };
+  const nlohmann::json reserve{{"agent_id", c.agentId}, {"resources", "cpus(web):1"}};
+  refused(post("/api/v1/reserve", reserve.dump(), "text/plain"), 415, "application/json");
+  refused(get("/api/v1/reserve"), 405, "POST");
+  refused(post("/api/v1/nope", "{}"), 404, "no operator call /api/v1/nope");
+  refused(post("/api/v1/reserve", "{\"agent_id\":"), 400, "not JSON");
+  refused(post("/api/v1/reserve", "[1]"), 400, "JSON object");
+  refused(postJson("/api/v1/weights", nlohmann::json{{"role", "web"}, {"weight", -2}}), 400,
+          "weight: must be a positive number");
+  refused(postJson("/api/v1/weights", nlohmann::json{{"role", "we b"}, {"weight", 2}}), 400,
+          "role 'we b'");
+  refused(postJson("/api/v1/weights", nlohmann::json{{"weight", 2}}), 400, "role: missing");
+  refused(postJson("/api/v1/quota", nlohmann::json{{"role", "*"}, {"limit", "cpus:1"}}), 400,
+          "'*'");
+  refused(postJson("/api/v1/quota", nlohmann::json{{"role", "web"}, {"limit", "cpus(web):1"}}), 400,
+          "limit: cpus(web):1: quota is unreserved scalars only");
+  refused(postJson("/api/v1/quota", nlohmann::json{{"role", "web"}, {"guarantee", "cpus:x"}}), 400,
+          "guarantee: ");
+  refused(postJson("/api/v1/quota",
+                   nlohmann::json{{"role", "web"}, {"guarantee", "cpus:3"}, {"limit", "cpus:2"}}),
+          400, "exceeds its limit");
+  refused(
+      postJson("/api/v1/reserve", nlohmann::json{{"agent_id", "nope"}, {"resources", "cpus(w):1"}}),
+      404, "no agent 'nope'");
+  refused(
+      postJson("/api/v1/reserve", nlohmann::json{{"agent_id", c.agentId}, {"resources", "cpus:1"}}),
+      400, "name the role");
+  refused(postJson("/api/v1/reserve", nlohmann::json{{"agent_id", c.agentId}, {"resources", 5}}),
+          400, "resources: must be a string");
+  refused(postJson("/api/v1/reserve",
+                   nlohmann::json{{"agent_id", c.agentId}, {"resources", "cpus(w):9"}}),
+          409, "cannot reserve cpus(w):9: what no task uses there is cpus:4;mem:1024");
+  EXPECT_TRUE(none(*c.fw, wire::RESCIND));  // a refused request leaves the offers be
+
+  // What tasks use can be neither reserved nor, once reserved, unreserved;
+  // reservations made in the agent's own --resources cannot be unreserved.
+  launch(c, "t1");  // cpus:1;mem:128 of the first offer; the rest declined
+  refused(postJson("/api/v1/reserve",
+                   nlohmann::json{{"agent_id", c.agentId}, {"resources", "cpus(w):4"}}),
+          409, "cannot reserve");
+  refused(postJson("/api/v1/unreserve",
+                   nlohmann::json{{"agent_id", c.agentId}, {"resources", "cpus(w):1"}}),
+          409, "has no dynamic reservation");
+  const nlohmann::json j = state();
+  EXPECT_EQ(j["agents"][0]["reserved"], "");
+  EXPECT_EQ(status(get("/health")), 200);
 }
 
 }  // namespace

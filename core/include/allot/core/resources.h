@@ -72,6 +72,9 @@ inline std::uint32_t fitCount(const Scalars& demand, const Scalars& free, std::u
 
 // The role name of unreserved resources, as in Mesos.
 inline constexpr std::string_view kUnreservedRole = "*";
+// Whether `role` may name a role in the text syntax ("cpus(role):2"):
+// letters, digits, '_', '-', '.' and '/'. kUnreservedRole is not such a name.
+bool isValidRoleName(std::string_view role);
 // Whether `role` is kUnreservedRole, without a call to memcmp (hot in the
 // allocator's per-agent and filter checks); the one way to ask it.
 inline bool isUnreservedRole(std::string_view role) {
