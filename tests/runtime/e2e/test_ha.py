@@ -211,6 +211,10 @@ def test_failover_to_the_standby_keeps_running_tasks(ha):
     framework_id = open(fw.id_file).read().strip()
     pids = wait_task_processes(ha, ha.dir, "sleep 10", 4)
     placed = {e["agent_id"] for e in fw.events() if e["event"] == "launch"}
+    # Operator settings go to the registry in ZooKeeper with the rest.
+    for args in (("reserve", agents[0], "mem(ops):64"), ("weight", "ops", "4")):
+        done = run_allot(*args, "--master", ha.zookeeper.url())
+        assert done.returncode == 0, done.stdout + done.stderr
 
     ha.masters["a"].process.kill9()
     killed_at = time.monotonic()
@@ -222,8 +226,9 @@ def test_failover_to_the_standby_keeps_running_tasks(ha):
         f"B led {took:.1f} s after A's death, before A's session could have ended"
     assert "elected" in ha.masters["b"].log()
     # B took over A's registry from ZooKeeper (not a file of its own).
-    wait_for(lambda: "holds 2 agents and 1 frameworks" in ha.masters["b"].log(), 5,
-             "B to load A's registry (2 agents, 1 framework) from ZooKeeper", ha)
+    wait_for(lambda: "holds 2 agents, 1 frameworks and 1 configured roles" in
+             ha.masters["b"].log(), 5,
+             "B to load A's registry (2 agents, 1 framework, 1 role) from ZooKeeper", ha)
     assert "registry zk://" in ha.masters["b"].log()
 
     ha.use("b")
@@ -234,6 +239,9 @@ def test_failover_to_the_standby_keeps_running_tasks(ha):
     assert {t["agent_id"] for t in state["tasks"]} == placed, state["tasks"]
     assert sorted(task_processes(ha.dir, "sleep 10")) == sorted(pids), \
         "the tasks' processes did not survive the failover"
+    reserved = {a["id"]: a["reserved"] for a in state["agents"]}
+    assert reserved == {agents[0]: "mem(ops):64", agents[1]: ""}, reserved
+    assert {r["name"]: r["weight"] for r in state["roles"]}.get("ops") == 4, state["roles"]
 
     assert fw.wait_exit(90) == 0, ha.diagnostics()
     final = check_one_terminal_each(fw, 4)
