@@ -89,8 +89,9 @@ def rows(obs, table):
 
 
 COLUMNS = {
-    "agents-table": ["id", "hostname", "status", "tasks", "total", "used", "offered", "free",
-                     "attributes", "last_seen"],
+    "agents-table": ["id", "hostname", "status", "tasks", "total", "reserved", "used", "offered",
+                     "free", "attributes", "last_seen"],
+    "roles-table": ["name", "weight", "guarantee", "limit", "frameworks", "allocated", "share"],
     "frameworks-table": ["id", "name", "role", "user", "active", "suppressed", "tasks", "offers",
                          "pending_updates"],
     "tasks-table": ["id", "name", "state", "framework_id", "agent_id", "resources", "updated"],
@@ -143,6 +144,12 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
                                       "sleep", "600"])
     wait_for(lambda: any(t["name"] == "sleeper" and t["state"] == "TASK_RUNNING"
                          for t in c.state()["tasks"]), 30, "the sleeper running", c)
+    # Operator settings, for the reserved and quota columns.
+    for args in (("reserve", "e2e-agent-1", "cpus(web):1;mem(web):512"),
+                 ("quota", "web", "--limit", "cpus:2;mem:1024"), ("weight", "web", "2")):
+        set_ = subprocess.run([ALLOT, *args, "--master", f"127.0.0.1:{c.http_port}"],
+                              capture_output=True, text=True, timeout=30)
+        assert set_.returncode == 0, set_.stdout + set_.stderr
 
     reader = Reader(f"http://127.0.0.1:{c.http_port}/", str(tmp_path))
     try:
@@ -176,6 +183,13 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert cell(obs, "agents-table", "e2e-agent-x", "hostname") == HOSTILE_HOST
         assert cell(obs, "agents-table", "e2e-agent-x", "attributes") == "rack:r<b>1</b>"
         assert {cell(obs, "agents-table", a, "status") for a in agents} == {"active"}
+        assert cell(obs, "agents-table", "e2e-agent-1", "reserved") == "cpus(web):1;mem(web):512"
+        assert cell(obs, "agents-table", "e2e-agent-0", "reserved") == ""
+        assert cell(obs, "agents-table", "e2e-agent-1", "total") == next(
+            a["total"] for a in state["agents"] if a["id"] == "e2e-agent-1")
+        assert set(rows(obs, "roles-table")) == {r["name"] for r in state["roles"]}
+        assert [cell(obs, "roles-table", "web", k) for k in ("weight", "guarantee", "limit")] \
+            == ["2", "", "cpus:2;mem:1024"]
         fws = {f["id"]: f for f in state["frameworks"]}
         assert set(rows(obs, "frameworks-table")) == set(fws)
         running = {t["id"]: t for t in state["tasks"] if t["state"] == "TASK_RUNNING"}

@@ -98,14 +98,17 @@ const stateCol = () => col("state", "State", { cls: (row) => `state-${row.state}
 // columns, gives way on a narrow screen.
 const textCol = (key, label) => col(key, label, { cls: () => "text" });
 // "cpus:4;mem:4096" may wrap after each ";" (<wbr>s add no text).
-const resCol = (key, label) =>
+// `note`, if given, adds words after the resources (text and cell alike).
+const resCol = (key, label, note = () => "") =>
   col(key, label, {
     cls: () => "res",
+    text: (row) => String(row[key] ?? "") + note(row),
     fill: (td, row) => {
       String(row[key] ?? "").split(";").forEach((part, i) => {
         if (i > 0) td.append(";", el("wbr"));
         td.append(part);
       });
+      td.append(note(row));
     },
   });
 
@@ -131,6 +134,10 @@ const TABLES = {
       col("status", "Status", { cls: (row) => `status-${row.status}` }),
       col("tasks", "Tasks"),
       resCol("total", "Total"),
+      // Dynamic reservations (allot reserve); static ones are in the total.
+      resCol("reserved", "Reserved", (row) =>
+        row.reserved && row.reservation_applied === false ? " (not applied)" : "",
+      ),
       resCol("used", "Used"),
       resCol("offered", "Offered"),
       resCol("free", "Free"),
@@ -159,6 +166,8 @@ const TABLES = {
     columns: [
       textCol("name", "Name"),
       col("weight", "Weight"),
+      resCol("guarantee", "Quota guarantee"),
+      resCol("limit", "Quota limit"),
       col("frameworks", "Frameworks"),
       resCol("allocated", "Allocated"),
       col("share", "Dominant share", {
