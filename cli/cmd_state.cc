@@ -147,11 +147,16 @@ void printTable(const std::vector<std::string>& headers,
   for (const auto& row : rows) line(row);
 }
 
+// text(value), or `none` when that is empty.
+std::string textOr(const json& value, const char* none) {
+  std::string s = text(value);
+  return s.empty() ? std::string(none) : s;
+}
+
 void printAgents(const json& state) {
   std::vector<std::vector<std::string>> rows;
   for (const json& a : state.value("agents", json::array())) {
-    std::string reserved = text(a["reserved"]);
-    if (reserved.empty()) reserved = "-";
+    std::string reserved = textOr(a["reserved"], "-");
     if (!a.value("reservation_applied", true)) reserved += " (not applied)";
     rows.push_back({text(a["id"]), text(a["hostname"]), text(a["status"]), text(a["total"]),
                     reserved, text(a["used"]), text(a["free"]), text(a["tasks"])});
@@ -176,10 +181,7 @@ void printTasks(const json& state, bool all) {
 
 void printRoles(const json& state) {
   std::vector<std::vector<std::string>> roles;
-  auto orNone = [](const json& value) {
-    std::string s = text(value);
-    return s.empty() ? std::string("-") : s;
-  };
+  auto orNone = [](const json& value) { return textOr(value, "-"); };
   for (const json& r : state.value("roles", json::array())) {
     roles.push_back({text(r["name"]), text(r["weight"]), orNone(r["guarantee"]), orNone(r["limit"]),
                      text(r["frameworks"]), text(r["allocated"]),
@@ -236,10 +238,7 @@ struct OperatorArgs : StateArgs {
 };
 
 void printRole(const json& role) {
-  auto orNone = [](const json& value) {
-    std::string s = text(value);
-    return s.empty() ? std::string("none") : s;
-  };
+  auto orNone = [](const json& value) { return textOr(value, "none"); };
   std::cout << fmt::format("role {}: weight {}, quota guarantee {}, limit {}\n", text(role["role"]),
                            text(role["weight"]), orNone(role["guarantee"]), orNone(role["limit"]));
 }
@@ -311,9 +310,8 @@ void addOperatorCommands(CLI::App& app) {
         std::cout << answer.dump(2) << "\n";
         return;
       }
-      const std::string reserved = text(answer["reserved"]);
       std::cout << fmt::format("agent {}: reservations now {}; total {}\n",
-                               text(answer["agent_id"]), reserved.empty() ? "none" : reserved,
+                               text(answer["agent_id"]), textOr(answer["reserved"], "none"),
                                text(answer["total"]));
     });
   }

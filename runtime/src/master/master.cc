@@ -411,6 +411,8 @@ struct Master::Impl {
   nlohmann::json setQuota(const nlohmann::json& body);
   nlohmann::json changeReservation(const nlohmann::json& body, bool unreserve);
   void applyRole(const master::Registry::RoleRow& role);  // throws Error
+  void storeRole(const master::Registry::RoleRow& role);
+  static nlohmann::json roleJson(const master::Registry::RoleRow& role);
   void storeAgent(const Agent& agent);
   // Recomputes agent.total from what it reported and its reservations.
   void applyReservations(Agent& agent, const Resources& reported);
@@ -2191,6 +2193,25 @@ void Master::Impl::applyRole(const master::Registry::RoleRow& role) {
   }
 }
 
+// A configured role goes to the registry; one back to the defaults leaves it.
+void Master::Impl::storeRole(const master::Registry::RoleRow& row) {
+  toRegistry([&](master::Registry& r) {
+    if (roleConfig.count(row.name)) {
+      r.putRole(row);
+    } else {
+      r.removeRole(row.name);
+    }
+  });
+  requestRound();
+}
+
+nlohmann::json Master::Impl::roleJson(const master::Registry::RoleRow& row) {
+  return {{"role", row.name},
+          {"weight", row.weight},
+          {"guarantee", row.guarantee},
+          {"limit", row.limit}};
+}
+
 nlohmann::json Master::Impl::setWeight(const nlohmann::json& body) {
   const std::string role = roleField(body, /*unreservedToo=*/true);
   auto weight = body.find("weight");
@@ -2203,17 +2224,9 @@ nlohmann::json Master::Impl::setWeight(const nlohmann::json& body) {
   row.name = role;
   row.weight = weight->get<double>();
   applyRole(row);
-  toRegistry([&](master::Registry& r) {
-    if (roleConfig.count(role)) {
-      r.putRole(row);
-    } else {
-      r.removeRole(role);
-    }
-  });
+  storeRole(row);
   spdlog::info("master: operator set the weight of role {} to {}", role, row.weight);
-  requestRound();
-  return {
-      {"role", role}, {"weight", row.weight}, {"guarantee", row.guarantee}, {"limit", row.limit}};
+  return roleJson(row);
 }
 
 nlohmann::json Master::Impl::setQuota(const nlohmann::json& body) {
@@ -2238,20 +2251,12 @@ nlohmann::json Master::Impl::setQuota(const nlohmann::json& body) {
   } catch (const InvalidArgument& e) {
     throw OperatorError(400, e.what());
   }
-  toRegistry([&](master::Registry& r) {
-    if (roleConfig.count(role)) {
-      r.putRole(row);
-    } else {
-      r.removeRole(role);
-    }
-  });
+  storeRole(row);
   spdlog::info(
       "master: operator set the quota of role {}: guarantee '{}', limit '{}' (was '{}', "
       "'{}')",
       role, row.guarantee, row.limit, before.guarantee, before.limit);
-  requestRound();
-  return {
-      {"role", role}, {"weight", row.weight}, {"guarantee", row.guarantee}, {"limit", row.limit}};
+  return roleJson(row);
 }
 
 nlohmann::json Master::Impl::changeReservation(const nlohmann::json& body, bool unreserve) {

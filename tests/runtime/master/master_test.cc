@@ -110,6 +110,30 @@ class MasterTest : public ::testing::Test {
     endpoint = master->endpoint();
   }
 
+  // Options of a master with a registry in `dir` and HTTP on a free port.
+  MasterOptions registryOptions() {
+    MasterOptions o = testOptions();
+    o.workDir = dir.string();
+    o.httpHost = "127.0.0.1";
+    o.httpPort = 0;
+    return o;
+  }
+
+  // Stops the master and its peers and starts it again with `o`, retrying
+  // the bind while ZeroMQ closes the old socket on its I/O thread.
+  void restart(const MasterOptions& o) {
+    peers.clear();
+    master.reset();
+    for (int attempt = 0; attempt < 100 && !master; ++attempt) {
+      try {
+        start(o);
+      } catch (const Error&) {
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+    ASSERT_TRUE(master) << "could not start the master again on " << o.endpoint;
+  }
+
   // A master whose HTTP API listens on a free loopback port.
   void startWithHttp(MasterOptions o = testOptions()) {
     o.httpHost = "127.0.0.1";
@@ -1588,19 +1612,15 @@ TEST_F(MasterTest, RegistryOfAnEarlierVersionIsUpgraded) {
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
-  MasterOptions o = testOptions();
-  o.workDir = dir.string();
-  o.httpHost = "127.0.0.1";
-  o.httpPort = 0;
+  MasterOptions o = registryOptions();
   start(o);
   Peer& agent = peer("agent-1");
   registerAgent(agent, "cpus:2;mem:256", "old-1");
   ASSERT_EQ(status(postJson("/api/v1/reserve",
                             nlohmann::json{{"agent_id", "old-1"}, {"resources", "cpus(web):1"}})),
             200);
-  peers.clear();
-  master.reset();
-  start(o);
+  restart(o);
+  ASSERT_TRUE(master);
   const nlohmann::json j = state();
   ASSERT_EQ(j["agents"].size(), 1u);
   EXPECT_EQ(j["agents"][0]["id"], "old-1");
@@ -1612,10 +1632,7 @@ TEST_F(MasterTest, RegistryOfAnEarlierVersionIsUpgraded) {
 // the reservation too; the registry keeps it across a restart, where the
 // re-registering agent gets it again; unreserving gives it back to all.
 TEST_F(MasterTest, OperatorReservationsAreOfferedOnlyToTheirRoleAndSurviveARestart) {
-  MasterOptions o = testOptions();
-  o.workDir = dir.string();
-  o.httpHost = "127.0.0.1";
-  o.httpPort = 0;
+  MasterOptions o = registryOptions();
   start(o);
   Peer& agent = peer("agent-1");
   const std::string agentId = registerAgent(agent, "cpus:4;mem:1024");
@@ -1640,17 +1657,9 @@ TEST_F(MasterTest, OperatorReservationsAreOfferedOnlyToTheirRoleAndSurviveAResta
 
   // Restart on the same ports: the registry holds the reservation.
   const std::string port = endpoint.substr(endpoint.rfind(':') + 1);
-  peers.clear();
-  master.reset();
   o.endpoint = "tcp://127.0.0.1:" + port;
-  for (int attempt = 0; attempt < 100 && !master; ++attempt) {
-    try {
-      start(o);
-    } catch (const Error&) {
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-  ASSERT_TRUE(master) << "could not bind " << o.endpoint << " again";
+  restart(o);
+  ASSERT_TRUE(master);
   j = state();
   ASSERT_EQ(j["agents"].size(), 1u);
   EXPECT_EQ(j["agents"][0]["status"], "recovering");
@@ -1673,10 +1682,7 @@ TEST_F(MasterTest, OperatorReservationsAreOfferedOnlyToTheirRoleAndSurviveAResta
 // A role's quota limit caps what it is offered, its weight shows in the
 // state, and both survive a restart through the registry.
 TEST_F(MasterTest, OperatorWeightsAndQuotasApplyAndSurviveARestart) {
-  MasterOptions o = testOptions();
-  o.workDir = dir.string();
-  o.httpHost = "127.0.0.1";
-  o.httpPort = 0;
+  MasterOptions o = registryOptions();
   start(o);
   std::string answer = postJson(
       "/api/v1/quota",
@@ -1707,9 +1713,8 @@ TEST_F(MasterTest, OperatorWeightsAndQuotasApplyAndSurviveARestart) {
   EXPECT_TRUE(sameResources(batchRole["guarantee"], "cpus:1"));
   EXPECT_TRUE(sameResources(batchRole["limit"], "cpus:2;mem:512"));
 
-  peers.clear();
-  master.reset();
-  start(o);
+  restart(o);
+  ASSERT_TRUE(master);
   batchRole = role("batch");
   EXPECT_EQ(batchRole["weight"], 3.0);
   EXPECT_TRUE(sameResources(batchRole["limit"], "cpus:2;mem:512"));
@@ -1718,9 +1723,8 @@ TEST_F(MasterTest, OperatorWeightsAndQuotasApplyAndSurviveARestart) {
   ASSERT_EQ(status(postJson("/api/v1/quota", nlohmann::json{{"role", "batch"}})), 200);
   ASSERT_EQ(status(postJson("/api/v1/weights", nlohmann::json{{"role", "batch"}, {"weight", 1}})),
             200);
-  peers.clear();
-  master.reset();
-  start(o);
+  restart(o);
+  ASSERT_TRUE(master);
   batchRole = role("batch");
   EXPECT_TRUE(batchRole.is_null() || (batchRole["weight"] == 1.0 && batchRole["limit"] == ""))
       << batchRole;
