@@ -392,6 +392,35 @@ void SchedulerDriver::launchTasks(const std::vector<std::string>& offerIds,
   send(wire::ACCEPT, accept);
 }
 
+void SchedulerDriver::reserveResources(const std::vector<std::string>& offerIds,
+                                       const std::string& resources,
+                                       std::optional<wire::Filters> filters) {
+  changeReservation(offerIds, resources, std::move(filters), /*unreserve=*/false);
+}
+
+void SchedulerDriver::unreserveResources(const std::vector<std::string>& offerIds,
+                                         const std::string& resources,
+                                         std::optional<wire::Filters> filters) {
+  changeReservation(offerIds, resources, std::move(filters), /*unreserve=*/true);
+}
+
+void SchedulerDriver::changeReservation(const std::vector<std::string>& offerIds,
+                                        const std::string& resources,
+                                        std::optional<wire::Filters> filters, bool unreserve) {
+  wire::Accept accept;
+  for (const std::string& id : offerIds) {
+    accept.add_offer_ids(id);
+    offers_.erase(id);
+  }
+  if (unreserve) {
+    accept.add_unreserve(resources);
+  } else {
+    accept.add_reserve(resources);
+  }
+  if (filters) *accept.mutable_filters() = *filters;
+  sendIfSubscribed(wire::ACCEPT, accept);
+}
+
 void SchedulerDriver::declineOffer(const std::string& offerId,
                                    std::optional<wire::Filters> filters) {
   offers_.erase(offerId);

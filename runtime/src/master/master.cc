@@ -409,7 +409,16 @@ struct Master::Impl {
   HttpResponse operatorCall(const master::HttpRequest& request);
   nlohmann::json setWeight(const nlohmann::json& body);
   nlohmann::json setQuota(const nlohmann::json& body);
-  nlohmann::json changeReservation(const nlohmann::json& body, bool unreserve);
+  nlohmann::json operatorReservation(const nlohmann::json& body, bool unreserve);
+  // Moves `change` between the agent's unreserved pool and its roles' pools,
+  // in the allocator (where it must be available: throws InvalidArgument
+  // otherwise) and in the agent's books and registry row. `by` names who
+  // asked, for the log.
+  void changeReservation(Agent& agent, const Resources& change, bool unreserve,
+                         std::string_view by);
+  // ACCEPT's reserve and unreserve: applied to `remaining` (the offers).
+  void acceptReservations(Framework& fw, const Incoming& in, const wire::Accept& msg, Agent& agent,
+                          Resources& remaining);
   void applyRole(const master::Registry::RoleRow& role);  // throws Error
   void storeRole(const master::Registry::RoleRow& role);
   static nlohmann::json roleJson(const master::Registry::RoleRow& role);
@@ -1540,11 +1549,12 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     dropOffer(*offer);
   }
   Agent& agent = agents.at(agentId);
-  if (msg.tasks().empty()) {
+  if (msg.tasks().empty() && msg.reserve().empty() && msg.unreserve().empty()) {
     offersDeclined += used.size();
   } else {
     offersAccepted += used.size();
   }
+  acceptReservations(fw, in, msg, agent, remaining);
   std::unordered_set<std::string> idsHere;
   for (const wire::TaskInfo& info : msg.tasks()) {
     std::string error;
@@ -1625,6 +1635,61 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     offerToLaunch.add(toSeconds(now() - sentAt));
   }
   recover(fw.id, agentId, remaining, filtersOf(in, msg.has_filters(), msg.filters()));
+}
+
+// Each change is checked against what is left of the offers and refused
+// alone (ERROR naming it) when it does not hold; the changed resources go
+// back to the allocator unfiltered, so the role is offered them next round.
+void Master::Impl::acceptReservations(Framework& fw, const Incoming& in, const wire::Accept& msg,
+                                      Agent& agent, Resources& remaining) {
+  const std::string& role = fw.info.role();
+  for (const bool unreserve : {false, true}) {
+    const auto& texts = unreserve ? msg.unreserve() : msg.reserve();
+    for (int i = 0; i < texts.size(); ++i) {
+      const std::string field = fmt::format("{}[{}]", unreserve ? "unreserve" : "reserve", i);
+      Resources change;
+      try {
+        change = Resources::parse(texts[i]);
+      } catch (const Error& e) {
+        bad(in, wire::Error::INVALID, field, e.what());
+        continue;
+      }
+      std::string problem;
+      const bool othersRole = std::any_of(change.pools().begin(), change.pools().end(),
+                                          [&](const Pool& p) { return p.role != role; });
+      const Resources from = unreserve ? change : change.withRole(kUnreservedRole);
+      if (change.empty()) {
+        problem = "empty";
+      } else if (isUnreservedRole(role)) {
+        problem = "a framework in role '*' cannot reserve; subscribe in a role";
+      } else if (othersRole) {
+        problem = fmt::format("{}: every resource must name the framework's role, as cpus({}):1",
+                              toString(change), role);
+      } else if (!agent.reservationApplied) {
+        problem = fmt::format("agent '{}' has a reservation not applied now ({})", agent.id,
+                              toString(agent.reserved));
+      } else if (!remaining.contains(from)) {
+        problem = fmt::format("the offers do not hold {} (left of them: {})", toString(from),
+                              toString(remaining));
+      } else if (unreserve && !agent.reserved.contains(change)) {
+        problem = fmt::format(
+            "only dynamic reservations can be unreserved; agent '{}' has '{}' (reservations in "
+            "its --resources are static)",
+            agent.id, agent.reserved.empty() ? std::string() : toString(agent.reserved));
+      }
+      if (!problem.empty()) {
+        bad(in, wire::Error::INVALID, field, problem);
+        continue;
+      }
+      remaining -= from;
+      recover(fw.id, agent.id, from, std::nullopt);
+      try {
+        changeReservation(agent, change, unreserve, fmt::format("framework {}", fw.id));
+      } catch (const Error& e) {  // what was just recovered is available: a bug
+        spdlog::error("master: ACCEPT from framework '{}': {}: {}", fw.id, field, e.what());
+      }
+    }
+  }
 }
 
 void Master::Impl::onDecline(Framework& fw, const Incoming& in) {
@@ -2169,7 +2234,7 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
     } else if (request.path == "/api/v1/quota") {
       result = setQuota(body);
     } else {
-      result = changeReservation(body, request.path == "/api/v1/unreserve");
+      result = operatorReservation(body, request.path == "/api/v1/unreserve");
     }
   } catch (const OperatorError& e) {
     return refuse(e.status, e.what());
@@ -2259,7 +2324,28 @@ nlohmann::json Master::Impl::setQuota(const nlohmann::json& body) {
   return roleJson(row);
 }
 
-nlohmann::json Master::Impl::changeReservation(const nlohmann::json& body, bool unreserve) {
+void Master::Impl::changeReservation(Agent& agent, const Resources& change, bool unreserve,
+                                     std::string_view by) {
+  if (unreserve) {
+    allocator->unreserve(AgentId(agent.id), change);
+  } else {
+    allocator->reserve(AgentId(agent.id), change);
+  }
+  const Resources reported = Resources::parse(agent.resourcesText);
+  if (unreserve) {
+    agent.reserved -= change;
+  } else {
+    agent.reserved += change;
+  }
+  applyReservations(agent, reported);
+  storeAgent(agent);
+  spdlog::info("master: {} {}d {} on agent {} ({}); its reservations: '{}'", by,
+               unreserve ? "unreserve" : "reserve", toString(change), agent.id, agent.hostname,
+               agent.reserved.empty() ? std::string("none") : toString(agent.reserved));
+  requestRound();
+}
+
+nlohmann::json Master::Impl::operatorReservation(const nlohmann::json& body, bool unreserve) {
   const char* verb = unreserve ? "unreserve" : "reserve";
   const std::string agentId = stringField(body, "agent_id");
   if (agentId.empty()) throw OperatorError(400, "agent_id: missing");
@@ -2305,26 +2391,11 @@ nlohmann::json Master::Impl::changeReservation(const nlohmann::json& body, bool 
   // (their frameworks are told), as Mesos does before it reserves.
   rescindAll(agent.offers, true);
   try {
-    if (unreserve) {
-      allocator->unreserve(AgentId(agentId), change);
-    } else {
-      allocator->reserve(AgentId(agentId), change);
-    }
+    changeReservation(agent, change, unreserve, "an operator");
   } catch (const InvalidArgument& e) {
     requestRound();  // the rescinded offers go out again
     throw OperatorError(409, e.what());
   }
-  const Resources reported = Resources::parse(agent.resourcesText);
-  if (unreserve) {
-    agent.reserved -= change;
-  } else {
-    agent.reserved += change;
-  }
-  applyReservations(agent, reported);
-  storeAgent(agent);
-  spdlog::info("master: operator {}d {} on agent {} ({}); its reservations: '{}'", verb,
-               toString(change), agentId, agent.hostname, toString(agent.reserved));
-  requestRound();
   return {{"agent_id", agentId},
           {"total", toString(agent.total)},
           {"reserved", agent.reserved.empty() ? std::string() : toString(agent.reserved)}};

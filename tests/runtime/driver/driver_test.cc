@@ -257,6 +257,43 @@ TEST_F(DriverTest, OffersAreDeliveredAndLaunchCarriesTheTasks) {
   EXPECT_FALSE(declined.has_filters());
 }
 
+// reserveResources and unreserveResources send ACCEPT with the change and
+// no tasks.
+TEST_F(DriverTest, ReservationChangesTravelInAccept) {
+  makeDriver();
+  subscribe();
+  scheduler_.onOffers = [](SchedulerDriver& driver, const std::vector<wire::Offer>& offers) {
+    driver.reserveResources({offers[0].offer_id()}, "cpus(web):2");
+    wire::Filters filters;
+    filters.set_refuse_seconds(7);
+    driver.unreserveResources({offers[1].offer_id()}, "mem(web):64", filters);
+  };
+  wire::Offers offers;
+  for (int i = 1; i <= 2; ++i) {
+    wire::Offer* offer = offers.add_offers();
+    offer->set_offer_id("o" + std::to_string(i));
+    offer->set_framework_id(frameworkId_);
+    offer->set_agent_id("m1-S1");
+    offer->set_resources("cpus:4;mem(web):128");
+  }
+  reply(wire::OFFERS, offers);
+  for (const bool unreserve : {false, true}) {
+    auto accept = next(wire::ACCEPT);
+    ASSERT_TRUE(accept.has_value());
+    wire::Accept msg;
+    ASSERT_FALSE(decodePayload(accept->envelope, msg).has_value());
+    ASSERT_EQ(msg.offer_ids_size(), 1);
+    EXPECT_EQ(msg.offer_ids(0), unreserve ? "o2" : "o1");
+    EXPECT_EQ(msg.tasks_size(), 0);
+    const auto& changes = unreserve ? msg.unreserve() : msg.reserve();
+    const auto& others = unreserve ? msg.reserve() : msg.unreserve();
+    ASSERT_EQ(changes.size(), 1);
+    EXPECT_EQ(changes[0], unreserve ? "mem(web):64" : "cpus(web):2");
+    EXPECT_TRUE(others.empty());
+    EXPECT_EQ(msg.has_filters(), unreserve);
+  }
+}
+
 // A rescinded offer reaches offerRescinded().
 TEST_F(DriverTest, RescindReachesTheScheduler) {
   makeDriver();

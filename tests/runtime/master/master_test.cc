@@ -1679,6 +1679,74 @@ TEST_F(MasterTest, OperatorReservationsAreOfferedOnlyToTheirRoleAndSurviveAResta
   EXPECT_EQ(j["agents"][0]["reserved"], "");
 }
 
+// A framework reserves part of an offer for its role (ACCEPT's reserve):
+// the reserved part is offered again at once; bad changes are refused one by
+// one with an ERROR naming them while good ones in the same ACCEPT apply;
+// unreserve gives part back; other roles are offered only unreserved
+// resources, and a framework without a role cannot reserve.
+TEST_F(MasterTest, FrameworksReserveAndUnreserveThroughTheirOffers) {
+  MasterOptions o = registryOptions();
+  start(o);
+  Peer& agent = peer("agent-1");
+  registerAgent(agent, "cpus:4;mem:1024");
+  Peer& web = peer("driver-1");
+  subscribe(web, "web");
+  const wire::Offer whole = offer(web);
+  wire::Accept acc;
+  acc.add_offer_ids(whole.offer_id());
+  acc.add_reserve("cpus(web):2;mem(web):256");
+  web.send(wire::ACCEPT, acc);
+  // The reserved part comes back unfiltered, with the rest (the offer is
+  // more than the filtered rest, so the filter does not cover it).
+  const wire::Offer reserved = offer(web);
+  const Resources got = Resources::parse(reserved.resources());
+  EXPECT_EQ(got.scalar("cpus", "web"), 2.0) << reserved.resources();
+  EXPECT_EQ(got.scalar("mem", "web"), 256.0) << reserved.resources();
+  EXPECT_EQ(state()["agents"][0]["reserved"], "cpus(web):2;mem(web):256");
+
+  wire::Accept mixed;
+  mixed.add_offer_ids(reserved.offer_id());
+  mixed.add_reserve("cpus(batch):1");     // another role's
+  mixed.add_unreserve("cpus(web):5");     // more than offered
+  mixed.add_unreserve("cpus(web):1");     // fine
+  mixed.add_unreserve("cpus(web):zero");  // does not parse
+  mixed.mutable_filters()->set_refuse_seconds(3600);
+  web.send(wire::ACCEPT, mixed);
+  std::vector<std::string> errors;
+  for (int i = 0; i < 3; ++i) errors.push_back(expect<wire::Error>(web, wire::ERROR).message());
+  EXPECT_NE(errors[0].find("reserve[0]: cpus(batch):1: every resource must name the framework's "
+                           "role, as cpus(web):1"),
+            std::string::npos)
+      << errors[0];
+  EXPECT_NE(errors[1].find("unreserve[0]: the offers do not hold cpus(web):5"), std::string::npos)
+      << errors[1];
+  EXPECT_NE(errors[2].find("unreserve[2]"), std::string::npos) << errors[2];
+  const nlohmann::json j = state();
+  EXPECT_TRUE(sameResources(j["agents"][0]["reserved"], "cpus(web):1;mem(web):256"))
+      << j["agents"][0];
+  EXPECT_TRUE(sameResources(j["agents"][0]["total"], "cpus:3;mem:768;cpus(web):1;mem(web):256"))
+      << j["agents"][0];
+  // What web holds goes back filtered for an hour.
+  const wire::Offer last = offer(web);
+  wire::Decline decline;
+  decline.add_offer_ids(last.offer_id());
+  decline.mutable_filters()->set_refuse_seconds(3600);
+  web.send(wire::DECLINE, decline);
+
+  // Role '*' is offered the unreserved resources only, and cannot reserve.
+  Peer& plain = peer("driver-2");
+  subscribe(plain, "*");
+  const wire::Offer unreserved = offer(plain);
+  EXPECT_TRUE(sameResources(unreserved.resources(), "cpus:3;mem:768")) << unreserved.resources();
+  wire::Accept noRole;
+  noRole.add_offer_ids(unreserved.offer_id());
+  noRole.add_reserve("cpus(web):1");
+  plain.send(wire::ACCEPT, noRole);
+  EXPECT_NE(expect<wire::Error>(plain, wire::ERROR).message().find("role '*' cannot reserve"),
+            std::string::npos);
+  EXPECT_TRUE(sameResources(state()["agents"][0]["reserved"], "cpus(web):1;mem(web):256"));
+}
+
 // A role's quota limit caps what it is offered, its weight shows in the
 // state, and both survive a restart through the registry.
 TEST_F(MasterTest, OperatorWeightsAndQuotasApplyAndSurviveARestart) {

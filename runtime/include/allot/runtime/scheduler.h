@@ -120,6 +120,15 @@ class SchedulerDriver {
   void launchTasks(const std::vector<std::string>& offerIds,
                    const std::vector<wire::TaskInfo>& tasks,
                    std::optional<wire::Filters> filters = std::nullopt);
+  // Reserves (or unreserves) part of the resources of `offerIds` for the
+  // framework's role (ACCEPT with `reserve` / `unreserve`, see allot.proto):
+  // `resources` name the role, as "cpus(web):2;mem(web):1024". The changed
+  // resources come back in a later offer; the rest of the offers is
+  // declined with `filters`. Lost, with a warning, when not subscribed.
+  void reserveResources(const std::vector<std::string>& offerIds, const std::string& resources,
+                        std::optional<wire::Filters> filters = std::nullopt);
+  void unreserveResources(const std::vector<std::string>& offerIds, const std::string& resources,
+                          std::optional<wire::Filters> filters = std::nullopt);
   // The calls below are dropped (with a warning, counted in droppedSends())
   // while not subscribed: the master that would get them does not know the
   // framework. Suppression is remembered and restored on re-subscription.
@@ -164,6 +173,8 @@ class SchedulerDriver {
   void lostMaster(const std::string& why, bool reconnect);
   void onLeader(const std::optional<MasterInfo>& leader);
   bool send(wire::MessageType type, const google::protobuf::MessageLite& body);
+  void changeReservation(const std::vector<std::string>& offerIds, const std::string& resources,
+                         std::optional<wire::Filters> filters, bool unreserve);
   bool sendIfSubscribed(wire::MessageType type, const google::protobuf::MessageLite& body);
   // Parses the payload; logs and returns false when it does not parse.
   bool decode(const wire::Envelope& envelope, google::protobuf::MessageLite& out) const;
