@@ -65,6 +65,8 @@ struct Args {
   std::optional<double> stopAt;
   std::string eventLog;
   bool history = false;
+  // ROLE=VALUE, each repeatable: Config::roles.
+  std::vector<std::string> weights, guarantees, limits;
 };
 
 // One policy to run: its label in the results, name and parameters.
@@ -106,6 +108,57 @@ void printInertOptionNotes(const traces::Workload& w, const sim::Config& config,
   }
 }
 
+// --weight, --guarantee and --limit (ROLE=VALUE) merged by role, in the
+// order roles first appear. A role given twice in one flag is an error.
+std::vector<sim::RoleSetting> roleSettings(const Args& a) {
+  std::vector<sim::RoleSetting> roles;
+  auto apply = [&](const char* flag, const std::vector<std::string>& given, auto set) {
+    std::vector<std::string> seen;
+    for (const std::string& entry : given) {
+      const auto eq = entry.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw InvalidArgument(fmt::format("{} '{}': expected ROLE=VALUE", flag, entry));
+      }
+      std::string role = entry.substr(0, eq);
+      if (role != kUnreservedRole && !isValidRoleName(role)) {
+        throw InvalidArgument(
+            fmt::format("{} '{}': role '{}' may hold letters, digits, '_', '-', '.' and '/'", flag,
+                        entry, role));
+      }
+      if (std::find(seen.begin(), seen.end(), role) != seen.end()) {
+        throw InvalidArgument(fmt::format("{}: role '{}' given twice", flag, role));
+      }
+      seen.push_back(role);
+      auto it = std::find_if(roles.begin(), roles.end(),
+                             [&](const sim::RoleSetting& r) { return r.role == role; });
+      if (it == roles.end()) {
+        sim::RoleSetting fresh;
+        fresh.role = role;
+        it = roles.insert(roles.end(), std::move(fresh));
+      }
+      set(*it, entry.substr(eq + 1), entry);
+    }
+  };
+  apply("--weight", a.weights,
+        [](sim::RoleSetting& r, const std::string& value, const std::string& entry) {
+          double w = 0;
+          const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), w);
+          if (ec != std::errc() || end != value.data() + value.size() || !(w > 0) ||
+              !std::isfinite(w)) {
+            throw InvalidArgument(
+                fmt::format("--weight '{}': the weight must be a positive number", entry));
+          }
+          r.weight = w;
+        });
+  apply("--guarantee", a.guarantees,
+        [](sim::RoleSetting& r, const std::string& value, const std::string&) {
+          r.guarantee = value;
+        });
+  apply("--limit", a.limits,
+        [](sim::RoleSetting& r, const std::string& value, const std::string&) { r.limit = value; });
+  return roles;
+}
+
 sim::Config makeConfig(const Args& a) {
   sim::Config c;
   c.seed = a.seed;
@@ -132,6 +185,7 @@ sim::Config makeConfig(const Args& a) {
   c.demandWindow = a.demandWindow.value_or(0);
   c.exactEstimates = a.exactEstimates;
   if (a.stopAt) c.stopAt = fromMicros(0) + seconds(*a.stopAt);
+  c.roles = roleSettings(a);
   return c;
 }
 
@@ -179,6 +233,13 @@ nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Wor
   j["stop_at_us"] = c.stopAt == kTimeNever ? nlohmann::json() : nlohmann::json(toMicros(c.stopAt));
   j["policies"] = a.policies;
   j["history"] = a.history;
+  // {"ROLE": {"weight": W, "guarantee": TEXT or null, "limit": TEXT or null}}; null: none.
+  nlohmann::json roles = nlohmann::json::object();
+  for (const sim::RoleSetting& r : c.roles) {
+    roles[r.role] = {
+        {"weight", r.weight}, {"guarantee", text(r.guarantee)}, {"limit", text(r.limit)}};
+  }
+  j["roles"] = c.roles.empty() ? nlohmann::json() : roles;
   return j;
 }
 
@@ -766,6 +827,19 @@ void addSimCommand(CLI::App& app) {
          "come days before its first submission (`allot trace inspect` shows when). The run "
          "ends there: its end, utilization and samples count the time up to it")
       ->check(secondsFlag(0));
+  cmd->add_option("--weight", args->weights,
+                  "Role weight ROLE=W (repeatable): weighted DRF divides the role's share by W. "
+                  "Roles are the trace's (SWF queue numbers, the synthetic presets' roles), '*' "
+                  "with --frameworks single")
+      ->type_name("ROLE=W");
+  cmd->add_option("--guarantee", args->guarantees,
+                  "Role quota guarantee ROLE=RESOURCES (repeatable), e.g. '1=cpus:64': offered "
+                  "to the role first, and kept from others while unmet")
+      ->type_name("ROLE=RES");
+  cmd->add_option("--limit", args->limits,
+                  "Role quota limit ROLE=RESOURCES (repeatable), e.g. '2=cpus:32;mem:65536': the "
+                  "most the role holds")
+      ->type_name("ROLE=RES");
   cmd->add_option("--event-log", args->eventLog,
                   "Write every simulator event, stamped with simulated time, to this file "
                   "(FILE.LABEL with several policies)");

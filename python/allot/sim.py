@@ -32,6 +32,7 @@ CONFIG_DEFAULTS = {
     "demand": None,               # publish the first N pending instances (None: the policy's need)
     "exact_estimates": False,     # publish actual run times as estimates (perfect estimates)
     "stop_at": None,              # simulated time to stop at, from the trace's time 0 (None: the end)
+    "roles": None,                # {"role": {"weight": 2, "guarantee": "cpus:8", "limit": "cpus:16"}}
 }
 
 JOB_STATES = ["finished", "unschedulable", "failed", "unfinished", "not_submitted"]  # sim::JobState
@@ -68,7 +69,47 @@ def _config(config, seed=0):
         # A clear error here, instead of pybind11's signature dump, for "yes".
         if name in config and not isinstance(config[name], (bool, np.bool_)):
             raise _allot.InvalidArgument(f"{name} must be True or False, got {config[name]!r}")
-    return {**CONFIG_DEFAULTS, **config}
+    cfg = {**CONFIG_DEFAULTS, **config}
+    cfg["roles"] = _roles(cfg["roles"])
+    return cfg
+
+
+def _roles(roles):
+    """Role weights and quotas, as ``{role: {"weight": float, "guarantee": text
+    or None, "limit": text or None}}`` (what ``allot sim`` records), or None."""
+    if roles is None or (isinstance(roles, Mapping) and not roles):
+        return None
+    if not isinstance(roles, Mapping):
+        raise TypeError(f"roles must be a dict of role names to settings, such as "
+                        f"{{'prod': {{'weight': 2, 'limit': 'cpus:64'}}}}, not {roles!r}")
+    out = {}
+    for role, setting in roles.items():
+        if not isinstance(role, str) or not isinstance(setting, Mapping):
+            raise TypeError(f"roles[{role!r}] must map a role name to a dict of settings "
+                            f"(weight, guarantee, limit), not {setting!r}")
+        unknown = sorted(set(setting) - {"weight", "guarantee", "limit"})
+        if unknown:
+            raise TypeError(f"roles[{role!r}]: unknown setting {unknown[0]!r} "
+                            f"(known: weight, guarantee, limit)")
+        weight = setting.get("weight", 1.0)
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(
+                weight, (int, float, np.integer, np.floating)):
+            raise _allot.InvalidArgument(f"roles[{role!r}]['weight'] must be a number, "
+                                         f"got {weight!r}")
+        parts = {}
+        for part in ("guarantee", "limit"):
+            value = setting.get(part)
+            if value is not None and not isinstance(value, str):
+                raise _allot.InvalidArgument(f"roles[{role!r}][{part!r}] must be resources as "
+                                             f"text, such as 'cpus:8;mem:16384', got {value!r}")
+            parts[part] = value or None
+        out[role] = {"weight": float(weight), **parts}
+    return out
+
+
+def _role_tuples(roles):
+    return [(role, s["weight"], s["guarantee"] or "", s["limit"] or "")
+            for role, s in (roles or {}).items()]
 
 
 def _seconds(us):
@@ -295,7 +336,7 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
                              "one Policy object cannot run twice at once; give each its own")
     try:
         raw = _allot.simulate(workload, policy, text_params, seed=seed, note=note,
-                              cancel=_cancel, **cfg)
+                              cancel=_cancel, **{**cfg, "roles": _role_tuples(cfg["roles"])})
     finally:
         if busy is not None:
             busy.release()

@@ -208,15 +208,15 @@ struct DetachHost {
   }
 };
 
-py::dict simulate(const WorkloadHandle& h, py::object policy,
-                  const std::map<std::string, std::string>& params, std::uint64_t seed,
-                  double allocationInterval, const std::string& frameworks,
-                  const std::string& queue, bool holdOffers, double decisionLatency,
-                  double offerTimeout, std::optional<double> refuseSeconds, double sampleInterval,
-                  std::uint32_t maxAttempts, std::optional<double> mtbf, std::optional<double> mttr,
-                  std::uint32_t launchesPerOffer, std::optional<std::uint32_t> demand,
-                  bool exactEstimates, std::optional<double> stopAt, py::object note,
-                  py::object cancel) {
+py::dict simulate(
+    const WorkloadHandle& h, py::object policy, const std::map<std::string, std::string>& params,
+    std::uint64_t seed, double allocationInterval, const std::string& frameworks,
+    const std::string& queue, bool holdOffers, double decisionLatency, double offerTimeout,
+    std::optional<double> refuseSeconds, double sampleInterval, std::uint32_t maxAttempts,
+    std::optional<double> mtbf, std::optional<double> mttr, std::uint32_t launchesPerOffer,
+    std::optional<std::uint32_t> demand, bool exactEstimates, std::optional<double> stopAt,
+    const std::vector<std::tuple<std::string, double, std::string, std::string>>& roles,
+    py::object note, py::object cancel) {
   // As `allot sim`: a run where every job is unschedulable, or none exists,
   // is no result.
   if (const std::string why = sim::unreplayableReason(*h.workload, h.source, sim::kPythonSpelling);
@@ -242,6 +242,9 @@ py::dict simulate(const WorkloadHandle& h, py::object policy,
   config.launchesPerOffer = launchesPerOffer;
   config.exactEstimates = exactEstimates;
   if (stopAt) config.stopAt = fromMicros(0) + seconds("stop_at", *stopAt);
+  for (const auto& [role, weight, guarantee, limit] : roles) {
+    config.roles.push_back({role, weight, guarantee, limit});
+  }
 
   Params p;
   for (const auto& [k, v] : params) p.set(k, v);
@@ -407,10 +410,12 @@ PYBIND11_MODULE(_allot, m) {
         "refuse_seconds"_a = py::none(), "sample_interval"_a = 0.0, "max_attempts"_a = 0,
         "mtbf"_a = py::none(), "mttr"_a = py::none(), "launches_per_offer"_a = 0,
         "demand"_a = py::none(), "exact_estimates"_a = false, "stop_at"_a = py::none(),
+        "roles"_a = std::vector<std::tuple<std::string, double, std::string, std::string>>{},
         "note"_a = py::none(), "cancel"_a = py::none(),
         "Runs sim::simulate without the GIL. `policy` is a registered name or an object with "
         "`name` and `decide(now_us)`. Times in seconds. `note`, when given, is called once "
-        "with sim::offerChurnNote's text when the run has one. The run raises "
+        "with sim::offerChurnNote's text when the run has one. `roles`: (role, weight, "
+        "guarantee, limit) tuples (sim::RoleSetting). The run raises "
         "KeyboardInterrupt soon after `cancel` (a threading.Event) is set. Returns the Result "
         "as numpy columns.");
 }

@@ -20,3 +20,14 @@ def write_swf(path, records, header=("MaxNodes: 2", "MaxProcs: 4")):
         lines.append(" ".join(map(str, fields)))
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def two_queue_swf(path):
+    """One machine of 12 cpus; queues 1 and 2 each submit 20 one-cpu jobs of 1000 s at 0."""
+    lines = ["; MaxNodes: 1", "; MaxProcs: 12"]
+    for i in range(40):
+        queue = 1 + i % 2
+        fields = [i + 1, 0, -1, 1000, 1, -1, -1, 1, -1, -1, 1, 1, -1, -1, queue] + [-1] * 3
+        lines.append(" ".join(map(str, fields)))
+    path.write_text("\n".join(lines) + "\n")
+    return path

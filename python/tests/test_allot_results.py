@@ -15,7 +15,7 @@ import pandas.testing as pdt
 import pytest
 
 import allot
-from allot_test_data import KTH_STOP_AT
+from allot_test_data import KTH_STOP_AT, two_queue_swf
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +156,31 @@ def test_cli_failures_equal_simulate(allot_cli, kth_path, tmp_path):
     assert read.counters == {k: v for k, v in ran.counters.items() if k != "launches"}
     pdt.assert_frame_equal(read.tasks, ran.tasks)
     pdt.assert_series_equal(read.summary, ran.summary)
+
+
+def test_cli_role_settings_equal_simulate_roles(allot_cli, tmp_path):
+    """`allot sim --weight/--guarantee/--limit` records the roles as
+    allot.simulate(roles=...) does, and gives the same run."""
+    trace = two_queue_swf(tmp_path / "queues.swf")
+    out = tmp_path / "r.h5"
+    subprocess.run([allot_cli, "sim", trace, "-p", "drf", "--frameworks", "role",
+                    "--launches-per-offer", "1", "--refuse-seconds", "0", "--weight", "1=2",
+                    "--limit", "2=cpus:5;mem:1", "--guarantee", "2=cpus:1", "-o", out],
+                   check=True, capture_output=True)
+    read = allot.read_results(out).attrs["results"]["drf"]
+    ran = allot.simulate(trace, "drf", frameworks="role", launches_per_offer=1, refuse_seconds=0,
+                         roles={"1": {"weight": 2}, "2": {"limit": "cpus:5;mem:1",
+                                                          "guarantee": "cpus:1"}})
+    assert read.config == ran.config
+    assert read.config["roles"] == {
+        "1": {"weight": 2.0, "guarantee": None, "limit": None},
+        "2": {"weight": 1.0, "guarantee": "cpus:1", "limit": "cpus:5;mem:1"}}
+    pdt.assert_frame_equal(read.jobs, ran.jobs)
+
+    bad = subprocess.run([allot_cli, "sim", trace, "--weight", "1=-1"], capture_output=True,
+                         text=True)
+    assert bad.returncode != 0 and "--weight '1=-1': the weight must be a positive number" \
+        in bad.stderr, bad.stderr
+    twice = subprocess.run([allot_cli, "sim", trace, "--limit", "1=cpus:1", "--limit",
+                            "1=cpus:2"], capture_output=True, text=True)
+    assert twice.returncode != 0 and "--limit: role '1' given twice" in twice.stderr, twice.stderr

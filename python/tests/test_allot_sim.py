@@ -9,7 +9,7 @@ import pandas.testing as pdt
 import pytest
 
 import allot
-from allot_test_data import ALIBABA2017_EXCERPT, KTH_STOP_AT, write_swf
+from allot_test_data import ALIBABA2017_EXCERPT, KTH_STOP_AT, two_queue_swf, write_swf
 
 
 # The DataFrames carry times in seconds: a hand-computed FCFS schedule on two
@@ -521,3 +521,44 @@ def test_declined_offers_warn_once():
         warnings.simplefilter("error")
         r = allot.simulate(cell, "drf", demand=256)
     assert r.summary["offers"] < 2e6
+
+
+def test_role_weights_and_quotas_shape_the_split(tmp_path):
+    trace = two_queue_swf(tmp_path / "queues.swf")
+    base = dict(frameworks="role", launches_per_offer=1, refuse_seconds=0)
+
+    def started(**roles):
+        r = allot.simulate(trace, "drf", roles=roles or None, **base)
+        early = r.jobs[r.jobs["first_start"] < 500]
+        return early["role"].map(lambda i: r.roles[i]).value_counts().to_dict(), r
+
+    assert started()[0] == {"1": 6, "2": 6}
+    split, r = started(**{"1": {"weight": 2}})
+    assert split == {"1": 8, "2": 4}
+    assert r.config["roles"] == {"1": {"weight": 2.0, "guarantee": None, "limit": None}}
+    assert started(**{"2": {"limit": "cpus:3"}})[0] == {"1": 9, "2": 3}
+    # drf keeps an unmet guarantee as headroom by offering other roles none of
+    # an agent whose unreserved resources would eat into it (Mesos 1.5-1.8):
+    # on one machine, once queue 2 is done, queue 1 gets nothing more.
+    with pytest.warns(allot.SimulationWarning, match="16 jobs unfinished"):
+        assert started(**{"2": {"guarantee": "cpus:10"}})[0] == {"1": 2, "2": 10}
+
+
+@pytest.mark.parametrize("roles, error, match", [
+    ({"1": {"weight": 0}}, allot.InvalidArgument, "weight must be a positive number"),
+    ({"1": {"weight": "2"}}, allot.InvalidArgument, r"roles\['1'\]\['weight'\] must be a number"),
+    ({"1": {"limit": 3}}, allot.InvalidArgument, "must be resources as text"),
+    ({"1": {"limit": "cpus(x):1"}}, allot.InvalidArgument, "quota is unreserved scalars only"),
+    ({"1": {"share": 2}}, TypeError, "unknown setting 'share'"),
+    ([("1", 2)], TypeError, "roles must be a dict"),
+])
+def test_bad_role_settings_raise(tmp_path, roles, error, match):
+    trace = two_queue_swf(tmp_path / "queues.swf")
+    with pytest.raises(error, match=match):
+        allot.simulate(trace, "drf", frameworks="role", roles=roles)
+
+
+def test_a_role_no_framework_is_in_warns(tmp_path):
+    trace = two_queue_swf(tmp_path / "queues.swf")
+    with pytest.warns(allot.SimulationWarning, match="role 'prod' have no effect"):
+        allot.simulate(trace, "drf", frameworks="role", roles={"prod": {"weight": 2}})

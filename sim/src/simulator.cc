@@ -1,6 +1,7 @@
 #include "allot/sim/simulator.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
@@ -527,6 +528,33 @@ void Engine::validate() const {
 
 void Engine::prepare() {
   interval_ = toMicros(cfg_.allocationInterval);
+  for (const RoleSetting& r : cfg_.roles) {
+    // Parsed over the workload's dimensions, so that a name the trace lacks
+    // ("gpus" on a CPU cluster) still parses and simply limits nothing.
+    auto quotaPart = [&](const char* part, const std::string& text) {
+      Resources amounts;
+      try {
+        amounts = Resources::parse(text, w_.dims);
+      } catch (const Error& e) {
+        throw InvalidArgument(
+            fmt::format("sim: role '{}': {} '{}': {}", r.role, part, text, e.what()));
+      }
+      if (!amounts.plain()) {
+        throw InvalidArgument(fmt::format(
+            "sim: role '{}': {} '{}': quota is unreserved scalars only (as cpus:4;mem:8192)",
+            r.role, part, text));
+      }
+      return amounts;
+    };
+    if (r.role.empty()) throw InvalidArgument("sim: a role setting names no role");
+    if (std::count_if(cfg_.roles.begin(), cfg_.roles.end(),
+                      [&](const RoleSetting& o) { return o.role == r.role; }) > 1) {
+      throw InvalidArgument(fmt::format("sim: role '{}' is set twice", r.role));
+    }
+    alloc_.setRoleWeight(r.role, r.weight);
+    alloc_.setQuota(r.role,
+                    Quota{quotaPart("guarantee", r.guarantee), quotaPart("limit", r.limit)});
+  }
   const Dimensions& dims = *w_.dims;
   for (int d = 0; d < dims.size(); ++d) result_.dimensions.push_back(dims.name(d));
   result_.roles = w_.roles;
@@ -1983,6 +2011,26 @@ std::vector<std::string> inertOptionNotes(const traces::Workload& workload, cons
         "{} has no effect on this workload: no machine of it is ever removed (nor fails: {}), and "
         "only instances lost with their machine are retried",
         spelling.maxAttempts, spelling.mtbf));
+  }
+  // A weight or quota for a role no framework of the run is in.
+  std::vector<std::string> frameworkRoles;
+  if (config.grouping == Grouping::kSingle || workload.roles.empty()) {
+    frameworkRoles.emplace_back(kUnreservedRole);
+  } else {
+    frameworkRoles = workload.roles;
+  }
+  for (const RoleSetting& r : config.roles) {
+    if (std::find(frameworkRoles.begin(), frameworkRoles.end(), r.role) != frameworkRoles.end()) {
+      continue;
+    }
+    constexpr std::size_t kShown = 10;
+    std::vector<std::string_view> shown(
+        frameworkRoles.begin(), frameworkRoles.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                             kShown, frameworkRoles.size())));
+    notes.push_back(fmt::format(
+        "the weight and quota of role '{}' have no effect: no framework of this run is in it "
+        "(its roles: {}{})",
+        r.role, fmt::join(shown, ", "), frameworkRoles.size() > kShown ? ", ..." : ""));
   }
   // Lost instances are retried for ever without a limit of attempts: one that
   // rarely outlives its machine's up time keeps the run from ending.

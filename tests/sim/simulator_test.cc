@@ -79,6 +79,64 @@ TEST(SimulatorTest, DrfPaperExampleReachesThreeAndTwoTasks) {
   }
 }
 
+// Role weights and quotas of a run reach the allocator: two roles with the
+// same long tasks on one machine of 12 CPUs split it 6/6 by default, 8/4
+// with role a's weight 2 (weighted DRF), 9/3 with role b limited to 3 CPUs,
+// and 2/10 with a guarantee of 10 CPUs for b (met before fair sharing).
+TEST(SimulatorTest, RoleWeightsAndQuotasShapeTheDrfSplit) {
+  Builder b;
+  b.w.roles = {"a", "b"};
+  b.machine(12, 48 * 1024).job(0, 0, 20, 1, 1024, 1000).job(0, 1, 20, 1, 1024, 1000);
+  b.w.jobs[1].role = 1;
+  Config c;
+  c.grouping = Grouping::kRole;
+  c.launchesPerOffer = 1;
+  c.refuseFor = Duration{0};
+  auto split = [&](std::vector<RoleSetting> roles) {
+    c.roles = std::move(roles);
+    const Result r = run(b.w, "drf", c);
+    return std::pair{runningAt(r, 0, 100), runningAt(r, 1, 100)};
+  };
+  auto role = [](std::string name, double weight, std::string guarantee, std::string limit) {
+    RoleSetting s;
+    s.role = std::move(name);
+    s.weight = weight;
+    s.guarantee = std::move(guarantee);
+    s.limit = std::move(limit);
+    return s;
+  };
+  EXPECT_EQ(split({}), (std::pair<std::uint64_t, std::uint64_t>{6, 6}));
+  EXPECT_EQ(split({role("a", 2, "", "")}), (std::pair<std::uint64_t, std::uint64_t>{8, 4}));
+  EXPECT_EQ(split({role("b", 1, "", "cpus:3")}), (std::pair<std::uint64_t, std::uint64_t>{9, 3}));
+  EXPECT_EQ(split({role("b", 1, "cpus:10", "")}), (std::pair<std::uint64_t, std::uint64_t>{2, 10}));
+
+  // Bad settings are refused naming the role and the part.
+  auto refused = [&](RoleSetting setting, const std::string& words) {
+    c.roles = {std::move(setting)};
+    try {
+      run(b.w, "drf", c);
+      ADD_FAILURE() << "accepted; wanted: " << words;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  refused(role("a", 0, "", ""), "role 'a': weight must be a positive number");
+  refused(role("a", 1, "cpus:x", ""), "role 'a': guarantee 'cpus:x'");
+  refused(role("a", 1, "", "cpus(a):2"), "role 'a': limit 'cpus(a):2': quota is unreserved");
+  refused(role("a", 1, "cpus:4", "cpus:2"), "exceeds its limit");
+  c.roles = {role("a", 2, "", ""), role("a", 3, "", "")};
+  EXPECT_THROW(run(b.w, "drf", c), InvalidArgument);
+
+  // A role no framework is in: the run says so.
+  c.roles = {role("nobody", 2, "", "")};
+  const std::vector<std::string> notes = inertOptionNotes(b.w, c, kCliSpelling);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("role 'nobody' have no effect: no framework of this run is in it "
+                          "(its roles: a, b)"),
+            std::string::npos)
+      << notes[0];
+}
+
 // The same cluster under fifo, frameworks launching all that fits: the first
 // framework takes what it can use, the second gets the rest. The contrast
 // shows the DRF test measures the policy.

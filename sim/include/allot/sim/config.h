@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "allot/core/time.h"
 
@@ -33,6 +34,17 @@ enum class Grouping : std::uint8_t {
 enum class Queue : std::uint8_t {
   kFcfs,      // strictly in order: the first unit that does not fit blocks the rest
   kFirstFit,  // in order, but units that do not fit are passed over
+};
+
+// A role's weight and quota in a run: set on the allocator before the first
+// event (Allocator::setRoleWeight, setQuota), as the runtime master's
+// operators set them (allot weight, allot quota). Quota amounts in the
+// resource syntax, unreserved scalars ("cpus:64;mem:262144"); empty: none.
+struct RoleSetting {
+  std::string role;
+  double weight = 1.0;
+  std::string guarantee;
+  std::string limit;
 };
 
 // Everything a simulation run depends on besides the workload and the policy.
@@ -112,6 +124,11 @@ struct Config {
   // over the trace's submit span, or up to stopAt when that comes first (at
   // least 1 s).
   Duration sampleInterval{0};
+
+  // Weights and quotas of roles (the workload's roles: SWF queues, the
+  // synthetic generator's; "*" for frameworks of a single grouping). A role
+  // may appear once. Roles not set keep weight 1 and no quota.
+  std::vector<RoleSetting> roles;
 
   // Simulated time at which the run stops (work still pending or running is
   // recorded as unfinished). A run cut by it ends there: the time from its
