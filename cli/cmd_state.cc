@@ -49,6 +49,14 @@ std::string httpAddress(const std::string& master) {
   return leader->http;
 }
 
+std::string text(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_number_float()) return fmt::format("{:.3g}", value.get<double>());
+  if (value.is_null()) return "";
+  return value.dump();
+}
+
 // A client of the master's HTTP API (given or the leader's), and where it
 // points, for messages.
 struct Api {
@@ -115,15 +123,9 @@ json post(const std::string& given, const std::string& path, const json& body) {
     throw Error(fmt::format("the master refused (HTTP {}): {}", response->status,
                             answer.value("error", response->body)));
   }
+  if (answer.contains("warning"))
+    std::cerr << "allot: warning: " << text(answer["warning"]) << "\n";
   return answer;
-}
-
-std::string text(const json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
-  if (value.is_number_float()) return fmt::format("{:.3g}", value.get<double>());
-  if (value.is_null()) return "";
-  return value.dump();
 }
 
 // Prints rows under headers, columns padded to their widest cell.

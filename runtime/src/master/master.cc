@@ -2132,7 +2132,8 @@ std::string roleField(const nlohmann::json& body, bool unreservedToo) {
   return role;
 }
 
-// Resources of a request field, parsed; `what` names the field.
+// The resources in the string field `name` of a request body (empty when
+// absent).
 Resources resourcesField(const nlohmann::json& body, const char* name) {
   const std::string text = stringField(body, name);
   try {
@@ -2209,7 +2210,7 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
   }
   if (request.method != "POST") {
     return refuse(405, fmt::format("{} changes the cluster: POST a JSON body to it (see "
-                                   "docs/runtime-protocol.md, \"Operator API\")",
+                                   "docs/runtime-protocol.md, \"Roles, quotas and reservations\")",
                                    request.path));
   }
   // A browser on another site may POST forms and text/plain here without
@@ -2239,7 +2240,11 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
   } catch (const OperatorError& e) {
     return refuse(e.status, e.what());
   }
-  afterEvent();  // the registry write, now: the answer says it is done
+  // The registry write, now, so that the answer can say whether it is kept
+  // (a failed write is retried after later events, as any other).
+  afterEvent();
+  result["stored"] = !registryDirty;
+  if (registryDirty) result["warning"] = "not yet in the registry: " + lastRegistryError;
   return answer(200, result);
 }
 

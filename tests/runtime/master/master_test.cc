@@ -1645,6 +1645,7 @@ TEST_F(MasterTest, OperatorReservationsAreOfferedOnlyToTheirRoleAndSurviveAResta
       postJson("/api/v1/reserve",
                nlohmann::json{{"agent_id", agentId}, {"resources", "cpus(web):3;mem(web):512"}});
   ASSERT_EQ(status(answer), 200) << answer;
+  EXPECT_EQ(nlohmann::json::parse(answer.substr(4))["stored"], true) << answer;
   EXPECT_EQ(expect<wire::Rescind>(batch, wire::RESCIND).offer_id(), whole.offer_id());
   EXPECT_TRUE(sameResources(offer(batch).resources(), "cpus:1;mem:512"));
   Peer& web = peer("driver-2");
