@@ -26,6 +26,7 @@
 #include "allot/runtime/zookeeper.h"
 #include "commands.h"
 #include "common.h"
+#include "token_file.h"
 
 namespace allot::cli {
 namespace {
@@ -53,6 +54,7 @@ struct MasterArgs {
   std::string zk;
   std::string zkSessionTimeout = "10s";
   std::string advertiseHost;
+  std::string operatorTokenFile;
   std::string logLevel = "info";
 };
 
@@ -155,6 +157,9 @@ void runMaster(const MasterArgs& a) {
       parseDuration("--utilization-interval", a.utilizationInterval, /*allowZero=*/true);
   o.utilizationSamples = a.utilizationSamples;
   o.masterId = a.masterId;
+  if (!a.operatorTokenFile.empty()) {
+    o.operatorToken = readTokenFile("--operator-token-file", a.operatorTokenFile);
+  }
 
   // Block SIGINT/SIGTERM before the master starts its HTTP threads, which
   // inherit the mask: the loop alone receives them, through a signalfd.
@@ -297,6 +302,10 @@ void addMasterCommand(CLI::App& app) {
   cmd->add_option("--advertise-host", args->advertiseHost,
                   "Host announced in ZooKeeper for agents and frameworks to connect to. Default: "
                   "--host, or this machine's name when --host is *");
+  cmd->add_option("--operator-token-file", args->operatorTokenFile,
+                  "File holding a token that operator calls (allot weight, quota, reserve, "
+                  "unreserve: POST /api/v1/...) must present; reads stay open. Default: no "
+                  "token, and anyone who reaches --http-port may change roles and reservations");
   cmd->add_option("--master-id", args->masterId,
                   "Id of this master run (prefix of the ids it assigns). Default: from the time");
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error or off")

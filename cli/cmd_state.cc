@@ -18,6 +18,7 @@
 #include "allot/core/error.h"
 #include "allot/runtime/zookeeper.h"
 #include "commands.h"
+#include "token_file.h"
 
 namespace allot::cli {
 namespace {
@@ -108,9 +109,14 @@ json fetchState(const std::string& given) {
 
 // POSTs `body` to the operator call `path`; returns the master's answer or
 // throws its refusal as an Error.
-json post(const std::string& given, const std::string& path, const json& body) {
+json post(const std::string& given, const std::string& path, const json& body,
+          const std::string& tokenFile) {
   const Api api = connect(given);
-  auto response = api.client->Post(path, body.dump(), "application/json");
+  httplib::Headers headers;
+  if (!tokenFile.empty()) {
+    headers.emplace("Authorization", "Bearer " + readTokenFile("--token-file", tokenFile));
+  }
+  auto response = api.client->Post(path, headers, body.dump(), "application/json");
   if (!response) unreachable(api, response.error());
   json answer;
   try {
@@ -237,6 +243,7 @@ struct OperatorArgs : StateArgs {
   bool remove = false;
   std::string agent;
   std::string resources;
+  std::string tokenFile;
 };
 
 void printRole(const json& role) {
@@ -245,28 +252,37 @@ void printRole(const json& role) {
                            text(role["weight"]), orNone(role["guarantee"]), orNone(role["limit"]));
 }
 
+// An operator command: a reader's --master and --json, and --token-file.
+CLI::App* writer(CLI::App& app, const std::string& name, const std::string& help,
+                 const std::shared_ptr<OperatorArgs>& args) {
+  auto* cmd = reader(app, name, help, args, "Print the master's JSON answer");
+  cmd->add_option("--token-file", args->tokenFile,
+                  "File holding the master's operator token (its --operator-token-file)");
+  return cmd;
+}
+
 void addOperatorCommands(CLI::App& app) {
-  const char* jsonHelp = "Print the master's JSON answer";
   auto weightArgs = std::make_shared<OperatorArgs>();
-  auto* weight = reader(app, "weight",
+  auto* weight = writer(app, "weight",
                         "Set a role's weight: weighted DRF gives it shares in proportion (kept in "
                         "the master's registry)",
-                        weightArgs, jsonHelp);
+                        weightArgs);
   weight->add_option("role", weightArgs->role, "Role ('*' for frameworks without one)")->required();
   weight->add_option("weight", weightArgs->weight, "A positive number (default of every role: 1)")
       ->required();
   weight->footer("Example: allot weight analytics 2 --master 127.0.0.1:5051");
   weight->callback([weightArgs] {
-    const json answer = post(weightArgs->master, "/api/v1/weights",
-                             {{"role", weightArgs->role}, {"weight", weightArgs->weight}});
+    const json answer =
+        post(weightArgs->master, "/api/v1/weights",
+             {{"role", weightArgs->role}, {"weight", weightArgs->weight}}, weightArgs->tokenFile);
     weightArgs->json ? void(std::cout << answer.dump(2) << "\n") : printRole(answer);
   });
 
   auto quotaArgs = std::make_shared<OperatorArgs>();
-  auto* quota = reader(app, "quota",
+  auto* quota = writer(app, "quota",
                        "Set or remove a role's quota: its guarantee is offered to it before any "
                        "fair sharing, and it never holds more than its limit",
-                       quotaArgs, jsonHelp);
+                       quotaArgs);
   quota->add_option("role", quotaArgs->role, "Role")->required();
   auto* guarantee = quota->add_option("--guarantee", quotaArgs->guarantee,
                                       "Resources guaranteed, e.g. 'cpus:8;mem:16384'");
@@ -287,18 +303,19 @@ void addOperatorCommands(CLI::App& app) {
     const json answer = post(quotaArgs->master, "/api/v1/quota",
                              {{"role", quotaArgs->role},
                               {"guarantee", quotaArgs->guarantee},
-                              {"limit", quotaArgs->limit}});
+                              {"limit", quotaArgs->limit}},
+                             quotaArgs->tokenFile);
     quotaArgs->json ? void(std::cout << answer.dump(2) << "\n") : printRole(answer);
   });
 
   for (const bool unreserve : {false, true}) {
     auto args = std::make_shared<OperatorArgs>();
-    auto* cmd = reader(
+    auto* cmd = writer(
         app, unreserve ? "unreserve" : "reserve",
         unreserve ? "Give back resources an operator reserved on an agent to the unreserved pool"
                   : "Reserve part of an agent's unreserved resources for a role: only its "
                     "frameworks are offered them (kept in the master's registry)",
-        args, jsonHelp);
+        args);
     cmd->add_option("agent", args->agent, "Agent id (see `allot agents`)")->required();
     cmd->add_option("resources", args->resources,
                     "Resources with their role, e.g. 'cpus(web):2;mem(web):4096'")
@@ -306,8 +323,9 @@ void addOperatorCommands(CLI::App& app) {
     cmd->footer(fmt::format("Example: allot {} node-1-a3f2 'cpus(web):2;mem(web):4096'",
                             unreserve ? "unreserve" : "reserve"));
     cmd->callback([args, unreserve] {
-      const json answer = post(args->master, unreserve ? "/api/v1/unreserve" : "/api/v1/reserve",
-                               {{"agent_id", args->agent}, {"resources", args->resources}});
+      const json answer =
+          post(args->master, unreserve ? "/api/v1/unreserve" : "/api/v1/reserve",
+               {{"agent_id", args->agent}, {"resources", args->resources}}, args->tokenFile);
       if (args->json) {
         std::cout << answer.dump(2) << "\n";
         return;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,10 +13,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <limits>
 
 #include "allot/core/error.h"
+#include "token_file.h"
 
 namespace allot::cli {
 
@@ -256,6 +259,34 @@ Duration parseDuration(const std::string& flag, const std::string& text, bool al
 void setUpLogging(const std::string& name, const std::string& level) {
   spdlog::set_default_logger(spdlog::stderr_color_mt(name));
   spdlog::set_level(spdlog::level::from_str(level));
+}
+
+std::string readTokenFile(const char* flag, const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    throw InvalidArgument(fmt::format("{} '{}': cannot read it (or it is empty): {}", flag, path,
+                                      std::strerror(errno)));
+  }
+  const auto first = token.find_first_not_of(" \t\r");
+  const auto last = token.find_last_not_of(" \t\r");
+  token = first == std::string::npos ? std::string() : token.substr(first, last - first + 1);
+  if (token.empty()) throw InvalidArgument(fmt::format("{} '{}': the token is empty", flag, path));
+  for (const char c : token) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      throw InvalidArgument(
+          fmt::format("{} '{}': the token may hold printable ASCII characters without spaces only",
+                      flag, path));
+    }
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    std::cerr << fmt::format(
+        "allot: warning: {} '{}' may be read by others than its owner "
+        "(chmod 600 it)\n",
+        flag, path);
+  }
+  return token;
 }
 
 }  // namespace allot::cli

@@ -32,7 +32,8 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
   server_->set_payload_max_length(kMaxBodyBytes);
   auto serve = [this](const httplib::Request& request, httplib::Response& response) {
     HttpResponse answer =
-        ask({request.method, request.path, request.get_header_value("Content-Type"), request.body});
+        ask({request.method, request.path, request.get_header_value("Content-Type"),
+             request.get_header_value("Authorization"), request.body});
     response.status = answer.status;
     for (const auto& [name, value] : answer.headers) response.set_header(name, value);
     // No answer of the master is meant to be read as another type.

@@ -39,7 +39,8 @@ struct HttpResponse {
 struct HttpRequest {
   std::string method;  // "GET" or "POST"
   std::string path;
-  std::string contentType;  // the Content-Type header, as sent
+  std::string contentType;    // the Content-Type header, as sent
+  std::string authorization;  // the Authorization header, as sent
   std::string body;
 };
 

@@ -2203,6 +2203,25 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
     spdlog::warn("master: operator {} {} refused: {}", request.method, request.path, why);
     return answer(status, json{{"error", why}});
   };
+  // Compared in time independent of where they differ. The token is checked
+  // before anything else of the request, so that an unauthorized caller
+  // learns nothing of paths or bodies.
+  if (!opt.operatorToken.empty()) {
+    const std::string expected = "Bearer " + opt.operatorToken;
+    const std::string& given = request.authorization;
+    unsigned char diff = given.size() == expected.size() ? 0 : 1;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      diff |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+    }
+    if (diff != 0) {
+      HttpResponse denied = refuse(
+          401, given.empty() ? "operator calls need the operator token (Authorization: Bearer "
+                               "TOKEN; `allot ... --token-file FILE`)"
+                             : "wrong operator token");
+      denied.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return denied;
+    }
+  }
   if (!kOperatorPaths.count(request.path)) {
     return refuse(404, fmt::format("no operator call {}; POST to /api/v1/weights, "
                                    "/api/v1/quota, /api/v1/reserve or /api/v1/unreserve",

@@ -917,3 +917,37 @@ def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
     other = run("batch", 2, 30)
     assert other.returncode == 0, other.stdout + other.stderr
     assert cluster.master.alive()
+
+
+def test_operator_token_guards_the_operator_cli(cluster, tmp_path):
+    """`allot master --operator-token-file`: operator commands need
+    `--token-file` with the same token; reads stay open; a bad token file
+    stops the master before it starts, naming the file."""
+    token = tmp_path / "token"
+    token.write_text("  t0ken-for-tests\n")
+    token.chmod(0o600)
+    base = cluster.master_args
+    cluster.master_args = lambda: base() + ["--operator-token-file", str(token)]
+    cluster.start(agents=1)
+    http = f"127.0.0.1:{cluster.http_port}"
+    refused = run_allot("weight", "web", "2", "--master", http)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "HTTP 401" in refused.stderr and "operator token" in refused.stderr, refused.stderr
+    wrong = tmp_path / "wrong"
+    wrong.write_text("other\n")
+    wrong.chmod(0o644)
+    refused = run_allot("weight", "web", "2", "--master", http, "--token-file", str(wrong))
+    assert refused.returncode == 1 and "wrong operator token" in refused.stderr, refused.stderr
+    assert "may be read by others than its owner" in refused.stderr, refused.stderr
+    done = run_allot("weight", "web", "2", "--master", http, "--token-file", str(token))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "role web: weight 2" in done.stdout, done.stdout
+    roles = run_allot("roles", "--master", http)
+    assert roles.returncode == 0 and "web" in roles.stdout, roles.stdout + roles.stderr
+
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    bad = run_allot("master", "--port", "0", "--http-port", "-1", "--no-registry",
+                    "--operator-token-file", str(empty), timeout=20)
+    assert bad.returncode != 0 and f"--operator-token-file '{empty}': the token is empty" \
+        in bad.stderr, bad.stderr

@@ -333,12 +333,15 @@ class MasterTest : public ::testing::Test {
 
   // POSTs `body` to `path` ("STATUS\nBODY", like get).
   std::string post(const std::string& path, const std::string& body,
-                   const std::string& contentType = "application/json") {
-    auto response =
-        std::async(std::launch::async, [port = master->httpPort(), path, body, contentType] {
+                   const std::string& contentType = "application/json",
+                   const std::string& authorization = "") {
+    auto response = std::async(
+        std::launch::async, [port = master->httpPort(), path, body, contentType, authorization] {
           httplib::Client client("127.0.0.1", port);
           client.set_read_timeout(5, 0);
-          auto r = client.Post(path, body, contentType);
+          httplib::Headers headers;
+          if (!authorization.empty()) headers.emplace("Authorization", authorization);
+          auto r = client.Post(path, headers, body, contentType);
           return r ? std::to_string(r->status) + "\n" + r->body : std::string("no answer");
         });
     pumpUntil([&] { return response.wait_for(0s) == std::future_status::ready; }, 6000ms);
@@ -1746,6 +1749,31 @@ TEST_F(MasterTest, FrameworksReserveAndUnreserveThroughTheirOffers) {
   EXPECT_NE(expect<wire::Error>(plain, wire::ERROR).message().find("role '*' cannot reserve"),
             std::string::npos);
   EXPECT_TRUE(sameResources(state()["agents"][0]["reserved"], "cpus(web):1;mem(web):256"));
+}
+
+// With an operator token, operator calls without it or with another are
+// refused (401, WWW-Authenticate) before anything else is looked at; reads
+// stay open.
+TEST_F(MasterTest, OperatorCallsNeedTheTokenWhenOneIsSet) {
+  MasterOptions o = registryOptions();
+  o.operatorToken = "s3cret-token";
+  start(o);
+  const std::string body = nlohmann::json{{"role", "web"}, {"weight", 2}}.dump();
+  std::string answer = post("/api/v1/weights", body);
+  EXPECT_EQ(status(answer), 401) << answer;
+  EXPECT_NE(error(answer).find("need the operator token"), std::string::npos) << answer;
+  for (const char* wrong : {"Bearer s3cret-tokeN", "Bearer s3cret-token2", "Bearer ",
+                            "s3cret-token", "Basic s3cret-token"}) {
+    answer = post("/api/v1/weights", body, "application/json", wrong);
+    EXPECT_EQ(status(answer), 401) << wrong;
+    EXPECT_EQ(error(answer), "wrong operator token") << wrong;
+  }
+  // Not even the path or the body is judged without the token.
+  EXPECT_EQ(status(post("/api/v1/nope", "garbage", "text/plain")), 401);
+  answer = post("/api/v1/weights", body, "application/json", "Bearer s3cret-token");
+  EXPECT_EQ(status(answer), 200) << answer;
+  EXPECT_EQ(status(get("/api/v1/state")), 200);
+  EXPECT_EQ(status(get("/")), 200);
 }
 
 // A role's quota limit caps what it is offered, its weight shows in the

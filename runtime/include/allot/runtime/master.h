@@ -74,6 +74,10 @@ struct MasterOptions {
   std::string zk;
   std::string zkMemberNode;
   Duration zkSessionTimeout = std::chrono::seconds(10);
+  // When set, operator calls (POST /api/v1/...) must carry
+  // "Authorization: Bearer <operatorToken>" (401 otherwise). Reads (state,
+  // metrics, the web UI) stay open. Empty: operator calls are open too.
+  std::string operatorToken;
   // The master's id (prefix of the ids it assigns); empty: made from the
   // start time, so it changes on every restart.
   std::string masterId;
