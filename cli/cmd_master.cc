@@ -23,6 +23,7 @@
 #include "allot/policies/registry.h"
 #include "allot/runtime/clock.h"
 #include "allot/runtime/master.h"
+#include "allot/runtime/standby_http.h"
 #include "allot/runtime/zookeeper.h"
 #include "commands.h"
 #include "common.h"
@@ -74,7 +75,7 @@ bool stopSignalPending() {
 }
 
 // With --zk: this master's candidacy, made before the master binds anything
-// (a standby binds no port). Nullptr without --zk.
+// (a standby binds only its HTTP port, see StandbyHttp). Nullptr without --zk.
 std::unique_ptr<runtime::MasterContender> contend(const MasterArgs& a,
                                                   const runtime::MasterOptions& o) {
   if (a.zk.empty()) return nullptr;
@@ -191,8 +192,16 @@ void runMaster(const MasterArgs& a) {
       lost = true;
       if (runtime::Master* m = running.load()) m->stop();
     });
+    // Made at the first sign of standing by (a master that leads at once
+    // never binds it), dropped before the master binds the same port.
+    std::unique_ptr<runtime::StandbyHttp> standbyHttp;
     const bool leads = contender->waitForLeadership(
         stopSignalPending, [&](const std::optional<runtime::MasterInfo>& leader) {
+          if (!standbyHttp && o.httpPort > 0) {
+            standbyHttp =
+                std::make_unique<runtime::StandbyHttp>(o.httpHost, o.httpPort, o.masterId);
+          }
+          if (standbyHttp) standbyHttp->setLeader(leader);
           if (leader) {
             spdlog::info("master: standby in ZooKeeper {}; the leader is {} (HTTP {})", a.zk,
                          leader->endpoint, leader->http.empty() ? "none" : leader->http);
@@ -200,6 +209,7 @@ void runMaster(const MasterArgs& a) {
             spdlog::info("master: standby in ZooKeeper {}; no leader yet", a.zk);
           }
         });
+    standbyHttp.reset();
     if (!leads) {
       spdlog::info("master: stopped while standing by");
       return;
@@ -294,7 +304,9 @@ void addMasterCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--zk", args->zk,
                   "High availability: zk://HOST:PORT[,HOST:PORT...]/PATH. Masters with the same "
-                  "URL elect one leader; the others stand by (binding no port) until it goes. "
+                  "URL elect one leader; the others stand by until it goes, binding only their "
+                  "--http-port, where /health answers 503 and other requests are redirected "
+                  "(307) to the leader. "
                   "Agents and frameworks take the same URL as --master");
   cmd->add_option("--zk-session-timeout", args->zkSessionTimeout,
                   "ZooKeeper session timeout: how soon a dead leader is replaced")

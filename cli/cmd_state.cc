@@ -81,6 +81,8 @@ Api connect(const std::string& given) {
   Api api{std::make_unique<httplib::Client>(host, port), fmt::format("{}:{}", host, port)};
   api.client->set_connection_timeout(5, 0);
   api.client->set_read_timeout(15, 0);
+  // A standby master redirects (307) to the leader: follow it, POSTs too.
+  api.client->set_follow_location(true);
   return api;
 }
 

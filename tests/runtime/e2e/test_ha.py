@@ -11,6 +11,7 @@ file reuses): ALLOT_BIN, ALLOT_TEST_FRAMEWORK, ALLOT_TEST_GARBAGE.
 """
 
 import collections
+import http.client
 import json
 import os
 import re
@@ -99,8 +100,20 @@ class Master:
         except OSError:
             return ""
 
-    def binds_nothing(self):
-        return refuses(self.port) and refuses(self.http_port)
+    def binds_only_http(self):
+        """A standby: no ZeroMQ port; its HTTP port answers (StandbyHttp)."""
+        return refuses(self.port) and not refuses(self.http_port)
+
+    def http(self, path, method="GET", body=None):
+        """(status, headers, JSON body) without following redirects."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=5)
+        try:
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), json.loads(r.read() or b"null")
+        finally:
+            conn.close()
 
 
 class HaCluster(Cluster):
@@ -160,7 +173,9 @@ class HaCluster(Cluster):
 
     def wait_standby(self, name, leader=None, timeout=15):
         """Waits until master NAME logs that it stands by (naming LEADER's
-        endpoint, when given), then checks it binds no port."""
+        endpoint, when given), then checks it binds no ZeroMQ port and that its
+        HTTP port answers /health with 503 and redirects the API (307) to the
+        leader."""
         m = self.masters[name]
         want = re.compile("standby" if leader is None
                           else re.escape(self.masters[leader].endpoint) + r"(?!\d)")
@@ -169,7 +184,15 @@ class HaCluster(Cluster):
                  timeout, f"master {name} to log that it stands by"
                  + (f" behind {leader}" if leader else ""), self)
         assert m.process.alive(), self.diagnostics()
-        assert m.binds_nothing(), f"standby master {name} binds a port\n" + self.diagnostics()
+        wait_for(m.binds_only_http, 5, f"standby master {name} to serve only HTTP", self)
+        status, headers, body = m.http("/health")
+        assert status == 503 and body["status"] == "standby", (status, body)
+        if leader is not None:
+            lead = self.masters[leader]
+            assert body["leader"]["http"] == f"127.0.0.1:{lead.http_port}", body
+            status, headers, body = m.http("/api/v1/state?x=1")
+            assert status == 307, (status, body)
+            assert headers["Location"] == f"http://127.0.0.1:{lead.http_port}/api/v1/state?x=1"
 
 
 @pytest.fixture
@@ -189,7 +212,7 @@ def ha(request, tmp_path, zookeeper):
 
 def test_failover_to_the_standby_keeps_running_tasks(ha):
     """Masters A and B behind one ZooKeeper path: A, first, leads; B stands by
-    binding no port. kill -9 of A while a framework's tasks run on two agents:
+    binding only its HTTP port, which redirects to A. kill -9 of A while a framework's tasks run on two agents:
     B leads within ~10 s, the agents re-register with it bringing the tasks
     (same processes), the framework re-subscribes with its id, every task
     FINISHES once. A restarted stands by behind B."""
@@ -256,7 +279,7 @@ def test_failover_to_the_standby_keeps_running_tasks(ha):
     ha.start_master("a")
     ha.wait_standby("a", leader="b")
     assert ha.leads("b")
-    assert ha.masters["a"].binds_nothing()
+    assert ha.masters["a"].binds_only_http()
     # A standby stops at once on SIGTERM, cleanly.
     ha.masters["a"].process.stop(timeout=5)
     assert ha.masters["a"].process.popen.returncode == 0, ha.masters["a"].process.tail()
@@ -280,6 +303,17 @@ def test_allot_run_through_zookeeper(ha):
     listed = run_allot("agents", "--master", ha.zookeeper.url(), "--json")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert [a["id"] for a in json.loads(listed.stdout)] == [ha.agent_id(0)], listed.stdout
+    # Through a standby: reads and operator calls are redirected to the leader.
+    ha.start_master("b")
+    ha.wait_standby("b", leader="a")
+    standby = f"127.0.0.1:{ha.masters['b'].http_port}"
+    listed = run_allot("agents", "--master", standby, "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert [a["id"] for a in json.loads(listed.stdout)] == [ha.agent_id(0)], listed.stdout
+    weighted = run_allot("weight", "ops", "3", "--master", standby)
+    assert weighted.returncode == 0, weighted.stdout + weighted.stderr
+    ha.use("a")
+    assert {r["name"]: r["weight"] for r in ha.state()["roles"]}.get("ops") == 3
 
 
 def test_allot_master_refuses_a_bad_zk_url_and_an_unreachable_zookeeper():
