@@ -87,7 +87,9 @@ std::unique_ptr<runtime::MasterContender> contend(const MasterArgs& a,
   }
   if (!url) {
     throw InvalidArgument(
-        fmt::format("--zk '{}': expected zk://HOST:PORT[,HOST:PORT...]/PATH", a.zk));
+        fmt::format("--zk '{}': expected zk://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/PATH or "
+                    "file://FILE",
+                    a.zk));
   }
   // The leader is announced before it binds: its ports must be known.
   if (a.port == 0 || a.httpPort == 0) {
@@ -186,6 +188,8 @@ void runMaster(const MasterArgs& a) {
     o.zkSessionTimeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
   }
   std::unique_ptr<runtime::MasterContender> contender = contend(a, o);
+  // For messages: the URL with its password hidden (parsed by contend).
+  const std::string zkShown = a.zk.empty() ? std::string() : runtime::ZkUrl::parse(a.zk)->text();
   if (contender) {
     contender->onLost([&](const std::string& why) {
       lostWhy = why;
@@ -203,10 +207,10 @@ void runMaster(const MasterArgs& a) {
           }
           if (standbyHttp) standbyHttp->setLeader(leader);
           if (leader) {
-            spdlog::info("master: standby in ZooKeeper {}; the leader is {} (HTTP {})", a.zk,
+            spdlog::info("master: standby in ZooKeeper {}; the leader is {} (HTTP {})", zkShown,
                          leader->endpoint, leader->http.empty() ? "none" : leader->http);
           } else {
-            spdlog::info("master: standby in ZooKeeper {}; no leader yet", a.zk);
+            spdlog::info("master: standby in ZooKeeper {}; no leader yet", zkShown);
           }
         });
     standbyHttp.reset();
@@ -214,7 +218,7 @@ void runMaster(const MasterArgs& a) {
       spdlog::info("master: stopped while standing by");
       return;
     }
-    spdlog::info("master: elected the leading master in ZooKeeper {}", a.zk);
+    spdlog::info("master: elected the leading master in ZooKeeper {}", zkShown);
     if (!a.noRegistry) {
       o.zk = a.zk;
       o.zkMemberNode = contender->node();
@@ -236,7 +240,7 @@ void runMaster(const MasterArgs& a) {
     throw Error(
         fmt::format("master {}: lost leadership in ZooKeeper {} ({}); exiting, so that "
                     "a restart stands by while another master leads",
-                    master.id(), a.zk, lostWhy));
+                    master.id(), zkShown, lostWhy));
   }
   spdlog::info("master {} stopped", master.id());
 }
@@ -303,7 +307,10 @@ void addMasterCommand(CLI::App& app) {
       ->check(wholeNumberFlag(1, 1'000'000))
       ->capture_default_str();
   cmd->add_option("--zk", args->zk,
-                  "High availability: zk://HOST:PORT[,HOST:PORT...]/PATH. Masters with the same "
+                  "High availability: zk://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/PATH, or "
+                  "file://FILE holding it (keeps the password out of `ps`). With USER:PASSWORD "
+                  "only masters with the same may stand, and only they read the registry. "
+                  "Masters with the same "
                   "URL elect one leader; the others stand by until it goes, binding only their "
                   "--http-port, where /health answers 503 and other requests are redirected "
                   "(307) to the leader. "

@@ -42,7 +42,7 @@ std::string httpAddress(const std::string& master) {
   if (!zk) return master;
   runtime::ZkStore store(*zk, std::chrono::seconds(5));
   const std::optional<runtime::MasterInfo> leader = store.leader();
-  if (!leader) throw Error(fmt::format("no master leads in ZooKeeper {}", master));
+  if (!leader) throw Error(fmt::format("no master leads in ZooKeeper {}", zk->text()));
   if (leader->http.empty()) {
     throw Error(fmt::format("the leading master {} ({}) serves no HTTP (--http-port -1)",
                             leader->id, leader->endpoint));

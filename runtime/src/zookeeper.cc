@@ -15,11 +15,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -31,23 +33,65 @@ namespace allot::runtime {
 
 // ------------------------------------------------------------------- values
 
+namespace {
+
+// `text` with what stands between "zk://USER:" and '@' shown as "***".
+std::string redact(std::string_view text) {
+  std::string out(text);
+  const auto start = out.find("://");
+  const auto at = out.find('@');
+  if (start == std::string::npos || at == std::string::npos) return out;
+  const auto colon = out.find(':', start + 3);
+  if (colon == std::string::npos || colon > at)
+    return out.replace(start + 3, at - start - 3, "***");
+  return out.replace(colon + 1, at - colon - 1, "***");
+}
+
+}  // namespace
+
 std::optional<ZkUrl> ZkUrl::parse(std::string_view text) {
   constexpr std::string_view kScheme = "zk://";
+  constexpr std::string_view kFile = "file://";
+  if (text.starts_with(kFile)) {
+    const std::string file(text.substr(kFile.size()));
+    std::ifstream in(file);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      throw ParseError(fmt::format("ZooKeeper URL file '{}': cannot read it", file));
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    if (!std::string_view(line).starts_with(kScheme)) {
+      throw ParseError(
+          fmt::format("ZooKeeper URL file '{}': its first line is not a zk:// URL", file));
+    }
+    return parse(line);
+  }
   if (!text.starts_with(kScheme)) return std::nullopt;
   std::string_view rest = text.substr(kScheme.size());
+  std::string credentials;
+  if (const auto at = rest.substr(0, rest.find('/')).rfind('@'); at != std::string_view::npos) {
+    credentials = std::string(rest.substr(0, at));
+    rest.remove_prefix(at + 1);
+    const auto colon = credentials.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == credentials.size()) {
+      throw ParseError(fmt::format(
+          "ZooKeeper URL '{}': credentials must be USER:PASSWORD, both non-empty", redact(text)));
+    }
+  }
   const auto slash = rest.find('/');
   if (slash == std::string_view::npos || slash == 0) {
-    throw ParseError(
-        fmt::format("ZooKeeper URL '{}': expected zk://HOST:PORT[,HOST:PORT...]/PATH", text));
+    throw ParseError(fmt::format("ZooKeeper URL '{}': expected zk://HOST:PORT[,HOST:PORT...]/PATH",
+                                 redact(text)));
   }
-  ZkUrl url{std::string(rest.substr(0, slash)), std::string(rest.substr(slash))};
+  ZkUrl url{std::string(rest.substr(0, slash)), std::string(rest.substr(slash)),
+            std::move(credentials)};
   while (url.path.size() > 1 && url.path.back() == '/') url.path.pop_back();
   if (url.path == "/") {
     throw ParseError(
-        fmt::format("ZooKeeper URL '{}': give a path below the root, as /allot", text));
+        fmt::format("ZooKeeper URL '{}': give a path below the root, as /allot", redact(text)));
   }
   if (url.path.find("//") != std::string::npos) {
-    throw ParseError(fmt::format("ZooKeeper URL '{}': empty path component", text));
+    throw ParseError(fmt::format("ZooKeeper URL '{}': empty path component", redact(text)));
   }
   // Every comma-separated server is HOST:PORT with a port of 1-65535; an
   // empty one (",h:1", "h:1,", "h:1,,h:2") is refused.
@@ -63,12 +107,17 @@ std::optional<ZkUrl> ZkUrl::parse(std::string_view text) {
     if (colon == std::string_view::npos || colon == 0 || port.empty() ||
         end != port.data() + port.size() || ec != std::errc{} || value == 0 || value > 65535) {
       throw ParseError(fmt::format(
-          "ZooKeeper URL '{}': server '{}' is not HOST:PORT (port 1-65535)", text, server));
+          "ZooKeeper URL '{}': server '{}' is not HOST:PORT (port 1-65535)", redact(text), server));
     }
     if (comma == std::string_view::npos) break;
     servers.remove_prefix(comma + 1);
   }
   return url;
+}
+
+std::string ZkUrl::text() const {
+  if (credentials.empty()) return "zk://" + servers + path;
+  return "zk://" + credentials.substr(0, credentials.find(':')) + ":***@" + servers + path;
 }
 
 std::string MasterInfo::toJson() const {
@@ -166,7 +215,47 @@ zhandle_t* openSession(const ZkUrl& url, Duration timeout, Signals& signals) {
     throw Error(
         fmt::format("ZooKeeper {}: cannot start a session: {}", url.text(), std::strerror(errno)));
   }
+  // Sent once connected, and again by the client on every reconnection.
+  if (!url.credentials.empty()) {
+    const int rc = zoo_add_auth(zh, "digest", url.credentials.data(),
+                                static_cast<int>(url.credentials.size()), nullptr, nullptr);
+    if (rc != ZOK) {
+      zookeeper_close(zh);
+      throw Error(fmt::format("ZooKeeper {}: cannot authenticate: {}", url.text(), zerror(rc)));
+    }
+  }
   return zh;
+}
+
+// The ACL of the nodes masters create: open without credentials; with
+// them, changed only by their identity and, when `publicRead` (PATH, the
+// members), read by anyone.
+ACL_vector* aclFor(const ZkUrl& url, bool publicRead) {
+  static ACL readAndOwner[] = {{ZOO_PERM_READ, ZOO_ANYONE_ID_UNSAFE}, {ZOO_PERM_ALL, ZOO_AUTH_IDS}};
+  static ACL ownerOnly[] = {{ZOO_PERM_ALL, ZOO_AUTH_IDS}};
+  static ACL_vector readAndOwnerAcl{2, readAndOwner};
+  static ACL_vector ownerOnlyAcl{1, ownerOnly};
+  if (url.credentials.empty()) return &ZOO_OPEN_ACL_UNSAFE;
+  return publicRead ? &readAndOwnerAcl : &ownerOnlyAcl;
+}
+
+// zerror(rc), with what to do about ZNOAUTH.
+std::string why(int rc) {
+  if (rc != ZNOAUTH) return zerror(rc);
+  return fmt::format(
+      "{} (the node is protected by other ZooKeeper credentials: give the USER:PASSWORD the "
+      "masters use in the URL)",
+      zerror(rc));
+}
+
+// Creates `node` with `acl`; when `protect` and there are credentials,
+// gives an existing one that ACL too (a node made before without
+// credentials is open). ZOK when the node exists.
+int createOrProtect(zhandle_t* zh, const ZkUrl& url, const std::string& node, ACL_vector* acl,
+                    bool protect = true) {
+  const int rc = zoo_create(zh, node.c_str(), nullptr, -1, acl, ZOO_PERSISTENT, nullptr, 0);
+  if (rc != ZNODEEXISTS || url.credentials.empty() || !protect) return rc == ZNODEEXISTS ? ZOK : rc;
+  return zoo_set_acl(zh, node.c_str(), -1, acl);
 }
 
 bool connected(zhandle_t* zh) {
@@ -178,16 +267,17 @@ bool expired(zhandle_t* zh) {
   return state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE;
 }
 
-// Creates every component of `path` that is missing (persistent, open).
-int ensurePath(zhandle_t* zh, const std::string& path) {
-  for (std::size_t at = 1; at <= path.size(); ++at) {
-    if (at != path.size() && path[at] != '/') continue;
-    const std::string prefix = path.substr(0, at);
-    const int rc = zoo_create(zh, prefix.c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
-                              nullptr, 0);
+// Creates every component of `path` that is missing: persistent, open but
+// for the last, which gets aclFor(url, true) (given to it if it exists, when
+// `protect`: masters do, the detectors of agents and frameworks do not).
+int ensurePath(zhandle_t* zh, const ZkUrl& url, const std::string& path, bool protect = true) {
+  for (std::size_t at = 1; at < path.size(); ++at) {
+    if (path[at] != '/') continue;
+    const int rc = zoo_create(zh, path.substr(0, at).c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE,
+                              ZOO_PERSISTENT, nullptr, 0);
     if (rc != ZOK && rc != ZNODEEXISTS) return rc;
   }
-  return ZOK;
+  return createOrProtect(zh, url, path, aclFor(url, /*publicRead=*/true), protect);
 }
 
 // The members under `path`, oldest first, with a watch for the next change.
@@ -274,19 +364,18 @@ MasterContender::MasterContender(const ZkUrl& url, MasterInfo self, Duration ses
   m.zh = openSession(url, sessionTimeout, m.signals);
   try {
     awaitConnection(m.zh, url, sessionTimeout);
-    if (int rc = ensurePath(m.zh, url.path); rc != ZOK) {
-      throw Error(
-          fmt::format("ZooKeeper {}: cannot create {}: {}", url.text(), url.path, zerror(rc)));
+    if (int rc = ensurePath(m.zh, url, url.path); rc != ZOK) {
+      throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url.text(), url.path, why(rc)));
     }
     const std::string data = self.toJson();
     const std::string prefix = url.path + "/" + std::string(kMemberPrefix);
     std::string created(prefix.size() + 64, '\0');
     const int rc = zoo_create(m.zh, prefix.c_str(), data.data(), static_cast<int>(data.size()),
-                              &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, created.data(),
-                              static_cast<int>(created.size()));
+                              aclFor(url, /*publicRead=*/true), ZOO_EPHEMERAL_SEQUENTIAL,
+                              created.data(), static_cast<int>(created.size()));
     if (rc != ZOK) {
-      throw Error(fmt::format("ZooKeeper {}: cannot create this master's node: {}", url.text(),
-                              zerror(rc)));
+      throw Error(
+          fmt::format("ZooKeeper {}: cannot create this master's node: {}", url.text(), why(rc)));
     }
     m.node = created.c_str();
   } catch (...) {
@@ -439,21 +528,20 @@ ZkStore::~ZkStore() {
 std::string ZkStore::readOrCreate(const std::string& node) {
   const auto slash = node.rfind('/');
   if (slash != 0 && slash != std::string::npos) {
-    if (int rc = ensurePath(impl_->zh, node.substr(0, slash)); rc != ZOK) {
+    if (int rc = ensurePath(impl_->zh, url_, node.substr(0, slash)); rc != ZOK) {
       throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(),
-                              node.substr(0, slash), zerror(rc)));
+                              node.substr(0, slash), why(rc)));
     }
   }
-  int rc = zoo_create(impl_->zh, node.c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
-                      nullptr, 0);
-  if (rc != ZOK && rc != ZNODEEXISTS) {
-    throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(), node, zerror(rc)));
+  int rc = createOrProtect(impl_->zh, url_, node, aclFor(url_, /*publicRead=*/false));
+  if (rc != ZOK) {
+    throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(), node, why(rc)));
   }
   std::string buffer(kMaxNodeBytes, '\0');
   int length = static_cast<int>(buffer.size());
   rc = zoo_get(impl_->zh, node.c_str(), 0, buffer.data(), &length, nullptr);
   if (rc != ZOK) {
-    throw Error(fmt::format("ZooKeeper {}: cannot read {}: {}", url_.text(), node, zerror(rc)));
+    throw Error(fmt::format("ZooKeeper {}: cannot read {}: {}", url_.text(), node, why(rc)));
   }
   buffer.resize(length < 0 ? 0 : static_cast<std::size_t>(length));
   return buffer;
@@ -478,7 +566,7 @@ bool ZkStore::writeGuarded(const std::string& node, std::string_view data,
   const int rc = zoo_multi(impl_->zh, 2, ops, results);
   if (rc == ZOK) return true;
   if (results[0].err == ZNONODE) return false;
-  throw Error(fmt::format("ZooKeeper {}: cannot write {}: {}", url_.text(), node, zerror(rc)));
+  throw Error(fmt::format("ZooKeeper {}: cannot write {}: {}", url_.text(), node, why(rc)));
 }
 
 std::optional<MasterInfo> ZkStore::leader() {
@@ -595,7 +683,7 @@ void MasterDetector::Impl::run() {
       signals.dirty = false;
     }
     std::optional<MasterInfo> leader;
-    int rc = ensurePath(zh, url.path);
+    int rc = ensurePath(zh, url, url.path, /*protect=*/false);
     if (rc == ZOK) rc = readLeader(zh, url.path, signals, names, leader);
     if (rc != ZOK) {
       // Lost between reads, or the connection dropped: read again, soon.

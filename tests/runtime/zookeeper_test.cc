@@ -193,7 +193,9 @@ class ZooKeeperServer {
 
   int port() const { return port_; }
   std::string servers() const { return "127.0.0.1:" + std::to_string(port_); }
-  ZkUrl url(const std::string& path) const { return ZkUrl{servers(), path}; }
+  ZkUrl url(const std::string& path, const std::string& credentials = "") const {
+    return ZkUrl{servers(), path, credentials};
+  }
   std::string logTail() const { return tailOf(log_); }
 
  private:
@@ -358,6 +360,45 @@ TEST(ZkUrlTest, TrailingCommaIsMalformed) {
 }
 
 // -------------------------------------------------------------- MasterInfo
+
+// USER:PASSWORD@ before the servers; messages show the password as ***;
+// file:// reads the URL from a file's first line.
+TEST(ZkUrlTest, CredentialsAndUrlFiles) {
+  const auto url = ZkUrl::parse("zk://alice:s3cret@h1:2181,h2:2181/allot");
+  ASSERT_TRUE(url.has_value());
+  EXPECT_EQ(url->servers, "h1:2181,h2:2181");
+  EXPECT_EQ(url->path, "/allot");
+  EXPECT_EQ(url->credentials, "alice:s3cret");
+  EXPECT_EQ(url->text(), "zk://alice:***@h1:2181,h2:2181/allot");
+  EXPECT_EQ(ZkUrl::parse("zk://h:1/x")->credentials, "");
+  for (const char* bad : {"zk://alice@h:1/x", "zk://:pw@h:1/x", "zk://alice:@h:1/x"}) {
+    try {
+      ZkUrl::parse(bad);
+      ADD_FAILURE() << bad << " parsed";
+    } catch (const ParseError& e) {
+      EXPECT_NE(std::string(e.what()).find("USER:PASSWORD"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("pw"), std::string::npos) << "shows the password";
+    }
+  }
+  const std::string file =
+      (std::filesystem::temp_directory_path() / ("allot-zk-url-" + std::to_string(::getpid())))
+          .string();
+  {
+    std::ofstream out(file);
+    out << "zk://bob:pw2@127.0.0.1:2181/team  \n";
+  }
+  const auto fromFile = ZkUrl::parse("file://" + file);
+  ASSERT_TRUE(fromFile.has_value());
+  EXPECT_EQ(fromFile->credentials, "bob:pw2");
+  EXPECT_EQ(fromFile->path, "/team");
+  {
+    std::ofstream out(file);
+    out << "127.0.0.1:2181\n";
+  }
+  EXPECT_THROW(ZkUrl::parse("file://" + file), ParseError);
+  std::filesystem::remove(file);
+  EXPECT_THROW(ZkUrl::parse("file://" + file), ParseError);
+}
 
 TEST(MasterInfoTest, JsonRoundTrip) {
   const MasterInfo full{"master-7", "tcp://10.1.2.3:5050", "10.1.2.3:5051"};
@@ -627,12 +668,67 @@ TEST_F(ZooKeeperTest, StoreWritesOnlyWhileTheGuardLives) {
   EXPECT_THROW(write.get(), Error);
 }
 
+// With credentials in the URL, the path, the members and the registry are
+// protected: anyone still finds the leader, but only the same credentials
+// may stand as a master or read and write the registry. A path made before
+// without credentials is restricted by the first master with them.
+TEST_F(ZooKeeperTest, CredentialsProtectThePathTheMembersAndTheRegistry) {
+  {
+    // An earlier cluster without credentials left the path open.
+    MasterContender open(server.url("/secure"), info("master-0", 4040), kSession);
+    ASSERT_TRUE(open.waitForLeadership(giveUpAfter(10s), nullptr));
+  }
+  const ZkUrl owner = server.url("/secure", "ops:right");
+  const ZkUrl stranger = server.url("/secure", "ops:wrong");
+  const ZkUrl anonymous = server.url("/secure");
+  MasterContender leader(owner, info("master-a", 5050), kSession);
+  ASSERT_TRUE(leader.waitForLeadership(giveUpAfter(10s), nullptr));
+
+  // Reading who leads needs no credentials.
+  ZkStore reader(anonymous, kSession);
+  EXPECT_TRUE(same(reader.leader(), info("master-a", 5050))) << show(reader.leader());
+
+  // Standing as a master does.
+  for (const ZkUrl& other : {anonymous, stranger}) {
+    try {
+      MasterContender intruder(other, info("master-x", 7070), kSession);
+      ADD_FAILURE() << other.text() << " could stand as a master";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("protected by other ZooKeeper credentials"),
+                std::string::npos)
+          << e.what();
+      EXPECT_EQ(std::string(e.what()).find("wrong"), std::string::npos) << "shows the password";
+    }
+  }
+
+  // The registry: written by the owner, neither read nor written by others.
+  const std::string node = "/secure/registry";
+  ZkStore store(owner, kSession);
+  EXPECT_EQ(store.readOrCreate(node), "");
+  ASSERT_TRUE(store.writeGuarded(node, "agents", leader.node()));
+  for (const ZkUrl& other : {anonymous, stranger}) {
+    ZkStore theirs(other, kSession);
+    EXPECT_THROW(theirs.readOrCreate(node), Error) << other.text();
+    EXPECT_THROW(theirs.writeGuarded(node, "forged", leader.node()), Error) << other.text();
+  }
+  EXPECT_EQ(store.readOrCreate(node), "agents");
+
+  // A detector without credentials follows the leader.
+  SystemClock clock;
+  EventLoop loop(clock);
+  std::optional<std::optional<MasterInfo>> seen;
+  MasterDetector detector(anonymous, kSession, loop, [&](const auto& m) { seen = m; });
+  for (int i = 0; i < 500 && !seen; ++i) loop.runOnce(10ms);
+  ASSERT_TRUE(seen.has_value()) << "the detector reported nothing";
+  EXPECT_TRUE(same(*seen, info("master-a", 5050))) << show(*seen);
+}
+
 // No server: the constructor gives up after about the session timeout,
 // throwing allot::Error naming the URL.
 TEST(ZooKeeperUnreachableTest, ContendingWithoutAServerThrowsNamingTheUrl) {
   const int port = freePort();
   ASSERT_GT(port, 0);
-  const ZkUrl url{"127.0.0.1:" + std::to_string(port), "/nobody"};
+  const ZkUrl url{"127.0.0.1:" + std::to_string(port), "/nobody", ""};
   const auto started = Steady::now();
   try {
     MasterContender contender(url, info("master-a", 5050), kSession);

@@ -532,7 +532,7 @@ void Agent::Impl::connectDealer() {
 void Agent::Impl::onLeader(const std::optional<MasterInfo>& leader) {
   if (!leader) {
     spdlog::warn("agent {}: no master leads in ZooKeeper {}; waiting for one", id_,
-                 options_.master);
+                 ZkUrl::parse(options_.master)->text());
     return;
   }
   if (leader->endpoint == endpoint_) return;

@@ -356,3 +356,39 @@ def test_master_that_loses_zookeeper_exits_saying_it_lost_leadership(ha):
     assert status == 1, (status, m.process.tail())
     assert took >= SESSION - 0.5, f"exited {took:.1f} s after ZooKeeper's death: too early"
     assert "lost leadership" in m.log(), m.process.tail()
+
+
+def test_masters_with_zookeeper_credentials_keep_others_out(ha, tmp_path):
+    """Masters given USER:PASSWORD (here through a file:// URL, out of `ps`)
+    protect the path: agents and `allot agents` without credentials follow
+    the leader, a master without them or with others cannot stand, and no
+    log shows the password."""
+    secret = tmp_path / "zk-url"
+    secret.write_text(ha.zookeeper.url().replace("zk://", "zk://ops:s3cret-pw@") + "\n")
+    secret.chmod(0o600)
+    base = HaCluster.master_args
+
+    def with_credentials(self):
+        args = base(self)
+        args[args.index("--zk") + 1] = f"file://{secret}"
+        return args
+
+    ha.master_args = with_credentials.__get__(ha)
+    ha.start_master("a")
+    ha.wait_leads("a", 20)
+    ha.use("a")
+    ha.start_agent(0)  # --master zk://... without credentials
+    ha.wait_agents([ha.agent_id(0)], timeout=20)
+    listed = run_allot("agents", "--master", ha.zookeeper.url(), "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+
+    for url in (ha.zookeeper.url(), ha.zookeeper.url().replace("zk://", "zk://ops:guess@")):
+        intruder = run_allot("master", "--zk", url, "--host", "127.0.0.1", "--port",
+                             str(free_port()), "--http-port", str(free_port()),
+                             "--zk-session-timeout", f"{SESSION:g}s", timeout=30)
+        assert intruder.returncode != 0, intruder.stdout + intruder.stderr
+        assert "protected by other ZooKeeper credentials" in intruder.stderr, intruder.stderr
+        assert "guess" not in intruder.stderr
+    assert ha.leads("a")
+    logs = ha.masters["a"].log() + "".join(p.tail(200) for p in ha.processes)
+    assert "s3cret-pw" not in logs, "a log shows the password"

@@ -17,15 +17,27 @@ namespace allot::runtime {
 // follow the leader by watching the path. A master that loses its session
 // loses its node, and with it the lead.
 
-// "zk://HOST:PORT[,HOST:PORT...]/PATH".
+// "zk://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/PATH", or "file://FILE"
+// naming a file that holds one (so that the password stays out of process
+// listings).
+//
+// With credentials, sessions authenticate (ZooKeeper's "digest" scheme) and
+// the nodes masters create are protected: PATH and the member nodes can be
+// read by anyone (agents, frameworks and `allot state` find the leader
+// without credentials) but changed only by that identity; the registry can
+// be read and changed only by it. A PATH made earlier without credentials is
+// restricted by the first master that comes with them.
 struct ZkUrl {
-  std::string servers;  // "h1:2181,h2:2181"
-  std::string path;     // "/allot": absolute, no trailing '/'
+  std::string servers;      // "h1:2181,h2:2181"
+  std::string path;         // "/allot": absolute, no trailing '/'
+  std::string credentials;  // "user:password"; empty: none
 
-  // Nullopt when `text` does not start with "zk://"; throws ParseError
-  // naming the problem when it does but is malformed.
+  // Nullopt when `text` starts with neither "zk://" nor "file://"; throws
+  // ParseError naming the problem (and the file) when it does but is
+  // malformed or unreadable.
   static std::optional<ZkUrl> parse(std::string_view text);
-  std::string text() const { return "zk://" + servers + path; }
+  // For messages: the password shown as "***".
+  std::string text() const;
 };
 
 // What a master announces in its node.
