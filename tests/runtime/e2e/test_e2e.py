@@ -951,3 +951,28 @@ def test_operator_token_guards_the_operator_cli(cluster, tmp_path):
                     "--operator-token-file", str(empty), timeout=20)
     assert bad.returncode != 0 and f"--operator-token-file '{empty}': the token is empty" \
         in bad.stderr, bad.stderr
+
+
+def test_static_reservations_from_the_agent_flag(cluster):
+    """An agent's --resources may reserve for a role ('cpus(db):2'): only the
+    role's frameworks are offered those, and an operator cannot unreserve
+    them (they are the agent's own)."""
+    cluster.start_master()
+    cluster.start_agent(0, resources="cpus:1;mem:512;cpus(db):2;mem(db):512")
+    cluster.wait_agents([cluster.agent_id(0)])
+    agent = next(a for a in cluster.state()["agents"] if a["id"] == cluster.agent_id(0))
+    assert "cpus(db):2" in agent["total"] and agent["reserved"] == "", agent
+
+    def run(role, timeout):
+        return run_allot("run", "--master", cluster.master_address, "--role", role, "--cpus", "2",
+                         "--mem", "64", "--timeout", str(timeout), "--json", "--", "true")
+
+    other = run("batch", 3)
+    assert other.returncode == 124, other.stdout + other.stderr
+    db = run("db", 30)
+    assert db.returncode == 0, db.stdout + db.stderr
+    done = [t for t in cluster.state()["completed_tasks"] if t["name"] == "allot-run"]
+    assert any(t["resources"].startswith("cpus(db):2") for t in done), done
+    refused = run_allot("unreserve", cluster.agent_id(0), "cpus(db):1", "--master",
+                        f"127.0.0.1:{cluster.http_port}")
+    assert refused.returncode == 1 and "static" in refused.stderr, refused.stderr
