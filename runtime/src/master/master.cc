@@ -293,6 +293,11 @@ std::optional<Resources> withReservations(const Resources& reported, const Resou
   return total;
 }
 
+// The text syntax of `r`, or "" when it holds nothing (toString says "{}").
+std::string textOf(const Resources& r) {
+  return r.empty() ? std::string() : toString(r);
+}
+
 // An operator request the master refuses: the HTTP status and why.
 struct OperatorError : Error {
   OperatorError(int status_, const std::string& message) : Error(message), status(status_) {}
@@ -416,6 +421,11 @@ struct Master::Impl {
   // asked, for the log.
   void changeReservation(Agent& agent, const Resources& change, bool unreserve,
                          std::string_view by);
+  // Why `change` cannot be reserved (or unreserved) on `agent` whoever asks:
+  // its reservation is not applied now, or an unreserve names more than its
+  // dynamic reservations (those in its --resources are static). Nullopt: it may.
+  std::optional<std::string> reservationConflict(const Agent& agent, const Resources& change,
+                                                 bool unreserve) const;
   // ACCEPT's reserve and unreserve: applied to `remaining` (the offers).
   void acceptReservations(Framework& fw, const Incoming& in, const wire::Accept& msg, Agent& agent,
                           Resources& remaining);
@@ -1111,7 +1121,7 @@ void Master::Impl::applyReservations(Agent& agent, const Resources& reported) {
 void Master::Impl::storeAgent(const Agent& agent) {
   toRegistry([&](master::Registry& r) {
     r.putAgent({agent.id, agent.hostname, agent.resourcesText, agent.attributesText,
-                agent.reserved.empty() ? std::string() : toString(agent.reserved)});
+                textOf(agent.reserved)});
   });
 }
 
@@ -1654,7 +1664,7 @@ void Master::Impl::acceptReservations(Framework& fw, const Incoming& in, const w
         bad(in, wire::Error::INVALID, field, e.what());
         continue;
       }
-      std::string problem;
+      std::optional<std::string> problem;
       const bool othersRole = std::any_of(change.pools().begin(), change.pools().end(),
                                           [&](const Pool& p) { return p.role != role; });
       const Resources from = unreserve ? change : change.withRole(kUnreservedRole);
@@ -1665,20 +1675,14 @@ void Master::Impl::acceptReservations(Framework& fw, const Incoming& in, const w
       } else if (othersRole) {
         problem = fmt::format("{}: every resource must name the framework's role, as cpus({}):1",
                               toString(change), role);
-      } else if (!agent.reservationApplied) {
-        problem = fmt::format("agent '{}' has a reservation not applied now ({})", agent.id,
-                              toString(agent.reserved));
       } else if (!remaining.contains(from)) {
         problem = fmt::format("the offers do not hold {} (left of them: {})", toString(from),
                               toString(remaining));
-      } else if (unreserve && !agent.reserved.contains(change)) {
-        problem = fmt::format(
-            "only dynamic reservations can be unreserved; agent '{}' has '{}' (reservations in "
-            "its --resources are static)",
-            agent.id, agent.reserved.empty() ? std::string() : toString(agent.reserved));
+      } else {
+        problem = reservationConflict(agent, change, unreserve);
       }
-      if (!problem.empty()) {
-        bad(in, wire::Error::INVALID, field, problem);
+      if (problem) {
+        bad(in, wire::Error::INVALID, field, *problem);
         continue;
       }
       remaining -= from;
@@ -2333,8 +2337,8 @@ nlohmann::json Master::Impl::setQuota(const nlohmann::json& body) {
   if (auto it = roleConfig.find(role); it != roleConfig.end()) row = it->second;
   const master::Registry::RoleRow before = row;
   row.name = role;
-  row.guarantee = quota.guarantee.empty() ? std::string() : toString(quota.guarantee);
-  row.limit = quota.limit.empty() ? std::string() : toString(quota.limit);
+  row.guarantee = textOf(quota.guarantee);
+  row.limit = textOf(quota.limit);
   try {
     applyRole(row);
   } catch (const InvalidArgument& e) {
@@ -2346,6 +2350,24 @@ nlohmann::json Master::Impl::setQuota(const nlohmann::json& body) {
       "'{}')",
       role, row.guarantee, row.limit, before.guarantee, before.limit);
   return roleJson(row);
+}
+
+std::optional<std::string> Master::Impl::reservationConflict(const Agent& agent,
+                                                             const Resources& change,
+                                                             bool unreserve) const {
+  if (!agent.reservationApplied) {
+    return fmt::format(
+        "agent '{}': its reservation {} is not applied (the agent offers too "
+        "little); change it when it is",
+        agent.id, toString(agent.reserved));
+  }
+  if (unreserve && !agent.reserved.contains(change)) {
+    return fmt::format(
+        "agent '{}' has no dynamic reservation {}: it has '{}' (reservations in the agent's "
+        "--resources are static and stay)",
+        agent.id, toString(change), textOf(agent.reserved));
+  }
+  return std::nullopt;
 }
 
 void Master::Impl::changeReservation(Agent& agent, const Resources& change, bool unreserve,
@@ -2365,7 +2387,7 @@ void Master::Impl::changeReservation(Agent& agent, const Resources& change, bool
   storeAgent(agent);
   spdlog::info("master: {} {}d {} on agent {} ({}); its reservations: '{}'", by,
                unreserve ? "unreserve" : "reserve", toString(change), agent.id, agent.hostname,
-               agent.reserved.empty() ? std::string("none") : toString(agent.reserved));
+               agent.reserved.empty() ? std::string("none") : textOf(agent.reserved));
   requestRound();
 }
 
@@ -2389,16 +2411,8 @@ nlohmann::json Master::Impl::operatorReservation(const nlohmann::json& body, boo
     throw OperatorError(409, fmt::format("agent '{}' is {}: {} when it is active", agentId,
                                          statusName(agent.status), verb));
   }
-  if (!agent.reservationApplied) {
-    throw OperatorError(409, fmt::format("agent '{}': its reservation {} is not applied (the agent "
-                                         "offers too little); change it when it is",
-                                         agentId, toString(agent.reserved)));
-  }
-  if (unreserve && !agent.reserved.contains(change)) {
-    throw OperatorError(
-        409, fmt::format("agent '{}' has no dynamic reservation {}: it has '{}' (reservations "
-                         "in the agent's --resources are static and stay)",
-                         agentId, toString(change), toString(agent.reserved)));
+  if (auto conflict = reservationConflict(agent, change, unreserve)) {
+    throw OperatorError(409, *conflict);
   }
   // Only what no task uses can change hands. Checked before the offers go,
   // so that a refused request leaves them be.
@@ -2422,7 +2436,7 @@ nlohmann::json Master::Impl::operatorReservation(const nlohmann::json& body, boo
   }
   return {{"agent_id", agentId},
           {"total", toString(agent.total)},
-          {"reserved", agent.reserved.empty() ? std::string() : toString(agent.reserved)}};
+          {"reserved", textOf(agent.reserved)}};
 }
 
 // O(agents + frameworks + tasks + offers) every utilization interval (5 s by
@@ -2504,19 +2518,18 @@ nlohmann::json Master::Impl::stateJson() {
     }
     for (const std::string& offerId : agent.offers) offeredR += offers.at(offerId).resources;
     const Resources freeR = agent.total - usedR - offeredR;
-    agentsJson.push_back(
-        json{{"id", id},
-             {"hostname", agent.hostname},
-             {"status", std::string(statusName(agent.status))},
-             {"total", toString(agent.total)},
-             {"reserved", agent.reserved.empty() ? std::string() : toString(agent.reserved)},
-             {"reservation_applied", agent.reservationApplied},
-             {"used", toString(usedR)},
-             {"offered", toString(offeredR)},
-             {"free", toString(freeR)},
-             {"attributes", agent.attributesText},
-             {"tasks", running},
-             {"last_seen_us", toMicros(agent.lastSeen)}});
+    agentsJson.push_back(json{{"id", id},
+                              {"hostname", agent.hostname},
+                              {"status", std::string(statusName(agent.status))},
+                              {"total", toString(agent.total)},
+                              {"reserved", textOf(agent.reserved)},
+                              {"reservation_applied", agent.reservationApplied},
+                              {"used", toString(usedR)},
+                              {"offered", toString(offeredR)},
+                              {"free", toString(freeR)},
+                              {"attributes", agent.attributesText},
+                              {"tasks", running},
+                              {"last_seen_us", toMicros(agent.lastSeen)}});
   }
   j["agents"] = std::move(agentsJson);
   json fwJson = json::array();
@@ -2568,13 +2581,10 @@ nlohmann::json Master::Impl::stateJson() {
     for (int d = 0; d < kMaxScalarDims; ++d) {
       if (total[d] > 0) share = std::max(share, role.allocated[d] / total[d]);
     }
-    auto text = [](const Resources& value) {
-      return value.empty() ? std::string() : toString(value);
-    };
     rolesJson.push_back(json{{"name", role.name},
                              {"weight", role.weight},
-                             {"guarantee", text(role.quota.guarantee)},
-                             {"limit", text(role.quota.limit)},
+                             {"guarantee", textOf(role.quota.guarantee)},
+                             {"limit", textOf(role.quota.limit)},
                              {"frameworks", role.frameworks.size()},
                              {"allocated", toString(role.allocated, *state.dimensions())},
                              {"share", share}});
