@@ -24,6 +24,8 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -525,48 +527,110 @@ ZkStore::~ZkStore() {
   zookeeper_close(impl_->zh);
 }
 
+std::size_t ZkStore::maxNodeBytes() {
+  return kMaxNodeBytes;
+}
+
 std::string ZkStore::readOrCreate(const std::string& node) {
-  const auto slash = node.rfind('/');
-  if (slash != 0 && slash != std::string::npos) {
-    if (int rc = ensurePath(impl_->zh, url_, node.substr(0, slash)); rc != ZOK) {
-      throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(),
-                              node.substr(0, slash), why(rc)));
+  return std::move(readOrCreate(std::span<const std::string>(&node, 1)).front());
+}
+
+std::vector<std::string> ZkStore::readOrCreate(std::span<const std::string> nodes) {
+  std::vector<std::string> parents;
+  for (const std::string& node : nodes) {
+    const auto slash = node.rfind('/');
+    if (slash == 0 || slash == std::string::npos) continue;
+    std::string parent = node.substr(0, slash);
+    if (std::find(parents.begin(), parents.end(), parent) != parents.end()) continue;
+    // A missing parent is made readable by anyone (as PATH is); an existing
+    // one keeps its ACL: the registry node, parent of its shards, is private.
+    if (int rc = ensurePath(impl_->zh, url_, parent, /*protect=*/false); rc != ZOK) {
+      throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(), parent, why(rc)));
     }
+    parents.push_back(std::move(parent));
   }
-  int rc = createOrProtect(impl_->zh, url_, node, aclFor(url_, /*publicRead=*/false));
-  if (rc != ZOK) {
-    throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(), node, why(rc)));
-  }
+  std::vector<std::string> out;
+  out.reserve(nodes.size());
   std::string buffer(kMaxNodeBytes, '\0');
-  int length = static_cast<int>(buffer.size());
-  rc = zoo_get(impl_->zh, node.c_str(), 0, buffer.data(), &length, nullptr);
-  if (rc != ZOK) {
-    throw Error(fmt::format("ZooKeeper {}: cannot read {}: {}", url_.text(), node, why(rc)));
+  for (const std::string& node : nodes) {
+    int rc = createOrProtect(impl_->zh, url_, node, aclFor(url_, /*publicRead=*/false));
+    if (rc != ZOK) {
+      throw Error(fmt::format("ZooKeeper {}: cannot create {}: {}", url_.text(), node, why(rc)));
+    }
+    int length = static_cast<int>(buffer.size());
+    rc = zoo_get(impl_->zh, node.c_str(), 0, buffer.data(), &length, nullptr);
+    if (rc != ZOK) {
+      throw Error(fmt::format("ZooKeeper {}: cannot read {}: {}", url_.text(), node, why(rc)));
+    }
+    out.emplace_back(buffer.data(), length < 0 ? 0 : static_cast<std::size_t>(length));
   }
-  buffer.resize(length < 0 ? 0 : static_cast<std::size_t>(length));
-  return buffer;
+  return out;
 }
 
 bool ZkStore::writeGuarded(const std::string& node, std::string_view data,
                            const std::string& guard) {
-  if (data.size() >= kMaxNodeBytes) {
-    throw Error(fmt::format("ZooKeeper {}: {} would hold {} bytes, over the {} a node may hold",
-                            url_.text(), node, data.size(), kMaxNodeBytes));
+  const Write write{node, data};
+  return writeGuarded(std::span<const Write>(&write, 1), guard);
+}
+
+bool ZkStore::writeGuarded(std::span<const Write> writes, const std::string& guard) {
+  for (const Write& w : writes) {
+    if (w.data.size() >= kMaxNodeBytes) {
+      throw Error(fmt::format("ZooKeeper {}: {} would hold {} bytes, over the {} a node may hold",
+                              url_.text(), w.node, w.data.size(), kMaxNodeBytes));
+    }
   }
   // A request made while cut off waits for the connection to come back:
   // the master's loop must not.
   if (!connected(impl_->zh)) {
-    throw Error(fmt::format("ZooKeeper {}: cannot write {}: not connected", url_.text(), node));
+    throw Error(fmt::format("ZooKeeper {}: cannot write {}: not connected", url_.text(),
+                            writes.empty() ? std::string_view(guard) : writes.front().node));
   }
-  zoo_op_t ops[2];
-  zoo_op_result_t results[2];
-  Stat stat{};
-  zoo_check_op_init(&ops[0], guard.c_str(), -1);
-  zoo_set_op_init(&ops[1], node.c_str(), data.data(), static_cast<int>(data.size()), -1, &stat);
-  const int rc = zoo_multi(impl_->zh, 2, ops, results);
-  if (rc == ZOK) return true;
-  if (results[0].err == ZNONODE) return false;
-  throw Error(fmt::format("ZooKeeper {}: cannot write {}: {}", url_.text(), node, why(rc)));
+  // What an operation adds to a request besides its path and data (its
+  // header, lengths and version), with room to spare.
+  constexpr std::size_t kOpBytes = 64;
+  const auto cost = [&](std::size_t path, std::size_t data) { return path + data + kOpBytes; };
+  std::vector<std::string> paths;  // NUL-terminated copies for the C client
+  std::vector<zoo_op_t> ops;
+  std::vector<zoo_op_result_t> results;
+  std::vector<Stat> stats;
+  for (std::size_t first = 0; first < writes.size();) {
+    // As many writes as fit in one request with the guard's check.
+    std::size_t bytes = cost(guard.size(), 0);
+    std::size_t last = first;
+    while (last < writes.size() &&
+           (last == first ||
+            bytes + cost(writes[last].node.size(), writes[last].data.size()) <= kMaxNodeBytes)) {
+      bytes += cost(writes[last].node.size(), writes[last].data.size());
+      ++last;
+    }
+    const std::size_t n = last - first + 1;
+    paths.assign(n - 1, {});
+    ops.assign(n, {});
+    results.assign(n, {});
+    stats.assign(n, {});
+    zoo_check_op_init(&ops[0], guard.c_str(), -1);
+    for (std::size_t i = 1; i < n; ++i) {
+      const Write& w = writes[first + i - 1];
+      paths[i - 1] = std::string(w.node);
+      zoo_set_op_init(&ops[i], paths[i - 1].c_str(), w.data.data(), static_cast<int>(w.data.size()),
+                      -1, &stats[i]);
+    }
+    const int rc = zoo_multi(impl_->zh, static_cast<int>(n), ops.data(), results.data());
+    if (rc != ZOK) {
+      if (results[0].err == ZNONODE) return false;
+      std::string_view failed = writes[first].node;
+      for (std::size_t i = 1; i < n; ++i) {
+        if (results[i].err != ZOK && results[i].err != ZRUNTIMEINCONSISTENCY) {
+          failed = writes[first + i - 1].node;
+          break;
+        }
+      }
+      throw Error(fmt::format("ZooKeeper {}: cannot write {}: {}", url_.text(), failed, why(rc)));
+    }
+    first = last;
+  }
+  return true;
 }
 
 std::optional<MasterInfo> ZkStore::leader() {

@@ -37,6 +37,7 @@
 #include "allot/core/error.h"
 #include "allot/runtime/clock.h"
 #include "allot/runtime/event_loop.h"
+#include "zookeeper_server.h"
 
 // The test deletes a master's node with the C client itself (the library's
 // private dependency, linked through allot::runtime); its synchronous API
@@ -51,159 +52,14 @@ extern char** environ;
 namespace allot::runtime {
 namespace {
 
+using zktest::freePort;
+using zktest::ZooKeeperServer;
+
 using namespace std::chrono_literals;
 using Steady = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 // ------------------------------------------------------------------ helpers
-
-int freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t length = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// The four-letter command `srvr`: true once the server answers as ZooKeeper.
-bool zookeeperAnswers(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  timeval tv{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  std::string answer;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::send(fd, "srvr", 4, MSG_NOSIGNAL) == 4) {
-    char buffer[512];
-    ssize_t n = 0;
-    while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) answer.append(buffer, buffer + n);
-  }
-  ::close(fd);
-  return answer.starts_with("Zookeeper version");
-}
-
-std::string tailOf(const std::string& path, std::size_t lines = 30) {
-  std::ifstream in(path);
-  std::vector<std::string> all;
-  for (std::string line; std::getline(in, line);) all.push_back(line);
-  std::string out;
-  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
-    out += all[i] + "\n";
-  }
-  return out.empty() ? "(empty log " + path + ")" : out;
-}
-
-// A standalone ZooKeeper server: `java -cp zookeeper.jar ZooKeeperServerMain
-// PORT DATADIR 100`, its output in DIR/zookeeper.log. Killed (SIGKILL) and
-// reaped by kill() or the destructor; the directory is removed.
-class ZooKeeperServer {
- public:
-  ZooKeeperServer() {
-    std::string pattern = (fs::temp_directory_path() / "allot-zk-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
-    log_ = dir_ + "/zookeeper.log";
-  }
-  ~ZooKeeperServer() {
-    kill();
-    std::error_code ignored;
-    if (!dir_.empty()) fs::remove_all(dir_, ignored);
-  }
-  ZooKeeperServer(const ZooKeeperServer&) = delete;
-  ZooKeeperServer& operator=(const ZooKeeperServer&) = delete;
-
-  // Starts the server and waits (up to 30 s) until it answers `srvr`.
-  // Returns what went wrong, with the log's tail, or nullopt.
-  std::optional<std::string> start() {
-    if (dir_.empty()) return "cannot create a temporary directory";
-    const char* jarEnv = std::getenv("ALLOT_ZOOKEEPER_JAR");
-    const std::string jar = jarEnv != nullptr ? jarEnv : "/usr/share/java/zookeeper.jar";
-    if (!fs::exists(jar)) {
-      return "no " + jar +
-             ": install Debian's zookeeper package (scripts/debian-packages-test.txt)";
-    }
-    port_ = freePort();
-    if (port_ <= 0) return "no free port";
-    const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0) return "cannot open " + log_ + ": " + std::strerror(errno);
-    const std::string data = dir_ + "/data";
-    // No admin server (Jetty on 8080 by default: parallel tests would
-    // fight for it); a small heap.
-    std::vector<std::string> args = {"java",
-                                     "-Xmx256m",
-                                     "-Dzookeeper.admin.enableServer=false",
-                                     "-cp",
-                                     jar,
-                                     "org.apache.zookeeper.server.ZooKeeperServerMain",
-                                     std::to_string(port_),
-                                     data,
-                                     "100"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out, 1);
-    posix_spawn_file_actions_adddup2(&actions, out, 2);
-    const int rc = ::posix_spawnp(&pid_, "java", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out);
-    if (rc != 0) {
-      pid_ = -1;
-      return std::string("cannot start java: ") + std::strerror(rc);
-    }
-    const auto deadline = Steady::now() + 30s;
-    while (!zookeeperAnswers(port_)) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return "ZooKeeper exited (status " + std::to_string(status) + ") before answering; " +
-               log_ + ":\n" + tailOf(log_);
-      }
-      if (Steady::now() > deadline) {
-        return "ZooKeeper on port " + std::to_string(port_) + " did not answer within 30 s; " +
-               log_ + ":\n" + tailOf(log_);
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    return std::nullopt;
-  }
-
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-  }
-
-  int port() const { return port_; }
-  std::string servers() const { return "127.0.0.1:" + std::to_string(port_); }
-  ZkUrl url(const std::string& path, const std::string& credentials = "") const {
-    return ZkUrl{servers(), path, credentials};
-  }
-  std::string logTail() const { return tailOf(log_); }
-
- private:
-  std::string dir_;
-  std::string log_;
-  int port_ = -1;
-  pid_t pid_ = -1;
-};
 
 MasterInfo info(const std::string& id, int port) {
   return MasterInfo{id, "tcp://127.0.0.1:" + std::to_string(port),
@@ -666,6 +522,61 @@ TEST_F(ZooKeeperTest, StoreWritesOnlyWhileTheGuardLives) {
   ASSERT_EQ(write.wait_for(10s), std::future_status::ready)
       << "a write with ZooKeeper gone did not end within 10 s";
   EXPECT_THROW(write.get(), Error);
+}
+
+// Several nodes at once (the registry's shards): readOrCreate makes them
+// and their parent; writeGuarded puts writes that fit in one request (about
+// 1 MB) in one transaction (one zxid for all), splits larger ones, and
+// refuses a node over the limit before writing anything.
+TEST_F(ZooKeeperTest, StoreWritesManyNodesInAsFewTransactionsAsFit) {
+  const ZkUrl url = server.url("/multi");
+  ZkStore store(url, kSession);
+  const std::vector<std::string> nodes = {"/multi/r/a", "/multi/r/b", "/multi/r/c"};
+  EXPECT_EQ(store.readOrCreate(nodes), (std::vector<std::string>{"", "", ""}));
+  MasterContender leader(url, info("master-a", 5050), kSession);
+  ASSERT_TRUE(leader.waitForLeadership(giveUpAfter(10s), nullptr));
+
+  zhandle_t* zh = zookeeper_init(
+      server.servers().c_str(), [](zhandle_t*, int, int, const char*, void*) {}, 2000, nullptr,
+      nullptr, 0);
+  ASSERT_NE(zh, nullptr);
+  std::shared_ptr<zhandle_t> closer(zh, [](zhandle_t* h) { zookeeper_close(h); });
+  ASSERT_TRUE(eventually([&] { return zoo_state(zh) == ZOO_CONNECTED_STATE; }, 10s));
+  auto zxids = [&] {
+    std::vector<std::int64_t> out;
+    for (const auto& node : nodes) {
+      Stat stat{};
+      out.push_back(zoo_exists(zh, node.c_str(), 0, &stat) == ZOK ? stat.mzxid : -1);
+    }
+    return out;
+  };
+  auto write = [&](std::size_t a, std::size_t b, std::size_t c) {
+    const std::string da(a, 'a'), db(b, 'b'), dc(c, 'c');
+    const std::vector<ZkStore::Write> writes = {{nodes[0], da}, {nodes[1], db}, {nodes[2], dc}};
+    return store.writeGuarded(writes, leader.node());
+  };
+
+  ASSERT_TRUE(write(10, 20, 30));
+  EXPECT_EQ(
+      store.readOrCreate(nodes),
+      (std::vector<std::string>{std::string(10, 'a'), std::string(20, 'b'), std::string(30, 'c')}));
+  auto z = zxids();
+  EXPECT_TRUE(z[0] == z[1] && z[1] == z[2]) << "small writes in several transactions";
+
+  ASSERT_TRUE(write(400'000, 400'000, 100));
+  z = zxids();
+  EXPECT_TRUE(z[0] == z[1] && z[1] == z[2]) << "800 KB of writes in several transactions";
+
+  ASSERT_TRUE(write(600'000, 600'000, 600'000));
+  z = zxids();
+  EXPECT_TRUE(z[0] < z[1] && z[1] < z[2]) << "1.8 MB of writes not split in three, in order";
+  const auto read = store.readOrCreate(nodes);
+  EXPECT_TRUE(read[0] == std::string(600'000, 'a') && read[1] == std::string(600'000, 'b') &&
+              read[2] == std::string(600'000, 'c'))
+      << "the split writes did not read back";
+
+  EXPECT_THROW(write(5, 5, ZkStore::maxNodeBytes()), Error);
+  EXPECT_EQ(zxids(), z) << "a refused write list changed a node";
 }
 
 // With credentials in the URL, the path, the members and the registry are

@@ -3,8 +3,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "allot/core/time.h"
 #include "allot/runtime/event_loop.h"
@@ -102,7 +104,7 @@ class MasterDetector {
 };
 
 // Plain reads and writes on one ZooKeeper session: the leading master's
-// registry (one node holding it whole).
+// registry (a node and its shards, see master/registry.h).
 class ZkStore {
  public:
   // Connects, or throws allot::Error naming the URL.
@@ -112,14 +114,32 @@ class ZkStore {
   ZkStore& operator=(const ZkStore&) = delete;
 
   // The node's data; creates it empty (and the path to it) when missing.
-  // Throws allot::Error.
+  // With credentials the node is private to them (given that ACL if it
+  // exists); parents made are readable by anyone, existing ones keep their
+  // ACL. Throws allot::Error.
   std::string readOrCreate(const std::string& node);
-  // Writes `data` to `node` if, in the same transaction, `guard` still
-  // exists: a master writes only while its member node (its lead) lives,
-  // so that a deposed leader cannot overwrite its successor's registry.
-  // Returns false when `guard` is gone; throws allot::Error on any other
-  // failure (connection lost, data over ZooKeeper's 1 MB node limit).
+  // The same for each of `nodes`, in order; their parents are made once.
+  std::vector<std::string> readOrCreate(std::span<const std::string> nodes);
+
+  // What a node is set to.
+  struct Write {
+    std::string_view node;
+    std::string_view data;
+  };
+  // Sets each (existing) node of `writes` if, in the same transaction,
+  // `guard` still exists: a master writes only while its member node (its
+  // lead) lives, so that a deposed leader cannot overwrite its successor's
+  // registry. Writes go in order, as few transactions as ZooKeeper's limit
+  // on a request (about 1 MB) allows: all of them in one when they fit, and
+  // then all or none take effect. Returns false when `guard` is gone (the
+  // transactions before that one stand); throws allot::Error on any other
+  // failure (connection lost, a node's data over the 1 MB a node may hold:
+  // then nothing is written).
+  bool writeGuarded(std::span<const Write> writes, const std::string& guard);
   bool writeGuarded(const std::string& node, std::string_view data, const std::string& guard);
+  // The most one node may hold, in bytes (ZooKeeper's jute.maxbuffer, less
+  // room for the request around it).
+  static std::size_t maxNodeBytes();
   // The master that leads under the URL's path now; nullopt when none does.
   // Throws allot::Error. (Tools: `allot state --master zk://...`.)
   std::optional<MasterInfo> leader();
