@@ -131,8 +131,15 @@ void SqliteRegistry::begin() {
 
 void SqliteRegistry::flush() {
   if (!inTransaction_) return;
+  try {
+    exec("COMMIT");
+  } catch (const Error&) {
+    // A busy database leaves the transaction open, to commit at the next
+    // flush; other failures roll it back.
+    if (sqlite3_get_autocommit(db_) != 0) inTransaction_ = false;
+    throw;
+  }
   inTransaction_ = false;
-  exec("COMMIT");
 }
 
 Registry::Contents SqliteRegistry::load() {
@@ -237,99 +244,203 @@ void putById(std::vector<Row>& rows, Row row, Id id) {
 
 }  // namespace
 
+namespace {
+
+// FNV-1a: the shard of an id must not change between builds or machines.
+std::uint64_t stableHash(std::string_view id) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (char c : id) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+Registry::AgentRow agentRow(const RegistrySnapshot::Agent& agent) {
+  return {agent.id(), agent.hostname(), agent.resources(), agent.attributes(), agent.reserved()};
+}
+
+void addAgent(RegistrySnapshot& snapshot, const Registry::AgentRow& row) {
+  auto* agent = snapshot.add_agents();
+  agent->set_id(row.id);
+  agent->set_hostname(row.hostname);
+  agent->set_resources(row.resources);
+  agent->set_attributes(row.attributes);
+  agent->set_reserved(row.reserved);
+}
+
+}  // namespace
+
 ZkRegistry::ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string memberNode)
     : store_(url, sessionTimeout),
       node_(url.path + "/registry"),
-      memberNode_(std::move(memberNode)) {
+      memberNode_(std::move(memberNode)),
+      shards_(kShards) {
   const std::string data = store_.readOrCreate(node_);
-  RegistrySnapshot snapshot;
-  if (!snapshot.ParseFromString(data)) {
+  RegistrySnapshot header;
+  if (!header.ParseFromString(data)) {
     throw Error(fmt::format("registry {}: {} bytes that are not a registry", where(), data.size()));
   }
-  for (const auto& agent : snapshot.agents()) {
-    contents_.agents.push_back(
-        {agent.id(), agent.hostname(), agent.resources(), agent.attributes(), agent.reserved()});
+  for (std::size_t i = 0; i < kShards; ++i) {
+    shardNodes_.push_back(fmt::format("{}/shard-{}", node_, i));
   }
-  for (const std::string& blob : snapshot.frameworks()) {
-    wire::FrameworkInfo info;
-    if (!info.ParseFromString(blob)) {
-      throw Error(
-          fmt::format("registry {}: a framework is stored in a form that does not parse", where()));
+  // The shards the header names hold rows (none in a registry of an
+  // earlier version, whose header holds them all). Shards this version
+  // does not name are made, empty, for flush() to set.
+  std::vector<std::string> names = shardNodes_;
+  for (std::size_t i = kShards; i < header.shards(); ++i) {
+    names.push_back(fmt::format("{}/shard-{}", node_, i));
+  }
+  const std::vector<std::string> shardData = store_.readOrCreate(names);
+  std::vector<RegistrySnapshot> parts(1, std::move(header));
+  for (std::size_t i = 0; i < parts.front().shards(); ++i) {
+    RegistrySnapshot part;
+    if (!part.ParseFromString(shardData[i])) {
+      throw Error(fmt::format("registry {}: {} holds {} bytes that are not a registry shard",
+                              where(), names[i], shardData[i].size()));
     }
-    contents_.frameworks.push_back(std::move(info));
+    parts.push_back(std::move(part));
   }
-  for (const std::string& id : snapshot.removed_frameworks()) {
-    contents_.removedFrameworks.push_back(id);
+  for (const RegistrySnapshot& part : parts) {
+    for (const auto& agent : part.agents()) {
+      shardOf(agent.id()).agents.push_back(agentRow(agent));
+    }
+    for (const std::string& blob : part.frameworks()) {
+      wire::FrameworkInfo info;
+      if (!info.ParseFromString(blob)) {
+        throw Error(fmt::format("registry {}: a framework is stored in a form that does not parse",
+                                where()));
+      }
+      shardOf(info.framework_id()).frameworks.push_back(std::move(info));
+    }
   }
-  for (const auto& role : snapshot.roles()) {
-    contents_.roles.push_back({role.name(), role.weight(), role.guarantee(), role.limit()});
+  const RegistrySnapshot& head = parts.front();
+  for (const std::string& id : head.removed_frameworks()) removedFrameworks_.push_back(id);
+  for (const auto& role : head.roles()) {
+    roles_.push_back({role.name(), role.weight(), role.guarantee(), role.limit()});
   }
+  // A registry in another layout (an earlier version's, or another shard
+  // count) is rewritten in this one by the first flush.
+  if (head.shards() != kShards) {
+    for (Shard& shard : shards_) shard.dirty = true;
+    headerDirty_ = true;
+  }
+}
+
+std::size_t ZkRegistry::shardIndex(std::string_view id) {
+  return static_cast<std::size_t>(stableHash(id) % kShards);
+}
+
+ZkRegistry::Shard& ZkRegistry::shardOf(std::string_view id) {
+  return shards_[shardIndex(id)];
+}
+
+Registry::Contents ZkRegistry::load() {
+  Contents contents;
+  for (const Shard& shard : shards_) {
+    contents.agents.insert(contents.agents.end(), shard.agents.begin(), shard.agents.end());
+    contents.frameworks.insert(contents.frameworks.end(), shard.frameworks.begin(),
+                               shard.frameworks.end());
+  }
+  contents.removedFrameworks = removedFrameworks_;
+  contents.roles = roles_;
+  return contents;
 }
 
 void ZkRegistry::putAgent(const AgentRow& agent) {
-  putById(contents_.agents, agent, [](const AgentRow& r) { return r.id; });
-  dirty_ = true;
+  Shard& shard = shardOf(agent.id);
+  putById(shard.agents, agent, [](const AgentRow& r) { return r.id; });
+  shard.dirty = true;
 }
 
 void ZkRegistry::putFramework(const wire::FrameworkInfo& framework) {
-  putById(contents_.frameworks, framework,
+  Shard& shard = shardOf(framework.framework_id());
+  putById(shard.frameworks, framework,
           [](const wire::FrameworkInfo& f) { return f.framework_id(); });
-  dirty_ = true;
+  shard.dirty = true;
 }
 
 void ZkRegistry::removeFramework(const std::string& id) {
-  std::erase_if(contents_.frameworks,
-                [&](const wire::FrameworkInfo& f) { return f.framework_id() == id; });
-  auto& removed = contents_.removedFrameworks;
+  Shard& shard = shardOf(id);
+  shard.dirty |= std::erase_if(shard.frameworks, [&](const wire::FrameworkInfo& f) {
+                   return f.framework_id() == id;
+                 }) > 0;
+  auto& removed = removedFrameworks_;
   if (std::find(removed.begin(), removed.end(), id) == removed.end()) removed.push_back(id);
   if (removed.size() > kRemovedKept) {
     removed.erase(removed.begin(),
                   removed.begin() + static_cast<std::ptrdiff_t>(removed.size() - kRemovedKept));
   }
-  dirty_ = true;
+  headerDirty_ = true;
 }
 
 void ZkRegistry::removeAgent(const std::string& id) {
-  std::erase_if(contents_.agents, [&](const AgentRow& r) { return r.id == id; });
-  dirty_ = true;
+  Shard& shard = shardOf(id);
+  shard.dirty |= std::erase_if(shard.agents, [&](const AgentRow& r) { return r.id == id; }) > 0;
 }
 
 void ZkRegistry::putRole(const RoleRow& role) {
-  putById(contents_.roles, role, [](const RoleRow& r) { return r.name; });
-  dirty_ = true;
+  putById(roles_, role, [](const RoleRow& r) { return r.name; });
+  headerDirty_ = true;
 }
 
 void ZkRegistry::removeRole(const std::string& name) {
-  std::erase_if(contents_.roles, [&](const RoleRow& r) { return r.name == name; });
-  dirty_ = true;
+  std::erase_if(roles_, [&](const RoleRow& r) { return r.name == name; });
+  headerDirty_ = true;
 }
 
 void ZkRegistry::flush() {
-  if (!dirty_) return;
-  RegistrySnapshot snapshot;
-  for (const AgentRow& row : contents_.agents) {
-    auto* agent = snapshot.add_agents();
-    agent->set_id(row.id);
-    agent->set_hostname(row.hostname);
-    agent->set_resources(row.resources);
-    agent->set_attributes(row.attributes);
-    agent->set_reserved(row.reserved);
+  std::vector<std::string> data;  // owns what `writes` points into
+  std::vector<ZkStore::Write> writes;
+  data.reserve(kShards + 1);
+  writes.reserve(kShards + 1);
+  std::size_t agents = 0;
+  std::size_t frameworks = 0;
+  for (std::size_t i = 0; i < kShards; ++i) {
+    const Shard& shard = shards_[i];
+    agents += shard.agents.size();
+    frameworks += shard.frameworks.size();
+    if (!shard.dirty) continue;
+    RegistrySnapshot part;
+    for (const AgentRow& row : shard.agents) addAgent(part, row);
+    for (const auto& info : shard.frameworks) part.add_frameworks(info.SerializeAsString());
+    data.push_back(part.SerializeAsString());
+    writes.push_back({shardNodes_[i], data.back()});
   }
-  for (const RoleRow& row : contents_.roles) {
-    auto* role = snapshot.add_roles();
-    role->set_name(row.name);
-    role->set_weight(row.weight);
-    role->set_guarantee(row.guarantee);
-    role->set_limit(row.limit);
+  // Last: a registry of an earlier version stays whole until every shard
+  // holds its rows.
+  if (headerDirty_) {
+    RegistrySnapshot header;
+    for (const RoleRow& row : roles_) {
+      auto* role = header.add_roles();
+      role->set_name(row.name);
+      role->set_weight(row.weight);
+      role->set_guarantee(row.guarantee);
+      role->set_limit(row.limit);
+    }
+    for (const std::string& id : removedFrameworks_) header.add_removed_frameworks(id);
+    header.set_shards(static_cast<std::uint32_t>(kShards));
+    data.push_back(header.SerializeAsString());
+    writes.push_back({node_, data.back()});
   }
-  for (const auto& info : contents_.frameworks) snapshot.add_frameworks(info.SerializeAsString());
-  for (const std::string& id : contents_.removedFrameworks) snapshot.add_removed_frameworks(id);
-  if (!store_.writeGuarded(node_, snapshot.SerializeAsString(), memberNode_)) {
+  lastFlushBytes_ = 0;
+  if (writes.empty()) return;
+  for (const ZkStore::Write& w : writes) {
+    if (w.data.size() >= ZkStore::maxNodeBytes()) {
+      throw Error(fmt::format(
+          "registry {}: {} would hold {} bytes, over the {} a ZooKeeper node may hold ({} agents "
+          "and {} frameworks in {} shards)",
+          where(), w.node, w.data.size(), ZkStore::maxNodeBytes(), agents, frameworks, kShards));
+    }
+  }
+  if (!store_.writeGuarded(writes, memberNode_)) {
     throw RegistryFenced(fmt::format(
         "registry {}: not written: this master's node {} is gone, so another master may lead",
         where(), memberNode_));
   }
-  dirty_ = false;
+  for (Shard& shard : shards_) shard.dirty = false;
+  headerDirty_ = false;
+  for (const ZkStore::Write& w : writes) lastFlushBytes_ += w.data.size();
 }
 
 }  // namespace allot::runtime::master

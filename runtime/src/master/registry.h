@@ -48,7 +48,7 @@ class Registry {
   // Where it is kept, for messages.
   virtual std::string where() const = 0;
 
-  // Everything stored, in insertion order. Throws allot::Error.
+  // Everything stored (SqliteRegistry: in insertion order). Throws allot::Error.
   virtual Contents load() = 0;
 
   // Inserts or replaces. Throw allot::Error on a failed write.
@@ -113,18 +113,27 @@ class SqliteRegistry final : public Registry {
   bool inTransaction_ = false;
 };
 
-// With --zk: the whole registry in one ZooKeeper node (PATH/registry), so
-// that whichever master leads next recovers it. Kept in memory and written
-// whole by flush(), only while this master's member node lives (see
-// ZkStore::writeGuarded). A node holds at most about 1 MB: some 5,000
-// agents; the latest 10,000 removed framework ids are kept.
+// With --zk: the registry in ZooKeeper, so that whichever master leads next
+// recovers it. PATH/registry holds the roles and the removed frameworks'
+// ids; its kShards children (PATH/registry/shard-N) the agents and
+// frameworks, each in the shard its id hashes to, so that a registry of
+// many agents is not one node (ZooKeeper's limit is 1 MB, about 5,000
+// agents) and a change rewrites only the shards it touches. Kept in memory
+// and written by flush(), only while this master's member node lives (see
+// ZkStore::writeGuarded): shards first, PATH/registry last, in one
+// transaction when the changes fit in ZooKeeper's 1 MB request, else in
+// several, each with the guard. Holds some 300,000 agents; the latest
+// 10,000 removed framework ids are kept.
 class ZkRegistry final : public Registry {
  public:
-  // Connects and reads the registry. Throws allot::Error.
+  static constexpr std::size_t kShards = 64;
+
+  // Connects and reads the registry (creating its nodes when missing).
+  // Throws allot::Error.
   ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string memberNode);
 
   std::string where() const override { return "zk://" + store_.url().servers + node_; }
-  Contents load() override { return contents_; }
+  Contents load() override;
   void putAgent(const AgentRow& agent) override;
   void putFramework(const wire::FrameworkInfo& framework) override;
   void removeFramework(const std::string& id) override;
@@ -133,12 +142,28 @@ class ZkRegistry final : public Registry {
   void removeRole(const std::string& name) override;
   void flush() override;
 
+  // The shard that holds the agent or framework of this id.
+  static std::size_t shardIndex(std::string_view id);
+  // Bytes the last flush() wrote (0 when it had nothing to write).
+  std::size_t lastFlushBytes() const { return lastFlushBytes_; }
+
  private:
+  struct Shard {
+    std::vector<AgentRow> agents;
+    std::vector<wire::FrameworkInfo> frameworks;
+    bool dirty = false;
+  };
+  Shard& shardOf(std::string_view id);
+
   ZkStore store_;
   std::string node_;
   std::string memberNode_;
-  Contents contents_;
-  bool dirty_ = false;
+  std::vector<std::string> shardNodes_;
+  std::vector<Shard> shards_;
+  std::vector<std::string> removedFrameworks_;
+  std::vector<RoleRow> roles_;
+  bool headerDirty_ = false;
+  std::size_t lastFlushBytes_ = 0;
 };
 
 }  // namespace allot::runtime::master
