@@ -471,6 +471,11 @@ struct Master::Impl {
   bool registryDirty = false;
   std::string lastRegistryError;
   TimePoint lastRegistryErrorAt{};
+  // After a failed registry write the next waits, doubling from 100 ms to
+  // 5 s: a write that fails (ZooKeeper gone) must not cost every event the
+  // work of building it.
+  Duration registryBackoff{0};
+  TimePoint registryRetryAt{};
 
   // Metrics.
   std::array<std::uint64_t, 64> received{};
@@ -479,6 +484,8 @@ struct Master::Impl {
   std::uint64_t offersMade = 0, offersAccepted = 0, offersDeclined = 0, offersRescinded = 0;
   std::uint64_t tasksLaunched = 0, tasksPreempted = 0, rounds = 0;
   LatencyWindow roundLatency;
+  LatencyWindow registryWriteLatency;  // flushes that wrote
+  std::uint64_t registryWriteFailures = 0;
   LatencyWindow offerToLaunch;
 
   // The cluster's use over time, oldest first (/api/v1/utilization). Scalars
@@ -676,19 +683,30 @@ void Master::Impl::onReadable() {
 
 void Master::Impl::afterEvent() {
   if (!registryDirty || !registry) return;
+  if (registryBackoff > Duration{0} && now() < registryRetryAt) return;  // a timer comes
   registryDirty = false;
+  const auto start = std::chrono::steady_clock::now();
   try {
     registry->flush();
+    registryWriteLatency.add(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    registryBackoff = Duration{0};
   } catch (const master::RegistryFenced& e) {
     spdlog::error("master: {}; stopping", e.what());
     stopReason = e.what();
     loop.stop();
   } catch (const Error& e) {
-    registryDirty = true;  // tried again after the next event
+    ++registryWriteFailures;
+    registryDirty = true;
+    registryBackoff = std::clamp<Duration>(registryBackoff * 2, std::chrono::milliseconds(100),
+                                           std::chrono::seconds(5));
+    registryRetryAt = now() + registryBackoff;
+    loop.after(registryBackoff, [this] { afterEvent(); });
     // Once per distinct failure and 10 s: a registry out of reach fails
-    // every batch of messages until it comes back.
+    // every retry until it comes back.
     if (e.what() != lastRegistryError || now() - lastRegistryErrorAt >= std::chrono::seconds(10)) {
-      spdlog::error("master: {} (kept in memory; written again after the next event)", e.what());
+      spdlog::error("master: {} (kept in memory; tried again in {:.1f} s)", e.what(),
+                    toSeconds(registryBackoff));
       lastRegistryError = e.what();
       lastRegistryErrorAt = now();
     }
@@ -2633,6 +2651,17 @@ std::string Master::Impl::metricsText() {
   histogram("allot_master_offer_to_launch_histogram_seconds",
             "Time from an offer sent to its task's RUN_TASK sent; every launch since start",
             offerToLaunch);
+  summary("allot_master_registry_write_seconds",
+          "Time of one registry write (SQLite commit, or ZooKeeper transactions with --zk); "
+          "quantiles over the last 4096",
+          registryWriteLatency);
+  histogram("allot_master_registry_write_histogram_seconds",
+            "Time of one registry write; every write since start", registryWriteLatency);
+  append(
+      "# HELP allot_master_registry_write_failures_total Registry writes that failed "
+      "(kept in memory, tried again)");
+  append("# TYPE allot_master_registry_write_failures_total counter");
+  append(fmt::format("allot_master_registry_write_failures_total {}", registryWriteFailures));
   append("# HELP allot_master_allocation_rounds_total Allocation rounds run");
   append("# TYPE allot_master_allocation_rounds_total counter");
   append(fmt::format("allot_master_allocation_rounds_total {}", rounds));

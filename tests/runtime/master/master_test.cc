@@ -37,6 +37,8 @@
 #include "allot/runtime/clock.h"
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
+#include "allot/runtime/zookeeper.h"
+#include "tests/runtime/zookeeper_server.h"
 
 namespace allot::runtime {
 namespace {
@@ -1195,8 +1197,79 @@ TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
         "allot_master_agents{status=\"active\"} 1"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
   }
+  // No registry (no work dir): nothing written.
+  EXPECT_NE(metrics.find("allot_master_registry_write_seconds_count 0\n"), std::string::npos);
   EXPECT_EQ(get("/health").substr(0, 4), "200\n");
   EXPECT_EQ(get("/nope").substr(0, 4), "404\n");
+}
+
+// A registry write that fails (here: ZooKeeper gone, with --zk) keeps the
+// changes in memory and is tried again after a wait that doubles from
+// 100 ms, not after every event; once ZooKeeper is back the next try writes
+// them all, and a restarted master finds every agent.
+TEST_F(MasterTest, FailedRegistryWritesWaitBeforeTryingAgainAndLoseNothing) {
+  zktest::ZooKeeperServer zk;
+  auto failed = zk.start();
+  ASSERT_FALSE(failed) << *failed;
+  const ZkUrl url = zk.url("/retry");
+  MasterContender contender(url, MasterInfo{"m1", "tcp://127.0.0.1:1", ""}, 10s);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  ASSERT_TRUE(contender.waitForLeadership(
+      [&] { return std::chrono::steady_clock::now() > deadline; }, nullptr));
+  MasterOptions o = testOptions();
+  o.zk = url.text();
+  o.zkMemberNode = contender.node();
+  o.zkSessionTimeout = 10s;
+  o.httpHost = "127.0.0.1";
+  o.httpPort = 0;
+  start(o);
+  auto metric = [&](const std::string& name) {
+    const std::string text = get("/metrics");
+    const auto at = text.find("\n" + name + " ");
+    if (at == std::string::npos) {
+      ADD_FAILURE() << name << " not in /metrics:\n" << text;
+      return -1;
+    }
+    return std::stoi(text.substr(at + name.size() + 2));
+  };
+  std::vector<std::string> ids = {registerAgent(peer("agent-1"), "cpus:1;mem:64")};
+  EXPECT_EQ(metric("allot_master_registry_write_failures_total"), 0);
+  const int written = metric("allot_master_registry_write_seconds_count");
+  EXPECT_GE(written, 1);
+
+  zk.kill();
+  for (int i = 2; i <= 6; ++i) {
+    ids.push_back(registerAgent(peer(fmt::format("agent-{}", i)), "cpus:1;mem:64"));
+  }
+  drain(*peers.front());
+  EXPECT_EQ(metric("allot_master_registry_write_failures_total"), 1)
+      << "five registrations, each an event, but the clock has not moved";
+  clock.advance(100ms);
+  pumpUntil([&] { return metric("allot_master_registry_write_failures_total") == 2; }, 3000ms);
+  EXPECT_EQ(metric("allot_master_registry_write_failures_total"), 2);
+  clock.advance(100ms);  // the next try is 200 ms after the second
+  drain(*peers.front());
+  EXPECT_EQ(metric("allot_master_registry_write_failures_total"), 2);
+
+  failed = zk.start();
+  ASSERT_FALSE(failed) << *failed;
+  // The master's ZooKeeper session reconnects; then a try succeeds.
+  bool stored = false;
+  for (int i = 0; i < 100 && !stored; ++i) {
+    clock.advance(5s);
+    pumpUntil([] { return false; }, 100ms);
+    stored = metric("allot_master_registry_write_seconds_count") > written;
+  }
+  ASSERT_TRUE(stored) << "the registry was not written after ZooKeeper came back";
+  const int failures = metric("allot_master_registry_write_failures_total");
+
+  restart(o);
+  std::map<std::string, std::string> statuses = agentStatuses();
+  EXPECT_EQ(statuses.size(), 6u);
+  for (const std::string& id : ids) {
+    EXPECT_EQ(statuses[id], "recovering") << id << " is not in the registry";
+  }
+  EXPECT_GE(failures, 2);
 }
 
 // /api/v1/utilization samples the cluster's use every interval: the total,
@@ -1808,6 +1881,13 @@ TEST_F(MasterTest, OperatorWeightsAndQuotasApplyAndSurviveARestart) {
   nlohmann::json batchRole = role("batch");
   EXPECT_EQ(batchRole["weight"], 3.0);
   EXPECT_TRUE(sameResources(batchRole["guarantee"], "cpus:1"));
+  // The quota, weight, agent and framework were written: /metrics counts it.
+  const std::string metrics = get("/metrics");
+  const std::string writes = "allot_master_registry_write_seconds_count ";
+  const auto at = metrics.find(writes);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stoi(metrics.substr(at + writes.size())), 3) << metrics;
+  EXPECT_NE(metrics.find("allot_master_registry_write_failures_total 0\n"), std::string::npos);
   EXPECT_TRUE(sameResources(batchRole["limit"], "cpus:2;mem:512"));
 
   restart(o);
