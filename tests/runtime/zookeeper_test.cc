@@ -125,6 +125,18 @@ struct LostLog {
 
 constexpr Duration kSession = std::chrono::seconds(1);
 
+// A session of the test's own with the C client, connected (null if not
+// within 10 s): to read and delete nodes as any other client could.
+std::shared_ptr<zhandle_t> rawSession(const ZooKeeperServer& server) {
+  zhandle_t* zh = zookeeper_init(
+      server.servers().c_str(), [](zhandle_t*, int, int, const char*, void*) {}, 2000, nullptr,
+      nullptr, 0);
+  if (zh == nullptr) return nullptr;
+  std::shared_ptr<zhandle_t> session(zh, [](zhandle_t* h) { zookeeper_close(h); });
+  if (!eventually([&] { return zoo_state(zh) == ZOO_CONNECTED_STATE; }, 10s)) return nullptr;
+  return session;
+}
+
 // ------------------------------------------------------------- ZkUrl::parse
 
 TEST(ZkUrlTest, ParsesOneAndSeveralServersAndTrimsTrailingSlashes) {
@@ -456,12 +468,9 @@ TEST_F(ZooKeeperTest, DeletingTheLeadersNodeEndsItsLeadership) {
   leader.onLost(lost.callback());
   ASSERT_TRUE(leader.waitForLeadership(giveUpAfter(10s), nullptr));
 
-  zhandle_t* zh = zookeeper_init(
-      server.servers().c_str(), [](zhandle_t*, int, int, const char*, void*) {}, 2000, nullptr,
-      nullptr, 0);
-  ASSERT_NE(zh, nullptr);
-  std::shared_ptr<zhandle_t> closer(zh, [](zhandle_t* h) { zookeeper_close(h); });
-  ASSERT_TRUE(eventually([&] { return zoo_state(zh) == ZOO_CONNECTED_STATE; }, 10s));
+  const std::shared_ptr<zhandle_t> session = rawSession(server);
+  ASSERT_TRUE(session) << "no session of the test's own within 10 s";
+  zhandle_t* zh = session.get();
   String_vector children{};
   ASSERT_EQ(zoo_get_children(zh, url.path.c_str(), 0, &children), ZOK);
   std::vector<std::string> names(children.data, children.data + children.count);
@@ -536,12 +545,9 @@ TEST_F(ZooKeeperTest, StoreWritesManyNodesInAsFewTransactionsAsFit) {
   MasterContender leader(url, info("master-a", 5050), kSession);
   ASSERT_TRUE(leader.waitForLeadership(giveUpAfter(10s), nullptr));
 
-  zhandle_t* zh = zookeeper_init(
-      server.servers().c_str(), [](zhandle_t*, int, int, const char*, void*) {}, 2000, nullptr,
-      nullptr, 0);
-  ASSERT_NE(zh, nullptr);
-  std::shared_ptr<zhandle_t> closer(zh, [](zhandle_t* h) { zookeeper_close(h); });
-  ASSERT_TRUE(eventually([&] { return zoo_state(zh) == ZOO_CONNECTED_STATE; }, 10s));
+  const std::shared_ptr<zhandle_t> session = rawSession(server);
+  ASSERT_TRUE(session) << "no session of the test's own within 10 s";
+  zhandle_t* zh = session.get();
   auto zxids = [&] {
     std::vector<std::int64_t> out;
     for (const auto& node : nodes) {

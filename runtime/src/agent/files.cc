@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "allot/core/hash.h"
+
 namespace allot::runtime::agent {
 
 UniqueFd::~UniqueFd() {
@@ -37,11 +39,7 @@ std::string escapeName(std::string_view id) {
 
 std::string fitName(std::string name) {
   if (name.size() <= kMaxNameStem) return name;
-  std::uint64_t h = 14695981039346656037ull;  // FNV-1a, 64 bits
-  for (char c : name) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
+  const std::uint64_t h = fnv1a64(name);
   static constexpr char kHex[] = "0123456789abcdef";
   name.resize(200);
   name += '~';
@@ -87,14 +85,9 @@ std::optional<std::string> writeAtomically(const std::string& path, std::string_
 
 namespace {
 
-// FNV-1a: enough to tell a torn record from a whole one.
+// Enough to tell a torn record from a whole one.
 std::uint32_t checksum(std::string_view data) {
-  std::uint32_t h = 2166136261u;
-  for (char c : data) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 16777619u;
-  }
-  return h;
+  return fnv1a32(data);
 }
 
 void putU32(std::string& out, std::uint32_t v) {

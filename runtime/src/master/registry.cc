@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "allot/core/error.h"
+#include "allot/core/hash.h"
 #include "registry.pb.h"
 
 namespace allot::runtime::master {
@@ -246,16 +247,6 @@ void putById(std::vector<Row>& rows, Row row, Id id) {
 
 namespace {
 
-// FNV-1a: the shard of an id must not change between builds or machines.
-std::uint64_t stableHash(std::string_view id) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (char c : id) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 Registry::AgentRow agentRow(const RegistrySnapshot::Agent& agent) {
   return {agent.id(), agent.hostname(), agent.resources(), agent.attributes(), agent.reserved()};
 }
@@ -328,7 +319,8 @@ ZkRegistry::ZkRegistry(const ZkUrl& url, Duration sessionTimeout, std::string me
 }
 
 std::size_t ZkRegistry::shardIndex(std::string_view id) {
-  return static_cast<std::size_t>(stableHash(id) % kShards);
+  // A stable hash: the shard of an id must not change between builds or machines.
+  return static_cast<std::size_t>(fnv1a64(id) % kShards);
 }
 
 ZkRegistry::Shard& ZkRegistry::shardOf(std::string_view id) {

@@ -47,6 +47,20 @@ std::unique_ptr<MasterContender> leaderAt(const ZkUrl& url, const std::string& i
   return contender;
 }
 
+// A second contender, leading once `current` is gone (destroyed here).
+std::unique_ptr<MasterContender> successorOf(std::unique_ptr<MasterContender>& current,
+                                             const ZkUrl& url) {
+  auto next = std::make_unique<MasterContender>(
+      url, MasterInfo{"master-b", "tcp://127.0.0.1:2", ""}, kSession);
+  current.reset();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  if (!next->waitForLeadership([&] { return std::chrono::steady_clock::now() > deadline; },
+                               nullptr)) {
+    throw Error("master-b did not lead within 10 s of master-a's end");
+  }
+  return next;
+}
+
 // An agent row the size of a real one: a long host name, eight resources,
 // a few attributes, a reservation on every tenth.
 Registry::AgentRow agent(int i) {
@@ -198,12 +212,7 @@ TEST_F(ZkRegistryTest, ARegistryLargerThanANodeIsSpreadOverShardsAndReadBackWhol
   EXPECT_EQ(agents, 20'000u);
 
   // The next leader, in a session of its own, reads it all.
-  auto b = std::make_unique<MasterContender>(url, MasterInfo{"master-b", "tcp://127.0.0.1:2", ""},
-                                             kSession);
-  a.reset();
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  ASSERT_TRUE(
-      b->waitForLeadership([&] { return std::chrono::steady_clock::now() > deadline; }, nullptr));
+  auto b = successorOf(a, url);
   ZkRegistry next(url, kSession, b->node());
   EXPECT_EQ(flat(next.load()), flat(expected));
 }
@@ -343,12 +352,7 @@ TEST_F(ZkRegistryTest, ADeposedLeaderWritesNothing) {
   old.putAgent(agent(1));
   old.flush();
 
-  auto b = std::make_unique<MasterContender>(url, MasterInfo{"master-b", "tcp://127.0.0.1:2", ""},
-                                             kSession);
-  a.reset();
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  ASSERT_TRUE(
-      b->waitForLeadership([&] { return std::chrono::steady_clock::now() > deadline; }, nullptr));
+  auto b = successorOf(a, url);
   ZkRegistry current(url, kSession, b->node());
   current.putAgent(agent(2));
   current.flush();
