@@ -2523,6 +2523,12 @@ nlohmann::json Master::Impl::stateJson() {
   j["start_time_us"] = toMicros(startedAt);
   j["time_us"] = toMicros(now());
   j["endpoint"] = router.endpoint();
+  json registryJson{{"where", registry ? registry->where() : std::string()},
+                    {"stored", !registryDirty},
+                    {"writes", registryWriteLatency.count()},
+                    {"failures", registryWriteFailures}};
+  if (registryDirty && !lastRegistryError.empty()) registryJson["error"] = lastRegistryError;
+  j["registry"] = std::move(registryJson);
   json agentsJson = json::array();
   for (const auto& [id, agent] : agents) {
     Resources usedR;

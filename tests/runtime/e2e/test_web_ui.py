@@ -159,6 +159,10 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         state = c.state()
         assert first["master_id"] == state["master_id"]
         assert first["policy"] == state["policy"] == "drf"
+        # The master's SQLite file, with every change stored.
+        assert state["registry"]["stored"] is True
+        assert state["registry"]["where"].endswith("registry.sqlite"), state["registry"]
+        assert first["registry"] == state["registry"]["where"]
 
         # Sampled every 200 ms: wait until the page's chart has the sleeper's
         # 1.5 cpus as used, on 12 cpus in all.

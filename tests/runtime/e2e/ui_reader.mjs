@@ -118,6 +118,7 @@ function readPage() {
     master_id: text("#master-id"),
     policy: text("#policy"),
     uptime: text("#uptime"),
+    registry: text("#registry"),
     updated: text("#updated"),
     status_state: status?.dataset.state ?? null,
     status_text: status?.textContent.trim() ?? null,

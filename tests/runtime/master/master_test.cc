@@ -1197,6 +1197,8 @@ TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
         "allot_master_agents{status=\"active\"} 1"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
   }
+  EXPECT_EQ(j["registry"]["where"], "");
+  EXPECT_EQ(j["registry"]["stored"], true);
   // No registry (no work dir): nothing written.
   EXPECT_NE(metrics.find("allot_master_registry_write_seconds_count 0\n"), std::string::npos);
   EXPECT_EQ(get("/health").substr(0, 4), "200\n");
@@ -1244,6 +1246,11 @@ TEST_F(MasterTest, FailedRegistryWritesWaitBeforeTryingAgainAndLoseNothing) {
   drain(*peers.front());
   EXPECT_EQ(metric("allot_master_registry_write_failures_total"), 1)
       << "five registrations, each an event, but the clock has not moved";
+  nlohmann::json registry = state()["registry"];
+  EXPECT_EQ(registry["stored"], false) << registry;
+  EXPECT_EQ(registry["failures"], 1) << registry;
+  EXPECT_NE(registry.value("error", "").find("not connected"), std::string::npos) << registry;
+  EXPECT_NE(registry["where"].get<std::string>().find("/retry/registry"), std::string::npos);
   clock.advance(100ms);
   pumpUntil([&] { return metric("allot_master_registry_write_failures_total") == 2; }, 3000ms);
   EXPECT_EQ(metric("allot_master_registry_write_failures_total"), 2);
@@ -1261,6 +1268,9 @@ TEST_F(MasterTest, FailedRegistryWritesWaitBeforeTryingAgainAndLoseNothing) {
     stored = metric("allot_master_registry_write_seconds_count") > written;
   }
   ASSERT_TRUE(stored) << "the registry was not written after ZooKeeper came back";
+  registry = state()["registry"];
+  EXPECT_EQ(registry["stored"], true) << registry;
+  EXPECT_FALSE(registry.contains("error")) << registry;
   const int failures = metric("allot_master_registry_write_failures_total");
 
   restart(o);

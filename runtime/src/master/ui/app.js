@@ -376,6 +376,15 @@ function render(state, utilization) {
   $("#master-id").textContent = state.master_id;
   $("#policy").textContent = state.policy;
   $("#uptime").textContent = duration(state.time_us - state.start_time_us);
+  // Where the registry is, and whether the latest changes are in it (a
+  // failing write is retried; until then a restart would miss them).
+  const registry = state.registry || {};
+  const where = $("#registry");
+  where.textContent = registry.where
+    ? registry.stored ? registry.where : `${registry.where}: not stored yet`
+    : "none (state lost on restart)";
+  where.title = registry.error || "";
+  where.classList.toggle("registry-failing", registry.stored === false);
 
   const agents = state.agents || [];
   const active = agents.filter((a) => a.status === "active").length;
