@@ -31,9 +31,14 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
   server_->set_keep_alive_timeout(1);
   server_->set_payload_max_length(kMaxBodyBytes);
   auto serve = [this](const httplib::Request& request, httplib::Response& response) {
-    HttpResponse answer =
-        ask({request.method, request.path, request.get_header_value("Content-Type"),
-             request.get_header_value("Authorization"), request.body});
+    HttpRequest asked{request.method,
+                      request.path,
+                      request.get_header_value("Content-Type"),
+                      request.get_header_value("Authorization"),
+                      request.body,
+                      {}};
+    asked.query.assign(request.params.begin(), request.params.end());
+    HttpResponse answer = ask(std::move(asked));
     response.status = answer.status;
     for (const auto& [name, value] : answer.headers) response.set_header(name, value);
     // No answer of the master is meant to be read as another type.

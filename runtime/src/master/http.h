@@ -42,6 +42,7 @@ struct HttpRequest {
   std::string contentType;    // the Content-Type header, as sent
   std::string authorization;  // the Authorization header, as sent
   std::string body;
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
 };
 
 // cpp-httplib on its own worker threads, answering GET and POST requests

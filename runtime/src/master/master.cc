@@ -32,6 +32,7 @@
 #include "allot/core/cluster.h"
 #include "allot/core/error.h"
 #include "allot/core/resources.h"
+#include "allot/core/text.h"
 #include "allot/runtime/event_loop.h"
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
@@ -406,7 +407,9 @@ struct Master::Impl {
 
   // --- HTTP ----------------------------------------------------------------------
   HttpResponse http(const master::HttpRequest& request);
-  nlohmann::json stateJson();
+  // Everything, or (with `only`) the lists named there: the UI asks for the
+  // tab it shows, not 10 MB of agents every 2 s.
+  nlohmann::json stateJson(const std::set<std::string, std::less<>>* only = nullptr);
 
   // --- operator API (POST /api/v1/...) -----------------------------------------
   // Each throws OperatorError for a request it refuses and returns the
@@ -2196,7 +2199,27 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
   if (path == "/ui/style.css") return ui(master::kUiStyleCss, "text/css; charset=utf-8");
   // Browsers ask for it on every page; no icon, and no 404 in their consoles.
   if (path == "/favicon.ico") return {204, "image/x-icon", ""};
-  if (path == "/api/v1/state" || path == "/api/v1/state/") return api(stateJson());
+  if (path == "/api/v1/state" || path == "/api/v1/state/") {
+    // ?only=agents,roles: those lists (and the counts of all); ?only=: none.
+    const auto only = std::find_if(request.query.begin(), request.query.end(),
+                                   [](const auto& p) { return p.first == "only"; });
+    if (only == request.query.end()) return api(stateJson());
+    static const std::set<std::string, std::less<>> kLists = {
+        "agents", "frameworks", "roles", "tasks", "completed_tasks", "offers"};
+    std::set<std::string, std::less<>> lists;
+    std::string unknown;
+    forEachPiece(only->second, ',', [&](std::string_view name, std::size_t) {
+      if (kLists.count(name) == 0 && unknown.empty()) unknown = name;
+      lists.emplace(name);
+    });
+    if (!unknown.empty()) {
+      return {400, "text/plain",
+              fmt::format("only={:?}: no list {:?}; the lists are agents, frameworks, roles, "
+                          "tasks, completed_tasks and offers\n",
+                          only->second, unknown)};
+    }
+    return api(stateJson(&lists));
+  }
   if (path == "/api/v1/utilization" || path == "/api/v1/utilization/") {
     return api(utilizationJson());
   }
@@ -2504,8 +2527,9 @@ nlohmann::json Master::Impl::utilizationJson() {
               {"samples", std::move(samples)}};
 }
 
-nlohmann::json Master::Impl::stateJson() {
+nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>* only) {
   using nlohmann::json;
+  auto want = [only](std::string_view list) { return only == nullptr || only->count(list) > 0; };
   auto statusJson = [](const Task& task) {
     return json{{"id", task.info.task_id()},
                 {"name", task.info.name()},
@@ -2529,8 +2553,24 @@ nlohmann::json Master::Impl::stateJson() {
                     {"failures", registryWriteFailures}};
   if (registryDirty && !lastRegistryError.empty()) registryJson["error"] = lastRegistryError;
   j["registry"] = std::move(registryJson);
+  std::array<std::size_t, 3> byStatus{};
+  for (const auto& [id, agent] : agents) ++byStatus[static_cast<std::size_t>(agent.status)];
+  std::size_t activeFrameworks = 0;
+  for (const auto& [id, fw] : frameworks) activeFrameworks += fw.connected ? 1 : 0;
+  j["counts"] =
+      json{{"agents", agents.size()},
+           {"agents_active", byStatus[static_cast<std::size_t>(AgentStatus::kActive)]},
+           {"agents_unreachable", byStatus[static_cast<std::size_t>(AgentStatus::kUnreachable)]},
+           {"agents_recovering", byStatus[static_cast<std::size_t>(AgentStatus::kRecovering)]},
+           {"frameworks", frameworks.size()},
+           {"frameworks_active", activeFrameworks},
+           {"roles", allocator->state().roleCount()},
+           {"tasks", tasks.size()},
+           {"completed_tasks", std::min<std::size_t>(completed.size(), 1000)},
+           {"offers", offers.size()}};
   json agentsJson = json::array();
   for (const auto& [id, agent] : agents) {
+    if (!want("agents")) break;
     Resources usedR;
     Resources offeredR;
     std::size_t running = 0;
@@ -2555,9 +2595,10 @@ nlohmann::json Master::Impl::stateJson() {
                               {"tasks", running},
                               {"last_seen_us", toMicros(agent.lastSeen)}});
   }
-  j["agents"] = std::move(agentsJson);
+  if (want("agents")) j["agents"] = std::move(agentsJson);
   json fwJson = json::array();
   for (const auto& [id, fw] : frameworks) {
+    if (!want("frameworks")) break;
     std::size_t running = 0;
     for (const std::string& key : fw.tasks) running += tasks.at(key).terminal ? 0u : 1u;
     fwJson.push_back(json{{"id", id},
@@ -2574,32 +2615,36 @@ nlohmann::json Master::Impl::stateJson() {
                           {"offers", fw.offers.size()},
                           {"pending_updates", fw.pending.size()}});
   }
-  j["frameworks"] = std::move(fwJson);
+  if (want("frameworks")) j["frameworks"] = std::move(fwJson);
   json tasksJson = json::array();
-  for (const auto& [key, task] : tasks) tasksJson.push_back(statusJson(task));
+  if (want("tasks")) {
+    for (const auto& [key, task] : tasks) tasksJson.push_back(statusJson(task));
+    j["tasks"] = std::move(tasksJson);
+  }
   json doneJson = json::array();
-  for (auto it = completedOrder.rbegin(); it != completedOrder.rend() && doneJson.size() < 1000;
-       ++it) {
+  for (auto it = completedOrder.rbegin();
+       want("completed_tasks") && it != completedOrder.rend() && doneJson.size() < 1000; ++it) {
     auto c = completed.find(it->first);
     if (c != completed.end() && c->second.completedSeq == it->second) {
       doneJson.push_back(statusJson(c->second));
     }
   }
-  j["tasks"] = std::move(tasksJson);
-  j["completed_tasks"] = std::move(doneJson);  // the latest 1,000, newest first
+  // The latest 1,000, newest first.
+  if (want("completed_tasks")) j["completed_tasks"] = std::move(doneJson);
   json offersJson = json::array();
   for (const auto& [id, offer] : offers) {
+    if (!want("offers")) break;
     offersJson.push_back(json{{"id", id},
                               {"framework_id", offer.frameworkId},
                               {"agent_id", offer.agentId},
                               {"resources", toString(offer.resources)},
                               {"sent_us", toMicros(offer.sentAt)}});
   }
-  j["offers"] = std::move(offersJson);
+  if (want("offers")) j["offers"] = std::move(offersJson);
   json rolesJson = json::array();
   const ClusterState& state = allocator->state();
   const Scalars& total = state.totalScalars();
-  for (RoleIndex r = 0; r < state.roleCount(); ++r) {
+  for (RoleIndex r = 0; want("roles") && r < state.roleCount(); ++r) {
     const RoleState& role = state.role(r);
     double share = 0;
     for (int d = 0; d < kMaxScalarDims; ++d) {
@@ -2613,7 +2658,7 @@ nlohmann::json Master::Impl::stateJson() {
                              {"allocated", toString(role.allocated, *state.dimensions())},
                              {"share", share}});
   }
-  j["roles"] = std::move(rolesJson);
+  if (want("roles")) j["roles"] = std::move(rolesJson);
   return j;
 }
 

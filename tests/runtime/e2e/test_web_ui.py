@@ -196,6 +196,10 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
             == ["2", "", "cpus:2;mem:1024"]
         fws = {f["id"]: f for f in state["frameworks"]}
         assert set(rows(obs, "frameworks-table")) == set(fws)
+        # Each tab asked only for its own lists; the whole state, never.
+        assert set(obs["state_queries"]) == {
+            "?only=", "?only=agents", "?only=frameworks", "?only=roles",
+            "?only=tasks,completed_tasks", "?only=offers"}, obs["state_queries"]
         running = {t["id"]: t for t in state["tasks"] if t["state"] == "TASK_RUNNING"}
         (sleeper_id,) = [i for i, t in running.items() if t["name"] == "sleeper"]
         assert cell(obs, "tasks-table", sleeper_id, "state") == "TASK_RUNNING"

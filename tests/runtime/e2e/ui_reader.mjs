@@ -78,6 +78,12 @@ page.on("pageerror", (e) => pageErrors.push(String(e && e.stack ? e.stack : e)))
 page.on("requestfailed", (r) =>
   failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText ?? "failed"}`));
 page.on("response", (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
+// The query of every state request (the page asks for the lists it shows).
+const stateQueries = new Set();
+page.on("request", (r) => {
+  const u = new URL(r.url());
+  if (u.pathname.endsWith("/api/v1/state")) stateQueries.add(decodeURIComponent(u.search));
+});
 
 const renders = () => page.evaluate(() => Number(document.body?.dataset.renders || 0));
 
@@ -85,9 +91,15 @@ async function activeTab() {
   return page.evaluate(() => document.querySelector("nav a.active")?.dataset.tab ?? null);
 }
 
+// Shows the tab and waits for a render of its lists (the page asks the
+// master for the lists of the tab it shows), unless the master cannot be
+// reached: then the tab keeps what it showed last.
 async function showTab(name) {
   await page.click(`nav a[data-tab="${name}"]`);
   await page.waitForSelector(`#tab-${name}:not([hidden])`, { timeout: 5000 });
+  await page.waitForFunction(
+    (t) => document.body.dataset.tab === t || document.querySelector("#status")?.dataset.state === "error",
+    name, { timeout: 15000, polling: 50 });
 }
 
 // Everything but the tables, in one go.
@@ -161,6 +173,7 @@ async function observe() {
     console_errors: consoleErrors,
     page_errors: pageErrors,
     failed_requests: failedRequests,
+    state_queries: [...stateQueries].sort(),
   };
 }
 

@@ -1199,6 +1199,42 @@ TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
   }
   EXPECT_EQ(j["registry"]["where"], "");
   EXPECT_EQ(j["registry"]["stored"], true);
+  EXPECT_EQ(j["counts"], (nlohmann::json{{"agents", 1},
+                                         {"agents_active", 1},
+                                         {"agents_unreachable", 0},
+                                         {"agents_recovering", 0},
+                                         {"frameworks", 1},
+                                         {"frameworks_active", 1},
+                                         {"roles", 1},
+                                         {"tasks", 1},
+                                         {"completed_tasks", 0},
+                                         {"offers", 1}}));
+  // ?only= names the lists wanted (the UI asks for the tab it shows); the
+  // counts and the rest come always.
+  const std::vector<std::string> lists = {"agents", "frameworks",      "roles",
+                                          "tasks",  "completed_tasks", "offers"};
+  auto listsIn = [&](const nlohmann::json& answer) {
+    std::vector<std::string> out;
+    for (const auto& name : lists) {
+      if (answer.contains(name)) out.push_back(name);
+    }
+    return out;
+  };
+  EXPECT_EQ(listsIn(j), lists);
+  const std::string none = get("/api/v1/state?only=");
+  ASSERT_EQ(none.substr(0, 4), "200\n") << none;
+  const auto noneJson = nlohmann::json::parse(none.substr(4));
+  EXPECT_TRUE(listsIn(noneJson).empty()) << none;
+  EXPECT_EQ(noneJson["counts"], j["counts"]);
+  EXPECT_EQ(noneJson["master_id"], "m1");
+  const std::string two = get("/api/v1/state?only=roles,%20agents");
+  ASSERT_EQ(two.substr(0, 4), "200\n") << two;
+  const auto twoJson = nlohmann::json::parse(two.substr(4));
+  EXPECT_EQ(listsIn(twoJson), (std::vector<std::string>{"agents", "roles"}));
+  EXPECT_EQ(twoJson["agents"], j["agents"]);
+  const std::string bad = get("/api/v1/state?only=agents,bogus");
+  EXPECT_EQ(bad.substr(0, 4), "400\n") << bad;
+  EXPECT_NE(bad.find("\"bogus\""), std::string::npos) << bad;
   // No registry (no work dir): nothing written.
   EXPECT_NE(metrics.find("allot_master_registry_write_seconds_count 0\n"), std::string::npos);
   EXPECT_EQ(get("/health").substr(0, 4), "200\n");

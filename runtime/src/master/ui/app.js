@@ -1,5 +1,6 @@
-// The allot master's web UI: polls /api/v1/state and /api/v1/utilization
-// and renders them. Names, hostnames, attributes and messages come from
+// The allot master's web UI: polls /api/v1/state (the lists of the tab it
+// shows, ?only=..., and the counts of all) and /api/v1/utilization, and
+// renders them. Names, hostnames, attributes and messages come from
 // users, so API values reach the page only as text (textContent,
 // createElement, setAttribute), never parsed as HTML.
 "use strict";
@@ -13,6 +14,17 @@ const REFRESH_MS = (() => {
 // must still turn into the banner.
 const TIMEOUT_MS = Math.max(10000, REFRESH_MS);
 const TABS = ["overview", "agents", "frameworks", "roles", "tasks", "offers"];
+// The state's lists each tab shows: a cluster of 40,000 agents has a 10 MB
+// state, which neither the master nor the browser should make every 2 s
+// for a page that shows the frameworks.
+const LISTS = {
+  overview: "",
+  agents: "agents",
+  frameworks: "frameworks",
+  roles: "roles",
+  tasks: "tasks,completed_tasks",
+  offers: "offers",
+};
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 const $ = (selector) => document.querySelector(selector);
@@ -209,6 +221,7 @@ const TABLES = {
 };
 
 let lastState = null;
+let currentTab = null; // set, and the first poll made, by route()
 let filterText = "";
 const sorts = {}; // table id -> {key, descending}
 
@@ -251,7 +264,8 @@ function sortBy(id, key) {
 
 function renderTable(id, state) {
   const spec = TABLES[id];
-  const rows = (spec.rows(state) || []).slice();
+  if (spec.rows(state) === undefined) return; // not asked for: another tab's
+  const rows = spec.rows(state).slice();
   const sort = sorts[id];
   if (sort) {
     const c = spec.columns.find((column) => column.key === sort.key);
@@ -371,7 +385,7 @@ function usedPercent(utilization, dim) {
   return percent(last.used[d], last.total[d]);
 }
 
-function render(state, utilization) {
+function render(state, utilization, tab) {
   lastState = state;
   $("#master-id").textContent = state.master_id;
   $("#policy").textContent = state.policy;
@@ -386,13 +400,13 @@ function render(state, utilization) {
   where.title = registry.error || "";
   where.classList.toggle("registry-failing", registry.stored === false);
 
-  const agents = state.agents || [];
-  const active = agents.filter((a) => a.status === "active").length;
-  const unreachable = agents.filter((a) => a.status === "unreachable").length;
-  setCard("agents", String(active), unreachable > 0 ? `agents (${unreachable} unreachable)` : "agents");
-  setCard("frameworks", String((state.frameworks || []).filter((f) => f.active).length));
-  setCard("tasks", String((state.tasks || []).length));
-  setCard("offers", String((state.offers || []).length));
+  const counts = state.counts || {};
+  const unreachable = counts.agents_unreachable || 0;
+  setCard("agents", String(counts.agents_active ?? "-"),
+    unreachable > 0 ? `agents (${unreachable} unreachable)` : "agents");
+  setCard("frameworks", String(counts.frameworks_active ?? "-"));
+  setCard("tasks", String(counts.tasks ?? "-"));
+  setCard("offers", String(counts.offers ?? "-"));
   setCard("cpus", usedPercent(utilization, "cpus"));
   setCard("mem", usedPercent(utilization, "mem"));
 
@@ -400,13 +414,14 @@ function render(state, utilization) {
   // The tabs are named as the state's lists.
   for (const a of document.querySelectorAll("nav a[data-tab]")) {
     const count = a.querySelector(".count");
-    if (count) count.textContent = `(${(state[a.dataset.tab] || []).length})`;
+    if (count) count.textContent = `(${counts[a.dataset.tab] ?? "-"})`;
   }
   drawChart(utilization);
 
   $("#updated").textContent = `updated ${clock(Date.now())}`;
   showStatus(null);
   document.body.dataset.loaded = "1";
+  document.body.dataset.tab = tab; // whose lists the tables now show
   document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
 }
 
@@ -437,18 +452,35 @@ async function getJson(path) {
 }
 
 // One poll at a time: the next is scheduled when this one is over, so a
-// slow master is never asked twice at once.
+// slow master is never asked twice at once. A new tab polls at once (after
+// the poll in flight, if any).
+let polling = false;
+let pollAgain = false;
+let pollTimer = null;
+
 async function poll() {
+  clearTimeout(pollTimer);
+  if (polling) {
+    pollAgain = true;
+    return;
+  }
+  polling = true;
+  const tab = currentTab;
   let answers = null;
   try {
-    answers = await Promise.all([getJson("api/v1/state"), getJson("api/v1/utilization")]);
+    answers = await Promise.all([
+      getJson(`api/v1/state?only=${LISTS[tab]}`),
+      getJson("api/v1/utilization"),
+    ]);
   } catch (e) {
     showStatus(e.message); // the last data stays on the page
   } finally {
-    setTimeout(poll, REFRESH_MS);
+    polling = false;
+    pollTimer = setTimeout(poll, pollAgain ? 0 : REFRESH_MS);
+    pollAgain = false;
   }
   // Outside the try: a bug in rendering is a page error, not an outage.
-  if (answers) render(answers[0], answers[1]);
+  if (answers) render(answers[0], answers[1], tab);
 }
 
 // ------------------------------------------------------------- tabs, filter
@@ -463,6 +495,10 @@ function route() {
     else a.removeAttribute("aria-current");
   }
   for (const t of TABS) document.getElementById(`tab-${t}`).hidden = t !== tab;
+  if (tab !== currentTab) {
+    currentTab = tab;
+    poll();
+  }
 }
 
 function start() {
@@ -473,7 +509,6 @@ function start() {
     filterText = event.target.value.trim().toLowerCase();
     for (const id of Object.keys(TABLES)) filterRows(document.querySelector(`#${id} tbody`));
   });
-  poll();
 }
 
 start();
