@@ -2305,7 +2305,7 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
     return refuse(e.status, e.what());
   }
   // The registry write, now, so that the answer can say whether it is kept
-  // (a failed write is retried after later events, as any other).
+  // (while writes fail, this one waits with the others for the next try).
   afterEvent();
   result["stored"] = !registryDirty;
   if (registryDirty) result["warning"] = "not yet in the registry: " + lastRegistryError;

@@ -1287,6 +1287,13 @@ TEST_F(MasterTest, FailedRegistryWritesWaitBeforeTryingAgainAndLoseNothing) {
   EXPECT_EQ(registry["failures"], 1) << registry;
   EXPECT_NE(registry.value("error", "").find("not connected"), std::string::npos) << registry;
   EXPECT_NE(registry["where"].get<std::string>().find("/retry/registry"), std::string::npos);
+  // An operator's change is applied, and its answer says it is not stored yet.
+  const std::string answer =
+      postJson("/api/v1/weights", nlohmann::json{{"role", "batch"}, {"weight", 3}});
+  ASSERT_EQ(answer.substr(0, 4), "200\n") << answer;
+  const auto changed = nlohmann::json::parse(answer.substr(4));
+  EXPECT_EQ(changed["stored"], false) << changed;
+  EXPECT_NE(changed.value("warning", "").find("not connected"), std::string::npos) << changed;
   clock.advance(100ms);
   pumpUntil([&] { return metric("allot_master_registry_write_failures_total") == 2; }, 3000ms);
   EXPECT_EQ(metric("allot_master_registry_write_failures_total"), 2);
@@ -1315,6 +1322,10 @@ TEST_F(MasterTest, FailedRegistryWritesWaitBeforeTryingAgainAndLoseNothing) {
   for (const std::string& id : ids) {
     EXPECT_EQ(statuses[id], "recovering") << id << " is not in the registry";
   }
+  const nlohmann::json roles = state()["roles"];
+  bool weighted = false;
+  for (const auto& role : roles) weighted |= role["name"] == "batch" && role["weight"] == 3.0;
+  EXPECT_TRUE(weighted) << "the weight set while ZooKeeper was gone was not stored: " << roles;
   EXPECT_GE(failures, 2);
 }
 
