@@ -349,13 +349,16 @@ void DrfAllocator::fairShareStage() {
         candidate = &*built;
         allFiltered = false;  // depends on allocations that change elsewhere
       }
-      const Scalars unreserved = candidate == &available ? s.availableUnreserved(agent)
-                                                         : candidate->scalars(kUnreservedRole);
+      Scalars unreserved = candidate == &available ? s.availableUnreserved(agent)
+                                                   : candidate->scalars(kUnreservedRole);
       if (!leavesHeadroom(unreserved)) {
-        // Taking this agent's unreserved resources would eat into quota
-        // headroom: offer only the role's reservations.
-        built = candidate->reserved(role.name);
+        // Taking all of this agent's unreserved resources would eat into
+        // quota headroom: shrink them to the surplus over it, as Mesos does
+        // since 1.9 (before, it offered only the role's reservations, and
+        // one agent could starve every other role).
+        built = capUnreserved(*candidate, spare - headroom);
         candidate = &*built;
+        unreserved = candidate->scalars(kUnreservedRole);
         allFiltered = false;
       }
       // Without reserved pools the agent's total is its unreserved pool, so

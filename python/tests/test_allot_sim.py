@@ -537,11 +537,14 @@ def test_role_weights_and_quotas_shape_the_split(tmp_path):
     assert split == {"1": 8, "2": 4}
     assert r.config["roles"] == {"1": {"weight": 2.0, "guarantee": None, "limit": None}}
     assert started(**{"2": {"limit": "cpus:3"}})[0] == {"1": 9, "2": 3}
-    # drf keeps an unmet guarantee as headroom by offering other roles none of
-    # an agent whose unreserved resources would eat into it (Mesos 1.5-1.8):
-    # on one machine, once queue 2 is done, queue 1 gets nothing more.
-    with pytest.warns(allot.SimulationWarning, match="16 jobs unfinished"):
-        assert started(**{"2": {"guarantee": "cpus:10"}})[0] == {"1": 2, "2": 10}
+    # drf keeps an unmet guarantee as headroom, shrinking what other roles are
+    # offered to the surplus over it (Mesos 1.9 on): once queue 2 is done, its
+    # 10 cpus stay set aside and queue 1 runs 2 jobs at a time to the end.
+    split, r = started(**{"2": {"guarantee": "cpus:10"}})
+    assert split == {"1": 2, "2": 10}
+    assert r.summary["jobs_unfinished"] == 0
+    queue1 = r.jobs[r.jobs["role"].map(lambda i: r.roles[i]) == "1"]
+    assert queue1["end"].max() == 10001  # 20 jobs of 1000 s, 2 at a time from 1 s
 
 
 @pytest.mark.parametrize("roles, error, match", [

@@ -119,6 +119,21 @@ TEST(DrfTest, QuotaGuaranteeHoldsAgainstGreedyRole) {
   EXPECT_DOUBLE_EQ(drf->state().role(*ra).allocated[0], 50);
 }
 
+// An unmet guarantee is kept as headroom, cluster-wide, by shrinking what
+// other roles are offered to the surplus over it (Mesos 1.9 on): on one
+// agent of 12 cpus with rA guaranteed 10 and absent, greedy rB gets 2, not
+// the whole agent and not nothing. Once rA comes, it gets its 10.
+TEST(DrfTest, QuotaHeadroomShrinksOffersToTheSurplus) {
+  auto drf = makeAllocator("drf");
+  drf->addAgent(agent("a1", "cpus:12;mem:12288"));
+  drf->setQuota("rA", Quota{Resources::parse("cpus:10"), {}});
+  RoundsOptions greedy{.rounds = 5, .tasksPerOffer = 1000};
+  const RoundsResult first = runRounds(*drf, {roundsFramework("B", "rB", "cpus:1;mem:1")}, greedy);
+  EXPECT_EQ(resultOf(first, "B").tasks, 2);
+  const RoundsResult second = runRounds(*drf, {roundsFramework("A", "rA", "cpus:1;mem:1")}, greedy);
+  EXPECT_EQ(resultOf(second, "A").tasks, 10);
+}
+
 // With both roles present, the quota stage serves rA's guarantee first even
 // though rB registered first and would win the fair-share tie.
 TEST(DrfTest, QuotaIsMetBeforeFairSharing) {

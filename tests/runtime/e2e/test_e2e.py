@@ -909,8 +909,8 @@ def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert words in refused.stderr, refused.stderr
 
-    # (drf keeps web's unmet guarantee of 1 cpu as headroom, and with one
-    # agent it does so by offering other roles nothing: remove the quota.)
+    # (drf keeps web's unmet guarantee of 1 cpu as headroom: on this one
+    # agent, its only unreserved cpu, so other roles get none: remove it.)
     allot("quota", "web", "--remove")
     out = allot("unreserve", agent, "cpus(web):3;mem(web):1024")
     assert "reservations now none" in out, out
