@@ -306,6 +306,14 @@ void ClusterState::setWeight(RoleIndex r, double weight) {
 }
 
 void ClusterState::setQuota(RoleIndex r, const Quota& quota) {
+  for (const auto& [part, amounts] :
+       {std::pair{"guarantee", &quota.guarantee}, std::pair{"limit", &quota.limit}}) {
+    if (!amounts->plain()) {
+      throw InvalidArgument(
+          fmt::format("role '{}': {} {}: quota is unreserved scalars only (as cpus:4;mem:8192)",
+                      roles_[r].name, part, toString(*amounts)));
+    }
+  }
   Quota adopted{adopt(quota.guarantee), adopt(quota.limit)};
   if (!adopted.limit.empty()) {
     for (int d = 0; d < dims_->size(); ++d) {

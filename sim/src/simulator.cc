@@ -539,12 +539,7 @@ void Engine::prepare() {
         throw InvalidArgument(
             fmt::format("sim: role '{}': {} '{}': {}", r.role, part, text, e.what()));
       }
-      if (!amounts.plain()) {
-        throw InvalidArgument(fmt::format(
-            "sim: role '{}': {} '{}': quota is unreserved scalars only (as cpus:4;mem:8192)",
-            r.role, part, text));
-      }
-      return amounts;
+      return amounts;  // setQuota refuses reserved or non-scalar amounts
     };
     if (r.role.empty()) throw InvalidArgument("sim: a role setting names no role");
     if (std::count_if(cfg_.roles.begin(), cfg_.roles.end(),

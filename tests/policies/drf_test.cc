@@ -134,6 +134,24 @@ TEST(DrfTest, QuotaHeadroomShrinksOffersToTheSurplus) {
   EXPECT_EQ(resultOf(second, "A").tasks, 10);
 }
 
+// A quota names unreserved scalars: a reserved amount or ports are refused
+// naming the role and the part (the master and the simulator show it).
+TEST(DrfTest, QuotaOfReservedOrNonScalarResourcesIsRefused) {
+  auto drf = makeAllocator("drf");
+  for (const auto& [quota, words] :
+       {std::pair{Quota{Resources::parse("cpus(web):2"), {}},
+                  "role 'web': guarantee cpus(web):2: quota is unreserved scalars only"},
+        std::pair{Quota{{}, Resources::parse("ports:[1-2]")},
+                  "role 'web': limit ports:[1-2]: quota is unreserved scalars only"}}) {
+    try {
+      drf->setQuota("web", quota);
+      ADD_FAILURE() << "accepted " << words;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  }
+}
+
 // With both roles present, the quota stage serves rA's guarantee first even
 // though rB registered first and would win the fair-share tie.
 TEST(DrfTest, QuotaIsMetBeforeFairSharing) {

@@ -122,7 +122,7 @@ TEST(SimulatorTest, RoleWeightsAndQuotasShapeTheDrfSplit) {
   };
   refused(role("a", 0, "", ""), "role 'a': weight must be a positive number");
   refused(role("a", 1, "cpus:x", ""), "role 'a': guarantee 'cpus:x'");
-  refused(role("a", 1, "", "cpus(a):2"), "role 'a': limit 'cpus(a):2': quota is unreserved");
+  refused(role("a", 1, "", "cpus(a):2"), "role 'a': limit cpus(a):2: quota is unreserved");
   refused(role("a", 1, "cpus:4", "cpus:2"), "exceeds its limit");
   c.roles = {role("a", 2, "", ""), role("a", 3, "", "")};
   EXPECT_THROW(run(b.w, "drf", c), InvalidArgument);

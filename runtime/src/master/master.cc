@@ -2365,15 +2365,8 @@ nlohmann::json Master::Impl::setWeight(const nlohmann::json& body) {
 
 nlohmann::json Master::Impl::setQuota(const nlohmann::json& body) {
   const std::string role = roleField(body, /*unreservedToo=*/false);
+  // Reserved or non-scalar amounts are refused by the allocator (applyRole).
   Quota quota{resourcesField(body, "guarantee"), resourcesField(body, "limit")};
-  for (const auto& [name, value] :
-       {std::pair{"guarantee", &quota.guarantee}, std::pair{"limit", &quota.limit}}) {
-    if (!value->plain()) {
-      throw OperatorError(
-          400, fmt::format("{}: {}: quota is unreserved scalars only (as cpus:4;mem:8192)", name,
-                           toString(*value)));
-    }
-  }
   master::Registry::RoleRow row;
   if (auto it = roleConfig.find(role); it != roleConfig.end()) row = it->second;
   const master::Registry::RoleRow before = row;

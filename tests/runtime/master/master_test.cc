@@ -1987,7 +1987,7 @@ TEST_F(MasterTest, BadOperatorRequestsAreRefusedWithTheirReason) {
   refused(postJson("/api/v1/quota", nlohmann::json{{"role", "*"}, {"limit", "cpus:1"}}), 400,
           "'*'");
   refused(postJson("/api/v1/quota", nlohmann::json{{"role", "web"}, {"limit", "cpus(web):1"}}), 400,
-          "limit: cpus(web):1: quota is unreserved scalars only");
+          "limit cpus(web):1: quota is unreserved scalars only");
   refused(postJson("/api/v1/quota", nlohmann::json{{"role", "web"}, {"guarantee", "cpus:x"}}), 400,
           "guarantee: ");
   refused(postJson("/api/v1/quota",
