@@ -243,10 +243,6 @@ void putById(std::vector<Row>& rows, Row row, Id id) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 Registry::AgentRow agentRow(const RegistrySnapshot::Agent& agent) {
   return {agent.id(), agent.hostname(), agent.resources(), agent.attributes(), agent.reserved()};
 }
