@@ -897,6 +897,14 @@ def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
     table = allot("agents")
     assert "cpus(web):3;mem(web):1024" in table, table
     assert "GUARANTEE" in allot("roles")
+    # `allot state` asks only for frameworks and roles; its summary line
+    # comes from the counts and matches the whole state.
+    whole = cluster.state()
+    summary = allot("state").splitlines()[1]
+    active = sum(1 for a in whole["agents"] if a["status"] == "active")
+    assert summary.startswith(f"agents {len(whole['agents'])} ({active} active)  "
+                              f"frameworks {len(whole['frameworks'])}  "
+                              f"tasks {len(whole['tasks'])}  offers "), summary
 
     for args, words in [
         (("reserve", "no-such-agent", "cpus(web):1"), "no agent 'no-such-agent'"),
