@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "allot/core/error.h"
+#include "allot/core/text.h"
 #include "token_file.h"
 
 namespace allot::cli {
@@ -268,9 +269,7 @@ std::string readTokenFile(const char* flag, const std::string& path) {
     throw InvalidArgument(fmt::format("{} '{}': cannot read it (or it is empty): {}", flag, path,
                                       std::strerror(errno)));
   }
-  const auto first = token.find_first_not_of(" \t\r");
-  const auto last = token.find_last_not_of(" \t\r");
-  token = first == std::string::npos ? std::string() : token.substr(first, last - first + 1);
+  token = std::string(trim(token));
   if (token.empty()) throw InvalidArgument(fmt::format("{} '{}': the token is empty", flag, path));
   for (const char c : token) {
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {

@@ -407,6 +407,13 @@ struct Master::Impl {
 
   // --- HTTP ----------------------------------------------------------------------
   HttpResponse http(const master::HttpRequest& request);
+  // Agents by status and connected frameworks: /metrics and the state's counts.
+  struct Census {
+    std::array<std::size_t, 3> agentsByStatus{};  // indexed by AgentStatus
+    std::size_t activeFrameworks = 0;
+    std::size_t agents(AgentStatus s) const { return agentsByStatus[static_cast<std::size_t>(s)]; }
+  };
+  Census census() const;
   // Everything, or (with `only`) the lists named there: the UI asks for the
   // tab it shows, not 10 MB of agents every 2 s.
   nlohmann::json stateJson(const std::set<std::string, std::less<>>* only = nullptr);
@@ -2520,6 +2527,13 @@ nlohmann::json Master::Impl::utilizationJson() {
               {"samples", std::move(samples)}};
 }
 
+Master::Impl::Census Master::Impl::census() const {
+  Census c;
+  for (const auto& [id, agent] : agents) ++c.agentsByStatus[static_cast<std::size_t>(agent.status)];
+  for (const auto& [id, fw] : frameworks) c.activeFrameworks += fw.connected ? 1 : 0;
+  return c;
+}
+
 nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>* only) {
   using nlohmann::json;
   auto want = [only](std::string_view list) { return only == nullptr || only->count(list) > 0; };
@@ -2546,112 +2560,115 @@ nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>*
                     {"failures", registryWriteFailures}};
   if (registryDirty && !lastRegistryError.empty()) registryJson["error"] = lastRegistryError;
   j["registry"] = std::move(registryJson);
-  std::array<std::size_t, 3> byStatus{};
-  for (const auto& [id, agent] : agents) ++byStatus[static_cast<std::size_t>(agent.status)];
-  std::size_t activeFrameworks = 0;
-  for (const auto& [id, fw] : frameworks) activeFrameworks += fw.connected ? 1 : 0;
-  j["counts"] =
-      json{{"agents", agents.size()},
-           {"agents_active", byStatus[static_cast<std::size_t>(AgentStatus::kActive)]},
-           {"agents_unreachable", byStatus[static_cast<std::size_t>(AgentStatus::kUnreachable)]},
-           {"agents_recovering", byStatus[static_cast<std::size_t>(AgentStatus::kRecovering)]},
-           {"frameworks", frameworks.size()},
-           {"frameworks_active", activeFrameworks},
-           {"roles", allocator->state().roleCount()},
-           {"tasks", tasks.size()},
-           {"completed_tasks", std::min<std::size_t>(completed.size(), 1000)},
-           {"offers", offers.size()}};
-  json agentsJson = json::array();
-  for (const auto& [id, agent] : agents) {
-    if (!want("agents")) break;
-    Resources usedR;
-    Resources offeredR;
-    std::size_t running = 0;
-    for (const std::string& key : agent.tasks) {
-      const Task& task = tasks.at(key);
-      if (task.terminal) continue;
-      usedR += task.resources;
-      ++running;
+  const Census counted = census();
+  j["counts"] = json{{"agents", agents.size()},
+                     {"agents_active", counted.agents(AgentStatus::kActive)},
+                     {"agents_unreachable", counted.agents(AgentStatus::kUnreachable)},
+                     {"agents_recovering", counted.agents(AgentStatus::kRecovering)},
+                     {"frameworks", frameworks.size()},
+                     {"frameworks_active", counted.activeFrameworks},
+                     {"roles", allocator->state().roleCount()},
+                     {"tasks", tasks.size()},
+                     {"completed_tasks", std::min<std::size_t>(completed.size(), 1000)},
+                     {"offers", offers.size()}};
+  if (want("agents")) {
+    json agentsJson = json::array();
+    for (const auto& [id, agent] : agents) {
+      Resources usedR;
+      Resources offeredR;
+      std::size_t running = 0;
+      for (const std::string& key : agent.tasks) {
+        const Task& task = tasks.at(key);
+        if (task.terminal) continue;
+        usedR += task.resources;
+        ++running;
+      }
+      for (const std::string& offerId : agent.offers) offeredR += offers.at(offerId).resources;
+      const Resources freeR = agent.total - usedR - offeredR;
+      agentsJson.push_back(json{{"id", id},
+                                {"hostname", agent.hostname},
+                                {"status", std::string(statusName(agent.status))},
+                                {"total", toString(agent.total)},
+                                {"reserved", textOf(agent.reserved)},
+                                {"reservation_applied", agent.reservationApplied},
+                                {"used", toString(usedR)},
+                                {"offered", toString(offeredR)},
+                                {"free", toString(freeR)},
+                                {"attributes", agent.attributesText},
+                                {"tasks", running},
+                                {"last_seen_us", toMicros(agent.lastSeen)}});
     }
-    for (const std::string& offerId : agent.offers) offeredR += offers.at(offerId).resources;
-    const Resources freeR = agent.total - usedR - offeredR;
-    agentsJson.push_back(json{{"id", id},
-                              {"hostname", agent.hostname},
-                              {"status", std::string(statusName(agent.status))},
-                              {"total", toString(agent.total)},
-                              {"reserved", textOf(agent.reserved)},
-                              {"reservation_applied", agent.reservationApplied},
-                              {"used", toString(usedR)},
-                              {"offered", toString(offeredR)},
-                              {"free", toString(freeR)},
-                              {"attributes", agent.attributesText},
-                              {"tasks", running},
-                              {"last_seen_us", toMicros(agent.lastSeen)}});
+    j["agents"] = std::move(agentsJson);
   }
-  if (want("agents")) j["agents"] = std::move(agentsJson);
-  json fwJson = json::array();
-  for (const auto& [id, fw] : frameworks) {
-    if (!want("frameworks")) break;
-    std::size_t running = 0;
-    for (const std::string& key : fw.tasks) running += tasks.at(key).terminal ? 0u : 1u;
-    fwJson.push_back(json{{"id", id},
-                          {"name", fw.info.name()},
-                          {"role", fw.info.role()},
-                          {"weight", fw.info.weight()},
-                          {"principal", fw.info.principal()},
-                          {"user", fw.info.user()},
-                          {"hostname", fw.info.hostname()},
-                          {"active", fw.connected},
-                          {"suppressed", fw.suppressed},
-                          {"failover_timeout_us", fw.info.failover_timeout_us()},
-                          {"tasks", running},
-                          {"offers", fw.offers.size()},
-                          {"pending_updates", fw.pending.size()}});
+  if (want("frameworks")) {
+    json fwJson = json::array();
+    for (const auto& [id, fw] : frameworks) {
+      std::size_t running = 0;
+      for (const std::string& key : fw.tasks) running += tasks.at(key).terminal ? 0u : 1u;
+      fwJson.push_back(json{{"id", id},
+                            {"name", fw.info.name()},
+                            {"role", fw.info.role()},
+                            {"weight", fw.info.weight()},
+                            {"principal", fw.info.principal()},
+                            {"user", fw.info.user()},
+                            {"hostname", fw.info.hostname()},
+                            {"active", fw.connected},
+                            {"suppressed", fw.suppressed},
+                            {"failover_timeout_us", fw.info.failover_timeout_us()},
+                            {"tasks", running},
+                            {"offers", fw.offers.size()},
+                            {"pending_updates", fw.pending.size()}});
+    }
+    j["frameworks"] = std::move(fwJson);
   }
-  if (want("frameworks")) j["frameworks"] = std::move(fwJson);
-  json tasksJson = json::array();
   if (want("tasks")) {
+    json tasksJson = json::array();
     for (const auto& [key, task] : tasks) tasksJson.push_back(statusJson(task));
     j["tasks"] = std::move(tasksJson);
   }
-  json doneJson = json::array();
-  for (auto it = completedOrder.rbegin();
-       want("completed_tasks") && it != completedOrder.rend() && doneJson.size() < 1000; ++it) {
-    auto c = completed.find(it->first);
-    if (c != completed.end() && c->second.completedSeq == it->second) {
-      doneJson.push_back(statusJson(c->second));
+  if (want("completed_tasks")) {
+    // The latest 1,000, newest first.
+    json doneJson = json::array();
+    for (auto it = completedOrder.rbegin(); it != completedOrder.rend() && doneJson.size() < 1000;
+         ++it) {
+      auto c = completed.find(it->first);
+      if (c != completed.end() && c->second.completedSeq == it->second) {
+        doneJson.push_back(statusJson(c->second));
+      }
     }
+    j["completed_tasks"] = std::move(doneJson);
   }
-  // The latest 1,000, newest first.
-  if (want("completed_tasks")) j["completed_tasks"] = std::move(doneJson);
-  json offersJson = json::array();
-  for (const auto& [id, offer] : offers) {
-    if (!want("offers")) break;
-    offersJson.push_back(json{{"id", id},
-                              {"framework_id", offer.frameworkId},
-                              {"agent_id", offer.agentId},
-                              {"resources", toString(offer.resources)},
-                              {"sent_us", toMicros(offer.sentAt)}});
-  }
-  if (want("offers")) j["offers"] = std::move(offersJson);
-  json rolesJson = json::array();
-  const ClusterState& state = allocator->state();
-  const Scalars& total = state.totalScalars();
-  for (RoleIndex r = 0; want("roles") && r < state.roleCount(); ++r) {
-    const RoleState& role = state.role(r);
-    double share = 0;
-    for (int d = 0; d < kMaxScalarDims; ++d) {
-      if (total[d] > 0) share = std::max(share, role.allocated[d] / total[d]);
+  if (want("offers")) {
+    json offersJson = json::array();
+    for (const auto& [id, offer] : offers) {
+      offersJson.push_back(json{{"id", id},
+                                {"framework_id", offer.frameworkId},
+                                {"agent_id", offer.agentId},
+                                {"resources", toString(offer.resources)},
+                                {"sent_us", toMicros(offer.sentAt)}});
     }
-    rolesJson.push_back(json{{"name", role.name},
-                             {"weight", role.weight},
-                             {"guarantee", textOf(role.quota.guarantee)},
-                             {"limit", textOf(role.quota.limit)},
-                             {"frameworks", role.frameworks.size()},
-                             {"allocated", toString(role.allocated, *state.dimensions())},
-                             {"share", share}});
+    j["offers"] = std::move(offersJson);
   }
-  if (want("roles")) j["roles"] = std::move(rolesJson);
+  if (want("roles")) {
+    json rolesJson = json::array();
+    const ClusterState& state = allocator->state();
+    const Scalars& total = state.totalScalars();
+    for (RoleIndex r = 0; r < state.roleCount(); ++r) {
+      const RoleState& role = state.role(r);
+      double share = 0;
+      for (int d = 0; d < kMaxScalarDims; ++d) {
+        if (total[d] > 0) share = std::max(share, role.allocated[d] / total[d]);
+      }
+      rolesJson.push_back(json{{"name", role.name},
+                               {"weight", role.weight},
+                               {"guarantee", textOf(role.quota.guarantee)},
+                               {"limit", textOf(role.quota.limit)},
+                               {"frameworks", role.frameworks.size()},
+                               {"allocated", toString(role.allocated, *state.dimensions())},
+                               {"share", share}});
+    }
+    j["roles"] = std::move(rolesJson);
+  }
   return j;
 }
 
@@ -2731,24 +2748,20 @@ std::string Master::Impl::metricsText() {
     append(fmt::format("allot_master_tasks{{state=\"{}\"}} {}",
                        taskStateName(static_cast<wire::TaskState>(s)), tasksByState[s]));
   }
-  std::array<std::size_t, 3> byStatus{};
-  for (const auto& [id, agent] : agents) ++byStatus[static_cast<std::size_t>(agent.status)];
+  const Census c = census();
   append("# HELP allot_master_agents Agents by status");
   append("# TYPE allot_master_agents gauge");
   for (auto s : {AgentStatus::kActive, AgentStatus::kUnreachable, AgentStatus::kRecovering}) {
-    append(fmt::format("allot_master_agents{{status=\"{}\"}} {}", statusName(s),
-                       byStatus[static_cast<std::size_t>(s)]));
+    append(fmt::format("allot_master_agents{{status=\"{}\"}} {}", statusName(s), c.agents(s)));
   }
   append("# HELP allot_master_agents_forgotten_total Unreachable agents forgotten (age or count)");
   append("# TYPE allot_master_agents_forgotten_total counter");
   append(fmt::format("allot_master_agents_forgotten_total {}", forgottenAgents));
-  std::size_t active = 0;
-  for (const auto& [id, fw] : frameworks) active += fw.connected ? 1 : 0;
   append("# HELP allot_master_frameworks Frameworks by connection");
   append("# TYPE allot_master_frameworks gauge");
-  append(fmt::format("allot_master_frameworks{{state=\"active\"}} {}", active));
+  append(fmt::format("allot_master_frameworks{{state=\"active\"}} {}", c.activeFrameworks));
   append(fmt::format("allot_master_frameworks{{state=\"disconnected\"}} {}",
-                     frameworks.size() - active));
+                     frameworks.size() - c.activeFrameworks));
   append("# HELP allot_master_messages_received_total Well-formed messages received, by type");
   append("# TYPE allot_master_messages_received_total counter");
   for (std::size_t t = 1; t < received.size(); ++t) {
