@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -30,6 +29,7 @@
 #include <vector>
 
 #include "allot/core/error.h"
+#include "allot/core/text.h"
 
 namespace allot::runtime {
 
@@ -61,7 +61,7 @@ std::optional<ZkUrl> ZkUrl::parse(std::string_view text) {
     if (!in || !std::getline(in, line)) {
       throw ParseError(fmt::format("ZooKeeper URL file '{}': cannot read it", file));
     }
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    line = std::string(trim(line));
     if (!std::string_view(line).starts_with(kScheme)) {
       throw ParseError(
           fmt::format("ZooKeeper URL file '{}': its first line is not a zk:// URL", file));
