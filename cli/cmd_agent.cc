@@ -20,6 +20,7 @@
 #include "allot/runtime/event_loop.h"
 #include "commands.h"
 #include "common.h"
+#include "curve_flags.h"
 
 namespace allot::cli {
 namespace {
@@ -34,6 +35,7 @@ struct AgentArgs {
   std::string memoryPoll = "100ms";
   std::string executorIdle = "30s";
   std::string logLevel = "info";
+  CurveClientFlags curve;
 };
 
 void runAgent(AgentArgs a) {
@@ -48,6 +50,7 @@ void runAgent(AgentArgs a) {
   o.killGrace = parseDuration("--kill-grace", a.killGrace);
   o.memoryPoll = parseDuration("--memory-poll", a.memoryPoll);
   o.executorIdle = parseDuration("--executor-idle", a.executorIdle);
+  o.curve = a.curve.options();
 
   // Block SIGINT/SIGTERM before ZeroMQ starts its threads, which inherit the
   // mask: the loop alone receives them, through a signalfd.
@@ -132,6 +135,7 @@ void addAgentCommand(CLI::App& app) {
   cmd->add_option("--executor-idle", args->executorIdle,
                   "Stop a framework's executor after this long without tasks")
       ->capture_default_str();
+  args->curve.add(cmd);
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error")
       ->capture_default_str();
   cmd->callback([args] { runAgent(*args); });

@@ -27,6 +27,7 @@
 #include "allot/runtime/zookeeper.h"
 #include "commands.h"
 #include "common.h"
+#include "curve_flags.h"
 #include "token_file.h"
 
 namespace allot::cli {
@@ -56,6 +57,7 @@ struct MasterArgs {
   std::string zkSessionTimeout = "10s";
   std::string advertiseHost;
   std::string operatorTokenFile;
+  CurveServerFlags curve;
   std::string logLevel = "info";
 };
 
@@ -162,6 +164,21 @@ void runMaster(const MasterArgs& a) {
   o.masterId = a.masterId;
   if (!a.operatorTokenFile.empty()) {
     o.operatorToken = readTokenFile("--operator-token-file", a.operatorTokenFile);
+  }
+  o.curve = a.curve.options();
+  if (o.curve) {
+    spdlog::info(
+        "CURVE: agents and frameworks connect with this master's public key {}; {}",
+        o.curve->keys.publicKey,
+        o.curve->clientsFile.empty()
+            ? std::string("any client key is admitted (--curve-allow-any)")
+            : fmt::format("client keys admitted are those of {} ({} now)", o.curve->clientsFile,
+                          runtime::CurveClientList(o.curve->clientsFile).size()));
+  } else {
+    spdlog::warn(
+        "the agents' and frameworks' links are plain TCP: whoever reaches port {} may run "
+        "commands on the agents (secure them with --curve-key, see `allot keygen --help`)",
+        a.port);
   }
 
   // Block SIGINT/SIGTERM before the master starts its HTTP threads, which
@@ -325,6 +342,7 @@ void addMasterCommand(CLI::App& app) {
                   "File holding a token that operator calls (allot weight, quota, reserve, "
                   "unreserve: POST /api/v1/...) must present; reads stay open. Default: no "
                   "token, and anyone who reaches --http-port may change roles and reservations");
+  args->curve.add(cmd);
   cmd->add_option("--master-id", args->masterId,
                   "Id of this master run (prefix of the ids it assigns). Default: from the time");
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error or off")

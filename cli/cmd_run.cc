@@ -28,6 +28,7 @@
 #include "allot/runtime/scheduler.h"
 #include "commands.h"
 #include "common.h"
+#include "curve_flags.h"
 
 namespace allot::cli {
 namespace {
@@ -50,6 +51,7 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   std::vector<std::string> command;
+  CurveClientFlags curve;
 };
 
 // One argument as /bin/sh reads it back.
@@ -285,7 +287,9 @@ int runOnce(const RunArgs& args) {
 
   RunScheduler scheduler(args, need);
   runtime::SystemClock clock;
-  runtime::SchedulerDriver driver(scheduler, info, args.master, clock);
+  runtime::DriverOptions driverOptions;
+  driverOptions.curve = args.curve.options();
+  runtime::SchedulerDriver driver(scheduler, info, args.master, clock, driverOptions);
 
   // SIGINT/SIGTERM: tear the framework down (the master kills the task).
   sigset_t mask;
@@ -352,6 +356,7 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--master", args->master,
                   "Master address, HOST:PORT, or zk://HOST:PORT/PATH (the leading master)")
       ->required();
+  args->curve.add(cmd);
   cmd->add_option("--cpus", args->cpus, "CPUs for the task (cores)")->capture_default_str();
   cmd->add_option("--mem", args->mem, "Memory for the task (MB)")->capture_default_str();
   cmd->add_option("--disk", args->disk, "Disk for the task (MB); 0: none")->capture_default_str();

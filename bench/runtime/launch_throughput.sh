@@ -9,6 +9,8 @@
 # on p99 (the first bucket edge holding 99%). First, as the same-run
 # baseline, the machine's process-creation ceiling (spawn_ceiling;
 # SKIP_CEILING=1 skips it).
+# CURVE=1 secures every link with CURVE (`allot keygen`; the master with
+# --curve-clients listing every agent's and the framework's key).
 # MAX_IN_FLIGHT=K makes the framework launch no more while K of its tasks are
 # launched and not terminal (suppressing offers meanwhile); 0, the default,
 # launches as many as every offer holds.
@@ -69,14 +71,26 @@ if [[ -x "$CEILING" && "${SKIP_CEILING:-0}" != 1 ]]; then
   echo "# ceiling: $("$CEILING" --seconds 3)"
   echo "# ceiling: $("$CEILING" --seconds 3 --executor "$BUILD/cli/allot-executor" --dir "$WORK/ceiling")"
 fi
-echo "# $(date -u +%FT%TZ) launch_throughput: master and framework at nice $CONTROL_NICE, work dirs in $WORK_ROOT ($(stat -f -c %T "$WORK_ROOT")), $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM, at most ${MAX_IN_FLIGHT:-0} in flight (0: no bound); load $(cut -d' ' -f1-3 /proc/loadavg)"
+MASTER_CURVE=() AGENT_CURVE=() FRAMEWORK_CURVE=()
+if [[ "${CURVE:-0}" == 1 ]]; then
+  "$ALLOT" keygen "$WORK/master.key" >/dev/null
+  : >"$WORK/clients"
+  for who in framework $(seq -f 'agent%g' 1 "$AGENTS"); do
+    echo "$("$ALLOT" keygen "$WORK/$who.key") $who" >>"$WORK/clients"
+  done
+  MASTER_CURVE=(--curve-key "$WORK/master.key" --curve-clients "$WORK/clients")
+  AGENT_CURVE=(--master-key "$WORK/master.key")
+  FRAMEWORK_CURVE=(--master-key "$WORK/master.key" --curve-key "$WORK/framework.key")
+fi
+echo "# $(date -u +%FT%TZ) launch_throughput: links $([[ "${CURVE:-0}" == 1 ]] && echo CURVE || echo plain), master and framework at nice $CONTROL_NICE, work dirs in $WORK_ROOT ($(stat -f -c %T "$WORK_ROOT")), $AGENTS agents ($AGENT_RESOURCES), $TASKS tasks of cpus $TASK_CPUS mem $TASK_MEM, at most ${MAX_IN_FLIGHT:-0} in flight (0: no bound); load $(cut -d' ' -f1-3 /proc/loadavg)"
 control "$ALLOT" master --port "$PORT" --http-port "$HTTP" --work-dir "$WORK/master" --log-level "${MASTER_LOG_LEVEL:-warn}" \
-  >"$WORK/master.log" 2>&1 &
+  "${MASTER_CURVE[@]}" >"$WORK/master.log" 2>&1 &
 pids+=($!)
 sleep 0.5
 for i in $(seq 1 "$AGENTS"); do
   "$ALLOT" agent --master "127.0.0.1:$PORT" --resources "$AGENT_RESOURCES" \
-    --work-dir "$WORK/agent$i" --id "agent$i" --log-level warn >"$WORK/agent$i.log" 2>&1 &
+    --work-dir "$WORK/agent$i" --id "agent$i" --log-level warn \
+    ${AGENT_CURVE[@]+"${AGENT_CURVE[@]}" --curve-key "$WORK/agent$i.key"} >"$WORK/agent$i.log" 2>&1 &
   pids+=($!)
 done
 for _ in $(seq 1 300); do
@@ -89,7 +103,7 @@ echo "# $n agents registered"
 start=$EPOCHREALTIME
 control "$FRAMEWORK" --master "127.0.0.1:$PORT" --tasks "$TASKS" --command true --cpus "$TASK_CPUS" \
   --mem "$TASK_MEM" --max-in-flight "${MAX_IN_FLIGHT:-0}" --reconcile-interval 0 --output "$WORK/events.jsonl" --timeout 600 \
-  >"$WORK/framework.log" 2>&1
+  "${FRAMEWORK_CURVE[@]}" >"$WORK/framework.log" 2>&1
 end=$EPOCHREALTIME
 echo "# framework process: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s"
 

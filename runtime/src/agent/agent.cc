@@ -146,6 +146,7 @@ class Agent::Impl {
   void sendRegister();
   // A fresh DEALER to endpoint_, with a new routing id (a new connection).
   void connectDealer();
+  void watchDealer();
   void onLeader(const std::optional<MasterInfo>& leader);
   void onReadable();
   void dispatch(const wire::Envelope& envelope);
@@ -202,6 +203,7 @@ class Agent::Impl {
   std::mt19937_64 random_;
   std::string endpoint_;  // of the master; kNoMasterEndpoint while none leads
   std::unique_ptr<DealerSocket> dealer_;
+  HandshakeLogFilter handshakeLog_;
   std::unique_ptr<MasterDetector> detector_;  // with a zk:// master
 
   std::unordered_map<std::string, Task> tasks_;
@@ -217,6 +219,9 @@ class Agent::Impl {
   Duration heartbeat_{};
   EventLoop::TimerId heartbeatTimer_ = 0;
   EventLoop::TimerId registerTimer_ = 0;
+  // A new connection after one refused (see watchDealer).
+  EventLoop::TimerId reconnectTimer_ = 0;
+  static constexpr std::chrono::seconds kRefusedReconnect{2};
   Duration registerBackoff_{};  // wait before resending an unanswered registration
   EventLoop::TimerId retryTimer_ = 0;
   // Without pidfd_open (kernels before 5.3, valgrind), executors are polled
@@ -341,8 +346,9 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
 }
 
 Agent::Impl::~Impl() {
-  if (started_) loop_.unwatch(dealer_->socket());
-  for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_, stopTimer_}) {
+  if (started_) unwatchDealer(loop_, *dealer_);
+  for (auto id :
+       {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_, stopTimer_, reconnectTimer_}) {
     if (id != 0) loop_.cancel(id);
   }
   // Executors keep running; a new agent on this work directory recovers them
@@ -361,7 +367,7 @@ Agent::Impl::~Impl() {
 void Agent::Impl::start() {
   if (started_) return;
   started_ = true;
-  loop_.watch(dealer_->socket(), [this] { onReadable(); });
+  watchDealer();
   sendRegister();
   // Unanswered registrations are resent with a doubling interval (up to 8
   // retry periods): a master too busy to answer would otherwise get one
@@ -519,12 +525,44 @@ void Agent::Impl::endWrittenTasks(Executor& executor) {
 // Master connection
 
 void Agent::Impl::connectDealer() {
-  if (dealer_ && started_) loop_.unwatch(dealer_->socket());
+  if (dealer_ && started_) unwatchDealer(loop_, *dealer_);
   // The routing id is per connection: a restarted agent, or one that
   // follows a new leader, is a new connection.
-  dealer_ = std::make_unique<DealerSocket>(context_, endpoint_,
-                                           fmt::format("{}#{:08x}", id_, random_() & 0xffffffffu));
-  if (started_) loop_.watch(dealer_->socket(), [this] { onReadable(); });
+  dealer_ = std::make_unique<DealerSocket>(
+      context_, endpoint_, fmt::format("{}#{:08x}", id_, random_() & 0xffffffffu), &options_.curve);
+  if (started_) watchDealer();
+}
+
+void Agent::Impl::watchDealer() {
+  runtime::watchDealer(
+      loop_, *dealer_, [this] { onReadable(); },
+      [this](const HandshakeEvent& event) {
+        // ZeroMQ gives a connection up for good after a refusal or a
+        // protocol mismatch: try a new one now and then, so that an
+        // operator's fix (a key listed, the master's flags) takes without a
+        // restart. Not from here: the socket being drained would go.
+        if ((event.kind == HandshakeEvent::kFailedAuth ||
+             event.kind == HandshakeEvent::kFailedProtocol) &&
+            reconnectTimer_ == 0) {
+          reconnectTimer_ = loop_.after(kRefusedReconnect, [this] {
+            reconnectTimer_ = 0;
+            if (!stopReason_.empty()) return;
+            connectDealer();
+            registered_ = false;
+            sendRegister();
+          });
+        }
+        if (!handshakeLog_.worthLogging(event, dealer_->secure())) return;
+        const std::string what = describeClientHandshake(event, dealer_->secure());
+        if (event.kind == HandshakeEvent::kSucceeded) {
+          spdlog::info("agent {}: {}", id_, what);
+        } else {
+          spdlog::error("agent {}: {}{}", id_, what,
+                        reconnectTimer_ != 0
+                            ? fmt::format(" (trying again every {} s)", kRefusedReconnect.count())
+                            : std::string());
+        }
+      });
 }
 
 // A new leading master (ZooKeeper): register with it at once, with the

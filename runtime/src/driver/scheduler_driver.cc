@@ -51,7 +51,7 @@ SchedulerDriver::SchedulerDriver(Scheduler& scheduler, wire::FrameworkInfo frame
 
 SchedulerDriver::~SchedulerDriver() {
   detector_.reset();  // before the loop it delivers to
-  if (socket_) loop_.unwatch(socket_->socket());
+  if (socket_) unwatchDealer(loop_, *socket_);
 }
 
 Duration SchedulerDriver::masterTimeout() const {
@@ -97,11 +97,20 @@ void SchedulerDriver::onLeader(const std::optional<MasterInfo>& leader) {
 
 void SchedulerDriver::connect() {
   if (!context_) context_ = std::make_unique<zmq::context_t>(1);
-  if (socket_) loop_.unwatch(socket_->socket());
+  if (socket_) unwatchDealer(loop_, *socket_);
   // A fresh socket drops whatever was queued for a master that went away.
-  socket_ = std::make_unique<DealerSocket>(*context_, endpoint_,
-                                           fmt::format("{}-{}", routingBase_, ++connections_));
-  loop_.watch(socket_->socket(), [this] { onReadable(); });
+  socket_ = std::make_unique<DealerSocket>(
+      *context_, endpoint_, fmt::format("{}-{}", routingBase_, ++connections_), &options_.curve);
+  watchDealer(
+      loop_, *socket_, [this] { onReadable(); },
+      [this](const HandshakeEvent& event) {
+        if (!handshakeLog_.worthLogging(event, socket_->secure())) return;
+        if (event.kind == HandshakeEvent::kSucceeded) {
+          spdlog::info("driver: {}", describeClientHandshake(event, socket_->secure()));
+        } else {
+          spdlog::error("driver: {}", describeClientHandshake(event, socket_->secure()));
+        }
+      });
   spdlog::debug("driver: connecting to {} (connection {})", endpoint_, connections_);
 }
 
@@ -133,7 +142,10 @@ void SchedulerDriver::stop(bool failover) {
 bool SchedulerDriver::send(wire::MessageType type, const google::protobuf::MessageLite& body) {
   if (socket_ && socket_->send(type, frameworkId(), body)) return true;
   ++droppedSends_;
-  spdlog::warn("driver: {} to the master dropped (queue full)", messageTypeName(type));
+  spdlog::warn(
+      "driver: {} to the master dropped (no connection to the master takes it: not connected yet, "
+      "or its queue is full)",
+      messageTypeName(type));
   return false;
 }
 

@@ -327,6 +327,14 @@ struct Master::Impl {
 
   // --- plumbing --------------------------------------------------------------
   void onReadable();
+  void onCurveRequests();
+  void onHandshakeEvents();
+  // At most one line a second of one kind (see curveRefusedLog).
+  struct LogLimit {
+    TimePoint at{};
+    std::uint64_t heldBack = 0;
+  };
+  void logCurve(LogLimit& limit, const std::string& what);
   void afterEvent();
   void dispatch(const Incoming& in);
   void bad(const Incoming& in, wire::Error::Code code, std::string_view field,
@@ -452,7 +460,15 @@ struct Master::Impl {
   const Clock& clock;
   MasterOptions opt;
   EventLoop loop;
+  // Admits CURVE clients (a clients file given); made before the router,
+  // whose handshakes ask it.
+  std::unique_ptr<CurveAuthenticator> curveAuth;
   RouterSocket router;
+  std::unique_ptr<HandshakeMonitor> routerMonitor;  // with CURVE: failed handshakes
+  std::uint64_t curveHandshakeFailures = 0;
+  // CURVE refusals and failed handshakes are each logged at most once a
+  // second: anyone who reaches the port can cause them.
+  LogLimit curveRefusedLog, curveFailedLog;
   std::vector<Incoming> drained;  // slots for one drain of the socket, kept between drains
   std::unique_ptr<Allocator> allocator;
   std::unique_ptr<master::Registry> registry;
@@ -509,9 +525,19 @@ struct Master::Impl {
 };
 
 Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions options)
-    : clock(c), opt(std::move(options)), loop(c), router([&]() -> RouterSocket {
+    : clock(c),
+      opt(std::move(options)),
+      loop(c),
+      curveAuth([&]() -> std::unique_ptr<CurveAuthenticator> {
+        if (!opt.curve) return nullptr;
+        if (!isCurveKey(opt.curve->keys.secretKey))
+          throw InvalidArgument("--curve-key: the master's CURVE secret key is missing");
+        if (opt.curve->clientsFile.empty()) return nullptr;
+        return std::make_unique<CurveAuthenticator>(context, opt.curve->clientsFile);
+      }()),
+      router([&]() -> RouterSocket {
         try {
-          return RouterSocket(context, opt.endpoint);
+          return RouterSocket(context, opt.endpoint, opt.curve ? &*opt.curve : nullptr);
         } catch (const zmq::error_t& e) {
           throw Error(
               fmt::format("master: cannot bind {}: {} (another master running? choose "
@@ -551,6 +577,7 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
     throw InvalidArgument(fmt::format("--master-id {:?}: {}", opt.masterId, *why));
   }
   allocator = makeAllocator(opt.policy, opt.params);
+  if (opt.curve) routerMonitor = std::make_unique<HandshakeMonitor>(context, router.socket());
   startedAt = clock.now();
   masterId = opt.masterId.empty() ? makeMasterId(startedAt) : opt.masterId;
 
@@ -621,6 +648,8 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   }
 
   loop.watch(router.socket(), [this] { onReadable(); });
+  if (curveAuth) loop.watch(curveAuth->socket(), [this] { onCurveRequests(); });
+  if (routerMonitor) loop.watch(routerMonitor->socket(), [this] { onHandshakeEvents(); });
   loop.every(opt.allocationInterval, [this] {
     runRound();
     afterEvent();
@@ -650,6 +679,50 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
 }
 
 // ------------------------------------------------------------------ plumbing
+
+void Master::Impl::logCurve(LogLimit& limit, const std::string& what) {
+  const TimePoint t = now();
+  if (limit.at != TimePoint{} && t - limit.at < std::chrono::seconds(1)) {
+    ++limit.heldBack;
+    return;
+  }
+  limit.at = t;
+  if (limit.heldBack == 0) {
+    spdlog::warn("master: {}", what);
+  } else {
+    spdlog::warn("master: {} ({} more such since the last such line)", what,
+                 std::exchange(limit.heldBack, 0));
+  }
+}
+
+void Master::Impl::onCurveRequests() {
+  curveAuth->handle(
+      [this](const CurveAuthenticator::Decision& d) {
+        if (d.name) {
+          spdlog::debug("master: CURVE client {} admitted from {}", *d.name, d.address);
+          return;
+        }
+        logCurve(curveRefusedLog,
+                 fmt::format("refused a CURVE client at {}: its key {} is not in {}",
+                             d.address.empty() ? "an unknown address" : d.address, d.key,
+                             opt.curve->clientsFile));
+      },
+      [](const std::string& warning) { spdlog::error("master: {}", warning); });
+}
+
+// Handshakes that fail before the clients file is asked: a client that does
+// not know this master's public key, or does not use CURVE.
+void Master::Impl::onHandshakeEvents() {
+  routerMonitor->drain([this](const HandshakeEvent& e) {
+    if (e.kind != HandshakeEvent::kFailedProtocol && e.kind != HandshakeEvent::kFailedOther) return;
+    ++curveHandshakeFailures;
+    logCurve(curveFailedLog,
+             fmt::format(
+                 "a client's CURVE handshake on {} failed ({}): it does not use CURVE, or not this "
+                 "master's public key",
+                 e.endpoint, handshakeFailureDetail(e)));
+  });
+}
 
 void Master::Impl::onReadable() {
   // Read what is queued, then handle the frameworks' messages first. ZeroMQ
@@ -2560,6 +2633,15 @@ nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>*
                     {"failures", registryWriteFailures}};
   if (registryDirty && !lastRegistryError.empty()) registryJson["error"] = lastRegistryError;
   j["registry"] = std::move(registryJson);
+  json curveJson{{"enabled", opt.curve.has_value()}};
+  if (opt.curve) {
+    curveJson["public_key"] = opt.curve->keys.publicKey;
+    curveJson["clients_file"] = opt.curve->clientsFile;
+    curveJson["admitted"] = curveAuth ? curveAuth->admitted() : 0;
+    curveJson["refused"] = curveAuth ? curveAuth->refused() : 0;
+    curveJson["failed_handshakes"] = curveHandshakeFailures;
+  }
+  j["curve"] = std::move(curveJson);
   const Census counted = census();
   j["counts"] = json{{"agents", agents.size()},
                      {"agents_active", counted.agents(AgentStatus::kActive)},
@@ -2723,6 +2805,21 @@ std::string Master::Impl::metricsText() {
       "(kept in memory, tried again)");
   append("# TYPE allot_master_registry_write_failures_total counter");
   append(fmt::format("allot_master_registry_write_failures_total {}", registryWriteFailures));
+  if (opt.curve) {
+    append(
+        "# HELP allot_master_curve_clients_total CURVE handshakes the clients file decided, by "
+        "result (all admitted without a clients file are not counted)");
+    append("# TYPE allot_master_curve_clients_total counter");
+    append(fmt::format("allot_master_curve_clients_total{{result=\"admitted\"}} {}",
+                       curveAuth ? curveAuth->admitted() : 0));
+    append(fmt::format("allot_master_curve_clients_total{{result=\"refused\"}} {}",
+                       curveAuth ? curveAuth->refused() : 0));
+    append(
+        "# HELP allot_master_curve_handshake_failures_total CURVE handshakes that failed "
+        "before the clients file was asked (no CURVE, or not this master's key)");
+    append("# TYPE allot_master_curve_handshake_failures_total counter");
+    append(fmt::format("allot_master_curve_handshake_failures_total {}", curveHandshakeFailures));
+  }
   append("# HELP allot_master_allocation_rounds_total Allocation rounds run");
   append("# TYPE allot_master_allocation_rounds_total counter");
   append(fmt::format("allot_master_allocation_rounds_total {}", rounds));

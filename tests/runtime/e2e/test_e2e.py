@@ -251,11 +251,14 @@ class Cluster:
                 return i
         raise KeyError(agent_id)
 
-    def start_agent(self, i, resources=AGENT_RESOURCES):
-        self.restarts[f"agent{i}"] += 1
-        args = [ALLOT, "agent", "--master", self.master_address, "--id", self.agent_id(i),
+    def agent_args(self, i, resources):
+        return [ALLOT, "agent", "--master", self.master_address, "--id", self.agent_id(i),
                 "--work-dir", os.path.join(self.dir, f"agent{i}"), "--resources", resources,
                 "--status-retry", "0.5", "--cgroup-root", "none"]
+
+    def start_agent(self, i, resources=AGENT_RESOURCES):
+        self.restarts[f"agent{i}"] += 1
+        args = self.agent_args(i, resources)
         self.agents[i] = self.spawn(f"agent{i}.{self.restarts[f'agent{i}']}", args)
         return self.agents[i]
 

@@ -38,6 +38,8 @@ namespace {
 
 struct Flags {
   std::string master;
+  std::string masterKey;  // CURVE: the master's public key (or a file holding it)
+  std::string curveKey;   // CURVE: this framework's key pair file
   std::string name = "allot-test-framework";
   std::string role{kUnreservedRole};
   int tasks = 10;
@@ -338,6 +340,11 @@ int run(const Flags& flags) {
   DriverOptions options;
   if (flags.masterTimeout > 0) options.masterTimeout = secondsToDuration(flags.masterTimeout);
   options.subscribeBackoffMax = std::chrono::seconds(1);
+  if (!flags.masterKey.empty()) {
+    options.curve.serverKey = readCurvePublicKey("--master-key", flags.masterKey);
+    if (!flags.curveKey.empty())
+      options.curve.keys = readCurveKeyFile("--curve-key", flags.curveKey);
+  }
 
   TestFramework framework(flags);
   SystemClock clock;
@@ -397,6 +404,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--timeout", flags.timeout, "Give up after this many seconds (exit 2); 0: never")
       ->capture_default_str();
+  app.add_option("--master-key", flags.masterKey, "The master's CURVE public key, or its file");
+  app.add_option("--curve-key", flags.curveKey, "This framework's CURVE key pair file");
   app.add_flag("--no-teardown", flags.noTeardown,
                "When done, leave the framework registered instead of tearing it down");
   app.add_flag("-v,--verbose", flags.verbose, "Debug logging");

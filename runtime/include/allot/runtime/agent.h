@@ -7,6 +7,7 @@
 #include <zmq.hpp>
 
 #include "allot/core/time.h"
+#include "allot/runtime/curve.h"
 #include "allot/runtime/event_loop.h"
 
 namespace allot::runtime {
@@ -48,6 +49,9 @@ struct AgentOptions {
   bool pidfd = true;
   // With a zk:// master: the ZooKeeper session timeout.
   Duration zkSessionTimeout = std::chrono::seconds(10);
+  // CURVE (allot/runtime/curve.h): the master's public key (every master of
+  // a zk:// path shares one key pair) and this agent's key pair.
+  CurveClientOptions curve;
 };
 
 // What the agent has done since it started; for tests and logs.

@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <zmq.hpp>
 
 #include "allot/core/time.h"
 #include "allot/policies/registry.h"
 #include "allot/runtime/clock.h"
+#include "allot/runtime/curve.h"
 
 namespace allot::runtime {
 
@@ -78,6 +80,11 @@ struct MasterOptions {
   // "Authorization: Bearer <operatorToken>" (401 otherwise). Reads (state,
   // metrics, the web UI) stay open. Empty: operator calls are open too.
   std::string operatorToken;
+  // When set, agents and frameworks must connect with CURVE
+  // (allot/runtime/curve.h): encrypted, knowing this master's public key,
+  // and, with a clients file, holding a key it lists. Unset: plain TCP, open
+  // to whoever reaches `endpoint`.
+  std::optional<CurveServerOptions> curve;
   // The master's id (prefix of the ids it assigns); empty: made from the
   // start time, so it changes on every restart.
   std::string masterId;

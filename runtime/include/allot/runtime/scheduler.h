@@ -27,6 +27,7 @@
 
 #include "allot/core/time.h"
 #include "allot/runtime/clock.h"
+#include "allot/runtime/curve.h"
 #include "allot/runtime/event_loop.h"
 #include "allot/runtime/wire.h"
 #include "allot/runtime/zookeeper.h"
@@ -78,6 +79,9 @@ struct DriverOptions {
   std::size_t rememberedUpdates = 100'000;
   // With a zk:// master: the ZooKeeper session timeout.
   Duration zkSessionTimeout = std::chrono::seconds(10);
+  // CURVE (allot/runtime/curve.h): the master's public key and this
+  // framework's key pair.
+  CurveClientOptions curve;
 };
 
 // Connects to one master and drives one Scheduler. Not copyable.
@@ -188,6 +192,7 @@ class SchedulerDriver {
   EventLoop loop_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<DealerSocket> socket_;
+  HandshakeLogFilter handshakeLog_;
   std::optional<ZkUrl> zk_;
   std::unique_ptr<MasterDetector> detector_;  // with a zk:// master, from start()
   std::string routingBase_;

@@ -2,10 +2,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <zmq.hpp>
 
+#include "allot/runtime/curve.h"
+#include "allot/runtime/event_loop.h"
 #include "allot/runtime/wire.h"
 
 namespace google::protobuf {
@@ -26,7 +29,11 @@ struct Incoming {
 // counted (ZMQ_ROUTER_MANDATORY makes that visible instead of silent).
 class RouterSocket {
  public:
-  RouterSocket(zmq::context_t& context, const std::string& endpoint);
+  // With `curve`, the socket is a CURVE server: clients must know its public
+  // key, and, with a clients file, the context's CurveAuthenticator (which
+  // must exist before) admits them.
+  RouterSocket(zmq::context_t& context, const std::string& endpoint,
+               const CurveServerOptions* curve = nullptr);
 
   zmq::socket_t& socket() { return socket_; }
   // The endpoint actually bound (resolves port 0 / "*").
@@ -64,9 +71,16 @@ class RouterSocket {
 // fixed so a restarted master sees the same peer id.
 class DealerSocket {
  public:
-  DealerSocket(zmq::context_t& context, const std::string& endpoint, const std::string& routingId);
+  // With `curve`, the connection's handshakes are monitored (watch
+  // handshakeMonitor(), or see watchDealer), and with its serverKey set it
+  // is CURVE-secured. Null: neither (tests, the agent emulator).
+  DealerSocket(zmq::context_t& context, const std::string& endpoint, const std::string& routingId,
+               const CurveClientOptions* curve = nullptr);
 
   zmq::socket_t& socket() { return socket_; }
+  // Null when constructed without `curve`.
+  HandshakeMonitor* handshakeMonitor() { return monitor_.get(); }
+  bool secure() const { return secure_; }
 
   // Receives one message without blocking; see RouterSocket::receive.
   bool receive(wire::Envelope& out, const std::function<void(const WireError&)>& onBadFrame);
@@ -76,8 +90,16 @@ class DealerSocket {
 
  private:
   zmq::socket_t socket_;
+  std::unique_ptr<HandshakeMonitor> monitor_;
+  bool secure_ = false;
   std::uint64_t sequence_ = 0;
 };
+
+// Watches `socket` on `loop`: `onReadable` for its messages and, with CURVE,
+// `onHandshake` for each handshake outcome. unwatchDealer undoes both.
+void watchDealer(EventLoop& loop, DealerSocket& socket, EventLoop::Callback onReadable,
+                 std::function<void(const HandshakeEvent&)> onHandshake);
+void unwatchDealer(EventLoop& loop, DealerSocket& socket);
 
 // "HOST:PORT" or "tcp://HOST:PORT" -> "tcp://HOST:PORT". Throws ParseError.
 std::string masterEndpoint(std::string_view hostPort);

@@ -1,0 +1,168 @@
+"""End-to-end tests of CURVE-secured links: a real `allot master` with
+--curve-key and --curve-clients, `allot agent` and framework processes with
+keys from `allot keygen`, and clients that must be kept out (a key not
+listed, no key, the wrong master key, plain garbage).
+
+    /usr/bin/python3 -m pytest -v tests/runtime/e2e/test_curve.py
+"""
+
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from test_e2e import (ALLOT, GARBAGE, Cluster, check_one_terminal_each, managed, wait_for)
+
+
+def keygen(path, *extra):
+    """Runs `allot keygen PATH`; returns its public key."""
+    r = subprocess.run([ALLOT, "keygen", path, *extra], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    key = r.stdout.strip()
+    assert len(key) == 40, r.stdout
+    return key
+
+
+class CurveCluster(Cluster):
+    """A cluster whose master admits the keys of its clients file."""
+
+    def __init__(self, directory):
+        super().__init__(directory)
+        self.master_key = os.path.join(directory, "master.key")
+        self.master_public = keygen(self.master_key)
+        self.clients = os.path.join(directory, "clients")
+        with open(self.clients, "w") as f:
+            f.write("# admitted clients\n")
+        self.agent_flags = {}  # index -> extra flags
+
+    def admit(self, name):
+        """Makes a key pair NAME.key, lists it in the clients file; returns
+        its path."""
+        path = os.path.join(self.dir, f"{name}.key")
+        public = keygen(path)
+        with open(self.clients, "a") as f:
+            f.write(f"{public} {name}\n")
+        return path
+
+    def master_args(self):
+        return super().master_args() + ["--curve-key", self.master_key,
+                                        "--curve-clients", self.clients]
+
+    def agent_args(self, i, resources):
+        if i not in self.agent_flags:
+            self.agent_flags[i] = ["--master-key", self.master_key,
+                                   "--curve-key", self.admit(f"agent{i}")]
+        return super().agent_args(i, resources) + self.agent_flags[i]
+
+    def log_has(self, process, text):
+        with open(process.log, errors="replace") as f:
+            return text in f.read()
+
+
+@pytest.fixture
+def cluster(request, tmp_path):
+    yield from managed(request, CurveCluster(str(tmp_path)))
+
+
+def test_secured_cluster_runs_tasks_and_keeps_strangers_out(cluster):
+    """Agents and a framework with admitted keys run 40 tasks over CURVE. An
+    agent whose key is not listed, one without --master-key and a framework
+    with the wrong master key get nowhere, each told why, and so does a
+    plain garbage sender; the master keeps running and counts them. Listing
+    the refused agent's key admits it without a restart."""
+    cluster.start(agents=2)
+    framework = cluster.framework("secure", tasks=40, command="true", cpus=0.1, mem=16,
+                                  master_key=cluster.master_public,
+                                  curve_key=cluster.admit("framework"), timeout=90).start()
+    assert framework.wait_exit(120) == 0
+    finals = check_one_terminal_each(framework, 40)
+    assert set(finals.values()) == {"TASK_FINISHED"}
+
+    # An agent with a key of its own that the master does not list.
+    stranger_key = os.path.join(cluster.dir, "stranger.key")
+    stranger_public = keygen(stranger_key)
+    cluster.agent_flags[2] = ["--master-key", cluster.master_public, "--curve-key", stranger_key]
+    stranger = cluster.start_agent(2)
+    # An agent that does not use CURVE at all.
+    cluster.agent_flags[3] = []
+    plain = cluster.start_agent(3)
+    # A framework that takes another key for the master's.
+    wrong = cluster.framework("wrong-master-key", tasks=1, command="true", cpus=0.1, mem=16,
+                              master_key=keygen(os.path.join(cluster.dir, "other.key")),
+                              curve_key=cluster.admit("wrong"), timeout=3).start()
+
+    wait_for(lambda: cluster.log_has(stranger, "refused this client's key"), 15,
+             "the stranger agent told it is refused", cluster)
+    wait_for(lambda: cluster.log_has(plain, "the master uses CURVE; pass its public key with "
+                                            "--master-key"), 15,
+             "the plain agent told to use --master-key", cluster)
+    assert wrong.wait_exit(30) == 2  # its --timeout: never subscribed
+    assert cluster.log_has(wrong.process, "the secure handshake with the master at")
+    assert cluster.log_has(wrong.process, "is --master-key the master's public key?")
+    assert cluster.log_has(cluster.master,
+                           f"refused a CURVE client at 127.0.0.1: its key {stranger_public} is "
+                           f"not in {cluster.clients}")
+
+    # Garbage from a plain socket never reaches the master's message handling.
+    r = subprocess.run([GARBAGE, "--master", cluster.master_address, "--wait-ms", "300"],
+                       capture_output=True, text=True, timeout=120)
+    report = json.loads(r.stdout)
+    assert r.returncode == 1 and not report["ok"]  # none of its cases was answered...
+    assert report["cases"] and all(c["code"] is None for c in report["cases"]), report
+    assert cluster.healthy()
+    state = cluster.state()
+    assert {a["id"] for a in state["agents"]} == {cluster.agent_id(0), cluster.agent_id(1)}
+    curve = state["curve"]
+    assert curve["enabled"] and curve["public_key"] == cluster.master_public
+    assert curve["refused"] >= 1
+    assert curve["admitted"] >= 3  # two agents and the framework
+    assert curve["failed_handshakes"] >= 2  # the plain agent, the wrong key, the garbage
+    metrics = cluster.http("/metrics")[1].decode()
+    assert 'allot_master_curve_clients_total{result="refused"}' in metrics
+    assert state["counts"]["frameworks"] == 0  # the wrong-key framework never subscribed
+
+    # Admitted without a restart: the stranger, retrying, registers.
+    with open(cluster.clients, "a") as f:
+        f.write(f"{stranger_public} late-agent\n")
+    cluster.wait_agents({cluster.agent_id(2)}, timeout=20)
+    assert cluster.master.alive()
+    assert cluster.agent_id(3) not in cluster.active_agents()
+
+
+def test_flags_that_need_each_other_and_key_files(tmp_path):
+    """The CURVE flags refuse half a set-up before anything binds, naming
+    what is missing, and keygen keeps existing keys private."""
+
+    def allot(*args):
+        return subprocess.run([ALLOT, *args], capture_output=True, text=True, timeout=30)
+
+    key = str(tmp_path / "m.key")
+    public = keygen(key)
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    r = allot("keygen", key)
+    assert r.returncode != 0 and "pass --force to replace it" in r.stderr
+    replaced = json.loads(allot("keygen", key, "--force", "--json").stdout)
+    assert replaced["file"] == key and replaced["public_key"] != public
+
+    base = ["master", "--no-registry", "--port", "0", "--http-port", "-1"]
+    cases = [
+        (base + ["--curve-key", key], "--curve-key needs either --curve-clients FILE"),
+        (base + ["--curve-clients", key], "--curve-clients needs --curve-key"),
+        (base + ["--curve-key", str(tmp_path / "missing"), "--curve-allow-any"],
+         "--curve-key " + str(tmp_path / "missing") + ": cannot read it"),
+        (["agent", "--master", "127.0.0.1:1", "--curve-key", key],
+         "--curve-key needs --master-key"),
+        (["run", "--master", "127.0.0.1:1", "--master-key", "short", "--", "true"],
+         "--master-key 'short': neither a public key"),
+    ]
+    bad_clients = tmp_path / "clients"
+    bad_clients.write_text("# ok\nnot-a-key agent\n")
+    cases.append((base + ["--curve-key", key, "--curve-clients", str(bad_clients)],
+                  f"--curve-clients {bad_clients}:2: 'not-a-key' is not a public key"))
+    for args, message in cases:
+        r = allot(*args)
+        assert r.returncode != 0, args
+        assert message in r.stderr, (args, r.stderr)
