@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <vector>
 
@@ -284,8 +285,12 @@ void CurveAuthenticator::handle(const std::function<void(const Decision&)>& deci
 
 HandshakeMonitor::HandshakeMonitor(zmq::context_t& context, zmq::socket_t& monitored)
     : pair_(context, zmq::socket_type::pair) {
+  // Unique in the context: the endpoint of a monitor closed a moment ago
+  // may still be bound (ZeroMQ unbinds it on its reaper thread), so the
+  // address alone could repeat.
   const std::string endpoint =
-      fmt::format("inproc://allot-handshake-monitor-{}", static_cast<void*>(this));
+      fmt::format("inproc://allot-handshake-monitor-{}-{:016x}", static_cast<void*>(this),
+                  (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}());
   const int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
   if (zmq_socket_monitor(monitored.handle(), endpoint.c_str(), events) != 0) {

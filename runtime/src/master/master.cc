@@ -2807,8 +2807,8 @@ std::string Master::Impl::metricsText() {
   append(fmt::format("allot_master_registry_write_failures_total {}", registryWriteFailures));
   if (opt.curve) {
     append(
-        "# HELP allot_master_curve_clients_total CURVE handshakes the clients file decided, by "
-        "result (all admitted without a clients file are not counted)");
+        "# HELP allot_master_curve_clients_total CURVE clients the --curve-clients file "
+        "admitted or refused (none counted under --curve-allow-any)");
     append("# TYPE allot_master_curve_clients_total counter");
     append(fmt::format("allot_master_curve_clients_total{{result=\"admitted\"}} {}",
                        curveAuth ? curveAuth->admitted() : 0));
