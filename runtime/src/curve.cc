@@ -333,13 +333,13 @@ void HandshakeMonitor::drain(const std::function<void(const HandshakeEvent&)>& o
 }
 
 bool HandshakeLogFilter::worthLogging(const HandshakeEvent& event, bool secure) {
-  const std::pair<HandshakeEvent::Kind, int> now{event.kind, event.detail};
+  std::tuple<HandshakeEvent::Kind, int, std::string> now{event.kind, event.detail, event.endpoint};
   const bool first = !last_.has_value();
   // A plain client of a CURVE master sees a broken pipe before the
   // mechanism mismatch that explains it.
   if (!secure && event.kind == HandshakeEvent::kFailedOther) return false;
   if (last_ == now) return false;
-  last_ = now;
+  last_ = std::move(now);
   return !(first && !secure && event.kind == HandshakeEvent::kSucceeded);
 }
 

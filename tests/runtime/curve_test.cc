@@ -146,6 +146,27 @@ TEST_F(CurveTest, ClientListNamesKeysAndFollowsEdits) {
   EXPECT_NE(why.find(bad + ":2:"), std::string::npos) << why;
 }
 
+TEST(HandshakeLogFilterTest, LogsOutcomesAndChangesNotRetries) {
+  using K = HandshakeEvent;
+  const HandshakeEvent refused{K::kFailedAuth, 400, "tcp://m1:5050"};
+  const HandshakeEvent brokenPipe{K::kFailedOther, 32, "tcp://m1:5050"};
+  const HandshakeEvent atM1{K::kSucceeded, 0, "tcp://m1:5050"};
+  const HandshakeEvent atM2{K::kSucceeded, 0, "tcp://m2:5050"};
+  HandshakeLogFilter secure;
+  EXPECT_TRUE(secure.worthLogging(refused, true));
+  EXPECT_FALSE(secure.worthLogging(refused, true));  // the same refusal, retried
+  EXPECT_TRUE(secure.worthLogging(atM1, true));      // let in at last
+  EXPECT_FALSE(secure.worthLogging(atM1, true));
+  EXPECT_TRUE(secure.worthLogging(atM2, true));  // a new leader
+  EXPECT_TRUE(secure.worthLogging(brokenPipe, true));
+  HandshakeLogFilter plain;
+  EXPECT_FALSE(plain.worthLogging(atM1, false));  // a plain link's first success: quiet
+  EXPECT_FALSE(plain.worthLogging(brokenPipe, false));
+  EXPECT_TRUE(plain.worthLogging(
+      {K::kFailedProtocol, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, "tcp://m1:5050"}, false));
+  EXPECT_TRUE(plain.worthLogging(atM1, false));  // back after a failure
+}
+
 // A master's ROUTER with CURVE, its ZAP handler, and clients that connect.
 class CurveSocketsTest : public CurveTest {
  protected:

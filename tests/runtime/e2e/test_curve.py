@@ -1,7 +1,8 @@
 """End-to-end tests of CURVE-secured links: a real `allot master` with
 --curve-key and --curve-clients, `allot agent` and framework processes with
-keys from `allot keygen`, and clients that must be kept out (a key not
-listed, no key, the wrong master key, plain garbage).
+keys from `allot keygen`, clients that must be kept out (a key not listed,
+no key, the wrong master key, plain garbage), and a failover between two
+masters with one key pair behind a real ZooKeeper.
 
     /usr/bin/python3 -m pytest -v tests/runtime/e2e/test_curve.py
 """
@@ -14,6 +15,7 @@ import subprocess
 import pytest
 
 from test_e2e import (ALLOT, GARBAGE, Cluster, check_one_terminal_each, managed, wait_for)
+from test_ha import HaCluster, zookeeper  # noqa: F401 (zookeeper: a fixture)
 
 
 def keygen(path, *extra):
@@ -166,3 +168,49 @@ def test_flags_that_need_each_other_and_key_files(tmp_path):
         r = allot(*args)
         assert r.returncode != 0, args
         assert message in r.stderr, (args, r.stderr)
+
+
+class CurveHaCluster(HaCluster, CurveCluster):
+    """Masters behind ZooKeeper that share one key pair and clients file;
+    agents and frameworks follow the leader over CURVE."""
+
+
+@pytest.fixture
+def curve_ha(request, tmp_path, zookeeper):
+    yield from managed(request, CurveHaCluster(str(tmp_path), zookeeper))
+
+
+def test_failover_keeps_secured_agents_and_frameworks(curve_ha):
+    """Masters A and B with the same --curve-key behind one ZooKeeper path:
+    kill -9 of A while a framework's tasks run; B leads, the agents and the
+    framework reconnect to it over CURVE with the keys they had, and every
+    task finishes once."""
+    ha = curve_ha
+    ha.start_master("a")
+    ha.wait_leads("a", 20)
+    ha.start_master("b")
+    ha.wait_standby("b", leader="a")
+    ha.use("a")
+    for i in range(2):
+        ha.start_agent(i)
+    agents = [ha.agent_id(i) for i in range(2)]
+    ha.wait_agents(agents, timeout=20)
+    fw = ha.framework("secure-failover", tasks=4, command="sleep 6", cpus=1.5, mem=32,
+                      reconcile_interval=0.5, timeout=120, master_key=ha.master_public,
+                      curve_key=ha.admit("framework")).start()
+    fw.wait_running(4, timeout=30)
+
+    ha.masters["a"].process.kill9()
+    ha.wait_leads("b", 12)
+    ha.use("b")
+    ha.wait_agents(agents, timeout=15)
+    assert fw.wait_exit(90) == 0, ha.diagnostics()
+    final = check_one_terminal_each(fw, 4)
+    assert set(final.values()) == {"TASK_FINISHED"}, final
+    subs = [e for e in fw.events() if e["event"] == "subscribed"]
+    assert len(subs) >= 2 and subs[-1]["again"], subs
+    curve = ha.state()["curve"]
+    assert curve["enabled"] and curve["refused"] == 0 and curve["admitted"] >= 3, curve
+    for i in range(2):
+        assert ha.log_has(ha.agents[i], "secure connection (CURVE) with the master at "
+                          + ha.masters["b"].endpoint), ha.agents[i].tail()

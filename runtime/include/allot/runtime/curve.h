@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <zmq.hpp>
 
 namespace allot::runtime {
@@ -140,7 +141,8 @@ class HandshakeMonitor {
 
 // Which of a client's handshake events deserve a log line: the first
 // outcome and each change (a refusal after success, success after
-// failures), not every retry of a connection that keeps failing.
+// failures, another master), not every retry of a connection that keeps
+// failing.
 // A plain (not `secure`) connection's first success is not worth a line,
 // nor its failures other than a mechanism mismatch.
 class HandshakeLogFilter {
@@ -148,7 +150,7 @@ class HandshakeLogFilter {
   bool worthLogging(const HandshakeEvent& event, bool secure);
 
  private:
-  std::optional<std::pair<HandshakeEvent::Kind, int>> last_;
+  std::optional<std::tuple<HandshakeEvent::Kind, int, std::string>> last_;
 };
 
 // A sentence for a client's log: why its handshake with the master at
