@@ -57,6 +57,7 @@ struct MasterArgs {
   std::string zkSessionTimeout = "10s";
   std::string advertiseHost;
   std::string operatorTokenFile;
+  std::string httpTlsCert, httpTlsKey;
   CurveServerFlags curve;
   std::string logLevel = "info";
 };
@@ -109,7 +110,9 @@ std::unique_ptr<runtime::MasterContender> contend(const MasterArgs& a,
   runtime::MasterInfo self;
   self.id = o.masterId;  // set by runMaster: agents log which master leads
   self.endpoint = fmt::format("tcp://{}:{}", host, a.port);
-  if (a.httpPort > 0) self.http = fmt::format("{}:{}", host, a.httpPort);
+  if (a.httpPort > 0) {
+    self.http = fmt::format("{}{}:{}", a.httpTlsCert.empty() ? "" : "https://", host, a.httpPort);
+  }
   return std::make_unique<runtime::MasterContender>(*url, self, o.zkSessionTimeout);
 }
 
@@ -120,6 +123,8 @@ void runMaster(const MasterArgs& a) {
   o.endpoint = fmt::format("tcp://{}:{}", a.host, a.port);
   o.httpHost = a.host == "*" ? "0.0.0.0" : a.host;
   o.httpPort = a.httpPort;
+  o.httpTlsCert = a.httpTlsCert;
+  o.httpTlsKey = a.httpTlsKey;
   if (a.noRegistry && !a.workDir.empty()) {
     throw InvalidArgument("--work-dir and --no-registry exclude each other");
   }
@@ -219,8 +224,8 @@ void runMaster(const MasterArgs& a) {
     const bool leads = contender->waitForLeadership(
         stopSignalPending, [&](const std::optional<runtime::MasterInfo>& leader) {
           if (!standbyHttp && o.httpPort > 0) {
-            standbyHttp =
-                std::make_unique<runtime::StandbyHttp>(o.httpHost, o.httpPort, o.masterId);
+            standbyHttp = std::make_unique<runtime::StandbyHttp>(o.httpHost, o.httpPort, o.masterId,
+                                                                 o.httpTlsCert, o.httpTlsKey);
           }
           if (standbyHttp) standbyHttp->setLeader(leader);
           if (leader) {
@@ -338,6 +343,12 @@ void addMasterCommand(CLI::App& app) {
   cmd->add_option("--advertise-host", args->advertiseHost,
                   "Host announced in ZooKeeper for agents and frameworks to connect to. Default: "
                   "--host, or this machine's name when --host is *");
+  cmd->add_option("--http-tls-cert", args->httpTlsCert,
+                  "Serve --http-port over HTTPS with this certificate (PEM, then any "
+                  "intermediates); needs --http-tls-key. Clients then use --master "
+                  "https://HOST:PORT (and --ca-file for a certificate of a private CA)")
+      ->needs(cmd->add_option("--http-tls-key", args->httpTlsKey,
+                              "The private key (PEM) of --http-tls-cert"));
   cmd->add_option("--operator-token-file", args->operatorTokenFile,
                   "File holding a token that operator calls (allot weight, quota, reserve, "
                   "unreserve: POST /api/v1/...) must present; reads stay open. Default: no "

@@ -27,6 +27,7 @@ using nlohmann::json;
 
 struct StateArgs {
   std::string master = "127.0.0.1:5051";
+  std::string caFile;  // verifies an https:// master's certificate
   bool json = false;
   bool all = false;
 };
@@ -65,20 +66,31 @@ struct Api {
   std::string where;
 };
 
-Api connect(const std::string& given) {
-  const std::string master = httpAddress(given);
+Api connect(const StateArgs& args) {
+  std::string master = httpAddress(args.master);
+  const bool https = master.starts_with("https://");
+  if (https) {
+    master = master.substr(8);
+  } else if (master.starts_with("http://")) {
+    master = master.substr(7);
+  }
   const auto colon = master.rfind(':');
   int port = 0;
   try {
     if (colon == std::string::npos || colon == 0) throw std::invalid_argument("no port");
     port = std::stoi(master.substr(colon + 1));
   } catch (const std::exception&) {
-    throw ParseError(
-        fmt::format("--master '{}': expected HOST:HTTP-PORT, e.g. 127.0.0.1:5051", master));
+    throw ParseError(fmt::format(
+        "--master '{}': expected HOST:HTTP-PORT or https://HOST:HTTP-PORT, e.g. 127.0.0.1:5051",
+        master));
   }
-  std::string host = master.substr(0, colon);
-  if (host.starts_with("http://")) host = host.substr(7);
-  Api api{std::make_unique<httplib::Client>(host, port), fmt::format("{}:{}", host, port)};
+  const std::string host = master.substr(0, colon);
+  const std::string url = fmt::format("{}://{}:{}", https ? "https" : "http", host, port);
+  if (!args.caFile.empty() && !https) {
+    throw ParseError(fmt::format("--ca-file: the master at {} is not https://", url));
+  }
+  Api api{std::make_unique<httplib::Client>(url), url};
+  if (!args.caFile.empty()) api.client->set_ca_cert_path(args.caFile.c_str());
   api.client->set_connection_timeout(5, 0);
   api.client->set_read_timeout(15, 0);
   // A standby master redirects (307) to the leader: follow it, POSTs too.
@@ -88,17 +100,22 @@ Api connect(const std::string& given) {
 
 [[noreturn]] void unreachable(const Api& api, httplib::Error error) {
   const std::string port = api.where.substr(api.where.rfind(':') + 1);
+  const bool tls = error == httplib::Error::SSLConnection ||
+                   error == httplib::Error::SSLServerVerification ||
+                   error == httplib::Error::SSLLoadingCerts;
   throw Error(fmt::format(
-      "cannot reach the master's HTTP API at {}: {} (is `allot master` running with --http-port "
-      "{}?)",
-      api.where, httplib::to_string(error), port));
+      "cannot reach the master's HTTP API at {}: {} ({})", api.where, httplib::to_string(error),
+      tls ? std::string("its certificate is not trusted here? pass its CA with --ca-file")
+          : fmt::format("is `allot master` running with --http-port {}? with --http-tls-cert, "
+                        "use --master https://...",
+                        port)));
 }
 
 // The state, or with `only` the lists named there (and the counts of all):
 // `allot roles` on a cluster of 40,000 agents need not fetch 10 MB of them.
 // A master of an earlier version ignores `only` and answers everything.
-json fetchState(const std::string& given, const char* only = nullptr) {
-  const Api api = connect(given);
+json fetchState(const StateArgs& args, const char* only = nullptr) {
+  const Api api = connect(args);
   const std::string path =
       only == nullptr ? std::string("/api/v1/state") : fmt::format("/api/v1/state?only={}", only);
   auto response = api.client->Get(path);
@@ -116,9 +133,9 @@ json fetchState(const std::string& given, const char* only = nullptr) {
 
 // POSTs `body` to the operator call `path`; returns the master's answer or
 // throws its refusal as an Error.
-json post(const std::string& given, const std::string& path, const json& body,
+json post(const StateArgs& args, const std::string& path, const json& body,
           const std::string& tokenFile) {
-  const Api api = connect(given);
+  const Api api = connect(args);
   httplib::Headers headers;
   if (!tokenFile.empty()) {
     headers.emplace("Authorization", "Bearer " + readTokenFile("--token-file", tokenFile));
@@ -243,9 +260,12 @@ CLI::App* reader(CLI::App& app, const std::string& name, const std::string& help
                  const char* jsonHelp = "Print the master's JSON instead of a table") {
   auto* cmd = app.add_subcommand(name, help);
   cmd->add_option("--master", args->master,
-                  "The master's HTTP address, HOST:HTTP-PORT, or zk://HOST:PORT/PATH (the "
-                  "leading master's)")
+                  "The master's HTTP address, HOST:HTTP-PORT, https://HOST:HTTP-PORT (a master "
+                  "with --http-tls-cert), or zk://HOST:PORT/PATH (the leading master's)")
       ->capture_default_str();
+  cmd->add_option("--ca-file", args->caFile,
+                  "CA certificate (PEM) that signed an https:// master's certificate, when the "
+                  "system's CAs did not (a private CA, a self-signed certificate)");
   cmd->add_flag("--json", args->json, jsonHelp);
   return cmd;
 }
@@ -288,7 +308,7 @@ void addOperatorCommands(CLI::App& app) {
   weight->footer("Example: allot weight analytics 2 --master 127.0.0.1:5051");
   weight->callback([weightArgs] {
     const json answer =
-        post(weightArgs->master, "/api/v1/weights",
+        post(*weightArgs, "/api/v1/weights",
              {{"role", weightArgs->role}, {"weight", weightArgs->weight}}, weightArgs->tokenFile);
     weightArgs->json ? void(std::cout << answer.dump(2) << "\n") : printRole(answer);
   });
@@ -315,7 +335,7 @@ void addOperatorCommands(CLI::App& app) {
     if (!quotaArgs->remove && guarantee->count() == 0 && limit->count() == 0) {
       throw CLI::ValidationError("quota", "give --guarantee and/or --limit, or --remove");
     }
-    const json answer = post(quotaArgs->master, "/api/v1/quota",
+    const json answer = post(*quotaArgs, "/api/v1/quota",
                              {{"role", quotaArgs->role},
                               {"guarantee", quotaArgs->guarantee},
                               {"limit", quotaArgs->limit}},
@@ -339,7 +359,7 @@ void addOperatorCommands(CLI::App& app) {
                             unreserve ? "unreserve" : "reserve"));
     cmd->callback([args, unreserve] {
       const json answer =
-          post(args->master, unreserve ? "/api/v1/unreserve" : "/api/v1/reserve",
+          post(*args, unreserve ? "/api/v1/unreserve" : "/api/v1/reserve",
                {{"agent_id", args->agent}, {"resources", args->resources}}, args->tokenFile);
       if (args->json) {
         std::cout << answer.dump(2) << "\n";
@@ -359,9 +379,9 @@ void addStateCommand(CLI::App& app) {
   reader(app, "state", "Show the master's frameworks and roles (from its HTTP API)", stateArgs)
       ->callback([stateArgs] {
         if (stateArgs->json) {
-          std::cout << fetchState(stateArgs->master).dump(2) << "\n";
+          std::cout << fetchState(*stateArgs).dump(2) << "\n";
         } else {
-          printState(fetchState(stateArgs->master, "frameworks,roles"));
+          printState(fetchState(*stateArgs, "frameworks,roles"));
         }
       });
   auto taskArgs = std::make_shared<StateArgs>();
@@ -369,7 +389,7 @@ void addStateCommand(CLI::App& app) {
       reader(app, "tasks", "List the tasks the master knows (from its HTTP API)", taskArgs);
   tasks->add_flag("--all", taskArgs->all, "Include the latest finished tasks");
   tasks->callback([taskArgs] {
-    const json state = fetchState(taskArgs->master, "tasks,completed_tasks");
+    const json state = fetchState(*taskArgs, "tasks,completed_tasks");
     if (taskArgs->json) {
       json list = state.value("tasks", json::array());
       if (taskArgs->all) {
@@ -384,7 +404,7 @@ void addStateCommand(CLI::App& app) {
   reader(app, "roles", "List the roles: weights, quotas and what they hold (from its HTTP API)",
          roleArgs)
       ->callback([roleArgs] {
-        const json state = fetchState(roleArgs->master, "roles");
+        const json state = fetchState(*roleArgs, "roles");
         if (roleArgs->json) {
           std::cout << state.value("roles", json::array()).dump(2) << "\n";
         } else {
@@ -395,7 +415,7 @@ void addStateCommand(CLI::App& app) {
   auto agentArgs = std::make_shared<StateArgs>();
   reader(app, "agents", "List the agents and their resources (from its HTTP API)", agentArgs)
       ->callback([agentArgs] {
-        const json state = fetchState(agentArgs->master, "agents");
+        const json state = fetchState(*agentArgs, "agents");
         if (agentArgs->json) {
           std::cout << state.value("agents", json::array()).dump(2) << "\n";
         } else {

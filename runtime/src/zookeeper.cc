@@ -126,6 +126,11 @@ std::string MasterInfo::toJson() const {
   return nlohmann::json{{"id", id}, {"endpoint", endpoint}, {"http", http}}.dump();
 }
 
+std::string httpUrl(std::string_view http) {
+  if (http.starts_with("https://") || http.starts_with("http://")) return std::string(http);
+  return fmt::format("http://{}", http);
+}
+
 std::optional<MasterInfo> MasterInfo::fromJson(std::string_view json) {
   const auto j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("endpoint") || !j["endpoint"].is_string()) return std::nullopt;

@@ -13,12 +13,35 @@
 
 namespace allot::runtime::master {
 
+std::unique_ptr<httplib::Server> makeHttpServer(const std::string& certFile,
+                                                const std::string& keyFile) {
+  if (certFile.empty() && keyFile.empty()) return std::make_unique<httplib::Server>();
+  if (certFile.empty() || keyFile.empty()) {
+    throw Error("--http-tls-cert and --http-tls-key go together: HTTPS needs both");
+  }
+  for (const std::string* file : {&certFile, &keyFile}) {
+    if (::access(file->c_str(), R_OK) != 0) {
+      throw Error(fmt::format("{} {}: cannot read it: {}",
+                              file == &certFile ? "--http-tls-cert" : "--http-tls-key", *file,
+                              std::strerror(errno)));
+    }
+  }
+  auto server = std::make_unique<httplib::SSLServer>(certFile.c_str(), keyFile.c_str());
+  if (!server->is_valid()) {
+    throw Error(fmt::format(
+        "--http-tls-cert {} / --http-tls-key {}: not a PEM certificate and its private key",
+        certFile, keyFile));
+  }
+  return server;
+}
+
 HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handler handler,
-                       std::chrono::milliseconds timeout)
+                       std::chrono::milliseconds timeout, const std::string& tlsCert,
+                       const std::string& tlsKey)
     : loop_(loop),
       handler_(std::move(handler)),
       timeout_(timeout),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(makeHttpServer(tlsCert, tlsKey)) {
   wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw Error(fmt::format("http: eventfd: {}", std::strerror(errno)));
   // Requests are answered by the one loop thread; the workers mostly wait on

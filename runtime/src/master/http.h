@@ -45,6 +45,12 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
 };
 
+// An HTTP server, or with `certFile` (PEM: the certificate, then any
+// intermediates) and `keyFile` (its private key, PEM) an HTTPS one. Throws
+// allot::Error naming the files when they do not load.
+std::unique_ptr<httplib::Server> makeHttpServer(const std::string& certFile,
+                                                const std::string& keyFile);
+
 // cpp-httplib on its own worker threads, answering GET and POST requests
 // from the event loop's thread: each request is queued, the loop is woken through an
 // eventfd, `handler` runs on the loop thread, and the worker waits for its
@@ -58,8 +64,10 @@ class HttpServer {
 
   // Binds `host:port` (port 0: any free port) and starts serving. Throws
   // allot::Error when the address cannot be bound. `loop` must outlive this.
+  // With `tlsCert` and `tlsKey`, HTTPS (see makeHttpServer).
   HttpServer(EventLoop& loop, const std::string& host, int port, Handler handler,
-             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+             std::chrono::milliseconds timeout = std::chrono::seconds(10),
+             const std::string& tlsCert = {}, const std::string& tlsKey = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

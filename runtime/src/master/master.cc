@@ -672,10 +672,12 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   if (opt.httpPort >= 0) {
     httpServer = std::make_unique<master::HttpServer>(
         loop, opt.httpHost, opt.httpPort,
-        [this](const master::HttpRequest& request) { return http(request); });
+        [this](const master::HttpRequest& request) { return http(request); },
+        std::chrono::seconds(10), opt.httpTlsCert, opt.httpTlsKey);
   }
-  spdlog::info("master {} listening on {} (HTTP port {}), policy {}", masterId, router.endpoint(),
-               httpServer ? httpServer->port() : -1, opt.policy);
+  spdlog::info("master {} listening on {} ({} port {}), policy {}", masterId, router.endpoint(),
+               opt.httpTlsCert.empty() ? "HTTP" : "HTTPS", httpServer ? httpServer->port() : -1,
+               opt.policy);
 }
 
 // ------------------------------------------------------------------ plumbing

@@ -10,12 +10,13 @@
 #include <thread>
 
 #include "allot/core/error.h"
+#include "http.h"
 
 namespace allot::runtime {
 
 struct StandbyHttp::Impl {
   std::string selfId;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;
   std::thread thread;
   std::mutex mutex;
   std::optional<MasterInfo> leader;  // guarded by mutex
@@ -39,26 +40,28 @@ struct StandbyHttp::Impl {
       // The target keeps the query string (?refresh=...).
       const std::string target = request.target.empty() ? request.path : request.target;
       response.status = 307;
-      response.set_header("Location", fmt::format("http://{}{}", now->http, target));
+      response.set_header("Location", fmt::format("{}{}", httpUrl(now->http), target));
       j["error"] =
-          fmt::format("this master stands by; the leader is {} at http://{}", now->id, now->http);
+          fmt::format("this master stands by; the leader is {} at {}", now->id, httpUrl(now->http));
     } else {
       response.status = 503;
       j["error"] = !now ? std::string("this master stands by and no master leads yet")
                    : now->http.empty()
                        ? fmt::format("this master stands by; the leader {} serves no HTTP", now->id)
-                       : fmt::format("this master stands by; the leader is {} at http://{}",
-                                     now->id, now->http);
+                       : fmt::format("this master stands by; the leader is {} at {}", now->id,
+                                     httpUrl(now->http));
     }
     response.set_content(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                          "application/json");
   }
 };
 
-StandbyHttp::StandbyHttp(const std::string& host, int port, std::string selfId)
+StandbyHttp::StandbyHttp(const std::string& host, int port, std::string selfId,
+                         const std::string& tlsCert, const std::string& tlsKey)
     : impl_(std::make_unique<Impl>()) {
   impl_->selfId = std::move(selfId);
-  auto& server = impl_->server;
+  impl_->server = master::makeHttpServer(tlsCert, tlsKey);
+  auto& server = *impl_->server;
   server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   server.set_read_timeout(1, 0);
   server.set_keep_alive_timeout(1);
@@ -80,7 +83,7 @@ StandbyHttp::StandbyHttp(const std::string& host, int port, std::string selfId)
                     "--http-port)",
                     host, port));
   }
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  impl_->thread = std::thread([this] { impl_->server->listen_after_bind(); });
   // stop() before the server runs would be lost, and the destructor would
   // wait for ever: a standby may be made and dropped within milliseconds.
   for (int i = 0; i < 5000 && !server.is_running(); ++i) {
@@ -89,7 +92,7 @@ StandbyHttp::StandbyHttp(const std::string& host, int port, std::string selfId)
 }
 
 StandbyHttp::~StandbyHttp() {
-  impl_->server.stop();
+  impl_->server->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

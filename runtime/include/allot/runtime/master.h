@@ -23,6 +23,10 @@ struct MasterOptions {
   // web UI (/). Port 0 picks a free port; a negative port serves no HTTP.
   std::string httpHost = "0.0.0.0";
   int httpPort = 5051;
+  // HTTPS instead of HTTP: the certificate (PEM, then any intermediates) and
+  // its private key (PEM). Both or neither.
+  std::string httpTlsCert;
+  std::string httpTlsKey;
   // Folder of the registry (registry.sqlite). Empty: no registry, nothing
   // survives a restart (tests, throwaway clusters).
   std::string workDir;

@@ -46,11 +46,17 @@ struct ZkUrl {
 struct MasterInfo {
   std::string id;
   std::string endpoint;  // "tcp://HOST:PORT": where agents and drivers connect
-  std::string http;      // "HOST:PORT" of its HTTP API; empty without
+  // "HOST:PORT" of its HTTP API, "https://HOST:PORT" when it serves HTTPS;
+  // empty without.
+  std::string http;
   std::string toJson() const;
   // Nullopt for data that is not a MasterInfo (another program's node).
   static std::optional<MasterInfo> fromJson(std::string_view json);
 };
+
+// The URL of a MasterInfo::http address: "http://HOST:PORT", or the
+// "https://HOST:PORT" it holds.
+std::string httpUrl(std::string_view http);
 
 // A master's candidacy. Each object holds its own ZooKeeper session and a
 // worker thread: ZooKeeper's client is asynchronous, the master's loop must

@@ -1,21 +1,31 @@
-"""End-to-end tests of CURVE-secured links: a real `allot master` with
---curve-key and --curve-clients, `allot agent` and framework processes with
-keys from `allot keygen`, clients that must be kept out (a key not listed,
-no key, the wrong master key, plain garbage), and a failover between two
-masters with one key pair behind a real ZooKeeper.
+"""End-to-end tests of the runtime's security, with real processes.
 
-    /usr/bin/python3 -m pytest -v tests/runtime/e2e/test_curve.py
+CURVE-secured links: a real `allot master` with --curve-key and
+--curve-clients, `allot agent` and framework processes with keys from
+`allot keygen`, clients that must be kept out (a key not listed, no key, the
+wrong master key, plain garbage), and a failover between two masters with
+one key pair behind a real ZooKeeper.
+
+HTTPS: a master and a standby serving their HTTP port over TLS (a
+certificate from `openssl req`), read and written by `allot state`,
+`allot weight` and Python's ssl, and the standby's redirect to the leader.
+
+    /usr/bin/python3 -m pytest -v tests/runtime/e2e/test_security.py
 """
 
 import json
 import os
+import ssl
 import stat
 import subprocess
+import urllib.error
+import urllib.request
 
 import pytest
 
-from test_e2e import (ALLOT, GARBAGE, Cluster, check_one_terminal_each, managed, wait_for)
-from test_ha import HaCluster, zookeeper  # noqa: F401 (zookeeper: a fixture)
+from test_e2e import (ALLOT, GARBAGE, Cluster, Process, check_one_terminal_each, free_port,
+                      managed, run_allot, wait_for)
+from test_ha import HaCluster, Master, zookeeper  # noqa: F401 (zookeeper: a fixture)
 
 
 def keygen(path, *extra):
@@ -214,3 +224,122 @@ def test_failover_keeps_secured_agents_and_frameworks(curve_ha):
     for i in range(2):
         assert ha.log_has(ha.agents[i], "secure connection (CURVE) with the master at "
                           + ha.masters["b"].endpoint), ha.agents[i].tail()
+
+
+# ---------------------------------------------------------------------------
+# HTTPS
+
+
+def make_certificate(directory):
+    """A self-signed certificate for 127.0.0.1 (and its key), from openssl."""
+    cert, key = os.path.join(directory, "tls.pem"), os.path.join(directory, "tls.key")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return cert, key
+
+
+def healthy_over_https(port, cafile, status=200):
+    """True once https://127.0.0.1:PORT/health answers STATUS."""
+    try:
+        return https_get(port, "/health", cafile)[0] == status
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def https_get(port, path, cafile):
+    """(status, body) of GET https://127.0.0.1:PORT/PATH, trusting CAFILE,
+    without following redirects."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)),
+        NoRedirect)
+    try:
+        with opener.open(f"https://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_https_api_for_readers_operators_and_the_ui(tmp_path):
+    """A master with --http-tls-cert serves the state, metrics, the web UI
+    and operator calls over HTTPS only: `allot state` and `allot weight`
+    (with the operator token) reach it given the CA, refuse it without,
+    and a plain-HTTP request gets no answer."""
+    cert, key = make_certificate(str(tmp_path))
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    token.chmod(0o600)
+    port, http_port = free_port(), free_port()
+    master = Process("master", [ALLOT, "master", "--no-registry", "--host", "127.0.0.1",
+                                "--port", str(port), "--http-port", str(http_port),
+                                "--http-tls-cert", cert, "--http-tls-key", key,
+                                "--operator-token-file", str(token)], str(tmp_path))
+    try:
+        wait_for(lambda: healthy_over_https(http_port, cert), 15, "the master's /health over HTTPS")
+        status, _, body = https_get(http_port, "/", cert)
+        assert status == 200 and b"<html" in body.lower()
+        status, _, body = https_get(http_port, "/metrics", cert)
+        assert status == 200 and b"allot_master_" in body
+        with pytest.raises(Exception):  # plain HTTP on the HTTPS port: no answer
+            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=5).read()
+
+        https = f"https://127.0.0.1:{http_port}"
+        r = run_allot("state", "--master", https, "--ca-file", cert)
+        assert r.returncode == 0 and "agents 0" in r.stdout, r.stdout + r.stderr
+        r = run_allot("state", "--master", https)
+        assert r.returncode != 0 and "pass its CA with --ca-file" in r.stderr, r.stderr
+        r = run_allot("state", "--master", f"127.0.0.1:{http_port}")
+        assert r.returncode != 0 and "use --master https://" in r.stderr, r.stderr
+        r = run_allot("state", "--master", f"127.0.0.1:{http_port}", "--ca-file", cert)
+        assert r.returncode != 0 and "is not https://" in r.stderr, r.stderr
+        r = run_allot("weight", "ops", "3", "--master", https, "--ca-file", cert)
+        assert r.returncode != 0 and "401" in r.stderr, r.stderr
+        r = run_allot("weight", "ops", "3", "--master", https, "--ca-file", cert,
+                      "--token-file", str(token), "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["weight"] == 3
+        state = json.loads(https_get(http_port, "/api/v1/state?only=roles", cert)[2])
+        assert {x["name"]: x["weight"] for x in state["roles"]}.get("ops") == 3, state
+        assert "HTTPS port" in open(master.log).read()
+    finally:
+        master.stop()
+
+
+def test_https_standby_redirects_to_the_leader_over_https(tmp_path, zookeeper):
+    """Two masters with one certificate behind ZooKeeper: the leader
+    announces an https:// address, the standby answers /health 503 and
+    redirects (307) to https://LEADER, and `allot agents --master zk://...`
+    reaches the leader over HTTPS with the CA."""
+    cert, key = make_certificate(str(tmp_path))
+    masters = {}
+    for name in ("a", "b"):
+        m = Master(name, str(tmp_path))
+        m.process = Process(f"master-{name}", [
+            ALLOT, "master", "--zk", zookeeper.url(), "--zk-session-timeout", "2s",
+            "--host", "127.0.0.1", "--port", str(m.port), "--http-port", str(m.http_port),
+            "--http-tls-cert", cert, "--http-tls-key", key], str(tmp_path))
+        masters[name] = m
+        if name == "a":
+            wait_for(lambda: healthy_over_https(m.http_port, cert), 20, "A to lead")
+    try:
+        b = masters["b"]
+        wait_for(lambda: healthy_over_https(b.http_port, cert, 503), 20, "B to stand by")
+        status, headers, body = https_get(b.http_port, "/api/v1/state?only=", cert)
+        assert status == 307, (status, body)
+        leader = f"https://127.0.0.1:{masters['a'].http_port}"
+        assert headers["Location"] == f"{leader}/api/v1/state?only=", dict(headers)
+        assert json.loads(https_get(b.http_port, "/health", cert)[2])["leader"]["http"] == leader
+        r = run_allot("agents", "--master", zookeeper.url(), "--ca-file", cert, "--json")
+        assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout + r.stderr
+        r = run_allot("agents", "--master", f"https://127.0.0.1:{b.http_port}", "--ca-file", cert,
+                      "--json")  # through the standby's redirect
+        assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout + r.stderr
+    finally:
+        for m in masters.values():
+            m.process.stop()
