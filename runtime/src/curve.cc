@@ -11,7 +11,6 @@
 #include <cstring>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -84,7 +83,7 @@ void writeCurveKeyFile(const std::string& path, const CurveKeyPair& keys, bool o
   const std::string text = fmt::format(
       "#   allot CURVE key pair: keep this file private. Give the public key to\n"
       "#   whoever must know this master or admit this client.\n"
-      "#   (The layout is czmq's certificate's: zcert_load reads it.)\n"
+      "#   (The layout of czmq's certificates.)\n"
       "metadata\n"
       "curve\n"
       "    public-key = \"{}\"\n"

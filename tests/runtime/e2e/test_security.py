@@ -45,6 +45,9 @@ class CurveCluster(Cluster):
         super().__init__(directory)
         self.master_key = os.path.join(directory, "master.key")
         self.master_public = keygen(self.master_key)
+        self.master_pub = os.path.join(directory, "master.pub")  # what clients are given
+        with open(self.master_pub, "w") as f:
+            f.write(self.master_public + "\n")
         self.clients = os.path.join(directory, "clients")
         with open(self.clients, "w") as f:
             f.write("# admitted clients\n")
@@ -65,7 +68,7 @@ class CurveCluster(Cluster):
 
     def agent_args(self, i, resources):
         if i not in self.agent_flags:
-            self.agent_flags[i] = ["--master-key", self.master_key,
+            self.agent_flags[i] = ["--master-key", self.master_pub,
                                    "--curve-key", self.admit(f"agent{i}")]
         return super().agent_args(i, resources) + self.agent_flags[i]
 

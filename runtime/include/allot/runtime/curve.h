@@ -31,8 +31,8 @@ CurveKeyPair generateCurveKeyPair();
 // refused unless `overwrite`). Throws allot::Error naming the file.
 void writeCurveKeyFile(const std::string& path, const CurveKeyPair& keys, bool overwrite);
 
-// Reads a key pair file, as written by writeCurveKeyFile or czmq's
-// zcert_save_secret: lines `public-key = "..."` and `secret-key = "..."`.
+// Reads a key pair file, as written by writeCurveKeyFile (in the layout of
+// czmq's certificates): lines `public-key = "..."` and `secret-key = "..."`.
 // The public key may be left out (it is derived). Throws allot::Error naming
 // `flag`, the file, and the line at fault; warns (through `warn`) when
 // others than its owner may read it.
