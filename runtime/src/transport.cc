@@ -20,6 +20,7 @@ RouterSocket::RouterSocket(zmq::context_t& context, const std::string& endpoint,
                            const CurveServerOptions* curve)
     : socket_(context, zmq::socket_type::router) {
   if (curve) {
+    curve_ = true;
     socket_.set(zmq::sockopt::curve_server, 1);
     socket_.set(zmq::sockopt::curve_secretkey, curve->keys.secretKey);
     socket_.set(zmq::sockopt::zap_domain, "allot");
@@ -57,6 +58,10 @@ bool RouterSocket::receive(
                         fmt::format("{} frames in one message (expected 1)", frames.size())};
     } else {
       error = decode(bytesOf(frames[0]), out.envelope);
+    }
+    out.keyName.clear();
+    if (curve_ && !frames.empty()) {
+      if (const char* name = zmq_msg_gets(frames[0].handle(), "User-Id")) out.keyName = name;
     }
     if (!error) return true;
     onBadFrame(out.routingId, *error);

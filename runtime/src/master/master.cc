@@ -141,6 +141,10 @@ std::string_view statusName(AgentStatus s) {
 
 struct Agent {
   std::string id;
+  // The CURVE key name (clients file) it registered with: only that key may
+  // register it again. Empty without one; not kept in the registry, so
+  // after a restart the first registration binds it.
+  std::string keyName;
   std::string hostname;
   std::string resourcesText;  // as the agent reports them (static reservations included)
   std::string attributesText;
@@ -1026,10 +1030,19 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
   }
   std::string id = msg.agent_id();
   if (id.empty()) id = fmt::format("{}-S{}", masterId, nextAgent++);
+  if (auto found = agents.find(id); found != agents.end() && !in.keyName.empty() &&
+                                    !found->second.keyName.empty() &&
+                                    found->second.keyName != in.keyName) {
+    bad(in, wire::Error::NOT_AUTHORIZED, "agent_id",
+        fmt::format("agent '{}' registered with the CURVE key '{}'; this connection's key is '{}'",
+                    id, found->second.keyName, in.keyName));
+    return;
+  }
   auto [it, added] = agents.try_emplace(id);
   Agent& agent = it->second;
   if (!added && replaced(agent, in)) return;
   agent.id = id;
+  if (!in.keyName.empty()) agent.keyName = in.keyName;
   if (!agent.routingId.empty() && agent.routingId != in.routingId) {
     // Tell the process behind the old connection to stop, in case it lives.
     spdlog::info(
@@ -1321,6 +1334,18 @@ void Master::Impl::onSubscribe(const Incoming& in) {
     bad(in, wire::Error::INVALID, "framework.framework_id", *why);
     return;
   }
+  // With a CURVE clients file the key's name is the framework's principal,
+  // as an authenticated principal is in Mesos: a framework names no other,
+  // and only its principal's key fails it over.
+  if (!in.keyName.empty()) {
+    if (info.principal().empty()) info.set_principal(in.keyName);
+    if (info.principal() != in.keyName) {
+      bad(in, wire::Error::NOT_AUTHORIZED, "framework.principal",
+          fmt::format("principal '{}' is not this connection's CURVE key, '{}'", info.principal(),
+                      in.keyName));
+      return;
+    }
+  }
   if (info.framework_id().empty()) {
     info.set_framework_id(fmt::format("{}-F{}", masterId, nextFramework++));
   } else if (removedFrameworks.count(info.framework_id())) {
@@ -1333,6 +1358,13 @@ void Master::Impl::onSubscribe(const Incoming& in) {
   const std::string id = info.framework_id();
   auto it = frameworks.find(id);
   const bool failover = it != frameworks.end();
+  if (failover && !in.keyName.empty() && !it->second.info.principal().empty() &&
+      it->second.info.principal() != in.keyName) {
+    bad(in, wire::Error::NOT_AUTHORIZED, "framework.framework_id",
+        fmt::format("framework '{}' belongs to principal '{}'; this connection's CURVE key is '{}'",
+                    id, it->second.info.principal(), in.keyName));
+    return;
+  }
   if (failover) {
     Framework& fw = it->second;
     rescindAll(fw.offers, fw.connected);

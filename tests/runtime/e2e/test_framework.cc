@@ -42,6 +42,7 @@ struct Flags {
   std::string curveKey;   // CURVE: this framework's key pair file
   std::string name = "allot-test-framework";
   std::string role{kUnreservedRole};
+  std::string principal;
   int tasks = 10;
   std::string command = "sleep 0.2";
   double cpus = 0.25;
@@ -331,6 +332,7 @@ int run(const Flags& flags) {
   wire::FrameworkInfo info;
   info.set_name(flags.name);
   info.set_role(flags.role);
+  info.set_principal(flags.principal);
   info.set_failover_timeout_us(toMicros(secondsToDuration(flags.failoverTimeout)));
   if (!flags.idFile.empty()) {
     std::ifstream file(flags.idFile);
@@ -378,6 +380,7 @@ int main(int argc, char** argv) {
   app.add_option("--master", flags.master, "Master address, HOST:PORT")->required();
   app.add_option("--name", flags.name, "Framework name")->capture_default_str();
   app.add_option("--role", flags.role, "Role")->capture_default_str();
+  app.add_option("--principal", flags.principal, "Principal (with CURVE: its key's name)");
   app.add_option("--tasks", flags.tasks, "Number of tasks")->capture_default_str();
   app.add_option("--command", flags.command, "Command of every task")->capture_default_str();
   app.add_option("--cpus", flags.cpus, "CPUs per task")->capture_default_str();

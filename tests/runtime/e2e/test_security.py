@@ -147,6 +147,62 @@ def test_secured_cluster_runs_tasks_and_keeps_strangers_out(cluster):
     assert cluster.agent_id(3) not in cluster.active_agents()
 
 
+def test_keys_bind_principals_and_agent_ids(cluster):
+    """With a clients file, a key's name is its framework's principal and the
+    agent id it registered: another admitted key can neither fail a
+    framework over nor register an agent as someone else, nor claim another
+    principal; the owners are not disturbed."""
+    cluster.start(agents=1)
+    alpha = cluster.framework("alpha", tasks=1, command="sleep 30", cpus=0.5, mem=16,
+                              master_key=cluster.master_public, curve_key=cluster.admit("alpha"),
+                              no_teardown=True, timeout=60).start()
+    alpha.wait_running(1)
+    framework_id = open(alpha.id_file).read().strip()
+    state = cluster.state()
+    assert [f["principal"] for f in state["frameworks"]] == ["alpha"], state["frameworks"]
+
+    # Mallory's admitted key, taking alpha's framework id.
+    with open(os.path.join(cluster.dir, "mallory.id"), "w") as f:
+        f.write(framework_id + "\n")
+    mallory_key = cluster.admit("mallory")
+    thief = cluster.framework("mallory", tasks=1, command="true", cpus=0.1, mem=16,
+                              master_key=cluster.master_public, curve_key=mallory_key,
+                              id_file=os.path.join(cluster.dir, "mallory.id"),
+                              timeout=3).start()
+    # ...and claiming a principal not its own.
+    liar = cluster.framework("liar", tasks=1, command="true", cpus=0.1, mem=16,
+                             master_key=cluster.master_public, curve_key=mallory_key,
+                             principal="alpha", timeout=3).start()
+    # An admitted agent key registering as agent 0.
+    cluster.agent_flags[5] = ["--master-key", cluster.master_pub,
+                              "--curve-key", cluster.admit("agent5")]
+    args = cluster.agent_args(5, "cpus:1;mem:64")
+    args[args.index("--id") + 1] = cluster.agent_id(0)
+    impostor = cluster.spawn("impostor", args)
+
+    assert thief.wait_exit(30) == 2 and liar.wait_exit(30) == 2
+    errors = [e["message"] for e in thief.events() if e["event"] == "error"]
+    assert any(f"NOT_AUTHORIZED: framework.framework_id: framework '{framework_id}' belongs to "
+               "principal 'alpha'; this connection's CURVE key is 'mallory'" in m
+               for m in errors), errors
+    errors = [e["message"] for e in liar.events() if e["event"] == "error"]
+    assert any("NOT_AUTHORIZED: framework.principal: principal 'alpha' is not this "
+               "connection's CURVE key, 'mallory'" in m for m in errors), errors
+    wait_for(lambda: cluster.log_has(impostor, f"agent '{cluster.agent_id(0)}' registered with "
+                                               "the CURVE key 'agent0'; this connection's key "
+                                               "is 'agent5'"),
+             15, "the impostor agent refused", cluster)
+    impostor.stop()
+
+    # The owners carry on: alpha's framework still subscribed from its own
+    # connection, with its task; agent 0 active, not replaced.
+    state = cluster.state()
+    assert [(f["id"], f["active"]) for f in state["frameworks"]] == [(framework_id, True)], state
+    assert cluster.agent_id(0) in cluster.active_agents()
+    assert cluster.agents[0].alive()
+    assert [t["state"] for t in state["tasks"]] == ["TASK_RUNNING"], state["tasks"]
+
+
 def test_flags_that_need_each_other_and_key_files(tmp_path):
     """The CURVE flags refuse half a set-up before anything binds, naming
     what is missing, and keygen keeps existing keys private."""

@@ -22,6 +22,9 @@ namespace allot::runtime {
 struct Incoming {
   std::string routingId;
   wire::Envelope envelope;
+  // The name the CURVE clients file gives the sender's key (ZAP's User-Id);
+  // empty without CURVE or without a clients file.
+  std::string keyName;
 };
 
 // The master's side: a ROUTER socket bound to `endpoint` ("tcp://*:5050").
@@ -62,6 +65,7 @@ class RouterSocket {
 
  private:
   zmq::socket_t socket_;
+  bool curve_ = false;
   std::uint64_t sequence_ = 0;
   std::uint64_t dropped_ = 0;
 };
