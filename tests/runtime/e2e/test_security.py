@@ -26,6 +26,7 @@ import pytest
 from test_e2e import (ALLOT, GARBAGE, Cluster, Process, check_one_terminal_each, free_port,
                       managed, run_allot, wait_for)
 from test_ha import HaCluster, Master, zookeeper  # noqa: F401 (zookeeper: a fixture)
+from test_web_ui import Reader
 
 
 def keygen(path, *extra):
@@ -145,6 +146,15 @@ def test_secured_cluster_runs_tasks_and_keeps_strangers_out(cluster):
     cluster.wait_agents({cluster.agent_id(2)}, timeout=20)
     assert cluster.master.alive()
     assert cluster.agent_id(3) not in cluster.active_agents()
+
+    # The web UI says the links are CURVE's, and how many keys were refused.
+    reader = Reader(f"http://127.0.0.1:{cluster.http_port}/", cluster.dir)
+    try:
+        refused = cluster.state()["curve"]["refused"]
+        assert reader.first["links"] == f"CURVE, {refused} refused", reader.first
+        assert reader.first["links_open"] is False
+    finally:
+        reader.close()
 
 
 def test_keys_bind_principals_and_agent_ids(cluster):

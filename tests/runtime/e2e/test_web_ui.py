@@ -163,6 +163,9 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert state["registry"]["stored"] is True
         assert state["registry"]["where"].endswith("registry.sqlite"), state["registry"]
         assert first["registry"] == state["registry"]["where"]
+        # Plain links, marked as open to anyone.
+        assert state["curve"] == {"enabled": False}
+        assert first["links"] == "plain TCP" and first["links_open"] is True
 
         # Sampled every 200 ms: wait until the page's chart has the sleeper's
         # 1.5 cpus as used, on 12 cpus in all.

@@ -131,6 +131,8 @@ function readPage() {
     policy: text("#policy"),
     uptime: text("#uptime"),
     registry: text("#registry"),
+    links: text("#links"),
+    links_open: document.querySelector("#links")?.classList.contains("links-open") ?? null,
     updated: text("#updated"),
     status_state: status?.dataset.state ?? null,
     status_text: status?.textContent.trim() ?? null,

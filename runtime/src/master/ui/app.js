@@ -399,6 +399,18 @@ function render(state, utilization, tab) {
     : "none (state lost on restart)";
   where.title = registry.error || "";
   where.classList.toggle("registry-failing", registry.stored === false);
+  // Whether agents and frameworks must hold a key (allot master --curve-key).
+  const curve = state.curve || {};
+  const links = $("#links");
+  links.textContent = !curve.enabled
+    ? "plain TCP"
+    : curve.clients_file
+      ? `CURVE, ${curve.refused ?? 0} refused`
+      : "CURVE, any key";
+  links.title = curve.enabled
+    ? `master public key ${curve.public_key}`
+    : "anyone who reaches the master's port may run tasks on the agents (allot master --curve-key)";
+  links.classList.toggle("links-open", !curve.enabled);
 
   const counts = state.counts || {};
   const unreachable = counts.agents_unreachable || 0;
