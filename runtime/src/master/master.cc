@@ -142,8 +142,7 @@ std::string_view statusName(AgentStatus s) {
 struct Agent {
   std::string id;
   // The CURVE key name (clients file) it registered with: only that key may
-  // register it again. Empty without one; not kept in the registry, so
-  // after a restart the first registration binds it.
+  // register it again (kept in the registry). Empty without one.
   std::string keyName;
   std::string hostname;
   std::string resourcesText;  // as the agent reports them (static reservations included)
@@ -614,6 +613,7 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
     for (master::Registry::AgentRow& row : contents.agents) {
       Agent agent;
       agent.id = row.id;
+      agent.keyName = std::move(row.keyName);
       agent.hostname = std::move(row.hostname);
       agent.resourcesText = std::move(row.resources);
       agent.attributesText = std::move(row.attributes);
@@ -1237,7 +1237,7 @@ void Master::Impl::applyReservations(Agent& agent, const Resources& reported) {
 void Master::Impl::storeAgent(const Agent& agent) {
   toRegistry([&](master::Registry& r) {
     r.putAgent({agent.id, agent.hostname, agent.resourcesText, agent.attributesText,
-                textOf(agent.reserved)});
+                textOf(agent.reserved), agent.keyName});
   });
 }
 

@@ -58,9 +58,13 @@ SqliteRegistry::SqliteRegistry(const std::filesystem::path& file) : file_(file) 
     if (!hasColumn("agents", "reserved")) {
       exec("ALTER TABLE agents ADD COLUMN reserved TEXT NOT NULL DEFAULT ''");
     }
+    // ... and those before CURVE key names, this one.
+    if (!hasColumn("agents", "key_name")) {
+      exec("ALTER TABLE agents ADD COLUMN key_name TEXT NOT NULL DEFAULT ''");
+    }
     putAgent_ = prepare(
-        "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes, reserved) VALUES "
-        "(?, ?, ?, ?, ?)");
+        "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes, reserved, key_name) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
     putFramework_ = prepare("INSERT OR REPLACE INTO frameworks (id, info) VALUES (?, ?)");
     deleteFramework_ = prepare("DELETE FROM frameworks WHERE id = ?");
     deleteAgent_ = prepare("DELETE FROM agents WHERE id = ?");
@@ -145,11 +149,12 @@ void SqliteRegistry::flush() {
 
 Registry::Contents SqliteRegistry::load() {
   Contents contents;
-  sqlite3_stmt* agents =
-      prepare("SELECT id, hostname, resources, attributes, reserved FROM agents ORDER BY rowid");
+  sqlite3_stmt* agents = prepare(
+      "SELECT id, hostname, resources, attributes, reserved, key_name FROM agents ORDER "
+      "BY rowid");
   while (sqlite3_step(agents) == SQLITE_ROW) {
-    contents.agents.push_back(
-        {text(agents, 0), text(agents, 1), text(agents, 2), text(agents, 3), text(agents, 4)});
+    contents.agents.push_back({text(agents, 0), text(agents, 1), text(agents, 2), text(agents, 3),
+                               text(agents, 4), text(agents, 5)});
   }
   sqlite3_finalize(agents);
   sqlite3_stmt* frameworks = prepare("SELECT id, info FROM frameworks ORDER BY rowid");
@@ -187,6 +192,7 @@ void SqliteRegistry::putAgent(const AgentRow& agent) {
   bind(putAgent_, 3, agent.resources);
   bind(putAgent_, 4, agent.attributes);
   bind(putAgent_, 5, agent.reserved);
+  bind(putAgent_, 6, agent.keyName);
   step(putAgent_, "storing an agent");
 }
 
@@ -244,7 +250,8 @@ void putById(std::vector<Row>& rows, Row row, Id id) {
 }
 
 Registry::AgentRow agentRow(const RegistrySnapshot::Agent& agent) {
-  return {agent.id(), agent.hostname(), agent.resources(), agent.attributes(), agent.reserved()};
+  return {agent.id(),         agent.hostname(), agent.resources(),
+          agent.attributes(), agent.reserved(), agent.key_name()};
 }
 
 void addAgent(RegistrySnapshot& snapshot, const Registry::AgentRow& row) {
@@ -254,6 +261,7 @@ void addAgent(RegistrySnapshot& snapshot, const Registry::AgentRow& row) {
   agent->set_resources(row.resources);
   agent->set_attributes(row.attributes);
   agent->set_reserved(row.reserved);
+  agent->set_key_name(row.keyName);
 }
 
 }  // namespace

@@ -161,7 +161,8 @@ def test_keys_bind_principals_and_agent_ids(cluster):
     """With a clients file, a key's name is its framework's principal and the
     agent id it registered: another admitted key can neither fail a
     framework over nor register an agent as someone else, nor claim another
-    principal; the owners are not disturbed."""
+    principal; the owners are not disturbed, and the agent's binding
+    survives a master restart."""
     cluster.start(agents=1)
     alpha = cluster.framework("alpha", tasks=1, command="sleep 30", cpus=0.5, mem=16,
                               master_key=cluster.master_public, curve_key=cluster.admit("alpha"),
@@ -211,6 +212,18 @@ def test_keys_bind_principals_and_agent_ids(cluster):
     assert cluster.agent_id(0) in cluster.active_agents()
     assert cluster.agents[0].alive()
     assert [t["state"] for t in state["tasks"]] == ["TASK_RUNNING"], state["tasks"]
+
+    # The registry keeps the binding: with agent 0 gone and the master
+    # restarted, the impostor still cannot take its id.
+    cluster.agents[0].kill9()
+    cluster.master.kill9()
+    cluster.start_master()
+    impostor = cluster.spawn("impostor.2", args)
+    wait_for(lambda: cluster.log_has(impostor, f"agent '{cluster.agent_id(0)}' registered with "
+                                               "the CURVE key 'agent0'"),
+             15, "the impostor refused after the master's restart", cluster)
+    assert cluster.agent_id(0) not in cluster.active_agents()
+    impostor.stop()
 
 
 def test_flags_that_need_each_other_and_key_files(tmp_path):

@@ -1758,6 +1758,17 @@ TEST_F(MasterTest, RegistryOfAnEarlierVersionIsUpgraded) {
   ASSERT_EQ(j["agents"].size(), 1u);
   EXPECT_EQ(j["agents"][0]["id"], "old-1");
   EXPECT_EQ(j["agents"][0]["reserved"], "cpus(web):1");
+  // ... and gained the CURVE key name column, empty for a plain agent.
+  sqlite3* upgraded = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "registry.sqlite").c_str(), &upgraded), SQLITE_OK);
+  sqlite3_stmt* query = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(upgraded, "SELECT key_name FROM agents WHERE id = 'old-1'", -1,
+                               &query, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(query), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(query, 0)), "");
+  sqlite3_finalize(query);
+  sqlite3_close(upgraded);
 }
 
 // An operator reserves part of an agent for a role: the offers on the agent
