@@ -171,15 +171,7 @@ void runMaster(const MasterArgs& a) {
     o.operatorToken = readTokenFile("--operator-token-file", a.operatorTokenFile);
   }
   o.curve = a.curve.options();
-  if (o.curve) {
-    spdlog::info(
-        "CURVE: agents and frameworks connect with this master's public key {}; {}",
-        o.curve->keys.publicKey,
-        o.curve->clientsFile.empty()
-            ? std::string("any client key is admitted (--curve-allow-any)")
-            : fmt::format("client keys admitted are those of {} ({} now)", o.curve->clientsFile,
-                          runtime::CurveClientList(o.curve->clientsFile).size()));
-  } else {
+  if (!o.curve) {
     spdlog::warn(
         "the agents' and frameworks' links are plain TCP: whoever reaches port {} may run "
         "commands on the agents (secure them with --curve-key, see `allot keygen --help`)",

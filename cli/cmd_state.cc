@@ -106,6 +106,8 @@ Api connect(const StateArgs& args) {
   throw Error(fmt::format(
       "cannot reach the master's HTTP API at {}: {} ({})", api.where, httplib::to_string(error),
       tls ? std::string("its certificate is not trusted here? pass its CA with --ca-file")
+      : api.where.starts_with("https://")
+          ? fmt::format("is `allot master` running with --http-port {}?", port)
           : fmt::format("is `allot master` running with --http-port {}? with --http-tls-cert, "
                         "use --master https://...",
                         port)));

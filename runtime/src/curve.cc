@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -340,6 +341,17 @@ bool HandshakeLogFilter::worthLogging(const HandshakeEvent& event, bool secure) 
   if (last_ == now) return false;
   last_ = std::move(now);
   return !(first && !secure && event.kind == HandshakeEvent::kSucceeded);
+}
+
+void HandshakeLogFilter::log(const HandshakeEvent& event, bool secure, std::string_view who,
+                             std::string_view suffix) {
+  if (!worthLogging(event, secure)) return;
+  const std::string what = describeClientHandshake(event, secure);
+  if (event.kind == HandshakeEvent::kSucceeded) {
+    spdlog::info("{}: {}{}", who, what, suffix);
+  } else {
+    spdlog::error("{}: {}{}", who, what, suffix);
+  }
 }
 
 std::string handshakeFailureDetail(const HandshakeEvent& event) {

@@ -552,16 +552,10 @@ void Agent::Impl::watchDealer() {
             sendRegister();
           });
         }
-        if (!handshakeLog_.worthLogging(event, dealer_->secure())) return;
-        const std::string what = describeClientHandshake(event, dealer_->secure());
-        if (event.kind == HandshakeEvent::kSucceeded) {
-          spdlog::info("agent {}: {}", id_, what);
-        } else {
-          spdlog::error("agent {}: {}{}", id_, what,
-                        reconnectTimer_ != 0
-                            ? fmt::format(" (trying again every {} s)", kRefusedReconnect.count())
-                            : std::string());
-        }
+        handshakeLog_.log(event, dealer_->secure(), "agent " + id_,
+                          reconnectTimer_ != 0
+                              ? fmt::format(" (trying again every {} s)", kRefusedReconnect.count())
+                              : std::string());
       });
 }
 

@@ -104,12 +104,7 @@ void SchedulerDriver::connect() {
   watchDealer(
       loop_, *socket_, [this] { onReadable(); },
       [this](const HandshakeEvent& event) {
-        if (!handshakeLog_.worthLogging(event, socket_->secure())) return;
-        if (event.kind == HandshakeEvent::kSucceeded) {
-          spdlog::info("driver: {}", describeClientHandshake(event, socket_->secure()));
-        } else {
-          spdlog::error("driver: {}", describeClientHandshake(event, socket_->secure()));
-        }
+        handshakeLog_.log(event, socket_->secure(), "driver");
       });
   spdlog::debug("driver: connecting to {} (connection {})", endpoint_, connections_);
 }

@@ -580,7 +580,15 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
     throw InvalidArgument(fmt::format("--master-id {:?}: {}", opt.masterId, *why));
   }
   allocator = makeAllocator(opt.policy, opt.params);
-  if (opt.curve) routerMonitor = std::make_unique<HandshakeMonitor>(context, router.socket());
+  if (opt.curve) {
+    routerMonitor = std::make_unique<HandshakeMonitor>(context, router.socket());
+    spdlog::info(
+        "master: CURVE: agents and frameworks connect with this master's public key {}; {}",
+        opt.curve->keys.publicKey,
+        curveAuth ? fmt::format("client keys admitted are those of {} ({} now)",
+                                opt.curve->clientsFile, curveAuth->clientCount())
+                  : std::string("any client key is admitted (--curve-allow-any)"));
+  }
   startedAt = clock.now();
   masterId = opt.masterId.empty() ? makeMasterId(startedAt) : opt.masterId;
 

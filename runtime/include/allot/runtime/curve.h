@@ -110,6 +110,7 @@ class CurveAuthenticator {
   void handle(const std::function<void(const Decision&)>& decided,
               const std::function<void(const std::string&)>& warn);
 
+  std::size_t clientCount() const { return clients_.size(); }
   std::uint64_t admitted() const { return admitted_; }
   std::uint64_t refused() const { return refused_; }
 
@@ -148,6 +149,10 @@ class HandshakeMonitor {
 class HandshakeLogFilter {
  public:
   bool worthLogging(const HandshakeEvent& event, bool secure);
+  // Logs `event` for the client `who` ("agent X", "driver") when it is
+  // worth a line: success as info, failure as error, `suffix` after it.
+  void log(const HandshakeEvent& event, bool secure, std::string_view who,
+           std::string_view suffix = {});
 
  private:
   std::optional<std::tuple<HandshakeEvent::Kind, int, std::string>> last_;
