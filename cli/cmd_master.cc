@@ -59,6 +59,7 @@ struct MasterArgs {
   std::string operatorTokenFile;
   std::string httpTlsCert, httpTlsKey;
   CurveServerFlags curve;
+  std::string aclsFile;
   std::string logLevel = "info";
 };
 
@@ -171,6 +172,7 @@ void runMaster(const MasterArgs& a) {
     o.operatorToken = readTokenFile("--operator-token-file", a.operatorTokenFile);
   }
   o.curve = a.curve.options();
+  o.aclsFile = a.aclsFile;
   if (!o.curve) {
     spdlog::warn(
         "the agents' and frameworks' links are plain TCP: whoever reaches port {} may run "
@@ -346,6 +348,14 @@ void addMasterCommand(CLI::App& app) {
                   "unreserve: POST /api/v1/...) must present; reads stay open. Default: no "
                   "token, and anyone who reaches --http-port may change roles and reservations");
   args->curve.add(cmd);
+  cmd->add_option("--acls", args->aclsFile,
+                  "Access control lists (JSON, Mesos' --acls form): which principals may "
+                  "register frameworks in which roles (register_frameworks), run tasks as which "
+                  "users (run_tasks) and register agents (register_agents); the first rule that "
+                  "matches decides, and \"permissive\": false refuses what none matches. A "
+                  "principal is its CURVE key's name in --curve-clients (without it, what a "
+                  "framework claims). Read again when it changes. See docs/runtime-protocol.md")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--master-id", args->masterId,
                   "Id of this master run (prefix of the ids it assigns). Default: from the time");
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error or off")
@@ -357,7 +367,8 @@ void addMasterCommand(CLI::App& app) {
       "  allot master --work-dir /var/lib/allot/master\n"
       "  allot master --port 5050 --http-port 5051 --work-dir ./m --policy drf \\\n"
       "      --allocation-interval 1s --offer-timeout 30s --agent-timeout 15s\n"
-      "  allot master --no-registry --policy fifo --http-port -1");
+      "  allot master --no-registry --policy fifo --http-port -1\n"
+      "  allot master --curve-key master.key --curve-clients clients.txt --acls acls.json");
   cmd->callback([args] { runMaster(*args); });
 }
 

@@ -162,16 +162,15 @@ std::string readCurvePublicKey(const char* flag, std::string_view keyOrPath) {
 
 // ---------------------------------------------------------------------------
 
-CurveClientList::CurveClientList(std::string path) : path_(std::move(path)) {
-  load();
-}
+CurveClientList::CurveClientList(std::string path) : file_(std::move(path), readClientsFile) {}
 
-void CurveClientList::load() {
+std::map<std::string, std::string, std::less<>> CurveClientList::readClientsFile(
+    const std::string& path) {
   struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) {
-    throw Error(fmt::format("--curve-clients {}: cannot read it: {}", path_, std::strerror(errno)));
+  if (::stat(path.c_str(), &st) != 0) {
+    throw Error(fmt::format("--curve-clients {}: cannot read it: {}", path, std::strerror(errno)));
   }
-  const std::vector<std::string> lines = readLines("--curve-clients", path_);
+  const std::vector<std::string> lines = readLines("--curve-clients", path);
   std::map<std::string, std::string, std::less<>> keys;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     // Z85 has '#' among its characters: a comment is a line, or the end of
@@ -193,34 +192,22 @@ void CurveClientList::load() {
       throw Error(
           fmt::format("--curve-clients {}:{}: '{}' is not a public key (40 Z85 "
                       "characters, as `allot keygen` prints)",
-                      path_, i + 1, key));
+                      path, i + 1, key));
     }
     keys.insert_or_assign(std::string(key), name.empty() ? std::string(key) : std::string(name));
   }
-  keys_ = std::move(keys);
-  mtimeNs_ = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  sizeBytes_ = st.st_size;
+  return keys;
 }
 
 std::optional<std::string> CurveClientList::admit(
     std::string_view publicKey, const std::function<void(const std::string&)>& warn) {
-  struct stat st {};
-  const bool changed =
-      ::stat(path_.c_str(), &st) != 0 || st.st_size != sizeBytes_ ||
-      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec != mtimeNs_;
-  if (changed) {
-    try {
-      load();
-      lastReadError_.clear();
-    } catch (const Error& e) {
-      if (e.what() != lastReadError_ && warn) {
-        warn(fmt::format("{}; the {} key(s) read before stay admitted", e.what(), keys_.size()));
-      }
-      lastReadError_ = e.what();
+  const auto& keys = file_.get([&](const std::string& error) {
+    if (warn) {
+      warn(fmt::format("{}; the {} key(s) read before stay admitted", error, file_.value().size()));
     }
-  }
-  auto it = keys_.find(publicKey);
-  if (it == keys_.end()) return std::nullopt;
+  });
+  auto it = keys.find(publicKey);
+  if (it == keys.end()) return std::nullopt;
   return it->second;
 }
 

@@ -29,11 +29,13 @@
 #include <unordered_set>
 #include <vector>
 
+#include "acl.h"
 #include "allot/core/cluster.h"
 #include "allot/core/error.h"
 #include "allot/core/resources.h"
 #include "allot/core/text.h"
 #include "allot/runtime/event_loop.h"
+#include "allot/runtime/reloading_file.h"
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
 #include "allot/runtime/zookeeper.h"
@@ -356,6 +358,11 @@ struct Master::Impl {
   bool replaced(const Agent& agent, const Incoming& in);
   static std::string replacedMessage(const std::string& agentId);
   void onRegisterAgent(const Incoming& in);
+  // Why --acls refuse `principal` (empty: none) `action` on `object`, or
+  // nullopt when they allow it (or there are none); a refusal is counted.
+  std::optional<std::string> unauthorized(master::AclAction action, const std::string& principal,
+                                          const std::optional<std::string>& object);
+  const master::Acls& currentAcls();  // re-read when the file changed; needs acls
   void onAgentError(const Incoming& in, const wire::Error& error);
   void markUnreachable(Agent& agent, const std::string& why);
   void forgetUnreachableAgents(TimePoint t);
@@ -472,6 +479,9 @@ struct Master::Impl {
   // CURVE refusals and failed handshakes are each logged at most once a
   // second: anyone who reaches the port can cause them.
   LogLimit curveRefusedLog, curveFailedLog;
+  // --acls, and the requests they refused by action.
+  std::optional<ReloadingFile<master::Acls>> acls;
+  std::array<std::uint64_t, master::kAclActions> aclDenials{};
   std::vector<Incoming> drained;  // slots for one drain of the socket, kept between drains
   std::unique_ptr<Allocator> allocator;
   std::unique_ptr<master::Registry> registry;
@@ -580,6 +590,18 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
     throw InvalidArgument(fmt::format("--master-id {:?}: {}", opt.masterId, *why));
   }
   allocator = makeAllocator(opt.policy, opt.params);
+  if (!opt.aclsFile.empty()) {
+    acls.emplace(opt.aclsFile, master::readAclFile);
+    const master::Acls& a = acls->value();
+    spdlog::info("master: ACLs of {}: {} rule(s), {}", opt.aclsFile, a.ruleCount(),
+                 a.permissive ? "permissive (what no rule matches is allowed)"
+                              : "not permissive (what no rule matches is refused)");
+    if (!opt.curve || opt.curve->clientsFile.empty()) {
+      spdlog::warn(
+          "master: --acls without --curve-clients: principals are what frameworks claim and "
+          "agents have none; the ACLs guard against mistakes, not against hostile peers");
+    }
+  }
   if (opt.curve) {
     routerMonitor = std::make_unique<HandshakeMonitor>(context, router.socket());
     spdlog::info(
@@ -1011,6 +1033,43 @@ void Master::Impl::onAgentError(const Incoming& in, const wire::Error& error) {
   masterUpdate(f->second, status);
 }
 
+const master::Acls& Master::Impl::currentAcls() {
+  return acls->get([](const std::string& error) {
+    spdlog::error("master: {}; the ACLs read before stay in force", error);
+  });
+}
+
+std::optional<std::string> Master::Impl::unauthorized(master::AclAction action,
+                                                      const std::string& principal,
+                                                      const std::optional<std::string>& object) {
+  if (!acls) return std::nullopt;
+  const master::Acls& current = currentAcls();
+  const std::optional<std::string> subject =
+      principal.empty() ? std::nullopt : std::optional<std::string>(principal);
+  const master::Acls::Decision decision = current.authorize(action, subject, object);
+  if (decision.allowed) return std::nullopt;
+  ++aclDenials[static_cast<std::size_t>(action)];
+  std::string what;
+  switch (action) {
+    case master::AclAction::kRegisterFramework:
+      what = fmt::format("register frameworks in role '{}'", object.value_or(""));
+      break;
+    case master::AclAction::kRunTask:
+      what = object ? fmt::format("run tasks as user '{}'", *object)
+                    : std::string(
+                          "run tasks as the agents' --task-user (the framework names no "
+                          "user)");
+      break;
+    case master::AclAction::kRegisterAgent:
+      what = "register agents";
+      break;
+  }
+  return fmt::format(
+      "{} may not {} (--acls {}: {})",
+      subject ? fmt::format("principal '{}'", *subject) : std::string("a peer with no principal"),
+      what, acls->path(), decision.rule);
+}
+
 void Master::Impl::onRegisterAgent(const Incoming& in) {
   wire::RegisterAgent msg;
   if (!parse(in, msg)) return;
@@ -1034,6 +1093,10 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
   }
   if (auto why = badOwnerId(msg.agent_id())) {
     bad(in, wire::Error::INVALID, "agent_id", *why);
+    return;
+  }
+  if (auto why = unauthorized(master::AclAction::kRegisterAgent, in.keyName, std::nullopt)) {
+    bad(in, wire::Error::NOT_AUTHORIZED, "principal", *why);
     return;
   }
   std::string id = msg.agent_id();
@@ -1353,6 +1416,11 @@ void Master::Impl::onSubscribe(const Incoming& in) {
                       in.keyName));
       return;
     }
+  }
+  if (auto why =
+          unauthorized(master::AclAction::kRegisterFramework, info.principal(), info.role())) {
+    bad(in, wire::Error::NOT_AUTHORIZED, "framework.role", *why);
+    return;
   }
   if (info.framework_id().empty()) {
     info.set_framework_id(fmt::format("{}-F{}", masterId, nextFramework++));
@@ -1711,6 +1779,7 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
   std::unordered_set<std::string> idsHere;
   for (const wire::TaskInfo& info : msg.tasks()) {
     std::string error;
+    std::string reason = "INVALID_TASK";
     Resources resources;
     const std::string key = taskKey(fw.id, info.task_id());
     std::optional<std::string> why;
@@ -1723,6 +1792,12 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     } else if (!info.agent_id().empty() && info.agent_id() != agentId) {
       error = fmt::format("agent_id: '{}' is not the agent of the offers ('{}')", info.agent_id(),
                           agentId);
+    } else if ((why = unauthorized(master::AclAction::kRunTask, fw.info.principal(),
+                                   fw.info.user().empty()
+                                       ? std::nullopt
+                                       : std::optional<std::string>(fw.info.user())))) {
+      error = *why;
+      reason = "NOT_AUTHORIZED";
     } else if (info.command().empty()) {
       error = "command: empty";
     } else if ((why = hasNul(info.command()))) {
@@ -1751,9 +1826,8 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     if (!error.empty()) {
       spdlog::warn("master: ACCEPT from framework '{}': task '{}': {}", fw.id, info.task_id(),
                    error);
-      ++badMessages["INVALID_TASK"];
-      masterUpdate(
-          fw, makeStatus(fw.id, info.task_id(), agentId, wire::TASK_ERROR, "INVALID_TASK", error));
+      ++badMessages[reason];
+      masterUpdate(fw, makeStatus(fw.id, info.task_id(), agentId, wire::TASK_ERROR, reason, error));
       continue;
     }
     // Within contains' tolerance a task may ask a hair more than is left
@@ -2684,6 +2758,22 @@ nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>*
     curveJson["failed_handshakes"] = curveHandshakeFailures;
   }
   j["curve"] = std::move(curveJson);
+  json aclsJson{{"enabled", acls.has_value()}};
+  if (acls) {
+    const master::Acls& a = currentAcls();
+    aclsJson["file"] = acls->path();
+    aclsJson["permissive"] = a.permissive;
+    json rules = json::object();
+    json denied = json::object();
+    for (std::size_t i = 0; i < master::kAclActions; ++i) {
+      const std::string name(master::aclActionName(static_cast<master::AclAction>(i)));
+      rules[name] = a.rules[i].size();
+      denied[name] = aclDenials[i];
+    }
+    aclsJson["rules"] = std::move(rules);
+    aclsJson["denied"] = std::move(denied);
+  }
+  j["acls"] = std::move(aclsJson);
   const Census counted = census();
   j["counts"] = json{{"agents", agents.size()},
                      {"agents_active", counted.agents(AgentStatus::kActive)},
@@ -2861,6 +2951,14 @@ std::string Master::Impl::metricsText() {
         "before the clients file was asked (no CURVE, or not this master's key)");
     append("# TYPE allot_master_curve_handshake_failures_total counter");
     append(fmt::format("allot_master_curve_handshake_failures_total {}", curveHandshakeFailures));
+  }
+  if (acls) {
+    append("# HELP allot_master_acl_denials_total Requests the --acls refused, by ACL");
+    append("# TYPE allot_master_acl_denials_total counter");
+    for (std::size_t i = 0; i < master::kAclActions; ++i) {
+      append(fmt::format("allot_master_acl_denials_total{{acl=\"{}\"}} {}",
+                         master::aclActionName(static_cast<master::AclAction>(i)), aclDenials[i]));
+    }
   }
   append("# HELP allot_master_allocation_rounds_total Allocation rounds run");
   append("# TYPE allot_master_allocation_rounds_total counter");

@@ -43,6 +43,7 @@ struct Flags {
   std::string name = "allot-test-framework";
   std::string role{kUnreservedRole};
   std::string principal;
+  std::string user;  // tasks run as this user on agents running as root
   int tasks = 10;
   std::string command = "sleep 0.2";
   double cpus = 0.25;
@@ -333,6 +334,7 @@ int run(const Flags& flags) {
   info.set_name(flags.name);
   info.set_role(flags.role);
   info.set_principal(flags.principal);
+  info.set_user(flags.user);
   info.set_failover_timeout_us(toMicros(secondsToDuration(flags.failoverTimeout)));
   if (!flags.idFile.empty()) {
     std::ifstream file(flags.idFile);
@@ -381,6 +383,7 @@ int main(int argc, char** argv) {
   app.add_option("--name", flags.name, "Framework name")->capture_default_str();
   app.add_option("--role", flags.role, "Role")->capture_default_str();
   app.add_option("--principal", flags.principal, "Principal (with CURVE: its key's name)");
+  app.add_option("--user", flags.user, "User its tasks run as (agents running as root)");
   app.add_option("--tasks", flags.tasks, "Number of tasks")->capture_default_str();
   app.add_option("--command", flags.command, "Command of every task")->capture_default_str();
   app.add_option("--cpus", flags.cpus, "CPUs per task")->capture_default_str();

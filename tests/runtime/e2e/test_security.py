@@ -53,6 +53,7 @@ class CurveCluster(Cluster):
         with open(self.clients, "w") as f:
             f.write("# admitted clients\n")
         self.agent_flags = {}  # index -> extra flags
+        self.acls = None  # path of an --acls file
 
     def admit(self, name):
         """Makes a key pair NAME.key, lists it in the clients file; returns
@@ -65,7 +66,8 @@ class CurveCluster(Cluster):
 
     def master_args(self):
         return super().master_args() + ["--curve-key", self.master_key,
-                                        "--curve-clients", self.clients]
+                                        "--curve-clients", self.clients] + (
+                                            ["--acls", self.acls] if self.acls else [])
 
     def agent_args(self, i, resources):
         if i not in self.agent_flags:
@@ -224,6 +226,87 @@ def test_keys_bind_principals_and_agent_ids(cluster):
              15, "the impostor refused after the master's restart", cluster)
     assert cluster.agent_id(0) not in cluster.active_agents()
     impostor.stop()
+
+
+def write_acls(path, agents):
+    """ACLs: only principal alpha, in role analytics, as user nobody; agents
+    only with the named keys."""
+    with open(path, "w") as f:
+        json.dump({"permissive": False,
+                   "register_frameworks": [{"principals": {"values": ["alpha"]},
+                                            "roles": {"values": ["analytics"]}}],
+                   "run_tasks": [{"principals": {"values": ["alpha"]},
+                                  "users": {"values": ["nobody"]}}],
+                   "register_agents": [{"principals": {"values": agents},
+                                        "agents": {"type": "ANY"}}]}, f, indent=1)
+
+
+def test_acls_bind_principals_to_roles_users_and_agents(cluster):
+    """--acls over CURVE: an admitted key's name is the principal the ACLs
+    judge. Alpha runs its tasks in its role as its user; beta's admitted key
+    may not register a framework in that role, alpha may not run tasks as
+    root, and an admitted agent key that the ACLs do not name is kept out
+    until the file names it (no restart). Each is told why; the master
+    counts them."""
+    cluster.acls = os.path.join(cluster.dir, "acls.json")
+    write_acls(cluster.acls, ["agent0"])
+    cluster.start(agents=1)
+    alpha_key = cluster.admit("alpha")
+    alpha = cluster.framework("alpha", tasks=5, command="true", cpus=0.1, mem=16,
+                              role="analytics", user="nobody",
+                              master_key=cluster.master_public, curve_key=alpha_key,
+                              timeout=60).start()
+    beta = cluster.framework("beta", tasks=1, command="true", cpus=0.1, mem=16,
+                             role="analytics", master_key=cluster.master_public,
+                             curve_key=cluster.admit("beta"), timeout=4).start()
+    root = cluster.framework("alpha-root", tasks=1, command="true", cpus=0.1, mem=16,
+                             role="analytics", user="root", master_key=cluster.master_public,
+                             curve_key=alpha_key, timeout=60).start()
+    # Agent 1's key is admitted by the clients file, but the ACLs do not name it.
+    late = cluster.start_agent(1)
+
+    assert alpha.wait_exit(90) == 0
+    assert set(check_one_terminal_each(alpha, 5).values()) == {"TASK_FINISHED"}
+    assert beta.wait_exit(30) == 2  # its --timeout: never subscribed
+    errors = [e["message"] for e in beta.events() if e["event"] == "error"]
+    assert any("NOT_AUTHORIZED: framework.role: principal 'beta' may not register frameworks "
+               f"in role 'analytics' (--acls {cluster.acls}: no rule matched and the ACLs are "
+               "not permissive)" in m for m in errors), errors
+    root.wait_exit(30)
+    [update] = root.updates()
+    assert update["state"] == "TASK_ERROR" and update["reason"] == "NOT_AUTHORIZED", update
+    assert update["message"] == ("principal 'alpha' may not run tasks as user 'root' (--acls "
+                                 f"{cluster.acls}: no rule matched and the ACLs are not "
+                                 "permissive)"), update
+    wait_for(lambda: cluster.log_has(late, "principal 'agent1' may not register agents"), 15,
+             "agent 1 told the ACLs refuse it", cluster)
+    assert cluster.agent_id(1) not in cluster.active_agents()
+
+    # The operator names agent 1's key: it gets in at its next attempt.
+    write_acls(cluster.acls, ["agent0", "agent1"])
+    cluster.wait_agents([cluster.agent_id(0), cluster.agent_id(1)], timeout=20)
+
+    state = cluster.state()
+    acls = state["acls"]
+    assert acls["enabled"] and acls["file"] == cluster.acls and not acls["permissive"]
+    assert acls["rules"] == {"register_frameworks": 1, "run_tasks": 1, "register_agents": 1}
+    assert acls["denied"]["register_frameworks"] >= 1  # beta, each time it tries
+    assert acls["denied"]["run_tasks"] == 1
+    assert acls["denied"]["register_agents"] >= 1
+    metrics = cluster.http("/metrics")[1].decode()
+    assert 'allot_master_acl_denials_total{acl="run_tasks"} 1' in metrics
+    assert cluster.log_has(cluster.master, "master: ACLs of " + cluster.acls + ": 3 rule(s), "
+                                           "not permissive")
+
+    # The web UI's header counts the refusals.
+    reader = Reader(f"http://127.0.0.1:{cluster.http_port}/", cluster.dir)
+    try:
+        state = cluster.state()
+        denied = sum(state["acls"]["denied"].values())
+        assert reader.first["links"] == (f"CURVE, {state['curve']['refused']} refused; ACLs, "
+                                         f"{denied} denied"), reader.first
+    finally:
+        reader.close()
 
 
 def test_flags_that_need_each_other_and_key_files(tmp_path):

@@ -1441,6 +1441,20 @@ TEST_F(MasterTest, BadOptionsAreRefusedWithTheirName) {
       EXPECT_NE(std::string(e.what()).find("--master-id"), std::string::npos) << e.what();
     }
   }
+  // ACLs that do not read stop the start, naming the file and the place.
+  std::filesystem::create_directories(dir);
+  const std::string acls = (dir / "acls.json").string();
+  std::ofstream(acls) << "{\"run_tasks\": [{\"principals\": {\"type\": \"ANY\"}}]}";
+  o = testOptions();
+  o.aclsFile = acls;
+  try {
+    start(o);
+    ADD_FAILURE() << "no exception for --acls";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--acls " + acls + ": run_tasks[0]: \"users\" missing"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // With `capacity` (queues a and b at 50%) and preemption on, a framework of
@@ -2029,6 +2043,125 @@ TEST_F(MasterTest, BadOperatorRequestsAreRefusedWithTheirReason) {
   const nlohmann::json j = state();
   EXPECT_EQ(j["agents"][0]["reserved"], "");
   EXPECT_EQ(status(get("/health")), 200);
+}
+
+// --acls: framework roles, task users and agent registration follow the
+// first matching rule; refusals are NOT_AUTHORIZED (ERROR, or TASK_ERROR for
+// a task) naming the rule, are counted, and leave what runs alone; an edit of
+// the file applies to the next request.
+TEST_F(MasterTest, RegisterFrameworksRunTasksAndRegisterAgentsFollowTheAcls) {
+  const std::filesystem::path aclsPath = dir / "acls.json";
+  std::filesystem::create_directories(dir);
+  std::ofstream(aclsPath) << R"({"permissive": false,
+    "register_frameworks": [{"principals": {"values": ["alpha"]},
+                             "roles": {"values": ["analytics"]}}],
+    "run_tasks": [{"principals": {"values": ["alpha"]}, "users": {"values": ["nobody"]}}],
+    "register_agents": [{"principals": {"type": "ANY"}, "agents": {"type": "ANY"}}]})";
+  MasterOptions o = testOptions();
+  o.aclsFile = aclsPath.string();
+  startWithHttp(o);
+
+  // Without CURVE an agent has no principal: the ANY rule admits it.
+  Peer& agent = peer("agent-1");
+  registerAgent(agent, "cpus:4;mem:1024");
+
+  const auto subscribeAs = [&](Peer& p, const std::string& principal, const std::string& role,
+                               const std::string& user, const std::string& id = "") {
+    wire::Subscribe sub;
+    sub.mutable_framework()->set_framework_id(id);
+    sub.mutable_framework()->set_name("fw");
+    sub.mutable_framework()->set_role(role);
+    sub.mutable_framework()->set_principal(principal);
+    sub.mutable_framework()->set_user(user);
+    sub.mutable_framework()->set_failover_timeout_us(3'600'000'000);
+    p.send(wire::SUBSCRIBE, sub);
+  };
+  const auto refused = [&](Peer& p, const std::string& part) {
+    auto error = expect<wire::Error>(p, wire::ERROR);
+    EXPECT_EQ(error.code(), wire::Error::NOT_AUTHORIZED) << error.message();
+    EXPECT_NE(error.message().find(part), std::string::npos) << error.message();
+    EXPECT_NE(error.message().find(aclsPath.string()), std::string::npos) << error.message();
+    EXPECT_TRUE(none(p, wire::SUBSCRIBED, 50ms));
+  };
+  Peer& beta = peer("beta");
+  subscribeAs(beta, "beta", "analytics", "nobody");
+  refused(beta, "principal 'beta' may not register frameworks in role 'analytics'");
+  Peer& anonymous = peer("anonymous");
+  subscribeAs(anonymous, "", "analytics", "nobody");
+  refused(anonymous, "a peer with no principal may not register frameworks");
+  Peer& alphaProd = peer("alpha-prod");
+  subscribeAs(alphaProd, "alpha", "prod", "nobody");
+  refused(alphaProd, "(--acls " + aclsPath.string() + ": no rule matched and the ACLs are not");
+
+  Peer& alpha = peer("alpha");
+  subscribeAs(alpha, "alpha", "analytics", "nobody");
+  alpha.sender = expect<wire::Subscribed>(alpha, wire::SUBSCRIBED).framework_id();
+  const std::string fwId = alpha.sender;
+  accept(alpha, offer(alpha), {task("t1", "cpus:1;mem:128")});
+  EXPECT_EQ(expect<wire::RunTask>(agent, wire::RUN_TASK).task().task_id(), "t1");
+
+  // The same framework, failed over to run as root: it may subscribe (its
+  // role is allowed) but not launch.
+  Peer& alphaRoot = peer("alpha-root");
+  subscribeAs(alphaRoot, "alpha", "analytics", "root", fwId);
+  alphaRoot.sender = expect<wire::Subscribed>(alphaRoot, wire::SUBSCRIBED).framework_id();
+  const wire::Offer rest = offer(alphaRoot);
+  EXPECT_TRUE(sameResources(rest.resources(), "cpus:3;mem:896")) << rest.resources();
+  accept(alphaRoot, rest, {task("t2", "cpus:1;mem:128")}, 0.0);
+  auto update = expect<wire::Update>(alphaRoot, wire::UPDATE);
+  EXPECT_EQ(update.status().task_id(), "t2");
+  EXPECT_EQ(update.status().state(), wire::TASK_ERROR);
+  EXPECT_EQ(update.status().reason(), "NOT_AUTHORIZED");
+  EXPECT_NE(update.status().message().find("principal 'alpha' may not run tasks as user 'root'"),
+            std::string::npos)
+      << update.status().message();
+  EXPECT_TRUE(none(agent, wire::RUN_TASK));
+  // What the refused task would have used is offered again.
+  advance(1s);
+  EXPECT_TRUE(sameResources(offer(alphaRoot).resources(), "cpus:3;mem:896"));
+
+  // An edit (no restart): no more agents. The registered one stays.
+  std::ofstream(aclsPath, std::ios::trunc) << R"({"permissive": false,
+    "register_frameworks": [{"principals": {"values": ["alpha"]},
+                             "roles": {"values": ["analytics"]}}],
+    "register_agents": [{"principals": {"type": "ANY"}, "agents": {"type": "NONE"}}]})";
+  Peer& late = peer("agent-2");
+  wire::RegisterAgent reg;
+  reg.set_hostname("node-b");
+  reg.set_resources("cpus:2;mem:512");
+  late.send(wire::REGISTER_AGENT, reg);
+  auto error = expect<wire::Error>(late, wire::ERROR);
+  EXPECT_EQ(error.code(), wire::Error::NOT_AUTHORIZED);
+  EXPECT_NE(error.message().find("a peer with no principal may not register agents (--acls " +
+                                 aclsPath.string() + ": register_agents[0])"),
+            std::string::npos)
+      << error.message();
+  EXPECT_TRUE(none(late, wire::AGENT_REGISTERED, 50ms));
+
+  const nlohmann::json s = state();
+  EXPECT_EQ(s["agents"].size(), 1u);
+  EXPECT_EQ(s["acls"]["file"], aclsPath.string());
+  EXPECT_EQ(s["acls"]["permissive"], false);
+  EXPECT_EQ(s["acls"]["rules"]["run_tasks"], 0);  // the edit is what the state shows
+  EXPECT_EQ(s["acls"]["denied"]["register_frameworks"], 3);
+  EXPECT_EQ(s["acls"]["denied"]["run_tasks"], 1);
+  EXPECT_EQ(s["acls"]["denied"]["register_agents"], 1);
+  const std::string metrics = get("/metrics");
+  EXPECT_NE(metrics.find("allot_master_acl_denials_total{acl=\"register_frameworks\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("allot_master_acl_denials_total{acl=\"run_tasks\"} 1\n"),
+            std::string::npos);
+}
+
+// A master without --acls allows everything and says so in its state.
+TEST_F(MasterTest, WithoutAclsEverythingIsAllowed) {
+  startWithHttp();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")});
+  EXPECT_EQ(expect<wire::RunTask>(*c.agent, wire::RUN_TASK).task().task_id(), "t1");
+  const nlohmann::json s = state();
+  EXPECT_EQ(s["acls"], nlohmann::json({{"enabled", false}}));
+  EXPECT_EQ(get("/metrics").find("allot_master_acl_denials_total"), std::string::npos);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include <tuple>
 #include <zmq.hpp>
 
+#include "allot/runtime/reloading_file.h"
+
 namespace allot::runtime {
 
 // A CURVE key pair, each key in Z85 text (40 characters).
@@ -77,16 +79,13 @@ class CurveClientList {
   // through `warn`.
   std::optional<std::string> admit(std::string_view publicKey,
                                    const std::function<void(const std::string&)>& warn);
-  std::size_t size() const { return keys_.size(); }
-  const std::string& path() const { return path_; }
+  std::size_t size() const { return file_.value().size(); }
+  const std::string& path() const { return file_.path(); }
 
  private:
-  void load();  // throws
-  std::string path_;
-  std::map<std::string, std::string, std::less<>> keys_;  // Z85 -> name
-  std::int64_t mtimeNs_ = -1;
-  std::int64_t sizeBytes_ = -1;
-  std::string lastReadError_;
+  using Keys = std::map<std::string, std::string, std::less<>>;  // Z85 -> name
+  static Keys readClientsFile(const std::string& path);          // throws
+  ReloadingFile<Keys> file_;
 };
 
 // The ZAP handler of one ZeroMQ context: a REP socket on

@@ -89,6 +89,12 @@ struct MasterOptions {
   // and, with a clients file, holding a key it lists. Unset: plain TCP, open
   // to whoever reaches `endpoint`.
   std::optional<CurveServerOptions> curve;
+  // Access control lists (a JSON file in Mesos' --acls form, see
+  // runtime/src/master/acl.h): which principals may register frameworks in
+  // which roles, run tasks as which users, and register agents. Read again
+  // when the file changes (for later requests; subscribed frameworks and
+  // registered agents stay). Empty: everything is allowed.
+  std::string aclsFile;
   // The master's id (prefix of the ids it assigns); empty: made from the
   // start time, so it changes on every restart.
   std::string masterId;

@@ -407,9 +407,14 @@ function render(state, utilization, tab) {
     : curve.clients_file
       ? `CURVE, ${curve.refused ?? 0} refused`
       : "CURVE, any key";
-  links.title = curve.enabled
+  // Whether --acls judge what the principals ask.
+  const acls = state.acls || {};
+  const denied = Object.values(acls.denied || {}).reduce((sum, n) => sum + n, 0);
+  if (acls.enabled) links.textContent += `; ACLs, ${denied} denied`;
+  links.title = (curve.enabled
     ? `master public key ${curve.public_key}`
-    : "anyone who reaches the master's port may run tasks on the agents (allot master --curve-key)";
+    : "anyone who reaches the master's port may run tasks on the agents (allot master --curve-key)")
+    + (acls.enabled ? `; ACLs of ${acls.file}` : "");
   links.classList.toggle("links-open", !curve.enabled);
 
   const counts = state.counts || {};
