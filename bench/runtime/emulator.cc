@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "allot/core/resources.h"
+#include "allot/runtime/curve.h"
 #include "allot/runtime/event_loop.h"
 #include "allot/runtime/transport.h"
 
@@ -68,11 +69,11 @@ std::string newUuid(std::mt19937_64& rng) {
 class SocketPool {
  public:
   SocketPool(zmq::context_t& context, const std::string& endpoint, int count,
-             const std::string& prefix) {
+             const std::string& prefix, const runtime::CurveClientOptions* curve = nullptr) {
     std::random_device rd;
     for (int i = 0; i < count; ++i) {
       sockets_.push_back(std::make_unique<DealerSocket>(
-          context, endpoint, fmt::format("{}-{}-{:x}", prefix, i, rd())));
+          context, endpoint, fmt::format("{}-{}-{:x}", prefix, i, rd()), curve));
     }
   }
   DealerSocket& at(std::size_t entity) { return *sockets_[entity % sockets_.size()]; }
@@ -98,6 +99,8 @@ struct AgentOptions {
   std::string prefix = "emu";
   double taskSeconds = 1.0;
   double retrySeconds = 2.0;
+  // CURVE (--master-key, --curve-key): every connection with this key pair.
+  std::optional<runtime::CurveClientOptions> curve;
 };
 
 class AgentEmulator {
@@ -105,7 +108,9 @@ class AgentEmulator {
   AgentEmulator(const AgentOptions& options, zmq::context_t& context, EventLoop& loop)
       : options_(options),
         loop_(loop),
-        pool_(context, runtime::masterEndpoint(options.master), options.sockets, options.prefix),
+        startedAt_(loop.now()),
+        pool_(context, runtime::masterEndpoint(options.master), options.sockets, options.prefix,
+              options.curve ? &*options.curve : nullptr),
         rng_(42) {
     Resources::parse(options.resources);  // fail early with a clear message
     for (int i = 0; i < options.count; ++i) {
@@ -180,7 +185,16 @@ class AgentEmulator {
       case wire::AGENT_REGISTERED: {
         wire::AgentRegistered msg;
         if (runtime::decodePayload(env, msg)) return;
-        if (!agent.registered) ++registered_;
+        if (!agent.registered && ++registered_ == agents_.size() && !allRegisteredOnce_) {
+          // What bench/runtime/curve_connect.sh reads: connections and
+          // handshakes of a whole cluster at once.
+          allRegisteredOnce_ = true;
+          fmt::print(stderr,
+                     "agents: all {} registered in {:.3f} s over {} connections{}, {} "
+                     "registrations resent\n",
+                     agents_.size(), sinceSeconds(startedAt_, loop_.now()), pool_.size(),
+                     options_.curve ? " (CURVE)" : "", registrationsResent_);
+        }
         agent.registered = true;
         agent.lastAck = loop_.now();
         if (msg.heartbeat_interval_us() > 0) agent.heartbeatUs = msg.heartbeat_interval_us();
@@ -290,7 +304,10 @@ class AgentEmulator {
     for (std::size_t i = 0; i < agents_.size(); ++i) {
       Agent& a = agents_[i];
       // No ack for 3 heartbeats: the master is gone or restarted.
-      if (!a.registered || now - a.lastAck > Duration{3 * a.heartbeatUs}) registerAgent(i);
+      if (!a.registered || now - a.lastAck > Duration{3 * a.heartbeatUs}) {
+        registerAgent(i);
+        ++registrationsResent_;
+      }
     }
     for (auto& [key, task] : tasks_) {
       for (const wire::TaskStatus& st : task.unacked) {
@@ -303,8 +320,11 @@ class AgentEmulator {
 
   AgentOptions options_;
   EventLoop& loop_;
+  TimePoint startedAt_;  // before the connections open
   SocketPool pool_;
   std::mt19937_64 rng_;
+  bool allRegisteredOnce_ = false;
+  std::uint64_t registrationsResent_ = 0;
   std::vector<Agent> agents_;
   std::unordered_map<std::string, std::size_t> index_;
   std::unordered_map<std::string, Task> tasks_;
@@ -673,6 +693,13 @@ int main(int argc, char** argv) {
   a->add_option("--task-seconds", agents.taskSeconds,
                 "How long a task runs when its command is not 'sleep X'")
       ->capture_default_str();
+  a->add_option("--retry-seconds", agents.retrySeconds,
+                "Resend REGISTER_AGENT this often while unanswered")
+      ->capture_default_str();
+  std::string masterKey, curveKey;
+  a->add_option("--master-key", masterKey, "CURVE: the master's public key, or its file");
+  a->add_option("--curve-key", curveKey, "CURVE: the key pair file every connection uses")
+      ->needs(a->get_option("--master-key"));
   FrameworkOptions fws;
   auto* f = app.add_subcommand("frameworks", "Subscribe many frameworks that keep tasks running");
   f->add_option("--master", fws.master, "Master address HOST:PORT")->required();
@@ -695,7 +722,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (!masterKey.empty()) {
+      allot::runtime::CurveClientOptions curve;
+      curve.serverKey = allot::runtime::readCurvePublicKey("--master-key", masterKey);
+      if (!curveKey.empty()) curve.keys = allot::runtime::readCurveKeyFile("--curve-key", curveKey);
+      agents.curve = std::move(curve);
+    }
     zmq::context_t context;
+    // One connection per agent (curve_connect.sh) is more than ZeroMQ's
+    // default of 1,023 sockets.
+    context.set(zmq::ctxopt::max_sockets, 65'536);
     allot::runtime::SystemClock clock;
     allot::runtime::EventLoop loop(clock);
     loop.stopOnSignals();

@@ -9,6 +9,7 @@ namespace allot::runtime {
 namespace {
 
 constexpr int kHighWaterMark = 1'000'000;  // messages queued per peer before drops
+constexpr int kListenBacklog = 65'535;     // capped by net.core.somaxconn
 
 std::span<const std::byte> bytesOf(const zmq::message_t& m) {
   return {static_cast<const std::byte*>(m.data()), m.size()};
@@ -30,6 +31,13 @@ RouterSocket::RouterSocket(zmq::context_t& context, const std::string& endpoint,
   socket_.set(zmq::sockopt::rcvhwm, kHighWaterMark);
   socket_.set(zmq::sockopt::maxmsgsize, kHardMaxMessageBytes);
   socket_.set(zmq::sockopt::linger, 0);
+  // A whole cluster connects at once after a master start or failover.
+  // ZeroMQ's listen backlog of 100 overflows while its I/O thread is busy
+  // (CURVE handshakes cost about 1.5 ms each): dropped SYNs are retried by
+  // the kernel after 1, 3, 7, 15 and 31 s, and the last agents took 30 s to
+  // register (bench/runtime/curve_connect.sh). The kernel caps this at
+  // net.core.somaxconn.
+  socket_.set(zmq::sockopt::backlog, kListenBacklog);
   socket_.bind(endpoint);
 }
 
