@@ -33,9 +33,9 @@ RouterSocket::RouterSocket(zmq::context_t& context, const std::string& endpoint,
   socket_.set(zmq::sockopt::linger, 0);
   // A whole cluster connects at once after a master start or failover.
   // ZeroMQ's listen backlog of 100 overflows while its I/O thread is busy
-  // (CURVE handshakes cost about 1.5 ms each): dropped SYNs are retried by
-  // the kernel after 1, 3, 7, 15 and 31 s, and the last agents took 30 s to
-  // register (bench/runtime/curve_connect.sh). The kernel caps this at
+  // (CURVE handshakes cost about 1.2 ms each): dropped SYNs are retried by
+  // the kernel after 1, 3, 7, 15 and 31 s, and the last of 4,000 agents took
+  // 16 or 34 s to register instead of 7 (bench/runtime/curve_connect.sh). The kernel caps this at
   // net.core.somaxconn.
   socket_.set(zmq::sockopt::backlog, kListenBacklog);
   socket_.bind(endpoint);

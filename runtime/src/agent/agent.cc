@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,6 +23,7 @@
 #include "allot/core/cluster.h"
 #include "allot/core/error.h"
 #include "allot/core/resources.h"
+#include "allot/runtime/file_lock.h"
 #include "allot/runtime/transport.h"
 #include "allot/runtime/wire.h"
 #include "allot/runtime/zookeeper.h"
@@ -199,7 +199,7 @@ class Agent::Impl {
   std::string attributes_;
   std::string cgroupRoot_;
   bool root_ = false;
-  agent::UniqueFd lock_;  // flock on meta/lock, held for the agent's life
+  std::optional<FileLock> lock_;  // on meta/lock, held for the agent's life
   std::mt19937_64 random_;
   std::string endpoint_;  // of the master; kNoMasterEndpoint while none leads
   std::unique_ptr<DealerSocket> dealer_;
@@ -253,13 +253,10 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
                             e.code().message()));
   }
   // Two agents on one work directory would share an id and checkpoints.
-  std::string lockPath = layout_.metaDir() + "/lock";
-  lock_.fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_.fd < 0 || ::flock(lock_.fd, LOCK_EX | LOCK_NB) != 0) {
-    int error = errno;
-    throw Error(fmt::format("agent: work directory {} is in use by another agent ({})",
-                            layout_.workDir, std::strerror(error)));
-  }
+  lock_.emplace(layout_.metaDir() + "/lock",
+                fmt::format("agent: work directory {} is in use by another agent; stop it, or "
+                            "give this one another --work-dir",
+                            layout_.workDir));
   if (options_.executorPath.empty()) options_.executorPath = agent::defaultExecutorPath();
   if (::access(options_.executorPath.c_str(), X_OK) != 0) {
     throw Error(fmt::format(

@@ -34,6 +34,11 @@ SqliteRegistry::SqliteRegistry(const std::filesystem::path& file) : file_(file) 
     throw Error(fmt::format("registry: cannot create folder '{}': {}", file.parent_path().string(),
                             ec.message()));
   }
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+  lock_.emplace((dir / "master.lock").string(),
+                fmt::format("registry: {} is in use by another master; stop it, or give this "
+                            "one another --work-dir",
+                            dir.string()));
   if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) {
     std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);

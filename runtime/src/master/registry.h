@@ -3,11 +3,13 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "allot/core/error.h"
 #include "allot/core/time.h"
+#include "allot/runtime/file_lock.h"
 #include "allot/runtime/zookeeper.h"
 #include "proto/allot.pb.h"
 
@@ -103,6 +105,9 @@ class SqliteRegistry final : public Registry {
   void step(sqlite3_stmt* statement, const char* what);
 
   std::filesystem::path file_;
+  // master.lock beside the file: a second master on the same --work-dir
+  // would write the registry with its own view of the cluster.
+  std::optional<FileLock> lock_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* putAgent_ = nullptr;
   sqlite3_stmt* putFramework_ = nullptr;

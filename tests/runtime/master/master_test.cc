@@ -2153,6 +2153,30 @@ TEST_F(MasterTest, RegisterFrameworksRunTasksAndRegisterAgentsFollowTheAcls) {
             std::string::npos);
 }
 
+// Two masters on one --work-dir would each write the registry with their own
+// view of the cluster: the second is refused, naming the first's pid, until
+// the first stops.
+TEST_F(MasterTest, SecondMasterOnTheSameWorkDirIsRefused) {
+  MasterOptions o = registryOptions();
+  start(o);
+  MasterOptions second = o;
+  second.httpPort = -1;
+  try {
+    Master other(context, clock, second);
+    ADD_FAILURE() << "a second master started on " << dir;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format(
+                  "registry: {} is in use by another master; stop it, or give this one another "
+                  "--work-dir (pid {} holds {}/master.lock)",
+                  dir.string(), ::getpid(), dir.string())),
+              std::string::npos)
+        << e.what();
+  }
+  master.reset();
+  start(second);  // the lock went with the first master
+  EXPECT_TRUE(master);
+}
+
 // A master without --acls allows everything and says so in its state.
 TEST_F(MasterTest, WithoutAclsEverythingIsAllowed) {
   startWithHttp();
