@@ -7,7 +7,9 @@ Starts `allot master` (build/release, SQLite registry in a temporary folder)
 and `allot-emulator agents` with 10,000 and then 40,000 agents, and times 7
 requests of each form: the whole state (what the UI fetched every 2 s
 before it asked for one tab's lists), ?only= (the overview tab),
-?only=frameworks and ?only=agents. Prints one line per form.
+?only=frameworks, ?only=agents (what the Agents tab fetched before it asked
+for a page) and the Agents tab's page as it asks for it now (200 agents,
+sorted by id; by free resources; filtered). Prints one line per form.
 """
 import os
 import shutil
@@ -35,7 +37,11 @@ def main():
             bench.spawn(f"agents{n}", [emulator, "agents", "--master", f"127.0.0.1:{ports[0]}",
                                        "--count", str(n), "--prefix", f"e{n}"])
             wait(lambda: agents_held(ports[1]) == n, 120, f"{n} agents registered")
-            for query in ("", "?only=", "?only=frameworks", "?only=agents"):
+            page = "?only=agents&agents_limit=200&agents_offset=0"
+            for query in ("", "?only=", "?only=frameworks", "?only=agents",
+                          page + "&agents_sort=id&agents_order=asc",
+                          page + "&agents_sort=free&agents_order=desc",
+                          page + "&agents_sort=id&agents_order=asc&agents_filter=e" + f"{n}-12"):
                 times = []
                 for _ in range(7):
                     t0 = time.monotonic()

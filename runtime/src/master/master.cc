@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -434,7 +436,25 @@ struct Master::Impl {
   Census census() const;
   // Everything, or (with `only`) the lists named there: the UI asks for the
   // tab it shows, not 10 MB of agents every 2 s.
-  nlohmann::json stateJson(const std::set<std::string, std::less<>>* only = nullptr);
+  // One page of the agents (GET /api/v1/state?agents_limit=...): the web
+  // UI's Agents tab, which would otherwise make and fetch every agent every
+  // 2 s (10 MB and 0.4 s of this loop at 40,000 agents).
+  struct AgentPage {
+    std::size_t offset = 0;
+    std::size_t limit = 0;
+    std::string sort = "id";  // a key of the agents' JSON rows
+    bool descending = false;
+    std::string filter;  // lower case; matched in id, hostname, status, attributes
+  };
+  nlohmann::json stateJson(const std::set<std::string, std::less<>>* only = nullptr,
+                           const std::optional<AgentPage>& page = std::nullopt);
+  struct AgentUse {
+    Resources used, offered;  // by live tasks, by outstanding offers
+    std::size_t running = 0;  // live tasks
+  };
+  AgentUse agentUse(const Agent& agent) const;
+  nlohmann::json agentJson(const std::string& id, const Agent& agent) const;
+  nlohmann::json agentPageJson(const AgentPage& page) const;
 
   // --- operator API (POST /api/v1/...) -----------------------------------------
   // Each throws OperatorError for a request it refuses and returns the
@@ -2414,7 +2434,53 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
                           "tasks, completed_tasks and offers\n",
                           only->second, unknown)};
     }
-    return api(stateJson(&lists));
+    std::optional<AgentPage> page;
+    std::string problem;
+    for (const auto& [key, value] : request.query) {
+      if (!key.starts_with("agents_")) continue;
+      if (!page) page.emplace();
+      const auto whole = [&](std::size_t& out) {
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+        if (ec != std::errc{} || end != value.data() + value.size()) {
+          problem = fmt::format("{}={:?}: not a whole number", key, value);
+        }
+      };
+      if (key == "agents_limit") {
+        whole(page->limit);
+      } else if (key == "agents_offset") {
+        whole(page->offset);
+      } else if (key == "agents_sort") {
+        page->sort = value;
+      } else if (key == "agents_order") {
+        if (value != "asc" && value != "desc") {
+          problem = fmt::format("agents_order={:?}: asc or desc", value);
+        }
+        page->descending = value == "desc";
+      } else if (key == "agents_filter") {
+        page->filter = value;
+        std::transform(page->filter.begin(), page->filter.end(), page->filter.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      } else if (problem.empty()) {
+        problem = fmt::format(
+            "{}: no such parameter; the agents' are agents_limit, "
+            "agents_offset, agents_sort, agents_order and agents_filter",
+            key);
+      }
+    }
+    static const std::set<std::string, std::less<>> kSortKeys = {
+        "id",   "hostname", "status", "tasks",      "total",    "reserved",
+        "used", "offered",  "free",   "attributes", "last_seen"};
+    if (page && problem.empty() && page->limit == 0) {
+      problem = "agents_limit: give the page size (1 or more) with the other agents_ parameters";
+    }
+    if (page && problem.empty() && kSortKeys.count(page->sort) == 0) {
+      problem = fmt::format(
+          "agents_sort={:?}: sort by id, hostname, status, tasks, total, reserved, used, "
+          "offered, free, attributes or last_seen",
+          page->sort);
+    }
+    if (!problem.empty()) return {400, "text/plain", problem + "\n"};
+    return api(stateJson(&lists, page));
   }
   if (path == "/api/v1/utilization" || path == "/api/v1/utilization/") {
     return api(utilizationJson());
@@ -2723,7 +2789,108 @@ Master::Impl::Census Master::Impl::census() const {
   return c;
 }
 
-nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>* only) {
+Master::Impl::AgentUse Master::Impl::agentUse(const Agent& agent) const {
+  AgentUse use;
+  for (const std::string& key : agent.tasks) {
+    const Task& task = tasks.at(key);
+    if (task.terminal) continue;
+    use.used += task.resources;
+    ++use.running;
+  }
+  for (const std::string& offerId : agent.offers) use.offered += offers.at(offerId).resources;
+  return use;
+}
+
+nlohmann::json Master::Impl::agentJson(const std::string& id, const Agent& agent) const {
+  const AgentUse use = agentUse(agent);
+  return nlohmann::json{{"id", id},
+                        {"hostname", agent.hostname},
+                        {"status", std::string(statusName(agent.status))},
+                        {"total", toString(agent.total)},
+                        {"reserved", textOf(agent.reserved)},
+                        {"reservation_applied", agent.reservationApplied},
+                        {"used", toString(use.used)},
+                        {"offered", toString(use.offered)},
+                        {"free", toString(agent.total - use.used - use.offered)},
+                        {"attributes", agent.attributesText},
+                        {"tasks", use.running},
+                        {"last_seen_us", toMicros(agent.lastSeen)}};
+}
+
+// Filters on the cheap fields, sorts, and makes rows for the page only. The
+// resource columns sort by their text, as the UI sorts them where it sorts
+// itself.
+nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
+  using json = nlohmann::json;
+  const auto contains = [&](std::string_view text) {
+    if (page.filter.empty()) return true;
+    return std::search(text.begin(), text.end(), page.filter.begin(), page.filter.end(),
+                       [](char a, char b) {
+                         return std::tolower(static_cast<unsigned char>(a)) == b;
+                       }) != text.end();
+  };
+  const std::string& key = page.sort;
+  struct Entry {
+    const std::string* id;
+    const Agent* agent;
+    std::string text;         // the sort key's text, for resource columns
+    std::size_t running = 0;  // for "tasks"
+  };
+  std::vector<Entry> matched;
+  for (const auto& [id, agent] : agents) {
+    if (!contains(id) && !contains(agent.hostname) && !contains(statusName(agent.status)) &&
+        !contains(agent.attributesText)) {
+      continue;
+    }
+    Entry e{&id, &agent, {}, 0};
+    if (key == "total") {
+      e.text = toString(agent.total);
+    } else if (key == "reserved") {
+      e.text = textOf(agent.reserved);
+    } else if (key == "tasks" || key == "used" || key == "offered" || key == "free") {
+      const AgentUse use = agentUse(agent);
+      e.running = use.running;
+      if (key == "used") e.text = toString(use.used);
+      if (key == "offered") e.text = toString(use.offered);
+      if (key == "free") e.text = toString(agent.total - use.used - use.offered);
+    }
+    matched.push_back(std::move(e));
+  }
+  // Ties go by id, so that pages do not overlap between polls.
+  const auto less = [&](const Entry& a, const Entry& b) {
+    int c = 0;
+    if (key == "hostname") {
+      c = a.agent->hostname.compare(b.agent->hostname);
+    } else if (key == "status") {
+      c = statusName(a.agent->status).compare(statusName(b.agent->status));
+    } else if (key == "attributes") {
+      c = a.agent->attributesText.compare(b.agent->attributesText);
+    } else if (key == "last_seen") {
+      // As the UI: by age, the most recently seen first.
+      c = a.agent->lastSeen > b.agent->lastSeen ? -1 : a.agent->lastSeen < b.agent->lastSeen;
+    } else if (key == "tasks") {
+      c = a.running < b.running ? -1 : a.running > b.running;
+    } else if (key != "id") {
+      c = a.text.compare(b.text);
+    }
+    if (c == 0) c = a.id->compare(*b.id);
+    return page.descending ? c > 0 : c < 0;
+  };
+  const std::size_t first = std::min(page.offset, matched.size());
+  const std::size_t last = std::min(matched.size(), first + page.limit);
+  std::partial_sort(matched.begin(), matched.begin() + static_cast<std::ptrdiff_t>(last),
+                    matched.end(), less);
+  json rows = json::array();
+  for (std::size_t i = first; i < last; ++i)
+    rows.push_back(agentJson(*matched[i].id, *matched[i].agent));
+  return json{{"rows", std::move(rows)}, {"matched", matched.size()},
+              {"offset", page.offset},   {"limit", page.limit},
+              {"sort", page.sort},       {"order", page.descending ? "desc" : "asc"},
+              {"filter", page.filter}};
+}
+
+nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>* only,
+                                       const std::optional<AgentPage>& page) {
   using nlohmann::json;
   auto want = [only](std::string_view list) { return only == nullptr || only->count(list) > 0; };
   auto statusJson = [](const Task& task) {
@@ -2785,33 +2952,14 @@ nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>*
                      {"tasks", tasks.size()},
                      {"completed_tasks", std::min<std::size_t>(completed.size(), 1000)},
                      {"offers", offers.size()}};
-  if (want("agents")) {
+  if (want("agents") && page) {
+    json paged = agentPageJson(*page);
+    j["agents"] = std::move(paged["rows"]);
+    paged.erase("rows");
+    j["agents_page"] = std::move(paged);
+  } else if (want("agents")) {
     json agentsJson = json::array();
-    for (const auto& [id, agent] : agents) {
-      Resources usedR;
-      Resources offeredR;
-      std::size_t running = 0;
-      for (const std::string& key : agent.tasks) {
-        const Task& task = tasks.at(key);
-        if (task.terminal) continue;
-        usedR += task.resources;
-        ++running;
-      }
-      for (const std::string& offerId : agent.offers) offeredR += offers.at(offerId).resources;
-      const Resources freeR = agent.total - usedR - offeredR;
-      agentsJson.push_back(json{{"id", id},
-                                {"hostname", agent.hostname},
-                                {"status", std::string(statusName(agent.status))},
-                                {"total", toString(agent.total)},
-                                {"reserved", textOf(agent.reserved)},
-                                {"reservation_applied", agent.reservationApplied},
-                                {"used", toString(usedR)},
-                                {"offered", toString(offeredR)},
-                                {"free", toString(freeR)},
-                                {"attributes", agent.attributesText},
-                                {"tasks", running},
-                                {"last_seen_us", toMicros(agent.lastSeen)}});
-    }
+    for (const auto& [id, agent] : agents) agentsJson.push_back(agentJson(id, agent));
     j["agents"] = std::move(agentsJson);
   }
   if (want("frameworks")) {

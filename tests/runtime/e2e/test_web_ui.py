@@ -199,10 +199,14 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
             == ["2", "", "cpus:2;mem:1024"]
         fws = {f["id"]: f for f in state["frameworks"]}
         assert set(rows(obs, "frameworks-table")) == set(fws)
-        # Each tab asked only for its own lists; the whole state, never.
-        assert set(obs["state_queries"]) == {
+        # Each tab asked only for its own lists; the whole state, never. The
+        # Agents tab asked for one page of them.
+        assert {q.split("&")[0] for q in obs["state_queries"]} == {
             "?only=", "?only=agents", "?only=frameworks", "?only=roles",
             "?only=tasks,completed_tasks", "?only=offers"}, obs["state_queries"]
+        assert all("&agents_limit=200&" in q for q in obs["state_queries"]
+                   if q.startswith("?only=agents")), obs["state_queries"]
+        assert obs["agents_range"] == "1-3 of 3 agents", obs["agents_range"]
         running = {t["id"]: t for t in state["tasks"] if t["state"] == "TASK_RUNNING"}
         (sleeper_id,) = [i for i, t in running.items() if t["name"] == "sleeper"]
         assert cell(obs, "tasks-table", sleeper_id, "state") == "TASK_RUNNING"
@@ -222,7 +226,8 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert len(cleared["visible"]["agents-table"]) == 3, cleared
         up = reader.ask("sort agents-table hostname")
         down = reader.ask("sort agents-table hostname")
-        by_host = sorted(state["agents"], key=lambda a: a["hostname"])
+        # The master sorts the agents, ties by id.
+        by_host = sorted(state["agents"], key=lambda a: (a["hostname"], a["id"]))
         assert up["aria"] == "ascending" and up["ids"] == [a["id"] for a in by_host], up
         assert down["aria"] == "descending" and down["ids"] == up["ids"][::-1], down
         reader.ask("screenshot web-ui")
@@ -257,3 +262,37 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         reader.close()
         sleeper.stop()
         hostile.stop()
+
+
+def test_agents_tab_pages_sorts_and_filters_on_the_master(ui_cluster, tmp_path):
+    """With pages of 2 (?agents_page=2) and 3 agents, the Agents tab shows
+    what the master's page holds: the first two by id, then the third;
+    sorting and the filter ask the master again, from the first page."""
+    c = ui_cluster
+    c.start(agents=3)
+    ids = sorted(c.agent_id(i) for i in range(3))
+    reader = Reader(f"http://127.0.0.1:{c.http_port}/?agents_page=2#/agents", c.dir)
+    try:
+        first = observe_until(reader, lambda o: o["agents_range"] == "1-2 of 3 agents", 15,
+                              "the first page of agents")
+        assert [i for i, _ in first["tables"]["agents-table"]] == ids[:2]
+        second = reader.ask("page next")
+        assert second["range"] == "3-3 of 3 agents" and second["ids"] == ids[2:], second
+        assert second["next_disabled"] and not second["prev_disabled"], second
+        back = reader.ask("page prev")
+        assert back["ids"] == ids[:2] and back["prev_disabled"], back
+        # Sorted on the master: descending by id, from the first page.
+        reader.ask("sort agents-table id")
+        down = reader.ask("sort agents-table id")
+        assert down["aria"] == "descending" and down["ids"] == ids[::-1][:2], down
+        only = reader.ask(f"filter {ids[1]}")
+        assert only["visible"]["agents-table"] == [ids[1]], only["visible"]
+        assert only["agents_range"] == f'1-1 of 1 agents matching "{ids[1]}"', only
+        none = reader.ask("filter no-such-agent")
+        assert none["visible"]["agents-table"] == [], none["visible"]
+        assert none["agents_range"] == 'no agents matching "no-such-agent"', none
+        calm = reader.ask("observe")
+        assert calm["console_errors"] == [] and calm["page_errors"] == [], calm
+        assert calm["failed_requests"] == [], calm["failed_requests"]
+    finally:
+        reader.close()

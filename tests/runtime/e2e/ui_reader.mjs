@@ -5,7 +5,7 @@
 // A line protocol: one command per line on stdin, one JSON object per line
 // on stdout (nothing else goes to stdout; diagnostics go to stderr).
 // Commands: observe, wait-error, wait-ok, filter TEXT, sort TABLEID KEY,
-// screenshot NAME, quit. Every answer carries an observation of the page
+// page prev|next (the Agents tab's pager), screenshot NAME, quit. Every answer carries an observation of the page
 // (see observe()) besides its own fields.
 
 import fs from "node:fs";
@@ -133,6 +133,7 @@ function readPage() {
     registry: text("#registry"),
     links: text("#links"),
     links_open: document.querySelector("#links")?.classList.contains("links-open") ?? null,
+    agents_range: document.querySelector("#agents-range")?.textContent.trim() ?? null,
     updated: text("#updated"),
     status_state: status?.dataset.state ?? null,
     status_text: status?.textContent.trim() ?? null,
@@ -142,6 +143,17 @@ function readPage() {
     legend,
     paths,
     xss: window.__allot_xss === undefined ? null : window.__allot_xss,
+  };
+}
+
+// The Agents tab's pager: its text, and which buttons work.
+function readPager() {
+  return {
+    range: document.querySelector("#agents-range")?.textContent.trim() ?? null,
+    pager_hidden: document.querySelector("#agents-pager")?.hidden ?? null,
+    prev_disabled: document.querySelector("#agents-prev")?.disabled ?? null,
+    next_disabled: document.querySelector("#agents-next")?.disabled ?? null,
+    ids: Array.from(document.querySelectorAll("#agents-table tbody tr[data-id]"), (tr) => tr.dataset.id),
   };
 }
 
@@ -214,17 +226,36 @@ async function handle(line) {
       return { phase: "ok", ok, ...(await observe()) };
     }
     case "filter": {
+      // The master filters the Agents tab (it asks again when the filter
+      // changes on that tab, or when the tab is shown): each tab is shown
+      // in turn and read once it has rendered with the filter.
+      const before = await activeTab();
+      const n = await renders();
       await page.fill("#filter", rest);
-      const visible = await page.evaluate(() => {
-        const out = {};
-        for (const table of document.querySelectorAll("table[id]")) {
-          out[table.id] = Array.from(table.querySelectorAll("tbody tr[data-id]"))
-            .filter((tr) => !tr.hidden)
-            .map((tr) => tr.dataset.id);
-        }
-        return out;
-      });
+      if (before === "agents") await waitFor(rendersAbove, n, 10000);
+      const visible = {};
+      for (const tab of TABS) {
+        if (tab !== before || tab === "agents") await showTab(tab);
+        Object.assign(visible, await page.evaluate((t) => {
+          const out = {};
+          for (const table of document.querySelectorAll(`#tab-${t} table[id]`)) {
+            out[table.id] = Array.from(table.querySelectorAll("tbody tr[data-id]"))
+              .filter((tr) => !tr.hidden)
+              .map((tr) => tr.dataset.id);
+          }
+          return out;
+        }, tab));
+      }
+      if (before) await showTab(before);
       return { phase: "filter", visible, ...(await observe()) };
+    }
+    case "page": {
+      if (rest !== "prev" && rest !== "next") throw new Error("usage: page prev|next");
+      await showTab("agents");
+      const n = await renders();
+      await page.click(`#agents-${rest}`);
+      await waitFor(rendersAbove, n, 10000);
+      return { phase: "page", ...(await page.evaluate(readPager)), ...(await observe()) };
     }
     case "sort": {
       const [table, key] = rest.split(" ");
@@ -234,7 +265,13 @@ async function handle(line) {
       const tab = await page.evaluate((id) => document.getElementById(id)?.closest("section")?.id, table);
       if (!tab) throw new Error(`no table #${table}`);
       await showTab(tab.replace(/^tab-/, ""));
+      // A table the master sorts (the Agents tab's) shows the order after
+      // its next answer.
+      const n = await renders();
       await page.click(`#${table} th[data-key="${key}"]`);
+      const paged = await page.evaluate((id) =>
+        document.getElementById(id).closest("section").querySelector(".pager") !== null, table);
+      if (paged) await waitFor(rendersAbove, n, 10000);
       const result = await page.evaluate(
         ([id, k]) => ({
           aria: document.querySelector(`#${id} th[data-key="${k}"]`).getAttribute("aria-sort"),

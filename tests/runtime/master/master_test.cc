@@ -2177,6 +2177,99 @@ TEST_F(MasterTest, SecondMasterOnTheSameWorkDirIsRefused) {
   EXPECT_TRUE(master);
 }
 
+// The Agents tab's page: the master filters (id, hostname, status,
+// attributes; any case), sorts (ties by id) and cuts the agents list, and
+// says how many matched; bad parameters are refused naming them.
+TEST_F(MasterTest, AgentsArePagedSortedAndFilteredForTheWebUi) {
+  startWithHttp();
+  const std::vector<std::tuple<const char*, const char*, const char*>> specs = {
+      {"node-c", "cpus:4;mem:1024", "rack:r1"},
+      {"node-a", "cpus:8;mem:1024", "rack:r2"},
+      {"node-e", "cpus:2;mem:1024", "rack:r1"},
+      {"node-b", "cpus:16;mem:1024", "rack:r2"},
+      {"node-d", "cpus:1;mem:1024", "rack:r1"}};
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    Peer& p = peer(fmt::format("agent-{}", i));
+    wire::RegisterAgent reg;
+    reg.set_hostname(std::get<0>(specs[i]));
+    reg.set_resources(std::get<1>(specs[i]));
+    reg.set_attributes(std::get<2>(specs[i]));
+    p.send(wire::REGISTER_AGENT, reg);
+    p.sender = expect<wire::AgentRegistered>(p, wire::AGENT_REGISTERED).agent_id();
+    ids.push_back(p.sender);
+  }
+  // A task on node-e (the third agent).
+  Peer& fw = peer("driver-1");
+  subscribe(fw);
+  wire::Offers offers = expect<wire::Offers>(fw, wire::OFFERS);
+  for (const wire::Offer& o : offers.offers()) {
+    if (o.agent_id() == ids[2]) accept(fw, o, {task("t1", "cpus:1;mem:128")});
+  }
+  expect<wire::RunTask>(*peers[2], wire::RUN_TASK);
+
+  const auto page = [&](const std::string& query) {
+    const std::string answer = get("/api/v1/state?only=agents&" + query);
+    EXPECT_EQ(answer.substr(0, 4), "200\n") << query << ": " << answer;
+    return answer.substr(0, 4) == "200\n" ? nlohmann::json::parse(answer.substr(4))
+                                          : nlohmann::json();
+  };
+  const auto hosts = [](const nlohmann::json& j) {
+    std::vector<std::string> out;
+    for (const auto& a : j["agents"]) out.push_back(a["hostname"]);
+    return out;
+  };
+  std::vector<std::string> sortedIds = ids;
+  std::sort(sortedIds.begin(), sortedIds.end());
+  nlohmann::json j = page("agents_limit=2");
+  ASSERT_EQ(j["agents"].size(), 2u);
+  EXPECT_EQ(j["agents"][0]["id"], sortedIds[0]);
+  EXPECT_EQ(j["agents"][1]["id"], sortedIds[1]);
+  EXPECT_EQ(j["agents_page"]["matched"], 5);
+  EXPECT_EQ(j["agents_page"]["sort"], "id");
+  j = page("agents_limit=2&agents_offset=4");
+  ASSERT_EQ(j["agents"].size(), 1u);
+  EXPECT_EQ(j["agents"][0]["id"], sortedIds[4]);
+  EXPECT_EQ(page("agents_limit=2&agents_offset=9")["agents"].size(), 0u);
+  EXPECT_EQ(hosts(page("agents_limit=3&agents_sort=hostname&agents_order=desc")),
+            (std::vector<std::string>{"node-e", "node-d", "node-c"}));
+  EXPECT_EQ(hosts(page("agents_limit=1&agents_sort=tasks&agents_order=desc")),
+            (std::vector<std::string>{"node-e"}));
+  // Resources sort by their text, as the UI's other tables sort them
+  // ("cpus:16;..." before "cpus:1;...": '6' before ';').
+  EXPECT_EQ(hosts(page("agents_limit=5&agents_sort=total")),
+            (std::vector<std::string>{"node-b", "node-d", "node-e", "node-c", "node-a"}));
+  j = page("agents_limit=10&agents_filter=NODE-C");
+  EXPECT_EQ(hosts(j), (std::vector<std::string>{"node-c"}));
+  EXPECT_EQ(j["agents_page"]["filter"], "node-c");
+  j = page("agents_limit=10&agents_filter=rack:r2&agents_sort=hostname");
+  EXPECT_EQ(hosts(j), (std::vector<std::string>{"node-a", "node-b"}));
+  EXPECT_EQ(j["agents_page"]["matched"], 2);
+  EXPECT_EQ(page("agents_limit=10&agents_filter=active")["agents_page"]["matched"], 5);
+  // The rows are those of the whole list.
+  j = page("agents_limit=1&agents_filter=node-e");
+  const nlohmann::json all = state();
+  ASSERT_EQ(all.count("agents_page"), 0u);
+  ASSERT_EQ(all["agents"].size(), 5u);
+  for (const auto& a : all["agents"]) {
+    if (a["hostname"] == "node-e") {
+      EXPECT_EQ(j["agents"][0], a);
+      EXPECT_TRUE(sameResources(a["used"], "cpus:1;mem:128")) << a;
+    }
+  }
+
+  for (const auto& [query, part] : std::vector<std::pair<std::string, std::string>>{
+           {"agents_limit=x", "agents_limit=\"x\": not a whole number"},
+           {"agents_offset=2", "agents_limit: give the page size"},
+           {"agents_limit=2&agents_sort=rack", "agents_sort=\"rack\": sort by id, hostname"},
+           {"agents_limit=2&agents_order=up", "agents_order=\"up\": asc or desc"},
+           {"agents_limit=2&agents_page=3", "agents_page: no such parameter"}}) {
+    const std::string answer = get("/api/v1/state?only=agents&" + query);
+    EXPECT_EQ(status(answer), 400) << query;
+    EXPECT_NE(answer.find(part), std::string::npos) << query << ": " << answer;
+  }
+}
+
 // A master without --acls allows everything and says so in its state.
 TEST_F(MasterTest, WithoutAclsEverythingIsAllowed) {
   startWithHttp();
