@@ -1,7 +1,8 @@
 // `allot state`, `allot tasks`, `allot agents`, `allot roles`: read the
 // master's HTTP API (/api/v1/state) and print tables for people, or the JSON
-// with --json. `allot weight`, `allot quota`, `allot reserve` and
-// `allot unreserve`: the operator API (POST /api/v1/...).
+// with --json. `allot weight`, `allot quota`, `allot reserve`, `allot
+// unreserve`, `allot deactivate`, `allot drain` and `allot reactivate`: the
+// operator API (POST /api/v1/...).
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -192,8 +193,10 @@ void printAgents(const json& state) {
   for (const json& a : state.value("agents", json::array())) {
     std::string reserved = textOr(a["reserved"], "-");
     if (!a.value("reservation_applied", true)) reserved += " (not applied)";
-    rows.push_back({text(a["id"]), text(a["hostname"]), text(a["status"]), text(a["total"]),
-                    reserved, text(a["used"]), text(a["free"]), text(a["tasks"])});
+    std::string status = text(a["status"]);
+    if (!text(a["maintenance"]).empty()) status += ", " + text(a["maintenance"]);
+    rows.push_back({text(a["id"]), text(a["hostname"]), status, text(a["total"]), reserved,
+                    text(a["used"]), text(a["free"]), text(a["tasks"])});
   }
   std::sort(rows.begin(), rows.end());
   printTable({"ID", "HOSTNAME", "STATUS", "TOTAL", "RESERVED", "USED", "FREE", "TASKS"}, rows);
@@ -281,6 +284,7 @@ struct OperatorArgs : StateArgs {
   std::string agent;
   std::string resources;
   std::string tokenFile;
+  double gracePeriod = -1;  // drain: seconds; negative: the master's --kill-grace-period
 };
 
 void printRole(const json& role) {
@@ -344,6 +348,50 @@ void addOperatorCommands(CLI::App& app) {
                              quotaArgs->tokenFile);
     quotaArgs->json ? void(std::cout << answer.dump(2) << "\n") : printRole(answer);
   });
+
+  // Maintenance: the master's /api/v1/deactivate, drain and reactivate.
+  struct Maintenance {
+    const char* name;
+    const char* help;
+  };
+  for (const Maintenance& m :
+       {Maintenance{"deactivate",
+                    "Stop offering an agent's resources; its tasks keep running (kept in the "
+                    "master's registry until `allot reactivate`)"},
+        Maintenance{"drain",
+                    "Stop offering an agent's resources and kill its tasks (frameworks see "
+                    "TASK_KILLED with reason AGENT_DRAINING); the agent is drained when none "
+                    "is left, and stays so until `allot reactivate`"},
+        Maintenance{"reactivate", "Offer a deactivated, draining or drained agent again"}}) {
+    auto args = std::make_shared<OperatorArgs>();
+    auto* cmd = writer(app, m.name, m.help, args);
+    cmd->add_option("agent", args->agent, "Agent id (see `allot agents`)")->required();
+    const bool drain = std::string_view(m.name) == "drain";
+    if (drain) {
+      cmd->add_option("--grace-period", args->gracePeriod,
+                      "Seconds between each task's SIGTERM and SIGKILL. Default: the master's "
+                      "--kill-grace-period")
+          ->check(CLI::NonNegativeNumber);
+    }
+    cmd->footer(fmt::format("Example: allot {} node-1-a3f2 --master 127.0.0.1:5051{}", m.name,
+                            drain ? " --grace-period 30" : ""));
+    const std::string path = fmt::format("/api/v1/{}", m.name);
+    cmd->callback([args, path, drain] {
+      json request{{"agent_id", args->agent}};
+      if (drain && args->gracePeriod >= 0) request["grace_period_seconds"] = args->gracePeriod;
+      const json answer = post(*args, path, request, args->tokenFile);
+      if (args->json) {
+        std::cout << answer.dump(2) << "\n";
+        return;
+      }
+      const std::string state = text(answer["maintenance"]);
+      std::cout << fmt::format(
+          "agent {}: {}{}\n", text(answer["agent_id"]),
+          state.empty() ? "offered (no maintenance)" : state,
+          drain ? fmt::format(", {} task(s) being killed", text(answer["tasks_killed"]))
+                : std::string());
+    });
+  }
 
   for (const bool unreserve : {false, true}) {
     auto args = std::make_shared<OperatorArgs>();

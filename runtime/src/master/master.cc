@@ -131,6 +131,33 @@ class LatencyWindow {
 
 enum class AgentStatus { kActive, kUnreachable, kRecovering };
 
+// What an operator did to an agent (/api/v1/deactivate, drain, reactivate):
+// anything but kNone keeps it out of offers. A draining agent's tasks are
+// killed; it is drained once none is left. Kept in the registry.
+enum class Maintenance { kNone, kDeactivated, kDraining, kDrained };
+
+std::string_view maintenanceName(Maintenance m) {
+  switch (m) {
+    case Maintenance::kNone:
+      return "";
+    case Maintenance::kDeactivated:
+      return "deactivated";
+    case Maintenance::kDraining:
+      return "draining";
+    case Maintenance::kDrained:
+      return "drained";
+  }
+  return "";
+}
+
+std::optional<Maintenance> parseMaintenance(std::string_view text) {
+  for (Maintenance m : {Maintenance::kNone, Maintenance::kDeactivated, Maintenance::kDraining,
+                        Maintenance::kDrained}) {
+    if (text == maintenanceName(m)) return m;
+  }
+  return std::nullopt;
+}
+
 std::string_view statusName(AgentStatus s) {
   switch (s) {
     case AgentStatus::kActive:
@@ -169,6 +196,8 @@ struct Agent {
   TimePoint lastSeen{};
   TimePoint unreachableSince{};  // when status became kUnreachable
   bool inAllocator = false;
+  Maintenance maintenance = Maintenance::kNone;
+  Duration drainGrace{0};                  // the kill grace period of a drain
   std::unordered_set<std::string> tasks;   // task keys, terminal ones until acknowledged
   std::unordered_set<std::string> offers;  // offer ids
 };
@@ -199,6 +228,7 @@ struct Task {
   std::string terminalUuid;        // uuid of the first terminal update
   bool holdsResources = false;     // counted as used in the allocator
   bool preempting = false;         // killed for the policy's reclaim, not yet terminal
+  bool drainKilled = false;        // killed because its agent drains
   std::uint64_t unit = kNoTask;    // Demand.Task.key of the offer it was launched in, if any
   std::uint64_t launchSeq = 0;     // launch order (0: recovered from an agent)
   std::uint64_t runSequence = 0;   // Envelope.sequence of the RUN_TASK sent for it
@@ -462,6 +492,10 @@ struct Master::Impl {
   HttpResponse operatorCall(const master::HttpRequest& request);
   nlohmann::json setWeight(const nlohmann::json& body);
   nlohmann::json setQuota(const nlohmann::json& body);
+  nlohmann::json operatorMaintenance(const nlohmann::json& body, Maintenance to);
+  // Kills the live tasks of a draining agent (again after it re-registers),
+  // and marks it drained when none is left.
+  void continueDrain(Agent& agent);
   nlohmann::json operatorReservation(const nlohmann::json& body, bool unreserve);
   // Moves `change` between the agent's unreserved pool and its roles' pools,
   // in the allocator (where it must be available: throws InvalidArgument
@@ -664,6 +698,12 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
       Agent agent;
       agent.id = row.id;
       agent.keyName = std::move(row.keyName);
+      if (auto m = parseMaintenance(row.maintenance)) {
+        agent.maintenance = *m;
+      } else {
+        spdlog::warn("master: registry agent '{}': unknown maintenance '{}' ignored", row.id,
+                     row.maintenance);
+      }
       agent.hostname = std::move(row.hostname);
       agent.resourcesText = std::move(row.resources);
       agent.attributesText = std::move(row.attributes);
@@ -1276,6 +1316,11 @@ void Master::Impl::onRegisterAgent(const Incoming& in) {
   reply.set_agent_id(id);
   reply.set_heartbeat_interval_us(toMicros(opt.agentHeartbeatInterval));
   send(in.routingId, id, wire::AGENT_REGISTERED, reply);
+  if (agent.maintenance == Maintenance::kDraining) {
+    // Kills sent before it went away may not have reached it: again.
+    for (const std::string& key : agent.tasks) tasks.at(key).drainKilled = false;
+    continueDrain(agent);
+  }
   spdlog::info("master: agent {} ({}) {} with {} ({} tasks, {} to kill)", id, agent.hostname,
                added ? "registered" : "re-registered", agent.resourcesText, agent.tasks.size(),
                reply.kill_task_keys_size());
@@ -1311,6 +1356,7 @@ void Master::Impl::addToAllocator(Agent& agent) {
     allocator->addAgent(info);
   }
   agent.inAllocator = true;
+  if (agent.maintenance != Maintenance::kNone) allocator->setAgentActive(info.id, false);
 }
 
 void Master::Impl::applyReservations(Agent& agent, const Resources& reported) {
@@ -1328,7 +1374,8 @@ void Master::Impl::applyReservations(Agent& agent, const Resources& reported) {
 void Master::Impl::storeAgent(const Agent& agent) {
   toRegistry([&](master::Registry& r) {
     r.putAgent({agent.id, agent.hostname, agent.resourcesText, agent.attributesText,
-                textOf(agent.reserved), agent.keyName});
+                textOf(agent.reserved), agent.keyName,
+                std::string(maintenanceName(agent.maintenance))});
   });
 }
 
@@ -1987,6 +2034,10 @@ void Master::Impl::becomeTerminal(Task& task, const std::string& uuid) {
   task.terminal = true;
   task.terminalUuid = uuid;
   recoverTask(task);
+  if (auto a = agents.find(task.agentId);
+      a != agents.end() && a->second.maintenance == Maintenance::kDraining) {
+    continueDrain(a->second);
+  }
 }
 
 void Master::Impl::recoverTask(Task& task) {
@@ -2102,6 +2153,10 @@ void Master::Impl::onStatusUpdate(Agent& agent, const Incoming& in) {
     // The framework has seen (or is being sent) a terminal state already.
     ackHere();
     return;
+  }
+  if (t != tasks.end() && t->second.drainKilled && status.state() == wire::TASK_KILLED) {
+    // Tells the framework to run it elsewhere (Mesos' REASON_AGENT_DRAINING).
+    status.set_reason("AGENT_DRAINING");
   }
   if (t != tasks.end() && !t->second.terminal) {
     Task& task = t->second;
@@ -2347,8 +2402,9 @@ void Master::Impl::resendPending() {
 
 namespace {
 
-const std::set<std::string, std::less<>> kOperatorPaths = {"/api/v1/weights", "/api/v1/quota",
-                                                           "/api/v1/reserve", "/api/v1/unreserve"};
+const std::set<std::string, std::less<>> kOperatorPaths = {
+    "/api/v1/weights",    "/api/v1/quota", "/api/v1/reserve",   "/api/v1/unreserve",
+    "/api/v1/deactivate", "/api/v1/drain", "/api/v1/reactivate"};
 
 // The string field `name` of a request body; empty when absent.
 std::string stringField(const nlohmann::json& body, const char* name) {
@@ -2531,7 +2587,8 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
   }
   if (!kOperatorPaths.count(request.path)) {
     return refuse(404, fmt::format("no operator call {}; POST to /api/v1/weights, "
-                                   "/api/v1/quota, /api/v1/reserve or /api/v1/unreserve",
+                                   "/api/v1/quota, /api/v1/reserve, /api/v1/unreserve, "
+                                   "/api/v1/deactivate, /api/v1/drain or /api/v1/reactivate",
                                    request.path));
   }
   if (request.method != "POST") {
@@ -2560,6 +2617,12 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
       result = setWeight(body);
     } else if (request.path == "/api/v1/quota") {
       result = setQuota(body);
+    } else if (request.path == "/api/v1/deactivate") {
+      result = operatorMaintenance(body, Maintenance::kDeactivated);
+    } else if (request.path == "/api/v1/drain") {
+      result = operatorMaintenance(body, Maintenance::kDraining);
+    } else if (request.path == "/api/v1/reactivate") {
+      result = operatorMaintenance(body, Maintenance::kNone);
     } else {
       result = operatorReservation(body, request.path == "/api/v1/unreserve");
     }
@@ -2687,6 +2750,93 @@ void Master::Impl::changeReservation(Agent& agent, const Resources& change, bool
   requestRound();
 }
 
+nlohmann::json Master::Impl::operatorMaintenance(const nlohmann::json& body, Maintenance to) {
+  const std::string agentId = stringField(body, "agent_id");
+  if (agentId.empty()) throw OperatorError(400, "agent_id: missing");
+  auto it = agents.find(agentId);
+  if (it == agents.end()) {
+    throw OperatorError(404, fmt::format("no agent '{}' (see `allot agents`)", agentId));
+  }
+  Agent& agent = it->second;
+  Duration grace = opt.killGracePeriod;
+  if (auto g = body.find("grace_period_seconds"); g != body.end() && !g->is_null()) {
+    if (to != Maintenance::kDraining) {
+      throw OperatorError(400, "grace_period_seconds: only a drain kills tasks");
+    }
+    if (!g->is_number() || !(g->get<double>() >= 0) || g->get<double>() > 86'400 * 365) {
+      throw OperatorError(400, fmt::format("grace_period_seconds: {} is not a number of seconds "
+                                           "(0 or more)",
+                                           g->dump()));
+    }
+    grace = secondsToDuration(g->get<double>());
+  }
+  const Maintenance from = agent.maintenance;
+  if (to == Maintenance::kDeactivated &&
+      (from == Maintenance::kDraining || from == Maintenance::kDrained)) {
+    throw OperatorError(
+        409, fmt::format("agent '{}' is {}; reactivate it first", agentId, maintenanceName(from)));
+  }
+  std::size_t killed = 0;
+  if (to == Maintenance::kNone) {
+    agent.maintenance = Maintenance::kNone;
+    if (agent.inAllocator) allocator->setAgentActive(AgentId(agentId), true);
+    requestRound();
+  } else if (from == Maintenance::kNone || from == Maintenance::kDeactivated ||
+             to == Maintenance::kDraining) {
+    if (from == Maintenance::kNone) {
+      rescindAll(agent.offers, true);
+      if (agent.inAllocator) allocator->setAgentActive(AgentId(agentId), false);
+    }
+    if (to == Maintenance::kDraining && from != Maintenance::kDrained) {
+      agent.maintenance = Maintenance::kDraining;
+      agent.drainGrace = grace;
+      for (const std::string& key : agent.tasks) killed += !tasks.at(key).terminal;
+      continueDrain(agent);
+    } else if (to == Maintenance::kDeactivated) {
+      agent.maintenance = Maintenance::kDeactivated;
+    }
+  }
+  if (agent.maintenance != from) {
+    spdlog::info("master: an operator {} agent {} ({}){}",
+                 to == Maintenance::kNone       ? "reactivated"
+                 : to == Maintenance::kDraining ? "drains"
+                                                : "deactivated",
+                 agentId, agent.hostname,
+                 to == Maintenance::kDraining
+                     ? fmt::format(": {} task(s) killed with a grace period of {:.1f} s", killed,
+                                   toSeconds(grace))
+                     : std::string());
+    storeAgent(agent);
+  }
+  return {{"agent_id", agentId},
+          {"maintenance", std::string(maintenanceName(agent.maintenance))},
+          {"tasks_killed", killed}};
+}
+
+void Master::Impl::continueDrain(Agent& agent) {
+  std::size_t live = 0;
+  for (const std::string& key : agent.tasks) {
+    Task& task = tasks.at(key);
+    if (task.terminal) continue;
+    ++live;
+    // An unreachable agent's tasks are killed when it comes back.
+    if (agent.status != AgentStatus::kActive || task.drainKilled) continue;
+    task.drainKilled = true;
+    wire::KillTask kill;
+    kill.set_framework_id(task.frameworkId);
+    kill.set_task_id(task.info.task_id());
+    kill.set_grace_period_us(
+        toMicros(agent.drainGrace > Duration{0} ? agent.drainGrace : opt.killGracePeriod));
+    send(agent.routingId, agent.id, wire::KILL_TASK, kill);
+    task.killSequence = router.lastSequence();
+  }
+  if (live == 0 && agent.maintenance == Maintenance::kDraining) {
+    agent.maintenance = Maintenance::kDrained;
+    spdlog::info("master: agent {} ({}) is drained: no task left", agent.id, agent.hostname);
+    storeAgent(agent);
+  }
+}
+
 nlohmann::json Master::Impl::operatorReservation(const nlohmann::json& body, bool unreserve) {
   const char* verb = unreserve ? "unreserve" : "reserve";
   const std::string agentId = stringField(body, "agent_id");
@@ -2806,6 +2956,7 @@ nlohmann::json Master::Impl::agentJson(const std::string& id, const Agent& agent
   return nlohmann::json{{"id", id},
                         {"hostname", agent.hostname},
                         {"status", std::string(statusName(agent.status))},
+                        {"maintenance", std::string(maintenanceName(agent.maintenance))},
                         {"total", toString(agent.total)},
                         {"reserved", textOf(agent.reserved)},
                         {"reservation_applied", agent.reservationApplied},

@@ -67,9 +67,13 @@ SqliteRegistry::SqliteRegistry(const std::filesystem::path& file) : file_(file) 
     if (!hasColumn("agents", "key_name")) {
       exec("ALTER TABLE agents ADD COLUMN key_name TEXT NOT NULL DEFAULT ''");
     }
+    // ... and those before maintenance (drain, deactivate), this one.
+    if (!hasColumn("agents", "maintenance")) {
+      exec("ALTER TABLE agents ADD COLUMN maintenance TEXT NOT NULL DEFAULT ''");
+    }
     putAgent_ = prepare(
-        "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes, reserved, key_name) "
-        "VALUES (?, ?, ?, ?, ?, ?)");
+        "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes, reserved, key_name, "
+        "maintenance) VALUES (?, ?, ?, ?, ?, ?, ?)");
     putFramework_ = prepare("INSERT OR REPLACE INTO frameworks (id, info) VALUES (?, ?)");
     deleteFramework_ = prepare("DELETE FROM frameworks WHERE id = ?");
     deleteAgent_ = prepare("DELETE FROM agents WHERE id = ?");
@@ -155,11 +159,11 @@ void SqliteRegistry::flush() {
 Registry::Contents SqliteRegistry::load() {
   Contents contents;
   sqlite3_stmt* agents = prepare(
-      "SELECT id, hostname, resources, attributes, reserved, key_name FROM agents ORDER "
-      "BY rowid");
+      "SELECT id, hostname, resources, attributes, reserved, key_name, maintenance FROM agents "
+      "ORDER BY rowid");
   while (sqlite3_step(agents) == SQLITE_ROW) {
     contents.agents.push_back({text(agents, 0), text(agents, 1), text(agents, 2), text(agents, 3),
-                               text(agents, 4), text(agents, 5)});
+                               text(agents, 4), text(agents, 5), text(agents, 6)});
   }
   sqlite3_finalize(agents);
   sqlite3_stmt* frameworks = prepare("SELECT id, info FROM frameworks ORDER BY rowid");
@@ -198,6 +202,7 @@ void SqliteRegistry::putAgent(const AgentRow& agent) {
   bind(putAgent_, 4, agent.attributes);
   bind(putAgent_, 5, agent.reserved);
   bind(putAgent_, 6, agent.keyName);
+  bind(putAgent_, 7, agent.maintenance);
   step(putAgent_, "storing an agent");
 }
 
@@ -255,8 +260,8 @@ void putById(std::vector<Row>& rows, Row row, Id id) {
 }
 
 Registry::AgentRow agentRow(const RegistrySnapshot::Agent& agent) {
-  return {agent.id(),         agent.hostname(), agent.resources(),
-          agent.attributes(), agent.reserved(), agent.key_name()};
+  return {agent.id(),       agent.hostname(), agent.resources(),  agent.attributes(),
+          agent.reserved(), agent.key_name(), agent.maintenance()};
 }
 
 void addAgent(RegistrySnapshot& snapshot, const Registry::AgentRow& row) {
@@ -267,6 +272,7 @@ void addAgent(RegistrySnapshot& snapshot, const Registry::AgentRow& row) {
   agent->set_attributes(row.attributes);
   agent->set_reserved(row.reserved);
   agent->set_key_name(row.keyName);
+  agent->set_maintenance(row.maintenance);
 }
 
 }  // namespace

@@ -987,3 +987,49 @@ def test_static_reservations_from_the_agent_flag(cluster):
     refused = run_allot("unreserve", cluster.agent_id(0), "cpus(db):1", "--master",
                         f"127.0.0.1:{cluster.http_port}")
     assert refused.returncode == 1 and "static" in refused.stderr, refused.stderr
+
+
+def test_drain_kills_an_agents_tasks_and_deactivate_keeps_them(cluster):
+    """`allot drain` stops offers of an agent and kills its tasks, which the
+    framework sees as TASK_KILLED for AGENT_DRAINING; the agent is drained,
+    stays so across a kill -9 of the master, and runs tasks again after
+    `allot reactivate`. `allot deactivate` stops offers but leaves tasks be."""
+    cluster.start(agents=2)
+    http = f"127.0.0.1:{cluster.http_port}"
+    drained, other = cluster.agent_id(0), cluster.agent_id(1)
+
+    def allot(*args):
+        done = run_allot(*args, "--master", http)
+        assert done.returncode == 0, f"allot {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def maintenance(agent_id):
+        return {a["id"]: a["maintenance"] for a in cluster.state()["agents"]}[agent_id]
+
+    sleepers = cluster.framework("sleepers", tasks=2, command="sleep 600", cpus=0.5, mem=16,
+                                 only_agent=drained, timeout=90).start()
+    sleepers.wait_running(2)
+    out = allot("deactivate", other)
+    assert out == f"agent {other}: deactivated\n", out
+    out = allot("drain", drained, "--grace-period", "1")
+    assert out == f"agent {drained}: draining, 2 task(s) being killed\n", out
+    assert sleepers.wait_exit(60) == 0
+    finals = [u for u in sleepers.updates() if u["state"] == "TASK_KILLED"]
+    assert len(finals) == 2 and {u["reason"] for u in finals} == {"AGENT_DRAINING"}, finals
+    wait_for(lambda: maintenance(drained) == "drained", 15, "the agent drained", cluster)
+    assert f"active, drained" in allot("agents")
+
+    # No agent is offered: a task waits, until one agent is reactivated.
+    cluster.master.kill9()
+    cluster.start_master()
+    cluster.wait_agents([drained, other])
+    assert maintenance(drained) == "drained" and maintenance(other) == "deactivated"
+    waiting = cluster.framework("waiting", tasks=1, command="true", cpus=0.5, mem=16,
+                                timeout=60).start()
+    time.sleep(2)
+    assert not waiting.updates(), waiting.updates()
+    assert allot("reactivate", other) == f"agent {other}: offered (no maintenance)\n"
+    assert waiting.wait_exit(60) == 0
+    assert [u["agent_id"] for u in waiting.updates() if u["state"] == "TASK_FINISHED"] == [other]
+    refused = run_allot("drain", "no-such-agent", "--master", http)
+    assert refused.returncode == 1 and "no agent 'no-such-agent'" in refused.stderr, refused

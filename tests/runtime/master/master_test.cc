@@ -1772,15 +1772,18 @@ TEST_F(MasterTest, RegistryOfAnEarlierVersionIsUpgraded) {
   ASSERT_EQ(j["agents"].size(), 1u);
   EXPECT_EQ(j["agents"][0]["id"], "old-1");
   EXPECT_EQ(j["agents"][0]["reserved"], "cpus(web):1");
-  // ... and gained the CURVE key name column, empty for a plain agent.
+  EXPECT_EQ(j["agents"][0]["maintenance"], "");
+  // ... and gained the CURVE key name and maintenance columns, empty.
   sqlite3* upgraded = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "registry.sqlite").c_str(), &upgraded), SQLITE_OK);
   sqlite3_stmt* query = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(upgraded, "SELECT key_name FROM agents WHERE id = 'old-1'", -1,
-                               &query, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_prepare_v2(upgraded, "SELECT key_name, maintenance FROM agents WHERE id = 'old-1'",
+                         -1, &query, nullptr),
+      SQLITE_OK);
   ASSERT_EQ(sqlite3_step(query), SQLITE_ROW);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(query, 0)), "");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(query, 1)), "");
   sqlite3_finalize(query);
   sqlite3_close(upgraded);
 }
@@ -2268,6 +2271,96 @@ TEST_F(MasterTest, AgentsArePagedSortedAndFilteredForTheWebUi) {
     EXPECT_EQ(status(answer), 400) << query;
     EXPECT_NE(answer.find(part), std::string::npos) << query << ": " << answer;
   }
+}
+
+// Maintenance: a deactivated agent is offered to no one and keeps its tasks;
+// a drained one has its tasks killed (with the grace period asked, their
+// TASK_KILLED marked AGENT_DRAINING) and is drained when none is left; both
+// stay so across a master restart until reactivated. Bad requests are
+// refused naming what is wrong.
+TEST_F(MasterTest, OperatorsDeactivateDrainAndReactivateAgents) {
+  MasterOptions o = registryOptions();
+  start(o);
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  const wire::Offer rest = offer(*c.fw);
+  const auto call = [&](const std::string& path, const nlohmann::json& body) {
+    const std::string answer = postJson(path, body);
+    return std::pair{status(answer), answer.substr(answer.find('\n') + 1)};
+  };
+  const auto maintenance = [&] {
+    const nlohmann::json st = state();
+    for (const auto& a : st["agents"]) {
+      if (a["id"] == c.agentId) return a["maintenance"].get<std::string>();
+    }
+    return std::string("no agent");
+  };
+  EXPECT_EQ(maintenance(), "");
+
+  auto [code, body] = call("/api/v1/deactivate", {{"agent_id", c.agentId}});
+  ASSERT_EQ(code, 200) << body;
+  EXPECT_EQ(nlohmann::json::parse(body)["maintenance"], "deactivated");
+  EXPECT_EQ(expect<wire::Rescind>(*c.fw, wire::RESCIND).offer_id(), rest.offer_id());
+  advance(2s);
+  EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+  EXPECT_TRUE(none(*c.agent, wire::KILL_TASK));  // its task runs on
+  EXPECT_EQ(maintenance(), "deactivated");
+
+  std::tie(code, body) = call("/api/v1/reactivate", {{"agent_id", c.agentId}});
+  ASSERT_EQ(code, 200) << body;
+  EXPECT_TRUE(sameResources(offer(*c.fw).resources(), "cpus:3;mem:896"));
+
+  std::tie(code, body) =
+      call("/api/v1/drain", {{"agent_id", c.agentId}, {"grace_period_seconds", 7}});
+  ASSERT_EQ(code, 200) << body;
+  EXPECT_EQ(nlohmann::json::parse(body)["tasks_killed"], 1);
+  EXPECT_EQ(nlohmann::json::parse(body)["maintenance"], "draining");
+  expect<wire::Rescind>(*c.fw, wire::RESCIND);
+  const auto kill = expect<wire::KillTask>(*c.agent, wire::KILL_TASK);
+  EXPECT_EQ(kill.task_id(), "t1");
+  EXPECT_EQ(kill.grace_period_us(), 7'000'000);
+  EXPECT_EQ(maintenance(), "draining");
+  update(*c.agent, c.fwId, "t1", wire::TASK_KILLED, "killed-1");
+  const auto killed = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(killed.status().state(), wire::TASK_KILLED);
+  EXPECT_EQ(killed.status().reason(), "AGENT_DRAINING");
+  EXPECT_EQ(maintenance(), "drained");
+  advance(2s);
+  EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+
+  // Refusals.
+  for (const auto& [path, request, want, part] :
+       std::vector<std::tuple<std::string, nlohmann::json, int, std::string>>{
+           {"/api/v1/drain", {{"agent_id", "nope"}}, 404, "no agent 'nope'"},
+           {"/api/v1/drain", nlohmann::json::object(), 400, "agent_id: missing"},
+           {"/api/v1/deactivate",
+            {{"agent_id", c.agentId}, {"grace_period_seconds", 1}},
+            400,
+            "grace_period_seconds: only a drain kills tasks"},
+           {"/api/v1/drain",
+            {{"agent_id", c.agentId}, {"grace_period_seconds", -1}},
+            400,
+            "grace_period_seconds: -1 is not a number of seconds"},
+           {"/api/v1/deactivate", {{"agent_id", c.agentId}}, 409, "is drained; reactivate it"}}) {
+    std::tie(code, body) = call(path, request);
+    EXPECT_EQ(code, want) << path << " " << request << ": " << body;
+    EXPECT_NE(body.find(part), std::string::npos) << body;
+  }
+
+  // The registry keeps it drained; the agent registers again, still drained.
+  restart(o);
+  EXPECT_EQ(maintenance(), "drained");
+  Peer& again = peer("agent-1b");
+  registerAgent(again, "cpus:4;mem:1024", c.agentId);
+  Peer& fw = peer("driver-2");
+  subscribe(fw);
+  advance(2s);
+  EXPECT_TRUE(none(fw, wire::OFFERS));
+  std::tie(code, body) = call("/api/v1/reactivate", {{"agent_id", c.agentId}});
+  ASSERT_EQ(code, 200) << body;
+  EXPECT_EQ(maintenance(), "");
+  EXPECT_TRUE(sameResources(offer(fw).resources(), "cpus:4;mem:1024"));
 }
 
 // A master without --acls allows everything and says so in its state.

@@ -152,7 +152,11 @@ const TABLES = {
     columns: [
       col("id", "ID"),
       textCol("hostname", "Host"),
-      col("status", "Status", { cls: (row) => `status-${row.status}` }),
+      // Maintenance (allot deactivate, drain) follows the connection's status.
+      col("status", "Status", {
+        cls: (row) => `status-${row.status}`,
+        text: (row) => (row.maintenance ? `${row.status}, ${row.maintenance}` : row.status),
+      }),
       col("tasks", "Tasks"),
       resCol("total", "Total"),
       // Dynamic reservations (allot reserve); static ones are in the total.
