@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from test_e2e import ALLOT, HERE, SOURCE, Cluster, managed, wait_for
+from test_e2e import ALLOT, HERE, SOURCE, Cluster, managed, run_allot, wait_for
 
 READER = os.path.join(HERE, "ui_reader.mjs")
 NODE = os.environ.get("NODE", shutil.which("node") or "/usr/bin/node")
@@ -291,6 +291,16 @@ def test_agents_tab_pages_sorts_and_filters_on_the_master(ui_cluster, tmp_path):
         none = reader.ask("filter no-such-agent")
         assert none["visible"]["agents-table"] == [], none["visible"]
         assert none["agents_range"] == 'no agents matching "no-such-agent"', none
+        # Maintenance shows after the status (the page: ids[2], ids[1], by id
+        # descending).
+        reader.ask("filter ")
+        done = run_allot("deactivate", ids[2], "--master", f"127.0.0.1:{c.http_port}")
+        assert done.returncode == 0, done.stderr
+        shown = observe_until(
+            reader, lambda o: ids[2] in rows(o, "agents-table") and
+            cell(o, "agents-table", ids[2], "status") == "active, deactivated", 15,
+            "the deactivated agent")
+        assert cell(shown, "agents-table", ids[1], "status") == "active"
         calm = reader.ask("observe")
         assert calm["console_errors"] == [] and calm["page_errors"] == [], calm
         assert calm["failed_requests"] == [], calm["failed_requests"]
