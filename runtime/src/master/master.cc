@@ -474,7 +474,7 @@ struct Master::Impl {
     std::size_t limit = 0;
     std::string sort = "id";  // a key of the agents' JSON rows
     bool descending = false;
-    std::string filter;  // lower case; matched in id, hostname, status, attributes
+    std::string filter;  // lower case; matched in id, hostname, status, maintenance, attributes
   };
   nlohmann::json stateJson(const std::set<std::string, std::less<>>* only = nullptr,
                            const std::optional<AgentPage>& page = std::nullopt);
@@ -2990,7 +2990,7 @@ nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
   std::vector<Entry> matched;
   for (const auto& [id, agent] : agents) {
     if (!contains(id) && !contains(agent.hostname) && !contains(statusName(agent.status)) &&
-        !contains(agent.attributesText)) {
+        !contains(maintenanceName(agent.maintenance)) && !contains(agent.attributesText)) {
       continue;
     }
     Entry e{&id, &agent, {}, 0};

@@ -2328,6 +2328,10 @@ TEST_F(MasterTest, OperatorsDeactivateDrainAndReactivateAgents) {
   EXPECT_EQ(maintenance(), "drained");
   advance(2s);
   EXPECT_TRUE(none(*c.fw, wire::OFFERS));
+  // The Agents tab's filter finds it by its maintenance.
+  const std::string page = get("/api/v1/state?only=agents&agents_limit=5&agents_filter=DRAINED");
+  ASSERT_EQ(status(page), 200) << page;
+  EXPECT_EQ(nlohmann::json::parse(page.substr(4))["agents_page"]["matched"], 1);
 
   // Refusals.
   for (const auto& [path, request, want, part] :
