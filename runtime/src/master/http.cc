@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "allot/core/error.h"
@@ -90,6 +91,13 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
   }
   loop_.watchFd(wakeFd_, [this] { drain(); });
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() before the server runs is lost (cpp-httplib 0.11), and the
+  // destructor would wait for ever: a master may be made and dropped within
+  // milliseconds (a test whose second master is refused; ASan made it hang).
+  // As StandbyHttp does.
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 HttpServer::~HttpServer() {

@@ -2331,7 +2331,7 @@ TEST_F(MasterTest, OperatorsDeactivateDrainAndReactivateAgents) {
   // The Agents tab's filter finds it by its maintenance.
   const std::string page = get("/api/v1/state?only=agents&agents_limit=5&agents_filter=DRAINED");
   ASSERT_EQ(status(page), 200) << page;
-  EXPECT_EQ(nlohmann::json::parse(page.substr(4))["agents_page"]["matched"], 1);
+  EXPECT_EQ(nlohmann::json::parse(page.substr(4))["agents_page"]["matched"], 1) << page;
 
   // Refusals.
   for (const auto& [path, request, want, part] :
