@@ -472,7 +472,35 @@ struct Master::Impl {
   struct AgentPage {
     std::size_t offset = 0;
     std::size_t limit = 0;
-    std::string sort = "id";  // a key of the agents' JSON rows
+    // The column to sort by, resolved once from its name (a key of the
+    // agents' JSON rows) rather than in every comparison.
+    enum class Sort {
+      kId,
+      kHostname,
+      kStatus,
+      kTasks,
+      kTotal,
+      kReserved,
+      kUsed,
+      kOffered,
+      kFree,
+      kAttributes,
+      kLastSeen
+    };
+    static constexpr std::array<std::pair<std::string_view, Sort>, 11> kSorts{
+        {{"id", Sort::kId},
+         {"hostname", Sort::kHostname},
+         {"status", Sort::kStatus},
+         {"tasks", Sort::kTasks},
+         {"total", Sort::kTotal},
+         {"reserved", Sort::kReserved},
+         {"used", Sort::kUsed},
+         {"offered", Sort::kOffered},
+         {"free", Sort::kFree},
+         {"attributes", Sort::kAttributes},
+         {"last_seen", Sort::kLastSeen}}};
+    Sort sort = Sort::kId;
+    std::string sortName = "id";
     bool descending = false;
     std::string filter;  // lower case; matched in id, hostname, status, maintenance, attributes
   };
@@ -2506,7 +2534,19 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
       } else if (key == "agents_offset") {
         whole(page->offset);
       } else if (key == "agents_sort") {
-        page->sort = value;
+        page->sortName = value;
+        const auto* found = std::find_if(AgentPage::kSorts.begin(), AgentPage::kSorts.end(),
+                                         [&](const auto& s) { return s.first == value; });
+        if (found == AgentPage::kSorts.end()) {
+          std::string names;
+          for (const auto& [name, sort] : AgentPage::kSorts) {
+            names += names.empty() ? "" : ", ";
+            names += name;
+          }
+          problem = fmt::format("agents_sort={:?}: sort by {}", value, names);
+        } else {
+          page->sort = found->second;
+        }
       } else if (key == "agents_order") {
         if (value != "asc" && value != "desc") {
           problem = fmt::format("agents_order={:?}: asc or desc", value);
@@ -2523,17 +2563,8 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
             key);
       }
     }
-    static const std::set<std::string, std::less<>> kSortKeys = {
-        "id",   "hostname", "status", "tasks",      "total",    "reserved",
-        "used", "offered",  "free",   "attributes", "last_seen"};
     if (page && problem.empty() && page->limit == 0) {
       problem = "agents_limit: give the page size (1 or more) with the other agents_ parameters";
-    }
-    if (page && problem.empty() && kSortKeys.count(page->sort) == 0) {
-      problem = fmt::format(
-          "agents_sort={:?}: sort by id, hostname, status, tasks, total, reserved, used, "
-          "offered, free, attributes or last_seen",
-          page->sort);
     }
     if (!problem.empty()) return {400, "text/plain", problem + "\n"};
     return api(stateJson(&lists, page));
@@ -2980,7 +3011,8 @@ nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
                          return std::tolower(static_cast<unsigned char>(a)) == b;
                        }) != text.end();
   };
-  const std::string& key = page.sort;
+  using Sort = AgentPage::Sort;
+  const Sort key = page.sort;
   struct Entry {
     const std::string* id;
     const Agent* agent;
@@ -2994,35 +3026,49 @@ nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
       continue;
     }
     Entry e{&id, &agent, {}, 0};
-    if (key == "total") {
+    if (key == Sort::kTotal) {
       e.text = toString(agent.total);
-    } else if (key == "reserved") {
+    } else if (key == Sort::kReserved) {
       e.text = textOf(agent.reserved);
-    } else if (key == "tasks" || key == "used" || key == "offered" || key == "free") {
+    } else if (key == Sort::kTasks || key == Sort::kUsed || key == Sort::kOffered ||
+               key == Sort::kFree) {
       const AgentUse use = agentUse(agent);
       e.running = use.running;
-      if (key == "used") e.text = toString(use.used);
-      if (key == "offered") e.text = toString(use.offered);
-      if (key == "free") e.text = toString(agent.total - use.used - use.offered);
+      if (key == Sort::kUsed) e.text = toString(use.used);
+      if (key == Sort::kOffered) e.text = toString(use.offered);
+      if (key == Sort::kFree) e.text = toString(agent.total - use.used - use.offered);
     }
     matched.push_back(std::move(e));
   }
   // Ties go by id, so that pages do not overlap between polls.
   const auto less = [&](const Entry& a, const Entry& b) {
     int c = 0;
-    if (key == "hostname") {
-      c = a.agent->hostname.compare(b.agent->hostname);
-    } else if (key == "status") {
-      c = statusName(a.agent->status).compare(statusName(b.agent->status));
-    } else if (key == "attributes") {
-      c = a.agent->attributesText.compare(b.agent->attributesText);
-    } else if (key == "last_seen") {
-      // As the UI: by age, the most recently seen first.
-      c = a.agent->lastSeen > b.agent->lastSeen ? -1 : a.agent->lastSeen < b.agent->lastSeen;
-    } else if (key == "tasks") {
-      c = a.running < b.running ? -1 : a.running > b.running;
-    } else if (key != "id") {
-      c = a.text.compare(b.text);
+    switch (key) {
+      case Sort::kId:
+        break;
+      case Sort::kHostname:
+        c = a.agent->hostname.compare(b.agent->hostname);
+        break;
+      case Sort::kStatus:
+        c = statusName(a.agent->status).compare(statusName(b.agent->status));
+        break;
+      case Sort::kAttributes:
+        c = a.agent->attributesText.compare(b.agent->attributesText);
+        break;
+      case Sort::kLastSeen:
+        // As the UI: by age, the most recently seen first.
+        c = a.agent->lastSeen > b.agent->lastSeen ? -1 : a.agent->lastSeen < b.agent->lastSeen;
+        break;
+      case Sort::kTasks:
+        c = a.running < b.running ? -1 : a.running > b.running;
+        break;
+      case Sort::kTotal:
+      case Sort::kReserved:
+      case Sort::kUsed:
+      case Sort::kOffered:
+      case Sort::kFree:
+        c = a.text.compare(b.text);
+        break;
     }
     if (c == 0) c = a.id->compare(*b.id);
     return page.descending ? c > 0 : c < 0;
@@ -3036,7 +3082,7 @@ nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
     rows.push_back(agentJson(*matched[i].id, *matched[i].agent));
   return json{{"rows", std::move(rows)}, {"matched", matched.size()},
               {"offset", page.offset},   {"limit", page.limit},
-              {"sort", page.sort},       {"order", page.descending ? "desc" : "asc"},
+              {"sort", page.sortName},   {"order", page.descending ? "desc" : "asc"},
               {"filter", page.filter}};
 }
 
