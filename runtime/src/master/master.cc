@@ -2999,9 +2999,9 @@ nlohmann::json Master::Impl::agentJson(const std::string& id, const Agent& agent
                         {"last_seen_us", toMicros(agent.lastSeen)}};
 }
 
-// Filters on the cheap fields, sorts, and makes rows for the page only. The
-// resource columns sort by their text, as the UI sorts them where it sorts
-// itself.
+// Filters on the cheap fields, sorts, and makes rows for the page only. Text
+// columns sort as the UI sorts them where it sorts itself: numbers in them by
+// value ("cpus:2;" before "cpus:16;", "node9" before "node10").
 nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
   using json = nlohmann::json;
   const auto contains = [&](std::string_view text) {
@@ -3047,13 +3047,13 @@ nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
       case Sort::kId:
         break;
       case Sort::kHostname:
-        c = a.agent->hostname.compare(b.agent->hostname);
+        c = naturalCompare(a.agent->hostname, b.agent->hostname);
         break;
       case Sort::kStatus:
         c = statusName(a.agent->status).compare(statusName(b.agent->status));
         break;
       case Sort::kAttributes:
-        c = a.agent->attributesText.compare(b.agent->attributesText);
+        c = naturalCompare(a.agent->attributesText, b.agent->attributesText);
         break;
       case Sort::kLastSeen:
         // As the UI: by age, the most recently seen first.
@@ -3067,7 +3067,7 @@ nlohmann::json Master::Impl::agentPageJson(const AgentPage& page) const {
       case Sort::kUsed:
       case Sort::kOffered:
       case Sort::kFree:
-        c = a.text.compare(b.text);
+        c = naturalCompare(a.text, b.text);
         break;
     }
     if (c == 0) c = a.id->compare(*b.id);

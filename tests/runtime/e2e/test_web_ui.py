@@ -306,3 +306,32 @@ def test_agents_tab_pages_sorts_and_filters_on_the_master(ui_cluster, tmp_path):
         assert calm["failed_requests"] == [], calm["failed_requests"]
     finally:
         reader.close()
+
+
+def test_tables_sort_numbers_in_text_by_value():
+    """The page's own sort (every table but the paged agents) orders
+    "cpus:2;..." before "cpus:16;..." and "node9" before "node10", as the
+    master's agents page does (naturalCompare in core/src/text.cc, whose unit
+    test expects this same order). Run in node on app.js's own function."""
+    app = os.path.join(SOURCE, "runtime", "src", "master", "ui", "app.js")
+    script = """
+const fs = require("fs");
+const src = fs.readFileSync(process.argv[1], "utf8");
+const start = src.indexOf("const NUMBER");
+const end = src.indexOf("function compare(");
+if (start < 0 || end < start) throw new Error("naturalCompare not found in app.js");
+const naturalCompare = new Function(src.slice(start, end) + "; return naturalCompare;")();
+const texts = JSON.parse(process.argv[2]);
+texts.sort(naturalCompare);
+console.log(JSON.stringify(texts));
+"""
+    texts = ["cpus:16;mem:32768", "node10", "cpus:2;mem:4096", "cpus:1.5;mem:1024",
+             "cpus:2;mem:512", "node9", "cpus:0.25", "cpus:10", "cpus:1.25;mem:1024", "n1",
+             "n01", "x100000000000000000000000", "x99999999999999999999999"]
+    done = subprocess.run([NODE, "-e", script, app, json.dumps(texts)], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        "cpus:0.25", "cpus:1.25;mem:1024", "cpus:1.5;mem:1024", "cpus:2;mem:512",
+        "cpus:2;mem:4096", "cpus:10", "cpus:16;mem:32768", "n01", "n1", "node9", "node10",
+        "x99999999999999999999999", "x100000000000000000000000"]

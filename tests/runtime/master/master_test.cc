@@ -2238,10 +2238,12 @@ TEST_F(MasterTest, AgentsArePagedSortedAndFilteredForTheWebUi) {
             (std::vector<std::string>{"node-e", "node-d", "node-c"}));
   EXPECT_EQ(hosts(page("agents_limit=1&agents_sort=tasks&agents_order=desc")),
             (std::vector<std::string>{"node-e"}));
-  // Resources sort by their text, as the UI's other tables sort them
-  // ("cpus:16;..." before "cpus:1;...": '6' before ';').
+  // Resources sort by their numbers' values, as the UI's other tables sort
+  // them ("cpus:2;..." before "cpus:16;...", which text order reverses).
   EXPECT_EQ(hosts(page("agents_limit=5&agents_sort=total")),
-            (std::vector<std::string>{"node-b", "node-d", "node-e", "node-c", "node-a"}));
+            (std::vector<std::string>{"node-d", "node-e", "node-c", "node-a", "node-b"}));
+  EXPECT_EQ(hosts(page("agents_limit=2&agents_sort=total&agents_order=desc")),
+            (std::vector<std::string>{"node-b", "node-a"}));
   j = page("agents_limit=10&agents_filter=NODE-C");
   EXPECT_EQ(hosts(j), (std::vector<std::string>{"node-c"}));
   EXPECT_EQ(j["agents_page"]["filter"], "node-c");

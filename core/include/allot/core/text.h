@@ -31,4 +31,11 @@ void forEachPiece(std::string_view text, char separator, Fn&& fn) {
   }
 }
 
+// Orders text as people read it: runs of digits (with a decimal part, if
+// any) compare by value, the rest character by character, so "cpus:2;"
+// comes before "cpus:16;" and "node9" before "node10". Texts equal so but
+// written differently ("01" and "1") compare by their characters, which
+// keeps the order total. Negative, zero or positive, as std::string::compare.
+int naturalCompare(std::string_view a, std::string_view b);
+
 }  // namespace allot

@@ -279,11 +279,44 @@ function renderAgentsPager(state) {
   pager.hidden = false;
 }
 
+// Text sorts as people read it, and as the master sorts the Agents tab
+// (naturalCompare in core/src/text.cc): numbers in it by value, so
+// "cpus:2;" comes before "cpus:16;" and "node9" before "node10". Equal
+// values written differently ("01", "1") fall back to the characters.
+const NUMBER = /(\d+)(?:\.(\d+))?/y;
+function numberAt(text, at) {
+  NUMBER.lastIndex = at;
+  return NUMBER.exec(text);
+}
+function naturalCompare(x, y) {
+  let i = 0;
+  let j = 0;
+  while (i < x.length && j < y.length) {
+    const m = numberAt(x, i);
+    const n = m && numberAt(y, j);
+    if (m && n) {
+      const a = m[1].replace(/^0+(?=\d)/, "");
+      const b = n[1].replace(/^0+(?=\d)/, "");
+      if (a.length !== b.length) return a.length < b.length ? -1 : 1;
+      if (a !== b) return a < b ? -1 : 1;
+      const f = (m[2] || "").replace(/0+$/, "");
+      const g = (n[2] || "").replace(/0+$/, "");
+      if (f !== g) return f < g ? -1 : 1;
+      i += m[0].length;
+      j += n[0].length;
+      continue;
+    }
+    if (x[i] !== y[j]) return x[i] < y[j] ? -1 : 1;
+    i += 1;
+    j += 1;
+  }
+  if (i < x.length || j < y.length) return i < x.length ? 1 : -1;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 function compare(a, b) {
   if (typeof a === "number" && typeof b === "number") return a - b;
-  const x = String(a);
-  const y = String(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  return naturalCompare(String(a), String(b));
 }
 
 // The headers are built once: only the bodies are rebuilt on every poll,
