@@ -52,7 +52,62 @@ struct RunArgs {
   bool verbose = false;
   std::vector<std::string> command;
   CurveClientFlags curve;
+  // A health check: at most one of the three kinds; the times are Mesos'
+  // defaults unless given.
+  std::string healthCommand;
+  std::optional<unsigned> healthTcp;
+  std::string healthHttp;  // PORT or PORT/PATH
+  std::optional<double> healthDelay, healthInterval, healthTimeout, healthGrace;
+  std::optional<unsigned> healthFailures;
 };
+
+// The health check the flags ask for, if any; throws naming the flag when
+// they do not make one.
+std::optional<wire::HealthCheck> healthCheck(const RunArgs& args) {
+  const int kinds = (args.healthCommand.empty() ? 0 : 1) + (args.healthTcp ? 1 : 0) +
+                    (args.healthHttp.empty() ? 0 : 1);
+  const bool times = args.healthDelay || args.healthInterval || args.healthTimeout ||
+                     args.healthGrace || args.healthFailures;
+  if (kinds == 0) {
+    if (times) {
+      throw ParseError(
+          "--health-delay/-interval/-timeout/-grace/-failures need a check: --health-cmd, "
+          "--health-tcp or --health-http");
+    }
+    return std::nullopt;
+  }
+  if (kinds > 1) throw ParseError("give one of --health-cmd, --health-tcp and --health-http");
+  wire::HealthCheck check;
+  if (!args.healthCommand.empty()) {
+    check.set_type(wire::HealthCheck::COMMAND);
+    check.set_command(args.healthCommand);
+  } else if (args.healthTcp) {
+    check.set_type(wire::HealthCheck::TCP);
+    check.set_port(*args.healthTcp);
+  } else {
+    check.set_type(wire::HealthCheck::HTTP);
+    const std::size_t slash = args.healthHttp.find('/');
+    const std::string port = args.healthHttp.substr(0, slash);
+    char* end = nullptr;
+    const unsigned long number = std::strtoul(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || number == 0 || number > 65535) {
+      throw ParseError(fmt::format(
+          "--health-http {}: expected PORT or PORT/PATH (8080/health), with a port 1-65535",
+          args.healthHttp));
+    }
+    check.set_port(static_cast<std::uint32_t>(number));
+    if (slash != std::string::npos) check.set_path(args.healthHttp.substr(slash));
+  }
+  if (args.healthDelay) check.set_delay_seconds(*args.healthDelay);
+  if (args.healthInterval) check.set_interval_seconds(*args.healthInterval);
+  if (args.healthTimeout) check.set_timeout_seconds(*args.healthTimeout);
+  if (args.healthGrace) check.set_grace_period_seconds(*args.healthGrace);
+  if (args.healthFailures) check.set_consecutive_failures(*args.healthFailures);
+  if (auto why = runtime::healthCheckProblem(check)) {
+    throw ParseError(fmt::format("the health check flags: {}", *why));
+  }
+  return check;
+}
 
 // One argument as /bin/sh reads it back.
 std::string shellQuote(const std::string& word) {
@@ -88,8 +143,11 @@ std::string clockTime() {
 
 class RunScheduler final : public runtime::Scheduler {
  public:
-  RunScheduler(const RunArgs& args, Resources need)
-      : args_(args), need_(std::move(need)), command_(commandLine(args.command)) {
+  RunScheduler(const RunArgs& args, Resources need, std::optional<wire::HealthCheck> check)
+      : args_(args),
+        need_(std::move(need)),
+        command_(commandLine(args.command)),
+        check_(std::move(check)) {
     taskId_ = fmt::format("{}-{}-{}", args.name, ::getpid(),
                           std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
   }
@@ -142,6 +200,7 @@ class RunScheduler final : public runtime::Scheduler {
       task.set_agent_id(offer.agent_id());
       task.set_resources(toString(*use));
       task.set_command(command_);
+      if (check_) *task.mutable_health_check() = *check_;
       wire::Filters rest;
       rest.set_refuse_seconds(3600);
       driver.launchTasks({offer.offer_id()}, {task}, rest);
@@ -224,12 +283,14 @@ class RunScheduler final : public runtime::Scheduler {
       j["state"] = std::string(runtime::taskStateName(status.state()));
       j["message"] = status.message();
       j["reason"] = status.reason();
+      if (status.has_healthy()) j["healthy"] = status.healthy();
       if (runtime::isTerminal(status.state())) j["exit_code"] = exitCode(status);
       std::cout << j.dump() << std::endl;
       return;
     }
     std::string line = fmt::format("[{}] task {}: {}", clockTime(), status.task_id(),
                                    runtime::taskStateName(status.state()));
+    if (status.has_healthy()) line += status.healthy() ? ", healthy" : ", unhealthy";
     if (!status.message().empty()) line += " (" + status.message() + ")";
     std::cout << line << std::endl;
   }
@@ -241,6 +302,7 @@ class RunScheduler final : public runtime::Scheduler {
   const RunArgs& args_;
   Resources need_;
   std::string command_;
+  std::optional<wire::HealthCheck> check_;
   std::string taskId_;
   std::string agentId_;
   bool launched_ = false;
@@ -273,6 +335,7 @@ int runOnce(const RunArgs& args) {
     throw ParseError(fmt::format("--cpus {} --mem {} --disk {} ask for no resources", args.cpus,
                                  args.mem, args.disk));
   }
+  std::optional<wire::HealthCheck> check = healthCheck(args);
 
   setUpLogging("allot-run", args.verbose ? "info" : "warn");
 
@@ -285,7 +348,7 @@ int runOnce(const RunArgs& args) {
   ::gethostname(host, sizeof host - 1);
   info.set_hostname(host);
 
-  RunScheduler scheduler(args, need);
+  RunScheduler scheduler(args, need, std::move(check));
   runtime::SystemClock clock;
   runtime::DriverOptions driverOptions;
   driverOptions.curve = args.curve.options();
@@ -367,6 +430,35 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout,
                   "Give up after this many seconds (the task is killed); 0: wait forever")
       ->capture_default_str();
+  const char* health = "Health check (Mesos' HealthCheck, run on the agent beside the task)";
+  cmd->add_option("--health-cmd", args->healthCommand,
+                  "Healthy while this shell command, run in the task's sandbox as its user, "
+                  "exits 0")
+      ->group(health);
+  cmd->add_option("--health-tcp", args->healthTcp,
+                  "Healthy while 127.0.0.1:PORT on the agent accepts connections")
+      ->group(health);
+  cmd->add_option("--health-http", args->healthHttp,
+                  "Healthy while GET http://127.0.0.1:PORT/PATH on the agent answers 2xx or 3xx "
+                  "(PORT or PORT/PATH)")
+      ->group(health);
+  cmd->add_option("--health-delay", args->healthDelay,
+                  "Seconds from the launch to the first check [15]")
+      ->group(health);
+  cmd->add_option("--health-interval", args->healthInterval,
+                  "Seconds from the end of a check to the next [10]")
+      ->group(health);
+  cmd->add_option("--health-timeout", args->healthTimeout,
+                  "Seconds a check may take before it counts as failed [20]")
+      ->group(health);
+  cmd->add_option("--health-grace", args->healthGrace,
+                  "Seconds from the launch in which failures do not count, until a check "
+                  "passes [10]")
+      ->group(health);
+  cmd->add_option("--health-failures", args->healthFailures,
+                  "Failed checks in a row that kill the task (TASK_KILLED, reason "
+                  "TASK_UNHEALTHY_CHECK); 0: never [3]")
+      ->group(health);
   cmd->add_flag("--json", args->json, "Print each state change as one JSON object per line");
   cmd->add_flag("-v,--verbose", args->verbose, "Log the driver's work on stderr");
   cmd->add_option("command", args->command,

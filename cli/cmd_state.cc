@@ -206,7 +206,11 @@ void printTasks(const json& state, bool all) {
   std::vector<std::vector<std::string>> rows;
   auto add = [&](const json& list) {
     for (const json& t : list) {
-      rows.push_back({text(t["framework_id"]), text(t["id"]), text(t["state"]), text(t["agent_id"]),
+      // A task with a health check: its last health after the state, as the UI.
+      std::string stateText = text(t["state"]);
+      if (t.contains("healthy"))
+        stateText += t["healthy"].get<bool>() ? ", healthy" : ", unhealthy";
+      rows.push_back({text(t["framework_id"]), text(t["id"]), stateText, text(t["agent_id"]),
                       text(t["resources"]), text(t["message"])});
     }
   };

@@ -8,8 +8,11 @@
 // task user when given), enforces the memory limit (a cgroup v2 per task
 // when the agent names one, else by polling the resident size of the task's
 // process tree), carries out kill requests (SIGTERM, then SIGKILL after the
-// grace period) and finally writes the outcome atomically to the task's
-// status file, then tells the agent ENDED. Because the outcome is a file and
+// grace period), runs the task's health check if it has one (a command, a
+// TCP connection or an HTTP GET, each in a child of its own; HEALTH tells the
+// agent of each change, and too many failures in a row kill the task) and
+// finally writes the outcome atomically to the task's status file, then
+// tells the agent ENDED. Because the outcome is a file and
 // the executor is not tied to the agent, tasks survive an agent crash and a
 // restarted agent reads what happened meanwhile, connecting again.
 //
@@ -21,14 +24,16 @@
 // Status file, one "key value" per line:
 //   wait_status <raw wait status of the task, -1 when it never ran>
 //   killed <1 when a kill was requested>
-//   reason <MEMORY_LIMIT | EXECUTOR_ERROR | empty>
+//   reason <MEMORY_LIMIT | EXECUTOR_ERROR | TASK_UNHEALTHY_CHECK | empty>
 //   message <for a person, may be empty>
 //
 // Its start-up is paid once per framework and agent, not per task; it links
 // only the C and C++ runtimes.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -54,6 +59,8 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -305,6 +312,75 @@ pid_t startTask(TaskSetup& setup) {
   return pid;
 }
 
+// A TCP or HTTP health check, in a forked child: connects to
+// 127.0.0.1:port (and for HTTP asks GET path); exits 0 when healthy, else
+// writes why to `reportFd` and exits 1. Blocking, with the check's timeout
+// on each step; the executor kills it at the timeout anyway.
+[[noreturn]] void probe(const allot::executor::Check& c, int reportFd) {
+  const auto fail = [&](const std::string& why) {
+    [[maybe_unused]] auto n = ::write(reportFd, why.data(), std::min<std::size_t>(why.size(), 512));
+    ::_exit(1);
+  };
+  const std::string where = "127.0.0.1:" + std::to_string(c.port);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(errnoText("socket"));
+  timeval limit{static_cast<time_t>(c.timeoutMs / 1000),
+                static_cast<suseconds_t>((c.timeoutMs % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);  // connect and send
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(c.port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    fail(errnoText("connection to " + where + " failed"));
+  }
+  if (c.type == "TCP") ::_exit(0);
+  const std::string path = c.path.empty() ? "/" : c.path;
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + where +
+                              "\r\nUser-Agent: allot-health-check\r\nConnection: close\r\n\r\n";
+  if (!writeAll(fd, request)) fail(errnoText("sending GET " + path + " to " + where));
+  std::string head;
+  char buf[512];
+  while (head.find("\r\n") == std::string::npos && head.size() < 1024) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(errnoText("reading the answer of " + where));
+    if (n == 0) break;
+    head.append(buf, static_cast<std::size_t>(n));
+  }
+  // "HTTP/1.1 200 OK": the code is the second word.
+  const std::size_t space = head.find(' ');
+  const int code = head.compare(0, 5, "HTTP/") == 0 && space != std::string::npos
+                       ? std::atoi(head.c_str() + space + 1)
+                       : 0;
+  if (code >= 200 && code < 400) ::_exit(0);
+  if (code == 0) fail("GET " + path + " on " + where + ": no HTTP answer");
+  fail("GET " + path + " on " + where + " answered " + std::to_string(code));
+  ::_exit(1);  // fail() does not return
+}
+
+// A task's health check and where it stands.
+struct Health {
+  allot::executor::Check check;
+  // What a COMMAND check runs with: the task's.
+  std::string sandbox;
+  long uid = -1;
+  long gid = -1;
+  std::vector<std::string> environment;
+  std::int64_t launchedAt = 0;
+  std::int64_t nextAt = 0;
+  pid_t pid = -1;              // the check running now, or -1
+  std::int64_t deadline = -1;  // when it times out
+  int reportFd = -1;           // a TCP/HTTP check's reason, read when it ends
+  bool timedOut = false;
+  std::string setupError;  // a COMMAND check that could not start
+  std::uint32_t failuresInARow = 0;
+  bool passedOnce = false;
+  int healthy = -1;  // the last told: -1 nothing yet, 0, 1
+  std::string told;  // its message
+};
+
 // One task of this executor, from its launch until its status is written.
 struct Task {
   std::string key;
@@ -318,6 +394,7 @@ struct Task {
   std::int64_t nextPoll = 0;
   std::int64_t killDeadline = -1;  // monotonic ms when SIGKILL follows SIGTERM
   std::string setupError;          // from the child, between clone and exec
+  std::unique_ptr<Health> health;  // when it has a health check
   Outcome outcome;
 };
 
@@ -328,6 +405,7 @@ class Executor {
     errno = 0;
     nice_ = ::getpriority(PRIO_PROCESS, 0);
     idleSince_ = nowMs();
+    devNull_ = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   }
 
   // Serves the agent until it is time to exit.
@@ -378,6 +456,17 @@ class Executor {
       }
       if (t.pollMemory) until(t.nextPoll);
       if (t.killDeadline >= 0) until(t.killDeadline);
+      if (t.health && !t.outcome.killed) {
+        Health& h = *t.health;
+        if (h.pid < 0 && now >= h.nextAt) startCheck(t, now);
+        if (h.pid > 0 && now >= h.deadline) {
+          ::kill(-h.pid, SIGKILL);  // its end (reap) counts the failure
+          h.timedOut = true;
+          h.deadline = std::numeric_limits<std::int64_t>::max();
+        }
+        if (h.pid < 0) until(h.nextAt);
+        if (h.pid > 0 && h.deadline != std::numeric_limits<std::int64_t>::max()) until(h.deadline);
+      }
     }
     if (tasks_.empty() && agent_ < 0 && !exitRequested_) until(idleSince_ + o_.idleMs);
     return next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - now));
@@ -408,6 +497,10 @@ class Executor {
       if (agent_ >= 0) closeAgent();
     }
     agent_ = fd;
+    // The agent may have missed changes while it was away.
+    for (auto& [pid, t] : tasks_) {
+      if (t.health && t.health->healthy >= 0) tell(t);
+    }
   }
 
   void closeAgent() {
@@ -441,6 +534,17 @@ class Executor {
       auto it = byKey_.find(std::string(fields[1]));
       if (it == byKey_.end()) return;  // ended meanwhile: ENDED is on its way
       return kill(tasks_.at(it->second), std::atoi(std::string(fields[2]).c_str()));
+    } else if (fields[0] == "CHECK") {
+      if (auto check = executor::decodeCheck(fields)) {
+        // Held until the task's LAUNCH, which follows; a few at most.
+        if (pendingChecks_.size() >= 1024) {
+          diag(gLogFd, "dropped 1024 health checks whose task never came");
+          pendingChecks_.clear();
+        }
+        std::string key = check->key;
+        pendingChecks_.insert_or_assign(std::move(key), std::move(*check));
+        return;
+      }
     } else if (fields[0] == "EXIT" && fields.size() == 1) {
       exitRequested_ = true;
       return;
@@ -474,6 +578,11 @@ class Executor {
   }
 
   void start(const Launch& l) {
+    std::optional<executor::Check> check;
+    if (auto p = pendingChecks_.find(l.key); p != pendingChecks_.end()) {
+      check = std::move(p->second);
+      pendingChecks_.erase(p);
+    }
     if (byKey_.count(l.key) != 0) {
       diag(gLogFd, "task " + l.key + " is already running here; second LAUNCH dropped");
       return;
@@ -573,6 +682,156 @@ class Executor {
     t.nextPoll = nowMs();
     t.nice = nice;
     byKey_[t.key] = pid;
+    if (check && t.setupError.empty()) {
+      auto h = std::make_unique<Health>();
+      h->check = std::move(*check);
+      h->sandbox = l.sandbox;
+      h->uid = l.uid;
+      h->gid = l.gid;
+      if (h->check.type == "COMMAND") h->environment = l.environment;
+      h->launchedAt = nowMs();
+      h->nextAt = h->launchedAt + h->check.delayMs;
+      t.health = std::move(h);
+    }
+  }
+
+  // Starts the task's health check; a check that cannot start fails at once.
+  void startCheck(Task& t, std::int64_t now) {
+    Health& h = *t.health;
+    h.timedOut = false;
+    h.setupError.clear();
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) {
+      h.setupError = errnoText("pipe");
+      return checked(t, -1);
+    }
+    pid_t pid = -1;
+    if (h.check.type == "COMMAND") {
+      std::vector<char*> envp;
+      for (std::string& e : h.environment) envp.push_back(e.data());
+      envp.push_back(nullptr);
+      const std::string chdirWhat = "chdir " + h.sandbox;
+      const std::string setgidWhat = "setgid " + std::to_string(h.gid);
+      const std::string setuidWhat = "setuid " + std::to_string(h.uid);
+      TaskSetup setup{.sandbox = h.sandbox.c_str(),
+                      .command = h.check.command.c_str(),
+                      .envp = envp.data(),
+                      .cgroupProcs = nullptr,
+                      .chdirWhat = chdirWhat.c_str(),
+                      .setgidWhat = setgidWhat.c_str(),
+                      .setuidWhat = setuidWhat.c_str(),
+                      .cgroupWhat = nullptr,
+                      .uid = h.uid,
+                      .gid = h.gid,
+                      .nice = t.nice,
+                      .outFd = devNull_,
+                      .errFd = devNull_,
+                      .reportFd = report[1]};
+      pid = startTask(setup);
+      if (pid < 0) h.setupError = errnoText("clone");
+      ::close(report[1]);
+      // Exec'd (EOF) or said why not: we were suspended until then.
+      char buf[512];
+      ssize_t n;
+      while ((n = ::read(report[0], buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        h.setupError.append(buf, static_cast<std::size_t>(n));
+      }
+      ::close(report[0]);
+    } else {
+      pid = ::fork();
+      if (pid == 0) {
+        ::setsid();
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        ::close(report[0]);
+        probe(h.check, report[1]);
+      }
+      if (pid < 0) h.setupError = errnoText("fork");
+      ::close(report[1]);
+      if (pid > 0) {
+        h.reportFd = report[0];
+      } else {
+        ::close(report[0]);
+      }
+    }
+    if (pid < 0) return checked(t, -1);
+    h.pid = pid;
+    h.deadline = now + h.check.timeoutMs;
+    checks_[pid] = t.pid;
+  }
+
+  // The task's health check ended with wait status `status` (-1: it never
+  // started): counts it, tells the agent of a change, and kills the task
+  // after too many failures in a row.
+  void checked(Task& t, int status) {
+    Health& h = *t.health;
+    h.pid = -1;
+    std::string report;
+    if (h.reportFd >= 0) {
+      char buf[512];
+      ssize_t n;
+      while ((n = ::read(h.reportFd, buf, sizeof buf)) > 0) {
+        report.append(buf, static_cast<std::size_t>(n));
+      }
+      ::close(h.reportFd);
+      h.reportFd = -1;
+    }
+    const std::int64_t now = nowMs();
+    h.nextAt = now + h.check.intervalMs;
+    if (t.outcome.killed) return;
+    const bool passed = status >= 0 && !h.timedOut && h.setupError.empty() && WIFEXITED(status) &&
+                        WEXITSTATUS(status) == 0;
+    if (passed) {
+      h.passedOnce = true;
+      h.failuresInARow = 0;
+      if (h.healthy != 1) tell(t, 1, "health check passed");
+      return;
+    }
+    std::string why;
+    if (h.timedOut) {
+      why = "timed out after " + std::to_string(h.check.timeoutMs) + " ms";
+    } else if (!h.setupError.empty()) {
+      why = "cannot start it: " + h.setupError;
+    } else if (!report.empty()) {
+      why = report;
+    } else if (WIFEXITED(status)) {
+      why = "exited with status " + std::to_string(WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+      why = "terminated by signal " + std::to_string(WTERMSIG(status));
+    } else {
+      why = "ended with wait status " + std::to_string(status);
+    }
+    if (!h.passedOnce && now < h.launchedAt + h.check.graceMs) {
+      diag(t.errFd, "health check failed in the grace period (not counted): " + why);
+      return;
+    }
+    ++h.failuresInARow;
+    diag(t.errFd,
+         "health check failed (" + std::to_string(h.failuresInARow) + " in a row): " + why);
+    if (h.healthy != 0) tell(t, 0, "health check failed: " + why);
+    if (h.check.failures > 0 && h.failuresInARow >= h.check.failures) {
+      t.outcome.reason = "TASK_UNHEALTHY_CHECK";
+      t.outcome.message = "killed after " + std::to_string(h.failuresInARow) +
+                          " failed health checks in a row; the last: " + why;
+      kill(t, o_.graceMs);
+    }
+  }
+
+  // Tells the agent the task's health: a change (healthy 0 or 1), or the
+  // last told again (-1) to an agent that just connected.
+  void tell(Task& t, int healthy = -1, std::string message = {}) {
+    Health& h = *t.health;
+    if (healthy >= 0) {
+      for (char& c : message) {
+        if (c == '\0' || c == '\n') c = ' ';
+      }
+      h.healthy = healthy;
+      h.told = std::move(message);
+    }
+    if (agent_ < 0) return;  // the next agent hears it when it connects
+    out_.push_back(executor::encode({"HEALTH", t.key, h.healthy == 1 ? "1" : "0", h.told}));
+    flush();
   }
 
   // The executor's work (starting, watching and reaping tasks) is done for
@@ -611,11 +870,20 @@ class Executor {
       if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
       const pid_t pid = info.si_pid;
       auto it = tasks_.find(pid);
-      if (it != tasks_.end()) ::kill(-pid, SIGKILL);
+      auto check = checks_.find(pid);
+      if (it != tasks_.end() || check != checks_.end()) ::kill(-pid, SIGKILL);
       int status = 0;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       if (it != tasks_.end()) finish(it->second, status);
+      if (check != checks_.end()) {
+        // Its task may have ended meanwhile.
+        auto task = tasks_.find(check->second);
+        checks_.erase(check);
+        if (task != tasks_.end() && task->second.health && task->second.health->pid == pid) {
+          checked(task->second, status);
+        }
+      }
     }
   }
 
@@ -640,6 +908,11 @@ class Executor {
             " " + std::to_string(toMb(t.memBytes)) + " MB";
       }
       ::rmdir(t.cgroup.c_str());
+    }
+    if (t.health) {
+      // A check still running goes with its task; reap() finds no task for it.
+      if (t.health->pid > 0) ::kill(-t.health->pid, SIGKILL);
+      if (t.health->reportFd >= 0) ::close(t.health->reportFd);
     }
     writeStatus(t.statusFile, outcome);
     ::close(t.errFd);
@@ -675,7 +948,10 @@ class Executor {
   int nice_ = 0;    // ours now
   std::map<pid_t, Task> tasks_;
   std::unordered_map<std::string, pid_t> byKey_;
-  std::deque<std::string> out_;  // ENDED messages not yet sent
+  std::deque<std::string> out_;  // ENDED and HEALTH messages not yet sent
+  std::unordered_map<std::string, executor::Check> pendingChecks_;  // by key, until LAUNCH
+  std::unordered_map<pid_t, pid_t> checks_;  // running health check -> its task
+  int devNull_ = -1;                         // a COMMAND check's stdio
   std::vector<char> buf_ = std::vector<char>(executor::kMaxMessage + 1);
   std::int64_t idleSince_ = 0;
   bool exitRequested_ = false;

@@ -13,10 +13,15 @@
 // hold one, since commands and environment strings are C strings at exec.
 //   agent -> executor:
 //     LAUNCH key sandbox status_file cgroup uid gid mem_bytes cpus command [NAME=value ...]
+//     CHECK key type delay_ms interval_ms timeout_ms grace_ms failures port command path
+//                               (before the LAUNCH of a task with a health
+//                               check; type COMMAND, TCP or HTTP)
 //     KILL key grace_ms
 //     EXIT                      (sent when the executor has no task left)
 //   executor -> agent:
 //     ENDED key                 (after the task's status file is written)
+//     HEALTH key 1|0 message    (the task's health changed; sent again for
+//                               every checked task to an agent that connects)
 // `key` is the agent's "framework_id/task_id"; cgroup is empty for none; uid
 // and gid are -1 for "do not switch"; mem_bytes 0 for no limit. The status
 // file stays the durable record of a task's end: ENDED only says "read it
@@ -31,6 +36,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace allot::executor {
@@ -114,6 +120,56 @@ inline std::optional<Launch> decodeLaunch(const std::vector<std::string_view>& f
   l.command = f[9];
   for (std::size_t i = 10; i < f.size(); ++i) l.environment.emplace_back(f[i]);
   return l;
+}
+
+// A task's health check (HealthCheck in allot.proto, defaults applied).
+struct Check {
+  std::string key;
+  std::string type;  // COMMAND, TCP or HTTP
+  std::int64_t delayMs = 0;
+  std::int64_t intervalMs = 0;
+  std::int64_t timeoutMs = 0;
+  std::int64_t graceMs = 0;
+  std::uint32_t failures = 0;  // in a row that kill the task; 0: never
+  unsigned port = 0;
+  std::string command;
+  std::string path;
+};
+
+inline std::string encodeCheck(const Check& c) {
+  const std::string delay = std::to_string(c.delayMs), interval = std::to_string(c.intervalMs),
+                    timeout = std::to_string(c.timeoutMs), grace = std::to_string(c.graceMs),
+                    failures = std::to_string(c.failures), port = std::to_string(c.port);
+  return encode(
+      {"CHECK", c.key, c.type, delay, interval, timeout, grace, failures, port, c.command, c.path});
+}
+
+// Fields of a CHECK packet (fields[0] == "CHECK"), or nullopt when they do
+// not make one.
+inline std::optional<Check> decodeCheck(const std::vector<std::string_view>& f) {
+  if (f.size() != 11 || f[0] != "CHECK" || f[1].empty() ||
+      (f[2] != "COMMAND" && f[2] != "TCP" && f[2] != "HTTP")) {
+    return std::nullopt;
+  }
+  auto number = [](std::string_view text, auto& out) {
+    std::string s(text);
+    char* end = nullptr;
+    const long long value = std::strtoll(s.c_str(), &end, 10);
+    out = static_cast<std::remove_reference_t<decltype(out)>>(value);
+    return !s.empty() && end == s.c_str() + s.size() && value >= 0;
+  };
+  Check c;
+  c.key = f[1];
+  c.type = f[2];
+  if (!number(f[3], c.delayMs) || !number(f[4], c.intervalMs) || !number(f[5], c.timeoutMs) ||
+      !number(f[6], c.graceMs) || !number(f[7], c.failures) || !number(f[8], c.port) ||
+      c.intervalMs < 1 || c.timeoutMs < 1) {
+    return std::nullopt;
+  }
+  c.command = f[9];
+  c.path = f[10];
+  if (c.type == "COMMAND" ? c.command.empty() : c.port == 0 || c.port > 65535) return std::nullopt;
+  return c;
 }
 
 }  // namespace allot::executor

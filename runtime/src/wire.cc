@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace allot::runtime {
 
 std::string messageTypeName(wire::MessageType type) {
@@ -79,6 +81,81 @@ bool isTerminal(wire::TaskState state) {
     default:
       return false;
   }
+}
+
+namespace {
+
+// Longest time a health check takes: a day, so that milliseconds fit any int.
+constexpr double kMaxCheckSeconds = 86'400;
+
+std::int64_t millis(double seconds) {
+  return std::llround(seconds * 1000.0);
+}
+
+}  // namespace
+
+HealthCheckTimes healthCheckTimes(const wire::HealthCheck& check) {
+  HealthCheckTimes t;
+  if (check.has_delay_seconds()) t.delayMs = millis(check.delay_seconds());
+  if (check.has_interval_seconds()) t.intervalMs = millis(check.interval_seconds());
+  if (check.has_timeout_seconds()) t.timeoutMs = millis(check.timeout_seconds());
+  if (check.has_grace_period_seconds()) t.graceMs = millis(check.grace_period_seconds());
+  if (check.has_consecutive_failures()) t.consecutiveFailures = check.consecutive_failures();
+  return t;
+}
+
+std::optional<std::string> healthCheckProblem(const wire::HealthCheck& check) {
+  const auto bad = [](std::string_view field, const std::string& why) {
+    return fmt::format("health_check.{}: {}", field, why);
+  };
+  switch (check.type()) {
+    case wire::HealthCheck::COMMAND:
+      if (check.command().empty()) return bad("command", "empty (a COMMAND check runs it)");
+      if (check.command().find('\0') != std::string::npos)
+        return bad("command", "holds a NUL byte");
+      break;
+    case wire::HealthCheck::HTTP:
+      if (!check.path().empty() && check.path().front() != '/') {
+        return bad("path", fmt::format("'{}' does not start with '/'", check.path()));
+      }
+      if (check.path().size() > 2048) return bad("path", "longer than 2048 bytes");
+      for (char c : check.path()) {
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+          return bad("path", "holds a space or a control character (escape it as %XX)");
+        }
+      }
+      [[fallthrough]];
+    case wire::HealthCheck::TCP:
+      if (check.port() == 0 || check.port() > 65535) {
+        return bad("port", fmt::format("{} is not a port (1-65535)", check.port()));
+      }
+      break;
+    default:
+      return bad("type",
+                 fmt::format("{} is not COMMAND, TCP or HTTP", static_cast<int>(check.type())));
+  }
+  const std::pair<std::string_view, std::optional<double>> times[] = {
+      {"delay_seconds",
+       check.has_delay_seconds() ? std::optional(check.delay_seconds()) : std::nullopt},
+      {"interval_seconds",
+       check.has_interval_seconds() ? std::optional(check.interval_seconds()) : std::nullopt},
+      {"timeout_seconds",
+       check.has_timeout_seconds() ? std::optional(check.timeout_seconds()) : std::nullopt},
+      {"grace_period_seconds", check.has_grace_period_seconds()
+                                   ? std::optional(check.grace_period_seconds())
+                                   : std::nullopt}};
+  for (const auto& [field, value] : times) {
+    if (!value) continue;
+    // NaN passes every `< 0` test: check for what is allowed.
+    if (!(std::isfinite(*value) && *value >= 0 && *value <= kMaxCheckSeconds)) {
+      return bad(field, fmt::format("{} is not a number of seconds from 0 to {}", *value,
+                                    kMaxCheckSeconds));
+    }
+  }
+  const HealthCheckTimes t = healthCheckTimes(check);
+  if (t.intervalMs < 1) return bad("interval_seconds", "must be at least 0.001");
+  if (t.timeoutMs < 1) return bad("timeout_seconds", "must be at least 0.001");
+  return std::nullopt;
 }
 
 }  // namespace allot::runtime

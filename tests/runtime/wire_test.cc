@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -160,6 +162,67 @@ TEST(EventLoopTest, WritableWatchFiresOnlyWhileThereIsRoom) {
   EXPECT_EQ(readable, 1) << "the readable watch stayed";
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+// Mesos' defaults for unset times; each bad field named.
+TEST(WireTest, HealthChecksTakeMesosDefaultsAndBadOnesNameTheirField) {
+  wire::HealthCheck check;
+  check.set_type(wire::HealthCheck::COMMAND);
+  check.set_command("true");
+  EXPECT_EQ(healthCheckProblem(check), std::nullopt);
+  HealthCheckTimes t = healthCheckTimes(check);
+  EXPECT_EQ(t.delayMs, 15'000);
+  EXPECT_EQ(t.intervalMs, 10'000);
+  EXPECT_EQ(t.timeoutMs, 20'000);
+  EXPECT_EQ(t.graceMs, 10'000);
+  EXPECT_EQ(t.consecutiveFailures, 3u);
+  check.set_delay_seconds(0);
+  check.set_interval_seconds(0.25);
+  check.set_consecutive_failures(0);
+  t = healthCheckTimes(check);
+  EXPECT_EQ(t.delayMs, 0);
+  EXPECT_EQ(t.intervalMs, 250);
+  EXPECT_EQ(t.consecutiveFailures, 0u);
+
+  const auto problem = [](const std::function<void(wire::HealthCheck&)>& edit) {
+    wire::HealthCheck c;
+    c.set_type(wire::HealthCheck::HTTP);
+    c.set_port(8080);
+    c.set_path("/health");
+    edit(c);
+    return healthCheckProblem(c).value_or("(none)");
+  };
+  EXPECT_EQ(problem([](auto&) {}), "(none)");
+  EXPECT_EQ(problem([](auto& c) { c.set_type(wire::HealthCheck::TYPE_UNSPECIFIED); }),
+            "health_check.type: 0 is not COMMAND, TCP or HTTP");
+  EXPECT_EQ(problem([](auto& c) { c.set_type(wire::HealthCheck::COMMAND); }),
+            "health_check.command: empty (a COMMAND check runs it)");
+  EXPECT_EQ(problem([](auto& c) {
+              c.set_type(wire::HealthCheck::COMMAND);
+              c.set_command(std::string("a\0b", 3));
+            }),
+            "health_check.command: holds a NUL byte");
+  EXPECT_EQ(problem([](auto& c) { c.set_port(70000); }),
+            "health_check.port: 70000 is not a port (1-65535)");
+  EXPECT_EQ(problem([](auto& c) {
+              c.set_type(wire::HealthCheck::TCP);
+              c.set_port(0);
+            }),
+            "health_check.port: 0 is not a port (1-65535)");
+  EXPECT_EQ(problem([](auto& c) { c.set_path("health"); }),
+            "health_check.path: 'health' does not start with '/'");
+  EXPECT_EQ(problem([](auto& c) { c.set_path("/a b"); }),
+            "health_check.path: holds a space or a control character (escape it as %XX)");
+  EXPECT_EQ(problem([](auto& c) { c.set_path("/a\r\nX: y"); }),
+            "health_check.path: holds a space or a control character (escape it as %XX)");
+  EXPECT_EQ(problem([](auto& c) { c.set_timeout_seconds(std::nan("")); }),
+            "health_check.timeout_seconds: nan is not a number of seconds from 0 to 86400");
+  EXPECT_EQ(problem([](auto& c) { c.set_delay_seconds(1e9); }),
+            "health_check.delay_seconds: 1000000000 is not a number of seconds from 0 to 86400");
+  EXPECT_EQ(problem([](auto& c) { c.set_interval_seconds(0); }),
+            "health_check.interval_seconds: must be at least 0.001");
+  EXPECT_EQ(problem([](auto& c) { c.set_timeout_seconds(0.0001); }),
+            "health_check.timeout_seconds: must be at least 0.001");
 }
 
 }  // namespace

@@ -180,7 +180,8 @@ class Agent::Impl {
   void signalKill(Task& task, Duration grace);
   void killQuietly(const std::string& key);
   void addUpdate(Task& task, wire::TaskState state, std::string message, std::string reason = {},
-                 int waitStatus = 0);
+                 int waitStatus = 0, std::optional<bool> healthy = std::nullopt);
+  void taskHealth(const std::string& key, bool healthy, std::string message);
   void persist(Task& task, agent::TaskRecord record);
   void send(const wire::TaskStatus& status);
   void resendUnacked();
@@ -797,6 +798,11 @@ void Agent::Impl::onRunTask(const wire::Envelope& envelope) {
                      "INVALID_COMMAND");
     }
   }
+  if (run.task().has_health_check()) {
+    if (auto why = healthCheckProblem(run.task().health_check())) {
+      return invalid(wire::TASK_ERROR, "field task." + *why, "INVALID_TASK");
+    }
+  }
   Resources resources;
   try {
     resources = Resources::parse(run.task().resources());
@@ -883,7 +889,24 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
   // The task is the executor's before the message goes, so a connection
   // lost on the way is taken up again for it (reconnect()). Should the
   // executor die before it takes the message, the task ends with it
-  // (EXECUTOR_TERMINATED).
+  // (EXECUTOR_TERMINATED). Its health check goes first: the executor holds
+  // it for the LAUNCH.
+  if (info.has_health_check()) {
+    const wire::HealthCheck& hc = info.health_check();
+    const HealthCheckTimes times = healthCheckTimes(hc);
+    allot::executor::Check check;
+    check.key = task.key;
+    check.type = wire::HealthCheck::Type_Name(hc.type());
+    check.delayMs = times.delayMs;
+    check.intervalMs = times.intervalMs;
+    check.timeoutMs = times.timeoutMs;
+    check.graceMs = times.graceMs;
+    check.failures = times.consecutiveFailures;
+    check.port = hc.port();
+    check.command = hc.command();
+    check.path = hc.path();
+    post(*executor, allot::executor::encodeCheck(check));
+  }
   post(*executor, message);
   addUpdate(task, wire::TASK_RUNNING, "");
 }
@@ -1002,6 +1025,10 @@ void Agent::Impl::onExecutorReadable(const std::string& socket) {
                          std::min(static_cast<std::size_t>(n), allot::executor::kMaxMessage)));
     if (fields.size() == 2 && fields[0] == "ENDED") {
       taskEnded(executor, std::string(fields[1]));
+    } else if (fields.size() == 4 && fields[0] == "HEALTH" &&
+               (fields[2] == "0" || fields[2] == "1") &&
+               executor.tasks.count(std::string(fields[1]))) {
+      taskHealth(std::string(fields[1]), fields[2] == "1", std::string(fields[3]));
     } else {
       spdlog::warn("agent {}: executor {} sent a malformed message of {} bytes; dropped", id_,
                    executor.pid, n);
@@ -1130,6 +1157,10 @@ void Agent::Impl::finish(Task& task) {
     addUpdate(task, wire::TASK_FAILED,
               "the executor exited without reporting the task's end (killed, or crashed)",
               "EXECUTOR_TERMINATED");
+  } else if (outcome->reason == "TASK_UNHEALTHY_CHECK") {
+    // Killed by its executor, as Mesos' executors kill an unhealthy task.
+    addUpdate(task, wire::TASK_KILLED, outcome->message + "; " + describeWait(outcome->waitStatus),
+              outcome->reason, outcome->waitStatus, false);
   } else if (!outcome->reason.empty()) {
     std::string message = outcome->message;
     if (outcome->reason == "MEMORY_LIMIT" && outcome->waitStatus >= 0) {
@@ -1208,8 +1239,26 @@ void Agent::Impl::onShutdownFramework(const wire::Envelope& envelope) {
 // ---------------------------------------------------------------------------
 // Status updates
 
+// The executor says the task's health changed (or says it again to a
+// connecting agent): a TASK_RUNNING update carries it, unless the last
+// update said the same (a restarted agent has its updates back).
+void Agent::Impl::taskHealth(const std::string& key, bool healthy, std::string message) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) return;
+  Task& task = it->second;
+  if (task.terminal || task.executorDone || task.checkpoint.quiet()) return;
+  for (auto u = task.updates.rbegin(); u != task.updates.rend(); ++u) {
+    if (!u->has_healthy()) continue;
+    if (u->healthy() == healthy) return;
+    break;
+  }
+  spdlog::info("agent {}: task {}: {}", id_, key, message);
+  addUpdate(task, wire::TASK_RUNNING, std::move(message), "TASK_HEALTH_CHECK_STATUS_UPDATED", 0,
+            healthy);
+}
+
 void Agent::Impl::addUpdate(Task& task, wire::TaskState state, std::string message,
-                            std::string reason, int waitStatus) {
+                            std::string reason, int waitStatus, std::optional<bool> healthy) {
   wire::TaskStatus status;
   status.set_task_id(task.run.task().task_id());
   status.set_framework_id(task.run.framework().framework_id());
@@ -1219,6 +1268,7 @@ void Agent::Impl::addUpdate(Task& task, wire::TaskState state, std::string messa
   status.set_reason(std::move(reason));
   status.set_exit_status(waitStatus);
   status.set_timestamp_us(toMicros(loop_.now()));
+  if (healthy) status.set_healthy(*healthy);
   std::string uuid(16, '\0');
   for (std::size_t i = 0; i < uuid.size(); i += 8) {
     std::uint64_t r = random_();

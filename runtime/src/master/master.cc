@@ -1899,6 +1899,8 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
       error = fmt::format("command: {}", *why);
     } else if ((why = environmentProblem(info))) {
       error = *why;
+    } else if (info.has_health_check() && (why = healthCheckProblem(info.health_check()))) {
+      error = *why;
     } else if (const std::size_t size = runTaskBytes(fw.info, info, agentId);
                size > kMaxMessageBytes) {
       error = fmt::format(
@@ -3091,15 +3093,17 @@ nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>*
   using nlohmann::json;
   auto want = [only](std::string_view list) { return only == nullptr || only->count(list) > 0; };
   auto statusJson = [](const Task& task) {
-    return json{{"id", task.info.task_id()},
-                {"name", task.info.name()},
-                {"framework_id", task.frameworkId},
-                {"agent_id", task.agentId},
-                {"state", std::string(taskStateName(task.status.state()))},
-                {"resources", task.info.resources()},
-                {"message", task.status.message()},
-                {"reason", task.status.reason()},
-                {"updated_us", task.status.timestamp_us()}};
+    json j{{"id", task.info.task_id()},
+           {"name", task.info.name()},
+           {"framework_id", task.frameworkId},
+           {"agent_id", task.agentId},
+           {"state", std::string(taskStateName(task.status.state()))},
+           {"resources", task.info.resources()},
+           {"message", task.status.message()},
+           {"reason", task.status.reason()},
+           {"updated_us", task.status.timestamp_us()}};
+    if (task.status.has_healthy()) j["healthy"] = task.status.healthy();
+    return j;
   };
   json j;
   j["master_id"] = masterId;

@@ -4,10 +4,12 @@
 // tasks run in real time and are awaited with bounded polling.
 #include "allot/runtime/agent.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -27,6 +29,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -224,6 +227,45 @@ class AgentTest : public ::testing::Test {
     run.mutable_task()->set_resources(resources);
     run.mutable_task()->set_command(command);
     send(wire::RUN_TASK, run);
+  }
+
+  void runChecked(const std::string& taskId, const std::string& command,
+                  const wire::HealthCheck& check) {
+    wire::RunTask run;
+    run.mutable_framework()->set_framework_id("fw-1");
+    run.mutable_framework()->set_name("test");
+    run.mutable_task()->set_task_id(taskId);
+    run.mutable_task()->set_resources("cpus:0.5;mem:64");
+    run.mutable_task()->set_command(command);
+    *run.mutable_task()->mutable_health_check() = check;
+    send(wire::RUN_TASK, run);
+  }
+
+  // The next update of `taskId` that says it is `healthy` (or not).
+  std::optional<wire::TaskStatus> awaitHealth(const std::string& taskId, bool healthy,
+                                              std::chrono::milliseconds timeout = 10s) {
+    auto in = await(
+        [&](const Incoming& m) {
+          if (m.envelope.type() != wire::STATUS_UPDATE) return false;
+          auto s = statusOf(m);
+          return s.task_id() == taskId && s.has_healthy() && s.healthy() == healthy;
+        },
+        timeout);
+    if (!in) return std::nullopt;
+    return statusOf(*in);
+  }
+
+  // Updates of `taskId` with a health in the inbox now (taken out).
+  int countHealthUpdates(const std::string& taskId) {
+    int n = 0;
+    std::erase_if(inbox_, [&](const Incoming& m) {
+      if (m.envelope.type() != wire::STATUS_UPDATE) return false;
+      auto s = statusOf(m);
+      const bool hit = s.task_id() == taskId && s.has_healthy();
+      n += hit ? 1 : 0;
+      return hit;
+    });
+    return n;
   }
 
   void ack(const wire::TaskStatus& status) {
@@ -1151,6 +1193,245 @@ TEST_F(AgentTest, LongEscapedIdsStillRunAndReportTheirEnd) {
     longest = std::max(longest, entry.path().filename().string().size());
   }
   EXPECT_LE(longest, 255u);
+}
+
+// Health checks (Mesos' HealthCheck), run by the executor beside the task.
+
+wire::HealthCheck commandCheck(const std::string& command) {
+  wire::HealthCheck check;
+  check.set_type(wire::HealthCheck::COMMAND);
+  check.set_command(command);
+  check.set_delay_seconds(0);
+  check.set_interval_seconds(0.05);
+  check.set_timeout_seconds(5);
+  check.set_grace_period_seconds(0);
+  check.set_consecutive_failures(0);
+  return check;
+}
+
+// A port on loopback that nothing listens on (bound, then released).
+unsigned freePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof address;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &len), 0);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A command check in the task's sandbox: each change of health is one
+// TASK_RUNNING update with `healthy`, and only changes are.
+TEST_F(AgentTest, CommandHealthCheckReportsEachChangeOfHealth) {
+  startAgent(options());
+  registerAgent();
+  runChecked("svc", "exec sleep 60", commandCheck("test -f healthy"));
+  auto sick = awaitHealth("svc", false);
+  ASSERT_TRUE(sick.has_value());
+  EXPECT_EQ(sick->state(), wire::TASK_RUNNING);
+  EXPECT_EQ(sick->reason(), "TASK_HEALTH_CHECK_STATUS_UPDATED");
+  EXPECT_EQ(sick->message(), "health check failed: exited with status 1");
+  EXPECT_EQ(sick->uuid().size(), 16u);
+  std::ofstream(sandbox("svc") / "healthy").put('x');
+  auto well = awaitHealth("svc", true);
+  ASSERT_TRUE(well.has_value());
+  EXPECT_EQ(well->message(), "health check passed");
+  fs::remove(sandbox("svc") / "healthy");
+  ASSERT_TRUE(awaitHealth("svc", false).has_value());
+  // Checks go on every 50 ms; their failures say nothing new.
+  ASSERT_TRUE(awaitFileContains(sandbox("svc") / "stderr", "(5 in a row)"));
+  for (int i = 0; i < 10; ++i) spin();
+  EXPECT_EQ(countHealthUpdates("svc"), 0);
+  EXPECT_NE(readAll(sandbox("svc") / "stderr")
+                .find("allot-executor: health check failed (1 in a row): exited with status 1"),
+            std::string::npos);
+  kill("svc", 1s);
+  auto killed = awaitUpdate("svc", wire::TASK_KILLED);
+  ASSERT_TRUE(killed.has_value());
+  EXPECT_EQ(killed->reason(), "KILLED");
+}
+
+// Failures in the grace period do not count; then `consecutive_failures`
+// in a row kill the task: TASK_KILLED, reason TASK_UNHEALTHY_CHECK.
+TEST_F(AgentTest, TooManyFailedHealthChecksKillTheTask) {
+  startAgent(options());
+  registerAgent();
+  wire::HealthCheck check = commandCheck("echo checking; exit 3");
+  check.set_grace_period_seconds(0.5);
+  check.set_consecutive_failures(3);
+  const auto start = std::chrono::steady_clock::now();
+  runChecked("sick", "trap 'exit 0' TERM; while true; do sleep 0.02; done", check);
+  auto killed = awaitUpdate("sick", wire::TASK_KILLED, 20s);
+  ASSERT_TRUE(killed.has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 500ms) << "the grace period counts nothing";
+  EXPECT_EQ(killed->reason(), "TASK_UNHEALTHY_CHECK");
+  ASSERT_TRUE(killed->has_healthy());
+  EXPECT_FALSE(killed->healthy());
+  EXPECT_EQ(killed->message(),
+            "killed after 3 failed health checks in a row; the last: exited with status 3; "
+            "exited with status 0");
+  auto sick = awaitHealth("sick", false, 0ms);
+  ASSERT_TRUE(sick.has_value()) << "the first counted failure was reported before the kill";
+  EXPECT_EQ(sick->state(), wire::TASK_RUNNING);
+  const std::string err = readAll(sandbox("sick") / "stderr");
+  EXPECT_NE(err.find("health check failed in the grace period (not counted): exited with status 3"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("(3 in a row)"), std::string::npos) << err;
+  EXPECT_EQ(err.find("(4 in a row)"), std::string::npos) << err;
+  EXPECT_EQ(readAll(sandbox("sick") / "stdout"), "") << "a check's output is not the task's";
+}
+
+// TCP and HTTP checks on loopback, and a check that times out.
+TEST_F(AgentTest, TcpHttpAndTimedOutHealthChecks) {
+  startAgent(options());
+  registerAgent();
+  const unsigned port = freePort();
+  const unsigned closed = freePort();
+  auto net = [](wire::HealthCheck::Type type, unsigned p, const std::string& path = {}) {
+    wire::HealthCheck check = commandCheck("unused");
+    check.set_type(type);
+    check.clear_command();
+    check.set_port(p);
+    check.set_path(path);
+    check.set_interval_seconds(0.1);
+    check.set_grace_period_seconds(30);  // until the server listens
+    return check;
+  };
+  // Serving "/": the sandbox's ancestors may not be searchable by the task
+  // user (nobody, under a root agent), and then "/" of the sandbox is 404.
+  runChecked(
+      "web",
+      fmt::format("exec /usr/bin/python3 -m http.server {} --bind 127.0.0.1 --directory /", port),
+      net(wire::HealthCheck::HTTP, port));
+  auto web = awaitHealth("web", true, 20s);
+  ASSERT_TRUE(web.has_value()) << readAll(sandbox("web") / "stderr");
+  EXPECT_EQ(web->message(), "health check passed");
+
+  runChecked("tcp", "exec sleep 60", net(wire::HealthCheck::TCP, port));
+  ASSERT_TRUE(awaitHealth("tcp", true).has_value());
+
+  wire::HealthCheck missing = net(wire::HealthCheck::HTTP, port, "/missing?x=1");
+  missing.set_grace_period_seconds(0);
+  runChecked("404", "exec sleep 60", missing);
+  auto notFound = awaitHealth("404", false);
+  ASSERT_TRUE(notFound.has_value());
+  EXPECT_EQ(
+      notFound->message(),
+      fmt::format("health check failed: GET /missing?x=1 on 127.0.0.1:{} answered 404", port));
+
+  wire::HealthCheck refused = net(wire::HealthCheck::TCP, closed);
+  refused.set_grace_period_seconds(0);
+  runChecked("refused", "exec sleep 60", refused);
+  auto down = awaitHealth("refused", false);
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ(
+      down->message(),
+      fmt::format("health check failed: connection to 127.0.0.1:{} failed: Connection refused",
+                  closed));
+
+  wire::HealthCheck slow = commandCheck("sleep 10");
+  slow.set_timeout_seconds(0.2);
+  runChecked("slow", "exec sleep 60", slow);
+  auto late = awaitHealth("slow", false);
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->message(), "health check failed: timed out after 200 ms");
+
+  for (const char* id : {"web", "tcp", "404", "refused", "slow"}) kill(id, 0ms);
+  for (const char* id : {"web", "tcp", "404", "refused", "slow"}) {
+    EXPECT_TRUE(awaitUpdate(id, wire::TASK_KILLED).has_value()) << id;
+  }
+}
+
+// A check that cannot run is refused with the launch, naming the field.
+TEST_F(AgentTest, BadHealthChecksAreRefusedNamingTheField) {
+  startAgent(options());
+  registerAgent();
+  wire::HealthCheck check = commandCheck("true");
+  check.set_type(wire::HealthCheck::TCP);
+  runChecked("noport", "true", check);
+  auto error = awaitUpdate("noport", wire::TASK_ERROR);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->message(), "field task.health_check.port: 0 is not a port (1-65535)");
+  EXPECT_EQ(error->reason(), "INVALID_TASK");
+  check = commandCheck("true");
+  check.set_interval_seconds(-1);
+  runChecked("negative", "true", check);
+  error = awaitUpdate("negative", wire::TASK_ERROR);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->message(),
+            "field task.health_check.interval_seconds: -1 is not a number of seconds from 0 to "
+            "86400");
+}
+
+// The executor, not the agent, checks: a change while no agent runs is
+// reported by the next one, and a health already reported is not again.
+TEST_F(AgentTest, HealthChangesWhileTheAgentIsDownAreReportedOnce) {
+  startAgent(options());
+  registerAgent();
+  runChecked("svc", "exec sleep 60", commandCheck("test -f healthy"));
+  auto sick = awaitHealth("svc", false);
+  ASSERT_TRUE(sick.has_value());
+  ackAndWait(*sick);
+  agent_.reset();
+  inbox_.clear();
+  startAgent(options());
+  registerAgent();
+  for (int i = 0; i < 40; ++i) spin();  // the executor tells the new agent "unhealthy" again
+  ASSERT_TRUE(awaitFileContains(sandbox("svc") / "stderr", "(10 in a row)"));
+  EXPECT_EQ(countHealthUpdates("svc"), 0) << "already reported";
+  agent_.reset();
+  std::ofstream(sandbox("svc") / "healthy").put('x');
+  std::this_thread::sleep_for(500ms);  // checks every 50 ms pass, with no agent to tell
+  inbox_.clear();
+  startAgent(options());
+  registerAgent();
+  auto well = awaitHealth("svc", true);
+  ASSERT_TRUE(well.has_value());
+  EXPECT_EQ(well->message(), "health check passed");
+  kill("svc", 0ms);
+  ASSERT_TRUE(awaitUpdate("svc", wire::TASK_KILLED).has_value());
+}
+
+// The executor's CHECK message: what the agent encodes decodes the same;
+// anything else is refused.
+TEST(ExecutorProtocolTest, CheckMessagesRoundTripAndBadOnesAreRefused) {
+  executor::Check c;
+  c.key = "fw/t";
+  c.type = "HTTP";
+  c.delayMs = 1;
+  c.intervalMs = 2;
+  c.timeoutMs = 3;
+  c.graceMs = 4;
+  c.failures = 5;
+  c.port = 8080;
+  c.path = "/health";
+  const std::string packet = executor::encodeCheck(c);
+  auto back = executor::decodeCheck(executor::split(packet));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->key, "fw/t");
+  EXPECT_EQ(back->type, "HTTP");
+  EXPECT_EQ(back->delayMs + back->intervalMs + back->timeoutMs + back->graceMs, 10);
+  EXPECT_EQ(back->failures, 5u);
+  EXPECT_EQ(back->port, 8080u);
+  EXPECT_EQ(back->path, "/health");
+  auto refused = [&](std::size_t field, std::string_view value) {
+    auto fields = executor::split(packet);
+    fields[field] = value;
+    return !executor::decodeCheck(fields).has_value();
+  };
+  EXPECT_TRUE(refused(1, ""));
+  EXPECT_TRUE(refused(2, "UDP"));
+  EXPECT_TRUE(refused(3, "-1"));
+  EXPECT_TRUE(refused(4, "0"));
+  EXPECT_TRUE(refused(5, "x"));
+  EXPECT_TRUE(refused(8, "0"));
+  EXPECT_TRUE(refused(8, "65536"));
+  auto shorter = executor::split(packet);
+  shorter.pop_back();
+  EXPECT_FALSE(executor::decodeCheck(shorter).has_value());
 }
 
 }  // namespace

@@ -856,6 +856,46 @@ def test_allot_run_exits_with_the_task_status(cluster):
     assert "killing task" in slow.stderr, slow.stderr
 
 
+
+def test_allot_run_health_check_reports_health_and_kills_an_unhealthy_task(cluster):
+    """`allot run --health-cmd`: the task's executor runs the check in its
+    sandbox; the framework sees TASK_RUNNING healthy, then unhealthy, and
+    after 3 failures in a row TASK_KILLED with reason TASK_UNHEALTHY_CHECK;
+    the state and `allot tasks` show the health meanwhile."""
+    cluster.start(agents=1)
+    http = f"127.0.0.1:{cluster.http_port}"
+    # Healthy while ./ok exists; the task removes it when the test says so.
+    run = subprocess.Popen(
+        [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "32",
+         "--json", "--timeout", "120", "--health-cmd", "test -f ok", "--health-delay", "0",
+         "--health-interval", "0.2", "--health-grace", "0", "--health-failures", "3", "--",
+         "touch ok; while [ ! -e sick ]; do sleep 0.05; done; rm ok; exec sleep 600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(t.get("healthy") is True for t in cluster.state()["tasks"]), 30,
+                 "the task healthy in the state", cluster)
+        listed = run_allot("tasks", "--master", http)
+        assert listed.returncode == 0, listed.stderr
+        assert "TASK_RUNNING, healthy" in listed.stdout, listed.stdout
+        (ok,) = glob.glob(os.path.join(cluster.dir, "**", "ok"), recursive=True)
+        with open(os.path.join(os.path.dirname(ok), "sick"), "w"):
+            pass
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1, out + err
+    updates = [json.loads(line) for line in out.splitlines()]
+    # Changes only: healthy, unhealthy (the first of three failures), killed.
+    health = [(u["state"], u["healthy"]) for u in updates if "healthy" in u]
+    assert health == [("TASK_RUNNING", True), ("TASK_RUNNING", False),
+                      ("TASK_KILLED", False)], updates
+    last = updates[-1]
+    assert last["state"] == "TASK_KILLED" and last["reason"] == "TASK_UNHEALTHY_CHECK", last
+    assert last["healthy"] is False, last
+    assert "killed after 3 failed health checks in a row" in last["message"], last
+
 def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
     """`allot reserve`, `quota`, `weight` and `roles` against a real master: a
     reservation keeps other roles off the reserved resources and runs its own

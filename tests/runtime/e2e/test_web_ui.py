@@ -139,11 +139,14 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
                            "--cpus", "0.5", "--mem", "32", "--", "true"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+    # With a health check, which the tasks table shows after the state.
     sleeper = c.spawn("run-sleeper", [ALLOT, "run", "--master", c.master_address, "--name",
-                                      "sleeper", "--cpus", "1.5", "--mem", "256", "--",
+                                      "sleeper", "--cpus", "1.5", "--mem", "256",
+                                      "--health-cmd", "true", "--health-delay", "0", "--",
                                       "sleep", "600"])
-    wait_for(lambda: any(t["name"] == "sleeper" and t["state"] == "TASK_RUNNING"
-                         for t in c.state()["tasks"]), 30, "the sleeper running", c)
+    wait_for(lambda: any(t["name"] == "sleeper" and t["state"] == "TASK_RUNNING" and
+                         t.get("healthy") is True for t in c.state()["tasks"]), 30,
+             "the sleeper running and healthy", c)
     # Operator settings, for the reserved and quota columns.
     for args in (("reserve", "e2e-agent-1", "cpus(web):1;mem(web):512"),
                  ("quota", "web", "--limit", "cpus:2;mem:1024"), ("weight", "web", "2")):
@@ -209,7 +212,7 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert obs["agents_range"] == "1-3 of 3 agents", obs["agents_range"]
         running = {t["id"]: t for t in state["tasks"] if t["state"] == "TASK_RUNNING"}
         (sleeper_id,) = [i for i, t in running.items() if t["name"] == "sleeper"]
-        assert cell(obs, "tasks-table", sleeper_id, "state") == "TASK_RUNNING"
+        assert cell(obs, "tasks-table", sleeper_id, "state") == "TASK_RUNNING, healthy"
         assert cell(obs, "tasks-table", sleeper_id, "agent_id") == running[sleeper_id]["agent_id"]
         hostile_done = [t for t in state["completed_tasks"] if t["name"] == HOSTILE_TASK]
         assert len(hostile_done) == 1, state["completed_tasks"]

@@ -1506,6 +1506,51 @@ TEST_F(MasterTest, CapacityPreemptionKillsTheOverShareFrameworksNewestTasks) {
   EXPECT_EQ(freed, both) << freed;
 }
 
+// A task's health check is checked at the master (TASK_ERROR naming the
+// field), reaches the agent with its RUN_TASK, and the health the agent
+// reports is forwarded and shown in the state.
+TEST_F(MasterTest, HealthChecksAreValidatedForwardedAndShown) {
+  startWithHttp();
+  Cluster c = cluster();
+  std::vector<wire::TaskInfo> tasks = {task("bad", "cpus:0.1"), task("good", "cpus:0.1")};
+  tasks[0].mutable_health_check()->set_type(wire::HealthCheck::TCP);
+  tasks[1].mutable_health_check()->set_type(wire::HealthCheck::COMMAND);
+  tasks[1].mutable_health_check()->set_command("test -f ok");
+  tasks[1].mutable_health_check()->set_interval_seconds(2);
+  accept(*c.fw, c.first, tasks, 0.0);
+  auto error = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(error.status().task_id(), "bad");
+  EXPECT_EQ(error.status().state(), wire::TASK_ERROR);
+  EXPECT_EQ(error.status().reason(), "INVALID_TASK");
+  EXPECT_NE(error.status().message().find("health_check.port: 0 is not a port (1-65535)"),
+            std::string::npos)
+      << error.status().message();
+  auto run = expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  EXPECT_EQ(run.task().task_id(), "good");
+  EXPECT_EQ(run.task().health_check().command(), "test -f ok");
+  EXPECT_EQ(run.task().health_check().interval_seconds(), 2);
+  EXPECT_FALSE(run.task().health_check().has_timeout_seconds());
+  EXPECT_TRUE(none(*c.agent, wire::RUN_TASK));
+
+  update(*c.agent, c.fwId, "good", wire::TASK_RUNNING, "u-1");
+  expect<wire::Update>(*c.fw, wire::UPDATE);
+  wire::StatusUpdate sick;
+  sick.mutable_status()->set_task_id("good");
+  sick.mutable_status()->set_framework_id(c.fwId);
+  sick.mutable_status()->set_state(wire::TASK_RUNNING);
+  sick.mutable_status()->set_uuid("u-2");
+  sick.mutable_status()->set_healthy(false);
+  sick.mutable_status()->set_message("health check failed: exited with status 1");
+  c.agent->send(wire::STATUS_UPDATE, sick);
+  auto forwarded = expect<wire::Update>(*c.fw, wire::UPDATE);
+  ASSERT_TRUE(forwarded.status().has_healthy());
+  EXPECT_FALSE(forwarded.status().healthy());
+  const nlohmann::json j = state();
+  ASSERT_EQ(j["tasks"].size(), 1u);
+  EXPECT_EQ(j["tasks"][0]["healthy"], false);
+  EXPECT_EQ(j["tasks"][0]["message"], "health check failed: exited with status 1");
+}
+
 // Ids with control characters (NUL above all: the executor protocol splits
 // on it), ids over 80 bytes and NULs in a command or its environment are
 // refused at the master, naming the field; none of them reaches the agent,

@@ -59,4 +59,20 @@ std::optional<WireError> decodePayload(const wire::Envelope& envelope,
 std::string_view taskStateName(wire::TaskState state);
 bool isTerminal(wire::TaskState state);
 
+// A task's health check with Mesos' defaults for the unset times, in
+// milliseconds (see HealthCheck in allot.proto).
+struct HealthCheckTimes {
+  std::int64_t delayMs = 15'000;
+  std::int64_t intervalMs = 10'000;
+  std::int64_t timeoutMs = 20'000;
+  std::int64_t graceMs = 10'000;
+  std::uint32_t consecutiveFailures = 3;
+};
+HealthCheckTimes healthCheckTimes(const wire::HealthCheck& check);
+
+// Why `check` cannot run, naming the field ("health_check.port: 0 is not a
+// port"), or nullopt. The master refuses such a task (TASK_ERROR), and so
+// does an agent.
+std::optional<std::string> healthCheckProblem(const wire::HealthCheck& check);
+
 }  // namespace allot::runtime

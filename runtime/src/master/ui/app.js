@@ -112,7 +112,14 @@ const ageCol = (key, label, field) =>
     text: (row, s) => ago(row[field], s.time_us),
     sort: (row, s) => s.time_us - row[field],
   });
-const stateCol = () => col("state", "State", { cls: (row) => `state-${row.state}` });
+// A task with a health check shows its last health after the state.
+const healthText = (row) =>
+  row.healthy === true ? ", healthy" : row.healthy === false ? ", unhealthy" : "";
+const stateCol = () =>
+  col("state", "State", {
+    text: (row) => `${row.state}${healthText(row)}`,
+    cls: (row) => `state-${row.state}${row.healthy === false ? " unhealthy" : ""}`,
+  });
 // Free text from users: may wrap anywhere, so that it, not the short
 // columns, gives way on a narrow screen.
 const textCol = (key, label) => col(key, label, { cls: () => "text" });
