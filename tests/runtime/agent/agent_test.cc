@@ -217,26 +217,27 @@ class AgentTest : public ::testing::Test {
     return reg;
   }
 
-  void runTask(const std::string& taskId, const std::string& command,
-               const std::string& resources = "cpus:0.5;mem:64",
-               const std::string& frameworkId = "fw-1") {
+  static wire::RunTask makeRun(const std::string& taskId, const std::string& command,
+                               const std::string& resources = "cpus:0.5;mem:64",
+                               const std::string& frameworkId = "fw-1") {
     wire::RunTask run;
     run.mutable_framework()->set_framework_id(frameworkId);
     run.mutable_framework()->set_name("test");
     run.mutable_task()->set_task_id(taskId);
     run.mutable_task()->set_resources(resources);
     run.mutable_task()->set_command(command);
-    send(wire::RUN_TASK, run);
+    return run;
+  }
+
+  void runTask(const std::string& taskId, const std::string& command,
+               const std::string& resources = "cpus:0.5;mem:64",
+               const std::string& frameworkId = "fw-1") {
+    send(wire::RUN_TASK, makeRun(taskId, command, resources, frameworkId));
   }
 
   void runChecked(const std::string& taskId, const std::string& command,
                   const wire::HealthCheck& check) {
-    wire::RunTask run;
-    run.mutable_framework()->set_framework_id("fw-1");
-    run.mutable_framework()->set_name("test");
-    run.mutable_task()->set_task_id(taskId);
-    run.mutable_task()->set_resources("cpus:0.5;mem:64");
-    run.mutable_task()->set_command(command);
+    wire::RunTask run = makeRun(taskId, command);
     *run.mutable_task()->mutable_health_check() = check;
     send(wire::RUN_TASK, run);
   }
