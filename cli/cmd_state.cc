@@ -5,6 +5,7 @@
 // operator API (POST /api/v1/...).
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <httplib.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -426,7 +428,159 @@ void addOperatorCommands(CLI::App& app) {
   }
 }
 
+// --- allot logs ------------------------------------------------------------------
+
+struct LogArgs : StateArgs {
+  std::string task;
+  std::string framework;
+  bool stderrFile = false;
+  std::size_t tail = 0;  // lines; 0: the whole file
+  bool follow = false;
+  double interval = 1;  // seconds between reads with --follow
+  std::string tokenFile;
+};
+
+// The framework of task `taskId`: the one given, else the only one with a
+// task of that id (running or completed); and whether it still runs.
+std::pair<std::string, bool> findTask(const LogArgs& args) {
+  const json state = fetchState(args, "tasks,completed_tasks");
+  std::vector<std::string> running, done;
+  for (const char* list : {"tasks", "completed_tasks"}) {
+    for (const json& t : state.value(list, json::array())) {
+      if (text(t["id"]) != args.task) continue;
+      if (!args.framework.empty() && text(t["framework_id"]) != args.framework) continue;
+      (std::string_view(list) == "tasks" ? running : done).push_back(text(t["framework_id"]));
+    }
+  }
+  std::vector<std::string> all = running;
+  all.insert(all.end(), done.begin(), done.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  if (all.empty()) {
+    throw Error(fmt::format(
+        "no task '{}'{} among the master's running and completed tasks (`allot "
+        "tasks --all` lists them)",
+        args.task, args.framework.empty() ? "" : " of framework '" + args.framework + "'"));
+  }
+  if (all.size() > 1) {
+    throw Error(fmt::format("frameworks {} each have a task '{}': choose one with --framework",
+                            fmt::join(all, ", "), args.task));
+  }
+  return {all[0], std::find(running.begin(), running.end(), all[0]) != running.end()};
+}
+
+// One piece of the task's file from the master (which asks the agent): its
+// bytes, where they start, and the file's size.
+struct LogPiece {
+  std::string data;
+  std::int64_t offset = 0;
+  std::int64_t size = 0;
+};
+
+LogPiece readLog(const Api& api, const LogArgs& args, const std::string& framework,
+                 std::int64_t offset, const httplib::Headers& headers) {
+  const std::string path =
+      fmt::format("/api/v1/files/read?framework_id={}&task_id={}&file={}&offset={}&format=raw",
+                  httplib::detail::encode_query_param(framework),
+                  httplib::detail::encode_query_param(args.task),
+                  args.stderrFile ? "stderr" : "stdout", offset);
+  auto response = api.client->Get(path, headers);
+  if (!response) unreachable(api, response.error());
+  if (response->status != 200) {
+    std::string why = response->body;
+    try {
+      why = json::parse(response->body).value("error", why);
+    } catch (const json::exception&) {
+    }
+    throw Error(fmt::format("the master answered HTTP {}: {}", response->status, why));
+  }
+  LogPiece piece;
+  piece.data = std::move(response->body);
+  try {
+    piece.offset = std::stoll(response->get_header_value("X-Allot-Offset"));
+    piece.size = std::stoll(response->get_header_value("X-Allot-Size"));
+  } catch (const std::exception&) {
+    throw Error(
+        fmt::format("{}/api/v1/files/read answered without its X-Allot-Offset and "
+                    "X-Allot-Size headers (an older master?)",
+                    api.where));
+  }
+  return piece;
+}
+
+void printLogs(const LogArgs& args) {
+  auto [framework, running] = findTask(args);
+  const Api api = connect(args);
+  httplib::Headers headers;
+  if (!args.tokenFile.empty()) {
+    headers.emplace("Authorization", "Bearer " + readTokenFile("--token-file", args.tokenFile));
+  }
+  auto write = [](std::string_view bytes) {
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    std::fflush(stdout);
+  };
+  std::int64_t next = 0;
+  if (args.tail > 0) {
+    // The last lines within the last piece (1 MiB).
+    LogPiece piece = readLog(api, args, framework, -1, headers);
+    std::string_view data = piece.data;
+    std::size_t at = data.size();
+    if (!data.empty() && data.back() == '\n') --at;
+    for (std::size_t lines = 0; lines < args.tail && at > 0; --at) {
+      if (data[at - 1] == '\n' && ++lines == args.tail) break;
+    }
+    write(data.substr(at));
+    next = piece.offset + static_cast<std::int64_t>(piece.data.size());
+  } else {
+    while (true) {
+      LogPiece piece = readLog(api, args, framework, next, headers);
+      write(piece.data);
+      next = piece.offset + static_cast<std::int64_t>(piece.data.size());
+      if (piece.data.empty() || next >= piece.size) break;
+    }
+  }
+  // Until the task has ended and its file has nothing more.
+  while (args.follow) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(args.interval));
+    if (running) running = findTask(args).second;
+    LogPiece piece = readLog(api, args, framework, next, headers);
+    write(piece.data);
+    next = piece.offset + static_cast<std::int64_t>(piece.data.size());
+    if (!running && piece.data.empty()) break;
+  }
+}
+
 }  // namespace
+
+void addLogsCommand(CLI::App& app) {
+  auto args = std::make_shared<LogArgs>();
+  auto* cmd = reader(app, "logs",
+                     "Print a task's stdout (or stderr) from its sandbox on its agent, through "
+                     "the master; --follow as tail -f",
+                     args);
+  cmd->remove_option(cmd->get_option("--json"));
+  cmd->add_option("task", args->task, "Task id (see `allot tasks --all`)")->required();
+  cmd->add_option("--framework", args->framework,
+                  "The task's framework, when several frameworks have a task of that id");
+  cmd->add_flag("--stderr", args->stderrFile, "The task's stderr instead of its stdout");
+  cmd->add_option("--tail", args->tail,
+                  "Only the last N lines (of the file's last MiB); 0: the whole file")
+      ->capture_default_str();
+  cmd->add_flag("-f,--follow", args->follow,
+                "Keep printing what the task writes, until it has ended and nothing more came");
+  cmd->add_option("--interval", args->interval, "Seconds between reads with --follow")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--token-file", args->tokenFile,
+                  "File holding the operator token, when the master has --operator-token-file "
+                  "(logs need it then)");
+  cmd->footer(
+      "The master asks the task's agent over their secured link; the agent must be connected. "
+      "Sandboxes stay on the agents after their tasks end, so the logs of completed tasks "
+      "(those the master still lists) can be read too.\n"
+      "Example: allot logs web-1 --stderr --tail 50 --master 127.0.0.1:5051");
+  cmd->callback([args] { printLogs(*args); });
+}
 
 void addStateCommand(CLI::App& app) {
   auto stateArgs = std::make_shared<StateArgs>();

@@ -15,6 +15,7 @@ void addMasterCommand(CLI::App& app);
 void addAgentCommand(CLI::App& app);
 void addRunCommand(CLI::App& app);
 void addStateCommand(CLI::App& app);
+void addLogsCommand(CLI::App& app);
 // `allot keygen`: CURVE key pairs for secured links.
 void addKeygenCommand(CLI::App& app);
 

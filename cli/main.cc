@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   allot::cli::addAgentCommand(app);
   allot::cli::addRunCommand(app);
   allot::cli::addStateCommand(app);
+  allot::cli::addLogsCommand(app);
   allot::cli::addKeygenCommand(app);
   try {
     app.parse(argc, argv);

@@ -156,6 +156,7 @@ class Agent::Impl {
   void onKillTask(const wire::Envelope& envelope);
   void onAck(const wire::Envelope& envelope);
   void onShutdownFramework(const wire::Envelope& envelope);
+  void onReadFile(const wire::Envelope& envelope);
   void onError(const wire::Envelope& envelope);
   void onReplaced(const std::string& why);
   void onHeartbeatTimer();
@@ -655,6 +656,8 @@ void Agent::Impl::dispatch(const wire::Envelope& envelope) {
       return onAck(envelope);
     case wire::SHUTDOWN_FRAMEWORK:
       return onShutdownFramework(envelope);
+    case wire::READ_FILE:
+      return onReadFile(envelope);
     case wire::AGENT_HEARTBEAT_ACK:
       return;
     case wire::ERROR:
@@ -1234,6 +1237,68 @@ void Agent::Impl::onShutdownFramework(const wire::Envelope& envelope) {
   }
   spdlog::info("agent {}: shutting down framework {}: killing {} task(s)", id_, msg.framework_id(),
                n);
+}
+
+// A piece of a task's stdout or stderr, for the master's /api/v1/files/read.
+// By path, not by the tasks it knows: a sandbox outlives its task's record.
+// The task owns the sandbox and may have put anything there: the file is
+// opened without following a symbolic link and without blocking on a FIFO,
+// and read only when it is a regular file.
+void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
+  wire::ReadFile msg;
+  if (auto error = decodePayload(envelope, msg))
+    return refuse(envelope, error->code, error->message);
+  wire::FileData answer;
+  answer.set_request_id(msg.request_id());
+  auto fail = [&](std::string why) {
+    answer.set_error(std::move(why));
+    dealer_->send(wire::FILE_DATA, id_, answer);
+  };
+  if (msg.file() != "stdout" && msg.file() != "stderr") {
+    return fail(fmt::format("field file: '{}' is not stdout or stderr", msg.file()));
+  }
+  if (msg.length() == 0 || msg.length() > kMaxFileRead || msg.offset() < -1) {
+    return fail(
+        fmt::format("fields offset {} and length {}: want an offset from -1 and a length "
+                    "from 1 to {}",
+                    msg.offset(), msg.length(), kMaxFileRead));
+  }
+  if (msg.framework_id().empty() || msg.task_id().empty()) {
+    return fail("fields framework_id and task_id: both are needed");
+  }
+  const std::string path = layout_.sandbox(msg.framework_id(), msg.task_id()) + "/" + msg.file();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return fail(errno == ENOENT ? fmt::format("no {} in the sandbox of task {} on agent {} (never "
+                                              "started here, or its sandbox was removed)",
+                                              msg.file(), msg.task_id(), id_)
+                                : fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  }
+  agent::UniqueFd file;
+  file.fd = fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return fail(fmt::format("{} is not a regular file", path));
+  }
+  const std::int64_t size = st.st_size;
+  const std::int64_t length = msg.length();
+  std::int64_t offset = msg.offset() < 0 ? std::max<std::int64_t>(0, size - length) : msg.offset();
+  offset = std::min(offset, size);
+  std::string data(static_cast<std::size_t>(std::min(length, size - offset)), '\0');
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::pread(fd, data.data() + done, data.size() - done,
+                              static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (n == 0) break;  // shrunk meanwhile
+    done += static_cast<std::size_t>(n);
+  }
+  data.resize(done);
+  answer.set_data(std::move(data));
+  answer.set_offset(offset);
+  answer.set_size(size);
+  dealer_->send(wire::FILE_DATA, id_, answer);
 }
 
 // ---------------------------------------------------------------------------

@@ -128,7 +128,9 @@ HttpResponse HttpServer::ask(HttpRequest asked) {
   if (answer.wait_for(timeout_) != std::future_status::ready) {
     return {503, "text/plain", "the master's event loop did not answer in time\n"};
   }
-  return answer.get();
+  HttpResponse response = answer.get();
+  if (response.later) return response.later();
+  return response;
 }
 
 void HttpServer::drain() {

@@ -32,6 +32,9 @@ struct HttpResponse {
   std::string contentType = "text/plain; version=0.0.4";
   std::string body;
   Headers headers;  // beyond Content-Type
+  // An answer that comes later (the loop asked an agent): when set, the
+  // worker thread calls it, off the loop, and answers what it returns.
+  std::function<HttpResponse()> later;
 };
 
 // What the master is asked: GET for pages and state, POST (with a JSON body)

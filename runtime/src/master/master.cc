@@ -20,6 +20,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -518,6 +519,24 @@ struct Master::Impl {
   // Each throws OperatorError for a request it refuses and returns the
   // resulting role or agent as JSON.
   HttpResponse operatorCall(const master::HttpRequest& request);
+  // With --operator-token-file, the answer for a request without the token
+  // (`what` says what needs it), else nullopt.
+  std::optional<HttpResponse> tokenRefusal(const master::HttpRequest& request,
+                                           std::string_view what) const;
+
+  // --- task logs (GET /api/v1/files/read) ----------------------------------------
+  // A read the master asked an agent for, until its FILE_DATA or the timeout.
+  struct FileRead {
+    std::string agentId;
+    std::string frameworkId, taskId, file;
+    bool raw = false;  // format=raw: the bytes as text/plain, not JSON
+    std::shared_ptr<std::promise<HttpResponse>> answer;
+    EventLoop::TimerId timer = 0;
+  };
+  static constexpr Duration kFileReadTimeout = std::chrono::seconds(5);
+  HttpResponse readFile(const master::HttpRequest& request);
+  void onFileData(Agent& agent, const Incoming& in);
+  void answerFileRead(std::uint64_t id, HttpResponse response);
   nlohmann::json setWeight(const nlohmann::json& body);
   nlohmann::json setQuota(const nlohmann::json& body);
   nlohmann::json operatorMaintenance(const nlohmann::json& body, Maintenance to);
@@ -578,6 +597,10 @@ struct Master::Impl {
   std::unordered_set<std::string> removedFrameworks;
   std::unordered_map<std::string, Task> tasks;
   std::unordered_map<std::string, Task> completed;
+  // Declared after httpServer: destroyed first, so that a worker waiting for
+  // a read hears a broken promise (503) before the server joins it.
+  std::unordered_map<std::uint64_t, FileRead> fileReads;
+  std::uint64_t nextFileRead = 1;
   std::deque<std::pair<std::string, std::uint64_t>> completedOrder;
   std::uint64_t completedSeq = 0;
   std::unordered_map<std::string, Offer> offers;
@@ -971,6 +994,9 @@ void Master::Impl::dispatch(const Incoming& in) {
       return;
     case wire::STATUS_UPDATE:
       if (Agent* agent = activeAgent(in)) onStatusUpdate(*agent, in);
+      return;
+    case wire::FILE_DATA:
+      if (Agent* agent = activeAgent(in)) onFileData(*agent, in);
       return;
     case wire::SUBSCRIBE:
       onSubscribe(in);
@@ -2501,6 +2527,7 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
   if (path == "/ui/style.css") return ui(master::kUiStyleCss, "text/css; charset=utf-8");
   // Browsers ask for it on every page; no icon, and no 404 in their consoles.
   if (path == "/favicon.ico") return {204, "image/x-icon", ""};
+  if (path == "/api/v1/files/read" || path == "/api/v1/files/read/") return readFile(request);
   if (path == "/api/v1/state" || path == "/api/v1/state/") {
     // ?only=agents,roles: those lists (and the counts of all); ?only=: none.
     const auto only = std::find_if(request.query.begin(), request.query.end(),
@@ -2587,6 +2614,199 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
 
 // ------------------------------------------------------------- operator API
 
+std::optional<HttpResponse> Master::Impl::tokenRefusal(const master::HttpRequest& request,
+                                                       std::string_view what) const {
+  if (opt.operatorToken.empty()) return std::nullopt;
+  // Compared in time independent of where they differ.
+  const std::string expected = "Bearer " + opt.operatorToken;
+  const std::string& given = request.authorization;
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    diff |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  if (diff == 0) return std::nullopt;
+  const std::string why = given.empty() ? fmt::format(
+                                              "{} need the operator token "
+                                              "(Authorization: Bearer TOKEN; `allot ... "
+                                              "--token-file FILE`)",
+                                              what)
+                                        : std::string("wrong operator token");
+  spdlog::warn("master: {} {} refused: {}", request.method, request.path, why);
+  return HttpResponse{401,
+                      "application/json",
+                      nlohmann::json{{"error", why}}.dump(),
+                      {{"Cache-Control", "no-store"}, {"WWW-Authenticate", "Bearer"}}};
+}
+
+// GET /api/v1/files/read?framework_id=F&task_id=T[&file=stdout|stderr]
+// [&offset=N][&length=N][&format=json|raw]: asks the task's agent for a
+// piece of its sandbox file and answers when the agent does (the HTTP worker
+// waits, not the loop), 504 after kFileReadTimeout.
+HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
+  using nlohmann::json;
+  auto refuse = [](int status, const std::string& why) {
+    return HttpResponse{status,
+                        "application/json",
+                        json{{"error", why}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                        {{"Cache-Control", "no-store"}}};
+  };
+  // Logs may hold what tasks print of their secrets: they need the token
+  // when the master has one, as changes do (the state stays open).
+  if (auto denied = tokenRefusal(request, "task logs")) return *denied;
+  std::map<std::string, std::string, std::less<>> q;
+  for (const auto& [name, value] : request.query) q[name] = value;
+  static const std::set<std::string, std::less<>> kKnown = {"framework_id", "task_id", "file",
+                                                            "offset",       "length",  "format"};
+  for (const auto& [name, value] : q) {
+    if (!kKnown.count(name)) {
+      return refuse(400, fmt::format("unknown parameter '{}'; known: framework_id, task_id, file, "
+                                     "offset, length, format",
+                                     name));
+    }
+  }
+  const std::string frameworkId = q["framework_id"], taskId = q["task_id"];
+  const std::string file = q.count("file") ? q["file"] : "stdout";
+  const std::string format = q.count("format") ? q["format"] : "json";
+  if (frameworkId.empty() || taskId.empty()) {
+    return refuse(400, "framework_id and task_id are needed (allot tasks lists them)");
+  }
+  if (file != "stdout" && file != "stderr") {
+    return refuse(400, fmt::format("file '{}': stdout or stderr", file));
+  }
+  if (format != "json" && format != "raw") {
+    return refuse(400, fmt::format("format '{}': json or raw", format));
+  }
+  auto integer = [&](const char* name, std::int64_t fallback, std::int64_t low,
+                     std::int64_t high) -> std::optional<std::int64_t> {
+    if (!q.count(name)) return fallback;
+    const std::string& text = q[name];
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < low || value > high) {
+      return std::nullopt;
+    }
+    return value;
+  };
+  const auto offset = integer("offset", 0, -1, std::numeric_limits<std::int64_t>::max());
+  if (!offset) {
+    return refuse(
+        400, fmt::format("offset '{}': a byte offset, or -1 for the end of the file", q["offset"]));
+  }
+  const auto length = integer("length", kMaxFileRead, 1, kMaxFileRead);
+  if (!length) {
+    return refuse(400, fmt::format("length '{}': from 1 to {} bytes", q["length"], kMaxFileRead));
+  }
+  const std::string key = taskKey(frameworkId, taskId);
+  const Task* task = findAnyTask(key);
+  if (task == nullptr) {
+    return refuse(404, fmt::format("no task '{}' of framework '{}' here (not running, and not "
+                                   "among the completed tasks the master keeps)",
+                                   taskId, frameworkId));
+  }
+  auto a = agents.find(task->agentId);
+  if (a == agents.end()) {
+    return refuse(404, fmt::format("task '{}' ran on agent '{}', which the master no longer knows",
+                                   taskId, task->agentId));
+  }
+  const Agent& agent = a->second;
+  if (agent.status != AgentStatus::kActive) {
+    return refuse(503, fmt::format("agent '{}' of task '{}' is {}; try again once it is back",
+                                   agent.id, taskId, statusName(agent.status)));
+  }
+  const std::uint64_t id = nextFileRead++;
+  wire::ReadFile ask;
+  ask.set_request_id(id);
+  ask.set_framework_id(frameworkId);
+  ask.set_task_id(taskId);
+  ask.set_file(file);
+  ask.set_offset(*offset);
+  ask.set_length(static_cast<std::uint32_t>(*length));
+  send(agent.routingId, agent.id, wire::READ_FILE, ask);
+  FileRead& read = fileReads[id];
+  read.agentId = agent.id;
+  read.frameworkId = frameworkId;
+  read.taskId = taskId;
+  read.file = file;
+  read.raw = format == "raw";
+  read.answer = std::make_shared<std::promise<HttpResponse>>();
+  read.timer = loop.after(kFileReadTimeout, [this, id, agentId = agent.id] {
+    if (auto it = fileReads.find(id); it != fileReads.end()) it->second.timer = 0;
+    answerFileRead(id,
+                   HttpResponse{504,
+                                "application/json",
+                                json{{"error", fmt::format("agent '{}' did not answer within "
+                                                           "{} s",
+                                                           agentId, toSeconds(kFileReadTimeout))}}
+                                    .dump(-1, ' ', false, json::error_handler_t::replace),
+                                {{"Cache-Control", "no-store"}}});
+  });
+  HttpResponse later;
+  later.later = [answer = read.answer->get_future().share()]() -> HttpResponse {
+    // The loop answers within kFileReadTimeout; this bound is for a stuck loop.
+    if (answer.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      return {503, "text/plain", "the master's event loop did not answer in time\n"};
+    }
+    try {
+      return answer.get();
+    } catch (const std::future_error&) {
+      return {503, "text/plain", "master stopping\n"};
+    }
+  };
+  return later;
+}
+
+void Master::Impl::answerFileRead(std::uint64_t id, HttpResponse response) {
+  auto it = fileReads.find(id);
+  if (it == fileReads.end()) return;
+  FileRead read = std::move(it->second);
+  fileReads.erase(it);
+  if (read.timer != 0) loop.cancel(read.timer);
+  read.answer->set_value(std::move(response));
+}
+
+void Master::Impl::onFileData(Agent& agent, const Incoming& in) {
+  using nlohmann::json;
+  wire::FileData data;
+  if (!parse(in, data)) return;
+  auto it = fileReads.find(data.request_id());
+  if (it == fileReads.end()) return;  // answered already: the timeout was first
+  if (it->second.agentId != agent.id) {
+    bad(in, wire::Error::INVALID, "request_id",
+        fmt::format("{} is not a read the master asked of agent '{}'", data.request_id(),
+                    agent.id));
+    return;
+  }
+  const FileRead& read = it->second;
+  const auto dumped = [](const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  if (!data.error().empty()) {
+    return answerFileRead(data.request_id(), HttpResponse{404,
+                                                          "application/json",
+                                                          dumped(json{{"error", data.error()}}),
+                                                          {{"Cache-Control", "no-store"}}});
+  }
+  if (read.raw) {
+    return answerFileRead(data.request_id(),
+                          HttpResponse{200,
+                                       "text/plain; charset=utf-8",
+                                       data.data(),
+                                       {{"Cache-Control", "no-store"},
+                                        {"X-Allot-Offset", std::to_string(data.offset())},
+                                        {"X-Allot-Size", std::to_string(data.size())}}});
+  }
+  json j{{"framework_id", read.frameworkId},
+         {"task_id", read.taskId},
+         {"agent_id", agent.id},
+         {"file", read.file},
+         {"offset", data.offset()},
+         {"length", data.data().size()},
+         {"size", data.size()},
+         {"data", data.data()}};
+  answerFileRead(data.request_id(),
+                 HttpResponse{200, "application/json", dumped(j), {{"Cache-Control", "no-store"}}});
+}
+
 HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
   using nlohmann::json;
   auto answer = [](int status, const json& j) {
@@ -2599,25 +2819,9 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
     spdlog::warn("master: operator {} {} refused: {}", request.method, request.path, why);
     return answer(status, json{{"error", why}});
   };
-  // Compared in time independent of where they differ. The token is checked
-  // before anything else of the request, so that an unauthorized caller
-  // learns nothing of paths or bodies.
-  if (!opt.operatorToken.empty()) {
-    const std::string expected = "Bearer " + opt.operatorToken;
-    const std::string& given = request.authorization;
-    unsigned char diff = given.size() == expected.size() ? 0 : 1;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      diff |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
-    }
-    if (diff != 0) {
-      HttpResponse denied = refuse(
-          401, given.empty() ? "operator calls need the operator token (Authorization: Bearer "
-                               "TOKEN; `allot ... --token-file FILE`)"
-                             : "wrong operator token");
-      denied.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return denied;
-    }
-  }
+  // The token is checked before anything else of the request, so that an
+  // unauthorized caller learns nothing of paths or bodies.
+  if (auto denied = tokenRefusal(request, "operator calls")) return *denied;
   if (!kOperatorPaths.count(request.path)) {
     return refuse(404, fmt::format("no operator call {}; POST to /api/v1/weights, "
                                    "/api/v1/quota, /api/v1/reserve, /api/v1/unreserve, "

@@ -1196,6 +1196,74 @@ TEST_F(AgentTest, LongEscapedIdsStillRunAndReportTheirEnd) {
   EXPECT_LE(longest, 255u);
 }
 
+// READ_FILE: a piece of a task's stdout or stderr from its sandbox, by
+// offset or from the end; a sandbox's file that is not a regular file (a
+// symbolic link to /etc/passwd, a FIFO) is refused, not followed, not
+// waited on; so are other names and bad ranges.
+TEST_F(AgentTest, ReadFileAnswersPiecesOfASandboxAndRefusesTheRest) {
+  startAgent(options());
+  registerAgent();
+  runTask("log", "seq 1 1000; echo oops >&2");
+  ASSERT_TRUE(awaitUpdate("log", wire::TASK_FINISHED).has_value());
+  std::uint64_t next = 1;
+  auto readFile = [&](const std::string& taskId, const std::string& file, std::int64_t offset,
+                      std::uint32_t length) {
+    wire::ReadFile ask;
+    ask.set_request_id(next++);
+    ask.set_framework_id("fw-1");
+    ask.set_task_id(taskId);
+    ask.set_file(file);
+    ask.set_offset(offset);
+    ask.set_length(length);
+    send(wire::READ_FILE, ask);
+    wire::FileData data;
+    auto in = awaitType(wire::FILE_DATA);
+    EXPECT_TRUE(in.has_value());
+    if (in) {
+      EXPECT_FALSE(decodePayload(in->envelope, data).has_value());
+    }
+    EXPECT_EQ(data.request_id(), ask.request_id());
+    return data;
+  };
+  std::string all;
+  for (int i = 1; i <= 1000; ++i) all += std::to_string(i) + "\n";
+  wire::FileData d = readFile("log", "stdout", 0, kMaxFileRead);
+  EXPECT_EQ(d.error(), "");
+  EXPECT_EQ(d.data(), all);
+  EXPECT_EQ(d.offset(), 0);
+  EXPECT_EQ(d.size(), static_cast<std::int64_t>(all.size()));
+  d = readFile("log", "stdout", 10, 6);
+  EXPECT_EQ(d.data(), all.substr(10, 6));
+  EXPECT_EQ(d.offset(), 10);
+  d = readFile("log", "stdout", -1, 9);
+  EXPECT_EQ(d.data(), "999\n1000\n");
+  EXPECT_EQ(d.offset(), static_cast<std::int64_t>(all.size()) - 9);
+  d = readFile("log", "stdout", 1 << 30, 100);
+  EXPECT_EQ(d.data(), "") << "past the end: nothing, and where the end is";
+  EXPECT_EQ(d.offset(), static_cast<std::int64_t>(all.size()));
+  EXPECT_EQ(readFile("log", "stderr", 0, 100).data(), "oops\n");
+
+  const auto refusal = [&](const std::string& taskId, const std::string& file,
+                           std::int64_t offset = 0, std::uint32_t length = 100) {
+    d = readFile(taskId, file, offset, length);
+    EXPECT_EQ(d.data(), "");
+    return d.error();
+  };
+  EXPECT_EQ(refusal("log", "../../meta/agent_id"),
+            "field file: '../../meta/agent_id' is not stdout or stderr");
+  EXPECT_NE(refusal("log", "stdout", -2).find("want an offset from -1"), std::string::npos);
+  EXPECT_NE(refusal("log", "stdout", 0, 0).find("a length from 1 to 1048576"), std::string::npos);
+  EXPECT_NE(refusal("never", "stdout").find("no stdout in the sandbox of task never"),
+            std::string::npos);
+  // What a task may leave in its own sandbox.
+  fs::remove(sandbox("log") / "stdout");
+  fs::create_symlink("/etc/passwd", sandbox("log") / "stdout");
+  EXPECT_NE(refusal("log", "stdout").find("Too many levels of symbolic links"), std::string::npos);
+  fs::remove(sandbox("log") / "stderr");
+  ASSERT_EQ(::mkfifo((sandbox("log") / "stderr").c_str(), 0644), 0);
+  EXPECT_NE(refusal("log", "stderr").find("is not a regular file"), std::string::npos);
+}
+
 // Health checks (Mesos' HealthCheck), run by the executor beside the task.
 
 wire::HealthCheck commandCheck(const std::string& command) {

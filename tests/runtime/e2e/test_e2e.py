@@ -865,10 +865,12 @@ def test_allot_run_health_check_reports_health_and_kills_an_unhealthy_task(clust
     cluster.start(agents=1)
     http = f"127.0.0.1:{cluster.http_port}"
     # Healthy while ./ok exists; the task removes it when the test says so.
+    # A check before the task's first `touch` is in the grace period, which
+    # ends at the first check that passes.
     run = subprocess.Popen(
         [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "32",
          "--json", "--timeout", "120", "--health-cmd", "test -f ok", "--health-delay", "0",
-         "--health-interval", "0.2", "--health-grace", "0", "--health-failures", "3", "--",
+         "--health-interval", "0.2", "--health-grace", "30", "--health-failures", "3", "--",
          "touch ok; while [ ! -e sick ]; do sleep 0.05; done; rm ok; exec sleep 600"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -895,6 +897,50 @@ def test_allot_run_health_check_reports_health_and_kills_an_unhealthy_task(clust
     assert last["state"] == "TASK_KILLED" and last["reason"] == "TASK_UNHEALTHY_CHECK", last
     assert last["healthy"] is False, last
     assert "killed after 3 failed health checks in a row" in last["message"], last
+
+
+def test_allot_logs_reads_a_tasks_sandbox_through_the_master(cluster):
+    """`allot logs` prints a task's stdout or stderr from its agent's
+    sandbox through the master: whole (in pieces of 1 MiB), the last lines,
+    and followed while the task writes, until it ends."""
+    cluster.start(agents=1)
+    http = f"127.0.0.1:{cluster.http_port}"
+    big = run_allot("run", "--master", cluster.master_address, "--name", "big", "--cpus", "0.5",
+                    "--mem", "32", "--timeout", "60", "--",
+                    "seq 1 400000; echo to-stderr >&2")  # 2.6 MB: three pieces
+    assert big.returncode == 0, big.stdout + big.stderr
+    (task,) = [t for t in cluster.state()["completed_tasks"] if t["name"] == "big"]
+
+    def logs(*args, **kwargs):
+        done = run_allot("logs", *args, "--master", http, **kwargs)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    whole = logs(task["id"])
+    assert whole == "".join(f"{i}\n" for i in range(1, 400001)), len(whole)
+    assert logs(task["id"], "--stderr") == "to-stderr\n"
+    assert logs(task["id"], "--tail", "3") == "399998\n399999\n400000\n"
+    assert logs(task["id"], "--framework", task["framework_id"], "--tail", "1") == "400000\n"
+    missing = run_allot("logs", "no-such-task", "--master", http)
+    assert missing.returncode == 1 and "no task 'no-such-task'" in missing.stderr, missing.stderr
+
+    # Followed: what the task writes while it runs, then the end.
+    slow = subprocess.Popen(
+        [ALLOT, "run", "--master", cluster.master_address, "--name", "slow", "--cpus", "0.5",
+         "--mem", "32", "--timeout", "60", "--",
+         "for i in 1 2 3 4 5; do echo tick $i; sleep 0.5; done"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(t["name"] == "slow" for t in cluster.state()["tasks"]), 30,
+                 "the slow task running", cluster)
+        (running,) = [t for t in cluster.state()["tasks"] if t["name"] == "slow"]
+        followed = logs(running["id"], "--follow", "--interval", "0.2", timeout=60)
+        assert followed == "".join(f"tick {i}\n" for i in range(1, 6)), followed
+        assert slow.wait(30) == 0
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.wait()
 
 def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
     """`allot reserve`, `quota`, `weight` and `roles` against a real master: a

@@ -94,8 +94,10 @@ COLUMNS = {
     "roles-table": ["name", "weight", "guarantee", "limit", "frameworks", "allocated", "share"],
     "frameworks-table": ["id", "name", "role", "user", "active", "suppressed", "tasks", "offers",
                          "pending_updates"],
-    "tasks-table": ["id", "name", "state", "framework_id", "agent_id", "resources", "updated"],
-    "completed-table": ["id", "name", "state", "framework_id", "agent_id", "message", "updated"],
+    "tasks-table": ["id", "name", "state", "framework_id", "agent_id", "resources", "updated",
+                    "logs"],
+    "completed-table": ["id", "name", "state", "framework_id", "agent_id", "message", "updated",
+                        "logs"],
 }
 
 
@@ -136,7 +138,7 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
     c.wait_agents(["e2e-agent-0", "e2e-agent-1", "e2e-agent-x"])
     # A task whose name is a script, finished; another running throughout.
     done = subprocess.run([ALLOT, "run", "--master", c.master_address, "--name", HOSTILE_TASK,
-                           "--cpus", "0.5", "--mem", "32", "--", "true"],
+                           "--cpus", "0.5", "--mem", "32", "--", "echo", HOSTILE_TASK],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     # With a health check, which the tasks table shows after the state.
@@ -218,6 +220,12 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert len(hostile_done) == 1, state["completed_tasks"]
         assert cell(obs, "completed-table", hostile_done[0]["id"], "name") == HOSTILE_TASK
         assert cell(obs, "completed-table", hostile_done[0]["id"], "state") == "TASK_FINISHED"
+        # Its stdout, read from its agent through the master, shown as text.
+        log = reader.ask(f"open-link completed-table {hostile_done[0]['id']} stdout")
+        assert log["status"] == 200 and log["content_type"] == "text/plain; charset=utf-8", log
+        assert log["target"] == "_blank" and log["text"].strip() == HOSTILE_TASK, log
+        assert log["xss"] is None, "a task's output ran as script"
+        assert cell(obs, "tasks-table", sleeper_id, "logs") == "stdout stderr"
         assert obs["cards"]["agents"]["value"] == "3"
         assert obs["cards"]["tasks"]["value"] == str(len(state["tasks"]))
         assert obs["xss"] is None, "markup from the API ran as script"

@@ -5,7 +5,8 @@
 // A line protocol: one command per line on stdin, one JSON object per line
 // on stdout (nothing else goes to stdout; diagnostics go to stderr).
 // Commands: observe, wait-error, wait-ok, filter TEXT, sort TABLEID KEY,
-// page prev|next (the Agents tab's pager), screenshot NAME, quit. Every answer carries an observation of the page
+// page prev|next (the Agents tab's pager), open-link TABLEID ROWID TEXT,
+// screenshot NAME, quit. Every answer carries an observation of the page
 // (see observe()) besides its own fields.
 
 import fs from "node:fs";
@@ -279,6 +280,32 @@ async function handle(line) {
         }),
         [table, key]);
       return { phase: "sort", ...result, ...(await observe()) };
+    }
+    case "open-link": {
+      // open-link TABLEID ROWID TEXT: the row's link reading TEXT, opened in
+      // a page of its own as a user's click on it would (target _blank).
+      const [table, rowId, text] = rest.split(" ");
+      if (!table || !rowId || !text) throw new Error("usage: open-link TABLEID ROWID TEXT");
+      const link = await page.evaluate(([t, r, x]) => {
+        const row = document.querySelector(`#${t} tbody tr[data-id="${CSS.escape(r)}"]`);
+        const a = row && Array.from(row.querySelectorAll("a")).find((e) => e.textContent === x);
+        return a ? { href: a.href, target: a.target, rel: a.rel } : null;
+      }, [table, rowId, text]);
+      if (!link) throw new Error(`no link "${text}" in row ${rowId} of #${table}`);
+      const other = await page.context().newPage();
+      try {
+        const response = await other.goto(link.href);
+        return {
+          phase: "open-link",
+          ...link,
+          status: response.status(),
+          content_type: response.headers()["content-type"],
+          text: await other.evaluate(() => document.body.innerText),
+          xss: await other.evaluate(() => window.__allot_xss ?? null),
+        };
+      } finally {
+        await other.close();
+      }
     }
     case "screenshot": {
       const name = rest.trim() || "page";

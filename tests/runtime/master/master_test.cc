@@ -1551,6 +1551,104 @@ TEST_F(MasterTest, HealthChecksAreValidatedForwardedAndShown) {
   EXPECT_EQ(j["tasks"][0]["message"], "health check failed: exited with status 1");
 }
 
+// GET /api/v1/files/read asks the task's agent for a piece of its sandbox
+// file (READ_FILE) and answers what the agent sends back (FILE_DATA): JSON
+// or raw bytes; the agent's refusal is 404, its silence 504 after 5 s; bad
+// parameters, unknown tasks and answers from another agent are refused.
+TEST_F(MasterTest, TaskLogsAreReadFromTheTasksAgent) {
+  startWithHttp();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:0.1")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  const auto ask = [&](const std::string& query) {
+    return std::async(std::launch::async, [port = master->httpPort(), query] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(10, 0);
+      auto r = client.Get("/api/v1/files/read?" + query);
+      return r ? std::to_string(r->status) + "\n" + r->get_header_value("X-Allot-Offset") + "\n" +
+                     r->body
+               : std::string("no answer");
+    });
+  };
+  const auto wait = [&](std::future<std::string>& answer) {
+    pumpUntil([&] { return answer.wait_for(0s) == std::future_status::ready; }, 6000ms);
+    return answer.get();
+  };
+  const std::string t1 = "framework_id=" + c.fwId + "&task_id=t1";
+
+  auto answer = ask(t1 + "&file=stderr&offset=-1&length=100");
+  auto read = expect<wire::ReadFile>(*c.agent, wire::READ_FILE);
+  EXPECT_EQ(read.framework_id(), c.fwId);
+  EXPECT_EQ(read.task_id(), "t1");
+  EXPECT_EQ(read.file(), "stderr");
+  EXPECT_EQ(read.offset(), -1);
+  EXPECT_EQ(read.length(), 100u);
+  wire::FileData data;
+  data.set_request_id(read.request_id());
+  data.set_data(std::string("bad \xff byte\n"));
+  data.set_offset(7);
+  data.set_size(20);
+  c.agent->send(wire::FILE_DATA, data);
+  std::string got = wait(answer);
+  ASSERT_EQ(got.substr(0, 4), "200\n") << got;
+  const auto j = nlohmann::json::parse(got.substr(got.find('\n', 4) + 1));
+  EXPECT_EQ(j["data"], "bad \xef\xbf\xbd byte\n") << "invalid UTF-8 replaced, not an error";
+  EXPECT_EQ(j["offset"], 7);
+  EXPECT_EQ(j["length"], 11);
+  EXPECT_EQ(j["size"], 20);
+  EXPECT_EQ(j["agent_id"], c.agentId);
+
+  // Raw: the bytes as they are, where they start in a header.
+  answer = ask(t1 + "&format=raw");
+  read = expect<wire::ReadFile>(*c.agent, wire::READ_FILE);
+  EXPECT_EQ(read.file(), "stdout");
+  EXPECT_EQ(read.offset(), 0);
+  EXPECT_EQ(read.length(), kMaxFileRead);
+  data.set_request_id(read.request_id());
+  data.set_offset(0);
+  c.agent->send(wire::FILE_DATA, data);
+  EXPECT_EQ(wait(answer), "200\n0\nbad \xff byte\n");
+
+  // The agent's refusal; an answer from another agent is not taken.
+  answer = ask(t1);
+  read = expect<wire::ReadFile>(*c.agent, wire::READ_FILE);
+  Peer& other = peer("agent-2");
+  registerAgent(other, "cpus:1;mem:64");
+  wire::FileData forged;
+  forged.set_request_id(read.request_id());
+  forged.set_data("forged");
+  other.send(wire::FILE_DATA, forged);
+  auto error = expect<wire::Error>(other, wire::ERROR);
+  EXPECT_EQ(error.code(), wire::Error::INVALID);
+  wire::FileData refused;
+  refused.set_request_id(read.request_id());
+  refused.set_error("no stdout in the sandbox");
+  c.agent->send(wire::FILE_DATA, refused);
+  EXPECT_EQ(wait(answer), "404\n\n{\"error\":\"no stdout in the sandbox\"}");
+
+  // A silent agent: 504 once the read's 5 s have passed.
+  answer = ask(t1);
+  expect<wire::ReadFile>(*c.agent, wire::READ_FILE);
+  advance(5s);
+  got = wait(answer);
+  EXPECT_EQ(got.substr(0, 4), "504\n") << got;
+  EXPECT_NE(got.find("did not answer within 5 s"), std::string::npos) << got;
+
+  for (const auto& [query, want] : std::vector<std::pair<std::string, std::string>>{
+           {"task_id=t1", "400"},
+           {t1 + "&file=passwd", "400"},
+           {t1 + "&offset=-2", "400"},
+           {t1 + "&length=0", "400"},
+           {t1 + "&length=1048577", "400"},
+           {t1 + "&format=html", "400"},
+           {t1 + "&path=/etc/passwd", "400"},
+           {"framework_id=" + c.fwId + "&task_id=nope", "404"}}) {
+    auto refusedAnswer = ask(query);
+    EXPECT_EQ(wait(refusedAnswer).substr(0, 3), want) << query;
+  }
+  EXPECT_TRUE(none(*c.agent, wire::READ_FILE)) << "bad requests reach no agent";
+}
+
 // Ids with control characters (NUL above all: the executor protocol splits
 // on it), ids over 80 bytes and NULs in a command or its environment are
 // refused at the master, naming the field; none of them reaches the agent,
@@ -1956,7 +2054,7 @@ TEST_F(MasterTest, FrameworksReserveAndUnreserveThroughTheirOffers) {
 
 // With an operator token, operator calls without it or with another are
 // refused (401, WWW-Authenticate) before anything else is looked at; reads
-// stay open.
+// stay open, but for task logs.
 TEST_F(MasterTest, OperatorCallsNeedTheTokenWhenOneIsSet) {
   MasterOptions o = registryOptions();
   o.operatorToken = "s3cret-token";
@@ -1977,6 +2075,11 @@ TEST_F(MasterTest, OperatorCallsNeedTheTokenWhenOneIsSet) {
   EXPECT_EQ(status(answer), 200) << answer;
   EXPECT_EQ(status(get("/api/v1/state")), 200);
   EXPECT_EQ(status(get("/")), 200);
+  // Task logs may hold secrets: they need the token too, before anything
+  // else of the request is judged.
+  answer = get("/api/v1/files/read?framework_id=f&task_id=t");
+  EXPECT_EQ(status(answer), 401) << answer;
+  EXPECT_NE(error(answer).find("task logs need the operator token"), std::string::npos) << answer;
 }
 
 // A role's quota limit caps what it is offered, its weight shows in the

@@ -30,6 +30,9 @@ inline constexpr std::uint32_t kProtocolVersion = wire::PROTOCOL_VERSION_CURRENT
 // own.
 inline constexpr std::size_t kMaxIdBytes = 80;
 
+// Most bytes of a sandbox file one READ_FILE asks for: well inside a message.
+inline constexpr std::uint32_t kMaxFileRead = 1024 * 1024;
+
 // The name of a message type ("REGISTER_AGENT"), or "type 77" for unknown ones.
 std::string messageTypeName(wire::MessageType type);
 std::string messageTypeName(int type);

@@ -138,6 +138,30 @@ const resCol = (key, label, note = () => "") =>
     },
   });
 
+// Links to the last MiB of a task's stdout and stderr, which the master
+// reads from the task's agent (/api/v1/files/read), as plain text.
+const logsCol = () =>
+  col("logs", "Logs", {
+    text: () => "stdout stderr",
+    fill: (td, row) => {
+      for (const file of ["stdout", "stderr"]) {
+        const query = new URLSearchParams({
+          framework_id: row.framework_id,
+          task_id: row.id,
+          file,
+          offset: "-1",
+          format: "raw",
+        });
+        const a = el("a", file);
+        a.href = `/api/v1/files/read?${query}`;
+        a.target = "_blank";
+        a.rel = "noopener";
+        if (file === "stderr") td.append(" ");
+        td.append(a);
+      }
+    },
+  });
+
 // Active and completed tasks differ in one column only.
 const taskColumns = (sixth) => [
   col("id", "ID"),
@@ -147,6 +171,7 @@ const taskColumns = (sixth) => [
   col("agent_id", "Agent"),
   sixth,
   ageCol("updated", "Updated", "updated_us"),
+  logsCol(),
 ];
 
 // Each table: its rows in the state, their id (data-id) and the columns.
