@@ -515,10 +515,6 @@ struct Master::Impl {
   nlohmann::json agentJson(const std::string& id, const Agent& agent) const;
   nlohmann::json agentPageJson(const AgentPage& page) const;
 
-  // --- operator API (POST /api/v1/...) -----------------------------------------
-  // Each throws OperatorError for a request it refuses and returns the
-  // resulting role or agent as JSON.
-  HttpResponse operatorCall(const master::HttpRequest& request);
   // With --operator-token-file, the answer for a request without the token
   // (`what` says what needs it), else nullopt.
   std::optional<HttpResponse> tokenRefusal(const master::HttpRequest& request,
@@ -537,6 +533,11 @@ struct Master::Impl {
   HttpResponse readFile(const master::HttpRequest& request);
   void onFileData(Agent& agent, const Incoming& in);
   void answerFileRead(std::uint64_t id, HttpResponse response);
+
+  // --- operator API (POST /api/v1/...) -----------------------------------------
+  // Each throws OperatorError for a request it refuses and returns the
+  // resulting role or agent as JSON.
+  HttpResponse operatorCall(const master::HttpRequest& request);
   nlohmann::json setWeight(const nlohmann::json& body);
   nlohmann::json setQuota(const nlohmann::json& body);
   nlohmann::json operatorMaintenance(const nlohmann::json& body, Maintenance to);
