@@ -3,6 +3,8 @@
 // ROUTER and one DEALER):
 // - RoundTrip: one envelope each way (the DEALER sends, the ROUTER answers),
 //   by payload size;
+// - EncodeFrame: one frame serialized for the socket, the former way (two
+//   strings and a copy) against encodeInto, by payload size;
 // - Connect: a new connection's handshake up to its first delivered message
 //   (with CURVE: the key exchange and the clients file's answer), as 10,000
 //   agents pay after a master failover.
@@ -99,6 +101,39 @@ BENCHMARK(RoundTrip)
     ->ArgsProduct({{0, 1}, {64, 4096, 65536}})
     ->ArgNames({"curve", "bytes"})
     ->UseRealTime();
+
+// One frame ready for the socket, by payload size: as encode() made it
+// until 2026-12-05 (way 0: the body serialized into the envelope's payload
+// string, the envelope into another string, which the socket copied into
+// its message), against encodeInto writing it once into the message (way 1).
+void EncodeFrame(benchmark::State& state) {
+  const bool once = state.range(0) != 0;
+  wire::FileData body;
+  body.set_request_id(7);
+  body.set_data(std::string(static_cast<std::size_t>(state.range(1)), 'x'));
+  for (auto _ : state) {
+    zmq::message_t frame;
+    if (once) {
+      encodeInto(wire::FILE_DATA, "agent-1", 42, body, {}, [&](std::size_t bytes) {
+        frame.rebuild(bytes);
+        return frame.data<std::uint8_t>();
+      });
+    } else {
+      wire::Envelope envelope;
+      envelope.set_version(kProtocolVersion);
+      envelope.set_type(wire::FILE_DATA);
+      envelope.set_sender("agent-1");
+      envelope.set_sequence(42);
+      body.SerializeToString(envelope.mutable_payload());
+      const std::string bytes = envelope.SerializeAsString();
+      frame.rebuild(bytes.data(), bytes.size());
+    }
+    benchmark::DoNotOptimize(frame.data());
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(1));
+  state.SetLabel(once ? "encodeInto" : "before (two strings and a copy)");
+}
+BENCHMARK(EncodeFrame)->ArgsProduct({{0, 1}, {100, 65536, 1 << 20}})->ArgNames({"once", "bytes"});
 
 void Connect(benchmark::State& state) {
   const bool curve = state.range(0) != 0;

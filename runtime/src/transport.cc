@@ -8,6 +8,17 @@ namespace allot::runtime {
 
 namespace {
 
+// encode()'s frame, serialized into the message the socket sends: no copy.
+zmq::message_t frameOf(wire::MessageType type, std::string_view sender, std::uint64_t sequence,
+                       const google::protobuf::MessageLite& body, std::string_view recipient) {
+  zmq::message_t frame;
+  encodeInto(type, sender, sequence, body, recipient, [&](std::size_t bytes) {
+    frame.rebuild(bytes);
+    return frame.data<std::uint8_t>();
+  });
+  return frame;
+}
+
 constexpr int kHighWaterMark = 1'000'000;  // messages queued per peer before drops
 constexpr int kListenBacklog = 65'535;     // capped by net.core.somaxconn
 
@@ -80,14 +91,14 @@ bool RouterSocket::receive(
 bool RouterSocket::send(const std::string& routingId, wire::MessageType type,
                         std::string_view sender, const google::protobuf::MessageLite& body,
                         std::string_view recipient) {
-  std::string frame = encode(type, sender, ++sequence_, body, recipient);
+  zmq::message_t frame = frameOf(type, sender, ++sequence_, body, recipient);
   try {
     if (!socket_.send(zmq::buffer(routingId),
                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       ++dropped_;
       return false;
     }
-    (void)socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+    (void)socket_.send(frame, zmq::send_flags::dontwait);
     return true;
   } catch (const zmq::error_t&) {
     // EHOSTUNREACH: the peer is gone (ZMQ_ROUTER_MANDATORY).
@@ -153,8 +164,8 @@ bool DealerSocket::receive(wire::Envelope& out,
 
 bool DealerSocket::send(wire::MessageType type, std::string_view sender,
                         const google::protobuf::MessageLite& body) {
-  std::string frame = encode(type, sender, ++sequence_, body);
-  return socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+  zmq::message_t frame = frameOf(type, sender, ++sequence_, body, {});
+  return socket_.send(frame, zmq::send_flags::dontwait).has_value();
 }
 
 void watchDealer(EventLoop& loop, DealerSocket& socket, EventLoop::Callback onReadable,

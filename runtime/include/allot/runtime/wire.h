@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -40,6 +41,11 @@ std::string messageTypeName(int type);
 // Serializes `body` into an Envelope frame.
 std::string encode(wire::MessageType type, std::string_view sender, std::uint64_t sequence,
                    const google::protobuf::MessageLite& body, std::string_view recipient = {});
+// The same frame, written into the bytes `buffer(size)` returns (a socket's
+// message, without a copy); returns the size.
+std::size_t encodeInto(wire::MessageType type, std::string_view sender, std::uint64_t sequence,
+                       const google::protobuf::MessageLite& body, std::string_view recipient,
+                       const std::function<std::uint8_t*(std::size_t)>& buffer);
 
 // Why a frame was refused: the code to answer with and a message for a
 // person that names the problem.
