@@ -210,7 +210,7 @@ class Agent::Impl {
 
   std::unordered_map<std::string, Task> tasks_;
   std::map<std::string, Executor> executors_;  // by socket
-  std::vector<char> readBuffer_;               // onReadFile's, up to kMaxFileRead
+  wire::FileData fileData_;                    // onReadFile's answer, kept for its buffer
   std::vector<char> executorBuffer_ = std::vector<char>(allot::executor::kMaxMessage + 1);
   std::deque<Retry> retries_;
   std::map<std::string, std::optional<agent::UserIds>> users_;
@@ -1249,7 +1249,10 @@ void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
   wire::ReadFile msg;
   if (auto error = decodePayload(envelope, msg))
     return refuse(envelope, error->code, error->message);
-  wire::FileData answer;
+  // One answer kept between reads: its data's buffer is reused, where a
+  // fresh megabyte each time cost more in page faults than the read itself.
+  wire::FileData& answer = fileData_;
+  answer.Clear();
   answer.set_request_id(msg.request_id());
   auto fail = [&](std::string why) {
     answer.set_error(std::move(why));
@@ -1285,20 +1288,19 @@ void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
   const std::int64_t length = msg.length();
   std::int64_t offset = msg.offset() < 0 ? std::max<std::int64_t>(0, size - length) : msg.offset();
   offset = std::min(offset, size);
-  // Read into a buffer kept between reads: a fresh megabyte each time cost
-  // more in page faults and zeroing than the read itself.
   const auto want = static_cast<std::size_t>(std::min(length, size - offset));
-  if (readBuffer_.size() < want) readBuffer_.resize(want);
+  std::string& data = *answer.mutable_data();
+  data.resize(want);
   std::size_t done = 0;
   while (done < want) {
-    const ssize_t n = ::pread(fd, readBuffer_.data() + done, want - done,
+    const ssize_t n = ::pread(fd, data.data() + done, want - done,
                               static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
     if (n == 0) break;  // shrunk meanwhile
     done += static_cast<std::size_t>(n);
   }
-  answer.set_data(readBuffer_.data(), done);
+  data.resize(done);
   answer.set_offset(offset);
   answer.set_size(size);
   dealer_->send(wire::FILE_DATA, id_, answer);
