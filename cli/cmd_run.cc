@@ -59,6 +59,7 @@ struct RunArgs {
   std::string healthHttp;  // PORT or PORT/PATH
   std::optional<double> healthDelay, healthInterval, healthTimeout, healthGrace;
   std::optional<unsigned> healthFailures;
+  std::optional<double> killGrace;  // the task's kill policy
 };
 
 // The health check the flags ask for, if any; throws naming the flag when
@@ -201,6 +202,7 @@ class RunScheduler final : public runtime::Scheduler {
       task.set_resources(toString(*use));
       task.set_command(command_);
       if (check_) *task.mutable_health_check() = *check_;
+      if (args_.killGrace) task.mutable_kill_policy()->set_grace_period_seconds(*args_.killGrace);
       wire::Filters rest;
       rest.set_refuse_seconds(3600);
       driver.launchTasks({offer.offer_id()}, {task}, rest);
@@ -336,6 +338,13 @@ int runOnce(const RunArgs& args) {
                                  args.mem, args.disk));
   }
   std::optional<wire::HealthCheck> check = healthCheck(args);
+  if (args.killGrace) {
+    wire::KillPolicy policy;
+    policy.set_grace_period_seconds(*args.killGrace);
+    if (auto why = runtime::killPolicyProblem(policy)) {
+      throw ParseError(fmt::format("--kill-grace: {}", *why));
+    }
+  }
 
   setUpLogging("allot-run", args.verbose ? "info" : "warn");
 
@@ -459,6 +468,10 @@ void addRunCommand(CLI::App& app) {
                   "Failed checks in a row that kill the task (TASK_KILLED, reason "
                   "TASK_UNHEALTHY_CHECK); 0: never [3]")
       ->group(health);
+  cmd->add_option("--kill-grace", args->killGrace,
+                  "Seconds between the task's SIGTERM and SIGKILL when it is killed (--timeout, "
+                  "an unhealthy check, interrupting allot run); default: the master's "
+                  "--kill-grace-period");
   cmd->add_flag("--json", args->json, "Print each state change as one JSON object per line");
   cmd->add_flag("-v,--verbose", args->verbose, "Log the driver's work on stderr");
   cmd->add_option("command", args->command,

@@ -814,7 +814,8 @@ class Executor {
       t.outcome.reason = "TASK_UNHEALTHY_CHECK";
       t.outcome.message = "killed after " + std::to_string(h.failuresInARow) +
                           " failed health checks in a row; the last: " + why;
-      kill(t, o_.graceMs);
+      kill(t, static_cast<int>(
+                  std::min<std::int64_t>(h.check.killGraceMs, std::numeric_limits<int>::max())));
     }
   }
 

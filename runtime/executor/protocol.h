@@ -14,6 +14,7 @@
 //   agent -> executor:
 //     LAUNCH key sandbox status_file cgroup uid gid mem_bytes cpus command [NAME=value ...]
 //     CHECK key type delay_ms interval_ms timeout_ms grace_ms failures port command path
+//           kill_grace_ms
 //                               (before the LAUNCH of a task with a health
 //                               check; type COMMAND, TCP or HTTP)
 //     KILL key grace_ms
@@ -130,7 +131,8 @@ struct Check {
   std::int64_t intervalMs = 0;
   std::int64_t timeoutMs = 0;
   std::int64_t graceMs = 0;
-  std::uint32_t failures = 0;  // in a row that kill the task; 0: never
+  std::uint32_t failures = 0;    // in a row that kill the task; 0: never
+  std::int64_t killGraceMs = 0;  // SIGTERM -> SIGKILL when they do
   unsigned port = 0;
   std::string command;
   std::string path;
@@ -139,15 +141,16 @@ struct Check {
 inline std::string encodeCheck(const Check& c) {
   const std::string delay = std::to_string(c.delayMs), interval = std::to_string(c.intervalMs),
                     timeout = std::to_string(c.timeoutMs), grace = std::to_string(c.graceMs),
-                    failures = std::to_string(c.failures), port = std::to_string(c.port);
-  return encode(
-      {"CHECK", c.key, c.type, delay, interval, timeout, grace, failures, port, c.command, c.path});
+                    failures = std::to_string(c.failures), port = std::to_string(c.port),
+                    kill = std::to_string(c.killGraceMs);
+  return encode({"CHECK", c.key, c.type, delay, interval, timeout, grace, failures, port, c.command,
+                 c.path, kill});
 }
 
 // Fields of a CHECK packet (fields[0] == "CHECK"), or nullopt when they do
 // not make one.
 inline std::optional<Check> decodeCheck(const std::vector<std::string_view>& f) {
-  if (f.size() != 11 || f[0] != "CHECK" || f[1].empty() ||
+  if (f.size() != 12 || f[0] != "CHECK" || f[1].empty() ||
       (f[2] != "COMMAND" && f[2] != "TCP" && f[2] != "HTTP")) {
     return std::nullopt;
   }
@@ -163,7 +166,7 @@ inline std::optional<Check> decodeCheck(const std::vector<std::string_view>& f) 
   c.type = f[2];
   if (!number(f[3], c.delayMs) || !number(f[4], c.intervalMs) || !number(f[5], c.timeoutMs) ||
       !number(f[6], c.graceMs) || !number(f[7], c.failures) || !number(f[8], c.port) ||
-      c.intervalMs < 1 || c.timeoutMs < 1) {
+      !number(f[11], c.killGraceMs) || c.intervalMs < 1 || c.timeoutMs < 1) {
     return std::nullopt;
   }
   c.command = f[9];

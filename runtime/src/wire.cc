@@ -115,7 +115,8 @@ bool isTerminal(wire::TaskState state) {
 
 namespace {
 
-// Longest time a health check takes: a day, so that milliseconds fit any int.
+// Longest time a health check or a kill's grace takes: a day, so that
+// milliseconds fit any int.
 constexpr double kMaxCheckSeconds = 86'400;
 
 std::int64_t millis(double seconds) {
@@ -123,6 +124,22 @@ std::int64_t millis(double seconds) {
 }
 
 }  // namespace
+
+std::optional<Duration> killGrace(const wire::KillPolicy& policy) {
+  if (!policy.has_grace_period_seconds()) return std::nullopt;
+  return Duration{std::llround(policy.grace_period_seconds() * 1e6)};
+}
+
+std::optional<std::string> killPolicyProblem(const wire::KillPolicy& policy) {
+  if (!policy.has_grace_period_seconds()) return std::nullopt;
+  const double seconds = policy.grace_period_seconds();
+  if (!(std::isfinite(seconds) && seconds >= 0 && seconds <= kMaxCheckSeconds)) {
+    return fmt::format(
+        "kill_policy.grace_period_seconds: {} is not a number of seconds from 0 to {}", seconds,
+        kMaxCheckSeconds);
+  }
+  return std::nullopt;
+}
 
 HealthCheckTimes healthCheckTimes(const wire::HealthCheck& check) {
   HealthCheckTimes t;

@@ -183,6 +183,11 @@ class Agent::Impl {
   void addUpdate(Task& task, wire::TaskState state, std::string message, std::string reason = {},
                  int waitStatus = 0, std::optional<bool> healthy = std::nullopt);
   void taskHealth(const std::string& key, bool healthy, std::string message);
+  // SIGTERM -> SIGKILL when the agent kills `task` on its own: the task's
+  // kill policy, else --kill-grace.
+  Duration killGraceOf(const Task& task) const {
+    return killGrace(task.run.task().kill_policy()).value_or(options_.killGrace);
+  }
   void persist(Task& task, agent::TaskRecord record);
   void send(const wire::TaskStatus& status);
   void resendUnacked();
@@ -807,6 +812,9 @@ void Agent::Impl::onRunTask(const wire::Envelope& envelope) {
       return invalid(wire::TASK_ERROR, "field task." + *why, "INVALID_TASK");
     }
   }
+  if (auto why = killPolicyProblem(run.task().kill_policy())) {
+    return invalid(wire::TASK_ERROR, "field task." + *why, "INVALID_TASK");
+  }
   Resources resources;
   try {
     resources = Resources::parse(run.task().resources());
@@ -906,6 +914,7 @@ void Agent::Impl::launch(Task& task, const Resources& resources, const agent::Us
     check.timeoutMs = times.timeoutMs;
     check.graceMs = times.graceMs;
     check.failures = times.consecutiveFailures;
+    check.killGraceMs = toMillis(killGraceOf(task));
     check.port = hc.port();
     check.command = hc.command();
     check.path = hc.path();
@@ -1207,7 +1216,7 @@ void Agent::Impl::killQuietly(const std::string& key) {
   record.set_quiet(true);
   persist(task, std::move(record));
   if (task.executorDone) return maybeRemove(key);
-  signalKill(task, options_.killGrace);
+  signalKill(task, killGraceOf(task));
 }
 
 void Agent::Impl::onKillTask(const wire::Envelope& envelope) {
@@ -1220,7 +1229,9 @@ void Agent::Impl::onKillTask(const wire::Envelope& envelope) {
     return refuse(envelope, wire::Error::INVALID,
                   fmt::format("field task_id: unknown task {}", key));
   }
-  Duration grace = msg.grace_period_us() > 0 ? Duration{msg.grace_period_us()} : options_.killGrace;
+  Duration grace = msg.has_grace_period_us()
+                       ? Duration{std::max<std::int64_t>(0, msg.grace_period_us())}
+                       : options_.killGrace;
   spdlog::info("agent {}: killing {} (grace {:.1f} s)", id_, key, toSeconds(grace));
   signalKill(it->second, grace);
 }
@@ -1232,7 +1243,7 @@ void Agent::Impl::onShutdownFramework(const wire::Envelope& envelope) {
   std::size_t n = 0;
   for (auto& [key, task] : tasks_) {
     if (task.run.framework().framework_id() == msg.framework_id() && !task.executorDone) {
-      signalKill(task, options_.killGrace);
+      signalKill(task, killGraceOf(task));
       ++n;
     }
   }

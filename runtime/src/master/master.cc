@@ -450,6 +450,10 @@ struct Master::Impl {
   void complete(const std::string& key);
   void eraseTask(const std::string& key);
   const Task* findAnyTask(const std::string& key) const;
+  // SIGTERM -> SIGKILL for `task`: its kill policy's, else --kill-grace-period.
+  Duration killGraceOf(const Task& task) const {
+    return killGrace(task.info.kill_policy()).value_or(opt.killGracePeriod);
+  }
   void countState(wire::TaskState state, int delta);
 
   // --- timers ------------------------------------------------------------------
@@ -1776,7 +1780,7 @@ void Master::Impl::reclaim(const Reclaim& r) {
     wire::KillTask kill;
     kill.set_framework_id(t->frameworkId);
     kill.set_task_id(t->info.task_id());
-    kill.set_grace_period_us(toMicros(opt.killGracePeriod));
+    kill.set_grace_period_us(toMicros(killGraceOf(*t)));
     send(a->second.routingId, a->second.id, wire::KILL_TASK, kill);
     t->killSequence = router.lastSequence();
   }
@@ -1927,6 +1931,8 @@ void Master::Impl::onAccept(Framework& fw, const Incoming& in) {
     } else if ((why = environmentProblem(info))) {
       error = *why;
     } else if (info.has_health_check() && (why = healthCheckProblem(info.health_check()))) {
+      error = *why;
+    } else if (info.has_kill_policy() && (why = killPolicyProblem(info.kill_policy()))) {
       error = *why;
     } else if (const std::size_t size = runTaskBytes(fw.info, info, agentId);
                size > kMaxMessageBytes) {
@@ -2282,13 +2288,20 @@ void Master::Impl::onKill(Framework& fw, const Incoming& in) {
     bad(in, wire::Error::INVALID, "task_id", "empty");
     return;
   }
+  if (auto why = killPolicyProblem(msg.kill_policy())) {
+    const std::size_t colon = why->find(':');
+    bad(in, wire::Error::INVALID, why->substr(0, colon), why->substr(colon + 2));
+    return;
+  }
   const std::string key = taskKey(fw.id, msg.task_id());
   if (auto t = tasks.find(key); t != tasks.end() && !t->second.terminal) {
     const Agent& agent = agents.at(t->second.agentId);
     wire::KillTask kill;
     kill.set_framework_id(fw.id);
     kill.set_task_id(msg.task_id());
-    kill.set_grace_period_us(toMicros(opt.killGracePeriod));
+    // The kill's own policy, else the task's (Mesos' Call.Kill.kill_policy).
+    kill.set_grace_period_us(
+        toMicros(killGrace(msg.kill_policy()).value_or(killGraceOf(t->second))));
     send(agent.routingId, agent.id, wire::KILL_TASK, kill);
     t->second.killSequence = router.lastSequence();
     return;
@@ -3063,8 +3076,14 @@ void Master::Impl::continueDrain(Agent& agent) {
     wire::KillTask kill;
     kill.set_framework_id(task.frameworkId);
     kill.set_task_id(task.info.task_id());
-    kill.set_grace_period_us(
-        toMicros(agent.drainGrace > Duration{0} ? agent.drainGrace : opt.killGracePeriod));
+    // The operator's grace, capped by the task's own where it has one (its
+    // framework asked for no longer); without the operator's, the task's.
+    Duration grace = killGraceOf(task);
+    if (agent.drainGrace > Duration{0}) {
+      grace =
+          std::min(agent.drainGrace, killGrace(task.info.kill_policy()).value_or(agent.drainGrace));
+    }
+    kill.set_grace_period_us(toMicros(grace));
     send(agent.routingId, agent.id, wire::KILL_TASK, kill);
     task.killSequence = router.lastSequence();
   }

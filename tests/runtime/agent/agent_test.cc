@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -1264,6 +1265,43 @@ TEST_F(AgentTest, ReadFileAnswersPiecesOfASandboxAndRefusesTheRest) {
   EXPECT_NE(refusal("log", "stderr").find("is not a regular file"), std::string::npos);
 }
 
+// KILL_TASK's grace 0 is SIGKILL at once (unset: --kill-grace); the agent's
+// own kills (SHUTDOWN_FRAMEWORK) take the task's kill policy. A bad policy
+// is refused naming the field.
+TEST_F(AgentTest, KillGraceZeroIsAtOnceAndTheAgentUsesTheTasksKillPolicy) {
+  auto o = options();
+  o.killGrace = 30s;  // a kill that waited for it would outlast the waits below
+  startAgent(o);
+  registerAgent();
+  const std::string stubborn = "trap '' TERM; echo ready; while true; do sleep 0.05; done";
+  runTask("now", stubborn);
+  wire::RunTask run = makeRun("policy", stubborn);
+  run.mutable_task()->mutable_kill_policy()->set_grace_period_seconds(0.2);
+  send(wire::RUN_TASK, run);
+  ASSERT_TRUE(awaitFileContains(sandbox("now") / "stdout", "ready"));
+  ASSERT_TRUE(awaitFileContains(sandbox("policy") / "stdout", "ready"));
+  kill("now", 0ms);
+  auto now = awaitUpdate("now", wire::TASK_KILLED, 10s);
+  ASSERT_TRUE(now.has_value());
+  EXPECT_TRUE(WIFSIGNALED(now->exit_status()));
+  EXPECT_EQ(WTERMSIG(now->exit_status()), SIGKILL);
+  wire::ShutdownFramework shutdown;
+  shutdown.set_framework_id("fw-1");
+  send(wire::SHUTDOWN_FRAMEWORK, shutdown);
+  auto policy = awaitUpdate("policy", wire::TASK_KILLED, 10s);
+  ASSERT_TRUE(policy.has_value()) << "killed after its own 0.2 s, not the agent's 30 s";
+  EXPECT_EQ(WTERMSIG(policy->exit_status()), SIGKILL);
+
+  run = makeRun("bad", "true");
+  run.mutable_task()->mutable_kill_policy()->set_grace_period_seconds(std::nan(""));
+  send(wire::RUN_TASK, run);
+  auto error = awaitUpdate("bad", wire::TASK_ERROR);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->message(),
+            "field task.kill_policy.grace_period_seconds: nan is not a number of seconds from 0 "
+            "to 86400");
+}
+
 // Health checks (Mesos' HealthCheck), run by the executor beside the task.
 
 wire::HealthCheck commandCheck(const std::string& command) {
@@ -1477,6 +1515,7 @@ TEST(ExecutorProtocolTest, CheckMessagesRoundTripAndBadOnesAreRefused) {
   c.failures = 5;
   c.port = 8080;
   c.path = "/health";
+  c.killGraceMs = 6;
   const std::string packet = executor::encodeCheck(c);
   auto back = executor::decodeCheck(executor::split(packet));
   ASSERT_TRUE(back.has_value());
@@ -1486,6 +1525,7 @@ TEST(ExecutorProtocolTest, CheckMessagesRoundTripAndBadOnesAreRefused) {
   EXPECT_EQ(back->failures, 5u);
   EXPECT_EQ(back->port, 8080u);
   EXPECT_EQ(back->path, "/health");
+  EXPECT_EQ(back->killGraceMs, 6);
   auto refused = [&](std::size_t field, std::string_view value) {
     auto fields = executor::split(packet);
     fields[field] = value;
@@ -1498,6 +1538,7 @@ TEST(ExecutorProtocolTest, CheckMessagesRoundTripAndBadOnesAreRefused) {
   EXPECT_TRUE(refused(5, "x"));
   EXPECT_TRUE(refused(8, "0"));
   EXPECT_TRUE(refused(8, "65536"));
+  EXPECT_TRUE(refused(11, "-5"));
   auto shorter = executor::split(packet);
   shorter.pop_back();
   EXPECT_FALSE(executor::decodeCheck(shorter).has_value());

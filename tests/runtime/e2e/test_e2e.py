@@ -854,6 +854,12 @@ def test_allot_run_exits_with_the_task_status(cluster):
     assert slow.returncode == 124, slow.stdout + slow.stderr
     assert "TASK_RUNNING" in slow.stdout and "TASK_KILLED" in slow.stdout, slow.stdout
     assert "killing task" in slow.stderr, slow.stderr
+    # --kill-grace 0: the task's kill policy, SIGKILL at once, though it ignores SIGTERM.
+    stubborn = run_allot("run", "--master", cluster.master_address, "--cpus", "0.5", "--mem",
+                         "32", "--timeout", "2", "--kill-grace", "0", "--",
+                         "trap '' TERM; sleep 60")
+    assert stubborn.returncode == 124, stubborn.stdout + stubborn.stderr
+    assert "TASK_KILLED" in stubborn.stdout and "SIGKILL" in stubborn.stdout, stubborn.stdout
 
 
 

@@ -2423,6 +2423,69 @@ TEST_F(MasterTest, AgentsArePagedSortedAndFilteredForTheWebUi) {
   }
 }
 
+// A task's kill policy is its grace when its framework or the policy kills
+// it; a KILL's own policy overrides it for that kill (0: SIGKILL at once); a
+// drain's grace is capped by the task's. Bad policies are refused naming the
+// field.
+TEST_F(MasterTest, KillPoliciesSetTheGracePeriod) {
+  start(registryOptions());
+  Cluster c = cluster();
+  wire::TaskInfo plain = task("plain", "cpus:0.5");
+  wire::TaskInfo quick = task("quick", "cpus:0.5");
+  quick.mutable_kill_policy()->set_grace_period_seconds(0.25);
+  wire::TaskInfo bad = task("bad", "cpus:0.5");
+  bad.mutable_kill_policy()->set_grace_period_seconds(-1);
+  accept(*c.fw, c.first, {plain, quick, bad}, 0.0);
+  const auto error = expect<wire::Update>(*c.fw, wire::UPDATE);
+  EXPECT_EQ(error.status().task_id(), "bad");
+  EXPECT_EQ(error.status().state(), wire::TASK_ERROR);
+  EXPECT_NE(error.status().message().find(
+                "kill_policy.grace_period_seconds: -1 is not a number of seconds from 0 to 86400"),
+            std::string::npos)
+      << error.status().message();
+  std::map<std::string, wire::RunTask> runs;
+  for (int i = 0; i < 2; ++i) {
+    const auto run = expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+    runs[run.task().task_id()] = run;
+  }
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs["quick"].task().kill_policy().grace_period_seconds(), 0.25);
+  EXPECT_FALSE(runs["plain"].task().has_kill_policy());
+
+  const auto killBy = [&](const std::string& id, std::optional<double> grace) {
+    wire::Kill kill;
+    kill.set_task_id(id);
+    if (grace) kill.mutable_kill_policy()->set_grace_period_seconds(*grace);
+    c.fw->send(wire::KILL, kill);
+  };
+  killBy("plain", std::nullopt);
+  auto sent = expect<wire::KillTask>(*c.agent, wire::KILL_TASK);
+  EXPECT_EQ(sent.grace_period_us(), 3'000'000) << "the master's --kill-grace-period";
+  killBy("quick", std::nullopt);
+  sent = expect<wire::KillTask>(*c.agent, wire::KILL_TASK);
+  EXPECT_EQ(sent.grace_period_us(), 250'000);
+  killBy("quick", 0.0);
+  sent = expect<wire::KillTask>(*c.agent, wire::KILL_TASK);
+  ASSERT_TRUE(sent.has_grace_period_us()) << "0 is sent as 0, not left unset";
+  EXPECT_EQ(sent.grace_period_us(), 0);
+  killBy("plain", std::nan(""));
+  const auto refused = expect<wire::Error>(*c.fw, wire::ERROR);
+  EXPECT_NE(refused.message().find("kill_policy.grace_period_seconds"), std::string::npos)
+      << refused.message();
+  EXPECT_TRUE(none(*c.agent, wire::KILL_TASK));
+
+  const std::string answer =
+      postJson("/api/v1/drain", {{"agent_id", c.agentId}, {"grace_period_seconds", 7}});
+  ASSERT_EQ(status(answer), 200) << answer;
+  std::map<std::string, std::int64_t> graces;
+  for (int i = 0; i < 2; ++i) {
+    sent = expect<wire::KillTask>(*c.agent, wire::KILL_TASK);
+    graces[sent.task_id()] = sent.grace_period_us();
+  }
+  EXPECT_EQ(graces["plain"], 7'000'000);
+  EXPECT_EQ(graces["quick"], 250'000) << "capped by the task's own";
+}
+
 // Maintenance: a deactivated agent is offered to no one and keeps its tasks;
 // a drained one has its tasks killed (with the grace period asked, their
 // TASK_KILLED marked AGENT_DRAINING) and is drained when none is left; both

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "allot/core/time.h"
 #include "proto/allot.pb.h"
 
 namespace google::protobuf {
@@ -78,6 +79,12 @@ struct HealthCheckTimes {
   std::uint32_t consecutiveFailures = 3;
 };
 HealthCheckTimes healthCheckTimes(const wire::HealthCheck& check);
+
+// The grace period `policy` sets, if it sets one.
+std::optional<Duration> killGrace(const wire::KillPolicy& policy);
+// Why `policy` cannot be used, naming the field ("kill_policy.grace_period_seconds:
+// nan is not ..."), or nullopt.
+std::optional<std::string> killPolicyProblem(const wire::KillPolicy& policy);
 
 // Why `check` cannot run, naming the field ("health_check.port: 0 is not a
 // port"), or nullopt. The master refuses such a task (TASK_ERROR), and so
