@@ -529,7 +529,8 @@ struct Master::Impl {
   struct FileRead {
     std::string agentId;
     std::string frameworkId, taskId, file;
-    bool raw = false;  // format=raw: the bytes as text/plain, not JSON
+    bool raw = false;            // format=raw: the bytes as text/plain, not JSON
+    std::uint64_t sequence = 0;  // of the READ_FILE sent, which an ERROR names
     std::shared_ptr<std::promise<HttpResponse>> answer;
     EventLoop::TimerId timer = 0;
   };
@@ -1113,6 +1114,23 @@ std::string Master::Impl::replacedMessage(const std::string& agentId) {
 // The refusal names the sequence of the master's message; the task sent in
 // it ends with a master-generated update.
 void Master::Impl::onAgentError(const Incoming& in, const wire::Error& error) {
+  if (error.about() == wire::READ_FILE && error.about_sequence() != 0) {
+    // An agent that cannot read files (one of an earlier version, during an
+    // upgrade) answers at once, not after the read's timeout.
+    for (const auto& [id, read] : fileReads) {
+      if (read.agentId != in.envelope.sender() || read.sequence != error.about_sequence()) continue;
+      answerFileRead(
+          id, HttpResponse{502,
+                           "application/json",
+                           nlohmann::json{{"error", fmt::format("agent '{}' cannot read "
+                                                                "the file: {}",
+                                                                read.agentId, error.message())}}
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                           {{"Cache-Control", "no-store"}}});
+      return;
+    }
+    return;
+  }
   const bool run = error.about() == wire::RUN_TASK;
   if ((!run && error.about() != wire::KILL_TASK) || error.about_sequence() == 0) return;
   auto a = agents.find(in.envelope.sender());
@@ -2737,6 +2755,7 @@ HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
   ask.set_length(static_cast<std::uint32_t>(*length));
   send(agent.routingId, agent.id, wire::READ_FILE, ask);
   FileRead& read = fileReads[id];
+  read.sequence = router.lastSequence();
   read.agentId = agent.id;
   read.frameworkId = frameworkId;
   read.taskId = taskId;

@@ -1626,6 +1626,20 @@ TEST_F(MasterTest, TaskLogsAreReadFromTheTasksAgent) {
   c.agent->send(wire::FILE_DATA, refused);
   EXPECT_EQ(wait(answer), "404\n\n{\"error\":\"no stdout in the sandbox\"}");
 
+  // An agent that cannot read files (an earlier version) says so at once.
+  answer = ask(t1);
+  const auto readEnvelope = take(*c.agent, wire::READ_FILE);
+  ASSERT_TRUE(readEnvelope.has_value());
+  wire::Error unknown;
+  unknown.set_code(wire::Error::UNKNOWN_TYPE);
+  unknown.set_message("not a message for an agent");
+  unknown.set_about(wire::READ_FILE);
+  unknown.set_about_sequence(readEnvelope->sequence());
+  c.agent->send(wire::ERROR, unknown);
+  got = wait(answer);
+  EXPECT_EQ(got.substr(0, 4), "502\n") << got;
+  EXPECT_NE(got.find("cannot read the file: not a message for an agent"), std::string::npos) << got;
+
   // A silent agent: 504 once the read's 5 s have passed.
   answer = ask(t1);
   expect<wire::ReadFile>(*c.agent, wire::READ_FILE);
