@@ -136,15 +136,21 @@ json fetchState(const StateArgs& args, const char* only = nullptr) {
   }
 }
 
+// The operator token's header, from --token-file FILE (none without one).
+httplib::Headers authorization(const std::string& tokenFile) {
+  httplib::Headers headers;
+  if (!tokenFile.empty()) {
+    headers.emplace("Authorization", "Bearer " + readTokenFile("--token-file", tokenFile));
+  }
+  return headers;
+}
+
 // POSTs `body` to the operator call `path`; returns the master's answer or
 // throws its refusal as an Error.
 json post(const StateArgs& args, const std::string& path, const json& body,
           const std::string& tokenFile) {
   const Api api = connect(args);
-  httplib::Headers headers;
-  if (!tokenFile.empty()) {
-    headers.emplace("Authorization", "Bearer " + readTokenFile("--token-file", tokenFile));
-  }
+  const httplib::Headers headers = authorization(tokenFile);
   auto response = api.client->Post(path, headers, body.dump(), "application/json");
   if (!response) unreachable(api, response.error());
   json answer;
@@ -511,10 +517,7 @@ LogPiece readLog(const Api& api, const LogArgs& args, const std::string& framewo
 void printLogs(const LogArgs& args) {
   auto [framework, running] = findTask(args);
   const Api api = connect(args);
-  httplib::Headers headers;
-  if (!args.tokenFile.empty()) {
-    headers.emplace("Authorization", "Bearer " + readTokenFile("--token-file", args.tokenFile));
-  }
+  const httplib::Headers headers = authorization(args.tokenFile);
   auto write = [](std::string_view bytes) {
     std::fwrite(bytes.data(), 1, bytes.size(), stdout);
     std::fflush(stdout);
