@@ -1024,8 +1024,9 @@ def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
 
 def test_operator_token_guards_the_operator_cli(cluster, tmp_path):
     """`allot master --operator-token-file`: operator commands need
-    `--token-file` with the same token; reads stay open; a bad token file
-    stops the master before it starts, naming the file."""
+    `--token-file` with the same token, and so do task logs; other reads
+    stay open; a bad token file stops the master before it starts, naming
+    the file."""
     token = tmp_path / "token"
     token.write_text("  t0ken-for-tests\n")
     token.chmod(0o600)
@@ -1047,6 +1048,16 @@ def test_operator_token_guards_the_operator_cli(cluster, tmp_path):
     assert "role web: weight 2" in done.stdout, done.stdout
     roles = run_allot("roles", "--master", http)
     assert roles.returncode == 0 and "web" in roles.stdout, roles.stdout + roles.stderr
+    # Task logs need the token too.
+    said = run_allot("run", "--master", cluster.master_address, "--name", "said", "--cpus", "0.5",
+                     "--mem", "32", "--timeout", "60", "--", "echo", "a secret")
+    assert said.returncode == 0, said.stdout + said.stderr
+    (task,) = [t for t in cluster.state()["completed_tasks"] if t["name"] == "said"]
+    refused = run_allot("logs", task["id"], "--master", http)
+    assert refused.returncode == 1 and "HTTP 401" in refused.stderr, refused.stderr
+    assert "task logs need the operator token" in refused.stderr, refused.stderr
+    logs = run_allot("logs", task["id"], "--master", http, "--token-file", str(token))
+    assert logs.returncode == 0 and logs.stdout == "a secret\n", logs.stdout + logs.stderr
 
     empty = tmp_path / "empty"
     empty.write_text("\n")
