@@ -757,6 +757,7 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
       agent.keyName = std::move(row.keyName);
       if (auto m = parseMaintenance(row.maintenance)) {
         agent.maintenance = *m;
+        agent.drainGrace = Duration{std::max<std::int64_t>(0, row.drainGraceUs)};
       } else {
         spdlog::warn("master: registry agent '{}': unknown maintenance '{}' ignored", row.id,
                      row.maintenance);
@@ -1452,7 +1453,8 @@ void Master::Impl::storeAgent(const Agent& agent) {
   toRegistry([&](master::Registry& r) {
     r.putAgent({agent.id, agent.hostname, agent.resourcesText, agent.attributesText,
                 textOf(agent.reserved), agent.keyName,
-                std::string(maintenanceName(agent.maintenance))});
+                std::string(maintenanceName(agent.maintenance)),
+                agent.maintenance == Maintenance::kNone ? 0 : toMicros(agent.drainGrace)});
   });
 }
 

@@ -71,9 +71,13 @@ SqliteRegistry::SqliteRegistry(const std::filesystem::path& file) : file_(file) 
     if (!hasColumn("agents", "maintenance")) {
       exec("ALTER TABLE agents ADD COLUMN maintenance TEXT NOT NULL DEFAULT ''");
     }
+    // ... and those before a drain's grace was kept, this one.
+    if (!hasColumn("agents", "drain_grace_us")) {
+      exec("ALTER TABLE agents ADD COLUMN drain_grace_us INTEGER NOT NULL DEFAULT 0");
+    }
     putAgent_ = prepare(
         "INSERT OR REPLACE INTO agents (id, hostname, resources, attributes, reserved, key_name, "
-        "maintenance) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        "maintenance, drain_grace_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     putFramework_ = prepare("INSERT OR REPLACE INTO frameworks (id, info) VALUES (?, ?)");
     deleteFramework_ = prepare("DELETE FROM frameworks WHERE id = ?");
     deleteAgent_ = prepare("DELETE FROM agents WHERE id = ?");
@@ -159,11 +163,12 @@ void SqliteRegistry::flush() {
 Registry::Contents SqliteRegistry::load() {
   Contents contents;
   sqlite3_stmt* agents = prepare(
-      "SELECT id, hostname, resources, attributes, reserved, key_name, maintenance FROM agents "
-      "ORDER BY rowid");
+      "SELECT id, hostname, resources, attributes, reserved, key_name, maintenance, "
+      "drain_grace_us FROM agents ORDER BY rowid");
   while (sqlite3_step(agents) == SQLITE_ROW) {
     contents.agents.push_back({text(agents, 0), text(agents, 1), text(agents, 2), text(agents, 3),
-                               text(agents, 4), text(agents, 5), text(agents, 6)});
+                               text(agents, 4), text(agents, 5), text(agents, 6),
+                               sqlite3_column_int64(agents, 7)});
   }
   sqlite3_finalize(agents);
   sqlite3_stmt* frameworks = prepare("SELECT id, info FROM frameworks ORDER BY rowid");
@@ -203,6 +208,7 @@ void SqliteRegistry::putAgent(const AgentRow& agent) {
   bind(putAgent_, 5, agent.reserved);
   bind(putAgent_, 6, agent.keyName);
   bind(putAgent_, 7, agent.maintenance);
+  sqlite3_bind_int64(putAgent_, 8, agent.drainGraceUs);
   step(putAgent_, "storing an agent");
 }
 
@@ -260,8 +266,8 @@ void putById(std::vector<Row>& rows, Row row, Id id) {
 }
 
 Registry::AgentRow agentRow(const RegistrySnapshot::Agent& agent) {
-  return {agent.id(),       agent.hostname(), agent.resources(),  agent.attributes(),
-          agent.reserved(), agent.key_name(), agent.maintenance()};
+  return {agent.id(),       agent.hostname(), agent.resources(),   agent.attributes(),
+          agent.reserved(), agent.key_name(), agent.maintenance(), agent.drain_grace_us()};
 }
 
 void addAgent(RegistrySnapshot& snapshot, const Registry::AgentRow& row) {
@@ -273,6 +279,7 @@ void addAgent(RegistrySnapshot& snapshot, const Registry::AgentRow& row) {
   agent->set_reserved(row.reserved);
   agent->set_key_name(row.keyName);
   agent->set_maintenance(row.maintenance);
+  agent->set_drain_grace_us(row.drainGraceUs);
 }
 
 }  // namespace

@@ -26,11 +26,12 @@ class Registry {
   struct AgentRow {
     std::string id;
     std::string hostname;
-    std::string resources;    // core text syntax
-    std::string attributes;   // core text syntax
-    std::string reserved;     // dynamic reservations (core text syntax); empty: none
-    std::string keyName;      // the CURVE key name it registered with; empty: none
-    std::string maintenance;  // "deactivated", "draining" or "drained"; empty: none
+    std::string resources;          // core text syntax
+    std::string attributes;         // core text syntax
+    std::string reserved;           // dynamic reservations (core text syntax); empty: none
+    std::string keyName;            // the CURVE key name it registered with; empty: none
+    std::string maintenance;        // "deactivated", "draining" or "drained"; empty: none
+    std::int64_t drainGraceUs = 0;  // the grace a drain's kills take; 0: the default
   };
   // A role an operator configured: its weight and quota (guarantee and
   // limit in core text syntax; empty: none).

@@ -1930,17 +1930,20 @@ TEST_F(MasterTest, RegistryOfAnEarlierVersionIsUpgraded) {
   EXPECT_EQ(j["agents"][0]["id"], "old-1");
   EXPECT_EQ(j["agents"][0]["reserved"], "cpus(web):1");
   EXPECT_EQ(j["agents"][0]["maintenance"], "");
-  // ... and gained the CURVE key name and maintenance columns, empty.
+  // ... and gained the CURVE key name, maintenance and drain grace columns, empty.
   sqlite3* upgraded = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "registry.sqlite").c_str(), &upgraded), SQLITE_OK);
   sqlite3_stmt* query = nullptr;
   ASSERT_EQ(
-      sqlite3_prepare_v2(upgraded, "SELECT key_name, maintenance FROM agents WHERE id = 'old-1'",
+      sqlite3_prepare_v2(upgraded,
+                         "SELECT key_name, maintenance, drain_grace_us FROM agents WHERE id = "
+                         "'old-1'",
                          -1, &query, nullptr),
       SQLITE_OK);
   ASSERT_EQ(sqlite3_step(query), SQLITE_ROW);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(query, 0)), "");
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(query, 1)), "");
+  EXPECT_EQ(sqlite3_column_int64(query, 2), 0);
   sqlite3_finalize(query);
   sqlite3_close(upgraded);
 }
@@ -2439,10 +2442,11 @@ TEST_F(MasterTest, AgentsArePagedSortedAndFilteredForTheWebUi) {
 
 // A task's kill policy is its grace when its framework or the policy kills
 // it; a KILL's own policy overrides it for that kill (0: SIGKILL at once); a
-// drain's grace is capped by the task's. Bad policies are refused naming the
-// field.
+// drain's grace is capped by the task's, and kept across a master restart.
+// Bad policies are refused naming the field.
 TEST_F(MasterTest, KillPoliciesSetTheGracePeriod) {
-  start(registryOptions());
+  const MasterOptions o = registryOptions();
+  start(o);
   Cluster c = cluster();
   wire::TaskInfo plain = task("plain", "cpus:0.5");
   wire::TaskInfo quick = task("quick", "cpus:0.5");
@@ -2498,6 +2502,16 @@ TEST_F(MasterTest, KillPoliciesSetTheGracePeriod) {
   }
   EXPECT_EQ(graces["plain"], 7'000'000);
   EXPECT_EQ(graces["quick"], 250'000) << "capped by the task's own";
+
+  // The drain's grace is kept with it: a restarted master kills what the
+  // agent still runs when it comes back with that grace, not the default.
+  restart(o);
+  Peer& again = peer("agent-1b");
+  again.send(wire::REGISTER_AGENT, reregistration(c, {"plain"}));
+  expect<wire::AgentRegistered>(again, wire::AGENT_REGISTERED);
+  sent = expect<wire::KillTask>(again, wire::KILL_TASK);
+  EXPECT_EQ(sent.task_id(), "plain");
+  EXPECT_EQ(sent.grace_period_us(), 7'000'000);
 }
 
 // Maintenance: a deactivated agent is offered to no one and keeps its tasks;

@@ -63,7 +63,7 @@ std::unique_ptr<MasterContender> successorOf(std::unique_ptr<MasterContender>& c
 
 // An agent row the size of a real one: a long host name, eight resources,
 // a few attributes, a reservation on every tenth, a CURVE key name on every
-// third, maintenance on every seventh.
+// third, maintenance (a drain with its grace) on every seventh.
 Registry::AgentRow agent(int i) {
   return {fmt::format("{:08x}-agent-{:06d}", static_cast<unsigned>(i) * 2654435761u, i),
           fmt::format("node-{:06d}.rack-{:03d}.dc1.example.org", i, i % 500),
@@ -72,7 +72,8 @@ Registry::AgentRow agent(int i) {
           fmt::format("rack:r{:03d};zone:z{};os:debian12;kernel:6.1", i % 500, i % 3),
           i % 10 == 0 ? "cpus(web):2;mem(web):4096" : "",
           i % 3 == 0 ? fmt::format("agent-key-{}", i % 97) : "",
-          i % 7 == 0 ? "draining" : ""};
+          i % 7 == 0 ? "draining" : "",
+          i % 7 == 0 ? 30'000'000 + i : 0};
 }
 
 wire::FrameworkInfo framework(int i) {
@@ -93,7 +94,8 @@ std::map<std::string, std::string> flat(const Registry::Contents& c) {
   std::map<std::string, std::string> out;
   for (const auto& a : c.agents) {
     out["agent " + a.id] = a.hostname + "|" + a.resources + "|" + a.attributes + "|" + a.reserved +
-                           "|" + a.keyName + "|" + a.maintenance;
+                           "|" + a.keyName + "|" + a.maintenance + "|" +
+                           std::to_string(a.drainGraceUs);
   }
   for (const auto& f : c.frameworks) out["framework " + f.framework_id()] = f.SerializeAsString();
   for (std::size_t i = 0; i < c.removedFrameworks.size(); ++i) {
@@ -299,6 +301,7 @@ TEST_F(ZkRegistryTest, ARegistryOfAnEarlierVersionIsReadAndRewrittenInShards) {
     expected.agents.push_back(agent(i));
     expected.agents.back().keyName.clear();      // an earlier version had no key names
     expected.agents.back().maintenance.clear();  // nor maintenance
+    expected.agents.back().drainGraceUs = 0;
     auto* row = old.add_agents();
     row->set_id(expected.agents.back().id);
     row->set_hostname(expected.agents.back().hostname);
