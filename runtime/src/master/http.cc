@@ -90,14 +90,15 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
         "http: cannot listen on {}:{} (in use? choose another with --http-port)", host, port));
   }
   loop_.watchFd(wakeFd_, [this] { drain(); });
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // stop() before the server runs is lost (cpp-httplib 0.11), and the
-  // destructor would wait for ever: a master may be made and dropped within
-  // milliseconds (a test whose second master is refused; ASan made it hang).
-  // As StandbyHttp does.
-  for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
+  thread_ = serveInBackground(*server_);
+}
+
+std::thread serveInBackground(httplib::Server& server) {
+  std::thread thread([&server] { server.listen_after_bind(); });
+  for (int i = 0; i < 5000 && !server.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  return thread;
 }
 
 HttpServer::~HttpServer() {

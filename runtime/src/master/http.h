@@ -54,6 +54,13 @@ struct HttpRequest {
 std::unique_ptr<httplib::Server> makeHttpServer(const std::string& certFile,
                                                 const std::string& keyFile);
 
+// Runs `server` (bound already) on a thread of its own and returns it once
+// the server serves: cpp-httplib 0.11 loses a stop() that comes before
+// listen(), and its destructor would then wait for ever; a master or a
+// standby may be made and dropped within milliseconds (ASan made a test
+// whose second master is refused hang).
+std::thread serveInBackground(httplib::Server& server);
+
 // cpp-httplib on its own worker threads, answering GET and POST requests
 // from the event loop's thread: each request is queued, the loop is woken through an
 // eventfd, `handler` runs on the loop thread, and the worker waits for its

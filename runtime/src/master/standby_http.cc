@@ -83,12 +83,7 @@ StandbyHttp::StandbyHttp(const std::string& host, int port, std::string selfId,
                     "--http-port)",
                     host, port));
   }
-  impl_->thread = std::thread([this] { impl_->server->listen_after_bind(); });
-  // stop() before the server runs would be lost, and the destructor would
-  // wait for ever: a standby may be made and dropped within milliseconds.
-  for (int i = 0; i < 5000 && !server.is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  impl_->thread = master::serveInBackground(server);
 }
 
 StandbyHttp::~StandbyHttp() {
