@@ -116,15 +116,25 @@ bool writeFile(const std::string& path, const std::string& data) {
   return ::close(fd) == 0 && ok;
 }
 
-std::string readFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
+// What is left to read on `fd` (to its end, or its first error), which is
+// then closed.
+std::string readToEnd(int fd) {
   std::string out;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::read(fd, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
   ::close(fd);
   return out;
+}
+
+std::string readFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  return readToEnd(fd);
 }
 
 // Written to a temp file and renamed, so the agent never reads half a status.
@@ -661,15 +671,7 @@ class Executor {
     }
     // The child has exec'd (EOF) or said why it could not; we were
     // suspended until then (CLONE_VFORK), so this does not block.
-    std::string setupError;
-    char buf[512];
-    ssize_t n;
-    while ((n = ::read(report[0], buf, sizeof buf)) != 0) {
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) break;
-      setupError.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(report[0]);
+    std::string setupError = readToEnd(report[0]);
     Task& t = tasks_[pid];
     t.key = l.key;
     t.statusFile = l.statusFile;
@@ -731,14 +733,7 @@ class Executor {
       if (pid < 0) h.setupError = errnoText("clone");
       ::close(report[1]);
       // Exec'd (EOF) or said why not: we were suspended until then.
-      char buf[512];
-      ssize_t n;
-      while ((n = ::read(report[0], buf, sizeof buf)) != 0) {
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) break;
-        h.setupError.append(buf, static_cast<std::size_t>(n));
-      }
-      ::close(report[0]);
+      h.setupError += readToEnd(report[0]);
     } else {
       pid = ::fork();
       if (pid == 0) {
@@ -769,12 +764,7 @@ class Executor {
     h.pid = -1;
     std::string report;
     if (h.reportFd >= 0) {
-      char buf[512];
-      ssize_t n;
-      while ((n = ::read(h.reportFd, buf, sizeof buf)) > 0) {
-        report.append(buf, static_cast<std::size_t>(n));
-      }
-      ::close(h.reportFd);
+      report = readToEnd(h.reportFd);
       h.reportFd = -1;
     }
     const std::int64_t now = nowMs();

@@ -289,6 +289,21 @@ std::optional<std::string> badOwnerId(std::string_view id) {
   return badId(id);
 }
 
+// An answer of the HTTP API: `j` as JSON, never cached. Unlike dump()'s
+// default, invalid UTF-8 (names and logs from peers) becomes U+FFFD instead
+// of an exception.
+HttpResponse jsonResponse(int status, const nlohmann::json& j, HttpResponse::Headers headers = {}) {
+  headers.emplace_back("Cache-Control", "no-store");
+  return HttpResponse{status, "application/json",
+                      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                      std::move(headers)};
+}
+
+// A refusal of the HTTP API: {"error": why}.
+HttpResponse errorResponse(int status, const std::string& why, HttpResponse::Headers headers = {}) {
+  return jsonResponse(status, nlohmann::json{{"error", why}}, std::move(headers));
+}
+
 // Why `text` (a command or an environment entry, a C string at exec) cannot
 // be passed to a task, or nullopt.
 std::optional<std::string> hasNul(std::string_view text) {
@@ -1120,14 +1135,8 @@ void Master::Impl::onAgentError(const Incoming& in, const wire::Error& error) {
     // upgrade) answers at once, not after the read's timeout.
     for (const auto& [id, read] : fileReads) {
       if (read.agentId != in.envelope.sender() || read.sequence != error.about_sequence()) continue;
-      answerFileRead(
-          id, HttpResponse{502,
-                           "application/json",
-                           nlohmann::json{{"error", fmt::format("agent '{}' cannot read "
-                                                                "the file: {}",
-                                                                read.agentId, error.message())}}
-                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                           {{"Cache-Control", "no-store"}}});
+      answerFileRead(id, errorResponse(502, fmt::format("agent '{}' cannot read the file: {}",
+                                                        read.agentId, error.message())));
       return;
     }
     return;
@@ -2547,14 +2556,7 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
         std::string(body),
         {{"Content-Security-Policy", "default-src 'self'"}, {"Cache-Control", "no-cache"}}};
   };
-  auto api = [](const nlohmann::json& j) {
-    // Unlike dump()'s default, invalid UTF-8 in names from peers becomes
-    // U+FFFD instead of an exception.
-    return HttpResponse{200,
-                        "application/json",
-                        j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                        {{"Cache-Control", "no-store"}}};
-  };
+  auto api = [](const nlohmann::json& j) { return jsonResponse(200, j); };
   if (path == "/" || path == "/index.html")
     return ui(master::kUiIndexHtml, "text/html; charset=utf-8");
   if (path == "/ui/app.js") return ui(master::kUiAppJs, "text/javascript; charset=utf-8");
@@ -2666,10 +2668,7 @@ std::optional<HttpResponse> Master::Impl::tokenRefusal(const master::HttpRequest
                                               what)
                                         : std::string("wrong operator token");
   spdlog::warn("master: {} {} refused: {}", request.method, request.path, why);
-  return HttpResponse{401,
-                      "application/json",
-                      nlohmann::json{{"error", why}}.dump(),
-                      {{"Cache-Control", "no-store"}, {"WWW-Authenticate", "Bearer"}}};
+  return errorResponse(401, why, {{"WWW-Authenticate", "Bearer"}});
 }
 
 // GET /api/v1/files/read?framework_id=F&task_id=T[&file=stdout|stderr]
@@ -2678,12 +2677,6 @@ std::optional<HttpResponse> Master::Impl::tokenRefusal(const master::HttpRequest
 // waits, not the loop), 504 after kFileReadTimeout.
 HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
   using nlohmann::json;
-  auto refuse = [](int status, const std::string& why) {
-    return HttpResponse{status,
-                        "application/json",
-                        json{{"error", why}}.dump(-1, ' ', false, json::error_handler_t::replace),
-                        {{"Cache-Control", "no-store"}}};
-  };
   // Logs may hold what tasks print of their secrets: they need the token
   // when the master has one, as changes do (the state stays open).
   if (auto denied = tokenRefusal(request, "task logs")) return *denied;
@@ -2693,22 +2686,23 @@ HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
                                                             "offset",       "length",  "format"};
   for (const auto& [name, value] : q) {
     if (!kKnown.count(name)) {
-      return refuse(400, fmt::format("unknown parameter '{}'; known: framework_id, task_id, file, "
-                                     "offset, length, format",
-                                     name));
+      return errorResponse(
+          400, fmt::format("unknown parameter '{}'; known: framework_id, task_id, file, "
+                           "offset, length, format",
+                           name));
     }
   }
   const std::string frameworkId = q["framework_id"], taskId = q["task_id"];
   const std::string file = q.count("file") ? q["file"] : "stdout";
   const std::string format = q.count("format") ? q["format"] : "json";
   if (frameworkId.empty() || taskId.empty()) {
-    return refuse(400, "framework_id and task_id are needed (allot tasks lists them)");
+    return errorResponse(400, "framework_id and task_id are needed (allot tasks lists them)");
   }
   if (file != "stdout" && file != "stderr") {
-    return refuse(400, fmt::format("file '{}': stdout or stderr", file));
+    return errorResponse(400, fmt::format("file '{}': stdout or stderr", file));
   }
   if (format != "json" && format != "raw") {
-    return refuse(400, fmt::format("format '{}': json or raw", format));
+    return errorResponse(400, fmt::format("format '{}': json or raw", format));
   }
   auto integer = [&](const char* name, std::int64_t fallback, std::int64_t low,
                      std::int64_t high) -> std::optional<std::int64_t> {
@@ -2723,29 +2717,33 @@ HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
   };
   const auto offset = integer("offset", 0, -1, std::numeric_limits<std::int64_t>::max());
   if (!offset) {
-    return refuse(
+    return errorResponse(
         400, fmt::format("offset '{}': a byte offset, or -1 for the end of the file", q["offset"]));
   }
   const auto length = integer("length", kMaxFileRead, 1, kMaxFileRead);
   if (!length) {
-    return refuse(400, fmt::format("length '{}': from 1 to {} bytes", q["length"], kMaxFileRead));
+    return errorResponse(400,
+                         fmt::format("length '{}': from 1 to {} bytes", q["length"], kMaxFileRead));
   }
   const std::string key = taskKey(frameworkId, taskId);
   const Task* task = findAnyTask(key);
   if (task == nullptr) {
-    return refuse(404, fmt::format("no task '{}' of framework '{}' here (not running, and not "
-                                   "among the completed tasks the master keeps)",
-                                   taskId, frameworkId));
+    return errorResponse(404,
+                         fmt::format("no task '{}' of framework '{}' here (not running, and not "
+                                     "among the completed tasks the master keeps)",
+                                     taskId, frameworkId));
   }
   auto a = agents.find(task->agentId);
   if (a == agents.end()) {
-    return refuse(404, fmt::format("task '{}' ran on agent '{}', which the master no longer knows",
-                                   taskId, task->agentId));
+    return errorResponse(
+        404, fmt::format("task '{}' ran on agent '{}', which the master no longer knows", taskId,
+                         task->agentId));
   }
   const Agent& agent = a->second;
   if (agent.status != AgentStatus::kActive) {
-    return refuse(503, fmt::format("agent '{}' of task '{}' is {}; try again once it is back",
-                                   agent.id, taskId, statusName(agent.status)));
+    return errorResponse(
+        503, fmt::format("agent '{}' of task '{}' is {}; try again once it is back", agent.id,
+                         taskId, statusName(agent.status)));
   }
   const std::uint64_t id = nextFileRead++;
   wire::ReadFile ask;
@@ -2766,14 +2764,8 @@ HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
   read.answer = std::make_shared<std::promise<HttpResponse>>();
   read.timer = loop.after(kFileReadTimeout, [this, id, agentId = agent.id] {
     if (auto it = fileReads.find(id); it != fileReads.end()) it->second.timer = 0;
-    answerFileRead(id,
-                   HttpResponse{504,
-                                "application/json",
-                                json{{"error", fmt::format("agent '{}' did not answer within "
-                                                           "{} s",
-                                                           agentId, toSeconds(kFileReadTimeout))}}
-                                    .dump(-1, ' ', false, json::error_handler_t::replace),
-                                {{"Cache-Control", "no-store"}}});
+    answerFileRead(id, errorResponse(504, fmt::format("agent '{}' did not answer within {} s",
+                                                      agentId, toSeconds(kFileReadTimeout))));
   });
   HttpResponse later;
   later.later = [answer = read.answer->get_future().share()]() -> HttpResponse {
@@ -2812,14 +2804,8 @@ void Master::Impl::onFileData(Agent& agent, const Incoming& in) {
     return;
   }
   const FileRead& read = it->second;
-  const auto dumped = [](const json& j) {
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
-  };
   if (!data.error().empty()) {
-    return answerFileRead(data.request_id(), HttpResponse{404,
-                                                          "application/json",
-                                                          dumped(json{{"error", data.error()}}),
-                                                          {{"Cache-Control", "no-store"}}});
+    return answerFileRead(data.request_id(), errorResponse(404, data.error()));
   }
   if (read.raw) {
     return answerFileRead(data.request_id(),
@@ -2838,18 +2824,12 @@ void Master::Impl::onFileData(Agent& agent, const Incoming& in) {
          {"length", data.data().size()},
          {"size", data.size()},
          {"data", data.data()}};
-  answerFileRead(data.request_id(),
-                 HttpResponse{200, "application/json", dumped(j), {{"Cache-Control", "no-store"}}});
+  answerFileRead(data.request_id(), jsonResponse(200, j));
 }
 
 HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
   using nlohmann::json;
-  auto answer = [](int status, const json& j) {
-    return HttpResponse{status,
-                        "application/json",
-                        j.dump(-1, ' ', false, json::error_handler_t::replace),
-                        {{"Cache-Control", "no-store"}}};
-  };
+  const auto answer = [](int status, const json& j) { return jsonResponse(status, j); };
   auto refuse = [&](int status, const std::string& why) {
     spdlog::warn("master: operator {} {} refused: {}", request.method, request.path, why);
     return answer(status, json{{"error", why}});
