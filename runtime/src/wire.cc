@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace allot::runtime {
@@ -149,6 +150,28 @@ HealthCheckTimes healthCheckTimes(const wire::HealthCheck& check) {
   if (check.has_grace_period_seconds()) t.graceMs = millis(check.grace_period_seconds());
   if (check.has_consecutive_failures()) t.consecutiveFailures = check.consecutive_failures();
   return t;
+}
+
+std::optional<std::string> sandboxPathProblem(std::string_view path) {
+  if (path.size() > 4096) return std::string("longer than 4096 bytes");
+  if (path.find('\0') != std::string_view::npos) return std::string("holds a NUL byte");
+  if (path.starts_with('/')) {
+    return fmt::format("'{}' is absolute; name a path inside the sandbox, as 'out/result.csv'",
+                       path);
+  }
+  if (path.empty()) return std::nullopt;
+  for (std::size_t at = 0; at <= path.size();) {
+    const std::size_t end = std::min(path.find('/', at), path.size());
+    const std::string_view part = path.substr(at, end - at);
+    if (part.empty() || part == "." || part == "..") {
+      return fmt::format(
+          "'{}' has an empty, '.' or '..' component; name each directory on the "
+          "way down from the sandbox",
+          path);
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> healthCheckProblem(const wire::HealthCheck& check) {

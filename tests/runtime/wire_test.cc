@@ -225,5 +225,19 @@ TEST(WireTest, HealthChecksTakeMesosDefaultsAndBadOnesNameTheirField) {
             "health_check.timeout_seconds: must be at least 0.001");
 }
 
+// Paths in a sandbox: relative, each component named; what could climb out
+// or hide a component is refused.
+TEST(WireTest, SandboxPathsAreRelativeWithEveryComponentNamed) {
+  for (const std::string path : {"", "stdout", "out/result.csv", "a/.hidden", "a/b.../c", "..a"}) {
+    EXPECT_EQ(sandboxPathProblem(path), std::nullopt) << path;
+  }
+  for (const std::string path : {"..", "a/../b", "./x", "a/.", "a//b", "a/", "/x", "/"}) {
+    EXPECT_NE(sandboxPathProblem(path), std::nullopt) << path;
+  }
+  EXPECT_EQ(sandboxPathProblem(std::string("a\0b", 3)), "holds a NUL byte");
+  EXPECT_EQ(sandboxPathProblem(std::string(4097, 'a')), "longer than 4096 bytes");
+  EXPECT_EQ(sandboxPathProblem(std::string(4096, 'a')), std::nullopt);
+}
+
 }  // namespace
 }  // namespace allot::runtime

@@ -1,5 +1,6 @@
 #include "allot/runtime/agent.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <sstream>
@@ -157,6 +159,11 @@ class Agent::Impl {
   void onAck(const wire::Envelope& envelope);
   void onShutdownFramework(const wire::Envelope& envelope);
   void onReadFile(const wire::Envelope& envelope);
+  void onListFiles(const wire::Envelope& envelope);
+  // Why `path` in the sandbox of `frameworkId`/`taskId` could not be opened
+  // (errno), for FILE_DATA and FILE_LIST.
+  std::string openProblem(const std::string& frameworkId, const std::string& taskId,
+                          const std::string& path) const;
   void onError(const wire::Envelope& envelope);
   void onReplaced(const std::string& why);
   void onHeartbeatTimer();
@@ -664,6 +671,8 @@ void Agent::Impl::dispatch(const wire::Envelope& envelope) {
       return onShutdownFramework(envelope);
     case wire::READ_FILE:
       return onReadFile(envelope);
+    case wire::LIST_FILES:
+      return onListFiles(envelope);
     case wire::AGENT_HEARTBEAT_ACK:
       return;
     case wire::ERROR:
@@ -1251,11 +1260,36 @@ void Agent::Impl::onShutdownFramework(const wire::Envelope& envelope) {
                n);
 }
 
-// A piece of a task's stdout or stderr, for the master's /api/v1/files/read.
+std::string Agent::Impl::openProblem(const std::string& frameworkId, const std::string& taskId,
+                                     const std::string& path) const {
+  const std::string shown = path.empty() ? "the sandbox" : fmt::format("'{}'", path);
+  if (errno == ENOENT) {
+    return fmt::format(
+        "no {} in the sandbox of task {} on agent {} (never started here, or "
+        "its sandbox was removed)",
+        path.empty() ? std::string("sandbox") : path, taskId, id_);
+  }
+  switch (errno) {
+    case ELOOP:
+      return fmt::format(
+          "{} is or passes through a symbolic link, which the agent does not "
+          "follow (it could lead out of the sandbox)",
+          shown);
+    case ENOTDIR:
+      return fmt::format("{} is not a directory, or a component on the way to it is not one",
+                         shown);
+    default:
+      return fmt::format("cannot open {} in the sandbox of task {} of framework {}: {}", shown,
+                         taskId, frameworkId, std::strerror(errno));
+  }
+}
+
+// A piece of a file in a task's sandbox, for the master's /api/v1/files/read.
 // By path, not by the tasks it knows: a sandbox outlives its task's record.
 // The task owns the sandbox and may have put anything there: the file is
-// opened without following a symbolic link and without blocking on a FIFO,
-// and read only when it is a regular file.
+// opened without following a symbolic link anywhere on its path and without
+// blocking on a FIFO, and read only when it is a regular file with one link
+// (a hard link to a file outside, where the kernel allows one, has two).
 void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
   wire::ReadFile msg;
   if (auto error = decodePayload(envelope, msg))
@@ -1269,8 +1303,9 @@ void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
     answer.set_error(std::move(why));
     dealer_->send(wire::FILE_DATA, id_, answer);
   };
-  if (msg.file() != "stdout" && msg.file() != "stderr") {
-    return fail(fmt::format("field file: '{}' is not stdout or stderr", msg.file()));
+  if (msg.file().empty()) return fail("field file: empty; name stdout, stderr or a path");
+  if (auto problem = sandboxPathProblem(msg.file())) {
+    return fail(fmt::format("field file: {}", *problem));
   }
   if (msg.length() == 0 || msg.length() > kMaxFileRead || msg.offset() < -1) {
     return fail(
@@ -1281,19 +1316,23 @@ void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
   if (msg.framework_id().empty() || msg.task_id().empty()) {
     return fail("fields framework_id and task_id: both are needed");
   }
-  const std::string path = layout_.sandbox(msg.framework_id(), msg.task_id()) + "/" + msg.file();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    return fail(errno == ENOENT ? fmt::format("no {} in the sandbox of task {} on agent {} (never "
-                                              "started here, or its sandbox was removed)",
-                                              msg.file(), msg.task_id(), id_)
-                                : fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-  }
   agent::UniqueFd file;
-  file.fd = fd;
+  file.fd = agent::openBeneath(layout_.sandbox(msg.framework_id(), msg.task_id()), msg.file(),
+                               O_RDONLY | O_NONBLOCK);
+  if (file.fd < 0) return fail(openProblem(msg.framework_id(), msg.task_id(), msg.file()));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    return fail(fmt::format("{} is not a regular file", path));
+  if (::fstat(file.fd, &st) != 0) {
+    return fail(fmt::format("cannot stat '{}': {}", msg.file(), std::strerror(errno)));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return fail(fmt::format("'{}' is a directory (`allot ls` lists it)", msg.file()));
+  }
+  if (!S_ISREG(st.st_mode)) return fail(fmt::format("'{}' is not a regular file", msg.file()));
+  if (st.st_nlink > 1) {
+    return fail(
+        fmt::format("'{}' has {} hard links; the agent reads only files whose one link "
+                    "is in the sandbox",
+                    msg.file(), st.st_nlink));
   }
   const std::int64_t size = st.st_size;
   const std::int64_t length = msg.length();
@@ -1304,10 +1343,12 @@ void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
   data.resize(want);
   std::size_t done = 0;
   while (done < want) {
-    const ssize_t n = ::pread(fd, data.data() + done, want - done,
+    const ssize_t n = ::pread(file.fd, data.data() + done, want - done,
                               static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (n < 0) {
+      return fail(fmt::format("cannot read '{}': {}", msg.file(), std::strerror(errno)));
+    }
     if (n == 0) break;  // shrunk meanwhile
     done += static_cast<std::size_t>(n);
   }
@@ -1315,6 +1356,62 @@ void Agent::Impl::onReadFile(const wire::Envelope& envelope) {
   answer.set_offset(offset);
   answer.set_size(size);
   dealer_->send(wire::FILE_DATA, id_, answer);
+}
+
+// A directory of a task's sandbox, for the master's /api/v1/files/browse:
+// reached as onReadFile reaches a file; its entries are described, never
+// followed (lstat), sorted by name, at most kMaxListEntries of them.
+void Agent::Impl::onListFiles(const wire::Envelope& envelope) {
+  wire::ListFiles msg;
+  if (auto error = decodePayload(envelope, msg))
+    return refuse(envelope, error->code, error->message);
+  wire::FileList answer;
+  answer.set_request_id(msg.request_id());
+  auto fail = [&](std::string why) {
+    answer.clear_entries();
+    answer.set_error(std::move(why));
+    dealer_->send(wire::FILE_LIST, id_, answer);
+  };
+  if (auto problem = sandboxPathProblem(msg.path())) {
+    return fail(fmt::format("field path: {}", *problem));
+  }
+  if (msg.framework_id().empty() || msg.task_id().empty()) {
+    return fail("fields framework_id and task_id: both are needed");
+  }
+  const int fd = agent::openBeneath(layout_.sandbox(msg.framework_id(), msg.task_id()), msg.path(),
+                                    O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+  if (fd < 0) return fail(openProblem(msg.framework_id(), msg.task_id(), msg.path()));
+  DIR* dir = ::fdopendir(fd);  // owns fd from here
+  if (dir == nullptr) {
+    const int error = errno;
+    ::close(fd);
+    errno = error;
+    return fail(openProblem(msg.framework_id(), msg.task_id(), msg.path()));
+  }
+  const std::unique_ptr<DIR, int (*)(DIR*)> owned(dir, ::closedir);
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    if (static_cast<std::uint32_t>(answer.entries_size()) == kMaxListEntries) {
+      answer.set_truncated(true);
+      break;
+    }
+    struct stat st {};
+    // Gone meanwhile: the task may be writing and removing files.
+    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    wire::FileEntry& e = *answer.add_entries();
+    e.set_name(std::string(name));
+    e.set_type(S_ISREG(st.st_mode)   ? wire::FileEntry::FILE
+               : S_ISDIR(st.st_mode) ? wire::FileEntry::DIRECTORY
+               : S_ISLNK(st.st_mode) ? wire::FileEntry::SYMLINK
+                                     : wire::FileEntry::OTHER);
+    e.set_size(st.st_size);
+    e.set_mode(st.st_mode & 07777);
+    e.set_mtime_us(std::int64_t{st.st_mtim.tv_sec} * 1'000'000 + st.st_mtim.tv_nsec / 1'000);
+  }
+  std::sort(answer.mutable_entries()->begin(), answer.mutable_entries()->end(),
+            [](const wire::FileEntry& a, const wire::FileEntry& b) { return a.name() < b.name(); });
+  dealer_->send(wire::FILE_LIST, id_, answer);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -173,6 +174,48 @@ std::optional<std::string> readFile(const std::string& path) {
   }
   ::close(fd);
   return out;
+}
+
+int openBeneath(const std::string& root, std::string_view path, int flags) {
+  UniqueFd dir;
+  dir.fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir.fd < 0) return -1;
+  // O_DIRECTORY | O_NOFOLLOW on a symbolic link fails with ENOTDIR: say
+  // ELOOP then, as for a file.
+  const auto linkSays = [&dir](const char* name) {
+    const int error = errno;
+    struct stat st {};
+    const bool link = error == ENOTDIR && ::fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                      S_ISLNK(st.st_mode);
+    return link ? ELOOP : error;
+  };
+  // The last open's errno, not the closing's, is the caller's.
+  const auto last = [&dir, &linkSays](const char* name, int lastFlags) {
+    const int fd = ::openat(dir.fd, name, lastFlags | O_CLOEXEC);
+    const int error = fd < 0 ? linkSays(name) : 0;
+    ::close(dir.fd);
+    dir.fd = -1;
+    errno = error;
+    return fd;
+  };
+  if (path.empty()) return last(".", flags);
+  std::string part;
+  for (std::size_t at = 0;;) {
+    const std::size_t slash = path.find('/', at);
+    part.assign(path.substr(at, slash == std::string_view::npos ? path.npos : slash - at));
+    if (slash == std::string_view::npos) {
+      return last(part.c_str(), flags | O_NOFOLLOW);
+    }
+    const int next =
+        ::openat(dir.fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      errno = linkSays(part.c_str());
+      return -1;
+    }
+    ::close(dir.fd);
+    dir.fd = next;
+    at = slash + 1;
+  }
 }
 
 }  // namespace allot::runtime::agent

@@ -77,4 +77,12 @@ std::optional<Records> readRecords(const std::string& path);
 // The content of `path`, or nullopt when it cannot be read.
 std::optional<std::string> readFile(const std::string& path);
 
+// Opens `path` beneath the directory `root` ("" is `root` itself; callers
+// check it with sandboxPathProblem first), one component at a time, each
+// with O_NOFOLLOW: a task owns its sandbox and may leave a symbolic link to
+// anywhere in it, in place of a file or of a directory on the way. `flags`
+// are for the last component (O_NOFOLLOW and O_CLOEXEC are added). Returns
+// the descriptor, or -1 with errno set (ELOOP: a symbolic link on the way).
+int openBeneath(const std::string& root, std::string_view path, int flags);
+
 }  // namespace allot::runtime::agent

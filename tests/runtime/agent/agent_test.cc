@@ -163,6 +163,38 @@ class AgentTest : public ::testing::Test {
     return await([type](const Incoming& in) { return in.envelope.type() == type; }, timeout);
   }
 
+  // Asks the agent as the master does (READ_FILE, LIST_FILES) about a file
+  // of fw-1's task `taskId` and returns its answer (FILE_DATA, FILE_LIST).
+  template <typename Answer, typename Ask>
+  Answer askAboutFile(wire::MessageType askType, wire::MessageType answerType, Ask ask) {
+    ask.set_request_id(nextFileRequest_++);
+    ask.set_framework_id("fw-1");
+    send(askType, ask);
+    Answer answer;
+    auto in = awaitType(answerType);
+    EXPECT_TRUE(in.has_value());
+    if (in) {
+      EXPECT_FALSE(decodePayload(in->envelope, answer).has_value());
+    }
+    EXPECT_EQ(answer.request_id(), ask.request_id());
+    return answer;
+  }
+  wire::FileData readFile(const std::string& taskId, const std::string& file, std::int64_t offset,
+                          std::uint32_t length) {
+    wire::ReadFile ask;
+    ask.set_task_id(taskId);
+    ask.set_file(file);
+    ask.set_offset(offset);
+    ask.set_length(length);
+    return askAboutFile<wire::FileData>(wire::READ_FILE, wire::FILE_DATA, ask);
+  }
+  wire::FileList listFiles(const std::string& taskId, const std::string& path) {
+    wire::ListFiles ask;
+    ask.set_task_id(taskId);
+    ask.set_path(path);
+    return askAboutFile<wire::FileList>(wire::LIST_FILES, wire::FILE_LIST, ask);
+  }
+
   static wire::TaskStatus statusOf(const Incoming& in) {
     wire::StatusUpdate update;
     EXPECT_FALSE(decodePayload(in.envelope, update).has_value());
@@ -328,6 +360,7 @@ class AgentTest : public ::testing::Test {
   EventLoop loop_{clock_};
   RouterSocket master_{context_, "tcp://127.0.0.1:*"};
   std::string workDir_;
+  std::uint64_t nextFileRequest_ = 1;  // of READ_FILE and LIST_FILES
   std::unique_ptr<Agent> agent_;
   std::string route_;
   std::vector<Incoming> inbox_;
@@ -1206,26 +1239,6 @@ TEST_F(AgentTest, ReadFileAnswersPiecesOfASandboxAndRefusesTheRest) {
   registerAgent();
   runTask("log", "seq 1 1000; echo oops >&2");
   ASSERT_TRUE(awaitUpdate("log", wire::TASK_FINISHED).has_value());
-  std::uint64_t next = 1;
-  auto readFile = [&](const std::string& taskId, const std::string& file, std::int64_t offset,
-                      std::uint32_t length) {
-    wire::ReadFile ask;
-    ask.set_request_id(next++);
-    ask.set_framework_id("fw-1");
-    ask.set_task_id(taskId);
-    ask.set_file(file);
-    ask.set_offset(offset);
-    ask.set_length(length);
-    send(wire::READ_FILE, ask);
-    wire::FileData data;
-    auto in = awaitType(wire::FILE_DATA);
-    EXPECT_TRUE(in.has_value());
-    if (in) {
-      EXPECT_FALSE(decodePayload(in->envelope, data).has_value());
-    }
-    EXPECT_EQ(data.request_id(), ask.request_id());
-    return data;
-  };
   std::string all;
   for (int i = 1; i <= 1000; ++i) all += std::to_string(i) + "\n";
   wire::FileData d = readFile("log", "stdout", 0, kMaxFileRead);
@@ -1251,7 +1264,9 @@ TEST_F(AgentTest, ReadFileAnswersPiecesOfASandboxAndRefusesTheRest) {
     return d.error();
   };
   EXPECT_EQ(refusal("log", "../../meta/agent_id"),
-            "field file: '../../meta/agent_id' is not stdout or stderr");
+            "field file: '../../meta/agent_id' has an empty, '.' or '..' component; name each "
+            "directory on the way down from the sandbox");
+  EXPECT_NE(refusal("log", "/etc/passwd").find("is absolute"), std::string::npos);
   EXPECT_NE(refusal("log", "stdout", -2).find("want an offset from -1"), std::string::npos);
   EXPECT_NE(refusal("log", "stdout", 0, 0).find("a length from 1 to 1048576"), std::string::npos);
   EXPECT_NE(refusal("never", "stdout").find("no stdout in the sandbox of task never"),
@@ -1259,10 +1274,80 @@ TEST_F(AgentTest, ReadFileAnswersPiecesOfASandboxAndRefusesTheRest) {
   // What a task may leave in its own sandbox.
   fs::remove(sandbox("log") / "stdout");
   fs::create_symlink("/etc/passwd", sandbox("log") / "stdout");
-  EXPECT_NE(refusal("log", "stdout").find("Too many levels of symbolic links"), std::string::npos);
+  EXPECT_EQ(refusal("log", "stdout"),
+            "'stdout' is or passes through a symbolic link, which the agent does not follow (it "
+            "could lead out of the sandbox)");
   fs::remove(sandbox("log") / "stderr");
   ASSERT_EQ(::mkfifo((sandbox("log") / "stderr").c_str(), 0644), 0);
   EXPECT_NE(refusal("log", "stderr").find("is not a regular file"), std::string::npos);
+}
+
+// LIST_FILES: a directory of a sandbox, its entries described and never
+// followed; READ_FILE of any path in the sandbox, reached without following
+// a symbolic link anywhere on the way; a hard link (which could name a file
+// outside) is not read.
+TEST_F(AgentTest, ListFilesDescribesASandboxAndReadsFollowNoLinkOut) {
+  startAgent(options());
+  registerAgent();
+  runTask("out",
+          "mkdir -p out/deep && seq 1 10 > out/deep/r.txt && chmod 640 out/deep/r.txt && "
+          "ln -s /etc out/etc && ln -s /etc/passwd out/pw && mkfifo out/fifo && echo done");
+  ASSERT_TRUE(awaitUpdate("out", wire::TASK_FINISHED).has_value());
+  auto list = [&](const std::string& path) { return listFiles("out", path); };
+  auto read = [&](const std::string& file) { return readFile("out", file, 0, 1000); };
+  auto names = [](const wire::FileList& l) {
+    std::vector<std::string> out;
+    for (const auto& e : l.entries()) out.push_back(e.name());
+    return out;
+  };
+  wire::FileList root = list("");
+  EXPECT_EQ(root.error(), "");
+  EXPECT_EQ(names(root), (std::vector<std::string>{"out", "stderr", "stdout"}));
+  EXPECT_EQ(root.entries(0).type(), wire::FileEntry::DIRECTORY);
+  EXPECT_EQ(root.entries(2).type(), wire::FileEntry::FILE);
+  EXPECT_EQ(root.entries(2).size(), 5) << "done\n";
+  EXPECT_FALSE(root.truncated());
+  wire::FileList out = list("out");
+  EXPECT_EQ(names(out), (std::vector<std::string>{"deep", "etc", "fifo", "pw"}));
+  EXPECT_EQ(out.entries(1).type(), wire::FileEntry::SYMLINK);
+  EXPECT_EQ(out.entries(2).type(), wire::FileEntry::OTHER);
+  EXPECT_EQ(out.entries(3).type(), wire::FileEntry::SYMLINK);
+  wire::FileList deep = list("out/deep");
+  ASSERT_EQ(deep.entries_size(), 1);
+  EXPECT_EQ(deep.entries(0).mode(), 0640u);
+  EXPECT_EQ(deep.entries(0).size(), 21);
+  const auto modified = std::chrono::microseconds(deep.entries(0).mtime_us());
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  EXPECT_LT(std::chrono::abs(now - modified), std::chrono::minutes(1));
+
+  EXPECT_EQ(read("out/deep/r.txt").data(), "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n");
+  const std::string followsNoLink = "is or passes through a symbolic link";
+  EXPECT_NE(list("out/etc").error().find(followsNoLink), std::string::npos);
+  EXPECT_NE(read("out/etc/passwd").error().find("'out/etc/passwd' " + followsNoLink),
+            std::string::npos);
+  EXPECT_NE(read("out/pw").error().find(followsNoLink), std::string::npos);
+  EXPECT_EQ(read("out").error(), "'out' is a directory (`allot ls` lists it)");
+  EXPECT_EQ(read("out/fifo").error(), "'out/fifo' is not a regular file");
+  EXPECT_NE(read("out/deep/r.txt/x").error().find("is not a directory"), std::string::npos);
+  EXPECT_NE(list("out/deep/r.txt").error().find("is not a directory"), std::string::npos);
+  EXPECT_NE(list("out/none").error().find("no out/none in the sandbox of task out"),
+            std::string::npos);
+  EXPECT_NE(list("out/../..").error().find("'.' or '..' component"), std::string::npos);
+  EXPECT_NE(list("/").error().find("is absolute"), std::string::npos);
+
+  fs::create_hard_link(sandbox("out") / "out/deep/r.txt", sandbox("out") / "out/hard");
+  EXPECT_EQ(read("out/hard").error(),
+            "'out/hard' has 2 hard links; the agent reads only files whose one link is in the "
+            "sandbox");
+
+  // A directory of more entries than one answer holds: the first ones, said so.
+  fs::create_directory(sandbox("out") / "many");
+  for (std::uint32_t i = 0; i <= kMaxListEntries; ++i) {
+    std::ofstream(sandbox("out") / "many" / std::to_string(i));
+  }
+  wire::FileList many = list("many");
+  EXPECT_EQ(static_cast<std::uint32_t>(many.entries_size()), kMaxListEntries);
+  EXPECT_TRUE(many.truncated());
 }
 
 // KILL_TASK's grace 0 is SIGKILL at once (unset: --kill-grace); the agent's

@@ -34,6 +34,8 @@ inline constexpr std::size_t kMaxIdBytes = 80;
 
 // Most bytes of a sandbox file one READ_FILE asks for: well inside a message.
 inline constexpr std::uint32_t kMaxFileRead = 1024 * 1024;
+// Most entries one LIST_FILES answers: some 100 bytes each, well inside a message.
+inline constexpr std::uint32_t kMaxListEntries = 10'000;
 
 // The name of a message type ("REGISTER_AGENT"), or "type 77" for unknown ones.
 std::string messageTypeName(wire::MessageType type);
@@ -90,5 +92,11 @@ std::optional<std::string> killPolicyProblem(const wire::KillPolicy& policy);
 // port"), or nullopt. The master refuses such a task (TASK_ERROR), and so
 // does an agent.
 std::optional<std::string> healthCheckProblem(const wire::HealthCheck& check);
+
+// Why `path` does not name a place in a task's sandbox, or nullopt: it must be
+// relative, at most 4096 bytes, with no NUL and no empty, "." or ".."
+// component ("out/result.csv"; "" is the sandbox itself). The master refuses
+// such a ReadFile.file or ListFiles.path (400), and so does an agent.
+std::optional<std::string> sandboxPathProblem(std::string_view path);
 
 }  // namespace allot::runtime
