@@ -539,19 +539,25 @@ struct Master::Impl {
   std::optional<HttpResponse> tokenRefusal(const master::HttpRequest& request,
                                            std::string_view what) const;
 
-  // --- task logs (GET /api/v1/files/read) ----------------------------------------
-  // A read the master asked an agent for, until its FILE_DATA or the timeout.
+  // --- sandbox files (GET /api/v1/files/read, /api/v1/files/browse) -----------
+  // A read or a listing the master asked an agent for, until its FILE_DATA
+  // or FILE_LIST, or the timeout.
   struct FileRead {
     std::string agentId;
-    std::string frameworkId, taskId, file;
-    bool raw = false;            // format=raw: the bytes as text/plain, not JSON
-    std::uint64_t sequence = 0;  // of the READ_FILE sent, which an ERROR names
+    std::string frameworkId, taskId, file;  // file: the path read or listed
+    bool list = false;                      // LIST_FILES, not READ_FILE
+    bool raw = false;                       // format=raw: the bytes as text/plain, not JSON
+    std::uint64_t sequence = 0;             // of the message sent, which an ERROR names
     std::shared_ptr<std::promise<HttpResponse>> answer;
     EventLoop::TimerId timer = 0;
   };
   static constexpr Duration kFileReadTimeout = std::chrono::seconds(5);
-  HttpResponse readFile(const master::HttpRequest& request);
+  HttpResponse sandboxFiles(const master::HttpRequest& request, bool list);
   void onFileData(Agent& agent, const Incoming& in);
+  void onFileList(Agent& agent, const Incoming& in);
+  // The read `requestId` that `agent` may answer, else nullptr (and the
+  // answer is refused as bad input when no such read was asked of it).
+  FileRead* fileReadFor(Agent& agent, const Incoming& in, std::uint64_t requestId, bool list);
   void answerFileRead(std::uint64_t id, HttpResponse response);
 
   // --- operator API (POST /api/v1/...) -----------------------------------------
@@ -1020,6 +1026,9 @@ void Master::Impl::dispatch(const Incoming& in) {
     case wire::FILE_DATA:
       if (Agent* agent = activeAgent(in)) onFileData(*agent, in);
       return;
+    case wire::FILE_LIST:
+      if (Agent* agent = activeAgent(in)) onFileList(*agent, in);
+      return;
     case wire::SUBSCRIBE:
       onSubscribe(in);
       return;
@@ -1130,9 +1139,10 @@ std::string Master::Impl::replacedMessage(const std::string& agentId) {
 // The refusal names the sequence of the master's message; the task sent in
 // it ends with a master-generated update.
 void Master::Impl::onAgentError(const Incoming& in, const wire::Error& error) {
-  if (error.about() == wire::READ_FILE && error.about_sequence() != 0) {
-    // An agent that cannot read files (one of an earlier version, during an
-    // upgrade) answers at once, not after the read's timeout.
+  if ((error.about() == wire::READ_FILE || error.about() == wire::LIST_FILES) &&
+      error.about_sequence() != 0) {
+    // An agent that cannot read or list files (one of an earlier version,
+    // during an upgrade) answers at once, not after the read's timeout.
     for (const auto& [id, read] : fileReads) {
       if (read.agentId != in.envelope.sender() || read.sequence != error.about_sequence()) continue;
       answerFileRead(id, errorResponse(502, fmt::format("agent '{}' cannot read the file: {}",
@@ -2563,7 +2573,12 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
   if (path == "/ui/style.css") return ui(master::kUiStyleCss, "text/css; charset=utf-8");
   // Browsers ask for it on every page; no icon, and no 404 in their consoles.
   if (path == "/favicon.ico") return {204, "image/x-icon", ""};
-  if (path == "/api/v1/files/read" || path == "/api/v1/files/read/") return readFile(request);
+  if (path == "/api/v1/files/read" || path == "/api/v1/files/read/") {
+    return sandboxFiles(request, false);
+  }
+  if (path == "/api/v1/files/browse" || path == "/api/v1/files/browse/") {
+    return sandboxFiles(request, true);
+  }
   if (path == "/api/v1/state" || path == "/api/v1/state/") {
     // ?only=agents,roles: those lists (and the counts of all); ?only=: none.
     const auto only = std::find_if(request.query.begin(), request.query.end(),
@@ -2671,36 +2686,40 @@ std::optional<HttpResponse> Master::Impl::tokenRefusal(const master::HttpRequest
   return errorResponse(401, why, {{"WWW-Authenticate", "Bearer"}});
 }
 
-// GET /api/v1/files/read?framework_id=F&task_id=T[&file=stdout|stderr]
-// [&offset=N][&length=N][&format=json|raw]: asks the task's agent for a
-// piece of its sandbox file and answers when the agent does (the HTTP worker
-// waits, not the loop), 504 after kFileReadTimeout.
-HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
-  using nlohmann::json;
-  // Logs may hold what tasks print of their secrets: they need the token
-  // when the master has one, as changes do (the state stays open).
-  if (auto denied = tokenRefusal(request, "task logs")) return *denied;
+// GET /api/v1/files/read?framework_id=F&task_id=T[&file=PATH][&offset=N]
+// [&length=N][&format=json|raw] and /api/v1/files/browse?framework_id=F&
+// task_id=T[&path=DIR]: asks the task's agent for a piece of a file in its
+// sandbox, or for a directory's entries, and answers when the agent does (the
+// HTTP worker waits, not the loop), 504 after kFileReadTimeout.
+HttpResponse Master::Impl::sandboxFiles(const master::HttpRequest& request, bool list) {
+  // Sandboxes hold what tasks print and write, secrets too: they need the
+  // token when the master has one, as changes do (the state stays open).
+  if (auto denied = tokenRefusal(request, list ? "sandbox listings" : "task logs")) return *denied;
   std::map<std::string, std::string, std::less<>> q;
   for (const auto& [name, value] : request.query) q[name] = value;
-  static const std::set<std::string, std::less<>> kKnown = {"framework_id", "task_id", "file",
-                                                            "offset",       "length",  "format"};
+  static const std::set<std::string, std::less<>> kRead = {"framework_id", "task_id", "file",
+                                                           "offset",       "length",  "format"};
+  static const std::set<std::string, std::less<>> kList = {"framework_id", "task_id", "path"};
+  const auto& known = list ? kList : kRead;
   for (const auto& [name, value] : q) {
-    if (!kKnown.count(name)) {
+    if (!known.count(name)) {
       return errorResponse(
-          400, fmt::format("unknown parameter '{}'; known: framework_id, task_id, file, "
-                           "offset, length, format",
-                           name));
+          400, fmt::format("unknown parameter '{}'; known: {}", name, fmt::join(known, ", ")));
     }
   }
   const std::string frameworkId = q["framework_id"], taskId = q["task_id"];
-  const std::string file = q.count("file") ? q["file"] : "stdout";
-  const std::string format = q.count("format") ? q["format"] : "json";
   if (frameworkId.empty() || taskId.empty()) {
     return errorResponse(400, "framework_id and task_id are needed (allot tasks lists them)");
   }
-  if (file != "stdout" && file != "stderr") {
-    return errorResponse(400, fmt::format("file '{}': stdout or stderr", file));
+  // A path in the sandbox; "dir/" names "dir" (the sandbox itself stays "").
+  const char* pathName = list ? "path" : "file";
+  std::string file = list ? q["path"] : (q.count("file") ? q["file"] : "stdout");
+  while (file.size() > 1 && file.back() == '/') file.pop_back();
+  if (!list && file.empty()) return errorResponse(400, "file '': stdout, stderr or a path");
+  if (auto problem = sandboxPathProblem(file)) {
+    return errorResponse(400, fmt::format("{}: {}", pathName, *problem));
   }
+  const std::string format = q.count("format") ? q["format"] : "json";
   if (format != "json" && format != "raw") {
     return errorResponse(400, fmt::format("format '{}': json or raw", format));
   }
@@ -2746,20 +2765,30 @@ HttpResponse Master::Impl::readFile(const master::HttpRequest& request) {
                          taskId, statusName(agent.status)));
   }
   const std::uint64_t id = nextFileRead++;
-  wire::ReadFile ask;
-  ask.set_request_id(id);
-  ask.set_framework_id(frameworkId);
-  ask.set_task_id(taskId);
-  ask.set_file(file);
-  ask.set_offset(*offset);
-  ask.set_length(static_cast<std::uint32_t>(*length));
-  send(agent.routingId, agent.id, wire::READ_FILE, ask);
+  if (list) {
+    wire::ListFiles ask;
+    ask.set_request_id(id);
+    ask.set_framework_id(frameworkId);
+    ask.set_task_id(taskId);
+    ask.set_path(file);
+    send(agent.routingId, agent.id, wire::LIST_FILES, ask);
+  } else {
+    wire::ReadFile ask;
+    ask.set_request_id(id);
+    ask.set_framework_id(frameworkId);
+    ask.set_task_id(taskId);
+    ask.set_file(file);
+    ask.set_offset(*offset);
+    ask.set_length(static_cast<std::uint32_t>(*length));
+    send(agent.routingId, agent.id, wire::READ_FILE, ask);
+  }
   FileRead& read = fileReads[id];
   read.sequence = router.lastSequence();
   read.agentId = agent.id;
   read.frameworkId = frameworkId;
   read.taskId = taskId;
   read.file = file;
+  read.list = list;
   read.raw = format == "raw";
   read.answer = std::make_shared<std::promise<HttpResponse>>();
   read.timer = loop.after(kFileReadTimeout, [this, id, agentId = agent.id] {
@@ -2791,23 +2820,29 @@ void Master::Impl::answerFileRead(std::uint64_t id, HttpResponse response) {
   read.answer->set_value(std::move(response));
 }
 
+Master::Impl::FileRead* Master::Impl::fileReadFor(Agent& agent, const Incoming& in,
+                                                  std::uint64_t requestId, bool list) {
+  auto it = fileReads.find(requestId);
+  if (it == fileReads.end()) return nullptr;  // answered already: the timeout was first
+  if (it->second.agentId != agent.id || it->second.list != list) {
+    bad(in, wire::Error::INVALID, "request_id",
+        fmt::format("{} is not a {} the master asked of agent '{}'", requestId,
+                    list ? "listing" : "read", agent.id));
+    return nullptr;
+  }
+  return &it->second;
+}
+
 void Master::Impl::onFileData(Agent& agent, const Incoming& in) {
   using nlohmann::json;
   wire::FileData data;
   if (!parse(in, data)) return;
-  auto it = fileReads.find(data.request_id());
-  if (it == fileReads.end()) return;  // answered already: the timeout was first
-  if (it->second.agentId != agent.id) {
-    bad(in, wire::Error::INVALID, "request_id",
-        fmt::format("{} is not a read the master asked of agent '{}'", data.request_id(),
-                    agent.id));
-    return;
-  }
-  const FileRead& read = it->second;
+  const FileRead* read = fileReadFor(agent, in, data.request_id(), false);
+  if (read == nullptr) return;
   if (!data.error().empty()) {
     return answerFileRead(data.request_id(), errorResponse(404, data.error()));
   }
-  if (read.raw) {
+  if (read->raw) {
     return answerFileRead(data.request_id(),
                           HttpResponse{200,
                                        "text/plain; charset=utf-8",
@@ -2816,15 +2851,75 @@ void Master::Impl::onFileData(Agent& agent, const Incoming& in) {
                                         {"X-Allot-Offset", std::to_string(data.offset())},
                                         {"X-Allot-Size", std::to_string(data.size())}}});
   }
-  json j{{"framework_id", read.frameworkId},
-         {"task_id", read.taskId},
+  json j{{"framework_id", read->frameworkId},
+         {"task_id", read->taskId},
          {"agent_id", agent.id},
-         {"file", read.file},
+         {"file", read->file},
          {"offset", data.offset()},
          {"length", data.data().size()},
          {"size", data.size()},
          {"data", data.data()}};
   answerFileRead(data.request_id(), jsonResponse(200, j));
+}
+
+namespace {
+
+// "drwxr-xr-x", as ls -l writes the type and the permission bits.
+std::string modeText(const wire::FileEntry& entry) {
+  std::string text = "?---------";
+  text[0] = entry.type() == wire::FileEntry::DIRECTORY ? 'd'
+            : entry.type() == wire::FileEntry::SYMLINK ? 'l'
+            : entry.type() == wire::FileEntry::FILE    ? '-'
+                                                       : '?';
+  const std::uint32_t mode = entry.mode();
+  for (std::size_t i = 0; i < 9; ++i) {
+    if (mode & (0400u >> i)) text[1 + i] = "rwx"[i % 3];
+  }
+  if (mode & 04000) text[3] = (mode & 0100) ? 's' : 'S';
+  if (mode & 02000) text[6] = (mode & 0010) ? 's' : 'S';
+  if (mode & 01000) text[9] = (mode & 0001) ? 't' : 'T';
+  return text;
+}
+
+}  // namespace
+
+void Master::Impl::onFileList(Agent& agent, const Incoming& in) {
+  using nlohmann::json;
+  wire::FileList list;
+  if (!parse(in, list)) return;
+  const FileRead* read = fileReadFor(agent, in, list.request_id(), true);
+  if (read == nullptr) return;
+  if (!list.error().empty()) {
+    return answerFileRead(list.request_id(), errorResponse(404, list.error()));
+  }
+  json entries = json::array();
+  for (const wire::FileEntry& e : list.entries()) {
+    // The agent's names go into paths the UI and the CLI ask for next: one
+    // with a '/' or a NUL, or "." or "..", is no entry of a directory.
+    if (e.name().empty() || e.name() == "." || e.name() == ".." ||
+        e.name().find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
+      bad(in, wire::Error::INVALID, "entries.name",
+          fmt::format("'{}' is not the name of a directory's entry", printable(e.name())));
+      return answerFileRead(
+          list.request_id(),
+          errorResponse(502, fmt::format("agent '{}' listed a bad name", agent.id)));
+    }
+    static constexpr const char* kTypes[] = {"other", "file", "directory", "symlink"};
+    const auto type = static_cast<std::size_t>(e.type());
+    entries.push_back(json{{"name", e.name()},
+                           {"path", read->file.empty() ? e.name() : read->file + "/" + e.name()},
+                           {"type", type < std::size(kTypes) ? kTypes[type] : "other"},
+                           {"size", e.size()},
+                           {"mode", modeText(e)},
+                           {"mtime_us", e.mtime_us()}});
+  }
+  json j{{"framework_id", read->frameworkId},
+         {"task_id", read->taskId},
+         {"agent_id", agent.id},
+         {"path", read->file},
+         {"truncated", list.truncated()},
+         {"entries", std::move(entries)}};
+  answerFileRead(list.request_id(), jsonResponse(200, j));
 }
 
 HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {

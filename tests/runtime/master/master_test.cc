@@ -323,14 +323,39 @@ class MasterTest : public ::testing::Test {
   }
 
   std::string get(const std::string& path) {
-    auto response = std::async(std::launch::async, [port = master->httpPort(), path] {
+    auto response = getLater(path);
+    return waitHttp(response);
+  }
+
+  // GETs `path` from another thread, so that the test can play the agent
+  // the master asks meanwhile: "STATUS\nBODY", or "STATUS\nHEADER\nBODY"
+  // with `header` (its value). waitHttp pumps the loop until it is there.
+  std::future<std::string> getLater(const std::string& path, const std::string& header = "") {
+    return std::async(std::launch::async, [port = master->httpPort(), path, header] {
       httplib::Client client("127.0.0.1", port);
-      client.set_read_timeout(5, 0);
-      auto r = client.Get(path.c_str());
-      return r ? std::to_string(r->status) + "\n" + r->body : std::string("no answer");
+      client.set_read_timeout(10, 0);
+      auto r = client.Get(path);
+      if (!r) return std::string("no answer");
+      return std::to_string(r->status) + "\n" +
+             (header.empty() ? "" : r->get_header_value(header) + "\n") + r->body;
     });
-    pumpUntil([&] { return response.wait_for(0s) == std::future_status::ready; }, 6000ms);
-    return response.get();
+  }
+  std::string waitHttp(std::future<std::string>& answer) {
+    pumpUntil([&] { return answer.wait_for(0s) == std::future_status::ready; }, 6000ms);
+    return answer.get();
+  }
+
+  // `agent` answers the message of `type` the master sent it as an agent of
+  // an earlier version, which does not know it, would.
+  void refuseAsOlderAgent(Peer& agent, wire::MessageType type) {
+    const auto sent = take(agent, type);
+    ASSERT_TRUE(sent.has_value());
+    wire::Error unknown;
+    unknown.set_code(wire::Error::UNKNOWN_TYPE);
+    unknown.set_message("not a message for an agent");
+    unknown.set_about(type);
+    unknown.set_about_sequence(sent->sequence());
+    agent.send(wire::ERROR, unknown);
   }
 
   // POSTs `body` to `path` ("STATUS\nBODY", like get).
@@ -1561,19 +1586,9 @@ TEST_F(MasterTest, TaskLogsAreReadFromTheTasksAgent) {
   accept(*c.fw, c.first, {task("t1", "cpus:0.1")}, 0.0);
   expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
   const auto ask = [&](const std::string& query) {
-    return std::async(std::launch::async, [port = master->httpPort(), query] {
-      httplib::Client client("127.0.0.1", port);
-      client.set_read_timeout(10, 0);
-      auto r = client.Get("/api/v1/files/read?" + query);
-      return r ? std::to_string(r->status) + "\n" + r->get_header_value("X-Allot-Offset") + "\n" +
-                     r->body
-               : std::string("no answer");
-    });
+    return getLater("/api/v1/files/read?" + query, "X-Allot-Offset");
   };
-  const auto wait = [&](std::future<std::string>& answer) {
-    pumpUntil([&] { return answer.wait_for(0s) == std::future_status::ready; }, 6000ms);
-    return answer.get();
-  };
+  const auto wait = [&](std::future<std::string>& answer) { return waitHttp(answer); };
   const std::string t1 = "framework_id=" + c.fwId + "&task_id=t1";
 
   auto answer = ask(t1 + "&file=stderr&offset=-1&length=100");
@@ -1628,14 +1643,7 @@ TEST_F(MasterTest, TaskLogsAreReadFromTheTasksAgent) {
 
   // An agent that cannot read files (an earlier version) says so at once.
   answer = ask(t1);
-  const auto readEnvelope = take(*c.agent, wire::READ_FILE);
-  ASSERT_TRUE(readEnvelope.has_value());
-  wire::Error unknown;
-  unknown.set_code(wire::Error::UNKNOWN_TYPE);
-  unknown.set_message("not a message for an agent");
-  unknown.set_about(wire::READ_FILE);
-  unknown.set_about_sequence(readEnvelope->sequence());
-  c.agent->send(wire::ERROR, unknown);
+  refuseAsOlderAgent(*c.agent, wire::READ_FILE);
   got = wait(answer);
   EXPECT_EQ(got.substr(0, 4), "502\n") << got;
   EXPECT_NE(got.find("cannot read the file: not a message for an agent"), std::string::npos) << got;
@@ -1650,7 +1658,9 @@ TEST_F(MasterTest, TaskLogsAreReadFromTheTasksAgent) {
 
   for (const auto& [query, want] : std::vector<std::pair<std::string, std::string>>{
            {"task_id=t1", "400"},
-           {t1 + "&file=passwd", "400"},
+           {t1 + "&file=../../meta/agent_id", "400"},
+           {t1 + "&file=/etc/passwd", "400"},
+           {t1 + "&file=", "400"},
            {t1 + "&offset=-2", "400"},
            {t1 + "&length=0", "400"},
            {t1 + "&length=1048577", "400"},
@@ -1661,6 +1671,112 @@ TEST_F(MasterTest, TaskLogsAreReadFromTheTasksAgent) {
     EXPECT_EQ(wait(refusedAnswer).substr(0, 3), want) << query;
   }
   EXPECT_TRUE(none(*c.agent, wire::READ_FILE)) << "bad requests reach no agent";
+}
+
+// GET /api/v1/files/browse asks the task's agent for a directory of its
+// sandbox (LIST_FILES) and answers its entries (FILE_LIST) as JSON; a name
+// that is no directory entry, an answer of the wrong kind or from another
+// agent, and bad paths are refused; an agent that cannot list says so (502).
+TEST_F(MasterTest, TaskSandboxesAreListedByTheTasksAgent) {
+  startWithHttp();
+  Cluster c = cluster();
+  accept(*c.fw, c.first, {task("t1", "cpus:0.1")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  const auto ask = [&](const std::string& query) {
+    return getLater("/api/v1/files/browse?" + query);
+  };
+  const auto wait = [&](std::future<std::string>& answer) { return waitHttp(answer); };
+  const std::string t1 = "framework_id=" + c.fwId + "&task_id=t1";
+
+  auto answer = ask(t1 + "&path=out/");
+  auto list = expect<wire::ListFiles>(*c.agent, wire::LIST_FILES);
+  EXPECT_EQ(list.framework_id(), c.fwId);
+  EXPECT_EQ(list.task_id(), "t1");
+  EXPECT_EQ(list.path(), "out") << "a trailing slash names the directory";
+  wire::FileList files;
+  files.set_request_id(list.request_id());
+  auto entry = [&](const std::string& name, wire::FileEntry::Type type, std::uint32_t mode) {
+    wire::FileEntry& e = *files.add_entries();
+    e.set_name(name);
+    e.set_type(type);
+    e.set_size(42);
+    e.set_mode(mode);
+    e.set_mtime_us(1'700'000'000'000'000);
+  };
+  entry("deep", wire::FileEntry::DIRECTORY, 0755);
+  entry("r.txt", wire::FileEntry::FILE, 04640);
+  entry("pw", wire::FileEntry::SYMLINK, 0777);
+  entry("fifo", wire::FileEntry::OTHER, 01600);
+  c.agent->send(wire::FILE_LIST, files);
+  std::string got = wait(answer);
+  ASSERT_EQ(got.substr(0, 4), "200\n") << got;
+  auto j = nlohmann::json::parse(got.substr(4));
+  EXPECT_EQ(j["path"], "out");
+  EXPECT_EQ(j["agent_id"], c.agentId);
+  EXPECT_EQ(j["truncated"], false);
+  ASSERT_EQ(j["entries"].size(), 4u);
+  EXPECT_EQ(j["entries"][0]["path"], "out/deep");
+  EXPECT_EQ(j["entries"][0]["type"], "directory");
+  EXPECT_EQ(j["entries"][0]["mode"], "drwxr-xr-x");
+  EXPECT_EQ(j["entries"][1]["mode"], "-rwSr-----");
+  EXPECT_EQ(j["entries"][1]["size"], 42);
+  EXPECT_EQ(j["entries"][1]["mtime_us"], 1'700'000'000'000'000);
+  EXPECT_EQ(j["entries"][2]["type"], "symlink");
+  EXPECT_EQ(j["entries"][2]["mode"], "lrwxrwxrwx");
+  EXPECT_EQ(j["entries"][3]["type"], "other");
+  EXPECT_EQ(j["entries"][3]["mode"], "?rw------T");
+
+  // The sandbox itself; a FILE_DATA or another agent's FILE_LIST answers
+  // no listing; the agent's refusal is 404.
+  answer = ask(t1);
+  list = expect<wire::ListFiles>(*c.agent, wire::LIST_FILES);
+  EXPECT_EQ(list.path(), "");
+  wire::FileData wrongKind;
+  wrongKind.set_request_id(list.request_id());
+  c.agent->send(wire::FILE_DATA, wrongKind);
+  EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::INVALID);
+  Peer& other = peer("agent-2");
+  registerAgent(other, "cpus:1;mem:64");
+  wire::FileList forged;
+  forged.set_request_id(list.request_id());
+  other.send(wire::FILE_LIST, forged);
+  EXPECT_EQ(expect<wire::Error>(other, wire::ERROR).code(), wire::Error::INVALID);
+  wire::FileList refused;
+  refused.set_request_id(list.request_id());
+  refused.set_error("no sandbox in the sandbox of task t1");
+  c.agent->send(wire::FILE_LIST, refused);
+  EXPECT_EQ(wait(answer), "404\n{\"error\":\"no sandbox in the sandbox of task t1\"}");
+
+  // Names that are no directory entry: the agent is told, the caller gets 502.
+  for (const std::string& name : {std::string("../x"), std::string(".."), std::string()}) {
+    answer = ask(t1);
+    list = expect<wire::ListFiles>(*c.agent, wire::LIST_FILES);
+    files.Clear();
+    files.set_request_id(list.request_id());
+    entry(name, wire::FileEntry::FILE, 0644);
+    c.agent->send(wire::FILE_LIST, files);
+    got = wait(answer);
+    EXPECT_EQ(got.substr(0, 4), "502\n") << name << ": " << got;
+    EXPECT_EQ(expect<wire::Error>(*c.agent, wire::ERROR).code(), wire::Error::INVALID) << name;
+  }
+
+  // An agent that cannot list (an earlier version) says so at once.
+  answer = ask(t1);
+  refuseAsOlderAgent(*c.agent, wire::LIST_FILES);
+  got = wait(answer);
+  EXPECT_EQ(got.substr(0, 4), "502\n") << got;
+
+  for (const auto& [query, want] : std::vector<std::pair<std::string, std::string>>{
+           {"task_id=t1", "400"},
+           {t1 + "&path=../x", "400"},
+           {t1 + "&path=/", "400"},
+           {t1 + "&path=a//b", "400"},
+           {t1 + "&file=stdout", "400"},
+           {"framework_id=" + c.fwId + "&task_id=nope", "404"}}) {
+    auto refusedAnswer = ask(query);
+    EXPECT_EQ(wait(refusedAnswer).substr(0, 3), want) << query;
+  }
+  EXPECT_TRUE(none(*c.agent, wire::LIST_FILES)) << "bad requests reach no agent";
 }
 
 // Ids with control characters (NUL above all: the executor protocol splits
@@ -2097,6 +2213,10 @@ TEST_F(MasterTest, OperatorCallsNeedTheTokenWhenOneIsSet) {
   answer = get("/api/v1/files/read?framework_id=f&task_id=t");
   EXPECT_EQ(status(answer), 401) << answer;
   EXPECT_NE(error(answer).find("task logs need the operator token"), std::string::npos) << answer;
+  answer = get("/api/v1/files/browse?framework_id=f&task_id=t&path=../..");
+  EXPECT_EQ(status(answer), 401) << answer;
+  EXPECT_NE(error(answer).find("sandbox listings need the operator token"), std::string::npos)
+      << answer;
 }
 
 // A role's quota limit caps what it is offered, its weight shows in the
