@@ -2,14 +2,17 @@
 // master's HTTP API (/api/v1/state) and print tables for people, or the JSON
 // with --json. `allot weight`, `allot quota`, `allot reserve`, `allot
 // unreserve`, `allot deactivate`, `allot drain` and `allot reactivate`: the
-// operator API (POST /api/v1/...).
+// operator API (POST /api/v1/...). `allot logs` and `allot ls`: files of a
+// task's sandbox (GET /api/v1/files/read and /api/v1/files/browse).
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <httplib.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -436,19 +439,28 @@ void addOperatorCommands(CLI::App& app) {
 
 // --- allot logs ------------------------------------------------------------------
 
-struct LogArgs : StateArgs {
+// A task's sandbox, for `allot logs` and `allot ls`.
+struct SandboxArgs : StateArgs {
   std::string task;
   std::string framework;
+  std::string tokenFile;
+};
+
+struct LogArgs : SandboxArgs {
+  std::string file;  // in the sandbox; empty: stdout (stderr with --stderr)
   bool stderrFile = false;
   std::size_t tail = 0;  // lines; 0: the whole file
   bool follow = false;
   double interval = 1;  // seconds between reads with --follow
-  std::string tokenFile;
+};
+
+struct LsArgs : SandboxArgs {
+  std::string path;  // in the sandbox; empty: the sandbox
 };
 
 // The framework of task `taskId`: the one given, else the only one with a
 // task of that id (running or completed); and whether it still runs.
-std::pair<std::string, bool> findTask(const LogArgs& args) {
+std::pair<std::string, bool> findTask(const SandboxArgs& args) {
   const json state = fetchState(args, "tasks,completed_tasks");
   std::vector<std::string> running, done;
   for (const char* list : {"tasks", "completed_tasks"}) {
@@ -483,13 +495,10 @@ struct LogPiece {
   std::int64_t size = 0;
 };
 
-LogPiece readLog(const Api& api, const LogArgs& args, const std::string& framework,
-                 std::int64_t offset, const httplib::Headers& headers) {
-  const std::string path =
-      fmt::format("/api/v1/files/read?framework_id={}&task_id={}&file={}&offset={}&format=raw",
-                  httplib::detail::encode_query_param(framework),
-                  httplib::detail::encode_query_param(args.task),
-                  args.stderrFile ? "stderr" : "stdout", offset);
+// GETs `path` of the master's sandbox API; its answer, or its refusal
+// thrown as an Error.
+httplib::Result getSandbox(const Api& api, const std::string& path,
+                           const httplib::Headers& headers) {
   auto response = api.client->Get(path, headers);
   if (!response) unreachable(api, response.error());
   if (response->status != 200) {
@@ -500,6 +509,22 @@ LogPiece readLog(const Api& api, const LogArgs& args, const std::string& framewo
     }
     throw Error(fmt::format("the master answered HTTP {}: {}", response->status, why));
   }
+  return response;
+}
+
+std::string sandboxQuery(const std::string& framework, const std::string& task) {
+  return fmt::format("framework_id={}&task_id={}", httplib::detail::encode_query_param(framework),
+                     httplib::detail::encode_query_param(task));
+}
+
+LogPiece readLog(const Api& api, const LogArgs& args, const std::string& framework,
+                 std::int64_t offset, const httplib::Headers& headers) {
+  const std::string file = !args.file.empty() ? args.file : args.stderrFile ? "stderr" : "stdout";
+  auto response = getSandbox(api,
+                             fmt::format("/api/v1/files/read?{}&file={}&offset={}&format=raw",
+                                         sandboxQuery(framework, args.task),
+                                         httplib::detail::encode_query_param(file), offset),
+                             headers);
   LogPiece piece;
   piece.data = std::move(response->body);
   try {
@@ -553,19 +578,80 @@ void printLogs(const LogArgs& args) {
   }
 }
 
+// `allot ls`: a directory of the task's sandbox, as ls -l lists one.
+void listSandbox(const LsArgs& args) {
+  const std::string framework = findTask(args).first;
+  const Api api = connect(args);
+  auto response =
+      getSandbox(api,
+                 fmt::format("/api/v1/files/browse?{}&path={}", sandboxQuery(framework, args.task),
+                             httplib::detail::encode_query_param(args.path)),
+                 authorization(args.tokenFile));
+  json listing;
+  try {
+    listing = json::parse(response->body);
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}/api/v1/files/browse is not JSON: {}", api.where, e.what()));
+  }
+  if (args.json) {
+    std::cout << listing.dump(2) << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const json& e : listing.value("entries", json::array())) {
+    const auto mtime = static_cast<std::time_t>(e.value("mtime_us", std::int64_t{0}) / 1'000'000);
+    std::string name = text(e["name"]);
+    if (text(e["type"]) == "directory") name += "/";
+    if (text(e["type"]) == "symlink") name += " (symbolic link, not followed)";
+    rows.push_back({text(e["mode"]), fmt::format("{:>12}", text(e["size"])),
+                    fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::localtime(mtime)), name});
+  }
+  printTable({"MODE", "        SIZE", "MODIFIED", "NAME"}, rows);
+  if (listing.value("truncated", false)) {
+    std::cerr << fmt::format("allot: the directory holds more entries than the {} shown\n",
+                             rows.size());
+  }
+}
+
+// The options `allot logs` and `allot ls` share, after the task's id.
+void addSandboxOptions(CLI::App* cmd, SandboxArgs& args) {
+  cmd->add_option("task", args.task, "Task id (see `allot tasks --all`)")->required();
+  cmd->add_option("--framework", args.framework,
+                  "The task's framework, when several frameworks have a task of that id");
+  cmd->add_option("--token-file", args.tokenFile,
+                  "File holding the operator token, when the master has --operator-token-file "
+                  "(sandboxes need it then)");
+}
+
 }  // namespace
+
+void addLsCommand(CLI::App& app) {
+  auto args = std::make_shared<LsArgs>();
+  auto* cmd = reader(app, "ls",
+                     "List a directory of a task's sandbox on its agent, through the master", args);
+  addSandboxOptions(cmd, *args);
+  cmd->add_option("path", args->path,
+                  "Directory in the sandbox, as out/results (default: the sandbox itself)");
+  cmd->footer(
+      "Symbolic links are listed, never followed: the agent reads nothing outside the sandbox. "
+      "`allot logs TASK FILE` prints a file listed here.\n"
+      "Example: allot ls web-1 out --master 127.0.0.1:5051");
+  cmd->callback([args] { listSandbox(*args); });
+}
 
 void addLogsCommand(CLI::App& app) {
   auto args = std::make_shared<LogArgs>();
   auto* cmd = reader(app, "logs",
-                     "Print a task's stdout (or stderr) from its sandbox on its agent, through "
-                     "the master; --follow as tail -f",
+                     "Print a task's stdout, stderr or another file of its sandbox on its "
+                     "agent, through the master; --follow as tail -f",
                      args);
   cmd->remove_option(cmd->get_option("--json"));
-  cmd->add_option("task", args->task, "Task id (see `allot tasks --all`)")->required();
-  cmd->add_option("--framework", args->framework,
-                  "The task's framework, when several frameworks have a task of that id");
-  cmd->add_flag("--stderr", args->stderrFile, "The task's stderr instead of its stdout");
+  addSandboxOptions(cmd, *args);
+  auto* file = cmd->add_option(
+      "file", args->file,
+      "File in the sandbox: stdout (the default), stderr, or a path such as out/result.csv");
+  cmd->add_flag("--stderr", args->stderrFile, "The task's stderr instead of its stdout")
+      ->excludes(file);
   cmd->add_option("--tail", args->tail,
                   "Only the last N lines (of the file's last MiB); 0: the whole file")
       ->capture_default_str();
@@ -574,14 +660,12 @@ void addLogsCommand(CLI::App& app) {
   cmd->add_option("--interval", args->interval, "Seconds between reads with --follow")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--token-file", args->tokenFile,
-                  "File holding the operator token, when the master has --operator-token-file "
-                  "(logs need it then)");
   cmd->footer(
       "The master asks the task's agent over their secured link; the agent must be connected. "
       "Sandboxes stay on the agents after their tasks end, so the logs of completed tasks "
       "(those the master still lists) can be read too.\n"
-      "Example: allot logs web-1 --stderr --tail 50 --master 127.0.0.1:5051");
+      "Examples: allot logs web-1 --stderr --tail 50 --master 127.0.0.1:5051\n"
+      "          allot logs web-1 out/result.csv > result.csv");
   cmd->callback([args] { printLogs(*args); });
 }
 

@@ -16,6 +16,7 @@ void addAgentCommand(CLI::App& app);
 void addRunCommand(CLI::App& app);
 void addStateCommand(CLI::App& app);
 void addLogsCommand(CLI::App& app);
+void addLsCommand(CLI::App& app);
 // `allot keygen`: CURVE key pairs for secured links.
 void addKeygenCommand(CLI::App& app);
 

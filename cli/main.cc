@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   allot::cli::addRunCommand(app);
   allot::cli::addStateCommand(app);
   allot::cli::addLogsCommand(app);
+  allot::cli::addLsCommand(app);
   allot::cli::addKeygenCommand(app);
   try {
     app.parse(argc, argv);

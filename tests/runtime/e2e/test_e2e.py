@@ -948,6 +948,58 @@ def test_allot_logs_reads_a_tasks_sandbox_through_the_master(cluster):
             slow.kill()
             slow.wait()
 
+def test_allot_ls_lists_a_sandbox_and_allot_logs_prints_any_file_in_it(cluster):
+    """`allot ls` lists a task's sandbox through the master and its agent;
+    `allot logs TASK PATH` prints a file the task wrote there, byte for byte;
+    a symbolic link the task left (to /etc/passwd) is listed, not followed."""
+    cluster.start(agents=1)
+    http = f"127.0.0.1:{cluster.http_port}"
+    made = run_allot(
+        "run", "--master", cluster.master_address, "--name", "writer", "--cpus", "0.5",
+        "--mem", "32", "--timeout", "60", "--",
+        "mkdir -p out/deep && seq 1 1000 > out/deep/numbers.txt && "
+        "head -c 3000 /dev/urandom > out/blob.bin && ln -s /etc/passwd out/pw && echo ok")
+    assert made.returncode == 0, made.stdout + made.stderr
+    (task,) = [t for t in cluster.state()["completed_tasks"] if t["name"] == "writer"]
+    sandbox = os.path.join(cluster.dir, "agent0", "frameworks", task["framework_id"], "tasks",
+                           task["id"])
+
+    def allot(*args):
+        done = subprocess.run([ALLOT, *args, "--master", http], capture_output=True, timeout=60)
+        return done.returncode, done.stdout, done.stderr.decode()
+
+    code, out, err = allot("ls", task["id"])
+    assert code == 0, err
+    names = [line.split()[-1] for line in out.decode().splitlines()[1:]]
+    assert names == ["out/", "stderr", "stdout"], out
+    code, out, err = allot("ls", task["id"], "out", "--json")
+    assert code == 0, err
+    listing = json.loads(out)
+    by_name = {e["name"]: e for e in listing["entries"]}
+    assert sorted(by_name) == ["blob.bin", "deep", "pw"], listing
+    assert by_name["blob.bin"]["size"] == 3000 and by_name["blob.bin"]["path"] == "out/blob.bin"
+    assert by_name["pw"]["type"] == "symlink" and by_name["deep"]["type"] == "directory"
+    code, out, err = allot("ls", task["id"], "out/")
+    assert code == 0 and "pw (symbolic link, not followed)" in out.decode(), out
+
+    code, out, err = allot("logs", task["id"], "out/deep/numbers.txt")
+    assert code == 0, err
+    assert out.decode() == "".join(f"{i}\n" for i in range(1, 1001))
+    code, out, err = allot("logs", task["id"], "out/blob.bin")
+    assert code == 0, err
+    with open(os.path.join(sandbox, "out", "blob.bin"), "rb") as blob:
+        assert out == blob.read(), "binary bytes as they are"
+    code, out, err = allot("logs", task["id"], "out/pw")
+    assert code == 1 and "symbolic link, which the agent does not follow" in err, err
+    assert b"root:" not in out
+    code, out, err = allot("logs", task["id"], "../../meta/agent_id")
+    assert code == 1 and "HTTP 400" in err and "'..' component" in err, err
+    code, out, err = allot("ls", task["id"], "out/deep/numbers.txt")
+    assert code == 1 and "is not a directory" in err, err
+    code, out, err = allot("logs", task["id"], "out", "--stderr")
+    assert code != 0 and "excludes" in err.lower(), err
+
+
 def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
     """`allot reserve`, `quota`, `weight` and `roles` against a real master: a
     reservation keeps other roles off the reserved resources and runs its own
