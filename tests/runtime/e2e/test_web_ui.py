@@ -22,6 +22,9 @@ READER = os.path.join(HERE, "ui_reader.mjs")
 NODE = os.environ.get("NODE", shutil.which("node") or "/usr/bin/node")
 HOSTILE_HOST = '<img src=x onerror="window.__allot_xss=1">'
 HOSTILE_TASK = "<script>window.__allot_xss=2</script>"
+# Names of a directory and a file the hostile task leaves in its sandbox.
+HOSTILE_DIR = "<i>dir"
+HOSTILE_FILE = '<img src=x onerror="window.__allot_xss=3">'
 
 
 class UiCluster(Cluster):
@@ -138,7 +141,9 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
     c.wait_agents(["e2e-agent-0", "e2e-agent-1", "e2e-agent-x"])
     # A task whose name is a script, finished; another running throughout.
     done = subprocess.run([ALLOT, "run", "--master", c.master_address, "--name", HOSTILE_TASK,
-                           "--cpus", "0.5", "--mem", "32", "--", "echo", HOSTILE_TASK],
+                           "--cpus", "0.5", "--mem", "32", "--", "sh", "-c",
+                           'echo "$0"; mkdir -p "out/$1" && echo hi > "out/$1/$2"',
+                           HOSTILE_TASK, HOSTILE_DIR, HOSTILE_FILE],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     # With a health check, which the tasks table shows after the state.
@@ -225,7 +230,26 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert log["status"] == 200 and log["content_type"] == "text/plain; charset=utf-8", log
         assert log["target"] == "_blank" and log["text"].strip() == HOSTILE_TASK, log
         assert log["xss"] is None, "a task's output ran as script"
-        assert cell(obs, "tasks-table", sleeper_id, "logs") == "stdout stderr"
+        assert cell(obs, "tasks-table", sleeper_id, "logs") == "stdout stderr files"
+        # Its sandbox, listed by its agent through the master, browsed in
+        # the page; the names the task chose are text, its file opens as text.
+        task_id = hostile_done[0]["id"]
+        view = reader.ask(f"sandbox completed-table {task_id}")
+        assert view["shown"] and view["error"] is None, view
+        assert view["title"] == f"Sandbox of task {task_id} on agent " + \
+            hostile_done[0]["agent_id"], view
+        assert [r[3] for r in view["rows"]] == ["out/", "stderr", "stdout"], view
+        assert view["rows"][2][0] == "-rw-r--r--" or view["rows"][2][0].startswith("-rw"), view
+        view = reader.ask("sandbox-open out")
+        assert [r[3] for r in view["rows"]] == [f"{HOSTILE_DIR}/"], view
+        view = reader.ask(f"sandbox-open {HOSTILE_DIR}")
+        assert view["crumbs"] == f"sandbox / out / {HOSTILE_DIR}", view
+        assert [r[3] for r in view["rows"]] == [HOSTILE_FILE], view
+        assert view["rows"][0][1] == "3", view
+        opened = reader.ask(f"sandbox-open {HOSTILE_FILE}")
+        assert opened["status"] == 200 and opened["text"].strip() == "hi", opened
+        assert opened["xss"] is None and view["xss"] is None, "a name in a sandbox ran as script"
+        assert view["page_errors"] == [] and view["console_errors"] == [], view
         assert obs["cards"]["agents"]["value"] == "3"
         assert obs["cards"]["tasks"]["value"] == str(len(state["tasks"]))
         assert obs["xss"] is None, "markup from the API ran as script"

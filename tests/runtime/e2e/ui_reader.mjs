@@ -6,8 +6,10 @@
 // on stdout (nothing else goes to stdout; diagnostics go to stderr).
 // Commands: observe, wait-error, wait-ok, filter TEXT, sort TABLEID KEY,
 // page prev|next (the Agents tab's pager), open-link TABLEID ROWID TEXT,
-// screenshot NAME, quit. Every answer carries an observation of the page
-// (see observe()) besides its own fields.
+// sandbox TABLEID ROWID, sandbox-open NAME, screenshot NAME, quit. Every
+// answer carries an observation of the page (see observe()) besides its own
+// fields, but for the sandbox commands', which answer with the sandbox view
+// (observing shows every tab in turn, which would leave the view).
 
 import fs from "node:fs";
 import path from "node:path";
@@ -203,6 +205,69 @@ async function waitFor(predicate, arg, timeout) {
 }
 
 const rendersAbove = (n) => Number(document.body.dataset.renders || 0) > n;
+const sandboxAbove = (n) => Number(document.body.dataset.sandbox || 0) > n;
+
+// The sandbox view as a user sees it.
+function readSandbox() {
+  const text = (selector) => document.querySelector(selector)?.textContent.trim() ?? null;
+  const error = document.querySelector("#sandbox-error");
+  return {
+    shown: !document.querySelector("#tab-sandbox").hidden,
+    title: text("#sandbox-title"),
+    crumbs: text("#sandbox-path"),
+    error: error.hidden ? null : error.textContent.trim(),
+    rows: Array.from(document.querySelectorAll("#sandbox-table tbody tr"),
+      (tr) => Array.from(tr.cells, (td) => td.textContent.trim())),
+    xss: window.__allot_xss ?? null,
+  };
+}
+
+// Clicks a link to the sandbox view, and answers with the view once it has
+// rendered again. `target`: {table, row}, that task row's "files" link; or
+// {entry}, the view's link of that entry.
+async function clickToSandbox(target) {
+  const n = await page.evaluate(() => Number(document.body.dataset.sandbox || 0));
+  const clicked = await page.evaluate((t) => {
+    let link = null;
+    if (t.entry !== undefined) {
+      const row = Array.from(document.querySelectorAll("#sandbox-table tbody tr"))
+        .find((tr) => tr.dataset.id === t.entry);
+      link = row?.querySelector("a") ?? null;
+    } else {
+      const row = document.querySelector(`#${t.table} tbody tr[data-id="${CSS.escape(t.row)}"]`);
+      link = row && Array.from(row.querySelectorAll("a")).find((e) => e.textContent === "files");
+    }
+    if (!link) return false;
+    link.click();
+    return true;
+  }, target);
+  if (!clicked) throw new Error(`no such link: ${JSON.stringify(target)}`);
+  const rendered = await waitFor(sandboxAbove, n, 10000);
+  return {
+    ...(rendered ? {} : { stale: true }),
+    ...(await page.evaluate(readSandbox)),
+    console_errors: consoleErrors,
+    page_errors: pageErrors,
+  };
+}
+
+// A link opened in a page of its own, as a user's click on it would
+// (target _blank): what that page shows.
+async function openInPage(link) {
+  const other = await page.context().newPage();
+  try {
+    const response = await other.goto(link.href);
+    return {
+      ...link,
+      status: response.status(),
+      content_type: response.headers()["content-type"],
+      text: await other.evaluate(() => document.body.innerText),
+      xss: await other.evaluate(() => window.__allot_xss ?? null),
+    };
+  } finally {
+    await other.close();
+  }
+}
 
 async function handle(line) {
   const space = line.indexOf(" ");
@@ -292,20 +357,27 @@ async function handle(line) {
         return a ? { href: a.href, target: a.target, rel: a.rel } : null;
       }, [table, rowId, text]);
       if (!link) throw new Error(`no link "${text}" in row ${rowId} of #${table}`);
-      const other = await page.context().newPage();
-      try {
-        const response = await other.goto(link.href);
-        return {
-          phase: "open-link",
-          ...link,
-          status: response.status(),
-          content_type: response.headers()["content-type"],
-          text: await other.evaluate(() => document.body.innerText),
-          xss: await other.evaluate(() => window.__allot_xss ?? null),
-        };
-      } finally {
-        await other.close();
-      }
+      return { phase: "open-link", ...(await openInPage(link)) };
+    }
+    case "sandbox": {
+      // sandbox TABLEID ROWID: the row's "files" link clicked.
+      const [table, rowId] = rest.split(" ");
+      if (!table || !rowId) throw new Error("usage: sandbox TABLEID ROWID");
+      return { phase: "sandbox", ...(await clickToSandbox({ table, row: rowId })) };
+    }
+    case "sandbox-open": {
+      // sandbox-open NAME (the rest of the line, spaces too): the sandbox
+      // view's entry NAME; a directory is listed in the view, a file opened
+      // in a page of its own.
+      const link = await page.evaluate((name) => {
+        const row = Array.from(document.querySelectorAll("#sandbox-table tbody tr"))
+          .find((tr) => tr.dataset.id === name);
+        const a = row?.querySelector("a");
+        return a ? { href: a.href, target: a.target, rel: a.rel } : null;
+      }, rest);
+      if (!link) throw new Error(`no link for entry ${JSON.stringify(rest)} in the sandbox view`);
+      if (link.target === "_blank") return { phase: "sandbox-open", ...(await openInPage(link)) };
+      return { phase: "sandbox-open", ...(await clickToSandbox({ entry: rest })) };
     }
     case "screenshot": {
       const name = rest.trim() || "page";

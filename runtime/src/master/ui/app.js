@@ -21,6 +21,8 @@ const AGENTS_PAGE = (() => {
 // must still turn into the banner.
 const TIMEOUT_MS = Math.max(10000, REFRESH_MS);
 const TABS = ["overview", "agents", "frameworks", "roles", "tasks", "offers"];
+// Sections shown one at a time: the tabs, and a task's sandbox (no tab of its own).
+const SECTIONS = [...TABS, "sandbox"];
 // The state's lists each tab shows: a cluster of 40,000 agents has a 10 MB
 // state, which neither the master nor the browser should make every 2 s
 // for a page that shows the frameworks.
@@ -31,6 +33,7 @@ const LISTS = {
   roles: "roles",
   tasks: "tasks,completed_tasks",
   offers: "offers",
+  sandbox: "", // the header's counts; the listing comes from /api/v1/files/browse
 };
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -139,10 +142,11 @@ const resCol = (key, label, note = () => "") =>
   });
 
 // Links to the last MiB of a task's stdout and stderr, which the master
-// reads from the task's agent (/api/v1/files/read), as plain text.
+// reads from the task's agent (/api/v1/files/read), as plain text; and to
+// its sandbox's files (this page's sandbox view).
 const logsCol = () =>
   col("logs", "Logs", {
-    text: () => "stdout stderr",
+    text: () => "stdout stderr files",
     fill: (td, row) => {
       for (const file of ["stdout", "stderr"]) {
         const query = new URLSearchParams({
@@ -153,12 +157,14 @@ const logsCol = () =>
           format: "raw",
         });
         const a = el("a", file);
-        a.href = `/api/v1/files/read?${query}`;
+        a.href = `api/v1/files/read?${query}`;
         a.target = "_blank";
         a.rel = "noopener";
-        if (file === "stderr") td.append(" ");
-        td.append(a);
+        td.append(a, " ");
       }
+      const files = el("a", "files");
+      files.href = sandboxHash({ framework_id: row.framework_id, task_id: row.id }, "");
+      td.append(files);
     },
   });
 
@@ -629,16 +635,113 @@ async function poll() {
 
 // ------------------------------------------------------------- tabs, filter
 
+// The sandbox view's place, from #/sandbox?framework_id=F&task_id=T&path=P,
+// or null for any other address.
+function sandboxRoute() {
+  const m = location.hash.match(/^#\/?sandbox\?(.*)$/);
+  if (!m) return null;
+  const q = new URLSearchParams(m[1]);
+  const where = { framework_id: q.get("framework_id"), task_id: q.get("task_id") };
+  if (!where.framework_id || !where.task_id) return null;
+  return { ...where, path: q.get("path") || "" };
+}
+
+function sandboxHash(where, path) {
+  const query = new URLSearchParams({ framework_id: where.framework_id, task_id: where.task_id, path });
+  return `#/sandbox?${query}`;
+}
+
+// The newest listing asked for; an older answer arriving later is dropped.
+let sandboxAsked = 0;
+
+async function loadSandbox(where) {
+  const asked = ++sandboxAsked;
+  let listing = null;
+  let error = null;
+  try {
+    const response = await fetch(`api/v1/files/browse?${new URLSearchParams(where)}`, {
+      cache: "no-store",
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const body = await response.json().catch(() => null);
+    if (response.ok && body) listing = body;
+    else error = body?.error || `${response.status} ${response.statusText}`.trim();
+  } catch (e) {
+    error = e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message;
+  }
+  if (asked === sandboxAsked) renderSandbox(where, listing, error);
+}
+
+// Names are the task's: text only, as every other value from the API.
+function renderSandbox(where, listing, error) {
+  $("#sandbox-title").textContent = `Sandbox of task ${where.task_id}` +
+    (listing ? ` on agent ${listing.agent_id}` : "");
+  const crumbs = $("#sandbox-path");
+  crumbs.replaceChildren();
+  const root = el("a", "sandbox");
+  root.href = sandboxHash(where, "");
+  crumbs.append(root);
+  const parts = where.path ? where.path.split("/") : [];
+  parts.forEach((part, i) => {
+    const a = el("a", part);
+    a.href = sandboxHash(where, parts.slice(0, i + 1).join("/"));
+    crumbs.append(" / ", a);
+  });
+  const problem = $("#sandbox-error");
+  problem.hidden = !error;
+  problem.textContent = error ? `Cannot list it: ${error}` : "";
+  const tbody = $("#sandbox-table tbody");
+  tbody.replaceChildren();
+  for (const entry of listing ? listing.entries : []) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = entry.name;
+    const name = el("td");
+    if (entry.type === "directory") {
+      const a = el("a", `${entry.name}/`);
+      a.href = sandboxHash(where, entry.path);
+      name.append(a);
+    } else if (entry.type === "file") {
+      const query = new URLSearchParams({
+        framework_id: where.framework_id,
+        task_id: where.task_id,
+        file: entry.path,
+        format: "raw",
+      });
+      const a = el("a", entry.name);
+      a.href = `api/v1/files/read?${query}`;
+      a.title = "its first MiB, as text";
+      a.target = "_blank";
+      a.rel = "noopener";
+      name.append(a);
+    } else {
+      name.textContent = entry.type === "symlink"
+        ? `${entry.name} (symbolic link, not followed)`
+        : `${entry.name} (${entry.type})`;
+    }
+    tr.append(el("td", entry.mode), el("td", String(entry.size), "num"),
+      el("td", new Date(entry.mtime_us / 1000).toLocaleString()), name);
+    tbody.append(tr);
+  }
+  const note = $("#sandbox-note");
+  note.hidden = !listing?.truncated;
+  note.textContent = listing?.truncated
+    ? `The directory holds more entries than these ${listing.entries.length}.`
+    : "";
+  document.body.dataset.sandbox = String(Number(document.body.dataset.sandbox || 0) + 1);
+}
+
 function route() {
+  const where = sandboxRoute();
   const name = location.hash.replace(/^#\/?/, "");
-  const tab = TABS.includes(name) ? name : "overview";
+  const tab = where ? "sandbox" : TABS.includes(name) ? name : "overview";
   for (const a of document.querySelectorAll("nav a[data-tab]")) {
     const on = a.dataset.tab === tab;
     a.classList.toggle("active", on);
     if (on) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  for (const t of TABS) document.getElementById(`tab-${t}`).hidden = t !== tab;
+  for (const t of SECTIONS) document.getElementById(`tab-${t}`).hidden = t !== tab;
+  if (where) loadSandbox(where);
   if (tab !== currentTab) {
     currentTab = tab;
     poll();
