@@ -10,7 +10,10 @@ stdout, then times, 5 times each and alternating:
     GET to the master, a READ_FILE to the agent and its FILE_DATA back;
   - `allot logs TASK --tail 100`: one piece from the end;
   - `cat SANDBOX/stdout > /dev/null`: the baseline, the same bytes read on
-    the agent's machine (from the page cache).
+    the agent's machine (from the page cache);
+  - `allot ls TASK many`: a directory of 10,000 empty files the task made
+    (LIST_FILES and its FILE_LIST of about 0.4 MB), against `ls -l` of it
+    on the agent's machine.
 Prints the medians, the throughput, and the CPU time the master and the
 agent spent per whole read (from /proc/PID/stat).
 """
@@ -56,15 +59,19 @@ def main():
              "the agent registered")
         subprocess.run([bench.allot, "run", "--master", f"127.0.0.1:{port}", "--name", "writer",
                         "--cpus", "0.5", "--mem", "64", "--",
-                        f"yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c {megabytes}M"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                        f"yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c {megabytes}M; "
+                        "mkdir many && seq -f many/%g 1 10000 | xargs touch"],
+                       capture_output=True, text=True, check=True)
         (task,) = http_json(http, "/api/v1/state")["completed_tasks"]
         sandbox = os.path.join(directory, "agent", "frameworks", task["framework_id"], "tasks",
                                task["id"])
         size = os.path.getsize(os.path.join(sandbox, "stdout"))
         logs = [bench.allot, "logs", task["id"], "--master", f"127.0.0.1:{http}"]
         forms = {"allot logs (whole)": logs, "allot logs --tail 100": logs + ["--tail", "100"],
-                 "cat (baseline)": ["cat", os.path.join(sandbox, "stdout")]}
+                 "cat (baseline)": ["cat", os.path.join(sandbox, "stdout")],
+                 "allot ls many (10,000 entries)":
+                     [bench.allot, "ls", task["id"], "many", "--master", f"127.0.0.1:{http}"],
+                 "ls -l many (baseline)": ["ls", "-l", os.path.join(sandbox, "many")]}
         times = {name: [] for name in forms}
         cpu = {"master": [], "agent": []}
         for _ in range(5):
@@ -79,7 +86,8 @@ def main():
             median = statistics.median(runs)
             print(f"{name}: median {median * 1000:.1f} ms (min {min(runs) * 1000:.1f}, max "
                   f"{max(runs) * 1000:.1f})" +
-                  (f", {size / 2**20 / median:.0f} MiB/s" if "tail" not in name else ""))
+                  (f", {size / 2**20 / median:.0f} MiB/s"
+                   if "tail" not in name and not name.startswith(("allot ls", "ls -l")) else ""))
         print(f"CPU per whole read: master {statistics.median(cpu['master']):.2f} s, agent "
               f"{statistics.median(cpu['agent']):.2f} s (medians)")
     finally:
