@@ -1263,13 +1263,12 @@ void Agent::Impl::onShutdownFramework(const wire::Envelope& envelope) {
 std::string Agent::Impl::openProblem(const std::string& frameworkId, const std::string& taskId,
                                      const std::string& path) const {
   const std::string shown = path.empty() ? "the sandbox" : fmt::format("'{}'", path);
-  if (errno == ENOENT) {
-    return fmt::format(
-        "no {} in the sandbox of task {} on agent {} (never started here, or "
-        "its sandbox was removed)",
-        path.empty() ? std::string("sandbox") : path, taskId, id_);
-  }
   switch (errno) {
+    case ENOENT:
+      return fmt::format(
+          "no {} of task {} on agent {} (never started here, or its sandbox was "
+          "removed)",
+          path.empty() ? std::string("sandbox") : path + " in the sandbox", taskId, id_);
     case ELOOP:
       return fmt::format(
           "{} is or passes through a symbolic link, which the agent does not "

@@ -178,7 +178,9 @@ std::optional<std::string> readFile(const std::string& path) {
 
 int openBeneath(const std::string& root, std::string_view path, int flags) {
   UniqueFd dir;
-  dir.fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  // Directories on the way are opened O_PATH: they need to be searchable,
+  // not readable (a task may make one mode 0111).
+  dir.fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir.fd < 0) return -1;
   // O_DIRECTORY | O_NOFOLLOW on a symbolic link fails with ENOTDIR: say
   // ELOOP then, as for a file.
@@ -206,8 +208,7 @@ int openBeneath(const std::string& root, std::string_view path, int flags) {
     if (slash == std::string_view::npos) {
       return last(part.c_str(), flags | O_NOFOLLOW);
     }
-    const int next =
-        ::openat(dir.fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int next = ::openat(dir.fd, part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) {
       errno = linkSays(part.c_str());
       return -1;
