@@ -34,6 +34,8 @@ struct AgentArgs {
   std::string killGrace = "3s";
   std::string memoryPoll = "100ms";
   std::string executorIdle = "30s";
+  std::string gcDelay = "7d";
+  std::string diskWatchInterval = "1m";
   std::string logLevel = "info";
   CurveClientFlags curve;
 };
@@ -50,6 +52,8 @@ void runAgent(AgentArgs a) {
   o.killGrace = parseDuration("--kill-grace", a.killGrace);
   o.memoryPoll = parseDuration("--memory-poll", a.memoryPoll);
   o.executorIdle = parseDuration("--executor-idle", a.executorIdle);
+  o.gcDelay = parseDuration("--gc-delay", a.gcDelay, true);
+  o.diskWatchInterval = parseDuration("--disk-watch-interval", a.diskWatchInterval);
   o.curve = a.curve.options();
 
   // Block SIGINT/SIGTERM before ZeroMQ starts its threads, which inherit the
@@ -87,7 +91,8 @@ void addAgentCommand(CLI::App& app) {
   cmd->footer(
       "Each framework's tasks run through one allot-executor process (found beside this\n"
       "binary), each task as its own process group in\n"
-      "<work-dir>/frameworks/<framework>/tasks/<task>/ with stdout and stderr files.\n"
+      "<work-dir>/frameworks/<framework>/tasks/<task>/ with stdout and stderr files,\n"
+      "kept after the task ends (allot logs, allot ls) until --gc-delay has passed.\n"
       "Tasks survive an agent restart: start the agent again on the same --work-dir and it\n"
       "recovers them, re-registers under the same id and resends unacknowledged updates.\n"
       "Example: allot agent --master 127.0.0.1:5050 --resources 'cpus:4;mem:8192' "
@@ -134,6 +139,18 @@ void addAgentCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--executor-idle", args->executorIdle,
                   "Stop a framework's executor after this long without tasks")
+      ->capture_default_str();
+  cmd->add_option("--gc-delay", args->gcDelay,
+                  "Remove a finished task's sandbox this long after it ended (its logs and "
+                  "files go with it), sooner as the disk fills")
+      ->capture_default_str();
+  cmd->add_option("--gc-disk-headroom", args->options.gcDiskHeadroom,
+                  "Sandboxes are kept --gc-delay x (1 - this - the disk's used fraction): at "
+                  "90% full (the default 0.1), every finished task's sandbox goes at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--disk-watch-interval", args->diskWatchInterval,
+                  "How often to look at the disk and remove old sandboxes")
       ->capture_default_str();
   args->curve.add(cmd);
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info, warn, error")

@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,6 +203,17 @@ class Agent::Impl {
   void armRetry();
   void onRetry();
   void maybeRemove(const std::string& key);
+
+  // --- sandbox collection (AgentOptions::gcDelay) ----------------------------
+  // A sweep: moves the sandboxes of forgotten tasks older than
+  // sandboxMaxAge() (and framework directories left with none) into a trash
+  // directory, at once, so that a new task of the same id gets a fresh one,
+  // and removes the trash with `rm -rf` in a child process, off the loop.
+  void collectSandboxes();
+  Duration sandboxMaxAge() const;
+  static constexpr std::size_t kMaxCollectedPerSweep = 1000;
+  EventLoop::TimerId gcTimer_ = 0;
+  pid_t remover_ = -1;  // the last sweep's `rm -rf`, until reaped
   Task& newTask(const wire::RunTask& run);
 
   zmq::context_t& context_;
@@ -259,6 +272,12 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
   if (options_.statusRetry <= Duration{0} || options_.registerRetry <= Duration{0} ||
       options_.heartbeat <= Duration{0}) {
     throw InvalidArgument("agent: retry and heartbeat intervals must be positive");
+  }
+  if (options_.gcDelay < Duration{0} || options_.diskWatchInterval <= Duration{0} ||
+      !(options_.gcDiskHeadroom >= 0 && options_.gcDiskHeadroom <= 1)) {
+    throw InvalidArgument(
+        "agent: --gc-delay must be at least 0, --disk-watch-interval positive and "
+        "--gc-disk-headroom from 0 to 1");
   }
   layout_.workDir = std::filesystem::absolute(options_.workDir).lexically_normal().string();
   try {
@@ -359,10 +378,11 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
 
 Agent::Impl::~Impl() {
   if (started_) unwatchDealer(loop_, *dealer_);
-  for (auto id :
-       {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_, stopTimer_, reconnectTimer_}) {
+  for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_, stopTimer_,
+                  reconnectTimer_, gcTimer_}) {
     if (id != 0) loop_.cancel(id);
   }
+  if (remover_ > 0) ::waitpid(remover_, nullptr, 0);  // no zombie left behind
   // Executors keep running; a new agent on this work directory recovers them
   // (and those with no task exit on their own).
   for (auto& [socket, executor] : executors_) {
@@ -395,6 +415,8 @@ void Agent::Impl::start() {
   });
   armHeartbeat(heartbeat_);
   armRetry();
+  collectSandboxes();
+  gcTimer_ = loop_.every(options_.diskWatchInterval, [this] { collectSandboxes(); });
 }
 
 // ---------------------------------------------------------------------------
@@ -1581,7 +1603,127 @@ void Agent::Impl::maybeRemove(const std::string& key) {
   }
   ::unlink((task.stem + ".task").c_str());
   ::unlink((task.stem + ".status").c_str());
+  // The sandbox's age, for collectSandboxes, counts from now (its
+  // modification time is when it last gained or lost an entry).
+  const std::int64_t us = toMicros(loop_.now());
+  const timespec at{static_cast<time_t>(us / 1'000'000), static_cast<long>(us % 1'000'000) * 1000};
+  const timespec times[2] = {at, at};
+  const std::string sandbox =
+      layout_.sandbox(task.run.framework().framework_id(), task.run.task().task_id());
+  ::utimensat(AT_FDCWD, sandbox.c_str(), times, AT_SYMLINK_NOFOLLOW);
   tasks_.erase(it);
+}
+
+Duration Agent::Impl::sandboxMaxAge() const {
+  struct statvfs disk {};
+  double used = 0;
+  if (::statvfs(layout_.workDir.c_str(), &disk) == 0 && disk.f_blocks > 0) {
+    used = 1.0 - static_cast<double>(disk.f_bavail) / static_cast<double>(disk.f_blocks);
+  }
+  const double factor = std::max(0.0, 1.0 - options_.gcDiskHeadroom - used);
+  return Duration{
+      static_cast<std::int64_t>(static_cast<double>(options_.gcDelay.count()) * factor)};
+}
+
+void Agent::Impl::collectSandboxes() {
+  namespace fs = std::filesystem;
+  if (remover_ > 0) {
+    int status = 0;
+    const pid_t reaped = ::waitpid(remover_, &status, WNOHANG);
+    if (reaped == 0) return;  // still removing the last sweep's
+    if (reaped == remover_ && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      spdlog::warn(
+          "agent {}: rm -rf of old sandboxes failed (status {}); what is left in {} is "
+          "removed by the next sweep",
+          id_, status, layout_.workDir);
+    }
+    remover_ = -1;
+  }
+  const Duration maxAge = sandboxMaxAge();
+  const TimePoint now = loop_.now();
+  std::set<std::string> live, busy;  // sandboxes of known tasks; frameworks with an executor
+  for (const auto& [key, task] : tasks_) {
+    live.insert(layout_.sandbox(task.run.framework().framework_id(), task.run.task().task_id()));
+    busy.insert(layout_.frameworkDir(task.run.framework().framework_id()));
+  }
+  for (const auto& [socket, executor] : executors_) {
+    busy.insert(layout_.frameworkDir(executor.frameworkId));
+  }
+  std::vector<std::string> doomed;  // a trash left by an earlier agent comes first
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(layout_.workDir, ec)) {
+    if (entry.path().filename().string().starts_with("trash-")) doomed.push_back(entry.path());
+  }
+  const auto isDirectory = [](const std::string& path, struct stat& st) {
+    return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  };
+  std::vector<std::pair<std::string, bool>> old;  // path, and whether a sandbox
+  for (const auto& framework : fs::directory_iterator(layout_.workDir + "/frameworks", ec)) {
+    const std::string dir = framework.path().string();
+    struct stat st {};
+    if (!isDirectory(dir, st)) continue;
+    std::size_t kept = 0;
+    std::error_code tasksEc;
+    for (const auto& task : fs::directory_iterator(dir + "/tasks", tasksEc)) {
+      const std::string sandbox = task.path().string();
+      if (!isDirectory(sandbox, st) || live.count(sandbox) || old.size() >= kMaxCollectedPerSweep) {
+        ++kept;
+        continue;
+      }
+      const TimePoint modified =
+          fromMicros(std::int64_t{st.st_mtim.tv_sec} * 1'000'000 + st.st_mtim.tv_nsec / 1'000);
+      if (now - modified < maxAge) {
+        ++kept;
+        continue;
+      }
+      old.emplace_back(sandbox, true);
+    }
+    // A framework with no sandbox left and nothing running goes too (its
+    // executor's log with it).
+    if (kept == 0 && !busy.count(dir) && old.size() < kMaxCollectedPerSweep) {
+      old.emplace_back(dir, false);
+    }
+  }
+  if (old.empty() && doomed.empty()) return;
+  if (!old.empty()) {
+    // Moved aside now: a task of the same id launched while rm runs gets a
+    // sandbox of its own.
+    const std::string trash = fmt::format("{}/trash-{}", layout_.workDir, toMicros(now));
+    if (::mkdir(trash.c_str(), 0700) != 0 && errno != EEXIST) {
+      spdlog::warn("agent {}: cannot make {}: {}", id_, trash, std::strerror(errno));
+      return;
+    }
+    std::size_t n = 0;
+    for (const auto& [path, sandbox] : old) {
+      const std::string to = fmt::format("{}/{}", trash, n++);
+      if (::rename(path.c_str(), to.c_str()) != 0) {
+        spdlog::warn("agent {}: cannot move {} aside: {}", id_, path, std::strerror(errno));
+        continue;
+      }
+      if (sandbox) ++counters_.sandboxesRemoved;
+    }
+    if (std::find(doomed.begin(), doomed.end(), trash) == doomed.end()) doomed.push_back(trash);
+    spdlog::info(
+        "agent {}: removing {} old sandbox(es) and framework directories (older than {} "
+        "s)",
+        id_, old.size(), toSeconds(maxAge));
+  }
+  std::vector<char*> argv;
+  static char rm[] = "/bin/rm", rf[] = "-rf", one[] = "--one-file-system", end[] = "--";
+  for (char* a : {rm, rf, one, end}) argv.push_back(a);
+  for (std::string& path : doomed) argv.push_back(path.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  const int error = ::posix_spawn(&pid, rm, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) {
+    spdlog::warn("agent {}: cannot start /bin/rm: {}", id_, std::strerror(error));
+    return;
+  }
+  remover_ = pid;
 }
 
 // ---------------------------------------------------------------------------

@@ -322,6 +322,20 @@ class AgentTest : public ::testing::Test {
     ASSERT_GT(agent_->counters().acks, before) << "ack not processed";
   }
 
+  // Acks every update of `taskId` up to the one in `state`, as a master
+  // does, so that the agent may forget the task; returns that one.
+  std::optional<wire::TaskStatus> ackUntil(const std::string& taskId, wire::TaskState state) {
+    while (true) {
+      auto in = await([&](const Incoming& m) {
+        return m.envelope.type() == wire::STATUS_UPDATE && statusOf(m).task_id() == taskId;
+      });
+      if (!in) return std::nullopt;
+      const wire::TaskStatus status = statusOf(*in);
+      ackAndWait(status);
+      if (status.state() == state) return status;
+    }
+  }
+
   void kill(const std::string& taskId, Duration grace, const std::string& frameworkId = "fw-1") {
     wire::KillTask k;
     k.set_framework_id(frameworkId);
@@ -1348,6 +1362,104 @@ TEST_F(AgentTest, ListFilesDescribesASandboxAndReadsFollowNoLinkOut) {
   wire::FileList many = list("many");
   EXPECT_EQ(static_cast<std::uint32_t>(many.entries_size()), kMaxListEntries);
   EXPECT_TRUE(many.truncated());
+}
+
+// Sandboxes of forgotten tasks go after --gc-delay, moved aside at once and
+// removed by `rm -rf` off the loop; a running task's sandbox and what a link
+// in a removed sandbox points at stay; a framework directory goes once no
+// sandbox or executor of it is left.
+TEST_F(AgentTest, OldSandboxesAreRemovedAfterTheGcDelayAndLiveOnesStay) {
+  // On the wall clock, so that a sandbox's own modification time ages too.
+  clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count()));
+  auto o = options();
+  o.gcDelay = 1h;
+  o.gcDiskHeadroom = 0;  // the allowed age is 1 h x the disk's free fraction
+  o.diskWatchInterval = 1min;
+  o.executorIdle = 30s;
+  startAgent(o);
+  registerAgent();
+  runTask("done", "mkdir -p a/b/c && echo deep > a/b/c/file && echo bye");
+  ASSERT_TRUE(awaitFileContains(sandbox("done") / "stdout", "bye"));
+  const fs::path outside =
+      fs::path(workDir_).parent_path() / (fs::path(workDir_).filename().string() + "-outside");
+  fs::create_directories(outside);
+  std::ofstream(outside / "keep") << "mine";
+  fs::create_directory_symlink(outside, sandbox("done") / "link");
+  ASSERT_TRUE(ackUntil("done", wire::TASK_FINISHED).has_value());  // forgotten: its age counts
+  runTask("live", "exec sleep 60");
+  ASSERT_TRUE(awaitUpdate("live", wire::TASK_RUNNING).has_value());
+
+  const auto sweepAfter = [&](Duration d) {
+    clock_.advance(d);
+    for (int i = 0; i < 5; ++i) spin();
+  };
+  const auto awaitGone = [&](const fs::path& path) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (fs::exists(fs::symlink_status(path)) && std::chrono::steady_clock::now() < deadline) {
+      clock_.advance(1min);  // rm runs off the loop; the next sweep reaps it
+      spin();
+      std::this_thread::sleep_for(10ms);
+    }
+    return !fs::exists(fs::symlink_status(path));
+  };
+  sweepAfter(1min);
+  EXPECT_TRUE(fs::exists(sandbox("done") / "a/b/c/file")) << "1 min old: kept";
+  sweepAfter(1h);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(sandbox("done")))) << "moved aside at once";
+  bool trashLeft = true;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (trashLeft && std::chrono::steady_clock::now() < deadline) {
+    trashLeft = false;
+    for (const auto& e : fs::directory_iterator(workDir_)) {
+      trashLeft = trashLeft || e.path().filename().string().starts_with("trash-");
+    }
+    sweepAfter(1min);
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(trashLeft) << "rm -rf removed what was moved aside";
+  EXPECT_EQ(readAll(outside / "keep"), "mine") << "a link is removed, not followed";
+  EXPECT_TRUE(fs::exists(sandbox("live") / "stdout")) << "a running task's sandbox stays";
+  EXPECT_EQ(agent_->counters().sandboxesRemoved, 1u);
+
+  kill("live", 0ms);
+  ASSERT_TRUE(ackUntil("live", wire::TASK_KILLED).has_value());
+  sweepAfter(2h);  // the sandbox, and once the idle executor has stopped, its framework's directory
+  EXPECT_TRUE(awaitGone(sandbox("live")));
+  EXPECT_TRUE(awaitGone(fs::path(workDir_) / "frameworks" / "fw-1"));
+  fs::remove_all(outside);
+}
+
+// A sandbox of a task no agent knows (its agent's checkpoints lost) and a
+// trash an earlier agent did not finish removing go at the first sweep when
+// the disk is "full" (headroom 1: the allowed age is 0).
+TEST_F(AgentTest, NoHeadroomRemovesUnknownSandboxesAndLeftoverTrashAtStart) {
+  const fs::path stray = fs::path(workDir_) / "frameworks" / "fw-old" / "tasks" / "t1";
+  fs::create_directories(stray);
+  std::ofstream(stray / "stdout") << "old";
+  const fs::path trash = fs::path(workDir_) / "trash-1" / "0" / "deep";
+  fs::create_directories(trash);
+  std::ofstream(trash / "f") << "x";
+  // The stray files are as old as the wall clock says.
+  clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count()));
+  auto o = options();
+  o.gcDiskHeadroom = 1;
+  startAgent(o);
+  registerAgent();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((fs::exists(fs::path(workDir_) / "trash-1") ||
+          fs::exists(fs::path(workDir_) / "frameworks" / "fw-old")) &&
+         std::chrono::steady_clock::now() < deadline) {
+    clock_.advance(1min);
+    spin();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(fs::exists(fs::path(workDir_) / "trash-1"));
+  EXPECT_FALSE(fs::exists(fs::path(workDir_) / "frameworks" / "fw-old"));
+  EXPECT_EQ(agent_->counters().sandboxesRemoved, 1u);
 }
 
 // KILL_TASK's grace 0 is SIGKILL at once (unset: --kill-grace); the agent's

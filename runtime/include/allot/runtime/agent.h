@@ -47,6 +47,14 @@ struct AgentOptions {
   // Watch executors with pidfd_open (Linux 5.3+); false, or when the kernel
   // refuses it: check them every 100 ms instead.
   bool pidfd = true;
+  // Sandboxes of tasks the agent has forgotten (ended, their updates
+  // acknowledged) are removed this long after the task ended, less as the
+  // work directory's disk fills: after gcDelay * max(0, 1 - gcDiskHeadroom
+  // - used fraction), as Mesos' --gc_delay and --gc_disk_headroom; checked
+  // every diskWatchInterval.
+  Duration gcDelay = std::chrono::hours(24 * 7);
+  double gcDiskHeadroom = 0.1;
+  Duration diskWatchInterval = std::chrono::minutes(1);
   // With a zk:// master: the ZooKeeper session timeout.
   Duration zkSessionTimeout = std::chrono::seconds(10);
   // CURVE (allot/runtime/curve.h): the master's public key (every master of
@@ -56,13 +64,14 @@ struct AgentOptions {
 
 // What the agent has done since it started; for tests and logs.
 struct AgentCounters {
-  std::size_t registrations = 0;  // REGISTER_AGENT messages sent
-  std::size_t launched = 0;       // tasks handed to an executor
-  std::size_t executors = 0;      // executors started (one per framework while it has tasks)
-  std::size_t recovered = 0;      // tasks recovered from checkpoints at start
-  std::size_t updatesSent = 0;    // STATUS_UPDATE messages sent, retries included
-  std::size_t acks = 0;           // STATUS_UPDATE_ACKs that matched an update
-  std::size_t badMessages = 0;    // frames, payloads or fields refused
+  std::size_t registrations = 0;     // REGISTER_AGENT messages sent
+  std::size_t launched = 0;          // tasks handed to an executor
+  std::size_t executors = 0;         // executors started (one per framework while it has tasks)
+  std::size_t recovered = 0;         // tasks recovered from checkpoints at start
+  std::size_t updatesSent = 0;       // STATUS_UPDATE messages sent, retries included
+  std::size_t acks = 0;              // STATUS_UPDATE_ACKs that matched an update
+  std::size_t badMessages = 0;       // frames, payloads or fields refused
+  std::size_t sandboxesRemoved = 0;  // by the collector (moved aside, then `rm -rf`)
 };
 
 // A Mesos-like agent: registers with the master, launches each task through
