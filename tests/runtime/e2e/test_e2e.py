@@ -1000,6 +1000,45 @@ def test_allot_ls_lists_a_sandbox_and_allot_logs_prints_any_file_in_it(cluster):
     assert code != 0 and "excludes" in err.lower(), err
 
 
+def test_agent_removes_old_sandboxes_with_rm_off_its_loop(cluster):
+    """An agent with --gc-delay 1s removes a finished task's sandbox (moved
+    aside, then `rm -rf`), keeps running tasks' sandboxes, and says so when
+    the logs of a removed one are asked for."""
+    cluster.start_master()
+    cluster.agents[0] = cluster.spawn("agent0.gc", cluster.agent_args(0, AGENT_RESOURCES) + [
+        "--gc-delay", "1s", "--gc-disk-headroom", "0", "--disk-watch-interval", "0.2s"])
+    cluster.wait_agents([cluster.agent_id(0)])
+    http = f"127.0.0.1:{cluster.http_port}"
+    done = run_allot("run", "--master", cluster.master_address, "--name", "short", "--cpus",
+                     "0.5", "--mem", "32", "--timeout", "60", "--",
+                     "mkdir -p out/deep && seq 1 1000 > out/deep/n && echo ok")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (task,) = [t for t in cluster.state()["completed_tasks"] if t["name"] == "short"]
+    work = os.path.join(cluster.dir, "agent0")
+    sandbox = os.path.join(work, "frameworks", task["framework_id"], "tasks", task["id"])
+    long = subprocess.Popen(
+        [ALLOT, "run", "--master", cluster.master_address, "--name", "long", "--cpus", "0.5",
+         "--mem", "32", "--timeout", "60", "--", "echo alive; sleep 20"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: not os.path.exists(sandbox), 15, "the finished sandbox removed",
+                 cluster)
+        wait_for(lambda: not glob.glob(os.path.join(work, "trash-*")), 15,
+                 "the trash removed by rm", cluster)
+        gone = run_allot("logs", task["id"], "--master", http)
+        assert gone.returncode == 1 and "its sandbox was removed" in gone.stderr, gone.stderr
+        wait_for(lambda: any(t["name"] == "long" for t in cluster.state()["tasks"]), 30,
+                 "the long task running", cluster)
+        (running,) = [t for t in cluster.state()["tasks"] if t["name"] == "long"]
+        time.sleep(1.5)  # several sweeps past its age
+        alive = run_allot("logs", running["id"], "--master", http)
+        assert alive.returncode == 0 and alive.stdout == "alive\n", alive.stderr
+        assert cluster.agents[0].alive()
+    finally:
+        long.kill()
+        long.wait()
+
+
 def test_operator_reservations_quotas_and_weights_through_the_cli(cluster):
     """`allot reserve`, `quota`, `weight` and `roles` against a real master: a
     reservation keeps other roles off the reserved resources and runs its own
