@@ -382,7 +382,9 @@ Agent::Impl::~Impl() {
                   reconnectTimer_, gcTimer_}) {
     if (id != 0) loop_.cancel(id);
   }
-  if (remover_ > 0) ::waitpid(remover_, nullptr, 0);  // no zombie left behind
+  // An rm still running is left to finish: stopping an agent must not wait
+  // for a large tree (the child is reparented when this process exits).
+  if (remover_ > 0) ::waitpid(remover_, nullptr, WNOHANG);
   // Executors keep running; a new agent on this work directory recovers them
   // (and those with no task exit on their own).
   for (auto& [socket, executor] : executors_) {
