@@ -211,8 +211,23 @@ class Agent::Impl {
   // and removes the trash with `rm -rf` in a child process, off the loop.
   void collectSandboxes();
   Duration sandboxMaxAge() const;
-  static constexpr std::size_t kMaxCollectedPerSweep = 1000;
+  // At start: the sandboxes on disk of no known task (an earlier agent's),
+  // queued by their modification time; a trash an earlier agent left.
+  void findOldSandboxes();
+  // Another sweep in a moment, while sandboxes are due faster than one
+  // sweep per interval removes them.
+  void collectSoon();
+  struct Forgotten {
+    TimePoint at;  // when its task was forgotten
+    std::string sandbox;
+    std::string frameworkDir;
+  };
+  std::deque<Forgotten> forgotten_;         // in the order forgotten: the oldest first
+  std::set<std::string> frameworkChecks_;   // framework dirs that may be left with no sandbox
+  std::vector<std::string> leftoverTrash_;  // found at start
+  static constexpr std::size_t kMaxCollectedPerSweep = 10'000;
   EventLoop::TimerId gcTimer_ = 0;
+  EventLoop::TimerId gcSoonTimer_ = 0;
   pid_t remover_ = -1;  // the last sweep's `rm -rf`, until reaped
   Task& newTask(const wire::RunTask& run);
 
@@ -379,7 +394,7 @@ Agent::Impl::Impl(zmq::context_t& context, EventLoop& loop, AgentOptions options
 Agent::Impl::~Impl() {
   if (started_) unwatchDealer(loop_, *dealer_);
   for (auto id : {heartbeatTimer_, registerTimer_, retryTimer_, pollTimer_, stopTimer_,
-                  reconnectTimer_, gcTimer_}) {
+                  reconnectTimer_, gcTimer_, gcSoonTimer_}) {
     if (id != 0) loop_.cancel(id);
   }
   // An rm still running is left to finish: stopping an agent must not wait
@@ -417,6 +432,7 @@ void Agent::Impl::start() {
   });
   armHeartbeat(heartbeat_);
   armRetry();
+  findOldSandboxes();
   collectSandboxes();
   gcTimer_ = loop_.every(options_.diskWatchInterval, [this] { collectSandboxes(); });
 }
@@ -1613,6 +1629,8 @@ void Agent::Impl::maybeRemove(const std::string& key) {
   const std::string sandbox =
       layout_.sandbox(task.run.framework().framework_id(), task.run.task().task_id());
   ::utimensat(AT_FDCWD, sandbox.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  forgotten_.push_back(
+      {loop_.now(), sandbox, layout_.frameworkDir(task.run.framework().framework_id())});
   tasks_.erase(it);
 }
 
@@ -1627,16 +1645,65 @@ Duration Agent::Impl::sandboxMaxAge() const {
       static_cast<std::int64_t>(static_cast<double>(options_.gcDelay.count()) * factor)};
 }
 
-void Agent::Impl::collectSandboxes() {
+void Agent::Impl::findOldSandboxes() {
   namespace fs = std::filesystem;
+  std::set<std::string> known;  // live, or queued already (forgotten during recovery)
+  for (const auto& [key, task] : tasks_) {
+    known.insert(layout_.sandbox(task.run.framework().framework_id(), task.run.task().task_id()));
+  }
+  for (const Forgotten& f : forgotten_) known.insert(f.sandbox);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(layout_.workDir, ec)) {
+    if (entry.path().filename().string().starts_with("trash-")) {
+      leftoverTrash_.push_back(entry.path());
+    }
+  }
+  std::vector<Forgotten> found;
+  for (const auto& framework : fs::directory_iterator(layout_.workDir + "/frameworks", ec)) {
+    const std::string dir = framework.path().string();
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    frameworkChecks_.insert(dir);  // one left with no sandbox goes at the first sweep
+    std::error_code tasksEc;
+    for (const auto& task : fs::directory_iterator(dir + "/tasks", tasksEc)) {
+      std::string sandbox = task.path().string();
+      if (known.count(sandbox) || ::lstat(sandbox.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        continue;
+      }
+      found.push_back(
+          {fromMicros(std::int64_t{st.st_mtim.tv_sec} * 1'000'000 + st.st_mtim.tv_nsec / 1'000),
+           std::move(sandbox), dir});
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const Forgotten& a, const Forgotten& b) { return a.at < b.at; });
+  // Older than anything forgotten since the start: first in the queue.
+  forgotten_.insert(forgotten_.begin(), std::make_move_iterator(found.begin()),
+                    std::make_move_iterator(found.end()));
+}
+
+void Agent::Impl::collectSoon() {
+  if (gcSoonTimer_ != 0) return;
+  gcSoonTimer_ = loop_.after(std::chrono::milliseconds(100), [this] {
+    gcSoonTimer_ = 0;
+    collectSandboxes();
+  });
+}
+
+// O(what is due) per sweep: the queue is in the order tasks were forgotten,
+// so a sweep looks at its front only, never at every sandbox on disk.
+void Agent::Impl::collectSandboxes() {
   if (remover_ > 0) {
     int status = 0;
     const pid_t reaped = ::waitpid(remover_, &status, WNOHANG);
-    if (reaped == 0) return;  // still removing the last sweep's
+    if (reaped == 0) {  // still removing the last sweep's
+      if (!forgotten_.empty()) collectSoon();
+      return;
+    }
     if (reaped == remover_ && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
       spdlog::warn(
           "agent {}: rm -rf of old sandboxes failed (status {}); what is left in {} is "
-          "removed by the next sweep",
+          "removed at the next start",
           id_, status, layout_.workDir);
     }
     remover_ = -1;
@@ -1651,42 +1718,40 @@ void Agent::Impl::collectSandboxes() {
   for (const auto& [socket, executor] : executors_) {
     busy.insert(layout_.frameworkDir(executor.frameworkId));
   }
-  std::vector<std::string> doomed;  // a trash left by an earlier agent comes first
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(layout_.workDir, ec)) {
-    if (entry.path().filename().string().starts_with("trash-")) doomed.push_back(entry.path());
-  }
-  const auto isDirectory = [](const std::string& path, struct stat& st) {
-    return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-  };
   std::vector<std::pair<std::string, bool>> old;  // path, and whether a sandbox
-  for (const auto& framework : fs::directory_iterator(layout_.workDir + "/frameworks", ec)) {
-    const std::string dir = framework.path().string();
-    struct stat st {};
-    if (!isDirectory(dir, st)) continue;
-    std::size_t kept = 0;
-    std::error_code tasksEc;
-    for (const auto& task : fs::directory_iterator(dir + "/tasks", tasksEc)) {
-      const std::string sandbox = task.path().string();
-      if (!isDirectory(sandbox, st) || live.count(sandbox) || old.size() >= kMaxCollectedPerSweep) {
-        ++kept;
-        continue;
-      }
-      const TimePoint modified =
-          fromMicros(std::int64_t{st.st_mtim.tv_sec} * 1'000'000 + st.st_mtim.tv_nsec / 1'000);
-      if (now - modified < maxAge) {
-        ++kept;
-        continue;
-      }
-      old.emplace_back(sandbox, true);
-    }
-    // A framework with no sandbox left and nothing running goes too (its
-    // executor's log with it).
-    if (kept == 0 && !busy.count(dir) && old.size() < kMaxCollectedPerSweep) {
-      old.emplace_back(dir, false);
-    }
+  while (!forgotten_.empty() && now - forgotten_.front().at >= maxAge &&
+         old.size() < kMaxCollectedPerSweep) {
+    Forgotten f = std::move(forgotten_.front());
+    forgotten_.pop_front();
+    // A task of the same id may run in it again; it is queued again when
+    // that one is forgotten.
+    if (live.count(f.sandbox)) continue;
+    frameworkChecks_.insert(f.frameworkDir);
+    old.emplace_back(std::move(f.sandbox), true);
   }
-  if (old.empty() && doomed.empty()) return;
+  const bool behind = !forgotten_.empty() && now - forgotten_.front().at >= maxAge;
+  // A framework with no sandbox left and nothing running goes too (its
+  // executor's log with it); one still busy is looked at again next time.
+  std::set<std::string> removedSandboxes;
+  for (const auto& [path, sandbox] : old) removedSandboxes.insert(path);
+  for (auto it = frameworkChecks_.begin(); it != frameworkChecks_.end();) {
+    if (busy.count(*it)) {
+      ++it;
+      continue;
+    }
+    bool empty = true;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(*it + "/tasks", ec)) {
+      if (!removedSandboxes.count(entry.path().string())) {
+        empty = false;
+        break;
+      }
+    }
+    if (empty) old.emplace_back(*it, false);
+    it = frameworkChecks_.erase(it);
+  }
+  std::vector<std::string> doomed = std::move(leftoverTrash_);
+  leftoverTrash_.clear();
   if (!old.empty()) {
     // Moved aside now: a task of the same id launched while rm runs gets a
     // sandbox of its own.
@@ -1695,21 +1760,27 @@ void Agent::Impl::collectSandboxes() {
       spdlog::warn("agent {}: cannot make {}: {}", id_, trash, std::strerror(errno));
       return;
     }
-    std::size_t n = 0;
+    std::size_t n = 0, sandboxes = 0, frameworks = 0;
     for (const auto& [path, sandbox] : old) {
       const std::string to = fmt::format("{}/{}", trash, n++);
       if (::rename(path.c_str(), to.c_str()) != 0) {
-        spdlog::warn("agent {}: cannot move {} aside: {}", id_, path, std::strerror(errno));
+        // Gone already: a sandbox forgotten twice, or removed by hand.
+        if (errno != ENOENT) {
+          spdlog::warn("agent {}: cannot move {} aside: {}", id_, path, std::strerror(errno));
+        }
         continue;
       }
-      if (sandbox) ++counters_.sandboxesRemoved;
+      ++(sandbox ? sandboxes : frameworks);
     }
-    if (std::find(doomed.begin(), doomed.end(), trash) == doomed.end()) doomed.push_back(trash);
+    counters_.sandboxesRemoved += sandboxes;
+    doomed.push_back(trash);
     spdlog::info(
-        "agent {}: removing {} old sandbox(es) and framework directories (older than {} "
-        "s)",
-        id_, old.size(), toSeconds(maxAge));
+        "agent {}: removing {} sandbox(es) older than {} s and {} framework "
+        "directory(ies) left without any",
+        id_, sandboxes, toSeconds(maxAge), frameworks);
   }
+  if (behind) collectSoon();
+  if (doomed.empty()) return;
   std::vector<char*> argv;
   static char rm[] = "/bin/rm", rf[] = "-rf", one[] = "--one-file-system", end[] = "--";
   for (char* a : {rm, rf, one, end}) argv.push_back(a);

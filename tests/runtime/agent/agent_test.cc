@@ -1431,6 +1431,26 @@ TEST_F(AgentTest, OldSandboxesAreRemovedAfterTheGcDelayAndLiveOnesStay) {
   fs::remove_all(outside);
 }
 
+// A task of a forgotten task's id runs in the same sandbox: queued for
+// removal, it stays while that task runs.
+TEST_F(AgentTest, ASandboxInUseAgainIsNotRemoved) {
+  auto o = options();
+  o.gcDelay = 1h;
+  o.gcDiskHeadroom = 0;
+  startAgent(o);
+  registerAgent();
+  runTask("r", "echo first");
+  ASSERT_TRUE(ackUntil("r", wire::TASK_FINISHED).has_value());
+  runTask("r", "echo second; exec sleep 60");
+  ASSERT_TRUE(awaitFileContains(sandbox("r") / "stdout", "second"));
+  clock_.advance(2h);
+  for (int i = 0; i < 5; ++i) spin();
+  EXPECT_TRUE(fs::exists(sandbox("r") / "stdout"));
+  EXPECT_EQ(agent_->counters().sandboxesRemoved, 0u);
+  kill("r", 0ms);
+  ASSERT_TRUE(awaitUpdate("r", wire::TASK_KILLED).has_value());
+}
+
 // A sandbox of a task no agent knows (its agent's checkpoints lost) and a
 // trash an earlier agent did not finish removing go at the first sweep when
 // the disk is "full" (headroom 1: the allowed age is 0).
