@@ -76,7 +76,7 @@ def main():
 
         def left():
             return (glob.glob(os.path.join(work, "frameworks", "*"))
-                    + glob.glob(os.path.join(work, "trash-*")))
+                    + glob.glob(os.path.join(work, "meta", "trash", "*")))
         wait(lambda: not left(), 600, "every sandbox removed")
         removed = time.monotonic() - t0
         cpu = cpu_seconds(agent.pid)

@@ -1653,10 +1653,9 @@ void Agent::Impl::findOldSandboxes() {
   }
   for (const Forgotten& f : forgotten_) known.insert(f.sandbox);
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(layout_.workDir, ec)) {
-    if (entry.path().filename().string().starts_with("trash-")) {
-      leftoverTrash_.push_back(entry.path());
-    }
+  // In the agent's own meta directory: a work directory may be shared.
+  for (const auto& entry : fs::directory_iterator(layout_.trashDir(), ec)) {
+    leftoverTrash_.push_back(entry.path());
   }
   std::vector<Forgotten> found;
   for (const auto& framework : fs::directory_iterator(layout_.workDir + "/frameworks", ec)) {
@@ -1755,8 +1754,9 @@ void Agent::Impl::collectSandboxes() {
   if (!old.empty()) {
     // Moved aside now: a task of the same id launched while rm runs gets a
     // sandbox of its own.
-    const std::string trash = fmt::format("{}/trash-{}", layout_.workDir, toMicros(now));
-    if (::mkdir(trash.c_str(), 0700) != 0 && errno != EEXIST) {
+    const std::string trash = fmt::format("{}/{}", layout_.trashDir(), toMicros(now));
+    if ((::mkdir(layout_.trashDir().c_str(), 0700) != 0 && errno != EEXIST) ||
+        (::mkdir(trash.c_str(), 0700) != 0 && errno != EEXIST)) {
       spdlog::warn("agent {}: cannot make {}: {}", id_, trash, std::strerror(errno));
       return;
     }

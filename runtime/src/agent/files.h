@@ -6,6 +6,7 @@
 //   <work>/meta/lock                    flock: one agent per work directory
 //   <work>/meta/tasks/<fw>+<task>.task  TaskRecords (checkpoint.proto) by appendRecord
 //   <work>/meta/tasks/<fw>+<task>.status  the executor's report when the task ended
+//   <work>/meta/trash/<time>/           old sandboxes moved aside, until `rm -rf` removes them
 //   <work>/frameworks/<fw>/executor.log  the framework's executor's own log
 //   <work>/frameworks/<fw>/tasks/<task>/  the sandbox: stdout, stderr
 // Ids are escaped (escapeName) so any id names exactly one file. A name that
@@ -46,6 +47,7 @@ struct Layout {
   std::string metaDir() const { return workDir + "/meta"; }
   std::string tasksDir() const { return workDir + "/meta/tasks"; }
   std::string agentIdFile() const { return workDir + "/meta/agent_id"; }
+  std::string trashDir() const { return workDir + "/meta/trash"; }
   // The stem of a task's meta files.
   std::string taskStem(std::string_view frameworkId, std::string_view taskId) const;
   std::string frameworkDir(std::string_view frameworkId) const;

@@ -1412,9 +1412,7 @@ TEST_F(AgentTest, OldSandboxesAreRemovedAfterTheGcDelayAndLiveOnesStay) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (trashLeft && std::chrono::steady_clock::now() < deadline) {
     trashLeft = false;
-    for (const auto& e : fs::directory_iterator(workDir_)) {
-      trashLeft = trashLeft || e.path().filename().string().starts_with("trash-");
-    }
+    trashLeft = !fs::is_empty(fs::path(workDir_) / "meta" / "trash");
     sweepAfter(1min);
     std::this_thread::sleep_for(10ms);
   }
@@ -1458,9 +1456,11 @@ TEST_F(AgentTest, NoHeadroomRemovesUnknownSandboxesAndLeftoverTrashAtStart) {
   const fs::path stray = fs::path(workDir_) / "frameworks" / "fw-old" / "tasks" / "t1";
   fs::create_directories(stray);
   std::ofstream(stray / "stdout") << "old";
-  const fs::path trash = fs::path(workDir_) / "trash-1" / "0" / "deep";
+  const fs::path trash = fs::path(workDir_) / "meta" / "trash" / "1" / "0" / "deep";
   fs::create_directories(trash);
   std::ofstream(trash / "f") << "x";
+  // A work directory may hold what is not the agent's.
+  fs::create_directories(fs::path(workDir_) / "unrelated-trash-1");
   // The stray files are as old as the wall clock says.
   clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -1470,14 +1470,15 @@ TEST_F(AgentTest, NoHeadroomRemovesUnknownSandboxesAndLeftoverTrashAtStart) {
   startAgent(o);
   registerAgent();
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while ((fs::exists(fs::path(workDir_) / "trash-1") ||
+  while ((fs::exists(fs::path(workDir_) / "meta" / "trash" / "1") ||
           fs::exists(fs::path(workDir_) / "frameworks" / "fw-old")) &&
          std::chrono::steady_clock::now() < deadline) {
     clock_.advance(1min);
     spin();
     std::this_thread::sleep_for(10ms);
   }
-  EXPECT_FALSE(fs::exists(fs::path(workDir_) / "trash-1"));
+  EXPECT_FALSE(fs::exists(fs::path(workDir_) / "meta" / "trash" / "1"));
+  EXPECT_TRUE(fs::exists(fs::path(workDir_) / "unrelated-trash-1")) << "not the agent's";
   EXPECT_FALSE(fs::exists(fs::path(workDir_) / "frameworks" / "fw-old"));
   EXPECT_EQ(agent_->counters().sandboxesRemoved, 1u);
 }

@@ -1023,7 +1023,7 @@ def test_agent_removes_old_sandboxes_with_rm_off_its_loop(cluster):
     try:
         wait_for(lambda: not os.path.exists(sandbox), 15, "the finished sandbox removed",
                  cluster)
-        wait_for(lambda: not glob.glob(os.path.join(work, "trash-*")), 15,
+        wait_for(lambda: not glob.glob(os.path.join(work, "meta", "trash", "*")), 15,
                  "the trash removed by rm", cluster)
         gone = run_allot("logs", task["id"], "--master", http)
         assert gone.returncode == 1 and "its sandbox was removed" in gone.stderr, gone.stderr
