@@ -1725,7 +1725,7 @@ void Agent::Impl::collectSandboxes() {
     // A task of the same id may run in it again; it is queued again when
     // that one is forgotten.
     if (live.count(f.sandbox)) continue;
-    frameworkChecks_.insert(f.frameworkDir);
+    if (!f.frameworkDir.empty()) frameworkChecks_.insert(f.frameworkDir);
     old.emplace_back(std::move(f.sandbox), true);
   }
   const bool behind = !forgotten_.empty() && now - forgotten_.front().at >= maxAge;
@@ -1757,7 +1757,16 @@ void Agent::Impl::collectSandboxes() {
     const std::string trash = fmt::format("{}/{}", layout_.trashDir(), toMicros(now));
     if ((::mkdir(layout_.trashDir().c_str(), 0700) != 0 && errno != EEXIST) ||
         (::mkdir(trash.c_str(), 0700) != 0 && errno != EEXIST)) {
-      spdlog::warn("agent {}: cannot make {}: {}", id_, trash, std::strerror(errno));
+      spdlog::warn("agent {}: cannot make {}: {}; trying again at the next sweep", id_, trash,
+                   std::strerror(errno));
+      leftoverTrash_ = std::move(doomed);
+      for (auto it = old.rbegin(); it != old.rend(); ++it) {
+        if (it->second) {
+          forgotten_.push_front({kTimeZero, std::move(it->first), {}});
+        } else {
+          frameworkChecks_.insert(std::move(it->first));
+        }
+      }
       return;
     }
     std::size_t n = 0, sandboxes = 0, frameworks = 0;

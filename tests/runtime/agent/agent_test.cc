@@ -1483,6 +1483,33 @@ TEST_F(AgentTest, NoHeadroomRemovesUnknownSandboxesAndLeftoverTrashAtStart) {
   EXPECT_EQ(agent_->counters().sandboxesRemoved, 1u);
 }
 
+// A sweep that cannot make its trash directory keeps what was due for the
+// next one.
+TEST_F(AgentTest, ASweepThatCannotMoveSandboxesAsideTriesAgain) {
+  clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count()));
+  const fs::path stray = fs::path(workDir_) / "frameworks" / "fw-old" / "tasks" / "t1";
+  fs::create_directories(stray);
+  fs::create_directories(fs::path(workDir_) / "meta");
+  std::ofstream(fs::path(workDir_) / "meta" / "trash") << "a file in the way";
+  auto o = options();
+  o.gcDiskHeadroom = 1;
+  startAgent(o);
+  registerAgent();
+  EXPECT_TRUE(fs::exists(stray)) << "nothing moved: no trash directory";
+  fs::remove(fs::path(workDir_) / "meta" / "trash");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (fs::exists(fs::path(workDir_) / "frameworks" / "fw-old") &&
+         std::chrono::steady_clock::now() < deadline) {
+    clock_.advance(1min);
+    spin();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(fs::exists(fs::path(workDir_) / "frameworks" / "fw-old"));
+  EXPECT_EQ(agent_->counters().sandboxesRemoved, 1u);
+}
+
 // KILL_TASK's grace 0 is SIGKILL at once (unset: --kill-grace); the agent's
 // own kills (SHUTDOWN_FRAMEWORK) take the task's kill policy. A bad policy
 // is refused naming the field.
