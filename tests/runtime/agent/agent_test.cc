@@ -322,6 +322,14 @@ class AgentTest : public ::testing::Test {
     ASSERT_GT(agent_->counters().acks, before) << "ack not processed";
   }
 
+  // The manual clock set to the wall clock's time, so that files' own
+  // modification times age with it (the sandbox collector compares them).
+  void useWallClock() {
+    clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count()));
+  }
+
   // Acks every update of `taskId` up to the one in `state`, as a master
   // does, so that the agent may forget the task; returns that one.
   std::optional<wire::TaskStatus> ackUntil(const std::string& taskId, wire::TaskState state) {
@@ -1369,10 +1377,7 @@ TEST_F(AgentTest, ListFilesDescribesASandboxAndReadsFollowNoLinkOut) {
 // in a removed sandbox points at stay; a framework directory goes once no
 // sandbox or executor of it is left.
 TEST_F(AgentTest, OldSandboxesAreRemovedAfterTheGcDelayAndLiveOnesStay) {
-  // On the wall clock, so that a sandbox's own modification time ages too.
-  clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count()));
+  useWallClock();
   auto o = options();
   o.gcDelay = 1h;
   o.gcDiskHeadroom = 0;  // the allowed age is 1 h x the disk's free fraction
@@ -1461,10 +1466,7 @@ TEST_F(AgentTest, NoHeadroomRemovesUnknownSandboxesAndLeftoverTrashAtStart) {
   std::ofstream(trash / "f") << "x";
   // A work directory may hold what is not the agent's.
   fs::create_directories(fs::path(workDir_) / "unrelated-trash-1");
-  // The stray files are as old as the wall clock says.
-  clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count()));
+  useWallClock();  // the stray files are as old as it says
   auto o = options();
   o.gcDiskHeadroom = 1;
   startAgent(o);
@@ -1486,9 +1488,7 @@ TEST_F(AgentTest, NoHeadroomRemovesUnknownSandboxesAndLeftoverTrashAtStart) {
 // A sweep that cannot make its trash directory keeps what was due for the
 // next one.
 TEST_F(AgentTest, ASweepThatCannotMoveSandboxesAsideTriesAgain) {
-  clock_.set(fromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count()));
+  useWallClock();
   const fs::path stray = fs::path(workDir_) / "frameworks" / "fw-old" / "tasks" / "t1";
   fs::create_directories(stray);
   fs::create_directories(fs::path(workDir_) / "meta");
