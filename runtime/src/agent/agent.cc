@@ -229,6 +229,9 @@ class Agent::Impl {
   EventLoop::TimerId gcTimer_ = 0;
   EventLoop::TimerId gcSoonTimer_ = 0;
   pid_t remover_ = -1;  // the last sweep's `rm -rf`, until reaped
+  // The last sweep left sandboxes that were due: sweep again soon (not
+  // while only young ones wait, which would poll every 100 ms during an rm).
+  bool gcBehind_ = false;
   Task& newTask(const wire::RunTask& run);
 
   zmq::context_t& context_;
@@ -1696,7 +1699,7 @@ void Agent::Impl::collectSandboxes() {
     int status = 0;
     const pid_t reaped = ::waitpid(remover_, &status, WNOHANG);
     if (reaped == 0) {  // still removing the last sweep's
-      if (!forgotten_.empty()) collectSoon();
+      if (gcBehind_) collectSoon();
       return;
     }
     if (reaped == remover_ && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
@@ -1728,7 +1731,7 @@ void Agent::Impl::collectSandboxes() {
     if (!f.frameworkDir.empty()) frameworkChecks_.insert(f.frameworkDir);
     old.emplace_back(std::move(f.sandbox), true);
   }
-  const bool behind = !forgotten_.empty() && now - forgotten_.front().at >= maxAge;
+  gcBehind_ = !forgotten_.empty() && now - forgotten_.front().at >= maxAge;
   // A framework with no sandbox left and nothing running goes too (its
   // executor's log with it); one still busy is looked at again next time.
   std::set<std::string> removedSandboxes;
@@ -1788,7 +1791,7 @@ void Agent::Impl::collectSandboxes() {
         "directory(ies) left without any",
         id_, sandboxes, toSeconds(maxAge), frameworks);
   }
-  if (behind) collectSoon();
+  if (gcBehind_) collectSoon();
   if (doomed.empty()) return;
   std::vector<char*> argv;
   static char rm[] = "/bin/rm", rf[] = "-rf", one[] = "--one-file-system", end[] = "--";
