@@ -45,6 +45,7 @@ struct Args {
   std::vector<std::string> policies;
   std::vector<std::string> params;
   std::uint64_t seed = 0;
+  std::uint32_t seeds = 1;  // runs per policy: seeds seed .. seed + seeds - 1
   std::string output;
   bool json = false;
   int jobs = 1;
@@ -69,13 +70,18 @@ struct Args {
   std::vector<std::string> weights, guarantees, limits;
 };
 
-// One policy to run: its label in the results, name and parameters.
+// One policy to run with one seed: its label in the results, name and
+// parameters. With --seeds, a policy's runs share `column`, the policy's
+// label, and are labelled COLUMN@SEED.
 struct Run {
   std::string label;
   std::string policy;
   Params params;
   std::uint32_t demandWindow = 0;  // Config::demandWindow of this run
   bool history = false;            // the trace's own schedule (--history), not a policy's run
+  std::uint64_t seed = 0;          // Config::seed of this run
+  std::string column;              // the table's column: the policy's label
+  bool seedFromFlag = false;       // its `seed` parameter follows the run's seed
 };
 
 // Longest interval, latency or timeout: the simulator refuses longer ones.
@@ -214,6 +220,7 @@ nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Wor
   j["batch_instance"] = text(a.reader.batchInstance);
   j["cluster"] = text(a.reader.cluster);
   j["seed"] = c.seed;
+  j["seeds"] = a.seeds;
   j["allocation_interval_us"] = toMicros(c.allocationInterval);
   j["frameworks"] = std::string(sim::toString(c.grouping));
   j["queue"] = std::string(sim::toString(c.queue));
@@ -253,7 +260,9 @@ std::vector<Run> makeRuns(const Args& a) {
   std::map<std::string, int> seen;
   for (const std::string& name : a.policies) {
     const int n = ++seen[name];
-    runs.push_back({n == 1 ? name : fmt::format("{}#{}", name, n), name, {}});
+    Run& run = runs.emplace_back();
+    run.label = n == 1 ? name : fmt::format("{}#{}", name, n);
+    run.policy = name;
   }
   auto specOf = [](const std::string& policy) -> const PolicyInfo& {
     for (const PolicyInfo& info : builtinPolicies()) {
@@ -318,7 +327,10 @@ std::vector<Run> makeRuns(const Args& a) {
   for (Run& run : runs) {
     if (has(run.policy, "seed") && !run.params.has("seed")) {
       run.params.set("seed", std::to_string(a.seed));
+      run.seedFromFlag = true;
     }
+    run.seed = a.seed;
+    run.column = run.label;
     run.demandWindow = a.demandWindow.value_or(specOf(run.policy).demand);
     // Parameter values are checked by building the policy once, before the
     // trace is read and before any run: a bad one found when its run starts
@@ -328,6 +340,41 @@ std::vector<Run> makeRuns(const Args& a) {
     } catch (const std::exception& e) {
       throw InvalidArgument(fmt::format("{}: {}", run.label, e.what()));
     }
+  }
+  return runs;
+}
+
+// Each policy's runs: one per seed of --seed .. --seed + --seeds - 1,
+// labelled POLICY@SEED, when the seed can change its run; else one, with a
+// note (a policy without a `seed` parameter, or one given by --param, draws
+// the same numbers whatever the seed, and without --mtbf nothing else does).
+std::vector<Run> withSeeds(const std::vector<Run>& columns, const Args& a,
+                           const sim::Config& config) {
+  if (a.seeds > 1 && a.seed > kMaxSeed - (a.seeds - 1)) {
+    throw InvalidArgument(fmt::format("--seed {} with --seeds {}: the last seed would pass {}",
+                                      a.seed, a.seeds, kMaxSeed));
+  }
+  const bool failures = config.meanTimeBetweenFailures > Duration::zero();
+  std::vector<Run> runs;
+  std::vector<std::string> unseeded;
+  for (const Run& column : columns) {
+    if (a.seeds == 1 || (!column.seedFromFlag && !failures)) {
+      runs.push_back(column);
+      if (a.seeds > 1) unseeded.push_back(column.label);
+      continue;
+    }
+    for (std::uint32_t k = 0; k < a.seeds; ++k) {
+      Run& run = runs.emplace_back(column);
+      run.seed = a.seed + k;
+      run.label = fmt::format("{}@{}", column.label, run.seed);
+      if (column.seedFromFlag) run.params.set("seed", std::to_string(run.seed));
+    }
+  }
+  for (const std::string& label : unseeded) {
+    std::cerr << fmt::format(
+        "allot: note: {}: runs once, not {} times: nothing in its run follows the seed (its "
+        "policy has no `seed` parameter, or --param sets it, and there is no --mtbf)\n",
+        label, a.seeds);
   }
   return runs;
 }
@@ -355,6 +402,7 @@ Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& com
   std::unique_ptr<Allocator> allocator = makeAllocator(run.policy, run.params);
   sim::Config config = common;
   config.demandWindow = run.demandWindow;
+  config.seed = run.seed;
   const auto start = std::chrono::steady_clock::now();
   sim::Result result = sim::simulate(w, *allocator, config, hooks);
   Outcome out;
@@ -663,16 +711,52 @@ constexpr Row kRows[] = {
     {"declines", "declined offers", "{:.0f}"},
 };
 
-std::string cell(const std::map<std::string, double>& s, const std::string& key,
-                 const char* format) {
-  auto it = s.find(key);
-  if (it == s.end() || std::isnan(it->second)) return "-";
-  return fmt::format(fmt::runtime(format), it->second);
+// A column of the table: one policy's runs (one per seed), or --history's.
+struct Column {
+  std::string label;
+  std::vector<std::size_t> runs;  // indexes into the runs and outcomes
+};
+
+std::vector<Column> columnsOf(const std::vector<Run>& runs) {
+  std::vector<Column> columns;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (columns.empty() || columns.back().label != runs[i].column) {
+      columns.push_back({runs[i].column, {}});
+    }
+    columns.back().runs.push_back(i);
+  }
+  return columns;
+}
+
+// A column's cell: its run's value, or over several runs the mean and the
+// half-width of its 95% confidence interval, each as `format` writes it.
+// `valueOf` gives a run's value, NaN for none.
+template <typename ValueOf>
+std::string cell(const Column& column, const char* format, ValueOf valueOf) {
+  std::vector<double> values;
+  for (std::size_t run : column.runs) values.push_back(valueOf(run));
+  const sim::Spread spread = sim::spreadOf(values);
+  if (spread.n == 0) return "-";
+  std::string text = fmt::format(fmt::runtime(format), spread.mean);
+  if (spread.n >= 2) text += " ± " + fmt::format(fmt::runtime(format), spread.halfWidth95);
+  return text;
+}
+
+double summaryValue(const Outcome& o, const std::string& key) {
+  const auto it = o.summary.find(key);
+  return it == o.summary.end() ? std::nan("") : it->second;
 }
 
 void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcomes,
                 const std::vector<std::string>& dims) {
+  const std::vector<Column> columns = columnsOf(runs);
+  // Each row: label, then a cell per column.
   std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  auto addRow = [&](std::string label, const char* format, auto valueOf) {
+    std::vector<std::string> cells;
+    for (const Column& c : columns) cells.push_back(cell(c, format, valueOf));
+    rows.emplace_back(std::move(label), std::move(cells));
+  };
   for (const Row& r : kRows) {
     if (r.onlyWhenSome && std::none_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
           const auto it = o.summary.find(r.key);
@@ -680,58 +764,97 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
         })) {
       continue;
     }
-    std::vector<std::string> cells;
-    for (const Outcome& o : outcomes) cells.push_back(cell(o.summary, r.key, r.format));
-    rows.emplace_back(r.label, std::move(cells));
+    addRow(r.label, r.format, [&](std::size_t run) { return summaryValue(outcomes[run], r.key); });
     if (std::string(r.key) == "makespan_s") {
       for (const std::string& d : dims) {
-        bool any = false;
-        for (const Outcome& o : outcomes) any = any || o.summary.count("utilization_" + d) > 0;
-        if (!any) continue;
-        std::vector<std::string> u;
-        for (const Outcome& o : outcomes) {
-          auto it = o.summary.find("utilization_" + d);
-          u.push_back(it == o.summary.end() ? "-" : fmt::format("{:.1f}%", 100 * it->second));
+        const std::string key = "utilization_" + d;
+        if (std::none_of(outcomes.begin(), outcomes.end(),
+                         [&](const Outcome& o) { return o.summary.count(key) > 0; })) {
+          continue;
         }
-        rows.emplace_back("utilization " + d, std::move(u));
+        addRow("utilization " + d, "{:.1f}%",
+               [&](std::size_t run) { return 100 * summaryValue(outcomes[run], key); });
       }
     }
   }
-  std::vector<std::string> wall, rate;
-  for (const Outcome& o : outcomes) {
-    wall.push_back(fmt::format("{:.2f}", o.wallSeconds));
-    auto it = o.summary.find("events");
-    rate.push_back(it != o.summary.end() && it->second > 0 && o.wallSeconds > 0
-                       ? formatRate(it->second / o.wallSeconds)
-                       : "-");
+  addRow("wall time (s)", "{:.2f}", [&](std::size_t run) {
+    return outcomes[run].finished ? outcomes[run].wallSeconds : std::nan("");
+  });
+  // events/s as formatRate writes it, of the column's mean rate.
+  std::vector<std::string> rate;
+  for (const Column& c : columns) {
+    std::vector<double> rates;
+    for (std::size_t run : c.runs) {
+      const double events = summaryValue(outcomes[run], "events");
+      const double wall = outcomes[run].wallSeconds;
+      rates.push_back(events > 0 && wall > 0 ? events / wall : std::nan(""));
+    }
+    const sim::Spread spread = sim::spreadOf(rates);
+    rate.push_back(spread.n == 0 ? "-" : formatRate(spread.mean));
   }
-  rows.emplace_back("wall time (s)", std::move(wall));
   rows.emplace_back("events/s", std::move(rate));
 
+  // Widths in characters: "±" is two bytes.
+  const auto width = [](const std::string& text) {
+    return text.size() - static_cast<std::size_t>(std::count(text.begin(), text.end(), '\xC2'));
+  };
+  const auto pad = [&](const std::string& text, std::size_t w) {
+    return std::string(w - std::min(w, width(text)), ' ') + text;
+  };
   std::size_t labelWidth = 6;
   for (const auto& r : rows) labelWidth = std::max(labelWidth, r.first.size());
   std::vector<std::size_t> widths;
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    std::size_t w = std::max<std::size_t>(runs[i].label.size(), 8);
-    for (const auto& r : rows) w = std::max(w, r.second[i].size());
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    std::size_t w = std::max<std::size_t>(columns[i].label.size(), 8);
+    for (const auto& r : rows) w = std::max(w, width(r.second[i]));
     widths.push_back(w);
   }
   std::cout << fmt::format("{:<{}}", "metric", labelWidth);
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    std::cout << fmt::format("  {:>{}}", runs[i].label, widths[i]);
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    std::cout << "  " << pad(columns[i].label, widths[i]);
   }
   std::cout << "\n";
   for (const auto& [label, cells] : rows) {
     std::cout << fmt::format("{:<{}}", label, labelWidth);
-    for (std::size_t i = 0; i < cells.size(); ++i) {
-      std::cout << fmt::format("  {:>{}}", cells[i], widths[i]);
-    }
+    for (std::size_t i = 0; i < cells.size(); ++i) std::cout << "  " << pad(cells[i], widths[i]);
     std::cout << "\n";
   }
 }
 
 nlohmann::json jsonNumber(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+}
+
+// --json with --seeds: per column, its runs' labels and each summary metric's
+// spread over them.
+nlohmann::json columnsJson(const std::vector<Run>& runs, const std::vector<Outcome>& outcomes) {
+  nlohmann::json columns = nlohmann::json::array();
+  for (const Column& c : columnsOf(runs)) {
+    nlohmann::json j;
+    j["label"] = c.label;
+    std::vector<std::string> labels, keys;
+    for (std::size_t run : c.runs) {
+      labels.push_back(runs[run].label);
+      for (const auto& [key, value] : outcomes[run].summary) keys.push_back(key);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    j["runs"] = labels;
+    nlohmann::json metrics = nlohmann::json::object();
+    for (const std::string& key : keys) {
+      std::vector<double> values;
+      for (std::size_t run : c.runs) values.push_back(summaryValue(outcomes[run], key));
+      const sim::Spread spread = sim::spreadOf(values);
+      metrics[key] = {{"mean", jsonNumber(spread.mean)},
+                      {"ci95", jsonNumber(spread.halfWidth95)},
+                      {"min", jsonNumber(spread.min)},
+                      {"max", jsonNumber(spread.max)},
+                      {"n", spread.n}};
+    }
+    j["summary"] = metrics;
+    columns.push_back(std::move(j));
+  }
+  return columns;
 }
 
 }  // namespace
@@ -752,10 +875,17 @@ void addSimCommand(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Seed of the run, given to each policy's `seed`")
       ->check(seedFlag())
       ->capture_default_str();
+  cmd->add_option("--seeds", args->seeds,
+                  "Runs per policy, with seeds --seed, --seed + 1, ...: the table shows each "
+                  "metric's mean and the half-width of its 95% confidence interval (Student's "
+                  "t); results and --json keep every run, labelled POLICY@SEED. A policy whose "
+                  "run no seed changes (no `seed` parameter and no --mtbf) runs once")
+      ->check(wholeNumberFlag(1, 10000))
+      ->capture_default_str();
   cmd->add_option("-o,--output", args->output,
-                  "HDF5 result file (one run group per policy; overwritten)");
+                  "HDF5 result file (one run group per policy and seed; overwritten)");
   cmd->add_flag("--json", args->json, "Print the summaries as JSON instead of a table");
-  cmd->add_option("-j,--jobs", args->jobs, "Policies simulated at once, in separate processes")
+  cmd->add_option("-j,--jobs", args->jobs, "Runs simulated at once, in separate processes")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--frameworks", args->grouping,
@@ -856,12 +986,14 @@ void addSimCommand(CLI::App& app) {
       "  allot sim ../shared/traces/alibaba2017 --cluster '1300*cpus:64;mem:1'   # no machine "
       "table\n"
       "  allot sim kth.h5 -p easy -p fifo --history   # against the log's own schedule\n"
+      "  allot sim kth.h5 -p drf -p random --seeds 10 -j 2   # means and 95% intervals\n"
       "Results (-o) hold per-job and per-task records, time series and the summary of each\n"
       "run, with the configuration and the allot version. Same inputs and seed, same bytes.");
   cmd->callback([args] {
     if (args->policies.empty()) args->policies.push_back("drf");
     const sim::Config config = makeConfig(*args);
-    std::vector<Run> runs = makeRuns(*args);
+    const std::vector<Run> columns = makeRuns(*args);
+    std::vector<Run> runs = withSeeds(columns, *args, config);
     if (args->history && !args->reader.cluster.empty()) {
       throw InvalidArgument(
           "--history compares with the schedule the trace records on its own machines; it "
@@ -891,7 +1023,7 @@ void addSimCommand(CLI::App& app) {
         !warning.empty()) {
       std::cerr << "allot: warning: " << warning << "\n";
     }
-    printInertOptionNotes(w, config, runs);
+    printInertOptionNotes(w, config, columns);
 
     // The trace's own schedule, before the runs: it takes a fraction of a
     // second, and a trace without one is refused before minutes of runs.
@@ -931,7 +1063,9 @@ void addSimCommand(CLI::App& app) {
         out.wallSeconds = historySeconds;
         out.summary = history->summary;
         out.finished = true;
-        runs.push_back({"history", "history", {}, 0, true});
+        Run& run = runs.emplace_back();
+        run.label = run.policy = run.column = "history";
+        run.history = true;
         if (file) file->write("history", *history, paramsJson(runs.back()).dump());
       }
       finished = static_cast<std::size_t>(std::count_if(
@@ -960,11 +1094,25 @@ void addSimCommand(CLI::App& app) {
         std::cerr << "allot: " << runs[i].label << ": " << outcomes[i].error << "\n";
         failed = true;
       }
-      if (const std::string warning =
-              sim::cutShortWarning(outcomes[i].summary, sim::kCliSpelling, config.holdOffers);
-          !warning.empty()) {
-        std::cerr << "allot: warning: " << runs[i].label << ": " << warning << "\n";
+    }
+    // A run cut short is warned of; of a policy's runs (--seeds), the first
+    // one, naming how many more were.
+    for (const Column& column : columnsOf(runs)) {
+      std::vector<std::size_t> cut;
+      std::string first;
+      for (std::size_t i : column.runs) {
+        std::string warning =
+            sim::cutShortWarning(outcomes[i].summary, sim::kCliSpelling, config.holdOffers);
+        if (warning.empty()) continue;
+        if (cut.empty()) first = std::move(warning);
+        cut.push_back(i);
       }
+      if (cut.empty()) continue;
+      const std::string more =
+          cut.size() == 1 ? ""
+                          : fmt::format(" (so did {} more of its {} runs)", cut.size() - 1,
+                                        column.runs.size());
+      std::cerr << "allot: warning: " << runs[cut.front()].label << ": " << first << more << "\n";
     }
     std::vector<std::string> dims = w.dims->names();
     if (args->json) {
@@ -977,6 +1125,8 @@ void addSimCommand(CLI::App& app) {
         nlohmann::json r;
         r["label"] = runs[i].label;
         r["policy"] = runs[i].policy;
+        r["column"] = runs[i].column;
+        r["seed"] = runs[i].history ? nlohmann::json() : nlohmann::json(runs[i].seed);
         r["params"] = paramsJson(runs[i]);
         r["wall_s"] = outcomes[i].wallSeconds;
         nlohmann::json s = nlohmann::json::object();
@@ -989,6 +1139,7 @@ void addSimCommand(CLI::App& app) {
         if (!outcomes[i].error.empty()) r["error"] = outcomes[i].error;
         j["runs"].push_back(r);
       }
+      if (args->seeds > 1) j["columns"] = columnsJson(runs, outcomes);
       if (keep) j["output"] = args->output;
       std::cout << j.dump(2) << "\n";
     } else {
@@ -998,11 +1149,18 @@ void addSimCommand(CLI::App& app) {
                             formatSpan(toMicros(config.meanTimeBetweenFailures)),
                             formatSpan(toMicros(config.meanTimeToRepair)))
               : "";
-      std::cout << fmt::format("{}: {} jobs, {} machines, {}, queue {}{}\n\n", args->trace,
+      const std::string seeds =
+          args->seeds > 1
+              ? fmt::format(
+                    "\n{} runs per policy, seeds {} to {}: each cell is the mean ± the half-width "
+                    "of its 95% confidence interval (Student's t)",
+                    args->seeds, args->seed, args->seed + args->seeds - 1)
+              : "";
+      std::cout << fmt::format("{}: {} jobs, {} machines, {}, queue {}{}{}\n\n", args->trace,
                                w.jobs.size(), w.machines.size(),
                                args->grouping == "single" ? std::string("a single framework")
                                                           : "frameworks per " + args->grouping,
-                               args->queue, failures);
+                               args->queue, failures, seeds);
       printTable(runs, outcomes, dims);
       if (keep) std::cout << "\nresults written to " << args->output << "\n";
     }

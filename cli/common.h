@@ -100,8 +100,9 @@ inline CLI::Validator secondsFlag(double min, double max = 1e300) {
 // "Could not convert" where a value overflows the option's type.
 CLI::Validator wholeNumberFlag(std::uint64_t min, std::uint64_t max);
 // A seed: 0 to 2^63 - 1 (policies take their seed as a signed 64-bit parameter).
+inline constexpr std::uint64_t kMaxSeed = std::numeric_limits<std::int64_t>::max();
 inline CLI::Validator seedFlag() {
-  return wholeNumberFlag(0, std::numeric_limits<std::int64_t>::max());
+  return wholeNumberFlag(0, kMaxSeed);
 }
 
 // Logs of a runtime process (`allot master`, `agent`, `run`) go to stderr,

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -205,6 +206,30 @@ std::string offerChurnNote(const Progress& progress, std::uint32_t demandWindow,
       "this run spends its time. With {} they publish their pending work and offers are sized "
       "to it: usually several times faster, but a different model, so results differ",
       static_cast<double>(progress.offers) / 1e6, progress.instancesLaunched, spelling.demand);
+}
+
+Spread spreadOf(std::span<const double> values) {
+  Spread s;
+  s.mean = s.halfWidth95 = s.min = s.max = std::nan("");
+  double sum = 0;
+  for (double v : values) {
+    if (!std::isfinite(v)) continue;
+    s.min = s.n == 0 ? v : std::min(s.min, v);
+    s.max = s.n == 0 ? v : std::max(s.max, v);
+    sum += v;
+    ++s.n;
+  }
+  if (s.n == 0) return s;
+  s.mean = sum / static_cast<double>(s.n);
+  if (s.n < 2) return s;
+  double squares = 0;  // about the mean: no cancellation for large, close values
+  for (double v : values) {
+    if (std::isfinite(v)) squares += (v - s.mean) * (v - s.mean);
+  }
+  const double n = static_cast<double>(s.n);
+  const boost::math::students_t t(n - 1);
+  s.halfWidth95 = boost::math::quantile(t, 0.975) * std::sqrt(squares / (n - 1) / n);
+  return s;
 }
 
 }  // namespace allot::sim

@@ -76,6 +76,53 @@ check(filecmp.cmp(os.path.join(tmp, "one.h5"), os.path.join(tmp, "two.h5"), shal
       "-j 1 and -j 2 wrote different bytes")
 CHECKS += 1
 
+# --seeds 3: random runs with seeds 4, 5, 6, each as a run of its own with
+# that --seed; the columns hold the mean and the 95% half-width (Student's t,
+# 2 degrees of freedom: 4.302653); fifo, which no seed changes, runs once and
+# says so. With --mtbf the seed draws the failures, so fifo runs three times.
+def seeded(*extra, expect=0):
+    return run("sim", TRACE, "-p", "random", "-p", "fifo", "--stop-at", "2000000", "--seed", "4",
+               "--seeds", "3", *extra, expect=expect)
+
+
+proc = seeded("--json", "-j", "2", "-o", os.path.join(tmp, "seeds.h5"))
+got = json.loads(proc.stdout)
+check([r["label"] for r in got["runs"]] == ["random@4", "random@5", "random@6", "fifo"] and
+      [r["seed"] for r in got["runs"]] == [4, 5, 6, 4] and
+      {r["column"] for r in got["runs"]} == {"random", "fifo"}, f"seeded runs {got['runs']}")
+check("fifo: runs once, not 3 times" in proc.stderr, f"no note of fifo's one run: {proc.stderr}")
+alone = json.loads(run("sim", TRACE, "-p", "random", "--stop-at", "2000000", "--seed", "5",
+                       "--json").stdout)["runs"][0]
+check(alone["summary"] == got["runs"][1]["summary"], "random@5 differs from a run with --seed 5")
+jct = [r["summary"]["jct_s_mean"] for r in got["runs"][:3]]
+check(len(set(jct)) == 3, f"the seeds changed nothing: {jct}")
+mean = sum(jct) / 3
+half = 4.302653 * (sum((x - mean) ** 2 for x in jct) / 2) ** 0.5 / 3 ** 0.5
+columns = {c["label"]: c for c in got["columns"]}
+spread = columns["random"]["summary"]["jct_s_mean"]
+check(abs(spread["mean"] - mean) < 1e-6 * mean and abs(spread["ci95"] - half) < 1e-5 * half and
+      spread["n"] == 3 and spread["min"] == min(jct) and spread["max"] == max(jct),
+      f"random's spread {spread}, wanted mean {mean} and half-width {half}")
+check(columns["fifo"]["runs"] == ["fifo"] and columns["fifo"]["summary"]["jct_s_mean"]["n"] == 1 and
+      columns["fifo"]["summary"]["jct_s_mean"]["ci95"] is None, f"fifo column {columns['fifo']}")
+with h5py.File(os.path.join(tmp, "seeds.h5")) as f:
+    check(sorted(f["runs"]) == ["fifo", "random@4", "random@5", "random@6"],
+          f"result file runs {list(f['runs'])}")
+    check(json.loads(f["runs/random@5"].attrs["params"])["seed"] == "5", "random@5's seed param")
+    check(json.loads(f.attrs["config"])["seeds"] == 3, "config lacks seeds")
+table = seeded().stdout
+check("3 runs per policy, seeds 4 to 6" in table and
+      f"{mean:.1f} ± {half:.1f}" in table, f"table lacks random's mean ± half-width:\n{table}")
+failing = json.loads(seeded("--mtbf", "10d", "--json").stdout)
+check([r["label"] for r in failing["runs"]][3:] == ["fifo@4", "fifo@5", "fifo@6"],
+      f"fifo with --mtbf: {[r['label'] for r in failing['runs']]}")
+check(len({r["summary"]["machine_failures"] for r in failing["runs"][3:]}) > 1,
+      "the seeds drew the same failures")
+err = run("sim", TRACE, "-p", "random", "--seed", "9223372036854775807", "--seeds", "2",
+          expect=1).stderr
+check("the last seed would pass" in err, f"seed overflow: {err}")
+CHECKS += 1
+
 # The data commands restart once with glibc's heap on huge pages
 # (cli/huge_heap.h): the tunable is added to the user's GLIBC_TUNABLES, and
 # one that names it already is left as it is. Read from /proc/PID/environ

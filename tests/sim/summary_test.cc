@@ -106,5 +106,38 @@ TEST(SummaryTest, OfferChurnNoteNeedsManyOffersPerLaunch) {
   EXPECT_EQ(offerChurnNote(p, 0, kCliSpelling), "");  // too few offers to matter
 }
 
+// Student's t quantiles from printed tables (0.975, 4 and 1 degrees of
+// freedom), not from the library spreadOf uses.
+TEST(SummaryTest, SpreadIsTheMeanAndItsStudentTInterval) {
+  const double values[] = {1, 2, std::nan(""), 3, 4, 5};
+  const Spread s = spreadOf(values);
+  EXPECT_EQ(s.n, 5U);
+  EXPECT_DOUBLE_EQ(s.mean, 3.0);
+  EXPECT_EQ(s.min, 1.0);
+  EXPECT_EQ(s.max, 5.0);
+  // Sample standard deviation sqrt(2.5), standard error sqrt(0.5).
+  EXPECT_NEAR(s.halfWidth95, 2.776445 * std::sqrt(0.5), 1e-6);
+
+  const double two[] = {10, 12};
+  EXPECT_NEAR(spreadOf(two).halfWidth95, 12.706205 * 1.0, 1e-5);
+
+  // Large, close values: no cancellation in the squares.
+  const double close[] = {1e12 + 1, 1e12 + 2, 1e12 + 3, 1e12 + 4, 1e12 + 5};
+  EXPECT_NEAR(spreadOf(close).halfWidth95, 2.776445 * std::sqrt(0.5), 1e-5);
+
+  const double same[] = {7, 7, 7};
+  EXPECT_EQ(spreadOf(same).halfWidth95, 0.0);
+
+  const double one[] = {std::nan(""), 4};
+  const Spread single = spreadOf(one);
+  EXPECT_EQ(single.n, 1U);
+  EXPECT_EQ(single.mean, 4.0);
+  EXPECT_TRUE(std::isnan(single.halfWidth95));
+
+  const Spread none = spreadOf(std::span<const double>());
+  EXPECT_EQ(none.n, 0U);
+  EXPECT_TRUE(std::isnan(none.mean) && std::isnan(none.min) && std::isnan(none.halfWidth95));
+}
+
 }  // namespace
 }  // namespace allot::sim

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,6 +134,17 @@ struct Result {
 // run's end (one stopped by Config::stopAt) count as jobs_not_submitted, only
 // there when some are; jobs_unfinished counts those submitted before.
 void summarize(Result& result);
+
+// One metric over repeated runs of a policy (seeds): the mean of the finite
+// values (NaN ones, such as a mean JCT with no job finished, are left out),
+// the half-width of the mean's 95% confidence interval by Student's t with
+// n - 1 degrees of freedom (NaN when fewer than two values), the smallest,
+// the largest and how many values counted.
+struct Spread {
+  double mean = 0, halfWidth95 = 0, min = 0, max = 0;
+  std::size_t n = 0;
+};
+Spread spreadOf(std::span<const double> values);
 
 // How a host spells the options a warning suggests: `allot sim`'s flags or
 // the Python keywords.
