@@ -386,7 +386,7 @@ _history = history
 
 
 def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs=1,
-            history=False, **config):
+            history=False, seeds=1, **config):
     """Runs each policy on the same workload; returns their summaries side by side.
 
     The result is a DataFrame indexed by metric with one column per policy
@@ -399,8 +399,22 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     policies with what happened. Each named policy is built with its
     parameters before any run, so a bad value raises at once, naming its
     column. Other arguments as for ``simulate``.
+
+    ``seeds`` > 1 runs each policy with seeds ``seed``, ``seed + 1``, ... as
+    ``allot sim --seeds``: the columns become (policy, statistic) pairs,
+    statistic ``mean``, ``ci95`` (the half-width of the mean's 95% confidence
+    interval, Student's t) and ``n`` (runs with a value);
+    ``result.attrs["results"]`` maps each run, labelled ``POLICY@SEED``, to
+    its ``SimResult`` and ``result.attrs["summaries"]`` holds every run's
+    summary. A policy that no seed changes (no ``seed`` parameter of its own
+    to follow, a Policy object, and no ``mtbf``) runs once, with a
+    ``SimulationWarning``.
     """
+    check_whole("seeds", seeds, 10000, low=1)
     cfg = _config(config, seed)
+    if seed + seeds - 1 > _WHOLE_NUMBERS["seed"]:
+        raise _allot.InvalidArgument(
+            f"seed {seed} with seeds={seeds}: the last seed would pass {_WHOLE_NUMBERS['seed']}")
     workload = _workload(trace)
     # One name or Policy object is a list of one ("fifo" is not f, i, f, o).
     single = isinstance(policies, str) or hasattr(policies, "decide")
@@ -424,10 +438,6 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
             f"params name policy {stray[0]!r}, which is not among the policies compared "
             f"({', '.join(names) or 'only Policy objects'})")
     check_whole("jobs", jobs, 256, low=1)  # as `allot sim -j`
-    objects = [id(p) for p in policies if not isinstance(p, str)]
-    if jobs > 1 and len(objects) != len(set(objects)):
-        raise ValueError("one Policy object cannot run twice at once: pass distinct objects "
-                         "or jobs=1")
 
     # Each named policy is built once with its parameters before any run, as
     # `allot sim` does: a bad value of the last one would otherwise surface
@@ -439,9 +449,31 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
             except _allot.Error as e:
                 raise type(e)(f"{label}: {e}") from None
 
-    def run(policy, cancel=None):
+    # The runs: (label, column, policy, seed), one per seed where the seed
+    # can change the run.
+    failures = cfg["mtbf"] is not None and cfg["mtbf"] > 0
+    runs = []
+    for label, policy in zip(labels, policies):
+        follows = isinstance(policy, str) and "seed" not in (params.get(policy) or {}) and \
+            "seed" in _policy_params(policy, None, seed)
+        if seeds == 1 or not (follows or failures):
+            runs.append((label, label, policy, seed))
+            if seeds > 1:
+                warnings.warn(f"{label}: runs once, not {seeds} times: nothing in its run follows "
+                              f"the seed (no seed parameter of its own, or params set it, and no "
+                              f"mtbf)", SimulationWarning, stacklevel=2)
+        else:
+            runs.extend((f"{label}@{seed + k}", label, policy, seed + k) for k in range(seeds))
+    objects = [id(r[2]) for r in runs if not isinstance(r[2], str)]
+    if jobs > 1 and len(objects) != len(set(objects)):
+        raise ValueError("one Policy object cannot run twice at once: pass distinct objects "
+                         "or jobs=1")
+
+    def run(item, cancel=None):
+        _, _, policy, run_seed = item
         name = policy if isinstance(policy, str) else None
-        return simulate(workload, policy, seed=seed, params=params.get(name), _cancel=cancel, **cfg)
+        return simulate(workload, policy, seed=run_seed, params=params.get(name), _cancel=cancel,
+                        **cfg)
 
     if jobs > 1:
         # Ctrl-C reaches only this thread: the runs on the others are told to
@@ -449,7 +481,7 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
         cancel = threading.Event()
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:
-            futures = [pool.submit(run, p, cancel) for p in policies]
+            futures = [pool.submit(run, r, cancel) for r in runs]
             results = [f.result() for f in futures]
         except BaseException:
             cancel.set()
@@ -457,14 +489,28 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        results = [run(p) for p in policies]
-    by_label = dict(zip(labels, results))
+        results = [run(r) for r in runs]
+    by_label = {r[0]: result for r, result in zip(runs, results)}
     if recorded is not None:
         by_label["history"] = recorded
+        runs.append(("history", "history", None, None))
     # rename_axis: a new index, not the name set on the runs' summaries' own
     table = pd.DataFrame({label: r.summary for label, r in by_label.items()}).rename_axis("metric")
-    table.attrs["results"] = by_label
-    return table
+    if seeds == 1:
+        table.attrs["results"] = by_label
+        return table
+    spreads = {}
+    for column in dict.fromkeys(r[1] for r in runs):
+        members = [r[0] for r in runs if r[1] == column]
+        stats = {metric: _allot.spread_of(table.loc[metric, members].astype(float).tolist())
+                 for metric in table.index}
+        for stat in ("mean", "ci95", "n"):
+            spreads[(column, stat)] = {metric: stats[metric][stat] for metric in table.index}
+    spread = pd.DataFrame(spreads).rename_axis("metric")
+    spread.columns.names = ["policy", "statistic"]
+    spread.attrs["results"] = by_label
+    spread.attrs["summaries"] = table
+    return spread
 
 
 # `allot sim`'s config keys (result file, times in microseconds) to

@@ -393,6 +393,16 @@ PYBIND11_MODULE(_allot, m) {
       "Why a run ended before its stop time with jobs unfinished, from its summary, naming "
       "simulate()'s keywords (sim::cutShortWarning); empty when it did not.");
   m.def(
+      "spread_of",
+      [](const std::vector<double>& values) {
+        const sim::Spread s = sim::spreadOf(values);
+        return py::dict("mean"_a = s.mean, "ci95"_a = s.halfWidth95, "min"_a = s.min,
+                        "max"_a = s.max, "n"_a = s.n);
+      },
+      "values"_a,
+      "Mean, half-width of the mean's 95% confidence interval (Student's t), min, max and "
+      "count of the finite values (sim::spreadOf); NaN where there are too few.");
+  m.def(
       "check_policy",
       [](const std::string& name, const std::map<std::string, std::string>& params) {
         Params p;

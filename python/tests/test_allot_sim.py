@@ -333,6 +333,38 @@ def test_compare_in_threads_matches_sequential(kth):
                                par.attrs["results"][label].tasks)
 
 
+# seeds=3: each seeded policy runs with seeds 5, 6, 7, each run as simulate
+# gives it with that seed; the columns are the mean, the 95% half-width
+# (Student's t with 2 degrees of freedom: 4.302653) and the count; fifo,
+# which no seed changes, runs once with a warning.
+def test_compare_over_seeds(kth):
+    with pytest.warns(allot.SimulationWarning, match="fifo: runs once, not 3 times"):
+        table = allot.compare(kth, ["random", "fifo"], seed=5, seeds=3, stop_at=KTH_STOP_AT,
+                              jobs=2)
+    assert list(table.columns) == [(p, s) for p in ("random", "fifo") for s in ("mean", "ci95", "n")]
+    results = table.attrs["results"]
+    assert list(results) == ["random@5", "random@6", "random@7", "fifo"]
+    alone = allot.simulate(kth, "random", seed=6, stop_at=KTH_STOP_AT)
+    pdt.assert_frame_equal(results["random@6"].tasks, alone.tasks)
+    values = np.array([results[f"random@{s}"].summary["jct_s_mean"] for s in (5, 6, 7)])
+    assert len(set(values)) == 3  # the seed changed each run
+    assert table.loc["jct_s_mean", ("random", "mean")] == pytest.approx(values.mean())
+    assert table.loc["jct_s_mean", ("random", "ci95")] == pytest.approx(
+        4.302653 * values.std(ddof=1) / np.sqrt(3), rel=1e-6)
+    assert table.loc["jct_s_mean", ("random", "n")] == 3
+    assert table.loc["jct_s_mean", ("fifo", "mean")] == results["fifo"].summary["jct_s_mean"]
+    assert table.loc["jct_s_mean", ("fifo", "n")] == 1
+    assert np.isnan(table.loc["jct_s_mean", ("fifo", "ci95")])
+    summaries = table.attrs["summaries"]
+    assert list(summaries.columns) == list(results)
+    # With injected failures the seed draws them, so fifo runs three times too.
+    failing = allot.compare(kth, ["fifo"], seeds=3, stop_at=KTH_STOP_AT, mtbf=86400 * 10)
+    assert list(failing.attrs["results"]) == ["fifo@0", "fifo@1", "fifo@2"]
+    assert failing.loc["machine_failures", ("fifo", "n")] == 3
+    with pytest.raises(allot.InvalidArgument, match="seeds must be"):
+        allot.compare(kth, ["fifo"], seeds=0)
+
+
 def test_policies_listing():
     p = allot.policies()
     assert list(p.index)[:3] == ["drf", "fifo", "random"]
