@@ -379,12 +379,13 @@ std::vector<Run> withSeeds(const std::vector<Run>& columns, const Args& a,
   return runs;
 }
 
-// The run's policy parameters, and the demand window it ran with (none for --history).
+// The run's policy parameters, and the demand window and seed it ran with (none for --history).
 nlohmann::json paramsJson(const Run& run) {
   nlohmann::json j = nlohmann::json::object();
   if (run.history) return j;
   for (const auto& [k, v] : run.params.values()) j[k] = v;
   j["sim.demand_window"] = std::to_string(run.demandWindow);
+  j["sim.seed"] = std::to_string(run.seed);  // Config::seed: several differ with --seeds
   return j;
 }
 
@@ -1108,10 +1109,9 @@ void addSimCommand(CLI::App& app) {
         cut.push_back(i);
       }
       if (cut.empty()) continue;
-      const std::string more =
-          cut.size() == 1 ? ""
-                          : fmt::format(" (so did {} more of its {} runs)", cut.size() - 1,
-                                        column.runs.size());
+      const std::string more = cut.size() == 1 ? ""
+                                               : fmt::format(" (so did {} more of its {} runs)",
+                                                             cut.size() - 1, column.runs.size());
       std::cerr << "allot: warning: " << runs[cut.front()].label << ": " << first << more << "\n";
     }
     std::vector<std::string> dims = w.dims->names();

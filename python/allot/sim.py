@@ -499,17 +499,26 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     if seeds == 1:
         table.attrs["results"] = by_label
         return table
+    spread = _over_seeds(table)
+    spread.attrs.update(results=by_label, summaries=table)
+    return spread
+
+
+def _over_seeds(table):
+    """A table of runs labelled POLICY@SEED (and POLICY for those run once)
+    as one column per policy and statistic: each metric's mean, the
+    half-width of its 95% confidence interval and how many runs have it."""
+    columns = {}
+    for label in table.columns:
+        columns.setdefault(label.split("@")[0], []).append(label)
     spreads = {}
-    for column in dict.fromkeys(r[1] for r in runs):
-        members = [r[0] for r in runs if r[1] == column]
+    for column, members in columns.items():
         stats = {metric: _allot.spread_of(table.loc[metric, members].astype(float).tolist())
                  for metric in table.index}
         for stat in ("mean", "ci95", "n"):
             spreads[(column, stat)] = {metric: stats[metric][stat] for metric in table.index}
     spread = pd.DataFrame(spreads).rename_axis("metric")
     spread.columns.names = ["policy", "statistic"]
-    spread.attrs["results"] = by_label
-    spread.attrs["summaries"] = table
     return spread
 
 
@@ -583,6 +592,9 @@ def _read_labelled_run(f, label, run_config):
     named with its run's path."""
     group = f["runs"][label]
     try:
+        params = json.loads(group.attrs["params"])
+        if "sim.seed" in params:  # the run's own seed (they differ with --seeds)
+            run_config = {**run_config, "seed": int(params["sim.seed"])}
         result = _to_result(_read_run(group), run_config)
     except KeyError as e:
         raise KeyError(f"run {label!r} ({group.name}) lacks {e}") from e
@@ -604,7 +616,10 @@ def read_results(path):
     ``machine_events``, ``batch_instance`` and ``cluster`` (None when not
     given), ``skipped_lines``, ``policies`` and ``history``: whether
     ``--history`` added the run ``history``) and ``attrs["allot_version"]``
-    the version that wrote the file. ``SimResult.counters`` lacks ``launches``, which the
+    the version that wrote the file. A file of ``allot sim --seeds N`` reads as
+    ``compare(seeds=N)`` returns: (policy, statistic) columns, each run under
+    ``POLICY@SEED`` in ``attrs["results"]`` and its summary in
+    ``attrs["summaries"]``. ``SimResult.counters`` lacks ``launches``, which the
     file does not keep. Raises ``allot.Error`` naming the file when it is not
     an allot result file, is damaged, or lacks a dataset.
     """
@@ -625,8 +640,13 @@ def read_results(path):
                                    "reads version 1")
             config = _config_from_file(f.attrs["config"])
             run_config = {k: v for k, v in config.items() if k in CONFIG_DEFAULTS or k == "seed"}
-            # The order of `allot sim -p ...`, where the file's runs are those.
-            labels = _labels(config.get("policies", []))
+            # The order of `allot sim -p ...` (each policy's runs by seed
+            # with --seeds), where the file's runs are those.
+            first, seeds = config.get("seed", 0), config.get("seeds", 1)
+            labels = []
+            for label in _labels(config.get("policies", [])):
+                labels += [label] if label in f["runs"] else \
+                    [f"{label}@{s}" for s in range(first, first + seeds)]
             if config.get("history"):
                 labels.append("history")
             if sorted(labels) != sorted(f["runs"]):
@@ -638,5 +658,8 @@ def read_results(path):
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise _allot.Error(f"{path}: cannot read this result file ({e})") from e
     table = pd.DataFrame({label: r.summary for label, r in results.items()}).rename_axis("metric")
+    if config.get("seeds", 1) > 1:  # as compare(seeds=N) returns it
+        summaries, table = table, _over_seeds(table)
+        table.attrs["summaries"] = summaries
     table.attrs.update(results=results, config=config, allot_version=allot_version)
     return table

@@ -65,6 +65,26 @@ def test_cli_results_equal_simulate(allot_cli, kth_path, tmp_path):
     assert len(allot.plot.jct_cdf(table).get_lines()) == 3
 
 
+# A file of `allot sim --seeds 2` reads as compare(seeds=2) returns: the same
+# table, each run under POLICY@SEED with its own seed; fifo ran once.
+def test_cli_results_over_seeds_equal_compare(allot_cli, kth_path, tmp_path):
+    out = tmp_path / "r.h5"
+    subprocess.run([allot_cli, "sim", kth_path, "-p", "random", "-p", "fifo", "--seed", "3",
+                    "--seeds", "2", "--stop-at", str(KTH_STOP_AT), "-j", "2", "-o", out],
+                   check=True, capture_output=True)
+    table = allot.read_results(out)
+    with pytest.warns(allot.SimulationWarning, match="fifo: runs once"):
+        ran = allot.compare(kth_path, ["random", "fifo"], seed=3, seeds=2, stop_at=KTH_STOP_AT)
+    assert list(table.attrs["results"]) == ["random@3", "random@4", "fifo"]
+    pdt.assert_frame_equal(table, ran)
+    pdt.assert_frame_equal(table.attrs["summaries"], ran.attrs["summaries"])
+    for label in ("random@3", "random@4", "fifo"):
+        read, mine = table.attrs["results"][label], ran.attrs["results"][label]
+        assert read.config == mine.config and read.params == mine.params
+        pdt.assert_frame_equal(read.tasks, mine.tasks)
+    assert table.attrs["results"]["random@4"].config["seed"] == 4
+
+
 def test_cli_config_reads_in_seconds(allot_cli, tmp_path):
     trace = tmp_path / "t.swf"
     trace.write_text("; MaxNodes: 2\n; MaxProcs: 2\n1 0 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 1 -1 -1\n")
