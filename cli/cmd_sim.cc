@@ -254,15 +254,30 @@ nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Wor
 // policy that has that parameter, "--param drf:name=value" to drf only, and
 // wins over the first form whatever their order; a parameter no chosen
 // policy has, or one given twice in the same form with different values, is
-// an error. --seed becomes each policy's `seed` unless given as a parameter.
+// an error. "-p drf:name=value,..." gives that run parameters of its own,
+// which win over both. --seed becomes each policy's `seed` unless given as a
+// parameter.
 std::vector<Run> makeRuns(const Args& a) {
   std::vector<Run> runs;
+  std::vector<Params> own;  // per run, what -p POLICY:name=value,... sets
   std::map<std::string, int> seen;
-  for (const std::string& name : a.policies) {
-    const int n = ++seen[name];
+  for (const std::string& text : a.policies) {
+    const int n = ++seen[text];
     Run& run = runs.emplace_back();
-    run.label = n == 1 ? name : fmt::format("{}#{}", name, n);
-    run.policy = name;
+    run.label = n == 1 ? text : fmt::format("{}#{}", text, n);
+    const auto colon = text.find(':');
+    run.policy = text.substr(0, colon);
+    if (run.policy.empty() || text.find('/') != std::string::npos) {
+      throw InvalidArgument(fmt::format(
+          "-p '{}': expected POLICY or POLICY:name=value,... without '/' (it labels the run's "
+          "group in the result file)",
+          text));
+    }
+    try {
+      own.push_back(colon == std::string::npos ? Params() : Params::parse(text.substr(colon + 1)));
+    } catch (const std::exception& e) {
+      throw InvalidArgument(fmt::format("-p '{}': {}", text, e.what()));
+    }
   }
   auto specOf = [](const std::string& policy) -> const PolicyInfo& {
     for (const PolicyInfo& info : builtinPolicies()) {
@@ -323,6 +338,11 @@ std::vector<Run> makeRuns(const Args& a) {
                         text, scope.empty() ? "" : " named " + scope, key));
       }
     }
+  }
+  // -p's own parameters win over every --param (makeAllocator below refuses
+  // one the policy does not have, naming those it has).
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    for (const auto& [key, value] : own[r].values()) runs[r].params.set(key, value);
   }
   for (Run& run : runs) {
     if (has(run.policy, "seed") && !run.params.has("seed")) {
@@ -869,7 +889,9 @@ void addSimCommand(CLI::App& app) {
       ->required();
   args->reader.add(cmd);
   cmd->add_option("--policy,-p", args->policies,
-                  "Policy to run (repeatable; see `allot policies`). Default: drf");
+                  "Policy to run (repeatable; see `allot policies`), or POLICY:name=value,... with "
+                  "parameters of its own (they win over --param), e.g. -p sparrow:probe_ratio=1 -p "
+                  "sparrow:probe_ratio=4. The text is the run's label. Default: drf");
   cmd->add_option("--param", args->params,
                   "Policy parameter name=value for every chosen policy that has it, or "
                   "POLICY:name=value (repeatable)");
@@ -988,6 +1010,7 @@ void addSimCommand(CLI::App& app) {
       "table\n"
       "  allot sim kth.h5 -p easy -p fifo --history   # against the log's own schedule\n"
       "  allot sim kth.h5 -p drf -p random --seeds 10 -j 2   # means and 95% intervals\n"
+      "  allot sim kth.h5 -p easy -p sparrow:probe_ratio=1 -p sparrow:probe_ratio=4\n"
       "Results (-o) hold per-job and per-task records, time series and the summary of each\n"
       "run, with the configuration and the allot version. Same inputs and seed, same bytes.");
   cmd->callback([args] {

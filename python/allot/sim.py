@@ -124,6 +124,21 @@ def _param_text(value):
     return str(value)
 
 
+def _split_policy(policy, params):
+    """``"sparrow:probe_ratio=4"`` -> ``("sparrow", params with probe_ratio=4)``,
+    as ``allot sim -p`` reads it: the policy's own parameters win over ``params``."""
+    if not isinstance(policy, str) or ":" not in policy:
+        return policy, params
+    name, own = policy.split(":", 1)
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of parameter names to values, such as "
+                        f"{{'seed': 1}}, not {params!r}")
+    try:
+        return name, {**(params or {}), **_allot.parse_params(own)}
+    except _allot.Error as e:
+        raise type(e)(f"policy {policy!r}: {e}") from None
+
+
 def _policy_params(policy, params, seed):
     """Policy parameters as text; the run's seed becomes `seed` where the policy has one."""
     if params is not None and not isinstance(params, Mapping):
@@ -290,7 +305,9 @@ def _workload(trace):
 def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config):
     """Replays ``trace`` (a path or a loaded ``allot.Workload``) against ``policy``.
 
-    ``policy`` is a built-in name (see ``allot.policies()``) or an
+    ``policy`` is a built-in name (see ``allot.policies()``), one with
+    parameters of its own as ``allot sim -p`` takes it
+    (``"sparrow:probe_ratio=4"``; they win over ``params``), or an
     ``allot.Policy`` instance. ``params`` are the policy's parameters
     (``{"min_allocatable": "cpus:1"}``); ``seed`` becomes the policy's ``seed``
     parameter when it has one, as in ``allot sim --seed``. ``config`` keys are
@@ -319,8 +336,9 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
         message = _allot.stop_before_work_warning(workload, cfg["stop_at"])
         if message:
             warnings.warn(message, SimulationWarning, stacklevel=2)
-    text_params = _policy_params(policy, params, seed)
     label = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
+    policy, params = _split_policy(policy, params)
+    text_params = _policy_params(policy, params, seed)
 
     def note(message):
         # Called by the run itself (frames: this, simulate, its caller).
@@ -392,7 +410,9 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     The result is a DataFrame indexed by metric with one column per policy
     (repeated names get ``#2``, ...); ``result.attrs["results"]`` maps each
     column to its ``SimResult``. ``params`` maps a policy name to its
-    parameters. One name or Policy object alone counts as a list of one.
+    parameters; a policy given as ``"NAME:a=1,b=x"`` (as ``allot sim -p``
+    takes it) has parameters of its own, which win, so one policy can be
+    compared with itself under other parameters. One name or Policy object alone counts as a list of one.
     ``jobs`` > 1 runs that many simulations at once in threads
     (the simulator releases the GIL). ``history=True`` adds a column
     ``history``: the trace's own schedule (``allot.history``), to compare the
@@ -431,7 +451,7 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
                         f"{{'drf': {{'seed': 1}}}}, not {params!r}")
     # Parameters of a policy not compared (a typo in its name) would be
     # dropped without a word; `allot sim --param` refuses them too.
-    names = [p for p in policies if isinstance(p, str)]
+    names = [p.split(":", 1)[0] for p in policies if isinstance(p, str)]
     stray = sorted(set(params) - set(names))
     if stray:
         raise _allot.InvalidArgument(
@@ -442,10 +462,14 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     # Each named policy is built once with its parameters before any run, as
     # `allot sim` does: a bad value of the last one would otherwise surface
     # after all the runs before it.
+    def own(policy):  # a named policy's name and parameters, with those of "NAME:a=1"
+        return _split_policy(policy, params.get(policy.split(":", 1)[0]))
+
     for label, policy in zip(labels, policies):
         if isinstance(policy, str):
             try:
-                _allot.check_policy(policy, _policy_params(policy, params.get(policy), seed))
+                name, given = own(policy)
+                _allot.check_policy(name, _policy_params(name, given, seed))
             except _allot.Error as e:
                 raise type(e)(f"{label}: {e}") from None
 
@@ -454,8 +478,8 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     failures = cfg["mtbf"] is not None and cfg["mtbf"] > 0
     runs = []
     for label, policy in zip(labels, policies):
-        follows = isinstance(policy, str) and "seed" not in (params.get(policy) or {}) and \
-            "seed" in _policy_params(policy, None, seed)
+        follows = isinstance(policy, str) and "seed" not in (own(policy)[1] or {}) and \
+            "seed" in _policy_params(own(policy)[0], None, seed)
         if seeds == 1 or not (follows or failures):
             runs.append((label, label, policy, seed))
             if seeds > 1:
@@ -471,7 +495,7 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
 
     def run(item, cancel=None):
         _, _, policy, run_seed = item
-        name = policy if isinstance(policy, str) else None
+        name = policy.split(":", 1)[0] if isinstance(policy, str) else None
         return simulate(workload, policy, seed=run_seed, params=params.get(name), _cancel=cancel,
                         **cfg)
 
@@ -499,18 +523,19 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     if seeds == 1:
         table.attrs["results"] = by_label
         return table
-    spread = _over_seeds(table)
+    spread = _over_seeds(table, {r[0]: r[1] for r in runs})
     spread.attrs.update(results=by_label, summaries=table)
     return spread
 
 
-def _over_seeds(table):
-    """A table of runs labelled POLICY@SEED (and POLICY for those run once)
-    as one column per policy and statistic: each metric's mean, the
-    half-width of its 95% confidence interval and how many runs have it."""
+def _over_seeds(table, column_of):
+    """A table of runs (labelled POLICY@SEED, or POLICY for those run once)
+    as one column per policy (``column_of`` maps a run's label to its
+    policy's) and statistic: each metric's mean, the half-width of its 95%
+    confidence interval and how many runs have it."""
     columns = {}
     for label in table.columns:
-        columns.setdefault(label.split("@")[0], []).append(label)
+        columns.setdefault(column_of.get(label, label), []).append(label)
     spreads = {}
     for column, members in columns.items():
         stats = {metric: _allot.spread_of(table.loc[metric, members].astype(float).tolist())
@@ -643,10 +668,12 @@ def read_results(path):
             # The order of `allot sim -p ...` (each policy's runs by seed
             # with --seeds), where the file's runs are those.
             first, seeds = config.get("seed", 0), config.get("seeds", 1)
-            labels = []
-            for label in _labels(config.get("policies", [])):
-                labels += [label] if label in f["runs"] else \
-                    [f"{label}@{s}" for s in range(first, first + seeds)]
+            labels, column_of = [], {}
+            for column in _labels(config.get("policies", [])):
+                runs = [column] if column in f["runs"] else \
+                    [f"{column}@{s}" for s in range(first, first + seeds)]
+                labels += runs
+                column_of.update((run, column) for run in runs)
             if config.get("history"):
                 labels.append("history")
             if sorted(labels) != sorted(f["runs"]):
@@ -659,7 +686,7 @@ def read_results(path):
         raise _allot.Error(f"{path}: cannot read this result file ({e})") from e
     table = pd.DataFrame({label: r.summary for label, r in results.items()}).rename_axis("metric")
     if config.get("seeds", 1) > 1:  # as compare(seeds=N) returns it
-        summaries, table = table, _over_seeds(table)
+        summaries, table = table, _over_seeds(table, column_of)
         table.attrs["summaries"] = summaries
     table.attrs.update(results=results, config=config, allot_version=allot_version)
     return table

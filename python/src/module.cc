@@ -393,6 +393,11 @@ PYBIND11_MODULE(_allot, m) {
       "Why a run ended before its stop time with jobs unfinished, from its summary, naming "
       "simulate()'s keywords (sim::cutShortWarning); empty when it did not.");
   m.def(
+      "parse_params", [](const std::string& text) { return Params::parse(text).values(); },
+      "text"_a,
+      "Policy parameters 'a=1,b=x' as a dict (Params::parse, as `allot sim -p POLICY:a=1,b=x` "
+      "reads them); raises ParseError naming a bad item.");
+  m.def(
       "spread_of",
       [](const std::vector<double>& values) {
         const sim::Spread s = sim::spreadOf(values);

@@ -365,6 +365,26 @@ def test_compare_over_seeds(kth):
         allot.compare(kth, ["fifo"], seeds=0)
 
 
+# "NAME:a=1,b=x" gives a policy parameters of its own, as `allot sim -p`
+# does: they win over params, so a policy is compared with itself.
+def test_policy_with_parameters_of_its_own(kth):
+    table = allot.compare(kth, ["random:seed=7", "random"], params={"random": {"seed": 3}},
+                          stop_at=KTH_STOP_AT)
+    assert list(table.columns) == ["random:seed=7", "random"]
+    results = table.attrs["results"]
+    assert results["random:seed=7"].params["seed"] == "7" and results["random"].params["seed"] == "3"
+    assert results["random:seed=7"].policy == "random"
+    seven = allot.simulate(kth, "random", seed=7, stop_at=KTH_STOP_AT)
+    pdt.assert_frame_equal(results["random:seed=7"].tasks, seven.tasks)
+    pdt.assert_frame_equal(allot.simulate(kth, "random:seed=7", stop_at=KTH_STOP_AT).tasks,
+                           seven.tasks)
+    assert not table["random:seed=7"].equals(table["random"])
+    with pytest.raises(allot.ParseError, match="'random:seed': bad policy parameter"):
+        allot.simulate(kth, "random:seed")
+    with pytest.raises(allot.InvalidArgument, match="sparrow:probe=1: policy 'sparrow' has no"):
+        allot.compare(kth, ["sparrow:probe=1"])
+
+
 def test_policies_listing():
     p = allot.policies()
     assert list(p.index)[:3] == ["drf", "fifo", "random"]

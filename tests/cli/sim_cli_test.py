@@ -123,6 +123,32 @@ err = run("sim", TRACE, "-p", "random", "--seed", "9223372036854775807", "--seed
 check("the last seed would pass" in err, f"seed overflow: {err}")
 CHECKS += 1
 
+# -p POLICY:name=value,... gives a run parameters of its own, which win over
+# --param: random:seed=7 is random with seed 7, beside random with --param's 3;
+# labels are the text given. A parameter the policy lacks, a bad item and a
+# '/' are refused, naming the -p.
+def own_params(*policies):
+    return json.loads(run("sim", TRACE, *[a for p in policies for a in ("-p", p)], "--param",
+                          "seed=3", "--stop-at", "2000000", "--json").stdout)["runs"]
+
+
+runs = own_params("random:seed=7", "random", "drf:shuffle_agents=false,seed=2")
+check([r["label"] for r in runs] == ["random:seed=7", "random", "drf:shuffle_agents=false,seed=2"]
+      and [r["policy"] for r in runs] == ["random", "random", "drf"], f"labels {runs}")
+check(runs[0]["params"]["seed"] == "7" and runs[1]["params"]["seed"] == "3" and
+      runs[2]["params"]["shuffle_agents"] == "false", f"params {[r['params'] for r in runs]}")
+three = own_params("random")[0]  # --param seed=3
+alone = json.loads(run("sim", TRACE, "-p", "random", "--seed", "7", "--stop-at", "2000000",
+                       "--json").stdout)["runs"][0]
+check(runs[0]["summary"] == alone["summary"] and runs[1]["summary"] == three["summary"] and
+      runs[0]["summary"] != runs[1]["summary"], "random:seed=7 is not random with seed 7")
+for bad, says in [("sparrow:probe=1", "has no parameter 'probe' (it takes: mode, probe_ratio"),
+                  ("sparrow:probe_ratio", "-p 'sparrow:probe_ratio': bad policy parameter"),
+                  ("drf:seed=1/2", "without '/'"), (":seed=1", "expected POLICY")]:
+    err = run("sim", TRACE, "-p", bad, expect=1).stderr
+    check(says in err, f"-p {bad}: {err}")
+CHECKS += 1
+
 # The data commands restart once with glibc's heap on huge pages
 # (cli/huge_heap.h): the tunable is added to the user's GLIBC_TUNABLES, and
 # one that names it already is left as it is. Read from /proc/PID/environ
