@@ -24,3 +24,15 @@ def tiny(tmp_path):
     """Two machines of 2 cpus; a 3-wide job at 0 (100 s), 2-wide at 10 (50 s), 1-wide at 20 (5 s)."""
     return write_swf(tmp_path / "tiny.swf",
                      [(1, 0, 100, 3, 1), (2, 10, 50, 2, 2), (3, 20, 5, 1, 1)])
+
+
+@pytest.fixture
+def ctrl_c():
+    """SIGINT raises KeyboardInterrupt, as in an interactive session, even in a
+    process started with SIGINT ignored (a background job of a script), where
+    Python leaves it ignored."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

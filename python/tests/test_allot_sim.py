@@ -427,7 +427,7 @@ def test_synthetic_workload_runs():
 
 # Ctrl-C stops a running simulation: the KeyboardInterrupt comes out of the
 # C++ call itself (drf on the full log takes seconds), not after it returns.
-def test_interrupt_stops_the_run(kth):
+def test_interrupt_stops_the_run(kth, ctrl_c):
     import os
     import signal
     import threading
@@ -446,7 +446,7 @@ def test_interrupt_stops_the_run(kth):
 # (signals reach only the main thread): each slow policy below would take
 # a round per submission of the log, 28,000 of them at a millisecond each,
 # had its run gone on to its end.
-def test_interrupt_stops_compare_runs_on_threads(kth):
+def test_interrupt_stops_compare_runs_on_threads(kth, ctrl_c):
     import os
     import signal
     import threading
