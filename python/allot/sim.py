@@ -412,8 +412,8 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     column to its ``SimResult``. ``params`` maps a policy name to its
     parameters; a policy given as ``"NAME:a=1,b=x"`` (as ``allot sim -p``
     takes it) has parameters of its own, which win, so one policy can be
-    compared with itself under other parameters. One name or Policy object alone counts as a list of one.
-    ``jobs`` > 1 runs that many simulations at once in threads
+    compared with itself under other parameters. One name or Policy object
+    alone counts as a list of one. ``jobs`` > 1 runs that many simulations at once in threads
     (the simulator releases the GIL). ``history=True`` adds a column
     ``history``: the trace's own schedule (``allot.history``), to compare the
     policies with what happened. Each named policy is built with its
