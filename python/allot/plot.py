@@ -1,8 +1,9 @@
 """Matplotlib helpers for simulation results.
 
-Each takes one ``SimResult``, a list of them, a ``{label: SimResult}`` dict or
-the table ``allot.compare`` returns, draws one line per run and returns the
-axes.
+``jct_cdf`` and ``utilization`` take one ``SimResult``, a list of them, a
+``{label: SimResult}`` dict or the table ``allot.compare`` returns, draw one
+line per run and return the axes; ``metric`` draws one bar per policy of
+``compare``'s table.
 """
 
 import matplotlib.pyplot as plt
@@ -63,4 +64,27 @@ def utilization(results, dim="cpus", ax=None, smooth=None, unit="h"):
     ax.set_ylim(0, 1.05)
     ax.grid(True, alpha=0.3)
     ax.legend()
+    return ax
+
+
+def metric(table, name, ax=None):
+    """One bar per policy: the metric ``name`` of ``compare``'s (or
+    ``read_results``') table, such as ``"jct_s_mean"``. A table over seeds
+    (``compare(..., seeds=N)``) draws each policy's mean with its 95%
+    confidence interval as an error bar; a policy run once has none.
+    """
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    if name not in table.index:
+        raise KeyError(f"no metric {name!r} in the table (it has: {', '.join(table.index)})")
+    row = table.loc[name]
+    if isinstance(table.columns, pd.MultiIndex):  # over seeds: (policy, statistic)
+        means = row.xs("mean", level="statistic")
+        halves = row.xs("ci95", level="statistic").to_numpy(dtype=float)
+        ax.bar(means.index, means.to_numpy(dtype=float), yerr=np.nan_to_num(halves), capsize=6)
+        ax.set_title(f"mean and 95% interval over {int(row.xs('n', level='statistic').max())} "
+                     "runs", fontsize="medium")
+    else:
+        ax.bar(row.index, row.to_numpy(dtype=float))
+    ax.set_ylabel(name)
+    ax.grid(True, axis="y", alpha=0.3)
     return ax
