@@ -7,6 +7,7 @@ shows, as one JSON line. What the page shows is compared with the master's own
 Needs Chromium (/usr/bin/chromium, or $CHROMIUM) and playwright-core in the
 repository's node_modules: `./x test` installs both."""
 
+import glob
 import json
 import os
 import shutil
@@ -225,11 +226,18 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert len(hostile_done) == 1, state["completed_tasks"]
         assert cell(obs, "completed-table", hostile_done[0]["id"], "name") == HOSTILE_TASK
         assert cell(obs, "completed-table", hostile_done[0]["id"], "state") == "TASK_FINISHED"
-        # Its stdout, read from its agent through the master, shown as text.
-        log = reader.ask(f"open-link completed-table {hostile_done[0]['id']} stdout")
-        assert log["status"] == 200 and log["content_type"] == "text/plain; charset=utf-8", log
-        assert log["target"] == "_blank" and log["text"].strip() == HOSTILE_TASK, log
+        # Its stdout, read from its agent through the master, shown as text
+        # in the log view; its "raw" link opens the bytes as plain text.
+        log = reader.ask(f"log completed-table {hostile_done[0]['id']} stdout")
+        assert log["shown"] and log["error"] is None, log
+        assert log["title"] == f"stdout of task {hostile_done[0]['id']}", log
+        assert log["text"].strip() == HOSTILE_TASK and log["status"] == \
+            f"{len(HOSTILE_TASK) + 1} bytes", log
         assert log["xss"] is None, "a task's output ran as script"
+        raw = reader.ask("log-raw")
+        assert raw["status"] == 200 and raw["content_type"] == "text/plain; charset=utf-8", raw
+        assert raw["target"] == "_blank" and raw["text"].strip() == HOSTILE_TASK, raw
+        assert raw["xss"] is None, "a task's output ran as script"
         assert cell(obs, "tasks-table", sleeper_id, "logs") == "stdout stderr files"
         # Its sandbox, listed by its agent through the master, browsed in
         # the page; the names the task chose are text, its file opens as text.
@@ -247,7 +255,8 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         assert [r[3] for r in view["rows"]] == [HOSTILE_FILE], view
         assert view["rows"][0][1] == "3", view
         opened = reader.ask(f"sandbox-open {HOSTILE_FILE}")
-        assert opened["status"] == 200 and opened["text"].strip() == "hi", opened
+        assert opened["shown"] and opened["text"] == "hi\n", opened
+        assert opened["title"] == f"out/{HOSTILE_DIR}/{HOSTILE_FILE} of task {task_id}", opened
         assert opened["xss"] is None and view["xss"] is None, "a name in a sandbox ran as script"
         assert view["page_errors"] == [] and view["console_errors"] == [], view
         assert obs["cards"]["agents"]["value"] == "3"
@@ -297,6 +306,51 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         reader.close()
         sleeper.stop()
         hostile.stop()
+
+
+def test_log_view_follows_a_file_as_it_grows_and_when_it_is_truncated(ui_cluster, tmp_path):
+    """A running task's stdout opens in the log view and grows there as the
+    task writes (every 2 s the page reads what was added); a file of its
+    sandbox that is truncated (as a log rotated by copytruncate) is shown
+    again from its new end. The output is markup, shown as text."""
+    c = ui_cluster
+    c.start(agents=1)
+    script = ('i=0; while :; do i=$((i+1)); echo "tick $i <b>$i</b>"; echo "line $i" >> r.log; '
+              'if [ -e rotate ]; then rm rotate; : > r.log; echo rotated >> r.log; fi; '
+              'sleep 0.1; done')
+    ticker = c.spawn("run-ticker", [ALLOT, "run", "--master", c.master_address, "--name",
+                                    "ticker", "--cpus", "0.1", "--mem", "32", "--", "sh", "-c",
+                                    script])
+    wait_for(lambda: any(t["name"] == "ticker" and t["state"] == "TASK_RUNNING"
+                         for t in c.state()["tasks"]), 30, "the ticker running", c)
+    (task_id,) = [t["id"] for t in c.state()["tasks"] if t["name"] == "ticker"]
+    reader = Reader(f"http://127.0.0.1:{c.http_port}/?refresh=300#/tasks", str(tmp_path))
+    try:
+        observe_until(reader, lambda o: task_id in rows(o, "tasks-table"), 15, "the ticker's row")
+        log = reader.ask(f"log tasks-table {task_id} stdout")
+        assert log["shown"] and log["error"] is None, log
+        assert log["text"].startswith("tick 1 <b>1</b>\n"), log
+        shown = int(log["text"].splitlines()[-1].split()[1])
+        later = reader.ask(f"log-wait tick {shown + 20} ")
+        assert later["found"], later
+        ticks = [int(line.split()[1]) for line in later["text"].splitlines()]
+        assert ticks == list(range(1, len(ticks) + 1)), "lines lost or repeated while following"
+        assert later["status"].endswith(" bytes") and later["xss"] is None, later
+        reader.ask("screenshot log-view")
+        # r.log through the sandbox view, then truncated by the task.
+        back = reader.ask(f"sandbox tasks-table {task_id}")
+        assert "r.log" in [r[3] for r in back["rows"]], back
+        view = reader.ask("sandbox-open r.log")
+        assert view["title"] == f"r.log of task {task_id}" and view["text"].startswith("line"), view
+        (path,) = glob.glob(os.path.join(c.dir, "**", "r.log"), recursive=True)
+        sandbox = os.path.dirname(path)
+        open(os.path.join(sandbox, "rotate"), "w").close()
+        rotated = reader.ask("log-wait rotated")
+        assert rotated["found"] and rotated["text"].startswith("rotated\n"), rotated
+        assert rotated["page_errors"] == [] and rotated["console_errors"] == [], rotated
+    finally:
+        reader.close()
+        ticker.stop()
 
 
 def test_agents_tab_pages_sorts_and_filters_on_the_master(ui_cluster, tmp_path):

@@ -6,9 +6,10 @@
 // on stdout (nothing else goes to stdout; diagnostics go to stderr).
 // Commands: observe, wait-error, wait-ok, filter TEXT, sort TABLEID KEY,
 // page prev|next (the Agents tab's pager), open-link TABLEID ROWID TEXT,
-// sandbox TABLEID ROWID, sandbox-open NAME, screenshot NAME, quit. Every
-// answer carries an observation of the page (see observe()) besides its own
-// fields, but for the sandbox commands', which answer with the sandbox view
+// sandbox TABLEID ROWID, sandbox-open NAME, log TABLEID ROWID FILE,
+// log-wait TEXT, log-raw, screenshot NAME, quit. Every answer carries an
+// observation of the page (see observe()) besides its own fields, but for
+// the sandbox and log commands', which answer with the sandbox or log view
 // (observing shows every tab in turn, which would leave the view).
 
 import fs from "node:fs";
@@ -206,6 +207,50 @@ async function waitFor(predicate, arg, timeout) {
 
 const rendersAbove = (n) => Number(document.body.dataset.renders || 0) > n;
 const sandboxAbove = (n) => Number(document.body.dataset.sandbox || 0) > n;
+const logAbove = (n) => Number(document.body.dataset.log || 0) > n;
+
+// The log view as a user sees it.
+function readLogView() {
+  const text = (selector) => document.querySelector(selector)?.textContent.trim() ?? null;
+  const error = document.querySelector("#log-error");
+  return {
+    shown: !document.querySelector("#tab-log").hidden,
+    title: text("#log-title"),
+    status: text("#log-status"),
+    error: error.hidden ? null : error.textContent.trim(),
+    text: document.querySelector("#log-text").textContent,
+    raw_href: document.querySelector("#log-raw").href,
+    xss: window.__allot_xss ?? null,
+  };
+}
+
+// Clicks a link to the log view (a task row's FILE link, or the sandbox
+// view's entry), and answers with the view once it has shown the file.
+async function clickToLog(target) {
+  const n = await page.evaluate(() => Number(document.body.dataset.log || 0));
+  const clicked = await page.evaluate((t) => {
+    let link = null;
+    if (t.entry !== undefined) {
+      const row = Array.from(document.querySelectorAll("#sandbox-table tbody tr"))
+        .find((tr) => tr.dataset.id === t.entry);
+      link = row?.querySelector("a") ?? null;
+    } else {
+      const row = document.querySelector(`#${t.table} tbody tr[data-id="${CSS.escape(t.row)}"]`);
+      link = row && Array.from(row.querySelectorAll("a")).find((e) => e.textContent === t.file);
+    }
+    if (!link) return false;
+    link.click();
+    return true;
+  }, target);
+  if (!clicked) throw new Error(`no such link: ${JSON.stringify(target)}`);
+  const rendered = await waitFor(logAbove, n, 10000);
+  return {
+    ...(rendered ? {} : { stale: true }),
+    ...(await page.evaluate(readLogView)),
+    console_errors: consoleErrors,
+    page_errors: pageErrors,
+  };
+}
 
 // The sandbox view as a user sees it.
 function readSandbox() {
@@ -377,7 +422,31 @@ async function handle(line) {
       }, rest);
       if (!link) throw new Error(`no link for entry ${JSON.stringify(rest)} in the sandbox view`);
       if (link.target === "_blank") return { phase: "sandbox-open", ...(await openInPage(link)) };
+      if (new URL(link.href).hash.startsWith("#/log?")) {
+        return { phase: "sandbox-open", ...(await clickToLog({ entry: rest })) };
+      }
       return { phase: "sandbox-open", ...(await clickToSandbox({ entry: rest })) };
+    }
+    case "log": {
+      // log TABLEID ROWID FILE: the row's FILE link (stdout, stderr) clicked.
+      const [table, rowId, file] = rest.split(" ");
+      if (!table || !rowId || !file) throw new Error("usage: log TABLEID ROWID FILE");
+      return { phase: "log", ...(await clickToLog({ table, row: rowId, file })) };
+    }
+    case "log-wait": {
+      // log-wait TEXT: waits up to 30 s for the shown file to hold TEXT.
+      const found = await waitFor(
+        (t) => document.querySelector("#log-text").textContent.includes(t), rest, 30000);
+      return { phase: "log-wait", found, ...(await page.evaluate(readLogView)),
+        console_errors: consoleErrors, page_errors: pageErrors };
+    }
+    case "log-raw": {
+      // The log view's "raw" link, opened in a page of its own.
+      const link = await page.evaluate(() => {
+        const a = document.querySelector("#log-raw");
+        return { href: a.href, target: a.target, rel: a.rel };
+      });
+      return { phase: "log-raw", ...(await openInPage(link)) };
     }
     case "screenshot": {
       const name = rest.trim() || "page";

@@ -21,8 +21,9 @@ const AGENTS_PAGE = (() => {
 // must still turn into the banner.
 const TIMEOUT_MS = Math.max(10000, REFRESH_MS);
 const TABS = ["overview", "agents", "frameworks", "roles", "tasks", "offers"];
-// Sections shown one at a time: the tabs, and a task's sandbox (no tab of its own).
-const SECTIONS = [...TABS, "sandbox"];
+// Sections shown one at a time: the tabs, a task's sandbox and a file of it
+// (no tabs of their own).
+const SECTIONS = [...TABS, "sandbox", "log"];
 // The state's lists each tab shows: a cluster of 40,000 agents has a 10 MB
 // state, which neither the master nor the browser should make every 2 s
 // for a page that shows the frameworks.
@@ -34,7 +35,12 @@ const LISTS = {
   tasks: "tasks,completed_tasks",
   offers: "offers",
   sandbox: "", // the header's counts; the listing comes from /api/v1/files/browse
+  log: "", // the header's counts; the file comes from /api/v1/files/read
 };
+// The log view shows a file's last LOG_TAIL bytes, then what is added, and
+// keeps at most LOG_KEEP characters of it.
+const LOG_TAIL = 64 * 1024;
+const LOG_KEEP = 1024 * 1024;
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 const $ = (selector) => document.querySelector(selector);
@@ -141,25 +147,16 @@ const resCol = (key, label, note = () => "") =>
     },
   });
 
-// Links to the last MiB of a task's stdout and stderr, which the master
-// reads from the task's agent (/api/v1/files/read), as plain text; and to
-// its sandbox's files (this page's sandbox view).
+// Links to a task's stdout and stderr in this page's log view, which the
+// master reads from the task's agent (/api/v1/files/read) and follows; and
+// to its sandbox's files (this page's sandbox view).
 const logsCol = () =>
   col("logs", "Logs", {
     text: () => "stdout stderr files",
     fill: (td, row) => {
       for (const file of ["stdout", "stderr"]) {
-        const query = new URLSearchParams({
-          framework_id: row.framework_id,
-          task_id: row.id,
-          file,
-          offset: "-1",
-          format: "raw",
-        });
         const a = el("a", file);
-        a.href = `api/v1/files/read?${query}`;
-        a.target = "_blank";
-        a.rel = "noopener";
+        a.href = logHash({ framework_id: row.framework_id, task_id: row.id }, file);
         td.append(a, " ");
       }
       const files = el("a", "files");
@@ -701,17 +698,9 @@ function renderSandbox(where, listing, error) {
       a.href = sandboxHash(where, entry.path);
       name.append(a);
     } else if (entry.type === "file") {
-      const query = new URLSearchParams({
-        framework_id: where.framework_id,
-        task_id: where.task_id,
-        file: entry.path,
-        format: "raw",
-      });
       const a = el("a", entry.name);
-      a.href = `api/v1/files/read?${query}`;
-      a.title = "its first MiB, as text";
-      a.target = "_blank";
-      a.rel = "noopener";
+      a.href = logHash(where, entry.path);
+      a.title = "its end, followed as it grows";
       name.append(a);
     } else {
       name.textContent = entry.type === "symlink"
@@ -730,10 +719,112 @@ function renderSandbox(where, listing, error) {
   document.body.dataset.sandbox = String(Number(document.body.dataset.sandbox || 0) + 1);
 }
 
+// ------------------------------------------------------------------ log view
+
+// The log view's file, from #/log?framework_id=F&task_id=T&file=PATH, or
+// null for any other address.
+function logRoute() {
+  const m = location.hash.match(/^#\/?log\?(.*)$/);
+  if (!m) return null;
+  const q = new URLSearchParams(m[1]);
+  const where = { framework_id: q.get("framework_id"), task_id: q.get("task_id"), file: q.get("file") };
+  return where.framework_id && where.task_id && where.file ? where : null;
+}
+
+function logHash(where, file) {
+  const query = new URLSearchParams({ framework_id: where.framework_id, task_id: where.task_id, file });
+  return `#/log?${query}`;
+}
+
+// The file shown: where, the byte after what is shown (`end`), the size
+// last read, and the poll's timer; null when the view is not shown.
+let logView = null;
+
+// One read of the file through the master; {body} or {error}.
+async function readLog(where, offset, length) {
+  const query = new URLSearchParams({ ...where, offset: String(offset), length: String(length),
+    format: "json" });
+  try {
+    const response = await fetch(`api/v1/files/read?${query}`, {
+      cache: "no-store",
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const body = await response.json().catch(() => null);
+    if (response.ok && body) return { body };
+    return { error: body?.error || `${response.status} ${response.statusText}`.trim() };
+  } catch (e) {
+    return { error: e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message };
+  }
+}
+
+function openLog(where) {
+  const key = JSON.stringify(where);
+  if (logView?.key === key) return;
+  closeLog();
+  const view = { key, where, end: null, size: 0, busy: false, timer: 0 };
+  logView = view;
+  $("#log-title").textContent = `${where.file} of task ${where.task_id}`;
+  $("#log-sandbox").href = sandboxHash(where, where.file.split("/").slice(0, -1).join("/"));
+  $("#log-raw").href = `api/v1/files/read?${new URLSearchParams({ ...where, format: "raw" })}`;
+  $("#log-text").textContent = "";
+  view.timer = setInterval(() => {
+    if ($("#log-follow").checked) followLog(view);
+  }, REFRESH_MS);
+  followLog(view);
+}
+
+function closeLog() {
+  if (logView) clearInterval(logView.timer);
+  logView = null;
+}
+
+// Reads what the file gained since the last read: at first (or after the
+// file shrank, as a log rotated by truncation) its last LOG_TAIL bytes.
+async function followLog(view) {
+  if (view.busy) return;
+  view.busy = true;
+  try {
+    const fromTail = view.end === null;
+    const { body, error } = fromTail ? await readLog(view.where, -1, LOG_TAIL)
+      : await readLog(view.where, view.end, LOG_KEEP);
+    if (logView !== view) return;  // the view moved on meanwhile
+    if (body && !fromTail && body.size < view.end) {
+      view.end = null;  // shrank: start again from its end
+      view.busy = false;
+      return followLog(view);
+    }
+    renderLog(view, body, error, fromTail);
+  } finally {
+    view.busy = false;
+  }
+}
+
+// The file's text goes in as text: a task's output is never markup here.
+function renderLog(view, body, error, fromTail) {
+  const problem = $("#log-error");
+  problem.hidden = !error;
+  problem.textContent = error ? `Cannot read it: ${error}` : "";
+  const pre = $("#log-text");
+  if (body) {
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    if (fromTail) pre.textContent = body.data;
+    else if (body.data) pre.append(body.data);
+    if (pre.textContent.length > 2 * LOG_KEEP) pre.textContent = pre.textContent.slice(-LOG_KEEP);
+    if (atBottom || fromTail) pre.scrollTop = pre.scrollHeight;
+    view.end = body.offset + body.length;
+    view.size = body.size;
+    $("#log-status").textContent = view.end < body.size
+      ? `${body.size} bytes; catching up`
+      : `${body.size} bytes`;
+  }
+  document.body.dataset.log = String(Number(document.body.dataset.log || 0) + 1);
+}
+
 function route() {
   const where = sandboxRoute();
+  const file = logRoute();
   const name = location.hash.replace(/^#\/?/, "");
-  const tab = where ? "sandbox" : TABS.includes(name) ? name : "overview";
+  const tab = where ? "sandbox" : file ? "log" : TABS.includes(name) ? name : "overview";
   for (const a of document.querySelectorAll("nav a[data-tab]")) {
     const on = a.dataset.tab === tab;
     a.classList.toggle("active", on);
@@ -742,6 +833,8 @@ function route() {
   }
   for (const t of SECTIONS) document.getElementById(`tab-${t}`).hidden = t !== tab;
   if (where) loadSandbox(where);
+  if (file) openLog(file);
+  else closeLog();
   if (tab !== currentTab) {
     currentTab = tab;
     poll();
