@@ -27,13 +27,22 @@ class Policy:
 
     Grants of one framework on one agent in one round, for the same task (or
     for none), merge into one offer.
+
+    A policy that draws random numbers takes them from ``self.rng``, a numpy
+    ``Generator`` seeded with the run's seed (``self.seed``) at the run's
+    first draw, so the same seed gives the same run; it sets ``uses_seed =
+    True``, and ``allot.compare(..., seeds=N)`` then runs it once per seed
+    (without it, once in all, as nothing in its run would change).
     The simulation runs one round at a time; ``decide`` holds the GIL while
     it runs, so a Python policy is as fast as its Python.
     """
 
     name = "python"
+    uses_seed = False
     # Set by simulate() for the duration of a run; None otherwise.
     _allot_host = None
+    _allot_seed = None
+    _allot_rng = None
 
     def decide(self, now):
         raise NotImplementedError(f"{type(self).__name__}.decide(now) is not implemented")
@@ -48,6 +57,22 @@ class Policy:
     @property
     def state(self):
         return self._host().state
+
+    @property
+    def seed(self):
+        """The run's seed (``simulate``'s ``seed``), during a run."""
+        if self._allot_seed is None:
+            raise RuntimeError("Policy.seed is set only during allot.simulate()")
+        return self._allot_seed
+
+    @property
+    def rng(self):
+        """A numpy ``Generator`` seeded with the run's seed, one per run."""
+        if self._allot_rng is None:
+            import numpy as np
+
+            self._allot_rng = np.random.default_rng(self.seed)
+        return self._allot_rng
 
     def grant(self, fw, agent, resources, task=None):
         return self._host().grant(fw, agent, resources, task)

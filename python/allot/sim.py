@@ -13,6 +13,7 @@ import pandas as pd
 
 import _allot
 
+from .policy import Policy
 from .traces import check_whole, load_trace
 
 # sim::Config fields by their Python names, with defaults. Times in seconds.
@@ -352,10 +353,15 @@ def simulate(trace, policy="drf", seed=0, params=None, *, _cancel=None, **config
         if not busy.acquire(blocking=False):
             raise ValueError(f"policy {label!r} is already running in another simulation: "
                              "one Policy object cannot run twice at once; give each its own")
+    seeded = isinstance(policy, Policy)
+    if seeded:  # Policy.seed and Policy.rng, for this run
+        policy._allot_seed, policy._allot_rng = seed, None
     try:
         raw = _allot.simulate(workload, policy, text_params, seed=seed, note=note,
                               cancel=_cancel, **{**cfg, "roles": _role_tuples(cfg["roles"])})
     finally:
+        if seeded:
+            policy._allot_seed, policy._allot_rng = None, None
         if busy is not None:
             busy.release()
     config = {"seed": seed, **cfg}
@@ -427,8 +433,8 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     ``result.attrs["results"]`` maps each run, labelled ``POLICY@SEED``, to
     its ``SimResult`` and ``result.attrs["summaries"]`` holds every run's
     summary. A policy that no seed changes (no ``seed`` parameter of its own
-    to follow, a Policy object, and no ``mtbf``) runs once, with a
-    ``SimulationWarning``.
+    to follow, or a Policy object without ``uses_seed = True``; and no
+    ``mtbf``) runs once, with a ``SimulationWarning``.
     """
     check_whole("seeds", seeds, 10000, low=1)
     cfg = _config(config, seed)
@@ -478,14 +484,18 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     failures = cfg["mtbf"] is not None and cfg["mtbf"] > 0
     runs = []
     for label, policy in zip(labels, policies):
-        follows = isinstance(policy, str) and "seed" not in (own(policy)[1] or {}) and \
-            "seed" in _policy_params(own(policy)[0], None, seed)
+        if isinstance(policy, str):
+            follows = "seed" not in (own(policy)[1] or {}) and \
+                "seed" in _policy_params(own(policy)[0], None, seed)
+        else:
+            follows = bool(getattr(policy, "uses_seed", False))
         if seeds == 1 or not (follows or failures):
             runs.append((label, label, policy, seed))
             if seeds > 1:
                 warnings.warn(f"{label}: runs once, not {seeds} times: nothing in its run follows "
-                              f"the seed (no seed parameter of its own, or params set it, and no "
-                              f"mtbf)", SimulationWarning, stacklevel=2)
+                              f"the seed (no seed parameter of its own, or params set it, or a "
+                              f"Policy without uses_seed; and no mtbf)", SimulationWarning,
+                              stacklevel=2)
         else:
             runs.extend((f"{label}@{seed + k}", label, policy, seed + k) for k in range(seeds))
     objects = [id(r[2]) for r in runs if not isinstance(r[2], str)]

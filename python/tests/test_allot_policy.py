@@ -289,3 +289,54 @@ def test_tasks_that_ask_for_nothing_carry_the_token():
     assert (r.jobs[~nothing]["state"] == "unfinished").all()
     started = r.tasks[r.tasks["job"].isin(r.jobs[nothing]["job"])]
     assert started["count"].sum() == 393 + 452
+
+
+class PyRandom(allot.Policy):
+    """Each free agent granted whole to a framework drawn with self.rng."""
+
+    name = "pyrandom"
+    uses_seed = True
+
+    def __init__(self):
+        super().__init__()
+        self.seeds_seen = []
+
+    def decide(self, now):
+        if not self.seeds_seen or self.seeds_seen[-1] != self.seed:
+            self.seeds_seen.append(self.seed)
+        s = self.state
+        fws = s.frameworks()
+        live = [f for f in range(s.framework_slots)
+                if fws["alive"][f] and fws["active"][f] and not fws["suppressed"][f]]
+        agents = s.agents()
+        for a in range(s.agent_slots):
+            if not agents["alive"][a] or not agents["active"][a] or not live:
+                continue
+            f = live[int(self.rng.integers(len(live)))]
+            if s.allocatable(s.offerable(f, a)):
+                self.grant_all(f, a)
+
+
+# A Python policy that draws from self.rng: the same seed gives the same run,
+# compare(seeds=3) runs it once per seed (uses_seed), each seeing its own
+# seed; without uses_seed it runs once; outside a run there is no seed.
+def test_python_policy_draws_from_the_runs_seed(kth):
+    STOP = 700_000  # 1.2 days after the log's first job: each round is Python
+    policy = PyRandom()
+    one = allot.simulate(kth, policy, seed=4, stop_at=STOP)
+    again = allot.simulate(kth, policy, seed=4, stop_at=STOP)
+    other = allot.simulate(kth, policy, seed=5, stop_at=STOP)
+    pdt.assert_frame_equal(one.tasks, again.tasks)
+    assert not one.tasks.equals(other.tasks)
+    assert policy.seeds_seen == [4, 5]  # 4 twice, as one list entry per change
+    table = allot.compare(kth, [PyRandom()], seed=7, seeds=3, stop_at=STOP)
+    runs = table.attrs["results"]
+    assert list(runs) == ["pyrandom@7", "pyrandom@8", "pyrandom@9"]
+    assert table.loc["jobs", ("pyrandom", "n")] == 3
+    pdt.assert_frame_equal(runs["pyrandom@8"].tasks,
+                           allot.simulate(kth, PyRandom(), seed=8, stop_at=STOP).tasks)
+    with pytest.warns(allot.SimulationWarning, match="pyfifo: runs once, not 3 times"):
+        fifo = allot.compare(kth, [PyFifo()], seeds=3, stop_at=STOP)
+    assert list(fifo.attrs["results"]) == ["pyfifo"]
+    with pytest.raises(RuntimeError, match="only during allot.simulate"):
+        policy.seed
