@@ -815,9 +815,12 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
   }
   rows.emplace_back("events/s", std::move(rate));
 
-  // Widths in characters: "±" is two bytes.
+  // Widths in characters, not bytes ("±" is two): UTF-8 continuation bytes
+  // do not count.
   const auto width = [](const std::string& text) {
-    return text.size() - static_cast<std::size_t>(std::count(text.begin(), text.end(), '\xC2'));
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
   };
   const auto pad = [&](const std::string& text, std::size_t w) {
     return std::string(w - std::min(w, width(text)), ' ') + text;
