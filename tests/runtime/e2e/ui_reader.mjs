@@ -206,8 +206,6 @@ async function waitFor(predicate, arg, timeout) {
 }
 
 const rendersAbove = (n) => Number(document.body.dataset.renders || 0) > n;
-const sandboxAbove = (n) => Number(document.body.dataset.sandbox || 0) > n;
-const logAbove = (n) => Number(document.body.dataset.log || 0) > n;
 
 // The log view as a user sees it.
 function readLogView() {
@@ -224,33 +222,6 @@ function readLogView() {
   };
 }
 
-// Clicks a link to the log view (a task row's FILE link, or the sandbox
-// view's entry), and answers with the view once it has shown the file.
-async function clickToLog(target) {
-  const n = await page.evaluate(() => Number(document.body.dataset.log || 0));
-  const clicked = await page.evaluate((t) => {
-    let link = null;
-    if (t.entry !== undefined) {
-      const row = Array.from(document.querySelectorAll("#sandbox-table tbody tr"))
-        .find((tr) => tr.dataset.id === t.entry);
-      link = row?.querySelector("a") ?? null;
-    } else {
-      const row = document.querySelector(`#${t.table} tbody tr[data-id="${CSS.escape(t.row)}"]`);
-      link = row && Array.from(row.querySelectorAll("a")).find((e) => e.textContent === t.file);
-    }
-    if (!link) return false;
-    link.click();
-    return true;
-  }, target);
-  if (!clicked) throw new Error(`no such link: ${JSON.stringify(target)}`);
-  const rendered = await waitFor(logAbove, n, 10000);
-  return {
-    ...(rendered ? {} : { stale: true }),
-    ...(await page.evaluate(readLogView)),
-    console_errors: consoleErrors,
-    page_errors: pageErrors,
-  };
-}
 
 // The sandbox view as a user sees it.
 function readSandbox() {
@@ -267,11 +238,11 @@ function readSandbox() {
   };
 }
 
-// Clicks a link to the sandbox view, and answers with the view once it has
-// rendered again. `target`: {table, row}, that task row's "files" link; or
-// {entry}, the view's link of that entry.
-async function clickToSandbox(target) {
-  const n = await page.evaluate(() => Number(document.body.dataset.sandbox || 0));
+// Clicks a link to one of the page's views: a task row's link reading
+// `t.text` (t.table, t.row), or the sandbox view's entry `t.entry`; answers
+// with the view (`read`) once it has rendered (body's data-`counter` grew).
+async function clickToView(target, counter, read) {
+  const n = await page.evaluate((c) => Number(document.body.dataset[c] || 0), counter);
   const clicked = await page.evaluate((t) => {
     let link = null;
     if (t.entry !== undefined) {
@@ -280,17 +251,18 @@ async function clickToSandbox(target) {
       link = row?.querySelector("a") ?? null;
     } else {
       const row = document.querySelector(`#${t.table} tbody tr[data-id="${CSS.escape(t.row)}"]`);
-      link = row && Array.from(row.querySelectorAll("a")).find((e) => e.textContent === "files");
+      link = row && Array.from(row.querySelectorAll("a")).find((e) => e.textContent === t.text);
     }
     if (!link) return false;
     link.click();
     return true;
   }, target);
   if (!clicked) throw new Error(`no such link: ${JSON.stringify(target)}`);
-  const rendered = await waitFor(sandboxAbove, n, 10000);
+  const rendered = await waitFor(([c, m]) => Number(document.body.dataset[c] || 0) > m,
+    [counter, n], 10000);
   return {
     ...(rendered ? {} : { stale: true }),
-    ...(await page.evaluate(readSandbox)),
+    ...(await page.evaluate(read)),
     console_errors: consoleErrors,
     page_errors: pageErrors,
   };
@@ -408,7 +380,8 @@ async function handle(line) {
       // sandbox TABLEID ROWID: the row's "files" link clicked.
       const [table, rowId] = rest.split(" ");
       if (!table || !rowId) throw new Error("usage: sandbox TABLEID ROWID");
-      return { phase: "sandbox", ...(await clickToSandbox({ table, row: rowId })) };
+      return { phase: "sandbox",
+        ...(await clickToView({ table, row: rowId, text: "files" }, "sandbox", readSandbox)) };
     }
     case "sandbox-open": {
       // sandbox-open NAME (the rest of the line, spaces too): the sandbox
@@ -423,15 +396,17 @@ async function handle(line) {
       if (!link) throw new Error(`no link for entry ${JSON.stringify(rest)} in the sandbox view`);
       if (link.target === "_blank") return { phase: "sandbox-open", ...(await openInPage(link)) };
       if (new URL(link.href).hash.startsWith("#/log?")) {
-        return { phase: "sandbox-open", ...(await clickToLog({ entry: rest })) };
+        return { phase: "sandbox-open", ...(await clickToView({ entry: rest }, "log", readLogView)) };
       }
-      return { phase: "sandbox-open", ...(await clickToSandbox({ entry: rest })) };
+      return { phase: "sandbox-open",
+        ...(await clickToView({ entry: rest }, "sandbox", readSandbox)) };
     }
     case "log": {
       // log TABLEID ROWID FILE: the row's FILE link (stdout, stderr) clicked.
       const [table, rowId, file] = rest.split(" ");
       if (!table || !rowId || !file) throw new Error("usage: log TABLEID ROWID FILE");
-      return { phase: "log", ...(await clickToLog({ table, row: rowId, file })) };
+      return { phase: "log",
+        ...(await clickToView({ table, row: rowId, text: file }, "log", readLogView)) };
     }
     case "log-wait": {
       // log-wait TEXT: waits up to 30 s for the shown file to hold TEXT.
