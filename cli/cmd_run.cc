@@ -56,7 +56,8 @@ struct RunArgs {
   // defaults unless given.
   std::string healthCommand;
   std::optional<unsigned> healthTcp;
-  std::string healthHttp;  // PORT or PORT/PATH
+  std::string healthHttp;    // PORT or PORT/PATH
+  bool healthHttps = false;  // --health-http over TLS
   std::optional<double> healthDelay, healthInterval, healthTimeout, healthGrace;
   std::optional<unsigned> healthFailures;
   std::optional<double> killGrace;  // the task's kill policy
@@ -86,7 +87,7 @@ std::optional<wire::HealthCheck> healthCheck(const RunArgs& args) {
     check.set_type(wire::HealthCheck::TCP);
     check.set_port(*args.healthTcp);
   } else {
-    check.set_type(wire::HealthCheck::HTTP);
+    check.set_type(args.healthHttps ? wire::HealthCheck::HTTPS : wire::HealthCheck::HTTP);
     const std::size_t slash = args.healthHttp.find('/');
     const std::string port = args.healthHttp.substr(0, slash);
     char* end = nullptr;
@@ -447,9 +448,14 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--health-tcp", args->healthTcp,
                   "Healthy while 127.0.0.1:PORT on the agent accepts connections")
       ->group(health);
-  cmd->add_option("--health-http", args->healthHttp,
-                  "Healthy while GET http://127.0.0.1:PORT/PATH on the agent answers 2xx or 3xx "
-                  "(PORT or PORT/PATH)")
+  auto* http = cmd->add_option("--health-http", args->healthHttp,
+                               "Healthy while GET http://127.0.0.1:PORT/PATH on the agent "
+                               "answers 2xx or 3xx (PORT or PORT/PATH)")
+                   ->group(health);
+  cmd->add_flag("--health-https", args->healthHttps,
+                "With --health-http: GET over TLS (https://); the certificate is not verified, "
+                "as Mesos' HTTPS checks do not")
+      ->needs(http)
       ->group(health);
   cmd->add_option("--health-delay", args->healthDelay,
                   "Seconds from the launch to the first check [15]")

@@ -9,7 +9,7 @@
 // when the agent names one, else by polling the resident size of the task's
 // process tree), carries out kill requests (SIGTERM, then SIGKILL after the
 // grace period), runs the task's health check if it has one (a command, a
-// TCP connection or an HTTP GET, each in a child of its own; HEALTH tells the
+// TCP connection or an HTTP(S) GET, each in a child of its own; HEALTH tells the
 // agent of each change, and too many failures in a row kill the task) and
 // finally writes the outcome atomically to the task's status file, then
 // tells the agent ENDED. Because the outcome is a file and
@@ -28,12 +28,14 @@
 //   message <for a person, may be empty>
 //
 // Its start-up is paid once per framework and agent, not per task; it links
-// only the C and C++ runtimes.
+// the C and C++ runtimes and OpenSSL (HTTPS checks), statically.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -322,10 +324,21 @@ pid_t startTask(TaskSetup& setup) {
   return pid;
 }
 
-// A TCP or HTTP health check, in a forked child: connects to
-// 127.0.0.1:port (and for HTTP asks GET path); exits 0 when healthy, else
-// writes why to `reportFd` and exits 1. Blocking, with the check's timeout
-// on each step; the executor kills it at the timeout anyway.
+// Why the last OpenSSL call failed: its error queue, else errno.
+std::string tlsError(const char* what) {
+  const unsigned long code = ::ERR_get_error();
+  if (code == 0) return errnoText(what);
+  char text[256];
+  ::ERR_error_string_n(code, text, sizeof text);
+  return std::string(what) + ": " + text;
+}
+
+// A TCP or HTTP(S) health check, in a forked child: connects to
+// 127.0.0.1:port (and for HTTP asks GET path, over TLS for HTTPS, not
+// verifying the certificate, as Mesos' and Marathon's checks do not); exits
+// 0 when healthy, else writes why to `reportFd` and exits 1. Blocking, with
+// the check's timeout on each step; the executor kills it at the timeout
+// anyway.
 [[noreturn]] void probe(const allot::executor::Check& c, int reportFd) {
   const auto fail = [&](const std::string& why) {
     [[maybe_unused]] auto n = ::write(reportFd, why.data(), std::min<std::size_t>(why.size(), 512));
@@ -346,16 +359,32 @@ pid_t startTask(TaskSetup& setup) {
     fail(errnoText("connection to " + where + " failed"));
   }
   if (c.type == "TCP") ::_exit(0);
+  // HTTPS: a TLS session on the connected socket; the child exits without
+  // freeing it.
+  SSL* tls = nullptr;
+  if (c.type == "HTTPS") {
+    SSL_CTX* context = ::SSL_CTX_new(::TLS_client_method());
+    if (context == nullptr) fail(tlsError("TLS set-up"));
+    ::SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nullptr);
+    tls = ::SSL_new(context);
+    if (tls == nullptr || ::SSL_set_fd(tls, fd) != 1) fail(tlsError("TLS set-up"));
+    if (::SSL_connect(tls) != 1) fail(tlsError(("TLS handshake with " + where).c_str()));
+  }
   const std::string path = c.path.empty() ? "/" : c.path;
   const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + where +
                               "\r\nUser-Agent: allot-health-check\r\nConnection: close\r\n\r\n";
-  if (!writeAll(fd, request)) fail(errnoText("sending GET " + path + " to " + where));
+  const bool sent = tls == nullptr
+                        ? writeAll(fd, request)
+                        : ::SSL_write(tls, request.data(), static_cast<int>(request.size())) ==
+                              static_cast<int>(request.size());
+  if (!sent) fail(tlsError(("sending GET " + path + " to " + where).c_str()));
   std::string head;
   char buf[512];
   while (head.find("\r\n") == std::string::npos && head.size() < 1024) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail(errnoText("reading the answer of " + where));
+    const ssize_t n = tls == nullptr ? ::read(fd, buf, sizeof buf)
+                                     : ::SSL_read(tls, buf, static_cast<int>(sizeof buf));
+    if (n < 0 && tls == nullptr && errno == EINTR) continue;
+    if (n < 0) fail(tlsError(("reading the answer of " + where).c_str()));
     if (n == 0) break;
     head.append(buf, static_cast<std::size_t>(n));
   }

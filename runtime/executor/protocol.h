@@ -16,7 +16,7 @@
 //     CHECK key type delay_ms interval_ms timeout_ms grace_ms failures port command path
 //           kill_grace_ms
 //                               (before the LAUNCH of a task with a health
-//                               check; type COMMAND, TCP or HTTP)
+//                               check; type COMMAND, TCP, HTTP or HTTPS)
 //     KILL key grace_ms
 //     EXIT                      (sent when the executor has no task left)
 //   executor -> agent:
@@ -29,7 +29,8 @@
 // now", and an agent that connects reads the status files of the tasks it
 // expects, so an ENDED lost with a dead agent loses nothing.
 //
-// Header-only and standard C++ only: allot-executor links nothing else.
+// Header-only and standard C++ only: allot-executor links nothing else but
+// OpenSSL (for HTTPS checks).
 
 #include <cstddef>
 #include <cstdint>
@@ -126,7 +127,7 @@ inline std::optional<Launch> decodeLaunch(const std::vector<std::string_view>& f
 // A task's health check (HealthCheck in allot.proto, defaults applied).
 struct Check {
   std::string key;
-  std::string type;  // COMMAND, TCP or HTTP
+  std::string type;  // COMMAND, TCP, HTTP or HTTPS
   std::int64_t delayMs = 0;
   std::int64_t intervalMs = 0;
   std::int64_t timeoutMs = 0;
@@ -151,7 +152,7 @@ inline std::string encodeCheck(const Check& c) {
 // not make one.
 inline std::optional<Check> decodeCheck(const std::vector<std::string_view>& f) {
   if (f.size() != 12 || f[0] != "CHECK" || f[1].empty() ||
-      (f[2] != "COMMAND" && f[2] != "TCP" && f[2] != "HTTP")) {
+      (f[2] != "COMMAND" && f[2] != "TCP" && f[2] != "HTTP" && f[2] != "HTTPS")) {
     return std::nullopt;
   }
   auto number = [](std::string_view text, auto& out) {

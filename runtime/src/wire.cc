@@ -185,6 +185,7 @@ std::optional<std::string> healthCheckProblem(const wire::HealthCheck& check) {
         return bad("command", "holds a NUL byte");
       break;
     case wire::HealthCheck::HTTP:
+    case wire::HealthCheck::HTTPS:
       if (!check.path().empty() && check.path().front() != '/') {
         return bad("path", fmt::format("'{}' does not start with '/'", check.path()));
       }
@@ -201,8 +202,8 @@ std::optional<std::string> healthCheckProblem(const wire::HealthCheck& check) {
       }
       break;
     default:
-      return bad("type",
-                 fmt::format("{} is not COMMAND, TCP or HTTP", static_cast<int>(check.type())));
+      return bad("type", fmt::format("{} is not COMMAND, TCP, HTTP or HTTPS",
+                                     static_cast<int>(check.type())));
   }
   const std::pair<std::string_view, std::optional<double>> times[] = {
       {"delay_seconds",

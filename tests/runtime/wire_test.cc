@@ -194,7 +194,18 @@ TEST(WireTest, HealthChecksTakeMesosDefaultsAndBadOnesNameTheirField) {
   };
   EXPECT_EQ(problem([](auto&) {}), "(none)");
   EXPECT_EQ(problem([](auto& c) { c.set_type(wire::HealthCheck::TYPE_UNSPECIFIED); }),
-            "health_check.type: 0 is not COMMAND, TCP or HTTP");
+            "health_check.type: 0 is not COMMAND, TCP, HTTP or HTTPS");
+  EXPECT_EQ(problem([](auto& c) { c.set_type(wire::HealthCheck::HTTPS); }), "(none)");
+  EXPECT_EQ(problem([](auto& c) {
+              c.set_type(wire::HealthCheck::HTTPS);
+              c.set_path("/a b");
+            }),
+            "health_check.path: holds a space or a control character (escape it as %XX)");
+  EXPECT_EQ(problem([](auto& c) {
+              c.set_type(wire::HealthCheck::HTTPS);
+              c.set_port(0);
+            }),
+            "health_check.port: 0 is not a port (1-65535)");
   EXPECT_EQ(problem([](auto& c) { c.set_type(wire::HealthCheck::COMMAND); }),
             "health_check.command: empty (a COMMAND check runs it)");
   EXPECT_EQ(problem([](auto& c) {

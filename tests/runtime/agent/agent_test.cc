@@ -1697,6 +1697,80 @@ TEST_F(AgentTest, TcpHttpAndTimedOutHealthChecks) {
   }
 }
 
+// HTTPS checks speak TLS to the task's server and do not verify its
+// certificate (self-signed here, as Mesos' and Marathon's HTTPS checks do not
+// verify either); an HTTPS check of a plain HTTP server fails in the TLS
+// handshake, and an HTTP check of the TLS server gets no HTTP answer.
+TEST_F(AgentTest, HttpsHealthChecksSpeakTls) {
+  ASSERT_EQ(::access("/usr/bin/openssl", X_OK), 0)
+      << "needs /usr/bin/openssl (./x test installs it)";
+  startAgent(options());
+  registerAgent();
+  const unsigned tlsPort = freePort();
+  const unsigned plainPort = freePort();
+  auto net = [](wire::HealthCheck::Type type, unsigned p) {
+    wire::HealthCheck check = commandCheck("unused");
+    check.set_type(type);
+    check.clear_command();
+    check.set_port(p);
+    check.set_interval_seconds(0.1);
+    check.set_grace_period_seconds(30);  // until the server listens
+    return check;
+  };
+  // The task makes its own certificate in its sandbox, then serves "/" (of
+  // the file system: the sandbox's ancestors may not be searchable by the
+  // task user) over TLS.
+  runChecked("tls",
+             fmt::format("openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj "
+                         "/CN=localhost -days 1 2>/dev/null && exec /usr/bin/python3 -c '"
+                         "import functools, http.server, ssl\n"
+                         "s = http.server.HTTPServer((\"127.0.0.1\", {}), functools.partial("
+                         "http.server.SimpleHTTPRequestHandler, directory=\"/\"))\n"
+                         "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+                         "c.load_cert_chain(\"c.pem\", \"k.pem\")\n"
+                         "s.socket = c.wrap_socket(s.socket, server_side=True)\n"
+                         "s.serve_forever()'",
+                         tlsPort),
+             net(wire::HealthCheck::HTTPS, tlsPort));
+  auto secure = awaitHealth("tls", true, 30s);
+  ASSERT_TRUE(secure.has_value()) << readAll(sandbox("tls") / "stderr");
+  EXPECT_EQ(secure->message(), "health check passed");
+
+  runChecked("plain",
+             fmt::format("exec /usr/bin/python3 -m http.server {} --bind 127.0.0.1 --directory /",
+                         plainPort),
+             net(wire::HealthCheck::TCP, plainPort));
+  ASSERT_TRUE(awaitHealth("plain", true, 20s).has_value()) << readAll(sandbox("plain") / "stderr");
+  wire::HealthCheck tlsToPlain = net(wire::HealthCheck::HTTPS, plainPort);
+  tlsToPlain.set_grace_period_seconds(0);
+  runChecked("tls-to-plain", "exec sleep 60", tlsToPlain);
+  auto refused = awaitHealth("tls-to-plain", false);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->message().rfind(
+                fmt::format("health check failed: TLS handshake with 127.0.0.1:{}", plainPort), 0),
+            0U)
+      << refused->message();
+
+  wire::HealthCheck plainToTls = net(wire::HealthCheck::HTTP, tlsPort);
+  plainToTls.set_grace_period_seconds(0);
+  runChecked("plain-to-tls", "exec sleep 60", plainToTls);
+  auto garbled = awaitHealth("plain-to-tls", false);
+  ASSERT_TRUE(garbled.has_value());
+  // The server resets the connection or closes it, as the race goes.
+  const std::string why = garbled->message();
+  EXPECT_TRUE(
+      why == fmt::format("health check failed: GET / on 127.0.0.1:{}: no HTTP answer", tlsPort) ||
+      why == fmt::format("health check failed: reading the answer of 127.0.0.1:{}: "
+                         "Connection reset by peer",
+                         tlsPort))
+      << why;
+
+  for (const char* id : {"tls", "plain", "tls-to-plain", "plain-to-tls"}) kill(id, 0ms);
+  for (const char* id : {"tls", "plain", "tls-to-plain", "plain-to-tls"}) {
+    EXPECT_TRUE(awaitUpdate(id, wire::TASK_KILLED).has_value()) << id;
+  }
+}
+
 // A check that cannot run is refused with the launch, naming the field.
 TEST_F(AgentTest, BadHealthChecksAreRefusedNamingTheField) {
   startAgent(options());

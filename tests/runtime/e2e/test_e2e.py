@@ -911,6 +911,37 @@ def test_allot_run_health_check_reports_health_and_kills_an_unhealthy_task(clust
     assert "killed after 3 failed health checks in a row" in last["message"], last
 
 
+def test_allot_run_health_https_checks_a_tls_server(cluster):
+    """`allot run --health-http PORT/ --health-https`: the check speaks TLS to
+    the task's server (a self-signed certificate, not verified) and the
+    state shows the task healthy; --health-https alone is refused."""
+    cluster.start(agents=1)
+    alone = run_allot("run", "--master", cluster.master_address, "--health-https", "--", "true")
+    assert alone.returncode != 0 and "--health-https requires --health-http" in alone.stderr, \
+        alone.stderr
+    port = free_port()
+    server = ("openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem "
+              "-subj /CN=localhost -days 1 2>/dev/null && exec /usr/bin/python3 -c '"
+              "import functools, http.server, ssl\n"
+              f"s = http.server.HTTPServer((\"127.0.0.1\", {port}), functools.partial("
+              "http.server.SimpleHTTPRequestHandler, directory=\"/\"))\n"
+              "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+              "c.load_cert_chain(\"c.pem\", \"k.pem\")\n"
+              "s.socket = c.wrap_socket(s.socket, server_side=True)\n"
+              "s.serve_forever()'")
+    run = subprocess.Popen(
+        [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "64",
+         "--health-http", f"{port}/", "--health-https", "--health-delay", "0",
+         "--health-interval", "0.2", "--health-grace", "30", "--", server],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(t.get("healthy") is True for t in cluster.state()["tasks"]), 30,
+                 "the TLS server's task healthy in the state", cluster)
+    finally:
+        run.kill()
+        run.communicate()
+
+
 def test_allot_logs_reads_a_tasks_sandbox_through_the_master(cluster):
     """`allot logs` prints a task's stdout or stderr from its agent's
     sandbox through the master: whole (in pieces of 1 MiB), the last lines,
