@@ -937,9 +937,15 @@ def test_allot_run_health_https_checks_a_tls_server(cluster):
     try:
         wait_for(lambda: any(t.get("healthy") is True for t in cluster.state()["tasks"]), 30,
                  "the TLS server's task healthy in the state", cluster)
+        # SIGTERM tears the framework down and the master kills its task:
+        # the server must not outlive the test (its executor outlives agents).
+        run.terminate()
+        run.communicate(timeout=30)
+        wait_for(lambda: not cluster.state()["tasks"], 30, "the server's task killed", cluster)
     finally:
-        run.kill()
-        run.communicate()
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
 
 
 def test_allot_logs_reads_a_tasks_sandbox_through_the_master(cluster):
