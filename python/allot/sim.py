@@ -125,15 +125,19 @@ def _param_text(value):
     return str(value)
 
 
+def _check_params(params):
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of parameter names to values, such as "
+                        f"{{'seed': 1}}, not {params!r}")
+
+
 def _split_policy(policy, params):
     """``"sparrow:probe_ratio=4"`` -> ``("sparrow", params with probe_ratio=4)``,
     as ``allot sim -p`` reads it: the policy's own parameters win over ``params``."""
     if not isinstance(policy, str) or ":" not in policy:
         return policy, params
     name, own = policy.split(":", 1)
-    if params is not None and not isinstance(params, Mapping):
-        raise TypeError(f"params must be a dict of parameter names to values, such as "
-                        f"{{'seed': 1}}, not {params!r}")
+    _check_params(params)
     try:
         return name, {**(params or {}), **_allot.parse_params(own)}
     except _allot.Error as e:
@@ -142,9 +146,7 @@ def _split_policy(policy, params):
 
 def _policy_params(policy, params, seed):
     """Policy parameters as text; the run's seed becomes `seed` where the policy has one."""
-    if params is not None and not isinstance(params, Mapping):
-        raise TypeError(f"params must be a dict of parameter names to values, such as "
-                        f"{{'seed': 1}}, not {params!r}")
+    _check_params(params)
     params = {k: _param_text(v) for k, v in (params or {}).items()}
     if isinstance(policy, str):
         for info in _allot.builtin_policies():
@@ -485,8 +487,8 @@ def compare(trace, policies=("drf", "fifo", "random"), seed=0, params=None, jobs
     runs = []
     for label, policy in zip(labels, policies):
         if isinstance(policy, str):
-            follows = "seed" not in (own(policy)[1] or {}) and \
-                "seed" in _policy_params(own(policy)[0], None, seed)
+            name, given = own(policy)
+            follows = "seed" not in (given or {}) and "seed" in _policy_params(name, None, seed)
         else:
             follows = bool(getattr(policy, "uses_seed", False))
         if seeds == 1 or not (follows or failures):

@@ -632,20 +632,43 @@ async function poll() {
 
 // ------------------------------------------------------------- tabs, filter
 
+// A task's view (sandbox, log) from #/VIEW?framework_id=F&task_id=T&...:
+// the query's parameters, or null for another address or without the ids.
+function taskViewQuery(view) {
+  const m = location.hash.match(new RegExp(`^#/?${view}\\?(.*)$`));
+  const q = m ? new URLSearchParams(m[1]) : null;
+  return q && q.get("framework_id") && q.get("task_id") ? q : null;
+}
+
+function taskViewHash(view, where, extra) {
+  const query = new URLSearchParams({ framework_id: where.framework_id, task_id: where.task_id,
+    ...extra });
+  return `#/${view}?${query}`;
+}
+
+// GET `url` (a files request through the master) as JSON: {body}, or
+// {error} saying why not.
+async function fetchJson(url) {
+  try {
+    const response = await fetch(url, { cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const body = await response.json().catch(() => null);
+    if (response.ok && body) return { body };
+    return { error: body?.error || `${response.status} ${response.statusText}`.trim() };
+  } catch (e) {
+    return { error: e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message };
+  }
+}
+
 // The sandbox view's place, from #/sandbox?framework_id=F&task_id=T&path=P,
 // or null for any other address.
 function sandboxRoute() {
-  const m = location.hash.match(/^#\/?sandbox\?(.*)$/);
-  if (!m) return null;
-  const q = new URLSearchParams(m[1]);
-  const where = { framework_id: q.get("framework_id"), task_id: q.get("task_id") };
-  if (!where.framework_id || !where.task_id) return null;
-  return { ...where, path: q.get("path") || "" };
+  const q = taskViewQuery("sandbox");
+  return q && { framework_id: q.get("framework_id"), task_id: q.get("task_id"),
+    path: q.get("path") || "" };
 }
 
 function sandboxHash(where, path) {
-  const query = new URLSearchParams({ framework_id: where.framework_id, task_id: where.task_id, path });
-  return `#/sandbox?${query}`;
+  return taskViewHash("sandbox", where, { path });
 }
 
 // The newest listing asked for; an older answer arriving later is dropped.
@@ -653,20 +676,8 @@ let sandboxAsked = 0;
 
 async function loadSandbox(where) {
   const asked = ++sandboxAsked;
-  let listing = null;
-  let error = null;
-  try {
-    const response = await fetch(`api/v1/files/browse?${new URLSearchParams(where)}`, {
-      cache: "no-store",
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-    const body = await response.json().catch(() => null);
-    if (response.ok && body) listing = body;
-    else error = body?.error || `${response.status} ${response.statusText}`.trim();
-  } catch (e) {
-    error = e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message;
-  }
-  if (asked === sandboxAsked) renderSandbox(where, listing, error);
+  const { body, error } = await fetchJson(`api/v1/files/browse?${new URLSearchParams(where)}`);
+  if (asked === sandboxAsked) renderSandbox(where, body ?? null, error ?? null);
 }
 
 // Names are the task's: text only, as every other value from the API.
@@ -724,16 +735,14 @@ function renderSandbox(where, listing, error) {
 // The log view's file, from #/log?framework_id=F&task_id=T&file=PATH, or
 // null for any other address.
 function logRoute() {
-  const m = location.hash.match(/^#\/?log\?(.*)$/);
-  if (!m) return null;
-  const q = new URLSearchParams(m[1]);
-  const where = { framework_id: q.get("framework_id"), task_id: q.get("task_id"), file: q.get("file") };
-  return where.framework_id && where.task_id && where.file ? where : null;
+  const q = taskViewQuery("log");
+  return q && q.get("file")
+    ? { framework_id: q.get("framework_id"), task_id: q.get("task_id"), file: q.get("file") }
+    : null;
 }
 
 function logHash(where, file) {
-  const query = new URLSearchParams({ framework_id: where.framework_id, task_id: where.task_id, file });
-  return `#/log?${query}`;
+  return taskViewHash("log", where, { file });
 }
 
 // The file shown: where, the byte after what is shown (`end`), the size
@@ -741,20 +750,10 @@ function logHash(where, file) {
 let logView = null;
 
 // One read of the file through the master; {body} or {error}.
-async function readLog(where, offset, length) {
+function readLog(where, offset, length) {
   const query = new URLSearchParams({ ...where, offset: String(offset), length: String(length),
     format: "json" });
-  try {
-    const response = await fetch(`api/v1/files/read?${query}`, {
-      cache: "no-store",
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-    const body = await response.json().catch(() => null);
-    if (response.ok && body) return { body };
-    return { error: body?.error || `${response.status} ${response.statusText}`.trim() };
-  } catch (e) {
-    return { error: e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message };
-  }
+  return fetchJson(`api/v1/files/read?${query}`);
 }
 
 function openLog(where) {
