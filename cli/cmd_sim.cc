@@ -22,6 +22,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -66,6 +67,7 @@ struct Args {
   std::optional<double> stopAt;
   std::string eventLog;
   bool history = false;
+  std::string baseline;  // a column's label: the table of differences from it
   // ROLE=VALUE, each repeatable: Config::roles.
   std::vector<std::string> weights, guarantees, limits;
 };
@@ -749,18 +751,24 @@ std::vector<Column> columnsOf(const std::vector<Run>& runs) {
   return columns;
 }
 
-// A column's cell: its run's value, or over several runs the mean and the
-// half-width of its 95% confidence interval, each as `format` writes it.
-// `valueOf` gives a run's value, NaN for none.
-template <typename ValueOf>
-std::string cell(const Column& column, const char* format, ValueOf valueOf) {
-  std::vector<double> values;
-  for (std::size_t run : column.runs) values.push_back(valueOf(run));
-  const sim::Spread spread = sim::spreadOf(values);
+// A cell's text: a value, or over several values (n >= 2) the mean and the
+// half-width of its 95% confidence interval, each as `format` writes it; a
+// signed cell (a difference) shows the mean's sign.
+std::string spreadText(const sim::Spread& spread, const std::string& format, bool sign = false) {
   if (spread.n == 0) return "-";
-  std::string text = fmt::format(fmt::runtime(format), spread.mean);
+  std::string signedFormat = format;
+  if (sign) signedFormat.insert(signedFormat.find(':') + 1, "+");  // "{:+.1f}"
+  std::string text = fmt::format(fmt::runtime(signedFormat), spread.mean);
   if (spread.n >= 2) text += " ± " + fmt::format(fmt::runtime(format), spread.halfWidth95);
   return text;
+}
+
+// A column's values of one metric, a run's NaN where it has none.
+template <typename ValueOf>
+std::vector<double> valuesOf(const Column& column, ValueOf valueOf) {
+  std::vector<double> values;
+  for (std::size_t run : column.runs) values.push_back(valueOf(run));
+  return values;
 }
 
 double summaryValue(const Outcome& o, const std::string& key) {
@@ -768,16 +776,19 @@ double summaryValue(const Outcome& o, const std::string& key) {
   return it == o.summary.end() ? std::nan("") : it->second;
 }
 
-void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcomes,
-                const std::vector<std::string>& dims) {
-  const std::vector<Column> columns = columnsOf(runs);
-  // Each row: label, then a cell per column.
-  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
-  auto addRow = [&](std::string label, const char* format, auto valueOf) {
-    std::vector<std::string> cells;
-    for (const Column& c : columns) cells.push_back(cell(c, format, valueOf));
-    rows.emplace_back(std::move(label), std::move(cells));
-  };
+// The summary metrics both tables show: kRows in order (a row that only
+// matters when some run has it, left out otherwise), the utilization of each
+// dimension some run measured after the makespan.
+struct MetricRow {
+  std::string label;
+  std::string format;
+  std::string key;
+  double scale = 1;  // shown as value * scale
+};
+
+std::vector<MetricRow> metricRows(const std::vector<Outcome>& outcomes,
+                                  const std::vector<std::string>& dims) {
+  std::vector<MetricRow> rows;
   for (const Row& r : kRows) {
     if (r.onlyWhenSome && std::none_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
           const auto it = o.summary.find(r.key);
@@ -785,7 +796,7 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
         })) {
       continue;
     }
-    addRow(r.label, r.format, [&](std::size_t run) { return summaryValue(outcomes[run], r.key); });
+    rows.push_back({r.label, r.format, r.key});
     if (std::string(r.key) == "makespan_s") {
       for (const std::string& d : dims) {
         const std::string key = "utilization_" + d;
@@ -793,28 +804,17 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
                          [&](const Outcome& o) { return o.summary.count(key) > 0; })) {
           continue;
         }
-        addRow("utilization " + d, "{:.1f}%",
-               [&](std::size_t run) { return 100 * summaryValue(outcomes[run], key); });
+        rows.push_back({"utilization " + d, "{:.1f}%", key, 100});
       }
     }
   }
-  addRow("wall time (s)", "{:.2f}", [&](std::size_t run) {
-    return outcomes[run].finished ? outcomes[run].wallSeconds : std::nan("");
-  });
-  // events/s as formatRate writes it, of the column's mean rate.
-  std::vector<std::string> rate;
-  for (const Column& c : columns) {
-    std::vector<double> rates;
-    for (std::size_t run : c.runs) {
-      const double events = summaryValue(outcomes[run], "events");
-      const double wall = outcomes[run].wallSeconds;
-      rates.push_back(events > 0 && wall > 0 ? events / wall : std::nan(""));
-    }
-    const sim::Spread spread = sim::spreadOf(rates);
-    rate.push_back(spread.n == 0 ? "-" : formatRate(spread.mean));
-  }
-  rows.emplace_back("events/s", std::move(rate));
+  return rows;
+}
 
+// A table: a header row of column labels, then per row its label and a cell
+// per column, right-aligned.
+void printGrid(const std::vector<std::string>& headers,
+               const std::vector<std::pair<std::string, std::vector<std::string>>>& rows) {
   // Widths in characters, not bytes ("±" is two): UTF-8 continuation bytes
   // do not count.
   const auto width = [](const std::string& text) {
@@ -828,15 +828,13 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
   std::size_t labelWidth = 6;
   for (const auto& r : rows) labelWidth = std::max(labelWidth, r.first.size());
   std::vector<std::size_t> widths;
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    std::size_t w = std::max<std::size_t>(columns[i].label.size(), 8);
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    std::size_t w = std::max<std::size_t>(width(headers[i]), 8);
     for (const auto& r : rows) w = std::max(w, width(r.second[i]));
     widths.push_back(w);
   }
   std::cout << fmt::format("{:<{}}", "metric", labelWidth);
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    std::cout << "  " << pad(columns[i].label, widths[i]);
-  }
+  for (std::size_t i = 0; i < headers.size(); ++i) std::cout << "  " << pad(headers[i], widths[i]);
   std::cout << "\n";
   for (const auto& [label, cells] : rows) {
     std::cout << fmt::format("{:<{}}", label, labelWidth);
@@ -845,8 +843,101 @@ void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcom
   }
 }
 
+void printTable(const std::vector<Run>& runs, const std::vector<Outcome>& outcomes,
+                const std::vector<std::string>& dims) {
+  const std::vector<Column> columns = columnsOf(runs);
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  auto addRow = [&](std::string label, const std::string& format, auto valueOf) {
+    std::vector<std::string> cells;
+    for (const Column& c : columns) {
+      cells.push_back(spreadText(sim::spreadOf(valuesOf(c, valueOf)), format));
+    }
+    rows.emplace_back(std::move(label), std::move(cells));
+  };
+  for (const MetricRow& r : metricRows(outcomes, dims)) {
+    addRow(r.label, r.format,
+           [&](std::size_t run) { return r.scale * summaryValue(outcomes[run], r.key); });
+  }
+  addRow("wall time (s)", "{:.2f}", [&](std::size_t run) {
+    return outcomes[run].finished ? outcomes[run].wallSeconds : std::nan("");
+  });
+  // events/s as formatRate writes it, of the column's mean rate.
+  std::vector<std::string> rate;
+  for (const Column& c : columns) {
+    const sim::Spread spread = sim::spreadOf(valuesOf(c, [&](std::size_t run) {
+      const double events = summaryValue(outcomes[run], "events");
+      const double wall = outcomes[run].wallSeconds;
+      return events > 0 && wall > 0 ? events / wall : std::nan("");
+    }));
+    rate.push_back(spread.n == 0 ? "-" : formatRate(spread.mean));
+  }
+  rows.emplace_back("events/s", std::move(rate));
+  std::vector<std::string> headers;
+  for (const Column& c : columns) headers.push_back(c.label);
+  printGrid(headers, rows);
+}
+
+// The column --baseline names; the caller checked that there is one.
+const Column& baselineColumn(const std::vector<Column>& columns, const std::string& label) {
+  return *std::find_if(columns.begin(), columns.end(),
+                       [&](const Column& c) { return c.label == label; });
+}
+
+// --baseline's table: each other column's difference from the baseline,
+// paired by seed (sim::pairedDifferenceOf), as "+mean ± half-width", with a
+// `*` where the 95% interval leaves out 0. No wall time: it is not the
+// policies' doing.
+void printDifferences(const std::vector<Run>& runs, const std::vector<Outcome>& outcomes,
+                      const std::vector<std::string>& dims, const std::string& baseline) {
+  const std::vector<Column> columns = columnsOf(runs);
+  const Column& base = baselineColumn(columns, baseline);
+  std::vector<std::string> headers;
+  for (const Column& c : columns) {
+    if (&c != &base) headers.push_back(c.label);
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  for (const MetricRow& r : metricRows(outcomes, dims)) {
+    const auto valueOf = [&](std::size_t run) {
+      return r.scale * summaryValue(outcomes[run], r.key);
+    };
+    const std::vector<double> baseValues = valuesOf(base, valueOf);
+    std::vector<std::string> cells;
+    for (const Column& c : columns) {
+      if (&c == &base) continue;
+      const sim::Spread d = sim::pairedDifferenceOf(baseValues, valuesOf(c, valueOf));
+      std::string text = spreadText(d, r.format, true);
+      if (d.n >= 2 && std::abs(d.mean) > d.halfWidth95) text += " *";
+      cells.push_back(std::move(text));
+    }
+    rows.emplace_back(r.label, std::move(cells));
+  }
+  printGrid(headers, rows);
+}
+
 nlohmann::json jsonNumber(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+}
+
+nlohmann::json spreadJson(const sim::Spread& spread) {
+  return {{"mean", jsonNumber(spread.mean)},
+          {"ci95", jsonNumber(spread.halfWidth95)},
+          {"min", jsonNumber(spread.min)},
+          {"max", jsonNumber(spread.max)},
+          {"n", spread.n}};
+}
+
+// The summary keys some run of the columns has, sorted.
+std::vector<std::string> summaryKeys(std::span<const Column* const> columns,
+                                     const std::vector<Outcome>& outcomes) {
+  std::vector<std::string> keys;
+  for (const Column* c : columns) {
+    for (std::size_t run : c->runs) {
+      for (const auto& [key, value] : outcomes[run].summary) keys.push_back(key);
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
 }
 
 // --json with --seeds: per column, its runs' labels and each summary metric's
@@ -856,29 +947,45 @@ nlohmann::json columnsJson(const std::vector<Run>& runs, const std::vector<Outco
   for (const Column& c : columnsOf(runs)) {
     nlohmann::json j;
     j["label"] = c.label;
-    std::vector<std::string> labels, keys;
-    for (std::size_t run : c.runs) {
-      labels.push_back(runs[run].label);
-      for (const auto& [key, value] : outcomes[run].summary) keys.push_back(key);
-    }
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::vector<std::string> labels;
+    for (std::size_t run : c.runs) labels.push_back(runs[run].label);
     j["runs"] = labels;
     nlohmann::json metrics = nlohmann::json::object();
-    for (const std::string& key : keys) {
-      std::vector<double> values;
-      for (std::size_t run : c.runs) values.push_back(summaryValue(outcomes[run], key));
-      const sim::Spread spread = sim::spreadOf(values);
-      metrics[key] = {{"mean", jsonNumber(spread.mean)},
-                      {"ci95", jsonNumber(spread.halfWidth95)},
-                      {"min", jsonNumber(spread.min)},
-                      {"max", jsonNumber(spread.max)},
-                      {"n", spread.n}};
+    const Column* self[] = {&c};
+    for (const std::string& key : summaryKeys(self, outcomes)) {
+      metrics[key] = spreadJson(sim::spreadOf(
+          valuesOf(c, [&](std::size_t run) { return summaryValue(outcomes[run], key); })));
     }
     j["summary"] = metrics;
     columns.push_back(std::move(j));
   }
   return columns;
+}
+
+// --json with --baseline: each other column's difference from it, paired by
+// seed, per summary metric some run of the two has: the spread of the
+// differences and `relative`, their mean over the baseline's mean.
+nlohmann::json differencesJson(const std::vector<Run>& runs, const std::vector<Outcome>& outcomes,
+                               const std::string& baseline) {
+  const std::vector<Column> columns = columnsOf(runs);
+  const Column& base = baselineColumn(columns, baseline);
+  nlohmann::json j;
+  j["baseline"] = baseline;
+  j["columns"] = nlohmann::json::array();
+  for (const Column& c : columns) {
+    if (&c == &base) continue;
+    nlohmann::json metrics = nlohmann::json::object();
+    const Column* pair[] = {&base, &c};
+    for (const std::string& key : summaryKeys(pair, outcomes)) {
+      const auto valueOf = [&](std::size_t run) { return summaryValue(outcomes[run], key); };
+      const std::vector<double> baseValues = valuesOf(base, valueOf);
+      const sim::Spread d = sim::pairedDifferenceOf(baseValues, valuesOf(c, valueOf));
+      metrics[key] = spreadJson(d);
+      metrics[key]["relative"] = jsonNumber(d.mean / sim::spreadOf(baseValues).mean);
+    }
+    j["columns"].push_back({{"label", c.label}, {"summary", std::move(metrics)}});
+  }
+  return j;
 }
 
 }  // namespace
@@ -908,6 +1015,13 @@ void addSimCommand(CLI::App& app) {
                   "run no seed changes (no `seed` parameter and no --mtbf) runs once")
       ->check(wholeNumberFlag(1, 10000))
       ->capture_default_str();
+  cmd->add_option("--baseline", args->baseline,
+                  "Also show each policy's difference from this one (its label in the table: "
+                  "drf, drf#2, sparrow:probe_ratio=1, history), paired by seed: the mean of its "
+                  "value minus the baseline's over the seeds and that mean's 95% interval, "
+                  "marked * when the interval leaves out 0. The runs of a seed share its "
+                  "--mtbf failures, which cancel out of their difference")
+      ->type_name("POLICY");
   cmd->add_option("-o,--output", args->output,
                   "HDF5 result file (one run group per policy and seed; overwritten)");
   cmd->add_flag("--json", args->json, "Print the summaries as JSON instead of a table");
@@ -1013,6 +1127,7 @@ void addSimCommand(CLI::App& app) {
       "table\n"
       "  allot sim kth.h5 -p easy -p fifo --history   # against the log's own schedule\n"
       "  allot sim kth.h5 -p drf -p random --seeds 10 -j 2   # means and 95% intervals\n"
+      "  allot sim kth.h5 -p drf -p random --seeds 10 --mtbf 30d --baseline drf\n"
       "  allot sim kth.h5 -p easy -p sparrow:probe_ratio=1 -p sparrow:probe_ratio=4\n"
       "Results (-o) hold per-job and per-task records, time series and the summary of each\n"
       "run, with the configuration and the allot version. Same inputs and seed, same bytes.");
@@ -1021,6 +1136,19 @@ void addSimCommand(CLI::App& app) {
     const sim::Config config = makeConfig(*args);
     const std::vector<Run> columns = makeRuns(*args);
     std::vector<Run> runs = withSeeds(columns, *args, config);
+    if (!args->baseline.empty()) {
+      std::vector<std::string> labels;
+      for (const Run& c : columns) labels.push_back(c.label);
+      if (args->history) labels.push_back("history");
+      if (std::find(labels.begin(), labels.end(), args->baseline) == labels.end()) {
+        throw InvalidArgument(fmt::format("--baseline {}: no such column; the columns are {}",
+                                          args->baseline, fmt::join(labels, ", ")));
+      }
+      if (labels.size() < 2) {
+        throw InvalidArgument(fmt::format(
+            "--baseline {}: there is no other column to compare with it", args->baseline));
+      }
+    }
     if (args->history && !args->reader.cluster.empty()) {
       throw InvalidArgument(
           "--history compares with the schedule the trace records on its own machines; it "
@@ -1166,6 +1294,8 @@ void addSimCommand(CLI::App& app) {
         j["runs"].push_back(r);
       }
       if (args->seeds > 1) j["columns"] = columnsJson(runs, outcomes);
+      if (!args->baseline.empty())
+        j["differences"] = differencesJson(runs, outcomes, args->baseline);
       if (keep) j["output"] = args->output;
       std::cout << j.dump(2) << "\n";
     } else {
@@ -1188,6 +1318,13 @@ void addSimCommand(CLI::App& app) {
                                                           : "frameworks per " + args->grouping,
                                args->queue, failures, seeds);
       printTable(runs, outcomes, dims);
+      if (!args->baseline.empty()) {
+        std::cout << fmt::format(
+            "\ndifference from {}{}: * where the 95% interval leaves out 0{}\n\n", args->baseline,
+            args->seeds > 1 ? ", paired by seed (mean ± half-width)" : "",
+            args->seeds > 1 ? "" : " (one run each: no interval; see --seeds)");
+        printDifferences(runs, outcomes, dims, args->baseline);
+      }
       if (keep) std::cout << "\nresults written to " << args->output << "\n";
     }
     if (failed) throw Error("some simulations failed");

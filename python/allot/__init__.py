@@ -27,8 +27,8 @@ from _allot import (  # noqa: F401  (re-exported)
 
 from .data import shared_traces_dir
 from .policy import Policy
-from .sim import (CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, history, read_results,
-                  simulate)
+from .sim import (CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, differences, history,
+                  read_results, simulate)
 from .traces import TraceWarning, load_trace, policies, synthetic
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "TraceWarning",
     "Workload",
     "compare",
+    "differences",
     "history",
     "load_trace",
     "plot",

@@ -556,7 +556,75 @@ def _over_seeds(table, column_of):
             spreads[(column, stat)] = {metric: stats[metric][stat] for metric in table.index}
     spread = pd.DataFrame(spreads).rename_axis("metric")
     spread.columns.names = ["policy", "statistic"]
+    spread.attrs["column_of"] = {label: column_of.get(label, label) for label in table.columns}
     return spread
+
+
+def differences(table, baseline):
+    """Each policy's difference from ``baseline``, paired by seed, as ``allot sim --baseline``.
+
+    ``table`` is what ``compare`` or ``read_results`` returns; ``baseline``
+    one of its policies (``"drf"``, ``"drf#2"``, ``"history"``). The result
+    is indexed by metric, with (policy, statistic) columns for every other
+    policy: ``mean``, the mean of its value minus the baseline's over the
+    seeds, each of its runs paired with the baseline's run of the same seed
+    (a policy run once pairs its one value with each of the other's);
+    ``ci95``, the half-width of that mean's 95% confidence interval
+    (Student's t over the paired differences; NaN for one pair); ``n``, the
+    pairs with both values; and ``relative``, ``mean`` over the baseline's
+    mean. Runs of one seed share what the seed draws outside the policies
+    (``mtbf``'s failures), which cancels out of their difference.
+    ``allot.plot.metric`` draws it as it draws ``compare(seeds=N)``'s table.
+    """
+    results = table.attrs.get("results")
+    if results is None:
+        raise ValueError("differences needs the table compare or read_results returns (it keeps "
+                         "each run in attrs['results'])")
+    if isinstance(table.columns, pd.MultiIndex):  # over seeds: every run in attrs
+        summaries, column_of = table.attrs["summaries"], table.attrs["column_of"]
+    else:
+        summaries, column_of = table, {label: label for label in table.columns}
+    runs = {}  # column -> {seed: run label}, seed None for one run
+    for label in summaries.columns:
+        runs.setdefault(column_of[label], {})[results[label].config.get("seed")] = label
+    if baseline not in runs:
+        raise _allot.InvalidArgument(f"baseline {baseline!r}: no such column; the columns are "
+                                     f"{', '.join(map(str, runs))}")
+    if len(runs) < 2:
+        raise _allot.InvalidArgument(f"baseline {baseline!r}: there is no other column to "
+                                     "compare with it")
+
+    def values(column, seeds, metric):
+        if len(runs[column]) == 1:
+            return [float(summaries.loc[metric, next(iter(runs[column].values()))])]
+        return [float(summaries.loc[metric, runs[column][s]]) for s in seeds]
+
+    base_seeds = sorted(runs[baseline]) if len(runs[baseline]) > 1 else None
+    columns = {}
+    for column in runs:
+        if column == baseline:
+            continue
+        seeds = base_seeds
+        if len(runs[column]) > 1:
+            if base_seeds is not None and set(runs[column]) != set(base_seeds):
+                raise _allot.InvalidArgument(
+                    f"{column} ran with seeds {sorted(runs[column])}, {baseline} with "
+                    f"{base_seeds}: differences pair runs of the same seed")
+            seeds = sorted(runs[column])
+        stats = {}
+        for metric in summaries.index:
+            base = values(baseline, seeds, metric)
+            d = _allot.paired_difference_of(base, values(column, seeds, metric))
+            mean = _allot.spread_of(base)["mean"]
+            relative = d["mean"] / mean if mean != 0 else float("nan")
+            stats[metric] = {"mean": d["mean"], "ci95": d["ci95"], "n": d["n"],
+                             "relative": relative}
+        for stat in ("mean", "ci95", "n", "relative"):
+            columns[(column, stat)] = {metric: s[stat] for metric, s in stats.items()}
+    out = pd.DataFrame(columns).rename_axis("metric")
+    out.columns.names = ["policy", "statistic"]
+    out.attrs["baseline"] = baseline
+    return out
 
 
 # `allot sim`'s config keys (result file, times in microseconds) to

@@ -408,6 +408,17 @@ PYBIND11_MODULE(_allot, m) {
       "Mean, half-width of the mean's 95% confidence interval (Student's t), min, max and "
       "count of the finite values (sim::spreadOf); NaN where there are too few.");
   m.def(
+      "paired_difference_of",
+      [](const std::vector<double>& baseline, const std::vector<double>& other) {
+        const sim::Spread s = sim::pairedDifferenceOf(baseline, other);
+        return py::dict("mean"_a = s.mean, "ci95"_a = s.halfWidth95, "min"_a = s.min,
+                        "max"_a = s.max, "n"_a = s.n);
+      },
+      "baseline"_a, "other"_a,
+      "The spread of other minus baseline, paired by seed (sim::pairedDifferenceOf): one "
+      "value on either side pairs with each of the other's; raises ValueError when the two "
+      "have different numbers of values and neither has one.");
+  m.def(
       "check_policy",
       [](const std::string& name, const std::map<std::string, std::string>& params) {
         Params p;

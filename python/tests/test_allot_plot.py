@@ -35,5 +35,9 @@ def test_metric_bars_carry_the_intervals(kth):
     segments = bars.errorbar.lines[2][0].get_segments()
     assert [s[1][1] - s[0][1] for s in segments] == pytest.approx(list(2 * halves))
     assert "over 3 runs" in ax.get_title()
+    # Differences draw the same way: their means, their intervals.
+    d = allot.differences(spread, "drf")
+    ax = allot.plot.metric(d, "jct_s_mean")
+    assert [p.get_height() for p in ax.patches] == [d.loc["jct_s_mean", ("random", "mean")]]
     with pytest.raises(KeyError, match="no metric 'jct'"):
         allot.plot.metric(plain, "jct")

@@ -5,6 +5,7 @@ allot.simulate run the same simulator on the same inputs: the file read back
 must hold exactly the DataFrames simulate returns.
 """
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -69,10 +70,19 @@ def test_cli_results_equal_simulate(allot_cli, kth_path, tmp_path):
 # table, each run under POLICY@SEED with its own seed; fifo ran once.
 def test_cli_results_over_seeds_equal_compare(allot_cli, kth_path, tmp_path):
     out = tmp_path / "r.h5"
-    subprocess.run([allot_cli, "sim", kth_path, "-p", "random", "-p", "fifo", "--seed", "3",
-                    "--seeds", "2", "--stop-at", str(KTH_STOP_AT), "-j", "2", "-o", out],
-                   check=True, capture_output=True)
+    printed = subprocess.run([allot_cli, "sim", kth_path, "-p", "random", "-p", "fifo", "--seed",
+                              "3", "--seeds", "2", "--stop-at", str(KTH_STOP_AT), "-j", "2", "-o",
+                              out, "--json", "--baseline", "fifo"],
+                             check=True, capture_output=True, text=True).stdout
     table = allot.read_results(out)
+    # --baseline's differences are those of allot.differences on the file.
+    [printed] = json.loads(printed)["differences"]["columns"]
+    mine = allot.differences(table, "fifo")
+    for metric, got in printed["summary"].items():
+        for stat in ("mean", "ci95", "n", "relative"):
+            want = mine.loc[metric, ("random", stat)]
+            assert (got[stat] is None and np.isnan(want)) or got[stat] == pytest.approx(want), \
+                (metric, stat, got, want)
     with pytest.warns(allot.SimulationWarning, match="fifo: runs once"):
         ran = allot.compare(kth_path, ["random", "fifo"], seed=3, seeds=2, stop_at=KTH_STOP_AT)
     assert list(table.attrs["results"]) == ["random@3", "random@4", "fifo"]

@@ -365,6 +365,53 @@ def test_compare_over_seeds(kth):
         allot.compare(kth, ["fifo"], seeds=0)
 
 
+# differences: each policy minus the baseline, paired by seed (with mtbf the
+# runs of a seed share its failures), as `allot sim --baseline`; a policy run
+# once pairs with each run of the other; one run each gives no interval.
+def test_differences_pair_runs_by_seed(kth):
+    table = allot.compare(kth, ["drf", "random", "fifo"], seeds=3, stop_at=KTH_STOP_AT,
+                          mtbf=86400 * 10, jobs=2)
+    d = allot.differences(table, "fifo")
+    assert list(d.columns) == [(p, s) for p in ("drf", "random")
+                               for s in ("mean", "ci95", "n", "relative")]
+    assert d.attrs["baseline"] == "fifo"
+    results = table.attrs["results"]
+    for metric in ("jct_s_mean", "utilization_cpus", "machine_failures"):
+        base = np.array([results[f"fifo@{s}"].summary[metric] for s in range(3)])
+        diff = np.array([results[f"random@{s}"].summary[metric] for s in range(3)]) - base
+        assert d.loc[metric, ("random", "mean")] == pytest.approx(diff.mean())
+        assert d.loc[metric, ("random", "ci95")] == pytest.approx(
+            4.302653 * diff.std(ddof=1) / np.sqrt(3), rel=1e-6)
+        assert d.loc[metric, ("random", "n")] == 3
+        assert d.loc[metric, ("random", "relative")] == pytest.approx(diff.mean() / base.mean())
+    # Paired, not side by side: shuffling one policy's seeds changes the interval.
+    base = np.array([results[f"fifo@{s}"].summary["jct_s_mean"] for s in range(3)])
+    other = np.array([results[f"random@{s}"].summary["jct_s_mean"] for s in (1, 2, 0)])
+    assert d.loc["jct_s_mean", ("random", "ci95")] != pytest.approx(
+        4.302653 * (other - base).std(ddof=1) / np.sqrt(3), rel=1e-6)
+
+    with pytest.warns(allot.SimulationWarning, match="fifo: runs once"):
+        once = allot.compare(kth, ["random", "fifo"], seeds=3, stop_at=KTH_STOP_AT)
+    d = allot.differences(once, "random")
+    fifo = once.attrs["results"]["fifo"].summary["jct_s_mean"]
+    diff = fifo - np.array([once.attrs["results"][f"random@{s}"].summary["jct_s_mean"]
+                            for s in range(3)])
+    assert d.loc["jct_s_mean", ("fifo", "mean")] == pytest.approx(diff.mean())
+    assert d.loc["jct_s_mean", ("fifo", "n")] == 3
+
+    plain = allot.compare(kth, ["drf", "fifo"], stop_at=KTH_STOP_AT)
+    d = allot.differences(plain, "drf")
+    assert d.loc["jct_s_mean", ("fifo", "mean")] == pytest.approx(
+        plain.loc["jct_s_mean", "fifo"] - plain.loc["jct_s_mean", "drf"])
+    assert d.loc["jct_s_mean", ("fifo", "n")] == 1 and np.isnan(d.loc["jct_s_mean", ("fifo", "ci95")])
+    with pytest.raises(allot.InvalidArgument, match="baseline 'easy': no such column; the "
+                                                    "columns are drf, fifo"):
+        allot.differences(plain, "easy")
+    with pytest.raises(ValueError, match="needs the table compare or read_results returns"):
+        allot.differences(pd.DataFrame(plain.to_numpy(), index=plain.index,
+                                       columns=plain.columns), "drf")
+
+
 # "NAME:a=1,b=x" gives a policy parameters of its own, as `allot sim -p`
 # does: they win over params, so a policy is compared with itself.
 def test_policy_with_parameters_of_its_own(kth):

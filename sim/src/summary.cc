@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -230,6 +231,22 @@ Spread spreadOf(std::span<const double> values) {
   const boost::math::students_t t(n - 1);
   s.halfWidth95 = boost::math::quantile(t, 0.975) * std::sqrt(squares / (n - 1) / n);
   return s;
+}
+
+Spread pairedDifferenceOf(std::span<const double> baseline, std::span<const double> other) {
+  const std::size_t n = std::max(baseline.size(), other.size());
+  if ((baseline.size() != n && baseline.size() != 1) || (other.size() != n && other.size() != 1)) {
+    throw std::invalid_argument(fmt::format(
+        "cannot pair {} runs with {}: a policy is compared over the same seeds, or ran once",
+        other.size(), baseline.size()));
+  }
+  std::vector<double> differences;
+  differences.reserve(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    differences.push_back(other[other.size() == 1 ? 0 : k] -
+                          baseline[baseline.size() == 1 ? 0 : k]);
+  }
+  return spreadOf(differences);
 }
 
 }  // namespace allot::sim

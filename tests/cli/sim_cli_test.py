@@ -123,6 +123,56 @@ err = run("sim", TRACE, "-p", "random", "--seed", "9223372036854775807", "--seed
 check("the last seed would pass" in err, f"seed overflow: {err}")
 CHECKS += 1
 
+# --baseline: each other column's difference from the baseline's, paired by
+# seed (random@k - fifo@k with --mtbf, which gives both the same failures;
+# fifo - random@k when fifo ran once), against Python's own paired t interval;
+# the table marks an interval that leaves out 0. A label that is no column, or
+# a baseline alone, is refused.
+def paired(summaries, base, other, key):
+    diffs = [o[key] - b[key] for b, o in zip(base, other)]
+    mean = sum(diffs) / len(diffs)
+    sd = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5
+    return mean, 4.302653 * sd / len(diffs) ** 0.5, mean / (sum(b[key] for b in base) / len(base))
+
+
+def difference_of(output, label, key):
+    [column] = [c for c in output["differences"]["columns"] if c["label"] == label]
+    return column["summary"][key]
+
+
+vs_fifo = json.loads(seeded("--mtbf", "10d", "--json", "--baseline", "fifo").stdout)
+check([r["summary"] for r in vs_fifo["runs"]] == [r["summary"] for r in failing["runs"]],
+      "--baseline changed the runs")
+check(vs_fifo["differences"]["baseline"] == "fifo" and
+      [c["label"] for c in vs_fifo["differences"]["columns"]] == ["random"],
+      f"differences {vs_fifo['differences']}")
+by_run = [r["summary"] for r in vs_fifo["runs"]]
+for key in ("jct_s_mean", "utilization_cpus", "machine_failures"):
+    mean, half, relative = paired(by_run, by_run[3:], by_run[:3], key)
+    got_d = difference_of(vs_fifo, "random", key)
+    check(abs(got_d["mean"] - mean) <= 1e-9 * max(1, abs(mean)) and
+          abs(got_d["ci95"] - half) <= 1e-6 * max(1, half) and got_d["n"] == 3 and
+          abs(got_d["relative"] - relative) <= 1e-9 * max(1, abs(relative)),
+          f"random - fifo {key}: {got_d}, wanted {mean} ± {half} ({relative})")
+once = json.loads(seeded("--json", "--baseline", "random").stdout)
+by_run = [r["summary"] for r in once["runs"]]
+mean, half, _ = paired(by_run, by_run[:3], [by_run[3]] * 3, "jct_s_mean")
+got_d = difference_of(once, "fifo", "jct_s_mean")
+check(abs(got_d["mean"] - mean) <= 1e-9 * abs(mean) and abs(got_d["ci95"] - half) <= 1e-6 * half,
+      f"fifo run once - random@k: {got_d}, wanted {mean} ± {half}")
+table = seeded("--baseline", "random").stdout
+row = [line for line in table.split("\n")[table.split("\n").index(
+    "difference from random, paired by seed (mean ± half-width): * where the 95% interval "
+    "leaves out 0") + 1:] if line.startswith("JCT mean (s)")]
+star = " *" if abs(mean) > half else ""
+check(row and row[0].endswith(f"{mean:+.1f} ± {half:.1f}{star}"),
+      f"difference table's JCT row {row}, wanted {mean:+.1f} ± {half:.1f}{star}:\n{table}")
+err = seeded("--baseline", "drf", expect=1).stderr
+check("--baseline drf: no such column; the columns are random, fifo" in err, f"unknown: {err}")
+err = run("sim", TRACE, "-p", "random", "--baseline", "random", expect=1).stderr
+check("no other column to compare with it" in err, f"baseline alone: {err}")
+CHECKS += 1
+
 # -p POLICY:name=value,... gives a run parameters of its own, which win over
 # --param: random:seed=7 is random with seed 7, beside random with --param's 3;
 # labels are the text given. A parameter the policy lacks, a bad item and a

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 
 #include "allot/sim/result.h"
 #include "allot/sim/simulator.h"
@@ -137,6 +138,40 @@ TEST(SummaryTest, SpreadIsTheMeanAndItsStudentTInterval) {
   const Spread none = spreadOf(std::span<const double>());
   EXPECT_EQ(none.n, 0U);
   EXPECT_TRUE(std::isnan(none.mean) && std::isnan(none.min) && std::isnan(none.halfWidth95));
+}
+
+// Paired by seed, what both runs of a seed share cancels: two policies
+// whose values move together over the seeds differ by a narrow interval,
+// though each one's own interval is wide.
+TEST(SummaryTest, PairedDifferenceCancelsWhatTheSeedDoesToBoth) {
+  const double base[] = {100, 200, 300, 400, 500};
+  const double other[] = {98, 199, 297, 399, 497};  // 2, 1, 3, 1, 3 less
+  const Spread d = pairedDifferenceOf(base, other);
+  EXPECT_EQ(d.n, 5U);
+  EXPECT_DOUBLE_EQ(d.mean, -2.0);
+  EXPECT_EQ(d.min, -3.0);
+  EXPECT_EQ(d.max, -1.0);
+  // Differences -2, -1, -3, -1, -3: sample variance 1, standard error sqrt(1/5).
+  EXPECT_NEAR(d.halfWidth95, 2.776445 * std::sqrt(0.2), 1e-6);
+  EXPECT_GT(spreadOf(base).halfWidth95, 100 * d.halfWidth95);
+
+  // A policy run once pairs with each run of the other, either way round.
+  const double once[] = {250};
+  const Spread up = pairedDifferenceOf(once, base);
+  EXPECT_DOUBLE_EQ(up.mean, 50.0);
+  EXPECT_NEAR(up.halfWidth95, spreadOf(base).halfWidth95, 1e-9);
+  EXPECT_DOUBLE_EQ(pairedDifferenceOf(base, once).mean, -50.0);
+  EXPECT_EQ(pairedDifferenceOf(once, once).n, 1U);
+
+  // A pair with a value missing is left out, not its neighbours.
+  const double gap[] = {101, std::nan(""), 303, 404, 505};
+  const Spread g = pairedDifferenceOf(base, gap);
+  EXPECT_EQ(g.n, 4U);
+  EXPECT_DOUBLE_EQ(g.mean, 3.25);
+
+  const double three[] = {1, 2, 3};
+  EXPECT_THROW(pairedDifferenceOf(base, three), std::invalid_argument);
+  EXPECT_THROW(pairedDifferenceOf(std::span<const double>(), three), std::invalid_argument);
 }
 
 }  // namespace

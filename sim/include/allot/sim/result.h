@@ -146,6 +146,15 @@ struct Spread {
 };
 Spread spreadOf(std::span<const double> values);
 
+// One policy against another over the same seeds: the spread of `other`'s
+// value minus `baseline`'s, paired by seed (the k-th of one with the k-th of
+// the other), so that what the seed does to both (the same --mtbf failures)
+// cancels out of the difference. A policy whose runs no seed changes ran
+// once: one value, paired with each of the other's. A pair with a value
+// missing (NaN) is left out. Throws std::invalid_argument when the two have
+// different numbers of values and neither has one.
+Spread pairedDifferenceOf(std::span<const double> baseline, std::span<const double> other);
+
 // How a host spells the options a warning suggests: `allot sim`'s flags or
 // the Python keywords.
 struct OptionSpelling {
