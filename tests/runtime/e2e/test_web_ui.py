@@ -353,6 +353,53 @@ def test_log_view_follows_a_file_as_it_grows_and_when_it_is_truncated(ui_cluster
         ticker.stop()
 
 
+def test_log_view_keeps_characters_cut_between_reads_whole(ui_cluster, tmp_path):
+    """UTF-8 text read in pieces shows as written: the tail read starting
+    inside a character (a '€' is 3 bytes) skips its rest, and a character
+    the task has written only the first 2 bytes of waits for its last one
+    instead of showing as U+FFFD."""
+    c = ui_cluster
+    c.start(agents=1)
+    # 25,000 euros and "!\n": 75,002 bytes, so the last 64 KiB start 1 byte
+    # into a euro. On `go`, "euro:" and 2 of the 3 bytes of a euro, and its
+    # last byte 3 s later, after the page has read the first ones.
+    script = (r"printf '\342\202\254%.0s' $(seq 25000); printf '!\n'; "
+              r"while [ ! -e go ]; do sleep 0.1; done; printf 'euro:\342\202'; sleep 3; "
+              r"printf '\254 done\n'; sleep 600")
+    writer = c.spawn("run-euros", [ALLOT, "run", "--master", c.master_address, "--name",
+                                   "euros", "--cpus", "0.1", "--mem", "32", "--", "sh", "-c",
+                                   script])
+    wait_for(lambda: any(t["name"] == "euros" and t["state"] == "TASK_RUNNING"
+                         for t in c.state()["tasks"]), 30, "the euros task running", c)
+    (task_id,) = [t["id"] for t in c.state()["tasks"] if t["name"] == "euros"]
+
+    def written():  # the task's stdout, once it holds the euros
+        return [p for p in glob.glob(os.path.join(c.dir, "**", "stdout"), recursive=True)
+                if os.path.getsize(p) == 75002]
+
+    wait_for(written, 30, "the euros written", c)
+    (path,) = written()
+    reader = Reader(f"http://127.0.0.1:{c.http_port}/?refresh=300#/tasks", str(tmp_path))
+    try:
+        observe_until(reader, lambda o: task_id in rows(o, "tasks-table"), 15, "the euros' row")
+        log = reader.ask(f"log tasks-table {task_id} stdout")
+        # 65,536 bytes: 2 of a cut euro, 21,844 whole ones, "!\n".
+        assert log["shown"] and log["text"] == "\u20ac" * 21844 + "!\n", \
+            (log["status"], log["text"][:20], log["text"][-20:])
+        open(os.path.join(os.path.dirname(path), "go"), "w").close()
+        half = reader.ask("log-wait euro:")
+        assert half["found"] and half["text"].endswith("!\neuro:"), half["text"][-20:]
+        assert half["status"] == "75009 bytes", half["status"]  # the 2 bytes were read
+        whole = reader.ask("log-wait done")
+        assert whole["found"] and whole["text"].endswith("!\neuro:\u20ac done\n"), \
+            whole["text"][-20:]
+        assert "\ufffd" not in whole["text"]
+        assert whole["page_errors"] == [] and whole["console_errors"] == [], whole
+    finally:
+        reader.close()
+        writer.stop()
+
+
 def test_agents_tab_pages_sorts_and_filters_on_the_master(ui_cluster, tmp_path):
     """With pages of 2 (?agents_page=2) and 3 agents, the Agents tab shows
     what the master's page holds: the first two by id, then the third;

@@ -745,22 +745,37 @@ function logHash(where, file) {
   return taskViewHash("log", where, { file });
 }
 
-// The file shown: where, the byte after what is shown (`end`), the size
-// last read, and the poll's timer; null when the view is not shown.
+// The file shown: where, the byte after what was read (`end`), the size
+// last read, the UTF-8 decoder of what was read, and the poll's timer; null
+// when the view is not shown.
 let logView = null;
 
-// One read of the file through the master; {body} or {error}.
-function readLog(where, offset, length) {
+// One read of the file through the master, as bytes (the raw form: JSON's
+// text would have a character cut by the read's end already replaced);
+// {body: {offset, size, bytes}} or {error}.
+async function readLog(where, offset, length) {
   const query = new URLSearchParams({ ...where, offset: String(offset), length: String(length),
-    format: "json" });
-  return fetchJson(`api/v1/files/read?${query}`);
+    format: "raw" });
+  try {
+    const response = await fetch(`api/v1/files/read?${query}`,
+      { cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) });
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      return { error: body?.error || `${response.status} ${response.statusText}`.trim() };
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return { body: { offset: Number(response.headers.get("X-Allot-Offset")),
+      size: Number(response.headers.get("X-Allot-Size")), bytes } };
+  } catch (e) {
+    return { error: e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message };
+  }
 }
 
 function openLog(where) {
   const key = JSON.stringify(where);
   if (logView?.key === key) return;
   closeLog();
-  const view = { key, where, end: null, size: 0, busy: false, timer: 0 };
+  const view = { key, where, end: null, size: 0, decoder: null, busy: false, timer: 0 };
   logView = view;
   $("#log-title").textContent = `${where.file} of task ${where.task_id}`;
   $("#log-sandbox").href = sandboxHash(where, where.file.split("/").slice(0, -1).join("/"));
@@ -798,6 +813,24 @@ async function followLog(view) {
   }
 }
 
+// Bytes into text, as one stream from the tail read on: a UTF-8 character
+// cut by a read's end waits in the decoder for the rest of its bytes, and a
+// tail read that starts inside a character skips that character's remaining
+// bytes (at most 3 continuation bytes, 10xxxxxx) instead of showing them as
+// U+FFFD. Other invalid bytes show as U+FFFD.
+function decodeLog(view, body, fromTail) {
+  let bytes = body.bytes;
+  if (fromTail) {
+    view.decoder = new TextDecoder("utf-8");
+    let skip = 0;
+    while (body.offset > 0 && skip < 3 && skip < bytes.length && (bytes[skip] & 0xc0) === 0x80) {
+      skip += 1;
+    }
+    bytes = bytes.subarray(skip);
+  }
+  return view.decoder.decode(bytes, { stream: true });
+}
+
 // The file's text goes in as text: a task's output is never markup here.
 function renderLog(view, body, error, fromTail) {
   const problem = $("#log-error");
@@ -806,11 +839,12 @@ function renderLog(view, body, error, fromTail) {
   const pre = $("#log-text");
   if (body) {
     const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-    if (fromTail) pre.textContent = body.data;
-    else if (body.data) pre.append(body.data);
+    const text = decodeLog(view, body, fromTail);
+    if (fromTail) pre.textContent = text;
+    else if (text) pre.append(text);
     if (pre.textContent.length > 2 * LOG_KEEP) pre.textContent = pre.textContent.slice(-LOG_KEEP);
     if (atBottom || fromTail) pre.scrollTop = pre.scrollHeight;
-    view.end = body.offset + body.length;
+    view.end = body.offset + body.bytes.length;
     view.size = body.size;
     $("#log-status").textContent = view.end < body.size
       ? `${body.size} bytes; catching up`
