@@ -172,7 +172,14 @@ void printSummary(const nlohmann::json& s) {
   for (const std::string& d : dims) {
     std::cout << fmt::format(" {}={:.6g}", d, s["capacity_total"][d].get<double>());
   }
-  std::cout << "\n";
+  std::cout << "\noffered load    ";
+  for (const std::string& d : dims) {
+    const auto& load = s["offered_load"][d];
+    std::cout << fmt::format(
+        " {}={}", d, load.is_null() ? "-" : fmt::format("{:.1f}%", 100 * load.get<double>()));
+  }
+  std::cout << "  (demand x run time over capacity x submit span; `allot sim --load-factor` scales "
+               "it)\n";
   for (const char* key : {"top_users", "top_roles"}) {
     std::cout << fmt::format("\n{:<24}{:>12}{:>16}{:>16}\n", key, "jobs", "task instances",
                              "task records");
@@ -211,7 +218,8 @@ void addInspect(CLI::App& trace) {
       "Prints jobs, task records and task instances (a record stands for `count` identical\n"
       "instances, e.g. an SWF gang), machines, the submit time span, p50/p90/p99/max of task\n"
       "duration and of each demand dimension (per instance: records weighted by their count),\n"
-      "and the users and roles with the most task instances.");
+      "the capacity and the load offered per dimension (demand x run time over capacity x\n"
+      "submit span), and the users and roles with the most task instances.");
   cmd->callback([args] {
     traces::ReadReport report;
     const Workload w = load(args->input, args->reader, &report);

@@ -180,6 +180,14 @@ void ReaderFlags::add(CLI::App* cmd) {
           return std::string(e.what());
         }
       });
+  cmd->add_option("--load-factor", loadFactor,
+                  "Scale the load the trace offers by X: every job's time since the first "
+                  "submission is divided by X (1.25: jobs arrive 25% faster; 0.5: half as fast), "
+                  "for load sweeps over a real trace. Tasks, machines and machine events keep "
+                  "their times; the trace's recorded schedule (--history) no longer applies. "
+                  "`allot trace inspect` shows the offered load")
+      ->check(numberFlag("times the trace's load", 0, 1e6, /*aboveMin=*/true))
+      ->type_name("X");
 }
 
 traces::ReadOptions ReaderFlags::options() const {
@@ -229,6 +237,7 @@ traces::Workload load(const std::string& path, const ReaderFlags& flags,
   traces::Workload w = traces::loadWorkload(path, flags.format, options, report);
   if (!flags.cluster.empty())
     traces::useUniformCluster(w, traces::parseUniformCluster(flags.cluster));
+  if (flags.loadFactor) traces::scaleLoad(w, *flags.loadFactor);
   return w;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "allot/core/time.h"
@@ -123,6 +124,7 @@ struct ReaderFlags {
   bool skipBad = false;
   std::string machines, jobEvents, machineEvents, batchInstance;
   std::string cluster;  // N*RESOURCES: replaces the machine table (traces::useUniformCluster)
+  std::optional<double> loadFactor;  // scales the offered load (traces::scaleLoad)
 
   void add(CLI::App* cmd);
   traces::ReadOptions options() const;

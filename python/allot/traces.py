@@ -1,5 +1,6 @@
 """Loading workloads and listing policies."""
 
+import numbers
 import os
 import warnings
 
@@ -14,7 +15,8 @@ class TraceWarning(UserWarning):
     skipped malformed lines (or the ``.h5`` store was converted that way)."""
 
 
-def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=None):
+def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=None,
+               load_factor=None):
     """Loads a workload: an allot ``.h5`` store or a raw trace (swf, google2011, ...).
 
     ``format="auto"`` detects it from the file; ``skip_bad`` skips malformed
@@ -24,12 +26,19 @@ def load_trace(path, format="auto", skip_bad=False, machines_file=None, cluster=
     table of google2011 / alibaba2018 when it is not beside the trace; ``cluster``
     (``"N*RESOURCES"``, e.g. ``"1300*cpus:64;mem:1"``) replaces the trace's
     machines with N identical ones, as ``allot sim --cluster`` does (traces
-    without a machine table, such as alibaba2017, need it). Returns an
+    without a machine table, such as alibaba2017, need it); ``load_factor``
+    scales the load it offers, as ``allot sim --load-factor``: every job's
+    time since the first submission is divided by it (``w.offered_load``
+    shows the load; ``w.with_load_factor(x)`` scales a loaded one). Returns an
     opaque ``allot.Workload`` (``len()`` is its jobs; ``.machines``, ``.dims``,
     ``.jobs_table()``, ...) to pass to ``simulate`` and ``compare``.
     """
+    if load_factor is not None and (isinstance(load_factor, bool) or
+                                    not isinstance(load_factor, numbers.Real)):
+        raise TypeError(f"load_factor must be a number, got {load_factor!r}")
     workload = _allot.load_workload(os.fspath(path), format, skip_bad, machines_file or "",
-                                    cluster or "")
+                                    cluster or "",
+                                    None if load_factor is None else float(load_factor))
     # Never a silent drop: what was skipped or left out is counted in ``.meta`` too.
     for note in (_allot.skipped_lines_note(workload), _allot.left_out_note(workload)):
         if note:

@@ -18,6 +18,7 @@
 #include "allot/sim/result_file.h"
 #include "allot/sim/simulator.h"
 #include "allot/traces/load.h"
+#include "allot/traces/summary.h"
 #include "allot/traces/synthetic.h"
 #include "bindings.h"
 
@@ -76,7 +77,8 @@ struct WorkloadHandle {
 };
 
 WorkloadHandle loadWorkload(const std::string& path, const std::string& format, bool skipBad,
-                            const std::string& machinesFile, const std::string& cluster) {
+                            const std::string& machinesFile, const std::string& cluster,
+                            std::optional<double> loadFactor) {
   traces::ReadOptions options;
   options.skipBad = skipBad;
   options.machinesFile = machinesFile;
@@ -88,6 +90,7 @@ WorkloadHandle loadWorkload(const std::string& path, const std::string& format, 
     py::gil_scoped_release release;
     w = std::make_shared<traces::Workload>(traces::loadWorkload(path, format, options));
     if (machines) traces::useUniformCluster(*w, *machines);
+    if (loadFactor) traces::scaleLoad(*w, *loadFactor);
   }
   return {std::move(w), path};
 }
@@ -335,6 +338,33 @@ PYBIND11_MODULE(_allot, m) {
            "Jobs as numpy columns: trace_id, submit_us, user, role, priority, gang, "
            "task_records, instances, depends_on.")
       .def("machine_capacities", &machineCapacities, "Machines x dims capacities.")
+      .def_property_readonly(
+          "offered_load",
+          [](const WorkloadHandle& h) {
+            const nlohmann::json load = traces::summarizeWorkload(*h.workload)["offered_load"];
+            std::map<std::string, double> out;
+            for (const auto& [dim, value] : load.items()) {
+              out[dim] = value.is_null() ? std::nan("") : value.get<double>();
+            }
+            return out;
+          },
+          "Per dimension, the load the workload offers: what its task instances ask for over "
+          "their run times, over the machines' capacity for the span of the submissions (NaN "
+          "without either), as `allot trace inspect` shows it.")
+      .def(
+          "with_load_factor",
+          [](const WorkloadHandle& h, double factor) {
+            std::shared_ptr<traces::Workload> w;
+            {
+              py::gil_scoped_release release;
+              w = std::make_shared<traces::Workload>(*h.workload);
+              traces::scaleLoad(*w, factor);
+            }
+            return WorkloadHandle{std::move(w), h.source};
+          },
+          "factor"_a,
+          "A copy whose load is scaled by `factor` (traces::scaleLoad): every job's time since "
+          "the first submission divided by it; meta['load_factor'] records it.")
       .def("__repr__", [](const WorkloadHandle& h) {
         const traces::Workload& w = *h.workload;
         return "<Workload " + h.source + ": " + std::to_string(w.jobs.size()) + " jobs, " +
@@ -342,9 +372,10 @@ PYBIND11_MODULE(_allot, m) {
       });
 
   m.def("load_workload", &loadWorkload, "path"_a, "format"_a = "auto", "skip_bad"_a = false,
-        "machines_file"_a = "", "cluster"_a = "",
+        "machines_file"_a = "", "cluster"_a = "", "load_factor"_a = py::none(),
         "Loads an allot .h5 store or a raw trace (traces::loadWorkload), without the GIL; on "
-        "`cluster`'s machines (\"N*RESOURCES\", traces::useUniformCluster) when given.");
+        "`cluster`'s machines (\"N*RESOURCES\", traces::useUniformCluster) and with its load "
+        "scaled by `load_factor` (traces::scaleLoad) when given.");
   m.def("synthetic_workload", &syntheticWorkload, "preset"_a = "hpc-like", "seed"_a = 1,
         "machines"_a = 0, "max_jobs"_a = 0, "max_tasks"_a = 0, "horizon"_a = py::none(),
         "load"_a = py::none(), "jobs_per_hour"_a = py::none(),

@@ -292,6 +292,31 @@ def test_compare_with_history(tmp_path):
                       history=True)
 
 
+# A load factor divides each job's time since the first submission, as
+# `allot sim --load-factor`: at load_trace or on a loaded workload (a copy);
+# the offered load grows by it, and the recorded schedule no longer applies.
+def test_load_factor_scales_the_arrivals(kth_path, kth):
+    faster = allot.load_trace(kth_path, load_factor=2)
+    copy = kth.with_load_factor(2)
+    before, after = kth.jobs_table()["submit_us"], faster.jobs_table()["submit_us"]
+    first = before.min()
+    assert (after == first + np.round((before - first) / 2)).all()
+    assert (copy.jobs_table()["submit_us"] == after).all()
+    assert (kth.jobs_table()["submit_us"] == before).all()  # the loaded one is left alone
+    assert faster.meta["load_factor"] == "2" and "load_factor" not in kth.meta
+    assert faster.offered_load["cpus"] == pytest.approx(2 * kth.offered_load["cpus"])
+    assert np.isnan(kth.offered_load["mem"])  # the log records no memory
+    slow = allot.simulate(kth, "fifo", stop_at=KTH_STOP_AT).summary
+    fast = allot.simulate(copy, "fifo", stop_at=KTH_STOP_AT).summary
+    assert fast["jobs_not_submitted"] < slow["jobs_not_submitted"]
+    with pytest.raises(allot.InvalidArgument, match=r"scaled \(load factor 2\)"):
+        allot.history(faster)
+    with pytest.raises(allot.InvalidArgument, match="load factor must be a number above 0"):
+        kth.with_load_factor(0)
+    with pytest.raises(TypeError, match="load_factor must be a number"):
+        allot.load_trace(kth_path, load_factor="2")
+
+
 def test_cluster_replaces_the_machines():
     path = ALIBABA2017_EXCERPT
     assert allot.load_trace(path).machines == 0

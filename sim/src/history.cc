@@ -174,6 +174,12 @@ Result historyResult(const Workload& w, TimePoint stopAt, Duration sampleInterva
         "replaced by a uniform cluster (" +
         cluster->second + "): there is no history to measure on them; load the trace without it");
   }
+  if (const auto factor = w.meta.find("load_factor"); factor != w.meta.end()) {
+    throw InvalidArgument(
+        "the trace's recorded schedule is of its own submissions, and this workload's were "
+        "scaled (load factor " +
+        factor->second + "): there is no history to measure for them; load the trace without it");
+  }
   const std::int64_t stop = toMicros(stopAt);
   Result result;
   result.policy = "history";

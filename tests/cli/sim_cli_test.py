@@ -173,6 +173,31 @@ err = run("sim", TRACE, "-p", "random", "--baseline", "random", expect=1).stderr
 check("no other column to compare with it" in err, f"baseline alone: {err}")
 CHECKS += 1
 
+# --load-factor 1.5: each job is submitted at the first submission plus its
+# time since then over 1.5 (the result file's submit_us against the log's
+# own), the config records the factor, and --history, whose recorded
+# schedule is of the log's own submissions, is refused.
+scaled = os.path.join(tmp, "scaled.h5")
+got = json.loads(run("sim", TRACE, "-p", "fifo", "--load-factor", "1.5", "--stop-at", "2000000",
+                     "--json", "-o", scaled).stdout)
+check(got["config"]["load_factor"] == 1.5, f"config load_factor {got['config']['load_factor']}")
+first = min(submits)
+with h5py.File(scaled) as f:
+    ids, submit_us = f["runs/fifo/jobs/trace_id"][()], f["runs/fifo/jobs/submit_us"][()]
+with gzip.open(TRACE, "rt") as log:
+    by_id = {int(line.split()[0]): float(line.split()[1]) for line in log
+             if line.strip() and not line.startswith(";")}
+wanted = [round(first * 1e6 + round((by_id[i] - first) * 1e6 / 1.5)) for i in ids]
+check(list(submit_us) == wanted and len(ids) == 5000,
+      f"submissions not scaled: {list(submit_us[:5])}, wanted {wanted[:5]}")
+plain = json.loads(run("sim", TRACE, "-p", "fifo", "--stop-at", "2000000", "--json").stdout)
+check(plain["config"]["load_factor"] is None and
+      got["runs"][0]["summary"]["jobs_not_submitted"] < plain["runs"][0]["summary"][
+          "jobs_not_submitted"], "1.5 times the load did not bring jobs before the stop")
+err = run("sim", TRACE, "-p", "fifo", "--load-factor", "1.5", "--history", expect=1).stderr
+check("scaled (load factor 1.5): there is no history" in err, f"--history: {err}")
+CHECKS += 1
+
 # -p POLICY:name=value,... gives a run parameters of its own, which win over
 # --param: random:seed=7 is random with seed 7, beside random with --param's 3;
 # labels are the text given. A parameter the policy lacks, a bad item and a

@@ -78,6 +78,38 @@ with tempfile.TemporaryDirectory() as tmp:
           f"recorded {stored['recorded']}")
     check(report["task_records"] == 27992 and report["task_instances"] == stored["task_instances"],
           f"convert report {report}")
+    # The offered load, against awk's way of counting it (processors, allocated
+    # else requested, times run time, over MaxProcs times the submit span);
+    # --load-factor multiplies it, a store keeps its factor, and a factor on a
+    # scaled store multiplies the two.
+    procs_time, submits = 0.0, []
+    with gzip.open(kth, "rt") as log:
+        for line in log:
+            if line.startswith(";") or not line.strip():
+                continue
+            f = line.split()
+            procs = int(f[4]) if int(f[4]) > 0 else int(f[7])
+            procs_time += procs * float(f[3])
+            submits.append(float(f[1]))
+    load = procs_time / (100 * (max(submits) - min(submits)))
+    check(abs(raw["offered_load"]["cpus"] - load) < 1e-9 and raw["offered_load"]["mem"] is None,
+          f"offered load {raw['offered_load']}, wanted cpus {load}")
+    check(f"offered load     cpus={100 * load:.1f}%" in run("trace", "inspect", kth).stdout,
+          "inspect's table lacks the offered load")
+    faster_h5 = os.path.join(tmp, "kth-x2.h5")
+    run("trace", "convert", kth, "-o", faster_h5, "--load-factor", "2")
+    faster = json.loads(run("trace", "inspect", faster_h5, "--json").stdout)
+    check(faster["meta"]["load_factor"] == "2" and
+          abs(faster["offered_load"]["cpus"] - 2 * load) < 1e-6 and
+          faster["time"]["first_submit_us"] == raw["time"]["first_submit_us"] and
+          abs(faster["time"]["submit_span_us"] - raw["time"]["submit_span_us"] / 2) <= 1,
+          f"converted with --load-factor 2: {faster['meta']}, {faster['offered_load']}, "
+          f"{faster['time']}")
+    again = json.loads(run("trace", "inspect", faster_h5, "--load-factor", "1.5", "--json").stdout)
+    check(again["meta"]["load_factor"] == "3" and abs(again["offered_load"]["cpus"] - 3 * load) < 1e-6,
+          f"a factor on a scaled store: {again['meta']}")
+    err = run("trace", "inspect", kth, "--load-factor", "-1", expect=105).stderr
+    check("--load-factor" in err and "not above 0" in err, f"--load-factor -1: {err}")
     # The log's own last end (submit + wait + run), apart from the last end
     # had no job waited (submit + run), which comes earlier on a busy log.
     with gzip.open(kth, "rt") as log:

@@ -21,6 +21,7 @@
 
 #include "allot/core/error.h"
 #include "allot/traces/load.h"
+#include "allot/traces/summary.h"
 
 namespace allot::traces {
 namespace {
@@ -1495,6 +1496,55 @@ TEST(WorkloadTest, UniformClusterReplacesTheMachines) {
   useUniformCluster(withEvents, parseUniformCluster("1*cpus:4"));
   EXPECT_EQ(withEvents.machines.size(), 1U);
   EXPECT_TRUE(withEvents.machineEvents.empty());
+}
+
+// A load factor divides each job's time since the first submission; the
+// offered load (demand x run time over capacity x submit span) grows by it.
+TEST(WorkloadTest, ScaledLoadDividesTheTimesSinceTheFirstSubmission) {
+  Workload w = readWorkload(kData + "/swf/KTH-SP2-1996-2.1-cln.first5000.swf.gz", "swf");
+  const Workload original = w;
+  const double load = summarizeWorkload(w)["offered_load"]["cpus"].get<double>();
+  scaleLoad(w, 1.5);
+  const std::int64_t first = toMicros(original.jobs.front().submit);
+  ASSERT_EQ(w.jobs.size(), original.jobs.size());
+  for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+    const std::int64_t since = toMicros(original.jobs[i].submit) - first;
+    ASSERT_EQ(toMicros(w.jobs[i].submit), first + std::llround(static_cast<double>(since) / 1.5))
+        << "job " << i;
+    if (i > 0) {
+      ASSERT_LE(w.jobs[i - 1].submit, w.jobs[i].submit);
+    }
+  }
+  EXPECT_EQ(w.jobs.front().submit, original.jobs.front().submit);
+  EXPECT_TRUE(w.tasks == original.tasks) << "tasks and their recorded outcomes stay";
+  EXPECT_EQ(w.meta.at("load_factor"), "1.5");
+  EXPECT_NEAR(summarizeWorkload(w)["offered_load"]["cpus"].get<double>(), 1.5 * load, 1e-6 * load);
+  // Scaled again, the meta holds the product; half as fast undoes it.
+  scaleLoad(w, 2.0 / 3.0);
+  EXPECT_EQ(std::stod(w.meta.at("load_factor")), 1.0);
+  for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+    ASSERT_LE(std::abs(toMicros(w.jobs[i].submit) - toMicros(original.jobs[i].submit)), 1);
+  }
+
+  for (double bad : {0.0, -1.0, std::nan(""), HUGE_VAL}) {
+    Workload copy = original;
+    EXPECT_THROW(scaleLoad(copy, bad), InvalidArgument) << bad;
+    EXPECT_TRUE(copy.jobs == original.jobs) << "a refused factor changes nothing";
+  }
+  Workload slow = original;
+  try {
+    scaleLoad(slow, 1e-9);
+    ADD_FAILURE() << "a factor taking submissions past 100 years was taken";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("would be submitted past 100 years"));
+  }
+  EXPECT_TRUE(slow.jobs == original.jobs);
+  Workload damaged = original;
+  damaged.meta["load_factor"] = "fast";
+  EXPECT_THROW(scaleLoad(damaged, 2), InvalidArgument);
+  Workload empty;
+  scaleLoad(empty, 3);
+  EXPECT_EQ(empty.meta.at("load_factor"), "3");
 }
 
 TEST(WorkloadTest, UniformClusterErrorsNameThePart) {

@@ -151,6 +151,21 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
   }
   out["instance_demand"] = demand;
   out["capacity_total"] = capacity;
+  // The load the workload offers, per dimension: what its task instances
+  // ask for over their run times, over the capacity for the span of the
+  // submissions (as the Parallel Workloads Archive defines it); null without
+  // capacity or span.
+  nlohmann::json load = nlohmann::json::object();
+  for (int d = 0; d < w.dims->size(); ++d) {
+    double asked = 0;
+    for (const Task& t : w.tasks) {
+      asked += demandOf(w, t)[d] * toSeconds(t.duration) * static_cast<double>(t.count);
+    }
+    const double offered =
+        capacity[w.dims->name(d)].get<double>() * static_cast<double>(last - first) / 1e6;
+    load[w.dims->name(d)] = offered > 0 ? nlohmann::json(asked / offered) : nlohmann::json();
+  }
+  out["offered_load"] = load;
 
   auto usage = [&](const std::vector<std::string>& names, auto index) {
     std::vector<Usage> rows(std::max<std::size_t>(names.size(), 1));

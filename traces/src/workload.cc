@@ -270,4 +270,44 @@ void useUniformCluster(Workload& workload, const UniformCluster& cluster) {
   workload.meta["cluster"] = std::to_string(cluster.count) + "*" + text;
 }
 
+void scaleLoad(Workload& workload, double factor) {
+  if (!(factor > 0) || !std::isfinite(factor)) {
+    throw InvalidArgument(fmt::format("load factor must be a number above 0, got {}", factor));
+  }
+  double product = factor;
+  if (const auto it = workload.meta.find("load_factor"); it != workload.meta.end()) {
+    double earlier = 0;
+    const auto [end, ec] =
+        std::from_chars(it->second.data(), it->second.data() + it->second.size(), earlier);
+    if (ec != std::errc() || end != it->second.data() + it->second.size() || !(earlier > 0)) {
+      throw InvalidArgument(fmt::format(
+          "meta load_factor '{}' is not a number above 0: the workload's scaling is unknown",
+          it->second));
+    }
+    product *= earlier;
+  }
+  if (workload.jobs.empty()) {
+    workload.meta["load_factor"] = fmt::format("{}", product);
+    return;
+  }
+  std::int64_t first = toMicros(workload.jobs.front().submit);
+  for (const Job& j : workload.jobs) first = std::min(first, toMicros(j.submit));
+  std::vector<std::int64_t> scaled(workload.jobs.size());
+  for (std::size_t i = 0; i < workload.jobs.size(); ++i) {
+    const double since = static_cast<double>(toMicros(workload.jobs[i].submit) - first);
+    const double t = static_cast<double>(first) + std::round(since / factor);
+    if (!(t <= static_cast<double>(kMaxTraceMicros))) {
+      throw InvalidArgument(fmt::format(
+          "load factor {}: job {} would be submitted past {} years from the trace's start; "
+          "choose a larger factor",
+          factor, workload.jobs[i].traceId, kMaxTraceMicros / (366LL * 24 * 3600 * 1'000'000)));
+    }
+    scaled[i] = static_cast<std::int64_t>(t);
+  }
+  for (std::size_t i = 0; i < workload.jobs.size(); ++i) {
+    workload.jobs[i].submit = fromMicros(scaled[i]);
+  }
+  workload.meta["load_factor"] = fmt::format("{}", product);
+}
+
 }  // namespace allot::traces

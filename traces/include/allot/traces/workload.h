@@ -202,6 +202,16 @@ UniformCluster parseUniformCluster(std::string_view spec);
 // unreserved scalars, or nothing.
 void useUniformCluster(Workload& workload, const UniformCluster& cluster);
 
+// Scales the load the workload offers by `factor`, as load sweeps over a
+// real trace do: every job's time since the first submission is divided by
+// it (2: jobs arrive twice as fast; 0.5: half as fast), rounded to the
+// microsecond, so the order of submissions stays. Tasks, machines and machine
+// events keep their times; the recorded outcomes no longer describe this
+// workload, which meta["load_factor"] says (the product, when scaled again).
+// Throws InvalidArgument for a factor not above 0 (or not finite), or one
+// that would take a submission past kMaxTraceMicros.
+void scaleLoad(Workload& workload, double factor);
+
 // Field-by-field equality; the dimension tables compare by their names, and
 // task records by the demands they index (not the indexes: two readers may
 // number the same demands differently).
