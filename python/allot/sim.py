@@ -719,8 +719,9 @@ def read_results(path):
     configuration (``CONFIG_DEFAULTS``' keys in seconds, plus ``trace``,
     ``format``, the reader's ``skip_bad``, ``machines_file``, ``job_events``,
     ``machine_events``, ``batch_instance`` and ``cluster`` (None when not
-    given), ``skipped_lines``, ``policies`` and ``history``: whether
-    ``--history`` added the run ``history``) and ``attrs["allot_version"]``
+    given), ``load_factor`` (the workload's, None when not scaled),
+    ``skipped_lines``, ``policies`` and ``history``: whether ``--history``
+    added the run ``history``) and ``attrs["allot_version"]``
     the version that wrote the file. A file of ``allot sim --seeds N`` reads as
     ``compare(seeds=N)`` returns: (policy, statistic) columns, each run under
     ``POLICY@SEED`` in ``attrs["results"]`` and its summary in
