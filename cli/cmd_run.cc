@@ -181,7 +181,17 @@ class RunScheduler final : public runtime::Scheduler {
     note("lost the master; subscribing again");
   }
 
-  void error(runtime::SchedulerDriver&, const std::string& message) override {
+  void error(runtime::SchedulerDriver& driver, const std::string& message) override {
+    if (driver.removed()) {
+      // Torn down by an operator (or failed over too late): its task is
+      // killed by the master, and no update of it will come here.
+      std::cerr << fmt::format("allot run: the master removed this framework ({}); {}\n", message,
+                               launched_ ? fmt::format("task {} is killed with it", taskId_)
+                                         : std::string("no task was launched"));
+      result_ = kExitNotFinished;
+      driver.stop();
+      return;
+    }
     note("the master refused a message: " + message);
   }
 

@@ -1,8 +1,8 @@
 // `allot state`, `allot tasks`, `allot agents`, `allot roles`: read the
 // master's HTTP API (/api/v1/state) and print tables for people, or the JSON
 // with --json. `allot weight`, `allot quota`, `allot reserve`, `allot
-// unreserve`, `allot deactivate`, `allot drain` and `allot reactivate`: the
-// operator API (POST /api/v1/...). `allot logs` and `allot ls`: files of a
+// unreserve`, `allot deactivate`, `allot drain`, `allot reactivate` and
+// `allot teardown`: the operator API (POST /api/v1/...). `allot logs` and `allot ls`: files of a
 // task's sandbox (GET /api/v1/files/read and /api/v1/files/browse).
 
 #include <fmt/chrono.h>
@@ -297,6 +297,7 @@ struct OperatorArgs : StateArgs {
   std::string limit;
   bool remove = false;
   std::string agent;
+  std::string framework;
   std::string resources;
   std::string tokenFile;
   double gracePeriod = -1;  // drain: seconds; negative: the master's --kill-grace-period
@@ -407,6 +408,26 @@ void addOperatorCommands(CLI::App& app) {
                 : std::string());
     });
   }
+
+  auto teardownArgs = std::make_shared<OperatorArgs>();
+  auto* teardown = writer(app, "teardown",
+                          "Remove a framework: its offers are rescinded, its tasks killed, and its "
+                          "id is not taken again (its driver is told and stops), as Mesos' "
+                          "/teardown",
+                          teardownArgs);
+  teardown->add_option("framework", teardownArgs->framework, "Framework id (see `allot state`)")
+      ->required();
+  teardown->footer("Example: allot teardown 7c1e-F3 --master 127.0.0.1:5051");
+  teardown->callback([teardownArgs] {
+    const json answer = post(*teardownArgs, "/api/v1/teardown",
+                             {{"framework_id", teardownArgs->framework}}, teardownArgs->tokenFile);
+    if (teardownArgs->json) {
+      std::cout << answer.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("framework {}: torn down, {} task(s) being killed\n",
+                             text(answer["framework_id"]), text(answer["tasks_killed"]));
+  });
 
   for (const bool unreserve : {false, true}) {
     auto args = std::make_shared<OperatorArgs>();

@@ -81,7 +81,7 @@ void SchedulerDriver::onLeader(const std::optional<MasterInfo>& leader) {
     spdlog::warn("driver: no master leads in ZooKeeper {}; waiting for one", zk_->text());
     return;
   }
-  if (leader->endpoint == endpoint_) return;
+  if (leader->endpoint == endpoint_ || state_ == State::kRemoved) return;
   spdlog::info("driver: the leading master is {} at {}",
                leader->id.empty() ? "unnamed" : leader->id, leader->endpoint);
   const std::string previous = std::exchange(endpoint_, leader->endpoint);
@@ -115,7 +115,7 @@ void SchedulerDriver::run() {
   loop_.cancel(heartbeatTimer_);
   loop_.cancel(subscribeTimer_);
   if (!socket_) return;
-  if (teardown_ && !frameworkId().empty()) {
+  if (teardown_ && !frameworkId().empty() && state_ != State::kRemoved) {
     spdlog::info("driver: tearing down framework {}", frameworkId());
     send(wire::TEARDOWN, kEmpty);
   }
@@ -320,6 +320,17 @@ void SchedulerDriver::rememberDelivered(const std::string& uuid) {
 void SchedulerDriver::onError(const wire::Envelope& envelope) {
   wire::Error error;
   if (!decode(envelope, error)) return;
+  if (state_ == State::kRemoved) return;
+  if (error.code() == wire::Error::FRAMEWORK_REMOVED) {
+    // For good: subscribing again would be refused the same way.
+    spdlog::error("driver: the master removed framework {}: {}", frameworkId(), error.message());
+    state_ = State::kRemoved;
+    offers_.clear();
+    loop_.cancel(subscribeTimer_);
+    subscribeTimer_ = 0;
+    scheduler_.error(*this, fmt::format("FRAMEWORK_REMOVED: {}", error.message()));
+    return;
+  }
   if (error.code() == wire::Error::NOT_REGISTERED) {
     // While subscribing, these answer messages sent before the SUBSCRIBE; the
     // retry timer is already at work.

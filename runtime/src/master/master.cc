@@ -567,6 +567,7 @@ struct Master::Impl {
   nlohmann::json setWeight(const nlohmann::json& body);
   nlohmann::json setQuota(const nlohmann::json& body);
   nlohmann::json operatorMaintenance(const nlohmann::json& body, Maintenance to);
+  nlohmann::json operatorTeardown(const nlohmann::json& body);
   // Kills the live tasks of a draining agent (again after it re-registers),
   // and marks it drained when none is left.
   void continueDrain(Agent& agent);
@@ -1590,7 +1591,7 @@ void Master::Impl::onSubscribe(const Incoming& in) {
   if (info.framework_id().empty()) {
     info.set_framework_id(fmt::format("{}-F{}", masterId, nextFramework++));
   } else if (removedFrameworks.count(info.framework_id())) {
-    bad(in, wire::Error::INVALID, "framework.framework_id",
+    bad(in, wire::Error::FRAMEWORK_REMOVED, "framework.framework_id",
         fmt::format("framework '{}' was removed (torn down or failed over too late); subscribe "
                     "without an id to start anew",
                     info.framework_id()));
@@ -2512,8 +2513,8 @@ void Master::Impl::resendPending() {
 namespace {
 
 const std::set<std::string, std::less<>> kOperatorPaths = {
-    "/api/v1/weights",    "/api/v1/quota", "/api/v1/reserve",   "/api/v1/unreserve",
-    "/api/v1/deactivate", "/api/v1/drain", "/api/v1/reactivate"};
+    "/api/v1/weights",    "/api/v1/quota", "/api/v1/reserve",    "/api/v1/unreserve",
+    "/api/v1/deactivate", "/api/v1/drain", "/api/v1/reactivate", "/api/v1/teardown"};
 
 // The string field `name` of a request body; empty when absent.
 std::string stringField(const nlohmann::json& body, const char* name) {
@@ -2935,7 +2936,8 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
   if (!kOperatorPaths.count(request.path)) {
     return refuse(404, fmt::format("no operator call {}; POST to /api/v1/weights, "
                                    "/api/v1/quota, /api/v1/reserve, /api/v1/unreserve, "
-                                   "/api/v1/deactivate, /api/v1/drain or /api/v1/reactivate",
+                                   "/api/v1/deactivate, /api/v1/drain, /api/v1/reactivate or "
+                                   "/api/v1/teardown",
                                    request.path));
   }
   if (request.method != "POST") {
@@ -2970,6 +2972,8 @@ HttpResponse Master::Impl::operatorCall(const master::HttpRequest& request) {
       result = operatorMaintenance(body, Maintenance::kDraining);
     } else if (request.path == "/api/v1/reactivate") {
       result = operatorMaintenance(body, Maintenance::kNone);
+    } else if (request.path == "/api/v1/teardown") {
+      result = operatorTeardown(body);
     } else {
       result = operatorReservation(body, request.path == "/api/v1/unreserve");
     }
@@ -3095,6 +3099,37 @@ void Master::Impl::changeReservation(Agent& agent, const Resources& change, bool
                unreserve ? "unreserve" : "reserve", toString(change), agent.id, agent.hostname,
                agent.reserved.empty() ? std::string("none") : textOf(agent.reserved));
   requestRound();
+}
+
+// POST /api/v1/teardown {"framework_id": F}: removes the framework as its own
+// TEARDOWN would (its offers rescinded, its tasks killed, its id not taken
+// again) and tells it, if connected, with FRAMEWORK_REMOVED so that its
+// driver stops instead of subscribing again.
+nlohmann::json Master::Impl::operatorTeardown(const nlohmann::json& body) {
+  const std::string id = stringField(body, "framework_id");
+  if (id.empty()) throw OperatorError(400, "framework_id: missing");
+  auto it = frameworks.find(id);
+  if (it == frameworks.end()) {
+    throw OperatorError(404, removedFrameworks.count(id)
+                                 ? fmt::format("framework '{}' was already removed", id)
+                                 : fmt::format("no framework '{}' (see `allot state`)", id));
+  }
+  Framework& fw = it->second;
+  const std::size_t live = static_cast<std::size_t>(
+      std::count_if(fw.tasks.begin(), fw.tasks.end(),
+                    [&](const std::string& key) { return !tasks.at(key).terminal; }));
+  const std::optional<std::string> routingId =
+      fw.connected ? std::optional(fw.routingId) : std::nullopt;
+  spdlog::info("master: operator tears down framework {} ({})", id, fw.info.name());
+  removeFramework(id, "torn down by an operator");  // rescinds its offers first
+  if (routingId) {
+    wire::Error error;
+    error.set_code(wire::Error::FRAMEWORK_REMOVED);
+    error.set_message(fmt::format(
+        "framework '{}' was torn down by an operator; its {} task(s) are being killed", id, live));
+    send(*routingId, id, wire::ERROR, error);
+  }
+  return {{"framework_id", id}, {"tasks_killed", live}};
 }
 
 nlohmann::json Master::Impl::operatorMaintenance(const nlohmann::json& body, Maintenance to) {

@@ -495,6 +495,34 @@ TEST_F(DriverTest, RefusalsReachTheSchedulerAndTheDriverGoesOn) {
   EXPECT_TRUE(driver_->subscribed());
 }
 
+// FRAMEWORK_REMOVED (an operator's teardown) is for good: error() hears it
+// once, removed() holds, and the driver neither heartbeats nor subscribes
+// again, however long the master stays silent; a later ERROR changes nothing.
+TEST_F(DriverTest, RemovedFrameworkStopsForGood) {
+  makeDriver();
+  subscribe("m1", 100'000);
+  wire::Error error;
+  error.set_code(wire::Error::FRAMEWORK_REMOVED);
+  error.set_message("framework 'm1-F1' was torn down by an operator");
+  reply(wire::ERROR, error);
+  ASSERT_TRUE(pumpUntil([&] { return !scheduler_.errors.empty(); }));
+  EXPECT_EQ(scheduler_.errors[0],
+            "FRAMEWORK_REMOVED: framework 'm1-F1' was torn down by an operator");
+  EXPECT_TRUE(driver_->removed());
+  EXPECT_FALSE(driver_->subscribed());
+  error.set_code(wire::Error::NOT_REGISTERED);
+  reply(wire::ERROR, error);
+  inbox_.clear();
+  for (int i = 0; i < 50; ++i) {  // 5 s, past the 2 s master timeout
+    clock_.advance(100ms);
+    pump();
+  }
+  EXPECT_EQ(count(wire::SUBSCRIBE), 0);
+  EXPECT_EQ(count(wire::FRAMEWORK_HEARTBEAT), 0);
+  EXPECT_EQ(scheduler_.disconnections, 0);
+  EXPECT_EQ(scheduler_.errors.size(), 1u);
+}
+
 // Garbage, a payload that does not parse and a message for another framework
 // are dropped; the next good message is handled.
 TEST_F(DriverTest, BadMessagesFromTheMasterAreDropped) {

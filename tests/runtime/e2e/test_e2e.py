@@ -948,6 +948,60 @@ def test_allot_run_health_https_checks_a_tls_server(cluster):
             run.communicate()
 
 
+def test_teardown_removes_a_framework_and_stops_its_driver(cluster):
+    """`allot teardown FRAMEWORK` removes a running framework: its task is
+    killed (the process is gone), `allot run` driving it is told
+    (FRAMEWORK_REMOVED) and exits 1 saying so instead of subscribing again,
+    and the master forgets it; a second teardown, or an unknown id, is
+    refused naming it."""
+    cluster.start(agents=1)
+    http = f"127.0.0.1:{cluster.http_port}"
+    run = subprocess.Popen(
+        [ALLOT, "run", "--master", cluster.master_address, "--name", "sleeper", "--cpus", "0.5",
+         "--mem", "32", "--", "echo $$ > sleeper.pid; exec sleep 600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def pid_written():  # in the task's sandbox
+        return [p for p in glob.glob(os.path.join(cluster.dir, "**", "sleeper.pid"),
+                                     recursive=True) if open(p).read().strip()]
+
+    try:
+        wait_for(lambda: any(t["name"] == "sleeper" and t["state"] == "TASK_RUNNING"
+                             for t in cluster.state()["tasks"]), 30, "the sleeper running",
+                 cluster)
+        wait_for(pid_written, 10, "the sleeper's pid", cluster)
+        pid = int(open(pid_written()[0]).read())
+        (framework,) = [f["id"] for f in cluster.state()["frameworks"]]
+        done = run_allot("teardown", framework, "--master", http)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"framework {framework}: torn down, 1 task(s) being killed\n", \
+            done.stdout
+        out, err = run.communicate(timeout=30)
+        assert run.returncode == 1, (out, err)
+        assert "the master removed this framework (FRAMEWORK_REMOVED: framework " in err and \
+            "torn down by an operator" in err and "is killed with it" in err, err
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                return True
+
+        wait_for(gone, 30, "the sleeper's process killed", cluster)
+        assert not cluster.state()["frameworks"] and not cluster.state()["tasks"]
+        again = run_allot("teardown", framework, "--master", http)
+        assert again.returncode == 1 and f"framework '{framework}' was already removed" in \
+            again.stderr, again.stderr
+        unknown = run_allot("teardown", "no-such-framework", "--master", http)
+        assert unknown.returncode == 1 and "no framework 'no-such-framework'" in unknown.stderr, \
+            unknown.stderr
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+
+
 def test_allot_logs_reads_a_tasks_sandbox_through_the_master(cluster):
     """`allot logs` prints a task's stdout or stderr from its agent's
     sandbox through the master: whole (in pieces of 1 MiB), the last lines,

@@ -780,7 +780,7 @@ TEST_F(MasterTest, SilentFrameworkIsRemovedAfterItsFailoverTimeout) {
   sub.mutable_framework()->set_framework_id(c.fwId);
   c.fw->send(wire::SUBSCRIBE, sub);
   auto error = expect<wire::Error>(*c.fw, wire::ERROR);
-  EXPECT_EQ(error.code(), wire::Error::INVALID);
+  EXPECT_EQ(error.code(), wire::Error::FRAMEWORK_REMOVED);
   EXPECT_NE(error.message().find("removed"), std::string::npos) << error.message();
 }
 
@@ -1148,7 +1148,7 @@ TEST_F(MasterTest, RecoveredFrameworksHaveTheRecoveryWindowToResubscribe) {
   sub.mutable_framework()->set_framework_id(f2);
   late.send(wire::SUBSCRIBE, sub);
   auto error = expect<wire::Error>(late, wire::ERROR);
-  EXPECT_EQ(error.code(), wire::Error::INVALID);
+  EXPECT_EQ(error.code(), wire::Error::FRAMEWORK_REMOVED);
   EXPECT_NE(error.message().find("removed"), std::string::npos) << error.message();
 }
 
@@ -2632,6 +2632,55 @@ TEST_F(MasterTest, KillPoliciesSetTheGracePeriod) {
   sent = expect<wire::KillTask>(again, wire::KILL_TASK);
   EXPECT_EQ(sent.task_id(), "plain");
   EXPECT_EQ(sent.grace_period_us(), 7'000'000);
+}
+
+// An operator's teardown (POST /api/v1/teardown) removes a framework as its
+// own TEARDOWN does: its offer rescinded, then FRAMEWORK_REMOVED to it, its
+// agent told to shut it down, its id refused from then on, after a restart
+// too (the registry keeps the removal). A removed or unknown id is 404.
+TEST_F(MasterTest, OperatorTeardownRemovesTheFrameworkAndTellsIt) {
+  MasterOptions o = registryOptions();
+  start(o);
+  Cluster c = cluster(/*failoverUs=*/60'000'000);
+  accept(*c.fw, c.first, {task("t1", "cpus:1;mem:128")}, 0.0);
+  expect<wire::RunTask>(*c.agent, wire::RUN_TASK);
+  const wire::Offer rest = offer(*c.fw);
+  const auto call = [&](const nlohmann::json& body) {
+    const std::string answer = postJson("/api/v1/teardown", body);
+    return std::pair{status(answer), answer.substr(answer.find('\n') + 1)};
+  };
+  auto [code, body] = call({{"framework_id", c.fwId}});
+  ASSERT_EQ(code, 200) << body;
+  EXPECT_EQ(nlohmann::json::parse(body)["framework_id"], c.fwId);
+  EXPECT_EQ(nlohmann::json::parse(body)["tasks_killed"], 1);
+  EXPECT_EQ(nlohmann::json::parse(body)["stored"], true);
+  EXPECT_EQ(expect<wire::Rescind>(*c.fw, wire::RESCIND).offer_id(), rest.offer_id());
+  const auto told = expect<wire::Error>(*c.fw, wire::ERROR);
+  EXPECT_EQ(told.code(), wire::Error::FRAMEWORK_REMOVED);
+  EXPECT_NE(told.message().find("torn down by an operator; its 1 task(s)"), std::string::npos)
+      << told.message();
+  EXPECT_EQ(expect<wire::ShutdownFramework>(*c.agent, wire::SHUTDOWN_FRAMEWORK).framework_id(),
+            c.fwId);
+  EXPECT_TRUE(state()["frameworks"].empty()) << state()["frameworks"];
+
+  std::tie(code, body) = call({{"framework_id", c.fwId}});
+  EXPECT_EQ(code, 404);
+  EXPECT_NE(body.find("was already removed"), std::string::npos) << body;
+  std::tie(code, body) = call({{"framework_id", "nobody-F9"}});
+  EXPECT_EQ(code, 404);
+  EXPECT_NE(body.find("no framework 'nobody-F9'"), std::string::npos) << body;
+  std::tie(code, body) = call(nlohmann::json::object());
+  EXPECT_EQ(code, 400);
+  EXPECT_NE(body.find("framework_id: missing"), std::string::npos) << body;
+
+  const std::string port = endpoint.substr(endpoint.rfind(':') + 1);
+  o.endpoint = "tcp://127.0.0.1:" + port;
+  restart(o);
+  Peer& back = peer("driver-back");
+  wire::Subscribe sub;
+  sub.mutable_framework()->set_framework_id(c.fwId);
+  back.send(wire::SUBSCRIBE, sub);
+  EXPECT_EQ(expect<wire::Error>(back, wire::ERROR).code(), wire::Error::FRAMEWORK_REMOVED);
 }
 
 // Maintenance: a deactivated agent is offered to no one and keeps its tasks;

@@ -60,7 +60,10 @@ class Scheduler {
   // update carries a uuid); each uuid is delivered at most once per driver.
   virtual void statusUpdate(SchedulerDriver& driver, const wire::TaskStatus& status) = 0;
   // The master refused a message (ERROR other than NOT_REGISTERED). The
-  // driver keeps running; `message` names the code and what was wrong.
+  // driver keeps running; `message` names the code and what was wrong. With
+  // FRAMEWORK_REMOVED (an operator tore the framework down, or its failover
+  // timeout passed) the driver has stopped subscribing: removed() is true,
+  // calls are dropped, and the scheduler should stop() it.
   virtual void error(SchedulerDriver& /*driver*/, const std::string& /*message*/) {}
 };
 
@@ -154,6 +157,8 @@ class SchedulerDriver {
   const std::string& frameworkId() const { return framework_.framework_id(); }
   const std::string& masterId() const { return masterId_; }
   bool subscribed() const { return state_ == State::kSubscribed; }
+  // The master removed the framework (ERROR FRAMEWORK_REMOVED): for good.
+  bool removed() const { return state_ == State::kRemoved; }
   // The loop, for the framework's own timers (loop thread only).
   EventLoop& loop() { return loop_; }
 
@@ -162,7 +167,7 @@ class SchedulerDriver {
   std::uint64_t droppedSends() const { return droppedSends_; }
 
  private:
-  enum class State { kIdle, kSubscribing, kSubscribed };
+  enum class State { kIdle, kSubscribing, kSubscribed, kRemoved };
 
   void start();
   void connect();
