@@ -272,6 +272,18 @@ void printState(const json& state) {
   std::sort(frameworks.begin(), frameworks.end());
   printTable({"FRAMEWORK", "NAME", "ROLE", "WEIGHT", "ACTIVE", "TASKS", "OFFERS"}, frameworks);
   std::cout << "\n";
+  // Removed ones (torn down, failed over too late), newest first.
+  std::vector<std::vector<std::string>> removed;
+  for (const json& f : state.value("completed_frameworks", json::array())) {
+    const auto at = static_cast<std::time_t>(f.value("removed_at_us", std::int64_t{0}) / 1'000'000);
+    removed.push_back({text(f["id"]), text(f["name"]), text(f["role"]),
+                       fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::localtime(at)),
+                       text(f["tasks_killed"]), text(f["reason"])});
+  }
+  if (!removed.empty()) {
+    printTable({"REMOVED FRAMEWORK", "NAME", "ROLE", "REMOVED AT", "KILLED", "WHY"}, removed);
+    std::cout << "\n";
+  }
   printRoles(state);
 }
 
@@ -697,7 +709,15 @@ void addStateCommand(CLI::App& app) {
         if (stateArgs->json) {
           std::cout << fetchState(*stateArgs).dump(2) << "\n";
         } else {
-          printState(fetchState(*stateArgs, "frameworks,roles"));
+          json state;
+          try {
+            state = fetchState(*stateArgs, "frameworks,completed_frameworks,roles");
+          } catch (const Error& e) {
+            // A master of an earlier version knows no completed_frameworks.
+            if (std::string(e.what()).find("no list") == std::string::npos) throw;
+            state = fetchState(*stateArgs, "frameworks,roles");
+          }
+          printState(state);
         }
       });
   auto taskArgs = std::make_shared<StateArgs>();

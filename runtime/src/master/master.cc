@@ -81,6 +81,9 @@ bool fromFramework(wire::MessageType type) {
 }
 // Longest timer the master arms (failover timeouts may say "forever").
 constexpr Duration kLongestTimer = std::chrono::hours(24 * 365 * 10);
+// Removed frameworks the state lists (completed_frameworks), as Mesos'
+// --max_completed_frameworks (50).
+constexpr std::size_t kRemovedFrameworksKept = 50;
 
 // Last `capacity` samples of a latency, in seconds, with count and sum since
 // start: the p50/p99 of /metrics. Also every sample since start in fixed
@@ -623,6 +626,15 @@ struct Master::Impl {
   std::unordered_map<std::string, Agent> agents;
   std::unordered_map<std::string, Framework> frameworks;
   std::unordered_set<std::string> removedFrameworks;
+  // The latest removed frameworks, newest last, for the state's
+  // completed_frameworks (in memory only, as Mesos keeps them).
+  struct RemovedFramework {
+    wire::FrameworkInfo info;
+    std::string reason;
+    TimePoint at{};
+    std::size_t tasksKilled = 0;
+  };
+  std::deque<RemovedFramework> recentlyRemoved;
   std::unordered_map<std::string, Task> tasks;
   std::unordered_map<std::string, Task> completed;
   // Declared after httpServer: destroyed first, so that a worker waiting for
@@ -1085,7 +1097,7 @@ void Master::Impl::dispatch(const Incoming& in) {
       return;
     case wire::TEARDOWN:
       spdlog::info("master: framework {} tears down", fw->id);
-      removeFramework(fw->id, "TEARDOWN");
+      removeFramework(fw->id, "it tore itself down (TEARDOWN)");
       return;
     case wire::FRAMEWORK_HEARTBEAT:
       send(in.routingId, fw->id, wire::FRAMEWORK_HEARTBEAT_ACK, wire::AgentHeartbeat{});
@@ -1689,8 +1701,27 @@ void Master::Impl::removeFramework(std::string id, const std::string& why) {
       send(a->second.routingId, agentId, wire::SHUTDOWN_FRAMEWORK, shutdown);
     }
   }
+  // Its tasks end here, as far as the master knows: killed, kept among the
+  // completed tasks (their sandboxes readable) as Mesos keeps a removed
+  // framework's. The agents' own terminal updates, which follow, are
+  // acknowledged for the framework.
+  std::size_t killed = 0;
   std::vector<std::string> keys(fw.tasks.begin(), fw.tasks.end());
-  for (const std::string& key : keys) eraseTask(key);
+  for (const std::string& key : keys) {
+    Task& task = tasks.at(key);
+    if (!task.terminal) {
+      wire::TaskStatus status =
+          makeStatus(id, task.info.task_id(), task.agentId, wire::TASK_KILLED, "FRAMEWORK_REMOVED",
+                     "its framework was removed: " + why);
+      status.set_uuid(newUuid());
+      setState(task, status);
+      becomeTerminal(task, status.uuid());
+      ++killed;
+    }
+    complete(key);
+  }
+  recentlyRemoved.push_back({fw.info, why, now(), killed});
+  while (recentlyRemoved.size() > kRemovedFrameworksKept) recentlyRemoved.pop_front();
   allocator->removeFramework(FrameworkId(id));
   if (fw.failoverTimer) loop.cancel(fw.failoverTimer);
   frameworks.erase(it);
@@ -2586,7 +2617,8 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
                                    [](const auto& p) { return p.first == "only"; });
     if (only == request.query.end()) return api(stateJson());
     static const std::set<std::string, std::less<>> kLists = {
-        "agents", "frameworks", "roles", "tasks", "completed_tasks", "offers"};
+        "agents",          "frameworks", "completed_frameworks", "roles", "tasks",
+        "completed_tasks", "offers"};
     std::set<std::string, std::less<>> lists;
     std::string unknown;
     forEachPiece(only->second, ',', [&](std::string_view name, std::size_t) {
@@ -2595,8 +2627,8 @@ HttpResponse Master::Impl::http(const master::HttpRequest& request) {
     });
     if (!unknown.empty()) {
       return {400, "text/plain",
-              fmt::format("only={:?}: no list {:?}; the lists are agents, frameworks, roles, "
-                          "tasks, completed_tasks and offers\n",
+              fmt::format("only={:?}: no list {:?}; the lists are agents, frameworks, "
+                          "completed_frameworks, roles, tasks, completed_tasks and offers\n",
                           only->second, unknown)};
     }
     std::optional<AgentPage> page;
@@ -3504,6 +3536,7 @@ nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>*
                      {"agents_recovering", counted.agents(AgentStatus::kRecovering)},
                      {"frameworks", frameworks.size()},
                      {"frameworks_active", counted.activeFrameworks},
+                     {"completed_frameworks", recentlyRemoved.size()},
                      {"roles", allocator->state().roleCount()},
                      {"tasks", tasks.size()},
                      {"completed_tasks", std::min<std::size_t>(completed.size(), 1000)},
@@ -3538,6 +3571,20 @@ nlohmann::json Master::Impl::stateJson(const std::set<std::string, std::less<>>*
                             {"pending_updates", fw.pending.size()}});
     }
     j["frameworks"] = std::move(fwJson);
+  }
+  if (want("completed_frameworks")) {
+    json removedJson = json::array();  // newest first
+    for (auto it = recentlyRemoved.rbegin(); it != recentlyRemoved.rend(); ++it) {
+      removedJson.push_back(json{{"id", it->info.framework_id()},
+                                 {"name", it->info.name()},
+                                 {"role", it->info.role()},
+                                 {"principal", it->info.principal()},
+                                 {"user", it->info.user()},
+                                 {"removed_at_us", toMicros(it->at)},
+                                 {"reason", it->reason},
+                                 {"tasks_killed", it->tasksKilled}});
+    }
+    j["completed_frameworks"] = std::move(removedJson);
   }
   if (want("tasks")) {
     json tasksJson = json::array();

@@ -951,14 +951,15 @@ def test_allot_run_health_https_checks_a_tls_server(cluster):
 def test_teardown_removes_a_framework_and_stops_its_driver(cluster):
     """`allot teardown FRAMEWORK` removes a running framework: its task is
     killed (the process is gone), `allot run` driving it is told
-    (FRAMEWORK_REMOVED) and exits 1 saying so instead of subscribing again,
-    and the master forgets it; a second teardown, or an unknown id, is
+    (FRAMEWORK_REMOVED) and exits 1 saying so instead of subscribing again;
+    the master lists it as removed, and its task as killed, whose stdout
+    `allot logs` still reads; a second teardown, or an unknown id, is
     refused naming it."""
     cluster.start(agents=1)
     http = f"127.0.0.1:{cluster.http_port}"
     run = subprocess.Popen(
         [ALLOT, "run", "--master", cluster.master_address, "--name", "sleeper", "--cpus", "0.5",
-         "--mem", "32", "--", "echo $$ > sleeper.pid; exec sleep 600"],
+         "--mem", "32", "--", "echo $$ > sleeper.pid; echo sleeper started; exec sleep 600"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def pid_written():  # in the task's sandbox
@@ -989,7 +990,18 @@ def test_teardown_removes_a_framework_and_stops_its_driver(cluster):
                 return True
 
         wait_for(gone, 30, "the sleeper's process killed", cluster)
-        assert not cluster.state()["frameworks"] and not cluster.state()["tasks"]
+        state = cluster.state()
+        assert not state["frameworks"] and not state["tasks"], state
+        (removed,) = state["completed_frameworks"]
+        assert removed["id"] == framework and removed["name"] == "sleeper" and \
+            removed["reason"] == "torn down by an operator" and removed["tasks_killed"] == 1, removed
+        (task,) = [t for t in state["completed_tasks"] if t["name"] == "sleeper"]
+        assert task["state"] == "TASK_KILLED" and task["reason"] == "FRAMEWORK_REMOVED", task
+        shown = run_allot("state", "--master", http)
+        assert shown.returncode == 0 and "REMOVED FRAMEWORK" in shown.stdout and \
+            framework in shown.stdout and "torn down by an operator" in shown.stdout, shown.stdout
+        logs = run_allot("logs", task["id"], "--master", http)
+        assert logs.returncode == 0 and logs.stdout == "sleeper started\n", logs
         again = run_allot("teardown", framework, "--master", http)
         assert again.returncode == 1 and f"framework '{framework}' was already removed" in \
             again.stderr, again.stderr

@@ -1230,6 +1230,7 @@ TEST_F(MasterTest, HttpApiServesStateMetricsAndHealth) {
                                          {"agents_recovering", 0},
                                          {"frameworks", 1},
                                          {"frameworks_active", 1},
+                                         {"completed_frameworks", 0},
                                          {"roles", 1},
                                          {"tasks", 1},
                                          {"completed_tasks", 0},
@@ -2661,7 +2662,19 @@ TEST_F(MasterTest, OperatorTeardownRemovesTheFrameworkAndTellsIt) {
       << told.message();
   EXPECT_EQ(expect<wire::ShutdownFramework>(*c.agent, wire::SHUTDOWN_FRAMEWORK).framework_id(),
             c.fwId);
-  EXPECT_TRUE(state()["frameworks"].empty()) << state()["frameworks"];
+  // The master keeps what it removed: the framework among the completed
+  // ones, its task among the completed tasks, killed for that reason.
+  const nlohmann::json st = state();
+  EXPECT_TRUE(st["frameworks"].empty()) << st["frameworks"];
+  ASSERT_EQ(st["completed_frameworks"].size(), 1u) << st["completed_frameworks"];
+  EXPECT_EQ(st["completed_frameworks"][0]["id"], c.fwId);
+  EXPECT_EQ(st["completed_frameworks"][0]["reason"], "torn down by an operator");
+  EXPECT_EQ(st["completed_frameworks"][0]["tasks_killed"], 1);
+  EXPECT_EQ(st["counts"]["completed_frameworks"], 1);
+  ASSERT_EQ(st["completed_tasks"].size(), 1u) << st["completed_tasks"];
+  EXPECT_EQ(st["completed_tasks"][0]["id"], "t1");
+  EXPECT_EQ(st["completed_tasks"][0]["state"], "TASK_KILLED");
+  EXPECT_EQ(st["completed_tasks"][0]["reason"], "FRAMEWORK_REMOVED");
 
   std::tie(code, body) = call({{"framework_id", c.fwId}});
   EXPECT_EQ(code, 404);
