@@ -98,6 +98,8 @@ COLUMNS = {
     "roles-table": ["name", "weight", "guarantee", "limit", "frameworks", "allocated", "share"],
     "frameworks-table": ["id", "name", "role", "user", "active", "suppressed", "tasks", "offers",
                          "pending_updates"],
+    "removed-frameworks-table": ["id", "name", "role", "user", "removed", "tasks_killed",
+                                 "reason"],
     "tasks-table": ["id", "name", "state", "framework_id", "agent_id", "resources", "updated",
                     "logs"],
     "completed-table": ["id", "name", "state", "framework_id", "agent_id", "message", "updated",
@@ -213,7 +215,7 @@ def test_web_ui_shows_the_cluster_and_survives_a_master_restart(ui_cluster, tmp_
         # Each tab asked only for its own lists; the whole state, never. The
         # Agents tab asked for one page of them.
         assert {q.split("&")[0] for q in obs["state_queries"]} == {
-            "?only=", "?only=agents", "?only=frameworks", "?only=roles",
+            "?only=", "?only=agents", "?only=frameworks,completed_frameworks", "?only=roles",
             "?only=tasks,completed_tasks", "?only=offers"}, obs["state_queries"]
         assert all("&agents_limit=200&" in q for q in obs["state_queries"]
                    if q.startswith("?only=agents")), obs["state_queries"]
@@ -398,6 +400,40 @@ def test_log_view_keeps_characters_cut_between_reads_whole(ui_cluster, tmp_path)
     finally:
         reader.close()
         writer.stop()
+
+
+def test_frameworks_tab_lists_a_torn_down_framework_as_removed(ui_cluster, tmp_path):
+    """After `allot teardown`, the Frameworks tab shows the framework among
+    the removed ones, with why and how many tasks were killed, and no longer
+    among the active; its task is among the completed ones, killed."""
+    c = ui_cluster
+    c.start(agents=1)
+    run = c.spawn("run-doomed", [ALLOT, "run", "--master", c.master_address, "--name", "doomed",
+                                 "--cpus", "0.1", "--mem", "32", "--", "sleep 600"])
+    wait_for(lambda: any(t["name"] == "doomed" and t["state"] == "TASK_RUNNING"
+                         for t in c.state()["tasks"]), 30, "the doomed task running", c)
+    (framework,) = [f["id"] for f in c.state()["frameworks"]]
+    reader = Reader(f"http://127.0.0.1:{c.http_port}/?refresh=300#/frameworks", str(tmp_path))
+    try:
+        observe_until(reader, lambda o: framework in rows(o, "frameworks-table"), 15,
+                      "the framework active")
+        done = run_allot("teardown", framework, "--master", f"127.0.0.1:{c.http_port}")
+        assert done.returncode == 0, done.stderr
+        shown = observe_until(reader, lambda o: framework in rows(o, "removed-frameworks-table"),
+                              15, "the framework removed")
+        assert framework not in rows(shown, "frameworks-table")
+        assert cell(shown, "removed-frameworks-table", framework, "name") == "doomed"
+        assert cell(shown, "removed-frameworks-table", framework, "reason") == \
+            "torn down by an operator"
+        assert cell(shown, "removed-frameworks-table", framework, "tasks_killed") == "1"
+        assert shown["page_errors"] == [] and shown["console_errors"] == [], shown
+        (task,) = [t["id"] for t in c.state()["completed_tasks"] if t["name"] == "doomed"]
+        tasks = observe_until(reader, lambda o: task in rows(o, "completed-table"), 15,
+                              "the killed task among the completed")
+        assert cell(tasks, "completed-table", task, "state") == "TASK_KILLED"
+    finally:
+        reader.close()
+        run.stop()
 
 
 def test_agents_tab_pages_sorts_and_filters_on_the_master(ui_cluster, tmp_path):

@@ -30,7 +30,7 @@ const SECTIONS = [...TABS, "sandbox", "log"];
 const LISTS = {
   overview: "",
   agents: "agents",
-  frameworks: "frameworks",
+  frameworks: "frameworks,completed_frameworks",
   roles: "roles",
   tasks: "tasks,completed_tasks",
   offers: "offers",
@@ -218,6 +218,20 @@ const TABLES = {
       col("tasks", "Tasks"),
       col("offers", "Offers"),
       col("pending_updates", "Pending updates"),
+    ],
+  },
+  // Torn down (allot teardown, TEARDOWN) or past their failover timeout.
+  "removed-frameworks-table": {
+    rows: (s) => s.completed_frameworks,
+    id: (row) => row.id,
+    columns: [
+      col("id", "ID"),
+      textCol("name", "Name"),
+      col("role", "Role"),
+      col("user", "User"),
+      ageCol("removed", "Removed", "removed_at_us"),
+      col("tasks_killed", "Tasks killed"),
+      textCol("reason", "Why"),
     ],
   },
   "roles-table": {
