@@ -2205,6 +2205,8 @@ TEST_F(MasterTest, OperatorCallsNeedTheTokenWhenOneIsSet) {
   }
   // Not even the path or the body is judged without the token.
   EXPECT_EQ(status(post("/api/v1/nope", "garbage", "text/plain")), 401);
+  answer = post("/api/v1/teardown", nlohmann::json{{"framework_id", "any"}}.dump());
+  EXPECT_EQ(status(answer), 401) << answer;
   answer = post("/api/v1/weights", body, "application/json", "Bearer s3cret-token");
   EXPECT_EQ(status(answer), 200) << answer;
   EXPECT_EQ(status(get("/api/v1/state")), 200);
