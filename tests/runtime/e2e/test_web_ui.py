@@ -111,6 +111,17 @@ def cell(obs, table, row_id, key):
     return rows(obs, table)[row_id][COLUMNS[table].index(key)]
 
 
+def run_task(c, name, script):
+    """`allot run --name NAME -- sh -c SCRIPT` on cluster C, once its task
+    runs: (the process, the task's id)."""
+    process = c.spawn(f"run-{name}", [ALLOT, "run", "--master", c.master_address, "--name", name,
+                                      "--cpus", "0.1", "--mem", "32", "--", "sh", "-c", script])
+    wait_for(lambda: any(t["name"] == name and t["state"] == "TASK_RUNNING"
+                         for t in c.state()["tasks"]), 30, f"the task {name} running", c)
+    (task_id,) = [t["id"] for t in c.state()["tasks"] if t["name"] == name]
+    return process, task_id
+
+
 def observe_until(reader, predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while True:
@@ -320,12 +331,7 @@ def test_log_view_follows_a_file_as_it_grows_and_when_it_is_truncated(ui_cluster
     script = ('i=0; while :; do i=$((i+1)); echo "tick $i <b>$i</b>"; echo "line $i" >> r.log; '
               'if [ -e rotate ]; then rm rotate; : > r.log; echo rotated >> r.log; fi; '
               'sleep 0.1; done')
-    ticker = c.spawn("run-ticker", [ALLOT, "run", "--master", c.master_address, "--name",
-                                    "ticker", "--cpus", "0.1", "--mem", "32", "--", "sh", "-c",
-                                    script])
-    wait_for(lambda: any(t["name"] == "ticker" and t["state"] == "TASK_RUNNING"
-                         for t in c.state()["tasks"]), 30, "the ticker running", c)
-    (task_id,) = [t["id"] for t in c.state()["tasks"] if t["name"] == "ticker"]
+    ticker, task_id = run_task(c, "ticker", script)
     reader = Reader(f"http://127.0.0.1:{c.http_port}/?refresh=300#/tasks", str(tmp_path))
     try:
         observe_until(reader, lambda o: task_id in rows(o, "tasks-table"), 15, "the ticker's row")
@@ -368,12 +374,7 @@ def test_log_view_keeps_characters_cut_between_reads_whole(ui_cluster, tmp_path)
     script = (r"printf '\342\202\254%.0s' $(seq 25000); printf '!\n'; "
               r"while [ ! -e go ]; do sleep 0.1; done; printf 'euro:\342\202'; sleep 3; "
               r"printf '\254 done\n'; sleep 600")
-    writer = c.spawn("run-euros", [ALLOT, "run", "--master", c.master_address, "--name",
-                                   "euros", "--cpus", "0.1", "--mem", "32", "--", "sh", "-c",
-                                   script])
-    wait_for(lambda: any(t["name"] == "euros" and t["state"] == "TASK_RUNNING"
-                         for t in c.state()["tasks"]), 30, "the euros task running", c)
-    (task_id,) = [t["id"] for t in c.state()["tasks"] if t["name"] == "euros"]
+    writer, task_id = run_task(c, "euros", script)
 
     def written():  # the task's stdout, once it holds the euros
         return [p for p in glob.glob(os.path.join(c.dir, "**", "stdout"), recursive=True)
@@ -408,10 +409,7 @@ def test_frameworks_tab_lists_a_torn_down_framework_as_removed(ui_cluster, tmp_p
     among the active; its task is among the completed ones, killed."""
     c = ui_cluster
     c.start(agents=1)
-    run = c.spawn("run-doomed", [ALLOT, "run", "--master", c.master_address, "--name", "doomed",
-                                 "--cpus", "0.1", "--mem", "32", "--", "sleep 600"])
-    wait_for(lambda: any(t["name"] == "doomed" and t["state"] == "TASK_RUNNING"
-                         for t in c.state()["tasks"]), 30, "the doomed task running", c)
+    run, _ = run_task(c, "doomed", "sleep 600")
     (framework,) = [f["id"] for f in c.state()["frameworks"]]
     reader = Reader(f"http://127.0.0.1:{c.http_port}/?refresh=300#/frameworks", str(tmp_path))
     try:

@@ -177,6 +177,14 @@ const taskColumns = (sixth) => [
   logsCol(),
 ];
 
+// Active and removed frameworks begin alike.
+const frameworkColumns = () => [
+  col("id", "ID"),
+  textCol("name", "Name"),
+  col("role", "Role"),
+  col("user", "User"),
+];
+
 // Each table: its rows in the state, their id (data-id) and the columns.
 const TABLES = {
   "agents-table": {
@@ -209,10 +217,7 @@ const TABLES = {
     rows: (s) => s.frameworks,
     id: (row) => row.id,
     columns: [
-      col("id", "ID"),
-      textCol("name", "Name"),
-      col("role", "Role"),
-      col("user", "User"),
+      ...frameworkColumns(),
       col("active", "Active", { text: (row) => yesNo(row.active) }),
       col("suppressed", "Suppressed", { text: (row) => yesNo(row.suppressed) }),
       col("tasks", "Tasks"),
@@ -225,10 +230,7 @@ const TABLES = {
     rows: (s) => s.completed_frameworks,
     id: (row) => row.id,
     columns: [
-      col("id", "ID"),
-      textCol("name", "Name"),
-      col("role", "Role"),
-      col("user", "User"),
+      ...frameworkColumns(),
       ageCol("removed", "Removed", "removed_at_us"),
       col("tasks_killed", "Tasks killed"),
       textCol("reason", "Why"),
