@@ -222,14 +222,8 @@ nlohmann::json configJson(const Args& a, const sim::Config& c, const traces::Wor
   j["batch_instance"] = text(a.reader.batchInstance);
   j["cluster"] = text(a.reader.cluster);
   // The workload's load factor: --load-factor's, times a store's own (null: 1).
-  j["load_factor"] = nullptr;
-  if (const auto factor = w.meta.find("load_factor"); factor != w.meta.end()) {
-    double x = 0;
-    const std::string& t = factor->second;
-    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), x);
-    j["load_factor"] =
-        ec == std::errc() && end == t.data() + t.size() ? nlohmann::json(x) : nlohmann::json(t);
-  }
+  const std::optional<double> loadFactor = traces::loadFactorOf(w);
+  j["load_factor"] = loadFactor ? nlohmann::json(*loadFactor) : nlohmann::json();
   j["seed"] = c.seed;
   j["seeds"] = a.seeds;
   j["allocation_interval_us"] = toMicros(c.allocationInterval);

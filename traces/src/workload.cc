@@ -6,7 +6,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "allot/core/error.h"
 #include "src/workload_checks.h"
@@ -270,27 +273,27 @@ void useUniformCluster(Workload& workload, const UniformCluster& cluster) {
   workload.meta["cluster"] = std::to_string(cluster.count) + "*" + text;
 }
 
+std::optional<double> loadFactorOf(const Workload& workload) {
+  const auto it = workload.meta.find("load_factor");
+  if (it == workload.meta.end()) return std::nullopt;
+  double factor = 0;
+  const auto [end, ec] =
+      std::from_chars(it->second.data(), it->second.data() + it->second.size(), factor);
+  if (ec != std::errc() || end != it->second.data() + it->second.size() || !(factor > 0) ||
+      !std::isfinite(factor)) {
+    throw InvalidArgument(fmt::format(
+        "meta load_factor '{}' is not a number above 0: the workload's scaling is unknown",
+        it->second));
+  }
+  return factor;
+}
+
 void scaleLoad(Workload& workload, double factor) {
   if (!(factor > 0) || !std::isfinite(factor)) {
     throw InvalidArgument(fmt::format("load factor must be a number above 0, got {}", factor));
   }
-  double product = factor;
-  if (const auto it = workload.meta.find("load_factor"); it != workload.meta.end()) {
-    double earlier = 0;
-    const auto [end, ec] =
-        std::from_chars(it->second.data(), it->second.data() + it->second.size(), earlier);
-    if (ec != std::errc() || end != it->second.data() + it->second.size() || !(earlier > 0)) {
-      throw InvalidArgument(fmt::format(
-          "meta load_factor '{}' is not a number above 0: the workload's scaling is unknown",
-          it->second));
-    }
-    product *= earlier;
-  }
-  if (workload.jobs.empty()) {
-    workload.meta["load_factor"] = fmt::format("{}", product);
-    return;
-  }
-  std::int64_t first = toMicros(workload.jobs.front().submit);
+  const double product = factor * loadFactorOf(workload).value_or(1.0);
+  std::int64_t first = std::numeric_limits<std::int64_t>::max();
   for (const Job& j : workload.jobs) first = std::min(first, toMicros(j.submit));
   std::vector<std::int64_t> scaled(workload.jobs.size());
   for (std::size_t i = 0; i < workload.jobs.size(); ++i) {

@@ -425,7 +425,8 @@ struct Master::Impl {
   Framework* subscribedFramework(const Incoming& in);
   void onSubscribe(const Incoming& in);
   void disconnect(Framework& fw, const std::string& why);
-  void removeFramework(std::string id, const std::string& why);
+  // Removes a framework, killing its tasks; returns how many had not ended.
+  std::size_t removeFramework(std::string id, const std::string& why);
   // A framework the master learns of without a subscription (registry,
   // agent report): disconnected, and given at least the recovery window to
   // re-subscribe, whatever its own failover timeout: a master restart is not
@@ -1682,9 +1683,9 @@ void Master::Impl::disconnect(Framework& fw, const std::string& why) {
   armFailover(fw);
 }
 
-void Master::Impl::removeFramework(std::string id, const std::string& why) {
+std::size_t Master::Impl::removeFramework(std::string id, const std::string& why) {
   auto it = frameworks.find(id);
-  if (it == frameworks.end()) return;
+  if (it == frameworks.end()) return 0;
   Framework& fw = it->second;
   spdlog::warn("master: removing framework {}: {}; killing its {} tasks", id, why, fw.tasks.size());
   rescindAll(fw.offers, fw.connected);
@@ -1728,6 +1729,7 @@ void Master::Impl::removeFramework(std::string id, const std::string& why) {
   removedFrameworks.insert(id);
   toRegistry([&](master::Registry& r) { r.removeFramework(id); });
   requestRound();
+  return killed;
 }
 
 // --------------------------------------------------------------------- offers
@@ -3146,22 +3148,21 @@ nlohmann::json Master::Impl::operatorTeardown(const nlohmann::json& body) {
                                  ? fmt::format("framework '{}' was already removed", id)
                                  : fmt::format("no framework '{}' (see `allot state`)", id));
   }
-  Framework& fw = it->second;
-  const std::size_t live = static_cast<std::size_t>(
-      std::count_if(fw.tasks.begin(), fw.tasks.end(),
-                    [&](const std::string& key) { return !tasks.at(key).terminal; }));
+  const Framework& fw = it->second;
   const std::optional<std::string> routingId =
       fw.connected ? std::optional(fw.routingId) : std::nullopt;
   spdlog::info("master: operator tears down framework {} ({})", id, fw.info.name());
-  removeFramework(id, "torn down by an operator");  // rescinds its offers first
+  // Its offers are rescinded first, then it hears why.
+  const std::size_t killed = removeFramework(id, "torn down by an operator");
   if (routingId) {
     wire::Error error;
     error.set_code(wire::Error::FRAMEWORK_REMOVED);
-    error.set_message(fmt::format(
-        "framework '{}' was torn down by an operator; its {} task(s) are being killed", id, live));
+    error.set_message(
+        fmt::format("framework '{}' was torn down by an operator; its {} task(s) are being killed",
+                    id, killed));
     send(*routingId, id, wire::ERROR, error);
   }
-  return {{"framework_id", id}, {"tasks_killed", live}};
+  return {{"framework_id", id}, {"tasks_killed", killed}};
 }
 
 nlohmann::json Master::Impl::operatorMaintenance(const nlohmann::json& body, Maintenance to) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -211,6 +212,9 @@ void useUniformCluster(Workload& workload, const UniformCluster& cluster);
 // Throws InvalidArgument for a factor not above 0 (or not finite), or one
 // that would take a submission past kMaxTraceMicros.
 void scaleLoad(Workload& workload, double factor);
+// The factor meta["load_factor"] records (scaleLoad), if any. Throws
+// InvalidArgument when it is not a number above 0.
+std::optional<double> loadFactorOf(const Workload& workload);
 
 // Field-by-field equality; the dimension tables compare by their names, and
 // task records by the demands they index (not the indexes: two readers may
