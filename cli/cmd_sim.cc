@@ -33,6 +33,7 @@
 #include "allot/sim/result_file.h"
 #include "allot/sim/simulator.h"
 #include "allot/traces/load.h"
+#include "allot/traces/summary.h"
 #include "allot/traces/whole_file.h"
 #include "commands.h"
 #include "common.h"
@@ -1315,8 +1316,17 @@ void addSimCommand(CLI::App& app) {
                     "of its 95% confidence interval (Student's t)",
                     args->seeds, args->seed, args->seed + args->seeds - 1)
               : "";
-      std::cout << fmt::format("{}: {} jobs, {} machines, {}, queue {}{}{}\n\n", args->trace,
-                               w.jobs.size(), w.machines.size(),
+      // The load offered, per dimension that has one: what --load-factor scales.
+      std::string load;
+      const std::vector<double> offered = traces::offeredLoad(w);
+      for (int d = 0; d < w.dims->size(); ++d) {
+        const double x = offered[static_cast<std::size_t>(d)];
+        if (std::isnan(x) || x == 0) continue;
+        load += fmt::format("{} {} {:.1f}%", load.empty() ? ", offered load" : ",", w.dims->name(d),
+                            100 * x);
+      }
+      std::cout << fmt::format("{}: {} jobs, {} machines{}, {}, queue {}{}{}\n\n", args->trace,
+                               w.jobs.size(), w.machines.size(), load,
                                args->grouping == "single" ? std::string("a single framework")
                                                           : "frameworks per " + args->grouping,
                                args->queue, failures, seeds);

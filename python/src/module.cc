@@ -341,10 +341,10 @@ PYBIND11_MODULE(_allot, m) {
       .def_property_readonly(
           "offered_load",
           [](const WorkloadHandle& h) {
-            const nlohmann::json load = traces::summarizeWorkload(*h.workload)["offered_load"];
+            const std::vector<double> load = traces::offeredLoad(*h.workload);
             std::map<std::string, double> out;
-            for (const auto& [dim, value] : load.items()) {
-              out[dim] = value.is_null() ? std::nan("") : value.get<double>();
+            for (int d = 0; d < h.workload->dims->size(); ++d) {
+              out[h.workload->dims->name(d)] = load[static_cast<std::size_t>(d)];
             }
             return out;
           },

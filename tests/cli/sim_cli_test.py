@@ -194,6 +194,15 @@ plain = json.loads(run("sim", TRACE, "-p", "fifo", "--stop-at", "2000000", "--js
 check(plain["config"]["load_factor"] is None and
       got["runs"][0]["summary"]["jobs_not_submitted"] < plain["runs"][0]["summary"][
           "jobs_not_submitted"], "1.5 times the load did not bring jobs before the stop")
+# The table's header says the load offered (processors x run time over the
+# 100 processors x the submit span), 1.5 times the log's.
+with gzip.open(TRACE, "rt") as log:
+    records = [line.split() for line in log if line.strip() and not line.startswith(";")]
+work = sum((int(f[4]) if int(f[4]) > 0 else int(f[7])) * float(f[3]) for f in records)
+load = work / (100 * (max(by_id.values()) - min(by_id.values())))
+table = run("sim", TRACE, "-p", "fifo", "--load-factor", "1.5", "--stop-at", "2000000").stdout
+check(f"5000 jobs, 100 machines, offered load cpus {150 * load:.1f}%, frameworks" in table,
+      f"header without the offered load {150 * load:.1f}%:\n{table[:300]}")
 err = run("sim", TRACE, "-p", "fifo", "--load-factor", "1.5", "--history", expect=1).stderr
 check("scaled (load factor 1.5): there is no history" in err, f"--history: {err}")
 CHECKS += 1

@@ -151,19 +151,11 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
   }
   out["instance_demand"] = demand;
   out["capacity_total"] = capacity;
-  // The load the workload offers, per dimension: what its task instances
-  // ask for over their run times, over the capacity for the span of the
-  // submissions (as the Parallel Workloads Archive defines it); null without
-  // capacity or span.
-  nlohmann::json load = nlohmann::json::object();
+  nlohmann::json load = nlohmann::json::object();  // null where offeredLoad is NaN
+  const std::vector<double> offered = offeredLoad(w);
   for (int d = 0; d < w.dims->size(); ++d) {
-    double asked = 0;
-    for (const Task& t : w.tasks) {
-      asked += demandOf(w, t)[d] * toSeconds(t.duration) * static_cast<double>(t.count);
-    }
-    const double offered =
-        capacity[w.dims->name(d)].get<double>() * static_cast<double>(last - first) / 1e6;
-    load[w.dims->name(d)] = offered > 0 ? nlohmann::json(asked / offered) : nlohmann::json();
+    const double x = offered[static_cast<std::size_t>(d)];
+    load[w.dims->name(d)] = std::isnan(x) ? nlohmann::json() : nlohmann::json(x);
   }
   out["offered_load"] = load;
 
@@ -193,6 +185,31 @@ nlohmann::json summarizeWorkload(const Workload& w, std::size_t top) {
   out["top_roles"] = usage(w.roles, [](const Job& j) { return j.role; });
   out["meta"] = w.meta;
   return out;
+}
+
+std::vector<double> offeredLoad(const Workload& w) {
+  const auto dims = static_cast<std::size_t>(w.dims->size());
+  std::vector<double> asked(dims, 0.0), capacity(dims, 0.0);
+  for (const Task& t : w.tasks) {
+    const auto demand = demandOf(w, t);
+    const double weight = toSeconds(t.duration) * static_cast<double>(t.count);
+    for (std::size_t d = 0; d < dims; ++d) asked[d] += demand[static_cast<int>(d)] * weight;
+  }
+  for (const Machine& m : w.machines) {
+    for (std::size_t d = 0; d < dims; ++d) capacity[d] += m.capacity[static_cast<int>(d)];
+  }
+  double span = 0;
+  if (!w.jobs.empty()) {
+    const auto [lo, hi] =
+        std::minmax_element(w.jobs.begin(), w.jobs.end(),
+                            [](const Job& a, const Job& b) { return a.submit < b.submit; });
+    span = toSeconds(hi->submit - lo->submit);
+  }
+  std::vector<double> load(dims, std::nan(""));
+  for (std::size_t d = 0; d < dims; ++d) {
+    if (capacity[d] * span > 0) load[d] = asked[d] / (capacity[d] * span);
+  }
+  return load;
 }
 
 }  // namespace allot::traces

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "allot/traces/workload.h"
 
@@ -15,5 +16,11 @@ namespace allot::traces {
 // instances per job, total machine capacity, the `top` users and roles by task instances, and the
 // trace's meta. JSON, so that the CLI, scripts and Python read the same thing.
 nlohmann::json summarizeWorkload(const Workload& workload, std::size_t top = 10);
+
+// The load the workload offers, per dimension of its table: what its task
+// instances ask for over their run times, over the machines' total capacity
+// for the span of the submissions (as the Parallel Workloads Archive defines
+// it). NaN for a dimension without capacity, or a workload without span.
+std::vector<double> offeredLoad(const Workload& workload);
 
 }  // namespace allot::traces
