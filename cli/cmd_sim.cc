@@ -1024,7 +1024,7 @@ void addSimCommand(CLI::App& app) {
                   "drf, drf#2, sparrow:probe_ratio=1, history), paired by seed: the mean of its "
                   "value minus the baseline's over the seeds and that mean's 95% interval, "
                   "marked * when the interval leaves out 0. The runs of a seed share its "
-                  "--mtbf failures, which cancel out of their difference")
+                  "--mtbf failures: what those do alike to both cancels out of their difference")
       ->type_name("POLICY");
   cmd->add_option("-o,--output", args->output,
                   "HDF5 result file (one run group per policy and seed; overwritten)");

@@ -573,7 +573,8 @@ def differences(table, baseline):
     (Student's t over the paired differences; NaN for one pair); ``n``, the
     pairs with both values; and ``relative``, ``mean`` over the baseline's
     mean. Runs of one seed share what the seed draws outside the policies
-    (``mtbf``'s failures), which cancels out of their difference.
+    (``mtbf``'s failures): what that does alike to both cancels out of their
+    difference (which narrows the interval only where the two respond alike).
     ``allot.plot.metric`` draws it as it draws ``compare(seeds=N)``'s table.
     """
     results = table.attrs.get("results")
