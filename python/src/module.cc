@@ -76,6 +76,12 @@ struct WorkloadHandle {
   std::string source;  // path, or a description of a synthetic workload
 };
 
+// A spread over runs (sim::Spread) as Python reads it.
+py::dict spreadDict(const sim::Spread& s) {
+  return py::dict("mean"_a = s.mean, "ci95"_a = s.halfWidth95, "min"_a = s.min, "max"_a = s.max,
+                  "n"_a = s.n);
+}
+
 WorkloadHandle loadWorkload(const std::string& path, const std::string& format, bool skipBad,
                             const std::string& machinesFile, const std::string& cluster,
                             std::optional<double> loadFactor) {
@@ -430,20 +436,14 @@ PYBIND11_MODULE(_allot, m) {
       "reads them); raises ParseError naming a bad item.");
   m.def(
       "spread_of",
-      [](const std::vector<double>& values) {
-        const sim::Spread s = sim::spreadOf(values);
-        return py::dict("mean"_a = s.mean, "ci95"_a = s.halfWidth95, "min"_a = s.min,
-                        "max"_a = s.max, "n"_a = s.n);
-      },
+      [](const std::vector<double>& values) { return spreadDict(sim::spreadOf(values)); },
       "values"_a,
       "Mean, half-width of the mean's 95% confidence interval (Student's t), min, max and "
       "count of the finite values (sim::spreadOf); NaN where there are too few.");
   m.def(
       "paired_difference_of",
       [](const std::vector<double>& baseline, const std::vector<double>& other) {
-        const sim::Spread s = sim::pairedDifferenceOf(baseline, other);
-        return py::dict("mean"_a = s.mean, "ci95"_a = s.halfWidth95, "min"_a = s.min,
-                        "max"_a = s.max, "n"_a = s.n);
+        return spreadDict(sim::pairedDifferenceOf(baseline, other));
       },
       "baseline"_a, "other"_a,
       "The spread of other minus baseline, paired by seed (sim::pairedDifferenceOf): one "

@@ -662,14 +662,17 @@ function taskViewHash(view, where, extra) {
   return `#/${view}?${query}`;
 }
 
-// GET `url` (a files request through the master) as JSON: {body}, or
-// {error} saying why not.
-async function fetchJson(url) {
+// GET `url` (a files request through the master): {body: what `read`
+// makes of the answer}, or {error} saying why not (the master's JSON error,
+// else the HTTP status).
+async function fetchFiles(url, read) {
   try {
     const response = await fetch(url, { cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) });
-    const body = await response.json().catch(() => null);
-    if (response.ok && body) return { body };
-    return { error: body?.error || `${response.status} ${response.statusText}`.trim() };
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      return { error: body?.error || `${response.status} ${response.statusText}`.trim() };
+    }
+    return { body: await read(response) };
   } catch (e) {
     return { error: e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message };
   }
@@ -692,7 +695,8 @@ let sandboxAsked = 0;
 
 async function loadSandbox(where) {
   const asked = ++sandboxAsked;
-  const { body, error } = await fetchJson(`api/v1/files/browse?${new URLSearchParams(where)}`);
+  const { body, error } = await fetchFiles(`api/v1/files/browse?${new URLSearchParams(where)}`,
+    (response) => response.json());
   if (asked === sandboxAsked) renderSandbox(where, body ?? null, error ?? null);
 }
 
@@ -761,37 +765,29 @@ function logHash(where, file) {
   return taskViewHash("log", where, { file });
 }
 
-// The file shown: where, the byte after what was read (`end`), the size
-// last read, the UTF-8 decoder of what was read, and the poll's timer; null
-// when the view is not shown.
+// The file shown: where, the byte after what was read (`end`), the UTF-8
+// decoder of what was read, and the poll's timer; null when the view is not
+// shown.
 let logView = null;
 
 // One read of the file through the master, as bytes (the raw form: JSON's
 // text would have a character cut by the read's end already replaced);
 // {body: {offset, size, bytes}} or {error}.
-async function readLog(where, offset, length) {
+function readLog(where, offset, length) {
   const query = new URLSearchParams({ ...where, offset: String(offset), length: String(length),
     format: "raw" });
-  try {
-    const response = await fetch(`api/v1/files/read?${query}`,
-      { cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) });
-    if (!response.ok) {
-      const body = await response.json().catch(() => null);
-      return { error: body?.error || `${response.status} ${response.statusText}`.trim() };
-    }
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    return { body: { offset: Number(response.headers.get("X-Allot-Offset")),
-      size: Number(response.headers.get("X-Allot-Size")), bytes } };
-  } catch (e) {
-    return { error: e.name === "TimeoutError" ? `no answer in ${TIMEOUT_MS / 1000} s` : e.message };
-  }
+  return fetchFiles(`api/v1/files/read?${query}`, async (response) => ({
+    offset: Number(response.headers.get("X-Allot-Offset")),
+    size: Number(response.headers.get("X-Allot-Size")),
+    bytes: new Uint8Array(await response.arrayBuffer()),
+  }));
 }
 
 function openLog(where) {
   const key = JSON.stringify(where);
   if (logView?.key === key) return;
   closeLog();
-  const view = { key, where, end: null, size: 0, decoder: null, busy: false, timer: 0 };
+  const view = { key, where, end: null, decoder: null, busy: false, timer: 0 };
   logView = view;
   $("#log-title").textContent = `${where.file} of task ${where.task_id}`;
   $("#log-sandbox").href = sandboxHash(where, where.file.split("/").slice(0, -1).join("/"));
@@ -861,7 +857,6 @@ function renderLog(view, body, error, fromTail) {
     if (pre.textContent.length > 2 * LOG_KEEP) pre.textContent = pre.textContent.slice(-LOG_KEEP);
     if (atBottom || fromTail) pre.scrollTop = pre.scrollHeight;
     view.end = body.offset + body.bytes.length;
-    view.size = body.size;
     $("#log-status").textContent = view.end < body.size
       ? `${body.size} bytes; catching up`
       : `${body.size} bytes`;
