@@ -67,6 +67,7 @@ struct Args {
   bool exactEstimates = false;
   std::optional<double> stopAt;
   std::string eventLog;
+  std::string swfDir;  // --swf: each run's schedule as DIR/LABEL.swf
   bool history = false;
   std::string baseline;  // a column's label: the table of differences from it
   // ROLE=VALUE, each repeatable: Config::roles.
@@ -423,9 +424,46 @@ struct Outcome {
   bool finished = false;  // ran to its end (its results are in the file, if any)
 };
 
-// Runs one policy in this process and writes its results to `file`, if any.
+// Where --swf DIR writes run `run`'s schedule; empty without --swf.
+std::string swfPathOf(const Args& args, const Run& run) {
+  return args.swfDir.empty() ? std::string()
+                             : (std::filesystem::path(args.swfDir) / (run.label + ".swf")).string();
+}
+
+// Writes a run's schedule as an SWF log (--swf), saying in its header what
+// the run was and what the statuses mean.
+void writeSchedule(const std::string& path, const traces::Workload& w, const Run& run,
+                   const sim::Result& result) {
+  const std::vector<traces::SwfJobSchedule> schedule = sim::swfScheduleOf(result);
+  traces::SwfWriteOptions options;
+  if (run.history) {
+    // The trace's own waits, run times and statuses, which the history's
+    // job states would reduce to finished or not.
+    options.notes.push_back(fmt::format(
+        "the trace's own recorded schedule (`allot sim --history`), written by allot {}",
+        sim::codeVersion()));
+    traces::writeSwfFile(path, w, options);
+    return;
+  }
+  options.schedule = schedule;
+  {
+    std::string params;
+    for (const auto& [k, v] : run.params.values()) params += fmt::format(", {}={}", k, v);
+    options.notes.push_back(
+        fmt::format("the schedule of `allot sim` run {}: policy {}{}, seed {}, written by allot {}",
+                    run.label, run.policy, params, run.seed, sim::codeVersion()));
+  }
+  options.notes.push_back(
+      "status 1: finished, 0: failed (a task lost too often), 5: unschedulable (wider than the "
+      "cluster), -1: unfinished when the run stopped; a job that did not finish has wait -1 and "
+      "its own run time");
+  traces::writeSwfFile(path, w, options);
+}
+
+// Runs one policy in this process and writes its results to `file`, if any,
+// and its schedule to `swfPath`, if not empty.
 Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& common,
-               sim::ResultFile* file, const sim::Hooks& hooks) {
+               sim::ResultFile* file, const sim::Hooks& hooks, const std::string& swfPath) {
   std::unique_ptr<Allocator> allocator = makeAllocator(run.policy, run.params);
   sim::Config config = common;
   config.demandWindow = run.demandWindow;
@@ -436,6 +474,7 @@ Outcome runOne(const traces::Workload& w, const Run& run, const sim::Config& com
   out.wallSeconds = secondsSince(start);
   for (const auto& [k, v] : run.params.values()) result.params[k] = v;
   if (file != nullptr) file->write(run.label, result, paramsJson(run).dump());
+  if (!swfPath.empty()) writeSchedule(swfPath, w, run, result);
   out.summary = result.summary;
   out.finished = true;
   return out;
@@ -536,7 +575,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       if (!args.eventLog.empty()) openEventLog(args, runs, i, logFile, hooks);
       try {
         if (file == nullptr) {
-          outcomes[i] = runOne(w, runs[i], config, nullptr, hooks);
+          outcomes[i] = runOne(w, runs[i], config, nullptr, hooks, swfPathOf(args, runs[i]));
         } else {
           // Through a part file, as a child process of -j hands its run
           // over: the result file's bytes do not depend on -j.
@@ -547,7 +586,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
           } const cleanup{part};
           {
             sim::ResultFile out(part, "{}");
-            outcomes[i] = runOne(w, runs[i], config, &out, hooks);
+            outcomes[i] = runOne(w, runs[i], config, &out, hooks, swfPathOf(args, runs[i]));
             out.commit();
           }
           file->copyRun(part, runs[i].label);
@@ -624,7 +663,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
           };
           std::unique_ptr<std::ofstream> logFile;
           if (!args.eventLog.empty()) openEventLog(args, runs, next, logFile, hooks);
-          runOne(w, runs[next], config, &part, hooks);
+          runOne(w, runs[next], config, &part, hooks, swfPathOf(args, runs[next]));
           part.commit();
         } catch (const Interrupted& interrupted) {
           rc = 128 + interrupted.signal;  // the parent says what happened
@@ -1117,6 +1156,12 @@ void addSimCommand(CLI::App& app) {
   cmd->add_option("--event-log", args->eventLog,
                   "Write every simulator event, stamped with simulated time, to this file "
                   "(FILE.LABEL with several policies)");
+  cmd->add_option("--swf", args->swfDir,
+                  "Write each run's schedule as an SWF log, DIR/LABEL.swf (DIR is made if "
+                  "missing): every job's wait, run time and status as the run had them, for "
+                  "the Parallel Workloads Archive's tools and other simulators. For SWF-shaped "
+                  "workloads (SWF logs, hpc-like); others are refused before any run")
+      ->type_name("DIR");
   cmd->add_flag("--history", args->history,
                 "Add a column 'history': the schedule the trace itself records (its own start and "
                 "end of each task), measured as the runs are, to compare the policies with what "
@@ -1183,6 +1228,25 @@ void addSimCommand(CLI::App& app) {
       std::cerr << "allot: warning: " << warning << "\n";
     }
     printInertOptionNotes(w, config, columns);
+    if (!args->swfDir.empty()) {
+      if (const std::string why = traces::swfUnwritableReason(w); !why.empty()) {
+        throw InvalidArgument("--swf " + args->swfDir + ": " + why);
+      }
+      std::error_code error;
+      std::filesystem::create_directories(args->swfDir, error);
+      if (error) {
+        throw Error(
+            fmt::format("--swf {}: cannot make the folder ({})", args->swfDir, error.message()));
+      }
+      std::vector<std::string> labels;
+      for (const Run& run : runs) labels.push_back(run.label);
+      if (args->history) labels.push_back("history");
+      for (const std::string& label : labels) {
+        Run named;
+        named.label = label;
+        refuseOverwritingInput(swfPathOf(*args, named), "--swf", args->trace, args->reader);
+      }
+    }
 
     // The trace's own schedule, before the runs: it takes a fraction of a
     // second, and a trace without one is refused before minutes of runs.
@@ -1226,6 +1290,13 @@ void addSimCommand(CLI::App& app) {
         run.label = run.policy = run.column = "history";
         run.history = true;
         if (file) file->write("history", *history, paramsJson(runs.back()).dump());
+        if (const std::string path = swfPathOf(*args, run); !path.empty()) {
+          try {
+            writeSchedule(path, w, run, *history);
+          } catch (const std::exception& e) {
+            out.error = e.what();
+          }
+        }
       }
       finished = static_cast<std::size_t>(std::count_if(
           ran.outcomes.begin(), ran.outcomes.end(), [](const Outcome& o) { return o.finished; }));

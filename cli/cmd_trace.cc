@@ -19,9 +19,11 @@
 #include <vector>
 
 #include "allot/core/error.h"
+#include "allot/sim/result_file.h"
 #include "allot/traces/load.h"
 #include "allot/traces/store.h"
 #include "allot/traces/summary.h"
+#include "allot/traces/swf_writer.h"
 #include "allot/traces/synthetic.h"
 #include "commands.h"
 #include "common.h"
@@ -30,6 +32,14 @@ namespace allot::cli {
 namespace {
 
 using traces::Workload;
+
+bool isSwfPath(const std::string& path) {
+  const auto endsWith = [&](std::string_view suffix) {
+    return path.size() > suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return endsWith(".swf") || endsWith(".swf.gz");
+}
 
 nlohmann::json reportJson(const traces::ReadReport& r) {
   return {{"lines", r.lines},
@@ -84,25 +94,41 @@ void addConvert(CLI::App& trace) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = trace.add_subcommand(
-      "convert", "Read a raw trace (or a store) and write it as an HDF5 workload store");
+      "convert",
+      "Read a raw trace (or a store) and write it as an HDF5 workload store, or as an SWF log");
   cmd->add_option("input", args->input, "Trace file or folder")->required();
-  cmd->add_option("-o,--output", args->output, "Output .h5 file (overwritten)")->required();
+  cmd->add_option("-o,--output", args->output,
+                  "Output file (overwritten): a .h5 store, or an SWF log when it ends in .swf or "
+                  ".swf.gz (gzip), for other simulators and the Parallel Workloads Archive's tools")
+      ->required();
   args->reader.add(cmd);
-  cmd->add_option("--level", args->level, "Deflate level 0-9 (0: shuffle only)")
+  cmd->add_option("--level", args->level, "Deflate level 0-9 of a store (0: shuffle only)")
       ->check(CLI::Range(0, 9))
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "Print the read report as JSON");
   cmd->footer(
       "Example: allot trace convert ../shared/traces/swf/KTH-SP2-1996-2.1-cln.swf.gz -o kth.h5\n"
+      "       allot trace generate hpc-like -o hpc.h5 && allot trace convert hpc.h5 -o hpc.swf\n"
       "The report lists records read, lines skipped by reason (--skip-bad) and the reader's\n"
-      "counts (e.g. tasks running at trace start or cut at its end).");
+      "counts (e.g. tasks running at trace start or cut at its end).\n"
+      "SWF describes a job as one rigid gang of one-processor tasks on identical nodes: SWF logs\n"
+      "and hpc-like workloads can be written as SWF, with their recorded schedule (wait, run\n"
+      "time, status), times in whole seconds; others are refused, naming the first job that\n"
+      "SWF cannot describe. `allot sim --swf DIR` writes each run's schedule the same way.");
   cmd->callback([args] {
     refuseOverwritingInput(args->output, "-o", args->input, args->reader);
     const auto start = std::chrono::steady_clock::now();
     traces::ReadReport report;
     const Workload w = load(args->input, args->reader, &report);
     const double readSeconds = secondsSince(start);
-    writeStore(args->output, w, args->level);
+    if (isSwfPath(args->output)) {
+      traces::SwfWriteOptions options;
+      options.notes.push_back(fmt::format("written by allot {} (allot trace convert) from {}",
+                                          sim::codeVersion(), args->input));
+      traces::writeSwfFile(args->output, w, options);
+    } else {
+      writeStore(args->output, w, args->level);
+    }
     const double totalSeconds = secondsSince(start);
     if (args->json) {
       nlohmann::json out = {{"input", args->input},

@@ -29,7 +29,7 @@ from .data import shared_traces_dir
 from .policy import Policy
 from .sim import (CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, differences, history,
                   read_results, simulate)
-from .traces import TraceWarning, load_trace, policies, synthetic
+from .traces import TraceWarning, load_trace, policies, synthetic, write_swf
 
 __all__ = [
     "CONFIG_DEFAULTS",
@@ -54,6 +54,7 @@ __all__ = [
     "shared_traces_dir",
     "simulate",
     "synthetic",
+    "write_swf",
 ]
 
 

@@ -69,6 +69,40 @@ def synthetic(preset="hpc-like", seed=1, machines=0, max_jobs=0, max_tasks=0, ho
                                      jobs_per_hour)
 
 
+def write_swf(path, trace, result=None):
+    """Writes a workload as a Standard Workload Format log, for other
+    simulators and the Parallel Workloads Archive's tools; gzip when ``path``
+    ends in ``.gz``. ``allot.load_trace`` reads it back.
+
+    With ``result`` (of ``simulate``, ``compare`` or ``read_results``, a run
+    of this workload) the log is that run's schedule: each job's wait and run
+    time as the run had them, its status 1 (finished), 0 (failed), 5
+    (unschedulable) or -1 (unfinished when the run stopped), as ``allot sim
+    --swf DIR`` writes it; without, the trace's own recorded schedule. Times
+    are whole seconds. SWF describes a job as one rigid gang of one-processor
+    tasks on identical nodes: SWF logs and ``synthetic("hpc-like")`` can be
+    written; another workload raises ``allot.InvalidArgument`` naming the
+    first job SWF cannot describe.
+    """
+    path = os.fspath(path)
+    if result is None:
+        _allot.write_swf(path, trace, notes=[f"written by allot {_allot.__version__}"])
+        return
+    jobs = result.raw["jobs"]
+    ids = trace.jobs_table()["trace_id"]
+    if len(jobs["trace_id"]) != len(ids) or not np.array_equal(jobs["trace_id"], ids):
+        raise _allot.InvalidArgument(
+            f"the result's {len(jobs['trace_id'])} jobs are not the workload's {len(ids)}: "
+            "pass the workload the run replayed")
+    params = "".join(f", {k}={v}" for k, v in sorted(result.params.items())
+                     if not k.startswith("sim."))
+    seed = result.config.get("seed")
+    note = (f"the schedule of a run of policy {result.policy}{params}"
+            f"{'' if seed is None else f', seed {seed}'}, written by allot {_allot.__version__}")
+    _allot.write_swf(path, trace, jobs["first_start_us"], jobs["end_us"],
+                     np.asarray(jobs["state"], dtype=np.int64), notes=[note])
+
+
 def policies():
     """The built-in policies: a DataFrame indexed by name with summary and params.
 

@@ -19,6 +19,7 @@
 #include "allot/sim/simulator.h"
 #include "allot/traces/load.h"
 #include "allot/traces/summary.h"
+#include "allot/traces/swf_writer.h"
 #include "allot/traces/synthetic.h"
 #include "bindings.h"
 
@@ -403,6 +404,52 @@ PYBIND11_MODULE(_allot, m) {
       },
       "workload"_a, "stop_at"_a = py::none(), "sample_interval"_a = 0.0,
       "The schedule the trace records, as a simulate() result (sim::historyResult).");
+  m.def(
+      "write_swf",
+      [](const std::string& path, const WorkloadHandle& h,
+         std::optional<py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>>
+             firstStartUs,
+         std::optional<py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>> endUs,
+         std::optional<py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>> state,
+         const std::vector<std::string>& notes) {
+        const traces::Workload& w = *h.workload;
+        traces::SwfWriteOptions options;
+        options.notes = notes;
+        std::vector<traces::SwfJobSchedule> schedule;
+        if (firstStartUs || endUs || state) {
+          if (!firstStartUs || !endUs || !state) {
+            throw InvalidArgument("a schedule needs first_start_us, end_us and state together");
+          }
+          const std::size_t n = w.jobs.size();
+          if (static_cast<std::size_t>(firstStartUs->size()) != n ||
+              static_cast<std::size_t>(endUs->size()) != n ||
+              static_cast<std::size_t>(state->size()) != n) {
+            throw InvalidArgument(fmt::format(
+                "the schedule has {} first starts, {} ends and {} states for a workload of {} jobs",
+                firstStartUs->size(), endUs->size(), state->size(), n));
+          }
+          const auto start = firstStartUs->unchecked<1>();
+          const auto end = endUs->unchecked<1>();
+          const auto st = state->unchecked<1>();
+          // -1 (never) as the result file and the Python results keep it.
+          const auto time = [](std::int64_t us) { return us < 0 ? kTimeNever : fromMicros(us); };
+          for (py::ssize_t j = 0; j < static_cast<py::ssize_t>(n); ++j) {
+            if (st(j) < 0 || st(j) > static_cast<std::int64_t>(sim::JobState::kNotSubmitted)) {
+              throw InvalidArgument(fmt::format("job {}: no such job state {}", j, st(j)));
+            }
+            schedule.push_back(sim::swfScheduleOf(static_cast<sim::JobState>(st(j)), time(start(j)),
+                                                  time(end(j))));
+          }
+          options.schedule = schedule;
+        }
+        py::gil_scoped_release release;
+        traces::writeSwfFile(path, w, options);
+      },
+      "path"_a, "workload"_a, "first_start_us"_a = py::none(), "end_us"_a = py::none(),
+      "state"_a = py::none(), "notes"_a = std::vector<std::string>{},
+      "Writes the workload as an SWF log (traces::writeSwfFile; gzip for .gz), with the "
+      "schedule of a run when given (per job: first start and end in microseconds, -1 for "
+      "never, and sim::JobState codes; sim::swfScheduleOf).");
   m.def(
       "skipped_lines_note",
       [](const WorkloadHandle& h) { return traces::skippedLinesNote(*h.workload); }, "workload"_a,

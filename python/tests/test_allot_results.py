@@ -5,6 +5,7 @@ allot.simulate run the same simulator on the same inputs: the file read back
 must hold exactly the DataFrames simulate returns.
 """
 
+import gzip
 import json
 import os
 import subprocess
@@ -214,3 +215,53 @@ def test_cli_role_settings_equal_simulate_roles(allot_cli, tmp_path):
     twice = subprocess.run([allot_cli, "sim", trace, "--limit", "1=cpus:1", "--limit",
                             "1=cpus:2"], capture_output=True, text=True)
     assert twice.returncode != 0 and "--limit: role '1' given twice" in twice.stderr, twice.stderr
+
+
+def _swf_records(path):
+    with (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)) as f:
+        return [line.split() for line in f if line.strip() and not line.startswith(";")]
+
+
+# allot.write_swf of a run writes what `allot sim --swf` writes for it, record
+# for record, from simulate's result and from read_results' alike; jobs the
+# stop cut off have wait -1 and status -1.
+def test_write_swf_equals_cli_swf(allot_cli, kth, kth_path, tmp_path):
+    subprocess.run([allot_cli, "sim", kth_path, "-p", "fifo", "--stop-at", str(KTH_STOP_AT),
+                    "--swf", tmp_path / "cli", "-o", tmp_path / "r.h5"], check=True,
+                   capture_output=True)
+    cli = _swf_records(tmp_path / "cli" / "fifo.swf")
+    result = allot.simulate(kth, "fifo", stop_at=KTH_STOP_AT)
+    allot.write_swf(tmp_path / "py.swf", kth, result)
+    assert _swf_records(tmp_path / "py.swf") == cli
+    read = allot.read_results(tmp_path / "r.h5").attrs["results"]["fifo"]
+    allot.write_swf(tmp_path / "read.swf.gz", kth, read)
+    assert _swf_records(tmp_path / "read.swf.gz") == cli
+    assert len(allot.load_trace(tmp_path / "read.swf.gz")) == len(kth) == len(cli)
+    finished = result.jobs["state"] == "finished"
+    assert 0 < finished.sum() < len(kth)
+    status = np.array([int(r[10]) for r in cli])
+    wait = np.array([int(r[2]) for r in cli])
+    assert (status[finished.to_numpy()] == 1).all() and (status[~finished.to_numpy()] == -1).all()
+    assert (wait[~finished.to_numpy()] == -1).all()
+    np.testing.assert_array_equal(wait[finished.to_numpy()],
+                                  result.jobs["wait"][finished].to_numpy())
+    with open(tmp_path / "py.swf") as f:
+        assert "; Note: the schedule of a run of policy fifo, seed 0" in f.read()
+
+    # Without a result: the log's own schedule, which reads back as the log.
+    allot.write_swf(tmp_path / "own.swf", kth)
+    again = allot.load_trace(tmp_path / "own.swf")
+    for column in ("trace_id", "submit_us", "user", "role", "instances", "depends_on"):
+        assert [list(x) if isinstance(x, np.ndarray) else x
+                for x in again.jobs_table()[column]] == \
+               [list(x) if isinstance(x, np.ndarray) else x
+                for x in kth.jobs_table()[column]], column
+    pdt.assert_frame_equal(allot.history(again).jobs, allot.history(kth).jobs)
+
+    # A result of another workload, and a workload SWF cannot describe.
+    tiny = allot.load_trace(two_queue_swf(tmp_path / "two.swf"))
+    with pytest.raises(allot.InvalidArgument, match="not the workload's"):
+        allot.write_swf(tmp_path / "x.swf", tiny, result)
+    with pytest.raises(allot.InvalidArgument, match="one rigid gang"):
+        allot.write_swf(tmp_path / "g.swf", allot.synthetic("google-like", max_jobs=10))
+    assert not (tmp_path / "g.swf").exists()

@@ -249,4 +249,35 @@ Spread pairedDifferenceOf(std::span<const double> baseline, std::span<const doub
   return spreadOf(differences);
 }
 
+traces::SwfJobSchedule swfScheduleOf(JobState state, TimePoint firstStart, TimePoint end) {
+  traces::SwfJobSchedule s;
+  if (firstStart != kTimeNever) s.startUs = toMicros(firstStart);
+  if (end != kTimeNever) s.endUs = toMicros(end);
+  switch (state) {
+    case JobState::kFinished:
+      s.status = 1;
+      break;
+    case JobState::kFailed:
+      s.status = 0;
+      break;
+    case JobState::kUnschedulable:
+      s.status = 5;
+      break;
+    case JobState::kUnfinished:
+    case JobState::kNotSubmitted:
+      s.status = -1;
+      break;
+  }
+  return s;
+}
+
+std::vector<traces::SwfJobSchedule> swfScheduleOf(const Result& result) {
+  std::vector<traces::SwfJobSchedule> out;
+  out.reserve(result.jobs.size());
+  for (const JobRecord& job : result.jobs) {
+    out.push_back(swfScheduleOf(job.state, job.firstStart, job.end));
+  }
+  return out;
+}
+
 }  // namespace allot::sim

@@ -359,6 +359,64 @@ check("skipped" not in res.stderr and json.loads(res.stdout)["config"]["skipped_
       f"clean trace with --skip-bad: {res.stderr!r}")
 CHECKS += 1
 
+# --swf DIR: each run's schedule as an SWF log. Read back by a plain parser,
+# each job's wait and run time are the result file's; measured by --history,
+# the log gives the run's own metrics; history.swf is the log's own schedule.
+swf_dir = os.path.join(tmp, "swf")
+res = run("sim", TRACE, "-p", "fifo", "-p", "easy", "--history", "--swf", swf_dir, "-j", "2",
+          "--json", "-o", os.path.join(tmp, "swf.h5"))
+ran = {r["label"]: r["summary"] for r in json.loads(res.stdout)["runs"]}
+check(sorted(os.listdir(swf_dir)) == ["easy.swf", "fifo.swf", "history.swf"],
+      f"--swf wrote {os.listdir(swf_dir)}")
+
+
+def swf_records(path):
+    with open(path) as f:
+        return [[int(x) for x in line.split()] for line in f
+                if line.strip() and not line.startswith(";")]
+
+
+with gzip.open(TRACE, "rt") as f:
+    log = [[int(x) for x in line.split()] for line in f if line.strip() and not line.startswith(";")]
+with h5py.File(os.path.join(tmp, "swf.h5")) as f:
+    for label in ("fifo", "easy"):
+        jobs = f[f"runs/{label}/jobs"]
+        submit, start, end = (jobs[k][()] for k in ("submit_us", "first_start_us", "end_us"))
+        got = swf_records(os.path.join(swf_dir, label + ".swf"))
+        check(len(got) == len(log) == len(submit), f"--swf {label}: {len(got)} records")
+        for i, (g, l) in enumerate(zip(got, log)):
+            want_wait = (start[i] - submit[i]) // 1_000_000
+            want_run = (end[i] - start[i]) // 1_000_000
+            # The log's job, size, estimate, user and queue; the run's wait,
+            # run time and status (every job finished).
+            if (g[0], g[1], g[4], g[8], g[11], g[14]) != (l[0], l[1], l[4], l[8], l[11], l[14]) or \
+                    (g[2], g[3], g[10]) != (want_wait, want_run, 1):
+                check(False, f"--swf {label}: record {i} {g}, log {l}, run wait {want_wait} "
+                             f"run {want_run}")
+for label in ("fifo", "easy"):
+    again = json.loads(run("sim", os.path.join(swf_dir, label + ".swf"), "-p", "fifo",
+                           "--history", "--json").stdout)
+    measured = again["runs"][1]["summary"]
+    for key in ("jct_s_mean", "jct_s_p99", "wait_s_mean", "slowdown_mean", "bounded_slowdown_mean",
+                "makespan_s", "utilization_cpus", "jain_fairness_mean", "jobs_finished"):
+        check(measured[key] == ran[label][key],
+              f"--swf {label} measured by --history: {key} {measured[key]} != {ran[label][key]}")
+check(swf_records(os.path.join(swf_dir, "history.swf")) ==
+      [l[:5] + [-1, -1] + l[7:11] + [l[11], -1, -1, l[14], -1, l[16], -1] for l in log],
+      "--swf history.swf is not the log's own schedule")
+with open(os.path.join(swf_dir, "fifo.swf")) as f:
+    header = f.read(4096)
+check("; Note: the schedule of `allot sim` run fifo: policy fifo, seed 0" in header and
+      "; UnixStartTime: 843480031" in header, f"--swf header: {header}")
+# A workload SWF cannot describe is refused before any run, naming why.
+google = os.path.join(tmp, "google-like.h5")
+run("trace", "generate", "google-like", "--jobs", "20", "-o", google)
+err = run("sim", google, "-p", "fifo", "--swf", os.path.join(tmp, "gswf"), expect=1).stderr
+check(f"allot: --swf {os.path.join(tmp, 'gswf')}: machine 0 has 0.5 cpus" in err and
+      "one rigid gang" in err and not os.path.exists(os.path.join(tmp, "gswf")),
+      f"--swf of google-like: {err!r}")
+CHECKS += 1
+
 # --history: a column with the log's own schedule (its wait and run times),
 # measured as the runs are; refused with --cluster, and for a workload that
 # records no start, before any run.

@@ -239,6 +239,44 @@ with tempfile.TemporaryDirectory() as tmp:
     kept = json.loads(run("trace", "inspect", out, "--json").stdout)
     check(kept["task_instances"] == 5000, f"the earlier store changed: {kept['task_instances']}")
 
+    # convert -o X.swf.gz: the HPC2N log written back as SWF. Every record
+    # keeps the fields the reader reads (job, submit, wait, run, processors,
+    # requested processors and time, status, user, queue, preceding job; memory
+    # as requested KB per processor), the rest are -1; the store of the
+    # written log equals the store of the raw log but for the header.
+    hpc2n = os.path.join(SHARED, "swf", "HPC2N-2002-2.1-cln.swf.gz")
+    back = os.path.join(tmp, "hpc2n.swf.gz")
+    run("trace", "convert", hpc2n, "-o", back)
+    with gzip.open(hpc2n, "rt") as f:
+        raw = [line.split() for line in f if line.strip() and not line.startswith(";")]
+    with gzip.open(back, "rt") as f:
+        text = f.read()
+    written = [line.split() for line in text.splitlines() if line and not line.startswith(";")]
+    kept = [r for r in raw if r[3] != "-1" and (r[4] != "0" or r[7] not in ("0", "-1"))]
+    check(len(written) == len(kept) and len(kept) > 200000,
+          f"convert -o .swf.gz: {len(written)} records for {len(kept)} replayable ones")
+    for w_, r in zip(written, kept):
+        procs = r[4] if int(r[4]) > 0 else r[7]
+        mem = r[6] if float(r[6]) > 0 else r[9] if float(r[9]) > 0 else "-1"
+        want = [r[0], r[1], r[2], r[3], procs, "-1", "-1", procs, r[8], mem, r[10], r[11], "-1",
+                "-1", r[14], "-1", r[16] if int(r[16]) > 0 else "-1", "-1"]
+        if w_ != want:
+            check(False, f"convert -o .swf.gz: record {w_}, wanted {want} from {r}")
+    check("; MaxNodes: 240\n; MaxProcs: 240\n" in text and "; Computer: Linux cluster (Seth)" in text,
+          f"convert -o .swf.gz header: {text[:2000]}")
+    a = json.loads(run("trace", "inspect", hpc2n, "--json").stdout)
+    b = json.loads(run("trace", "inspect", back, "--json").stdout)
+    for key in ("jobs", "task_instances", "machines", "users", "roles", "time", "capacity_total",
+                "instance_demand", "instance_duration_s", "offered_load", "top_users"):
+        check(a[key] == b[key], f"convert -o .swf.gz: inspect {key} {a[key]} != {b[key]}")
+    # A workload SWF cannot describe is refused, naming why; nothing written.
+    google = os.path.join(tmp, "google.swf")
+    err = run("trace", "convert", os.path.join(SHARED, "google2011"), "-o", google,
+              expect=1).stderr
+    check(err.startswith("allot: ") and "SWF describes a job as one rigid gang" in err and
+          not os.path.exists(google) and not os.path.exists(google + ".partial"),
+          f"convert google2011 -o .swf: {err!r}")
+
     # --help explains each subcommand.
     helps = {"convert": "--skip-bad", "inspect": "--json", "generate": "--seed",
              "formats": "presets"}

@@ -9,6 +9,7 @@
 
 #include "allot/core/resources.h"
 #include "allot/core/time.h"
+#include "allot/traces/swf_writer.h"
 
 namespace allot::sim {
 
@@ -154,6 +155,14 @@ Spread spreadOf(std::span<const double> values);
 // missing (NaN) is left out. Throws std::invalid_argument when the two have
 // different numbers of values and neither has one.
 Spread pairedDifferenceOf(std::span<const double> baseline, std::span<const double> other);
+
+// One job's outcome as an SWF log records it (traces::writeSwf): its first
+// start and end, and its state as an SWF status: finished 1 (completed),
+// failed 0, unschedulable 5 (cancelled: it could never start), unfinished or
+// not submitted -1 (unknown: the run stopped first).
+traces::SwfJobSchedule swfScheduleOf(JobState state, TimePoint firstStart, TimePoint end);
+// Every job's, in workload order: the run's schedule for traces::writeSwf.
+std::vector<traces::SwfJobSchedule> swfScheduleOf(const Result& result);
 
 // How a host spells the options a warning suggests: `allot sim`'s flags or
 // the Python keywords.
