@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -18,9 +20,11 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "allot/core/error.h"
@@ -51,6 +55,9 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   std::vector<std::string> command;
+  std::uint32_t instances = 1;           // copies of the command, each a task
+  std::uint32_t retries = 0;             // launches again of a copy that does not finish
+  std::vector<std::string> environment;  // --env NAME=VALUE, set in each task
   CurveClientFlags curve;
   // A health check: at most one of the three kinds; the times are Mesos'
   // defaults unless given.
@@ -143,37 +150,62 @@ std::string clockTime() {
   return fmt::format("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, ms.count());
 }
 
+// Runs args.instances copies of the command, each launched again up to
+// args.retries times when it ends other than FINISHED, and ends when every
+// copy has ended for good. One copy without retries is mesos-execute.
 class RunScheduler final : public runtime::Scheduler {
  public:
   RunScheduler(const RunArgs& args, Resources need, std::optional<wire::HealthCheck> check)
       : args_(args),
         need_(std::move(need)),
         command_(commandLine(args.command)),
-        check_(std::move(check)) {
-    taskId_ = fmt::format("{}-{}-{}", args.name, ::getpid(),
-                          std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
+        check_(std::move(check)),
+        instances_(args.instances) {
+    base_ = fmt::format("{}-{}-{}", args.name, ::getpid(),
+                        std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
+    for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
   }
 
-  // The exit status once the task ended (or the run gave up).
+  // The exit status once every instance ended (or the run gave up).
   std::optional<int> result() const { return result_; }
   void giveUp(int code) { result_ = code; }
-  // After --timeout: the task's end (KILLED, most likely) exits with 124.
+  // After --timeout: the tasks' ends (KILLED, most likely) exit with 124.
   void markTimedOut() { timedOut_ = true; }
   bool timedOut() const { return timedOut_; }
-  bool launched() const { return launched_; }
-  const std::string& taskId() const { return taskId_; }
-  const std::string& agentId() const { return agentId_; }
+  bool launched() const {
+    return std::any_of(instances_.begin(), instances_.end(),
+                       [](const Instance& i) { return i.attempts > 0; });
+  }
+  // Kills every running instance (--timeout); the pending ones are not launched.
+  void killAll(runtime::SchedulerDriver& driver) {
+    for (Instance& i : instances_) {
+      if (i.phase == Phase::kPending) end(i, kExitTimeout);
+      if (i.phase == Phase::kLaunched) driver.killTask(i.taskId, i.agentId);
+    }
+  }
+  // "task ID" or "N tasks" (then `one` or `many`): what --timeout or a
+  // teardown kills.
+  std::string runningTasks(std::string_view one = "", std::string_view many = "") const {
+    std::vector<std::string> ids;
+    for (const Instance& i : instances_) {
+      if (i.phase == Phase::kLaunched) ids.push_back(i.taskId);
+    }
+    return ids.size() == 1 ? fmt::format("task {}{}", ids[0], one)
+                           : fmt::format("{} tasks{}", ids.size(), many);
+  }
 
   void registered(runtime::SchedulerDriver&, const std::string& frameworkId,
                   const std::string& masterId) override {
-    note(fmt::format("subscribed as framework {} (master {}); waiting for an offer of {}{}",
-                     frameworkId, masterId, toString(need_),
-                     isUnreservedRole(args_.role) ? "" : " in role " + args_.role));
+    note(fmt::format(
+        "subscribed as framework {} (master {}); waiting for an offer of {}{}{}", frameworkId,
+        masterId, toString(need_), isUnreservedRole(args_.role) ? "" : " in role " + args_.role,
+        instances_.size() == 1 ? "" : fmt::format(" for each of {} instances", instances_.size())));
   }
 
   void reregistered(runtime::SchedulerDriver& driver, const std::string& masterId) override {
     note(fmt::format("subscribed again (master {})", masterId));
     ++reconcileRound_;
+    for (Instance& i : instances_) i.answered = i.phase != Phase::kLaunched;
     reconcileUntilAnswered(driver, reconcileRound_);
   }
 
@@ -183,11 +215,11 @@ class RunScheduler final : public runtime::Scheduler {
 
   void error(runtime::SchedulerDriver& driver, const std::string& message) override {
     if (driver.removed()) {
-      // Torn down by an operator (or failed over too late): its task is
-      // killed by the master, and no update of it will come here.
+      // Torn down by an operator (or failed over too late): its tasks are
+      // killed by the master, and no update of them will come here.
       std::cerr << fmt::format("allot run: the master removed this framework ({}); {}\n", message,
-                               launched_ ? fmt::format("task {} is killed with it", taskId_)
-                                         : std::string("no task was launched"));
+                               launched() ? runningTasks(" is", " are") + " killed with it"
+                                          : std::string("no task was launched"));
       result_ = kExitNotFinished;
       driver.stop();
       return;
@@ -197,81 +229,174 @@ class RunScheduler final : public runtime::Scheduler {
 
   void resourceOffers(runtime::SchedulerDriver& driver,
                       const std::vector<wire::Offer>& offers) override {
-    wire::Filters later;
-    later.set_refuse_seconds(3600);  // one task only: let other frameworks have them
     for (const wire::Offer& offer : offers) {
-      std::optional<Resources> use;
-      if (!launched_) use = fit(offer);
-      if (!use) {
-        driver.declineOffer(offer.offer_id(), later);
-        continue;
+      std::vector<wire::TaskInfo> tasks;
+      std::optional<Resources> left;
+      try {
+        left = Resources::parse(offer.resources());
+      } catch (const ParseError& e) {
+        spdlog::warn("offer {} has unreadable resources: {}", offer.offer_id(), e.what());
       }
-      wire::TaskInfo task;
-      task.set_task_id(taskId_);
-      task.set_name(args_.name);
-      task.set_agent_id(offer.agent_id());
-      task.set_resources(toString(*use));
-      task.set_command(command_);
-      if (check_) *task.mutable_health_check() = *check_;
-      if (args_.killGrace) task.mutable_kill_policy()->set_grace_period_seconds(*args_.killGrace);
-      wire::Filters rest;
-      rest.set_refuse_seconds(3600);
-      driver.launchTasks({offer.offer_id()}, {task}, rest);
-      launched_ = true;
-      agentId_ = offer.agent_id();
-      note(fmt::format("launching task {} on agent {} ({}): {}", taskId_, offer.agent_id(),
-                       offer.hostname(), command_));
-      driver.suppressOffers();
+      for (Instance& i : instances_) {
+        if (!left || result_) break;
+        if (i.phase != Phase::kPending) continue;
+        const std::optional<Resources> use = fit(*left);
+        if (!use) break;
+        *left -= *use;
+        tasks.push_back(taskInfo(i, offer, *use));
+        i.phase = Phase::kLaunched;
+        i.agentId = offer.agent_id();
+        ++i.attempts;
+        note(fmt::format("launching task {} on agent {} ({}): {}", i.taskId, offer.agent_id(),
+                         offer.hostname(), command_));
+      }
+      // What is left: back to other frameworks soon while instances wait,
+      // for an hour once none does (one task only: let them have it).
+      wire::Filters filters;
+      filters.set_refuse_seconds(pending() > 0 ? 5 : 3600);
+      if (tasks.empty()) {
+        driver.declineOffer(offer.offer_id(), filters);
+      } else {
+        driver.launchTasks({offer.offer_id()}, tasks, filters);
+      }
     }
+    if (pending() == 0) driver.suppressOffers();
   }
 
   void statusUpdate(runtime::SchedulerDriver& driver, const wire::TaskStatus& status) override {
-    if (status.task_id() != taskId_ || result_) return;
-    answered_ = true;
-    if (status.state() == lastState_ && status.uuid().empty()) return;  // a reconciliation echo
-    lastState_ = status.state();
-    if (!status.agent_id().empty()) agentId_ = status.agent_id();
-    print(status);
+    const auto found = byTaskId_.find(status.task_id());
+    if (found == byTaskId_.end() || result_) return;
+    Instance& i = instances_[found->second.instance];
+    // An earlier attempt's: it ended (LOST, the master kills it should its
+    // agent come back) before this one was launched.
+    if (found->second.attempt + 1 != i.attempts || i.phase != Phase::kLaunched) return;
+    i.answered = true;
+    if (status.state() == i.lastState && status.uuid().empty()) return;  // a reconciliation echo
+    i.lastState = status.state();
+    if (!status.agent_id().empty()) i.agentId = status.agent_id();
+    print(status, found->second);
     if (!runtime::isTerminal(status.state())) return;
-    result_ = timedOut_ ? kExitTimeout : exitCode(status);
+    const int code = exitCode(status);
+    if (code != 0 && !timedOut_ && i.attempts <= args_.retries) {
+      note(fmt::format("task {} ended {}; launching it again (retry {} of {})", i.taskId,
+                       runtime::taskStateName(status.state()), i.attempts, args_.retries));
+      i.phase = Phase::kPending;
+      i.lastState = wire::TASK_STATE_UNSPECIFIED;
+      i.taskId = taskIdOf(found->second.instance, i.attempts);
+      driver.reviveOffers();
+      return;
+    }
     if (status.state() != wire::TASK_FINISHED && status.state() != wire::TASK_FAILED) {
-      std::cerr << fmt::format("allot run: task {} ended {}{}\n", taskId_,
+      std::cerr << fmt::format("allot run: task {} ended {}{}\n", i.taskId,
                                runtime::taskStateName(status.state()),
                                status.message().empty() ? "" : ": " + status.message());
     }
-    driver.stop(false);
+    end(i, timedOut_ ? kExitTimeout : code);
+    if (result_) driver.stop(false);
   }
 
  private:
-  // Asks the master for the task's state, again every kReconcileRetry until
-  // an update of it arrives: a restarted master does not answer for a task
-  // of an agent it still expects to re-register (the framework asks again),
-  // and answers TASK_LOST once that agent is given up.
-  void reconcileUntilAnswered(runtime::SchedulerDriver& driver, std::uint64_t round) {
-    if (!launched_ || result_ || round != reconcileRound_ || !driver.subscribed()) return;
-    answered_ = false;
-    wire::Reconcile::Task task;
-    task.set_task_id(taskId_);
-    task.set_agent_id(agentId_);
-    driver.reconcileTasks({task});
-    driver.loop().after(kReconcileRetry, [this, &driver, round] {
-      if (!answered_) reconcileUntilAnswered(driver, round);
-    });
+  enum class Phase { kPending, kLaunched, kEnded };
+  struct Instance {
+    std::string taskId;  // of the current attempt
+    std::string agentId;
+    Phase phase = Phase::kPending;
+    std::uint32_t attempts = 0;  // launches so far
+    int exitCode = 0;            // once ended
+    bool answered = true;        // an update came since the last reconciliation
+    wire::TaskState lastState = wire::TASK_STATE_UNSPECIFIED;
+  };
+  struct Attempt {
+    std::size_t instance = 0;
+    std::uint32_t attempt = 0;
+  };
+
+  // NAME-PID-N as mesos-execute names its task; .I for each of several
+  // instances; .rK for the K-th retry.
+  std::string taskIdOf(std::size_t instance, std::uint32_t attempt) {
+    std::string id = base_;
+    if (instances_.size() > 1) id += fmt::format(".{}", instance);
+    if (attempt > 0) id += fmt::format(".r{}", attempt);
+    byTaskId_[id] = Attempt{instance, attempt};
+    return id;
   }
 
-  // The resources to launch with, if the offer holds `need_`: reserved for
-  // our role first, else unreserved.
-  std::optional<Resources> fit(const wire::Offer& offer) const {
-    try {
-      Resources offered = Resources::parse(offer.resources());
-      if (!isUnreservedRole(args_.role)) {
-        Resources reserved = need_.withRole(args_.role);
-        if (offered.contains(reserved)) return reserved;
-      }
-      if (offered.contains(need_)) return need_;
-    } catch (const ParseError& e) {
-      spdlog::warn("offer {} has unreadable resources: {}", offer.offer_id(), e.what());
+  std::size_t pending() const {
+    return static_cast<std::size_t>(
+        std::count_if(instances_.begin(), instances_.end(),
+                      [](const Instance& i) { return i.phase == Phase::kPending; }));
+  }
+
+  // Ends an instance for good; once all have, the run's exit status: the
+  // first instance's (by index) that did not finish, else 0.
+  void end(Instance& instance, int code) {
+    instance.phase = Phase::kEnded;
+    instance.exitCode = code;
+    if (std::any_of(instances_.begin(), instances_.end(),
+                    [](const Instance& i) { return i.phase != Phase::kEnded; })) {
+      return;
     }
+    int overall = timedOut_ ? kExitTimeout : 0;
+    std::size_t finished = 0;
+    for (const Instance& i : instances_) {
+      if (i.exitCode == 0) ++finished;
+      if (overall == 0) overall = i.exitCode;
+    }
+    if (instances_.size() > 1) {
+      std::cerr << fmt::format("allot run: {} of {} instances finished{}\n", finished,
+                               instances_.size(),
+                               overall == 0 ? "" : fmt::format("; exit status {}", overall));
+    }
+    result_ = overall;
+  }
+
+  wire::TaskInfo taskInfo(const Instance& i, const wire::Offer& offer, const Resources& use) const {
+    wire::TaskInfo task;
+    task.set_task_id(i.taskId);
+    task.set_name(args_.name);
+    task.set_agent_id(offer.agent_id());
+    task.set_resources(toString(use));
+    task.set_command(command_);
+    auto& env = *task.mutable_environment();
+    for (const std::string& item : args_.environment) {
+      const std::size_t eq = item.find('=');
+      env[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    env["ALLOT_INSTANCE"] = std::to_string(&i - instances_.data());
+    env["ALLOT_INSTANCES"] = std::to_string(instances_.size());
+    if (check_) *task.mutable_health_check() = *check_;
+    if (args_.killGrace) task.mutable_kill_policy()->set_grace_period_seconds(*args_.killGrace);
+    return task;
+  }
+
+  // Asks the master for the state of each launched task not heard of since
+  // the re-subscription, again every kReconcileRetry until an update of it
+  // arrives: a restarted master does not answer for a task of an agent it
+  // still expects to re-register (the framework asks again), and answers
+  // TASK_LOST once that agent is given up.
+  void reconcileUntilAnswered(runtime::SchedulerDriver& driver, std::uint64_t round) {
+    if (result_ || round != reconcileRound_ || !driver.subscribed()) return;
+    std::vector<wire::Reconcile::Task> tasks;
+    for (const Instance& i : instances_) {
+      if (i.phase != Phase::kLaunched || i.answered) continue;
+      wire::Reconcile::Task& task = tasks.emplace_back();
+      task.set_task_id(i.taskId);
+      task.set_agent_id(i.agentId);
+    }
+    if (tasks.empty()) return;
+    driver.reconcileTasks(tasks);
+    driver.loop().after(kReconcileRetry,
+                        [this, &driver, round] { reconcileUntilAnswered(driver, round); });
+  }
+
+  // The resources to launch with, if `offered` holds `need_`: reserved for
+  // our role first, else unreserved.
+  std::optional<Resources> fit(const Resources& offered) const {
+    if (!isUnreservedRole(args_.role)) {
+      Resources reserved = need_.withRole(args_.role);
+      if (offered.contains(reserved)) return reserved;
+    }
+    if (offered.contains(need_)) return need_;
     return std::nullopt;
   }
 
@@ -287,7 +412,8 @@ class RunScheduler final : public runtime::Scheduler {
     return code == 0 ? 1 : code;
   }
 
-  void print(const wire::TaskStatus& status) const {
+  void print(const wire::TaskStatus& status, const Attempt& attempt) const {
+    const bool several = instances_.size() > 1 || args_.retries > 0;
     if (args_.json) {
       nlohmann::json j;
       j["time"] = clockTime();
@@ -296,6 +422,10 @@ class RunScheduler final : public runtime::Scheduler {
       j["state"] = std::string(runtime::taskStateName(status.state()));
       j["message"] = status.message();
       j["reason"] = status.reason();
+      if (several) {
+        j["instance"] = attempt.instance;
+        j["attempt"] = attempt.attempt;
+      }
       if (status.has_healthy()) j["healthy"] = status.healthy();
       if (runtime::isTerminal(status.state())) j["exit_code"] = exitCode(status);
       std::cout << j.dump() << std::endl;
@@ -316,13 +446,11 @@ class RunScheduler final : public runtime::Scheduler {
   Resources need_;
   std::string command_;
   std::optional<wire::HealthCheck> check_;
-  std::string taskId_;
-  std::string agentId_;
-  bool launched_ = false;
-  std::uint64_t reconcileRound_ = 0;  // one per re-subscription
-  bool answered_ = false;             // an update of the task came since the last reconcile
+  std::string base_;
+  std::vector<Instance> instances_;
+  std::map<std::string, Attempt> byTaskId_;  // every attempt's task id
+  std::uint64_t reconcileRound_ = 0;         // one per re-subscription
   static constexpr std::chrono::seconds kReconcileRetry{3};
-  wire::TaskState lastState_ = wire::TASK_STATE_UNSPECIFIED;
   std::optional<int> result_;
   bool timedOut_ = false;
 };
@@ -347,6 +475,28 @@ int runOnce(const RunArgs& args) {
   if (need.empty()) {
     throw ParseError(fmt::format("--cpus {} --mem {} --disk {} ask for no resources", args.cpus,
                                  args.mem, args.disk));
+  }
+  for (const std::string& item : args.environment) {
+    const std::size_t eq = item.find('=');
+    const std::string name = item.substr(0, eq);
+    const bool valid = eq != std::string::npos && !name.empty() &&
+                       std::isdigit(static_cast<unsigned char>(name[0])) == 0 &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+                       });
+    if (!valid) {
+      throw ParseError(fmt::format(
+          "--env '{}': expected NAME=VALUE with a NAME of letters, digits and '_', not starting "
+          "with a digit",
+          item));
+    }
+    if (name.starts_with("ALLOT_")) {
+      throw ParseError(
+          fmt::format("--env '{}': ALLOT_ names are set by allot (ALLOT_INSTANCE, "
+                      "ALLOT_SANDBOX, ...)",
+                      item));
+    }
+    if (item.find('\0') != std::string::npos) throw ParseError("--env: a value holds NUL");
   }
   std::optional<wire::HealthCheck> check = healthCheck(args);
   if (args.killGrace) {
@@ -405,10 +555,14 @@ int runOnce(const RunArgs& args) {
         driver.stop(false);
         return;
       }
-      std::cerr << fmt::format("allot run: timed out after {} s; killing task {}\n", args.timeout,
-                               scheduler.taskId());
+      std::cerr << fmt::format("allot run: timed out after {} s; killing {}\n", args.timeout,
+                               scheduler.runningTasks());
       scheduler.markTimedOut();
-      driver.killTask(scheduler.taskId(), scheduler.agentId());
+      scheduler.killAll(driver);
+      if (scheduler.result()) {  // none was running
+        driver.stop(false);
+        return;
+      }
       // Wait a little for TASK_KILLED, then leave; tearing down kills it anyway.
       driver.loop().after(std::chrono::seconds(10), [&] {
         if (!scheduler.result()) driver.stop(false);
@@ -429,13 +583,17 @@ void addRunCommand(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand(
       "run",
-      "Run one command as a task on the cluster, like mesos-execute: wait for an offer that "
-      "fits, launch, print state changes, exit with the task's status");
+      "Run a command as a task on the cluster, like mesos-execute (or N copies of it, a job "
+      "array): wait for offers that fit, launch, print state changes, exit with the task's "
+      "status");
   cmd->footer(
       "Exit status: 0 when the task FINISHED; the command's exit status when it FAILED (128+N "
       "when killed by signal N); 1 when it was KILLED, LOST or refused (TASK_ERROR); 124 on "
-      "--timeout; 130 when interrupted.\n"
-      "Example: allot run --master 127.0.0.1:5050 --cpus 0.5 --mem 64 -- sh -c 'echo hi'");
+      "--timeout; 130 when interrupted. With --instances, that of the first copy (by index) that "
+      "did not finish after its --retries, 0 when all finished.\n"
+      "Examples: allot run --master 127.0.0.1:5050 --cpus 0.5 --mem 64 -- sh -c 'echo hi'\n"
+      "          allot run --master 127.0.0.1:5050 --instances 100 --retries 2 -- "
+      "'./sweep.sh $ALLOT_INSTANCE'");
   cmd->add_option("--master", args->master,
                   "Master address, HOST:PORT, or zk://HOST:PORT/PATH (the leading master)")
       ->required();
@@ -447,6 +605,22 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--name", args->name, "Framework and task name")->capture_default_str();
   cmd->add_option("--principal", args->principal, "Framework principal");
   cmd->add_option("--user", args->user, "Run the task as this user (agents running as root)");
+  cmd->add_option("--instances", args->instances,
+                  "Run this many copies of the command, each a task with ALLOT_INSTANCE (0 to "
+                  "N-1) and ALLOT_INSTANCES (N) in its environment, as many at once as offers "
+                  "fit (a job array); the exit status is then that of the first copy that did "
+                  "not finish")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--retries", args->retries,
+                  "Launch a copy again, up to this many times, when it ends other than FINISHED "
+                  "(FAILED, LOST with its agent, KILLED as unhealthy, ...)")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  cmd->add_option("--env", args->environment,
+                  "Set NAME=VALUE in the task's environment (repeatable)")
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false);
   cmd->add_option("--timeout", args->timeout,
                   "Give up after this many seconds (the task is killed); 0: wait forever")
       ->capture_default_str();

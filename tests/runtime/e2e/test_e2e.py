@@ -836,6 +836,88 @@ def test_allot_run_refuses_resource_flags_that_are_not_amounts():
         assert "waiting for an offer" not in r.stderr, (flags, r.stderr)
 
 
+def test_allot_run_instances_run_as_a_job_array(cluster):
+    """`allot run --instances 6`: six copies of the command, each a task with
+    its index in ALLOT_INSTANCE and --env's variables, as many at once as the
+    offers fit (2 agents of 4 cpus, 2 cpus each: 4), the others when those
+    end; the exit status is that of the first copy that did not finish. With
+    --timeout, the running copies are killed and the waiting ones not
+    launched: 124."""
+    cluster.start(agents=2)
+    r = run_allot("run", "--master", cluster.master_address, "--cpus", "2", "--mem", "32",
+                  "--instances", "6", "--env", "GREETING=hello", "--json", "--timeout", "60",
+                  "--", 'echo "$GREETING $ALLOT_INSTANCE/$ALLOT_INSTANCES"; sleep 1; '
+                        '[ "$ALLOT_INSTANCE" != 4 ] || exit 7')
+    assert r.returncode == 7, r.stdout + r.stderr
+    updates = [json.loads(line) for line in r.stdout.splitlines()]
+    final = {u["task_id"]: u for u in updates if u["state"] in TERMINAL}
+    assert sorted(u["instance"] for u in final.values()) == list(range(6)), final
+    for u in final.values():
+        want = ("TASK_FAILED", 7) if u["instance"] == 4 else ("TASK_FINISHED", 0)
+        assert (u["state"], u["exit_code"]) == want and u["attempt"] == 0, u
+    running, most = set(), 0
+    for u in updates:
+        if u["state"] == "TASK_RUNNING":
+            running.add(u["task_id"])
+        elif u["state"] in TERMINAL:
+            running.discard(u["task_id"])
+        most = max(most, len(running))
+    assert most == 4, f"at most {most} copies ran at once; 4 fit"
+    assert "5 of 6 instances finished; exit status 7" in r.stderr, r.stderr
+    for task_id, u in final.items():
+        out = run_allot("logs", task_id, "--master", f"127.0.0.1:{cluster.http_port}")
+        assert out.stdout == f"hello {u['instance']}/6\n", (task_id, out.stdout, out.stderr)
+
+    late = run_allot("run", "--master", cluster.master_address, "--cpus", "3", "--mem", "32",
+                     "--instances", "3", "--timeout", "3", "--", "sleep 60")
+    assert late.returncode == 124, late.stdout + late.stderr
+    assert "killing 2 tasks" in late.stderr and "0 of 3 instances finished" in late.stderr, \
+        late.stderr
+    assert late.stdout.count("TASK_KILLED") == 2, late.stdout
+
+    bad = run_allot("run", "--master", cluster.master_address, "--env", "2X=1", "--", "true")
+    assert bad.returncode == 1 and "--env '2X=1': expected NAME=VALUE" in bad.stderr, bad.stderr
+
+
+def test_allot_run_retries_copies_lost_with_their_agent(cluster):
+    """`allot run --instances 2 --retries 1`: the agent running a copy dies;
+    the master reports it LOST, and `allot run` launches it again on the other
+    agent, as a new task; every copy finishes and the exit status is 0."""
+    cluster.start(agents=2)
+    run = subprocess.Popen([ALLOT, "run", "--master", cluster.master_address, "--cpus", "1",
+                            "--mem", "32", "--instances", "2", "--retries", "1", "--json", "--",
+                            "sleep 6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        dirs = [os.path.join(cluster.dir, f"agent{i}") for i in range(2)]
+        wait_for(lambda: sum(len(task_processes(d, "sleep 6")) for d in dirs) == 2, 15,
+                 "both copies running", cluster)
+        victim = next(i for i, d in enumerate(dirs) if task_processes(d, "sleep 6"))
+        doomed = len(task_processes(dirs[victim], "sleep 6"))
+        cluster.agents[victim].kill9()
+        for pid in task_processes(dirs[victim], "sleep 6"):
+            os.kill(pid, signal.SIGKILL)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 0, (out, err, cluster.diagnostics())
+    updates = [json.loads(line) for line in out.splitlines()]
+    final = {}
+    for u in updates:
+        if u["state"] in TERMINAL:
+            final[(u["instance"], u["attempt"])] = u["state"]
+    lost = [k for k, state in final.items() if state == "TASK_LOST"]
+    assert len(lost) == doomed and all(attempt == 0 for _, attempt in lost), final
+    for instance, _ in lost:
+        assert final[(instance, 1)] == "TASK_FINISHED", final
+        retried = [u for u in updates if u["instance"] == instance and u["attempt"] == 1]
+        assert retried[0]["task_id"].endswith(f".{instance}.r1"), retried
+        assert retried[0]["agent_id"] == cluster.agent_id(1 - victim), retried
+    assert sum(state == "TASK_FINISHED" for state in final.values()) == 2, final
+    assert "2 of 2 instances finished" in err, err
+
+
 def test_allot_run_exits_with_the_task_status(cluster):
     """`allot run` launches one command and exits with its status: 0 when it
     FINISHED, its exit code when it FAILED, 124 when no offer fits within
