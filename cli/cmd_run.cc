@@ -18,7 +18,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -41,6 +44,8 @@ namespace {
 constexpr int kExitNotFinished = 1;  // KILLED, LOST, ERROR, GONE
 constexpr int kExitTimeout = 124;    // as timeout(1)
 constexpr int kExitInterrupted = 130;
+// The framework's failover timeout with --checkpoint and no --failover-timeout.
+constexpr double kDefaultFailoverSeconds = 24 * 3600;
 
 struct RunArgs {
   std::string master;
@@ -55,9 +60,11 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   std::vector<std::string> command;
-  std::uint32_t instances = 1;           // copies of the command, each a task
-  std::uint32_t retries = 0;             // launches again of a copy that does not finish
-  std::vector<std::string> environment;  // --env NAME=VALUE, set in each task
+  std::uint32_t instances = 1;            // copies of the command, each a task
+  std::uint32_t retries = 0;              // launches again of a copy that does not finish
+  std::vector<std::string> environment;   // --env NAME=VALUE, set in each task
+  std::string checkpoint;                 // --checkpoint FILE: a run another allot run takes over
+  std::optional<double> failoverTimeout;  // seconds the master keeps the framework without us
   CurveClientFlags curve;
   // A health check: at most one of the three kinds; the times are Mesos'
   // defaults unless given.
@@ -150,20 +157,155 @@ std::string clockTime() {
   return fmt::format("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, ms.count());
 }
 
+// --checkpoint FILE: the run's log, one JSON object a line: first the run's
+// settings, then its framework id, each launch (written before the launch is
+// sent) and each copy's retry or end (written before the update that ends it
+// is acknowledged). A new `allot run` given the same file and command takes
+// the framework over (within --failover-timeout) with its tasks, as Mesos
+// frameworks fail over. Appending keeps each write small, however many copies.
+class Checkpoint {
+ public:
+  explicit Checkpoint(std::string path) : path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+
+  // The objects an earlier run wrote, or none when there is no file. Throws
+  // Error naming FILE:LINE for a line that is not a JSON object (a crash
+  // mid-write leaves at most a last partial line, which is dropped).
+  std::vector<nlohmann::json> read() const {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(path_);
+    if (!in) return out;
+    std::string line, next;
+    std::size_t number = 0;
+    bool more = static_cast<bool>(std::getline(in, line));
+    while (more) {
+      ++number;
+      more = static_cast<bool>(std::getline(in, next));
+      const bool last = !more;
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        if (last) break;
+        throw Error(fmt::format("--checkpoint {}:{}: not a line allot run wrote: {}", path_, number,
+                                line.substr(0, 80)));
+      }
+      out.push_back(std::move(j));
+      line = std::move(next);
+    }
+    return out;
+  }
+
+  void append(const nlohmann::json& j) {
+    if (!out_.is_open()) {
+      out_.open(path_, std::ios::app);
+      if (!out_)
+        throw Error(fmt::format("--checkpoint {}: cannot write: {}", path_, std::strerror(errno)));
+    }
+    out_ << j.dump() << '\n';
+    out_.flush();
+    if (!out_)
+      throw Error(fmt::format("--checkpoint {}: cannot write: {}", path_, std::strerror(errno)));
+  }
+
+  // The run is over: nothing to take over.
+  void remove() {
+    out_.close();
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
 // Runs args.instances copies of the command, each launched again up to
 // args.retries times when it ends other than FINISHED, and ends when every
 // copy has ended for good. One copy without retries is mesos-execute.
 class RunScheduler final : public runtime::Scheduler {
  public:
-  RunScheduler(const RunArgs& args, Resources need, std::optional<wire::HealthCheck> check)
+  RunScheduler(const RunArgs& args, Resources need, std::optional<wire::HealthCheck> check,
+               Checkpoint* checkpoint)
       : args_(args),
         need_(std::move(need)),
         command_(commandLine(args.command)),
         check_(std::move(check)),
+        checkpoint_(checkpoint),
         instances_(args.instances) {
     base_ = fmt::format("{}-{}-{}", args.name, ::getpid(),
                         std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
     for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
+  }
+
+  // What the checkpoint's first line holds: a run resumes only with the same.
+  nlohmann::json settings() const {
+    return {{"allot_run_checkpoint", 1},
+            {"name", args_.name},
+            {"command", command_},
+            {"resources", toString(need_)},
+            {"role", args_.role},
+            {"user", args_.user},
+            {"instances", instances_.size()},
+            {"retries", args_.retries},
+            {"environment", args_.environment}};
+  }
+
+  // Starts the checkpoint, or takes over the run it records: its framework
+  // id (returned), task ids, launches, retries and ends. Throws Error when
+  // it records another run.
+  std::string startCheckpoint() {
+    const std::vector<nlohmann::json> events = checkpoint_->read();
+    if (events.empty()) {
+      checkpoint_->append(settings());
+      checkpoint_->append({{"base", base_}});
+      return {};
+    }
+    if (events[0] != settings()) {
+      throw Error(fmt::format(
+          "--checkpoint {} records another run ({}); give the same command and flags to take it "
+          "over, or remove the file to start anew",
+          checkpoint_->path(), events[0].dump()));
+    }
+    std::string frameworkId;
+    byTaskId_.clear();
+    for (std::size_t n = 1; n < events.size(); ++n) {
+      const nlohmann::json& e = events[n];
+      try {
+        if (e.contains("base")) {
+          base_ = e.at("base").get<std::string>();
+          for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
+        } else if (e.contains("framework_id")) {
+          frameworkId = e.at("framework_id").get<std::string>();
+        } else {
+          Instance& i = instances_.at(e.at("instance").get<std::size_t>());
+          const std::size_t index = static_cast<std::size_t>(&i - instances_.data());
+          if (e.contains("launch")) {
+            i.attempts = e.at("attempt").get<std::uint32_t>() + 1;
+            i.taskId = taskIdOf(index, i.attempts - 1);
+            i.agentId = e.at("launch").get<std::string>();
+            i.phase = Phase::kLaunched;
+          } else if (e.contains("retry")) {
+            i.phase = Phase::kPending;
+            i.taskId = taskIdOf(index, i.attempts);
+          } else {
+            i.phase = Phase::kEnded;
+            i.exitCode = e.at("end").get<int>();
+          }
+        }
+      } catch (const std::exception& error) {
+        throw Error(fmt::format("--checkpoint {}:{}: not a line allot run wrote: {} ({})",
+                                checkpoint_->path(), n + 1, e.dump(), error.what()));
+      }
+    }
+    resumed_ = true;
+    return frameworkId;
+  }
+
+  // The run is over (every copy ended, torn down, or interrupted): its
+  // checkpoint has nothing left to take over.
+  void endCheckpoint() {
+    if (checkpoint_ == nullptr) return;
+    checkpoint_->remove();
   }
 
   // The exit status once every instance ended (or the run gave up).
@@ -194,8 +336,23 @@ class RunScheduler final : public runtime::Scheduler {
                            : fmt::format("{} tasks{}", ids.size(), many);
   }
 
-  void registered(runtime::SchedulerDriver&, const std::string& frameworkId,
+  void registered(runtime::SchedulerDriver& driver, const std::string& frameworkId,
                   const std::string& masterId) override {
+    if (resumed_) {
+      note(
+          fmt::format("took over framework {} (master {}) from --checkpoint {}: {} of {} copies "
+                      "launched, {} ended",
+                      frameworkId, masterId, checkpoint_->path(), count(Phase::kLaunched),
+                      instances_.size(), count(Phase::kEnded)));
+      reconcileLaunched(driver);
+      if (count(Phase::kPending) == 0) driver.suppressOffers();
+      if (count(Phase::kEnded) == instances_.size()) {
+        finish();
+        driver.stop(false);
+      }
+      return;
+    }
+    if (checkpoint_ != nullptr) checkpoint_->append({{"framework_id", frameworkId}});
     note(fmt::format(
         "subscribed as framework {} (master {}); waiting for an offer of {}{}{}", frameworkId,
         masterId, toString(need_), isUnreservedRole(args_.role) ? "" : " in role " + args_.role,
@@ -204,9 +361,7 @@ class RunScheduler final : public runtime::Scheduler {
 
   void reregistered(runtime::SchedulerDriver& driver, const std::string& masterId) override {
     note(fmt::format("subscribed again (master {})", masterId));
-    ++reconcileRound_;
-    for (Instance& i : instances_) i.answered = i.phase != Phase::kLaunched;
-    reconcileUntilAnswered(driver, reconcileRound_);
+    reconcileLaunched(driver);
   }
 
   void disconnected(runtime::SchedulerDriver&) override {
@@ -217,7 +372,10 @@ class RunScheduler final : public runtime::Scheduler {
     if (driver.removed()) {
       // Torn down by an operator (or failed over too late): its tasks are
       // killed by the master, and no update of them will come here.
-      std::cerr << fmt::format("allot run: the master removed this framework ({}); {}\n", message,
+      std::cerr << fmt::format("allot run: the master removed this framework ({}){}; {}\n", message,
+                               resumed_ ? ", taken over from --checkpoint after its "
+                                          "--failover-timeout had passed"
+                                        : "",
                                launched() ? runningTasks(" is", " are") + " killed with it"
                                           : std::string("no task was launched"));
       result_ = kExitNotFinished;
@@ -247,6 +405,9 @@ class RunScheduler final : public runtime::Scheduler {
         i.phase = Phase::kLaunched;
         i.agentId = offer.agent_id();
         ++i.attempts;
+        log({{"instance", &i - instances_.data()},
+             {"attempt", i.attempts - 1},
+             {"launch", i.agentId}});
         note(fmt::format("launching task {} on agent {} ({}): {}", i.taskId, offer.agent_id(),
                          offer.hostname(), command_));
       }
@@ -280,6 +441,7 @@ class RunScheduler final : public runtime::Scheduler {
     if (code != 0 && !timedOut_ && i.attempts <= args_.retries) {
       note(fmt::format("task {} ended {}; launching it again (retry {} of {})", i.taskId,
                        runtime::taskStateName(status.state()), i.attempts, args_.retries));
+      log({{"instance", found->second.instance}, {"retry", i.attempts}});
       i.phase = Phase::kPending;
       i.lastState = wire::TASK_STATE_UNSPECIFIED;
       i.taskId = taskIdOf(found->second.instance, i.attempts);
@@ -321,21 +483,27 @@ class RunScheduler final : public runtime::Scheduler {
     return id;
   }
 
-  std::size_t pending() const {
+  std::size_t count(Phase phase) const {
     return static_cast<std::size_t>(
         std::count_if(instances_.begin(), instances_.end(),
-                      [](const Instance& i) { return i.phase == Phase::kPending; }));
+                      [phase](const Instance& i) { return i.phase == phase; }));
+  }
+  std::size_t pending() const { return count(Phase::kPending); }
+
+  void log(const nlohmann::json& event) {
+    if (checkpoint_ != nullptr) checkpoint_->append(event);
   }
 
   // Ends an instance for good; once all have, the run's exit status: the
   // first instance's (by index) that did not finish, else 0.
   void end(Instance& instance, int code) {
+    log({{"instance", &instance - instances_.data()}, {"end", code}});
     instance.phase = Phase::kEnded;
     instance.exitCode = code;
-    if (std::any_of(instances_.begin(), instances_.end(),
-                    [](const Instance& i) { return i.phase != Phase::kEnded; })) {
-      return;
-    }
+    if (count(Phase::kEnded) == instances_.size()) finish();
+  }
+
+  void finish() {
     int overall = timedOut_ ? kExitTimeout : 0;
     std::size_t finished = 0;
     for (const Instance& i : instances_) {
@@ -367,6 +535,13 @@ class RunScheduler final : public runtime::Scheduler {
     if (check_) *task.mutable_health_check() = *check_;
     if (args_.killGrace) task.mutable_kill_policy()->set_grace_period_seconds(*args_.killGrace);
     return task;
+  }
+
+  // Asks the master for the state of every launched task (see below).
+  void reconcileLaunched(runtime::SchedulerDriver& driver) {
+    ++reconcileRound_;
+    for (Instance& i : instances_) i.answered = i.phase != Phase::kLaunched;
+    reconcileUntilAnswered(driver, reconcileRound_);
   }
 
   // Asks the master for the state of each launched task not heard of since
@@ -446,6 +621,8 @@ class RunScheduler final : public runtime::Scheduler {
   Resources need_;
   std::string command_;
   std::optional<wire::HealthCheck> check_;
+  Checkpoint* checkpoint_;  // null without --checkpoint
+  bool resumed_ = false;    // took over the run a checkpoint records
   std::string base_;
   std::vector<Instance> instances_;
   std::map<std::string, Attempt> byTaskId_;  // every attempt's task id
@@ -518,7 +695,17 @@ int runOnce(const RunArgs& args) {
   ::gethostname(host, sizeof host - 1);
   info.set_hostname(host);
 
-  RunScheduler scheduler(args, need, std::move(check));
+  std::optional<Checkpoint> checkpoint;
+  if (!args.checkpoint.empty()) checkpoint.emplace(args.checkpoint);
+  RunScheduler scheduler(args, need, std::move(check), checkpoint ? &*checkpoint : nullptr);
+  if (checkpoint) {
+    info.set_framework_id(scheduler.startCheckpoint());
+    // Mesos' default failover timeout is 0: a checkpoint is for outliving this process.
+    info.set_failover_timeout_us(
+        toMicros(secondsToDuration(args.failoverTimeout.value_or(kDefaultFailoverSeconds))));
+  } else if (args.failoverTimeout) {
+    info.set_failover_timeout_us(toMicros(secondsToDuration(*args.failoverTimeout)));
+  }
   runtime::SystemClock clock;
   runtime::DriverOptions driverOptions;
   driverOptions.curve = args.curve.options();
@@ -572,6 +759,9 @@ int runOnce(const RunArgs& args) {
 
   driver.run();
   ::close(signalFd);
+  // Whichever way this process ends the run (every copy ended, torn down,
+  // interrupted, timed out), there is nothing left for another to take over.
+  scheduler.endCheckpoint();
   if (interrupted && !scheduler.result()) return kExitInterrupted;
   if (scheduler.timedOut() && !scheduler.result()) return kExitTimeout;
   return scheduler.result().value_or(kExitNotFinished);
@@ -621,6 +811,16 @@ void addRunCommand(CLI::App& app) {
                   "Set NAME=VALUE in the task's environment (repeatable)")
       ->type_name("NAME=VALUE")
       ->allow_extra_args(false);
+  auto* checkpoint = cmd->add_option(
+      "--checkpoint", args->checkpoint,
+      "Keep the run's state in FILE, so that if this process dies (crash, kill -9, a closed "
+      "terminal) its tasks keep running and `allot run` given the same FILE, command and flags "
+      "takes them over (the framework fails over, as Mesos' do); removed when the run ends");
+  checkpoint->type_name("FILE");
+  cmd->add_option("--failover-timeout", args->failoverTimeout,
+                  "Seconds the master keeps the framework and its tasks while no allot run "
+                  "holds it (default: 86400 with --checkpoint, else the master's minimum)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--timeout", args->timeout,
                   "Give up after this many seconds (the task is killed); 0: wait forever")
       ->capture_default_str();

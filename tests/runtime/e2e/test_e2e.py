@@ -918,6 +918,59 @@ def test_allot_run_retries_copies_lost_with_their_agent(cluster):
     assert "2 of 2 instances finished" in err, err
 
 
+def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
+    """`allot run --checkpoint FILE` killed with -9 leaves its tasks running;
+    `allot run` with the same FILE and command takes the framework over (the
+    same id, within its failover timeout), launches nothing again, reports
+    the same tasks FINISHED, exits 0 and removes FILE. Another command is
+    refused the checkpoint; past a --failover-timeout the master has removed
+    the framework, and taking it over fails saying why."""
+    cluster.start(agents=1)
+    checkpoint = str(tmp_path / "run.checkpoint")
+    args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
+            "--instances", "3", "--checkpoint", checkpoint, "--json", "--", "sleep 6"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pids = wait_task_processes(cluster, cluster.dir, "sleep 6", 3)
+        first.kill()
+        out1, _ = first.communicate(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    launched = {json.loads(line)["task_id"] for line in out1.splitlines()}
+    assert len(launched) == 3, out1
+    other = run_allot(*args[1:-1], "sleep 7")
+    assert other.returncode == 1 and "records another run" in other.stderr, other.stderr
+    second = run_allot(*args[1:], timeout=60)
+    assert second.returncode == 0, second.stdout + second.stderr + cluster.diagnostics()
+    updates = [json.loads(line) for line in second.stdout.splitlines()]
+    assert {u["task_id"] for u in updates if u["state"] == "TASK_FINISHED"} == launched, updates
+    assert "TASK_STARTING" not in second.stdout, "a copy was launched again"
+    assert not os.path.exists(checkpoint)
+    assert not task_processes(cluster.dir, "sleep 6") and len(set(pids)) == 3
+    frameworks = {f["id"] for f in cluster.state()["frameworks"]}
+    assert len(frameworks) == 0, frameworks  # the one framework is done and gone
+
+    late_args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
+                 "--instances", "3", "--checkpoint", checkpoint, "--failover-timeout", "1",
+                 "--json", "--", "sleep 30"]
+    late = subprocess.Popen(late_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_task_processes(cluster, cluster.dir, "sleep 30", 3)
+        late.kill()
+        late.communicate(timeout=10)
+    finally:
+        if late.poll() is None:
+            late.kill()
+    wait_for(lambda: not cluster.state()["frameworks"], 15,
+             "the master to remove the framework past its failover timeout", cluster)
+    gone = run_allot(*late_args[1:], timeout=30)
+    assert gone.returncode == 1, gone.stdout + gone.stderr
+    assert "taken over from --checkpoint after its --failover-timeout had passed" in gone.stderr, \
+        gone.stderr
+    assert not os.path.exists(checkpoint)
+
+
 def test_allot_run_exits_with_the_task_status(cluster):
     """`allot run` launches one command and exits with its status: 0 when it
     FINISHED, its exit code when it FAILED, 124 when no offer fits within
