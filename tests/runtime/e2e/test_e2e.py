@@ -970,6 +970,19 @@ def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
         gone.stderr
     assert not os.path.exists(checkpoint)
 
+    # A damaged checkpoint is refused naming its line, and left as it is; a
+    # last line cut short (a crash mid-write) is not damage.
+    with open(checkpoint, "w") as f:
+        f.write('{"allot_run_checkpoint": 1}\nnot json\n{"base": "x"}\n')
+    bad = run_allot(*args[1:], timeout=30)
+    assert bad.returncode == 1 and f"--checkpoint {checkpoint}:2: not a line allot run wrote" \
+        in bad.stderr, bad.stderr
+    assert os.path.exists(checkpoint)
+    with open(checkpoint, "w") as f:
+        f.write('{"allot_run_checkpoint": 1}\n{"base": "x"')
+    cut = run_allot(*args[1:], timeout=30)
+    assert cut.returncode == 1 and "records another run" in cut.stderr, cut.stderr
+
 
 def test_allot_run_exits_with_the_task_status(cluster):
     """`allot run` launches one command and exits with its status: 0 when it
