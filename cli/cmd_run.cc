@@ -62,6 +62,7 @@ struct RunArgs {
   std::vector<std::string> command;
   std::uint32_t instances = 1;            // copies of the command, each a task
   std::uint32_t retries = 0;              // launches again of a copy that does not finish
+  std::uint32_t maxRunning = 0;           // copies launched and not ended at most (0: no limit)
   std::vector<std::string> environment;   // --env NAME=VALUE, set in each task
   std::string checkpoint;                 // --checkpoint FILE: a run another allot run takes over
   std::optional<double> failoverTimeout;  // seconds the master keeps the framework without us
@@ -247,6 +248,7 @@ class RunScheduler final : public runtime::Scheduler {
             {"user", args_.user},
             {"instances", instances_.size()},
             {"retries", args_.retries},
+            {"max_running", args_.maxRunning},
             {"environment", args_.environment}};
   }
 
@@ -398,6 +400,7 @@ class RunScheduler final : public runtime::Scheduler {
       for (Instance& i : instances_) {
         if (!left || result_) break;
         if (i.phase != Phase::kPending) continue;
+        if (args_.maxRunning > 0 && count(Phase::kLaunched) >= args_.maxRunning) break;
         const std::optional<Resources> use = fit(*left);
         if (!use) break;
         *left -= *use;
@@ -421,7 +424,10 @@ class RunScheduler final : public runtime::Scheduler {
         driver.launchTasks({offer.offer_id()}, tasks, filters);
       }
     }
-    if (pending() == 0) driver.suppressOffers();
+    // At --max-running, offers come back when a copy ends (a revive).
+    if (pending() == 0 || (args_.maxRunning > 0 && count(Phase::kLaunched) >= args_.maxRunning)) {
+      driver.suppressOffers();
+    }
   }
 
   void statusUpdate(runtime::SchedulerDriver& driver, const wire::TaskStatus& status) override {
@@ -454,7 +460,11 @@ class RunScheduler final : public runtime::Scheduler {
                                status.message().empty() ? "" : ": " + status.message());
     }
     end(i, timedOut_ ? kExitTimeout : code);
-    if (result_) driver.stop(false);
+    if (result_) {
+      driver.stop(false);
+    } else if (args_.maxRunning > 0 && pending() > 0) {
+      driver.reviveOffers();  // a place under --max-running is free
+    }
   }
 
  private:
@@ -806,6 +816,11 @@ void addRunCommand(CLI::App& app) {
                   "Launch a copy again, up to this many times, when it ends other than FINISHED "
                   "(FAILED, LOST with its agent, KILLED as unhealthy, ...)")
       ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  cmd->add_option("--max-running", args->maxRunning,
+                  "With --instances: run at most this many copies at once (0: as many as offers "
+                  "fit)")
+      ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   cmd->add_option("--env", args->environment,
                   "Set NAME=VALUE in the task's environment (repeatable)")

@@ -836,6 +836,18 @@ def test_allot_run_refuses_resource_flags_that_are_not_amounts():
         assert "waiting for an offer" not in r.stderr, (flags, r.stderr)
 
 
+def most_at_once(updates):
+    """The most tasks RUNNING at once in `allot run --json`'s updates."""
+    running, most = set(), 0
+    for u in updates:
+        if u["state"] == "TASK_RUNNING":
+            running.add(u["task_id"])
+        elif u["state"] in TERMINAL:
+            running.discard(u["task_id"])
+        most = max(most, len(running))
+    return most
+
+
 def test_allot_run_instances_run_as_a_job_array(cluster):
     """`allot run --instances 6`: six copies of the command, each a task with
     its index in ALLOT_INSTANCE and --env's variables, as many at once as the
@@ -855,18 +867,20 @@ def test_allot_run_instances_run_as_a_job_array(cluster):
     for u in final.values():
         want = ("TASK_FAILED", 7) if u["instance"] == 4 else ("TASK_FINISHED", 0)
         assert (u["state"], u["exit_code"]) == want and u["attempt"] == 0, u
-    running, most = set(), 0
-    for u in updates:
-        if u["state"] == "TASK_RUNNING":
-            running.add(u["task_id"])
-        elif u["state"] in TERMINAL:
-            running.discard(u["task_id"])
-        most = max(most, len(running))
-    assert most == 4, f"at most {most} copies ran at once; 4 fit"
+    assert most_at_once(updates) == 4, "4 copies fit at once"
     assert "5 of 6 instances finished; exit status 7" in r.stderr, r.stderr
     for task_id, u in final.items():
         out = run_allot("logs", task_id, "--master", f"127.0.0.1:{cluster.http_port}")
         assert out.stdout == f"hello {u['instance']}/6\n", (task_id, out.stdout, out.stderr)
+
+    # --max-running 1: one copy at a time, though 8 would fit.
+    one = run_allot("run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
+                    "--instances", "3", "--max-running", "1", "--json", "--timeout", "60", "--",
+                    "sleep 0.5")
+    assert one.returncode == 0, one.stdout + one.stderr
+    updates = [json.loads(line) for line in one.stdout.splitlines()]
+    assert most_at_once(updates) == 1 and \
+        sum(u["state"] == "TASK_FINISHED" for u in updates) == 3, updates
 
     late = run_allot("run", "--master", cluster.master_address, "--cpus", "3", "--mem", "32",
                      "--instances", "3", "--timeout", "3", "--", "sleep 60")
