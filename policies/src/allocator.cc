@@ -185,6 +185,12 @@ std::vector<Allocation> Allocator::allocate(TimePoint now) {
     decide(now);
   } catch (...) {
     round_ = nullptr;
+    // A host that goes on after a failed round (the master logs it) must
+    // not lose what the policy granted before it failed: offered to no one,
+    // it would stay allocated for good.
+    for (const Allocation& a : round) {
+      state_.recover(a.frameworkIndex, a.agentIndex, a.resources);
+    }
     throw;
   }
   round_ = nullptr;

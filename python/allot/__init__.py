@@ -26,6 +26,7 @@ from _allot import (  # noqa: F401  (re-exported)
 )
 
 from .data import shared_traces_dir
+from .master import Master
 from .policy import Policy
 from .sim import (CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, differences, history,
                   read_results, simulate)
@@ -36,6 +37,7 @@ __all__ = [
     "ClusterStateView",
     "Error",
     "InvalidArgument",
+    "Master",
     "NotFound",
     "ParseError",
     "Policy",

@@ -35,6 +35,9 @@ class Policy:
     (without it, once in all, as nothing in its run would change).
     The simulation runs one round at a time; ``decide`` holds the GIL while
     it runs, so a Python policy is as fast as its Python.
+
+    The same object allocates a real cluster in ``allot.Master(policy)``
+    (then ``now`` is the master's clock, in microseconds since the epoch).
     """
 
     name = "python"
@@ -51,7 +54,7 @@ class Policy:
         host = self._allot_host
         if host is None:
             raise RuntimeError("Policy.state and grants are available only inside decide(), "
-                               "during allot.simulate()")
+                               "during allot.simulate() or while an allot.Master runs")
         return host
 
     @property
@@ -62,7 +65,8 @@ class Policy:
     def seed(self):
         """The run's seed (``simulate``'s ``seed``), during a run."""
         if self._allot_seed is None:
-            raise RuntimeError("Policy.seed is set only during allot.simulate()")
+            raise RuntimeError("Policy.seed is set only during allot.simulate() and in an "
+                               "allot.Master")
         return self._allot_seed
 
     @property

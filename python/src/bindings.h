@@ -27,6 +27,9 @@ std::unique_ptr<Allocator> makePythonAllocator(py::object policy, const Params& 
 // Registers the classes Python policies see (PolicyHost, ClusterStateView).
 void bindPolicyHost(py::module_& m);
 
+// Registers Master, the runtime master driven from Python (see master.cc).
+void bindMaster(py::module_& m);
+
 // The whole Result as plain Python values and numpy columns (see result.cc).
 py::dict resultToPython(const sim::Result& result);
 

@@ -321,6 +321,7 @@ PYBIND11_MODULE(_allot, m) {
   m.attr("DEFAULT_MTTR") = toSeconds(sim::Config{}.meanTimeToRepair);
   bindExceptions(m);
   bindPolicyHost(m);
+  bindMaster(m);
 
   py::class_<WorkloadHandle>(m, "Workload", "A loaded workload (traces::Workload), opaque.")
       .def("__len__", [](const WorkloadHandle& h) { return h.workload->jobs.size(); })

@@ -1,5 +1,8 @@
 """Fixtures of the allot Python tests: real traces from the shared folder, tiny ones written here."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 import allot
@@ -36,3 +39,13 @@ def ctrl_c():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(scope="session")
+def allot_cli():
+    """The `allot` binary of the build under test (ALLOT_BUILD_DIR)."""
+    build = os.environ.get("ALLOT_BUILD_DIR")
+    path = Path(build or "", "cli", "allot")
+    if not build or not path.exists():
+        pytest.skip("set ALLOT_BUILD_DIR to a build with cli/allot")
+    return path

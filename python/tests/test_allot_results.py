@@ -7,9 +7,7 @@ must hold exactly the DataFrames simulate returns.
 
 import gzip
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -18,15 +16,6 @@ import pytest
 
 import allot
 from allot_test_data import KTH_STOP_AT, two_queue_swf
-
-
-@pytest.fixture(scope="module")
-def allot_cli():
-    build = os.environ.get("ALLOT_BUILD_DIR")
-    path = Path(build or "", "cli", "allot")
-    if not build or not path.exists():
-        pytest.skip("set ALLOT_BUILD_DIR to a build with cli/allot")
-    return path
 
 
 def test_cli_results_equal_simulate(allot_cli, kth_path, tmp_path):

@@ -93,6 +93,39 @@ TEST(AllocatorTest, BadEventsChangeNothing) {
   EXPECT_THROW(a->setRoleWeight("r", -1), InvalidArgument);
 }
 
+// A policy that grants every agent whole to the first framework, then throws
+// when told to: a bug the master survives (it logs the failed round).
+class FailingPolicy final : public Allocator {
+ public:
+  std::string_view name() const override { return "failing"; }
+  bool fail = true;
+
+ private:
+  void decide(TimePoint /*now*/) override {
+    for (AgentIndex a = 0; a < state().agentSlots(); ++a) grantAll(0, a);
+    if (fail) throw std::runtime_error("the policy's bug");
+  }
+};
+
+// What a round granted before its policy threw goes back: the next round
+// offers it again, instead of its staying allocated to no offer.
+TEST(AllocatorTest, AFailedRoundGivesBackWhatItGranted) {
+  FailingPolicy p;
+  p.addAgent(agent("a1", "cpus:4;mem:4096"));
+  p.addAgent(agent("a2", "cpus:2;mem:1024"));
+  p.addFramework(framework("F", "r"));
+  EXPECT_THROW(p.allocate(at(0)), std::runtime_error);
+  for (AgentIndex a = 0; a < 2; ++a) {
+    EXPECT_TRUE(p.state().allocatedOn(0, a).empty()) << a;
+    EXPECT_EQ(p.state().agent(a).available, p.state().agent(a).info.resources) << a;
+  }
+  p.fail = false;
+  const auto offers = p.allocate(at(1));
+  ASSERT_EQ(offers.size(), 2u);
+  EXPECT_EQ(offers[0].resources, Resources::parse("cpus:4;mem:4096"));
+  EXPECT_EQ(offers[1].resources, Resources::parse("cpus:2;mem:1024"));
+}
+
 // A small policy for the interface's own tests: grants each framework's
 // first pending task on agent 0 under its key, and reclaims what the
 // framework `victim` holds on agent 0 when asked to.

@@ -735,7 +735,8 @@ Master::Impl::Impl(zmq::context_t& context, const Clock& c, MasterOptions option
   if (auto why = badOwnerId(opt.masterId)) {
     throw InvalidArgument(fmt::format("--master-id {:?}: {}", opt.masterId, *why));
   }
-  allocator = makeAllocator(opt.policy, opt.params);
+  allocator = opt.makePolicy ? opt.makePolicy(opt.params) : makeAllocator(opt.policy, opt.params);
+  if (!allocator) throw InvalidArgument("the policy maker made no policy");
   if (!opt.aclsFile.empty()) {
     acls.emplace(opt.aclsFile, master::readAclFile);
     const master::Acls& a = acls->value();

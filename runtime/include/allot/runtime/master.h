@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,12 @@ struct MasterOptions {
   // Allocation policy by registry name, and its parameters.
   std::string policy = "drf";
   Params params;
+  // When set, makes the allocation policy from `params` instead of the
+  // registry: how a policy written in Python runs in the master
+  // (allot.Master), as it runs in the simulator. Called once, by the
+  // constructor; an exception the policy raises later (in a round) leaves
+  // run()/runOnce() and the master must not be run again.
+  std::function<std::unique_ptr<Allocator>(const Params&)> makePolicy;
 
   Duration allocationInterval = std::chrono::seconds(1);
   // Event-triggered rounds (resources freed, framework added, revive) run at

@@ -1,0 +1,114 @@
+"""A real allot master in this process, whose policy may be written in Python."""
+
+import threading
+
+import _allot
+
+
+class Master:
+    """A real allot master (the one ``allot master`` runs) whose allocation policy is
+    ``policy``: a registered name such as ``"drf"``, or an ``allot.Policy`` object, the
+    same one ``allot.simulate`` runs.
+
+    Agents (``allot agent --master HOST:PORT``) and frameworks (``allot run``, the
+    scheduler driver) connect to it as to ``allot master``; its HTTP API and web UI are on
+    ``http_port``. ``port=0`` and ``http_port=0`` pick free ports (see ``address`` and
+    ``http_port``); ``http_port=-1`` serves no HTTP. ``work_dir`` keeps the registry
+    (agents and frameworks survive a restart); None keeps nothing. ``params`` are the
+    policy's (``min_allocatable`` for a Python policy); ``seed`` is what a Python policy's
+    ``self.seed`` and ``self.rng`` draw from.
+
+    ``run()`` serves until ``stop()`` (from another thread) or Ctrl-C; ``start()`` serves
+    on a thread of its own; ``with allot.Master(...) as m:`` starts it and stops it at
+    the end of the block. The policy's ``decide(now)`` runs on the serving thread, taking
+    the GIL for each call; an exception it raises stops the master, and is raised by
+    ``run()``, or by ``stop()`` after ``start()``.
+    """
+
+    def __init__(self, policy="drf", *, params=None, host="0.0.0.0", port=5050,
+                 http_port=5051, work_dir=None, allocation_interval=1.0, offer_timeout=30.0,
+                 agent_timeout=15.0, framework_timeout=15.0, master_id=None, seed=0):
+        if not isinstance(policy, str):
+            policy._allot_seed = seed
+            policy._allot_rng = None
+        self._master = _allot.Master(
+            policy, {k: str(v) for k, v in (params or {}).items()}, host, port, http_port,
+            work_dir or "", float(allocation_interval), float(offer_timeout),
+            float(agent_timeout), float(framework_timeout), master_id or "")
+        self._thread = None
+        self._error = None
+
+    @property
+    def endpoint(self):
+        """The ZeroMQ endpoint bound, e.g. ``tcp://0.0.0.0:5050``."""
+        return self._master.endpoint
+
+    @property
+    def port(self):
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    @property
+    def address(self):
+        """``127.0.0.1:PORT``: what an agent or framework on this machine gives as --master."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_port(self):
+        return self._master.http_port
+
+    @property
+    def id(self):
+        return self._master.id
+
+    @property
+    def running(self):
+        return self._master.running
+
+    def run(self):
+        """Serves until ``stop()`` or Ctrl-C (which stops the master and returns)."""
+        try:
+            while self._master.run_once(0.2):
+                pass
+        except KeyboardInterrupt:
+            self._master.stop()
+            self._master.run_once(0)
+
+    def start(self):
+        """Serves on a new thread; returns at once."""
+        if self._thread is not None:
+            raise RuntimeError("this master has been started already")
+
+        def serve():
+            try:
+                while self._master.run_once(0.2):
+                    pass
+            except BaseException as e:  # raised again by stop()
+                self._error = e
+
+        self._thread = threading.Thread(target=serve, name=f"allot-master-{self.id}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stops the master; after ``start()``, waits for its thread and raises what the
+        policy raised, if it did."""
+        self._master.stop()
+        if self._thread is not None:
+            self._thread.join()
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+        elif self._master.running:
+            self._master.run_once(0)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def __repr__(self):
+        state = "running" if self.running else "stopped"
+        return f"<allot.Master {self.id} {self.endpoint} ({state})>"

@@ -1,0 +1,109 @@
+"""allot.Master: the real master, in this process, allocating through a policy
+written in Python, with a real agent process and `allot run` as the framework."""
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+import allot
+
+
+class PyFifo(allot.Policy):
+    """The C++ fifo, in Python (as notebook 01 writes it): frameworks in
+    registration order, each granted every agent it may have."""
+
+    name = "pyfifo"
+
+    def __init__(self, fail_rounds=0):
+        super().__init__()
+        self.rounds = 0
+        self.fail_rounds = fail_rounds
+
+    def decide(self, now):
+        self.rounds += 1
+        s = self.state
+        fws = s.frameworks()
+        order = sorted((f for f in range(s.framework_slots)
+                        if fws["alive"][f] and fws["active"][f] and not fws["suppressed"][f]),
+                       key=lambda f: fws["registration"][f])
+        agents = s.agents()
+        granted = False
+        for f in order:
+            for a in range(s.agent_slots):
+                if agents["alive"][a] and agents["active"][a] \
+                        and s.allocatable(s.available_total(a)) \
+                        and s.allocatable(s.offerable(f, a)):
+                    granted |= self.grant_all(f, a)
+        # A bug after its grants, in the first rounds that grant anything.
+        if granted and self.fail_rounds > 0:
+            self.fail_rounds -= 1
+            raise RuntimeError("pyfifo's bug")
+
+
+def state(master):
+    url = f"http://127.0.0.1:{master.http_port}/api/v1/state"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def run_on(master, allot_cli, tmp_path, *run_args):
+    """Starts an agent on `master`, runs `allot run RUN_ARGS` against it and
+    returns the run's CompletedProcess; the agent is stopped afterwards."""
+    agent = subprocess.Popen([allot_cli, "agent", "--master", master.address, "--work-dir",
+                              tmp_path / "agent", "--resources", "cpus:2;mem:512",
+                              "--cgroup-root", "none"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return subprocess.run([allot_cli, "run", "--master", master.address, "--timeout", "30",
+                               *run_args], capture_output=True, text=True, timeout=60)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+
+
+def test_a_python_policy_allocates_a_real_cluster(allot_cli, tmp_path):
+    policy = PyFifo()
+    with allot.Master(policy, host="127.0.0.1", port=0, http_port=0,
+                      allocation_interval=0.1) as master:
+        assert master.running and master.port > 0
+        run = run_on(master, allot_cli, tmp_path, "--cpus", "0.5", "--mem", "32",
+                     "--instances", "6", "--json", "--", "echo $ALLOT_INSTANCE")
+        s = state(master)
+    assert run.returncode == 0, run.stdout + run.stderr
+    finished = [json.loads(line) for line in run.stdout.splitlines()
+                if json.loads(line)["state"] == "TASK_FINISHED"]
+    assert sorted(u["instance"] for u in finished) == list(range(6))
+    assert s["policy"] == "pyfifo" and policy.rounds > 0
+    assert not master.running
+    with pytest.raises(RuntimeError, match="only inside decide"):
+        policy.state  # the master is gone: its host is detached
+
+
+def test_a_policy_that_raises_loses_no_resources(allot_cli, tmp_path, caplog):
+    """The master logs a round whose policy raised and goes on; what the policy
+    granted before it raised is offered again in later rounds, so the task
+    runs once the policy stops failing."""
+    policy = PyFifo(fail_rounds=3)
+    with allot.Master(policy, host="127.0.0.1", port=0, http_port=0,
+                      allocation_interval=0.1) as master:
+        run = run_on(master, allot_cli, tmp_path, "--cpus", "2", "--mem", "512", "--",
+                     "true")
+    assert policy.fail_rounds == 0
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_registered_policy_by_name(allot_cli, tmp_path):
+    with allot.Master("drf", host="127.0.0.1", port=0, http_port=0,
+                      allocation_interval=0.1) as master:
+        run = run_on(master, allot_cli, tmp_path, "--cpus", "1", "--mem", "32", "--", "true")
+        assert state(master)["policy"] == "drf"
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_bad_options_are_refused_naming_them():
+    with pytest.raises(allot.InvalidArgument, match="allocation_interval must be a positive"):
+        allot.Master("drf", port=0, http_port=-1, allocation_interval=0)
+    with pytest.raises(allot.Error, match="unknown policy|no policy"):
+        allot.Master("nosuch", port=0, http_port=-1)
