@@ -2,8 +2,13 @@
 written in Python, with a real agent process and `allot run` as the framework."""
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -48,15 +53,16 @@ def state(master):
         return json.loads(r.read())
 
 
-def run_on(master, allot_cli, tmp_path, *run_args):
-    """Starts an agent on `master`, runs `allot run RUN_ARGS` against it and
-    returns the run's CompletedProcess; the agent is stopped afterwards."""
-    agent = subprocess.Popen([allot_cli, "agent", "--master", master.address, "--work-dir",
+def run_on(address, allot_cli, tmp_path, *run_args):
+    """Starts an agent on the master at `address`, runs `allot run RUN_ARGS`
+    against it and returns the run's CompletedProcess; the agent is stopped
+    afterwards."""
+    agent = subprocess.Popen([allot_cli, "agent", "--master", address, "--work-dir",
                               tmp_path / "agent", "--resources", "cpus:2;mem:512",
                               "--cgroup-root", "none"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        return subprocess.run([allot_cli, "run", "--master", master.address, "--timeout", "30",
+        return subprocess.run([allot_cli, "run", "--master", address, "--timeout", "30",
                                *run_args], capture_output=True, text=True, timeout=60)
     finally:
         agent.terminate()
@@ -68,7 +74,7 @@ def test_a_python_policy_allocates_a_real_cluster(allot_cli, tmp_path):
     with allot.Master(policy, host="127.0.0.1", port=0, http_port=0,
                       allocation_interval=0.1) as master:
         assert master.running and master.port > 0
-        run = run_on(master, allot_cli, tmp_path, "--cpus", "0.5", "--mem", "32",
+        run = run_on(master.address, allot_cli, tmp_path, "--cpus", "0.5", "--mem", "32",
                      "--instances", "6", "--json", "--", "echo $ALLOT_INSTANCE")
         s = state(master)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -88,7 +94,7 @@ def test_a_policy_that_raises_loses_no_resources(allot_cli, tmp_path, caplog):
     policy = PyFifo(fail_rounds=3)
     with allot.Master(policy, host="127.0.0.1", port=0, http_port=0,
                       allocation_interval=0.1) as master:
-        run = run_on(master, allot_cli, tmp_path, "--cpus", "2", "--mem", "512", "--",
+        run = run_on(master.address, allot_cli, tmp_path, "--cpus", "2", "--mem", "512", "--",
                      "true")
     assert policy.fail_rounds == 0
     assert run.returncode == 0, run.stdout + run.stderr
@@ -97,7 +103,7 @@ def test_a_policy_that_raises_loses_no_resources(allot_cli, tmp_path, caplog):
 def test_a_registered_policy_by_name(allot_cli, tmp_path):
     with allot.Master("drf", host="127.0.0.1", port=0, http_port=0,
                       allocation_interval=0.1) as master:
-        run = run_on(master, allot_cli, tmp_path, "--cpus", "1", "--mem", "32", "--", "true")
+        run = run_on(master.address, allot_cli, tmp_path, "--cpus", "1", "--mem", "32", "--", "true")
         assert state(master)["policy"] == "drf"
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -107,3 +113,57 @@ def test_bad_options_are_refused_naming_them():
         allot.Master("drf", port=0, http_port=-1, allocation_interval=0)
     with pytest.raises(allot.Error, match="unknown policy|no policy"):
         allot.Master("nosuch", port=0, http_port=-1)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_python_m_allot_master_serves_a_policy_file(allot_cli, tmp_path):
+    """`python3 -m allot master --policy FILE.py:CLASS`, as a service: the
+    example policy serves an agent and `allot run`; SIGTERM stops it (exit 0).
+    The same class in the simulator makes the C++ fifo's schedule."""
+    log = tmp_path / "master.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "allot", "master", "--policy",
+                                 f"{EXAMPLES}/fifo_policy.py:Fifo", "--host", "127.0.0.1",
+                                 "--port", "0", "--http-port", "0", "--allocation-interval", "0.1"],
+                                stdout=out, stderr=subprocess.STDOUT, env=os.environ)
+
+    def serving():
+        return [line for line in log.read_text().splitlines() if "serving on" in line]
+    try:
+        deadline = time.monotonic() + 30
+        while not serving() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert serving(), log.read_text()
+        line = serving()[0]
+        port = int(line.split("tcp://127.0.0.1:")[1].split()[0])
+        http_port = int(line.split("HTTP port ")[1].split(")")[0])
+        run = run_on(f"127.0.0.1:{port}", allot_cli, tmp_path, "--cpus", "1", "--mem", "32",
+                     "--", "true")
+        assert run.returncode == 0, run.stdout + run.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/v1/state") as r:
+            assert json.loads(r.read())["policy"] == "pyfifo"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from fifo_policy import Fifo
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    trace = allot.load_trace(Path(__file__).resolve().parents[2] /
+                             "tests/data/traces/swf/KTH-SP2-1996-2.1-cln.first5000.swf.gz")
+    py = allot.simulate(trace, Fifo(), stop_at=700000)
+    cpp = allot.simulate(trace, "fifo", stop_at=700000)
+    assert len(py.tasks) > 0
+    assert py.tasks.equals(cpp.tasks)
+
+    bad = subprocess.run([sys.executable, "-m", "allot", "master", "--policy",
+                          f"{EXAMPLES}/fifo_policy.py:Nope", "--port", "0", "--http-port", "-1"],
+                         capture_output=True, text=True, env=os.environ)
+    assert bad.returncode != 0 and "has no allot.Policy subclass 'Nope'" in bad.stderr, bad.stderr

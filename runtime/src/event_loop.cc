@@ -133,7 +133,15 @@ void EventLoop::runOnce(Duration maxWait) {
   }
   // Round up so a timer due in 300 us does not spin with a 0 ms timeout.
   auto ms = std::chrono::milliseconds((wait.count() + 999) / 1000);
-  zmq::poll(items, ms);
+  try {
+    zmq::poll(items, ms);
+  } catch (const zmq::error_t& e) {
+    // A signal the process handles (a host that does not block them, as
+    // Python's allot.Master) interrupts the wait: nothing is ready, timers
+    // may be.
+    if (e.num() != EINTR) throw;
+    for (zmq::pollitem_t& item : items) item.revents = 0;
+  }
   // Copy the callbacks first: a callback may add or remove watches.
   std::vector<Callback> ready;
   for (std::size_t i = 0; i < items.size(); ++i) {

@@ -2,11 +2,13 @@
 #include "allot/runtime/wire.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <functional>
 #include <string>
 #include <thread>
@@ -160,6 +162,36 @@ TEST(EventLoopTest, WritableWatchFiresOnlyWhileThereIsRoom) {
   loop.runOnce(std::chrono::milliseconds(20));
   EXPECT_EQ(writable, 2);
   EXPECT_EQ(readable, 1) << "the readable watch stayed";
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// A signal the process handles (not blocked, as in a Python host) that
+// interrupts the wait is no error: the turn ends with nothing ready, and the
+// next one waits again.
+TEST(EventLoopTest, ASignalInterruptingTheWaitIsNoError) {
+  struct sigaction action {};
+  struct sigaction previous {};
+  action.sa_handler = [](int) {};  // no SA_RESTART: poll fails with EINTR
+  ASSERT_EQ(::sigaction(SIGUSR1, &action, &previous), 0);
+  ManualClock clock;
+  EventLoop loop(clock);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  int readable = 0;
+  loop.watchFd(fds[0], [&] { ++readable; });
+  const pthread_t self = ::pthread_self();
+  std::thread interrupter([self] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::pthread_kill(self, SIGUSR1);
+  });
+  EXPECT_NO_THROW(loop.runOnce(std::chrono::seconds(5)));
+  interrupter.join();
+  EXPECT_EQ(readable, 0);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  loop.runOnce(std::chrono::milliseconds(100));
+  EXPECT_EQ(readable, 1);
+  ::sigaction(SIGUSR1, &previous, nullptr);
   ::close(fds[0]);
   ::close(fds[1]);
 }
