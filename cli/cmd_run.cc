@@ -269,11 +269,13 @@ class RunScheduler final : public runtime::Scheduler {
           checkpoint_->path(), events[0].dump()));
     }
     std::string frameworkId;
+    bool sawBase = false;
     byTaskId_.clear();
     for (std::size_t n = 1; n < events.size(); ++n) {
       const nlohmann::json& e = events[n];
       try {
         if (e.contains("base")) {
+          sawBase = true;
           base_ = e.at("base").get<std::string>();
           for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
         } else if (e.contains("framework_id")) {
@@ -299,7 +301,14 @@ class RunScheduler final : public runtime::Scheduler {
                                 checkpoint_->path(), n + 1, e.dump(), error.what()));
       }
     }
-    resumed_ = true;
+    // A run that died before it subscribed has nothing to take over but its
+    // file: it goes on as new, under the ids the file may already name.
+    if (!sawBase) {
+      byTaskId_.clear();
+      for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
+      checkpoint_->append({{"base", base_}});
+    }
+    resumed_ = !frameworkId.empty();
     return frameworkId;
   }
 

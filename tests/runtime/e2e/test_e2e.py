@@ -953,6 +953,8 @@ def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
             first.kill()
     launched = {json.loads(line)["task_id"] for line in out1.splitlines()}
     assert len(launched) == 3, out1
+    with open(checkpoint) as f:
+        settings_line = f.readline()
     other = run_allot(*args[1:-1], "sleep 7")
     assert other.returncode == 1 and "records another run" in other.stderr, other.stderr
     second = run_allot(*args[1:], timeout=60)
@@ -983,6 +985,15 @@ def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
     assert "taken over from --checkpoint after its --failover-timeout had passed" in gone.stderr, \
         gone.stderr
     assert not os.path.exists(checkpoint)
+
+    # A run that died before it subscribed left only its settings: the next
+    # one starts it anew from the file, and ends it.
+    with open(checkpoint, "w") as f:
+        f.write(settings_line)
+    fresh = run_allot(*args[1:-1], "sleep 6", timeout=60)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert fresh.stdout.count("TASK_FINISHED") == 3 and not os.path.exists(checkpoint), \
+        fresh.stdout
 
     # A damaged checkpoint is refused naming its line, and left as it is; a
     # last line cut short (a crash mid-write) is not damage.
