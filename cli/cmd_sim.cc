@@ -424,17 +424,17 @@ struct Outcome {
   bool finished = false;  // ran to its end (its results are in the file, if any)
 };
 
-// Where --swf DIR writes run `run`'s schedule; empty without --swf.
-std::string swfPathOf(const Args& args, const Run& run) {
+// Where --swf DIR writes the schedule of the run labelled `label`; empty
+// without --swf.
+std::string swfPathOf(const Args& args, const std::string& label) {
   return args.swfDir.empty() ? std::string()
-                             : (std::filesystem::path(args.swfDir) / (run.label + ".swf")).string();
+                             : (std::filesystem::path(args.swfDir) / (label + ".swf")).string();
 }
 
 // Writes a run's schedule as an SWF log (--swf), saying in its header what
 // the run was and what the statuses mean.
 void writeSchedule(const std::string& path, const traces::Workload& w, const Run& run,
                    const sim::Result& result) {
-  const std::vector<traces::SwfJobSchedule> schedule = sim::swfScheduleOf(result);
   traces::SwfWriteOptions options;
   if (run.history) {
     // The trace's own waits, run times and statuses, which the history's
@@ -445,14 +445,13 @@ void writeSchedule(const std::string& path, const traces::Workload& w, const Run
     traces::writeSwfFile(path, w, options);
     return;
   }
+  const std::vector<traces::SwfJobSchedule> schedule = sim::swfScheduleOf(result);
   options.schedule = schedule;
-  {
-    std::string params;
-    for (const auto& [k, v] : run.params.values()) params += fmt::format(", {}={}", k, v);
-    options.notes.push_back(
-        fmt::format("the schedule of `allot sim` run {}: policy {}{}, seed {}, written by allot {}",
-                    run.label, run.policy, params, run.seed, sim::codeVersion()));
-  }
+  std::string params;
+  for (const auto& [k, v] : run.params.values()) params += fmt::format(", {}={}", k, v);
+  options.notes.push_back(
+      fmt::format("the schedule of `allot sim` run {}: policy {}{}, seed {}, written by allot {}",
+                  run.label, run.policy, params, run.seed, sim::codeVersion()));
   options.notes.push_back(
       "status 1: finished, 0: failed (a task lost too often), 5: unschedulable (wider than the "
       "cluster), -1: unfinished when the run stopped; a job that did not finish has wait -1 and "
@@ -575,7 +574,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
       if (!args.eventLog.empty()) openEventLog(args, runs, i, logFile, hooks);
       try {
         if (file == nullptr) {
-          outcomes[i] = runOne(w, runs[i], config, nullptr, hooks, swfPathOf(args, runs[i]));
+          outcomes[i] = runOne(w, runs[i], config, nullptr, hooks, swfPathOf(args, runs[i].label));
         } else {
           // Through a part file, as a child process of -j hands its run
           // over: the result file's bytes do not depend on -j.
@@ -586,7 +585,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
           } const cleanup{part};
           {
             sim::ResultFile out(part, "{}");
-            outcomes[i] = runOne(w, runs[i], config, &out, hooks, swfPathOf(args, runs[i]));
+            outcomes[i] = runOne(w, runs[i], config, &out, hooks, swfPathOf(args, runs[i].label));
             out.commit();
           }
           file->copyRun(part, runs[i].label);
@@ -663,7 +662,7 @@ Runs runAll(const traces::Workload& w, const std::vector<Run>& runs, const sim::
           };
           std::unique_ptr<std::ofstream> logFile;
           if (!args.eventLog.empty()) openEventLog(args, runs, next, logFile, hooks);
-          runOne(w, runs[next], config, &part, hooks, swfPathOf(args, runs[next]));
+          runOne(w, runs[next], config, &part, hooks, swfPathOf(args, runs[next].label));
           part.commit();
         } catch (const Interrupted& interrupted) {
           rc = 128 + interrupted.signal;  // the parent says what happened
@@ -1242,9 +1241,7 @@ void addSimCommand(CLI::App& app) {
       for (const Run& run : runs) labels.push_back(run.label);
       if (args->history) labels.push_back("history");
       for (const std::string& label : labels) {
-        Run named;
-        named.label = label;
-        refuseOverwritingInput(swfPathOf(*args, named), "--swf", args->trace, args->reader);
+        refuseOverwritingInput(swfPathOf(*args, label), "--swf", args->trace, args->reader);
       }
     }
 
@@ -1290,7 +1287,7 @@ void addSimCommand(CLI::App& app) {
         run.label = run.policy = run.column = "history";
         run.history = true;
         if (file) file->write("history", *history, paramsJson(runs.back()).dump());
-        if (const std::string path = swfPathOf(*args, run); !path.empty()) {
+        if (const std::string path = swfPathOf(*args, run.label); !path.empty()) {
           try {
             writeSchedule(path, w, run, *history);
           } catch (const std::exception& e) {
