@@ -74,8 +74,8 @@ def write_swf(path, trace, result=None):
     simulators and the Parallel Workloads Archive's tools; gzip when ``path``
     ends in ``.gz``. ``allot.load_trace`` reads it back.
 
-    With ``result`` (of ``simulate``, ``compare`` or ``read_results``, a run
-    of this workload) the log is that run's schedule: each job's wait and run
+    ``trace`` is a loaded workload or a path. With ``result`` (of
+    ``simulate``, ``compare`` or ``read_results``, a run of this workload) the log is that run's schedule: each job's wait and run
     time as the run had them, its status 1 (finished), 0 (failed), 5
     (unschedulable) or -1 (unfinished when the run stopped), as ``allot sim
     --swf DIR`` writes it; without, the trace's own recorded schedule. Times
@@ -85,6 +85,8 @@ def write_swf(path, trace, result=None):
     first job SWF cannot describe.
     """
     path = os.fspath(path)
+    if not isinstance(trace, _allot.Workload):
+        trace = load_trace(trace)
     if result is None:
         _allot.write_swf(path, trace, notes=[f"written by allot {_allot.__version__}"])
         return

@@ -237,8 +237,9 @@ def test_write_swf_equals_cli_swf(allot_cli, kth, kth_path, tmp_path):
     with open(tmp_path / "py.swf") as f:
         assert "; Note: the schedule of a run of policy fifo, seed 0" in f.read()
 
-    # Without a result: the log's own schedule, which reads back as the log.
-    allot.write_swf(tmp_path / "own.swf", kth)
+    # Without a result: the log's own schedule, which reads back as the log
+    # (the trace given by its path, as simulate takes it).
+    allot.write_swf(tmp_path / "own.swf", kth_path)
     again = allot.load_trace(tmp_path / "own.swf")
     for column in ("trace_id", "submit_us", "user", "role", "instances", "depends_on"):
         assert [list(x) if isinstance(x, np.ndarray) else x
