@@ -1,5 +1,6 @@
 """A real allot master in this process, whose policy may be written in Python."""
 
+import atexit
 import threading
 
 import _allot
@@ -88,7 +89,14 @@ class Master:
         self._thread = threading.Thread(target=serve, name=f"allot-master-{self.id}",
                                         daemon=True)
         self._thread.start()
+        # A serving thread must not call into Python while the interpreter
+        # shuts down: stop it first if the program did not.
+        atexit.register(self._stop_at_exit)
         return self
+
+    def _stop_at_exit(self):
+        self._master.stop()
+        self._thread.join()
 
     def stop(self):
         """Stops the master; after ``start()``, waits for its thread and raises what the
@@ -96,6 +104,7 @@ class Master:
         self._master.stop()
         if self._thread is not None:
             self._thread.join()
+            atexit.unregister(self._stop_at_exit)
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error
