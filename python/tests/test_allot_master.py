@@ -85,17 +85,23 @@ def test_a_python_policy_allocates_a_real_cluster(allot_cli, tmp_path):
         policy.state  # the master is gone: its host is detached
 
 
-def test_a_policy_that_raises_loses_no_resources(allot_cli, tmp_path):
-    """The master logs a round whose policy raised and goes on; what the policy
-    granted before it raised is offered again in later rounds, so the task
-    runs once the policy stops failing."""
+def test_a_policy_that_raises_loses_no_resources(allot_cli, tmp_path, capfd):
+    """The master logs a round whose policy raised (the first of a run of
+    them; then at most one a minute) and goes on; what the policy granted
+    before it raised is offered again in later rounds, so the task runs once
+    the policy stops failing. /metrics counts the failed rounds."""
     policy = PyFifo(fail_rounds=3)
     with allot.Master(policy, host="127.0.0.1", port=0, http_port=0,
                       allocation_interval=0.1) as master:
         run = run_on(master.address, allot_cli, tmp_path, "--cpus", "2", "--mem", "512", "--",
                      "true")
+        with urllib.request.urlopen(f"http://127.0.0.1:{master.http_port}/metrics") as r:
+            metrics = r.read().decode()
     assert policy.fail_rounds == 0
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "allot_master_allocation_rounds_failed_total 3\n" in metrics, metrics
+    logged = capfd.readouterr()
+    assert (logged.out + logged.err).count("allocation round failed") == 1, logged
 
 
 def test_a_registered_policy_by_name(allot_cli, tmp_path):

@@ -668,6 +668,11 @@ struct Master::Impl {
   std::array<std::int64_t, 16> tasksByState{};
   std::uint64_t offersMade = 0, offersAccepted = 0, offersDeclined = 0, offersRescinded = 0;
   std::uint64_t tasksLaunched = 0, tasksPreempted = 0, rounds = 0;
+  // Rounds whose policy threw (a bug in it: a Python policy, say), and when
+  // one was last logged: the first of a run of failures is logged, then at
+  // most one a minute, counting the others.
+  std::uint64_t failedRounds = 0, failedRoundsLogged = 0;
+  std::optional<TimePoint> lastFailedRoundLog;
   LatencyWindow roundLatency;
   LatencyWindow registryWriteLatency;  // flushes that wrote
   std::uint64_t registryWriteFailures = 0;
@@ -1755,7 +1760,16 @@ void Master::Impl::runRound() {
   try {
     allocations = allocator->allocate(t);
   } catch (const std::exception& e) {
-    spdlog::error("master: allocation round failed: {}", e.what());
+    ++failedRounds;
+    if (!lastFailedRoundLog || t - *lastFailedRoundLog >= std::chrono::minutes(1)) {
+      const std::uint64_t unlogged = failedRounds - failedRoundsLogged - 1;
+      spdlog::error("master: allocation round failed{}: {}",
+                    unlogged == 0 ? std::string()
+                                  : fmt::format(" (and {} more since the last said)", unlogged),
+                    e.what());
+      lastFailedRoundLog = t;
+      failedRoundsLogged = failedRounds;
+    }
     return;
   }
   // One OFFERS message per framework per round (split only past kOffersPerMessage).
@@ -3716,6 +3730,11 @@ std::string Master::Impl::metricsText() {
   append("# HELP allot_master_allocation_rounds_total Allocation rounds run");
   append("# TYPE allot_master_allocation_rounds_total counter");
   append(fmt::format("allot_master_allocation_rounds_total {}", rounds));
+  append(
+      "# HELP allot_master_allocation_rounds_failed_total Rounds whose policy raised (logged "
+      "at most once a minute)");
+  append("# TYPE allot_master_allocation_rounds_failed_total counter");
+  append(fmt::format("allot_master_allocation_rounds_failed_total {}", failedRounds));
   append("# HELP allot_master_offers_total Offers by what became of them");
   append("# TYPE allot_master_offers_total counter");
   append(fmt::format("allot_master_offers_total{{event=\"made\"}} {}", offersMade));
