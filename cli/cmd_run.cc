@@ -4,6 +4,7 @@
 // (runtime/include/allot/runtime/scheduler.h); this file only decides.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -525,14 +526,23 @@ class RunScheduler final : public runtime::Scheduler {
   void finish() {
     int overall = timedOut_ ? kExitTimeout : 0;
     std::size_t finished = 0;
-    for (const Instance& i : instances_) {
+    std::vector<std::string> failed;  // the first few, to look for in the output
+    for (std::size_t n = 0; n < instances_.size(); ++n) {
+      const Instance& i = instances_[n];
       if (i.exitCode == 0) ++finished;
       if (overall == 0) overall = i.exitCode;
+      if (i.exitCode != 0 && failed.size() < 10) {
+        failed.push_back(fmt::format("{} ({}: {})", n, i.taskId, i.exitCode));
+      }
     }
     if (instances_.size() > 1) {
-      std::cerr << fmt::format("allot run: {} of {} instances finished{}\n", finished,
-                               instances_.size(),
-                               overall == 0 ? "" : fmt::format("; exit status {}", overall));
+      const std::size_t others = instances_.size() - finished - failed.size();
+      std::cerr << fmt::format(
+          "allot run: {} of {} instances finished{}{}\n", finished, instances_.size(),
+          overall == 0 ? "" : fmt::format("; exit status {}", overall),
+          failed.empty() ? ""
+                         : fmt::format("; not finished: {}{}", fmt::join(failed, ", "),
+                                       others == 0 ? "" : fmt::format(" and {} more", others)));
     }
     result_ = overall;
   }

@@ -868,7 +868,9 @@ def test_allot_run_instances_run_as_a_job_array(cluster):
         want = ("TASK_FAILED", 7) if u["instance"] == 4 else ("TASK_FINISHED", 0)
         assert (u["state"], u["exit_code"]) == want and u["attempt"] == 0, u
     assert most_at_once(updates) == 4, "4 copies fit at once"
-    assert "5 of 6 instances finished; exit status 7" in r.stderr, r.stderr
+    failed = next(t for t, u in final.items() if u["instance"] == 4)
+    assert f"5 of 6 instances finished; exit status 7; not finished: 4 ({failed}: 7)\n" \
+        in r.stderr, r.stderr
     for task_id, u in final.items():
         out = run_allot("logs", task_id, "--master", f"127.0.0.1:{cluster.http_port}")
         assert out.stdout == f"hello {u['instance']}/6\n", (task_id, out.stdout, out.stderr)
