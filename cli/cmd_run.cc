@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -237,6 +239,7 @@ class RunScheduler final : public runtime::Scheduler {
     base_ = fmt::format("{}-{}-{}", args.name, ::getpid(),
                         std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
     for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
+    recount();
   }
 
   // What the checkpoint's first line holds: a run resumes only with the same.
@@ -302,6 +305,7 @@ class RunScheduler final : public runtime::Scheduler {
                                 checkpoint_->path(), n + 1, e.dump(), error.what()));
       }
     }
+    recount();
     // A run that died before it subscribed has nothing to take over but its
     // file: it goes on as new, under the ids the file may already name.
     if (!sawBase) {
@@ -332,6 +336,7 @@ class RunScheduler final : public runtime::Scheduler {
   }
   // Kills every running instance (--timeout); the pending ones are not launched.
   void killAll(runtime::SchedulerDriver& driver) {
+    waiting_.clear();
     for (Instance& i : instances_) {
       if (i.phase == Phase::kPending) end(i, kExitTimeout);
       if (i.phase == Phase::kLaunched) driver.killTask(i.taskId, i.agentId);
@@ -407,15 +412,15 @@ class RunScheduler final : public runtime::Scheduler {
       } catch (const ParseError& e) {
         spdlog::warn("offer {} has unreadable resources: {}", offer.offer_id(), e.what());
       }
-      for (Instance& i : instances_) {
-        if (!left || result_) break;
-        if (i.phase != Phase::kPending) continue;
+      while (left && !result_ && !waiting_.empty()) {
         if (args_.maxRunning > 0 && count(Phase::kLaunched) >= args_.maxRunning) break;
         const std::optional<Resources> use = fit(*left);
         if (!use) break;
+        Instance& i = instances_[waiting_.front()];
+        waiting_.pop_front();
         *left -= *use;
         tasks.push_back(taskInfo(i, offer, *use));
-        i.phase = Phase::kLaunched;
+        setPhase(i, Phase::kLaunched);
         i.agentId = offer.agent_id();
         ++i.attempts;
         log({{"instance", &i - instances_.data()},
@@ -458,7 +463,8 @@ class RunScheduler final : public runtime::Scheduler {
       note(fmt::format("task {} ended {}; launching it again (retry {} of {})", i.taskId,
                        runtime::taskStateName(status.state()), i.attempts, args_.retries));
       log({{"instance", found->second.instance}, {"retry", i.attempts}});
-      i.phase = Phase::kPending;
+      setPhase(i, Phase::kPending);
+      waiting_.push_back(found->second.instance);
       i.lastState = wire::TASK_STATE_UNSPECIFIED;
       i.taskId = taskIdOf(found->second.instance, i.attempts);
       driver.reviveOffers();
@@ -503,10 +509,21 @@ class RunScheduler final : public runtime::Scheduler {
     return id;
   }
 
-  std::size_t count(Phase phase) const {
-    return static_cast<std::size_t>(
-        std::count_if(instances_.begin(), instances_.end(),
-                      [phase](const Instance& i) { return i.phase == phase; }));
+  std::size_t count(Phase phase) const { return counts_[static_cast<std::size_t>(phase)]; }
+  void setPhase(Instance& i, Phase phase) {
+    --counts_[static_cast<std::size_t>(i.phase)];
+    ++counts_[static_cast<std::size_t>(phase)];
+    i.phase = phase;
+  }
+  // After a checkpoint's replay set phases directly: the counts and the
+  // queue of waiting copies, in index order.
+  void recount() {
+    counts_ = {};
+    waiting_.clear();
+    for (std::size_t n = 0; n < instances_.size(); ++n) {
+      ++counts_[static_cast<std::size_t>(instances_[n].phase)];
+      if (instances_[n].phase == Phase::kPending) waiting_.push_back(n);
+    }
   }
   std::size_t pending() const { return count(Phase::kPending); }
 
@@ -518,7 +535,7 @@ class RunScheduler final : public runtime::Scheduler {
   // first instance's (by index) that did not finish, else 0.
   void end(Instance& instance, int code) {
     log({{"instance", &instance - instances_.data()}, {"end", code}});
-    instance.phase = Phase::kEnded;
+    setPhase(instance, Phase::kEnded);
     instance.exitCode = code;
     if (count(Phase::kEnded) == instances_.size()) finish();
   }
@@ -654,6 +671,10 @@ class RunScheduler final : public runtime::Scheduler {
   bool resumed_ = false;    // took over the run a checkpoint records
   std::string base_;
   std::vector<Instance> instances_;
+  // Copies by phase, and the waiting ones in launch order (kept, so that an
+  // offer costs what it launches, not a pass over every copy).
+  std::array<std::size_t, 3> counts_{};
+  std::deque<std::size_t> waiting_;
   std::map<std::string, Attempt> byTaskId_;  // every attempt's task id
   std::uint64_t reconcileRound_ = 0;         // one per re-subscription
   static constexpr std::chrono::seconds kReconcileRetry{3};
