@@ -27,6 +27,10 @@ std::unique_ptr<Allocator> makePythonAllocator(py::object policy, const Params& 
 // Registers the classes Python policies see (PolicyHost, ClusterStateView).
 void bindPolicyHost(py::module_& m);
 
+// Seconds from Python as a Duration; negative, NaN, infinite or sub-microsecond
+// values (and 0 where `positive`) raise InvalidArgument naming `name`.
+Duration seconds(const char* name, double value, bool positive = false);
+
 // Registers Master, the runtime master driven from Python (see master.cc).
 void bindMaster(py::module_& m);
 

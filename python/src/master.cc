@@ -24,14 +24,6 @@ namespace {
 
 using namespace pybind11::literals;
 
-Duration secondsOption(const char* name, double value) {
-  if (!std::isfinite(value) || value <= 0) {
-    throw InvalidArgument(
-        fmt::format("{} must be a positive number of seconds, got {}", name, value));
-  }
-  return secondsToDuration(value);
-}
-
 // A master with its ZeroMQ context and clock (which must outlive it). Its
 // loop runs in run_once() without the GIL; a Python policy's decide() takes
 // the GIL for its call.
@@ -47,10 +39,10 @@ class MasterHandle {
     options.httpPort = httpPort;
     options.workDir = workDir;
     options.masterId = masterId;
-    options.allocationInterval = secondsOption("allocation_interval", allocationInterval);
-    options.offerTimeout = secondsOption("offer_timeout", offerTimeout);
-    options.agentTimeout = secondsOption("agent_timeout", agentTimeout);
-    options.frameworkTimeout = secondsOption("framework_timeout", frameworkTimeout);
+    options.allocationInterval = seconds("allocation_interval", allocationInterval, true);
+    options.offerTimeout = seconds("offer_timeout", offerTimeout, true);
+    options.agentTimeout = seconds("agent_timeout", agentTimeout, true);
+    options.frameworkTimeout = seconds("framework_timeout", frameworkTimeout, true);
     for (const auto& [k, v] : params) options.params.set(k, v);
     if (py::isinstance<py::str>(policy)) {
       options.policy = policy.cast<std::string>();

@@ -185,27 +185,6 @@ py::list builtinPolicyList() {
   return out;
 }
 
-// Seconds to a Duration; negative or NaN values (and 0 where `positive`) are
-// errors, not zero (secondsToDuration clamps them).
-// As `allot sim`'s flags: finite (no flag takes inf), and not below 1 us
-// (roundsToZero: 1e-9 would become 0, which means "automatic" or "off").
-Duration seconds(const char* name, double value, bool positive = false) {
-  if (std::isnan(value) || value < 0 || (positive && value == 0)) {
-    throw InvalidArgument(fmt::format("{} must be a {} number of seconds, got {}", name,
-                                      positive ? "positive" : "non-negative", value));
-  }
-  if (std::isinf(value)) {
-    throw InvalidArgument(
-        fmt::format("{} must be a finite number of seconds, got {}", name, value));
-  }
-  if (roundsToZero(value)) {
-    throw InvalidArgument(
-        fmt::format("{} = {} s is below allot's time resolution, 1 microsecond, and would become 0",
-                    name, value));
-  }
-  return secondsToDuration(value);
-}
-
 // Clears the policy's host when the run ends, however it ends.
 struct DetachHost {
   py::object policy;
@@ -312,6 +291,27 @@ py::dict simulate(
 }
 
 }  // namespace
+
+// Seconds to a Duration; negative or NaN values (and 0 where `positive`) are
+// errors, not zero (secondsToDuration clamps them).
+// As `allot sim`'s flags: finite (no flag takes inf), and not below 1 us
+// (roundsToZero: 1e-9 would become 0, which means "automatic" or "off").
+Duration seconds(const char* name, double value, bool positive) {
+  if (std::isnan(value) || value < 0 || (positive && value == 0)) {
+    throw InvalidArgument(fmt::format("{} must be a {} number of seconds, got {}", name,
+                                      positive ? "positive" : "non-negative", value));
+  }
+  if (std::isinf(value)) {
+    throw InvalidArgument(
+        fmt::format("{} must be a finite number of seconds, got {}", name, value));
+  }
+  if (roundsToZero(value)) {
+    throw InvalidArgument(
+        fmt::format("{} = {} s is below allot's time resolution, 1 microsecond, and would become 0",
+                    name, value));
+  }
+  return secondsToDuration(value);
+}
 
 PYBIND11_MODULE(_allot, m) {
   m.doc() = "allot's simulator and policies (bindings; use the `allot` package)";

@@ -16,12 +16,13 @@
 #include "allot/core/error.h"
 #include "allot/traces/load.h"
 #include "allot/traces/whole_file.h"
+#include "src/readers/formats.h"
 
 namespace allot::traces {
 namespace {
 
-// What the SWF reader accepts (swf_reader.cc): processors per job.
-constexpr double kMaxProcs = 1 << 20;
+// What the SWF reader accepts: processors per job.
+constexpr double kMaxProcs = detail::kSwfMaxProcs;
 // Header keys computed from what is written, never copied from meta.
 constexpr std::string_view kComputedKeys[] = {"Version",  "MaxJobs",  "MaxRecords",
                                               "MaxNodes", "MaxProcs", "MaxMemory"};

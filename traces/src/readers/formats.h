@@ -8,6 +8,10 @@
 
 namespace allot::traces::detail {
 
+// Processors of one SWF job at most, read or written: more is a corrupt line,
+// not a job.
+inline constexpr double kSwfMaxProcs = 1 << 20;
+
 // What every reader shares: the report, and the final counts copied into the
 // last chunk's meta as "count.<key>", with lines skipped as "skipped.<reason>"
 // and the first of each as "skipped_first.<reason>" (so that a store

@@ -69,7 +69,7 @@ enum Column : std::size_t {
 
 // Upper bound on processors per job: keeps a corrupt line from asking for
 // billions of tasks.
-constexpr double kMaxProcs = 1 << 20;
+constexpr double kMaxProcs = detail::kSwfMaxProcs;
 // Upper bound on machines (MaxNodes, or MaxProcs without it): a clamped
 // count would be another cluster.
 constexpr std::int64_t kMaxMachineCount = 1 << 20;
