@@ -8,7 +8,6 @@ it as to `allot master`; Ctrl-C or SIGTERM stops it.
 
 import argparse
 import importlib.util
-import signal
 import sys
 from pathlib import Path
 
@@ -69,9 +68,7 @@ def main(argv=None):
         raise SystemExit(f"allot: {e}") from None
     print(f"allot master {master.id} serving on {master.endpoint} (HTTP port {master.http_port}), "
           f"policy {args.policy}", flush=True)
-    # SIGTERM as Ctrl-C: run() stops the master and returns.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    master.run()
+    master.run()  # until Ctrl-C or SIGTERM
     return 0
 
 

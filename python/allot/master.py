@@ -1,6 +1,7 @@
 """A real allot master in this process, whose policy may be written in Python."""
 
 import atexit
+import signal
 import threading
 
 import _allot
@@ -66,13 +67,21 @@ class Master:
         return self._master.running
 
     def run(self):
-        """Serves until ``stop()`` or Ctrl-C (which stops the master and returns)."""
+        """Serves until ``stop()``, or Ctrl-C or SIGTERM in the main thread (which stop
+        the master and return)."""
+        # Handlers that stop the master rather than raise KeyboardInterrupt: one
+        # raised while decide() runs would leave as a failed round, which the
+        # master logs and goes on from.
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                previous[number] = signal.signal(number, lambda *_: self._master.stop())
         try:
             while self._master.run_once(0.2):
                 pass
-        except KeyboardInterrupt:
-            self._master.stop()
-            self._master.run_once(0)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     def start(self):
         """Serves on a new thread; returns at once."""
