@@ -49,6 +49,13 @@ constexpr int kExitTimeout = 124;    // as timeout(1)
 constexpr int kExitInterrupted = 130;
 // The framework's failover timeout with --checkpoint and no --failover-timeout.
 constexpr double kDefaultFailoverSeconds = 24 * 3600;
+// With --restart: a copy that ran at least this long before it ended is
+// launched again after --backoff, not after its doubled delay.
+constexpr std::chrono::seconds kBackoffReset{60};
+
+// --restart: which ends of a copy launch it again (without a limit; --retries
+// K is `never` with K relaunches of copies that did not finish).
+enum class Restart { kNever, kOnFailure, kAlways };
 
 struct RunArgs {
   std::string master;
@@ -63,8 +70,11 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   std::vector<std::string> command;
-  std::uint32_t instances = 1;            // copies of the command, each a task
-  std::uint32_t retries = 0;              // launches again of a copy that does not finish
+  std::uint32_t instances = 1;  // copies of the command, each a task
+  std::uint32_t retries = 0;    // launches again of a copy that does not finish
+  Restart restart = Restart::kNever;
+  double backoff = 1;       // seconds before a --restart relaunch, doubled while copies end fast
+  double maxBackoff = 300;  // ... up to this
   std::uint32_t maxRunning = 0;           // copies launched and not ended at most (0: no limit)
   std::vector<std::string> environment;   // --env NAME=VALUE, set in each task
   std::string checkpoint;                 // --checkpoint FILE: a run another allot run takes over
@@ -244,16 +254,18 @@ class RunScheduler final : public runtime::Scheduler {
 
   // What the checkpoint's first line holds: a run resumes only with the same.
   nlohmann::json settings() const {
-    return {{"allot_run_checkpoint", 1},
-            {"name", args_.name},
-            {"command", command_},
-            {"resources", toString(need_)},
-            {"role", args_.role},
-            {"user", args_.user},
-            {"instances", instances_.size()},
-            {"retries", args_.retries},
-            {"max_running", args_.maxRunning},
-            {"environment", args_.environment}};
+    nlohmann::json j = {{"allot_run_checkpoint", 1},
+                        {"name", args_.name},
+                        {"command", command_},
+                        {"resources", toString(need_)},
+                        {"role", args_.role},
+                        {"user", args_.user},
+                        {"instances", instances_.size()},
+                        {"retries", args_.retries},
+                        {"max_running", args_.maxRunning},
+                        {"environment", args_.environment}};
+    if (args_.restart != Restart::kNever) j["restart"] = restartName(args_.restart);
+    return j;
   }
 
   // Starts the checkpoint, or takes over the run it records: its framework
@@ -292,6 +304,8 @@ class RunScheduler final : public runtime::Scheduler {
             i.taskId = taskIdOf(index, i.attempts - 1);
             i.agentId = e.at("launch").get<std::string>();
             i.phase = Phase::kLaunched;
+            i.restarts = e.value("restarts", 0U);
+            i.launchedAt = fromMicros(e.value("at", std::int64_t{0}));
           } else if (e.contains("retry")) {
             i.phase = Phase::kPending;
             i.taskId = taskIdOf(index, i.attempts);
@@ -338,7 +352,7 @@ class RunScheduler final : public runtime::Scheduler {
   void killAll(runtime::SchedulerDriver& driver) {
     waiting_.clear();
     for (Instance& i : instances_) {
-      if (i.phase == Phase::kPending) end(i, kExitTimeout);
+      if (i.phase == Phase::kPending || i.phase == Phase::kDelayed) end(i, kExitTimeout);
       if (i.phase == Phase::kLaunched) driver.killTask(i.taskId, i.agentId);
     }
   }
@@ -422,10 +436,13 @@ class RunScheduler final : public runtime::Scheduler {
         tasks.push_back(taskInfo(i, offer, *use));
         setPhase(i, Phase::kLaunched);
         i.agentId = offer.agent_id();
+        i.launchedAt = driver.loop().now();
         ++i.attempts;
         log({{"instance", &i - instances_.data()},
              {"attempt", i.attempts - 1},
-             {"launch", i.agentId}});
+             {"launch", i.agentId},
+             {"at", toMicros(i.launchedAt)},
+             {"restarts", i.restarts}});
         note(fmt::format("launching task {} on agent {} ({}): {}", i.taskId, offer.agent_id(),
                          offer.hostname(), command_));
       }
@@ -459,15 +476,8 @@ class RunScheduler final : public runtime::Scheduler {
     print(status, found->second);
     if (!runtime::isTerminal(status.state())) return;
     const int code = exitCode(status);
-    if (code != 0 && !timedOut_ && i.attempts <= args_.retries) {
-      note(fmt::format("task {} ended {}; launching it again (retry {} of {})", i.taskId,
-                       runtime::taskStateName(status.state()), i.attempts, args_.retries));
-      log({{"instance", found->second.instance}, {"retry", i.attempts}});
-      setPhase(i, Phase::kPending);
-      waiting_.push_back(found->second.instance);
-      i.lastState = wire::TASK_STATE_UNSPECIFIED;
-      i.taskId = taskIdOf(found->second.instance, i.attempts);
-      driver.reviveOffers();
+    if (!timedOut_ && launchAgain(i, code)) {
+      relaunch(driver, found->second.instance, status);
       return;
     }
     if (status.state() != wire::TASK_FINISHED && status.state() != wire::TASK_FAILED) {
@@ -483,17 +493,96 @@ class RunScheduler final : public runtime::Scheduler {
     }
   }
 
+  // Relaunches over the run (--retries, --restart).
+  std::uint64_t relaunches() const { return relaunches_; }
+
+  static const char* restartName(Restart restart) {
+    switch (restart) {
+      case Restart::kNever:
+        return "never";
+      case Restart::kOnFailure:
+        return "on-failure";
+      case Restart::kAlways:
+        return "always";
+    }
+    return "?";
+  }
+
  private:
-  enum class Phase { kPending, kLaunched, kEnded };
+  // kDelayed: ended, and waiting out its --restart backoff before it is
+  // pending again (not offered meanwhile).
+  enum class Phase { kPending, kLaunched, kEnded, kDelayed };
   struct Instance {
     std::string taskId;  // of the current attempt
     std::string agentId;
     Phase phase = Phase::kPending;
     std::uint32_t attempts = 0;  // launches so far
-    int exitCode = 0;            // once ended
-    bool answered = true;        // an update came since the last reconciliation
+    // --restart relaunches in a row of attempts that ran less than
+    // kBackoffReset: the next delay is --backoff times 2 to this.
+    std::uint32_t restarts = 0;
+    TimePoint launchedAt{};
+    int exitCode = 0;      // once ended
+    bool answered = true;  // an update came since the last reconciliation
     wire::TaskState lastState = wire::TASK_STATE_UNSPECIFIED;
   };
+
+  // Whether a copy whose attempt ended with exit status `code` runs again.
+  bool launchAgain(const Instance& i, int code) const {
+    switch (args_.restart) {
+      case Restart::kAlways:
+        return true;
+      case Restart::kOnFailure:
+        return code != 0;
+      case Restart::kNever:
+        return code != 0 && i.attempts <= args_.retries;
+    }
+    return false;
+  }
+
+  // Launches copy `index` again as a new task: at once for --retries, after
+  // its backoff for --restart (a copy ending fast over and over is not
+  // relaunched in a tight loop, as Marathon backs off).
+  void relaunch(runtime::SchedulerDriver& driver, std::size_t index,
+                const wire::TaskStatus& status) {
+    Instance& i = instances_[index];
+    ++relaunches_;
+    Duration delay{0};
+    if (args_.restart == Restart::kNever) {
+      note(fmt::format("task {} ended {}; launching it again (retry {} of {})", i.taskId,
+                       runtime::taskStateName(status.state()), i.attempts, args_.retries));
+    } else {
+      if (driver.loop().now() - i.launchedAt >= kBackoffReset) i.restarts = 0;
+      const double seconds =
+          std::min(args_.maxBackoff,
+                   args_.backoff * std::ldexp(1.0, static_cast<int>(std::min(i.restarts, 62U))));
+      delay = secondsToDuration(seconds);
+      ++i.restarts;
+      note(
+          fmt::format("task {} ended {}; launching it again in {:g} s (--restart {}, "
+                      "relaunch {})",
+                      i.taskId, runtime::taskStateName(status.state()), seconds,
+                      restartName(args_.restart), i.attempts));
+    }
+    log({{"instance", index}, {"retry", i.attempts}});
+    byTaskId_.erase(i.taskId);  // a late update of the old attempt is not ours any more
+    i.lastState = wire::TASK_STATE_UNSPECIFIED;
+    i.taskId = taskIdOf(index, i.attempts);
+    if (delay <= Duration::zero()) {
+      setPhase(i, Phase::kPending);
+      waiting_.push_back(index);
+      driver.reviveOffers();
+      return;
+    }
+    setPhase(i, Phase::kDelayed);
+    const std::uint32_t attempts = i.attempts;
+    driver.loop().after(delay, [this, &driver, index, attempts] {
+      Instance& copy = instances_[index];
+      if (result_ || copy.phase != Phase::kDelayed || copy.attempts != attempts) return;
+      setPhase(copy, Phase::kPending);
+      waiting_.push_back(index);
+      driver.reviveOffers();
+    });
+  }
   struct Attempt {
     std::size_t instance = 0;
     std::uint32_t attempt = 0;
@@ -634,7 +723,8 @@ class RunScheduler final : public runtime::Scheduler {
   }
 
   void print(const wire::TaskStatus& status, const Attempt& attempt) const {
-    const bool several = instances_.size() > 1 || args_.retries > 0;
+    const bool several =
+        instances_.size() > 1 || args_.retries > 0 || args_.restart != Restart::kNever;
     if (args_.json) {
       nlohmann::json j;
       j["time"] = clockTime();
@@ -673,13 +763,14 @@ class RunScheduler final : public runtime::Scheduler {
   std::vector<Instance> instances_;
   // Copies by phase, and the waiting ones in launch order (kept, so that an
   // offer costs what it launches, not a pass over every copy).
-  std::array<std::size_t, 3> counts_{};
+  std::array<std::size_t, 4> counts_{};
   std::deque<std::size_t> waiting_;
   std::map<std::string, Attempt> byTaskId_;  // every attempt's task id
   std::uint64_t reconcileRound_ = 0;         // one per re-subscription
   static constexpr std::chrono::seconds kReconcileRetry{3};
   std::optional<int> result_;
   bool timedOut_ = false;
+  std::uint64_t relaunches_ = 0;
 };
 
 int runOnce(const RunArgs& args) {
@@ -724,6 +815,18 @@ int runOnce(const RunArgs& args) {
                       item));
     }
     if (item.find('\0') != std::string::npos) throw ParseError("--env: a value holds NUL");
+  }
+  if (args.restart != Restart::kNever && args.retries > 0) {
+    throw ParseError(fmt::format(
+        "--retries {} with --restart {}: --restart launches copies again without a limit; "
+        "--retries K alone launches a copy that did not finish again up to K times",
+        args.retries, RunScheduler::restartName(args.restart)));
+  }
+  if (!(std::isfinite(args.backoff) && args.backoff > 0 && std::isfinite(args.maxBackoff) &&
+        args.maxBackoff >= args.backoff)) {
+    throw ParseError(fmt::format(
+        "--backoff {} --max-backoff {}: expected seconds, 0 < --backoff <= --max-backoff",
+        args.backoff, args.maxBackoff));
   }
   std::optional<wire::HealthCheck> check = healthCheck(args);
   if (args.killGrace) {
@@ -775,7 +878,15 @@ int runOnce(const RunArgs& args) {
     while (::read(signalFd, &siginfo, sizeof siginfo) > 0) {
     }
     interrupted = true;
-    std::cerr << "allot run: interrupted; tearing the framework down\n";
+    if (args.restart == Restart::kAlways) {
+      std::cerr << fmt::format(
+          "allot run: stopping the service; tearing the framework down ({} killed with it; {} "
+          "relaunches over the run)\n",
+          scheduler.launched() ? scheduler.runningTasks() : std::string("no task"),
+          scheduler.relaunches());
+    } else {
+      std::cerr << "allot run: interrupted; tearing the framework down\n";
+    }
     driver.stop(false);
   });
 
@@ -812,7 +923,11 @@ int runOnce(const RunArgs& args) {
   // Whichever way this process ends the run (every copy ended, torn down,
   // interrupted, timed out), there is nothing left for another to take over.
   scheduler.endCheckpoint();
-  if (interrupted && !scheduler.result()) return kExitInterrupted;
+  // A service (--restart always) runs until it is stopped: that is its
+  // normal end, and a supervisor (systemd) should not count it a failure.
+  if (interrupted && !scheduler.result()) {
+    return args.restart == Restart::kAlways ? 0 : kExitInterrupted;
+  }
   if (scheduler.timedOut() && !scheduler.result()) return kExitTimeout;
   return scheduler.result().value_or(kExitNotFinished);
 }
@@ -830,10 +945,13 @@ void addRunCommand(CLI::App& app) {
       "Exit status: 0 when the task FINISHED; the command's exit status when it FAILED (128+N "
       "when killed by signal N); 1 when it was KILLED, LOST or refused (TASK_ERROR); 124 on "
       "--timeout; 130 when interrupted. With --instances, that of the first copy (by index) that "
-      "did not finish after its --retries, 0 when all finished.\n"
+      "did not finish after its --retries, 0 when all finished. With --restart always (a "
+      "service), 0 when stopped by SIGINT or SIGTERM.\n"
       "Examples: allot run --master 127.0.0.1:5050 --cpus 0.5 --mem 64 -- sh -c 'echo hi'\n"
       "          allot run --master 127.0.0.1:5050 --instances 100 --retries 2 -- "
-      "'./sweep.sh $ALLOT_INSTANCE'");
+      "'./sweep.sh $ALLOT_INSTANCE'\n"
+      "          allot run --master 127.0.0.1:5050 --instances 2 --restart always --checkpoint "
+      "web.run --health-http 8000/ -- python3 -m http.server 8000");
   cmd->add_option("--master", args->master,
                   "Master address, HOST:PORT, or zk://HOST:PORT/PATH (the leading master)")
       ->required();
@@ -856,6 +974,22 @@ void addRunCommand(CLI::App& app) {
                   "Launch a copy again, up to this many times, when it ends other than FINISHED "
                   "(FAILED, LOST with its agent, KILLED as unhealthy, ...)")
       ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  const std::map<std::string, Restart> restarts{{"never", Restart::kNever},
+                                                {"on-failure", Restart::kOnFailure},
+                                                {"always", Restart::kAlways}};
+  cmd->add_option("--restart", args->restart,
+                  "Launch a copy again, without a limit, whenever it ends (always: a service, "
+                  "kept running until allot run is stopped) or whenever it ends other than "
+                  "FINISHED (on-failure); never: only as --retries says")
+      ->transform(CLI::CheckedTransformer(restarts, CLI::ignore_case))
+      ->default_str("never");
+  cmd->add_option("--backoff", args->backoff,
+                  "With --restart: seconds before a copy is launched again, doubled for each "
+                  "relaunch in a row of a copy that ran less than 60 s")
+      ->capture_default_str();
+  cmd->add_option("--max-backoff", args->maxBackoff,
+                  "With --restart: the longest wait before a relaunch, in seconds")
       ->capture_default_str();
   cmd->add_option("--max-running", args->maxRunning,
                   "With --instances: run at most this many copies at once (0: as many as offers "

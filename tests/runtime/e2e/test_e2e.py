@@ -20,9 +20,11 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -1009,6 +1011,146 @@ def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
         f.write('{"allot_run_checkpoint": 1}\n{"base": "x"')
     cut = run_allot(*args[1:], timeout=30)
     assert cut.returncode == 1 and "records another run" in cut.stderr, cut.stderr
+
+
+def run_updates(path):
+    """(instance, attempt, state) of each state change a job array's `allot
+    run` (without --json) printed to PATH, from task ids NAME-PID-N.I[.rK]."""
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    updates = []
+    for line in lines:
+        m = re.match(r"\[[0-9:.]+\] task \S+?\.(\d+)(?:\.r(\d+))?: (TASK_\w+)", line)
+        if m and line.endswith("\n"):
+            updates.append((int(m[1]), int(m[2] or 0), m[3]))
+    return updates
+
+
+def test_allot_run_restart_always_keeps_a_service_running(cluster, tmp_path):
+    """`allot run --instances 3 --restart always`: a service. Copy 0 runs on;
+    copy 1 exits 3 at once and copy 2 exits 0 at once, and each is launched
+    again each time, after a delay that doubles from --backoff up to
+    --max-backoff. Killed with -9, the run
+    leaves its tasks running, and `allot run` with the same --checkpoint takes
+    the service over without launching copy 0 again; SIGTERM then stops the
+    service: its tasks are killed, the checkpoint removed, and it exits 0."""
+    cluster.start(agents=1)
+    checkpoint = str(tmp_path / "service.checkpoint")
+    args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
+            "--instances", "3", "--restart", "always", "--backoff", "0.2", "--max-backoff", "0.8",
+            "--checkpoint", checkpoint, "--",
+            'case $ALLOT_INSTANCE in 0) exec sleep 300;; 1) exit 3;; esac']
+
+    def start(n):
+        out, err = str(tmp_path / f"run{n}.out"), str(tmp_path / f"run{n}.err")
+        with open(out, "w") as o, open(err, "w") as e:
+            return subprocess.Popen(args, stdout=o, stderr=e), out, err
+
+    def read(path):
+        with open(path) as f:
+            return f.read()
+
+    def failed(path):
+        return [a for i, a, state in run_updates(path) if i == 1 and state == "TASK_FAILED"]
+
+    try:
+        first, out1, err1 = start(1)
+        try:
+            wait_for(lambda: len(failed(out1)) >= 5, 30, "copy 1 to fail 5 times", cluster)
+            service = wait_task_processes(cluster, cluster.dir, "sleep 300", 1)
+            first.kill()
+            first.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        updates = run_updates(out1)
+        assert failed(out1)[:5] == [0, 1, 2, 3, 4], updates
+        assert {a for i, a, _ in updates if i == 0} == {0}, updates
+        assert (0, 0, "TASK_RUNNING") in updates, updates
+        finished = [a for i, a, state in updates if i == 2 and state == "TASK_FINISHED"]
+        assert finished[:2] == [0, 1], updates
+        delays = re.findall(r"ended TASK_FAILED; launching it again in ([0-9.]+) s "
+                            r"\(--restart always, relaunch", read(err1))
+        assert delays[:5] == ["0.2", "0.4", "0.8", "0.8", "0.8"], read(err1)
+
+        second, out2, err2 = start(2)
+        try:
+            wait_for(lambda: "took over framework" in read(err2), 20, "the takeover", cluster)
+            wait_for(lambda: failed(out2), 20, "copy 1 to fail again", cluster)
+            assert task_processes(cluster.dir, "sleep 300") == service
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(20) == 0, read(err2)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+        assert "stopping the service; tearing the framework down (" in read(err2), read(err2)
+        assert not any(i == 0 and state == "TASK_STARTING" for i, _, state in run_updates(out2)), \
+            read(out2)
+        wait_for(lambda: not task_processes(cluster.dir, "sleep 300"), 15,
+                 "the service's task to be killed", cluster)
+        assert not os.path.exists(checkpoint)
+    finally:  # tasks outlive their agents: a failed check leaves no service behind
+        for pid in task_processes(cluster.dir, "sleep 300"):
+            os.kill(pid, signal.SIGKILL)
+
+    both = run_allot("run", "--master", cluster.master_address, "--restart", "always",
+                     "--retries", "2", "--", "true")
+    assert both.returncode == 1 and "--retries 2 with --restart always" in both.stderr, \
+        both.stderr
+    zero = run_allot("run", "--master", cluster.master_address, "--restart", "on-failure",
+                     "--backoff", "0", "--", "true")
+    assert zero.returncode == 1 and "0 < --backoff <= --max-backoff" in zero.stderr, zero.stderr
+    bogus = run_allot("run", "--master", cluster.master_address, "--restart", "sometimes",
+                      "--", "true")
+    assert bogus.returncode != 0 and "--restart" in bogus.stderr, bogus.stderr
+
+
+def test_allot_run_restart_on_failure_relaunches_until_each_copy_finishes(cluster):
+    """`allot run --instances 3 --restart on-failure`: each copy fails its
+    first two attempts (a file under a shared folder counts them) and is
+    launched again until it finishes; the run then exits 0. A copy lost with
+    its killed agent is launched again on the other agent."""
+    cluster.start(agents=2)
+    marks = tempfile.mkdtemp(prefix="allot-e2e-marks-")
+    os.chmod(marks, 0o1777)  # the tasks run as nobody
+    try:
+        run = subprocess.Popen(
+            [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
+             "--instances", "3", "--restart", "on-failure", "--backoff", "0.1", "--json",
+             "--env", f"MARKS={marks}", "--",
+             'm="$MARKS/$ALLOT_INSTANCE"; echo x >> "$m"; '
+             '[ "$(wc -l < "$m")" -ge 3 ] || exit 4; sleep 5'],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            dirs = [os.path.join(cluster.dir, f"agent{i}") for i in range(2)]
+            wait_for(lambda: sum(len(task_processes(d, "sleep 5")) for d in dirs) == 3, 30,
+                     "the three copies past their failures", cluster)
+            victim = next(i for i, d in enumerate(dirs) if task_processes(d, "sleep 5"))
+            cluster.agents[victim].kill9()
+            for pid in task_processes(dirs[victim], "sleep 5"):
+                os.kill(pid, signal.SIGKILL)
+            out, err = run.communicate(timeout=90)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    finally:
+        shutil.rmtree(marks, ignore_errors=True)
+    assert run.returncode == 0, (out, err, cluster.diagnostics())
+    updates = [json.loads(line) for line in out.splitlines()]
+    ends = collections.defaultdict(list)
+    for u in updates:
+        if u["state"] in TERMINAL:
+            ends[u["instance"]].append((u["attempt"], u["state"]))
+    assert sorted(ends) == [0, 1, 2], ends
+    for instance, seen in ends.items():
+        assert seen[:2] == [(0, "TASK_FAILED"), (1, "TASK_FAILED")], (instance, seen)
+        assert seen[-1][1] == "TASK_FINISHED", (instance, seen)
+        assert all(state in ("TASK_FAILED", "TASK_LOST") for _, state in seen[2:-1]), seen
+    assert any(state == "TASK_LOST" for seen in ends.values() for _, state in seen), ends
+    assert "3 of 3 instances finished" in err, err
 
 
 def test_allot_run_exits_with_the_task_status(cluster):
