@@ -35,6 +35,7 @@
 
 #include "allot/core/error.h"
 #include "allot/core/resources.h"
+#include "allot/runtime/cron.h"
 #include "allot/runtime/scheduler.h"
 #include "commands.h"
 #include "common.h"
@@ -75,6 +76,9 @@ struct RunArgs {
   Restart restart = Restart::kNever;
   double backoff = 1;       // seconds before a --restart relaunch, doubled while copies end fast
   double maxBackoff = 300;  // ... up to this
+  std::string cron;         // --cron EXPR: a round of the copies at each match
+  bool cronUtc = false;     // --cron in UTC, not the local time zone
+  std::string every;        // --every DURATION: a round each DURATION
   std::uint32_t maxRunning = 0;           // copies launched and not ended at most (0: no limit)
   std::vector<std::string> environment;   // --env NAME=VALUE, set in each task
   std::string checkpoint;                 // --checkpoint FILE: a run another allot run takes over
@@ -171,6 +175,15 @@ std::string clockTime() {
   return fmt::format("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, ms.count());
 }
 
+// A time as people here read it: "2026-12-06 09:00:00" in the local zone.
+std::string localTime(TimePoint at) {
+  const std::time_t t = static_cast<std::time_t>(toMicros(at) / 1'000'000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 // --checkpoint FILE: the run's log, one JSON object a line: first the run's
 // settings, then its framework id, each launch (written before the launch is
 // sent) and each copy's retry or end (written before the update that ends it
@@ -238,19 +251,30 @@ class Checkpoint {
 // copy has ended for good. One copy without retries is mesos-execute.
 class RunScheduler final : public runtime::Scheduler {
  public:
+  // With `cron` or `every`, the copies run in rounds (see startRound()).
   RunScheduler(const RunArgs& args, Resources need, std::optional<wire::HealthCheck> check,
-               Checkpoint* checkpoint)
+               Checkpoint* checkpoint, std::optional<runtime::CronSchedule> cron = std::nullopt,
+               std::optional<Duration> every = std::nullopt)
       : args_(args),
         need_(std::move(need)),
         command_(commandLine(args.command)),
         check_(std::move(check)),
         checkpoint_(checkpoint),
+        cron_(std::move(cron)),
+        every_(every),
         instances_(args.instances) {
     base_ = fmt::format("{}-{}-{}", args.name, ::getpid(),
                         std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
-    for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+      instances_[i].taskId = taskIdOf(i, 0);
+      // Between rounds every copy has ended; the first round starts them.
+      if (scheduled()) instances_[i].phase = Phase::kEnded;
+    }
     recount();
   }
+
+  // The copies run in rounds, at --cron's times or every --every.
+  bool scheduled() const { return cron_ || every_; }
 
   // What the checkpoint's first line holds: a run resumes only with the same.
   nlohmann::json settings() const {
@@ -265,6 +289,8 @@ class RunScheduler final : public runtime::Scheduler {
                         {"max_running", args_.maxRunning},
                         {"environment", args_.environment}};
     if (args_.restart != Restart::kNever) j["restart"] = restartName(args_.restart);
+    if (cron_) j["cron"] = {{"schedule", cron_->text()}, {"utc", cron_->utc()}};
+    if (every_) j["every_us"] = toMicros(*every_);
     return j;
   }
 
@@ -296,6 +322,13 @@ class RunScheduler final : public runtime::Scheduler {
           for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
         } else if (e.contains("framework_id")) {
           frameworkId = e.at("framework_id").get<std::string>();
+        } else if (e.contains("round")) {
+          resetRound(e.at("round").get<std::uint64_t>(),
+                     fromMicros(e.at("at").get<std::int64_t>()));
+        } else if (e.contains("round_end")) {
+          ++(e.at("status").get<int>() == 0 ? roundsFinished_ : roundsFailed_);
+        } else if (e.contains("skipped")) {
+          ++roundsSkipped_;
         } else {
           Instance& i = instances_.at(e.at("instance").get<std::size_t>());
           const std::size_t index = static_cast<std::size_t>(&i - instances_.data());
@@ -324,7 +357,12 @@ class RunScheduler final : public runtime::Scheduler {
     // file: it goes on as new, under the ids the file may already name.
     if (!sawBase) {
       byTaskId_.clear();
-      for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
+      round_ = 0;
+      for (std::size_t i = 0; i < instances_.size(); ++i) {
+        instances_[i].taskId = taskIdOf(i, 0);
+        if (scheduled()) instances_[i].phase = Phase::kEnded;
+      }
+      recount();
       checkpoint_->append({{"base", base_}});
     }
     resumed_ = !frameworkId.empty();
@@ -363,6 +401,7 @@ class RunScheduler final : public runtime::Scheduler {
     for (const Instance& i : instances_) {
       if (i.phase == Phase::kLaunched) ids.push_back(i.taskId);
     }
+    if (ids.empty()) return fmt::format("no task{}", one);
     return ids.size() == 1 ? fmt::format("task {}{}", ids[0], one)
                            : fmt::format("{} tasks{}", ids.size(), many);
   }
@@ -377,13 +416,20 @@ class RunScheduler final : public runtime::Scheduler {
                       instances_.size(), count(Phase::kEnded)));
       reconcileLaunched(driver);
       if (count(Phase::kPending) == 0) driver.suppressOffers();
-      if (count(Phase::kEnded) == instances_.size()) {
+      if (scheduled()) {
+        armSchedule(driver);
+      } else if (count(Phase::kEnded) == instances_.size()) {
         finish();
         driver.stop(false);
       }
       return;
     }
     if (checkpoint_ != nullptr) checkpoint_->append({{"framework_id", frameworkId}});
+    if (scheduled()) {
+      driver.suppressOffers();
+      armSchedule(driver);
+      return;
+    }
     note(fmt::format(
         "subscribed as framework {} (master {}); waiting for an offer of {}{}{}", frameworkId,
         masterId, toString(need_), isUnreservedRole(args_.role) ? "" : " in role " + args_.role,
@@ -588,10 +634,11 @@ class RunScheduler final : public runtime::Scheduler {
     std::uint32_t attempt = 0;
   };
 
-  // NAME-PID-N as mesos-execute names its task; .I for each of several
-  // instances; .rK for the K-th retry.
+  // NAME-PID-N as mesos-execute names its task; .cR in round R; .I for each
+  // of several instances; .rK for the K-th retry.
   std::string taskIdOf(std::size_t instance, std::uint32_t attempt) {
     std::string id = base_;
+    if (scheduled()) id += fmt::format(".c{}", round_);
     if (instances_.size() > 1) id += fmt::format(".{}", instance);
     if (attempt > 0) id += fmt::format(".r{}", attempt);
     byTaskId_[id] = Attempt{instance, attempt};
@@ -626,10 +673,19 @@ class RunScheduler final : public runtime::Scheduler {
     log({{"instance", &instance - instances_.data()}, {"end", code}});
     setPhase(instance, Phase::kEnded);
     instance.exitCode = code;
-    if (count(Phase::kEnded) == instances_.size()) finish();
+    if (count(Phase::kEnded) != instances_.size()) return;
+    if (scheduled() && !timedOut_) {
+      finishRound();
+    } else {
+      finish();
+    }
   }
 
-  void finish() {
+  void finish() { result_ = summarize(instances_.size() > 1 ? "" : std::optional<std::string>()); }
+
+  // The exit status of the copies' ends: the first copy's (by index) that
+  // did not finish, else 0; with `prefix`, prints a line of how many finished.
+  int summarize(const std::optional<std::string>& prefix) const {
     int overall = timedOut_ ? kExitTimeout : 0;
     std::size_t finished = 0;
     std::vector<std::string> failed;  // the first few, to look for in the output
@@ -641,18 +697,94 @@ class RunScheduler final : public runtime::Scheduler {
         failed.push_back(fmt::format("{} ({}: {})", n, i.taskId, i.exitCode));
       }
     }
-    if (instances_.size() > 1) {
+    if (prefix) {
       const std::size_t others = instances_.size() - finished - failed.size();
       std::cerr << fmt::format(
-          "allot run: {} of {} instances finished{}{}\n", finished, instances_.size(),
+          "allot run: {}{} of {} instances finished{}{}\n", *prefix, finished, instances_.size(),
           overall == 0 ? "" : fmt::format("; exit status {}", overall),
           failed.empty() ? ""
                          : fmt::format("; not finished: {}{}", fmt::join(failed, ", "),
                                        others == 0 ? "" : fmt::format(" and {} more", others)));
     }
-    result_ = overall;
+    return overall;
   }
 
+  // --- Rounds (--cron, --every). ---
+
+  // Sets a timer for the next round: --cron's next time, or --every after
+  // the last round's start (at once for the first).
+  void armSchedule(runtime::SchedulerDriver& driver) {
+    const TimePoint now = driver.loop().now();
+    TimePoint at = now;
+    if (cron_) {
+      const std::optional<std::int64_t> next = cron_->next(toMicros(now) / 1'000'000);
+      if (!next) return;  // parse() refused schedules that never come
+      at = fromMicros(*next * 1'000'000);
+    } else if (round_ > 0) {
+      at = std::max(now, roundStartedAt_ + *every_);
+    }
+    if (round_ == 0 || cron_) {
+      note(fmt::format("next round at {} ({})", localTime(at), scheduleText()));
+    }
+    driver.loop().after(at - now, [this, &driver] { startRound(driver); });
+  }
+
+  // A round: every copy launched again (new task ids NAME-PID-N.cR.I), as
+  // the first run of a job array; skipped while the last one still runs.
+  void startRound(runtime::SchedulerDriver& driver) {
+    if (result_ || timedOut_) return;
+    const TimePoint now = driver.loop().now();
+    if (count(Phase::kEnded) != instances_.size()) {
+      ++roundsSkipped_;
+      log({{"skipped", toMicros(now)}});
+      note(fmt::format("skipping the round of {}: round {} is still running", localTime(now),
+                       round_));
+      if (every_) roundStartedAt_ = now;  // the next one --every after this one's time
+      armSchedule(driver);
+      return;
+    }
+    resetRound(round_ + 1, now);
+    log({{"round", round_}, {"at", toMicros(now)}});
+    note(fmt::format("round {}: launching {}", round_,
+                     instances_.size() == 1 ? std::string("the command")
+                                            : fmt::format("{} copies", instances_.size())));
+    driver.reviveOffers();
+    armSchedule(driver);
+  }
+
+  // Every copy pending again under round `round`'s task ids.
+  void resetRound(std::uint64_t round, TimePoint startedAt) {
+    round_ = round;
+    roundStartedAt_ = startedAt;
+    byTaskId_.clear();
+    for (std::size_t n = 0; n < instances_.size(); ++n) {
+      Instance& i = instances_[n];
+      i = Instance{};
+      i.taskId = taskIdOf(n, 0);
+    }
+    recount();
+  }
+
+  void finishRound() {
+    const int overall =
+        summarize(fmt::format("round {} (started {}): ", round_, localTime(roundStartedAt_)));
+    ++(overall == 0 ? roundsFinished_ : roundsFailed_);
+    log({{"round_end", round_}, {"status", overall}});
+  }
+
+  std::string scheduleText() const {
+    if (cron_) return fmt::format("--cron '{}'{}", cron_->text(), cron_->utc() ? " UTC" : "");
+    return fmt::format("--every {}", args_.every);
+  }
+
+ public:
+  // "R rounds: F finished, K did not, S skipped" for the last line.
+  std::string rounds() const {
+    return fmt::format("{} round{}: {} finished every copy, {} did not, {} skipped", round_,
+                       round_ == 1 ? "" : "s", roundsFinished_, roundsFailed_, roundsSkipped_);
+  }
+
+ private:
   wire::TaskInfo taskInfo(const Instance& i, const wire::Offer& offer, const Resources& use) const {
     wire::TaskInfo task;
     task.set_task_id(i.taskId);
@@ -667,6 +799,7 @@ class RunScheduler final : public runtime::Scheduler {
     }
     env["ALLOT_INSTANCE"] = std::to_string(&i - instances_.data());
     env["ALLOT_INSTANCES"] = std::to_string(instances_.size());
+    if (scheduled()) env["ALLOT_ROUND"] = std::to_string(round_);
     if (check_) *task.mutable_health_check() = *check_;
     if (args_.killGrace) task.mutable_kill_policy()->set_grace_period_seconds(*args_.killGrace);
     return task;
@@ -723,8 +856,8 @@ class RunScheduler final : public runtime::Scheduler {
   }
 
   void print(const wire::TaskStatus& status, const Attempt& attempt) const {
-    const bool several =
-        instances_.size() > 1 || args_.retries > 0 || args_.restart != Restart::kNever;
+    const bool several = instances_.size() > 1 || args_.retries > 0 ||
+                         args_.restart != Restart::kNever || scheduled();
     if (args_.json) {
       nlohmann::json j;
       j["time"] = clockTime();
@@ -737,6 +870,7 @@ class RunScheduler final : public runtime::Scheduler {
         j["instance"] = attempt.instance;
         j["attempt"] = attempt.attempt;
       }
+      if (scheduled()) j["round"] = round_;
       if (status.has_healthy()) j["healthy"] = status.healthy();
       if (runtime::isTerminal(status.state())) j["exit_code"] = exitCode(status);
       std::cout << j.dump() << std::endl;
@@ -757,8 +891,10 @@ class RunScheduler final : public runtime::Scheduler {
   Resources need_;
   std::string command_;
   std::optional<wire::HealthCheck> check_;
-  Checkpoint* checkpoint_;  // null without --checkpoint
-  bool resumed_ = false;    // took over the run a checkpoint records
+  Checkpoint* checkpoint_;                     // null without --checkpoint
+  std::optional<runtime::CronSchedule> cron_;  // --cron
+  std::optional<Duration> every_;              // --every
+  bool resumed_ = false;                       // took over the run a checkpoint records
   std::string base_;
   std::vector<Instance> instances_;
   // Copies by phase, and the waiting ones in launch order (kept, so that an
@@ -771,6 +907,10 @@ class RunScheduler final : public runtime::Scheduler {
   std::optional<int> result_;
   bool timedOut_ = false;
   std::uint64_t relaunches_ = 0;
+  // Rounds: the current one (0 before the first) and counts.
+  std::uint64_t round_ = 0;
+  TimePoint roundStartedAt_{};
+  std::uint64_t roundsFinished_ = 0, roundsFailed_ = 0, roundsSkipped_ = 0;
 };
 
 int runOnce(const RunArgs& args) {
@@ -828,6 +968,15 @@ int runOnce(const RunArgs& args) {
         "--backoff {} --max-backoff {}: expected seconds, 0 < --backoff <= --max-backoff",
         args.backoff, args.maxBackoff));
   }
+  std::optional<runtime::CronSchedule> cron;
+  std::optional<Duration> every;
+  if (!args.cron.empty()) cron = runtime::CronSchedule::parse(args.cron, args.cronUtc);
+  if (!args.every.empty()) every = parseDuration("--every", args.every);
+  if ((cron || every) && args.restart == Restart::kAlways) {
+    throw ParseError(
+        "--restart always with --cron or --every: a round ends when its copies end, and with "
+        "--restart always they never do (--restart on-failure relaunches until they finish)");
+  }
   std::optional<wire::HealthCheck> check = healthCheck(args);
   if (args.killGrace) {
     wire::KillPolicy policy;
@@ -850,7 +999,8 @@ int runOnce(const RunArgs& args) {
 
   std::optional<Checkpoint> checkpoint;
   if (!args.checkpoint.empty()) checkpoint.emplace(args.checkpoint);
-  RunScheduler scheduler(args, need, std::move(check), checkpoint ? &*checkpoint : nullptr);
+  RunScheduler scheduler(args, need, std::move(check), checkpoint ? &*checkpoint : nullptr,
+                         std::move(cron), every);
   if (checkpoint) {
     info.set_framework_id(scheduler.startCheckpoint());
     // Mesos' default failover timeout is 0: a checkpoint is for outliving this process.
@@ -878,12 +1028,16 @@ int runOnce(const RunArgs& args) {
     while (::read(signalFd, &siginfo, sizeof siginfo) > 0) {
     }
     interrupted = true;
-    if (args.restart == Restart::kAlways) {
+    if (scheduler.scheduled()) {
+      std::cerr << fmt::format(
+          "allot run: stopping the schedule; tearing the framework down ({} killed with it); "
+          "{}\n",
+          scheduler.runningTasks(), scheduler.rounds());
+    } else if (args.restart == Restart::kAlways) {
       std::cerr << fmt::format(
           "allot run: stopping the service; tearing the framework down ({} killed with it; {} "
           "relaunches over the run)\n",
-          scheduler.launched() ? scheduler.runningTasks() : std::string("no task"),
-          scheduler.relaunches());
+          scheduler.runningTasks(), scheduler.relaunches());
     } else {
       std::cerr << "allot run: interrupted; tearing the framework down\n";
     }
@@ -893,7 +1047,7 @@ int runOnce(const RunArgs& args) {
   if (args.timeout > 0) {
     driver.loop().after(secondsToDuration(args.timeout), [&] {
       if (scheduler.result()) return;
-      if (!scheduler.launched()) {
+      if (!scheduler.launched() && !scheduler.scheduled()) {
         std::cerr << fmt::format(
             "allot run: timed out after {} s: no offer of {}{} came (is an agent with enough "
             "free resources registered?)\n",
@@ -923,10 +1077,11 @@ int runOnce(const RunArgs& args) {
   // Whichever way this process ends the run (every copy ended, torn down,
   // interrupted, timed out), there is nothing left for another to take over.
   scheduler.endCheckpoint();
-  // A service (--restart always) runs until it is stopped: that is its
-  // normal end, and a supervisor (systemd) should not count it a failure.
+  // A service (--restart always) or a schedule runs until it is stopped:
+  // that is its normal end, and a supervisor (systemd) should not count it a
+  // failure.
   if (interrupted && !scheduler.result()) {
-    return args.restart == Restart::kAlways ? 0 : kExitInterrupted;
+    return args.restart == Restart::kAlways || scheduler.scheduled() ? 0 : kExitInterrupted;
   }
   if (scheduler.timedOut() && !scheduler.result()) return kExitTimeout;
   return scheduler.result().value_or(kExitNotFinished);
@@ -946,12 +1101,14 @@ void addRunCommand(CLI::App& app) {
       "when killed by signal N); 1 when it was KILLED, LOST or refused (TASK_ERROR); 124 on "
       "--timeout; 130 when interrupted. With --instances, that of the first copy (by index) that "
       "did not finish after its --retries, 0 when all finished. With --restart always (a "
-      "service), 0 when stopped by SIGINT or SIGTERM.\n"
+      "service) or --cron/--every, 0 when stopped by SIGINT or SIGTERM.\n"
       "Examples: allot run --master 127.0.0.1:5050 --cpus 0.5 --mem 64 -- sh -c 'echo hi'\n"
       "          allot run --master 127.0.0.1:5050 --instances 100 --retries 2 -- "
       "'./sweep.sh $ALLOT_INSTANCE'\n"
       "          allot run --master 127.0.0.1:5050 --instances 2 --restart always --checkpoint "
-      "web.run --health-http 8000/ -- python3 -m http.server 8000");
+      "web.run --health-http 8000/ -- python3 -m http.server 8000\n"
+      "          allot run --master 127.0.0.1:5050 --cron '30 2 * * *' --checkpoint "
+      "backup.run -- ./backup.sh");
   cmd->add_option("--master", args->master,
                   "Master address, HOST:PORT, or zk://HOST:PORT/PATH (the leading master)")
       ->required();
@@ -991,6 +1148,19 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--max-backoff", args->maxBackoff,
                   "With --restart: the longest wait before a relaunch, in seconds")
       ->capture_default_str();
+  auto* cron = cmd->add_option(
+      "--cron", args->cron,
+      "Run the copies in rounds at the times of a cron schedule (minute hour day-of-month month "
+      "day-of-week, as crontab(5); @daily, @hourly, ...), in the local time zone, until stopped; "
+      "a round still running at the next time makes that one skipped. Each copy is a task "
+      "NAME-PID-N.cR.I with its round in ALLOT_ROUND");
+  cron->type_name("SCHEDULE");
+  cmd->add_flag("--cron-utc", args->cronUtc, "Read --cron's times in UTC")->needs(cron);
+  cmd->add_option("--every", args->every,
+                  "Run the copies in rounds, the first at once and then every DURATION (30s, 5m, "
+                  "1h), until stopped; a round still running makes the next one skipped")
+      ->type_name("DURATION")
+      ->excludes(cron);
   cmd->add_option("--max-running", args->maxRunning,
                   "With --instances: run at most this many copies at once (0: as many as offers "
                   "fit)")

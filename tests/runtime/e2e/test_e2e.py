@@ -1153,6 +1153,112 @@ def test_allot_run_restart_on_failure_relaunches_until_each_copy_finishes(cluste
     assert "3 of 3 instances finished" in err, err
 
 
+def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, tmp_path):
+    """`allot run --every 2s --instances 2`: a round of both copies at once and
+    every 2 s, each copy told its round (ALLOT_ROUND) and named .cR.I; round 2
+    runs 3 s, so the round due meanwhile is skipped; round 3's copy 1 exits 5,
+    which its round's line reports. Killed with -9 during a round, the run is
+    taken over from --checkpoint without launching the running copies again;
+    SIGTERM stops the schedule: exit 0, the counts of rounds, no task left."""
+    cluster.start(agents=1)
+    checkpoint = str(tmp_path / "cron.checkpoint")
+    args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
+            "--instances", "2", "--every", "2s", "--checkpoint", checkpoint, "--",
+            'echo "round $ALLOT_ROUND copy $ALLOT_INSTANCE"; '
+            'case $ALLOT_ROUND in 2) sleep 3;; 3) [ "$ALLOT_INSTANCE" = 0 ] || exit 5;; '
+            '5) exec sleep 30;; esac']
+
+    def start(n):
+        out, err = str(tmp_path / f"run{n}.out"), str(tmp_path / f"run{n}.err")
+        with open(out, "w") as o, open(err, "w") as e:
+            return subprocess.Popen(args, stdout=o, stderr=e), out, err
+
+    def read(path):
+        with open(path) as f:
+            return f.read()
+
+    def updates(path):
+        """(round, instance, state, task id) of each state change printed."""
+        return [(int(m[2]), int(m[3]), m[4], m[1]) for m in
+                re.finditer(r"task (\S+\.c(\d+)\.(\d+)): (TASK_\w+)", read(path))]
+
+    try:
+        first, out1, err1 = start(1)
+        try:
+            wait_for(lambda: len(task_processes(cluster.dir, "sleep 30")) == 2, 40,
+                     "round 5's copies to run", cluster)
+            first.kill()
+            first.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        seen = updates(out1)
+        ends = {(r, i): state for r, i, state, _ in seen if state in TERMINAL}
+        assert ends == {(1, 0): "TASK_FINISHED", (1, 1): "TASK_FINISHED",
+                        (2, 0): "TASK_FINISHED", (2, 1): "TASK_FINISHED",
+                        (3, 0): "TASK_FINISHED", (3, 1): "TASK_FAILED",
+                        (4, 0): "TASK_FINISHED", (4, 1): "TASK_FINISHED"}, ends
+        assert {(r, i) for r, i, state, _ in seen if state == "TASK_RUNNING"} >= {(5, 0), (5, 1)}
+        err = read(err1)
+        assert "skipping the round of " in err and ": round 2 is still running" in err, err
+        assert re.search(r"round 3 \(started [0-9 :-]+\): 1 of 2 instances finished; exit "
+                         r"status 5; not finished: 1 \(\S+\.c3\.1: 5\)", err), err
+        assert "round 1 (started " in err and "2 of 2 instances finished" in err, err
+        task_id = next(t for r, i, _, t in seen if (r, i) == (1, 1))
+        logs = run_allot("logs", task_id, "--master", f"127.0.0.1:{cluster.http_port}")
+        assert logs.stdout == "round 1 copy 1\n", (logs.stdout, logs.stderr)
+
+        running = task_processes(cluster.dir, "sleep 30")
+        second, out2, err2 = start(2)
+        try:
+            wait_for(lambda: "took over framework" in read(err2), 20, "the takeover", cluster)
+            wait_for(lambda: "skipping the round of" in read(err2), 10,
+                     "a round skipped while round 5 runs", cluster)
+            assert task_processes(cluster.dir, "sleep 30") == running
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(20) == 0, read(err2)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+        assert not any(state == "TASK_STARTING" for _, _, state, _ in updates(out2)), read(out2)
+        # Rounds 1, 2 and 4 finished, 3 did not; one skipped by each process.
+        assert re.search(r"stopping the schedule; tearing the framework down \(2 tasks killed "
+                         r"with it\); 5 rounds: 3 finished every copy, 1 did not, "
+                         r"([2-9]|\d\d+) skipped", read(err2)), read(err2)
+        wait_for(lambda: not task_processes(cluster.dir, "sleep 30"), 15,
+                 "round 5's tasks to be killed", cluster)
+        assert not os.path.exists(checkpoint)
+    finally:
+        for pid in task_processes(cluster.dir, "sleep 30"):
+            os.kill(pid, signal.SIGKILL)
+
+    # --cron: the first round at the next matching minute; stopped before it.
+    cron = subprocess.Popen([ALLOT, "run", "--master", cluster.master_address, "--cron",
+                             "* * * * *", "--", "true"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        cron.send_signal(signal.SIGTERM)
+        out, err = cron.communicate(timeout=20)
+    finally:
+        if cron.poll() is None:
+            cron.kill()
+            cron.wait()
+    assert cron.returncode == 0, err
+    assert re.search(r"next round at \d{4}-\d\d-\d\d \d\d:\d\d:00 \(--cron '\* \* \* \* \*'\)",
+                     err), err
+    assert "0 rounds: 0 finished every copy, 0 did not, 0 skipped" in err, err
+    bad = run_allot("run", "--master", cluster.master_address, "--cron", "0 25 * * *", "--", "true")
+    assert bad.returncode == 1 and "field 2 (hour) '25': 25 is out of 0-23" in bad.stderr, \
+        bad.stderr
+    both = run_allot("run", "--master", cluster.master_address, "--every", "1m", "--restart",
+                     "always", "--", "true")
+    assert both.returncode == 1 and "--restart always with --cron or --every" in both.stderr, \
+        both.stderr
+
+
 def test_allot_run_exits_with_the_task_status(cluster):
     """`allot run` launches one command and exits with its status: 0 when it
     FINISHED, its exit code when it FAILED, 124 when no offer fits within
