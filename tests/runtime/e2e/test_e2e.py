@@ -1013,13 +1013,31 @@ def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
     assert cut.returncode == 1 and "records another run" in cut.stderr, cut.stderr
 
 
+def spawn_logged(args, directory, name):
+    """Starts ARGS with its stdout and stderr in DIRECTORY/NAME.out and .err;
+    returns the process and the two paths."""
+    out, err = os.path.join(directory, f"{name}.out"), os.path.join(directory, f"{name}.err")
+    with open(out, "w") as o, open(err, "w") as e:
+        return subprocess.Popen(args, stdout=o, stderr=e), out, err
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def stop_hard(process):
+    """Kills PROCESS (-9) if it still runs, and reaps it."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
 def run_updates(path):
     """(instance, attempt, state) of each state change a job array's `allot
     run` (without --json) printed to PATH, from task ids NAME-PID-N.I[.rK]."""
-    with open(path) as f:
-        lines = f.read().splitlines(keepends=True)
     updates = []
-    for line in lines:
+    for line in read_text(path).splitlines(keepends=True):
         m = re.match(r"\[[0-9:.]+\] task \S+?\.(\d+)(?:\.r(\d+))?: (TASK_\w+)", line)
         if m and line.endswith("\n"):
             updates.append((int(m[1]), int(m[2] or 0), m[3]))
@@ -1042,13 +1060,7 @@ def test_allot_run_restart_always_keeps_a_service_running(cluster, tmp_path):
             'case $ALLOT_INSTANCE in 0) exec sleep 300;; 1) exit 3;; esac']
 
     def start(n):
-        out, err = str(tmp_path / f"run{n}.out"), str(tmp_path / f"run{n}.err")
-        with open(out, "w") as o, open(err, "w") as e:
-            return subprocess.Popen(args, stdout=o, stderr=e), out, err
-
-    def read(path):
-        with open(path) as f:
-            return f.read()
+        return spawn_logged(args, tmp_path, f"run{n}")
 
     def failed(path):
         return [a for i, a, state in run_updates(path) if i == 1 and state == "TASK_FAILED"]
@@ -1061,9 +1073,7 @@ def test_allot_run_restart_always_keeps_a_service_running(cluster, tmp_path):
             first.kill()
             first.wait(10)
         finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait()
+            stop_hard(first)
         updates = run_updates(out1)
         assert failed(out1)[:5] == [0, 1, 2, 3, 4], updates
         assert {a for i, a, _ in updates if i == 0} == {0}, updates
@@ -1071,23 +1081,21 @@ def test_allot_run_restart_always_keeps_a_service_running(cluster, tmp_path):
         finished = [a for i, a, state in updates if i == 2 and state == "TASK_FINISHED"]
         assert finished[:2] == [0, 1], updates
         delays = re.findall(r"ended TASK_FAILED; launching it again in ([0-9.]+) s "
-                            r"\(--restart always, relaunch", read(err1))
-        assert delays[:5] == ["0.2", "0.4", "0.8", "0.8", "0.8"], read(err1)
+                            r"\(--restart always, relaunch", read_text(err1))
+        assert delays[:5] == ["0.2", "0.4", "0.8", "0.8", "0.8"], read_text(err1)
 
         second, out2, err2 = start(2)
         try:
-            wait_for(lambda: "took over framework" in read(err2), 20, "the takeover", cluster)
+            wait_for(lambda: "took over framework" in read_text(err2), 20, "the takeover", cluster)
             wait_for(lambda: failed(out2), 20, "copy 1 to fail again", cluster)
             assert task_processes(cluster.dir, "sleep 300") == service
             second.send_signal(signal.SIGTERM)
-            assert second.wait(20) == 0, read(err2)
+            assert second.wait(20) == 0, read_text(err2)
         finally:
-            if second.poll() is None:
-                second.kill()
-                second.wait()
-        assert "stopping the service; tearing the framework down (" in read(err2), read(err2)
+            stop_hard(second)
+        assert "stopping the service; tearing the framework down (" in read_text(err2), read_text(err2)
         assert not any(i == 0 and state == "TASK_STARTING" for i, _, state in run_updates(out2)), \
-            read(out2)
+            read_text(out2)
         wait_for(lambda: not task_processes(cluster.dir, "sleep 300"), 15,
                  "the service's task to be killed", cluster)
         assert not os.path.exists(checkpoint)
@@ -1169,18 +1177,12 @@ def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, 
             '5) exec sleep 30;; esac']
 
     def start(n):
-        out, err = str(tmp_path / f"run{n}.out"), str(tmp_path / f"run{n}.err")
-        with open(out, "w") as o, open(err, "w") as e:
-            return subprocess.Popen(args, stdout=o, stderr=e), out, err
-
-    def read(path):
-        with open(path) as f:
-            return f.read()
+        return spawn_logged(args, tmp_path, f"run{n}")
 
     def updates(path):
         """(round, instance, state, task id) of each state change printed."""
         return [(int(m[2]), int(m[3]), m[4], m[1]) for m in
-                re.finditer(r"task (\S+\.c(\d+)\.(\d+)): (TASK_\w+)", read(path))]
+                re.finditer(r"task (\S+\.c(\d+)\.(\d+)): (TASK_\w+)", read_text(path))]
 
     try:
         first, out1, err1 = start(1)
@@ -1190,9 +1192,7 @@ def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, 
             first.kill()
             first.wait(10)
         finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait()
+            stop_hard(first)
         seen = updates(out1)
         ends = {(r, i): state for r, i, state, _ in seen if state in TERMINAL}
         assert ends == {(1, 0): "TASK_FINISHED", (1, 1): "TASK_FINISHED",
@@ -1200,7 +1200,7 @@ def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, 
                         (3, 0): "TASK_FINISHED", (3, 1): "TASK_FAILED",
                         (4, 0): "TASK_FINISHED", (4, 1): "TASK_FINISHED"}, ends
         assert {(r, i) for r, i, state, _ in seen if state == "TASK_RUNNING"} >= {(5, 0), (5, 1)}
-        err = read(err1)
+        err = read_text(err1)
         assert "skipping the round of " in err and ": round 2 is still running" in err, err
         assert re.search(r"round 3 \(started [0-9 :-]+\): 1 of 2 instances finished; exit "
                          r"status 5; not finished: 1 \(\S+\.c3\.1: 5\)", err), err
@@ -1212,21 +1212,19 @@ def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, 
         running = task_processes(cluster.dir, "sleep 30")
         second, out2, err2 = start(2)
         try:
-            wait_for(lambda: "took over framework" in read(err2), 20, "the takeover", cluster)
-            wait_for(lambda: "skipping the round of" in read(err2), 10,
+            wait_for(lambda: "took over framework" in read_text(err2), 20, "the takeover", cluster)
+            wait_for(lambda: "skipping the round of" in read_text(err2), 10,
                      "a round skipped while round 5 runs", cluster)
             assert task_processes(cluster.dir, "sleep 30") == running
             second.send_signal(signal.SIGTERM)
-            assert second.wait(20) == 0, read(err2)
+            assert second.wait(20) == 0, read_text(err2)
         finally:
-            if second.poll() is None:
-                second.kill()
-                second.wait()
-        assert not any(state == "TASK_STARTING" for _, _, state, _ in updates(out2)), read(out2)
+            stop_hard(second)
+        assert not any(state == "TASK_STARTING" for _, _, state, _ in updates(out2)), read_text(out2)
         # Rounds 1, 2 and 4 finished, 3 did not; one skipped by each process.
         assert re.search(r"stopping the schedule; tearing the framework down \(2 tasks killed "
                          r"with it\); 5 rounds: 3 finished every copy, 1 did not, "
-                         r"([2-9]|\d\d+) skipped", read(err2)), read(err2)
+                         r"([2-9]|\d\d+) skipped", read_text(err2)), read_text(err2)
         wait_for(lambda: not task_processes(cluster.dir, "sleep 30"), 15,
                  "round 5's tasks to be killed", cluster)
         assert not os.path.exists(checkpoint)
@@ -1743,7 +1741,7 @@ def test_drain_kills_an_agents_tasks_and_deactivate_keeps_them(cluster):
     finals = [u for u in sleepers.updates() if u["state"] == "TASK_KILLED"]
     assert len(finals) == 2 and {u["reason"] for u in finals} == {"AGENT_DRAINING"}, finals
     wait_for(lambda: maintenance(drained) == "drained", 15, "the agent drained", cluster)
-    assert f"active, drained" in allot("agents")
+    assert "active, drained" in allot("agents")
 
     # No agent is offered: a task waits, until one agent is reactivated.
     cluster.master.kill9()

@@ -1,0 +1,953 @@
+// `allot run`'s framework (allot/runtime/run.h): copies of one command as a
+// job array, a service (--restart) or cron rounds, on the scheduler driver.
+// The command line's flags are read in cli/cmd_run.cc; this file decides.
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "allot/core/error.h"
+#include "allot/runtime/clock.h"
+#include "allot/runtime/run.h"
+#include "allot/runtime/scheduler.h"
+
+namespace allot::runtime {
+
+const char* restartName(Restart restart) {
+  switch (restart) {
+    case Restart::kNever:
+      return "never";
+    case Restart::kOnFailure:
+      return "on-failure";
+    case Restart::kAlways:
+      return "always";
+  }
+  return "?";
+}
+
+namespace {
+
+// The framework's failover timeout with a checkpoint and no --failover-timeout.
+constexpr double kDefaultFailoverSeconds = 24 * 3600;
+// With --restart: a copy that ran at least this long before it ended is
+// launched again after --backoff, not after its doubled delay.
+constexpr std::chrono::seconds kBackoffReset{60};
+
+std::string clockTime() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  return fmt::format("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, ms.count());
+}
+
+// A time as people here read it: "2026-12-06 09:00:00" in the local zone.
+std::string localTime(TimePoint at) {
+  const std::time_t t = static_cast<std::time_t>(toMicros(at) / 1'000'000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+// --checkpoint FILE: the run's log, one JSON object a line: first the run's
+// settings, then its framework id, each launch (written before the launch is
+// sent) and each copy's retry or end (written before the update that ends it
+// is acknowledged). A new `allot run` given the same file and command takes
+// the framework over (within --failover-timeout) with its tasks, as Mesos
+// frameworks fail over. Appending keeps each write small, however many copies.
+class Checkpoint {
+ public:
+  explicit Checkpoint(std::string path) : path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+
+  // The objects an earlier run wrote, or none when there is no file. Throws
+  // Error naming FILE:LINE for a line that is not a JSON object (a crash
+  // mid-write leaves at most a last partial line, which is dropped).
+  std::vector<nlohmann::json> read() const {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(path_);
+    if (!in) return out;
+    std::string line, next;
+    std::size_t number = 0;
+    bool more = static_cast<bool>(std::getline(in, line));
+    while (more) {
+      ++number;
+      more = static_cast<bool>(std::getline(in, next));
+      const bool last = !more;
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        if (last) break;
+        throw Error(fmt::format("--checkpoint {}:{}: not a line allot run wrote: {}", path_, number,
+                                line.substr(0, 80)));
+      }
+      out.push_back(std::move(j));
+      line = std::move(next);
+    }
+    return out;
+  }
+
+  void append(const nlohmann::json& j) {
+    if (!out_.is_open()) {
+      out_.open(path_, std::ios::app);
+      if (!out_)
+        throw Error(fmt::format("--checkpoint {}: cannot write: {}", path_, std::strerror(errno)));
+    }
+    out_ << j.dump() << '\n';
+    out_.flush();
+    if (!out_)
+      throw Error(fmt::format("--checkpoint {}: cannot write: {}", path_, std::strerror(errno)));
+  }
+
+  // The run is over: nothing to take over.
+  void remove() {
+    out_.close();
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+// Runs args.instances copies of the command, each launched again up to
+// args.retries times when it ends other than FINISHED, and ends when every
+// copy has ended for good. One copy without retries is mesos-execute.
+class RunScheduler final : public Scheduler {
+ public:
+  // With `cron` or `every`, the copies run in rounds (see startRound()).
+  RunScheduler(const RunOptions& options, std::ostream& out, std::ostream& err,
+               Checkpoint* checkpoint)
+      : options_(options),
+        out_(out),
+        err_(err),
+        need_(options.need),
+        command_(options.command),
+        check_(options.healthCheck),
+        checkpoint_(checkpoint),
+        cron_(options.cron),
+        every_(options.every),
+        instances_(options.instances) {
+    base_ = fmt::format("{}-{}-{}", options.name, ::getpid(),
+                        std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+      instances_[i].taskId = taskIdOf(i, 0);
+      // Between rounds every copy has ended; the first round starts them.
+      if (scheduled()) instances_[i].phase = Phase::kEnded;
+    }
+    recount();
+  }
+
+  // The copies run in rounds, at --cron's times or every --every.
+  bool scheduled() const { return cron_ || every_; }
+
+  // What the checkpoint's first line holds: a run resumes only with the same.
+  nlohmann::json settings() const {
+    nlohmann::json j = {{"allot_run_checkpoint", 1},
+                        {"name", options_.name},
+                        {"command", command_},
+                        {"resources", toString(need_)},
+                        {"role", options_.role},
+                        {"user", options_.user},
+                        {"instances", instances_.size()},
+                        {"retries", options_.retries},
+                        {"max_running", options_.maxRunning},
+                        {"environment", options_.environment}};
+    if (options_.restart != Restart::kNever) j["restart"] = restartName(options_.restart);
+    if (cron_) j["cron"] = {{"schedule", cron_->text()}, {"utc", cron_->utc()}};
+    if (every_) j["every_us"] = toMicros(*every_);
+    return j;
+  }
+
+  // Starts the checkpoint, or takes over the run it records: its framework
+  // id (returned), task ids, launches, retries and ends. Throws Error when
+  // it records another run.
+  std::string startCheckpoint() {
+    const std::vector<nlohmann::json> events = checkpoint_->read();
+    if (events.empty()) {
+      checkpoint_->append(settings());
+      checkpoint_->append({{"base", base_}});
+      return {};
+    }
+    if (events[0] != settings()) {
+      throw Error(fmt::format(
+          "--checkpoint {} records another run ({}); give the same command and flags to take it "
+          "over, or remove the file to start anew",
+          checkpoint_->path(), events[0].dump()));
+    }
+    std::string frameworkId;
+    bool sawBase = false;
+    byTaskId_.clear();
+    for (std::size_t n = 1; n < events.size(); ++n) {
+      const nlohmann::json& e = events[n];
+      try {
+        if (e.contains("base")) {
+          sawBase = true;
+          base_ = e.at("base").get<std::string>();
+          for (std::size_t i = 0; i < instances_.size(); ++i) instances_[i].taskId = taskIdOf(i, 0);
+        } else if (e.contains("framework_id")) {
+          frameworkId = e.at("framework_id").get<std::string>();
+        } else if (e.contains("round")) {
+          resetRound(e.at("round").get<std::uint64_t>(),
+                     fromMicros(e.at("at").get<std::int64_t>()));
+        } else if (e.contains("round_end")) {
+          ++(e.at("status").get<int>() == 0 ? roundsFinished_ : roundsFailed_);
+        } else if (e.contains("skipped")) {
+          ++roundsSkipped_;
+        } else {
+          Instance& i = instances_.at(e.at("instance").get<std::size_t>());
+          const std::size_t index = static_cast<std::size_t>(&i - instances_.data());
+          if (e.contains("launch")) {
+            i.attempts = e.at("attempt").get<std::uint32_t>() + 1;
+            i.taskId = taskIdOf(index, i.attempts - 1);
+            i.agentId = e.at("launch").get<std::string>();
+            i.phase = Phase::kLaunched;
+            i.restarts = e.value("restarts", 0U);
+            i.launchedAt = fromMicros(e.value("at", std::int64_t{0}));
+          } else if (e.contains("retry")) {
+            i.phase = Phase::kPending;
+            i.taskId = taskIdOf(index, i.attempts);
+          } else {
+            i.phase = Phase::kEnded;
+            i.exitCode = e.at("end").get<int>();
+          }
+        }
+      } catch (const std::exception& error) {
+        throw Error(fmt::format("--checkpoint {}:{}: not a line allot run wrote: {} ({})",
+                                checkpoint_->path(), n + 1, e.dump(), error.what()));
+      }
+    }
+    recount();
+    // A run that died before it subscribed has nothing to take over but its
+    // file: it goes on as new, under the ids the file may already name.
+    if (!sawBase) {
+      byTaskId_.clear();
+      round_ = 0;
+      for (std::size_t i = 0; i < instances_.size(); ++i) {
+        instances_[i].taskId = taskIdOf(i, 0);
+        if (scheduled()) instances_[i].phase = Phase::kEnded;
+      }
+      recount();
+      checkpoint_->append({{"base", base_}});
+    }
+    resumed_ = !frameworkId.empty();
+    return frameworkId;
+  }
+
+  // The run is over (every copy ended, torn down, or interrupted): its
+  // checkpoint has nothing left to take over.
+  void endCheckpoint() {
+    if (checkpoint_ == nullptr) return;
+    checkpoint_->remove();
+  }
+
+  // The exit status once every instance ended (or the run gave up).
+  std::optional<int> result() const { return result_; }
+  void giveUp(int code) { result_ = code; }
+  // After --timeout: the tasks' ends (KILLED, most likely) exit with 124.
+  void markTimedOut() { timedOut_ = true; }
+  bool timedOut() const { return timedOut_; }
+  bool launched() const {
+    return std::any_of(instances_.begin(), instances_.end(),
+                       [](const Instance& i) { return i.attempts > 0; });
+  }
+  // Kills every running instance (--timeout); the pending ones are not launched.
+  void killAll(SchedulerDriver& driver) {
+    waiting_.clear();
+    for (Instance& i : instances_) {
+      if (i.phase == Phase::kPending || i.phase == Phase::kDelayed) end(i, kRunExitTimeout);
+      if (i.phase == Phase::kLaunched) driver.killTask(i.taskId, i.agentId);
+    }
+  }
+  // "task ID" or "N tasks" (then `one` or `many`): what --timeout or a
+  // teardown kills.
+  std::string runningTasks(std::string_view one = "", std::string_view many = "") const {
+    std::vector<std::string> ids;
+    for (const Instance& i : instances_) {
+      if (i.phase == Phase::kLaunched) ids.push_back(i.taskId);
+    }
+    if (ids.empty()) return fmt::format("no task{}", one);
+    return ids.size() == 1 ? fmt::format("task {}{}", ids[0], one)
+                           : fmt::format("{} tasks{}", ids.size(), many);
+  }
+
+  void registered(SchedulerDriver& driver, const std::string& frameworkId,
+                  const std::string& masterId) override {
+    if (resumed_) {
+      note(
+          fmt::format("took over framework {} (master {}) from --checkpoint {}: {} of {} copies "
+                      "launched, {} ended",
+                      frameworkId, masterId, checkpoint_->path(), count(Phase::kLaunched),
+                      instances_.size(), count(Phase::kEnded)));
+      reconcileLaunched(driver);
+      if (count(Phase::kPending) == 0) driver.suppressOffers();
+      if (scheduled()) {
+        armSchedule(driver);
+      } else if (count(Phase::kEnded) == instances_.size()) {
+        finish();
+        driver.stop(false);
+      }
+      return;
+    }
+    if (checkpoint_ != nullptr) checkpoint_->append({{"framework_id", frameworkId}});
+    if (scheduled()) {
+      driver.suppressOffers();
+      armSchedule(driver);
+      return;
+    }
+    note(fmt::format(
+        "subscribed as framework {} (master {}); waiting for an offer of {}{}{}", frameworkId,
+        masterId, toString(need_),
+        isUnreservedRole(options_.role) ? "" : " in role " + options_.role,
+        instances_.size() == 1 ? "" : fmt::format(" for each of {} instances", instances_.size())));
+  }
+
+  void reregistered(SchedulerDriver& driver, const std::string& masterId) override {
+    note(fmt::format("subscribed again (master {})", masterId));
+    reconcileLaunched(driver);
+  }
+
+  void disconnected(SchedulerDriver&) override { note("lost the master; subscribing again"); }
+
+  void error(SchedulerDriver& driver, const std::string& message) override {
+    if (driver.removed()) {
+      // Torn down by an operator (or failed over too late): its tasks are
+      // killed by the master, and no update of them will come here.
+      err_ << fmt::format("allot run: the master removed this framework ({}){}; {}\n", message,
+                          resumed_ ? ", taken over from --checkpoint after its "
+                                     "--failover-timeout had passed"
+                                   : "",
+                          launched() ? runningTasks(" is", " are") + " killed with it"
+                                     : std::string("no task was launched"));
+      result_ = kRunExitNotFinished;
+      driver.stop();
+      return;
+    }
+    note("the master refused a message: " + message);
+  }
+
+  void resourceOffers(SchedulerDriver& driver, const std::vector<wire::Offer>& offers) override {
+    for (const wire::Offer& offer : offers) {
+      std::vector<wire::TaskInfo> tasks;
+      std::optional<Resources> left;
+      try {
+        left = Resources::parse(offer.resources());
+      } catch (const ParseError& e) {
+        spdlog::warn("offer {} has unreadable resources: {}", offer.offer_id(), e.what());
+      }
+      while (left && !result_ && !waiting_.empty()) {
+        if (options_.maxRunning > 0 && count(Phase::kLaunched) >= options_.maxRunning) break;
+        const std::optional<Resources> use = fit(*left);
+        if (!use) break;
+        Instance& i = instances_[waiting_.front()];
+        waiting_.pop_front();
+        *left -= *use;
+        tasks.push_back(taskInfo(i, offer, *use));
+        setPhase(i, Phase::kLaunched);
+        i.agentId = offer.agent_id();
+        i.launchedAt = driver.loop().now();
+        ++i.attempts;
+        log({{"instance", &i - instances_.data()},
+             {"attempt", i.attempts - 1},
+             {"launch", i.agentId},
+             {"at", toMicros(i.launchedAt)},
+             {"restarts", i.restarts}});
+        note(fmt::format("launching task {} on agent {} ({}): {}", i.taskId, offer.agent_id(),
+                         offer.hostname(), command_));
+      }
+      // What is left: back to other frameworks soon while instances wait,
+      // for an hour once none does (one task only: let them have it).
+      wire::Filters filters;
+      filters.set_refuse_seconds(pending() > 0 ? 5 : 3600);
+      if (tasks.empty()) {
+        driver.declineOffer(offer.offer_id(), filters);
+      } else {
+        driver.launchTasks({offer.offer_id()}, tasks, filters);
+      }
+    }
+    // At --max-running, offers come back when a copy ends (a revive).
+    if (pending() == 0 ||
+        (options_.maxRunning > 0 && count(Phase::kLaunched) >= options_.maxRunning)) {
+      driver.suppressOffers();
+    }
+  }
+
+  void statusUpdate(SchedulerDriver& driver, const wire::TaskStatus& status) override {
+    const auto found = byTaskId_.find(status.task_id());
+    if (found == byTaskId_.end() || result_) return;
+    Instance& i = instances_[found->second.instance];
+    // An earlier attempt's: it ended (LOST, the master kills it should its
+    // agent come back) before this one was launched.
+    if (found->second.attempt + 1 != i.attempts || i.phase != Phase::kLaunched) return;
+    i.answered = true;
+    if (status.state() == i.lastState && status.uuid().empty()) return;  // a reconciliation echo
+    i.lastState = status.state();
+    if (!status.agent_id().empty()) i.agentId = status.agent_id();
+    print(status, found->second);
+    if (!isTerminal(status.state())) return;
+    const int code = exitCode(status);
+    if (!timedOut_ && launchAgain(i, code)) {
+      relaunch(driver, found->second.instance, status);
+      return;
+    }
+    if (status.state() != wire::TASK_FINISHED && status.state() != wire::TASK_FAILED) {
+      err_ << fmt::format("allot run: task {} ended {}{}\n", i.taskId,
+                          taskStateName(status.state()),
+                          status.message().empty() ? "" : ": " + status.message());
+    }
+    end(i, timedOut_ ? kRunExitTimeout : code);
+    if (result_) {
+      driver.stop(false);
+    } else if (options_.maxRunning > 0 && pending() > 0) {
+      driver.reviveOffers();  // a place under --max-running is free
+    }
+  }
+
+  // Relaunches over the run (--retries, --restart).
+  std::uint64_t relaunches() const { return relaunches_; }
+
+ private:
+  // kDelayed: ended, and waiting out its --restart backoff before it is
+  // pending again (not offered meanwhile).
+  enum class Phase { kPending, kLaunched, kEnded, kDelayed };
+  struct Instance {
+    std::string taskId;  // of the current attempt
+    std::string agentId;
+    Phase phase = Phase::kPending;
+    std::uint32_t attempts = 0;  // launches so far
+    // --restart relaunches in a row of attempts that ran less than
+    // kBackoffReset: the next delay is --backoff times 2 to this.
+    std::uint32_t restarts = 0;
+    TimePoint launchedAt{};
+    int exitCode = 0;      // once ended
+    bool answered = true;  // an update came since the last reconciliation
+    wire::TaskState lastState = wire::TASK_STATE_UNSPECIFIED;
+  };
+
+  // Whether a copy whose attempt ended with exit status `code` runs again.
+  bool launchAgain(const Instance& i, int code) const {
+    switch (options_.restart) {
+      case Restart::kAlways:
+        return true;
+      case Restart::kOnFailure:
+        return code != 0;
+      case Restart::kNever:
+        return code != 0 && i.attempts <= options_.retries;
+    }
+    return false;
+  }
+
+  // Launches copy `index` again as a new task: at once for --retries, after
+  // its backoff for --restart (a copy ending fast over and over is not
+  // relaunched in a tight loop, as Marathon backs off).
+  void relaunch(SchedulerDriver& driver, std::size_t index, const wire::TaskStatus& status) {
+    Instance& i = instances_[index];
+    ++relaunches_;
+    Duration delay{0};
+    if (options_.restart == Restart::kNever) {
+      note(fmt::format("task {} ended {}; launching it again (retry {} of {})", i.taskId,
+                       taskStateName(status.state()), i.attempts, options_.retries));
+    } else {
+      if (driver.loop().now() - i.launchedAt >= kBackoffReset) i.restarts = 0;
+      const double seconds =
+          std::min(options_.maxBackoff,
+                   options_.backoff * std::ldexp(1.0, static_cast<int>(std::min(i.restarts, 62U))));
+      delay = secondsToDuration(seconds);
+      ++i.restarts;
+      note(
+          fmt::format("task {} ended {}; launching it again in {:g} s (--restart {}, "
+                      "relaunch {})",
+                      i.taskId, taskStateName(status.state()), seconds,
+                      restartName(options_.restart), i.attempts));
+    }
+    log({{"instance", index}, {"retry", i.attempts}});
+    byTaskId_.erase(i.taskId);  // a late update of the old attempt is not ours any more
+    i.lastState = wire::TASK_STATE_UNSPECIFIED;
+    i.taskId = taskIdOf(index, i.attempts);
+    if (delay <= Duration::zero()) {
+      setPhase(i, Phase::kPending);
+      waiting_.push_back(index);
+      driver.reviveOffers();
+      return;
+    }
+    setPhase(i, Phase::kDelayed);
+    const std::uint32_t attempts = i.attempts;
+    driver.loop().after(delay, [this, &driver, index, attempts] {
+      Instance& copy = instances_[index];
+      if (result_ || copy.phase != Phase::kDelayed || copy.attempts != attempts) return;
+      setPhase(copy, Phase::kPending);
+      waiting_.push_back(index);
+      driver.reviveOffers();
+    });
+  }
+  struct Attempt {
+    std::size_t instance = 0;
+    std::uint32_t attempt = 0;
+  };
+
+  // NAME-PID-N as mesos-execute names its task; .cR in round R; .I for each
+  // of several instances; .rK for the K-th retry.
+  std::string taskIdOf(std::size_t instance, std::uint32_t attempt) {
+    std::string id = base_;
+    if (scheduled()) id += fmt::format(".c{}", round_);
+    if (instances_.size() > 1) id += fmt::format(".{}", instance);
+    if (attempt > 0) id += fmt::format(".r{}", attempt);
+    byTaskId_[id] = Attempt{instance, attempt};
+    return id;
+  }
+
+  std::size_t count(Phase phase) const { return counts_[static_cast<std::size_t>(phase)]; }
+  void setPhase(Instance& i, Phase phase) {
+    --counts_[static_cast<std::size_t>(i.phase)];
+    ++counts_[static_cast<std::size_t>(phase)];
+    i.phase = phase;
+  }
+  // After a checkpoint's replay set phases directly: the counts and the
+  // queue of waiting copies, in index order.
+  void recount() {
+    counts_ = {};
+    waiting_.clear();
+    for (std::size_t n = 0; n < instances_.size(); ++n) {
+      ++counts_[static_cast<std::size_t>(instances_[n].phase)];
+      if (instances_[n].phase == Phase::kPending) waiting_.push_back(n);
+    }
+  }
+  std::size_t pending() const { return count(Phase::kPending); }
+
+  void log(const nlohmann::json& event) {
+    if (checkpoint_ != nullptr) checkpoint_->append(event);
+  }
+
+  // Ends an instance for good; once all have, the run's exit status: the
+  // first instance's (by index) that did not finish, else 0.
+  void end(Instance& instance, int code) {
+    log({{"instance", &instance - instances_.data()}, {"end", code}});
+    setPhase(instance, Phase::kEnded);
+    instance.exitCode = code;
+    if (count(Phase::kEnded) != instances_.size()) return;
+    if (scheduled() && !timedOut_) {
+      finishRound();
+    } else {
+      finish();
+    }
+  }
+
+  void finish() { result_ = summarize(instances_.size() > 1 ? "" : std::optional<std::string>()); }
+
+  // The exit status of the copies' ends: the first copy's (by index) that
+  // did not finish, else 0; with `prefix`, prints a line of how many finished.
+  int summarize(const std::optional<std::string>& prefix) const {
+    int overall = timedOut_ ? kRunExitTimeout : 0;
+    std::size_t finished = 0;
+    std::vector<std::string> failed;  // the first few, to look for in the output
+    for (std::size_t n = 0; n < instances_.size(); ++n) {
+      const Instance& i = instances_[n];
+      if (i.exitCode == 0) ++finished;
+      if (overall == 0) overall = i.exitCode;
+      if (i.exitCode != 0 && failed.size() < 10) {
+        failed.push_back(fmt::format("{} ({}: {})", n, i.taskId, i.exitCode));
+      }
+    }
+    if (prefix) {
+      const std::size_t others = instances_.size() - finished - failed.size();
+      err_ << fmt::format(
+          "allot run: {}{} of {} instances finished{}{}\n", *prefix, finished, instances_.size(),
+          overall == 0 ? "" : fmt::format("; exit status {}", overall),
+          failed.empty() ? ""
+                         : fmt::format("; not finished: {}{}", fmt::join(failed, ", "),
+                                       others == 0 ? "" : fmt::format(" and {} more", others)));
+    }
+    return overall;
+  }
+
+  // --- Rounds (--cron, --every). ---
+
+  // Sets a timer for the next round: --cron's next time, or --every after
+  // the last round's start (at once for the first).
+  void armSchedule(SchedulerDriver& driver) {
+    const TimePoint now = driver.loop().now();
+    TimePoint at = now;
+    if (cron_) {
+      const std::optional<std::int64_t> next = cron_->next(toMicros(now) / 1'000'000);
+      if (!next) return;  // parse() refused schedules that never come
+      at = fromMicros(*next * 1'000'000);
+    } else if (round_ > 0) {
+      at = std::max(now, roundStartedAt_ + *every_);
+    }
+    if (round_ == 0 || cron_) {
+      note(fmt::format("next round at {} ({})", localTime(at), scheduleText()));
+    }
+    driver.loop().after(at - now, [this, &driver] { startRound(driver); });
+  }
+
+  // A round: every copy launched again (new task ids NAME-PID-N.cR.I), as
+  // the first run of a job array; skipped while the last one still runs.
+  void startRound(SchedulerDriver& driver) {
+    if (result_ || timedOut_) return;
+    const TimePoint now = driver.loop().now();
+    if (count(Phase::kEnded) != instances_.size()) {
+      ++roundsSkipped_;
+      log({{"skipped", toMicros(now)}});
+      note(fmt::format("skipping the round of {}: round {} is still running", localTime(now),
+                       round_));
+      if (every_) roundStartedAt_ = now;  // the next one --every after this one's time
+      armSchedule(driver);
+      return;
+    }
+    resetRound(round_ + 1, now);
+    log({{"round", round_}, {"at", toMicros(now)}});
+    note(fmt::format("round {}: launching {}", round_,
+                     instances_.size() == 1 ? std::string("the command")
+                                            : fmt::format("{} copies", instances_.size())));
+    driver.reviveOffers();
+    armSchedule(driver);
+  }
+
+  // Every copy pending again under round `round`'s task ids.
+  void resetRound(std::uint64_t round, TimePoint startedAt) {
+    round_ = round;
+    roundStartedAt_ = startedAt;
+    byTaskId_.clear();
+    for (std::size_t n = 0; n < instances_.size(); ++n) {
+      Instance& i = instances_[n];
+      i = Instance{};
+      i.taskId = taskIdOf(n, 0);
+    }
+    recount();
+  }
+
+  void finishRound() {
+    const int overall =
+        summarize(fmt::format("round {} (started {}): ", round_, localTime(roundStartedAt_)));
+    ++(overall == 0 ? roundsFinished_ : roundsFailed_);
+    log({{"round_end", round_}, {"status", overall}});
+  }
+
+  std::string scheduleText() const {
+    if (cron_) return fmt::format("--cron '{}'{}", cron_->text(), cron_->utc() ? " UTC" : "");
+    return fmt::format("--every {:g}s", std::chrono::duration<double>(*every_).count());
+  }
+
+ public:
+  // "R rounds: F finished, K did not, S skipped" for the last line.
+  std::string rounds() const {
+    return fmt::format("{} round{}: {} finished every copy, {} did not, {} skipped", round_,
+                       round_ == 1 ? "" : "s", roundsFinished_, roundsFailed_, roundsSkipped_);
+  }
+
+ private:
+  wire::TaskInfo taskInfo(const Instance& i, const wire::Offer& offer, const Resources& use) const {
+    wire::TaskInfo task;
+    task.set_task_id(i.taskId);
+    task.set_name(options_.name);
+    task.set_agent_id(offer.agent_id());
+    task.set_resources(toString(use));
+    task.set_command(command_);
+    auto& env = *task.mutable_environment();
+    for (const std::string& item : options_.environment) {
+      const std::size_t eq = item.find('=');
+      env[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    env["ALLOT_INSTANCE"] = std::to_string(&i - instances_.data());
+    env["ALLOT_INSTANCES"] = std::to_string(instances_.size());
+    if (scheduled()) env["ALLOT_ROUND"] = std::to_string(round_);
+    if (check_) *task.mutable_health_check() = *check_;
+    if (options_.killGrace)
+      task.mutable_kill_policy()->set_grace_period_seconds(*options_.killGrace);
+    return task;
+  }
+
+  // Asks the master for the state of every launched task (see below).
+  void reconcileLaunched(SchedulerDriver& driver) {
+    ++reconcileRound_;
+    for (Instance& i : instances_) i.answered = i.phase != Phase::kLaunched;
+    reconcileUntilAnswered(driver, reconcileRound_);
+  }
+
+  // Asks the master for the state of each launched task not heard of since
+  // the re-subscription, again every kReconcileRetry until an update of it
+  // arrives: a restarted master does not answer for a task of an agent it
+  // still expects to re-register (the framework asks again), and answers
+  // TASK_LOST once that agent is given up.
+  void reconcileUntilAnswered(SchedulerDriver& driver, std::uint64_t round) {
+    if (result_ || round != reconcileRound_ || !driver.subscribed()) return;
+    std::vector<wire::Reconcile::Task> tasks;
+    for (const Instance& i : instances_) {
+      if (i.phase != Phase::kLaunched || i.answered) continue;
+      wire::Reconcile::Task& task = tasks.emplace_back();
+      task.set_task_id(i.taskId);
+      task.set_agent_id(i.agentId);
+    }
+    if (tasks.empty()) return;
+    driver.reconcileTasks(tasks);
+    driver.loop().after(kReconcileRetry,
+                        [this, &driver, round] { reconcileUntilAnswered(driver, round); });
+  }
+
+  // The resources to launch with, if `offered` holds `need_`: reserved for
+  // our role first, else unreserved.
+  std::optional<Resources> fit(const Resources& offered) const {
+    if (!isUnreservedRole(options_.role)) {
+      Resources reserved = need_.withRole(options_.role);
+      if (offered.contains(reserved)) return reserved;
+    }
+    if (offered.contains(need_)) return need_;
+    return std::nullopt;
+  }
+
+  // FINISHED: 0; FAILED: the command's exit status (128 + signal when
+  // killed by one, at least 1); anything else terminal: 1.
+  static int exitCode(const wire::TaskStatus& status) {
+    if (status.state() == wire::TASK_FINISHED) return 0;
+    if (status.state() != wire::TASK_FAILED) return kRunExitNotFinished;
+    const int raw = status.exit_status();
+    int code = 1;
+    if (WIFEXITED(raw)) code = WEXITSTATUS(raw);
+    if (WIFSIGNALED(raw)) code = 128 + WTERMSIG(raw);
+    return code == 0 ? 1 : code;
+  }
+
+  void print(const wire::TaskStatus& status, const Attempt& attempt) const {
+    const bool several = instances_.size() > 1 || options_.retries > 0 ||
+                         options_.restart != Restart::kNever || scheduled();
+    if (options_.json) {
+      nlohmann::json j;
+      j["time"] = clockTime();
+      j["task_id"] = status.task_id();
+      j["agent_id"] = status.agent_id();
+      j["state"] = std::string(taskStateName(status.state()));
+      j["message"] = status.message();
+      j["reason"] = status.reason();
+      if (several) {
+        j["instance"] = attempt.instance;
+        j["attempt"] = attempt.attempt;
+      }
+      if (scheduled()) j["round"] = round_;
+      if (status.has_healthy()) j["healthy"] = status.healthy();
+      if (isTerminal(status.state())) j["exit_code"] = exitCode(status);
+      out_ << j.dump() << std::endl;
+      return;
+    }
+    std::string line = fmt::format("[{}] task {}: {}", clockTime(), status.task_id(),
+                                   taskStateName(status.state()));
+    if (status.has_healthy()) line += status.healthy() ? ", healthy" : ", unhealthy";
+    if (!status.message().empty()) line += " (" + status.message() + ")";
+    out_ << line << std::endl;
+  }
+
+  void note(const std::string& text) const {
+    if (!options_.json) err_ << "allot run: " << text << "\n";
+  }
+
+  const RunOptions& options_;
+  std::ostream& out_;
+  std::ostream& err_;
+  Resources need_;
+  std::string command_;
+  std::optional<wire::HealthCheck> check_;
+  Checkpoint* checkpoint_;            // null without --checkpoint
+  std::optional<CronSchedule> cron_;  // --cron
+  std::optional<Duration> every_;     // --every
+  bool resumed_ = false;              // took over the run a checkpoint records
+  std::string base_;
+  std::vector<Instance> instances_;
+  // Copies by phase, and the waiting ones in launch order (kept, so that an
+  // offer costs what it launches, not a pass over every copy).
+  std::array<std::size_t, 4> counts_{};
+  std::deque<std::size_t> waiting_;
+  std::map<std::string, Attempt> byTaskId_;  // every attempt's task id
+  std::uint64_t reconcileRound_ = 0;         // one per re-subscription
+  static constexpr std::chrono::seconds kReconcileRetry{3};
+  std::optional<int> result_;
+  bool timedOut_ = false;
+  std::uint64_t relaunches_ = 0;
+  // Rounds: the current one (0 before the first) and counts.
+  std::uint64_t round_ = 0;
+  TimePoint roundStartedAt_{};
+  std::uint64_t roundsFinished_ = 0, roundsFailed_ = 0, roundsSkipped_ = 0;
+};
+
+}  // namespace
+
+int runCommand(const RunOptions& args, std::ostream& out, std::ostream& err) {
+  if (args.need.empty()) throw ParseError("each copy must ask for some resources (--cpus, --mem)");
+  if (args.command.empty()) throw ParseError("no command to run");
+  if (args.instances < 1) throw ParseError("--instances must be at least 1");
+  for (const std::string& item : args.environment) {
+    const std::size_t eq = item.find('=');
+    const std::string name = item.substr(0, eq);
+    const bool valid = eq != std::string::npos && !name.empty() &&
+                       std::isdigit(static_cast<unsigned char>(name[0])) == 0 &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+                       });
+    if (!valid) {
+      throw ParseError(fmt::format(
+          "--env '{}': expected NAME=VALUE with a NAME of letters, digits and '_', not starting "
+          "with a digit",
+          item));
+    }
+    if (name.starts_with("ALLOT_")) {
+      throw ParseError(
+          fmt::format("--env '{}': ALLOT_ names are set by allot (ALLOT_INSTANCE, "
+                      "ALLOT_SANDBOX, ...)",
+                      item));
+    }
+    if (item.find('\0') != std::string::npos) throw ParseError("--env: a value holds NUL");
+  }
+  if (args.restart != Restart::kNever && args.retries > 0) {
+    throw ParseError(fmt::format(
+        "--retries {} with --restart {}: --restart launches copies again without a limit; "
+        "--retries K alone launches a copy that did not finish again up to K times",
+        args.retries, restartName(args.restart)));
+  }
+  if (!(std::isfinite(args.backoff) && args.backoff > 0 && std::isfinite(args.maxBackoff) &&
+        args.maxBackoff >= args.backoff)) {
+    throw ParseError(fmt::format(
+        "--backoff {} --max-backoff {}: expected seconds, 0 < --backoff <= --max-backoff",
+        args.backoff, args.maxBackoff));
+  }
+  if (args.cron && args.every) throw ParseError("give one of --cron and --every");
+  if (args.every && *args.every <= Duration::zero()) throw ParseError("--every must be positive");
+  if ((args.cron || args.every) && args.restart == Restart::kAlways) {
+    throw ParseError(
+        "--restart always with --cron or --every: a round ends when its copies end, and with "
+        "--restart always they never do (--restart on-failure relaunches until they finish)");
+  }
+  if (args.healthCheck) {
+    if (auto why = healthCheckProblem(*args.healthCheck)) {
+      throw ParseError(fmt::format("the health check: {}", *why));
+    }
+  }
+  if (args.killGrace) {
+    wire::KillPolicy policy;
+    policy.set_grace_period_seconds(*args.killGrace);
+    if (auto why = killPolicyProblem(policy)) {
+      throw ParseError(fmt::format("--kill-grace: {}", *why));
+    }
+  }
+
+  wire::FrameworkInfo info;
+  info.set_name(args.name);
+  info.set_role(args.role);
+  info.set_principal(args.principal);
+  info.set_user(args.user);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  info.set_hostname(host);
+
+  std::optional<Checkpoint> checkpoint;
+  if (!args.checkpoint.empty()) checkpoint.emplace(args.checkpoint);
+  RunScheduler scheduler(args, out, err, checkpoint ? &*checkpoint : nullptr);
+  if (checkpoint) {
+    info.set_framework_id(scheduler.startCheckpoint());
+    // Mesos' default failover timeout is 0: a checkpoint is for outliving this process.
+    info.set_failover_timeout_us(
+        toMicros(secondsToDuration(args.failoverTimeout.value_or(kDefaultFailoverSeconds))));
+  } else if (args.failoverTimeout) {
+    info.set_failover_timeout_us(toMicros(secondsToDuration(*args.failoverTimeout)));
+  }
+  SystemClock clock;
+  DriverOptions driverOptions;
+  driverOptions.curve = args.curve;
+  SchedulerDriver driver(scheduler, info, args.master, clock, driverOptions);
+
+  // SIGINT/SIGTERM: tear the framework down (the master kills the task).
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  const int signalFd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signalFd < 0) throw Error("allot run: cannot watch for signals (signalfd)");
+  bool interrupted = false;
+  driver.loop().watchFd(signalFd, [&] {
+    signalfd_siginfo siginfo{};
+    while (::read(signalFd, &siginfo, sizeof siginfo) > 0) {
+    }
+    interrupted = true;
+    if (scheduler.scheduled()) {
+      err << fmt::format(
+          "allot run: stopping the schedule; tearing the framework down ({} killed with it); "
+          "{}\n",
+          scheduler.runningTasks(), scheduler.rounds());
+    } else if (args.restart == Restart::kAlways) {
+      err << fmt::format(
+          "allot run: stopping the service; tearing the framework down ({} killed with it; {} "
+          "relaunches over the run)\n",
+          scheduler.runningTasks(), scheduler.relaunches());
+    } else {
+      err << "allot run: interrupted; tearing the framework down\n";
+    }
+    driver.stop(false);
+  });
+
+  if (args.timeout > 0) {
+    driver.loop().after(secondsToDuration(args.timeout), [&] {
+      if (scheduler.result()) return;
+      if (!scheduler.launched() && !scheduler.scheduled()) {
+        err << fmt::format(
+            "allot run: timed out after {} s: no offer of {}{} came (is an agent with enough "
+            "free resources registered?)\n",
+            args.timeout, toString(args.need),
+            isUnreservedRole(args.role) ? "" : " in role " + args.role);
+        scheduler.giveUp(kRunExitTimeout);
+        driver.stop(false);
+        return;
+      }
+      err << fmt::format("allot run: timed out after {} s; killing {}\n", args.timeout,
+                         scheduler.runningTasks());
+      scheduler.markTimedOut();
+      scheduler.killAll(driver);
+      if (scheduler.result()) {  // none was running
+        driver.stop(false);
+        return;
+      }
+      // Wait a little for TASK_KILLED, then leave; tearing down kills it anyway.
+      driver.loop().after(std::chrono::seconds(10), [&] {
+        if (!scheduler.result()) driver.stop(false);
+      });
+    });
+  }
+
+  driver.run();
+  ::close(signalFd);
+  // Whichever way this process ends the run (every copy ended, torn down,
+  // interrupted, timed out), there is nothing left for another to take over.
+  scheduler.endCheckpoint();
+  // A service (--restart always) or a schedule runs until it is stopped:
+  // that is its normal end, and a supervisor (systemd) should not count it a
+  // failure.
+  if (interrupted && !scheduler.result()) {
+    return args.restart == Restart::kAlways || scheduler.scheduled() ? 0 : kRunExitInterrupted;
+  }
+  if (scheduler.timedOut() && !scheduler.result()) return kRunExitTimeout;
+  return scheduler.result().value_or(kRunExitNotFinished);
+}
+
+}  // namespace allot::runtime
