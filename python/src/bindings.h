@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <optional>
 
 #include "allot/core/resources.h"
 #include "allot/policies/allocator.h"
@@ -30,6 +31,13 @@ void bindPolicyHost(py::module_& m);
 // Seconds from Python as a Duration; negative, NaN, infinite or sub-microsecond
 // values (and 0 where `positive`) raise InvalidArgument naming `name`.
 Duration seconds(const char* name, double value, bool positive = false);
+
+// Resources from Mesos text ("cpus:1;mem:512", Resources::parse) or a
+// {name: amount} dict of unreserved scalars, over `dims`; names `dims` lacks
+// extend the table (the caller decides whether they may). Nullopt for any
+// other type. Raises ParseError for bad text, InvalidArgument for an amount
+// that is not finite and >= 0, TypeError for a name or amount of the wrong type.
+std::optional<Resources> resourcesFromPython(py::handle value, const DimensionsPtr& dims);
 
 // Registers Master, the runtime master driven from Python (see master.cc).
 void bindMaster(py::module_& m);

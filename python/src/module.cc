@@ -313,6 +313,25 @@ Duration seconds(const char* name, double value, bool positive) {
   return secondsToDuration(value);
 }
 
+std::optional<Resources> resourcesFromPython(py::handle value, const DimensionsPtr& dims) {
+  if (py::isinstance<py::str>(value)) return Resources::parse(value.cast<std::string>(), dims);
+  if (!py::isinstance<py::dict>(value)) return std::nullopt;
+  Resources r(dims);
+  for (auto [key, amount] : value.cast<py::dict>()) {
+    if (!py::isinstance<py::str>(key)) {
+      throw py::type_error("resource names must be text, got " + std::string(py::repr(key)));
+    }
+    const auto name = key.cast<std::string>();
+    if (PyBool_Check(amount.ptr()) || py::isinstance<py::str>(amount) ||
+        PyNumber_Check(amount.ptr()) == 0) {
+      throw py::type_error("resource '" + name + "': the amount must be a number, got " +
+                           std::string(py::repr(amount)));
+    }
+    r.setScalar(name, amount.cast<double>());
+  }
+  return r;
+}
+
 PYBIND11_MODULE(_allot, m) {
   m.doc() = "allot's simulator and policies (bindings; use the `allot` package)";
   m.attr("__version__") = std::string(sim::codeVersion());

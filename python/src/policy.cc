@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -111,29 +112,11 @@ class View {
   // bug, said here, not a grant refused or an availability error later).
   Resources resources(py::handle value) const {
     const DimensionsPtr& dims = state().dimensions();
-    if (py::isinstance<py::str>(value)) {
-      Resources r = Resources::parse(value.cast<std::string>(), dims);
-      if (r.dimensions()->size() > dims->size()) {
-        throw InvalidArgument(unknownName(r.dimensions()->name(dims->size())));
+    if (std::optional<Resources> r = resourcesFromPython(value, dims)) {
+      if (r->dimensions()->size() > dims->size()) {
+        throw InvalidArgument(unknownName(r->dimensions()->name(dims->size())));
       }
-      return r;
-    }
-    if (py::isinstance<py::dict>(value)) {
-      Resources r(dims);
-      for (auto [key, amount] : value.cast<py::dict>()) {
-        if (!py::isinstance<py::str>(key)) {
-          throw py::type_error("resource names must be text, got " + std::string(py::repr(key)));
-        }
-        const auto name = key.cast<std::string>();
-        if (!dims->find(name)) throw InvalidArgument(unknownName(name));
-        if (PyBool_Check(amount.ptr()) || py::isinstance<py::str>(amount) ||
-            PyNumber_Check(amount.ptr()) == 0) {
-          throw py::type_error("resource '" + name + "': the amount must be a number, got " +
-                               std::string(py::repr(amount)));
-        }
-        r.setScalar(name, amount.cast<double>());
-      }
-      return r;
+      return *std::move(r);
     }
     return Resources::fromScalars(scalars(value), dims);
   }
