@@ -1,10 +1,8 @@
 """A real allot master in this process, whose policy may be written in Python."""
 
-import atexit
-import signal
-import threading
-
 import _allot
+
+from ._serving import Background, signals_stop
 
 
 class Master:
@@ -38,7 +36,6 @@ class Master:
             work_dir or "", float(allocation_interval), float(offer_timeout),
             float(agent_timeout), float(framework_timeout), master_id or "")
         self._thread = None
-        self._error = None
 
     @property
     def endpoint(self):
@@ -69,43 +66,22 @@ class Master:
     def run(self):
         """Serves until ``stop()``, or Ctrl-C or SIGTERM in the main thread (which stop
         the master and return)."""
-        # Handlers that stop the master rather than raise KeyboardInterrupt: one
-        # raised while decide() runs would leave as a failed round, which the
-        # master logs and goes on from.
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                previous[number] = signal.signal(number, lambda *_: self._master.stop())
-        try:
-            while self._master.run_once(0.2):
-                pass
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+        # Handlers that stop the master rather than raise KeyboardInterrupt: one raised
+        # while decide() runs would leave as a failed round, which the master logs and
+        # goes on from.
+        with signals_stop(lambda _: self._master.stop()):
+            self._serve()
+
+    def _serve(self):
+        while self._master.run_once(0.2):
+            pass
 
     def start(self):
         """Serves on a new thread; returns at once."""
         if self._thread is not None:
             raise RuntimeError("this master has been started already")
-
-        def serve():
-            try:
-                while self._master.run_once(0.2):
-                    pass
-            except BaseException as e:  # raised again by stop()
-                self._error = e
-
-        self._thread = threading.Thread(target=serve, name=f"allot-master-{self.id}",
-                                        daemon=True)
-        self._thread.start()
-        # A serving thread must not call into Python while the interpreter
-        # shuts down: stop it first if the program did not.
-        atexit.register(self._stop_at_exit)
+        self._thread = Background(f"allot-master-{self.id}", self._serve, self._master.stop)
         return self
-
-    def _stop_at_exit(self):
-        self._master.stop()
-        self._thread.join()
 
     def stop(self):
         """Stops the master; after ``start()``, waits for its thread and raises what the
@@ -113,10 +89,6 @@ class Master:
         self._master.stop()
         if self._thread is not None:
             self._thread.join()
-            atexit.unregister(self._stop_at_exit)
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error
         elif self._master.running:
             self._master.run_once(0)
 
