@@ -11,7 +11,8 @@
 Policies are the built-in ones by name (``allot.policies()``) or Python
 objects deriving from ``allot.Policy``. The simulator itself is C++ (the
 ``_allot`` extension built by CMake into ``build/<preset>/python``); it runs
-without the GIL.
+without the GIL. Frameworks written in Python derive from ``allot.Scheduler``
+and run on ``allot.SchedulerDriver`` (the C++ scheduler driver).
 """
 
 from _allot import (  # noqa: F401  (re-exported)
@@ -28,6 +29,7 @@ from _allot import (  # noqa: F401  (re-exported)
 from .data import shared_traces_dir
 from .master import Master
 from .policy import Policy
+from .scheduler import Offer, Scheduler, SchedulerDriver, Task, TaskStatus
 from .sim import (CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, differences, history,
                   read_results, simulate)
 from .traces import TraceWarning, load_trace, policies, synthetic, write_swf
@@ -39,11 +41,16 @@ __all__ = [
     "InvalidArgument",
     "Master",
     "NotFound",
+    "Offer",
     "ParseError",
     "Policy",
     "PolicyHost",
+    "Scheduler",
+    "SchedulerDriver",
     "SimResult",
     "SimulationWarning",
+    "Task",
+    "TaskStatus",
     "TraceWarning",
     "Workload",
     "compare",

@@ -42,6 +42,10 @@ std::optional<Resources> resourcesFromPython(py::handle value, const DimensionsP
 // Registers Master, the runtime master driven from Python (see master.cc).
 void bindMaster(py::module_& m);
 
+// Registers SchedulerDriver, the runtime scheduler driver driven from Python
+// (see scheduler.cc).
+void bindScheduler(py::module_& m);
+
 // The whole Result as plain Python values and numpy columns (see result.cc).
 py::dict resultToPython(const sim::Result& result);
 

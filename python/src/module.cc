@@ -341,6 +341,7 @@ PYBIND11_MODULE(_allot, m) {
   bindExceptions(m);
   bindPolicyHost(m);
   bindMaster(m);
+  bindScheduler(m);
 
   py::class_<WorkloadHandle>(m, "Workload", "A loaded workload (traces::Workload), opaque.")
       .def("__len__", [](const WorkloadHandle& h) { return h.workload->jobs.size(); })
