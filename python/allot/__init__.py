@@ -24,6 +24,7 @@ from _allot import (  # noqa: F401  (re-exported)
     PolicyHost,
     Workload,
     __version__,
+    set_log_level,
 )
 
 from .data import shared_traces_dir
@@ -60,6 +61,7 @@ __all__ = [
     "plot",
     "policies",
     "read_results",
+    "set_log_level",
     "shared_traces_dir",
     "simulate",
     "synthetic",

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <pybind11/stl.h>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <map>
@@ -342,6 +343,20 @@ PYBIND11_MODULE(_allot, m) {
   bindPolicyHost(m);
   bindMaster(m);
   bindScheduler(m);
+  m.def(
+      "set_log_level",
+      [](const std::string& level) {
+        const spdlog::level::level_enum parsed = spdlog::level::from_str(level);
+        if (parsed == spdlog::level::off && level != "off") {
+          throw InvalidArgument("log level '" + level +
+                                "': expected trace, debug, info, warning, error, critical or off");
+        }
+        spdlog::set_level(parsed);
+      },
+      py::arg("level"),
+      "Sets the level below which the C++ parts in this process (allot.Master, "
+      "allot.SchedulerDriver) write no log line: trace, debug, info (the default), warning, "
+      "error, critical or off. One level for the whole process, as spdlog keeps it.");
 
   py::class_<WorkloadHandle>(m, "Workload", "A loaded workload (traces::Workload), opaque.")
       .def("__len__", [](const WorkloadHandle& h) { return h.workload->jobs.size(); })

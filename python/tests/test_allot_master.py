@@ -163,3 +163,22 @@ def test_python_m_allot_master_serves_a_policy_file(allot_cli, tmp_path):
                           f"{EXAMPLES}/fifo_policy.py:Nope", "--port", "0", "--http-port", "-1"],
                          capture_output=True, text=True, env=os.environ)
     assert bad.returncode != 0 and "has no allot.Policy subclass 'Nope'" in bad.stderr, bad.stderr
+
+
+def test_set_log_level_quiets_the_master():
+    """allot.set_log_level: at "warning" the master's info lines ("listening
+    on ...") are not written; at the default they are; a bad level raises."""
+    program = ("import allot, sys\n"
+               "if sys.argv[1] != 'default': allot.set_log_level(sys.argv[1])\n"
+               "with allot.Master('drf', host='127.0.0.1', port=0, http_port=-1):\n"
+               "    pass\n")
+    env = dict(os.environ)
+    out = {level: subprocess.run([sys.executable, "-c", program, level], capture_output=True,
+                                 text=True, timeout=60, env=env)
+           for level in ("default", "warning")}
+    for level, run in out.items():
+        assert run.returncode == 0, (level, run.stdout, run.stderr)
+    assert "listening on tcp://127.0.0.1:" in out["default"].stdout + out["default"].stderr
+    assert "listening on" not in out["warning"].stdout + out["warning"].stderr, out["warning"]
+    with pytest.raises(allot.InvalidArgument, match="log level 'loud'"):
+        allot.set_log_level("loud")

@@ -1693,7 +1693,10 @@ std::size_t Master::Impl::removeFramework(std::string id, const std::string& why
   auto it = frameworks.find(id);
   if (it == frameworks.end()) return 0;
   Framework& fw = it->second;
-  spdlog::warn("master: removing framework {}: {}; killing its {} tasks", id, why, fw.tasks.size());
+  // A warning when it kills tasks; a framework ending with none left (allot
+  // run's TEARDOWN at the end) is the normal course.
+  spdlog::log(fw.tasks.empty() ? spdlog::level::info : spdlog::level::warn,
+              "master: removing framework {}: {}; killing its {} tasks", id, why, fw.tasks.size());
   rescindAll(fw.offers, fw.connected);
   std::unordered_set<std::string> agentIds;
   for (const std::string& key : fw.tasks) {
