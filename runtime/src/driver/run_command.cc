@@ -219,6 +219,7 @@ class RunScheduler final : public Scheduler {
           ++(e.at("status").get<int>() == 0 ? roundsFinished_ : roundsFailed_);
         } else if (e.contains("skipped")) {
           ++roundsSkipped_;
+          lastTick_ = fromMicros(e.at("skipped").get<std::int64_t>());
         } else {
           Instance& i = instances_.at(e.at("instance").get<std::size_t>());
           const std::size_t index = static_cast<std::size_t>(&i - instances_.data());
@@ -588,7 +589,7 @@ class RunScheduler final : public Scheduler {
   // --- Rounds (--cron, --every). ---
 
   // Sets a timer for the next round: --cron's next time, or --every after
-  // the last round's start (at once for the first).
+  // the last round's start or skip (at once for the first).
   void armSchedule(SchedulerDriver& driver) {
     const TimePoint now = driver.loop().now();
     TimePoint at = now;
@@ -597,7 +598,7 @@ class RunScheduler final : public Scheduler {
       if (!next) return;  // parse() refused schedules that never come
       at = fromMicros(*next * 1'000'000);
     } else if (round_ > 0) {
-      at = std::max(now, roundStartedAt_ + *every_);
+      at = std::max(now, lastTick_ + *every_);
     }
     if (round_ == 0 || cron_) {
       note(fmt::format("next round at {} ({})", localTime(at), scheduleText()));
@@ -615,7 +616,7 @@ class RunScheduler final : public Scheduler {
       log({{"skipped", toMicros(now)}});
       note(fmt::format("skipping the round of {}: round {} is still running", localTime(now),
                        round_));
-      if (every_) roundStartedAt_ = now;  // the next one --every after this one's time
+      lastTick_ = now;  // --every: the next one a period after this one's time
       armSchedule(driver);
       return;
     }
@@ -632,6 +633,7 @@ class RunScheduler final : public Scheduler {
   void resetRound(std::uint64_t round, TimePoint startedAt) {
     round_ = round;
     roundStartedAt_ = startedAt;
+    lastTick_ = startedAt;
     byTaskId_.clear();
     for (std::size_t n = 0; n < instances_.size(); ++n) {
       Instance& i = instances_[n];
@@ -789,6 +791,7 @@ class RunScheduler final : public Scheduler {
   // Rounds: the current one (0 before the first) and counts.
   std::uint64_t round_ = 0;
   TimePoint roundStartedAt_{};
+  TimePoint lastTick_{};  // when the last round started or was skipped
   std::uint64_t roundsFinished_ = 0, roundsFailed_ = 0, roundsSkipped_ = 0;
 };
 

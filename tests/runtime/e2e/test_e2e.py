@@ -614,6 +614,19 @@ def task_processes(directory, command):
     return pids
 
 
+def kill_an_agent_running(cluster, command):
+    """Kills -9 the first agent with a task process running COMMAND, and its
+    task processes with it, as a machine's death would; returns the agent's
+    index and how many such processes it ran."""
+    sandboxes = {i: os.path.join(cluster.dir, f"agent{i}") for i in sorted(cluster.agents)}
+    victim = next(i for i, d in sandboxes.items() if task_processes(d, command))
+    doomed = task_processes(sandboxes[victim], command)
+    cluster.agents[victim].kill9()
+    for pid in doomed:
+        os.kill(pid, signal.SIGKILL)
+    return victim, len(doomed)
+
+
 def wait_task_processes(cluster, directory, command, n):
     """The pids of the N task processes running COMMAND under DIRECTORY, once
     they all run: RUNNING is reported once the task is handed to its
@@ -906,19 +919,12 @@ def test_allot_run_retries_copies_lost_with_their_agent(cluster):
                             "--mem", "32", "--instances", "2", "--retries", "1", "--json", "--",
                             "sleep 6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        dirs = [os.path.join(cluster.dir, f"agent{i}") for i in range(2)]
-        wait_for(lambda: sum(len(task_processes(d, "sleep 6")) for d in dirs) == 2, 15,
+        wait_for(lambda: len(task_processes(cluster.dir, "sleep 6")) == 2, 15,
                  "both copies running", cluster)
-        victim = next(i for i, d in enumerate(dirs) if task_processes(d, "sleep 6"))
-        doomed = len(task_processes(dirs[victim], "sleep 6"))
-        cluster.agents[victim].kill9()
-        for pid in task_processes(dirs[victim], "sleep 6"):
-            os.kill(pid, signal.SIGKILL)
+        victim, doomed = kill_an_agent_running(cluster, "sleep 6")
         out, err = run.communicate(timeout=60)
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+        stop_hard(run)
     assert run.returncode == 0, (out, err, cluster.diagnostics())
     updates = [json.loads(line) for line in out.splitlines()]
     final = {}
@@ -1132,18 +1138,12 @@ def test_allot_run_restart_on_failure_relaunches_until_each_copy_finishes(cluste
              '[ "$(wc -l < "$m")" -ge 3 ] || exit 4; sleep 5'],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            dirs = [os.path.join(cluster.dir, f"agent{i}") for i in range(2)]
-            wait_for(lambda: sum(len(task_processes(d, "sleep 5")) for d in dirs) == 3, 30,
+            wait_for(lambda: len(task_processes(cluster.dir, "sleep 5")) == 3, 30,
                      "the three copies past their failures", cluster)
-            victim = next(i for i, d in enumerate(dirs) if task_processes(d, "sleep 5"))
-            cluster.agents[victim].kill9()
-            for pid in task_processes(dirs[victim], "sleep 5"):
-                os.kill(pid, signal.SIGKILL)
+            kill_an_agent_running(cluster, "sleep 5")
             out, err = run.communicate(timeout=90)
         finally:
-            if run.poll() is None:
-                run.kill()
-                run.wait()
+            stop_hard(run)
     finally:
         shutil.rmtree(marks, ignore_errors=True)
     assert run.returncode == 0, (out, err, cluster.diagnostics())
@@ -1201,7 +1201,9 @@ def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, 
                         (4, 0): "TASK_FINISHED", (4, 1): "TASK_FINISHED"}, ends
         assert {(r, i) for r, i, state, _ in seen if state == "TASK_RUNNING"} >= {(5, 0), (5, 1)}
         err = read_text(err1)
-        assert "skipping the round of " in err and ": round 2 is still running" in err, err
+        skipped = re.search(r"skipping the round of ([0-9 :-]+): round 2 is still running", err)
+        started = re.search(r"round 2 \(started ([0-9 :-]+)\): 2 of 2 instances finished", err)
+        assert skipped and started and started[1] < skipped[1], err
         assert re.search(r"round 3 \(started [0-9 :-]+\): 1 of 2 instances finished; exit "
                          r"status 5; not finished: 1 \(\S+\.c3\.1: 5\)", err), err
         assert "round 1 (started " in err and "2 of 2 instances finished" in err, err
