@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,9 +37,9 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   std::vector<std::string> command;
-  std::uint32_t instances = 1;  // copies of the command, each a task
-  std::uint32_t retries = 0;    // launches again of a copy that does not finish
-  runtime::Restart restart = runtime::Restart::kNever;
+  std::uint32_t instances = 1;    // copies of the command, each a task
+  std::uint32_t retries = 0;      // launches again of a copy that does not finish
+  std::string restart = "never";  // never, on-failure or always
   double backoff = 1;       // seconds before a --restart relaunch, doubled while copies end fast
   double maxBackoff = 300;  // ... up to this
   std::string cron;         // --cron EXPR: a round of the copies at each match
@@ -163,7 +162,9 @@ int runOnce(const RunArgs& args) {
   options.environment = args.environment;
   options.instances = args.instances;
   options.retries = args.retries;
-  options.restart = args.restart;
+  options.restart = args.restart == "always"       ? runtime::Restart::kAlways
+                    : args.restart == "on-failure" ? runtime::Restart::kOnFailure
+                                                   : runtime::Restart::kNever;
   options.backoff = args.backoff;
   options.maxBackoff = args.maxBackoff;
   options.maxRunning = args.maxRunning;
@@ -225,16 +226,13 @@ void addRunCommand(CLI::App& app) {
                   "(FAILED, LOST with its agent, KILLED as unhealthy, ...)")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
-  const std::map<std::string, runtime::Restart> restarts{
-      {"never", runtime::Restart::kNever},
-      {"on-failure", runtime::Restart::kOnFailure},
-      {"always", runtime::Restart::kAlways}};
   cmd->add_option("--restart", args->restart,
                   "Launch a copy again, without a limit, whenever it ends (always: a service, "
                   "kept running until allot run is stopped) or whenever it ends other than "
                   "FINISHED (on-failure); never: only as --retries says")
-      ->transform(CLI::CheckedTransformer(restarts, CLI::ignore_case))
-      ->default_str("never");
+      ->check(CLI::IsMember({"never", "on-failure", "always"}))
+      ->type_name("WHEN")
+      ->capture_default_str();
   cmd->add_option("--backoff", args->backoff,
                   "With --restart: seconds before a copy is launched again, doubled for each "
                   "relaunch in a row of a copy that ran less than 60 s")
