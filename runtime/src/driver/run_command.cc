@@ -231,7 +231,9 @@ class RunScheduler final : public Scheduler {
             i.restarts = e.value("restarts", 0U);
             i.launchedAt = fromMicros(e.value("at", std::int64_t{0}));
           } else if (e.contains("retry")) {
-            i.phase = Phase::kPending;
+            // A --restart relaunch waits out its backoff, in this process too.
+            i.notBefore = fromMicros(e.value("not_before", std::int64_t{0}));
+            i.phase = i.notBefore > TimePoint{} ? Phase::kDelayed : Phase::kPending;
             i.taskId = taskIdOf(index, i.attempts);
           } else {
             i.phase = Phase::kEnded;
@@ -307,6 +309,9 @@ class RunScheduler final : public Scheduler {
                       instances_.size(), count(Phase::kEnded)));
       reconcileLaunched(driver);
       if (count(Phase::kPending) == 0) driver.suppressOffers();
+      for (std::size_t n = 0; n < instances_.size(); ++n) {
+        if (instances_[n].phase == Phase::kDelayed) armRelaunch(driver, n);
+      }
       if (scheduled()) {
         armSchedule(driver);
       } else if (count(Phase::kEnded) == instances_.size()) {
@@ -445,8 +450,9 @@ class RunScheduler final : public Scheduler {
     // kBackoffReset: the next delay is --backoff times 2 to this.
     std::uint32_t restarts = 0;
     TimePoint launchedAt{};
-    int exitCode = 0;      // once ended
-    bool answered = true;  // an update came since the last reconciliation
+    TimePoint notBefore{};  // kDelayed: when it is pending again
+    int exitCode = 0;       // once ended
+    bool answered = true;   // an update came since the last reconciliation
     wire::TaskState lastState = wire::TASK_STATE_UNSPECIFIED;
   };
 
@@ -486,7 +492,12 @@ class RunScheduler final : public Scheduler {
                       i.taskId, taskStateName(status.state()), seconds,
                       restartName(options_.restart), i.attempts));
     }
-    log({{"instance", index}, {"retry", i.attempts}});
+    nlohmann::json retry = {{"instance", index}, {"retry", i.attempts}};
+    if (delay > Duration::zero()) {
+      i.notBefore = driver.loop().now() + delay;
+      retry["not_before"] = toMicros(i.notBefore);
+    }
+    log(retry);
     byTaskId_.erase(i.taskId);  // a late update of the old attempt is not ours any more
     i.lastState = wire::TASK_STATE_UNSPECIFIED;
     i.taskId = taskIdOf(index, i.attempts);
@@ -497,7 +508,14 @@ class RunScheduler final : public Scheduler {
       return;
     }
     setPhase(i, Phase::kDelayed);
+    armRelaunch(driver, index);
+  }
+
+  // Makes delayed copy `index` pending at its notBefore time.
+  void armRelaunch(SchedulerDriver& driver, std::size_t index) {
+    const Instance& i = instances_[index];
     const std::uint32_t attempts = i.attempts;
+    const Duration delay = std::max(Duration::zero(), i.notBefore - driver.loop().now());
     driver.loop().after(delay, [this, &driver, index, attempts] {
       Instance& copy = instances_[index];
       if (result_ || copy.phase != Phase::kDelayed || copy.attempts != attempts) return;

@@ -1039,6 +1039,17 @@ def stop_hard(process):
         process.wait()
 
 
+def run_updates_of(path):
+    """(attempt, task id, state) of each state change one copy's `allot run`
+    (without --json) printed to PATH, from task ids NAME-PID-N[.rK]."""
+    updates = []
+    for line in read_text(path).splitlines(keepends=True):
+        m = re.match(r"\[[0-9:.]+\] task (\S+?-\d+-\d+(?:\.r(\d+))?): (TASK_\w+)", line)
+        if m and line.endswith("\n"):
+            updates.append((int(m[2] or 0), m[1], m[3]))
+    return updates
+
+
 def run_updates(path):
     """(instance, attempt, state) of each state change a job array's `allot
     run` (without --json) printed to PATH, from task ids NAME-PID-N.I[.rK]."""
@@ -1159,6 +1170,39 @@ def test_allot_run_restart_on_failure_relaunches_until_each_copy_finishes(cluste
         assert all(state in ("TASK_FAILED", "TASK_LOST") for _, state in seen[2:-1]), seen
     assert any(state == "TASK_LOST" for seen in ends.values() for _, state in seen), ends
     assert "3 of 3 instances finished" in err, err
+
+
+def test_allot_run_restart_backoff_outlives_a_takeover(cluster, tmp_path):
+    """A copy that failed waits out its --restart backoff (6 s here) even when
+    the `allot run` that saw it fail is killed and another takes the run over
+    from --checkpoint at once: the delay is in the checkpoint."""
+    cluster.start(agents=1)
+    args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
+            "--restart", "on-failure", "--backoff", "6", "--max-backoff", "6",
+            "--checkpoint", str(tmp_path / "backoff.checkpoint"), "--", "exit 3"]
+
+    def seen(path, state):
+        return any(s == state for _, _, s in run_updates_of(path))
+
+    first, out1, _ = spawn_logged(args, tmp_path, "run1")
+    try:
+        wait_for(lambda: seen(out1, "TASK_FAILED"), 20, "the copy to fail", cluster)
+        failed_at = time.monotonic()
+        first.kill()
+        first.wait(10)
+    finally:
+        stop_hard(first)
+    second, out2, err2 = spawn_logged(args, tmp_path, "run2")
+    try:
+        wait_for(lambda: seen(out2, "TASK_STARTING"), 30, "the relaunch", cluster)
+        relaunched_after = time.monotonic() - failed_at
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(20) == 130, read_text(err2)
+    finally:
+        stop_hard(second)
+    assert "took over framework" in read_text(err2), read_text(err2)
+    assert relaunched_after >= 5.0, f"relaunched {relaunched_after:.1f} s after the failure"
+    assert [a for a, _, s in run_updates_of(out2) if s == "TASK_STARTING"][0] == 1
 
 
 def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, tmp_path):
