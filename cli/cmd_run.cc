@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -23,6 +24,15 @@
 
 namespace allot::cli {
 namespace {
+
+constexpr std::array kRestarts{runtime::Restart::kNever, runtime::Restart::kOnFailure,
+                               runtime::Restart::kAlways};
+
+std::vector<std::string> restartNames() {
+  std::vector<std::string> names;
+  for (const runtime::Restart when : kRestarts) names.emplace_back(runtime::restartName(when));
+  return names;
+}
 
 struct RunArgs {
   std::string master;
@@ -162,9 +172,9 @@ int runOnce(const RunArgs& args) {
   options.environment = args.environment;
   options.instances = args.instances;
   options.retries = args.retries;
-  options.restart = args.restart == "always"       ? runtime::Restart::kAlways
-                    : args.restart == "on-failure" ? runtime::Restart::kOnFailure
-                                                   : runtime::Restart::kNever;
+  for (const runtime::Restart when : kRestarts) {
+    if (args.restart == runtime::restartName(when)) options.restart = when;
+  }
   options.backoff = args.backoff;
   options.maxBackoff = args.maxBackoff;
   options.maxRunning = args.maxRunning;
@@ -230,7 +240,7 @@ void addRunCommand(CLI::App& app) {
                   "Launch a copy again, without a limit, whenever it ends (always: a service, "
                   "kept running until allot run is stopped) or whenever it ends other than "
                   "FINISHED (on-failure); never: only as --retries says")
-      ->check(CLI::IsMember({"never", "on-failure", "always"}))
+      ->check(CLI::IsMember(restartNames()))
       ->type_name("WHEN")
       ->capture_default_str();
   cmd->add_option("--backoff", args->backoff,

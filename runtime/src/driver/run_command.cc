@@ -2,6 +2,7 @@
 // job array, a service (--restart) or cron rounds, on the scheduler driver.
 // The command line's flags are read in cli/cmd_run.cc; this file decides.
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <signal.h>
@@ -55,22 +56,18 @@ constexpr double kDefaultFailoverSeconds = 24 * 3600;
 // launched again after --backoff, not after its doubled delay.
 constexpr std::chrono::seconds kBackoffReset{60};
 
+// The wall clock as "12:34:56.789", for state changes.
 std::string clockTime() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  return fmt::format("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, ms.count());
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+  return fmt::format("{:%H:%M:%S}.{:03}", fmt::localtime(std::chrono::system_clock::to_time_t(now)),
+                     ms.count() % 1000);
 }
 
 // A time as people here read it: "2026-12-06 09:00:00" in the local zone.
 std::string localTime(TimePoint at) {
-  const std::time_t t = static_cast<std::time_t>(toMicros(at) / 1'000'000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return fmt::format("{:%Y-%m-%d %H:%M:%S}",
+                     fmt::localtime(static_cast<std::time_t>(toMicros(at) / 1'000'000)));
 }
 
 // --checkpoint FILE: the run's log, one JSON object a line: first the run's
@@ -146,12 +143,7 @@ class RunScheduler final : public Scheduler {
       : options_(options),
         out_(out),
         err_(err),
-        need_(options.need),
-        command_(options.command),
-        check_(options.healthCheck),
         checkpoint_(checkpoint),
-        cron_(options.cron),
-        every_(options.every),
         instances_(options.instances) {
     base_ = fmt::format("{}-{}-{}", options.name, ::getpid(),
                         std::chrono::system_clock::now().time_since_epoch().count() % 1000000);
@@ -164,14 +156,14 @@ class RunScheduler final : public Scheduler {
   }
 
   // The copies run in rounds, at --cron's times or every --every.
-  bool scheduled() const { return cron_ || every_; }
+  bool scheduled() const { return options_.cron || options_.every; }
 
   // What the checkpoint's first line holds: a run resumes only with the same.
   nlohmann::json settings() const {
     nlohmann::json j = {{"allot_run_checkpoint", 1},
                         {"name", options_.name},
-                        {"command", command_},
-                        {"resources", toString(need_)},
+                        {"command", options_.command},
+                        {"resources", toString(options_.need)},
                         {"role", options_.role},
                         {"user", options_.user},
                         {"instances", instances_.size()},
@@ -179,8 +171,9 @@ class RunScheduler final : public Scheduler {
                         {"max_running", options_.maxRunning},
                         {"environment", options_.environment}};
     if (options_.restart != Restart::kNever) j["restart"] = restartName(options_.restart);
-    if (cron_) j["cron"] = {{"schedule", cron_->text()}, {"utc", cron_->utc()}};
-    if (every_) j["every_us"] = toMicros(*every_);
+    if (options_.cron)
+      j["cron"] = {{"schedule", options_.cron->text()}, {"utc", options_.cron->utc()}};
+    if (options_.every) j["every_us"] = toMicros(*options_.every);
     return j;
   }
 
@@ -328,7 +321,7 @@ class RunScheduler final : public Scheduler {
     }
     note(fmt::format(
         "subscribed as framework {} (master {}); waiting for an offer of {}{}{}", frameworkId,
-        masterId, toString(need_),
+        masterId, toString(options_.need),
         isUnreservedRole(options_.role) ? "" : " in role " + options_.role,
         instances_.size() == 1 ? "" : fmt::format(" for each of {} instances", instances_.size())));
   }
@@ -384,7 +377,7 @@ class RunScheduler final : public Scheduler {
              {"at", toMicros(i.launchedAt)},
              {"restarts", i.restarts}});
         note(fmt::format("launching task {} on agent {} ({}): {}", i.taskId, offer.agent_id(),
-                         offer.hostname(), command_));
+                         offer.hostname(), options_.command));
       }
       // What is left: back to other frameworks soon while instances wait,
       // for an hour once none does (one task only: let them have it).
@@ -611,14 +604,14 @@ class RunScheduler final : public Scheduler {
   void armSchedule(SchedulerDriver& driver) {
     const TimePoint now = driver.loop().now();
     TimePoint at = now;
-    if (cron_) {
-      const std::optional<std::int64_t> next = cron_->next(toMicros(now) / 1'000'000);
+    if (options_.cron) {
+      const std::optional<std::int64_t> next = options_.cron->next(toMicros(now) / 1'000'000);
       if (!next) return;  // parse() refused schedules that never come
       at = fromMicros(*next * 1'000'000);
     } else if (round_ > 0) {
-      at = std::max(now, lastTick_ + *every_);
+      at = std::max(now, lastTick_ + *options_.every);
     }
-    if (round_ == 0 || cron_) {
+    if (round_ == 0 || options_.cron) {
       note(fmt::format("next round at {} ({})", localTime(at), scheduleText()));
     }
     driver.loop().after(at - now, [this, &driver] { startRound(driver); });
@@ -669,8 +662,10 @@ class RunScheduler final : public Scheduler {
   }
 
   std::string scheduleText() const {
-    if (cron_) return fmt::format("--cron '{}'{}", cron_->text(), cron_->utc() ? " UTC" : "");
-    return fmt::format("--every {:g}s", std::chrono::duration<double>(*every_).count());
+    if (options_.cron)
+      return fmt::format("--cron '{}'{}", options_.cron->text(),
+                         options_.cron->utc() ? " UTC" : "");
+    return fmt::format("--every {:g}s", std::chrono::duration<double>(*options_.every).count());
   }
 
  public:
@@ -687,7 +682,7 @@ class RunScheduler final : public Scheduler {
     task.set_name(options_.name);
     task.set_agent_id(offer.agent_id());
     task.set_resources(toString(use));
-    task.set_command(command_);
+    task.set_command(options_.command);
     auto& env = *task.mutable_environment();
     for (const std::string& item : options_.environment) {
       const std::size_t eq = item.find('=');
@@ -696,7 +691,7 @@ class RunScheduler final : public Scheduler {
     env["ALLOT_INSTANCE"] = std::to_string(&i - instances_.data());
     env["ALLOT_INSTANCES"] = std::to_string(instances_.size());
     if (scheduled()) env["ALLOT_ROUND"] = std::to_string(round_);
-    if (check_) *task.mutable_health_check() = *check_;
+    if (options_.healthCheck) *task.mutable_health_check() = *options_.healthCheck;
     if (options_.killGrace)
       task.mutable_kill_policy()->set_grace_period_seconds(*options_.killGrace);
     return task;
@@ -729,14 +724,14 @@ class RunScheduler final : public Scheduler {
                         [this, &driver, round] { reconcileUntilAnswered(driver, round); });
   }
 
-  // The resources to launch with, if `offered` holds `need_`: reserved for
+  // The resources to launch with, if `offered` holds `options_.need`: reserved for
   // our role first, else unreserved.
   std::optional<Resources> fit(const Resources& offered) const {
     if (!isUnreservedRole(options_.role)) {
-      Resources reserved = need_.withRole(options_.role);
+      Resources reserved = options_.need.withRole(options_.role);
       if (offered.contains(reserved)) return reserved;
     }
-    if (offered.contains(need_)) return need_;
+    if (offered.contains(options_.need)) return options_.need;
     return std::nullopt;
   }
 
@@ -787,13 +782,8 @@ class RunScheduler final : public Scheduler {
   const RunOptions& options_;
   std::ostream& out_;
   std::ostream& err_;
-  Resources need_;
-  std::string command_;
-  std::optional<wire::HealthCheck> check_;
-  Checkpoint* checkpoint_;            // null without --checkpoint
-  std::optional<CronSchedule> cron_;  // --cron
-  std::optional<Duration> every_;     // --every
-  bool resumed_ = false;              // took over the run a checkpoint records
+  Checkpoint* checkpoint_;  // null without --checkpoint
+  bool resumed_ = false;    // took over the run a checkpoint records
   std::string base_;
   std::vector<Instance> instances_;
   // Copies by phase, and the waiting ones in launch order (kept, so that an
@@ -815,11 +805,12 @@ class RunScheduler final : public Scheduler {
 
 }  // namespace
 
-int runCommand(const RunOptions& args, std::ostream& out, std::ostream& err) {
-  if (args.need.empty()) throw ParseError("each copy must ask for some resources (--cpus, --mem)");
-  if (args.command.empty()) throw ParseError("no command to run");
-  if (args.instances < 1) throw ParseError("--instances must be at least 1");
-  for (const std::string& item : args.environment) {
+int runCommand(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  if (options.need.empty())
+    throw ParseError("each copy must ask for some resources (--cpus, --mem)");
+  if (options.command.empty()) throw ParseError("no command to run");
+  if (options.instances < 1) throw ParseError("--instances must be at least 1");
+  for (const std::string& item : options.environment) {
     const std::size_t eq = item.find('=');
     const std::string name = item.substr(0, eq);
     const bool valid = eq != std::string::npos && !name.empty() &&
@@ -841,62 +832,63 @@ int runCommand(const RunOptions& args, std::ostream& out, std::ostream& err) {
     }
     if (item.find('\0') != std::string::npos) throw ParseError("--env: a value holds NUL");
   }
-  if (args.restart != Restart::kNever && args.retries > 0) {
+  if (options.restart != Restart::kNever && options.retries > 0) {
     throw ParseError(fmt::format(
         "--retries {} with --restart {}: --restart launches copies again without a limit; "
         "--retries K alone launches a copy that did not finish again up to K times",
-        args.retries, restartName(args.restart)));
+        options.retries, restartName(options.restart)));
   }
-  if (!(std::isfinite(args.backoff) && args.backoff > 0 && std::isfinite(args.maxBackoff) &&
-        args.maxBackoff >= args.backoff)) {
+  if (!(std::isfinite(options.backoff) && options.backoff > 0 &&
+        std::isfinite(options.maxBackoff) && options.maxBackoff >= options.backoff)) {
     throw ParseError(fmt::format(
         "--backoff {} --max-backoff {}: expected seconds, 0 < --backoff <= --max-backoff",
-        args.backoff, args.maxBackoff));
+        options.backoff, options.maxBackoff));
   }
-  if (args.cron && args.every) throw ParseError("give one of --cron and --every");
-  if (args.every && *args.every <= Duration::zero()) throw ParseError("--every must be positive");
-  if ((args.cron || args.every) && args.restart == Restart::kAlways) {
+  if (options.cron && options.every) throw ParseError("give one of --cron and --every");
+  if (options.every && *options.every <= Duration::zero())
+    throw ParseError("--every must be positive");
+  if ((options.cron || options.every) && options.restart == Restart::kAlways) {
     throw ParseError(
         "--restart always with --cron or --every: a round ends when its copies end, and with "
         "--restart always they never do (--restart on-failure relaunches until they finish)");
   }
-  if (args.healthCheck) {
-    if (auto why = healthCheckProblem(*args.healthCheck)) {
+  if (options.healthCheck) {
+    if (auto why = healthCheckProblem(*options.healthCheck)) {
       throw ParseError(fmt::format("the health check: {}", *why));
     }
   }
-  if (args.killGrace) {
+  if (options.killGrace) {
     wire::KillPolicy policy;
-    policy.set_grace_period_seconds(*args.killGrace);
+    policy.set_grace_period_seconds(*options.killGrace);
     if (auto why = killPolicyProblem(policy)) {
       throw ParseError(fmt::format("--kill-grace: {}", *why));
     }
   }
 
   wire::FrameworkInfo info;
-  info.set_name(args.name);
-  info.set_role(args.role);
-  info.set_principal(args.principal);
-  info.set_user(args.user);
+  info.set_name(options.name);
+  info.set_role(options.role);
+  info.set_principal(options.principal);
+  info.set_user(options.user);
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   info.set_hostname(host);
 
   std::optional<Checkpoint> checkpoint;
-  if (!args.checkpoint.empty()) checkpoint.emplace(args.checkpoint);
-  RunScheduler scheduler(args, out, err, checkpoint ? &*checkpoint : nullptr);
+  if (!options.checkpoint.empty()) checkpoint.emplace(options.checkpoint);
+  RunScheduler scheduler(options, out, err, checkpoint ? &*checkpoint : nullptr);
   if (checkpoint) {
     info.set_framework_id(scheduler.startCheckpoint());
     // Mesos' default failover timeout is 0: a checkpoint is for outliving this process.
     info.set_failover_timeout_us(
-        toMicros(secondsToDuration(args.failoverTimeout.value_or(kDefaultFailoverSeconds))));
-  } else if (args.failoverTimeout) {
-    info.set_failover_timeout_us(toMicros(secondsToDuration(*args.failoverTimeout)));
+        toMicros(secondsToDuration(options.failoverTimeout.value_or(kDefaultFailoverSeconds))));
+  } else if (options.failoverTimeout) {
+    info.set_failover_timeout_us(toMicros(secondsToDuration(*options.failoverTimeout)));
   }
   SystemClock clock;
   DriverOptions driverOptions;
-  driverOptions.curve = args.curve;
-  SchedulerDriver driver(scheduler, info, args.master, clock, driverOptions);
+  driverOptions.curve = options.curve;
+  SchedulerDriver driver(scheduler, info, options.master, clock, driverOptions);
 
   // SIGINT/SIGTERM: tear the framework down (the master kills the task).
   sigset_t mask;
@@ -917,7 +909,7 @@ int runCommand(const RunOptions& args, std::ostream& out, std::ostream& err) {
           "allot run: stopping the schedule; tearing the framework down ({} killed with it); "
           "{}\n",
           scheduler.runningTasks(), scheduler.rounds());
-    } else if (args.restart == Restart::kAlways) {
+    } else if (options.restart == Restart::kAlways) {
       err << fmt::format(
           "allot run: stopping the service; tearing the framework down ({} killed with it; {} "
           "relaunches over the run)\n",
@@ -928,20 +920,20 @@ int runCommand(const RunOptions& args, std::ostream& out, std::ostream& err) {
     driver.stop(false);
   });
 
-  if (args.timeout > 0) {
-    driver.loop().after(secondsToDuration(args.timeout), [&] {
+  if (options.timeout > 0) {
+    driver.loop().after(secondsToDuration(options.timeout), [&] {
       if (scheduler.result()) return;
       if (!scheduler.launched() && !scheduler.scheduled()) {
         err << fmt::format(
             "allot run: timed out after {} s: no offer of {}{} came (is an agent with enough "
             "free resources registered?)\n",
-            args.timeout, toString(args.need),
-            isUnreservedRole(args.role) ? "" : " in role " + args.role);
+            options.timeout, toString(options.need),
+            isUnreservedRole(options.role) ? "" : " in role " + options.role);
         scheduler.giveUp(kRunExitTimeout);
         driver.stop(false);
         return;
       }
-      err << fmt::format("allot run: timed out after {} s; killing {}\n", args.timeout,
+      err << fmt::format("allot run: timed out after {} s; killing {}\n", options.timeout,
                          scheduler.runningTasks());
       scheduler.markTimedOut();
       scheduler.killAll(driver);
@@ -965,7 +957,7 @@ int runCommand(const RunOptions& args, std::ostream& out, std::ostream& err) {
   // that is its normal end, and a supervisor (systemd) should not count it a
   // failure.
   if (interrupted && !scheduler.result()) {
-    return args.restart == Restart::kAlways || scheduler.scheduled() ? 0 : kRunExitInterrupted;
+    return options.restart == Restart::kAlways || scheduler.scheduled() ? 0 : kRunExitInterrupted;
   }
   if (scheduler.timedOut() && !scheduler.result()) return kRunExitTimeout;
   return scheduler.result().value_or(kRunExitNotFinished);
