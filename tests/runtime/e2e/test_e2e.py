@@ -1278,21 +1278,22 @@ def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, 
         for pid in task_processes(cluster.dir, "sleep 30"):
             os.kill(pid, signal.SIGKILL)
 
-    # --cron: the first round at the next matching minute; stopped before it.
+    # --cron: the first round at the next matching minute, half an hour away
+    # (a schedule matching every minute could fire before the stop below);
+    # stopped before it.
+    minute = (time.localtime().tm_min + 30) % 60
     cron = subprocess.Popen([ALLOT, "run", "--master", cluster.master_address, "--cron",
-                             "* * * * *", "--", "true"], stdout=subprocess.PIPE,
+                             f"{minute} * * * *", "--", "true"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(2)
         cron.send_signal(signal.SIGTERM)
         out, err = cron.communicate(timeout=20)
     finally:
-        if cron.poll() is None:
-            cron.kill()
-            cron.wait()
+        stop_hard(cron)
     assert cron.returncode == 0, err
-    assert re.search(r"next round at \d{4}-\d\d-\d\d \d\d:\d\d:00 \(--cron '\* \* \* \* \*'\)",
-                     err), err
+    assert re.search(rf"next round at \d{{4}}-\d\d-\d\d \d\d:{minute:02}:00 "
+                     rf"\(--cron '{minute} \* \* \* \*'\)", err), err
     assert "0 rounds: 0 finished every copy, 0 did not, 0 skipped" in err, err
     bad = run_allot("run", "--master", cluster.master_address, "--cron", "0 25 * * *", "--", "true")
     assert bad.returncode == 1 and "field 2 (hour) '25': 25 is out of 0-23" in bad.stderr, \
