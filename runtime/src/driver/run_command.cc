@@ -353,19 +353,14 @@ class RunScheduler final : public Scheduler {
   void resourceOffers(SchedulerDriver& driver, const std::vector<wire::Offer>& offers) override {
     for (const wire::Offer& offer : offers) {
       std::vector<wire::TaskInfo> tasks;
-      std::optional<Resources> left;
-      try {
-        left = Resources::parse(offer.resources());
-      } catch (const ParseError& e) {
-        spdlog::warn("offer {} has unreadable resources: {}", offer.offer_id(), e.what());
-      }
-      while (left && !result_ && !waiting_.empty()) {
+      Resources left = Resources::parse(offer.resources());  // the driver checked it parses
+      while (!result_ && !waiting_.empty()) {
         if (options_.maxRunning > 0 && count(Phase::kLaunched) >= options_.maxRunning) break;
-        const std::optional<Resources> use = fit(*left);
+        const std::optional<Resources> use = fit(left);
         if (!use) break;
         Instance& i = instances_[waiting_.front()];
         waiting_.pop_front();
-        *left -= *use;
+        left -= *use;
         tasks.push_back(taskInfo(i, offer, *use));
         setPhase(i, Phase::kLaunched);
         i.agentId = offer.agent_id();

@@ -3,9 +3,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <utility>
 
+#include "allot/core/cluster.h"
+#include "allot/core/error.h"
 #include "allot/core/resources.h"
 #include "allot/runtime/scheduler.h"
 #include "allot/runtime/transport.h"
@@ -25,6 +28,24 @@ std::string makeRoutingBase() {
   ::gethostname(host, sizeof host - 1);
   std::random_device random;
   return fmt::format("driver-{}-{}-{:08x}", host, ::getpid(), random());
+}
+
+// Why a scheduler could not use `offer`, or nullopt: the text fields a
+// scheduler parses are checked here, once, at the network's edge.
+std::optional<std::string> unusableOffer(const wire::Offer& offer) {
+  if (offer.offer_id().empty()) return "it has no offer id";
+  if (offer.agent_id().empty()) return "it has no agent id";
+  try {
+    Resources::parse(offer.resources());
+  } catch (const Error& e) {
+    return fmt::format("its resources '{}' do not parse: {}", offer.resources(), e.what());
+  }
+  try {
+    Attributes::parse(offer.attributes());
+  } catch (const Error& e) {
+    return fmt::format("its attributes '{}' do not parse: {}", offer.attributes(), e.what());
+  }
+  return std::nullopt;
 }
 
 std::string describe(const wire::Envelope& envelope) {
@@ -207,8 +228,21 @@ void SchedulerDriver::handle(const wire::Envelope& envelope) {
         spdlog::debug("driver: ignored {} while not subscribed", describe(envelope));
         return;
       }
-      for (const wire::Offer& offer : offers.offers()) offers_[offer.offer_id()] = offer.agent_id();
-      std::vector<wire::Offer> list(offers.offers().begin(), offers.offers().end());
+      std::vector<wire::Offer> list;
+      list.reserve(static_cast<std::size_t>(offers.offers_size()));
+      for (const wire::Offer& offer : offers.offers()) {
+        if (auto problem = unusableOffer(offer)) {
+          // Handed on, it would reach every scheduler's parser; declined, its
+          // resources go back to the master instead of waiting out a rescind.
+          spdlog::error("driver: declined offer '{}' on agent '{}' in {}: {}", offer.offer_id(),
+                        offer.agent_id(), describe(envelope), *problem);
+          ++declinedUnusable_;
+          if (!offer.offer_id().empty()) declineOffer(offer.offer_id());
+          continue;
+        }
+        offers_[offer.offer_id()] = offer.agent_id();
+        list.push_back(offer);
+      }
       if (!list.empty()) scheduler_.resourceOffers(*this, list);
       return;
     }

@@ -257,6 +257,65 @@ TEST_F(DriverTest, OffersAreDeliveredAndLaunchCarriesTheTasks) {
   EXPECT_FALSE(declined.has_filters());
 }
 
+// Offers a scheduler could not read (resources or attributes that do not
+// parse, no agent id) are declined by the driver, each in a DECLINE of its
+// own; the scheduler gets the others only, and the driver goes on.
+TEST_F(DriverTest, UnusableOffersAreDeclinedBeforeTheSchedulerSeesThem) {
+  makeDriver();
+  subscribe();
+  struct Shape {
+    std::string id, agent, resources, attributes;
+  };
+  const std::vector<Shape> shapes = {
+      {"good", "m1-S1", "cpus:4;mem:4096", "rack:r1"},
+      {"bad-resources", "m1-S2", "cpus:lots", ""},
+      {"negative", "m1-S3", "cpus:-2", ""},
+      {"bad-attributes", "m1-S4", "cpus:1", "rack"},
+      {"no-agent", "", "cpus:1", ""},
+      {"", "m1-S5", "cpus:1", ""},
+  };
+  wire::Offers offers;
+  for (const Shape& shape : shapes) {
+    wire::Offer* offer = offers.add_offers();
+    offer->set_offer_id(shape.id);
+    offer->set_framework_id(frameworkId_);
+    offer->set_agent_id(shape.agent);
+    offer->set_resources(shape.resources);
+    offer->set_attributes(shape.attributes);
+  }
+  reply(wire::OFFERS, offers);
+
+  std::vector<std::string> declined;
+  for (int i = 0; i < 4; ++i) {
+    auto decline = next(wire::DECLINE);
+    ASSERT_TRUE(decline.has_value()) << "only " << i << " DECLINEs";
+    wire::Decline msg;
+    ASSERT_FALSE(decodePayload(decline->envelope, msg).has_value());
+    ASSERT_EQ(msg.offer_ids_size(), 1);
+    declined.push_back(msg.offer_ids(0));
+  }
+  EXPECT_EQ(declined,
+            (std::vector<std::string>{"bad-resources", "negative", "bad-attributes", "no-agent"}));
+  ASSERT_EQ(scheduler_.offerBatches.size(), 1u);
+  ASSERT_EQ(scheduler_.offerBatches[0].size(), 1u);
+  EXPECT_EQ(scheduler_.offerBatches[0][0].offer_id(), "good");
+  EXPECT_EQ(driver_->declinedUnusableOffers(), 5u);
+
+  // The driver still serves: a launch on the good offer goes out.
+  wire::TaskInfo task;
+  task.set_task_id("t1");
+  task.set_resources("cpus:1");
+  task.set_command("true");
+  driver_->launchTasks({"good"}, {task});
+  auto accept = next(wire::ACCEPT);
+  ASSERT_TRUE(accept.has_value());
+  wire::Accept msg;
+  ASSERT_FALSE(decodePayload(accept->envelope, msg).has_value());
+  ASSERT_EQ(msg.tasks_size(), 1);
+  EXPECT_EQ(msg.tasks(0).agent_id(), "m1-S1");
+  EXPECT_EQ(count(wire::DECLINE), 0);
+}
+
 // reserveResources and unreserveResources send ACCEPT with the change and
 // no tasks.
 TEST_F(DriverTest, ReservationChangesTravelInAccept) {

@@ -54,6 +54,9 @@ class Scheduler {
   // Lost the master (silence past the master timeout, or NOT_REGISTERED); the
   // driver is re-subscribing. Methods called meanwhile act as documented on each.
   virtual void disconnected(SchedulerDriver& /*driver*/) {}
+  // Offers whose resources and attributes parse (Resources::parse,
+  // Attributes::parse) and that name an offer and an agent: the driver
+  // declines any other, logging why, before this is called.
   virtual void resourceOffers(SchedulerDriver& driver, const std::vector<wire::Offer>& offers) = 0;
   virtual void offerRescinded(SchedulerDriver& /*driver*/, const std::string& /*offerId*/) {}
   // A task's status. Acknowledged by the driver after this returns (when the
@@ -165,6 +168,9 @@ class SchedulerDriver {
   // The messages that were dropped because the queue to the master was full
   // or no subscription was active (for tests and diagnostics).
   std::uint64_t droppedSends() const { return droppedSends_; }
+  // Offers declined before the scheduler saw them, because it could not use
+  // them (resources or attributes that do not parse, no offer or agent id).
+  std::uint64_t declinedUnusableOffers() const { return declinedUnusable_; }
 
  private:
   enum class State { kIdle, kSubscribing, kSubscribed, kRemoved };
@@ -222,6 +228,7 @@ class SchedulerDriver {
   std::unordered_set<std::string> delivered_;
   std::deque<std::string> deliveredOrder_;
   std::uint64_t droppedSends_ = 0;
+  std::uint64_t declinedUnusable_ = 0;
 };
 
 }  // namespace allot::runtime
