@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 #include <pybind11/stl.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -160,8 +159,8 @@ std::optional<wire::Filters> filters(std::optional<double> refuseSeconds) {
 //
 // Threads: the driver's methods are made on the loop thread. A call from a
 // callback (the loop thread) is made at once; a call from any other thread,
-// or before run(), is queued and made on the loop thread at its next turn
-// (an eventfd wakes it). A run runs once: calls after it raise.
+// or before run(), is posted to the loop (a LoopInbox) and made on the loop
+// thread at its next turn. A run runs once: calls after it raise.
 class DriverHandle final : public runtime::Scheduler {
  public:
   using Call = std::function<void(SchedulerDriver&)>;
@@ -196,11 +195,15 @@ class DriverHandle final : public runtime::Scheduler {
     }
     frameworkId_ = frameworkId;
     driver_ = std::make_unique<SchedulerDriver>(*this, std::move(info), master, clock_, options);
+    inbox_.emplace(driver_->loop(), [this](std::deque<Call> calls) {
+      for (Call& call : calls) call(*driver_);
+    });
   }
 
   ~DriverHandle() override {
     // The driver waits up to 0.5 s for its last messages to leave.
     py::gil_scoped_release release;
+    inbox_.reset();  // it watches the driver's loop
     driver_.reset();
   }
 
@@ -218,18 +221,10 @@ class DriverHandle final : public runtime::Scheduler {
       phase_ = Phase::kRunning;
       ran_ = true;
       loopThread_ = std::this_thread::get_id();
-      wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-      if (wakeFd_ < 0) {
-        phase_ = Phase::kStopped;
-        throw Error("SchedulerDriver.run: cannot make an eventfd");
-      }
-      if (!queue_.empty()) wake();
     }
     sink_ = std::move(sink);
-    runtime::EventLoop& loop = driver_->loop();
-    loop.watchFd(wakeFd_, [this] { drain(); });
     if (checkSignals) {
-      loop.every(kSignalCheckPeriod, [] {
+      driver_->loop().every(kSignalCheckPeriod, [] {
         py::gil_scoped_acquire gil;
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
       });
@@ -253,8 +248,7 @@ class DriverHandle final : public runtime::Scheduler {
       case Phase::kRunning:
         if (std::this_thread::get_id() != loopThread_) {
           // In turn with the calls queued before it.
-          queue_.push_back([failover](SchedulerDriver& d) { d.stop(failover); });
-          wake();
+          inbox_->post([failover](SchedulerDriver& d) { d.stop(failover); });
           return;
         }
         lock.unlock();
@@ -396,7 +390,7 @@ class DriverHandle final : public runtime::Scheduler {
     std::unique_lock lock(mutex_);
     switch (phase_) {
       case Phase::kIdle:
-        queue_.push_back(std::move(call));
+        inbox_->post(std::move(call));  // delivered once run() starts the loop
         return;
       case Phase::kRunning:
         if (std::this_thread::get_id() == loopThread_) {
@@ -404,8 +398,7 @@ class DriverHandle final : public runtime::Scheduler {
           call(*driver_);
           return;
         }
-        queue_.push_back(std::move(call));
-        wake();
+        inbox_->post(std::move(call));
         return;
       case Phase::kStopped:
         throw Error(
@@ -415,34 +408,12 @@ class DriverHandle final : public runtime::Scheduler {
     }
   }
 
-  // REQUIRES: mutex_ held, wakeFd_ open.
-  void wake() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wakeFd_, &one, sizeof one);
-  }
-
-  // On the loop thread: makes the queued calls, in order.
-  void drain() {
-    std::uint64_t count = 0;
-    [[maybe_unused]] auto n = ::read(wakeFd_, &count, sizeof count);
-    std::deque<Call> calls;
-    {
-      std::lock_guard lock(mutex_);
-      calls.swap(queue_);
-    }
-    for (Call& call : calls) call(*driver_);
-  }
-
   // After the loop, however it ended. REQUIRES: the GIL, the loop thread.
   void finish() {
-    driver_->loop().unwatchFd(wakeFd_);
     {
       std::lock_guard lock(mutex_);
       phase_ = Phase::kStopped;
-      droppedCalls_ += queue_.size();
-      queue_.clear();
-      ::close(wakeFd_);
-      wakeFd_ = -1;
+      droppedCalls_ += inbox_->close().size();
       subscribed_ = false;
     }
     sink_ = py::object();
@@ -456,8 +427,9 @@ class DriverHandle final : public runtime::Scheduler {
   Phase phase_ = Phase::kIdle;
   bool ran_ = false;
   std::thread::id loopThread_;
-  int wakeFd_ = -1;
-  std::deque<Call> queue_;
+  // Calls from other threads (and before run()), made on the loop thread.
+  // Made with the driver, reset before it; posted to with mutex_ held.
+  std::optional<runtime::LoopInbox<Call>> inbox_;
   std::uint64_t droppedCalls_ = 0;
   // The driver's state as of the latest callback, for any thread.
   std::string frameworkId_;

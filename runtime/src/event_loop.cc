@@ -182,4 +182,25 @@ void EventLoop::stopOnSignals() {
   });
 }
 
+LoopWakeup::LoopWakeup(EventLoop& loop, EventLoop::Callback onSignal) : loop_(loop) {
+  fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+  loop_.watchFd(fd_, [this, onSignal = std::move(onSignal)] {
+    std::uint64_t count = 0;
+    while (::read(fd_, &count, sizeof count) > 0) {
+    }
+    onSignal();
+  });
+}
+
+LoopWakeup::~LoopWakeup() {
+  loop_.unwatchFd(fd_);
+  ::close(fd_);
+}
+
+void LoopWakeup::signal() const {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+}
+
 }  // namespace allot::runtime

@@ -9,7 +9,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include <zookeeper/zookeeper.h>
 
@@ -659,20 +658,18 @@ std::optional<MasterInfo> ZkStore::leader() {
 struct MasterDetector::Impl {
   ZkUrl url;
   Duration timeout;
-  EventLoop& loop;
   std::function<void(const std::optional<MasterInfo>&)> changed;
   Signals signals;
-  int wakeFd = -1;
-
-  std::mutex mutex;  // guards `pending`
-  std::optional<std::optional<MasterInfo>> pending;
+  // The leaders the worker saw; the loop takes the latest of a batch.
+  LoopInbox<std::optional<MasterInfo>> leaders;
 
   std::thread worker;
 
-  Impl(EventLoop& l) : loop(l) {}
+  explicit Impl(EventLoop& loop)
+      : leaders(loop,
+                [this](std::deque<std::optional<MasterInfo>> seen) { changed(seen.back()); }) {}
   void run();
-  void publish(const std::optional<MasterInfo>& leader);
-  void deliver();
+  void publish(const std::optional<MasterInfo>& leader) { leaders.post(leader); }
 };
 
 MasterDetector::MasterDetector(const ZkUrl& url, Duration sessionTimeout, EventLoop& loop,
@@ -682,38 +679,12 @@ MasterDetector::MasterDetector(const ZkUrl& url, Duration sessionTimeout, EventL
   d.url = url;
   d.timeout = sessionTimeout;
   d.changed = std::move(changed);
-  d.wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (d.wakeFd < 0) throw Error(fmt::format("detector: eventfd: {}", std::strerror(errno)));
-  loop.watchFd(d.wakeFd, [&d] { d.deliver(); });
   d.worker = std::thread([&d] { d.run(); });
 }
 
 MasterDetector::~MasterDetector() {
   impl_->signals.stop();
   impl_->worker.join();
-  impl_->loop.unwatchFd(impl_->wakeFd);
-  ::close(impl_->wakeFd);
-}
-
-void MasterDetector::Impl::publish(const std::optional<MasterInfo>& leader) {
-  {
-    std::lock_guard lock(mutex);
-    pending = leader;
-  }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wakeFd, &one, sizeof one);
-}
-
-void MasterDetector::Impl::deliver() {
-  std::uint64_t value = 0;
-  while (::read(wakeFd, &value, sizeof value) > 0) {
-  }
-  std::optional<std::optional<MasterInfo>> leader;
-  {
-    std::lock_guard lock(mutex);
-    leader.swap(pending);
-  }
-  if (leader) changed(*leader);
 }
 
 void MasterDetector::Impl::run() {

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <deque>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "allot/core/error.h"
 #include "allot/runtime/clock.h"
@@ -194,6 +196,50 @@ TEST(EventLoopTest, ASignalInterruptingTheWaitIsNoError) {
   ::sigaction(SIGUSR1, &previous, nullptr);
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+// Items posted from other threads reach the loop's thread, all of them and
+// in order; close() hands back what was not delivered and refuses more.
+TEST(LoopInboxTest, PostsFromOtherThreadsAreDeliveredInOrderOnTheLoopThread) {
+  SystemClock clock;
+  EventLoop loop(clock);
+  std::vector<int> got;
+  std::vector<std::thread::id> threads;
+  LoopInbox<int> inbox(loop, [&](std::deque<int> items) {
+    threads.push_back(std::this_thread::get_id());
+    got.insert(got.end(), items.begin(), items.end());
+  });
+  constexpr int kPerThread = 2000;
+  std::thread a([&] {
+    for (int i = 0; i < kPerThread; ++i) EXPECT_TRUE(inbox.post(i));
+  });
+  std::thread b([&] {
+    for (int i = 0; i < kPerThread; ++i) EXPECT_TRUE(inbox.post(kPerThread + i));
+  });
+  for (int turn = 0; turn < 1000 && got.size() < 2 * kPerThread; ++turn) {
+    loop.runOnce(std::chrono::milliseconds(10));
+  }
+  a.join();
+  b.join();
+  loop.runOnce(std::chrono::milliseconds(10));
+  ASSERT_EQ(got.size(), 2u * kPerThread);
+  for (std::thread::id id : threads) EXPECT_EQ(id, std::this_thread::get_id());
+  // Each thread's items in the order it posted them.
+  std::vector<int> fromA, fromB;
+  for (int v : got) (v < kPerThread ? fromA : fromB).push_back(v);
+  ASSERT_EQ(fromA.size(), fromB.size());
+  for (std::size_t i = 0; i < fromA.size(); ++i) {
+    ASSERT_EQ(fromA[i], static_cast<int>(i));
+    ASSERT_EQ(fromB[i], kPerThread + static_cast<int>(i));
+  }
+
+  EXPECT_TRUE(inbox.post(7));
+  EXPECT_TRUE(inbox.post(8));
+  EXPECT_EQ(inbox.close(), (std::deque<int>{7, 8}));
+  EXPECT_FALSE(inbox.post(9));
+  const std::size_t before = got.size();
+  loop.runOnce(std::chrono::milliseconds(10));
+  EXPECT_EQ(got.size(), before);
 }
 
 // Mesos' defaults for unset times; each bad field named.

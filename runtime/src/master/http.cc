@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,12 +38,10 @@ std::unique_ptr<httplib::Server> makeHttpServer(const std::string& certFile,
 HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handler handler,
                        std::chrono::milliseconds timeout, const std::string& tlsCert,
                        const std::string& tlsKey)
-    : loop_(loop),
-      handler_(std::move(handler)),
+    : handler_(std::move(handler)),
       timeout_(timeout),
-      server_(makeHttpServer(tlsCert, tlsKey)) {
-  wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wakeFd_ < 0) throw Error(fmt::format("http: eventfd: {}", std::strerror(errno)));
+      server_(makeHttpServer(tlsCert, tlsKey)),
+      inbox_(loop, [this](std::deque<std::shared_ptr<Request>> batch) { answer(batch); }) {
   // Requests are answered by the one loop thread; the workers mostly wait on
   // connections. cpp-httplib gives each connection a worker until it closes,
   // so with 4 workers and its 5 s timeouts a few idle or half-sent requests
@@ -85,11 +82,9 @@ HttpServer::HttpServer(EventLoop& loop, const std::string& host, int port, Handl
     port_ = port;
   }
   if (port_ <= 0) {
-    ::close(wakeFd_);
     throw Error(fmt::format(
         "http: cannot listen on {}:{} (in use? choose another with --http-port)", host, port));
   }
-  loop_.watchFd(wakeFd_, [this] { drain(); });
   thread_ = serveInBackground(*server_);
 }
 
@@ -102,30 +97,18 @@ std::thread serveInBackground(httplib::Server& server) {
 }
 
 HttpServer::~HttpServer() {
-  std::deque<std::shared_ptr<Request>> left;
-  {
-    std::lock_guard lock(mutex_);
-    closing_ = true;
-    left.swap(queue_);
+  for (auto& request : inbox_.close()) {
+    request->answer.set_value({503, "text/plain", "master stopping\n"});
   }
-  for (auto& request : left) request->answer.set_value({503, "text/plain", "master stopping\n"});
   server_->stop();
   if (thread_.joinable()) thread_.join();
-  loop_.unwatchFd(wakeFd_);
-  ::close(wakeFd_);
 }
 
 HttpResponse HttpServer::ask(HttpRequest asked) {
   auto request = std::make_shared<Request>();
   request->request = std::move(asked);
   std::future<HttpResponse> answer = request->answer.get_future();
-  {
-    std::lock_guard lock(mutex_);
-    if (closing_) return {503, "text/plain", "master stopping\n"};
-    queue_.push_back(request);
-  }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wakeFd_, &one, sizeof one);
+  if (!inbox_.post(request)) return {503, "text/plain", "master stopping\n"};
   if (answer.wait_for(timeout_) != std::future_status::ready) {
     return {503, "text/plain", "the master's event loop did not answer in time\n"};
   }
@@ -134,15 +117,7 @@ HttpResponse HttpServer::ask(HttpRequest asked) {
   return response;
 }
 
-void HttpServer::drain() {
-  std::uint64_t value = 0;
-  while (::read(wakeFd_, &value, sizeof value) > 0) {
-  }
-  std::deque<std::shared_ptr<Request>> batch;
-  {
-    std::lock_guard lock(mutex_);
-    batch.swap(queue_);
-  }
+void HttpServer::answer(std::deque<std::shared_ptr<Request>>& batch) {
   for (auto& request : batch) {
     try {
       request->answer.set_value(handler_(request->request));

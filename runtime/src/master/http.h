@@ -62,8 +62,8 @@ std::unique_ptr<httplib::Server> makeHttpServer(const std::string& certFile,
 std::thread serveInBackground(httplib::Server& server);
 
 // cpp-httplib on its own worker threads, answering GET and POST requests
-// from the event loop's thread: each request is queued, the loop is woken through an
-// eventfd, `handler` runs on the loop thread, and the worker waits for its
+// from the event loop's thread: each request is posted to the loop (a
+// LoopInbox), `handler` runs on the loop thread, and the worker waits for its
 // answer (503 after `timeout`, e.g. when the loop is stuck). The handler
 // never runs concurrently with the loop's other callbacks.
 class HttpServer {
@@ -91,18 +91,14 @@ class HttpServer {
   };
 
   HttpResponse ask(HttpRequest request);
-  void drain();  // on the loop thread
+  void answer(std::deque<std::shared_ptr<Request>>& batch);  // on the loop thread
 
-  EventLoop& loop_;
   Handler handler_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = -1;
-  int wakeFd_ = -1;
-  std::mutex mutex_;
-  std::deque<std::shared_ptr<Request>> queue_;
-  bool closing_ = false;
+  LoopInbox<std::shared_ptr<Request>> inbox_;
 };
 
 }  // namespace allot::runtime::master

@@ -1,8 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
 #include <zmq.hpp>
 
@@ -83,6 +86,69 @@ class EventLoop {
   int wakeFd_ = -1;
   int signalFd_ = -1;
   volatile bool stopRequested_ = false;
+};
+
+// An eventfd that `loop` watches: signal(), from any thread, makes
+// `onSignal` run on the loop's thread at its next turn (once for any number
+// of signals before it). Unwatched and closed when destroyed, which must
+// happen on the loop's thread or while the loop does not run.
+class LoopWakeup {
+ public:
+  LoopWakeup(EventLoop& loop, EventLoop::Callback onSignal);
+  ~LoopWakeup();
+  LoopWakeup(const LoopWakeup&) = delete;
+  LoopWakeup& operator=(const LoopWakeup&) = delete;
+
+  void signal() const;  // thread-safe and async-signal-safe
+
+ private:
+  EventLoop& loop_;
+  int fd_ = -1;
+};
+
+// How other threads hand a loop work: what post() queues, from any thread,
+// `deliver` gets on the loop's thread at its next turn, all that came
+// meanwhile at once, in order. close() ends posting and returns what was not
+// delivered, for the owner to answer or count; what is queued when the inbox
+// is destroyed is dropped.
+template <typename T>
+class LoopInbox {
+ public:
+  LoopInbox(EventLoop& loop, std::function<void(std::deque<T>)> deliver)
+      : deliver_(std::move(deliver)), wakeup_(loop, [this] {
+          std::deque<T> items = take();
+          if (!items.empty()) deliver_(std::move(items));
+        }) {}
+
+  // False, leaving `item` unqueued, once closed. Thread-safe.
+  bool post(T item) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return false;
+      items_.push_back(std::move(item));
+    }
+    wakeup_.signal();
+    return true;
+  }
+
+  // Refuses further posts; returns what is queued. Thread-safe.
+  std::deque<T> close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    return std::exchange(items_, {});
+  }
+
+ private:
+  std::deque<T> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(items_, {});
+  }
+
+  std::function<void(std::deque<T>)> deliver_;
+  std::mutex mutex_;  // guards what follows
+  std::deque<T> items_;
+  bool closed_ = false;
+  LoopWakeup wakeup_;  // last: unwatched before the rest goes
 };
 
 }  // namespace allot::runtime
