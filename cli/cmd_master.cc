@@ -23,8 +23,7 @@
 #include "allot/policies/registry.h"
 #include "allot/runtime/clock.h"
 #include "allot/runtime/master.h"
-#include "allot/runtime/standby_http.h"
-#include "allot/runtime/zookeeper.h"
+#include "allot/runtime/master_service.h"
 #include "commands.h"
 #include "common.h"
 #include "curve_flags.h"
@@ -63,60 +62,6 @@ struct MasterArgs {
   std::string logLevel = "info";
 };
 
-// True once SIGINT or SIGTERM is pending (both are blocked in every thread
-// of this process), taking it.
-bool stopSignalPending() {
-  sigset_t pending;
-  sigpending(&pending);
-  if (!sigismember(&pending, SIGINT) && !sigismember(&pending, SIGTERM)) return false;
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  const timespec now{0, 0};
-  sigtimedwait(&mask, nullptr, &now);
-  return true;
-}
-
-// With --zk: this master's candidacy, made before the master binds anything
-// (a standby binds only its HTTP port, see StandbyHttp). Nullptr without --zk.
-std::unique_ptr<runtime::MasterContender> contend(const MasterArgs& a,
-                                                  const runtime::MasterOptions& o) {
-  if (a.zk.empty()) return nullptr;
-  std::optional<runtime::ZkUrl> url;
-  try {
-    url = runtime::ZkUrl::parse(a.zk);
-  } catch (const ParseError& e) {
-    throw InvalidArgument(fmt::format("--zk: {}", e.what()));
-  }
-  if (!url) {
-    throw InvalidArgument(
-        fmt::format("--zk '{}': expected zk://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/PATH or "
-                    "file://FILE",
-                    a.zk));
-  }
-  // The leader is announced before it binds: its ports must be known.
-  if (a.port == 0 || a.httpPort == 0) {
-    throw InvalidArgument(
-        "--zk needs a fixed --port and --http-port (0 picks one too late to "
-        "announce it)");
-  }
-  std::string host = a.advertiseHost;
-  if (host.empty()) host = a.host;
-  if (host == "*" || host == "0.0.0.0") {
-    char name[256] = {};
-    ::gethostname(name, sizeof name - 1);
-    host = name;
-  }
-  runtime::MasterInfo self;
-  self.id = o.masterId;  // set by runMaster: agents log which master leads
-  self.endpoint = fmt::format("tcp://{}:{}", host, a.port);
-  if (a.httpPort > 0) {
-    self.http = fmt::format("{}{}:{}", a.httpTlsCert.empty() ? "" : "https://", host, a.httpPort);
-  }
-  return std::make_unique<runtime::MasterContender>(*url, self, o.zkSessionTimeout);
-}
-
 void runMaster(const MasterArgs& a) {
   setUpLogging("allot-master", a.logLevel);
 
@@ -130,11 +75,6 @@ void runMaster(const MasterArgs& a) {
     throw InvalidArgument("--work-dir and --no-registry exclude each other");
   }
   o.workDir = a.workDir;
-  if (!a.zk.empty() && !a.workDir.empty()) {
-    throw InvalidArgument(
-        "--work-dir holds the SQLite registry; with --zk the registry is kept "
-        "in ZooKeeper, so that the next leader recovers it: drop --work-dir");
-  }
   if (!a.noRegistry && o.workDir.empty() && a.zk.empty()) {
     // `allot master` alone starts a working one-machine cluster.
     o.workDir =
@@ -180,85 +120,34 @@ void runMaster(const MasterArgs& a) {
         a.port);
   }
 
-  // Block SIGINT/SIGTERM before the master starts its HTTP threads, which
-  // inherit the mask: the loop alone receives them, through a signalfd.
+  if (!a.zk.empty()) {
+    o.zkSessionTimeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
+  }
+  runtime::MasterHaOptions ha;
+  ha.zk = a.zk;
+  ha.advertiseHost = a.advertiseHost;
+  ha.registry = !a.noRegistry;
+
+  // Block SIGINT/SIGTERM before the election's and the master's threads
+  // start, which inherit the mask: the service alone takes them.
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   runtime::SystemClock clock;
-
-  // High availability: stand by until this master leads. A leader that
-  // loses the lead stops at once and exits with an error, as Mesos' masters
-  // do: another may lead already, and a supervisor restarts this one, which
-  // then stands by.
-  // Declared before the contender, whose worker may call onLost until it is
-  // destroyed.
-  std::atomic<runtime::Master*> running{nullptr};
-  std::atomic<bool> lost{false};
-  std::string lostWhy;  // written before `lost` is set, read after
-  // Named before the election, so that its node says who it is.
-  if (!a.zk.empty() && o.masterId.empty()) o.masterId = runtime::makeMasterId(clock.now());
-  if (!a.zk.empty()) {
-    o.zkSessionTimeout = parseDuration("--zk-session-timeout", a.zkSessionTimeout);
-  }
-  std::unique_ptr<runtime::MasterContender> contender = contend(a, o);
-  // For messages: the URL with its password hidden (parsed by contend).
-  const std::string zkShown = a.zk.empty() ? std::string() : runtime::ZkUrl::parse(a.zk)->text();
-  if (contender) {
-    contender->onLost([&](const std::string& why) {
-      lostWhy = why;
-      lost = true;
-      if (runtime::Master* m = running.load()) m->stop();
-    });
-    // Made at the first sign of standing by (a master that leads at once
-    // never binds it), dropped before the master binds the same port.
-    std::unique_ptr<runtime::StandbyHttp> standbyHttp;
-    const bool leads = contender->waitForLeadership(
-        stopSignalPending, [&](const std::optional<runtime::MasterInfo>& leader) {
-          if (!standbyHttp && o.httpPort > 0) {
-            standbyHttp = std::make_unique<runtime::StandbyHttp>(o.httpHost, o.httpPort, o.masterId,
-                                                                 o.httpTlsCert, o.httpTlsKey);
-          }
-          if (standbyHttp) standbyHttp->setLeader(leader);
-          if (leader) {
-            spdlog::info("master: standby in ZooKeeper {}; the leader is {} (HTTP {})", zkShown,
-                         leader->endpoint, leader->http.empty() ? "none" : leader->http);
-          } else {
-            spdlog::info("master: standby in ZooKeeper {}; no leader yet", zkShown);
-          }
-        });
-    standbyHttp.reset();
-    if (!leads) {
-      spdlog::info("master: stopped while standing by");
-      return;
-    }
-    spdlog::info("master: elected the leading master in ZooKeeper {}", zkShown);
-    if (!a.noRegistry) {
-      o.zk = a.zk;
-      o.zkMemberNode = contender->node();
-    }
-  }
-
   zmq::context_t context;
-  runtime::Master master(context, clock, std::move(o));
-  running = &master;
-  if (lost) master.stop();
-  master.stopOnSignals();
-  master.run();
-  running = nullptr;
-  if (!master.stopReason().empty() && !lost) {
-    lost = true;
-    lostWhy = master.stopReason();
-  }
-  if (lost) {
+  runtime::MasterService service(context, clock, std::move(o), std::move(ha));
+  service.stopOnBlockedSignals();
+  service.run();
+  const std::string lost = service.lostLead();
+  if (!lost.empty()) {
     throw Error(
         fmt::format("master {}: lost leadership in ZooKeeper {} ({}); exiting, so that "
                     "a restart stands by while another master leads",
-                    master.id(), zkShown, lostWhy));
+                    service.id(), service.zkShown(), lost));
   }
-  spdlog::info("master {} stopped", master.id());
+  if (service.leading()) spdlog::info("master {} stopped", service.id());
 }
 
 }  // namespace

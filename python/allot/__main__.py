@@ -3,7 +3,10 @@
     python3 -m allot master --policy examples/fifo_policy.py:Fifo --port 5050
 
 Agents (`allot agent --master HOST:5050`) and frameworks (`allot run`) connect to
-it as to `allot master`; Ctrl-C or SIGTERM stops it.
+it as to `allot master`; Ctrl-C or SIGTERM stops it. With --zk it is one of several
+masters behind ZooKeeper (C++ or Python, the same registry), standing by until it
+leads; a leader that loses the lead exits with status 1, for its supervisor to
+start it again.
 """
 
 import argparse
@@ -52,6 +55,35 @@ def main(argv=None):
                    help="HTTP API and web UI (0: any free one; -1: none)")
     m.add_argument("--work-dir", help="keeps the registry, so that a restart keeps the cluster")
     m.add_argument("--allocation-interval", type=float, default=1.0, help="seconds")
+    m.add_argument("--offer-timeout", type=float, default=30.0,
+                   help="seconds before an unanswered offer is rescinded (0: never)")
+    m.add_argument("--agent-timeout", type=float, default=15.0,
+                   help="seconds of an agent's silence before it is unreachable")
+    m.add_argument("--framework-timeout", type=float, default=15.0,
+                   help="seconds of a framework's silence before it is disconnected")
+    m.add_argument("--master-id", help="prefix of the ids this master assigns "
+                                       "(default: made from the start time)")
+    m.add_argument("--zk", metavar="URL",
+                   help="high availability: zk://[USER:PASSWORD@]HOST:PORT[,...]/PATH or "
+                        "file://FILE, as `allot master --zk`; needs fixed ports, no --work-dir")
+    m.add_argument("--zk-session-timeout", type=float, default=10.0, help="seconds")
+    m.add_argument("--advertise-host",
+                   help="the host announced in ZooKeeper (default: --host, or this "
+                        "machine's name for 0.0.0.0)")
+    m.add_argument("--curve-key", metavar="FILE",
+                   help="secure links with CURVE: this master's key pair (allot keygen FILE)")
+    m.add_argument("--curve-clients", metavar="FILE",
+                   help="with --curve-key: the client public keys admitted")
+    m.add_argument("--curve-allow-any", action="store_true",
+                   help="with --curve-key and no --curve-clients: admit any client that "
+                        "knows the master's public key")
+    m.add_argument("--http-tls-cert", metavar="PEM", help="serve HTTPS: certificate chain")
+    m.add_argument("--http-tls-key", metavar="PEM", help="serve HTTPS: private key")
+    m.add_argument("--operator-token-file", metavar="FILE",
+                   help="operator calls (POST) must carry 'Authorization: Bearer TOKEN', "
+                        "TOKEN being this file's first line")
+    m.add_argument("--acls", metavar="FILE", help="access control lists (JSON), as `allot "
+                                                  "master --acls`")
     args = parser.parse_args(argv)
 
     params = {}
@@ -60,15 +92,40 @@ def main(argv=None):
         if not eq or not key:
             parser.error(f"--param {item}: expected NAME=VALUE")
         params[key] = value
+    token = None
+    if args.operator_token_file:
+        try:
+            with open(args.operator_token_file) as f:
+                token = f.readline().strip()
+        except OSError as e:
+            parser.error(f"--operator-token-file {args.operator_token_file}: {e.strerror}")
+        if not token:
+            parser.error(f"--operator-token-file {args.operator_token_file}: its first line "
+                         "is empty")
     try:
         master = Master(load_policy(args.policy), params=params, host=args.host,
                         port=args.port, http_port=args.http_port, work_dir=args.work_dir,
-                        allocation_interval=args.allocation_interval)
+                        allocation_interval=args.allocation_interval,
+                        offer_timeout=args.offer_timeout, agent_timeout=args.agent_timeout,
+                        framework_timeout=args.framework_timeout, master_id=args.master_id,
+                        zk=args.zk, zk_session_timeout=args.zk_session_timeout,
+                        advertise_host=args.advertise_host, curve_key=args.curve_key,
+                        curve_clients=args.curve_clients,
+                        curve_allow_any=args.curve_allow_any,
+                        http_tls_cert=args.http_tls_cert, http_tls_key=args.http_tls_key,
+                        operator_token=token, acls=args.acls)
     except Error as e:
         raise SystemExit(f"allot: {e}") from None
-    print(f"allot master {master.id} serving on {master.endpoint} (HTTP port {master.http_port}), "
-          f"policy {args.policy}", flush=True)
-    master.run()  # until Ctrl-C or SIGTERM
+    where = f"{master.endpoint} (HTTP port {master.http_port}), policy {args.policy}"
+    if master.leading:
+        print(f"allot master {master.id} serving on {where}", flush=True)
+    else:
+        print(f"allot master {master.id} standing by in ZooKeeper; once it leads, it serves "
+              f"on {where}", flush=True)
+    try:
+        master.run()  # until Ctrl-C or SIGTERM
+    except Error as e:
+        raise SystemExit(f"allot: {e}") from None
     return 0
 
 

@@ -18,6 +18,22 @@ class Master:
     policy's (``min_allocatable`` for a Python policy); ``seed`` is what a Python policy's
     ``self.seed`` and ``self.rng`` draw from.
 
+    Secured and shared as ``allot master`` (the same options, the same files):
+
+    - ``curve_key``: this master's CURVE key pair file (``allot keygen FILE``); agents
+      and frameworks then need its public key (``--master-key``). With it, either
+      ``curve_clients`` (a file of the client keys admitted) or ``curve_allow_any=True``.
+    - ``http_tls_cert`` and ``http_tls_key``: PEM files; the HTTP API and UI over HTTPS.
+    - ``operator_token``: operator calls (POST) must carry ``Authorization: Bearer
+      TOKEN``. ``acls``: a JSON file of access control lists, as ``--acls``.
+    - ``zk="zk://HOST:PORT/PATH"`` (or ``file://FILE``): high availability. The master
+      stands by until ZooKeeper elects it (``leading`` says; its HTTP port meanwhile
+      answers as a standby's, redirecting to the leader), keeps its registry in
+      ZooKeeper (``work_dir`` must then be None; ports must be fixed), and announces
+      ``advertise_host`` (default: ``host``, or this machine's name for 0.0.0.0). A
+      leader that loses the lead stops at once: ``run()`` raises ``allot.Error``, so
+      that a supervisor starts it again to stand by.
+
     ``run()`` serves until ``stop()`` (from another thread) or Ctrl-C; ``start()`` serves
     on a thread of its own; ``with allot.Master(...) as m:`` starts it and stops it at
     the end of the block. The policy's ``decide(now)`` runs on the serving thread, taking
@@ -27,14 +43,33 @@ class Master:
 
     def __init__(self, policy="drf", *, params=None, host="0.0.0.0", port=5050,
                  http_port=5051, work_dir=None, allocation_interval=1.0, offer_timeout=30.0,
-                 agent_timeout=15.0, framework_timeout=15.0, master_id=None, seed=0):
+                 agent_timeout=15.0, framework_timeout=15.0, master_id=None, seed=0,
+                 curve_key=None, curve_clients=None, curve_allow_any=False,
+                 http_tls_cert=None, http_tls_key=None, operator_token=None, acls=None,
+                 zk=None, zk_session_timeout=10.0, advertise_host=None):
+        if curve_key is None and (curve_clients is not None or curve_allow_any):
+            raise _allot.InvalidArgument(
+                "curve_clients and curve_allow_any need curve_key (the master's key pair)")
+        if curve_key is not None and (curve_clients is None) == (not curve_allow_any):
+            raise _allot.InvalidArgument(
+                "curve_key needs either curve_clients=FILE (the client keys admitted) or "
+                "curve_allow_any=True (any client that knows the master's public key)")
+        if (http_tls_cert is None) != (http_tls_key is None):
+            raise _allot.InvalidArgument("http_tls_cert and http_tls_key go together")
         if not isinstance(policy, str):
             policy._allot_seed = seed
             policy._allot_rng = None
+        config = dict(
+            host=host, port=int(port), http_port=int(http_port), work_dir=str(work_dir or ""),
+            allocation_interval=float(allocation_interval), offer_timeout=float(offer_timeout),
+            agent_timeout=float(agent_timeout), framework_timeout=float(framework_timeout),
+            master_id=master_id or "", http_tls_cert=str(http_tls_cert or ""),
+            http_tls_key=str(http_tls_key or ""), operator_token=operator_token or "",
+            curve_key=str(curve_key or ""), curve_clients=str(curve_clients or ""),
+            acls=str(acls or ""), zk=zk or "", zk_session_timeout=float(zk_session_timeout),
+            advertise_host=advertise_host or "")
         self._master = _allot.Master(
-            policy, {k: str(v) for k, v in (params or {}).items()}, host, port, http_port,
-            work_dir or "", float(allocation_interval), float(offer_timeout),
-            float(agent_timeout), float(framework_timeout), master_id or "")
+            policy, {k: str(v) for k, v in (params or {}).items()}, config)
         self._thread = None
 
     @property
@@ -62,6 +97,11 @@ class Master:
     @property
     def running(self):
         return self._master.running
+
+    @property
+    def leading(self):
+        """Whether this master leads (always, without ``zk``); standing by, False."""
+        return self._master.leading
 
     def run(self):
         """Serves until ``stop()``, or Ctrl-C or SIGTERM in the main thread (which stop
@@ -100,5 +140,5 @@ class Master:
         return False
 
     def __repr__(self):
-        state = "running" if self.running else "stopped"
+        state = ("running" if self.leading else "standing by") if self.running else "stopped"
         return f"<allot.Master {self.id} {self.endpoint} ({state})>"

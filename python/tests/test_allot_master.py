@@ -51,13 +51,13 @@ def state(master):
         return json.loads(r.read())
 
 
-def run_on(address, allot_cli, tmp_path, *run_args):
-    """Starts an agent on the master at `address`, runs `allot run RUN_ARGS`
-    against it and returns the run's CompletedProcess; the agent is stopped
-    afterwards."""
+def run_on(address, allot_cli, tmp_path, *run_args, agent_args=()):
+    """Starts an agent (with AGENT_ARGS) on the master at `address`, runs
+    `allot run RUN_ARGS` against it and returns the run's CompletedProcess;
+    the agent is stopped afterwards."""
     agent = subprocess.Popen([allot_cli, "agent", "--master", address, "--work-dir",
                               tmp_path / "agent", "--resources", "cpus:2;mem:512",
-                              "--cgroup-root", "none"],
+                              "--cgroup-root", "none", *agent_args],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return subprocess.run([allot_cli, "run", "--master", address, "--timeout", "30",
@@ -112,11 +112,64 @@ def test_a_registered_policy_by_name(allot_cli, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_bad_options_are_refused_naming_them():
+def test_bad_options_are_refused_naming_them(tmp_path):
     with pytest.raises(allot.InvalidArgument, match="allocation_interval must be a positive"):
         allot.Master("drf", port=0, http_port=-1, allocation_interval=0)
     with pytest.raises(allot.Error, match="unknown policy|no policy"):
         allot.Master("nosuch", port=0, http_port=-1)
+    with pytest.raises(allot.InvalidArgument, match="curve_clients and curve_allow_any need "
+                                                    "curve_key"):
+        allot.Master("drf", port=0, http_port=-1, curve_allow_any=True)
+    with pytest.raises(allot.InvalidArgument, match="either curve_clients=FILE"):
+        allot.Master("drf", port=0, http_port=-1, curve_key=tmp_path / "k")
+    with pytest.raises(allot.Error, match="curve_key.*nosuch"):
+        allot.Master("drf", port=0, http_port=-1, curve_key=tmp_path / "nosuch",
+                     curve_allow_any=True)
+    with pytest.raises(allot.InvalidArgument, match="http_tls_cert and http_tls_key go together"):
+        allot.Master("drf", port=0, http_port=-1, http_tls_cert=tmp_path / "cert.pem")
+    with pytest.raises(allot.InvalidArgument, match="expected zk://"):
+        allot.Master("drf", port=5050, http_port=5051, zk="zk://nohostport")
+    # Refused before any connection is tried (nothing listens on port 1).
+    with pytest.raises(allot.InvalidArgument, match="work_dir.*exclude each other"):
+        allot.Master("drf", port=5050, http_port=5051, zk="zk://127.0.0.1:1/allot",
+                     work_dir=tmp_path)
+    with pytest.raises(allot.InvalidArgument, match="needs fixed ports"):
+        allot.Master("drf", port=0, http_port=5051, zk="zk://127.0.0.1:1/allot")
+
+
+def test_a_secured_master_admits_only_the_clients_it_lists(allot_cli, tmp_path):
+    """curve_key with curve_clients, and operator_token, as `allot master`
+    takes them: an agent and an `allot run` whose keys the clients file lists
+    run a task; an `allot run` that does not know the master's key is never
+    subscribed; an operator call without the token is refused, with it done."""
+    keys = {}
+    for name in ("master", "agent", "run"):
+        made = subprocess.run([allot_cli, "keygen", tmp_path / f"{name}.key"],
+                              capture_output=True, text=True, check=True)
+        keys[name] = made.stdout.strip()
+    (tmp_path / "clients").write_text(f"{keys['agent']} agent\n{keys['run']} run\n")
+    (tmp_path / "token").write_text("s3cret\n")
+    with allot.Master("drf", host="127.0.0.1", port=0, http_port=0, allocation_interval=0.1,
+                      curve_key=tmp_path / "master.key", curve_clients=tmp_path / "clients",
+                      operator_token="s3cret") as master:
+        run = run_on(master.address, allot_cli, tmp_path, "--master-key", keys["master"],
+                     "--curve-key", tmp_path / "run.key", "--cpus", "1", "--mem", "32", "--",
+                     "true", agent_args=("--master-key", keys["master"], "--curve-key",
+                                         tmp_path / "agent.key"))
+        plain = subprocess.run([allot_cli, "run", "--master", master.address, "--timeout", "3",
+                                "--", "true"], capture_output=True, text=True, timeout=30)
+        http = f"127.0.0.1:{master.http_port}"
+        refused = subprocess.run([allot_cli, "weight", "ops", "2", "--master", http],
+                                 capture_output=True, text=True, timeout=30)
+        done = subprocess.run([allot_cli, "weight", "ops", "2", "--master", http,
+                               "--token-file", tmp_path / "token"],
+                              capture_output=True, text=True, timeout=30)
+        s = state(master)
+    assert run.returncode == 0 and "TASK_FINISHED" in run.stdout, run.stdout + run.stderr
+    assert plain.returncode != 0 and "TASK_FINISHED" not in plain.stdout, plain.stdout
+    assert refused.returncode != 0 and "401" in refused.stderr, refused.stdout + refused.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {r["name"]: r["weight"] for r in s["roles"]}.get("ops") == 2, s["roles"]
 
 
 def test_python_m_allot_master_serves_a_policy_file(allot_cli, tmp_path):

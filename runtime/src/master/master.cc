@@ -3815,6 +3815,10 @@ void Master::stop() {
   impl_->loop.stop();
 }
 
+bool Master::stopped() const {
+  return impl_->loop.stopped();
+}
+
 void Master::stopOnSignals() {
   impl_->loop.stopOnSignals();
 }

@@ -20,11 +20,15 @@ import time
 
 import pytest
 
-from test_e2e import (Cluster, Process, check_one_terminal_each, free_port, managed,
-                      run_allot, task_processes, wait_for, wait_task_processes)
+from test_e2e import (AGENT_TIMEOUT, SOURCE, Cluster, Process, check_one_terminal_each,
+                      free_port, managed, run_allot, task_processes, wait_for,
+                      wait_task_processes)
 
 ZOOKEEPER_JAR = os.environ.get("ALLOT_ZOOKEEPER_JAR", "/usr/share/java/zookeeper.jar")
 ZK_PATH = "/allot-test"
+# Where `python3 -m allot` is found: BUILD/python (the _allot module) and
+# SOURCE/python (the package).
+PYTHONPATH = os.environ.get("ALLOT_PYTHONPATH", "")
 SESSION = 2.0  # seconds: every master's --zk-session-timeout here
 
 
@@ -140,22 +144,37 @@ class HaCluster(Cluster):
         del args[at:at + 2]
         return args + ["--zk", self.zookeeper.url(), "--zk-session-timeout", f"{SESSION:g}s"]
 
+    def python_master_args(self, policy):
+        """`python3 -m allot master` with the same settings as master_args,
+        serving POLICY (FILE.py:CLASS)."""
+        if not PYTHONPATH:
+            pytest.fail("set ALLOT_PYTHONPATH to BUILD/python:SOURCE/python (ctest does)")
+        m = self.current
+        return ["/usr/bin/env", f"PYTHONPATH={PYTHONPATH}", "/usr/bin/python3", "-m", "allot",
+                "master", "--policy", policy, "--host", "127.0.0.1", "--port", str(m.port),
+                "--http-port", str(m.http_port), "--allocation-interval", "0.1",
+                "--offer-timeout", "5", "--agent-timeout", f"{AGENT_TIMEOUT}",
+                "--framework-timeout", "2", "--zk", self.zookeeper.url(),
+                "--zk-session-timeout", f"{SESSION:g}"]
+
     def use(self, name):
         self.current = self.masters[name]
         self.port, self.http_port = self.current.port, self.current.http_port
         self.master = self.current.process
         return self.current
 
-    def start_master(self, name="a"):
+    def start_master(self, name="a", python_policy=None):
         """Starts master NAME (again: on the same ports), without
-        waiting: it may lead or stand by."""
+        waiting: it may lead or stand by. With PYTHON_POLICY (FILE.py:CLASS),
+        a Python master (`python3 -m allot master`) serving it."""
         if name not in self.masters:
             self.masters[name] = Master(name, self.dir)
         previous = getattr(self, "current", None)
         m = self.use(name)
         self.restarts[f"master-{name}"] += 1
         m.process = self.spawn(f"master-{name}.{self.restarts[f'master-{name}']}",
-                               self.master_args())
+                               self.python_master_args(python_policy) if python_policy
+                               else self.master_args())
         self.use(previous.name if previous is not None else name)
         return m
 
@@ -284,6 +303,52 @@ def test_failover_to_the_standby_keeps_running_tasks(ha):
     ha.masters["a"].process.stop(timeout=5)
     assert ha.masters["a"].process.popen.returncode == 0, ha.masters["a"].process.tail()
     assert ha.leads("b") and ha.masters["b"].process.alive()
+
+
+def test_a_master_serving_a_python_policy_takes_over_through_zookeeper(ha):
+    """`python3 -m allot master --zk` serving examples/fifo_policy.py stands by
+    behind a C++ `allot master` (its HTTP port redirecting to it). kill -9 of
+    the leader: the Python master leads, recovers the registry from ZooKeeper,
+    the agent re-registers with its running task (same process), and the
+    Python policy's offers run a new `allot run`. SIGTERM stops it with 0."""
+    policy = os.path.join(SOURCE, "examples", "fifo_policy.py") + ":Fifo"
+    ha.start_master("a")
+    ha.wait_leads("a", 20)
+    ha.start_master("py", python_policy=policy)
+    ha.wait_standby("py", leader="a")
+    py = ha.masters["py"]
+    assert "standing by in ZooKeeper" in py.log(), py.log()
+
+    ha.use("a")
+    ha.start_agent(0)
+    agent = ha.agent_id(0)
+    ha.wait_agents([agent], timeout=20)
+    assert ha.state()["policy"] == "drf"
+    fw = ha.framework("long", tasks=1, command="sleep 20", cpus=1, mem=32,
+                      reconcile_interval=0.5, timeout=120).start()
+    fw.wait_running(1, timeout=30)
+    pids = wait_task_processes(ha, ha.dir, "sleep 20", 1)
+
+    ha.masters["a"].process.kill9()
+    ha.wait_leads("py", 15)
+    wait_for(lambda: "holds 1 agents, 1 frameworks" in py.log(), 5,
+             "the Python master to load the registry (1 agent, 1 framework) from ZooKeeper", ha)
+    assert "elected" in py.log() and "registry zk://" in py.log(), py.log()
+    ha.use("py")
+    ha.wait_agents([agent], timeout=15)
+    assert ha.state()["policy"] == "pyfifo"
+    wait_for(lambda: [t["state"] for t in ha.state()["tasks"]] == ["TASK_RUNNING"], 10,
+             "the Python master to list the task RUNNING (re-registered by the agent)", ha)
+    assert task_processes(ha.dir, "sleep 20") == pids, "the task's process did not survive"
+
+    r = run_allot("run", "--master", ha.zookeeper.url(), "--cpus", "0.5", "--mem", "32",
+                  "--timeout", "30", "--", "true", timeout=60)
+    assert r.returncode == 0 and "TASK_FINISHED" in r.stdout, r.stdout + r.stderr
+    assert fw.wait_exit(60) == 0, ha.diagnostics()
+    assert collections.Counter(check_one_terminal_each(fw, 1).values()) == {"TASK_FINISHED": 1}
+
+    py.process.stop(timeout=10)
+    assert py.process.popen.returncode == 0, py.process.tail()
 
 
 def test_allot_run_through_zookeeper(ha):

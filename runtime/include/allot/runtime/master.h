@@ -137,6 +137,8 @@ class Master {
   void runOnce(Duration maxWait);
   // Thread-safe and async-signal-safe.
   void stop();
+  // Stopped: by stop(), a signal, or by itself (stopReason()).
+  bool stopped() const;
   // See EventLoop::stopOnSignals; call before other threads start.
   void stopOnSignals();
 

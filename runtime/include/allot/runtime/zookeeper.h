@@ -49,6 +49,7 @@ struct MasterInfo {
   // "HOST:PORT" of its HTTP API, "https://HOST:PORT" when it serves HTTPS;
   // empty without.
   std::string http;
+  bool operator==(const MasterInfo&) const = default;
   std::string toJson() const;
   // Nullopt for data that is not a MasterInfo (another program's node).
   static std::optional<MasterInfo> fromJson(std::string_view json);
