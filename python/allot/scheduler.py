@@ -99,6 +99,29 @@ class Task:
         _allot.check_task(self)
 
 
+@dataclasses.dataclass
+class PendingTask:
+    """Work the framework waits to run, for ``SchedulerDriver.publish_demand``:
+    ``count`` instances of ``resources`` (text or a dict of scalars) under the
+    framework's ``key`` (an int >= 0, one per pending task). With ``gang`` the
+    instances start together or not at all; with ``spread`` at most one runs on each
+    agent. ``waited`` is how long it has waited and ``estimate`` its expected run time,
+    in seconds (0: unknown). A policy that places tasks (``easy``, ``tetris``, ...) then
+    offers resources sized to one of them and names its key in ``Offer.task_key``.
+    Checked when made: bad fields raise naming the key."""
+
+    key: int
+    resources: object
+    count: int = 1
+    gang: bool = False
+    spread: bool = False
+    waited: float = 0.0
+    estimate: float = 0.0
+
+    def __post_init__(self):
+        _allot.check_pending_task(self)
+
+
 class Scheduler:
     """A framework's scheduler: subclass it and override the callbacks it needs. The
     driver calls them on its loop thread, one at a time; they may call the driver's
@@ -315,6 +338,36 @@ class SchedulerDriver:
     def revive_offers(self):
         """Offers again, and clears the framework's decline filters."""
         self._driver.revive_offers()
+
+    def reserve_resources(self, offer_ids, resources, refuse_seconds=None):
+        """Reserves part of the offers ``offer_ids`` (ids or ``Offer``s, all of one agent)
+        for the framework's role: ``resources`` name the role, as
+        ``"cpus(web):1;mem(web):256"``. The reserved resources come back in a later offer
+        (as ``cpus(web):1`` in ``resources_text``); the rest of the offers is declined
+        for ``refuse_seconds``. The master refuses (``error``) another role's, or more
+        than the offers hold."""
+        self._reserve(offer_ids, resources, refuse_seconds, unreserve=False)
+
+    def unreserve_resources(self, offer_ids, resources, refuse_seconds=None):
+        """Gives back to the unreserved pool resources this role reserved, from the
+        offers holding them (as ``reserve_resources``)."""
+        self._reserve(offer_ids, resources, refuse_seconds, unreserve=True)
+
+    def _reserve(self, offer_ids, resources, refuse_seconds, unreserve):
+        if isinstance(offer_ids, (str, Offer)):
+            offer_ids = [offer_ids]
+        self._driver.reserve_resources([_offer_id(o) for o in offer_ids], resources,
+                                       _refuse(refuse_seconds), unreserve)
+
+    def publish_demand(self, tasks):
+        """Tells the master the framework's pending work (``PendingTask``s, in its
+        queue order), replacing what it published before; an empty list: nothing
+        pending. Sent again on each re-subscription."""
+        tasks = list(tasks)
+        for task in tasks:
+            if not isinstance(task, PendingTask):
+                raise TypeError(f"tasks must be allot.PendingTask objects, got {task!r}")
+        self._driver.publish_demand(tasks)
 
     def kill_task(self, task_id, agent_id=""):
         """Kills the task: a TASK_KILLED update follows (TASK_LOST for a task the

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -80,6 +81,28 @@ py::dict statusToPython(const wire::TaskStatus& status) {
       "uuid"_a = py::bytes(status.uuid()), "terminal"_a = runtime::isTerminal(status.state()));
 }
 
+// Resources given as text or a dict of scalars, non-empty, in the Mesos text
+// syntax the master reads; `what` names them in errors.
+std::string resourcesText(py::handle resources, const std::string& what) {
+  std::optional<Resources> r;
+  try {
+    r = resourcesFromPython(resources, Dimensions::standard());
+  } catch (const ParseError& e) {
+    throw ParseError(fmt::format("{}: {}", what, e.what()));
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(fmt::format("{}: {}", what, e.what()));
+  } catch (const py::type_error& e) {
+    throw py::type_error(fmt::format("{}: {}", what, e.what()));
+  }
+  if (!r) {
+    throw py::type_error(
+        fmt::format("{}: must be text ('cpus:1;mem:128') or a dict of scalars, got {}", what,
+                    std::string(py::repr(resources))));
+  }
+  if (r->empty()) throw InvalidArgument(fmt::format("{}: these are no resources", what));
+  return toString(*r);
+}
+
 // A task description (an allot.Task, or any object with its attributes) as a
 // TaskInfo. Raises, naming the task and the field, what allot can tell is
 // wrong before the master does: resources that do not parse, an environment
@@ -104,23 +127,7 @@ wire::TaskInfo taskInfo(py::handle task) {
   if (info.name().empty()) info.set_name(info.task_id());
   info.set_command(text("command"));
   info.set_agent_id(text("agent_id"));
-  const py::object resources = task.attr("resources");
-  try {
-    std::optional<Resources> r = resourcesFromPython(resources, Dimensions::standard());
-    if (!r) {
-      throw py::type_error(
-          fmt::format("must be text ('cpus:1;mem:128') or a dict of scalars, got {}",
-                      std::string(py::repr(resources))));
-    }
-    if (r->empty()) throw InvalidArgument("a task needs some resources, and these are none");
-    info.set_resources(toString(*r));
-  } catch (const ParseError& e) {
-    throw ParseError(fmt::format("{}: resources: {}", where, e.what()));
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(fmt::format("{}: resources: {}", where, e.what()));
-  } catch (const py::type_error& e) {
-    throw py::type_error(fmt::format("{}: resources: {}", where, e.what()));
-  }
+  info.set_resources(resourcesText(task.attr("resources"), where + ": resources"));
   const py::object env = task.attr("env");
   if (!env.is_none()) {
     if (!py::isinstance<py::dict>(env)) {
@@ -144,6 +151,37 @@ wire::TaskInfo taskInfo(py::handle task) {
     }
   }
   return info;
+}
+
+// A pending task (an allot.PendingTask, or any object with its attributes)
+// as a DEMAND entry; raises naming the key and the field what the master
+// would refuse.
+wire::Demand::Task pendingTask(py::handle task) {
+  wire::Demand::Task out;
+  const py::object key = task.attr("key");
+  if (!py::isinstance<py::int_>(key) || py::isinstance<py::bool_>(key) ||
+      key.cast<py::int_>() < py::int_(0)) {
+    throw py::type_error("a pending task's key must be an int >= 0, got " +
+                         std::string(py::repr(key)));
+  }
+  out.set_key(key.cast<std::uint64_t>());
+  const std::string where = fmt::format("pending task {}", out.key());
+  out.set_resources(resourcesText(task.attr("resources"), where + ": resources"));
+  const py::object count = task.attr("count");
+  if (!py::isinstance<py::int_>(count) || py::isinstance<py::bool_>(count) ||
+      count.cast<py::int_>() < py::int_(1) || count.cast<py::int_>() > py::int_(1'000'000)) {
+    throw InvalidArgument(fmt::format("{}: count must be an int from 1 to 1,000,000, got {}", where,
+                                      std::string(py::repr(count))));
+  }
+  out.set_count(count.cast<std::uint32_t>());
+  out.set_gang(py::bool_(task.attr("gang")));
+  out.set_spread(py::bool_(task.attr("spread")));
+  const auto time = [&](const char* field) {
+    return toMicros(seconds((where + ": " + field).c_str(), task.attr(field).cast<double>()));
+  };
+  out.set_waited_us(time("waited"));
+  out.set_estimate_us(time("estimate"));
+  return out;
 }
 
 std::optional<wire::Filters> filters(std::optional<double> refuseSeconds) {
@@ -279,6 +317,35 @@ class DriverHandle final : public runtime::Scheduler {
 
   void reviveOffers() {
     onLoop("revive_offers", [](SchedulerDriver& d) { d.reviveOffers(); });
+  }
+
+  void reserveResources(std::vector<std::string> offerIds, const py::object& resources,
+                        std::optional<double> refuseSeconds, bool unreserve) {
+    std::string text = resourcesText(resources, unreserve ? "unreserve" : "reserve");
+    onLoop(unreserve ? "unreserve_resources" : "reserve_resources",
+           [offerIds = std::move(offerIds), text = std::move(text), f = filters(refuseSeconds),
+            unreserve](SchedulerDriver& d) {
+             if (unreserve) {
+               d.unreserveResources(offerIds, text, f);
+             } else {
+               d.reserveResources(offerIds, text, f);
+             }
+           });
+  }
+
+  void publishDemand(const py::list& tasks) {
+    wire::Demand demand;
+    std::set<std::uint64_t> keys;
+    for (py::handle task : tasks) {
+      *demand.add_tasks() = pendingTask(task);
+      if (!keys.insert(demand.tasks().rbegin()->key()).second) {
+        throw InvalidArgument(
+            fmt::format("pending task {}: a key names one pending task; this one is there twice",
+                        demand.tasks().rbegin()->key()));
+      }
+    }
+    onLoop("publish_demand",
+           [demand = std::move(demand)](SchedulerDriver& d) { d.publishDemand(demand); });
   }
 
   void killTask(std::string taskId, std::string agentId) {
@@ -458,6 +525,9 @@ void bindScheduler(py::module_& m) {
       .def("suppress_offers", &DriverHandle::suppressOffers)
       .def("revive_offers", &DriverHandle::reviveOffers)
       .def("kill_task", &DriverHandle::killTask, "task_id"_a, "agent_id"_a)
+      .def("reserve_resources", &DriverHandle::reserveResources, "offer_ids"_a, "resources"_a,
+           "refuse_seconds"_a, "unreserve"_a)
+      .def("publish_demand", &DriverHandle::publishDemand, "tasks"_a)
       .def("reconcile_tasks", &DriverHandle::reconcileTasks, "tasks"_a)
       .def_property_readonly("framework_id", &DriverHandle::frameworkId)
       .def_property_readonly("master_id", &DriverHandle::masterId)
@@ -466,6 +536,9 @@ void bindScheduler(py::module_& m) {
       .def_property_readonly("phase", &DriverHandle::phase)
       .def_property_readonly("dropped_calls", &DriverHandle::droppedCalls)
       .def_property_readonly("on_loop_thread", &DriverHandle::onLoopThread);
+  m.def(
+      "check_pending_task", [](py::handle task) { (void)pendingTask(task); }, "task"_a,
+      "Raises what publish_demand would about `task`.");
   m.def(
       "check_task", [](py::handle task) { (void)taskInfo(task); }, "task"_a,
       "Raises what launching `task` would raise before it reaches the master.");

@@ -41,11 +41,11 @@ class Cluster:
             return json.loads(r.read())
 
 
-@pytest.fixture
-def cluster(allot_cli, tmp_path):
-    """A master in this process (drf, rounds every 0.1 s) and a real agent with 2
+@contextlib.contextmanager
+def running_cluster(allot_cli, tmp_path, policy="drf"):
+    """A master in this process (POLICY, rounds every 0.1 s) and a real agent with 2
     cpus and 512 MB; the agent's log is tmp_path/agent.log."""
-    master = allot.Master("drf", host="127.0.0.1", port=0, http_port=0,
+    master = allot.Master(policy, host="127.0.0.1", port=0, http_port=0,
                           allocation_interval=0.1).start()
     with open(tmp_path / "agent.log", "w") as log:
         agent = subprocess.Popen([allot_cli, "agent", "--master", master.address, "--work-dir",
@@ -57,6 +57,12 @@ def cluster(allot_cli, tmp_path):
         agent.terminate()
         agent.wait(timeout=30)
         master.stop()
+
+
+@pytest.fixture
+def cluster(allot_cli, tmp_path):
+    with running_cluster(allot_cli, tmp_path) as c:
+        yield c
 
 
 class Recorder(allot.Scheduler):
@@ -220,6 +226,67 @@ def test_kill_task_gives_task_killed(cluster):
     assert scheduler.states("sleeper")[:2] == ["TASK_STARTING", "TASK_RUNNING"]
 
 
+# A framework in role `web` reserves part of its first offer for its role: a
+# later offer holds the reservation (cpus(web):1), which it then gives back:
+# a later offer has none left, and the master's state shows none.
+def test_reserve_and_unreserve_through_offers(cluster):
+    texts = []
+
+    def on_offers(driver, offers):
+        for offer in offers:
+            texts.append(offer.resources_text)
+            reserved = "cpus(web):1" in offer.resources_text
+            if len(texts) == 1:
+                driver.reserve_resources(offer, "cpus(web):1;mem(web):64", refuse_seconds=0.1)
+            elif reserved and "unreserved" not in texts:
+                texts.append("unreserved")
+                driver.unreserve_resources(offer, "cpus(web):1;mem(web):64",
+                                           refuse_seconds=0.1)
+            elif "unreserved" in texts and "(web)" not in offer.resources_text:
+                driver.stop(failover=False)
+            else:
+                driver.decline_offer(offer, refuse_seconds=0.1)
+
+    scheduler = Recorder(on_offers=on_offers)
+    run(allot.SchedulerDriver(scheduler, cluster.address, role="web"))
+    assert "(web)" not in texts[0], texts
+    first_reserved = next(t for t in texts if "cpus(web):1" in t)
+    assert "mem(web):64" in first_reserved, texts
+    assert texts.index("unreserved") < len(texts) - 1
+    assert "(web)" not in texts[-1], texts
+    assert not any(a["reserved"] for a in cluster.state()["agents"]), cluster.state()["agents"]
+    assert not [e for e in scheduler.events if e[0] == "error"], scheduler.events
+
+
+# With a policy that places tasks (`easy`), a framework that published a gang
+# of two tasks under key 9 is offered exactly the gang's resources, the offer
+# naming the key; both tasks run there.
+def test_published_demand_gets_offers_sized_to_a_pending_task(allot_cli, tmp_path):
+    tasks = [allot.Task(f"g{i}", "true", "cpus:0.5;mem:64") for i in range(2)]
+    sized = []
+
+    def on_registered(driver, framework_id):
+        driver.publish_demand([allot.PendingTask(9, {"cpus": 0.5, "mem": 64}, count=2,
+                                                 gang=True, estimate=30)])
+
+    def on_offers(driver, offers):
+        for offer in offers:
+            if offer.task_key == 9 and not sized:
+                sized.append(offer)
+                driver.launch_tasks(offer, tasks)
+                driver.publish_demand([])  # nothing pending any more
+            else:
+                driver.decline_offer(offer, refuse_seconds=0.1)
+
+    with running_cluster(allot_cli, tmp_path, "easy") as cluster:
+        scheduler = Recorder(on_offers=on_offers, on_registered=on_registered,
+                             on_update=stop_when_ended(["g0", "g1"]))
+        run(allot.SchedulerDriver(scheduler, cluster.address))
+    assert sized and sized[0].resources == {"cpus": 1.0, "mem": 128.0}, scheduler.offers
+    for task in tasks:
+        assert scheduler.states(task.task_id)[-1] == "TASK_FINISHED"
+
+
 class Boom(Exception):
     pass
 
@@ -300,7 +367,7 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(TypeError, match=r"task 'x': resources: resource 'cpus': the amount must "
                                         r"be a number, got '1'"):
         allot.Task("x", "true", {"cpus": "1"})
-    with pytest.raises(allot.InvalidArgument, match="task 'x': resources: a task needs some"):
+    with pytest.raises(allot.InvalidArgument, match="task 'x': resources: these are no resources"):
         allot.Task("x", "true", "")
     with pytest.raises(TypeError, match=r"task 'x': env\['A'\] must be text, got 1"):
         allot.Task("x", "true", "cpus:1", env={"A": 1})
@@ -316,6 +383,22 @@ def test_bad_arguments_raise_clear_errors():
         driver.launch_tasks(["o1"], [{"task_id": "z"}])
     with pytest.raises(allot.InvalidArgument, match="refuse_seconds must be a non-negative"):
         driver.decline_offer("o1", refuse_seconds=-1)
+    with pytest.raises(allot.InvalidArgument, match="reserve: these are no resources"):
+        driver.reserve_resources("o1", "")
+    with pytest.raises(allot.ParseError, match="unreserve: bad resource"):
+        driver.unreserve_resources("o1", "cpus(web):x")
+    with pytest.raises(TypeError, match="key must be an int >= 0, got -1"):
+        allot.PendingTask(-1, "cpus:1")
+    with pytest.raises(allot.ParseError, match="pending task 3: resources: bad resource"):
+        allot.PendingTask(3, "cpus:1;mem:")
+    with pytest.raises(allot.InvalidArgument, match="pending task 3: count must be an int"):
+        allot.PendingTask(3, "cpus:1", count=0)
+    with pytest.raises(allot.InvalidArgument, match="pending task 3: waited must be a non-neg"):
+        allot.PendingTask(3, "cpus:1", waited=-1)
+    with pytest.raises(allot.InvalidArgument, match="pending task 3: a key names one pending"):
+        driver.publish_demand([allot.PendingTask(3, "cpus:1"), allot.PendingTask(3, "cpus:2")])
+    with pytest.raises(TypeError, match="must be allot.PendingTask"):
+        driver.publish_demand([{"key": 1}])
     with pytest.raises(allot.ParseError, match="master address 'nowhere'"):
         allot.SchedulerDriver(allot.Scheduler(), "nowhere")
     with pytest.raises(allot.InvalidArgument, match="role 'a b' is not a role name"):
