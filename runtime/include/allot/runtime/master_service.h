@@ -93,15 +93,16 @@ class MasterService {
   std::atomic<bool> stopRequested_{false};
   bool stopped_ = false;
 
+  // Written by the contender's worker when the lead is lost; declared before
+  // the contender, whose worker may call in until it is destroyed.
+  mutable std::mutex mutex_;  // guards running_ and lostWhy_
+  Master* running_ = nullptr;
+  std::string lostWhy_;
+
   std::unique_ptr<MasterContender> contender_;
   std::unique_ptr<StandbyHttp> standbyHttp_;
   std::optional<std::optional<MasterInfo>> shownLeader_;  // last standby report
-  std::unique_ptr<Master> master_;
-
-  // Written by the contender's worker when the lead is lost.
-  mutable std::mutex mutex_;  // guards what follows
-  Master* running_ = nullptr;
-  std::string lostWhy_;
+  std::unique_ptr<Master> master_;  // destroyed before the contender ends the session
 };
 
 }  // namespace allot::runtime
