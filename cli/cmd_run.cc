@@ -56,6 +56,7 @@ struct RunArgs {
   bool cronUtc = false;     // --cron in UTC, not the local time zone
   std::string every;        // --every DURATION: a round each DURATION
   std::uint32_t maxRunning = 0;           // copies launched and not ended at most (0: no limit)
+  std::uint32_t ports = 0;                // ports each copy is given
   std::vector<std::string> environment;   // --env NAME=VALUE, set in each task
   std::string checkpoint;                 // --checkpoint FILE: a run another allot run takes over
   std::optional<double> failoverTimeout;  // seconds the master keeps the framework without us
@@ -63,18 +64,46 @@ struct RunArgs {
   // A health check: at most one of the three kinds; the times are Mesos'
   // defaults unless given.
   std::string healthCommand;
-  std::optional<unsigned> healthTcp;
-  std::string healthHttp;    // PORT or PORT/PATH
+  std::string healthTcp;     // PORT or PORTk
+  std::string healthHttp;    // PORT or PORT/PATH, PORT possibly PORTk
   bool healthHttps = false;  // --health-http over TLS
   std::optional<double> healthDelay, healthInterval, healthTimeout, healthGrace;
   std::optional<unsigned> healthFailures;
   std::optional<double> killGrace;  // the task's kill policy
 };
 
+// A health check's port: a number, or PORTk (the copy's k-th port of
+// --ports, returned as an index). Throws naming the flag.
+struct CheckPort {
+  std::uint32_t number = 0;
+  std::optional<std::uint32_t> index;
+};
+CheckPort checkPort(const char* flag, const std::string& text, const std::string& whole) {
+  CheckPort port;
+  const bool named = text.starts_with("PORT") || text.starts_with("$PORT");
+  const std::string digits = named ? text.substr(text.find('T') + 1) : text;
+  char* end = nullptr;
+  const unsigned long number = std::strtoul(digits.c_str(), &end, 10);
+  if (digits.empty() || *end != '\0' || !std::isdigit(static_cast<unsigned char>(digits[0])) ||
+      (!named && (number == 0 || number > 65535)) || (named && number > 65535)) {
+    throw ParseError(fmt::format(
+        "{} {}: expected a port 1-65535 or PORTk, the copy's k-th port of --ports (PORT0)", flag,
+        whole));
+  }
+  if (named) {
+    port.index = static_cast<std::uint32_t>(number);
+    port.number = 1;  // replaced by the copy's port at each launch
+  } else {
+    port.number = static_cast<std::uint32_t>(number);
+  }
+  return port;
+}
+
 // The health check the flags ask for, if any; throws naming the flag when
 // they do not make one.
-std::optional<wire::HealthCheck> healthCheck(const RunArgs& args) {
-  const int kinds = (args.healthCommand.empty() ? 0 : 1) + (args.healthTcp ? 1 : 0) +
+std::optional<wire::HealthCheck> healthCheck(const RunArgs& args,
+                                             std::optional<std::uint32_t>& portIndex) {
+  const int kinds = (args.healthCommand.empty() ? 0 : 1) + (args.healthTcp.empty() ? 0 : 1) +
                     (args.healthHttp.empty() ? 0 : 1);
   const bool times = args.healthDelay || args.healthInterval || args.healthTimeout ||
                      args.healthGrace || args.healthFailures;
@@ -91,21 +120,18 @@ std::optional<wire::HealthCheck> healthCheck(const RunArgs& args) {
   if (!args.healthCommand.empty()) {
     check.set_type(wire::HealthCheck::COMMAND);
     check.set_command(args.healthCommand);
-  } else if (args.healthTcp) {
+  } else if (!args.healthTcp.empty()) {
     check.set_type(wire::HealthCheck::TCP);
-    check.set_port(*args.healthTcp);
+    const CheckPort port = checkPort("--health-tcp", args.healthTcp, args.healthTcp);
+    check.set_port(port.number);
+    portIndex = port.index;
   } else {
     check.set_type(args.healthHttps ? wire::HealthCheck::HTTPS : wire::HealthCheck::HTTP);
     const std::size_t slash = args.healthHttp.find('/');
-    const std::string port = args.healthHttp.substr(0, slash);
-    char* end = nullptr;
-    const unsigned long number = std::strtoul(port.c_str(), &end, 10);
-    if (port.empty() || *end != '\0' || number == 0 || number > 65535) {
-      throw ParseError(fmt::format(
-          "--health-http {}: expected PORT or PORT/PATH (8080/health), with a port 1-65535",
-          args.healthHttp));
-    }
-    check.set_port(static_cast<std::uint32_t>(number));
+    const CheckPort port =
+        checkPort("--health-http", args.healthHttp.substr(0, slash), args.healthHttp);
+    check.set_port(port.number);
+    portIndex = port.index;
     if (slash != std::string::npos) check.set_path(args.healthHttp.substr(slash));
   }
   if (args.healthDelay) check.set_delay_seconds(*args.healthDelay);
@@ -182,7 +208,8 @@ int runOnce(const RunArgs& args) {
   if (!args.every.empty()) options.every = parseDuration("--every", args.every);
   options.checkpoint = args.checkpoint;
   options.failoverTimeout = args.failoverTimeout;
-  options.healthCheck = healthCheck(args);
+  options.ports = args.ports;
+  options.healthCheck = healthCheck(args, options.healthPortIndex);
   options.killGrace = args.killGrace;
   options.timeout = args.timeout;
   options.json = args.json;
@@ -210,7 +237,7 @@ void addRunCommand(CLI::App& app) {
       "          allot run --master 127.0.0.1:5050 --instances 100 --retries 2 -- "
       "'./sweep.sh $ALLOT_INSTANCE'\n"
       "          allot run --master 127.0.0.1:5050 --instances 2 --restart always --checkpoint "
-      "web.run --health-http 8000/ -- python3 -m http.server 8000\n"
+      "web.run --ports 1 --health-tcp PORT0 -- 'python3 -m http.server $PORT0'\n"
       "          allot run --master 127.0.0.1:5050 --cron '30 2 * * *' --checkpoint "
       "backup.run -- ./backup.sh");
   cmd->add_option("--master", args->master,
@@ -268,6 +295,12 @@ void addRunCommand(CLI::App& app) {
                   "fit)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
+  cmd->add_option("--ports", args->ports,
+                  "Give each copy this many ports of its agent (from the offer's ports "
+                  "resource, as Marathon does), in its environment as PORT0, PORT1, ..., PORT "
+                  "(= PORT0) and PORTS (comma-separated); no other copy gets them while it runs")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   cmd->add_option("--env", args->environment,
                   "Set NAME=VALUE in the task's environment (repeatable)")
       ->type_name("NAME=VALUE")
@@ -291,11 +324,13 @@ void addRunCommand(CLI::App& app) {
                   "exits 0")
       ->group(health);
   cmd->add_option("--health-tcp", args->healthTcp,
-                  "Healthy while 127.0.0.1:PORT on the agent accepts connections")
+                  "Healthy while 127.0.0.1:PORT on the agent accepts connections; PORT is a "
+                  "number, or PORTk: the copy's k-th port of --ports")
       ->group(health);
   auto* http = cmd->add_option("--health-http", args->healthHttp,
                                "Healthy while GET http://127.0.0.1:PORT/PATH on the agent "
-                               "answers 2xx or 3xx (PORT or PORT/PATH)")
+                               "answers 2xx or 3xx (PORT or PORT/PATH; PORT0/health: the "
+                               "copy's first port of --ports)")
                    ->group(health);
   cmd->add_flag("--health-https", args->healthHttps,
                 "With --health-http: GET over TLS (https://); the certificate is not verified, "

@@ -320,8 +320,11 @@ class RunScheduler final : public Scheduler {
       return;
     }
     note(fmt::format(
-        "subscribed as framework {} (master {}); waiting for an offer of {}{}{}", frameworkId,
+        "subscribed as framework {} (master {}); waiting for an offer of {}{}{}{}", frameworkId,
         masterId, toString(options_.need),
+        options_.ports == 0
+            ? ""
+            : fmt::format(" and {} port{}", options_.ports, options_.ports == 1 ? "" : "s"),
         isUnreservedRole(options_.role) ? "" : " in role " + options_.role,
         instances_.size() == 1 ? "" : fmt::format(" for each of {} instances", instances_.size())));
   }
@@ -686,7 +689,23 @@ class RunScheduler final : public Scheduler {
     env["ALLOT_INSTANCE"] = std::to_string(&i - instances_.data());
     env["ALLOT_INSTANCES"] = std::to_string(instances_.size());
     if (scheduled()) env["ALLOT_ROUND"] = std::to_string(round_);
-    if (options_.healthCheck) *task.mutable_health_check() = *options_.healthCheck;
+    const std::vector<std::uint64_t> ports = portsOf(use);
+    std::string list;
+    for (std::size_t k = 0; k < ports.size(); ++k) {
+      env[fmt::format("PORT{}", k)] = std::to_string(ports[k]);
+      list += (k == 0 ? "" : ",") + std::to_string(ports[k]);
+    }
+    if (!ports.empty()) {
+      env["PORT"] = std::to_string(ports[0]);
+      env["PORTS"] = list;
+    }
+    if (options_.healthCheck) {
+      *task.mutable_health_check() = *options_.healthCheck;
+      if (options_.healthPortIndex) {
+        task.mutable_health_check()->set_port(
+            static_cast<std::uint32_t>(ports.at(*options_.healthPortIndex)));
+      }
+    }
     if (options_.killGrace)
       task.mutable_kill_policy()->set_grace_period_seconds(*options_.killGrace);
     return task;
@@ -720,14 +739,45 @@ class RunScheduler final : public Scheduler {
   }
 
   // The resources to launch with, if `offered` holds `options_.need`: reserved for
-  // our role first, else unreserved.
+  // our role first, else unreserved; with `options_.ports`, that many of the
+  // offer's lowest free ports, the role's reserved ones first.
   std::optional<Resources> fit(const Resources& offered) const {
+    std::optional<Resources> use;
     if (!isUnreservedRole(options_.role)) {
       Resources reserved = options_.need.withRole(options_.role);
-      if (offered.contains(reserved)) return reserved;
+      if (offered.contains(reserved)) use = std::move(reserved);
     }
-    if (offered.contains(options_.need)) return options_.need;
-    return std::nullopt;
+    if (!use && offered.contains(options_.need)) use = options_.need;
+    if (!use || options_.ports == 0) return use;
+    std::uint64_t wanted = options_.ports;
+    for (const std::string& role : {options_.role, std::string(kUnreservedRole)}) {
+      Ranges take;
+      for (const Interval& free : offered.ranges("ports", role).intervals()) {
+        if (wanted == 0) break;
+        const std::uint64_t n = std::min(wanted, free.last - free.first + 1);
+        take.add({free.first, free.first + n - 1});
+        wanted -= n;
+      }
+      if (!take.empty()) use->setRanges("ports", std::move(take), role);
+      if (isUnreservedRole(options_.role)) break;  // one pool: the same role twice
+    }
+    if (wanted > 0) return std::nullopt;
+    return use;
+  }
+
+  // The ports of `use`, ascending.
+  static std::vector<std::uint64_t> portsOf(const Resources& use) {
+    std::vector<std::uint64_t> ports;
+    for (const Pool& pool : use.pools()) {
+      for (const auto& [name, set] : pool.ranges) {
+        if (name != "ports") continue;
+        for (const Interval& interval : set.intervals()) {
+          for (std::uint64_t p = interval.first; p <= interval.last; ++p) ports.push_back(p);
+        }
+      }
+    }
+    std::sort(ports.begin(), ports.end());
+    return ports;
   }
 
   // FINISHED: 0; FAILED: the command's exit status (128 + signal when
@@ -851,6 +901,13 @@ int runCommand(const RunOptions& options, std::ostream& out, std::ostream& err) 
     if (auto why = healthCheckProblem(*options.healthCheck)) {
       throw ParseError(fmt::format("the health check: {}", *why));
     }
+  }
+  if (options.ports > 65535) throw ParseError("--ports: at most 65535");
+  if (options.healthPortIndex &&
+      (!options.healthCheck || *options.healthPortIndex >= options.ports)) {
+    throw ParseError(
+        fmt::format("the health check's port PORT{}: each copy is given {} port{} (--ports)",
+                    *options.healthPortIndex, options.ports, options.ports == 1 ? "" : "s"));
   }
   if (options.killGrace) {
     wire::KillPolicy policy;

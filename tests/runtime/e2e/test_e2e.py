@@ -1416,6 +1416,66 @@ def test_allot_run_health_https_checks_a_tls_server(cluster):
             run.communicate()
 
 
+def test_allot_run_ports_go_to_each_copy_and_its_health_check(cluster):
+    """`allot run --ports N`: each copy is given N of its agent's ports, none
+    twice among copies running at once, named in its environment (PORT0...,
+    PORT, PORTS) and in the task's resources; `--health-http PORT0/` checks
+    the copy's own port: two web servers on the one agent, each on its own
+    port, both healthy. A check on a port the copies are not given, and one
+    more port than an agent has, are refused or wait."""
+    cluster.start(agents=1)
+    refused = run_allot("run", "--master", cluster.master_address, "--ports", "1",
+                        "--health-tcp", "PORT1", "--", "true")
+    assert refused.returncode != 0, refused.stdout
+    assert "the health check's port PORT1: each copy is given 1 port (--ports)" in \
+        refused.stderr, refused.stderr
+
+    listed = run_allot("run", "--master", cluster.master_address, "--cpus", "0.2", "--mem",
+                       "16", "--instances", "3", "--ports", "2", "--timeout", "60", "--",
+                       "echo $ALLOT_INSTANCE $PORT0 $PORT1 $PORT $PORTS > ports.txt",
+                       timeout=90)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    seen = {}
+    for path in glob.glob(os.path.join(cluster.dir, "agent0", "**", "ports.txt"),
+                          recursive=True):
+        instance, port0, port1, port, ports = open(path).read().split()
+        assert port == port0 and ports == f"{port0},{port1}", (port0, port1, port, ports)
+        seen[int(instance)] = (int(port0), int(port1))
+    assert sorted(seen) == [0, 1, 2], seen
+    given = [p for pair in seen.values() for p in pair]
+    assert len(set(given)) == 6 and all(31000 <= p <= 31099 for p in given), seen
+
+    # Serving /: the task runs as nobody, who may not traverse pytest's 0700
+    # base folder above its sandbox, so its own folder would answer 404.
+    server = "exec /usr/bin/python3 -m http.server --bind 127.0.0.1 --directory / $PORT0"
+    web = subprocess.Popen(
+        [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "64",
+         "--instances", "2", "--restart", "always", "--ports", "1", "--health-http", "PORT0/",
+         "--health-delay", "0", "--health-interval", "0.2", "--health-grace", "30", "--json",
+         "--", server],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: sum(1 for t in cluster.state()["tasks"] if t.get("healthy") is True)
+                 == 2, 30, "both web servers healthy", cluster)
+        tasks = cluster.state()["tasks"]
+        ports = [re.search(r"ports:\[(\d+)-(\d+)\]", t["resources"]).groups() for t in tasks]
+        assert all(a == b for a, b in ports) and ports[0] != ports[1], tasks
+        for first, _ in ports:  # each answers on its own port
+            with urllib.request.urlopen(f"http://127.0.0.1:{first}/", timeout=5) as r:
+                assert r.status == 200
+        waiting = subprocess.Popen(
+            [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.1", "--mem", "8",
+             "--ports", "99", "--timeout", "2", "--", "true"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = waiting.communicate(timeout=30)
+        assert waiting.returncode == 124, out + err  # 98 ports are free: never launched
+        assert "waiting for an offer of cpus:0.1;mem:8 and 99 ports" in err, err
+    finally:
+        web.terminate()
+        web.communicate(timeout=30)
+    wait_for(lambda: not cluster.state()["tasks"], 30, "the servers' tasks killed", cluster)
+
+
 def test_teardown_removes_a_framework_and_stops_its_driver(cluster):
     """`allot teardown FRAMEWORK` removes a running framework: its task is
     killed (the process is gone), `allot run` driving it is told

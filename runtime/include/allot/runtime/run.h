@@ -55,7 +55,13 @@ struct RunOptions {
   std::optional<Duration> every;
   std::string checkpoint;                 // a file from which another run takes this one over
   std::optional<double> failoverTimeout;  // seconds; 24 h by default with a checkpoint
+  // Ports each copy is given from its offer's `ports` (the lowest free ones,
+  // the role's reserved ones first), named in its environment: PORT0, PORT1,
+  // ..., PORT (= PORT0) and PORTS ("31000,31001"), as Marathon does.
+  std::uint32_t ports = 0;
   std::optional<wire::HealthCheck> healthCheck;
+  // The health check's port is the copy's PORTk, not healthCheck->port.
+  std::optional<std::uint32_t> healthPortIndex;
   std::optional<double> killGrace;  // seconds between the task's SIGTERM and SIGKILL
   double timeout = 0;               // seconds, then the copies are killed; 0: none
   bool json = false;                // state changes as JSON lines, and no notes on `err`
