@@ -57,6 +57,7 @@ struct RunArgs {
   std::string every;        // --every DURATION: a round each DURATION
   std::uint32_t maxRunning = 0;           // copies launched and not ended at most (0: no limit)
   std::uint32_t ports = 0;                // ports each copy is given
+  std::vector<std::string> constraints;   // FIELD:OP[:ARGUMENT]
   std::vector<std::string> environment;   // --env NAME=VALUE, set in each task
   std::string checkpoint;                 // --checkpoint FILE: a run another allot run takes over
   std::optional<double> failoverTimeout;  // seconds the master keeps the framework without us
@@ -209,6 +210,9 @@ int runOnce(const RunArgs& args) {
   options.checkpoint = args.checkpoint;
   options.failoverTimeout = args.failoverTimeout;
   options.ports = args.ports;
+  for (const std::string& text : args.constraints) {
+    options.constraints.push_back(runtime::PlacementConstraint::parse(text));
+  }
   options.healthCheck = healthCheck(args, options.healthPortIndex);
   options.killGrace = args.killGrace;
   options.timeout = args.timeout;
@@ -301,6 +305,14 @@ void addRunCommand(CLI::App& app) {
                   "(= PORT0) and PORTS (comma-separated); no other copy gets them while it runs")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  cmd->add_option("--constraint", args->constraints,
+                  "Where copies may run, as Marathon's constraints (repeatable): FIELD:UNIQUE "
+                  "(one running copy per value), FIELD:MAX_PER:N, FIELD:CLUSTER:VALUE (only "
+                  "there), FIELD:LIKE:REGEX, FIELD:UNLIKE:REGEX; FIELD is hostname or an agent "
+                  "attribute (allot agent --attributes 'rack:r1'). Copies that cannot be "
+                  "placed wait")
+      ->type_name("FIELD:OP[:ARG]")
+      ->allow_extra_args(false);
   cmd->add_option("--env", args->environment,
                   "Set NAME=VALUE in the task's environment (repeatable)")
       ->type_name("NAME=VALUE")

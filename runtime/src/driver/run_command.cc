@@ -25,10 +25,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "allot/core/cluster.h"
 #include "allot/core/error.h"
 #include "allot/runtime/clock.h"
 #include "allot/runtime/run.h"
@@ -69,6 +71,71 @@ std::string localTime(TimePoint at) {
   return fmt::format("{:%Y-%m-%d %H:%M:%S}",
                      fmt::localtime(static_cast<std::time_t>(toMicros(at) / 1'000'000)));
 }
+
+}  // namespace
+
+PlacementConstraint PlacementConstraint::parse(std::string_view text) {
+  PlacementConstraint c;
+  c.text = std::string(text);
+  const auto bad = [&](const std::string& why) {
+    return ParseError(fmt::format(
+        "--constraint '{}': {} (FIELD:UNIQUE, FIELD:MAX_PER:N, FIELD:CLUSTER:VALUE, "
+        "FIELD:LIKE:REGEX or FIELD:UNLIKE:REGEX; FIELD is hostname or an agent attribute)",
+        text, why));
+  };
+  const std::size_t first = text.find(':');
+  if (first == std::string_view::npos || first == 0) throw bad("no FIELD:OPERATOR");
+  c.field = std::string(text.substr(0, first));
+  const std::string_view rest = text.substr(first + 1);
+  const std::size_t second = rest.find(':');
+  const std::string_view op = rest.substr(0, second);
+  const bool argument = second != std::string_view::npos;
+  if (argument) c.value = std::string(rest.substr(second + 1));
+  if (op == "UNIQUE") {
+    if (argument) throw bad("UNIQUE takes no argument");
+    c.op = Op::kUnique;
+  } else if (op == "MAX_PER") {
+    c.op = Op::kMaxPer;
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(c.value.c_str(), &end, 10);
+    if (!argument || c.value.empty() || *end != '\0' || n < 1 || n > 100'000 ||
+        !std::isdigit(static_cast<unsigned char>(c.value[0]))) {
+      throw bad("MAX_PER needs a count from 1 to 100,000");
+    }
+    c.maxPer = static_cast<std::uint32_t>(n);
+  } else if (op == "CLUSTER" || op == "LIKE" || op == "UNLIKE") {
+    if (!argument || c.value.empty()) throw bad(fmt::format("{} needs an argument", op));
+    c.op = op == "CLUSTER" ? Op::kCluster : op == "LIKE" ? Op::kLike : Op::kUnlike;
+    if (c.op != Op::kCluster) {
+      try {
+        c.regex = std::make_shared<const std::regex>(c.value);
+      } catch (const std::regex_error& e) {
+        throw bad(fmt::format("'{}' is no regular expression: {}", c.value, e.what()));
+      }
+    }
+  } else {
+    throw bad(fmt::format("unknown operator '{}'", op));
+  }
+  return c;
+}
+
+bool PlacementConstraint::allows(std::optional<std::string_view> at, std::uint32_t running) const {
+  switch (op) {
+    case Op::kUnique:
+    case Op::kMaxPer:
+      return at.has_value() && running < maxPer;
+    case Op::kCluster:
+      return at.has_value() && *at == value;
+    case Op::kLike:
+    case Op::kUnlike: {
+      const bool matches = at.has_value() && std::regex_match(at->begin(), at->end(), *regex);
+      return op == Op::kLike ? matches : !matches;
+    }
+  }
+  return false;
+}
+
+namespace {
 
 // --checkpoint FILE: the run's log, one JSON object a line: first the run's
 // settings, then its framework id, each launch (written before the launch is
@@ -170,6 +237,13 @@ class RunScheduler final : public Scheduler {
                         {"retries", options_.retries},
                         {"max_running", options_.maxRunning},
                         {"environment", options_.environment}};
+    // Only when set: checkpoints written before these flags stay readable.
+    if (options_.ports > 0) j["ports"] = options_.ports;
+    if (!options_.constraints.empty()) {
+      std::vector<std::string> texts;
+      for (const PlacementConstraint& c : options_.constraints) texts.push_back(c.text);
+      j["constraints"] = texts;
+    }
     if (options_.restart != Restart::kNever) j["restart"] = restartName(options_.restart);
     if (options_.cron)
       j["cron"] = {{"schedule", options_.cron->text()}, {"utc", options_.cron->utc()}};
@@ -223,6 +297,7 @@ class RunScheduler final : public Scheduler {
             i.phase = Phase::kLaunched;
             i.restarts = e.value("restarts", 0U);
             i.launchedAt = fromMicros(e.value("at", std::int64_t{0}));
+            i.placed = e.value("placed", std::map<std::string, std::string>{});
           } else if (e.contains("retry")) {
             // A --restart relaunch waits out its backoff, in this process too.
             i.notBefore = fromMicros(e.value("not_before", std::int64_t{0}));
@@ -356,9 +431,12 @@ class RunScheduler final : public Scheduler {
   void resourceOffers(SchedulerDriver& driver, const std::vector<wire::Offer>& offers) override {
     for (const wire::Offer& offer : offers) {
       std::vector<wire::TaskInfo> tasks;
-      Resources left = Resources::parse(offer.resources());  // the driver checked it parses
+      // The driver checked that both parse.
+      Resources left = Resources::parse(offer.resources());
+      const Attributes attributes = Attributes::parse(offer.attributes());
       while (!result_ && !waiting_.empty()) {
         if (options_.maxRunning > 0 && count(Phase::kLaunched) >= options_.maxRunning) break;
+        if (!placeable(offer, attributes)) break;
         const std::optional<Resources> use = fit(left);
         if (!use) break;
         Instance& i = instances_[waiting_.front()];
@@ -368,12 +446,15 @@ class RunScheduler final : public Scheduler {
         setPhase(i, Phase::kLaunched);
         i.agentId = offer.agent_id();
         i.launchedAt = driver.loop().now();
+        i.placed = placeOf(offer, attributes);
         ++i.attempts;
-        log({{"instance", &i - instances_.data()},
-             {"attempt", i.attempts - 1},
-             {"launch", i.agentId},
-             {"at", toMicros(i.launchedAt)},
-             {"restarts", i.restarts}});
+        nlohmann::json launch = {{"instance", &i - instances_.data()},
+                                 {"attempt", i.attempts - 1},
+                                 {"launch", i.agentId},
+                                 {"at", toMicros(i.launchedAt)},
+                                 {"restarts", i.restarts}};
+        if (!i.placed.empty()) launch["placed"] = i.placed;
+        log(launch);
         note(fmt::format("launching task {} on agent {} ({}): {}", i.taskId, offer.agent_id(),
                          offer.hostname(), options_.command));
       }
@@ -442,8 +523,10 @@ class RunScheduler final : public Scheduler {
     std::uint32_t restarts = 0;
     TimePoint launchedAt{};
     TimePoint notBefore{};  // kDelayed: when it is pending again
-    int exitCode = 0;       // once ended
-    bool answered = true;   // an update came since the last reconciliation
+    // Launched: the values of the constraints' fields where it runs.
+    std::map<std::string, std::string> placed;
+    int exitCode = 0;      // once ended
+    bool answered = true;  // an update came since the last reconciliation
     wire::TaskState lastState = wire::TASK_STATE_UNSPECIFIED;
   };
 
@@ -763,6 +846,43 @@ class RunScheduler final : public Scheduler {
     }
     if (wanted > 0) return std::nullopt;
     return use;
+  }
+
+  // A constraint's field on `offer`'s agent (nullopt: no such attribute).
+  static std::optional<std::string_view> fieldOf(const PlacementConstraint& c,
+                                                 const wire::Offer& offer,
+                                                 const Attributes& attributes) {
+    if (c.field == "hostname") return std::string_view(offer.hostname());
+    return attributes.get(c.field);
+  }
+
+  // Whether the constraints let one more copy run on `offer`'s agent.
+  bool placeable(const wire::Offer& offer, const Attributes& attributes) const {
+    for (const PlacementConstraint& c : options_.constraints) {
+      const std::optional<std::string_view> at = fieldOf(c, offer, attributes);
+      std::uint32_t running = 0;
+      if (at &&
+          (c.op == PlacementConstraint::Op::kUnique || c.op == PlacementConstraint::Op::kMaxPer)) {
+        for (const Instance& i : instances_) {
+          const auto placed = i.placed.find(c.field);
+          if (i.phase == Phase::kLaunched && placed != i.placed.end() && placed->second == *at) {
+            ++running;
+          }
+        }
+      }
+      if (!c.allows(at, running)) return false;
+    }
+    return true;
+  }
+
+  // The constraints' fields where a copy launched on `offer` runs.
+  std::map<std::string, std::string> placeOf(const wire::Offer& offer,
+                                             const Attributes& attributes) const {
+    std::map<std::string, std::string> placed;
+    for (const PlacementConstraint& c : options_.constraints) {
+      if (auto at = fieldOf(c, offer, attributes)) placed[c.field] = std::string(*at);
+    }
+    return placed;
   }
 
   // The ports of `use`, ascending.

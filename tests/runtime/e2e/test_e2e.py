@@ -258,9 +258,9 @@ class Cluster:
                 "--work-dir", os.path.join(self.dir, f"agent{i}"), "--resources", resources,
                 "--status-retry", "0.5", "--cgroup-root", "none"]
 
-    def start_agent(self, i, resources=AGENT_RESOURCES):
+    def start_agent(self, i, resources=AGENT_RESOURCES, extra=()):
         self.restarts[f"agent{i}"] += 1
-        args = self.agent_args(i, resources)
+        args = self.agent_args(i, resources) + list(extra)
         self.agents[i] = self.spawn(f"agent{i}.{self.restarts[f'agent{i}']}", args)
         return self.agents[i]
 
@@ -1474,6 +1474,54 @@ def test_allot_run_ports_go_to_each_copy_and_its_health_check(cluster):
         web.terminate()
         web.communicate(timeout=30)
     wait_for(lambda: not cluster.state()["tasks"], 30, "the servers' tasks killed", cluster)
+
+
+def test_allot_run_constraints_place_copies(cluster):
+    """`allot run --constraint`, Marathon's operators, on agents h0 and h1 in
+    rack r1 and h2 in rack r2: hostname:UNIQUE runs three copies on three
+    agents; rack:UNIQUE runs two (one per rack) and the third waits;
+    rack:MAX_PER:2 runs four, two per rack; rack:CLUSTER:r2 only on h2;
+    hostname:LIKE with rack:UNLIKE only on h0 and h1. Bad ones are refused."""
+    cluster.start_master()
+    racks = ["r1", "r1", "r2"]
+    for i, rack in enumerate(racks):
+        cluster.start_agent(i, extra=["--hostname", f"h{i}", "--attributes", f"rack:{rack}"])
+    cluster.wait_agents(cluster.agent_id(i) for i in range(3))
+    rack_of = {cluster.agent_id(i): rack for i, rack in enumerate(racks)}
+
+    def placed(*flags, instances, command="sleep 30", timeout=8):
+        """{instance: agent} of the copies that ran, and the exit status."""
+        r = run_allot("run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "16",
+                      "--instances", str(instances), "--json", "--timeout", str(timeout),
+                      *flags, "--", command, timeout=60)
+        where = {}
+        for line in r.stdout.splitlines():
+            u = json.loads(line)
+            if u["state"] == "TASK_RUNNING":
+                where[u["instance"]] = u["agent_id"]
+        return where, r
+
+    where, r = placed("--constraint", "hostname:UNIQUE", instances=3, command="sleep 2")
+    assert r.returncode == 0 and len(set(where.values())) == 3, (where, r.stderr)
+    where, r = placed("--constraint", "rack:UNIQUE", instances=3, timeout=4)
+    assert r.returncode == 124, r.stdout + r.stderr  # the third copy never found a rack
+    assert len(where) == 2 and sorted(rack_of[a] for a in where.values()) == ["r1", "r2"], where
+    where, r = placed("--constraint", "rack:MAX_PER:2", instances=4, timeout=4)
+    assert sorted(rack_of[a] for a in where.values()) == ["r1", "r1", "r2", "r2"], where
+    where, r = placed("--constraint", "rack:CLUSTER:r2", instances=2, command="sleep 1")
+    assert r.returncode == 0 and set(where.values()) == {cluster.agent_id(2)}, where
+    where, r = placed("--constraint", "hostname:LIKE:h[0-9]", "--constraint", "rack:UNLIKE:r2",
+                      instances=4, command="sleep 1")
+    assert r.returncode == 0 and len(where) == 4, (where, r.stderr)
+    assert set(where.values()) <= {cluster.agent_id(0), cluster.agent_id(1)}, where
+
+    for bad, why in (("rack:SOMETIMES", "unknown operator 'SOMETIMES'"),
+                     ("rack:LIKE:(", "'(' is no regular expression"),
+                     ("rack:MAX_PER:0", "MAX_PER needs a count"),
+                     ("rack", "no FIELD:OPERATOR")):
+        r = run_allot("run", "--master", cluster.master_address, "--constraint", bad, "--",
+                      "true")
+        assert r.returncode != 0 and f"--constraint '{bad}': {why}" in r.stderr, r.stderr
 
 
 def test_teardown_removes_a_framework_and_stops_its_driver(cluster):

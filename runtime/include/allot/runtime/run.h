@@ -14,8 +14,10 @@
 // in the calling thread and read from a signalfd, tear the framework down.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <ostream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,30 @@ enum class Restart { kNever, kOnFailure, kAlways };
 
 // "never", "on-failure", "always".
 const char* restartName(Restart restart);
+
+// Where copies may run, as Marathon's constraints say it: FIELD is
+// `hostname` or an agent attribute (`rack`), compared with each offer's.
+//   FIELD:UNIQUE         at most one running copy per value
+//   FIELD:MAX_PER:N      at most N running copies per value
+//   FIELD:CLUSTER:VALUE  only where FIELD is VALUE
+//   FIELD:LIKE:REGEX     only where FIELD matches REGEX (whole value)
+//   FIELD:UNLIKE:REGEX   not where FIELD matches REGEX
+// An agent without the attribute satisfies only UNLIKE.
+struct PlacementConstraint {
+  enum class Op { kUnique, kMaxPer, kCluster, kLike, kUnlike };
+  std::string field;
+  Op op = Op::kUnique;
+  std::string value;                        // CLUSTER's value, LIKE's and UNLIKE's regex
+  std::uint32_t maxPer = 1;                 // MAX_PER's N (UNIQUE: 1)
+  std::string text;                         // as given
+  std::shared_ptr<const std::regex> regex;  // LIKE's and UNLIKE's, compiled once
+
+  // Parses FIELD:OP[:ARGUMENT]; throws ParseError naming --constraint.
+  static PlacementConstraint parse(std::string_view text);
+  // Whether a copy may run where FIELD is `value` (nullopt: the agent has no
+  // such attribute), with `running` copies there already.
+  bool allows(std::optional<std::string_view> value, std::uint32_t running) const;
+};
 
 struct RunOptions {
   std::string master;  // HOST:PORT, tcp://HOST:PORT or zk://HOST:PORT/PATH
@@ -55,6 +81,7 @@ struct RunOptions {
   std::optional<Duration> every;
   std::string checkpoint;                 // a file from which another run takes this one over
   std::optional<double> failoverTimeout;  // seconds; 24 h by default with a checkpoint
+  std::vector<PlacementConstraint> constraints;
   // Ports each copy is given from its offer's `ports` (the lowest free ones,
   // the role's reserved ones first), named in its environment: PORT0, PORT1,
   // ..., PORT (= PORT0) and PORTS ("31000,31001"), as Marathon does.
