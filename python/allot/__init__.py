@@ -30,7 +30,8 @@ from _allot import (  # noqa: F401  (re-exported)
 from .data import shared_traces_dir
 from .master import Master
 from .policy import Policy
-from .scheduler import Offer, PendingTask, Scheduler, SchedulerDriver, Task, TaskStatus
+from .scheduler import (HealthCheck, Offer, PendingTask, Scheduler, SchedulerDriver, Task,
+                        TaskStatus)
 from .sim import (CONFIG_DEFAULTS, SimResult, SimulationWarning, compare, differences, history,
                   read_results, simulate)
 from .traces import TraceWarning, load_trace, policies, synthetic, write_swf
@@ -39,6 +40,7 @@ __all__ = [
     "CONFIG_DEFAULTS",
     "ClusterStateView",
     "Error",
+    "HealthCheck",
     "InvalidArgument",
     "Master",
     "NotFound",

@@ -76,6 +76,39 @@ class TaskStatus:
 
 
 @dataclasses.dataclass
+class HealthCheck:
+    """Mesos' health check of a task, run by its executor on the agent: healthy while
+    ``command`` (a shell command, in the task's sandbox, as its user) exits 0, while
+    127.0.0.1:``tcp_port`` accepts a connection, or while GET ``path`` on
+    127.0.0.1:``http_port`` (``https``: over TLS, not verified) answers 2xx or 3xx:
+    exactly one of the three. The first check comes ``delay`` seconds after the launch
+    (default 15), the next ``interval`` after each (10), each may take ``timeout``
+    (20); failures in the first ``grace`` seconds (10) do not count until a check
+    passes; ``failures`` failed checks in a row kill the task (3; 0: never) with
+    reason ``TASK_UNHEALTHY_CHECK``. Each change of health reaches the scheduler as a
+    ``TaskStatus`` whose ``healthy`` is set."""
+
+    command: str = None
+    tcp_port: int = None
+    http_port: int = None
+    path: str = "/"
+    https: bool = False
+    delay: float = None
+    interval: float = None
+    timeout: float = None
+    grace: float = None
+    failures: int = None
+
+    def __post_init__(self):
+        kinds = sum(x is not None for x in (self.command, self.tcp_port, self.http_port))
+        if kinds != 1:
+            raise _allot.InvalidArgument(
+                "a health check has exactly one of command, tcp_port and http_port")
+        if self.https and self.http_port is None:
+            raise _allot.InvalidArgument("https is for an http_port check")
+
+
+@dataclasses.dataclass
 class Task:
     """A command task to launch: ``command`` runs under ``/bin/sh -c`` in the task's
     sandbox on the agent (its output in the sandbox's ``stdout`` and ``stderr``), with
@@ -85,7 +118,8 @@ class Task:
     ``allot.InvalidArgument`` naming the task. ``name`` defaults to ``task_id``;
     ``agent_id`` to the agent of the offers it is launched on. ``kill_grace`` is the
     time in seconds between SIGTERM and SIGKILL when the task is killed (None: the
-    master's). Which user runs it is the framework's (``SchedulerDriver(user=...)``)."""
+    master's). ``health_check`` is a ``HealthCheck``. Which user runs it is the
+    framework's (``SchedulerDriver(user=...)``)."""
 
     task_id: str
     command: str
@@ -94,8 +128,12 @@ class Task:
     env: dict = dataclasses.field(default_factory=dict)
     agent_id: str = ""
     kill_grace: float = None
+    health_check: HealthCheck = None
 
     def __post_init__(self):
+        if self.health_check is not None and not isinstance(self.health_check, HealthCheck):
+            raise TypeError(f"health_check must be an allot.HealthCheck, got "
+                            f"{self.health_check!r}")
         _allot.check_task(self)
 
 

@@ -103,6 +103,39 @@ std::string resourcesText(py::handle resources, const std::string& what) {
   return toString(*r);
 }
 
+// An allot.HealthCheck (or any object with its attributes) as the wire's:
+// the kind from which of command, tcp_port and http_port is set (exactly one,
+// as allot.HealthCheck checks), the times only when given.
+wire::HealthCheck healthCheck(py::handle check) {
+  wire::HealthCheck out;
+  const py::object command = check.attr("command");
+  const py::object tcp = check.attr("tcp_port");
+  const py::object http = check.attr("http_port");
+  if (!command.is_none()) {
+    out.set_type(wire::HealthCheck::COMMAND);
+    out.set_command(command.cast<std::string>());
+  } else if (!tcp.is_none()) {
+    out.set_type(wire::HealthCheck::TCP);
+    out.set_port(tcp.cast<std::uint32_t>());
+  } else if (!http.is_none()) {
+    out.set_type(py::bool_(check.attr("https")) ? wire::HealthCheck::HTTPS
+                                                : wire::HealthCheck::HTTP);
+    out.set_port(http.cast<std::uint32_t>());
+    out.set_path(check.attr("path").cast<std::string>());
+  }
+  const auto time = [&](const char* field, void (wire::HealthCheck::*set)(double)) {
+    const py::object value = check.attr(field);
+    if (!value.is_none()) (out.*set)(value.cast<double>());
+  };
+  time("delay", &wire::HealthCheck::set_delay_seconds);
+  time("interval", &wire::HealthCheck::set_interval_seconds);
+  time("timeout", &wire::HealthCheck::set_timeout_seconds);
+  time("grace", &wire::HealthCheck::set_grace_period_seconds);
+  const py::object failures = check.attr("failures");
+  if (!failures.is_none()) out.set_consecutive_failures(failures.cast<std::uint32_t>());
+  return out;
+}
+
 // A task description (an allot.Task, or any object with its attributes) as a
 // TaskInfo. Raises, naming the task and the field, what allot can tell is
 // wrong before the master does: resources that do not parse, an environment
@@ -141,6 +174,13 @@ wire::TaskInfo taskInfo(py::handle task) {
                                          std::string(py::repr(value))));
       }
       (*info.mutable_environment())[name.cast<std::string>()] = value.cast<std::string>();
+    }
+  }
+  const py::object check = py::getattr(task, "health_check", py::none());
+  if (!check.is_none()) {
+    *info.mutable_health_check() = healthCheck(check);
+    if (auto why = runtime::healthCheckProblem(info.health_check())) {
+      throw InvalidArgument(fmt::format("{}: {}", where, *why));
     }
   }
   const py::object grace = task.attr("kill_grace");

@@ -287,6 +287,22 @@ def test_published_demand_gets_offers_sized_to_a_pending_task(allot_cli, tmp_pat
         assert scheduler.states(task.task_id)[-1] == "TASK_FINISHED"
 
 
+# A task's health check runs on the agent: the scheduler sees TASK_RUNNING
+# healthy, then unhealthy once ./ok is gone, then TASK_KILLED with reason
+# TASK_UNHEALTHY_CHECK after two failures in a row.
+def test_a_health_check_reports_health_and_kills_an_unhealthy_task(cluster):
+    check = allot.HealthCheck(command="test -f ok", delay=0, interval=0.2, grace=30, failures=2)
+    task = allot.Task("sick", "touch ok; sleep 1; rm ok; exec sleep 60", "cpus:0.5;mem:32",
+                      health_check=check)
+    scheduler = Recorder(on_offers=launch_when_offered([task]),
+                         on_update=stop_when_ended(["sick"]))
+    run(allot.SchedulerDriver(scheduler, cluster.address))
+    health = [(u.state, u.healthy) for u in scheduler.updates if u.healthy is not None]
+    assert health == [("TASK_RUNNING", True), ("TASK_RUNNING", False),
+                      ("TASK_KILLED", False)], scheduler.updates
+    assert scheduler.updates[-1].reason == "TASK_UNHEALTHY_CHECK", scheduler.updates[-1]
+
+
 class Boom(Exception):
     pass
 
@@ -373,6 +389,17 @@ def test_bad_arguments_raise_clear_errors():
         allot.Task("x", "true", "cpus:1", env={"A": 1})
     with pytest.raises(allot.InvalidArgument, match="task 'x': kill_policy.grace_period_seconds"):
         allot.Task("x", "true", "cpus:1", kill_grace=-2)
+    with pytest.raises(allot.InvalidArgument, match="exactly one of command, tcp_port"):
+        allot.HealthCheck(command="true", tcp_port=80)
+    with pytest.raises(allot.InvalidArgument, match="https is for an http_port check"):
+        allot.HealthCheck(tcp_port=80, https=True)
+    with pytest.raises(allot.InvalidArgument, match="task 'x': health_check.port"):
+        allot.Task("x", "true", "cpus:1", health_check=allot.HealthCheck(tcp_port=0))
+    with pytest.raises(allot.InvalidArgument, match="task 'x': health_check.interval"):
+        allot.Task("x", "true", "cpus:1", health_check=allot.HealthCheck(command="true",
+                                                                         interval=-1))
+    with pytest.raises(TypeError, match="health_check must be an allot.HealthCheck"):
+        allot.Task("x", "true", "cpus:1", health_check="test -f ok")
 
     driver = allot.SchedulerDriver(allot.Scheduler(), "127.0.0.1:1")
     task = allot.Task("y", "true", "cpus:1")
