@@ -1515,6 +1515,28 @@ def test_allot_run_constraints_place_copies(cluster):
     assert r.returncode == 0 and len(where) == 4, (where, r.stderr)
     assert set(where.values()) <= {cluster.agent_id(0), cluster.agent_id(1)}, where
 
+    # A takeover counts the running copies where the checkpoint's launch
+    # lines place them: the third copy still finds no rack.
+    checkpoint = os.path.join(cluster.dir, "spread.run")
+    args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "16",
+            "--instances", "3", "--constraint", "rack:UNIQUE", "--checkpoint", checkpoint,
+            "--json", "--", "sleep 20"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_task_processes(cluster, cluster.dir, "sleep 20", 2)
+        first.kill()
+        first.communicate(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    with open(checkpoint) as f:
+        launches = [json.loads(line) for line in f if '"launch"' in line]
+    assert sorted(e["placed"]["rack"] for e in launches) == ["r1", "r2"], launches
+    second = run_allot(*args[1:-2], "--timeout", "4", "--", "sleep 20", timeout=60)
+    assert second.returncode == 124, second.stdout + second.stderr
+    assert "TASK_STARTING" not in second.stdout, "a copy was placed on a rack that has one"
+    assert len(task_processes(cluster.dir, "sleep 20")) == 0
+
     for bad, why in (("rack:SOMETIMES", "unknown operator 'SOMETIMES'"),
                      ("rack:LIKE:(", "'(' is no regular expression"),
                      ("rack:MAX_PER:0", "MAX_PER needs a count"),
