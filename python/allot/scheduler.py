@@ -257,7 +257,10 @@ class SchedulerDriver:
     seconds, the master keeps the framework and its tasks once its driver is gone (0:
     removed as soon as the master finds it gone). With CURVE, ``master_key`` is the
     master's public key (or the file holding it) and ``key_file`` this framework's key
-    pair file (``allot keygen``).
+    pair file (``allot keygen``). ``master_timeout`` is how long, in seconds, the master
+    may be silent before the driver takes it for lost (``disconnected``) and subscribes
+    again (default: five of the master's heartbeat intervals, at least 2 s);
+    ``zk_session_timeout`` the ZooKeeper session's with a ``zk://`` master.
 
     ``run()`` runs the driver on the calling thread until ``stop()``; ``start()`` on a
     thread of its own; ``with allot.SchedulerDriver(...) as driver:`` starts it and
@@ -272,7 +275,8 @@ class SchedulerDriver:
 
     def __init__(self, scheduler, master="127.0.0.1:5050", *, name=None, role="*",
                  weight=1.0, user="", principal="", hostname=None, framework_id=None,
-                 failover_timeout=0.0, master_key=None, key_file=None):
+                 failover_timeout=0.0, master_key=None, key_file=None, master_timeout=None,
+                 zk_session_timeout=10.0):
         if not isinstance(scheduler, Scheduler):
             raise TypeError(f"scheduler must be an allot.Scheduler, got {scheduler!r}")
         if name is None:
@@ -281,7 +285,9 @@ class SchedulerDriver:
         self._driver = _allot.SchedulerDriver(
             master, name, role, float(weight), user, principal,
             hostname if hostname is not None else socket.gethostname(), framework_id or "",
-            float(failover_timeout), str(master_key or ""), str(key_file or ""))
+            float(failover_timeout), str(master_key or ""), str(key_file or ""),
+            None if master_timeout is None else float(master_timeout),
+            float(zk_session_timeout))
         self._thread = None
 
     # --- Running ---

@@ -246,7 +246,8 @@ class DriverHandle final : public runtime::Scheduler {
   DriverHandle(const std::string& master, const std::string& name, const std::string& role,
                double weight, const std::string& user, const std::string& principal,
                const std::string& hostname, const std::string& frameworkId, double failoverTimeout,
-               const std::string& masterKey, const std::string& keyFile) {
+               const std::string& masterKey, const std::string& keyFile,
+               std::optional<double> masterTimeout, double zkSessionTimeout) {
     if (!isUnreservedRole(role) && !isValidRoleName(role)) {
       throw InvalidArgument(fmt::format(
           "role '{}' is not a role name: letters, digits, '_', '-', '.' and '/', or '*'", role));
@@ -264,6 +265,8 @@ class DriverHandle final : public runtime::Scheduler {
     info.set_framework_id(frameworkId);
     info.set_failover_timeout_us(toMicros(seconds("failover_timeout", failoverTimeout)));
     runtime::DriverOptions options;
+    if (masterTimeout) options.masterTimeout = seconds("master_timeout", *masterTimeout, true);
+    options.zkSessionTimeout = seconds("zk_session_timeout", zkSessionTimeout, true);
     if (!masterKey.empty()) {
       options.curve.serverKey = runtime::readCurvePublicKey("master_key", masterKey);
     }
@@ -551,11 +554,13 @@ void bindScheduler(py::module_& m) {
   py::class_<DriverHandle>(m, "SchedulerDriver",
                            "A real scheduler driver (runtime::SchedulerDriver) calling a Python "
                            "object back; use allot.SchedulerDriver.")
-      .def(py::init<const std::string&, const std::string&, const std::string&, double,
-                    const std::string&, const std::string&, const std::string&, const std::string&,
-                    double, const std::string&, const std::string&>(),
-           "master"_a, "name"_a, "role"_a, "weight"_a, "user"_a, "principal"_a, "hostname"_a,
-           "framework_id"_a, "failover_timeout"_a, "master_key"_a, "key_file"_a)
+      .def(
+          py::init<const std::string&, const std::string&, const std::string&, double,
+                   const std::string&, const std::string&, const std::string&, const std::string&,
+                   double, const std::string&, const std::string&, std::optional<double>, double>(),
+          "master"_a, "name"_a, "role"_a, "weight"_a, "user"_a, "principal"_a, "hostname"_a,
+          "framework_id"_a, "failover_timeout"_a, "master_key"_a, "key_file"_a, "master_timeout"_a,
+          "zk_session_timeout"_a)
       .def("run", &DriverHandle::run, "sink"_a, "check_signals"_a,
            "Runs the loop on this thread, without the GIL, until stop(); callbacks go to "
            "`sink`'s methods. With `check_signals`, Python's signal handlers run every 0.1 s.")

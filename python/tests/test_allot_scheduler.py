@@ -105,6 +105,9 @@ class Recorder(allot.Scheduler):
     def error(self, driver, message):
         self._record("error", message)
 
+    def disconnected(self, driver):
+        self._record("disconnected")
+
     def wait(self, predicate, timeout=TIMEOUT):
         with self.changed:
             assert self.changed.wait_for(lambda: predicate(self), timeout), self.events
@@ -301,6 +304,24 @@ def test_a_health_check_reports_health_and_kills_an_unhealthy_task(cluster):
     assert health == [("TASK_RUNNING", True), ("TASK_RUNNING", False),
                       ("TASK_KILLED", False)], scheduler.updates
     assert scheduler.updates[-1].reason == "TASK_UNHEALTHY_CHECK", scheduler.updates[-1]
+
+
+# master_timeout: a master that falls silent (stopped) is taken for lost
+# after that long, well before the default of five of its 1 s heartbeats.
+def test_master_timeout_says_how_long_a_silent_master_is_waited_for(tmp_path):
+    master = allot.Master("drf", host="127.0.0.1", port=0, http_port=-1).start()
+    scheduler = Recorder()
+    try:
+        with started(allot.SchedulerDriver(scheduler, master.address,
+                                           master_timeout=0.5)) as driver:
+            scheduler.wait(lambda s: driver.subscribed)
+            master.stop()
+            stopped = time.monotonic()
+            scheduler.wait(lambda s: ("disconnected",) in s.events)
+            waited = time.monotonic() - stopped
+    finally:
+        master.stop()
+    assert 0.3 < waited < 4, waited
 
 
 class Boom(Exception):
