@@ -706,6 +706,13 @@ class RunScheduler final : public Scheduler {
     if (count(Phase::kEnded) != instances_.size()) {
       ++roundsSkipped_;
       log({{"skipped", toMicros(now)}});
+      if (options_.json) {
+        out_ << nlohmann::json{{"time", clockTime()},
+                               {"skipped", localTime(now)},
+                               {"running", round_}}
+                    .dump()
+             << std::endl;
+      }
       note(fmt::format("skipping the round of {}: round {} is still running", localTime(now),
                        round_));
       lastTick_ = now;  // --every: the next one a period after this one's time
@@ -740,6 +747,19 @@ class RunScheduler final : public Scheduler {
         summarize(fmt::format("round {} (started {}): ", round_, localTime(roundStartedAt_)));
     ++(overall == 0 ? roundsFinished_ : roundsFailed_);
     log({{"round_end", round_}, {"status", overall}});
+    if (options_.json) {
+      // The round's summary, which without --json goes to stderr.
+      std::size_t finished = 0;
+      for (const Instance& i : instances_) finished += i.exitCode == 0 ? 1 : 0;
+      out_ << nlohmann::json{{"time", clockTime()},
+                             {"round_end", round_},
+                             {"started", localTime(roundStartedAt_)},
+                             {"finished", finished},
+                             {"instances", instances_.size()},
+                             {"status", overall}}
+                  .dump()
+           << std::endl;
+    }
   }
 
   std::string scheduleText() const {

@@ -1205,6 +1205,34 @@ def test_allot_run_restart_backoff_outlives_a_takeover(cluster, tmp_path):
     assert [a for a, _, s in run_updates_of(out2) if s == "TASK_STARTING"][0] == 1
 
 
+def test_allot_run_json_prints_each_rounds_end_and_skip(cluster):
+    """`allot run --every 1s --json`: each round's end is a JSON line on stdout
+    (its number, start, copies finished, status), as a skipped round is; the
+    task updates carry their round."""
+    cluster.start(agents=1)
+    run = subprocess.Popen(
+        [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.2", "--mem", "16",
+         "--every", "1s", "--json", "--",
+         'if [ "$ALLOT_ROUND" = 2 ]; then sleep 1.6; exit 3; fi'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4.5)
+        run.terminate()
+        out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, out + err
+    lines = [json.loads(line) for line in out.splitlines()]
+    ends = {e["round_end"]: e for e in lines if "round_end" in e}
+    assert ends[1]["status"] == 0 and ends[1]["finished"] == 1 and ends[1]["instances"] == 1, ends
+    assert ends[2]["status"] == 3 and ends[2]["finished"] == 0, ends
+    assert any(e.get("running") == 2 and "skipped" in e for e in lines), lines
+    rounds = {u["round"] for u in lines if "state" in u}
+    assert {1, 2, 3} <= rounds, lines
+
+
 def test_allot_run_every_runs_rounds_and_skips_one_while_the_last_runs(cluster, tmp_path):
     """`allot run --every 2s --instances 2`: a round of both copies at once and
     every 2 s, each copy told its round (ALLOT_ROUND) and named .cR.I; round 2
