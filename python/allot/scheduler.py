@@ -106,6 +106,16 @@ class HealthCheck:
                 "a health check has exactly one of command, tcp_port and http_port")
         if self.https and self.http_port is None:
             raise _allot.InvalidArgument("https is for an http_port check")
+        for name in ("tcp_port", "http_port"):
+            port = getattr(self, name)
+            if port is not None and (not isinstance(port, int) or isinstance(port, bool)
+                                     or not 1 <= port <= 65535):
+                raise _allot.InvalidArgument(f"{name} must be a port 1-65535, got {port!r}")
+        if self.failures is not None and (not isinstance(self.failures, int)
+                                          or isinstance(self.failures, bool)
+                                          or self.failures < 0):
+            raise _allot.InvalidArgument(
+                f"failures must be an int >= 0 (0: never kill), got {self.failures!r}")
 
 
 @dataclasses.dataclass

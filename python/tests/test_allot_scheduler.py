@@ -414,8 +414,10 @@ def test_bad_arguments_raise_clear_errors():
         allot.HealthCheck(command="true", tcp_port=80)
     with pytest.raises(allot.InvalidArgument, match="https is for an http_port check"):
         allot.HealthCheck(tcp_port=80, https=True)
-    with pytest.raises(allot.InvalidArgument, match="task 'x': health_check.port"):
-        allot.Task("x", "true", "cpus:1", health_check=allot.HealthCheck(tcp_port=0))
+    with pytest.raises(allot.InvalidArgument, match="tcp_port must be a port 1-65535, got 0"):
+        allot.HealthCheck(tcp_port=0)
+    with pytest.raises(allot.InvalidArgument, match="failures must be an int >= 0"):
+        allot.HealthCheck(command="true", failures=-1)
     with pytest.raises(allot.InvalidArgument, match="task 'x': health_check.interval"):
         allot.Task("x", "true", "cpus:1", health_check=allot.HealthCheck(command="true",
                                                                          interval=-1))
