@@ -97,6 +97,10 @@ class MasterHandle {
     runtime::MasterHaOptions ha;
     ha.zk = c.zk;
     ha.advertiseHost = c.advertiseHost;
+    // Without the GIL: with zk the election's first steps wait on ZooKeeper
+    // (up to zk_session_timeout when it does not answer), and the policy's
+    // factory takes the GIL itself.
+    py::gil_scoped_release release;
     service_ = std::make_unique<runtime::MasterService>(context_, clock_, std::move(options),
                                                         std::move(ha));
   }

@@ -137,6 +137,33 @@ def test_bad_options_are_refused_naming_them(tmp_path):
         allot.Master("drf", port=0, http_port=5051, zk="zk://127.0.0.1:1/allot")
 
 
+def test_a_zookeeper_that_does_not_answer_is_waited_for_without_the_gil():
+    """allot.Master(zk=...) with nothing listening: the constructor raises
+    allot.Error naming the URL after the session timeout, and meanwhile other
+    Python threads run (the wait does not hold the GIL)."""
+    import threading
+    outcome = []
+
+    def make():
+        try:
+            allot.Master("drf", host="127.0.0.1", port=5050, http_port=5051,
+                         zk="zk://127.0.0.1:1/allot", zk_session_timeout=1.0)
+        except allot.Error as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=make)
+    started = time.monotonic()
+    thread.start()
+    ticks = 0
+    while thread.is_alive() and time.monotonic() - started < 30:
+        time.sleep(0.01)
+        ticks += 1
+    thread.join()
+    waited = time.monotonic() - started
+    assert outcome and "127.0.0.1:1" in str(outcome[0]), outcome
+    assert waited >= 0.9 and ticks >= 0.5 * waited / 0.01, (waited, ticks)
+
+
 def test_a_secured_master_admits_only_the_clients_it_lists(allot_cli, tmp_path):
     """curve_key with curve_clients, and operator_token, as `allot master`
     takes them: an agent and an `allot run` whose keys the clients file lists
