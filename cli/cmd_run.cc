@@ -308,7 +308,8 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--constraint", args->constraints,
                   "Where copies may run, as Marathon's constraints (repeatable): FIELD:UNIQUE "
                   "(one running copy per value), FIELD:MAX_PER:N, FIELD:CLUSTER:VALUE (only "
-                  "there), FIELD:LIKE:REGEX, FIELD:UNLIKE:REGEX; FIELD is hostname or an agent "
+                  "there), FIELD:LIKE:REGEX, FIELD:UNLIKE:REGEX, FIELD:GROUP_BY[:N] (evenly over "
+                  "the values offers show, N at least); FIELD is hostname or an agent "
                   "attribute (allot agent --attributes 'rack:r1'). Copies that cannot be "
                   "placed wait")
       ->type_name("FIELD:OP[:ARG]")

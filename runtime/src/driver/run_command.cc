@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,7 +81,8 @@ PlacementConstraint PlacementConstraint::parse(std::string_view text) {
   const auto bad = [&](const std::string& why) {
     return ParseError(fmt::format(
         "--constraint '{}': {} (FIELD:UNIQUE, FIELD:MAX_PER:N, FIELD:CLUSTER:VALUE, "
-        "FIELD:LIKE:REGEX or FIELD:UNLIKE:REGEX; FIELD is hostname or an agent attribute)",
+        "FIELD:LIKE:REGEX, FIELD:UNLIKE:REGEX or FIELD:GROUP_BY[:N]; FIELD is hostname or an "
+        "agent attribute)",
         text, why));
   };
   const std::size_t first = text.find(':');
@@ -103,6 +105,18 @@ PlacementConstraint PlacementConstraint::parse(std::string_view text) {
       throw bad("MAX_PER needs a count from 1 to 100,000");
     }
     c.maxPer = static_cast<std::uint32_t>(n);
+  } else if (op == "GROUP_BY") {
+    c.op = Op::kGroupBy;
+    c.maxPer = 1;
+    if (argument) {
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(c.value.c_str(), &end, 10);
+      if (c.value.empty() || *end != '\0' || n < 1 || n > 100'000 ||
+          !std::isdigit(static_cast<unsigned char>(c.value[0]))) {
+        throw bad("GROUP_BY's N, the values to spread over, is a count from 1 to 100,000");
+      }
+      c.maxPer = static_cast<std::uint32_t>(n);
+    }
   } else if (op == "CLUSTER" || op == "LIKE" || op == "UNLIKE") {
     if (!argument || c.value.empty()) throw bad(fmt::format("{} needs an argument", op));
     c.op = op == "CLUSTER" ? Op::kCluster : op == "LIKE" ? Op::kLike : Op::kUnlike;
@@ -119,8 +133,11 @@ PlacementConstraint PlacementConstraint::parse(std::string_view text) {
   return c;
 }
 
-bool PlacementConstraint::allows(std::optional<std::string_view> at, std::uint32_t running) const {
+bool PlacementConstraint::allows(std::optional<std::string_view> at, std::uint32_t running,
+                                 std::uint32_t fewest) const {
   switch (op) {
+    case Op::kGroupBy:
+      return at.has_value() && running <= fewest;
     case Op::kUnique:
     case Op::kMaxPer:
       return at.has_value() && running < maxPer;
@@ -429,6 +446,15 @@ class RunScheduler final : public Scheduler {
   }
 
   void resourceOffers(SchedulerDriver& driver, const std::vector<wire::Offer>& offers) override {
+    // GROUP_BY spreads over the values offers show: all of this batch's
+    // first, so that its first offer does not take every copy.
+    for (const PlacementConstraint& c : options_.constraints) {
+      if (c.op != PlacementConstraint::Op::kGroupBy) continue;
+      for (const wire::Offer& offer : offers) {
+        const Attributes attributes = Attributes::parse(offer.attributes());
+        if (auto at = fieldOf(c, offer, attributes)) seenValues_[c.field].emplace(*at);
+      }
+    }
     for (const wire::Offer& offer : offers) {
       std::vector<wire::TaskInfo> tasks;
       // The driver checked that both parse.
@@ -877,20 +903,33 @@ class RunScheduler final : public Scheduler {
   }
 
   // Whether the constraints let one more copy run on `offer`'s agent.
-  bool placeable(const wire::Offer& offer, const Attributes& attributes) const {
+  bool placeable(const wire::Offer& offer, const Attributes& attributes) {
     for (const PlacementConstraint& c : options_.constraints) {
       const std::optional<std::string_view> at = fieldOf(c, offer, attributes);
-      std::uint32_t running = 0;
-      if (at &&
-          (c.op == PlacementConstraint::Op::kUnique || c.op == PlacementConstraint::Op::kMaxPer)) {
-        for (const Instance& i : instances_) {
-          const auto placed = i.placed.find(c.field);
-          if (i.phase == Phase::kLaunched && placed != i.placed.end() && placed->second == *at) {
-            ++running;
-          }
-        }
+      if (!at) {
+        if (!c.allows(at, 0)) return false;
+        continue;
       }
-      if (!c.allows(at, running)) return false;
+      // Running copies by value; GROUP_BY also counts the values offers
+      // showed where none runs.
+      std::map<std::string, std::uint32_t, std::less<>> running;
+      if (c.op == PlacementConstraint::Op::kGroupBy) {
+        std::set<std::string>& seen = seenValues_[c.field];
+        seen.emplace(*at);
+        for (const std::string& value : seen) running.emplace(value, 0);
+      }
+      for (const Instance& i : instances_) {
+        const auto placed = i.placed.find(c.field);
+        if (i.phase == Phase::kLaunched && placed != i.placed.end()) ++running[placed->second];
+      }
+      std::uint32_t fewest = 0;
+      if (c.op == PlacementConstraint::Op::kGroupBy && running.size() >= c.maxPer) {
+        fewest = std::min_element(running.begin(), running.end(), [](const auto& a, const auto& b) {
+                   return a.second < b.second;
+                 })->second;
+      }
+      const auto here = running.find(*at);
+      if (!c.allows(at, here == running.end() ? 0 : here->second, fewest)) return false;
     }
     return true;
   }
@@ -986,6 +1025,8 @@ class RunScheduler final : public Scheduler {
   TimePoint roundStartedAt_{};
   TimePoint lastTick_{};  // when the last round started or was skipped
   std::uint64_t roundsFinished_ = 0, roundsFailed_ = 0, roundsSkipped_ = 0;
+  // GROUP_BY: the values of each such field that offers have shown.
+  std::map<std::string, std::set<std::string>> seenValues_;
 };
 
 }  // namespace

@@ -1508,7 +1508,8 @@ def test_allot_run_constraints_place_copies(cluster):
     """`allot run --constraint`, Marathon's operators, on agents h0 and h1 in
     rack r1 and h2 in rack r2: hostname:UNIQUE runs three copies on three
     agents; rack:UNIQUE runs two (one per rack) and the third waits;
-    rack:MAX_PER:2 runs four, two per rack; rack:CLUSTER:r2 only on h2;
+    rack:MAX_PER:2 runs four, two per rack, as rack:GROUP_BY:2 spreads four
+    (though the two r1 agents have room for all); rack:CLUSTER:r2 only on h2;
     hostname:LIKE with rack:UNLIKE only on h0 and h1. Bad ones are refused."""
     cluster.start_master()
     racks = ["r1", "r1", "r2"]
@@ -1535,6 +1536,9 @@ def test_allot_run_constraints_place_copies(cluster):
     assert r.returncode == 124, r.stdout + r.stderr  # the third copy never found a rack
     assert len(where) == 2 and sorted(rack_of[a] for a in where.values()) == ["r1", "r2"], where
     where, r = placed("--constraint", "rack:MAX_PER:2", instances=4, timeout=4)
+    assert sorted(rack_of[a] for a in where.values()) == ["r1", "r1", "r2", "r2"], where
+    where, r = placed("--constraint", "rack:GROUP_BY:2", instances=4, command="sleep 2")
+    assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(rack_of[a] for a in where.values()) == ["r1", "r1", "r2", "r2"], where
     where, r = placed("--constraint", "rack:CLUSTER:r2", instances=2, command="sleep 1")
     assert r.returncode == 0 and set(where.values()) == {cluster.agent_id(2)}, where
@@ -1568,6 +1572,7 @@ def test_allot_run_constraints_place_copies(cluster):
     for bad, why in (("rack:SOMETIMES", "unknown operator 'SOMETIMES'"),
                      ("rack:LIKE:(", "'(' is no regular expression"),
                      ("rack:MAX_PER:0", "MAX_PER needs a count"),
+                     ("rack:GROUP_BY:x", "GROUP_BY's N, the values to spread over"),
                      ("rack", "no FIELD:OPERATOR")):
         r = run_allot("run", "--master", cluster.master_address, "--constraint", bad, "--",
                       "true")

@@ -43,21 +43,26 @@ const char* restartName(Restart restart);
 //   FIELD:CLUSTER:VALUE  only where FIELD is VALUE
 //   FIELD:LIKE:REGEX     only where FIELD matches REGEX (whole value)
 //   FIELD:UNLIKE:REGEX   not where FIELD matches REGEX
+//   FIELD:GROUP_BY[:N]   evenly over FIELD's values: a copy goes where the
+//                        fewest run, counting every value seen in offers
+//                        (and N values at least, those not yet seen with 0)
 // An agent without the attribute satisfies only UNLIKE.
 struct PlacementConstraint {
-  enum class Op { kUnique, kMaxPer, kCluster, kLike, kUnlike };
+  enum class Op { kUnique, kMaxPer, kCluster, kLike, kUnlike, kGroupBy };
   std::string field;
   Op op = Op::kUnique;
   std::string value;                        // CLUSTER's value, LIKE's and UNLIKE's regex
-  std::uint32_t maxPer = 1;                 // MAX_PER's N (UNIQUE: 1)
+  std::uint32_t maxPer = 1;                 // MAX_PER's N (UNIQUE: 1); GROUP_BY's N
   std::string text;                         // as given
   std::shared_ptr<const std::regex> regex;  // LIKE's and UNLIKE's, compiled once
 
   // Parses FIELD:OP[:ARGUMENT]; throws ParseError naming --constraint.
   static PlacementConstraint parse(std::string_view text);
   // Whether a copy may run where FIELD is `value` (nullopt: the agent has no
-  // such attribute), with `running` copies there already.
-  bool allows(std::optional<std::string_view> value, std::uint32_t running) const;
+  // such attribute), with `running` copies there already and (GROUP_BY) at
+  // least `fewest` copies at every value.
+  bool allows(std::optional<std::string_view> value, std::uint32_t running,
+              std::uint32_t fewest = 0) const;
 };
 
 struct RunOptions {
