@@ -469,10 +469,10 @@ class RunScheduler final : public Scheduler {
         waiting_.pop_front();
         left -= *use;
         tasks.push_back(taskInfo(i, offer, *use));
+        i.placed = placeOf(offer, attributes);  // before setPhase, which counts it
         setPhase(i, Phase::kLaunched);
         i.agentId = offer.agent_id();
         i.launchedAt = driver.loop().now();
-        i.placed = placeOf(offer, attributes);
         ++i.attempts;
         nlohmann::json launch = {{"instance", &i - instances_.data()},
                                  {"attempt", i.attempts - 1},
@@ -644,16 +644,28 @@ class RunScheduler final : public Scheduler {
   void setPhase(Instance& i, Phase phase) {
     --counts_[static_cast<std::size_t>(i.phase)];
     ++counts_[static_cast<std::size_t>(phase)];
+    if ((i.phase == Phase::kLaunched) != (phase == Phase::kLaunched)) {
+      countPlaced(i, phase == Phase::kLaunched ? 1 : -1);
+    }
     i.phase = phase;
+  }
+  // Adds `delta` to the running copies at each of `i`'s placed values.
+  void countPlaced(const Instance& i, int delta) {
+    for (const auto& [field, value] : i.placed) {
+      std::uint32_t& n = placedCounts_[field][value];
+      n = static_cast<std::uint32_t>(static_cast<int>(n) + delta);
+    }
   }
   // After a checkpoint's replay set phases directly: the counts and the
   // queue of waiting copies, in index order.
   void recount() {
     counts_ = {};
     waiting_.clear();
+    placedCounts_.clear();
     for (std::size_t n = 0; n < instances_.size(); ++n) {
       ++counts_[static_cast<std::size_t>(instances_[n].phase)];
       if (instances_[n].phase == Phase::kPending) waiting_.push_back(n);
+      if (instances_[n].phase == Phase::kLaunched) countPlaced(instances_[n], 1);
     }
   }
   std::size_t pending() const { return count(Phase::kPending); }
@@ -910,26 +922,31 @@ class RunScheduler final : public Scheduler {
         if (!c.allows(at, 0)) return false;
         continue;
       }
-      // Running copies by value; GROUP_BY also counts the values offers
-      // showed where none runs.
-      std::map<std::string, std::uint32_t, std::less<>> running;
+      // Running copies by value (kept as copies start and end).
+      const std::map<std::string, std::uint32_t, std::less<>>& running = placedCounts_[c.field];
+      const auto here = running.find(*at);
+      const std::uint32_t runningHere = here == running.end() ? 0 : here->second;
+      std::uint32_t fewest = 0;
       if (c.op == PlacementConstraint::Op::kGroupBy) {
+        // Over every value offers showed (none running: 0) and running ones.
         std::set<std::string>& seen = seenValues_[c.field];
         seen.emplace(*at);
-        for (const std::string& value : seen) running.emplace(value, 0);
+        std::size_t values = seen.size();
+        std::optional<std::uint32_t> least;
+        for (const std::string& value : seen) {
+          const auto n = running.find(value);
+          const std::uint32_t count = n == running.end() ? 0 : n->second;
+          least = least ? std::min(*least, count) : count;
+        }
+        for (const auto& [value, count] : running) {
+          if (seen.count(value) == 0) {
+            ++values;
+            least = least ? std::min(*least, count) : count;
+          }
+        }
+        if (values >= c.maxPer && least) fewest = *least;
       }
-      for (const Instance& i : instances_) {
-        const auto placed = i.placed.find(c.field);
-        if (i.phase == Phase::kLaunched && placed != i.placed.end()) ++running[placed->second];
-      }
-      std::uint32_t fewest = 0;
-      if (c.op == PlacementConstraint::Op::kGroupBy && running.size() >= c.maxPer) {
-        fewest = std::min_element(running.begin(), running.end(), [](const auto& a, const auto& b) {
-                   return a.second < b.second;
-                 })->second;
-      }
-      const auto here = running.find(*at);
-      if (!c.allows(at, here == running.end() ? 0 : here->second, fewest)) return false;
+      if (!c.allows(at, runningHere, fewest)) return false;
     }
     return true;
   }
@@ -1027,6 +1044,8 @@ class RunScheduler final : public Scheduler {
   std::uint64_t roundsFinished_ = 0, roundsFailed_ = 0, roundsSkipped_ = 0;
   // GROUP_BY: the values of each such field that offers have shown.
   std::map<std::string, std::set<std::string>> seenValues_;
+  // Launched copies by constraint field and value (Instance::placed).
+  std::map<std::string, std::map<std::string, std::uint32_t, std::less<>>> placedCounts_;
 };
 
 }  // namespace
