@@ -942,6 +942,21 @@ def test_allot_run_retries_copies_lost_with_their_agent(cluster):
     assert "2 of 2 instances finished" in err, err
 
 
+def kill9_once_running(cluster, args, command, n):
+    """Starts `allot run` ARGS, kills it with -9 once N processes of its tasks'
+    COMMAND run, and returns what it printed and those processes' pids."""
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pids = wait_task_processes(cluster, cluster.dir, command, n)
+        run.kill()
+        out, _ = run.communicate(timeout=10)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    return out, pids
+
+
 def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
     """`allot run --checkpoint FILE` killed with -9 leaves its tasks running;
     `allot run` with the same FILE and command takes the framework over (the
@@ -953,14 +968,7 @@ def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
     checkpoint = str(tmp_path / "run.checkpoint")
     args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
             "--instances", "3", "--checkpoint", checkpoint, "--json", "--", "sleep 6"]
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        pids = wait_task_processes(cluster, cluster.dir, "sleep 6", 3)
-        first.kill()
-        out1, _ = first.communicate(timeout=10)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    out1, pids = kill9_once_running(cluster, args, "sleep 6", 3)
     launched = {json.loads(line)["task_id"] for line in out1.splitlines()}
     assert len(launched) == 3, out1
     with open(checkpoint) as f:
@@ -980,14 +988,7 @@ def test_allot_run_checkpoint_outlives_its_process(cluster, tmp_path):
     late_args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "1", "--mem", "32",
                  "--instances", "3", "--checkpoint", checkpoint, "--failover-timeout", "1",
                  "--json", "--", "sleep 30"]
-    late = subprocess.Popen(late_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_task_processes(cluster, cluster.dir, "sleep 30", 3)
-        late.kill()
-        late.communicate(timeout=10)
-    finally:
-        if late.poll() is None:
-            late.kill()
+    kill9_once_running(cluster, late_args, "sleep 30", 3)
     wait_for(lambda: not cluster.state()["frameworks"], 15,
              "the master to remove the framework past its failover timeout", cluster)
     gone = run_allot(*late_args[1:], timeout=30)
@@ -1553,14 +1554,7 @@ def test_allot_run_constraints_place_copies(cluster):
     args = [ALLOT, "run", "--master", cluster.master_address, "--cpus", "0.5", "--mem", "16",
             "--instances", "3", "--constraint", "rack:UNIQUE", "--checkpoint", checkpoint,
             "--json", "--", "sleep 20"]
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_task_processes(cluster, cluster.dir, "sleep 20", 2)
-        first.kill()
-        first.communicate(timeout=10)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    kill9_once_running(cluster, args, "sleep 20", 2)
     with open(checkpoint) as f:
         launches = [json.loads(line) for line in f if '"launch"' in line]
     assert sorted(e["placed"]["rack"] for e in launches) == ["r1", "r2"], launches
