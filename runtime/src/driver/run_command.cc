@@ -446,20 +446,25 @@ class RunScheduler final : public Scheduler {
   }
 
   void resourceOffers(SchedulerDriver& driver, const std::vector<wire::Offer>& offers) override {
+    // The driver checked that each offer's attributes and resources parse.
+    std::vector<Attributes> attributesOf;
+    attributesOf.reserve(offers.size());
+    for (const wire::Offer& offer : offers) {
+      attributesOf.push_back(Attributes::parse(offer.attributes()));
+    }
     // GROUP_BY spreads over the values offers show: all of this batch's
     // first, so that its first offer does not take every copy.
     for (const PlacementConstraint& c : options_.constraints) {
       if (c.op != PlacementConstraint::Op::kGroupBy) continue;
-      for (const wire::Offer& offer : offers) {
-        const Attributes attributes = Attributes::parse(offer.attributes());
-        if (auto at = fieldOf(c, offer, attributes)) seenValues_[c.field].emplace(*at);
+      for (std::size_t k = 0; k < offers.size(); ++k) {
+        if (auto at = fieldOf(c, offers[k], attributesOf[k])) seenValues_[c.field].emplace(*at);
       }
     }
-    for (const wire::Offer& offer : offers) {
+    for (std::size_t k = 0; k < offers.size(); ++k) {
+      const wire::Offer& offer = offers[k];
+      const Attributes& attributes = attributesOf[k];
       std::vector<wire::TaskInfo> tasks;
-      // The driver checked that both parse.
       Resources left = Resources::parse(offer.resources());
-      const Attributes attributes = Attributes::parse(offer.attributes());
       while (!result_ && !waiting_.empty()) {
         if (options_.maxRunning > 0 && count(Phase::kLaunched) >= options_.maxRunning) break;
         if (!placeable(offer, attributes)) break;

@@ -70,7 +70,6 @@ class MasterService {
   // Null while standing by; kept after the service stopped.
   Master* master() { return master_.get(); }
   bool leading() const { return master_ != nullptr; }
-  bool stopped() const { return stopped_; }
   // This master's id; with `ha.zk` known before it leads, else once it does.
   const std::string& id() const { return master_ ? master_->id() : options_.masterId; }
   // Why a leader stopped other than by stop() or a signal: the lead lost in
